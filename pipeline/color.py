@@ -1,0 +1,61 @@
+"""Colour maths shared by the stages, vectorised in float32.
+
+The working space is scene-linear RGB with Rec.709/sRGB primaries and a D65
+white, 1.0 being the sensor's (or the display's) white.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Rec.709 luminance weights (the Y of linear sRGB).
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values in [0, 1] to linear light (IEC 61966-2-1)."""
+    v = np.asarray(v, dtype=np.float32)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(v: np.ndarray) -> np.ndarray:
+    """Linear light to sRGB-encoded values; input is clipped to [0, 1]."""
+    v = np.clip(np.asarray(v, dtype=np.float32), 0.0, 1.0)
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055).astype(np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Relative luminance Y of a linear RGB image (H, W, 3) -> (H, W)."""
+    return (np.asarray(rgb, dtype=np.float32) @ LUMA_709).astype(np.float32)
+
+
+def to_srgb8(rgb_linear: np.ndarray) -> np.ndarray:
+    """Linear float RGB to 8-bit sRGB (for detectors and previews)."""
+    return np.round(linear_to_srgb(rgb_linear) * 255.0).astype(np.uint8)
+
+
+@dataclass
+class Proxy:
+    """The analysis proxy of one image; lives only inside its worker.
+
+    Attributes
+    ----------
+    rgb : ndarray, float32, (H, W, 3)
+        Scene-linear working-space RGB, oriented as the image should be viewed.
+    scale : float
+        Full-resolution pixels per proxy pixel (multiply proxy coordinates by
+        this to get full-resolution coordinates of the oriented image).
+    """
+
+    rgb: np.ndarray
+    scale: float
+
+    @property
+    def srgb8(self) -> np.ndarray:
+        cached = getattr(self, "_srgb8", None)
+        if cached is None:
+            cached = to_srgb8(self.rgb)
+            self._srgb8 = cached
+        return cached

@@ -1,0 +1,211 @@
+"""Walk a shoot folder: recognise images by content, hash them, find duplicates.
+
+Formats are recognised from the file's first bytes; the extension is only a
+hint where the content is ambiguous (the many TIFF-based RAW formats). Files
+LibRaw might still read (Kodak KDC, headerless RAW) are passed on as
+``unknown`` and the decode stage decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pipeline.records import SourceKind, SourceTask
+
+# Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
+RAW_EXTENSIONS = frozenset(
+    "3fr ari arw bay braw cap cr2 cr3 crw cs1 dc2 dcr dng drf eip erf fff gpr iiq k25 kdc mdc mef mos mrw "
+    "nef nrw orf ori pef ptx pxn qtk r3d raf raw rw2 rwl rwz sr2 srf srw sti x3f".split()
+)
+RASTER_EXTENSIONS = frozenset("jpg jpeg jpe tif tiff png webp heic heif avif bmp gif".split())
+# Files that travel beside images and are not images themselves.
+SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split())
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"}
+_TIFF_DNG_VERSION = 0xC612
+
+
+def _tiff_has_tag(head: bytes, tag: int) -> bool:
+    """Whether IFD0 of a TIFF (whose first KiB is ``head``) holds ``tag``."""
+    endian = "<" if head[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack_from(endian + "I", head, 4)
+        (count,) = struct.unpack_from(endian + "H", head, offset)
+        for i in range(count):
+            (t,) = struct.unpack_from(endian + "H", head, offset + 2 + 12 * i)
+            if t == tag:
+                return True
+    except struct.error:
+        return False
+    return False
+
+
+def sniff_format(head: bytes, suffix: str) -> tuple[str, SourceKind]:
+    """Recognise a file's format from its first bytes (at least 64 KiB advised).
+
+    Returns
+    -------
+    (format, kind)
+        ``format`` is a short lowercase name (``"jpeg"``, ``"cr2"``, ...);
+        ``kind`` is raw, raster, or unknown (left for LibRaw to try).
+    """
+    ext = suffix.lower().lstrip(".")
+    if not head:
+        return "empty", SourceKind.UNKNOWN
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg", SourceKind.RASTER
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png", SourceKind.RASTER
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp", SourceKind.RASTER
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"crx ":
+            return "cr3", SourceKind.RAW
+        if brand in _HEIF_BRANDS:
+            return "heic", SourceKind.RASTER
+        if brand in {b"avif", b"avis"}:
+            return "avif", SourceKind.RASTER
+    if head[6:14] == b"HEAPCCDR":
+        return "crw", SourceKind.RAW
+    if head[:15] == b"FUJIFILMCCD-RAW":
+        return "raf", SourceKind.RAW
+    if head[:4] in (b"IIRO", b"IIRS", b"MMOR"):
+        return "orf", SourceKind.RAW
+    if head[:4] == b"IIU\x00":
+        return "rw2", SourceKind.RAW
+    if head[:4] == b"\x00MRM":
+        return "mrw", SourceKind.RAW
+    if head[:4] == b"FOVb":
+        return "x3f", SourceKind.RAW
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        if _tiff_has_tag(head, _TIFF_DNG_VERSION):
+            return "dng", SourceKind.RAW
+        if head[8:10] == b"CR":
+            return "cr2", SourceKind.RAW
+        if ext in RAW_EXTENSIONS:
+            return ext, SourceKind.RAW
+        return "tiff", SourceKind.RASTER
+    if head[:2] == b"BM":
+        return "bmp", SourceKind.RASTER
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif", SourceKind.RASTER
+    # Unknown magic: LibRaw recognises many formats by size or maker signature.
+    return (ext or "unknown"), SourceKind.UNKNOWN
+
+
+def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, bytes]:
+    """SHA-256 of a file and its first 64 KiB (for :func:`sniff_format`)."""
+    h = hashlib.sha256()
+    head = b""
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            if not head:
+                head = block[:65536]
+            h.update(block)
+    return h.hexdigest(), head
+
+
+@dataclass
+class Skipped:
+    source_path: str
+    reason: str
+
+
+@dataclass
+class Duplicate:
+    source_path: str
+    content_hash: str
+    duplicate_of: str
+    task: SourceTask
+
+
+@dataclass
+class Shoot:
+    """What a shoot folder holds, ready to process."""
+
+    root: Path
+    tasks: list[SourceTask] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        for d in list(dirnames):
+            if d.startswith("."):
+                skipped.append(Skipped((rel_dir / d).as_posix() + "/", "hidden folder"))
+                dirnames.remove(d)
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            rel = (rel_dir / name).as_posix()
+            if name.startswith("."):
+                skipped.append(Skipped(rel, "hidden file"))
+            elif path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
+                skipped.append(Skipped(rel, f"sidecar ({path.suffix.lower()})"))
+            elif path.is_symlink() and not path.exists():
+                skipped.append(Skipped(rel, "broken symbolic link"))
+            elif not path.is_file():
+                skipped.append(Skipped(rel, "not a regular file"))
+            else:
+                found.append(path)
+    return found
+
+
+def scan_shoot(
+    root: Path | str,
+    threads: int = 4,
+    on_file: Callable[[Path], None] | None = None,
+) -> Shoot:
+    """Walk ``root`` recursively and describe what is to be processed.
+
+    Hidden files and folders and sidecars (XMP, THM, PP3, ...) are skipped and
+    counted. Identical files (same SHA-256) are processed once: the first in
+    path order is kept, the others are reported as duplicates of it.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``root`` is not a folder.
+    """
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise NotADirectoryError(f"shoot folder not found: {root}")
+    shoot = Shoot(root=root)
+    paths = _walk(root, shoot.skipped)
+
+    def describe(path: Path) -> SourceTask:
+        digest, head = hash_file(path)
+        fmt, kind = sniff_format(head, path.suffix)
+        if on_file:
+            on_file(path)
+        return SourceTask(
+            path=path,
+            source_path=path.relative_to(root).as_posix(),
+            content_hash=digest,
+            file_size=path.stat().st_size,
+            format=fmt,
+            source_kind=kind,
+        )
+
+    # hashlib releases the GIL on large buffers: threads overlap disk and hashing.
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        tasks = list(pool.map(describe, paths))
+    first_by_hash: dict[str, SourceTask] = {}
+    for task in tasks:
+        original = first_by_hash.get(task.content_hash)
+        if original is None:
+            first_by_hash[task.content_hash] = task
+            shoot.tasks.append(task)
+        else:
+            shoot.duplicates.append(Duplicate(task.source_path, task.content_hash, original.source_path, task))
+    return shoot

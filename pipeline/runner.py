@@ -1,0 +1,55 @@
+"""Runs the stage chain on one image inside a worker; shared by all executors.
+
+The executor decides where this runs (in-process, or a Ray actor); the runner
+decides what happens to one image, so both executors give identical results.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pipeline.errors import InputError
+from pipeline.graph import Graph
+from pipeline.records import ImageRecord, SourceTask, Status, WorkItem
+from pipeline.stage import RunContext, Stage
+
+
+def limit_threads(n: int) -> None:
+    """Keep OpenCV from starting a thread per core in every worker."""
+    import cv2
+
+    cv2.setNumThreads(max(1, n))
+
+
+class Runner:
+    """The stages of a graph, built and set up once, applied image by image."""
+
+    def __init__(self, graph: Graph, context: RunContext) -> None:
+        self.graph = graph
+        self.context = context
+        self.stages: list[Stage] = [s.build(context) for s in graph.stages]
+        self._ready = False
+
+    def setup(self) -> None:
+        if not self._ready:
+            limit_threads(self.context.threads_per_worker)
+            for stage in self.stages:
+                stage.setup()
+            self._ready = True
+
+    def run(self, task: SourceTask) -> ImageRecord:
+        """Process one image; an :class:`InputError` fails this image only."""
+        self.setup()
+        item = WorkItem(task=task, record=task.new_record())
+        for stage in self.stages:
+            start = time.perf_counter()
+            try:
+                stage.process(item)
+            except InputError as exc:
+                item.record.status = Status.FAILED
+                item.record.error = f"{stage.name}: {exc}"
+                break
+            finally:
+                item.record.stage_seconds[stage.name] = round(time.perf_counter() - start, 6)
+        item.artifacts.clear()
+        return item.record

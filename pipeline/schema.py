@@ -1,0 +1,99 @@
+"""The Arrow schema of the Parquet outputs: the contract with downstream tools.
+
+``MANIFEST_SCHEMA`` describes ``manifest.parquet``, one row per input file.
+Its version goes into the Parquet metadata; bump it on any change that a
+reader could notice and keep :data:`pipeline.records.ImageRecord` in step (a
+test checks the two agree).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+
+SCHEMA_VERSION = 1
+
+
+def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": description})
+
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        _f("source_path", pa.string(), "Path of the source file relative to the shoot folder (POSIX).", False),
+        _f("content_hash", pa.string(), "SHA-256 of the file's bytes (hex).", False),
+        _f("file_size", pa.int64(), "Size of the source file in bytes.", False),
+        _f("format", pa.string(), "Container format recognised from the content (crw, dng, jpeg, ...).", False),
+        _f("source_kind", pa.string(), "raw, raster or unknown.", False),
+        _f("camera_make", pa.string(), "Camera maker as the file states it."),
+        _f("camera_model", pa.string(), "Camera model as the file states it."),
+        _f("lens", pa.string(), "Lens model, when the file states it."),
+        _f("iso", pa.float64(), "ISO speed."),
+        _f("shutter_s", pa.float64(), "Exposure time in seconds."),
+        _f("aperture", pa.float64(), "F-number."),
+        _f("focal_length_mm", pa.float64(), "Focal length in millimetres."),
+        _f("captured_at", pa.timestamp("s"), "Capture time (camera clock, no time zone)."),
+        _f("orientation", pa.int8(), "EXIF orientation code of the source (1-8); pixels are stored oriented."),
+        _f("width", pa.int32(), "Width of the oriented full-resolution image in pixels."),
+        _f("height", pa.int32(), "Height of the oriented full-resolution image in pixels."),
+        _f("proxy_width", pa.int32(), "Width of the analysis proxy in pixels."),
+        _f("proxy_height", pa.int32(), "Height of the analysis proxy in pixels."),
+        _f("status", pa.string(), "ok or failed.", False),
+        _f("error", pa.string(), "Why the file failed, readable by a person; null when ok."),
+        _f("duplicate_of", pa.string(), "source_path of the identical file that was processed instead."),
+        _f("stage_seconds", pa.map_(pa.string(), pa.float64()), "Wall-clock seconds spent in each stage."),
+    ],
+    metadata={"postprod.table": "manifest"},
+)
+
+
+def table_metadata(extra: dict[str, Any] | None = None) -> dict[bytes, bytes]:
+    meta = {
+        "postprod.schema_version": str(SCHEMA_VERSION),
+        "postprod.version": __version__,
+        "postprod.written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    for key, value in (extra or {}).items():
+        meta[f"postprod.{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return {k.encode(): v.encode() for k, v in meta.items()}
+
+
+def to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, extra_meta: dict[str, Any] | None = None) -> pa.Table:
+    """Build a table whose columns are exactly ``schema``'s (extra keys are an error)."""
+    rows = list(rows)
+    names = set(schema.names)
+    for row in rows:
+        unknown = set(row) - names
+        if unknown:
+            raise KeyError(f"row has fields not in the schema: {sorted(unknown)}")
+    table = pa.Table.from_pylist(rows, schema=schema)
+    meta = dict(schema.metadata or {})
+    meta.update(table_metadata(extra_meta))
+    return table.replace_schema_metadata(meta)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` through a temporary file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def schema_version_of(path: Path) -> int:
+    meta = pq.read_schema(path).metadata or {}
+    return int(meta.get(b"postprod.schema_version", b"0"))

@@ -1,0 +1,97 @@
+"""The stage shell: a name, the fields it reads and writes, its resources.
+
+A stage wraps a pure core function (testable with a numpy array and no Ray)
+and knows nothing of the executor that runs it. Executors build every stage of
+the graph once per worker, call :meth:`Stage.setup` once (load a model, warm a
+cache), then call :meth:`Stage.process` for each image.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.records import WorkItem
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one instance of a stage needs from the worker that hosts it."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory_mb: int = 512
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Settings shared by every stage of a run; picklable, sent to each worker.
+
+    Attributes
+    ----------
+    shoot_dir : Path
+        The shoot folder being processed (sources are read-only).
+    out_dir : Path
+        The output folder; every stage writes under it and nowhere else.
+    device : str
+        ``"cpu"`` or ``"cuda"`` for stages that can use a GPU.
+    threads_per_worker : int
+        Threads a worker may use for OpenCV and LibRaw.
+    options : dict
+        Run-level values for stages (the resolved chart, for instance).
+    """
+
+    shoot_dir: Path
+    out_dir: Path
+    device: str = "cpu"
+    threads_per_worker: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(ABC):
+    """Base class of every stage.
+
+    Subclasses set the class attributes and implement :meth:`process`.
+    ``reads`` and ``writes`` name :class:`~pipeline.records.ImageRecord` fields;
+    ``consumes`` and ``produces`` name in-worker artifacts (pixels) that never
+    leave the worker. The graph validator checks that everything read is
+    produced upstream.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    reads: ClassVar[frozenset[str]] = frozenset()
+    writes: ClassVar[frozenset[str]] = frozenset()
+    consumes: ClassVar[frozenset[str]] = frozenset()
+    produces: ClassVar[frozenset[str]] = frozenset()
+    resources: ClassVar[Resources] = Resources()
+    Params: ClassVar[type[BaseModel]] = NoParams
+
+    def __init__(self, params: BaseModel, context: RunContext) -> None:
+        self.params = params
+        self.context = context
+
+    def setup(self) -> None:
+        """Load models and other per-worker state; called once per worker."""
+
+    @abstractmethod
+    def process(self, item: WorkItem) -> None:
+        """Read ``item``'s fields and artifacts, write the declared ones.
+
+        Raises
+        ------
+        pipeline.errors.InputError
+            When this source file cannot be processed; the image becomes a
+            failed row and the shoot goes on.
+        """
+
+    def out_path(self, *parts: str) -> Path:
+        return Path(self.context.out_dir, *parts)

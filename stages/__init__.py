@@ -1,0 +1,13 @@
+"""Stages, one per file, registered explicitly in :data:`REGISTRY`.
+
+A test checks that every module in this package is registered here.
+"""
+
+from __future__ import annotations
+
+from pipeline.stage import Stage
+from stages.decode_raw import DecodeRaw
+
+REGISTRY: dict[str, type[Stage]] = {
+    DecodeRaw.name: DecodeRaw,
+}
