@@ -158,7 +158,7 @@ def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
                 skipped.append(Skipped(rel, "not a regular file"))
             else:
                 found.append(path)
-    return found
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def scan_shoot(

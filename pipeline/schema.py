@@ -41,7 +41,7 @@ MANIFEST_SCHEMA = pa.schema(
         _f("shutter_s", pa.float64(), "Exposure time in seconds."),
         _f("aperture", pa.float64(), "F-number."),
         _f("focal_length_mm", pa.float64(), "Focal length in millimetres."),
-        _f("captured_at", pa.timestamp("s"), "Capture time (camera clock, no time zone)."),
+        _f("captured_at", pa.timestamp("ms"), "Capture time (camera clock, no time zone)."),
         _f("orientation", pa.int8(), "EXIF orientation code of the source (1-8); pixels are stored oriented."),
         _f("width", pa.int32(), "Width of the oriented full-resolution image in pixels."),
         _f("height", pa.int32(), "Height of the oriented full-resolution image in pixels."),

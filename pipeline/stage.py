@@ -73,6 +73,9 @@ class Stage(ABC):
     consumes: ClassVar[frozenset[str]] = frozenset()
     produces: ClassVar[frozenset[str]] = frozenset()
     resources: ClassVar[Resources] = Resources()
+    # Stages that write files into the output folder (renders, exports) are
+    # left out of `postprod inspect`, which only measures.
+    writes_files: ClassVar[bool] = False
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init__(self, params: BaseModel, context: RunContext) -> None:

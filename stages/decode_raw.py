@@ -121,14 +121,25 @@ def open_raw(path: Path) -> rawpy.RawPy:
     except rawpy.LibRawFileUnsupportedError:
         raise InputError("not a RAW format LibRaw supports, nor a raster image") from None
     except rawpy.LibRawError as exc:
-        raise InputError(f"cannot read RAW file ({_libraw_message(exc)})") from None
+        raise InputError(f"cannot read RAW file: {_libraw_message(exc)}") from None
+
+
+_LIBRAW_MEANING = {
+    "LibRawIOError": "the file ends before its image data does: truncated or damaged",
+    "LibRawDataError": "the image data is corrupt",
+    "LibRawFileUnsupportedError": "LibRaw does not support this camera's RAW data",
+    "LibRawTooBigError": "the declared image is too big to process",
+    "LibRawOutOfOrderCallError": "the file's structure is inconsistent",
+}
 
 
 def _libraw_message(exc: Exception) -> str:
+    name = type(exc).__name__
     msg = exc.args[0] if exc.args else str(exc)
     if isinstance(msg, bytes):
         msg = msg.decode("utf-8", "replace")
-    return f"{type(exc).__name__}: {msg}"
+    meaning = _LIBRAW_MEANING.get(name)
+    return f"{meaning} [{name}: {msg}]" if meaning else f"{name}: {msg}"
 
 
 def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
@@ -190,7 +201,7 @@ def decode_raw_linear(raw: rawpy.RawPy, half_size: bool) -> np.ndarray:
             output_color=rawpy.ColorSpace.sRGB,
         )
     except rawpy.LibRawError as exc:
-        raise InputError(f"cannot decode RAW data ({_libraw_message(exc)})") from None
+        raise InputError(f"cannot decode RAW data: {_libraw_message(exc)}") from None
 
 
 def check_not_constant(rgb: np.ndarray) -> None:
@@ -388,6 +399,6 @@ class DecodeRaw(Stage):
         except rawpy.LibRawError as exc:
             make, model = read_raw_make_model(path)
             camera = f" from {make} {model}" if make else ""
-            raise InputError(f"LibRaw cannot decode this RAW data{camera} ({_libraw_message(exc)})") from None
+            raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}") from None
         rgb = fit_long_edge(rgb16.astype(np.float32) * np.float32(1 / 65535), p.proxy_long_edge)
         return np.ascontiguousarray(rgb), meta

@@ -1,0 +1,41 @@
+# The two commands of the README:
+#   make demo   builds a virtual environment, installs postprod, builds the demo
+#               shoot and processes it with both executors.
+#   make test   builds the same environment and runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean-demo system-deps bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,insightface]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# exiftool reads exported metadata back in the tests (Debian package).
+system-deps:
+	@command -v exiftool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl >/dev/null; \
+	  else echo "exiftool is missing: sudo apt-get install libimage-exiftool-perl"; fi; }
+
+demo: install
+	$(BIN)/postprod demo-shoot --dest $(DEMO_DIR)/shoot
+	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-local --executor local; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
+	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-ray --executor ray; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
+	@echo
+	@echo "Demo outputs: $(abspath $(DEMO_DIR))/out-ray (Ray) and $(abspath $(DEMO_DIR))/out-local (local executor)"
+
+test: install system-deps
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/run.py
+
+clean-demo:
+	rm -rf $(DEMO_DIR)

@@ -1,0 +1,185 @@
+"""The ``postprod`` command line.
+
+Exit codes: 0 every file succeeded; 3 the run finished but some files failed
+(see the summary and ``manifest.parquet``); 2 usage or configuration error
+(nothing was processed); 1 an unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from pipeline import __version__
+from pipeline.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_CONFIG = 2
+EXIT_FILES_FAILED = 3
+
+
+class ConfigProblem(click.ClickException):
+    """A configuration error, shown without a traceback, exit code 2."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, exc: ConfigError) -> None:
+        super().__init__(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="postprod")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """postprod: measure every image of a shoot, apply the client's chart, write
+    retouch instructions and standardized exports.
+
+    Exit codes: 0 all files ok, 3 some files failed, 2 usage or configuration
+    error, 1 internal error.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("shoot", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (created if missing; must be outside the shoot).")
+@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
+              help="ray: parallel workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
+@click.option("--workers", type=int, default=None,
+              help="Parallel workers for the ray executor [default: all CPUs].")
+@click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
+              help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Stage graph YAML [default: the bundled configs/default.yaml].")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where detectors run; cuda falls back to cpu with a warning when unavailable.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
+def process(shoot: Path, out_dir: Path, executor: str, workers: int | None, ray_address: str | None,
+            graph_path: Path | None, device: str, progress: bool | None) -> None:
+    """Process the SHOOT folder into the --out folder.
+
+    Writes manifest.parquet (one row per input file, with status and error)
+    and summary.json, then prints a summary. Corrupt or unsupported files
+    become failed rows; the rest of the shoot is processed.
+    """
+    from tqdm import tqdm
+
+    from pipeline.run import RunSettings, process_shoot
+
+    settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
+                           ray_address=ray_address, graph_path=graph_path, device=device)
+    bar: list[tqdm] = []
+
+    def on_start(n: int) -> None:
+        bar.append(tqdm(total=n, unit="img", desc="processing", disable=None if progress is None else not progress,
+                        file=sys.stderr, dynamic_ncols=True))
+
+    def on_record(record) -> None:  # noqa: ANN001
+        if bar:
+            bar[0].update(1)
+            if record.status == "failed":
+                bar[0].set_postfix_str(f"failed: {record.source_path}", refresh=False)
+
+    try:
+        result = process_shoot(settings, on_start=on_start, on_record=on_record)
+    except ConfigError as exc:
+        raise ConfigProblem(exc) from None
+    finally:
+        if bar:
+            bar[0].close()
+    _print_summary(result.summary())
+    sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
+
+
+def _print_summary(s: dict) -> None:
+    echo = click.echo
+    echo(f"processed {s['processed']} files in {s['seconds']:.1f} s: {s['ok']} ok, {len(s['failed'])} failed, "
+         f"{len(s['duplicates'])} duplicates, {len(s['skipped'])} skipped")
+    if s["failed"]:
+        echo("failed:")
+        for f in s["failed"]:
+            echo(f"  {f['source_path']}: {f['error']}")
+    if s["duplicates"]:
+        echo("duplicates (processed once):")
+        for d in s["duplicates"]:
+            echo(f"  {d['source_path']} = {d['duplicate_of']}")
+    if s["skipped_by_reason"]:
+        echo("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(s["skipped_by_reason"].items())))
+    echo(f"outputs: {s['out']}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Stage graph YAML [default: the bundled one].")
+def inspect(file: Path, graph_path: Path | None) -> None:
+    """Print one file's metadata and measurements as JSON (nothing is written)."""
+    from pipeline.graph import load_graph
+    from pipeline.ingest import hash_file, sniff_format
+    from pipeline.records import SourceTask
+    from pipeline.runner import Runner
+    from pipeline.stage import RunContext
+
+    try:
+        graph = load_graph(graph_path)
+    except ConfigError as exc:
+        raise ConfigProblem(exc) from None
+    graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
+    digest, head = hash_file(file)
+    fmt, kind = sniff_format(head, file.suffix)
+    task = SourceTask(path=file.resolve(), source_path=file.name, content_hash=digest,
+                      file_size=file.stat().st_size, format=fmt, source_kind=kind)
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Runner(graph, RunContext(shoot_dir=file.resolve().parent, out_dir=Path(tmp))).run(task)
+    data = record.to_json() if hasattr(record, "to_json") else record.to_row()
+    click.echo(json.dumps(data, indent=2, default=str))
+    sys.exit(EXIT_OK if record.status == "ok" else EXIT_FILES_FAILED)
+
+
+@main.command()
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Stage graph YAML [default: the bundled one].")
+def describe(graph_path: Path | None) -> None:
+    """Print the stage graph: each stage's inputs, outputs, resources and parameters."""
+    from pipeline.graph import describe as describe_graph
+    from pipeline.graph import load_graph
+
+    try:
+        click.echo(describe_graph(load_graph(graph_path)))
+    except ConfigError as exc:
+        raise ConfigProblem(exc) from None
+
+
+@main.command()
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=Path("demo/shoot"),
+              show_default=True, help="Where to build the demo shoot.")
+@click.option("--shared-raw", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of real RAW files to add [default: $POSTPROD_TESTDATA/raw or ../shared/data/raw].")
+def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
+    """Build the demo shoot: real photos written as real DNG files, plus real camera RAWs."""
+    from pipeline.demo import build_demo_shoot
+
+    if shared_raw is None:
+        base = Path(os.environ.get("POSTPROD_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+        shared_raw = base / "raw"
+    files = build_demo_shoot(dest, shared_raw if shared_raw.is_dir() else None)
+    kinds = Counter(p.suffix.lower() for p in files)
+    click.echo(f"demo shoot: {dest} ({len(files)} files: " + ", ".join(f"{n} {k or 'other'}" for k, n in sorted(kinds.items())) + ")")
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

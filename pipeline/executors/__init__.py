@@ -1,0 +1,37 @@
+"""Executors run the per-image stage chain; stages never know which one does.
+
+Both give identical records for the same inputs: they share
+:class:`pipeline.runner.Runner`, which decides what happens to one image.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+from pipeline.graph import Graph
+from pipeline.records import ImageRecord, SourceTask
+from pipeline.stage import RunContext
+
+
+class Executor(Protocol):
+    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
+        """Yield one record per task, in completion order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+EXECUTORS = ("ray", "local")
+
+
+def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
+    """Build an executor by name (``"ray"`` or ``"local"``)."""
+    if name == "local":
+        from pipeline.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from pipeline.executors.ray import RayExecutor
+
+        return RayExecutor(workers=workers, address=ray_address)
+    raise ValueError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")

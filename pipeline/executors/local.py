@@ -1,0 +1,24 @@
+"""In-process executor: one image after the other, for debugging and tests.
+
+A breakpoint in a stage stops here, in the same process, with the proxy in
+reach: this is the executor to use with ``pdb``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from pipeline.graph import Graph
+from pipeline.records import ImageRecord, SourceTask
+from pipeline.runner import Runner
+from pipeline.stage import RunContext
+
+
+class LocalExecutor:
+    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
+        runner = Runner(graph, context)
+        for task in tasks:
+            yield runner.run(task)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,136 @@
+"""Ray executor: the stage chain runs in a pool of long-lived actors.
+
+Each actor builds the graph's stages and calls their ``setup()`` once (models
+load once per worker), then processes images one at a time. Per-image stages
+are fused inside the actor, as Ray Data fuses map operators: the proxy and
+every other pixel array stay in the actor's memory; only the task (a path and
+a hash) goes in and the small :class:`~pipeline.records.ImageRecord` comes
+out, so no pixels travel through the object store.
+
+Without an address a local Ray is started for this run and stopped after it;
+with ``address`` (``--ray-address`` or ``RAY_ADDRESS``) the same graph runs on
+an existing cluster, with postprod's own packages shipped to the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Iterator
+
+from pipeline.graph import Graph
+from pipeline.records import ImageRecord, SourceTask, Status
+from pipeline.runner import Runner
+from pipeline.stage import RunContext
+
+log = logging.getLogger(__name__)
+
+CRASH_MESSAGE = (
+    "worker process died while processing this file (a decoder crashed or the worker ran out of memory); "
+    "the rest of the shoot was processed"
+)
+
+
+class _GraphWorker:
+    """Actor body: one Runner per actor, set up once."""
+
+    def __init__(self, graph: Graph, context: RunContext) -> None:
+        self.runner = Runner(graph, context)
+        self.runner.setup()
+
+    def run(self, task: SourceTask) -> ImageRecord:
+        return self.runner.run(task)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def _package_dirs() -> list[Any]:
+    import charts
+    import configs
+    import models
+    import pipeline
+    import stages
+
+    return [pipeline, stages, models, charts, configs]
+
+
+class RayExecutor:
+    """Run the graph on Ray actors.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Number of actors; defaults to the CPUs Ray reports.
+    address : str, optional
+        Address of an existing Ray cluster; ``None`` starts a local one.
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        import ray
+
+        self._ray = ray
+        self.address = address
+        self._started_here = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=True,
+            )
+            if address:
+                kwargs["address"] = address
+                # The cluster runs the driver's code, not whatever version it has installed.
+                kwargs["runtime_env"] = {"py_modules": _package_dirs()}
+            else:
+                kwargs["address"] = "local"
+                kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            ray.init(**kwargs)
+            self._started_here = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = max(1, workers or cpus)
+
+    def _spawn(self, actor_cls: Any, graph: Graph, context: RunContext) -> Any:
+        return actor_cls.remote(graph, context)
+
+    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
+        ray = self._ray
+        if not tasks:
+            return
+        res = graph.resources
+        options: dict[str, Any] = {"num_cpus": res.cpus, "max_restarts": 0}
+        if context.device == "cuda" and res.gpus > 0:
+            options["num_gpus"] = res.gpus
+        actor_cls = ray.remote(_GraphWorker).options(**options)
+        n = min(self.workers, len(tasks))
+        idle = [self._spawn(actor_cls, graph, context) for _ in range(n)]
+        # Surface a failing setup() (a missing model, say) as itself, before any image.
+        ray.get([a.pid.remote() for a in idle])
+        pending: dict[Any, tuple[Any, SourceTask]] = {}
+        queue = list(reversed(tasks))
+        try:
+            while queue or pending:
+                while idle and queue:
+                    actor = idle.pop()
+                    task = queue.pop()
+                    pending[actor.run.remote(task)] = (actor, task)
+                done, _ = ray.wait(list(pending), num_returns=1)
+                ref = done[0]
+                actor, task = pending.pop(ref)
+                try:
+                    record = ray.get(ref)
+                except ray.exceptions.RayActorError:
+                    log.warning("worker died on %s; starting a new one", task.source_path)
+                    record = task.new_record()
+                    record.status = Status.FAILED
+                    record.error = CRASH_MESSAGE
+                    actor = self._spawn(actor_cls, graph, context)
+                idle.append(actor)
+                yield record
+        finally:
+            for actor in idle + [a for a, _ in pending.values()]:
+                ray.kill(actor)
+
+    def close(self) -> None:
+        if self._started_here and self._ray.is_initialized():
+            self._ray.shutdown()

@@ -1,0 +1,82 @@
+"""The command line: help everywhere, exit codes, summaries, JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import EXIT_CONFIG, EXIT_FILES_FAILED, EXIT_OK, main
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for name, cmd in group.commands.items():
+        out.append(prefix + (name,))
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, prefix + (name,))
+    return out
+
+
+def test_every_command_has_help() -> None:
+    runner = CliRunner()
+    assert main.help
+    for path in _commands(main):
+        cmd = main
+        for part in path:
+            cmd = cmd.commands[part]
+        assert cmd.help or cmd.short_help, f"'postprod {' '.join(path)}' has no help text"
+        result = runner.invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.output
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, f"option {param.opts} of 'postprod {' '.join(path)}' has no help"
+
+
+def test_describe_prints_the_graph() -> None:
+    result = CliRunner().invoke(main, ["describe"])
+    assert result.exit_code == 0
+    assert "decode_raw" in result.output and "reads:" in result.output
+
+
+def test_bad_graph_is_exit_2_with_location(tmp_path: Path, raw_dir: Path) -> None:
+    bad = tmp_path / "g.yaml"
+    bad.write_text("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    parms: {}\n")
+    result = CliRunner().invoke(main, ["process", str(raw_dir), "--out", str(tmp_path / "o"), "--graph", str(bad)])
+    assert result.exit_code == EXIT_CONFIG
+    assert f"{bad}:5" in result.output and "stages.0.parms" in result.output
+    assert not (tmp_path / "o").exists()  # nothing processed
+
+
+def test_process_local_ok_and_partial_failure(tmp_path: Path, raw_dir: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["process", str(shoot), "--out", str(tmp_path / "o1"), "--executor", "local"])
+    assert ok.exit_code == EXIT_OK, ok.output
+    assert "1 ok, 0 failed" in ok.output
+    (shoot / "broken.NEF").write_bytes(b"\0" * 100)
+    bad = runner.invoke(main, ["process", str(shoot), "--out", str(tmp_path / "o2"), "--executor", "local"])
+    assert bad.exit_code == EXIT_FILES_FAILED, bad.output
+    assert "1 ok, 1 failed" in bad.output and "broken.NEF: decode_raw:" in bad.output
+    summary = json.loads((tmp_path / "o2" / "summary.json").read_text())
+    assert summary["failed"][0]["source_path"] == "broken.NEF"
+
+
+def test_inspect_prints_json(raw_dir: Path) -> None:
+    result = CliRunner().invoke(main, ["inspect", str(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW")])
+    assert result.exit_code == EXIT_OK, result.output
+    data = json.loads(result.output)
+    assert data["camera_model"] == "PowerShot G2" and data["width"] == 2312 and data["status"] == "ok"
+
+
+def test_missing_shoot_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["process", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == EXIT_CONFIG
+    assert "shoot folder not found" in result.output

@@ -1,0 +1,169 @@
+"""decode_raw on real camera files, broken files and synthetic rasters."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rawpy
+from PIL import Image, ImageCms
+
+from pipeline.color import linear_to_srgb
+from pipeline.errors import InputError
+from pipeline.icc import icc_profile
+from pipeline.ingest import scan_shoot
+from pipeline.records import SourceTask, Status
+from pipeline.runner import Runner
+from pipeline.graph import load_graph
+from pipeline.stage import RunContext
+from stages.decode_raw import DecodeRaw, check_not_constant, decode_raster
+
+# Ground truth: shared/data/README.md's table (camera, visible size) and, for the
+# Kodak DC120 whose photosites are not square, LibRaw's aspect-corrected output.
+REAL_RAWS = {
+    "Canon_PowerShot_G2_CRW_0304.CRW": ("Canon", "PowerShot G2", 2312, 1720),
+    "Canon_PowerShot_G2_CRW_0305.CRW": ("Canon", "PowerShot G2", 2312, 1720),
+    "Canon_PowerShot_S40_CRW_0101.CRW": ("Canon", "PowerShot S40", 2312, 1720),
+    "Canon_PowerShot_S40_CRW_0113.CRW": ("Canon", "PowerShot S40", 2312, 1720),
+    "Kodak_DC120_DC120IMG_P003908.KDC": ("Kodak", "DC120", 1301, 976),
+    "Kodak_DC120_DC120IMG_P003911.KDC": ("Kodak", "DC120", 1301, 976),
+    "Kodak_DC50_DC50IMG_DC0008L.KDC": ("Kodak", "DC50", 768, 512),
+    "tinydng_colorchart.dng": ("Canon", "EOS Kiss X4", 1734, 1156),
+    "RAW_KODAK_C330_FORMAT_NONE_YRGB.raw": ("Kodak", "C330", 1216, 912),
+}
+
+
+def _runner(root: Path, tmp_path: Path) -> Runner:
+    graph = load_graph().subset({"decode_raw"})
+    return Runner(graph, RunContext(shoot_dir=root, out_dir=tmp_path))
+
+
+def _task(path: Path) -> SourceTask:
+    shoot = scan_shoot(path.parent)
+    return next(t for t in shoot.tasks if t.path.name == path.name)
+
+
+@pytest.mark.parametrize("name", sorted(REAL_RAWS))
+def test_real_raw_decodes_with_true_size_and_camera(name: str, raw_dir: Path, tmp_path: Path) -> None:
+    path = raw_dir / name
+    make, model, width, height = REAL_RAWS[name]
+    runner = _runner(raw_dir, tmp_path)
+    from pipeline.records import WorkItem
+
+    task = _task(path)
+    item = WorkItem(task=task, record=task.new_record())
+    runner.setup()
+    runner.stages[0].process(item)
+    r = item.record
+    assert (r.camera_make, r.camera_model) == (make, model)
+    assert (r.width, r.height) == (width, height)
+    proxy = item.artifacts["proxy"]
+    assert proxy.rgb.dtype == np.float32 and proxy.rgb.ndim == 3
+    assert proxy.rgb.shape[:2] == (r.proxy_height, r.proxy_width)
+    assert abs(proxy.scale * r.proxy_width - width) < 1.0
+    # The full decode LibRaw itself would produce has the size we report.
+    with rawpy.imread(str(path)) as raw:
+        full = raw.postprocess(no_auto_bright=True, output_bps=8)
+    assert full.shape[:2] == (height, width)
+    # Linear, un-brightened, camera white balance: a real photo is neither black nor clipped.
+    assert 0.01 < float(proxy.rgb.mean()) < 0.9
+
+
+def test_real_raw_exif(raw_dir: Path, tmp_path: Path) -> None:
+    r = _runner(raw_dir, tmp_path).run(_task(raw_dir / "Canon_PowerShot_S40_CRW_0113.CRW"))
+    assert r.status is Status.OK
+    assert r.iso == 50 and r.aperture == pytest.approx(2.8, abs=0.01)
+    assert r.shutter_s == pytest.approx(0.2, rel=0.02)
+    assert r.focal_length_mm == pytest.approx(7.09, abs=0.01)
+    assert r.captured_at == datetime(2021, 3, 26, 21, 14, 52)
+    assert r.orientation == 1
+
+
+def test_every_unsupported_file_fails_with_a_reason(unsupported_dir: Path, tmp_path: Path) -> None:
+    shoot = scan_shoot(unsupported_dir)
+    runner = _runner(shoot.root, tmp_path)
+    names = sorted(p.name for p in unsupported_dir.rglob("*") if p.is_file())
+    assert len(shoot.tasks) == len(names) >= 15
+    for task in shoot.tasks:
+        r = runner.run(task)
+        assert r.status is Status.FAILED, task.source_path
+        assert r.error and r.error.startswith("decode_raw: ") and len(r.error) > 30, r.error
+        assert r.width is None
+
+
+def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    dng = (raw_dir / "tinydng_colorchart.dng").read_bytes()
+    (shoot / "half.dng").write_bytes(dng[: len(dng) // 2])
+    (shoot / "zero.CR2").write_bytes(b"")
+    (shoot / "text.NEF").write_text("this is not a raw file\n" * 100)
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 96, 3), 128, np.uint8)).save(buf, "JPEG", quality=95)
+    (shoot / "grey.jpg").write_bytes(buf.getvalue())
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((200, 300, 3)) * 255).astype(np.uint8)).save(buf, "JPEG")
+    (shoot / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    runner = _runner(shoot, tmp_path / "out")
+    errors = {t.source_path: runner.run(t).error for t in scan_shoot(shoot).tasks}
+    assert "truncated" in errors["half.dng"]
+    assert errors["zero.CR2"] == "decode_raw: empty file (0 bytes)"
+    assert "not an image" in errors["text.NEF"] or "not a RAW" in errors["text.NEF"]
+    assert "constant image" in errors["grey.jpg"]
+    assert "truncated" in errors["cut.jpg"]
+
+
+def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    Image.new("L", (12000, 10000)).save(path, optimize=True)  # 120 MP, a few KB on disk
+    with pytest.raises(InputError, match="above the 100 MP limit"):
+        decode_raster(path, 1600, max_pixels=100_000_000)
+
+
+def test_raster_orientation_is_applied(tmp_path: Path) -> None:
+    img = np.zeros((40, 80, 3), np.uint8)
+    img[:, :40] = (250, 20, 20)  # left half red
+    img[:, 40:] = (20, 20, 250)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW to view
+    exif[0x010F] = "TestMake"
+    path = tmp_path / "o6.jpg"
+    Image.fromarray(img).save(path, "JPEG", quality=95, exif=exif)
+    rgb, meta = decode_raster(path, None, 10**8)
+    assert rgb.shape[:2] == (80, 40) and (meta.width, meta.height) == (40, 80)
+    assert meta.orientation == 6 and meta.camera_make == "TestMake"
+    # After a 90-degree clockwise turn, the old left (red) half is on top.
+    assert rgb[5, 20, 0] > 0.8 and rgb[75, 20, 2] > 0.8
+
+
+def test_raster_icc_profile_is_honoured(tmp_path: Path) -> None:
+    rgb8 = np.full((32, 32, 3), (200, 120, 60), np.uint8)
+    plain, with_srgb, with_lab = tmp_path / "plain.png", tmp_path / "srgb.png", tmp_path / "adobe.png"
+    Image.fromarray(rgb8).save(plain)
+    srgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(rgb8).save(with_srgb, icc_profile=srgb_icc)
+    a, _ = decode_raster(plain, None, 10**8)
+    b, _ = decode_raster(with_srgb, None, 10**8)
+    np.testing.assert_allclose(a, b, atol=2 / 255)
+    # Adobe RGB's green primary is more saturated than sRGB's: pure Adobe RGB
+    # green, converted to sRGB, is out of gamut (red and blue clip to zero)
+    # and pure sRGB green is (144, 255, 60) in Adobe RGB (Adobe's own figures).
+    Image.fromarray(np.full((8, 8, 3), (144, 255, 60), np.uint8)).save(with_lab, icc_profile=icc_profile("adobe_rgb"))
+    c, _ = decode_raster(with_lab, None, 10**8)
+    np.testing.assert_allclose(linear_to_srgb(c[0, 0]) * 255, [0, 255, 0], atol=3)
+
+
+def test_constant_check() -> None:
+    check_not_constant(np.array([[[0.1, 0.2, 0.3]]], np.float32).repeat(2, 0) * [[[1]], [[2]]])
+    with pytest.raises(InputError, match="constant"):
+        check_not_constant(np.zeros((4, 4, 3), np.float32))
+
+
+def test_params_are_strict() -> None:
+    with pytest.raises(Exception):
+        DecodeRaw.Params(proxy_long_edge=10)
+    with pytest.raises(Exception):
+        DecodeRaw.Params(unknown=1)

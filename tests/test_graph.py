@@ -1,0 +1,93 @@
+"""Graph files are validated before any work, with file, line and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import stages
+from pipeline.errors import ConfigError
+from pipeline.graph import describe, load_graph
+from pipeline.records import ImageRecord
+from pipeline.schema import MANIFEST_SCHEMA
+from pipeline.stage import Stage
+from stages import REGISTRY
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "graph.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_default_graph_is_valid() -> None:
+    graph = load_graph()
+    assert graph.stages[0].name == "decode_raw"
+    text = describe(graph)
+    assert "decode_raw" in text and "resources" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "words"),
+    [
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    colour: red\n", 5, "stages.0.colour", "unknown key"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: sharpen_everything\n", 4, "stages.0.stage", "unknown stage"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    params:\n      proxy_long_edge: 12\n", 6,
+         "stages.0.params.proxy_long_edge", "greater than or equal to 256"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n  - stage: decode_raw\n", 5, "stages.1.stage", "twice"),
+        ("schema_version: 9\nname: g\nstages:\n  - stage: decode_raw\n", 1, "schema_version", "Input should be 1"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n   bad: [\n", 5, None, "YAML syntax error"),
+        ("schema_version: 1\nname: g\nname: h\nstages: []\n", 3, None, "duplicate key"),
+    ],
+)
+def test_bad_graph_names_file_line_and_key(tmp_path: Path, text: str, line: int, key: str | None, words: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_graph(path)
+    err = info.value
+    assert err.location is not None and Path(err.location.file) == path
+    assert err.location.line == line, str(err)
+    assert err.location.key == key
+    assert words in str(err)
+    assert f"{path}:{line}" in str(err)
+
+
+def test_read_before_write_is_rejected(tmp_path: Path) -> None:
+    class NeedsExposure(Stage):
+        name = "needs_exposure"
+        reads = frozenset({"width"})
+        consumes = frozenset({"proxy"})
+
+        def process(self, item) -> None:  # noqa: ANN001
+            pass
+
+    registry = {**REGISTRY, NeedsExposure.name: NeedsExposure}
+    path = _write(tmp_path, "schema_version: 1\nname: g\nstages:\n  - stage: needs_exposure\n  - stage: decode_raw\n")
+    with pytest.raises(ConfigError, match=r"reads \['width'\], which no earlier stage writes") as info:
+        load_graph(path, registry)
+    assert info.value.location.line == 4
+    ok = _write(tmp_path, "schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n  - stage: needs_exposure\n")
+    assert [s.name for s in load_graph(ok, registry).stages] == ["decode_raw", "needs_exposure"]
+
+
+def test_every_stage_module_is_registered() -> None:
+    modules = {m.name for m in pkgutil.iter_modules(stages.__path__)}
+    registered = {cls.__module__.rsplit(".", 1)[1] for cls in REGISTRY.values()}
+    assert modules == registered, f"stage files not in stages.REGISTRY: {sorted(modules - registered)}"
+    for name, cls in REGISTRY.items():
+        assert cls.name == name
+        assert cls.description, f"{name} has no description"
+        importlib.import_module(cls.__module__)
+
+
+def test_record_and_arrow_schema_agree() -> None:
+    record_fields = [f.name for f in dataclasses.fields(ImageRecord) if f.name in MANIFEST_SCHEMA.names]
+    assert record_fields == [n for n in MANIFEST_SCHEMA.names if n in record_fields]
+    in_manifest_only = set(MANIFEST_SCHEMA.names) - {f.name for f in dataclasses.fields(ImageRecord)}
+    assert not in_manifest_only
+    for field in MANIFEST_SCHEMA:
+        assert field.metadata and field.metadata.get(b"description"), f"{field.name} has no description"

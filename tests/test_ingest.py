@@ -1,0 +1,67 @@
+"""Ingest: recognition by content, sidecars and hidden files, duplicates."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline.ingest import scan_shoot, sniff_format
+from pipeline.records import SourceKind
+
+
+@pytest.mark.parametrize(
+    ("head", "suffix", "expected"),
+    [
+        (b"\xff\xd8\xff\xe0" + b"\0" * 20, ".raw", ("jpeg", SourceKind.RASTER)),  # content wins over the name
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 20, ".jpg", ("png", SourceKind.RASTER)),
+        (b"\0\0\0\x18ftypcrx " + b"\0" * 20, ".jpg", ("cr3", SourceKind.RAW)),
+        (b"\0\0\0\x18ftypheic" + b"\0" * 20, ".heic", ("heic", SourceKind.RASTER)),
+        (b"II\x1a\0\0\0HEAPCCDR" + b"\0" * 20, ".dat", ("crw", SourceKind.RAW)),
+        (b"FUJIFILMCCD-RAW 0201" + b"\0" * 20, ".x", ("raf", SourceKind.RAW)),
+        (b"IIRO\x08\0\0\0" + b"\0" * 20, ".x", ("orf", SourceKind.RAW)),
+        (b"IIU\0\x08\0\0\0" + b"\0" * 20, ".x", ("rw2", SourceKind.RAW)),
+        (b"II*\0\x10\0\0\0CR\x02\0" + b"\0" * 20, ".tif", ("cr2", SourceKind.RAW)),
+        (b"II*\0\x08\0\0\0\0\0" + b"\0" * 20, ".nef", ("nef", SourceKind.RAW)),
+        (b"II*\0\x08\0\0\0\0\0" + b"\0" * 20, ".tif", ("tiff", SourceKind.RASTER)),
+        (b"", ".jpg", ("empty", SourceKind.UNKNOWN)),
+        (b"hello world", ".kdc", ("kdc", SourceKind.UNKNOWN)),
+    ],
+)
+def test_sniff_format(head: bytes, suffix: str, expected: tuple) -> None:
+    assert sniff_format(head, suffix) == expected
+
+
+def test_sniff_dng_by_its_version_tag() -> None:
+    # IFD0 at offset 8 with one entry: DNGVersion (0xC612), BYTE x4.
+    ifd = b"\x01\x00" + b"\x12\xc6" + b"\x01\x00" + b"\x04\x00\x00\x00" + b"\x01\x04\x00\x00" + b"\0\0\0\0"
+    head = b"II*\0\x08\0\0\0" + ifd
+    assert sniff_format(head, ".tif") == ("dng", SourceKind.RAW)
+
+
+def test_scan_skips_sidecars_hidden_and_finds_duplicates(tmp_path: Path, raw_dir: Path) -> None:
+    shoot = tmp_path / "shoot"
+    (shoot / "day1").mkdir(parents=True)
+    (shoot / ".cache").mkdir()
+    src = raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC"
+    shutil.copy(src, shoot / "day1" / "a.KDC")
+    shutil.copy(src, shoot / "day1" / "b_copy.KDC")
+    shutil.copy(src, shoot / ".cache" / "c.KDC")
+    (shoot / "day1" / "a.xmp").write_text("<x:xmpmeta/>")
+    (shoot / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (shoot / "notes.txt").write_text("not an image")
+    (shoot / "empty.jpg").write_bytes(b"")
+    result = scan_shoot(shoot)
+    paths = [t.source_path for t in result.tasks]
+    assert paths == ["day1/a.KDC", "empty.jpg", "notes.txt"]
+    assert [(d.source_path, d.duplicate_of) for d in result.duplicates] == [("day1/b_copy.KDC", "day1/a.KDC")]
+    reasons = {s.source_path: s.reason for s in result.skipped}
+    assert reasons == {".cache/": "hidden folder", ".DS_Store": "hidden file", "day1/a.xmp": "sidecar (.xmp)"}
+    kdc = result.tasks[0]
+    assert kdc.file_size == src.stat().st_size and len(kdc.content_hash) == 64
+
+
+def test_scan_rejects_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(NotADirectoryError):
+        scan_shoot(tmp_path / "nope")
