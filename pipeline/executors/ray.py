@@ -45,14 +45,13 @@ class _GraphWorker:
         return os.getpid()
 
 
-def _package_dirs() -> list[Any]:
-    import charts
-    import configs
-    import models
-    import pipeline
-    import stages
+def _package_dirs() -> list[str]:
+    """Folders of postprod's own packages, shipped to a remote cluster's workers."""
+    from pathlib import Path
 
-    return [pipeline, stages, models, charts, configs]
+    root = Path(__file__).resolve().parents[2]
+    names = ("pipeline", "stages", "models", "charts", "configs")
+    return [str(root / n) for n in names if (root / n / "__init__.py").exists()]
 
 
 class RayExecutor:

@@ -1,0 +1,60 @@
+"""--ray-address runs the same graph on an existing Ray cluster."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import EXIT_OK, main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_process_on_an_existing_cluster(raw_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for name in ("Kodak_DC50_DC50IMG_DC0008L.KDC", "Kodak_DC120_DC120IMG_P003911.KDC"):
+        shutil.copy(raw_dir / name, shoot)
+    port = _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen(
+        [ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+        result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "out"), "--workers", "2"])
+        assert result.exit_code == EXIT_OK, result.output
+        rows = pq.read_table(tmp_path / "out" / "manifest.parquet").to_pylist()
+        assert [r["status"] for r in rows] == ["ok", "ok"]
+        assert {r["camera_model"] for r in rows} == {"DC50", "DC120"}
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        head.terminate()
+        head.wait(timeout=60)
