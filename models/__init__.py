@@ -11,4 +11,13 @@ from models.registry import (
     verify_file,
 )
 
-__all__ = ["REGISTRY", "ModelEntry", "ModelError", "ModelTask", "ensure_model", "fetch_model", "model_dir", "verify_file"]
+__all__ = [
+    "REGISTRY",
+    "ModelEntry",
+    "ModelError",
+    "ModelTask",
+    "ensure_model",
+    "fetch_model",
+    "model_dir",
+    "verify_file",
+]

@@ -1,9 +1,9 @@
 """Face detector backends behind one interface.
 
-* :class:`YuNetDetector` (default, MIT weights): OpenCV's ``cv2.FaceDetectorYN``
-  on the CPU; on ``device="cuda"`` the same ONNX file runs on onnxruntime's
-  CUDA execution provider and the raw outputs are decoded here exactly as
-  OpenCV's ``FaceDetectorYN`` (and opencv_zoo's YuNet demo) decodes them.
+* :class:`YuNetDetector` (default, MIT weights): the ONNX file on onnxruntime
+  (CPU or CUDA execution provider), its raw outputs decoded here exactly as
+  OpenCV's ``FaceDetectorYN`` (and opencv_zoo's YuNet demo) decodes them; or
+  ``cv2.FaceDetectorYN`` itself, the reference, on the CPU.
 * :class:`ScrfdDetector`: InsightFace's SCRFD-500M through
   ``insightface.model_zoo.scrfd.SCRFD`` on onnxruntime. InsightFace's
   pretrained weights are licensed for non-commercial research only: use this
@@ -124,6 +124,12 @@ def _ort_session(model: Path | bytes, providers: list[str], threads: int):  # ty
     return session
 
 
+def _has_onnx() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnx") is not None
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float, top_k: int) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression (boxes as x, y, w, h)."""
     if len(boxes) == 0:
@@ -186,11 +192,14 @@ class FaceDetector(ABC):
 
 
 class YuNetDetector(FaceDetector):
-    """YuNet (libfacedetection) via OpenCV on the CPU, onnxruntime on CUDA.
+    """YuNet (libfacedetection), on onnxruntime or on OpenCV's ``FaceDetectorYN``.
 
-    ``runtime="auto"`` uses OpenCV's own ``FaceDetectorYN`` for the CPU (the
-    reference implementation) and onnxruntime when CUDA is requested;
-    ``"onnxruntime"`` forces the onnxruntime path (same decode, any device).
+    ``runtime="auto"`` picks onnxruntime (CPU or CUDA provider) whenever the
+    ``onnx`` package is there to free the model's input size, else OpenCV
+    (CPU only). Both give the same faces (within 0.05 px on the test photos;
+    the decode here is OpenCV's), but with OpenCV 5's new graph engine
+    ``FaceDetectorYN`` is about 2-3x slower than onnxruntime on one CPU thread
+    (benchmarks/bench_faces.py), so OpenCV stays as the reference runtime.
     """
 
     backend = "yunet"
@@ -209,7 +218,9 @@ class YuNetDetector(FaceDetector):
     ) -> None:
         super().__init__(model_path, score_threshold, nms_threshold, device, threads)
         if runtime == "auto":
-            runtime = "onnxruntime" if device.startswith("cuda") else "opencv"
+            runtime = "onnxruntime" if _has_onnx() or device.startswith("cuda") else "opencv"
+        if runtime == "opencv" and device.startswith("cuda"):
+            log.warning("face detection: YuNet on OpenCV runs on the CPU only; use runtime 'onnxruntime' for CUDA.")
         self.runtime = runtime
         if runtime == "opencv":
             self._cv = cv2.FaceDetectorYN.create(
@@ -230,8 +241,12 @@ class YuNetDetector(FaceDetector):
         the net) the input size can follow the image and no letterboxing to
         640 wastes work or shrinks small faces.
         """
-        import onnx
-
+        try:
+            import onnx
+        except ImportError as exc:
+            raise ImportError(
+                "YuNet on onnxruntime needs the 'onnx' package (pip install onnx), or use runtime 'opencv'"
+            ) from exc
         model = onnx.load_model(str(self.model_path))
         dims = model.graph.input[0].type.tensor_type.shape.dim
         for dim, label in ((dims[2], "height"), (dims[3], "width")):

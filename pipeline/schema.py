@@ -104,7 +104,8 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
         for index, face in enumerate(record.faces):
             if len(face.landmarks) != LANDMARK_VALUES:
                 raise ValueError(
-                    f"{record.source_path} face {index}: {len(face.landmarks)} landmark values, expected {LANDMARK_VALUES}"
+                    f"{record.source_path} face {index}: {len(face.landmarks)} landmark values, "
+                    f"expected {LANDMARK_VALUES}"
                 )
             rows.append(
                 {

@@ -91,7 +91,9 @@ def face_exposure_ev(
     return math.log2(median / target)
 
 
-def face_sharpness(srgb8: np.ndarray, box: tuple[float, float, float, float], width: int = SHARPNESS_WIDTH) -> float | None:
+def face_sharpness(
+    srgb8: np.ndarray, box: tuple[float, float, float, float], width: int = SHARPNESS_WIDTH
+) -> float | None:
     """Sharpness of a face: variance of the Laplacian at a fixed face width.
 
     The face is resampled to ``width`` pixels across before the Laplacian, so
@@ -190,7 +192,9 @@ def measure_faces(
                 height=y1 - y0,
                 score=d.score,
                 landmarks=[v for point in d.landmarks for v in point],
-                exposure_ev=face_exposure_ev(proxy.rgb, on_proxy, exposure_target, centre_fraction),  # type: ignore[arg-type]
+                exposure_ev=face_exposure_ev(
+                    proxy.rgb, on_proxy, exposure_target, centre_fraction  # type: ignore[arg-type]
+                ),
                 sharpness=face_sharpness(proxy.srgb8, on_proxy),  # type: ignore[arg-type]
                 too_small=min(x1 - x0, y1 - y0) < smallest,
             )
@@ -217,27 +221,46 @@ class DetectFaces(Stage):
             "research only unless you hold a licence).",
         )
         score_threshold: float | None = Field(
-            None, ge=0, le=1, description="Drop faces scoring below this; None for the backend's default (yunet 0.7, scrfd 0.5)."
+            None,
+            ge=0,
+            le=1,
+            description="Drop faces scoring below this; None for the backend's default (yunet 0.7, scrfd 0.5).",
         )
         nms_threshold: float | None = Field(
-            None, ge=0, le=1, description="Overlap (IoU) above which the weaker of two boxes is dropped; None for the backend's default."
+            None,
+            ge=0,
+            le=1,
+            description="Overlap (IoU) above which the weaker of two boxes is dropped; None for the backend's default.",
         )
         runtime: Literal["auto", "opencv", "onnxruntime"] = Field(
             "auto",
-            description="yunet only: auto runs OpenCV's FaceDetectorYN on the CPU and onnxruntime on CUDA; "
-            "onnxruntime forces the onnxruntime path on any device (scrfd always uses onnxruntime).",
+            description="yunet only: onnxruntime (CPU or CUDA; what auto picks when the onnx package is "
+            "installed) or opencv (cv2.FaceDetectorYN, CPU only, the reference). scrfd always uses onnxruntime.",
         )
         detector_long_edge: int = Field(
-            1280, ge=160, le=8192, description="Long edge of the image the detector sees; larger proxies are downscaled, smaller ones are not upscaled."
+            1280,
+            ge=160,
+            le=8192,
+            description="Long edge of the image the detector sees; larger proxies are downscaled, "
+            "smaller ones are not upscaled.",
         )
         min_face_px: float = Field(
-            40, ge=0, le=10000, description="Faces with a box side under this many full-resolution pixels are flagged too_small."
+            40,
+            ge=0,
+            le=10000,
+            description="Faces with a box side under this many full-resolution pixels are flagged too_small.",
         )
         min_face_fraction: float = Field(
-            0.02, ge=0, le=1, description="Faces with a box side under this fraction of the image's short edge are flagged too_small."
+            0.02,
+            ge=0,
+            le=1,
+            description="Faces with a box side under this fraction of the image's short edge are flagged too_small.",
         )
         exposure_target: float = Field(
-            0.18, gt=0, le=1, description="Linear luminance of a well-exposed face; run option 'exposure_target' overrides it."
+            0.18,
+            gt=0,
+            le=1,
+            description="Linear luminance of a well-exposed face; the run option 'exposure_target' overrides it.",
         )
         face_centre_fraction: float = Field(
             0.5, gt=0, le=1, description="Part of the face box's width and height measured for exposure."
@@ -264,7 +287,8 @@ class DetectFaces(Stage):
         r = item.record
         ph, pw = proxy.rgb.shape[:2]
         size = (r.width or round(pw * proxy.scale), r.height or round(ph * proxy.scale))
-        detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)  # type: ignore[arg-type]
+        assert self.detector is not None
+        detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
         target = float(self.context.options.get("exposure_target", p.exposure_target))
         r.faces = measure_faces(
             proxy, detections, size, target, p.min_face_px, p.min_face_fraction, p.face_centre_fraction

@@ -14,7 +14,8 @@ from pipeline.cli_models import models
 @pytest.fixture
 def cache(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A model cache holding a copy of the shared YuNet file, offline."""
-    (tmp_path / "face_detection_yunet_2023mar.onnx").write_bytes((model_dir / "face_detection_yunet_2023mar.onnx").read_bytes())
+    name = "face_detection_yunet_2023mar.onnx"
+    (tmp_path / name).write_bytes((model_dir / name).read_bytes())
     monkeypatch.setenv("POSTPROD_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("POSTPROD_OFFLINE", "1")
     return tmp_path
