@@ -28,6 +28,45 @@ class SourceKind(StrEnum):
 
 
 @dataclass
+class Face:
+    """One detected face, in full-resolution pixels of the oriented image.
+
+    Travels on :attr:`ImageRecord.faces`; written to ``faces.parquet`` (one
+    row per face, see :data:`pipeline.schema.FACES_SCHEMA`), not to the manifest.
+
+    Attributes
+    ----------
+    x, y, width, height : float
+        Face box (top-left corner and size).
+    score : float
+        Detector confidence in [0, 1].
+    landmarks : list of float
+        Ten numbers, five ``(x, y)`` points: the eye on the image's left, the
+        eye on the image's right, the nose tip, the mouth corner on the image's
+        left, the mouth corner on the image's right.
+    exposure_ev : float or None
+        log2(median linear luminance of the face's centre / exposure target):
+        0 is on target, -1 a stop under. None when the box is outside the image.
+    sharpness : float or None
+        Variance of the Laplacian of the face's grey values (0-255), resampled
+        to 128 px wide so faces of any size compare; higher is sharper.
+    too_small : bool
+        Smaller than the stage's minimum face size: kept, but too small to
+        retouch or judge reliably.
+    """
+
+    x: float
+    y: float
+    width: float
+    height: float
+    score: float
+    landmarks: list[float]
+    exposure_ev: float | None = None
+    sharpness: float | None = None
+    too_small: bool = False
+
+
+@dataclass
 class ImageRecord:
     """One row of ``manifest.parquet``: what is known about one source file.
 
@@ -54,6 +93,9 @@ class ImageRecord:
     height: int | None = None
     proxy_width: int | None = None
     proxy_height: int | None = None
+    # Written by detect_faces (faces go to faces.parquet, not to the manifest).
+    face_count: int | None = None
+    faces: list[Face] = field(default_factory=list)
     # Bookkeeping.
     status: Status = Status.OK
     error: str | None = None
@@ -61,25 +103,40 @@ class ImageRecord:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:
-        """Plain-Python row for Arrow (enums as strings, map as list of pairs)."""
-        row = dataclasses.asdict(self)
+        """Plain-Python manifest row for Arrow (enums as strings, map as list of pairs).
+
+        Fields in :data:`SIDE_TABLE_FIELDS` (``faces``) are left out: they go to
+        their own tables (``pipeline.schema.face_rows``).
+        """
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SIDE_TABLE_FIELDS}
         row["status"] = str(self.status)
         row["source_kind"] = str(self.source_kind)
         row["stage_seconds"] = list(self.stage_seconds.items())
         return row
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ImageRecord:
+    def from_row(cls, row: dict[str, Any], faces: list[Face] | None = None) -> ImageRecord:
+        """Rebuild a record from a manifest row (and its faces, read from faces.parquet)."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in row.items() if k in known}
         values["status"] = Status(values["status"])
         values["source_kind"] = SourceKind(values["source_kind"])
         seconds = values.get("stage_seconds") or {}
         values["stage_seconds"] = dict(seconds) if not isinstance(seconds, dict) else seconds
+        given = faces if faces is not None else values.get("faces") or []
+        values["faces"] = [f if isinstance(f, Face) else Face(**f) for f in given]
         return cls(**values)
 
 
 RECORD_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(ImageRecord))
+
+#: Record fields that are not manifest columns: each has a table of its own.
+SIDE_TABLE_FIELDS: frozenset[str] = frozenset({"faces"})
+
+#: The manifest's columns, in order (``MANIFEST_SCHEMA`` must list exactly these).
+MANIFEST_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(ImageRecord) if f.name not in SIDE_TABLE_FIELDS
+)
 
 INGEST_FIELDS: frozenset[str] = frozenset({"source_path", "content_hash", "file_size", "format", "source_kind"})
 

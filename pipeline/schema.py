@@ -47,6 +47,7 @@ MANIFEST_SCHEMA = pa.schema(
         _f("height", pa.int32(), "Height of the oriented full-resolution image in pixels."),
         _f("proxy_width", pa.int32(), "Width of the analysis proxy in pixels."),
         _f("proxy_height", pa.int32(), "Height of the analysis proxy in pixels."),
+        _f("face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet."),
         _f("status", pa.string(), "ok or failed.", False),
         _f("error", pa.string(), "Why the file failed, readable by a person; null when ok."),
         _f("duplicate_of", pa.string(), "source_path of the identical file that was processed instead."),
@@ -54,6 +55,74 @@ MANIFEST_SCHEMA = pa.schema(
     ],
     metadata={"postprod.table": "manifest"},
 )
+
+
+LANDMARK_VALUES = 10
+
+FACES_SCHEMA = pa.schema(
+    [
+        _f("source_path", pa.string(), "source_path of the image (joins with manifest.parquet).", False),
+        _f("face_index", pa.int32(), "Index of the face in its image, 0-based, left to right.", False),
+        _f("x", pa.float32(), "Left edge of the face box, full-resolution pixels of the oriented image.", False),
+        _f("y", pa.float32(), "Top edge of the face box, full-resolution pixels of the oriented image.", False),
+        _f("width", pa.float32(), "Width of the face box in full-resolution pixels.", False),
+        _f("height", pa.float32(), "Height of the face box in full-resolution pixels.", False),
+        _f("score", pa.float32(), "Detector confidence in [0, 1].", False),
+        _f(
+            "landmarks",
+            pa.list_(pa.float32(), LANDMARK_VALUES),
+            "Five (x, y) points in full-resolution pixels, flattened: eye on the image's left, eye on the "
+            "image's right, nose tip, mouth corner on the image's left, mouth corner on the image's right.",
+        ),
+        _f("exposure_ev", pa.float32(), "log2(median linear luminance of the face centre / exposure target)."),
+        _f(
+            "sharpness",
+            pa.float32(),
+            "Variance of the Laplacian of the face (grey 0-255) resampled to 128 px wide; higher is sharper.",
+        ),
+        _f("too_small", pa.bool_(), "Face below the minimum size for retouching (kept, flagged).", False),
+    ],
+    metadata={"postprod.table": "faces"},
+)
+
+
+def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows of ``faces.parquet`` (:data:`FACES_SCHEMA`) for some image records.
+
+    Parameters
+    ----------
+    records : iterable of ImageRecord
+        Records whose ``faces`` were filled by the detect_faces stage.
+
+    Raises
+    ------
+    ValueError
+        If a face does not have exactly ten landmark values.
+    """
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        for index, face in enumerate(record.faces):
+            if len(face.landmarks) != LANDMARK_VALUES:
+                raise ValueError(
+                    f"{record.source_path} face {index}: {len(face.landmarks)} landmark values, "
+                    f"expected {LANDMARK_VALUES}"
+                )
+            rows.append(
+                {
+                    "source_path": record.source_path,
+                    "face_index": index,
+                    "x": face.x,
+                    "y": face.y,
+                    "width": face.width,
+                    "height": face.height,
+                    "score": face.score,
+                    "landmarks": list(face.landmarks),
+                    "exposure_ev": face.exposure_ev,
+                    "sharpness": face.sharpness,
+                    "too_small": face.too_small,
+                }
+            )
+    return rows
 
 
 def table_metadata(extra: dict[str, Any] | None = None) -> dict[bytes, bytes]:

@@ -1,0 +1,80 @@
+"""Face detection throughput per backend and device on the PASCAL VOC photos.
+
+Prints a table (images/second, ms/image, faces found); no assertions. Weights
+come from the model cache (``POSTPROD_MODEL_DIR``, e.g. the shared
+``../shared/data/models``); photos from ``POSTPROD_TESTDATA``.
+
+    POSTPROD_MODEL_DIR=../shared/data/models python benchmarks/bench_faces.py [--repeat 20] [--long-edge 1280]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.face_detectors import (  # noqa: E402
+    available_providers,
+    create_face_detector,
+    cuda_available,
+    detector_input,
+)
+
+TESTDATA = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=20, help="passes over the photos per configuration")
+    ap.add_argument("--long-edge", type=int, default=1280, help="detector long edge (as the stage's param)")
+    ap.add_argument("--upscale-to", type=int, default=0, help="resize photos to this long edge first (0: as is)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads per detector (one worker's share)")
+    args = ap.parse_args()
+
+    photos = sorted((TESTDATA / "faces" / "pascal_voc").glob("*.jpg"))
+    if not photos:
+        sys.exit(f"no photos under {TESTDATA / 'faces' / 'pascal_voc'} (set POSTPROD_TESTDATA)")
+    images = []
+    for p in photos:
+        rgb = cv2.imread(str(p))[..., ::-1]
+        if args.upscale_to:
+            h, w = rgb.shape[:2]
+            f = args.upscale_to / max(h, w)
+            rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
+        images.append(detector_input(rgb, args.long_edge)[0])
+
+    cv2.setNumThreads(args.threads)
+    configs = [("yunet", "opencv", "cpu"), ("yunet", "onnxruntime", "cpu"), ("scrfd", None, "cpu")]
+    if cuda_available():
+        configs += [("yunet", "onnxruntime", "cuda"), ("scrfd", None, "cuda")]
+    print(f"onnxruntime providers: {', '.join(available_providers())}")
+    print(f"{len(images)} photos, detector input {images[0].shape[1]}x{images[0].shape[0]} and alike, "
+          f"{args.repeat} passes, {args.threads} thread(s)\n")
+    print(f"{'backend':8} {'runtime':12} {'device':6} {'providers':28} {'img/s':>8} {'ms/img':>8} {'faces':>6}")
+    for backend, runtime, device in configs:
+        kwargs = {"runtime": runtime} if runtime else {}
+        try:
+            det = create_face_detector(backend, device=device, threads=args.threads, **kwargs)
+        except Exception as exc:  # a missing optional backend is a row, not a crash
+            print(f"{backend:8} {runtime or 'onnxruntime':12} {device:6} unavailable: {exc}")
+            continue
+        faces = sum(len(det.detect(im)) for im in images)  # warm-up (session init, CUDA kernels)
+        start = time.perf_counter()
+        for _ in range(args.repeat):
+            for im in images:
+                det.detect(im)
+        elapsed = time.perf_counter() - start
+        n = args.repeat * len(images)
+        print(f"{backend:8} {runtime or 'onnxruntime':12} {device:6} {','.join(det.providers)[:28]:28} "
+              f"{n / elapsed:8.1f} {1000 * elapsed / n:8.2f} {faces:6d}")
+
+
+if __name__ == "__main__":
+    main()
