@@ -6,6 +6,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
+# Use the verified model copies of the shared test data when they are there;
+# elsewhere `postprod models fetch` downloads them from their official address.
+SHARED_MODELS := $(abspath ../shared/data/models)
+ifneq ($(wildcard $(SHARED_MODELS)/*.onnx),)
+export POSTPROD_MODEL_DIR ?= $(SHARED_MODELS)
+endif
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean-demo system-deps bench
@@ -25,6 +31,7 @@ system-deps:
 	  else echo "exiftool is missing: sudo apt-get install libimage-exiftool-perl"; fi; }
 
 demo: install
+	$(BIN)/postprod models fetch yunet_2023mar
 	$(BIN)/postprod demo-shoot --dest $(DEMO_DIR)/shoot
 	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-local --executor local; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-ray --executor ray; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]

@@ -132,9 +132,11 @@ def inspect(file: Path, graph_path: Path | None) -> None:
 
     try:
         graph = load_graph(graph_path)
+        graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
+        for bound in graph.stages:
+            bound.build(RunContext(shoot_dir=file.parent, out_dir=file.parent)).preflight()
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
-    graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
     digest, head = hash_file(file)
     fmt, kind = sniff_format(head, file.suffix)
     task = SourceTask(path=file.resolve(), source_path=file.name, content_hash=digest,
@@ -175,6 +177,15 @@ def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
     files = build_demo_shoot(dest, shared_raw if shared_raw.is_dir() else None)
     kinds = Counter(p.suffix.lower() for p in files)
     click.echo(f"demo shoot: {dest} ({len(files)} files: " + ", ".join(f"{n} {k or 'other'}" for k, n in sorted(kinds.items())) + ")")
+
+
+def _attach_groups() -> None:
+    from pipeline.cli_models import models
+
+    main.add_command(models)
+
+
+_attach_groups()
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -103,6 +103,8 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
         device=settings.device,
         options=dict(settings.options),
     )
+    for bound in graph.stages:
+        bound.build(context).preflight()
     return graph, context
 
 

@@ -82,6 +82,15 @@ class Stage(ABC):
         self.params = params
         self.context = context
 
+    def preflight(self) -> None:
+        """Check, in the driver before any worker starts, what setup() will need.
+
+        Raises
+        ------
+        pipeline.errors.ConfigError
+            When the run cannot start (a model missing or failing its hash).
+        """
+
     def setup(self) -> None:
         """Load models and other per-worker state; called once per worker."""
 

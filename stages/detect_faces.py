@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.face_detectors import Detection, FaceDetector, detect_on_proxy, get_face_detector
+from models.face_detectors import BACKENDS, Detection, FaceDetector, detect_on_proxy, get_face_detector
+from models.registry import ModelError, ensure_model
+from pipeline.errors import ConfigError, Location
 from pipeline.color import Proxy, luminance
 from pipeline.records import Face, WorkItem
 from pipeline.stage import Resources, Stage
@@ -267,6 +269,13 @@ class DetectFaces(Stage):
         )
 
     detector: FaceDetector | None = None
+
+    def preflight(self) -> None:
+        # Fetch and verify the weights once, in the driver, before any image.
+        try:
+            ensure_model(BACKENDS[self.params.backend].model_name)
+        except ModelError as exc:
+            raise ConfigError(str(exc), Location(None, key=f"detect_faces.backend={self.params.backend}")) from None
 
     def setup(self) -> None:
         p = self.params

@@ -15,6 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")).resolve()
 
+# Models come from the shared data, verified by hash, and are never downloaded in tests.
+os.environ["POSTPROD_MODEL_DIR"] = str(TESTDATA / "models")
+os.environ["POSTPROD_OFFLINE"] = "1"
+
 
 def require(path: Path) -> Path:
     if not path.exists():
