@@ -1,0 +1,378 @@
+"""Find a chart, follow its ``extends`` chain, migrate, merge and validate it.
+
+Charts stack like RawTherapee's partial ``.pp3`` profiles: a client chart
+states only what differs from its specialty, which states only what differs
+from the base. Merging is a deep merge of mappings in which the later file
+wins, a list replaces the inherited list as a whole (a client listing two
+crops wants exactly those two), and ``null`` removes an inherited key so the
+model's default applies (``renditions: {print: null}`` drops a rendition).
+
+Every file is migrated to the current schema on its own, before merging, so a
+v1 specialty can sit under a v2 client. The merge remembers, for every key
+path of the result, which file wrote it last, so a validation error after
+merging still names the file, the line and the key the author has to edit.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
+from pipeline.errors import ConfigError, Location
+from pipeline.yamlconf import KeyPath, YamlDocument, load_yaml
+
+#: The charts that ship with postprod.
+BUNDLED_DIR = Path(__file__).resolve().parent
+#: Extra folders searched before the bundled charts, separated by os.pathsep.
+CHART_PATH_ENV = "POSTPROD_CHART_PATH"
+MAX_CHAIN = 16
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ChartEntry:
+    """A chart file found in the search folders."""
+
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ResolvedChart:
+    """A chart with its ``extends`` chain merged and validated.
+
+    Attributes
+    ----------
+    name : str
+        The requested chart's name (its file stem).
+    chart : Chart
+        The validated, merged chart (``extends`` is None).
+    chain : tuple of Path
+        The files it was merged from, base first, the requested file last.
+    """
+
+    name: str
+    chart: Chart
+    chain: tuple[Path, ...]
+
+    def to_yaml(self) -> str:
+        """The resolved chart as a standalone YAML document.
+
+        The output has no ``extends`` and validates as it is
+        (``postprod charts validate``), so it can be archived with a delivery
+        as the exact standard that was applied.
+        """
+        data = self.chart.model_dump(mode="json", exclude={"extends"})
+        header = (
+            f"# Chart '{self.name}', resolved by `postprod charts show`.\n"
+            f"# Merged from: {' -> '.join(str(p) for p in self.chain)}\n"
+        )
+        return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+class MergedDocument(YamlDocument):
+    """The merge of several YAML documents that still knows where each key came from.
+
+    Parameters
+    ----------
+    data : Any
+        The merged value.
+    origins : dict
+        Merged key path -> the document that wrote it last.
+    leaf : YamlDocument
+        The requested file (used when nothing more precise is known).
+    """
+
+    def __init__(self, data: Any, origins: dict[KeyPath, YamlDocument], leaf: YamlDocument) -> None:
+        super().__init__(leaf.path, data, {})
+        self.origins = origins
+        self.leaf = leaf
+
+    def origin(self, path: KeyPath) -> YamlDocument:
+        """The document that wrote ``path`` (or its nearest written ancestor)."""
+        path = tuple(path)
+        while path:
+            if path in self.origins:
+                return self.origins[path]
+            path = path[:-1]
+        return self.origins.get((), self.leaf)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        return self.origin(path).line_of(path)
+
+    def location(self, path: KeyPath) -> Location:
+        return self.origin(path).location(path)
+
+
+# --- merging -----------------------------------------------------------------
+
+
+def _claim(value: Any, path: KeyPath, doc: YamlDocument, origins: dict[KeyPath, YamlDocument]) -> None:
+    origins[path] = doc
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _claim(v, path + (str(k),), doc, origins)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _claim(v, path + (i,), doc, origins)
+
+
+def _drop(path: KeyPath, origins: dict[KeyPath, YamlDocument]) -> None:
+    n = len(path)
+    for p in [p for p in origins if p[:n] == path]:
+        del origins[p]
+
+
+def _merge_into(
+    base: dict[str, Any], over: dict[str, Any], doc: YamlDocument, path: KeyPath, origins: dict[KeyPath, YamlDocument]
+) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        key = str(key)
+        child = path + (key,)
+        if value is None and key in out:
+            # null removes the inherited key: the model's default applies.
+            del out[key]
+            _drop(child, origins)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            origins[child] = doc
+            out[key] = _merge_into(out[key], value, doc, child, origins)
+        else:
+            _drop(child, origins)
+            out[key] = copy.deepcopy(value)
+            _claim(value, child, doc, origins)
+    return out
+
+
+def merge_documents(layers: list[tuple[YamlDocument, dict[str, Any]]]) -> MergedDocument:
+    """Deep-merge chart documents, base first.
+
+    Parameters
+    ----------
+    layers : list of (YamlDocument, dict)
+        Each file with its (migrated) data, base first; later ones win.
+
+    Returns
+    -------
+    MergedDocument
+        The merged data with the origin of every key path.
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` is empty.
+    """
+    if not layers:
+        raise ValueError("nothing to merge")
+    origins: dict[KeyPath, YamlDocument] = {}
+    merged: dict[str, Any] = {}
+    for doc, data in layers:
+        origins[()] = doc
+        merged = _merge_into(merged, data, doc, (), origins)
+    return MergedDocument(merged, origins, layers[-1][0])
+
+
+# --- finding files -----------------------------------------------------------
+
+
+def default_search_dirs() -> list[Path]:
+    """Folders named in ``POSTPROD_CHART_PATH``, then the bundled charts."""
+    extra = [Path(p) for p in os.environ.get(CHART_PATH_ENV, "").split(os.pathsep) if p]
+    return [*extra, BUNDLED_DIR]
+
+
+def _is_path(ref: str) -> bool:
+    return "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml"))
+
+
+def _find(
+    ref: str, search_dirs: list[Path], *, near: Path | None = None, exclude: Path | None = None,
+    where: Location | None = None, as_path: bool = False,
+) -> Path:
+    """Resolve a chart name or path to a file.
+
+    A path is relative to ``near`` (the folder of the chart that extends it)
+    or to the working directory. A name is looked up next to the extending
+    chart first, then in ``search_dirs``; ``exclude`` (the extending file
+    itself) is skipped so a local ``culinary.yaml`` can extend the bundled one.
+    """
+    if as_path or _is_path(ref):
+        path = Path(ref).expanduser()
+        if not path.is_absolute() and near is not None:
+            path = near / path
+        if not path.is_file():
+            what = "parent chart" if near is not None else "chart"
+            raise ConfigError(f"{what} file '{ref}' not found (looked for {path})", where or Location(path))
+        return path
+    if not _NAME.match(ref):
+        raise ConfigError(f"'{ref}' is not a chart name (letters, digits, '_', '-', '.')", where)
+    dirs = ([near] if near is not None else []) + [d for d in search_dirs if d != near]
+    for d in dirs:
+        for suffix in (".yaml", ".yml"):
+            candidate = d / f"{ref}{suffix}"
+            if candidate.is_file() and (exclude is None or candidate.resolve() != exclude):
+                return candidate
+    searched = ", ".join(str(d) for d in dirs)
+    what = "parent chart" if near is not None else "chart"
+    raise ConfigError(f"{what} '{ref}' not found (searched {searched}; see `postprod charts list`)", where)
+
+
+def list_charts(search_dirs: list[Path | str] | None = None) -> list[ChartEntry]:
+    """The charts available by name, sorted; a name found twice resolves to the first folder.
+
+    Raises
+    ------
+    ConfigError
+        Never; unreadable folders are skipped.
+    """
+    dirs = [Path(d) for d in search_dirs] if search_dirs is not None else default_search_dirs()
+    found: dict[str, ChartEntry] = {}
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for path in sorted([*d.glob("*.yaml"), *d.glob("*.yml")]):
+            found.setdefault(path.stem, ChartEntry(path.stem, path))
+    return [found[name] for name in sorted(found)]
+
+
+# --- errors ------------------------------------------------------------------
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model class inside ``X | None``, ``list[X]`` or ``dict[str, X]``, else the annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _unwrap(args[0])
+    return annotation
+
+
+def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """Field names of the model found at ``loc`` (for spelling suggestions)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = _unwrap(field.annotation)
+        elif typing.get_origin(current) in (list, dict):
+            current = _unwrap(typing.get_args(current)[-1])
+        else:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def chart_validation_error(exc: ValidationError, doc: YamlDocument) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError with file, line and key.
+
+    A :class:`~charts.schema.ChartRuleError` raised by a cross-field check
+    carries the key it is about; it is appended to pydantic's location so the
+    error points at that key rather than at the enclosing section.
+    """
+    errors = exc.errors()
+    err = errors[0]
+    loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, ChartRuleError):
+        loc += cause.path
+        message = str(cause)
+    elif err["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _fields_at(Chart, loc[:-1]), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "check the spelling"
+        message = f"unknown key ({hint})"
+    else:
+        message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return ConfigError(" ".join(message.split()), doc.location(loc))
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def _read_layer(path: Path) -> tuple[YamlDocument, dict[str, Any], str | None]:
+    doc = load_yaml(path)
+    if doc.data is None:
+        raise ConfigError("the chart is empty (it needs at least `schema_version`)", doc.location(()))
+    if not isinstance(doc.data, dict):
+        raise ConfigError("a chart must be a mapping of keys (schema_version, exposure, ...)", doc.location(()))
+    try:
+        data = migrate(doc.data)
+    except ValueError as exc:
+        where = doc.location(("schema_version",))
+        if "schema_version" not in doc.data:
+            where = Location(doc.path, doc.line_of(()), "schema_version")
+        raise ConfigError(str(exc), where) from None
+    data = dict(data)
+    parent = data.pop("extends", None)
+    if parent is not None and (not isinstance(parent, str) or not parent.strip()):
+        raise ConfigError("extends must be a chart name or a relative path", doc.location(("extends",)))
+    return doc, data, parent
+
+
+def load_chart(name_or_path: str | Path, search_dirs: list[Path | str] | None = None) -> ResolvedChart:
+    """Load a chart by name or path, resolving its ``extends`` chain.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A chart name (``"culinary"``, looked up in ``search_dirs``) or a path
+        to a YAML file (a :class:`~pathlib.Path`, or a string containing ``/``
+        or ending in ``.yaml``/``.yml``).
+    search_dirs : list of path-like, optional
+        Folders to look names up in; default :func:`default_search_dirs`
+        (``POSTPROD_CHART_PATH``, then the bundled charts).
+
+    Returns
+    -------
+    ResolvedChart
+        The validated chart and the files it was merged from.
+
+    Raises
+    ------
+    ConfigError
+        Naming file, line and key, for: a missing file or parent, a YAML
+        syntax error, a missing or unknown ``schema_version``, an inheritance
+        cycle (the message lists it), an unknown key, an out-of-range value,
+        or a bad naming template.
+    """
+    dirs = [Path(d) for d in search_dirs] if search_dirs is not None else default_search_dirs()
+    path = _find(str(name_or_path), dirs, as_path=isinstance(name_or_path, Path))
+    layers: list[tuple[YamlDocument, dict[str, Any]]] = []
+    seen: dict[Path, int] = {}
+    while True:
+        real = path.resolve()
+        if real in seen:
+            cycle = [str(doc.path) for doc, _ in layers[seen[real]:]] + [str(path)]
+            last = layers[-1][0]
+            raise ConfigError(f"inheritance cycle: {' -> '.join(cycle)}", last.location(("extends",)))
+        if len(layers) >= MAX_CHAIN:
+            raise ConfigError(f"more than {MAX_CHAIN} charts in the extends chain", layers[-1][0].location(("extends",)))
+        doc, data, parent = _read_layer(path)
+        seen[real] = len(layers)
+        layers.append((doc, data))
+        if parent is None:
+            break
+        path = _find(parent, dirs, near=path.parent, exclude=real, where=doc.location(("extends",)))
+    layers.reverse()
+    merged = merge_documents(layers)
+    merged.data["schema_version"] = CHART_SCHEMA_VERSION
+    try:
+        chart = Chart.model_validate(merged.data)
+    except ValidationError as exc:
+        raise chart_validation_error(exc, merged) from None
+    return ResolvedChart(Path(str(layers[-1][0].path)).stem, chart, tuple(doc.path for doc, _ in layers))

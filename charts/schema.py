@@ -1,0 +1,605 @@
+"""The chart: a client's or a specialty's written post-production standard.
+
+A chart says where exposure should land, how white balance is treated, which
+faces get brightened, how images are straightened and cropped, which frames
+are flagged or rejected, and which files are delivered (renditions) under
+which names. It is data: planning reads it together with the measurements and
+needs no pixels, so a changed chart re-plans a shoot in seconds.
+
+The models are strict (unknown keys are errors), frozen, and every number
+carries its bounds and unit, as darktable's ``$MIN/$MAX/$DEFAULT`` comments do
+for its module parameters. Charts are versioned: :data:`CHART_SCHEMA_VERSION`
+is the version this code reads, and :data:`MIGRATIONS` holds one function per
+older version that rewrites a document to the next one. A migration fills
+what the old version did not say from that version's *meaning*, not from
+today's defaults (darktable's ``legacy_params()``): v1 crops were always
+centred, so a migrated v1 crop says ``placement: center`` even though v2
+defaults to ``face_aware``.
+
+Charts stack (``extends``); see :mod:`charts.loader`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from charts.naming import NAMING_TOKENS, NamingTemplateError, check_template
+
+CHART_SCHEMA_VERSION = 2
+
+#: Where the committed JSON Schema of :class:`Chart` lives (editors use it for completion).
+JSON_SCHEMA_PATH = Path(__file__).with_name("chart.schema.json")
+
+
+class ChartRuleError(ValueError):
+    """A rule between fields is broken; ``path`` names the offending key.
+
+    Pydantic reports a model-level check at the model's own location; the
+    loader appends ``path`` so the error points at the key to fix (and at the
+    file and line where that key was written).
+    """
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = tuple(path)
+        super().__init__(message)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- enums -----------------------------------------------------------------
+
+
+class WhiteBalancePolicy(StrEnum):
+    NEUTRAL = "neutral"  # grey is grey: correct casts toward a neutral reference
+    WARM = "warm"  # neutral, then shift warm by `warm_shift_mired` (food, hospitality)
+    AS_SHOT = "as_shot"  # keep the camera's white balance (mixed light kept on purpose)
+
+
+class CropPlacement(StrEnum):
+    FACE_AWARE = "face_aware"  # keep detected faces inside, with headroom
+    CENTER = "center"
+    SALIENCY = "saliency"  # centre on the most salient region (food, products)
+
+
+class ImageFormat(StrEnum):
+    JPEG = "jpeg"
+    WEBP = "webp"
+    TIFF = "tiff"
+    PNG = "png"
+
+    @property
+    def extension(self) -> str:
+        return {"jpeg": "jpg", "webp": "webp", "tiff": "tif", "png": "png"}[self.value]
+
+    @property
+    def lossy(self) -> bool:
+        return self in (ImageFormat.JPEG, ImageFormat.WEBP)
+
+
+class ColorSpace(StrEnum):
+    SRGB = "srgb"
+    DISPLAY_P3 = "display_p3"
+    ADOBE_RGB = "adobe_rgb"
+
+
+class AcceptanceAction(StrEnum):
+    # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
+    IGNORE = "ignore"
+    FLAG = "flag"  # delivered, marked for a retoucher to look at
+    REJECT = "reject"  # not delivered
+
+
+# --- sections --------------------------------------------------------------
+
+
+class ExposureRules(_Strict):
+    """Where exposure should land and how far off is acceptable."""
+
+    target_ev: float = Field(
+        0.0,
+        ge=-3.0,
+        le=3.0,
+        description="Target exposure in EV relative to mid-grey (18% reflectance renders at "
+        "sRGB ~118): 0 = mid-grey, +0.3 = the brighter, airy look of interiors and food.",
+    )
+    tolerance_ev: float = Field(
+        0.33,
+        ge=0.0,
+        le=3.0,
+        description="Images within this many EV of the target are left alone (1/3 EV is one bracketing step).",
+    )
+    max_correction_ev: float = Field(
+        2.0,
+        ge=0.0,
+        le=5.0,
+        description="Largest automatic correction in EV; an image further off is flagged for a retoucher.",
+    )
+
+
+class WhiteBalanceRules(_Strict):
+    """White-balance policy."""
+
+    policy: WhiteBalancePolicy = Field(WhiteBalancePolicy.NEUTRAL, description="neutral | warm | as_shot.")
+    tolerance_mired: float = Field(
+        10.0,
+        ge=0.0,
+        le=100.0,
+        description="Casts smaller than this many mired from the policy's target are left alone "
+        "(about 10 mired is the smallest shift most viewers notice).",
+    )
+    warm_shift_mired: float = Field(
+        0.0,
+        ge=0.0,
+        le=100.0,
+        description="With policy 'warm': shift this many mired warmer than neutral "
+        "(a 1/8 CTO gel is about +20 mired).",
+    )
+
+
+class FaceRules(_Strict):
+    """Which faces count and when they are brightened."""
+
+    brighten: bool = Field(True, description="Brighten faces that are darker than the rule below.")
+    brighten_below_ev: float = Field(
+        1.0,
+        ge=0.0,
+        le=4.0,
+        description="Brighten a face whose exposure is more than this many EV below the chart's target.",
+    )
+    max_brighten_ev: float = Field(
+        1.0,
+        ge=0.0,
+        le=3.0,
+        description="Largest local lift applied to a face, in EV.",
+    )
+    min_face_pct: float = Field(
+        5.0,
+        ge=0.0,
+        le=100.0,
+        description="Faces smaller than this (box height as % of the image's short edge) are "
+        "ignored: background people in a crowd are not retouched or required.",
+    )
+
+
+class StraightenRules(_Strict):
+    """Automatic levelling and perspective correction."""
+
+    verticals: bool = Field(
+        False, description="Correct converging verticals (keystone); standard for architecture and interiors."
+    )
+    horizon: bool = Field(True, description="Level a tilted horizon.")
+    max_auto_angle_deg: float = Field(
+        3.0,
+        ge=0.0,
+        le=15.0,
+        description="Largest rotation applied automatically, in degrees; a larger tilt is "
+        "likely intentional (a Dutch angle) and is flagged instead.",
+    )
+
+
+_ASPECT = re.compile(r"^([1-9][0-9]{0,2}):([1-9][0-9]{0,2})$")
+
+
+def aspect_ratio(aspect: str) -> float:
+    """Width / height of an aspect string such as ``"4:5"``."""
+    w, h = _ASPECT.match(aspect).groups()  # type: ignore[union-attr]
+    return int(w) / int(h)
+
+
+class CropSpec(_Strict):
+    """One crop to produce, by aspect ratio."""
+
+    aspect: str = Field(
+        description="Width:height, e.g. '4:5', '16:9', '1:1'. Quote it in YAML: unquoted 4:5 is a base-60 number."
+    )
+    placement: CropPlacement = Field(CropPlacement.FACE_AWARE, description="face_aware | center | saliency.")
+
+    @field_validator("aspect", mode="before")
+    @classmethod
+    def _check_aspect(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(
+                f"YAML read the aspect as the number {value} (unquoted 4:5 is base 60); write it in quotes: '4:5'"
+            )
+        if not isinstance(value, str) or not _ASPECT.match(value):
+            raise ValueError(f"aspect must look like '4:5' (two whole numbers 1-999), got {value!r}")
+        ratio = aspect_ratio(value)
+        if not 0.1 <= ratio <= 10:
+            raise ValueError(f"aspect {value} is more extreme than 10:1")
+        return value
+
+    @property
+    def ratio(self) -> float:
+        return aspect_ratio(self.aspect)
+
+
+class SharpnessCheck(_Strict):
+    min_laplacian_var: float = Field(
+        50.0,
+        ge=0.0,
+        le=5000.0,
+        description="Minimum variance of the Laplacian of the 8-bit luminance on the analysis proxy "
+        "(the usual blur metric; soft or missed-focus frames score under ~100).",
+    )
+    action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
+
+
+class ClippingCheck(_Strict):
+    max_pct: float = Field(
+        2.0, ge=0.0, le=100.0, description="Largest share of clipped pixels, in % of the image, before acting."
+    )
+    action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
+
+
+class DuplicateCheck(_Strict):
+    max_hash_distance: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="Two frames whose 64-bit perceptual hashes differ in at most this many bits are "
+        "duplicates; the sharper one is kept (0 = identical only).",
+    )
+    action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
+
+
+class FaceRequiredCheck(_Strict):
+    action: AcceptanceAction = Field(
+        AcceptanceAction.IGNORE,
+        description="What to do with a frame without a face of at least faces.min_face_pct: ignore | flag | reject.",
+    )
+
+
+class AcceptanceRules(_Strict):
+    """Thresholds that flag (deliver, mark for review) or reject (do not deliver) a frame."""
+
+    sharpness: SharpnessCheck = Field(default_factory=SharpnessCheck, description="Blur check.")
+    clipped_highlights: ClippingCheck = Field(
+        default_factory=lambda: ClippingCheck(max_pct=2.0),
+        description="Pixels at the white point after the planned exposure.",
+    )
+    clipped_shadows: ClippingCheck = Field(
+        default_factory=lambda: ClippingCheck(max_pct=5.0),
+        description="Pixels at the black point after the planned exposure.",
+    )
+    duplicates: DuplicateCheck = Field(default_factory=DuplicateCheck, description="Near-identical frames.")
+    face_required: FaceRequiredCheck = Field(
+        default_factory=FaceRequiredCheck, description="Frames that must show a face (headshots)."
+    )
+
+
+class MetadataPolicy(_Strict):
+    """What is written into, or stripped from, the delivered files."""
+
+    creator: str | None = Field(None, max_length=200, description="IPTC Creator / EXIF Artist.")
+    copyright: str | None = Field(None, max_length=300, description="IPTC Copyright Notice / EXIF Copyright.")
+    credit: str | None = Field(None, max_length=200, description="IPTC Credit Line.")
+    keywords: list[str] = Field(default_factory=list, max_length=50, description="IPTC Keywords.")
+    strip_gps: bool = Field(True, description="Remove GPS position (a client's home, a private venue).")
+
+    @field_validator("keywords")
+    @classmethod
+    def _check_keywords(cls, value: list[str]) -> list[str]:
+        for i, kw in enumerate(value):
+            if not kw.strip() or len(kw) > 64:
+                raise ChartRuleError((i,), "a keyword must be 1 to 64 characters")
+        return value
+
+
+_RENDITION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class Rendition(_Strict):
+    """A named export preset: size, format, colour, sharpening, metadata.
+
+    Size is one of: ``long_edge_px`` (scale so the long edge fits, aspect
+    kept), ``width_px`` + ``height_px`` (an exact box, filled by cropping with
+    the chart crop named in ``crop``), or neither (full resolution).
+    """
+
+    long_edge_px: int | None = Field(None, ge=16, le=30000, description="Long edge in pixels (aspect kept).")
+    width_px: int | None = Field(None, ge=16, le=30000, description="Exact box width in pixels (with height_px).")
+    height_px: int | None = Field(None, ge=16, le=30000, description="Exact box height in pixels (with width_px).")
+    crop: str | None = Field(
+        None, description="Aspect of one of the chart's crops to export from, e.g. '4:5'; none = full frame."
+    )
+    format: ImageFormat = Field(ImageFormat.JPEG, description="jpeg | webp | tiff | png.")
+    quality: int = Field(
+        90, ge=1, le=100, description="Encoder quality for jpeg and webp (ignored by tiff and png, which are lossless)."
+    )
+    bit_depth: Literal[8, 16] = Field(8, description="Bits per channel: 16 only for tiff and png.")
+    color_space: ColorSpace = Field(ColorSpace.SRGB, description="srgb | display_p3 | adobe_rgb (ICC profile embedded).")
+    sharpen_amount: float = Field(
+        0.5,
+        ge=0.0,
+        le=3.0,
+        description="Output sharpening (unsharp-mask amount at the output size; 0 = none). "
+        "Screens want ~0.5 after downsizing, matte paper more.",
+    )
+    max_file_kb: int | None = Field(
+        None,
+        ge=10,
+        le=1_000_000,
+        description="Largest file in KB (jpeg and webp): quality is lowered until the file fits.",
+    )
+    metadata: MetadataPolicy | None = Field(
+        None, description="Metadata for this rendition; none = the chart's `metadata`."
+    )
+
+    @field_validator("crop", mode="before")
+    @classmethod
+    def _check_crop(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            raise ValueError(f"YAML read the crop as the number {value} (unquoted 4:5 is base 60); quote it: '4:5'")
+        if value is not None and (not isinstance(value, str) or not _ASPECT.match(value)):
+            raise ValueError(f"crop must be an aspect like '4:5', got {value!r}")
+        return value
+
+    @field_validator("bit_depth")
+    @classmethod
+    def _check_bit_depth(cls, value: int, info: ValidationInfo) -> int:
+        fmt = info.data.get("format")
+        if value == 16 and fmt is not None and fmt.lossy:
+            raise ValueError(f"{fmt.value} is 8-bit only; use tiff or png for 16-bit")
+        return value
+
+    @field_validator("max_file_kb")
+    @classmethod
+    def _check_max_file_kb(cls, value: int | None, info: ValidationInfo) -> int | None:
+        fmt = info.data.get("format")
+        if value is not None and fmt is not None and not fmt.lossy:
+            raise ValueError(f"a file-size cap needs a lossy format (jpeg or webp), not {fmt.value}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_size(self) -> Rendition:
+        box = (self.width_px, self.height_px)
+        if (box[0] is None) != (box[1] is None):
+            missing = "height_px" if box[1] is None else "width_px"
+            raise ChartRuleError((missing,), "an exact box needs both width_px and height_px")
+        if self.long_edge_px is not None and box[0] is not None:
+            raise ChartRuleError(
+                ("long_edge_px",),
+                "give either long_edge_px or width_px/height_px, not both "
+                "(to replace an inherited size, set long_edge_px: null)",
+            )
+        return self
+
+    @property
+    def box(self) -> tuple[int, int] | None:
+        """``(width, height)`` of an exact box, else None."""
+        if self.width_px is None or self.height_px is None:
+            return None
+        return (self.width_px, self.height_px)
+
+    @property
+    def extension(self) -> str:
+        return self.format.extension
+
+
+DEFAULT_NAMING = "{shoot}/{rendition}/{stem}.{ext}"
+
+
+class Chart(_Strict):
+    """A resolved post-production chart (after ``extends`` has been merged)."""
+
+    schema_version: Literal[2] = Field(description="Version of the chart format (this postprod reads 2).")
+    extends: str | None = Field(
+        None,
+        description="Parent chart: a name ('culinary') or a path relative to this file. "
+        "Keys here override the parent's; lists replace; `null` removes an inherited key.",
+    )
+    description: str = Field("", max_length=500, description="What this chart is for.")
+    client: str | None = Field(None, max_length=100, description="Client name (the {client} naming token).")
+    exposure: ExposureRules = Field(default_factory=ExposureRules)
+    white_balance: WhiteBalanceRules = Field(default_factory=WhiteBalanceRules)
+    faces: FaceRules = Field(default_factory=FaceRules)
+    straighten: StraightenRules = Field(default_factory=StraightenRules)
+    crops: list[CropSpec] = Field(default_factory=list, max_length=20, description="Crops to produce, by aspect.")
+    acceptance: AcceptanceRules = Field(default_factory=AcceptanceRules)
+    renditions: dict[str, Rendition] = Field(
+        default_factory=dict, description="Export presets by name (the {rendition} naming token)."
+    )
+    metadata: MetadataPolicy = Field(
+        default_factory=MetadataPolicy, description="Metadata for every rendition that does not set its own."
+    )
+    naming: str = Field(
+        DEFAULT_NAMING,
+        description="Output path template relative to the output folder; tokens: "
+        + ", ".join("{" + t + "}" for t in NAMING_TOKENS)
+        + ".",
+    )
+
+    @field_validator("naming", mode="before")
+    @classmethod
+    def _check_naming(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            raise ValueError('quote the template in YAML: naming: "{shoot}/{stem}.{ext}" ({ starts a YAML mapping)')
+        if isinstance(value, str):
+            try:
+                check_template(value)
+            except NamingTemplateError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("crops")
+    @classmethod
+    def _check_crops(cls, value: list[CropSpec]) -> list[CropSpec]:
+        seen: set[str] = set()
+        for i, crop in enumerate(value):
+            if crop.aspect in seen:
+                raise ChartRuleError((i, "aspect"), f"crop {crop.aspect} is listed twice")
+            seen.add(crop.aspect)
+        return value
+
+    @field_validator("renditions")
+    @classmethod
+    def _check_renditions(cls, value: dict[str, Rendition], info: ValidationInfo) -> dict[str, Rendition]:
+        crops = {c.aspect: c for c in info.data.get("crops", [])}
+        for name, r in value.items():
+            if not _RENDITION_NAME.match(name):
+                raise ChartRuleError(
+                    (name,), "a rendition name is 1-40 characters of a-z, 0-9, '_' and '-', starting with a letter or digit"
+                )
+            if r.crop is not None and r.crop not in crops:
+                listed = ", ".join(crops) or "none"
+                raise ChartRuleError(
+                    (name, "crop"), f"crop {r.crop} is not one of the chart's crops (listed: {listed})"
+                )
+            if r.box is not None:
+                if r.crop is None:
+                    raise ChartRuleError(
+                        (name, "crop"),
+                        f"an exact box {r.width_px}x{r.height_px} needs `crop:` naming the chart crop that fills it",
+                    )
+                box_ratio = r.width_px / r.height_px  # type: ignore[operator]
+                if abs(box_ratio / aspect_ratio(r.crop) - 1) > 0.01:
+                    raise ChartRuleError(
+                        (name, "crop"),
+                        f"box {r.width_px}x{r.height_px} is not {r.crop}; the crop would be stretched",
+                    )
+        return value
+
+    @model_validator(mode="after")
+    def _check_names_unique(self) -> Chart:
+        tokens = check_template(self.naming)
+        if len(self.renditions) > 1 and "rendition" not in tokens:
+            exts = [r.extension for r in self.renditions.values()]
+            if len(set(exts)) < len(exts):
+                raise ChartRuleError(("naming",), "several renditions share an extension: add {rendition} to the template")
+        if "client" in tokens and not self.client:
+            raise ChartRuleError(("naming",), "the template uses {client} but the chart sets no `client`")
+        if "stem" not in tokens and "seq" not in tokens:
+            raise ChartRuleError(("naming",), "the template needs {stem} or {seq}, or every image gets the same name")
+        return self
+
+    def metadata_for(self, rendition: str) -> MetadataPolicy:
+        """The metadata policy that applies to one rendition."""
+        return self.renditions[rendition].metadata or self.metadata
+
+    def crop(self, aspect: str) -> CropSpec:
+        """The chart crop with this aspect (``KeyError`` if absent)."""
+        for c in self.crops:
+            if c.aspect == aspect:
+                return c
+        raise KeyError(aspect)
+
+
+# --- migrations ------------------------------------------------------------
+#
+# Version 1 (the first chart format) differed from version 2 in three places:
+#   white_balance: neutral          -> white_balance: {policy: neutral}
+#   crops: ["4:5", "1:1"]           -> crops: [{aspect: "4:5", placement: center}, ...]
+#                                      (v1 had no placement: every crop was centred)
+#   naming: "{name}.{ext}"          -> naming: "{stem}.{ext}" (the token was renamed)
+# A migration works on one file as written, which may be a partial chart that
+# extends another: it rewrites only the keys present, so it cannot override a
+# parent's value with a default the child never stated.
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of a model's optional fields, as plain YAML values."""
+    optional = {name for name, f in model.model_fields.items() if not f.is_required()}
+    return model.model_construct().model_dump(mode="json", include=optional)
+
+
+def migrate_v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a version-1 chart document as version 2.
+
+    Parameters
+    ----------
+    doc : dict
+        A v1 document (possibly partial: a chart that extends another).
+
+    Returns
+    -------
+    dict
+        A new v2 document; ``doc`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        Never for valid v1; malformed values are passed through for the v2
+        validation to report at their line.
+    """
+    out = copy.deepcopy(doc)
+    out["schema_version"] = 2
+    wb = out.get("white_balance")
+    if isinstance(wb, str):
+        out["white_balance"] = {"policy": wb}
+    crops = out.get("crops")
+    if isinstance(crops, list):
+        migrated = []
+        for item in crops:
+            if isinstance(item, (str, int)):
+                # Start from v2's defaults, then state what v1 meant: centred.
+                migrated.append({"aspect": item, **_defaults(CropSpec), "placement": CropPlacement.CENTER.value})
+            else:
+                migrated.append(item)
+        out["crops"] = migrated
+    naming = out.get("naming")
+    if isinstance(naming, str):
+        out["naming"] = naming.replace("{name}", "{stem}")
+    return out
+
+
+#: Old version -> function that rewrites a document of that version to the next one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: migrate_v1_to_v2}
+
+
+def migrate(doc: dict[str, Any]) -> dict[str, Any]:
+    """Bring a chart document of any known version up to :data:`CHART_SCHEMA_VERSION`.
+
+    Raises
+    ------
+    ValueError
+        If ``schema_version`` is missing, not an integer, newer than this
+        code, or older than the oldest migration.
+    """
+    version = doc.get("schema_version")
+    if version is None:
+        raise ValueError(f"missing schema_version (this postprod writes version {CHART_SCHEMA_VERSION})")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"schema_version must be an integer, got {version!r}")
+    if version > CHART_SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version {version} is newer than this postprod understands ({CHART_SCHEMA_VERSION}); upgrade postprod"
+        )
+    if version < min(MIGRATIONS, default=CHART_SCHEMA_VERSION):
+        raise ValueError(f"schema_version {version} is not a chart version (oldest is {min(MIGRATIONS)})")
+    while version < CHART_SCHEMA_VERSION:
+        doc = MIGRATIONS[version](doc)
+        version = doc["schema_version"]
+    return doc
+
+
+# --- JSON Schema -------------------------------------------------------------
+
+
+def chart_json_schema() -> dict[str, Any]:
+    """The JSON Schema of one chart file (for editors: completion and checking as you type)."""
+    schema = Chart.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+    }
+
+
+def chart_json_schema_text() -> str:
+    return json.dumps(chart_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json_schema(path: Path | str = JSON_SCHEMA_PATH) -> Path:
+    """Regenerate the committed ``charts/chart.schema.json``."""
+    path = Path(path)
+    path.write_text(chart_json_schema_text(), encoding="utf-8")
+    return path
