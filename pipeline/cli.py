@@ -180,9 +180,11 @@ def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
 
 
 def _attach_groups() -> None:
+    from pipeline.cli_charts import charts
     from pipeline.cli_models import models
 
     main.add_command(models)
+    main.add_command(charts)
 
 
 _attach_groups()
