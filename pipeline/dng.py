@@ -23,6 +23,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import rawpy
 
 # LibRaw's (and IEC 61966-2-1's) linear sRGB -> XYZ (D65). A camera whose
 # ColorMatrix1 is its inverse has sRGB primaries: LibRaw's sRGB output is then
@@ -466,8 +467,6 @@ def rescale_raw_to_dng(src_raw_path: Path | str, dst_path: Path | str, factor: f
     rawpy.LibRawError
         If LibRaw cannot read the file.
     """
-    import rawpy
-
     if not factor > 0 or not np.isfinite(factor):
         raise ValueError(f"factor must be a positive finite number, got {factor}")
     src_raw_path = Path(src_raw_path)
