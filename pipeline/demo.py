@@ -1,0 +1,270 @@
+"""Build the demo shoot: real photographs as real DNG files, and the usual mess.
+
+The photos are scikit-image's bundled samples (they ship inside the wheel, so
+nothing is downloaded): linearised, upscaled to a realistic size, and
+photographed by the synthetic camera of :mod:`pipeline.dng` with the white
+balance, exposure and shooting data varying from frame to frame as they do in
+a real shoot. Beside them lie what a real upload also holds: the camera's
+JPEG of one frame, a duplicate, a sidecar, a hidden file and a truncated
+file, so a run over the demo shows every kind of manifest row.
+
+The build is deterministic (same bytes on every run, no clock) and
+idempotent: a file already holding the right bytes is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
+
+from pipeline.color import srgb_to_linear
+from pipeline.dng import dng_bytes_from_linear_rgb, write_bytes_atomic
+from pipeline.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
+
+DEMO_MAKE = "postprod demo"
+DEMO_MODEL = "Synthetic DNG"
+DEMO_LONG_EDGE = 2400
+SHOOT_START = datetime(2024, 5, 18, 14, 30, 0)
+# Linear value of each 8-bit sRGB code: exact and the same on every machine.
+_SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class DemoFrame:
+    """One frame of the demo shoot and how the 'camera' took it."""
+
+    name: str
+    photo: str  # scikit-image sample
+    white_balance: tuple[float, float, float]  # gains the camera applies (R, G, B)
+    exposure_ev: float  # error against the photo's own exposure
+    iso: int
+    exposure_time: float
+    f_number: float
+    focal_length: float
+    orientation: int = 1
+    portrait_crop: bool = False  # crop to 4:5 portrait before shooting
+
+
+FRAMES = (
+    # Shot in portrait with the camera turned: stored landscape, orientation 6.
+    DemoFrame("IMG_0001", "astronaut", (2.05, 1.0, 1.48), 0.0, 200, 1 / 160, 4.0, 85.0, 6, True),
+    DemoFrame("IMG_0002", "coffee", (1.42, 1.0, 2.38), 0.0, 800, 1 / 60, 2.8, 50.0),  # tungsten
+    DemoFrame("IMG_0003", "chelsea", (2.31, 1.0, 1.29), -1.5, 400, 1 / 500, 5.6, 105.0),  # shade, 1.5 EV under
+    DemoFrame("IMG_0004", "motorcycle", (2.12, 1.0, 1.41), 1.0, 100, 1 / 60, 8.0, 24.0),  # flash, 1 EV over
+    DemoFrame("IMG_0005", "rocket", (2.0, 1.0, 1.52), 0.3, 100, 1 / 250, 8.0, 35.0),  # daylight
+)
+JPEG_OF = "IMG_0002"  # the camera's JPEG beside its RAW (RAW+JPEG shooting)
+DUPLICATE_OF = "IMG_0005"
+TRUNCATED_FROM = "IMG_0004"
+TRUNCATED_NAME = "IMG_0099_truncated.dng"
+CAMERA_RAWS = "camera_raws"
+
+
+def build_demo_shoot(dest: Path | str, shared_raw: Path | str | None = None) -> list[Path]:
+    """Write (or bring up to date) the demo shoot folder.
+
+    Parameters
+    ----------
+    dest : Path or str
+        The shoot folder; created if missing. Files already there with the
+        right content are not rewritten; other files are left alone.
+    shared_raw : Path or str, optional
+        A folder of real camera RAW files (the shared test data's ``raw/``).
+        When it exists, its top-level image files are linked (copied where
+        links fail) into ``dest/camera_raws/``.
+
+    Returns
+    -------
+    list of Path
+        Every file of the demo shoot, sorted: the DNG frames, the JPEG, the
+        duplicate, the sidecar, ``.DS_Store``, the truncated DNG and the
+        camera RAW links.
+
+    Raises
+    ------
+    OSError
+        If ``dest`` cannot be created or written.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    dng_of: dict[str, bytes] = {}
+    for i, frame in enumerate(FRAMES):
+        srgb8 = _frame_srgb8(frame)
+        data = dng_bytes_from_linear_rgb(
+            _SRGB8_TO_LINEAR[srgb8] * 2.0**frame.exposure_ev,
+            white_balance=frame.white_balance,
+            make=DEMO_MAKE,
+            model=DEMO_MODEL,
+            orientation=frame.orientation,
+            captured_at=_captured_at(i),
+            iso=frame.iso,
+            exposure_time=frame.exposure_time,
+            f_number=frame.f_number,
+            focal_length=frame.focal_length,
+        )
+        dng_of[frame.name] = data
+        written.append(_put(dest / f"{frame.name}.dng", data))
+        if frame.name == JPEG_OF:
+            written.append(_put(dest / f"{frame.name}.JPG", _camera_jpeg(frame, i, srgb8)))
+    # "_copy" sorts after the original, which ingest then keeps as the first seen.
+    written.append(_put(dest / f"{DUPLICATE_OF}_copy.dng", dng_of[DUPLICATE_OF]))
+    truncated = dng_of[TRUNCATED_FROM]
+    # Half the file: the header parses, the pixel data ends mid-image.
+    written.append(_put(dest / TRUNCATED_NAME, truncated[: len(truncated) // 2]))
+    written.append(_put(dest / f"{FRAMES[0].name}.xmp", _sidecar_xmp(FRAMES[0].name)))
+    written.append(_put(dest / ".DS_Store", _DS_STORE))
+    if shared_raw is not None and Path(shared_raw).is_dir():
+        written += _link_camera_raws(Path(shared_raw), dest / CAMERA_RAWS)
+    return sorted(written)
+
+
+def _captured_at(index: int) -> datetime:
+    # A photographer's pace: frames 40 s apart.
+    return SHOOT_START + timedelta(seconds=40 * index)
+
+
+def _sample_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    if name == "motorcycle":
+        return skimage.data.stereo_motorcycle()[0]
+    return getattr(skimage.data, name)()
+
+
+def _frame_srgb8(frame: DemoFrame) -> np.ndarray:
+    """The frame's 8-bit sRGB picture at demo size, in stored orientation.
+
+    Upscaled in 8-bit sRGB: the samples are 8-bit already, and OpenCV's
+    8-bit resize is fixed-point, hence the same bytes on every CPU.
+    """
+    rgb = np.ascontiguousarray(_sample_photo(frame.photo)[..., :3])
+    if frame.portrait_crop:
+        h, w = rgb.shape[:2]
+        crop_w = min(w, (h * 4) // 5)
+        left = (w - crop_w) // 2
+        rgb = np.ascontiguousarray(rgb[:, left : left + crop_w])
+    h, w = rgb.shape[:2]
+    scale = DEMO_LONG_EDGE / max(h, w)
+    size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))  # even: whole 2x2 CFA blocks
+    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+    if frame.orientation == 6:
+        # The sensor was turned 90 degrees clockwise; a viewer turns it back.
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=1))
+    elif frame.orientation != 1:
+        raise ValueError(f"demo frames are stored with orientation 1 or 6, not {frame.orientation}")
+    return rgb
+
+
+def _camera_jpeg(frame: DemoFrame, index: int, srgb8: np.ndarray) -> bytes:
+    """The camera's own JPEG of a frame, with its EXIF."""
+    # Re-expose each 8-bit code once (256 values), then look the picture up.
+    lin = np.clip(_SRGB8_TO_LINEAR * 2.0**frame.exposure_ev, 0.0, 1.0)
+    enc = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4) - 0.055)
+    im = Image.fromarray(np.rint(enc * 255).astype(np.uint8)[srgb8])
+    exif = Image.Exif()
+    stamp = _captured_at(index).strftime("%Y:%m:%d %H:%M:%S")
+    h, w = srgb8.shape[:2]
+    # The tags a camera writes (exiftool -validate lists them as required).
+    exif[0x010F] = DEMO_MAKE
+    exif[0x0110] = DEMO_MODEL
+    exif[0x0112] = frame.orientation
+    exif[0x011A] = IFDRational(300, 1)
+    exif[0x011B] = IFDRational(300, 1)
+    exif[0x0128] = 2  # inch
+    exif[0x0132] = stamp
+    exif[0x0213] = 1  # YCbCr centred
+    sub = exif.get_ifd(0x8769)
+    sub[0x829A] = _exif_rational(frame.exposure_time)
+    sub[0x829D] = _exif_rational(frame.f_number)
+    sub[0x8827] = frame.iso
+    sub[0x9000] = b"0231"
+    sub[0x9003] = stamp
+    sub[0x920A] = _exif_rational(frame.focal_length)
+    sub[0xA000] = b"0100"
+    sub[0xA001] = 1  # sRGB
+    sub[0xA002] = w
+    sub[0xA003] = h
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=92, exif=exif.tobytes())
+    return buf.getvalue()
+
+
+def _exif_rational(x: float) -> IFDRational:
+    f = Fraction(x).limit_denominator(100_000)
+    return IFDRational(f.numerator, f.denominator)
+
+
+def _sidecar_xmp(name: str) -> bytes:
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+        '    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"\n'
+        f'    xmp:Rating="4" crs:RawFileName="{name}.dng" crs:Exposure2012="+0.30"/>\n'
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="w"?>\n'
+    ).encode("utf-8")
+
+
+# What macOS Finder leaves behind: the Bud1 magic, then its B-tree (zeros here).
+_DS_STORE = b"\x00\x00\x00\x01Bud1" + bytes(6148 - 8)
+
+
+def _put(path: Path, data: bytes) -> Path:
+    """Write ``data`` unless ``path`` already holds exactly it."""
+    if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data):
+        if hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(data).digest():
+            return path
+    if path.is_symlink():
+        path.unlink()
+    return write_bytes_atomic(path, data)
+
+
+def _link_camera_raws(shared_raw: Path, folder: Path) -> list[Path]:
+    """Link the top-level image files of ``shared_raw`` into ``folder``."""
+    folder.mkdir(exist_ok=True)
+    image_ext = RAW_EXTENSIONS | RASTER_EXTENSIONS
+    placed = []
+    for src in sorted(shared_raw.iterdir()):
+        if not src.is_file() or src.suffix.lower().lstrip(".") not in image_ext:
+            continue  # licence texts, the unsupported/ folder
+        target = src.resolve()
+        link = folder / src.name
+        if link.is_symlink():
+            if Path(os.readlink(link)) == target:
+                placed.append(link)
+                continue
+            link.unlink()
+        elif link.is_file():
+            if link.stat().st_size == target.stat().st_size and _sha256(link) == _sha256(target):
+                placed.append(link)
+                continue
+            link.unlink()
+        try:
+            link.symlink_to(target)
+        except OSError:  # file systems without symbolic links
+            shutil.copyfile(target, link)
+        placed.append(link)
+    return placed
+
+
+def _sha256(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.digest()

@@ -1,0 +1,114 @@
+"""The demo shoot: real DNGs from real photos, every kind of row, same bytes each time."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rawpy
+from PIL import Image
+
+from pipeline.demo import CAMERA_RAWS, DEMO_LONG_EDGE, FRAMES, TRUNCATED_NAME, build_demo_shoot
+from pipeline.ingest import scan_shoot
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("demo")
+    build_demo_shoot(dest, None)
+    return dest
+
+
+def test_every_kind_of_file_is_there(demo: Path) -> None:
+    names = {p.name for p in demo.iterdir()}
+    assert {f"{f.name}.dng" for f in FRAMES} <= names
+    assert {"IMG_0002.JPG", "IMG_0005_copy.dng", "IMG_0001.xmp", ".DS_Store", TRUNCATED_NAME} <= names
+    assert not (demo / CAMERA_RAWS).exists()  # no shared RAW folder given
+    shoot = scan_shoot(demo)
+    assert {s.source_path for s in shoot.skipped} == {".DS_Store", "IMG_0001.xmp"}
+    assert [(d.source_path, d.duplicate_of) for d in shoot.duplicates] == [("IMG_0005_copy.dng", "IMG_0005.dng")]
+    formats = {t.source_path: t.format for t in shoot.tasks}
+    assert formats["IMG_0002.JPG"] == "jpeg"
+    assert formats[TRUNCATED_NAME] == formats["IMG_0001.dng"] == "dng"
+
+
+def test_dngs_decode_to_the_expected_pictures(demo: Path) -> None:
+    for frame in FRAMES:
+        with rawpy.imread(str(demo / f"{frame.name}.dng")) as raw:
+            out = raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
+            iso = raw.other.iso_speed
+        h, w = out.shape[:2]
+        assert max(h, w) == DEMO_LONG_EDGE // 2, frame.name
+        assert iso == frame.iso
+        if frame.portrait_crop:
+            assert h > w, "orientation 6 must decode upright, in portrait"
+        else:
+            assert w > h
+    # The astronaut's sample is 512x512, cropped to 4:5 before the shot.
+    with rawpy.imread(str(demo / "IMG_0001.dng")) as raw:
+        assert raw.sizes.flip == 6
+        assert (raw.sizes.width, raw.sizes.height) == (2400, 1918)
+
+
+def test_exposure_errors_are_real(demo: Path) -> None:
+    # Same scene statistics, different exposures: the under-exposed frame's
+    # mean is about 2**-1.5 of what the same photo gives at +0 EV.
+    def mean_level(name: str) -> float:
+        with rawpy.imread(str(demo / name)) as raw:
+            out = raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
+        return float(out.mean() / 65535)
+
+    import skimage.data
+
+    from pipeline.color import srgb_to_linear
+
+    reference = float(srgb_to_linear(skimage.data.chelsea() / 255.0).mean())
+    assert np.log2(mean_level("IMG_0003.dng") / reference) == pytest.approx(-1.5, abs=0.1)
+
+
+def test_truncated_file_fails_to_decode(demo: Path) -> None:
+    with pytest.raises(rawpy.LibRawError), rawpy.imread(str(demo / TRUNCATED_NAME)) as raw:
+        raw.postprocess(half_size=True)
+
+
+def test_camera_jpeg_carries_exif(demo: Path) -> None:
+    with Image.open(demo / "IMG_0002.JPG") as im:
+        assert im.size == (2400, 1600)
+        exif = im.getexif()
+        assert (exif[0x010F], exif[0x0110]) == ("postprod demo", "Synthetic DNG")
+        assert exif.get_ifd(0x8769)[0x8827] == 800
+
+
+def test_build_is_deterministic_and_idempotent(demo: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    build_demo_shoot(again, None)
+    assert digests(again) == digests(demo)
+    before = {p.name: p.stat().st_mtime_ns for p in again.iterdir()}
+    (again / "IMG_0003.dng").write_bytes(b"damaged")
+    build_demo_shoot(again, None)
+    after = {p.name: p.stat().st_mtime_ns for p in again.iterdir()}
+    assert {name for name in before if before[name] != after[name]} == {"IMG_0003.dng"}
+    assert digests(again) == digests(demo)
+
+
+def test_camera_raws_are_linked(tmp_path: Path, raw_dir: Path) -> None:
+    dest = tmp_path / "shoot"
+    dest.mkdir()
+    paths = build_demo_shoot(dest, raw_dir)
+    linked = sorted(p.name for p in (dest / CAMERA_RAWS).iterdir())
+    expected = sorted(p.name for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() != ".txt")
+    assert linked == expected
+    assert "unsupported" not in linked
+    assert all((dest / CAMERA_RAWS / n).resolve() == (raw_dir / n).resolve() for n in linked)
+    assert set(paths) >= {dest / CAMERA_RAWS / n for n in linked}
+    assert build_demo_shoot(dest, raw_dir) == paths
