@@ -188,14 +188,18 @@ def check_raw_payload(raw: rawpy.RawPy, file_size: int, min_bits_per_pixel: floa
 def decode_raw_linear(raw: rawpy.RawPy, half_size: bool) -> np.ndarray:
     """Demosaic (or half-size bin) to linear 16-bit working-space RGB.
 
-    Camera white balance, no auto-brightening, linear gamma, sRGB primaries;
-    LibRaw applies the file's orientation.
+    Camera white balance, no auto-brightening, the file's own white level,
+    linear gamma, sRGB primaries; LibRaw applies the file's orientation.
     """
     try:
         return raw.postprocess(
             half_size=half_size,
             use_camera_wb=True,
             no_auto_bright=True,
+            # LibRaw's default (0.75) lowers the white point to the brightest
+            # photosite when it is above 75% of white, brightening well-exposed
+            # frames by up to 0.4 EV: measurements must see the sensor as it is.
+            adjust_maximum_thr=0.0,
             output_bps=16,
             gamma=(1, 1),
             output_color=rawpy.ColorSpace.sRGB,
