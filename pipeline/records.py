@@ -66,6 +66,66 @@ class Face:
     too_small: bool = False
 
 
+class OperationKind(StrEnum):
+    EXPOSURE = "exposure"
+    WHITE_BALANCE = "white_balance"
+    BRIGHTEN_FACE = "brighten_face"
+    STRAIGHTEN = "straighten"
+    CROP = "crop"
+    FLAG = "flag"
+    REJECT = "reject"
+
+
+class AppliedBy(StrEnum):
+    """Who carries an operation out."""
+
+    RENDERER = "renderer"  # postprod applies it in the render stage
+    RETOUCHER = "retoucher"  # a person must (postprod only describes it)
+
+
+class Verdict(StrEnum):
+    """What the plan says about an image as a whole."""
+
+    ACCEPT = "accept"
+    FLAG = "flag"  # deliverable, but a person should look
+    REJECT = "reject"  # not deliverable under the chart
+
+
+@dataclass
+class Operation:
+    """One retouch instruction for one image.
+
+    Attributes
+    ----------
+    op_id : str
+        Stable within the image (``"exposure"``, ``"brighten_face-2"``, ``"crop-4x5"``),
+        so a reviewer's decision can refer to it across re-plans.
+    kind : OperationKind
+    params : dict
+        Kind-specific values, in full-resolution pixels of the oriented image:
+        exposure ``{"ev"}``; white_balance ``{"temperature_shift_k", "tint_shift"}``;
+        brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px"}``;
+        straighten ``{"angle_deg", "axis": "horizon"|"verticals"}``;
+        crop ``{"aspect", "box": [x, y, w, h], "placement"}``; flag/reject ``{"check"}``.
+    reason : str
+        Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
+    measured, target : float or None
+        The measured value and the chart's target it was compared with.
+    confidence : float
+        0-1: how sure the plan is (detector score, line count, margin to threshold).
+    applied_by : AppliedBy
+    """
+
+    op_id: str
+    kind: OperationKind
+    params: dict[str, Any]
+    reason: str
+    measured: float | None = None
+    target: float | None = None
+    confidence: float = 1.0
+    applied_by: AppliedBy = AppliedBy.RENDERER
+
+
 @dataclass
 class ImageRecord:
     """One row of ``manifest.parquet``: what is known about one source file.
