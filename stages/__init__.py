@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pipeline.stage import Stage
 from stages.decode_raw import DecodeRaw
+from stages.measure_exposure import MeasureExposure
 
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
+    MeasureExposure.name: MeasureExposure,
 }
