@@ -21,6 +21,12 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class ExposureVerdict(StrEnum):
+    UNDER = "under"
+    OK = "ok"
+    OVER = "over"
+
+
 class SourceKind(StrEnum):
     RAW = "raw"
     RASTER = "raster"
@@ -153,6 +159,32 @@ class ImageRecord:
     height: int | None = None
     proxy_width: int | None = None
     proxy_height: int | None = None
+    # Written by measure_exposure.
+    exposure_ev: float | None = None
+    exposure_verdict: ExposureVerdict | None = None
+    exposure_target: float | None = None
+    shadow_contrast: float | None = None
+    luminance_p01: float | None = None
+    luminance_p05: float | None = None
+    luminance_p50: float | None = None
+    luminance_p95: float | None = None
+    luminance_p99: float | None = None
+    clipped_highlights_pct: float | None = None
+    clipped_highlights_pct_r: float | None = None
+    clipped_highlights_pct_g: float | None = None
+    clipped_highlights_pct_b: float | None = None
+    clipped_shadows_pct_r: float | None = None
+    clipped_shadows_pct_g: float | None = None
+    clipped_shadows_pct_b: float | None = None
+    wb_cast_a: float | None = None
+    wb_cast_b: float | None = None
+    wb_temperature_shift_k: float | None = None
+    sharpness: float | None = None
+    noise_sigma: float | None = None
+    horizon_tilt_deg: float | None = None
+    verticals_tilt_deg: float | None = None
+    lines_found: int | None = None
+    phash: str | None = None
     # Written by detect_faces (faces go to faces.parquet, not to the manifest).
     face_count: int | None = None
     faces: list[Face] = field(default_factory=list)
@@ -171,6 +203,7 @@ class ImageRecord:
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SIDE_TABLE_FIELDS}
         row["status"] = str(self.status)
         row["source_kind"] = str(self.source_kind)
+        row["exposure_verdict"] = None if self.exposure_verdict is None else str(self.exposure_verdict)
         row["stage_seconds"] = list(self.stage_seconds.items())
         return row
 
@@ -181,6 +214,8 @@ class ImageRecord:
         values = {k: v for k, v in row.items() if k in known}
         values["status"] = Status(values["status"])
         values["source_kind"] = SourceKind(values["source_kind"])
+        if values.get("exposure_verdict") is not None:
+            values["exposure_verdict"] = ExposureVerdict(values["exposure_verdict"])
         seconds = values.get("stage_seconds") or {}
         values["stage_seconds"] = dict(seconds) if not isinstance(seconds, dict) else seconds
         given = faces if faces is not None else values.get("faces") or []

@@ -8,8 +8,10 @@ from __future__ import annotations
 from pipeline.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
+from stages.measure_exposure import MeasureExposure
 
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
+    MeasureExposure.name: MeasureExposure,
     DetectFaces.name: DetectFaces,
 }

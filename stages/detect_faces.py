@@ -298,7 +298,9 @@ class DetectFaces(Stage):
         size = (r.width or round(pw * proxy.scale), r.height or round(ph * proxy.scale))
         assert self.detector is not None
         detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
-        target = float(self.context.options.get("exposure_target", p.exposure_target))
+        # Faces are measured against the same target as the whole image (the
+        # exposure stage picks it by source kind), so plans can compare them.
+        target = float(self.context.options.get("exposure_target") or r.exposure_target or p.exposure_target)
         r.faces = measure_faces(
             proxy, detections, size, target, p.min_face_px, p.min_face_fraction, p.face_centre_fraction
         )

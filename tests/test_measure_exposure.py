@@ -1,0 +1,285 @@
+"""measure_exposure: synthetic arrays with inline expectations, then real photos.
+
+Ground truth for the real photos is the file names and the data README
+(shared/data/exposure): FiveK renders pushed 1.5 stops under (_N1.5) or over
+(_P1.5), one over-exposed and three roughly normal Flickr photos.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.color import Proxy, luminance, srgb_to_linear
+from pipeline.errors import InputError
+from pipeline.graph import load_graph
+from pipeline.ingest import scan_shoot
+from pipeline.records import ExposureVerdict
+from pipeline.runner import Runner
+from pipeline.schema import MANIFEST_SCHEMA, to_table
+from pipeline.stage import RunContext
+from stages.decode_raw import decode_raster
+from stages.measure_exposure import (
+    MeasureExposure,
+    clipped_pct,
+    exposure_ev,
+    exposure_verdict,
+    group_bursts,
+    hamming,
+    line_tilts,
+    measure_all,
+    noise_sigma,
+    phash,
+    region_sharpness,
+    sharpness,
+    white_balance_cast,
+)
+
+TARGET = MeasureExposure.Params().target_rendered
+TOLERANCE = MeasureExposure.Params().tolerance_ev
+
+
+# --- tier 1: synthetic arrays ------------------------------------------------------------
+
+
+def test_clipped_pct_counts_each_channel_inline() -> None:
+    rgb = np.full((10, 10, 3), 0.5, np.float32)
+    rgb[0, :, 0] = 1.0  # 10 red clipped
+    rgb[1, :5, :] = 1.0  # 5 pixels clipped in all three
+    rgb[2, :, 1] = 0.0  # 10 green at black
+    rgb[3, :2, 2] = 0.9951  # above 0.995: clipped
+    rgb[3, 2:4, 2] = 0.994  # below: not
+    hi, lo, any_hi = clipped_pct(rgb)
+    np.testing.assert_allclose(hi, [15.0, 5.0, 7.0])
+    np.testing.assert_allclose(lo, [0.0, 10.0, 0.0])
+    assert any_hi == pytest.approx(10 + 5 + 2)
+
+
+def test_clipped_pct_rejects_grey_image() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        clipped_pct(np.zeros((10, 10), np.float32))
+
+
+def test_exposure_ev_of_flat_grey_is_the_log_ratio() -> None:
+    luma = np.full((32, 32), 0.09, np.float32)
+    assert exposure_ev(luma, target=0.18, rendered=False) == pytest.approx(-1.0, abs=1e-5)
+    assert exposure_ev(luma * 8, target=0.18, rendered=False) == pytest.approx(2.0, abs=1e-5)
+
+
+def test_exposure_ev_refuses_black_and_bad_target() -> None:
+    luma = np.zeros((32, 32), np.float32)
+    luma[:4] = 0.5
+    with pytest.raises(InputError, match="black"):
+        exposure_ev(luma, target=0.18, rendered=False)
+    with pytest.raises(ValueError, match="positive"):
+        exposure_ev(luma + 0.1, target=0.0, rendered=False)
+
+
+def test_exposure_verdict_band() -> None:
+    assert exposure_verdict(-0.71, 0.7) is ExposureVerdict.UNDER
+    assert exposure_verdict(-0.7, 0.7) is ExposureVerdict.OK
+    assert exposure_verdict(0.69, 0.7) is ExposureVerdict.OK
+    assert exposure_verdict(0.71, 0.7) is ExposureVerdict.OVER
+    with pytest.raises(ValueError):
+        exposure_verdict(0.0, -1.0)
+
+
+def _stripes(shape: tuple[int, int], period: int, vertical: bool) -> np.ndarray:
+    img = np.full(shape, 0.05, np.float32)
+    if vertical:
+        img[:, (np.arange(shape[1]) // (period // 2)) % 2 == 0] = 0.6
+    else:
+        img[(np.arange(shape[0]) // (period // 2)) % 2 == 0, :] = 0.6
+    return img
+
+
+def _rotate(img: np.ndarray, deg: float) -> np.ndarray:
+    """Rotate counter-clockwise as displayed, about the centre, then crop the borders away."""
+    h, w = img.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    c = int(0.15 * min(h, w))
+    return np.ascontiguousarray(out[c:-c, c:-c])
+
+
+@pytest.mark.parametrize("deg", [-4.0, 2.5])
+def test_line_tilts_of_rotated_stripes(deg: float) -> None:
+    horizontal = line_tilts(_rotate(_stripes((700, 1000), 60, vertical=False), deg))
+    assert horizontal.horizon_tilt_deg == pytest.approx(deg, abs=0.5)
+    assert horizontal.verticals_tilt_deg is None
+    vertical = line_tilts(_rotate(_stripes((700, 1000), 60, vertical=True), deg))
+    # Turning counter-clockwise leans the tops of verticals to the left.
+    assert vertical.verticals_tilt_deg == pytest.approx(-deg, abs=0.5)
+    assert vertical.horizon_tilt_deg is None
+    assert vertical.lines_found >= 3
+
+
+def test_line_tilts_none_without_lines() -> None:
+    rng = np.random.default_rng(0)
+    smooth = cv2.GaussianBlur(rng.random((300, 400), dtype=np.float32), (0, 0), 20) * 0.2 + 0.2
+    t = line_tilts(smooth)
+    assert t.horizon_tilt_deg is None and t.verticals_tilt_deg is None and t.lines_found < 3
+
+
+def _smooth_field(seed: int, shape: tuple[int, int] = (480, 640)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.random(shape, dtype=np.float32), (0, 0), 12)
+    field = (field - field.min()) / (field.max() - field.min())
+    return srgb_to_linear(field)
+
+
+def test_phash_stable_under_resize_and_far_for_another_image() -> None:
+    a = _smooth_field(1)
+    a_small = cv2.resize(a, (320, 240), interpolation=cv2.INTER_AREA)
+    b = _smooth_field(2)
+    ha, ha_small, hb = phash(a), phash(a_small), phash(b)
+    assert len(ha) == 16 and int(ha, 16) >= 0
+    assert hamming(ha, ha_small) <= 2
+    assert hamming(ha, hb) >= 20
+
+
+def test_hamming_and_group_bursts_inline() -> None:
+    assert hamming("0000000000000000", "000000000000000f") == 4
+    assert hamming("ffffffffffffffff", "0000000000000000") == 64
+    hashes = ["0000000000000000", "ffffffffffffffff", "0000000000000003", None, "fffffffffffffff0", "00ff00ff00ff00ff"]
+    assert group_bursts(hashes, max_distance=4) == [[0, 2], [1, 4]]
+    assert group_bursts([{"phash": "0000000000000000"}, {"phash": "0000000000000001"}], max_distance=1) == [[0, 1]]
+    assert group_bursts(hashes, max_distance=4, min_size=1)[-1] == [5]
+    with pytest.raises(ValueError, match="16 hex"):
+        hamming("abc", "0000000000000000")
+
+
+@pytest.mark.parametrize("sigma", [0.005, 0.02])
+def test_noise_sigma_of_added_gaussian_noise(sigma: float) -> None:
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:400, 0:600].astype(np.float32)
+    clean = 0.3 + 0.4 * xx / 600 + 0.1 * np.sin(yy / 40)  # smooth, plus a few hard edges
+    clean[100:300, 200:220] = 0.9
+    noisy = clean + rng.normal(0, sigma, clean.shape).astype(np.float32)
+    assert noise_sigma(noisy) == pytest.approx(sigma, rel=0.2)
+    assert noise_sigma(clean) < 0.2 * sigma
+
+
+def test_white_balance_cast_of_neutral_and_warm_greys() -> None:
+    rng = np.random.default_rng(4)
+    grey = np.repeat(rng.uniform(0.05, 0.6, (64, 64, 1)).astype(np.float32), 3, axis=2)
+    neutral = white_balance_cast(grey)
+    assert neutral is not None
+    assert neutral.a == pytest.approx(0.0, abs=0.5) and neutral.b == pytest.approx(0.0, abs=0.5)
+    assert neutral.temperature_shift_k == pytest.approx(0.0, abs=50)
+    warm = white_balance_cast(grey * np.array([1.15, 1.0, 0.8], np.float32))
+    assert warm is not None and warm.b > 5 and warm.temperature_shift_k < -800
+    # Exposure does not change the cast.
+    warm_dark = white_balance_cast(grey * np.array([1.15, 1.0, 0.8], np.float32) * 0.25)
+    assert warm_dark.b == pytest.approx(warm.b, abs=0.5)
+
+
+def test_sharpness_and_region_sharpness_drop_with_blur() -> None:
+    checker = np.kron((np.indices((40, 60)).sum(axis=0) % 2), np.ones((12, 12))).astype(np.float32) * 0.5 + 0.05
+    blurred = cv2.GaussianBlur(checker, (0, 0), 4)
+    assert sharpness(blurred) < 0.3 * sharpness(checker)
+    box = (100, 100, 200, 150)
+    assert region_sharpness(blurred, box) < 0.3 * region_sharpness(checker, box)
+    with pytest.raises(ValueError, match="box"):
+        region_sharpness(checker, (10_000, 10, 50, 50))
+
+
+# --- tier 2: real photos -------------------------------------------------------------------
+
+EXPECTED = {
+    "a0716-MB_20030906_030_P1.5.JPG": ExposureVerdict.OVER,
+    "a2192-IMG_2045_P1.5.JPG": ExposureVerdict.OVER,
+    "a3354-MB_070908_069_P1.5.JPG": ExposureVerdict.OVER,
+    "a0964-20061224_140610__E6B7217_N1.5.JPG": ExposureVerdict.UNDER,
+    "a1359-NKIM_MG_6126_N1.5.JPG": ExposureVerdict.UNDER,
+    "a2490-WP_CRW_3690_N1.5.JPG": ExposureVerdict.UNDER,
+    "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG": ExposureVerdict.UNDER,
+    "Justin Chiaratti-CC BY-NC-SA 2.0.jpg": ExposureVerdict.OVER,
+    "Floris van Lint-CC BY-NC 2.0.jpg": ExposureVerdict.OK,
+    "Probably Okay! (photo4) CC BY-SA 2.0.jpg": ExposureVerdict.OK,
+    "Roland Tanglao-CC BY 2.0.jpg": ExposureVerdict.OK,
+}
+
+_cache: dict[tuple[str, int], np.ndarray] = {}
+
+
+def proxy_of(exposure_dir: Path, name: str, long_edge: int = 1600) -> np.ndarray:
+    key = (name, long_edge)
+    if key not in _cache:
+        _cache[key], _ = decode_raster(exposure_dir / name, long_edge, 250_000_000)
+    return _cache[key]
+
+
+def test_every_labelled_photo_is_present(exposure_dir: Path) -> None:
+    on_disk = {p.name for p in exposure_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg")}
+    assert on_disk == set(EXPECTED), "the exposure set changed: update EXPECTED from its README"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_exposure_verdict_on_real_photos(exposure_dir: Path, name: str) -> None:
+    m = measure_all(proxy_of(exposure_dir, name), TARGET, TOLERANCE, rendered=True)
+    assert m.exposure_verdict is EXPECTED[name], f"{name}: exposure_ev={m.exposure_ev:+.2f}"
+
+
+@pytest.mark.parametrize("name", ["Floris van Lint-CC BY-NC 2.0.jpg", "a0716-MB_20030906_030_P1.5.JPG"])
+@pytest.mark.parametrize("k", [-2, -1, 1])
+def test_exposure_ev_is_linear_in_stops(exposure_dir: Path, name: str, k: int) -> None:
+    luma = luminance(proxy_of(exposure_dir, name))
+    base = exposure_ev(luma, TARGET, rendered=True)
+    scaled = exposure_ev(luma * np.float32(2.0**k), TARGET, rendered=True)
+    assert scaled - base == pytest.approx(k, abs=0.15)
+
+
+def test_sharpness_of_real_photo_drops_with_blur_and_ignores_size(exposure_dir: Path) -> None:
+    name = "Roland Tanglao-CC BY 2.0.jpg"
+    luma = luminance(proxy_of(exposure_dir, name))
+    blurred = cv2.GaussianBlur(luma, (0, 0), 3)
+    assert sharpness(blurred) < 0.5 * sharpness(luma)
+    small = luminance(proxy_of(exposure_dir, name, long_edge=900))
+    assert sharpness(small) == pytest.approx(sharpness(luma), rel=0.25)
+
+
+def test_phash_groups_a_resized_copy_of_a_real_photo(exposure_dir: Path) -> None:
+    names = ["Floris van Lint-CC BY-NC 2.0.jpg", "Roland Tanglao-CC BY 2.0.jpg", "a2192-IMG_2045_P1.5.JPG"]
+    hashes = [phash(luminance(proxy_of(exposure_dir, n))) for n in names]
+    copy = phash(luminance(proxy_of(exposure_dir, names[0], long_edge=700)))
+    assert hamming(hashes[0], copy) <= 4
+    assert min(hamming(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]) >= 16
+    assert group_bursts([hashes[0], hashes[1], copy, hashes[2]]) == [[0, 2]]
+
+
+def test_stage_writes_every_declared_field_into_a_valid_manifest_row(exposure_dir: Path, tmp_path: Path) -> None:
+    shoot = scan_shoot(exposure_dir)
+    graph = load_graph()
+    task = next(t for t in shoot.tasks if t.source_path.startswith("Roland"))
+    ctx = RunContext(shoot_dir=exposure_dir, out_dir=tmp_path, options={"exposure_tolerance_ev": 0.1})
+    record = Runner(graph, ctx).run(task)
+    assert record.status == "ok", record.error
+    for field in MeasureExposure.writes:
+        if field not in ("horizon_tilt_deg", "verticals_tilt_deg"):
+            assert getattr(record, field) is not None, field
+    # The run-time tolerance overrides the graph's: a 0.43 EV offset is no longer ok.
+    assert record.exposure_verdict is ExposureVerdict.OVER
+    assert math.isfinite(record.exposure_ev)
+    table = to_table([record.to_row()], MANIFEST_SCHEMA)
+    assert table.column("exposure_verdict").to_pylist() == ["over"]
+    assert len(table.column("phash").to_pylist()[0]) == 16
+
+
+def test_stage_uses_the_run_target(exposure_dir: Path, tmp_path: Path) -> None:
+    rgb = proxy_of(exposure_dir, "Roland Tanglao-CC BY 2.0.jpg")
+    from pipeline.records import ImageRecord, SourceKind, SourceTask, WorkItem
+
+    task = SourceTask(Path("x.jpg"), "x.jpg", "0" * 64, 1, "jpeg", SourceKind.RASTER)
+    evs = []
+    for target in (TARGET, TARGET * 4):
+        ctx = RunContext(shoot_dir=tmp_path, out_dir=tmp_path, options={"exposure_target": target})
+        item = WorkItem(task=task, record=task.new_record(), artifacts={"proxy": Proxy(rgb=rgb, scale=1.0)})
+        MeasureExposure(MeasureExposure.Params(), ctx).process(item)
+        assert isinstance(item.record, ImageRecord)
+        evs.append(item.record.exposure_ev)
+    assert evs[0] - evs[1] == pytest.approx(2.0, abs=1e-6)
