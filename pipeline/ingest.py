@@ -12,8 +12,8 @@ import hashlib
 import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from pipeline.records import SourceKind, SourceTask
@@ -208,4 +208,44 @@ def scan_shoot(
             shoot.tasks.append(task)
         else:
             shoot.duplicates.append(Duplicate(task.source_path, task.content_hash, original.source_path, task))
+    shoot.tasks = number_tasks(shoot.tasks)
     return shoot
+
+
+def export_stems(source_paths: list[str]) -> list[str]:
+    """A name stem per source, unique within the shoot.
+
+    ``IMG_0002.dng`` and ``IMG_0002.JPG`` (RAW+JPEG shooting) become
+    ``IMG_0002`` and ``IMG_0002_jpg``; the same name in two folders is told
+    apart by its folder.
+    """
+    paths = [PurePosixPath(p) for p in source_paths]
+    by_stem: dict[str, list[int]] = {}
+    for i, p in enumerate(paths):
+        by_stem.setdefault(p.stem.lower(), []).append(i)
+    stems = [p.stem for p in paths]
+    taken = {s.lower() for s in stems}
+    for group in by_stem.values():
+        if len(group) < 2:
+            continue
+        # The first (in path order) keeps the plain stem; RAWs sort before their JPEG by extension rank.
+        group = sorted(group, key=lambda i: (paths[i].suffix.lower().lstrip(".") not in RAW_EXTENSIONS, source_paths[i]))
+        first_ext = paths[group[0]].suffix.lower()
+        for rank, i in enumerate(group[1:], 1):
+            p = paths[i]
+            ext = p.suffix.lstrip(".").lower()
+            by_ext, by_folder = f"{p.stem}_{ext}", f"{p.parent.name}_{p.stem}"
+            candidates = [by_ext, by_folder] if p.suffix.lower() != first_ext else [by_folder, by_ext]
+            candidates.append(f"{p.stem}_{rank}")
+            for c in candidates:
+                if c.lower() not in taken and c.strip("_"):
+                    stems[i] = c
+                    taken.add(c.lower())
+                    break
+    return stems
+
+
+def number_tasks(tasks: list[SourceTask]) -> list[SourceTask]:
+    """Give each task its 1-based ``seq`` and a unique export ``stem``."""
+    stems = export_stems([t.source_path for t in tasks])
+    return [replace(t, seq=i, stem=stem) for i, (t, stem) in enumerate(zip(tasks, stems), 1)]

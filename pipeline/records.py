@@ -133,6 +133,19 @@ class Operation:
 
 
 @dataclass
+class ExportedFile:
+    """One delivered file (a rendition of one image)."""
+
+    rendition: str
+    path: str  # relative to the output folder, POSIX
+    width: int
+    height: int
+    bytes: int
+    format: str
+    sha256: str
+
+
+@dataclass
 class ImageRecord:
     """One row of ``manifest.parquet``: what is known about one source file.
 
@@ -188,6 +201,13 @@ class ImageRecord:
     # Written by detect_faces (faces go to faces.parquet, not to the manifest).
     face_count: int | None = None
     faces: list[Face] = field(default_factory=list)
+    # Written by plan_retouch (operations go to instructions.parquet).
+    verdict: Verdict | None = None
+    faces_to_brighten: int | None = None
+    operations: list[Operation] = field(default_factory=list)
+    # Written by render/export (exports go to exports.parquet).
+    render_key: str | None = None
+    exports: list[ExportedFile] = field(default_factory=list)
     # Bookkeeping.
     status: Status = Status.OK
     error: str | None = None
@@ -197,13 +217,14 @@ class ImageRecord:
     def to_row(self) -> dict[str, Any]:
         """Plain-Python manifest row for Arrow (enums as strings, map as list of pairs).
 
-        Fields in :data:`SIDE_TABLE_FIELDS` (``faces``) are left out: they go to
+        Fields in :data:`SIDE_TABLE_FIELDS` (faces, operations, exports) are left out: they go to
         their own tables (``pipeline.schema.face_rows``).
         """
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SIDE_TABLE_FIELDS}
         row["status"] = str(self.status)
         row["source_kind"] = str(self.source_kind)
         row["exposure_verdict"] = None if self.exposure_verdict is None else str(self.exposure_verdict)
+        row["verdict"] = None if self.verdict is None else str(self.verdict)
         row["stage_seconds"] = list(self.stage_seconds.items())
         return row
 
@@ -216,6 +237,8 @@ class ImageRecord:
         values["source_kind"] = SourceKind(values["source_kind"])
         if values.get("exposure_verdict") is not None:
             values["exposure_verdict"] = ExposureVerdict(values["exposure_verdict"])
+        if values.get("verdict") is not None:
+            values["verdict"] = Verdict(values["verdict"])
         seconds = values.get("stage_seconds") or {}
         values["stage_seconds"] = dict(seconds) if not isinstance(seconds, dict) else seconds
         given = faces if faces is not None else values.get("faces") or []
@@ -226,7 +249,7 @@ class ImageRecord:
 RECORD_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(ImageRecord))
 
 #: Record fields that are not manifest columns: each has a table of its own.
-SIDE_TABLE_FIELDS: frozenset[str] = frozenset({"faces"})
+SIDE_TABLE_FIELDS: frozenset[str] = frozenset({"faces", "operations", "exports"})
 
 #: The manifest's columns, in order (``MANIFEST_SCHEMA`` must list exactly these).
 MANIFEST_FIELDS: tuple[str, ...] = tuple(
@@ -246,6 +269,8 @@ class SourceTask:
     file_size: int
     format: str
     source_kind: SourceKind
+    seq: int = 0  # 1-based position in the shoot (path order), for {seq} in names
+    stem: str = ""  # export name stem, unique within the shoot (RAW+JPEG pairs differ)
 
     def new_record(self) -> ImageRecord:
         return ImageRecord(

@@ -65,3 +65,11 @@ def test_scan_skips_sidecars_hidden_and_finds_duplicates(tmp_path: Path, raw_dir
 def test_scan_rejects_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         scan_shoot(tmp_path / "nope")
+
+
+def test_export_stems_are_unique() -> None:
+    from pipeline.ingest import export_stems
+
+    assert export_stems(["IMG_0002.JPG", "IMG_0002.dng", "IMG_0003.CR2"]) == ["IMG_0002_jpg", "IMG_0002", "IMG_0003"]
+    assert export_stems(["a/IMG_1.CR2", "b/IMG_1.CR2"]) == ["IMG_1", "b_IMG_1"]
+    assert export_stems(["x.jpg"]) == ["x"]
