@@ -149,12 +149,21 @@ class WhiteBalanceRules(_Strict):
 class FaceRules(_Strict):
     """Which faces count and when they are brightened."""
 
+    target_ev: float = Field(
+        0.5,
+        ge=-2.0,
+        le=3.0,
+        description="Where faces should sit, in EV above the exposure target: skin reflects more than "
+        "mid-grey (about +0.5 EV for a neutral rendering). With faces in the frame the exposure is keyed "
+        "on them (the median face lands here), as a portrait photographer meters for skin.",
+    )
     brighten: bool = Field(True, description="Brighten faces that are darker than the rule below.")
     brighten_below_ev: float = Field(
         1.0,
         ge=0.0,
         le=4.0,
-        description="Brighten a face whose exposure is more than this many EV below the chart's target.",
+        description="Brighten a face whose exposure is more than this many EV below the face target "
+        "(after the global correction).",
     )
     max_brighten_ev: float = Field(
         1.0,
@@ -225,11 +234,12 @@ class CropSpec(_Strict):
 
 class SharpnessCheck(_Strict):
     min_laplacian_var: float = Field(
-        50.0,
+        15.0,
         ge=0.0,
         le=5000.0,
-        description="Minimum variance of the Laplacian of the 8-bit luminance on the analysis proxy "
-        "(the usual blur metric; soft or missed-focus frames score under ~100).",
+        description="Minimum `sharpness` (variance of the Laplacian of sRGB luma on a 512-px copy of the "
+        "proxy, x1e4), judged after the planned exposure correction: sharp frames score 30-500, soft "
+        "or missed-focus frames under ~15.",
     )
     action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
 

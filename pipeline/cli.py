@@ -53,6 +53,11 @@ def main(verbose: int) -> None:
 @click.argument("shoot", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (created if missing; must be outside the shoot).")
+@click.option("--chart", default=None,
+              help="Chart name (see `postprod charts list`) or YAML path [default: the graph's, 'base'].")
+@click.option("--shoot-id", default=None, help="Shoot id for names and metadata [default: the shoot folder's name].")
+@click.option("--only", type=click.Choice(["plan"]), default=None,
+              help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels.")
 @click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
               help="ray: parallel workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
 @click.option("--workers", type=int, default=None,
@@ -64,39 +69,46 @@ def main(verbose: int) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where detectors run; cuda falls back to cpu with a warning when unavailable.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
-def process(shoot: Path, out_dir: Path, executor: str, workers: int | None, ray_address: str | None,
-            graph_path: Path | None, device: str, progress: bool | None) -> None:
+def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
+            workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
+            progress: bool | None) -> None:
     """Process the SHOOT folder into the --out folder.
 
-    Writes manifest.parquet (one row per input file, with status and error)
-    and summary.json, then prints a summary. Corrupt or unsupported files
-    become failed rows; the rest of the shoot is processed.
+    Writes manifest.parquet (one row per input file, with status and error),
+    faces.parquet, instructions/ (JSON per image), instructions.parquet, xmp/
+    (Camera Raw sidecars), the exports and summary.json, then prints a
+    summary. Corrupt or unsupported files become failed rows; the rest of the
+    shoot is processed. Rerunning into the same folder reuses finished work.
     """
     from tqdm import tqdm
 
     from pipeline.run import RunSettings, process_shoot
 
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
-                           ray_address=ray_address, graph_path=graph_path, device=device)
-    bar: list[tqdm] = []
+                           ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
+                           shoot_id=shoot_id, only=only)
+    bars: list[tqdm] = []
+    disable = None if progress is None else not progress
 
-    def on_start(n: int) -> None:
-        bar.append(tqdm(total=n, unit="img", desc="processing", disable=None if progress is None else not progress,
-                        file=sys.stderr, dynamic_ncols=True))
+    def on_phase(name: str, n: int) -> None:
+        if bars:
+            bars.pop().close()
+        if n:
+            bars.append(tqdm(total=n, unit="img", desc=name, disable=disable, file=sys.stderr, dynamic_ncols=True))
 
     def on_record(record) -> None:  # noqa: ANN001
-        if bar:
-            bar[0].update(1)
+        if bars:
+            bars[-1].update(1)
             if record.status == "failed":
-                bar[0].set_postfix_str(f"failed: {record.source_path}", refresh=False)
+                bars[-1].set_postfix_str(f"failed: {record.source_path}", refresh=False)
 
     try:
-        result = process_shoot(settings, on_start=on_start, on_record=on_record)
+        result = process_shoot(settings, on_phase=on_phase, on_record=on_record)
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
     finally:
-        if bar:
-            bar[0].close()
+        while bars:
+            bars.pop().close()
     _print_summary(result.summary())
     sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
 
@@ -113,6 +125,12 @@ def _print_summary(s: dict) -> None:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:
             echo(f"  {d['source_path']} = {d['duplicate_of']}")
+    if s.get("verdicts"):
+        echo("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))
+             + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
+             + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("reused_from_earlier_run"):
+        echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:
         echo("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(s["skipped_by_reason"].items())))
     echo(f"outputs: {s['out']}")
@@ -120,30 +138,40 @@ def _print_summary(s: dict) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--chart", default=None, help="Chart to plan with [default: the graph's, 'base'].")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Stage graph YAML [default: the bundled one].")
-def inspect(file: Path, graph_path: Path | None) -> None:
-    """Print one file's metadata and measurements as JSON (nothing is written)."""
+def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
+    """Print one file's metadata, measurements, faces and plan as JSON (nothing is written)."""
     from pipeline.graph import load_graph
     from pipeline.ingest import hash_file, sniff_format
-    from pipeline.records import SourceTask
+    from pipeline.records import SourceTask, Status, record_to_json
+    from pipeline.run import chart_options
     from pipeline.runner import Runner
     from pipeline.stage import RunContext
 
-    try:
-        graph = load_graph(graph_path)
-        graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
-        for bound in graph.stages:
-            bound.build(RunContext(shoot_dir=file.parent, out_dir=file.parent)).preflight()
-    except ConfigError as exc:
-        raise ConfigProblem(exc) from None
-    digest, head = hash_file(file)
-    fmt, kind = sniff_format(head, file.suffix)
-    task = SourceTask(path=file.resolve(), source_path=file.name, content_hash=digest,
-                      file_size=file.stat().st_size, format=fmt, source_kind=kind)
     with tempfile.TemporaryDirectory() as tmp:
-        record = Runner(graph, RunContext(shoot_dir=file.resolve().parent, out_dir=Path(tmp))).run(task)
-    data = record.to_json() if hasattr(record, "to_json") else record.to_row()
+        try:
+            graph = load_graph(graph_path)
+            graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
+            context = RunContext(shoot_dir=file.resolve().parent, out_dir=Path(tmp),
+                                 options={**chart_options(graph, chart), "shoot_id": file.resolve().parent.name})
+            for bound in graph.stages:
+                bound.build(context).preflight()
+        except ConfigError as exc:
+            raise ConfigProblem(exc) from None
+        digest, head = hash_file(file)
+        fmt, kind = sniff_format(head, file.suffix)
+        task = SourceTask(path=file.resolve(), source_path=file.name, content_hash=digest,
+                          file_size=file.stat().st_size, format=fmt, source_kind=kind, seq=1, stem=file.stem)
+        record = None
+        for segment in graph.segments():
+            if segment.scope == "shoot":
+                if record.status is Status.OK:
+                    segment.stages[0].build(context).process_shoot([record])
+            else:
+                record = Runner(segment, context).run(task, record)
+    data = record_to_json(record)
     click.echo(json.dumps(data, indent=2, default=str))
     sys.exit(EXIT_OK if record.status == "ok" else EXIT_FILES_FAILED)
 

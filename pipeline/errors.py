@@ -23,12 +23,10 @@ class Location:
     key: str | None = None
 
     def __str__(self) -> str:
-        parts = [str(self.file) if self.file else "<config>"]
-        if self.line is not None:
-            parts[0] += f":{self.line}"
-        if self.key:
-            parts.append(f"key '{self.key}'")
-        return ", ".join(parts)
+        if not self.file:
+            return f"setting '{self.key}'" if self.key else "configuration"
+        where = f"{self.file}:{self.line}" if self.line is not None else str(self.file)
+        return f"{where}, key '{self.key}'" if self.key else where
 
 
 class ConfigError(Exception):

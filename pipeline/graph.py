@@ -79,6 +79,25 @@ class Graph:
             out |= s.cls.writes
         return frozenset(out)
 
+    def segments(self) -> list[Graph]:
+        """The graph cut at its shoot-scope stages.
+
+        Each segment is either a run of image-scope stages (executed by the
+        executor, image by image, in workers) or one shoot-scope stage
+        (executed in the driver on all records).
+        """
+        out: list[list[BoundStage]] = []
+        for s in self.stages:
+            if s.cls.scope == "shoot" or not out or out[-1][0].cls.scope == "shoot":
+                out.append([s])
+            else:
+                out[-1].append(s)
+        return [Graph(self.name, self.source, tuple(seg)) for seg in out]
+
+    @property
+    def scope(self) -> str:
+        return "shoot" if len(self.stages) == 1 and self.stages[0].cls.scope == "shoot" else "image"
+
     def subset(self, names: set[str]) -> Graph:
         return Graph(self.name, self.source, tuple(s for s in self.stages if s.name in names))
 
@@ -143,6 +162,10 @@ def bind(cfg: GraphConfig, doc: YamlDocument, registry: dict[str, type[Stage]]) 
         undeclared = sorted(cls.writes - RECORD_FIELDS)
         if undeclared:  # a programming error in the stage, not in the config
             raise TypeError(f"stage {cls.__name__} writes fields the record does not have: {undeclared}")
+        if cls.scope == "shoot":
+            if cls.consumes:
+                raise TypeError(f"shoot-scope stage {cls.__name__} cannot consume pixels")
+            artifacts = set()  # pixels do not outlive a worker pass
         fields |= cls.writes
         artifacts |= cls.produces
         bound.append(BoundStage(cls, params))

@@ -198,6 +198,8 @@ class ImageRecord:
     verticals_tilt_deg: float | None = None
     lines_found: int | None = None
     phash: str | None = None
+    saliency_x: float | None = None
+    saliency_y: float | None = None
     # Written by detect_faces (faces go to faces.parquet, not to the manifest).
     face_count: int | None = None
     faces: list[Face] = field(default_factory=list)
@@ -293,3 +295,43 @@ class WorkItem:
     task: SourceTask
     record: ImageRecord
     artifacts: dict[str, Any] = field(default_factory=dict)
+
+
+def record_to_json(record: ImageRecord) -> dict[str, Any]:
+    """A JSON-ready dict of a record, side tables included (for the journal and inspect)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        v = getattr(record, f.name)
+        if f.name in ("faces", "operations", "exports"):
+            v = [dataclasses.asdict(x) for x in v]
+            for x in v:
+                for k, val in list(x.items()):
+                    if isinstance(val, StrEnum):
+                        x[k] = str(val)
+        elif isinstance(v, StrEnum):
+            v = str(v)
+        elif isinstance(v, datetime):
+            v = v.isoformat()
+        out[f.name] = v
+    return out
+
+
+def record_from_json(data: dict[str, Any]) -> ImageRecord:
+    """Inverse of :func:`record_to_json`."""
+    values = dict(data)
+    values["status"] = Status(values["status"])
+    values["source_kind"] = SourceKind(values["source_kind"])
+    if values.get("exposure_verdict") is not None:
+        values["exposure_verdict"] = ExposureVerdict(values["exposure_verdict"])
+    if values.get("verdict") is not None:
+        values["verdict"] = Verdict(values["verdict"])
+    if isinstance(values.get("captured_at"), str):
+        values["captured_at"] = datetime.fromisoformat(values["captured_at"])
+    values["faces"] = [Face(**f) for f in values.get("faces") or []]
+    values["operations"] = [
+        Operation(**{**o, "kind": OperationKind(o["kind"]), "applied_by": AppliedBy(o["applied_by"])})
+        for o in values.get("operations") or []
+    ]
+    values["exports"] = [ExportedFile(**e) for e in values.get("exports") or []]
+    known = {f.name for f in dataclasses.fields(ImageRecord)}
+    return ImageRecord(**{k: v for k, v in values.items() if k in known})

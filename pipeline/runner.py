@@ -25,6 +25,10 @@ class Runner:
     """The stages of a graph, built and set up once, applied image by image."""
 
     def __init__(self, graph: Graph, context: RunContext) -> None:
+        shoot_stages = [s.name for s in graph.stages if s.cls.scope == "shoot"]
+        if shoot_stages:
+            raise ValueError(f"Runner runs image-scope stages only; {shoot_stages} run on the whole shoot "
+                             "(iterate over graph.segments())")
         self.graph = graph
         self.context = context
         self.stages: list[Stage] = [s.build(context) for s in graph.stages]
@@ -37,10 +41,16 @@ class Runner:
                 stage.setup()
             self._ready = True
 
-    def run(self, task: SourceTask) -> ImageRecord:
-        """Process one image; an :class:`InputError` fails this image only."""
+    def run(self, task: SourceTask, record: ImageRecord | None = None) -> ImageRecord:
+        """Process one image; an :class:`InputError` fails this image only.
+
+        ``record`` continues an image from an earlier segment of the graph
+        (after planning); a record that already failed is returned as is.
+        """
         self.setup()
-        item = WorkItem(task=task, record=task.new_record())
+        if record is not None and record.status is Status.FAILED:
+            return record
+        item = WorkItem(task=task, record=record if record is not None else task.new_record())
         for stage in self.stages:
             start = time.perf_counter()
             try:

@@ -8,6 +8,7 @@ test checks the two agree).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -73,6 +74,8 @@ MANIFEST_SCHEMA = pa.schema(
         _f("verticals_tilt_deg", pa.float64(), "Lean of near-vertical lines in degrees, + = top leans right; null if too few lines."),
         _f("lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis."),
         _f("phash", pa.string(), "64-bit DCT perceptual hash as 16 hex digits (near-duplicate and burst grouping)."),
+        _f("saliency_x", pa.float64(), "Centre of the salient region (spectral residual), as a fraction of the width."),
+        _f("saliency_y", pa.float64(), "Centre of the salient region, as a fraction of the height."),
         _f("face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet."),
         _f("verdict", pa.string(), "accept, flag or reject: the plan's word on the image under the chart."),
         _f("faces_to_brighten", pa.int32(), "Faces the plan brightens (or asks a retoucher to)."),
@@ -195,3 +198,23 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
 def schema_version_of(path: Path) -> int:
     meta = pq.read_schema(path).metadata or {}
     return int(meta.get(b"postprod.schema_version", b"0"))
+
+
+EXPORTS_SCHEMA = pa.schema(
+    [
+        _f("source_path", pa.string(), "Source file, relative to the shoot.", False),
+        _f("rendition", pa.string(), "The chart's rendition name.", False),
+        _f("path", pa.string(), "Exported file, relative to the output folder.", False),
+        _f("width", pa.int32(), "Width in pixels.", False),
+        _f("height", pa.int32(), "Height in pixels.", False),
+        _f("bytes", pa.int64(), "File size in bytes.", False),
+        _f("format", pa.string(), "jpeg, webp, tiff or png.", False),
+        _f("sha256", pa.string(), "SHA-256 of the exported file.", False),
+    ],
+    metadata={"postprod.table": "exports"},
+)
+
+
+def export_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """Rows of ``exports.parquet``: one per delivered file."""
+    return [{"source_path": r.source_path, **dataclasses.asdict(e)} for r in records for e in r.exports]

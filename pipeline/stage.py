@@ -73,6 +73,10 @@ class Stage(ABC):
     consumes: ClassVar[frozenset[str]] = frozenset()
     produces: ClassVar[frozenset[str]] = frozenset()
     resources: ClassVar[Resources] = Resources()
+    # "image": process() runs in a worker, one image at a time. "shoot":
+    # process_shoot() runs in the driver on every record at once, with no
+    # pixels (planning); the executor splits the graph around it.
+    scope: ClassVar[str] = "image"
     # Stages that write files into the output folder (renders, exports) are
     # left out of `postprod inspect`, which only measures.
     writes_files: ClassVar[bool] = False
@@ -104,6 +108,10 @@ class Stage(ABC):
             When this source file cannot be processed; the image becomes a
             failed row and the shoot goes on.
         """
+
+    def process_shoot(self, records: list) -> None:  # noqa: ANN001
+        """Shoot-scope stages: update every record in place (no pixels)."""
+        raise TypeError(f"stage {self.name} is image-scope")
 
     def out_path(self, *parts: str) -> Path:
         return Path(self.context.out_dir, *parts)

@@ -9,9 +9,11 @@ from pipeline.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.measure_exposure import MeasureExposure
+from stages.plan_retouch import PlanRetouch
 
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
     DetectFaces.name: DetectFaces,
+    PlanRetouch.name: PlanRetouch,
 }

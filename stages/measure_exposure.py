@@ -754,6 +754,33 @@ class ExposureMeasurements:
     verticals_tilt_deg: float | None
     lines_found: int
     phash: str
+    saliency_x: float
+    saliency_y: float
+
+
+def saliency_centre(encoded: np.ndarray, size: int = 64) -> tuple[float, float]:
+    """Centre of the salient region, as fractions of width and height.
+
+    Spectral residual saliency (Hou and Zhang, CVPR 2007): the log amplitude
+    spectrum minus its local average keeps what is unexpected in the image;
+    back in the image domain that is where the eye goes. The centre is the
+    weighted mean of the most salient 5 % of a ``size`` x ``size`` map.
+
+    Parameters
+    ----------
+    encoded : ndarray, float32, (H, W)
+        Gamma-encoded luminance in [0, 1].
+    """
+    small = cv2.resize(encoded.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    spectrum = np.fft.fft2(small)
+    log_amp = np.log(np.abs(spectrum) + 1e-8).astype(np.float32)
+    residual = log_amp - cv2.blur(log_amp, (3, 3))
+    sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    sal = cv2.GaussianBlur(sal.astype(np.float32), (0, 0), 2.5)
+    keep = sal >= np.quantile(sal, 0.95)
+    ys, xs = np.nonzero(keep)
+    w = sal[keep]
+    return float((xs * w).sum() / w.sum() + 0.5) / size, float((ys * w).sum() / w.sum() + 0.5) / size
 
 
 def measure_all(
@@ -805,6 +832,7 @@ def measure_all(
     # curve is within a few percent above its linear toe and costs 4x more).
     encoded = cv2.pow(luma, 1.0 / 2.2)
     noise = noise_sigma(encoded, clip=(1.0 / 255.0, 254.0 / 255.0)) * 255.0
+    sx, sy = saliency_centre(encoded_small)
     return ExposureMeasurements(
         exposure_ev=ev,
         exposure_verdict=exposure_verdict(ev, tolerance_ev),
@@ -830,6 +858,8 @@ def measure_all(
         verticals_tilt_deg=tilts.verticals_tilt_deg,
         lines_found=tilts.lines_found,
         phash=_phash_from_encoded_small(encoded_small),
+        saliency_x=sx,
+        saliency_y=sy,
     )
 
 
@@ -860,6 +890,7 @@ class MeasureExposure(Stage):
             "clipped_highlights_pct_b", "clipped_shadows_pct_r", "clipped_shadows_pct_g",
             "clipped_shadows_pct_b", "wb_cast_a", "wb_cast_b", "wb_temperature_shift_k",
             "sharpness", "noise_sigma", "horizon_tilt_deg", "verticals_tilt_deg", "lines_found", "phash",
+            "saliency_x", "saliency_y",
         }
     )  # fmt: skip
     consumes = frozenset({"proxy"})

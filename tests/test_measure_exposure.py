@@ -254,7 +254,7 @@ def test_phash_groups_a_resized_copy_of_a_real_photo(exposure_dir: Path) -> None
 
 def test_stage_writes_every_declared_field_into_a_valid_manifest_row(exposure_dir: Path, tmp_path: Path) -> None:
     shoot = scan_shoot(exposure_dir)
-    graph = load_graph()
+    graph = load_graph().segments()[0]
     task = next(t for t in shoot.tasks if t.source_path.startswith("Roland"))
     ctx = RunContext(shoot_dir=exposure_dir, out_dir=tmp_path, options={"exposure_tolerance_ev": 0.1})
     record = Runner(graph, ctx).run(task)
@@ -283,3 +283,13 @@ def test_stage_uses_the_run_target(exposure_dir: Path, tmp_path: Path) -> None:
         assert isinstance(item.record, ImageRecord)
         evs.append(item.record.exposure_ev)
     assert evs[0] - evs[1] == pytest.approx(2.0, abs=1e-6)
+
+
+def test_saliency_centre_finds_the_odd_object() -> None:
+    from stages.measure_exposure import saliency_centre
+
+    img = np.full((300, 400), 0.4, np.float32)
+    img += np.random.default_rng(1).normal(0, 0.01, img.shape).astype(np.float32)
+    img[200:240, 300:350] = 0.95  # a bright object low on the right
+    x, y = saliency_centre(img)
+    assert 0.70 < x < 0.90 and 0.63 < y < 0.83

@@ -14,8 +14,10 @@ from pipeline.stage import RunContext
 
 
 class Executor(Protocol):
-    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
-        """Yield one record per task, in completion order."""
+    def map(
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+    ) -> Iterator[ImageRecord]:
+        """Yield one record per task, in completion order (continuing ``records`` when given)."""
         ...
 
     def close(self) -> None: ...

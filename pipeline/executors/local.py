@@ -15,10 +15,12 @@ from pipeline.stage import RunContext
 
 
 class LocalExecutor:
-    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
+    def map(
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+    ) -> Iterator[ImageRecord]:
         runner = Runner(graph, context)
-        for task in tasks:
-            yield runner.run(task)
+        for i, task in enumerate(tasks):
+            yield runner.run(task, records[i] if records is not None else None)
 
     def close(self) -> None:
         pass

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Any, Iterator
 
 from pipeline.graph import Graph
@@ -38,8 +39,8 @@ class _GraphWorker:
         self.runner = Runner(graph, context)
         self.runner.setup()
 
-    def run(self, task: SourceTask) -> ImageRecord:
-        return self.runner.run(task)
+    def run(self, task: SourceTask, record: ImageRecord | None = None) -> ImageRecord:
+        return self.runner.run(task, record)
 
     def pid(self) -> int:
         return os.getpid()
@@ -92,7 +93,9 @@ class RayExecutor:
     def _spawn(self, actor_cls: Any, graph: Graph, context: RunContext) -> Any:
         return actor_cls.remote(graph, context)
 
-    def map(self, graph: Graph, context: RunContext, tasks: list[SourceTask]) -> Iterator[ImageRecord]:
+    def map(
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+    ) -> Iterator[ImageRecord]:
         ray = self._ray
         if not tasks:
             return
@@ -105,29 +108,29 @@ class RayExecutor:
         idle = [self._spawn(actor_cls, graph, context) for _ in range(n)]
         # Surface a failing setup() (a missing model, say) as itself, before any image.
         ray.get([a.pid.remote() for a in idle])
-        pending: dict[Any, tuple[Any, SourceTask]] = {}
-        queue = list(reversed(tasks))
+        pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None]] = {}
+        queue = list(reversed(list(zip(tasks, records if records is not None else [None] * len(tasks)))))
         try:
             while queue or pending:
                 while idle and queue:
                     actor = idle.pop()
-                    task = queue.pop()
-                    pending[actor.run.remote(task)] = (actor, task)
+                    task, record = queue.pop()
+                    pending[actor.run.remote(task, record)] = (actor, task, record)
                 done, _ = ray.wait(list(pending), num_returns=1)
                 ref = done[0]
-                actor, task = pending.pop(ref)
+                actor, task, given = pending.pop(ref)
                 try:
                     record = ray.get(ref)
                 except ray.exceptions.RayActorError:
                     log.warning("worker died on %s; starting a new one", task.source_path)
-                    record = task.new_record()
+                    record = replace(given) if given is not None else task.new_record()
                     record.status = Status.FAILED
                     record.error = CRASH_MESSAGE
                     actor = self._spawn(actor_cls, graph, context)
                 idle.append(actor)
                 yield record
         finally:
-            for actor in idle + [a for a, _ in pending.values()]:
+            for actor in idle + [a for a, _, _ in pending.values()]:
                 ray.kill(actor)
 
     def close(self) -> None:

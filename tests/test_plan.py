@@ -1,0 +1,247 @@
+"""Planning: measurements + chart -> operations, and the instruction outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import jsonschema
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from charts.loader import load_chart
+from pipeline.cli import EXIT_CONFIG, main
+from pipeline.color import linear_to_srgb, srgb_to_linear
+from pipeline.geometry import fits
+from pipeline.instructions import SCHEMA_PATH
+from pipeline.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
+from pipeline.run import RunSettings, process_shoot
+from stages.plan_retouch import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
+
+
+def _record(**kw) -> ImageRecord:
+    base = dict(source_path="a.dng", content_hash="0" * 64, file_size=1, format="dng", source_kind=SourceKind.RAW,
+                width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0,
+                clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+                clipped_shadows_pct_b=0.0, phash="0" * 16)
+    base.update(kw)
+    return ImageRecord(**base)
+
+
+def _face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
+    return Face(x=x, y=y, width=size, height=size, score=score, landmarks=[0.0] * 10, exposure_ev=ev)
+
+
+def _ops(ops, kind):
+    return [o for o in ops if o.kind is kind]
+
+
+def test_exposure_correction_is_target_minus_measured_within_the_cap() -> None:
+    chart = load_chart("base").chart
+    ops = plan_image(_record(exposure_ev=-1.2), chart)
+    (exp,) = _ops(ops, OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(chart.exposure.target_ev + 1.2)
+    assert exp.applied_by is AppliedBy.RENDERER
+    assert not _ops(plan_image(_record(exposure_ev=0.1), chart), OperationKind.EXPOSURE)  # within tolerance
+    capped = plan_image(_record(exposure_ev=-3.5), chart)
+    assert _ops(capped, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
+    assert any(o.params.get("check") == "exposure_range" for o in _ops(capped, OperationKind.FLAG))
+
+
+def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
+    chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
+    # The median face sits on the face target (+0.5 EV), so no global correction.
+    faces = [
+        _face(300, 400, 300, -0.4),   # 0.9 under: automatic
+        _face(900, 400, 300, -1.3),   # 1.8 under: beyond the automatic limit -> retoucher
+        _face(1500, 400, 300, -0.2, score=0.6),  # 0.7 under, uncertain detection -> retoucher
+        *[_face(300 + 600 * k, 1200, 300, 0.5) for k in range(4)],
+        _face(2700, 1900, 40, -2.0),  # too small for this chart (10% of the short edge)
+    ]
+    rec = _record(faces=faces)
+    plan_shoot([rec], chart)
+    assert not _ops(rec.operations, OperationKind.EXPOSURE)
+    bright = _ops(rec.operations, OperationKind.BRIGHTEN_FACE)
+    assert rec.faces_to_brighten == 3
+    assert [o.params["face_index"] for o in bright] == [0, 1, 2]
+    assert bright[0].params["box"] == [300, 400, 300, 300]
+    assert [o.params["ev"] for o in bright] == pytest.approx([0.9, 1.8, 0.7])
+    assert [o.applied_by for o in bright] == [AppliedBy.RENDERER, AppliedBy.RETOUCHER, AppliedBy.RETOUCHER]
+    assert rec.verdict is Verdict.FLAG  # a person must finish two faces
+
+
+def test_global_correction_counts_before_judging_faces() -> None:
+    chart = load_chart("corporate_portrait").chart
+    # One face, 1.5 EV under its target: the exposure (keyed on the face) fixes it.
+    rec = _record(exposure_ev=0.0, faces=[_face(1000, 500, 400, -1.0)])
+    plan_shoot([rec], chart)
+    assert rec.faces_to_brighten == 0
+    assert _ops(rec.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(1.5)
+
+
+def test_crops_fit_and_keep_the_faces() -> None:
+    chart = load_chart("corporate_portrait").chart
+    rec = _record(faces=[_face(2300, 600, 300, 0.0)], horizon_tilt_deg=1.5, lines_found=30)
+    plan_shoot([rec], chart)
+    (st,) = _ops(rec.operations, OperationKind.STRAIGHTEN)
+    assert st.params["angle_deg"] == 1.5 and st.applied_by is AppliedBy.RENDERER
+    crops = {o.params["aspect"]: o for o in _ops(rec.operations, OperationKind.CROP)}
+    assert set(crops) == {"4:5", "1:1"}
+    for aspect, op in crops.items():
+        x, y, w, h = op.params["box"]
+        assert fits((x, y, w, h), 1.5, 3000, 2000, eps=0.2)  # boxes are rounded to 0.1 px
+        assert x <= 2300 and x + w >= 2600 and y <= 600 and y + h >= 900, aspect
+        assert op.params["angle_deg"] == 1.5
+
+
+def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
+    chart = load_chart("corporate_portrait").chart
+    rec = _record(horizon_tilt_deg=8.0, lines_found=30, sharpness=5.0, clipped_highlights_pct=4.0)
+    plan_shoot([rec], chart)
+    (st,) = _ops(rec.operations, OperationKind.STRAIGHTEN)
+    assert st.applied_by is AppliedBy.RETOUCHER
+    checks = {o.params["check"]: o.kind for o in rec.operations if o.kind in (OperationKind.FLAG, OperationKind.REJECT)}
+    assert checks == {"sharpness": OperationKind.REJECT, "clipped_highlights": OperationKind.FLAG,
+                      "face_required": OperationKind.REJECT}
+    assert rec.verdict is Verdict.REJECT
+    assert all(o.reason for o in rec.operations)
+
+
+def test_near_duplicates_are_flagged() -> None:
+    chart = load_chart("base").chart
+    a, b, c = _record(source_path="a", phash="ffff0000ffff0000"), _record(source_path="b", phash="ffff0000ffff0001"), \
+        _record(source_path="c", phash="0000ffff0000ffff")
+    plan_shoot([a, b, c], chart)
+    dup = [o for o in b.operations if o.params.get("check") == "duplicates"]
+    assert dup and dup[0].params["duplicate_of"] == "a"
+    assert not [o for o in a.operations + c.operations if o.params.get("check") == "duplicates"]
+
+
+@pytest.mark.parametrize(("a", "b"), [(0.0, 12.0), (5.0, -8.0), (-3.0, 3.0)])
+def test_white_balance_gains_neutralise_the_measured_cast(a: float, b: float) -> None:
+    gains = np.array(white_balance_gains(a, b))
+    corrected = lab_to_linear_srgb(50.0, a, b) * gains
+    assert corrected.max() - corrected.min() < 1e-3 * corrected.mean() + 1e-4
+
+
+def test_a_face_darkened_by_one_stop_is_planned_for_one_stop(faces_dir: Path, tmp_path: Path) -> None:
+    """Real photo, real detector: darken one face by 1 EV in linear light, plan with a chart."""
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    img = cv2.cvtColor(cv2.imread(str(faces_dir / "2008_001322.jpg")), cv2.COLOR_BGR2RGB)
+    cv2.imwrite(str(shoot / "original.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    first = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "o1", executor="local",
+                                      chart="corporate_portrait"))
+    rec = first.records[0]
+    big = max(range(len(rec.faces)), key=lambda i: rec.faces[i].width)
+    f = rec.faces[big]
+    lin = srgb_to_linear(img.astype(np.float32) / 255)
+    x0, y0 = int(f.x - 0.25 * f.width), int(f.y - 0.25 * f.height)
+    x1, y1 = int(f.x + 1.25 * f.width), int(f.y + 1.25 * f.height)
+    lin[max(0, y0):y1, max(0, x0):x1] *= 0.5
+    dark = np.round(linear_to_srgb(lin) * 255).astype(np.uint8)
+    (shoot / "original.png").unlink()
+    cv2.imwrite(str(shoot / "darkened.png"), cv2.cvtColor(dark, cv2.COLOR_RGB2BGR))
+    second = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "o2", executor="local",
+                                       chart="corporate_portrait"))
+    drec = second.records[0]
+    match = min(range(len(drec.faces)), key=lambda i: abs(drec.faces[i].x - f.x) + abs(drec.faces[i].y - f.y))
+    drop = drec.faces[match].exposure_ev - f.exposure_ev
+    assert drop == pytest.approx(-1.0, abs=0.3)
+    ops = {o.params["face_index"]: o for o in drec.operations if o.kind is OperationKind.BRIGHTEN_FACE}
+    assert match in ops, [o.reason for o in drec.operations]
+    assert drec.faces_to_brighten >= 1
+
+
+@pytest.fixture(scope="module")
+def planned(raw_dir: Path, faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shoot = tmp_path_factory.mktemp("shoot")
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", shoot)
+    shutil.copy(faces_dir / "2008_002079.jpg", shoot)
+    (shoot / "broken.CR2").write_bytes(b"II*\0" + b"\0" * 50)
+    out = tmp_path_factory.mktemp("out")
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
+    return out
+
+
+def test_instruction_files_validate_against_the_schema(planned: Path) -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    docs = [json.loads(p.read_text()) for p in sorted((planned / "instructions").glob("*.json"))]
+    assert len(docs) == 2  # the broken file has a failed manifest row, no plan
+    for doc in docs:
+        jsonschema.validate(doc, schema)
+    table = pq.read_table(planned / "instructions.parquet").to_pylist()
+    assert len(table) == sum(len(d["operations"]) for d in docs)
+    assert {r["review_status"] for r in table} == {"pending"}
+    faces = pq.read_table(planned / "faces.parquet").to_pylist()
+    jpg = next(d for d in docs if d["source_path"].endswith(".jpg"))
+    assert len([f for f in faces if f["source_path"] == jpg["source_path"]]) == len(jpg["faces"]) >= 4
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_xmp_sidecars_read_back_with_exiftool(planned: Path) -> None:
+    for path in sorted((planned / "instructions").glob("*.json")):
+        doc = json.loads(path.read_text())
+        out = subprocess.run(["exiftool", "-j", "-struct", "-XMP-crs:all", str(planned / doc["xmp"])],
+                             capture_output=True, text=True, check=True)
+        tags = json.loads(out.stdout)[0]
+        ops = {o["kind"]: o for o in doc["operations"]}
+        if "exposure" in ops:
+            assert float(tags["Exposure2012"]) == pytest.approx(ops["exposure"]["params"]["ev"], abs=0.01)
+        crop = next(o for o in doc["operations"] if o["kind"] == "crop")
+        x, y, w, h = crop["params"]["box"]
+        assert tags["HasCrop"] is True
+        assert float(tags["CropLeft"]) == pytest.approx(x / doc["image"]["width"], abs=1e-4)
+        assert float(tags["CropBottom"]) == pytest.approx((y + h) / doc["image"]["height"], abs=1e-4)
+        brighten = [o for o in doc["operations"] if o["kind"] == "brighten_face"]
+        local = tags.get("CircularGradientBasedCorrections", [])
+        assert len(local) == len(brighten)
+        for corr, op in zip(local, brighten):
+            assert float(corr["LocalExposure2012"]) == pytest.approx(op["params"]["ev"], abs=1e-3)
+            mask = corr["CorrectionMasks"][0]
+            assert float(mask["Left"]) == pytest.approx(op["params"]["box"][0] / doc["image"]["width"], abs=1e-4)
+
+
+def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stages.decode_raw
+
+    shoot = Path(json.loads((planned / "summary.json").read_text())["shoot"])
+
+    def no_pixels(self, item):  # noqa: ANN001
+        raise AssertionError("--only plan decoded pixels")
+
+    monkeypatch.setattr(stages.decode_raw.DecodeRaw, "process", no_pixels)
+    before = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(planned), "--only", "plan",
+                                       "--chart", "real_estate_interiors", "--executor", "local"])
+    assert result.exit_code == 3, result.output  # the broken file stays failed
+    after = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
+    assert before.keys() == after.keys()
+    meta = pq.read_schema(planned / "manifest.parquet").metadata
+    assert meta[b"postprod.chart"] == b"real_estate_interiors"
+    crops = {o["params"]["aspect"] for p in (planned / "instructions").glob("*.json")
+             for o in json.loads(p.read_text())["operations"] if o["kind"] == "crop"}
+    assert crops == {"3:2", "16:9"}
+
+
+def test_only_plan_on_a_fresh_folder_is_refused(raw_dir: Path, tmp_path: Path) -> None:
+    shoot = tmp_path / "s"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot)
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "o"), "--only", "plan"])
+    assert result.exit_code == EXIT_CONFIG and "never analysed" in result.output
+
+
+def test_bad_chart_stops_the_run_before_any_work(raw_dir: Path, tmp_path: Path) -> None:
+    chart = tmp_path / "client.yaml"
+    chart.write_text("schema_version: 2\nextends: base\nexposure:\n  target_ev: 9\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["process", str(raw_dir), "--out", str(out), "--chart", str(chart)])
+    assert result.exit_code == EXIT_CONFIG
+    assert f"{chart}:4" in result.output and "exposure.target_ev" in result.output
+    assert not out.exists()
