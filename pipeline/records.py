@@ -203,6 +203,8 @@ class ImageRecord:
     # Written by detect_faces (faces go to faces.parquet, not to the manifest).
     face_count: int | None = None
     faces: list[Face] = field(default_factory=list)
+    # Written by write_preview.
+    preview_path: str | None = None
     # Written by plan_retouch (operations go to instructions.parquet).
     verdict: Verdict | None = None
     faces_to_brighten: int | None = None

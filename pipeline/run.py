@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -23,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline import __version__
+from pipeline.atomic import write_bytes_atomic, write_json_atomic
 from pipeline.errors import ConfigError, Location
 from pipeline.executors import make_executor
 from pipeline.graph import Graph, load_graph
@@ -36,6 +35,7 @@ FACES_NAME = "faces.parquet"
 INSTRUCTIONS_NAME = "instructions.parquet"
 EXPORTS_NAME = "exports.parquet"
 SUMMARY_NAME = "summary.json"
+REPORT_NAME = "report.html"
 STATE_DIR = ".postprod"
 
 
@@ -101,25 +101,6 @@ class RunResult:
             "exports": sum(len(r.exports) for r in ok),
             "seconds": round(self.seconds, 3),
         }
-
-
-def write_bytes_atomic(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    text = json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
-    write_bytes_atomic(text.encode("utf-8"), path)
 
 
 def check_out_dir(shoot_dir: Path, out_dir: Path) -> None:
@@ -347,7 +328,12 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
         rows += instruction_rows(doc)
     if planned:
         write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
-    write_json_atomic(result.summary(), out / SUMMARY_NAME)
+    summary = result.summary()
+    write_json_atomic(summary, out / SUMMARY_NAME)
+    from pipeline.report import render_report
+
+    html_text = render_report(records, summary, context.options.get("chart_name"))
+    write_bytes_atomic(html_text.encode("utf-8"), out / REPORT_NAME)
 
 
 def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:

@@ -77,6 +77,7 @@ MANIFEST_SCHEMA = pa.schema(
         _f("saliency_x", pa.float64(), "Centre of the salient region (spectral residual), as a fraction of the width."),
         _f("saliency_y", pa.float64(), "Centre of the salient region, as a fraction of the height."),
         _f("face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet."),
+        _f("preview_path", pa.string(), "Small sRGB JPEG of the image, relative to the output folder."),
         _f("verdict", pa.string(), "accept, flag or reject: the plan's word on the image under the chart."),
         _f("faces_to_brighten", pa.int32(), "Faces the plan brightens (or asks a retoucher to)."),
         _f("render_key", pa.string(), "Hash of source, resolved chart and code version the exports were made with."),

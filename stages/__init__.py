@@ -10,10 +10,12 @@ from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
+from stages.write_preview import WritePreview
 
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
     DetectFaces.name: DetectFaces,
+    WritePreview.name: WritePreview,
     PlanRetouch.name: PlanRetouch,
 }
