@@ -234,6 +234,12 @@ def fit_long_edge(rgb: np.ndarray, long_edge: int) -> np.ndarray:
 
 
 # --- raster -------------------------------------------------------------------
+try:  # HEIC/HEIF (phones) through libheif's Pillow plugin, when installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - optional
+    pass
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 

@@ -212,7 +212,8 @@ class DetectFaces(Stage):
     reads = frozenset({"width", "height"})
     writes = frozenset({"face_count", "faces"})
     consumes = frozenset({"proxy"})
-    resources = Resources(cpus=1, memory_mb=800)
+    # With --device cuda, four workers share a GPU: the detector needs little of one.
+    resources = Resources(cpus=1, gpus=0.25, memory_mb=800)
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -15,7 +15,7 @@ from pipeline.color import linear_to_srgb
 from pipeline.errors import InputError
 from pipeline.icc import icc_profile
 from pipeline.ingest import scan_shoot
-from pipeline.records import SourceTask, Status
+from pipeline.records import SourceKind, SourceTask, Status
 from pipeline.runner import Runner
 from pipeline.graph import load_graph
 from pipeline.stage import RunContext
@@ -167,3 +167,20 @@ def test_params_are_strict() -> None:
         DecodeRaw.Params(proxy_long_edge=10)
     with pytest.raises(Exception):
         DecodeRaw.Params(unknown=1)
+
+
+def test_heic_is_decoded_with_its_orientation(tmp_path: Path) -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    img = np.zeros((48, 96, 3), np.uint8)
+    img[:, :48] = (230, 30, 30)
+    img[:, 48:] = (30, 30, 230)
+    path = tmp_path / "phone.heic"
+    Image.fromarray(img).save(path, quality=95)
+    from pipeline.ingest import hash_file, sniff_format
+
+    assert sniff_format(hash_file(path)[1], ".HEIC") == ("heic", SourceKind.RASTER)
+    rgb, meta = decode_raster(path, None, 10**8)
+    assert rgb.shape == (48, 96, 3) and (meta.width, meta.height) == (96, 48)
+    assert rgb[24, 10, 0] > 0.6 and rgb[24, 80, 2] > 0.6

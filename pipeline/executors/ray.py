@@ -102,7 +102,10 @@ class RayExecutor:
         res = graph.resources
         options: dict[str, Any] = {"num_cpus": res.cpus, "max_restarts": 0}
         if context.device == "cuda" and res.gpus > 0:
-            options["num_gpus"] = res.gpus
+            if ray.cluster_resources().get("GPU", 0) > 0:
+                options["num_gpus"] = res.gpus
+            else:  # asking Ray for a GPU it does not have would queue the actors for ever
+                log.warning("--device cuda: the Ray cluster has no GPU; the detectors fall back to the CPU")
         actor_cls = ray.remote(_GraphWorker).options(**options)
         n = min(self.workers, len(tasks))
         idle = [self._spawn(actor_cls, graph, context) for _ in range(n)]
