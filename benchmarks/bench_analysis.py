@@ -1,9 +1,13 @@
-"""Time each measurement of measure_exposure per image, on the decoded proxy.
+"""Seconds per image of each analysis stage, and of each measurement, on the proxy.
 
-Decodes every file of ``exposure/`` and ``raw/`` in the test data (set
-``POSTPROD_TESTDATA`` to point elsewhere) the way the pipeline does, then
-times each core function on each proxy, single-threaded, and prints a table:
-function, mean ms per image, images per second. No assertions.
+Part 1 runs the real analysis graph (decode_raw, measure_exposure,
+detect_faces, write_preview, then plan_retouch) with the local executor on
+every file of ``exposure/``, ``faces/pascal_voc/`` and ``raw/`` in the test data
+(``POSTPROD_TESTDATA``), and prints seconds per image per stage next to a
+baseline measured in the same run on the same files: the bare decode
+(LibRaw half-size for RAW, Pillow for JPEG). Part 2 times each core function
+of measure_exposure on each proxy. Peak memory (RSS) of the process is
+printed. No assertions: these are numbers to compare, as ratios.
 
     python benchmarks/bench_analysis.py [--repeat 3] [--threads 1] [--long-edge 1600]
 """
@@ -51,6 +55,54 @@ def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
     return np.ascontiguousarray(rgb, dtype=np.float32), rendered
 
 
+def stage_table(data: Path) -> None:
+    """Per-stage seconds from a real local run, against the bare decode of the same files."""
+    import resource
+    import shutil
+    import tempfile
+
+    import rawpy
+    from PIL import Image
+
+    from pipeline.run import RunSettings, process_shoot
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shoot = Path(tmp, "shoot")
+        shoot.mkdir()
+        for d in ("exposure", "faces/pascal_voc", "raw"):
+            for p in (data / d).glob("*"):
+                if p.is_file() and p.suffix.lower() not in (".txt", ".md", ".xml"):
+                    shutil.copy(p, shoot / p.name)
+        result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=Path(tmp, "out"), executor="local"))
+        ok = result.ok
+        baseline = []
+        for r in ok:
+            path = shoot / r.source_path
+            start = time.perf_counter()
+            if r.source_kind == "raster":
+                with Image.open(path) as im:
+                    im.convert("RGB").load()
+            else:
+                with rawpy.imread(str(path)) as raw:
+                    raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, output_bps=16)
+            baseline.append(time.perf_counter() - start)
+    base = float(np.mean(baseline))
+    stages: dict[str, list[float]] = {}
+    for r in ok:
+        for name, sec in r.stage_seconds.items():
+            stages.setdefault(name, []).append(sec)
+    total = float(np.mean([sum(r.stage_seconds.values()) for r in ok]))
+    print(f"Part 1: analysis stages, local executor, {len(ok)} images ({len(result.failed)} failed files skipped)\n")
+    print(f"{'stage':<28} {'s/image':>9} {'images/s':>9} {'x baseline':>10}")
+    print(f"{'baseline: bare decode':<28} {base:9.4f} {1 / base:9.1f} {1.0:10.2f}")
+    for name, secs in stages.items():
+        m = float(np.mean(secs))
+        print(f"{name:<28} {m:9.4f} {1 / m if m else float('inf'):9.1f} {m / base:10.2f}")
+    print(f"{'all analysis stages':<28} {total:9.4f} {1 / total:9.1f} {total / base:10.2f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of this process: {peak:.0f} MB\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per function and image")
@@ -60,6 +112,9 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
 
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
+    os.environ.setdefault("POSTPROD_MODEL_DIR", str(data / "models"))
+    stage_table(data)
+    print("Part 2: measure_exposure, per function")
     files = sorted(
         p for d in ("exposure", "raw") for p in (data / d).glob("*") if p.is_file() and not p.name.startswith("LICENSE")
     )
