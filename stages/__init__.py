@@ -8,10 +8,15 @@ from __future__ import annotations
 from pipeline.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
+from stages.export import Export
 from stages.measure_exposure import MeasureExposure
+from stages.render import Render
 
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
     DetectFaces.name: DetectFaces,
+    # plan_retouch goes here
+    Render.name: Render,
+    Export.name: Export,
 }
