@@ -299,7 +299,7 @@ def build_metadata(
         xmp["Xmp.dc.creator"] = [policy.creator]
     if policy.copyright:
         iptc["Iptc.Application2.Copyright"] = policy.copyright
-        xmp["Xmp.dc.rights"] = f'lang="x-default" {policy.copyright}'
+        xmp["Xmp.dc.rights"] = {"lang=\"x-default\"": policy.copyright}
     if policy.credit:
         iptc["Iptc.Application2.Credit"] = policy.credit
         xmp["Xmp.photoshop.Credit"] = policy.credit
