@@ -263,3 +263,17 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     delivered, _ = decode_raster(tmp_path / "out" / item.record.exports[0].path, None, 250_000_000)
     after = measure_all(delivered, target, tolerance, rendered=True).exposure_ev
     assert abs(after) <= 0.3, f"measured {measured:+.2f} EV, corrected by {ev:+.2f}, now {after:+.2f}"
+
+
+@pytest.mark.parametrize("compression", ["none", "lzw", "deflate"])
+def test_tiff_compressions_are_lossless(compression: str) -> None:
+    from pipeline.icc import icc_profile
+    from stages.export import EncoderSettings, encode_pixels
+
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 65536, size=(20, 30, 3), dtype=np.uint16)
+    data = encode_pixels(pixels, "tiff", 100, 16, icc_profile("srgb"), EncoderSettings(tiff_compression=compression))
+    back = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    np.testing.assert_array_equal(back, pixels)
+    with pytest.raises(ValueError, match="TIFF compression"):
+        encode_pixels(pixels, "tiff", 100, 16, b"", EncoderSettings(tiff_compression="zip"))
