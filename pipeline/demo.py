@@ -29,7 +29,8 @@ from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
 from pipeline.color import srgb_to_linear
-from pipeline.dng import dng_bytes_from_linear_rgb, write_bytes_atomic
+from pipeline.dng import dng_bytes_from_linear_rgb
+from pipeline.files import write_bytes_atomic
 from pipeline.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
 
 DEMO_MAKE = "postprod demo"

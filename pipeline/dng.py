@@ -14,9 +14,8 @@ surface, and LibRaw's white-balance multipliers are its reciprocal.
 
 from __future__ import annotations
 
-import os
+
 import struct
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import rawpy
+
+from pipeline.files import write_bytes_atomic
 
 # LibRaw's (and IEC 61966-2-1's) linear sRGB -> XYZ (D65). A camera whose
 # ColorMatrix1 is its inverse has sRGB primaries: LibRaw's sRGB output is then
@@ -175,20 +176,6 @@ def write_dng(
         baseline_exposure=baseline_exposure,
     )
     return write_bytes_atomic(Path(path), data)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
 
 
 def dng_bytes(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline import __version__
-from pipeline.atomic import write_bytes_atomic, write_json_atomic
+from pipeline.files import write_bytes_atomic, write_json_atomic
 from pipeline.errors import ConfigError, Location
 from pipeline.executors import make_executor
 from pipeline.graph import Graph, load_graph
@@ -121,7 +121,7 @@ def _digest(*parts: Any) -> str:
 
 
 def segment_spec(graph: Graph) -> list[Any]:
-    return [[s.name, s.params.model_dump(mode="json") if hasattr(s.params, "model_dump") else None]
+    return [[s.name, s.cls.version, s.params.model_dump(mode="json") if hasattr(s.params, "model_dump") else None]
             for s in graph.stages]
 
 
@@ -192,7 +192,7 @@ class Journal:
         return record
 
     def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:
-        write_json_atomic({"key": key, "record": record_to_json(record)}, self._path(segment, content_hash))
+        write_json_atomic(self._path(segment, content_hash), {"key": key, "record": record_to_json(record)})
 
 
 def _key(graph: Graph, context: RunContext, task: SourceTask, record: ImageRecord | None, after_plan: bool) -> str:
@@ -236,7 +236,6 @@ def process_shoot(
         segments = segments[: cut + 1]
     executor = None
     after_plan = False
-    render_keys: dict[str, str] = {}
     try:
         for index, segment in enumerate(segments):
             ordered = [records[t.source_path] for t in tasks]
@@ -252,8 +251,6 @@ def process_shoot(
                 if rec is not None and rec.status is Status.FAILED:
                     continue
                 key = _key(segment, context, task, rec, after_plan)
-                if after_plan:
-                    render_keys[task.source_path] = key
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
@@ -286,10 +283,6 @@ def process_shoot(
         if executor is not None:
             executor.close()
     final = {k: v for k, v in records.items() if v is not None}
-    for path, key in render_keys.items():
-        r = final.get(path)
-        if r is not None and r.status is Status.OK:
-            r.render_key = key[:16]
     for dup in shoot.duplicates:
         original = final[dup.duplicate_of]
         final[dup.source_path] = replace(
@@ -323,17 +316,17 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
         path = out / "instructions" / instruction_name(r.source_path)
         doc = instruction_doc(r, context.options.get("chart_name") or "", context.options.get("chart_hash") or "",
                               _previous_reviews(path))
-        write_json_atomic(doc, path)
-        write_bytes_atomic(xmp_sidecar(doc).encode("utf-8"), out / doc["xmp"])
+        write_json_atomic(path, doc)
+        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
         rows += instruction_rows(doc)
     if planned:
         write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
     summary = result.summary()
-    write_json_atomic(summary, out / SUMMARY_NAME)
+    write_json_atomic(out / SUMMARY_NAME, summary)
     from pipeline.report import render_report
 
     html_text = render_report(records, summary, context.options.get("chart_name"))
-    write_bytes_atomic(html_text.encode("utf-8"), out / REPORT_NAME)
+    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
 def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:

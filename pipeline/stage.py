@@ -73,6 +73,9 @@ class Stage(ABC):
     consumes: ClassVar[frozenset[str]] = frozenset()
     produces: ClassVar[frozenset[str]] = frozenset()
     resources: ClassVar[Resources] = Resources()
+    # Bump when the stage's output changes for the same input: earlier results
+    # in a resume journal are then redone.
+    version: ClassVar[int] = 1
     # "image": process() runs in a worker, one image at a time. "shoot":
     # process_shoot() runs in the driver on every record at once, with no
     # pixels (planning); the executor splits the graph around it.

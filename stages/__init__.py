@@ -8,8 +8,10 @@ from __future__ import annotations
 from pipeline.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
+from stages.export import Export
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
+from stages.render import Render
 from stages.write_preview import WritePreview
 
 REGISTRY: dict[str, type[Stage]] = {
@@ -18,4 +20,6 @@ REGISTRY: dict[str, type[Stage]] = {
     DetectFaces.name: DetectFaces,
     WritePreview.name: WritePreview,
     PlanRetouch.name: PlanRetouch,
+    Render.name: Render,
+    Export.name: Export,
 }

@@ -11,7 +11,7 @@ from typing import ClassVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.atomic import write_bytes_atomic
+from pipeline.files import write_bytes_atomic
 from pipeline.color import Proxy, to_srgb8
 from pipeline.records import WorkItem
 from pipeline.stage import Resources, Stage
@@ -46,6 +46,6 @@ class WritePreview(Stage):
 
     def process(self, item: WorkItem) -> None:
         rel = f"{PREVIEW_DIR}/{item.task.content_hash[:24]}.jpg"
-        write_bytes_atomic(preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality),
-                           self.out_path(rel))
+        write_bytes_atomic(self.out_path(rel),
+                           preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality))
         item.record.preview_path = rel

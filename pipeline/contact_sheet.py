@@ -1,0 +1,142 @@
+"""Contact sheets: a grid of thumbnails with captions, one JPEG per sheet.
+
+A reviewer opens one file to look over a shoot's deliveries (or its flagged
+frames) instead of a folder of hundreds. Thumbnails are colour-managed into
+sRGB from whatever profile the file carries (an Adobe RGB print master would
+otherwise look dull), and a file that cannot be read gets a grey cell saying
+so, rather than stopping the sheet.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyexiv2
+from PIL import Image, ImageCms, ImageDraw, ImageFont, UnidentifiedImageError
+
+from pipeline.files import write_bytes_atomic
+from pipeline.icc import icc_profile
+
+_BACKGROUND = (32, 32, 32)
+_PLACEHOLDER = (90, 90, 90)
+_TEXT = (230, 230, 230)
+_PAD = 8
+_SRGB = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile("srgb")))
+
+
+def _thumbnail(path: Path, cell: int) -> Image.Image | None:
+    """The image fitted into ``cell`` x ``cell``, in sRGB, or None when unreadable."""
+    try:
+        with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft("RGB", (cell, cell))  # DCT scaling: decode only what the cell needs
+            icc = im.info.get("icc_profile")
+            im.load()
+            if im.mode not in ("RGB", "L", "RGBA", "CMYK"):
+                raise OSError(f"mode {im.mode}")  # 16-bit and float: read with OpenCV below
+            if icc:
+                try:
+                    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                    im = ImageCms.profileToProfile(im, src, _SRGB, outputMode="RGB")
+                except (ImageCms.PyCMSError, OSError):
+                    pass
+            im = im.convert("RGB")
+            im.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+            return im
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        pass
+    # Pillow does not read 16-bit RGB (TIFF/PNG masters); OpenCV does, and exiv2 finds their profile.
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    h, w = bgr.shape[:2]
+    s = min(cell / w, cell / h, 1.0)
+    small = cv2.resize(bgr, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    thumb = Image.fromarray(np.ascontiguousarray(small[..., ::-1]))
+    try:
+        with pyexiv2.Image(str(path)) as meta:
+            icc = meta.read_icc()
+        if icc:
+            thumb = ImageCms.profileToProfile(thumb, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+    except (RuntimeError, OSError, ImageCms.PyCMSError):
+        pass  # shown as if sRGB
+    return thumb
+
+
+def _fit_caption(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def contact_sheet(
+    image_paths: Sequence[Path | str],
+    captions: Sequence[str],
+    out_path: Path | str,
+    columns: int = 6,
+    cell: int = 300,
+    quality: int = 85,
+) -> Path:
+    """Write a JPEG grid of thumbnails with one caption line under each.
+
+    Parameters
+    ----------
+    image_paths : sequence of path-like
+        Images in reading order (left to right, top to bottom).
+    captions : sequence of str
+        One per image (file name, verdict, ...); cut with "..." to the cell width.
+    out_path : path-like
+        The JPEG to write (atomically; parent folders are created).
+    columns : int
+        Cells per row.
+    cell : int
+        Thumbnail box in pixels (the long edge of each thumbnail).
+    quality : int
+        JPEG quality of the sheet.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
+
+    Raises
+    ------
+    ValueError
+        If there are no images, captions and images differ in number, or
+        ``columns``/``cell`` are not positive.
+    OSError
+        If the sheet cannot be written.
+    """
+    if not image_paths:
+        raise ValueError("a contact sheet needs at least one image")
+    if len(captions) != len(image_paths):
+        raise ValueError(f"{len(image_paths)} images but {len(captions)} captions")
+    if columns < 1 or cell < 16:
+        raise ValueError(f"columns must be >= 1 and cell >= 16, got {columns} and {cell}")
+    font = ImageFont.load_default(size=max(10, cell // 20))
+    line_h = int(font.getbbox("Hg")[3]) + 4
+    cols = min(columns, len(image_paths))
+    rows = math.ceil(len(image_paths) / cols)
+    pitch_w, pitch_h = cell + 2 * _PAD, cell + 2 * _PAD + line_h
+    sheet = Image.new("RGB", (cols * pitch_w, rows * pitch_h), _BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for i, (path, caption) in enumerate(zip(image_paths, captions)):
+        x0, y0 = (i % cols) * pitch_w + _PAD, (i // cols) * pitch_h + _PAD
+        thumb = _thumbnail(Path(path), cell)
+        if thumb is None:
+            draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), fill=_PLACEHOLDER)
+            draw.text((x0 + cell // 2, y0 + cell // 2), "unreadable", fill=_TEXT, font=font, anchor="mm")
+        else:
+            sheet.paste(thumb, (x0 + (cell - thumb.width) // 2, y0 + (cell - thumb.height) // 2))
+        text = _fit_caption(draw, str(caption), font, cell)
+        draw.text((x0 + cell // 2, y0 + cell + 2), text, fill=_TEXT, font=font, anchor="mt")
+    buf = io.BytesIO()
+    sheet.save(buf, "JPEG", quality=quality, optimize=True, icc_profile=icc_profile("srgb"))
+    return write_bytes_atomic(Path(out_path), buf.getvalue())

@@ -1,0 +1,67 @@
+"""Durable file writes for everything delivered into the output folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
+
+    The bytes go to a hidden temporary file in the same folder (``os.replace``
+    is atomic only within one file system), are flushed to disk with
+    ``fsync``, then renamed over ``path``; the folder entry is synced too where
+    the platform allows. A crash or a kill mid-write leaves at most a stray
+    ``.<name>.*.tmp`` file, never a truncated delivery.
+
+    Parameters
+    ----------
+    path : Path or str
+        The destination; its parent folders are created.
+    data : bytes
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be created or the file written (disk full, permissions).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return path  # Windows cannot open folders; the rename is still atomic there
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def write_json_atomic(path: Path | str, data: object) -> Path:
+    """:func:`write_bytes_atomic` of ``data`` as indented UTF-8 JSON."""
+    import json
+
+    text = json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
+    return write_bytes_atomic(path, text.encode("utf-8"))

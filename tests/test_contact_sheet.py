@@ -1,0 +1,59 @@
+"""Contact sheets: grid geometry, thumbnails in their cells, unreadable files, atomic write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.contact_sheet import contact_sheet
+
+
+def _solid(path: Path, rgb: tuple[int, int, int], size: tuple[int, int], bits: int = 8) -> Path:
+    w, h = size
+    if bits == 16:
+        a = np.empty((h, w, 3), np.uint16)
+        a[:] = [c * 257 for c in rgb[::-1]]
+    else:
+        a = np.empty((h, w, 3), np.uint8)
+        a[:] = rgb[::-1]
+    cv2.imwrite(str(path), a)
+    return path
+
+
+def test_grid_layout_and_cells(tmp_path: Path) -> None:
+    red = _solid(tmp_path / "red.jpg", (220, 20, 20), (400, 200))
+    blue = _solid(tmp_path / "blue.png", (20, 20, 220), (100, 300))
+    green16 = _solid(tmp_path / "green16.tif", (20, 200, 20), (300, 300), bits=16)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff not a jpeg")
+    out = contact_sheet(
+        [red, blue, green16, broken],
+        ["red.jpg", "blue.png", "a very long caption that will not fit in one cell at all", "broken"],
+        tmp_path / "sheets" / "sheet.jpg",
+        columns=3,
+        cell=100,
+    )
+    assert out == tmp_path / "sheets" / "sheet.jpg"
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    line_h = (sheet.shape[0] // 2) - 116
+    assert sheet.shape[1] == 3 * 116 and line_h > 5  # 3 columns of cell + 2 x 8 px padding; 2 rows
+    # Cell centres (x, y) show each thumbnail's colour; the unreadable file a grey placeholder.
+    pitch_h = sheet.shape[0] // 2
+    centres = [(58, 58), (174, 58), (290, 58), (58, pitch_h + 58)]
+    want = [(220, 20, 20), (20, 20, 220), (20, 200, 20), (90, 90, 90)]
+    for (x, y), colour in zip(centres, want):
+        assert np.abs(sheet[y + 20, x] - colour).max() < 30, (x, y, sheet[y + 20, x])
+    # The 400x200 red thumbnail is letterboxed: 100x50, background above and below.
+    assert np.abs(sheet[8 + 10, 58] - (32, 32, 32)).max() < 20
+    assert not list((tmp_path / "sheets").glob(".*"))
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        contact_sheet([], [], tmp_path / "s.jpg")
+    with pytest.raises(ValueError, match="captions"):
+        contact_sheet([tmp_path / "a.jpg"], [], tmp_path / "s.jpg")

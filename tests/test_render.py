@@ -1,0 +1,323 @@
+"""Render stage: geometry, gains, face lifts, output encoding; real-file accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from charts.loader import load_chart
+from charts.schema import Rendition
+from pipeline.color import linear_to_srgb
+from pipeline.geometry import inscribed_box, rotated_corners
+from pipeline.icc import encode
+from pipeline.records import AppliedBy, Operation, OperationKind
+from render_cases import delta_e, read_rgb, run_stages, turned_copy
+from stages.render import (
+    Adjustments,
+    FaceLift,
+    adjustments_from_operations,
+    apply_face_lifts,
+    encode_fast,
+    face_lift_mask,
+    finish_rendition,
+    output_to_frame,
+    render_key,
+    render_renditions,
+    rendition_frame,
+    rendition_size,
+    required_scale,
+    warp_frame,
+)
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def op(kind: str, params: dict, applied_by: str = "renderer", op_id: str | None = None) -> Operation:
+    return Operation(op_id or kind, OperationKind(kind), params, "test", applied_by=AppliedBy(applied_by))
+
+
+# --- operations -> adjustments ---------------------------------------------------------
+
+
+def test_adjustments_compose_and_skip_the_retouchers_share() -> None:
+    adj = adjustments_from_operations(
+        [
+            op("exposure", {"ev": 0.5}),
+            op("exposure", {"ev": 0.25}, op_id="exposure-2"),
+            op("white_balance", {"gains": [2.0, 1.0, 0.5]}),
+            op("white_balance", {"gains": [1.0, 1.0, 2.0]}, op_id="wb-2"),
+            op("brighten_face", {"box": [10, 20, 30, 40], "ev": 0.8, "feather_px": 5}),
+            op("brighten_face", {"box": [0, 0, 10, 10], "ev": 2.0, "feather_px": 5}, applied_by="retoucher"),
+            op("straighten", {"angle_deg": -1.5, "axis": "horizon"}),
+            op("crop", {"aspect": "4:5", "box": [0, 0, 80, 100], "placement": "center"}),
+            op("flag", {"check": "sharpness"}),
+        ]
+    )
+    assert adj.exposure_ev == pytest.approx(0.75)
+    assert adj.wb_gains == pytest.approx((2.0, 1.0, 1.0))
+    assert adj.faces == (FaceLift((10, 20, 30, 40), 0.8, 5.0),)
+    assert adj.angle_deg == -1.5
+    assert adj.crops == {"4:5": (0, 0, 80, 100)}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        op("exposure", {}),
+        op("white_balance", {"gains": [1.0, -1.0, 1.0]}),
+        op("white_balance", {"gains": [1.0, 1.0]}),
+        op("brighten_face", {"box": [0, 0, 0, 10], "ev": 1}),
+    ],
+)
+def test_malformed_operations_are_programming_errors(bad: Operation) -> None:
+    with pytest.raises(ValueError, match=bad.op_id):
+        adjustments_from_operations([bad])
+
+
+# --- frames and sizes ---------------------------------------------------------------------
+
+
+def test_frames_and_sizes() -> None:
+    web = Rendition(long_edge_px=1000)
+    full = Rendition()
+    box = Rendition(crop="4:5", width_px=400, height_px=500)
+    none = Adjustments()
+    assert rendition_frame(web, none, 3000, 2000) == (0, 0, 3000, 2000)
+    assert rendition_size(web, (0, 0, 3000, 2000)) == (1000, 667)
+    assert rendition_size(Rendition(long_edge_px=5000), (0, 0, 3000, 2000)) == (3000, 2000)  # never enlarged
+    assert rendition_size(full, (0, 0, 3000, 2000)) == (3000, 2000)
+    # The plan's crop wins; without one, a centred crop of the aspect that fits the turn.
+    planned = Adjustments(crops={"4:5": (100, 0, 1600, 2000)})
+    assert rendition_frame(box, planned, 3000, 2000) == (100, 0, 1600, 2000)
+    x, y, w, h = rendition_frame(box, Adjustments(angle_deg=2.0), 3000, 2000)
+    assert w / h == pytest.approx(0.8) and x + w / 2 == pytest.approx(1500)
+    # Turned, uncropped: the largest inscribed frame.
+    assert rendition_frame(web, Adjustments(angle_deg=3.0), 3000, 2000) == pytest.approx(inscribed_box(3000, 2000, 3.0))
+    # Exact boxes may enlarge; the largest need decides the decode.
+    assert rendition_size(box, (100, 0, 160, 200)) == (400, 500)
+    assert required_scale({"web": web}, none, 3000, 2000) == pytest.approx(667 / 2000)  # rounding up 666.7
+    assert required_scale({"web": web, "full": full}, none, 3000, 2000) == 1.0
+
+
+def test_output_to_frame_maps_the_raster_onto_the_turned_box() -> None:
+    box, angle, size = (100.0, 50.0, 400.0, 300.0), 7.0, (80, 60)
+    m = output_to_frame(box, angle, size)
+    # Output raster corners (continuous coords = index - 0.5 .. size - 0.5).
+    raster = [(-0.5, -0.5), (79.5, -0.5), (79.5, 59.5), (-0.5, 59.5)]
+    mapped = [tuple((m @ [u, v, 1])[:2]) for u, v in raster]
+    for got, want in zip(mapped, rotated_corners(box, angle)):
+        assert got == pytest.approx(want, abs=1e-9)
+
+
+# --- warp ------------------------------------------------------------------------------------
+
+
+def test_warp_identity_is_an_exact_copy() -> None:
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 65536, size=(40, 60, 3), dtype=np.uint16)
+    out = warp_frame(src, (0, 0, 60, 40), 0.0, (60, 40))
+    np.testing.assert_allclose(out, src.astype(np.float32) / 65535, rtol=1e-6)
+    src_f = src.astype(np.float32) / 65535
+    out_f = warp_frame(src_f, (10, 5, 30, 20), 0.0, (30, 20))
+    np.testing.assert_array_equal(out_f, src_f[5:25, 10:40])
+    assert not np.shares_memory(out_f, src_f)
+
+
+def test_warp_half_size_decode_coordinates() -> None:
+    # A full-res 200x100 frame decoded at half size (100x50), left half white.
+    src = np.zeros((50, 100, 3), np.float32)
+    src[:, :50] = 1.0
+    whole = warp_frame(src, (0, 0, 200, 100), 0.0, (100, 50), src_scale=(0.5, 0.5))
+    assert whole[:, :48].min() > 0.99 and whole[:, 52:].max() < 0.01
+    # Full-res box (50, 0, 100, 100) straddles the edge at full-res x = 100: its left half is white.
+    part = warp_frame(src, (50, 0, 100, 100), 0.0, (100, 100), src_scale=(0.5, 0.5))
+    assert part[:, :47].min() > 0.99 and part[:, 53:].max() < 0.01
+
+
+def test_big_downscale_does_not_alias() -> None:
+    # One-pixel stripes averaged by an 8x downscale: grey, not a moire of black and white.
+    stripes = np.zeros((800, 800, 3), np.float32)
+    stripes[:, ::2] = 1.0
+    out = warp_frame(stripes, (0, 0, 800, 800), 1.0, (100, 100))
+    assert abs(float(out.mean()) - 0.5) < 0.01
+    assert float(out[5:-5, 5:-5].std()) < 0.03
+
+
+def test_turned_box_follows_the_content() -> None:
+    # A bright square turned 10 deg CCW; the box turned the same way sees it upright and centred.
+    h = w = 401
+    img = np.zeros((h, w, 3), np.float32)
+    img[150:251, 150:251] = 1.0
+    m = cv2.getRotationMatrix2D((200.0, 200.0), 10.0, 1.0)
+    turned = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR)
+    out = warp_frame(turned, (100.5, 100.5, 201, 201), 10.0, (201, 201))
+    ys, xs = np.nonzero(out[..., 0] > 0.5)
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == pytest.approx((50, 150, 50, 150), abs=1)
+
+
+# --- gains and faces ----------------------------------------------------------------------
+
+
+def test_face_lift_mask_shape() -> None:
+    box = (100.0, 100.0, 100.0, 60.0)  # ellipse centred (150, 130), semi-axes 50 x 30
+    xs = np.array([150, 190, 150, 210, 215, 260], np.float32)
+    ys = np.array([130, 130, 155, 130, 130, 130], np.float32)
+    m = face_lift_mask(xs, ys, box, feather_px=20)
+    assert m[:3] == pytest.approx([1, 1, 1])
+    assert m[3] == pytest.approx(0.5) and m[4] == pytest.approx(1 - 0.75**2 * (3 - 1.5))  # smoothstep past x=200
+    assert m[5] == 0.0
+    hard = face_lift_mask(xs, ys, box, feather_px=0)
+    assert list(hard) == [1, 1, 1, 0, 0, 0]
+
+
+def test_face_lift_brightens_the_face_only() -> None:
+    rgb = np.full((100, 200, 3), 0.1, np.float32)
+    to_frame = output_to_frame((0, 0, 400, 200), 0.0, (200, 100))  # output at half the full resolution
+    apply_face_lifts(rgb, [FaceLift((80, 80, 40, 40), 1.0, 10.0)], to_frame)
+    assert rgb[50, 50] == pytest.approx([0.2, 0.2, 0.2], rel=1e-5)  # full-res (101, 101): the face centre
+    assert rgb[50, 150] == pytest.approx([0.1, 0.1, 0.1])
+    assert rgb[5, 5] == pytest.approx([0.1, 0.1, 0.1])
+    # Overlapping faces take the larger lift, not the sum.
+    rgb2 = np.full((100, 200, 3), 0.1, np.float32)
+    apply_face_lifts(rgb2, [FaceLift((80, 80, 40, 40), 1.0, 10.0), FaceLift((85, 85, 30, 30), 0.5, 10.0)], to_frame)
+    assert rgb2[50, 50, 0] == pytest.approx(0.2, rel=1e-5)
+
+
+# --- output encoding ------------------------------------------------------------------------
+
+
+def test_encode_fast_matches_the_reference() -> None:
+    v = np.linspace(-0.1, 1.2, 30000, dtype=np.float32).reshape(1, -1, 3)
+    for space in ("srgb", "display_p3", "adobe_rgb"):
+        np.testing.assert_allclose(encode_fast(space, v), encode(space, v), atol=2e-6)
+
+
+def test_finish_known_values() -> None:
+    grey = np.full((8, 8, 3), 0.18, np.float32)
+    # 18% grey is sRGB 118 (0.4613 * 255); white is 255 in every space.
+    assert finish_rendition(grey.copy(), "srgb", 0.0, 8)[0, 0].tolist() == [118, 118, 118]
+    want16 = round(float(linear_to_srgb(np.float32(0.18))) * 65535)
+    assert abs(finish_rendition(grey.copy(), "srgb", 0.0, 16)[0, 0].astype(int) - want16).max() <= 1
+    white = np.ones((4, 4, 3), np.float32)
+    assert finish_rendition(white.copy(), "adobe_rgb", 0.0, 16)[0, 0].tolist() == [65535] * 3
+    # Gains (white balance x exposure) apply before encoding; over-range clips.
+    out = finish_rendition(grey.copy(), "srgb", 0.0, 8, gains=(2.0, 1.0, 0.5))
+    want = np.round(linear_to_srgb(np.array([0.36, 0.18, 0.09])) * 255)
+    assert out[0, 0].tolist() == want.tolist()
+    # Sharpening leaves flat areas alone and steepens an edge.
+    assert finish_rendition(grey.copy(), "srgb", 2.0, 8)[4, 4].tolist() == [118, 118, 118]
+    edge = np.full((16, 16, 3), 0.05, np.float32)
+    edge[:, 8:] = 0.4
+    soft = finish_rendition(edge.copy(), "srgb", 0.0, 8)[8]
+    sharp = finish_rendition(edge.copy(), "srgb", 1.0, 8)[8]
+    assert sharp[7, 1] < soft[7, 1] and sharp[8, 1] > soft[8, 1]
+    assert sharp[0, 1] == soft[0, 1]
+
+
+def test_finish_converts_to_the_rendition_space() -> None:
+    # Pure sRGB green is inside Adobe RGB: there it has red and blue components below full.
+    green = np.zeros((2, 2, 3), np.float32)
+    green[..., 1] = 1.0
+    out = finish_rendition(green, "adobe_rgb", 0.0, 16)[0, 0]
+    assert out[1] > 60000 and 20000 < out[0] < 40000 and out[2] < 20000
+
+
+def test_render_renditions_end_to_end_synthetic() -> None:
+    decoded = np.full((100, 150, 3), 0.09, np.float32)  # a half-size decode of a 300x200 frame
+    renditions = {
+        "web": Rendition(long_edge_px=60, sharpen_amount=0),
+        "square": Rendition(crop="1:1", width_px=40, height_px=40, format="tiff", bit_depth=16, sharpen_amount=0),
+    }
+    adj = Adjustments(exposure_ev=1.0, angle_deg=2.0)
+    out = render_renditions(decoded, 300, 200, adj, renditions)
+    assert out["web"].shape == (40, 60, 3) and out["web"].dtype == np.uint8
+    assert out["square"].shape == (40, 40, 3) and out["square"].dtype == np.uint16
+    assert out["web"][20, 30].tolist() == [118] * 3  # 0.09 lifted 1 EV is 18% grey
+
+
+def test_render_key_tracks_operations_and_chart() -> None:
+    chart = load_chart("base").chart
+    a = render_key("abc", chart, [op("exposure", {"ev": 0.5})])
+    assert a == render_key("abc", chart, [op("exposure", {"ev": 0.5})])
+    assert a != render_key("abc", chart, [op("exposure", {"ev": 0.6})])
+    assert a != render_key("abd", chart, [op("exposure", {"ev": 0.5})])
+    assert a != render_key("abc", load_chart("social_media").chart, [op("exposure", {"ev": 0.5})])
+
+
+# --- real files ---------------------------------------------------------------------------------
+
+
+def test_straightening_restores_the_original(faces_dir: Path, tmp_path: Path) -> None:
+    """Turn a real photo by a known angle; the straightened render must match the original's centre."""
+    src = faces_dir / "2008_001322.jpg"
+    angle = 4.0
+    turned = turned_copy(src, angle, tmp_path / "turned.png")
+    chart = load_chart(GOLDEN / "straighten" / "chart.yaml")
+    item = run_stages(turned, chart, [op("straighten", {"angle_deg": angle, "axis": "horizon"})], tmp_path)
+    out = item.artifacts["renditions"]["golden"]
+    # Turning about the centre keeps centred boxes centred: the inscribed frame of the turned image is
+    # the same-size centred box of the original.
+    h, w = item.record.height, item.record.width
+    x, y, bw, bh = inscribed_box(w, h, angle)
+    original = read_rgb(src)
+    crop = original[int(round(y)) : int(round(y + bh)), int(round(x)) : int(round(x + bw))]
+    crop = cv2.resize(crop, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_AREA)
+    de = delta_e(out, crop)
+    # Two resamplings and sharpening differ at edges; a wrong angle or sign gives mean dE > 10.
+    assert float(np.median(de)) < 2.0, float(np.median(de))
+    unturned = run_stages(turned, chart, [], tmp_path).artifacts["renditions"]["golden"]
+    assert float(np.median(delta_e(cv2.resize(unturned, (out.shape[1], out.shape[0])), crop))) > 3 * float(np.median(de))
+
+
+def test_proxy_reuse_matches_a_fresh_decode(raw_dir: Path, tmp_path: Path) -> None:
+    chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
+    ops = [op("exposure", {"ev": 0.5})]
+    path = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"
+    fresh = run_stages(path, chart, ops, tmp_path, reuse_proxy=False).artifacts["renditions"]["golden"]
+    reused = run_stages(path, chart, ops, tmp_path, reuse_proxy=True).artifacts["renditions"]["golden"]
+    de = delta_e(fresh, reused)
+    assert float(de.mean()) < 1.0
+
+
+def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None:
+    from pipeline.records import Verdict, WorkItem
+    from pipeline.stage import RunContext
+    from render_cases import task_for
+    from stages.render import Render
+
+    chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
+    task = task_for(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW")
+    item = WorkItem(task=task, record=task.new_record())
+    item.record.width, item.record.height, item.record.verdict = 2312, 1720, Verdict.REJECT
+    Render(Render.Params(), RunContext(shoot_dir=raw_dir, out_dir=tmp_path, options={"chart": chart})).process(item)
+    assert item.artifacts["renditions"] == {}
+
+
+def test_an_open_raw_handle_is_used_and_closed(raw_dir: Path, tmp_path: Path) -> None:
+    """decode_raw may leave its LibRaw handle in artifacts["raw"]: render decodes from it and closes it."""
+    import rawpy
+
+    from pipeline.stage import RunContext
+    from render_cases import task_for
+    from stages.decode_raw import DecodeRaw
+    from pipeline.records import WorkItem
+    from stages.render import Render
+
+    path = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"
+    chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
+    context = RunContext(shoot_dir=raw_dir, out_dir=tmp_path, options={"chart": chart})
+    task = task_for(path)
+    item = WorkItem(task=task, record=task.new_record())
+    DecodeRaw(DecodeRaw.Params(), context).process(item)
+    handle = rawpy.imread(str(path))
+    handle.unpack()
+    item.artifacts["raw"] = handle
+    Render(Render.Params(reuse_proxy=False), context).process(item)
+    assert "raw" not in item.artifacts
+    with pytest.raises(Exception):
+        handle.raw_image  # closed
+    fresh = run_stages(path, chart, [], tmp_path).artifacts["renditions"]["golden"]
+    np.testing.assert_array_equal(item.artifacts["renditions"]["golden"], fresh)
