@@ -17,7 +17,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from pipeline import __version__
@@ -36,6 +36,7 @@ INSTRUCTIONS_NAME = "instructions.parquet"
 EXPORTS_NAME = "exports.parquet"
 SUMMARY_NAME = "summary.json"
 REPORT_NAME = "report.html"
+CONTACT_DIR = "contact_sheets"
 STATE_DIR = ".postprod"
 
 
@@ -225,6 +226,7 @@ def process_shoot(
     graph, context = prepare(settings)
     shoot = scan_shoot(settings.shoot_dir)
     context.out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks
     records: dict[str, ImageRecord | None] = {t.source_path: None for t in tasks}
@@ -321,12 +323,37 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
         rows += instruction_rows(doc)
     if planned:
         write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
+    write_contact_sheets(originals, out)
     summary = result.summary()
     write_json_atomic(out / SUMMARY_NAME, summary)
     from pipeline.report import render_report
 
     html_text = render_report(records, summary, context.options.get("chart_name"))
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def write_contact_sheets(records: list[ImageRecord], out: Path) -> None:
+    """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition on one sheet."""
+    from pipeline.contact_sheet import contact_sheet
+
+    by_rendition: dict[str, list[tuple[Path, str]]] = {}
+    for r in records:
+        for e in r.exports:
+            caption = f"{PurePosixPath(r.source_path).name} [{r.verdict}]" if r.verdict else r.source_path
+            by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
+    for rendition, items in sorted(by_rendition.items()):
+        contact_sheet([p for p, _ in items], [c for _, c in items], out / CONTACT_DIR / f"{rendition}.jpg")
+
+
+def sweep_temp_files(out: Path) -> int:
+    """Remove the temporary files of writes a killed run left half-done (``.<name>.*.tmp``)."""
+    n = 0
+    if out.is_dir():
+        for p in out.rglob(".*.tmp"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+    return n
 
 
 def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:
