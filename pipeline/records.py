@@ -109,10 +109,13 @@ class Operation:
     kind : OperationKind
     params : dict
         Kind-specific values, in full-resolution pixels of the oriented image:
-        exposure ``{"ev"}``; white_balance ``{"temperature_shift_k", "tint_shift"}``;
+        exposure ``{"ev"}``; white_balance ``{"gains": [r, g, b]`` (linear multipliers
+        the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px"}``;
-        straighten ``{"angle_deg", "axis": "horizon"|"verticals"}``;
-        crop ``{"aspect", "box": [x, y, w, h], "placement"}``; flag/reject ``{"check"}``.
+        straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
+        counter-clockwise on screen positive, equal to the measured tilt);
+        crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the
+        box turned by angle_deg about its centre); flag/reject ``{"check", ...}``.
     reason : str
         Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
     measured, target : float or None

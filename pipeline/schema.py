@@ -82,7 +82,7 @@ MANIFEST_SCHEMA = pa.schema(
         _f("faces_to_brighten", pa.int32(), "Faces the plan brightens (or asks a retoucher to)."),
         _f("render_key", pa.string(), "Hash of source, resolved chart and code version the exports were made with."),
         _f("status", pa.string(), "ok or failed.", False),
-        _f("error", pa.string(), "Why the file failed, readable by a person; null when ok."),
+        _f("error", pa.string(), "Why the file failed, readable by a person; on an ok row, warnings (an export above its size cap)."),
         _f("duplicate_of", pa.string(), "source_path of the identical file that was processed instead."),
         _f("stage_seconds", pa.map_(pa.string(), pa.float64()), "Wall-clock seconds spent in each stage."),
     ],
