@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from pipeline.review.app import create_app, is_loopback, serve
-
 MIN_TOKEN_CHARS = 16
 
 
@@ -47,6 +45,8 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
     instructions JSON, instructions.parquet and the XMP sidecar; their history
     is kept in OUT_DIR/review.sqlite. Stop with Ctrl-C.
     """
+    from pipeline.review.app import create_app, is_loopback, serve  # Flask only when reviewing
+
     token = token or None
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         raise ReviewUsageError(

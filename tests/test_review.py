@@ -240,6 +240,7 @@ def test_crop_edits_are_checked(client, out: Path) -> None:  # noqa: ANN001
     version = client.get(f"/api/images/{sp2}").get_json()["version"]
     assert post(client, sp2, version, {"op_id": exposure["op_id"], "ev": 9.0}).status_code == 422
     assert client.post(f"/api/images/{sp}", json={"changes": []}).status_code == 400
+    assert client.post(f"/api/images/{sp}", json={"version": 1, "all": {}}).status_code == 422
 
 
 def test_state_survives_a_restart_in_wal_mode(out: Path) -> None:

@@ -4,9 +4,9 @@ The instructions JSON of each image is the durable record of every decision
 (``pipeline.run`` keeps reviews across re-plans); ``OUT/review.sqlite`` is the
 working store: per-image versions for optimistic concurrency, the reviewers'
 edits of planned amounts, and an audit trail of every change.
+
+Modules: :mod:`~pipeline.review.app` (``create_app``, ``serve``),
+:mod:`~pipeline.review.store` (``ReviewStore``), :mod:`~pipeline.review.preview`
+(pure numpy previews). Nothing is imported here, so that ``postprod --help``
+does not load Flask.
 """
-
-from pipeline.review.app import create_app
-from pipeline.review.store import Conflict, ReviewStore
-
-__all__ = ["create_app", "Conflict", "ReviewStore"]

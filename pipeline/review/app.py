@@ -249,7 +249,9 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
         try:
             name = clean_reviewer(body.get("reviewer"), default_name)
             if "all" in body:
-                status = (body["all"] or {}).get("status") if isinstance(body["all"], dict) else None
+                status = body["all"].get("status") if isinstance(body["all"], dict) else None
+                if status not in ("accepted", "rejected", "done", "pending"):
+                    return _error(422, "all.status must be accepted, rejected, done or pending")
                 doc, _ = store.get(source_path)
                 wanted = [o["op_id"] for o in doc["operations"]
                           if (o["review"]["status"] == "pending" if status != "done"
