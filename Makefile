@@ -24,11 +24,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# exiftool reads exported metadata back in the tests (Debian package).
+# Debian packages the tests use: exiftool reads exported metadata back,
+# chromium runs the review app's end-to-end test.
+SYSTEM_PACKAGES := libimage-exiftool-perl chromium
 system-deps:
-	@command -v exiftool >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libimage-exiftool-perl >/dev/null; \
-	  else echo "exiftool is missing: sudo apt-get install libimage-exiftool-perl"; fi; }
+	@if command -v exiftool >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "missing system packages: sudo apt-get install $(SYSTEM_PACKAGES)"; fi
 
 demo: install
 	$(BIN)/postprod models fetch yunet_2023mar

@@ -210,8 +210,10 @@ def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
 def _attach_groups() -> None:
     from pipeline.cli_charts import charts
     from pipeline.cli_models import models
+    from pipeline.cli_review import review
 
     main.add_command(models)
+    main.add_command(review)
     main.add_command(charts)
 
 

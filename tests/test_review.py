@@ -1,0 +1,437 @@
+"""The review app: API, write-back to JSON/Parquet/XMP, concurrency, access control, previews."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pipeline.cli_review import review
+from pipeline.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
+from pipeline.review.app import create_app, is_loopback
+from pipeline.review.preview import (
+    apply_corrections, clipped_mask, decode_preview, ellipse_mask, tonal_operations,
+)  # fmt: skip
+from pipeline.run import RunSettings, process_shoot
+
+SCHEMA = json.loads(SCHEMA_PATH.read_text())
+TOKEN = "s3cret-token-for-tests-0123456789"
+
+
+# --- fixtures ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def processed(faces_dir: Path, raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A processed shoot: four group photos (faces to brighten), a real RAW, a broken file."""
+    shoot = tmp_path_factory.mktemp("shoot")
+    for p in sorted(faces_dir.glob("*.jpg")):
+        shutil.copy(p, shoot)
+    (shoot / "raw").mkdir()
+    shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot / "raw")
+    (shoot / "broken.CR2").write_bytes(b"II*\0" + b"\0" * 50)
+    out = tmp_path_factory.mktemp("out")
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
+    return out
+
+
+@pytest.fixture
+def out(processed: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the output folder per test (the shoot is shared, read only)."""
+    dest = tmp_path / "out"
+    shutil.copytree(processed, dest)
+    return dest
+
+
+@pytest.fixture
+def client(out: Path):  # noqa: ANN201
+    return create_app(out, reviewer="Ana").test_client()
+
+
+def doc_of(out: Path, source_path: str) -> dict:
+    return json.loads((out / "instructions" / instruction_name(source_path)).read_text())
+
+
+def image_with(client, kind: str) -> tuple[str, dict]:  # noqa: ANN001
+    """The first planned image with an operation of ``kind``, and that operation."""
+    for item in client.get("/api/images").get_json()["images"]:
+        if item["url"] is None:
+            continue
+        doc = client.get(f"/api/images/{item['source_path']}").get_json()["doc"]
+        for op in doc["operations"]:
+            if op["kind"] == kind:
+                return item["source_path"], op
+    raise AssertionError(f"no {kind} operation in the test shoot")
+
+
+def post(client, sp: str, version: int, *changes: dict, **extra):  # noqa: ANN001, ANN003, ANN201
+    return client.post(f"/api/images/{sp}", json={"version": version, "changes": list(changes), **extra})
+
+
+def exiftool_tags(path: Path) -> dict:
+    out = subprocess.run(["exiftool", "-j", "-struct", "-XMP-crs:all", str(path)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)[0]
+
+
+def parquet_rows(out: Path, sp: str) -> dict[str, dict]:
+    return {r["op_id"]: r for r in pq.read_table(out / "instructions.parquet").to_pylist() if r["source_path"] == sp}
+
+
+# --- listing and reading ------------------------------------------------------------
+
+def test_list_images_with_badges_and_filters(client) -> None:  # noqa: ANN001
+    images = client.get("/api/images").get_json()["images"]
+    by_path = {i["source_path"]: i for i in images}
+    assert set(by_path) == {"2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg",
+                            "raw/Kodak_DC50_DC50IMG_DC0008L.KDC", "broken.CR2"}
+    broken = by_path["broken.CR2"]
+    assert broken["status"] == "failed" and broken["url"] is None and broken["error"]
+    assert by_path["2008_001009.jpg"]["faces_to_brighten"] == 2
+    assert all(i["review_state"] == "pending" for i in images if i["url"])
+
+    flagged = client.get("/api/images?verdict=flag").get_json()["images"]
+    assert flagged and all(i["verdict"] == "flag" for i in flagged)
+    with_faces = client.get("/api/images?faces=1").get_json()["images"]
+    assert {i["source_path"] for i in with_faces} == {
+        sp for sp, i in by_path.items() if i.get("faces_to_brighten")}
+    assert len(with_faces) < len(images)
+    failed = client.get("/api/images?verdict=failed").get_json()["images"]
+    assert [i["source_path"] for i in failed] == ["broken.CR2"]
+
+
+def test_get_image_returns_the_document_and_its_version(client, out: Path) -> None:  # noqa: ANN001
+    data = client.get("/api/images/2008_001009.jpg").get_json()
+    assert data["version"] == 0
+    assert data["doc"] == doc_of(out, "2008_001009.jpg")
+    jsonschema.validate(data["doc"], SCHEMA)
+    assert data["next"] == "2008_001322.jpg" and data["prev"] == "2007_007763.jpg"
+    assert client.get("/api/images/nope.jpg").status_code == 404
+    assert client.get("/api/images/broken.CR2").status_code == 404  # failed: no plan to review
+    assert client.get("/image/2008_001009.jpg").status_code == 200
+    assert client.get("/").status_code == 200
+
+
+# --- changes, written back ----------------------------------------------------------
+
+def test_accept_is_written_to_json_parquet_and_xmp(client, out: Path) -> None:  # noqa: ANN001
+    sp, op = image_with(client, "exposure")
+    resp = post(client, sp, 0, {"op_id": op["op_id"], "status": "accepted"})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["version"] == 1
+    doc = doc_of(out, sp)
+    jsonschema.validate(doc, SCHEMA)
+    review_ = next(o for o in doc["operations"] if o["op_id"] == op["op_id"])["review"]
+    assert review_["status"] == "accepted" and review_["by"] == "Ana"
+    at = datetime.fromisoformat(review_["at"])
+    assert at.utcoffset().total_seconds() == 0
+    row = parquet_rows(out, sp)[op["op_id"]]
+    assert (row["review_status"], row["reviewed_by"], row["reviewed_at"]) == ("accepted", "Ana", review_["at"])
+    assert pq.read_schema(out / "instructions.parquet").metadata[b"postprod.chart"] == b"corporate_portrait"
+    assert (out / doc["xmp"]).read_text() == xmp_sidecar(doc)
+    # The name typed in the browser wins over --reviewer.
+    resp = post(client, sp, 1, {"op_id": op["op_id"], "status": "done"}, reviewer="Bo")
+    assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["review"]["by"] == "Bo"
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_changed_face_amount_reaches_the_xmp(client, out: Path) -> None:  # noqa: ANN001
+    sp, op = image_with(client, "brighten_face")
+    before = client.get(f"/api/images/{sp}").get_json()
+    resp = post(client, sp, before["version"], {"op_id": op["op_id"], "ev": 0.35})
+    assert resp.status_code == 200, resp.get_json()
+    data = resp.get_json()
+    changed = next(o for o in data["doc"]["operations"] if o["op_id"] == op["op_id"])
+    assert changed["params"]["ev"] == 0.35
+    assert changed["review"]["status"] == "accepted"  # changing the amount accepts the new amount
+    assert data["previews"]["after"] != before["previews"]["after"]  # a new "after" is rendered
+    doc = doc_of(out, sp)
+    jsonschema.validate(doc, SCHEMA)
+    assert json.loads(parquet_rows(out, sp)[op["op_id"]]["params_json"])["ev"] == 0.35
+    tags = exiftool_tags(out / doc["xmp"])
+    face_evs = sorted(float(c["LocalExposure2012"]) for c in tags["CircularGradientBasedCorrections"])
+    assert 0.35 in face_evs
+    history = client.get(f"/api/history/{sp}").get_json()["history"]
+    assert {"op_id": op["op_id"], "field": "ev", "before": op["params"]["ev"], "after": 0.35, "by": "Ana"}.items() \
+        <= history[-2].items()
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_rejected_operation_leaves_the_xmp(client, out: Path) -> None:  # noqa: ANN001
+    sp, op = image_with(client, "brighten_face")
+    n = len(exiftool_tags(out / doc_of(out, sp)["xmp"])["CircularGradientBasedCorrections"])
+    assert post(client, sp, 0, {"op_id": op["op_id"], "status": "rejected"}).status_code == 200
+    tags = exiftool_tags(out / doc_of(out, sp)["xmp"])
+    assert len(tags.get("CircularGradientBasedCorrections", [])) == n - 1
+    assert parquet_rows(out, sp)[op["op_id"]]["review_status"] == "rejected"
+    summary = doc_of(out, sp)["summary"]  # the one-line summary follows the review
+    assert (f"{n - 1} face" in summary) if n > 1 else ("to brighten" not in summary), summary
+
+
+def test_comment_and_bulk_actions(client, out: Path) -> None:  # noqa: ANN001
+    sp = "2008_001009.jpg"
+    ops = doc_of(out, sp)["operations"]
+    assert post(client, sp, 0, {"op_id": ops[0]["op_id"], "comment": "  warmer than the chart, keep  "}).status_code == 200
+    doc = doc_of(out, sp)
+    assert doc["operations"][0]["review"]["comment"] == "warmer than the chart, keep"
+    assert doc["operations"][0]["review"]["status"] == "pending"
+    assert parquet_rows(out, sp)[ops[0]["op_id"]]["comment"] == "warmer than the chart, keep"
+    # Gallery keys: a = accept every pending operation, d = done for every one not rejected.
+    assert post(client, sp, 1, {"op_id": ops[1]["op_id"], "status": "rejected"}).status_code == 200
+    resp = client.post(f"/api/images/{sp}", json={"version": 2, "all": {"status": "accepted"}})
+    assert resp.status_code == 200
+    statuses = [o["review"]["status"] for o in doc_of(out, sp)["operations"]]
+    assert statuses[1] == "rejected" and statuses.count("accepted") == len(statuses) - 1
+    resp = client.post(f"/api/images/{sp}", json={"version": 3, "all": {"status": "done"}})
+    item = next(i for i in client.get("/api/images").get_json()["images"] if i["source_path"] == sp)
+    assert item["review_state"] == "done" and item["counts"]["rejected"] == 1
+    assert client.get("/api/images?review=done").get_json()["images"][0]["source_path"] == sp
+    for p in (out / "instructions").glob("*.json"):
+        jsonschema.validate(json.loads(p.read_text()), SCHEMA)
+
+
+def test_stale_tab_gets_409_with_the_current_state(client, out: Path) -> None:  # noqa: ANN001
+    sp = "2008_001009.jpg"
+    tab1 = client.get(f"/api/images/{sp}").get_json()
+    tab2 = client.get(f"/api/images/{sp}").get_json()
+    op_id = tab1["doc"]["operations"][0]["op_id"]
+    assert post(client, sp, tab1["version"], {"op_id": op_id, "status": "accepted"}).status_code == 200
+    written = (out / "instructions" / instruction_name(sp)).read_bytes()
+    resp = post(client, sp, tab2["version"], {"op_id": op_id, "status": "rejected"})
+    assert resp.status_code == 409
+    body = resp.get_json()
+    assert body["version"] == tab1["version"] + 1
+    assert body["doc"]["operations"][0]["review"]["status"] == "accepted"
+    assert (out / "instructions" / instruction_name(sp)).read_bytes() == written  # nothing from the stale tab
+
+
+def test_crop_edits_are_checked(client, out: Path) -> None:  # noqa: ANN001
+    sp, op = image_with(client, "crop")
+    x, y, w, h = op["params"]["box"]
+    doc = doc_of(out, sp)
+    W, H = doc["image"]["width"], doc["image"]["height"]
+    smaller = [x + w * 0.05, y + h * 0.05, w * 0.9, h * 0.9]
+    resp = post(client, sp, 0, {"op_id": op["op_id"], "box": smaller})
+    assert resp.status_code == 200, resp.get_json()
+    saved = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["params"]["box"]
+    assert saved == pytest.approx(smaller, abs=0.051)
+    bad = [
+        {"op_id": op["op_id"], "box": [0, 0, w, h * 0.5]},  # another aspect
+        {"op_id": op["op_id"], "box": [W - w / 2, 0, w * 0.9, h * 0.9]},  # leaves the image
+        {"op_id": op["op_id"], "ev": 1.0},  # a crop has no EV
+        {"op_id": "no-such-op", "status": "accepted"},
+        {"op_id": op["op_id"], "status": "maybe"},
+        {"op_id": op["op_id"], "box": [0, 0, "w", 1]},
+    ]
+    for change in bad:
+        resp = post(client, sp, 1, change)
+        assert resp.status_code == 422, (change, resp.get_json())
+    sp2, exposure = image_with(client, "exposure")
+    version = client.get(f"/api/images/{sp2}").get_json()["version"]
+    assert post(client, sp2, version, {"op_id": exposure["op_id"], "ev": 9.0}).status_code == 422
+    assert client.post(f"/api/images/{sp}", json={"changes": []}).status_code == 400
+    assert client.post(f"/api/images/{sp}", json={"version": 1, "all": {}}).status_code == 422
+
+
+def test_state_survives_a_restart_in_wal_mode(out: Path) -> None:
+    app = create_app(out, reviewer="Ana")
+    sp = "2008_002079.jpg"
+    op_id = doc_of(out, sp)["operations"][0]["op_id"]
+    assert post(app.test_client(), sp, 0, {"op_id": op_id, "status": "done"}).status_code == 200
+    again = create_app(out).test_client().get(f"/api/images/{sp}").get_json()
+    assert again["version"] == 1 and again["doc"]["operations"][0]["review"]["status"] == "done"
+    with sqlite3.connect(out / "review.sqlite") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert con.execute("SELECT count(*) FROM audit WHERE source_path = ?", (sp,)).fetchone()[0] == 1
+
+
+def test_edits_survive_a_replan_unless_the_plan_changed(client, out: Path) -> None:  # noqa: ANN001
+    sp, op = image_with(client, "brighten_face")
+    planned_ev = op["params"]["ev"]
+    assert post(client, sp, 0, {"op_id": op["op_id"], "ev": 0.2}).status_code == 200
+    shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait", only="plan"))
+    replanned = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])
+    assert replanned["params"]["ev"] == planned_ev  # the plan proposes its own amount again
+    assert replanned["review"]["status"] == "accepted"  # pipeline.run keeps the review
+    data = client.get(f"/api/images/{sp}").get_json()
+    kept = next(o for o in data["doc"]["operations"] if o["op_id"] == op["op_id"])
+    assert kept["params"]["ev"] == 0.2 and data["version"] == 2
+    assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["params"]["ev"] == 0.2
+    assert json.loads(parquet_rows(out, sp)[op["op_id"]]["params_json"])["ev"] == 0.2
+    # A plan that now proposes another amount (a chart change): the edit no longer applies.
+    path = out / "instructions" / instruction_name(sp)
+    doc = json.loads(path.read_text())
+    next(o for o in doc["operations"] if o["op_id"] == op["op_id"])["params"]["ev"] = planned_ev + 0.5
+    path.write_text(json.dumps(doc, indent=2))
+    data = client.get(f"/api/images/{sp}").get_json()
+    now = next(o for o in data["doc"]["operations"] if o["op_id"] == op["op_id"])
+    assert now["params"]["ev"] == planned_ev + 0.5 and now["review"]["status"] == "pending"
+    jsonschema.validate(doc_of(out, sp), SCHEMA)
+
+
+# --- access control -------------------------------------------------------------------
+
+def test_token_is_required_on_every_request(out: Path) -> None:
+    client = create_app(out, token=TOKEN).test_client()
+    for url in ("/", "/api/images", "/image/2008_001009.jpg", "/static/review.js", "/preview/thumb/2008_001009.jpg",
+                "/files/summary.json", "/api/history/2008_001009.jpg"):
+        assert client.get(url).status_code == 401, url
+    assert client.get("/api/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/images", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert client.get("/?token=wrong").status_code == 401
+    resp = client.get(f"/?verdict=flag&token={TOKEN}")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/?verdict=flag"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # The test client keeps the cookie: the rest of the session works without the query.
+    assert client.get("/api/images").status_code == 200
+    assert client.get("/static/review.js").status_code == 200
+    resp = post(client, "2008_001009.jpg", 0, {"op_id": "exposure", "status": "accepted"})
+    assert resp.status_code == 200
+    # With a token the server may be reached by any host name (it listens on the network).
+    bearer = {"Authorization": f"Bearer {TOKEN}", "Host": "studio-pc.lan:8765"}
+    assert client.get("/api/images", headers=bearer).status_code == 200
+
+
+def test_refuses_to_listen_on_the_network_without_a_token(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POSTPROD_REVIEW_TOKEN", raising=False)
+    result = CliRunner().invoke(review, [str(out), "--host", "0.0.0.0"])
+    assert result.exit_code == 2
+    assert "without an access token" in result.output and "POSTPROD_REVIEW_TOKEN" in result.output
+    result = CliRunner().invoke(review, [str(out), "--host", "0.0.0.0", "--token", "short"])
+    assert result.exit_code == 2 and "at least 16" in result.output
+    result = CliRunner().invoke(review, [str(out.parent / "nothing-here")])
+    assert result.exit_code == 2
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.1.2.3")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("example.com")
+
+
+def test_every_option_has_help() -> None:
+    assert review.help
+    for param in review.params:
+        if param.param_type_name == "option":
+            assert param.help, param.name
+
+
+def test_loopback_server_refuses_other_host_names_and_cross_site_posts(client) -> None:  # noqa: ANN001
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1.
+    assert client.get("/api/images", headers={"Host": "evil.example:8765"}).status_code == 421
+    assert client.get("/api/images", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    resp = client.post("/api/images/2008_001009.jpg", json={"version": 0, "changes": [{"op_id": "exposure",
+                       "status": "rejected"}]}, headers={"Origin": "http://evil.example"})
+    assert resp.status_code == 403
+    resp = client.post("/api/images/2008_001009.jpg", data={"version": "0"})  # a plain HTML form
+    assert resp.status_code == 415
+
+
+@pytest.mark.parametrize("url", [
+    "/files/../manifest.parquet",
+    "/files/..%2f..%2fetc%2fpasswd",
+    "/files/%2e%2e/%2e%2e/etc/passwd",
+    "/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/files//etc/passwd",
+    "/files/%2fetc%2fpasswd",
+    "/files/review.sqlite",
+    "/files/.postprod/journal",
+    "/files/xmp/escape.xmp",
+    "/files/linked/passwd",
+    "/preview/before/..%2f..%2fetc%2fpasswd",
+    "/preview/before//etc/passwd",
+    "/preview/before/%2e%2e/manifest.parquet",
+    "/preview/source/2008_001009.jpg",
+    "/api/images/..%2fmanifest.parquet",
+    "/api/images//etc/passwd",
+    "/static/..%2fapp.py",
+    "/static/%2e%2e/app.py",
+])
+def test_no_path_traversal(client, out: Path, url: str) -> None:  # noqa: ANN001
+    (out / "xmp" / "escape.xmp").symlink_to("/etc/passwd")
+    (out / "linked").symlink_to("/etc", target_is_directory=True)
+    # Werkzeug answers "//" with a redirect to the merged path, which must then be refused too.
+    resp = client.get(url, follow_redirects=True)
+    assert resp.status_code in (400, 404), (url, resp.status_code)
+    assert b"root:" not in resp.data
+
+
+def test_files_inside_the_output_folder_are_served(client, out: Path) -> None:  # noqa: ANN001
+    resp = client.get("/files/summary.json")
+    assert resp.status_code == 200 and json.loads(resp.data)["shoot"]
+    data = client.get("/api/images/2008_001009.jpg").get_json()
+    assert json.loads(client.get(data["files"]["instructions"]).data)["source_path"] == "2008_001009.jpg"
+    assert b"crs:" in client.get(data["files"]["xmp"]).data
+
+
+# --- previews ---------------------------------------------------------------------------
+
+def test_previews_are_rendered_and_cached(client, out: Path) -> None:  # noqa: ANN001
+    data = client.get("/api/images/2008_001322.jpg").get_json()
+    before = client.get(data["previews"]["before"])
+    assert before.status_code == 200 and before.mimetype == "image/jpeg"
+    im = Image.open(io.BytesIO(before.data))
+    assert im.size == (data["doc"]["image"]["width"], data["doc"]["image"]["height"])  # small source, not upscaled
+    clip = client.get(data["previews"]["clip"])
+    assert clip.status_code == 200 and clip.mimetype == "image/png"
+    mask = np.asarray(Image.open(io.BytesIO(clip.data)))
+    assert mask.shape[2] == 4
+    shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
+    expected = clipped_mask(decode_preview(shoot / "2008_001322.jpg", "raster"))
+    assert np.array_equal(mask[..., 3] > 0, expected) and expected.sum() > 0
+    for variant in ("after", "thumb"):
+        assert client.get(data["previews"].get(variant, f"/preview/thumb/2008_001322.jpg")).status_code == 200
+    raw = client.get("/preview/thumb/raw/Kodak_DC50_DC50IMG_DC0008L.KDC")
+    assert raw.status_code == 200 and max(Image.open(io.BytesIO(raw.data)).size) <= 400
+    names = sorted(p.name for p in (out / "previews").iterdir())
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert any(n.endswith(".clip.png") for n in names) and any(".after-" in n for n in names)
+
+
+def test_exposure_and_white_balance_are_gains_in_linear_light() -> None:
+    rgb = np.full((4, 6, 3), 0.1, dtype=np.float32)
+    ops = [{"kind": "exposure", "params": {"ev": 1.5}},
+           {"kind": "white_balance", "params": {"gains": [0.5, 1.0, 2.0]}}]
+    out = apply_corrections(rgb, ops, scale=1.0)
+    np.testing.assert_allclose(out[0, 0], [0.1 * 2**1.5 * 0.5, 0.1 * 2**1.5, 0.1 * 2**1.5 * 2.0], rtol=1e-6)
+    np.testing.assert_array_equal(rgb, np.float32(0.1))  # input untouched
+
+
+def test_face_is_brightened_through_a_feathered_ellipse() -> None:
+    rgb = np.full((200, 200, 3), 0.2, dtype=np.float32)
+    op = {"kind": "brighten_face", "params": {"box": [100, 100, 200, 200], "ev": 1.0, "feather_px": 40}}
+    out = apply_corrections(rgb, [op], scale=0.5)  # full-res box -> 50..150 in the preview
+    assert out[100, 100, 0] == pytest.approx(0.4, rel=1e-5)  # centre: full gain
+    assert out[5, 5, 0] == pytest.approx(0.2)  # far outside: untouched
+    assert out[100, 150, 0] == pytest.approx(0.2 * 2**0.5, rel=0.05)  # on the ellipse: half the stops
+    ramp = out[100, 100:170, 0]
+    assert np.all(np.diff(ramp) <= 1e-6)  # falls off monotonically, no ring
+    mask = ellipse_mask((20, 20), (0, 0, 20, 10), feather=2)
+    assert mask[5, 10] == 1.0 and mask[15, 10] == 0.0
+    with pytest.raises(ValueError, match="no area"):
+        ellipse_mask((10, 10), (0, 0, 0, 5), feather=1)
+
+
+def test_only_the_renderers_unrejected_operations_are_previewed() -> None:
+    def op(kind: str, applied_by: str = "renderer", status: str = "pending") -> dict:
+        return {"kind": kind, "applied_by": applied_by, "params": {}, "review": {"status": status}}
+
+    doc = {"operations": [op("exposure"), op("brighten_face", "retoucher"), op("white_balance", status="rejected"),
+                          op("crop"), op("brighten_face", status="accepted")]}
+    assert [o["kind"] for o in tonal_operations(doc)] == ["exposure", "brighten_face"]
+
+
+def test_clipped_mask_counts_any_channel_at_white() -> None:
+    rgb = np.zeros((1, 4, 3), dtype=np.float32)
+    rgb[0, 1] = (0.996, 0.2, 0.2)
+    rgb[0, 2] = (0.99, 0.99, 0.99)
+    rgb[0, 3] = (0.2, 0.2, 1.0)
+    assert clipped_mask(rgb).tolist() == [[False, True, False, True]]
