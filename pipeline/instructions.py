@@ -89,11 +89,11 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def operation_doc(op: Operation, review: dict[str, Any] | None = None) -> dict[str, Any]:
+def operation_doc(op: Operation) -> dict[str, Any]:
     doc = asdict(op)
     doc["kind"] = str(op.kind)
     doc["applied_by"] = str(op.applied_by)
-    doc["review"] = review or {"status": REVIEW_PENDING, "by": None, "at": None, "comment": None}
+    doc["review"] = op.review or {"status": REVIEW_PENDING, "by": None, "at": None, "comment": None}
     return doc
 
 
@@ -121,11 +121,8 @@ def summary_line(record: ImageRecord) -> str:
     return "; ".join(parts) or "nothing to do"
 
 
-def instruction_doc(
-    record: ImageRecord, chart_name: str, chart_hash: str, reviews: dict[str, dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str) -> dict[str, Any]:
     """The JSON document of one image's instructions (see the JSON Schema)."""
-    reviews = reviews or {}
     return {
         "format": INSTRUCTIONS_FORMAT,
         "postprod_version": __version__,
@@ -149,7 +146,7 @@ def instruction_doc(
         "verdict": str(record.verdict) if record.verdict else None,
         "faces_to_brighten": record.faces_to_brighten or 0,
         "summary": summary_line(record),
-        "operations": [operation_doc(op, reviews.get(op.op_id)) for op in record.operations],
+        "operations": [operation_doc(op) for op in record.operations],
         "exports": [asdict(e) for e in record.exports],
         "xmp": xmp_relpath(record),
     }

@@ -123,6 +123,10 @@ class Operation:
     confidence : float
         0-1: how sure the plan is (detector score, line count, margin to threshold).
     applied_by : AppliedBy
+    review : dict or None
+        The reviewer's decision (``postprod review``): status pending, accepted,
+        rejected or done, who, when, a comment, and ``params`` the reviewer
+        changed (they replace the plan's). The renderer skips rejected operations.
     """
 
     op_id: str
@@ -133,6 +137,9 @@ class Operation:
     target: float | None = None
     confidence: float = 1.0
     applied_by: AppliedBy = AppliedBy.RENDERER
+    # A reviewer's decision ({"status", "by", "at", "comment", "params"?}), carried
+    # over from the instructions file across re-plans; None while untouched.
+    review: dict[str, Any] | None = None
 
 
 @dataclass

@@ -246,6 +246,7 @@ def process_shoot(
                     on_phase(segment.stages[0].name, 0)
                 stage = segment.stages[0].build(context)
                 stage.process_shoot([r for r in ordered if r is not None])
+                carry_reviews([r for r in ordered if r is not None], context.out_dir)
                 after_plan = True
                 continue
             todo: list[tuple[SourceTask, ImageRecord | None, str]] = []
@@ -316,8 +317,7 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
     rows: list[dict[str, Any]] = []
     for r in planned:
         path = out / "instructions" / instruction_name(r.source_path)
-        doc = instruction_doc(r, context.options.get("chart_name") or "", context.options.get("chart_hash") or "",
-                              _previous_reviews(path))
+        doc = instruction_doc(r, context.options.get("chart_name") or "", context.options.get("chart_hash") or "")
         write_json_atomic(path, doc)
         write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
         rows += instruction_rows(doc)
@@ -356,11 +356,31 @@ def sweep_temp_files(out: Path) -> int:
     return n
 
 
+def carry_reviews(records: list[ImageRecord], out: Path) -> None:
+    """Keep reviewers' decisions across a re-plan: status, who, when, comment, and
+    the parameters they changed (which replace the plan's, so a rerun renders them)."""
+    from pipeline.instructions import instruction_name
+
+    for r in records:
+        if not r.operations:
+            continue
+        reviews = _previous_reviews(out / "instructions" / instruction_name(r.source_path))
+        for op in r.operations:
+            review = reviews.get(op.op_id)
+            if review:
+                op.review = review
+                op.params = {**op.params, **(review.get("params") or {})}
+
+
 def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:
     """Reviewers' decisions in an earlier instructions file, by operation id (kept across re-plans)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {op["op_id"]: op["review"] for op in doc.get("operations", [])
-            if op.get("review") and op["review"].get("status") != "pending"}
+    out = {}
+    for op in doc.get("operations", []):
+        review = op.get("review") or {}
+        if review.get("status", "pending") != "pending" or review.get("comment") or review.get("params"):
+            out[op["op_id"]] = review
+    return out

@@ -116,8 +116,8 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
         The plan's operations for one image (see :class:`pipeline.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box"}``. Flag and reject, and every operation left to a
-        retoucher, are ignored.
+        ``crop {"aspect", "box"}``. Flag and reject, every operation left to a
+        retoucher and every operation a reviewer rejected are ignored.
 
     Returns
     -------
@@ -136,8 +136,8 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
     faces: list[FaceLift] = []
     crops: dict[str, Box] = {}
     for op in operations:
-        if op.applied_by != AppliedBy.RENDERER:
-            continue
+        if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
+            continue  # a person's job, or turned down by a reviewer
         p = op.params
         try:
             if op.kind == OperationKind.EXPOSURE:
@@ -676,7 +676,8 @@ def render_key(content_hash: str, chart: Chart, operations: Sequence[Operation])
     whose key matches and redo the others.
     """
     ops = [
-        {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by)}
+        {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by),
+         "rejected": (o.review or {}).get("status") == "rejected"}
         for o in operations
     ]
     payload = {

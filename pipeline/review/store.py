@@ -403,6 +403,12 @@ class ReviewStore:
             # The plan now proposes something else: the edit no longer applies.
             con.execute("DELETE FROM edits WHERE source_path = ? AND op_id = ? AND param = ?", (sp, op_id, param))
             self._audit(con, at, None, sp, op_id, f"edit dropped ({param})", value, current, version)
+            if op is not None and (op["review"].get("params") or {}).get(param) is not None:
+                params = {k: v for k, v in op["review"]["params"].items() if k != param}
+                op["review"] = {k: v for k, v in op["review"].items() if k != "params"}
+                if params:
+                    op["review"]["params"] = params
+                changed = True
             if op is not None and op["review"]["status"] != "pending":
                 before = op["review"]["status"]
                 op["review"] = {**op["review"], "status": "pending", "by": None, "at": None}
@@ -516,6 +522,7 @@ class ReviewStore:
                 raise ReviewError(f"{change.op_id} ({op['kind']}) has no amount in EV")
             if p["ev"] != change.ev:
                 self._remember_edit(con, sp, change.op_id, "ev", p["ev"], change.ev)
+                self._note_param(con, sp, change.op_id, review, "ev", change.ev)
                 out.append((change.op_id, "ev", p["ev"], change.ev))
                 p["ev"] = change.ev
                 amount_changed = True
@@ -526,6 +533,7 @@ class ReviewStore:
             box = list(change.box)
             if p["box"] != box:
                 self._remember_edit(con, sp, change.op_id, "box", p["box"], box)
+                self._note_param(con, sp, change.op_id, review, "box", box)
                 out.append((change.op_id, "box", p["box"], box))
                 p["box"] = box
                 amount_changed = True
@@ -547,6 +555,22 @@ class ReviewStore:
                 review["by"], review["at"] = reviewer, at
             op["review"] = review
         return out
+
+    @staticmethod
+    def _note_param(con: sqlite3.Connection, sp: str, op_id: str, review: dict[str, Any], param: str,
+                    value: Any) -> None:
+        """Record an edited parameter in the review, where a rerun of `postprod process` finds it."""
+        edited = con.execute("SELECT 1 FROM edits WHERE source_path = ? AND op_id = ? AND param = ?",
+                             (sp, op_id, param)).fetchone()
+        params = dict(review.get("params") or {})
+        if edited:
+            params[param] = value
+        else:  # back to the planned value
+            params.pop(param, None)
+        if params:
+            review["params"] = params
+        else:
+            review.pop("params", None)
 
     def _remember_edit(self, con: sqlite3.Connection, sp: str, op_id: str, param: str, before: Any, value: Any) -> None:
         row = con.execute("SELECT planned_json FROM edits WHERE source_path = ? AND op_id = ? AND param = ?",
