@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rawpy
@@ -80,27 +81,7 @@ def mosaic(rgb_linear: np.ndarray, pattern: str = "RGGB") -> np.ndarray:
     return cfa
 
 
-def write_dng(
-    path: Path | str,
-    cfa: np.ndarray,
-    *,
-    pattern: str = "RGGB",
-    black_level: int | Sequence[int] | np.ndarray = 0,
-    white_level: int = 65535,
-    color_matrix1: np.ndarray | Sequence[Sequence[float]] = XYZ_TO_SRGB,
-    as_shot_neutral: Sequence[float] = (1.0, 1.0, 1.0),
-    make: str = "postprod",
-    model: str = "Synthetic DNG",
-    unique_camera_model: str | None = None,
-    orientation: int = 1,
-    pixel_aspect: float = 1.0,
-    captured_at: datetime | None = None,
-    iso: float | None = None,
-    exposure_time: float | None = None,
-    f_number: float | None = None,
-    focal_length: float | None = None,
-    baseline_exposure: float = 0.0,
-) -> Path:
+def write_dng(path: Path | str, cfa: np.ndarray, **tags: Any) -> Path:
     """Write a Bayer CFA image as an uncompressed 16-bit DNG, atomically.
 
     The file is written beside ``path`` under a temporary name and moved into
@@ -156,26 +137,7 @@ def write_dng(
         is not three positive numbers, the orientation is not 1-8 or the
         pixel aspect is not in 0.1..10.
     """
-    data = dng_bytes(
-        cfa,
-        pattern=pattern,
-        black_level=black_level,
-        white_level=white_level,
-        color_matrix1=color_matrix1,
-        as_shot_neutral=as_shot_neutral,
-        make=make,
-        model=model,
-        unique_camera_model=unique_camera_model,
-        orientation=orientation,
-        pixel_aspect=pixel_aspect,
-        captured_at=captured_at,
-        iso=iso,
-        exposure_time=exposure_time,
-        f_number=f_number,
-        focal_length=focal_length,
-        baseline_exposure=baseline_exposure,
-    )
-    return write_bytes_atomic(Path(path), data)
+    return write_bytes_atomic(Path(path), dng_bytes(cfa, **tags))
 
 
 def dng_bytes(
