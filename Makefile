@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
+DEMO_CHART ?= social_media
 # Use the verified model copies of the shared test data when they are there;
 # elsewhere `postprod models fetch` downloads them from their official address.
 SHARED_MODELS := $(abspath ../shared/data/models)
@@ -35,10 +36,11 @@ system-deps:
 demo: install
 	$(BIN)/postprod models fetch yunet_2023mar
 	$(BIN)/postprod demo-shoot --dest $(DEMO_DIR)/shoot
-	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-local --executor local; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
-	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-ray --executor ray; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
+	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-local --executor local --chart $(DEMO_CHART); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
+	$(BIN)/postprod process $(DEMO_DIR)/shoot --out $(DEMO_DIR)/out-ray --executor ray --chart $(DEMO_CHART); rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 	@echo
 	@echo "Demo outputs: $(abspath $(DEMO_DIR))/out-ray (Ray) and $(abspath $(DEMO_DIR))/out-local (local executor)"
+	@echo "Open $(abspath $(DEMO_DIR))/out-ray/report.html, or review it: $(BIN)/postprod review $(DEMO_DIR)/out-ray"
 
 test: install system-deps
 	$(BIN)/python -m pytest -q

@@ -196,13 +196,15 @@ def describe(graph_path: Path | None) -> None:
 @click.option("--shared-raw", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of real RAW files to add [default: $POSTPROD_TESTDATA/raw or ../shared/data/raw].")
 def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
-    """Build the demo shoot: real photos written as real DNG files, plus real camera RAWs."""
+    """Build the demo shoot: real photos written as real DNG files, plus the shared
+    data's real camera RAWs and group photos when that folder exists."""
     from pipeline.demo import build_demo_shoot
 
     if shared_raw is None:
         base = Path(os.environ.get("POSTPROD_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
         shared_raw = base / "raw"
-    files = build_demo_shoot(dest, shared_raw if shared_raw.is_dir() else None)
+    faces = shared_raw.parent / "faces" / "pascal_voc"
+    files = build_demo_shoot(dest, shared_raw if shared_raw.is_dir() else None, faces if faces.is_dir() else None)
     kinds = Counter(p.suffix.lower() for p in files)
     click.echo(f"demo shoot: {dest} ({len(files)} files: " + ", ".join(f"{n} {k or 'other'}" for k, n in sorted(kinds.items())) + ")")
 

@@ -70,9 +70,12 @@ DUPLICATE_OF = "IMG_0005"
 TRUNCATED_FROM = "IMG_0004"
 TRUNCATED_NAME = "IMG_0099_truncated.dng"
 CAMERA_RAWS = "camera_raws"
+GROUP_PHOTOS = "group_photos"
 
 
-def build_demo_shoot(dest: Path | str, shared_raw: Path | str | None = None) -> list[Path]:
+def build_demo_shoot(
+    dest: Path | str, shared_raw: Path | str | None = None, shared_faces: Path | str | None = None
+) -> list[Path]:
     """Write (or bring up to date) the demo shoot folder.
 
     Parameters
@@ -84,6 +87,10 @@ def build_demo_shoot(dest: Path | str, shared_raw: Path | str | None = None) -> 
         A folder of real camera RAW files (the shared test data's ``raw/``).
         When it exists, its top-level image files are linked (copied where
         links fail) into ``dest/camera_raws/``.
+    shared_faces : Path or str, optional
+        A folder of real group photos (the shared test data's
+        ``faces/pascal_voc/``), linked into ``dest/group_photos/`` when it
+        exists: they give the demo faces to brighten.
 
     Returns
     -------
@@ -128,6 +135,8 @@ def build_demo_shoot(dest: Path | str, shared_raw: Path | str | None = None) -> 
     written.append(_put(dest / ".DS_Store", _DS_STORE))
     if shared_raw is not None and Path(shared_raw).is_dir():
         written += _link_camera_raws(Path(shared_raw), dest / CAMERA_RAWS)
+    if shared_faces is not None and Path(shared_faces).is_dir():
+        written += _link_camera_raws(Path(shared_faces), dest / GROUP_PHOTOS)
     return sorted(written)
 
 
@@ -236,7 +245,7 @@ def _put(path: Path, data: bytes) -> Path:
 
 
 def _link_camera_raws(shared_raw: Path, folder: Path) -> list[Path]:
-    """Link the top-level image files of ``shared_raw`` into ``folder``."""
+    """Link the top-level image files of ``shared_raw`` into ``folder`` (RAW or raster)."""
     folder.mkdir(exist_ok=True)
     image_ext = RAW_EXTENSIONS | RASTER_EXTENSIONS
     placed = []
