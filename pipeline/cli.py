@@ -90,11 +90,16 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
     bars: list[tqdm] = []
     disable = None if progress is None else not progress
 
+    phases = iter(["analysing", "rendering", "finishing"])
+
     def on_phase(name: str, n: int) -> None:
         if bars:
             bars.pop().close()
+        if name == "plan_retouch":
+            return
+        desc = next(phases, name)
         if n:
-            bars.append(tqdm(total=n, unit="img", desc=name, disable=disable, file=sys.stderr, dynamic_ncols=True))
+            bars.append(tqdm(total=n, unit="img", desc=desc, disable=disable, file=sys.stderr, dynamic_ncols=True))
 
     def on_record(record) -> None:  # noqa: ANN001
         if bars:
@@ -153,7 +158,10 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             graph = load_graph(graph_path)
-            graph = graph.subset({s.name for s in graph.stages if not s.cls.writes_files})
+            # Measure and plan only: nothing after the plan (rendering), nothing that writes files.
+            names = [s.name for s in graph.stages]
+            last_plan = max((i for i, s in enumerate(graph.stages) if s.cls.scope == "shoot"), default=len(names))
+            graph = graph.subset({s.name for s in graph.stages[: last_plan + 1] if not s.cls.writes_files})
             context = RunContext(shoot_dir=file.resolve().parent, out_dir=Path(tmp),
                                  options={**chart_options(graph, chart), "shoot_id": file.resolve().parent.name})
             for bound in graph.stages:
