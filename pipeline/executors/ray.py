@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any, Iterator
 
@@ -89,6 +90,9 @@ class RayExecutor:
             self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
+        # Seconds from spawning each pool of actors to all of them set up
+        # (process start, imports, models): the benchmark reports it.
+        self.startup_seconds: list[float] = []
 
     def _spawn(self, actor_cls: Any, graph: Graph, context: RunContext) -> Any:
         return actor_cls.remote(graph, context)
@@ -108,9 +112,12 @@ class RayExecutor:
                 log.warning("--device cuda: the Ray cluster has no GPU; the detectors fall back to the CPU")
         actor_cls = ray.remote(_GraphWorker).options(**options)
         n = min(self.workers, len(tasks))
+        start = time.perf_counter()
         idle = [self._spawn(actor_cls, graph, context) for _ in range(n)]
         # Surface a failing setup() (a missing model, say) as itself, before any image.
         ray.get([a.pid.remote() for a in idle])
+        self.startup_seconds.append(time.perf_counter() - start)
+        log.info("%d Ray worker(s) set up in %.2f s", n, self.startup_seconds[-1])
         pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None]] = {}
         queue = list(reversed(list(zip(tasks, records if records is not None else [None] * len(tasks)))))
         try:
