@@ -308,7 +308,7 @@ def run_darktable(shoot: Path, work: Path, hq: bool) -> PeerRun:
            "--conf", f"plugins/imageio/format/jpeg/quality={JPEG_QUALITY}"]
     wall, peak, rc, text = _run_sampled(cmd, work)
     n, edges = _outputs(out)
-    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}: {text[-300:]}")
+    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}")
 
 
 def run_rawtherapee(files: list[Path], work: Path) -> PeerRun:
@@ -327,7 +327,7 @@ def run_rawtherapee(files: list[Path], work: Path) -> PeerRun:
     cmd = [exe, "-o", str(out), f"-j{JPEG_QUALITY}", "-Y", "-q", "-p", str(pp3), "-c", *map(str, files)]
     wall, peak, rc, text = _run_sampled(cmd, work)
     n, edges = _outputs(out)
-    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}: {text[-300:]}")
+    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}")
 
 
 def tool_version(cmd: list[str]) -> str:
@@ -512,7 +512,7 @@ def run_all(args: argparse.Namespace, data: Path, work: Path, corpora: dict[str,
                 rows.append(Row(name, label, None, note=run.note or "no output"))
                 continue
             edges = sorted(set(run.long_edges))
-            note = f"{run.outputs}/{n} exported, long edge {','.join(map(str, edges))} px; all cores"
+            note = f"{run.outputs}/{n} exported (s/image over those), long edge {','.join(map(str, edges))} px; all cores"
             if run.note:
                 note += f"; {run.note}"
             rows.append(Row(name, label, run.wall_s / run.outputs, None, run.peak_mb, note))
