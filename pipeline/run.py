@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from pipeline import __version__
+from pipeline import __version__, decode_cache
 from pipeline.files import write_bytes_atomic, write_json_atomic
 from pipeline.errors import ConfigError, Location
 from pipeline.executors import make_executor
@@ -281,6 +281,8 @@ def process_shoot(
                 journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
                     on_record(record)
+        # Kept after a crash (a resumed run can use them), gone after a finished one.
+        decode_cache.clear(context.out_dir)
     finally:
         if executor is not None:
             executor.close()
