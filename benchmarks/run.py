@@ -167,6 +167,7 @@ def child_main(spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
     import logging
 
+    import pipeline.run as run_module
     from pipeline.run import RunSettings, process_shoot
 
     sampler = RssSampler(os.getpid()).start()
@@ -175,8 +176,6 @@ def child_main(spec_path: Path) -> None:
     executors: list[Any] = []
     if executor == "ray":
         import ray
-
-        import pipeline.run as run_module
 
         make = run_module.make_executor
 
@@ -189,10 +188,20 @@ def child_main(spec_path: Path) -> None:
         start = time.perf_counter()
         ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
         out["ray_init_s"] = time.perf_counter() - start
+    write_outputs = run_module.write_outputs
+    outputs_s: list[float] = []
+
+    def timed_outputs(*a: Any, **k: Any) -> None:
+        t = time.perf_counter()
+        write_outputs(*a, **k)
+        outputs_s.append(time.perf_counter() - t)
+
+    run_module.write_outputs = timed_outputs
     for name, shoot, dest in spec["sets"]:
         sampler.sample()
         sampler.reset()
         executors.clear()
+        outputs_s.clear()
         phases: list[tuple[str, float]] = []
         start = time.perf_counter()
         settings = RunSettings(shoot_dir=Path(shoot), out_dir=Path(dest), executor=executor, workers=workers,
@@ -211,6 +220,7 @@ def child_main(spec_path: Path) -> None:
             "exports": sum(len(r.exports) for r in result.ok),
             "stage_s": stage,
             "phases": phases,
+            "outputs_s": sum(outputs_s),
             "worker_startup_s": [s for ex in executors for s in getattr(ex, "startup_seconds", [])],
             **sampler.summary(),
         }
@@ -403,6 +413,24 @@ def fmt_table(rows: list[Row]) -> list[str]:
     return lines
 
 
+def breakdown(pipe: dict[str, dict]) -> list[str]:
+    """Where each postprod run spent its wall time (driver phases) and each worker its time (stages)."""
+    lines = ["| set | run | ingest s | analysis s | plan s | render+export s | outputs s | "
+             "per image in workers: stage seconds |", "|---|---|---|---|---|---|---|---|"]
+    for label, res in pipe.items():
+        for name, s in res["sets"].items():
+            t = dict(s["phases"])
+            keys = [k for k, _ in s["phases"]]
+            if len(keys) < 3:
+                continue
+            a0, p0, r0 = (t[k] for k in keys[:3])
+            render = s["wall_s"] - r0 - s["outputs_s"]
+            stages = ", ".join(f"{k} {v:.3f}" for k, v in s["stage_s"].items())
+            lines.append(f"| {name} | {label.replace('postprod, ', '')} | {a0:.2f} | {p0 - a0:.2f} | {r0 - p0:.2f} | "
+                         f"{render:.2f} | {s['outputs_s']:.2f} | {stages} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -436,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"no RAW files under {data / 'raw'} (set POSTPROD_TESTDATA)")
     work = Path(tempfile.mkdtemp(prefix="postprod-bench-"))
     try:
-        rows, targets = run_all(args, data, work, {"24 MP DNG": dngs, "real RAW": reals})
+        rows, targets, where = run_all(args, data, work, {"24 MP DNG": dngs, "real RAW": reals})
     finally:
         if args.keep:
             print(f"outputs kept in {work}")
@@ -447,17 +475,21 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("\n".join(lines))
     print()
+    print("\n".join(where))
+    print()
     for t in targets:
         print(t)
     print(f"\nbenchmark wall time: {total:.0f} s")
     if args.write_results:
-        write_results(args.write_results, info, lines, targets, argv if argv is not None else sys.argv[1:], total,
+        write_results(args.write_results, info, lines, where, targets, argv if argv is not None else sys.argv[1:], total,
                       {k: len(v) for k, v in {"24 MP DNG": dngs, "real RAW": reals}.items()})
         print(f"wrote {args.write_results}")
     return 0
 
 
-def run_all(args: argparse.Namespace, data: Path, work: Path, corpora: dict[str, list[Path]]) -> tuple[list[Row], list[str]]:
+def run_all(
+    args: argparse.Namespace, data: Path, work: Path, corpora: dict[str, list[Path]]
+) -> tuple[list[Row], list[str], list[str]]:
     # Shoot folders of links, so every tool reads the same bytes from the same place.
     sets: dict[str, Path] = {}
     for i, (name, files) in enumerate(corpora.items()):
@@ -522,7 +554,7 @@ def run_all(args: argparse.Namespace, data: Path, work: Path, corpora: dict[str,
         targets.append(driver_scaling(data, args.corpus_dir, work, chart, rows))
     else:
         targets.append("[----] driver memory flat in the shoot's size: not run (add --driver-scaling)")
-    return rows, targets
+    return rows, targets, breakdown(pipe)
 
 
 def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, peers: dict) -> list[str]:
@@ -586,7 +618,8 @@ def driver_scaling(data: Path, corpus_dir: Path, work: Path, chart: Path, rows: 
             f"({b / a:.2f}x, {per_image_kb:.0f} KB per extra image); target <= {DRIVER_GROWTH_MAX:.2f}x")
 
 
-def write_results(path: Path, info: dict[str, str], table: list[str], targets: list[str], argv: list[str],
+def write_results(path: Path, info: dict[str, str], table: list[str], where: list[str], targets: list[str],
+                  argv: list[str],
                   total: float, counts: dict[str, int]) -> None:
     cmd = "PYTHONPATH=$PWD python benchmarks/run.py " + " ".join(argv)
     lines = [
@@ -609,6 +642,11 @@ def write_results(path: Path, info: dict[str, str], table: list[str], targets: l
         "peak resident memory sampled every 0.1 s.",
         "",
         *table,
+        "",
+        "Where the time goes: the driver's phases of each run (seconds, whole set) and the workers' mean seconds "
+        "per image in each stage.",
+        "",
+        *where,
         "",
         "## Targets",
         "",
