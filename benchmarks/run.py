@@ -440,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="skip darktable-cli and rawtherapee-cli")
     ap.add_argument("--driver-scaling", action="store_true",
                     help="also run 100 and 1,000 small images through Ray and compare the driver's peak memory")
+    ap.add_argument("--driver-scaling-only", action="store_true", help="only the driver's memory on 100 and 1,000 images")
     ap.add_argument("--write-results", nargs="?", const=RESULTS_MD, type=Path, default=None, metavar="PATH",
                     help=f"write the table as Markdown ({RESULTS_MD.relative_to(ROOT)} when no PATH is given)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs) and print its path")
@@ -464,7 +465,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"no RAW files under {data / 'raw'} (set POSTPROD_TESTDATA)")
     work = Path(tempfile.mkdtemp(prefix="postprod-bench-"))
     try:
-        rows, targets, where = run_all(args, data, work, {"24 MP DNG": dngs, "real RAW": reals})
+        if args.driver_scaling_only:
+            chart = work / "bench_chart.yaml"
+            chart.write_text(BENCH_CHART)
+            rows, where = [], []
+            targets = [driver_scaling(data, args.corpus_dir, work, chart, rows)]
+        else:
+            rows, targets, where = run_all(args, data, work, {"24 MP DNG": dngs, "real RAW": reals})
     finally:
         if args.keep:
             print(f"outputs kept in {work}")
