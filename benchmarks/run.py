@@ -646,7 +646,9 @@ def write_results(path: Path, info: dict[str, str], table: list[str], where: lis
         "(`process_shoot` with the benchmark chart: a 2048 px JPEG and a 1080 px WebP per image) from ingest to "
         "report; s/image is its wall time over the images. Ray's own start and stop are not counted (noted); "
         "its workers' start-up is. The peers run once per set, start-up included, on all cores. RSS is the "
-        "peak resident memory sampled every 0.1 s.",
+        "peak resident memory sampled every 0.1 s. Driver memory (`--driver-scaling`): 100 and 1,000 96x64 px "
+        "JPEGs with distinct content (crops of a real photo with seeded grain, benchmarks/corpus.py) through Ray "
+        "with 2 workers; the driver process's own peak RSS is compared (workers and Ray's servers excluded).",
         "",
         *table,
         "",
@@ -662,7 +664,13 @@ def write_results(path: Path, info: dict[str, str], table: list[str], where: lis
         f"Benchmark wall time: {total:.0f} s.",
         "",
     ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    # A hand-written "## Notes" section of an earlier file (reading the numbers) is kept.
+    try:
+        previous = path.read_text(encoding="utf-8")
+    except OSError:
+        previous = ""
+    notes = previous[previous.find("## Notes"):] if "## Notes" in previous else ""
+    path.write_text("\n".join(lines) + ("\n" + notes if notes else ""), encoding="utf-8")
 
 
 if __name__ == "__main__":
