@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from pipeline import __version__
+from pipeline import __version__, decode_cache
 from pipeline.files import write_bytes_atomic, write_json_atomic
 from pipeline.errors import ConfigError, Location
 from pipeline.executors import make_executor
@@ -282,6 +282,8 @@ def process_shoot(
                 journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
                     on_record(record)
+        # Kept after a crash (a resumed run can use them), gone after a finished one.
+        decode_cache.clear(context.out_dir)
     finally:
         if executor is not None:
             executor.close()
@@ -332,8 +334,18 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
-def write_contact_sheets(records: list[ImageRecord], out: Path) -> None:
-    """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition on one sheet."""
+#: Images per contact sheet: 6 x 10 cells, about 1900 x 3400 px (20 MB while drawn) however large the shoot.
+CONTACT_PAGE = 60
+
+
+def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
+    """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
+
+    A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``
+    and on: one sheet for a whole shoot would grow the driver's memory with
+    the shoot (300 MB at 1,000 images) and pass JPEG's 65,500 px limit near
+    1,200. Sheets of an earlier run that this one does not rewrite are removed.
+    """
     from pipeline.contact_sheet import contact_sheet
 
     by_rendition: dict[str, list[tuple[Path, str]]] = {}
@@ -341,8 +353,18 @@ def write_contact_sheets(records: list[ImageRecord], out: Path) -> None:
         for e in r.exports:
             caption = f"{PurePosixPath(r.source_path).name} [{r.verdict}]" if r.verdict else r.source_path
             by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
+    folder = out / CONTACT_DIR
+    written: list[Path] = []
     for rendition, items in sorted(by_rendition.items()):
-        contact_sheet([p for p, _ in items], [c for _, c in items], out / CONTACT_DIR / f"{rendition}.jpg")
+        pages = [items[i : i + page] for i in range(0, len(items), page)]
+        for n, chunk in enumerate(pages, 1):
+            name = f"{rendition}.jpg" if len(pages) == 1 else f"{rendition}-{n:03d}.jpg"
+            written.append(contact_sheet([p for p, _ in chunk], [c for _, c in chunk], folder / name))
+        stale = [folder / f"{rendition}.jpg", *folder.glob(f"{rendition}-[0-9][0-9][0-9].jpg")]
+        for p in stale:
+            if p not in written:
+                p.unlink(missing_ok=True)
+    return written
 
 
 def sweep_temp_files(out: Path) -> int:

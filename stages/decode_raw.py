@@ -26,6 +26,7 @@ import rawpy
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline import decode_cache
 from pipeline.color import Proxy, srgb_to_linear
 from pipeline.errors import InputError
 from pipeline.records import SourceKind, WorkItem
@@ -369,6 +370,13 @@ class DecodeRaw(Stage):
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
         )
+        render_cache_mb: int = Field(
+            4096,
+            ge=0,
+            le=1_000_000,
+            description="Disk (in the output folder, for the run's duration) for RAW decodes the render can "
+            "reuse instead of decoding again; 0 = the render always decodes.",
+        )
 
     def process(self, item: WorkItem) -> None:
         path, kind = item.task.path, item.task.source_kind
@@ -378,7 +386,7 @@ class DecodeRaw(Stage):
         if kind is SourceKind.RASTER:
             rgb, meta = decode_raster(path, p.proxy_long_edge, int(p.max_megapixels * 1e6))
         else:
-            rgb, meta = self._decode_raw(path, item.task.file_size, unknown=kind is SourceKind.UNKNOWN)
+            rgb, meta = self._decode_raw(path, item, unknown=kind is SourceKind.UNKNOWN)
         check_not_constant(rgb)
         r = item.record
         for key, value in vars(meta).items():
@@ -386,8 +394,9 @@ class DecodeRaw(Stage):
         r.proxy_height, r.proxy_width = rgb.shape[:2]
         item.artifacts["proxy"] = Proxy(rgb=rgb, scale=meta.width / rgb.shape[1])
 
-    def _decode_raw(self, path: Path, file_size: int, unknown: bool) -> tuple[np.ndarray, SourceMetadata]:
+    def _decode_raw(self, path: Path, item: WorkItem, unknown: bool) -> tuple[np.ndarray, SourceMetadata]:
         p = self.params
+        file_size = item.task.file_size
         try:
             raw = open_raw(path)
         except InputError:
@@ -410,5 +419,23 @@ class DecodeRaw(Stage):
             make, model = read_raw_make_model(path)
             camera = f" from {make} {model}" if make else ""
             raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}") from None
-        rgb = fit_long_edge(rgb16.astype(np.float32) * np.float32(1 / 65535), p.proxy_long_edge)
+        self._keep_for_render(item, half, meta, rgb16)
+        # Shrink the 16-bit decode, then convert: a third of the float work and
+        # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
+        rgb = fit_long_edge(rgb16, p.proxy_long_edge).astype(np.float32)
+        rgb *= np.float32(1 / 65535)
         return np.ascontiguousarray(rgb), meta
+
+    def _keep_for_render(self, item: WorkItem, half: bool, meta: SourceMetadata, rgb16: np.ndarray) -> None:
+        """Leave the decode for the render when the chart's renditions will need exactly this one."""
+        resolved = self.context.options.get("chart")
+        budget = self.params.render_cache_mb * 1024 * 1024
+        if budget <= 0 or resolved is None or not resolved.chart.renditions or not item.task.content_hash:
+            return
+        from stages.render import Adjustments, required_scale
+
+        # The render's own choice (decode_for_render) for an uncropped frame; a
+        # crop the plan adds can only ask for more, and then this entry goes unused.
+        need = required_scale(resolved.chart.renditions, Adjustments(), meta.width, meta.height)
+        if need > 0 and (need <= 0.5) == half:
+            decode_cache.put(self.context.out_dir, item.task.content_hash, half, rgb16, budget)

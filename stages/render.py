@@ -43,6 +43,7 @@ import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart, Rendition
+from pipeline import decode_cache
 from pipeline.color import Proxy
 from pipeline.errors import InputError
 from pipeline.geometry import Box, inscribed_box, parse_aspect, place_crop
@@ -740,9 +741,13 @@ class Render(Stage):
         adjustments = adjustments_from_operations(r.operations)
         need = required_scale(chart.renditions, adjustments, r.width, r.height)
         proxy: Proxy | None = item.artifacts.get("proxy")
+        decoded: np.ndarray | None = None
         if self.params.reuse_proxy and proxy is not None and proxy.rgb.shape[1] >= need * r.width - 0.5:
             decoded = proxy.rgb
-        else:
+        elif r.source_kind is not SourceKind.RASTER and raw is None and r.content_hash:
+            # The decode stage's own LibRaw output when it is the one needed: no second decode.
+            decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=need <= 0.5)
+        if decoded is None:
             decoded = decode_for_render(
                 item.task.path, r.source_kind, r.width, r.height, need, int(self.params.max_megapixels * 1e6), raw
             )

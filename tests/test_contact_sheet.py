@@ -57,3 +57,29 @@ def test_bad_arguments(tmp_path: Path) -> None:
         contact_sheet([], [], tmp_path / "s.jpg")
     with pytest.raises(ValueError, match="captions"):
         contact_sheet([tmp_path / "a.jpg"], [], tmp_path / "s.jpg")
+
+
+def test_large_renditions_get_numbered_sheets(tmp_path: Path) -> None:
+    from pipeline.records import ExportedFile, ImageRecord, SourceKind
+    from pipeline.run import CONTACT_DIR, write_contact_sheets
+
+    (tmp_path / "exports").mkdir()
+    img = _solid(tmp_path / "exports" / "a.jpg", (200, 100, 50), (64, 48))
+    records = []
+    for i in range(5):
+        r = ImageRecord(source_path=f"IMG_{i}.CR2", content_hash=str(i), file_size=1, format="cr2",
+                        source_kind=SourceKind.RAW)
+        r.exports = [ExportedFile(rendition="web", path="exports/a.jpg", width=64, height=48, bytes=img.stat().st_size,
+                                  format="jpeg", sha256="0" * 64)]
+        records.append(r)
+    folder = tmp_path / CONTACT_DIR
+    folder.mkdir()
+    (folder / "web.jpg").write_bytes(b"from an earlier, smaller run")
+    written = write_contact_sheets(records, tmp_path, page=2)
+    assert [p.name for p in written] == ["web-001.jpg", "web-002.jpg", "web-003.jpg"]
+    assert sorted(p.name for p in folder.iterdir()) == ["web-001.jpg", "web-002.jpg", "web-003.jpg"]
+    with Image.open(folder / "web-003.jpg") as last, Image.open(folder / "web-001.jpg") as first:
+        assert last.width < first.width  # one cell on the last sheet, two on the others
+    # Back to one sheet: the numbered ones go.
+    assert [p.name for p in write_contact_sheets(records[:2], tmp_path, page=2)] == ["web.jpg"]
+    assert sorted(p.name for p in folder.iterdir()) == ["web.jpg"]

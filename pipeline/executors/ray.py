@@ -1,7 +1,9 @@
 """Ray executor: the stage chain runs in a pool of long-lived actors.
 
 Each actor builds the graph's stages and calls their ``setup()`` once (models
-load once per worker), then processes images one at a time. Per-image stages
+load once per worker), then processes images one at a time; the same actors
+then load the next segment of the graph (after planning in the driver), so a
+run starts each worker process once. Per-image stages
 are fused inside the actor, as Ray Data fuses map operators: the proxy and
 every other pixel array stay in the actor's memory; only the task (a path and
 a hash) goes in and the small :class:`~pipeline.records.ImageRecord` comes
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any, Iterator
 
@@ -33,13 +36,30 @@ CRASH_MESSAGE = (
 
 
 class _GraphWorker:
-    """Actor body: one Runner per actor, set up once."""
+    """Actor body: the runner of the segment being mapped, set up once per segment.
 
-    def __init__(self, graph: Graph, context: RunContext) -> None:
-        self.runner = Runner(graph, context)
-        self.runner.setup()
+    An actor outlives a segment: the executor loads the next segment of the
+    graph (render and export, after planning) into the same process instead
+    of starting another, saving a process start, the imports and the model
+    loads of every worker.
+    """
+
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+        self.graph: Graph | None = None
+        self.runner: Runner | None = None
+
+    def load(self, graph: Graph) -> int:
+        """Build and set up ``graph``'s stages (dropping the previous segment's); returns the pid."""
+        if graph != self.graph:
+            self.runner = None  # free the previous segment's models before loading the next
+            runner = Runner(graph, self.context)
+            runner.setup()
+            self.graph, self.runner = graph, runner
+        return os.getpid()
 
     def run(self, task: SourceTask, record: ImageRecord | None = None) -> ImageRecord:
+        assert self.runner is not None, "load() a graph first"
         return self.runner.run(task, record)
 
     def pid(self) -> int:
@@ -89,9 +109,37 @@ class RayExecutor:
             self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
+        # Seconds from spawning each pool of actors to all of them set up
+        # (process start, imports, models): the benchmark reports it.
+        self.startup_seconds: list[float] = []
+        # Actors live from the first segment to close(): one process start per worker and run.
+        self._pool: list[Any] = []
+        self._pool_options: dict[str, Any] = {}
+        self._pool_context: RunContext | None = None
 
-    def _spawn(self, actor_cls: Any, graph: Graph, context: RunContext) -> Any:
-        return actor_cls.remote(graph, context)
+    def _spawn(self, actor_cls: Any, context: RunContext) -> Any:
+        return actor_cls.remote(context)
+
+    def _pool_for(self, options: dict[str, Any], context: RunContext, n: int) -> list[Any]:
+        """At least ``n`` actors with ``options`` for ``context``: the pool of the previous segment when it fits."""
+        fits = (
+            self._pool
+            and self._pool_context is context
+            and self._pool_options.get("num_cpus", 1) >= options.get("num_cpus", 1)
+            and self._pool_options.get("num_gpus", 0) >= options.get("num_gpus", 0)
+        )
+        if not fits:
+            self._kill_pool()
+            self._pool_options, self._pool_context = options, context
+        actor_cls = self._ray.remote(_GraphWorker).options(**self._pool_options)
+        while len(self._pool) < n:
+            self._pool.append(self._spawn(actor_cls, context))
+        return self._pool
+
+    def _kill_pool(self) -> None:
+        for actor in self._pool:
+            self._ray.kill(actor)
+        self._pool = []
 
     def map(
         self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
@@ -106,11 +154,13 @@ class RayExecutor:
                 options["num_gpus"] = res.gpus
             else:  # asking Ray for a GPU it does not have would queue the actors for ever
                 log.warning("--device cuda: the Ray cluster has no GPU; the detectors fall back to the CPU")
-        actor_cls = ray.remote(_GraphWorker).options(**options)
-        n = min(self.workers, len(tasks))
-        idle = [self._spawn(actor_cls, graph, context) for _ in range(n)]
+        start = time.perf_counter()
+        pool = self._pool_for(options, context, min(self.workers, len(tasks)))
         # Surface a failing setup() (a missing model, say) as itself, before any image.
-        ray.get([a.pid.remote() for a in idle])
+        ray.get([a.load.remote(graph) for a in pool])
+        self.startup_seconds.append(time.perf_counter() - start)
+        log.info("%d Ray worker(s) set up in %.2f s", len(pool), self.startup_seconds[-1])
+        idle = list(pool)
         pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None]] = {}
         queue = list(reversed(list(zip(tasks, records if records is not None else [None] * len(tasks)))))
         try:
@@ -129,13 +179,18 @@ class RayExecutor:
                     record = replace(given) if given is not None else task.new_record()
                     record.status = Status.FAILED
                     record.error = CRASH_MESSAGE
-                    actor = self._spawn(actor_cls, graph, context)
+                    replacement = self._spawn(ray.remote(_GraphWorker).options(**self._pool_options), context)
+                    ray.get(replacement.load.remote(graph))
+                    self._pool[self._pool.index(actor)] = replacement
+                    actor = replacement
                 idle.append(actor)
                 yield record
         finally:
-            for actor in idle + [a for a, _, _ in pending.values()]:
-                ray.kill(actor)
+            if pending:  # abandoned mid-segment: the actors are still busy; start afresh next time
+                self._kill_pool()
 
     def close(self) -> None:
+        if self._ray.is_initialized():
+            self._kill_pool()
         if self._started_here and self._ray.is_initialized():
             self._ray.shutdown()

@@ -1,0 +1,677 @@
+"""postprod against the floor (LibRaw alone) and the peers (darktable-cli, rawtherapee-cli): one table.
+
+Everything is measured in one run on the same files, so ratios hold on a
+noisy machine even when absolute numbers drift:
+
+- the floor: LibRaw's decode alone (``rawpy`` ``postprocess`` with the
+  pipeline's settings: camera white balance, linear 16-bit sRGB), full and
+  half size, in this process;
+- postprod's whole run (ingest, analysis, planning, render and export of two
+  renditions, a 2048 px JPEG and a 1080 px WebP, manifest and report) with the
+  local executor and with Ray at 1 and 2 workers, each in its own process
+  whose memory (and that of every process it starts) is sampled every 0.1 s;
+- darktable-cli and rawtherapee-cli exporting the same files to 2048 px JPEGs,
+  one process per set of files (their start-up is counted once, as postprod's).
+
+Corpora: the real camera RAW files of the test data (``POSTPROD_TESTDATA``,
+default ``../shared/data``) and 24 MP DNG files made from its photographs
+(:mod:`benchmarks.corpus`, cached in ``--corpus-dir``). The targets are
+printed PASS/MISS with their numbers. ``--driver-scaling`` adds the driver's
+peak memory on 100 against 1,000 small images.
+
+    python benchmarks/run.py [--quick] [--dng-count 6] [--corpus-dir DIR] [--driver-scaling] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from benchmarks.corpus import build_dng_corpus, build_small_corpus, real_raw_files  # noqa: E402
+
+DEFAULT_CORPUS = Path.home() / ".cache" / "postprod" / "bench"
+RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+LONG_EDGE = 2048
+JPEG_QUALITY = 90
+MB = 1024 * 1024
+
+BENCH_CHART = f"""\
+# Written by benchmarks/run.py: the two renditions every configuration renders.
+schema_version: 2
+extends: base
+description: Benchmark - a {LONG_EDGE} px JPEG and a 1080 px WebP.
+renditions:
+  web:
+    long_edge_px: {LONG_EDGE}
+    format: jpeg
+    quality: {JPEG_QUALITY}
+    bit_depth: 8
+    color_space: srgb
+  web_small:
+    long_edge_px: 1080
+    format: webp
+    quality: 80
+    bit_depth: 8
+    color_space: srgb
+"""
+
+# (label, executor, workers)
+PIPELINE_CONFIGS = [
+    ("postprod, local executor, 1 worker", "local", 1),
+    ("postprod, Ray, 1 worker", "ray", 1),
+    ("postprod, Ray, 2 workers", "ray", 2),
+]
+
+# Targets (issue 6).
+FLOOR_RATIO_MAX = 1.5
+PEER_SPEEDUP_MIN = 2.0
+RAY_SCALING_MIN = 1.7
+WORKER_RSS_MAX_MB = 1.2 * 1000  # 1.2 GB
+DRIVER_GROWTH_MAX = 1.10
+
+
+# --- memory sampling ------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Peak resident memory of a process and of everything it starts, sampled in a thread.
+
+    Processes are sorted into the driver (``root_pid``), Ray workers (their
+    command line starts ``ray::``, as Ray titles them), and the rest (Ray's own
+    servers, decoders' helpers). Peaks are kept per process id.
+    """
+
+    def __init__(self, root_pid: int, interval: float = 0.1) -> None:
+        self.root = psutil.Process(root_pid)
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self.kinds: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _kind(self, proc: psutil.Process) -> str:
+        if proc.pid == self.root.pid:
+            return "driver"
+        try:
+            cmd = " ".join(proc.cmdline())
+        except (psutil.Error, OSError):
+            return "other"
+        return "worker" if cmd.startswith("ray::") else "other"
+
+    def sample(self) -> None:
+        try:
+            procs = [self.root] + self.root.children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in procs:
+            try:
+                rss = proc.memory_info().rss
+            except (psutil.Error, OSError):
+                continue
+            if proc.pid not in self.kinds or self.kinds[proc.pid] == "other":
+                self.kinds[proc.pid] = self._kind(proc)
+            self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def reset(self) -> None:
+        self.peaks.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, Any]:
+        def of(kind: str) -> list[int]:
+            return [v for pid, v in self.peaks.items() if self.kinds.get(pid) == kind]
+
+        workers = of("worker")
+        return {
+            "driver_mb": max(of("driver"), default=0) / MB,
+            "worker_max_mb": max(workers, default=0) / MB,
+            "workers_seen": len(workers),
+            "other_sum_mb": sum(of("other")) / MB,
+        }
+
+
+# --- the child: one pipeline configuration on every set ----------------------------------------
+
+
+def child_main(spec_path: Path) -> None:
+    """Run postprod with one executor configuration on every set; write the measurements as JSON."""
+    spec = json.loads(spec_path.read_text())
+    import logging
+
+    import pipeline.run as run_module
+    from pipeline.run import RunSettings, process_shoot
+
+    sampler = RssSampler(os.getpid()).start()
+    executor, workers = spec["executor"], spec["workers"]
+    out: dict[str, Any] = {"sets": {}}
+    executors: list[Any] = []
+    if executor == "ray":
+        import ray
+
+        make = run_module.make_executor
+
+        def capture(*a: Any, **k: Any) -> Any:
+            ex = make(*a, **k)
+            executors.append(ex)
+            return ex
+
+        run_module.make_executor = capture
+        start = time.perf_counter()
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING)
+        out["ray_init_s"] = time.perf_counter() - start
+    write_outputs = run_module.write_outputs
+    outputs_s: list[float] = []
+
+    def timed_outputs(*a: Any, **k: Any) -> None:
+        t = time.perf_counter()
+        write_outputs(*a, **k)
+        outputs_s.append(time.perf_counter() - t)
+
+    run_module.write_outputs = timed_outputs
+    for name, shoot, dest in spec["sets"]:
+        sampler.sample()
+        sampler.reset()
+        executors.clear()
+        outputs_s.clear()
+        phases: list[tuple[str, float]] = []
+        start = time.perf_counter()
+        settings = RunSettings(shoot_dir=Path(shoot), out_dir=Path(dest), executor=executor, workers=workers,
+                               chart=Path(spec["chart"]))
+        result = process_shoot(settings, on_phase=lambda p, n: phases.append((p, time.perf_counter() - start)))
+        wall = time.perf_counter() - start
+        sampler.sample()
+        stage: dict[str, float] = {}
+        for r in result.ok:
+            for k, v in r.stage_seconds.items():
+                stage[k] = stage.get(k, 0.0) + v / len(result.ok)
+        out["sets"][name] = {
+            "wall_s": wall,
+            "ok": len(result.ok),
+            "failed": [f"{r.source_path}: {r.error}" for r in result.failed],
+            "exports": sum(len(r.exports) for r in result.ok),
+            "stage_s": stage,
+            "phases": phases,
+            "outputs_s": sum(outputs_s),
+            "worker_startup_s": [s for ex in executors for s in getattr(ex, "startup_seconds", [])],
+            **sampler.summary(),
+        }
+    if executor == "ray":
+        import ray
+
+        start = time.perf_counter()
+        ray.shutdown()
+        out["ray_shutdown_s"] = time.perf_counter() - start
+    sampler.stop()
+    Path(spec["result"]).write_text(json.dumps(out, indent=1))
+
+
+def run_child(executor: str, workers: int, sets: dict[str, Path], work: Path, chart: Path, tag: str) -> dict:
+    spec = {
+        "executor": executor,
+        "workers": workers,
+        "chart": str(chart),
+        "sets": [[name, str(shoot), str(work / f"out_{tag}_{i}")] for i, (name, shoot) in enumerate(sets.items())],
+        "result": str(work / f"result_{tag}.json"),
+    }
+    spec_path = work / f"spec_{tag}.json"
+    spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local Ray: no token prompt or warning
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)], env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tag} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(Path(spec["result"]).read_text())
+
+
+# --- the floor ------------------------------------------------------------------------------
+
+
+def time_floor(files: list[Path]) -> dict[str, list[float]]:
+    """Seconds of LibRaw's full and half-size decode per file (open + unpack + process), the pipeline's settings."""
+    from stages.decode_raw import decode_raw_linear, open_raw
+
+    out: dict[str, list[float]] = {"full": [], "half": []}
+    for path in files:
+        for key, half in (("full", False), ("half", True)):
+            start = time.perf_counter()
+            with open_raw(path) as raw:
+                decode_raw_linear(raw, half_size=half)
+            out[key].append(time.perf_counter() - start)
+    return out
+
+
+# --- the peers ------------------------------------------------------------------------------
+
+
+@dataclass
+class PeerRun:
+    wall_s: float | None = None
+    outputs: int = 0
+    long_edges: list[int] = field(default_factory=list)
+    peak_mb: float = 0.0
+    note: str = ""
+
+
+def _run_sampled(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = RssSampler(proc.pid).start()
+    output, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    sampler.stop()
+    peak = max(sampler.peaks.values(), default=0) / MB
+    return wall, peak, proc.returncode, output
+
+
+def _outputs(folder: Path) -> tuple[int, list[int]]:
+    from PIL import Image
+
+    edges = []
+    for p in sorted(folder.glob("*.jpg")):
+        with Image.open(p) as im:
+            edges.append(max(im.size))
+    return len(edges), edges
+
+
+def run_darktable(shoot: Path, work: Path, hq: bool) -> PeerRun:
+    exe = shutil.which("darktable-cli")
+    if exe is None:
+        return PeerRun(note="darktable-cli not installed")
+    out = work / "out"
+    conf = work / "config"
+    shutil.rmtree(work, ignore_errors=True)
+    out.mkdir(parents=True)
+    conf.mkdir()
+    cmd = [exe, str(shoot), str(out / "$(FILE_NAME)"), "--width", str(LONG_EDGE), "--height", str(LONG_EDGE),
+           "--hq", "true" if hq else "false", "--out-ext", "jpg", "--apply-custom-presets", "false",
+           "--core", "--configdir", str(conf), "--library", ":memory:",
+           "--conf", f"plugins/imageio/format/jpeg/quality={JPEG_QUALITY}"]
+    wall, peak, rc, text = _run_sampled(cmd, work)
+    n, edges = _outputs(out)
+    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}")
+
+
+def run_rawtherapee(files: list[Path], work: Path) -> PeerRun:
+    exe = shutil.which("rawtherapee-cli")
+    if exe is None:
+        return PeerRun(note="rawtherapee-cli not installed")
+    shutil.rmtree(work, ignore_errors=True)
+    out = work / "out"
+    out.mkdir(parents=True)
+    # A partial profile over RawTherapee's neutral one: resize into a LONG_EDGE box, never enlarge.
+    pp3 = work / "resize.pp3"
+    pp3.write_text(
+        "[Version]\nAppVersion=5.9\nVersion=349\n\n[Resize]\nEnabled=true\nScale=1\nAppliesTo=Cropped area\n"
+        f"Method=Lanczos\nDataSpecified=3\nWidth={LONG_EDGE}\nHeight={LONG_EDGE}\nAllowUpscaling=false\n"
+    )
+    cmd = [exe, "-o", str(out), f"-j{JPEG_QUALITY}", "-Y", "-q", "-p", str(pp3), "-c", *map(str, files)]
+    wall, peak, rc, text = _run_sampled(cmd, work)
+    n, edges = _outputs(out)
+    return PeerRun(wall, n, edges, peak, "" if rc == 0 else f"exit {rc}")
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        text = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "not installed"
+    for line in text.splitlines():
+        if "version" in line.lower() or "darktable" in line.lower():
+            return line.strip()
+    return text.strip().splitlines()[0] if text.strip() else "?"
+
+
+# --- machine ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cv2
+    import numpy
+    import rawpy
+    import ray
+
+    return {
+        "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "cpus (nproc)": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
+        "python": platform.python_version(),
+        "versions": f"rawpy {rawpy.__version__} (LibRaw {rawpy.libraw_version}), numpy {numpy.__version__}, "
+        f"opencv {cv2.__version__}, ray {ray.__version__}",
+        "darktable": tool_version(["darktable-cli", "--version"]),
+        "rawtherapee": tool_version(["rawtherapee-cli", "-v"]),
+    }
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    set: str
+    what: str
+    s_per_image: float | None
+    driver_mb: float | None = None
+    worker_mb: float | None = None
+    note: str = ""
+
+    @property
+    def per_min(self) -> float | None:
+        return 60.0 / self.s_per_image if self.s_per_image else None
+
+
+def fmt_table(rows: list[Row]) -> list[str]:
+    head = f"| {'set':<10} | {'what':<44} | {'s/image':>8} | {'images/min':>10} | {'driver RSS MB':>13} | {'worker RSS MB':>13} | notes"
+    lines = [head, "|" + "|".join("-" * n for n in (12, 46, 10, 12, 15, 15, 7)) + "|"]
+
+    def num(v: float | None, f: str) -> str:
+        return format(v, f) if v is not None else "-"
+
+    for r in rows:
+        lines.append(
+            f"| {r.set:<10} | {r.what:<44} | {num(r.s_per_image, '8.3f'):>8} | {num(r.per_min, '10.1f'):>10} | "
+            f"{num(r.driver_mb, '13.0f'):>13} | {num(r.worker_mb, '13.0f'):>13} | {r.note}"
+        )
+    return lines
+
+
+def breakdown(pipe: dict[str, dict]) -> list[str]:
+    """Where each postprod run spent its wall time (driver phases) and each worker its time (stages)."""
+    lines = ["| set | run | ingest s | analysis s | plan s | render+export s | outputs s | "
+             "per image in workers: stage seconds |", "|---|---|---|---|---|---|---|---|"]
+    for label, res in pipe.items():
+        for name, s in res["sets"].items():
+            t = dict(s["phases"])
+            keys = [k for k, _ in s["phases"]]
+            if len(keys) < 3:
+                continue
+            a0, p0, r0 = (t[k] for k in keys[:3])
+            render = s["wall_s"] - r0 - s["outputs_s"]
+            stages = ", ".join(f"{k} {v:.3f}" for k, v in s["stage_s"].items())
+            lines.append(f"| {name} | {label.replace('postprod, ', '')} | {a0:.2f} | {p0 - a0:.2f} | {r0 - p0:.2f} | "
+                         f"{render:.2f} | {s['outputs_s']:.2f} | {stages} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 1 DNG and 2 real RAWs")
+    ap.add_argument("--dng-count", type=int, default=6, help="24 MP DNG files to build and time (default 6)")
+    ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS, help=f"cache of generated files ({DEFAULT_CORPUS})")
+    ap.add_argument("--no-peers", action="store_true", help="skip darktable-cli and rawtherapee-cli")
+    ap.add_argument("--driver-scaling", action="store_true",
+                    help="also run 100 and 1,000 small images through Ray and compare the driver's peak memory")
+    ap.add_argument("--driver-scaling-only", action="store_true", help="only the driver's memory on 100 and 1,000 images")
+    ap.add_argument("--write-results", nargs="?", const=RESULTS_MD, type=Path, default=None, metavar="PATH",
+                    help=f"write the table as Markdown ({RESULTS_MD.relative_to(ROOT)} when no PATH is given)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs) and print its path")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child_main(args.child)
+        return 0
+
+    data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
+    os.environ.setdefault("POSTPROD_MODEL_DIR", str(data / "models"))
+    began = time.perf_counter()
+    info = machine()
+    print(f"postprod benchmark, {info['date']}: {info['cpus (nproc)']} CPUs ({info['cpu']}), {info['ram']} RAM")
+    dng_count = 1 if args.quick else args.dng_count
+    print(f"corpus in {args.corpus_dir}")
+    dngs = build_dng_corpus(data, args.corpus_dir, dng_count)
+    reals = real_raw_files(data)
+    if args.quick:
+        reals = [p for p in reals if p.suffix.upper() == ".CRW"][:2]
+    if not reals:
+        sys.exit(f"no RAW files under {data / 'raw'} (set POSTPROD_TESTDATA)")
+    work = Path(tempfile.mkdtemp(prefix="postprod-bench-"))
+    try:
+        if args.driver_scaling_only:
+            chart = work / "bench_chart.yaml"
+            chart.write_text(BENCH_CHART)
+            rows, where = [], []
+            targets = [driver_scaling(data, args.corpus_dir, work, chart, rows)]
+        else:
+            rows, targets, where = run_all(args, data, work, {"24 MP DNG": dngs, "real RAW": reals})
+    finally:
+        if args.keep:
+            print(f"outputs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    total = time.perf_counter() - began
+    lines = fmt_table(rows)
+    print()
+    print("\n".join(lines))
+    print()
+    print("\n".join(where))
+    print()
+    for t in targets:
+        print(t)
+    print(f"\nbenchmark wall time: {total:.0f} s")
+    if args.write_results:
+        write_results(args.write_results, info, lines, where, targets, argv if argv is not None else sys.argv[1:], total,
+                      {k: len(v) for k, v in {"24 MP DNG": dngs, "real RAW": reals}.items()})
+        print(f"wrote {args.write_results}")
+    return 0
+
+
+def run_all(
+    args: argparse.Namespace, data: Path, work: Path, corpora: dict[str, list[Path]]
+) -> tuple[list[Row], list[str], list[str]]:
+    # Shoot folders of links, so every tool reads the same bytes from the same place.
+    sets: dict[str, Path] = {}
+    for i, (name, files) in enumerate(corpora.items()):
+        folder = work / f"shoot_{i}"
+        folder.mkdir()
+        for f in files:
+            (folder / f.name).symlink_to(f.resolve())
+        sets[name] = folder
+    chart = work / "bench_chart.yaml"
+    chart.write_text(BENCH_CHART)
+
+    rows: list[Row] = []
+    floor: dict[str, dict[str, list[float]]] = {}
+    print("timing LibRaw alone ...")
+    for name, files in corpora.items():
+        floor[name] = time_floor(files)
+    pipe: dict[str, dict] = {}
+    for label, executor, workers in PIPELINE_CONFIGS:
+        print(f"timing {label} ...")
+        pipe[label] = run_child(executor, workers, sets, work, chart, f"{executor}{workers}")
+    peers: dict[str, dict[str, PeerRun]] = {}
+    if not args.no_peers:
+        for name, folder in sets.items():
+            print(f"timing darktable-cli and rawtherapee-cli on {name} ...")
+            peers[name] = {
+                "darktable-cli (hq, its default)": run_darktable(folder, work / f"dt_hq_{len(peers)}", hq=True),
+                "darktable-cli --hq false": run_darktable(folder, work / f"dt_fast_{len(peers)}", hq=False),
+                "rawtherapee-cli (neutral + resize)": run_rawtherapee(corpora[name], work / f"rt_{len(peers)}"),
+            }
+
+    for name, files in corpora.items():
+        n = len(files)
+        f = floor[name]
+        rows.append(Row(name, f"LibRaw decode, full size ({n} files)", sum(f["full"]) / n, note="floor; 1 thread"))
+        rows.append(Row(name, "LibRaw decode, half size", sum(f["half"]) / n, note="1 thread"))
+        for label, _, _ in PIPELINE_CONFIGS:
+            res = pipe[label]
+            s = res["sets"][name]
+            notes = []
+            if s["failed"]:
+                notes.append(f"{len(s['failed'])} failed")
+            if "ray_init_s" in res:
+                notes.append(f"+ Ray start {res['ray_init_s']:.1f} s, stop {res.get('ray_shutdown_s', 0):.1f} s (not counted)")
+            if s["worker_startup_s"]:
+                notes.append("worker start-up " + "/".join(f"{x:.1f}" for x in s["worker_startup_s"]) + " s (counted)")
+            is_local = label.startswith("postprod, local")
+            rows.append(Row(name, label, s["wall_s"] / max(1, s["ok"]), s["driver_mb"],
+                            s["driver_mb"] if is_local else s["worker_max_mb"],
+                            "; ".join(notes) or ("worker = driver" if is_local else "")))
+        for label, run in peers.get(name, {}).items():
+            if run.wall_s is None or run.outputs == 0:
+                rows.append(Row(name, label, None, note=run.note or "no output"))
+                continue
+            edges = sorted(set(run.long_edges))
+            note = f"{run.outputs}/{n} exported (s/image over those), long edge {','.join(map(str, edges))} px; all cores"
+            if run.note:
+                note += f"; {run.note}"
+            rows.append(Row(name, label, run.wall_s / run.outputs, None, run.peak_mb, note))
+
+    targets = evaluate_targets(corpora, floor, pipe, peers)
+    if args.driver_scaling:
+        targets.append(driver_scaling(data, args.corpus_dir, work, chart, rows))
+    else:
+        targets.append("[----] driver memory flat in the shoot's size: not run (add --driver-scaling)")
+    return rows, targets, breakdown(pipe)
+
+
+def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, peers: dict) -> list[str]:
+    out = []
+
+    def verdict(ok: bool) -> str:
+        return "[PASS]" if ok else "[MISS]"
+
+    local, ray1, ray2 = (label for label, _, _ in PIPELINE_CONFIGS)
+    for name in corpora:
+        full = sum(floor[name]["full"]) / len(corpora[name])
+        s = pipe[local]["sets"][name]
+        per = s["wall_s"] / max(1, s["ok"])
+        ratio = per / full
+        out.append(f"{verdict(ratio <= FLOOR_RATIO_MAX)} {name}: full pipeline on 1 worker {per:.3f} s/image = "
+                   f"{ratio:.2f}x the full-size LibRaw decode ({full:.3f} s); target <= {FLOOR_RATIO_MAX}x")
+    for name in corpora:
+        best = pipe[ray2]["sets"][name]
+        ours = best["ok"] / best["wall_s"] * 60
+        dt = {k: v for k, v in peers.get(name, {}).items() if k.startswith("darktable") and v.outputs}
+        if not dt:
+            out.append(f"[----] {name}: throughput against darktable-cli: darktable-cli not run")
+            continue
+        fastest_label, fastest = min(dt.items(), key=lambda kv: kv[1].wall_s / kv[1].outputs)
+        theirs = fastest.outputs / fastest.wall_s * 60
+        out.append(f"{verdict(ours >= PEER_SPEEDUP_MIN * theirs)} {name}: postprod (Ray, 2 workers) {ours:.1f} images/min "
+                   f"= {ours / theirs:.2f}x the faster darktable-cli ({fastest_label}, {theirs:.1f} images/min, all cores); "
+                   f"target >= {PEER_SPEEDUP_MIN}x")
+        rt = peers[name].get("rawtherapee-cli (neutral + resize)")
+        if rt and rt.outputs:
+            r = rt.outputs / rt.wall_s * 60
+            out.append(f"[info] {name}: against rawtherapee-cli ({r:.1f} images/min): {ours / r:.2f}x")
+    for name in corpora:
+        a, b = pipe[ray1]["sets"][name], pipe[ray2]["sets"][name]
+        speedup = (b["ok"] / b["wall_s"]) / (a["ok"] / a["wall_s"])
+        out.append(f"{verdict(speedup >= RAY_SCALING_MIN)} {name}: Ray 2 workers / 1 worker throughput = {speedup:.2f}x "
+                   f"({a['wall_s']:.1f} s -> {b['wall_s']:.1f} s for {b['ok']} images, worker start-up included); "
+                   f"target >= {RAY_SCALING_MIN}x")
+    name = next(iter(corpora))  # the 24 MP set
+    peak = max(pipe[label]["sets"][name]["worker_max_mb"] for label in (ray1, ray2))
+    out.append(f"{verdict(peak <= WORKER_RSS_MAX_MB)} {name}: peak RSS per Ray worker {peak:.0f} MB; "
+               f"target <= {WORKER_RSS_MAX_MB:.0f} MB")
+    return out
+
+
+def driver_scaling(data: Path, corpus_dir: Path, work: Path, chart: Path, rows: list[Row]) -> str:
+    """The driver's peak RSS on 100 and on 1,000 small distinct images (Ray, 2 workers)."""
+    results = {}
+    for count in (100, 1000):
+        folder = build_small_corpus(data, corpus_dir, count)
+        print(f"timing the driver on {count} small images ...")
+        res = run_child("ray", 2, {f"{count} small": folder}, work, chart, f"scale{count}")
+        s = res["sets"][f"{count} small"]
+        results[count] = s
+        rows.append(Row(f"{count} small", "postprod, Ray, 2 workers (driver memory)", s["wall_s"] / max(1, s["ok"]),
+                        s["driver_mb"], s["worker_max_mb"], f"{s['ok']} ok; 96x64 px JPEGs, distinct content"))
+    a, b = results[100]["driver_mb"], results[1000]["driver_mb"]
+    per_image_kb = (b - a) * 1024 / 900
+    ok = b <= DRIVER_GROWTH_MAX * a
+    return (f"[{'PASS' if ok else 'MISS'}] driver peak RSS {a:.0f} MB at 100 images, {b:.0f} MB at 1,000 "
+            f"({b / a:.2f}x, {per_image_kb:.0f} KB per extra image); target <= {DRIVER_GROWTH_MAX:.2f}x")
+
+
+def write_results(path: Path, info: dict[str, str], table: list[str], where: list[str], targets: list[str],
+                  argv: list[str],
+                  total: float, counts: dict[str, int]) -> None:
+    cmd = "PYTHONPATH=$PWD python benchmarks/run.py " + " ".join(argv)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured {info['date']} with",
+        "",
+        "```sh",
+        cmd.strip(),
+        "```",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in info.items() if k != "date"),
+        "",
+        f"Files: {', '.join(f'{n} {k}' for k, n in counts.items())}. Each postprod row is one process "
+        "(`process_shoot` with the benchmark chart: a 2048 px JPEG and a 1080 px WebP per image) from ingest to "
+        "report; s/image is its wall time over the images. Ray's own start and stop are not counted (noted); "
+        "its workers' start-up is. The peers run once per set, start-up included, on all cores. RSS is the "
+        "peak resident memory sampled every 0.1 s. Driver memory (`--driver-scaling`): 100 and 1,000 96x64 px "
+        "JPEGs with distinct content (crops of a real photo with seeded grain, benchmarks/corpus.py) through Ray "
+        "with 2 workers; the driver process's own peak RSS is compared (workers and Ray's servers excluded).",
+        "",
+        *table,
+        "",
+        "Where the time goes: the driver's phases of each run (seconds, whole set) and the workers' mean seconds "
+        "per image in each stage.",
+        "",
+        *where,
+        "",
+        "## Targets",
+        "",
+        *(f"- {t}" for t in targets),
+        "",
+        f"Benchmark wall time: {total:.0f} s.",
+        "",
+    ]
+    # A hand-written "## Notes" section of an earlier file (reading the numbers) is kept.
+    try:
+        previous = path.read_text(encoding="utf-8")
+    except OSError:
+        previous = ""
+    notes = previous[previous.find("## Notes"):] if "## Notes" in previous else ""
+    path.write_text("\n".join(lines) + ("\n" + notes if notes else ""), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

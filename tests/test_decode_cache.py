@@ -1,0 +1,82 @@
+"""The decode kept from analysis for the render: same pixels, bounded disk, gone after the run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from charts.loader import load_chart
+from pipeline import decode_cache
+from pipeline.records import WorkItem
+from pipeline.run import RunSettings, process_shoot
+from pipeline.stage import RunContext
+from render_cases import task_for
+from stages.decode_raw import DecodeRaw
+from stages.render import Render
+
+CRW = "Canon_PowerShot_G2_CRW_0304.CRW"  # 2312x1720: the proxy comes from a full-size decode
+
+
+def test_put_take_and_budget(tmp_path: Path) -> None:
+    a = np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3)
+    assert decode_cache.put(tmp_path, "abc", True, a, budget_bytes=1 << 20)
+    assert decode_cache.take(tmp_path, "abc", False) is None  # the full decode was not kept
+    got = decode_cache.take(tmp_path, "abc", True)
+    np.testing.assert_array_equal(got, a)
+    assert decode_cache.take(tmp_path, "abc", True) is None  # taken: removed
+    # The budget counts what is already there.
+    assert decode_cache.put(tmp_path, "one", True, a, budget_bytes=a.nbytes)
+    assert not decode_cache.put(tmp_path, "two", True, a, budget_bytes=a.nbytes + 10)
+    decode_cache.clear(tmp_path)
+    assert not (tmp_path / decode_cache.CACHE_DIR).exists()
+    with pytest.raises(ValueError, match="uint16"):
+        decode_cache.put(tmp_path, "x", True, a.astype(np.float32), budget_bytes=1 << 20)
+
+
+def _render(path: Path, out: Path, cache_mb: int) -> tuple[WorkItem, bool]:
+    chart = load_chart("base")  # one 2048 px rendition: needs the full decode of a 2312 px file
+    context = RunContext(shoot_dir=path.parent, out_dir=out, options={"chart": chart, "shoot_id": "s"})
+    task = task_for(path)
+    item = WorkItem(task=task, record=task.new_record())
+    DecodeRaw(DecodeRaw.Params(render_cache_mb=cache_mb), context).process(item)
+    kept = decode_cache.cache_path(out, task.content_hash, half_size=False).is_file()
+    item.artifacts.clear()  # as after planning: the render starts from the record alone
+    Render(Render.Params(), context).process(item)
+    return item, kept
+
+
+def test_render_from_the_kept_decode_is_identical(raw_dir: Path, tmp_path: Path) -> None:
+    path = raw_dir / CRW
+    cached, kept = _render(path, tmp_path / "cached", cache_mb=4096)
+    fresh, kept_none = _render(path, tmp_path / "fresh", cache_mb=0)
+    assert kept and not kept_none
+    # Taken by the render: nothing left behind.
+    assert not decode_cache.cache_path(tmp_path / "cached", cached.task.content_hash, False).exists()
+    a, b = cached.artifacts["renditions"], fresh.artifacts["renditions"]
+    assert a.keys() == b.keys() == {"web"}
+    np.testing.assert_array_equal(a["web"], b["web"])
+
+
+def test_a_decode_the_render_will_not_want_is_not_kept(raw_dir: Path, tmp_path: Path) -> None:
+    # A 1080 px rendition of a 2312 px file needs only the half-size decode; analysis made the full one.
+    small = tmp_path / "small.yaml"
+    small.write_text("schema_version: 2\nextends: base\nrenditions:\n  web: {long_edge_px: 1080}\n")
+    context = RunContext(shoot_dir=raw_dir, out_dir=tmp_path / "out",
+                         options={"chart": load_chart(small), "shoot_id": "s"})
+    task = task_for(raw_dir / CRW)
+    DecodeRaw(DecodeRaw.Params(), context).process(WorkItem(task=task, record=task.new_record()))
+    assert not (tmp_path / "out" / decode_cache.CACHE_DIR).exists()
+
+
+def test_a_finished_run_leaves_no_kept_decodes(raw_dir: Path, tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / CRW, shoot / CRW)
+    out = tmp_path / "out"
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local"))
+    assert [r.status for r in result.records] == ["ok"]
+    assert result.records[0].exports
+    assert not (out / decode_cache.CACHE_DIR).exists()
