@@ -32,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from charts.naming import NAMING_TOKENS, NamingTemplateError, check_template
+from pipeline.icc import ColorSpace  # the output colour spaces postprod has ICC profiles for
 
 CHART_SCHEMA_VERSION = 2
 
@@ -84,12 +85,6 @@ class ImageFormat(StrEnum):
     @property
     def lossy(self) -> bool:
         return self in (ImageFormat.JPEG, ImageFormat.WEBP)
-
-
-class ColorSpace(StrEnum):
-    SRGB = "srgb"
-    DISPLAY_P3 = "display_p3"
-    ADOBE_RGB = "adobe_rgb"
 
 
 class AcceptanceAction(StrEnum):
