@@ -120,6 +120,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
 
 def _print_summary(s: dict) -> None:
     echo = click.echo
+    if not s["files"] and not s["skipped"]:
+        echo(f"no files found in {s['shoot']}")
     echo(f"processed {s['processed']} files in {s['seconds']:.1f} s: {s['ok']} ok, {len(s['failed'])} failed, "
          f"{len(s['duplicates'])} duplicates, {len(s['skipped'])} skipped")
     if s["failed"]:
