@@ -11,14 +11,17 @@ exposure measurements depend on the camera's rendering.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import io
 import os
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import cv2
 import numpy as np
@@ -132,6 +135,34 @@ _LIBRAW_MEANING = {
     "LibRawTooBigError": "the declared image is too big to process",
     "LibRawOutOfOrderCallError": "the file's structure is inconsistent",
 }
+
+
+@contextlib.contextmanager
+def libraw_messages() -> Iterator[list[str]]:
+    """Catch what LibRaw prints on the process's stderr ("Unexpected end of file").
+
+    LibRaw reports data problems by printing them from C; caught here they go
+    into the failed row's reason instead of scrolling past the progress bar.
+    Workers decode one image at a time, so borrowing file descriptor 2 for the
+    length of one decode is safe.
+    """
+    caught: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr (embedded interpreters)
+        yield caught
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(4096).decode("utf-8", "replace")
+            caught += [line.split(": ", 1)[-1].strip() for line in text.splitlines() if line.strip()]
 
 
 def _libraw_message(exc: Exception) -> str:
@@ -404,7 +435,7 @@ class DecodeRaw(Stage):
                 raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None
             raise
         try:
-            with raw:
+            with raw, libraw_messages() as said:
                 s = raw.sizes
                 if s.raw_width * s.raw_height > p.max_megapixels * 1e6:
                     raise InputError(
@@ -418,7 +449,8 @@ class DecodeRaw(Stage):
         except rawpy.LibRawError as exc:
             make, model = read_raw_make_model(path)
             camera = f" from {make} {model}" if make else ""
-            raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}") from None
+            libraw = f" (LibRaw: {'; '.join(dict.fromkeys(said))})" if said else ""
+            raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}{libraw}") from None
         self._keep_for_render(item, half, meta, rgb16)
         # Shrink the 16-bit decode, then convert: a third of the float work and
         # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).

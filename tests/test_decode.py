@@ -184,3 +184,13 @@ def test_heic_is_decoded_with_its_orientation(tmp_path: Path) -> None:
     rgb, meta = decode_raster(path, None, 10**8)
     assert rgb.shape == (48, 96, 3) and (meta.width, meta.height) == (96, 48)
     assert rgb[24, 10, 0] > 0.6 and rgb[24, 80, 2] > 0.6
+
+
+def test_libraw_messages_go_into_the_reason(raw_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    dng = (raw_dir / "tinydng_colorchart.dng").read_bytes()
+    (shoot / "cut.dng").write_bytes(dng[: len(dng) * 2 // 3])
+    record = _runner(shoot, tmp_path / "out").run(scan_shoot(shoot).tasks[0])
+    assert "(LibRaw: Unexpected end of file)" in record.error
+    assert "Unexpected end of file" not in capfd.readouterr().err  # not printed past the progress bar
