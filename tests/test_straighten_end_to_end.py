@@ -16,7 +16,7 @@ from stages.measure_exposure import line_tilts
 
 @pytest.mark.parametrize("turn", [2.5, -2.0])
 def test_tilted_photo_comes_out_level(raw_dir: Path, tmp_path: Path, turn: float) -> None:
-    with rawpy.imread(str(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW")) as raw:  # a building: many lines
+    with rawpy.imread(str(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW")) as raw:  # a colour chart: many straight edges
         rgb = raw.postprocess(half_size=True, use_camera_wb=True, output_bps=8)
     h, w = rgb.shape[:2]
     level = line_tilts(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255).horizon_tilt_deg
