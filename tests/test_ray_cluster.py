@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,9 @@ def test_process_on_an_existing_cluster(raw_dir: Path, tmp_path: Path, monkeypat
     for name in ("Kodak_DC50_DC50IMG_DC0008L.KDC", "Kodak_DC120_DC120IMG_P003911.KDC"):
         shutil.copy(raw_dir / name, shoot)
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    # A token of the test's own, so nothing depends on ~/.ray/auth_token existing.
+    token = secrets.token_hex(16)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
@@ -45,6 +48,7 @@ def test_process_on_an_existing_cluster(raw_dir: Path, tmp_path: Path, monkeypat
                     break
             time.sleep(0.5)
         monkeypatch.setenv("RAY_AUTH_MODE", "token")
+        monkeypatch.setenv("RAY_AUTH_TOKEN", token)
         monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
         result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "out"), "--workers", "2"])
         assert result.exit_code == EXIT_OK, result.output
