@@ -30,29 +30,25 @@ sys.path.insert(0, str(ROOT))
 from pipeline.color import luminance  # noqa: E402
 from pipeline.errors import InputError  # noqa: E402
 from stages import measure_exposure as me  # noqa: E402
-from stages.decode_raw import check_not_constant, decode_raster, decode_raw_linear, fit_long_edge, open_raw  # noqa: E402
-
-RASTER_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff"}
-
 
 def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
-    """The proxy (linear float32) and whether it is a rendered source; None if undecodable."""
+    """The proxy the decode stage makes (linear float32) and whether the source is rendered; None if undecodable."""
+    from pipeline.ingest import hash_file, sniff_format
+    from pipeline.records import SourceKind, SourceTask, WorkItem
+    from pipeline.stage import RunContext
+    from stages.decode_raw import DecodeRaw
+
+    digest, head = hash_file(path)
+    fmt, kind = sniff_format(head, path.suffix)
+    task = SourceTask(path, path.name, digest, path.stat().st_size, fmt, kind)
+    item = WorkItem(task=task, record=task.new_record())
+    stage = DecodeRaw(DecodeRaw.Params(proxy_long_edge=long_edge), RunContext(shoot_dir=path.parent, out_dir=path.parent))
     try:
-        if path.suffix.lower() in RASTER_SUFFIXES:
-            rgb, _ = decode_raster(path, long_edge, 250_000_000)
-            rendered = True
-        else:
-            with open_raw(path) as raw:
-                s = raw.sizes
-                half = max(s.width, s.height) / 2 >= 0.75 * long_edge
-                rgb16 = decode_raw_linear(raw, half_size=half)
-            rgb = fit_long_edge(rgb16.astype(np.float32) * np.float32(1 / 65535), long_edge)
-            rendered = False
-        check_not_constant(rgb)
+        stage.process(item)
     except InputError as exc:
         print(f"skip {path.name}: {exc}", file=sys.stderr)
         return None
-    return np.ascontiguousarray(rgb, dtype=np.float32), rendered
+    return item.artifacts["proxy"].rgb, kind is SourceKind.RASTER
 
 
 def stage_table(data: Path) -> None:

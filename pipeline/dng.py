@@ -37,8 +37,8 @@ XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 _CHANNEL = {"R": 0, "G": 1, "B": 2}
-# LibRaw's flip code -> EXIF orientation (rawpy's sizes.flip).
-_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
+# LibRaw's flip code (rawpy's sizes.flip) -> EXIF orientation.
+LIBRAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 _ILLUMINANT_D65 = 21
 
 # TIFF field types.
@@ -454,7 +454,7 @@ def rescale_raw_to_dng(src_raw_path: Path | str, dst_path: Path | str, factor: f
         wb = _camera_wb_rgb(raw.camera_whitebalance, desc) or _camera_wb_rgb(raw.daylight_whitebalance, desc)
         neutral = [wb[1] / w for w in wb] if wb else [1.0, 1.0, 1.0]
         other = raw.other
-        orientation = _FLIP_TO_EXIF.get(raw.sizes.flip, 1)
+        orientation = LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1)
         pixel_aspect = float(raw.sizes.pixel_aspect or 1.0)
         ts = other.timestamp
     from stages.decode_raw import read_raw_make_model  # LibRaw's own make/model parse; lazy: a stage module

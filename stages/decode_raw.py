@@ -31,12 +31,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline import decode_cache
 from pipeline.color import Proxy, srgb_to_linear
+from pipeline.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.errors import InputError
 from pipeline.records import SourceKind, WorkItem
 from pipeline.stage import Resources, Stage
 
-# LibRaw's flip code -> EXIF orientation.
-_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
 @dataclass
@@ -183,7 +182,7 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
     return SourceMetadata(
         width=w,
         height=h,
-        orientation=_FLIP_TO_EXIF.get(raw.sizes.flip, 1),
+        orientation=LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1),
         camera_make=make,
         camera_model=model,
         lens=(lens.model or None),
