@@ -27,15 +27,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.color import luminance  # noqa: E402
-from pipeline.errors import InputError  # noqa: E402
+from pipeline.imaging.color import luminance  # noqa: E402
+from pipeline.kernel.errors import InputError  # noqa: E402
 from stages import measure_exposure as me  # noqa: E402
+
 
 def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
     """The proxy the decode stage makes (linear float32) and whether the source is rendered; None if undecodable."""
-    from pipeline.ingest import hash_file, sniff_format
-    from pipeline.records import SourceKind, SourceTask, WorkItem
-    from pipeline.stage import RunContext
+    from pipeline.kernel.ingest import hash_file, sniff_format
+    from pipeline.kernel.records import SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.stage import RunContext
     from stages.decode_raw import DecodeRaw
 
     digest, head = hash_file(path)
@@ -60,7 +61,7 @@ def stage_table(data: Path) -> None:
     import rawpy
     from PIL import Image
 
-    from pipeline.run import RunSettings, process_shoot
+    from pipeline.kernel.run import RunSettings, process_shoot
 
     with tempfile.TemporaryDirectory() as tmp:
         shoot = Path(tmp, "shoot")

@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from charts.loader import load_chart  # noqa: E402
-from pipeline.demo import build_demo_shoot  # noqa: E402
-from pipeline.records import AppliedBy, Operation, OperationKind, WorkItem  # noqa: E402
-from pipeline.stage import RunContext  # noqa: E402
 from render_cases import task_for  # noqa: E402
+
+from charts.loader import load_chart  # noqa: E402
+from pipeline.cli.demo import build_demo_shoot  # noqa: E402
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind, WorkItem  # noqa: E402
+from pipeline.kernel.stage import RunContext  # noqa: E402
 from stages.decode_raw import DecodeRaw  # noqa: E402
 from stages.detect_faces import DetectFaces  # noqa: E402
 from stages.export import Export  # noqa: E402

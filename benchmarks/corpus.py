@@ -6,7 +6,7 @@ Three sets:
 - 24-megapixel DNG files made from real photographs (``exposure/``, up to
   3504x2336): each is upscaled to 6000x4000 (4000x6000 for a portrait) in
   linear light and mosaicked through an RGGB filter by
-  :func:`pipeline.dng.write_dng_from_linear_rgb`, so LibRaw decodes a modern
+  :func:`pipeline.imaging.dng.write_dng_from_linear_rgb`, so LibRaw decodes a modern
   sensor's worth of photosites with a real picture on them;
 - many small JPEGs with distinct content, for the driver's memory against the
   shoot's size (only the number of images matters there, not their size).
@@ -26,8 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.color import srgb_to_linear
-from pipeline.dng import write_dng_from_linear_rgb
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.dng import write_dng_from_linear_rgb
 
 #: Bump when the files written for the same sources change.
 CORPUS_VERSION = 1

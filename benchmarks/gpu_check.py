@@ -89,7 +89,7 @@ def time_detection(images: list[np.ndarray], devices: list[str], repeat: int) ->
 
 def time_pipeline(dngs: list[Path], devices: list[str], work: Path) -> list[tuple[str, ...]]:
     from models.face_detectors import CUDA_PROVIDER, available_providers
-    from pipeline.run import RunSettings, process_shoot
+    from pipeline.kernel.run import RunSettings, process_shoot
 
     shoot = work / "shoot"
     shoot.mkdir()

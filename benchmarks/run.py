@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -167,8 +167,8 @@ def child_main(spec_path: Path) -> None:
     spec = json.loads(spec_path.read_text())
     import logging
 
-    import pipeline.run as run_module
-    from pipeline.run import RunSettings, process_shoot
+    import pipeline.kernel.run as run_module
+    from pipeline.kernel.run import RunSettings, process_shoot
 
     sampler = RssSampler(os.getpid()).start()
     executor, workers = spec["executor"], spec["workers"]
@@ -258,7 +258,7 @@ def run_child(executor: str, workers: int, sets: dict[str, Path], work: Path, ch
 
 def time_floor(files: list[Path]) -> dict[str, list[float]]:
     """Seconds of LibRaw's full and half-size decode per file (open + unpack + process), the pipeline's settings."""
-    from stages.decode_raw import decode_raw_linear, open_raw
+    from pipeline.imaging.decode import decode_raw_linear, open_raw
 
     out: dict[str, list[float]] = {"full": [], "half": []}
     for path in files:

@@ -29,8 +29,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
-from pipeline.errors import ConfigError, Location
-from pipeline.yamlconf import KeyPath, YamlDocument, load_yaml
+from pipeline.kernel.errors import ConfigError, Location
+from pipeline.kernel.yamlconf import KeyPath, YamlDocument, load_yaml
 
 #: The charts that ship with postprod.
 BUNDLED_DIR = Path(__file__).resolve().parent

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from charts.naming import NAMING_TOKENS, NamingTemplateError, check_template
-from pipeline.icc import ColorSpace  # the output colour spaces postprod has ICC profiles for
+from pipeline.imaging.icc import ColorSpace  # the output colour spaces postprod has ICC profiles for
 
 CHART_SCHEMA_VERSION = 2
 

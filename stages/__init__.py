@@ -5,7 +5,7 @@ A test checks that every module in this package is registered here.
 
 from __future__ import annotations
 
-from pipeline.stage import Stage
+from pipeline.kernel.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.export import Export

@@ -11,11 +11,11 @@ from typing import ClassVar
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.files import write_bytes_atomic
-from pipeline.color import Proxy, to_srgb8
-from pipeline.records import WorkItem
-from pipeline.stage import Resources, Stage
-from stages.decode_raw import fit_long_edge
+from pipeline.imaging.color import Proxy, to_srgb8
+from pipeline.imaging.decode import fit_long_edge
+from pipeline.kernel.files import write_bytes_atomic
+from pipeline.kernel.records import WorkItem
+from pipeline.kernel.stage import Resources, Stage
 
 PREVIEW_DIR = "previews"
 
@@ -46,6 +46,7 @@ class WritePreview(Stage):
 
     def process(self, item: WorkItem) -> None:
         rel = f"{PREVIEW_DIR}/{item.task.content_hash[:24]}.jpg"
-        write_bytes_atomic(self.out_path(rel),
-                           preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality))
+        write_bytes_atomic(
+            self.out_path(rel), preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality)
+        )
         item.record.preview_path = rel

@@ -12,9 +12,9 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from charts.loader import ResolvedChart
-from pipeline.ingest import sniff_format
-from pipeline.records import AppliedBy, Operation, OperationKind, SourceTask, WorkItem
-from pipeline.stage import RunContext
+from pipeline.kernel.ingest import sniff_format
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceTask, WorkItem
+from pipeline.kernel.stage import RunContext
 from stages.decode_raw import DecodeRaw
 from stages.export import Export
 from stages.render import Render

@@ -27,8 +27,8 @@ from charts.schema import (
     migrate,
     migrate_v1_to_v2,
 )
-from pipeline.cli_charts import charts as charts_cli
-from pipeline.errors import ConfigError
+from pipeline.cli.charts import charts as charts_cli
+from pipeline.kernel.errors import ConfigError
 
 BUNDLED = [
     "base",

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import EXIT_CONFIG, EXIT_FILES_FAILED, EXIT_OK, main

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli_models import models
+from pipeline.cli.models import models
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.contact_sheet import contact_sheet
+from pipeline.outputs.contact_sheet import contact_sheet
 
 
 def _solid(path: Path, rgb: tuple[int, int, int], size: tuple[int, int], bits: int = 8) -> Path:
@@ -60,8 +60,8 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_large_renditions_get_numbered_sheets(tmp_path: Path) -> None:
-    from pipeline.records import ExportedFile, ImageRecord, SourceKind
-    from pipeline.run import CONTACT_DIR, write_contact_sheets
+    from pipeline.kernel.records import ExportedFile, ImageRecord, SourceKind
+    from pipeline.kernel.run import CONTACT_DIR, write_contact_sheets
 
     (tmp_path / "exports").mkdir()
     img = _solid(tmp_path / "exports" / "a.jpg", (200, 100, 50), (64, 48))

@@ -11,15 +11,16 @@ import pytest
 import rawpy
 from PIL import Image, ImageCms
 
-from pipeline.color import linear_to_srgb
-from pipeline.errors import InputError
-from pipeline.icc import icc_profile
-from pipeline.ingest import scan_shoot
-from pipeline.records import SourceKind, SourceTask, Status
-from pipeline.runner import Runner
-from pipeline.graph import load_graph
-from pipeline.stage import RunContext
-from stages.decode_raw import DecodeRaw, check_not_constant, decode_raster
+from pipeline.imaging.color import linear_to_srgb
+from pipeline.imaging.decode import check_not_constant, decode_raster
+from pipeline.imaging.icc import icc_profile
+from pipeline.kernel.errors import InputError
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import scan_shoot
+from pipeline.kernel.records import SourceKind, SourceTask, Status
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
+from stages.decode_raw import DecodeRaw
 
 # Ground truth: shared/data/README.md's table (camera, visible size) and, for the
 # Kodak DC120 whose photosites are not square, LibRaw's aspect-corrected output.
@@ -51,7 +52,7 @@ def test_real_raw_decodes_with_true_size_and_camera(name: str, raw_dir: Path, tm
     path = raw_dir / name
     make, model, width, height = REAL_RAWS[name]
     runner = _runner(raw_dir, tmp_path)
-    from pipeline.records import WorkItem
+    from pipeline.kernel.records import WorkItem
 
     task = _task(path)
     item = WorkItem(task=task, record=task.new_record())
@@ -178,7 +179,7 @@ def test_heic_is_decoded_with_its_orientation(tmp_path: Path) -> None:
     img[:, 48:] = (30, 30, 230)
     path = tmp_path / "phone.heic"
     Image.fromarray(img).save(path, quality=95)
-    from pipeline.ingest import hash_file, sniff_format
+    from pipeline.kernel.ingest import hash_file, sniff_format
 
     assert sniff_format(hash_file(path)[1], ".HEIC") == ("heic", SourceKind.RASTER)
     rgb, meta = decode_raster(path, None, 10**8)

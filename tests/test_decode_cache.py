@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from render_cases import task_for
 
 from charts.loader import load_chart
-from pipeline import decode_cache
-from pipeline.records import WorkItem
-from pipeline.run import RunSettings, process_shoot
-from pipeline.stage import RunContext
-from render_cases import task_for
+from pipeline.kernel import decode_cache
+from pipeline.kernel.records import WorkItem
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.kernel.stage import RunContext
 from stages.decode_raw import DecodeRaw
 from stages.render import Render
 

@@ -10,8 +10,8 @@ import pytest
 import rawpy
 from PIL import Image
 
-from pipeline.demo import CAMERA_RAWS, DEMO_LONG_EDGE, FRAMES, TRUNCATED_NAME, build_demo_shoot
-from pipeline.ingest import scan_shoot
+from pipeline.cli.demo import CAMERA_RAWS, DEMO_LONG_EDGE, FRAMES, TRUNCATED_NAME, build_demo_shoot
+from pipeline.kernel.ingest import scan_shoot
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -70,7 +70,7 @@ def test_exposure_errors_are_real(demo: Path) -> None:
 
     import skimage.data
 
-    from pipeline.color import srgb_to_linear
+    from pipeline.imaging.color import srgb_to_linear
 
     reference = float(srgb_to_linear(skimage.data.chelsea() / 255.0).mean())
     assert np.log2(mean_level("IMG_0003.dng") / reference) == pytest.approx(-1.5, abs=0.1)

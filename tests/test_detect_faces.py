@@ -33,14 +33,14 @@ from models.face_detectors import (
     select_providers,
 )
 from models.registry import ModelEntry, ModelError, ModelTask, ensure_model, fetch_model
-from pipeline.color import Proxy, srgb_to_linear
-from pipeline.graph import load_graph
-from pipeline.ingest import scan_shoot
-from pipeline.records import MANIFEST_FIELDS, Face, ImageRecord, SourceKind
-from pipeline.runner import Runner
-from pipeline.schema import FACES_SCHEMA, MANIFEST_SCHEMA, face_rows, to_table, write_parquet_atomic
-from pipeline.stage import RunContext
-from stages.detect_faces import face_exposure_ev, face_sharpness, measure_faces, min_face_size
+from pipeline.imaging.color import Proxy, srgb_to_linear
+from pipeline.imaging.faces import face_exposure_ev, face_sharpness, measure_faces, min_face_size
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import scan_shoot
+from pipeline.kernel.records import MANIFEST_FIELDS, Face, ImageRecord, SourceKind
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.schema import FACES_SCHEMA, MANIFEST_SCHEMA, face_rows, to_table, write_parquet_atomic
+from pipeline.kernel.stage import RunContext
 
 
 @pytest.fixture(autouse=True)

@@ -14,13 +14,13 @@ import numpy as np
 import pyexiv2
 import pytest
 from PIL import Image
+from render_cases import run_stages
 
 from charts.loader import load_chart
-from pipeline.records import AppliedBy, Operation, OperationKind
-from render_cases import run_stages
-from stages.decode_raw import decode_raster
-from stages.export import encode_within, png_with_icc
-from stages.measure_exposure import measure_all
+from pipeline.imaging.decode import decode_raster
+from pipeline.imaging.measure import measure_all
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.outputs.encode import encode_within, png_with_icc
 
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool not installed (CI installs it)")
@@ -82,7 +82,7 @@ def test_encode_within_finds_the_highest_quality_that_fits() -> None:
 
 
 def test_png_iccp_chunk_is_valid() -> None:
-    from pipeline.icc import icc_profile
+    from pipeline.imaging.icc import icc_profile
 
     ok, png = cv2.imencode(".png", np.zeros((4, 4, 3), np.uint16))
     data = png_with_icc(png.tobytes(), icc_profile("display_p3"))
@@ -267,8 +267,8 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
 
 @pytest.mark.parametrize("compression", ["none", "lzw", "deflate"])
 def test_tiff_compressions_are_lossless(compression: str) -> None:
-    from pipeline.icc import icc_profile
-    from stages.export import EncoderSettings, encode_pixels
+    from pipeline.imaging.icc import icc_profile
+    from pipeline.outputs.encode import EncoderSettings, encode_pixels
 
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 65536, size=(20, 30, 3), dtype=np.uint16)

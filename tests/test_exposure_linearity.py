@@ -1,7 +1,7 @@
 """Exposure is measured in linear light: a real RAW re-exposed by 2**k reads k EV apart.
 
 The sensor data of a real camera RAW is scaled by 2**k and written as a valid
-DNG (pipeline.dng), then decoded and measured by the pipeline itself, exactly
+DNG (pipeline.imaging.dng), then decoded and measured by the pipeline itself, exactly
 as a shoot would be.
 """
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dng import rescale_raw_to_dng
-from pipeline.graph import load_graph
-from pipeline.ingest import scan_shoot
-from pipeline.runner import Runner
-from pipeline.stage import RunContext
+from pipeline.imaging.dng import rescale_raw_to_dng
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import scan_shoot
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
 
 SOURCE = "Canon_PowerShot_S40_CRW_0113.CRW"  # no clipped highlights, so a +1 EV push stays linear
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pipeline.geometry import fits, inscribed_box, parse_aspect, place_crop, rotated_corners, shrink_to_fit
+from pipeline.imaging.geometry import fits, inscribed_box, parse_aspect, place_crop, rotated_corners, shrink_to_fit
 
 
 def test_rotated_corners_of_a_square() -> None:

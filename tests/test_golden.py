@@ -24,9 +24,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from render_cases import delta_e, load_case, operations_from_json, read_rgb, run_stages, turned_copy
 
 from charts.loader import load_chart
-from render_cases import delta_e, load_case, operations_from_json, read_rgb, run_stages, turned_copy
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "operations.json").is_file())

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import stages
-from pipeline.errors import ConfigError
-from pipeline.graph import describe, load_graph
-from pipeline.records import ImageRecord
-from pipeline.schema import MANIFEST_SCHEMA
-from pipeline.stage import Stage
+from pipeline.kernel.errors import ConfigError
+from pipeline.kernel.graph import describe, load_graph
+from pipeline.kernel.records import ImageRecord
+from pipeline.kernel.schema import MANIFEST_SCHEMA
+from pipeline.kernel.stage import Stage
 from stages import REGISTRY
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import scan_shoot, sniff_format
-from pipeline.records import SourceKind
+from pipeline.kernel.ingest import scan_shoot, sniff_format
+from pipeline.kernel.records import SourceKind
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_scan_rejects_missing_folder(tmp_path: Path) -> None:
 
 
 def test_export_stems_are_unique() -> None:
-    from pipeline.ingest import export_stems
+    from pipeline.kernel.ingest import export_stems
 
     assert export_stems(["IMG_0002.JPG", "IMG_0002.dng", "IMG_0003.CR2"]) == ["IMG_0002_jpg", "IMG_0002", "IMG_0003"]
     assert export_stems(["a/IMG_1.CR2", "b/IMG_1.CR2"]) == ["IMG_1", "b_IMG_1"]

@@ -14,17 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.color import Proxy, luminance, srgb_to_linear
-from pipeline.errors import InputError
-from pipeline.graph import load_graph
-from pipeline.ingest import scan_shoot
-from pipeline.records import ExposureVerdict
-from pipeline.runner import Runner
-from pipeline.schema import MANIFEST_SCHEMA, to_table
-from pipeline.stage import RunContext
-from stages.decode_raw import decode_raster
-from stages.measure_exposure import (
-    MeasureExposure,
+from pipeline.imaging.color import Proxy, luminance, srgb_to_linear
+from pipeline.imaging.decode import decode_raster
+from pipeline.imaging.measure import (
     clipped_pct,
     exposure_ev,
     exposure_verdict,
@@ -38,6 +30,14 @@ from stages.measure_exposure import (
     sharpness,
     white_balance_cast,
 )
+from pipeline.kernel.errors import InputError
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import scan_shoot
+from pipeline.kernel.records import ExposureVerdict
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table
+from pipeline.kernel.stage import RunContext
+from stages.measure_exposure import MeasureExposure
 
 TARGET = MeasureExposure.Params().target_rendered
 TOLERANCE = MeasureExposure.Params().tolerance_ev
@@ -272,7 +272,7 @@ def test_stage_writes_every_declared_field_into_a_valid_manifest_row(exposure_di
 
 def test_stage_uses_the_run_target(exposure_dir: Path, tmp_path: Path) -> None:
     rgb = proxy_of(exposure_dir, "Roland Tanglao-CC BY 2.0.jpg")
-    from pipeline.records import ImageRecord, SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.records import ImageRecord, SourceKind, SourceTask, WorkItem
 
     task = SourceTask(Path("x.jpg"), "x.jpg", "0" * 64, 1, "jpeg", SourceKind.RASTER)
     evs = []
@@ -286,7 +286,7 @@ def test_stage_uses_the_run_target(exposure_dir: Path, tmp_path: Path) -> None:
 
 
 def test_saliency_centre_finds_the_odd_object() -> None:
-    from stages.measure_exposure import saliency_centre
+    from pipeline.imaging.measure import saliency_centre
 
     img = np.full((300, 400), 0.4, np.float32)
     img += np.random.default_rng(1).normal(0, 0.01, img.shape).astype(np.float32)

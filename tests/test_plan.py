@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from charts.loader import load_chart
 from pipeline.cli import EXIT_CONFIG, main
-from pipeline.color import linear_to_srgb, srgb_to_linear
-from pipeline.geometry import fits
-from pipeline.instructions import SCHEMA_PATH
-from pipeline.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
-from pipeline.run import RunSettings, process_shoot
-from stages.plan_retouch import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
+from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+from pipeline.imaging.geometry import fits
+from pipeline.kernel.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import SCHEMA_PATH
+from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
 
 
 def _record(**kw) -> ImageRecord:

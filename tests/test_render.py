@@ -7,15 +7,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from render_cases import delta_e, read_rgb, run_stages, turned_copy
 
 from charts.loader import load_chart
 from charts.schema import Rendition
-from pipeline.color import linear_to_srgb
-from pipeline.geometry import inscribed_box, rotated_corners
-from pipeline.icc import encode
-from pipeline.records import AppliedBy, Operation, OperationKind
-from render_cases import delta_e, read_rgb, run_stages, turned_copy
-from stages.render import (
+from pipeline.imaging.color import linear_to_srgb
+from pipeline.imaging.geometry import inscribed_box, rotated_corners
+from pipeline.imaging.icc import encode
+from pipeline.imaging.render import (
     Adjustments,
     FaceLift,
     adjustments_from_operations,
@@ -31,6 +30,7 @@ from stages.render import (
     required_scale,
     warp_frame,
 )
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -283,9 +283,10 @@ def test_proxy_reuse_matches_a_fresh_decode(raw_dir: Path, tmp_path: Path) -> No
 
 
 def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None:
-    from pipeline.records import Verdict, WorkItem
-    from pipeline.stage import RunContext
     from render_cases import task_for
+
+    from pipeline.kernel.records import Verdict, WorkItem
+    from pipeline.kernel.stage import RunContext
     from stages.render import Render
 
     chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
@@ -299,11 +300,11 @@ def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None
 def test_an_open_raw_handle_is_used_and_closed(raw_dir: Path, tmp_path: Path) -> None:
     """decode_raw may leave its LibRaw handle in artifacts["raw"]: render decodes from it and closes it."""
     import rawpy
-
-    from pipeline.stage import RunContext
     from render_cases import task_for
+
+    from pipeline.kernel.records import WorkItem
+    from pipeline.kernel.stage import RunContext
     from stages.decode_raw import DecodeRaw
-    from pipeline.records import WorkItem
     from stages.render import Render
 
     path = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"

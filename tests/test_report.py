@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.run import REPORT_NAME, RunSettings, process_shoot
+from pipeline.kernel.run import REPORT_NAME, RunSettings, process_shoot
 
 
 class _Collect(HTMLParser):

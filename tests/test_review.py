@@ -17,13 +17,17 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pipeline.cli_review import review
-from pipeline.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
+from pipeline.cli.review import review
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
 from pipeline.review.app import create_app, is_loopback
 from pipeline.review.preview import (
-    apply_corrections, clipped_mask, decode_preview, ellipse_mask, tonal_operations,
+    apply_corrections,
+    clipped_mask,
+    decode_preview,
+    ellipse_mask,
+    tonal_operations,
 )  # fmt: skip
-from pipeline.run import RunSettings, process_shoot
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -262,7 +266,7 @@ def test_edits_survive_a_replan_unless_the_plan_changed(client, out: Path) -> No
     shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait", only="plan"))
     replanned = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])
-    assert replanned["params"]["ev"] == 0.2  # pipeline.run keeps the reviewer's amount over the plan's
+    assert replanned["params"]["ev"] == 0.2  # pipeline.kernel.run keeps the reviewer's amount over the plan's
     assert replanned["review"]["status"] == "accepted" and replanned["review"]["params"] == {"ev": 0.2}
     data = client.get(f"/api/images/{sp}").get_json()
     kept = next(o for o in data["doc"]["operations"] if o["op_id"] == op["op_id"])
@@ -389,7 +393,7 @@ def test_previews_are_rendered_and_cached(client, out: Path) -> None:  # noqa: A
     expected = clipped_mask(decode_preview(shoot / "2008_001322.jpg", "raster"))
     assert np.array_equal(mask[..., 3] > 0, expected) and expected.sum() > 0
     for variant in ("after", "thumb"):
-        assert client.get(data["previews"].get(variant, f"/preview/thumb/2008_001322.jpg")).status_code == 200
+        assert client.get(data["previews"].get(variant, "/preview/thumb/2008_001322.jpg")).status_code == 200
     raw = client.get("/preview/thumb/raw/Kodak_DC50_DC50IMG_DC0008L.KDC")
     assert raw.status_code == 200 and max(Image.open(io.BytesIO(raw.data)).size) <= 400
     names = sorted(p.name for p in (out / "previews").iterdir())

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.instructions import instruction_name
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import instruction_name
 from pipeline.review.app import create_app, serve
-from pipeline.run import RunSettings, process_shoot
 
 pytestmark = pytest.mark.browser
 

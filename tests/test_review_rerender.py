@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
-from pipeline.color import srgb_to_linear
-from pipeline.instructions import instruction_name
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import instruction_name
 from pipeline.review.store import OpChange, ReviewStore
-from pipeline.run import RunSettings, process_shoot
 
 
 def _mean_linear(path: Path) -> float:
@@ -58,8 +58,8 @@ def test_edited_amount_and_rejected_crop_are_rendered(exposure_dir: Path, tmp_pa
 
 
 def test_the_renderer_skips_rejected_operations() -> None:
-    from pipeline.records import AppliedBy, Operation, OperationKind
-    from stages.render import adjustments_from_operations
+    from pipeline.imaging.render import adjustments_from_operations
+    from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 
     ops = [Operation("exposure", OperationKind.EXPOSURE, {"ev": 1.0}, "under", applied_by=AppliedBy.RENDERER),
            Operation("crop-4x5", OperationKind.CROP, {"aspect": "4:5", "box": [0, 0, 80, 100]}, "crop")]

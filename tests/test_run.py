@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.run import MANIFEST_NAME, RunSettings, process_shoot
-from pipeline.schema import MANIFEST_SCHEMA, SCHEMA_VERSION, schema_version_of
+from pipeline.kernel.errors import ConfigError
+from pipeline.kernel.run import MANIFEST_NAME, RunSettings, process_shoot
+from pipeline.kernel.schema import MANIFEST_SCHEMA, SCHEMA_VERSION, schema_version_of
 
 TIMING_COLUMNS = ["stage_seconds"]
 

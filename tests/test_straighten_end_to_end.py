@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import rawpy
 
-from pipeline.run import RunSettings, process_shoot
-from stages.measure_exposure import line_tilts
+from pipeline.imaging.measure import line_tilts
+from pipeline.kernel.run import RunSettings, process_shoot
 
 
 @pytest.mark.parametrize("turn", [2.5, -2.0])

@@ -1,16 +1,16 @@
 """Executors run the per-image stage chain; stages never know which one does.
 
 Both give identical records for the same inputs: they share
-:class:`pipeline.runner.Runner`, which decides what happens to one image.
+:class:`pipeline.kernel.runner.Runner`, which decides what happens to one image.
 """
 
 from __future__ import annotations
 
 from typing import Iterator, Protocol
 
-from pipeline.graph import Graph
-from pipeline.records import ImageRecord, SourceTask
-from pipeline.stage import RunContext
+from pipeline.kernel.graph import Graph
+from pipeline.kernel.records import ImageRecord, SourceTask
+from pipeline.kernel.stage import RunContext
 
 
 class Executor(Protocol):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from pipeline.graph import Graph
-from pipeline.records import ImageRecord, SourceTask
-from pipeline.runner import Runner
-from pipeline.stage import RunContext
+from pipeline.kernel.graph import Graph
+from pipeline.kernel.records import ImageRecord, SourceTask
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
 
 
 class LocalExecutor:

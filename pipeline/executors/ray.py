@@ -6,7 +6,7 @@ then load the next segment of the graph (after planning in the driver), so a
 run starts each worker process once. Per-image stages
 are fused inside the actor, as Ray Data fuses map operators: the proxy and
 every other pixel array stay in the actor's memory; only the task (a path and
-a hash) goes in and the small :class:`~pipeline.records.ImageRecord` comes
+a hash) goes in and the small :class:`~pipeline.kernel.records.ImageRecord` comes
 out, so no pixels travel through the object store.
 
 Without an address a local Ray is started for this run and stopped after it;
@@ -22,10 +22,10 @@ import time
 from dataclasses import replace
 from typing import Any, Iterator
 
-from pipeline.graph import Graph
-from pipeline.records import ImageRecord, SourceTask, Status
-from pipeline.runner import Runner
-from pipeline.stage import RunContext
+from pipeline.kernel.graph import Graph
+from pipeline.kernel.records import ImageRecord, SourceTask, Status
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """``postprod review``: a local web app in which retouchers work through the plan.
 
 The instructions JSON of each image is the durable record of every decision
-(``pipeline.run`` keeps reviews across re-plans); ``OUT/review.sqlite`` is the
+(``pipeline.kernel.run`` keeps reviews across re-plans); ``OUT/review.sqlite`` is the
 working store: per-image versions for optimistic concurrency, the reviewers'
 edits of planned amounts, and an audit trail of every change.
 

@@ -24,11 +24,18 @@ from urllib.parse import quote, urlencode, urlsplit
 from flask import Flask, Response, abort, jsonify, redirect, render_template, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from pipeline.errors import InputError
-from pipeline.instructions import instruction_name
+from pipeline.kernel.errors import InputError
+from pipeline.outputs.instructions import instruction_name
 from pipeline.review.preview import PreviewCache, tonal_operations
 from pipeline.review.store import (
-    DB_NAME, Conflict, NotFound, ReviewError, ReviewStore, clean_reviewer, default_reviewer, parse_change,
+    DB_NAME,
+    Conflict,
+    NotFound,
+    ReviewError,
+    ReviewStore,
+    clean_reviewer,
+    default_reviewer,
+    parse_change,
 )  # fmt: skip
 
 TOKEN_COOKIE = "postprod_review_token"

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.color import to_srgb8
-from pipeline.records import SourceKind
-from pipeline.files import write_bytes_atomic
-from stages.decode_raw import check_not_constant, decode_raster, decode_raw_linear, fit_long_edge, open_raw
+from pipeline.imaging.color import to_srgb8
+from pipeline.imaging.decode import check_not_constant, decode_raster, decode_raw_linear, fit_long_edge, open_raw
+from pipeline.kernel.files import write_bytes_atomic
+from pipeline.kernel.records import SourceKind
 
 PREVIEW_LONG_EDGE = 1600
 THUMB_LONG_EDGE = 400

@@ -36,14 +36,18 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline.geometry import fits, parse_aspect
-from pipeline.instructions import (
-    INSTRUCTIONS_SCHEMA, instruction_name, instruction_rows, summary_line, xmp_sidecar,
+from pipeline.imaging.geometry import fits, parse_aspect
+from pipeline.kernel.files import write_bytes_atomic
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.run import INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
+from pipeline.kernel.schema import to_table, write_parquet_atomic
+from pipeline.outputs.instructions import (
+    INSTRUCTIONS_SCHEMA,
+    instruction_name,
+    instruction_rows,
+    summary_line,
+    xmp_sidecar,
 )  # fmt: skip
-from pipeline.records import AppliedBy, Operation, OperationKind
-from pipeline.files import write_bytes_atomic
-from pipeline.run import INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
-from pipeline.schema import to_table, write_parquet_atomic
 
 DB_NAME = "review.sqlite"
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "done")
@@ -143,7 +147,7 @@ def utc_now() -> str:
 
 
 def doc_bytes(doc: dict[str, Any]) -> bytes:
-    """The instructions file's bytes, formatted as ``pipeline.run`` writes them."""
+    """The instructions file's bytes, formatted as ``pipeline.kernel.run`` writes them."""
     return (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8")
 
 

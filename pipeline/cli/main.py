@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from pipeline import __version__
-from pipeline.errors import ConfigError
+from pipeline.kernel.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -82,7 +82,7 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
     """
     from tqdm import tqdm
 
-    from pipeline.run import RunSettings, process_shoot
+    from pipeline.kernel.run import RunSettings, process_shoot
 
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
@@ -150,12 +150,12 @@ def _print_summary(s: dict) -> None:
               help="Stage graph YAML [default: the bundled one].")
 def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     """Print one file's metadata, measurements, faces and plan as JSON (nothing is written)."""
-    from pipeline.graph import load_graph
-    from pipeline.ingest import hash_file, sniff_format
-    from pipeline.records import SourceTask, Status, record_to_json
-    from pipeline.run import chart_options
-    from pipeline.runner import Runner
-    from pipeline.stage import RunContext
+    from pipeline.kernel.graph import load_graph
+    from pipeline.kernel.ingest import hash_file, sniff_format
+    from pipeline.kernel.records import SourceTask, Status, record_to_json
+    from pipeline.kernel.run import chart_options
+    from pipeline.kernel.runner import Runner
+    from pipeline.kernel.stage import RunContext
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -191,8 +191,8 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
               help="Stage graph YAML [default: the bundled one].")
 def describe(graph_path: Path | None) -> None:
     """Print the stage graph: each stage's inputs, outputs, resources and parameters."""
-    from pipeline.graph import describe as describe_graph
-    from pipeline.graph import load_graph
+    from pipeline.kernel.graph import describe as describe_graph
+    from pipeline.kernel.graph import load_graph
 
     try:
         click.echo(describe_graph(load_graph(graph_path)))
@@ -208,10 +208,10 @@ def describe(graph_path: Path | None) -> None:
 def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
     """Build the demo shoot: real photos written as real DNG files, plus the shared
     data's real camera RAWs and group photos when that folder exists."""
-    from pipeline.demo import build_demo_shoot
+    from pipeline.cli.demo import build_demo_shoot
 
     if shared_raw is None:
-        base = Path(os.environ.get("POSTPROD_TESTDATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+        base = Path(os.environ.get("POSTPROD_TESTDATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
         shared_raw = base / "raw"
     faces = shared_raw.parent / "faces" / "pascal_voc"
     files = build_demo_shoot(dest, shared_raw if shared_raw.is_dir() else None, faces if faces.is_dir() else None)
@@ -220,9 +220,9 @@ def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
 
 
 def _attach_groups() -> None:
-    from pipeline.cli_charts import charts
-    from pipeline.cli_models import models
-    from pipeline.cli_review import review
+    from pipeline.cli.charts import charts
+    from pipeline.cli.models import models
+    from pipeline.cli.review import review
 
     main.add_command(models)
     main.add_command(review)

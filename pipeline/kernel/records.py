@@ -2,7 +2,7 @@
 
 Stages exchange paths and these small records, never pixel arrays: the
 analysis proxy lives only inside the worker that decoded it (see
-:class:`WorkItem`). :mod:`pipeline.schema` is the Arrow image of these types and
+:class:`WorkItem`). :mod:`pipeline.kernel.schema` is the Arrow image of these types and
 a test keeps the two in step.
 """
 
@@ -38,7 +38,7 @@ class Face:
     """One detected face, in full-resolution pixels of the oriented image.
 
     Travels on :attr:`ImageRecord.faces`; written to ``faces.parquet`` (one
-    row per face, see :data:`pipeline.schema.FACES_SCHEMA`), not to the manifest.
+    row per face, see :data:`pipeline.kernel.schema.FACES_SCHEMA`), not to the manifest.
 
     Attributes
     ----------
@@ -232,7 +232,7 @@ class ImageRecord:
         """Plain-Python manifest row for Arrow (enums as strings, map as list of pairs).
 
         Fields in :data:`SIDE_TABLE_FIELDS` (faces, operations, exports) are left out: they go to
-        their own tables (``pipeline.schema.face_rows``).
+        their own tables (``pipeline.kernel.schema.face_rows``).
         """
         row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SIDE_TABLE_FIELDS}
         row["status"] = str(self.status)

@@ -15,8 +15,8 @@ import click
 
 from charts.loader import list_charts, load_chart
 from charts.schema import JSON_SCHEMA_PATH, chart_json_schema_text, write_json_schema
-from pipeline.errors import ConfigError, Location
-from pipeline.yamlconf import load_yaml
+from pipeline.kernel.errors import ConfigError, Location
+from pipeline.kernel.yamlconf import load_yaml
 
 EXIT_CONFIG = 2
 

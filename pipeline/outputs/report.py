@@ -12,8 +12,8 @@ import html
 from collections import Counter
 from typing import Any
 
-from pipeline.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
-from pipeline.instructions import instruction_name, summary_line
+from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
+from pipeline.outputs.instructions import instruction_name, summary_line
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from pipeline.records import WorkItem
+from pipeline.kernel.records import WorkItem
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class Stage(ABC):
     """Base class of every stage.
 
     Subclasses set the class attributes and implement :meth:`process`.
-    ``reads`` and ``writes`` name :class:`~pipeline.records.ImageRecord` fields;
+    ``reads`` and ``writes`` name :class:`~pipeline.kernel.records.ImageRecord` fields;
     ``consumes`` and ``produces`` name in-worker artifacts (pixels) that never
     leave the worker. The graph validator checks that everything read is
     produced upstream.
@@ -94,7 +94,7 @@ class Stage(ABC):
 
         Raises
         ------
-        pipeline.errors.ConfigError
+        pipeline.kernel.errors.ConfigError
             When the run cannot start (a model missing or failing its hash).
         """
 
@@ -107,7 +107,7 @@ class Stage(ABC):
 
         Raises
         ------
-        pipeline.errors.InputError
+        pipeline.kernel.errors.InputError
             When this source file cannot be processed; the image becomes a
             failed row and the shoot goes on.
         """

@@ -1,7 +1,7 @@
 """``postprod models``: list, fetch and verify the model files.
 
 Attached to the main CLI as ``postprod models``; importable on its own as
-``from pipeline.cli_models import models``.
+``from pipeline.cli.models import models``.
 """
 
 from __future__ import annotations

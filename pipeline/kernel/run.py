@@ -20,15 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from pipeline import __version__, decode_cache
-from pipeline.files import write_bytes_atomic, write_json_atomic
-from pipeline.errors import ConfigError, Location
+from pipeline import __version__
 from pipeline.executors import make_executor
-from pipeline.graph import Graph, load_graph
-from pipeline.ingest import Shoot, scan_shoot
-from pipeline.records import ImageRecord, SourceTask, Status, record_from_json, record_to_json
-from pipeline.schema import MANIFEST_SCHEMA, to_table, write_parquet_atomic
-from pipeline.stage import RunContext
+from pipeline.kernel import decode_cache
+from pipeline.kernel.errors import ConfigError, Location
+from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
+from pipeline.kernel.graph import Graph, load_graph
+from pipeline.kernel.ingest import Shoot, scan_shoot
+from pipeline.kernel.records import ImageRecord, SourceTask, Status, record_from_json, record_to_json
+from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table, write_parquet_atomic
+from pipeline.kernel.stage import RunContext
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -302,10 +303,14 @@ def process_shoot(
 
 def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, summary."""
-    from pipeline.instructions import (
-        INSTRUCTIONS_SCHEMA, instruction_doc, instruction_name, instruction_rows, xmp_sidecar,
+    from pipeline.kernel.schema import EXPORTS_SCHEMA, FACES_SCHEMA, export_rows, face_rows
+    from pipeline.outputs.instructions import (
+        INSTRUCTIONS_SCHEMA,
+        instruction_doc,
+        instruction_name,
+        instruction_rows,
+        xmp_sidecar,
     )
-    from pipeline.schema import EXPORTS_SCHEMA, FACES_SCHEMA, export_rows, face_rows
 
     out = context.out_dir
     records = result.records
@@ -328,7 +333,7 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
     write_contact_sheets(originals, out)
     summary = result.summary()
     write_json_atomic(out / SUMMARY_NAME, summary)
-    from pipeline.report import render_report
+    from pipeline.outputs.report import render_report
 
     html_text = render_report(records, summary, context.options.get("chart_name"))
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
@@ -346,7 +351,7 @@ def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONT
     the shoot (300 MB at 1,000 images) and pass JPEG's 65,500 px limit near
     1,200. Sheets of an earlier run that this one does not rewrite are removed.
     """
-    from pipeline.contact_sheet import contact_sheet
+    from pipeline.outputs.contact_sheet import contact_sheet
 
     by_rendition: dict[str, list[tuple[Path, str]]] = {}
     for r in records:
@@ -381,7 +386,7 @@ def sweep_temp_files(out: Path) -> int:
 def carry_reviews(records: list[ImageRecord], out: Path) -> None:
     """Keep reviewers' decisions across a re-plan: status, who, when, comment, and
     the parameters they changed (which replace the plan's, so a rerun renders them)."""
-    from pipeline.instructions import instruction_name
+    from pipeline.outputs.instructions import instruction_name
 
     for r in records:
         if not r.operations:

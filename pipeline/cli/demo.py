@@ -2,7 +2,7 @@
 
 The photos are scikit-image's bundled samples (they ship inside the wheel, so
 nothing is downloaded): linearised, upscaled to a realistic size, and
-photographed by the synthetic camera of :mod:`pipeline.dng` with the white
+photographed by the synthetic camera of :mod:`pipeline.imaging.dng` with the white
 balance, exposure and shooting data varying from frame to frame as they do in
 a real shoot. Beside them lie what a real upload also holds: the camera's
 JPEG of one frame, a duplicate, a sidecar, a hidden file and a truncated
@@ -28,10 +28,10 @@ import numpy as np
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from pipeline.color import srgb_to_linear
-from pipeline.dng import dng_bytes_from_linear_rgb
-from pipeline.files import write_bytes_atomic
-from pipeline.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.dng import dng_bytes_from_linear_rgb
+from pipeline.kernel.files import write_bytes_atomic
+from pipeline.kernel.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
 
 DEMO_MAKE = "postprod demo"
 DEMO_MODEL = "Synthetic DNG"

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipeline.errors import ConfigError, Location
+from pipeline.kernel.errors import ConfigError, Location
 
 KeyPath = tuple[str | int, ...]
 

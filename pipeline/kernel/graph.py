@@ -2,7 +2,7 @@
 
 Validation happens in the driver before any worker starts: unknown stages,
 unknown keys, bad parameters and a field read before any stage writes it all
-stop the run with one :class:`~pipeline.errors.ConfigError` that names the
+stop the run with one :class:`~pipeline.kernel.errors.ConfigError` that names the
 file, the line and the key.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.errors import ConfigError
-from pipeline.records import INGEST_FIELDS, RECORD_FIELDS
-from pipeline.stage import Resources, RunContext, Stage
-from pipeline.yamlconf import YamlDocument, load_yaml, validate
+from pipeline.kernel.errors import ConfigError
+from pipeline.kernel.records import INGEST_FIELDS, RECORD_FIELDS
+from pipeline.kernel.stage import Resources, RunContext, Stage
+from pipeline.kernel.yamlconf import YamlDocument, load_yaml, validate
 
 GRAPH_SCHEMA_VERSION = 1
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from pipeline.errors import InputError
-from pipeline.graph import Graph
-from pipeline.records import ImageRecord, SourceTask, Status, WorkItem
-from pipeline.stage import RunContext, Stage
+from pipeline.kernel.errors import InputError
+from pipeline.kernel.graph import Graph
+from pipeline.kernel.records import ImageRecord, SourceTask, Status, WorkItem
+from pipeline.kernel.stage import RunContext, Stage
 
 
 def limit_threads(n: int) -> None:

@@ -23,7 +23,7 @@ from xml.sax.saxutils import quoteattr
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind
 
 INSTRUCTIONS_FORMAT = "postprod.instructions/1"
 SCHEMA_PATH = Path(__file__).with_name("instructions.schema.json")

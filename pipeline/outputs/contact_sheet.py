@@ -19,8 +19,8 @@ import numpy as np
 import pyexiv2
 from PIL import Image, ImageCms, ImageDraw, ImageFont, UnidentifiedImageError
 
-from pipeline.files import write_bytes_atomic
-from pipeline.icc import icc_profile
+from pipeline.imaging.icc import icc_profile
+from pipeline.kernel.files import write_bytes_atomic
 
 _BACKGROUND = (32, 32, 32)
 _PLACEHOLDER = (90, 90, 90)

@@ -2,7 +2,7 @@
 
 ``MANIFEST_SCHEMA`` describes ``manifest.parquet``, one row per input file.
 Its version goes into the Parquet metadata; bump it on any change that a
-reader could notice and keep :data:`pipeline.records.ImageRecord` in step (a
+reader could notice and keep :data:`pipeline.kernel.records.ImageRecord` in step (a
 test checks the two agree).
 """
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
-from pipeline.files import write_bytes_atomic
+from pipeline.kernel.files import write_bytes_atomic
 
 SCHEMA_VERSION = 1
 
@@ -183,7 +183,7 @@ def to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema, extra_meta: dict
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically (:func:`pipeline.files.write_bytes_atomic`)."""
+    """Write ``table`` to ``path`` atomically (:func:`pipeline.kernel.files.write_bytes_atomic`)."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     write_bytes_atomic(Path(path), sink.getvalue().to_pybytes())

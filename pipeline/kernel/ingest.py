@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from pipeline.records import SourceKind, SourceTask
+from pipeline.kernel.records import SourceKind, SourceTask
 
 # Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
 RAW_EXTENSIONS = frozenset(

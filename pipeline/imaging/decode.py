@@ -1,0 +1,369 @@
+"""Decode a source into the analysis proxy and read its camera metadata.
+
+RAW files go through LibRaw (rawpy) with the camera's white balance, no
+auto-brightening, linear 16-bit output in the working space; raster files
+through Pillow with the EXIF orientation applied and the embedded ICC profile
+converted to sRGB, then linearised. The proxy is LibRaw's half-size decode
+(no demosaicing: fast, and exact in linear light) rather than the embedded
+preview, because previews are tone-mapped by the camera and would make
+exposure measurements depend on the camera's rendering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+import rawpy
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
+from pipeline.kernel.errors import InputError
+
+
+@dataclass
+class SourceMetadata:
+    """Camera metadata and the oriented full-resolution size of a source."""
+
+    width: int
+    height: int
+    orientation: int = 1
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    iso: float | None = None
+    shutter_s: float | None = None
+    aperture: float | None = None
+    focal_length_mm: float | None = None
+    captured_at: datetime | None = None
+
+
+# --- LibRaw make/model ------------------------------------------------------
+# rawpy exposes sizes, lens and shooting data but not make and model; LibRaw's
+# C API returns them from the header parse alone (no unpacking), through the
+# library rawpy ships.
+_libraw_lock = threading.Lock()
+_libraw: Any = None
+_IPARAMS_MAKE, _IPARAMS_MODEL = 4, 68  # offsets in libraw_iparams_t (after char guard[4])
+
+
+def _libraw_lib() -> Any:
+    global _libraw
+    with _libraw_lock:
+        if _libraw is None:
+            lib = ctypes.CDLL(os.path.join(os.path.dirname(rawpy.__file__), "libraw_r.so"))
+            lib.libraw_init.restype = ctypes.c_void_p
+            lib.libraw_init.argtypes = [ctypes.c_uint]
+            lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+            lib.libraw_get_iparams.restype = ctypes.c_void_p
+            lib.libraw_get_iparams.argtypes = [ctypes.c_void_p]
+            lib.libraw_close.argtypes = [ctypes.c_void_p]
+            _libraw = lib
+    return _libraw
+
+
+def read_raw_make_model(path: Path) -> tuple[str | None, str | None]:
+    """Camera make and model as LibRaw parses them from a RAW file's header."""
+    try:
+        lib = _libraw_lib()
+    except OSError:
+        return None, None
+    handle = lib.libraw_init(0)
+    try:
+        if lib.libraw_open_file(handle, os.fsencode(path)) != 0:
+            return None, None
+        buf = ctypes.string_at(lib.libraw_get_iparams(handle), _IPARAMS_MODEL + 64)
+
+        def field(offset: int) -> str | None:
+            text = buf[offset : offset + 64].split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+            return text or None
+
+        return field(_IPARAMS_MAKE), field(_IPARAMS_MODEL)
+    finally:
+        lib.libraw_close(handle)
+
+
+def _oriented_raw_size(sizes: Any) -> tuple[int, int]:
+    """Size of LibRaw's full output: pixel-aspect stretch, then the flip."""
+    w, h = sizes.width, sizes.height
+    aspect = sizes.pixel_aspect or 1.0
+    if aspect < 1.0:
+        h = int(h / aspect + 0.5)
+    elif aspect > 1.0:
+        w = int(w * aspect + 0.5)
+    if sizes.flip in (5, 6):
+        w, h = h, w
+    return w, h
+
+
+def _nonzero(v: float | None) -> float | None:
+    return float(v) if v else None
+
+
+def open_raw(path: Path) -> rawpy.RawPy:
+    """Open a RAW file, turning LibRaw's errors into :class:`InputError`."""
+    try:
+        return rawpy.imread(str(path))
+    except rawpy.LibRawFileUnsupportedError:
+        raise InputError("not a RAW format LibRaw supports, nor a raster image") from None
+    except rawpy.LibRawError as exc:
+        raise InputError(f"cannot read RAW file: {_libraw_message(exc)}") from None
+
+
+_LIBRAW_MEANING = {
+    "LibRawIOError": "the file ends before its image data does: truncated or damaged",
+    "LibRawDataError": "the image data is corrupt",
+    "LibRawFileUnsupportedError": "LibRaw does not support this camera's RAW data",
+    "LibRawTooBigError": "the declared image is too big to process",
+    "LibRawOutOfOrderCallError": "the file's structure is inconsistent",
+}
+
+
+@contextlib.contextmanager
+def libraw_messages() -> Iterator[list[str]]:
+    """Catch what LibRaw prints on the process's stderr ("Unexpected end of file").
+
+    LibRaw reports data problems by printing them from C; caught here they go
+    into the failed row's reason instead of scrolling past the progress bar.
+    Workers decode one image at a time, so borrowing file descriptor 2 for the
+    length of one decode is safe.
+    """
+    caught: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr (embedded interpreters)
+        yield caught
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield caught
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read(4096).decode("utf-8", "replace")
+            caught += [line.split(": ", 1)[-1].strip() for line in text.splitlines() if line.strip()]
+
+
+def _libraw_message(exc: Exception) -> str:
+    name = type(exc).__name__
+    msg = exc.args[0] if exc.args else str(exc)
+    if isinstance(msg, bytes):
+        msg = msg.decode("utf-8", "replace")
+    meaning = _LIBRAW_MEANING.get(name)
+    return f"{meaning} [{name}: {msg}]" if meaning else f"{name}: {msg}"
+
+
+def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
+    w, h = _oriented_raw_size(raw.sizes)
+    other = raw.other
+    lens = raw.lens
+    make, model = read_raw_make_model(path)
+    ts = other.timestamp
+    return SourceMetadata(
+        width=w,
+        height=h,
+        orientation=LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1),
+        camera_make=make,
+        camera_model=model,
+        lens=(lens.model or None),
+        iso=_nonzero(other.iso_speed),
+        shutter_s=_nonzero(other.shutter_speed),
+        aperture=_nonzero(other.aperture),
+        focal_length_mm=_nonzero(other.focal_length),
+        captured_at=ts if ts and ts.year > 1970 else None,
+    )
+
+
+def check_raw_payload(raw: rawpy.RawPy, file_size: int, min_bits_per_pixel: float) -> None:
+    """Reject files too small to hold the sensor data they declare.
+
+    Metadata-only stubs and truncated files open in LibRaw and decode to
+    garbage; real RAW data, even lossy-compressed, needs several bits per
+    photosite.
+
+    Raises
+    ------
+    InputError
+        When the file holds fewer than ``min_bits_per_pixel`` bits per photosite.
+    """
+    s = raw.sizes
+    photosites = max(1, s.raw_width * s.raw_height)
+    bpp = file_size * 8 / photosites
+    if bpp < min_bits_per_pixel:
+        raise InputError(
+            f"file holds {file_size} bytes, too few for the {s.raw_width}x{s.raw_height} sensor it declares "
+            f"({bpp:.3f} bits per photosite): truncated, or a metadata-only stub"
+        )
+
+
+def decode_raw_linear(raw: rawpy.RawPy, half_size: bool) -> np.ndarray:
+    """Demosaic (or half-size bin) to linear 16-bit working-space RGB.
+
+    Camera white balance, no auto-brightening, the file's own white level,
+    linear gamma, sRGB primaries; LibRaw applies the file's orientation.
+    """
+    try:
+        return raw.postprocess(
+            half_size=half_size,
+            use_camera_wb=True,
+            no_auto_bright=True,
+            # LibRaw's default (0.75) lowers the white point to the brightest
+            # photosite when it is above 75% of white, brightening well-exposed
+            # frames by up to 0.4 EV: measurements must see the sensor as it is.
+            adjust_maximum_thr=0.0,
+            output_bps=16,
+            gamma=(1, 1),
+            output_color=rawpy.ColorSpace.sRGB,
+        )
+    except rawpy.LibRawError as exc:
+        raise InputError(f"cannot decode RAW data: {_libraw_message(exc)}") from None
+
+
+def check_not_constant(rgb: np.ndarray) -> None:
+    """An image with one value everywhere carries no picture.
+
+    Raises
+    ------
+    InputError
+        When the image is constant (all black, say) to within 1/4096 of full scale.
+    """
+    if rgb.size == 0:
+        raise InputError("decodes to an empty image")
+    lo, hi = float(rgb.min()), float(rgb.max())
+    if hi - lo < 1.0 / 4096:
+        raise InputError(f"decodes to a constant image (every pixel = {hi:.4f} of full scale): no picture in the file")
+
+
+def fit_long_edge(rgb: np.ndarray, long_edge: int) -> np.ndarray:
+    """Downscale (area filter) so the long edge is at most ``long_edge``."""
+    h, w = rgb.shape[:2]
+    scale = long_edge / max(h, w)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+# --- raster -------------------------------------------------------------------
+try:  # HEIC/HEIF (phones) through libheif's Pillow plugin, when installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - optional
+    pass
+_SRGB_PROFILE = ImageCms.createProfile("sRGB")
+_EXIF_IFD = 0x8769
+
+
+def _exif_metadata(im: Image.Image, w: int, h: int) -> SourceMetadata:
+    exif = im.getexif()
+    sub = exif.get_ifd(_EXIF_IFD) if exif else {}
+    orientation = int(exif.get(0x0112, 1) or 1) if exif else 1
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+
+    def num(v: Any) -> float | None:
+        try:
+            f = float(v[0] if isinstance(v, tuple) else v)
+        except (TypeError, ValueError, ZeroDivisionError, IndexError):
+            return None
+        return f if f > 0 else None
+
+    def text(v: Any) -> str | None:
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        return v.strip("\x00 ").strip() or None if isinstance(v, str) else None
+
+    captured = None
+    stamp = text(sub.get(0x9003) or exif.get(0x0132)) if exif else None
+    if stamp:
+        try:
+            captured = datetime.strptime(stamp[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            captured = None
+    return SourceMetadata(
+        width=w,
+        height=h,
+        orientation=orientation,
+        camera_make=text(exif.get(0x010F)) if exif else None,
+        camera_model=text(exif.get(0x0110)) if exif else None,
+        lens=text(sub.get(0xA434)),
+        iso=num(sub.get(0x8827)),
+        shutter_s=num(sub.get(0x829A)),
+        aperture=num(sub.get(0x829D)),
+        focal_length_mm=num(sub.get(0x920A)),
+        captured_at=captured,
+    )
+
+
+def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[np.ndarray, SourceMetadata]:
+    """Decode a raster image to linear working-space RGB.
+
+    Parameters
+    ----------
+    path : Path
+        JPEG, TIFF, PNG, WebP (HEIC when pillow-heif is installed).
+    long_edge : int or None
+        Decode no larger than needed for this long edge (JPEG DCT scaling),
+        then downscale; ``None`` for full resolution.
+    max_pixels : int
+        Refuse larger images (decompression bombs).
+
+    Raises
+    ------
+    InputError
+        If Pillow cannot identify or fully decode the file, or it is too large.
+    """
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise InputError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit")
+            meta = _exif_metadata(im, w, h)
+            icc = im.info.get("icc_profile")
+            if long_edge and im.format == "JPEG":
+                im.draft("RGB", (long_edge, long_edge))
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+                rgb = np.repeat(srgb_to_linear(arr)[..., None], 3, axis=2)
+            else:
+                if im.mode not in ("RGB", "RGBA", "L", "CMYK") and icc is None:
+                    im = im.convert("RGB")
+                if icc:
+                    try:
+                        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                        im = ImageCms.profileToProfile(im, src, _SRGB_PROFILE, outputMode="RGB")
+                    except (ImageCms.PyCMSError, OSError):
+                        im = im.convert("RGB")  # unreadable profile: assume sRGB
+                im = im.convert("RGB")
+                rgb = srgb_to_linear(np.asarray(im, dtype=np.float32) / 255.0)
+    except InputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"refused as a decompression bomb: {exc}") from None
+    except UnidentifiedImageError:
+        raise InputError("not an image format Pillow or LibRaw can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"corrupt or truncated image: {exc}") from None
+    if long_edge:
+        rgb = fit_long_edge(rgb, long_edge)
+    return np.ascontiguousarray(rgb, dtype=np.float32), meta

@@ -1,0 +1,1 @@
+"""Planning: a resolved chart and an image's measurements in, retouch operations out. No pixels."""
