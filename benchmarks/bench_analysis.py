@@ -125,7 +125,7 @@ def main() -> None:
     px = np.mean([rgb.shape[0] * rgb.shape[1] for _, rgb, _ in proxies]) / 1e6
     print(f"{len(proxies)} proxies, long edge <= {args.long_edge}, mean {px:.2f} MP, {args.threads} OpenCV thread(s)\n")
 
-    target = me.MeasureExposure.Params().target_rendered
+    target = me.RENDERED_REFERENCE
     cases: list[tuple[str, Callable[[np.ndarray, np.ndarray, bool], object]]] = [
         ("luminance", lambda rgb, y, r: luminance(rgb)),
         ("luminance_percentiles", lambda rgb, y, r: me.luminance_percentiles(y)),

@@ -52,7 +52,7 @@ def bare(path: Path) -> None:
 
 def time_file(path: Path, chart_name: str, out_dir: Path, repeat: int) -> dict[str, float]:
     chart = load_chart(chart_name)
-    context = RunContext(shoot_dir=path.parent, out_dir=out_dir, options={"chart": chart, "shoot_id": "bench"})
+    context = RunContext(shoot_dir=path.parent, out_dir=out_dir, chart=chart, shoot_id="bench")
     stages = [
         DecodeRaw(DecodeRaw.Params(), context),
         MeasureExposure(MeasureExposure.Params(), context),

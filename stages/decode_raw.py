@@ -34,12 +34,7 @@ class DecodeRaw(Stage):
 
     name: ClassVar[str] = "decode_raw"
     description: ClassVar[str] = "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata"
-    writes = frozenset(
-        {
-            "camera_make", "camera_model", "lens", "iso", "shutter_s", "aperture", "focal_length_mm",
-            "captured_at", "orientation", "width", "height", "proxy_width", "proxy_height",
-        }
-    )  # fmt: skip
+    writes = frozenset({"camera", "frame"})
     produces = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=1200)
 
@@ -73,8 +68,8 @@ class DecodeRaw(Stage):
         check_not_constant(rgb)
         r = item.record
         for key, value in vars(meta).items():
-            setattr(r, key, value)
-        r.proxy_height, r.proxy_width = rgb.shape[:2]
+            r.set_column(key, value)
+        r.frame.proxy_height, r.frame.proxy_width = rgb.shape[:2]
         item.artifacts["proxy"] = Proxy(rgb=rgb, scale=meta.width / rgb.shape[1])
 
     def _decode_raw(self, path: Path, item: WorkItem, unknown: bool) -> tuple[np.ndarray, SourceMetadata]:
@@ -112,7 +107,7 @@ class DecodeRaw(Stage):
 
     def _keep_for_render(self, item: WorkItem, half: bool, meta: SourceMetadata, rgb16: np.ndarray) -> None:
         """Leave the decode for the render when the chart's renditions will need exactly this one."""
-        resolved = self.context.options.get("chart")
+        resolved = self.context.chart
         budget = self.params.render_cache_mb * 1024 * 1024
         if budget <= 0 or resolved is None or not resolved.chart.renditions or not item.task.content_hash:
             return

@@ -32,8 +32,9 @@ class Render(Stage):
         "One decode at the size the largest rendition needs; white balance, exposure, face lifts, "
         "straighten and crop in linear light; per-rendition size, sharpening, colour space, bit depth"
     )
-    reads = frozenset({"width", "height", "operations", "verdict", "content_hash", "source_kind"})
+    reads = frozenset({"frame.width", "frame.height", "operations", "plan.verdict", "content_hash", "source_kind"})
     writes = frozenset({"render_key"})
+    needs_chart: ClassVar[bool] = True
     # The analysis proxy is used when it is still in the worker and big enough
     # (a graph with no shoot-scope stage between decode and render); with the
     # default graph render decodes on its own, after planning.
@@ -64,26 +65,26 @@ class Render(Stage):
                 raw.close()  # idempotent: decode_for_render may have closed it already
 
     def _render(self, item: WorkItem, raw: rawpy.RawPy | None) -> dict[str, np.ndarray]:
-        chart: Chart = self.context.options["chart"].chart
+        chart: Chart = self.context.require_chart(self.name)
         r = item.record
-        if r.verdict == Verdict.REJECT or not chart.renditions:
+        if r.plan.verdict == Verdict.REJECT or not chart.renditions:
             return {}  # not delivered under the chart: nothing to render
-        if not r.width or not r.height:
+        if not r.frame.width or not r.frame.height:
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
         adjustments = adjustments_from_operations(r.operations)
-        need = required_scale(chart.renditions, adjustments, r.width, r.height)
+        need = required_scale(chart.renditions, adjustments, r.frame.width, r.frame.height)
         proxy: Proxy | None = item.artifacts.get("proxy")
         decoded: np.ndarray | None = None
-        if self.params.reuse_proxy and proxy is not None and proxy.rgb.shape[1] >= need * r.width - 0.5:
+        if self.params.reuse_proxy and proxy is not None and proxy.rgb.shape[1] >= need * r.frame.width - 0.5:
             decoded = proxy.rgb
         elif r.source_kind is not SourceKind.RASTER and raw is None and r.content_hash:
             # The decode stage's own LibRaw output when it is the one needed: no second decode.
             decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=need <= 0.5)
         if decoded is None:
             decoded = decode_for_render(
-                item.task.path, r.source_kind, r.width, r.height, need, int(self.params.max_megapixels * 1e6), raw
+                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6), raw
             )
         return render_renditions(
-            decoded, r.width, r.height, adjustments, chart.renditions, self.params.sharpen_radius_px
+            decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
         )

@@ -7,6 +7,7 @@ Ground truth for the real photos is the file names and the data README
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import pytest
 from pipeline.imaging.color import Proxy, luminance, srgb_to_linear
 from pipeline.imaging.decode import decode_raster
 from pipeline.imaging.measure import (
+    RAW_REFERENCE,
+    RENDERED_REFERENCE,
     clipped_pct,
     exposure_ev,
     exposure_verdict,
@@ -24,6 +27,7 @@ from pipeline.imaging.measure import (
     hamming,
     line_tilts,
     measure_all,
+    metering_reference,
     noise_sigma,
     phash,
     region_sharpness,
@@ -39,7 +43,7 @@ from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table
 from pipeline.kernel.stage import RunContext
 from stages.measure_exposure import MeasureExposure
 
-TARGET = MeasureExposure.Params().target_rendered
+TARGET = RENDERED_REFERENCE
 TOLERANCE = MeasureExposure.Params().tolerance_ev
 
 
@@ -254,35 +258,39 @@ def test_phash_groups_a_resized_copy_of_a_real_photo(exposure_dir: Path) -> None
 
 def test_stage_writes_every_declared_field_into_a_valid_manifest_row(exposure_dir: Path, tmp_path: Path) -> None:
     shoot = scan_shoot(exposure_dir)
-    graph = load_graph().segments()[0]
+    graph = load_graph().segments()[0].with_params("measure_exposure", tolerance_ev=0.1)
     task = next(t for t in shoot.tasks if t.source_path.startswith("Roland"))
-    ctx = RunContext(shoot_dir=exposure_dir, out_dir=tmp_path, options={"exposure_tolerance_ev": 0.1})
+    ctx = RunContext(shoot_dir=exposure_dir, out_dir=tmp_path, check_declarations=True)
     record = Runner(graph, ctx).run(task)
     assert record.status == "ok", record.error
-    for field in MeasureExposure.writes:
-        if field not in ("horizon_tilt_deg", "verticals_tilt_deg"):
-            assert getattr(record, field) is not None, field
-    # The run-time tolerance overrides the graph's: a 0.43 EV offset is no longer ok.
-    assert record.exposure_verdict is ExposureVerdict.OVER
-    assert math.isfinite(record.exposure_ev)
+    for group in MeasureExposure.writes:
+        for f in dataclasses.fields(getattr(record, group)):
+            if f.name not in ("horizon_tilt_deg", "verticals_tilt_deg"):
+                assert getattr(getattr(record, group), f.name) is not None, f"{group}.{f.name}"
+    # The graph's tolerance is the stage's: a 0.43 EV offset is no longer ok at 0.1 EV.
+    assert record.exposure.verdict is ExposureVerdict.OVER
+    assert math.isfinite(record.exposure.ev)
     table = to_table([record.to_row()], MANIFEST_SCHEMA)
     assert table.column("exposure_verdict").to_pylist() == ["over"]
     assert len(table.column("phash").to_pylist()[0]) == 16
 
 
-def test_stage_uses_the_run_target(exposure_dir: Path, tmp_path: Path) -> None:
+def test_the_stage_meters_against_the_reference_of_its_source_kind(exposure_dir: Path, tmp_path: Path) -> None:
     rgb = proxy_of(exposure_dir, "Roland Tanglao-CC BY 2.0.jpg")
-    from pipeline.kernel.records import ImageRecord, SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.records import SourceKind, SourceTask, WorkItem
 
-    task = SourceTask(Path("x.jpg"), "x.jpg", "0" * 64, 1, "jpeg", SourceKind.RASTER)
-    evs = []
-    for target in (TARGET, TARGET * 4):
-        ctx = RunContext(shoot_dir=tmp_path, out_dir=tmp_path, options={"exposure_target": target})
+    evs = {}
+    for kind in (SourceKind.RASTER, SourceKind.RAW):
+        task = SourceTask(Path("x"), "x", "0" * 64, 1, "jpeg", kind)
         item = WorkItem(task=task, record=task.new_record(), artifacts={"proxy": Proxy(rgb=rgb, scale=1.0)})
-        MeasureExposure(MeasureExposure.Params(), ctx).process(item)
-        assert isinstance(item.record, ImageRecord)
-        evs.append(item.record.exposure_ev)
-    assert evs[0] - evs[1] == pytest.approx(2.0, abs=1e-6)
+        MeasureExposure(MeasureExposure.Params(), RunContext(shoot_dir=tmp_path, out_dir=tmp_path)).process(item)
+        assert item.record.exposure.reference == metering_reference(kind is SourceKind.RASTER)
+        evs[kind] = item.record.exposure.ev
+        contrast = item.record.exposure.shadow_contrast
+    # Same pixels: the RAW reading has no shadow-lift term and a lower reference.
+    shadow_term = max(0.0, -2.0 - contrast) * 1.5
+    assert evs[SourceKind.RAW] - (evs[SourceKind.RASTER] - shadow_term) == pytest.approx(
+        math.log2(RENDERED_REFERENCE / RAW_REFERENCE), abs=1e-6)
 
 
 def test_saliency_centre_finds_the_odd_object() -> None:

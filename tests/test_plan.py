@@ -30,7 +30,8 @@ def _record(**kw) -> ImageRecord:
                 clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                 clipped_shadows_pct_b=0.0, phash="0" * 16)
     base.update(kw)
-    return ImageRecord(**base)
+    faces = base.pop("faces", [])
+    return ImageRecord.from_row(base, faces=faces)
 
 
 def _face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
@@ -67,12 +68,12 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     plan_shoot([rec], chart)
     assert not _ops(rec.operations, OperationKind.EXPOSURE)
     bright = _ops(rec.operations, OperationKind.BRIGHTEN_FACE)
-    assert rec.faces_to_brighten == 3
+    assert rec.plan.faces_to_brighten == 3
     assert [o.params["face_index"] for o in bright] == [0, 1, 2]
     assert bright[0].params["box"] == [300, 400, 300, 300]
     assert [o.params["ev"] for o in bright] == pytest.approx([0.9, 1.8, 0.7])
     assert [o.applied_by for o in bright] == [AppliedBy.RENDERER, AppliedBy.RETOUCHER, AppliedBy.RETOUCHER]
-    assert rec.verdict is Verdict.FLAG  # a person must finish two faces
+    assert rec.plan.verdict is Verdict.FLAG  # a person must finish two faces
 
 
 def test_global_correction_counts_before_judging_faces() -> None:
@@ -80,7 +81,7 @@ def test_global_correction_counts_before_judging_faces() -> None:
     # One face, 1.5 EV under its target: the exposure (keyed on the face) fixes it.
     rec = _record(exposure_ev=0.0, faces=[_face(1000, 500, 400, -1.0)])
     plan_shoot([rec], chart)
-    assert rec.faces_to_brighten == 0
+    assert rec.plan.faces_to_brighten == 0
     assert _ops(rec.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(1.5)
 
 
@@ -108,7 +109,7 @@ def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
     checks = {o.params["check"]: o.kind for o in rec.operations if o.kind in (OperationKind.FLAG, OperationKind.REJECT)}
     assert checks == {"sharpness": OperationKind.REJECT, "clipped_highlights": OperationKind.FLAG,
                       "face_required": OperationKind.REJECT}
-    assert rec.verdict is Verdict.REJECT
+    assert rec.plan.verdict is Verdict.REJECT
     assert all(o.reason for o in rec.operations)
 
 
@@ -155,7 +156,7 @@ def test_a_face_darkened_by_one_stop_is_planned_for_one_stop(faces_dir: Path, tm
     assert drop == pytest.approx(-1.0, abs=0.3)
     ops = {o.params["face_index"]: o for o in drec.operations if o.kind is OperationKind.BRIGHTEN_FACE}
     assert match in ops, [o.reason for o in drec.operations]
-    assert drec.faces_to_brighten >= 1
+    assert drec.plan.faces_to_brighten >= 1
 
 
 @pytest.fixture(scope="module")

@@ -223,7 +223,7 @@ def test_crop_edits_are_checked(client, out: Path) -> None:  # noqa: ANN001
     sp, op = image_with(client, "crop")
     x, y, w, h = op["params"]["box"]
     doc = doc_of(out, sp)
-    W, H = doc["image"]["width"], doc["image"]["height"]
+    W = doc["image"]["width"]
     smaller = [x + w * 0.05, y + h * 0.05, w * 0.9, h * 0.9]
     resp = post(client, sp, 0, {"op_id": op["op_id"], "box": smaller})
     assert resp.status_code == 200, resp.get_json()

@@ -67,6 +67,21 @@ _MID_GREY_Y = ((50.0 + 16.0) / 116.0) ** 3
 # --- helpers ---------------------------------------------------------------------
 
 
+
+#: 0 EV of the meter on scene-linear RAW proxies: mid-grey, 18 % reflectance.
+RAW_REFERENCE = 0.18
+#: 0 EV of the meter on rendered sources (JPEG, TIFF) linearised with the sRGB
+#: curve: their tone curve lifts a well-exposed photo's median to 0.47-0.67
+#: (calibrated on the shared reference set). This is where the meter reads 0,
+#: not the client's target: the chart's ``exposure.target_ev`` is the one target.
+RENDERED_REFERENCE = 0.40
+
+
+def metering_reference(rendered: bool) -> float:
+    """Linear luminance the meter calls 0 EV: :data:`RENDERED_REFERENCE` or :data:`RAW_REFERENCE`."""
+    return RENDERED_REFERENCE if rendered else RAW_REFERENCE
+
+
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 8 or rgb.shape[1] < 8:

@@ -97,11 +97,10 @@ def operation_doc(op: Operation) -> dict[str, Any]:
     return doc
 
 
-def summary_line(record: ImageRecord) -> str:
+def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
-    ops = record.operations
     parts = []
-    n = record.faces_to_brighten or 0
+    n = faces_to_brighten or 0
     if n:
         by_hand = sum(o.kind is OperationKind.BRIGHTEN_FACE and o.applied_by is AppliedBy.RETOUCHER for o in ops)
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({by_hand} by hand)" if by_hand else ""))
@@ -130,22 +129,22 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str) -> di
         "content_hash": record.content_hash,
         "chart": {"name": chart_name, "hash": chart_hash},
         "image": {
-            "width": record.width,
-            "height": record.height,
-            "orientation": record.orientation,
-            "camera_make": record.camera_make,
-            "camera_model": record.camera_model,
-            "captured_at": _clean(record.captured_at),
+            "width": record.frame.width,
+            "height": record.frame.height,
+            "orientation": record.frame.orientation,
+            "camera_make": record.camera.make,
+            "camera_model": record.camera.model,
+            "captured_at": _clean(record.camera.captured_at),
         },
-        "measurements": {k: _clean(getattr(record, k)) for k in MEASUREMENT_FIELDS},
+        "measurements": {k: _clean(record.column(k)) for k in MEASUREMENT_FIELDS},
         "faces": [
             {"face_index": i, "box": [f.x, f.y, f.width, f.height], "score": f.score,
              "exposure_ev": f.exposure_ev, "sharpness": f.sharpness, "too_small": f.too_small}
             for i, f in enumerate(record.faces)
         ],
-        "verdict": str(record.verdict) if record.verdict else None,
-        "faces_to_brighten": record.faces_to_brighten or 0,
-        "summary": summary_line(record),
+        "verdict": str(record.plan.verdict) if record.plan.verdict else None,
+        "faces_to_brighten": record.plan.faces_to_brighten or 0,
+        "summary": summary_line(record.operations, record.plan.faces_to_brighten),
         "operations": [operation_doc(op) for op in record.operations],
         "exports": [asdict(e) for e in record.exports],
         "xmp": xmp_relpath(record),

@@ -88,7 +88,7 @@ def white_balance_gains(cast_a: float, cast_b: float, target_cct: float = NEUTRA
 
 def _face_counts(record: ImageRecord, chart: Chart) -> list[int]:
     """Indices of the faces the chart cares about (big enough)."""
-    short = min(record.width or 0, record.height or 0) or 1
+    short = min(record.frame.width or 0, record.frame.height or 0) or 1
     return [i for i, f in enumerate(record.faces) if 100.0 * f.height / short >= chart.faces.min_face_pct]
 
 
@@ -137,15 +137,15 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
     ValueError
         If the record was not analysed (no size); failed records have no plan.
     """
-    if record.width is None or record.height is None:
+    if record.frame.width is None or record.frame.height is None:
         raise ValueError(f"{record.source_path}: cannot plan an image that was not analysed")
-    W, H = float(record.width), float(record.height)
+    W, H = float(record.frame.width), float(record.frame.height)
     ops: list[Operation] = []
 
     # White balance, in mired: equal steps look equal whatever the temperature.
     wb = chart.white_balance
-    if wb.policy is not WhiteBalancePolicy.AS_SHOT and record.wb_temperature_shift_k is not None:
-        measured_cct = NEUTRAL_CCT + record.wb_temperature_shift_k
+    if wb.policy is not WhiteBalancePolicy.AS_SHOT and record.colour.temperature_shift_k is not None:
+        measured_cct = NEUTRAL_CCT + record.colour.temperature_shift_k
         cast_mired = _mired(measured_cct) - _mired(NEUTRAL_CCT)  # + = warm cast
         target_mired = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
         shift = target_mired - cast_mired
@@ -154,11 +154,11 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
             ops.append(Operation(
                 op_id="white_balance", kind=OperationKind.WHITE_BALANCE,
                 params={
-                    "gains": white_balance_gains(record.wb_cast_a or 0.0, record.wb_cast_b or 0.0, target_cct),
+                    "gains": white_balance_gains(record.colour.cast_a or 0.0, record.colour.cast_b or 0.0, target_cct),
                     "mired_shift": _round(shift, 1),
                     # Lightroom-style: + = warmer. Neutrals at measured_cct move to target_cct.
                     "temperature_shift_k": _round(measured_cct - target_cct, 0),
-                    "tint_shift": _round(-(record.wb_cast_a or 0.0), 2),
+                    "tint_shift": _round(-(record.colour.cast_a or 0.0), 2),
                 },
                 reason=f"neutrals read {abs(cast_mired):.0f} mired {'warm' if cast_mired > 0 else 'cool'}"
                        f" ({measured_cct:.0f} K); the chart wants {wb.policy}",
@@ -176,7 +176,7 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
         key_ev = float(np.median(face_evs)) - fr.target_ev
         keyed_on = f"keyed on {len(face_evs)} face(s)"
     else:
-        key_ev = record.exposure_ev
+        key_ev = record.exposure.ev
         keyed_on = "keyed on the scene"
     if key_ev is not None:
         needed = ex.target_ev - key_ev
@@ -226,9 +226,9 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
     # Straightening: verticals (interiors) before the horizon.
     st = chart.straighten
     angle = 0.0
-    lines = record.lines_found or 0
-    for axis, enabled, tilt in (("verticals", st.verticals, record.verticals_tilt_deg),
-                                ("horizon", st.horizon, record.horizon_tilt_deg)):
+    lines = record.lines.lines_found or 0
+    for axis, enabled, tilt in (("verticals", st.verticals, record.lines.verticals_tilt_deg),
+                                ("horizon", st.horizon, record.lines.horizon_tilt_deg)):
         if not enabled or tilt is None or abs(tilt) < 0.2:
             continue
         confidence = _round(min(1.0, lines / 20.0), 2)
@@ -257,8 +257,8 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
             cx = sum((b[0] + b[2] / 2) * a for b, a in zip(face_boxes, areas)) / sum(areas)
             cy = sum((b[1] + b[3] / 2) * a for b, a in zip(face_boxes, areas)) / sum(areas)
             focus, keep, how = (cx, cy), _union(face_boxes, 0.15, W, H), f"on {len(face_boxes)} face(s)"
-        elif spec.placement is CropPlacement.SALIENCY and record.saliency_x is not None:
-            focus, how = (record.saliency_x * W, record.saliency_y * H), "on the salient region"
+        elif spec.placement is CropPlacement.SALIENCY and record.content.saliency_x is not None:
+            focus, how = (record.content.saliency_x * W, record.content.saliency_y * H), "on the salient region"
         box = place_crop(W, H, spec.ratio, angle, focus, keep)
         ops.append(Operation(
             op_id=f"crop-{spec.aspect.replace(':', 'x')}", kind=OperationKind.CROP,
@@ -271,19 +271,19 @@ def plan_image(record: ImageRecord, chart: Chart) -> list[Operation]:
 
     # Acceptance checks.
     acc = chart.acceptance
-    if record.sharpness is not None:
-        seen = record.sharpness * 2 ** (applied_ev * _SHARPNESS_EV_EXPONENT)
+    if record.focus.sharpness is not None:
+        seen = record.focus.sharpness * 2 ** (applied_ev * _SHARPNESS_EV_EXPONENT)
         limit = acc.sharpness.min_laplacian_var
         if seen < limit:
             _check(ops, acc.sharpness.action, "sharpness",
                    f"soft or out of focus: sharpness {seen:.1f} < {limit:g}", seen, limit,
                    confidence=min(1.0, (limit - seen) / limit + 0.5))
-    if record.clipped_highlights_pct is not None and record.clipped_highlights_pct > acc.clipped_highlights.max_pct:
+    if record.exposure.clipped_highlights_pct is not None and record.exposure.clipped_highlights_pct > acc.clipped_highlights.max_pct:
         _check(ops, acc.clipped_highlights.action, "clipped_highlights",
-               f"{record.clipped_highlights_pct:.1f}% of pixels clipped in the highlights "
+               f"{record.exposure.clipped_highlights_pct:.1f}% of pixels clipped in the highlights "
                f"(max {acc.clipped_highlights.max_pct:g}%)",
-               record.clipped_highlights_pct, acc.clipped_highlights.max_pct)
-    shadows = [v for v in (record.clipped_shadows_pct_r, record.clipped_shadows_pct_g, record.clipped_shadows_pct_b)
+               record.exposure.clipped_highlights_pct, acc.clipped_highlights.max_pct)
+    shadows = [v for v in (record.exposure.clipped_shadows_pct_r, record.exposure.clipped_shadows_pct_g, record.exposure.clipped_shadows_pct_b)
                if v is not None]
     if shadows and max(shadows) > acc.clipped_shadows.max_pct:
         _check(ops, acc.clipped_shadows.action, "clipped_shadows",
@@ -305,7 +305,7 @@ def verdict_of(ops: list[Operation]) -> Verdict:
 
 def near_duplicates(records: list[ImageRecord], max_distance: int) -> dict[int, int]:
     """Index -> index of the earlier frame it nearly duplicates (perceptual hash)."""
-    hashes = [(i, int(r.phash, 16)) for i, r in enumerate(records) if r.phash and r.status is Status.OK
+    hashes = [(i, int(r.content.phash, 16)) for i, r in enumerate(records) if r.content.phash and r.status is Status.OK
               and r.duplicate_of is None]
     out: dict[int, int] = {}
     for k, (i, hi) in enumerate(hashes):
@@ -325,10 +325,10 @@ def plan_shoot(records: list[ImageRecord], chart: Chart) -> None:
         ops = plan_image(r, chart)
         if i in dups:
             other = records[dups[i]]
-            distance = (int(r.phash, 16) ^ int(other.phash, 16)).bit_count()
+            distance = (int(r.content.phash, 16) ^ int(other.content.phash, 16)).bit_count()
             _check(ops, chart.acceptance.duplicates.action, "duplicates",
                    f"near-duplicate of {other.source_path} (hash distance {distance})", float(distance),
                    float(chart.acceptance.duplicates.max_hash_distance), duplicate_of=other.source_path)
         r.operations = ops
-        r.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
-        r.verdict = verdict_of(ops)
+        r.plan.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
+        r.plan.verdict = verdict_of(ops)

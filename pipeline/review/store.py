@@ -31,7 +31,6 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -208,7 +207,7 @@ def refresh_summary(doc: dict[str, Any]) -> None:
         ops.append(Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
                              applied_by=AppliedBy(o["applied_by"])))
     faces = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
-    doc["summary"] = summary_line(SimpleNamespace(operations=ops, faces_to_brighten=faces))
+    doc["summary"] = summary_line(ops, faces)
 
 
 def _inside(root: Path, rel: str) -> Path:

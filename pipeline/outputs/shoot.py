@@ -1,0 +1,108 @@
+"""Everything a finished run writes into the output folder, from the shoot's records.
+
+The names of the folder's files are the contract with reviewers and
+downstream tools (the review app reads them back).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
+from pipeline.kernel.records import ImageRecord, Status
+from pipeline.kernel.schema import (
+    EXPORTS_SCHEMA,
+    FACES_SCHEMA,
+    MANIFEST_SCHEMA,
+    export_rows,
+    face_rows,
+    to_table,
+    write_parquet_atomic,
+)
+from pipeline.kernel.stage import RunContext
+from pipeline.outputs.contact_sheet import contact_sheet
+from pipeline.outputs.instructions import (
+    INSTRUCTIONS_SCHEMA,
+    instruction_doc,
+    instruction_name,
+    instruction_rows,
+    xmp_sidecar,
+)
+from pipeline.outputs.report import render_report
+
+MANIFEST_NAME = "manifest.parquet"
+FACES_NAME = "faces.parquet"
+INSTRUCTIONS_NAME = "instructions.parquet"
+EXPORTS_NAME = "exports.parquet"
+SUMMARY_NAME = "summary.json"
+REPORT_NAME = "report.html"
+CONTACT_DIR = "contact_sheets"
+
+
+def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext) -> None:
+    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
+
+    Parameters
+    ----------
+    records : list of ImageRecord
+        Every file of the shoot, duplicates and failures included, in the manifest's order.
+    summary : dict
+        The run's summary (``summary.json``, also shown in the report).
+    graph_name : str
+        Name of the graph that produced the records (Parquet metadata).
+    context : RunContext
+        The run's output folder, chart and shoot id.
+    """
+    out = context.out_dir
+    meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
+            "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
+    write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
+    originals = [r for r in records if r.duplicate_of is None]
+    write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
+    write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
+    rows: list[dict[str, Any]] = []
+    for r in planned:
+        path = out / "instructions" / instruction_name(r.source_path)
+        doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
+        write_json_atomic(path, doc)
+        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
+        rows += instruction_rows(doc)
+    if planned:
+        write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
+    write_contact_sheets(originals, out)
+    write_json_atomic(out / SUMMARY_NAME, summary)
+    html_text = render_report(records, summary, context.chart_name)
+    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+#: Images per contact sheet: 6 x 10 cells, about 1900 x 3400 px (20 MB while drawn) however large the shoot.
+CONTACT_PAGE = 60
+
+
+def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
+    """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
+
+    A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``
+    and on: one sheet for a whole shoot would grow the driver's memory with
+    the shoot (300 MB at 1,000 images) and pass JPEG's 65,500 px limit near
+    1,200. Sheets of an earlier run that this one does not rewrite are removed.
+    """
+    by_rendition: dict[str, list[tuple[Path, str]]] = {}
+    for r in records:
+        for e in r.exports:
+            caption = f"{PurePosixPath(r.source_path).name} [{r.plan.verdict}]" if r.plan.verdict else r.source_path
+            by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
+    folder = out / CONTACT_DIR
+    written: list[Path] = []
+    for rendition, items in sorted(by_rendition.items()):
+        pages = [items[i : i + page] for i in range(0, len(items), page)]
+        for n, chunk in enumerate(pages, 1):
+            name = f"{rendition}.jpg" if len(pages) == 1 else f"{rendition}-{n:03d}.jpg"
+            written.append(contact_sheet([p for p, _ in chunk], [c for _, c in chunk], folder / name))
+        stale = [folder / f"{rendition}.jpg", *folder.glob(f"{rendition}-[0-9][0-9][0-9].jpg")]
+        for p in stale:
+            if p not in written:
+                p.unlink(missing_ok=True)
+    return written
