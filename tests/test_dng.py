@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import rawpy
 
-from pipeline.imaging.decode import read_raw_make_model
+from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.imaging.dng import dng_bytes, mosaic, rescale_raw_to_dng, write_dng, write_dng_from_linear_rgb
 
 LINEAR_DECODE = dict(
