@@ -304,6 +304,7 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
                 name, store.source_file(source_path), entry.source_kind, variant,
                 operations=tonal_operations(doc) if doc else None,
                 width=doc["image"]["width"] if doc else None,
+                height=doc["image"]["height"] if doc else None,
                 after_key=after_key(doc) if doc else "",
             )
         except (InputError, OSError) as exc:
