@@ -17,13 +17,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from charts.schema import Rendition
 from pipeline.cli.review import review
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.render import render_renditions
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
 from pipeline.review.app import create_app, is_loopback
-from charts.schema import Rendition
-from pipeline.imaging.color import srgb_to_linear
-from pipeline.imaging.render import render_renditions
 from pipeline.review.preview import (
     after_preview,
     clipped_mask,
