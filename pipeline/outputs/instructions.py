@@ -97,6 +97,32 @@ def operation_doc(op: Operation) -> dict[str, Any]:
     return doc
 
 
+def operation_from_doc(doc: dict[str, Any]) -> Operation:
+    """The typed operation an instruction file's operation document describes (inverse of :func:`operation_doc`).
+
+    ``params`` are taken as they stand in the file, where a reviewer's
+    changes have already replaced the plan's values.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``applied_by`` is not one this version knows.
+    KeyError
+        If the document lacks ``kind`` or ``params``.
+    """
+    return Operation(
+        op_id=str(doc.get("op_id", doc["kind"])),
+        kind=OperationKind(doc["kind"]),
+        params=doc["params"],
+        reason=doc.get("reason", ""),
+        measured=doc.get("measured"),
+        target=doc.get("target"),
+        confidence=doc.get("confidence", 1.0),
+        applied_by=AppliedBy(doc.get("applied_by", AppliedBy.RENDERER)),
+        review=doc.get("review"),
+    )
+
+
 def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
     parts = []
