@@ -9,6 +9,7 @@ LibRaw handle, or a fresh decode) and records the render key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -22,7 +23,9 @@ from pipeline.imaging.render import (
     adjustments_from_operations,
     decode_covers,
     decode_for_render,
+    preview_size,
     raw_half_size,
+    render_frame,
     render_key,
     render_renditions,
     required_scale,
@@ -31,6 +34,9 @@ from pipeline.kernel import decode_cache
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind, Verdict, WorkItem
 from pipeline.kernel.stage import Resources, Stage
+
+#: Long edge of the corrected picture the report shows (the report's previews are this size).
+AFTER_PREVIEW_LONG_EDGE = 640
 
 
 class Render(Stage):
@@ -47,7 +53,7 @@ class Render(Stage):
     # The analysis proxy is used when it is still in the worker and big enough
     # (a graph with no shoot-scope stage between decode and render); with the
     # default graph render decodes on its own, after planning.
-    produces = frozenset({"renditions"})
+    produces = frozenset({"renditions", "after_preview"})
     version = RENDER_VERSION
     resources = Resources(cpus=1, memory_mb=2500)
 
@@ -94,6 +100,12 @@ class Render(Stage):
             decoded = decode_for_render(
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6), raw
             )
+        # The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it).
+        item.artifacts["after_preview"] = render_frame(
+            decoded, r.frame.width, r.frame.height, replace(adjustments, angle_deg=0.0),
+            (0.0, 0.0, float(r.frame.width), float(r.frame.height)),
+            preview_size(r.frame.width, r.frame.height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8,
+        )
         return render_renditions(
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
         )

@@ -56,8 +56,9 @@ def main(verbose: int) -> None:
 @click.option("--chart", default=None,
               help="Chart name (see `postprod charts list`) or YAML path [default: the graph's, 'base'].")
 @click.option("--shoot-id", default=None, help="Shoot id for names and metadata [default: the shoot folder's name].")
-@click.option("--only", type=click.Choice(["plan"]), default=None,
-              help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels.")
+@click.option("--only", type=click.Choice(["plan", "render"]), default=None,
+              help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels; "
+                   "render: re-render exactly the images whose review decisions changed (see `postprod render`).")
 @click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
               help="ray: parallel workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
 @click.option("--workers", type=int, default=None,
@@ -141,6 +142,46 @@ def _print_summary(s: dict) -> None:
     if s["skipped_by_reason"]:
         echo("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(s["skipped_by_reason"].items())))
     echo(f"outputs: {s['out']}")
+
+
+@main.command()
+@click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--shoot", "shoot_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The shoot folder, when it moved since processing [default: the one in manifest.parquet].")
+@click.option("--executor", type=click.Choice(["ray", "local"]), default="local", show_default=True,
+              help="local: in-process (quickest for a few images); ray: parallel workers.")
+@click.option("--workers", type=int, default=None, help="Parallel workers for the ray executor [default: all CPUs].")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The stage graph the folder was processed with [default: the bundled one].")
+def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | None, graph_path: Path | None) -> None:
+    """Re-render the exports of OUT whose review decisions changed.
+
+    After `postprod review` (changed amounts, crops, rejected corrections),
+    renders again exactly the images whose exports are stale, with the chart
+    the folder was processed with; every other export, and the analysis, are
+    reused. Same as `postprod process SHOOT --out OUT --only render`.
+    """
+    from pipeline.kernel.run import RunSettings, process_shoot
+    from pipeline.outputs.shoot import RUN_CHART_DIR, read_run_settings
+
+    try:
+        shoot, shoot_id, chart = read_run_settings(out_dir)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
+    if chart is None:
+        raise click.UsageError(f"{out_dir / RUN_CHART_DIR} holds no chart: run `postprod process` into {out_dir} "
+                               "again (with --chart), then render")
+    settings = RunSettings(shoot_dir=shoot_dir or shoot, out_dir=out_dir, executor=executor, workers=workers,
+                           graph_path=graph_path, chart=chart, shoot_id=shoot_id, only="render")
+    try:
+        result = process_shoot(settings)
+    except ConfigError as exc:
+        raise ConfigProblem(exc) from None
+    names = result.rendered
+    click.echo(f"re-rendered {len(names)} image(s) in {result.seconds:.1f} s"
+               + (": " + ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else
+                  " (every export was up to date)"))
+    sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
 
 
 @main.command()

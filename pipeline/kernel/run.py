@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,6 +54,9 @@ class RunSettings:
         The ``{shoot}`` naming token and IPTC job id; the shoot folder's name by default.
     only : str, optional
         ``"plan"``: re-plan an analysed shoot from its journal, no pixels decoded.
+        ``"render"``: re-plan from the journal and re-render exactly the images
+        whose render inputs (operations, reviewers' amounts and rejections) changed
+        since their exports were made; nothing is analysed again.
     """
 
     shoot_dir: Path
@@ -75,6 +78,7 @@ class RunResult:
     shoot: Shoot
     seconds: float
     reused: int = 0
+    rendered: list[str] = field(default_factory=list)  # images rendered by this run (not reused)
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -101,6 +105,7 @@ class RunResult:
             "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
             "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
             "exports": sum(len(r.exports) for r in ok),
+            "rendered": len(self.rendered),
             "seconds": round(self.seconds, 3),
         }
 
@@ -135,8 +140,8 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     check_out_dir(settings.shoot_dir, settings.out_dir)
     if settings.workers is not None and settings.workers < 1:
         raise ConfigError("must be at least 1", Location(None, key="--workers"))
-    if settings.only not in (None, "plan"):
-        raise ConfigError(f"unknown value '{settings.only}' (only 'plan' is supported)", Location(None, key="--only"))
+    if settings.only not in (None, "plan", "render"):
+        raise ConfigError(f"unknown value '{settings.only}' ('plan' or 'render')", Location(None, key="--only"))
     chart = resolve_chart(graph, settings.chart)
     if chart is None:
         needing = [s.name for s in graph.stages if s.cls.needs_chart]
@@ -184,6 +189,7 @@ def process_shoot(
         segments = segments[: cut + 1]
     executor = None
     after_plan = False
+    rendered: list[str] = []
     try:
         for index, segment in enumerate(segments):
             ordered = [records[t.source_path] for t in tasks]
@@ -205,16 +211,22 @@ def process_shoot(
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
+                    if after_plan and rec is not None:
+                        # The key ignores who reviewed, when, comments and accept/done (no pixel
+                        # changes with them): the record goes on with the reviews as they stand now.
+                        done.operations = rec.operations
                     records[task.source_path] = done
                     reused += 1
                 else:
                     todo.append((task, rec, key))
-            if settings.only == "plan" and todo:
+            if settings.only in ("plan", "render") and todo and not after_plan:
                 missing = ", ".join(t.source_path for t, _, _ in todo[:5])
                 raise ConfigError(
                     f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
                     Location(None, key="--only"),
                 )
+            if after_plan:
+                rendered += [t.source_path for t, _, _ in todo if t.source_path not in rendered]
             if on_phase:
                 on_phase("+".join(s.name for s in segment.stages), len(todo))
             if not todo:
@@ -243,7 +255,7 @@ def process_shoot(
             exports=[], operations=list(original.operations),
         )
     ordered = [final[k] for k in sorted(final)]
-    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused)
+    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered)
     write_outputs(result.records, result.summary(), graph.name, context)
     return result
 

@@ -226,6 +226,30 @@ def _fmt(v: float, nd: int = 2, sign: bool = False) -> str:
     return f"{v:+.{nd}f}" if sign else f"{v:.{nd}f}"
 
 
+#: Colour labels as Lightroom and Bridge write them in ``xmp:Label``.
+XMP_LABELS = ("Red", "Yellow", "Green", "Blue", "Purple")
+
+
+def xmp_image_review(doc: dict[str, Any]) -> dict[str, str]:
+    """``xmp:Rating`` and ``xmp:Label`` of the image-level review (``doc["review"]``), as attributes.
+
+    Rating: -1 rejected, 0 unrated, 1-5 stars (Bridge's and Lightroom's
+    reading); a label outside the five is left out. Nothing when the image
+    has no review yet. Kept apart from the Camera Raw settings so the XMP
+    writer can take it over as it is.
+    """
+    review = doc.get("review")
+    if not isinstance(review, dict):
+        return {}
+    out: dict[str, str] = {}
+    rating = review.get("rating")
+    if isinstance(rating, int) and not isinstance(rating, bool) and -1 <= rating <= 5:
+        out["xmp:Rating"] = str(rating)
+    if review.get("label") in XMP_LABELS:
+        out["xmp:Label"] = str(review["label"])
+    return out
+
+
 def xmp_sidecar(doc: dict[str, Any], only_accepted: bool = False) -> str:
     """An XMP packet with Camera Raw settings for one image's plan.
 
@@ -277,6 +301,7 @@ def xmp_sidecar(doc: dict[str, Any], only_accepted: bool = False) -> str:
     if angle and not crop_done:
         attrs.update({"crs:HasCrop": "True", "crs:CropLeft": "0", "crs:CropTop": "0", "crs:CropRight": "1",
                       "crs:CropBottom": "1", "crs:CropAngle": _fmt(-angle, 2)})
+    attrs.update(xmp_image_review(doc))
     body = "\n".join(f"    {k}={quoteattr(v)}" for k, v in attrs.items())
     local = ""
     if faces:
@@ -304,6 +329,7 @@ def xmp_sidecar(doc: dict[str, Any], only_accepted: bool = False) -> str:
         ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
         '  <rdf:Description rdf:about=""\n'
         '    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"\n'
+        '    xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
         f"{body}>{local}"
         "</rdf:Description>\n"
         " </rdf:RDF>\n</x:xmpmeta>\n"

@@ -86,6 +86,52 @@ def white_balance_gains(cast_a: float, cast_b: float, target_cct: float = NEUTRA
     return [_round(g, 4) for g in gains]
 
 
+#: Target white a reviewer may ask for (the Planckian fit's range, :func:`cct_to_xy`).
+MIN_TARGET_CCT, MAX_TARGET_CCT = 1667.0, 25000.0
+
+
+def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shift_k: float,
+                         tint_shift: float) -> dict[str, Any]:
+    """The white-balance operation's parameters for a temperature and tint shift a reviewer chose.
+
+    The inverse of the plan's own choice: neutrals measured at ``NEUTRAL_CCT +
+    measured_shift_k`` move to ``that - temperature_shift_k`` kelvin (Lightroom's
+    sign: + = warmer), and ``tint_shift`` is the Lab a* the correction removes
+    (+ = towards magenta). With the plan's own shifts this gives the plan's gains.
+
+    Parameters
+    ----------
+    measured_shift_k : float
+        The measurement ``wb_temperature_shift_k`` (neutrals' CCT minus D65).
+    cast_b : float
+        The measurement ``wb_cast_b`` (Lab b* of the neutrals).
+    temperature_shift_k, tint_shift : float
+        The shifts wanted.
+
+    Returns
+    -------
+    dict
+        ``gains``, ``mired_shift``, ``temperature_shift_k``, ``tint_shift``.
+
+    Raises
+    ------
+    ValueError
+        If the target white falls outside 1667-25000 K (a shift too large for the measured light).
+    """
+    measured_cct = NEUTRAL_CCT + measured_shift_k
+    target_cct = measured_cct - temperature_shift_k
+    if not MIN_TARGET_CCT <= target_cct <= MAX_TARGET_CCT:
+        raise ValueError(f"a temperature shift of {temperature_shift_k:+.0f} K moves the neutrals measured at "
+                         f"{measured_cct:.0f} K to {target_cct:.0f} K, outside {MIN_TARGET_CCT:.0f}-"
+                         f"{MAX_TARGET_CCT:.0f} K")
+    return {
+        "gains": white_balance_gains(-tint_shift, cast_b, target_cct),
+        "mired_shift": _round(_mired(target_cct) - _mired(measured_cct), 1),
+        "temperature_shift_k": _round(temperature_shift_k, 0),
+        "tint_shift": _round(tint_shift, 2),
+    }
+
+
 def _face_counts(record: ImageRecord, chart: Chart) -> list[int]:
     """Indices of the faces the chart cares about (big enough)."""
     short = min(record.frame.width or 0, record.frame.height or 0) or 1

@@ -6,7 +6,8 @@ preview cache, settings) in ``app.extensions`` and these blueprints:
 - :mod:`~pipeline.review.security`: the guard before every request (token or
   loopback host, JSON changes from the app's own origin) and the security headers;
 - :mod:`~pipeline.review.errors`: JSON errors under ``/api/``;
-- :mod:`~pipeline.review.blueprints`: the features (pages, API, previews, files).
+- :mod:`~pipeline.review.blueprints`: the features (pages, API, decisions across images,
+  previews, 100% tiles, files, re-render).
 
 Security model: by default the app listens on the loopback interface only
 and accepts only requests addressed to a loopback host name (a web page
@@ -30,8 +31,10 @@ from pipeline.review.blueprints import BLUEPRINTS
 from pipeline.review.context import EXTENSION, ReviewContext, ReviewSettings, review_context
 from pipeline.review.errors import errors
 from pipeline.review.preview import PreviewCache
+from pipeline.review.render_jobs import RenderJobs
 from pipeline.review.security import guard, is_loopback
 from pipeline.review.store import ReviewStore, default_reviewer
+from pipeline.review.tiles import FullResCache
 
 HERE = Path(__file__).parent
 
@@ -64,7 +67,8 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     store = ReviewStore(out_dir, shoot_dir)
     settings = ReviewSettings(reviewer=reviewer or default_reviewer(), token=token,
                               allowed_hosts=tuple(allowed_hosts))
-    app.extensions[EXTENSION] = ReviewContext(store=store, previews=PreviewCache(store.out_dir), settings=settings)
+    app.extensions[EXTENSION] = ReviewContext(store=store, previews=PreviewCache(store.out_dir), settings=settings,
+                                              fullres=FullResCache(store.out_dir), jobs=RenderJobs(store))
     for blueprint in (guard, errors, *BLUEPRINTS):
         app.register_blueprint(blueprint)
     return app

@@ -31,20 +31,29 @@ def preview(variant: str, source_path: str) -> Response:
     store = context.store
     try:
         entry = store.planned(source_path)
-        doc, _ = store.get(source_path) if variant == "after" else (None, 0)
+        doc, _ = store.get(source_path) if variant in ("after", "thumb") else (None, 0)
     except NotFound:
         abort(404)
-    name = f"{instruction_name(source_path)[:-5]}.{entry.content_hash[:12]}"
+    run_preview = None
+    if entry.preview_path and not entry.preview_path.startswith("/") and ".." not in entry.preview_path.split("/"):
+        run_preview = store.out_dir / entry.preview_path
     try:
         path = context.previews.get(
-            name, store.source_file(source_path), entry.source_kind, variant,
+            cache_name(source_path, entry.content_hash), store.source_file(source_path), entry.source_kind, variant,
             operations=tonal_operations(doc) if doc else None,
             width=doc["image"]["width"] if doc else None,
             height=doc["image"]["height"] if doc else None,
             after_key=after_key(doc) if doc else "",
+            run_preview=run_preview,
         )
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot make a preview of {source_path}: {exc}")
     resp = send_file(path, mimetype="image/png" if variant == "clip" else "image/jpeg", max_age=0)
-    resp.headers["Cache-Control"] = "no-cache" if variant != "after" else "private, max-age=3600"
+    # "after" and thumbnails are named by the operations' key: a changed decision is a new URL.
+    resp.headers["Cache-Control"] = "private, max-age=3600" if variant in ("after", "thumb") else "no-cache"
     return resp
+
+
+def cache_name(source_path: str, content_hash: str) -> str:
+    """Stem of an image's cached pictures: its instruction name and content hash."""
+    return f"{instruction_name(source_path)[:-5]}.{content_hash[:12]}"
