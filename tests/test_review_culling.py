@@ -403,7 +403,7 @@ def test_a_100_percent_tile_is_the_full_resolution_render(client, out: Path, sp:
     assert client.get(url.format(variant="after", scale=1, col=last_col + 1, row=0)).status_code == 404
     assert client.get(url.format(variant="after", scale=3, col=0, row=0)).status_code == 404
     assert client.get(url.format(variant="source", scale=1, col=0, row=0)).status_code == 404
-    assert client.get(f"/tile/after/1/0/0/nope.jpg").status_code == 404
+    assert client.get("/tile/after/1/0/0/nope.jpg").status_code == 404
     # The decode is cached once, memory-mapped, under the run's state (never served as a file).
     cached = list((out / ".postprod" / "fullres").glob("*.u16.npy"))
     assert len(cached) == 1 and np.load(cached[0], mmap_mode="r").shape == (H, W, 3)
@@ -463,7 +463,7 @@ def test_a_decision_marks_exports_stale_until_rendered_again(client, out: Path) 
     # `postprod render OUT` re-renders exactly that image.
     result = CliRunner().invoke(cli, ["render", str(out)])
     assert result.exit_code == 0, result.output
-    assert f"re-rendered 1 image(s)" in result.output and GROUP in result.output
+    assert "re-rendered 1 image(s)" in result.output and GROUP in result.output
     assert (out / web["path"]).read_bytes() != before
     after_rows = pq.read_table(out / "exports.parquet").to_pylist()
     assert not any(r["stale"] for r in after_rows)
