@@ -80,6 +80,7 @@ def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int,
             "rejected": doc["verdict"] == "reject",
             "summary": doc["summary"],
             "operations": len(doc["operations"]),
+            "kinds": sorted({o["kind"] for o in doc["operations"]}),
             **image_badges(doc),
         })
     return item
