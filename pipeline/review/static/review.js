@@ -64,7 +64,9 @@ async function api(method, url, body) {
 
 function typing(ev) {
   const t = ev.target;
-  return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  if (!t) return false;
+  if (t.tagName === "INPUT") return !["checkbox", "radio", "button", "submit"].includes(t.type);
+  return t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable;
 }
 
 // --- confirmation for bulk actions -------------------------------------------------------
@@ -440,7 +442,10 @@ function setupGallery() {
   const params = new URLSearchParams(location.search);
   for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
   for (const name of CHECKS) form.elements[name].checked = params.get(name) === "1";
-  form.addEventListener("change", loadGallery);
+  form.addEventListener("change", (ev) => {
+    if (ev.target.tagName === "SELECT") ev.target.blur(); // the keys go back to the gallery
+    loadGallery();
+  });
   form.addEventListener("submit", (ev) => ev.preventDefault());
   onDecided = updateTiles;
   onRendered = loadGallery;
@@ -525,9 +530,12 @@ function cropBox(op) {
   return view.drafts[op.op_id] || op.params.box;
 }
 
+function cropIndex(op) {
+  return Math.max(0, view.payload.doc.operations.filter((o) => o.kind === "crop").indexOf(op));
+}
+
 function cropColour(op) {
-  const crops = view.payload.doc.operations.filter((o) => o.kind === "crop");
-  return CROP_COLOURS[Math.max(0, crops.indexOf(op)) % CROP_COLOURS.length];
+  return CROP_COLOURS[cropIndex(op) % CROP_COLOURS.length];
 }
 
 function cropName(op) {
@@ -697,7 +705,8 @@ function renderOverlay() {
                          style: `--crop:${colour}` },
         h("title", { text: `${cropName(op)} crop (${op.review.status})` }),
         h("polygon", { points: pts.map((p) => p.join(",")).join(" "), "stroke-width": (sel ? 3 : 1.5) * unit }),
-        h("text", { x: pts[0][0] + 6 * unit, y: pts[0][1] + 18 * unit, "font-size": 14 * unit, text: cropName(op),
+        // Labels one under the other: crops often share their top edge.
+        h("text", { x: pts[0][0] + 6 * unit, y: pts[0][1] + (18 + 18 * cropIndex(op)) * unit, "font-size": 14 * unit, text: cropName(op),
                     transform: `rotate(${-angle} ${pts[0][0]} ${pts[0][1]})` }));
       g.addEventListener("pointerdown", (ev) => startDrag(ev, op));
       children.push(g);
