@@ -58,7 +58,8 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
             f"refusing to listen on {host} without an access token: anyone who can reach it could change the "
             "instructions. Set --token or POSTPROD_REVIEW_TOKEN, or listen on 127.0.0.1 (the default).")
     try:
-        app = create_app(out_dir, shoot_dir=shoot_dir, token=token, reviewer=reviewer, allowed_hosts=allowed_hosts)
+        app = create_app(out_dir, shoot_dir=shoot_dir, token=token, reviewer=reviewer, allowed_hosts=allowed_hosts,
+                         warm=True)
     except FileNotFoundError as exc:
         raise ReviewUsageError(str(exc)) from None
     try:

@@ -22,6 +22,7 @@ endpoint, looked up by the manifest's ``source_path``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ HERE = Path(__file__).parent
 
 
 def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | None = None,
-               reviewer: str | None = None, allowed_hosts: tuple[str, ...] = ()) -> Flask:
+               reviewer: str | None = None, allowed_hosts: tuple[str, ...] = (), warm: bool = False) -> Flask:
     """The review app for one output folder.
 
     Parameters
@@ -56,6 +57,9 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     allowed_hosts : tuple of str
         Host names (besides loopback ones) requests may be addressed to when
         there is no token; with a token any host name is accepted.
+    warm : bool
+        Read every instruction file in a background thread now, so the first
+        gallery does not wait for them (a 2,000-image shoot takes about a second).
 
     Raises
     ------
@@ -71,14 +75,23 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
                                               fullres=FullResCache(store.out_dir), jobs=RenderJobs(store))
     for blueprint in (guard, errors, *BLUEPRINTS):
         app.register_blueprint(blueprint)
+    if warm:
+        threading.Thread(target=store.warm, name="postprod-review-warm", daemon=True).start()
     return app
 
 
 def serve(app: Flask, host: str, port: int) -> Any:
-    """A threaded WSGI server for ``app`` (call ``serve_forever()``; ``server_port`` is the bound port)."""
-    from werkzeug.serving import make_server
+    """A threaded WSGI server for ``app`` (call ``serve_forever()``; ``server_port`` is the bound port).
 
-    return make_server(host, port, app, threaded=True)
+    HTTP/1.1 with keep-alive: a gallery asks for dozens of thumbnails at once,
+    and a new connection for each costs more than serving the file.
+    """
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class KeepAlive(WSGIRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+    return make_server(host, port, app, threaded=True, request_handler=KeepAlive)
 
 
 __all__ = ["create_app", "is_loopback", "review_context", "serve"]

@@ -379,6 +379,7 @@ class ReviewStore:
                                      doc_path if doc_path.is_file() else None, row.get("render_key"),
                                      row.get("preview_path"))
         self.entries = entries
+        self._order = sorted(entries)
         self._manifest_stat = (st.st_mtime_ns, st.st_size)
 
     def pause(self, why: str) -> None:
@@ -689,19 +690,45 @@ class ReviewStore:
         with self._transaction() as con:
             return self._sync(con, entry)
 
+    def peek(self, source_path: str) -> dict[str, Any]:
+        """An image's document as its file stands, without the database (for pictures: thumbnails, previews).
+
+        Raises
+        ------
+        NotFound
+            If the image is not in the manifest or has no plan.
+        """
+        return self._load(self.planned(source_path)).doc
+
     def documents(self) -> list[tuple[ImageEntry, dict[str, Any] | None, int]]:
         """Every image in shoot order with its document (None when it has no plan) and version."""
         out = []
         self.refresh()
         with self._transaction() as con:
-            for sp in sorted(self.entries):
+            known = {sp: (v, sha) for sp, v, sha in con.execute("SELECT source_path, version, doc_sha FROM images")}
+            for sp in self._order:
                 e = self.entries[sp]
                 if e.doc_path is None:
                     out.append((e, None, 0))
+                    continue
+                cached, row = self._load(e), known.get(sp)
+                if row is not None and row[1] == cached.sha:  # unchanged since the store last saw it
+                    out.append((e, cached.doc, row[0]))
                 else:
                     doc, version = self._sync(con, e)
                     out.append((e, doc, version))
         return out
+
+    def doc_sha(self, source_path: str, doc: dict[str, Any]) -> str | None:
+        """SHA-256 of the file ``doc`` was read from, when it is the store's cached copy (else None)."""
+        cached = self._cache.get(source_path)
+        return cached.sha if cached is not None and cached.doc is doc else None
+
+    def warm(self) -> None:
+        """Read every document and work out what is stale, so the first gallery does not wait for it."""
+        for e, doc, _ in self.documents():
+            if doc is not None:
+                self.stale(e.source_path, doc)
 
     def history(self, source_path: str) -> list[dict[str, Any]]:
         """The audit trail of an image, oldest first."""

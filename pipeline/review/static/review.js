@@ -262,7 +262,7 @@ function setupShared() {
 }
 
 // --- gallery ----------------------------------------------------------------------------
-const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0 };
+const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0 };
 const FILTERS = ["verdict", "review", "flag", "stars", "label"];
 const CHECKS = ["faces", "stale"];
 
@@ -294,10 +294,26 @@ function tileBadges(item) {
   return out;
 }
 
+// Thumbnails load when their tile comes within a screen of the view (and the first screen first).
+let thumbObserver = null;
+
+function thumbImage(url) {
+  const img = h("img", { "data-src": url, decoding: "async", alt: "" });
+  if (!thumbObserver) {
+    thumbObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        e.target.src = e.target.dataset.src;
+        thumbObserver.unobserve(e.target);
+      }
+    }, { rootMargin: "400px 0px" });
+  }
+  thumbObserver.observe(img);
+  return img;
+}
+
 function renderTile(item, index) {
-  const img = item.thumb
-    ? h("img", { src: item.thumb, loading: "lazy", decoding: "async", alt: "" })
-    : h("div", { class: "nothumb", text: "no preview" });
+  const img = item.thumb ? thumbImage(item.thumb) : h("div", { class: "nothumb", text: "no preview" });
   const cls = "tile" + (item.flag === "reject" ? " culled" : "") + (item.label ? " label-" + item.label : "")
     + (gallery.chosen.has(item.source_path) ? " chosen" : "") + (index === gallery.selected ? " selected" : "");
   return h("div", { class: cls, "data-sp": item.source_path, "data-index": index, title: item.summary || item.error || "" },
@@ -307,7 +323,8 @@ function renderTile(item, index) {
 }
 
 function tileEl(index) {
-  return document.querySelector(`.tile[data-index="${index}"]`);
+  if (index >= gallery.rendered) renderTilesUpTo(index + 1);
+  return document.querySelector(`#grid > .tile:nth-child(${index + 1})`);
 }
 
 async function loadGallery() {
@@ -321,11 +338,34 @@ async function loadGallery() {
   gallery.chosen = new Set([...gallery.chosen].filter((sp) => gallery.index.has(sp)));
   const keep = sessionStorage.getItem("postprod.selected");
   gallery.selected = Math.max(0, gallery.index.has(keep) ? gallery.index.get(keep) : 0);
-  const frag = document.createDocumentFragment();
-  data.images.forEach((item, i) => frag.append(renderTile(item, i)));
-  document.getElementById("grid").replaceChildren(frag);
+  if (thumbObserver) thumbObserver.disconnect();
+  document.getElementById("grid").replaceChildren();
+  gallery.rendered = 0;
+  // The first screen (and the selected tile) now, the rest in slices between frames: 2,000 tiles
+  // built at once would hold the first screen back by a few hundred milliseconds.
+  renderTilesUpTo(Math.max(FIRST_TILES, gallery.selected + FIRST_TILES));
   document.getElementById("count").textContent = `${data.images.length} image${data.images.length === 1 ? "" : "s"}`;
   selectTile(gallery.selected, { scroll: true, keep: true });
+  const generation = ++gallery.generation;
+  const more = () => {
+    if (generation !== gallery.generation || gallery.rendered >= gallery.items.length) return;
+    renderTilesUpTo(gallery.rendered + TILE_SLICE);
+    paintSelection();
+    setTimeout(more, 0);
+  };
+  setTimeout(more, 0);
+}
+
+const FIRST_TILES = 60;
+const TILE_SLICE = 250;
+
+function renderTilesUpTo(n) {
+  n = Math.min(n, gallery.items.length);
+  if (n <= gallery.rendered) return;
+  const frag = document.createDocumentFragment();
+  for (let i = gallery.rendered; i < n; i++) frag.append(renderTile(gallery.items[i], i));
+  document.getElementById("grid").append(frag);
+  gallery.rendered = n;
 }
 
 function refreshSelectionBar() {
@@ -337,7 +377,8 @@ function refreshSelectionBar() {
 function paintSelection() {
   for (const el of document.querySelectorAll(".tile.chosen, .tile.selected")) el.classList.remove("chosen", "selected");
   for (const sp of gallery.chosen) {
-    const el = tileEl(gallery.index.get(sp));
+    const i = gallery.index.get(sp);
+    const el = i < gallery.rendered ? tileEl(i) : null; // the others are drawn chosen when they come
     if (el) el.classList.add("chosen");
   }
   const el = tileEl(gallery.selected);
@@ -929,13 +970,31 @@ function renderAll() {
   markFilmstrip();
 }
 
+// The filmstrip's thumbnails load when they come near its visible part: Chromium's loading="lazy"
+// looks at the page's viewport only, and would fetch all 2,000 of a horizontal strip at once.
+let stripObserver = null;
+
+function stripImage(item) {
+  const img = h("img", { "data-src": item.thumb, decoding: "async", alt: "" });
+  if (stripObserver) stripObserver.observe(img);
+  return img;
+}
+
 function renderFilmstrip() {
   const nav = document.getElementById("filmstrip");
+  if (stripObserver) stripObserver.disconnect();
+  stripObserver = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      e.target.src = e.target.dataset.src;
+      stripObserver.unobserve(e.target);
+    }
+  }, { root: nav, rootMargin: "0px 800px" });
   const frag = document.createDocumentFragment();
   view.strip.forEach((item, i) => frag.append(h("a", {
     class: "frame" + (item.flag === "reject" ? " culled" : "") + (item.label ? " label-" + item.label : ""),
     href: "/image/" + enc(item.source_path), "data-sp": item.source_path, "data-index": i, title: item.source_path },
-    h("img", { src: item.thumb, loading: "lazy", decoding: "async", alt: "" }), cullingMarks(item, true))));
+    stripImage(item), cullingMarks(item, true))));
   nav.replaceChildren(frag);
   markFilmstrip();
 }
@@ -961,7 +1020,7 @@ function updateStrip(tiles) {
     view.strip[i] = tile;
     const old = document.querySelector(`#filmstrip .frame[data-index="${i}"]`);
     if (old) {
-      old.replaceChildren(h("img", { src: tile.thumb, alt: "" }), cullingMarks(tile, true));
+      old.replaceChildren(stripImage(tile), cullingMarks(tile, true));
       old.className = "frame" + (tile.flag === "reject" ? " culled" : "") + (tile.label ? " label-" + tile.label : "");
     }
   }
