@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import subprocess
+import threading
 from pathlib import Path
 
 import jsonschema
@@ -19,15 +20,18 @@ from PIL import Image
 
 from pipeline.cli.main import main as cli
 from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.geometry import fits, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, decode_for_render, render_frame
 from pipeline.kernel.records import SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, operation_from_doc, xmp_sidecar
 from pipeline.planning.plan import white_balance_gains
 from pipeline.review.app import create_app
+from pipeline.review.context import review_context
 from pipeline.review.culling import parse_culling
 from pipeline.review.preview import preview_adjustments, tonal_operations
-from pipeline.review.store import ReviewStore
+from pipeline.review.render_jobs import RenderJobs
+from pipeline.review.store import OpChange, ReviewStore
 from pipeline.review.tiles import TILE_PX, render_tile, tile_box
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -320,7 +324,6 @@ def test_straightening_and_crop_rotation(client, out: Path) -> None:  # noqa: AN
     turned = next(o for o in doc_of(out, GROUP)["operations"] if o["op_id"] == crop["op_id"])
     assert turned["params"]["rotate_deg"] == 4.0 and turned["params"]["angle_deg"] == 4.0
     W, H = doc["image"]["width"], doc["image"]["height"]
-    from pipeline.imaging.geometry import fits
     assert fits(turned["params"]["box"], 4.0, W, H, eps=1.0)  # shrunk about its centre to stay inside
     assert turned["params"]["box"][2] < crop["params"]["box"][2]
     # The renderer turns that crop, and only that one.
@@ -351,11 +354,9 @@ def test_a_straightening_edit_turns_the_crops_with_it(out: Path) -> None:
     for o in doc["operations"]:
         if o["kind"] == "crop":
             o["params"]["angle_deg"] = 1.0
-            o["params"]["box"] = [round(v, 1) for v in __import__("pipeline.imaging.geometry", fromlist=["x"])
-                                  .shrink_to_fit(o["params"]["box"], 1.0, doc["image"]["width"], doc["image"]["height"])]
+            box = shrink_to_fit(o["params"]["box"], 1.0, doc["image"]["width"], doc["image"]["height"])
+            o["params"]["box"] = [round(v, 1) for v in box]
     (out / "instructions" / instruction_name(GROUP)).write_text(json.dumps(doc, indent=2))
-    from pipeline.review.store import OpChange
-
     doc, version = store.get(GROUP)
     doc, version = store.update(GROUP, version, [OpChange("straighten", angle_deg=-3.5)], "ana")
     crops = [o for o in doc["operations"] if o["kind"] == "crop"]
@@ -484,8 +485,6 @@ def test_the_re_render_button_runs_in_the_app(client, out: Path) -> None:  # noq
     assert client.get("/api/render").get_json()["stale"] == 1
     resp = client.post("/api/render", json={})
     assert resp.status_code == 202 and resp.get_json()["state"] == "running"
-    from pipeline.review.context import review_context
-
     status = review_context(client.application).jobs.wait(120)
     assert status["state"] == "done", status
     assert status["rendered"] == [GROUP] and status["stale"] == 0
@@ -495,14 +494,39 @@ def test_the_re_render_button_runs_in_the_app(client, out: Path) -> None:  # noq
 
 
 def test_decisions_wait_while_a_render_rewrites_the_files(client) -> None:  # noqa: ANN001
-    from pipeline.review.context import review_context
-
     store = review_context(client.application).store
     store.pause("re-rendering the changed images")
     resp = decide(client, {"source_path": GROUP, "version": 0, "image": {"stars": 1}})
     assert resp.status_code == 423 and "re-rendering" in resp.get_json()["error"]
     store.resume()
     assert decide(client, {"source_path": GROUP, "version": 0, "image": {"stars": 1}}).status_code == 200
+
+
+def test_one_re_render_at_a_time_and_only_with_the_runs_chart(client, out: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    release = threading.Event()
+    monkeypatch.setattr(RenderJobs, "_run", lambda self: (release.wait(30), self.store.resume()))
+    assert client.post("/api/render", json={}).status_code == 202
+    resp = client.post("/api/render", json={})
+    assert resp.status_code == 409 and "running" in resp.get_json()["error"]
+    assert client.get("/api/render").get_json()["state"] == "running"
+    release.set()
+    review_context(client.application).jobs.wait(30)
+    for kept in (out / ".postprod" / "chart").glob("*.yaml"):
+        kept.unlink()
+    resp = client.post("/api/render", json={})
+    assert resp.status_code == 422 and "postprod process" in resp.get_json()["error"]
+    result = CliRunner().invoke(cli, ["render", str(out)])
+    assert result.exit_code == 2 and "holds no chart" in result.output
+
+
+def test_only_render_needs_an_analysed_shoot(processed: Path, tmp_path: Path) -> None:
+    shoot = Path(json.loads((processed / "summary.json").read_text())["shoot"])
+    from pipeline.kernel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="never analysed"):
+        process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "fresh", executor="local",
+                                  chart="corporate_portrait", only="render"))
 
 
 # --- the database: kept across reruns, migrated -----------------------------------------------

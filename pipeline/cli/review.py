@@ -37,13 +37,16 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
            allowed_hosts: tuple[str, ...]) -> None:
     """Review the instructions of an output folder in a browser.
 
-    Serves a gallery of the shoot (verdicts, faces to brighten, review
-    progress) and a view per image with its overlays (faces, crops, clipped
-    highlights, straightening), the plan's instructions and a before/after of
-    the automatic correction. Decisions (accept, reject, done, changed amounts
-    and crops, comments) are written, with who and when, into the image's
-    instructions JSON, instructions.parquet and the XMP sidecar; their history
-    is kept in OUT_DIR/review.sqlite. Stop with Ctrl-C.
+    Serves a gallery of the shoot (corrected thumbnails, verdicts, faces to
+    brighten, review progress, flags, stars and colour labels; P/X/U, 0-5 and
+    6-9 cull the selection) and a view per image with its overlays (faces,
+    crops, clipped highlights, straightening), the plan's instructions, before
+    and after side by side, a 100% view and a filmstrip. Decisions (flags,
+    stars, labels, accept, reject, done, changed amounts and crops, comments)
+    are written, with who and when, into the image's instructions JSON,
+    instructions.parquet and the XMP sidecar; their history is kept in
+    OUT_DIR/review.sqlite. Exports a decision made stale are re-rendered with
+    the Re-render button (or `postprod render OUT_DIR`). Stop with Ctrl-C.
     """
     from pipeline.review.app import create_app, review_context, serve  # Flask only when reviewing
     from pipeline.review.security import is_loopback
