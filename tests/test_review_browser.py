@@ -46,9 +46,10 @@ def _missing(what: str) -> None:
 @pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("playwright (pip install playwright)")
+    expect.set_options(timeout=20_000)  # a shared CI machine can be slow; a wrong state still fails
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} (apt-get install chromium)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
