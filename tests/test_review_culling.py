@@ -25,6 +25,7 @@ from pipeline.imaging.render import adjustments_from_operations, decode_for_rend
 from pipeline.kernel.records import SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, operation_from_doc, xmp_sidecar
+from pipeline.outputs.shoot import after_preview_name
 from pipeline.planning.plan import white_balance_gains
 from pipeline.review.app import create_app
 from pipeline.review.context import review_context
@@ -433,10 +434,17 @@ def test_thumbnails_show_the_corrected_picture(client, out: Path) -> None:  # no
     assert thumb.status_code == 200 and "max-age" in thumb.headers["Cache-Control"]
     before = client.get(f"/preview/before/{GROUP}")
     assert _mean_linear(thumb.data) > 1.3 * _mean_linear(before.data)
-    # A changed amount is a new thumbnail URL.
+    # Unchanged since the render: the render's own picture of the corrections.
+    rendered = out / after_preview_name(doc_of(out, GROUP)["content_hash"])
+    assert thumb.data == rendered.read_bytes()
+    # A changed amount is a new thumbnail URL, and a thumbnail rendered now by the same path.
     v = version_of(client, GROUP)
     client.post(f"/api/images/{GROUP}", json={"version": v, "changes": [{"op_id": "exposure", "ev": 0.0}]})
-    assert tiles_of(client)[GROUP]["thumb"] != tile["thumb"]
+    changed = tiles_of(client)[GROUP]["thumb"]
+    assert changed != tile["thumb"]
+    now = client.get(changed)
+    assert now.status_code == 200 and now.data != rendered.read_bytes()
+    assert _mean_linear(now.data) == pytest.approx(_mean_linear(client.get(f"/preview/before/{GROUP}").data), rel=0.25)
     # The report shows the corrected picture the render made, with each crop frame in its colour and named.
     report = (out / "report.html").read_text()
     assert ".after.jpg" in report and ">4:5</text>" in report and ">1:1</text>" in report
