@@ -6,6 +6,9 @@ downstream tools (the review app reads them back).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,6 +24,7 @@ from pipeline.kernel.schema import (
     write_parquet_atomic,
 )
 from pipeline.kernel.stage import RunContext
+from pipeline.outputs import decisions
 from pipeline.outputs.contact_sheet import contact_sheet
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
@@ -40,19 +44,31 @@ REPORT_NAME = "report.html"
 CONTACT_DIR = "contact_sheets"
 
 
-def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext) -> None:
+def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
+                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
+
+    The instructions are written under the review database's write lock,
+    with the decisions it holds then (:mod:`pipeline.outputs.decisions`):
+    a reviewer's decision made while the run went on is kept, not reverted.
+    What an earlier run left that this one does not write (exports, sheets,
+    instructions, sidecars and previews of another chart, of files gone
+    from the shoot, of a render killed half-way) is removed at the end, so
+    the folder holds this run's outputs and nothing else.
 
     Parameters
     ----------
     records : list of ImageRecord
         Every file of the shoot, duplicates and failures included, in the manifest's order.
     summary : dict
-        The run's summary (``summary.json``, also shown in the report).
+        The run's summary (``summary.json``, also shown in the report); gets
+        ``decisions_not_rendered``: the images with a decision made after their render.
     graph_name : str
         Name of the graph that produced the records (Parquet metadata).
     context : RunContext
         The run's output folder, chart and shoot id.
+    plan_params : dict, optional
+        The plan's parameters before reviewers' edits (:func:`merge_decisions`).
     """
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
@@ -62,19 +78,114 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
     write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
     planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
-    rows: list[dict[str, Any]] = []
-    for r in planned:
-        path = out / "instructions" / instruction_name(r.source_path)
-        doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
-        write_json_atomic(path, doc)
-        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
-        rows += instruction_rows(doc)
-    if planned:
-        write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
-    write_contact_sheets(originals, out)
+    keep: set[str] = {r.preview_path for r in originals if r.preview_path}
+    keep |= {e.path for r in originals for e in r.exports}
+    summary["decisions_not_rendered"] = []
+    with decisions.transaction(out) as con:
+        reviews = decisions.read(con)
+        rows: list[dict[str, Any]] = []
+        shas: dict[str, str] = {}
+        for r in planned:
+            if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
+                summary["decisions_not_rendered"].append(r.source_path)
+            name = f"instructions/{instruction_name(r.source_path)}"
+            doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
+            data = (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8")
+            write_bytes_atomic(out / name, data)
+            write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
+            shas[r.source_path] = hashlib.sha256(data).hexdigest()
+            keep |= {name, doc["xmp"]}
+            rows += instruction_rows(doc)
+        if planned:
+            write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
+        else:
+            (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
+        decisions.documents_written(con, shas)
+    keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
+    remove_stale_outputs(out, keep, review_previews={
+        f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
     write_json_atomic(out / SUMMARY_NAME, summary)
     html_text = render_report(records, summary, context.chart_name)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
+                    plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> bool:
+    """Put the review database's decisions on a record's operations (they replace what it carries).
+
+    Parameters
+    ----------
+    record : ImageRecord
+        A planned image; its operations are changed in place.
+    reviews : dict
+        The image's decisions by operation id (:func:`pipeline.outputs.decisions.read`).
+    plan_params : dict, optional
+        The plan's own parameters by (source path, operation id), before any
+        reviewer's amount replaced them: an edit taken back since restores them.
+
+    Returns
+    -------
+    bool
+        Whether that changed what the renderer does (an amount, a
+        rejection): the exports made before the decision do not show it yet.
+    """
+    from pipeline.imaging.render import adjustments_from_operations
+
+    before = adjustments_from_operations(record.operations)
+    for op in record.operations:
+        review = reviews.get(op.op_id)
+        if review is None:
+            continue
+        planned = (plan_params or {}).get((record.source_path, op.op_id), op.params)
+        op.review = review if decisions.is_decided(review) else None
+        op.params = {**planned, **(review.get("params") or {})}
+    return adjustments_from_operations(record.operations) != before
+
+
+#: The folders a run fills; a file in them that the run did not write is an earlier run's leftover.
+OWNED_FOLDERS = ("exports", "instructions", "xmp", CONTACT_DIR, "previews")
+
+
+def remove_stale_outputs(out: Path, keep: set[str], review_previews: set[str] = frozenset()) -> list[str]:
+    """Remove every file in the run's folders that is not in ``keep`` (paths relative to ``out``).
+
+    The review app's cached previews (``previews/<name>.<hash>.*``) are kept
+    while their image, with the same content, is still in the shoot.
+
+    Returns
+    -------
+    list of str
+        The removed files, relative to ``out``.
+    """
+    removed: list[str] = []
+    for folder in OWNED_FOLDERS:
+        root = out / folder
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+            here = Path(dirpath)
+            for name in filenames:
+                path = here / name
+                rel = path.relative_to(out).as_posix()
+                if rel in keep or (folder == "previews" and _is_review_preview(name, review_previews)):
+                    continue
+                path.unlink(missing_ok=True)
+                removed.append(rel)
+            if here != root:
+                try:
+                    here.rmdir()  # only when empty
+                except OSError:
+                    pass
+    return removed
+
+
+def _is_review_preview(name: str, prefixes: set[str]) -> bool:
+    dot = name.find(".")
+    while dot >= 0:
+        if name[: dot + 1] in prefixes:
+            return True
+        dot = name.find(".", dot + 1)
+    return False
 
 
 #: Images per contact sheet: 6 x 10 cells, about 1900 x 3400 px (20 MB while drawn) however large the shoot.
