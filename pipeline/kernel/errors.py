@@ -72,22 +72,30 @@ class OutOfSpace(Exception):
         An estimate of the space the rest of the run needs.
     path : str or None
         The file whose write failed.
+    write_bytes : int or None
+        The size of that write.
     """
 
     def __init__(self, folder: str, free_bytes: int | None = None, needed_bytes: int | None = None,
-                 path: str | None = None) -> None:
+                 path: str | None = None, write_bytes: int | None = None) -> None:
         # All in args: the error travels back from a Ray worker by pickle.
-        super().__init__(folder, free_bytes, needed_bytes, path)
-        self.folder, self.free_bytes, self.needed_bytes, self.path = folder, free_bytes, needed_bytes, path
+        super().__init__(folder, free_bytes, needed_bytes, path, write_bytes)
+        self.folder, self.free_bytes, self.needed_bytes = folder, free_bytes, needed_bytes
+        self.path, self.write_bytes = path, write_bytes
 
     def __str__(self) -> str:
-        mb = lambda n: f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"  # noqa: E731
-        free = f" ({mb(self.free_bytes)} free)" if self.free_bytes is not None else ""
-        where = f" while writing {self.path}" if self.path else ""
+        def mb(n: int) -> str:
+            return f"{n / 1e6:.0f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+        facts = []
+        if self.free_bytes is not None:
+            facts.append(f"{mb(self.free_bytes)} free")
+        if self.path:
+            facts.append(f"writing {Path(self.path).name}" + (f", {mb(self.write_bytes)}" if self.write_bytes else ""))
         need = (f"this run needs about {mb(self.needed_bytes)} more: free that much" if self.needed_bytes
                 else "free some space")
-        return (f"the disk holding {self.folder} is full{free}{where}; {need} or choose an --out on a larger "
-                "disk, then run again: finished work is kept")
+        return (f"no space left on the disk holding {self.folder}" + (f" ({'; '.join(facts)})" if facts else "")
+                + f"; {need} or choose an --out on a larger disk, then run again: finished work is kept")
 
     @classmethod
     def from_oserror(cls, exc: OSError, folder: Path | str) -> OutOfSpace:
@@ -97,7 +105,8 @@ class OutOfSpace(Exception):
             free: int | None = shutil.disk_usage(folder).free
         except OSError:
             free = None
-        return cls(str(folder), free, None, exc.filename if isinstance(exc.filename, str) else None)
+        path = exc.filename if isinstance(exc.filename, str) else None
+        return cls(str(folder), free, None, path, getattr(exc, "bytes_to_write", None))
 
 
 class ClusterLost(Exception):

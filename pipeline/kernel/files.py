@@ -68,11 +68,14 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
                 os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            exc.filename = exc.filename or str(path)
+            exc.bytes_to_write = len(data)  # type: ignore[attr-defined] - what a full disk had to take
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

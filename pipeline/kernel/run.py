@@ -279,7 +279,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
         decode_cache.clear(context.out_dir)
     except OutOfSpace as exc:
         decode_cache.clear(context.out_dir)  # the room it takes is the first the run can give back
-        raise OutOfSpace(str(context.out_dir), exc.free_bytes, _space_needed(tasks, records), exc.path) from None
+        raise OutOfSpace(str(context.out_dir), exc.free_bytes, _space_needed(tasks, records, exc.write_bytes),
+                         exc.path, exc.write_bytes) from None
     finally:
         if executor is not None:
             executor.close()
@@ -324,16 +325,20 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
     return used
 
 
-def _space_needed(tasks: list[SourceTask], records: dict[str, ImageRecord | None]) -> int | None:
-    """About how many bytes the images not yet exported will take, from the ones that were."""
+def _space_needed(tasks: list[SourceTask], records: dict[str, ImageRecord | None],
+                  failed_write: int | None) -> int | None:
+    """About how many bytes the images not yet exported will take, from the ones that were.
+
+    Before any image is delivered the one measure at hand is the write that
+    failed (one file of one image): a lower bound.
+    """
     done = [r for r in records.values() if r is not None and r.exports]
     left = [t for t in tasks if (r := records[t.source_path]) is None or (r.status is Status.OK and not r.exports)]
     if not left:
+        return failed_write
+    per_image = max(sum(e.bytes for r in done for e in r.exports) / len(done) if done else 0, failed_write or 0)
+    if not per_image:
         return None
-    if done:
-        per_image = sum(e.bytes for r in done for e in r.exports) / len(done)
-    else:  # nothing delivered yet: the sources' own size is the closest measure at hand
-        per_image = sum(t.file_size for t in left) / len(left)
     return int(per_image * len(left) * 1.1) + (16 << 20)  # and the manifest, sheets, previews
 
 
