@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -209,8 +210,13 @@ class RayExecutor:
             else:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(**kwargs)
             self._started_here = True
+            if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+                # Ray's core installs a C handler that prints a stack and may abort: the caller's
+                # (the CLI's: exit through the finally blocks that stop Ray) comes back.
+                signal.signal(signal.SIGTERM, on_sigterm)
         self._reaper = _Reaper(_head_processes(ray) if self._started_here and not address else [])
         self._watch = _ClusterWatch(ray)
         self._lost: str | None = None
