@@ -421,6 +421,15 @@ def test_another_shoot_or_chart_in_the_folder_is_refused_unless_forced(shoot: Pa
     assert {r["source_path"] for r in pq.read_table(out / "manifest.parquet").to_pylist()} == {PHOTOS[2]}
 
 
+def test_a_folder_of_someone_elses_files_is_not_swept(shoot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pictures"
+    (out / "previews").mkdir(parents=True)
+    (out / "previews" / "holiday.jpg").write_bytes(b"mine")
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local"])
+    assert result.exit_code == EXIT_CONFIG and "files postprod did not write" in result.output, result.output
+    assert (out / "previews" / "holiday.jpg").read_bytes() == b"mine"
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 def test_outputs_get_the_mode_the_umask_gives(shoot: Path, tmp_path: Path, umask: int) -> None:
     out = tmp_path / "out"

@@ -282,6 +282,10 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
     """
     before = read_identity(out_dir)
     replaced = None
+    if before is None and not force and _holds_other_files(Path(out_dir)):
+        raise ConfigError("this folder holds files postprod did not write, and a run removes what it does not "
+                          "write from its exports/, previews/ ... folders: choose a new or empty --out (or pass "
+                          "--force)", _out_key(out_dir))
     if before is not None and before != wanted:
         if before.shoot_dir != wanted.shoot_dir or before.shoot_id != wanted.shoot_id:
             what = f"the outputs of {before.describe()}, not of {wanted.describe()}"
@@ -297,6 +301,17 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
         log.warning("--force: replacing %s in %s", before.describe(), out_dir)
     write_json_atomic(Path(out_dir) / STATE_DIR / IDENTITY_NAME, asdict(wanted))
     return replaced
+
+
+def _holds_other_files(out_dir: Path) -> bool:
+    """Whether a folder with no recorded identity has content a run did not put there.
+
+    A run that was killed before its first delivery leaves its state folder
+    (journal, decodes): that is postprod's own.
+    """
+    state = out_dir / STATE_DIR
+    ours = any(p.name not in (LOCK_NAME,) for p in state.iterdir()) if state.is_dir() else False
+    return not ours and any(p.name != STATE_DIR for p in out_dir.iterdir())
 
 
 def set_aside_reviews(out_dir: Path, db_name: str = "review.sqlite") -> Path | None:
