@@ -196,6 +196,24 @@ def test_an_io_error_is_retried_in_the_run_and_a_lasting_one_on_the_next_run(
     _deliveries_match_the_table(out)
 
 
+def test_a_source_missing_for_a_moment_completes_in_the_same_run(shoot: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    away = shoot / f".{PHOTOS[0]}.away"
+
+    def take_it_away(name: str, n: int) -> None:
+        if name.startswith("decode_raw"):  # after ingest hashed it, before the decode opens it
+            (shoot / PHOTOS[0]).rename(away)
+            threading.Timer(1.0, away.rename, [shoot / PHOTOS[0]]).start()
+
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local",
+                                       chart="social_media"), on_phase=take_it_away)
+    assert [(r.source_path, r.status) for r in result.records] == [(p, Status.OK) for p in PHOTOS[:2]]
+    assert len(_deliveries_match_the_table(tmp_path / "out")) == 3 * 2
+    assert f"{PHOTOS[0]}: decode_raw: I/O error: [Errno 2] No such file" in caplog.text  # it was gone, then retried
+
+
 def test_a_corrupt_file_is_a_permanent_failure_not_tried_again(shoot: Path, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     (shoot / "cut.jpg").write_bytes((shoot / PHOTOS[0]).read_bytes()[:3000])

@@ -45,6 +45,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
     MANIFEST_NAME,
     REPORT_NAME,
     SUMMARY_NAME,
+    remove_stale_outputs,
     write_contact_sheets,
     write_outputs,
 )
@@ -278,8 +279,13 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
     except OutOfSpace as exc:
+        if executor is not None:
+            executor.close()  # first: workers killed mid-image must stop writing before the sweep
+            executor = None
         decode_cache.clear(context.out_dir)  # the room it takes is the first the run can give back
-        raise OutOfSpace(str(context.out_dir), exc.free_bytes, _space_needed(tasks, records, exc.write_bytes),
+        _remove_unfinished_exports(context.out_dir, records)
+        free = OutOfSpace.from_oserror(OSError(), context.out_dir).free_bytes  # what is free now, after the sweep
+        raise OutOfSpace(str(context.out_dir), free, _space_needed(tasks, records, exc.write_bytes),
                          exc.path, exc.write_bytes) from None
     finally:
         if executor is not None:
@@ -323,6 +329,19 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
         else:
             records[task.source_path] = rec
     return used
+
+
+def _remove_unfinished_exports(out: Path, records: dict[str, ImageRecord | None]) -> list[str]:
+    """After a stopped run: remove exports neither the last finished run's table nor this run's finished
+    images list (a worker killed between an image's renditions leaves some of them)."""
+    import pyarrow.parquet as pq
+
+    try:
+        keep = set(pq.read_table(out / EXPORTS_NAME, columns=["path"]).column("path").to_pylist())
+    except (OSError, ValueError, KeyError):
+        keep = set()
+    keep |= {e.path for r in records.values() if r is not None for e in r.exports}
+    return remove_stale_outputs(out, keep, folders=("exports",))
 
 
 def _space_needed(tasks: list[SourceTask], records: dict[str, ImageRecord | None],

@@ -146,8 +146,9 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
 OWNED_FOLDERS = ("exports", "instructions", "xmp", CONTACT_DIR, "previews")
 
 
-def remove_stale_outputs(out: Path, keep: set[str], review_previews: set[str] = frozenset()) -> list[str]:
-    """Remove every file in the run's folders that is not in ``keep`` (paths relative to ``out``).
+def remove_stale_outputs(out: Path, keep: set[str], review_previews: set[str] = frozenset(),
+                         folders: tuple[str, ...] = OWNED_FOLDERS) -> list[str]:
+    """Remove every file in the run's ``folders`` that is not in ``keep`` (paths relative to ``out``).
 
     The review app's cached previews (``previews/<name>.<hash>.*``) are kept
     while their image, with the same content, is still in the shoot.
@@ -158,7 +159,7 @@ def remove_stale_outputs(out: Path, keep: set[str], review_previews: set[str] = 
         The removed files, relative to ``out``.
     """
     removed: list[str] = []
-    for folder in OWNED_FOLDERS:
+    for folder in folders:
         root = out / folder
         if not root.is_dir() or root.is_symlink():
             continue
