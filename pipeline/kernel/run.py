@@ -29,7 +29,7 @@ from charts.loader import ResolvedChart, load_chart
 from pipeline.executors import make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
-from pipeline.kernel.errors import ConfigError, Location, OutOfSpace, is_out_of_space
+from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
 from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.journal import Journal, journal_key
@@ -278,12 +278,14 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     on_record(record)
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
-    except OutOfSpace as exc:
+    except (OutOfSpace, ClusterLost) as exc:
         if executor is not None:
             executor.close()  # first: workers killed mid-image must stop writing before the sweep
             executor = None
-        decode_cache.clear(context.out_dir)  # the room it takes is the first the run can give back
         _remove_unfinished_exports(context.out_dir, records)
+        if isinstance(exc, ClusterLost):
+            raise
+        decode_cache.clear(context.out_dir)  # the room it takes is the first the run can give back
         free = OutOfSpace.from_oserror(OSError(), context.out_dir).free_bytes  # what is free now, after the sweep
         raise OutOfSpace(str(context.out_dir), free, _space_needed(tasks, records, exc.write_bytes),
                          exc.path, exc.write_bytes) from None
