@@ -9,6 +9,7 @@ import numpy as np
 import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.imaging.camera_raw import camera_raw_baseline
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import (
     SourceMetadata,
@@ -25,7 +26,7 @@ from pipeline.imaging.decode import (
 )
 from pipeline.kernel import decode_cache
 from pipeline.kernel.errors import InputError
-from pipeline.kernel.records import SourceKind, WorkItem
+from pipeline.kernel.records import CameraRawDefaults, SourceKind, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -33,8 +34,11 @@ class DecodeRaw(Stage):
     """Decode the source into the analysis proxy; read metadata."""
 
     name: ClassVar[str] = "decode_raw"
-    description: ClassVar[str] = "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata"
-    writes = frozenset({"camera", "frame"})
+    description: ClassVar[str] = (
+        "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata; Camera Raw's as-shot "
+        "white balance, baseline exposure and default crop"
+    )
+    writes = frozenset({"camera", "frame", "camera_raw"})
     produces = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=1200)
 
@@ -90,6 +94,7 @@ class DecodeRaw(Stage):
                     )
                 check_raw_payload(raw, file_size, p.min_bits_per_photosite)
                 meta = raw_metadata(raw, path)
+                item.record.camera_raw = _camera_raw_defaults(raw, path, item.task.format == "dng")
                 # Half size whenever it still gives a proxy near the target size.
                 half = max(meta.width, meta.height) / 2 >= 0.75 * p.proxy_long_edge
                 rgb16 = decode_raw_linear(raw, half_size=half)
@@ -118,3 +123,22 @@ class DecodeRaw(Stage):
         need = required_scale(resolved.chart.renditions, Adjustments(), meta.width, meta.height)
         if need > 0 and (need <= 0.5) == half:
             decode_cache.put(self.context.out_dir, item.task.content_hash, half, rgb16, budget)
+
+
+def _camera_raw_defaults(raw: rawpy.RawPy, path: Path, is_dng: bool) -> CameraRawDefaults:
+    """The record's copy of :func:`camera_raw_baseline`; empty when a DNG's first IFD is unreadable."""
+    try:
+        b = camera_raw_baseline(raw, path, is_dng)
+    except ValueError:
+        return CameraRawDefaults()  # LibRaw decoded it: the image is fine, the XMP just lacks an As Shot value
+    x, y, w, h = b.default_crop
+    return CameraRawDefaults(
+        as_shot_temperature_k=b.as_shot_temperature_k,
+        as_shot_tint=b.as_shot_tint,
+        wb_source=b.wb_source,
+        baseline_exposure_ev=b.baseline_exposure_ev,
+        default_crop_x=x,
+        default_crop_y=y,
+        default_crop_width=w,
+        default_crop_height=h,
+    )
