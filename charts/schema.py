@@ -391,6 +391,17 @@ class Rendition(_Strict):
         return self.format.extension
 
 
+class XmpPolicy(_Strict):
+    """What the output folder holds for Lightroom and Camera Raw (``xmp/``)."""
+
+    embed_copies: bool = Field(
+        True,
+        description="For DNG, JPEG, TIFF and PNG sources, whose settings Lightroom reads from the file itself: "
+        "write a copy of each source with the settings embedded (xmp/<dir>/<file name>); false = only the "
+        "packets, to embed yourself.",
+    )
+
+
 DEFAULT_NAMING = "{shoot}/{rendition}/{stem}.{ext}"
 
 
@@ -417,6 +428,7 @@ class Chart(_Strict):
     metadata: MetadataPolicy = Field(
         default_factory=MetadataPolicy, description="Metadata for every rendition that does not set its own."
     )
+    xmp: XmpPolicy = Field(default_factory=XmpPolicy, description="Camera Raw settings for Lightroom (xmp/).")
     naming: str = Field(
         DEFAULT_NAMING,
         description="Output path template relative to the output folder; tokens: "

@@ -19,7 +19,8 @@ from PIL import Image
 
 from pipeline.cli.review import review
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
+from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
+from pipeline.outputs.xmp import xmp_packet
 from pipeline.review.app import create_app, is_loopback
 from pipeline.review.preview import (
     apply_corrections,
@@ -28,6 +29,7 @@ from pipeline.review.preview import (
     ellipse_mask,
     tonal_operations,
 )  # fmt: skip
+from pipeline.review.store import image_decision
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -142,7 +144,7 @@ def test_accept_is_written_to_json_parquet_and_xmp(client, out: Path) -> None:  
     row = parquet_rows(out, sp)[op["op_id"]]
     assert (row["review_status"], row["reviewed_by"], row["reviewed_at"]) == ("accepted", "Ana", review_["at"])
     assert pq.read_schema(out / "instructions.parquet").metadata[b"postprod.chart"] == b"corporate_portrait"
-    assert (out / doc["xmp"]).read_text() == xmp_sidecar(doc)
+    assert (out / doc["xmp"]).read_text() == xmp_packet(doc, image_decision(doc))
     # The name typed in the browser wins over --reviewer.
     resp = post(client, sp, 1, {"op_id": op["op_id"], "status": "done"}, reviewer="Bo")
     assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["review"]["by"] == "Bo"
