@@ -173,6 +173,35 @@ def test_changed_face_amount_reaches_the_xmp(client, out: Path) -> None:  # noqa
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> None:  # noqa: ANN001
+    """Who and when of the latest decision reach the packet and the embedded copy; so does an image-level
+    decision (rating, label, keywords) that the document carries (the culling screen will write it)."""
+    sp, op = image_with(client, "exposure")
+    assert post(client, sp, 0, {"op_id": op["op_id"], "status": "accepted"}).status_code == 200
+    doc = doc_of(out, sp)
+    at = next(o for o in doc["operations"] if o["op_id"] == op["op_id"])["review"]["at"]
+
+    def review_tags(path: Path) -> dict:
+        res = subprocess.run(["exiftool", "-j", "-n", "-XMP-xmp:Rating", "-XMP-xmp:Label", "-XMP-dc:Subject",
+                              "-XMP-postprodReview:all", str(path)], capture_output=True, text=True, check=True)
+        return json.loads(res.stdout)[0]
+
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert tags["ReviewedBy"] == "Ana" and tags["ReviewedAt"].replace(":", "").replace("-", "") == \
+            at.replace(":", "").replace("-", "").replace("T", " ")
+        assert "Rating" not in tags  # nobody rated the image yet
+    doc["review"] = {"rating": -1, "label": "Red", "keywords": ["reshoot"], "by": "Cy", "at": "2000-01-01T00:00:00Z"}
+    (out / "instructions" / instruction_name(sp)).write_text(json.dumps(doc))
+    version = client.get(f"/api/images/{sp}").get_json()["version"]
+    assert post(client, sp, version, {"op_id": op["op_id"], "comment": "ok"}).status_code == 200
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert (tags["Rating"], tags["Label"], tags["Subject"]) == (-1, "Red", "reshoot")
+        assert tags["ReviewedBy"] == "Ana"  # the comment is newer than Cy's rating
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 def test_rejected_operation_leaves_the_xmp(client, out: Path) -> None:  # noqa: ANN001
     sp, op = image_with(client, "brighten_face")
     n = len(exiftool_tags(out / doc_of(out, sp)["xmp"])["CircularGradientBasedCorrections"])
