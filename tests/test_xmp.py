@@ -23,6 +23,7 @@ from PIL import Image
 
 from charts.loader import load_chart
 from pipeline.imaging.camera_raw import (
+    D65_XY,
     ColourSpec,
     DngColourTags,
     camera_raw_baseline,
@@ -36,8 +37,10 @@ from pipeline.kernel.records import AppliedBy, ImageRecord, SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import instruction_doc
 from pipeline.outputs.xmp import (
+    RENDERED_WHITE,
     CameraRawFrame,
     ImageDecision,
+    MeasuredCast,
     XmpForm,
     box_to_crs,
     crs_crop,
@@ -75,6 +78,14 @@ def _kind(v: object) -> str:
 
 def adobe(name: str) -> Path:
     return next(ADOBE.glob(name + "*"))
+
+
+def _lab_to_ab(x: float, y: float) -> tuple[float, float]:
+    """Lab a*, b* (D65 white) of chromaticity (x, y) at L* = 50: the inverse of how a cast is reported."""
+    Y = 0.18418651851244416
+    xyz = np.array([x / y * Y, Y, (1 - x - y) / y * Y]) / np.array([0.95047, 1.0, 1.08883])
+    f = np.cbrt(xyz)
+    return float(500 * (f[0] - f[1])), float(200 * (f[1] - f[2]))
 
 
 def _record(**kw) -> ImageRecord:
@@ -279,7 +290,9 @@ def test_rendered_files_get_incremental_values_on_the_sliders_range() -> None:
     assert 0 < tint <= 100  # a green cast (a* < 0) towards magenta
     assert incremental_white_balance(50000, 160) == (100, 100)
     assert incremental_white_balance(1000, -200) == (-100, -100)
-    assert incremental_white_balance(*planned_white((6504, 9.77), {"params": {"mired_shift": 0.0}}, None)) == (0, 0)
+    # No cast and nothing to shift: the sliders stay at 0.
+    neutral = _lab_to_ab(*D65_XY)
+    assert incremental_white_balance(*planned_white(RENDERED_WHITE, 0.0, MeasuredCast(*neutral, 0.0))) == (0, 0)
 
 
 # --- exposure --------------------------------------------------------------------------
@@ -346,7 +359,8 @@ def test_raw_sidecar_reads_back_like_camera_raws(tmp_path: Path) -> None:
     # The values, as the plan has them.
     ops = {o["kind"]: o for o in doc["operations"]}
     assert float(ours["Exposure2012"]) == ops["exposure"]["params"]["ev"]
-    t, tint = planned_white((4600.0, -1.0), ops["white_balance"], (-2.0, 12.0))
+    t, tint = planned_white((4600.0, -1.0), ops["white_balance"]["params"]["mired_shift"],
+                            MeasuredCast(-2.0, 12.0, -1000.0))
     assert (ours["WhiteBalance"], ours["ColorTemperature"], int(ours["Tint"])) == ("Custom", round(t), round(tint))
     assert ours["CropAngle"] == -1.2 and ours["HasCrop"] is True
     L, T, R, B = (ours[k] for k in ("CropLeft", "CropTop", "CropRight", "CropBottom"))

@@ -47,9 +47,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
+import numpy as np
+
 from charts.schema import Rendition
 from pipeline import __version__
-from pipeline.imaging.camera_raw import D65_XY, xy_to_temperature_tint
+from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
 from pipeline.imaging.geometry import Box, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import write_bytes_atomic
@@ -419,30 +421,52 @@ def _lab_to_xy(a: float, b: float) -> tuple[float, float]:
     return X / s, Y / s
 
 
-def planned_white(as_shot: tuple[float, float], op: dict[str, Any], cast: tuple[float, float] | None) -> tuple[float, float]:
+@dataclass(frozen=True)
+class MeasuredCast:
+    """measure_exposure's white-balance cast of an image (the document's measurements)."""
+
+    a: float  # Lab a* of the neutrals at L* = 50 (D65)
+    b: float  # Lab b*
+    temperature_shift_k: float  # their CCT (McCamy) minus 6504 K, as the plan read it
+
+    @classmethod
+    def of(cls, measurements: dict[str, Any]) -> MeasuredCast | None:
+        a, b, k = (measurements.get(n) for n in ("wb_cast_a", "wb_cast_b", "wb_temperature_shift_k"))
+        return None if a is None or b is None or k is None else cls(float(a), float(b), float(k))
+
+
+#: Bradford cone response (Lam 1985), the chromatic adaptation the DNG SDK uses between a white and its PCS.
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+
+def planned_white(as_shot: tuple[float, float], mired_shift: float, cast: MeasuredCast) -> tuple[float, float]:
     """Camera Raw's (Temperature, Tint) that carries out a planned white-balance operation.
 
-    The plan moves neutrals by ``mired_shift`` (+ warmer): on Adobe's scale that
-    is the As Shot temperature moved the other way in mired (a higher
-    Temperature renders warmer). The tint takes the measured cast's distance
-    from the Planckian locus on Adobe's tint scale (``cast`` is its Lab a*, b*).
+    The measured cast is the colour a neutral takes in the As Shot rendering
+    (D65 output). Adapted back from D65 to the As Shot white (Bradford, as
+    Camera Raw adapts between a white and its working space), it is the
+    scene's light: the white balance at which Camera Raw renders the neutrals
+    neutral. The chart's target (what the plan wanted left of the cast: 0,
+    or a warm shift) is then taken off in mired, as the plan counts it; a
+    higher Temperature renders warmer.
 
     Parameters
     ----------
     as_shot : (float, float)
-        The file's As Shot (Temperature, Tint).
-    op : dict
-        The white_balance operation (``params.mired_shift``).
-    cast : (float, float) or None
-        Measured ``wb_cast_a``, ``wb_cast_b`` (None: the tint stays).
+        The file's As Shot (Temperature, Tint); D65's for a rendered file.
+    mired_shift : float
+        The operation's ``mired_shift`` (+ warmer).
+    cast : MeasuredCast
+        What the plan corrected.
     """
-    temperature, tint = as_shot
-    mired = _mired(temperature) - float(op["params"]["mired_shift"])
-    target = 1e6 / max(mired, 1e6 / TEMPERATURE_RANGE[1] / 2)
-    if cast is not None:
-        _, cast_tint = xy_to_temperature_tint(*_lab_to_xy(*cast))
-        tint += cast_tint - RENDERED_WHITE[1]
-    return target, tint
+    plan_cast = _mired(6504.0 + cast.temperature_shift_k) - _mired(6504.0)  # + warm, as plan_image reads it
+    target = mired_shift + plan_cast  # the cast the chart wants left (0 for neutral)
+    src = _BRADFORD @ xy_to_xyz(*D65_XY)
+    dst = _BRADFORD @ xy_to_xyz(*temperature_tint_to_xy(*as_shot))
+    adapt = np.linalg.inv(_BRADFORD) @ np.diag(dst / src) @ _BRADFORD
+    scene_t, scene_tint = xy_to_temperature_tint(*xyz_to_xy(adapt @ xy_to_xyz(*_lab_to_xy(cast.a, cast.b))))
+    mired = max(_mired(scene_t) - target, _mired(TEMPERATURE_RANGE[1]) / 2)
+    return 1e6 / mired, scene_tint
 
 
 def incremental_white_balance(temperature: float, tint: float) -> tuple[int, int]:
@@ -507,16 +531,19 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     rendered = (doc["image"].get("source_kind") or SourceKind.RAW) == SourceKind.RASTER
     ops = [o for o in doc.get("operations", []) if (o.get("review") or {}).get("status") != "rejected"]
     applied = [o for o in ops if o["applied_by"] == AppliedBy.RENDERER]
-    m = doc.get("measurements") or {}
-    cast = (m["wb_cast_a"], m["wb_cast_b"]) if m.get("wb_cast_a") is not None and m.get("wb_cast_b") is not None else None
+    cast = MeasuredCast.of(doc.get("measurements") or {})
     wb = next((o for o in applied if o["kind"] == "white_balance"), None)
+    if wb is not None and cast is None:
+        wb = None  # a document edited by hand: nothing to measure the shift against
+        out.notes.append("white balance not written: the document lacks the measured cast it corrects")
 
     # White balance.
     if rendered:
         if wb is None:
             a.update({"crs:WhiteBalance": "As Shot", "crs:IncrementalTemperature": "0", "crs:IncrementalTint": "0"})
         else:
-            inc_t, inc_tint = incremental_white_balance(*planned_white(RENDERED_WHITE, wb, cast))
+            shift = float(wb["params"]["mired_shift"])
+            inc_t, inc_tint = incremental_white_balance(*planned_white(RENDERED_WHITE, shift, cast))
             a.update({"crs:WhiteBalance": "Custom", "crs:IncrementalTemperature": _signed_int(inc_t),
                       "crs:IncrementalTint": _signed_int(inc_tint)})
     else:
@@ -531,7 +558,7 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
             a.update({"crs:WhiteBalance": "As Shot", "crs:Temperature": str(int(round(as_shot[0] / 50) * 50)),
                       "crs:Tint": _signed_int(as_shot[1])})
         else:
-            t, tint = planned_white(as_shot, wb, cast)
+            t, tint = planned_white(as_shot, float(wb["params"]["mired_shift"]), cast)
             t = min(TEMPERATURE_RANGE[1], max(TEMPERATURE_RANGE[0], t))
             tint = min(TINT_RANGE, max(-TINT_RANGE, tint))
             a.update({"crs:WhiteBalance": "Custom", "crs:Temperature": str(int(round(t))),
