@@ -52,7 +52,7 @@ import numpy as np
 from charts.schema import Rendition
 from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
-from pipeline.imaging.geometry import Box, inscribed_box, shrink_to_fit
+from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
@@ -396,10 +396,11 @@ def crs_crop(frame: CameraRawFrame, box: Box | None, angle_deg: float) -> CrsCro
     else:
         cx, cy, w, h, crop_angle = frame.turned_box(box, angle_deg)
         # Camera Raw's frame can be smaller than LibRaw's (CRW: 2272x1704 of 2312x1720): keep the box inside.
-        fitted = shrink_to_fit((cx - w / 2, cy - h / 2, w, h), -crop_angle, fw, fh)
-        shrunk = fitted[2] < w - 1e-6
-        x, y, w, h = fitted
-        cx, cy = x + w / 2, y + h / 2
+        # Half a pixel over is the plan's rounding (boxes are kept to 0.1 px), not a box to shrink.
+        shrunk = not fits((cx - w / 2, cy - h / 2, w, h), -crop_angle, fw, fh, eps=0.5)
+        if shrunk:
+            x, y, w, h = shrink_to_fit((cx - w / 2, cy - h / 2, w, h), -crop_angle, fw, fh)
+            cx, cy = x + w / 2, y + h / 2
     left, top, right, bottom = box_to_crs(cx, cy, w, h, crop_angle, fw, fh)
     clamp = lambda v: min(1.0, max(0.0, v))  # float noise at the frame's edge
     return CrsCrop(clamp(left), clamp(top), clamp(right), clamp(bottom), crop_angle, shrunk)
