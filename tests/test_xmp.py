@@ -314,10 +314,9 @@ def test_exposure_is_relative_to_camera_raws_baseline(fmt, kind, baseline, expec
 # --- sidecar or embedded, and names ---------------------------------------------------------
 
 def test_where_lightroom_reads_each_kind_of_source() -> None:
-    t = xmp_targets([("d/IMG_0002.CR2", "cr2", "raw"), ("d/IMG_0002.JPG", "jpeg", "raster"),
-                     ("d/IMG_0003.CR2", "cr2", "raw"), ("d/IMG_0003.NEF", "nef", "raw"),
-                     ("d/IMG_0004.dng", "dng", "raw"), ("d/IMG_0005.tif", "tiff", "raster"),
-                     ("d/IMG_0006.heic", "heic", "raster")])
+    t = xmp_targets([("d/IMG_0002.CR2", "cr2"), ("d/IMG_0002.JPG", "jpeg"), ("d/IMG_0003.CR2", "cr2"),
+                     ("d/IMG_0003.NEF", "nef"), ("d/IMG_0004.dng", "dng"), ("d/IMG_0005.tif", "tiff"),
+                     ("d/IMG_0006.heic", "heic")])
     assert t["d/IMG_0002.CR2"].packet == "xmp/d/IMG_0002.xmp" and t["d/IMG_0002.CR2"].form is XmpForm.SIDECAR
     # The JPEG keeps its settings inside: a RAW+JPEG pair does not collide.
     assert (t["d/IMG_0002.JPG"].form, t["d/IMG_0002.JPG"].copy) == (XmpForm.EMBEDDED, "xmp/d/IMG_0002.JPG")
@@ -326,7 +325,7 @@ def test_where_lightroom_reads_each_kind_of_source() -> None:
     # Two RAWs of one stem: Lightroom would read one IMG_0003.xmp for both; the first keeps it.
     assert t["d/IMG_0003.CR2"].packet == "xmp/d/IMG_0003.xmp" and t["d/IMG_0003.CR2"].note is None
     assert t["d/IMG_0003.NEF"].packet == "xmp/d/IMG_0003.NEF.xmp" and "IMG_0003.CR2" in t["d/IMG_0003.NEF"].note
-    assert xmp_targets([("a.jpg", "jpeg", "raster")], embed_copies=False)["a.jpg"].copy is None
+    assert xmp_targets([("a.jpg", "jpeg")], embed_copies=False)["a.jpg"].copy is None
 
 
 # --- read back with exiftool, against Adobe's files ------------------------------------------
@@ -498,3 +497,16 @@ def test_box_to_crs_is_the_inverse_of_crs_to_box() -> None:
         back = crs_to_box(*box_to_crs(cx, cy, w, h, a, W, H), a, W, H)
         assert back == pytest.approx((cx, cy, w, h), abs=1e-6)
 
+
+
+def test_documents_written_before_the_form_was_named() -> None:
+    """An instructions file from an earlier run (no format, kind or form) still gets the right form."""
+    doc = _doc(_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER))
+    for key in ("xmp_form", "xmp_copy", "renditions", "framings", "camera_raw"):
+        doc.pop(key)
+    for key in ("format", "source_kind"):
+        doc["image"].pop(key)
+    packet = xmp_packet(doc)
+    assert "SidecarForExtension" not in packet and 'crs:IncrementalTemperature="0"' in packet
+    doc["source_path"] = "a.CR2"
+    assert 'photoshop:SidecarForExtension="CR2"' in xmp_packet(doc)

@@ -125,7 +125,7 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
         An image-level decision to keep (``rating``, ``label``, ``keywords``,
         ``by``, ``at``; the review app writes it).
     """
-    target = xmp or xmp_target(record.source_path, record.format, record.source_kind)
+    target = xmp or xmp_target(record.source_path, record.format)
     cr = record.camera_raw
     crop = (cr.default_crop_x, cr.default_crop_y, cr.default_crop_width, cr.default_crop_height)
     doc = {

@@ -110,7 +110,7 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
     chart = context.chart.chart if context.chart is not None else None
     renditions = [(name, r.crop) for name, r in chart.renditions.items()] if chart is not None else []
     embed = chart.xmp.embed_copies if chart is not None else True
-    targets = xmp_targets(((r.source_path, r.format, r.source_kind) for r in records), embed)
+    targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
     docs: list[dict[str, Any]] = []
     jobs: list[tuple[Path, Path, Path]] = []
     for r in records:

@@ -105,13 +105,32 @@ class XmpTarget:
     note: str | None = None
 
 
-def xmp_form(fmt: str, source_kind: SourceKind | str) -> XmpForm:
-    """Sidecar or embedded: how Lightroom reads settings for a source of format ``fmt``."""
+def xmp_form(fmt: str) -> XmpForm:
+    """Sidecar or embedded: how Lightroom reads settings for a source of format ``fmt`` (as ingest names it)."""
     return XmpForm.EMBEDDED if fmt in EMBEDDED_FORMATS else XmpForm.SIDECAR
 
 
-def xmp_target(source_path: str, fmt: str, source_kind: SourceKind | str, embed_copies: bool = True,
-               stem_taken_by: str | None = None) -> XmpTarget:
+#: File extensions of the embedded formats, for documents written before they named their format.
+_EMBEDDED_EXTENSIONS = {"dng": "dng", "jpg": "jpeg", "jpeg": "jpeg", "jpe": "jpeg", "tif": "tiff", "tiff": "tiff",
+                        "png": "png"}
+
+
+def _doc_form(doc: dict[str, Any]) -> XmpForm:
+    if doc.get("xmp_form"):
+        return XmpForm(doc["xmp_form"])
+    fmt = doc["image"].get("format") or _EMBEDDED_EXTENSIONS.get(PurePosixPath(doc["source_path"]).suffix.lower()[1:], "")
+    return xmp_form(fmt)
+
+
+def _rendered(doc: dict[str, Any]) -> bool:
+    """Whether the source is a rendered file (JPEG, TIFF, PNG, ...) rather than a RAW."""
+    kind = doc["image"].get("source_kind")
+    if kind:
+        return kind == SourceKind.RASTER
+    return _doc_form(doc) is XmpForm.EMBEDDED and PurePosixPath(doc["source_path"]).suffix.lower() != ".dng"
+
+
+def xmp_target(source_path: str, fmt: str, embed_copies: bool = True, stem_taken_by: str | None = None) -> XmpTarget:
     """The files one image's settings go to (see the module docstring).
 
     Parameters
@@ -120,7 +139,6 @@ def xmp_target(source_path: str, fmt: str, source_kind: SourceKind | str, embed_
         The source, relative to the shoot (POSIX).
     fmt : str
         Its format as ingest recognised it (``"dng"``, ``"jpeg"``, ``"cr2"``, ...).
-    source_kind : SourceKind
     embed_copies : bool
         Whether embedded-form sources get a copy with the settings inside.
     stem_taken_by : str, optional
@@ -128,7 +146,7 @@ def xmp_target(source_path: str, fmt: str, source_kind: SourceKind | str, embed_
     """
     p = PurePosixPath(source_path)
     folder = PurePosixPath("xmp") / p.parent
-    if xmp_form(fmt, source_kind) is XmpForm.EMBEDDED:
+    if xmp_form(fmt) is XmpForm.EMBEDDED:
         return XmpTarget(XmpForm.EMBEDDED, str(folder / f"{p.name}.xmp"),
                          str(folder / p.name) if embed_copies else None)
     if stem_taken_by is None:
@@ -140,21 +158,21 @@ def xmp_target(source_path: str, fmt: str, source_kind: SourceKind | str, embed_
     )
 
 
-def xmp_targets(sources: Iterable[tuple[str, str, SourceKind | str]], embed_copies: bool = True) -> dict[str, XmpTarget]:
-    """:func:`xmp_target` for a shoot's sources ``(source_path, format, kind)``, sidecar stems shared once.
+def xmp_targets(sources: Iterable[tuple[str, str]], embed_copies: bool = True) -> dict[str, XmpTarget]:
+    """:func:`xmp_target` for a shoot's sources ``(source_path, format)``, sidecar stems shared once.
 
     The first source of a folder and stem (in path order) keeps ``<stem>.xmp``.
     """
     owner: dict[tuple[str, str], str] = {}
     out: dict[str, XmpTarget] = {}
-    for sp, fmt, kind in sorted(sources):
+    for sp, fmt in sorted(sources):
         p = PurePosixPath(sp)
         taken = None
-        if xmp_form(fmt, kind) is XmpForm.SIDECAR:
+        if xmp_form(fmt) is XmpForm.SIDECAR:
             key = (str(p.parent), p.stem.lower())  # Lightroom's catalogues treat names case-insensitively
             taken = owner.setdefault(key, sp)
             taken = None if taken == sp else taken
-        out[sp] = xmp_target(sp, fmt, kind, embed_copies, taken)
+        out[sp] = xmp_target(sp, fmt, embed_copies, taken)
     return out
 
 
@@ -529,7 +547,7 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
               "crs:AlreadyApplied": "False"})
     name = PurePosixPath(doc["source_path"]).name
     a["crs:RawFileName"] = name
-    rendered = (doc["image"].get("source_kind") or SourceKind.RAW) == SourceKind.RASTER
+    rendered = _rendered(doc)
     ops = [o for o in doc.get("operations", []) if (o.get("review") or {}).get("status") != "rejected"]
     applied = [o for o in ops if o["applied_by"] == AppliedBy.RENDERER]
     cast = MeasuredCast.of(doc.get("measurements") or {})
@@ -651,7 +669,7 @@ def xmp_packet(doc: dict[str, Any], decision: ImageDecision | None = None, form:
         If the document's review or an operation is malformed.
     """
     decision = decision if decision is not None else ImageDecision.from_doc(doc)
-    form = form or XmpForm(doc.get("xmp_form") or XmpForm.SIDECAR)
+    form = form or _doc_form(doc)
     settings = settings or crs_settings(doc)
     attrs: dict[str, str] = {"xmp:CreatorTool": f"postprod {__version__}"}
     if decision.rating is not None:
