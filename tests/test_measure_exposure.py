@@ -226,7 +226,7 @@ def test_every_labelled_photo_is_present(exposure_dir: Path) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_exposure_verdict_on_real_photos(exposure_dir: Path, name: str) -> None:
     m = measure_all(proxy_of(exposure_dir, name), TARGET, TOLERANCE, rendered=True)
-    assert m.exposure_verdict is EXPECTED[name], f"{name}: exposure_ev={m.exposure_ev:+.2f}"
+    assert m.exposure.verdict is EXPECTED[name], f"{name}: exposure_ev={m.exposure.ev:+.2f}"
 
 
 @pytest.mark.parametrize("name", ["Floris van Lint-CC BY-NC 2.0.jpg", "a0716-MB_20030906_030_P1.5.JPG"])
