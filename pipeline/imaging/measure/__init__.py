@@ -21,14 +21,13 @@ The functions are pure (numpy arrays in, numbers out); the stage shell is
 
 from pipeline.imaging.measure.colour import WhiteBalanceCast, colour_measure, white_balance_cast
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, encode_luma, resize_long_edge
-from pipeline.imaging.measure.content import content_measure, group_bursts, hamming, phash, saliency_centre
+from pipeline.imaging.measure.content import content_measure, hamming, phash, saliency_centre
 from pipeline.imaging.measure.exposure import clipped_pct, exposure_measure, exposure_verdict, luminance_percentiles
 from pipeline.imaging.measure.focus import (
     display_noise_sigma,
     focus_measure,
     laplacian_variance,
     noise_sigma,
-    region_sharpness,
     sharpness,
 )
 from pipeline.imaging.measure.lines import LineTilts, line_measure, line_tilts
@@ -62,7 +61,6 @@ __all__ = [
     "exposure_measure",
     "exposure_verdict",
     "focus_measure",
-    "group_bursts",
     "hamming",
     "is_rendered",
     "laplacian_variance",
@@ -75,7 +73,6 @@ __all__ = [
     "metering_reference",
     "noise_sigma",
     "phash",
-    "region_sharpness",
     "resize_long_edge",
     "saliency_centre",
     "shadow_contrast_log2",

@@ -5,9 +5,6 @@ Both read sRGB-encoded luma, where differences are as large as they look.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 import cv2
 import numpy as np
 
@@ -67,75 +64,6 @@ def _hash_int(h: str) -> int:
         return int(h, 16)
     except ValueError:
         raise ValueError(f"a pHash is 16 hex digits, got {h!r}") from None
-
-
-def _phash_of(item: Any) -> str | None:
-    if item is None or isinstance(item, str):
-        return item
-    if isinstance(item, dict):
-        return item.get("phash")
-    return getattr(item, "phash", None)
-
-
-def group_bursts(records_or_hashes: Iterable[Any], max_distance: int = 10, min_size: int = 2) -> list[list[int]]:
-    """Group near-duplicate images (bursts, bracketing) by pHash distance.
-
-    Two images are linked when their hashes differ in at most
-    ``max_distance`` bits; groups are the connected components. Images
-    without a hash (failed rows) are never grouped.
-
-    Parameters
-    ----------
-    records_or_hashes : iterable
-        Hex hashes, or records / dicts with a ``phash`` field (None allowed).
-    max_distance : int
-        Largest Hamming distance, in bits of 64, that still links two images.
-        10 keeps a burst of one scene together and separates different
-        scenes in practice.
-    min_size : int
-        Smallest group to report (2 drops singletons).
-
-    Returns
-    -------
-    list of list of int
-        Indices into the input, each group sorted, groups ordered by their
-        first index.
-
-    Raises
-    ------
-    ValueError
-        If a hash is not 16 hex digits or ``max_distance`` is outside 0..64.
-    """
-    if not 0 <= max_distance <= 64:
-        raise ValueError(f"max_distance must be 0..64 bits, got {max_distance}")
-    hashes = [_phash_of(x) for x in records_or_hashes]
-    idx = np.array([i for i, h in enumerate(hashes) if h is not None], dtype=np.int64)
-    if len(idx) == 0:
-        return []
-    values = np.array([_hash_int(hashes[i]) for i in idx], dtype=np.uint64)
-    parent = np.arange(len(values))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = int(parent[i])
-        return i
-
-    chunk = 2048  # bounds the distance matrix to chunk x n
-    for start in range(0, len(values), chunk):
-        block = values[start : start + chunk, None] ^ values[None, :]
-        close = np.bitwise_count(block) <= max_distance
-        for i, j in zip(*np.nonzero(close)):
-            i = int(i) + start
-            if i < j:
-                ri, rj = find(i), find(int(j))
-                if ri != rj:
-                    parent[max(ri, rj)] = min(ri, rj)
-    groups: dict[int, list[int]] = {}
-    for k in range(len(values)):
-        groups.setdefault(find(k), []).append(int(idx[k]))
-    out = [sorted(g) for g in groups.values() if len(g) >= min_size]
-    return sorted(out, key=lambda g: g[0])
 
 
 def saliency_centre(encoded: np.ndarray, size: int = 64) -> tuple[float, float]:

@@ -7,8 +7,6 @@ and noise far above the shadows'.
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
@@ -59,41 +57,6 @@ def sharpness(luma: np.ndarray) -> float:
     """
     luma = check_luma(luma)
     return sharpness_of_encoded(encode_luma(resize_long_edge(luma, WORK_LONG_EDGE)))
-
-
-def region_sharpness(luma: np.ndarray, box: tuple[float, float, float, float], long_edge: int = 128) -> float:
-    """The focus measure of :func:`sharpness` restricted to a box (a face).
-
-    Parameters
-    ----------
-    luma : ndarray, (H, W)
-        Linear luminance in the coordinates of ``box``.
-    box : (x, y, width, height)
-        Region in pixels; clipped to the image.
-    long_edge : int
-        The crop is resampled to this long edge so faces of different sizes
-        compare; crops smaller than this are enlarged and score lower, which
-        is fair: a tiny face cannot show focus.
-
-    Returns
-    -------
-    float
-        Variance of the Laplacian of the encoded crop, times 1e4.
-
-    Raises
-    ------
-    ValueError
-        If ``luma`` is not 2-D, or the box has no area inside the image.
-    """
-    luma = check_luma(luma)
-    x, y, w, h = (float(v) for v in box)
-    H, W = luma.shape
-    x0, y0 = max(0, int(math.floor(x))), max(0, int(math.floor(y)))
-    x1, y1 = min(W, int(math.ceil(x + w))), min(H, int(math.ceil(y + h)))
-    if x1 - x0 < 3 or y1 - y0 < 3:
-        raise ValueError(f"box {box} has less than 3x3 pixels inside the {W}x{H} image")
-    crop = np.ascontiguousarray(luma[y0:y1, x0:x1])
-    return sharpness_of_encoded(encode_luma(resize_long_edge(crop, long_edge)))
 
 
 def noise_sigma(img: np.ndarray, clip: tuple[float, float] | None = None) -> float:
