@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.imaging import measure as me  # noqa: E402
 from pipeline.imaging.color import luminance  # noqa: E402
 from pipeline.kernel.errors import InputError  # noqa: E402
-from stages import measure_exposure as me  # noqa: E402
 
 
 def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
