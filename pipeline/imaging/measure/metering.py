@@ -139,7 +139,7 @@ def meter_scene_linear(luma: np.ndarray, reference: float, metered: float | None
     InputError
         If at least half the image is pure black: there is no exposure to meter.
     """
-    if not reference > 0:
+    if not reference > 0:  # before the image: a bad reference is the caller's error, whatever the pixels
         raise ValueError(f"exposure target must be a positive linear luminance, got {reference}")
     luma = check_luma(luma)
     median = float(np.median(subsample(luma))) if metered is None else metered
