@@ -166,6 +166,13 @@ class FaceRules(_Strict):
         le=3.0,
         description="Largest local lift applied to a face, in EV.",
     )
+    min_auto_score: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="Detector confidence (0-1) a face needs for its brightening to be applied automatically; "
+        "a less certain detection (a face in a poster, a shadow) is left to a retoucher.",
+    )
     min_face_pct: float = Field(
         5.0,
         ge=0.0,
@@ -188,6 +195,13 @@ class StraightenRules(_Strict):
         le=15.0,
         description="Largest rotation applied automatically, in degrees; a larger tilt is "
         "likely intentional (a Dutch angle) and is flagged instead.",
+    )
+    tolerance_deg: float = Field(
+        0.2,
+        ge=0.0,
+        le=5.0,
+        description="Tilts smaller than this many degrees are left alone: levelling them would cost a "
+        "sliver of the frame (the turned crop must fit) for a change hardly anyone sees.",
     )
 
 
