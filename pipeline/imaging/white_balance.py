@@ -101,7 +101,6 @@ def white_balance_gains(cast_a: float, cast_b: float, target_cct: float = D65_CC
     """
     measured = np.clip(lab_to_linear_srgb(50.0, cast_a, cast_b), _MIN_CHANNEL, None)
     target = np.ones(3) if abs(target_cct - D65_CCT_K) < _D65_MATCH_K else planckian_white_srgb(target_cct)
-    target = target * (measured[1] / target[1])
     gains = target / measured
     gains /= (_LUMA_709 @ (gains * measured)) / (_LUMA_709 @ measured)
     return gains
