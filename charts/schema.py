@@ -266,7 +266,8 @@ class DuplicateCheck(_Strict):
         ge=0,
         le=64,
         description="Two frames whose 64-bit perceptual hashes differ in at most this many bits are "
-        "duplicates; the sharper one is kept (0 = identical only).",
+        "near-duplicates: the later frame (in file order) is flagged or rejected, naming the earlier one "
+        "(0 = identical only).",
     )
     action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
 
@@ -284,11 +285,11 @@ class AcceptanceRules(_Strict):
     sharpness: SharpnessCheck = Field(default_factory=SharpnessCheck, description="Blur check.")
     clipped_highlights: ClippingCheck = Field(
         default_factory=lambda: ClippingCheck(max_pct=2.0),
-        description="Pixels at the white point after the planned exposure.",
+        description="Pixels with a channel at the white point, as shot (before the planned exposure).",
     )
     clipped_shadows: ClippingCheck = Field(
         default_factory=lambda: ClippingCheck(max_pct=5.0),
-        description="Pixels at the black point after the planned exposure.",
+        description="Pixels at the black point in the worst channel, as shot (before the planned exposure).",
     )
     duplicates: DuplicateCheck = Field(default_factory=DuplicateCheck, description="Near-identical frames.")
     face_required: FaceRequiredCheck = Field(
