@@ -114,7 +114,7 @@ def part2() -> None:
                         {50778: (3, [21])}))
     scenes = [(t, n) for t in (2850, 3200, 4000, 5000, 5500, 6500, 7500, 9000) for n in (-20, 0, 20)]
     shots = [(3200, 0), (5500, 10), (6500, 10)]
-    print("2. Planned white balance against the injected scene light (|error| mean / max)")
+    print("2. Planned white balance against the injected scene light (|error|: median, 90th percentile, max)")
     print(f"   {'camera':52s} {'cases':>5s} {'no op':>5s}   mired: median  p90   max   tint: median  p90   max")
     for name, spec, cm1, ex in cameras:
         errs = []

@@ -152,3 +152,13 @@ def test_truncated_dng_directory_is_a_value_error(tmp_path: Path) -> None:
     p.write_bytes(b"II*\0" + (4000).to_bytes(4, "little"))
     with pytest.raises(ValueError, match="truncated"):
         read_dng_colour_tags(p)
+
+
+def test_dng_is_recognised_by_its_dng_version(tmp_path: Path, raw_dir: Path) -> None:
+    """The decode core does not pass the format: a DNG is told from other TIFF-based RAWs by DNGVersion."""
+    path = _dng_with_adobes_tags(tmp_path / "acr.dng")
+    with rawpy.imread(str(path)) as raw:
+        assert camera_raw_baseline(raw, path).wb_source == WhiteBalanceSource.DNG
+    crw = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"
+    with rawpy.imread(str(crw)) as raw:
+        assert camera_raw_baseline(raw, crw).wb_source == WhiteBalanceSource.LIBRAW

@@ -231,13 +231,14 @@ class ColourSpec:
 
 _TIFF_TYPES = {1: ("B", 1), 2: ("B", 1), 3: ("H", 2), 4: ("I", 4), 5: ("II", 8), 6: ("b", 1), 7: ("B", 1),
                8: ("h", 2), 9: ("i", 4), 10: ("ii", 8), 11: ("f", 4), 12: ("d", 8)}  # fmt: skip
-_WANTED = {50721, 50722, 50723, 50724, 50727, 50728, 50729, 50730, 50778, 50779, 50931, 50932, 51109}
+_WANTED = {50706, 50721, 50722, 50723, 50724, 50727, 50728, 50729, 50730, 50778, 50779, 50931, 50932, 51109}
 
 
 @dataclass(frozen=True)
 class DngColourTags:
     """The colour tags of a DNG's IFD0 that fix Camera Raw's as-shot white balance and exposure."""
 
+    dng_version: tuple[int, ...] | None = None  # None: a TIFF-based file that is not a DNG (CR2, NEF, ...)
     as_shot_neutral: np.ndarray | None = None
     as_shot_white_xy: tuple[float, float] | None = None
     color_matrix1: np.ndarray | None = None
@@ -328,6 +329,7 @@ def read_dng_colour_tags(path: Path) -> DngColourTags:
     neutral = found.get(50728)
     white = found.get(50729)
     return DngColourTags(
+        dng_version=tuple(found[50706]) if found.get(50706) else None,
         as_shot_neutral=np.asarray(neutral, dtype=np.float64) if neutral else None,
         as_shot_white_xy=(white[0], white[1]) if white and len(white) == 2 else None,
         color_matrix1=matrix(50721),
@@ -404,7 +406,7 @@ def default_crop(sizes: Any) -> tuple[float, float, float, float]:
     return (x * sx, y * sy, cw * sx, ch * sy)
 
 
-def camera_raw_baseline(raw: Any, path: Path, is_dng: bool) -> CameraRawBaseline:
+def camera_raw_baseline(raw: Any, path: Path, is_dng: bool | None = None) -> CameraRawBaseline:
     """Camera Raw's as-shot white balance, baseline exposure and default crop of an open RAW.
 
     Parameters
@@ -413,8 +415,8 @@ def camera_raw_baseline(raw: Any, path: Path, is_dng: bool) -> CameraRawBaseline
         The open file.
     path : Path
         Its path (DNG colour tags are read from the file: LibRaw exposes only one matrix).
-    is_dng : bool
-        Whether the file is a DNG.
+    is_dng : bool, optional
+        Whether the file is a DNG; by default, whether its first IFD has a DNGVersion.
 
     Raises
     ------
@@ -424,8 +426,15 @@ def camera_raw_baseline(raw: Any, path: Path, is_dng: bool) -> CameraRawBaseline
     crop = default_crop(raw.sizes)
     temperature = tint = None
     source = baseline = None
+    tags = None
+    if is_dng is None:
+        try:
+            tags = read_dng_colour_tags(path)
+        except ValueError:  # not TIFF-based: not a DNG
+            tags = None
+        is_dng = tags is not None and tags.dng_version is not None
     if is_dng:
-        tags = read_dng_colour_tags(path)
+        tags = tags or read_dng_colour_tags(path)
         baseline = tags.baseline_exposure + tags.baseline_exposure_offset
         xy = None
         if tags.color_matrix1 is not None and tags.as_shot_neutral is not None and np.all(tags.as_shot_neutral > 0):

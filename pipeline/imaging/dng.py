@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import rawpy
 
+from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.kernel.files import write_bytes_atomic
 
 # LibRaw's (and IEC 61966-2-1's) linear sRGB -> XYZ (D65). A camera whose
@@ -463,8 +464,6 @@ def rescale_raw_to_dng(src_raw_path: Path | str, dst_path: Path | str, factor: f
         orientation = LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1)
         pixel_aspect = float(raw.sizes.pixel_aspect or 1.0)
         ts = other.timestamp
-    from pipeline.imaging.decode import read_raw_make_model  # LibRaw's own make/model parse; lazy: a stage module
-
     make, model = read_raw_make_model(src_raw_path)
     return write_dng(
         dst_path,

@@ -13,13 +13,15 @@ import math
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from pipeline import __version__
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
-from pipeline.outputs.xmp import XmpTarget, framings, xmp_target
+
+if TYPE_CHECKING:
+    from pipeline.outputs.xmp import XmpTarget
 
 INSTRUCTIONS_FORMAT = "postprod.instructions/1"
 SCHEMA_PATH = Path(__file__).with_name("instructions.schema.json")
@@ -82,6 +84,32 @@ def operation_doc(op: Operation) -> dict[str, Any]:
     return doc
 
 
+def operation_from_doc(doc: dict[str, Any]) -> Operation:
+    """The typed operation an instruction file's operation document describes (inverse of :func:`operation_doc`).
+
+    ``params`` are taken as they stand in the file, where a reviewer's
+    changes have already replaced the plan's values.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` or ``applied_by`` is not one this version knows.
+    KeyError
+        If the document lacks ``kind`` or ``params``.
+    """
+    return Operation(
+        op_id=str(doc.get("op_id", doc["kind"])),
+        kind=OperationKind(doc["kind"]),
+        params=doc["params"],
+        reason=doc.get("reason", ""),
+        measured=doc.get("measured"),
+        target=doc.get("target"),
+        confidence=doc.get("confidence", 1.0),
+        applied_by=AppliedBy(doc.get("applied_by", AppliedBy.RENDERER)),
+        review=doc.get("review"),
+    )
+
+
 def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
     parts = []
@@ -125,6 +153,8 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
         An image-level decision to keep (``rating``, ``label``, ``keywords``,
         ``by``, ``at``; the review app writes it).
     """
+    from pipeline.outputs.xmp import framings, xmp_target  # the XMP writer reads these documents
+
     target = xmp or xmp_target(record.source_path, record.format)
     cr = record.camera_raw
     crop = (cr.default_crop_x, cr.default_crop_y, cr.default_crop_width, cr.default_crop_height)

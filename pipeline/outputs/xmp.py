@@ -55,7 +55,8 @@ from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_te
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
+from pipeline.kernel.records import AppliedBy, SourceKind
+from pipeline.outputs.instructions import operation_from_doc
 
 CRS_NS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 REVIEW_NS = "http://ns.postprod.dev/review/1.0/"
@@ -244,14 +245,6 @@ def latest_operation_decision(doc: dict[str, Any]) -> tuple[str | None, str | No
 # --- framings: what each rendition shows ---------------------------------------------------
 
 
-def _operations(doc: dict[str, Any]) -> list[Operation]:
-    return [
-        Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o.get("reason", ""),
-                  applied_by=AppliedBy(o["applied_by"]), review=o.get("review"))
-        for o in doc.get("operations", [])
-    ]
-
-
 def framings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """What each of the chart's renditions shows: box and angle in oriented full-resolution pixels.
 
@@ -262,7 +255,7 @@ def framings(doc: dict[str, Any]) -> list[dict[str, Any]]:
     entry for its first crop (or the full frame).
     """
     w, h = int(doc["image"]["width"]), int(doc["image"]["height"])
-    adjustments = adjustments_from_operations(_operations(doc))
+    adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc.get("operations", [])])
     renditions = doc.get("renditions")
     if not renditions:
         crops = [o["params"]["aspect"] for o in doc.get("operations", []) if o["kind"] == "crop"]
