@@ -86,7 +86,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
 
     Writes manifest.parquet (one row per input file, with status and error),
     faces.parquet, instructions/ (JSON per image), instructions.parquet, xmp/
-    (Camera Raw sidecars), the exports and summary.json, then prints a
+    (Camera Raw settings for Lightroom: sidecars for RAWs, copies with the
+    settings inside for DNG/JPEG/TIFF/PNG), the exports and summary.json, then prints a
     summary. Corrupt or unsupported files become failed rows; the rest of the
     shoot is processed. Rerunning into the same folder reuses finished work;
     one run at a time writes into a folder, and a folder holds one shoot under

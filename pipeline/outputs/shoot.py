@@ -31,9 +31,18 @@ from pipeline.outputs.instructions import (
     instruction_doc,
     instruction_name,
     instruction_rows,
-    xmp_sidecar,
 )
 from pipeline.outputs.report import render_report
+from pipeline.outputs.xmp import (
+    EmbedError,
+    ImageDecision,
+    XmpForm,
+    crs_settings,
+    embed_packets,
+    xmp_note,
+    xmp_packet,
+    xmp_targets,
+)
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -83,19 +92,17 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     summary["decisions_not_rendered"] = []
     with decisions.transaction(out) as con:
         reviews = decisions.read(con)
-        rows: list[dict[str, Any]] = []
-        shas: dict[str, str] = {}
         for r in planned:
             if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
                 summary["decisions_not_rendered"].append(r.source_path)
-            name = f"instructions/{instruction_name(r.source_path)}"
-            doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
-            data = (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8")
-            write_bytes_atomic(out / name, data)
-            write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
-            shas[r.source_path] = hashlib.sha256(data).hexdigest()
-            keep |= {name, doc["xmp"]}
+        docs = write_instruction_docs(planned, context)
+        rows: list[dict[str, Any]] = []
+        shas: dict[str, str] = {}
+        for doc in docs:
             rows += instruction_rows(doc)
+            name = f"instructions/{instruction_name(doc['source_path'])}"
+            shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
+            keep |= {name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])}
         if planned:
             write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
         else:
@@ -107,6 +114,61 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     write_json_atomic(out / SUMMARY_NAME, summary)
     html_text = render_report(records, summary, context.chart_name)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def previous_image_review(path: Path) -> dict[str, Any] | None:
+    """The image-level decision of an earlier instructions file, kept across a re-plan (None: none, or malformed)."""
+    try:
+        review = json.loads(path.read_text(encoding="utf-8")).get("review")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(review, dict):
+        return None
+    try:
+        ImageDecision.from_doc({"review": review})
+    except ValueError:
+        return None  # not ours to repair: the plan's own files are rewritten without it
+    return review
+
+
+def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> list[dict[str, Any]]:
+    """``instructions/<name>.json`` and the Camera Raw settings (``xmp/``) of every planned image.
+
+    Embedded-form sources (DNG, JPEG, TIFF, PNG) get their copies in one
+    exiftool run; a copy that cannot be written leaves the packet and a note
+    in its document (``xmp_note``) instead of failing the run.
+    """
+    out = context.out_dir
+    chart = context.chart.chart if context.chart is not None else None
+    renditions = [(name, r.crop) for name, r in chart.renditions.items()] if chart is not None else []
+    embed = chart.xmp.embed_copies if chart is not None else True
+    targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
+    docs: list[dict[str, Any]] = []
+    jobs: list[tuple[Path, Path, Path]] = []
+    for r in records:
+        doc_path = out / "instructions" / instruction_name(r.source_path)
+        doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "", renditions,
+                              targets[r.source_path], previous_image_review(doc_path))
+        settings = crs_settings(doc)
+        doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
+        packet = out / doc["xmp"]
+        write_bytes_atomic(packet, xmp_packet(doc, settings=settings).encode("utf-8"))
+        if doc["xmp_copy"]:
+            jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
+        elif doc["xmp_form"] == XmpForm.EMBEDDED:
+            (packet.parent / PurePosixPath(r.source_path).name).unlink(missing_ok=True)  # copies turned off
+        docs.append(doc)
+    try:
+        failed = embed_packets(jobs)
+    except EmbedError as exc:
+        failed = {dest: str(exc) for _, _, dest in jobs}
+    for doc in docs:
+        reason = failed.get(out / doc["xmp_copy"]) if doc["xmp_copy"] else None
+        if reason:
+            note = f"no copy with the settings inside: {reason}"
+            doc["xmp_copy"], doc["xmp_note"] = None, "; ".join(filter(None, (doc["xmp_note"], note)))
+        write_json_atomic(out / "instructions" / instruction_name(doc["source_path"]), doc)
+    return docs
 
 
 def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],

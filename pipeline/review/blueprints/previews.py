@@ -40,6 +40,7 @@ def preview(variant: str, source_path: str) -> Response:
             name, store.source_file(source_path), entry.source_kind, variant,
             operations=tonal_operations(doc) if doc else None,
             width=doc["image"]["width"] if doc else None,
+            height=doc["image"]["height"] if doc else None,
             after_key=after_key(doc) if doc else "",
         )
     except (InputError, OSError) as exc:
