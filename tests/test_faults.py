@@ -364,7 +364,8 @@ def test_a_rerun_after_kill_9_mid_render_leaves_no_unlisted_export(shoot: Path, 
 
 
 def test_a_review_decision_made_during_a_rerun_survives_it(shoot: Path, tmp_path: Path) -> None:
-    from pipeline.outputs.instructions import instruction_name, xmp_sidecar
+    from pipeline.outputs.instructions import instruction_name
+    from pipeline.outputs.xmp import image_decision, xmp_packet
     from pipeline.review.store import OpChange, ReviewStore
 
     out = tmp_path / "out"
@@ -388,7 +389,9 @@ def test_a_review_decision_made_during_a_rerun_survives_it(shoot: Path, tmp_path
     assert review["status"] == "rejected" and review["by"] == "ana" and review["comment"] == "full frame"
     rows = {r["op_id"]: r for r in pq.read_table(out / "instructions.parquet").to_pylist() if r["source_path"] == sp}
     assert rows[crop]["review_status"] == "rejected"
-    assert (out / doc["xmp"]).read_text() == xmp_sidecar(doc)  # the sidecar leaves the rejected crop out
+    packet = (out / doc["xmp"]).read_text()
+    assert packet == xmp_packet(doc, image_decision(doc))  # the settings without the rejected crop, and who/when
+    assert "ana" in packet
     again, _ = ReviewStore(out).get(sp)
     assert next(o for o in again["operations"] if o["op_id"] == crop)["review"]["status"] == "rejected"
     # The decision came after this image's render: the run says so, and the next run renders it.

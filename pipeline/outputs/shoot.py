@@ -39,6 +39,7 @@ from pipeline.outputs.xmp import (
     XmpForm,
     crs_settings,
     embed_packets,
+    image_decision,
     xmp_note,
     xmp_packet,
     xmp_targets,
@@ -152,7 +153,8 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
         settings = crs_settings(doc)
         doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
         packet = out / doc["xmp"]
-        write_bytes_atomic(packet, xmp_packet(doc, settings=settings).encode("utf-8"))
+        # Who decided last and when, as the review app writes it: a rerun does not take it out of the packet.
+        write_bytes_atomic(packet, xmp_packet(doc, image_decision(doc), settings=settings).encode("utf-8"))
         if doc["xmp_copy"]:
             jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
         elif doc["xmp_form"] == XmpForm.EMBEDDED:

@@ -22,7 +22,6 @@ something else, drops the edit and sets the operation back to pending.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import getpass
 import hashlib
 import json
@@ -52,11 +51,10 @@ from pipeline.outputs.instructions import (
     instruction_rows,
     summary_line,
 )  # fmt: skip
-from pipeline.outputs.xmp import (
-    ImageDecision,
+from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported for callers
     crs_settings,
     framings,
-    latest_operation_decision,
+    image_decision,
     write_xmp,
 )
 
@@ -192,20 +190,6 @@ def refresh_summary(doc: dict[str, Any]) -> None:
                              applied_by=AppliedBy(o["applied_by"])))
     faces = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
     doc["summary"] = summary_line(ops, faces)
-
-
-def image_decision(doc: dict[str, Any]) -> ImageDecision:
-    """What the XMP says about the whole image: the document's image-level ``review``, if any,
-    with who and when of the latest decision on the image or any of its operations."""
-    try:
-        decision = ImageDecision.from_doc(doc)
-    except ValueError as exc:
-        log.warning("%s: image-level review left out of the XMP: %s", doc.get("source_path"), exc)
-        decision = ImageDecision()
-    by, at = latest_operation_decision(doc)
-    if at and (decision.at is None or at > decision.at):
-        decision = dataclasses.replace(decision, by=by, at=at)
-    return decision
 
 
 def _inside(root: Path, rel: str) -> Path:
