@@ -442,6 +442,18 @@ def test_another_shoot_or_chart_in_the_folder_is_refused_unless_forced(shoot: Pa
     assert {r["source_path"] for r in pq.read_table(out / "manifest.parquet").to_pylist()} == {PHOTOS[2]}
 
 
+def test_a_replan_lists_the_exports_its_plan_still_gives_and_removes_the_others(shoot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media"))
+    before = _deliveries_match_the_table(out)
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media", only="plan"))
+    assert _deliveries_match_the_table(out) == before  # same plan: the same deliveries, still listed
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="culinary", only="plan",
+                              force=True))
+    assert _deliveries_match_the_table(out) == []  # a new plan, not rendered: the old chart's files go
+    assert not list((out / "contact_sheets").glob("*.jpg"))
+
+
 def test_a_folder_of_someone_elses_files_is_not_swept(shoot: Path, tmp_path: Path) -> None:
     out = tmp_path / "pictures"
     (out / "previews").mkdir(parents=True)

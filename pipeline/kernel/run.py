@@ -317,18 +317,17 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
     """
     used = 0
     for task in tasks:
-        rec = records[task.source_path]
+        rec: ImageRecord | None = records[task.source_path]
         for index in range(first, len(segments)):
             if rec is None or rec.status is Status.FAILED:
                 break
             done = journal.get(index, task.content_hash, journal_key(segments[index], context, task, rec, True),
                                context.out_dir)
-            if done is None:
-                break
-            done.source_path = task.source_path
+            if done is not None:
+                done.source_path = task.source_path
+                used += 1
             rec = done
-            used += 1
-        else:
+        if rec is not None:  # every later segment found (or the image failed in one): its result stands
             records[task.source_path] = rec
     return used
 
