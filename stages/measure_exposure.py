@@ -7,8 +7,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy
-from pipeline.imaging.measure import measure_all, metering_reference
-from pipeline.kernel.records import SourceKind, WorkItem
+from pipeline.imaging.measure import is_rendered, measure_all, metering_reference
+from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -40,12 +40,9 @@ class MeasureExposure(Stage):
 
     def process(self, item: WorkItem) -> None:
         proxy: Proxy = item.artifacts["proxy"]
-        # decode_raw sends RASTER files through Pillow (tone-mapped renders), the rest through LibRaw.
-        rendered = item.record.source_kind is SourceKind.RASTER
+        rendered = is_rendered(item.record.source_kind)
         p = self.params
-        target = metering_reference(rendered)
-        m = measure_all(proxy.rgb, target, p.tolerance_ev, rendered, p.highlight_clip_level, p.shadow_clip_level)
+        m = measure_all(proxy.rgb, metering_reference(rendered), p.tolerance_ev, rendered,
+                        p.highlight_clip_level, p.shadow_clip_level)
         r = item.record
-        for key, value in vars(m).items():
-            r.set_column(key, value)
-        r.exposure.reference = target
+        r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
-import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart
@@ -71,15 +70,9 @@ class Render(Stage):
         )
 
     def process(self, item: WorkItem) -> None:
-        # An open LibRaw handle the decode stage may leave behind (optional): saves re-reading the file.
-        raw: rawpy.RawPy | None = item.artifacts.pop("raw", None)
-        try:
-            item.artifacts["renditions"] = self._render(item, raw)
-        finally:
-            if raw is not None:
-                raw.close()  # idempotent: decode_for_render may have closed it already
+        item.artifacts["renditions"] = self._render(item)
 
-    def _render(self, item: WorkItem, raw: rawpy.RawPy | None) -> dict[str, np.ndarray]:
+    def _render(self, item: WorkItem) -> dict[str, np.ndarray]:
         chart: Chart = self.context.require_chart(self.name)
         r = item.record
         if r.plan.verdict == Verdict.REJECT or not chart.renditions:
@@ -93,12 +86,12 @@ class Render(Stage):
         decoded: np.ndarray | None = None
         if self.params.reuse_proxy and proxy is not None and decode_covers(proxy.rgb.shape[1], r.frame.width, need):
             decoded = proxy.rgb
-        elif r.source_kind is not SourceKind.RASTER and raw is None and r.content_hash:
+        elif r.source_kind is not SourceKind.RASTER and r.content_hash:
             # The decode stage's own LibRaw output when it is the one needed: no second decode.
             decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=raw_half_size(need))
         if decoded is None:
             decoded = decode_for_render(
-                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6), raw
+                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6)
             )
         # The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it).
         item.artifacts["after_preview"] = render_frame(

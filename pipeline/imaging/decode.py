@@ -31,6 +31,7 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.libraw_ids import read_raw_make_model
@@ -72,8 +73,34 @@ def _nonzero(v: float | None) -> float | None:
     return float(v) if v else None
 
 
+def check_readable(path: Path) -> None:
+    """Raise the operating system's error when ``path`` cannot be opened and read.
+
+    LibRaw reports a missing file as it reports a truncated one ("Input/output
+    error") and Pillow's format errors are ``OSError`` too; the one says
+    nothing about the file's content (a rerun may succeed), the other is the
+    content. Asking the OS first keeps the two apart.
+
+    Raises
+    ------
+    OSError
+        With its ``errno`` (``FileNotFoundError``, ``PermissionError``, EIO...).
+    """
+    with open(path, "rb") as f:
+        f.read(1)
+
+
 def open_raw(path: Path) -> rawpy.RawPy:
-    """Open a RAW file, turning LibRaw's errors into :class:`InputError`."""
+    """Open a RAW file, turning LibRaw's errors about the data into :class:`InputError`.
+
+    Raises
+    ------
+    InputError
+        If LibRaw cannot read the file's data.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
+    """
+    check_readable(path)
     try:
         return rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError:
@@ -290,7 +317,10 @@ def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[n
     ------
     InputError
         If Pillow cannot identify or fully decode the file, or it is too large.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
     """
+    check_readable(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -349,12 +379,17 @@ class Decoded:
         decoding the file again when it needs this very decode.
     half_size : bool
         Whether ``libraw_rgb16`` is LibRaw's half-size decode.
+    camera_raw : CameraRawBaseline or None
+        For a RAW, Camera Raw's as-shot white balance, baseline exposure and
+        default crop (:mod:`pipeline.imaging.camera_raw`); None for a raster
+        file, or a DNG whose first IFD cannot be read.
     """
 
     rgb: np.ndarray
     meta: SourceMetadata
     libraw_rgb16: np.ndarray | None = None
     half_size: bool = False
+    camera_raw: CameraRawBaseline | None = None
 
 
 def proxy_wants_half_size(width: int, height: int, long_edge: int) -> bool:
@@ -433,6 +468,10 @@ def _decode_raw_proxy(
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
             check_raw_payload(raw, file_size, min_bits_per_photosite)
             meta = raw_metadata(raw, path)
+            try:
+                camera_raw = camera_raw_baseline(raw, path)
+            except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
+                camera_raw = None
             half = proxy_wants_half_size(meta.width, meta.height, long_edge)
             rgb16 = decode_raw_linear(raw, half_size=half)
     except rawpy.LibRawError as exc:
@@ -444,4 +483,4 @@ def _decode_raw_proxy(
     # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
     rgb = fit_long_edge(rgb16, long_edge).astype(np.float32)
     rgb *= np.float32(1 / 65535)
-    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half)
+    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half, camera_raw)

@@ -45,7 +45,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rawpy
 
 from charts.schema import Chart, Rendition
 from pipeline.imaging.decode import decode_raster, decode_raw_linear, open_raw
@@ -774,7 +773,6 @@ def decode_for_render(
     height: int,
     scale: float,
     max_pixels: int,
-    raw: rawpy.RawPy | None = None,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
 
@@ -782,13 +780,6 @@ def decode_for_render(
     the full resolution is enough, else the full demosaic; ``uint16``, the
     same LibRaw settings as the analysis proxy. Raster: Pillow at full size,
     or at the needed long edge (JPEG DCT scaling); ``float32``.
-
-    Parameters
-    ----------
-    raw : rawpy.RawPy, optional
-        The file already opened (and unpacked) by the decode stage: LibRaw
-        re-runs only its processing, skipping the read and the decompression
-        (100+ ms on a CRW). It is closed here.
 
     Raises
     ------
@@ -799,7 +790,7 @@ def decode_for_render(
         long_edge = math.ceil(scale * max(width, height)) + 2
         rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels)
         return rgb
-    with raw if raw is not None else open_raw(path) as handle:
+    with open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=raw_half_size(scale))
 
 

@@ -7,14 +7,16 @@ tabs or two servers on the same folder take turns):
    gets :class:`Conflict` and reloads);
 2. the instructions JSON is changed and written atomically, then its XMP
    sidecar and ``instructions.parquet`` (rebuilt from every JSON document);
-3. the version is bumped and an audit row written per changed field.
+3. the version is bumped, the decision recorded in the ``decisions`` table
+   and an audit row written per changed field.
 
-The JSON is the durable record. SQLite keeps what the JSON cannot: the
-amount the plan proposed under each reviewer's edit. ``postprod process``
-keeps reviews across re-plans but re-plans the amounts; when the store sees
-a document changed outside it, it re-applies each edit whose planned amount
-is unchanged and, where the plan now proposes something else, drops the
-edit and sets the operation back to pending.
+The database is the source of truth (:mod:`pipeline.outputs.decisions`): the
+files carry copies. It also keeps what the JSON cannot: the amount the plan
+proposed under each reviewer's edit. ``postprod process`` writes its
+documents under the same lock with the decisions merged in; when the store
+sees a document changed outside it, it puts the decisions back, re-applies
+each edit whose planned amount is unchanged and, where the plan now proposes
+something else, drops the edit and sets the operation back to pending.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import copy
 import getpass
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -41,15 +44,22 @@ from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import EXPORTS_NAME, INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
 from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_atomic
+from pipeline.outputs import decisions
+from pipeline.outputs.decisions import DB_NAME
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_name,
     instruction_rows,
     summary_line,
-    xmp_sidecar,
 )  # fmt: skip
 from pipeline.outputs.shoot import rewrite_report, run_chart
-from pipeline.planning.plan import white_balance_params
+from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported for callers
+    crs_settings,
+    framings,
+    image_decision,
+    write_xmp,
+)
+from pipeline.planning.rules.white_balance import white_balance_params
 from pipeline.review.culling import (
     CULLING_FIELDS,
     Decision,
@@ -57,7 +67,8 @@ from pipeline.review.culling import (
     review_doc,
 )  # fmt: skip
 
-DB_NAME = "review.sqlite"
+log = logging.getLogger(__name__)
+
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "done")
 # Kinds whose amount a reviewer may change, and the bounds of an amount.
 EV_KINDS = ("exposure", "brighten_face")
@@ -72,33 +83,9 @@ MAX_NAME = 100
 # Relative aspect error allowed in an edited crop (the browser rounds pixels).
 ASPECT_TOLERANCE = 0.01
 
-_SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS images (
-    source_path TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    doc_sha TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS edits (
-    source_path TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    param TEXT NOT NULL,
-    planned_json TEXT NOT NULL,
-    value_json TEXT NOT NULL,
-    PRIMARY KEY (source_path, op_id, param)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    by TEXT,
-    source_path TEXT NOT NULL,
-    op_id TEXT,
-    field TEXT NOT NULL,
-    before_json TEXT,
-    after_json TEXT,
-    version INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_image ON audit (source_path, id);
--- Image-level decisions (culling): pick/reject flag, stars, colour label.
+# What the review app adds to the review database (pipeline.outputs.decisions makes the rest):
+# image-level decisions, and an id per decision in the audit trail. Additive, checked on every open.
+_CULLING_SQL = """
 CREATE TABLE IF NOT EXISTS culling (
     source_path TEXT PRIMARY KEY,
     flag TEXT CHECK (flag IN ('pick', 'reject')),
@@ -106,13 +93,8 @@ CREATE TABLE IF NOT EXISTS culling (
     label TEXT,
     by TEXT,
     at TEXT
-);
-"""
-# Migrations of review.sqlite files written by older versions, by PRAGMA user_version.
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: one id per decision (a request's changes across images), for the history and undo.
-    "ALTER TABLE audit ADD COLUMN change_id TEXT",
 )
+"""
 
 
 class ReviewError(ValueError):
@@ -354,9 +336,7 @@ class ReviewStore:
         self._render_keys: Any = None  # RenderKeys of the run's chart, made on first use
         self._chart: Any = None
         self._paused: str | None = None  # why decisions are refused for now
-        with closing(self._connect()) as con:
-            con.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            con.executescript(_SCHEMA_SQL)
+        with closing(self._connect()) as con:  # creates the tables (and fills the decisions of an older database)
             self._migrate(con)
 
     def _read_manifest(self) -> None:
@@ -408,26 +388,22 @@ class ReviewStore:
 
     @staticmethod
     def _migrate(con: sqlite3.Connection) -> None:
-        """Bring a review.sqlite written by an older version up to date (additive changes only)."""
-        current = con.execute("PRAGMA user_version").fetchone()[0]
-        columns = {row[1] for row in con.execute("PRAGMA table_info(audit)")}
-        for n, statement in enumerate(_MIGRATIONS, start=1):
-            if n <= current:
-                continue
-            if statement.startswith("ALTER TABLE audit ADD COLUMN change_id") and "change_id" in columns:
-                pass  # made by a concurrent first open
-            else:
-                con.execute(statement)
-            con.execute(f"PRAGMA user_version = {n}")
+        """Add the culling table and the audit's decision ids to a database written without them."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute(_CULLING_SQL)
+            if "change_id" not in {row[1] for row in con.execute("PRAGMA table_info(audit)")}:
+                con.execute("ALTER TABLE audit ADD COLUMN change_id TEXT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     # --- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         # One connection per call: Flask serves requests on several threads.
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA busy_timeout=30000")
-        con.execute("PRAGMA synchronous=NORMAL")
-        return con
+        return decisions.connect(self.out_dir)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -471,11 +447,21 @@ class ReviewStore:
         return cached
 
     def _write_doc(self, entry: ImageEntry, doc: dict[str, Any]) -> str:
-        """Write the JSON and the XMP sidecar; return the JSON's SHA-256."""
+        """Write the JSON and the Camera Raw settings (packet, and the embedded copy); return the JSON's SHA-256."""
         assert entry.doc_path is not None
+        settings = None
+        if doc.get("renditions") is not None:
+            doc["framings"] = framings(doc)  # an edited or rejected crop changes what the renditions show
+            settings = crs_settings(doc)
         data = doc_bytes(doc)
         write_bytes_atomic(entry.doc_path, data)
-        write_bytes_atomic(_inside(self.out_dir, doc["xmp"]), xmp_sidecar(doc).encode("utf-8"))
+        _inside(self.out_dir, doc["xmp"])
+        if doc.get("xmp_copy"):
+            _inside(self.out_dir, doc["xmp_copy"])
+        failed = write_xmp(self.out_dir, doc, self.shoot_dir / entry.source_path, image_decision(doc),
+                           settings=settings)
+        for path, reason in failed.items():
+            log.warning("%s: settings not embedded: %s", path, reason)
         self._cache.pop(entry.source_path, None)
         return hashlib.sha256(data).hexdigest()
 
@@ -554,7 +540,8 @@ class ReviewStore:
         version += 1
         doc = copy.deepcopy(cached.doc)
         at = utc_now()
-        changed = self._reapply_edits(con, sp, doc, at, version)
+        changed = self._reapply_decisions(con, sp, doc)
+        changed = self._reapply_edits(con, sp, doc, at, version) or changed
         changed = self._restore_culling(con, sp, doc, at, version) or changed
         if changed:
             refresh_summary(doc)
@@ -565,6 +552,19 @@ class ReviewStore:
         self._audit(con, at, None, sp, None, "document", None, "changed outside the review app", version)
         con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?", (version, new_sha, sp))
         return doc, version
+
+    @staticmethod
+    def _reapply_decisions(con: sqlite3.Connection, sp: str, doc: dict[str, Any]) -> bool:
+        """Put the database's decisions back on a document written without them (the database is the truth)."""
+        changed = False
+        known = decisions.read(con, sp).get(sp, {})
+        for op in doc["operations"]:
+            review = known.get(op["op_id"])
+            if review is not None and review != op.get("review"):
+                if decisions.is_decided(review) or decisions.is_decided(op.get("review")):
+                    op["review"] = review
+                    changed = True
+        return changed
 
     def _reapply_edits(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], at: str, version: int) -> bool:
         ops = {o["op_id"]: o for o in doc["operations"]}
@@ -595,6 +595,8 @@ class ReviewStore:
                 op["review"] = {**op["review"], "status": "pending", "by": None, "at": None}
                 self._audit(con, at, None, sp, op_id, "status", before, "pending", version)
                 changed = True
+            if op is not None:
+                decisions.save(con, sp, op_id, op["review"])
         return changed
 
     def _restore_culling(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], at: str, version: int) -> bool:
@@ -839,6 +841,9 @@ class ReviewStore:
                 version += 1
                 for op_id, what, before, after in audit:
                     self._audit(con, at, reviewer, d.source_path, op_id, what, before, after, version, change_id)
+                reviewed = {op["op_id"]: op.get("review") for op in new["operations"]}
+                for op_id in dict.fromkeys(op_id for op_id, *_ in audit if op_id is not None):
+                    decisions.save(con, d.source_path, op_id, reviewed[op_id])
                 sha = self._write_doc(entry, new)
                 con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?",
                             (version, sha, d.source_path))
