@@ -783,7 +783,7 @@ class ReviewStore:
             raise Conflict(current, doc) from None
         return done.doc, done.version
 
-    def decide(self, decisions: list[Decision], reviewer: str) -> list[Decided]:
+    def decide(self, wanted: list[Decision], reviewer: str) -> list[Decided]:
         """Apply one reviewer's decision across images, all or none, and write it back everywhere.
 
         Each image's instructions JSON and XMP sidecar are written, then
@@ -793,7 +793,7 @@ class ReviewStore:
 
         Parameters
         ----------
-        decisions : list of Decision
+        wanted : list of Decision
             One per image; each carries the version its view was made from.
         reviewer : str
             Recorded with the time (UTC) on everything changed.
@@ -814,19 +814,19 @@ class ReviewStore:
         ReviewError
             If a change does not fit (see :meth:`update`), naming the image.
         """
-        entries = [self.planned(d.source_path) for d in decisions]
+        entries = [self.planned(d.source_path) for d in wanted]
         change_id = uuid.uuid4().hex[:16]
         if self._paused:
             raise Paused(f"{self._paused}: decisions are paused until it ends")
         with self._transaction() as con:
             current: list[tuple[dict[str, Any], int]] = [self._sync(con, e) for e in entries]
-            stale = {d.source_path: cur for d, cur in zip(decisions, current) if cur[1] != d.version}
+            stale = {d.source_path: cur for d, cur in zip(wanted, current) if cur[1] != d.version}
             if stale:
                 raise StaleDecision(stale)
             at = utc_now()
             results: list[Decided] = []
             ops_changed = False
-            for d, entry, (doc, version) in zip(decisions, entries, current):
+            for d, entry, (doc, version) in zip(wanted, entries, current):
                 new = copy.deepcopy(doc)
                 try:
                     audit, undo = self._apply_decision(con, d, new, reviewer, at)
