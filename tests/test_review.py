@@ -24,7 +24,7 @@ from pipeline.imaging.render import render_renditions
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import xmp_packet
-from pipeline.review.app import create_app, is_loopback
+from pipeline.review.app import create_app, is_loopback, review_context
 from pipeline.review.preview import (
     after_preview,
     clipped_mask,
@@ -189,6 +189,8 @@ def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> 
                               "-XMP-postprodReview:all", str(path)], capture_output=True, text=True, check=True)
         return json.loads(res.stdout)[0]
 
+    store = review_context(client.application).store
+    assert store.flush_embeds()  # the embedded copy follows the packet in the background
     for path in (out / doc["xmp"], out / doc["xmp_copy"]):
         tags = review_tags(path)
         assert tags["ReviewedBy"] == "Ana" and tags["ReviewedAt"].replace(":", "").replace("-", "") == \
@@ -198,6 +200,7 @@ def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> 
     (out / "instructions" / instruction_name(sp)).write_text(json.dumps(doc))
     version = client.get(f"/api/images/{sp}").get_json()["version"]
     assert post(client, sp, version, {"op_id": op["op_id"], "comment": "ok"}).status_code == 200
+    assert store.flush_embeds()
     for path in (out / doc["xmp"], out / doc["xmp_copy"]):
         tags = review_tags(path)
         assert (tags["Rating"], tags["Label"], tags["Subject"]) == (-1, "Red", "reshoot")

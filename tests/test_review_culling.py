@@ -25,8 +25,8 @@ from pipeline.imaging.render import adjustments_from_operations, decode_for_rend
 from pipeline.kernel.records import SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, operation_from_doc
-from pipeline.outputs.xmp import image_decision, xmp_packet
 from pipeline.outputs.shoot import after_preview_name
+from pipeline.outputs.xmp import image_decision, xmp_packet
 from pipeline.planning.plan import white_balance_gains
 from pipeline.review.app import create_app
 from pipeline.review.context import review_context

@@ -287,6 +287,62 @@ def _inside(root: Path, rel: str) -> Path:
     return path
 
 
+class EmbeddedCopies:
+    """Copies of sources with their XMP packet inside, refreshed behind the decisions in one background thread.
+
+    Jobs for the same copy coalesce (only the latest packet matters) and every
+    pass embeds all that are waiting through one exiftool process
+    (:func:`pipeline.outputs.xmp.embed_packets`): a 2,000-image batch decision
+    costs one exiftool run, not 2,000. A copy that cannot be written is logged
+    and left as it was, as the run leaves it.
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._pending: dict[Path, tuple[Path, Path, Path]] = {}
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, source: Path, packet: Path, dest: Path) -> None:
+        """Refresh ``dest`` from ``source`` (or, when the source is gone, from ``dest`` itself) with ``packet``."""
+        with self._cv:
+            self._pending[dest] = (source, packet, dest)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="postprod-embed", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait until nothing is waiting or being written; False on timeout."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _run(self) -> None:
+        from pipeline.outputs.xmp import EmbedError, embed_packets
+
+        while True:
+            with self._cv:
+                if not self._cv.wait_for(lambda: bool(self._pending), timeout=30.0):
+                    self._thread = None  # idle: a later add starts another
+                    return
+                jobs, self._pending, self._busy = list(self._pending.values()), {}, True
+            try:
+                ready = [(src if src.is_file() else dest, packet, dest) for src, packet, dest in jobs
+                         if src.is_file() or dest.is_file()]
+                failed = embed_packets(ready) if ready else {}
+                failed.update({dest: "neither the source nor an earlier copy is there" for src, _, dest in jobs
+                               if not src.is_file() and not dest.is_file()})
+            except EmbedError as exc:
+                failed = {dest: str(exc) for _, _, dest in jobs}
+            except Exception as exc:  # noqa: BLE001 - a background thread: say it, keep serving
+                failed = {dest: f"{type(exc).__name__}: {exc}" for _, _, dest in jobs}
+            for path, reason in failed.items():
+                log.warning("%s: settings not embedded: %s", path, reason)
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+
+
 class ReviewStore:
     """The review state of one output folder.
 
@@ -336,6 +392,7 @@ class ReviewStore:
         self._render_keys: Any = None  # RenderKeys of the run's chart, made on first use
         self._chart: Any = None
         self._paused: str | None = None  # why decisions are refused for now
+        self.copies = EmbeddedCopies()
         with closing(self._connect()) as con:  # creates the tables (and fills the decisions of an older database)
             self._migrate(con)
 
@@ -447,7 +504,13 @@ class ReviewStore:
         return cached
 
     def _write_doc(self, entry: ImageEntry, doc: dict[str, Any]) -> str:
-        """Write the JSON and the Camera Raw settings (packet, and the embedded copy); return the JSON's SHA-256."""
+        """Write the JSON and the Camera Raw settings (packet; the embedded copy follows); return the JSON's SHA-256.
+
+        The packet is written at once; the copy of a JPEG, TIFF, PNG or DNG with
+        the packet inside is refreshed by :class:`EmbeddedCopies` in the
+        background, many images to one exiftool run: exiftool takes most of a
+        second to start, and a culling key must not wait for it.
+        """
         assert entry.doc_path is not None
         settings = None
         if doc.get("renditions") is not None:
@@ -458,12 +521,15 @@ class ReviewStore:
         _inside(self.out_dir, doc["xmp"])
         if doc.get("xmp_copy"):
             _inside(self.out_dir, doc["xmp_copy"])
-        failed = write_xmp(self.out_dir, doc, self.shoot_dir / entry.source_path, image_decision(doc),
-                           settings=settings)
-        for path, reason in failed.items():
-            log.warning("%s: settings not embedded: %s", path, reason)
+        write_xmp(self.out_dir, doc, None, image_decision(doc), embed=False, settings=settings)
+        if doc.get("xmp_copy"):
+            self.copies.add(self.shoot_dir / entry.source_path, self.out_dir / doc["xmp"], self.out_dir / doc["xmp_copy"])
         self._cache.pop(entry.source_path, None)
         return hashlib.sha256(data).hexdigest()
+
+    def flush_embeds(self, timeout: float | None = 60.0) -> bool:
+        """Wait until every embedded copy shows the latest decisions (tests, a server's shutdown)."""
+        return self.copies.flush(timeout)
 
     def _write_parquet(self) -> None:
         """Rebuild ``instructions.parquet`` from every document, keeping the run's metadata."""
