@@ -13,6 +13,7 @@ from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import (
     SourceMetadata,
     _libraw_message,
+    check_measurable,
     check_not_constant,
     check_raw_payload,
     decode_raster,
@@ -70,6 +71,7 @@ class DecodeRaw(Stage):
             rgb, meta = decode_raster(path, p.proxy_long_edge, int(p.max_megapixels * 1e6))
         else:
             rgb, meta = self._decode_raw(path, item, unknown=kind is SourceKind.UNKNOWN)
+        check_measurable(rgb, meta.width, meta.height)
         check_not_constant(rgb)
         r = item.record
         for key, value in vars(meta).items():

@@ -249,6 +249,40 @@ def check_not_constant(rgb: np.ndarray) -> None:
         raise InputError(f"decodes to a constant image (every pixel = {hi:.4f} of full scale): no picture in the file")
 
 
+#: The smallest side, in pixels, the measurements work on (an 8x8 perceptual hash, a 3x3 Laplacian
+#: with its border); shared with :mod:`pipeline.imaging.measure`.
+MIN_SIDE_PX = 8
+
+
+def check_measurable(rgb: np.ndarray, width: int, height: int) -> None:
+    """Refuse an image (or the proxy of one) too small to measure.
+
+    Parameters
+    ----------
+    rgb : ndarray, (h, w, 3)
+        The analysis proxy.
+    width, height : int
+        The oriented full-resolution size (named in the message).
+
+    Raises
+    ------
+    InputError
+        When the source or its proxy is under :data:`MIN_SIDE_PX` on a side: a
+        1x1 tracking pixel, an icon, or a strip so thin (over 200:1) that the
+        proxy loses it.
+    """
+    if min(width, height) < MIN_SIDE_PX:
+        raise InputError(
+            f"image is {width}x{height} px: too small to measure (postprod needs at least {MIN_SIDE_PX} px a side)"
+        )
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE_PX:
+        raise InputError(
+            f"image is {width}x{height} px: too narrow to measure (its {w}x{h} analysis proxy is under "
+            f"{MIN_SIDE_PX} px a side)"
+        )
+
+
 def fit_long_edge(rgb: np.ndarray, long_edge: int) -> np.ndarray:
     """Downscale (area filter) so the long edge is at most ``long_edge``."""
     h, w = rgb.shape[:2]

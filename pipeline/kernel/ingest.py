@@ -213,36 +213,30 @@ def scan_shoot(
 
 
 def export_stems(source_paths: list[str]) -> list[str]:
-    """A name stem per source, unique within the shoot.
+    """A name stem per source, safe for a file name and unique within the shoot.
 
     ``IMG_0002.dng`` and ``IMG_0002.JPG`` (RAW+JPEG shooting) become
     ``IMG_0002`` and ``IMG_0002_jpg``; the same name in two folders is told
-    apart by its folder.
+    apart by its folder (``b_IMG_1``); names that differ only in ways a file
+    name cannot keep (``Ärger``/``Arger``, NFC/NFD ``café``, case) get
+    ``_2``, ``_3``, ... Who keeps the plain name depends only on the sorted
+    source paths (RAWs first), so a rerun names every file the same way.
+    See :func:`charts.naming.safe_stems`.
     """
+    from charts.naming import safe_stems
+
     paths = [PurePosixPath(p) for p in source_paths]
-    by_stem: dict[str, list[int]] = {}
-    for i, p in enumerate(paths):
-        by_stem.setdefault(p.stem.lower(), []).append(i)
-    stems = [p.stem for p in paths]
-    taken = {s.lower() for s in stems}
-    for group in by_stem.values():
-        if len(group) < 2:
-            continue
-        # The first (in path order) keeps the plain stem; RAWs sort before their JPEG by extension rank.
-        group = sorted(group, key=lambda i: (paths[i].suffix.lower().lstrip(".") not in RAW_EXTENSIONS, source_paths[i]))
-        first_ext = paths[group[0]].suffix.lower()
-        for rank, i in enumerate(group[1:], 1):
-            p = paths[i]
-            ext = p.suffix.lstrip(".").lower()
-            by_ext, by_folder = f"{p.stem}_{ext}", f"{p.parent.name}_{p.stem}"
-            candidates = [by_ext, by_folder] if p.suffix.lower() != first_ext else [by_folder, by_ext]
-            candidates.append(f"{p.stem}_{rank}")
-            for c in candidates:
-                if c.lower() not in taken and c.strip("_"):
-                    stems[i] = c
-                    taken.add(c.lower())
-                    break
-    return stems
+
+    def alternatives(i: int, first: int) -> list[str]:
+        p, kept = paths[i], paths[first]
+        ext = p.suffix.lstrip(".").lower()
+        by_ext = [f"{p.stem}_{ext}"] if ext and ext != kept.suffix.lstrip(".").lower() else []
+        by_folder = [f"{p.parent.name}_{p.stem}"] if p.parent.name and p.parent != kept.parent else []
+        return by_ext + by_folder if by_ext and p.parent == kept.parent else by_folder + by_ext
+
+    # RAWs sort before their JPEG, then by path.
+    order = [(p.suffix.lower().lstrip(".") not in RAW_EXTENSIONS, sp) for p, sp in zip(paths, source_paths)]
+    return safe_stems([p.stem for p in paths], order=order, alternatives=alternatives)
 
 
 def number_tasks(tasks: list[SourceTask]) -> list[SourceTask]:

@@ -311,6 +311,7 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
         instruction_rows,
         xmp_sidecar,
     )
+    from pipeline.outputs.verify import verify_exports
 
     out = context.out_dir
     records = result.records
@@ -320,6 +321,7 @@ def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
     originals = [r for r in records if r.duplicate_of is None]
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
     write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     planned = [r for r in originals if r.status is Status.OK and r.verdict is not None]
     rows: list[dict[str, Any]] = []
     for r in planned:
