@@ -51,6 +51,11 @@ class DecodeRaw(Stage):
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse sources larger than this (decompression bombs)."
         )
+        max_decode_mb: int = Field(
+            1536, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode (read from its header: size and mode) would take more "
+            "memory than this; bands of rows are converted at a time, so a 169 MP PNG needs about 700 MB.",
+        )
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
         )
@@ -68,7 +73,7 @@ class DecodeRaw(Stage):
         if item.task.file_size == 0:
             raise InputError("empty file (0 bytes)")
         if kind is SourceKind.RASTER:
-            rgb, meta = decode_raster(path, p.proxy_long_edge, int(p.max_megapixels * 1e6))
+            rgb, meta = decode_raster(path, p.proxy_long_edge, int(p.max_megapixels * 1e6), p.max_decode_mb << 20)
         else:
             rgb, meta = self._decode_raw(path, item, unknown=kind is SourceKind.UNKNOWN)
         check_measurable(rgb, meta.width, meta.height)
@@ -83,7 +88,7 @@ class DecodeRaw(Stage):
         p = self.params
         file_size = item.task.file_size
         try:
-            raw = open_raw(path)
+            raw = open_raw(path, None if unknown else item.task.format)
         except InputError:
             if unknown:
                 raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None

@@ -50,6 +50,11 @@ class Render(Stage):
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse raster sources larger than this (decompression bombs)."
         )
+        max_decode_mb: int = Field(
+            4096, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode at the size the renditions need would take more memory "
+            "than this (a full-resolution rendition of a 169 MP image needs about 2.7 GB).",
+        )
         reuse_proxy: bool = Field(
             True, description="Render from the analysis proxy when it is large enough for every rendition."
         )
@@ -82,7 +87,8 @@ class Render(Stage):
             decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=need <= 0.5)
         if decoded is None:
             decoded = decode_for_render(
-                item.task.path, r.source_kind, r.width, r.height, need, int(self.params.max_megapixels * 1e6), raw
+                item.task.path, r.source_kind, r.width, r.height, need, int(self.params.max_megapixels * 1e6), raw,
+                max_bytes=self.params.max_decode_mb << 20,
             )
         return render_renditions(
             decoded, r.width, r.height, adjustments, chart.renditions, self.params.sharpen_radius_px

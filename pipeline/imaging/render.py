@@ -42,7 +42,7 @@ import numpy as np
 import rawpy
 
 from charts.schema import Chart, Rendition
-from pipeline.imaging.decode import decode_raster, decode_raw_linear, open_raw
+from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
@@ -636,6 +636,7 @@ def decode_for_render(
     scale: float,
     max_pixels: int,
     raw: rawpy.RawPy | None = None,
+    max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
 
@@ -650,6 +651,8 @@ def decode_for_render(
         The file already opened (and unpacked) by the decode stage: LibRaw
         re-runs only its processing, skipping the read and the decompression
         (100+ ms on a CRW). It is closed here.
+    max_bytes : int
+        Memory budget of a raster decode (see :func:`~pipeline.imaging.decode.decode_raster`).
 
     Raises
     ------
@@ -658,7 +661,7 @@ def decode_for_render(
     """
     if kind is SourceKind.RASTER:
         long_edge = math.ceil(scale * max(width, height)) + 2
-        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels)
+        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes)
         return rgb
     with raw if raw is not None else open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=scale <= 0.5)

@@ -53,6 +53,8 @@ class RunSettings:
         The ``{shoot}`` naming token and IPTC job id; the shoot folder's name by default.
     only : str, optional
         ``"plan"``: re-plan an analysed shoot from its journal, no pixels decoded.
+    follow_external_symlinks : bool
+        Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
 
     shoot_dir: Path
@@ -65,6 +67,7 @@ class RunSettings:
     chart: str | Path | None = None
     shoot_id: str | None = None
     only: str | None = None
+    follow_external_symlinks: bool = False
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -225,7 +228,7 @@ def process_shoot(
     """
     start = time.perf_counter()
     graph, context = prepare(settings)
-    shoot = scan_shoot(settings.shoot_dir)
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
     context.out_dir.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
