@@ -16,6 +16,8 @@ from pipeline.imaging.render import (
     decode_for_render,
     render_key,
     render_renditions,
+    rendition_frame,
+    rendition_size,
     required_scale,
 )
 from pipeline.kernel import decode_cache
@@ -77,6 +79,13 @@ class Render(Stage):
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
         adjustments = adjustments_from_operations(r.operations)
+        for name, rendition in chart.renditions.items():
+            w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.width, r.height))
+            if max(w, h) > rendition.format.max_side_px:
+                raise InputError(
+                    f"rendition {name} would be {w}x{h} px, and {rendition.format.value} holds at most "
+                    f"{rendition.format.max_side_px} px a side: give the rendition a long_edge_px"
+                )
         need = required_scale(chart.renditions, adjustments, r.width, r.height)
         proxy: Proxy | None = item.artifacts.get("proxy")
         decoded: np.ndarray | None = None
