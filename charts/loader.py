@@ -233,7 +233,11 @@ def _find(
                 return candidate
     searched = ", ".join(str(d) for d in dirs)
     what = "parent chart" if near is not None else "chart"
-    raise ConfigError(f"{what} '{ref}' not found (searched {searched}; see `postprod charts list`)", where)
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")]})
+    close = difflib.get_close_matches(ref, known, n=3, cutoff=0.6) or difflib.get_close_matches(
+        ref.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise ConfigError(f"{what} '{ref}' not found ({hint}searched {searched}; see `postprod charts list`)", where)
 
 
 def list_charts(search_dirs: list[Path | str] | None = None) -> list[ChartEntry]:

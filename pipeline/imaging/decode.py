@@ -498,7 +498,7 @@ def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform |
         strip = ImageCms.applyTransform(strip, transform)
     if strip.mode != "RGB":
         strip = strip.convert("RGB")
-    return _SRGB8_TO_LINEAR[np.asarray(strip)]
+    return cv2.LUT(np.asarray(strip), _SRGB8_TO_LINEAR)  # 3x faster than indexing with numpy
 
 
 def _icc_transform(im: Image.Image, icc: bytes | None) -> ImageCms.ImageCmsTransform | None:
@@ -601,10 +601,10 @@ def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform |
         # Across: OpenCV's area filter on the band (whole columns, so exact); down: the row weights.
         if out_w != w:
             band = cv2.resize(band, (out_w, y1 - y), interpolation=cv2.INTER_AREA)
-        j0, j1 = int(first[y]), int(second[y1 - 1]) + 1
-        mix = np.zeros((j1 - j0, y1 - y), dtype=np.float32)
-        cols = np.arange(y1 - y)
-        np.add.at(mix, (first[y:y1] - j0, cols), weights[0, y:y1])
-        np.add.at(mix, (second[y:y1] - j0, cols), weights[1, y:y1])
-        out[j0:j1] += mix @ band.reshape(y1 - y, -1)
+        band = band.reshape(y1 - y, -1)
+        for index, weight in ((first[y:y1], weights[0, y:y1]), (second[y:y1], weights[1, y:y1])):
+            # Rows going to one output row are consecutive: sum each run (no BLAS call for a 7x53 product:
+            # a threaded BLAS spent 6 s of a 169 MP decode waking its threads).
+            starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+            out[index[starts]] += np.add.reduceat(band * weight[:, None].astype(np.float32), starts, axis=0)
     return out.reshape(out_h, out_w, 3)

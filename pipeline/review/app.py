@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -39,6 +40,7 @@ from pipeline.review.store import (
 )  # fmt: skip
 
 TOKEN_COOKIE = "postprod_review_token"
+MAX_REQUEST_BYTES = 1 << 20
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 # Never served from the output folder: the review database and the run's state.
 PRIVATE_NAMES = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", ".postprod")
@@ -104,6 +106,7 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     here = Path(__file__).parent
     app = Flask(__name__, static_folder=str(here / "static"), template_folder=str(here / "templates"))
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES  # a review change is a few hundred bytes
     store = ReviewStore(out_dir, shoot_dir)
     previews = PreviewCache(store.out_dir)
     default_name = reviewer or default_reviewer()
@@ -151,9 +154,20 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if exc.code == 413:
+            return _error(413, f"request body over {MAX_REQUEST_BYTES // 1024} KB refused")
         if request.path.startswith("/api/"):
             return _error(exc.code or 500, exc.description or exc.name)
         return exc  # type: ignore[return-value]
+
+    @app.errorhandler(sqlite3.OperationalError)
+    def database_busy(exc: sqlite3.OperationalError) -> Response:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise exc
+        resp = _error(503, f"the review database ({DB_NAME}) is locked by another program or review; "
+                           "nothing was changed: try again in a moment")
+        resp.headers["Retry-After"] = "5"
+        return resp
 
     # --- pages ------------------------------------------------------------------
 
@@ -320,6 +334,8 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
             abort(404)
         path = (root / rel).resolve()  # symlinks resolved: one that leads out is refused
         if root not in path.parents or not path.is_file():
+            abort(404)
+        if path.relative_to(root).parts[0] in PRIVATE_NAMES:  # nor one that leads to the database or state
             abort(404)
         return send_file(path, max_age=0)
 
