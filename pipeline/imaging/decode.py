@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 import rawpy
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF

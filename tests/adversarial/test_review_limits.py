@@ -67,18 +67,17 @@ def test_a_locked_database_gives_a_json_503(out: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(store, "_connect", impatient)
     client = app.test_client()
     sp, version, op_id = _first_image(client)
+    accept = {"version": version, "changes": [{"op_id": op_id, "status": "accepted"}]}
     holder = sqlite3.connect(out / DB_NAME, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another program holding the write lock
     try:
-        resp = client.post(f"/api/images/{sp}", json={"version": version, "changes": [{"op_id": op_id,
-                                                                                          "status": "accepted"}]})
+        resp = client.post(f"/api/images/{sp}", json=accept)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert resp.status_code == 503, resp.data[:300]
     assert "locked" in resp.get_json()["error"] and resp.headers["Retry-After"]
-    again = client.post(f"/api/images/{sp}", json={"version": version, "changes": [{"op_id": op_id,
-                                                                                      "status": "accepted"}]})
+    again = client.post(f"/api/images/{sp}", json=accept)
     assert again.status_code == 200
 
 
