@@ -52,9 +52,10 @@ class DecodeRaw(Stage):
             250.0, gt=0, le=2000, description="Refuse sources larger than this (decompression bombs)."
         )
         max_decode_mb: int = Field(
-            1536, ge=64, le=1_000_000,
+            1200, ge=64, le=1_000_000,
             description="Refuse a raster whose decode (read from its header: size and mode) would take more "
-            "memory than this; bands of rows are converted at a time, so a 169 MP PNG needs about 700 MB.",
+            "memory than this (default: the stage's declared memory); bands of rows are converted at a time, "
+            "so a 169 MP PNG needs about 700 MB.",
         )
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."

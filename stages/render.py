@@ -53,9 +53,10 @@ class Render(Stage):
             250.0, gt=0, le=2000, description="Refuse raster sources larger than this (decompression bombs)."
         )
         max_decode_mb: int = Field(
-            4096, ge=64, le=1_000_000,
+            2500, ge=64, le=1_000_000,
             description="Refuse a raster whose decode at the size the renditions need would take more memory "
-            "than this (a full-resolution rendition of a 169 MP image needs about 2.7 GB).",
+            "than this (default: the stage's declared memory; a full-resolution rendition of a 150 MP image "
+            "needs 2.4 GB, a 1080 px one of it 0.6 GB).",
         )
         reuse_proxy: bool = Field(
             True, description="Render from the analysis proxy when it is large enough for every rendition."

@@ -450,7 +450,7 @@ _PIL_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 4, "PA": 4, "La": 4, "RGB"
                         "YCbCr": 4, "LAB": 4, "HSV": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2,
                         "I;16L": 2, "I;16N": 2}
 #: Memory a raster decode may take by default: Pillow's decoded image plus the float result.
-DEFAULT_DECODE_BUDGET_BYTES = 1536 * 1024 * 1024
+DEFAULT_DECODE_BUDGET_BYTES = 1200 * 1024 * 1024
 # Rows converted to float at a time: a few MB however wide the image.
 _STRIP_BYTES = 8 << 20
 _SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
@@ -576,7 +576,7 @@ def decode_raster(
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
     except MemoryError:
-        raise InputError(f"image is {w}x{h}: out of memory while decoding it") from None
+        raise InputError("out of memory while decoding the image") from None
     orient = _EXIF_TO_NUMPY.get(meta.orientation)
     if orient is not None:
         rgb = orient(rgb)
