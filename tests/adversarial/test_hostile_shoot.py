@@ -1,4 +1,4 @@
-"""The whole pipeline on a shoot of hostile inputs (see corpus.py): every file accounted for, nothing lost.
+"""The whole pipeline on a shoot of hostile inputs (see hostile_corpus.py): every file accounted for, nothing lost.
 
 The run goes through the command line in a child process, as a user's would:
 its exit code must be 3 (some files failed, the rest delivered), its stderr
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from corpus import Corpus, build_corpus
+from hostile_corpus import Corpus, build_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Peak memory the run may take (bytes): the 169 MP PNG's Pillow decode is 680 MB of it.

@@ -1,4 +1,4 @@
-"""Build a shoot of hostile inputs from real files: ``python tests/adversarial/corpus.py DEST``.
+"""Build a shoot of hostile inputs from real files: ``python tests/adversarial/hostile_corpus.py DEST``.
 
 Every case is made from the shared test data (real photos and camera RAWs) or
 generated: names that collide once normalised or transliterated, names with
@@ -223,7 +223,7 @@ def build_corpus(dest: Path, data: Path, big_side: int = 13000) -> Corpus:
 
 def main(argv: list[str]) -> int:  # pragma: no cover - a helper for building the corpus by hand
     if len(argv) != 2:
-        print("usage: python tests/adversarial/corpus.py DEST (an empty or new folder)", file=sys.stderr)
+        print("usage: python tests/adversarial/hostile_corpus.py DEST (an empty or new folder)", file=sys.stderr)
         return 2
     root = Path(__file__).resolve().parents[2]
     data = Path(os.environ.get("POSTPROD_TESTDATA", root.parent / "shared" / "data"))
