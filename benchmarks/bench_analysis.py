@@ -27,29 +27,29 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.imaging import measure as me  # noqa: E402
 from pipeline.imaging.color import luminance  # noqa: E402
+from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.kernel.errors import InputError  # noqa: E402
-from stages import measure_exposure as me  # noqa: E402
+from stages import REGISTRY  # noqa: E402
 
 
 def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
     """The proxy the decode stage makes (linear float32) and whether the source is rendered; None if undecodable."""
-    from pipeline.kernel.ingest import hash_file, sniff_format
-    from pipeline.kernel.records import SourceKind, SourceTask, WorkItem
-    from pipeline.kernel.stage import RunContext
-    from stages.decode_raw import DecodeRaw
+    from pipeline.kernel.ingest import sniff_format
+    from pipeline.kernel.records import SourceKind
 
-    digest, head = hash_file(path)
-    fmt, kind = sniff_format(head, path.suffix)
-    task = SourceTask(path, path.name, digest, path.stat().st_size, fmt, kind)
-    item = WorkItem(task=task, record=task.new_record())
-    stage = DecodeRaw(DecodeRaw.Params(proxy_long_edge=long_edge), RunContext(shoot_dir=path.parent, out_dir=path.parent))
+    with path.open("rb") as f:
+        _, kind = sniff_format(f.read(65536), path.suffix)
+    params = REGISTRY["decode_raw"].Params(proxy_long_edge=long_edge)
     try:
-        stage.process(item)
+        decoded = decode_proxy(
+            path, kind, params.proxy_long_edge, int(params.max_megapixels * 1e6), params.min_bits_per_photosite
+        )
     except InputError as exc:
         print(f"skip {path.name}: {exc}", file=sys.stderr)
         return None
-    return item.artifacts["proxy"].rgb, kind is SourceKind.RASTER
+    return decoded.rgb, kind is SourceKind.RASTER
 
 
 def stage_table(data: Path) -> None:
@@ -125,7 +125,7 @@ def main() -> None:
     px = np.mean([rgb.shape[0] * rgb.shape[1] for _, rgb, _ in proxies]) / 1e6
     print(f"{len(proxies)} proxies, long edge <= {args.long_edge}, mean {px:.2f} MP, {args.threads} OpenCV thread(s)\n")
 
-    target = me.MeasureExposure.Params().target_rendered
+    target = me.RENDERED_REFERENCE
     cases: list[tuple[str, Callable[[np.ndarray, np.ndarray, bool], object]]] = [
         ("luminance", lambda rgb, y, r: luminance(rgb)),
         ("luminance_percentiles", lambda rgb, y, r: me.luminance_percentiles(y)),

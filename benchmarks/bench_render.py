@@ -13,6 +13,7 @@ files would spend.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -30,13 +31,12 @@ from charts.loader import load_chart  # noqa: E402
 from pipeline.cli.demo import build_demo_shoot  # noqa: E402
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, WorkItem  # noqa: E402
 from pipeline.kernel.stage import RunContext  # noqa: E402
-from stages.decode_raw import DecodeRaw  # noqa: E402
-from stages.detect_faces import DetectFaces  # noqa: E402
-from stages.export import Export  # noqa: E402
-from stages.measure_exposure import MeasureExposure  # noqa: E402
-from stages.render import Render  # noqa: E402
+from stages import REGISTRY  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
+#: Timed in this order, each with its default parameters.
+STAGES = ("decode_raw", "measure_exposure", "detect_faces", "render", "export")
+
+SHARED = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
 
 OPS = [
     Operation("exposure", OperationKind.EXPOSURE, {"ev": 0.4}, "bench", applied_by=AppliedBy.RENDERER),
@@ -52,14 +52,8 @@ def bare(path: Path) -> None:
 
 def time_file(path: Path, chart_name: str, out_dir: Path, repeat: int) -> dict[str, float]:
     chart = load_chart(chart_name)
-    context = RunContext(shoot_dir=path.parent, out_dir=out_dir, options={"chart": chart, "shoot_id": "bench"})
-    stages = [
-        DecodeRaw(DecodeRaw.Params(), context),
-        MeasureExposure(MeasureExposure.Params(), context),
-        DetectFaces(DetectFaces.Params(), context),
-        Render(Render.Params(), context),
-        Export(Export.Params(), context),
-    ]
+    context = RunContext(shoot_dir=path.parent, out_dir=out_dir, chart=chart, shoot_id="bench")
+    stages = [REGISTRY[name](REGISTRY[name].Params(), context) for name in STAGES]
     for s in stages:
         s.setup()
     best: dict[str, float] = {}

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
+import hashlib
+import json
 import os
 import re
 import types
@@ -65,6 +68,12 @@ class ResolvedChart:
     name: str
     chart: Chart
     chain: tuple[Path, ...]
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of the resolved chart's content: what the journal and the instructions record."""
+        text = json.dumps(self.chart.model_dump(mode="json"), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode() + b"\0").hexdigest()
 
     def to_yaml(self) -> str:
         """The resolved chart as a standalone YAML document.

@@ -1,32 +1,24 @@
-"""Stage shell around :mod:`pipeline.imaging.decode`."""
+"""Decode stage: each source into its analysis proxy and its camera metadata.
+
+The decoding itself (LibRaw settings, raster colour management, the checks
+that turn a bad file into a readable reason) is :func:`pipeline.imaging.decode.decode_proxy`.
+This shell copies the metadata into the record, hands the proxy on inside
+the worker, and leaves LibRaw's decode on disk for the render when the
+chart's renditions will need exactly that decode.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
-import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.imaging.camera_raw import CameraRawBaseline
 from pipeline.imaging.color import Proxy
-from pipeline.imaging.decode import (
-    SourceMetadata,
-    _libraw_message,
-    check_measurable,
-    check_not_constant,
-    check_raw_payload,
-    decode_raster,
-    decode_raw_linear,
-    fit_long_edge,
-    libraw_messages,
-    open_raw,
-    raw_metadata,
-    read_raw_make_model,
-)
+from pipeline.imaging.decode import Decoded, decode_proxy
+from pipeline.imaging.render import render_reuses_decode
 from pipeline.kernel import decode_cache
-from pipeline.kernel.errors import InputError
-from pipeline.kernel.records import SourceKind, WorkItem
+from pipeline.kernel.records import CameraRawDefaults, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -34,13 +26,11 @@ class DecodeRaw(Stage):
     """Decode the source into the analysis proxy; read metadata."""
 
     name: ClassVar[str] = "decode_raw"
-    description: ClassVar[str] = "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata"
-    writes = frozenset(
-        {
-            "camera_make", "camera_model", "lens", "iso", "shutter_s", "aperture", "focal_length_mm",
-            "captured_at", "orientation", "width", "height", "proxy_width", "proxy_height",
-        }
-    )  # fmt: skip
+    description: ClassVar[str] = (
+        "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata; Camera Raw's as-shot "
+        "white balance, baseline exposure and default crop"
+    )
+    writes = frozenset({"camera", "frame", "camera_raw"})
     produces = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=1200)
 
@@ -69,65 +59,42 @@ class DecodeRaw(Stage):
         )
 
     def process(self, item: WorkItem) -> None:
-        path, kind = item.task.path, item.task.source_kind
         p = self.params
-        if item.task.file_size == 0:
-            raise InputError("empty file (0 bytes)")
-        if kind is SourceKind.RASTER:
-            rgb, meta = decode_raster(path, p.proxy_long_edge, int(p.max_megapixels * 1e6), p.max_decode_mb << 20)
-        else:
-            rgb, meta = self._decode_raw(path, item, unknown=kind is SourceKind.UNKNOWN)
-        check_measurable(rgb, meta.width, meta.height)
-        check_not_constant(rgb)
+        task = item.task
+        decoded = decode_proxy(
+            task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
+            p.min_bits_per_photosite, task.file_size, task.format, p.max_decode_mb << 20,
+        )  # fmt: skip
+        self._keep_for_render(item, decoded)
         r = item.record
-        for key, value in vars(meta).items():
-            setattr(r, key, value)
-        r.proxy_height, r.proxy_width = rgb.shape[:2]
-        item.artifacts["proxy"] = Proxy(rgb=rgb, scale=meta.width / rgb.shape[1])
+        for key, value in vars(decoded.meta).items():
+            r.set_column(key, value)
+        r.frame.proxy_height, r.frame.proxy_width = decoded.rgb.shape[:2]
+        if decoded.camera_raw is not None:
+            r.camera_raw = camera_raw_defaults(decoded.camera_raw)
+        item.artifacts["proxy"] = Proxy(rgb=decoded.rgb, scale=decoded.meta.width / decoded.rgb.shape[1])
 
-    def _decode_raw(self, path: Path, item: WorkItem, unknown: bool) -> tuple[np.ndarray, SourceMetadata]:
-        p = self.params
-        file_size = item.task.file_size
-        try:
-            raw = open_raw(path, None if unknown else item.task.format)
-        except InputError:
-            if unknown:
-                raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None
-            raise
-        try:
-            with raw, libraw_messages() as said:
-                s = raw.sizes
-                if s.raw_width * s.raw_height > p.max_megapixels * 1e6:
-                    raise InputError(
-                        f"sensor of {s.raw_width}x{s.raw_height} is above the {p.max_megapixels:g} MP limit"
-                    )
-                check_raw_payload(raw, file_size, p.min_bits_per_photosite)
-                meta = raw_metadata(raw, path)
-                # Half size whenever it still gives a proxy near the target size.
-                half = max(meta.width, meta.height) / 2 >= 0.75 * p.proxy_long_edge
-                rgb16 = decode_raw_linear(raw, half_size=half)
-        except rawpy.LibRawError as exc:
-            make, model = read_raw_make_model(path)
-            camera = f" from {make} {model}" if make else ""
-            libraw = f" (LibRaw: {'; '.join(dict.fromkeys(said))})" if said else ""
-            raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}{libraw}") from None
-        self._keep_for_render(item, half, meta, rgb16)
-        # Shrink the 16-bit decode, then convert: a third of the float work and
-        # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
-        rgb = fit_long_edge(rgb16, p.proxy_long_edge).astype(np.float32)
-        rgb *= np.float32(1 / 65535)
-        return np.ascontiguousarray(rgb), meta
-
-    def _keep_for_render(self, item: WorkItem, half: bool, meta: SourceMetadata, rgb16: np.ndarray) -> None:
-        """Leave the decode for the render when the chart's renditions will need exactly this one."""
-        resolved = self.context.options.get("chart")
+    def _keep_for_render(self, item: WorkItem, decoded: Decoded) -> None:
+        """Leave LibRaw's decode for the render when the chart's renditions will need exactly this one."""
+        resolved = self.context.chart
         budget = self.params.render_cache_mb * 1024 * 1024
-        if budget <= 0 or resolved is None or not resolved.chart.renditions or not item.task.content_hash:
+        if decoded.libraw_rgb16 is None or budget <= 0 or resolved is None or not item.task.content_hash:
             return
-        from pipeline.imaging.render import Adjustments, required_scale
+        meta = decoded.meta
+        if render_reuses_decode(resolved.chart.renditions, meta.width, meta.height, decoded.half_size):
+            decode_cache.put(self.context.out_dir, item.task.content_hash, decoded.half_size, decoded.libraw_rgb16, budget)
 
-        # The render's own choice (decode_for_render) for an uncropped frame; a
-        # crop the plan adds can only ask for more, and then this entry goes unused.
-        need = required_scale(resolved.chart.renditions, Adjustments(), meta.width, meta.height)
-        if need > 0 and (need <= 0.5) == half:
-            decode_cache.put(self.context.out_dir, item.task.content_hash, half, rgb16, budget)
+
+def camera_raw_defaults(b: CameraRawBaseline) -> CameraRawDefaults:
+    """The record's copy of Camera Raw's starting point (:func:`pipeline.imaging.camera_raw.camera_raw_baseline`)."""
+    x, y, w, h = b.default_crop
+    return CameraRawDefaults(
+        as_shot_temperature_k=b.as_shot_temperature_k,
+        as_shot_tint=b.as_shot_tint,
+        wb_source=b.wb_source,
+        baseline_exposure_ev=b.baseline_exposure_ev,
+        default_crop_x=x,
+        default_crop_y=y,
+        default_crop_width=w,
+        default_crop_height=h,
+    )

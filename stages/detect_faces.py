@@ -10,6 +10,7 @@ from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_f
 from models.registry import ModelError, ensure_model
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.faces import measure_faces
+from pipeline.imaging.measure import is_rendered, metering_reference
 from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
@@ -20,7 +21,7 @@ class DetectFaces(Stage):
 
     name: ClassVar[str] = "detect_faces"
     description: ClassVar[str] = "Face boxes and landmarks (YuNet or SCRFD) with per-face exposure EV and sharpness"
-    reads = frozenset({"width", "height"})
+    reads = frozenset({"frame.width", "frame.height", "source_kind"})
     writes = frozenset({"face_count", "faces"})
     consumes = frozenset({"proxy"})
     # With --device cuda, four workers share a GPU: the detector needs little of one.
@@ -70,12 +71,6 @@ class DetectFaces(Stage):
             le=1,
             description="Faces with a box side under this fraction of the image's short edge are flagged too_small.",
         )
-        exposure_target: float = Field(
-            0.18,
-            gt=0,
-            le=1,
-            description="Linear luminance of a well-exposed face; the run option 'exposure_target' overrides it.",
-        )
         face_centre_fraction: float = Field(
             0.5, gt=0, le=1, description="Part of the face box's width and height measured for exposure."
         )
@@ -107,12 +102,11 @@ class DetectFaces(Stage):
         proxy: Proxy = item.artifacts["proxy"]
         r = item.record
         ph, pw = proxy.rgb.shape[:2]
-        size = (r.width or round(pw * proxy.scale), r.height or round(ph * proxy.scale))
+        size = (r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale))
         assert self.detector is not None
         detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
-        # Faces are measured against the same target as the whole image (the
-        # exposure stage picks it by source kind), so plans can compare them.
-        target = float(self.context.options.get("exposure_target") or r.exposure_target or p.exposure_target)
+        # Faces are metered against the same reference as the whole image, so plans can compare them.
+        target = metering_reference(is_rendered(r.source_kind))
         r.faces = measure_faces(
             proxy, detections, size, target, p.min_face_px, p.min_face_fraction, p.face_centre_fraction
         )

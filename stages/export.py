@@ -32,13 +32,9 @@ class Export(Stage):
         "JPEG/WebP/TIFF/PNG (8/16-bit) with ICC profile, EXIF/IPTC/XMP, file-size caps; atomic writes "
         "named by the chart's template"
     )
-    reads = frozenset(
-        {
-            "camera_make", "camera_model", "lens", "iso", "shutter_s", "aperture", "focal_length_mm",
-            "captured_at", "render_key",
-        }
-    )  # fmt: skip
-    writes = frozenset({"exports"})
+    reads = frozenset({"camera", "render_key"})
+    writes = frozenset({"exports", "error"})
+    needs_chart: ClassVar[bool] = True
     consumes = frozenset({"renditions"})
     resources = Resources(cpus=1, memory_mb=1000)
     writes_files: ClassVar[bool] = True
@@ -63,14 +59,14 @@ class Export(Stage):
             return EncoderSettings(self.jpeg_progressive, self.webp_method, self.tiff_compression, self.png_compression)
 
     def process(self, item: WorkItem) -> None:
-        chart: Chart = self.context.options["chart"].chart
+        chart: Chart = self.context.require_chart(self.name)
         rendered: dict[str, np.ndarray] = item.artifacts.pop("renditions", None) or {}
         r = item.record
         r.exports = []
         if not rendered:
             return
         out_dir = Path(self.context.out_dir).resolve()
-        shoot = str(self.context.options.get("shoot_id") or Path(self.context.shoot_dir).name)
+        shoot = self.context.shoot_id or Path(self.context.shoot_dir).name
         stem = item.task.stem or Path(item.task.source_path).stem
         gps: dict[str, str] | None = None
         warnings: list[str] = []

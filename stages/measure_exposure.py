@@ -7,8 +7,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy
-from pipeline.imaging.measure import measure_all
-from pipeline.kernel.records import SourceKind, WorkItem
+from pipeline.imaging.measure import is_rendered, measure_all, metering_reference
+from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -20,39 +20,14 @@ class MeasureExposure(Stage):
         "Exposure offset and verdict, luminance percentiles, clipping, WB cast, sharpness, noise, "
         "horizon/verticals tilt, pHash (on the proxy)"
     )
-    reads = frozenset({"width", "height", "source_kind"})
-    writes = frozenset(
-        {
-            "exposure_ev", "exposure_verdict", "exposure_target", "shadow_contrast",
-            "luminance_p01", "luminance_p05", "luminance_p50", "luminance_p95", "luminance_p99",
-            "clipped_highlights_pct", "clipped_highlights_pct_r", "clipped_highlights_pct_g",
-            "clipped_highlights_pct_b", "clipped_shadows_pct_r", "clipped_shadows_pct_g",
-            "clipped_shadows_pct_b", "wb_cast_a", "wb_cast_b", "wb_temperature_shift_k",
-            "sharpness", "noise_sigma", "horizon_tilt_deg", "verticals_tilt_deg", "lines_found", "phash",
-            "saliency_x", "saliency_y",
-        }
-    )  # fmt: skip
+    reads = frozenset({"source_kind"})
+    writes = frozenset({"exposure", "colour", "focus", "lines", "content"})
     consumes = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=600)
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        target_rendered: float = Field(
-            0.40,
-            gt=0,
-            le=1,
-            description=(
-                "Median linear luminance of a well-exposed rendered image (JPEG, TIFF). Calibrated on the "
-                "reference set: well-exposed photos measure 0.47-0.67 before the shadow-lift term."
-            ),
-        )
-        target_raw: float = Field(
-            0.18,
-            gt=0,
-            le=1,
-            description="Median linear luminance of a well-exposed RAW proxy (scene-linear, mid-grey).",
-        )
         tolerance_ev: float = Field(
             1.0, ge=0, le=6, description="Half-width of the 'ok' band around the target, in EV."
         )
@@ -65,14 +40,9 @@ class MeasureExposure(Stage):
 
     def process(self, item: WorkItem) -> None:
         proxy: Proxy = item.artifacts["proxy"]
-        # decode_raw sends RASTER files through Pillow (tone-mapped renders), the rest through LibRaw.
-        rendered = item.record.source_kind is SourceKind.RASTER
+        rendered = is_rendered(item.record.source_kind)
         p = self.params
-        opts = self.context.options
-        target = float(opts.get("exposure_target", p.target_rendered if rendered else p.target_raw))
-        tolerance = float(opts.get("exposure_tolerance_ev", p.tolerance_ev))
-        m = measure_all(proxy.rgb, target, tolerance, rendered, p.highlight_clip_level, p.shadow_clip_level)
+        m = measure_all(proxy.rgb, metering_reference(rendered), p.tolerance_ev, rendered,
+                        p.highlight_clip_level, p.shadow_clip_level)
         r = item.record
-        for key, value in vars(m).items():
-            setattr(r, key, value)
-        r.exposure_target = target
+        r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

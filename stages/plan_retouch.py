@@ -18,24 +18,9 @@ class PlanRetouch(Stage):
     name: ClassVar[str] = "plan_retouch"
     description: ClassVar[str] = "chart + measurements -> retouch operations (no pixels; shoot scope)"
     scope: ClassVar[str] = "shoot"
-    reads = frozenset(
-        {
-            "width",
-            "height",
-            "exposure_ev",
-            "faces",
-            "sharpness",
-            "phash",
-            "lines_found",
-            "horizon_tilt_deg",
-            "verticals_tilt_deg",
-            "wb_temperature_shift_k",
-            "wb_cast_a",
-            "wb_cast_b",
-            "clipped_highlights_pct",
-        }
-    )
-    writes = frozenset({"operations", "verdict", "faces_to_brighten"})
+    reads = frozenset({"frame", "exposure", "colour", "focus", "lines", "content", "faces"})
+    writes = frozenset({"operations", "plan"})
+    needs_chart: ClassVar[bool] = True
     resources = Resources(cpus=0.1, memory_mb=100)
 
     class Params(BaseModel):
@@ -44,15 +29,7 @@ class PlanRetouch(Stage):
         chart: str = Field("base", min_length=1, description="Chart used when the run names none (--chart).")
 
     def chart(self) -> Chart:
-        resolved = self.context.options.get("chart")
-        if resolved is None:
-            from charts.loader import load_chart
-
-            resolved = load_chart(self.params.chart)
-        return resolved.chart
-
-    def preflight(self) -> None:
-        self.chart()  # a bad chart stops the run here, naming file, line and key
+        return self.context.require_chart(self.name)
 
     def process(self, item) -> None:  # noqa: ANN001 - shoot scope: see process_shoot
         raise TypeError("plan_retouch runs on the whole shoot; executors call process_shoot")

@@ -1,11 +1,17 @@
-"""Stage shell around :mod:`pipeline.imaging.render`."""
+"""Render stage: each image's renditions, as arrays, from its decode and its planned operations.
+
+The renderer is :mod:`pipeline.imaging.render` (one decode at the size the
+largest rendition needs, the corrections in linear light, one resampling per
+rendition); this shell picks the decode to start from (the analysis proxy
+still in the worker, LibRaw's decode the decode stage kept on disk, an open
+LibRaw handle, or a fresh decode) and records the render key.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 import numpy as np
-import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart
@@ -13,7 +19,9 @@ from pipeline.imaging.color import Proxy
 from pipeline.imaging.render import (
     RENDER_VERSION,
     adjustments_from_operations,
+    decode_covers,
     decode_for_render,
+    raw_half_size,
     render_key,
     render_renditions,
     rendition_frame,
@@ -34,8 +42,9 @@ class Render(Stage):
         "One decode at the size the largest rendition needs; white balance, exposure, face lifts, "
         "straighten and crop in linear light; per-rendition size, sharpening, colour space, bit depth"
     )
-    reads = frozenset({"width", "height", "operations", "verdict", "content_hash", "source_kind"})
+    reads = frozenset({"frame.width", "frame.height", "operations", "plan.verdict", "content_hash", "source_kind"})
     writes = frozenset({"render_key"})
+    needs_chart: ClassVar[bool] = True
     # The analysis proxy is used when it is still in the worker and big enough
     # (a graph with no shoot-scope stage between decode and render); with the
     # default graph render decodes on its own, after planning.
@@ -63,43 +72,37 @@ class Render(Stage):
         )
 
     def process(self, item: WorkItem) -> None:
-        # An open LibRaw handle the decode stage may leave behind (optional): saves re-reading the file.
-        raw: rawpy.RawPy | None = item.artifacts.pop("raw", None)
-        try:
-            item.artifacts["renditions"] = self._render(item, raw)
-        finally:
-            if raw is not None:
-                raw.close()  # idempotent: decode_for_render may have closed it already
+        item.artifacts["renditions"] = self._render(item)
 
-    def _render(self, item: WorkItem, raw: rawpy.RawPy | None) -> dict[str, np.ndarray]:
-        chart: Chart = self.context.options["chart"].chart
+    def _render(self, item: WorkItem) -> dict[str, np.ndarray]:
+        chart: Chart = self.context.require_chart(self.name)
         r = item.record
-        if r.verdict == Verdict.REJECT or not chart.renditions:
+        if r.plan.verdict == Verdict.REJECT or not chart.renditions:
             return {}  # not delivered under the chart: nothing to render
-        if not r.width or not r.height:
+        if not r.frame.width or not r.frame.height:
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
         adjustments = adjustments_from_operations(r.operations)
         for name, rendition in chart.renditions.items():
-            w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.width, r.height))
+            w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.frame.width, r.frame.height))
             if max(w, h) > rendition.format.max_side_px:
                 raise InputError(
                     f"rendition {name} would be {w}x{h} px, and {rendition.format.value} holds at most "
                     f"{rendition.format.max_side_px} px a side: give the rendition a long_edge_px"
                 )
-        need = required_scale(chart.renditions, adjustments, r.width, r.height)
+        need = required_scale(chart.renditions, adjustments, r.frame.width, r.frame.height)
         proxy: Proxy | None = item.artifacts.get("proxy")
         decoded: np.ndarray | None = None
-        if self.params.reuse_proxy and proxy is not None and proxy.rgb.shape[1] >= need * r.width - 0.5:
+        if self.params.reuse_proxy and proxy is not None and decode_covers(proxy.rgb.shape[1], r.frame.width, need):
             decoded = proxy.rgb
-        elif r.source_kind is not SourceKind.RASTER and raw is None and r.content_hash:
+        elif r.source_kind is not SourceKind.RASTER and r.content_hash:
             # The decode stage's own LibRaw output when it is the one needed: no second decode.
-            decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=need <= 0.5)
+            decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=raw_half_size(need))
         if decoded is None:
             decoded = decode_for_render(
-                item.task.path, r.source_kind, r.width, r.height, need, int(self.params.max_megapixels * 1e6), raw,
+                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
                 max_bytes=self.params.max_decode_mb << 20,
             )
         return render_renditions(
-            decoded, r.width, r.height, adjustments, chart.renditions, self.params.sharpen_radius_px
+            decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
         )

@@ -18,6 +18,8 @@ TESTDATA = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "da
 # Models come from the shared data, verified by hash, and are never downloaded in tests.
 os.environ["POSTPROD_MODEL_DIR"] = str(TESTDATA / "models")
 os.environ["POSTPROD_OFFLINE"] = "1"
+# Every stage sees a record that refuses reads and writes it did not declare (pipeline.kernel.declared).
+os.environ["POSTPROD_CHECK_DECLARATIONS"] = "1"
 
 
 def require(path: Path) -> Path:

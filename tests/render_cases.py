@@ -55,12 +55,9 @@ def run_stages(
     out_dir: Path,
     export: bool = False,
     reuse_proxy: bool = False,
-    options: dict[str, Any] | None = None,
 ) -> WorkItem:
     """decode_raw, render and (optionally) export on one file; returns the work item."""
-    context = RunContext(
-        shoot_dir=path.parent, out_dir=out_dir, options={"chart": chart, "shoot_id": "shoot-1", **(options or {})}
-    )
+    context = RunContext(shoot_dir=path.parent, out_dir=out_dir, chart=chart, shoot_id="shoot-1")
     task = task_for(path)
     item = WorkItem(task=task, record=task.new_record())
     DecodeRaw(DecodeRaw.Params(), context).process(item)

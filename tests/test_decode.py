@@ -59,12 +59,12 @@ def test_real_raw_decodes_with_true_size_and_camera(name: str, raw_dir: Path, tm
     runner.setup()
     runner.stages[0].process(item)
     r = item.record
-    assert (r.camera_make, r.camera_model) == (make, model)
-    assert (r.width, r.height) == (width, height)
+    assert (r.camera.make, r.camera.model) == (make, model)
+    assert (r.frame.width, r.frame.height) == (width, height)
     proxy = item.artifacts["proxy"]
     assert proxy.rgb.dtype == np.float32 and proxy.rgb.ndim == 3
-    assert proxy.rgb.shape[:2] == (r.proxy_height, r.proxy_width)
-    assert abs(proxy.scale * r.proxy_width - width) < 1.0
+    assert proxy.rgb.shape[:2] == (r.frame.proxy_height, r.frame.proxy_width)
+    assert abs(proxy.scale * r.frame.proxy_width - width) < 1.0
     # The full decode LibRaw itself would produce has the size we report.
     with rawpy.imread(str(path)) as raw:
         full = raw.postprocess(no_auto_bright=True, output_bps=8)
@@ -76,11 +76,11 @@ def test_real_raw_decodes_with_true_size_and_camera(name: str, raw_dir: Path, tm
 def test_real_raw_exif(raw_dir: Path, tmp_path: Path) -> None:
     r = _runner(raw_dir, tmp_path).run(_task(raw_dir / "Canon_PowerShot_S40_CRW_0113.CRW"))
     assert r.status is Status.OK
-    assert r.iso == 50 and r.aperture == pytest.approx(2.8, abs=0.01)
-    assert r.shutter_s == pytest.approx(0.2, rel=0.02)
-    assert r.focal_length_mm == pytest.approx(7.09, abs=0.01)
-    assert r.captured_at == datetime(2021, 3, 26, 21, 14, 52)
-    assert r.orientation == 1
+    assert r.camera.iso == 50 and r.camera.aperture == pytest.approx(2.8, abs=0.01)
+    assert r.camera.shutter_s == pytest.approx(0.2, rel=0.02)
+    assert r.camera.focal_length_mm == pytest.approx(7.09, abs=0.01)
+    assert r.camera.captured_at == datetime(2021, 3, 26, 21, 14, 52)
+    assert r.frame.orientation == 1
 
 
 def test_every_unsupported_file_fails_with_a_reason(unsupported_dir: Path, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_every_unsupported_file_fails_with_a_reason(unsupported_dir: Path, tmp_p
         r = runner.run(task)
         assert r.status is Status.FAILED, task.source_path
         assert r.error and r.error.startswith("decode_raw: ") and len(r.error) > 30, r.error
-        assert r.width is None
+        assert r.frame.width is None
 
 
 def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:

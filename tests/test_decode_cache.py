@@ -38,7 +38,7 @@ def test_put_take_and_budget(tmp_path: Path) -> None:
 
 def _render(path: Path, out: Path, cache_mb: int) -> tuple[WorkItem, bool]:
     chart = load_chart("base")  # one 2048 px rendition: needs the full decode of a 2312 px file
-    context = RunContext(shoot_dir=path.parent, out_dir=out, options={"chart": chart, "shoot_id": "s"})
+    context = RunContext(shoot_dir=path.parent, out_dir=out, chart=chart, shoot_id="s")
     task = task_for(path)
     item = WorkItem(task=task, record=task.new_record())
     DecodeRaw(DecodeRaw.Params(render_cache_mb=cache_mb), context).process(item)
@@ -65,7 +65,7 @@ def test_a_decode_the_render_will_not_want_is_not_kept(raw_dir: Path, tmp_path: 
     small = tmp_path / "small.yaml"
     small.write_text("schema_version: 2\nextends: base\nrenditions:\n  web: {long_edge_px: 1080}\n")
     context = RunContext(shoot_dir=raw_dir, out_dir=tmp_path / "out",
-                         options={"chart": load_chart(small), "shoot_id": "s"})
+                         chart=load_chart(small), shoot_id="s")
     task = task_for(raw_dir / CRW)
     DecodeRaw(DecodeRaw.Params(), context).process(WorkItem(task=task, record=task.new_record()))
     assert not (tmp_path / "out" / decode_cache.CACHE_DIR).exists()

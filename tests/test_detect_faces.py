@@ -388,7 +388,7 @@ def test_yunet_finds_the_annotated_faces(faces_dir: Path, shared_models: Path, t
     assert tp / n >= 0.95 and fp <= 1, (tp, fp, n)
     for r in records.values():
         for f in r.faces:
-            assert 0 <= f.x and f.x + f.width <= r.width and 0 <= f.y and f.y + f.height <= r.height
+            assert 0 <= f.x and f.x + f.width <= r.frame.width and 0 <= f.y and f.y + f.height <= r.frame.height
             assert f.exposure_ev is not None and -6 < f.exposure_ev < 3
             assert f.sharpness is not None and f.sharpness > 0
             # Eyes above the mouth, and inside the box.

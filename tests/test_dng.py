@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import rawpy
 
-from pipeline.imaging.decode import read_raw_make_model
 from pipeline.imaging.dng import dng_bytes, mosaic, rescale_raw_to_dng, write_dng, write_dng_from_linear_rgb
+from pipeline.imaging.libraw_ids import read_raw_make_model
 
 LINEAR_DECODE = dict(
     half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16, adjust_maximum_thr=0

@@ -247,7 +247,7 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     src = exposure_dir / "a0964-20061224_140610__E6B7217_N1.5.JPG"
     target, tolerance = 0.40, 1.0  # measure_exposure's defaults for rendered sources
     proxy, _ = decode_raster(src, 1600, 250_000_000)
-    measured = measure_all(proxy, target, tolerance, rendered=True).exposure_ev
+    measured = measure_all(proxy, target, tolerance, rendered=True).exposure.ev
     assert measured < -0.8  # really under-exposed
     chart_path = tmp_path / "chart.yaml"
     chart_path.write_text(
@@ -261,7 +261,7 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     op = Operation("exposure", OperationKind.EXPOSURE, {"ev": ev}, "test", measured=measured, target=0.0)
     item = run_stages(src, chart, [op], tmp_path / "out", export=True)
     delivered, _ = decode_raster(tmp_path / "out" / item.record.exports[0].path, None, 250_000_000)
-    after = measure_all(delivered, target, tolerance, rendered=True).exposure_ev
+    after = measure_all(delivered, target, tolerance, rendered=True).exposure.ev
     assert abs(after) <= 0.3, f"measured {measured:+.2f} EV, corrected by {ev:+.2f}, now {after:+.2f}"
 
 

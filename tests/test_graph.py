@@ -12,7 +12,7 @@ import pytest
 import stages
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.graph import describe, load_graph
-from pipeline.kernel.records import ImageRecord
+from pipeline.kernel.records import GROUPS, MANIFEST_COLUMNS, SIDE_TABLE_FIELDS, ImageRecord, SourceKind, Verdict
 from pipeline.kernel.schema import MANIFEST_SCHEMA
 from pipeline.kernel.stage import Stage
 from stages import REGISTRY
@@ -59,7 +59,7 @@ def test_bad_graph_names_file_line_and_key(tmp_path: Path, text: str, line: int,
 def test_read_before_write_is_rejected(tmp_path: Path) -> None:
     class NeedsExposure(Stage):
         name = "needs_exposure"
-        reads = frozenset({"width"})
+        reads = frozenset({"frame.width"})
         consumes = frozenset({"proxy"})
 
         def process(self, item) -> None:  # noqa: ANN001
@@ -67,7 +67,7 @@ def test_read_before_write_is_rejected(tmp_path: Path) -> None:
 
     registry = {**REGISTRY, NeedsExposure.name: NeedsExposure}
     path = _write(tmp_path, "schema_version: 1\nname: g\nstages:\n  - stage: needs_exposure\n  - stage: decode_raw\n")
-    with pytest.raises(ConfigError, match=r"reads \['width'\], which no earlier stage writes") as info:
+    with pytest.raises(ConfigError, match=r"reads \['frame.width'\], which no earlier stage writes") as info:
         load_graph(path, registry)
     assert info.value.location.line == 4
     ok = _write(tmp_path, "schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n  - stage: needs_exposure\n")
@@ -85,9 +85,19 @@ def test_every_stage_module_is_registered() -> None:
 
 
 def test_record_and_arrow_schema_agree() -> None:
-    record_fields = [f.name for f in dataclasses.fields(ImageRecord) if f.name in MANIFEST_SCHEMA.names]
-    assert record_fields == [n for n in MANIFEST_SCHEMA.names if n in record_fields]
-    in_manifest_only = set(MANIFEST_SCHEMA.names) - {f.name for f in dataclasses.fields(ImageRecord)}
-    assert not in_manifest_only
+    # The manifest is generated from the record: every column is one record field, and back.
+    columns = {c.name: c for c in MANIFEST_COLUMNS}
+    assert list(columns) == MANIFEST_SCHEMA.names
+    for f in dataclasses.fields(ImageRecord):
+        if f.name in GROUPS:
+            for g in dataclasses.fields(GROUPS[f.name]):
+                assert g.metadata["column"] in columns, f"{f.name}.{g.name} is not a manifest column"
+        else:
+            assert f.name in SIDE_TABLE_FIELDS or f.metadata.get("column") == f.name, f.name
     for field in MANIFEST_SCHEMA:
         assert field.metadata and field.metadata.get(b"description"), f"{field.name} has no description"
+    # A manifest row round-trips through the record.
+    r = ImageRecord("a.jpg", "0" * 64, 1, "jpeg", SourceKind.RASTER)
+    r.exposure.ev, r.colour.cast_b, r.plan.verdict = -1.25, 4.5, Verdict.FLAG
+    back = ImageRecord.from_row(r.to_row())
+    assert back.exposure.ev == -1.25 and back.colour.cast_b == 4.5 and back.plan.verdict is Verdict.FLAG

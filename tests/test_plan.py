@@ -21,6 +21,7 @@ from pipeline.imaging.geometry import fits
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
+from pipeline.outputs.xmp import crs_to_box
 from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
 
 
@@ -30,7 +31,8 @@ def _record(**kw) -> ImageRecord:
                 clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                 clipped_shadows_pct_b=0.0, phash="0" * 16)
     base.update(kw)
-    return ImageRecord(**base)
+    faces = base.pop("faces", [])
+    return ImageRecord.from_row(base, faces=faces)
 
 
 def _face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
@@ -67,12 +69,12 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     plan_shoot([rec], chart)
     assert not _ops(rec.operations, OperationKind.EXPOSURE)
     bright = _ops(rec.operations, OperationKind.BRIGHTEN_FACE)
-    assert rec.faces_to_brighten == 3
+    assert rec.plan.faces_to_brighten == 3
     assert [o.params["face_index"] for o in bright] == [0, 1, 2]
     assert bright[0].params["box"] == [300, 400, 300, 300]
     assert [o.params["ev"] for o in bright] == pytest.approx([0.9, 1.8, 0.7])
     assert [o.applied_by for o in bright] == [AppliedBy.RENDERER, AppliedBy.RETOUCHER, AppliedBy.RETOUCHER]
-    assert rec.verdict is Verdict.FLAG  # a person must finish two faces
+    assert rec.plan.verdict is Verdict.FLAG  # a person must finish two faces
 
 
 def test_global_correction_counts_before_judging_faces() -> None:
@@ -80,7 +82,7 @@ def test_global_correction_counts_before_judging_faces() -> None:
     # One face, 1.5 EV under its target: the exposure (keyed on the face) fixes it.
     rec = _record(exposure_ev=0.0, faces=[_face(1000, 500, 400, -1.0)])
     plan_shoot([rec], chart)
-    assert rec.faces_to_brighten == 0
+    assert rec.plan.faces_to_brighten == 0
     assert _ops(rec.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(1.5)
 
 
@@ -108,7 +110,7 @@ def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
     checks = {o.params["check"]: o.kind for o in rec.operations if o.kind in (OperationKind.FLAG, OperationKind.REJECT)}
     assert checks == {"sharpness": OperationKind.REJECT, "clipped_highlights": OperationKind.FLAG,
                       "face_required": OperationKind.REJECT}
-    assert rec.verdict is Verdict.REJECT
+    assert rec.plan.verdict is Verdict.REJECT
     assert all(o.reason for o in rec.operations)
 
 
@@ -155,7 +157,7 @@ def test_a_face_darkened_by_one_stop_is_planned_for_one_stop(faces_dir: Path, tm
     assert drop == pytest.approx(-1.0, abs=0.3)
     ops = {o.params["face_index"]: o for o in drec.operations if o.kind is OperationKind.BRIGHTEN_FACE}
     assert match in ops, [o.reason for o in drec.operations]
-    assert drec.faces_to_brighten >= 1
+    assert drec.plan.faces_to_brighten >= 1
 
 
 @pytest.fixture(scope="module")
@@ -185,26 +187,33 @@ def test_instruction_files_validate_against_the_schema(planned: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 def test_xmp_sidecars_read_back_with_exiftool(planned: Path) -> None:
+    """The plan's exposure, primary crop and faces, read back from the XMP (conventions: tests/test_xmp.py)."""
     for path in sorted((planned / "instructions").glob("*.json")):
         doc = json.loads(path.read_text())
-        out = subprocess.run(["exiftool", "-j", "-struct", "-XMP-crs:all", str(planned / doc["xmp"])],
+        out = subprocess.run(["exiftool", "-j", "-struct", "-n", "-XMP-crs:all", str(planned / doc["xmp"])],
                              capture_output=True, text=True, check=True)
         tags = json.loads(out.stdout)[0]
         ops = {o["kind"]: o for o in doc["operations"]}
+        baseline = doc["camera_raw"]["baseline_exposure_ev"] or 0.0
         if "exposure" in ops:
-            assert float(tags["Exposure2012"]) == pytest.approx(ops["exposure"]["params"]["ev"], abs=0.01)
-        crop = next(o for o in doc["operations"] if o["kind"] == "crop")
-        x, y, w, h = crop["params"]["box"]
-        assert tags["HasCrop"] is True
-        assert float(tags["CropLeft"]) == pytest.approx(x / doc["image"]["width"], abs=1e-4)
-        assert float(tags["CropBottom"]) == pytest.approx((y + h) / doc["image"]["height"], abs=1e-4)
+            assert float(tags["Exposure2012"]) == pytest.approx(ops["exposure"]["params"]["ev"] - baseline, abs=0.01)
+        primary = doc["framings"][0]
+        assert primary["in_xmp"] and tags["HasCrop"] == 1
+        fx, fy, fw, fh = doc["camera_raw"]["default_crop"] or (0, 0, doc["image"]["width"], doc["image"]["height"])
+        cx, cy, w, h = crs_to_box(*(float(tags[k]) for k in ("CropLeft", "CropTop", "CropRight", "CropBottom",
+                                                             "CropAngle")), fw, fh)
+        x, y, bw, bh = primary["box"]
+        # Camera Raw's frame may be smaller than LibRaw's (CRW): the box keeps its aspect, inside that frame.
+        assert w / h == pytest.approx(bw / bh, abs=2e-3)
+        assert w <= fw + 0.5 and h <= fh + 0.5
+        assert cx + fx == pytest.approx(x + bw / 2, abs=max(0.5, (bw - w) / 2 + 0.5))
         brighten = [o for o in doc["operations"] if o["kind"] == "brighten_face"]
         local = tags.get("CircularGradientBasedCorrections", [])
         assert len(local) == len(brighten)
         for corr, op in zip(local, brighten):
             assert float(corr["LocalExposure2012"]) == pytest.approx(op["params"]["ev"], abs=1e-3)
             mask = corr["CorrectionMasks"][0]
-            assert float(mask["Left"]) == pytest.approx(op["params"]["box"][0] / doc["image"]["width"], abs=1e-4)
+            assert float(mask["Left"]) == pytest.approx((op["params"]["box"][0] - fx) / fw, abs=1e-4)
 
 
 def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.MonkeyPatch) -> None:

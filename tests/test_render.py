@@ -260,7 +260,7 @@ def test_straightening_restores_the_original(faces_dir: Path, tmp_path: Path) ->
     out = item.artifacts["renditions"]["golden"]
     # Turning about the centre keeps centred boxes centred: the inscribed frame of the turned image is
     # the same-size centred box of the original.
-    h, w = item.record.height, item.record.width
+    h, w = item.record.frame.height, item.record.frame.width
     x, y, bw, bh = inscribed_box(w, h, angle)
     original = read_rgb(src)
     crop = original[int(round(y)) : int(round(y + bh)), int(round(x)) : int(round(x + bw))]
@@ -292,33 +292,6 @@ def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None
     chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
     task = task_for(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW")
     item = WorkItem(task=task, record=task.new_record())
-    item.record.width, item.record.height, item.record.verdict = 2312, 1720, Verdict.REJECT
-    Render(Render.Params(), RunContext(shoot_dir=raw_dir, out_dir=tmp_path, options={"chart": chart})).process(item)
+    item.record.frame.width, item.record.frame.height, item.record.plan.verdict = 2312, 1720, Verdict.REJECT
+    Render(Render.Params(), RunContext(shoot_dir=raw_dir, out_dir=tmp_path, chart=chart)).process(item)
     assert item.artifacts["renditions"] == {}
-
-
-def test_an_open_raw_handle_is_used_and_closed(raw_dir: Path, tmp_path: Path) -> None:
-    """decode_raw may leave its LibRaw handle in artifacts["raw"]: render decodes from it and closes it."""
-    import rawpy
-    from render_cases import task_for
-
-    from pipeline.kernel.records import WorkItem
-    from pipeline.kernel.stage import RunContext
-    from stages.decode_raw import DecodeRaw
-    from stages.render import Render
-
-    path = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"
-    chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
-    context = RunContext(shoot_dir=raw_dir, out_dir=tmp_path, options={"chart": chart})
-    task = task_for(path)
-    item = WorkItem(task=task, record=task.new_record())
-    DecodeRaw(DecodeRaw.Params(), context).process(item)
-    handle = rawpy.imread(str(path))
-    handle.unpack()
-    item.artifacts["raw"] = handle
-    Render(Render.Params(reuse_proxy=False), context).process(item)
-    assert "raw" not in item.artifacts
-    with pytest.raises(Exception):
-        handle.raw_image  # closed
-    fresh = run_stages(path, chart, [], tmp_path).artifacts["renditions"]["golden"]
-    np.testing.assert_array_equal(item.artifacts["renditions"]["golden"], fresh)

@@ -17,17 +17,22 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from charts.schema import Rendition
 from pipeline.cli.review import review
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.render import render_renditions
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
+from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
+from pipeline.outputs.xmp import xmp_packet
 from pipeline.review.app import create_app, is_loopback
 from pipeline.review.preview import (
-    apply_corrections,
+    after_preview,
     clipped_mask,
     decode_preview,
-    ellipse_mask,
+    preview_adjustments,
     tonal_operations,
 )  # fmt: skip
+from pipeline.review.store import image_decision
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -142,7 +147,7 @@ def test_accept_is_written_to_json_parquet_and_xmp(client, out: Path) -> None:  
     row = parquet_rows(out, sp)[op["op_id"]]
     assert (row["review_status"], row["reviewed_by"], row["reviewed_at"]) == ("accepted", "Ana", review_["at"])
     assert pq.read_schema(out / "instructions.parquet").metadata[b"postprod.chart"] == b"corporate_portrait"
-    assert (out / doc["xmp"]).read_text() == xmp_sidecar(doc)
+    assert (out / doc["xmp"]).read_text() == xmp_packet(doc, image_decision(doc))
     # The name typed in the browser wins over --reviewer.
     resp = post(client, sp, 1, {"op_id": op["op_id"], "status": "done"}, reviewer="Bo")
     assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["review"]["by"] == "Bo"
@@ -168,6 +173,35 @@ def test_changed_face_amount_reaches_the_xmp(client, out: Path) -> None:  # noqa
     history = client.get(f"/api/history/{sp}").get_json()["history"]
     assert {"op_id": op["op_id"], "field": "ev", "before": op["params"]["ev"], "after": 0.35, "by": "Ana"}.items() \
         <= history[-2].items()
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> None:  # noqa: ANN001
+    """Who and when of the latest decision reach the packet and the embedded copy; so does an image-level
+    decision (rating, label, keywords) that the document carries (the culling screen will write it)."""
+    sp, op = image_with(client, "exposure")
+    assert post(client, sp, 0, {"op_id": op["op_id"], "status": "accepted"}).status_code == 200
+    doc = doc_of(out, sp)
+    at = next(o for o in doc["operations"] if o["op_id"] == op["op_id"])["review"]["at"]
+
+    def review_tags(path: Path) -> dict:
+        res = subprocess.run(["exiftool", "-j", "-n", "-XMP-xmp:Rating", "-XMP-xmp:Label", "-XMP-dc:Subject",
+                              "-XMP-postprodReview:all", str(path)], capture_output=True, text=True, check=True)
+        return json.loads(res.stdout)[0]
+
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert tags["ReviewedBy"] == "Ana" and tags["ReviewedAt"].replace(":", "").replace("-", "") == \
+            at.replace(":", "").replace("-", "").replace("T", " ")
+        assert "Rating" not in tags  # nobody rated the image yet
+    doc["review"] = {"rating": -1, "label": "Red", "keywords": ["reshoot"], "by": "Cy", "at": "2000-01-01T00:00:00Z"}
+    (out / "instructions" / instruction_name(sp)).write_text(json.dumps(doc))
+    version = client.get(f"/api/images/{sp}").get_json()["version"]
+    assert post(client, sp, version, {"op_id": op["op_id"], "comment": "ok"}).status_code == 200
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert (tags["Rating"], tags["Label"], tags["Subject"]) == (-1, "Red", "reshoot")
+        assert tags["ReviewedBy"] == "Ana"  # the comment is newer than Cy's rating
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
@@ -223,7 +257,7 @@ def test_crop_edits_are_checked(client, out: Path) -> None:  # noqa: ANN001
     sp, op = image_with(client, "crop")
     x, y, w, h = op["params"]["box"]
     doc = doc_of(out, sp)
-    W, H = doc["image"]["width"], doc["image"]["height"]
+    W = doc["image"]["width"]
     smaller = [x + w * 0.05, y + h * 0.05, w * 0.9, h * 0.9]
     resp = post(client, sp, 0, {"op_id": op["op_id"], "box": smaller})
     assert resp.status_code == 200, resp.get_json()
@@ -401,28 +435,60 @@ def test_previews_are_rendered_and_cached(client, out: Path) -> None:  # noqa: A
     assert any(n.endswith(".clip.png") for n in names) and any(".after-" in n for n in names)
 
 
+def _linear(srgb8: np.ndarray) -> np.ndarray:
+    return srgb_to_linear(srgb8.astype(np.float32) / 255)
+
+
 def test_exposure_and_white_balance_are_gains_in_linear_light() -> None:
     rgb = np.full((4, 6, 3), 0.1, dtype=np.float32)
-    ops = [{"kind": "exposure", "params": {"ev": 1.5}},
-           {"kind": "white_balance", "params": {"gains": [0.5, 1.0, 2.0]}}]
-    out = apply_corrections(rgb, ops, scale=1.0)
-    np.testing.assert_allclose(out[0, 0], [0.1 * 2**1.5 * 0.5, 0.1 * 2**1.5, 0.1 * 2**1.5 * 2.0], rtol=1e-6)
+    ops = [{"kind": "exposure", "applied_by": "renderer", "params": {"ev": 1.5}},
+           {"kind": "white_balance", "applied_by": "renderer", "params": {"gains": [0.5, 1.0, 2.0]}}]
+    out = after_preview(rgb, ops, width=6, height=4)
+    assert out.dtype == np.uint8 and out.shape == (4, 6, 3)
+    expected = [0.1 * 2**1.5 * 0.5, 0.1 * 2**1.5, 0.1 * 2**1.5 * 2.0]
+    np.testing.assert_allclose(_linear(out[0, 0]), expected, rtol=0.01)  # 8-bit sRGB: within a code
     np.testing.assert_array_equal(rgb, np.float32(0.1))  # input untouched
 
 
-def test_face_is_brightened_through_a_feathered_ellipse() -> None:
+def test_faces_are_lifted_as_the_renderer_lifts_them() -> None:
+    # A 200 px preview of a 400 px image: the boxes are in full-resolution pixels.
     rgb = np.full((200, 200, 3), 0.2, dtype=np.float32)
-    op = {"kind": "brighten_face", "params": {"box": [100, 100, 200, 200], "ev": 1.0, "feather_px": 40}}
-    out = apply_corrections(rgb, [op], scale=0.5)  # full-res box -> 50..150 in the preview
-    assert out[100, 100, 0] == pytest.approx(0.4, rel=1e-5)  # centre: full gain
-    assert out[5, 5, 0] == pytest.approx(0.2)  # far outside: untouched
-    assert out[100, 150, 0] == pytest.approx(0.2 * 2**0.5, rel=0.05)  # on the ellipse: half the stops
-    ramp = out[100, 100:170, 0]
-    assert np.all(np.diff(ramp) <= 1e-6)  # falls off monotonically, no ring
-    mask = ellipse_mask((20, 20), (0, 0, 20, 10), feather=2)
-    assert mask[5, 10] == 1.0 and mask[15, 10] == 0.0
+
+    def face(box: list[float], ev: float) -> dict:
+        return {"kind": "brighten_face", "applied_by": "renderer", "params": {"box": box, "ev": ev, "feather_px": 40}}
+
+    out = _linear(after_preview(rgb, [face([100, 100, 200, 200], 1.0)], width=400, height=400)[..., 0])
+    assert out[100, 100] == pytest.approx(0.4, rel=0.01)  # centre: full gain
+    assert out[100, 149] == pytest.approx(0.4, rel=0.01)  # just inside the ellipse: still full gain
+    assert out[5, 5] == pytest.approx(0.2, rel=0.01)  # far outside: untouched
+    assert out[100, 171] == pytest.approx(0.2, rel=0.01)  # past ellipse + feather (340 full-res px): untouched
+    ramp = out[100, 100:175]
+    assert np.all(np.diff(ramp) <= 1e-6) and ramp[-1] < ramp[0]  # falls off monotonically, no ring
+    # Overlapping faces take the larger lift; two lifts do not multiply.
+    both = _linear(after_preview(rgb, [face([100, 100, 120, 120], 1.0), face([140, 140, 120, 120], 0.5)],
+                                 width=400, height=400)[..., 0])
+    assert both[100, 100] == pytest.approx(0.4, rel=0.01)  # inside both: 1 EV, not 1.5
     with pytest.raises(ValueError, match="no area"):
-        ellipse_mask((10, 10), (0, 0, 0, 5), feather=1)
+        after_preview(rgb, [face([0, 0, 0, 5], 1.0)], width=400, height=400)
+
+
+def test_the_after_preview_is_the_renderers_picture() -> None:
+    """Same operations, same size: the preview and an uncropped sRGB rendition are the same pixels."""
+    rng = np.random.default_rng(7)
+    rgb = rng.uniform(0.01, 0.6, size=(60, 80, 3)).astype(np.float32)
+    ops = [
+        {"op_id": "exposure", "kind": "exposure", "applied_by": "renderer", "params": {"ev": 0.7}},
+        {"op_id": "white_balance", "kind": "white_balance", "applied_by": "renderer",
+         "params": {"gains": [1.1, 1.0, 0.8]}},
+        {"op_id": "brighten_face-1", "kind": "brighten_face", "applied_by": "renderer",
+         "params": {"box": [40, 30, 60, 60], "ev": 0.8, "feather_px": 15}},
+        {"op_id": "brighten_face-2", "kind": "brighten_face", "applied_by": "renderer",
+         "params": {"box": [80, 50, 50, 50], "ev": 0.5, "feather_px": 12}},
+    ]
+    preview = after_preview(rgb, ops, width=160, height=120)
+    rendition = Rendition(width_px=80, height_px=60, sharpen_amount=0.0)
+    (export,) = render_renditions(rgb, 160, 120, preview_adjustments(ops), {"web": rendition}).values()
+    np.testing.assert_array_equal(preview, export)
 
 
 def test_only_the_renderers_unrejected_operations_are_previewed() -> None:

@@ -28,7 +28,7 @@ def test_tilted_photo_comes_out_level(raw_dir: Path, tmp_path: Path, turn: float
     cv2.imwrite(str(shoot / "tilted.png"), cv2.cvtColor(tilted, cv2.COLOR_RGB2BGR))
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local", chart="base"))
     (record,) = result.records
-    assert record.horizon_tilt_deg == pytest.approx(level + turn, abs=0.5)
+    assert record.lines.horizon_tilt_deg == pytest.approx(level + turn, abs=0.5)
     (st,) = [o for o in record.operations if o.kind == "straighten"]
     assert st.applied_by == "renderer"
     (export,) = record.exports

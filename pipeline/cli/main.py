@@ -100,7 +100,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
 
     Writes manifest.parquet (one row per input file, with status and error),
     faces.parquet, instructions/ (JSON per image), instructions.parquet, xmp/
-    (Camera Raw sidecars), the exports and summary.json, then prints a
+    (Camera Raw settings for Lightroom: sidecars for RAWs, copies with the
+    settings inside for DNG/JPEG/TIFF/PNG), the exports and summary.json, then prints a
     summary. Corrupt or unsupported files become failed rows; the rest of the
     shoot is processed. Rerunning into the same folder reuses finished work.
     """
@@ -178,7 +179,7 @@ def dry_run_summary(settings: object) -> dict:
         "dry_run": True,
         "shoot": str(shoot.root),
         "out": str(context.out_dir),
-        "chart": context.options.get("chart_name"),
+        "chart": context.chart_name,
         "stages": [s.name for s in graph.stages],
         "would_process": [{"source_path": t.source_path, "format": t.format, "kind": str(t.source_kind),
                            "bytes": t.file_size, "export_stem": t.stem} for t in shoot.tasks],
@@ -243,8 +244,8 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     """Print one file's metadata, measurements, faces and plan as JSON (nothing is written)."""
     from pipeline.kernel.graph import load_graph
     from pipeline.kernel.ingest import hash_file, sniff_format
-    from pipeline.kernel.records import SourceTask, Status, record_to_json
-    from pipeline.kernel.run import chart_options
+    from pipeline.kernel.records import MANIFEST_COLUMNS, SourceTask, Status, record_to_json
+    from pipeline.kernel.run import resolve_chart
     from pipeline.kernel.runner import Runner
     from pipeline.kernel.stage import RunContext
 
@@ -256,7 +257,7 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
             last_plan = max((i for i, s in enumerate(graph.stages) if s.cls.scope == "shoot"), default=len(names))
             graph = graph.subset({s.name for s in graph.stages[: last_plan + 1] if not s.cls.writes_files})
             context = RunContext(shoot_dir=file.resolve().parent, out_dir=Path(tmp),
-                                 options={**chart_options(graph, chart), "shoot_id": file.resolve().parent.name})
+                                 chart=resolve_chart(graph, chart), shoot_id=file.resolve().parent.name)
             for bound in graph.stages:
                 bound.build(context).preflight()
         except ConfigError as exc:
@@ -272,7 +273,10 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
                     segment.stages[0].build(context).process_shoot([record])
             else:
                 record = Runner(segment, context).run(task, record)
-    data = record_to_json(record)
+    # The manifest's columns, flat, then the side tables (faces, operations).
+    nested = record_to_json(record)
+    data = {c.name: (nested[c.group][c.attr] if c.group else nested[c.attr]) for c in MANIFEST_COLUMNS}
+    data.update({k: nested[k] for k in ("faces", "operations", "exports")})
     click.echo(json.dumps(data, indent=2, default=str))
     sys.exit(EXIT_OK if record.status == "ok" else EXIT_FILES_FAILED)
 

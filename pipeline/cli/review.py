@@ -45,7 +45,8 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
     instructions JSON, instructions.parquet and the XMP sidecar; their history
     is kept in OUT_DIR/review.sqlite. Stop with Ctrl-C.
     """
-    from pipeline.review.app import create_app, is_loopback, serve  # Flask only when reviewing
+    from pipeline.review.app import create_app, review_context, serve  # Flask only when reviewing
+    from pipeline.review.security import is_loopback
 
     # A blank or short token (16 spaces passed the old length check) guards nothing: refuse it rather than
     # serve with it, or quietly serve without one.
@@ -69,7 +70,7 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
     if host in ("0.0.0.0", "::"):
         shown = "HOSTNAME"
     url = f"http://{shown}:{server.server_port}/"
-    click.echo(f"Reviewing {out_dir} as {app.extensions['postprod_review'].shoot_name}")
+    click.echo(f"Reviewing {out_dir} as {review_context(app).store.shoot_name}")
     # As Jupyter does: the operator's own terminal shows the address with the token.
     click.echo(f"Open {url}" + (f"?token={token}" if token else ""))
     try:

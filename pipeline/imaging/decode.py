@@ -7,18 +7,21 @@ converted to sRGB, then linearised. The proxy is LibRaw's half-size decode
 (no demosaicing: fast, and exact in linear light) rather than the embedded
 preview, because previews are tone-mapped by the camera and would make
 exposure measurements depend on the camera's rendering.
+
+:func:`decode_proxy` is the one decode of the analysis proxy, for the decode
+stage and the review's previews alike; :func:`decode_raw_linear` holds the
+LibRaw settings every RAW decode uses, the render's included. The camera's
+make and model come from LibRaw's own parse (:mod:`pipeline.imaging.libraw_ids`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
 import struct
 import sys
 import tempfile
-import threading
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,9 +33,12 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageCms, UnidentifiedImageError
 
+from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
+from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.kernel.errors import InputError
+from pipeline.kernel.records import SourceKind
 
 
 @dataclass
@@ -50,51 +56,6 @@ class SourceMetadata:
     aperture: float | None = None
     focal_length_mm: float | None = None
     captured_at: datetime | None = None
-
-
-# --- LibRaw make/model ------------------------------------------------------
-# rawpy exposes sizes, lens and shooting data but not make and model; LibRaw's
-# C API returns them from the header parse alone (no unpacking), through the
-# library rawpy ships.
-_libraw_lock = threading.Lock()
-_libraw: Any = None
-_IPARAMS_MAKE, _IPARAMS_MODEL = 4, 68  # offsets in libraw_iparams_t (after char guard[4])
-
-
-def _libraw_lib() -> Any:
-    global _libraw
-    with _libraw_lock:
-        if _libraw is None:
-            lib = ctypes.CDLL(os.path.join(os.path.dirname(rawpy.__file__), "libraw_r.so"))
-            lib.libraw_init.restype = ctypes.c_void_p
-            lib.libraw_init.argtypes = [ctypes.c_uint]
-            lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-            lib.libraw_get_iparams.restype = ctypes.c_void_p
-            lib.libraw_get_iparams.argtypes = [ctypes.c_void_p]
-            lib.libraw_close.argtypes = [ctypes.c_void_p]
-            _libraw = lib
-    return _libraw
-
-
-def read_raw_make_model(path: Path) -> tuple[str | None, str | None]:
-    """Camera make and model as LibRaw parses them from a RAW file's header."""
-    try:
-        lib = _libraw_lib()
-    except OSError:
-        return None, None
-    handle = lib.libraw_init(0)
-    try:
-        if lib.libraw_open_file(handle, os.fsencode(path)) != 0:
-            return None, None
-        buf = ctypes.string_at(lib.libraw_get_iparams(handle), _IPARAMS_MODEL + 64)
-
-        def field(offset: int) -> str | None:
-            text = buf[offset : offset + 64].split(b"\0", 1)[0].decode("utf-8", "replace").strip()
-            return text or None
-
-        return field(_IPARAMS_MAKE), field(_IPARAMS_MODEL)
-    finally:
-        lib.libraw_close(handle)
 
 
 def _oriented_raw_size(sizes: Any) -> tuple[int, int]:
@@ -608,3 +569,147 @@ def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform |
             starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
             out[index[starts]] += np.add.reduceat(band * weight[:, None].astype(np.float32), starts, axis=0)
     return out.reshape(out_h, out_w, 3)
+
+
+# --- the analysis proxy -----------------------------------------------------------
+
+
+@dataclass
+class Decoded:
+    """A source decoded for analysis.
+
+    Attributes
+    ----------
+    rgb : ndarray, float32, (H, W, 3)
+        The proxy: scene-linear working-space RGB, oriented for viewing, long
+        edge at most the one asked for.
+    meta : SourceMetadata
+        Camera metadata and the oriented full-resolution size.
+    libraw_rgb16 : ndarray, uint16, (h, w, 3), or None
+        For a RAW, LibRaw's output the proxy was cut from, as
+        :func:`decode_raw_linear` made it: the render can use it instead of
+        decoding the file again when it needs this very decode.
+    half_size : bool
+        Whether ``libraw_rgb16`` is LibRaw's half-size decode.
+    camera_raw : CameraRawBaseline or None
+        For a RAW, Camera Raw's as-shot white balance, baseline exposure and
+        default crop (:mod:`pipeline.imaging.camera_raw`); None for a raster
+        file, or a DNG whose first IFD cannot be read.
+    """
+
+    rgb: np.ndarray
+    meta: SourceMetadata
+    libraw_rgb16: np.ndarray | None = None
+    half_size: bool = False
+    camera_raw: CameraRawBaseline | None = None
+
+
+def proxy_wants_half_size(width: int, height: int, long_edge: int) -> bool:
+    """Whether LibRaw's half-size decode still gives a proxy near ``long_edge`` (within 3/4 of it)."""
+    return max(width, height) / 2 >= 0.75 * long_edge
+
+
+def decode_proxy(
+    path: Path,
+    kind: SourceKind,
+    long_edge: int,
+    max_pixels: int,
+    min_bits_per_photosite: float = 0.5,
+    file_size: int | None = None,
+    fmt: str | None = None,
+    max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+) -> Decoded:
+    """Decode a source into its analysis proxy and read its metadata.
+
+    The one decode of the analysis (the decode stage) and of the review's
+    previews, so that both see the same pixels.
+
+    Parameters
+    ----------
+    path : Path
+        The source file.
+    kind : SourceKind
+        ``raster`` goes through Pillow (:func:`decode_raster`); ``raw`` through
+        LibRaw (half size when that still gives about ``long_edge``, see
+        :func:`decode_raw_linear` for the settings); ``unknown`` is tried as a RAW.
+    long_edge : int
+        Long edge of the proxy in pixels (never enlarged).
+    max_pixels : int
+        Refuse larger images or sensors (decompression bombs).
+    min_bits_per_photosite : float
+        Refuse RAW files too small for the sensor they declare (see :func:`check_raw_payload`).
+    file_size : int, optional
+        The file's size in bytes (read from the file when not given).
+    fmt : str, optional
+        The RAW format the file's first bytes showed (see :func:`open_raw`), so
+        a file LibRaw cannot open is told truncated from unsupported.
+    max_bytes : int
+        Memory budget of a raster decode (see :func:`decode_raster`).
+
+    Returns
+    -------
+    Decoded
+
+    Raises
+    ------
+    InputError
+        If the file is empty, not an image, too large (in pixels or in the
+        memory its decode takes), truncated, corrupt, too small to measure
+        (:func:`check_measurable`), or decodes to a constant picture; the
+        message says which.
+    """
+    if file_size is None:
+        file_size = path.stat().st_size
+    if file_size == 0:
+        raise InputError("empty file (0 bytes)")
+    if SourceKind(kind) is SourceKind.RASTER:
+        rgb, meta = decode_raster(path, long_edge, max_pixels, max_bytes)
+        decoded = Decoded(rgb, meta)
+    else:
+        unknown = SourceKind(kind) is SourceKind.UNKNOWN
+        decoded = _decode_raw_proxy(
+            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt
+        )
+    check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
+    check_not_constant(decoded.rgb)
+    return decoded
+
+
+def _decode_raw_proxy(
+    path: Path,
+    long_edge: int,
+    max_pixels: int,
+    min_bits_per_photosite: float,
+    file_size: int,
+    unknown: bool,
+    fmt: str | None,
+) -> Decoded:
+    try:
+        raw = open_raw(path, fmt)
+    except InputError:
+        if unknown:
+            raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None
+        raise
+    try:
+        with raw, libraw_messages() as said:
+            s = raw.sizes
+            if s.raw_width * s.raw_height > max_pixels:
+                raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
+            check_raw_payload(raw, file_size, min_bits_per_photosite)
+            meta = raw_metadata(raw, path)
+            try:
+                camera_raw = camera_raw_baseline(raw, path)
+            except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
+                camera_raw = None
+            half = proxy_wants_half_size(meta.width, meta.height, long_edge)
+            rgb16 = decode_raw_linear(raw, half_size=half)
+    except rawpy.LibRawError as exc:
+        make, model = read_raw_make_model(path)
+        camera = f" from {make} {model}" if make else ""
+        libraw = f" (LibRaw: {'; '.join(dict.fromkeys(said))})" if said else ""
+        raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}{libraw}") from None
+    # Shrink the 16-bit decode, then convert: a third of the float work and
+    # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
+    rgb = fit_long_edge(rgb16, long_edge).astype(np.float32)
+    rgb *= np.float32(1 / 65535)
+    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half, camera_raw)

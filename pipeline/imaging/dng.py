@@ -15,7 +15,7 @@ surface, and LibRaw's white-balance multipliers are its reciprocal.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import rawpy
 
+from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.kernel.files import write_bytes_atomic
 
 # LibRaw's (and IEC 61966-2-1's) linear sRGB -> XYZ (D65). A camera whose
@@ -122,6 +123,9 @@ def write_dng(path: Path | str, cfa: np.ndarray, **tags: Any) -> Path:
         focal length in mm.
     baseline_exposure : float
         DNG ``BaselineExposure`` in EV (how much brighter a default render is).
+    extra_tags : mapping, optional
+        More IFD0 tags, ``{tag: (TIFF type, values)}`` (a second colour
+        matrix and illuminant, AnalogBalance, ...); they replace written ones.
 
     Returns
     -------
@@ -158,6 +162,7 @@ def dng_bytes(
     f_number: float | None = None,
     focal_length: float | None = None,
     baseline_exposure: float = 0.0,
+    extra_tags: Mapping[int, tuple[int, object]] | None = None,
 ) -> bytes:
     """The bytes of the DNG :func:`write_dng` writes (same parameters, no path).
 
@@ -237,6 +242,9 @@ def dng_bytes(
         (50730, _SRATIONAL, [float(baseline_exposure)]),
         (50778, _SHORT, [_ILLUMINANT_D65]),  # CalibrationIlluminant1
     ]
+    if extra_tags:
+        ifd0 = [e for e in ifd0 if e[0] not in extra_tags]
+        ifd0 += [(int(tag), int(ftype), values) for tag, (ftype, values) in extra_tags.items()]
     exif: list[Entry] = []
     if exposure_time:
         exif.append((33434, _RATIONAL, [float(exposure_time)]))
@@ -456,8 +464,6 @@ def rescale_raw_to_dng(src_raw_path: Path | str, dst_path: Path | str, factor: f
         orientation = LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1)
         pixel_aspect = float(raw.sizes.pixel_aspect or 1.0)
         ts = other.timestamp
-    from pipeline.imaging.decode import read_raw_make_model  # LibRaw's own make/model parse; lazy: a stage module
-
     make, model = read_raw_make_model(src_raw_path)
     return write_dng(
         dst_path,

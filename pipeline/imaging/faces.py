@@ -18,6 +18,8 @@ import numpy as np
 
 from models.face_detectors import Detection
 from pipeline.imaging.color import Proxy, luminance
+from pipeline.imaging.measure.focus import laplacian_variance
+from pipeline.imaging.measure.metering import RAW_REFERENCE, ev_of
 from pipeline.kernel.records import Face
 
 # Darkest luminance the EV reading resolves (-16 EV against 1.0): a black
@@ -40,7 +42,7 @@ def _crop_bounds(box: tuple[float, float, float, float], shape: tuple[int, ...])
 def face_exposure_ev(
     rgb_linear: np.ndarray,
     box: tuple[float, float, float, float],
-    target: float = 0.18,
+    target: float = RAW_REFERENCE,
     centre_fraction: float = 0.5,
 ) -> float | None:
     """Exposure of a face in EV relative to ``target``.
@@ -49,7 +51,10 @@ def face_exposure_ev(
     centre of the box is measured (``centre_fraction`` of its width and
     height): the box's edges hold hair, ears and background, which would pull
     the reading toward the scene instead of the skin. The median keeps eyes,
-    brows and specular highlights from moving it.
+    brows and specular highlights from moving it. The EV is the whole image
+    meter's (:func:`~pipeline.imaging.measure.metering.ev_of`); unlike that
+    meter, a black face reads as very under-exposed instead of failing, and
+    rendered sources get no shadow-lift term.
 
     Parameters
     ----------
@@ -58,7 +63,7 @@ def face_exposure_ev(
     box : tuple of float
         ``(x, y, width, height)`` of the face in ``rgb_linear``'s pixels.
     target : float
-        Linear luminance of a well-exposed face (0.18, middle grey).
+        Linear luminance of a well-exposed face: the meter's reference (0.18, mid-grey, for RAW).
     centre_fraction : float
         Part of the box's width and height measured, in (0, 1].
 
@@ -84,8 +89,7 @@ def face_exposure_ev(
         return None
     x0, y0, x1, y1 = bounds
     lum = luminance(rgb_linear[y0:y1, x0:x1])
-    median = max(float(np.median(lum)), _MIN_LUMINANCE)
-    return math.log2(median / target)
+    return ev_of(max(float(np.median(lum)), _MIN_LUMINANCE), target)
 
 
 def face_sharpness(
@@ -98,7 +102,9 @@ def face_sharpness(
     variance scales roughly with the fourth power of the image scale) and a
     distant face compares with a close-up. Measured on 8-bit grey sRGB values
     (0-255), the scale on which the usual "variance of Laplacian" blur
-    thresholds (around 100) are quoted.
+    thresholds (around 100) are quoted; the figure is the whole image's
+    (:func:`~pipeline.imaging.measure.focus.laplacian_variance`) at another
+    scale, so the two do not compare.
 
     Parameters
     ----------
@@ -132,7 +138,7 @@ def face_sharpness(
     height = max(8, round(ch * width / cw))
     interp = cv2.INTER_AREA if cw > width else cv2.INTER_CUBIC
     grey = cv2.resize(grey, (width, height), interpolation=interp)
-    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=1).var())
+    return laplacian_variance(grey)
 
 
 def min_face_size(image_width: int, image_height: int, min_face_px: float, min_face_fraction: float) -> float:
@@ -144,7 +150,7 @@ def measure_faces(
     proxy: Proxy,
     detections: list[Detection],
     image_size: tuple[int, int],
-    exposure_target: float = 0.18,
+    exposure_target: float = RAW_REFERENCE,
     min_face_px: float = 40,
     min_face_fraction: float = 0.02,
     centre_fraction: float = 0.5,

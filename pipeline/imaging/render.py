@@ -22,13 +22,19 @@ with an area filter so the warp does not alias.
 Per rendition, after the gains: conversion to the rendition's colour space,
 its transfer curve, output sharpening (unsharp mask on the encoded luminance,
 so the halo is even across tones and colours do not fringe), and 8- or 16-bit
-quantisation. The artifact ``renditions`` maps rendition name to an
+quantisation: :func:`render_renditions` returns, per rendition name, an
 ``(H, W, 3)`` RGB array, ``uint8`` or ``uint16``, encoded in the rendition's
-colour space; :mod:`stages.export` encodes it to files.
+colour space, which the export encodes to files.
+
+Every picture of an image goes through :func:`render_frame`: the delivered
+renditions, and the review's previews (:func:`render_preview`, the whole frame
+at preview size), so a retoucher approves the corrections the export applies,
+not an imitation of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -39,7 +45,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rawpy
 
 from charts.schema import Chart, Rendition
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
@@ -213,6 +218,27 @@ def required_scale(renditions: Mapping[str, Rendition], adjustments: Adjustments
         out_w, out_h = rendition_size(r, frame)
         need = max(need, out_w / frame[2], out_h / frame[3])
     return need
+
+
+def raw_half_size(scale: float) -> bool:
+    """Whether LibRaw's half-size decode gives ``scale`` decoded pixels per full-resolution pixel."""
+    return scale <= 0.5
+
+
+def decode_covers(decoded_width: int, width: int, scale: float) -> bool:
+    """Whether a decode ``decoded_width`` pixels wide (of a ``width`` px image) gives ``scale``."""
+    return decoded_width >= scale * width - 0.5
+
+
+def render_reuses_decode(renditions: Mapping[str, Rendition], width: int, height: int, half_size: bool) -> bool:
+    """Whether the render of these renditions will make this very LibRaw decode (half size or full).
+
+    The render's own choice (:func:`decode_for_render`) for uncropped frames:
+    a crop the plan adds later can only ask for more pixels, and then a kept
+    decode goes unused, never wrongly used.
+    """
+    need = required_scale(renditions, Adjustments(), width, height)
+    return need > 0 and raw_half_size(need) == half_size
 
 
 # --- geometry: one resampling ---------------------------------------------------------
@@ -579,6 +605,62 @@ def _strip_rows(width: int, budget_bytes: int = 1 << 20) -> int:
     return max(8, budget_bytes // (width * 3 * 4))
 
 
+def correction_gains(adjustments: Adjustments) -> np.ndarray:
+    """Per-channel linear gains of white balance times exposure (one multiply per pixel)."""
+    return np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
+
+
+def render_frame(
+    decoded: np.ndarray,
+    width: int,
+    height: int,
+    adjustments: Adjustments,
+    frame: Box,
+    size: tuple[int, int],
+    color_space: ColorSpace | str,
+    sharpen_amount: float,
+    bit_depth: int,
+    sharpen_sigma: float = 0.8,
+) -> np.ndarray:
+    """One picture of an image: ``frame`` turned, resampled to ``size``, corrected and encoded.
+
+    The render path every picture takes, the delivered renditions
+    (:func:`render_renditions`) and the review's previews (:func:`render_preview`)
+    alike: :func:`warp_frame`, :func:`apply_face_lifts`, then
+    :func:`finish_rendition` with the white-balance and exposure gains.
+
+    Parameters
+    ----------
+    decoded : ndarray, (h, w, 3), uint16 or float32
+        The oriented decode, linear light, at any resolution.
+    width, height : int
+        Full-resolution size of the oriented image (the operations' coordinates).
+    adjustments : Adjustments
+        From :func:`adjustments_from_operations`; its ``angle_deg`` turns ``frame``.
+    frame : Box
+        The box of the full-resolution frame to show (see :func:`rendition_frame`).
+    size : (int, int)
+        Output width and height.
+    color_space, sharpen_amount, bit_depth, sharpen_sigma
+        As in :func:`finish_rendition`.
+
+    Returns
+    -------
+    ndarray, (size[1], size[0], 3), uint8 or uint16
+
+    Raises
+    ------
+    ValueError
+        On malformed inputs (see :func:`warp_frame` and :func:`finish_rendition`).
+    """
+    src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
+    linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
+    apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
+    return finish_rendition(
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+    )
+
+
 def render_renditions(
     decoded: np.ndarray,
     width: int,
@@ -612,17 +694,53 @@ def render_renditions(
     ValueError
         On malformed inputs (see :func:`warp_frame`).
     """
-    src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
-    gains = np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
     out: dict[str, np.ndarray] = {}
     for name, r in renditions.items():
         frame = rendition_frame(r, adjustments, width, height)
         size = rendition_size(r, frame)
-        linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
-        apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
-        out[name] = finish_rendition(linear, r.color_space, r.sharpen_amount, r.bit_depth, gains, sharpen_sigma)
-        del linear
+        out[name] = render_frame(
+            decoded, width, height, adjustments, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
+            sharpen_sigma,
+        )  # fmt: skip
     return out
+
+
+def render_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments) -> np.ndarray:
+    """The review's picture of an image: the whole frame at the decode's own size, as it will be delivered.
+
+    The same path as the renditions (:func:`render_frame`): white balance,
+    exposure and face lifts exactly as the export applies them, encoded to
+    8-bit sRGB, with no output sharpening (a rendition's sharpening belongs to
+    its output size). Straightening and crops are left out: the review draws
+    them over the whole, unturned frame.
+
+    Parameters
+    ----------
+    decoded : ndarray, (h, w, 3), uint16 or float32
+        The oriented decode, linear light, at preview size.
+    width, height : int
+        Full-resolution size of the oriented image (the operations' coordinates).
+    adjustments : Adjustments
+        From :func:`adjustments_from_operations`.
+
+    Returns
+    -------
+    ndarray, (h, w, 3), uint8
+        sRGB.
+
+    Raises
+    ------
+    ValueError
+        If ``width`` or ``height`` is not positive, or ``decoded`` is not an (h, w, 3) image.
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image size must be positive, got {width}x{height}")
+    if decoded.ndim != 3 or decoded.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {decoded.shape}")
+    unturned = dataclasses.replace(adjustments, angle_deg=0.0)
+    size = (decoded.shape[1], decoded.shape[0])
+    frame = (0.0, 0.0, float(width), float(height))
+    return render_frame(decoded, width, height, unturned, frame, size, ColorSpace.SRGB, 0.0, 8)
 
 
 # --- decode ----------------------------------------------------------------------------
@@ -635,7 +753,6 @@ def decode_for_render(
     height: int,
     scale: float,
     max_pixels: int,
-    raw: rawpy.RawPy | None = None,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
@@ -647,10 +764,6 @@ def decode_for_render(
 
     Parameters
     ----------
-    raw : rawpy.RawPy, optional
-        The file already opened (and unpacked) by the decode stage: LibRaw
-        re-runs only its processing, skipping the read and the decompression
-        (100+ ms on a CRW). It is closed here.
     max_bytes : int
         Memory budget of a raster decode (see :func:`~pipeline.imaging.decode.decode_raster`).
 
@@ -663,8 +776,8 @@ def decode_for_render(
         long_edge = math.ceil(scale * max(width, height)) + 2
         rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes)
         return rgb
-    with raw if raw is not None else open_raw(path) as handle:
-        return decode_raw_linear(handle, half_size=scale <= 0.5)
+    with open_raw(path) as handle:
+        return decode_raw_linear(handle, half_size=raw_half_size(scale))
 
 
 def render_key(content_hash: str, chart: Chart, operations: Sequence[Operation]) -> str:

@@ -54,7 +54,7 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
     half_size : bool
         Whether ``rgb16`` is LibRaw's half-size decode.
     rgb16 : ndarray, uint16, (H, W, 3)
-        :func:`stages.decode_raw.decode_raw_linear`'s output, as is.
+        :func:`pipeline.imaging.decode.decode_raw_linear`'s output, as is.
     budget_bytes : int
         Largest total size of the folder (several workers may each overshoot
         it by one entry).

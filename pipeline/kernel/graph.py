@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.kernel.errors import ConfigError
-from pipeline.kernel.records import INGEST_FIELDS, RECORD_FIELDS
+from pipeline.kernel.records import BOOKKEEPING_FIELDS, INGEST_FIELDS, RECORD_FIELDS, produced
 from pipeline.kernel.stage import Resources, RunContext, Stage
 from pipeline.kernel.yamlconf import YamlDocument, load_yaml, validate
 
@@ -79,6 +79,25 @@ class Graph:
             out |= s.cls.writes
         return frozenset(out)
 
+    def with_params(self, stage: str, **updates: Any) -> Graph:
+        """This graph with some parameters of one stage changed (validated like the file's).
+
+        Raises
+        ------
+        KeyError
+            If the graph has no stage ``stage``.
+        pydantic.ValidationError
+            If an updated value is out of its bounds.
+        """
+        if stage not in {s.name for s in self.stages}:
+            raise KeyError(f"graph '{self.name}' has no stage '{stage}'")
+        bound = tuple(
+            BoundStage(s.cls, s.cls.Params.model_validate({**s.params.model_dump(), **updates}))
+            if s.name == stage else s
+            for s in self.stages
+        )
+        return Graph(self.name, self.source, bound)
+
     def segments(self) -> list[Graph]:
         """The graph cut at its shoot-scope stages.
 
@@ -132,7 +151,7 @@ def load_graph(path: Path | str | None = None, registry: dict[str, type[Stage]] 
 
 
 def bind(cfg: GraphConfig, doc: YamlDocument, registry: dict[str, type[Stage]]) -> Graph:
-    fields: set[str] = set(INGEST_FIELDS)
+    fields: set[str] = set(INGEST_FIELDS | BOOKKEEPING_FIELDS)
     artifacts: set[str] = set()
     bound: list[BoundStage] = []
     seen: set[str] = set()
@@ -146,7 +165,10 @@ def bind(cfg: GraphConfig, doc: YamlDocument, registry: dict[str, type[Stage]]) 
             raise ConfigError(f"stage '{spec.stage}' appears twice", doc.location(where))
         seen.add(spec.stage)
         params = validate(cls.Params, doc, spec.params, prefix=("stages", i, "params"))
-        missing = sorted(cls.reads - fields)
+        undeclared = sorted((cls.writes | cls.reads) - RECORD_FIELDS)
+        if undeclared:  # a programming error in the stage, not in the config
+            raise TypeError(f"stage {cls.__name__} declares fields the record does not have: {undeclared}")
+        missing = sorted(r for r in cls.reads if not produced(fields, r))
         if missing:
             raise ConfigError(
                 f"stage '{spec.stage}' reads {missing}, which no earlier stage writes; "
@@ -159,9 +181,6 @@ def bind(cfg: GraphConfig, doc: YamlDocument, registry: dict[str, type[Stage]]) 
                 f"stage '{spec.stage}' needs pixels {missing}, which no earlier stage produces",
                 doc.location(where),
             )
-        undeclared = sorted(cls.writes - RECORD_FIELDS)
-        if undeclared:  # a programming error in the stage, not in the config
-            raise TypeError(f"stage {cls.__name__} writes fields the record does not have: {undeclared}")
         if cls.scope == "shoot":
             if cls.consumes:
                 raise TypeError(f"shoot-scope stage {cls.__name__} cannot consume pixels")

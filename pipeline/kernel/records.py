@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -155,122 +157,374 @@ class ExportedFile:
     sha256: str
 
 
+# --- the image record: ingest facts, typed measurement groups, the plan --------------------
+#
+# Every value that becomes a manifest column is declared once, here, with its
+# column name, Arrow type and description (:func:`column`);
+# :data:`pipeline.kernel.schema.MANIFEST_SCHEMA` is generated from these
+# declarations, so a new field cannot be left out of the Parquet file.
+
+
+def column(name: str, arrow: pa.DataType, description: str, nullable: bool = True,
+           default: Any = None, required: bool = False) -> Any:
+    """A record field that is also the manifest column ``name`` (``required``: no default)."""
+    return field(default=dataclasses.MISSING if required else default, metadata={"column": name, "arrow": arrow, "description": description,
+                                            "nullable": nullable})
+
+
+@dataclass
+class Camera:
+    """What the source file says about its capture (written by decode_raw)."""
+
+    make: str | None = column("camera_make", pa.string(), "Camera maker as the file states it.")
+    model: str | None = column("camera_model", pa.string(), "Camera model as the file states it.")
+    lens: str | None = column("lens", pa.string(), "Lens model, when the file states it.")
+    iso: float | None = column("iso", pa.float64(), "ISO speed.")
+    shutter_s: float | None = column("shutter_s", pa.float64(), "Exposure time in seconds.")
+    aperture: float | None = column("aperture", pa.float64(), "F-number.")
+    focal_length_mm: float | None = column("focal_length_mm", pa.float64(), "Focal length in millimetres.")
+    captured_at: datetime | None = column("captured_at", pa.timestamp("ms"),
+                                          "Capture time (camera clock, no time zone).")
+
+
+@dataclass
+class Frame:
+    """Orientation and sizes of the oriented image (written by decode_raw)."""
+
+    orientation: int | None = column(
+        "orientation", pa.int8(), "EXIF orientation code of the source (1-8); pixels are stored oriented.")
+    width: int | None = column("width", pa.int32(), "Width of the oriented full-resolution image in pixels.")
+    height: int | None = column("height", pa.int32(), "Height of the oriented full-resolution image in pixels.")
+    proxy_width: int | None = column("proxy_width", pa.int32(), "Width of the analysis proxy in pixels.")
+    proxy_height: int | None = column("proxy_height", pa.int32(), "Height of the analysis proxy in pixels.")
+
+
+@dataclass
+class CameraRawDefaults:
+    """Camera Raw's starting point for a RAW file (written by decode_raw; null for raster files).
+
+    What Lightroom and Camera Raw take as "As Shot" white balance, zero
+    exposure and the uncropped frame: the XMP writer (``pipeline.outputs.xmp``)
+    expresses the plan relative to them. See ``pipeline.imaging.camera_raw``.
+    """
+
+    as_shot_temperature_k: float | None = column(
+        "as_shot_temperature_k", pa.float64(),
+        "Camera Raw's As Shot temperature in kelvin (DNG spec neutral-to-xy, Adobe's temperature scale), unrounded.")
+    as_shot_tint: float | None = column(
+        "as_shot_tint", pa.float64(), "Camera Raw's As Shot tint (+ magenta, - green), unrounded.")
+    wb_source: str | None = column(
+        "as_shot_wb_source", pa.string(),
+        "dng (the DNG's AsShotNeutral and colour matrices) or libraw (LibRaw's as-shot multipliers and "
+        "Adobe D65 matrix, one illuminant); null when the file has neither.")
+    baseline_exposure_ev: float | None = column(
+        "baseline_exposure_ev", pa.float64(),
+        "DNG BaselineExposure + BaselineExposureOffset in EV: Camera Raw's zero exposure; null when unknown "
+        "(proprietary RAWs keep it inside Camera Raw).")
+    default_crop_x: float | None = column(
+        "default_crop_x", pa.float64(), "Left of Camera Raw's default crop, stored (unrotated) full-resolution pixels.")
+    default_crop_y: float | None = column(
+        "default_crop_y", pa.float64(), "Top of Camera Raw's default crop, stored full-resolution pixels.")
+    default_crop_width: float | None = column(
+        "default_crop_width", pa.float64(), "Width of Camera Raw's default crop, stored full-resolution pixels.")
+    default_crop_height: float | None = column(
+        "default_crop_height", pa.float64(), "Height of Camera Raw's default crop, stored full-resolution pixels.")
+
+
+@dataclass
+class ExposureMeasure:
+    """Exposure and clipping of the whole image (written by measure_exposure)."""
+
+    ev: float | None = column(
+        "exposure_ev", pa.float64(), "Exposure offset from the target in EV (stops); negative = under-exposed.")
+    verdict: ExposureVerdict | None = column(
+        "exposure_verdict", pa.string(), "under, ok or over: exposure_ev against the tolerance.")
+    reference: float | None = column(
+        "exposure_target", pa.float64(),
+        "Linear luminance the image's exposure was measured against (0 EV); faces use the same.")
+    shadow_contrast: float | None = column(
+        "shadow_contrast", pa.float64(),
+        "log2 of the median log2-luminance gradient of the darkest 5 % (512-px copy); low = lifted, "
+        "washed-out shadows.")
+    luminance_p01: float | None = column(
+        "luminance_p01", pa.float64(), "1st percentile of linear luminance (Rec.709 Y, 1.0 = white).")
+    luminance_p05: float | None = column("luminance_p05", pa.float64(), "5th percentile of linear luminance.")
+    luminance_p50: float | None = column(
+        "luminance_p50", pa.float64(), "Median linear luminance (the metered value).")
+    luminance_p95: float | None = column("luminance_p95", pa.float64(), "95th percentile of linear luminance.")
+    luminance_p99: float | None = column("luminance_p99", pa.float64(), "99th percentile of linear luminance.")
+    clipped_highlights_pct: float | None = column(
+        "clipped_highlights_pct", pa.float64(), "Percent of pixels with at least one channel clipped at white.")
+    clipped_highlights_pct_r: float | None = column(
+        "clipped_highlights_pct_r", pa.float64(), "Percent of pixels whose red channel is clipped at white.")
+    clipped_highlights_pct_g: float | None = column(
+        "clipped_highlights_pct_g", pa.float64(), "Percent of pixels whose green channel is clipped at white.")
+    clipped_highlights_pct_b: float | None = column(
+        "clipped_highlights_pct_b", pa.float64(), "Percent of pixels whose blue channel is clipped at white.")
+    clipped_shadows_pct_r: float | None = column(
+        "clipped_shadows_pct_r", pa.float64(), "Percent of pixels whose red channel is crushed to black.")
+    clipped_shadows_pct_g: float | None = column(
+        "clipped_shadows_pct_g", pa.float64(), "Percent of pixels whose green channel is crushed to black.")
+    clipped_shadows_pct_b: float | None = column(
+        "clipped_shadows_pct_b", pa.float64(), "Percent of pixels whose blue channel is crushed to black.")
+
+
+@dataclass
+class ColourMeasure:
+    """White-balance cast of the near-neutral pixels (written by measure_exposure)."""
+
+    cast_a: float | None = column(
+        "wb_cast_a", pa.float64(), "CIE Lab a* of the near-neutral pixels at L*=50 (D65): + magenta, - green cast.")
+    cast_b: float | None = column(
+        "wb_cast_b", pa.float64(), "CIE Lab b* of the near-neutral pixels at L*=50 (D65): + yellow/warm, - blue cast.")
+    temperature_shift_k: float | None = column(
+        "wb_temperature_shift_k", pa.float64(),
+        "CCT of the near-neutral pixels minus 6504 K: negative = warm cast, positive = cool.")
+
+
+@dataclass
+class FocusMeasure:
+    """Focus and noise (written by measure_exposure)."""
+
+    sharpness: float | None = column(
+        "sharpness", pa.float64(), "Variance of the Laplacian of sRGB luma on a 512-px copy, x1e4; higher = sharper.")
+    noise_sigma: float | None = column(
+        "noise_sigma", pa.float64(), "Noise standard deviation on the proxy, in 8-bit gamma-2.2 code values.")
+
+
+@dataclass
+class LineMeasure:
+    """Tilt of the horizon and of the verticals (written by measure_exposure)."""
+
+    horizon_tilt_deg: float | None = column(
+        "horizon_tilt_deg", pa.float64(),
+        "Tilt of near-horizontal lines in degrees, + = rising to the right; null if too few lines.")
+    verticals_tilt_deg: float | None = column(
+        "verticals_tilt_deg", pa.float64(),
+        "Lean of near-vertical lines in degrees, + = top leans right; null if too few lines.")
+    lines_found: int | None = column(
+        "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
+
+
+@dataclass
+class ContentMeasure:
+    """What the picture shows, for grouping and framing (written by measure_exposure)."""
+
+    phash: str | None = column(
+        "phash", pa.string(), "64-bit DCT perceptual hash as 16 hex digits (near-duplicate and burst grouping).")
+    saliency_x: float | None = column(
+        "saliency_x", pa.float64(), "Centre of the salient region (spectral residual), as a fraction of the width.")
+    saliency_y: float | None = column(
+        "saliency_y", pa.float64(), "Centre of the salient region, as a fraction of the height.")
+
+
+@dataclass
+class PlanSummary:
+    """The plan's word on the image (written by plan_retouch; its operations are on the record)."""
+
+    verdict: Verdict | None = column(
+        "verdict", pa.string(), "accept, flag or reject: the plan's word on the image under the chart.")
+    faces_to_brighten: int | None = column(
+        "faces_to_brighten", pa.int32(), "Faces the plan brightens (or asks a retoucher to).")
+
+
+#: Record fields that hold a group of columns, and the group's type.
+GROUPS: dict[str, type] = {
+    "camera": Camera,
+    "frame": Frame,
+    "camera_raw": CameraRawDefaults,
+    "exposure": ExposureMeasure,
+    "colour": ColourMeasure,
+    "focus": FocusMeasure,
+    "lines": LineMeasure,
+    "content": ContentMeasure,
+    "plan": PlanSummary,
+}
+
+
 @dataclass
 class ImageRecord:
     """One row of ``manifest.parquet``: what is known about one source file.
 
-    Every field but the ingest ones is ``None`` until a stage writes it.
+    The ingest facts come first; each stage then fills its groups (a group's
+    values are ``None`` until its stage writes them). Faces, operations and
+    exports go to side tables of their own (``faces.parquet``,
+    ``instructions.parquet``, ``exports.parquet``).
     """
 
     # Written by ingest.
-    source_path: str
-    content_hash: str
-    file_size: int
-    format: str
-    source_kind: SourceKind
+    source_path: str = column(
+        "source_path", pa.string(), "Path of the source file relative to the shoot folder (POSIX).", False, required=True)
+    content_hash: str = column("content_hash", pa.string(), "SHA-256 of the file's bytes (hex).", False, required=True)
+    file_size: int = column("file_size", pa.int64(), "Size of the source file in bytes.", False, required=True)
+    format: str = column(
+        "format", pa.string(), "Container format recognised from the content (crw, dng, jpeg, ...).", False, required=True)
+    source_kind: SourceKind = column("source_kind", pa.string(), "raw, raster or unknown.", False, required=True)
     # Written by decode_raw.
-    camera_make: str | None = None
-    camera_model: str | None = None
-    lens: str | None = None
-    iso: float | None = None
-    shutter_s: float | None = None
-    aperture: float | None = None
-    focal_length_mm: float | None = None
-    captured_at: datetime | None = None
-    orientation: int | None = None
-    width: int | None = None
-    height: int | None = None
-    proxy_width: int | None = None
-    proxy_height: int | None = None
+    camera: Camera = field(default_factory=Camera)
+    frame: Frame = field(default_factory=Frame)
+    camera_raw: CameraRawDefaults = field(default_factory=CameraRawDefaults)
     # Written by measure_exposure.
-    exposure_ev: float | None = None
-    exposure_verdict: ExposureVerdict | None = None
-    exposure_target: float | None = None
-    shadow_contrast: float | None = None
-    luminance_p01: float | None = None
-    luminance_p05: float | None = None
-    luminance_p50: float | None = None
-    luminance_p95: float | None = None
-    luminance_p99: float | None = None
-    clipped_highlights_pct: float | None = None
-    clipped_highlights_pct_r: float | None = None
-    clipped_highlights_pct_g: float | None = None
-    clipped_highlights_pct_b: float | None = None
-    clipped_shadows_pct_r: float | None = None
-    clipped_shadows_pct_g: float | None = None
-    clipped_shadows_pct_b: float | None = None
-    wb_cast_a: float | None = None
-    wb_cast_b: float | None = None
-    wb_temperature_shift_k: float | None = None
-    sharpness: float | None = None
-    noise_sigma: float | None = None
-    horizon_tilt_deg: float | None = None
-    verticals_tilt_deg: float | None = None
-    lines_found: int | None = None
-    phash: str | None = None
-    saliency_x: float | None = None
-    saliency_y: float | None = None
-    # Written by detect_faces (faces go to faces.parquet, not to the manifest).
-    face_count: int | None = None
+    exposure: ExposureMeasure = field(default_factory=ExposureMeasure)
+    colour: ColourMeasure = field(default_factory=ColourMeasure)
+    focus: FocusMeasure = field(default_factory=FocusMeasure)
+    lines: LineMeasure = field(default_factory=LineMeasure)
+    content: ContentMeasure = field(default_factory=ContentMeasure)
+    # Written by detect_faces (the faces themselves go to faces.parquet).
+    face_count: int | None = column(
+        "face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet.")
     faces: list[Face] = field(default_factory=list)
     # Written by write_preview.
-    preview_path: str | None = None
+    preview_path: str | None = column(
+        "preview_path", pa.string(), "Small sRGB JPEG of the image, relative to the output folder.")
     # Written by plan_retouch (operations go to instructions.parquet).
-    verdict: Verdict | None = None
-    faces_to_brighten: int | None = None
+    plan: PlanSummary = field(default_factory=PlanSummary)
     operations: list[Operation] = field(default_factory=list)
     # Written by render/export (exports go to exports.parquet).
-    render_key: str | None = None
+    render_key: str | None = column(
+        "render_key", pa.string(), "Hash of source, resolved chart and code version the exports were made with.")
     exports: list[ExportedFile] = field(default_factory=list)
     # Bookkeeping.
-    status: Status = Status.OK
-    error: str | None = None
-    duplicate_of: str | None = None
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    status: Status = column("status", pa.string(), "ok or failed.", False, Status.OK)
+    error: str | None = column(
+        "error", pa.string(),
+        "Why the file failed, readable by a person; on an ok row, warnings (an export above its size cap).")
+    duplicate_of: str | None = column(
+        "duplicate_of", pa.string(), "source_path of the identical file that was processed instead.")
+    stage_seconds: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"column": "stage_seconds", "arrow": pa.map_(pa.string(), pa.float64()),
+                  "description": "Wall-clock seconds spent in each stage.", "nullable": True},
+    )
 
     def to_row(self) -> dict[str, Any]:
-        """Plain-Python manifest row for Arrow (enums as strings, map as list of pairs).
+        """Plain-Python manifest row for Arrow: every column of :data:`MANIFEST_COLUMNS`, groups flattened.
 
-        Fields in :data:`SIDE_TABLE_FIELDS` (faces, operations, exports) are left out: they go to
-        their own tables (``pipeline.kernel.schema.face_rows``).
+        Faces, operations and exports are left out: they go to their own tables
+        (``pipeline.kernel.schema.face_rows``).
         """
-        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in SIDE_TABLE_FIELDS}
-        row["status"] = str(self.status)
-        row["source_kind"] = str(self.source_kind)
-        row["exposure_verdict"] = None if self.exposure_verdict is None else str(self.exposure_verdict)
-        row["verdict"] = None if self.verdict is None else str(self.verdict)
-        row["stage_seconds"] = list(self.stage_seconds.items())
+        row: dict[str, Any] = {}
+        for col in MANIFEST_COLUMNS:
+            value = self.column(col.name)
+            if isinstance(value, StrEnum):
+                value = str(value)
+            elif isinstance(value, dict):  # stage_seconds: Arrow map as a list of pairs
+                value = list(value.items())
+            row[col.name] = value
         return row
+
+    def column(self, name: str) -> Any:
+        """The value of manifest column ``name`` (``exposure_ev`` is ``self.exposure.ev``).
+
+        Raises
+        ------
+        KeyError
+            If no record field is that column.
+        """
+        col = COLUMNS_BY_NAME[name]
+        return getattr(getattr(self, col.group), col.attr) if col.group else getattr(self, col.attr)
+
+    def set_column(self, name: str, value: Any) -> None:
+        """Set the record field that is manifest column ``name``.
+
+        Raises
+        ------
+        KeyError
+            If no record field is that column.
+        """
+        col = COLUMNS_BY_NAME[name]
+        setattr(getattr(self, col.group) if col.group else self, col.attr, value)
 
     @classmethod
     def from_row(cls, row: dict[str, Any], faces: list[Face] | None = None) -> ImageRecord:
         """Rebuild a record from a manifest row (and its faces, read from faces.parquet)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in row.items() if k in known}
-        values["status"] = Status(values["status"])
-        values["source_kind"] = SourceKind(values["source_kind"])
-        if values.get("exposure_verdict") is not None:
-            values["exposure_verdict"] = ExposureVerdict(values["exposure_verdict"])
-        if values.get("verdict") is not None:
-            values["verdict"] = Verdict(values["verdict"])
-        seconds = values.get("stage_seconds") or {}
-        values["stage_seconds"] = dict(seconds) if not isinstance(seconds, dict) else seconds
-        given = faces if faces is not None else values.get("faces") or []
-        values["faces"] = [f if isinstance(f, Face) else Face(**f) for f in given]
-        return cls(**values)
+        top: dict[str, Any] = {}
+        groups: dict[str, dict[str, Any]] = {g: {} for g in GROUPS}
+        for col in MANIFEST_COLUMNS:
+            if col.name not in row:
+                continue
+            (groups[col.group] if col.group else top)[col.attr] = row[col.name]
+        top.update({g: GROUPS[g](**values) for g, values in groups.items()})
+        seconds = top.get("stage_seconds") or {}
+        top["stage_seconds"] = seconds if isinstance(seconds, dict) else dict(seconds)
+        top["faces"] = [f if isinstance(f, Face) else Face(**f) for f in faces or []]
+        return _with_enums(cls(**top))
 
 
-RECORD_FIELDS: frozenset[str] = frozenset(f.name for f in dataclasses.fields(ImageRecord))
+def _with_enums(record: ImageRecord) -> ImageRecord:
+    """Turn the enum-valued fields that came in as strings back into their enums."""
+    record.status = Status(record.status)
+    record.source_kind = SourceKind(record.source_kind)
+    if record.exposure.verdict is not None:
+        record.exposure.verdict = ExposureVerdict(record.exposure.verdict)
+    if record.plan.verdict is not None:
+        record.plan.verdict = Verdict(record.plan.verdict)
+    return record
+
+
+@dataclass(frozen=True)
+class Column:
+    """One manifest column: where it lives on the record, its Arrow type and meaning."""
+
+    name: str
+    group: str | None  # the record field holding it (None: a field of the record itself)
+    attr: str
+    arrow: pa.DataType
+    description: str
+    nullable: bool
+
+
+def _columns() -> tuple[Column, ...]:
+    out: list[Column] = []
+    for f in dataclasses.fields(ImageRecord):
+        if f.name in GROUPS:
+            for g in dataclasses.fields(GROUPS[f.name]):
+                m = g.metadata
+                out.append(Column(m["column"], f.name, g.name, m["arrow"], m["description"], m["nullable"]))
+        elif "column" in f.metadata:
+            m = f.metadata
+            out.append(Column(m["column"], None, f.name, m["arrow"], m["description"], m["nullable"]))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise TypeError(f"two record fields map to one manifest column: {sorted(n for n in names if names.count(n) > 1)}")
+    return tuple(out)
+
+
+#: The manifest's columns, in order: generated from the record's declarations.
+MANIFEST_COLUMNS: tuple[Column, ...] = _columns()
+MANIFEST_FIELDS: tuple[str, ...] = tuple(c.name for c in MANIFEST_COLUMNS)
+COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in MANIFEST_COLUMNS}
 
 #: Record fields that are not manifest columns: each has a table of its own.
 SIDE_TABLE_FIELDS: frozenset[str] = frozenset({"faces", "operations", "exports"})
 
-#: The manifest's columns, in order (``MANIFEST_SCHEMA`` must list exactly these).
-MANIFEST_FIELDS: tuple[str, ...] = tuple(
-    f.name for f in dataclasses.fields(ImageRecord) if f.name not in SIDE_TABLE_FIELDS
+#: What a stage may name in ``reads``/``writes``: a record field, a group, or ``group.field``.
+RECORD_FIELDS: frozenset[str] = frozenset(
+    [f.name for f in dataclasses.fields(ImageRecord)]
+    + [f"{g}.{f.name}" for g, t in GROUPS.items() for f in dataclasses.fields(t)]
 )
 
 INGEST_FIELDS: frozenset[str] = frozenset({"source_path", "content_hash", "file_size", "format", "source_kind"})
+#: Fields the runner keeps (status, error, timings): every stage may read them.
+BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "duplicate_of", "stage_seconds"})
+
+
+def covers(declared: frozenset[str] | set[str], name: str) -> bool:
+    """Whether a declaration set covers ``name`` (``exposure`` covers ``exposure.ev``, and vice versa for groups).
+
+    A group is covered by its own name; ``group.field`` by itself or its group.
+    """
+    if name in declared:
+        return True
+    return "." in name and name.split(".", 1)[0] in declared
+
+
+def produced(writes: frozenset[str] | set[str], name: str) -> bool:
+    """Whether writing ``writes`` makes ``name`` available to a later reader."""
+    if covers(writes, name):
+        return True
+    # Reading a whole group is satisfied when some stage wrote any of its fields.
+    return name in GROUPS and any(w.startswith(name + ".") for w in writes)
 
 
 @dataclass(frozen=True)
@@ -310,40 +564,41 @@ class WorkItem:
 
 
 def record_to_json(record: ImageRecord) -> dict[str, Any]:
-    """A JSON-ready dict of a record, side tables included (for the journal and inspect)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(record):
-        v = getattr(record, f.name)
-        if f.name in ("faces", "operations", "exports"):
-            v = [dataclasses.asdict(x) for x in v]
-            for x in v:
-                for k, val in list(x.items()):
-                    if isinstance(val, StrEnum):
-                        x[k] = str(val)
-        elif isinstance(v, StrEnum):
-            v = str(v)
-        elif isinstance(v, datetime):
-            v = v.isoformat()
-        out[f.name] = v
-    return out
+    """A JSON-ready dict of a record, groups and side tables included (for the journal and inspect)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, StrEnum):
+            return str(v)
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(dataclasses.asdict(record))
 
 
 def record_from_json(data: dict[str, Any]) -> ImageRecord:
-    """Inverse of :func:`record_to_json`."""
+    """Inverse of :func:`record_to_json`.
+
+    Raises
+    ------
+    TypeError, KeyError, ValueError
+        When ``data`` is not a record of this version's shape (a journal written
+        by an older postprod): callers treat that as "not there".
+    """
     values = dict(data)
-    values["status"] = Status(values["status"])
-    values["source_kind"] = SourceKind(values["source_kind"])
-    if values.get("exposure_verdict") is not None:
-        values["exposure_verdict"] = ExposureVerdict(values["exposure_verdict"])
-    if values.get("verdict") is not None:
-        values["verdict"] = Verdict(values["verdict"])
-    if isinstance(values.get("captured_at"), str):
-        values["captured_at"] = datetime.fromisoformat(values["captured_at"])
+    for name, group in GROUPS.items():
+        g = dict(values.get(name) or {})
+        if name == "camera" and isinstance(g.get("captured_at"), str):
+            g["captured_at"] = datetime.fromisoformat(g["captured_at"])
+        values[name] = group(**g)
     values["faces"] = [Face(**f) for f in values.get("faces") or []]
     values["operations"] = [
         Operation(**{**o, "kind": OperationKind(o["kind"]), "applied_by": AppliedBy(o["applied_by"])})
         for o in values.get("operations") or []
     ]
     values["exports"] = [ExportedFile(**e) for e in values.get("exports") or []]
-    known = {f.name for f in dataclasses.fields(ImageRecord)}
-    return ImageRecord(**{k: v for k, v in values.items() if k in known})
+    return _with_enums(ImageRecord(**values))

@@ -12,33 +12,34 @@ temporary file and a rename: a reader never sees half a file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable
 
-from pipeline import __version__
+from charts.loader import ResolvedChart, load_chart
 from pipeline.executors import make_executor
 from pipeline.kernel import decode_cache
+from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
 from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
-from pipeline.kernel.records import ImageRecord, SourceTask, Status, record_from_json, record_to_json
-from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table, write_parquet_atomic
+from pipeline.kernel.journal import Journal, journal_key
+from pipeline.kernel.records import ImageRecord, SourceTask, Status
 from pipeline.kernel.stage import RunContext
-
-MANIFEST_NAME = "manifest.parquet"
-FACES_NAME = "faces.parquet"
-INSTRUCTIONS_NAME = "instructions.parquet"
-EXPORTS_NAME = "exports.parquet"
-SUMMARY_NAME = "summary.json"
-REPORT_NAME = "report.html"
-CONTACT_DIR = "contact_sheets"
-STATE_DIR = ".postprod"
+from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
+    CONTACT_DIR,
+    EXPORTS_NAME,
+    FACES_NAME,
+    INSTRUCTIONS_NAME,
+    MANIFEST_NAME,
+    REPORT_NAME,
+    SUMMARY_NAME,
+    write_contact_sheets,
+    write_outputs,
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,6 @@ class RunSettings:
     shoot_id: str | None = None
     only: str | None = None
     follow_external_symlinks: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,9 +100,9 @@ class RunResult:
             "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in self.shoot.duplicates],
             "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in self.shoot.skipped],
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
-            "verdicts": dict(Counter(str(r.verdict) for r in ok if r.verdict)),
-            "faces_to_brighten": sum(r.faces_to_brighten or 0 for r in ok),
-            "images_with_faces_to_brighten": sum(1 for r in ok if r.faces_to_brighten),
+            "verdicts": dict(Counter(str(r.plan.verdict) for r in ok if r.plan.verdict)),
+            "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
+            "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
             "exports": sum(len(r.exports) for r in ok),
             "seconds": round(self.seconds, 3),
         }
@@ -117,21 +117,8 @@ def check_out_dir(shoot_dir: Path, out_dir: Path) -> None:
         raise ConfigError("the output folder must not contain the shoot folder", Location(str(out_dir), key="--out"))
 
 
-def _digest(*parts: Any) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(json.dumps(p, sort_keys=True, default=str).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def segment_spec(graph: Graph) -> list[Any]:
-    return [[s.name, s.cls.version, s.params.model_dump(mode="json") if hasattr(s.params, "model_dump") else None]
-            for s in graph.stages]
-
-
-def chart_options(graph: Graph, chart: str | Path | None) -> dict[str, Any]:
-    """The resolved chart (``--chart``, else the plan stage's default) as run options.
+def resolve_chart(graph: Graph, chart: str | Path | None) -> ResolvedChart | None:
+    """The run's chart: ``--chart``, else the plan stage's default; None when neither names one.
 
     Raises
     ------
@@ -140,13 +127,7 @@ def chart_options(graph: Graph, chart: str | Path | None) -> dict[str, Any]:
     """
     plan = next((s for s in graph.stages if s.name == "plan_retouch"), None)
     ref = chart or (plan.params.chart if plan is not None else None)
-    if ref is None:
-        return {}
-    from charts.loader import load_chart
-
-    resolved = load_chart(ref)
-    return {"chart": resolved, "chart_name": resolved.name,
-            "chart_hash": _digest(resolved.chart.model_dump(mode="json"))}
+    return load_chart(ref) if ref is not None else None
 
 
 def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
@@ -159,58 +140,22 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
         raise ConfigError("must be at least 1", Location(None, key="--workers"))
     if settings.only not in (None, "plan"):
         raise ConfigError(f"unknown value '{settings.only}' (only 'plan' is supported)", Location(None, key="--only"))
-    options = {**settings.options, **chart_options(graph, settings.chart)}
-    options.setdefault("shoot_id", settings.shoot_id or settings.shoot_dir.resolve().name)
+    chart = resolve_chart(graph, settings.chart)
+    if chart is None:
+        needing = [s.name for s in graph.stages if s.cls.needs_chart]
+        if needing:
+            raise ConfigError(f"stages {needing} need a chart and the graph names none: pass --chart NAME",
+                              Location(None, key="--chart"))
     context = RunContext(
         shoot_dir=settings.shoot_dir.resolve(),
         out_dir=settings.out_dir.resolve(),
         device=settings.device,
-        options=options,
+        chart=chart,
+        shoot_id=settings.shoot_id or settings.shoot_dir.resolve().name,
     )
     for bound in graph.stages:
         bound.build(context).preflight()
     return graph, context
-
-
-class Journal:
-    """Per-segment results of earlier runs, keyed by what went into them."""
-
-    def __init__(self, out_dir: Path) -> None:
-        self.root = out_dir / STATE_DIR / "journal"
-
-    def _path(self, segment: int, content_hash: str) -> Path:
-        return self.root / f"segment{segment}" / f"{content_hash}.json"
-
-    def get(self, segment: int, content_hash: str, key: str, out_dir: Path) -> ImageRecord | None:
-        path = self._path(segment, content_hash)
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if entry.get("key") != key:
-            return None
-        record = record_from_json(entry["record"])
-        for e in record.exports:  # a file deleted or cut short since: redo the image
-            p = out_dir / e.path
-            if not p.is_file() or p.stat().st_size != e.bytes:
-                return None
-        return record
-
-    def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:
-        write_json_atomic(self._path(segment, content_hash), {"key": key, "record": record_to_json(record)})
-
-
-def _key(graph: Graph, context: RunContext, task: SourceTask, record: ImageRecord | None, after_plan: bool) -> str:
-    """What a segment's result depends on. Analysis (before planning) does not
-    depend on the chart, so changing charts re-plans without re-analysing."""
-    incoming = None
-    if record is not None:
-        incoming = record_to_json(record)
-        incoming.pop("stage_seconds", None)
-    chart_hash = context.options.get("chart_hash") if after_plan else None
-    shoot_id = context.options.get("shoot_id") if after_plan else None
-    naming = (task.seq, task.stem) if after_plan else None
-    return _digest(__version__, segment_spec(graph), chart_hash, shoot_id, task.content_hash, naming, incoming)
 
 
 def process_shoot(
@@ -249,7 +194,9 @@ def process_shoot(
                 if on_phase:
                     on_phase(segment.stages[0].name, 0)
                 stage = segment.stages[0].build(context)
-                stage.process_shoot([r for r in ordered if r is not None])
+                present = [r for r in ordered if r is not None]
+                stage.process_shoot([declared_view(r, stage) for r in present] if context.check_declarations
+                                    else present)
                 carry_reviews([r for r in ordered if r is not None], context.out_dir)
                 after_plan = True
                 continue
@@ -257,7 +204,7 @@ def process_shoot(
             for task, rec in zip(tasks, ordered):
                 if rec is not None and rec.status is Status.FAILED:
                     continue
-                key = _key(segment, context, task, rec, after_plan)
+                key = journal_key(segment, context, task, rec, after_plan)
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
@@ -300,81 +247,8 @@ def process_shoot(
         )
     ordered = [final[k] for k in sorted(final)]
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused)
-    write_outputs(result, graph, context)
+    write_outputs(result.records, result.summary(), graph.name, context)
     return result
-
-
-def write_outputs(result: RunResult, graph: Graph, context: RunContext) -> None:
-    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, summary."""
-    from pipeline.kernel.schema import EXPORTS_SCHEMA, FACES_SCHEMA, export_rows, face_rows
-    from pipeline.outputs.instructions import (
-        INSTRUCTIONS_SCHEMA,
-        instruction_doc,
-        instruction_name,
-        instruction_rows,
-        xmp_sidecar,
-    )
-    from pipeline.outputs.verify import verify_exports
-
-    out = context.out_dir
-    records = result.records
-    meta = {"graph": graph.name, "shoot": str(result.shoot.root), "chart": context.options.get("chart_name"),
-            "chart_hash": context.options.get("chart_hash"), "shoot_id": context.options.get("shoot_id")}
-    write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
-    originals = [r for r in records if r.duplicate_of is None]
-    write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
-    write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
-    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
-    planned = [r for r in originals if r.status is Status.OK and r.verdict is not None]
-    rows: list[dict[str, Any]] = []
-    for r in planned:
-        path = out / "instructions" / instruction_name(r.source_path)
-        doc = instruction_doc(r, context.options.get("chart_name") or "", context.options.get("chart_hash") or "")
-        write_json_atomic(path, doc)
-        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
-        rows += instruction_rows(doc)
-    if planned:
-        write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
-    write_contact_sheets(originals, out)
-    summary = result.summary()
-    write_json_atomic(out / SUMMARY_NAME, summary)
-    from pipeline.outputs.report import render_report
-
-    html_text = render_report(records, summary, context.options.get("chart_name"))
-    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
-
-
-#: Images per contact sheet: 6 x 10 cells, about 1900 x 3400 px (20 MB while drawn) however large the shoot.
-CONTACT_PAGE = 60
-
-
-def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
-    """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
-
-    A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``
-    and on: one sheet for a whole shoot would grow the driver's memory with
-    the shoot (300 MB at 1,000 images) and pass JPEG's 65,500 px limit near
-    1,200. Sheets of an earlier run that this one does not rewrite are removed.
-    """
-    from pipeline.outputs.contact_sheet import contact_sheet
-
-    by_rendition: dict[str, list[tuple[Path, str]]] = {}
-    for r in records:
-        for e in r.exports:
-            caption = f"{PurePosixPath(r.source_path).name} [{r.verdict}]" if r.verdict else r.source_path
-            by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
-    folder = out / CONTACT_DIR
-    written: list[Path] = []
-    for rendition, items in sorted(by_rendition.items()):
-        pages = [items[i : i + page] for i in range(0, len(items), page)]
-        for n, chunk in enumerate(pages, 1):
-            name = f"{rendition}.jpg" if len(pages) == 1 else f"{rendition}-{n:03d}.jpg"
-            written.append(contact_sheet([p for p, _ in chunk], [c for _, c in chunk], folder / name))
-        stale = [folder / f"{rendition}.jpg", *folder.glob(f"{rendition}-[0-9][0-9][0-9].jpg")]
-        for p in stale:
-            if p not in written:
-                p.unlink(missing_ok=True)
-    return written
 
 
 def sweep_temp_files(out: Path) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import ImageRecord, SourceTask, Status, WorkItem
@@ -50,16 +51,20 @@ class Runner:
         self.setup()
         if record is not None and record.status is Status.FAILED:
             return record
-        item = WorkItem(task=task, record=record if record is not None else task.new_record())
+        real = record if record is not None else task.new_record()
+        item = WorkItem(task=task, record=real)
         for stage in self.stages:
+            if self.context.check_declarations:
+                item.record = declared_view(real, stage)  # type: ignore[assignment]
             start = time.perf_counter()
             try:
                 stage.process(item)
             except InputError as exc:
-                item.record.status = Status.FAILED
-                item.record.error = f"{stage.name}: {exc}"
+                real.status = Status.FAILED
+                real.error = f"{stage.name}: {exc}"
                 break
             finally:
-                item.record.stage_seconds[stage.name] = round(time.perf_counter() - start, 6)
+                item.record = real
+                real.stage_seconds[stage.name] = round(time.perf_counter() - start, 6)
         item.artifacts.clear()
-        return item.record
+        return real

@@ -8,14 +8,20 @@ cache), then call :meth:`Stage.process` for each image.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.records import WorkItem
+
+if TYPE_CHECKING:
+    from charts.loader import ResolvedChart
+    from charts.schema import Chart
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,11 @@ class Resources:
 
 class NoParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_declarations_requested() -> bool:
+    """``POSTPROD_CHECK_DECLARATIONS=1``: stages see records that refuse undeclared reads and writes."""
+    return os.environ.get("POSTPROD_CHECK_DECLARATIONS", "") not in ("", "0")
 
 
 @dataclass(frozen=True)
@@ -45,15 +56,44 @@ class RunContext:
         ``"cpu"`` or ``"cuda"`` for stages that can use a GPU.
     threads_per_worker : int
         Threads a worker may use for OpenCV and LibRaw.
-    options : dict
-        Run-level values for stages (the resolved chart, for instance).
+    chart : ResolvedChart or None
+        The client's chart, resolved and validated; ``None`` only for graphs
+        with no stage that needs one (:attr:`Stage.needs_chart`).
+    shoot_id : str
+        The ``{shoot}`` naming token and IPTC job id.
+    check_declarations : bool
+        Hand each stage a view of the record that refuses reads and writes it
+        did not declare (the tests turn it on; ``POSTPROD_CHECK_DECLARATIONS=1``).
     """
 
     shoot_dir: Path
     out_dir: Path
     device: str = "cpu"
     threads_per_worker: int = 1
-    options: dict[str, Any] = field(default_factory=dict)
+    chart: ResolvedChart | None = None
+    shoot_id: str = ""
+    check_declarations: bool = field(default_factory=lambda: check_declarations_requested())
+
+    @property
+    def chart_name(self) -> str | None:
+        return self.chart.name if self.chart is not None else None
+
+    @property
+    def chart_hash(self) -> str | None:
+        return self.chart.digest if self.chart is not None else None
+
+    def require_chart(self, stage: str) -> Chart:
+        """The chart's content, for a stage that declared :attr:`Stage.needs_chart`.
+
+        Raises
+        ------
+        ConfigError
+            When the run has no chart (graph validation prevents it in a real run).
+        """
+        if self.chart is None:
+            raise ConfigError(f"stage '{stage}' needs a chart: pass --chart NAME",
+                              Location(None, key="--chart"))
+        return self.chart.chart
 
 
 class Stage(ABC):
@@ -83,6 +123,9 @@ class Stage(ABC):
     # Stages that write files into the output folder (renders, exports) are
     # left out of `postprod inspect`, which only measures.
     writes_files: ClassVar[bool] = False
+    # Stages that read the chart (context.require_chart): a run without one is
+    # refused before any work.
+    needs_chart: ClassVar[bool] = False
     Params: ClassVar[type[BaseModel]] = NoParams
 
     def __init__(self, params: BaseModel, context: RunContext) -> None:

@@ -270,22 +270,22 @@ def build_metadata(
         "Exif.Photo.PixelYDimension": str(size[1]),
         "Exif.Photo.ColorSpace": "1" if ColorSpace(color_space) == ColorSpace.SRGB else "65535",
     }
-    if record.camera_make:
-        exif["Exif.Image.Make"] = record.camera_make
-    if record.camera_model:
-        exif["Exif.Image.Model"] = record.camera_model
-    if record.lens:
-        exif["Exif.Photo.LensModel"] = record.lens
-    if record.iso and record.iso > 0:
-        exif["Exif.Photo.ISOSpeedRatings"] = str(round(record.iso))
-    if record.shutter_s and record.shutter_s > 0:
-        exif["Exif.Photo.ExposureTime"] = _shutter(record.shutter_s)
-    if record.aperture and record.aperture > 0:
-        exif["Exif.Photo.FNumber"] = _rational(record.aperture, 100)
-    if record.focal_length_mm and record.focal_length_mm > 0:
-        exif["Exif.Photo.FocalLength"] = _rational(record.focal_length_mm, 100)
-    if isinstance(record.captured_at, datetime):
-        stamp = record.captured_at.strftime("%Y:%m:%d %H:%M:%S")
+    if record.camera.make:
+        exif["Exif.Image.Make"] = record.camera.make
+    if record.camera.model:
+        exif["Exif.Image.Model"] = record.camera.model
+    if record.camera.lens:
+        exif["Exif.Photo.LensModel"] = record.camera.lens
+    if record.camera.iso and record.camera.iso > 0:
+        exif["Exif.Photo.ISOSpeedRatings"] = str(round(record.camera.iso))
+    if record.camera.shutter_s and record.camera.shutter_s > 0:
+        exif["Exif.Photo.ExposureTime"] = _shutter(record.camera.shutter_s)
+    if record.camera.aperture and record.camera.aperture > 0:
+        exif["Exif.Photo.FNumber"] = _rational(record.camera.aperture, 100)
+    if record.camera.focal_length_mm and record.camera.focal_length_mm > 0:
+        exif["Exif.Photo.FocalLength"] = _rational(record.camera.focal_length_mm, 100)
+    if isinstance(record.camera.captured_at, datetime):
+        stamp = record.camera.captured_at.strftime("%Y:%m:%d %H:%M:%S")
         exif["Exif.Photo.DateTimeOriginal"] = stamp
         exif["Exif.Photo.DateTimeDigitized"] = stamp
     if policy.creator:
@@ -444,4 +444,5 @@ def export_rendition(
 
 def capture_date(record: ImageRecord) -> str:
     """The ``{date}`` naming token: capture date, or ``undated`` when the source has none."""
-    return record.captured_at.strftime("%Y-%m-%d") if isinstance(record.captured_at, datetime) else "undated"
+    captured = record.camera.captured_at
+    return captured.strftime("%Y-%m-%d") if isinstance(captured, datetime) else "undated"

@@ -38,7 +38,7 @@ def _e(v: Any) -> str:
 
 def _overlay(r: ImageRecord) -> str:
     """SVG of the preview with face boxes (red: to brighten) and crop frames (turned)."""
-    w, h = float(r.width or 1), float(r.height or 1)
+    w, h = float(r.frame.width or 1), float(r.frame.height or 1)
     parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img" '
              f'aria-label="{_e(r.source_path)}">']
     if r.preview_path:
@@ -70,11 +70,11 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
     originals = [r for r in records if r.duplicate_of is None]
     ok = [r for r in originals if r.status is Status.OK]
     failed = [r for r in originals if r.status is Status.FAILED]
-    verdicts = Counter(r.verdict for r in ok if r.verdict)
+    verdicts = Counter(r.plan.verdict for r in ok if r.plan.verdict)
     reasons = Counter(o.params["check"] for r in ok for o in r.operations if o.kind is OperationKind.REJECT)
     by_hand = [(r, o) for r in ok for o in r.operations if o.applied_by is AppliedBy.RETOUCHER
                and o.kind not in (OperationKind.FLAG, OperationKind.REJECT)]
-    faces = sum(r.faces_to_brighten or 0 for r in ok)
+    faces = sum(r.plan.faces_to_brighten or 0 for r in ok)
     counts = [
         ("images", len(originals)), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
         ("flagged", verdicts.get(Verdict.FLAG, 0)), ("rejected", verdicts.get(Verdict.REJECT, 0)),
@@ -104,7 +104,7 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')
     for r in ok:
-        verdict = str(r.verdict or "accept")
+        verdict = str(r.plan.verdict or "accept")
         ops = "".join(
             f'<li class="{"hand" if o.applied_by is AppliedBy.RETOUCHER else ""}">{_e(o.reason)}</li>'
             for o in r.operations if o.kind is not OperationKind.CROP
@@ -112,7 +112,7 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
         out.append(
             f'<div class="card">{_overlay(r)}<div><span class="badge {verdict}">{verdict}</span> '
             f'<span class=path><a href="instructions/{_e(instruction_name(r.source_path))}">{_e(r.source_path)}</a>'
-            f'</span></div><div class=muted>{_e(summary_line(r))}</div><ul class="ops">{ops}</ul></div>'
+            f'</span></div><div class=muted>{_e(summary_line(r.operations, r.plan.faces_to_brighten))}</div><ul class="ops">{ops}</ul></div>'
         )
     out.append("</div></html>\n")
     return "\n".join(out)

@@ -1,10 +1,14 @@
-"""Previews for the review app: the source as shot, and after the automatic correction.
+"""Previews for the review app: the source as shot, and as it will be delivered.
 
-The "after" view applies the renderer's tonal operations (white balance gains,
-exposure gain, faces brightened through a feathered ellipse) in linear light
-on the preview, with a few lines of numpy: enough for a retoucher to judge an
-amount, not a substitute for the render stage. Crops and straightening are
-drawn as overlays by the browser, over the uncropped image.
+Both go through the imaging core, the same functions as the pipeline: the
+analysis proxy's decode (:func:`pipeline.imaging.decode.decode_proxy`, same
+LibRaw settings), and the renderer's own path at preview size
+(:func:`pipeline.imaging.render.render_preview`): the instruction file's
+operations become typed :class:`~pipeline.kernel.records.Operation` objects,
+then :func:`~pipeline.imaging.render.adjustments_from_operations`, then white
+balance, exposure and face lifts exactly as the export applies them. What a
+retoucher approves is what is delivered, at another size. Crops and
+straightening are drawn as overlays by the browser, over the uncropped image.
 """
 
 from __future__ import annotations
@@ -18,22 +22,26 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipeline.imaging.color import to_srgb8
-from pipeline.imaging.decode import check_not_constant, decode_raster, decode_raw_linear, fit_long_edge, open_raw
+from pipeline.imaging.decode import decode_proxy, fit_long_edge
+from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import SourceKind
+from pipeline.outputs.instructions import operation_from_doc
 
 PREVIEW_LONG_EDGE = 1600
 THUMB_LONG_EDGE = 400
 # What measure_exposure counts as clipped: only 8-bit 255 survives the threshold.
 CLIP_LEVEL = 0.995
 MAX_MEGAPIXELS = 250.0
+#: Part of every cached preview's file name; bumped when the pictures change
+#: (2: the renderer's own path, issue 10).
+PREVIEW_VERSION = 2
 # Operations the "after" view applies; everything else is drawn or listed only.
 TONAL_KINDS = ("white_balance", "exposure", "brighten_face")
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
-    """Decode a source to an oriented scene-linear preview, as the decode stage does.
+    """Decode a source to an oriented scene-linear preview: the decode stage's proxy at ``long_edge``.
 
     Parameters
     ----------
@@ -54,17 +62,7 @@ def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = P
     InputError
         If the file cannot be decoded (it then failed in the pipeline too).
     """
-    if SourceKind(source_kind) is SourceKind.RASTER:
-        rgb, _ = decode_raster(path, long_edge, int(MAX_MEGAPIXELS * 1e6))
-    else:
-        with open_raw(path) as raw:
-            s = raw.sizes
-            full_long = max(s.width, s.height)
-            # Half size (no demosaic) whenever it still gives about the wanted size.
-            rgb16 = decode_raw_linear(raw, half_size=full_long / 2 >= 0.75 * long_edge)
-        rgb = fit_long_edge(rgb16.astype(np.float32) * np.float32(1 / 65535), long_edge)
-    check_not_constant(rgb)
-    return np.ascontiguousarray(rgb, dtype=np.float32)
+    return decode_proxy(path, SourceKind(source_kind), long_edge, int(MAX_MEGAPIXELS * 1e6)).rgb
 
 
 def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,88 +74,45 @@ def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def ellipse_mask(shape: tuple[int, int], box: tuple[float, float, float, float], feather: float) -> np.ndarray:
-    """Weight of a feathered ellipse inscribed in ``box``: 1 inside, 0 outside.
-
-    Parameters
-    ----------
-    shape : (height, width)
-        Size of the mask in pixels.
-    box : (x, y, width, height)
-        The ellipse's bounding box, in the mask's pixels.
-    feather : float
-        Width of the soft edge in pixels, centred on the ellipse (0.5 on it).
-
-    Returns
-    -------
-    ndarray, float32, (height, width)
+def preview_adjustments(operations: list[dict[str, Any]]) -> Adjustments:
+    """The renderer's adjustments for the instruction file's operation documents.
 
     Raises
     ------
     ValueError
-        If the box has no area.
+        If an operation is malformed (see :func:`pipeline.imaging.render.adjustments_from_operations`).
     """
-    x, y, w, h = (float(v) for v in box)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"face box has no area: {box}")
-    rx, ry = w / 2, h / 2
-    cx, cy = x + rx, y + ry
-    feather = max(float(feather), 1.0)
-    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    xx += 0.5  # pixel centres
-    yy += 0.5
-    d = np.sqrt(((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2)
-    # Normalised radius -> pixels past the edge, using the mean radius.
-    t = np.clip((d - 1.0) * ((rx + ry) / 2) / feather + 0.5, 0.0, 1.0)
-    return (1.0 - t * t * (3 - 2 * t)).astype(np.float32)  # smoothstep: no visible ring
+    return adjustments_from_operations([operation_from_doc(op) for op in operations])
 
 
-def apply_corrections(rgb: np.ndarray, operations: list[dict[str, Any]], scale: float) -> np.ndarray:
-    """Apply tonal operations to a linear preview.
+def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int, height: int) -> np.ndarray:
+    """The "after" picture: the renderer's corrections on a linear preview, in 8-bit sRGB.
 
     Parameters
     ----------
-    rgb : ndarray, float32, (H, W, 3)
-        Linear preview.
+    rgb : ndarray, float32, (h, w, 3)
+        Linear preview (:func:`decode_preview`).
     operations : list of dict
-        Operation documents (see :func:`tonal_operations`); other kinds are ignored.
-    scale : float
-        Preview pixels per full-resolution pixel (operation boxes are full-resolution).
+        Operation documents of the instruction file; the renderer's share is applied.
+    width, height : int
+        Full-resolution size of the image (operation boxes are full-resolution).
 
     Returns
     -------
-    ndarray, float32
-        Corrected linear RGB, not clipped (clip when encoding).
+    ndarray, uint8, (h, w, 3)
 
     Raises
     ------
     ValueError
-        If a face box has no area.
+        If an operation is malformed or the size is not positive.
     """
-    out = np.array(rgb, dtype=np.float32, copy=True)
-    for op in operations:
-        p = op["params"]
-        if op["kind"] == "white_balance":
-            out *= np.asarray(p["gains"], dtype=np.float32)
-        elif op["kind"] == "exposure":
-            out *= np.float32(2.0 ** float(p["ev"]))
-    for op in operations:
-        if op["kind"] != "brighten_face":
-            continue
-        p = op["params"]
-        box = tuple(float(v) * scale for v in p["box"])
-        feather = float(p["feather_px"]) * scale
-        # Only the region the soft edge can reach.
-        pad = feather
-        x0, y0 = max(0, int(box[0] - pad)), max(0, int(box[1] - pad))
-        x1 = min(out.shape[1], int(np.ceil(box[0] + box[2] + pad)))
-        y1 = min(out.shape[0], int(np.ceil(box[1] + box[3] + pad)))
-        if x1 <= x0 or y1 <= y0:
-            continue
-        local = (box[0] - x0, box[1] - y0, box[2], box[3])
-        mask = ellipse_mask((y1 - y0, x1 - x0), local, feather)
-        out[y0:y1, x0:x1] *= np.exp2(np.float32(p["ev"]) * mask)[..., None]
-    return out
+    return render_preview(rgb, width, height, preview_adjustments(operations))
+
+
+def before_preview(rgb: np.ndarray) -> np.ndarray:
+    """The "before" picture: the linear preview encoded by the same path with no corrections."""
+    h, w = rgb.shape[:2]
+    return render_preview(rgb, w, h, Adjustments())
 
 
 def clipped_mask(rgb: np.ndarray, level: float = CLIP_LEVEL) -> np.ndarray:
@@ -174,9 +129,10 @@ def clip_overlay_png(mask: np.ndarray, color: tuple[int, int, int] = (255, 0, 16
     return buf.getvalue()
 
 
-def encode_jpeg(rgb_linear: np.ndarray, quality: int = 88) -> bytes:
+def encode_jpeg(srgb8: np.ndarray, quality: int = 88) -> bytes:
+    """JPEG file of an 8-bit sRGB picture."""
     buf = io.BytesIO()
-    Image.fromarray(to_srgb8(rgb_linear), "RGB").save(buf, format="JPEG", quality=quality)
+    Image.fromarray(srgb8, "RGB").save(buf, format="JPEG", quality=quality)
     return buf.getvalue()
 
 
@@ -213,7 +169,8 @@ class PreviewCache:
         return rgb
 
     def get(self, name: str, source: Path, source_kind: str, variant: str,
-            operations: list[dict[str, Any]] | None = None, width: int | None = None, after_key: str = "") -> Path:
+            operations: list[dict[str, Any]] | None = None, width: int | None = None,
+            height: int | None = None, after_key: str = "") -> Path:
         """Path of a cached preview file, made first if needed.
 
         Parameters
@@ -221,9 +178,9 @@ class PreviewCache:
         name : str
             Cache stem of the image (its name and content hash).
         variant : {"before", "after", "thumb", "clip"}
-        operations, width, after_key
-            For ``after``: the tonal operations, the full-resolution width
-            (to scale boxes) and a key that names this set of operations.
+        operations, width, height, after_key
+            For ``after``: the tonal operations, the full-resolution size
+            (the operations' coordinates) and a key that names this set of operations.
 
         Raises
         ------
@@ -237,7 +194,8 @@ class PreviewCache:
             suffix = f".after-{after_key}.jpg"
         if suffix is None:
             raise ValueError(f"unknown preview variant {variant!r}")
-        path = self.root / f"{name}{suffix}"
+        # The version in the name: previews made by an older preview path are not served again.
+        path = self.root / f"{name}.v{PREVIEW_VERSION}{suffix}"
         if path.is_file():
             return path
         with self._image_lock(name):
@@ -245,21 +203,22 @@ class PreviewCache:
                 return path
             rgb = self.linear(name, source, source_kind)
             if variant == "before":
-                data = encode_jpeg(rgb)
+                data = encode_jpeg(before_preview(rgb))
             elif variant == "thumb":
-                data = encode_jpeg(fit_long_edge(rgb, THUMB_LONG_EDGE), quality=80)
+                data = encode_jpeg(before_preview(fit_long_edge(rgb, THUMB_LONG_EDGE)), quality=80)
             elif variant == "clip":
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
-                scale = rgb.shape[1] / float(width or rgb.shape[1])
-                data = encode_jpeg(apply_corrections(rgb, operations or [], scale))
-                for old in self.root.glob(f"{name}.after-*.jpg"):  # one "after" per image is enough
-                    old.unlink(missing_ok=True)
+                full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
+                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h))
+                for old in self.root.glob(f"{name}.*after-*.jpg"):  # one "after" per image is enough
+                    if old != path:
+                        old.unlink(missing_ok=True)
             write_bytes_atomic(path, data)
         return path
 
 
 __all__ = [
-    "PREVIEW_LONG_EDGE", "CLIP_LEVEL", "PreviewCache", "apply_corrections", "clip_overlay_png",
-    "clipped_mask", "decode_preview", "ellipse_mask", "encode_jpeg", "tonal_operations",
+    "PREVIEW_LONG_EDGE", "CLIP_LEVEL", "PreviewCache", "after_preview", "before_preview", "clip_overlay_png",
+    "clipped_mask", "decode_preview", "encode_jpeg", "preview_adjustments", "tonal_operations",
 ]

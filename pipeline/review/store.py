@@ -20,9 +20,11 @@ edit and sets the operation back to pending.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import getpass
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -31,7 +33,6 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -46,8 +47,16 @@ from pipeline.outputs.instructions import (
     instruction_name,
     instruction_rows,
     summary_line,
-    xmp_sidecar,
 )  # fmt: skip
+from pipeline.outputs.xmp import (
+    ImageDecision,
+    crs_settings,
+    framings,
+    latest_operation_decision,
+    write_xmp,
+)
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "review.sqlite"
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "done")
@@ -208,7 +217,21 @@ def refresh_summary(doc: dict[str, Any]) -> None:
         ops.append(Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
                              applied_by=AppliedBy(o["applied_by"])))
     faces = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
-    doc["summary"] = summary_line(SimpleNamespace(operations=ops, faces_to_brighten=faces))
+    doc["summary"] = summary_line(ops, faces)
+
+
+def image_decision(doc: dict[str, Any]) -> ImageDecision:
+    """What the XMP says about the whole image: the document's image-level ``review``, if any,
+    with who and when of the latest decision on the image or any of its operations."""
+    try:
+        decision = ImageDecision.from_doc(doc)
+    except ValueError as exc:
+        log.warning("%s: image-level review left out of the XMP: %s", doc.get("source_path"), exc)
+        decision = ImageDecision()
+    by, at = latest_operation_decision(doc)
+    if at and (decision.at is None or at > decision.at):
+        decision = dataclasses.replace(decision, by=by, at=at)
+    return decision
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -327,11 +350,21 @@ class ReviewStore:
         return cached
 
     def _write_doc(self, entry: ImageEntry, doc: dict[str, Any]) -> str:
-        """Write the JSON and the XMP sidecar; return the JSON's SHA-256."""
+        """Write the JSON and the Camera Raw settings (packet, and the embedded copy); return the JSON's SHA-256."""
         assert entry.doc_path is not None
+        settings = None
+        if doc.get("renditions") is not None:
+            doc["framings"] = framings(doc)  # an edited or rejected crop changes what the renditions show
+            settings = crs_settings(doc)
         data = doc_bytes(doc)
         write_bytes_atomic(entry.doc_path, data)
-        write_bytes_atomic(_inside(self.out_dir, doc["xmp"]), xmp_sidecar(doc).encode("utf-8"))
+        _inside(self.out_dir, doc["xmp"])
+        if doc.get("xmp_copy"):
+            _inside(self.out_dir, doc["xmp_copy"])
+        failed = write_xmp(self.out_dir, doc, self.shoot_dir / entry.source_path, image_decision(doc),
+                           settings=settings)
+        for path, reason in failed.items():
+            log.warning("%s: settings not embedded: %s", path, reason)
         self._cache.pop(entry.source_path, None)
         return hashlib.sha256(data).hexdigest()
 

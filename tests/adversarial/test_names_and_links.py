@@ -6,7 +6,7 @@ import hashlib
 import os
 import random
 import unicodedata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
@@ -21,9 +21,9 @@ from pipeline.imaging.decode import check_measurable, decode_raster, open_raw
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.ingest import export_stems, scan_shoot
-from pipeline.kernel.records import ImageRecord, SourceKind
-from pipeline.outputs.instructions import MAX_INSTRUCTION_NAME_BYTES, instruction_name, xmp_relpath
+from pipeline.outputs.instructions import MAX_INSTRUCTION_NAME_BYTES, instruction_name
 from pipeline.outputs.verify import ExportMismatchError, verify_exports
+from pipeline.outputs.xmp import embed_packets, xmp_target, xmp_targets
 
 NFC, NFD = unicodedata.normalize("NFC", "café.jpg"), unicodedata.normalize("NFD", "café.jpg")
 ISSUE_NAMES = ["日本.jpg", "写真.jpg", "Ärger.jpg", "Arger.jpg", NFC, NFD, "IMG_1.jpg", "img_1.JPG", "CON.jpg",
@@ -82,16 +82,42 @@ def test_instruction_and_sidecar_names_are_unique_and_bounded() -> None:
     assert instruction_name("ok/IMG_1.jpg") == "ok__IMG_1.jpg.json"  # plain names as before
     for n in names:
         assert len(n.encode()) <= MAX_INSTRUCTION_NAME_BYTES and n.isprintable() and "/" not in n
-    for s in sources:
-        rec = ImageRecord(source_path=s, content_hash="0" * 64, file_size=1, source_kind=SourceKind.RASTER,
-                          format="jpeg")
-        assert all(len(part.encode()) <= 255 for part in xmp_relpath(rec).split("/"))
+    sidecars = [s.replace(".jpg", ".cr2") for s in sources]
+    targets = xmp_targets([(s, "jpeg") for s in sources] + [(s, "cr2") for s in sidecars])
+    assert len({t.packet for t in targets.values()}) == len(targets)
+    for t in targets.values():
+        for name in filter(None, (t.packet, t.copy)):
+            assert all(len(part.encode()) <= 255 for part in name.split("/")), name
+            assert PurePosixPath(name).name.isprintable(), name
+    assert targets["ok/IMG_1.jpg"] == xmp_target("ok/IMG_1.jpg", "jpeg")  # plain names as before
+    assert targets["ok/IMG_1.jpg"].packet == "xmp/ok/IMG_1.jpg.xmp" and targets["ok/IMG_1.cr2"].packet == "xmp/ok/IMG_1.xmp"
+    assert targets["x/new\nline.cr2"].note and "rename" in targets["x/new\nline.cr2"].note
 
 
 def test_atomic_write_of_a_255_byte_name(tmp_path: Path) -> None:
     name = "長" * 83 + ".xmp"  # 253 bytes; the temporary name must not pass 255
     write_bytes_atomic(tmp_path / name, b"x")
     assert (tmp_path / name).read_bytes() == b"x"
+
+
+def test_embedded_copies_of_awkward_names(tmp_path: Path) -> None:
+    """A 251-byte JPEG name gets its copy (the temporary name stays under 255); a newline is refused, not split."""
+    long_name, broken = "長" * 82 + "x.jpg", "new\nline.jpg"
+    for name in (long_name, broken):
+        Image.new("RGB", (16, 16), (90, 120, 150)).save(tmp_path / name, quality=90)
+    packet = tmp_path / "p.xmp"
+    packet.write_text('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+                      '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+                      'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="3"/></rdf:RDF></x:xmpmeta>'
+                      '<?xpacket end="w"?>')
+    out = tmp_path / "out"
+    targets = xmp_targets([(long_name, "jpeg"), (broken, "jpeg")])
+    jobs = [(tmp_path / sp, packet, out / t.copy) for sp, t in targets.items()]
+    failed = embed_packets(jobs)
+    assert set(failed) == {out / targets[broken].copy} and "line break" in failed[out / targets[broken].copy]
+    copy = out / targets[long_name].copy
+    assert copy.name == long_name and b"Rating" in copy.read_bytes()
+    assert b"Rating" not in (tmp_path / long_name).read_bytes()  # the settings came from the packet
 
 
 # --- the export check ---------------------------------------------------------------

@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipeline.cli.review import review
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.review.app import MAX_REQUEST_BYTES, create_app
+from pipeline.review.app import MAX_REQUEST_BYTES, create_app, review_context
 from pipeline.review.store import DB_NAME
 
 
@@ -56,7 +56,7 @@ def test_request_bodies_over_1_mb_get_a_json_413(out: Path) -> None:
 
 def test_a_locked_database_gives_a_json_503(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = create_app(out)
-    store = app.extensions["postprod_review"]
+    store = review_context(app).store
     connect = store._connect
 
     def impatient() -> sqlite3.Connection:  # the app waits 30 s for a lock; the test 0.2 s

@@ -1,0 +1,81 @@
+"""Measurements of the analysis proxy, one module per topic.
+
+Everything here reads the scene-linear proxy (Rec.709 primaries, 1.0 = white)
+or its luminance and returns plain numbers or the record's typed groups:
+
+- :mod:`~pipeline.imaging.measure.metering`: the exposure meter, one per
+  kind of source, with its 0 EV reference and the shadow contrast;
+- :mod:`~pipeline.imaging.measure.exposure`: luminance percentiles, the
+  exposure verdict and clipping;
+- :mod:`~pipeline.imaging.measure.colour`: the white-balance cast;
+- :mod:`~pipeline.imaging.measure.focus`: sharpness and noise;
+- :mod:`~pipeline.imaging.measure.lines`: horizon and verticals tilt;
+- :mod:`~pipeline.imaging.measure.content`: perceptual hash and saliency;
+- :mod:`~pipeline.imaging.measure.proxy`: all of them on one proxy
+  (:func:`measure_all`), sharing working copies;
+- :mod:`~pipeline.imaging.measure.common`: input checks and working copies.
+
+The functions are pure (numpy arrays in, numbers out); the stage shell is
+``stages/measure_exposure.py``.
+"""
+
+from pipeline.imaging.measure.colour import WhiteBalanceCast, colour_measure, white_balance_cast
+from pipeline.imaging.measure.common import WORK_LONG_EDGE, encode_luma, resize_long_edge
+from pipeline.imaging.measure.content import content_measure, hamming, phash, saliency_centre
+from pipeline.imaging.measure.exposure import clipped_pct, exposure_measure, exposure_verdict, luminance_percentiles
+from pipeline.imaging.measure.focus import (
+    display_noise_sigma,
+    focus_measure,
+    laplacian_variance,
+    noise_sigma,
+    sharpness,
+)
+from pipeline.imaging.measure.lines import LineTilts, line_measure, line_tilts
+from pipeline.imaging.measure.metering import (
+    RAW_REFERENCE,
+    RENDERED_REFERENCE,
+    ev_of,
+    exposure_ev,
+    is_rendered,
+    meter_rendered,
+    meter_scene_linear,
+    metering_reference,
+    shadow_contrast_log2,
+)
+from pipeline.imaging.measure.proxy import ProxyMeasures, measure_all
+
+__all__ = [
+    "RAW_REFERENCE",
+    "RENDERED_REFERENCE",
+    "WORK_LONG_EDGE",
+    "LineTilts",
+    "ProxyMeasures",
+    "WhiteBalanceCast",
+    "clipped_pct",
+    "colour_measure",
+    "content_measure",
+    "display_noise_sigma",
+    "encode_luma",
+    "ev_of",
+    "exposure_ev",
+    "exposure_measure",
+    "exposure_verdict",
+    "focus_measure",
+    "hamming",
+    "is_rendered",
+    "laplacian_variance",
+    "line_measure",
+    "line_tilts",
+    "luminance_percentiles",
+    "measure_all",
+    "meter_rendered",
+    "meter_scene_linear",
+    "metering_reference",
+    "noise_sigma",
+    "phash",
+    "resize_long_edge",
+    "saliency_centre",
+    "shadow_contrast_log2",
+    "sharpness",
+    "white_balance_cast",
+]

@@ -1,0 +1,164 @@
+"""Exposure of the whole image: luminance percentiles, the verdict, clipping.
+
+The offset itself comes from the meter of the source's kind
+(:mod:`pipeline.imaging.measure.metering`); :func:`exposure_measure` puts it
+together with the rest into the record's exposure group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
+from pipeline.imaging.measure.metering import SHADOW_FRACTION, exposure_ev, shadow_contrast_of_working_copy
+from pipeline.kernel.records import ExposureMeasure, ExposureVerdict
+
+
+def luminance_percentiles(luma: np.ndarray, percents: Sequence[float] = (1, 5, 50, 95, 99)) -> tuple[float, ...]:
+    """Percentiles of linear luminance (on a regular pixel subset of about 150 000 pixels or more).
+
+    Parameters
+    ----------
+    luma : ndarray, (H, W)
+        Linear luminance.
+    percents : sequence of float
+        Percent ranks in [0, 100].
+
+    Returns
+    -------
+    tuple of float
+        One value per rank, in linear luminance.
+
+    Raises
+    ------
+    ValueError
+        If ``luma`` is not a 2-D image of at least 8x8.
+    """
+    luma = check_luma(luma)
+    values = np.percentile(subsample(luma), list(percents))
+    return tuple(float(v) for v in values)
+
+
+def exposure_verdict(ev: float, tolerance_ev: float) -> ExposureVerdict:
+    """``under``, ``ok`` or ``over`` for an offset and a symmetric tolerance.
+
+    Raises
+    ------
+    ValueError
+        If ``tolerance_ev`` is negative.
+    """
+    if tolerance_ev < 0:
+        raise ValueError(f"exposure tolerance must be >= 0 EV, got {tolerance_ev}")
+    if ev < -tolerance_ev:
+        return ExposureVerdict.UNDER
+    if ev > tolerance_ev:
+        return ExposureVerdict.OVER
+    return ExposureVerdict.OK
+
+
+def clipped_pct(
+    rgb: np.ndarray, highlight: float = 0.995, shadow: float = 1.0 / 4096
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Share of pixels clipped, per channel, at white and at black.
+
+    Parameters
+    ----------
+    rgb : ndarray, (H, W, 3)
+        Linear RGB, 1.0 = white.
+    highlight : float
+        A channel at or above this is clipped (0.995 counts only 8-bit 255).
+    shadow : float
+        A channel at or below this is crushed (1/4096 counts only 8-bit 0).
+
+    Returns
+    -------
+    highlights_pct : ndarray, (3,)
+        Percent of pixels clipped at white in R, G, B.
+    shadows_pct : ndarray, (3,)
+        Percent of pixels at black in R, G, B.
+    any_highlight_pct : float
+        Percent of pixels with at least one channel clipped at white.
+
+    Raises
+    ------
+    ValueError
+        If ``rgb`` is not an (H, W, 3) image or the levels are not ordered.
+    """
+    rgb = check_rgb(rgb)
+    if not shadow < highlight:
+        raise ValueError(f"shadow level {shadow} must be below highlight level {highlight}")
+    pct = 100.0 / (rgb.shape[0] * rgb.shape[1])
+    # OpenCV's per-channel threshold and sum are ~10x faster than numpy's
+    # reductions over a length-3 axis. THRESH_BINARY keeps src > t, so the
+    # threshold sits one float32 step below the level to count src >= level.
+    below = float(np.nextafter(np.float32(highlight), np.float32(-np.inf)))
+    hi = cv2.threshold(rgb, below, 1.0, cv2.THRESH_BINARY)[1]
+    lo = cv2.threshold(rgb, float(np.float32(shadow)), 1.0, cv2.THRESH_BINARY_INV)[1]
+    hi_pct = np.array(cv2.sumElems(hi)[:3]) * pct
+    lo_pct = np.array(cv2.sumElems(lo)[:3]) * pct
+    any_hi = float(cv2.countNonZero(cv2.transform(hi, np.ones((1, 3), np.float32)))) * pct
+    return hi_pct, lo_pct, any_hi
+
+
+def exposure_measure(
+    rgb: np.ndarray,
+    luma: np.ndarray,
+    small: np.ndarray,
+    *,
+    reference: float,
+    tolerance_ev: float,
+    rendered: bool,
+    highlight_level: float = 0.995,
+    shadow_level: float = 1.0 / 4096,
+) -> ExposureMeasure:
+    """The record's exposure group of one proxy.
+
+    Parameters
+    ----------
+    rgb : ndarray, (H, W, 3)
+        The proxy, scene-linear.
+    luma : ndarray, (H, W)
+        Its linear luminance.
+    small : ndarray
+        ``luma`` at :data:`~pipeline.imaging.measure.common.WORK_LONG_EDGE` (for the shadow contrast).
+    reference : float
+        0 EV of the meter (:func:`metering_reference`).
+    tolerance_ev : float
+        Half-width of the ``ok`` band in EV.
+    rendered : bool
+        Which meter reads the offset (:func:`exposure_ev`).
+    highlight_level, shadow_level : float
+        Clipping levels of :func:`clipped_pct`.
+
+    Raises
+    ------
+    ValueError
+        On a malformed array, a non-positive reference or a negative tolerance.
+    InputError
+        When half the image is pure black (nothing to meter).
+    """
+    p01, p05, p50, p95, p99 = luminance_percentiles(luma)
+    contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
+    ev = exposure_ev(luma, reference, rendered, shadow_contrast=contrast, metered=p50)
+    hi, lo, any_hi = clipped_pct(rgb, highlight_level, shadow_level)
+    return ExposureMeasure(
+        ev=ev,
+        verdict=exposure_verdict(ev, tolerance_ev),
+        reference=reference,
+        shadow_contrast=contrast,
+        luminance_p01=p01,
+        luminance_p05=p05,
+        luminance_p50=p50,
+        luminance_p95=p95,
+        luminance_p99=p99,
+        clipped_highlights_pct=any_hi,
+        clipped_highlights_pct_r=float(hi[0]),
+        clipped_highlights_pct_g=float(hi[1]),
+        clipped_highlights_pct_b=float(hi[2]),
+        clipped_shadows_pct_r=float(lo[0]),
+        clipped_shadows_pct_g=float(lo[1]),
+        clipped_shadows_pct_b=float(lo[2]),
+    )

@@ -1,0 +1,82 @@
+"""Every measurement of one image's proxy at once, as the record's typed groups.
+
+The topics share their working copies: the luminance of the proxy, its copy
+at :data:`~pipeline.imaging.measure.common.WORK_LONG_EDGE` and that copy
+sRGB-encoded are each made once here and handed to every topic that reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.imaging.color import luminance
+from pipeline.imaging.measure.colour import colour_measure
+from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, encode_luma, resize_long_edge
+from pipeline.imaging.measure.content import content_measure
+from pipeline.imaging.measure.exposure import exposure_measure
+from pipeline.imaging.measure.focus import focus_measure
+from pipeline.imaging.measure.lines import line_measure
+from pipeline.kernel.records import ColourMeasure, ContentMeasure, ExposureMeasure, FocusMeasure, LineMeasure
+
+
+@dataclass(frozen=True)
+class ProxyMeasures:
+    """The record groups that :func:`measure_all` fills, ready to assign to an ImageRecord."""
+
+    exposure: ExposureMeasure
+    colour: ColourMeasure
+    focus: FocusMeasure
+    lines: LineMeasure
+    content: ContentMeasure
+
+
+def measure_all(
+    rgb: np.ndarray,
+    target: float,
+    tolerance_ev: float,
+    rendered: bool,
+    highlight_level: float = 0.995,
+    shadow_level: float = 1.0 / 4096,
+) -> ProxyMeasures:
+    """Exposure, colour, focus, lines and content of one linear proxy.
+
+    Parameters
+    ----------
+    rgb : ndarray, (H, W, 3)
+        Scene-linear Rec.709 RGB, 1.0 = white.
+    target : float
+        Linear luminance that reads 0 EV (:func:`~pipeline.imaging.measure.exposure.metering_reference`).
+    tolerance_ev : float
+        Half-width of the ``ok`` band in EV.
+    rendered : bool
+        True for tone-mapped sources (JPEG), False for RAW: which meter reads the exposure.
+    highlight_level, shadow_level : float
+        Clipping levels (:func:`~pipeline.imaging.measure.exposure.clipped_pct`).
+
+    Returns
+    -------
+    ProxyMeasures
+
+    Raises
+    ------
+    ValueError
+        On a malformed array, a non-positive target or a negative tolerance.
+    InputError
+        When half the image is pure black (nothing to meter).
+    """
+    rgb = check_rgb(rgb)
+    luma = luminance(rgb)
+    small = resize_long_edge(luma, WORK_LONG_EDGE)
+    encoded_small = encode_luma(small)
+    return ProxyMeasures(
+        exposure=exposure_measure(
+            rgb, luma, small, reference=target, tolerance_ev=tolerance_ev, rendered=rendered,
+            highlight_level=highlight_level, shadow_level=shadow_level,
+        ),
+        colour=colour_measure(rgb),
+        focus=focus_measure(luma, encoded_small),
+        lines=line_measure(encoded_small),
+        content=content_measure(encoded_small),
+    )

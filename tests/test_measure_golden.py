@@ -1,0 +1,84 @@
+"""Golden measurements: the manifest values measure_exposure writes for the shared photos.
+
+``tests/golden/measurements.json`` holds, for every photo and RAW of the shared
+data's ``exposure/``, ``raw/``, ``faces/pascal_voc/`` and ``wb/`` folders, the
+columns of the exposure, colour, focus, lines and content groups after
+decode_raw and measure_exposure. It was written by the code before the
+measurements were split by topic (main at 8001f15) and guards every later
+refactoring: a change that moves a measured number shows here, by file and
+column, before it shows in a plan.
+
+Floats are compared to 1e-6 relative (and 1e-9 absolute), so another OpenCV or
+LibRaw build on another machine passes; set ``POSTPROD_EXACT_MEASUREMENTS=1``
+to require the same bits (what a pure refactoring must keep on one machine).
+Everything else (verdict, pHash, line count, None) must be equal.
+
+To regenerate after an intended change to a measurement or to decoding, run::
+
+    POSTPROD_REGEN_GOLDEN=1 pytest tests/test_measure_golden.py
+
+and say in the commit which values moved and why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import hash_file, sniff_format
+from pipeline.kernel.records import MANIFEST_COLUMNS, SourceTask, Status
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
+from stages.measure_exposure import MeasureExposure
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "measurements.json"
+REGEN = os.environ.get("POSTPROD_REGEN_GOLDEN") == "1"
+EXACT = os.environ.get("POSTPROD_EXACT_MEASUREMENTS") == "1"
+FOLDERS = ("exposure", "raw", "faces/pascal_voc", "wb")
+SUFFIXES = {".jpg", ".jpeg", ".crw", ".kdc", ".dng", ".raw"}
+COLUMNS = [c.name for c in MANIFEST_COLUMNS if c.group in MeasureExposure.writes]
+
+
+def shared_photos(testdata: Path) -> list[Path]:
+    return sorted(p for d in FOLDERS for p in (testdata / d).iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+def measure(path: Path, testdata: Path, tmp_path: Path) -> dict[str, Any]:
+    digest, head = hash_file(path)
+    fmt, kind = sniff_format(head, path.suffix)
+    name = path.relative_to(testdata).as_posix()
+    task = SourceTask(path=path, source_path=name, content_hash=digest, file_size=path.stat().st_size,
+                      format=fmt, source_kind=kind, seq=1, stem=path.stem)
+    analysis = load_graph().subset({"decode_raw", "measure_exposure"})
+    record = Runner(analysis, RunContext(shoot_dir=path.parent, out_dir=tmp_path)).run(task)
+    assert record.status is Status.OK, f"{name}: {record.error}"
+    values = {c: record.column(c) for c in COLUMNS}
+    return {c: str(v) if isinstance(v, str) else v for c, v in values.items()}  # StrEnum -> plain str, as in JSON
+
+
+def same(expected: Any, got: Any) -> bool:
+    if isinstance(expected, float) and isinstance(got, float) and not EXACT:
+        return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9)
+    return type(expected) is type(got) and expected == got
+
+
+def test_measurements_of_the_shared_photos_match_the_golden_values(testdata: Path, tmp_path: Path) -> None:
+    measured = {p.relative_to(testdata).as_posix(): measure(p, testdata, tmp_path) for p in shared_photos(testdata)}
+    if REGEN:
+        GOLDEN.write_text(json.dumps(measured, indent=1, sort_keys=True) + "\n")
+        pytest.skip(f"wrote {GOLDEN}")
+    golden = json.loads(GOLDEN.read_text())
+    assert sorted(measured) == sorted(golden), "the shared photos changed: regenerate (see the module docstring)"
+    moved = [
+        f"{name} {col}: {golden[name][col]!r} -> {values.get(col)!r}"
+        for name, values in sorted(measured.items())
+        for col in sorted(set(golden[name]) | set(values))
+        if not same(golden[name].get(col), values.get(col))
+    ]
+    assert not moved, f"{len(moved)} measured values moved:\n" + "\n".join(moved)
