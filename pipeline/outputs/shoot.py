@@ -33,6 +33,7 @@ from pipeline.outputs.instructions import (
     instruction_rows,
 )
 from pipeline.outputs.report import render_report
+from pipeline.outputs.verify import verify_exports
 from pipeline.outputs.xmp import (
     EmbedError,
     ImageDecision,
@@ -42,6 +43,7 @@ from pipeline.outputs.xmp import (
     image_decision,
     xmp_note,
     xmp_packet,
+    xmp_target,
     xmp_targets,
 )
 
@@ -79,6 +81,12 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         The run's output folder, chart and shoot id.
     plan_params : dict, optional
         The plan's parameters before reviewers' edits (:func:`merge_decisions`).
+
+    Raises
+    ------
+    ExportMismatchError
+        If ``exports.parquet`` read back disagrees with the files on disk
+        (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
@@ -87,6 +95,7 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     originals = [r for r in records if r.duplicate_of is None]
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
     write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
     keep: set[str] = {r.preview_path for r in originals if r.preview_path}
     keep |= {e.path for r in originals for e in r.exports}
@@ -158,7 +167,9 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
         if doc["xmp_copy"]:
             jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
         elif doc["xmp_form"] == XmpForm.EMBEDDED:
-            (packet.parent / PurePosixPath(r.source_path).name).unlink(missing_ok=True)  # copies turned off
+            stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
+            if stale:
+                (out / stale).unlink(missing_ok=True)
         docs.append(doc)
     try:
         failed = embed_packets(jobs)
