@@ -51,10 +51,11 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
     from pipeline.review.app import create_app, review_context, serve  # Flask only when reviewing
     from pipeline.review.security import is_loopback
 
-    token = token or None
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
+    # A blank or short token (16 spaces passed the old length check) guards nothing: refuse it rather than
+    # serve with it, or quietly serve without one.
+    if token is not None and len("".join(token.split())) < MIN_TOKEN_CHARS:
         raise ReviewUsageError(
-            f"--token must be at least {MIN_TOKEN_CHARS} characters; make one with: "
+            f"--token must hold at least {MIN_TOKEN_CHARS} characters other than spaces; make one with: "
             "python -c \"import secrets; print(secrets.token_urlsafe())\"")
     if not is_loopback(host) and token is None:
         raise ReviewUsageError(

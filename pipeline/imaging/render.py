@@ -47,7 +47,7 @@ import cv2
 import numpy as np
 
 from charts.schema import Chart, Rendition
-from pipeline.imaging.decode import decode_raster, decode_raw_linear, open_raw
+from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
@@ -773,6 +773,7 @@ def decode_for_render(
     height: int,
     scale: float,
     max_pixels: int,
+    max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
 
@@ -781,6 +782,11 @@ def decode_for_render(
     same LibRaw settings as the analysis proxy. Raster: Pillow at full size,
     or at the needed long edge (JPEG DCT scaling); ``float32``.
 
+    Parameters
+    ----------
+    max_bytes : int
+        Memory budget of a raster decode (see :func:`~pipeline.imaging.decode.decode_raster`).
+
     Raises
     ------
     InputError
@@ -788,7 +794,7 @@ def decode_for_render(
     """
     if kind is SourceKind.RASTER:
         long_edge = math.ceil(scale * max(width, height)) + 2
-        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels)
+        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes)
         return rgb
     with open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=raw_half_size(scale))

@@ -70,6 +70,8 @@ class RunSettings:
         Replace the deliveries of another shoot or chart in ``out_dir`` instead of refusing.
     wait : bool
         Wait for another run holding ``out_dir`` to finish instead of refusing.
+    follow_external_symlinks : bool
+        Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
 
     shoot_dir: Path
@@ -84,6 +86,7 @@ class RunSettings:
     only: str | None = None
     force: bool = False
     wait: bool = False
+    follow_external_symlinks: bool = False
 
 
 @dataclass
@@ -219,7 +222,7 @@ def process_shoot(
 def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
              on_phase: Callable[[str, int], None] | None,
              on_record: Callable[[ImageRecord], None] | None) -> RunResult:
-    shoot = scan_shoot(settings.shoot_dir)
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks

@@ -39,6 +39,7 @@ from pipeline.outputs.instructions import (
     instruction_rows,
 )
 from pipeline.outputs.report import ReportImage, render_report, report_images
+from pipeline.outputs.verify import verify_exports
 from pipeline.outputs.xmp import (
     EmbedError,
     ImageDecision,
@@ -48,6 +49,7 @@ from pipeline.outputs.xmp import (
     image_decision,
     xmp_note,
     xmp_packet,
+    xmp_target,
     xmp_targets,
 )
 
@@ -93,6 +95,12 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         The run's output folder, chart and shoot id.
     plan_params : dict, optional
         The plan's parameters before reviewers' edits (:func:`merge_decisions`).
+
+    Raises
+    ------
+    ExportMismatchError
+        If ``exports.parquet`` read back disagrees with the files on disk
+        (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
@@ -129,6 +137,7 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     # After the decisions are merged: an export made before one that changes its pixels is stale.
     stale = stale_exports(originals, context.chart)
     write_parquet_atomic(to_table(export_rows(originals, stale), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
@@ -275,7 +284,9 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
         if doc["xmp_copy"]:
             jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
         elif doc["xmp_form"] == XmpForm.EMBEDDED:
-            (packet.parent / PurePosixPath(r.source_path).name).unlink(missing_ok=True)  # copies turned off
+            stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
+            if stale:
+                (out / stale).unlink(missing_ok=True)
         docs.append(doc)
     try:
         failed = embed_packets(jobs)

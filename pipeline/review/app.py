@@ -5,7 +5,8 @@ preview cache, settings) in ``app.extensions`` and these blueprints:
 
 - :mod:`~pipeline.review.security`: the guard before every request (token or
   loopback host, JSON changes from the app's own origin) and the security headers;
-- :mod:`~pipeline.review.errors`: JSON errors under ``/api/``;
+- :mod:`~pipeline.review.errors`: JSON errors under ``/api/``, a JSON 413 for a
+  body over :data:`MAX_REQUEST_BYTES`, a JSON 503 while the review database is locked;
 - :mod:`~pipeline.review.blueprints`: the features (pages, API, decisions across images,
   previews, 100% tiles, files, re-render).
 
@@ -38,6 +39,8 @@ from pipeline.review.store import ReviewStore, default_reviewer
 from pipeline.review.tiles import FullResCache
 
 HERE = Path(__file__).parent
+#: Largest request body accepted (a review change is a few hundred bytes); larger ones get a JSON 413.
+MAX_REQUEST_BYTES = 1 << 20
 
 
 def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | None = None,
@@ -68,6 +71,7 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     """
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
     app.json.sort_keys = False  # keys in the order the payloads build them
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     store = ReviewStore(out_dir, shoot_dir)
     settings = ReviewSettings(reviewer=reviewer or default_reviewer(), token=token,
                               allowed_hosts=tuple(allowed_hosts))
@@ -94,4 +98,4 @@ def serve(app: Flask, host: str, port: int) -> Any:
     return make_server(host, port, app, threaded=True, request_handler=KeepAlive)
 
 
-__all__ = ["create_app", "is_loopback", "review_context", "serve"]
+__all__ = ["MAX_REQUEST_BYTES", "create_app", "is_loopback", "review_context", "serve"]
