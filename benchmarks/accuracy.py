@@ -794,11 +794,32 @@ def main(argv: list[str] | None = None) -> int:
     log(f"corpus (rendered twins: {renderer.name})")
     corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
     items = corpus.items
+    decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs)
+    details = write_details(cache / "results" / f"decisions-{'quick' if args.quick else 'full'}.jsonl", items,
+                            decisions, crops)
+    log(f"  per-item decisions: {details}")
+    results = score(corpus, items, decisions, crops, rawtherapee)
+    for name, rows in results.items():
+        log(f"\n=== {name} split ===")
+        log(console_table(rows, rawtherapee))
+    total_s = time.perf_counter() - start
+    log(f"\n{len(items)} items; postprod {seconds['postprod']:.0f} s, baselines {seconds['baselines']:.0f} s, "
+        f"total {total_s:.0f} s")
+    if args.write:
+        write_markdown(results, corpus, pool, rawtherapee, args, total_s)
+        log(f"wrote {ACCURACY_MD}")
+    return 0
+
+
+def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jobs: int, baselines: bool = True
+           ) -> tuple[dict[str, dict[str, Decision]], dict[str, dict[str, list]], dict[str, float]]:
+    """Every system's decisions on the items: (system -> item id -> Decision, system -> item id -> crops,
+    seconds spent per system). ``baselines=False``: postprod's only."""
+    from charts.loader import load_chart
+
     t = time.perf_counter()
     log(f"postprod on {len(items)} images")
     runs = run_postprod(corpus, items, cache / "postprod", CROP_CHARTS)
-    from charts.loader import load_chart
-
     target_ev = load_chart(MAIN_CHART).chart.exposure.target_ev
     decisions: dict[str, dict[str, Decision]] = {"postprod": {}}
     crops: dict[str, dict[str, list]] = {"postprod": {}, "naive": {}}
@@ -815,38 +836,34 @@ def main(argv: list[str] | None = None) -> int:
                 crops["postprod"].setdefault(item.id, []).extend((chart, *c) for c in postprod_crops(record))
         w, h = image_size(corpus.path(item))
         crops["naive"][item.id] = [("centre", *c) for c in centred_crops(w, h, aspects)]
+    by_id = {i.id: i for i in items}
     for item_id, d in decisions["postprod"].items():
-        item = next(i for i in items if i.id == item_id)
+        item = by_id[item_id]
         if item.truth.get("faces") and item.set in ("cast", "original", "wb_real"):
             lin = bl.read_linear(corpus.path(item))
             d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"])
-    postprod_s = time.perf_counter() - t
+    seconds = {"postprod": time.perf_counter() - t, "baselines": 0.0}
+    if not baselines:
+        return decisions, crops, seconds
     t = time.perf_counter()
     log("baselines" + (" (RawTherapee and naive)" if rawtherapee else " (naive)"))
-    rt, naive = baseline_decisions(corpus, items, cache, rawtherapee, args.jobs)
-    decisions["rawtherapee"], decisions["naive"] = rt, naive
-    baselines_s = time.perf_counter() - t
+    decisions["rawtherapee"], decisions["naive"] = baseline_decisions(corpus, items, cache, rawtherapee, jobs)
+    seconds["baselines"] = time.perf_counter() - t
+    return decisions, crops, seconds
 
-    details = write_details(cache / "results" / f"decisions-{'quick' if args.quick else 'full'}.jsonl", items,
-                            decisions, crops)
-    log(f"  per-item decisions: {details}")
+
+def score(corpus: Corpus, items: list[Item], decisions: dict[str, dict[str, Decision]],
+          crops: dict[str, dict[str, list]], rawtherapee: bool) -> dict[str, list[Row]]:
+    """The tables: split name (held_out, tuning, reference) -> rows."""
     splits = {"held_out": [i for i in items if i.split == "held_out"],
               "tuning": [i for i in items if i.split == "tuning"],
               "reference": [i for i in items if i.split == "reference"]}
-    results = {name: evaluate(pick, decisions, crops, rawtherapee, corpus) for name, pick in splits.items()}
-    results["reference"] = [r for r in results["reference"] if any(
-        k in r.metric for k in ("real wrong", "wb/pairs", "warm-intended", "skin"))]
-    fivek = fivek_row(splits["reference"], decisions, rawtherapee)
-    results["reference"].insert(0, fivek)
-    for name, rows in results.items():
-        log(f"\n=== {name} split ===")
-        log(console_table(rows, rawtherapee))
-    total_s = time.perf_counter() - start
-    log(f"\n{len(items)} items; postprod {postprod_s:.0f} s, baselines {baselines_s:.0f} s, total {total_s:.0f} s")
-    if args.write:
-        write_markdown(results, corpus, pool, rawtherapee, args, total_s)
-        log(f"wrote {ACCURACY_MD}")
-    return 0
+    results = {name: evaluate(pick, decisions, crops, rawtherapee, corpus) for name, pick in splits.items() if pick}
+    if "reference" in results:
+        results["reference"] = [r for r in results["reference"] if any(
+            k in r.metric for k in ("real wrong", "wb/pairs", "warm-intended", "skin"))]
+        results["reference"].insert(0, fivek_row(splits["reference"], decisions, rawtherapee))
+    return results
 
 
 def write_details(path: Path, items: list[Item], decisions: dict[str, dict[str, Decision]],
@@ -943,8 +960,9 @@ NOTES = [
     "  RawTherapee is not installed).",
     "- **Casts**: the light times the sRGB colour of a black body -120..+120 mired from D65 (some with a",
     "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. McCamy's CCT (the",
-    "  conversion postprod's plan uses) reads these lights within 2 mired from -80 to +120; -120 mired is",
-    "  29 600 K, past the formula's 25 000 K limit.",
+    "  conversion postprod's plan uses) reads these lights within 2.5 mired from -50 to +120; it reads -80",
+    "  (13 500 K) as -76, and -120 mired (29 600 K) is past the formula's 25 000 K limit: these cool casts",
+    "  charge the conversion's own error too.",
     "- **Faces in shadow**: a soft-edged ellipse (Gaussian feather, 8 % of the face width) over every other",
     "  human-annotated face, 0.8-1.5 EV deep in linear light, in the DNG twin and in a JPEG of the photo.",
     "  PASCAL VOC faces are dlib's human-drawn boxes; the astronaut, Grace Hopper and Flickr faces were drawn",

@@ -400,8 +400,9 @@ def cast_gains(delta_mired: float, tint_log2_g: float = 0.0) -> np.ndarray:
 
     A grey card under that light, seen by a camera with sRGB primaries balanced for D65 (whose white is
     sRGB's (1, 1, 1)), comes out as the light's own linear sRGB colour: these gains (G = 1). McCamy's
-    CCT of that colour is within 2 mired of the injected one from -80 to +120 mired; at -120 mired
-    (29 600 K, bluer than any daylight) the light is beyond the range of McCamy's formula.
+    CCT of that colour (the conversion postprod's plan uses) is within 2.5 mired of the injected one
+    from -50 to +120 mired; it drifts above 10 000 K (-80 mired, 13 500 K, reads -76) and -120 mired
+    (29 600 K, bluer than any daylight) is past its 25 000 K limit.
     """
     kelvin = 1e6 / (D65_MIRED + delta_mired)
     gains = planck_srgb(kelvin)
