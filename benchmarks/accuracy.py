@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import accuracy_baselines as bl  # noqa: E402
-from benchmarks.accuracy_corpus import Corpus, Item, Renderer, Source, build_corpus, build_pool  # noqa: E402
+from benchmarks.accuracy_corpus import Corpus, Item, Renderer, Source, build_corpus, build_pool, slug  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
 ACCURACY_MD = ROOT / "benchmarks" / "ACCURACY.md"
@@ -774,6 +774,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-wallpapers", action="store_true", help="leave Debian's wallpaper photos out of the pool")
     parser.add_argument("--jobs", type=int, default=2, help="parallel converter processes (default 2)")
     parser.add_argument("--write", action="store_true", help=f"write the tables to {ACCURACY_MD.relative_to(ROOT)}")
+    parser.add_argument("--sheet", metavar="WORD", default=None,
+                        help="also draw a contact sheet of the items whose id contains WORD (in the cache's results/)")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     start = time.perf_counter()
@@ -794,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"corpus (rendered twins: {renderer.name})")
     corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
     items = corpus.items
+    if args.sheet is not None:
+        picked = [i for i in items if args.sheet in i.id][:40]
+        log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")
     decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs)
     details = write_details(cache / "results" / f"decisions-{'quick' if args.quick else 'full'}.jsonl", items,
                             decisions, crops)
@@ -864,6 +869,35 @@ def score(corpus: Corpus, items: list[Item], decisions: dict[str, dict[str, Deci
             k in r.metric for k in ("real wrong", "wb/pairs", "warm-intended", "skin"))]
         results["reference"].insert(0, fivek_row(splits["reference"], decisions, rawtherapee))
     return results
+
+
+def contact_sheet(corpus: Corpus, items: list[Item], out: Path, columns: int = 5, cell: int = 300) -> Path:
+    """A labelled PNG of the items as a person sees them (RAW twins through the standard camera curve),
+    annotated faces drawn (red: in a shadow), for checking by eye that each perturbation looks like a
+    real photo with the intended problem."""
+    from PIL import Image, ImageDraw
+
+    from benchmarks.accuracy_corpus import film_curve_render, to_srgb8
+
+    rows = (len(items) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * cell, rows * (cell * 2 // 3 + 16)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, item in enumerate(items):
+        lin, scale = bl.read_linear_scaled(corpus.path(item), 2 * cell)
+        shown = film_curve_render(lin) if item.domain == "raw" else lin
+        im = Image.fromarray(to_srgb8(shown))
+        fit = min(cell / im.size[0], (cell * 2 // 3) / im.size[1])
+        im = im.resize((max(1, round(im.size[0] * fit)), max(1, round(im.size[1] * fit))))
+        d = ImageDraw.Draw(im)
+        for f in item.truth.get("faces") or []:
+            x, y, w, h = (v * scale * fit for v in f["box"])
+            d.rectangle([x, y, x + w, y + h], outline=(255, 0, 0) if f["shadow_ev"] >= 0.5 else (0, 255, 0))
+        x0, y0 = (n % columns) * cell, (n // columns) * (cell * 2 // 3 + 16)
+        sheet.paste(im, (x0, y0 + 16))
+        draw.text((x0 + 2, y0 + 2), item.id[-46:], fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
 
 
 def write_details(path: Path, items: list[Item], decisions: dict[str, dict[str, Decision]],

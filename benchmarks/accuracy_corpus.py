@@ -680,7 +680,7 @@ class _Builder:
                  truth=dict(dng_item.truth))
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-." else "-" for c in text).strip("-")
 
 
@@ -721,7 +721,7 @@ def build_corpus(
         # The source's own number picks its perturbations, so they do not change with the pool.
         index = int(hashlib.sha256(src.id.encode()).hexdigest()[:8], 16)
         split = splits[src.id]
-        tag = f"{'H' if split == 'held_out' else 'T'}_{_slug(src.id)}"
+        tag = f"{'H' if split == 'held_out' else 'T'}_{slug(src.id)}"
         sha = file_sha256(src.path)
         if src.group == "raw":
             _raw_twins(b, src, sha, split, tag, index)
@@ -883,7 +883,7 @@ def _reference_items(b: _Builder, data: Path) -> None:
 
     for path in sorted((data / "exposure").glob(FIVEK_GLOB)):
         needed = 1.5 if "_N1.5" in path.name else -1.5
-        b.add(id=f"R_fivek_{_slug(path.stem)}", source=f"exposure/{path.name}", split="reference", set="fivek",
+        b.add(id=f"R_fivek_{slug(path.stem)}", source=f"exposure/{path.name}", split="reference", set="fivek",
               domain="rendered", file=_link(b, path), render="published", truth={"ev": needed})
     with open(data / "wb" / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -895,7 +895,7 @@ def _reference_items(b: _Builder, data: Path) -> None:
             truth["log2_rb"] = float(row["truth_log2_rb"])
         if sid in EYE_DRAWN_FACES:  # reference files are used at their own size
             truth["faces"] = [{"box": list(bx), "shadow_ev": 0.0} for bx in EYE_DRAWN_FACES[sid]]
-        b.add(id=f"R_wb_{_slug(Path(row['file']).stem)}", source=f"wb/{row['file']}", split="reference",
+        b.add(id=f"R_wb_{slug(Path(row['file']).stem)}", source=f"wb/{row['file']}", split="reference",
               set="wb_pair" if row["truth_log2_rb"] else "wb_real", domain="rendered", file=_link(b, path),
               render="published", truth=truth)
 
