@@ -147,21 +147,39 @@ def rawtherapee_cached(sources: list[Path], cache: Path, profile: str, jobs: int
 
 
 def read_linear_scaled(path: Path, long_edge: int) -> tuple[np.ndarray, float]:
-    """:func:`read_linear` at most ``long_edge`` px, and the scale from the file's pixels to the array's."""
-    full = read_linear(path)
+    """:func:`read_linear` at most ``long_edge`` px, and the scale from the file's pixels to the array's.
+
+    A RAW file is decoded at half size (LibRaw's 2x2 binning, 4x faster) when that still gives at
+    least 3/4 of ``long_edge``.
+    """
+    if path.suffix.lower() in RAW_SUFFIXES:
+        import rawpy
+
+        with rawpy.imread(str(path)) as raw:
+            full_w = raw.sizes.width if raw.sizes.flip in (0, 3) else raw.sizes.height
+            half = max(raw.sizes.width, raw.sizes.height) / 2 >= 0.75 * long_edge
+            rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, adjust_maximum_thr=0.0, output_bps=16,
+                                  gamma=(1, 1), output_color=rawpy.ColorSpace.sRGB, half_size=half)
+        full = rgb.astype(np.float64) / 65535.0
+        scale = full.shape[1] / full_w
+    else:
+        full, scale = read_linear(path), 1.0
     if max(full.shape[:2]) <= long_edge:
-        return full, 1.0
+        return full, scale
     import cv2
 
     s = long_edge / max(full.shape[:2])
     small = cv2.resize(full, (round(full.shape[1] * s), round(full.shape[0] * s)), interpolation=cv2.INTER_AREA)
-    return small, small.shape[1] / full.shape[1]
+    return small, scale * small.shape[1] / full.shape[1]
+
+
+RAW_SUFFIXES = (".dng", ".crw", ".kdc", ".cr2", ".nef", ".arw")
 
 
 def read_linear(path: Path, long_edge: int | None = None) -> np.ndarray:
     """Linear sRGB of a file: LibRaw (camera white balance, no auto-brightening) for RAWs, the sRGB curve
     for rendered files; float64 in [0, 1], at most ``long_edge`` px when given."""
-    if path.suffix.lower() in (".dng", ".crw", ".kdc", ".cr2", ".nef", ".arw"):
+    if path.suffix.lower() in RAW_SUFFIXES:
         import rawpy
 
         with rawpy.imread(str(path)) as raw:
