@@ -786,11 +786,12 @@ def table(rows: list[Row], rawtherapee: bool) -> str:
             out.append(f"| **{section}** | | | | | | |")
         passed = r.passed()
         ahead = r.ahead_of_rt()
-        out.append("| " + " | ".join([
+        cells = [
             r.metric, r.text("postprod"), r.text("rawtherapee") if rawtherapee else "not run", r.text("naive"),
             r.target or "—", {True: "PASS", False: "MISS", None: "—"}[passed],
             {True: "yes", False: "no", None: "—"}[ahead],
-        ]) + " |")
+        ]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out)
 
 
@@ -1027,7 +1028,9 @@ def write_markdown(results: dict[str, list[Row]], corpus: Corpus, pool: list[Sou
         f"- date: {m['date']}",
         f"- machine: {m['cpu']}, Python {m['python']}; {m['rawtherapee']}",
         f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
-        f"- command: `{cmd}` ({seconds / 60:.0f} min{', corpus and renders from the cache' if seconds < 600 else ''})",
+        f"- command: `{cmd}`: {seconds / 60:.0f} min, {corpus.made} of {len(corpus.items)} corpus files made in this run "
+        "(the rest, and RawTherapee's renders, from the cache; measured 2026-11-29, a run with an empty cache "
+        "took 57 min on a 2-core machine shared with other jobs, 20 min of it CPU)",
         f"- pool: {len(pool)} sources ("
         + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw"))
         + f"); rendered twins developed by `{corpus.renderer}`",
