@@ -261,29 +261,41 @@ def sweep_temp_files(out: Path) -> int:
 
 def carry_reviews(records: list[ImageRecord], out: Path) -> None:
     """Keep reviewers' decisions across a re-plan: status, who, when, comment, and
-    the parameters they changed (which replace the plan's, so a rerun renders them)."""
-    from pipeline.outputs.instructions import instruction_name
+    the parameters they changed (which replace the plan's, so a rerun renders them).
+
+    An operation a reviewer added (a scene's exposure or white balance given to a
+    frame the plan left alone; its review says ``added``) is kept when the new
+    plan does not make one of its own.
+    """
+    from pipeline.outputs.instructions import instruction_name, operation_from_doc
 
     for r in records:
-        if not r.operations:
+        if r.status is not Status.OK:
             continue
-        reviews = _previous_reviews(out / "instructions" / instruction_name(r.source_path))
+        reviews, added = _previous_reviews(out / "instructions" / instruction_name(r.source_path))
         for op in r.operations:
             review = reviews.get(op.op_id)
             if review:
                 op.review = review
                 op.params = {**op.params, **(review.get("params") or {})}
+        planned = {op.op_id for op in r.operations}
+        for op_doc in added:
+            if op_doc["op_id"] not in planned:
+                r.operations.append(operation_from_doc(op_doc))
 
 
-def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:
-    """Reviewers' decisions in an earlier instructions file, by operation id (kept across re-plans)."""
+def _previous_reviews(path: Path) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Reviewers' decisions in an earlier instructions file, by operation id, and the operations they added."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}
+        return {}, []
     out = {}
+    added = []
     for op in doc.get("operations", []):
         review = op.get("review") or {}
         if review.get("status", "pending") != "pending" or review.get("comment") or review.get("params"):
             out[op["op_id"]] = review
-    return out
+        if review.get("added"):
+            added.append(op)
+    return out, added

@@ -29,6 +29,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .accept{background:#2e7d32}.flag{background:#ef6c00}.reject{background:#c62828}.failed{background:#555}
 .ops{margin:6px 0 0;padding-left:18px;font-size:12px} .hand{color:#c62828}
 .legend span{margin-right:14px} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+.scene{display:inline-block;border:1px solid #90a4ae;border-radius:9px;padding:0 7px;font-size:12px;color:#37474f}
 """
 
 
@@ -63,6 +64,34 @@ def _overlay(r: ImageRecord) -> str:
                      f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op.params["aspect"])}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _scenes_table(ok: list[ImageRecord]) -> str:
+    """The scenes of the shoot: frames, when, and what was matched across them."""
+    scenes: dict[int, list[ImageRecord]] = {}
+    for r in ok:
+        if r.plan.scene_id is not None:
+            scenes.setdefault(r.plan.scene_id, []).append(r)
+    if not scenes:
+        return ""
+    rows = []
+    for sid in sorted(scenes):
+        frames = scenes[sid]
+        times = sorted(r.camera.captured_at for r in frames if r.camera.captured_at is not None)
+        when = (f"{times[0]:%H:%M:%S}" + (f" &ndash; {times[-1]:%H:%M:%S}" if times[-1] != times[0] else "")
+                if times else "-")
+        matched = Counter(str(o.kind).replace("_", " ") for r in frames for o in r.operations
+                          if o.kind in (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE)
+                          and o.params.get("scene_id") == sid)
+        evs = [o.params["ev"] for r in frames for o in r.operations if o.kind is OperationKind.EXPOSURE]
+        what = ", ".join(f"{k} on {n}" for k, n in sorted(matched.items())) or "each frame on its own"
+        span = f"{min(evs):+.2f} to {max(evs):+.2f} EV" if evs else "none"
+        rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{len(frames)}</td><td>{when}</td>"
+                    f"<td>{_e(what)}</td><td>{span}</td></tr>")
+    return ("<h2>Scenes</h2><p class=muted>Frames of one place and light. Matched: the corrections planned "
+            "with the scene (the chart's consistency), on how many frames.</p><table><tr><th>scene</th>"
+            "<th>frames</th><th>taken</th><th>matched</th><th>exposure corrections</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> str:
@@ -100,6 +129,7 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
         out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
                    + "".join(f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(r.error)}</td></tr>" for r in failed)
                    + "</table>")
+    out.append(_scenes_table(ok))
     out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')
@@ -111,7 +141,8 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
         )
         out.append(
             f'<div class="card">{_overlay(r)}<div><span class="badge {verdict}">{verdict}</span> '
-            f'<span class=path><a href="instructions/{_e(instruction_name(r.source_path))}">{_e(r.source_path)}</a>'
+            + (f'<span class=scene>scene {r.plan.scene_id}</span> ' if r.plan.scene_id is not None else "")
+            + f'<span class=path><a href="instructions/{_e(instruction_name(r.source_path))}">{_e(r.source_path)}</a>'
             f'</span></div><div class=muted>{_e(summary_line(r.operations, r.plan.faces_to_brighten))}</div><ul class="ops">{ops}</ul></div>'
         )
     out.append("</div></html>\n")

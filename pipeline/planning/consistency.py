@@ -45,8 +45,6 @@ from pipeline.imaging.scene_light import (
 )
 from pipeline.imaging.camera_raw import D65_XY
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
-from pipeline.planning.rules.exposure import plan_exposure
-from pipeline.planning.rules.white_balance import plan_white_balance
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
 
@@ -126,6 +124,8 @@ def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | 
     """What the chart's exposure rule wants for this frame without its tolerance (None: nothing to meter)."""
     if record.exposure.ev is None or not math.isfinite(record.exposure.ev):
         return None
+    from pipeline.planning.rules.exposure import plan_exposure  # here: the rules package imports this module
+
     relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(update={"tolerance_ev": 0.0})})
     probe = dataclasses.replace(plan, exposure_ev=0.0)
     plan_exposure(record, relaxed, probe)
@@ -134,6 +134,8 @@ def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | 
 
 def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.ndarray | None:
     """The gains the chart's white-balance rule wants for this frame without its tolerance (None: no estimate)."""
+    from pipeline.planning.rules.white_balance import plan_white_balance  # here: as in own_exposure
+
     relaxed = chart.model_copy(
         update={"white_balance": chart.white_balance.model_copy(update={"tolerance_mired": 0.0})})
     for op in plan_white_balance(record, relaxed, dataclasses.replace(plan)):

@@ -16,7 +16,8 @@ from pipeline.review.blueprints.api import api
 from pipeline.review.blueprints.files import files
 from pipeline.review.blueprints.pages import pages
 from pipeline.review.blueprints.previews import previews
+from pipeline.review.blueprints.scenes import scenes_api
 
-BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, previews, files)
+BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, previews, files, scenes_api)
 
 __all__ = ["BLUEPRINTS"]
