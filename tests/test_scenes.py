@@ -428,3 +428,57 @@ def test_an_edit_to_one_frame_is_propagated_to_its_scene_and_kept_by_a_replan(sh
         assert _ev(replanned[f]) == pytest.approx(_ev(after[f]), abs=0.011), f
     for f in added:
         assert any((o["review"] or {}).get("added") for o in replanned[f]["operations"])
+
+
+@pytest.mark.browser
+def test_scene_chip_and_panel_in_a_browser(shoot: dict, reviewed: Path) -> None:
+    """The gallery shows each frame's scene; a scene decision made in the image view reaches every frame."""
+    import os
+    import threading
+
+    from pipeline.review.app import serve
+
+    chromium = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not chromium.exists():
+        message = "playwright and /usr/bin/chromium are needed for the browser test"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    srv = serve(create_app(reviewed, shoot_dir=shoot["dest"] / "shoot", reviewer="Ana"), "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    frames = [f.file for f in shoot["frames"]]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(chromium), args=["--headless", "--no-sandbox",
+                                                                              "--disable-gpu"])
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("dialog", lambda d: d.accept())
+            page.goto(base + "/")
+            expect(page.locator(".scene-chip")).to_have_count(len(frames))
+            page.locator(".scene-chip").first.click()
+            expect(page.locator("#scene-bar")).to_be_visible()
+            expect(page.locator("#scene-bar b")).to_have_text("Scene 1")
+            page.goto(base + "/image/" + frames[0])
+            expect(page.locator("#scene-box h3")).to_contain_text("Scene 1")
+            before = _docs(reviewed, frames)
+            page.fill(".scene-ev", "0.2")
+            with page.expect_navigation():
+                page.get_by_role("button", name="Move EV").click()
+            expect(page.locator("#scene-box")).to_be_visible()
+            browser.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    after = _docs(reviewed, frames)
+    scene = {f: d["scene_id"] for f, d in after.items()}
+    for f in frames:
+        moved = 0.2 if scene[f] == scene[frames[0]] else 0.0
+        assert _ev(after[f]) == pytest.approx(_ev(before[f]) + moved, abs=0.011), f
+    assert not errors
