@@ -10,6 +10,7 @@ scene actions on that output, and a re-plan that keeps them.
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import math
 import shutil
@@ -46,7 +47,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.consistency import applied_exposure, applied_gains
 from pipeline.planning.plan import plan_shoot
-from pipeline.planning.scenes import group_scenes
+from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes
 from pipeline.review.app import create_app
 from pipeline.review.store import OpChange, ReviewStore
 
@@ -179,6 +180,17 @@ def test_frames_group_by_light_and_what_they_show_not_by_time_order() -> None:
     # A failed file has no scene.
     records[2].status = Status.FAILED
     assert group_scenes(records, 1800)[2] is None
+
+
+def test_the_distance_matrix_is_the_pairwise_distance() -> None:
+    records = _series()
+    records[1].content.palette = None  # a frame without a palette
+    records[2].camera.iso = None  # nor exposure settings
+    lights = [frame_light(r) for r in records]
+    matrix = distance_matrix(lights)
+    for i, j in itertools.combinations(range(len(lights)), 2):
+        assert matrix[i, j] == pytest.approx(frame_distance(lights[i], lights[j]), abs=1e-3)
+        assert matrix[j, i] == matrix[i, j]
 
 
 def _plan(records: list[ImageRecord], chart: Chart) -> dict[str, ImageRecord]:

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-from pipeline.imaging.measure.content import palette_distance
+from pipeline.imaging.measure.content import PALETTE_CHROMA_BINS, PALETTE_LEVELS, palette_distance
 from pipeline.imaging.scene_light import as_shot_xy, exposure_settings_ev, scene_light, xy_to_lab50
 from pipeline.kernel.records import ImageRecord, SourceKind, Status
 
@@ -211,6 +211,43 @@ def time_runs(times: Sequence[datetime | None], max_gap_s: float) -> list[list[i
     return runs
 
 
+def _term(values: np.ndarray, known: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pairwise |difference| / tolerance of one measurement, :data:`MISSING_DISTANCE` where a frame lacks it."""
+    diff = np.abs(values[:, None] - values[None, :]) / tolerance
+    return np.where(known[:, None] & known[None, :], diff, MISSING_DISTANCE)
+
+
+def distance_matrix(lights: Sequence[FrameLight]) -> np.ndarray:
+    """:func:`frame_distance` of every pair of frames at once (a few seconds for thousands of frames).
+
+    Returns
+    -------
+    ndarray, (n, n)
+        Symmetric, zero on the diagonal.
+    """
+    n = len(lights)
+    level = np.array([f.light_level_ev if f.light_level_ev is not None else 0.0 for f in lights])
+    has_level = np.array([f.light_level_ev is not None for f in lights])
+    labs = [f.light_lab for f in lights]
+    lab = np.array([v if v is not None else (0.0, 0.0) for v in labs])
+    refs = np.array([f.reference for f in lights])
+    has_lab = np.array([v is not None for v in labs])
+    colour = np.hypot(lab[:, None, 0] - lab[None, :, 0], lab[:, None, 1] - lab[None, :, 1]) / LIGHT_TOLERANCE_LAB
+    colour = np.where(has_lab[:, None] & has_lab[None, :] & (refs[:, None] == refs[None, :]), colour,
+                      MISSING_DISTANCE)
+    palettes = [f.palette for f in lights]
+    bins = PALETTE_CHROMA_BINS**2
+    has_palette = np.array([p is not None and len(p) == bins for p in palettes])
+    digits = np.array([[int(c, 16) for c in p] if ok else [0] * bins for p, ok in zip(palettes, has_palette)],
+                      dtype=np.float64) / PALETTE_LEVELS
+    sq = (digits**2).sum(axis=1)
+    hellinger = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * digits @ digits.T, 0.0) / 2.0)
+    content = np.where(has_palette[:, None] & has_palette[None, :], hellinger / PALETTE_TOLERANCE, MISSING_DISTANCE)
+    dist = np.sqrt(_term(level, has_level, LEVEL_TOLERANCE_EV) ** 2 + colour**2 + content**2)
+    dist[np.arange(n), np.arange(n)] = 0.0
+    return dist
+
+
 def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTANCE) -> list[int]:
     """Average-linkage clusters of frames whose mean distance stays under ``max_distance``.
 
@@ -219,12 +256,8 @@ def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTAN
     n = len(lights)
     if n == 1:
         return [0]
-    dist = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            dist[i, j] = dist[j, i] = frame_distance(lights[i], lights[j])
-    labels = fcluster(linkage(squareform(dist, checks=False), method="average"), t=max_distance,
-                      criterion="distance")
+    labels = fcluster(linkage(squareform(distance_matrix(lights), checks=False), method="average"),
+                      t=max_distance, criterion="distance")
     first: dict[int, int] = {}
     for label in labels:
         first.setdefault(int(label), len(first))

@@ -120,7 +120,7 @@ PALETTE_CHROMA_BINS = 5
 PALETTE_CHROMA_RANGE = 1.5
 #: Pixels darker than this many stops under the median carry noise, not colour.
 _PALETTE_FLOOR_STOPS = 6.0
-_PALETTE_LEVELS = 15  # one hex digit per bin
+PALETTE_LEVELS = 15  # one hex digit per bin
 
 
 def palette(rgb: np.ndarray) -> str | None:
@@ -167,7 +167,7 @@ def palette(rgb: np.ndarray) -> str | None:
     i1 = np.clip(((c1 + r) / (2 * r) * n).astype(int), 0, n - 1)
     i2 = np.clip(((c2 + r) / (2 * r) * n).astype(int), 0, n - 1)
     shares = np.bincount(i1 * n + i2, minlength=n * n) / len(px)
-    digits = np.rint(np.sqrt(shares) * _PALETTE_LEVELS).astype(int)
+    digits = np.rint(np.sqrt(shares) * PALETTE_LEVELS).astype(int)
     return "".join(f"{d:x}" for d in digits)
 
 
@@ -182,8 +182,8 @@ def palette_distance(a: str, b: str) -> float:
     if len(a) != len(b) or len(a) != PALETTE_CHROMA_BINS**2:
         raise ValueError(f"not two palettes of {PALETTE_CHROMA_BINS**2} hex digits: {a!r}, {b!r}")
     try:
-        da = np.array([int(c, 16) for c in a], dtype=np.float64) / _PALETTE_LEVELS
-        db = np.array([int(c, 16) for c in b], dtype=np.float64) / _PALETTE_LEVELS
+        da = np.array([int(c, 16) for c in a], dtype=np.float64) / PALETTE_LEVELS
+        db = np.array([int(c, 16) for c in b], dtype=np.float64) / PALETTE_LEVELS
     except ValueError:
         raise ValueError(f"a palette is hex digits: {a!r}, {b!r}") from None
     return float(np.linalg.norm(da - db)) / np.sqrt(2.0)
