@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             print(f"{split.name} seed {seed}: ARI {r['ari']:.3f}; moved {r['moved'] or 'none'}; "
                   f"left out {r['left_out'] or 'none'}; misgrouped {r['misgrouped'] or 'none'}", flush=True)
+    (work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     text = table(results)
     print()
     print(text)

@@ -360,7 +360,7 @@ def spread(delivered: list[Delivered]) -> tuple[float, float, float]:
     """
     ratios = np.array([d.ratio for d in delivered])
     median = np.median(ratios, axis=0)
-    whites = np.array([white_of(r / median * np.array([1.0, 1.0, 1.0])) for r in ratios])
+    whites = np.array([white_of(r / median) for r in ratios])
     evs = np.array([d.exposure_ev for d in delivered])
     return float(np.std(evs)), float(np.std(whites[:, 0])), float(np.std(whites[:, 1]))
 

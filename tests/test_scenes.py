@@ -37,7 +37,6 @@ from pipeline.imaging.scene_light import (
     gains_for_white,
     mired_tint,
     rendered_white,
-    rgb_to_xy,
     scene_light,
 )
 from pipeline.imaging.white_balance import cct_to_xy

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from charts.schema import Chart, WhiteBalancePolicy
+from pipeline.imaging.camera_raw import D65_XY
 from pipeline.imaging.scene_light import (
     gains_for_white,
     mired_tint,
@@ -43,7 +44,6 @@ from pipeline.imaging.scene_light import (
     uv_to_xy,
     xy_to_uv,
 )
-from pipeline.imaging.camera_raw import D65_XY
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState

@@ -50,7 +50,7 @@ PALETTE_TOLERANCE = 0.15
 #: Average distance, in tolerances, under which two groups of frames are one scene. Chosen on the
 #: tuning shoots: a higher cut lets the close-ups join their scenes (shoots with a scene per light)
 #: and chains places shot alike into one (four places, one ISO, aperture and shutter); mean ARI
-#: over six tuning shoots 0.81 at 2.0, 0.86 at 2.5, 0.84 at 3.0 (and falling: 0.47 for one shoot).
+#: over six tuning shoots 0.88 at 2.0, 0.93 at 2.5, 0.88 at 3.0 (and falling: 0.48 for one shoot).
 MAX_SCENE_DISTANCE = 2.5
 #: What a measurement one of two frames lacks counts for: one tolerance (neither the same nor different).
 MISSING_DISTANCE = 1.0
@@ -59,6 +59,10 @@ MISSING_DISTANCE = 1.0
 ATTACH_SHUTTER_STOPS = 2.0
 #: Two settings are the same within this many stops (EXIF rounds: f/5.6 is 2**2.5 = 5.66).
 SAME_SETTING_STOPS = 1 / 6
+#: With several scenes of its run shot at its settings, a stray joins the nearest only when it is clearly
+#: the nearest: its mean distance at most this share of the next one's (on the tuning shoots every stray
+#: attached under 0.85 went to its own scene, and those above were coin flips: 0.91 to 0.98).
+ATTACH_MARGIN = 0.85
 
 
 class Reference:
@@ -169,16 +173,18 @@ def same_setup(p: FrameLight, q: FrameLight) -> bool:
             and _stops(p.shutter_s, q.shutter_s) <= ATTACH_SHUTTER_STOPS)
 
 
-def attach_strays(lights: Sequence[FrameLight], labels: list[int]) -> list[int]:
-    """Give each frame that is alone in its light to the one scene of its run shot with its settings.
+def attach_strays(lights: Sequence[FrameLight], labels: list[int], dist: np.ndarray | None = None) -> list[int]:
+    """Give each frame that is alone in its light to the scene of its run shot with its settings.
 
     A close-up of a white plate reads far brighter than the rest of its table
     and a frame full of one colour reads another light, so the clustering leaves
     it alone; the camera's settings did not change, and a frame shot at the ISO
-    and aperture of exactly one scene of its run (its shutter within a bracket)
-    belongs to that scene. With two such scenes (two rooms shot alike) it stays
-    alone: nothing says which.
+    and aperture of one scene of its run (its shutter within a bracket)
+    belongs to that scene. With two such scenes (two rooms shot alike) it joins
+    the nearest when that one is clearly nearer (:data:`ATTACH_MARGIN`), else
+    it stays alone: nothing says which.
     """
+    dist = distance_matrix(lights) if dist is None else dist
     sizes: dict[int, int] = {}
     for label in labels:
         sizes[label] = sizes.get(label, 0) + 1
@@ -186,9 +192,18 @@ def attach_strays(lights: Sequence[FrameLight], labels: list[int]) -> list[int]:
     for i, label in enumerate(labels):
         if sizes[label] > 1:
             continue
-        matches = {labels[j] for j in range(len(labels)) if sizes[labels[j]] > 1 and same_setup(lights[i], lights[j])}
-        if len(matches) == 1:
-            out[i] = matches.pop()
+        candidates: dict[int, list[int]] = {}
+        for j, other in enumerate(labels):
+            if sizes[other] > 1 and same_setup(lights[i], lights[j]):
+                candidates.setdefault(other, [])
+        for j, other in enumerate(labels):
+            if other in candidates:
+                candidates[other].append(j)
+        if not candidates:
+            continue
+        ranked = sorted((float(np.mean(dist[i, members])), other) for other, members in candidates.items())
+        if len(ranked) == 1 or ranked[0][0] <= ATTACH_MARGIN * ranked[1][0]:
+            out[i] = ranked[0][1]
     return out
 
 
@@ -248,15 +263,18 @@ def distance_matrix(lights: Sequence[FrameLight]) -> np.ndarray:
     return dist
 
 
-def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTANCE) -> list[int]:
+def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTANCE,
+            dist: np.ndarray | None = None) -> list[int]:
     """Average-linkage clusters of frames whose mean distance stays under ``max_distance``.
 
-    Returns a cluster label per frame (0, 1, ...), numbered in the order of each cluster's first frame.
+    ``dist``: their :func:`distance_matrix`, when already made. Returns a cluster
+    label per frame (0, 1, ...), numbered in the order of each cluster's first frame.
     """
     n = len(lights)
     if n == 1:
         return [0]
-    labels = fcluster(linkage(squareform(distance_matrix(lights), checks=False), method="average"),
+    dist = distance_matrix(lights) if dist is None else dist
+    labels = fcluster(linkage(squareform(dist, checks=False), method="average"),
                       t=max_distance, criterion="distance")
     first: dict[int, int] = {}
     for label in labels:
@@ -291,7 +309,8 @@ def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
     for run in time_runs([lights[i].captured_at for i in analysed], max_gap_s):
         members = [analysed[k] for k in run]
         run_lights = [lights[i] for i in members]
-        labels = attach_strays(run_lights, cluster(run_lights, max_distance))
+        dist = distance_matrix(run_lights)
+        labels = attach_strays(run_lights, cluster(run_lights, max_distance, dist), dist)
         groups: dict[int, list[int]] = {}
         for i, label in zip(members, labels):
             groups.setdefault(label, []).append(i)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from charts.schema import AcceptanceAction, Chart
+from pipeline.imaging.scene_light import mired_tint
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status
 from pipeline.planning.consistency import (
     ExposureMatch,
@@ -24,7 +25,6 @@ from pipeline.planning.consistency import (
 )
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.scenes import group_scenes
-from pipeline.imaging.scene_light import mired_tint
 from pipeline.planning.state import PlanState
 
 #: Smallest exposure change worth an operation: a twentieth of a stop is below what anyone sees
