@@ -41,6 +41,12 @@ class DecodeRaw(Stage):
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse sources larger than this (decompression bombs)."
         )
+        max_decode_mb: int = Field(
+            1200, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode (read from its header: size and mode) would take more "
+            "memory than this (default: the stage's declared memory); bands of rows are converted at a time, "
+            "so a 169 MP PNG needs about 700 MB.",
+        )
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
         )
@@ -49,7 +55,8 @@ class DecodeRaw(Stage):
             ge=0,
             le=1_000_000,
             description="Disk (in the output folder, for the run's duration) for RAW decodes the render can "
-            "reuse instead of decoding again; 0 = the render always decodes.",
+            "reuse instead of decoding again, and never more than a quarter of the free space; 0 = the render "
+            "always decodes.",
         )
 
     def process(self, item: WorkItem) -> None:
@@ -57,7 +64,7 @@ class DecodeRaw(Stage):
         task = item.task
         decoded = decode_proxy(
             task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
-            p.min_bits_per_photosite, task.file_size,
+            p.min_bits_per_photosite, task.file_size, task.format, p.max_decode_mb << 20,
         )  # fmt: skip
         self._keep_for_render(item, decoded)
         r = item.record

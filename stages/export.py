@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.naming import output_path
@@ -22,6 +24,7 @@ from pipeline.outputs.encode import (
     export_rendition,
     read_source_gps,
 )
+from pipeline.outputs.shoot import after_preview_name
 
 
 class Export(Stage):
@@ -35,7 +38,7 @@ class Export(Stage):
     reads = frozenset({"camera", "render_key"})
     writes = frozenset({"exports", "error"})
     needs_chart: ClassVar[bool] = True
-    consumes = frozenset({"renditions"})
+    consumes = frozenset({"renditions", "after_preview"})
     resources = Resources(cpus=1, memory_mb=1000)
     writes_files: ClassVar[bool] = True
 
@@ -61,51 +64,68 @@ class Export(Stage):
     def process(self, item: WorkItem) -> None:
         chart: Chart = self.context.require_chart(self.name)
         rendered: dict[str, np.ndarray] = item.artifacts.pop("renditions", None) or {}
+        after: np.ndarray | None = item.artifacts.pop("after_preview", None)
         r = item.record
         r.exports = []
         if not rendered:
             return
+        if after is not None:  # the report's thumbnail of what is delivered
+            write_bytes_atomic(self.out_path(after_preview_name(r.content_hash)), _jpeg(after))
         out_dir = Path(self.context.out_dir).resolve()
         shoot = self.context.shoot_id or Path(self.context.shoot_dir).name
         stem = item.task.stem or Path(item.task.source_path).stem
         gps: dict[str, str] | None = None
         warnings: list[str] = []
-        for name, pixels in rendered.items():
-            rendition = chart.renditions[name]
-            policy = chart.metadata_for(name)
-            if not policy.strip_gps and gps is None:
-                gps = read_source_gps(item.task.path)
-            height, width = pixels.shape[:2]
-            meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
-            encoded = export_rendition(pixels, rendition, meta, self.params.encoder_settings())
-            if not encoded.fits:
-                warnings.append(
-                    f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
-                    f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
-                )
-            path = output_path(
-                out_dir / EXPORTS_DIR,
-                chart.naming,
-                client=chart.client,
-                shoot=shoot,
-                date=capture_date(r),
-                seq=item.task.seq,
-                stem=stem,
-                rendition=name,
-                ext=rendition.extension,
-            )
-            write_bytes_atomic(path, encoded.data)
-            r.exports.append(
-                ExportedFile(
+        try:
+            for name, pixels in rendered.items():
+                rendition = chart.renditions[name]
+                policy = chart.metadata_for(name)
+                if not policy.strip_gps and gps is None:
+                    gps = read_source_gps(item.task.path)
+                height, width = pixels.shape[:2]
+                meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
+                encoded = export_rendition(pixels, rendition, meta, self.params.encoder_settings())
+                if not encoded.fits:
+                    warnings.append(
+                        f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
+                        f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
+                    )
+                path = output_path(
+                    out_dir / EXPORTS_DIR,
+                    chart.naming,
+                    client=chart.client,
+                    shoot=shoot,
+                    date=capture_date(r),
+                    seq=item.task.seq,
+                    stem=stem,
                     rendition=name,
-                    path=path.relative_to(out_dir).as_posix(),
-                    width=width,
-                    height=height,
-                    bytes=len(encoded.data),
-                    format=rendition.format.value,
-                    sha256=hashlib.sha256(encoded.data).hexdigest(),
+                    ext=rendition.extension,
                 )
-            )
-            del pixels
+                write_bytes_atomic(path, encoded.data)
+                r.exports.append(
+                    ExportedFile(
+                        rendition=name,
+                        path=path.relative_to(out_dir).as_posix(),
+                        width=width,
+                        height=height,
+                        bytes=len(encoded.data),
+                        format=rendition.format.value,
+                        sha256=hashlib.sha256(encoded.data).hexdigest(),
+                    )
+                )
+                del pixels
+        except BaseException:
+            # An image is delivered whole or not at all: a full disk (or any error) on its second
+            # rendition must not leave the first on disk, listed nowhere.
+            for e in r.exports:
+                (out_dir / e.path).unlink(missing_ok=True)
+            r.exports = []
+            raise
         if warnings:
             r.error = "; ".join(([r.error] if r.error else []) + warnings)
+
+
+def _jpeg(srgb8: np.ndarray, quality: int = 82) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(srgb8, "RGB").save(buf, "JPEG", quality=quality, optimize=True)
+    return buf.getvalue()

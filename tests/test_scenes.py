@@ -239,6 +239,19 @@ def test_frames_the_camera_balanced_differently_converge_on_one_white() -> None:
             assert spread > 5.0  # a frame within the tolerance keeps the camera's white: off the floor
 
 
+def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
+    """A reviewer's temperature/tint edit starts from the matched white: the op's shifts give its gains."""
+    from pipeline.planning.rules.white_balance import white_balance_params
+
+    planned = _plan(_series(), load_chart("culinary").chart)
+    for r in planned.values():
+        wb = next(o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE)
+        assert wb.params["scene_id"] in (1, 2)
+        again = white_balance_params(r.colour.temperature_shift_k, r.colour.cast_b,
+                                     wb.params["temperature_shift_k"], wb.params["tint_shift"])
+        assert again["gains"] == pytest.approx(wb.params["gains"], abs=2e-3)
+
+
 def test_strictness_takes_that_share_of_the_difference() -> None:
     chart = load_chart("culinary").chart
     alone = _plan(_series(), _with(chart, "consistency", enabled=False))

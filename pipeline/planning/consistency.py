@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import least_squares
 
 from charts.schema import Chart, WhiteBalancePolicy
 from pipeline.imaging.camera_raw import D65_XY
@@ -44,6 +45,7 @@ from pipeline.imaging.scene_light import (
     uv_to_xy,
     xy_to_uv,
 )
+from pipeline.imaging.white_balance import D65_CCT_K, mired, white_balance_gains
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
@@ -251,25 +253,69 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
     return out
 
 
-def white_balance_params(match: WhiteMatch, scene_id: int) -> dict[str, object]:
+def shifts_for_gains(gains: Sequence[float], measured_shift_k: float | None,
+                     cast_b: float | None) -> tuple[float, float] | None:
+    """The ``(temperature_shift_k, tint_shift)`` that give ``gains`` in the white-balance rule's terms.
+
+    The rule (and a reviewer's temperature and tint edit,
+    :func:`pipeline.planning.rules.white_balance.white_balance_params`) moves the
+    frame's measured neutral (``D65 + measured_shift_k``, Lab b* ``cast_b``, a*
+    ``-tint_shift``) to a Planckian white ``temperature_shift_k`` cooler. A
+    matched white balance moves another colour (the scene's white as this
+    frame shows it); written in those terms, a reviewer's edit starts from the
+    matched white instead of jumping back to the frame's own. None when the
+    frame has no measured cast, or no such shift gives the gains (beyond the
+    locus' ends).
+    """
+    if measured_shift_k is None or cast_b is None:
+        return None
+    g = np.asarray(gains, dtype=np.float64)
+    want = np.log([g[0] / g[1], g[2] / g[1]])
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        got = white_balance_gains(x[0], cast_b, 1e6 / x[1])
+        return np.log([got[0] / got[1], got[2] / got[1]]) - want
+
+    # Started off D65: within a kelvin of it the rule aims at D65 itself, a flat spot for the search.
+    fit = least_squares(residual, x0=[0.0, 1e6 / D65_CCT_K + 15.0], bounds=([-100.0, 40.0], [100.0, 600.0]),
+                        xtol=1e-12, ftol=1e-12, diff_step=1e-4)
+    if not np.all(np.abs(fit.fun) < 1e-3):
+        return None
+    a, target_mired = fit.x
+    return D65_CCT_K + measured_shift_k - 1e6 / target_mired, -a
+
+
+def matched_white_balance_params(match: WhiteMatch, scene_id: int, measured_shift_k: float | None = None,
+                                 cast_b: float | None = None) -> dict[str, object]:
     """The operation parameters of a matched white balance, in the white-balance rule's terms.
 
     ``gains`` for the renderer; ``mired_shift`` (+ warmer), ``temperature_shift_k``
-    and ``tint_shift`` as the white-balance rule reports them, of the colour
-    the gains turn grey; ``white``: Camera Raw's ``[Temperature, Tint]`` the
-    frame is rendered at (the XMP writer uses it); ``scene_id``.
+    and ``tint_shift`` as the white-balance rule reports them, relative to the
+    frame's measured neutral when it has one (:func:`shifts_for_gains`), else
+    of the colour the gains turn grey; ``white``: Camera Raw's ``[Temperature,
+    Tint]`` the frame is rendered at (the XMP writer uses it); ``scene_id``.
     """
-    as_shot = match.as_shot_xy or D65_XY
-    mired_shift = mired_tint(as_shot)[0] - mired_tint(match.white_xy)[0]
-    d65_mired = 1e6 / 6504.0
-    a, _ = seen_as(match.white_xy, match.as_shot_xy)
     temperature, tint = 1e6 / mired_tint(match.white_xy)[0], mired_tint(match.white_xy)[1]
-    return {
-        "gains": [round(float(g), 4) for g in match.gains],
-        "mired_shift": round(mired_shift, 1),
+    gains = np.asarray(match.gains, dtype=np.float64)
+    shifts = shifts_for_gains(gains, measured_shift_k, cast_b)
+    if shifts is not None:
+        temperature_shift_k, tint_shift = shifts
+        measured_cct = D65_CCT_K + measured_shift_k  # type: ignore[operator]
+        mired_shift = mired(measured_cct - temperature_shift_k) - mired(measured_cct)
+        # The same colour, at the rule's luminance (it keeps the measured neutral's; a few thousandths of a stop).
+        gains = white_balance_gains(-tint_shift, cast_b, measured_cct - temperature_shift_k)  # type: ignore[arg-type]
+    else:
+        as_shot = match.as_shot_xy or D65_XY
+        mired_shift = mired_tint(as_shot)[0] - mired_tint(match.white_xy)[0]
+        a, _ = seen_as(match.white_xy, match.as_shot_xy)
         # (the colour the gains turn grey, in kelvin, less D65's; a shift beyond the locus' end is clamped)
-        "temperature_shift_k": round(1e6 / max(1.0, d65_mired - mired_shift) - 6504.0, 0),
-        "tint_shift": round(-a, 2),
+        temperature_shift_k = 1e6 / max(1.0, mired(D65_CCT_K) - mired_shift) - D65_CCT_K
+        tint_shift = -a
+    return {
+        "gains": [round(float(g), 4) for g in gains],
+        "mired_shift": round(mired_shift, 1),
+        "temperature_shift_k": round(temperature_shift_k, 0),
+        "tint_shift": round(tint_shift, 2),
         "white": [round(temperature, 0), round(tint, 1)],
         "scene_id": scene_id,
     }

@@ -18,8 +18,9 @@ changed document back as :meth:`pipeline.review.store.ReviewStore.update` does
   (the change of amount, the white, the status) done to the rest of its scene.
 
 A frame the plan left without an exposure or white-balance operation gets one,
-marked ``added`` in its review; ``postprod process`` keeps added operations
-across re-plans (``pipeline.kernel.run.carry_reviews``), as it keeps edited amounts.
+marked ``added`` (its kind and reason) in its decision; ``postprod process``
+makes added operations again on a re-plan
+(:func:`pipeline.outputs.decisions.reviewers_operations`), as it keeps edited amounts.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import copy
 import json
 import sqlite3
 import statistics
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +37,14 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.scene_light import as_shot_xy, gains_for_white, rendered_white, uv_to_xy, xy_to_uv
-from pipeline.planning.consistency import WhiteMatch, white_balance_params
+from pipeline.outputs import decisions
+from pipeline.planning.consistency import WhiteMatch, matched_white_balance_params
 from pipeline.review.store import (
     MAX_ABS_EV,
     REVIEW_STATUSES,
     NotFound,
     OpChange,
+    Paused,
     ReviewError,
     ReviewStore,
     refresh_summary,
@@ -109,7 +113,7 @@ def _add_op(store: ReviewStore, con: sqlite3.Connection, sp: str, doc: dict[str,
     op = {"op_id": kind, "kind": kind, "params": dict(params), "reason": reason, "measured": None, "target": None,
           "confidence": 1.0, "applied_by": "renderer",
           "review": {"status": "accepted", "by": reviewer, "at": at, "comment": None, "params": dict(params),
-                     "added": True}}
+                     "added": {"kind": kind, "reason": reason}}}
     if any(o["op_id"] == kind for o in doc["operations"]):
         raise ReviewError(f"{sp} already has an operation {kind!r} (rejected or left to a retoucher): decide it there")
     after_wb = max((k + 1 for k, o in enumerate(doc["operations"]) if o["kind"] == WHITE_BALANCE), default=0)
@@ -160,6 +164,8 @@ def change_scene(store: ReviewStore, scene_id: int, reviewer: str,
     frames = scenes(store).get(scene_id)
     if not frames:
         raise NotFound(f"scene {scene_id}")
+    if store._paused:
+        raise Paused(f"{store._paused}: decisions are paused until it ends")
     result = SceneResult(scene_id, frames)
     with store._transaction() as con:
         at = utc_now()
@@ -171,15 +177,20 @@ def change_scene(store: ReviewStore, scene_id: int, reviewer: str,
             audit = edit(con, sp, new, at, result)
             if audit:
                 written.append((sp, new, version + 1, audit))
+        change_id = uuid.uuid4().hex[:16]  # one scene decision: undone or read in the history as one
         for sp, new, version, audit in written:
             refresh_summary(new)
             for op_id, what, before, after in audit:
-                store._audit(con, at, reviewer, sp, op_id, what, before, after, version)
+                store._audit(con, at, reviewer, sp, op_id, what, before, after, version, change_id)
+            reviewed = {op["op_id"]: op.get("review") for op in new["operations"]}
+            for op_id in dict.fromkeys(op_id for op_id, *_ in audit if op_id is not None):
+                decisions.save(con, sp, op_id, reviewed[op_id])
             sha = store._write_doc(store.planned(sp), new)
             con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?", (version, sha, sp))
             result.changed[sp] = version
         if written:
             store._write_parquet()
+            store._mark_exports()
     return result
 
 
@@ -264,10 +275,11 @@ def _white_of(doc: dict[str, Any]) -> tuple[str, tuple[float, float] | None, tup
 
 
 def _white_params(scene_id: int, target: tuple[float, float], shot: tuple[float, float] | None,
-                  frames: int) -> dict[str, Any]:
+                  frames: int, measurements: dict[str, Any]) -> dict[str, Any]:
     gains = gains_for_white(target, shot)
     match = WhiteMatch(gains, target, target, None, shot, frames, False)
-    params = white_balance_params(match, scene_id)
+    params = matched_white_balance_params(match, scene_id, measurements.get("wb_temperature_shift_k"),
+                                          measurements.get("wb_cast_b"))
     return {k: params[k] for k in WHITE_PARAMS}
 
 
@@ -306,7 +318,8 @@ def sync_scene_white_balance(store: ReviewStore, scene_id: int, reviewer: str,
         if kind not in targets:
             result.skipped[sp] = f"a {kind} file does not share the {whites[reference][0]} reference's white"  # type: ignore[index]
             return []
-        params = _white_params(scene_id, targets[kind], shot, sum(w[0] == kind for w in whites.values()))
+        params = _white_params(scene_id, targets[kind], shot, sum(w[0] == kind for w in whites.values()),
+                               doc.get("measurements") or {})
         op = _op(doc, WHITE_BALANCE)
         if op is None:
             if any(o["kind"] == WHITE_BALANCE for o in doc["operations"]):

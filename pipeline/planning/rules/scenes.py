@@ -20,8 +20,8 @@ from pipeline.planning.consistency import (
     WhiteMatch,
     match_exposure,
     match_white_balance,
+    matched_white_balance_params,
     scene_members,
-    white_balance_params,
 )
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.scenes import group_scenes
@@ -65,7 +65,7 @@ def _replace(ops: Sequence[Operation], drop, new: list[Operation]) -> list[Opera
     return kept[:at] + new + kept[at:]
 
 
-def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart) -> list[Operation]:
+def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart, record: ImageRecord) -> list[Operation]:
     white_m, white_tint = mired_tint(match.white_xy)
     shot_m, shot_tint = mired_tint(match.as_shot_xy) if match.as_shot_xy else mired_tint((0.3127, 0.3290))
     if abs(white_m - shot_m) < MIN_WHITE_STEP and abs(white_tint - shot_tint) < MIN_WHITE_STEP:
@@ -75,7 +75,7 @@ def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart) -> list[Oper
            else "the scene's white")
     own = "" if match.own_xy is None else f"; its own estimate read {1e6 / mired_tint(match.own_xy)[0]:.0f} K"
     return [Operation(
-        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=white_balance_params(match, scene),
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=matched_white_balance_params(match, scene, record.colour.temperature_shift_k, record.colour.cast_b),
         reason=f"matched to scene {scene} ({match.frames} frames): rendered at {why}, "
                f"{1e6 / scene_m:.0f} K / tint {scene_tint:+.0f}{own}{_strictness_note(chart)}",
         measured=None if match.own_xy is None else rounded(mired_tint(match.own_xy)[0], 1),
@@ -92,7 +92,7 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_white_balance(records, chart, plans, operations, members).items():
             is_wb = lambda o: o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER  # noqa: E731
-            out[i] = _replace(operations[i], is_wb, _white_balance_ops(match, scene, chart))
+            out[i] = _replace(operations[i], is_wb, _white_balance_ops(match, scene, chart, records[i]))
     return out
 
 
