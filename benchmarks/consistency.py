@@ -134,7 +134,8 @@ class RunMeasure:
 
 def run_once(shoot: Path, out: Path, chart: Path, truth_by_file: dict[str, str] | None,
              photos: dict[str, np.ndarray], frames: list[ss.FrameTruth], keep: Path | None) -> RunMeasure:
-    settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart=chart)
+    # force: each run replaces the previous one's deliveries (made under the other chart); analysis is reused.
+    settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart=chart, force=True)
     start = time.perf_counter()
     if truth_by_file is None:
         result = process_shoot(settings)

@@ -302,8 +302,6 @@ def matched_white_balance_params(match: WhiteMatch, scene_id: int, measured_shif
         temperature_shift_k, tint_shift = shifts
         measured_cct = D65_CCT_K + measured_shift_k  # type: ignore[operator]
         mired_shift = mired(measured_cct - temperature_shift_k) - mired(measured_cct)
-        # The same colour, at the rule's luminance (it keeps the measured neutral's; a few thousandths of a stop).
-        gains = white_balance_gains(-tint_shift, cast_b, measured_cct - temperature_shift_k)  # type: ignore[arg-type]
     else:
         as_shot = match.as_shot_xy or D65_XY
         mired_shift = mired_tint(as_shot)[0] - mired_tint(match.white_xy)[0]
