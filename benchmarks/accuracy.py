@@ -199,7 +199,8 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     ops = {op.op_id: op for op in record.operations}
     d = Decision()
     d.ev = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
-    d.ev_meter = None if record.exposure.ev is None else target_ev - float(record.exposure.ev)
+    meter = record.exposure.meter_ev
+    d.ev_meter = None if meter is None else target_ev - float(meter)
     wb = ops.get("white_balance")
     d.mired = float(wb.params["mired_shift"]) if wb else 0.0
     d.tint_a = float(wb.params.get("tint_shift", 0.0)) if wb else 0.0
@@ -511,7 +512,8 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t),
             Row(sec, f"{label}: corrections of the wrong sign where |offset| >= {SIGN_MIN_EV}", sign, "0",
                 "lower", 0.0, "{:.0f}"),
-            Row(sec, f"{label}: median |error| of the meter (manifest exposure_ev; diagnostic)", meter, ""),
+            Row(sec, f"{label}: median |error| of the scene meter alone (manifest exposure_meter_ev; diagnostic)",
+                meter, ""),
             Row(sec, f"{label}: median |error| relative to the 0 EV twin's correction (diagnostic)", rel, ""),
         ]
 

@@ -268,25 +268,46 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
     )
 
 
-def check_raw_payload(raw: rawpy.RawPy, file_size: int, min_bits_per_pixel: float) -> None:
-    """Reject files too small to hold the sensor data they declare.
+#: Sensor data with fewer distinct values than this, most photosites holding one of them
+#: (:data:`STUB_MODE_SHARE`), is no picture. A real frame holds hundreds to thousands of values
+#: (an 8-bit Kodak DC120 KDC about 100, a 12-bit sensor thousands) and even a lens-cap frame
+#: spreads its noise over tens of them, none holding most of the frame.
+STUB_MAX_VALUES = 32
+STUB_MODE_SHARE = 0.5
 
-    Metadata-only stubs and truncated files open in LibRaw and decode to
-    garbage; real RAW data, even lossy-compressed, needs several bits per
-    photosite.
+
+def check_sensor_data(raw: rawpy.RawPy) -> None:
+    """Refuse sensor data that holds no picture: a metadata-only stub, or the zeros of a truncated file.
+
+    Judged on the decoded photosites, not on the file's size: a real RAW can
+    be small (a Kodak DC120 KDC in its JPEG mode holds 43 KB for an 848x976
+    sensor, 0.42 bits per photosite). LibRaw decodes a file whose image data
+    is missing as a handful of values repeated over the frame (zeros, or the
+    metadata's bytes); a photograph has noise and tones.
 
     Raises
     ------
     InputError
-        When the file holds fewer than ``min_bits_per_pixel`` bits per photosite.
+        When the photosites take fewer than :data:`STUB_MAX_VALUES` values and
+        one of them covers more than :data:`STUB_MODE_SHARE` of the sensor.
+    rawpy.LibRawError
+        When LibRaw cannot unpack the sensor data at all (the caller words it).
     """
-    s = raw.sizes
-    photosites = max(1, s.raw_width * s.raw_height)
-    bpp = file_size * 8 / photosites
-    if bpp < min_bits_per_pixel:
+    try:
+        data = raw.raw_image_visible  # unpacks: a file that ends early raises LibRaw's own error here
+    except (AttributeError, ValueError):
+        return  # no single-plane mosaic to judge: the decode's own checks say the rest
+    if data is None or data.size == 0:
+        return
+    step = max(1, int(np.sqrt(data.size / 1_000_000)))  # a million photosites decide it
+    values, counts = np.unique(np.asarray(data[::step, ::step]), return_counts=True)
+    share = float(counts.max()) / float(counts.sum())
+    if values.size < STUB_MAX_VALUES and share > STUB_MODE_SHARE:
+        s = raw.sizes
         raise InputError(
-            f"file holds {file_size} bytes, too few for the {s.raw_width}x{s.raw_height} sensor it declares "
-            f"({bpp:.3f} bits per photosite): truncated, or a metadata-only stub"
+            f"the sensor data holds no picture: {values.size} distinct values over the {s.raw_width}x{s.raw_height} "
+            f"sensor, {100 * share:.0f} % of it at {int(values[counts.argmax()])}: a metadata-only stub, or a "
+            "truncated file"
         )
 
 
@@ -637,7 +658,6 @@ def decode_proxy(
     kind: SourceKind,
     long_edge: int,
     max_pixels: int,
-    min_bits_per_photosite: float = 0.5,
     file_size: int | None = None,
     fmt: str | None = None,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
@@ -659,8 +679,6 @@ def decode_proxy(
         Long edge of the proxy in pixels (never enlarged).
     max_pixels : int
         Refuse larger images or sensors (decompression bombs).
-    min_bits_per_photosite : float
-        Refuse RAW files too small for the sensor they declare (see :func:`check_raw_payload`).
     file_size : int, optional
         The file's size in bytes (read from the file when not given).
     fmt : str, optional
@@ -691,7 +709,7 @@ def decode_proxy(
     else:
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
-            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt
+            path, long_edge, max_pixels, unknown, None if unknown else fmt
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     check_not_constant(decoded.rgb)
@@ -702,8 +720,6 @@ def _decode_raw_proxy(
     path: Path,
     long_edge: int,
     max_pixels: int,
-    min_bits_per_photosite: float,
-    file_size: int,
     unknown: bool,
     fmt: str | None,
 ) -> Decoded:
@@ -718,7 +734,7 @@ def _decode_raw_proxy(
             s = raw.sizes
             if s.raw_width * s.raw_height > max_pixels:
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
-            check_raw_payload(raw, file_size, min_bits_per_photosite)
+            check_sensor_data(raw)
             meta = raw_metadata(raw, path)
             try:
                 camera_raw = camera_raw_baseline(raw, path)

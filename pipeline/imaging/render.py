@@ -53,7 +53,7 @@ from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -532,6 +532,60 @@ def encode_fast(space: ColorSpace | str, linear: np.ndarray, in_place: bool = Fa
     return a.reshape(linear.shape)
 
 
+#: Where the highlight shoulder starts, in linear light after the gains (sRGB 188): tones below
+#: it keep exactly the exposure the plan asked for; the stops above it, up to the source's white
+#: pushed by the gains, are compressed into the one stop left below display white.
+SHOULDER_KNEE = 0.5
+
+
+def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOULDER_KNEE) -> np.ndarray:
+    """Roll the highlights off into display white instead of clipping them, in place.
+
+    A gain that pushes the source's white (1.0) to ``white`` > 1 would clip
+    every tone above ``1 / white`` of the source. Each channel above ``knee``
+    is compressed in log2 (stops) by a rational shoulder, ``s / (1 + b * s)``
+    of its stops ``s`` above the knee, with ``b`` chosen so that ``white``
+    lands exactly on 1.0: the curve leaves the identity with slope 1 at the
+    knee (no visible kink), is increasing everywhere (tones keep their order)
+    and still has a slope of ``(log2(1/knee) / log2(white/knee))**2`` at
+    white, so 8-bit white is reached only by the source's own white. Values
+    above ``white`` (a channel the white balance pushed further) clip at 1.
+    Nothing changes when ``white <= 1``: no gain pushes anything past white.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, float32, (H, W, 3)
+        Linear light after the gains; overwritten.
+    white : float
+        The level the gains take the source's white to.
+    knee : float
+        Start of the shoulder, in (0, 1).
+
+    Returns
+    -------
+    ndarray
+        ``rgb_linear``, rolled off.
+
+    Raises
+    ------
+    ValueError
+        If ``knee`` is not in (0, 1) or ``white`` is not positive.
+    """
+    if not 0.0 < knee < 1.0:
+        raise ValueError(f"shoulder knee must be in (0, 1), got {knee}")
+    if not white > 0:
+        raise ValueError(f"white must be positive, got {white}")
+    if white <= 1.0:
+        return rgb_linear
+    span_in, span_out = math.log2(white / knee), math.log2(1.0 / knee)
+    b = (span_in - span_out) / (span_in * span_out)
+    v = _flat(rgb_linear)
+    above = v > knee
+    stops = np.log2(v[above] / np.float32(knee))
+    v[above] = np.minimum(np.float32(knee) * np.exp2(stops / (1.0 + np.float32(b) * stops)), np.float32(1.0))
+    return rgb_linear
+
+
 def finish_rendition(
     rgb_linear: np.ndarray,
     color_space: ColorSpace | str,
@@ -539,6 +593,7 @@ def finish_rendition(
     bit_depth: int,
     gains: Sequence[float] = (1.0, 1.0, 1.0),
     sharpen_sigma: float = 0.8,
+    white: float = 1.0,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -554,10 +609,15 @@ def finish_rendition(
         8 or 16.
     gains : sequence of 3 float
         Per-channel linear gains applied first (white balance times
-        exposure); folded into the colour matrix, so they cost no extra pass.
+        exposure); folded into the colour matrix, so they cost no extra pass,
+        unless ``white`` asks for the highlight shoulder between the two.
     sharpen_sigma : float
         Gaussian radius of the unsharp mask in output pixels (screens want
         under a pixel after downsizing).
+    white : float
+        Where the gains take the source's white (:func:`shoulder_white`):
+        above 1, :func:`highlight_shoulder` rolls the highlights off after the
+        gains, before the colour space's matrix.
 
     Returns
     -------
@@ -578,8 +638,12 @@ def finish_rendition(
     if rgb_linear.dtype != np.float32 or rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
         raise ValueError(f"expected float32 (H, W, 3), got {rgb_linear.dtype} {rgb_linear.shape}")
     space = ColorSpace(color_space)
-    matrix = linear_srgb_to(space) @ np.diag(np.asarray(gains, dtype=np.float64))
+    gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
+    shoulder = white > 1.0
+    # With a shoulder the gains come first, alone; without, they fold into the colour matrix.
+    matrix = linear_srgb_to(space) if shoulder else linear_srgb_to(space) @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
+    gains32 = gain_matrix.astype(np.float32) if shoulder and not np.allclose(gain_matrix, np.eye(3)) else None
     luma_weights = rgb_to_xyz_matrix(space)[1].astype(np.float32).reshape(1, 3)
     enc = np.ascontiguousarray(rgb_linear)
     h = enc.shape[0]
@@ -589,6 +653,10 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
+        if gains32 is not None:
+            cv2.transform(strip, gains32, dst=strip)
+        if shoulder:
+            highlight_shoulder(strip, white)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         encoded = encode_fast(space, strip, in_place=True)
@@ -621,6 +689,15 @@ def _strip_rows(width: int, budget_bytes: int = 1 << 20) -> int:
 def correction_gains(adjustments: Adjustments) -> np.ndarray:
     """Per-channel linear gains of white balance times exposure (one multiply per pixel)."""
     return np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
+
+
+def shoulder_white(adjustments: Adjustments) -> float:
+    """Where the exposure gain takes the source's white (1.0): above 1, the highlights roll off into white.
+
+    The exposure alone decides it (a white-balance gain is a colour, not a
+    push), so a frame the plan does not brighten renders exactly as before.
+    """
+    return 2.0**adjustments.exposure_ev
 
 
 def render_frame(
@@ -670,7 +747,8 @@ def render_frame(
     linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
     return finish_rendition(
-        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma,
+        shoulder_white(adjustments),
     )
 
 

@@ -53,7 +53,7 @@ FACES_SCHEMA = pa.schema(
             "Five (x, y) points in full-resolution pixels, flattened: eye on the image's left, eye on the "
             "image's right, nose tip, mouth corner on the image's left, mouth corner on the image's right.",
         ),
-        _f("exposure_ev", pa.float32(), "log2(median linear luminance of the face centre / exposure target)."),
+        _f("exposure_ev", pa.float32(), "log2(scene light of the face centre / that of a face in a well-exposed photograph)."),
         _f(
             "sharpness",
             pa.float32(),
