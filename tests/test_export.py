@@ -245,9 +245,8 @@ def test_gps_is_stripped_only_when_asked(jpeg_with_gps: Path, tmp_path: Path, st
 def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path) -> None:
     """A FiveK frame pushed 1.5 EV under, corrected as the plan would, measures within 0.3 EV of target."""
     src = exposure_dir / "a0964-20061224_140610__E6B7217_N1.5.JPG"
-    target, tolerance = 0.40, 1.0  # measure_exposure's defaults for rendered sources
     proxy, _ = decode_raster(src, 1600, 250_000_000)
-    measured = measure_all(proxy, target, tolerance, rendered=True).exposure.ev
+    measured = measure_all(proxy, rendered=True).exposure.meter_ev
     assert measured < -0.8  # really under-exposed
     chart_path = tmp_path / "chart.yaml"
     chart_path.write_text(
@@ -261,7 +260,7 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     op = Operation("exposure", OperationKind.EXPOSURE, {"ev": ev}, "test", measured=measured, target=0.0)
     item = run_stages(src, chart, [op], tmp_path / "out", export=True)
     delivered, _ = decode_raster(tmp_path / "out" / item.record.exports[0].path, None, 250_000_000)
-    after = measure_all(delivered, target, tolerance, rendered=True).exposure.ev
+    after = measure_all(delivered, rendered=True).exposure.meter_ev
     assert abs(after) <= 0.3, f"measured {measured:+.2f} EV, corrected by {ev:+.2f}, now {after:+.2f}"
 
 

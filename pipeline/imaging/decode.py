@@ -274,6 +274,12 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
 #: spreads its noise over tens of them, none holding most of the frame.
 STUB_MAX_VALUES = 32
 STUB_MODE_SHARE = 0.5
+#: Sensor data whose darkest value covers more than this share of the photosites is no picture,
+#: whatever else it holds: the image data was never there (LibRaw leaves the missing part at 0)
+#: and the rest is stray bytes (a stub's unread buffer differs from run to run, so a count of
+#: values alone does not decide). The real RAWs of the shared data peak at 25 % (a four-plane
+#: Kodak with one plane empty); a DC120 at 9 %. A frame blown out to white is not refused here.
+STUB_BLACK_SHARE = 0.9
 
 
 def check_sensor_data(raw: rawpy.RawPy) -> None:
@@ -282,14 +288,16 @@ def check_sensor_data(raw: rawpy.RawPy) -> None:
     Judged on the decoded photosites, not on the file's size: a real RAW can
     be small (a Kodak DC120 KDC in its JPEG mode holds 43 KB for an 848x976
     sensor, 0.42 bits per photosite). LibRaw decodes a file whose image data
-    is missing as a handful of values repeated over the frame (zeros, or the
-    metadata's bytes); a photograph has noise and tones.
+    is missing as one value repeated over most of the frame (zeros, with the
+    metadata's or a previous decode's bytes here and there); a photograph has
+    noise and tones.
 
     Raises
     ------
     InputError
-        When the photosites take fewer than :data:`STUB_MAX_VALUES` values and
-        one of them covers more than :data:`STUB_MODE_SHARE` of the sensor.
+        When the darkest value covers more than :data:`STUB_BLACK_SHARE` of the
+        sensor, or the photosites take fewer than :data:`STUB_MAX_VALUES` values
+        and one of them covers more than :data:`STUB_MODE_SHARE`.
     rawpy.LibRawError
         When LibRaw cannot unpack the sensor data at all (the caller words it).
     """
@@ -301,13 +309,16 @@ def check_sensor_data(raw: rawpy.RawPy) -> None:
         return
     step = max(1, int(np.sqrt(data.size / 1_000_000)))  # a million photosites decide it
     values, counts = np.unique(np.asarray(data[::step, ::step]), return_counts=True)
-    share = float(counts.max()) / float(counts.sum())
-    if values.size < STUB_MAX_VALUES and share > STUB_MODE_SHARE:
+    total = float(counts.sum())
+    share = float(counts.max()) / total
+    black_share = float(counts[0]) / total  # values are sorted: the darkest first
+    if black_share > STUB_BLACK_SHARE or (values.size < STUB_MAX_VALUES and share > STUB_MODE_SHARE):
         s = raw.sizes
+        mode = 0 if black_share > STUB_BLACK_SHARE else int(counts.argmax())
         raise InputError(
-            f"the sensor data holds no picture: {values.size} distinct values over the {s.raw_width}x{s.raw_height} "
-            f"sensor, {100 * share:.0f} % of it at {int(values[counts.argmax()])}: a metadata-only stub, or a "
-            "truncated file"
+            f"the sensor data holds no picture: {100 * float(counts[mode]) / total:.0f} % of the "
+            f"{s.raw_width}x{s.raw_height} sensor at {int(values[mode])} ({values.size} distinct values): a "
+            "metadata-only stub, or a truncated file"
         )
 
 

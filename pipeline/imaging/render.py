@@ -691,13 +691,42 @@ def correction_gains(adjustments: Adjustments) -> np.ndarray:
     return np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
 
 
-def shoulder_white(adjustments: Adjustments) -> float:
-    """Where the exposure gain takes the source's white (1.0): above 1, the highlights roll off into white.
+#: Share of the source's pixels allowed to clip after a push: the source's white for the shoulder
+#: is the level of its brightest channel this far from the top (a few specular pixels do not
+#: hold the whole picture's highlights down).
+SOURCE_WHITE_PERCENTILE = 99.9
 
-    The exposure alone decides it (a white-balance gain is a colour, not a
-    push), so a frame the plan does not brighten renders exactly as before.
+
+def source_white(decoded: np.ndarray) -> float:
+    """The level of the source's highlights, in linear light (1.0 = full scale): the
+    :data:`SOURCE_WHITE_PERCENTILE` of each pixel's brightest channel, on about 250 000 pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``decoded`` is not an (H, W, 3) image.
     """
-    return 2.0**adjustments.exposure_ev
+    if decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
+        raise ValueError(f"expected an (H, W, 3) image, got {decoded.shape}")
+    step = max(1, int(math.sqrt(decoded.shape[0] * decoded.shape[1] / 250_000)))
+    brightest = decoded[::step, ::step].max(axis=2)
+    level = float(np.percentile(brightest, SOURCE_WHITE_PERCENTILE))
+    return level / 65535.0 if decoded.dtype == np.uint16 else level
+
+
+def shoulder_white(adjustments: Adjustments, white_of_source: float = 1.0) -> float:
+    """Where the exposure gain takes the source's highlights: above 1, they roll off into white.
+
+    ``2**exposure_ev * white_of_source`` for a push (:func:`source_white`), so an
+    under-exposed source whose highlights sit at a quarter of full scale is
+    pushed two stops by the plain gain, with no roll-off, and its highlights
+    land on white as they were shot. The exposure alone decides it (a
+    white-balance gain is a colour, not a push), so a frame the plan does not
+    brighten renders exactly as before.
+    """
+    if adjustments.exposure_ev <= 0:
+        return 1.0
+    return 2.0**adjustments.exposure_ev * max(white_of_source, 1e-6)
 
 
 def render_frame(
@@ -744,11 +773,12 @@ def render_frame(
         On malformed inputs (see :func:`warp_frame` and :func:`finish_rendition`).
     """
     src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
+    # The whole source's highlights, not this frame's: every rendition and preview rolls off alike.
+    white = shoulder_white(adjustments, source_white(decoded) if adjustments.exposure_ev > 0 else 1.0)
     linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
     return finish_rendition(
-        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma,
-        shoulder_white(adjustments),
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white,
     )
 
 
