@@ -82,7 +82,7 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
 
 def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:
     chart = load_chart("corporate_portrait").chart
-    # One face 1.5 EV under, the frame on target: the key weighs both (the faces two thirds).
+    # One face 1.5 EV under, the frame on target: the key weighs both (the faces by their smaller spread).
     rec = _record(exposure_meter_ev=0.0, faces=[_face(1000, 500, 400, -1.5)])
     plan_shoot([rec], chart)
     key = key_reading(-1.5, 0.0)
