@@ -15,8 +15,8 @@ What "the needed correction" is for each system:
 
 - postprod: the plan's operations (exposure ``ev``, white balance ``mired_shift``
   and ``gains``, ``brighten_face`` ``ev``, straighten ``angle_deg``, crops); an
-  absent operation is a correction of 0. The meter's own reading (the manifest's
-  ``exposure_ev``, as ``target - exposure_ev``) is reported beside it.
+  absent operation is a correction of 0. The whole frame's meter alone (the manifest's
+  ``exposure_meter_ev``, as ``target - exposure_meter_ev``) is reported beside it.
 - RawTherapee: read from its output (see :mod:`benchmarks.accuracy_baselines`).
 - naive: median metering to mid-grey and grey-world white balance; no rotation;
   centred crops.
@@ -1098,8 +1098,8 @@ NOTES = [
     "  white balance `mired_shift`/`gains`/`tint_shift`, `brighten_face` `ev` matched to the annotated faces",
     "  (IoU >= 0.3), straighten `angle_deg` (applied when the renderer applies it); crops under each chart.",
     "  A crop counts as flagged when the plan hands it to a retoucher or flags a `crop...` check for its",
-    "  aspect. The meter's own reading (`target_ev - exposure_ev` of the manifest) is shown as a diagnostic:",
-    "  issue 17 asks for the two to become one number.",
+    "  aspect. The manifest's `exposure_ev` is the offset the plan corrects (one number: keyed on the faces that",
+    "  count, or the whole frame); the whole frame's meter alone (`target_ev - exposure_meter_ev`) is a diagnostic.",
     "- RawTherapee auto: `rawtherapee-cli` with `[Exposure] Auto=true` and `[White Balance] Setting=autold`",
     "  (RGB grey) against the same profile without them; exposure = log2 of the ratio of median luminances,",
     "  white balance = the median per-channel change, as mired by the same McCamy conversion as postprod's.",
