@@ -347,3 +347,19 @@ def test_a_push_rolls_highlights_off_instead_of_clipping_them() -> None:
         new_hard = np.mean(np.any(hard >= 255, axis=2)) - shot_clipped
         assert new_hard > 0.05 and new_rolled < 0.25 * new_hard, (ev, new_rolled, new_hard)
     assert shoulder_white(Adjustments(exposure_ev=-1.0), 0.3) == 1.0  # a pull needs no roll-off
+
+
+def test_only_what_was_blown_in_the_source_is_delivered_at_white() -> None:
+    from pipeline.imaging.render import SHOULDER_TOP, highlight_shoulder
+
+    # A source whose highlights (its 99.9th percentile) sit at 0.9, with a few pixels up to full scale.
+    source = np.array([0.2, 0.8, 0.9, 0.92, 0.94, 1.0], np.float32)
+    gain = 2.0
+    pushed = np.repeat((source * gain)[:, None], 3, axis=1).reshape(1, -1, 3)
+    out = highlight_shoulder(pushed.copy(), white=0.9 * gain, full_scale=gain)[0, :, 0]
+    assert out[0] == pytest.approx(0.2 * gain)  # below the knee: the plan's exposure
+    assert out[2] == pytest.approx(SHOULDER_TOP, abs=1e-5)  # the highlights: just short of white
+    assert np.all(np.diff(out) > 0) and out[4] < 1.0  # the rest in order, short of white
+    assert out[5] == 1.0  # blown in the source: white
+    encoded = finish_rendition(pushed.copy(), "srgb", 0.0, 8, gains=(1.0,) * 3, white=0.9 * gain, full_scale=gain)
+    assert list(encoded[0, :, 0] >= 255) == [False, False, False, False, False, True]

@@ -533,33 +533,44 @@ def encode_fast(space: ColorSpace | str, linear: np.ndarray, in_place: bool = Fa
 
 
 #: Where the highlight shoulder starts, in linear light after the gains (sRGB 188): tones below
-#: it keep exactly the exposure the plan asked for; the stops above it, up to the source's white
-#: pushed by the gains, are compressed into the one stop left below display white.
+#: it keep exactly the exposure the plan asked for; the stops above it, up to the source's
+#: highlights pushed by the gains, are compressed into the one stop left below display white.
 SHOULDER_KNEE = 0.5
+#: Where the source's highlights land (sRGB 253.7 of 255): short of 8-bit white, so that only what
+#: was at full scale in the source (blown already) is delivered at 255; above it, up to that full
+#: scale, the last 1 % of the range.
+SHOULDER_TOP = 0.99
 
 
-def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOULDER_KNEE) -> np.ndarray:
-    """Roll the highlights off into display white instead of clipping them, in place.
+def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOULDER_KNEE,
+                       full_scale: float | None = None, top: float = SHOULDER_TOP) -> np.ndarray:
+    """Roll the highlights off below display white instead of clipping them, in place.
 
-    A gain that pushes the source's white (1.0) to ``white`` > 1 would clip
-    every tone above ``1 / white`` of the source. Each channel above ``knee``
-    is compressed in log2 (stops) by a rational shoulder, ``s / (1 + b * s)``
-    of its stops ``s`` above the knee, with ``b`` chosen so that ``white``
-    lands exactly on 1.0: the curve leaves the identity with slope 1 at the
-    knee (no visible kink), is increasing everywhere (tones keep their order)
-    and still has a slope of ``(log2(1/knee) / log2(white/knee))**2`` at
-    white, so 8-bit white is reached only by the source's own white. Values
-    above ``white`` (a channel the white balance pushed further) clip at 1.
-    Nothing changes when ``white <= 1``: no gain pushes anything past white.
+    A gain that pushes the source's highlights to ``white`` > 1 would clip
+    every tone above ``1 / white`` of them. Each pixel whose brightest
+    channel is above ``knee`` is scaled so that channel is compressed in log2
+    (stops) by a rational shoulder, ``s / (1 + b * s)`` of
+    its stops ``s`` above the knee, with ``b`` chosen so that ``white`` lands
+    on ``top``: the curve leaves the identity with slope 1 at the knee (no
+    visible kink) and is increasing (tones keep their order). Between
+    ``white`` and ``full_scale`` (where the gains take the source's full
+    scale; ``white`` when not given) the stops map linearly onto ``top`` to
+    1.0, so what was blown in the source stays white and nothing else
+    reaches it. The other channels scale with the brightest (hue and
+    saturation kept). Nothing changes when ``white <= 1``.
 
     Parameters
     ----------
     rgb_linear : ndarray, float32, (H, W, 3)
         Linear light after the gains; overwritten.
     white : float
-        The level the gains take the source's white to.
+        The level the gains take the source's highlights to (:func:`shoulder_white`).
     knee : float
-        Start of the shoulder, in (0, 1).
+        Start of the shoulder, in (0, ``top``).
+    full_scale : float, optional
+        The level the gains take the source's full scale (1.0) to, at least ``white``.
+    top : float
+        Where ``white`` lands, in (``knee``, 1].
 
     Returns
     -------
@@ -569,20 +580,33 @@ def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOUL
     Raises
     ------
     ValueError
-        If ``knee`` is not in (0, 1) or ``white`` is not positive.
+        If ``knee`` or ``top`` is out of range, or ``white`` is not positive.
     """
-    if not 0.0 < knee < 1.0:
-        raise ValueError(f"shoulder knee must be in (0, 1), got {knee}")
+    if not 0.0 < knee < top <= 1.0:
+        raise ValueError(f"shoulder knee must be in (0, top) and top in (knee, 1], got knee {knee}, top {top}")
     if not white > 0:
         raise ValueError(f"white must be positive, got {white}")
     if white <= 1.0:
         return rgb_linear
-    span_in, span_out = math.log2(white / knee), math.log2(1.0 / knee)
+    full = white if full_scale is None else max(full_scale, white)
+    span_in, span_out = math.log2(white / knee), math.log2(top / knee)
     b = (span_in - span_out) / (span_in * span_out)
-    v = _flat(rgb_linear)
-    above = v > knee
-    stops = np.log2(v[above] / np.float32(knee))
-    v[above] = np.minimum(np.float32(knee) * np.exp2(stops / (1.0 + np.float32(b) * stops)), np.float32(1.0))
+    # On each pixel's brightest channel, the others scaled with it: hue and saturation are kept (a
+    # curve per channel would bleach a bright yellow toward white before it reaches the top).
+    pixels = rgb_linear.reshape(-1, 3)
+    brightest = pixels.max(axis=1)
+    above = np.flatnonzero(brightest > knee)
+    x = brightest[above]
+    stops = np.log2(np.minimum(x, np.float32(white)) / np.float32(knee))
+    y = np.float32(knee) * np.exp2(stops / (1.0 + np.float32(b) * stops))
+    if full > white:  # the source's last stretch below its full scale: onto the last 1 % below white
+        beyond = x > white
+        t = np.log2(x[beyond] / np.float32(white)) / np.float32(math.log2(full / white))
+        y[beyond] = np.float32(top) * np.exp2(np.minimum(t, 1.0) * np.float32(math.log2(1.0 / top)))
+    y[x >= np.float32(full * (1.0 - 1e-6))] = 1.0  # blown in the source (or pushed past it): white
+    pixels[above] *= (np.minimum(y, np.float32(1.0)) / x)[:, None]
+    if not np.shares_memory(pixels, rgb_linear):  # a strided view was copied by the reshape
+        rgb_linear[...] = pixels.reshape(rgb_linear.shape)
     return rgb_linear
 
 
@@ -594,6 +618,7 @@ def finish_rendition(
     gains: Sequence[float] = (1.0, 1.0, 1.0),
     sharpen_sigma: float = 0.8,
     white: float = 1.0,
+    full_scale: float | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -618,6 +643,8 @@ def finish_rendition(
         Where the gains take the source's white (:func:`shoulder_white`):
         above 1, :func:`highlight_shoulder` rolls the highlights off after the
         gains, before the colour space's matrix.
+    full_scale : float, optional
+        Where the gains take the source's full scale (see :func:`highlight_shoulder`).
 
     Returns
     -------
@@ -656,7 +683,7 @@ def finish_rendition(
         if gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
         if shoulder:
-            highlight_shoulder(strip, white)
+            highlight_shoulder(strip, white, full_scale=full_scale)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         encoded = encode_fast(space, strip, in_place=True)
@@ -777,8 +804,9 @@ def render_frame(
     white = shoulder_white(adjustments, source_white(decoded) if adjustments.exposure_ev > 0 else 1.0)
     linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
+    full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
-        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white,
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
     )
 
 
