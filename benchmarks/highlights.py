@@ -10,7 +10,7 @@ A pixel is clipped when any channel encodes to 255. "New clipped" is the
 pushed render's clipped share minus the as-shot render's, in percentage points;
 the target is <= 0.5 on every pushed image.
 
-    python benchmarks/accuracy.py --tuning-only     # writes the decisions it reads
+    python benchmarks/accuracy.py --split tuning     # writes the decisions it reads
     python benchmarks/highlights.py --split tuning [--write]
 
 ``--write`` writes the table to ``benchmarks/HIGHLIGHTS.md``.
@@ -67,19 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the accuracy benchmark's cache")
     parser.add_argument("--split", choices=("tuning", "held_out", "all"), default="tuning")
     parser.add_argument("--decisions", type=Path, default=None,
-                        help="per-item decisions (default: the cache's results/decisions-full.jsonl, or "
-                             "-tuning.jsonl for --split tuning when no full run is newer)")
+                        help="per-item decisions (default: the cache's results/decisions-full.jsonl)")
     parser.add_argument("--long-edge", type=int, default=1000, help="decode size (default 1000 px)")
     parser.add_argument("--write", action="store_true", help=f"write the table to {HIGHLIGHTS_MD.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     results = args.cache / "results"
-    path = args.decisions
-    if path is None:
-        full, tuning = results / "decisions-full.jsonl", results / "decisions-tuning.jsonl"
-        path = full
-        if args.split == "tuning" and tuning.exists() and (not full.exists()
-                                                          or tuning.stat().st_mtime > full.stat().st_mtime):
-            path = tuning
+    path = args.decisions or results / "decisions-full.jsonl"
     corpus = args.cache / "corpus"
     start = time.perf_counter()
     rows = []
