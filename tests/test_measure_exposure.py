@@ -27,7 +27,6 @@ from pipeline.imaging.measure import (
     hamming,
     inverse_tone_curve,
     line_tilts,
-    measure_all,
     meter_log2,
     meter_rendered,
     meter_scene_linear,
