@@ -114,10 +114,10 @@ def test_sensor_data_is_judged_on_its_values_not_the_file_size() -> None:
     # A stub: the image data was never there (zeros), with a previous decode's bytes in one corner.
     stub = np.zeros((2328, 3516), np.uint16)
     stub[:200, :300] = rng.integers(0, 4096, (200, 300))
-    with pytest.raises(InputError, match=r"sensor data holds no picture: 99 % of the 3516x2328 sensor at 0"):
+    with pytest.raises(InputError, match=r"sensor data holds no picture: more than 90 % of the 3516x2328 sensor"):
         check_sensor_data(_SensorOnly(stub))
     two_values = np.where(rng.random((500, 500)) < 0.7, 512, 700).astype(np.uint16)
-    with pytest.raises(InputError, match="2 distinct values"):
+    with pytest.raises(InputError, match="fewer than 32 distinct values"):
         check_sensor_data(_SensorOnly(two_values))
 
 
