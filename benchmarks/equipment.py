@@ -103,15 +103,14 @@ def _face_detector():  # noqa: ANN202
         return None
 
 
-def _largest_face(detector, proxy: Proxy) -> tuple[float, float, float, float] | None:  # noqa: ANN001
+def _main_face(detector, proxy: Proxy) -> FocusSubject | None:  # noqa: ANN001
     if detector is None:
         return None
     from models.face_detectors import detect_on_proxy
 
     dets = detect_on_proxy(detector, proxy.srgb8, 1.0, 1280)
-    if not dets:
-        return None
-    return max((d.box for d in dets), key=lambda b: b[2] * b[3])
+    h, w = proxy.rgb.shape[:2]
+    return FocusSubject.main_face([(d.box, d.score) for d in dets], w, h)
 
 
 def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
@@ -143,10 +142,8 @@ def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
             t4 = time.perf_counter()
             t_dust += t4 - t3
             proxy = Proxy(rgb=rgb, scale=1.0)
-            face = _largest_face(detector, proxy)
             verdict = assess_focus(
-                rgb,
-                FocusSubject.from_face(face, rgb.shape[1], rgb.shape[0]) if face else None,
+                rgb, _main_face(detector, proxy), shutter_s=tf["exposure_time"], focal_length_mm=tf["focal_length"]
             )
             t_focus += time.perf_counter() - t4
             res.frames += 1
@@ -156,7 +153,7 @@ def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
                     res.focus_caught += 1
                 else:
                     res.missed_focus.append(f"{tf['file']} ({tf['focus_miss']}, {verdict.detail})")
-            else:
+            elif tf.get("focus_scored", True):
                 res.sharp += 1
                 if verdict.missed:
                     res.sharp_flagged += 1

@@ -75,7 +75,7 @@ from PIL import Image
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import XYZ_TO_SRGB, mosaic, write_dng
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SPLITS = ("tuning", "heldout")
 SPLIT_SEEDS = {"tuning": 1501, "heldout": 2602}
 SENSOR_W, SENSOR_H = 3000, 2000
@@ -92,6 +92,12 @@ APERTURE_WEIGHTS = (0.10, 0.15, 0.25, 0.20, 0.15, 0.15)
 ISOS = (100, 200, 400, 800, 1600)
 FULL_WELL_E = 30000.0  # electrons at white, ISO 100
 READ_NOISE_E = 3.0
+# Photos whose main subject is soft in the original, judged by eye before any focus result was
+# looked at: their unmodified frames are neither sharp frames nor focus misses in the truth.
+SOFT_ORIGINALS = {
+    "Justin Chiaratti-CC BY-NC-SA 2.0.jpg": "focus on the knees in front; the face is soft",
+    "Flickr_Rhett_Sutphin_CC_BY_2.0__.jpg": "shot through a window: the reflections are sharp, the people soft",
+}
 # Focus misses per body: two defocused, one shaken, two back-focused (defocused without a face).
 MISS_KINDS = ("defocus", "defocus", "shake", "back_focus", "back_focus")
 
@@ -128,6 +134,7 @@ class Frame:
     focus_miss: str | None = None  # defocus, shake, back_focus
     blur_px: float = 0.0  # disc radius or shake length, sensor photosites
     subject: list[float] | None = None  # viewed-frame fractions x, y, w, h of the back-focused face
+    focus_scored: bool = True  # False: an unmodified frame of a soft original (see SOFT_ORIGINALS)
 
 
 @dataclass
@@ -163,7 +170,12 @@ def split_sources(data: Path) -> dict[str, list[Path]]:
 
 
 def _largest_face(srgb8: np.ndarray) -> list[float] | None:
-    """The largest face YuNet finds on a photo (x, y, w, h fractions), or None."""
+    """The photo's main face (x, y, w, h fractions), or None.
+
+    The largest face YuNet finds, when it is the main subject beyond doubt: at
+    least 6 % of the width and 1.5 times the area of the next face (in a row
+    of equal faces, which one the photographer meant is anybody's guess).
+    """
     try:
         from models.face_detectors import get_face_detector
         from models.registry import ensure_model  # noqa: F401  (the detector resolves its weights)
@@ -174,10 +186,12 @@ def _largest_face(srgb8: np.ndarray) -> list[float] | None:
     h, w = srgb8.shape[:2]
     scale = min(1.0, 1280 / max(h, w))
     small = cv2.resize(srgb8, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else srgb8
-    boxes = [d.box for d in det.detect(np.ascontiguousarray(small[..., ::-1])) if d.box[2] / scale >= 0.06 * w]
-    if not boxes:
+    boxes = sorted((d.box for d in det.detect(np.ascontiguousarray(small[..., ::-1]))), key=lambda b: -b[2] * b[3])
+    if not boxes or boxes[0][2] / scale < 0.06 * w:
         return None
-    x, y, bw, bh = max(boxes, key=lambda b: b[2] * b[3])
+    if len(boxes) > 1 and boxes[0][2] * boxes[0][3] < 1.5 * boxes[1][2] * boxes[1][3]:
+        return None
+    x, y, bw, bh = boxes[0]
     return [x / scale / w, y / scale / h, bw / scale / w, bh / scale / h]
 
 
@@ -407,7 +421,14 @@ def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa:
                 if with_face:
                     name = with_face[int(rng.integers(0, len(with_face)))]
             orientation = int(rng.choice([6, 8])) if rng.random() < 0.25 else 1
-            frame = Frame(file=f"{body.serial}/IMG_{i + 1:04d}.dng", source=name, orientation=orientation, focus_miss=miss, **_frame_settings(rng, miss))
+            frame = Frame(
+                file=f"{body.serial}/IMG_{i + 1:04d}.dng",
+                source=name,
+                orientation=orientation,
+                focus_miss=miss,
+                focus_scored=miss is not None or name not in SOFT_ORIGINALS,
+                **_frame_settings(rng, miss),
+            )
             cfa = _render_frame(linear[name], faces[name], body, frame, rng)
             neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))
             write_dng(

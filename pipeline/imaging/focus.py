@@ -44,16 +44,26 @@ from pipeline.imaging.color import linear_to_srgb, luminance
 WORK_LONG_EDGE = 1536
 #: Probe scales of the re-blur ratio (Gaussian sigma, px).
 PROBE_FINE, PROBE_COARSE = 0.8, 2.4
-#: Blur (Gaussian sigma, working px) above which the subject is soft.
+#: Blur (Gaussian sigma, working px) above which the subject (a face) is soft.
 SUBJECT_SOFT_PX = 1.6
-#: ... and above which even the frame's sharpest region is soft (nothing in focus).
-FRAME_SOFT_PX = 1.5
+#: ... and above which even the frame's sharp part is soft (nothing in focus). Set on the tuning
+#: split, where sharp frames from the smallest photos (enlarged 1.5x) reach 1.66 and defocused
+#: frames start at 1.95.
+FRAME_SOFT_PX = 1.8
+#: Motion: the most blurred edge direction has this many times the blur of the least, and at least
+#: MOTION_MIN_PX (tuning split: shaken frames 1.7 and 2.6 times; sharp frames up to 2.0 times,
+#: but then at most 1.0 px).
+MOTION_RATIO, MOTION_MIN_PX = 1.6, 2.0
 #: The focus went elsewhere when the subject's blur is this many times the sharpest region's.
 ELSEWHERE_RATIO = 1.6
 #: Percentile of the edge blurs taken as a region's blur: its sharper edges decide.
 EDGE_PERCENTILE = 30
 #: Regions of the frame searched for its sharpest part.
 GRID = (6, 4)
+#: Faces the focus is judged on: detector score and box width (fraction of the frame's width).
+FACE_MIN_SCORE, FACE_MIN_WIDTH = 0.7, 0.03
+#: The frame counts as sharp when this many of its regions are.
+SHARP_REGIONS = 3
 #: Fewer edge pixels than this in a region (or the subject) and it has no verdict.
 MIN_EDGES = 40
 _MAX_BLUR = 12.0
@@ -83,6 +93,21 @@ class FocusSubject:
         cx, cy = x + w / 2, y + h / 2
         w, h = w * 1.35, h * 1.35
         return cls((cx - w / 2) / image_width, (cy - h / 2) / image_height, w / image_width, h / image_height, "face")
+
+    @classmethod
+    def main_face(
+        cls, faces: list[tuple[tuple[float, float, float, float], float]], image_width: float, image_height: float
+    ) -> FocusSubject | None:
+        """The frame's main subject among detected faces ``[(box, score), ...]`` (boxes in pixels).
+
+        The largest face the detector is sure of (score >= :data:`FACE_MIN_SCORE`)
+        and large enough to judge (box width >= :data:`FACE_MIN_WIDTH` of the
+        frame's width); None when there is none.
+        """
+        sure = [b for b, score in faces if score >= FACE_MIN_SCORE and b[2] >= FACE_MIN_WIDTH * image_width]
+        if not sure:
+            return None
+        return cls.from_face(max(sure, key=lambda b: b[2] * b[3]), image_width, image_height)
 
     @classmethod
     def salient(cls, cx: float, cy: float, size: float = 0.3) -> FocusSubject:
@@ -131,8 +156,28 @@ def _blur_from_ratio(ratio: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(s2, 0.0, _MAX_BLUR**2))
 
 
+def _gradients(gray: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    g = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0, cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+
+
+def _noise_gain(sigma: float) -> float:
+    """Standard deviation of one gradient component at probe ``sigma`` for unit white noise."""
+    noise = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    gx, _ = _gradients(noise, sigma)
+    return float(gx[16:-16, 16:-16].std())
+
+
+_GAIN_FINE, _GAIN_COARSE = _noise_gain(PROBE_FINE), _noise_gain(PROBE_COARSE)
+
+
 def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Blur estimates at the edges of a gamma-encoded grey image (values 0-1).
+
+    The noise's share of each probe's gradient is taken out before the ratio
+    (noise adds fine detail and would make a soft edge look sharp); edges
+    next to clipped pixels are left out (clipping cuts an edge to a step
+    whatever the focus).
 
     Returns
     -------
@@ -148,28 +193,62 @@ def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 32:
         raise ValueError(f"expected a 2-D image of at least 32x32, got shape {gray.shape}")
-
-    def grad(sigma: float) -> tuple[np.ndarray, np.ndarray]:
-        g = cv2.GaussianBlur(gray, (0, 0), sigma)
-        gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-        gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        return gx, gy
-
-    fx, fy = grad(PROBE_FINE)
-    cx, cy = grad(PROBE_COARSE)
-    fine = np.hypot(fx, fy)
-    coarse = np.hypot(cx, cy)
-    # Noise: robust spread of the finest differences; edges must stand well above it.
+    fx, fy = _gradients(gray, PROBE_FINE)
+    cx, cy = _gradients(gray, PROBE_COARSE)
+    # Noise: robust spread of the finest differences (pixel noise, not texture).
     diff = gray[:, 1:] - gray[:, :-1]
     noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
+    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise) ** 2, 0.0))
+    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
     u8 = np.clip(gray * 255.0, 0, 255).astype(np.uint8)
-    hi = max(20.0, 255.0 * 12 * noise)
+    hi = max(12.0, 255.0 * 8 * noise)
     edges = cv2.Canny(cv2.GaussianBlur(u8, (0, 0), PROBE_FINE), hi / 2, hi, L2gradient=True) > 0
-    # Both probes must see the edge clearly, or the ratio is mostly noise.
-    strong = edges & (coarse > max(0.01, 6 * noise / PROBE_COARSE))
+    clipped = cv2.dilate(((gray >= 0.985) | (gray <= 0.015)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise.
+    strong = edges & ~clipped & (coarse > max(0.004, 5 * _GAIN_COARSE * noise))
     ys, xs = np.nonzero(strong)
     ratio = fine[ys, xs] / np.maximum(coarse[ys, xs], 1e-6)
     return ys, xs, _blur_from_ratio(ratio), np.arctan2(fy[ys, xs], fx[ys, xs])
+
+
+def region_blur(blur: np.ndarray, angle: np.ndarray) -> tuple[float | None, bool]:
+    """A region's blur from its edges' blurs and directions, and whether it is directional.
+
+    Defocus blurs edges of every direction alike; motion blurs the edges
+    across the motion and spares those along it. The region's blur is the
+    second highest of the four direction classes' :data:`EDGE_PERCENTILE`
+    blurs, so a camera shake is not hidden by the edges it spared, and one
+    direction's odd edges do not decide alone.
+    """
+    if blur.size < MIN_EDGES:
+        return None, False
+    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
+    per_dir = sorted(
+        float(np.percentile(blur[bins == k], EDGE_PERCENTILE)) for k in range(4) if (bins == k).sum() >= MIN_EDGES // 4
+    )
+    overall = float(np.percentile(blur, EDGE_PERCENTILE))
+    if len(per_dir) < 2:
+        return overall, False
+    directional = len(per_dir) >= 3 and per_dir[-1] >= 1.8 * max(per_dir[0], 0.5)
+    return max(overall, per_dir[-2]), directional
+
+
+def frame_motion(blur: np.ndarray, angle: np.ndarray) -> tuple[bool, float]:
+    """Whether the whole frame is blurred along one direction, and by how much across it.
+
+    Camera shake drags every edge of the frame the same way: edges across the
+    drag widen, edges along it do not. Per direction class, the median blur
+    of the frame's edges; motion when the most blurred class is
+    :data:`MOTION_RATIO` times the least and at least :data:`MOTION_MIN_PX`.
+    """
+    if blur.size < 4 * MIN_EDGES:
+        return False, 0.0
+    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
+    per_dir = [float(np.median(blur[bins == k])) for k in range(4) if (bins == k).sum() >= MIN_EDGES]
+    if len(per_dir) < 4:
+        return False, 0.0
+    most, least = max(per_dir), max(min(per_dir), 0.3)
+    return most >= MOTION_MIN_PX and most >= MOTION_RATIO * least, most
 
 
 def assess_focus(
@@ -216,18 +295,23 @@ def assess_focus(
     work = max(h, w)
     ys, xs, blur, angle = edge_blur(gray)
 
-    # The sharpest region of the frame.
+    # The frame's sharp part: the SHARP_REGIONS-th sharpest region of a grid, so one
+    # region of glints or streetlights does not make a soft frame look sharp.
     gx, gy = GRID if w >= h else GRID[::-1]
-    best, best_xy = None, (None, None)
     cell_x = np.minimum((xs * gx) // w, gx - 1)
     cell_y = np.minimum((ys * gy) // h, gy - 1)
+    regions = []
     for cyi in range(gy):
         for cxi in range(gx):
             inside = (cell_x == cxi) & (cell_y == cyi)
-            if inside.sum() >= MIN_EDGES:
-                b = float(np.percentile(blur[inside], EDGE_PERCENTILE))
-                if best is None or b < best:
-                    best, best_xy = b, ((cxi + 0.5) / gx, (cyi + 0.5) / gy)
+            b, _ = region_blur(blur[inside], angle[inside])
+            if b is not None:
+                regions.append((b, (cxi + 0.5) / gx, (cyi + 0.5) / gy))
+    regions.sort()
+    best, best_xy = None, (None, None)
+    if regions:
+        b, bx, by = regions[min(SHARP_REGIONS, len(regions)) - 1]
+        best, best_xy = b, (bx, by)
 
     if subject is None:
         if saliency is None:
@@ -239,34 +323,39 @@ def assess_focus(
     x0, y0 = subject.x * w, subject.y * h
     x1, y1 = x0 + subject.width * w, y0 + subject.height * h
     inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
-    subj = float(np.percentile(blur[inside], EDGE_PERCENTILE)) if inside.sum() >= MIN_EDGES else None
-    directional = False
-    if inside.sum() >= 4 * MIN_EDGES:
-        # Motion blurs edges across the motion and leaves edges along it: compare by direction.
-        bins = ((angle[inside] % math.pi) / (math.pi / 4)).astype(int) % 4
-        per_dir = [np.percentile(blur[inside][bins == k], EDGE_PERCENTILE) for k in range(4) if (bins == k).sum() >= 15]
-        if len(per_dir) >= 3 and min(per_dir) > 0:
-            directional = max(per_dir) / min(per_dir) >= 1.8
+    subj, directional = region_blur(blur[inside], angle[inside])
 
+    motion, motion_px = frame_motion(blur, angle)
     what = "the face" if subject.source == "face" else "the salient region"
     missed, detail = False, ""
-    if subj is None:
+    if motion:
+        missed = True
+        detail = (
+            f"the frame is blurred along one direction ({motion_px:.1f} px of {work} across it, much less along it): "
+            "camera shake or a moving subject"
+        )
+    elif best is None or best > FRAME_SOFT_PX:
+        missed = best is not None or subj is not None
+        shown = best if best is not None else subj
+        detail = f"nothing in the frame is sharp (its sharpest regions blur {shown:.1f} px of {work})" if missed else (
+            "too few edges in the frame to judge focus"
+        )
+    elif subj is None:
         detail = f"{what} has too few edges to judge focus"
     elif subj <= SUBJECT_SOFT_PX:
         detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
-    elif best is not None and best <= FRAME_SOFT_PX and subj >= ELSEWHERE_RATIO * best:
+    elif subject.source == "face" and subj >= ELSEWHERE_RATIO * best:
         missed = True
         detail = (
             f"{what} is soft (blur {subj:.1f} px of {work}) while the frame is sharp elsewhere "
             f"({best:.1f} px, around {best_xy[0]:.0%} across, {best_xy[1]:.0%} down): focus missed the subject"
         )
-    elif best is None or best > FRAME_SOFT_PX:
-        missed = True
-        detail = f"the whole frame is soft (sharpest region {best if best is not None else subj:.1f} px of {work})"
-        if directional:
-            detail += ", blurred along one direction: motion"
-    else:
+    elif subject.source == "face":
         detail = f"{what} is a little soft ({subj:.1f} px of {work}) but nothing in the frame is much sharper"
+    else:
+        # Saliency guesses where the eye goes, not where the photographer focused: a soft
+        # salient region in a frame sharp elsewhere is as often a shallow depth of field.
+        detail = f"{what} is soft ({subj:.1f} px of {work}) but the frame is sharp elsewhere: no face to judge by"
     if missed and shutter_s and focal_length_mm and shutter_s > 1.0 / focal_length_mm:
         detail += (
             f"; 1/{1 / shutter_s:.0f} s at {focal_length_mm:.0f} mm is slower than 1/focal length: camera shake is likely"
@@ -279,6 +368,6 @@ def assess_focus(
         sharpest_y=best_xy[1],
         work_long_edge=work,
         subject=subject,
-        directional=directional,
+        directional=motion or directional,
         detail=detail,
     )
