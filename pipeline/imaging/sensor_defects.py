@@ -107,11 +107,26 @@ class PhotositeScan:
     skipped: str | None = None
 
 
-def _noise_model(plane: np.ndarray, median: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Noise sigma against signal level: robust spread of ``plane - median`` in brightness bins."""
+def _median9(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Median of the 3x3 block (the photosite and its 8 same-colour neighbours) at given positions."""
+    h, w = plane.shape
+    stack = [
+        plane[np.clip(rows + dr, 0, h - 1), np.clip(cols + dc, 0, w - 1)] for dr in (-1, 0, 1) for dc in (-1, 0, 1)
+    ]
+    return np.median(np.stack(stack), axis=0)
+
+
+def _noise_model(plane: np.ndarray, black: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Noise sigma against signal level: robust spread of (photosite - 3x3 median) in brightness bins.
+
+    ``plane`` holds raw values; levels and sigmas come out as fractions of the range.
+    """
+    h, w = plane.shape
     step = max(1, int(np.ceil(np.sqrt(plane.size / 100_000))))  # a regular subset is plenty for 16 bins
-    level = median[::step, ::step].ravel()
-    resid = (plane[::step, ::step] - median[::step, ::step]).ravel()
+    rows, cols = np.mgrid[1 : h - 1 : step, 1 : w - 1 : step]
+    rows, cols = rows.ravel(), cols.ravel()
+    level = (_median9(plane, rows, cols).astype(np.float64) - black) * scale
+    resid = (plane[rows, cols].astype(np.float64) - black) * scale - level
     order = np.argsort(level, kind="stable")
     centres, sigmas = [], []
     for chunk in np.array_split(order, _NOISE_BINS):
@@ -189,8 +204,7 @@ def find_photosite_outliers(
             b = float(blacks[colour] if colour < blacks.size else blacks[0])
             if not white > b:
                 raise ValueError(f"white level {white} must be above the black level {b}")
-            plane = (cfa[dy::2, dx::2].astype(np.float32) - np.float32(b)) * np.float32(1.0 / (white - b))
-            found += _scan_plane(plane, dy, dx, sigmas, min_excess)
+            found += _scan_plane(np.ascontiguousarray(cfa[dy::2, dx::2]), b, float(white), dy, dx, sigmas, min_excess)
     found.sort(key=lambda c: -c.sigmas)
     return PhotositeScan(
         sensor_width=width,
@@ -200,43 +214,58 @@ def find_photosite_outliers(
     )
 
 
-def _scan_plane(plane: np.ndarray, dy: int, dx: int, sigmas: float, min_excess: float) -> list[PhotositeCandidate]:
-    ring_max = cv2.dilate(plane, _RING, borderType=cv2.BORDER_REFLECT)
-    ring_min = cv2.erode(plane, _RING, borderType=cv2.BORDER_REFLECT)
-    median = cv2.medianBlur(plane, 3)
-    centres, noise = _noise_model(plane, median)
+def _scan_plane(
+    raw_plane: np.ndarray, black: float, white: float, dy: int, dx: int, sigmas: float, min_excess: float
+) -> list[PhotositeCandidate]:
+    """Candidates of one colour plane; works on the raw integers until the few candidates are known."""
+    if raw_plane.dtype not in (np.uint8, np.uint16, np.float32):
+        raw_plane = raw_plane.astype(np.float32)
+    ring_max = cv2.dilate(raw_plane, _RING, borderType=cv2.BORDER_REFLECT)
+    ring_min = cv2.erode(raw_plane, _RING, borderType=cv2.BORDER_REFLECT)
+    gate = min_excess * (white - black)
+    # Saturating differences: a cheap first gate on the raw values, no float copy of the sensor.
+    bright = cv2.subtract(raw_plane, ring_max) > gate
+    dark = cv2.subtract(ring_min, raw_plane) > gate
+    if not (bright.any() or dark.any()):
+        return []
+    scale = 1.0 / (white - black)
+
+    def norm(a: np.ndarray) -> np.ndarray:
+        return (a.astype(np.float64) - black) * scale
+
+    centres, noise = _noise_model(raw_plane, black, scale)
     out: list[PhotositeCandidate] = []
-    for deviation, excess in (
-        (PhotositeDeviation.BRIGHT, plane - ring_max),
-        (PhotositeDeviation.DARK, ring_min - plane),
+    for deviation, hits, nearest in (
+        (PhotositeDeviation.BRIGHT, bright, ring_max),
+        (PhotositeDeviation.DARK, dark, ring_min),
     ):
-        # Cheap gate first: only photosites past the absolute floor get the noise model.
-        rows, cols = np.nonzero(excess > min_excess)
+        rows, cols = np.nonzero(hits)
         if rows.size == 0:
             continue
-        level = median[rows, cols]
-        sigma = np.interp(level, centres, noise)
-        score = excess[rows, cols] / sigma
+        value = norm(raw_plane[rows, cols])
+        excess = np.abs(value - norm(nearest[rows, cols]))
+        level = norm(_median9(raw_plane, rows, cols))
+        score = excess / np.interp(level, centres, noise)
         keep = score >= sigmas
-        for r, c, s in zip(rows[keep], cols[keep], score[keep]):
+        for r, c, v, s, m in zip(rows[keep], cols[keep], value[keep], score[keep], level[keep]):
             out.append(
                 PhotositeCandidate(
                     row=int(r) * 2 + dy,
                     col=int(c) * 2 + dx,
                     deviation=deviation,
-                    value=float(plane[r, c]),
-                    neighbours=_ring_median(plane, int(r), int(c)),
+                    value=float(v),
+                    neighbours=_ring_median(raw_plane, int(r), int(c), black, scale),
                     sigmas=float(s),
                 )
             )
     return out
 
 
-def _ring_median(plane: np.ndarray, r: int, c: int) -> float:
+def _ring_median(plane: np.ndarray, r: int, c: int, black: float, scale: float) -> float:
     h, w = plane.shape
     rows = [min(max(r + d, 0), h - 1) for d in (-1, -1, -1, 0, 0, 1, 1, 1)]
     cols = [min(max(c + d, 0), w - 1) for d in (-1, 0, 1, -1, 1, -1, 0, 1)]
-    return float(np.median(plane[rows, cols]))
+    return float((np.median(plane[rows, cols].astype(np.float64)) - black) * scale)
 
 
 def scan_raw(raw: object, **kwargs: float) -> PhotositeScan:
