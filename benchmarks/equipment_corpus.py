@@ -102,6 +102,29 @@ SOFT_ORIGINALS = {
 MISS_KINDS = ("defocus", "defocus", "shake", "back_focus", "back_focus")
 
 
+@dataclass(frozen=True)
+class Spec:
+    """The corpus's size: the benchmark's, or a small one for the tests (same code, fewer photosites)."""
+
+    width: int = SENSOR_W
+    height: int = SENSOR_H
+    frames: int = FRAMES_PER_BODY
+    dust: int = DUST_PARTICLES
+    hot: int = HOT
+    dead: int = DEAD
+    stuck: int = STUCK
+    cosmic: int = COSMIC_HITS
+    misses: tuple[str, ...] = MISS_KINDS
+
+    @property
+    def px(self) -> float:
+        """Photosites of this sensor per photosite of the 3000-wide reference (sizes scale with it)."""
+        return self.width / SENSOR_W
+
+
+FULL = Spec()
+
+
 @dataclass
 class Dust:
     x: float  # sensor fractions
@@ -214,7 +237,7 @@ def _line_kernel(length: float, angle_deg: float) -> np.ndarray:
 
 
 def _viewed_scene(
-    photo_lin: np.ndarray, rng: np.random.Generator, portrait: bool
+    photo_lin: np.ndarray, rng: np.random.Generator, portrait: bool, spec: Spec
 ) -> tuple[np.ndarray, tuple[int, int, int, int], bool]:
     """A random 85-100 % crop of the photo at the frame's aspect, enlarged to the viewed frame.
 
@@ -231,7 +254,7 @@ def _viewed_scene(
     flipped = bool(rng.random() < 0.5)
     if flipped:
         crop = crop[:, ::-1]
-    size = (SENSOR_H, SENSOR_W) if portrait else (SENSOR_W, SENSOR_H)
+    size = (spec.height, spec.width) if portrait else (spec.width, spec.height)
     out = cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_CUBIC)
     return np.clip(out, 0.0, 1.0, out=out), (x0, y0, cw, ch), flipped
 
@@ -245,15 +268,15 @@ def _to_sensor(viewed: np.ndarray, orientation: int) -> np.ndarray:
     return viewed
 
 
-def _dust_map(dust: list[Dust], f_number: float) -> np.ndarray:
+def _dust_map(dust: list[Dust], f_number: float, spec: Spec) -> np.ndarray:
     """Fraction of light reaching each photosite (1 = no dust), at this aperture."""
-    t = np.ones((SENSOR_H, SENSOR_W), np.float32)
+    t = np.ones((spec.height, spec.width), np.float32)
     for d in dust:
         r, s = d.at(f_number)
-        cx, cy = d.x * SENSOR_W, d.y * SENSOR_H
+        cx, cy = d.x * spec.width, d.y * spec.height
         reach = int(r * 2.5) + 2
-        x0, x1 = max(0, int(cx) - reach), min(SENSOR_W, int(cx) + reach + 1)
-        y0, y1 = max(0, int(cy) - reach), min(SENSOR_H, int(cy) + reach + 1)
+        x0, x1 = max(0, int(cx) - reach), min(spec.width, int(cx) + reach + 1)
+        y0, y1 = max(0, int(cy) - reach), min(spec.height, int(cy) + reach + 1)
         yy, xx = np.mgrid[y0:y1, x0:x1]
         dist = np.hypot(xx + 0.5 - cx, yy + 0.5 - cy)
         profile = 1.0 / (1.0 + np.exp((dist - r) / (0.25 * r)))
@@ -261,23 +284,23 @@ def _dust_map(dust: list[Dust], f_number: float) -> np.ndarray:
     return t
 
 
-def _make_body(serial: str, artist: str, rng: np.random.Generator, defects: bool) -> Body:
+def _make_body(serial: str, artist: str, rng: np.random.Generator, defects: bool, spec: Spec = FULL) -> Body:
     body = Body(serial=serial, make="postprod", model="Bench 6MP", artist=artist, lens="postprod 24-105mm f/4")
     if not defects:
         return body
-    for _ in range(DUST_PARTICLES):
+    for _ in range(spec.dust):
         body.dust.append(
             Dust(
                 x=float(rng.uniform(0.05, 0.95)),
                 y=float(rng.uniform(0.05, 0.95)),
-                r22=float(rng.uniform(4.0, 14.0)),
+                r22=float(rng.uniform(4.0, 14.0)) * spec.px,
                 s22=float(rng.uniform(0.12, 0.45)),
             )
         )
     taken: set[tuple[int, int]] = set()
-    for kind, count in (("hot", HOT), ("dead", DEAD), ("stuck", STUCK)):
+    for kind, count in (("hot", spec.hot), ("dead", spec.dead), ("stuck", spec.stuck)):
         while count:
-            row, col = int(rng.integers(8, SENSOR_H - 8)), int(rng.integers(8, SENSOR_W - 8))
+            row, col = int(rng.integers(8, spec.height - 8)), int(rng.integers(8, spec.width - 8))
             if any(abs(row - r) < 8 and abs(col - c) < 8 for r, c in taken):
                 continue
             taken.add((row, col))
@@ -298,11 +321,11 @@ def _frame_settings(rng: np.random.Generator, miss: str | None) -> dict:
 
 
 def _render_frame(
-    photo_lin: np.ndarray, face: list[float] | None, body: Body, frame: Frame, rng: np.random.Generator
+    photo_lin: np.ndarray, face: list[float] | None, body: Body, frame: Frame, rng: np.random.Generator, spec: Spec = FULL
 ) -> np.ndarray:
     """The frame's raw CFA (uint16, sensor orientation); fills in the frame's blur truth."""
     portrait = frame.orientation in (6, 8)
-    viewed, (x0, y0, cw, ch), flipped = _viewed_scene(photo_lin, rng, portrait)
+    viewed, (x0, y0, cw, ch), flipped = _viewed_scene(photo_lin, rng, portrait, spec)
     vh, vw = viewed.shape[:2]
     miss = frame.focus_miss
     if miss == "back_focus" and face is not None:
@@ -320,13 +343,13 @@ def _render_frame(
     elif miss == "back_focus":
         miss = frame.focus_miss = "defocus"
     if miss == "defocus":
-        frame.blur_px = float(rng.uniform(8.0, 16.0))
+        frame.blur_px = float(rng.uniform(8.0, 16.0)) * spec.px
         viewed = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
     elif miss == "shake":
-        frame.blur_px = float(rng.uniform(14.0, 28.0))
+        frame.blur_px = float(rng.uniform(14.0, 28.0)) * spec.px
         viewed = cv2.filter2D(viewed, -1, _line_kernel(frame.blur_px, float(rng.uniform(0, 180))), borderType=cv2.BORDER_REFLECT)
     elif miss == "back_focus":
-        frame.blur_px = float(rng.uniform(10.0, 18.0))
+        frame.blur_px = float(rng.uniform(10.0, 18.0)) * spec.px
         blurred = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
         u, v, fw_, fh_ = frame.subject  # type: ignore[misc]
         # The face and the head around it (1.8x the box), feathered: the subject plane, out of focus.
@@ -338,10 +361,10 @@ def _render_frame(
         viewed = blurred * mask + viewed * (1.0 - mask)
     scene = _to_sensor(viewed, frame.orientation)
     gains = np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE)
-    cfa_gain = np.tile(gains[[0, 1, 1, 2]].reshape(2, 2), (SENSOR_H // 2, SENSOR_W // 2)).astype(np.float32)
+    cfa_gain = np.tile(gains[[0, 1, 1, 2]].reshape(2, 2), (spec.height // 2, spec.width // 2)).astype(np.float32)
     signal = mosaic(scene.astype(np.float32), "RGGB") / cfa_gain
     if body.dust:
-        signal *= _dust_map(body.dust, frame.f_number)
+        signal *= _dust_map(body.dust, frame.f_number, spec)
     signal = np.clip(signal, 0.0, 1.0)
     electrons_at_white = FULL_WELL_E * 100.0 / frame.iso
     sigma = np.sqrt(signal * electrons_at_white + READ_NOISE_E**2) / electrons_at_white
@@ -356,20 +379,20 @@ def _render_frame(
             signal[p.row, p.col] = 0.0
         else:
             signal[p.row, p.col] = p.level
-    for _ in range(COSMIC_HITS):
-        signal[int(rng.integers(0, SENSOR_H)), int(rng.integers(0, SENSOR_W))] = rng.uniform(0.3, 1.0)
+    for _ in range(spec.cosmic):
+        signal[int(rng.integers(0, spec.height)), int(rng.integers(0, spec.width))] = rng.uniform(0.3, 1.0)
     return np.rint(BLACK + np.clip(signal, 0.0, 1.0) * (WHITE - BLACK)).astype(np.uint16)
 
 
-def _digest(photos: list[Path]) -> str:
-    h = hashlib.sha256(f"v{CORPUS_VERSION}".encode())
+def _digest(photos: list[Path], spec: Spec) -> str:
+    h = hashlib.sha256(f"v{CORPUS_VERSION} {spec}".encode())
     for p in photos:
         h.update(p.name.encode())
         h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
 
 
-def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa: ANN001
+def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL) -> Path:  # noqa: ANN001
     """Write (or reuse) one split: ``dest/<split>/<serial>/*.dng`` and ``dest/<split>/truth.json``.
 
     Returns
@@ -385,7 +408,7 @@ def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa:
     photos = split_sources(data)[split]
     folder = dest / split
     truth_path = folder / "truth.json"
-    digest = _digest(photos)
+    digest = _digest(photos, spec)
     try:
         if json.loads(truth_path.read_text())["digest"] == digest:
             return folder
@@ -404,15 +427,15 @@ def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa:
         faces[p.name] = _largest_face(srgb8)
     tag = split[0].upper()
     bodies = [
-        _make_body(f"PP{tag}-0001-DUSTY", "Ana Lima", rng, defects=True),
-        _make_body(f"PP{tag}-0002-CLEAN", "Ben Ode", rng, defects=False),
+        _make_body(f"PP{tag}-0001-DUSTY", "Ana Lima", rng, defects=True, spec=spec),
+        _make_body(f"PP{tag}-0002-CLEAN", "Ben Ode", rng, defects=False, spec=spec),
     ]
     start = datetime(2026, 5, 4, 9, 0, 0) if split == "tuning" else datetime(2026, 6, 8, 9, 0, 0)
     names = list(linear)
     for body in bodies:
         out = folder / body.serial
         out.mkdir()
-        misses = list(MISS_KINDS) + [None] * (FRAMES_PER_BODY - len(MISS_KINDS))
+        misses = list(spec.misses) + [None] * (spec.frames - len(spec.misses))
         rng.shuffle(misses)
         for i, miss in enumerate(misses):
             name = names[int(rng.integers(0, len(names)))] if i >= len(names) else names[i]
@@ -429,7 +452,7 @@ def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa:
                 focus_scored=miss is not None or name not in SOFT_ORIGINALS,
                 **_frame_settings(rng, miss),
             )
-            cfa = _render_frame(linear[name], faces[name], body, frame, rng)
+            cfa = _render_frame(linear[name], faces[name], body, frame, rng, spec)
             neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))
             write_dng(
                 folder / frame.file,
@@ -455,7 +478,7 @@ def build_split(data: Path, dest: Path, split: str, log=print) -> Path:  # noqa:
     truth = {
         "digest": digest,
         "split": split,
-        "sensor": {"width": SENSOR_W, "height": SENSOR_H},
+        "sensor": {"width": spec.width, "height": spec.height},
         "sources": [p.name for p in photos],
         "bodies": [asdict(b) for b in bodies],
     }

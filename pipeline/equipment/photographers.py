@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from pipeline.imaging.identity import CameraIdentity
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.yamlconf import load_yaml, validate, validation_error
+from pipeline.kernel.yamlconf import load_yaml, validate
 
 
 class PhotographerSource(StrEnum):
@@ -130,7 +130,15 @@ def load_register(path: Path | str) -> PhotographerRegister:
         doc = load_yaml(path)
         if doc.data is None:
             raise ConfigError("empty register: expected 'assignments:'", Location(path, 1))
-        parsed = validate(RegisterFile, doc)
+        try:
+            parsed = validate(RegisterFile, doc)
+        except ConfigError as exc:
+            if exc.location and (exc.location.key or "").endswith((".body", ".photographer")):
+                raise ConfigError(
+                    f"{exc.message}: quote it (YAML reads 012345670 as the number 2739128, and 1e5 as 100000.0)",
+                    exc.location,
+                ) from None
+            raise
         assignments = [(a, doc.location(("assignments", i))) for i, a in enumerate(parsed.assignments)]  # type: ignore[attr-defined]
     _check(assignments)
     return PhotographerRegister(path, tuple(a for a, _ in assignments))
