@@ -129,8 +129,9 @@ def _noise_model(plane: np.ndarray, black: float, scale: float) -> tuple[np.ndar
     resid = (plane[rows, cols].astype(np.float64) - black) * scale - level
     order = np.argsort(level, kind="stable")
     centres, sigmas = [], []
-    for chunk in np.array_split(order, _NOISE_BINS):
-        if chunk.size < 200:
+    # Fewer bins on small sensors: each needs a few hundred photosites for a stable spread.
+    for chunk in np.array_split(order, max(1, min(_NOISE_BINS, order.size // 300))):
+        if chunk.size < 30:
             continue
         r = resid[chunk]
         # MAD of the residual to the 3x3 median; 1.4826 makes it a standard deviation for
