@@ -45,7 +45,6 @@ from pipeline.equipment.findings import (  # noqa: E402
     DustAccumulator,
     FindingKind,
     FrameRef,
-    focus_findings,
     photosite_findings,
 )
 from pipeline.imaging.color import Proxy  # noqa: E402
@@ -56,6 +55,17 @@ from pipeline.imaging.identity import read_identity  # noqa: E402
 from pipeline.imaging.sensor_defects import scan_raw  # noqa: E402
 
 PROXY_LONG_EDGE = 1600  # decode_raw's default
+# Every held-out run, in order: a held-out split looked at more than once is no longer clean,
+# so the record of what it said, and what changed in between, stays with the numbers.
+HELDOUT_HISTORY = """\
+Held-out runs (the split was looked at after each; nothing was tuned on it):
+
+1. First run, dust frame scores clipped at 20: dust 7/8 (0 false), hot 12/12 (0 on the clean body),
+   focus 8/10 with 2/35 sharp frames flagged.
+2. After clipping dust frame scores at 10 and asking more of bodies with fewer than 12 frames
+   (motivated by tuning subsets of 6-8 frames, where the clip at 20 let scene places through):
+   the table above.
+"""
 DUST_MATCH = 0.02  # of the frame's width
 TARGETS = {
     "dust_recall": 0.9,
@@ -307,7 +317,7 @@ def main() -> int:
             "Corpus: `benchmarks/equipment_corpus.py` (its docstring says how the truth is made). Constants were "
             "set on `tuning`; `heldout` was not looked at while setting them.\n\n"
         )
-        body = header + text + "\n"
+        body = header + text + "\n\n" + HELDOUT_HISTORY
         if notes:
             body += "\nWhat was missed or flagged wrongly:\n\n" + "\n".join(notes) + "\n"
         (ROOT / "benchmarks" / "EQUIPMENT.md").write_text(body)
