@@ -315,7 +315,7 @@ def main() -> int:
             f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}), "
             f"with `{cmd}` (corpus built or reused in {build_s:.0f} s).\n\n"
             "Corpus: `benchmarks/equipment_corpus.py` (its docstring says how the truth is made). Constants were "
-            "set on `tuning`; `heldout` was not looked at while setting them.\n\n"
+            "set on `tuning`; nothing was tuned on `heldout` (its runs are listed below the table).\n\n"
         )
         body = header + text + "\n\n" + HELDOUT_HISTORY
         if notes:
