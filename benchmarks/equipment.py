@@ -50,7 +50,7 @@ from pipeline.equipment.findings import (  # noqa: E402
 from pipeline.imaging.color import Proxy  # noqa: E402
 from pipeline.imaging.decode import decode_raw_linear, fit_long_edge  # noqa: E402
 from pipeline.imaging.dust import dust_evidence  # noqa: E402
-from pipeline.imaging.focus import FocusSubject, assess_focus  # noqa: E402
+from pipeline.imaging.focus_miss import FocusSubject, assess_focus  # noqa: E402
 from pipeline.imaging.identity import read_identity  # noqa: E402
 from pipeline.imaging.sensor_defects import scan_raw  # noqa: E402
 

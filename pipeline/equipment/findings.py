@@ -10,7 +10,7 @@ Everything here runs in the driver on what the workers measured (no pixels):
   photosite standing out from its neighbours (:mod:`pipeline.imaging.sensor_defects`)
   in frame after frame.
 * **Focus misses** (:func:`focus_findings`): per frame
-  (:mod:`pipeline.imaging.focus`), with the camera settings beside them.
+  (:mod:`pipeline.imaging.focus_miss`), with the camera settings beside them.
 
 How many frames a finding needs
 -------------------------------
@@ -57,7 +57,7 @@ import cv2
 import numpy as np
 
 from pipeline.imaging.dust import DustEvidence, standardised
-from pipeline.imaging.focus import FocusVerdict
+from pipeline.imaging.focus_miss import FocusVerdict
 from pipeline.imaging.sensor_defects import PhotositeDeviation, PhotositeScan
 
 #: Standardised frame scores are clipped to this range before averaging: one

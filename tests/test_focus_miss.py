@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipeline.equipment.findings import Body, FindingKind, FrameRef, focus_findings
 from pipeline.imaging.color import Proxy, srgb_to_linear
-from pipeline.imaging.focus import FocusSubject, assess_focus, edge_blur
+from pipeline.imaging.focus_miss import FocusSubject, assess_focus, edge_blur
 
 
 def rectangles(seed: int = 0, shape=(800, 1200), contrast: float = 1.0) -> np.ndarray:
