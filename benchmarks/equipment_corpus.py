@@ -352,13 +352,15 @@ def _render_frame(
     elif miss == "back_focus":
         miss = frame.focus_miss = "defocus"
     if miss == "defocus":
-        frame.blur_px = float(rng.uniform(8.0, 16.0)) * spec.px
+        # Blurs stay in photosites whatever the sensor's size: the detector judges blur in the
+        # proxy's pixels, and half-size decoding halves these on any sensor.
+        frame.blur_px = float(rng.uniform(8.0, 16.0))
         viewed = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
     elif miss == "shake":
-        frame.blur_px = float(rng.uniform(14.0, 28.0)) * spec.px
+        frame.blur_px = float(rng.uniform(14.0, 28.0))
         viewed = cv2.filter2D(viewed, -1, _line_kernel(frame.blur_px, float(rng.uniform(0, 180))), borderType=cv2.BORDER_REFLECT)
     elif miss == "back_focus":
-        frame.blur_px = float(rng.uniform(10.0, 18.0)) * spec.px
+        frame.blur_px = float(rng.uniform(10.0, 18.0))
         blurred = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
         u, v, fw_, fh_ = frame.subject  # type: ignore[misc]
         # The face and the head around it (1.8x the box), feathered: the subject plane, out of focus.
