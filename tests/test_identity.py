@@ -149,3 +149,16 @@ def test_exiftool_process_is_reused_and_survives_a_bad_file(raw_dir, tmp_path):
         assert tool._proc is first  # one process for every file
     finally:
         tool.close()
+
+
+def test_exiftool_restarts_when_its_process_died(raw_dir):
+    need_exiftool()
+    tool = ExifTool()
+    try:
+        nef = raw_dir / "unsupported" / "exiftool_stubs" / "Nikon.nef"
+        assert tool.read(nef)
+        tool._proc.kill()  # as a forked child's exit, or the OOM killer, would
+        tool._proc.wait()
+        assert str(tool.read(nef)["Nikon:SerialNumber"]) == "12345678"
+    finally:
+        tool.close()

@@ -184,9 +184,13 @@ class ExifTool:
         self.executable = found
         self.timeout_s = timeout_s
         self._proc: subprocess.Popen | None = None
+        self._owner = os.getpid()
         self._lock = threading.Lock()
 
     def _start(self) -> subprocess.Popen:
+        if os.getpid() != self._owner:
+            # A forked child shares the parent's pipes: it must neither talk to nor stop that process.
+            self._proc, self._owner = None, os.getpid()
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [self.executable, "-stay_open", "True", "-@", "-"],
@@ -198,7 +202,7 @@ class ExifTool:
 
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
+        if proc is not None and os.getpid() == self._owner and proc.poll() is None:
             try:
                 proc.stdin.write(b"-stay_open\nFalse\n")  # type: ignore[union-attr]
                 proc.stdin.flush()  # type: ignore[union-attr]
@@ -210,20 +214,30 @@ class ExifTool:
     def read(self, path: Path | str, tags: tuple[str, ...] = _EXIFTOOL_TAGS) -> dict[str, Any]:
         """The named tags of one file as ``{"Group:Tag": value}``; empty when exiftool reads nothing."""
         args = ["-j", "-G1", "-a", "-charset", "filename=utf8", *(f"-{t}" for t in tags), os.fspath(path)]
+        out = ""
         with self._lock:
-            proc = self._start()
-            try:
-                proc.stdin.write(("\n".join(args) + "\n-execute\n").encode("utf-8"))  # type: ignore[union-attr]
-                proc.stdin.flush()  # type: ignore[union-attr]
-                out = self._read_until_ready(proc)
-            except (OSError, TimeoutError):
-                self.close()
+            for _ in range(2):  # a process that died in between gets one restart
+                proc = self._start()
+                try:
+                    proc.stdin.write(("\n".join(args) + "\n-execute\n").encode("utf-8"))  # type: ignore[union-attr]
+                    proc.stdin.flush()  # type: ignore[union-attr]
+                    out = self._read_until_ready(proc)
+                    break
+                except (OSError, TimeoutError):
+                    self._kill()
+            else:
                 return {}
         try:
             rows = json.loads(out) if out.strip() else []
         except ValueError:
             return {}
         return rows[0] if rows else {}
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and os.getpid() == self._owner and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def _read_until_ready(self, proc: subprocess.Popen) -> str:
         fd = proc.stdout.fileno()  # type: ignore[union-attr]
