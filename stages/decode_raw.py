@@ -49,7 +49,8 @@ class DecodeRaw(Stage):
             ge=0,
             le=1_000_000,
             description="Disk (in the output folder, for the run's duration) for RAW decodes the render can "
-            "reuse instead of decoding again; 0 = the render always decodes.",
+            "reuse instead of decoding again, and never more than a quarter of the free space; 0 = the render "
+            "always decodes.",
         )
 
     def process(self, item: WorkItem) -> None:

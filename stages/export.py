@@ -70,42 +70,50 @@ class Export(Stage):
         stem = item.task.stem or Path(item.task.source_path).stem
         gps: dict[str, str] | None = None
         warnings: list[str] = []
-        for name, pixels in rendered.items():
-            rendition = chart.renditions[name]
-            policy = chart.metadata_for(name)
-            if not policy.strip_gps and gps is None:
-                gps = read_source_gps(item.task.path)
-            height, width = pixels.shape[:2]
-            meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
-            encoded = export_rendition(pixels, rendition, meta, self.params.encoder_settings())
-            if not encoded.fits:
-                warnings.append(
-                    f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
-                    f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
-                )
-            path = output_path(
-                out_dir / EXPORTS_DIR,
-                chart.naming,
-                client=chart.client,
-                shoot=shoot,
-                date=capture_date(r),
-                seq=item.task.seq,
-                stem=stem,
-                rendition=name,
-                ext=rendition.extension,
-            )
-            write_bytes_atomic(path, encoded.data)
-            r.exports.append(
-                ExportedFile(
+        try:
+            for name, pixels in rendered.items():
+                rendition = chart.renditions[name]
+                policy = chart.metadata_for(name)
+                if not policy.strip_gps and gps is None:
+                    gps = read_source_gps(item.task.path)
+                height, width = pixels.shape[:2]
+                meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
+                encoded = export_rendition(pixels, rendition, meta, self.params.encoder_settings())
+                if not encoded.fits:
+                    warnings.append(
+                        f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
+                        f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
+                    )
+                path = output_path(
+                    out_dir / EXPORTS_DIR,
+                    chart.naming,
+                    client=chart.client,
+                    shoot=shoot,
+                    date=capture_date(r),
+                    seq=item.task.seq,
+                    stem=stem,
                     rendition=name,
-                    path=path.relative_to(out_dir).as_posix(),
-                    width=width,
-                    height=height,
-                    bytes=len(encoded.data),
-                    format=rendition.format.value,
-                    sha256=hashlib.sha256(encoded.data).hexdigest(),
+                    ext=rendition.extension,
                 )
-            )
-            del pixels
+                write_bytes_atomic(path, encoded.data)
+                r.exports.append(
+                    ExportedFile(
+                        rendition=name,
+                        path=path.relative_to(out_dir).as_posix(),
+                        width=width,
+                        height=height,
+                        bytes=len(encoded.data),
+                        format=rendition.format.value,
+                        sha256=hashlib.sha256(encoded.data).hexdigest(),
+                    )
+                )
+                del pixels
+        except BaseException:
+            # An image is delivered whole or not at all: a full disk (or any error) on its second
+            # rendition must not leave the first on disk, listed nowhere.
+            for e in r.exports:
+                (out_dir / e.path).unlink(missing_ok=True)
+            r.exports = []
+            raise
         if warnings:
             r.error = "; ".join(([r.error] if r.error else []) + warnings)

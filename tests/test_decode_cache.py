@@ -80,3 +80,18 @@ def test_a_finished_run_leaves_no_kept_decodes(raw_dir: Path, tmp_path: Path) ->
     assert [r.status for r in result.records] == ["ok"]
     assert result.records[0].exports
     assert not (out / decode_cache.CACHE_DIR).exists()
+
+
+def test_the_cache_takes_at_most_a_share_of_the_free_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = np.zeros((100, 100, 3), np.uint16)  # 60 kB
+    real = shutil.disk_usage
+
+    def small_disk(path):  # noqa: ANN001 - 200 kB free, whatever the machine has
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 200_000, 200_000)
+
+    monkeypatch.setattr(decode_cache.shutil, "disk_usage", small_disk)
+    # A quarter of 200 kB: one 60 kB entry does not fit, however large the budget.
+    assert not decode_cache.put(tmp_path, "one", True, a, budget_bytes=4 << 30)
+    assert decode_cache.put(tmp_path, "one", True, a[:50], budget_bytes=4 << 30)  # 30 kB
+    assert not decode_cache.put(tmp_path, "two", True, a[:50], budget_bytes=4 << 30)  # 60 kB of (200 + 30) / 4

@@ -227,7 +227,7 @@ def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.M
     monkeypatch.setattr(stages.decode_raw.DecodeRaw, "process", no_pixels)
     before = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
     result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(planned), "--only", "plan",
-                                       "--chart", "real_estate_interiors", "--executor", "local"])
+                                       "--chart", "real_estate_interiors", "--executor", "local", "--force"])
     assert result.exit_code == 3, result.output  # the broken file stays failed
     after = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
     assert before.keys() == after.keys()

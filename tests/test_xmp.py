@@ -480,7 +480,8 @@ def test_copies_can_be_turned_off(shoot_out: tuple[Path, Path], tmp_path: Path) 
     chart.write_text("schema_version: 2\nextends: corporate_portrait\nxmp:\n  embed_copies: false\n")
     again = tmp_path / "out"
     shutil.copytree(out, again)
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=again, executor="local", chart=str(chart), only="plan"))
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=again, executor="local", chart=str(chart), only="plan",
+                              force=True))  # another chart: replacing the deliveries is asked for
     docs = _docs(again)
     assert docs["portrait.dng"]["xmp_copy"] is None and (again / docs["portrait.dng"]["xmp"]).is_file()
     assert not (again / "xmp/portrait.dng").exists() and not (again / "xmp/day1/IMG_0002.JPG").exists()

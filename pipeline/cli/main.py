@@ -18,12 +18,18 @@ from pathlib import Path
 import click
 
 from pipeline import __version__
-from pipeline.kernel.errors import ConfigError
+from pipeline.kernel.errors import ClusterLost, ConfigError, OutOfSpace
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_CONFIG = 2
 EXIT_FILES_FAILED = 3
+
+
+class RunStopped(click.ClickException):
+    """The machine stopped the run (a full disk, a lost Ray cluster): exit code 1, no traceback."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class ConfigProblem(click.ClickException):
@@ -69,9 +75,13 @@ def main(verbose: int) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where detectors run; cuda falls back to cpu with a warning when unavailable.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
+@click.option("--force", is_flag=True,
+              help="Replace the deliveries of another shoot or chart in --out instead of refusing (exit 2).")
+@click.option("--wait", is_flag=True,
+              help="Wait for another run writing into --out to finish instead of refusing (exit 2).")
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
             workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
-            progress: bool | None) -> None:
+            progress: bool | None, force: bool, wait: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
@@ -79,15 +89,19 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
     (Camera Raw settings for Lightroom: sidecars for RAWs, copies with the
     settings inside for DNG/JPEG/TIFF/PNG), the exports and summary.json, then prints a
     summary. Corrupt or unsupported files become failed rows; the rest of the
-    shoot is processed. Rerunning into the same folder reuses finished work.
+    shoot is processed. Rerunning into the same folder reuses finished work;
+    one run at a time writes into a folder, and a folder holds one shoot under
+    one chart (--force replaces it).
     """
     from tqdm import tqdm
 
     from pipeline.kernel.run import RunSettings, process_shoot
 
+    _exit_on_sigterm()
+
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
-                           shoot_id=shoot_id, only=only)
+                           shoot_id=shoot_id, only=only, force=force, wait=wait)
     bars: list[tqdm] = []
     disable = None if progress is None else not progress
 
@@ -112,11 +126,24 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
         result = process_shoot(settings, on_phase=on_phase, on_record=on_record)
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
+    except (OutOfSpace, ClusterLost) as exc:  # the machine, not the input or a bug: no traceback
+        raise RunStopped(str(exc)) from None
     finally:
         while bars:
             bars.pop().close()
     _print_summary(result.summary())
     sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``kill``, a service manager, ``timeout``) ends the run as Ctrl-C does: through the
+    ``finally`` blocks that release the output folder and shut the embedded Ray down, instead of
+    leaving its processes behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def _print_summary(s: dict) -> None:
@@ -137,6 +164,10 @@ def _print_summary(s: dict) -> None:
         echo("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("decisions_not_rendered"):
+        n = len(s["decisions_not_rendered"])
+        echo(f"review decisions made during this run on {n} image{'s' if n > 1 else ''} are in the instructions "
+             "but not yet in the exports: run `postprod process` again to render them")
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:

@@ -73,8 +73,34 @@ def _nonzero(v: float | None) -> float | None:
     return float(v) if v else None
 
 
+def check_readable(path: Path) -> None:
+    """Raise the operating system's error when ``path`` cannot be opened and read.
+
+    LibRaw reports a missing file as it reports a truncated one ("Input/output
+    error") and Pillow's format errors are ``OSError`` too; the one says
+    nothing about the file's content (a rerun may succeed), the other is the
+    content. Asking the OS first keeps the two apart.
+
+    Raises
+    ------
+    OSError
+        With its ``errno`` (``FileNotFoundError``, ``PermissionError``, EIO...).
+    """
+    with open(path, "rb") as f:
+        f.read(1)
+
+
 def open_raw(path: Path) -> rawpy.RawPy:
-    """Open a RAW file, turning LibRaw's errors into :class:`InputError`."""
+    """Open a RAW file, turning LibRaw's errors about the data into :class:`InputError`.
+
+    Raises
+    ------
+    InputError
+        If LibRaw cannot read the file's data.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
+    """
+    check_readable(path)
     try:
         return rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError:
@@ -291,7 +317,10 @@ def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[n
     ------
     InputError
         If Pillow cannot identify or fully decode the file, or it is too large.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
     """
+    check_readable(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

@@ -7,6 +7,30 @@ import tempfile
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    """The process umask, read without changing it where the platform allows.
+
+    ``os.umask`` can only be read by setting it, which races with other
+    threads creating files (the review app writes from several); Linux shows
+    it in ``/proc/self/status``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file: ``0o666`` less the umask."""
+    return 0o666 & ~_read_umask()
+
+
 def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
 
@@ -14,7 +38,9 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     is atomic only within one file system), are flushed to disk with
     ``fsync``, then renamed over ``path``; the folder entry is synced too where
     the platform allows. A crash or a kill mid-write leaves at most a stray
-    ``.<name>.*.tmp`` file, never a truncated delivery.
+    ``.<name>.*.tmp`` file, never a truncated delivery. The file gets the
+    mode a plain write would (``0o666`` less the umask), not the ``0o600`` of
+    a temporary file: deliveries are read by other people and services.
 
     Parameters
     ----------
@@ -38,13 +64,18 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is not 0o600 anyway
+                os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            exc.filename = exc.filename or str(path)
+            exc.bytes_to_write = len(data)  # type: ignore[attr-defined] - what a full disk had to take
         raise
     try:
         dir_fd = os.open(path.parent, os.O_RDONLY)

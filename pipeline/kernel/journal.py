@@ -15,7 +15,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.kernel.files import write_json_atomic
 from pipeline.kernel.graph import Graph
-from pipeline.kernel.records import ImageRecord, SourceTask, record_from_json, record_to_json
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, record_from_json, record_to_json
 from pipeline.kernel.stage import RunContext
 
 STATE_DIR = ".postprod"
@@ -57,6 +57,10 @@ class Journal:
             record = record_from_json(entry["record"])
         except (TypeError, KeyError, ValueError):  # written by another version: redo
             return None
+        if record.status is Status.FAILED and (
+                record.failure is Failure.TRANSIENT
+                or record.failure is None and (record.error or "").startswith("worker process died")):
+            return None  # the machine's failure, not the file's (journalled by versions before the distinction)
         for e in record.exports:  # a file deleted or cut short since: redo the image
             p = out_dir / e.path
             if not p.is_file() or p.stat().st_size != e.bytes:

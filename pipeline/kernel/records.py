@@ -23,6 +23,13 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class Failure(StrEnum):
+    """Why a file failed, which decides whether a rerun tries it again."""
+
+    INPUT = "input"  # the file's content (corrupt, unsupported): the same bytes fail the same way
+    TRANSIENT = "transient"  # the machine (a worker killed, out of memory, an I/O error): retried
+
+
 class ExposureVerdict(StrEnum):
     UNDER = "under"
     OK = "ok"
@@ -389,6 +396,10 @@ class ImageRecord:
     error: str | None = column(
         "error", pa.string(),
         "Why the file failed, readable by a person; on an ok row, warnings (an export above its size cap).")
+    failure: Failure | None = column(
+        "failure", pa.string(),
+        "On a failed row, why: input (the file itself; a rerun with the same bytes and code does not retry it) "
+        "or transient (a worker was killed or ran out of memory, an I/O error; every rerun retries it).")
     duplicate_of: str | None = column(
         "duplicate_of", pa.string(), "source_path of the identical file that was processed instead.")
     stage_seconds: dict[str, float] = field(
@@ -454,6 +465,8 @@ class ImageRecord:
 def _with_enums(record: ImageRecord) -> ImageRecord:
     """Turn the enum-valued fields that came in as strings back into their enums."""
     record.status = Status(record.status)
+    if record.failure is not None:
+        record.failure = Failure(record.failure)
     record.source_kind = SourceKind(record.source_kind)
     if record.exposure.verdict is not None:
         record.exposure.verdict = ExposureVerdict(record.exposure.verdict)
@@ -506,7 +519,7 @@ RECORD_FIELDS: frozenset[str] = frozenset(
 
 INGEST_FIELDS: frozenset[str] = frozenset({"source_path", "content_hash", "file_size", "format", "source_kind"})
 #: Fields the runner keeps (status, error, timings): every stage may read them.
-BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "duplicate_of", "stage_seconds"})
+BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "failure", "duplicate_of", "stage_seconds"})
 
 
 def covers(declared: frozenset[str] | set[str], name: str) -> bool:

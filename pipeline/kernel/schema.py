@@ -21,7 +21,7 @@ from pipeline import __version__
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 2  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop
+SCHEMA_VERSION = 3  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:

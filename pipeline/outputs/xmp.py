@@ -36,6 +36,8 @@ checked against XMP that Adobe software wrote (``tests/data/adobe_xmp``):
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import os
 import shutil
@@ -240,6 +242,20 @@ def latest_operation_decision(doc: dict[str, Any]) -> tuple[str | None, str | No
         return None, None
     at, by = max(seen)
     return by, at
+
+
+def image_decision(doc: dict[str, Any]) -> ImageDecision:
+    """What the XMP says about the whole image: the document's image-level ``review``, if any,
+    with who and when of the latest decision on the image or any of its operations."""
+    try:
+        decision = ImageDecision.from_doc(doc)
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("%s: image-level review left out of the XMP: %s", doc.get("source_path"), exc)
+        decision = ImageDecision()
+    by, at = latest_operation_decision(doc)
+    if at and (decision.at is None or at > decision.at):
+        decision = dataclasses.replace(decision, by=by, at=at)
+    return decision
 
 
 # --- framings: what each rendition shows ---------------------------------------------------

@@ -7,20 +7,21 @@ tabs or two servers on the same folder take turns):
    gets :class:`Conflict` and reloads);
 2. the instructions JSON is changed and written atomically, then its XMP
    sidecar and ``instructions.parquet`` (rebuilt from every JSON document);
-3. the version is bumped and an audit row written per changed field.
+3. the version is bumped, the decision recorded in the ``decisions`` table
+   and an audit row written per changed field.
 
-The JSON is the durable record. SQLite keeps what the JSON cannot: the
-amount the plan proposed under each reviewer's edit. ``postprod process``
-keeps reviews across re-plans but re-plans the amounts; when the store sees
-a document changed outside it, it re-applies each edit whose planned amount
-is unchanged and, where the plan now proposes something else, drops the
-edit and sets the operation back to pending.
+The database is the source of truth (:mod:`pipeline.outputs.decisions`): the
+files carry copies. It also keeps what the JSON cannot: the amount the plan
+proposed under each reviewer's edit. ``postprod process`` writes its
+documents under the same lock with the decisions merged in; when the store
+sees a document changed outside it, it puts the decisions back, re-applies
+each edit whose planned amount is unchanged and, where the plan now proposes
+something else, drops the edit and sets the operation back to pending.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import getpass
 import hashlib
 import json
@@ -42,23 +43,23 @@ from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
 from pipeline.kernel.schema import to_table, write_parquet_atomic
+from pipeline.outputs import decisions
+from pipeline.outputs.decisions import DB_NAME
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_name,
     instruction_rows,
     summary_line,
 )  # fmt: skip
-from pipeline.outputs.xmp import (
-    ImageDecision,
+from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported for callers
     crs_settings,
     framings,
-    latest_operation_decision,
+    image_decision,
     write_xmp,
 )
 
 log = logging.getLogger(__name__)
 
-DB_NAME = "review.sqlite"
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "done")
 # Kinds whose amount a reviewer may change, and the bounds of an amount.
 EV_KINDS = ("exposure", "brighten_face")
@@ -67,35 +68,6 @@ MAX_COMMENT = 2000
 MAX_NAME = 100
 # Relative aspect error allowed in an edited crop (the browser rounds pixels).
 ASPECT_TOLERANCE = 0.01
-
-_SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS images (
-    source_path TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    doc_sha TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS edits (
-    source_path TEXT NOT NULL,
-    op_id TEXT NOT NULL,
-    param TEXT NOT NULL,
-    planned_json TEXT NOT NULL,
-    value_json TEXT NOT NULL,
-    PRIMARY KEY (source_path, op_id, param)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    by TEXT,
-    source_path TEXT NOT NULL,
-    op_id TEXT,
-    field TEXT NOT NULL,
-    before_json TEXT,
-    after_json TEXT,
-    version INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_image ON audit (source_path, id);
-"""
-
 
 class ReviewError(ValueError):
     """A change the instructions cannot take (bad amount, unknown operation); HTTP 422."""
@@ -220,20 +192,6 @@ def refresh_summary(doc: dict[str, Any]) -> None:
     doc["summary"] = summary_line(ops, faces)
 
 
-def image_decision(doc: dict[str, Any]) -> ImageDecision:
-    """What the XMP says about the whole image: the document's image-level ``review``, if any,
-    with who and when of the latest decision on the image or any of its operations."""
-    try:
-        decision = ImageDecision.from_doc(doc)
-    except ValueError as exc:
-        log.warning("%s: image-level review left out of the XMP: %s", doc.get("source_path"), exc)
-        decision = ImageDecision()
-    by, at = latest_operation_decision(doc)
-    if at and (decision.at is None or at > decision.at):
-        decision = dataclasses.replace(decision, by=by, at=at)
-    return decision
-
-
 def _inside(root: Path, rel: str) -> Path:
     """``root / rel`` when it stays inside ``root`` (symlinks resolved)."""
     path = (root / rel).resolve()
@@ -295,18 +253,14 @@ class ReviewStore:
         self.db_path = self.out_dir / DB_NAME
         self._lock = threading.RLock()
         self._cache: dict[str, _Cached] = {}
-        with closing(self._connect()) as con:
-            con.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            con.executescript(_SCHEMA_SQL)
+        with closing(self._connect()):
+            pass  # creates the tables (and fills the decisions of a database from before they were kept)
 
     # --- plumbing ---------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
         # One connection per call: Flask serves requests on several threads.
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA busy_timeout=30000")
-        con.execute("PRAGMA synchronous=NORMAL")
-        return con
+        return decisions.connect(self.out_dir)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -411,7 +365,8 @@ class ReviewStore:
         version += 1
         doc = copy.deepcopy(cached.doc)
         at = utc_now()
-        changed = self._reapply_edits(con, sp, doc, at, version)
+        changed = self._reapply_decisions(con, sp, doc)
+        changed = self._reapply_edits(con, sp, doc, at, version) or changed
         if changed:
             refresh_summary(doc)
             new_sha = self._write_doc(entry, doc)
@@ -421,6 +376,19 @@ class ReviewStore:
         self._audit(con, at, None, sp, None, "document", None, "changed outside the review app", version)
         con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?", (version, new_sha, sp))
         return doc, version
+
+    @staticmethod
+    def _reapply_decisions(con: sqlite3.Connection, sp: str, doc: dict[str, Any]) -> bool:
+        """Put the database's decisions back on a document written without them (the database is the truth)."""
+        changed = False
+        known = decisions.read(con, sp).get(sp, {})
+        for op in doc["operations"]:
+            review = known.get(op["op_id"])
+            if review is not None and review != op.get("review"):
+                if decisions.is_decided(review) or decisions.is_decided(op.get("review")):
+                    op["review"] = review
+                    changed = True
+        return changed
 
     def _reapply_edits(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], at: str, version: int) -> bool:
         ops = {o["op_id"]: o for o in doc["operations"]}
@@ -451,6 +419,8 @@ class ReviewStore:
                 op["review"] = {**op["review"], "status": "pending", "by": None, "at": None}
                 self._audit(con, at, None, sp, op_id, "status", before, "pending", version)
                 changed = True
+            if op is not None:
+                decisions.save(con, sp, op_id, op["review"])
         return changed
 
     # --- reading ----------------------------------------------------------------
@@ -539,6 +509,9 @@ class ReviewStore:
             version = current + 1
             for op_id, what, before, after in audit:
                 self._audit(con, at, reviewer, source_path, op_id, what, before, after, version)
+            reviewed = {op["op_id"]: op.get("review") for op in new["operations"]}
+            for op_id in dict.fromkeys(op_id for op_id, *_ in audit if op_id is not None):
+                decisions.save(con, source_path, op_id, reviewed[op_id])
             sha = self._write_doc(entry, new)
             con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?",
                         (version, sha, source_path))
