@@ -6,7 +6,10 @@ edge of at least 900 px; smaller ones, like scikit-image's samples at
 450-750 px, would be soft frames once enlarged to the sensor and would pass
 for focus misses). Photos are assigned to the splits alternately in name
 order; the detectors' constants are set on ``tuning`` only and
-``benchmarks/equipment.py`` reports both.
+``benchmarks/equipment.py`` reports every split. ``heldout`` and
+``heldout_v1`` share the held-out photos and differ in their seed (crops,
+defects, focus misses, apertures): ``heldout_v1`` was looked at after earlier
+rounds of changes, ``heldout`` is the clean one.
 
 Each split has two bodies, 24 frames each, of its own photos (a random crop
 of 85-100 % of a photo per frame, mirrored or not, a quarter of them in
@@ -15,7 +18,12 @@ does):
 
 * body ``...-DUSTY``: 8 dust particles on the sensor, 12 hot photosites, 3 dead
   and 2 stuck ones, at fixed sensor positions (a split's own seed places them);
-* body ``...-CLEAN``: none of that.
+* body ``...-CLEAN``: none of that;
+* ``tuning`` only: body ``PPT-0003-DUSTY``, a second dusty body with its own
+  defects and focus misses (:data:`EXTRA_TUNING_MISSES`: 5 shaken, 3
+  back-focused, 1 defocused frame), from its own random stream so the first
+  two bodies do not change with it: more examples to set the shake, focus and
+  dust rules on.
 
 Both bodies have 5 focus misses in 24 frames: 2 defocused frames (a disc
 blur over the whole frame, radius 0.27-0.53 % of the width), 1 camera-shake
@@ -84,9 +92,13 @@ from PIL import Image
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import XYZ_TO_SRGB, mosaic, write_dng
 
-CORPUS_VERSION = 2
-SPLITS = ("tuning", "heldout")
-SPLIT_SEEDS = {"tuning": 1501, "heldout": 2602}
+CORPUS_VERSION = 3
+SPLITS = ("tuning", "heldout", "heldout_v1")
+#: ``heldout_v1`` is the first held-out split (seed 2602): it was looked at after two rounds of changes,
+#: so it is no longer clean; ``heldout`` is a fresh one (the same held-out photos, a seed never used before).
+SPLIT_SEEDS = {"tuning": 1501, "heldout": 3703, "heldout_v1": 2602}
+_SERIAL_TAGS = {"tuning": "T", "heldout": "F", "heldout_v1": "H"}
+_STARTS = {"tuning": datetime(2026, 5, 4, 9), "heldout": datetime(2026, 7, 6, 9), "heldout_v1": datetime(2026, 6, 8, 9)}
 SENSOR_W, SENSOR_H = 3000, 2000
 BITS, BLACK = 14, 512
 WHITE = 2**BITS - 1
@@ -109,6 +121,9 @@ SOFT_ORIGINALS = {
 }
 # Focus misses per body: two defocused, one shaken, two back-focused (defocused without a face).
 MISS_KINDS = ("defocus", "defocus", "shake", "back_focus", "back_focus")
+#: The tuning split's third body (dusty, its own defects): more camera shake and back focus to set
+#: those rules on (two bodies give two shaken frames, too few to place a threshold).
+EXTRA_TUNING_MISSES = ("shake",) * 5 + ("back_focus",) * 3 + ("defocus",)
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,8 @@ class Spec:
     stuck: int = STUCK
     cosmic: int = COSMIC_HITS
     misses: tuple[str, ...] = MISS_KINDS
+    #: Misses of the tuning split's extra dusty body; empty: no extra body.
+    extra_tuning_misses: tuple[str, ...] = ()
 
     @property
     def px(self) -> float:
@@ -131,7 +148,7 @@ class Spec:
         return self.width / SENSOR_W
 
 
-FULL = Spec()
+FULL = Spec(extra_tuning_misses=EXTRA_TUNING_MISSES)
 
 
 @dataclass
@@ -198,7 +215,7 @@ def split_sources(data: Path) -> dict[str, list[Path]]:
     photos = source_photos(data)
     if len(photos) < 8:
         raise FileNotFoundError(f"need at least 8 photos of >= {MIN_SOURCE_LONG_EDGE} px in {data} (set POSTPROD_TESTDATA)")
-    return {"tuning": photos[0::2], "heldout": photos[1::2]}
+    return {"tuning": photos[0::2], "heldout": photos[1::2], "heldout_v1": photos[1::2]}
 
 
 def _largest_face(srgb8: np.ndarray) -> list[float] | None:
@@ -436,17 +453,24 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
             srgb8 = np.asarray(im.convert("RGB"))
         linear[p.name] = srgb_to_linear(srgb8.astype(np.float32) / 255.0)
         faces[p.name] = _largest_face(srgb8)
-    tag = split[0].upper()
+    tag = _SERIAL_TAGS[split]
     bodies = [
         _make_body(f"PP{tag}-0001-DUSTY", "Ana Lima", rng, defects=True, spec=spec),
         _make_body(f"PP{tag}-0002-CLEAN", "Ben Ode", rng, defects=False, spec=spec),
     ]
-    start = datetime(2026, 5, 4, 9, 0, 0) if split == "tuning" else datetime(2026, 6, 8, 9, 0, 0)
+    # (body, its random stream, its focus misses, minutes after the first body's frames)
+    plan = [(bodies[0], rng, spec.misses, 0), (bodies[1], rng, spec.misses, 3)]
+    if split == "tuning" and spec.extra_tuning_misses:
+        # Its own stream, so the first two bodies are the same with or without it.
+        extra_rng = np.random.default_rng(SPLIT_SEEDS[split] + 7919)
+        bodies.append(_make_body(f"PP{tag}-0003-DUSTY", "Cleo Park", extra_rng, defects=True, spec=spec))
+        plan.append((bodies[2], extra_rng, spec.extra_tuning_misses, 5))
+    start = _STARTS[split]
     names = list(linear)
-    for body in bodies:
+    for body, rng, body_misses, minutes in plan:
         out = folder / body.serial
         out.mkdir()
-        misses = list(spec.misses) + [None] * (spec.frames - len(spec.misses))
+        misses = list(body_misses) + [None] * (spec.frames - len(body_misses))
         rng.shuffle(misses)
         for i, miss in enumerate(misses):
             name = names[int(rng.integers(0, len(names)))] if i >= len(names) else names[i]
@@ -476,7 +500,7 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
                 make=body.make,
                 model=body.model,
                 orientation=frame.orientation,
-                captured_at=start + timedelta(minutes=7 * i + (0 if body is bodies[0] else 3)),
+                captured_at=start + timedelta(minutes=7 * i + minutes),
                 iso=frame.iso,
                 exposure_time=frame.exposure_time,
                 f_number=frame.f_number,

@@ -56,6 +56,9 @@ NOISE_FLOOR = 0.004
 NEUTRAL_TOLERANCE = 0.35
 #: Only where the scene is bright enough to show a shadow and not clipped.
 LUMA_FLOOR, CHANNEL_CEILING = 0.01, 0.98
+#: The score a dip must reach to show (about 3 robust sigmas of a typical frame's scores): the
+#: sensitivity map gives the shallowest dip that reaches it at each place.
+SHOWING_SCORE = 4.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,12 @@ class DustEvidence:
     radius : ndarray, float16, (rows, cols)
         Radius (Gaussian sigma x 1.5, about where the shadow fades) of the
         best-fitting dip, as a fraction of the sensor frame's width.
+    sensitivity : ndarray, float16, (rows, cols)
+        The shallowest dust shadow (fraction of the light taken at its
+        centre) the frame could show at each place, with the most sensitive
+        of the templates: about 0.01 on a clear sky, 0.3 or more in foliage,
+        1 where the frame shows nothing (too dark, clipped). Lets a body's
+        frames be averaged, place by place, over the ones that could show a spot.
     usable_fraction : float
         Share of the frame bright and unclipped enough to show a shadow.
     """
@@ -84,6 +93,7 @@ class DustEvidence:
     score: np.ndarray
     depth: np.ndarray
     radius: np.ndarray
+    sensitivity: np.ndarray
     usable_fraction: float
 
     @property
@@ -147,8 +157,8 @@ def _sep(img: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
     return cv2.sepFilter2D(img, cv2.CV_32F, kx.astype(np.float32), ky.astype(np.float32), borderType=cv2.BORDER_REFLECT)
 
 
-def _dip_fit(channels: np.ndarray, template: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Score, depth and chroma ratio of a Gaussian dip of sigma ``template`` at every pixel.
+def _dip_fit(channels: np.ndarray, template: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Score, depth, chroma ratio and the shallowest showing depth of a Gaussian dip of sigma ``template``.
 
     ``channels`` is (H, W, 3): log luminance, log R/G, log B/G. Weighted least
     squares in a Gaussian window: plane + amplitude x (template - its window
@@ -174,23 +184,25 @@ def _dip_fit(channels: np.ndarray, template: float) -> tuple[np.ndarray, np.ndar
     n_eff = 4 * math.pi * sw * sw
     score = -amp * np.sqrt(k_t2 * n_eff / resid)
     depth = 1.0 - np.exp(np.minimum(amp * (1.0 - k_t), 0.0))
+    # The dip amplitude that would score SHOWING_SCORE against this place's own residual.
+    showing = 1.0 - np.exp(-SHOWING_SCORE * np.sqrt(resid / (k_t2 * n_eff)) * (1.0 - k_t))
     chroma = np.zeros_like(amp)
     for c in (1, 2):
         ch = np.ascontiguousarray(channels[..., c])
         amp_c = (k_t * _sep(ch, gc, gc) - k_t * _sep(ch, g, g)) / k_t2
         chroma = np.maximum(chroma, np.abs(amp_c))
     ratio = chroma / np.maximum(np.abs(amp), 1e-6)
-    return score, depth.astype(np.float32), ratio
+    return score, depth.astype(np.float32), ratio, showing.astype(np.float32)
 
 
-def _to_grid(a: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Max-pool (or nearest-upsample) a map to the evidence grid."""
+def _to_grid(a: np.ndarray, rows: int, cols: int, pool: np.ufunc = np.maximum) -> np.ndarray:
+    """Max-pool (or ``pool``-pool; nearest-upsample) a map to the evidence grid."""
     h, w = a.shape
     if h >= rows and w >= cols:
         # Cell i covers pixels [ceil(i h / rows), ceil((i + 1) h / rows)): every pixel in exactly one cell.
         starts_y = -(-np.arange(rows) * h // rows)
         starts_x = -(-np.arange(cols) * w // cols)
-        return np.maximum.reduceat(np.maximum.reduceat(a, starts_y, axis=0), starts_x, axis=1)
+        return pool.reduceat(pool.reduceat(a, starts_y, axis=0), starts_x, axis=1)
     return cv2.resize(a, (cols, rows), interpolation=cv2.INTER_NEAREST)
 
 
@@ -233,15 +245,19 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
     best = np.zeros((rows, cols), np.float32)
     best_depth = np.zeros((rows, cols), np.float32)
     best_radius = np.zeros((rows, cols), np.float32)
+    showing = np.ones((rows, cols), np.float32)
     usable_fraction = float(usable.mean())
     factor = 1.0
     for _ in range(OCTAVES):
         if min(channels.shape[:2]) < 32:
             break
         for template in TEMPLATE_SIGMAS:
-            score, depth, ratio = _dip_fit(channels, template)
+            score, depth, ratio, shows = _dip_fit(channels, template)
             score *= 1.0 / (1.0 + (ratio / NEUTRAL_TOLERANCE) ** 2)
-            score[usable < 0.999] = 0.0  # the whole window's centre must be seeable
+            blind = usable < 0.999
+            score[blind] = 0.0  # the whole window's centre must be seeable
+            shows[blind] = 1.0
+            showing = np.minimum(showing, _to_grid(shows, rows, cols, np.minimum))
             s = _to_grid(score, rows, cols)
             d = _to_grid(np.where(score > 0, depth, 0.0).astype(np.float32), rows, cols)
             better = s > best
@@ -256,6 +272,7 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
         score=best.astype(np.float16),
         depth=best_depth.astype(np.float16),
         radius=best_radius.astype(np.float16),
+        sensitivity=showing.astype(np.float16),
         usable_fraction=usable_fraction,
     )
 

@@ -142,6 +142,10 @@ def read_exiv2_tags(path: Path | str) -> dict[str, Any]:
 
     tags: dict[str, Any] = {}
     with _exiv2_lock:  # exiv2's XMP toolkit is not thread-safe
+        # pyexiv2 turns exiv2's logged errors into exceptions unless muted, and the export code
+        # mutes it for the whole process: mute it here too, so a file reads the same either way
+        # (a damaged maker note then costs its own tags, not the standard ones).
+        pyexiv2.set_log_level(4)
         try:
             image = pyexiv2.Image(str(path))
         except (RuntimeError, OSError, ValueError):
