@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+from pipeline.equipment.analysis import EquipmentResult
+
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
+from pipeline.outputs.equipment_report import equipment_section
 from pipeline.outputs.instructions import instruction_name, summary_line
 
 _CSS = """
@@ -65,8 +69,9 @@ def _overlay(r: ImageRecord) -> str:
     return "".join(parts)
 
 
-def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> str:
-    """The HTML text of the shoot report."""
+def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None,
+                  equipment: EquipmentResult | None = None, operators: Sequence[dict[str, Any]] = ()) -> str:
+    """The HTML text of the shoot report (with the equipment and photographers section when given)."""
     originals = [r for r in records if r.duplicate_of is None]
     ok = [r for r in originals if r.status is Status.OK]
     failed = [r for r in originals if r.status is Status.FAILED]
@@ -100,6 +105,7 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
         out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
                    + "".join(f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(r.error)}</td></tr>" for r in failed)
                    + "</table>")
+    out.append(equipment_section(records, equipment, operators))
     out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')

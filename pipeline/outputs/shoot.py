@@ -7,11 +7,24 @@ downstream tools (the review app reads them back).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.equipment.analysis import (
+    EQUIPMENT_NAME,
+    EQUIPMENT_SCHEMA,
+    OPERATORS_NAME,
+    OPERATORS_SCHEMA,
+    EquipmentResult,
+    analyse_equipment,
+    assign_photographers,
+    equipment_rows,
+    operator_rows,
+)
+from pipeline.equipment.evidence import EVIDENCE_DIR
 from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
@@ -83,6 +96,7 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
+    assign_photographers(records, context.photographer, context.photographer_register)
     write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
     originals = [r for r in records if r.duplicate_of is None]
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
@@ -112,9 +126,29 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
+    equipment, operators = write_equipment(records, context, meta)
+    summary["equipment"] = dict(Counter(str(f.kind) for f in equipment.findings))
     write_json_atomic(out / SUMMARY_NAME, summary)
-    html_text = render_report(records, summary, context.chart_name)
+    html_text = render_report(records, summary, context.chart_name, equipment, operators)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def write_equipment(records: list[ImageRecord], context: RunContext,
+                    meta: dict[str, Any]) -> tuple[EquipmentResult, list[dict[str, Any]]]:
+    """``equipment.parquet`` (findings per camera body) and ``operators.parquet`` (per photographer).
+
+    Reads each frame's evidence file once (:func:`pipeline.equipment.analysis.analyse_equipment`),
+    then removes the evidence files of frames no longer in the shoot.
+    """
+    out = context.out_dir
+    result = analyse_equipment(records, out)
+    write_parquet_atomic(to_table(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, meta),
+                         out / EQUIPMENT_NAME)
+    operators = operator_rows(records, context.shoot_id)
+    write_parquet_atomic(to_table(operators, OPERATORS_SCHEMA, meta), out / OPERATORS_NAME)
+    keep = {r.equipment.evidence_path for r in records if r.equipment.evidence_path}
+    remove_stale_outputs(out, keep, folders=(str(EVIDENCE_DIR),))
+    return result, operators
 
 
 def previous_image_review(path: Path) -> dict[str, Any] | None:
