@@ -60,7 +60,7 @@ def evidence_bytes(dust: DustEvidence | None, photosites: PhotositeScan | None) 
             ps_skipped=np.array(photosites.skipped or ""),
             ps_rowcol=np.array([(x.row, x.col) for x in c], np.int32).reshape(-1, 2),
             ps_bright=np.array([x.deviation is PhotositeDeviation.BRIGHT for x in c], bool),
-            ps_values=np.array([(x.value, x.neighbours, x.sigmas) for x in c], np.float32).reshape(-1, 3),
+            ps_values=np.array([(x.value, x.neighbours, x.sigmas) for x in c], np.float64).reshape(-1, 3),
         )
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)

@@ -39,7 +39,7 @@ import numpy as np
 
 from pipeline.imaging.color import luminance
 
-#: Long edge of the working copy, px: proxies of any size give the same scales.
+#: Long edge of the working copy, px (larger proxies are reduced to it, smaller ones kept).
 WORK_LONG_EDGE = 1024
 #: Cells of the evidence map along the sensor's long edge (0.26 % of it each).
 GRID_LONG_EDGE = 256
@@ -230,9 +230,11 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
     """
     rgb = to_sensor_frame(_check_rgb(rgb), orientation)
     h, w = rgb.shape[:2]
-    scale = WORK_LONG_EDGE / max(h, w)
-    size = (max(64, round(w * scale)), max(64, round(h * scale)))
-    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # Larger proxies are brought down to the working size; smaller ones are used as they are
+    # (enlarging adds no detail, only time).
+    scale = min(1.0, WORK_LONG_EDGE / max(h, w))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(64, round(w * scale)), max(64, round(h * scale))), interpolation=cv2.INTER_AREA)
     h, w = rgb.shape[:2]
     rows, cols = grid_shape(w, h)
     floor = np.float32(LUMA_FLOOR * 0.5)
