@@ -29,9 +29,12 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,6 +165,40 @@ def read_exiv2_tags(path: Path | str) -> dict[str, Any]:
 
 
 # --- exiftool ------------------------------------------------------------------------
+def _prctl() -> Any:
+    """Linux's prctl, looked up once in the parent (a forked child must not load libraries)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel stop the child when ``parent`` dies, even by ``kill -9``.
+
+    ``exiftool -stay_open True -@ -`` keeps polling its closed standard input
+    for ever once the process that started it is gone: without this, every
+    killed run would leave one exiftool per worker behind.
+    """
+    if _PRCTL is None:
+        return None
+
+    def arm() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return arm
+
+
 class ExifTool:
     """One long-lived ``exiftool -stay_open`` process: a round trip per file, not a start-up.
 
@@ -201,6 +238,7 @@ class ExifTool:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # per-file warnings: a missing answer says enough
+                preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 (only prctl runs in the child)
             )
         return self._proc
 
