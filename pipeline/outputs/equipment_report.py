@@ -39,7 +39,7 @@ def _pct(n: int, of: int) -> str:
     return f"{share(n, of):.0%}" if of else "-"
 
 
-def _crop(r: ImageRecord, f: EquipmentFinding, orientation: int) -> str | None:
+def _crop(r: ImageRecord, f: EquipmentFinding, orientation: int, fid: str) -> str | None:
     """An SVG view of ``r``'s preview around the dust spot ``f`` (sensor position), ringed."""
     if not r.preview_path or not r.frame.width or not r.frame.height or f.x is None or f.y is None:
         return None
@@ -52,7 +52,6 @@ def _crop(r: ImageRecord, f: EquipmentFinding, orientation: int) -> str | None:
     stroke = half / 40
     # A shadow of a few percent is invisible at the preview's size: the crop shows the local
     # contrast (the picture less a blur of it, amplified), where a dust shadow is a dark disc.
-    fid = f"hp{abs(hash((r.source_path, f.x, f.y))) % 10**8}"
     return (
         f'<svg viewBox="{cx - half:.0f} {cy - half:.0f} {2 * half:.0f} {2 * half:.0f}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{_e(r.source_path)}">'
@@ -123,11 +122,11 @@ def _dust_and_focus(records_by_path: dict[str, ImageRecord], result: EquipmentRe
     dust = [f for f in result.findings if f.kind is FindingKind.DUST]
     if dust:
         out.append("<h3>Sensor dust</h3>")
-        for f in dust:
+        for i, f in enumerate(dust):
             out.append(f'<div class="find">{_e(f.detail)}</div><div class="crops">')
-            for path in f.evidence[:CROPS_PER_SPOT]:
+            for j, path in enumerate(f.evidence[:CROPS_PER_SPOT]):
                 r, ref = records_by_path.get(path), result.frames.get(path)
-                svg = _crop(r, f, ref.orientation) if r is not None and ref is not None else None
+                svg = _crop(r, f, ref.orientation, f"hp{i}-{j}") if r is not None and ref is not None else None
                 if svg:
                     at = f" f/{ref.f_number:g}" if ref.f_number else ""
                     out.append(f'<div class="crop">{svg}<span class=path>{_e(path)}{_e(at)}</span></div>')
