@@ -436,7 +436,8 @@ def decode_proxy(
     scan_photosites : bool
         For a RAW, also look for hot, dead and stuck photosites in the raw
         data (:attr:`Decoded.photosites`): LibRaw holds it only while the file
-        is open, so this is the one place to do it (about 0.1 s per 6 MP).
+        is open, so this is the one place to do it (0.4-0.5 s per 6 MP frame on a shared
+        2-CPU machine: benchmarks/EQUIPMENT.md).
 
     Returns
     -------
