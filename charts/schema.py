@@ -86,6 +86,16 @@ class ImageFormat(StrEnum):
     def lossy(self) -> bool:
         return self in (ImageFormat.JPEG, ImageFormat.WEBP)
 
+    @property
+    def max_side_px(self) -> int:
+        """The longest side the format (as encoded here: libjpeg, libwebp, PNG, TIFF) can hold."""
+        return {"jpeg": 65_500, "webp": 16_383, "tiff": 1 << 31, "png": 1 << 31}[self.value]
+
+
+#: Largest exact box a rendition may ask for, in megapixels: rendering one peaks at about 25 bytes a pixel
+#: (2.5 GB at 100 MP, the render stage's memory), and a box is produced at its size even from a small source.
+MAX_BOX_MEGAPIXELS = 100
+
 
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
@@ -392,6 +402,18 @@ class Rendition(_Strict):
                 "give either long_edge_px or width_px/height_px, not both "
                 "(to replace an inherited size, set long_edge_px: null)",
             )
+        if box[0] is not None and box[1] is not None and box[0] * box[1] > MAX_BOX_MEGAPIXELS * 1_000_000:
+            raise ChartRuleError(
+                ("width_px",),
+                f"a {box[0]}x{box[1]} box is {box[0] * box[1] / 1e6:.0f} MP; a rendition box may be at most "
+                f"{MAX_BOX_MEGAPIXELS} MP (rendering takes about 25 bytes a pixel)",
+            )
+        for key in ("long_edge_px", "width_px", "height_px"):
+            value = getattr(self, key)
+            if value is not None and value > self.format.max_side_px:
+                raise ChartRuleError(
+                    (key,), f"{self.format.value} holds at most {self.format.max_side_px} px a side, not {value}"
+                )
         return self
 
     @property

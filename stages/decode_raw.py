@@ -42,6 +42,12 @@ class DecodeRaw(Stage):
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse sources larger than this (decompression bombs)."
         )
+        max_decode_mb: int = Field(
+            1200, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode (read from its header: size and mode) would take more "
+            "memory than this (default: the stage's declared memory); bands of rows are converted at a time, "
+            "so a 169 MP PNG needs about 700 MB.",
+        )
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
         )
@@ -64,7 +70,8 @@ class DecodeRaw(Stage):
         task = item.task
         decoded = decode_proxy(
             task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
-            p.min_bits_per_photosite, task.file_size, scan_photosites=p.scan_photosites,
+            p.min_bits_per_photosite, task.file_size, task.format, p.max_decode_mb << 20,
+            scan_photosites=p.scan_photosites,
         )  # fmt: skip
         self._keep_for_render(item, decoded)
         r = item.record

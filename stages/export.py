@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.naming import output_path
@@ -22,6 +24,7 @@ from pipeline.outputs.encode import (
     export_rendition,
     read_source_gps,
 )
+from pipeline.outputs.shoot import after_preview_name
 
 
 class Export(Stage):
@@ -35,7 +38,7 @@ class Export(Stage):
     reads = frozenset({"camera", "render_key"})
     writes = frozenset({"exports", "error"})
     needs_chart: ClassVar[bool] = True
-    consumes = frozenset({"renditions"})
+    consumes = frozenset({"renditions", "after_preview"})
     resources = Resources(cpus=1, memory_mb=1000)
     writes_files: ClassVar[bool] = True
 
@@ -61,10 +64,13 @@ class Export(Stage):
     def process(self, item: WorkItem) -> None:
         chart: Chart = self.context.require_chart(self.name)
         rendered: dict[str, np.ndarray] = item.artifacts.pop("renditions", None) or {}
+        after: np.ndarray | None = item.artifacts.pop("after_preview", None)
         r = item.record
         r.exports = []
         if not rendered:
             return
+        if after is not None:  # the report's thumbnail of what is delivered
+            write_bytes_atomic(self.out_path(after_preview_name(r.content_hash)), _jpeg(after))
         out_dir = Path(self.context.out_dir).resolve()
         shoot = self.context.shoot_id or Path(self.context.shoot_dir).name
         stem = item.task.stem or Path(item.task.source_path).stem
@@ -117,3 +123,9 @@ class Export(Stage):
             raise
         if warnings:
             r.error = "; ".join(([r.error] if r.error else []) + warnings)
+
+
+def _jpeg(srgb8: np.ndarray, quality: int = 82) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(srgb8, "RGB").save(buf, "JPEG", quality=quality, optimize=True)
+    return buf.getvalue()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -24,6 +23,7 @@ from click.testing import CliRunner
 from benchmarks.equipment_corpus import Spec, build_split
 from pipeline.cli.main import main
 from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.shoot import rewrite_report
 
 SMALL = Spec(width=1900, height=1266, frames=14, dust=3, hot=5, dead=1, stuck=1, cosmic=15, misses=("defocus", "defocus"))
 ANALYSIS_GRAPH = """\
@@ -130,6 +130,20 @@ def test_photographers_report_and_history(small_split, processed, tmp_path):
     process_shoot(RunSettings(shoot, out, executor="local", graph_path=graph, photographer="Eve Sato",
                               photographers_file=register))
     assert {r["photographer"] for r in pq.read_table(out / "manifest.parquet").to_pylist()} == {"Eve Sato"}
+
+    # A re-render decides nobody again (the register alone would name Dana Ruiz and Ben Ode).
+    process_shoot(RunSettings(shoot, out, executor="local", graph_path=graph, only="render"))
+    assert {r["photographer"] for r in pq.read_table(out / "manifest.parquet").to_pylist()} == {"Eve Sato"}
+    assert [r["photographer"] for r in pq.read_table(out / "operators.parquet").to_pylist()] == ["Eve Sato"]
+    # The review app's rewrite of the report, from the output folder alone, draws the same section.
+    def section(page: str) -> str:
+        return page.split("<h2>Equipment and photographers</h2>", 1)[1].split("<h2>Images</h2>", 1)[0]
+
+    at_run_end = section((out / "report.html").read_text())
+    assert "Sensor dust" in at_run_end and "Eve Sato" in at_run_end
+    docs = {d["source_path"]: d for d in (json.loads(p.read_text()) for p in (out / "instructions").rglob("*.json"))}
+    rewrite_report(out, docs, set())
+    assert section((out / "report.html").read_text()) == at_run_end
 
     history = tmp_path / "history"
     res = CliRunner().invoke(main, ["operators", str(out.parent), "--out", str(history)])

@@ -438,7 +438,10 @@ def test_another_shoot_or_chart_in_the_folder_is_refused_unless_forced(shoot: Pa
     rows = _deliveries_match_the_table(out)
     assert {r["source_path"] for r in rows} == {PHOTOS[2]}
     assert [p.name for p in (out / "instructions").iterdir()] == [f"{PHOTOS[2]}.json"]
-    assert len(list((out / "previews").iterdir())) == 1
+    # The image's run preview and the corrected picture its render left for the report, nothing of the first shoot.
+    (row,) = pq.read_table(out / "manifest.parquet").to_pylist()
+    assert sorted(p.name for p in (out / "previews").iterdir()) == sorted(
+        [Path(row["preview_path"]).name, f"{row['content_hash'][:24]}.after.jpg"])
     assert {r["source_path"] for r in pq.read_table(out / "manifest.parquet").to_pylist()} == {PHOTOS[2]}
 
 

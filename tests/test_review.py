@@ -24,7 +24,7 @@ from pipeline.imaging.render import render_renditions
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import xmp_packet
-from pipeline.review.app import create_app, is_loopback
+from pipeline.review.app import create_app, is_loopback, review_context
 from pipeline.review.preview import (
     after_preview,
     clipped_mask,
@@ -189,6 +189,8 @@ def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> 
                               "-XMP-postprodReview:all", str(path)], capture_output=True, text=True, check=True)
         return json.loads(res.stdout)[0]
 
+    store = review_context(client.application).store
+    assert store.flush_embeds()  # the embedded copy follows the packet in the background
     for path in (out / doc["xmp"], out / doc["xmp_copy"]):
         tags = review_tags(path)
         assert tags["ReviewedBy"] == "Ana" and tags["ReviewedAt"].replace(":", "").replace("-", "") == \
@@ -198,6 +200,7 @@ def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> 
     (out / "instructions" / instruction_name(sp)).write_text(json.dumps(doc))
     version = client.get(f"/api/images/{sp}").get_json()["version"]
     assert post(client, sp, version, {"op_id": op["op_id"], "comment": "ok"}).status_code == 200
+    assert store.flush_embeds()
     for path in (out / doc["xmp"], out / doc["xmp_copy"]):
         tags = review_tags(path)
         assert (tags["Rating"], tags["Label"], tags["Subject"]) == (-1, "Red", "reshoot")
@@ -224,12 +227,16 @@ def test_comment_and_bulk_actions(client, out: Path) -> None:  # noqa: ANN001
     assert doc["operations"][0]["review"]["comment"] == "warmer than the chart, keep"
     assert doc["operations"][0]["review"]["status"] == "pending"
     assert parquet_rows(out, sp)[ops[0]["op_id"]]["comment"] == "warmer than the chart, keep"
-    # Gallery keys: a = accept every pending operation, d = done for every one not rejected.
+    # Gallery keys: a = accept every pending automatic correction (a flag or a retoucher's task is
+    # answered one by one: bulk accept once accepted flags too), d = done for every one not rejected.
     assert post(client, sp, 1, {"op_id": ops[1]["op_id"], "status": "rejected"}).status_code == 200
     resp = client.post(f"/api/images/{sp}", json={"version": 2, "all": {"status": "accepted"}})
     assert resp.status_code == 200
-    statuses = [o["review"]["status"] for o in doc_of(out, sp)["operations"]]
-    assert statuses[1] == "rejected" and statuses.count("accepted") == len(statuses) - 1
+    after = doc_of(out, sp)["operations"]
+    statuses = [o["review"]["status"] for o in after]
+    by_hand = [o for o in after if o["applied_by"] == "retoucher" or o["kind"] in ("flag", "reject")]
+    assert by_hand and all(o["review"]["status"] == "pending" for o in by_hand)
+    assert statuses[1] == "rejected" and statuses.count("accepted") == len(statuses) - 1 - len(by_hand)
     resp = client.post(f"/api/images/{sp}", json={"version": 3, "all": {"status": "done"}})
     item = next(i for i in client.get("/api/images").get_json()["images"] if i["source_path"] == sp)
     assert item["review_state"] == "done" and item["counts"]["rejected"] == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli.common import is_quiet
 from pipeline.kernel.errors import ConfigError, Location
 
 
@@ -77,6 +78,8 @@ def operators(folders: tuple[Path, ...], out_dir: Path, limit: int) -> None:
     write_parquet_atomic(to_table(bodies, BODIES_SCHEMA, meta), out_dir / "bodies.parquet")
     write_parquet_atomic(to_table(defects, DEFECTS_SCHEMA, meta), out_dir / "body_defects.parquet")
     seconds = time.perf_counter() - start
+    if is_quiet():
+        return
 
     echo = click.echo
     echo(f"{len(found)} output folders, {tables.operators.num_rows} photographer-shoots, "

@@ -212,6 +212,24 @@ def analyse_equipment(records: Sequence[ImageRecord], out_dir: Path) -> Equipmen
     return EquipmentResult(findings, bodies, frames, without_body, missing)
 
 
+def body_summary(result: EquipmentResult) -> dict[str, Any]:
+    """The camera bodies of a shoot for ``summary.json`` (what the report's body table shows).
+
+    ``equipment.parquet`` holds findings only; a body with none, its frame
+    count and its photographers are here, so the report can be written again
+    from the output folder.
+    """
+    return {
+        "camera_bodies": [
+            {"body": bf.body.name, "key": key, "frames": len(bf.frames), "focus_judged": bf.focus_judged,
+             "photographers": [[p, n] for p, n in bf.photographers.most_common()]}
+            for key, bf in sorted(result.bodies.items())
+        ],
+        "frames_without_camera": result.frames_without_body,
+        "equipment_evidence_missing": result.evidence_missing,
+    }
+
+
 def _focus_finding(cap: Capture, ref: FrameRef, bf: BodyFrames | None) -> EquipmentFinding:
     r = cap.primary
     e = r.equipment

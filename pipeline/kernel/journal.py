@@ -81,6 +81,11 @@ def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: Ima
     if record is not None:
         incoming = record_to_json(record)
         incoming.pop("stage_seconds", None)
+        if after_plan:
+            # Of a reviewer's decision only what changes pixels: a rejection (edited amounts are in
+            # params already). Accepting, marking done or commenting re-renders nothing.
+            for op in incoming.get("operations") or []:
+                op["review"] = {"rejected": (op.get("review") or {}).get("status") == "rejected"}
     chart_hash = context.chart_hash if after_plan else None
     shoot_id = context.shoot_id if after_plan else None
     naming = (task.seq, task.stem) if after_plan else None

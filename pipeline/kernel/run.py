@@ -64,6 +64,9 @@ class RunSettings:
         The ``{shoot}`` naming token and IPTC job id; the shoot folder's name by default.
     only : str, optional
         ``"plan"``: re-plan an analysed shoot from its journal, no pixels decoded.
+        ``"render"``: re-plan from the journal and re-render exactly the images
+        whose render inputs (operations, reviewers' amounts and rejections) changed
+        since their exports were made; nothing is analysed again.
     force : bool
         Replace the deliveries of another shoot or chart in ``out_dir`` instead of refusing.
     wait : bool
@@ -72,6 +75,8 @@ class RunSettings:
         Who shot the shoot (``--photographer``); wins over the register and EXIF Artist.
     photographers_file : Path, optional
         The body register (``--photographers``, YAML or CSV): which body each photographer had, and when.
+    follow_external_symlinks : bool
+        Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
 
     shoot_dir: Path
@@ -88,6 +93,7 @@ class RunSettings:
     wait: bool = False
     photographer: str | None = None
     photographers_file: Path | None = None
+    follow_external_symlinks: bool = False
 
 
 @dataclass
@@ -97,6 +103,7 @@ class RunResult:
     shoot: Shoot
     seconds: float
     reused: int = 0
+    rendered: list[str] = field(default_factory=list)  # images rendered by this run (not reused)
     # Images whose review decisions arrived after their render (their exports do not show them yet).
     decisions_not_rendered: list[str] = field(default_factory=list)
     # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
@@ -128,6 +135,7 @@ class RunResult:
             "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
             "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
             "exports": sum(len(r.exports) for r in ok),
+            "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
             "equipment": dict(self.equipment),
             "seconds": round(self.seconds, 3),
@@ -164,8 +172,8 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     check_out_dir(settings.shoot_dir, settings.out_dir)
     if settings.workers is not None and settings.workers < 1:
         raise ConfigError("must be at least 1", Location(None, key="--workers"))
-    if settings.only not in (None, "plan"):
-        raise ConfigError(f"unknown value '{settings.only}' (only 'plan' is supported)", Location(None, key="--only"))
+    if settings.only not in (None, "plan", "render"):
+        raise ConfigError(f"unknown value '{settings.only}' ('plan' or 'render')", Location(None, key="--only"))
     chart = resolve_chart(graph, settings.chart)
     if chart is None:
         needing = [s.name for s in graph.stages if s.cls.needs_chart]
@@ -229,7 +237,7 @@ def process_shoot(
 def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
              on_phase: Callable[[str, int], None] | None,
              on_record: Callable[[ImageRecord], None] | None) -> RunResult:
-    shoot = scan_shoot(settings.shoot_dir)
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks
@@ -240,6 +248,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     plan_params: dict[tuple[str, str], dict[str, Any]] = {}
     executor = None
     after_plan = False
+    rendered: list[str] = []
     try:
         for index, segment in enumerate(segments):
             ordered = [records[t.source_path] for t in tasks]
@@ -265,16 +274,22 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
+                    if after_plan and rec is not None:
+                        # The key ignores who reviewed, when, comments and accept/done (no pixel
+                        # changes with them): the record goes on with the reviews as they stand now.
+                        done.operations = rec.operations
                     records[task.source_path] = done
                     reused += 1
                 else:
                     todo.append((task, rec, key))
-            if settings.only == "plan" and todo and index < cut:
+            if settings.only in ("plan", "render") and todo and index < cut:
                 missing = ", ".join(t.source_path for t, _, _ in todo[:5])
                 raise ConfigError(
                     f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
                     Location(None, key="--only"),
                 )
+            if after_plan:
+                rendered += [t.source_path for t, _, _ in todo if t.source_path not in rendered]
             if on_phase:
                 on_phase("+".join(s.name for s in segment.stages), len(todo))
             if not todo:
@@ -315,9 +330,12 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
             exports=[], operations=list(original.operations),
         )
     ordered = [final[k] for k in sorted(final)]
-    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused)
+    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered)
     summary = result.summary()
-    write_outputs(result.records, summary, graph.name, context, plan_params)
+    # A re-render with no photographer options keeps who shot each frame as the folder names it.
+    keep_photographers = settings.only == "render" and settings.photographer is None \
+        and settings.photographers_file is None
+    write_outputs(result.records, summary, graph.name, context, plan_params, keep_photographers)
     result.decisions_not_rendered = summary["decisions_not_rendered"]
     result.equipment = summary.get("equipment", {})
     return result
@@ -334,6 +352,7 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
     used = 0
     for task in tasks:
         rec: ImageRecord | None = records[task.source_path]
+        planned = rec
         for index in range(first, len(segments)):
             if rec is None or rec.status is Status.FAILED:
                 break
@@ -341,6 +360,8 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
                                context.out_dir)
             if done is not None:
                 done.source_path = task.source_path
+                if planned is not None:
+                    done.operations = planned.operations  # the reviews as they stand now (they change no pixel)
                 used += 1
             rec = done
         if rec is not None:  # every later segment found (or the image failed in one): its result stands

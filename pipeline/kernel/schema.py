@@ -152,11 +152,17 @@ EXPORTS_SCHEMA = pa.schema(
         _f("bytes", pa.int64(), "File size in bytes.", False),
         _f("format", pa.string(), "jpeg, webp, tiff or png.", False),
         _f("sha256", pa.string(), "SHA-256 of the exported file.", False),
+        _f("render_key", pa.string(), "What the file was rendered from (source, chart, operations, code)."),
+        _f("stale", pa.bool_(),
+           "True when a review decision changed the image since the file was rendered: `postprod render OUT`.",
+           False),
     ],
     metadata={"postprod.table": "exports"},
 )
 
 
-def export_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """Rows of ``exports.parquet``: one per delivered file."""
-    return [{"source_path": r.source_path, **dataclasses.asdict(e)} for r in records for e in r.exports]
+def export_rows(records: Iterable[Any], stale: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows of ``exports.parquet``: one per delivered file; ``stale`` names images whose exports are stale."""
+    stale = set(stale)
+    return [{"source_path": r.source_path, **dataclasses.asdict(e), "render_key": r.render_key,
+             "stale": r.source_path in stale} for r in records for e in r.exports]

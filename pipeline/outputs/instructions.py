@@ -8,6 +8,7 @@ is :mod:`pipeline.outputs.xmp`; the document names its files.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict
@@ -60,9 +61,48 @@ INSTRUCTIONS_SCHEMA = pa.schema(
 )
 
 
+#: Longest instructions file name in bytes: the review app's preview names add about 30 bytes to it,
+#: and a file or folder name may have 255.
+MAX_INSTRUCTION_NAME_BYTES = 200
+_NAME_HASH = 16
+
+
+def _unsafe_component(part: str) -> bool:
+    return "__" in part or part.startswith("_") or part.endswith("_") or not part.isprintable()
+
+
+def hashed_name(readable: str, key: str, suffix: str, limit: int) -> str:
+    """``<readable, cut>___<16 hex of SHA-256(key)><suffix>``, at most ``limit`` bytes.
+
+    For a name that cannot be used as it stands (ambiguous, too long, or with
+    a non-printable character): ``key`` (the source path) keeps it unique,
+    the readable prefix lets people find it; non-printable characters and
+    slashes become ``_``.
+    """
+    from charts.naming import fit_bytes
+
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:_NAME_HASH]
+    clean = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in readable)
+    room = limit - len(suffix.encode()) - 3 - _NAME_HASH
+    return f"{fit_bytes(clean, room)}___{digest}{suffix}"
+
+
 def instruction_name(source_path: str) -> str:
-    """File name of an image's instructions: its path with folders joined by ``__``."""
-    return source_path.replace("/", "__") + ".json"
+    """File name of an image's instructions: its path with folders joined by ``__``.
+
+    A path the join would make ambiguous (a folder or file name with ``__``
+    in it, or beginning or ending with ``_``), that holds a non-printable
+    character (a newline), or that is too long for one file name (more than
+    :data:`MAX_INSTRUCTION_NAME_BYTES` bytes) is named
+    ``<readable prefix>___<16 hex digits of its SHA-256>.json`` instead: a
+    plain name never holds three underscores in a row, so the two kinds can
+    not meet, and every source path gets its own file.
+    """
+    parts = source_path.split("/")
+    plain = "__".join(parts) + ".json"
+    if any(_unsafe_component(p) for p in parts) or len(plain.encode("utf-8", "surrogateescape")) > MAX_INSTRUCTION_NAME_BYTES:
+        return hashed_name("__".join(parts), source_path, ".json", MAX_INSTRUCTION_NAME_BYTES)
+    return plain
 
 
 def _clean(v: Any) -> Any:

@@ -7,12 +7,15 @@ downstream tools (the review app reads them back).
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 import json
 import os
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pyarrow.parquet as pq
+
+from charts.loader import ResolvedChart, load_chart
 from pipeline.equipment.analysis import (
     EQUIPMENT_NAME,
     EQUIPMENT_SCHEMA,
@@ -21,11 +24,15 @@ from pipeline.equipment.analysis import (
     EquipmentResult,
     analyse_equipment,
     assign_photographers,
+    body_summary,
     equipment_rows,
     operator_rows,
 )
 from pipeline.equipment.evidence import EVIDENCE_DIR
+from pipeline.imaging.render import RenderKeys
+from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
+from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
@@ -39,13 +46,15 @@ from pipeline.kernel.schema import (
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
 from pipeline.outputs.contact_sheet import contact_sheet
+from pipeline.outputs.equipment_report import FRAME_COLUMNS, FramePicture, read_equipment_view
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_doc,
     instruction_name,
     instruction_rows,
 )
-from pipeline.outputs.report import render_report
+from pipeline.outputs.report import ReportImage, render_report, report_images
+from pipeline.outputs.verify import verify_exports
 from pipeline.outputs.xmp import (
     EmbedError,
     ImageDecision,
@@ -55,6 +64,7 @@ from pipeline.outputs.xmp import (
     image_decision,
     xmp_note,
     xmp_packet,
+    xmp_target,
     xmp_targets,
 )
 
@@ -65,11 +75,21 @@ EXPORTS_NAME = "exports.parquet"
 SUMMARY_NAME = "summary.json"
 REPORT_NAME = "report.html"
 CONTACT_DIR = "contact_sheets"
+#: The resolved chart of the last run, ``<name>.yaml``: what `postprod render` and the review's stale marks use.
+RUN_CHART_DIR = f"{STATE_DIR}/chart"
+PREVIEW_DIR = "previews"
+
+
+def after_preview_name(content_hash: str) -> str:
+    """The corrected picture the render stage leaves for the report: ``previews/<hash>.after.jpg``."""
+    return f"{PREVIEW_DIR}/{content_hash[:24]}.after.jpg"
 
 
 def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
-                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
-    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
+                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None,
+                  keep_photographers: bool = False) -> None:
+    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, equipment and
+    operators tables, summary, report.
 
     The instructions are written under the review database's write lock,
     with the decisions it holds then (:mod:`pipeline.outputs.decisions`):
@@ -85,25 +105,45 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         Every file of the shoot, duplicates and failures included, in the manifest's order.
     summary : dict
         The run's summary (``summary.json``, also shown in the report); gets
-        ``decisions_not_rendered``: the images with a decision made after their render.
+        ``decisions_not_rendered``: the images with a decision made after their render,
+        ``equipment``: the findings by kind, and the camera bodies
+        (:func:`pipeline.equipment.analysis.body_summary`).
     graph_name : str
         Name of the graph that produced the records (Parquet metadata).
     context : RunContext
         The run's output folder, chart and shoot id.
     plan_params : dict, optional
         The plan's parameters before reviewers' edits (:func:`merge_decisions`).
+    keep_photographers : bool
+        Each frame keeps the photographer the folder's manifest names (a
+        re-render decides nobody again); otherwise ``--photographer``, the body
+        register, else EXIF Artist (:func:`pipeline.equipment.analysis.assign_photographers`).
+
+    Raises
+    ------
+    ExportMismatchError
+        If ``exports.parquet`` read back disagrees with the files on disk
+        (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
+    write_run_chart(out, context.chart)
     assign_photographers(records, context.photographer, context.photographer_register)
+    if keep_photographers:
+        kept = previous_photographers(out)
+        for r in records:
+            if r.source_path in kept:
+                r.identity.photographer, r.identity.photographer_source = kept[r.source_path]
     write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
     originals = [r for r in records if r.duplicate_of is None]
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
-    write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
     planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
     keep: set[str] = {r.preview_path for r in originals if r.preview_path}
     keep |= {e.path for r in originals for e in r.exports}
+    pictures = {r.source_path: after_preview_name(r.content_hash) for r in planned
+                if r.exports and (out / after_preview_name(r.content_hash)).is_file()}
+    keep |= set(pictures.values())
     summary["decisions_not_rendered"] = []
     with decisions.transaction(out) as con:
         reviews = decisions.read(con)
@@ -123,18 +163,129 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         else:
             (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
         decisions.documents_written(con, shas)
+    # After the decisions are merged: an export made before one that changes its pixels is stale.
+    stale = stale_exports(originals, context.chart)
+    write_parquet_atomic(to_table(export_rows(originals, stale), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
-    equipment, operators = write_equipment(records, context, meta)
-    summary["equipment"] = dict(Counter(str(f.kind) for f in equipment.findings))
+    found = write_equipment(records, context, meta)
+    summary["equipment"] = dict(Counter(str(f.kind) for f in found.findings))
+    summary.update(body_summary(found))
     write_json_atomic(out / SUMMARY_NAME, summary)
-    html_text = render_report(records, summary, context.chart_name, equipment, operators)
+    by_path = {d["source_path"]: d for d in docs}
+    by_source = {r.source_path: r for r in records}
+    # The section as `rewrite_report` draws it: from the tables just written.
+    equipment = read_equipment_view(out, summary, lambda paths: {
+        p: FramePicture(r.preview_path, r.frame.width, r.frame.height, r.frame.orientation or 1, r.camera.aperture)
+        for p in paths if (r := by_source.get(p)) is not None})
+    html_text = render_report(report_images(records, by_path, pictures, stale), summary, context.chart_name,
+                              equipment)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
-def write_equipment(records: list[ImageRecord], context: RunContext,
-                    meta: dict[str, Any]) -> tuple[EquipmentResult, list[dict[str, Any]]]:
+def stale_exports(records: list[ImageRecord], chart: ResolvedChart | None) -> set[str]:
+    """Images whose exports were rendered from other operations than the records now carry."""
+    if chart is None:
+        return set()
+    keys = RenderKeys(chart.chart)
+    return {r.source_path for r in records
+            if r.exports and r.render_key and keys.key(r.content_hash, r.operations) != r.render_key}
+
+
+def write_run_chart(out: Path, chart: ResolvedChart | None) -> None:
+    """Keep the run's resolved chart in the output folder (``RUN_CHART_DIR/<name>.yaml``).
+
+    `postprod render OUT` re-renders with exactly it (a chart edited since
+    would otherwise re-render every image), and the review app computes
+    stale exports from it.
+    """
+    if chart is None:
+        return
+    folder = out / RUN_CHART_DIR
+    path = folder / f"{chart.name}.yaml"
+    if folder.is_dir():
+        for old in folder.glob("*.yaml"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    write_bytes_atomic(path, chart.to_yaml().encode("utf-8"))
+
+
+def run_chart(out: Path) -> ResolvedChart | None:
+    """The chart the last run into ``out`` used, or None when it cannot be known.
+
+    Read from ``RUN_CHART_DIR``; for a folder written before it was kept, the
+    chart of the manifest's name, if its content still has the run's hash.
+    """
+    kept = sorted((out / RUN_CHART_DIR).glob("*.yaml"))
+    try:
+        if len(kept) == 1:
+            return load_chart(kept[0])
+        meta = {k.decode(): v.decode() for k, v in (pq.read_schema(out / MANIFEST_NAME).metadata or {}).items()}
+        name, digest = meta.get("postprod.chart"), meta.get("postprod.chart_hash")
+        if not name or not digest:
+            return None
+        chart = load_chart(name)
+        return chart if chart.digest == digest else None
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
+def read_run_settings(out: Path) -> tuple[Path, str | None, Path | None]:
+    """The shoot folder, shoot id and kept chart file of the last run into ``out`` (to render it again).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out`` is not an output folder, or it does not name its shoot folder.
+    """
+    manifest = out / MANIFEST_NAME
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: is this a `postprod process` output folder?")
+    meta = {k.decode(): v.decode() for k, v in (pq.read_schema(manifest).metadata or {}).items()}
+    shoot = meta.get("postprod.shoot")
+    if not shoot:
+        raise FileNotFoundError("the manifest does not name the shoot folder: pass --shoot")
+    kept = sorted((out / RUN_CHART_DIR).glob("*.yaml"))
+    return Path(shoot), meta.get("postprod.shoot_id") or None, kept[0] if len(kept) == 1 else None
+
+
+def rewrite_report(out: Path, docs: dict[str, dict[str, Any]], stale: set[str]) -> None:
+    """Write ``report.html`` again from the output folder (after review decisions changed what is stale).
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (its manifest, summary and pictures are read).
+    docs : dict
+        The current instruction documents by source path.
+    stale : set of str
+        Images whose exports are stale.
+    """
+    table = pq.read_table(out / MANIFEST_NAME)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    try:
+        summary = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    images = []
+    rows = table.select(["source_path", "content_hash", "status", "error", "duplicate_of",
+                         *FRAME_COLUMNS]).to_pylist()
+    for row in rows:
+        sp = row["source_path"]
+        doc = docs.get(sp)
+        after = after_preview_name(row["content_hash"])
+        picture = after if doc is not None and doc.get("exports") and (out / after).is_file() else row["preview_path"]
+        images.append(ReportImage(sp, row["status"], row["error"], row["duplicate_of"], doc, picture, sp in stale))
+    by_source = {row["source_path"]: row for row in rows}
+    equipment = read_equipment_view(out, summary, lambda paths: {
+        p: FramePicture.from_row(by_source[p]) for p in paths if p in by_source})
+    html_text = render_report(images, summary, meta.get("postprod.chart"), equipment)
+    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def write_equipment(records: list[ImageRecord], context: RunContext, meta: dict[str, Any]) -> EquipmentResult:
     """``equipment.parquet`` (findings per camera body) and ``operators.parquet`` (per photographer).
 
     Reads each frame's evidence file once (:func:`pipeline.equipment.analysis.analyse_equipment`),
@@ -144,11 +295,23 @@ def write_equipment(records: list[ImageRecord], context: RunContext,
     result = analyse_equipment(records, out)
     write_parquet_atomic(to_table(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, meta),
                          out / EQUIPMENT_NAME)
-    operators = operator_rows(records, context.shoot_id)
-    write_parquet_atomic(to_table(operators, OPERATORS_SCHEMA, meta), out / OPERATORS_NAME)
+    write_parquet_atomic(to_table(operator_rows(records, context.shoot_id), OPERATORS_SCHEMA, meta),
+                         out / OPERATORS_NAME)
     keep = {r.equipment.evidence_path for r in records if r.equipment.evidence_path}
     remove_stale_outputs(out, keep, folders=(str(EVIDENCE_DIR),))
-    return result, operators
+    return result
+
+
+def previous_photographers(out: Path) -> dict[str, tuple[str | None, str | None]]:
+    """(photographer, where the name came from) per frame, as the folder's manifest names them.
+
+    Empty when there is no manifest, or one written before photographers were recorded.
+    """
+    try:
+        table = pq.read_table(out / MANIFEST_NAME, columns=["source_path", "photographer", "photographer_source"])
+    except (OSError, ValueError, KeyError):  # ArrowInvalid is a ValueError: a column it lacks
+        return {}
+    return {row["source_path"]: (row["photographer"], row["photographer_source"]) for row in table.to_pylist()}
 
 
 def previous_image_review(path: Path) -> dict[str, Any] | None:
@@ -192,7 +355,9 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
         if doc["xmp_copy"]:
             jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
         elif doc["xmp_form"] == XmpForm.EMBEDDED:
-            (packet.parent / PurePosixPath(r.source_path).name).unlink(missing_ok=True)  # copies turned off
+            stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
+            if stale:
+                (out / stale).unlink(missing_ok=True)
         docs.append(doc)
     try:
         failed = embed_packets(jobs)

@@ -51,6 +51,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from charts.naming import MAX_COMPONENT_BYTES
 from charts.schema import Rendition
 from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
@@ -58,7 +59,7 @@ from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, SourceKind
-from pipeline.outputs.instructions import operation_from_doc
+from pipeline.outputs.instructions import hashed_name, operation_from_doc
 
 CRS_NS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 REVIEW_NS = "http://ns.postprod.dev/review/1.0/"
@@ -150,15 +151,35 @@ def xmp_target(source_path: str, fmt: str, embed_copies: bool = True, stem_taken
     p = PurePosixPath(source_path)
     folder = PurePosixPath("xmp") / p.parent
     if xmp_form(fmt) is XmpForm.EMBEDDED:
-        return XmpTarget(XmpForm.EMBEDDED, str(folder / f"{p.name}.xmp"),
-                         str(folder / p.name) if embed_copies else None)
+        copy = _usable_name(p.name, source_path, p.suffix)
+        return XmpTarget(XmpForm.EMBEDDED, str(folder / _usable_name(f"{copy}.xmp", source_path, ".xmp")),
+                         str(folder / copy) if embed_copies else None)
+    sidecar = _usable_name(f"{p.stem}.xmp", source_path, ".xmp")
+    if sidecar != f"{p.stem}.xmp":
+        return XmpTarget(
+            XmpForm.SIDECAR, str(folder / sidecar),
+            note=f"{p.stem}.xmp is not a usable file name (over {MAX_COMPONENT_BYTES} bytes, or with a control "
+                 f"character): to use these settings, rename {p.name} and this file to a stem of their own",
+        )
     if stem_taken_by is None:
-        return XmpTarget(XmpForm.SIDECAR, str(folder / f"{p.stem}.xmp"))
+        return XmpTarget(XmpForm.SIDECAR, str(folder / sidecar))
     return XmpTarget(
-        XmpForm.SIDECAR, str(folder / f"{p.name}.xmp"),
+        XmpForm.SIDECAR, str(folder / _usable_name(f"{p.name}.xmp", source_path, ".xmp")),
         note=f"{PurePosixPath(stem_taken_by).name} has the sidecar {p.stem}.xmp, which Lightroom would read for "
              f"{p.name} too; to use these settings, rename {p.name} and this file to a stem of their own",
     )
+
+
+def _usable_name(name: str, source_path: str, suffix: str) -> str:
+    """``name`` when it fits one file name and is printable, else a readable cut of it with a hash of the source.
+
+    A source name of 250 bytes gets a 255-byte limit passed by the ``.xmp``; a
+    newline in a name would also split exiftool's argument file.
+    """
+    if len(name.encode("utf-8", "surrogateescape")) <= MAX_COMPONENT_BYTES and name.isprintable():
+        return name
+    stem = name[: len(name) - len(suffix)] if suffix and name.endswith(suffix) else name
+    return hashed_name(stem, source_path, suffix if suffix.isprintable() else "", MAX_COMPONENT_BYTES)
 
 
 def xmp_targets(sources: Iterable[tuple[str, str]], embed_copies: bool = True) -> dict[str, XmpTarget]:
@@ -763,15 +784,23 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
         return {}
     temps: list[tuple[Path, Path]] = []
     args: list[str] = []
+    failed: dict[Path, str] = {}
     for source, packet, dest in jobs:
+        if any(c in str(p) for p in (source, packet, dest) for c in "\r\n"):
+            # exiftool's argument file holds one argument a line
+            failed[dest] = "a path with a line break in it cannot be passed to exiftool"
+            continue
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix or ".tmp", dir=dest.parent)
+        # The temporary name adds about 14 bytes to the file's: cut it so a 255-byte name can still be written.
+        stem = dest.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=dest.suffix or ".tmp", dir=dest.parent)
         os.close(fd)
         os.unlink(tmp_name)  # exiftool -o refuses to overwrite
         tmp = Path(tmp_name)
         temps.append((tmp, dest))
         args += ["-o", str(tmp), f"-xmp<={packet}", str(source), "-execute"]
-    failed: dict[Path, str] = {}
+    if not temps:
+        return failed
     with tempfile.NamedTemporaryFile("w", suffix=".args", delete=False, encoding="utf-8") as argfile:
         argfile.write("\n".join(args) + "\n")
     try:

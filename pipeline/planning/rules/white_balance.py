@@ -43,3 +43,50 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         measured=rounded(cast_mired, 1), target=target_mired,
         confidence=WHITE_BALANCE_CONFIDENCE, applied_by=AppliedBy.RENDERER,
     )]
+
+
+#: Target white a reviewer may ask for (the Planckian fit's range, :func:`pipeline.imaging.white_balance.cct_to_xy`).
+MIN_TARGET_CCT, MAX_TARGET_CCT = 1667.0, 25000.0
+
+
+def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shift_k: float,
+                         tint_shift: float) -> dict[str, float | list[float]]:
+    """The white-balance operation's parameters for a temperature and tint shift a reviewer chose.
+
+    The inverse of :func:`plan_white_balance`'s choice: neutrals measured at
+    ``D65 + measured_shift_k`` move to ``that - temperature_shift_k`` kelvin
+    (Lightroom's sign: + = warmer), and ``tint_shift`` is the Lab a* the
+    correction removes. With the plan's own shifts this gives the plan's gains.
+
+    Parameters
+    ----------
+    measured_shift_k : float
+        The measurement ``wb_temperature_shift_k`` (neutrals' CCT minus D65).
+    cast_b : float
+        The measurement ``wb_cast_b`` (Lab b* of the neutrals).
+    temperature_shift_k, tint_shift : float
+        The shifts wanted.
+
+    Returns
+    -------
+    dict
+        ``gains``, ``mired_shift``, ``temperature_shift_k``, ``tint_shift``.
+
+    Raises
+    ------
+    ValueError
+        If the target white falls outside 1667-25000 K (a shift too large for the measured light).
+    """
+    measured_cct = D65_CCT_K + measured_shift_k
+    target_cct = measured_cct - temperature_shift_k
+    if not MIN_TARGET_CCT <= target_cct <= MAX_TARGET_CCT:
+        raise ValueError(f"a temperature shift of {temperature_shift_k:+.0f} K moves the neutrals measured at "
+                         f"{measured_cct:.0f} K to {target_cct:.0f} K, outside {MIN_TARGET_CCT:.0f}-"
+                         f"{MAX_TARGET_CCT:.0f} K")
+    gains = white_balance_gains(-tint_shift, cast_b, target_cct)
+    return {
+        "gains": [rounded(g, 4) for g in gains],
+        "mired_shift": rounded(mired(target_cct) - mired(measured_cct), 1),
+        "temperature_shift_k": rounded(temperature_shift_k, 0),
+        "tint_shift": rounded(tint_shift, 2),
+    }
