@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.equipment.evidence import evidence_bytes, evidence_path
 from pipeline.imaging.color import Proxy
+from pipeline.imaging.dust import MIN_SIDE_PX as DUST_MIN_SIDE_PX
 from pipeline.imaging.dust import dust_evidence
+from pipeline.imaging.focus_miss import MIN_SIDE_PX as FOCUS_MIN_SIDE_PX
 from pipeline.imaging.focus_miss import FocusSubject, assess_focus
 from pipeline.imaging.identity import read_identity
 from pipeline.imaging.sensor_defects import PhotositeScan
@@ -69,7 +71,10 @@ class InspectEquipment(Stage):
         proxy: Proxy = item.artifacts["proxy"]
         scan: PhotositeScan | None = item.artifacts.get("photosite_scan")
         check = EquipmentCheck()
-        dust = dust_evidence(proxy.rgb, r.frame.orientation) if p.dust else None
+        # A frame decode_raw accepts can be smaller than either check needs (8 px a side is enough to
+        # measure exposure): it gives no dust evidence and no focus verdict, not an error.
+        side = min(proxy.rgb.shape[:2])
+        dust = dust_evidence(proxy.rgb, r.frame.orientation) if p.dust and side >= DUST_MIN_SIDE_PX else None
         if dust is not None or scan is not None:
             rel = evidence_path(item.task.content_hash)
             write_bytes_atomic(self.out_path(rel), evidence_bytes(dust, scan))
@@ -79,8 +84,10 @@ class InspectEquipment(Stage):
         if scan is not None:
             check.photosite_scan_skipped = scan.skipped
             check.photosite_candidates = None if scan.skipped else len(scan.candidates)
-        if p.focus:
+        if p.focus and side >= FOCUS_MIN_SIDE_PX:
             self._judge_focus(item, proxy, check)
+        elif p.focus:
+            check.focus_detail = f"not judged: the frame is under {FOCUS_MIN_SIDE_PX} px a side"
         r.equipment = check
 
     def _judge_focus(self, item: WorkItem, proxy: Proxy, check: EquipmentCheck) -> None:

@@ -91,6 +91,13 @@ def test_bad_input():
         assess_focus(np.zeros((10, 10, 3), np.float32))
 
 
+def test_a_strip_is_judged_not_refused():
+    # 40 x 4000: shrunk to the working size alone it would be 15 px across, under what edges need.
+    sharp = rectangles(shape=(40, 4000))
+    assert not assess_focus(as_linear_rgb(sharp)).missed
+    assert assess_focus(as_linear_rgb(cv2.GaussianBlur(sharp, (0, 0), 6))).missed
+
+
 def test_focus_findings_rows():
     gray = cv2.GaussianBlur(rectangles(2), (0, 0), 3.0)
     verdicts = [

@@ -41,6 +41,8 @@ from pipeline.imaging.color import luminance
 
 #: Long edge of the working copy, px (larger proxies are reduced to it, smaller ones kept).
 WORK_LONG_EDGE = 1024
+#: The smallest proxy side (px) a frame gives evidence from (a thumbnail shows no dust shadow).
+MIN_SIDE_PX = 64
 #: Cells of the evidence map along the sensor's long edge (0.26 % of it each).
 GRID_LONG_EDGE = 256
 #: Dip templates (Gaussian sigma, px) tried at each octave of a 4-level pyramid:
@@ -110,8 +112,9 @@ def grid_shape(sensor_width: int, sensor_height: int) -> tuple[int, int]:
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 64:
-        raise ValueError(f"expected a linear RGB image of shape (H>=64, W>=64, 3), got {rgb.shape}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_SIDE_PX:
+        raise ValueError(f"expected a linear RGB image of shape (H>={MIN_SIDE_PX}, W>={MIN_SIDE_PX}, 3), "
+                         f"got {rgb.shape}")
     if not np.issubdtype(rgb.dtype, np.floating):
         raise ValueError(f"expected a float linear image (1.0 = white), got dtype {rgb.dtype}")
     return rgb.astype(np.float32, copy=False)
@@ -234,7 +237,8 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
     # (enlarging adds no detail, only time).
     scale = min(1.0, WORK_LONG_EDGE / max(h, w))
     if scale < 1.0:
-        rgb = cv2.resize(rgb, (max(64, round(w * scale)), max(64, round(h * scale))), interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(rgb, (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
     h, w = rgb.shape[:2]
     rows, cols = grid_shape(w, h)
     floor = np.float32(LUMA_FLOOR * 0.5)

@@ -51,6 +51,8 @@ from pipeline.imaging.color import linear_to_srgb, luminance
 
 #: Long edge of the working copy (px); smaller proxies are used as they are.
 WORK_LONG_EDGE = 1536
+#: The smallest side (px) focus is judged on: of the proxy, and of its copy at WORK_LONG_EDGE.
+MIN_SIDE_PX = 32
 #: Probe scales of the re-blur ratio (Gaussian sigma, px).
 PROBE_FINE, PROBE_COARSE = 0.8, 2.4
 #: Blur (Gaussian sigma, working px) above which the subject (a face) is soft.
@@ -326,12 +328,13 @@ def assess_focus(
         If ``rgb`` is not an (H, W, 3) image of at least 32 px a side.
     """
     rgb = np.asarray(rgb)
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < 32:
-        raise ValueError(f"expected an (H, W, 3) linear image of at least 32 px a side, got {rgb.shape}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_SIDE_PX:
+        raise ValueError(f"expected an (H, W, 3) linear image of at least {MIN_SIDE_PX} px a side, got {rgb.shape}")
     h, w = rgb.shape[:2]
     scale = min(1.0, WORK_LONG_EDGE / max(h, w))
-    if scale < 1.0:
-        rgb = cv2.resize(rgb.astype(np.float32), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    if scale < 1.0:  # a strip keeps MIN_SIDE_PX across (shrunk with the rest it would pass under it)
+        rgb = cv2.resize(rgb.astype(np.float32), (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
     gray = linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32)
     h, w = gray.shape
     work = max(h, w)
