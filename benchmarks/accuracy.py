@@ -142,7 +142,7 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
     for n, chart in enumerate([MAIN_CHART, *charts]):
         t = time.perf_counter()
         settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", graph_path=graph, chart=chart,
-                               only=None if n == 0 else "plan")
+                               only=None if n == 0 else "plan", force=True)  # one folder, one chart after another
         done = [0]
 
         def tick(_record: Any) -> None:
@@ -249,7 +249,7 @@ def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], f
 #: Long edge (px) the baselines' statistics are read at.
 BASELINE_LONG_EDGE = 800
 #: Bump when the baselines' decisions change for the same files (their cache is keyed by it).
-BASELINES_VERSION = 1
+BASELINES_VERSION = 2  # 2: mired by the red/blue ratio on the locus, as postprod reads casts (was McCamy)
 NEEDS_RT = ("exposure", "original", "cast", "fivek", "wb_real", "wb_pair")
 NEEDS_NAIVE = NEEDS_RT + ("shadow", "edge", "rotation")
 
@@ -1067,10 +1067,10 @@ NOTES = [
     "  each DNG twin developed to JPEG through that curve (rawtherapee-cli, or its numpy emulation where",
     "  RawTherapee is not installed).",
     "- **Casts**: the light times the sRGB colour of a black body -120..+120 mired from D65 (some with a",
-    "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. McCamy's CCT (the",
-    "  conversion postprod's plan uses) reads these lights within 2.5 mired from -50 to +120; it reads -80",
-    "  (13 500 K) as -76, and -120 mired (29 600 K) is past the formula's 25 000 K limit: these cool casts",
-    "  charge the conversion's own error too.",
+    "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. Every system's",
+    "  correction is read in mired by one conversion, postprod's (the Planckian light with the same red/blue",
+    "  ratio, Robertson's locus): it reads these lights within 2 mired from -120 to +120 (McCamy's CCT, used",
+    "  before, read -80 as -76 and had no value past 25 000 K, so -120 mired counted as no correction).",
     "- **Faces in shadow**: a soft-edged ellipse (Gaussian feather, 8 % of the face width) over every other",
     "  human-annotated face, 0.8-1.5 EV deep in linear light, in the DNG twin and in a JPEG of the photo.",
     "  PASCAL VOC faces are dlib's human-drawn boxes; the astronaut, Grace Hopper and Flickr faces were drawn",
@@ -1093,7 +1093,7 @@ NOTES = [
     "  issue 17 asks for the two to become one number.",
     "- RawTherapee auto: `rawtherapee-cli` with `[Exposure] Auto=true` and `[White Balance] Setting=autold`",
     "  (RGB grey) against the same profile without them; exposure = log2 of the ratio of median luminances,",
-    "  white balance = the median per-channel change, as mired by the same McCamy conversion as postprod's.",
+    "  white balance = the median per-channel change, as mired by the same conversion as postprod's.",
     "  RawTherapee has no face brightening, straightening or crop placement from the command line.",
     "- naive: median luminance to 0.18 (RAW) or the sRGB middle 0.214 (rendered); grey world; no rotation;",
     "  the largest centred crop of each aspect the charts use.",
