@@ -845,7 +845,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the tables to {ACCURACY_MD.relative_to(ROOT)}")
     parser.add_argument("--sheet", metavar="WORD", default=None,
                         help="also draw a contact sheet of the items whose id contains WORD (in the cache's results/)")
+    parser.add_argument("--split", choices=("tuning", "held_out"), default=None,
+                        help="only this split's items (and the shared reference files): tune on 'tuning' "
+                             "without seeing the held-out figures; --write needs both")
     args = parser.parse_args(argv)
+    if args.split is not None and args.write:
+        parser.error("--write reports both splits: run it without --split")
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     start = time.perf_counter()
     cache = args.cache.resolve()
@@ -864,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  {len(pool)} sources: " + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw")))
     log(f"corpus (rendered twins: {renderer.name})")
     corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
-    items = corpus.items
+    items = [i for i in corpus.items if args.split is None or i.split in (args.split, "reference")]
     if args.sheet is not None:
         picked = [i for i in items if args.sheet in i.id][:40]
         log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")

@@ -211,3 +211,42 @@ def test_the_measurement_reads_an_injected_light_in_mired(m: float) -> None:
 
 def test_a_flat_or_black_image_has_no_light() -> None:
     assert white_balance_cast(np.zeros((64, 64, 3), np.float32)) is None
+
+
+# --- faces as a second cue --------------------------------------------------------------------------
+
+
+def test_faces_a_cast_took_from_skin_vouch_for_a_correction_the_neutrals_are_unsure_of() -> None:
+    # Light read 70 mired cool with a scatter that leaves it unsure (confidence ~0.77 < 0.8). Under that
+    # blue light a face is lilac-grey; the correction turns it back into skin, so the plan applies it.
+    skin = np.array([0.45, 0.30, 0.22])
+    seen = (skin * light_rgb(-70.0)).tolist()
+    assert not is_skin(np.array(seen))
+    record = _record(-70.0, uncertainty=95.0, faces=[_pale_face(seen)])
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert op is not None and op.params["mired_shift"] == pytest.approx(70.0, abs=1.0)
+    assert "faces confirm" in op.reason and op.confidence < BASE.white_balance.min_confidence
+    assert is_skin(np.array(seen) * np.asarray(op.params["gains"]))
+    # The same reading with a face that is skin as shot proves nothing: left as shot, flagged.
+    ops = plan_image(_record(-70.0, uncertainty=95.0, faces=[_pale_face(skin.tolist())]), BASE)
+    assert _wb(ops) is None and _flags(ops, "white_balance") and not _flags(ops, "skin")
+
+
+def test_a_face_that_is_not_skin_and_a_balance_left_as_shot_is_flagged() -> None:
+    grey_face = [0.30, 0.30, 0.31]
+    ops = plan_image(_record(40.0, uncertainty=95.0, faces=[_pale_face(grey_face)]), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "skin")
+    assert "not skin-coloured as shot" in flag.reason
+
+
+def test_small_faces_keep_their_skin_too() -> None:
+    # A face too small to count for retouching (2 % of the short side) is still a person: the correction that
+    # would turn it lilac is reduced, as for a big one.
+    face_rgb = [0.42, 0.33, 0.27]
+    small = Face(x=100, y=100, width=40, height=40, score=0.9, landmarks=[0.0] * 10, exposure_ev=0.0,
+                 too_small=True, colour_rgb=face_rgb)
+    ops = plan_image(_record(90.0, uncertainty=10.0, faces=[small]), BASE)
+    assert is_skin(np.array(face_rgb) * np.asarray(_wb(ops).params["gains"]))
+    assert _flags(ops, "skin")

@@ -14,10 +14,13 @@ light the measurement read on the image's neutral surfaces
    ``Phi(|d| / uncertainty)`` (a normal model of the reading's error). Under
    ``min_confidence`` nothing is applied: a scene without true greys (a field
    of flowers, a blue night) reads a "cast" that is its own colour; the frame
-   is flagged for a retoucher instead.
+   is flagged for a retoucher instead (and so are faces that are not skin as
+   shot). Unless the faces vouch for it: skin is the one surface whose colour
+   is known in advance, so when some face is not skin-coloured as shot and
+   the correction makes every face skin, it is applied.
 3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
    applied up to the cap and flagged.
-4. Skin stays skin: after the gains, every face that counts must have a skin
+4. Skin stays skin: after the gains, every detected face must have a skin
    hue (CIELAB hue 15-85 degrees, chroma >= 10). If the full correction would
    turn a face that was skin grey-blue or magenta, the plan corrects less (the
    largest tenth of it that keeps every such face skin) and flags the frame; a
@@ -83,21 +86,31 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     read = f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'}"
     uncertainty = colour.uncertainty_mired
     confidence = UNMEASURED_CONFIDENCE if uncertainty is None else cast_confidence(off, uncertainty)
-    if confidence < wb.min_confidence:
-        return check_operation(
-            AcceptanceAction.FLAG, "white_balance",
-            f"{read} (+-{uncertainty:.0f}): not sure the picture is too {direction} rather than {direction} "
-            f"by nature (confidence {confidence:.2f} < {wb.min_confidence:g}); left as shot, check by eye",
-            cast, target, confidence=confidence)
-    flags: list[Operation] = []
     applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
+    faces_confirm = False
+    if confidence < wb.min_confidence:
+        faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
+        if not faces_confirm:
+            flags = check_operation(
+                AcceptanceAction.FLAG, "white_balance",
+                f"{read} (+-{uncertainty:.0f}): not sure the picture is too {direction} rather than {direction} "
+                f"by nature (confidence {confidence:.2f} < {wb.min_confidence:g}); left as shot, check by eye",
+                cast, target, confidence=confidence)
+            unskinned = [i for i, rgb in _face_colours(record) if not is_skin(rgb)]
+            if unskinned:
+                flags += check_operation(
+                    AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as shot, "
+                    "and the white balance is left as shot: check skin tones by eye", cast, target,
+                    confidence=confidence)
+            return flags
+    flags: list[Operation] = []
     if applied != shift:
         flags += check_operation(
             AcceptanceAction.FLAG, "white_balance",
             f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic "
             f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
             confidence=confidence)
-    share, skin_note = _skin_share(record, plan, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
+    share, skin_note = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     applied *= share
@@ -108,6 +121,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     return [Operation(
         op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read)
+        + (f"; unsure alone (confidence {confidence:.2f}), but the faces confirm it: not skin-coloured as shot, "
+           "skin after" if faces_confirm else "")
         + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
@@ -137,21 +152,43 @@ def is_skin(rgb: np.ndarray) -> bool:
     return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and math.hypot(a, b) >= SKIN_MIN_CHROMA
 
 
-def _skin_share(record: ImageRecord, plan: PlanState, cast: float, shift: float, cast_a: float,
+def _face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
+    """Every detected face's measured skin colour (index, linear RGB): small faces are people too."""
+    return [(i, np.asarray(f.colour_rgb, dtype=np.float64)) for i, f in enumerate(record.faces)
+            if f.colour_rgb is not None]
+
+
+def _numbers(indices: list[int]) -> str:
+    return ", ".join(str(i + 1) for i in indices)
+
+
+def _gains(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float, share: float) -> np.ndarray:
+    """The gains of ``share`` of the correction ``shift`` (and of the tint)."""
+    temperature = record.colour.temperature_shift_k or 0.0
+    return np.asarray(planned_params(temperature, cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
+
+
+def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float) -> bool:
+    """Whether the faces vouch for a correction the neutrals alone are unsure of: some face is not
+    skin-coloured as shot and every face is after the whole correction (skin is the one surface whose
+    colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
+    faces = _face_colours(record)
+    if not faces or all(is_skin(rgb) for _, rgb in faces):
+        return False
+    g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
+    return all(is_skin(rgb * g) for _, rgb in faces)
+
+
+def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float,
                 cast_b: float) -> tuple[float, str]:
-    """The share of the correction that keeps every face that counts skin-coloured, and a note for a flag
+    """The share of the correction that keeps every detected face skin-coloured, and a note for a flag
     ("" when the whole correction keeps them)."""
-    faces = [(i, np.asarray(record.faces[i].colour_rgb, dtype=np.float64)) for i in plan.faces_that_count
-             if record.faces[i].colour_rgb is not None]
+    faces = _face_colours(record)
     if not faces:
         return 1.0, ""
-    temperature = record.colour.temperature_shift_k or 0.0
-
-    def gains(share: float) -> np.ndarray:
-        return np.asarray(planned_params(temperature, cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
 
     def lost(share: float) -> list[int]:
-        g = gains(share)
+        g = _gains(record, cast, shift, cast_a, cast_b, share)
         return [i for i, rgb in faces if not is_skin(rgb * g)]
 
     if not lost(1.0):
@@ -161,11 +198,11 @@ def _skin_share(record: ImageRecord, plan: PlanState, cast: float, shift: float,
         failing = lost(share)
         if not any(i in failing for i in was_skin):
             if failing:
-                return share, (f"face(s) {', '.join(str(i + 1) for i in failing)} not skin-coloured even with "
+                return share, (f"face(s) {_numbers(failing)} not skin-coloured even with "
                                f"{share:.0%} of the {shift:+.0f} mired correction: check skin tones by eye")
             return share, (f"the full {shift:+.0f} mired correction would turn face(s) "
-                           f"{', '.join(str(i + 1) for i in lost(1.0))} away from skin; {share:.0%} of it applied")
-    return 1.0, (f"face(s) {', '.join(str(i + 1) for i in lost(1.0))} not skin-coloured after the correction: "
+                           f"{_numbers(lost(1.0))} away from skin; {share:.0%} of it applied")
+    return 1.0, (f"face(s) {_numbers(lost(1.0))} not skin-coloured after the correction: "
                  "check skin tones by eye")
 
 
