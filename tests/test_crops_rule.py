@@ -164,3 +164,16 @@ def test_social_renditions_deliver_smaller_without_a_flag_unless_the_chart_says_
     # A chart key, bounded and described.
     with pytest.raises(ValueError):
         _chart_with("social_media", "story", max_upscale=0.5)
+
+
+def test_a_rendition_delivered_smaller_says_so_in_its_crops_reason() -> None:
+    # A 500 x 375 source: the 9:16 story (1080 x 1920) would need 5x; it is delivered at the crop's own
+    # pixels (max_upscale 1.0), and the crop's reason names the size, so it is not done without a word.
+    ops = plan_image(_record(500, 375, []), load_chart("social_media").chart)
+    story = _crops(ops)["9:16"]
+    assert "story delivered at 211x375, not 1080x1920" in story.reason
+    from charts.schema import Rendition
+    from pipeline.imaging.render import rendition_size
+
+    assert rendition_size(Rendition(crop="9:16", width_px=1080, height_px=1920), tuple(story.params["box"])) \
+        == (211, 375)

@@ -250,3 +250,39 @@ def test_small_faces_keep_their_skin_too() -> None:
     ops = plan_image(_record(90.0, uncertainty=10.0, faces=[small]), BASE)
     assert is_skin(np.array(face_rgb) * np.asarray(_wb(ops).params["gains"]))
     assert _flags(ops, "skin")
+
+
+def test_faces_still_blue_after_the_correction_ask_for_more_of_it() -> None:
+    # The light is 110 mired cool but the neutrals read only 50: the face, lilac as shot, is still lilac
+    # after +50; going further (here about +100) makes it skin, so the plan does, and says why.
+    skin = np.array([0.45, 0.30, 0.22])
+    seen = skin * light_rgb(-110.0)
+    seen = (seen * 0.33 / seen[1]).tolist()
+    record = _record(-50.0, uncertainty=10.0, faces=[_pale_face(seen)])
+    shift_k = record.colour.temperature_shift_k
+    plain = np.asarray(white_balance_params(shift_k, record.colour.cast_b, shift_k, -record.colour.cast_a)["gains"])
+    assert not is_skin(np.array(seen)) and not is_skin(np.array(seen) * plain)
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert 50.0 < op.params["mired_shift"] <= 100.0 and "need more" in op.reason
+    assert is_skin(np.array(seen) * np.asarray(op.params["gains"])) and not _flags(ops, "skin")
+
+
+def test_a_face_that_was_never_skin_does_not_hold_the_correction_back() -> None:
+    # A verdigris statue's "face" under a 60 mired warm light: no correction makes it skin; the neutrals'
+    # whole correction is applied (not reduced for a face it cannot spoil) and the face is flagged.
+    statue = (np.array([0.15, 0.30, 0.30]) * light_rgb(60.0)).tolist()
+    assert not is_skin(np.array(statue))
+    ops = plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(statue)]), BASE)
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2)
+    (flag,) = _flags(ops, "skin")
+    assert "after the correction" in flag.reason
+
+
+def test_a_balance_within_tolerance_with_a_face_that_is_not_skin_is_flagged() -> None:
+    ops = plan_image(_record(3.0, uncertainty=5.0, faces=[_pale_face([0.30, 0.30, 0.31])]), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "skin")
+    assert "needs no correction" in flag.reason
+    assert not _flags(plan_image(_record(3.0, uncertainty=5.0, faces=[_pale_face([0.45, 0.30, 0.22])]), BASE),
+                      "skin")

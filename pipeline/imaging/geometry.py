@@ -26,6 +26,22 @@ def rotated_corners(box: Box, angle_deg: float) -> list[tuple[float, float]]:
     return out
 
 
+def within_upscale(size: tuple[int, int], frame_w: float, frame_h: float,
+                   max_upscale: float) -> tuple[tuple[int, int], float]:
+    """An exact output ``size`` filled from a ``frame_w`` x ``frame_h`` frame, enlarging it at most ``max_upscale``.
+
+    Returns the size delivered (``size`` itself when it needs no more than
+    ``max_upscale``, else the largest of its shape that does) and the
+    enlargement ``size`` as asked needs (output pixels per frame pixel).
+    """
+    bw, bh = size
+    scale = max(bw / frame_w, bh / frame_h)
+    if scale <= max_upscale + 1e-9:
+        return (bw, bh), scale
+    fit = max_upscale / scale
+    return (max(1, round(bw * fit)), max(1, round(bh * fit))), scale
+
+
 def fits(box: Box, angle_deg: float, width: float, height: float, eps: float = 1e-6) -> bool:
     """Whether ``box`` turned by ``angle_deg`` lies inside a ``width`` x ``height`` image."""
     return all(-eps <= px <= width + eps and -eps <= py <= height + eps for px, py in rotated_corners(box, angle_deg))

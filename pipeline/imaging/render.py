@@ -48,7 +48,7 @@ import numpy as np
 
 from charts.schema import Chart, Rendition, UpscaleAction
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
-from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop
+from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
@@ -219,12 +219,9 @@ def rendition_size(rendition: Rendition, frame: Box) -> tuple[int, int]:
     """
     _, _, w, h = frame
     if rendition.box is not None:
-        bw, bh = rendition.box
-        scale = max(bw / w, bh / h)
-        if scale <= rendition.max_upscale + 1e-9 or rendition.beyond_max_upscale is UpscaleAction.FLAG:
+        if rendition.beyond_max_upscale is UpscaleAction.FLAG:
             return rendition.box
-        fit = rendition.max_upscale / scale
-        return max(1, round(bw * fit)), max(1, round(bh * fit))
+        return within_upscale(rendition.box, w, h, rendition.max_upscale)[0]
     scale = 1.0
     if rendition.long_edge_px is not None:
         scale = min(1.0, rendition.long_edge_px / max(w, h))

@@ -22,9 +22,18 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass
 
 from charts.schema import Chart, CropPlacement, UpscaleAction
-from pipeline.imaging.geometry import Box, inscribed_box, kept_share, place_crop, rotated_corners, shrink_to_fit
+from pipeline.imaging.geometry import (
+    Box,
+    inscribed_box,
+    kept_share,
+    place_crop,
+    rotated_corners,
+    shrink_to_fit,
+    within_upscale,
+)
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
@@ -71,6 +80,8 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         confidence = 1.0 if focus is not None or spec.placement is CropPlacement.CENTER else CENTRED_FALLBACK_CONFIDENCE
         if framing and not (left_out or cut):
             how += f", all {len(framing)} face(s) whole"
+        notes, enlarged = _enlargements(chart, spec.aspect, placed.box)
+        how += "".join(f"; {n}" for n in notes)
         ops.append(Operation(
             op_id=f"crop-{aspect_id}", kind=OperationKind.CROP,
             params={"aspect": spec.aspect, "box": [rounded(v, 1) for v in placed.box], "placement": str(spec.placement),
@@ -80,14 +91,13 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             applied_by=AppliedBy.RENDERER,
         ))
         if left_out or cut:
-            names = lambda idx: ", ".join(str(i + 1) for i in idx)  # noqa: E731
-            why = ([f"cuts face(s) {names(cut)}"] if cut else []) + (
-                [f"leaves face(s) {names(left_out)} of {len(framing)} out"] if left_out else [])
+            why = ([f"cuts face(s) {_numbers(cut)}"] if cut else []) + (
+                [f"leaves face(s) {_numbers(left_out)} of {len(framing)} out"] if left_out else [])
             ops.append(_flag(f"crop-{aspect_id}", "crop",
                              f"no {spec.aspect} crop holds every face whole: it {' and '.join(why)}; "
                              "kept the largest, most central; check the framing by eye",
                              aspect=spec.aspect, faces_cut=list(cut), faces_left_out=list(left_out)))
-        ops += _enlargements(chart, spec.aspect, placed.box)
+        ops += enlarged
     return ops
 
 
@@ -114,11 +124,13 @@ def importance(face: Box, width: float, height: float) -> float:
     return w * h * (1.5 - min(d, 1.0))
 
 
+@dataclass(frozen=True)
 class Placement:
     """A crop box and what it does to the faces: the indices it cuts and those it leaves out."""
 
-    def __init__(self, box: Box, cut: tuple[int, ...] = (), left_out: tuple[int, ...] = ()) -> None:
-        self.box, self.cut, self.left_out = box, cut, left_out
+    box: Box
+    cut: tuple[int, ...] = ()
+    left_out: tuple[int, ...] = ()
 
 
 def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: float, faces: dict[int, Box],
@@ -176,20 +188,30 @@ def _fits(box: Box, angle_deg: float, width: float, height: float) -> bool:
                for px, py in rotated_corners(box, angle_deg))
 
 
-def _enlargements(chart: Chart, aspect: str, box: Box) -> list[Operation]:
-    """Flags for the renditions filled from this crop that need more enlargement than they allow."""
-    ops = []
+def _enlargements(chart: Chart, aspect: str, box: Box) -> tuple[list[str], list[Operation]]:
+    """What the renditions filled from this crop do beyond their ``max_upscale``: notes for those delivered
+    smaller (the crop's reason says so), flags for those the chart wants delivered enlarged."""
+    notes, flags = [], []
     for name, r in chart.renditions.items():
         if r.crop != aspect or r.box is None:
             continue
-        scale = max(r.box[0] / box[2], r.box[1] / box[3])
-        if scale > r.max_upscale + 1e-9 and r.beyond_max_upscale is UpscaleAction.FLAG:
-            ops.append(_flag(f"upscale-{name}", "upscale",
-                             f"rendition {name} ({r.box[0]}x{r.box[1]}) enlarges the {aspect} crop "
-                             f"({box[2]:.0f}x{box[3]:.0f} px) {scale:.1f}x, beyond its {r.max_upscale:g}x: "
-                             "delivered enlarged; a larger original or a smaller delivery is needed",
-                             rendition=name, aspect=aspect, upscale=rounded(scale, 2)))
-    return ops
+        delivered, scale = within_upscale(r.box, box[2], box[3], r.max_upscale)
+        if scale <= r.max_upscale + 1e-9:
+            continue
+        if r.beyond_max_upscale is UpscaleAction.FLAG:
+            flags.append(_flag(f"upscale-{name}", "upscale",
+                               f"rendition {name} ({r.box[0]}x{r.box[1]}) enlarges the {aspect} crop "
+                               f"({box[2]:.0f}x{box[3]:.0f} px) {scale:.1f}x, beyond its {r.max_upscale:g}x: "
+                               "delivered enlarged; a larger original or a smaller delivery is needed",
+                               rendition=name, aspect=aspect, upscale=rounded(scale, 2)))
+        else:
+            notes.append(f"{name} delivered at {delivered[0]}x{delivered[1]}, not {r.box[0]}x{r.box[1]} "
+                         f"(it would need {scale:.1f}x, beyond max_upscale {r.max_upscale:g})")
+    return notes, flags
+
+
+def _numbers(indices: tuple[int, ...]) -> str:
+    return ", ".join(str(i + 1) for i in indices)
 
 
 def _flag(op_id: str, check: str, reason: str, **params: object) -> Operation:

@@ -23,8 +23,12 @@ light the measurement read on the image's neutral surfaces
 4. Skin stays skin: after the gains, every detected face must have a skin
    hue (CIELAB hue 15-85 degrees, chroma >= 10). If the full correction would
    turn a face that was skin grey-blue or magenta, the plan corrects less (the
-   largest tenth of it that keeps every such face skin) and flags the frame; a
-   face that is not skin even so is flagged too.
+   largest tenth of it that keeps every such face skin) and flags the frame.
+   If faces that were not skin as shot are not after the correction either,
+   the light is stronger than the neutrals read: the plan goes further in the
+   same direction (up to twice, within the cap) when that makes every face
+   skin. A face that is not skin even so, or when the colour is left as shot,
+   is flagged.
 
 The operation's parameters (read by the renderer, the XMP writer, the review
 and the shoot's scene pass): ``gains`` (linear R, G, B multipliers),
@@ -65,6 +69,9 @@ SKIN_MIN_CHROMA = 10.0
 # When the full correction would cost a face its skin colour, the plan tries
 # these shares of it, largest first.
 SKIN_STEPS = tuple(k / 10 for k in range(9, -1, -1))
+# When faces that were not skin as shot are not after the correction either, the plan tries going
+# further in the same direction by these multiples of it, smallest first.
+SKIN_FURTHER = tuple(1 + k / 10 for k in range(1, 11))
 # A target colder than this is not a light (the kelvin form needs a positive mired).
 _MIN_TARGET_MIRED = 1.0
 
@@ -81,7 +88,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     keep = wb.keep_warm if off > 0 else wb.keep_cool
     shift = -(1.0 - keep) * off
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
-        return []
+        return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0)
     direction = "warm" if off > 0 else "cool"
     read = f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'}"
     uncertainty = colour.uncertainty_mired
@@ -96,13 +103,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 f"{read} (+-{uncertainty:.0f}): not sure the picture is too {direction} rather than {direction} "
                 f"by nature (confidence {confidence:.2f} < {wb.min_confidence:g}); left as shot, check by eye",
                 cast, target, confidence=confidence)
-            unskinned = [i for i, rgb in _face_colours(record) if not is_skin(rgb)]
-            if unskinned:
-                flags += check_operation(
-                    AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as shot, "
-                    "and the white balance is left as shot: check skin tones by eye", cast, target,
-                    confidence=confidence)
-            return flags
+            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence)
     flags: list[Operation] = []
     if applied != shift:
         flags += check_operation(
@@ -110,7 +111,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic "
             f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
             confidence=confidence)
-    share, skin_note = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
+    share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
+                                            wb.max_auto_shift_mired)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     applied *= share
@@ -123,6 +125,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read)
         + (f"; unsure alone (confidence {confidence:.2f}), but the faces confirm it: not skin-coloured as shot, "
            "skin after" if faces_confirm else "")
+        + (f"; {further}" if further else "")
         + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
@@ -179,31 +182,55 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
     return all(is_skin(rgb * g) for _, rgb in faces)
 
 
-def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float,
-                cast_b: float) -> tuple[float, str]:
-    """The share of the correction that keeps every detected face skin-coloured, and a note for a flag
-    ("" when the whole correction keeps them)."""
+def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
+                cap: float) -> tuple[float, str, str]:
+    """How much of the correction ``shift`` to apply so that every detected face is skin-coloured after it:
+    ``(share, note for a skin flag, note for the correction's reason)``.
+
+    A correction that takes skin from a face that had it is reduced (the largest tenth of it that keeps
+    those faces skin). Faces that are not skin as shot and still are not after the correction say the light
+    is stronger than the neutrals read: the correction goes further in its own direction (up to twice, and
+    never beyond ``cap``) when that makes every face skin. Otherwise the whole correction is applied and the
+    faces flagged.
+    """
     faces = _face_colours(record)
     if not faces:
-        return 1.0, ""
+        return 1.0, "", ""
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
         return [i for i, rgb in faces if not is_skin(rgb * g)]
 
-    if not lost(1.0):
-        return 1.0, ""
+    at_full = lost(1.0)
+    if not at_full:
+        return 1.0, "", ""
     was_skin = [i for i, rgb in faces if is_skin(rgb)]
-    for share in SKIN_STEPS:
-        failing = lost(share)
-        if not any(i in failing for i in was_skin):
-            if failing:
-                return share, (f"face(s) {_numbers(failing)} not skin-coloured even with "
-                               f"{share:.0%} of the {shift:+.0f} mired correction: check skin tones by eye")
-            return share, (f"the full {shift:+.0f} mired correction would turn face(s) "
-                           f"{_numbers(lost(1.0))} away from skin; {share:.0%} of it applied")
-    return 1.0, (f"face(s) {_numbers(lost(1.0))} not skin-coloured after the correction: "
-                 "check skin tones by eye")
+    if any(i in at_full for i in was_skin):
+        for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
+            failing = lost(share)
+            if not any(i in failing for i in was_skin):
+                if failing:
+                    return share, (f"face(s) {_numbers(failing)} not skin-coloured even with {share:.0%} of the "
+                                   f"{shift:+.0f} mired correction: check skin tones by eye"), ""
+                return share, (f"the full {shift:+.0f} mired correction would turn face(s) {_numbers(at_full)} "
+                               f"away from skin; {share:.0%} of it applied"), ""
+    for share in SKIN_FURTHER:
+        if abs(share * shift) > cap + 1e-9:
+            break
+        if not lost(share):
+            return share, "", (f"the faces are not skin-coloured as shot and need more: {share * shift:+.0f} "
+                               "mired makes them skin")
+    return 1.0, (f"face(s) {_numbers(at_full)} not skin-coloured after the correction: check skin tones by eye"), ""
+
+
+def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
+                       confidence: float) -> list[Operation]:
+    """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
+    unskinned = [i for i, rgb in _face_colours(record) if not is_skin(rgb)]
+    if not unskinned:
+        return []
+    return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
+                           f"shot, and {why}: check skin tones by eye", cast, target, confidence=confidence)
 
 
 #: Target white a reviewer may ask for (1667 K to 1e6 K: the locus's table and beyond, in the kelvin form).
