@@ -49,9 +49,13 @@ SHOULDERS = 1.2
 #: no crop may cut one.
 FRAMING_MIN_FACE_FRACTION = 0.04
 #: What of a face a crop must keep whole: the box, with this much of its height above it (forehead
-#: and hair over a brow-to-chin box) and this much of its width on either side (the ears).
+#: and hair over a brow-to-chin box) and this much of its width on either side (the ears: the detector's
+#: boxes are narrower than a person draws them; on the accuracy benchmark's tuning split a crop edge at 5 %
+#: still cut 6 % of a drawn face, 195 px wide, whose detected box was 166 px).
 PROTECTED_HEADROOM = 0.3
-PROTECTED_SIDES = 0.05
+PROTECTED_SIDES = 0.1
+# Candidate crop edges stand this far clear of a face's protected region (px).
+_SLACK_PX = 0.5
 # A face is in when this much of its protected region is, out when this little is; between, cut.
 _IN, _OUT = 0.999, 0.001
 # A face-aware or saliency crop with nothing to place on (no face that counts,
@@ -158,9 +162,12 @@ def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: f
     weight = {i: importance(f, width, height) for i, f in faces.items()}
     xs = {preferred[0], 0.0, width - w}
     ys = {preferred[1], 0.0, height - h}
+    # Each edge just clear of a region (by _SLACK_PX, so the box rounded to a tenth of a pixel in the plan
+    # still holds it whole or leaves it wholly out).
+    e = _SLACK_PX
     for rx, ry, rw, rh in regions.values():
-        xs |= {rx, rx + rw - w, rx + rw, rx - w}
-        ys |= {ry, ry + rh - h, ry + rh, ry - h}
+        xs |= {rx - e, rx + rw - w + e, rx + rw + e, rx - w - e}
+        ys |= {ry - e, ry + rh - h + e, ry + rh + e, ry - h - e}
     xs = {min(max(x, 0.0), width - w) for x in xs}
     ys = {min(max(y, 0.0), height - h) for y in ys}
     fx, fy = (preferred[0] + preferred[2] / 2, preferred[1] + preferred[3] / 2)
