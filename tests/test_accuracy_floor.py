@@ -200,6 +200,10 @@ def test_crops_and_straightening_floor(tiny) -> None:
     # TARGET: no unflagged crop cuts a face; rotations recovered within 0.3 deg (median); none applied
     # where no tilt was injected.
     assert value(rows, "unflagged crops that cut a face") <= 0  # FLOOR = TARGET (0 of 104 crops today; was 48)
+    # TARGET: no rendition enlarged beyond its chart's max_upscale without a flag (the naive baseline, which
+    # delivers every box as asked, is charged for each one; the row must count some renditions).
+    assert value(rows, "renditions enlarged beyond") <= 0  # FLOOR = TARGET
+    assert value(rows, "renditions enlarged beyond", "naive") > 0
     # 2.64 today, was 2.45: two items only, neither recovered within 0.3 deg before or after.
     assert value(rows, "rotation: median |error|") <= 2.8  # FLOOR (2.64 deg today)
     assert value(rows, "rotations applied to published photos") <= 0  # FLOOR = TARGET (0 of 3 today; was 1)
