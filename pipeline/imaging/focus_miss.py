@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.imaging.color import linear_to_srgb, luminance
+from pipeline.imaging.color import luminance
 
 #: Long edge of the working copy (px); smaller proxies are used as they are.
 WORK_LONG_EDGE = 1536
@@ -82,6 +82,8 @@ SHARP_REGIONS = 3
 #: Fewer edge pixels than this in a region (or the subject) and it has no verdict.
 MIN_EDGES = 40
 _MAX_BLUR = 12.0
+#: Pixel differences the noise of a frame is estimated from (rows of the frame, evenly spaced).
+NOISE_SAMPLES = 400_000
 
 
 @dataclass(frozen=True)
@@ -210,20 +212,97 @@ def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         raise ValueError(f"expected a 2-D image of at least 32x32, got shape {gray.shape}")
     fx, fy = _gradients(gray, PROBE_FINE)
     cx, cy = _gradients(gray, PROBE_COARSE)
-    # Noise: robust spread of the finest differences (pixel noise, not texture).
-    diff = gray[:, 1:] - gray[:, :-1]
+    # Noise: robust spread of the finest differences (pixel noise, not texture), on a regular
+    # subset of rows (at most about NOISE_SAMPLES differences: plenty for a median, and the
+    # partition of every difference of the frame cost as much as the rest of the edge search).
+    step = max(1, math.ceil(gray.size / NOISE_SAMPLES))
+    diff = gray[::step, 1:] - gray[::step, :-1]
     noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
-    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise) ** 2, 0.0))
-    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
     u8 = np.clip(gray * 255.0, 0, 255).astype(np.uint8)
     hi = max(12.0, 255.0 * 8 * noise)
-    edges = cv2.Canny(cv2.GaussianBlur(u8, (0, 0), PROBE_FINE), hi / 2, hi, L2gradient=True) > 0
-    clipped = cv2.dilate(((gray >= 0.985) | (gray <= 0.015)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    edges = cv2.Canny(cv2.GaussianBlur(u8, (0, 0), PROBE_FINE), hi / 2, hi, L2gradient=True)
+    clipped = cv2.dilate(((gray >= 0.985) | (gray <= 0.015)).astype(np.uint8), np.ones((7, 7), np.uint8))
+    # The probes' magnitudes are read at the edge pixels only (a few percent of the frame); a 1-D
+    # search is several times faster than nonzero's 2-D one.
+    at = np.flatnonzero((edges > 0) & (clipped == 0))
+    fx, fy, cx, cy = (a.ravel()[at] for a in (fx, fy, cx, cy))
+    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise) ** 2, 0.0))
+    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
     # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise.
-    strong = edges & ~clipped & (coarse > max(0.004, 5 * _GAIN_COARSE * noise))
-    ys, xs = np.nonzero(strong)
-    ratio = fine[ys, xs] / np.maximum(coarse[ys, xs], 1e-6)
-    return ys, xs, _blur_from_ratio(ratio), np.arctan2(fy[ys, xs], fx[ys, xs])
+    strong = coarse > max(0.004, 5 * _GAIN_COARSE * noise)
+    ys, xs = np.divmod(at[strong], gray.shape[1])
+    ratio = fine[strong] / np.maximum(coarse[strong], 1e-6)
+    return ys, xs, _blur_from_ratio(ratio), np.arctan2(fy[strong], fx[strong])
+
+
+def _percentiles(a: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.percentile(a, q)`` (its linear method) for each q, with one partition at the ranks they need."""
+    n = a.size
+    spots = []
+    for q in qs:
+        idx = q / 100.0 * (n - 1)
+        lo = int(math.floor(idx))
+        spots.append((lo, min(lo + 1, n - 1), idx - lo))
+    part = np.partition(a, sorted({r for lo, hi, _ in spots for r in (lo, hi)}))
+    out = []
+    for lo, hi, t in spots:
+        a_lo, a_hi = float(part[lo]), float(part[hi])
+        out.append(a_lo + (a_hi - a_lo) * t if t < 0.5 else a_hi - (a_hi - a_lo) * (1.0 - t))
+    return out
+
+
+@dataclass(frozen=True)
+class _Region:
+    """What the focus rules read of one region's edge blurs: counts and percentiles, all and per direction."""
+
+    edges: int
+    p30: float | None  # EDGE_PERCENTILE of all its blurs (None under MIN_EDGES)
+    dir_edges: tuple[int, ...]  # per direction class
+    dir_p30: tuple[float | None, ...]  # EDGE_PERCENTILE per class (None under MIN_EDGES // 4)
+    dir_p50: tuple[float | None, ...]  # median per class (same)
+
+    @classmethod
+    def of(cls, blur: np.ndarray, per_direction: list[np.ndarray]) -> _Region:
+        p30 = _percentiles(blur, (EDGE_PERCENTILE,))[0] if blur.size >= MIN_EDGES else None
+        dirs = [_percentiles(b, (EDGE_PERCENTILE, 50)) if b.size >= MIN_EDGES // 4 else [None, None]
+                for b in per_direction]
+        return cls(blur.size, p30, tuple(b.size for b in per_direction), tuple(d[0] for d in dirs),
+                   tuple(d[1] for d in dirs))
+
+
+@dataclass(frozen=True)
+class _GridEdges:
+    """The edges of the frame's :data:`GRID` of regions, grouped once for every region statistic.
+
+    ``regions[k]`` is region k (row by row); its statistics come from one
+    array of the blurs ordered by region and direction (a radix sort of small
+    integers, no sort of the blurs) and a partition per direction class.
+    """
+
+    regions: list[_Region]
+    gx: int
+    gy: int
+
+    @classmethod
+    def of(cls, ys: np.ndarray, xs: np.ndarray, blur: np.ndarray, angle: np.ndarray, width: int,
+           height: int) -> _GridEdges:
+        gx, gy = GRID if width >= height else GRID[::-1]
+        cells = gx * gy
+        cell = np.minimum((ys * gy) // height, gy - 1) * gx + np.minimum((xs * gx) // width, gx - 1)
+        group = (cell * 4 + _direction_class(angle)).astype(np.uint16)
+        grouped = blur[np.argsort(group, kind="stable")]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=cells * 4))])
+        return cls(
+            [_Region.of(grouped[bounds[4 * k] : bounds[4 * k + 4]],
+                        [grouped[bounds[4 * k + d] : bounds[4 * k + d + 1]] for d in range(4)])
+             for k in range(cells)],
+            gx, gy,
+        )  # fmt: skip
+
+
+def _direction_class(angle: np.ndarray) -> np.ndarray:
+    """Which of four direction classes (0, 45, 90, 135 degrees) each gradient direction is in."""
+    return ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
 
 
 def region_blur(blur: np.ndarray, angle: np.ndarray) -> tuple[float | None, bool]:
@@ -235,13 +314,16 @@ def region_blur(blur: np.ndarray, angle: np.ndarray) -> tuple[float | None, bool
     blurs, so a camera shake is not hidden by the edges it spared, and one
     direction's odd edges do not decide alone.
     """
-    if blur.size < MIN_EDGES:
+    bins = _direction_class(angle)
+    return _region_blur(_Region.of(blur, [blur[bins == k] for k in range(4)]))
+
+
+def _region_blur(region: _Region) -> tuple[float | None, bool]:
+    """:func:`region_blur` of a region's statistics."""
+    if region.p30 is None:
         return None, False
-    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
-    per_dir = sorted(
-        float(np.percentile(blur[bins == k], EDGE_PERCENTILE)) for k in range(4) if (bins == k).sum() >= MIN_EDGES // 4
-    )
-    overall = float(np.percentile(blur, EDGE_PERCENTILE))
+    per_dir = sorted(p for p in region.dir_p30 if p is not None)
+    overall = region.p30
     if len(per_dir) < 2:
         return overall, False
     directional = len(per_dir) >= 3 and per_dir[-1] >= 1.8 * max(per_dir[0], 0.5)
@@ -271,28 +353,33 @@ def frame_motion(
         Motion or not, and the motion blur across the drag (Gaussian sigma,
         working px; 0 when too few regions have edges of every direction).
     """
-    gx, gy = GRID if width >= height else GRID[::-1]
-    cell = np.minimum((ys * gy) // height, gy - 1) * gx + np.minimum((xs * gx) // width, gx - 1)
-    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
+    return _frame_motion(_GridEdges.of(ys, xs, blur, angle, width, height))
+
+
+def _frame_motion(grid: _GridEdges) -> tuple[bool, float]:
+    """:func:`frame_motion` of edges already grouped by region."""
     regions = []
-    for k in range(gx * gy):
-        inside = cell == k
-        if inside.sum() < MIN_EDGES:
+    for r in grid.regions:
+        if r.p30 is None or min(r.dir_edges) < MIN_EDGES // 4:
             continue
-        per_dir = []
-        for d in range(4):
-            along = blur[inside & (bins == d)]
-            if along.size < MIN_EDGES // 4:
-                break
-            per_dir.append(float(np.median(along)))
-        else:
-            regions.append((float(np.percentile(blur[inside], EDGE_PERCENTILE)), per_dir))
+        regions.append((r.p30, list(r.dir_p50)))
     if len(regions) < SHARP_REGIONS:
         return False, 0.0
     regions.sort(key=lambda r: r[0])
     pooled = np.mean([np.square(d) for _, d in regions[:MOTION_REGIONS]], axis=0)
     motion = math.sqrt(max(float(pooled.max() - pooled.min()), 0.0))
     return motion >= MOTION_MIN_PX, motion
+
+
+def _encoded_luma(rgb: np.ndarray) -> np.ndarray:
+    """:func:`~pipeline.imaging.color.linear_to_srgb` of the luminance, the same float32 values, in place (half the time on a proxy)."""
+    v = luminance(rgb)
+    np.clip(v, 0.0, 1.0, out=v)
+    encoded = np.power(v, 1 / 2.4)
+    encoded *= 1.055
+    encoded -= 0.055
+    np.copyto(encoded, v * 12.92, where=v <= 0.0031308)
+    return encoded
 
 
 def assess_focus(
@@ -335,23 +422,19 @@ def assess_focus(
     if scale < 1.0:  # a strip keeps MIN_SIDE_PX across (shrunk with the rest it would pass under it)
         rgb = cv2.resize(rgb.astype(np.float32), (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
                          interpolation=cv2.INTER_AREA)
-    gray = linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32)
+    gray = _encoded_luma(rgb)
     h, w = gray.shape
     work = max(h, w)
     ys, xs, blur, angle = edge_blur(gray)
 
     # The frame's sharp part: the SHARP_REGIONS-th sharpest region of a grid, so one
     # region of glints or streetlights does not make a soft frame look sharp.
-    gx, gy = GRID if w >= h else GRID[::-1]
-    cell_x = np.minimum((xs * gx) // w, gx - 1)
-    cell_y = np.minimum((ys * gy) // h, gy - 1)
+    grid = _GridEdges.of(ys, xs, blur, angle, w, h)
     regions = []
-    for cyi in range(gy):
-        for cxi in range(gx):
-            inside = (cell_x == cxi) & (cell_y == cyi)
-            b, _ = region_blur(blur[inside], angle[inside])
-            if b is not None:
-                regions.append((b, (cxi + 0.5) / gx, (cyi + 0.5) / gy))
+    for k, region in enumerate(grid.regions):
+        b, _ = _region_blur(region)
+        if b is not None:
+            regions.append((b, (k % grid.gx + 0.5) / grid.gx, (k // grid.gx + 0.5) / grid.gy))
     regions.sort()
     best, best_xy = None, (None, None)
     if regions:
@@ -370,7 +453,7 @@ def assess_focus(
     inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
     subj, directional = region_blur(blur[inside], angle[inside])
 
-    motion, motion_px = frame_motion(ys, xs, blur, angle, w, h)
+    motion, motion_px = _frame_motion(grid)
     what = "the face" if subject.source == "face" else "the salient region"
     missed, detail = False, ""
     if motion:
