@@ -157,7 +157,6 @@ def _gauss(sigma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sep(img: np.ndarray, kx: np.ndarray, ky: np.ndarray) -> np.ndarray:
-    """Separable filter of every channel of ``img`` at once (OpenCV filters the channels alike)."""
     return cv2.sepFilter2D(img, cv2.CV_32F, kx, ky, borderType=cv2.BORDER_REFLECT)
 
 
@@ -190,22 +189,21 @@ class _DipKernels:
 _KERNELS = {t: _DipKernels.of(t) for t in TEMPLATE_SIGMAS}
 
 
-def _dip_fit(stack: np.ndarray, template: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _dip_fit(channels: list[np.ndarray], template: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Score, depth, chroma ratio and the shallowest showing depth of a Gaussian dip of sigma ``template``.
 
-    ``stack`` is (H, W, 4): log luminance, log R/G, log B/G and the log
-    luminance squared. Weighted least squares in a Gaussian window: plane +
-    amplitude x (template - its window mean). All sums are separable Gaussian
-    filters, four calls for the lot: the window's sums of all four channels,
-    the window x template's of the first three, and the window's first
-    moments (the plane's slopes) of the luminance.
+    ``channels`` are log luminance, log R/G and log B/G (contiguous float32).
+    Weighted least squares in a Gaussian window: plane + amplitude x
+    (template - its window mean). All sums are separable Gaussian filters
+    (kernels made once per template size).
     """
     k = _KERNELS.get(template) or _DipKernels.of(template)
-    m0, c1, c2, m2 = cv2.split(_sep(stack, k.g, k.g))
-    t0, t1, t2 = cv2.split(_sep(np.ascontiguousarray(stack[..., :3]), k.gc, k.gc))
-    lum = np.ascontiguousarray(stack[..., 0])
+    lum, ch1, ch2 = channels
+    m0 = _sep(lum, k.g, k.g)
+    m2 = _sep(lum * lum, k.g, k.g)
     gx = _sep(lum, k.xg, k.g)
     gy = _sep(lum, k.g, k.xg)
+    t0 = _sep(lum, k.gc, k.gc)
     f32 = np.float32
     # In place where it can be: these are whole-frame float32 maps, and temporaries cost as much as sums.
     amp = t0 - m0
@@ -232,9 +230,12 @@ def _dip_fit(stack: np.ndarray, template: float) -> tuple[np.ndarray, np.ndarray
     # The dip amplitude that would score SHOWING_SCORE against this place's own residual.
     root *= f32(-SHOWING_SCORE * (1.0 - k.k_t) / gain)
     showing = 1.0 - np.exp(root)
-    t1 -= c1
-    t2 -= c2
-    chroma = np.maximum(np.abs(t1), np.abs(t2))
+    chroma = None
+    for ch in (ch1, ch2):
+        amp_c = _sep(ch, k.gc, k.gc)
+        amp_c -= _sep(ch, k.g, k.g)
+        np.abs(amp_c, out=amp_c)
+        chroma = amp_c if chroma is None else np.maximum(chroma, amp_c, out=chroma)
     chroma *= f32(k.k_t / k.k_t2)
     ratio = chroma / np.maximum(np.abs(amp), f32(1e-6))
     return score, depth, ratio, showing
@@ -287,14 +288,18 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
         If ``rgb`` is not a float (H, W, 3) image of at least 64 pixels a
         side, or the orientation is not 1-8.
     """
-    rgb = to_sensor_frame(_check_rgb(rgb), orientation)
+    rgb = _check_rgb(rgb)
+    if orientation is not None and int(orientation) not in range(1, 9):
+        raise ValueError(f"orientation must be an EXIF orientation 1-8, got {orientation}")
     h, w = rgb.shape[:2]
     # Larger proxies are brought down to the working size; smaller ones are used as they are
-    # (enlarging adds no detail, only time).
+    # (enlarging adds no detail, only time). Reduced first, then turned to the sensor's frame:
+    # the turn copies the smaller image.
     scale = min(1.0, WORK_LONG_EDGE / max(h, w))
     if scale < 1.0:
         rgb = cv2.resize(rgb, (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
                          interpolation=cv2.INTER_AREA)
+    rgb = to_sensor_frame(rgb, orientation)
     h, w = rgb.shape[:2]
     rows, cols = grid_shape(w, h)
     floor = np.float32(LUMA_FLOOR * 0.5)
@@ -302,10 +307,9 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
     r, g, b = cv2.split(rgb)
     usable = ((luma >= LUMA_FLOOR) & (cv2.max(cv2.max(r, g), b) <= CHANNEL_CEILING)).astype(np.float32)
     log_g = np.log(np.maximum(g, floor))
-    log_l = np.log(np.maximum(luma, floor))
-    # The fit's four channels, filtered together: log luminance, log R/G, log B/G, log luminance squared.
-    stack = cv2.merge([log_l, np.log(np.maximum(r, floor)) - log_g, np.log(np.maximum(b, floor)) - log_g,
-                       log_l * log_l])
+    # The fit's channels: log luminance, log R/G, log B/G.
+    channels = [np.log(np.maximum(luma, floor)), np.log(np.maximum(r, floor)) - log_g,
+                np.log(np.maximum(b, floor)) - log_g]
     best = np.zeros((rows, cols), np.float32)
     best_depth = np.zeros((rows, cols), np.float32)
     best_radius = np.zeros((rows, cols), np.float32)
@@ -313,12 +317,12 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
     usable_fraction = float(usable.mean())
     factor = 1.0
     for _ in range(OCTAVES):
-        if min(stack.shape[:2]) < 32:
+        if min(channels[0].shape) < 32:
             break
         blind = (usable < 0.999).astype(np.float32)  # the whole window's centre must be seeable
         seen = 1.0 - blind
         for template in TEMPLATE_SIGMAS:
-            score, depth, ratio, shows = _dip_fit(stack, template)
+            score, depth, ratio, shows = _dip_fit(channels, template)
             ratio *= np.float32(1.0 / NEUTRAL_TOLERANCE)
             ratio *= ratio
             ratio += 1.0
@@ -332,11 +336,8 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
             best = np.where(better, s, best)
             best_depth = np.where(better, d, best_depth)
             best_radius = np.where(better, np.float32(1.5 * template * factor / w), best_radius)
-        half = (max(1, stack.shape[1] // 2), max(1, stack.shape[0] // 2))
-        # The squared channel is halved as the square of the halved luminance, as the fit expects
-        # (the mean of squares would add the detail the halving removed to the residual).
-        stack = cv2.resize(stack, half, interpolation=cv2.INTER_AREA)
-        stack[..., 3] = stack[..., 0] * stack[..., 0]
+        half = (max(1, channels[0].shape[1] // 2), max(1, channels[0].shape[0] // 2))
+        channels = [cv2.resize(c, half, interpolation=cv2.INTER_AREA) for c in channels]
         usable = cv2.resize(usable, half, interpolation=cv2.INTER_AREA)
         factor *= 2.0
     return DustEvidence(
