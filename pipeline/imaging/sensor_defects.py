@@ -26,6 +26,15 @@ photosite around the median of its neighbours, by brightness), so a high-ISO
 frame needs a larger excess than a base-ISO one. For pure noise the chance of
 beating the largest of eight neighbours by 7 standard deviations is about
 1e-12: no false candidate on any sensor made.
+
+Every frame of a RAW shoot is scanned, because the scan is cheap enough to
+(about 0.05 CPU-seconds per 6 MP frame, see ``benchmarks/EQUIPMENT.md``): per
+colour plane, OpenCV's 3x3 median and the distance of every photosite from it
+are the only passes over the whole sensor; a photosite beyond all eight
+neighbours is beyond their median too, so only the few that pass that test
+have their neighbours read. Scanning a sample of frames instead would make a
+body's finding wait for :data:`pipeline.equipment.findings.PHOTOSITE_MIN_FRAMES`
+*scanned* frames, so a small shoot would rarely prove a defect.
 """
 
 from __future__ import annotations
