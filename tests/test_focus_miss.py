@@ -130,3 +130,21 @@ def test_real_portrait_sharp_then_defocused(exposure_dir, model_dir):
     soft = cv2.filter2D(rgb, -1, disc / disc.sum())
     verdict = assess_focus(soft, subject(soft) or face)
     assert verdict.missed, verdict.detail
+
+
+def test_percentiles_by_partition_are_numpys():
+    from pipeline.imaging.focus_miss import _percentiles
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 41, 1000):
+        a = rng.gamma(2.0, 1.0, n).astype(np.float32)
+        got = _percentiles(a, (30, 50))
+        assert got == pytest.approx([np.percentile(a, 30), np.percentile(a, 50)], rel=1e-12, abs=1e-12)
+
+
+def test_encoded_luma_is_linear_to_srgb_of_the_luminance():
+    from pipeline.imaging.color import linear_to_srgb, luminance
+    from pipeline.imaging.focus_miss import _encoded_luma
+
+    rgb = np.random.default_rng(1).uniform(-0.1, 1.2, (50, 70, 3)).astype(np.float32)
+    assert np.array_equal(_encoded_luma(rgb), linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32))
