@@ -22,7 +22,8 @@ Per frame:
 A frame is a focus miss when
 
 * its sharp part is blurred along one direction (camera shake: see
-  :func:`frame_motion`), or
+  :func:`frame_motion`) and the shutter was long enough for a hand to shake
+  it (:func:`shake_possible`; always, when EXIF does not say), or
 * nothing in it is sharp (its sharp part blurs more than :data:`FRAME_SOFT_PX`), or
 * its main face is soft (blur above :data:`SUBJECT_SOFT_PX`) *and* softer
   than the frame's sharp part by a defocus of :data:`FACE_DEFOCUS_PX` or more.
@@ -65,6 +66,10 @@ FRAME_SOFT_PX = 1.8
 #: (:func:`frame_motion`). Tuning split (corpus v3, 7 shaken frames, 44 sharp ones): shaken
 #: 1.51-2.6, sharp frames at most 1.03; the threshold sits between the two.
 MOTION_MIN_PX = 1.25
+#: Camera shake is not reported for a shutter of this fraction of 1/focal length or shorter
+#: (:func:`shake_possible`): the reciprocal rule, halved for sensors down to Four Thirds, whose focal
+#: lengths EXIF gives as they are. Set from the rule, not fitted to any split.
+SHAKE_RECIPROCAL = 0.5
 #: Regions whose direction blurs are pooled for the motion: the sharper third of :data:`GRID`.
 MOTION_REGIONS = 8
 #: The focus missed the face when it has this much defocus (Gaussian sigma, working px) on top of
@@ -371,6 +376,21 @@ def _frame_motion(grid: _GridEdges) -> tuple[bool, float]:
     return motion >= MOTION_MIN_PX, motion
 
 
+def shake_possible(shutter_s: float | None, focal_length_mm: float | None) -> bool:
+    """Whether the shutter was open long enough for a hand-held camera to shake the picture.
+
+    The reciprocal rule: hand-held, a shutter of 1/focal length (in 35 mm
+    terms) is the slowest that stays sharp. EXIF gives the lens's own focal
+    length, which on a smaller sensor is worth more (x1.5 APS-C, x2 Four
+    Thirds), so shake is ruled out only when the shutter is :data:`SHAKE_RECIPROCAL`
+    of that or shorter: safe for sensors down to half the 35 mm frame's size.
+    Without the shutter time or the focal length, shake is always possible.
+    """
+    if not shutter_s or not focal_length_mm or shutter_s <= 0 or focal_length_mm <= 0:
+        return True
+    return shutter_s > SHAKE_RECIPROCAL / focal_length_mm
+
+
 def _encoded_luma(rgb: np.ndarray) -> np.ndarray:
     """:func:`~pipeline.imaging.color.linear_to_srgb` of the luminance, the same float32 values, in place (half the time on a proxy)."""
     v = luminance(rgb)
@@ -456,7 +476,10 @@ def assess_focus(
     motion, motion_px = _frame_motion(grid)
     what = "the face" if subject.source == "face" else "the salient region"
     missed, detail = False, ""
-    if motion:
+    # A texture drawn along one direction (grass, hair, brushed metal) reads as a drag too; a shutter
+    # too short for a hand to drag the picture leaves the frame to the other rules.
+    ruled_out = motion and not shake_possible(shutter_s, focal_length_mm)
+    if motion and not ruled_out:
         missed = True
         detail = (
             f"the frame's sharp part is blurred along one direction ({motion_px:.1f} px of {work} across it more "
@@ -484,6 +507,12 @@ def assess_focus(
         # Saliency guesses where the eye goes, not where the photographer focused: a soft
         # salient region in a frame sharp elsewhere is as often a shallow depth of field.
         detail = f"{what} is soft ({subj:.1f} px of {work}) but the frame is sharp elsewhere: no face to judge by"
+    if ruled_out:
+        detail += (
+            f"; its sharp part looks blurred along one direction ({motion_px:.1f} px of {work}), but "
+            f"1/{1 / shutter_s:.0f} s at {focal_length_mm:.0f} mm is too short for camera shake: a texture "  # type: ignore[operator]
+            "drawn along one direction"
+        )
     if missed and shutter_s and focal_length_mm and shutter_s > 1.0 / focal_length_mm:
         detail += (
             f"; 1/{1 / shutter_s:.0f} s at {focal_length_mm:.0f} mm is slower than 1/focal length: camera shake is likely"
