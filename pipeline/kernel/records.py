@@ -69,6 +69,10 @@ class Face:
     too_small : bool
         Smaller than the stage's minimum face size: kept, but too small to
         retouch or judge reliably.
+    colour_rgb : list of float or None
+        Median linear RGB (working space, 1.0 = white) of the face's centre, the
+        region its exposure is read on: the white-balance rule checks that skin
+        stays skin after its correction. None when the box is outside the image.
     """
 
     x: float
@@ -80,6 +84,7 @@ class Face:
     exposure_ev: float | None = None
     sharpness: float | None = None
     too_small: bool = False
+    colour_rgb: list[float] | None = None
 
 
 class OperationKind(StrEnum):
@@ -280,15 +285,24 @@ class ExposureMeasure:
 
 @dataclass
 class ColourMeasure:
-    """White-balance cast of the near-neutral pixels (written by measure_exposure)."""
+    """White-balance cast: the light of the image's neutral surfaces (written by measure_exposure)."""
 
     cast_a: float | None = column(
-        "wb_cast_a", pa.float64(), "CIE Lab a* of the near-neutral pixels at L*=50 (D65): + magenta, - green cast.")
+        "wb_cast_a", pa.float64(), "CIE Lab a* of the neutral's light at L*=50 (D65): + magenta, - green cast.")
     cast_b: float | None = column(
-        "wb_cast_b", pa.float64(), "CIE Lab b* of the near-neutral pixels at L*=50 (D65): + yellow/warm, - blue cast.")
+        "wb_cast_b", pa.float64(), "CIE Lab b* of the neutral's light at L*=50 (D65): + yellow/warm, - blue cast.")
     temperature_shift_k: float | None = column(
         "wb_temperature_shift_k", pa.float64(),
-        "CCT of the near-neutral pixels minus 6504 K: negative = warm cast, positive = cool.")
+        "CCT of the neutral's light minus 6504 K: negative = warm cast, positive = cool (from wb_cast_mired; "
+        "capped at 1e6 K).")
+    cast_mired: float | None = column(
+        "wb_cast_mired", pa.float64(),
+        "The neutral's light in mired against D65, on the Planckian locus by its red/blue ratio: + = warm cast.")
+    tint: float | None = column(
+        "wb_tint", pa.float64(), "log2 green excess of the neutral's light over the locus: + green, - magenta cast.")
+    uncertainty_mired: float | None = column(
+        "wb_uncertainty_mired", pa.float64(),
+        "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues.")
 
 
 @dataclass
@@ -313,6 +327,16 @@ class LineMeasure:
         "Lean of near-vertical lines in degrees, + = top leans right; null if too few lines.")
     lines_found: int | None = column(
         "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
+    horizon_support: float | None = column(
+        "horizon_support", pa.float64(),
+        "Length of the near-horizontal lines that agree with horizon_tilt_deg (within 0.5 deg), in long edges.")
+    horizon_agreement: float | None = column(
+        "horizon_agreement", pa.float64(), "Their share (0-1) of all near-horizontal line length.")
+    verticals_support: float | None = column(
+        "verticals_support", pa.float64(),
+        "Length of the near-vertical lines that agree with verticals_tilt_deg (within 0.5 deg), in long edges.")
+    verticals_agreement: float | None = column(
+        "verticals_agreement", pa.float64(), "Their share (0-1) of all near-vertical line length.")
 
 
 @dataclass
@@ -329,6 +353,70 @@ class ContentMeasure:
         "palette", pa.string(),
         "The colours the frame shows, for grouping scenes: the histogram of its pixels' colours around its "
         "median colour (5x5 bins of ln R/G, ln B/G), each bin's square-rooted share as one hex digit (25 digits).")
+
+
+@dataclass
+class Identity:
+    """Who made the frame and with what (written by inspect_equipment; the photographer by the run).
+
+    The body serial is what equipment findings are kept by; the photographer
+    is decided in the driver at the end of each run (``--photographer``, the
+    body register, else EXIF Artist: :mod:`pipeline.equipment.photographers`),
+    so a changed option takes effect without analysing again.
+    """
+
+    camera_serial: str | None = column(
+        "camera_serial", pa.string(),
+        "Camera body serial number as the maker prints it (EXIF BodySerialNumber, DNG CameraSerialNumber, or the "
+        "maker note through exiftool); null when the file records none.")
+    camera_serial_tag: str | None = column(
+        "camera_serial_tag", pa.string(), "Where the serial was read (Exif.Photo.BodySerialNumber, exiftool:Canon:SerialNumber...).")
+    lens_serial: str | None = column("lens_serial", pa.string(), "Lens serial number, when the camera records it.")
+    artist: str | None = column(
+        "artist", pa.string(), "EXIF Artist (else XMP dc:creator, IPTC By-line): the name set in the camera or converter.")
+    photographer: str | None = column(
+        "photographer", pa.string(), "Who shot the frame: --photographer, else the body register, else EXIF Artist.")
+    photographer_source: str | None = column(
+        "photographer_source", pa.string(), "Where photographer came from: option, register or exif_artist.")
+
+
+@dataclass
+class EquipmentCheck:
+    """Per-frame equipment evidence and the focus verdict (written by inspect_equipment).
+
+    The dust evidence map and the photosite candidates are too large for a
+    record: they go to ``evidence_path`` and the end of the run adds them up
+    per body (``equipment.parquet``).
+    """
+
+    evidence_path: str | None = column(
+        "equipment_evidence", pa.string(),
+        "This frame's dust evidence map and photosite candidates (.npz), relative to the output folder; "
+        "postprod's own working file, removed with the frame.")
+    photosite_candidates: int | None = column(
+        "photosite_candidates", pa.int32(),
+        "Photosites far from all their same-colour neighbours in this frame (hot, dead or stuck photosites "
+        "are the ones that come back frame after frame); null for non-RAW files.")
+    photosite_scan_skipped: str | None = column(
+        "photosite_scan_skipped", pa.string(), "Why the RAW data was not scanned for photosites (not a Bayer sensor).")
+    dust_usable_pct: float | None = column(
+        "dust_usable_pct", pa.float64(), "Percent of the frame bright and unclipped enough to show a dust shadow.")
+    focus_miss: bool | None = column(
+        "focus_miss", pa.bool_(), "The main face (else the salient region) is out of focus, or the frame is shaken.")
+    focus_subject: str | None = column("focus_subject", pa.string(), "What focus was judged on: face or salient.")
+    focus_subject_x: float | None = column(
+        "focus_subject_x", pa.float64(), "Centre of the judged subject, fraction of the oriented frame's width.")
+    focus_subject_y: float | None = column(
+        "focus_subject_y", pa.float64(), "Centre of the judged subject, fraction of the oriented frame's height.")
+    focus_subject_blur_px: float | None = column(
+        "focus_subject_blur_px", pa.float64(),
+        "Blur of the subject's edges (Gaussian sigma) in pixels of a copy of at most 1536 px long edge.")
+    focus_sharpest_blur_px: float | None = column(
+        "focus_sharpest_blur_px", pa.float64(), "Blur of the frame's sharp part, same units.")
+    focus_motion: bool | None = column(
+        "focus_motion", pa.bool_(),
+        "The frame's sharp part, or the subject, is blurred along one direction (camera shake or motion).")
+    focus_detail: str | None = column("focus_detail", pa.string(), "The focus verdict in words.")
 
 
 @dataclass
@@ -368,6 +456,8 @@ GROUPS: dict[str, type] = {
     "focus": FocusMeasure,
     "lines": LineMeasure,
     "content": ContentMeasure,
+    "identity": Identity,
+    "equipment": EquipmentCheck,
     "plan": PlanSummary,
 }
 
@@ -404,6 +494,9 @@ class ImageRecord:
     face_count: int | None = column(
         "face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet.")
     faces: list[Face] = field(default_factory=list)
+    # Written by inspect_equipment (the photographer: by the run, at the end).
+    identity: Identity = field(default_factory=Identity)
+    equipment: EquipmentCheck = field(default_factory=EquipmentCheck)
     # Written by write_preview.
     preview_path: str | None = column(
         "preview_path", pa.string(), "Small sRGB JPEG of the image, relative to the output folder.")

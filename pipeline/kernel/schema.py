@@ -21,7 +21,12 @@ from pipeline import __version__
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 3  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure
+SCHEMA_VERSION = 6  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+# 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
+# 5: scenes (palette, scene_id) beside 4's columns
+# 6: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
+# offset it corrects), exposure_meter_ev the whole frame's meter; with them the white-balance judgement (wb_cast_mired, wb_tint,
+# wb_uncertainty_mired) and the lines' support/agreement columns
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -60,6 +65,8 @@ FACES_SCHEMA = pa.schema(
             "Variance of the Laplacian of the face (grey 0-255) resampled to 128 px wide; higher is sharper.",
         ),
         _f("too_small", pa.bool_(), "Face below the minimum size for retouching (kept, flagged).", False),
+        _f("colour_rgb", pa.list_(pa.float32(), 3),
+           "Median linear RGB (1.0 = white) of the face centre: the skin colour the white balance must keep."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -99,6 +106,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "exposure_ev": face.exposure_ev,
                     "sharpness": face.sharpness,
                     "too_small": face.too_small,
+                    "colour_rgb": None if face.colour_rgb is None else list(face.colour_rgb),
                 }
             )
     return rows
