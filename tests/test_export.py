@@ -277,3 +277,22 @@ def test_tiff_compressions_are_lossless(compression: str) -> None:
     np.testing.assert_array_equal(back, pixels)
     with pytest.raises(ValueError, match="TIFF compression"):
         encode_pixels(pixels, "tiff", 100, 16, b"", EncoderSettings(tiff_compression="zip"))
+
+
+@pytest.mark.parametrize("quality", [75, 90])
+def test_baseline_and_progressive_jpeg_decode_to_the_same_pixels(quality: int) -> None:
+    # The default (baseline, optimised tables) is a fast path for the progressive encoding it replaced:
+    # the same quantised coefficients in another order, so a decoder sees the same picture.
+    from pipeline.imaging.icc import icc_profile
+    from pipeline.outputs.encode import EncoderSettings, encode_pixels
+
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, 96, dtype=np.float32)
+    pixels = np.clip(ramp[None, :, None] + rng.normal(0, 20, (64, 96, 3)), 0, 255).astype(np.uint8)
+    decoded = []
+    for progressive in (True, False):
+        data = encode_pixels(pixels, "jpeg", quality, 8, icc_profile("srgb"), EncoderSettings(jpeg_progressive=progressive))
+        with Image.open(io.BytesIO(data)) as im:
+            assert ("progressive" in im.info) is progressive
+            decoded.append(np.asarray(im.convert("RGB")))
+    np.testing.assert_array_equal(decoded[0], decoded[1])
