@@ -60,7 +60,7 @@ class DecodeRaw(Stage):
         for key, value in vars(decoded.meta).items():
             r.set_column(key, value)
         r.frame.proxy_height, r.frame.proxy_width = decoded.rgb.shape[:2]
-        item.artifacts["proxy"] = Proxy(rgb=decoded.rgb, scale=decoded.meta.width / decoded.rgb.shape[1])
+        item.artifacts["proxy"] = Proxy(decoded.rgb, decoded.meta.width / decoded.rgb.shape[1], decoded.rgb16)
 
     def _keep_for_render(self, item: WorkItem, decoded: Decoded) -> None:
         """Leave LibRaw's decode for the render when the chart's renditions will need exactly this one."""

@@ -31,7 +31,7 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.color import srgb_to_linear, u16_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.kernel.errors import InputError
@@ -349,12 +349,15 @@ class Decoded:
         decoding the file again when it needs this very decode.
     half_size : bool
         Whether ``libraw_rgb16`` is LibRaw's half-size decode.
+    rgb16 : ndarray, uint16, (H, W, 3), or None
+        For a RAW, the proxy's 16-bit values (``rgb == u16_to_linear(rgb16)``).
     """
 
     rgb: np.ndarray
     meta: SourceMetadata
     libraw_rgb16: np.ndarray | None = None
     half_size: bool = False
+    rgb16: np.ndarray | None = None
 
 
 def proxy_wants_half_size(width: int, height: int, long_edge: int) -> bool:
@@ -442,6 +445,5 @@ def _decode_raw_proxy(
         raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}{libraw}") from None
     # Shrink the 16-bit decode, then convert: a third of the float work and
     # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
-    rgb = fit_long_edge(rgb16, long_edge).astype(np.float32)
-    rgb *= np.float32(1 / 65535)
-    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half)
+    small16 = np.ascontiguousarray(fit_long_edge(rgb16, long_edge))
+    return Decoded(u16_to_linear(small16), meta, rgb16, half, small16)
