@@ -273,7 +273,9 @@ def _exif_metadata(im: Image.Image, w: int, h: int) -> SourceMetadata:
     )
 
 
-def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[np.ndarray, SourceMetadata]:
+def decode_raster(
+    path: Path, long_edge: int | None, max_pixels: int, downscale: bool = True
+) -> tuple[np.ndarray, SourceMetadata]:
     """Decode a raster image to linear working-space RGB.
 
     Parameters
@@ -285,6 +287,10 @@ def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[n
         then downscale; ``None`` for full resolution.
     max_pixels : int
         Refuse larger images (decompression bombs).
+    downscale : bool
+        False to stop after the decoder's own scaling (at least ``long_edge``,
+        often more): for a caller that resamples the picture itself, so it is
+        resampled once.
 
     Raises
     ------
@@ -324,7 +330,7 @@ def decode_raster(path: Path, long_edge: int | None, max_pixels: int) -> tuple[n
         raise InputError("not an image format Pillow or LibRaw can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
-    if long_edge:
+    if long_edge and downscale:
         rgb = fit_long_edge(rgb, long_edge)
     return np.ascontiguousarray(rgb, dtype=np.float32), meta
 

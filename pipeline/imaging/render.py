@@ -15,9 +15,11 @@ is the map a full-resolution render would have, sampled.
 
 Geometry follows Camera Raw's model (:mod:`pipeline.imaging.geometry`): a crop box in
 the oriented full-resolution frame, turned by the straightening angle about
-its centre. Turn, crop and scale are one ``cv2.warpAffine`` from the output
-raster onto the turned box; a large downscale first shrinks the box's region
-with an area filter so the warp does not alias.
+its centre. An unturned box shrunk by more than 1.25x is one area
+resampling (``cv2.resize``) of the box, its edges on the decode's pixel grid;
+otherwise turn, crop and scale are one ``cv2.warpAffine`` from the output
+raster onto the turned box, where a large downscale first shrinks the box's
+region with an area filter so the warp does not alias.
 
 Per rendition, after the gains: conversion to the rendition's colour space,
 its transfer curve, output sharpening (unsharp mask on the encoded luminance,
@@ -54,7 +56,8 @@ from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
-RENDER_VERSION = 1
+#: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp).
+RENDER_VERSION = 2
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -323,6 +326,9 @@ def warp_frame(
     step_x = float(np.hypot(to_region[0, 0], to_region[1, 0]))
     step_y = float(np.hypot(to_region[0, 1], to_region[1, 1]))
     down = min(step_x, step_y)
+    if down > _PRESHRINK_ABOVE and to_region[0, 1] == 0.0 and to_region[1, 0] == 0.0:
+        # An unturned downscale: one area resampling of the box straight onto the output raster.
+        return _area_resample(region, to_region, out_w, out_h)
     if down > _PRESHRINK_ABOVE:
         # Area-filter to the output's sampling density; the warp then resamples ~1:1.
         rw, rh = region.shape[1], region.shape[0]
@@ -347,6 +353,28 @@ def warp_frame(
         flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return _to_float(out, copy=False)
+
+
+def _area_resample(region: np.ndarray, to_region: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Area-average the box ``to_region`` maps the output raster onto, one resampling.
+
+    ``to_region`` must be a scale and a shift (no turn). Its box's edges are
+    snapped to the region's pixel grid (at most half a decoded pixel each),
+    where OpenCV's area filter works; the output then averages exactly the
+    decoded pixels under each of its own, instead of being area-shrunk to
+    about its size and warped again (two resamplings, the second a cubic
+    blur).
+    """
+    rh, rw = region.shape[:2]
+    # Output pixel u's centre lands on a * u + b; its box's edges are at u = -1/2 and out_w - 1/2.
+    (a, _, b), (_, e, f) = to_region[0], to_region[1]
+    left, top = b - a / 2, f - e / 2
+    x0 = min(max(0, round(float(left))), rw - 1)
+    y0 = min(max(0, round(float(top))), rh - 1)
+    x1 = min(rw, max(x0 + 1, round(float(left + a * out_w))))
+    y1 = min(rh, max(y0 + 1, round(float(top + e * out_h))))
+    out = cv2.resize(region[y0:y1, x0:x1], (out_w, out_h), interpolation=cv2.INTER_AREA)
     return _to_float(out, copy=False)
 
 
@@ -761,7 +789,8 @@ def decode_for_render(
     RAW: LibRaw half size (no demosaic, several times faster, exact) when half
     the full resolution is enough, else the full demosaic; ``uint16``, the
     same LibRaw settings as the analysis proxy. Raster: Pillow at full size,
-    or at the needed long edge (JPEG DCT scaling); ``float32``.
+    or JPEG's DCT scaling to no less than the needed long edge; ``float32``,
+    never resampled here (the render resamples it once).
 
     Parameters
     ----------
@@ -776,8 +805,8 @@ def decode_for_render(
         If the source cannot be decoded.
     """
     if kind is SourceKind.RASTER:
-        long_edge = math.ceil(scale * max(width, height)) + 2
-        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels)
+        long_edge = math.ceil(scale * max(width, height))
+        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, downscale=False)
         return rgb
     with raw if raw is not None else open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=raw_half_size(scale))
