@@ -8,13 +8,22 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from pipeline.kernel import decode_cache
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import ImageRecord, SourceTask
 from pipeline.kernel.runner import Runner
 from pipeline.kernel.stage import RunContext
 
 
+#: Decodes the render reuses are kept in memory up to this much (then on disk): render and
+#: analysis run in this one process, so a decode need not make the trip through a file.
+MEMORY_CACHE_BYTES = 512 * 1024 * 1024
+
+
 class LocalExecutor:
+    def __init__(self) -> None:
+        decode_cache.hold_in_memory(MEMORY_CACHE_BYTES)
+
     def map(
         self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
@@ -23,4 +32,4 @@ class LocalExecutor:
             yield runner.run(task, records[i] if records is not None else None)
 
     def close(self) -> None:
-        pass
+        decode_cache.hold_in_memory(0)
