@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+def write_bytes_atomic(path: Path | str, data: bytes, durable: bool = True, sync_folder: bool = True) -> Path:
     """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
 
     The bytes go to a hidden temporary file in the same folder (``os.replace``
@@ -21,6 +22,13 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     path : Path or str
         The destination; its parent folders are created.
     data : bytes
+    durable : bool
+        False for files that only save work (the run's journal): no ``fsync``
+        (3-4 ms each here); the rename keeps them atomic, and one lost in a
+        power cut is redone.
+    sync_folder : bool
+        False when the caller writes many files into a folder and syncs it
+        once afterwards (:func:`sync_folders`).
 
     Returns
     -------
@@ -38,7 +46,8 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -46,22 +55,29 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path  # Windows cannot open folders; the rename is still atomic there
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    if durable and sync_folder:
+        sync_folders([path.parent])
     return path
 
 
-def write_json_atomic(path: Path | str, data: object) -> Path:
+def sync_folders(folders: Iterable[Path]) -> None:
+    """``fsync`` each folder once, making the renames into it durable (best effort)."""
+    for folder in dict.fromkeys(folders):
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue  # Windows cannot open folders; the rename is still atomic there
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def write_json_atomic(path: Path | str, data: object, durable: bool = True, sync_folder: bool = True) -> Path:
     """:func:`write_bytes_atomic` of ``data`` as indented UTF-8 JSON."""
     import json
 
     text = json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return write_bytes_atomic(path, text.encode("utf-8"), durable, sync_folder)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
+from pipeline.kernel.files import sync_folders, write_bytes_atomic, write_json_atomic
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
@@ -63,12 +63,16 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     write_parquet_atomic(to_table(export_rows(originals), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
     planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
     rows: list[dict[str, Any]] = []
+    folders: set[Path] = set()
     for r in planned:
         path = out / "instructions" / instruction_name(r.source_path)
         doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
-        write_json_atomic(path, doc)
-        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
+        # Two files an image, a few folders: each folder is synced once, below.
+        write_json_atomic(path, doc, sync_folder=False)
+        write_bytes_atomic(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"), sync_folder=False)
+        folders.update(((out / doc["xmp"]).parent, path.parent))
         rows += instruction_rows(doc)
+    sync_folders(sorted(folders))
     if planned:
         write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
     write_contact_sheets(originals, out)
