@@ -58,10 +58,12 @@ def main(verbose: int) -> None:
 @click.option("--shoot-id", default=None, help="Shoot id for names and metadata [default: the shoot folder's name].")
 @click.option("--only", type=click.Choice(["plan"]), default=None,
               help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels.")
-@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="ray: parallel workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
+@click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
+              help="auto: in this process when the shoot is small enough to finish before Ray would start, Ray "
+              "for larger shoots, with --workers N > 1 or a cluster address (the choice is printed); ray: parallel "
+              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
 @click.option("--workers", type=int, default=None,
-              help="Parallel workers for the ray executor [default: all CPUs].")
+              help="Parallel workers for the ray executor [default: all CPUs]; with auto, more than 1 picks Ray.")
 @click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
               help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -108,7 +110,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
                 bars[-1].set_postfix_str(f"failed: {record.source_path}", refresh=False)
 
     try:
-        result = process_shoot(settings, on_phase=on_phase, on_record=on_record)
+        result = process_shoot(settings, on_phase=on_phase, on_record=on_record,
+                               on_executor=lambda text: click.echo(f"executor: {text}", err=True))
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
     finally:

@@ -66,6 +66,14 @@ class _GraphWorker:
         return os.getpid()
 
 
+_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _quiet_token_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's notice that a new local cluster uses token authentication (it does, and that is fine)."""
+    return "Token authentication is enabled for this Ray cluster" not in record.getMessage()
+
+
 def _package_dirs() -> list[str]:
     """Folders of postprod's own packages, shipped to a remote cluster's workers."""
     from pathlib import Path
@@ -105,6 +113,9 @@ class RayExecutor:
             else:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1
+                # Ray's default for a new local cluster, token authentication, stays; its notice
+                # saying so would print over the progress bar.
+                logging.getLogger(_TOKEN_NOTICE_LOGGER).addFilter(_quiet_token_notice)
             ray.init(**kwargs)
             self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", 1))

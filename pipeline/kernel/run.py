@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from charts.loader import ResolvedChart, load_chart
-from pipeline.executors import make_executor
+from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ConfigError, Location
@@ -58,7 +58,7 @@ class RunSettings:
 
     shoot_dir: Path
     out_dir: Path
-    executor: str = "ray"
+    executor: str = "auto"
     workers: int | None = None
     ray_address: str | None = None
     graph_path: Path | None = None
@@ -75,6 +75,7 @@ class RunResult:
     shoot: Shoot
     seconds: float
     reused: int = 0
+    executor: str = ""
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -101,6 +102,7 @@ class RunResult:
             "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
             "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
             "exports": sum(len(r.exports) for r in ok),
+            "executor": self.executor,
             "seconds": round(self.seconds, 3),
         }
 
@@ -135,6 +137,9 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     check_out_dir(settings.shoot_dir, settings.out_dir)
     if settings.workers is not None and settings.workers < 1:
         raise ConfigError("must be at least 1", Location(None, key="--workers"))
+    if settings.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor '{settings.executor}' (choose from {', '.join(EXECUTORS)})",
+                          Location(None, key="--executor"))
     if settings.only not in (None, "plan"):
         raise ConfigError(f"unknown value '{settings.only}' (only 'plan' is supported)", Location(None, key="--only"))
     chart = resolve_chart(graph, settings.chart)
@@ -159,8 +164,12 @@ def process_shoot(
     settings: RunSettings,
     on_phase: Callable[[str, int], None] | None = None,
     on_record: Callable[[ImageRecord], None] | None = None,
+    on_executor: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Process a shoot folder into the output folder.
+
+    ``on_executor`` hears which executor runs the shoot and why, before any
+    image is processed (``auto`` decides from the shoot, :func:`choose_executor`).
 
     Raises
     ------
@@ -171,6 +180,9 @@ def process_shoot(
     start = time.perf_counter()
     graph, context = prepare(settings)
     shoot = scan_shoot(settings.shoot_dir)
+    choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
+    if on_executor:
+        on_executor(str(choice))
     context.out_dir.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
@@ -220,7 +232,7 @@ def process_shoot(
             if not todo:
                 continue
             if executor is None:
-                executor = make_executor(settings.executor, settings.workers, settings.ray_address)
+                executor = make_executor(choice.name, settings.workers, settings.ray_address)
             keys = {t.source_path: k for t, _, k in todo}
             by_hash = {t.source_path: t.content_hash for t, _, _ in todo}
             first = index == 0
@@ -243,7 +255,7 @@ def process_shoot(
             exports=[], operations=list(original.operations),
         )
     ordered = [final[k] for k in sorted(final)]
-    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused)
+    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, str(choice))
     write_outputs(result.records, result.summary(), graph.name, context)
     return result
 
