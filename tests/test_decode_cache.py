@@ -84,10 +84,15 @@ def test_a_finished_run_leaves_no_kept_decodes(raw_dir: Path, tmp_path: Path) ->
 
 def test_held_in_memory_when_the_executor_runs_render_in_this_process(tmp_path: Path) -> None:
     a = np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3)
-    decode_cache.hold_in_memory(a.nbytes)
+    decode_cache.hold_in_memory(4 * a.nbytes)
     try:
         assert decode_cache.put(tmp_path, "mem", True, a, budget_bytes=1 << 20)
         assert not decode_cache.cache_path(tmp_path, "mem", True).exists()  # no trip through a file
+        big = np.zeros((4, 10, 3), np.uint16)  # above a quarter of the memory budget: on disk
+        assert decode_cache.put(tmp_path, "big", True, big, budget_bytes=1 << 20)
+        assert decode_cache.cache_path(tmp_path, "big", True).is_file()
+        for key in ("m2", "m3", "m4"):
+            assert decode_cache.put(tmp_path, key, True, a, budget_bytes=1 << 20)
         assert decode_cache.put(tmp_path, "disk", True, a, budget_bytes=1 << 20)  # past the memory budget
         assert decode_cache.cache_path(tmp_path, "disk", True).is_file()
         assert decode_cache.take(tmp_path, "mem", True) is a

@@ -119,8 +119,11 @@ def test_exports_are_listed_and_named_by_the_template(crw_export) -> None:
         assert hashlib.sha256(f.read_bytes()).hexdigest() == e.sha256
     assert (web.width, web.height) == (400, 298)
     assert "renditions" not in item.artifacts  # pixels freed once written
-    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    # No temporary files; the run's state folder holds the contact sheets' cells until the sheets are made.
+    state = out / ".postprod"
+    leftovers = [p for p in out.rglob("*") if (p.name.startswith(".") or p.suffix == ".tmp") and p != state]
     assert not leftovers, leftovers
+    assert sorted(p.parent.name for p in state.rglob("*.jpg")) == ["thumbs"] * len(r.exports)
     assert r.error is None
 
 

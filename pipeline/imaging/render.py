@@ -40,7 +40,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,15 +234,33 @@ def decode_covers(decoded_width: int, width: int, scale: float) -> bool:
     return decoded_width >= scale * width - 0.5
 
 
-def render_reuses_decode(renditions: Mapping[str, Rendition], width: int, height: int, half_size: bool) -> bool:
+#: Above this many megapixels a RAW's full-resolution renditions are rendered by regions of its
+#: photosites (:mod:`pipeline.imaging.bayer`), the others from LibRaw's half-size decode (the render
+#: stage's ``whole_decode_max_megapixels``). LibRaw's whole demosaic takes about 17 MB per megapixel.
+WHOLE_DECODE_MAX_MEGAPIXELS = 40.0
+
+
+def render_reuses_decode(
+    renditions: Mapping[str, Rendition],
+    width: int,
+    height: int,
+    half_size: bool,
+    whole_decode_max_megapixels: float = WHOLE_DECODE_MAX_MEGAPIXELS,
+) -> bool:
     """Whether the render of these renditions will make this very LibRaw decode (half size or full).
 
     The render's own choice (:func:`decode_for_render`) for uncropped frames:
     a crop the plan adds later can only ask for more pixels, and then a kept
-    decode goes unused, never wrongly used.
+    decode goes unused, never wrongly used. A sensor above
+    ``whole_decode_max_megapixels`` renders its full-resolution renditions by
+    regions, so its half-size decode serves every other rendition.
     """
     need = required_scale(renditions, Adjustments(), width, height)
-    return need > 0 and raw_half_size(need) == half_size
+    if need <= 0:
+        return False
+    if half_size and width * height > whole_decode_max_megapixels * 1e6:
+        return any(raw_half_size(required_scale({k: r}, Adjustments(), width, height)) for k, r in renditions.items())
+    return raw_half_size(need) == half_size
 
 
 # --- geometry: one resampling ---------------------------------------------------------
@@ -311,15 +329,25 @@ def warp_frame(
         raise ValueError(f"output size must be positive, got {out_size}")
     sx, sy = src_scale
     to_src = _scale(sx, sy) @ output_to_frame(frame, angle_deg, (out_w, out_h))
-    # Region of src the turned box covers (continuous coords), with room for the filter.
+    return _warp(src, to_src, out_w, out_h)
+
+
+def _source_box(to_src: np.ndarray, out_w: int, out_h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
+    """Pixels of the source an output raster maps onto (continuous coords), with room for the filter."""
     corners = to_src @ np.array([[0, out_w, out_w, 0], [0, 0, out_h, out_h], [1, 1, 1, 1]], dtype=np.float64)
-    src_h, src_w = src.shape[:2]
     x0 = max(0, int(math.floor(corners[0].min())) - 3)
     y0 = max(0, int(math.floor(corners[1].min())) - 3)
     x1 = min(src_w, int(math.ceil(corners[0].max())) + 3)
     y1 = min(src_h, int(math.ceil(corners[1].max())) + 3)
+    return x0, y0, x1, y1
+
+
+def _warp(src: np.ndarray, to_src: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """:func:`warp_frame` given the map from output pixel index to ``src``'s continuous coordinates."""
+    src_h, src_w = src.shape[:2]
+    x0, y0, x1, y1 = _source_box(to_src, out_w, out_h, src_w, src_h)
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"frame {frame} lies outside the {src_w}x{src_h} image")
+        raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
     region = src[y0:y1, x0:x1]
     to_region = _translate(-x0, -y0) @ to_src
     # Source pixels per output pixel along each output axis.
@@ -688,6 +716,105 @@ def render_frame(
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
     )
+
+
+def render_rows(
+    region_of: Callable[[int, int, int, int], np.ndarray],
+    width: int,
+    height: int,
+    adjustments: Adjustments,
+    frame: Box,
+    size: tuple[int, int],
+    rows: tuple[int, int],
+    color_space: ColorSpace | str,
+    sharpen_amount: float,
+    bit_depth: int,
+    sharpen_sigma: float = 0.8,
+) -> np.ndarray:
+    """Rows ``[v0, v1)`` of :func:`render_frame`'s picture, from a full-resolution source read by regions.
+
+    The same steps as :func:`render_frame`, on the output rows asked for and
+    the source pixels under them: the rows are rendered with a margin as
+    wide as the sharpening's reach, so strips put together are the picture
+    rendered whole (to the bit for an unturned frame at full resolution; a
+    turned one or face lifts may round a value differently).
+
+    Parameters
+    ----------
+    region_of : callable
+        ``(x0, y0, x1, y1)`` -> the oriented full-resolution decode's pixels
+        ``[y0:y1, x0:x1]``, linear light (:meth:`pipeline.imaging.bayer.BayerFrame.region`).
+    rows : (int, int)
+        First and past-last output row.
+    width, height, adjustments, frame, size, color_space, sharpen_amount, bit_depth, sharpen_sigma
+        As :func:`render_frame`.
+
+    Returns
+    -------
+    ndarray, (v1 - v0, size[0], 3), uint8 or uint16
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a non-empty range of the output, or as :func:`render_frame`.
+    """
+    out_w, out_h = int(size[0]), int(size[1])
+    v0, v1 = rows
+    if not 0 <= v0 < v1 <= out_h:
+        raise ValueError(f"rows {rows} are not a non-empty range of a {out_h}-row picture")
+    reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
+    a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
+    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
+    x0, y0, x1, y1 = _source_box(to_frame, out_w, a1 - a0, width, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"frame {frame} lies outside the {width}x{height} image")
+    region = region_of(x0, y0, x1, y1)
+    linear = _warp(region, _translate(-x0, -y0) @ to_frame, out_w, a1 - a0)
+    apply_face_lifts(linear, adjustments.faces, to_frame)
+    out = finish_rendition(
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+    )
+    return out[v0 - a0 : v1 - a0]
+
+
+@dataclass
+class RenditionStrips:
+    """A rendition too large to hold, rendered strip by strip as it is read (written).
+
+    Attributes
+    ----------
+    width, height : int
+        Pixel size.
+    bit_depth : int
+        8 or 16 (``uint8`` or ``uint16`` strips).
+    render : callable
+        ``(v0, v1)`` -> the encoded rows ``[v0, v1)`` (:func:`render_rows`).
+    rows_per_strip : int
+        Rows :meth:`strips` renders at a time.
+    close : callable, optional
+        Releases the source (the open RAW file) once the strips are written.
+    """
+
+    width: int
+    height: int
+    bit_depth: int
+    render: Callable[[int, int], np.ndarray]
+    rows_per_strip: int = 256
+    close: Callable[[], None] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, 3)
+
+    def strips(self) -> Iterator[np.ndarray]:
+        """The picture's rows, ``rows_per_strip`` at a time, top to bottom."""
+        for v0 in range(0, self.height, self.rows_per_strip):
+            yield self.render(v0, min(self.height, v0 + self.rows_per_strip))
+
+    def release(self) -> None:
+        if self.close is not None:
+            self.close()
+            self.close = None
 
 
 def render_renditions(

@@ -114,7 +114,9 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
         raise ValueError(f"expected a uint16 (H, W, 3) decode, got {rgb16.dtype} {rgb16.shape}")
     path = cache_path(out_dir, content_hash, half_size)
     with _memory.lock:
-        if _memory.used() + rgb16.nbytes <= min(_memory.budget, budget_bytes):
+        # A large decode (a 100 MP file's 150 MB) goes to disk: in memory it would crowd the render's own.
+        fits = rgb16.nbytes <= _memory.budget // 4 and _memory.used() + rgb16.nbytes <= _memory.budget
+        if fits and rgb16.nbytes <= budget_bytes:
             _memory.entries[path] = rgb16
             return True
     folder = path.parent

@@ -38,7 +38,7 @@ import io
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -53,6 +53,7 @@ from PIL import Image
 from charts.schema import ColorSpace, ImageFormat, MetadataPolicy, Rendition
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.records import ImageRecord
+from pipeline.outputs.tiff import Entry, read_ifd0, write_tiff_strips
 
 #: postprod's XMP namespace (client, shoot, rendition, render key of a delivered file).
 XMP_NAMESPACE = "http://ns.postprod.dev/export/1.0/"
@@ -451,6 +452,46 @@ def export_rendition(
 
     cap = rendition.max_file_kb * 1024 if rendition.max_file_kb is not None else None
     return encode_within(encode, rendition.quality, cap if rendition.format.lossy else None, finish)
+
+
+def tiff_metadata_entries(rendition: Rendition, metadata: ExportMetadata) -> list[Entry]:
+    """The TIFF directory entries (ICC, EXIF, GPS, IPTC, XMP) :func:`export_rendition` would give a file.
+
+    exiv2 writes them into a one-pixel TIFF of the rendition's depth, and
+    they are read back from it, for :func:`pipeline.outputs.tiff.write_tiff_strips`.
+    """
+    icc = icc_profile(rendition.color_space.value)
+    dtype = np.uint16 if rendition.bit_depth == 16 else np.uint8
+    tiny = encode_pixels(np.zeros((1, 1, 3), dtype), ImageFormat.TIFF, 100, rendition.bit_depth, icc)
+    return read_ifd0(embed_metadata(tiny, ImageFormat.TIFF, metadata, icc))
+
+
+def export_rendition_strips(
+    strips: Iterable[np.ndarray],
+    size: tuple[int, int],
+    rendition: Rendition,
+    metadata: ExportMetadata,
+    path: Path,
+    settings: EncoderSettings = EncoderSettings(),
+) -> tuple[int, str]:
+    """Write a TIFF rendition from its strips straight to ``path`` (atomically); its size and SHA-256.
+
+    For pictures too large to hold (:class:`pipeline.imaging.render.RenditionStrips`):
+    the same tags as :func:`export_rendition` gives a TIFF, the pixels never
+    all in memory.
+
+    Raises
+    ------
+    ValueError
+        If the rendition is not a TIFF, or its compression is LZW (deflate and
+        none are written strip by strip).
+    OSError
+        If the file cannot be written.
+    """
+    if rendition.format != ImageFormat.TIFF:
+        raise ValueError(f"only TIFF renditions are written strip by strip, not {rendition.format.value}")
+    return write_tiff_strips(path, size[0], size[1], rendition.bit_depth, strips,
+                             tiff_metadata_entries(rendition, metadata), settings.tiff_compression)
 
 
 def capture_date(record: ImageRecord) -> str:

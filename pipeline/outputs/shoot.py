@@ -6,6 +6,7 @@ downstream tools (the review app reads them back).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,7 +22,7 @@ from pipeline.kernel.schema import (
     write_parquet_atomic,
 )
 from pipeline.kernel.stage import RunContext
-from pipeline.outputs.contact_sheet import contact_sheet
+from pipeline.outputs.contact_sheet import THUMB_DIR, contact_sheet, thumbnail_path
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_doc,
@@ -97,7 +98,9 @@ def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONT
     for r in records:
         for e in r.exports:
             caption = f"{PurePosixPath(r.source_path).name} [{r.plan.verdict}]" if r.plan.verdict else r.source_path
-            by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
+            # The cell the export made from its pixels, else (an export of an earlier run) the file itself.
+            thumb = thumbnail_path(out, e.path)
+            by_rendition.setdefault(e.rendition, []).append((thumb if thumb.is_file() else out / e.path, caption))
     folder = out / CONTACT_DIR
     written: list[Path] = []
     for rendition, items in sorted(by_rendition.items()):
@@ -109,4 +112,5 @@ def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONT
         for p in stale:
             if p not in written:
                 p.unlink(missing_ok=True)
+    shutil.rmtree(out / THUMB_DIR, ignore_errors=True)  # a transport from the workers, not an output
     return written
