@@ -37,3 +37,35 @@ def test_raw_proxy_srgb8_is_the_float_proxy_encoded(raw_dir: Path, name: str) ->
     np.testing.assert_array_equal(decoded.rgb, u16_to_linear(decoded.rgb16))
     proxy = Proxy(decoded.rgb, 1.0, decoded.rgb16)
     np.testing.assert_array_equal(proxy.srgb8, to_srgb8(decoded.rgb))
+
+
+def test_near_duplicates_pairs_as_the_pairwise_loop_did() -> None:
+    import random
+    from types import SimpleNamespace
+
+    from pipeline.kernel.records import Status
+    from pipeline.planning.plan import near_duplicates
+
+    def pairwise(records: list, max_distance: int) -> dict[int, int]:  # the loop numpy replaced
+        hashes = [(i, int(r.content.phash, 16)) for i, r in enumerate(records)
+                  if r.content.phash and r.status is Status.OK and r.duplicate_of is None]
+        out = {}
+        for k, (i, hi) in enumerate(hashes):
+            for j, hj in hashes[:k]:
+                if (hi ^ hj).bit_count() <= max_distance:
+                    out[i] = j
+                    break
+        return out
+
+    rng = random.Random(16)
+    base = [rng.getrandbits(64) for _ in range(150)]
+    near = [b ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for b in base[:100]]
+    hashes = base + near + [rng.getrandbits(64) for _ in range(150)]
+    rng.shuffle(hashes)
+    records = [SimpleNamespace(content=SimpleNamespace(phash=f"{h:016x}" if i % 17 else None),
+                               status=Status.OK if i % 13 else Status.FAILED,
+                               duplicate_of="x" if i % 29 == 0 else None) for i, h in enumerate(hashes)]
+    for distance in (0, 2, 6, 12):
+        expected = pairwise(records, distance)
+        assert near_duplicates(records, distance) == expected
+    assert pairwise(records, 2)  # the set has near duplicates to find
