@@ -21,7 +21,6 @@ measured serial parts allow (``T(W) = serial + parallel / W``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess

@@ -16,8 +16,8 @@ import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart, Rendition
-from pipeline.imaging.color import Proxy
 from pipeline.imaging import bayer
+from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
 from pipeline.imaging.render import (
     RENDER_VERSION,

@@ -157,7 +157,7 @@ def test_a_large_sensor_is_rendered_by_regions_with_the_whole_render_s_pixels_an
     (tmp_path / "chart.yaml").write_text(CHART)
     chart = load_chart(tmp_path / "chart.yaml")
     ops = [Operation("exposure", OperationKind.EXPOSURE, {"ev": 0.4}, "t", applied_by=AppliedBy.RENDERER)]
-    whole = run_stages(photo_dng, chart, ops, tmp_path / "whole", export=True)
+    run_stages(photo_dng, chart, ops, tmp_path / "whole", export=True)
     import stages.render as render_stage
 
     default = render_stage.Render.Params.model_fields["whole_decode_max_megapixels"].default

@@ -50,3 +50,40 @@ def test_the_journal_is_not_synced_and_a_cut_short_entry_is_redone(tmp_path: Pat
     entry = journal._path(0, task.content_hash)
     entry.write_bytes(entry.read_bytes()[:40])  # what a power cut could leave of an unsynced file
     assert journal.get(0, task.content_hash, "key", tmp_path) is None
+
+
+@pytest.mark.parametrize("count", [3, 60])  # one fsync a file; one flush of the file system
+def test_a_batch_of_files_appears_whole_at_commit(tmp_path: Path, count: int) -> None:
+    with files.AtomicBatch() as batch:
+        for i in range(count):
+            batch.write(tmp_path / "sub" / f"{i}.json", json.dumps({"i": i}).encode())
+        assert not list((tmp_path / "sub").glob("*.json"))  # nothing visible before the commit
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(f"{i}.json" for i in range(count))
+    assert json.loads((tmp_path / "sub" / f"{count - 1}.json").read_text()) == {"i": count - 1}
+
+
+def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with files.AtomicBatch() as batch:
+            batch.write(tmp_path / "a.json", b"{}")
+            raise RuntimeError("the run failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_written_by_batches_is_the_table(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_rows
+
+    rows = [{"source_path": f"{i}.jpg", "rendition": "web", "path": f"exports/{i}.jpg", "width": i, "height": 2 * i,
+             "bytes": 10 * i, "format": "jpeg", "sha256": f"{i:064x}"} for i in range(25)]
+    assert write_parquet_rows(iter(rows), EXPORTS_SCHEMA, tmp_path / "e.parquet", {"shoot": "s"}, batch_rows=7) == 25
+    got = pq.read_table(tmp_path / "e.parquet")
+    want = to_table(rows, EXPORTS_SCHEMA, {"shoot": "s"})
+    assert got.equals(want.cast(got.schema))
+    assert got.schema.metadata[b"postprod.shoot"] == b"s"
+    assert write_parquet_rows(iter([]), EXPORTS_SCHEMA, tmp_path / "empty.parquet") == 0
+    assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
+    with pytest.raises(KeyError):
+        write_parquet_rows(iter([{"nope": 1}]), EXPORTS_SCHEMA, tmp_path / "bad.parquet")
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -14,7 +14,6 @@ from pipeline.kernel.records import ImageRecord, SourceTask
 from pipeline.kernel.runner import Runner
 from pipeline.kernel.stage import RunContext
 
-
 #: Decodes the render reuses are kept in memory up to this much (then on disk), none above a quarter
 #: of it: render and analysis run in this one process, so a decode need not make the trip through a file.
 MEMORY_CACHE_BYTES = 256 * 1024 * 1024

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Any
+from typing import Any, Iterator
 
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
 from pipeline.outputs.instructions import instruction_name, summary_line
@@ -67,6 +67,12 @@ def _overlay(r: ImageRecord) -> str:
 
 def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> str:
     """The HTML text of the shoot report."""
+    return "\n".join(report_parts(records, summary, chart_name))
+
+
+def report_parts(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> Iterator[str]:
+    """:func:`render_report`'s text, piece by piece (lines joined by newlines): written as it is made,
+    a 10,000-image report never sits in memory whole."""
     originals = [r for r in records if r.duplicate_of is None]
     ok = [r for r in originals if r.status is Status.OK]
     failed = [r for r in originals if r.status is Status.FAILED]
@@ -81,26 +87,24 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
         ("failed", len(failed)), ("faces to brighten", faces), ("retoucher tasks", len(by_hand)),
         ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
     ]
-    out = [
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        f"<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>",
-        f"<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
-        f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>",
-        '<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts) + "</div>",
-    ]
+    yield "<!doctype html><html lang=en><meta charset=utf-8>"
+    yield f"<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>"
+    yield (f"<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
+           f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>")
+    yield '<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts) + "</div>"
     if reasons:
-        out.append("<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
+        yield ("<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
                    + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in reasons.most_common()) + "</table>")
     if by_hand:
-        out.append("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
+        yield ("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
         for r, o in by_hand:
-            out.append(f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(o.kind)}</td><td>{_e(o.reason)}</td></tr>")
-        out.append("</table>")
+            yield (f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(o.kind)}</td><td>{_e(o.reason)}</td></tr>")
+        yield ("</table>")
     if failed:
-        out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
+        yield ("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
                    + "".join(f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(r.error)}</td></tr>" for r in failed)
                    + "</table>")
-    out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
+    yield ('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')
     for r in ok:
@@ -109,11 +113,10 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
             f'<li class="{"hand" if o.applied_by is AppliedBy.RETOUCHER else ""}">{_e(o.reason)}</li>'
             for o in r.operations if o.kind is not OperationKind.CROP
         )
-        out.append(
+        yield (
             f'<div class="card">{_overlay(r)}<div><span class="badge {verdict}">{verdict}</span> '
             f'<span class=path><a href="instructions/{_e(instruction_name(r.source_path))}">{_e(r.source_path)}</a>'
             f'</span></div><div class=muted>{_e(summary_line(r.operations, r.plan.faces_to_brighten))}</div><ul class="ops">{ops}</ul></div>'
         )
-    out.append("</div></html>\n")
-    return "\n".join(out)
+    yield "</div></html>\n"
 
