@@ -19,9 +19,13 @@ from pipeline.kernel.stage import RunContext
 
 class Executor(Protocol):
     def map(
-        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
-        """Yield one record per task, in completion order (continuing ``records`` when given)."""
+        """Yield one record per task, in completion order (continuing ``records`` when given).
+
+        ``records`` may be lazy (read from disk on indexing): read ``records[i]``
+        when task ``i`` is dispatched, never all at once.
+        """
         ...
 
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ reach: this is the executor to use with ``pdb``.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from pipeline.kernel import decode_cache
 from pipeline.kernel.graph import Graph
@@ -24,7 +24,7 @@ class LocalExecutor:
         decode_cache.hold_in_memory(MEMORY_CACHE_BYTES)
 
     def map(
-        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
         runner = Runner(graph, context)
         for i, task in enumerate(tasks):

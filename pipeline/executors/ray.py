@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import ImageRecord, SourceTask, Status
@@ -153,7 +153,7 @@ class RayExecutor:
         self._pool = []
 
     def map(
-        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
         ray = self._ray
         if not tasks:
@@ -173,12 +173,14 @@ class RayExecutor:
         log.info("%d Ray worker(s) set up in %.2f s", len(pool), self.startup_seconds[-1])
         idle = list(pool)
         pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None]] = {}
-        queue = list(reversed(list(zip(tasks, records if records is not None else [None] * len(tasks)))))
+        # Indices, not records: a record is read (from the driver's store) when its image is sent.
+        queue = list(reversed(range(len(tasks))))
         try:
             while queue or pending:
                 while idle and queue:
                     actor = idle.pop()
-                    task, record = queue.pop()
+                    i = queue.pop()
+                    task, record = tasks[i], records[i] if records is not None else None
                     pending[actor.run.remote(task, record)] = (actor, task, record)
                 done, _ = ray.wait(list(pending), num_returns=1)
                 ref = done[0]

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
 from pipeline.executors import EXECUTORS, choose_executor, make_executor
@@ -27,6 +27,7 @@ from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.journal import Journal, journal_key
+from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import ImageRecord, SourceTask, Status
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
@@ -70,8 +71,11 @@ class RunSettings:
 
 @dataclass
 class RunResult:
+    """What a run did. ``records`` may be a lazy sequence (:class:`~pipeline.kernel.record_store.RecordView`):
+    every pass over it reads the records again, none stays in memory."""
+
     out_dir: Path
-    records: list[ImageRecord]
+    records: Sequence[ImageRecord]
     shoot: Shoot
     seconds: float
     reused: int = 0
@@ -86,22 +90,37 @@ class RunResult:
         return [r for r in self.records if r.status is Status.OK and r.duplicate_of is None]
 
     def summary(self) -> dict[str, Any]:
-        ok = self.ok
+        ok = faces = with_faces = exports = files = 0
+        failed: list[dict[str, Any]] = []
+        verdicts: Counter[str] = Counter()
+        for r in self.records:  # one pass: the records are read, counted and let go
+            files += 1
+            if r.duplicate_of is not None:
+                continue
+            if r.status is Status.FAILED:
+                failed.append({"source_path": r.source_path, "error": r.error})
+            elif r.status is Status.OK:
+                ok += 1
+                if r.plan.verdict:
+                    verdicts[str(r.plan.verdict)] += 1
+                faces += r.plan.faces_to_brighten or 0
+                with_faces += 1 if r.plan.faces_to_brighten else 0
+                exports += len(r.exports)
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
-            "files": len(self.records),
+            "files": files,
             "processed": len(self.shoot.tasks),
             "reused_from_earlier_run": self.reused,
-            "ok": len(ok),
-            "failed": [{"source_path": r.source_path, "error": r.error} for r in self.failed],
+            "ok": ok,
+            "failed": failed,
             "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in self.shoot.duplicates],
             "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in self.shoot.skipped],
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
-            "verdicts": dict(Counter(str(r.plan.verdict) for r in ok if r.plan.verdict)),
-            "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
-            "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
-            "exports": sum(len(r.exports) for r in ok),
+            "verdicts": dict(verdicts),
+            "faces_to_brighten": faces,
+            "images_with_faces_to_brighten": with_faces,
+            "exports": exports,
             "executor": self.executor,
             "seconds": round(self.seconds, 3),
         }
@@ -187,7 +206,8 @@ def process_shoot(
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks
-    records: dict[str, ImageRecord | None] = {t.source_path: None for t in tasks}
+    # Records live on disk between the segments, not in the driver's memory (flat in the shoot's size).
+    records = RecordStore(context.out_dir, (t.source_path for t in tasks))
     reused = 0
     segments = graph.segments()
     if settings.only == "plan":
@@ -198,31 +218,36 @@ def process_shoot(
     after_plan = False
     try:
         for index, segment in enumerate(segments):
-            ordered = [records[t.source_path] for t in tasks]
             if segment.scope == "shoot":
                 if on_phase:
                     on_phase(segment.stages[0].name, 0)
                 stage = segment.stages[0].build(context)
-                present = [r for r in ordered if r is not None]
-                stage.process_shoot([declared_view(r, stage) for r in present] if context.check_declarations
-                                    else present)
-                carry_reviews([r for r in ordered if r is not None], context.out_dir)
+                present = [t.source_path for t in tasks if t.source_path in records]
+                if context.check_declarations:  # the tests: every record at once, behind its declared view
+                    loaded = [records.get(k) for k in present]
+                    stage.process_shoot([declared_view(r, stage) for r in loaded])
+                    for k, r in zip(present, loaded):
+                        records.put(k, r)  # type: ignore[arg-type]
+                else:
+                    stage.process_shoot(records.view(present))
+                carry_reviews(records.view(present), context.out_dir)
                 after_plan = True
                 continue
-            todo: list[tuple[SourceTask, ImageRecord | None, str]] = []
-            for task, rec in zip(tasks, ordered):
+            todo: list[tuple[SourceTask, str]] = []
+            for task in tasks:
+                rec = records.get(task.source_path)
                 if rec is not None and rec.status is Status.FAILED:
                     continue
                 key = journal_key(segment, context, task, rec, after_plan)
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
-                    records[task.source_path] = done
+                    records.put(task.source_path, done)
                     reused += 1
                 else:
-                    todo.append((task, rec, key))
+                    todo.append((task, key))
             if settings.only == "plan" and todo:
-                missing = ", ".join(t.source_path for t, _, _ in todo[:5])
+                missing = ", ".join(t.source_path for t, _ in todo[:5])
                 raise ConfigError(
                     f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
                     Location(None, key="--only"),
@@ -233,12 +258,12 @@ def process_shoot(
                 continue
             if executor is None:
                 executor = make_executor(choice.name, settings.workers, settings.ray_address)
-            keys = {t.source_path: k for t, _, k in todo}
-            by_hash = {t.source_path: t.content_hash for t, _, _ in todo}
+            keys = {t.source_path: k for t, k in todo}
+            by_hash = {t.source_path: t.content_hash for t, _ in todo}
             first = index == 0
-            for record in executor.map(segment, context, [t for t, _, _ in todo],
-                                       None if first else [r for _, r, _ in todo]):
-                records[record.source_path] = record
+            for record in executor.map(segment, context, [t for t, _ in todo],
+                                       None if first else records.view([t.source_path for t, _ in todo])):
+                records.put(record.source_path, record)
                 journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
                     on_record(record)
@@ -247,14 +272,14 @@ def process_shoot(
     finally:
         if executor is not None:
             executor.close()
-    final = {k: v for k, v in records.items() if v is not None}
     for dup in shoot.duplicates:
-        original = final[dup.duplicate_of]
-        final[dup.source_path] = replace(
-            original, source_path=dup.source_path, duplicate_of=dup.duplicate_of, stage_seconds={},
-            exports=[], operations=list(original.operations),
-        )
-    ordered = [final[k] for k in sorted(final)]
+        original = records.get(dup.duplicate_of)
+        if original is not None:
+            records.put(dup.source_path, replace(
+                original, source_path=dup.source_path, duplicate_of=dup.duplicate_of, stage_seconds={},
+                exports=[], operations=list(original.operations),
+            ))
+    ordered = records.view(sorted(records.keys()))
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, str(choice))
     write_outputs(result.records, result.summary(), graph.name, context)
     return result
@@ -271,7 +296,7 @@ def sweep_temp_files(out: Path) -> int:
     return n
 
 
-def carry_reviews(records: list[ImageRecord], out: Path) -> None:
+def carry_reviews(records: Iterable[ImageRecord], out: Path) -> None:
     """Keep reviewers' decisions across a re-plan: status, who, when, comment, and
     the parameters they changed (which replace the plan's, so a rerun renders them)."""
     from pipeline.outputs.instructions import instruction_name
