@@ -35,7 +35,7 @@ def test_a_view_reads_lazily_and_keeps_what_a_loop_changes(tmp_path: Path) -> No
     store = RecordStore(tmp_path, [f"{i}.jpg" for i in range(5)])
     for i in range(5):
         store.put(f"{i}.jpg", record(f"{i}.jpg"))
-    view = store.view([f"{i}.jpg" for i in range(5)])
+    view = store.view([f"{i}.jpg" for i in range(5)], editable=True)
     assert len(view) == 5 and view[2].source_path == "2.jpg" and [r.source_path for r in view[1:3]] == ["1.jpg", "2.jpg"]
     view[0].plan.verdict = Verdict.REJECT  # a copy: not kept
     assert store.get("0.jpg").plan.verdict is None
@@ -49,6 +49,9 @@ def test_a_view_reads_lazily_and_keeps_what_a_loop_changes(tmp_path: Path) -> No
     assert store.get("0.jpg").plan.verdict is Verdict.FLAG and store.get("1.jpg").plan.verdict is Verdict.ACCEPT
     with pytest.raises(KeyError):
         list(store.view(["missing.jpg"]))
+    for r in store.view(["1.jpg"]):  # a plain view reads only
+        r.plan.verdict = Verdict.REJECT
+    assert store.get("1.jpg").plan.verdict is Verdict.ACCEPT
 
 
 def test_the_scratch_file_goes_with_the_store(tmp_path: Path) -> None:

@@ -92,9 +92,9 @@ class RecordStore:
         blob = self._blob(key)
         return None if blob is None else pickle.loads(zlib.decompress(blob))
 
-    def view(self, keys: Sequence[str]) -> RecordView:
-        """The records of ``keys`` (each must have one), as a lazy sequence."""
-        return RecordView(self, list(keys))
+    def view(self, keys: Sequence[str], editable: bool = False) -> RecordView:
+        """The records of ``keys`` (each must have one), as a lazy sequence (see :class:`RecordView`)."""
+        return RecordView(self, list(keys), editable)
 
     def close(self) -> None:
         """Remove the scratch file (the records are gone)."""
@@ -118,14 +118,16 @@ class RecordView(Sequence[ImageRecord]):
     """Records of a :class:`RecordStore` read one at a time.
 
     Indexing returns a fresh copy (changing it changes nothing stored).
-    Iterating hands out each record and, when the loop asks for the next one
-    (or ends), stores the one handed out if it was changed: ``for r in view:
-    r.plan.verdict = ...`` edits the store as it would edit a list.
+    Iterating an ``editable`` view hands out each record and, when the loop
+    asks for the next one (or ends), stores the one handed out if it was
+    changed: ``for r in view: r.plan.verdict = ...`` edits the store as it
+    would edit a list (checking costs a pickling: readers use a plain view).
     """
 
-    def __init__(self, store: RecordStore, keys: list[str]) -> None:
+    def __init__(self, store: RecordStore, keys: list[str], editable: bool = False) -> None:
         self._store = store
         self._keys = keys
+        self._editable = editable
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -151,6 +153,9 @@ class RecordView(Sequence[ImageRecord]):
                 raise KeyError(f"no record for {key}")
             before = zlib.decompress(blob)
             record = pickle.loads(before)
+            if not self._editable:
+                yield record
+                continue
             try:
                 yield record
             finally:  # the reader moved on (or stopped): keep what it changed

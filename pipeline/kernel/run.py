@@ -229,8 +229,8 @@ def process_shoot(
                     for k, r in zip(present, loaded):
                         records.put(k, r)  # type: ignore[arg-type]
                 else:
-                    stage.process_shoot(records.view(present))
-                carry_reviews(records.view(present), context.out_dir)
+                    stage.process_shoot(records.view(present, editable=True))
+                carry_reviews(records.view(present, editable=True), context.out_dir)
                 after_plan = True
                 continue
             todo: list[tuple[SourceTask, str]] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
 from pipeline.outputs.instructions import instruction_name, summary_line
@@ -70,19 +70,34 @@ def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_nam
     return "\n".join(report_parts(records, summary, chart_name))
 
 
-def report_parts(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> Iterator[str]:
+def report_parts(records: Iterable[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> Iterator[str]:
     """:func:`render_report`'s text, piece by piece (lines joined by newlines): written as it is made,
     a 10,000-image report never sits in memory whole."""
-    originals = [r for r in records if r.duplicate_of is None]
-    ok = [r for r in originals if r.status is Status.OK]
-    failed = [r for r in originals if r.status is Status.FAILED]
-    verdicts = Counter(r.plan.verdict for r in ok if r.plan.verdict)
-    reasons = Counter(o.params["check"] for r in ok for o in r.operations if o.kind is OperationKind.REJECT)
-    by_hand = [(r, o) for r in ok for o in r.operations if o.applied_by is AppliedBy.RETOUCHER
-               and o.kind not in (OperationKind.FLAG, OperationKind.REJECT)]
-    faces = sum(r.plan.faces_to_brighten or 0 for r in ok)
+    # First pass: the counts and tables (small tuples); the second yields a card per image.
+    originals = 0
+    failed: list[tuple[str, str | None]] = []
+    verdicts: Counter[Verdict] = Counter()
+    reasons: Counter[str] = Counter()
+    by_hand: list[tuple[str, str, str]] = []
+    faces = 0
+    for r in records:
+        if r.duplicate_of is not None:
+            continue
+        originals += 1
+        if r.status is Status.FAILED:
+            failed.append((r.source_path, r.error))
+        if r.status is not Status.OK:
+            continue
+        if r.plan.verdict:
+            verdicts[r.plan.verdict] += 1
+        faces += r.plan.faces_to_brighten or 0
+        for o in r.operations:
+            if o.kind is OperationKind.REJECT:
+                reasons[o.params["check"]] += 1
+            elif o.applied_by is AppliedBy.RETOUCHER and o.kind is not OperationKind.FLAG:
+                by_hand.append((r.source_path, str(o.kind), o.reason))
     counts = [
-        ("images", len(originals)), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
+        ("images", originals), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
         ("flagged", verdicts.get(Verdict.FLAG, 0)), ("rejected", verdicts.get(Verdict.REJECT, 0)),
         ("failed", len(failed)), ("faces to brighten", faces), ("retoucher tasks", len(by_hand)),
         ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
@@ -97,17 +112,19 @@ def report_parts(records: list[ImageRecord], summary: dict[str, Any], chart_name
                    + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in reasons.most_common()) + "</table>")
     if by_hand:
         yield ("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
-        for r, o in by_hand:
-            yield (f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(o.kind)}</td><td>{_e(o.reason)}</td></tr>")
+        for path, kind, reason in by_hand:
+            yield (f"<tr><td class=path>{_e(path)}</td><td>{_e(kind)}</td><td>{_e(reason)}</td></tr>")
         yield ("</table>")
     if failed:
         yield ("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
-                   + "".join(f"<tr><td class=path>{_e(r.source_path)}</td><td>{_e(r.error)}</td></tr>" for r in failed)
+                   + "".join(f"<tr><td class=path>{_e(path)}</td><td>{_e(error)}</td></tr>" for path, error in failed)
                    + "</table>")
     yield ('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')
-    for r in ok:
+    for r in records:
+        if r.duplicate_of is not None or r.status is not Status.OK:
+            continue
         verdict = str(r.plan.verdict or "accept")
         ops = "".join(
             f'<li class="{"hand" if o.applied_by is AppliedBy.RETOUCHER else ""}">{_e(o.reason)}</li>'

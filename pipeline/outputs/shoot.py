@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from pipeline.kernel.files import AtomicBatch, write_chunks_atomic, write_json_atomic
 from pipeline.kernel.records import ImageRecord, Status
@@ -41,13 +41,14 @@ REPORT_NAME = "report.html"
 CONTACT_DIR = "contact_sheets"
 
 
-def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext) -> None:
+def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
 
     Parameters
     ----------
-    records : list of ImageRecord
-        Every file of the shoot, duplicates and failures included, in the manifest's order.
+    records : iterable of ImageRecord
+        Every file of the shoot, duplicates and failures included, in the manifest's order; a
+        re-iterable sequence (read once a table, none of them kept: it may be a lazy view).
     summary : dict
         The run's summary (``summary.json``, also shown in the report).
     graph_name : str
@@ -61,23 +62,28 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     # Rows, instruction files and the report are made as they are written: the driver's memory
     # does not grow with them (a 10,000-image shoot's outputs took 150 MB more at their peak at once).
     write_parquet_rows((r.to_row() for r in records), MANIFEST_SCHEMA, out / MANIFEST_NAME, meta)
-    originals = [r for r in records if r.duplicate_of is None]
-    write_parquet_rows((row for r in originals for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
-    write_parquet_rows((row for r in originals for row in export_rows([r])), EXPORTS_SCHEMA, out / EXPORTS_NAME, meta)
-    planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
+
+    def originals() -> Iterator[ImageRecord]:  # a pass over the records, none of them kept
+        return (r for r in records if r.duplicate_of is None)
+
+    write_parquet_rows((row for r in originals() for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
+    write_parquet_rows((row for r in originals() for row in export_rows([r])), EXPORTS_SCHEMA, out / EXPORTS_NAME,
+                       meta)
     with AtomicBatch() as files:  # two files an image, flushed to disk together
 
         def rows() -> Iterator[dict[str, Any]]:
-            for r in planned:
+            for r in originals():
+                if r.status is not Status.OK or r.plan.verdict is None:
+                    continue
                 doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
                 files.write(out / "instructions" / instruction_name(r.source_path),
                             (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
                 files.write(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
                 yield from instruction_rows(doc)
 
-        if planned:
+        if any(r.status is Status.OK and r.plan.verdict is not None for r in originals()):
             write_parquet_rows(rows(), INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta)
-    write_contact_sheets(originals, out)
+    write_contact_sheets(originals(), out)
     write_json_atomic(out / SUMMARY_NAME, summary)
     write_chunks_atomic(out / REPORT_NAME, _lines(report_parts(records, summary, context.chart_name)))
 
@@ -92,7 +98,7 @@ def _lines(parts: Iterator[str]) -> Iterator[bytes]:
 CONTACT_PAGE = 60
 
 
-def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
+def write_contact_sheets(records: Iterable[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
     """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
 
     A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``
