@@ -205,6 +205,14 @@ def _is_path(ref: str) -> bool:
     return "/" in ref or "\\" in ref or ref.endswith((".yaml", ".yml"))
 
 
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the path cannot even be asked about (too long, a NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _find(
     ref: str, search_dirs: list[Path], *, near: Path | None = None, exclude: Path | None = None,
     where: Location | None = None, as_path: bool = False,
@@ -220,7 +228,7 @@ def _find(
         path = Path(ref).expanduser()
         if not path.is_absolute() and near is not None:
             path = near / path
-        if not path.is_file():
+        if not _is_file(path):
             what = "parent chart" if near is not None else "chart"
             raise ConfigError(f"{what} file '{ref}' not found (looked for {path})", where or Location(path))
         return path
@@ -230,11 +238,15 @@ def _find(
     for d in dirs:
         for suffix in (".yaml", ".yml"):
             candidate = d / f"{ref}{suffix}"
-            if candidate.is_file() and (exclude is None or candidate.resolve() != exclude):
+            if _is_file(candidate) and (exclude is None or candidate.resolve() != exclude):
                 return candidate
     searched = ", ".join(str(d) for d in dirs)
     what = "parent chart" if near is not None else "chart"
-    raise ConfigError(f"{what} '{ref}' not found (searched {searched}; see `postprod charts list`)", where)
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in [*d.glob("*.yaml"), *d.glob("*.yml")]})
+    close = difflib.get_close_matches(ref, known, n=3, cutoff=0.6) or difflib.get_close_matches(
+        ref.lower(), [k.lower() for k in known], n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    raise ConfigError(f"{what} '{ref}' not found ({hint}searched {searched}; see `postprod charts list`)", where)
 
 
 def list_charts(search_dirs: list[Path | str] | None = None) -> list[ChartEntry]:

@@ -8,14 +8,28 @@ lookup such as ``{stem.__class__}``. When a name is rendered,
 :func:`render_name` sanitises every token value (a source file called
 ``../../etc/passwd`` becomes ``etc_passwd``) and checks the result again, so
 neither the chart author nor the photographer's file names can escape.
+
+Names are also bounded: every token is cut to its own limit
+(:data:`TOKEN_MAX_CHARS`), so :func:`check_template` can add up the longest
+each path component can ever be and refuse a template that could exceed the
+255 bytes a file system allows per name, when the chart is loaded rather than
+after a shoot's worth of rendering. Non-ASCII text is transliterated
+(``日本`` -> ``RiBen``, ``Straße`` -> ``Strasse``) with ``anyascii`` (ISC
+licence), after Unicode NFC normalisation, so a name is the same bytes
+whichever way the source spelled it. Uniqueness of the names a shoot gets is
+the job of :func:`safe_stems`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 import unicodedata
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+
+from anyascii import anyascii
 
 #: Tokens a naming template may use, with what each one holds.
 NAMING_TOKENS: dict[str, str] = {
@@ -33,8 +47,26 @@ NAMING_TOKENS: dict[str, str] = {
 _SEQ_SPEC = re.compile(r"^0[1-9]d?$")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
-MAX_TOKEN_CHARS = 120
-MAX_COMPONENT_CHARS = 255
+#: Longest a file or folder name may be, in bytes (ext4, APFS, NTFS, exFAT: 255).
+MAX_COMPONENT_BYTES = 255
+MAX_COMPONENT_CHARS = MAX_COMPONENT_BYTES  # the old name
+#: Longest a whole rendered name may be, in bytes (far under Linux's 4096 for the full path).
+MAX_NAME_BYTES = 1024
+#: Longest a naming template may be, in characters.
+MAX_TEMPLATE_CHARS = 512
+#: Longest each token's value may be once sanitised (ASCII, so characters = bytes). The stem's limit
+#: holds its collision suffix too (see :func:`safe_stems`); the shoot and client are cut, which loses
+#: nothing since every image shares them.
+TOKEN_MAX_CHARS: dict[str, int] = {
+    "client": 48,
+    "shoot": 48,
+    "date": 10,
+    "seq": 10,
+    "stem": 80,
+    "rendition": 40,
+    "ext": 4,
+}
+MAX_TOKEN_CHARS = max(TOKEN_MAX_CHARS.values())
 
 
 class NamingTemplateError(ValueError):
@@ -72,8 +104,14 @@ def check_template(template: str) -> tuple[str, ...]:
     """
     if not isinstance(template, str) or not template.strip():
         raise NamingTemplateError("the naming template is empty")
-    if any(ord(c) < 32 or ord(c) == 127 for c in template):
-        raise NamingTemplateError("the naming template contains a control character (NUL, newline, ...)")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise NamingTemplateError(f"the naming template is {len(template)} characters long (at most {MAX_TEMPLATE_CHARS})")
+    if any(not c.isprintable() and c != " " for c in template):
+        bad = next(c for c in template if not c.isprintable() and c != " ")
+        raise NamingTemplateError(
+            f"the naming template contains the non-printable character U+{ord(bad):04X} (control, "
+            "format or separator characters are not allowed in file names)"
+        )
     if "\\" in template:
         raise NamingTemplateError("backslashes are not allowed; separate folders with '/'")
     if template.startswith("/") or template.startswith("~"):
@@ -100,22 +138,147 @@ def check_template(template: str) -> tuple[str, ...]:
         tokens.append(field)
     if not template.split("/")[-1].endswith(".{ext}"):
         raise NamingTemplateError("the file name must end with '.{ext}' so the extension matches the format")
+    total = 0
+    for i, component in enumerate(template.split("/"), 1):
+        longest = _longest_bytes(component)
+        total += longest + 1
+        if longest > MAX_COMPONENT_BYTES:
+            raise NamingTemplateError(
+                f"path component {i} ({component!r}) can render to {longest} bytes, over the "
+                f"{MAX_COMPONENT_BYTES} a file system allows in one name (tokens are up to: "
+                + ", ".join(f"{{{t}}} {TOKEN_MAX_CHARS[t]}" for t in NAMING_TOKENS)
+                + "); shorten the literal text or split it into folders with '/'"
+            )
+    if total - 1 > MAX_NAME_BYTES:
+        raise NamingTemplateError(f"the template can render to {total - 1} bytes, over the {MAX_NAME_BYTES} allowed")
     return tuple(tokens)
 
 
-def sanitize_token(value: object) -> str:
+def _longest_bytes(component: str) -> int:
+    """The most bytes one template component can render to: its literal text plus each token's limit."""
+    n = 1  # render_name may put "_" before a Windows device name (CON, NUL, ...)
+    for literal, field, spec, _conversion in _parse(component):
+        n += len(literal.encode("utf-8"))
+        if field is not None:
+            width = int(spec.rstrip("d")) if field == "seq" and spec else 0
+            n += max(TOKEN_MAX_CHARS.get(field, MAX_TOKEN_CHARS), width)
+    return n
+
+
+def sanitize_token(value: object, limit: int = MAX_TOKEN_CHARS) -> str:
     """Make a token value safe to use inside one path component.
 
-    Accents are folded to ASCII (``Lumière`` -> ``Lumiere``), every run of
-    characters outside ``A-Z a-z 0-9 . _ -`` becomes one ``_`` (so ``/`` and
-    ``\\`` cannot start a new folder), leading and trailing dots are
-    dropped (no hidden files, no ``..``, no Windows trailing dot) and the result is cut to
-    :data:`MAX_TOKEN_CHARS`. An empty result becomes ``_``.
+    The text is NFC-normalised and transliterated to ASCII (``Lumière`` ->
+    ``Lumiere``, ``日本`` -> ``RiBen``), every run of characters outside
+    ``A-Z a-z 0-9 . _ -`` becomes one ``_`` (so ``/``, ``\\``, newlines and
+    other control characters cannot start a new folder or break a caption),
+    leading and trailing dots are dropped (no hidden files, no ``..``, no
+    Windows trailing dot) and the result is cut to ``limit`` characters. An
+    empty result becomes ``_``.
     """
-    text = unicodedata.normalize("NFKD", str(value))
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = anyascii(unicodedata.normalize("NFC", str(value)))
     text = _UNSAFE_CHARS.sub("_", text)
-    return text[:MAX_TOKEN_CHARS].strip(".") or "_"
+    return text[:limit].strip(".") or "_"
+
+
+def _is_reserved(name: str) -> bool:
+    return name.split(".")[0].upper() in _WINDOWS_RESERVED
+
+
+def _short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:n]
+
+
+def fit_bytes(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, never inside a character."""
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", "ignore")
+
+
+def safe_stems(
+    stems: Sequence[str],
+    order: Sequence[object] | None = None,
+    alternatives: Callable[[int, int], Sequence[str]] | None = None,
+    limit: int = TOKEN_MAX_CHARS["stem"],
+) -> list[str]:
+    """Export stems for a shoot, safe for a file name and distinct by construction.
+
+    Parameters
+    ----------
+    stems : sequence of str
+        The source stems (``"IMG_0001"``, ``"日本"``, ``"cafe\u0301"``).
+    order : sequence, optional
+        A sort key per stem: within a group of clashing stems the smallest keeps
+        the plain name. Default: the stem itself. Pass something derived from
+        the sorted source paths so that reruns give every file the same name.
+    alternatives : callable, optional
+        ``alternatives(i, first)``: names to try for stem ``i`` before a
+        numbered suffix when it clashes with stem ``first``, which keeps the
+        plain name (``IMG_0002_jpg`` for the JPEG of a RAW+JPEG pair,
+        ``b_IMG_1`` for the same name in folder ``b``). They are sanitised
+        like the stems.
+    limit : int
+        Longest stem in characters (ASCII), suffix included.
+
+    Returns
+    -------
+    list of str
+        One stem per input: ASCII ``A-Z a-z 0-9 . _ -``, at most ``limit``
+        characters, never a Windows device name, and distinct even when
+        compared without regard to case (so a delivery copied to a
+        case-insensitive disk keeps every file). Stems that clash after
+        normalisation (``Ärger``/``Arger``, the NFC and NFD spellings of
+        ``café``) get a suffix: an alternative, else ``_2``, ``_3``, ...
+        A stem too long for ``limit`` is cut and ends with ``-`` and 8 hex
+        digits of the SHA-256 of its full spelling, so two long names that
+        share their first 70 characters stay apart.
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is not as long as ``stems``, or ``limit`` is under 24.
+    """
+    n = len(stems)
+    order = list(order) if order is not None else list(stems)
+    if len(order) != n:
+        raise ValueError(f"{n} stems but {len(order)} sort keys")
+    if limit < 24:
+        raise ValueError(f"limit must be at least 24 characters, got {limit}")
+    base_limit = limit - 12  # room for "_" and a numbered suffix, or an alternative's extension
+
+    def base(stem: str) -> str:
+        stem = unicodedata.normalize("NFC", stem)
+        safe = sanitize_token(stem, limit=10 * limit)
+        if len(safe) > base_limit:
+            safe = safe[: base_limit - 9].rstrip(".") + "-" + _short_hash(stem)
+        return "_" + safe if _is_reserved(safe) else safe
+
+    bases = [base(s) for s in stems]
+    result = list(bases)
+    groups: dict[str, list[int]] = {}
+    for i, b in enumerate(bases):
+        groups.setdefault(b.lower(), []).append(i)
+    taken = set(groups)
+    for key in sorted(groups):
+        members = sorted(groups[key], key=lambda i: order[i])  # type: ignore[arg-type, return-value]
+        for i in members[1:]:
+            choice = None
+            for alt in alternatives(i, members[0]) if alternatives is not None else ():
+                c = sanitize_token(unicodedata.normalize("NFC", alt), limit=limit)
+                if c != "_" and not _is_reserved(c) and c.lower() not in taken:
+                    choice = c
+                    break
+            k = 2
+            while choice is None:
+                c = f"{bases[i]}_{k}"
+                if c.lower() not in taken:
+                    choice = c
+                k += 1
+            result[i] = choice
+            taken.add(choice.lower())
+    return result
 
 
 def render_name(template: str, **tokens: object) -> str:
@@ -155,16 +318,16 @@ def render_name(template: str, **tokens: object) -> str:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise NamingTemplateError(f"token {{seq}} must be an integer, got {value!r}")
             value = format(value, spec or "d")
-        parts.append(sanitize_token(value))
+        parts.append(sanitize_token(value, limit=TOKEN_MAX_CHARS[field]))
     rendered = "".join(parts)
     components = rendered.split("/")
     for i, component in enumerate(components):
         if component in ("", ".", ".."):
             raise NamingTemplateError(f"rendered name {rendered!r} has an empty or dot path component")
-        if component.split(".")[0].upper() in _WINDOWS_RESERVED:
+        if _is_reserved(component):
             components[i] = "_" + component
-        if len(components[i].encode()) > MAX_COMPONENT_CHARS:
-            raise NamingTemplateError(f"rendered path component is longer than {MAX_COMPONENT_CHARS} bytes")
+        if len(components[i].encode()) > MAX_COMPONENT_BYTES:
+            raise NamingTemplateError(f"rendered path component is longer than {MAX_COMPONENT_BYTES} bytes")
     rendered = "/".join(components)
     if PurePosixPath(rendered).is_absolute():
         raise NamingTemplateError(f"rendered name {rendered!r} is absolute")

@@ -86,6 +86,16 @@ class ImageFormat(StrEnum):
     def lossy(self) -> bool:
         return self in (ImageFormat.JPEG, ImageFormat.WEBP)
 
+    @property
+    def max_side_px(self) -> int:
+        """The longest side the format (as encoded here: libjpeg, libwebp, PNG, TIFF) can hold."""
+        return {"jpeg": 65_500, "webp": 16_383, "tiff": 1 << 31, "png": 1 << 31}[self.value]
+
+
+#: Largest exact box a rendition may ask for, in megapixels: rendering one peaks at about 25 bytes a pixel
+#: (2.5 GB at 100 MP, the render stage's memory), and a box is produced at its size even from a small source.
+MAX_BOX_MEGAPIXELS = 100
+
 
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
@@ -166,6 +176,13 @@ class FaceRules(_Strict):
         le=3.0,
         description="Largest local lift applied to a face, in EV.",
     )
+    min_auto_score: float = Field(
+        0.75,
+        ge=0.0,
+        le=1.0,
+        description="Detector confidence (0-1) a face needs for its brightening to be applied automatically; "
+        "a less certain detection (a face in a poster, a shadow) is left to a retoucher.",
+    )
     min_face_pct: float = Field(
         5.0,
         ge=0.0,
@@ -188,6 +205,13 @@ class StraightenRules(_Strict):
         le=15.0,
         description="Largest rotation applied automatically, in degrees; a larger tilt is "
         "likely intentional (a Dutch angle) and is flagged instead.",
+    )
+    tolerance_deg: float = Field(
+        0.2,
+        ge=0.0,
+        le=5.0,
+        description="Tilts smaller than this many degrees are left alone: levelling them would cost a "
+        "sliver of the frame (the turned crop must fit) for a change hardly anyone sees.",
     )
 
 
@@ -252,7 +276,8 @@ class DuplicateCheck(_Strict):
         ge=0,
         le=64,
         description="Two frames whose 64-bit perceptual hashes differ in at most this many bits are "
-        "duplicates; the sharper one is kept (0 = identical only).",
+        "near-duplicates: the later frame (in file order) is flagged or rejected, naming the earlier one "
+        "(0 = identical only).",
     )
     action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
 
@@ -270,11 +295,11 @@ class AcceptanceRules(_Strict):
     sharpness: SharpnessCheck = Field(default_factory=SharpnessCheck, description="Blur check.")
     clipped_highlights: ClippingCheck = Field(
         default_factory=lambda: ClippingCheck(max_pct=2.0),
-        description="Pixels at the white point after the planned exposure.",
+        description="Pixels with a channel at the white point, as shot (before the planned exposure).",
     )
     clipped_shadows: ClippingCheck = Field(
         default_factory=lambda: ClippingCheck(max_pct=5.0),
-        description="Pixels at the black point after the planned exposure.",
+        description="Pixels at the black point in the worst channel, as shot (before the planned exposure).",
     )
     duplicates: DuplicateCheck = Field(default_factory=DuplicateCheck, description="Near-identical frames.")
     face_required: FaceRequiredCheck = Field(
@@ -377,6 +402,18 @@ class Rendition(_Strict):
                 "give either long_edge_px or width_px/height_px, not both "
                 "(to replace an inherited size, set long_edge_px: null)",
             )
+        if box[0] is not None and box[1] is not None and box[0] * box[1] > MAX_BOX_MEGAPIXELS * 1_000_000:
+            raise ChartRuleError(
+                ("width_px",),
+                f"a {box[0]}x{box[1]} box is {box[0] * box[1] / 1e6:.0f} MP; a rendition box may be at most "
+                f"{MAX_BOX_MEGAPIXELS} MP (rendering takes about 25 bytes a pixel)",
+            )
+        for key in ("long_edge_px", "width_px", "height_px"):
+            value = getattr(self, key)
+            if value is not None and value > self.format.max_side_px:
+                raise ChartRuleError(
+                    (key,), f"{self.format.value} holds at most {self.format.max_side_px} px a side, not {value}"
+                )
         return self
 
     @property
@@ -389,6 +426,17 @@ class Rendition(_Strict):
     @property
     def extension(self) -> str:
         return self.format.extension
+
+
+class XmpPolicy(_Strict):
+    """What the output folder holds for Lightroom and Camera Raw (``xmp/``)."""
+
+    embed_copies: bool = Field(
+        True,
+        description="For DNG, JPEG, TIFF and PNG sources, whose settings Lightroom reads from the file itself: "
+        "write a copy of each source with the settings embedded (xmp/<dir>/<file name>); false = only the "
+        "packets, to embed yourself.",
+    )
 
 
 DEFAULT_NAMING = "{shoot}/{rendition}/{stem}.{ext}"
@@ -417,6 +465,7 @@ class Chart(_Strict):
     metadata: MetadataPolicy = Field(
         default_factory=MetadataPolicy, description="Metadata for every rendition that does not set its own."
     )
+    xmp: XmpPolicy = Field(default_factory=XmpPolicy, description="Camera Raw settings for Lightroom (xmp/).")
     naming: str = Field(
         DEFAULT_NAMING,
         description="Output path template relative to the output folder; tokens: "

@@ -13,11 +13,12 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.imaging.camera_raw import CameraRawBaseline
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import Decoded, decode_proxy
 from pipeline.imaging.render import render_reuses_decode
 from pipeline.kernel import decode_cache
-from pipeline.kernel.records import WorkItem
+from pipeline.kernel.records import CameraRawDefaults, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -25,8 +26,11 @@ class DecodeRaw(Stage):
     """Decode the source into the analysis proxy; read metadata."""
 
     name: ClassVar[str] = "decode_raw"
-    description: ClassVar[str] = "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata"
-    writes = frozenset({"camera", "frame"})
+    description: ClassVar[str] = (
+        "RAW (LibRaw half-size) or raster decode to a linear proxy; EXIF metadata; Camera Raw's as-shot "
+        "white balance, baseline exposure and default crop"
+    )
+    writes = frozenset({"camera", "frame", "camera_raw"})
     produces = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=1200)
 
@@ -37,6 +41,12 @@ class DecodeRaw(Stage):
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse sources larger than this (decompression bombs)."
         )
+        max_decode_mb: int = Field(
+            1200, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode (read from its header: size and mode) would take more "
+            "memory than this (default: the stage's declared memory); bands of rows are converted at a time, "
+            "so a 169 MP PNG needs about 700 MB.",
+        )
         min_bits_per_photosite: float = Field(
             0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
         )
@@ -45,7 +55,8 @@ class DecodeRaw(Stage):
             ge=0,
             le=1_000_000,
             description="Disk (in the output folder, for the run's duration) for RAW decodes the render can "
-            "reuse instead of decoding again; 0 = the render always decodes.",
+            "reuse instead of decoding again, and never more than a quarter of the free space; 0 = the render "
+            "always decodes.",
         )
 
     def process(self, item: WorkItem) -> None:
@@ -53,13 +64,15 @@ class DecodeRaw(Stage):
         task = item.task
         decoded = decode_proxy(
             task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
-            p.min_bits_per_photosite, task.file_size,
+            p.min_bits_per_photosite, task.file_size, task.format, p.max_decode_mb << 20,
         )  # fmt: skip
         self._keep_for_render(item, decoded)
         r = item.record
         for key, value in vars(decoded.meta).items():
             r.set_column(key, value)
         r.frame.proxy_height, r.frame.proxy_width = decoded.rgb.shape[:2]
+        if decoded.camera_raw is not None:
+            r.camera_raw = camera_raw_defaults(decoded.camera_raw)
         item.artifacts["proxy"] = Proxy(decoded.rgb, decoded.meta.width / decoded.rgb.shape[1], decoded.rgb16)
 
     def _keep_for_render(self, item: WorkItem, decoded: Decoded) -> None:
@@ -71,3 +84,18 @@ class DecodeRaw(Stage):
         meta = decoded.meta
         if render_reuses_decode(resolved.chart.renditions, meta.width, meta.height, decoded.half_size):
             decode_cache.put(self.context.out_dir, item.task.content_hash, decoded.half_size, decoded.libraw_rgb16, budget)
+
+
+def camera_raw_defaults(b: CameraRawBaseline) -> CameraRawDefaults:
+    """The record's copy of Camera Raw's starting point (:func:`pipeline.imaging.camera_raw.camera_raw_baseline`)."""
+    x, y, w, h = b.default_crop
+    return CameraRawDefaults(
+        as_shot_temperature_k=b.as_shot_temperature_k,
+        as_shot_tint=b.as_shot_tint,
+        wb_source=b.wb_source,
+        baseline_exposure_ev=b.baseline_exposure_ev,
+        default_crop_x=x,
+        default_crop_y=y,
+        default_crop_width=w,
+        default_crop_height=h,
+    )

@@ -9,10 +9,10 @@ LibRaw handle, or a fresh decode) and records the render key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, ClassVar
 
 import numpy as np
-import rawpy
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart, Rendition
@@ -27,7 +27,9 @@ from pipeline.imaging.render import (
     adjustments_from_operations,
     decode_covers,
     decode_for_render,
+    preview_size,
     raw_half_size,
+    render_frame,
     render_key,
     render_renditions,
     render_rows,
@@ -39,6 +41,9 @@ from pipeline.kernel import decode_cache
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind, Verdict, WorkItem
 from pipeline.kernel.stage import Resources, Stage
+
+#: Long edge of the corrected picture the report shows (the report's previews are this size).
+AFTER_PREVIEW_LONG_EDGE = 640
 
 
 class Render(Stage):
@@ -55,7 +60,7 @@ class Render(Stage):
     # The analysis proxy is used when it is still in the worker and big enough
     # (a graph with no shoot-scope stage between decode and render); with the
     # default graph render decodes on its own, after planning.
-    produces = frozenset({"renditions"})
+    produces = frozenset({"renditions", "after_preview"})
     version = RENDER_VERSION
     resources = Resources(cpus=1, memory_mb=2500)
 
@@ -67,6 +72,12 @@ class Render(Stage):
         )
         max_megapixels: float = Field(
             250.0, gt=0, le=2000, description="Refuse raster sources larger than this (decompression bombs)."
+        )
+        max_decode_mb: int = Field(
+            2500, ge=64, le=1_000_000,
+            description="Refuse a raster whose decode at the size the renditions need would take more memory "
+            "than this (default: the stage's declared memory; a full-resolution rendition of a 150 MP image "
+            "needs 2.4 GB, a 1080 px one of it 0.6 GB).",
         )
         reuse_proxy: bool = Field(
             True, description="Render from the analysis proxy when it is large enough for every rendition."
@@ -81,15 +92,9 @@ class Render(Stage):
         )
 
     def process(self, item: WorkItem) -> None:
-        # An open LibRaw handle the decode stage may leave behind (optional): saves re-reading the file.
-        raw: rawpy.RawPy | None = item.artifacts.pop("raw", None)
-        try:
-            item.artifacts["renditions"] = self._render(item, raw)
-        finally:
-            if raw is not None:
-                raw.close()  # idempotent: decode_for_render may have closed it already
+        item.artifacts["renditions"] = self._render(item)
 
-    def _render(self, item: WorkItem, raw: rawpy.RawPy | None) -> dict[str, np.ndarray]:
+    def _render(self, item: WorkItem) -> dict[str, np.ndarray | RenditionStrips]:
         chart: Chart = self.context.require_chart(self.name)
         r = item.record
         if r.plan.verdict == Verdict.REJECT or not chart.renditions:
@@ -98,6 +103,13 @@ class Render(Stage):
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
         adjustments = adjustments_from_operations(r.operations)
+        for name, rendition in chart.renditions.items():
+            w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.frame.width, r.frame.height))
+            if max(w, h) > rendition.format.max_side_px:
+                raise InputError(
+                    f"rendition {name} would be {w}x{h} px, and {rendition.format.value} holds at most "
+                    f"{rendition.format.max_side_px} px a side: give the rendition a long_edge_px"
+                )
         need = required_scale(chart.renditions, adjustments, r.frame.width, r.frame.height)
         large = r.frame.width * r.frame.height > self.params.whole_decode_max_megapixels * 1e6
         if large and not raw_half_size(need) and r.source_kind is not SourceKind.RASTER:
@@ -106,13 +118,15 @@ class Render(Stage):
         decoded: np.ndarray | None = None
         if self.params.reuse_proxy and proxy is not None and decode_covers(proxy.rgb.shape[1], r.frame.width, need):
             decoded = proxy.rgb
-        elif r.source_kind is not SourceKind.RASTER and raw is None and r.content_hash:
+        elif r.source_kind is not SourceKind.RASTER and r.content_hash:
             # The decode stage's own LibRaw output when it is the one needed: no second decode.
             decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=raw_half_size(need))
         if decoded is None:
             decoded = decode_for_render(
-                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6), raw
+                item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
+                max_bytes=self.params.max_decode_mb << 20,
             )
+        item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments)
         return render_renditions(
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
         )
@@ -130,13 +144,14 @@ class Render(Stage):
         small = {name: rend for name, rend in chart.renditions.items()
                  if raw_half_size(max(sizes[name][0] / frames[name][2], sizes[name][1] / frames[name][3]))}
         out: dict[str, np.ndarray | RenditionStrips] = {}
-        if small:
-            decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=True) if r.content_hash else None
-            if decoded is None:
-                decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
-                                            int(self.params.max_megapixels * 1e6))
-            out.update(render_renditions(decoded, width, height, adjustments, small, sigma))
-            del decoded
+        # LibRaw's half-size decode: the renditions that need no more, and the report's after picture.
+        decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=True) if r.content_hash else None
+        if decoded is None:
+            decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
+                                        int(self.params.max_megapixels * 1e6))
+        item.artifacts["after_preview"] = _after_preview(decoded, width, height, adjustments)
+        out.update(render_renditions(decoded, width, height, adjustments, small, sigma))
+        del decoded
         # A handle of its own: the strips read the photosites while the export writes them, after this stage.
         handle = open_raw(item.task.path)
         if not bayer.supports(handle):  # not a plain Bayer sensor: LibRaw demosaics it whole
@@ -164,6 +179,14 @@ class Render(Stage):
                                         holders.add())
         holders.seal()
         return {name: out[name] for name in chart.renditions}
+
+
+def _after_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments) -> np.ndarray:
+    """The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it)."""
+    return render_frame(
+        decoded, width, height, replace(adjustments, angle_deg=0.0), (0.0, 0.0, float(width), float(height)),
+        preview_size(width, height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8,
+    )
 
 
 def _rows_per_strip(width: int) -> int:

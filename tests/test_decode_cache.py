@@ -125,3 +125,18 @@ def test_local_run_keeps_decodes_in_memory_with_identical_exports(raw_dir: Path,
         exports[budget] = [(e.path, e.sha256) for e in record.exports]
         assert not (out / decode_cache.CACHE_DIR).exists()
     assert exports[0] == exports[1 << 30] and exports[0]
+
+
+def test_the_cache_takes_at_most_a_share_of_the_free_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = np.zeros((100, 100, 3), np.uint16)  # 60 kB
+    real = shutil.disk_usage
+
+    def small_disk(path):  # noqa: ANN001 - 200 kB free, whatever the machine has
+        usage = real(path)
+        return type(usage)(usage.total, usage.total - 200_000, 200_000)
+
+    monkeypatch.setattr(decode_cache.shutil, "disk_usage", small_disk)
+    # A quarter of 200 kB: one 60 kB entry does not fit, however large the budget.
+    assert not decode_cache.put(tmp_path, "one", True, a, budget_bytes=4 << 30)
+    assert decode_cache.put(tmp_path, "one", True, a[:50], budget_bytes=4 << 30)  # 30 kB
+    assert not decode_cache.put(tmp_path, "two", True, a[:50], budget_bytes=4 << 30)  # 60 kB of (200 + 30) / 4

@@ -38,7 +38,7 @@ def test_a_large_shoot_gets_every_cpu() -> None:
 def test_asking_for_workers_or_a_cluster_picks_ray() -> None:
     one = tasks(1, 1)
     assert choose_executor("auto", 4, None, one, cpus=2).name == "ray"
-    assert choose_executor("auto", 1, None, tasks(100, 48), cpus=16).name == "local"
+    assert choose_executor("auto", 1, None, one, cpus=16).name == "ray"  # one worker process: still asked for
     assert choose_executor("auto", None, "10.0.0.5:6379", one).name == "ray"
     assert choose_executor("auto", None, None, tasks(500, 48), cpus=1).name == "local"
     # An explicit executor is taken as it is.

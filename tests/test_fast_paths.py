@@ -44,7 +44,7 @@ def test_near_duplicates_pairs_as_the_pairwise_loop_did() -> None:
     from types import SimpleNamespace
 
     from pipeline.kernel.records import Status
-    from pipeline.planning.plan import near_duplicates
+    from pipeline.planning.rules.duplicates import near_duplicates
 
     def pairwise(records: list, max_distance: int) -> dict[int, int]:  # the loop numpy replaced
         hashes = [(i, int(r.content.phash, 16)) for i, r in enumerate(records)

@@ -76,7 +76,7 @@ def test_parquet_written_by_batches_is_the_table(tmp_path: Path) -> None:
     from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_rows
 
     rows = [{"source_path": f"{i}.jpg", "rendition": "web", "path": f"exports/{i}.jpg", "width": i, "height": 2 * i,
-             "bytes": 10 * i, "format": "jpeg", "sha256": f"{i:064x}"} for i in range(25)]
+             "bytes": 10 * i, "format": "jpeg", "sha256": f"{i:064x}", "stale": False} for i in range(25)]
     assert write_parquet_rows(iter(rows), EXPORTS_SCHEMA, tmp_path / "e.parquet", {"shoot": "s"}, batch_rows=7) == 25
     got = pq.read_table(tmp_path / "e.parquet")
     want = to_table(rows, EXPORTS_SCHEMA, {"shoot": "s"})

@@ -21,6 +21,7 @@ from pipeline.imaging.geometry import fits
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
+from pipeline.outputs.xmp import crs_to_box
 from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
 
 
@@ -186,26 +187,33 @@ def test_instruction_files_validate_against_the_schema(planned: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 def test_xmp_sidecars_read_back_with_exiftool(planned: Path) -> None:
+    """The plan's exposure, primary crop and faces, read back from the XMP (conventions: tests/test_xmp.py)."""
     for path in sorted((planned / "instructions").glob("*.json")):
         doc = json.loads(path.read_text())
-        out = subprocess.run(["exiftool", "-j", "-struct", "-XMP-crs:all", str(planned / doc["xmp"])],
+        out = subprocess.run(["exiftool", "-j", "-struct", "-n", "-XMP-crs:all", str(planned / doc["xmp"])],
                              capture_output=True, text=True, check=True)
         tags = json.loads(out.stdout)[0]
         ops = {o["kind"]: o for o in doc["operations"]}
+        baseline = doc["camera_raw"]["baseline_exposure_ev"] or 0.0
         if "exposure" in ops:
-            assert float(tags["Exposure2012"]) == pytest.approx(ops["exposure"]["params"]["ev"], abs=0.01)
-        crop = next(o for o in doc["operations"] if o["kind"] == "crop")
-        x, y, w, h = crop["params"]["box"]
-        assert tags["HasCrop"] is True
-        assert float(tags["CropLeft"]) == pytest.approx(x / doc["image"]["width"], abs=1e-4)
-        assert float(tags["CropBottom"]) == pytest.approx((y + h) / doc["image"]["height"], abs=1e-4)
+            assert float(tags["Exposure2012"]) == pytest.approx(ops["exposure"]["params"]["ev"] - baseline, abs=0.01)
+        primary = doc["framings"][0]
+        assert primary["in_xmp"] and tags["HasCrop"] == 1
+        fx, fy, fw, fh = doc["camera_raw"]["default_crop"] or (0, 0, doc["image"]["width"], doc["image"]["height"])
+        cx, cy, w, h = crs_to_box(*(float(tags[k]) for k in ("CropLeft", "CropTop", "CropRight", "CropBottom",
+                                                             "CropAngle")), fw, fh)
+        x, y, bw, bh = primary["box"]
+        # Camera Raw's frame may be smaller than LibRaw's (CRW): the box keeps its aspect, inside that frame.
+        assert w / h == pytest.approx(bw / bh, abs=2e-3)
+        assert w <= fw + 0.5 and h <= fh + 0.5
+        assert cx + fx == pytest.approx(x + bw / 2, abs=max(0.5, (bw - w) / 2 + 0.5))
         brighten = [o for o in doc["operations"] if o["kind"] == "brighten_face"]
         local = tags.get("CircularGradientBasedCorrections", [])
         assert len(local) == len(brighten)
         for corr, op in zip(local, brighten):
             assert float(corr["LocalExposure2012"]) == pytest.approx(op["params"]["ev"], abs=1e-3)
             mask = corr["CorrectionMasks"][0]
-            assert float(mask["Left"]) == pytest.approx(op["params"]["box"][0] / doc["image"]["width"], abs=1e-4)
+            assert float(mask["Left"]) == pytest.approx((op["params"]["box"][0] - fx) / fw, abs=1e-4)
 
 
 def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,7 +227,7 @@ def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.M
     monkeypatch.setattr(stages.decode_raw.DecodeRaw, "process", no_pixels)
     before = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
     result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(planned), "--only", "plan",
-                                       "--chart", "real_estate_interiors", "--executor", "local"])
+                                       "--chart", "real_estate_interiors", "--executor", "local", "--force"])
     assert result.exit_code == 3, result.output  # the broken file stays failed
     after = {r["source_path"]: r["verdict"] for r in pq.read_table(planned / "manifest.parquet").to_pylist()}
     assert before.keys() == after.keys()

@@ -311,33 +311,6 @@ def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None
     assert item.artifacts["renditions"] == {}
 
 
-def test_an_open_raw_handle_is_used_and_closed(raw_dir: Path, tmp_path: Path) -> None:
-    """decode_raw may leave its LibRaw handle in artifacts["raw"]: render decodes from it and closes it."""
-    import rawpy
-    from render_cases import task_for
-
-    from pipeline.kernel.records import WorkItem
-    from pipeline.kernel.stage import RunContext
-    from stages.decode_raw import DecodeRaw
-    from stages.render import Render
-
-    path = raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"
-    chart = load_chart(GOLDEN / "crw_exposure_white_balance" / "chart.yaml")
-    context = RunContext(shoot_dir=raw_dir, out_dir=tmp_path, chart=chart)
-    task = task_for(path)
-    item = WorkItem(task=task, record=task.new_record())
-    DecodeRaw(DecodeRaw.Params(), context).process(item)
-    handle = rawpy.imread(str(path))
-    handle.unpack()
-    item.artifacts["raw"] = handle
-    Render(Render.Params(reuse_proxy=False), context).process(item)
-    assert "raw" not in item.artifacts
-    with pytest.raises(Exception):
-        handle.raw_image  # closed
-    fresh = run_stages(path, chart, [], tmp_path).artifacts["renditions"]["golden"]
-    np.testing.assert_array_equal(item.artifacts["renditions"]["golden"], fresh)
-
-
 def test_a_shrunk_jpeg_is_decoded_by_dct_scaling_only(exposure_dir: Path) -> None:
     # The render resamples a raster once: the decode stops at JPEG's own 1/2, 1/4, 1/8 scaling
     # (no less than the size asked for) instead of area-shrinking to it first.

@@ -22,8 +22,9 @@ from pipeline.cli.review import review
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.render import render_renditions
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, xmp_sidecar
-from pipeline.review.app import create_app, is_loopback
+from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
+from pipeline.outputs.xmp import xmp_packet
+from pipeline.review.app import create_app, is_loopback, review_context
 from pipeline.review.preview import (
     after_preview,
     clipped_mask,
@@ -31,6 +32,7 @@ from pipeline.review.preview import (
     preview_adjustments,
     tonal_operations,
 )  # fmt: skip
+from pipeline.review.store import image_decision
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -145,7 +147,7 @@ def test_accept_is_written_to_json_parquet_and_xmp(client, out: Path) -> None:  
     row = parquet_rows(out, sp)[op["op_id"]]
     assert (row["review_status"], row["reviewed_by"], row["reviewed_at"]) == ("accepted", "Ana", review_["at"])
     assert pq.read_schema(out / "instructions.parquet").metadata[b"postprod.chart"] == b"corporate_portrait"
-    assert (out / doc["xmp"]).read_text() == xmp_sidecar(doc)
+    assert (out / doc["xmp"]).read_text() == xmp_packet(doc, image_decision(doc))
     # The name typed in the browser wins over --reviewer.
     resp = post(client, sp, 1, {"op_id": op["op_id"], "status": "done"}, reviewer="Bo")
     assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])["review"]["by"] == "Bo"
@@ -174,6 +176,38 @@ def test_changed_face_amount_reaches_the_xmp(client, out: Path) -> None:  # noqa
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+def test_xmp_says_who_decided_when_and_the_image_decision(client, out: Path) -> None:  # noqa: ANN001
+    """Who and when of the latest decision reach the packet and the embedded copy; so does an image-level
+    decision (rating, label, keywords) that the document carries (the culling screen will write it)."""
+    sp, op = image_with(client, "exposure")
+    assert post(client, sp, 0, {"op_id": op["op_id"], "status": "accepted"}).status_code == 200
+    doc = doc_of(out, sp)
+    at = next(o for o in doc["operations"] if o["op_id"] == op["op_id"])["review"]["at"]
+
+    def review_tags(path: Path) -> dict:
+        res = subprocess.run(["exiftool", "-j", "-n", "-XMP-xmp:Rating", "-XMP-xmp:Label", "-XMP-dc:Subject",
+                              "-XMP-postprodReview:all", str(path)], capture_output=True, text=True, check=True)
+        return json.loads(res.stdout)[0]
+
+    store = review_context(client.application).store
+    assert store.flush_embeds()  # the embedded copy follows the packet in the background
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert tags["ReviewedBy"] == "Ana" and tags["ReviewedAt"].replace(":", "").replace("-", "") == \
+            at.replace(":", "").replace("-", "").replace("T", " ")
+        assert "Rating" not in tags  # nobody rated the image yet
+    doc["review"] = {"rating": -1, "label": "Red", "keywords": ["reshoot"], "by": "Cy", "at": "2000-01-01T00:00:00Z"}
+    (out / "instructions" / instruction_name(sp)).write_text(json.dumps(doc))
+    version = client.get(f"/api/images/{sp}").get_json()["version"]
+    assert post(client, sp, version, {"op_id": op["op_id"], "comment": "ok"}).status_code == 200
+    assert store.flush_embeds()
+    for path in (out / doc["xmp"], out / doc["xmp_copy"]):
+        tags = review_tags(path)
+        assert (tags["Rating"], tags["Label"], tags["Subject"]) == (-1, "Red", "reshoot")
+        assert tags["ReviewedBy"] == "Ana"  # the comment is newer than Cy's rating
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 def test_rejected_operation_leaves_the_xmp(client, out: Path) -> None:  # noqa: ANN001
     sp, op = image_with(client, "brighten_face")
     n = len(exiftool_tags(out / doc_of(out, sp)["xmp"])["CircularGradientBasedCorrections"])
@@ -193,12 +227,16 @@ def test_comment_and_bulk_actions(client, out: Path) -> None:  # noqa: ANN001
     assert doc["operations"][0]["review"]["comment"] == "warmer than the chart, keep"
     assert doc["operations"][0]["review"]["status"] == "pending"
     assert parquet_rows(out, sp)[ops[0]["op_id"]]["comment"] == "warmer than the chart, keep"
-    # Gallery keys: a = accept every pending operation, d = done for every one not rejected.
+    # Gallery keys: a = accept every pending automatic correction (a flag or a retoucher's task is
+    # answered one by one: bulk accept once accepted flags too), d = done for every one not rejected.
     assert post(client, sp, 1, {"op_id": ops[1]["op_id"], "status": "rejected"}).status_code == 200
     resp = client.post(f"/api/images/{sp}", json={"version": 2, "all": {"status": "accepted"}})
     assert resp.status_code == 200
-    statuses = [o["review"]["status"] for o in doc_of(out, sp)["operations"]]
-    assert statuses[1] == "rejected" and statuses.count("accepted") == len(statuses) - 1
+    after = doc_of(out, sp)["operations"]
+    statuses = [o["review"]["status"] for o in after]
+    by_hand = [o for o in after if o["applied_by"] == "retoucher" or o["kind"] in ("flag", "reject")]
+    assert by_hand and all(o["review"]["status"] == "pending" for o in by_hand)
+    assert statuses[1] == "rejected" and statuses.count("accepted") == len(statuses) - 1 - len(by_hand)
     resp = client.post(f"/api/images/{sp}", json={"version": 3, "all": {"status": "done"}})
     item = next(i for i in client.get("/api/images").get_json()["images"] if i["source_path"] == sp)
     assert item["review_state"] == "done" and item["counts"]["rejected"] == 1

@@ -3,16 +3,22 @@
 Select with ``-m browser``. Needs /usr/bin/chromium (apt: chromium) and the
 playwright package (its own browser downloads are not used): the test fails
 in CI (``CI=true``) when either is missing and is skipped elsewhere.
+
+Every flow leaves screenshots in ``tests/artifacts/review_browser/`` (or
+``$POSTPROD_TEST_ARTIFACTS``), printed at the end of the run: look at them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline.kernel.run import RunSettings, process_shoot
@@ -25,6 +31,10 @@ CHROMIUM = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SP = "2008_001009.jpg"  # two faces to brighten, an exposure correction, crops
+BIG = "street 8MP.jpg"  # 3504 x 2336: a 100% view of several tiles
+# Predicates are functions: a bare expression would be eval'd in the page, which its CSP refuses.
+TILES_LOADED = "() => [...document.querySelectorAll('.ztile')].every(t => t.complete && t.naturalWidth > 0)"
+ARTIFACTS = Path(os.environ.get("POSTPROD_TEST_ARTIFACTS", Path(__file__).parent / "artifacts")) / "review_browser"
 
 
 def _missing(what: str) -> None:
@@ -36,25 +46,35 @@ def _missing(what: str) -> None:
 @pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("playwright (pip install playwright)")
+    expect.set_options(timeout=20_000)  # a shared CI machine can be slow; a wrong state still fails
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         b.close()
+    print(f"\nreview screenshots: {ARTIFACTS}")
+
+
+@pytest.fixture(scope="module")
+def processed(faces_dir: Path, exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shoot = tmp_path_factory.mktemp("shoot")
+    for p in sorted(faces_dir.glob("*.jpg")):
+        shutil.copy(p, shoot)
+    shutil.copy(exposure_dir / "Justin Chiaratti-CC BY-NC-SA 2.0.jpg", shoot / BIG)
+    out = tmp_path_factory.mktemp("out")
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
+    return out
 
 
 @pytest.fixture
-def server(faces_dir: Path, tmp_path: Path):  # noqa: ANN201
-    shoot = tmp_path / "shoot"
-    shoot.mkdir()
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
+def server(processed: Path, tmp_path: Path):  # noqa: ANN201
     out = tmp_path / "out"
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
+    shutil.copytree(processed, out)
     srv = serve(create_app(out, reviewer="Ana"), "127.0.0.1", 0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -63,19 +83,41 @@ def server(faces_dir: Path, tmp_path: Path):  # noqa: ANN201
     srv.server_close()
 
 
-def test_review_in_a_browser(browser, server, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.fixture
+def page(browser, server):  # noqa: ANN001, ANN201
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def shot(page, name: str) -> Path:  # noqa: ANN001
+    path = ARTIFACTS / f"{name}.png"
+    try:  # the pictures in view, loaded (lazy ones out of view never are)
+        page.wait_for_function("() => [...document.images].every(i => i.complete || i.loading === 'lazy')",
+                               timeout=10_000)
+    except Exception:  # noqa: BLE001 - a screenshot is taken anyway
+        pass
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def doc_of(out: Path, sp: str) -> dict:
+    return json.loads((out / "instructions" / instruction_name(sp)).read_text())
+
+
+def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 
     base, out = server
-    errors: list[str] = []
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.set_default_timeout(15000)
-
     # Gallery: tiles with badges; keyboard to the second image and open it.
     page.goto(base + "/")
-    expect(page.locator(".tile")).to_have_count(4)
+    expect(page.locator(".tile")).to_have_count(5)
     expect(page.locator(".tile.selected .name")).to_have_text("2007_007763.jpg")
     expect(page.locator(f'.tile[data-sp="{SP}"] .badge.faces')).to_have_text("2 faces to brighten")
     page.keyboard.press("j")
@@ -83,7 +125,7 @@ def test_review_in_a_browser(browser, server, tmp_path: Path) -> None:  # noqa: 
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/image/{SP}")
     expect(page.locator(".op")).to_have_count(7)
-    stale = context.new_page()  # a second tab, opened before the changes below
+    stale = page.context.new_page()  # a second tab, opened before the changes below
     stale.goto(f"{base}/image/{SP}")
     expect(stale.locator(".op")).to_have_count(7)
 
@@ -106,7 +148,7 @@ def test_review_in_a_browser(browser, server, tmp_path: Path) -> None:  # noqa: 
     expect(page.locator('li[data-op="exposure"] .status')).to_have_text("accepted")
     expect(page.locator('li[data-op="brighten_face-0"] input.ev')).to_have_value("0.4")
     expect(page.locator(".op").first.locator(".status")).to_have_text("done")
-    doc = json.loads((out / "instructions" / instruction_name(SP)).read_text())
+    doc = doc_of(out, SP)
     ops = {o["op_id"]: o for o in doc["operations"]}
     assert ops["exposure"]["review"]["status"] == "accepted" and ops["exposure"]["review"]["by"] == "Cleo"
     assert ops["brighten_face-0"]["params"]["ev"] == 0.4
@@ -116,15 +158,215 @@ def test_review_in_a_browser(browser, server, tmp_path: Path) -> None:  # noqa: 
     expect(stale.locator("#toast")).to_contain_text("changed elsewhere")
     expect(stale.locator('li[data-op="exposure"] .status')).to_have_text("accepted")
 
-    # Overlays and previews are there; the screenshot is for a person to look at.
-    expect(page.locator("svg#overlay .crop")).to_have_count(2)
-    page.wait_for_function("document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
+    # Overlays and previews are there: each crop in its own colour, named with its aspect and renditions.
+    crops = page.locator("svg#overlay .crop")
+    expect(crops).to_have_count(2)
+    expect(crops.locator("text")).to_have_text(["4:5 · web, print", "1:1 · avatar"])
+    colours = crops.evaluate_all("els => els.map(e => getComputedStyle(e.querySelector('polygon')).stroke)")
+    assert len(set(colours)) == 2, colours
+    # The measurements show the meter's number and the plan's, each named.
+    expect(page.locator("#measurements")).to_contain_text("Exposure, meter")
+    expect(page.locator("#measurements")).to_contain_text("keyed on 2 face(s) → correction +2.00 EV")
+    page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
     page.keyboard.press("h")  # clipped-highlights overlay on
     expect(page.locator("#clip")).to_be_visible()
     page.keyboard.press("h")
-    shot = tmp_path / "review-image-view.png"
-    page.screenshot(path=str(shot))
-    shutil.copy(shot, "/tmp/review-screenshot.png")
-    assert shot.stat().st_size > 10_000
-    assert not errors, errors
-    context.close()
+    shot(page, "image-view")
+
+
+def test_pick_stars_and_label_in_the_gallery(page, server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    base, out = server
+    page.goto(base + "/")
+    first = page.locator('.tile[data-index="0"]')
+    expect(first).to_have_class(re.compile(r"\bselected\b"))
+    sp = first.get_attribute("data-sp")
+    page.keyboard.press("p")
+    expect(page.locator('.tile[data-index="0"] .flag.pick')).to_be_visible()
+    page.keyboard.press("3")
+    expect(page.locator('.tile[data-index="0"] .stars')).to_have_text("★★★")
+    page.keyboard.press("6")
+    expect(page.locator('.tile[data-index="0"]')).to_have_class(re.compile(r"\blabel-Red\b"))
+    review = doc_of(out, sp)["review"]
+    assert (review["flag"], review["rating"], review["label"]) == ("pick", 3, "Red")
+    xmp = (out / doc_of(out, sp)["xmp"]).read_text()
+    assert 'xmp:Rating="3"' in xmp and 'xmp:Label="Red"' in xmp
+    # Auto-advance: a decision moves to the next image.
+    page.check("#auto-advance")
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    expect(page.locator(".tile.selected")).to_have_attribute("data-index", "2")
+    expect(page.locator('.tile[data-index="1"]')).to_have_class(re.compile(r"\bculled\b"))
+    second = page.locator('.tile[data-index="1"]').get_attribute("data-sp")
+    assert doc_of(out, second)["review"]["rating"] == -1
+    shot(page, "gallery-culling")
+    # Filters: picked only, red only, three stars and up.
+    page.select_option("select[name=flag]", "pick")
+    expect(page.locator(".tile")).to_have_count(1)
+    page.select_option("select[name=flag]", "")
+    page.select_option("select[name=label]", "Red")
+    expect(page.locator(".tile")).to_have_count(1)
+    page.select_option("select[name=label]", "")
+    page.select_option("select[name=stars]", "3")
+    expect(page.locator(".tile .name")).to_have_text([sp])
+
+
+def test_culling_in_the_image_view(page, server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    base, out = server
+    page.goto(f"{base}/image/{SP}")
+    expect(page.locator(".op")).to_have_count(7)
+    page.keyboard.press("p")
+    expect(page.locator("#culling .flag.pick")).to_be_visible()
+    page.click('#stars-input button[data-stars="5"]')
+    expect(page.locator("#culling .stars")).to_have_text("★★★★★")
+    page.keyboard.press("9")
+    expect(page.locator("#culling .label-chip.label-Blue")).to_be_visible()
+    expect(page.locator(f'#filmstrip .frame[data-sp="{SP}"] .stars')).to_have_text("★★★★★")
+    review = doc_of(out, SP)["review"]
+    assert (review["flag"], review["rating"], review["label"]) == ("pick", 5, "Blue")
+    # The filmstrip and the arrows move without a page load.
+    page.evaluate("window.__same_page = true")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#title")).not_to_have_text(SP)
+    assert page.evaluate("window.__same_page") is True
+    page.locator(f'#filmstrip .frame[data-sp="{SP}"]').click()
+    expect(page.locator("#title")).to_have_text(SP)
+    expect(page).to_have_url(f"{base}/image/{SP}")
+    shot(page, "image-culling")
+
+
+def test_multi_select_batch_and_undo(page, server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    base, out = server
+    page.goto(base + "/")
+    page.locator('.tile[data-index="0"] .thumb').click()
+    page.locator('.tile[data-index="2"] .thumb').click(modifiers=["Shift"])
+    expect(page.locator("#selection")).to_have_text("3 selected")
+    names = [page.locator(f'.tile[data-index="{i}"]').get_attribute("data-sp") for i in range(3)]
+    page.keyboard.press("4")
+    for i in range(3):
+        expect(page.locator(f'.tile[data-index="{i}"] .stars')).to_have_text("★★★★")
+    assert [doc_of(out, sp)["review"]["rating"] for sp in names] == [4, 4, 4]
+    # Undo takes the three back in one step; redo brings them again.
+    page.keyboard.press("Control+z")
+    for i in range(3):
+        expect(page.locator(f'.tile[data-index="{i}"] .stars')).to_have_count(0)
+    assert [doc_of(out, sp)["review"]["rating"] for sp in names] == [0, 0, 0]
+    page.keyboard.press("Control+Shift+z")
+    expect(page.locator('.tile[data-index="2"] .stars')).to_have_text("★★★★")
+    # Ctrl-click adds a fourth; a accepts their automatic corrections, after a confirmation.
+    page.locator('.tile[data-index="3"] .thumb').click(modifiers=["Control"])
+    expect(page.locator("#selection")).to_have_text("4 selected")
+    page.keyboard.press("a")
+    expect(page.locator("#confirm")).to_be_visible()
+    expect(page.locator("#confirm-text")).to_have_text("Accept the pending automatic corrections of 4 images?")
+    shot(page, "gallery-batch-confirm")
+    page.keyboard.press("Escape")  # cancelled: nothing changes
+    expect(page.locator("#confirm")).to_be_hidden()
+    assert all(o["review"]["status"] == "pending" for o in doc_of(out, names[0])["operations"])
+    page.keyboard.press("a")
+    page.keyboard.press("Enter")
+    expect(page.locator(".tile .state-pending")).to_have_count(1)  # the fifth, not selected
+    chosen = names + [page.locator('.tile[data-index="3"]').get_attribute("data-sp")]
+    for sp in chosen:
+        for op in doc_of(out, sp)["operations"]:
+            automatic = op["applied_by"] == "renderer" and op["kind"] not in ("flag", "reject")
+            assert op["review"]["status"] == ("accepted" if automatic else "pending"), (sp, op["op_id"])
+    # A batch amount: exposure on every selected image that has an exposure correction.
+    page.fill("#batch-ev", "0.5")
+    page.click("#batch-ev-set")
+    page.click("#confirm-ok")
+    expect(page.locator(".tile .badge.stale").first).to_be_visible()  # a changed amount: exports are stale
+    with_exposure = [sp for sp in chosen if any(o["kind"] == "exposure" for o in doc_of(out, sp)["operations"])]
+    assert with_exposure
+    for sp in with_exposure:
+        assert next(o for o in doc_of(out, sp)["operations"] if o["kind"] == "exposure")["params"]["ev"] == 0.5
+    shot(page, "gallery-batch-done")
+    page.click("#undo")
+    page.wait_for_function("() => document.querySelectorAll('.tile .badge.stale').length === 0")
+    for sp in with_exposure:
+        assert next(o for o in doc_of(out, sp)["operations"] if o["kind"] == "exposure")["params"]["ev"] != 0.5
+
+
+def test_zoom_to_100_percent_and_side_by_side(page, server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    base, _ = server
+    page.goto(f"{base}/image/{BIG.replace(' ', '%20')}")
+    expect(page.locator(".op").first).to_be_visible()
+    page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
+    fit_width = page.evaluate("document.querySelector('.canvas').getBoundingClientRect().width")
+    assert fit_width < 1000
+    page.keyboard.press("z")
+    expect(page.locator("#zoom-100")).to_have_class(re.compile(r"\bon\b"))
+    tiles = page.locator(".pane .ztile")
+    expect(tiles.first).to_be_visible()
+    page.wait_for_function(TILES_LOADED)
+    assert page.evaluate("document.querySelector('.canvas').getBoundingClientRect().width") == pytest.approx(3504, abs=1)
+    # Only the visible tiles are asked for, each at full resolution.
+    urls = tiles.evaluate_all("els => els.map(e => e.getAttribute('src'))")
+    assert urls and all("/tile/after/1/" in u for u in urls) and len(urls) < 7 * 5
+    assert tiles.first.evaluate("t => t.naturalWidth") == 512
+    # Drag to pan: the view moves and the tiles it uncovers arrive.
+    viewport = page.locator(".viewport").first
+    before = viewport.evaluate("v => [v.scrollLeft, v.scrollTop]")
+    box = viewport.bounding_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 100, box["y"] + 150, steps=5)
+    page.mouse.up()
+    after = viewport.evaluate("v => [v.scrollLeft, v.scrollTop]")
+    assert after[0] == pytest.approx(before[0] + 200, abs=2) and after[1] == pytest.approx(before[1] + 150, abs=2)
+    page.wait_for_function(TILES_LOADED)
+    shot(page, "zoom-100")
+    # Side by side at 100%: before and after, scrolled together.
+    page.keyboard.press("y")
+    expect(page.locator("#stage .pane")).to_have_count(2)
+    expect(page.locator('.pane[data-variant="before"] .ztile').first).to_be_visible()
+    page.locator('.pane[data-variant="before"] .viewport').evaluate("v => { v.scrollLeft = 900; v.scrollTop = 700; }")
+    page.wait_for_function(
+        "() => { const [a, b] = document.querySelectorAll('.viewport');"
+        " return a.scrollLeft === b.scrollLeft && a.scrollTop === b.scrollTop && a.scrollLeft > 0; }")
+    page.wait_for_function(TILES_LOADED)
+    before_urls = page.locator('.pane[data-variant="before"] .ztile').evaluate_all("els => els.map(e => e.getAttribute('src'))")
+    assert all("/tile/before/1/" in u for u in before_urls)
+    shot(page, "side-by-side-100")
+    page.keyboard.press("z")  # back to fit, still side by side
+    expect(page.locator("#zoom-fit")).to_have_class(re.compile(r"\bon\b"))
+    expect(page.locator(".ztile")).to_have_count(0)
+    shot(page, "side-by-side-fit")
+
+
+def test_rerender_of_a_changed_image(page, server) -> None:  # noqa: ANN001
+    from playwright.sync_api import expect
+
+    base, out = server
+    exports = {r["path"]: r["sha256"] for r in pq.read_table(out / "exports.parquet").to_pylist()}
+    page.goto(f"{base}/image/{SP}")
+    expect(page.locator("#stale")).to_be_hidden()
+    expect(page.locator("#rerender")).to_be_disabled()
+    face = page.locator('li[data-op="exposure"]')
+    face.locator("input.ev").fill("1.2")
+    face.locator("button.set-ev").click()
+    expect(page.locator("#stale")).to_be_visible()
+    expect(page.locator("#rerender")).to_have_text("Re-render 1 stale")
+    page.goto(base + "/")
+    expect(page.locator(f'.tile[data-sp="{SP}"] .badge.stale')).to_be_visible()
+    shot(page, "gallery-stale")
+    page.click("#rerender")
+    expect(page.locator("#confirm")).to_be_visible()
+    page.click("#confirm-ok")
+    expect(page.locator("#toast")).to_contain_text("Re-rendered 1 image(s)", timeout=120_000)
+    expect(page.locator(".badge.stale")).to_have_count(0)
+    expect(page.locator("#rerender")).to_have_text("Exports up to date")
+    rows = pq.read_table(out / "exports.parquet").to_pylist()
+    changed = {r["path"] for r in rows if exports.get(r["path"]) != r["sha256"]}
+    mine = {r["path"] for r in rows if r["source_path"] == SP}
+    assert changed == mine and mine  # exactly the changed image's exports were rendered again
+    assert all(hashlib.sha256((out / p).read_bytes()).hexdigest() == r["sha256"]
+               for r in rows for p in [r["path"]])
+    shot(page, "gallery-rerendered")

@@ -2,7 +2,8 @@
 
 Exit codes: 0 every file succeeded; 3 the run finished but some files failed
 (see the summary and ``manifest.parquet``); 2 usage or configuration error
-(nothing was processed); 1 an unexpected internal error.
+(nothing was processed); 1 an unexpected internal error; 130 interrupted
+(Ctrl-C; a rerun resumes).
 """
 
 from __future__ import annotations
@@ -18,12 +19,25 @@ from pathlib import Path
 import click
 
 from pipeline import __version__
-from pipeline.kernel.errors import ConfigError
+from pipeline.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FILES_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PostprodGroup,
+    is_quiet,
+    set_verbosity,
+)
+from pipeline.kernel.errors import ClusterLost, ConfigError, OutOfSpace
 
-EXIT_OK = 0
-EXIT_INTERNAL = 1
-EXIT_CONFIG = 2
-EXIT_FILES_FAILED = 3
+__all__ = ["EXIT_CONFIG", "EXIT_FILES_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "main", "run"]
+
+
+class RunStopped(click.ClickException):
+    """The machine stopped the run (a full disk, a lost Ray cluster): exit code 1, no traceback."""
+
+    exit_code = EXIT_INTERNAL
 
 
 class ConfigProblem(click.ClickException):
@@ -35,18 +49,27 @@ class ConfigProblem(click.ClickException):
         super().__init__(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="postprod")
+class InternalProblem(click.ClickException):
+    """An error that is postprod's (or another process's) fault, not the input's: exit code 1, no traceback."""
+
+    exit_code = EXIT_INTERNAL
+
+
+@click.group(cls=PostprodGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="postprod")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors; the exit code tells the outcome.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """postprod: measure every image of a shoot, apply the client's chart, write
     retouch instructions and standardized exports.
 
     Exit codes: 0 all files ok, 3 some files failed, 2 usage or configuration
-    error, 1 internal error.
+    error, 1 internal error, 130 interrupted (rerun to resume). -v and -q are
+    accepted after the command name too.
     """
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    set_verbosity(ctx, verbose, quiet)
 
 
 @main.command()
@@ -56,14 +79,15 @@ def main(verbose: int) -> None:
 @click.option("--chart", default=None,
               help="Chart name (see `postprod charts list`) or YAML path [default: the graph's, 'base'].")
 @click.option("--shoot-id", default=None, help="Shoot id for names and metadata [default: the shoot folder's name].")
-@click.option("--only", type=click.Choice(["plan"]), default=None,
-              help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels.")
+@click.option("--only", type=click.Choice(["plan", "render"]), default=None,
+              help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels; "
+                   "render: re-render exactly the images whose review decisions changed (see `postprod render`).")
 @click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
               help="auto: in this process when the shoot is small enough to finish before Ray would start, Ray "
-              "for larger shoots, with --workers N > 1 or a cluster address (the choice is printed); ray: parallel "
+              "for larger shoots, with --workers or a cluster address (the choice is printed); ray: parallel "
               "workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
 @click.option("--workers", type=int, default=None,
-              help="Parallel workers for the ray executor [default: all CPUs]; with auto, more than 1 picks Ray.")
+              help="Parallel workers for the ray executor [default: all CPUs]; with auto, asking for them picks Ray.")
 @click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
               help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -71,26 +95,56 @@ def main(verbose: int) -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where detectors run; cuda falls back to cpu with a warning when unavailable.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
+@click.option("--force", is_flag=True,
+              help="Replace the deliveries of another shoot or chart in --out instead of refusing (exit 2).")
+@click.option("--wait", is_flag=True,
+              help="Wait for another run writing into --out to finish instead of refusing (exit 2).")
+@click.option("--follow-external-symlinks", is_flag=True,
+              help="Include files and folders that symbolic links in the shoot point at outside it. For a trusted "
+                   "local shoot only: an uploaded one could link to any file this account can read.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the settings and the chart, then list what would be processed and what would be skipped "
+                   "and why; nothing is decoded or written.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (the progress bar stays on stderr).")
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
             workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
-            progress: bool | None) -> None:
+            progress: bool | None, force: bool, wait: bool, follow_external_symlinks: bool, dry_run: bool,
+            as_json: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
     faces.parquet, instructions/ (JSON per image), instructions.parquet, xmp/
-    (Camera Raw sidecars), the exports and summary.json, then prints a
+    (Camera Raw settings for Lightroom: sidecars for RAWs, copies with the
+    settings inside for DNG/JPEG/TIFF/PNG), the exports and summary.json, then prints a
     summary. Corrupt or unsupported files become failed rows; the rest of the
-    shoot is processed. Rerunning into the same folder reuses finished work.
+    shoot is processed. Rerunning into the same folder reuses finished work;
+    one run at a time writes into a folder, and a folder holds one shoot under
+    one chart (--force replaces it).
     """
     from tqdm import tqdm
 
     from pipeline.kernel.run import RunSettings, process_shoot
+    from pipeline.outputs.verify import ExportMismatchError
+
+    _exit_on_sigterm()
 
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
-                           shoot_id=shoot_id, only=only)
+                           shoot_id=shoot_id, only=only, force=force, wait=wait,
+                           follow_external_symlinks=follow_external_symlinks)
+    quiet = is_quiet()
+    if dry_run:
+        try:
+            plan = dry_run_summary(settings)
+        except ConfigError as exc:
+            raise ConfigProblem(exc) from None
+        if as_json:
+            click.echo(json.dumps(plan, indent=2, ensure_ascii=False))
+        elif not quiet:
+            _print_dry_run(plan)
+        sys.exit(EXIT_OK)
     bars: list[tqdm] = []
-    disable = None if progress is None else not progress
+    disable = True if quiet else (None if progress is None else not progress)
 
     phases = iter(["analysing", "rendering", "finishing"])
 
@@ -114,11 +168,79 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
                                on_executor=lambda text: click.echo(f"executor: {text}", err=True))
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
+    except (OutOfSpace, ClusterLost) as exc:  # the machine, not the input or a bug: no traceback
+        raise RunStopped(str(exc)) from None
+    except ExportMismatchError as exc:
+        raise InternalProblem(str(exc)) from None
     finally:
         while bars:
             bars.pop().close()
-    _print_summary(result.summary())
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2, ensure_ascii=False))
+    elif not quiet:
+        _print_summary(result.summary())
     sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (``kill``, a service manager, ``timeout``) ends the run as Ctrl-C does: through the
+    ``finally`` blocks that release the output folder and shut the embedded Ray down, instead of
+    leaving its processes behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def dry_run_summary(settings: object) -> dict:
+    """What ``process`` would do with ``settings``: graph, chart and settings checked, the shoot walked.
+
+    Nothing is decoded and nothing is written (the output folder is not created).
+
+    Raises
+    ------
+    ConfigError
+        As ``process`` would, before any work.
+    """
+    from pipeline.kernel.ingest import scan_shoot
+    from pipeline.kernel.run import prepare
+
+    graph, context = prepare(settings)  # type: ignore[arg-type]
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)  # type: ignore[attr-defined]
+    return {
+        "dry_run": True,
+        "shoot": str(shoot.root),
+        "out": str(context.out_dir),
+        "chart": context.chart_name,
+        "stages": [s.name for s in graph.stages],
+        "would_process": [{"source_path": t.source_path, "format": t.format, "kind": str(t.source_kind),
+                           "bytes": t.file_size, "export_stem": t.stem} for t in shoot.tasks],
+        "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in shoot.duplicates],
+        "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in shoot.skipped],
+        "skipped_by_reason": dict(Counter(s.reason for s in shoot.skipped)),
+    }
+
+
+def _print_dry_run(plan: dict) -> None:
+    echo = click.echo
+    echo(f"dry run: nothing decoded or written; chart {plan['chart']}, out {plan['out']}")
+    echo(f"would process {len(plan['would_process'])} files:")
+    for t in plan["would_process"]:
+        echo(f"  {_printable(t['source_path'])} ({t['format']}, {t['bytes']} bytes) -> {t['export_stem']}")
+    if plan["duplicates"]:
+        echo("duplicates (would be processed once):")
+        for d in plan["duplicates"]:
+            echo(f"  {_printable(d['source_path'])} = {_printable(d['duplicate_of'])}")
+    if plan["skipped"]:
+        echo("would skip:")
+        for s in plan["skipped"]:
+            echo(f"  {_printable(s['source_path'])}: {s['reason']}")
+
+
+def _printable(text: str) -> str:
+    """A file name on one terminal line: control characters (a newline in a name) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _print_summary(s: dict) -> None:
@@ -130,20 +252,64 @@ def _print_summary(s: dict) -> None:
     if s["failed"]:
         echo("failed:")
         for f in s["failed"]:
-            echo(f"  {f['source_path']}: {f['error']}")
+            echo(f"  {_printable(f['source_path'])}: {f['error']}")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:
-            echo(f"  {d['source_path']} = {d['duplicate_of']}")
+            echo(f"  {_printable(d['source_path'])} = {_printable(d['duplicate_of'])}")
     if s.get("verdicts"):
         echo("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("decisions_not_rendered"):
+        n = len(s["decisions_not_rendered"])
+        echo(f"review decisions made during this run on {n} image{'s' if n > 1 else ''} are in the instructions "
+             "but not yet in the exports: run `postprod process` again to render them")
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:
         echo("skipped: " + ", ".join(f"{n} {reason}" for reason, n in sorted(s["skipped_by_reason"].items())))
     echo(f"outputs: {s['out']}")
+
+
+@main.command()
+@click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--shoot", "shoot_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The shoot folder, when it moved since processing [default: the one in manifest.parquet].")
+@click.option("--executor", type=click.Choice(["ray", "local"]), default="local", show_default=True,
+              help="local: in-process (quickest for a few images); ray: parallel workers.")
+@click.option("--workers", type=int, default=None, help="Parallel workers for the ray executor [default: all CPUs].")
+@click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The stage graph the folder was processed with [default: the bundled one].")
+def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | None, graph_path: Path | None) -> None:
+    """Re-render the exports of OUT whose review decisions changed.
+
+    After `postprod review` (changed amounts, crops, rejected corrections),
+    renders again exactly the images whose exports are stale, with the chart
+    the folder was processed with; every other export, and the analysis, are
+    reused. Same as `postprod process SHOOT --out OUT --only render`.
+    """
+    from pipeline.kernel.run import RunSettings, process_shoot
+    from pipeline.outputs.shoot import RUN_CHART_DIR, read_run_settings
+
+    try:
+        shoot, shoot_id, chart = read_run_settings(out_dir)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from None
+    if chart is None:
+        raise click.UsageError(f"{out_dir / RUN_CHART_DIR} holds no chart: run `postprod process` into {out_dir} "
+                               "again (with --chart), then render")
+    settings = RunSettings(shoot_dir=shoot_dir or shoot, out_dir=out_dir, executor=executor, workers=workers,
+                           graph_path=graph_path, chart=chart, shoot_id=shoot_id, only="render")
+    try:
+        result = process_shoot(settings)
+    except ConfigError as exc:
+        raise ConfigProblem(exc) from None
+    names = result.rendered
+    click.echo(f"re-rendered {len(names)} image(s) in {result.seconds:.1f} s"
+               + (": " + ", ".join(names[:10]) + (" ..." if len(names) > 10 else "") if names else
+                  " (every export was up to date)"))
+    sys.exit(EXIT_FILES_FAILED if result.failed else EXIT_OK)
 
 
 @main.command()

@@ -37,28 +37,33 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
            allowed_hosts: tuple[str, ...]) -> None:
     """Review the instructions of an output folder in a browser.
 
-    Serves a gallery of the shoot (verdicts, faces to brighten, review
-    progress) and a view per image with its overlays (faces, crops, clipped
-    highlights, straightening), the plan's instructions and a before/after of
-    the automatic correction. Decisions (accept, reject, done, changed amounts
-    and crops, comments) are written, with who and when, into the image's
-    instructions JSON, instructions.parquet and the XMP sidecar; their history
-    is kept in OUT_DIR/review.sqlite. Stop with Ctrl-C.
+    Serves a gallery of the shoot (corrected thumbnails, verdicts, faces to
+    brighten, review progress, flags, stars and colour labels; P/X/U, 0-5 and
+    6-9 cull the selection) and a view per image with its overlays (faces,
+    crops, clipped highlights, straightening), the plan's instructions, before
+    and after side by side, a 100% view and a filmstrip. Decisions (flags,
+    stars, labels, accept, reject, done, changed amounts and crops, comments)
+    are written, with who and when, into the image's instructions JSON,
+    instructions.parquet and the XMP sidecar; their history is kept in
+    OUT_DIR/review.sqlite. Exports a decision made stale are re-rendered with
+    the Re-render button (or `postprod render OUT_DIR`). Stop with Ctrl-C.
     """
     from pipeline.review.app import create_app, review_context, serve  # Flask only when reviewing
     from pipeline.review.security import is_loopback
 
-    token = token or None
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
+    # A blank or short token (16 spaces passed the old length check) guards nothing: refuse it rather than
+    # serve with it, or quietly serve without one.
+    if token is not None and len("".join(token.split())) < MIN_TOKEN_CHARS:
         raise ReviewUsageError(
-            f"--token must be at least {MIN_TOKEN_CHARS} characters; make one with: "
+            f"--token must hold at least {MIN_TOKEN_CHARS} characters other than spaces; make one with: "
             "python -c \"import secrets; print(secrets.token_urlsafe())\"")
     if not is_loopback(host) and token is None:
         raise ReviewUsageError(
             f"refusing to listen on {host} without an access token: anyone who can reach it could change the "
             "instructions. Set --token or POSTPROD_REVIEW_TOKEN, or listen on 127.0.0.1 (the default).")
     try:
-        app = create_app(out_dir, shoot_dir=shoot_dir, token=token, reviewer=reviewer, allowed_hosts=allowed_hosts)
+        app = create_app(out_dir, shoot_dir=shoot_dir, token=token, reviewer=reviewer, allowed_hosts=allowed_hosts,
+                         warm=True)
     except FileNotFoundError as exc:
         raise ReviewUsageError(str(exc)) from None
     try:

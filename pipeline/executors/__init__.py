@@ -70,7 +70,7 @@ def choose_executor(
     """The executor for a run: ``name`` itself, or for ``"auto"`` the faster for this shoot.
 
     ``auto`` runs Ray when a cluster address is given or ``--workers`` asks
-    for more than one worker; in-process (``local``) on one CPU; otherwise
+    for worker processes; in-process (``local``) on one CPU; otherwise
     in-process when one process is expected to finish before Ray would:
     when ``L <= RAY_OVERHEAD_S + L / (PARALLEL_EFFICIENCY * min(cpus, images))``
     with ``L`` from :func:`estimate_local_seconds`. A small shoot then does
@@ -87,10 +87,8 @@ def choose_executor(
         return ExecutorChoice(name, "asked for")
     if ray_address:
         return ExecutorChoice("ray", f"auto: the Ray cluster at {ray_address}")
-    if workers is not None:
-        if workers > 1:
-            return ExecutorChoice("ray", f"auto: --workers {workers}")
-        return ExecutorChoice("local", "auto: --workers 1, in this process")
+    if workers is not None:  # worker processes asked for (one included: a crash then spares the run)
+        return ExecutorChoice("ray", f"auto: --workers {workers}")
     cpus = cpus or os.cpu_count() or 1
     local_s = estimate_local_seconds(tasks)
     n = len(tasks)

@@ -12,27 +12,132 @@ out, so no pixels travel through the object store.
 Without an address a local Ray is started for this run and stopped after it;
 with ``address`` (``--ray-address`` or ``RAY_ADDRESS``) the same graph runs on
 an existing cluster, with postprod's own packages shipped to the workers.
+
+Faults:
+
+* a worker killed mid-image (``kill -9``, the OOM killer, a decoder crash) is
+  replaced and the image given to another worker, up to
+  :data:`WORKER_RETRIES` more times; after that the image is a failed row
+  marked transient, which the next run retries;
+* a lost raylet or GCS ends the run within seconds (:class:`ClusterLost`): every
+  wait on Ray has a timeout, and between timeouts the executor checks that
+  both still answer, instead of waiting for ever on workers that are gone;
+* the embedded Ray is shut down on every exit (the CLI turns SIGTERM into an
+  exit), and :mod:`pipeline.executors.reaper` kills what Ray leaves behind,
+  even when the driver itself is killed with ``kill -9``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from pipeline.kernel.errors import ClusterLost
 from pipeline.kernel.graph import Graph
-from pipeline.kernel.records import ImageRecord, SourceTask, Status
-from pipeline.kernel.runner import Runner
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
+from pipeline.kernel.runner import TRANSIENT_NOTE, Runner
 from pipeline.kernel.stage import RunContext
 
 log = logging.getLogger(__name__)
 
+#: Further attempts at an image after the worker processing it died.
+WORKER_RETRIES = 2
 CRASH_MESSAGE = (
-    "worker process died while processing this file (a decoder crashed or the worker ran out of memory); "
-    "the rest of the shoot was processed"
+    "worker process died while processing this file, {n} times (killed, out of memory, or a decoder crash)"
 )
+#: Seconds between checks that the raylet and GCS still answer, while waiting on Ray.
+WATCH_INTERVAL_S = 2.0
+#: How long the GCS may not answer before the run stops (a fault-tolerant GCS restarts within it).
+GCS_GRACE_S = 10.0
+#: The longest ``ray.shutdown()`` may take after the cluster was lost; the reaper does the rest.
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def _answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class _ClusterWatch:
+    """Whether the raylet this driver talks to and the cluster's GCS still answer.
+
+    Both are gRPC servers: a TCP connection that is accepted and closed
+    costs them nothing, and is refused at once when the process is gone.
+    """
+
+    def __init__(self, ray: Any) -> None:
+        self.raylet: tuple[str, int] | None = None
+        self.gcs: tuple[str, int] | None = None
+        try:
+            node = ray._private.worker.global_worker.node
+            self.raylet = (node.node_ip_address, int(node.node_manager_port))
+            host, port = node.gcs_address.rsplit(":", 1)
+            self.gcs = (host, int(port))
+        except Exception as exc:  # noqa: BLE001 - private API: without it the run is only unwatched
+            log.debug("cannot watch the Ray cluster (%s); a lost raylet will not be noticed", exc)
+        self._gcs_silent_since: float | None = None
+
+    def lost(self) -> str | None:
+        """Why the cluster is gone, or None while it answers."""
+        if self.raylet is not None and not _answers(*self.raylet):
+            return f"the Ray raylet of this node stopped answering (at {self.raylet[0]}:{self.raylet[1]})"
+        if self.gcs is not None:
+            if _answers(*self.gcs):
+                self._gcs_silent_since = None
+            elif self._gcs_silent_since is None:
+                self._gcs_silent_since = time.monotonic()
+            elif time.monotonic() - self._gcs_silent_since > GCS_GRACE_S:
+                return (f"the Ray cluster's GCS stopped answering (at {self.gcs[0]}:{self.gcs[1]}) "
+                        f"for {GCS_GRACE_S:.0f} s")
+        return None
+
+
+class _Reaper:
+    """The :mod:`pipeline.executors.reaper` process watching the embedded Ray's processes."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        if not sys.platform.startswith("linux") or not roots:
+            return
+        script = Path(__file__).with_name("reaper.py")
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-I", "-S", str(script), *map(str, roots)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, close_fds=True)
+        except OSError as exc:
+            log.debug("no reaper for the embedded Ray (%s)", exc)
+
+    def finish(self, timeout: float = 10.0) -> None:
+        """Kill what is left (closing its input tells it to), and wait for it."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.stdin.close()  # type: ignore[union-attr]
+            self.proc.wait(timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+        self.proc = None
+
+
+def _head_processes(ray: Any) -> list[int]:
+    """The pids of the Ray processes this driver started (the embedded cluster)."""
+    try:
+        node = ray._private.worker.global_worker.node
+        return [info.process.pid for infos in node.all_processes.values() for info in infos if info.process]
+    except Exception:  # noqa: BLE001 - private API; without it there is only ray.shutdown()
+        return []
 
 
 class _GraphWorker:
@@ -116,8 +221,16 @@ class RayExecutor:
                 # Ray's default for a new local cluster, token authentication, stays; its notice
                 # saying so would print over the progress bar.
                 logging.getLogger(_TOKEN_NOTICE_LOGGER).addFilter(_quiet_token_notice)
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(**kwargs)
             self._started_here = True
+            if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+                # Ray's core installs a C handler that prints a stack and may abort: the caller's
+                # (the CLI's: exit through the finally blocks that stop Ray) comes back.
+                signal.signal(signal.SIGTERM, on_sigterm)
+        self._reaper = _Reaper(_head_processes(ray) if self._started_here and not address else [])
+        self._watch = _ClusterWatch(ray)
+        self._lost: str | None = None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = max(1, workers or cpus)
         # Seconds from spawning each pool of actors to all of them set up
@@ -148,9 +261,37 @@ class RayExecutor:
         return self._pool
 
     def _kill_pool(self) -> None:
-        for actor in self._pool:
-            self._ray.kill(actor)
+        if self._lost is None:
+            for actor in self._pool:
+                self._ray.kill(actor)
         self._pool = []
+
+    def _wait(self, refs: list[Any], num_returns: int = 1) -> list[Any]:
+        """``ray.wait`` that notices a lost cluster instead of waiting for ever.
+
+        Raises
+        ------
+        ClusterLost
+            When the raylet or the GCS stops answering.
+        """
+        while True:
+            done, _ = self._ray.wait(refs, num_returns=num_returns, timeout=WATCH_INTERVAL_S)
+            if done:
+                return done
+            self._lost = self._watch.lost()
+            if self._lost is not None:
+                raise ClusterLost(f"{self._lost}: the run cannot go on (finished images are kept; run again "
+                                  "to resume)")
+
+    def _get(self, refs: list[Any]) -> list[Any]:
+        remaining = list(refs)
+        while remaining:
+            done = self._wait(remaining, num_returns=len(remaining))
+            remaining = [r for r in remaining if r not in done]
+        return self._ray.get(list(refs))
+
+    def _load(self, actors: list[Any], graph: Graph) -> None:
+        self._get([a.load.remote(graph) for a in actors])
 
     def map(
         self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
@@ -168,42 +309,68 @@ class RayExecutor:
         start = time.perf_counter()
         pool = self._pool_for(options, context, min(self.workers, len(tasks)))
         # Surface a failing setup() (a missing model, say) as itself, before any image.
-        ray.get([a.load.remote(graph) for a in pool])
+        self._load(pool, graph)
         self.startup_seconds.append(time.perf_counter() - start)
         log.info("%d Ray worker(s) set up in %.2f s", len(pool), self.startup_seconds[-1])
         idle = list(pool)
-        pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None]] = {}
-        # Indices, not records: a record is read (from the driver's store) when its image is sent.
-        queue = list(reversed(range(len(tasks))))
+        pending: dict[Any, tuple[Any, int, ImageRecord | None, int]] = {}
+        # Indices, not records: a record is read (the driver keeps them on disk) when its image is sent.
+        queue: list[tuple[int, ImageRecord | None, int]] = [(i, None, 0) for i in reversed(range(len(tasks)))]
         try:
             while queue or pending:
                 while idle and queue:
                     actor = idle.pop()
-                    i = queue.pop()
-                    task, record = tasks[i], records[i] if records is not None else None
-                    pending[actor.run.remote(task, record)] = (actor, task, record)
-                done, _ = ray.wait(list(pending), num_returns=1)
-                ref = done[0]
-                actor, task, given = pending.pop(ref)
+                    i, record, attempt = queue.pop()
+                    if record is None and records is not None:
+                        record = records[i]
+                    pending[actor.run.remote(tasks[i], record)] = (actor, i, record, attempt)
+                ref = self._wait(list(pending))[0]
+                actor, i, given, attempt = pending.pop(ref)
+                task = tasks[i]
                 try:
-                    record = ray.get(ref)
-                except ray.exceptions.RayActorError:
-                    log.warning("worker died on %s; starting a new one", task.source_path)
-                    record = replace(given) if given is not None else task.new_record()
-                    record.status = Status.FAILED
-                    record.error = CRASH_MESSAGE
-                    replacement = self._spawn(ray.remote(_GraphWorker).options(**self._pool_options), context)
-                    ray.get(replacement.load.remote(graph))
-                    self._pool[self._pool.index(actor)] = replacement
-                    actor = replacement
+                    result = ray.get(ref)
+                except (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError):
+                    lost = self._watch.lost()
+                    if lost is not None:  # not the worker: the node under it
+                        self._lost = lost
+                        raise ClusterLost(f"{lost}: the run cannot go on (finished images are kept; run again "
+                                          "to resume)") from None
+                    idle.append(self._replace(actor, graph, context))
+                    if attempt < WORKER_RETRIES:
+                        log.warning("worker died on %s; trying it again on a new one", task.source_path)
+                        queue.append((i, given, attempt + 1))
+                        continue
+                    log.warning("worker died on %s %d times; giving up on it for this run",
+                                task.source_path, attempt + 1)
+                    result = replace(given) if given is not None else task.new_record()
+                    result.status, result.failure = Status.FAILED, Failure.TRANSIENT
+                    result.error = f"{CRASH_MESSAGE.format(n=attempt + 1)}; {TRANSIENT_NOTE}"
+                    yield result
+                    continue
                 idle.append(actor)
-                yield record
+                yield result
         finally:
             if pending:  # abandoned mid-segment: the actors are still busy; start afresh next time
                 self._kill_pool()
 
+    def _replace(self, dead: Any, graph: Graph, context: RunContext) -> Any:
+        """A new actor, set up for ``graph``, in the dead one's place in the pool."""
+        replacement = self._spawn(self._ray.remote(_GraphWorker).options(**self._pool_options), context)
+        self._load([replacement], graph)
+        self._pool[self._pool.index(dead)] = replacement
+        return replacement
+
     def close(self) -> None:
-        if self._ray.is_initialized():
-            self._kill_pool()
-        if self._started_here and self._ray.is_initialized():
-            self._ray.shutdown()
+        """Stop the actors and, when this executor started it, the local Ray; kill what it leaves."""
+        try:
+            if self._ray.is_initialized():
+                self._kill_pool()
+            if self._started_here and self._ray.is_initialized():
+                if self._lost is None:
+                    self._ray.shutdown()
+                else:  # the cluster is half gone: shutdown() may wait on it; the reaper finishes the job
+                    stopper = threading.Thread(target=self._ray.shutdown, name="ray-shutdown", daemon=True)
+                    stopper.start()
+                    stopper.join(SHUTDOWN_TIMEOUT_S)
+        finally:
+            self._reaper.finish()

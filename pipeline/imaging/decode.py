@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,8 +31,9 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 import rawpy
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
+from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear, u16_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.libraw_ids import read_raw_make_model
@@ -72,14 +75,130 @@ def _nonzero(v: float | None) -> float | None:
     return float(v) if v else None
 
 
-def open_raw(path: Path) -> rawpy.RawPy:
-    """Open a RAW file, turning LibRaw's errors into :class:`InputError`."""
+def check_readable(path: Path) -> None:
+    """Raise the operating system's error when ``path`` cannot be opened and read.
+
+    LibRaw reports a missing file as it reports a truncated one ("Input/output
+    error") and Pillow's format errors are ``OSError`` too; the one says
+    nothing about the file's content (a rerun may succeed), the other is the
+    content. Asking the OS first keeps the two apart.
+
+    Raises
+    ------
+    OSError
+        With its ``errno`` (``FileNotFoundError``, ``PermissionError``, EIO...).
+    """
+    with open(path, "rb") as f:
+        f.read(1)
+
+
+def open_raw(path: Path, fmt: str | None = None) -> rawpy.RawPy:
+    """Open a RAW file, turning LibRaw's errors into :class:`InputError`.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    fmt : str, optional
+        The RAW format its first bytes showed (``"crw"``, ``"cr2"``, ...;
+        see :func:`pipeline.kernel.ingest.sniff_format`). When LibRaw then
+        cannot open it, the file's structure is checked so the message can say
+        "truncated" rather than "not a format LibRaw supports".
+
+    Raises
+    ------
+    InputError
+        If LibRaw cannot read the file's data; the message says why as precisely
+        as the file's structure allows.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
+    """
+    check_readable(path)
     try:
         return rawpy.imread(str(path))
     except rawpy.LibRawFileUnsupportedError:
+        if fmt:
+            damage = container_damage(path, fmt)
+            if damage:
+                raise InputError(f"truncated or damaged {fmt.upper()} file: {damage}") from None
+            raise InputError(
+                f"a {fmt.upper()} file by its header, but LibRaw cannot open it: damaged, or from a camera this "
+                f"LibRaw ({'.'.join(map(str, rawpy.libraw_version))}) does not know"
+            ) from None
         raise InputError("not a RAW format LibRaw supports, nor a raster image") from None
     except rawpy.LibRawError as exc:
         raise InputError(f"cannot read RAW file: {_libraw_message(exc)}") from None
+
+
+def container_damage(path: Path, fmt: str) -> str | None:
+    """What is structurally wrong with a RAW container, or None if nothing can be seen.
+
+    CRW (Canon's CIFF) keeps its directory at the very end of the file, so a
+    file cut by even a few bytes loses it and LibRaw no longer recognises
+    the format; TIFF-based RAWs (CR2, NEF, DNG, ...) point from their IFDs at
+    image data a cut file no longer holds.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+            if fmt == "crw":
+                return _ciff_damage(f, head, size)
+            if head[:4] in (b"II*\x00", b"MM\x00*"):
+                return _tiff_damage(f, head, size)
+    except (OSError, struct.error):
+        return None
+    return None
+
+
+def _ciff_damage(f: Any, head: bytes, size: int) -> str | None:
+    endian = "<" if head[:2] == b"II" else ">"
+    (heap_start,) = struct.unpack_from(endian + "I", head, 2)
+    if size < heap_start + 4:
+        return f"the file ends ({size} bytes) before its first block does"
+    f.seek(size - 4)
+    (dir_offset,) = struct.unpack(endian + "I", f.read(4))
+    directory = heap_start + dir_offset
+    if directory + 2 > size - 4:
+        return f"its directory, which a CRW keeps at the end of the file, is missing (the file is {size} bytes)"
+    f.seek(directory)
+    (count,) = struct.unpack(endian + "H", f.read(2))
+    if count == 0 or directory + 2 + 10 * count > size - 4:
+        return f"its directory, which a CRW keeps at the end of the file, is cut (the file is {size} bytes)"
+    entries = f.read(10 * count)
+    for i in range(count):
+        kind, length, offset = struct.unpack_from(endian + "HII", entries, 10 * i)
+        # Records stored in the heap lie between the heap's start and its directory.
+        if kind & 0xC000 == 0 and offset + length > dir_offset:
+            return ("the 4 bytes at its end, which point at a CRW's directory, point at something else: "
+                    f"the end of the file is missing (the file is {size} bytes)")
+    return None
+
+
+def _tiff_damage(f: Any, head: bytes, size: int) -> str | None:
+    endian = "<" if head[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(endian + "I", head, 4)
+    for _ in range(16):  # IFD0 and the IFDs chained after it
+        if ifd == 0:
+            return None
+        if ifd + 2 > size:
+            return f"an image directory at byte {ifd} lies past the end of the file ({size} bytes)"
+        f.seek(ifd)
+        (count,) = struct.unpack(endian + "H", f.read(2))
+        entries = f.read(12 * count + 4)
+        if len(entries) < 12 * count + 4:
+            return f"the image directory at byte {ifd} is cut by the end of the file ({size} bytes)"
+        tags = {}
+        for i in range(count):
+            tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
+            if n == 1 and typ in (3, 4):
+                fmt = endian + ("H" if typ == 3 else "I")
+                tags[tag] = struct.unpack_from(fmt, entries, 12 * i + 8)[0]
+        offset, length = tags.get(0x0111), tags.get(0x0117)  # StripOffsets, StripByteCounts (single strip)
+        if offset is not None and length is not None and offset + length > size:
+            return f"its image data runs to byte {offset + length}, past the end of the file ({size} bytes)"
+        (ifd,) = struct.unpack_from(endian + "I", entries, 12 * count)
+    return None
 
 
 _LIBRAW_MEANING = {
@@ -209,6 +328,40 @@ def check_not_constant(rgb: np.ndarray) -> None:
         raise InputError(f"decodes to a constant image (every pixel = {hi:.4f} of full scale): no picture in the file")
 
 
+#: The smallest side, in pixels, the measurements work on (an 8x8 perceptual hash, a 3x3 Laplacian
+#: with its border); shared with :mod:`pipeline.imaging.measure`.
+MIN_SIDE_PX = 8
+
+
+def check_measurable(rgb: np.ndarray, width: int, height: int) -> None:
+    """Refuse an image (or the proxy of one) too small to measure.
+
+    Parameters
+    ----------
+    rgb : ndarray, (h, w, 3)
+        The analysis proxy.
+    width, height : int
+        The oriented full-resolution size (named in the message).
+
+    Raises
+    ------
+    InputError
+        When the source or its proxy is under :data:`MIN_SIDE_PX` on a side: a
+        1x1 tracking pixel, an icon, or a strip so thin (over 200:1) that the
+        proxy loses it.
+    """
+    if min(width, height) < MIN_SIDE_PX:
+        raise InputError(
+            f"image is {width}x{height} px: too small to measure (postprod needs at least {MIN_SIDE_PX} px a side)"
+        )
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE_PX:
+        raise InputError(
+            f"image is {width}x{height} px: too narrow to measure (its {w}x{h} analysis proxy is under "
+            f"{MIN_SIDE_PX} px a side)"
+        )
+
+
 def fit_long_edge(rgb: np.ndarray, long_edge: int) -> np.ndarray:
     """Downscale (area filter) so the long edge is at most ``long_edge``."""
     h, w = rgb.shape[:2]
@@ -273,10 +426,85 @@ def _exif_metadata(im: Image.Image, w: int, h: int) -> SourceMetadata:
     )
 
 
+#: Bytes per pixel Pillow holds once an image of a mode is decoded (RGB is stored as 4).
+_PIL_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 4, "PA": 4, "La": 4, "RGB": 4, "RGBA": 4, "RGBX": 4, "RGBa": 4,
+                        "YCbCr": 4, "LAB": 4, "HSV": 4, "CMYK": 4, "I": 4, "F": 4, "I;16": 2, "I;16B": 2,
+                        "I;16L": 2, "I;16N": 2}
+#: Memory a raster decode may take by default: Pillow's decoded image plus the float result.
+DEFAULT_DECODE_BUDGET_BYTES = 1200 * 1024 * 1024
+# Rows converted to float at a time: a few MB however wide the image.
+_STRIP_BYTES = 8 << 20
+_SRGB8_TO_LINEAR = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
+_EXIF_TO_NUMPY = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def decode_budget(width: int, height: int, mode: str, out_size: tuple[int, int]) -> int:
+    """Bytes :func:`decode_raster` needs for an image: Pillow's decode, the float result and a strip."""
+    decoded = width * height * _PIL_BYTES_PER_PIXEL.get(mode, 8)
+    return decoded + out_size[0] * out_size[1] * 3 * 4 + 4 * _STRIP_BYTES
+
+
+def _area_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For area resampling ``n_in`` -> ``n_out``: per input index, its two output indices and weights.
+
+    Output ``j`` averages input ``[j * n_in / n_out, (j + 1) * n_in / n_out)``; an input pixel
+    straddles at most two outputs (``n_out <= n_in``). Same weights as OpenCV's INTER_AREA.
+    """
+    scale = n_in / n_out
+    starts = np.arange(n_in, dtype=np.float64)
+    first = np.minimum((starts / scale).astype(np.int64), n_out - 1)
+    edge = (first + 1) * scale  # where output `first` ends, in input coordinates
+    w_first = np.clip(edge - starts, 0.0, 1.0)
+    second = np.minimum(first + 1, n_out - 1)
+    w_second = 1.0 - w_first
+    return first, second, np.stack([w_first, w_second]) / scale
+
+
+def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
+    """A band of rows, in any mode, to linear float32 RGB (the same conversions the whole image had)."""
+    if strip.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(strip, dtype=np.float32) / 65535.0
+        return np.repeat(srgb_to_linear(arr)[..., None], 3, axis=2)
+    if transform is not None:
+        if strip.mode != transform.input_mode:
+            strip = strip.convert(transform.input_mode)
+        strip = ImageCms.applyTransform(strip, transform)
+    if strip.mode != "RGB":
+        strip = strip.convert("RGB")
+    return cv2.LUT(np.asarray(strip), _SRGB8_TO_LINEAR)  # 3x faster than indexing with numpy
+
+
+def _icc_transform(im: Image.Image, icc: bytes | None) -> ImageCms.ImageCmsTransform | None:
+    if not icc:
+        return None
+    mode = im.mode if im.mode in ("RGB", "RGBA", "L", "CMYK") else "RGB"
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return ImageCms.buildTransform(src, _SRGB_PROFILE, mode, "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return None  # unreadable profile: assume sRGB
+
+
 def decode_raster(
-    path: Path, long_edge: int | None, max_pixels: int, downscale: bool = True
+    path: Path, long_edge: int | None, max_pixels: int, max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    downscale: bool = True,
 ) -> tuple[np.ndarray, SourceMetadata]:
-    """Decode a raster image to linear working-space RGB.
+    """Decode a raster image to linear working-space RGB, within a memory budget.
+
+    The size and mode in the header say what the decode will take before any
+    pixel is read: an image above ``max_pixels`` or ``max_bytes`` is refused.
+    Pixels are then converted to linear float a band of rows at a time and,
+    when ``long_edge`` asks for less, area-averaged in linear light band by
+    band, so a 169-megapixel PNG costs Pillow's decode (680 MB) plus the small
+    result, not ten float copies of it.
 
     Parameters
     ----------
@@ -284,55 +512,95 @@ def decode_raster(
         JPEG, TIFF, PNG, WebP (HEIC when pillow-heif is installed).
     long_edge : int or None
         Decode no larger than needed for this long edge (JPEG DCT scaling),
-        then downscale; ``None`` for full resolution.
+        then area-downscale; ``None`` for full resolution.
     max_pixels : int
         Refuse larger images (decompression bombs).
+    max_bytes : int
+        Refuse images whose decode would take more memory than this (Pillow's
+        image, the float result and a band of rows).
     downscale : bool
-        False to stop after the decoder's own scaling (at least ``long_edge``,
-        often more): for a caller that resamples the picture itself, so it is
-        resampled once.
+        False to stop after the decoder's own scaling (JPEG's DCT scaling to at
+        least ``long_edge``): for a caller that resamples the picture itself,
+        so it is resampled once; still area-shrunk band by band when the
+        whole decode would pass ``max_bytes``.
 
     Raises
     ------
     InputError
         If Pillow cannot identify or fully decode the file, or it is too large.
+    OSError
+        If the file cannot be opened at all (missing, unreadable): not its content's fault.
     """
+    check_readable(path)
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise InputError(f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit")
-            meta = _exif_metadata(im, w, h)
-            icc = im.info.get("icc_profile")
-            if long_edge and im.format == "JPEG":
-                im.draft("RGB", (long_edge, long_edge))
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32) / 65535.0
-                rgb = np.repeat(srgb_to_linear(arr)[..., None], 3, axis=2)
-            else:
-                if im.mode not in ("RGB", "RGBA", "L", "CMYK") and icc is None:
-                    im = im.convert("RGB")
-                if icc:
-                    try:
-                        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-                        im = ImageCms.profileToProfile(im, src, _SRGB_PROFILE, outputMode="RGB")
-                    except (ImageCms.PyCMSError, OSError):
-                        im = im.convert("RGB")  # unreadable profile: assume sRGB
-                im = im.convert("RGB")
-                rgb = srgb_to_linear(np.asarray(im, dtype=np.float32) / 255.0)
+        with warnings.catch_warnings():
+            # Pillow warns above 89 MP; the limits are checked here, against this function's own bounds.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise InputError(
+                        f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit"
+                    )
+                meta = _exif_metadata(im, w, h)
+                icc = im.info.get("icc_profile")
+                if long_edge and im.format == "JPEG":
+                    im.draft("RGB", (long_edge, long_edge))
+                dw, dh = im.size  # after DCT scaling
+                # Not downscaled when asked, unless the whole decode would not fit the budget: a
+                # band-wise area shrink (then the caller's resampling) beats refusing the file.
+                whole_fits = decode_budget(dw, dh, im.mode, (dw, dh)) <= max_bytes
+                scale = min(1.0, long_edge / max(dw, dh)) if long_edge and (downscale or not whole_fits) else 1.0
+                out_w, out_h = max(1, round(dw * scale)), max(1, round(dh * scale))
+                need = decode_budget(dw, dh, im.mode, (out_w, out_h))
+                if need > max_bytes:
+                    raise InputError(
+                        f"image is {w}x{h} ({im.mode}): decoding it takes about {need / 2**20:.0f} MB, above the "
+                        f"{max_bytes / 2**20:.0f} MB budget (raise the stage's max_decode_mb to accept it)"
+                    )
+                im.load()
+                rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
         raise InputError("not an image format Pillow or LibRaw can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
-    if long_edge and downscale:
-        rgb = fit_long_edge(rgb, long_edge)
+    except MemoryError:
+        raise InputError("out of memory while decoding the image") from None
+    orient = _EXIF_TO_NUMPY.get(meta.orientation)
+    if orient is not None:
+        rgb = orient(rgb)
     return np.ascontiguousarray(rgb, dtype=np.float32), meta
+
+
+def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform | None, out_w: int, out_h: int
+                        ) -> np.ndarray:
+    """``im`` in linear float RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), band by band."""
+    w, h = im.size
+    rows = max(1, _STRIP_BYTES // (w * 3 * 4))
+    if (out_w, out_h) == (w, h):
+        out = np.empty((h, w, 3), dtype=np.float32)
+        for y in range(0, h, rows):
+            out[y : y + rows] = _strip_to_linear(im.crop((0, y, w, min(h, y + rows))), transform)
+        return out
+    out = np.zeros((out_h, out_w * 3), dtype=np.float32)
+    first, second, weights = _area_weights(h, out_h)
+    for y in range(0, h, rows):
+        y1 = min(h, y + rows)
+        band = _strip_to_linear(im.crop((0, y, w, y1)), transform)
+        # Across: OpenCV's area filter on the band (whole columns, so exact); down: the row weights.
+        if out_w != w:
+            band = cv2.resize(band, (out_w, y1 - y), interpolation=cv2.INTER_AREA)
+        band = band.reshape(y1 - y, -1)
+        for index, weight in ((first[y:y1], weights[0, y:y1]), (second[y:y1], weights[1, y:y1])):
+            # Rows going to one output row are consecutive: sum each run (no BLAS call for a 7x53 product:
+            # a threaded BLAS spent 6 s of a 169 MP decode waking its threads).
+            starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+            out[index[starts]] += np.add.reduceat(band * weight[:, None].astype(np.float32), starts, axis=0)
+    return out.reshape(out_h, out_w, 3)
 
 
 # --- the analysis proxy -----------------------------------------------------------
@@ -355,6 +623,10 @@ class Decoded:
         decoding the file again when it needs this very decode.
     half_size : bool
         Whether ``libraw_rgb16`` is LibRaw's half-size decode.
+    camera_raw : CameraRawBaseline or None
+        For a RAW, Camera Raw's as-shot white balance, baseline exposure and
+        default crop (:mod:`pipeline.imaging.camera_raw`); None for a raster
+        file, or a DNG whose first IFD cannot be read.
     rgb16 : ndarray, uint16, (H, W, 3), or None
         For a RAW, the proxy's 16-bit values (``rgb == u16_to_linear(rgb16)``).
     """
@@ -363,6 +635,7 @@ class Decoded:
     meta: SourceMetadata
     libraw_rgb16: np.ndarray | None = None
     half_size: bool = False
+    camera_raw: CameraRawBaseline | None = None
     rgb16: np.ndarray | None = None
 
 
@@ -378,6 +651,8 @@ def decode_proxy(
     max_pixels: int,
     min_bits_per_photosite: float = 0.5,
     file_size: int | None = None,
+    fmt: str | None = None,
+    max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
 ) -> Decoded:
     """Decode a source into its analysis proxy and read its metadata.
 
@@ -400,6 +675,11 @@ def decode_proxy(
         Refuse RAW files too small for the sensor they declare (see :func:`check_raw_payload`).
     file_size : int, optional
         The file's size in bytes (read from the file when not given).
+    fmt : str, optional
+        The RAW format the file's first bytes showed (see :func:`open_raw`), so
+        a file LibRaw cannot open is told truncated from unsupported.
+    max_bytes : int
+        Memory budget of a raster decode (see :func:`decode_raster`).
 
     Returns
     -------
@@ -408,29 +688,39 @@ def decode_proxy(
     Raises
     ------
     InputError
-        If the file is empty, not an image, too large, truncated, corrupt, or
-        decodes to a constant picture; the message says which.
+        If the file is empty, not an image, too large (in pixels or in the
+        memory its decode takes), truncated, corrupt, too small to measure
+        (:func:`check_measurable`), or decodes to a constant picture; the
+        message says which.
     """
     if file_size is None:
         file_size = path.stat().st_size
     if file_size == 0:
         raise InputError("empty file (0 bytes)")
     if SourceKind(kind) is SourceKind.RASTER:
-        rgb, meta = decode_raster(path, long_edge, max_pixels)
+        rgb, meta = decode_raster(path, long_edge, max_pixels, max_bytes)
         decoded = Decoded(rgb, meta)
     else:
+        unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
-            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown=kind is SourceKind.UNKNOWN
+            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt
         )
+    check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     check_not_constant(decoded.rgb)
     return decoded
 
 
 def _decode_raw_proxy(
-    path: Path, long_edge: int, max_pixels: int, min_bits_per_photosite: float, file_size: int, unknown: bool
+    path: Path,
+    long_edge: int,
+    max_pixels: int,
+    min_bits_per_photosite: float,
+    file_size: int,
+    unknown: bool,
+    fmt: str | None,
 ) -> Decoded:
     try:
-        raw = open_raw(path)
+        raw = open_raw(path, fmt)
     except InputError:
         if unknown:
             raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None
@@ -442,6 +732,10 @@ def _decode_raw_proxy(
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
             check_raw_payload(raw, file_size, min_bits_per_photosite)
             meta = raw_metadata(raw, path)
+            try:
+                camera_raw = camera_raw_baseline(raw, path)
+            except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
+                camera_raw = None
             half = proxy_wants_half_size(meta.width, meta.height, long_edge)
             rgb16 = decode_raw_linear(raw, half_size=half)
     except rawpy.LibRawError as exc:
@@ -452,4 +746,4 @@ def _decode_raw_proxy(
     # Shrink the 16-bit decode, then convert: a third of the float work and
     # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
     small16 = np.ascontiguousarray(fit_long_edge(rgb16, long_edge))
-    return Decoded(u16_to_linear(small16), meta, rgb16, half, small16)
+    return Decoded(u16_to_linear(small16), meta, rgb16, half, camera_raw, small16)

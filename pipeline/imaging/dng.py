@@ -15,7 +15,7 @@ surface, and LibRaw's white-balance multipliers are its reciprocal.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -123,6 +123,9 @@ def write_dng(path: Path | str, cfa: np.ndarray, **tags: Any) -> Path:
         focal length in mm.
     baseline_exposure : float
         DNG ``BaselineExposure`` in EV (how much brighter a default render is).
+    extra_tags : mapping, optional
+        More IFD0 tags, ``{tag: (TIFF type, values)}`` (a second colour
+        matrix and illuminant, AnalogBalance, ...); they replace written ones.
 
     Returns
     -------
@@ -159,6 +162,7 @@ def dng_bytes(
     f_number: float | None = None,
     focal_length: float | None = None,
     baseline_exposure: float = 0.0,
+    extra_tags: Mapping[int, tuple[int, object]] | None = None,
 ) -> bytes:
     """The bytes of the DNG :func:`write_dng` writes (same parameters, no path).
 
@@ -238,6 +242,9 @@ def dng_bytes(
         (50730, _SRATIONAL, [float(baseline_exposure)]),
         (50778, _SHORT, [_ILLUMINANT_D65]),  # CalibrationIlluminant1
     ]
+    if extra_tags:
+        ifd0 = [e for e in ifd0 if e[0] not in extra_tags]
+        ifd0 += [(int(tag), int(ftype), values) for tag, (ftype, values) in extra_tags.items()]
     exif: list[Entry] = []
     if exposure_time:
         exif.append((33434, _RATIONAL, [float(exposure_time)]))

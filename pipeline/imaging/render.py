@@ -47,10 +47,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rawpy
 
 from charts.schema import Chart, Rendition
-from pipeline.imaging.decode import decode_raster, decode_raw_linear, open_raw
+from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
@@ -93,6 +92,9 @@ class Adjustments:
         Straightening angle: every frame is turned by it (counter-clockwise on screen).
     crops : dict
         Chart crop aspect (``"4:5"``) -> crop box ``(x, y, w, h)``.
+    crop_turns : dict
+        Chart crop aspect -> a reviewer's extra turn of that crop in degrees,
+        on top of ``angle_deg`` (a crop op's ``rotate_deg``); absent = none.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -100,6 +102,12 @@ class Adjustments:
     faces: tuple[FaceLift, ...] = ()
     angle_deg: float = 0.0
     crops: Mapping[str, Box] = field(default_factory=dict)
+    crop_turns: Mapping[str, float] = field(default_factory=dict)
+
+    def for_crop(self, aspect: str | None) -> Adjustments:
+        """These adjustments as the frame of a rendition cropped to ``aspect`` is turned."""
+        turn = self.crop_turns.get(aspect, 0.0) if aspect is not None else 0.0
+        return self if not turn else dataclasses.replace(self, angle_deg=self.angle_deg + turn)
 
 
 def _box(value: Any, op: Operation) -> Box:
@@ -121,7 +129,7 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box"}``. Flag and reject, every operation left to a
+        ``crop {"aspect", "box", "rotate_deg"?}``. Flag and reject, every operation left to a
         retoucher and every operation a reviewer rejected are ignored.
 
     Returns
@@ -140,6 +148,7 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
     angle = 0.0
     faces: list[FaceLift] = []
     crops: dict[str, Box] = {}
+    turns: dict[str, float] = {}
     for op in operations:
         if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
             continue  # a person's job, or turned down by a reviewer
@@ -158,6 +167,8 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
                 angle += float(p["angle_deg"])
             elif op.kind == OperationKind.CROP:
                 crops[str(p["aspect"])] = _box(p["box"], op)
+                if float(p.get("rotate_deg") or 0.0):
+                    turns[str(p["aspect"])] = float(p["rotate_deg"])
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -166,6 +177,7 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
         faces=tuple(faces),
         angle_deg=angle,
         crops=crops,
+        crop_turns=turns,
     )
 
 
@@ -218,7 +230,7 @@ def required_scale(renditions: Mapping[str, Rendition], adjustments: Adjustments
     """Decoded pixels needed per full-resolution pixel by the largest rendition (0 when none)."""
     need = 0.0
     for r in renditions.values():
-        frame = rendition_frame(r, adjustments, width, height)
+        frame = rendition_frame(r, adjustments.for_crop(r.crop), width, height)
         out_w, out_h = rendition_size(r, frame)
         need = max(need, out_w / frame[2], out_h / frame[3])
     return need
@@ -852,13 +864,20 @@ def render_renditions(
     """
     out: dict[str, np.ndarray] = {}
     for name, r in renditions.items():
-        frame = rendition_frame(r, adjustments, width, height)
+        turned = adjustments.for_crop(r.crop)  # a crop a reviewer turned further
+        frame = rendition_frame(r, turned, width, height)
         size = rendition_size(r, frame)
         out[name] = render_frame(
-            decoded, width, height, adjustments, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
+            decoded, width, height, turned, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
             sharpen_sigma,
         )  # fmt: skip
     return out
+
+
+def preview_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
+    """``(w, h)`` of a whole-frame picture with at most ``long_edge`` on its long side (never enlarged)."""
+    scale = min(1.0, long_edge / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def render_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments) -> np.ndarray:
@@ -909,7 +928,7 @@ def decode_for_render(
     height: int,
     scale: float,
     max_pixels: int,
-    raw: rawpy.RawPy | None = None,
+    max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
 
@@ -921,10 +940,8 @@ def decode_for_render(
 
     Parameters
     ----------
-    raw : rawpy.RawPy, optional
-        The file already opened (and unpacked) by the decode stage: LibRaw
-        re-runs only its processing, skipping the read and the decompression
-        (100+ ms on a CRW). It is closed here.
+    max_bytes : int
+        Memory budget of a raster decode (see :func:`~pipeline.imaging.decode.decode_raster`).
 
     Raises
     ------
@@ -933,9 +950,9 @@ def decode_for_render(
     """
     if kind is SourceKind.RASTER:
         long_edge = math.ceil(scale * max(width, height))
-        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, downscale=False)
+        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes, downscale=False)
         return rgb
-    with raw if raw is not None else open_raw(path) as handle:
+    with open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=raw_half_size(scale))
 
 
@@ -946,16 +963,31 @@ def render_key(content_hash: str, chart: Chart, operations: Sequence[Operation])
     :data:`RENDER_VERSION` give the same key, so a resumed run can keep exports
     whose key matches and redo the others.
     """
-    ops = [
-        {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by),
-         "rejected": (o.review or {}).get("status") == "rejected"}
-        for o in operations
-    ]
-    payload = {
-        "render_version": RENDER_VERSION,
-        "source": content_hash,
-        "chart": chart.model_dump(mode="json", exclude={"extends", "description"}),
-        "operations": ops,
-    }
-    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return RenderKeys(chart).key(content_hash, operations)
+
+
+_KEY_JSON = {"sort_keys": True, "default": str, "separators": (",", ":")}
+
+
+class RenderKeys:
+    """:func:`render_key` for many images of one chart: the chart is serialised once.
+
+    The key is the SHA-256 of the JSON of ``{"chart", "operations",
+    "render_version", "source"}`` with sorted keys; the chart's part is
+    written once here and spliced in, which gives the same text (the review
+    app checks thousands of images for stale exports this way).
+    """
+
+    def __init__(self, chart: Chart) -> None:
+        dump = chart.model_dump(mode="json", exclude={"extends", "description"})
+        self._head = '{"chart":' + json.dumps(dump, **_KEY_JSON) + ',"operations":'  # type: ignore[arg-type]
+
+    def key(self, content_hash: str, operations: Sequence[Operation]) -> str:
+        ops = [
+            {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by),
+             "rejected": (o.review or {}).get("status") == "rejected"}
+            for o in operations
+        ]
+        text = (self._head + json.dumps(ops, **_KEY_JSON)  # type: ignore[arg-type]
+                + ',"render_version":' + json.dumps(RENDER_VERSION) + ',"source":' + json.dumps(content_hash) + "}")
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -33,6 +33,9 @@ import numpy as np
 
 #: Relative to the output folder; inside the run's state directory.
 CACHE_DIR = Path(".postprod") / "decoded"
+#: The most of the disk's free space (counting what the cache holds) the cache may take: the
+#: deliveries need the rest. A 4 GB budget on a 60 MB disk once filled it before the exports came.
+FREE_SPACE_SHARE = 0.25
 
 
 class _MemoryTier:
@@ -84,7 +87,11 @@ def _used_bytes(folder: Path) -> int:
 
 
 def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, budget_bytes: int) -> bool:
-    """Keep a decode for the render, unless that would take the folder above ``budget_bytes``.
+    """Keep a decode for the render, unless that would take the folder above its budget.
+
+    The budget is the smaller of ``budget_bytes`` and :data:`FREE_SPACE_SHARE`
+    of the disk's free space (plus what the cache already holds), so the
+    cache never takes the room the exports need.
 
     Parameters
     ----------
@@ -98,7 +105,7 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
         :func:`pipeline.imaging.decode.decode_raw_linear`'s output, as is.
     budget_bytes : int
         Largest total size of the folder (several workers may each overshoot
-        it by one entry).
+        it by one entry), before the free-space bound.
 
     Returns
     -------
@@ -120,7 +127,12 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
             _memory.entries[path] = rgb16
             return True
     folder = path.parent
-    if _used_bytes(folder) + rgb16.nbytes > budget_bytes:
+    used = _used_bytes(folder)
+    try:
+        free = shutil.disk_usage(next(p for p in (folder, *folder.parents) if p.exists())).free
+    except OSError:
+        return False
+    if used + rgb16.nbytes > min(budget_bytes, FREE_SPACE_SHARE * (free + used)):
         return False
     # No fsync: a cache entry lost in a crash only costs a decode, and the
     # rename still keeps readers from a half-written file.

@@ -136,28 +136,106 @@ class Shoot:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def _walk(root: Path, skipped: list[Skipped]) -> list[Path]:
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.fsdecode kept undecodable bytes as surrogates
+        return False
+    return True
+
+
+def _shown(rel: str) -> str:
+    """A relative path as text that can be written anywhere (undecodable bytes as ``\\xff``)."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = False) -> list[Path]:
+    """Every file to process under ``root``, in path order; what is left out goes to ``skipped``.
+
+    Real folders are walked first; then folders reached through symbolic
+    links, each real folder once, so a link back up the tree (a loop) or a
+    second link to a folder is counted, not followed again. A link whose
+    target lies outside ``root`` is skipped and counted unless
+    ``follow_external_symlinks`` (a trusted local shoot that links to a
+    card or a NAS): an uploaded shoot must not pull in files the service can
+    read elsewhere.
+    """
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = Path(dirpath).relative_to(root)
-        for d in list(dirnames):
-            if d.startswith("."):
-                skipped.append(Skipped((rel_dir / d).as_posix() + "/", "hidden folder"))
-                dirnames.remove(d)
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            rel = (rel_dir / name).as_posix()
+    walked: dict[Path, str] = {}
+    folders: list[tuple[Path, str]] = [(root, "")]
+    links: list[tuple[Path, str, Path]] = []
+
+    def skip(rel: str, reason: str) -> None:
+        skipped.append(Skipped(_shown(rel), reason))
+
+    def walk_folder(folder: Path, rel_dir: str) -> None:
+        walked[Path(os.path.realpath(folder))] = rel_dir
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            skip(rel_dir + "/", f"folder cannot be read ({exc.strerror})")
+            return
+        subfolders = []
+        for entry in entries:
+            name = entry.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            path = Path(entry.path)
+            if not _utf8(name):
+                skip(rel, "file name is not valid UTF-8: rename it (e.g. with convmv) to include it")
+                continue
+            try:
+                is_link = entry.is_symlink()
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError as exc:
+                skip(rel, f"cannot be read ({exc.strerror})")
+                continue
             if name.startswith("."):
-                skipped.append(Skipped(rel, "hidden file"))
-            elif path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
-                skipped.append(Skipped(rel, f"sidecar ({path.suffix.lower()})"))
-            elif path.is_symlink() and not path.exists():
-                skipped.append(Skipped(rel, "broken symbolic link"))
-            elif not path.is_file():
-                skipped.append(Skipped(rel, "not a regular file"))
+                skip(rel + "/" if is_dir else rel, "hidden folder" if is_dir else "hidden file")
+            elif is_link:
+                link(path, rel)
+            elif is_dir:
+                subfolders.append((path, rel))
             else:
-                found.append(path)
+                add_file(path, rel, entry.is_file(follow_symlinks=False))
+        folders.extend(reversed(subfolders))  # depth-first, in name order
+
+    def add_file(path: Path, rel: str, regular: bool) -> None:
+        if path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
+            skip(rel, f"sidecar ({path.suffix.lower()})")
+        elif not regular:
+            skip(rel, "not a regular file")
+        else:
+            found.append(path)
+
+    def link(path: Path, rel: str) -> None:
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            skip(rel, "broken symbolic link")
+            return
+        except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError on a loop, 3.13 OSError (ELOOP)
+            skip(rel, "symbolic link loop")
+            return
+        if not (target == root or target.is_relative_to(root)) and not follow_external_symlinks:
+            kind = "folder" if target.is_dir() else "file"
+            skip(rel + "/" if kind == "folder" else rel,
+                 f"symbolic link to a {kind} outside the shoot folder (--follow-external-symlinks includes it)")
+        elif target.is_dir():
+            links.append((path, rel, target))
+        else:
+            add_file(path, rel, target.is_file())
+
+    while folders or links:
+        while folders:
+            walk_folder(*folders.pop())
+        if not links:
+            break
+        path, rel, target = links.pop(0)
+        if target in walked:
+            where = f"{walked[target]}/" if walked[target] else "the shoot folder itself"
+            skip(rel + "/", f"symbolic link to a folder already walked ({where})")
+        else:
+            folders.append((path, rel))
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -165,12 +243,16 @@ def scan_shoot(
     root: Path | str,
     threads: int | None = None,
     on_file: Callable[[Path], None] | None = None,
+    follow_external_symlinks: bool = False,
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
-    Hidden files and folders and sidecars (XMP, THM, PP3, ...) are skipped and
-    counted. Identical files (same SHA-256) are processed once: the first in
-    path order is kept, the others are reported as duplicates of it.
+    Hidden files and folders, sidecars (XMP, THM, PP3, ...), names that are
+    not UTF-8, broken links, link loops and links outside the shoot (unless
+    ``follow_external_symlinks``) are skipped and counted with their reason;
+    a folder reached twice is walked once. Identical files (same SHA-256) are
+    processed once: the first in path order is kept, the others are reported
+    as duplicates of it.
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -186,7 +268,7 @@ def scan_shoot(
     if not root.is_dir():
         raise NotADirectoryError(f"shoot folder not found: {root}")
     shoot = Shoot(root=root)
-    paths = _walk(root, shoot.skipped)
+    paths = _walk(root, shoot.skipped, follow_external_symlinks)
 
     def describe(path: Path) -> SourceTask:
         digest, head = hash_file(path)
@@ -218,36 +300,30 @@ def scan_shoot(
 
 
 def export_stems(source_paths: list[str]) -> list[str]:
-    """A name stem per source, unique within the shoot.
+    """A name stem per source, safe for a file name and unique within the shoot.
 
     ``IMG_0002.dng`` and ``IMG_0002.JPG`` (RAW+JPEG shooting) become
     ``IMG_0002`` and ``IMG_0002_jpg``; the same name in two folders is told
-    apart by its folder.
+    apart by its folder (``b_IMG_1``); names that differ only in ways a file
+    name cannot keep (``Ärger``/``Arger``, NFC/NFD ``café``, case) get
+    ``_2``, ``_3``, ... Who keeps the plain name depends only on the sorted
+    source paths (RAWs first), so a rerun names every file the same way.
+    See :func:`charts.naming.safe_stems`.
     """
+    from charts.naming import safe_stems
+
     paths = [PurePosixPath(p) for p in source_paths]
-    by_stem: dict[str, list[int]] = {}
-    for i, p in enumerate(paths):
-        by_stem.setdefault(p.stem.lower(), []).append(i)
-    stems = [p.stem for p in paths]
-    taken = {s.lower() for s in stems}
-    for group in by_stem.values():
-        if len(group) < 2:
-            continue
-        # The first (in path order) keeps the plain stem; RAWs sort before their JPEG by extension rank.
-        group = sorted(group, key=lambda i: (paths[i].suffix.lower().lstrip(".") not in RAW_EXTENSIONS, source_paths[i]))
-        first_ext = paths[group[0]].suffix.lower()
-        for rank, i in enumerate(group[1:], 1):
-            p = paths[i]
-            ext = p.suffix.lstrip(".").lower()
-            by_ext, by_folder = f"{p.stem}_{ext}", f"{p.parent.name}_{p.stem}"
-            candidates = [by_ext, by_folder] if p.suffix.lower() != first_ext else [by_folder, by_ext]
-            candidates.append(f"{p.stem}_{rank}")
-            for c in candidates:
-                if c.lower() not in taken and c.strip("_"):
-                    stems[i] = c
-                    taken.add(c.lower())
-                    break
-    return stems
+
+    def alternatives(i: int, first: int) -> list[str]:
+        p, kept = paths[i], paths[first]
+        ext = p.suffix.lstrip(".").lower()
+        by_ext = [f"{p.stem}_{ext}"] if ext and ext != kept.suffix.lstrip(".").lower() else []
+        by_folder = [f"{p.parent.name}_{p.stem}"] if p.parent.name and p.parent != kept.parent else []
+        return by_ext + by_folder if by_ext and p.parent == kept.parent else by_folder + by_ext
+
+    # RAWs sort before their JPEG, then by path.
+    order = [(p.suffix.lower().lstrip(".") not in RAW_EXTENSIONS, sp) for p, sp in zip(paths, source_paths)]
+    return safe_stems([p.stem for p in paths], order=order, alternatives=alternatives)
 
 
 def number_tasks(tasks: list[SourceTask]) -> list[SourceTask]:

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.kernel.files import write_json_atomic
 from pipeline.kernel.graph import Graph
-from pipeline.kernel.records import ImageRecord, SourceTask, record_from_json, record_to_json
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, record_from_json, record_to_json
 from pipeline.kernel.stage import RunContext
 
 STATE_DIR = ".postprod"
@@ -57,6 +57,10 @@ class Journal:
             record = record_from_json(entry["record"])
         except (TypeError, KeyError, ValueError):  # written by another version: redo
             return None
+        if record.status is Status.FAILED and (
+                record.failure is Failure.TRANSIENT
+                or record.failure is None and (record.error or "").startswith("worker process died")):
+            return None  # the machine's failure, not the file's (journalled by versions before the distinction)
         for e in record.exports:  # a file deleted or cut short since: redo the image
             p = out_dir / e.path
             if not p.is_file() or p.stat().st_size != e.bytes:
@@ -77,6 +81,11 @@ def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: Ima
     if record is not None:
         incoming = record_to_json(record)
         incoming.pop("stage_seconds", None)
+        if after_plan:
+            # Of a reviewer's decision only what changes pixels: a rejection (edited amounts are in
+            # params already). Accepting, marking done or commenting re-renders nothing.
+            for op in incoming.get("operations") or []:
+                op["review"] = {"rejected": (op.get("review") or {}).get("status") == "rejected"}
     chart_hash = context.chart_hash if after_plan else None
     shoot_id = context.shoot_id if after_plan else None
     naming = (task.seq, task.stem) if after_plan else None

@@ -23,6 +23,13 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class Failure(StrEnum):
+    """Why a file failed, which decides whether a rerun tries it again."""
+
+    INPUT = "input"  # the file's content (corrupt, unsupported): the same bytes fail the same way
+    TRANSIENT = "transient"  # the machine (a worker killed, out of memory, an I/O error): retried
+
+
 class ExposureVerdict(StrEnum):
     UNDER = "under"
     OK = "ok"
@@ -200,6 +207,38 @@ class Frame:
 
 
 @dataclass
+class CameraRawDefaults:
+    """Camera Raw's starting point for a RAW file (written by decode_raw; null for raster files).
+
+    What Lightroom and Camera Raw take as "As Shot" white balance, zero
+    exposure and the uncropped frame: the XMP writer (``pipeline.outputs.xmp``)
+    expresses the plan relative to them. See ``pipeline.imaging.camera_raw``.
+    """
+
+    as_shot_temperature_k: float | None = column(
+        "as_shot_temperature_k", pa.float64(),
+        "Camera Raw's As Shot temperature in kelvin (DNG spec neutral-to-xy, Adobe's temperature scale), unrounded.")
+    as_shot_tint: float | None = column(
+        "as_shot_tint", pa.float64(), "Camera Raw's As Shot tint (+ magenta, - green), unrounded.")
+    wb_source: str | None = column(
+        "as_shot_wb_source", pa.string(),
+        "dng (the DNG's AsShotNeutral and colour matrices) or libraw (LibRaw's as-shot multipliers and "
+        "Adobe D65 matrix, one illuminant); null when the file has neither.")
+    baseline_exposure_ev: float | None = column(
+        "baseline_exposure_ev", pa.float64(),
+        "DNG BaselineExposure + BaselineExposureOffset in EV: Camera Raw's zero exposure; null when unknown "
+        "(proprietary RAWs keep it inside Camera Raw).")
+    default_crop_x: float | None = column(
+        "default_crop_x", pa.float64(), "Left of Camera Raw's default crop, stored (unrotated) full-resolution pixels.")
+    default_crop_y: float | None = column(
+        "default_crop_y", pa.float64(), "Top of Camera Raw's default crop, stored full-resolution pixels.")
+    default_crop_width: float | None = column(
+        "default_crop_width", pa.float64(), "Width of Camera Raw's default crop, stored full-resolution pixels.")
+    default_crop_height: float | None = column(
+        "default_crop_height", pa.float64(), "Height of Camera Raw's default crop, stored full-resolution pixels.")
+
+
+@dataclass
 class ExposureMeasure:
     """Exposure and clipping of the whole image (written by measure_exposure)."""
 
@@ -300,6 +339,7 @@ class PlanSummary:
 GROUPS: dict[str, type] = {
     "camera": Camera,
     "frame": Frame,
+    "camera_raw": CameraRawDefaults,
     "exposure": ExposureMeasure,
     "colour": ColourMeasure,
     "focus": FocusMeasure,
@@ -330,6 +370,7 @@ class ImageRecord:
     # Written by decode_raw.
     camera: Camera = field(default_factory=Camera)
     frame: Frame = field(default_factory=Frame)
+    camera_raw: CameraRawDefaults = field(default_factory=CameraRawDefaults)
     # Written by measure_exposure.
     exposure: ExposureMeasure = field(default_factory=ExposureMeasure)
     colour: ColourMeasure = field(default_factory=ColourMeasure)
@@ -355,6 +396,10 @@ class ImageRecord:
     error: str | None = column(
         "error", pa.string(),
         "Why the file failed, readable by a person; on an ok row, warnings (an export above its size cap).")
+    failure: Failure | None = column(
+        "failure", pa.string(),
+        "On a failed row, why: input (the file itself; a rerun with the same bytes and code does not retry it) "
+        "or transient (a worker was killed or ran out of memory, an I/O error; every rerun retries it).")
     duplicate_of: str | None = column(
         "duplicate_of", pa.string(), "source_path of the identical file that was processed instead.")
     stage_seconds: dict[str, float] = field(
@@ -420,6 +465,8 @@ class ImageRecord:
 def _with_enums(record: ImageRecord) -> ImageRecord:
     """Turn the enum-valued fields that came in as strings back into their enums."""
     record.status = Status(record.status)
+    if record.failure is not None:
+        record.failure = Failure(record.failure)
     record.source_kind = SourceKind(record.source_kind)
     if record.exposure.verdict is not None:
         record.exposure.verdict = ExposureVerdict(record.exposure.verdict)
@@ -472,7 +519,7 @@ RECORD_FIELDS: frozenset[str] = frozenset(
 
 INGEST_FIELDS: frozenset[str] = frozenset({"source_path", "content_hash", "file_size", "format", "source_kind"})
 #: Fields the runner keeps (status, error, timings): every stage may read them.
-BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "duplicate_of", "stage_seconds"})
+BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "failure", "duplicate_of", "stage_seconds"})
 
 
 def covers(declared: frozenset[str] | set[str], name: str) -> bool:

@@ -8,14 +8,20 @@ chart, the incoming record); a rerun reuses every journalled result whose key
 still matches and whose files are all there, so a run killed half-way
 finishes without redoing or duplicating work. Outputs are written through a
 temporary file and a rename: a reader never sees half a file.
+
+A run holds its output folder (:mod:`pipeline.kernel.outdir`): it checks the
+folder can be written before any work, takes ``OUT/.postprod/lock`` for its
+whole length, and refuses a folder made for another shoot or chart unless
+told to replace it. Failures that a rerun could change (a killed worker, an
+I/O error) are retried and never journalled; a file's own failures are
+(:mod:`pipeline.kernel.runner`). A full disk stops the run with what it needs.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -23,13 +29,15 @@ from charts.loader import ResolvedChart, load_chart
 from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
-from pipeline.kernel.errors import ConfigError, Location
+from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
 from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.journal import Journal, journal_key
+from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
 from pipeline.kernel.record_store import RecordStore
-from pipeline.kernel.records import ImageRecord, SourceTask, Status
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
 from pipeline.kernel.stage import RunContext
+from pipeline.outputs import decisions
 from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
     CONTACT_DIR,
     EXPORTS_NAME,
@@ -38,6 +46,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
     MANIFEST_NAME,
     REPORT_NAME,
     SUMMARY_NAME,
+    remove_stale_outputs,
     write_contact_sheets,
     write_outputs,
 )
@@ -55,6 +64,15 @@ class RunSettings:
         The ``{shoot}`` naming token and IPTC job id; the shoot folder's name by default.
     only : str, optional
         ``"plan"``: re-plan an analysed shoot from its journal, no pixels decoded.
+        ``"render"``: re-plan from the journal and re-render exactly the images
+        whose render inputs (operations, reviewers' amounts and rejections) changed
+        since their exports were made; nothing is analysed again.
+    force : bool
+        Replace the deliveries of another shoot or chart in ``out_dir`` instead of refusing.
+    wait : bool
+        Wait for another run holding ``out_dir`` to finish instead of refusing.
+    follow_external_symlinks : bool
+        Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
 
     shoot_dir: Path
@@ -67,6 +85,9 @@ class RunSettings:
     chart: str | Path | None = None
     shoot_id: str | None = None
     only: str | None = None
+    force: bool = False
+    wait: bool = False
+    follow_external_symlinks: bool = False
 
 
 @dataclass
@@ -79,6 +100,9 @@ class RunResult:
     shoot: Shoot
     seconds: float
     reused: int = 0
+    rendered: list[str] = field(default_factory=list)  # images rendered by this run (not reused)
+    # Images whose review decisions arrived after their render (their exports do not show them yet).
+    decisions_not_rendered: list[str] = field(default_factory=list)
     executor: str = ""
 
     @property
@@ -98,7 +122,7 @@ class RunResult:
             if r.duplicate_of is not None:
                 continue
             if r.status is Status.FAILED:
-                failed.append({"source_path": r.source_path, "error": r.error})
+                failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure)})
             elif r.status is Status.OK:
                 ok += 1
                 if r.plan.verdict:
@@ -121,6 +145,8 @@ class RunResult:
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
             "exports": exports,
+            "rendered": len(self.rendered),
+            "decisions_not_rendered": list(self.decisions_not_rendered),
             "executor": self.executor,
             "seconds": round(self.seconds, 3),
         }
@@ -159,8 +185,8 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     if settings.executor not in EXECUTORS:
         raise ConfigError(f"unknown executor '{settings.executor}' (choose from {', '.join(EXECUTORS)})",
                           Location(None, key="--executor"))
-    if settings.only not in (None, "plan"):
-        raise ConfigError(f"unknown value '{settings.only}' (only 'plan' is supported)", Location(None, key="--only"))
+    if settings.only not in (None, "plan", "render"):
+        raise ConfigError(f"unknown value '{settings.only}' ('plan' or 'render')", Location(None, key="--only"))
     chart = resolve_chart(graph, settings.chart)
     if chart is None:
         needing = [s.name for s in graph.stages if s.cls.needs_chart]
@@ -193,16 +219,41 @@ def process_shoot(
     Raises
     ------
     ConfigError
-        On an invalid graph, chart or setting (before any image is processed),
-        and with ``only="plan"`` when some images were never analysed.
+        On an invalid graph, chart or setting, an output folder that cannot
+        be written, is held by another run (:class:`~pipeline.kernel.outdir.FolderBusy`)
+        or holds another shoot's or chart's deliveries (before any image is
+        processed); and with ``only="plan"`` when some images were never analysed.
+    OutOfSpace
+        When the output folder's disk fills up; finished work is kept.
     """
     start = time.perf_counter()
     graph, context = prepare(settings)
-    shoot = scan_shoot(settings.shoot_dir)
+    check_writable(context.out_dir)
+    lock = RunLock(context.out_dir)
+    lock.acquire(wait=settings.wait)
+    try:
+        wanted = FolderIdentity(str(context.shoot_dir), context.shoot_id, context.chart_name, context.chart_hash)
+        replaced = check_identity(context.out_dir, wanted, settings.force)
+        if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
+            set_aside_reviews(context.out_dir)
+        try:
+            return _process(settings, graph, context, start, on_phase, on_record, on_executor)
+        except OSError as exc:
+            if is_out_of_space(exc):  # the driver's own writes: journal, manifest, sheets
+                raise OutOfSpace.from_oserror(exc, context.out_dir) from None
+            raise
+    finally:
+        lock.release()
+
+
+def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
+             on_phase: Callable[[str, int], None] | None,
+             on_record: Callable[[ImageRecord], None] | None,
+             on_executor: Callable[[str], None] | None = None) -> RunResult:
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
     if on_executor:
         on_executor(str(choice))
-    context.out_dir.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks
@@ -210,12 +261,11 @@ def process_shoot(
     records = RecordStore(context.out_dir, (t.source_path for t in tasks))
     reused = 0
     segments = graph.segments()
-    if settings.only == "plan":
-        # Keep the analysis, drop everything after the planning stage.
-        cut = next((i for i, s in enumerate(segments) if s.scope == "shoot"), len(segments))
-        segments = segments[: cut + 1]
+    cut = next((i for i, s in enumerate(segments) if s.scope == "shoot"), len(segments))
+    plan_params: dict[tuple[str, str], dict[str, Any]] = {}
     executor = None
     after_plan = False
+    rendered: list[str] = []
     try:
         for index, segment in enumerate(segments):
             if segment.scope == "shoot":
@@ -230,8 +280,12 @@ def process_shoot(
                         records.put(k, r)  # type: ignore[arg-type]
                 else:
                     stage.process_shoot(records.view(present, editable=True))
-                carry_reviews(records.view(present, editable=True), context.out_dir)
+                plan_params = carry_reviews(records.view(present, editable=True), context.out_dir)
                 after_plan = True
+                if settings.only == "plan":
+                    # Keep the analysis, and the exports still made from this very plan; render nothing.
+                    reused += _exports_of_this_plan(segments, index + 1, tasks, records, journal, context)
+                    break
                 continue
             todo: list[tuple[SourceTask, str]] = []
             for task in tasks:
@@ -242,16 +296,22 @@ def process_shoot(
                 done = journal.get(index, task.content_hash, key, context.out_dir)
                 if done is not None:
                     done.source_path = task.source_path
+                    if after_plan and rec is not None:
+                        # The key ignores who reviewed, when, comments and accept/done (no pixel
+                        # changes with them): the record goes on with the reviews as they stand now.
+                        done.operations = rec.operations
                     records.put(task.source_path, done)
                     reused += 1
                 else:
                     todo.append((task, key))
-            if settings.only == "plan" and todo:
+            if settings.only in ("plan", "render") and todo and index < cut:
                 missing = ", ".join(t.source_path for t, _ in todo[:5])
                 raise ConfigError(
                     f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
                     Location(None, key="--only"),
                 )
+            if after_plan:
+                rendered += [t.source_path for t, _ in todo if t.source_path not in rendered]
             if on_phase:
                 on_phase("+".join(s.name for s in segment.stages), len(todo))
             if not todo:
@@ -264,11 +324,23 @@ def process_shoot(
             for record in executor.map(segment, context, [t for t, _ in todo],
                                        None if first else records.view([t.source_path for t, _ in todo])):
                 records.put(record.source_path, record)
-                journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
+                if record.failure is not Failure.TRANSIENT:  # a transient failure is retried by the next run
+                    journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
                     on_record(record)
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
+    except (OutOfSpace, ClusterLost) as exc:
+        if executor is not None:
+            executor.close()  # first: workers killed mid-image must stop writing before the sweep
+            executor = None
+        _remove_unfinished_exports(context.out_dir, records)
+        if isinstance(exc, ClusterLost):
+            raise
+        decode_cache.clear(context.out_dir)  # the room it takes is the first the run can give back
+        free = OutOfSpace.from_oserror(OSError(), context.out_dir).free_bytes  # what is free now, after the sweep
+        raise OutOfSpace(str(context.out_dir), free, _space_needed(tasks, records, exc.write_bytes),
+                         exc.path, exc.write_bytes) from None
     finally:
         if executor is not None:
             executor.close()
@@ -280,9 +352,69 @@ def process_shoot(
                 exports=[], operations=list(original.operations),
             ))
     ordered = records.view(sorted(records.keys()))
-    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, str(choice))
-    write_outputs(result.records, result.summary(), graph.name, context)
+    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
+                       executor=str(choice))
+    summary = result.summary()
+    write_outputs(result.records, summary, graph.name, context, plan_params)
+    result.decisions_not_rendered = summary["decisions_not_rendered"]
     return result
+
+
+def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceTask],
+                          records: RecordStore, journal: Journal, context: RunContext) -> int:
+    """``--only plan``: take from the journal the render of each image whose plan did not change.
+
+    An image whose operations (or chart) changed keeps no exports: the ones
+    on disk show the old plan and the end of the run removes them.
+    Returns the number of journal entries used.
+    """
+    used = 0
+    for task in tasks:
+        rec: ImageRecord | None = records.get(task.source_path)
+        planned = rec
+        for index in range(first, len(segments)):
+            if rec is None or rec.status is Status.FAILED:
+                break
+            done = journal.get(index, task.content_hash, journal_key(segments[index], context, task, rec, True),
+                               context.out_dir)
+            if done is not None:
+                done.source_path = task.source_path
+                if planned is not None:
+                    done.operations = planned.operations  # the reviews as they stand now (they change no pixel)
+                used += 1
+            rec = done
+        if rec is not None:  # every later segment found (or the image failed in one): its result stands
+            records.put(task.source_path, rec)
+    return used
+
+
+def _remove_unfinished_exports(out: Path, records: RecordStore) -> list[str]:
+    """After a stopped run: remove exports neither the last finished run's table nor this run's finished
+    images list (a worker killed between an image's renditions leaves some of them)."""
+    import pyarrow.parquet as pq
+
+    try:
+        keep = set(pq.read_table(out / EXPORTS_NAME, columns=["path"]).column("path").to_pylist())
+    except (OSError, ValueError, KeyError):
+        keep = set()
+    keep |= {e.path for r in records.view(records.keys()) for e in r.exports}
+    return remove_stale_outputs(out, keep, folders=("exports",))
+
+
+def _space_needed(tasks: list[SourceTask], records: RecordStore, failed_write: int | None) -> int | None:
+    """About how many bytes the images not yet exported will take, from the ones that were.
+
+    Before any image is delivered the one measure at hand is the write that
+    failed (one file of one image): a lower bound.
+    """
+    done = [sum(e.bytes for e in r.exports) for r in records.view(records.keys()) if r.exports]
+    left = [t for t in tasks if (r := records.get(t.source_path)) is None or (r.status is Status.OK and not r.exports)]
+    if not left:
+        return failed_write
+    per_image = max(sum(done) / len(done) if done else 0, failed_write or 0)
+    if not per_image:
+        return None
+    return int(per_image * len(left) * 1.1) + (16 << 20)  # and the manifest, sheets, previews
 
 
 def sweep_temp_files(out: Path) -> int:
@@ -296,31 +428,28 @@ def sweep_temp_files(out: Path) -> int:
     return n
 
 
-def carry_reviews(records: Iterable[ImageRecord], out: Path) -> None:
-    """Keep reviewers' decisions across a re-plan: status, who, when, comment, and
-    the parameters they changed (which replace the plan's, so a rerun renders them)."""
-    from pipeline.outputs.instructions import instruction_name
+def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Put reviewers' decisions (:mod:`pipeline.outputs.decisions`) on a new plan's operations.
 
+    Status, who, when, comment, and the parameters they changed, which
+    replace the plan's so the render uses them.
+
+    Returns
+    -------
+    dict
+        The plan's own parameters by (source path, operation id), before any
+        edit replaced them: the end of the run merges the decisions again
+        (some may have been made since) and needs them.
+    """
+    with decisions.transaction(out) as con:
+        reviews = decisions.read(con)
+    planned: dict[tuple[str, str], dict[str, Any]] = {}
     for r in records:
-        if not r.operations:
-            continue
-        reviews = _previous_reviews(out / "instructions" / instruction_name(r.source_path))
+        mine = reviews.get(r.source_path, {})
         for op in r.operations:
-            review = reviews.get(op.op_id)
-            if review:
+            planned[(r.source_path, op.op_id)] = dict(op.params)
+            review = mine.get(op.op_id)
+            if decisions.is_decided(review):
                 op.review = review
                 op.params = {**op.params, **(review.get("params") or {})}
-
-
-def _previous_reviews(path: Path) -> dict[str, dict[str, Any]]:
-    """Reviewers' decisions in an earlier instructions file, by operation id (kept across re-plans)."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    out = {}
-    for op in doc.get("operations", []):
-        review = op.get("review") or {}
-        if review.get("status", "pending") != "pending" or review.get("comment") or review.get("params"):
-            out[op["op_id"]] = review
-    return out
+    return planned

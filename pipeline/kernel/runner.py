@@ -2,17 +2,44 @@
 
 The executor decides where this runs (in-process, or a Ray actor); the runner
 decides what happens to one image, so both executors give identical results.
+
+Failures are sorted by what a rerun could change:
+
+* :class:`~pipeline.kernel.errors.InputError` is the file's content (corrupt,
+  unsupported): a failed row with ``failure="input"``, journalled, so the same
+  bytes under the same code are not tried again;
+* an ``OSError`` (a file missing for a moment, a network share hiccup, EIO)
+  or a ``MemoryError`` is the machine's: the image is tried again, twice,
+  from the record it came in with, and if it still fails it becomes a row
+  with ``failure="transient"`` that is never journalled, so every rerun
+  retries it;
+* a full disk stops the run (:class:`~pipeline.kernel.errors.OutOfSpace`):
+  every later image would fail the same way;
+* anything else is a programming error and propagates.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
 
 from pipeline.kernel.declared import declared_view
-from pipeline.kernel.errors import InputError
+from pipeline.kernel.errors import InputError, OutOfSpace, is_out_of_space
 from pipeline.kernel.graph import Graph
-from pipeline.kernel.records import ImageRecord, SourceTask, Status, WorkItem
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, WorkItem
 from pipeline.kernel.stage import RunContext, Stage
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait before each new attempt at an image that failed for a transient reason.
+RETRY_DELAYS_S = (0.5, 2.0)
+TRANSIENT_NOTE = "transient: the next run tries it again"
+
+
+class _Transient(Exception):
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(f"{stage}: {reason}")
 
 
 def limit_threads(n: int) -> None:
@@ -43,15 +70,35 @@ class Runner:
             self._ready = True
 
     def run(self, task: SourceTask, record: ImageRecord | None = None) -> ImageRecord:
-        """Process one image; an :class:`InputError` fails this image only.
+        """Process one image; an :class:`InputError` or a transient error fails this image only.
 
         ``record`` continues an image from an earlier segment of the graph
         (after planning); a record that already failed is returned as is.
+        ``record`` itself is not changed: each attempt starts from a copy.
+
+        Raises
+        ------
+        OutOfSpace
+            When the output folder's disk is full.
         """
         self.setup()
         if record is not None and record.status is Status.FAILED:
             return record
-        real = record if record is not None else task.new_record()
+        attempt = 0
+        while True:
+            real = copy.deepcopy(record) if record is not None else task.new_record()
+            try:
+                return self._run_stages(task, real)
+            except _Transient as exc:
+                if attempt >= len(RETRY_DELAYS_S):
+                    real.status, real.failure = Status.FAILED, Failure.TRANSIENT
+                    real.error = f"{exc} (after {attempt + 1} attempts; {TRANSIENT_NOTE})"
+                    return real
+                log.warning("%s: %s; trying again", task.source_path, exc)
+                time.sleep(RETRY_DELAYS_S[attempt])
+                attempt += 1
+
+    def _run_stages(self, task: SourceTask, real: ImageRecord) -> ImageRecord:
         item = WorkItem(task=task, record=real)
         for stage in self.stages:
             if self.context.check_declarations:
@@ -60,9 +107,15 @@ class Runner:
             try:
                 stage.process(item)
             except InputError as exc:
-                real.status = Status.FAILED
+                real.status, real.failure = Status.FAILED, Failure.INPUT
                 real.error = f"{stage.name}: {exc}"
                 break
+            except OSError as exc:
+                if is_out_of_space(exc):
+                    raise OutOfSpace.from_oserror(exc, self.context.out_dir) from None
+                raise _Transient(stage.name, f"I/O error: {exc}") from None
+            except MemoryError:
+                raise _Transient(stage.name, "out of memory") from None
             finally:
                 item.record = real
                 real.stage_seconds[stage.name] = round(time.perf_counter() - start, 6)

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
-from pipeline.kernel.files import sync_folders, write_bytes_atomic
+from pipeline.kernel.files import file_mode, sync_folders, temp_prefix, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -157,7 +157,7 @@ def write_parquet_rows(
     names = set(schema.names)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     count = 0
     try:
@@ -179,6 +179,8 @@ def write_parquet_rows(
             if batch or count == 0:
                 flush()
         with open(tmp, "rb") as f:
+            if hasattr(os, "fchmod"):  # the mode a plain write gives, not mkstemp's 0o600
+                os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -210,11 +212,17 @@ EXPORTS_SCHEMA = pa.schema(
         _f("bytes", pa.int64(), "File size in bytes.", False),
         _f("format", pa.string(), "jpeg, webp, tiff or png.", False),
         _f("sha256", pa.string(), "SHA-256 of the exported file.", False),
+        _f("render_key", pa.string(), "What the file was rendered from (source, chart, operations, code)."),
+        _f("stale", pa.bool_(),
+           "True when a review decision changed the image since the file was rendered: `postprod render OUT`.",
+           False),
     ],
     metadata={"postprod.table": "exports"},
 )
 
 
-def export_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """Rows of ``exports.parquet``: one per delivered file."""
-    return [{"source_path": r.source_path, **dataclasses.asdict(e)} for r in records for e in r.exports]
+def export_rows(records: Iterable[Any], stale: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Rows of ``exports.parquet``: one per delivered file; ``stale`` names images whose exports are stale."""
+    stale = set(stale)
+    return [{"source_path": r.source_path, **dataclasses.asdict(e), "render_key": r.render_key,
+             "stale": r.source_path in stale} for r in records for e in r.exports]

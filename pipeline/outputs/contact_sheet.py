@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -137,7 +138,16 @@ def _thumbnail(path: Path, cell: int) -> Image.Image | None:
     return thumb
 
 
+def _printable(text: str) -> str:
+    """One line of text: control and other non-printable characters (a newline in a file name) become '?'.
+
+    Pillow refuses an anchored caption with a newline in it, and one odd file name must not stop the sheet.
+    """
+    return "".join(c if c.isprintable() else "?" for c in unicodedata.normalize("NFC", text))
+
+
 def _fit_caption(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    text = _printable(text)
     if draw.textlength(text, font=font) <= width:
         return text
     while text and draw.textlength(text + "...", font=font) > width:

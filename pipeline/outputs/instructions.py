@@ -1,29 +1,28 @@
 """Retouch instructions as people and tools read them.
 
 Per image: ``instructions/<name>.json`` (validated by
-``pipeline/instructions.schema.json``) and an XMP sidecar with Adobe Camera
-Raw settings (``xmp/<source dir>/<stem>.xmp``) so a retoucher opening the RAW
-with its sidecar in Lightroom or Camera Raw finds the plan applied. Per shoot:
-``instructions.parquet`` (one row per operation).
-
-The shoot's sources are never written to: sidecars go into the output folder,
-mirroring the shoot's folders, to be copied beside the RAW files.
+``pipeline/outputs/instructions.schema.json``); per shoot: ``instructions.parquet``
+(one row per operation). The same plan as Camera Raw settings for Lightroom
+is :mod:`pipeline.outputs.xmp`; the document names its files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import asdict
 from enum import Enum
-from pathlib import Path, PurePosixPath
-from typing import Any
-from xml.sax.saxutils import quoteattr
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
+
+if TYPE_CHECKING:
+    from pipeline.outputs.xmp import XmpTarget
 
 INSTRUCTIONS_FORMAT = "postprod.instructions/1"
 SCHEMA_PATH = Path(__file__).with_name("instructions.schema.json")
@@ -62,20 +61,48 @@ INSTRUCTIONS_SCHEMA = pa.schema(
 )
 
 
-def instruction_name(source_path: str) -> str:
-    """File name of an image's instructions: its path with folders joined by ``__``."""
-    return source_path.replace("/", "__") + ".json"
+#: Longest instructions file name in bytes: the review app's preview names add about 30 bytes to it,
+#: and a file or folder name may have 255.
+MAX_INSTRUCTION_NAME_BYTES = 200
+_NAME_HASH = 16
 
 
-def xmp_relpath(record: ImageRecord) -> str:
-    """Where the image's XMP sidecar goes, relative to the output folder.
+def _unsafe_component(part: str) -> bool:
+    return "__" in part or part.startswith("_") or part.endswith("_") or not part.isprintable()
 
-    RAW files take ``<stem>.xmp`` (what Lightroom and Camera Raw look for);
-    raster files ``<name>.<ext>.xmp`` so a RAW+JPEG pair doesn't share one.
+
+def hashed_name(readable: str, key: str, suffix: str, limit: int) -> str:
+    """``<readable, cut>___<16 hex of SHA-256(key)><suffix>``, at most ``limit`` bytes.
+
+    For a name that cannot be used as it stands (ambiguous, too long, or with
+    a non-printable character): ``key`` (the source path) keeps it unique,
+    the readable prefix lets people find it; non-printable characters and
+    slashes become ``_``.
     """
-    p = PurePosixPath(record.source_path)
-    name = f"{p.stem}.xmp" if record.source_kind is SourceKind.RAW else f"{p.name}.xmp"
-    return str(PurePosixPath("xmp") / p.parent / name)
+    from charts.naming import fit_bytes
+
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:_NAME_HASH]
+    clean = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in readable)
+    room = limit - len(suffix.encode()) - 3 - _NAME_HASH
+    return f"{fit_bytes(clean, room)}___{digest}{suffix}"
+
+
+def instruction_name(source_path: str) -> str:
+    """File name of an image's instructions: its path with folders joined by ``__``.
+
+    A path the join would make ambiguous (a folder or file name with ``__``
+    in it, or beginning or ending with ``_``), that holds a non-printable
+    character (a newline), or that is too long for one file name (more than
+    :data:`MAX_INSTRUCTION_NAME_BYTES` bytes) is named
+    ``<readable prefix>___<16 hex digits of its SHA-256>.json`` instead: a
+    plain name never holds three underscores in a row, so the two kinds can
+    not meet, and every source path gets its own file.
+    """
+    parts = source_path.split("/")
+    plain = "__".join(parts) + ".json"
+    if any(_unsafe_component(p) for p in parts) or len(plain.encode("utf-8", "surrogateescape")) > MAX_INSTRUCTION_NAME_BYTES:
+        return hashed_name("__".join(parts), source_path, ".json", MAX_INSTRUCTION_NAME_BYTES)
+    return plain
 
 
 def _clean(v: Any) -> Any:
@@ -146,9 +173,32 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     return "; ".join(parts) or "nothing to do"
 
 
-def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str) -> dict[str, Any]:
-    """The JSON document of one image's instructions (see the JSON Schema)."""
-    return {
+def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
+                    renditions: list[tuple[str, str | None]] | None = None, xmp: XmpTarget | None = None,
+                    review: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document of one image's instructions (see the JSON Schema).
+
+    Parameters
+    ----------
+    record : ImageRecord
+        A planned image.
+    chart_name, chart_hash : str
+        The chart it was planned under.
+    renditions : list of (name, crop aspect or None), optional
+        The chart's renditions in order; the first is the one the XMP carries.
+    xmp : XmpTarget, optional
+        Where its Camera Raw settings go (:func:`pipeline.outputs.xmp.xmp_targets`
+        for a whole shoot, which settles shared stems); by default this image's own.
+    review : dict, optional
+        An image-level decision to keep (``rating``, ``label``, ``keywords``,
+        ``by``, ``at``; the review app writes it).
+    """
+    from pipeline.outputs.xmp import framings, xmp_target  # the XMP writer reads these documents
+
+    target = xmp or xmp_target(record.source_path, record.format)
+    cr = record.camera_raw
+    crop = (cr.default_crop_x, cr.default_crop_y, cr.default_crop_width, cr.default_crop_height)
+    doc = {
         "format": INSTRUCTIONS_FORMAT,
         "postprod_version": __version__,
         "source_path": record.source_path,
@@ -161,6 +211,15 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str) -> di
             "camera_make": record.camera.make,
             "camera_model": record.camera.model,
             "captured_at": _clean(record.camera.captured_at),
+            "format": record.format,
+            "source_kind": str(record.source_kind),
+        },
+        "camera_raw": {
+            "as_shot_temperature_k": cr.as_shot_temperature_k,
+            "as_shot_tint": cr.as_shot_tint,
+            "wb_source": cr.wb_source,
+            "baseline_exposure_ev": cr.baseline_exposure_ev,
+            "default_crop": list(crop) if None not in crop else None,
         },
         "measurements": {k: _clean(record.column(k)) for k in MEASUREMENT_FIELDS},
         "faces": [
@@ -172,9 +231,16 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str) -> di
         "faces_to_brighten": record.plan.faces_to_brighten or 0,
         "summary": summary_line(record.operations, record.plan.faces_to_brighten),
         "operations": [operation_doc(op) for op in record.operations],
+        "renditions": [{"name": n, "crop": c} for n, c in renditions or []],
         "exports": [asdict(e) for e in record.exports],
-        "xmp": xmp_relpath(record),
+        "review": review,
+        "xmp": target.packet,
+        "xmp_form": str(target.form),
+        "xmp_copy": target.copy,
+        "xmp_note": target.note,
     }
+    doc["framings"] = framings(doc)
+    return doc
 
 
 def instruction_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -198,114 +264,3 @@ def instruction_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "comment": review.get("comment"),
         })
     return rows
-
-
-# --- XMP for Adobe Camera Raw ---------------------------------------------------
-
-def _to_sensor(box: tuple[float, float, float, float], w: float, h: float, orientation: int) -> tuple[float, ...]:
-    """Normalised (left, top, right, bottom) of an oriented-frame box in the stored (sensor) frame.
-
-    Camera Raw keeps crops relative to the image as stored, before the EXIF
-    orientation is applied.
-    """
-    x, y, bw, bh = box
-    l, t, r, b = x / w, y / h, (x + bw) / w, (y + bh) / h
-    if orientation == 3:  # 180
-        return (1 - r, 1 - b, 1 - l, 1 - t)
-    if orientation == 6:  # stored image is turned 90 CCW from the view
-        return (t, 1 - r, b, 1 - l)
-    if orientation == 8:  # stored image is turned 90 CW from the view
-        return (1 - b, l, 1 - t, r)
-    return (l, t, r, b)
-
-
-def _fmt(v: float, nd: int = 2, sign: bool = False) -> str:
-    v = v + 0.0  # no "-0.00"
-    if round(v, nd) == 0:
-        v = 0.0
-    return f"{v:+.{nd}f}" if sign else f"{v:.{nd}f}"
-
-
-def xmp_sidecar(doc: dict[str, Any], only_accepted: bool = False) -> str:
-    """An XMP packet with Camera Raw settings for one image's plan.
-
-    Exposure (``crs:Exposure2012``), white balance (``crs:IncrementalTemperature``
-    and ``crs:IncrementalTint``, which Camera Raw applies to rendered files; for
-    a RAW file postprod does not know Camera Raw's absolute as-shot temperature,
-    so the retoucher sets it from the operation's reason), the first crop
-    with the straightening angle (``crs:HasCrop``, ``crs:Crop*``), and one radial
-    local correction (``crs:CircularGradientBasedCorrections``) per face to
-    brighten. Operations a reviewer rejected are left out.
-    """
-    attrs: dict[str, str] = {
-        "crs:Version": "15.0",
-        "crs:ProcessVersion": "11.0",
-        "crs:HasSettings": "True",
-        "crs:AlreadyApplied": "False",
-    }
-    w = float(doc["image"]["width"] or 1)
-    h = float(doc["image"]["height"] or 1)
-    orientation = int(doc["image"]["orientation"] or 1)
-    faces: list[dict[str, Any]] = []
-    crop_done = False
-    angle = 0.0
-    ops = [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
-    if only_accepted:
-        ops = [o for o in ops if (o.get("review") or {}).get("status") in ("accepted", "done")]
-    for op in ops:
-        p = op["params"]
-        if op["kind"] == "straighten":
-            angle = float(p["angle_deg"])
-    for op in ops:
-        kind, p = op["kind"], op["params"]
-        if kind == "exposure":
-            attrs["crs:Exposure2012"] = _fmt(float(p["ev"]), 2, sign=True)
-        elif kind == "white_balance":
-            attrs["crs:WhiteBalance"] = "Custom"
-            attrs["crs:IncrementalTemperature"] = str(int(round(float(p["temperature_shift_k"]) / 50)))
-            attrs["crs:IncrementalTint"] = str(int(round(float(p["tint_shift"]))))
-        elif kind == "crop" and not crop_done:
-            l, t, r, b = _to_sensor(tuple(p["box"]), w, h, orientation)
-            attrs.update({
-                "crs:HasCrop": "True", "crs:CropLeft": _fmt(l, 6), "crs:CropTop": _fmt(t, 6),
-                "crs:CropRight": _fmt(r, 6), "crs:CropBottom": _fmt(b, 6),
-                "crs:CropAngle": _fmt(-angle + 0.0, 2), "crs:CropConstrainToWarp": "0",
-            })
-            crop_done = True
-        elif kind == "brighten_face":
-            faces.append(p)
-    if angle and not crop_done:
-        attrs.update({"crs:HasCrop": "True", "crs:CropLeft": "0", "crs:CropTop": "0", "crs:CropRight": "1",
-                      "crs:CropBottom": "1", "crs:CropAngle": _fmt(-angle, 2)})
-    body = "\n".join(f"    {k}={quoteattr(v)}" for k, v in attrs.items())
-    local = ""
-    if faces:
-        items = []
-        for p in faces:
-            l, t, r, b = _to_sensor(tuple(p["box"]), w, h, orientation)
-            items.append(
-                "      <rdf:li>\n"
-                f"       <rdf:Description crs:What=\"Correction\" crs:CorrectionAmount=\"1.000000\""
-                f" crs:CorrectionActive=\"true\" crs:LocalExposure2012=\"{float(p['ev']):+.6f}\""
-                f" crs:CorrectionName=\"postprod face {int(p['face_index']) + 1}\">\n"
-                "        <crs:CorrectionMasks>\n         <rdf:Seq>\n"
-                f"          <rdf:li crs:What=\"Mask/CircularGradient\" crs:MaskValue=\"1.000000\""
-                f" crs:Top=\"{t:.6f}\" crs:Left=\"{l:.6f}\" crs:Bottom=\"{b:.6f}\" crs:Right=\"{r:.6f}\""
-                " crs:Angle=\"0\" crs:Midpoint=\"50\" crs:Roundness=\"0\" crs:Feather=\"60\""
-                " crs:Flipped=\"true\" crs:Version=\"2\"/>\n"
-                "         </rdf:Seq>\n        </crs:CorrectionMasks>\n       </rdf:Description>\n"
-                "      </rdf:li>"
-            )
-        local = ("\n   <crs:CircularGradientBasedCorrections>\n    <rdf:Seq>\n" + "\n".join(items)
-                 + "\n    </rdf:Seq>\n   </crs:CircularGradientBasedCorrections>\n  ")
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-        f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="postprod {__version__}">\n'
-        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
-        '  <rdf:Description rdf:about=""\n'
-        '    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"\n'
-        f"{body}>{local}"
-        "</rdf:Description>\n"
-        " </rdf:RDF>\n</x:xmpmeta>\n"
-        '<?xpacket end="w"?>\n'
-    )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
-from pipeline.outputs.instructions import instruction_name, summary_line
+from pipeline.outputs.instructions import instruction_name
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
@@ -28,7 +29,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .badge{display:inline-block;border-radius:3px;padding:0 6px;font-size:12px;color:#fff}
 .accept{background:#2e7d32}.flag{background:#ef6c00}.reject{background:#c62828}.failed{background:#555}
 .ops{margin:6px 0 0;padding-left:18px;font-size:12px} .hand{color:#c62828}
-.legend span{margin-right:14px} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+.legend span{margin-right:14px} .stale{background:#6d4c41} .stale-head{color:#6d4c41} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 """
 
 
@@ -36,104 +37,141 @@ def _e(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
-def _overlay(r: ImageRecord) -> str:
-    """SVG of the preview with face boxes (red: to brighten) and crop frames (turned)."""
-    w, h = float(r.frame.width or 1), float(r.frame.height or 1)
+@dataclass(frozen=True)
+class ReportImage:
+    """One file of the shoot as the report shows it, read from the outputs.
+
+    Attributes
+    ----------
+    source_path, status, error, duplicate_of
+        As in the manifest.
+    doc : dict or None
+        The image's instructions document (None when it failed).
+    picture : str or None
+        Thumbnail, relative to the output folder: the corrected picture the
+        render made when there is one, else the run's uncorrected preview.
+    stale : bool
+        A review decision changed the image since its exports were rendered.
+    """
+
+    source_path: str
+    status: str
+    error: str | None = None
+    duplicate_of: str | None = None
+    doc: dict[str, Any] | None = None
+    picture: str | None = None
+    stale: bool = False
+
+
+def report_images(records: list[ImageRecord], docs: dict[str, dict[str, Any]], pictures: dict[str, str],
+                  stale: set[str]) -> list[ReportImage]:
+    """The report's view of a run's records and the instruction documents written for them."""
+    return [ReportImage(r.source_path, str(r.status), r.error, r.duplicate_of, docs.get(r.source_path),
+                        pictures.get(r.source_path, r.preview_path), r.source_path in stale) for r in records]
+
+
+#: Crop frames, one colour per crop of an image, in the order the plan lists them.
+CROP_COLOURS = ("#1e88e5", "#fdd835", "#8e24aa", "#00acc1")
+
+
+def _overlay(im: ReportImage) -> str:
+    """SVG of the picture with face boxes (red: to brighten) and crop frames (turned), each crop in its colour."""
+    doc = im.doc or {}
+    w, h = float(doc["image"]["width"] or 1), float(doc["image"]["height"] or 1)
     parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="{_e(r.source_path)}">']
-    if r.preview_path:
-        parts.append(f'<image href="{_e(r.preview_path)}" x="0" y="0" width="{w:.0f}" height="{h:.0f}"/>')
+             f'aria-label="{_e(im.source_path)}">']
+    if im.picture:
+        parts.append(f'<image href="{_e(im.picture)}" x="0" y="0" width="{w:.0f}" height="{h:.0f}"/>')
     stroke = max(2.0, w / 300)
-    brighten = {op.params["face_index"]: op for op in r.operations if op.kind is OperationKind.BRIGHTEN_FACE}
-    for i, f in enumerate(r.faces):
-        op = brighten.get(i)
-        color = "#e53935" if op else ("#9e9e9e" if f.too_small else "#43a047")
-        parts.append(f'<rect x="{f.x:.0f}" y="{f.y:.0f}" width="{f.width:.0f}" height="{f.height:.0f}" fill="none" '
+    active = [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
+    brighten = {o["params"]["face_index"]: o for o in active if o["kind"] == OperationKind.BRIGHTEN_FACE}
+    for f in doc["faces"]:
+        x, y, fw, fh = f["box"]
+        op = brighten.get(f["face_index"])
+        color = "#e53935" if op else ("#9e9e9e" if f["too_small"] else "#43a047")
+        parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{fw:.0f}" height="{fh:.0f}" fill="none" '
                      f'stroke="{color}" stroke-width="{stroke:.1f}"/>')
         if op:
-            parts.append(f'<text x="{f.x:.0f}" y="{max(f.y - stroke * 2, stroke * 6):.0f}" fill="{color}" '
-                         f'font-size="{stroke * 7:.0f}" font-weight="bold">+{op.params["ev"]:.1f} EV</text>')
-    palette = ["#1e88e5", "#fdd835", "#8e24aa", "#00acc1"]
-    for k, op in enumerate(o for o in r.operations if o.kind is OperationKind.CROP):
-        x, y, bw, bh = op.params["box"]
+            parts.append(f'<text x="{x:.0f}" y="{max(y - stroke * 2, stroke * 6):.0f}" fill="{color}" '
+                         f'font-size="{stroke * 7:.0f}" font-weight="bold">{op["params"]["ev"]:+.1f} EV</text>')
+    crops = [o for o in active if o["kind"] == OperationKind.CROP]
+    for k, op in enumerate(crops):
+        x, y, bw, bh = op["params"]["box"]
         cx, cy = x + bw / 2, y + bh / 2
-        angle = -float(op.params.get("angle_deg") or 0.0)  # SVG turns clockwise for positive angles
+        angle = -float(op["params"].get("angle_deg") or 0.0)  # SVG turns clockwise for positive angles
+        colour = CROP_COLOURS[k % len(CROP_COLOURS)]
         parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{bw:.0f}" height="{bh:.0f}" fill="none" '
-                     f'stroke="{palette[k % 4]}" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 4:.0f}" '
-                     f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op.params["aspect"])}</title></rect>')
+                     f'stroke="{colour}" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 4:.0f}" '
+                     f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op["params"]["aspect"])}</title></rect>')
+        parts.append(f'<text x="{x + stroke * 3:.0f}" y="{y + stroke * 9:.0f}" fill="{colour}" font-size="{stroke * 7:.0f}" '
+                     f'font-weight="bold" transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})">{_e(op["params"]["aspect"])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def render_report(records: list[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> str:
+def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name: str | None) -> str:
     """The HTML text of the shoot report."""
-    return "\n".join(report_parts(records, summary, chart_name))
-
-
-def report_parts(records: Iterable[ImageRecord], summary: dict[str, Any], chart_name: str | None) -> Iterator[str]:
-    """:func:`render_report`'s text, piece by piece (lines joined by newlines): written as it is made,
-    a 10,000-image report never sits in memory whole."""
-    # First pass: the counts and tables (small tuples); the second yields a card per image.
-    originals = 0
-    failed: list[tuple[str, str | None]] = []
-    verdicts: Counter[Verdict] = Counter()
-    reasons: Counter[str] = Counter()
-    by_hand: list[tuple[str, str, str]] = []
-    faces = 0
-    for r in records:
-        if r.duplicate_of is not None:
-            continue
-        originals += 1
-        if r.status is Status.FAILED:
-            failed.append((r.source_path, r.error))
-        if r.status is not Status.OK:
-            continue
-        if r.plan.verdict:
-            verdicts[r.plan.verdict] += 1
-        faces += r.plan.faces_to_brighten or 0
-        for o in r.operations:
-            if o.kind is OperationKind.REJECT:
-                reasons[o.params["check"]] += 1
-            elif o.applied_by is AppliedBy.RETOUCHER and o.kind is not OperationKind.FLAG:
-                by_hand.append((r.source_path, str(o.kind), o.reason))
+    originals = [im for im in images if im.duplicate_of is None]
+    ok = [im for im in originals if im.status == Status.OK and im.doc is not None]
+    failed = [im for im in originals if im.status == Status.FAILED]
+    verdicts = Counter(im.doc["verdict"] for im in ok if im.doc["verdict"])
+    reasons = Counter(o["params"]["check"] for im in ok for o in im.doc["operations"] if o["kind"] == OperationKind.REJECT)
+    by_hand = [(im, o) for im in ok for o in im.doc["operations"] if o["applied_by"] == AppliedBy.RETOUCHER
+               and o["kind"] not in (OperationKind.FLAG, OperationKind.REJECT)]
+    faces = sum(im.doc["faces_to_brighten"] or 0 for im in ok)
+    stale = [im for im in ok if im.stale]
     counts = [
-        ("images", originals), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
+        ("images", len(originals)), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
         ("flagged", verdicts.get(Verdict.FLAG, 0)), ("rejected", verdicts.get(Verdict.REJECT, 0)),
         ("failed", len(failed)), ("faces to brighten", faces), ("retoucher tasks", len(by_hand)),
         ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
     ]
-    yield "<!doctype html><html lang=en><meta charset=utf-8>"
-    yield f"<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>"
-    yield (f"<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
-           f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>")
-    yield '<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts) + "</div>"
+    if stale:
+        counts.append(("stale exports", len(stale)))
+    out = [
+        "<!doctype html><html lang=en><meta charset=utf-8>",
+        f"<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>",
+        f"<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
+        f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>",
+        '<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts) + "</div>",
+    ]
+    if stale:
+        out.append(f'<h2 class="stale-head">Stale exports: {len(stale)} image(s) changed in review since they were '
+                   "rendered</h2><p class=muted>Re-render them with <code>postprod render OUT</code> (or the review "
+                   "app's Re-render button).</p><table><tr><th>image</th></tr>"
+                   + "".join(f"<tr><td class=path>{_e(im.source_path)}</td></tr>" for im in stale) + "</table>")
     if reasons:
-        yield ("<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
+        out.append("<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
                    + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in reasons.most_common()) + "</table>")
     if by_hand:
-        yield ("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
-        for path, kind, reason in by_hand:
-            yield (f"<tr><td class=path>{_e(path)}</td><td>{_e(kind)}</td><td>{_e(reason)}</td></tr>")
-        yield ("</table>")
+        out.append("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
+        for im, o in by_hand:
+            out.append(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(o['kind'])}</td><td>{_e(o['reason'])}</td></tr>")
+        out.append("</table>")
     if failed:
-        yield ("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
-                   + "".join(f"<tr><td class=path>{_e(path)}</td><td>{_e(error)}</td></tr>" for path, error in failed)
+        out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
+                   + "".join(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>" for im in failed)
                    + "</table>")
-    yield ('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
+    out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
-               '</span><span style="color:#1e88e5">&#9633; crop frames (dashed)</span></div><div class="grid">')
-    for r in records:
-        if r.duplicate_of is not None or r.status is not Status.OK:
-            continue
-        verdict = str(r.plan.verdict or "accept")
+               '</span><span>crop frames (dashed), each in its colour with its aspect</span>'
+               '<span>pictures show the corrections as rendered</span></div><div class="grid">')
+    for im in ok:
+        doc = im.doc
+        verdict = str(doc["verdict"] or "accept")
         ops = "".join(
-            f'<li class="{"hand" if o.applied_by is AppliedBy.RETOUCHER else ""}">{_e(o.reason)}</li>'
-            for o in r.operations if o.kind is not OperationKind.CROP
+            f'<li class="{"hand" if o["applied_by"] == AppliedBy.RETOUCHER else ""}">{_e(o["reason"])}'
+            + (f' <i>({_e(o["review"]["status"])}{" by " + _e(o["review"]["by"]) if o["review"].get("by") else ""})</i>'
+               if (o.get("review") or {}).get("status", "pending") != "pending" else "")
+            + "</li>"
+            for o in doc["operations"] if o["kind"] != OperationKind.CROP
         )
-        yield (
-            f'<div class="card">{_overlay(r)}<div><span class="badge {verdict}">{verdict}</span> '
-            f'<span class=path><a href="instructions/{_e(instruction_name(r.source_path))}">{_e(r.source_path)}</a>'
-            f'</span></div><div class=muted>{_e(summary_line(r.operations, r.plan.faces_to_brighten))}</div><ul class="ops">{ops}</ul></div>'
+        stale_badge = ' <span class="badge stale" title="changed in review since it was rendered">stale export</span>' \
+            if im.stale else ""
+        out.append(
+            f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
+            f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
+            f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
         )
-    yield "</div></html>\n"
-
+    out.append("</div></html>\n")
+    return "\n".join(out)

@@ -6,12 +6,20 @@ downstream tools (the review app reads them back).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any
 
-from pipeline.kernel.files import AtomicBatch, write_chunks_atomic, write_json_atomic
+import pyarrow.parquet as pq
+
+from charts.loader import ResolvedChart, load_chart
+from pipeline.imaging.render import RenderKeys
+from pipeline.kernel.errors import ConfigError
+from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_json_atomic
+from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
@@ -22,15 +30,28 @@ from pipeline.kernel.schema import (
     write_parquet_rows,
 )
 from pipeline.kernel.stage import RunContext
+from pipeline.outputs import decisions
 from pipeline.outputs.contact_sheet import THUMB_DIR, contact_sheet, thumbnail_path
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_doc,
     instruction_name,
     instruction_rows,
-    xmp_sidecar,
 )
-from pipeline.outputs.report import report_parts
+from pipeline.outputs.report import ReportImage, render_report, report_images
+from pipeline.outputs.verify import verify_exports
+from pipeline.outputs.xmp import (
+    EmbedError,
+    ImageDecision,
+    XmpForm,
+    crs_settings,
+    embed_packets,
+    image_decision,
+    xmp_note,
+    xmp_packet,
+    xmp_target,
+    xmp_targets,
+)
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -39,66 +60,339 @@ EXPORTS_NAME = "exports.parquet"
 SUMMARY_NAME = "summary.json"
 REPORT_NAME = "report.html"
 CONTACT_DIR = "contact_sheets"
+#: The resolved chart of the last run, ``<name>.yaml``: what `postprod render` and the review's stale marks use.
+RUN_CHART_DIR = f"{STATE_DIR}/chart"
+PREVIEW_DIR = "previews"
 
 
-def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext) -> None:
+def after_preview_name(content_hash: str) -> str:
+    """The corrected picture the render stage leaves for the report: ``previews/<hash>.after.jpg``."""
+    return f"{PREVIEW_DIR}/{content_hash[:24]}.after.jpg"
+
+
+def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
+                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
+
+    The instructions are written under the review database's write lock,
+    with the decisions it holds then (:mod:`pipeline.outputs.decisions`):
+    a reviewer's decision made while the run went on is kept, not reverted.
+    What an earlier run left that this one does not write (exports, sheets,
+    instructions, sidecars and previews of another chart, of files gone
+    from the shoot, of a render killed half-way) is removed at the end, so
+    the folder holds this run's outputs and nothing else.
 
     Parameters
     ----------
-    records : iterable of ImageRecord
-        Every file of the shoot, duplicates and failures included, in the manifest's order; a
-        re-iterable sequence (read once a table, none of them kept: it may be a lazy view).
+    records : list of ImageRecord
+        Every file of the shoot, duplicates and failures included, in the manifest's order.
     summary : dict
-        The run's summary (``summary.json``, also shown in the report).
+        The run's summary (``summary.json``, also shown in the report); gets
+        ``decisions_not_rendered``: the images with a decision made after their render.
     graph_name : str
         Name of the graph that produced the records (Parquet metadata).
     context : RunContext
         The run's output folder, chart and shoot id.
+    plan_params : dict, optional
+        The plan's parameters before reviewers' edits (:func:`merge_decisions`).
+
+    Raises
+    ------
+    ExportMismatchError
+        If ``exports.parquet`` read back disagrees with the files on disk
+        (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
-    # Rows, instruction files and the report are made as they are written: the driver's memory
-    # does not grow with them (a 10,000-image shoot's outputs took 150 MB more at their peak at once).
+    write_run_chart(out, context.chart)
+    # Rows are written as they are made (2,048 at a time): the tables never sit in memory whole.
     write_parquet_rows((r.to_row() for r in records), MANIFEST_SCHEMA, out / MANIFEST_NAME, meta)
-
-    def originals() -> Iterator[ImageRecord]:  # a pass over the records, none of them kept
-        return (r for r in records if r.duplicate_of is None)
-
-    write_parquet_rows((row for r in originals() for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
-    write_parquet_rows((row for r in originals() for row in export_rows([r])), EXPORTS_SCHEMA, out / EXPORTS_NAME,
-                       meta)
-    with AtomicBatch() as files:  # two files an image, flushed to disk together
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for r in originals():
-                if r.status is not Status.OK or r.plan.verdict is None:
-                    continue
-                doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "")
-                files.write(out / "instructions" / instruction_name(r.source_path),
-                            (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
-                files.write(out / doc["xmp"], xmp_sidecar(doc).encode("utf-8"))
-                yield from instruction_rows(doc)
-
-        if any(r.status is Status.OK and r.plan.verdict is not None for r in originals()):
-            write_parquet_rows(rows(), INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta)
-    write_contact_sheets(originals(), out)
+    originals = [r for r in records if r.duplicate_of is None]
+    write_parquet_rows((row for r in originals for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
+    planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
+    keep: set[str] = {r.preview_path for r in originals if r.preview_path}
+    keep |= {e.path for r in originals for e in r.exports}
+    pictures = {r.source_path: after_preview_name(r.content_hash) for r in planned
+                if r.exports and (out / after_preview_name(r.content_hash)).is_file()}
+    keep |= set(pictures.values())
+    summary["decisions_not_rendered"] = []
+    with decisions.transaction(out) as con:
+        reviews = decisions.read(con)
+        for r in planned:
+            if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
+                summary["decisions_not_rendered"].append(r.source_path)
+        docs = write_instruction_docs(planned, context)
+        rows: list[dict[str, Any]] = []
+        shas: dict[str, str] = {}
+        for doc in docs:
+            rows += instruction_rows(doc)
+            name = f"instructions/{instruction_name(doc['source_path'])}"
+            shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
+            keep |= {name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])}
+        if planned:
+            write_parquet_rows(rows, INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta)
+        else:
+            (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
+        decisions.documents_written(con, shas)
+    # After the decisions are merged: an export made before one that changes its pixels is stale.
+    stale = stale_exports(originals, context.chart)
+    write_parquet_rows((row for r in originals for row in export_rows([r], stale)), EXPORTS_SCHEMA,
+                       out / EXPORTS_NAME, meta)
+    verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
+    keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
+    remove_stale_outputs(out, keep, review_previews={
+        f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
     write_json_atomic(out / SUMMARY_NAME, summary)
-    write_chunks_atomic(out / REPORT_NAME, _lines(report_parts(records, summary, context.chart_name)))
+    by_path = {d["source_path"]: d for d in docs}
+    html_text = render_report(report_images(records, by_path, pictures, stale), summary, context.chart_name)
+    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
-def _lines(parts: Iterator[str]) -> Iterator[bytes]:
-    """``"\\n".join(parts)``, encoded, a piece at a time."""
-    for i, part in enumerate(parts):
-        yield (("\n" if i else "") + part).encode("utf-8")
+def stale_exports(records: list[ImageRecord], chart: ResolvedChart | None) -> set[str]:
+    """Images whose exports were rendered from other operations than the records now carry."""
+    if chart is None:
+        return set()
+    keys = RenderKeys(chart.chart)
+    return {r.source_path for r in records
+            if r.exports and r.render_key and keys.key(r.content_hash, r.operations) != r.render_key}
+
+
+def write_run_chart(out: Path, chart: ResolvedChart | None) -> None:
+    """Keep the run's resolved chart in the output folder (``RUN_CHART_DIR/<name>.yaml``).
+
+    `postprod render OUT` re-renders with exactly it (a chart edited since
+    would otherwise re-render every image), and the review app computes
+    stale exports from it.
+    """
+    if chart is None:
+        return
+    folder = out / RUN_CHART_DIR
+    path = folder / f"{chart.name}.yaml"
+    if folder.is_dir():
+        for old in folder.glob("*.yaml"):
+            if old != path:
+                old.unlink(missing_ok=True)
+    write_bytes_atomic(path, chart.to_yaml().encode("utf-8"))
+
+
+def run_chart(out: Path) -> ResolvedChart | None:
+    """The chart the last run into ``out`` used, or None when it cannot be known.
+
+    Read from ``RUN_CHART_DIR``; for a folder written before it was kept, the
+    chart of the manifest's name, if its content still has the run's hash.
+    """
+    kept = sorted((out / RUN_CHART_DIR).glob("*.yaml"))
+    try:
+        if len(kept) == 1:
+            return load_chart(kept[0])
+        meta = {k.decode(): v.decode() for k, v in (pq.read_schema(out / MANIFEST_NAME).metadata or {}).items()}
+        name, digest = meta.get("postprod.chart"), meta.get("postprod.chart_hash")
+        if not name or not digest:
+            return None
+        chart = load_chart(name)
+        return chart if chart.digest == digest else None
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
+def read_run_settings(out: Path) -> tuple[Path, str | None, Path | None]:
+    """The shoot folder, shoot id and kept chart file of the last run into ``out`` (to render it again).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out`` is not an output folder, or it does not name its shoot folder.
+    """
+    manifest = out / MANIFEST_NAME
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest} not found: is this a `postprod process` output folder?")
+    meta = {k.decode(): v.decode() for k, v in (pq.read_schema(manifest).metadata or {}).items()}
+    shoot = meta.get("postprod.shoot")
+    if not shoot:
+        raise FileNotFoundError("the manifest does not name the shoot folder: pass --shoot")
+    kept = sorted((out / RUN_CHART_DIR).glob("*.yaml"))
+    return Path(shoot), meta.get("postprod.shoot_id") or None, kept[0] if len(kept) == 1 else None
+
+
+def rewrite_report(out: Path, docs: dict[str, dict[str, Any]], stale: set[str]) -> None:
+    """Write ``report.html`` again from the output folder (after review decisions changed what is stale).
+
+    Parameters
+    ----------
+    out : Path
+        The output folder (its manifest, summary and pictures are read).
+    docs : dict
+        The current instruction documents by source path.
+    stale : set of str
+        Images whose exports are stale.
+    """
+    table = pq.read_table(out / MANIFEST_NAME)
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    try:
+        summary = json.loads((out / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    images = []
+    for row in table.select(["source_path", "content_hash", "status", "error", "duplicate_of",
+                             "preview_path"]).to_pylist():
+        sp = row["source_path"]
+        doc = docs.get(sp)
+        after = after_preview_name(row["content_hash"])
+        picture = after if doc is not None and doc.get("exports") and (out / after).is_file() else row["preview_path"]
+        images.append(ReportImage(sp, row["status"], row["error"], row["duplicate_of"], doc, picture, sp in stale))
+    html_text = render_report(images, summary, meta.get("postprod.chart"))
+    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def previous_image_review(path: Path) -> dict[str, Any] | None:
+    """The image-level decision of an earlier instructions file, kept across a re-plan (None: none, or malformed)."""
+    try:
+        review = json.loads(path.read_text(encoding="utf-8")).get("review")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(review, dict):
+        return None
+    try:
+        ImageDecision.from_doc({"review": review})
+    except ValueError:
+        return None  # not ours to repair: the plan's own files are rewritten without it
+    return review
+
+
+def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> list[dict[str, Any]]:
+    """``instructions/<name>.json`` and the Camera Raw settings (``xmp/``) of every planned image.
+
+    Embedded-form sources (DNG, JPEG, TIFF, PNG) get their copies in one
+    exiftool run; a copy that cannot be written leaves the packet and a note
+    in its document (``xmp_note``) instead of failing the run. The packets,
+    then the documents, are flushed to disk together (:class:`AtomicBatch`),
+    not one ``fsync`` a file.
+    """
+    out = context.out_dir
+    chart = context.chart.chart if context.chart is not None else None
+    renditions = [(name, r.crop) for name, r in chart.renditions.items()] if chart is not None else []
+    embed = chart.xmp.embed_copies if chart is not None else True
+    targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
+    docs: list[dict[str, Any]] = []
+    jobs: list[tuple[Path, Path, Path]] = []
+    with AtomicBatch() as packets:  # in place (committed) before exiftool copies them
+        for r in records:
+            doc_path = out / "instructions" / instruction_name(r.source_path)
+            doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "", renditions,
+                                  targets[r.source_path], previous_image_review(doc_path))
+            settings = crs_settings(doc)
+            doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
+            packet = out / doc["xmp"]
+            # Who decided last and when, as the review app writes it: a rerun does not take it out of the packet.
+            packets.write(packet, xmp_packet(doc, image_decision(doc), settings=settings).encode("utf-8"))
+            if doc["xmp_copy"]:
+                jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
+            elif doc["xmp_form"] == XmpForm.EMBEDDED:
+                stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
+                if stale:
+                    (out / stale).unlink(missing_ok=True)
+            docs.append(doc)
+    try:
+        failed = embed_packets(jobs)
+    except EmbedError as exc:
+        failed = {dest: str(exc) for _, _, dest in jobs}
+    with AtomicBatch() as files:
+        for doc in docs:
+            reason = failed.get(out / doc["xmp_copy"]) if doc["xmp_copy"] else None
+            if reason:
+                note = f"no copy with the settings inside: {reason}"
+                doc["xmp_copy"], doc["xmp_note"] = None, "; ".join(filter(None, (doc["xmp_note"], note)))
+            files.write(out / "instructions" / instruction_name(doc["source_path"]),
+                        (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
+    return docs
+
+
+def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
+                    plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> bool:
+    """Put the review database's decisions on a record's operations (they replace what it carries).
+
+    Parameters
+    ----------
+    record : ImageRecord
+        A planned image; its operations are changed in place.
+    reviews : dict
+        The image's decisions by operation id (:func:`pipeline.outputs.decisions.read`).
+    plan_params : dict, optional
+        The plan's own parameters by (source path, operation id), before any
+        reviewer's amount replaced them: an edit taken back since restores them.
+
+    Returns
+    -------
+    bool
+        Whether that changed what the renderer does (an amount, a
+        rejection): the exports made before the decision do not show it yet.
+    """
+    from pipeline.imaging.render import adjustments_from_operations
+
+    before = adjustments_from_operations(record.operations)
+    for op in record.operations:
+        review = reviews.get(op.op_id)
+        if review is None:
+            continue
+        planned = (plan_params or {}).get((record.source_path, op.op_id), op.params)
+        op.review = review if decisions.is_decided(review) else None
+        op.params = {**planned, **(review.get("params") or {})}
+    return adjustments_from_operations(record.operations) != before
+
+
+#: The folders a run fills; a file in them that the run did not write is an earlier run's leftover.
+OWNED_FOLDERS = ("exports", "instructions", "xmp", CONTACT_DIR, "previews")
+
+
+def remove_stale_outputs(out: Path, keep: set[str], review_previews: set[str] = frozenset(),
+                         folders: tuple[str, ...] = OWNED_FOLDERS) -> list[str]:
+    """Remove every file in the run's ``folders`` that is not in ``keep`` (paths relative to ``out``).
+
+    The review app's cached previews (``previews/<name>.<hash>.*``) are kept
+    while their image, with the same content, is still in the shoot.
+
+    Returns
+    -------
+    list of str
+        The removed files, relative to ``out``.
+    """
+    removed: list[str] = []
+    for folder in folders:
+        root = out / folder
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root, topdown=False):
+            here = Path(dirpath)
+            for name in filenames:
+                path = here / name
+                rel = path.relative_to(out).as_posix()
+                if rel in keep or (folder == "previews" and _is_review_preview(name, review_previews)):
+                    continue
+                path.unlink(missing_ok=True)
+                removed.append(rel)
+            if here != root:
+                try:
+                    here.rmdir()  # only when empty
+                except OSError:
+                    pass
+    return removed
+
+
+def _is_review_preview(name: str, prefixes: set[str]) -> bool:
+    dot = name.find(".")
+    while dot >= 0:
+        if name[: dot + 1] in prefixes:
+            return True
+        dot = name.find(".", dot + 1)
+    return False
 
 
 #: Images per contact sheet: 6 x 10 cells, about 1900 x 3400 px (20 MB while drawn) however large the shoot.
 CONTACT_PAGE = 60
 
 
-def write_contact_sheets(records: Iterable[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
+def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
     """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
 
     A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.kernel.files import sync_folders
+from pipeline.kernel.files import file_mode, sync_folders, temp_prefix
 
 # TIFF field types and their sizes.
 _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
@@ -168,7 +168,7 @@ def write_tiff_strips(
     dtype = np.dtype("<u2") if bit_depth == 16 else np.dtype("u1")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         offsets: list[int] = []
         counts: list[int] = []
@@ -208,6 +208,8 @@ def write_tiff_strips(
             f.seek(4)
             f.write(struct.pack("<I", ifd_at))
             f.flush()
+            if hasattr(os, "fchmod"):  # a delivery: the mode a plain write gives, not mkstemp's 0o600
+                os.fchmod(f.fileno(), file_mode())
             os.fsync(f.fileno())
         digest = hashlib.sha256()
         with open(tmp, "rb") as f:

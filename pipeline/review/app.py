@@ -5,8 +5,10 @@ preview cache, settings) in ``app.extensions`` and these blueprints:
 
 - :mod:`~pipeline.review.security`: the guard before every request (token or
   loopback host, JSON changes from the app's own origin) and the security headers;
-- :mod:`~pipeline.review.errors`: JSON errors under ``/api/``;
-- :mod:`~pipeline.review.blueprints`: the features (pages, API, previews, files).
+- :mod:`~pipeline.review.errors`: JSON errors under ``/api/``, a JSON 413 for a
+  body over :data:`MAX_REQUEST_BYTES`, a JSON 503 while the review database is locked;
+- :mod:`~pipeline.review.blueprints`: the features (pages, API, decisions across images,
+  previews, 100% tiles, files, re-render).
 
 Security model: by default the app listens on the loopback interface only
 and accepts only requests addressed to a loopback host name (a web page
@@ -21,6 +23,7 @@ endpoint, looked up by the manifest's ``source_path``.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +33,18 @@ from pipeline.review.blueprints import BLUEPRINTS
 from pipeline.review.context import EXTENSION, ReviewContext, ReviewSettings, review_context
 from pipeline.review.errors import errors
 from pipeline.review.preview import PreviewCache
+from pipeline.review.render_jobs import RenderJobs
 from pipeline.review.security import guard, is_loopback
 from pipeline.review.store import ReviewStore, default_reviewer
+from pipeline.review.tiles import FullResCache
 
 HERE = Path(__file__).parent
+#: Largest request body accepted (a review change is a few hundred bytes); larger ones get a JSON 413.
+MAX_REQUEST_BYTES = 1 << 20
 
 
 def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | None = None,
-               reviewer: str | None = None, allowed_hosts: tuple[str, ...] = ()) -> Flask:
+               reviewer: str | None = None, allowed_hosts: tuple[str, ...] = (), warm: bool = False) -> Flask:
     """The review app for one output folder.
 
     Parameters
@@ -53,6 +60,9 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     allowed_hosts : tuple of str
         Host names (besides loopback ones) requests may be addressed to when
         there is no token; with a token any host name is accepted.
+    warm : bool
+        Read every instruction file in a background thread now, so the first
+        gallery does not wait for them (a 2,000-image shoot takes about a second).
 
     Raises
     ------
@@ -61,20 +71,31 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     """
     app = Flask(__name__, static_folder=str(HERE / "static"), template_folder=str(HERE / "templates"))
     app.json.sort_keys = False  # keys in the order the payloads build them
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     store = ReviewStore(out_dir, shoot_dir)
     settings = ReviewSettings(reviewer=reviewer or default_reviewer(), token=token,
                               allowed_hosts=tuple(allowed_hosts))
-    app.extensions[EXTENSION] = ReviewContext(store=store, previews=PreviewCache(store.out_dir), settings=settings)
+    app.extensions[EXTENSION] = ReviewContext(store=store, previews=PreviewCache(store.out_dir), settings=settings,
+                                              fullres=FullResCache(store.out_dir), jobs=RenderJobs(store))
     for blueprint in (guard, errors, *BLUEPRINTS):
         app.register_blueprint(blueprint)
+    if warm:
+        threading.Thread(target=store.warm, name="postprod-review-warm", daemon=True).start()
     return app
 
 
 def serve(app: Flask, host: str, port: int) -> Any:
-    """A threaded WSGI server for ``app`` (call ``serve_forever()``; ``server_port`` is the bound port)."""
-    from werkzeug.serving import make_server
+    """A threaded WSGI server for ``app`` (call ``serve_forever()``; ``server_port`` is the bound port).
 
-    return make_server(host, port, app, threaded=True)
+    HTTP/1.1 with keep-alive: a gallery asks for dozens of thumbnails at once,
+    and a new connection for each costs more than serving the file.
+    """
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class KeepAlive(WSGIRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+    return make_server(host, port, app, threaded=True, request_handler=KeepAlive)
 
 
-__all__ = ["create_app", "is_loopback", "review_context", "serve"]
+__all__ = ["MAX_REQUEST_BYTES", "create_app", "is_loopback", "review_context", "serve"]

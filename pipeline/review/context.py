@@ -1,4 +1,4 @@
-"""What every request of the review app shares: the store, the preview cache and the settings.
+"""What every request of the review app shares: the store, the preview caches, the re-render runs, the settings.
 
 One :class:`ReviewContext` is made by :func:`~pipeline.review.app.create_app`
 and kept in ``app.extensions``; views reach it through :func:`review_context`
@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from pipeline.review.preview import PreviewCache
+from pipeline.review.render_jobs import RenderJobs
 from pipeline.review.store import ReviewStore
+from pipeline.review.tiles import FullResCache
 
 EXTENSION = "postprod_review"
 
@@ -34,6 +36,8 @@ class ReviewContext:
     store: ReviewStore
     previews: PreviewCache
     settings: ReviewSettings
+    fullres: FullResCache = field(default=None)  # type: ignore[assignment]  # made by create_app
+    jobs: RenderJobs = field(default=None)  # type: ignore[assignment]  # made by create_app
 
 
 def review_context(app: Flask | None = None) -> ReviewContext:

@@ -13,8 +13,21 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.outputs.instructions import instruction_name
+from pipeline.review.culling import culling_from_doc
 from pipeline.review.preview import tonal_operations
 from pipeline.review.store import ImageEntry, ReviewStore
+from pipeline.review.tiles import TILE_PX
+
+
+def crop_renditions(store: ReviewStore) -> dict[str, list[str]]:
+    """The chart's renditions per crop aspect (``{"4:5": ["feed_portrait"]}``), to name each crop frame."""
+    chart = store.run_chart()
+    out: dict[str, list[str]] = {}
+    if chart is not None:
+        for name, r in chart.chart.renditions.items():
+            if r.crop is not None:
+                out.setdefault(r.crop, []).append(name)
+    return out
 
 
 def image_badges(doc: dict[str, Any] | None) -> dict[str, Any]:
@@ -40,8 +53,13 @@ def after_key(doc: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(ops, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int) -> dict[str, Any]:
-    """One gallery tile; an image without a plan (failed) has its status and error only."""
+def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int,
+                  culling: dict[str, Any] | None = None, stale: bool | None = None) -> dict[str, Any]:
+    """One gallery tile; an image without a plan (failed) has its status and error only.
+
+    The thumbnail is the corrected picture (the "after" of the current
+    decisions), named by :func:`after_key` so the browser may keep it.
+    """
     q = quote(entry.source_path)
     item: dict[str, Any] = {
         "source_path": entry.source_path,
@@ -49,9 +67,11 @@ def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int) -
         "error": entry.error,
         "version": version,
         "url": f"/image/{q}" if doc is not None else None,
-        "thumb": f"/preview/thumb/{q}" if doc is not None else None,
+        "thumb": f"/preview/thumb/{q}?k={after_key(doc)}" if doc is not None else None,
     }
     if doc is not None:
+        item.update(culling or culling_from_doc(doc))
+        item["stale"] = stale
         item.update({
             "verdict": doc["verdict"],
             "faces_to_brighten": sum(o["kind"] == "brighten_face" for o in doc["operations"]
@@ -60,13 +80,14 @@ def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int) -
             "rejected": doc["verdict"] == "reject",
             "summary": doc["summary"],
             "operations": len(doc["operations"]),
+            "kinds": sorted({o["kind"] for o in doc["operations"]}),
             **image_badges(doc),
         })
     return item
 
 
 def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], version: int) -> dict[str, Any]:
-    """One image as its page shows it: the document, its previews and files, its neighbours.
+    """One image as its page shows it: the document, its culling, previews, 100% tiles and files, its neighbours.
 
     Raises
     ------
@@ -77,15 +98,22 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
     q = quote(source_path)
     order = [sp for sp in sorted(store.entries) if store.entries[sp].doc_path is not None]
     i = order.index(source_path)
+    key = after_key(doc)
     return {
         "source_path": source_path,
         "version": version,
         "doc": doc,
+        "culling": store.culling_of(source_path, doc),
+        "stale": store.stale(source_path, doc),
+        "renditions": crop_renditions(store),
         "previews": {
             "before": f"/preview/before/{q}",
-            "after": f"/preview/after/{q}?k={after_key(doc)}",
+            "after": f"/preview/after/{q}?k={key}",
             "clip": f"/preview/clip/{q}",
+            "thumb": f"/preview/thumb/{q}?k={key}",
         },
+        # Full-resolution tiles, rendered on demand: {variant} before/after, {scale} 1 = 100%, {col}/{row}.
+        "tiles": {"size": TILE_PX, "url": f"/tile/{{variant}}/{{scale}}/{{col}}/{{row}}/{q}?k={key}"},
         "files": {"instructions": f"/files/instructions/{quote(instruction_name(source_path))}",
                   "xmp": f"/files/{quote(doc['xmp'])}"},
         "prev": order[i - 1] if i > 0 else None,

@@ -9,6 +9,8 @@ then :func:`~pipeline.imaging.render.adjustments_from_operations`, then white
 balance, exposure and face lifts exactly as the export applies them. What a
 retoucher approves is what is delivered, at another size. Crops and
 straightening are drawn as overlays by the browser, over the uncropped image.
+Gallery thumbnails are the same "after" picture, rendered from the run's own
+small preview; the 100% view is in :mod:`pipeline.review.tiles`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
@@ -34,8 +37,8 @@ THUMB_LONG_EDGE = 400
 CLIP_LEVEL = 0.995
 MAX_MEGAPIXELS = 250.0
 #: Part of every cached preview's file name; bumped when the pictures change
-#: (2: the renderer's own path, issue 10).
-PREVIEW_VERSION = 2
+#: (2: the renderer's own path, issue 10; 3: thumbnails show the corrected picture).
+PREVIEW_VERSION = 3
 # Operations the "after" view applies; everything else is drawn or listed only.
 TONAL_KINDS = ("white_balance", "exposure", "brighten_face")
 
@@ -129,10 +132,10 @@ def clip_overlay_png(mask: np.ndarray, color: tuple[int, int, int] = (255, 0, 16
     return buf.getvalue()
 
 
-def encode_jpeg(srgb8: np.ndarray, quality: int = 88) -> bytes:
-    """JPEG file of an 8-bit sRGB picture."""
+def encode_jpeg(srgb8: np.ndarray, quality: int = 88, full_chroma: bool = False) -> bytes:
+    """JPEG file of an 8-bit sRGB picture (``full_chroma``: no colour subsampling, for the 100% view)."""
     buf = io.BytesIO()
-    Image.fromarray(srgb8, "RGB").save(buf, format="JPEG", quality=quality)
+    Image.fromarray(srgb8, "RGB").save(buf, format="JPEG", quality=quality, subsampling=0 if full_chroma else -1)
     return buf.getvalue()
 
 
@@ -170,7 +173,7 @@ class PreviewCache:
 
     def get(self, name: str, source: Path, source_kind: str, variant: str,
             operations: list[dict[str, Any]] | None = None, width: int | None = None,
-            height: int | None = None, after_key: str = "") -> Path:
+            height: int | None = None, after_key: str = "", run_preview: Path | None = None) -> Path:
         """Path of a cached preview file, made first if needed.
 
         Parameters
@@ -178,9 +181,13 @@ class PreviewCache:
         name : str
             Cache stem of the image (its name and content hash).
         variant : {"before", "after", "thumb", "clip"}
+            ``thumb`` is the "after" picture at :data:`THUMB_LONG_EDGE`.
         operations, width, height, after_key
-            For ``after``: the tonal operations, the full-resolution size
-            (the operations' coordinates) and a key that names this set of operations.
+            For ``after`` and ``thumb``: the tonal operations, the full-resolution
+            size (the operations' coordinates) and a key that names this set of operations.
+        run_preview : Path, optional
+            The run's small sRGB preview of the image (``write_preview``): a
+            thumbnail is rendered from it, without decoding the source again.
 
         Raises
         ------
@@ -189,9 +196,9 @@ class PreviewCache:
         ValueError
             On an unknown variant.
         """
-        suffix = {"before": ".jpg", "thumb": ".thumb.jpg", "clip": ".clip.png"}.get(variant)
-        if variant == "after":
-            suffix = f".after-{after_key}.jpg"
+        suffix = {"before": ".jpg", "clip": ".clip.png"}.get(variant)
+        if variant in ("after", "thumb"):
+            suffix = f".{variant}-{after_key}.jpg"
         if suffix is None:
             raise ValueError(f"unknown preview variant {variant!r}")
         # The version in the name: previews made by an older preview path are not served again.
@@ -201,21 +208,36 @@ class PreviewCache:
         with self._image_lock(name):
             if path.is_file():  # made by another request meanwhile
                 return path
-            rgb = self.linear(name, source, source_kind)
+            if variant == "thumb":
+                rgb = self._thumb_source(run_preview, source, source_kind)
+            else:
+                rgb = self.linear(name, source, source_kind)
             if variant == "before":
                 data = encode_jpeg(before_preview(rgb))
-            elif variant == "thumb":
-                data = encode_jpeg(before_preview(fit_long_edge(rgb, THUMB_LONG_EDGE)), quality=80)
             elif variant == "clip":
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
-                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h))
-                for old in self.root.glob(f"{name}.*after-*.jpg"):  # one "after" per image is enough
+                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h),
+                                   quality=80 if variant == "thumb" else 88)
+                for old in self.root.glob(f"{name}.*{variant}-*.jpg"):  # one per image is enough
                     if old != path:
                         old.unlink(missing_ok=True)
             write_bytes_atomic(path, data)
         return path
+
+    @staticmethod
+    def _thumb_source(run_preview: Path | None, source: Path, source_kind: str) -> np.ndarray:
+        """Linear pixels to render a thumbnail from: the run's preview when there is one (no decode)."""
+        if run_preview is not None and run_preview.is_file():
+            try:
+                with Image.open(run_preview) as im:
+                    im.draft("RGB", (THUMB_LONG_EDGE, THUMB_LONG_EDGE))
+                    srgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+                return fit_long_edge(srgb_to_linear(srgb), THUMB_LONG_EDGE)
+            except OSError:
+                pass  # unreadable: decode the source instead
+        return fit_long_edge(decode_preview(source, source_kind, THUMB_LONG_EDGE), THUMB_LONG_EDGE)
 
 
 __all__ = [

@@ -13,10 +13,13 @@ from __future__ import annotations
 from flask import Blueprint
 
 from pipeline.review.blueprints.api import api
+from pipeline.review.blueprints.decisions import decisions
 from pipeline.review.blueprints.files import files
 from pipeline.review.blueprints.pages import pages
 from pipeline.review.blueprints.previews import previews
+from pipeline.review.blueprints.render import render
+from pipeline.review.blueprints.tiles import tiles
 
-BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, previews, files)
+BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, decisions, previews, tiles, files, render)
 
 __all__ = ["BLUEPRINTS"]

@@ -24,4 +24,6 @@ def output_file(rel: str) -> Response:
     path = (root / rel).resolve()  # symlinks resolved: one that leads out is refused
     if root not in path.parents or not path.is_file():
         abort(404)
+    if path.relative_to(root).parts[0] in PRIVATE_NAMES:  # nor one that leads to the database or the state
+        abort(404)
     return send_file(path, max_age=0)

@@ -1,5 +1,9 @@
 """Preview images: the source as shot, after the automatic correction, a thumbnail, clipped highlights.
 
+A thumbnail is the corrected picture: the one the render made
+(``previews/<hash>.after.jpg``) while the image's decisions are those it was
+rendered with, else one rendered now by the same path from the run's preview.
+
 Sources are reached only through the manifest's ``source_path``, never a path
 the client sends. The "after" URL carries a key of the operations applied
 (:func:`~pipeline.review.payloads.after_key`), so the browser may keep it
@@ -12,6 +16,7 @@ from flask import Blueprint, Response, abort, send_file
 
 from pipeline.kernel.errors import InputError
 from pipeline.outputs.instructions import instruction_name
+from pipeline.outputs.shoot import after_preview_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
 from pipeline.review.payloads import after_key
@@ -31,20 +36,37 @@ def preview(variant: str, source_path: str) -> Response:
     store = context.store
     try:
         entry = store.planned(source_path)
-        doc, _ = store.get(source_path) if variant == "after" else (None, 0)
+        # The file as it stands: a picture needs no version, and 50 thumbnails at once need no database.
+        doc = store.peek(source_path) if variant in ("after", "thumb") else None
     except NotFound:
         abort(404)
-    name = f"{instruction_name(source_path)[:-5]}.{entry.content_hash[:12]}"
+    if variant == "thumb" and doc is not None and doc.get("exports") and store.stale(source_path, doc) is False:
+        # Nothing changed since the render: its own picture of the corrections is the thumbnail.
+        rendered = store.out_dir / after_preview_name(entry.content_hash)
+        if rendered.is_file():
+            resp = send_file(rendered, mimetype="image/jpeg", max_age=0)
+            resp.headers["Cache-Control"] = "private, max-age=3600"
+            return resp
+    run_preview = None
+    if entry.preview_path and not entry.preview_path.startswith("/") and ".." not in entry.preview_path.split("/"):
+        run_preview = store.out_dir / entry.preview_path
     try:
         path = context.previews.get(
-            name, store.source_file(source_path), entry.source_kind, variant,
+            cache_name(source_path, entry.content_hash), store.source_file(source_path), entry.source_kind, variant,
             operations=tonal_operations(doc) if doc else None,
             width=doc["image"]["width"] if doc else None,
             height=doc["image"]["height"] if doc else None,
             after_key=after_key(doc) if doc else "",
+            run_preview=run_preview,
         )
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot make a preview of {source_path}: {exc}")
     resp = send_file(path, mimetype="image/png" if variant == "clip" else "image/jpeg", max_age=0)
-    resp.headers["Cache-Control"] = "no-cache" if variant != "after" else "private, max-age=3600"
+    # "after" and thumbnails are named by the operations' key: a changed decision is a new URL.
+    resp.headers["Cache-Control"] = "private, max-age=3600" if variant in ("after", "thumb") else "no-cache"
     return resp
+
+
+def cache_name(source_path: str, content_hash: str) -> str:
+    """Stem of an image's cached pictures: its instruction name and content hash."""
+    return f"{instruction_name(source_path)[:-5]}.{content_hash[:12]}"

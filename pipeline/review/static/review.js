@@ -10,6 +10,7 @@ function h(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "text") el.textContent = v;
+    else if (k === "style") el.style.cssText = v; // through the CSSOM: the page's CSP refuses style attributes
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : v);
   }
@@ -32,7 +33,7 @@ function toast(message, kind = "info") {
   toast.timer = setTimeout(() => (t.hidden = true), 4000);
 }
 
-// --- reviewer name, kept in the browser ------------------------------------------
+// --- reviewer name and settings, kept in the browser ------------------------------------
 function reviewerName() {
   const input = document.getElementById("reviewer");
   return (input && input.value.trim()) || document.body.dataset.reviewer || "";
@@ -42,7 +43,12 @@ function setupReviewer() {
   const input = document.getElementById("reviewer");
   input.value = localStorage.getItem("postprod.reviewer") || document.body.dataset.reviewer || "";
   input.addEventListener("change", () => localStorage.setItem("postprod.reviewer", input.value.trim()));
+  const auto = document.getElementById("auto-advance");
+  auto.checked = localStorage.getItem("postprod.autoAdvance") === "1";
+  auto.addEventListener("change", () => localStorage.setItem("postprod.autoAdvance", auto.checked ? "1" : "0"));
 }
+
+const autoAdvance = () => document.getElementById("auto-advance").checked;
 
 async function api(method, url, body) {
   const opts = { method, headers: { Accept: "application/json" } };
@@ -58,20 +64,213 @@ async function api(method, url, body) {
 
 function typing(ev) {
   const t = ev.target;
-  return t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+  if (!t) return false;
+  if (t.tagName === "INPUT") return !["checkbox", "radio", "button", "submit"].includes(t.type);
+  return t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable;
 }
 
-// --- gallery ----------------------------------------------------------------------
-const gallery = { items: [], selected: 0 };
+// --- confirmation for bulk actions -------------------------------------------------------
+function confirmBox(text, lines = []) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-text").textContent = text;
+  const items = lines.slice(0, 8).map((l) => h("li", { text: l }));
+  if (lines.length > 8) items.push(h("li", { text: `… and ${lines.length - 8} more` }));
+  document.getElementById("confirm-list").replaceChildren(...items);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.returnValue = "cancel";
+    dialog.showModal();
+    document.getElementById("confirm-ok").focus();
+  });
+}
+
+// --- culling: flag, stars, label -----------------------------------------------------------
+const LABELS = ["Red", "Yellow", "Green", "Blue", "Purple"];
+const LABEL_KEYS = { 6: "Red", 7: "Yellow", 8: "Green", 9: "Blue" };
+
+// The culling fields a key sets (Lightroom's: P, X, U; 0-5 stars; 6-9 labels), or null.
+function cullingKey(ev) {
+  const k = ev.key.toLowerCase();
+  if (k === "p") return { flag: "pick" };
+  if (k === "x") return { flag: "reject" };
+  if (k === "u") return { flag: null };
+  if (/^[0-5]$/.test(k)) return { stars: Number(k) };
+  if (/^[6-9]$/.test(k)) return { label: LABEL_KEYS[k] };
+  return null;
+}
+
+function describeCulling(image) {
+  return Object.entries(image).map(([k, v]) =>
+    k === "flag" ? (v ? (v === "pick" ? "picked" : "rejected") : "unflagged")
+      : k === "stars" ? `${v} star${v === 1 ? "" : "s"}` : (v ? `${v.toLowerCase()} label` : "no label")).join(", ");
+}
+
+function cullingMarks(item, small = false) {
+  const stars = item.stars || 0;
+  return h("span", { class: "marks" + (small ? " small" : "") },
+    item.flag === "pick" ? h("span", { class: "flag pick", title: "picked", text: "⚑" }) : null,
+    item.flag === "reject" ? h("span", { class: "flag reject", title: "rejected", text: "✕" }) : null,
+    stars ? h("span", { class: "stars", title: `${stars} star${stars > 1 ? "s" : ""}`, text: "★".repeat(stars) }) : null,
+    item.label ? h("span", { class: "label-chip label-" + item.label, title: item.label + " label" }) : null);
+}
+
+// --- undo and redo: request bodies kept for this tab ---------------------------------------
+const history_ = {
+  load(name) { return JSON.parse(sessionStorage.getItem("postprod." + name) || "[]"); },
+  save(name, list) { sessionStorage.setItem("postprod." + name, JSON.stringify(list.slice(-100))); },
+  push(entry) {
+    const undo = this.load("undo");
+    undo.push(entry);
+    this.save("undo", undo);
+    this.save("redo", []);
+    refreshUndoButtons();
+  },
+};
+
+function refreshUndoButtons() {
+  const u = history_.load("undo"), r = history_.load("redo");
+  const undo = document.getElementById("undo"), redo = document.getElementById("redo");
+  undo.disabled = !u.length;
+  redo.disabled = !r.length;
+  undo.title = u.length ? `Undo: ${u[u.length - 1].label} (Ctrl+Z)` : "Nothing to undo";
+  redo.title = r.length ? `Redo: ${r[r.length - 1].label} (Ctrl+Shift+Z)` : "Nothing to redo";
+}
+
+function replay(from, to) {
+  return queued(() => replayNow(from, to));
+}
+
+async function replayNow(from, to) {
+  const list = history_.load(from);
+  const entry = list.pop();
+  if (!entry) return toast(from === "undo" ? "Nothing to undo" : "Nothing to redo");
+  const { status, data } = await api("POST", "/api/decisions", entry.body);
+  if (status === 200) {
+    history_.save(from, list);
+    const other = history_.load(to);
+    if (data.undo) other.push({ label: entry.label, body: data.undo });
+    history_.save(to, other);
+    toast(`${from === "undo" ? "Undone" : "Redone"}: ${entry.label}`);
+    onDecided(data.images || []);
+  } else if (status === 409) {
+    history_.save(from, list);
+    toast(`Cannot ${from}: ${entry.label} — changed since (another tab or reviewer)`, "warn");
+    onDecided(data.stale || []);
+  } else {
+    toast(data.error || `Cannot ${from}`, "error");
+  }
+  refreshUndoButtons();
+}
+
+// The page's own reaction to images changed by a decision, an undo or a redo.
+let onDecided = () => {};
+
+// Decisions go one after the other, each with the versions the previous one left: keys pressed
+// faster than the server answers (P then 4 then 6) are all kept, none refused as stale.
+let queue = Promise.resolve();
+function queued(work) {
+  const run = queue.then(work);
+  queue = run.catch(() => null);
+  return run;
+}
+
+// The version of an image as this page knows it now.
+function currentVersion(sp) {
+  if (view.payload && view.payload.source_path === sp) return view.payload.version;
+  for (const [list, index] of [[view.strip, view.stripIndex], [gallery.items, gallery.index]]) {
+    const i = index.get(sp);
+    if (i !== undefined) return list[i].version;
+  }
+  return 0;
+}
+
+function decide(build, label) {
+  return queued(async () => {
+    const items = (typeof build === "function" ? build() : build)
+      .map((item) => ({ ...item, version: currentVersion(item.source_path) }));
+    if (!items.length) return null;
+    return postDecision(items, label);
+  });
+}
+
+async function postDecision(items, label) {
+  const { status, data } = await api("POST", "/api/decisions", { reviewer: reviewerName(), items });
+  if (status === 200) {
+    if (data.undo) history_.push({ label, body: data.undo });
+    onDecided(data.images);
+    return data;
+  }
+  if (status === 409) {
+    toast("Changed elsewhere meanwhile (another tab or reviewer): reloaded, try again", "warn");
+    onDecided(data.stale || []);
+  } else {
+    toast(data.error || "Not saved", "error");
+  }
+  return null;
+}
+
+// --- re-render ----------------------------------------------------------------------------
+async function refreshRenderButton(known) {
+  const button = document.getElementById("rerender");
+  const data = known || (await api("GET", "/api/render")).data;
+  if (data.state === "running") {
+    button.disabled = true;
+    button.textContent = "Re-rendering…";
+    setTimeout(() => pollRender(), 1000);
+    return;
+  }
+  button.disabled = !data.stale;
+  button.textContent = data.stale ? `Re-render ${data.stale} stale` : "Exports up to date";
+  button.classList.toggle("attention", !!data.stale);
+}
+
+async function pollRender() {
+  const { data } = await api("GET", "/api/render");
+  if (data.state === "running") return setTimeout(pollRender, 1000);
+  if (data.state === "failed") toast("Re-render failed: " + data.error, "error");
+  else if (data.state === "done") toast(`Re-rendered ${data.rendered.length} image(s) in ${data.seconds} s`);
+  refreshRenderButton(data);
+  if (data.state === "done") onRendered();
+}
+
+let onRendered = () => {};
+
+async function startRender() {
+  const { data } = await api("GET", "/api/render");
+  if (!(await confirmBox(`Render again the exports of ${data.stale} image(s) whose decisions changed?`,
+    ["Every other export is kept as it is.", "Decisions wait until it is done."]))) return;
+  const { status, data: started } = await api("POST", "/api/render", { reviewer: reviewerName() });
+  if (status !== 202) return toast(started.error || "Cannot re-render", "error");
+  refreshRenderButton(started);
+}
+
+function setupShared() {
+  setupReviewer();
+  refreshUndoButtons();
+  document.getElementById("undo").addEventListener("click", () => replay("undo", "redo"));
+  document.getElementById("redo").addEventListener("click", () => replay("redo", "undo"));
+  document.getElementById("rerender").addEventListener("click", startRender);
+  document.addEventListener("keydown", (ev) => {
+    if (typing(ev) || !(ev.ctrlKey || ev.metaKey)) return;
+    const k = ev.key.toLowerCase();
+    if (k === "z" && !ev.shiftKey) replay("undo", "redo");
+    else if ((k === "z" && ev.shiftKey) || k === "y") replay("redo", "undo");
+    else return;
+    ev.preventDefault();
+  });
+  refreshRenderButton();
+}
+
+// --- gallery ----------------------------------------------------------------------------
+const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0 };
+const FILTERS = ["verdict", "review", "flag", "stars", "label"];
+const CHECKS = ["faces", "stale"];
 
 function galleryQuery() {
   const form = document.getElementById("filters");
   const params = new URLSearchParams();
-  const verdict = form.elements.verdict.value;
-  const review = form.elements.review.value;
-  if (verdict) params.set("verdict", verdict);
-  if (form.elements.faces.checked) params.set("faces", "1");
-  if (review) params.set("review", review);
+  for (const name of FILTERS) if (form.elements[name].value) params.set(name, form.elements[name].value);
+  for (const name of CHECKS) if (form.elements[name].checked) params.set(name, "1");
   return params;
 }
 
@@ -91,108 +290,270 @@ function tileBadges(item) {
   else if (item.review_state === "pending") out.push(badge(`${c.pending} to review`, "state-pending"));
   else out.push(badge(`${item.operations - c.pending}/${item.operations} reviewed`, "state-" + item.review_state));
   if (c.rejected) out.push(badge(`${c.rejected} rejected`, "rejected"));
+  if (item.stale) out.push(badge("stale export", "stale", "changed in review since its exports were rendered"));
   return out;
 }
 
+// Thumbnails load when their tile comes within a screen of the view (and the first screen first).
+let thumbObserver = null;
+
+function thumbImage(url) {
+  const img = h("img", { "data-src": url, decoding: "async", alt: "" });
+  if (!thumbObserver) {
+    thumbObserver = new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        e.target.src = e.target.dataset.src;
+        thumbObserver.unobserve(e.target);
+      }
+    }, { rootMargin: "400px 0px" });
+  }
+  thumbObserver.observe(img);
+  return img;
+}
+
 function renderTile(item, index) {
-  const img = item.thumb
-    ? h("img", { src: item.thumb, loading: "lazy", alt: "" })
-    : h("div", { class: "nothumb", text: "no preview" });
-  const tile = h(
-    item.url ? "a" : "div",
-    { class: "tile", href: item.url, "data-sp": item.source_path, "data-index": index, title: item.summary || item.error || "" },
-    img,
-    h("div", { class: "name", text: item.source_path }),
-    h("div", { class: "badges" }, tileBadges(item)),
-  );
-  tile.addEventListener("click", (ev) => {
-    if (!item.url) ev.preventDefault();
-    selectTile(index);
-  });
-  return tile;
+  const img = item.thumb ? thumbImage(item.thumb) : h("div", { class: "nothumb", text: "no preview" });
+  const cls = "tile" + (item.flag === "reject" ? " culled" : "") + (item.label ? " label-" + item.label : "")
+    + (gallery.chosen.has(item.source_path) ? " chosen" : "") + (index === gallery.selected ? " selected" : "");
+  return h("div", { class: cls, "data-sp": item.source_path, "data-index": index, title: item.summary || item.error || "" },
+    h("div", { class: "thumb" }, img, cullingMarks(item)),
+    item.url ? h("a", { class: "name", href: item.url, text: item.source_path }) : h("div", { class: "name", text: item.source_path }),
+    h("div", { class: "badges" }, tileBadges(item)));
+}
+
+function tileEl(index) {
+  if (index >= gallery.rendered) renderTilesUpTo(index + 1);
+  return document.querySelector(`#grid > .tile:nth-child(${index + 1})`);
 }
 
 async function loadGallery() {
   const params = galleryQuery();
   history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
+  sessionStorage.setItem("postprod.query", params.toString());
   const { status, data } = await api("GET", "/api/images?" + params);
   if (status !== 200) return toast(data.error || "cannot list images", "error");
   gallery.items = data.images;
-  const grid = document.getElementById("grid");
-  grid.replaceChildren(...data.images.map(renderTile));
-  document.getElementById("count").textContent = `${data.images.length} image${data.images.length === 1 ? "" : "s"}`;
+  gallery.index = new Map(data.images.map((item, i) => [item.source_path, i]));
+  gallery.chosen = new Set([...gallery.chosen].filter((sp) => gallery.index.has(sp)));
   const keep = sessionStorage.getItem("postprod.selected");
-  const at = data.images.findIndex((i) => i.source_path === keep);
-  selectTile(at >= 0 ? at : 0, false);
+  gallery.selected = Math.max(0, gallery.index.has(keep) ? gallery.index.get(keep) : 0);
+  if (thumbObserver) thumbObserver.disconnect();
+  document.getElementById("grid").replaceChildren();
+  gallery.rendered = 0;
+  // The first screen (and the selected tile) now, the rest in slices between frames: 2,000 tiles
+  // built at once would hold the first screen back by a few hundred milliseconds.
+  renderTilesUpTo(Math.max(FIRST_TILES, gallery.selected + FIRST_TILES));
+  document.getElementById("count").textContent = `${data.images.length} image${data.images.length === 1 ? "" : "s"}`;
+  selectTile(gallery.selected, { scroll: true, keep: true });
+  const generation = ++gallery.generation;
+  const more = () => {
+    if (generation !== gallery.generation || gallery.rendered >= gallery.items.length) return;
+    renderTilesUpTo(gallery.rendered + TILE_SLICE);
+    paintSelection();
+    setTimeout(more, 0);
+  };
+  setTimeout(more, 0);
 }
 
-function selectTile(index, scroll = true) {
-  const tiles = document.querySelectorAll(".tile");
-  if (!tiles.length) return;
-  gallery.selected = Math.max(0, Math.min(tiles.length - 1, index));
-  tiles.forEach((t, i) => t.classList.toggle("selected", i === gallery.selected));
-  const tile = tiles[gallery.selected];
-  sessionStorage.setItem("postprod.selected", tile.dataset.sp);
-  if (scroll) tile.scrollIntoView({ block: "nearest" });
+const FIRST_TILES = 60;
+const TILE_SLICE = 250;
+
+function renderTilesUpTo(n) {
+  n = Math.min(n, gallery.items.length);
+  if (n <= gallery.rendered) return;
+  const frag = document.createDocumentFragment();
+  for (let i = gallery.rendered; i < n; i++) frag.append(renderTile(gallery.items[i], i));
+  document.getElementById("grid").append(frag);
+  gallery.rendered = n;
+}
+
+function refreshSelectionBar() {
+  const n = chosenItems().length;
+  document.getElementById("selection").textContent = `${n} selected`;
+  for (const b of document.querySelectorAll("#batch button, #batch select, #batch input")) b.disabled = !n;
+}
+
+function paintSelection() {
+  for (const el of document.querySelectorAll(".tile.chosen, .tile.selected")) el.classList.remove("chosen", "selected");
+  for (const sp of gallery.chosen) {
+    const i = gallery.index.get(sp);
+    const el = i < gallery.rendered ? tileEl(i) : null; // the others are drawn chosen when they come
+    if (el) el.classList.add("chosen");
+  }
+  const el = tileEl(gallery.selected);
+  if (el) el.classList.add("selected");
+  refreshSelectionBar();
+}
+
+// Select one tile (and only it), add it (ctrl), or the range from the anchor (shift).
+function selectTile(index, { scroll = true, add = false, range = false, keep = false } = {}) {
+  const n = gallery.items.length;
+  if (!n) return refreshSelectionBar();
+  index = Math.max(0, Math.min(n - 1, index));
+  const sp = gallery.items[index].source_path;
+  if (range) {
+    const [a, b] = [Math.min(gallery.anchor, index), Math.max(gallery.anchor, index)];
+    if (!add) gallery.chosen.clear();
+    for (let i = a; i <= b; i++) gallery.chosen.add(gallery.items[i].source_path);
+  } else if (add) {
+    if (gallery.chosen.has(sp) && gallery.chosen.size > 1) gallery.chosen.delete(sp); else gallery.chosen.add(sp);
+    gallery.anchor = index;
+  } else if (!keep || !gallery.chosen.size) {
+    gallery.chosen = new Set([sp]);
+    gallery.anchor = index;
+  }
+  gallery.selected = index;
+  sessionStorage.setItem("postprod.selected", sp);
+  paintSelection();
+  if (scroll) { const el = tileEl(index); if (el) el.scrollIntoView({ block: "nearest" }); }
+}
+
+function chosenItems() {
+  return gallery.items.filter((i) => gallery.chosen.has(i.source_path) && i.url);
 }
 
 function columns() {
-  const tiles = document.querySelectorAll(".tile");
-  if (tiles.length < 2) return 1;
-  const top = tiles[0].offsetTop;
-  let n = 0;
-  while (n < tiles.length && tiles[n].offsetTop === top) n++;
-  return Math.max(1, n);
+  const grid = document.getElementById("grid");
+  const cols = getComputedStyle(grid).gridTemplateColumns.split(" ").filter(Boolean).length;
+  return Math.max(1, cols);
 }
 
-async function galleryAction(status) {
-  const item = gallery.items[gallery.selected];
-  if (!item || !item.url) return;
-  const { status: code, data } = await api("POST", "/api/images/" + enc(item.source_path), {
-    version: item.version, reviewer: reviewerName(), all: { status },
-  });
-  if (code === 409) toast("Changed elsewhere meanwhile: reloaded, try again", "warn");
-  else if (code !== 200) return toast(data.error || "not saved", "error");
-  else toast(`${item.source_path}: ${status}`);
-  await loadGallery();
+function updateTiles(tiles) {
+  for (const tile of tiles) {
+    const i = gallery.index.get(tile.source_path);
+    if (i === undefined) continue;
+    gallery.items[i] = tile;
+    const old = tileEl(i);
+    if (old) old.replaceWith(renderTile(tile, i));
+  }
+  paintSelection();
+  refreshRenderButton();
+}
+
+async function cullChosen(image) {
+  const items = chosenItems();
+  if (!items.length) return;
+  const label = `${describeCulling(image)}: ${items.length === 1 ? items[0].source_path : items.length + " images"}`;
+  if (items.length === 1 && autoAdvance()) selectTile(gallery.selected + 1);
+  await decide(items.map((i) => ({ source_path: i.source_path, image })), label);
+}
+
+const BULK_WORDS = { accepted: "Accept", rejected: "Reject", done: "Mark done" };
+
+async function bulkStatus(status) {
+  const items = chosenItems();
+  if (!items.length) return;
+  const what = status === "done" ? "every instruction not rejected" : "the pending automatic corrections";
+  const pending = items.reduce((n, i) => n + (i.counts ? i.counts.pending : 0), 0);
+  const ok = await confirmBox(`${BULK_WORDS[status]} ${what} of ${items.length} image${items.length > 1 ? "s" : ""}?`,
+    [status === "done" ? "Marks the instructions carried out." : `${pending} instruction(s) are pending in all; ` +
+      "flags and retouchers' tasks are left for you to answer one by one.", ...items.map((i) => i.source_path)]);
+  if (!ok) return;
+  await decide(items.map((i) => ({ source_path: i.source_path, all: { status } })),
+    `${BULK_WORDS[status].toLowerCase()} ${what}: ${items.length} image(s)`);
+}
+
+async function batchStars() {
+  const select = document.getElementById("batch-stars");
+  if (select.value === "") return;
+  const stars = Number(select.value);
+  select.value = "";
+  const items = chosenItems();
+  if (items.length > 1 && !(await confirmBox(`Set ${stars} star(s) on ${items.length} images?`,
+    items.map((i) => i.source_path)))) return;
+  cullChosen({ stars });
+}
+
+async function batchExposure() {
+  const ev = Number(document.getElementById("batch-ev").value);
+  const items = chosenItems();
+  const withExposure = items.filter((i) => (i.kinds || []).includes("exposure"));
+  if (!withExposure.length) return toast("None of the selected images has an exposure correction", "warn");
+  const skipped = items.length - withExposure.length;
+  if (!(await confirmBox(`Set the exposure correction to ${fmt(ev, 2, true)} EV on ${withExposure.length} image(s)?`,
+    [skipped ? `${skipped} selected image(s) have no exposure correction and are left alone.` : "Changing the amount accepts it.",
+      ...withExposure.map((i) => i.source_path)]))) return;
+  await decide(withExposure.map((i) => ({ source_path: i.source_path, amount: { kind: "exposure", ev } })),
+    `exposure ${fmt(ev, 2, true)} EV: ${withExposure.length} image(s)`);
 }
 
 function setupGallery() {
   const form = document.getElementById("filters");
   const params = new URLSearchParams(location.search);
-  form.elements.verdict.value = params.get("verdict") || "";
-  form.elements.review.value = params.get("review") || "";
-  form.elements.faces.checked = params.get("faces") === "1";
-  form.addEventListener("change", loadGallery);
+  for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
+  for (const name of CHECKS) form.elements[name].checked = params.get(name) === "1";
+  form.addEventListener("change", (ev) => {
+    if (ev.target.tagName === "SELECT") ev.target.blur(); // the keys go back to the gallery
+    loadGallery();
+  });
   form.addEventListener("submit", (ev) => ev.preventDefault());
+  onDecided = updateTiles;
+  onRendered = loadGallery;
+  const grid = document.getElementById("grid");
+  grid.addEventListener("click", (ev) => {
+    const tile = ev.target.closest(".tile");
+    if (!tile) return;
+    if (ev.target.closest("a.name") && !(ev.ctrlKey || ev.metaKey || ev.shiftKey)) return; // the link opens
+    ev.preventDefault();
+    selectTile(Number(tile.dataset.index), { scroll: false, add: ev.ctrlKey || ev.metaKey, range: ev.shiftKey });
+  });
+  grid.addEventListener("dblclick", (ev) => {
+    const tile = ev.target.closest(".tile");
+    const item = tile && gallery.items[Number(tile.dataset.index)];
+    if (item && item.url) location.href = item.url;
+  });
+  for (const b of document.querySelectorAll("[data-batch]")) b.addEventListener("click", () => bulkStatus(b.dataset.batch));
+  document.getElementById("batch-stars").addEventListener("change", batchStars);
+  document.getElementById("batch-ev-set").addEventListener("click", batchExposure);
   document.addEventListener("keydown", (ev) => {
-    if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (typing(ev) || ev.altKey || document.getElementById("confirm").open) return;
     const k = ev.key;
-    if (k === "ArrowRight" || k === "j") selectTile(gallery.selected + 1);
-    else if (k === "ArrowLeft" || k === "k") selectTile(gallery.selected - 1);
-    else if (k === "ArrowDown") selectTile(gallery.selected + columns());
-    else if (k === "ArrowUp") selectTile(gallery.selected - columns());
+    if (ev.ctrlKey || ev.metaKey) {
+      if (k.toLowerCase() === "a") {
+        gallery.chosen = new Set(gallery.items.filter((i) => i.url).map((i) => i.source_path));
+        paintSelection();
+      } else if (k.toLowerCase() === "d") {
+        selectTile(gallery.selected, { scroll: false });
+      } else return;
+      ev.preventDefault();
+      return;
+    }
+    const culling = cullingKey(ev);
+    const opts = { range: ev.shiftKey };
+    if (culling) cullChosen(culling);
+    else if (k === "ArrowRight" || k === "j") selectTile(gallery.selected + 1, opts);
+    else if (k === "ArrowLeft" || k === "k") selectTile(gallery.selected - 1, opts);
+    else if (k === "ArrowDown") selectTile(gallery.selected + columns(), opts);
+    else if (k === "ArrowUp") selectTile(gallery.selected - columns(), opts);
     else if (k === "Enter") {
       const item = gallery.items[gallery.selected];
       if (item && item.url) location.href = item.url;
-    } else if (k === "a") galleryAction("accepted");
-    else if (k === "r") galleryAction("rejected");
-    else if (k === "d") galleryAction("done");
+    } else if (k === "a") bulkStatus("accepted");
+    else if (k === "r") bulkStatus("rejected");
+    else if (k === "d") bulkStatus("done");
+    else if (k === "Escape") selectTile(gallery.selected, { scroll: false });
     else return;
     ev.preventDefault();
   });
   loadGallery();
 }
 
-// --- image view ---------------------------------------------------------------------
+// --- image view ---------------------------------------------------------------------------
 const view = {
   payload: null,
   selected: 0,
-  show: "after",
+  show: "after", // before, after or both (side by side)
+  zoom: "fit", // fit or 1 (100%)
   overlays: { faces: true, crops: true, clip: false, level: true },
   drafts: {}, // op_id -> crop box being edited
   drag: null,
+  strip: [], // the filmstrip's images (the gallery's filters)
+  stripIndex: new Map(),
+  prefetched: new Map(), // source_path -> payload promise
+  syncing: false,
 };
+const CROP_COLOURS = ["#5ad1ff", "#ff9d3d", "#c792ff", "#6ef0a8"];
 
 function opAmount(op) {
   const p = op.params;
@@ -201,13 +562,70 @@ function opAmount(op) {
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
     case "white_balance": return `${fmt(p.temperature_shift_k, 0, true)} K, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
-    case "crop": return `${p.aspect} ${p.placement}`;
+    case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
   }
 }
 
 function cropBox(op) {
   return view.drafts[op.op_id] || op.params.box;
+}
+
+function cropIndex(op) {
+  return Math.max(0, view.payload.doc.operations.filter((o) => o.kind === "crop").indexOf(op));
+}
+
+function cropColour(op) {
+  return CROP_COLOURS[cropIndex(op) % CROP_COLOURS.length];
+}
+
+function cropName(op) {
+  const names = (view.payload.renditions || {})[op.params.aspect] || [];
+  return op.params.aspect + (names.length ? " · " + names.join(", ") : "");
+}
+
+function numberEditor(label, value, attrs, unit, onSet, cls) {
+  const input = h("input", { type: "number", class: cls, value, "aria-label": label, ...attrs });
+  const set = () => onSet(Number(input.value));
+  input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") set(); });
+  return [h("label", { text: label + " " }, input, unit ? " " + unit : ""), h("button", { type: "button", class: "set-" + cls, text: "Set", onclick: set })];
+}
+
+function opEditor(op) {
+  const p = op.params;
+  if (op.kind === "exposure" || op.kind === "brighten_face") {
+    return h("div", { class: "edit" }, numberEditor("Amount", p.ev, { step: "0.05", min: "-5", max: "5" }, "EV",
+      (ev) => send([{ op_id: op.op_id, ev }]), "ev"));
+  }
+  if (op.kind === "white_balance") {
+    const temp = h("input", { type: "number", class: "temp", step: "50", min: "-10000", max: "10000", value: p.temperature_shift_k, "aria-label": "temperature shift in K" });
+    const tint = h("input", { type: "number", class: "tint", step: "0.5", min: "-100", max: "100", value: p.tint_shift, "aria-label": "tint shift" });
+    const set = () => send([{ op_id: op.op_id, temperature_shift_k: Number(temp.value), tint_shift: Number(tint.value) }]);
+    for (const i of [temp, tint]) i.addEventListener("keydown", (ev) => { if (ev.key === "Enter") set(); });
+    return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, " K"), h("label", { text: "Tint " }, tint),
+      h("button", { type: "button", class: "set-wb", text: "Set", onclick: set }));
+  }
+  if (op.kind === "straighten") {
+    return h("div", { class: "edit" }, numberEditor("Angle", p.angle_deg, { step: "0.1", min: "-45", max: "45" }, "°",
+      (angle_deg) => send([{ op_id: op.op_id, angle_deg }]), "angle"));
+  }
+  if (op.kind === "crop") {
+    const drafted = !!view.drafts[op.op_id];
+    const turn = (d) => send([{ op_id: op.op_id, rotate_deg: Math.round(((p.rotate_deg || 0) + d) * 100) / 100 }]);
+    return h("div", { class: "edit" },
+      h("span", { class: "hint", text: "Drag the frame; wheel or −/+ to resize; ↺ ↻ turn it." }),
+      h("button", { type: "button", text: "−", title: "smaller", onclick: () => scaleCrop(op, 1 / 1.05) }),
+      h("button", { type: "button", text: "+", title: "larger", onclick: () => scaleCrop(op, 1.05) }),
+      h("button", { type: "button", class: "turn-left", text: "↺", title: "turn 0.5° counter-clockwise", onclick: () => turn(0.5) }),
+      h("button", { type: "button", class: "turn-right", text: "↻", title: "turn 0.5° clockwise", onclick: () => turn(-0.5) }),
+      ...numberEditor("Turn", p.rotate_deg || 0, { step: "0.1", min: "-45", max: "45" }, "°",
+        (rotate_deg) => send([{ op_id: op.op_id, rotate_deg }]), "rotate"),
+      h("button", { type: "button", class: "save-crop", text: "Save crop", disabled: !drafted,
+                    onclick: () => send([{ op_id: op.op_id, box: view.drafts[op.op_id].map((v) => Math.round(v * 10) / 10) }]) }),
+      drafted ? h("button", { type: "button", text: "Drop edit", onclick: () => { delete view.drafts[op.op_id]; renderAll(); } }) : null,
+    );
+  }
+  return null;
 }
 
 function renderOps() {
@@ -225,32 +643,15 @@ function renderOps() {
       const act = ev.target.dataset.act;
       if (act) send([{ op_id: op.op_id, status: act }]);
     });
-    let editor = null;
-    if (op.kind === "exposure" || op.kind === "brighten_face") {
-      const input = h("input", { type: "number", step: "0.05", min: "-5", max: "5", class: "ev", value: op.params.ev,
-                                 "aria-label": "amount in EV" });
-      const set = () => send([{ op_id: op.op_id, ev: Number(input.value) }]);
-      input.addEventListener("keydown", (ev) => { if (ev.key === "Enter") set(); });
-      editor = h("div", { class: "edit" }, h("label", { text: "Amount " }, input, " EV"),
-                 h("button", { type: "button", class: "set-ev", text: "Set", onclick: set }));
-    } else if (op.kind === "crop") {
-      const drafted = !!view.drafts[op.op_id];
-      editor = h("div", { class: "edit" },
-        h("span", { class: "hint", text: "Drag the frame; wheel or −/+ to resize." }),
-        h("button", { type: "button", text: "−", title: "smaller", onclick: () => scaleCrop(op, 1 / 1.05) }),
-        h("button", { type: "button", text: "+", title: "larger", onclick: () => scaleCrop(op, 1.05) }),
-        h("button", { type: "button", class: "save-crop", text: "Save crop", disabled: !drafted,
-                      onclick: () => send([{ op_id: op.op_id, box: view.drafts[op.op_id].map((v) => Math.round(v * 10) / 10) }]) }),
-        drafted ? h("button", { type: "button", text: "Undo", onclick: () => { delete view.drafts[op.op_id]; renderAll(); } }) : null,
-      );
-    }
     const comment = h("textarea", { class: "comment", rows: "2", maxlength: "2000", placeholder: "Comment" });
     comment.value = r.comment || "";
     const saveComment = h("button", { type: "button", class: "save-comment", text: "Save comment",
                                       onclick: () => send([{ op_id: op.op_id, comment: comment.value }]) });
+    const swatch = op.kind === "crop" ? h("span", { class: "swatch", style: `background:${cropColour(op)}` }) : null;
     const li = h("li", { class: `op kind-${op.kind} status-${r.status}` + (i === view.selected ? " selected" : ""),
                          "data-op": op.op_id },
       h("div", { class: "head" },
+        swatch,
         h("span", { class: "kind", text: op.kind.replace("_", " ") }),
         h("span", { class: "amount", text: opAmount(op) }),
         h("span", { class: "status " + r.status, text: r.status })),
@@ -258,9 +659,10 @@ function renderOps() {
       h("div", { class: "meta", text:
         `${op.applied_by === "renderer" ? "automatic" : "by a retoucher"} · confidence ${fmt(op.confidence)}` +
         (op.measured !== null ? ` · measured ${fmt(op.measured)}` : "") +
-        (op.target !== null ? ` · target ${fmt(op.target)}` : "") }),
+        (op.target !== null ? ` · target ${fmt(op.target)}` : "") +
+        (op.kind === "crop" ? ` · ${cropName(op)}` : "") }),
       r.by ? h("div", { class: "by", text: `${r.status} by ${r.by} · ${r.at}` }) : null,
-      actions, editor,
+      actions, opEditor(op),
       h("div", { class: "comment-row" }, comment, saveComment),
     );
     li.addEventListener("click", (ev) => {
@@ -275,8 +677,13 @@ function renderOps() {
 function renderMeasurements() {
   const { doc } = view.payload;
   const m = doc.measurements;
+  const exposure = doc.operations.find((o) => o.kind === "exposure");
+  const keyed = exposure && /\(keyed on (.*)\)/.exec(exposure.reason);
   const rows = [
-    ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV (${m.exposure_verdict || "–"})`],
+    ["Exposure, meter", `${fmt(m.exposure_ev, 2, true)} EV, whole frame (${m.exposure_verdict || "–"})`],
+    ["Exposure, plan", exposure
+      ? `${fmt(exposure.measured, 2, true)} EV${keyed ? ", keyed on " + keyed[1] : ""} → correction ${fmt(exposure.params.ev, 2, true)} EV`
+      : "no correction"],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
     ["White balance", `${fmt(m.wb_temperature_shift_k, 0, true)} K`],
     ["Sharpness", fmt(m.sharpness, 1)],
@@ -289,16 +696,17 @@ function renderMeasurements() {
 }
 
 function rotatePoint(cx, cy, x, y, deg) {
-  // Counter-clockwise on screen (y down), as pipeline/geometry.py turns crops.
+  // Counter-clockwise on screen (y down), as pipeline/imaging/geometry.py turns crops.
   const a = (deg * Math.PI) / 180;
   const dx = x - cx, dy = y - cy;
   return [cx + dx * Math.cos(a) + dy * Math.sin(a), cy - dx * Math.sin(a) + dy * Math.cos(a)];
 }
 
 function renderOverlay() {
+  const svg = document.getElementById("overlay");
+  if (!svg || !view.payload) return;
   const { doc } = view.payload;
   const W = doc.image.width, H = doc.image.height;
-  const svg = document.getElementById("overlay");
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   // Image pixels per screen pixel: strokes and labels keep their size on screen.
   const shown = svg.getBoundingClientRect().width;
@@ -333,9 +741,14 @@ function renderOverlay() {
       const cx = x + w / 2, cy = y + hgt / 2, angle = op.params.angle_deg || 0;
       const pts = [[x, y], [x + w, y], [x + w, y + hgt], [x, y + hgt]].map(([px, py]) => rotatePoint(cx, cy, px, py, angle));
       const sel = selectedOp === op;
-      const g = h("g", { class: "crop" + (sel ? " selected" : "") + (view.drafts[op.op_id] ? " draft" : ""), "data-op": op.op_id },
+      const colour = cropColour(op);
+      const g = h("g", { class: "crop" + (sel ? " selected" : "") + (view.drafts[op.op_id] ? " draft" : ""), "data-op": op.op_id,
+                         style: `--crop:${colour}` },
+        h("title", { text: `${cropName(op)} crop (${op.review.status})` }),
         h("polygon", { points: pts.map((p) => p.join(",")).join(" "), "stroke-width": (sel ? 3 : 1.5) * unit }),
-        h("text", { x: pts[0][0] + 6 * unit, y: pts[0][1] + 18 * unit, "font-size": 14 * unit, text: op.params.aspect }));
+        // Labels one under the other: crops often share their top edge.
+        h("text", { x: pts[0][0] + 6 * unit, y: pts[0][1] + (18 + 18 * cropIndex(op)) * unit, "font-size": 14 * unit, text: cropName(op),
+                    transform: `rotate(${-angle} ${pts[0][0]} ${pts[0][1]})` }));
       g.addEventListener("pointerdown", (ev) => startDrag(ev, op));
       children.push(g);
     }
@@ -360,43 +773,192 @@ function renderOverlay() {
   svg.replaceChildren(...children);
 }
 
+// --- the stage: one pane, or before and after side by side; fit or 100% ------------------------
+function paneVariants() {
+  return view.show === "both" ? ["before", "after"] : [view.show];
+}
+
+function buildStage() {
+  const stage = document.getElementById("stage");
+  stage.classList.toggle("both", view.show === "both");
+  stage.classList.toggle("zoomed", view.zoom !== "fit");
+  const panes = paneVariants().map((variant) => {
+    const withOverlay = variant === "after" || view.show !== "both";
+    const base = h("img", { class: "base", alt: "", id: withOverlay ? "photo" : null, draggable: "false" });
+    const canvas = h("div", { class: "canvas" }, base, h("div", { class: "tiles" }),
+      h("img", { class: "clip", alt: "", id: withOverlay ? "clip" : null, hidden: true }),
+      withOverlay ? h("svg", { id: "overlay", class: "overlay", xmlns: SVG_NS, preserveAspectRatio: "none" }) : null);
+    const viewport = h("div", { class: "viewport" }, canvas);
+    return h("div", { class: "pane", "data-variant": variant }, viewport,
+      h("span", { class: "pane-label", text: variant === "before" ? "Before" : "After" }));
+  });
+  stage.replaceChildren(...panes);
+  for (const pane of panes) setupPane(pane);
+  setupDrag();
+}
+
 function layoutStage() {
-  // Fit the image to the room there is, upscaling small ones; the overlay follows the img box.
   if (!view.payload) return;
   const { width: W, height: H } = view.payload.doc.image;
-  const wrap = document.querySelector(".stage-wrap");
-  const roomW = wrap.clientWidth - 16;
-  const roomH = Math.max(240, window.innerHeight - wrap.getBoundingClientRect().top - 24);
-  const s = Math.min(roomW / W, roomH / H);
-  const photo = document.getElementById("photo");
-  photo.style.width = `${Math.floor(W * s)}px`;
-  photo.style.height = `${Math.floor(H * s)}px`;
+  const stage = document.getElementById("stage");
+  const panes = [...stage.querySelectorAll(".pane")];
+  const roomW = (stage.clientWidth - 8 * (panes.length - 1)) / panes.length;
+  const roomH = Math.max(240, window.innerHeight - stage.getBoundingClientRect().top - 150);
+  const dpr = window.devicePixelRatio || 1;
+  // Fit: the room there is, never above 100% (a small source is not blown up).
+  const s = view.zoom === "fit" ? Math.min(roomW / W, roomH / H, 1 / dpr) : 1 / dpr;
+  for (const pane of panes) {
+    const viewport = pane.querySelector(".viewport");
+    const canvas = pane.querySelector(".canvas");
+    viewport.style.width = `${Math.floor(view.zoom === "fit" ? W * s : roomW)}px`;
+    viewport.style.height = `${Math.floor(view.zoom === "fit" ? H * s : Math.min(roomH, H * s))}px`;
+    canvas.style.width = `${W * s}px`;
+    canvas.style.height = `${H * s}px`;
+  }
+  view.scale = s;
 }
 
 function renderImage() {
   const p = view.payload;
+  if (!document.querySelector("#stage .pane")) buildStage();
   layoutStage();
-  const photo = document.getElementById("photo");
-  const src = view.show === "after" ? p.previews.after : p.previews.before;
-  if (photo.getAttribute("src") !== src) photo.setAttribute("src", src);
-  const clip = document.getElementById("clip");
-  clip.hidden = !view.overlays.clip;
-  if (view.overlays.clip && clip.getAttribute("src") !== p.previews.clip) clip.setAttribute("src", p.previews.clip);
-  document.getElementById("show-before").classList.toggle("on", view.show === "before");
-  document.getElementById("show-after").classList.toggle("on", view.show === "after");
+  for (const pane of document.querySelectorAll("#stage .pane")) {
+    const variant = pane.dataset.variant;
+    const base = pane.querySelector("img.base");
+    const src = variant === "after" ? p.previews.after : p.previews.before;
+    if (base.getAttribute("src") !== src) base.setAttribute("src", src);
+    const clip = pane.querySelector("img.clip");
+    clip.hidden = !view.overlays.clip;
+    if (view.overlays.clip && clip.getAttribute("src") !== p.previews.clip) clip.setAttribute("src", p.previews.clip);
+    loadTiles(pane);
+  }
+  for (const [id, on] of [["show-before", view.show === "before"], ["show-after", view.show === "after"],
+    ["show-both", view.show === "both"], ["zoom-fit", view.zoom === "fit"], ["zoom-100", view.zoom !== "fit"]]) {
+    document.getElementById(id).classList.toggle("on", on);
+  }
   for (const [name, on] of Object.entries(view.overlays)) document.getElementById("ov-" + name).checked = on;
 }
 
+// The full-resolution tiles that cover what the viewport shows (100% only).
+function loadTiles(pane) {
+  const layer = pane.querySelector(".tiles");
+  const variant = pane.dataset.variant;
+  const key = view.payload.tiles.url.split("?k=")[1] + "/" + variant;
+  if (layer.dataset.key !== key || view.zoom === "fit") {
+    layer.replaceChildren();
+    layer.dataset.key = key;
+  }
+  if (view.zoom === "fit") return;
+  const { width: W, height: H } = view.payload.doc.image;
+  const T = view.payload.tiles.size, s = view.scale, step = T * s;
+  const viewport = pane.querySelector(".viewport");
+  const c0 = Math.max(0, Math.floor(viewport.scrollLeft / step));
+  const r0 = Math.max(0, Math.floor(viewport.scrollTop / step));
+  const c1 = Math.min(Math.ceil(W / T) - 1, Math.floor((viewport.scrollLeft + viewport.clientWidth) / step));
+  const r1 = Math.min(Math.ceil(H / T) - 1, Math.floor((viewport.scrollTop + viewport.clientHeight) / step));
+  for (let row = r0; row <= r1; row++) {
+    for (let col = c0; col <= c1; col++) {
+      const id = `${col}/${row}`;
+      if (layer.querySelector(`[data-tile="${id}"]`)) continue;
+      const url = view.payload.tiles.url.replace("{variant}", variant).replace("{scale}", "1")
+        .replace("{col}", col).replace("{row}", row);
+      layer.append(h("img", { class: "ztile", "data-tile": id, src: url, alt: "", draggable: "false",
+        style: `left:${col * step}px;top:${row * step}px;width:${Math.min(T, W - col * T) * s}px;height:${Math.min(T, H - row * T) * s}px` }));
+    }
+  }
+}
+
+function setupPane(pane) {
+  const viewport = pane.querySelector(".viewport");
+  viewport.addEventListener("scroll", () => {
+    loadTiles(pane);
+    if (view.syncing) return;
+    view.syncing = true; // side by side: the other pane follows
+    for (const other of document.querySelectorAll("#stage .viewport")) {
+      if (other !== viewport) { other.scrollLeft = viewport.scrollLeft; other.scrollTop = viewport.scrollTop; }
+    }
+    requestAnimationFrame(() => (view.syncing = false));
+  });
+  // Click: zoom to 100% at that point, or back to fit; drag: pan.
+  let press = null;
+  viewport.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0 || view.drag) return;
+    press = { x: ev.clientX, y: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop, moved: false };
+    viewport.setPointerCapture(ev.pointerId);
+  });
+  viewport.addEventListener("pointermove", (ev) => {
+    if (!press) return;
+    const dx = ev.clientX - press.x, dy = ev.clientY - press.y;
+    if (Math.abs(dx) + Math.abs(dy) > 4) press.moved = true;
+    if (press.moved && view.zoom !== "fit") {
+      viewport.scrollLeft = press.left - dx;
+      viewport.scrollTop = press.top - dy;
+    }
+  });
+  viewport.addEventListener("pointerup", (ev) => {
+    const p = press;
+    press = null;
+    if (!p || p.moved) return;
+    const rect = pane.querySelector(".canvas").getBoundingClientRect();
+    const x = (ev.clientX - rect.left) / view.scale, y = (ev.clientY - rect.top) / view.scale;
+    setZoom(view.zoom === "fit" ? 1 : "fit", [x, y]);
+  });
+}
+
+function setZoom(zoom, at) {
+  const { width: W, height: H } = view.payload.doc.image;
+  view.zoom = zoom;
+  document.getElementById("stage").classList.toggle("zoomed", zoom !== "fit");
+  renderImage();
+  renderOverlay();
+  if (zoom !== "fit") {
+    const [x, y] = at || [W / 2, H / 2];
+    for (const viewport of document.querySelectorAll("#stage .viewport")) {
+      viewport.scrollLeft = x * view.scale - viewport.clientWidth / 2;
+      viewport.scrollTop = y * view.scale - viewport.clientHeight / 2;
+    }
+  }
+  for (const pane of document.querySelectorAll("#stage .pane")) loadTiles(pane);
+}
+
+function setShow(show) {
+  view.show = show;
+  localStorage.setItem("postprod.show", show);
+  const scroll = document.querySelector("#stage .viewport");
+  const at = scroll ? [scroll.scrollLeft, scroll.scrollTop] : null;
+  buildStage();
+  renderImage();
+  renderOverlay();
+  if (at) for (const v of document.querySelectorAll("#stage .viewport")) { v.scrollLeft = at[0]; v.scrollTop = at[1]; }
+}
+
+// --- header, culling, filmstrip -----------------------------------------------------------------
 function renderHeader() {
   const p = view.payload;
   const verdict = document.getElementById("verdict");
   verdict.textContent = p.doc.verdict;
   verdict.className = "badge verdict-" + p.doc.verdict;
+  document.getElementById("title").textContent = p.source_path;
+  document.title = `${p.source_path} · postprod review`;
   document.getElementById("summary").textContent = p.doc.summary;
-  for (const [id, sp] of [["prev", p.prev], ["next", p.next]]) {
+  document.getElementById("culling").replaceChildren(cullingMarks(p.culling));
+  document.getElementById("stale").hidden = !p.stale;
+  const [prev, next] = neighbours();
+  for (const [id, sp] of [["prev", prev], ["next", next]]) {
     const a = document.getElementById(id);
     if (sp) a.setAttribute("href", "/image/" + enc(sp)); else a.removeAttribute("href");
   }
+  const c = p.culling;
+  for (const b of document.querySelectorAll("[data-cull-flag]")) b.classList.toggle("on", (b.dataset.cullFlag || null) === c.flag);
+  for (const b of document.querySelectorAll("#stars-input button")) b.classList.toggle("on", Number(b.dataset.stars) <= c.stars && Number(b.dataset.stars) > 0);
+  for (const b of document.querySelectorAll("#labels-input button")) b.classList.toggle("on", b.dataset.label === c.label);
+}
+
+function neighbours() {
+  const p = view.payload;
+  const i = view.stripIndex.get(p.source_path);
+  if (i === undefined) return [p.prev, p.next];
+  return [i > 0 ? view.strip[i - 1].source_path : null, i + 1 < view.strip.length ? view.strip[i + 1].source_path : null];
 }
 
 function renderAll() {
@@ -405,21 +967,149 @@ function renderAll() {
   renderOverlay();
   renderOps();
   renderMeasurements();
+  markFilmstrip();
+}
+
+// The filmstrip's thumbnails load when they come near its visible part: Chromium's loading="lazy"
+// looks at the page's viewport only, and would fetch all 2,000 of a horizontal strip at once.
+let stripObserver = null;
+
+function stripImage(item) {
+  const img = h("img", { "data-src": item.thumb, decoding: "async", alt: "" });
+  if (stripObserver) stripObserver.observe(img);
+  return img;
+}
+
+function renderFilmstrip() {
+  const nav = document.getElementById("filmstrip");
+  if (stripObserver) stripObserver.disconnect();
+  stripObserver = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      if (!e.isIntersecting) continue;
+      e.target.src = e.target.dataset.src;
+      stripObserver.unobserve(e.target);
+    }
+  }, { root: nav, rootMargin: "0px 800px" });
+  const frag = document.createDocumentFragment();
+  view.strip.forEach((item, i) => frag.append(h("a", {
+    class: "frame" + (item.flag === "reject" ? " culled" : "") + (item.label ? " label-" + item.label : ""),
+    href: "/image/" + enc(item.source_path), "data-sp": item.source_path, "data-index": i, title: item.source_path },
+    stripImage(item), cullingMarks(item, true))));
+  nav.replaceChildren(frag);
+  markFilmstrip();
+}
+
+function markFilmstrip() {
+  const nav = document.getElementById("filmstrip");
+  const current = nav.querySelector(".frame.current");
+  if (current) current.classList.remove("current");
+  const i = view.stripIndex.get(view.payload.source_path);
+  const el = i === undefined ? null : nav.querySelector(`.frame[data-index="${i}"]`);
+  if (el) {
+    el.classList.add("current");
+    // Keep the current frame in view without moving the page.
+    const left = el.offsetLeft - nav.clientWidth / 2 + el.clientWidth / 2;
+    nav.scrollTo({ left, behavior: "instant" });
+  }
+}
+
+function updateStrip(tiles) {
+  for (const tile of tiles) {
+    const i = view.stripIndex.get(tile.source_path);
+    if (i === undefined) continue;
+    view.strip[i] = tile;
+    const old = document.querySelector(`#filmstrip .frame[data-index="${i}"]`);
+    if (old) {
+      old.replaceChildren(stripImage(tile), cullingMarks(tile, true));
+      old.className = "frame" + (tile.flag === "reject" ? " culled" : "") + (tile.label ? " label-" + tile.label : "");
+    }
+  }
+  markFilmstrip();
+}
+
+async function loadStrip() {
+  const query = sessionStorage.getItem("postprod.query") || "";
+  const { status, data } = await api("GET", "/api/images?" + query);
+  if (status !== 200) return;
+  view.strip = data.images.filter((i) => i.url);
+  view.stripIndex = new Map(view.strip.map((item, i) => [item.source_path, i]));
+  if (!view.stripIndex.has(view.payload.source_path)) { // not under the gallery's filters: the whole shoot
+    const all = await api("GET", "/api/images");
+    view.strip = all.data.images.filter((i) => i.url);
+    view.stripIndex = new Map(view.strip.map((item, i) => [item.source_path, i]));
+  }
+  renderFilmstrip();
+  renderHeader();
+  prefetchNeighbours();
+}
+
+function fetchPayload(sp) {
+  let promise = view.prefetched.get(sp);
+  if (!promise) {
+    promise = api("GET", "/api/images/" + enc(sp));
+    view.prefetched.set(sp, promise);
+    setTimeout(() => view.prefetched.delete(sp), 20000); // fresh enough to show; a change still checks the version
+  }
+  return promise;
+}
+
+function prefetchNeighbours() {
+  for (const sp of neighbours()) {
+    if (!sp) continue;
+    fetchPayload(sp).then(({ status, data }) => {
+      if (status === 200) { new Image().src = view.show === "before" ? data.previews.before : data.previews.after; }
+    });
+  }
+}
+
+async function gotoImage(sp) {
+  if (!sp) return;
+  const { status, data } = await fetchPayload(sp);
+  view.prefetched.delete(sp);
+  if (status !== 200) return toast(data.error || "cannot load the image", "error");
+  showPayload(data);
+  history.replaceState(null, "", "/image/" + enc(sp));
+  sessionStorage.setItem("postprod.selected", sp);
+  prefetchNeighbours();
+  loadHistory();
+}
+
+function showPayload(data) {
+  const same = view.payload && view.payload.source_path === data.source_path;
+  view.payload = data;
+  if (!same) {
+    view.drafts = {};
+    view.selected = 0;
+    if (view.zoom !== "fit") view.zoom = "fit"; // a new image opens fitted
+    buildStage();
+  }
+  renderAll();
 }
 
 async function loadHistory() {
   const { status, data } = await api("GET", "/api/history/" + enc(view.payload.source_path));
   if (status !== 200) return;
   document.getElementById("history").replaceChildren(...data.history.slice(-30).reverse().map((e) =>
-    h("li", { text: `${e.at} ${e.by || "postprod"}: ${e.op_id || ""} ${e.field} ${JSON.stringify(e.before)} → ${JSON.stringify(e.after)}` })));
+    h("li", { text: `${e.at} ${e.by || "postprod"}: ${e.op_id || "image"} ${e.field} ${JSON.stringify(e.before)} → ${JSON.stringify(e.after)}` })));
 }
 
-async function send(changes) {
+function send(changes) {
+  const sp = view.payload.source_path;
+  return queued(() => sendNow(sp, changes));
+}
+
+async function sendNow(sp, changes) {
   const p = view.payload;
+  if (p.source_path !== sp) return; // moved on to another image meanwhile
   const { status, data } = await api("POST", "/api/images/" + enc(p.source_path),
     { version: p.version, reviewer: reviewerName(), changes });
+  if (view.payload.source_path !== sp) return;
   if (status === 200) {
     for (const c of changes) if (c.box) delete view.drafts[c.op_id];
+    if (data.undo) {
+      const what = changes.map((c) => `${c.op_id} ${Object.keys(c).filter((k) => k !== "op_id").join("/")}`).join(", ");
+      history_.push({ label: `${what} on ${p.source_path}`, body: { reviewer: reviewerName(), items: [data.undo] } });
+    }
     view.payload = data;
     toast("Saved");
   } else if (status === 409) {
@@ -432,6 +1122,30 @@ async function send(changes) {
   }
   renderAll();
   loadHistory();
+  refreshRenderButton();
+}
+
+async function cullImage(image) {
+  const sp = view.payload.source_path;
+  const done = decide([{ source_path: sp, image }], `${describeCulling(image)}: ${sp}`);
+  if (autoAdvance()) gotoImage(neighbours()[1]);
+  await done;
+}
+
+function imageDecided(tiles) {
+  updateStrip(tiles);
+  const mine = tiles.find((t) => t.source_path === view.payload.source_path);
+  if (mine && mine.version !== view.payload.version) {
+    // The culling shows at once; the rest (an undone instruction) comes with the image again.
+    view.payload.culling = { flag: mine.flag, stars: mine.stars, label: mine.label };
+    view.payload.version = mine.version;
+    view.payload.stale = mine.stale;
+    renderHeader();
+    api("GET", "/api/images/" + enc(mine.source_path)).then(({ status, data }) => {
+      if (status === 200 && data.source_path === view.payload.source_path) { view.payload = data; renderAll(); loadHistory(); }
+    });
+  }
+  refreshRenderButton();
 }
 
 function scaleCrop(op, factor) {
@@ -452,9 +1166,11 @@ function clampBox([x, y, w, hgt]) {
 }
 
 function startDrag(ev, op) {
+  // Only the selected crop moves: elsewhere a click zooms and a drag pans.
+  if (view.payload.doc.operations[view.selected] !== op) return;
   ev.preventDefault();
+  ev.stopPropagation();
   const svg = document.getElementById("overlay");
-  view.selected = view.payload.doc.operations.indexOf(op);
   view.drag = { op, x: ev.clientX, y: ev.clientY, box: cropBox(op).slice(),
                 scale: view.payload.doc.image.width / svg.getBoundingClientRect().width };
   svg.setPointerCapture(ev.pointerId);
@@ -462,6 +1178,7 @@ function startDrag(ev, op) {
 
 function setupDrag() {
   const svg = document.getElementById("overlay");
+  if (!svg) return;
   svg.addEventListener("pointermove", (ev) => {
     const d = view.drag;
     if (!d) return;
@@ -474,30 +1191,64 @@ function setupDrag() {
   svg.addEventListener("pointercancel", end);
   svg.addEventListener("wheel", (ev) => {
     const op = view.payload.doc.operations[view.selected];
-    if (!op || op.kind !== "crop") return;
+    if (!op || op.kind !== "crop" || view.zoom !== "fit") return;
     ev.preventDefault();
     scaleCrop(op, ev.deltaY < 0 ? 1.03 : 1 / 1.03);
   }, { passive: false });
+}
+
+function setupCullbar() {
+  const stars = document.getElementById("stars-input");
+  stars.replaceChildren(...[1, 2, 3, 4, 5].map((n) => h("button", { type: "button", "data-stars": n, text: "★",
+    title: `${n} star${n > 1 ? "s" : ""} (${n}); again: none (0)` })));
+  stars.addEventListener("click", (ev) => {
+    const n = Number(ev.target.dataset.stars);
+    if (n) cullImage({ stars: view.payload.culling.stars === n ? 0 : n });
+  });
+  const labels = document.getElementById("labels-input");
+  labels.replaceChildren(...LABELS.map((label, i) => h("button", { type: "button", class: "label-chip label-" + label,
+    "data-label": label, title: `${label}${i < 4 ? ` (${i + 6})` : ""}; again: none` })));
+  labels.addEventListener("click", (ev) => {
+    const label = ev.target.dataset.label;
+    if (label) cullImage({ label: view.payload.culling.label === label ? null : label });
+  });
+  for (const b of document.querySelectorAll("[data-cull-flag]")) {
+    b.addEventListener("click", () => cullImage({ flag: b.dataset.cullFlag || null }));
+  }
 }
 
 async function setupImage() {
   const saved = JSON.parse(localStorage.getItem("postprod.overlays") || "null");
   if (saved) Object.assign(view.overlays, saved);
   view.show = localStorage.getItem("postprod.show") || "after";
+  if (!["before", "after", "both"].includes(view.show)) view.show = "after";
+  onDecided = imageDecided;
+  onRendered = () => gotoImage(view.payload.source_path).then(loadStrip);
+  setupCullbar();
   const sp = document.body.dataset.source;
   const { status, data } = await api("GET", "/api/images/" + enc(sp));
   if (status !== 200) return toast(data.error || "cannot load the image", "error");
-  view.payload = data;
   sessionStorage.setItem("postprod.selected", sp);
-  renderAll();
+  showPayload(data);
   loadHistory();
-  setupDrag();
-  window.addEventListener("resize", () => { layoutStage(); renderOverlay(); });
-  for (const b of document.querySelectorAll("[data-view]")) {
-    b.addEventListener("click", () => { view.show = b.dataset.view; localStorage.setItem("postprod.show", view.show); renderImage(); });
-  }
+  loadStrip();
+  window.addEventListener("resize", () => { layoutStage(); renderOverlay(); for (const p of document.querySelectorAll("#stage .pane")) loadTiles(p); });
+  for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => setShow(b.dataset.view));
+  for (const b of document.querySelectorAll("[data-zoom]")) b.addEventListener("click", () => setZoom(b.dataset.zoom === "fit" ? "fit" : 1));
   for (const box of document.querySelectorAll("[data-overlay]")) {
     box.addEventListener("change", () => toggleOverlay(box.dataset.overlay, box.checked));
+  }
+  document.getElementById("filmstrip").addEventListener("click", (ev) => {
+    const frame = ev.target.closest(".frame");
+    if (!frame || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    ev.preventDefault();
+    gotoImage(frame.dataset.sp);
+  });
+  for (const id of ["prev", "next"]) {
+    document.getElementById(id).addEventListener("click", (ev) => {
+      ev.preventDefault();
+      gotoImage(neighbours()[id === "prev" ? 0 : 1]);
+    });
   }
   document.addEventListener("keydown", imageKeys);
 }
@@ -510,19 +1261,23 @@ function toggleOverlay(name, on) {
 }
 
 function imageKeys(ev) {
-  if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey || !view.payload) return;
+  if (typing(ev) || ev.ctrlKey || ev.metaKey || ev.altKey || !view.payload || document.getElementById("confirm").open) return;
   const ops = view.payload.doc.operations;
   const op = ops[view.selected];
   const k = ev.key;
-  if (k === "j" || k === "ArrowDown") { view.selected = Math.min(ops.length - 1, view.selected + 1); renderAll(); scrollToOp(); }
+  const culling = cullingKey(ev);
+  if (culling) cullImage(culling);
+  else if (k === "j" || k === "ArrowDown") { view.selected = Math.min(ops.length - 1, view.selected + 1); renderAll(); scrollToOp(); }
   else if (k === "k" || k === "ArrowUp") { view.selected = Math.max(0, view.selected - 1); renderAll(); scrollToOp(); }
   else if (k === "a" && op) send([{ op_id: op.op_id, status: "accepted" }]);
   else if (k === "r" && op) send([{ op_id: op.op_id, status: "rejected" }]);
   else if (k === "d" && op) send([{ op_id: op.op_id, status: "done" }]);
-  else if (k === "ArrowLeft" && view.payload.prev) location.href = "/image/" + enc(view.payload.prev);
-  else if (k === "ArrowRight" && view.payload.next) location.href = "/image/" + enc(view.payload.next);
-  else if (k === "Escape") location.href = "/";
-  else if (k === "b") { view.show = view.show === "after" ? "before" : "after"; localStorage.setItem("postprod.show", view.show); renderImage(); }
+  else if (k === "ArrowLeft") gotoImage(neighbours()[0]);
+  else if (k === "ArrowRight") gotoImage(neighbours()[1]);
+  else if (k === "Escape") { if (view.zoom !== "fit") setZoom("fit"); else location.href = "/" + (sessionStorage.getItem("postprod.query") ? "?" + sessionStorage.getItem("postprod.query") : ""); }
+  else if (k === "z" || k === " ") setZoom(view.zoom === "fit" ? 1 : "fit");
+  else if (k === "y") setShow(view.show === "both" ? "after" : "both");
+  else if (k === "b") setShow(view.show === "after" ? "before" : "after");
   else if (k === "f") toggleOverlay("faces");
   else if (k === "c") toggleOverlay("crops");
   else if (k === "h") toggleOverlay("clip");
@@ -537,7 +1292,7 @@ function scrollToOp() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupReviewer();
+  setupShared();
   if (document.body.dataset.page === "gallery") setupGallery();
   else if (document.body.dataset.page === "image") setupImage();
 });

@@ -1,0 +1,174 @@
+"""Reviewers' decisions, kept in ``OUT/review.sqlite``: the one place they are true.
+
+The review app (:mod:`pipeline.review.store`) writes a decision here and into
+the instructions JSON, its XMP sidecar and ``instructions.parquet`` in one
+SQLite write transaction. ``postprod process`` rewrites those files at the
+end of every run; it takes the same write lock, reads the decisions again
+and writes them into the documents it writes, so a decision made while a
+rerun was going (during a long render) is in the files that rerun leaves,
+not reverted to what the run read when it planned.
+
+``BEGIN IMMEDIATE`` is the lock: one writer at a time across the review
+app's threads, several review servers, and the run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+DB_NAME = "review.sqlite"
+#: ``PRAGMA user_version`` of a database whose ``decisions`` table is complete.
+DECISIONS_VERSION = 1
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS images (
+    source_path TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc_sha TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS edits (
+    source_path TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    param TEXT NOT NULL,
+    planned_json TEXT NOT NULL,
+    value_json TEXT NOT NULL,
+    PRIMARY KEY (source_path, op_id, param)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    source_path TEXT NOT NULL,
+    op_id TEXT NOT NULL,
+    review_json TEXT NOT NULL,
+    PRIMARY KEY (source_path, op_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    by TEXT,
+    source_path TEXT NOT NULL,
+    op_id TEXT,
+    field TEXT NOT NULL,
+    before_json TEXT,
+    after_json TEXT,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_image ON audit (source_path, id);
+"""
+
+
+def connect(out_dir: Path) -> sqlite3.Connection:
+    """A connection to the folder's review database, created with its tables when missing.
+
+    A database from before the ``decisions`` table gets it filled from the
+    reviews in the instructions documents (which were then the only record).
+    """
+    con = sqlite3.connect(Path(out_dir) / DB_NAME, timeout=30, isolation_level=None)
+    con.execute("PRAGMA busy_timeout=30000")
+    con.execute("PRAGMA synchronous=NORMAL")
+    if con.execute("PRAGMA user_version").fetchone()[0] < DECISIONS_VERSION:
+        con.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("PRAGMA user_version").fetchone()[0] < DECISIONS_VERSION:  # another process did it
+                for statement in filter(None, (s.strip() for s in SCHEMA_SQL.split(";"))):
+                    con.execute(statement)  # not executescript(): it would commit the open transaction
+                _import_from_documents(con, Path(out_dir))
+                con.execute(f"PRAGMA user_version = {DECISIONS_VERSION}")
+        except BaseException:
+            con.execute("ROLLBACK")
+            con.close()
+            raise
+        con.execute("COMMIT")
+    return con
+
+
+@contextmanager
+def transaction(out_dir: Path) -> Iterator[sqlite3.Connection]:
+    """A write transaction on the folder's review database, taken at once (the decisions lock)."""
+    with closing(connect(out_dir)) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def is_decided(review: dict[str, Any] | None) -> bool:
+    """Whether a review says anything beyond an untouched plan."""
+    if not review:
+        return False
+    return bool(review.get("status", "pending") != "pending" or review.get("comment") or review.get("params")
+                or review.get("by"))
+
+
+def read(con: sqlite3.Connection, source_path: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Decisions by source path and operation id (of one image when ``source_path`` is given)."""
+    if source_path is None:
+        rows = con.execute("SELECT source_path, op_id, review_json FROM decisions").fetchall()
+    else:
+        rows = con.execute("SELECT source_path, op_id, review_json FROM decisions WHERE source_path = ?",
+                           (source_path,)).fetchall()
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for sp, op_id, review in rows:
+        out.setdefault(sp, {})[op_id] = json.loads(review)
+    return out
+
+
+def save(con: sqlite3.Connection, source_path: str, op_id: str, review: dict[str, Any] | None) -> None:
+    """Record an operation's review (call inside :func:`transaction`).
+
+    An operation set back to pending is recorded as such, not forgotten: it
+    must override an older "accepted" wherever that is still written.
+    """
+    con.execute("INSERT OR REPLACE INTO decisions (source_path, op_id, review_json) VALUES (?, ?, ?)",
+                (source_path, op_id, json.dumps(review or {"status": "pending", "by": None, "at": None,
+                                                          "comment": None}, sort_keys=True)))
+
+
+def _import_from_documents(con: sqlite3.Connection, out_dir: Path) -> None:
+    known = {(sp, op) for sp, op in con.execute("SELECT source_path, op_id FROM decisions")}
+    for path in sorted((out_dir / "instructions").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            sp, ops = doc["source_path"], doc["operations"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for op in ops:
+            review = op.get("review") if isinstance(op, dict) else None
+            if isinstance(review, dict) and is_decided(review) and (sp, op.get("op_id")) not in known:
+                save(con, sp, op["op_id"], review)
+
+
+def documents_written(con: sqlite3.Connection, shas: dict[str, str]) -> int:
+    """Note instructions documents a run rewrote (call inside the :func:`transaction` that wrote them).
+
+    An image the review app has seen gets a new version when its document's
+    bytes changed, so a tab still showing the old one is told to reload
+    instead of overwriting the new plan; an audit row says who changed it.
+
+    Returns
+    -------
+    int
+        The number of images whose version moved.
+    """
+    from datetime import datetime, timezone
+
+    at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    moved = 0
+    for sp, sha in shas.items():
+        row = con.execute("SELECT version, doc_sha FROM images WHERE source_path = ?", (sp,)).fetchone()
+        if row is None or row[1] == sha:
+            continue
+        version = row[0] + 1
+        con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?", (version, sha, sp))
+        con.execute("INSERT INTO audit (at, by, source_path, op_id, field, before_json, after_json, version)"
+                    " VALUES (?, NULL, ?, NULL, 'document', NULL, ?, ?)",
+                    (at, sp, json.dumps("rewritten by postprod process"), version))
+        moved += 1
+    return moved

@@ -1,0 +1,42 @@
+"""Building operations: the rounding every plan uses and the flag/reject of an acceptance check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from charts.schema import AcceptanceAction
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+
+
+def rounded(value: float, digits: int = 3) -> float:
+    """``value`` as a plain float rounded to ``digits`` (instruction files stay short and stable)."""
+    return float(round(value, digits))
+
+
+def check_operation(action: AcceptanceAction, check: str, reason: str, measured: float | None,
+                    target: float | None, confidence: float = 1.0, **params: Any) -> list[Operation]:
+    """The flag or reject a failed acceptance check asks for, as a list: empty when the chart ignores it.
+
+    Parameters
+    ----------
+    action : AcceptanceAction
+        What the chart does with a frame that fails ``check``.
+    check : str
+        The check's name (``"sharpness"``); also the operation's ``params["check"]``.
+    reason : str
+        Why, in the retoucher's words.
+    measured, target : float or None
+        The measured value and the limit it broke.
+    confidence : float
+        How sure the plan is that the frame fails.
+    **params
+        More kind-specific values (``duplicate_of``).
+    """
+    if action is AcceptanceAction.IGNORE:
+        return []
+    kind = OperationKind.REJECT if action is AcceptanceAction.REJECT else OperationKind.FLAG
+    return [Operation(
+        op_id=f"{kind}-{check}", kind=kind, params={"check": check, **params}, reason=reason,
+        measured=None if measured is None else rounded(measured), target=target,
+        confidence=rounded(confidence, 2), applied_by=AppliedBy.RETOUCHER,
+    )]

@@ -1,0 +1,59 @@
+"""The planning rules, registered in order in :data:`RULES` and :data:`SHOOT_RULES`.
+
+An image rule reads one analysed record, the chart and the plan so far
+(:class:`~pipeline.planning.state.PlanState`) and returns the operations it
+asks for; it may record a decision on the plan for the rules after it. The
+order of :data:`RULES` is the order a retoucher works in and the order of the
+operations in the instructions: white balance, exposure, faces,
+straightening, crops, then the checks that flag or reject.
+
+A shoot rule sees every record at once, and every image's plan before the
+image rules run: it returns operations by record index (appended after that
+image's own) and may leave findings about the whole shoot on the plans.
+
+To replace a rule, pass a different tuple to
+:func:`~pipeline.planning.plan.plan_shoot`; to add one, write a module here
+with one short rule function and list it below (a test checks that every
+rule module is listed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from charts.schema import Chart
+from pipeline.kernel.records import ImageRecord, Operation
+from pipeline.planning.rules.checks import (
+    check_clipped_highlights,
+    check_clipped_shadows,
+    check_face_required,
+    check_sharpness,
+)
+from pipeline.planning.rules.crops import plan_crops
+from pipeline.planning.rules.duplicates import check_duplicates
+from pipeline.planning.rules.exposure import plan_exposure
+from pipeline.planning.rules.faces import plan_faces
+from pipeline.planning.rules.straighten import plan_straightening
+from pipeline.planning.rules.white_balance import plan_white_balance
+from pipeline.planning.state import PlanState
+
+ImageRule = Callable[[ImageRecord, Chart, PlanState], list[Operation]]
+ShootRule = Callable[[Sequence[ImageRecord], Chart, Mapping[int, PlanState]], dict[int, list[Operation]]]
+
+#: One image's rules, in the order they run.
+RULES: tuple[ImageRule, ...] = (
+    plan_white_balance,
+    plan_exposure,  # sets plan.exposure_ev
+    plan_faces,  # judges faces after plan.exposure_ev
+    plan_straightening,  # sets plan.angle_deg
+    plan_crops,  # turns with plan.angle_deg
+    check_sharpness,  # judges sharpness after plan.exposure_ev
+    check_clipped_highlights,
+    check_clipped_shadows,
+    check_face_required,
+)
+
+#: Rules over the whole shoot, in the order they run (before the image rules).
+SHOOT_RULES: tuple[ShootRule, ...] = (
+    check_duplicates,
+)

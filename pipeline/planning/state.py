@@ -1,0 +1,57 @@
+"""What one image's plan has decided so far: the state the rules pass along."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from charts.schema import Chart
+from pipeline.kernel.records import ImageRecord
+
+
+@dataclass
+class PlanState:
+    """What later rules need from earlier ones, for one image.
+
+    :func:`pipeline.planning.plan.plan_image` starts it (:meth:`start`) and
+    hands it to every rule in turn; a rule writes the decisions it makes
+    (the exposure rule its correction, the straightening rule its angle) and
+    later rules read them. Shoot rules see every image's state before the
+    image rules run, so a finding about the whole shoot can be put here for
+    them.
+
+    Attributes
+    ----------
+    faces_that_count : tuple of int
+        Indices into ``record.faces`` of the faces big enough for the chart
+        (``faces.min_face_pct``): exposure is keyed on them, they are
+        brightened, crops keep them, a headshot requires one.
+    exposure_ev : float
+        The global exposure correction the plan applies, in EV (0 when none):
+        faces and sharpness are judged as they will look after it.
+    angle_deg : float
+        The straightening rotation the renderer applies (0 when none, or when a
+        retoucher must decide): crops turn with it.
+    """
+
+    faces_that_count: tuple[int, ...]
+    exposure_ev: float = 0.0
+    angle_deg: float = 0.0
+
+    @classmethod
+    def start(cls, record: ImageRecord, chart: Chart) -> PlanState:
+        """The state before any rule ran.
+
+        Raises
+        ------
+        ValueError
+            If the record was not analysed (no size); failed records have no plan.
+        """
+        if record.frame.width is None or record.frame.height is None:
+            raise ValueError(f"{record.source_path}: cannot plan an image that was not analysed")
+        return cls(faces_that_count=faces_that_count(record, chart))
+
+
+def faces_that_count(record: ImageRecord, chart: Chart) -> tuple[int, ...]:
+    """Indices of the faces at least ``chart.faces.min_face_pct`` of the short edge tall."""
+    short = min(record.frame.width or 0, record.frame.height or 0) or 1
+    return tuple(i for i, f in enumerate(record.faces) if 100.0 * f.height / short >= chart.faces.min_face_pct)

@@ -1,0 +1,53 @@
+"""The 100% view: full-resolution tiles of an image, before or after the corrections.
+
+``GET /tile/<variant>/<scale>/<col>/<row>/<source_path>?k=KEY``: one
+:data:`~pipeline.review.tiles.TILE_PX` square tile at 1:``scale`` (1 = 100%),
+rendered on demand by the export's path from the image's full-resolution
+decode (:mod:`pipeline.review.tiles`). The URL carries the key of the
+operations (:func:`~pipeline.review.payloads.after_key`), so the browser may
+keep a tile: a changed amount is a new URL.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort
+
+from pipeline.kernel.errors import InputError
+from pipeline.review.blueprints.previews import cache_name
+from pipeline.review.context import review_context
+from pipeline.review.errors import json_error
+from pipeline.review.preview import encode_jpeg, preview_adjustments, tonal_operations
+from pipeline.review.store import NotFound
+from pipeline.review.tiles import render_tile, tile_box
+
+tiles = Blueprint("tiles", __name__, url_prefix="/tile")
+
+TILE_QUALITY = 92
+
+
+@tiles.get("/<variant>/<int:scale>/<int:col>/<int:row>/<path:source_path>")
+def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Response:
+    if variant not in ("before", "after"):
+        abort(404)
+    context = review_context()
+    store = context.store
+    try:
+        entry = store.planned(source_path)
+        doc, _ = store.get(source_path)
+    except NotFound:
+        abort(404)
+    width, height = int(doc["image"]["width"]), int(doc["image"]["height"])
+    try:
+        tile_box(col, row, scale, width, height)
+    except ValueError as exc:
+        return json_error(404, str(exc))
+    try:
+        decoded = context.fullres.get(cache_name(source_path, entry.content_hash), store.source_file(source_path),
+                                      entry.source_kind, width, height)
+    except (InputError, OSError) as exc:
+        return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
+    adjustments = preview_adjustments(tonal_operations(doc)) if variant == "after" else preview_adjustments([])
+    pixels = render_tile(decoded, width, height, adjustments, col, row, scale)
+    resp = Response(encode_jpeg(pixels, quality=TILE_QUALITY, full_chroma=True), mimetype="image/jpeg")
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
