@@ -15,7 +15,7 @@ export POSTPROD_MODEL_DIR ?= $(SHARED_MODELS)
 endif
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean-demo system-deps bench
+.PHONY: demo test install clean-demo system-deps bench accuracy
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test: install system-deps
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# Decisions against known truth (benchmarks/ACCURACY.md); uses rawtherapee-cli when installed.
+accuracy: install
+	$(BIN)/python benchmarks/accuracy.py --write
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

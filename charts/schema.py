@@ -428,6 +428,49 @@ class Rendition(_Strict):
         return self.format.extension
 
 
+class ConsistencyRules(_Strict):
+    """Shoot-level consistency: the frames of one scene delivered as one series.
+
+    Frames are grouped into scenes (same place and light: capture time, the
+    light level and colour each frame saw, read from the analysis proxy and
+    the camera's settings) whatever this says; the scene is in the manifest
+    (``scene_id``), the report and the review. When ``enabled``, the exposure
+    and white balance of every frame of a scene are planned toward the scene's
+    key and neutral (the median of what the image rules want for its frames,
+    with each frame's own camera exposure and As Shot white taken off), after
+    the image rules and before the faces are judged.
+    """
+
+    enabled: bool = Field(
+        False,
+        description="Plan the exposure and white balance of each scene's frames together, so a delivered "
+        "series looks like one shoot (Lightroom's Match Total Exposures and white-balance sync).",
+    )
+    strictness: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of each frame's difference from its scene's key and neutral that is taken away: "
+        "1 = every frame on the scene's key and neutral (food and real-estate series), 0.5 = halfway, each "
+        "frame keeps half of its own look (events, where light and subjects change), 0 = each frame as the "
+        "image rules plan it.",
+    )
+    max_gap_s: float = Field(
+        1800.0,
+        ge=0.0,
+        le=7 * 86400.0,
+        description="Frames taken more than this many seconds after the previous frame of the shoot start "
+        "new scenes (a break, another room, another day); raise it to keep a team shot over several days "
+        "as one scene.",
+    )
+    min_frames: int = Field(
+        2,
+        ge=2,
+        le=1000,
+        description="Scenes of fewer frames are left to the image rules.",
+    )
+
+
 class XmpPolicy(_Strict):
     """What the output folder holds for Lightroom and Camera Raw (``xmp/``)."""
 
@@ -464,6 +507,9 @@ class Chart(_Strict):
     )
     metadata: MetadataPolicy = Field(
         default_factory=MetadataPolicy, description="Metadata for every rendition that does not set its own."
+    )
+    consistency: ConsistencyRules = Field(
+        default_factory=ConsistencyRules, description="Scenes and their consistent exposure and white balance."
     )
     xmp: XmpPolicy = Field(default_factory=XmpPolicy, description="Camera Raw settings for Lightroom (xmp/).")
     naming: str = Field(

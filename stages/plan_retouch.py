@@ -18,7 +18,7 @@ class PlanRetouch(Stage):
     name: ClassVar[str] = "plan_retouch"
     description: ClassVar[str] = "chart + measurements -> retouch operations (no pixels; shoot scope)"
     scope: ClassVar[str] = "shoot"
-    reads = frozenset({"frame", "exposure", "colour", "focus", "lines", "content", "faces"})
+    reads = frozenset({"camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines", "content", "faces"})
     writes = frozenset({"operations", "plan"})
     needs_chart: ClassVar[bool] = True
     resources = Resources(cpus=0.1, memory_mb=100)

@@ -15,7 +15,7 @@ from charts.schema import AcceptanceAction, Chart
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
-from pipeline.planning.rules import RULES, SHOOT_RULES
+from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT_RULES
 from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
@@ -50,9 +50,9 @@ def _kinds(ops: list[Operation], kind: OperationKind) -> list[Operation]:
 
 def test_every_rule_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules(rules_pkg.__path__)}
-    registered = [*RULES, *SHOOT_RULES]
+    registered = [*RULES, *SHOOT_RULES, *SCENE_RULES]
     assert len(set(registered)) == len(registered)
-    assert modules == {r.__module__.rsplit(".", 1)[1] for r in registered}, "rule modules not in RULES/SHOOT_RULES"
+    assert modules == {r.__module__.rsplit(".", 1)[1] for r in registered}, "rule modules not in the rule tuples"
     # Every rule function a module defines runs: none is written and forgotten.
     for name in modules:
         module = __import__(f"{rules_pkg.__name__}.{name}", fromlist=[name])
@@ -63,6 +63,9 @@ def test_every_rule_module_is_registered() -> None:
         assert list(inspect.signature(rule).parameters) == ["record", "chart", "plan"], rule.__name__
     for rule in SHOOT_RULES:
         assert list(inspect.signature(rule).parameters) == ["records", "chart", "plans"], rule.__name__
+    for rule in SCENE_RULES:
+        assert list(inspect.signature(rule).parameters) == ["records", "chart", "plans", "operations"], rule.__name__
+    assert SCENE_RULES_AFTER in RULES
 
 
 def test_rules_that_decide_run_before_the_rules_that_read_the_decision() -> None:
@@ -70,6 +73,9 @@ def test_rules_that_decide_run_before_the_rules_that_read_the_decision() -> None
     assert order[plan_exposure] < order[plan_faces]  # faces are judged after the global correction
     assert order[plan_exposure] < order[check_sharpness]  # and so is sharpness
     assert order[plan_straightening] < order[plan_crops]  # crops turn with the straightening
+    # The scene rules change the exposure after it is decided and before the faces and sharpness read it.
+    assert order[plan_exposure] <= order[SCENE_RULES_AFTER] < order[plan_faces]
+    assert order[SCENE_RULES_AFTER] < order[check_sharpness]
 
 
 def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -> None:

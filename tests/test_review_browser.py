@@ -269,6 +269,7 @@ def test_multi_select_batch_and_undo(page, server) -> None:  # noqa: ANN001
     expect(page.locator("#confirm")).to_be_hidden()
     assert all(o["review"]["status"] == "pending" for o in doc_of(out, names[0])["operations"])
     page.keyboard.press("a")
+    expect(page.locator("#confirm")).to_be_visible()  # Enter before the dialog is up would open the image
     page.keyboard.press("Enter")
     expect(page.locator(".tile .state-pending")).to_have_count(1)  # the fifth, not selected
     chosen = names + [page.locator('.tile[data-index="3"]').get_attribute("data-sp")]

@@ -323,6 +323,10 @@ class ContentMeasure:
         "saliency_x", pa.float64(), "Centre of the salient region (spectral residual), as a fraction of the width.")
     saliency_y: float | None = column(
         "saliency_y", pa.float64(), "Centre of the salient region, as a fraction of the height.")
+    palette: str | None = column(
+        "palette", pa.string(),
+        "The colours the frame shows, for grouping scenes: the histogram of its pixels' colours around its "
+        "median colour (5x5 bins of ln R/G, ln B/G), each bin's square-rooted share as one hex digit (25 digits).")
 
 
 @dataclass
@@ -333,6 +337,10 @@ class PlanSummary:
         "verdict", pa.string(), "accept, flag or reject: the plan's word on the image under the chart.")
     faces_to_brighten: int | None = column(
         "faces_to_brighten", pa.int32(), "Faces the plan brightens (or asks a retoucher to).")
+    scene_id: int | None = column(
+        "scene_id", pa.int32(),
+        "The scene the frame belongs to (same place and light; 1, 2, ... in order of each scene's first "
+        "frame); null for a failed file.")
 
 
 #: Record fields that hold a group of columns, and the group's type.

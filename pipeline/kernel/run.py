@@ -432,7 +432,9 @@ def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, 
     """Put reviewers' decisions (:mod:`pipeline.outputs.decisions`) on a new plan's operations.
 
     Status, who, when, comment, and the parameters they changed, which
-    replace the plan's so the render uses them.
+    replace the plan's so the render uses them; and the operations a reviewer
+    added (a scene's exposure or white balance on a frame the plan left
+    alone), when the new plan does not make them itself.
 
     Returns
     -------
@@ -452,4 +454,8 @@ def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, 
             if decisions.is_decided(review):
                 op.review = review
                 op.params = {**op.params, **(review.get("params") or {})}
+        if r.status is Status.OK:  # and the operations a reviewer added that the plan does not make
+            for op in decisions.reviewers_operations(mine, {o.op_id for o in r.operations}):
+                planned[(r.source_path, op.op_id)] = {}
+                r.operations.append(op)
     return planned

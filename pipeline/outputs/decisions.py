@@ -21,6 +21,8 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+
 DB_NAME = "review.sqlite"
 #: ``PRAGMA user_version`` of a database whose ``decisions`` table is complete.
 DECISIONS_VERSION = 1
@@ -105,6 +107,29 @@ def is_decided(review: dict[str, Any] | None) -> bool:
         return False
     return bool(review.get("status", "pending") != "pending" or review.get("comment") or review.get("params")
                 or review.get("by"))
+
+
+def reviewers_operations(reviews: dict[str, dict[str, Any]], planned: set[str]) -> list[Operation]:
+    """The operations reviewers added to an image that its plan does not make (``planned``: its operation ids).
+
+    A reviewer adds one when a decision for a whole scene reaches a frame the
+    plan left without that correction (:mod:`pipeline.review.scenes`); its
+    decision says so with ``added: {"kind", "reason"}`` and holds every
+    parameter, so a re-plan can make it again.
+    """
+    out = []
+    for op_id, review in sorted(reviews.items()):
+        added = review.get("added")
+        if op_id in planned or not isinstance(added, dict):
+            continue
+        try:
+            kind = OperationKind(added.get("kind"))
+        except ValueError:
+            continue  # a kind this version does not know: left out, not guessed
+        out.append(Operation(op_id=op_id, kind=kind, params=dict(review.get("params") or {}),
+                             reason=str(added.get("reason") or "added by a reviewer"), confidence=1.0,
+                             applied_by=AppliedBy.RENDERER, review=review))
+    return out
 
 
 def read(con: sqlite3.Connection, source_path: str | None = None) -> dict[str, dict[str, dict[str, Any]]]:

@@ -227,6 +227,7 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
              "exposure_ev": f.exposure_ev, "sharpness": f.sharpness, "too_small": f.too_small}
             for i, f in enumerate(record.faces)
         ],
+        "scene_id": record.plan.scene_id,
         "verdict": str(record.plan.verdict) if record.plan.verdict else None,
         "faces_to_brighten": record.plan.faces_to_brighten or 0,
         "summary": summary_line(record.operations, record.plan.faces_to_brighten),

@@ -30,6 +30,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .accept{background:#2e7d32}.flag{background:#ef6c00}.reject{background:#c62828}.failed{background:#555}
 .ops{margin:6px 0 0;padding-left:18px;font-size:12px} .hand{color:#c62828}
 .legend span{margin-right:14px} .stale{background:#6d4c41} .stale-head{color:#6d4c41} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
+.scene{display:inline-block;border:1px solid #90a4ae;border-radius:9px;padding:0 7px;font-size:12px;color:#37474f}
 """
 
 
@@ -109,6 +110,35 @@ def _overlay(im: ReportImage) -> str:
     return "".join(parts)
 
 
+def _scenes_table(ok: list[ReportImage]) -> str:
+    """The scenes of the shoot: frames, when, and what was matched across them."""
+    scenes: dict[int, list[dict[str, Any]]] = {}
+    for im in ok:
+        if im.doc.get("scene_id") is not None:
+            scenes.setdefault(int(im.doc["scene_id"]), []).append(im.doc)
+    if not scenes:
+        return ""
+    rows = []
+    for sid in sorted(scenes):
+        docs = scenes[sid]
+        times = sorted(d["image"]["captured_at"] for d in docs if d["image"].get("captured_at"))
+        clock = [t[11:19] for t in times]
+        when = (clock[0] + (f" &ndash; {clock[-1]}" if clock[-1] != clock[0] else "")) if clock else "-"
+        active = [o for d in docs for o in d["operations"] if (o.get("review") or {}).get("status") != "rejected"]
+        matched = Counter(str(o["kind"]).replace("_", " ") for o in active
+                          if o["kind"] in (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE)
+                          and o["params"].get("scene_id") == sid)
+        evs = [o["params"]["ev"] for o in active if o["kind"] == OperationKind.EXPOSURE]
+        what = ", ".join(f"{k} on {n}" for k, n in sorted(matched.items())) or "each frame on its own"
+        span = f"{min(evs):+.2f} to {max(evs):+.2f} EV" if evs else "none"
+        rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{len(docs)}</td><td>{when}</td>"
+                    f"<td>{_e(what)}</td><td>{span}</td></tr>")
+    return ("<h2>Scenes</h2><p class=muted>Frames of one place and light. Matched: the corrections planned "
+            "with the scene (the chart's consistency), on how many frames.</p><table><tr><th>scene</th>"
+            "<th>frames</th><th>taken</th><th>matched</th><th>exposure corrections</th></tr>"
+            + "".join(rows) + "</table>")
+
+
 def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name: str | None) -> str:
     """The HTML text of the shoot report."""
     originals = [im for im in images if im.duplicate_of is None]
@@ -152,6 +182,7 @@ def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name
         out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
                    + "".join(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>" for im in failed)
                    + "</table>")
+    out.append(_scenes_table(ok))
     out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span>crop frames (dashed), each in its colour with its aspect</span>'
@@ -170,7 +201,8 @@ def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name
             if im.stale else ""
         out.append(
             f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
-            f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
+            + (f'<span class=scene>scene {doc["scene_id"]}</span> ' if doc.get("scene_id") is not None else "")
+            + f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
             f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
         )
     out.append("</div></html>\n")

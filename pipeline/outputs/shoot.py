@@ -338,6 +338,7 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
         planned = (plan_params or {}).get((record.source_path, op.op_id), op.params)
         op.review = review if decisions.is_decided(review) else None
         op.params = {**planned, **(review.get("params") or {})}
+    record.operations += decisions.reviewers_operations(reviews, {op.op_id for op in record.operations})
     return adjustments_from_operations(record.operations) != before
 
 

@@ -582,7 +582,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     applied = [o for o in ops if o["applied_by"] == AppliedBy.RENDERER]
     cast = MeasuredCast.of(doc.get("measurements") or {})
     wb = next((o for o in applied if o["kind"] == "white_balance"), None)
-    if wb is not None and cast is None:
+    # A white balance matched to its scene names the white it renders at (Camera Raw's Temperature, Tint),
+    # unless a reviewer changed its gains without it (a temperature edit: read from the measured cast).
+    edited = ((wb or {}).get("review") or {}).get("params") or {}
+    white = (tuple(wb["params"]["white"]) if wb is not None and wb["params"].get("white")
+             and ("gains" not in edited or "white" in edited) else None)
+    if wb is not None and cast is None and white is None:
         wb = None  # a document edited by hand: nothing to measure the shift against
         out.notes.append("white balance not written: the document lacks the measured cast it corrects")
 
@@ -592,7 +597,7 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
             a.update({"crs:WhiteBalance": "As Shot", "crs:IncrementalTemperature": "0", "crs:IncrementalTint": "0"})
         else:
             shift = float(wb["params"]["mired_shift"])
-            inc_t, inc_tint = incremental_white_balance(*planned_white(RENDERED_WHITE, shift, cast))
+            inc_t, inc_tint = incremental_white_balance(*(white or planned_white(RENDERED_WHITE, shift, cast)))
             a.update({"crs:WhiteBalance": "Custom", "crs:IncrementalTemperature": _signed_int(inc_t),
                       "crs:IncrementalTint": _signed_int(inc_tint)})
     else:
@@ -607,7 +612,7 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
             a.update({"crs:WhiteBalance": "As Shot", "crs:Temperature": str(int(round(as_shot[0] / 50) * 50)),
                       "crs:Tint": _signed_int(as_shot[1])})
         else:
-            t, tint = planned_white(as_shot, float(wb["params"]["mired_shift"]), cast)
+            t, tint = white or planned_white(as_shot, float(wb["params"]["mired_shift"]), cast)
             t = min(TEMPERATURE_RANGE[1], max(TEMPERATURE_RANGE[0], t))
             tint = min(TINT_RANGE, max(-TINT_RANGE, tint))
             a.update({"crs:WhiteBalance": "Custom", "crs:Temperature": str(int(round(t))),

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from charts.schema import Chart
 from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gains
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status, Verdict
-from pipeline.planning.rules import RULES, SHOOT_RULES, ImageRule, ShootRule
+from pipeline.planning.rules import (
+    RULES,
+    SCENE_RULES,
+    SCENE_RULES_AFTER,
+    SHOOT_RULES,
+    ImageRule,
+    SceneRule,
+    ShootRule,
+)
 from pipeline.planning.state import PlanState
 
 # The colour maths lived here before the imaging core had it; callers that
@@ -68,11 +76,15 @@ def verdict_of(ops: list[Operation]) -> Verdict:
 
 
 def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRule] = RULES,
-               shoot_rules: Sequence[ShootRule] = SHOOT_RULES) -> None:
-    """Plan every analysed record in place (operations, verdict, faces_to_brighten).
+               shoot_rules: Sequence[ShootRule] = SHOOT_RULES, scene_rules: Sequence[SceneRule] = SCENE_RULES,
+               scene_rules_after: ImageRule | None = SCENE_RULES_AFTER) -> None:
+    """Plan every analysed record in place (operations, verdict, faces_to_brighten, scene_id).
 
     Failed records are left as they are. The shoot rules run first, on every
-    record; their operations follow each image's own.
+    record; their operations follow each image's own. The image rules run in
+    two parts: every image up to ``scene_rules_after`` (all of them when it is
+    not among ``rules``), then the scene rules over the whole shoot, then the
+    rest of the image rules on what the scene rules left.
 
     Raises
     ------
@@ -84,8 +96,12 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():
             from_shoot[i] += ops
+    split = list(rules).index(scene_rules_after) + 1 if scene_rules_after in rules else len(rules)
+    so_far = {i: plan_image(records[i], chart, rules[:split], plan) for i, plan in plans.items()}
+    for scene_rule in scene_rules:
+        so_far.update(scene_rule(records, chart, plans, so_far))
     for i, plan in plans.items():
         record = records[i]
-        record.operations = plan_image(record, chart, rules, plan) + from_shoot[i]
+        record.operations = so_far[i] + plan_image(record, chart, rules[split:], plan) + from_shoot[i]
         record.plan.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in record.operations)
         record.plan.verdict = verdict_of(record.operations)

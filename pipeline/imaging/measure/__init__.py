@@ -10,7 +10,7 @@ or its luminance and returns plain numbers or the record's typed groups:
 - :mod:`~pipeline.imaging.measure.colour`: the white-balance cast;
 - :mod:`~pipeline.imaging.measure.focus`: sharpness and noise;
 - :mod:`~pipeline.imaging.measure.lines`: horizon and verticals tilt;
-- :mod:`~pipeline.imaging.measure.content`: perceptual hash and saliency;
+- :mod:`~pipeline.imaging.measure.content`: perceptual hash, saliency and palette;
 - :mod:`~pipeline.imaging.measure.proxy`: all of them on one proxy
   (:func:`measure_all`), sharing working copies;
 - :mod:`~pipeline.imaging.measure.common`: input checks and working copies.
@@ -21,7 +21,14 @@ The functions are pure (numpy arrays in, numbers out); the stage shell is
 
 from pipeline.imaging.measure.colour import WhiteBalanceCast, colour_measure, white_balance_cast
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, encode_luma, resize_long_edge
-from pipeline.imaging.measure.content import content_measure, hamming, phash, saliency_centre
+from pipeline.imaging.measure.content import (
+    content_measure,
+    hamming,
+    palette,
+    palette_distance,
+    phash,
+    saliency_centre,
+)
 from pipeline.imaging.measure.exposure import clipped_pct, exposure_measure, exposure_verdict, luminance_percentiles
 from pipeline.imaging.measure.focus import (
     display_noise_sigma,
@@ -72,6 +79,8 @@ __all__ = [
     "meter_scene_linear",
     "metering_reference",
     "noise_sigma",
+    "palette",
+    "palette_distance",
     "phash",
     "resize_long_edge",
     "saliency_centre",

@@ -78,5 +78,5 @@ def measure_all(
         colour=colour_measure(rgb),
         focus=focus_measure(luma, encoded_small),
         lines=line_measure(encoded_small),
-        content=content_measure(encoded_small),
+        content=content_measure(encoded_small, rgb),
     )

@@ -11,6 +11,13 @@ A shoot rule sees every record at once, and every image's plan before the
 image rules run: it returns operations by record index (appended after that
 image's own) and may leave findings about the whole shoot on the plans.
 
+A scene rule (:data:`SCENE_RULES`) runs once every image has been through the
+image rules up to :data:`SCENE_RULES_AFTER` (its white balance and exposure
+decided, nothing that reads them run yet): it sees every record, plan and the
+operations so far, and returns the operations so far of the images it changes
+(consistent corrections across a scene), which the rest of the image rules then
+build on.
+
 To replace a rule, pass a different tuple to
 :func:`~pipeline.planning.plan.plan_shoot`; to add one, write a module here
 with one short rule function and list it below (a test checks that every
@@ -33,12 +40,15 @@ from pipeline.planning.rules.crops import plan_crops
 from pipeline.planning.rules.duplicates import check_duplicates
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import plan_faces
+from pipeline.planning.rules.scenes import plan_scene_exposure, plan_scene_white_balance, plan_scenes
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.rules.white_balance import plan_white_balance
 from pipeline.planning.state import PlanState
 
 ImageRule = Callable[[ImageRecord, Chart, PlanState], list[Operation]]
 ShootRule = Callable[[Sequence[ImageRecord], Chart, Mapping[int, PlanState]], dict[int, list[Operation]]]
+SceneRule = Callable[[Sequence[ImageRecord], Chart, Mapping[int, PlanState], Mapping[int, Sequence[Operation]]],
+                     dict[int, list[Operation]]]
 
 #: One image's rules, in the order they run.
 RULES: tuple[ImageRule, ...] = (
@@ -56,4 +66,15 @@ RULES: tuple[ImageRule, ...] = (
 #: Rules over the whole shoot, in the order they run (before the image rules).
 SHOOT_RULES: tuple[ShootRule, ...] = (
     check_duplicates,
+    plan_scenes,  # sets record.plan.scene_id
 )
+
+#: Rules over the scenes of the shoot, in the order they run (after SCENE_RULES_AFTER).
+SCENE_RULES: tuple[SceneRule, ...] = (
+    plan_scene_white_balance,
+    plan_scene_exposure,  # sets plan.exposure_ev
+)
+
+#: The image rule after which the scene rules run: white balance and exposure are decided, the
+#: faces and the sharpness check (which judge the image after the exposure) have not run.
+SCENE_RULES_AFTER: ImageRule = plan_exposure

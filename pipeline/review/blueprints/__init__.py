@@ -18,8 +18,9 @@ from pipeline.review.blueprints.files import files
 from pipeline.review.blueprints.pages import pages
 from pipeline.review.blueprints.previews import previews
 from pipeline.review.blueprints.render import render
+from pipeline.review.blueprints.scenes import scenes_api
 from pipeline.review.blueprints.tiles import tiles
 
-BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, decisions, previews, tiles, files, render)
+BLUEPRINTS: tuple[Blueprint, ...] = (pages, api, decisions, previews, tiles, files, render, scenes_api)
 
 __all__ = ["BLUEPRINTS"]

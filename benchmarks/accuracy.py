@@ -1,0 +1,1117 @@
+"""How far postprod's decisions are from the truth, beside RawTherapee's auto and a naive baseline.
+
+The corpus (:mod:`benchmarks.accuracy_corpus`) is made from real photos and RAWs with
+known problems injected: exposure offsets in the RAW domain (DNG twins) and in
+rendered twins, colour casts in sensor data, faces in a known shadow, faces at the
+frame edge, rotations, and the unperturbed originals. postprod runs on it as a user
+runs it (``process_shoot`` with the local executor on a shoot folder, the default
+graph up to the plan; ``--only plan`` for each chart with crops); RawTherapee's auto
+exposure and auto white balance (rawtherapee-cli) and a naive baseline (median
+metering, grey world) run on the same files (:mod:`benchmarks.accuracy_baselines`).
+The figures are reported for the held-out split (no constant is tuned on it) and
+the tuning split, against the targets of issue 17, in ``benchmarks/ACCURACY.md``.
+
+What "the needed correction" is for each system:
+
+- postprod: the plan's operations (exposure ``ev``, white balance ``mired_shift``
+  and ``gains``, ``brighten_face`` ``ev``, straighten ``angle_deg``, crops); an
+  absent operation is a correction of 0. The meter's own reading (the manifest's
+  ``exposure_ev``, as ``target - exposure_ev``) is reported beside it.
+- RawTherapee: read from its output (see :mod:`benchmarks.accuracy_baselines`).
+- naive: median metering to mid-grey and grey-world white balance; no rotation;
+  centred crops.
+
+    python benchmarks/accuracy.py [--quick] [--cache DIR] [--no-rawtherapee] [--jobs N] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import accuracy_baselines as bl  # noqa: E402
+from benchmarks.accuracy_corpus import Corpus, Item, Renderer, Source, build_corpus, build_pool, slug  # noqa: E402
+
+DEFAULT_CACHE = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
+ACCURACY_MD = ROOT / "benchmarks" / "ACCURACY.md"
+SYSTEMS = ("postprod", "rawtherapee", "naive")
+#: The chart the decisions are read under: the house defaults every chart extends.
+MAIN_CHART = "base"
+#: Bundled charts with crops: each crop they place is checked against the faces.
+CROP_CHARTS = ("social_media", "corporate_portrait", "print", "culinary", "real_estate_interiors", "client_acme_realty")
+#: Quick mode: a few sources of each kind (minutes on two cores).
+QUICK_SOURCES = ("pascal_voc/2008_001322", "pascal_voc/2007_007763", "skimage/astronaut", "matplotlib/grace_hopper",
+                 "skimage/coffee", "skimage/motorcycle_left", "debian/mate_Storm", "debian/plasma_Kite",
+                 "debian/lomiri_Wine_by_Jakkub_Mede", "debian/plasma_FallenLeaf",
+                 "raw/Canon_PowerShot_G2_CRW_0305", "raw/Canon_PowerShot_S40_CRW_0101")
+# Scoring thresholds of issue 17 (also the targets' wording in the tables).
+SIGN_MIN_EV = 0.7
+NO_HARM_EV = 0.3
+FACE_MIN_FRACTION = 0.04  # faces narrower than this share of the short side may be cut
+HEADROOM = 0.25  # of a brow-to-chin face box: the forehead and hair above it belong to the face
+#: A crop cuts a face when it leaves out more than this share of the face and its headroom (the
+#: annotated boxes are good to a few pixels; a crop edge grazing a box is not a cut).
+CUT_TOLERANCE = 0.05
+SKIN_HUE = (15.0, 85.0)
+SKIN_MIN_CHROMA = 10.0
+MATCH_IOU = 0.3
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --- running postprod ------------------------------------------------------------------------------
+
+
+def code_hash() -> str:
+    """A digest of postprod's code, charts and graph: a new result folder whenever any of them changes
+    (the run journal is keyed by the package version only, which a code change does not bump)."""
+    h = hashlib.sha256()
+    for folder in ("pipeline", "stages", "models", "charts", "configs"):
+        for p in sorted((ROOT / folder).rglob("*")):
+            if p.is_file() and p.suffix in (".py", ".yaml", ".json"):
+                h.update(p.relative_to(ROOT).as_posix().encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def analysis_graph(dest: Path) -> Path:
+    """The default graph up to the plan (no preview, render or export), with the default parameters."""
+    import yaml
+
+    graph = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    graph["name"] = "accuracy"
+    graph["description"] = "The default graph's analysis and plan (benchmarks/accuracy.py)."
+    graph["stages"] = [s for s in graph["stages"] if s["stage"] not in ("write_preview", "render", "export")]
+    dest.write_text(yaml.safe_dump(graph, sort_keys=False))
+    return dest
+
+
+def make_shoot(corpus: Corpus, items: list[Item], shoot: Path) -> dict[str, Item]:
+    """A shoot folder holding the items under their ids (hard links into the corpus): name -> item."""
+    if shoot.exists():
+        shutil.rmtree(shoot)
+    shoot.mkdir(parents=True)
+    by_name = {}
+    for item in items:
+        name = f"{item.id}{Path(item.file).suffix}"
+        try:
+            os.link(corpus.path(item), shoot / name)
+        except OSError:
+            shutil.copyfile(corpus.path(item), shoot / name)
+        by_name[name] = item
+    return by_name
+
+
+def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Process the items as one shoot under the main chart, then re-plan under each crop chart.
+
+    Returns
+    -------
+    dict
+        chart name -> {item id -> ImageRecord}.
+    """
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    key = hashlib.sha256(("\n".join(sorted(f"{i.id}:{i.file}" for i in items)) + code_hash()).encode()).hexdigest()[:16]
+    shoot, out = work / f"shoot-{key}", work / f"out-{key}"
+    by_name = make_shoot(corpus, items, shoot)
+    graph = analysis_graph(work / "accuracy_graph.yaml")
+    results: dict[str, dict[str, Any]] = {}
+    for n, chart in enumerate([MAIN_CHART, *charts]):
+        t = time.perf_counter()
+        settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", graph_path=graph, chart=chart,
+                               only=None if n == 0 else "plan")
+        done = [0]
+
+        def tick(_record: Any) -> None:
+            done[0] += 1
+            if done[0] % 50 == 0:
+                log(f"    postprod: {done[0]} images analysed ({time.perf_counter() - t:.0f} s)")
+
+        result = process_shoot(settings, on_record=tick)
+        results[chart] = {by_name[r.source_path].id: r for r in result.records if r.source_path in by_name}
+        failed = [r for r in result.records if r.status != "ok"]
+        log(f"  postprod under {chart}: {len(result.records)} images in {time.perf_counter() - t:.1f} s"
+            + (f", {len(failed)} failed: {[(r.source_path, r.error) for r in failed[:3]]}" if failed else ""))
+    return results
+
+
+# --- decisions -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Decision:
+    """What one system decided for one item (None: the system has no such decision)."""
+
+    ev: float | None = None
+    ev_meter: float | None = None
+    mired: float | None = None
+    tint_a: float | None = None
+    log2_rb: float | None = None
+    gains: list[float] | None = None
+    angle: float | None = None
+    angle_applied: bool = False
+    #: Detected faces: (box, brighten ev or None).
+    faces: list[tuple[list[float], float | None]] | None = None
+    #: chart -> list of (box, angle_deg, aspect, flagged).
+    crops: dict[str, list[tuple[list[float], float, str, bool]]] = field(default_factory=dict)
+    #: Linear RGB at each truth face after the correction (for the skin check).
+    face_colours: list[np.ndarray | None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in vars(self).items() if k != "face_colours"}
+        if self.face_colours is not None:
+            out["face_colours"] = [None if c is None else [float(v) for v in c] for c in self.face_colours]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Decision:
+        d = cls(**{k: v for k, v in data.items() if k != "face_colours"})
+        if data.get("face_colours") is not None:
+            d.face_colours = [None if c is None else np.asarray(c) for c in data["face_colours"]]
+        return d
+
+
+def postprod_decision(record: Any, target_ev: float) -> Decision:
+    """postprod's decision for one record under the main chart."""
+    ops = {op.op_id: op for op in record.operations}
+    d = Decision()
+    d.ev = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
+    d.ev_meter = None if record.exposure.ev is None else target_ev - float(record.exposure.ev)
+    wb = ops.get("white_balance")
+    d.mired = float(wb.params["mired_shift"]) if wb else 0.0
+    d.tint_a = float(wb.params.get("tint_shift", 0.0)) if wb else 0.0
+    d.gains = [float(g) for g in wb.params["gains"]] if wb else [1.0, 1.0, 1.0]
+    d.log2_rb = math.log2(d.gains[0] / d.gains[2])
+    st = ops.get("straighten")
+    d.angle = float(st.params["angle_deg"]) if st else 0.0
+    d.angle_applied = bool(st) and str(st.applied_by) == "renderer"
+    brighten = {int(op.params["face_index"]): float(op.params["ev"]) for op in record.operations
+                if str(op.kind) == "brighten_face"}
+    d.faces = [([f.x, f.y, f.width, f.height], brighten.get(i)) for i, f in enumerate(record.faces)]
+    return d
+
+
+def postprod_crops(record: Any) -> list[tuple[list[float], float, str, bool]]:
+    """The record's crops, each with whether the plan flagged it for a person."""
+    flags = [op for op in record.operations if str(op.kind) in ("flag", "reject")
+             and str(op.params.get("check", "")).startswith("crop")]
+    out = []
+    for op in record.operations:
+        if str(op.kind) != "crop":
+            continue
+        aspect = op.params["aspect"]
+        flagged = str(op.applied_by) == "retoucher" or any(f.params.get("aspect", aspect) == aspect for f in flags)
+        out.append((list(op.params["box"]), float(op.params.get("angle_deg", 0.0)), aspect, flagged))
+    return out
+
+
+def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[tuple[list[float], float, str, bool]]:
+    """The naive baseline's crops: the largest centred box of each aspect."""
+    from pipeline.imaging.geometry import inscribed_box, parse_aspect
+
+    return [(list(inscribed_box(width, height, 0.0, parse_aspect(a))), 0.0, a, False) for a in aspects]
+
+
+def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], faces: list[dict[str, Any]],
+                           scale: float = 1.0) -> list[np.ndarray | None]:
+    """Linear RGB at each face's centre after an exposure and white-balance correction."""
+    g = np.asarray(list(gains), dtype=np.float64) * 2.0**ev
+    out = []
+    for f in faces:
+        c = bl.face_colour(lin, tuple(v * scale for v in f["box"]))
+        out.append(None if c is None else c * g)
+    return out
+
+
+#: Long edge (px) the baselines' statistics are read at.
+BASELINE_LONG_EDGE = 800
+#: Bump when the baselines' decisions change for the same files (their cache is keyed by it).
+BASELINES_VERSION = 1
+NEEDS_RT = ("exposure", "original", "cast", "fivek", "wb_real", "wb_pair")
+NEEDS_NAIVE = NEEDS_RT + ("shadow", "edge", "rotation")
+
+
+def baseline_decisions(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jobs: int
+                       ) -> tuple[dict[str, Decision], dict[str, Decision]]:
+    """RawTherapee's and the naive baseline's decisions: item id -> Decision."""
+    rt: dict[str, Decision] = {}
+    naive: dict[str, Decision] = {}
+
+    todo = [i for i in items if i.set in NEEDS_NAIVE]
+    t = time.perf_counter()
+    auto: dict[Path, Path] = {}
+    neutral: dict[Path, Path] = {}
+    if rawtherapee:
+        needs = [corpus.path(i) for i in todo if i.set in NEEDS_RT]
+        log(f"    RawTherapee: auto on {len(needs)} files, neutral on the RAW ones")
+        auto = bl.rawtherapee_cached(needs, cache, "auto", jobs)
+        neutral = bl.rawtherapee_cached([p for p in needs if p.suffix == ".dng"], cache, "neutral", jobs)
+        log(f"    RawTherapee renders ready ({time.perf_counter() - t:.0f} s)")
+
+    def one(item: Item) -> None:
+        path = corpus.path(item)
+        rendered = item.domain == "rendered"
+        lin, scale = bl.read_linear_scaled(path, BASELINE_LONG_EDGE)
+        faces = item.truth.get("faces") or []
+        nd = Decision(ev=bl.naive_exposure_ev(lin, rendered), angle=0.0, faces=None)
+        gains = bl.grey_world_gains(lin)
+        nd.gains = [1.0, 1.0, 1.0] if gains is None else [float(g) for g in gains]
+        nd.mired, nd.log2_rb = bl.naive_wb_shift(lin)
+        if faces:
+            nd.face_colours = corrected_face_colours(lin, nd.ev, nd.gains, faces, scale)
+        naive[item.id] = nd
+        if path not in auto:
+            return
+        before = bl.read_linear_scaled(neutral[path], BASELINE_LONG_EDGE)[0] if path in neutral else lin
+        after, after_scale = bl.read_linear_scaled(auto[path], BASELINE_LONG_EDGE)
+        d = Decision(ev=bl.exposure_change_ev(before, after))
+        d.mired, d.log2_rb = bl.wb_change(before, after)
+        if faces:
+            d.face_colours = corrected_face_colours(after, 0.0, (1, 1, 1), faces, scale * after.shape[1] / lin.shape[1])
+        rt[item.id] = d
+
+    # Each item's baseline decisions depend only on its file (named by its content), its faces and this
+    # code: kept between runs, so a rerun after a change to postprod redoes postprod alone.
+    store_path = cache / "results" / f"baselines-v{BASELINES_VERSION}{'-rt' if rawtherapee else ''}.json"
+    try:
+        store = json.loads(store_path.read_text())
+    except (OSError, ValueError):
+        store = {}
+
+    version = bl.rawtherapee_version() if rawtherapee else ""
+
+    def key(item: Item) -> str:
+        return f"{item.file}|{json.dumps(item.truth.get('faces'), sort_keys=True)}|{version}"
+
+    fresh = []
+    for item in todo:
+        kept = store.get(key(item))
+        if kept is None:
+            fresh.append(item)
+            continue
+        naive[item.id] = Decision.from_json(kept["naive"])
+        if kept.get("rawtherapee") is not None:
+            rt[item.id] = Decision.from_json(kept["rawtherapee"])
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for n, _ in enumerate(pool.map(one, fresh), 1):
+            if n % 200 == 0:
+                log(f"    baselines: {n}/{len(fresh)} ({time.perf_counter() - t:.0f} s)")
+    for item in fresh:
+        store[key(item)] = {"naive": naive[item.id].to_json(),
+                            "rawtherapee": rt[item.id].to_json() if item.id in rt else None}
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = store_path.with_name(f".{store_path.name}.tmp")
+    tmp.write_text(json.dumps(store))
+    os.replace(tmp, store_path)
+    return rt, naive
+
+
+# --- scoring ------------------------------------------------------------------------------------------
+
+
+def iou(a: Iterable[float], b: Iterable[float]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_faces(truth: list[dict[str, Any]], detected: list[tuple[list[float], float | None]]) -> list[int | None]:
+    """For each truth face, the index of the detection that is it (greedy by IoU >= 0.3), or None."""
+    pairs = sorted(((iou(t["box"], d[0]), i, j) for i, t in enumerate(truth) for j, d in enumerate(detected)),
+                   reverse=True)
+    out: list[int | None] = [None] * len(truth)
+    used: set[int] = set()
+    for score, i, j in pairs:
+        if score < MATCH_IOU:
+            break
+        if out[i] is None and j not in used:
+            out[i] = j
+            used.add(j)
+    return out
+
+
+def crop_face_share(crop: list[float], angle: float, face: list[float], image_wh: tuple[float, float]) -> float:
+    """The share of a face (with its headroom, inside the image) that a (turned) crop keeps."""
+    import cv2
+
+    from pipeline.imaging.geometry import rotated_corners
+
+    x, y, w, h = face
+    top = max(0.0, y - HEADROOM * h)
+    region = np.array([[x, top], [x + w, top], [x + w, y + h], [x, y + h]], np.float32)
+    poly = np.array(rotated_corners(tuple(crop), angle), np.float32)
+    area, _ = cv2.intersectConvexConvex(region, poly)
+    full = w * (y + h - top)
+    return float(area) / full if full > 0 else 1.0
+
+
+def _stats(errors: list[float]) -> dict[str, float]:
+    if not errors:
+        return {"n": 0}
+    a = np.abs(np.asarray(errors, dtype=np.float64))
+    return {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+
+
+@dataclass
+class Row:
+    """One line of a table: a metric for each system, its target, and how to compare."""
+
+    section: str
+    metric: str
+    values: dict[str, Any]
+    target: str
+    #: Lower is better ("lower"), higher is better ("higher"), or no target ("").
+    better: str = ""
+    threshold: float | None = None
+    #: Shown in the table (e.g. "3 of 40"); the number compared is values[...]["value"].
+    fmt: str = "{:.2f}"
+
+    def value(self, system: str) -> float | None:
+        v = self.values.get(system)
+        if isinstance(v, dict):
+            return v.get("value")
+        return v
+
+    def text(self, system: str) -> str:
+        v = self.values.get(system)
+        if v is None:
+            return "—"
+        if isinstance(v, dict):
+            if v.get("value") is None:
+                return v.get("text", "—")
+            return v.get("text") or self.fmt.format(v["value"])
+        return self.fmt.format(v)
+
+    def passed(self) -> bool | None:
+        v = self.value("postprod")
+        if self.threshold is None or v is None or not self.better:
+            return None
+        return v <= self.threshold if self.better == "lower" else v >= self.threshold
+
+    def ahead_of_rt(self) -> bool | None:
+        p, r = self.value("postprod"), self.value("rawtherapee")
+        if p is None or r is None or not self.better:
+            return None
+        return p < r if self.better == "lower" else p > r
+
+
+def _count(k: int, n: int, share: bool = False) -> dict[str, Any]:
+    if n == 0:
+        return {"value": None, "text": "— (none)"}
+    return {"value": (k / n) if share else float(k), "text": f"{k} of {n}" + (f" ({100 * k / n:.0f} %)" if share else "")}
+
+
+def _ratio(k: int, n: int) -> dict[str, Any]:
+    return _count(k, n, share=True)
+
+
+def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_decisions: dict[str, dict[str, list]],
+             rawtherapee: bool, corpus: Corpus) -> list[Row]:
+    """Every metric of issue 17's targets for one split.
+
+    Parameters
+    ----------
+    items : list of Item
+        The split's items.
+    decisions : dict
+        system -> item id -> Decision.
+    crop_decisions : dict
+        system -> item id -> list of (chart, crop box, angle, aspect, flagged).
+    rawtherapee : bool
+        Whether RawTherapee ran (its column is "—" otherwise).
+    corpus : Corpus
+        Where the items' files are.
+    """
+    rows: list[Row] = []
+    systems = [s for s in SYSTEMS if s != "rawtherapee" or rawtherapee]
+
+    def dec(system: str, item: Item) -> Decision | None:
+        return decisions.get(system, {}).get(item.id)
+
+    def by(set_: str, domain: str | None = None, render: str | None = None) -> list[Item]:
+        return [i for i in items if i.set == set_ and (domain is None or i.domain == domain)
+                and (render is None or i.render == render)]
+
+    def reference_twin(item: Item) -> Item | None:
+        """The unperturbed twin of an item (same source, same domain and developer)."""
+        for j in items:
+            if (j.source == item.source and j.set == "original" and j.domain == item.domain
+                    and j.render == item.render):
+                return j
+        return None
+
+    def relative_errors(system: str, twins: list[Item], key: str) -> list[float]:
+        """Error of the change of a decision between a twin and its unperturbed twin, against the change of
+        the truth: how well a system follows the injected problem whatever it makes of the original."""
+        out = []
+        for i in twins:
+            ref = reference_twin(i)
+            d, r = dec(system, i), dec(system, ref) if ref is not None else None
+            if d is None or r is None or getattr(d, key) is None or getattr(r, key) is None:
+                continue
+            truth_key = "ev" if key == "ev" else "mired"
+            out.append((getattr(d, key) - getattr(r, key)) - (i.truth[truth_key] - ref.truth[truth_key]))
+        return out
+
+    # Exposure.
+    sec = "Exposure: needed correction vs truth (EV)"
+    for domain, label, med_t, p95_t in (("raw", "RAW twins (DNG)", 0.15, 0.4),
+                                         ("rendered", "rendered twins (JPEG)", 0.3, 0.6)):
+        twins = by("exposure", domain)
+        med, p95, sign, meter = {}, {}, {}, {}
+        for s in systems:
+            errs, wrong, n_big, merrs = [], 0, 0, []
+            for i in twins:
+                d = dec(s, i)
+                if d is None or d.ev is None:
+                    continue
+                errs.append(d.ev - i.truth["ev"])
+                if abs(i.truth["ev"]) >= SIGN_MIN_EV - 1e-9:
+                    n_big += 1
+                    wrong += d.ev * i.truth["ev"] < 0
+                if d.ev_meter is not None:
+                    merrs.append(d.ev_meter - i.truth["ev"])
+            st = _stats(errs)
+            med[s] = st.get("median")
+            p95[s] = st.get("p95")
+            sign[s] = _count(wrong, n_big)
+            if merrs:
+                meter[s] = _stats(merrs).get("median")
+        n = len(twins)
+        rel = {s: _stats(relative_errors(s, twins, "ev")).get("median") for s in systems}
+        rows += [
+            Row(sec, f"{label}: median |error| (n={n})", med, f"<= {med_t}", "lower", med_t),
+            Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t),
+            Row(sec, f"{label}: corrections of the wrong sign where |offset| >= {SIGN_MIN_EV}", sign, "0",
+                "lower", 0.0, "{:.0f}"),
+            Row(sec, f"{label}: median |error| of the meter (manifest exposure_ev; diagnostic)", meter, ""),
+            Row(sec, f"{label}: median |error| relative to the 0 EV twin's correction (diagnostic)", rel, ""),
+        ]
+
+    # Do no harm.
+    sec = "Do no harm: unperturbed originals"
+    for label, pick in (("published photos", by("original", "rendered", "published")),
+                        ("RAW twins at 0 EV", by("original", "raw")),
+                        ("rendered twins at 0 EV", [i for i in by("original", "rendered") if i.render != "published"])):
+        vals = {}
+        for s in systems:
+            ds = [dec(s, i) for i in pick]
+            ds = [d for d in ds if d is not None and d.ev is not None]
+            vals[s] = _ratio(sum(abs(d.ev) <= NO_HARM_EV + 1e-9 for d in ds), len(ds))
+        rows.append(Row(sec, f"{label}: share needing |correction| <= {NO_HARM_EV} EV", vals, ">= 90 %", "higher", 0.9))
+    originals = by("original")
+    vals = {}
+    for s in systems:
+        shifts = [abs(d.mired) for d in (dec(s, i) for i in originals) if d is not None and d.mired is not None]
+        vals[s] = float(np.median(shifts)) if shifts else None
+    rows.append(Row(sec, f"median |white-balance shift| on all originals (mired, n={len(originals)})", vals, "<= 10",
+                    "lower", 10.0, "{:.1f}"))
+
+    # Casts.
+    sec = "Colour casts (mired; + = warmer)"
+    for domain, label in (("raw", "RAW cast twins"), ("rendered", "rendered cast twins")):
+        twins = by("cast", domain)
+        med, wrong, tint = {}, {}, {}
+        for s in systems:
+            errs, bad, n, terrs = [], 0, 0, []
+            for i in twins:
+                d = dec(s, i)
+                if d is None:
+                    continue
+                n += 1
+                m = d.mired if d.mired is not None else 0.0
+                errs.append(m - i.truth["mired"])
+                bad += m * i.truth["mired"] < 0
+                if d.tint_a is not None and "tint_a" in i.truth:
+                    terrs.append(d.tint_a - i.truth["tint_a"])
+            med[s] = _stats(errs).get("median")
+            wrong[s] = _count(bad, n)
+            if terrs:
+                tint[s] = _stats(terrs).get("median")
+        rel = {s: _stats(relative_errors(s, twins, "mired")).get("median") for s in systems}
+        rows += [
+            Row(sec, f"{label}: median |error| (n={len(twins)})", med, "<= 10", "lower", 10.0, "{:.1f}"),
+            Row(sec, f"{label}: median |error| relative to the uncast twin's correction (diagnostic)", rel, "",
+                fmt="{:.1f}"),
+            Row(sec, f"{label}: corrections in the wrong direction", wrong, "0", "lower", 0.0, "{:.0f}"),
+            Row(sec, f"{label}: median |tint error| (Lab a*; diagnostic)", tint, "", fmt="{:.1f}"),
+        ]
+    real = by("wb_real") + by("wb_pair")
+    if real:
+        direction, kept, pair = {}, {}, {}
+        for s in systems:
+            right = n = k_kept = n_kept = 0
+            for i in real:
+                d = dec(s, i)
+                if d is None:
+                    continue
+                if d.mired is None:  # no reading is no correction
+                    d = copy.copy(d)
+                    d.mired = 0.0
+                cast = i.truth["cast"]
+                if cast in ("cool", "warm"):
+                    n += 1
+                    right += (d.mired > 0) if cast == "cool" else (d.mired < 0)
+                elif cast == "warm-intended":
+                    n_kept += 1
+                    k_kept += kept_warmth(corpus.path(i), d)
+                if "log2_rb" in i.truth and d.log2_rb is not None:
+                    pair[s] = {"value": abs(d.log2_rb - i.truth["log2_rb"]),
+                               "text": f"{d.log2_rb:+.2f} (|error| {abs(d.log2_rb - i.truth['log2_rb']):.2f})"}
+            direction[s] = _ratio(right, n)
+            kept[s] = _ratio(k_kept, n_kept)
+        rows += [
+            Row(sec, "real wrong-white-balance photos (wb/): direction right", direction, "all", "higher", 1.0),
+            Row(sec, "wb/pairs: log2 R/B of the correction vs truth +2.13", pair, "within 0.5", "lower", 0.5),
+            Row(sec, "warm-intended photos keep some warmth (>= 10 mired warm after the correction)", kept, "all",
+                "higher", 1.0),
+        ]
+    skin_items = [i for i in items if i.set in ("cast", "original", "wb_real") and (i.truth.get("faces") or [])]
+    vals = {}
+    excluded = 0
+    for s in systems:
+        ok = n = 0
+        for i in skin_items:
+            d = dec(s, i)
+            if d is None or d.face_colours is None:
+                continue
+            for c, was_skin in zip(d.face_colours, skin_as_published(corpus, items, i)):
+                if c is None or not was_skin:
+                    excluded += s == "postprod" and c is not None
+                    continue
+                n += 1
+                ok += is_skin(c)
+        vals[s] = _ratio(ok, n)
+    rows.append(Row(sec, "skin kept: faces that are skin as published (hue 15-85 deg, chroma >= 10) still are "
+                         "after the correction", vals, "all", "higher", 1.0))
+    rows.append(Row(sec, "faces left out of the skin check: not skin-coloured even as published (diagnostic)",
+                    {"postprod": {"value": float(excluded), "text": str(excluded)}}, ""))
+
+    # Faces to brighten.
+    sec = "Faces to brighten (faces in a known shadow)"
+    shadow = by("shadow")
+    for domain, label in (("rendered", "JPEG"), ("raw", "DNG twins")):
+        pick = [i for i in shadow if i.domain == domain]
+        found = lit_lifted = total = n_lit = 0
+        for i in pick:
+            d = dec("postprod", i)
+            if d is None or d.faces is None:
+                continue
+            match = match_faces(i.truth["faces"], d.faces)
+            for f, j in zip(i.truth["faces"], match):
+                lifted = j is not None and d.faces[j][1] is not None
+                if f["shadow_ev"] >= 0.5:
+                    total += 1
+                    found += lifted
+                elif f["shadow_ev"] < 0.1:
+                    n_lit += 1
+                    lit_lifted += lifted
+        rows.append(Row(sec, f"shadowed faces found and brightened ({label})",
+                        {"postprod": _ratio(found, total), "rawtherapee": _ratio(0, total) if rawtherapee else None,
+                         "naive": _ratio(0, total)}, "all", "higher", 1.0))
+    errs, within, total = [], 0, 0
+    for i in shadow:
+        d = dec("postprod", i)
+        if d is None or d.faces is None:
+            continue
+        for f, j in zip(i.truth["faces"], match_faces(i.truth["faces"], d.faces)):
+            if f["shadow_ev"] < 0.5:
+                continue
+            total += 1
+            amount = d.faces[j][1] if j is not None else None
+            if amount is not None:
+                errs.append(amount - f["shadow_ev"])
+                within += abs(amount - f["shadow_ev"]) <= 0.3
+    rows.append(Row(sec, "amount within 0.3 EV of the shadow's depth (all shadowed faces)",
+                    {"postprod": _ratio(within, total), "rawtherapee": _ratio(0, total) if rawtherapee else None,
+                     "naive": _ratio(0, total)}, "all", "higher", 1.0))
+    st = _stats(errs)
+    rows.append(Row(sec, "median |amount error| of the faces brightened (EV; diagnostic)",
+                    {"postprod": st.get("median")}, ""))
+    vals = {}
+    for s in systems:
+        evs = [d.ev for d in (dec(s, i) for i in shadow) if d is not None and d.ev is not None]
+        vals[s] = _stats(evs).get("median")
+    rows.append(Row(sec, "median |global exposure correction| on the shadow twins (truth 0; diagnostic)", vals, ""))
+    lifted = n_lit = 0
+    for i in by("shadow") + [i for i in by("original", render="published") if i.truth.get("faces")] + by("edge"):
+        d = dec("postprod", i)
+        if d is None or d.faces is None:
+            continue
+        for f, j in zip(i.truth["faces"], match_faces(i.truth["faces"], d.faces)):
+            if f["shadow_ev"] < 0.1:
+                n_lit += 1
+                lifted += j is not None and d.faces[j][1] is not None
+    rows.append(Row(sec, "lit faces given a lift (shadow twins' lit faces, published photos, edge crops)",
+                    {"postprod": _count(lifted, n_lit), "rawtherapee": _count(0, n_lit) if rawtherapee else None,
+                     "naive": _count(0, n_lit)}, "0", "lower", 0.0, "{:.0f}"))
+    edge_found = edge_n = 0
+    for i in by("edge"):
+        d = dec("postprod", i)
+        if d is None or d.faces is None:
+            continue
+        for j in match_faces(i.truth["faces"], d.faces):
+            edge_n += 1
+            edge_found += j is not None
+    rows.append(Row(sec, "faces at the frame edge detected (diagnostic)", {"postprod": _ratio(edge_found, edge_n)}, ""))
+
+    # Crops and straightening.
+    sec = "Crops and straightening"
+    crop_items = [i for i in items if i.truth.get("faces") and i.set in ("original", "edge") and i.render == "published"]
+    vals, dropped = {}, {}
+    for s in ("postprod", "naive"):
+        cuts = n_crops = left_out = 0
+        for i in crop_items:
+            w, h = image_size(corpus.path(i))
+            faces = [f["box"] for f in i.truth["faces"] if f["box"][2] >= FACE_MIN_FRACTION * min(w, h)]
+            for chart, box, angle, aspect, flagged in crop_decisions.get(s, {}).get(i.id, []):
+                n_crops += 1
+                shares = [crop_face_share(box, angle, f, (w, h)) for f in faces]
+                cut = any(1e-3 < sh < 1.0 - CUT_TOLERANCE for sh in shares)
+                cuts += cut and not flagged
+                left_out += sum(sh <= 1e-3 for sh in shares)
+        vals[s] = {"value": float(cuts), "text": f"{cuts} of {n_crops} crops"}
+        dropped[s] = {"value": float(left_out), "text": f"{left_out}"}
+    rows.append(Row(sec, f"unflagged crops that cut a face (>= {FACE_MIN_FRACTION:.0%} of the short side, "
+                         f"with headroom; {len(CROP_CHARTS)} charts)", vals, "0", "lower", 0.0, "{:.0f}"))
+    rows.append(Row(sec, "faces left wholly outside a crop (diagnostic)", dropped, ""))
+    tilted = by("rotation")
+    vals, within = {}, {}
+    for s in ("postprod", "naive"):
+        errs = []
+        for i in tilted:
+            d = dec(s, i)
+            if d is None:
+                continue
+            errs.append((d.angle or 0.0) - i.truth["angle_deg"])
+        st = _stats(errs)
+        vals[s] = st.get("median")
+        within[s] = _ratio(sum(abs(e) <= 0.3 for e in errs), len(errs))
+    rows.append(Row(sec, f"rotation: median |error| (deg, n={len(tilted)})", vals, "<= 0.3", "lower", 0.3))
+    rows.append(Row(sec, "rotation: share recovered within 0.3 deg (diagnostic)", within, ""))
+    untilted = by("original", "rendered", "published")
+    vals = {}
+    for s in ("postprod", "naive"):
+        ds = [dec(s, i) for i in untilted]
+        ds = [d for d in ds if d is not None]
+        vals[s] = _count(sum(d.angle_applied for d in ds), len(ds))
+    rows.append(Row(sec, "rotations applied to published photos (no tilt injected)", vals, "0", "lower", 0.0, "{:.0f}"))
+    return rows
+
+
+def is_skin(rgb: np.ndarray) -> bool:
+    hue, chroma = bl.skin_hue_chroma(rgb)
+    return SKIN_HUE[0] <= hue <= SKIN_HUE[1] and chroma >= SKIN_MIN_CHROMA
+
+
+_AS_PUBLISHED: dict[tuple[str, str], list[bool]] = {}
+
+
+def skin_as_published(corpus: Corpus, items: list[Item], item: Item) -> list[bool]:
+    """Whether each annotated face of ``item`` is skin-coloured in the photo as published (before any
+    injected problem or correction): only those can be "kept". For a reference file, the file itself."""
+    source = next((j for j in items if j.source == item.source and j.set == "original" and j.render == "published"),
+                  item)
+    key = (str(corpus.root), source.id)
+    if key not in _AS_PUBLISHED:
+        lin = bl.read_linear(corpus.path(source))
+        colours = [bl.face_colour(lin, tuple(f["box"])) for f in source.truth.get("faces") or []]
+        _AS_PUBLISHED[key] = [c is not None and is_skin(c) for c in colours]
+    return _AS_PUBLISHED[key]
+
+
+def kept_warmth(path: Path, d: Decision) -> bool:
+    """Whether a warm-intended photo still reads warm (>= 10 mired by the grey world of the photo) after
+    the correction ``d`` (its shift in mired)."""
+    lin = bl.read_linear(path, 800)
+    before = bl.grey_world_gains(lin)
+    if before is None:
+        return False
+    cast = bl.cast_mired(1.0 / before)
+    if cast is None:
+        return False
+    return cast + (d.mired or 0.0) >= 10.0
+
+
+_SIZES: dict[Path, tuple[int, int]] = {}
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a rendered file (cached)."""
+    if path not in _SIZES:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            _SIZES[path] = im.size
+    return _SIZES[path]
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row], rawtherapee: bool) -> str:
+    head = "| metric | postprod | RawTherapee auto | naive | target | postprod | ahead of RawTherapee |"
+    out = [head, "|---|---|---|---|---|---|---|"]
+    section = None
+    for r in rows:
+        if r.section != section:
+            section = r.section
+            out.append(f"| **{section}** | | | | | | |")
+        passed = r.passed()
+        ahead = r.ahead_of_rt()
+        cells = [
+            r.metric, r.text("postprod"), r.text("rawtherapee") if rawtherapee else "not run", r.text("naive"),
+            r.target or "—", {True: "PASS", False: "MISS", None: "—"}[passed],
+            {True: "yes", False: "no", None: "—"}[ahead],
+        ]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(out)
+
+
+def console_table(rows: list[Row], rawtherapee: bool) -> str:
+    lines = []
+    section = None
+    for r in rows:
+        if r.section != section:
+            section = r.section
+            lines.append(f"\n{section}")
+            lines.append(f"  {'metric':78s} {'postprod':>16s} {'RT auto':>16s} {'naive':>16s} {'target':>10s}")
+        passed = {True: "PASS", False: "MISS", None: ""}[r.passed()]
+        lines.append(f"  {r.metric[:78]:78s} {r.text('postprod')[:16]:>16s} "
+                     f"{(r.text('rawtherapee') if rawtherapee else 'not run')[:16]:>16s} {r.text('naive')[:16]:>16s} "
+                     f"{r.target[:10]:>10s} {passed}")
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+    except OSError:
+        commit = "?"
+    return {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cpu": f"{cpu}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "rawtherapee": bl.rawtherapee_version() or "not installed",
+            "postprod commit": commit or "?", "code hash": code_hash()}
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a dozen sources (minutes), not the whole pool")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help=f"corpus, renders and postprod outputs (default {DEFAULT_CACHE}; POSTPROD_ACCURACY_CACHE)")
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")),
+                        help="the shared test data (POSTPROD_TESTDATA)")
+    parser.add_argument("--no-rawtherapee", action="store_true", help="skip the RawTherapee baseline")
+    parser.add_argument("--no-wallpapers", action="store_true", help="leave Debian's wallpaper photos out of the pool")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel converter processes (default 2)")
+    parser.add_argument("--write", action="store_true", help=f"write the tables to {ACCURACY_MD.relative_to(ROOT)}")
+    parser.add_argument("--sheet", metavar="WORD", default=None,
+                        help="also draw a contact sheet of the items whose id contains WORD (in the cache's results/)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
+    start = time.perf_counter()
+    cache = args.cache.resolve()
+    cache.mkdir(parents=True, exist_ok=True)
+
+    rawtherapee = bl.have_rawtherapee() and not args.no_rawtherapee
+    if not bl.have_rawtherapee():
+        log("rawtherapee-cli not found (apt-get install rawtherapee): the RawTherapee column is left out and the "
+            "rendered twins are developed by the numpy emulation of its film curve; postprod's rows are reported.")
+    renderer = Renderer("rawtherapee_film" if bl.have_rawtherapee() else "curve_film", args.jobs)
+
+    log("pool")
+    pool = build_pool(args.data, cache, log, wallpapers=not args.no_wallpapers)
+    if args.quick:
+        pool = [s for s in pool if s.id in QUICK_SOURCES]
+    log(f"  {len(pool)} sources: " + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw")))
+    log(f"corpus (rendered twins: {renderer.name})")
+    corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
+    items = corpus.items
+    if args.sheet is not None:
+        picked = [i for i in items if args.sheet in i.id][:40]
+        log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")
+    decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs)
+    details = write_details(cache / "results" / f"decisions-{'quick' if args.quick else 'full'}.jsonl", items,
+                            decisions, crops)
+    log(f"  per-item decisions: {details}")
+    results = score(corpus, items, decisions, crops, rawtherapee)
+    for name, rows in results.items():
+        log(f"\n=== {name} split ===")
+        log(console_table(rows, rawtherapee))
+    total_s = time.perf_counter() - start
+    log(f"\n{len(items)} items; postprod {seconds['postprod']:.0f} s, baselines {seconds['baselines']:.0f} s, "
+        f"total {total_s:.0f} s")
+    if args.write:
+        write_markdown(results, corpus, pool, rawtherapee, args, total_s)
+        log(f"wrote {ACCURACY_MD}")
+    return 0
+
+
+def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jobs: int, baselines: bool = True
+           ) -> tuple[dict[str, dict[str, Decision]], dict[str, dict[str, list]], dict[str, float]]:
+    """Every system's decisions on the items: (system -> item id -> Decision, system -> item id -> crops,
+    seconds spent per system). ``baselines=False``: postprod's only."""
+    from charts.loader import load_chart
+
+    t = time.perf_counter()
+    log(f"postprod on {len(items)} images")
+    runs = run_postprod(corpus, items, cache / "postprod", CROP_CHARTS)
+    target_ev = load_chart(MAIN_CHART).chart.exposure.target_ev
+    decisions: dict[str, dict[str, Decision]] = {"postprod": {}}
+    crops: dict[str, dict[str, list]] = {"postprod": {}, "naive": {}}
+    for item_id, record in runs[MAIN_CHART].items():
+        if record.status == "ok":
+            decisions["postprod"][item_id] = postprod_decision(record, target_ev)
+    aspects = sorted({c.aspect for name in CROP_CHARTS for c in load_chart(name).chart.crops})
+    for item in items:
+        if not item.truth.get("faces") or item.domain != "rendered":
+            continue
+        for chart in CROP_CHARTS:
+            record = runs[chart].get(item.id)
+            if record is not None and record.status == "ok":
+                crops["postprod"].setdefault(item.id, []).extend((chart, *c) for c in postprod_crops(record))
+        w, h = image_size(corpus.path(item))
+        crops["naive"][item.id] = [("centre", *c) for c in centred_crops(w, h, aspects)]
+    by_id = {i.id: i for i in items}
+    for item_id, d in decisions["postprod"].items():
+        item = by_id[item_id]
+        if item.truth.get("faces") and item.set in ("cast", "original", "wb_real"):
+            lin = bl.read_linear(corpus.path(item))
+            d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"])
+    seconds = {"postprod": time.perf_counter() - t, "baselines": 0.0}
+    if not baselines:
+        return decisions, crops, seconds
+    t = time.perf_counter()
+    log("baselines" + (" (RawTherapee and naive)" if rawtherapee else " (naive)"))
+    decisions["rawtherapee"], decisions["naive"] = baseline_decisions(corpus, items, cache, rawtherapee, jobs)
+    seconds["baselines"] = time.perf_counter() - t
+    return decisions, crops, seconds
+
+
+def score(corpus: Corpus, items: list[Item], decisions: dict[str, dict[str, Decision]],
+          crops: dict[str, dict[str, list]], rawtherapee: bool) -> dict[str, list[Row]]:
+    """The tables: split name (held_out, tuning, reference) -> rows."""
+    splits = {"held_out": [i for i in items if i.split == "held_out"],
+              "tuning": [i for i in items if i.split == "tuning"],
+              "reference": [i for i in items if i.split == "reference"]}
+    results = {name: evaluate(pick, decisions, crops, rawtherapee, corpus) for name, pick in splits.items() if pick}
+    if "reference" in results:
+        results["reference"] = [r for r in results["reference"] if any(
+            k in r.metric for k in ("real wrong", "wb/pairs", "warm-intended", "skin"))]
+        results["reference"].insert(0, fivek_row(splits["reference"], decisions, rawtherapee))
+    return results
+
+
+def contact_sheet(corpus: Corpus, items: list[Item], out: Path, columns: int = 5, cell: int = 300) -> Path:
+    """A labelled PNG of the items as a person sees them (RAW twins through the standard camera curve),
+    annotated faces drawn (red: in a shadow), for checking by eye that each perturbation looks like a
+    real photo with the intended problem."""
+    from PIL import Image, ImageDraw
+
+    from benchmarks.accuracy_corpus import film_curve_render, to_srgb8
+
+    rows = (len(items) + columns - 1) // columns
+    sheet = Image.new("RGB", (columns * cell, rows * (cell * 2 // 3 + 16)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for n, item in enumerate(items):
+        lin, scale = bl.read_linear_scaled(corpus.path(item), 2 * cell)
+        shown = film_curve_render(lin) if item.domain == "raw" else lin
+        im = Image.fromarray(to_srgb8(shown))
+        fit = min(cell / im.size[0], (cell * 2 // 3) / im.size[1])
+        im = im.resize((max(1, round(im.size[0] * fit)), max(1, round(im.size[1] * fit))))
+        d = ImageDraw.Draw(im)
+        for f in item.truth.get("faces") or []:
+            x, y, w, h = (v * scale * fit for v in f["box"])
+            d.rectangle([x, y, x + w, y + h], outline=(255, 0, 0) if f["shadow_ev"] >= 0.5 else (0, 255, 0))
+        x0, y0 = (n % columns) * cell, (n // columns) * (cell * 2 // 3 + 16)
+        sheet.paste(im, (x0, y0 + 16))
+        draw.text((x0 + 2, y0 + 2), item.id[-46:], fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def write_details(path: Path, items: list[Item], decisions: dict[str, dict[str, Decision]],
+                  crops: dict[str, dict[str, list]]) -> Path:
+    """One JSON line per item: its truth and each system's decision (for whoever works on the decisions)."""
+
+    def plain(d: Decision | None) -> dict[str, Any] | None:
+        if d is None:
+            return None
+        out = {k: v for k, v in vars(d).items() if k not in ("face_colours", "crops") and v is not None}
+        if d.face_colours is not None:
+            out["face_lab"] = [None if c is None else [round(float(v), 1) for v in bl.lab(c)] for c in d.face_colours]
+        return out
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for i in items:
+            row = {"id": i.id, "split": i.split, "set": i.set, "domain": i.domain, "file": i.file,
+                   "truth": i.truth, **{s: plain(decisions.get(s, {}).get(i.id)) for s in SYSTEMS}}
+            if i.id in crops.get("postprod", {}):
+                row["postprod_crops"] = crops["postprod"][i.id]
+            f.write(json.dumps(row, default=float) + "\n")
+    return path
+
+
+def fivek_row(items: list[Item], decisions: dict[str, dict[str, Decision]], rawtherapee: bool) -> Row:
+    fivek = [i for i in items if i.set == "fivek"]
+    vals = {}
+    for s in SYSTEMS:
+        if s == "rawtherapee" and not rawtherapee:
+            continue
+        ds = [(i, decisions.get(s, {}).get(i.id)) for i in fivek]
+        ds = [(i, d) for i, d in ds if d is not None and d.ev is not None]
+        k = sum(abs(d.ev - i.truth["ev"]) <= 0.5 for i, d in ds)
+        vals[s] = {"value": k / len(ds) if ds else None,
+                   "text": f"{k} of {len(ds)}: " + " ".join(f"{d.ev:+.1f}" for _, d in ds)}
+    return Row("Exposure: the shared FiveK files (truth +-1.5 EV by name)",
+               "within 0.5 EV of the truth (corrections listed: N1.5 need +1.5, P1.5 need -1.5)", vals, "all",
+               "higher", 1.0)
+
+
+def write_markdown(results: dict[str, list[Row]], corpus: Corpus, pool: list[Source], rawtherapee: bool,
+                   args: argparse.Namespace, seconds: float) -> None:
+    m = machine()
+    counts = {}
+    for i in corpus.items:
+        counts.setdefault(i.split, {}).setdefault(i.set, 0)
+        counts[i.split][i.set] += 1
+    cmd = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + (
+        " --no-rawtherapee" if args.no_rawtherapee else "") + " --write"
+    lines = [
+        "# Accuracy against known truth",
+        "",
+        "Written by `benchmarks/accuracy.py` (issue 17, item 1). The corpus is generated from real photos and",
+        "RAWs with known problems injected; the truth is the injected perturbation, never a converter's output.",
+        "postprod runs as a user runs it (the default graph up to the plan, local executor, chart `base`;",
+        f"crops under {', '.join(f'`{c}`' for c in CROP_CHARTS)} by `--only plan`).",
+        "",
+        f"- date: {m['date']}",
+        f"- machine: {m['cpu']}, Python {m['python']}; {m['rawtherapee']}",
+        f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
+        f"- command: `{cmd}`: {seconds / 60:.0f} min, {corpus.made} of {len(corpus.items)} corpus files made in this run "
+        "(the rest, and RawTherapee's renders, from the cache; measured 2026-11-29, a run with an empty cache "
+        "took 57 min on a 2-core machine shared with other jobs, 20 min of it CPU)",
+        f"- pool: {len(pool)} sources ("
+        + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw"))
+        + f"); rendered twins developed by `{corpus.renderer}`",
+        "- items: " + "; ".join(f"{split}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                                for split, c in sorted(counts.items())),
+        "",
+        "Columns: postprod's figure, RawTherapee 5.9's auto exposure + auto white balance (read from its output),",
+        "the naive baseline (median metering, grey world, no rotation, centred crops), the issue's target,",
+        "PASS/MISS for postprod, and whether postprod is ahead of RawTherapee on the row. \"—\": the system has",
+        "no such decision. Wrong-sign counts treat \"no correction\" as not wrong; the median errors charge it.",
+        "",
+    ]
+    titles = {"held_out": "Held-out split (no constant is tuned on it): the figures the targets are judged on",
+              "tuning": "Tuning split", "reference": "Reference files of the shared data (not split)"}
+    for name in ("held_out", "tuning", "reference"):
+        lines += [f"## {titles[name]}", "", table(results[name], rawtherapee), ""]
+    lines += NOTES
+    tmp = ACCURACY_MD.with_name(f".{ACCURACY_MD.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, ACCURACY_MD)
+
+
+NOTES = [
+    "## How the truth is made",
+    "",
+    "- **Scene light of a published photo**: the photo's sRGB values through the inverse of the standard camera",
+    "  curve (RawTherapee's \"Standard Film Curve - ISO Low\", film-like), so developing the unperturbed DNG twin",
+    "  through that curve gives the photo back: the photo as published is the correctly exposed, neutral truth.",
+    "  This is an assumption about how the photo was developed: darktable's default curve (18 % grey to 145 of",
+    "  255 where this curve gives 166) would put the same photo's scene light about 0.4 EV higher at mid-grey.",
+    "  Either way the RAW twin of a well-exposed photo has its median luminance well below 18 % grey.",
+    "- **Exposure twins**: that light times 2^offset, written as a DNG (sensor data; BaselineExposure is ignored",
+    "  by both converters); real camera RAWs re-exposed photosite by photosite. Offsets -2..+2 EV. Rendered twins:",
+    "  each DNG twin developed to JPEG through that curve (rawtherapee-cli, or its numpy emulation where",
+    "  RawTherapee is not installed).",
+    "- **Casts**: the light times the sRGB colour of a black body -120..+120 mired from D65 (some with a",
+    "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. McCamy's CCT (the",
+    "  conversion postprod's plan uses) reads these lights within 2.5 mired from -50 to +120; it reads -80",
+    "  (13 500 K) as -76, and -120 mired (29 600 K) is past the formula's 25 000 K limit: these cool casts",
+    "  charge the conversion's own error too.",
+    "- **Faces in shadow**: a soft-edged ellipse (Gaussian feather, 8 % of the face width) over every other",
+    "  human-annotated face, 0.8-1.5 EV deep in linear light, in the DNG twin and in a JPEG of the photo.",
+    "  PASCAL VOC faces are dlib's human-drawn boxes; the astronaut, Grace Hopper and Flickr faces were drawn",
+    "  by eye on a coordinate grid (`EYE_DRAWN_FACES`).",
+    "- **Edges**: group photos cropped so the outermost face sits 1 % of the frame from the left, right or top.",
+    "- **Rotations**: photos with level horizontals turned -6..+6 deg in linear light and cropped to the",
+    "  largest level rectangle of the same aspect.",
+    "- **Splits**: by source photo, 40 % tuning / 60 % held-out within each group (faces, scenes, RAWs), fixed",
+    "  by a hash of the source's id; the Flickr photos of `exposure/` are always in the tuning split because",
+    "  `measure.py`'s rendered-source constants were calibrated on that folder. The FiveK and `wb/` files are",
+    "  reported apart, as reference files.",
+    "",
+    "## How each system's decision is read",
+    "",
+    "- postprod: the plan's operations under `base` (an absent operation is a correction of 0): exposure `ev`,",
+    "  white balance `mired_shift`/`gains`/`tint_shift`, `brighten_face` `ev` matched to the annotated faces",
+    "  (IoU >= 0.3), straighten `angle_deg` (applied when the renderer applies it); crops under each chart.",
+    "  A crop counts as flagged when the plan hands it to a retoucher or flags a `crop...` check for its",
+    "  aspect. The meter's own reading (`target_ev - exposure_ev` of the manifest) is shown as a diagnostic:",
+    "  issue 17 asks for the two to become one number.",
+    "- RawTherapee auto: `rawtherapee-cli` with `[Exposure] Auto=true` and `[White Balance] Setting=autold`",
+    "  (RGB grey) against the same profile without them; exposure = log2 of the ratio of median luminances,",
+    "  white balance = the median per-channel change, as mired by the same McCamy conversion as postprod's.",
+    "  RawTherapee has no face brightening, straightening or crop placement from the command line.",
+    "- naive: median luminance to 0.18 (RAW) or the sRGB middle 0.214 (rendered); grey world; no rotation;",
+    "  the largest centred crop of each aspect the charts use.",
+    "- Skin: the median linear RGB of each annotated face's centre after the correction, in CIELAB; a face",
+    "  counts when it is skin-coloured in the photo as published (a blown-out face cannot be \"kept\").",
+    "- Warm-intended kept: the grey world of the photo, plus the correction's shift, still >= 10 mired warm.",
+    "",
+    "## Using it",
+    "",
+    "- `--quick`: a dozen sources, a few minutes. The corpus, RawTherapee's renders and the baselines' figures",
+    "  are cached by content (`~/.cache/postprod/accuracy`, `POSTPROD_ACCURACY_CACHE`), so a rerun after a",
+    "  change to postprod redoes postprod's run alone (its output folder is keyed by a hash of postprod's code).",
+    "- Every item's truth and each system's decision: `results/decisions-full.jsonl` in the cache.",
+    "- `--sheet WORD`: a contact sheet of the items whose id contains WORD, to look at the perturbations.",
+    "- `tests/test_accuracy_floor.py` keeps today's figures, on four sources, as floors: raise them with the",
+    "  decisions.",
+]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

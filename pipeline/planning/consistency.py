@@ -1,0 +1,319 @@
+"""Consistent corrections within a scene: one key and one neutral for every frame of it.
+
+Works on whatever the image rules decide, after they ran: for each frame it
+asks the chart's own exposure and white-balance rules what they want for that
+frame without their dead band (``tolerance_ev``, ``tolerance_mired`` set to 0),
+takes the camera's part off (the exposure settings, the As Shot white), and
+takes the scene's median. Every frame of the scene is then planned toward that
+one key and that one neutral, its own camera part put back on, by the chart's
+``consistency.strictness``:
+
+- a frame shot 1 EV under in a bracket is brought 1 EV further than its
+  siblings, so all of them deliver the scene at one brightness;
+- a frame whose own content pulls its meter (a close-up on a white plate, a dark
+  suit) was shot at its siblings' settings and gets their correction, not its meter's;
+- frames the camera balanced differently under one light get one white.
+
+As the image rules leave an image alone within their tolerance, a scene whose key
+(or neutral) is within the tolerance of the chart's target is left at its own
+(the median frame's settings, the median As Shot white), and only the frames
+that differ from it are brought to it.
+
+Exposure is matched among frames of one kind of source, white balance among frames
+of one reference (:class:`pipeline.planning.scenes.Reference`): a camera JPEG's
+tone curve and baked-in white balance are not a RAW's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from charts.schema import Chart, WhiteBalancePolicy
+from pipeline.imaging.camera_raw import D65_XY
+from pipeline.imaging.scene_light import (
+    gains_for_white,
+    mired_tint,
+    rendered_white,
+    seen_as,
+    uv_to_xy,
+    xy_to_uv,
+)
+from pipeline.imaging.white_balance import D65_CCT_K, mired, white_balance_gains
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
+from pipeline.planning.scenes import FrameLight, frame_light
+from pipeline.planning.state import PlanState
+
+
+@dataclass(frozen=True)
+class ExposureMatch:
+    """One frame's exposure planned with its scene.
+
+    Attributes
+    ----------
+    ev : float
+        The correction to apply (capped at ``exposure.max_correction_ev``).
+    wanted_ev : float
+        What the scene asks for this frame, before the cap and the strictness.
+    own_ev : float or None
+        What the frame's own meter asks (the exposure rule without its tolerance).
+    applied_ev : float
+        What the image rules planned.
+    settings_offset_ev : float
+        This frame's camera exposure against the scene's median settings (+ = shot brighter).
+    frames : int
+        Frames the scene's key rests on.
+    left_as_shot : bool
+        The scene's key was within the tolerance of the target: the scene keeps its median exposure.
+    """
+
+    ev: float
+    wanted_ev: float
+    own_ev: float | None
+    applied_ev: float
+    settings_offset_ev: float
+    frames: int
+    left_as_shot: bool
+
+
+@dataclass(frozen=True)
+class WhiteMatch:
+    """One frame's white balance planned with its scene.
+
+    Attributes
+    ----------
+    gains : ndarray, shape (3,)
+        Linear gains rendering the frame at ``white_xy``.
+    white_xy : (float, float)
+        The white (light chromaticity) the frame is rendered at.
+    scene_xy : (float, float)
+        The scene's white.
+    own_xy : (float, float) or None
+        The white the frame's own estimate asks for.
+    as_shot_xy : (float, float) or None
+        The frame's As Shot white (None: a rendered file).
+    frames : int
+        Frames the scene's white rests on.
+    left_as_shot : bool
+        The scene's white was within the tolerance of its median As Shot white, which it keeps.
+    """
+
+    gains: np.ndarray
+    white_xy: tuple[float, float]
+    scene_xy: tuple[float, float]
+    own_xy: tuple[float, float] | None
+    as_shot_xy: tuple[float, float] | None
+    frames: int
+    left_as_shot: bool
+
+
+def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, list[int]]:
+    """Scene id -> indices of its analysed frames, for the scenes of at least ``min_frames``."""
+    scenes: dict[int, list[int]] = {}
+    for i, r in enumerate(records):
+        if r.status is Status.OK and r.plan.scene_id is not None:
+            scenes.setdefault(r.plan.scene_id, []).append(i)
+    return {sid: idx for sid, idx in scenes.items() if len(idx) >= min_frames}
+
+
+def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:
+    """What the chart's exposure rule wants for this frame without its tolerance (None: nothing to meter)."""
+    if record.exposure.ev is None or not math.isfinite(record.exposure.ev):
+        return None
+    from pipeline.planning.rules.exposure import plan_exposure  # here: the rules package imports this module
+
+    relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(update={"tolerance_ev": 0.0})})
+    probe = dataclasses.replace(plan, exposure_ev=0.0)
+    plan_exposure(record, relaxed, probe)
+    return probe.exposure_ev
+
+
+def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.ndarray | None:
+    """The gains the chart's white-balance rule wants for this frame without its tolerance (None: no estimate)."""
+    from pipeline.planning.rules.white_balance import plan_white_balance  # here: as in own_exposure
+
+    relaxed = chart.model_copy(
+        update={"white_balance": chart.white_balance.model_copy(update={"tolerance_mired": 0.0})})
+    for op in plan_white_balance(record, relaxed, dataclasses.replace(plan)):
+        if op.kind is OperationKind.WHITE_BALANCE and op.applied_by is AppliedBy.RENDERER:
+            return np.asarray(op.params["gains"], dtype=np.float64)
+    return None
+
+
+def applied_exposure(ops: Sequence[Operation]) -> float:
+    """The global exposure change the renderer applies among ``ops``."""
+    return sum(float(o.params["ev"]) for o in ops
+               if o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)
+
+
+def applied_gains(ops: Sequence[Operation]) -> np.ndarray:
+    """The white-balance gains the renderer applies among ``ops`` (ones when none)."""
+    gains = np.ones(3)
+    for o in ops:
+        if o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER:
+            gains = gains * np.asarray(o.params["gains"], dtype=np.float64)
+    return gains
+
+
+def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
+                   operations: Mapping[int, Sequence[Operation]], members: Sequence[int]) -> dict[int, ExposureMatch]:
+    """The exposure of every frame of one scene that has camera settings, planned toward the scene's key.
+
+    Parameters
+    ----------
+    records, plans, operations
+        The shoot, each image's plan so far and its operations so far, by index.
+    chart : Chart
+        Its ``exposure`` and ``consistency`` sections are read.
+    members : sequence of int
+        The scene's frames.
+
+    Returns
+    -------
+    dict
+        Index -> :class:`ExposureMatch`, for the frames matched (those with
+        exposure settings, in a kind of source with at least
+        ``consistency.min_frames`` frames that the rule could meter).
+    """
+    rules, ex = chart.consistency, chart.exposure
+    out: dict[int, ExposureMatch] = {}
+    lights = {i: frame_light(records[i]) for i in members}
+    for kind in (SourceKind.RAW, SourceKind.RASTER, SourceKind.UNKNOWN):
+        group = [i for i in members if records[i].source_kind is kind and lights[i].settings_ev is not None]
+        own = {i: own_exposure(records[i], chart, plans[i]) for i in group}
+        keyed = [i for i in group if own[i] is not None]
+        if len(keyed) < rules.min_frames:
+            continue
+        settings = {i: lights[i].settings_ev for i in group}
+        key = statistics.median(settings[i] + own[i] for i in keyed)  # type: ignore[operator]
+        usual = statistics.median(settings[i] for i in keyed)
+        left = not abs(key - usual) > ex.tolerance_ev
+        if left:
+            key = usual
+        for i in group:
+            wanted = key - settings[i]  # type: ignore[operator]
+            applied = applied_exposure(operations[i])
+            ev = applied + rules.strictness * (wanted - applied)
+            ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, ev))
+            out[i] = ExposureMatch(ev, wanted, own[i], applied, settings[i] - usual, len(keyed), left)  # type: ignore[operator]
+    return out
+
+
+def _median_uv(whites: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    uv = [xy_to_uv(w) for w in whites]
+    return uv_to_xy((statistics.median(u for u, _ in uv), statistics.median(v for _, v in uv)))
+
+
+def _blend(a: tuple[float, float], b: tuple[float, float], share: float) -> tuple[float, float]:
+    ua, ub = xy_to_uv(a), xy_to_uv(b)
+    return uv_to_xy((ua[0] + share * (ub[0] - ua[0]), ua[1] + share * (ub[1] - ua[1])))
+
+
+def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
+                        operations: Mapping[int, Sequence[Operation]], members: Sequence[int]) -> dict[int, WhiteMatch]:
+    """The white balance of every frame of one scene, planned toward the scene's white.
+
+    Nothing under ``white_balance.policy: as_shot`` (the chart keeps the
+    camera's white). Parameters and returns as :func:`match_exposure`, with
+    :class:`WhiteMatch` values; a frame without a cast estimate of its own is
+    matched too (it follows its scene), provided its reference has at least
+    ``consistency.min_frames`` frames with one.
+    """
+    if chart.white_balance.policy is WhiteBalancePolicy.AS_SHOT:
+        return {}
+    rules = chart.consistency
+    out: dict[int, WhiteMatch] = {}
+    lights: dict[int, FrameLight] = {i: frame_light(records[i]) for i in members}
+    for reference in sorted({lights[i].reference for i in members}):
+        group = [i for i in members if lights[i].reference == reference]
+        own: dict[int, tuple[float, float] | None] = {}
+        for i in group:
+            gains = own_white_gains(records[i], chart, plans[i])
+            own[i] = None if gains is None else rendered_white(gains, lights[i].as_shot_xy)
+        wishes = [w for w in own.values() if w is not None]
+        if len(wishes) < rules.min_frames:
+            continue
+        scene = _median_uv(wishes)
+        as_shot = _median_uv([lights[i].as_shot_xy or D65_XY for i in group])
+        left = not abs(mired_tint(scene)[0] - mired_tint(as_shot)[0]) > chart.white_balance.tolerance_mired
+        if left:
+            scene = as_shot
+        for i in group:
+            white_as_shot = lights[i].as_shot_xy
+            applied = rendered_white(applied_gains(operations[i]), white_as_shot)
+            white = _blend(applied, scene, rules.strictness)
+            out[i] = WhiteMatch(gains_for_white(white, white_as_shot), white, scene, own[i], white_as_shot,
+                                len(wishes), left)
+    return out
+
+
+def shifts_for_gains(gains: Sequence[float], measured_shift_k: float | None,
+                     cast_b: float | None) -> tuple[float, float] | None:
+    """The ``(temperature_shift_k, tint_shift)`` that give ``gains`` in the white-balance rule's terms.
+
+    The rule (and a reviewer's temperature and tint edit,
+    :func:`pipeline.planning.rules.white_balance.white_balance_params`) moves the
+    frame's measured neutral (``D65 + measured_shift_k``, Lab b* ``cast_b``, a*
+    ``-tint_shift``) to a Planckian white ``temperature_shift_k`` cooler. A
+    matched white balance moves another colour (the scene's white as this
+    frame shows it); written in those terms, a reviewer's edit starts from the
+    matched white instead of jumping back to the frame's own. None when the
+    frame has no measured cast, or no such shift gives the gains (beyond the
+    locus' ends).
+    """
+    if measured_shift_k is None or cast_b is None:
+        return None
+    g = np.asarray(gains, dtype=np.float64)
+    want = np.log([g[0] / g[1], g[2] / g[1]])
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        got = white_balance_gains(x[0], cast_b, 1e6 / x[1])
+        return np.log([got[0] / got[1], got[2] / got[1]]) - want
+
+    # Started off D65: within a kelvin of it the rule aims at D65 itself, a flat spot for the search.
+    fit = least_squares(residual, x0=[0.0, 1e6 / D65_CCT_K + 15.0], bounds=([-100.0, 40.0], [100.0, 600.0]),
+                        xtol=1e-12, ftol=1e-12, diff_step=1e-4)
+    if not np.all(np.abs(fit.fun) < 1e-3):
+        return None
+    a, target_mired = fit.x
+    return D65_CCT_K + measured_shift_k - 1e6 / target_mired, -a
+
+
+def matched_white_balance_params(match: WhiteMatch, scene_id: int, measured_shift_k: float | None = None,
+                                 cast_b: float | None = None) -> dict[str, object]:
+    """The operation parameters of a matched white balance, in the white-balance rule's terms.
+
+    ``gains`` for the renderer; ``mired_shift`` (+ warmer), ``temperature_shift_k``
+    and ``tint_shift`` as the white-balance rule reports them, relative to the
+    frame's measured neutral when it has one (:func:`shifts_for_gains`), else
+    of the colour the gains turn grey; ``white``: Camera Raw's ``[Temperature,
+    Tint]`` the frame is rendered at (the XMP writer uses it); ``scene_id``.
+    """
+    temperature, tint = 1e6 / mired_tint(match.white_xy)[0], mired_tint(match.white_xy)[1]
+    gains = np.asarray(match.gains, dtype=np.float64)
+    shifts = shifts_for_gains(gains, measured_shift_k, cast_b)
+    if shifts is not None:
+        temperature_shift_k, tint_shift = shifts
+        measured_cct = D65_CCT_K + measured_shift_k  # type: ignore[operator]
+        mired_shift = mired(measured_cct - temperature_shift_k) - mired(measured_cct)
+    else:
+        as_shot = match.as_shot_xy or D65_XY
+        mired_shift = mired_tint(as_shot)[0] - mired_tint(match.white_xy)[0]
+        a, _ = seen_as(match.white_xy, match.as_shot_xy)
+        # (the colour the gains turn grey, in kelvin, less D65's; a shift beyond the locus' end is clamped)
+        temperature_shift_k = 1e6 / max(1.0, mired(D65_CCT_K) - mired_shift) - D65_CCT_K
+        tint_shift = -a
+    return {
+        "gains": [round(float(g), 4) for g in gains],
+        "mired_shift": round(mired_shift, 1),
+        "temperature_shift_k": round(temperature_shift_k, 0),
+        "tint_shift": round(tint_shift, 2),
+        "white": [round(temperature, 0), round(tint, 1)],
+        "scene_id": scene_id,
+    }

@@ -1,0 +1,145 @@
+"""Scenes (a shoot rule) and their consistent white balance and exposure (scene rules).
+
+:func:`plan_scenes` writes every frame's ``scene_id`` (:mod:`pipeline.planning.scenes`),
+whatever the chart says about consistency. The two scene rules run once every
+image's white balance and exposure are decided and before anything reads them
+(the faces, the sharpness check): with ``consistency.enabled`` they replace each
+frame's white-balance and exposure operations by the ones its scene asks for
+(:mod:`pipeline.planning.consistency`) and say why in the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from charts.schema import AcceptanceAction, Chart
+from pipeline.imaging.scene_light import mired_tint
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status
+from pipeline.planning.consistency import (
+    ExposureMatch,
+    WhiteMatch,
+    match_exposure,
+    match_white_balance,
+    matched_white_balance_params,
+    scene_members,
+)
+from pipeline.planning.operations import check_operation, rounded
+from pipeline.planning.scenes import group_scenes
+from pipeline.planning.state import PlanState
+
+#: Smallest exposure change worth an operation: a twentieth of a stop is below what anyone sees
+#: side by side, and keeps matched frames already on the key free of instructions.
+MIN_EXPOSURE_STEP_EV = 0.05
+#: Smallest white change worth an operation, in mired and in tint units.
+MIN_WHITE_STEP = 1.0
+#: A frame whose own meter disagrees with its scene by more than this many EV is flagged for a
+#: look: a close-up of a white plate should follow its scene, a frame of another room should not.
+DISAGREEMENT_FLAG_EV = 1.5
+#: Confidence of a matched correction: it rests on the whole scene, not on one frame's reading.
+MATCHED_CONFIDENCE = 0.9
+
+
+def plan_scenes(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
+    """Write each analysed frame's ``plan.scene_id`` (same place and light); asks for no operation."""
+    for record, scene in zip(records, group_scenes(records, chart.consistency.max_gap_s)):
+        if record.status is Status.OK:
+            record.plan.scene_id = scene
+    return {}
+
+
+def _strictness_note(chart: Chart) -> str:
+    s = chart.consistency.strictness
+    return "" if s >= 1.0 else f"; {s:.0%} of the way from its own plan (strictness)"
+
+
+def _replace(ops: Sequence[Operation], drop, new: list[Operation]) -> list[Operation]:  # noqa: ANN001
+    """``ops`` without those ``drop`` selects, with ``new`` where the first of them stood.
+
+    With none to drop, ``new`` goes after the white-balance operations (a
+    retoucher's order: white balance, then exposure), else first.
+    """
+    at = next((k for k, o in enumerate(ops) if drop(o)), None)
+    if at is None:
+        at = max((k + 1 for k, o in enumerate(ops) if o.kind is OperationKind.WHITE_BALANCE), default=0)
+    kept = [o for o in ops if not drop(o)]
+    return kept[:at] + new + kept[at:]
+
+
+def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart, record: ImageRecord) -> list[Operation]:
+    white_m, white_tint = mired_tint(match.white_xy)
+    shot_m, shot_tint = mired_tint(match.as_shot_xy) if match.as_shot_xy else mired_tint((0.3127, 0.3290))
+    if abs(white_m - shot_m) < MIN_WHITE_STEP and abs(white_tint - shot_tint) < MIN_WHITE_STEP:
+        return []
+    scene_m, scene_tint = mired_tint(match.scene_xy)
+    why = ("its median As Shot white (the scene's light is within the chart's tolerance)" if match.left_as_shot
+           else "the scene's white")
+    own = "" if match.own_xy is None else f"; its own estimate read {1e6 / mired_tint(match.own_xy)[0]:.0f} K"
+    return [Operation(
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=matched_white_balance_params(match, scene, record.colour.temperature_shift_k, record.colour.cast_b),
+        reason=f"matched to scene {scene} ({match.frames} frames): rendered at {why}, "
+               f"{1e6 / scene_m:.0f} K / tint {scene_tint:+.0f}{own}{_strictness_note(chart)}",
+        measured=None if match.own_xy is None else rounded(mired_tint(match.own_xy)[0], 1),
+        target=rounded(scene_m, 1), confidence=MATCHED_CONFIDENCE, applied_by=AppliedBy.RENDERER,
+    )]
+
+
+def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
+                             operations: Mapping[int, Sequence[Operation]]) -> dict[int, list[Operation]]:
+    """With ``consistency.enabled``: render every frame of a scene at the scene's white."""
+    if not chart.consistency.enabled:
+        return {}
+    out: dict[int, list[Operation]] = {}
+    for scene, members in scene_members(records, chart.consistency.min_frames).items():
+        for i, match in match_white_balance(records, chart, plans, operations, members).items():
+            is_wb = lambda o: o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER  # noqa: E731
+            out[i] = _replace(operations[i], is_wb, _white_balance_ops(match, scene, chart, records[i]))
+    return out
+
+
+def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operation]:
+    ex = chart.exposure
+    ops: list[Operation] = []
+    if abs(match.ev) >= MIN_EXPOSURE_STEP_EV:
+        key = ("median exposure (its key is within the tolerance of the target)" if match.left_as_shot
+               else "median key")
+        bracket = (f"; shot {match.settings_offset_ev:+.1f} EV from the scene's usual settings"
+                   if abs(match.settings_offset_ev) >= 0.1 else "")
+        own = "" if match.own_ev is None else f"; its own meter asked {match.own_ev:+.2f} EV"
+        ops.append(Operation(
+            op_id="exposure", kind=OperationKind.EXPOSURE,
+            params={"ev": rounded(match.ev, 2), "scene_id": scene,
+                    "own_ev": None if match.own_ev is None else rounded(match.own_ev, 2)},
+            reason=f"matched to scene {scene} ({match.frames} frames): {match.ev:+.2f} EV to its {key}"
+                   f"{bracket}{own}{_strictness_note(chart)}",
+            measured=None if match.own_ev is None else rounded(match.own_ev, 2), target=rounded(match.wanted_ev, 2),
+            confidence=MATCHED_CONFIDENCE, applied_by=AppliedBy.RENDERER,
+        ))
+    wanted = match.applied_ev + chart.consistency.strictness * (match.wanted_ev - match.applied_ev)
+    if abs(wanted) > ex.max_correction_ev:
+        ops += check_operation(
+            AcceptanceAction.FLAG, "exposure_range",
+            f"needs {wanted:+.2f} EV to match scene {scene}, beyond the automatic {ex.max_correction_ev:g} EV: "
+            "check by eye", wanted, ex.max_correction_ev)
+    if match.own_ev is not None and abs(match.ev - match.own_ev) > DISAGREEMENT_FLAG_EV:
+        ops += check_operation(
+            AcceptanceAction.FLAG, "scene_exposure",
+            f"follows scene {scene} ({match.ev:+.2f} EV) although its own meter asks {match.own_ev:+.2f} EV: "
+            "right for a bright or dark subject in the scene's light, wrong for another light; check by eye",
+            match.own_ev, match.ev)
+    return ops
+
+
+def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
+                        operations: Mapping[int, Sequence[Operation]]) -> dict[int, list[Operation]]:
+    """With ``consistency.enabled``: bring every frame of a scene to the scene's key; sets ``plan.exposure_ev``."""
+    if not chart.consistency.enabled:
+        return {}
+    out: dict[int, list[Operation]] = {}
+    for scene, members in scene_members(records, chart.consistency.min_frames).items():
+        for i, match in match_exposure(records, chart, plans, operations, members).items():
+            new = _exposure_ops(match, scene, chart)
+            plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
+            is_exposure = lambda o: ((o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)  # noqa: E731
+                                     or (o.kind is OperationKind.FLAG and o.params.get("check") == "exposure_range"))
+            out[i] = _replace(operations[i], is_exposure, new)
+    return out
