@@ -265,15 +265,26 @@ def child_main(spec_path: Path) -> None:
                                on_record=on_record, on_executor=chosen.append)
         wall = time.perf_counter() - start
         sampler.sample()
+        # One pass over the records (they are read from the run's store, not held in memory).
         stage: dict[str, float] = {}
-        for r in result.ok:
-            for k, v in r.stage_seconds.items():
-                stage[k] = stage.get(k, 0.0) + v / len(result.ok)
+        ok = exports = 0
+        failed: list[str] = []
+        for r in result.records:
+            if r.duplicate_of is not None:
+                continue
+            if r.status == "failed":
+                failed.append(f"{r.source_path}: {r.error}")
+            elif r.status == "ok":
+                ok += 1
+                exports += len(r.exports)
+                for k, v in r.stage_seconds.items():
+                    stage[k] = stage.get(k, 0.0) + v
+        stage = {k: v / ok for k, v in stage.items()} if ok else {}
         out["sets"][name] = {
             "wall_s": wall,
-            "ok": len(result.ok),
-            "failed": [f"{r.source_path}: {r.error}" for r in result.failed],
-            "exports": sum(len(r.exports) for r in result.ok),
+            "ok": ok,
+            "failed": failed,
+            "exports": exports,
             "stage_s": stage,
             "phases": phases,
             "outputs_s": sum(outputs_s),

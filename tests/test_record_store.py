@@ -31,27 +31,63 @@ def test_put_get_and_replace(tmp_path: Path) -> None:
     assert store.keys() == ["a.jpg"] and len(store) == 1
 
 
-def test_a_view_reads_lazily_and_keeps_what_a_loop_changes(tmp_path: Path) -> None:
+def test_a_view_reads_lazily_and_keeps_what_its_reader_changes(tmp_path: Path) -> None:
     store = RecordStore(tmp_path, [f"{i}.jpg" for i in range(5)])
     for i in range(5):
         store.put(f"{i}.jpg", record(f"{i}.jpg"))
-    view = store.view([f"{i}.jpg" for i in range(5)], editable=True)
-    assert len(view) == 5 and view[2].source_path == "2.jpg" and [r.source_path for r in view[1:3]] == ["1.jpg", "2.jpg"]
-    view[0].plan.verdict = Verdict.REJECT  # a copy: not kept
-    assert store.get("0.jpg").plan.verdict is None
-    for r in view:  # as the planning stage edits the list it is handed
-        if r.source_path != "3.jpg":
-            r.plan.verdict = Verdict.ACCEPT
-    assert [store.get(f"{i}.jpg").plan.verdict for i in range(5)] == [Verdict.ACCEPT] * 3 + [None, Verdict.ACCEPT]
-    for r in view:
-        r.plan.verdict = Verdict.FLAG
-        break  # a loop left early keeps the record it was on
-    assert store.get("0.jpg").plan.verdict is Verdict.FLAG and store.get("1.jpg").plan.verdict is Verdict.ACCEPT
-    with pytest.raises(KeyError):
-        list(store.view(["missing.jpg"]))
-    for r in store.view(["1.jpg"]):  # a plain view reads only
+    keys = [f"{i}.jpg" for i in range(5)]
+    plain = store.view(keys)
+    assert len(plain) == 5 and plain[2].source_path == "2.jpg" and [r.source_path for r in plain[1:3]] == ["1.jpg", "2.jpg"]
+    plain[0].plan.verdict = Verdict.REJECT  # a copy: not kept
+    for r in plain:
         r.plan.verdict = Verdict.REJECT
-    assert store.get("1.jpg").plan.verdict is Verdict.ACCEPT
+    assert all(store.get(k).plan.verdict is None for k in keys)
+    # An editable view, as the planning stage uses it: indexed, edited in place, flushed at the end.
+    view = store.view(keys, editable=True)
+    assert view[3] is view[3]  # the same object while it is out
+    for i in range(5):
+        view[i].plan.verdict = Verdict.ACCEPT if i != 3 else None
+    view[-1].plan.faces_to_brighten = 2
+    assert store.get("0.jpg").plan.verdict is None  # not saved before the flush
+    view.flush()
+    assert [store.get(k).plan.verdict for k in keys] == [Verdict.ACCEPT] * 3 + [None, Verdict.ACCEPT]
+    assert store.get("4.jpg").plan.faces_to_brighten == 2
+    # As carry_reviews uses it: a loop, saved when the loop ends.
+    for r in store.view(keys, editable=True):
+        r.plan.verdict = Verdict.FLAG
+    assert all(store.get(k).plan.verdict is Verdict.FLAG for k in keys)
+    # A window of records: the oldest out is saved when it leaves it.
+    small = store.view(keys, editable=True)
+    small.WINDOW = 2
+    small[0].plan.verdict = Verdict.REJECT
+    small[1], small[2]
+    assert store.get("0.jpg").plan.verdict is Verdict.REJECT
+    with pytest.raises(KeyError):
+        store.view(["missing.jpg"])[0]
+    with pytest.raises(IndexError):
+        plain[5]
+
+
+def test_a_run_without_declaration_checks_plans_and_delivers(raw_dir: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The tests' declared views hand planning a list; a real run hands it the store's editable view.
+    import shutil
+
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    monkeypatch.delenv("POSTPROD_CHECK_DECLARATIONS", raising=False)
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for name in ("Canon_PowerShot_G2_CRW_0304.CRW", "Kodak_DC120_DC120IMG_P003908.KDC"):
+        shutil.copy(raw_dir / name, shoot / name)
+    out = tmp_path / "out"
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media"))
+    assert len(result.ok) == 2
+    for r in result.ok:
+        assert r.plan.verdict is not None and r.operations and r.exports, r.source_path
+        assert (out / "instructions").is_dir()
+    assert sorted(p.name for p in (out / "instructions").iterdir()) == sorted(
+        f"{p.name}.json" for p in shoot.iterdir())
 
 
 def test_the_scratch_file_goes_with_the_store(tmp_path: Path) -> None:

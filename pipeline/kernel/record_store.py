@@ -22,6 +22,7 @@ import pickle
 import tempfile
 import weakref
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import overload
@@ -117,17 +118,25 @@ def _remove(fd: int, path: Path) -> None:
 class RecordView(Sequence[ImageRecord]):
     """Records of a :class:`RecordStore` read one at a time.
 
-    Indexing returns a fresh copy (changing it changes nothing stored).
-    Iterating an ``editable`` view hands out each record and, when the loop
-    asks for the next one (or ends), stores the one handed out if it was
-    changed: ``for r in view: r.plan.verdict = ...`` edits the store as it
-    would edit a list (checking costs a pickling: readers use a plain view).
+    A plain view hands out fresh copies: changing one changes nothing stored.
+    An ``editable`` view is a window onto the store for a consumer that edits
+    records in place (the planning stage, which indexes them; carry_reviews,
+    which loops over them): the last :data:`WINDOW` records it handed out stay
+    in memory, the same object for the same index, and each is saved back if
+    it was changed when it leaves the window and at :meth:`flush`, which the
+    owner calls when the consumer is done. A record changed after
+    :data:`WINDOW` other records were asked for would be lost: consumers
+    change the record they hold, not one they met long before.
     """
+
+    #: Records an editable view keeps out at once.
+    WINDOW = 256
 
     def __init__(self, store: RecordStore, keys: list[str], editable: bool = False) -> None:
         self._store = store
         self._keys = keys
         self._editable = editable
+        self._out: OrderedDict[int, tuple[bytes, ImageRecord]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -141,24 +150,34 @@ class RecordView(Sequence[ImageRecord]):
     def __getitem__(self, i: int | slice) -> ImageRecord | list[ImageRecord]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        record = self._store.get(self._keys[i])
-        if record is None:
+        i = range(len(self._keys))[i]  # negative indices, IndexError
+        if self._editable and i in self._out:
+            self._out.move_to_end(i)
+            return self._out[i][1]
+        blob = self._store._blob(self._keys[i])
+        if blob is None:
             raise KeyError(f"no record for {self._keys[i]}")
+        before = zlib.decompress(blob)
+        record: ImageRecord = pickle.loads(before)
+        if self._editable:
+            self._out[i] = (before, record)
+            while len(self._out) > self.WINDOW:
+                self._save(*self._out.popitem(last=False))
         return record
 
     def __iter__(self) -> Iterator[ImageRecord]:
-        for key in self._keys:
-            blob = self._store._blob(key)
-            if blob is None:
-                raise KeyError(f"no record for {key}")
-            before = zlib.decompress(blob)
-            record = pickle.loads(before)
-            if not self._editable:
-                yield record
-                continue
-            try:
-                yield record
-            finally:  # the reader moved on (or stopped): keep what it changed
-                after = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-                if after != before:
-                    self._store._put_blob(key, zlib.compress(after, 1))
+        for i in range(len(self._keys)):
+            yield self[i]
+        if self._editable:
+            self.flush()
+
+    def _save(self, i: int, held: tuple[bytes, ImageRecord]) -> None:
+        before, record = held
+        after = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        if after != before:
+            self._store._put_blob(self._keys[i], zlib.compress(after, 1))
+
+    def flush(self) -> None:
+        """Save every record this view holds out that was changed (an editable view's consumer is done)."""
+        while self._out:
+            self._save(*self._out.popitem(last=False))

@@ -279,7 +279,9 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     for k, r in zip(present, loaded):
                         records.put(k, r)  # type: ignore[arg-type]
                 else:
-                    stage.process_shoot(records.view(present, editable=True))
+                    planned = records.view(present, editable=True)
+                    stage.process_shoot(planned)
+                    planned.flush()
                 plan_params = carry_reviews(records.view(present, editable=True), context.out_dir)
                 after_plan = True
                 if settings.only == "plan":
