@@ -6,9 +6,10 @@ groups, faces, operations, exports), so a 10,000-image shoot grew the driver
 by about 100 MB. Here each record is pickled into one file of the run's state
 folder as it arrives (appended, never rewritten in place) and only its offset
 stays in memory; readers get a fresh object per read. A
-:class:`RecordView` is a sequence of records read one at a time, which saves a
-record back when its reader moves on to the next and has changed it (the
-planning stage edits the records it is handed in place).
+:class:`RecordView` is a sequence of records read one at a time; an editable
+one keeps a window of the records it handed out and saves those that were
+changed (the planning stage indexes the records it is handed and edits them in
+place).
 
 The file lives in ``OUT/.postprod/records/`` for the run and is removed by
 :meth:`RecordStore.close`; it is not the journal (which is JSON, keyed for
