@@ -9,6 +9,7 @@ from pipeline.kernel.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.export import Export
+from stages.inspect_equipment import InspectEquipment
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
 from stages.render import Render
@@ -18,6 +19,7 @@ REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
     DetectFaces.name: DetectFaces,
+    InspectEquipment.name: InspectEquipment,
     WritePreview.name: WritePreview,
     PlanRetouch.name: PlanRetouch,
     Render.name: Render,

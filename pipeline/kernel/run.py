@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
+from pipeline.equipment.photographers import load_register
 from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
@@ -71,6 +72,10 @@ class RunSettings:
         Replace the deliveries of another shoot or chart in ``out_dir`` instead of refusing.
     wait : bool
         Wait for another run holding ``out_dir`` to finish instead of refusing.
+    photographer : str, optional
+        Who shot the shoot (``--photographer``); wins over the register and EXIF Artist.
+    photographers_file : Path, optional
+        The body register (``--photographers``, YAML or CSV): which body each photographer had, and when.
     follow_external_symlinks : bool
         Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
@@ -87,6 +92,8 @@ class RunSettings:
     only: str | None = None
     force: bool = False
     wait: bool = False
+    photographer: str | None = None
+    photographers_file: Path | None = None
     follow_external_symlinks: bool = False
 
 
@@ -104,6 +111,8 @@ class RunResult:
     # Images whose review decisions arrived after their render (their exports do not show them yet).
     decisions_not_rendered: list[str] = field(default_factory=list)
     executor: str = ""
+    # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
+    equipment: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -148,6 +157,7 @@ class RunResult:
             "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
             "executor": self.executor,
+            "equipment": dict(self.equipment),
             "seconds": round(self.seconds, 3),
         }
 
@@ -193,12 +203,17 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
         if needing:
             raise ConfigError(f"stages {needing} need a chart and the graph names none: pass --chart NAME",
                               Location(None, key="--chart"))
+    if settings.photographer is not None and not settings.photographer.strip():
+        raise ConfigError("is empty: give the photographer's name", Location(None, key="--photographer"))
+    register = load_register(settings.photographers_file) if settings.photographers_file is not None else None
     context = RunContext(
         shoot_dir=settings.shoot_dir.resolve(),
         out_dir=settings.out_dir.resolve(),
         device=settings.device,
         chart=chart,
         shoot_id=settings.shoot_id or settings.shoot_dir.resolve().name,
+        photographer=settings.photographer,
+        photographer_register=register,
     )
     for bound in graph.stages:
         bound.build(context).preflight()
@@ -357,8 +372,12 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
                        executor=str(choice))
     summary = result.summary()
-    write_outputs(result.records, summary, graph.name, context, plan_params)
+    # A re-render with no photographer options keeps who shot each frame as the folder names it.
+    keep_photographers = settings.only == "render" and settings.photographer is None \
+        and settings.photographers_file is None
+    write_outputs(result.records, summary, graph.name, context, plan_params, keep_photographers)
     result.decisions_not_rendered = summary["decisions_not_rendered"]
+    result.equipment = summary.get("equipment", {})
     return result
 
 
