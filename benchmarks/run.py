@@ -260,7 +260,8 @@ def child_main(spec_path: Path) -> None:
 
         # The shoots are folders of links to the cached corpus: followed (the benchmark's own files).
         settings = RunSettings(shoot_dir=Path(shoot), out_dir=Path(dest), executor=executor, workers=workers,
-                               chart=Path(spec["chart"]), follow_external_symlinks=True)
+                               chart=Path(spec["chart"]), follow_external_symlinks=True,
+                               graph_path=Path(spec["graph"]) if spec.get("graph") else None)
         result = process_shoot(settings, on_phase=lambda p, n: phases.append((p, time.perf_counter() - start)),
                                on_record=on_record, on_executor=chosen.append)
         wall = time.perf_counter() - start
@@ -305,11 +306,13 @@ def child_main(spec_path: Path) -> None:
     Path(spec["result"]).write_text(json.dumps(out, indent=1))
 
 
-def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: Path, chart: Path, tag: str) -> dict:
+def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: Path, chart: Path, tag: str,
+              graph: Path | None = None) -> dict:
     spec = {
         "executor": executor,
         "workers": workers,
         "chart": str(chart),
+        "graph": str(graph) if graph is not None else None,
         "sets": [[name, str(shoot), str(work / f"out_{tag}_{i}")] for i, (name, shoot) in enumerate(sets.items())],
         "result": str(work / f"result_{tag}.json"),
     }
@@ -509,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dng-count", type=int, default=6, help="24 MP DNG files to build and time (default 6)")
     ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS, help=f"cache of generated files ({DEFAULT_CORPUS})")
     ap.add_argument("--no-peers", action="store_true", help="skip darktable-cli and rawtherapee-cli")
+    ap.add_argument("--no-equipment-row", action="store_true",
+                    help="skip the local run without the equipment checks (what issue 15's stages cost)")
     ap.add_argument("--big-count", type=int, default=2, help="102 MP DNG files to build and time (default 2; 0: none)")
     ap.add_argument("--driver-scaling", action="store_true",
                     help="also run 100 and 10,000 small images through Ray and compare the driver's peak memory")
@@ -634,6 +639,8 @@ def run_all(
             rows.append(Row(name, label, run.wall_s / run.outputs, None, run.peak_mb, note))
 
     targets = evaluate_targets(corpora, floor, pipe, peers)
+    if not args.no_equipment_row:
+        targets += without_equipment(sets, work, chart, floor, corpora, pipe, rows)
     print(f"timing a {SMALL_SHOOT_FILES}-file shoot end to end with each executor ...")
     targets.append(small_shoot_end_to_end(corpora["real RAW"], work, chart, rows))
     if args.big_count > 0 and not args.quick:
@@ -645,6 +652,44 @@ def run_all(
     else:
         targets.append("[----] driver memory flat in the shoot's size: not run (add --driver-scaling)")
     return rows, targets, breakdown(pipe)
+
+
+NO_EQUIPMENT_LABEL = "postprod, local executor, 1 worker, no equipment checks"
+
+
+def without_equipment(sets: dict[str, Path], work: Path, chart: Path, floor: dict, corpora: dict[str, list[Path]],
+                      pipe: dict, rows: list[Row]) -> list[str]:
+    """The local row again with the default graph less issue 15's checks: what they cost, in the same run.
+
+    The graph drops ``inspect_equipment`` and turns off ``decode_raw``'s photosite scan; every other
+    stage and parameter is the default's.
+    """
+    import yaml
+
+    graph = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    graph["name"] = "default-without-equipment"
+    graph["stages"] = [s for s in graph["stages"] if s["stage"] != "inspect_equipment"]
+    for s in graph["stages"]:
+        if s["stage"] == "decode_raw":
+            s.setdefault("params", {})["scan_photosites"] = False
+    path = work / "graph_without_equipment.yaml"
+    path.write_text(yaml.safe_dump(graph, sort_keys=False))
+    print(f"timing {NO_EQUIPMENT_LABEL} ...")
+    res = run_child("local", 1, sets, work, chart, "noequip", graph=path)
+    pipe[NO_EQUIPMENT_LABEL] = res
+    out = []
+    local = PIPELINE_CONFIGS[0][0]
+    for name, files in corpora.items():
+        s, with_eq = res["sets"][name], pipe[local]["sets"][name]
+        per, per_eq = s["wall_s"] / max(1, s["ok"]), with_eq["wall_s"] / max(1, with_eq["ok"])
+        half = sum(floor[name]["half"]) / len(files)
+        full = sum(floor[name]["full"]) / len(files)
+        rows.append(Row(name, NO_EQUIPMENT_LABEL, per, s["driver_mb"], s["driver_mb"],
+                        "inspect_equipment left out, decode_raw's photosite scan off; worker = driver"))
+        out.append(f"[info] {name}: without issue 15's equipment checks one worker takes {per:.3f} s/image = "
+                   f"{per / half:.2f}x LibRaw's half-size decode, {per / full:.2f}x its full-size decode; with them "
+                   f"{per_eq:.3f} s/image (+{per_eq - per:.3f} s, {per_eq / per:.2f}x)")
+    return out
 
 
 def executor_of(label: str) -> str:
