@@ -12,7 +12,7 @@ import rawpy
 from PIL import Image, ImageCms
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_raster
+from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_proxy, decode_raster
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import load_graph
@@ -104,7 +104,7 @@ class _SensorOnly:
         self.sizes = type("Sizes", (), {"raw_width": w, "raw_height": h})()
 
 
-def test_sensor_data_is_judged_on_its_values_not_the_file_size() -> None:
+def test_sensor_data_is_judged_on_its_values_and_a_size_floor_below_any_real_raw() -> None:
     rng = np.random.default_rng(0)
     # An 8-bit lossy camera (the DC120's 0.42 bits per photosite): few values, none dominant, dark frame.
     dark = np.clip(rng.normal(6, 3, (976, 848)), 0, 255).astype(np.uint16)
@@ -119,6 +119,22 @@ def test_sensor_data_is_judged_on_its_values_not_the_file_size() -> None:
     two_values = np.where(rng.random((500, 500)) < 0.7, 512, 700).astype(np.uint16)
     with pytest.raises(InputError, match="fewer than 32 distinct values"):
         check_sensor_data(_SensorOnly(two_values))
+    # The DC120's 43 KB pass the size floor; a stub's 13 KB for a 3516x2328 sensor do not, even when its
+    # missing data is a previous frame's photosites (a picture by every decoded-data test).
+    check_sensor_data(_SensorOnly(dark), file_size=43_000)
+    previous_frame = rng.integers(0, 4096, (2328, 3516)).astype(np.uint16)
+    check_sensor_data(_SensorOnly(previous_frame))
+    with pytest.raises(InputError, match=r"13662 bytes for a 3516x2328 sensor is 0\.013 bits per photosite"):
+        check_sensor_data(_SensorOnly(previous_frame), file_size=13_662)
+
+
+def test_a_stub_fails_after_another_raw_was_decoded_in_the_process(raw_dir: Path) -> None:
+    # LibRaw fills a stub's missing image data from memory it did not clear: after another RAW's decode
+    # that is a picture, so local runs (one process) and Ray runs must still agree that it is a stub.
+    stub = raw_dir / "unsupported" / "exiftool_stubs" / "DNG.dng"
+    decode_proxy(raw_dir / "tinydng_colorchart.dng", SourceKind.RAW, 1600, 250_000_000)
+    with pytest.raises(InputError, match="holds no picture"):
+        decode_proxy(stub, SourceKind.RAW, 1600, 250_000_000)
 
 
 def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:

@@ -281,27 +281,52 @@ STUB_MODE_SHARE = 0.5
 #: values alone does not decide). The real RAWs of the shared data peak at 25 % (a four-plane
 #: Kodak with one plane empty); a DC120 at 9 %. A frame blown out to white is not refused here.
 STUB_BLACK_SHARE = 0.9
+#: A file with fewer bits than this per photosite cannot hold the sensor's picture, whatever its
+#: decode shows: the metadata-only stubs of the shared data hold 0.001-0.05 bits per photosite, the
+#: smallest real RAW (a Kodak DC120 KDC in its JPEG mode) 0.42. Needed beside the decoded-data
+#: checks: LibRaw fills a stub's missing image data from memory it never cleared, and in a process
+#: that decoded another RAW before, that memory is the previous frame's photosites, a picture.
+STUB_MAX_BITS_PER_PHOTOSITE = 0.1
 
 
-def check_sensor_data(raw: rawpy.RawPy) -> None:
+def check_sensor_data(raw: rawpy.RawPy, file_size: int | None = None) -> None:
     """Refuse sensor data that holds no picture: a metadata-only stub, or the zeros of a truncated file.
 
-    Judged on the decoded photosites, not on the file's size: a real RAW can
-    be small (a Kodak DC120 KDC in its JPEG mode holds 43 KB for an 848x976
-    sensor, 0.42 bits per photosite). LibRaw decodes a file whose image data
-    is missing as one value repeated over most of the frame (zeros, with the
-    metadata's or a previous decode's bytes here and there); a photograph has
-    noise and tones.
+    Judged on the decoded photosites, and on the file's size only far below
+    any real RAW's: a real RAW can be small (a Kodak DC120 KDC in its JPEG mode
+    holds 43 KB for an 848x976 sensor, 0.42 bits per photosite). LibRaw decodes
+    a file whose image data is missing as one value repeated over most of the
+    frame (zeros, with the metadata's or a previous decode's bytes here and
+    there); a photograph has noise and tones. When a previous decode's bytes
+    fill the whole frame (a stub decoded in a process that decoded a RAW
+    before), only the size tells: :data:`STUB_MAX_BITS_PER_PHOTOSITE`.
+
+    Parameters
+    ----------
+    raw : rawpy.RawPy
+        The open RAW.
+    file_size : int, optional
+        The file's size in bytes; None skips the size floor.
 
     Raises
     ------
     InputError
-        When the darkest value covers more than :data:`STUB_BLACK_SHARE` of the
-        sensor, or the photosites take fewer than :data:`STUB_MAX_VALUES` values
-        and one of them covers more than :data:`STUB_MODE_SHARE`.
+        When the file holds fewer than :data:`STUB_MAX_BITS_PER_PHOTOSITE`
+        bits per photosite, the darkest value covers more than
+        :data:`STUB_BLACK_SHARE` of the sensor, or the photosites take fewer
+        than :data:`STUB_MAX_VALUES` values and one of them covers more than
+        :data:`STUB_MODE_SHARE`.
     rawpy.LibRawError
         When LibRaw cannot unpack the sensor data at all (the caller words it).
     """
+    s = raw.sizes
+    photosites = int(s.raw_width) * int(s.raw_height)
+    if file_size is not None and photosites > 0 and file_size * 8 < STUB_MAX_BITS_PER_PHOTOSITE * photosites:
+        raise InputError(
+            f"the file holds no picture: {file_size} bytes for a {s.raw_width}x{s.raw_height} sensor is "
+            f"{file_size * 8 / photosites:.3f} bits per photosite (a real RAW holds 0.4 or more): "
+            "a metadata-only stub, or a truncated file"
+        )
     try:
         data = raw.raw_image_visible  # unpacks: a file that ends early raises LibRaw's own error here
     except (AttributeError, ValueError):
@@ -315,7 +340,6 @@ def check_sensor_data(raw: rawpy.RawPy) -> None:
     black_share = float(counts[0]) / total  # values are sorted: the darkest first
     # The message names the thresholds, not the measured shares: a stub's stray bytes differ from
     # one decode to the next, and a manifest must not.
-    s = raw.sizes
     if black_share > STUB_BLACK_SHARE:
         raise InputError(
             f"the sensor data holds no picture: more than {100 * STUB_BLACK_SHARE:.0f} % of the "
@@ -750,7 +774,7 @@ def decode_proxy(
     else:
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
-            path, long_edge, max_pixels, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
+            path, long_edge, max_pixels, file_size, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     check_not_constant(decoded.rgb)
@@ -761,6 +785,7 @@ def _decode_raw_proxy(
     path: Path,
     long_edge: int,
     max_pixels: int,
+    file_size: int,
     unknown: bool,
     fmt: str | None,
     scan_photosites: bool = False,
@@ -776,7 +801,7 @@ def _decode_raw_proxy(
             s = raw.sizes
             if s.raw_width * s.raw_height > max_pixels:
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
-            check_sensor_data(raw)
+            check_sensor_data(raw, file_size)
             meta = raw_metadata(raw, path)
             try:
                 camera_raw = camera_raw_baseline(raw, path)
