@@ -142,7 +142,7 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
     for n, chart in enumerate([MAIN_CHART, *charts]):
         t = time.perf_counter()
         settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", graph_path=graph, chart=chart,
-                               only=None if n == 0 else "plan")
+                               only=None if n == 0 else "plan", force=True)  # one folder, one chart after another
         done = [0]
 
         def tick(_record: Any) -> None:
