@@ -9,6 +9,7 @@ from pipeline.kernel.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.export import Export
+from stages.find_keypoints import FindKeypoints
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
 from stages.render import Render
@@ -17,6 +18,7 @@ from stages.write_preview import WritePreview
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
+    FindKeypoints.name: FindKeypoints,
     DetectFaces.name: DetectFaces,
     WritePreview.name: WritePreview,
     PlanRetouch.name: PlanRetouch,
