@@ -49,7 +49,7 @@ from pipeline.imaging.measure.common import check_rgb
 #: Long edge, in pixels, of the copy the keypoints are found on (and the unit of their positions).
 KEYPOINT_LONG_EDGE = 640
 #: Keypoints kept per frame.
-MAX_KEYPOINTS = 400
+MAX_KEYPOINTS = 800
 #: ORB's pyramid: 8 levels 1.2 apart reach a view 3.6 times closer (a close-up of a table).
 PYRAMID_SCALE = 1.2
 PYRAMID_LEVELS = 8
