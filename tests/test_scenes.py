@@ -30,6 +30,7 @@ from charts.schema import Chart
 from pipeline.imaging.camera_raw import xy_to_temperature_tint
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.measure import colour_measure, palette, palette_distance
+from pipeline.imaging.measure.keypoints import read_keypoints
 from pipeline.imaging.scene_light import (
     adapt,
     as_shot_xy,
@@ -344,6 +345,10 @@ def test_scene_grouping_finds_the_scenes(shoot: dict) -> None:
     assert doc["scene_id"] == found[0]
     report = (out / "report.html").read_text()
     assert "<h2>Scenes</h2>" in report and f"scene {found[0]}</span>" in report
+    # The keypoints were found in the workers and left as evidence files: planning read no pixels.
+    for f in shoot["frames"]:
+        path = rows[f.file]["keypoints_path"]
+        assert path and read_keypoints(out / path) is not None and len(read_keypoints(out / path)) > 100
 
 
 def test_a_consistent_delivery_meets_the_floors_measured_on_the_exports(shoot: dict) -> None:
