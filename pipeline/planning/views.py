@@ -269,7 +269,6 @@ def link_views(keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame
     vectors = _word_vectors([k if ok else None for k, ok in zip(keypoints, usable)])
     parent = list(range(n))
     out = ViewLinks(group=[])
-    conflicts: set[tuple[int, int]] = set()
 
     def try_link(i: int, j: int, first: int | None) -> bool:
         a, b = keypoints[i], keypoints[j]
@@ -280,7 +279,6 @@ def link_views(keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame
             return False
         if light_between(a.rgb[qi], b.rgb[ti], frames[i], frames[j]).changed():
             out.other_light.append((j, i))
-            conflicts.add((j, i))
             return False
         out.links.append((j, i, len(qi)))
         parent[_find(parent, i)] = _find(parent, j)
