@@ -10,7 +10,8 @@ the adjusted Rand index and every frame put with another scene or left alone.
 
 Splits: ``tune`` and ``tune-same-settings`` (the constants are chosen on them);
 ``held-out`` only with ``--held-out`` (the fresh split of ``consistency.py``:
-look at it at the end, once or twice, and report it).
+look at it at the end, once or twice, and report it); ``retired-held-out`` with
+``--retired`` (seen while the first grouping was built: a comparison).
 
     python benchmarks/scene_split.py [--work DIR] [--held-out]
 """
@@ -110,11 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/postprod-scene-split"))
     parser.add_argument("--held-out", action="store_true", help="also the held-out split (look once, at the end)")
+    parser.add_argument("--retired", action="store_true", help="also the retired held-out split (seen before)")
     parser.add_argument("--no-keypoints", action="store_true", help="group by light and palette alone")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(TESTDATA / "models"))
     os.environ.setdefault("POSTPROD_OFFLINE", "1")
-    splits = [SPLITS[0], SAME_SETTINGS] + ([SPLITS[1]] if args.held_out else [])
+    splits = [SPLITS[0], SAME_SETTINGS] + ([SPLITS[1]] if args.held_out else []) + (
+        [SPLITS[2]] if args.retired else [])
     start = time.perf_counter()
     for split in splits:
         aris = [report(split, seed, args.work, not args.no_keypoints) for seed in split.seeds]

@@ -18,15 +18,17 @@ module finds the scenes from what planning already has, never the pixels:
 
 Within a run of frames without such a gap, the views that keypoints link
 (directly or through other views of the place, and under one light measured
-on the surfaces they share) are one place. The frames no view links (a
-close-up of a plain plate, a blank wall, frames without keypoints) are
-clustered by average linkage on the distance of their light level, light
+on the surfaces they share) are one place. The frames the keypoints cannot
+compare (a blank wall, a frame out of focus, frames without an evidence file)
+are clustered by average linkage on the distance of their light level, light
 colour and palette, each counted in its own tolerance (how much two views of
 one place differ: a view of a white wall meters brighter than one of a dark
 bar); clusters closer than :data:`MAX_SCENE_DISTANCE` are one scene. A frame
-still alone joins the scene of its run shot at its settings
-(:func:`attach_strays`). Two places the keypoints told apart are never merged
-by their light: nothing but the light says they are one.
+still alone, and a frame the keypoints compared and linked to no view (a
+close-up of one corner), joins the scene of its run shot at its settings when
+it is clearly the nearest (:func:`attach_strays`), else stays alone. Two places
+the keypoints told apart are never merged by their light: nothing but the
+light says they are one.
 
 The tolerances and the cut were chosen on the tuning shoots of
 ``benchmarks/consistency.py`` and are checked on held-out ones there.
@@ -327,11 +329,18 @@ def scene_labels(lights: Sequence[FrameLight], views: ViewLinks | None = None,
     for g in group:
         sizes[g] = sizes.get(g, 0) + 1
     labels = [g if sizes[g] > 1 else -1 for g in group]
-    alone = [k for k in range(n) if labels[k] < 0]
-    if alone:
-        sub = cluster([lights[k] for k in alone], max_distance, dist[np.ix_(alone, alone)])
-        for k, label in zip(alone, sub):
+    # Frames the keypoints could not compare (a blank wall, no evidence file) are grouped by their light.
+    # A frame they compared and linked to nothing (a close-up of one corner) is not: the light of two such
+    # frames says little (two close-ups of two daylight places read alike), so each is a stray.
+    matchable = views.matchable if views is not None else [False] * n
+    unknown = [k for k in range(n) if labels[k] < 0 and not matchable[k]]
+    if unknown:
+        sub = cluster([lights[k] for k in unknown], max_distance, dist[np.ix_(unknown, unknown)])
+        for k, label in zip(unknown, sub):
             labels[k] = n + label
+    for k in range(n):
+        if labels[k] < 0:
+            labels[k] = 2 * n + k
     if views is not None:
         for a, b in other_light_pairs(views):
             dist[a, b] = OTHER_LIGHT_DISTANCE

@@ -214,6 +214,10 @@ class ViewLinks:
     weak : list of (int, int)
         Of the links, those that joined a frame left alone to a place on weaker
         evidence (``WEAK_*``).
+    matchable : list of bool
+        For each frame, whether it had keypoints enough to be matched
+        (:data:`MIN_KEYPOINTS`): a matchable frame left alone was compared with
+        the places of its run and shares no view with any.
     """
 
     group: list[int]
@@ -221,6 +225,7 @@ class ViewLinks:
     other_light: list[tuple[int, int]] = field(default_factory=list)
     matched: int = 0
     weak: list[tuple[int, int]] = field(default_factory=list)
+    matchable: list[bool] = field(default_factory=list)
 
 
 def _find(parent: list[int], i: int) -> int:
@@ -268,7 +273,7 @@ def link_views(keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame
     usable = [k is not None and len(k) >= MIN_KEYPOINTS for k in keypoints]
     vectors = _word_vectors([k if ok else None for k, ok in zip(keypoints, usable)])
     parent = list(range(n))
-    out = ViewLinks(group=[])
+    out = ViewLinks(group=[], matchable=usable)
 
     def try_link(i: int, j: int, first: int | None) -> bool:
         a, b = keypoints[i], keypoints[j]
