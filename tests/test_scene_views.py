@@ -28,10 +28,11 @@ from pipeline.imaging.measure.keypoints import (
     visual_words,
 )
 from pipeline.kernel.records import ImageRecord, SourceKind
-from pipeline.planning.scenes import frame_light, group_scenes
+from pipeline.planning.scenes import frame_light, group_scenes, scene_labels
 from pipeline.planning.views import (
     MIN_INLIERS,
     ViewFrame,
+    ViewLinks,
     light_between,
     link_views,
     matched_keypoints,
@@ -167,3 +168,32 @@ def test_keypoints_separate_two_places_their_light_and_settings_cannot(photos: d
     # A frame without keypoints (evidence missing) is grouped by its light, not dropped.
     partial = group_scenes(records, 1800, keypoints={k: v for k, v in keypoints.items() if k != 3})
     assert None not in partial
+
+
+def test_frames_the_keypoints_compared_and_linked_to_nothing_are_not_grouped_by_their_light() -> None:
+    """Two close-ups of two places shot alike read the same light; only frames without keypoints group by it."""
+    place = [_record(k, 0.0) for k in range(3)]
+    # Two frames at other settings (ISO 1600) with the same light as each other.
+    strays = [replace(_record(k, 2.0), camera=replace(_record(k, 2.0).camera, iso=1600.0)) for k in (3, 4)]
+    lights = [frame_light(r) for r in place + strays]
+    compared = ViewLinks(group=[0, 0, 0, 1, 2], matchable=[True] * 5)
+    labels = scene_labels(lights, compared)
+    assert labels[0] == labels[1] == labels[2] and len({labels[0], labels[3], labels[4]}) == 3
+    without = ViewLinks(group=[0, 0, 0, 1, 2], matchable=[True, True, True, False, False])
+    labels = scene_labels(lights, without)
+    assert labels[3] == labels[4] != labels[0]
+
+
+def test_a_close_up_joins_its_place(photos: dict[str, np.ndarray]) -> None:
+    """A close-up two to three times closer than the other views shares few corners with them, enough."""
+    rng = np.random.default_rng(9)
+    places = ["bar", "street", "bar", "street", "bar", "street", "bar"]
+    keypoints = [find_keypoints(_view(photos[p], *rng.uniform(0.3, 0.7, 2), float(rng.uniform(0.6, 0.8))))
+                 for p in places]
+    h, w = photos["bar"].shape[:2]
+    x, y, ww, wh = ss._closeup_window(photos["bar"], bright=False)
+    keypoints.append(find_keypoints(ss.frame_pixels(photos["bar"], (x, y, ww, wh), 900)))
+    places.append("bar")
+    links = link_views(keypoints, [PLAIN] * len(places))
+    assert all((links.group[i] == links.group[j]) == (places[i] == places[j])
+               for i in range(len(places)) for j in range(len(places)))
