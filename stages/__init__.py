@@ -10,6 +10,7 @@ from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.export import Export
 from stages.find_keypoints import FindKeypoints
+from stages.inspect_equipment import InspectEquipment
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
 from stages.render import Render
@@ -20,6 +21,7 @@ REGISTRY: dict[str, type[Stage]] = {
     MeasureExposure.name: MeasureExposure,
     FindKeypoints.name: FindKeypoints,
     DetectFaces.name: DetectFaces,
+    InspectEquipment.name: InspectEquipment,
     WritePreview.name: WritePreview,
     PlanRetouch.name: PlanRetouch,
     Render.name: Render,

@@ -97,6 +97,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Replace the deliveries of another shoot or chart in --out instead of refusing (exit 2).")
 @click.option("--wait", is_flag=True,
               help="Wait for another run writing into --out to finish instead of refusing (exit 2).")
+@click.option("--photographer", default=None,
+              help="Who shot this shoot: written on every frame (wins over --photographers and EXIF Artist).")
+@click.option("--photographers", "photographers_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Body register, YAML or CSV (body,photographer[,from,until]): which camera body each "
+                   "photographer had, and when; frames of bodies it does not list fall back to EXIF Artist.")
 @click.option("--follow-external-symlinks", is_flag=True,
               help="Include files and folders that symbolic links in the shoot point at outside it. For a trusted "
                    "local shoot only: an uploaded one could link to any file this account can read.")
@@ -106,14 +111,16 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (the progress bar stays on stderr).")
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
             workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
-            progress: bool | None, force: bool, wait: bool, follow_external_symlinks: bool, dry_run: bool,
-            as_json: bool) -> None:
+            progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
+            follow_external_symlinks: bool, dry_run: bool, as_json: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
     faces.parquet, instructions/ (JSON per image), instructions.parquet, xmp/
     (Camera Raw settings for Lightroom: sidecars for RAWs, copies with the
-    settings inside for DNG/JPEG/TIFF/PNG), the exports and summary.json, then prints a
+    settings inside for DNG/JPEG/TIFF/PNG), the exports, equipment.parquet
+    (sensor dust, hot/dead/stuck photosites and focus misses per camera body),
+    operators.parquet (per photographer), report.html and summary.json, then prints a
     summary. Corrupt or unsupported files become failed rows; the rest of the
     shoot is processed. Rerunning into the same folder reuses finished work;
     one run at a time writes into a folder, and a folder holds one shoot under
@@ -128,8 +135,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
 
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
-                           shoot_id=shoot_id, only=only, force=force, wait=wait,
-                           follow_external_symlinks=follow_external_symlinks)
+                           shoot_id=shoot_id, only=only, force=force, wait=wait, photographer=photographer,
+                           photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks)
     quiet = is_quiet()
     if dry_run:
         try:
@@ -262,6 +269,13 @@ def _print_summary(s: dict) -> None:
         n = len(s["decisions_not_rendered"])
         echo(f"review decisions made during this run on {n} image{'s' if n > 1 else ''} are in the instructions "
              "but not yet in the exports: run `postprod process` again to render them")
+    if s.get("equipment"):
+        e = s["equipment"]
+        names = {"dust": ("dust spot", "dust spots"), "hot_pixel": ("hot photosite", "hot photosites"),
+                 "dead_pixel": ("dead photosite", "dead photosites"), "stuck_pixel": ("stuck photosite", "stuck photosites"),
+                 "focus_miss": ("focus miss", "focus misses")}
+        echo("equipment: " + ", ".join(f"{n} {names.get(k, (k, k))[n > 1]}" for k, n in sorted(e.items()))
+             + " (equipment.parquet, report.html)")
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:
@@ -391,9 +405,11 @@ def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
 def _attach_groups() -> None:
     from pipeline.cli.charts import charts
     from pipeline.cli.models import models
+    from pipeline.cli.operators import operators
     from pipeline.cli.review import review
 
     main.add_command(models)
+    main.add_command(operators)
     main.add_command(review)
     main.add_command(charts)
 

@@ -37,6 +37,7 @@ from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.libraw_ids import read_raw_make_model
+from pipeline.imaging.sensor_defects import PhotositeScan, scan_raw
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
 
@@ -618,6 +619,10 @@ class Decoded:
         For a RAW, Camera Raw's as-shot white balance, baseline exposure and
         default crop (:mod:`pipeline.imaging.camera_raw`); None for a raster
         file, or a DNG whose first IFD cannot be read.
+    photosites : PhotositeScan or None
+        For a RAW decoded with ``scan_photosites``, the photosites far from
+        their same-colour neighbours (:func:`pipeline.imaging.sensor_defects.scan_raw`),
+        read from the raw data while LibRaw had it; None otherwise.
     """
 
     rgb: np.ndarray
@@ -625,6 +630,7 @@ class Decoded:
     libraw_rgb16: np.ndarray | None = None
     half_size: bool = False
     camera_raw: CameraRawBaseline | None = None
+    photosites: PhotositeScan | None = None
 
 
 def proxy_wants_half_size(width: int, height: int, long_edge: int) -> bool:
@@ -641,6 +647,7 @@ def decode_proxy(
     file_size: int | None = None,
     fmt: str | None = None,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    scan_photosites: bool = False,
 ) -> Decoded:
     """Decode a source into its analysis proxy and read its metadata.
 
@@ -668,6 +675,11 @@ def decode_proxy(
         a file LibRaw cannot open is told truncated from unsupported.
     max_bytes : int
         Memory budget of a raster decode (see :func:`decode_raster`).
+    scan_photosites : bool
+        For a RAW, also look for hot, dead and stuck photosites in the raw
+        data (:attr:`Decoded.photosites`): LibRaw holds it only while the file
+        is open, so this is the one place to do it (0.4-0.5 s per 6 MP frame on a shared
+        2-CPU machine: benchmarks/EQUIPMENT.md).
 
     Returns
     -------
@@ -691,7 +703,8 @@ def decode_proxy(
     else:
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
-            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt
+            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt,
+            scan_photosites=scan_photosites,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     check_not_constant(decoded.rgb)
@@ -706,6 +719,7 @@ def _decode_raw_proxy(
     file_size: int,
     unknown: bool,
     fmt: str | None,
+    scan_photosites: bool = False,
 ) -> Decoded:
     try:
         raw = open_raw(path, fmt)
@@ -724,6 +738,8 @@ def _decode_raw_proxy(
                 camera_raw = camera_raw_baseline(raw, path)
             except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
                 camera_raw = None
+            # The raw photosite values, before LibRaw's processing touches anything.
+            photosites = _scan(raw) if scan_photosites else None
             half = proxy_wants_half_size(meta.width, meta.height, long_edge)
             rgb16 = decode_raw_linear(raw, half_size=half)
     except rawpy.LibRawError as exc:
@@ -735,4 +751,13 @@ def _decode_raw_proxy(
     # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
     rgb = fit_long_edge(rgb16, long_edge).astype(np.float32)
     rgb *= np.float32(1 / 65535)
-    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half, camera_raw)
+    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half, camera_raw, photosites)
+
+
+def _scan(raw: rawpy.RawPy) -> PhotositeScan:
+    """The photosite scan of an open RAW; a sensor the scan cannot read is skipped, not an error."""
+    try:
+        return scan_raw(raw)
+    except (ValueError, rawpy.LibRawError) as exc:
+        s = raw.sizes
+        return PhotositeScan(int(s.width), int(s.height), skipped=f"the raw data could not be scanned: {exc}")

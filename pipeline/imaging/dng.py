@@ -126,6 +126,13 @@ def write_dng(path: Path | str, cfa: np.ndarray, **tags: Any) -> Path:
     extra_tags : mapping, optional
         More IFD0 tags, ``{tag: (TIFF type, values)}`` (a second colour
         matrix and illuminant, AnalogBalance, ...); they replace written ones.
+    artist : str, optional
+        The photographer (TIFF ``Artist``).
+    body_serial : str, optional
+        The camera body's serial number: EXIF ``BodySerialNumber`` and DNG
+        ``CameraSerialNumber``, where cameras and converters put it.
+    lens_model : str, optional
+        EXIF ``LensModel``.
 
     Returns
     -------
@@ -163,6 +170,9 @@ def dng_bytes(
     focal_length: float | None = None,
     baseline_exposure: float = 0.0,
     extra_tags: Mapping[int, tuple[int, object]] | None = None,
+    artist: str | None = None,
+    body_serial: str | None = None,
+    lens_model: str | None = None,
 ) -> bytes:
     """The bytes of the DNG :func:`write_dng` writes (same parameters, no path).
 
@@ -220,6 +230,10 @@ def dng_bytes(
     ]
     if stamp:
         ifd0.append((306, _ASCII, stamp))
+    if artist:
+        ifd0.append((315, _ASCII, artist))
+    if body_serial:
+        ifd0.append((50735, _ASCII, body_serial))  # DNG CameraSerialNumber
     ifd0 += [
         (33421, _SHORT, [2, 2]),  # CFARepeatPatternDim
         (33422, _BYTE, list(layout)),  # CFAPattern: 0 red, 1 green, 2 blue
@@ -257,6 +271,10 @@ def dng_bytes(
         exif += [(36867, _ASCII, stamp), (36868, _ASCII, stamp)]
     if focal_length:
         exif.append((37386, _RATIONAL, [float(focal_length)]))
+    if body_serial:
+        exif.append((42033, _ASCII, body_serial))  # BodySerialNumber
+    if lens_model:
+        exif.append((42036, _ASCII, lens_model))
     return _assemble(ifd0, exif, pixels)
 
 
@@ -278,6 +296,9 @@ def write_dng_from_linear_rgb(
     f_number: float | None = None,
     focal_length: float | None = None,
     baseline_exposure: float = 0.0,
+    artist: str | None = None,
+    body_serial: str | None = None,
+    lens_model: str | None = None,
 ) -> Path:
     """Photograph a linear sRGB image with a synthetic camera and save its DNG.
 
@@ -310,6 +331,8 @@ def write_dng_from_linear_rgb(
         Sensor black; ``2**(bits - 5)`` (512 at 14 bits) when omitted.
     unique_camera_model, orientation, captured_at, iso, exposure_time, f_number, focal_length, baseline_exposure
         As :func:`write_dng`.
+    artist, body_serial, lens_model
+        As :func:`write_dng`.
 
     Returns
     -------
@@ -337,6 +360,9 @@ def write_dng_from_linear_rgb(
         f_number=f_number,
         focal_length=focal_length,
         baseline_exposure=baseline_exposure,
+        artist=artist,
+        body_serial=body_serial,
+        lens_model=lens_model,
         **kwargs,
     )
 

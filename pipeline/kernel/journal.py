@@ -65,6 +65,8 @@ class Journal:
             p = out_dir / e.path
             if not p.is_file() or p.stat().st_size != e.bytes:
                 return None
+        if record.equipment.evidence_path and not (out_dir / record.equipment.evidence_path).is_file():
+            return None  # the frame's equipment evidence went: analyse again
         return record
 
     def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:

@@ -330,6 +330,70 @@ class ContentMeasure:
 
 
 @dataclass
+class Identity:
+    """Who made the frame and with what (written by inspect_equipment; the photographer by the run).
+
+    The body serial is what equipment findings are kept by; the photographer
+    is decided in the driver at the end of each run (``--photographer``, the
+    body register, else EXIF Artist: :mod:`pipeline.equipment.photographers`),
+    so a changed option takes effect without analysing again.
+    """
+
+    camera_serial: str | None = column(
+        "camera_serial", pa.string(),
+        "Camera body serial number as the maker prints it (EXIF BodySerialNumber, DNG CameraSerialNumber, or the "
+        "maker note through exiftool); null when the file records none.")
+    camera_serial_tag: str | None = column(
+        "camera_serial_tag", pa.string(), "Where the serial was read (Exif.Photo.BodySerialNumber, exiftool:Canon:SerialNumber...).")
+    lens_serial: str | None = column("lens_serial", pa.string(), "Lens serial number, when the camera records it.")
+    artist: str | None = column(
+        "artist", pa.string(), "EXIF Artist (else XMP dc:creator, IPTC By-line): the name set in the camera or converter.")
+    photographer: str | None = column(
+        "photographer", pa.string(), "Who shot the frame: --photographer, else the body register, else EXIF Artist.")
+    photographer_source: str | None = column(
+        "photographer_source", pa.string(), "Where photographer came from: option, register or exif_artist.")
+
+
+@dataclass
+class EquipmentCheck:
+    """Per-frame equipment evidence and the focus verdict (written by inspect_equipment).
+
+    The dust evidence map and the photosite candidates are too large for a
+    record: they go to ``evidence_path`` and the end of the run adds them up
+    per body (``equipment.parquet``).
+    """
+
+    evidence_path: str | None = column(
+        "equipment_evidence", pa.string(),
+        "This frame's dust evidence map and photosite candidates (.npz), relative to the output folder; "
+        "postprod's own working file, removed with the frame.")
+    photosite_candidates: int | None = column(
+        "photosite_candidates", pa.int32(),
+        "Photosites far from all their same-colour neighbours in this frame (hot, dead or stuck photosites "
+        "are the ones that come back frame after frame); null for non-RAW files.")
+    photosite_scan_skipped: str | None = column(
+        "photosite_scan_skipped", pa.string(), "Why the RAW data was not scanned for photosites (not a Bayer sensor).")
+    dust_usable_pct: float | None = column(
+        "dust_usable_pct", pa.float64(), "Percent of the frame bright and unclipped enough to show a dust shadow.")
+    focus_miss: bool | None = column(
+        "focus_miss", pa.bool_(), "The main face (else the salient region) is out of focus, or the frame is shaken.")
+    focus_subject: str | None = column("focus_subject", pa.string(), "What focus was judged on: face or salient.")
+    focus_subject_x: float | None = column(
+        "focus_subject_x", pa.float64(), "Centre of the judged subject, fraction of the oriented frame's width.")
+    focus_subject_y: float | None = column(
+        "focus_subject_y", pa.float64(), "Centre of the judged subject, fraction of the oriented frame's height.")
+    focus_subject_blur_px: float | None = column(
+        "focus_subject_blur_px", pa.float64(),
+        "Blur of the subject's edges (Gaussian sigma) in pixels of a copy of at most 1536 px long edge.")
+    focus_sharpest_blur_px: float | None = column(
+        "focus_sharpest_blur_px", pa.float64(), "Blur of the frame's sharp part, same units.")
+    focus_motion: bool | None = column(
+        "focus_motion", pa.bool_(),
+        "The frame's sharp part, or the subject, is blurred along one direction (camera shake or motion).")
+    focus_detail: str | None = column("focus_detail", pa.string(), "The focus verdict in words.")
+
+
+@dataclass
 class PlanSummary:
     """The plan's word on the image (written by plan_retouch; its operations are on the record)."""
 
@@ -353,6 +417,8 @@ GROUPS: dict[str, type] = {
     "focus": FocusMeasure,
     "lines": LineMeasure,
     "content": ContentMeasure,
+    "identity": Identity,
+    "equipment": EquipmentCheck,
     "plan": PlanSummary,
 }
 
@@ -389,6 +455,9 @@ class ImageRecord:
     face_count: int | None = column(
         "face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet.")
     faces: list[Face] = field(default_factory=list)
+    # Written by inspect_equipment (the photographer: by the run, at the end).
+    identity: Identity = field(default_factory=Identity)
+    equipment: EquipmentCheck = field(default_factory=EquipmentCheck)
     # Written by write_preview.
     preview_path: str | None = column(
         "preview_path", pa.string(), "Small sRGB JPEG of the image, relative to the output folder.")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from charts.loader import ResolvedChart, load_chart
+from pipeline.equipment.photographers import load_register
 from pipeline.executors import make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
@@ -70,6 +71,10 @@ class RunSettings:
         Replace the deliveries of another shoot or chart in ``out_dir`` instead of refusing.
     wait : bool
         Wait for another run holding ``out_dir`` to finish instead of refusing.
+    photographer : str, optional
+        Who shot the shoot (``--photographer``); wins over the register and EXIF Artist.
+    photographers_file : Path, optional
+        The body register (``--photographers``, YAML or CSV): which body each photographer had, and when.
     follow_external_symlinks : bool
         Include files that symbolic links in the shoot point at outside it (trusted local use only).
     """
@@ -86,6 +91,8 @@ class RunSettings:
     only: str | None = None
     force: bool = False
     wait: bool = False
+    photographer: str | None = None
+    photographers_file: Path | None = None
     follow_external_symlinks: bool = False
 
 
@@ -99,6 +106,8 @@ class RunResult:
     rendered: list[str] = field(default_factory=list)  # images rendered by this run (not reused)
     # Images whose review decisions arrived after their render (their exports do not show them yet).
     decisions_not_rendered: list[str] = field(default_factory=list)
+    # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
+    equipment: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -128,6 +137,7 @@ class RunResult:
             "exports": sum(len(r.exports) for r in ok),
             "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
+            "equipment": dict(self.equipment),
             "seconds": round(self.seconds, 3),
         }
 
@@ -170,12 +180,17 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
         if needing:
             raise ConfigError(f"stages {needing} need a chart and the graph names none: pass --chart NAME",
                               Location(None, key="--chart"))
+    if settings.photographer is not None and not settings.photographer.strip():
+        raise ConfigError("is empty: give the photographer's name", Location(None, key="--photographer"))
+    register = load_register(settings.photographers_file) if settings.photographers_file is not None else None
     context = RunContext(
         shoot_dir=settings.shoot_dir.resolve(),
         out_dir=settings.out_dir.resolve(),
         device=settings.device,
         chart=chart,
         shoot_id=settings.shoot_id or settings.shoot_dir.resolve().name,
+        photographer=settings.photographer,
+        photographer_register=register,
     )
     for bound in graph.stages:
         bound.build(context).preflight()
@@ -317,8 +332,12 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     ordered = [final[k] for k in sorted(final)]
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered)
     summary = result.summary()
-    write_outputs(result.records, summary, graph.name, context, plan_params)
+    # A re-render with no photographer options keeps who shot each frame as the folder names it.
+    keep_photographers = settings.only == "render" and settings.photographer is None \
+        and settings.photographers_file is None
+    write_outputs(result.records, summary, graph.name, context, plan_params, keep_photographers)
     result.decisions_not_rendered = summary["decisions_not_rendered"]
+    result.equipment = summary.get("equipment", {})
     return result
 
 

@@ -22,6 +22,7 @@ from pipeline.kernel.records import WorkItem
 if TYPE_CHECKING:
     from charts.loader import ResolvedChart
     from charts.schema import Chart
+    from pipeline.equipment.photographers import PhotographerRegister
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class RunContext:
     check_declarations : bool
         Hand each stage a view of the record that refuses reads and writes it
         did not declare (the tests turn it on; ``POSTPROD_CHECK_DECLARATIONS=1``).
+    photographer : str or None
+        ``--photographer NAME``: who shot the whole shoot (wins over the register and EXIF Artist).
+    photographer_register : PhotographerRegister or None
+        ``--photographers FILE``: which body each photographer had, and when.
     """
 
     shoot_dir: Path
@@ -73,6 +78,8 @@ class RunContext:
     chart: ResolvedChart | None = None
     shoot_id: str = ""
     check_declarations: bool = field(default_factory=lambda: check_declarations_requested())
+    photographer: str | None = None
+    photographer_register: PhotographerRegister | None = None
 
     @property
     def chart_name(self) -> str | None:

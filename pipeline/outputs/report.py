@@ -2,8 +2,9 @@
 
 One self-contained page (inline CSS, no scripts, no network) beside the
 outputs it links to: counts, what was rejected and why, what a retoucher must
-do, and a thumbnail per image with its face boxes and crop frames drawn over
-it as SVG.
+do, the camera bodies' and photographers' findings
+(:mod:`pipeline.outputs.equipment_report`), and a thumbnail per image with
+its face boxes and crop frames drawn over it as SVG.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
+from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
 _CSS = """
@@ -139,8 +141,9 @@ def _scenes_table(ok: list[ReportImage]) -> str:
             + "".join(rows) + "</table>")
 
 
-def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name: str | None) -> str:
-    """The HTML text of the shoot report."""
+def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name: str | None,
+                  equipment: EquipmentView | None = None) -> str:
+    """The HTML text of the shoot report (with the equipment and photographers section when given)."""
     originals = [im for im in images if im.duplicate_of is None]
     ok = [im for im in originals if im.status == Status.OK and im.doc is not None]
     failed = [im for im in originals if im.status == Status.FAILED]
@@ -183,6 +186,7 @@ def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name
                    + "".join(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>" for im in failed)
                    + "</table>")
     out.append(_scenes_table(ok))
+    out.append(equipment_section(equipment))
     out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span>crop frames (dashed), each in its colour with its aspect</span>'

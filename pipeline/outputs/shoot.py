@@ -9,12 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from charts.loader import ResolvedChart, load_chart
+from pipeline.equipment.analysis import (
+    EQUIPMENT_NAME,
+    EQUIPMENT_SCHEMA,
+    OPERATORS_NAME,
+    OPERATORS_SCHEMA,
+    EquipmentResult,
+    analyse_equipment,
+    assign_photographers,
+    body_summary,
+    equipment_rows,
+    operator_rows,
+)
+from pipeline.equipment.evidence import EVIDENCE_DIR
 from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
@@ -32,6 +46,7 @@ from pipeline.kernel.schema import (
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
 from pipeline.outputs.contact_sheet import contact_sheet
+from pipeline.outputs.equipment_report import FRAME_COLUMNS, FramePicture, read_equipment_view
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_doc,
@@ -71,8 +86,10 @@ def after_preview_name(content_hash: str) -> str:
 
 
 def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
-                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
-    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, summary, report.
+                  plan_params: dict[tuple[str, str], dict[str, Any]] | None = None,
+                  keep_photographers: bool = False) -> None:
+    """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, equipment and
+    operators tables, summary, report.
 
     The instructions are written under the review database's write lock,
     with the decisions it holds then (:mod:`pipeline.outputs.decisions`):
@@ -88,13 +105,19 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         Every file of the shoot, duplicates and failures included, in the manifest's order.
     summary : dict
         The run's summary (``summary.json``, also shown in the report); gets
-        ``decisions_not_rendered``: the images with a decision made after their render.
+        ``decisions_not_rendered``: the images with a decision made after their render,
+        ``equipment``: the findings by kind, and the camera bodies
+        (:func:`pipeline.equipment.analysis.body_summary`).
     graph_name : str
         Name of the graph that produced the records (Parquet metadata).
     context : RunContext
         The run's output folder, chart and shoot id.
     plan_params : dict, optional
         The plan's parameters before reviewers' edits (:func:`merge_decisions`).
+    keep_photographers : bool
+        Each frame keeps the photographer the folder's manifest names (a
+        re-render decides nobody again); otherwise ``--photographer``, the body
+        register, else EXIF Artist (:func:`pipeline.equipment.analysis.assign_photographers`).
 
     Raises
     ------
@@ -106,6 +129,12 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
     write_run_chart(out, context.chart)
+    assign_photographers(records, context.photographer, context.photographer_register)
+    if keep_photographers:
+        kept = previous_photographers(out)
+        for r in records:
+            if r.source_path in kept:
+                r.identity.photographer, r.identity.photographer_source = kept[r.source_path]
     write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
     originals = [r for r in records if r.duplicate_of is None]
     write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
@@ -141,9 +170,18 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
+    found = write_equipment(records, context, meta)
+    summary["equipment"] = dict(Counter(str(f.kind) for f in found.findings))
+    summary.update(body_summary(found))
     write_json_atomic(out / SUMMARY_NAME, summary)
     by_path = {d["source_path"]: d for d in docs}
-    html_text = render_report(report_images(records, by_path, pictures, stale), summary, context.chart_name)
+    by_source = {r.source_path: r for r in records}
+    # The section as `rewrite_report` draws it: from the tables just written.
+    equipment = read_equipment_view(out, summary, lambda paths: {
+        p: FramePicture(r.preview_path, r.frame.width, r.frame.height, r.frame.orientation or 1, r.camera.aperture)
+        for p in paths if (r := by_source.get(p)) is not None})
+    html_text = render_report(report_images(records, by_path, pictures, stale), summary, context.chart_name,
+                              equipment)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
@@ -232,15 +270,48 @@ def rewrite_report(out: Path, docs: dict[str, dict[str, Any]], stale: set[str]) 
     except (OSError, ValueError):
         summary = {}
     images = []
-    for row in table.select(["source_path", "content_hash", "status", "error", "duplicate_of",
-                             "preview_path"]).to_pylist():
+    rows = table.select(["source_path", "content_hash", "status", "error", "duplicate_of",
+                         *FRAME_COLUMNS]).to_pylist()
+    for row in rows:
         sp = row["source_path"]
         doc = docs.get(sp)
         after = after_preview_name(row["content_hash"])
         picture = after if doc is not None and doc.get("exports") and (out / after).is_file() else row["preview_path"]
         images.append(ReportImage(sp, row["status"], row["error"], row["duplicate_of"], doc, picture, sp in stale))
-    html_text = render_report(images, summary, meta.get("postprod.chart"))
+    by_source = {row["source_path"]: row for row in rows}
+    equipment = read_equipment_view(out, summary, lambda paths: {
+        p: FramePicture.from_row(by_source[p]) for p in paths if p in by_source})
+    html_text = render_report(images, summary, meta.get("postprod.chart"), equipment)
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+
+
+def write_equipment(records: list[ImageRecord], context: RunContext, meta: dict[str, Any]) -> EquipmentResult:
+    """``equipment.parquet`` (findings per camera body) and ``operators.parquet`` (per photographer).
+
+    Reads each frame's evidence file once (:func:`pipeline.equipment.analysis.analyse_equipment`),
+    then removes the evidence files of frames no longer in the shoot.
+    """
+    out = context.out_dir
+    result = analyse_equipment(records, out)
+    write_parquet_atomic(to_table(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, meta),
+                         out / EQUIPMENT_NAME)
+    write_parquet_atomic(to_table(operator_rows(records, context.shoot_id), OPERATORS_SCHEMA, meta),
+                         out / OPERATORS_NAME)
+    keep = {r.equipment.evidence_path for r in records if r.equipment.evidence_path}
+    remove_stale_outputs(out, keep, folders=(str(EVIDENCE_DIR),))
+    return result
+
+
+def previous_photographers(out: Path) -> dict[str, tuple[str | None, str | None]]:
+    """(photographer, where the name came from) per frame, as the folder's manifest names them.
+
+    Empty when there is no manifest, or one written before photographers were recorded.
+    """
+    try:
+        table = pq.read_table(out / MANIFEST_NAME, columns=["source_path", "photographer", "photographer_source"])
+    except (OSError, ValueError, KeyError):  # ArrowInvalid is a ValueError: a column it lacks
+        return {}
+    return {row["source_path"]: (row["photographer"], row["photographer_source"]) for row in table.to_pylist()}
 
 
 def previous_image_review(path: Path) -> dict[str, Any] | None:

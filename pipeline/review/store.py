@@ -465,14 +465,8 @@ class ReviewStore:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, taken at once: one writer at a time across tabs and processes."""
-        with self._lock, closing(self._connect()) as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        with self._lock, decisions.transaction(self.out_dir) as con:
+            yield con
 
     def entry(self, source_path: str) -> ImageEntry:
         try:

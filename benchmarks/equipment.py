@@ -1,0 +1,346 @@
+"""Equipment checks against generated truth: dust, hot photosites, focus misses.
+
+Builds (or reuses) the corpus of :mod:`benchmarks.equipment_corpus` (DNG
+series from real photos with dust, defective photosites and focus misses
+injected at known places), runs the per-frame detectors the way the pipeline
+does (LibRaw's raw data for photosites, the half-size linear proxy for dust
+and focus, YuNet faces for the focus subject), aggregates per body, and
+prints one table per split against the targets:
+
+* dust: recall >= 0.9 (a spot found within 2 % of the frame's width of a
+  particle), <= 1 false finding per 20 frames;
+* hot photosites: recall >= 0.95, 0 findings on the clean body;
+* focus misses: recall >= 0.9, <= 5 % of sharp frames flagged.
+
+The detectors' constants were set on the ``tuning`` split; ``heldout`` (a
+fresh seed) was never looked at while setting them; ``heldout_v1`` is the
+first held-out split, looked at after earlier rounds of changes, kept to show
+how the numbers moved. ``--write`` writes the table to
+``benchmarks/EQUIPMENT.md`` with the date, the machine and the command.
+
+    python benchmarks/equipment.py [--corpus-dir DIR] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import rawpy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("POSTPROD_OFFLINE", "1")
+
+from benchmarks.equipment_corpus import SPLITS, build_corpus  # noqa: E402
+from pipeline.equipment.findings import (  # noqa: E402
+    Body,
+    DustAccumulator,
+    FindingKind,
+    FrameRef,
+    photosite_findings,
+)
+from pipeline.imaging.color import Proxy  # noqa: E402
+from pipeline.imaging.decode import decode_raw_linear, fit_long_edge  # noqa: E402
+from pipeline.imaging.dust import dust_evidence  # noqa: E402
+from pipeline.imaging.focus_miss import FocusSubject, assess_focus  # noqa: E402
+from pipeline.imaging.identity import read_identity  # noqa: E402
+from pipeline.imaging.sensor_defects import scan_raw  # noqa: E402
+
+PROXY_LONG_EDGE = 1600  # decode_raw's default
+# Every held-out run, in order: a held-out split looked at more than once is no longer clean,
+# so the record of what it said, and what changed in between, stays with the numbers.
+HELDOUT_HISTORY = """\
+Held-out runs (the split was looked at after each; nothing was tuned on it):
+
+1. `heldout_v1` (seed 2602), first run, dust frame scores clipped at 20: dust 7/8 (0 false), hot 12/12
+   (0 on the clean body), focus 8/10 with 2/35 sharp frames flagged.
+2. `heldout_v1` after clipping dust frame scores at 10 and asking more of bodies with fewer than 12
+   frames (motivated by tuning subsets of 6-8 frames): dust 6/8 (0 false), hot 12/12, focus 8/10
+   with 2/35 sharp frames flagged.
+3. After corpus v3 (a third tuning body: 8 more dust particles, 5 more shaken and 3 more back-focused
+   frames), dust combined per place with weights (each frame's weight there is the inverse of the
+   shallowest dip it could show there) at a bar of 8 (9 under 8 frames), focus misses judged by the
+   face's defocus on top of the frame's sharp part (in quadrature, >= 1.3 px) and camera shake from
+   the frame's sharper third of regions (>= 1.25 px across the drag), all set on `tuning`:
+   `heldout_v1` for the third time (no longer clean: it showed the misses these changes address)
+   and `heldout`, a fresh split (the same held-out photos, seed 3703, never run before this):
+   the table above. Dust: 7/8 on both (was 6/8 on `heldout_v1`), still 0 false. Focus misses:
+   10/10 and 9/10 (was 8/10). Sharp frames flagged: 4/34 and 3/35 (was 2/35), all of them by
+   the new shake rule, on three held-out photos (two in `heldout`: Pexels_dot_com_Isadora_Menezes.jpg and
+   a2192-IMG_2045_P1.5.JPG) whose texture is drawn along one direction: 1.4-1.9 px where the
+   tuning split's sharp frames reached 1.03. That rule is set on 7 shaken frames of a few photos
+   and does not hold on others; it stays a MISS until it is set on more varied scenes (a
+   reciprocal-rule gate on the EXIF shutter time would remove these flags, but every sharp frame
+   of this corpus has a fast shutter, so the corpus could not test it).
+"""
+DUST_MATCH = 0.02  # of the frame's width
+TARGETS = {
+    "dust_recall": 0.9,
+    "dust_false_per_20": 1.0,
+    "hot_recall": 0.95,
+    "hot_clean_findings": 0,
+    "focus_recall": 0.9,
+    "focus_false_rate": 0.05,
+}
+
+
+@dataclass
+class SplitResult:
+    split: str
+    frames: int = 0
+    dust_truth: int = 0
+    dust_found: int = 0
+    dust_false: int = 0
+    dust_pos_err: list[float] = field(default_factory=list)
+    hot_truth: int = 0
+    hot_found: int = 0
+    other_truth: dict[str, int] = field(default_factory=dict)
+    other_found: dict[str, int] = field(default_factory=dict)
+    photosite_false_dusty: int = 0
+    photosite_clean: int = 0
+    focus_misses: int = 0
+    focus_caught: int = 0
+    sharp: int = 0
+    sharp_flagged: int = 0
+    missed_focus: list[str] = field(default_factory=list)
+    flagged_sharp: list[str] = field(default_factory=list)
+    missed_dust: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def per20(self, n: int) -> float:
+        return n / max(1, self.frames) * 20
+
+
+def _face_detector():  # noqa: ANN202
+    try:
+        from models.face_detectors import get_face_detector
+
+        return get_face_detector("yunet")
+    except Exception as exc:  # the benchmark still runs, with the salient region as the subject
+        print(f"  (no face detector: {exc}; the subject is the salient region)")
+        return None
+
+
+def _main_face(detector, proxy: Proxy) -> FocusSubject | None:  # noqa: ANN001
+    if detector is None:
+        return None
+    from models.face_detectors import detect_on_proxy
+
+    dets = detect_on_proxy(detector, proxy.srgb8, 1.0, 1280)
+    h, w = proxy.rgb.shape[:2]
+    return FocusSubject.main_face([(d.box, d.score) for d in dets], w, h)
+
+
+def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
+    truth = json.loads((folder / "truth.json").read_text())
+    res = SplitResult(split=truth["split"])
+    t_dust = t_photo = t_focus = t_decode = 0.0
+    for tb in truth["bodies"]:
+        dusty = bool(tb["dust"])
+        acc = DustAccumulator()
+        scans = []
+        body = None
+        for tf in tb["frames"]:
+            path = folder / tf["file"]
+            ident = read_identity(path)
+            body = body or Body(ident.body_serial, ident.camera_make, ident.camera_model)
+            t = time.perf_counter()
+            with rawpy.imread(str(path)) as raw:
+                t1 = time.perf_counter()
+                scan = scan_raw(raw)
+                t2 = time.perf_counter()
+                rgb = fit_long_edge(decode_raw_linear(raw, half_size=True), PROXY_LONG_EDGE).astype(np.float32)
+                rgb *= np.float32(1 / 65535)
+            t3 = time.perf_counter()
+            t_photo += t2 - t1
+            t_decode += (t1 - t) + (t3 - t2)
+            ref = FrameRef(tf["file"], tf["orientation"], tf["f_number"])
+            scans.append((scan, ref))
+            acc.add(dust_evidence(rgb, tf["orientation"]), ref)
+            t4 = time.perf_counter()
+            t_dust += t4 - t3
+            proxy = Proxy(rgb=rgb, scale=1.0)
+            verdict = assess_focus(
+                rgb, _main_face(detector, proxy), shutter_s=tf["exposure_time"], focal_length_mm=tf["focal_length"]
+            )
+            t_focus += time.perf_counter() - t4
+            res.frames += 1
+            if tf["focus_miss"]:
+                res.focus_misses += 1
+                if verdict.missed:
+                    res.focus_caught += 1
+                else:
+                    res.missed_focus.append(f"{tf['file']} ({tf['focus_miss']}, {verdict.detail})")
+            elif tf.get("focus_scored", True):
+                res.sharp += 1
+                if verdict.missed:
+                    res.sharp_flagged += 1
+                    res.flagged_sharp.append(f"{tf['file']} ({verdict.detail})")
+        assert body is not None
+        # Dust: each particle found within 2 % of the width; anything else is false.
+        sensor = truth["sensor"]
+        aspect = sensor["height"] / sensor["width"]
+        spots = acc.spots()
+        matched = set()
+        for s in spots:
+            dists = [math.hypot(s.x - d["x"], (s.y - d["y"]) * aspect) for d in tb["dust"]]
+            j = int(np.argmin(dists)) if dists else -1
+            if j >= 0 and dists[j] <= DUST_MATCH and j not in matched:
+                matched.add(j)
+                res.dust_pos_err.append(dists[j])
+            else:
+                res.dust_false += 1
+        for j, d in enumerate(tb["dust"]):
+            if j not in matched:
+                small = sum(1 for f in tb["frames"] if f["f_number"] >= 11)
+                res.missed_dust.append(
+                    f"{tb['serial']} particle at ({d['x']:.3f}, {d['y']:.3f}): radius {d['r22'] / sensor['width']:.2%} "
+                    f"of the width and {d['s22']:.0%} of the light at f/22 ({small} frames at f/11 or smaller)"
+                )
+        res.dust_truth += len(tb["dust"])
+        res.dust_found += len(matched)
+        # Photosites.
+        found = photosite_findings(body, scans)
+        width, height = sensor["width"], sensor["height"]
+        where = {(round(f.y * height - 0.5), round(f.x * width - 0.5)): f.kind for f in found}
+        for p in tb["photosites"]:
+            kind = where.pop((p["row"], p["col"]), None)
+            if p["kind"] == "hot":
+                res.hot_truth += 1
+                res.hot_found += kind is FindingKind.HOT_PIXEL
+            else:
+                res.other_truth[p["kind"]] = res.other_truth.get(p["kind"], 0) + 1
+                expected = FindingKind.DEAD_PIXEL if p["kind"] == "dead" else FindingKind.STUCK_PIXEL
+                res.other_found[p["kind"]] = res.other_found.get(p["kind"], 0) + (kind is expected)
+        if dusty:
+            res.photosite_false_dusty += len(where)
+        else:
+            res.photosite_clean += len(where)
+        log(f"  {tb['serial']}: {len(spots)} dust spots, {len(found)} photosite findings")
+    res.seconds = {"decode": t_decode, "photosites": t_photo, "dust": t_dust, "focus": t_focus}
+    return res
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a}/{b} = {a / b:.2f}" if b else "n/a"
+
+
+def table(results: list[SplitResult]) -> str:
+    def mark(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    lines = [
+        "| check | target | " + " | ".join(r.split for r in results) + " |",
+        "|---|---|" + "---|" * len(results),
+    ]
+
+    def row(name: str, target: str, cells: list[str]) -> None:
+        lines.append(f"| {name} | {target} | " + " | ".join(cells) + " |")
+
+    row(
+        "dust recall (within 2% of width)",
+        ">= 0.9",
+        [f"{_ratio(r.dust_found, r.dust_truth)} {mark(r.dust_found >= TARGETS['dust_recall'] * r.dust_truth)}" for r in results],
+    )
+    row(
+        "dust false findings per 20 frames",
+        "<= 1",
+        [f"{r.dust_false} in {r.frames} = {r.per20(r.dust_false):.2f} {mark(r.per20(r.dust_false) <= 1)}" for r in results],
+    )
+    row(
+        "dust position error, % of width (median / max)",
+        "< 2",
+        [
+            f"{np.median(r.dust_pos_err) * 100:.2f} / {max(r.dust_pos_err) * 100:.2f}" if r.dust_pos_err else "n/a"
+            for r in results
+        ],
+    )
+    row(
+        "hot photosites recall",
+        ">= 0.95",
+        [f"{_ratio(r.hot_found, r.hot_truth)} {mark(r.hot_found >= TARGETS['hot_recall'] * r.hot_truth)}" for r in results],
+    )
+    row("photosite findings on the clean body", "0", [f"{r.photosite_clean} {mark(r.photosite_clean == 0)}" for r in results])
+    row("photosite findings on the dusty body that are not injected", "0", [str(r.photosite_false_dusty) for r in results])
+    row(
+        "dead / stuck photosites found (no target)",
+        "",
+        [
+            f"dead {r.other_found.get('dead', 0)}/{r.other_truth.get('dead', 0)}, "
+            f"stuck {r.other_found.get('stuck', 0)}/{r.other_truth.get('stuck', 0)}"
+            for r in results
+        ],
+    )
+    row(
+        "focus misses recall",
+        ">= 0.9",
+        [f"{_ratio(r.focus_caught, r.focus_misses)} {mark(r.focus_caught >= TARGETS['focus_recall'] * r.focus_misses)}" for r in results],
+    )
+    row(
+        "sharp frames flagged",
+        "<= 5%",
+        [f"{_ratio(r.sharp_flagged, r.sharp)} {mark(r.sharp_flagged <= TARGETS['focus_false_rate'] * r.sharp)}" for r in results],
+    )
+    row(
+        "seconds per frame: decode / photosites / dust / focus",
+        "",
+        [" / ".join(f"{v / max(1, r.frames):.2f}" for v in r.seconds.values()) for r in results],
+    )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--corpus-dir", type=Path, default=Path.home() / ".cache" / "postprod" / "equipment")
+    ap.add_argument("--split", choices=SPLITS, action="append", help="only these splits (default: both)")
+    ap.add_argument("--write", action="store_true", help="write benchmarks/EQUIPMENT.md")
+    args = ap.parse_args()
+    os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
+    t0 = time.perf_counter()
+    folders = build_corpus(args.data, args.corpus_dir)
+    build_s = time.perf_counter() - t0
+    detector = _face_detector()
+    results = []
+    for split in args.split or SPLITS:
+        print(f"{split}:")
+        results.append(run_split(folders[split], detector))
+    text = table(results)
+    print()
+    print(text)
+    notes = []
+    for r in results:
+        notes += [f"- {r.split}: dust particle not found: {line}" for line in r.missed_dust]
+        notes += [f"- {r.split}: focus miss not caught: {line}" for line in r.missed_focus]
+        notes += [f"- {r.split}: sharp frame flagged: {line}" for line in r.flagged_sharp]
+    print("\n".join(notes))
+    if args.write:
+        cmd = "python benchmarks/equipment.py --write"
+        header = (
+            "# Equipment checks against generated truth\n\n"
+            f"Measured {datetime.now().strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+            f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}), "
+            f"with `{cmd}` (corpus built or reused in {build_s:.0f} s).\n\n"
+            "Corpus: `benchmarks/equipment_corpus.py` (its docstring says how the truth is made). Constants were "
+            "set on `tuning`; nothing was tuned on `heldout` or `heldout_v1` (their runs are listed below the "
+            "table; `heldout` is the clean one).\n\n"
+        )
+        body = header + text + "\n\n" + HELDOUT_HISTORY
+        if notes:
+            body += "\nWhat was missed or flagged wrongly:\n\n" + "\n".join(notes) + "\n"
+        (ROOT / "benchmarks" / "EQUIPMENT.md").write_text(body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

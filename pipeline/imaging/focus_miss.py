@@ -1,0 +1,418 @@
+"""Focus misses: is the frame's main subject sharp, and if not, where is the focus?
+
+Sharpness measures such as the variance of the Laplacian say how much fine
+detail a picture has, which depends on what was photographed as much as on
+focus: a foggy field and a brick wall differ by 100x when both are sharp. This
+module estimates the *blur itself*, in pixels, at the edges of the picture,
+which does not depend on the edges' contrast (the re-blur gradient ratio of
+Zhuo and Sim, "Defocus map estimation from a single image", 2011): an edge
+blurred by a Gaussian of ``s`` px has, after smoothing with Gaussians of
+``s1`` and ``s2`` px, gradient peaks in the ratio
+``r = sqrt((s**2 + s2**2) / (s**2 + s1**2))``, so ``s`` follows from ``r``.
+
+Per frame:
+
+1. edges: Canny on the gamma-encoded luminance; at each edge pixel the blur
+   ``s`` from the ratio (edges too weak for the frame's noise are left out);
+2. the frame's *sharpest region*: the lowest blur (a low percentile, so a
+   few sharp edges are enough) over a grid of regions;
+3. the *subject's* blur: the same statistic inside the subject's box (the
+   largest face, else the salient region of :func:`pipeline.imaging.measure.saliency_centre`).
+
+A frame is a focus miss when
+
+* its sharp part is blurred along one direction (camera shake: see
+  :func:`frame_motion`), or
+* nothing in it is sharp (its sharp part blurs more than :data:`FRAME_SOFT_PX`), or
+* its main face is soft (blur above :data:`SUBJECT_SOFT_PX`) *and* softer
+  than the frame's sharp part by a defocus of :data:`FACE_DEFOCUS_PX` or more.
+  Blurs of independent causes add in quadrature (Gaussian blurs do), so the
+  defocus the face has on top of what the frame's sharpest part has is
+  ``sqrt(face**2 - sharp**2)``: a difference, not a ratio, so a frame whose
+  sharpest part is itself a little soft (an enlarged photo, a small
+  aperture's diffraction) still shows a face that focus missed.
+
+Blurs are in pixels of a working copy of at most :data:`WORK_LONG_EDGE` px;
+a soft-looking small image is not upscaled (low resolution is not a focus miss).
+
+The thresholds were set on the tuning split of the generated corpus; the
+held-out split is in ``benchmarks/EQUIPMENT.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.imaging.color import linear_to_srgb, luminance
+
+#: Long edge of the working copy (px); smaller proxies are used as they are.
+WORK_LONG_EDGE = 1536
+#: The smallest side (px) focus is judged on: of the proxy, and of its copy at WORK_LONG_EDGE.
+MIN_SIDE_PX = 32
+#: Probe scales of the re-blur ratio (Gaussian sigma, px).
+PROBE_FINE, PROBE_COARSE = 0.8, 2.4
+#: Blur (Gaussian sigma, working px) above which the subject (a face) is soft.
+SUBJECT_SOFT_PX = 1.6
+#: ... and above which even the frame's sharp part is soft (nothing in focus). Set on the tuning
+#: split, where sharp frames from the smallest photos (enlarged 1.5x) reach 1.66 and defocused
+#: frames start at 1.95.
+FRAME_SOFT_PX = 1.8
+#: Camera shake: the motion blur across the drag, in the frame's sharper third of regions
+#: (:func:`frame_motion`). Tuning split (corpus v3, 7 shaken frames, 44 sharp ones): shaken
+#: 1.51-2.6, sharp frames at most 1.03; the threshold sits between the two.
+MOTION_MIN_PX = 1.25
+#: Regions whose direction blurs are pooled for the motion: the sharper third of :data:`GRID`.
+MOTION_REGIONS = 8
+#: The focus missed the face when it has this much defocus (Gaussian sigma, working px) on top of
+#: the frame's sharp part. Tuning split: missed faces 1.43-3.4 px, faces in sharp frames at most
+#: 0.99, and 1.12 and 1.48 for a false face the detector found in out-of-focus foliage.
+FACE_DEFOCUS_PX = 1.3
+#: Percentile of the edge blurs taken as a region's blur: its sharper edges decide.
+EDGE_PERCENTILE = 30
+#: Regions of the frame searched for its sharpest part.
+GRID = (6, 4)
+#: Faces the focus is judged on: detector score and box width (fraction of the frame's width).
+FACE_MIN_SCORE, FACE_MIN_WIDTH = 0.7, 0.03
+#: The frame counts as sharp when this many of its regions are.
+SHARP_REGIONS = 3
+#: Fewer edge pixels than this in a region (or the subject) and it has no verdict.
+MIN_EDGES = 40
+_MAX_BLUR = 12.0
+
+
+@dataclass(frozen=True)
+class FocusSubject:
+    """The frame's main subject: a box in fractions 0-1 of the viewed frame.
+
+    Attributes
+    ----------
+    x, y, width, height : float
+    source : str
+        ``"face"`` or ``"salient"``.
+    """
+
+    x: float
+    y: float
+    width: float
+    height: float
+    source: str = "face"
+
+    @classmethod
+    def from_face(cls, box: tuple[float, float, float, float], image_width: float, image_height: float) -> FocusSubject:
+        """The largest face's box (pixels) grown by a third, to take in the hair and ears focus is judged on."""
+        x, y, w, h = box
+        cx, cy = x + w / 2, y + h / 2
+        w, h = w * 1.35, h * 1.35
+        return cls((cx - w / 2) / image_width, (cy - h / 2) / image_height, w / image_width, h / image_height, "face")
+
+    @classmethod
+    def main_face(
+        cls, faces: list[tuple[tuple[float, float, float, float], float]], image_width: float, image_height: float
+    ) -> FocusSubject | None:
+        """The frame's main subject among detected faces ``[(box, score), ...]`` (boxes in pixels).
+
+        The largest face the detector is sure of (score >= :data:`FACE_MIN_SCORE`)
+        and large enough to judge (box width >= :data:`FACE_MIN_WIDTH` of the
+        frame's width); None when there is none.
+        """
+        sure = [b for b, score in faces if score >= FACE_MIN_SCORE and b[2] >= FACE_MIN_WIDTH * image_width]
+        if not sure:
+            return None
+        return cls.from_face(max(sure, key=lambda b: b[2] * b[3]), image_width, image_height)
+
+    @classmethod
+    def salient(cls, cx: float, cy: float, size: float = 0.3) -> FocusSubject:
+        """A box of ``size`` of the frame around the salient region's centre (fractions)."""
+        return cls(cx - size / 2, cy - size / 2, size, size, "salient")
+
+
+@dataclass(frozen=True)
+class FocusVerdict:
+    """What :func:`assess_focus` found in one frame.
+
+    Attributes
+    ----------
+    missed : bool
+        The frame is a focus miss.
+    subject_blur_px, sharpest_blur_px : float or None
+        Estimated blur (Gaussian sigma, working px) of the subject and of the
+        frame's sharpest region; None where there were too few edges.
+    sharpest_x, sharpest_y : float or None
+        Centre of the sharpest region (fractions of the viewed frame).
+    work_long_edge : int
+        Long edge of the working copy the blurs are measured in.
+    subject : FocusSubject or None
+        The subject judged.
+    directional : bool
+        The blur is much stronger across one direction than the other: motion
+        (camera shake or a moving subject), not defocus.
+    detail : str
+        A sentence for people.
+    """
+
+    missed: bool
+    subject_blur_px: float | None
+    sharpest_blur_px: float | None
+    sharpest_x: float | None
+    sharpest_y: float | None
+    work_long_edge: int
+    subject: FocusSubject | None
+    directional: bool
+    detail: str
+
+
+def _blur_from_ratio(ratio: np.ndarray) -> np.ndarray:
+    r2 = np.maximum(ratio * ratio, 1.0 + 1e-6)
+    s2 = (PROBE_COARSE**2 - r2 * PROBE_FINE**2) / (r2 - 1.0)
+    return np.sqrt(np.clip(s2, 0.0, _MAX_BLUR**2))
+
+
+def _gradients(gray: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    g = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0, cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+
+
+def _noise_gain(sigma: float) -> float:
+    """Standard deviation of one gradient component at probe ``sigma`` for unit white noise."""
+    noise = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+    gx, _ = _gradients(noise, sigma)
+    return float(gx[16:-16, 16:-16].std())
+
+
+_GAIN_FINE, _GAIN_COARSE = _noise_gain(PROBE_FINE), _noise_gain(PROBE_COARSE)
+
+
+def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Blur estimates at the edges of a gamma-encoded grey image (values 0-1).
+
+    The noise's share of each probe's gradient is taken out before the ratio
+    (noise adds fine detail and would make a soft edge look sharp); edges
+    next to clipped pixels are left out (clipping cuts an edge to a step
+    whatever the focus).
+
+    Returns
+    -------
+    (ys, xs, blur, angle) : ndarrays
+        Edge pixel rows and columns, the blur (Gaussian sigma, px) at each,
+        and the gradient direction (radians) there.
+
+    Raises
+    ------
+    ValueError
+        If ``gray`` is not a 2-D image of at least 32x32.
+    """
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2 or min(gray.shape) < 32:
+        raise ValueError(f"expected a 2-D image of at least 32x32, got shape {gray.shape}")
+    fx, fy = _gradients(gray, PROBE_FINE)
+    cx, cy = _gradients(gray, PROBE_COARSE)
+    # Noise: robust spread of the finest differences (pixel noise, not texture).
+    diff = gray[:, 1:] - gray[:, :-1]
+    noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
+    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise) ** 2, 0.0))
+    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
+    u8 = np.clip(gray * 255.0, 0, 255).astype(np.uint8)
+    hi = max(12.0, 255.0 * 8 * noise)
+    edges = cv2.Canny(cv2.GaussianBlur(u8, (0, 0), PROBE_FINE), hi / 2, hi, L2gradient=True) > 0
+    clipped = cv2.dilate(((gray >= 0.985) | (gray <= 0.015)).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise.
+    strong = edges & ~clipped & (coarse > max(0.004, 5 * _GAIN_COARSE * noise))
+    ys, xs = np.nonzero(strong)
+    ratio = fine[ys, xs] / np.maximum(coarse[ys, xs], 1e-6)
+    return ys, xs, _blur_from_ratio(ratio), np.arctan2(fy[ys, xs], fx[ys, xs])
+
+
+def region_blur(blur: np.ndarray, angle: np.ndarray) -> tuple[float | None, bool]:
+    """A region's blur from its edges' blurs and directions, and whether it is directional.
+
+    Defocus blurs edges of every direction alike; motion blurs the edges
+    across the motion and spares those along it. The region's blur is the
+    second highest of the four direction classes' :data:`EDGE_PERCENTILE`
+    blurs, so a camera shake is not hidden by the edges it spared, and one
+    direction's odd edges do not decide alone.
+    """
+    if blur.size < MIN_EDGES:
+        return None, False
+    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
+    per_dir = sorted(
+        float(np.percentile(blur[bins == k], EDGE_PERCENTILE)) for k in range(4) if (bins == k).sum() >= MIN_EDGES // 4
+    )
+    overall = float(np.percentile(blur, EDGE_PERCENTILE))
+    if len(per_dir) < 2:
+        return overall, False
+    directional = len(per_dir) >= 3 and per_dir[-1] >= 1.8 * max(per_dir[0], 0.5)
+    return max(overall, per_dir[-2]), directional
+
+
+def frame_motion(
+    ys: np.ndarray, xs: np.ndarray, blur: np.ndarray, angle: np.ndarray, width: int, height: int
+) -> tuple[bool, float]:
+    """Whether the frame's sharp part is blurred along one direction, and by how much across it.
+
+    Camera shake drags the whole picture one way: even the part in focus has
+    its edges across the drag widened and those along it spared. Depth of
+    field does the opposite (the part in focus is sharp every way, the rest
+    soft every way), and out-of-focus highlights are often drawn out, so only
+    the *sharper third* of the frame's regions (:data:`MOTION_REGIONS` of
+    :data:`GRID`) is looked at. In each, the median blur of the edges of each
+    of four directions; the squares are pooled over those regions (a shake in
+    one direction adds up, regions blurred every which way cancel out), and
+    the motion across the drag is ``sqrt(max - min)`` of the pooled squares:
+    what the most blurred direction has on top of the least. Motion when that
+    is at least :data:`MOTION_MIN_PX`.
+
+    Returns
+    -------
+    (bool, float)
+        Motion or not, and the motion blur across the drag (Gaussian sigma,
+        working px; 0 when too few regions have edges of every direction).
+    """
+    gx, gy = GRID if width >= height else GRID[::-1]
+    cell = np.minimum((ys * gy) // height, gy - 1) * gx + np.minimum((xs * gx) // width, gx - 1)
+    bins = ((angle % math.pi) / (math.pi / 4) + 0.5).astype(int) % 4
+    regions = []
+    for k in range(gx * gy):
+        inside = cell == k
+        if inside.sum() < MIN_EDGES:
+            continue
+        per_dir = []
+        for d in range(4):
+            along = blur[inside & (bins == d)]
+            if along.size < MIN_EDGES // 4:
+                break
+            per_dir.append(float(np.median(along)))
+        else:
+            regions.append((float(np.percentile(blur[inside], EDGE_PERCENTILE)), per_dir))
+    if len(regions) < SHARP_REGIONS:
+        return False, 0.0
+    regions.sort(key=lambda r: r[0])
+    pooled = np.mean([np.square(d) for _, d in regions[:MOTION_REGIONS]], axis=0)
+    motion = math.sqrt(max(float(pooled.max() - pooled.min()), 0.0))
+    return motion >= MOTION_MIN_PX, motion
+
+
+def assess_focus(
+    rgb: np.ndarray,
+    subject: FocusSubject | None = None,
+    *,
+    saliency: tuple[float, float] | None = None,
+    shutter_s: float | None = None,
+    focal_length_mm: float | None = None,
+) -> FocusVerdict:
+    """Whether a frame's main subject is in focus.
+
+    Parameters
+    ----------
+    rgb : ndarray, float, (H, W, 3)
+        The linear proxy, as viewed.
+    subject : FocusSubject, optional
+        The main subject (the largest face). Without one, the salient region
+        around ``saliency`` (or the frame's own saliency) is judged.
+    saliency : (float, float), optional
+        Centre of the salient region (fractions), as measure_exposure wrote it.
+    shutter_s, focal_length_mm : float, optional
+        Shutter time and focal length, to name camera shake as a cause when
+        the shutter was slower than 1/focal length.
+
+    Returns
+    -------
+    FocusVerdict
+
+    Raises
+    ------
+    ValueError
+        If ``rgb`` is not an (H, W, 3) image of at least 32 px a side.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_SIDE_PX:
+        raise ValueError(f"expected an (H, W, 3) linear image of at least {MIN_SIDE_PX} px a side, got {rgb.shape}")
+    h, w = rgb.shape[:2]
+    scale = min(1.0, WORK_LONG_EDGE / max(h, w))
+    if scale < 1.0:  # a strip keeps MIN_SIDE_PX across (shrunk with the rest it would pass under it)
+        rgb = cv2.resize(rgb.astype(np.float32), (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    gray = linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32)
+    h, w = gray.shape
+    work = max(h, w)
+    ys, xs, blur, angle = edge_blur(gray)
+
+    # The frame's sharp part: the SHARP_REGIONS-th sharpest region of a grid, so one
+    # region of glints or streetlights does not make a soft frame look sharp.
+    gx, gy = GRID if w >= h else GRID[::-1]
+    cell_x = np.minimum((xs * gx) // w, gx - 1)
+    cell_y = np.minimum((ys * gy) // h, gy - 1)
+    regions = []
+    for cyi in range(gy):
+        for cxi in range(gx):
+            inside = (cell_x == cxi) & (cell_y == cyi)
+            b, _ = region_blur(blur[inside], angle[inside])
+            if b is not None:
+                regions.append((b, (cxi + 0.5) / gx, (cyi + 0.5) / gy))
+    regions.sort()
+    best, best_xy = None, (None, None)
+    if regions:
+        b, bx, by = regions[min(SHARP_REGIONS, len(regions)) - 1]
+        best, best_xy = b, (bx, by)
+
+    if subject is None:
+        if saliency is None:
+            from pipeline.imaging.measure import saliency_centre
+
+            small = cv2.resize(gray, (max(8, w // 4), max(8, h // 4)), interpolation=cv2.INTER_AREA)
+            saliency = saliency_centre(small)
+        subject = FocusSubject.salient(*saliency)
+    x0, y0 = subject.x * w, subject.y * h
+    x1, y1 = x0 + subject.width * w, y0 + subject.height * h
+    inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
+    subj, directional = region_blur(blur[inside], angle[inside])
+
+    motion, motion_px = frame_motion(ys, xs, blur, angle, w, h)
+    what = "the face" if subject.source == "face" else "the salient region"
+    missed, detail = False, ""
+    if motion:
+        missed = True
+        detail = (
+            f"the frame's sharp part is blurred along one direction ({motion_px:.1f} px of {work} across it more "
+            "than along it): camera shake or a moving subject"
+        )
+    elif best is None or best > FRAME_SOFT_PX:
+        missed = best is not None or subj is not None
+        shown = best if best is not None else subj
+        detail = f"nothing in the frame is sharp (its sharpest regions blur {shown:.1f} px of {work})" if missed else (
+            "too few edges in the frame to judge focus"
+        )
+    elif subj is None:
+        detail = f"{what} has too few edges to judge focus"
+    elif subj <= SUBJECT_SOFT_PX:
+        detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
+    elif subject.source == "face" and math.sqrt(subj**2 - min(best, subj) ** 2) >= FACE_DEFOCUS_PX:
+        missed = True
+        detail = (
+            f"{what} is soft (blur {subj:.1f} px of {work}) while the frame is sharper elsewhere "
+            f"({best:.1f} px, around {best_xy[0]:.0%} across, {best_xy[1]:.0%} down): focus missed the subject"
+        )
+    elif subject.source == "face":
+        detail = f"{what} is a little soft ({subj:.1f} px of {work}) but nothing in the frame is much sharper"
+    else:
+        # Saliency guesses where the eye goes, not where the photographer focused: a soft
+        # salient region in a frame sharp elsewhere is as often a shallow depth of field.
+        detail = f"{what} is soft ({subj:.1f} px of {work}) but the frame is sharp elsewhere: no face to judge by"
+    if missed and shutter_s and focal_length_mm and shutter_s > 1.0 / focal_length_mm:
+        detail += (
+            f"; 1/{1 / shutter_s:.0f} s at {focal_length_mm:.0f} mm is slower than 1/focal length: camera shake is likely"
+        )
+    return FocusVerdict(
+        missed=missed,
+        subject_blur_px=subj,
+        sharpest_blur_px=best,
+        sharpest_x=best_xy[0],
+        sharpest_y=best_xy[1],
+        work_long_edge=work,
+        subject=subject,
+        directional=motion or directional,
+        detail=detail,
+    )

@@ -1,0 +1,132 @@
+"""Focus misses: blur measured at edges, the subject against the frame's sharp part, camera shake."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.equipment.findings import Body, FindingKind, FrameRef, focus_findings
+from pipeline.imaging.color import Proxy, srgb_to_linear
+from pipeline.imaging.focus_miss import FocusSubject, assess_focus, edge_blur
+
+
+def rectangles(seed: int = 0, shape=(800, 1200), contrast: float = 1.0) -> np.ndarray:
+    """Grey image (0-1, gamma-encoded) of random overlapping rectangles: step edges in every direction."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    img = np.full(shape, 0.5, np.float32)
+    for _ in range(300):
+        x, y = rng.integers(0, w), rng.integers(0, h)
+        cv2.rectangle(img, (int(x), int(y)), (int(x + rng.integers(8, 80)), int(y + rng.integers(8, 80))), float(rng.uniform(0.15, 0.85)), -1)
+    pts = rng.integers(0, min(h, w), (120, 2))
+    for (x, y), r in zip(pts, rng.integers(5, 40, 120)):
+        cv2.circle(img, (int(x * w / min(h, w)), int(y)), int(r), float(rng.uniform(0.15, 0.85)), -1)
+    return 0.5 + (img - 0.5) * contrast
+
+
+def as_linear_rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(srgb_to_linear(np.clip(gray, 0, 1))[..., None], 3, axis=2).astype(np.float32)
+
+
+# --- tier 1 ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("contrast", [1.0, 0.3])
+def test_edge_blur_recovers_the_blur_whatever_the_contrast(sigma, contrast):
+    img = cv2.GaussianBlur(rectangles(contrast=contrast), (0, 0), sigma)
+    _, _, blur, _ = edge_blur(img)
+    assert blur.size > 1000
+    assert float(np.median(blur)) == pytest.approx(sigma, rel=0.25)
+
+
+def test_sharp_frame_is_not_a_miss():
+    v = assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(1), (0, 0), 0.6)))
+    assert not v.missed and v.sharpest_blur_px < 1.0 and v.work_long_edge == 1200
+
+
+def test_defocused_frame_is_a_miss():
+    v = assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(2), (0, 0), 3.0)))
+    assert v.missed and "nothing in the frame is sharp" in v.detail
+    assert v.sharpest_blur_px == pytest.approx(3.0, rel=0.3)
+
+
+def test_soft_face_in_a_sharp_frame_is_a_miss():
+    gray = cv2.GaussianBlur(rectangles(3), (0, 0), 0.6)
+    box = (500, 250, 200, 260)  # x, y, w, h in pixels
+    x, y, w, h = box
+    gray[y - 40 : y + h + 40, x - 40 : x + w + 40] = cv2.GaussianBlur(gray, (0, 0), 3.0)[y - 40 : y + h + 40, x - 40 : x + w + 40]
+    face = FocusSubject.main_face([(box, 0.95)], 1200, 800)
+    v = assess_focus(as_linear_rgb(gray), face, shutter_s=1 / 500, focal_length_mm=85)
+    assert v.missed and "focus missed the subject" in v.detail
+    assert v.subject_blur_px > 2 and v.sharpest_blur_px < 1.0
+    assert "camera shake" not in v.detail
+    # The same face sharp: no miss.
+    assert not assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(3), (0, 0), 0.6)), face).missed
+
+
+def test_camera_shake_is_motion_and_names_the_shutter():
+    kernel = np.zeros((1, 15), np.float32)
+    kernel[0, :] = 1 / 15
+    gray = cv2.filter2D(cv2.GaussianBlur(rectangles(4), (0, 0), 0.6), -1, kernel)
+    v = assess_focus(as_linear_rgb(gray), shutter_s=1 / 10, focal_length_mm=105)
+    assert v.missed and v.directional and "one direction" in v.detail
+    assert "1/10 s at 105 mm" in v.detail and "camera shake is likely" in v.detail
+
+
+def test_main_face_ignores_unsure_and_tiny_faces():
+    faces = [((10, 10, 300, 300), 0.5), ((500, 100, 20, 20), 0.99), ((100, 400, 120, 150), 0.9)]
+    s = FocusSubject.main_face(faces, 1200, 800)
+    assert s.source == "face" and s.x * 1200 == pytest.approx(100 + 60 - 60 * 1.35)
+    assert FocusSubject.main_face(faces[:2], 1200, 800) is None
+
+
+def test_flat_frame_has_no_verdict():
+    v = assess_focus(np.full((400, 600, 3), 0.2, np.float32))
+    assert not v.missed and "too few edges" in v.detail
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="at least 32"):
+        assess_focus(np.zeros((10, 10, 3), np.float32))
+
+
+def test_a_strip_is_judged_not_refused():
+    # 40 x 4000: shrunk to the working size alone it would be 15 px across, under what edges need.
+    sharp = rectangles(shape=(40, 4000))
+    assert not assess_focus(as_linear_rgb(sharp)).missed
+    assert assess_focus(as_linear_rgb(cv2.GaussianBlur(sharp, (0, 0), 6))).missed
+
+
+def test_focus_findings_rows():
+    gray = cv2.GaussianBlur(rectangles(2), (0, 0), 3.0)
+    verdicts = [
+        (assess_focus(as_linear_rgb(gray)), FrameRef("a.dng")),
+        (assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(1), (0, 0), 0.6))), FrameRef("b.dng")),
+    ]
+    rows = focus_findings(Body("S9", "Acme", "Z"), verdicts)
+    assert [(r.kind, r.source_path, r.frames, r.frames_examined) for r in rows] == [(FindingKind.FOCUS_MISS, "a.dng", 1, 2)]
+    assert 0 < rows[0].strength < 0.01 and rows[0].detail.startswith("a.dng: nothing in the frame is sharp")
+
+
+# --- tier 2: a real portrait ------------------------------------------------------------------------------
+def test_real_portrait_sharp_then_defocused(exposure_dir, model_dir):
+    from models.face_detectors import detect_on_proxy, get_face_detector
+
+    with Image.open(exposure_dir / "Floris van Lint-CC BY-NC 2.0.jpg") as im:
+        rgb = srgb_to_linear(np.asarray(im.convert("RGB").resize((1536, 1024)), dtype=np.float32) / 255.0)
+    det = get_face_detector("yunet")
+
+    def subject(img: np.ndarray) -> FocusSubject | None:
+        dets = detect_on_proxy(det, Proxy(rgb=img, scale=1.0).srgb8, 1.0, 1280)
+        return FocusSubject.main_face([(d.box, d.score) for d in dets], img.shape[1], img.shape[0])
+
+    face = subject(rgb)
+    assert face is not None
+    sharp = assess_focus(rgb, face)
+    assert not sharp.missed, sharp.detail
+    disc = np.zeros((17, 17), np.float32)  # defocus: a disc of 0.5 % of the width
+    cv2.circle(disc, (8, 8), 8, 1.0, -1)
+    soft = cv2.filter2D(rgb, -1, disc / disc.sum())
+    verdict = assess_focus(soft, subject(soft) or face)
+    assert verdict.missed, verdict.detail
