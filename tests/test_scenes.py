@@ -360,6 +360,22 @@ def test_a_consistent_delivery_meets_the_floors_measured_on_the_exports(shoot: d
         assert ev_alone > 2 * ev  # the per-image plan, measured the same way, is uneven
 
 
+def test_a_frame_whose_keypoints_went_is_analysed_again_and_stale_ones_are_removed(shoot: dict,
+                                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(shoot["runs"]["consistent"]["out"], out)
+    rows = {r["source_path"]: r for r in pq.read_table(out / "manifest.parquet").to_pylist()}
+    gone = out / rows[shoot["frames"][0].file]["keypoints_path"]
+    gone.unlink()
+    stale = gone.parent / f"{'0' * 64}.npz"  # a frame no longer in the shoot
+    stale.write_bytes(b"old")
+    process_shoot(RunSettings(shoot_dir=shoot["dest"] / "shoot", out_dir=out, executor="local",
+                              chart=shoot["dest"] / "consistent.yaml"))
+    assert read_keypoints(gone) is not None and not stale.exists()
+    again = {r["source_path"]: r["scene_id"] for r in pq.read_table(out / "manifest.parquet").to_pylist()}
+    assert again == {k: r["scene_id"] for k, r in rows.items()}
+
+
 def test_every_rendition_of_an_image_gets_the_same_corrections(shoot: dict) -> None:
     for files in shoot["runs"]["consistent"]["exports"].values():
         with Image.open(files["web"]) as big, Image.open(files["small"]) as small:
