@@ -19,8 +19,9 @@ class PlanRetouch(Stage):
     name: ClassVar[str] = "plan_retouch"
     description: ClassVar[str] = "chart + measurements -> retouch operations (no pixels; shoot scope)"
     scope: ClassVar[str] = "shoot"
-    reads = frozenset({"camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines", "content", "faces",
-                       "keypoints_path"})
+    reads = frozenset({"camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines", "content", "faces"})
+    # find_keypoints' evidence, when the graph has it: scenes are then told apart by what frames show.
+    reads_if_present = frozenset({"keypoints_path"})
     writes = frozenset({"operations", "plan"})
     needs_chart: ClassVar[bool] = True
     resources = Resources(cpus=0.1, memory_mb=100)
