@@ -214,25 +214,52 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     return d
 
 
-def postprod_crops(record: Any) -> list[tuple[list[float], float, str, bool]]:
-    """The record's crops, each with whether the plan flagged it for a person."""
+def postprod_crops(record: Any, chart: str | None = None) -> list[tuple[list[float], float, str, list, bool]]:
+    """The record's crops, each with the deliveries filled from it under ``chart`` (see :func:`deliveries`;
+    none without a chart) and whether the plan flagged the crop for a person."""
     flags = [op for op in record.operations if str(op.kind) in ("flag", "reject")
              and str(op.params.get("check", "")).startswith("crop")]
+    upscale_flagged = {str(op.params.get("rendition")) for op in record.operations
+                       if str(op.kind) in ("flag", "reject") and op.params.get("check") == "upscale"}
     out = []
     for op in record.operations:
         if str(op.kind) != "crop":
             continue
         aspect = op.params["aspect"]
         flagged = str(op.applied_by) == "retoucher" or any(f.params.get("aspect", aspect) == aspect for f in flags)
-        out.append((list(op.params["box"]), float(op.params.get("angle_deg", 0.0)), aspect, flagged))
+        box = list(op.params["box"])
+        sent = [] if chart is None else deliveries(chart, aspect, box, upscale_flagged)
+        out.append((box, float(op.params.get("angle_deg", 0.0)), aspect, sent, flagged))
     return out
 
 
-def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[tuple[list[float], float, str, bool]]:
-    """The naive baseline's crops: the largest centred box of each aspect."""
+def deliveries(chart: str, aspect: str, box: list[float], flagged: set[str] | None = None) -> list[list]:
+    """``[rendition, enlargement, max_upscale, flagged]`` of every exact-size rendition of ``chart`` filled
+    from an ``aspect`` crop ``box``: the size postprod's renderer delivers it at (``flagged``: the renditions
+    the plan flagged as enlarged), or with ``flagged=None`` the box as asked (the naive baseline)."""
+    from charts.loader import load_chart
+    from pipeline.imaging.render import rendition_size
+
+    out = []
+    for name, r in load_chart(chart).chart.renditions.items():
+        if r.crop != aspect or r.box is None:
+            continue
+        dw, dh = rendition_size(r, tuple(box)) if flagged is not None else r.box
+        out.append([name, round(max(dw / box[2], dh / box[3]), 3), r.max_upscale,
+                    flagged is not None and name in flagged])
+    return out
+
+
+def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[tuple[list[float], float, str, list, bool]]:
+    """The naive baseline's crops: the largest centred box of each aspect, every chart's renditions of that
+    aspect delivered at the size asked."""
     from pipeline.imaging.geometry import inscribed_box, parse_aspect
 
-    return [(list(inscribed_box(width, height, 0.0, parse_aspect(a))), 0.0, a, False) for a in aspects]
+    out = []
+    for a in aspects:
+        box = list(inscribed_box(width, height, 0.0, parse_aspect(a)))
+        out.append((box, 0.0, a, [d for chart in CROP_CHARTS for d in deliveries(chart, a, box)], False))
+    return out
 
 
 def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], faces: list[dict[str, Any]],
@@ -249,7 +276,7 @@ def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], f
 #: Long edge (px) the baselines' statistics are read at.
 BASELINE_LONG_EDGE = 800
 #: Bump when the baselines' decisions change for the same files (their cache is keyed by it).
-BASELINES_VERSION = 1
+BASELINES_VERSION = 2  # 2: mired by the red/blue ratio on the locus, as postprod reads casts (was McCamy)
 NEEDS_RT = ("exposure", "original", "cast", "fivek", "wb_real", "wb_pair")
 NEEDS_NAIVE = NEEDS_RT + ("shadow", "edge", "rotation")
 
@@ -691,7 +718,7 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         for i in crop_items:
             w, h = image_size(corpus.path(i))
             faces = [f["box"] for f in i.truth["faces"] if f["box"][2] >= FACE_MIN_FRACTION * min(w, h)]
-            for chart, box, angle, aspect, flagged in crop_decisions.get(s, {}).get(i.id, []):
+            for chart, box, angle, aspect, _, flagged in crop_decisions.get(s, {}).get(i.id, []):
                 n_crops += 1
                 shares = [crop_face_share(box, angle, f, (w, h)) for f in faces]
                 cut = any(1e-3 < sh < 1.0 - CUT_TOLERANCE for sh in shares)
@@ -702,6 +729,18 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     rows.append(Row(sec, f"unflagged crops that cut a face (>= {FACE_MIN_FRACTION:.0%} of the short side, "
                          f"with headroom; {len(CROP_CHARTS)} charts)", vals, "0", "lower", 0.0, "{:.0f}"))
     rows.append(Row(sec, "faces left wholly outside a crop (diagnostic)", dropped, ""))
+    vals = {}
+    for s in ("postprod", "naive"):
+        enlarged = n_sent = 0
+        for i in crop_items:
+            for *_, sent, _ in crop_decisions.get(s, {}).get(i.id, []):
+                for _, scale, max_upscale, flagged in sent:
+                    n_sent += 1
+                    # 1 %: whole output pixels move a small box's scale by a few tenths of a percent.
+                    enlarged += scale > max_upscale * 1.01 and not flagged
+        vals[s] = {"value": float(enlarged), "text": f"{enlarged} of {n_sent} renditions"}
+    rows.append(Row(sec, "renditions enlarged beyond the chart's max_upscale without a flag (exact-size "
+                         "renditions of the crops above)", vals, "0", "lower", 0.0, "{:.0f}"))
     tilted = by("rotation")
     vals, within = {}, {}
     for s in ("postprod", "naive"):
@@ -845,7 +884,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the tables to {ACCURACY_MD.relative_to(ROOT)}")
     parser.add_argument("--sheet", metavar="WORD", default=None,
                         help="also draw a contact sheet of the items whose id contains WORD (in the cache's results/)")
+    parser.add_argument("--split", choices=("tuning", "held_out"), default=None,
+                        help="only this split's items (and the shared reference files): tune on 'tuning' "
+                             "without seeing the held-out figures; --write needs both")
     args = parser.parse_args(argv)
+    if args.split is not None and args.write:
+        parser.error("--write reports both splits: run it without --split")
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     start = time.perf_counter()
     cache = args.cache.resolve()
@@ -864,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"  {len(pool)} sources: " + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw")))
     log(f"corpus (rendered twins: {renderer.name})")
     corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
-    items = corpus.items
+    items = [i for i in corpus.items if args.split is None or i.split in (args.split, "reference")]
     if args.sheet is not None:
         picked = [i for i in items if args.sheet in i.id][:40]
         log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")
@@ -907,7 +951,7 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
         for chart in CROP_CHARTS:
             record = runs[chart].get(item.id)
             if record is not None and record.status == "ok":
-                crops["postprod"].setdefault(item.id, []).extend((chart, *c) for c in postprod_crops(record))
+                crops["postprod"].setdefault(item.id, []).extend((chart, *c) for c in postprod_crops(record, chart))
         w, h = image_size(corpus.path(item))
         crops["naive"][item.id] = [("centre", *c) for c in centred_crops(w, h, aspects)]
     by_id = {i.id: i for i in items}
@@ -1067,10 +1111,10 @@ NOTES = [
     "  each DNG twin developed to JPEG through that curve (rawtherapee-cli, or its numpy emulation where",
     "  RawTherapee is not installed).",
     "- **Casts**: the light times the sRGB colour of a black body -120..+120 mired from D65 (some with a",
-    "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. McCamy's CCT (the",
-    "  conversion postprod's plan uses) reads these lights within 2.5 mired from -50 to +120; it reads -80",
-    "  (13 500 K) as -76, and -120 mired (29 600 K) is past the formula's 25 000 K limit: these cool casts",
-    "  charge the conversion's own error too.",
+    "  green/magenta tint), AsShotNeutral unchanged; truth = minus the injected mired. Every system's",
+    "  correction is read in mired by one conversion, postprod's (the Planckian light with the same red/blue",
+    "  ratio, Robertson's locus): it reads these lights within 2 mired from -120 to +120 (McCamy's CCT, used",
+    "  before, read -80 as -76 and had no value past 25 000 K, so -120 mired counted as no correction).",
     "- **Faces in shadow**: a soft-edged ellipse (Gaussian feather, 8 % of the face width) over every other",
     "  human-annotated face, 0.8-1.5 EV deep in linear light, in the DNG twin and in a JPEG of the photo.",
     "  PASCAL VOC faces are dlib's human-drawn boxes; the astronaut, Grace Hopper and Flickr faces were drawn",
@@ -1089,11 +1133,14 @@ NOTES = [
     "  white balance `mired_shift`/`gains`/`tint_shift`, `brighten_face` `ev` matched to the annotated faces",
     "  (IoU >= 0.3), straighten `angle_deg` (applied when the renderer applies it); crops under each chart.",
     "  A crop counts as flagged when the plan hands it to a retoucher or flags a `crop...` check for its",
-    "  aspect. The meter's own reading (`target_ev - exposure_ev` of the manifest) is shown as a diagnostic:",
+    "  aspect. Enlargement: each exact-size rendition filled from a crop, at the size postprod's renderer",
+    "  delivers it (`rendition_size`; the naive baseline delivers the size asked), against the rendition's",
+    "  `max_upscale`; flagged when the plan flags an `upscale` check for that rendition.",
+    "  The meter's own reading (`target_ev - exposure_ev` of the manifest) is shown as a diagnostic:",
     "  issue 17 asks for the two to become one number.",
     "- RawTherapee auto: `rawtherapee-cli` with `[Exposure] Auto=true` and `[White Balance] Setting=autold`",
     "  (RGB grey) against the same profile without them; exposure = log2 of the ratio of median luminances,",
-    "  white balance = the median per-channel change, as mired by the same McCamy conversion as postprod's.",
+    "  white balance = the median per-channel change, as mired by the same conversion as postprod's.",
     "  RawTherapee has no face brightening, straightening or crop placement from the command line.",
     "- naive: median luminance to 0.18 (RAW) or the sRGB middle 0.214 (rendered); grey world; no rotation;",
     "  the largest centred crop of each aspect the charts use.",

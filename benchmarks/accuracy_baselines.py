@@ -4,8 +4,8 @@
   balance (``[White Balance] Setting=autold``, "RGB grey"). RawTherapee does not write back what it
   decided (the ``.pp3`` it saves holds the input settings), so its decision is read from its output:
   the exposure correction is ``log2(median Y_auto / median Y_neutral)`` and the white-balance shift is
-  the per-channel change of the mid-tones, turned into mired exactly as postprod's plan turns its cast
-  into ``mired_shift`` (McCamy's CCT of the colour the correction makes grey, against D65).
+  the per-channel change of the mid-tones, turned into mired exactly as postprod reads a cast (the
+  Planckian light with the red/blue ratio of the colour the correction makes grey, against D65).
   Neutral is the same render without the auto settings; for a rendered source (JPEG), RawTherapee's
   neutral output is the input itself (checked: mean difference 0.3 of 8-bit), so the input is used.
 - **naive**: median metering to mid-grey (0.18 linear on RAW, the sRGB middle 0.214 linear on rendered
@@ -222,9 +222,15 @@ def mccamy_cct(rgb: np.ndarray) -> float | None:
 
 
 def cast_mired(rgb: np.ndarray) -> float | None:
-    """How warm a neutral that reads ``rgb`` is, in mired against D65 (+ = warm); postprod's convention."""
-    cct = mccamy_cct(rgb)
-    return None if cct is None else 1e6 / cct - D65_MIRED
+    """How warm a neutral that reads ``rgb`` is, in mired against D65 (+ = warm); postprod's convention and
+    conversion (:func:`pipeline.imaging.white_balance.cast_mired`: the Planckian light of the same red/blue
+    ratio, read past 25 000 K where McCamy's formula stops). None for a colour without red or blue."""
+    from pipeline.imaging.white_balance import cast_mired as locus_cast_mired
+
+    rgb = np.asarray(rgb, dtype=np.float64)
+    if not (np.all(np.isfinite(rgb)) and rgb[0] > 0 and rgb[2] > 0):
+        return None
+    return locus_cast_mired(rgb)
 
 
 def shift_of_gains(gains: np.ndarray) -> float | None:

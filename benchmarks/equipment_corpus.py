@@ -23,7 +23,12 @@ does):
   defects and focus misses (:data:`EXTRA_TUNING_MISSES`: 5 shaken, 3
   back-focused, 1 defocused frame), from its own random stream so the first
   two bodies do not change with it: more examples to set the shake, focus and
-  dust rules on.
+  dust rules on;
+* ``tuning`` only: body ``PPT-0004-CLEAN`` (:data:`TRIPOD_FRAMES` frames, its
+  own stream too), clean and on a tripod: every frame at a shutter slower than
+  1/focal length, 3 of them shaken. Every other sharp frame of the corpus has
+  a fast shutter, so without this body the reciprocal-rule gate on camera
+  shake could not be told from a detector that reads the truth off the EXIF.
 
 Both bodies have 5 focus misses in 24 frames: 2 defocused frames (a disc
 blur over the whole frame, radius 0.27-0.53 % of the width), 1 camera-shake
@@ -124,6 +129,12 @@ MISS_KINDS = ("defocus", "defocus", "shake", "back_focus", "back_focus")
 #: The tuning split's third body (dusty, its own defects): more camera shake and back focus to set
 #: those rules on (two bodies give two shaken frames, too few to place a threshold).
 EXTRA_TUNING_MISSES = ("shake",) * 5 + ("back_focus",) * 3 + ("defocus",)
+#: The tuning split's fourth body, clean, on a tripod: every frame at a slow shutter (1/4-1/30 s at
+#: 50-105 mm, slower than 1/focal length), so the shake rule gets no help from the EXIF shutter time
+#: (:func:`pipeline.imaging.focus_miss.shake_possible`) on its sharp frames, and its shaken frames
+#: (a tripod knocked during the exposure) must still be caught.
+TRIPOD_FRAMES = 12
+TRIPOD_MISSES = ("shake",) * 3
 
 
 @dataclass(frozen=True)
@@ -335,9 +346,12 @@ def _make_body(serial: str, artist: str, rng: np.random.Generator, defects: bool
     return body
 
 
-def _frame_settings(rng: np.random.Generator, miss: str | None) -> dict:
+def _frame_settings(rng: np.random.Generator, miss: str | None, tripod: bool = False) -> dict:
     f_number = float(rng.choice(APERTURES, p=APERTURE_WEIGHTS))
-    if miss == "shake":
+    if tripod:
+        focal = float(rng.choice([50.0, 85.0, 105.0]))
+        shutter = float(rng.choice([1 / 4, 1 / 8, 1 / 15, 1 / 30]))
+    elif miss == "shake":
         focal = float(rng.choice([85.0, 105.0]))
         shutter = float(rng.choice([1 / 8, 1 / 10, 1 / 15]))
     else:
@@ -412,8 +426,10 @@ def _render_frame(
     return np.rint(BLACK + np.clip(signal, 0.0, 1.0) * (WHITE - BLACK)).astype(np.uint16)
 
 
-def _digest(photos: list[Path], spec: Spec) -> str:
+def _digest(photos: list[Path], spec: Spec, extra: str = "") -> str:
     h = hashlib.sha256(f"v{CORPUS_VERSION} {spec}".encode())
+    if extra:  # what only one split has (the held-out splits' digests do not change with it)
+        h.update(extra.encode())
     for p in photos:
         h.update(p.name.encode())
         h.update(hashlib.sha256(p.read_bytes()).digest())
@@ -436,7 +452,8 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
     photos = split_sources(data)[split]
     folder = dest / split
     truth_path = folder / "truth.json"
-    digest = _digest(photos, spec)
+    tripod = split == "tuning" and bool(spec.extra_tuning_misses)
+    digest = _digest(photos, spec, f"tripod {TRIPOD_FRAMES} {TRIPOD_MISSES}" if tripod else "")
     try:
         if json.loads(truth_path.read_text())["digest"] == digest:
             return folder
@@ -458,19 +475,23 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
         _make_body(f"PP{tag}-0001-DUSTY", "Ana Lima", rng, defects=True, spec=spec),
         _make_body(f"PP{tag}-0002-CLEAN", "Ben Ode", rng, defects=False, spec=spec),
     ]
-    # (body, its random stream, its focus misses, minutes after the first body's frames)
-    plan = [(bodies[0], rng, spec.misses, 0), (bodies[1], rng, spec.misses, 3)]
+    # (body, its random stream, its focus misses, minutes after the first body's frames, frames, tripod)
+    plan = [(bodies[0], rng, spec.misses, 0, spec.frames, False), (bodies[1], rng, spec.misses, 3, spec.frames, False)]
     if split == "tuning" and spec.extra_tuning_misses:
         # Its own stream, so the first two bodies are the same with or without it.
         extra_rng = np.random.default_rng(SPLIT_SEEDS[split] + 7919)
         bodies.append(_make_body(f"PP{tag}-0003-DUSTY", "Cleo Park", extra_rng, defects=True, spec=spec))
-        plan.append((bodies[2], extra_rng, spec.extra_tuning_misses, 5))
+        plan.append((bodies[2], extra_rng, spec.extra_tuning_misses, 5, spec.frames, False))
+    if tripod:
+        tripod_rng = np.random.default_rng(SPLIT_SEEDS[split] + 104729)  # its own stream too
+        bodies.append(_make_body(f"PP{tag}-0004-CLEAN", "Dan Reis", tripod_rng, defects=False, spec=spec))
+        plan.append((bodies[3], tripod_rng, TRIPOD_MISSES, 6, TRIPOD_FRAMES, True))
     start = _STARTS[split]
     names = list(linear)
-    for body, rng, body_misses, minutes in plan:
+    for body, rng, body_misses, minutes, n_frames, on_tripod in plan:
         out = folder / body.serial
         out.mkdir()
-        misses = list(body_misses) + [None] * (spec.frames - len(body_misses))
+        misses = list(body_misses) + [None] * (n_frames - len(body_misses))
         rng.shuffle(misses)
         for i, miss in enumerate(misses):
             name = names[int(rng.integers(0, len(names)))] if i >= len(names) else names[i]
@@ -485,7 +506,7 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
                 orientation=orientation,
                 focus_miss=miss,
                 focus_scored=miss is not None or name not in SOFT_ORIGINALS,
-                **_frame_settings(rng, miss),
+                **_frame_settings(rng, miss, on_tripod),
             )
             cfa = _render_frame(linear[name], faces[name], body, frame, rng, spec)
             neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))

@@ -97,6 +97,11 @@ class ImageFormat(StrEnum):
 MAX_BOX_MEGAPIXELS = 100
 
 
+class UpscaleAction(StrEnum):
+    DELIVER_SMALLER = "deliver_smaller"  # the box is scaled down to what max_upscale allows
+    FLAG = "flag"  # the box is delivered at its size (enlarged) and the image flagged
+
+
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
     IGNORE = "ignore"
@@ -148,6 +153,38 @@ class WhiteBalanceRules(_Strict):
         le=100.0,
         description="With policy 'warm': shift this many mired warmer than neutral "
         "(a 1/8 CTO gel is about +20 mired).",
+    )
+    keep_warm: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.8,
+        description="Share (0-0.8) of a warm ambience kept: of neutrals that read warmer than the policy's "
+        "target (tungsten, candles, a low sun), this fraction of the difference is left in the picture. "
+        "0 = neutral (real-estate interiors: white walls read white); 0.2-0.3 keeps the glow of a "
+        "restaurant or a portrait.",
+    )
+    keep_cool: float = Field(
+        0.0,
+        ge=0.0,
+        le=0.8,
+        description="Share (0-0.8) of a cool ambience kept (shade, blue hour, overcast), as keep_warm.",
+    )
+    max_auto_shift_mired: float = Field(
+        150.0,
+        ge=0.0,
+        le=400.0,
+        description="Largest white-balance shift the renderer applies, in mired (about 160 mired turns "
+        "tungsten into daylight, a full CTO gel). A bigger correction is applied up to this and flagged "
+        "for a retoucher, who finishes it by eye.",
+    )
+    min_confidence: float = Field(
+        0.8,
+        ge=0.5,
+        le=1.0,
+        description="How sure (0.5-1) the plan must be that the neutrals really are off, and in that "
+        "direction, before it corrects them: the chance, given how far the four light estimates "
+        "disagree, that the cast is not the picture's own colour. Below it nothing is applied and a cast "
+        "beyond the tolerance is flagged for a retoucher.",
     )
 
 
@@ -363,6 +400,18 @@ class Rendition(_Strict):
     )
     metadata: MetadataPolicy | None = Field(
         None, description="Metadata for this rendition; none = the chart's `metadata`."
+    )
+    max_upscale: float = Field(
+        1.0,
+        ge=1.0,
+        le=8.0,
+        description="Largest enlargement of the source's pixels an exact box may need (1.0 = never enlarge, "
+        "Lightroom's 'Don't enlarge'); a long edge never enlarges whatever this says.",
+    )
+    beyond_max_upscale: UpscaleAction = Field(
+        UpscaleAction.DELIVER_SMALLER,
+        description="When a box needs more than max_upscale: deliver_smaller (the box's shape at the largest "
+        "size max_upscale allows) | flag (the box as asked, enlarged, and the image flagged for a person).",
     )
 
     @field_validator("crop", mode="before")

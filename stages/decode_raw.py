@@ -61,8 +61,8 @@ class DecodeRaw(Stage):
         )
         scan_photosites: bool = Field(
             True,
-            description="Scan RAW data for hot, dead and stuck photosites while the file is open (0.4-0.5 s per "
-            "6 MP frame here; the end of the run adds the scans up per camera body).",
+            description="Scan RAW data for hot, dead and stuck photosites while the file is open (about 0.05 "
+            "CPU-seconds per 6 MP frame; the end of the run adds the scans up per camera body).",
         )
 
     def process(self, item: WorkItem) -> None:

@@ -199,3 +199,20 @@ def test_no_dust_in_a_series_of_real_photos(exposure_dir):
             frames.append(srgb_to_linear(np.asarray(im.convert("RGB").resize((900, 600)), dtype=np.float32) / 255.0))
     assert len(frames) >= 10
     assert accumulate(frames).spots() == []
+
+
+@pytest.mark.parametrize("shape", [(683, 1024), (341, 512), (1024, 683), (300, 257), (170, 256)])
+def test_grid_pooling_covers_every_pixel_once(shape):
+    from pipeline.imaging.dust import _to_grid
+
+    a = np.random.default_rng(2).random(shape).astype(np.float32)
+    rows, cols = grid_shape(shape[1], shape[0])
+    for pool in (np.maximum, np.minimum):
+        got = _to_grid(a, rows, cols, pool)
+        if shape[0] >= rows and shape[1] >= cols:
+            starts_y = -(-np.arange(rows) * shape[0] // rows)
+            starts_x = -(-np.arange(cols) * shape[1] // cols)
+            expected = pool.reduceat(pool.reduceat(a, starts_y, axis=0), starts_x, axis=1)
+        else:
+            expected = cv2.resize(a, (cols, rows), interpolation=cv2.INTER_NEAREST)
+        assert np.array_equal(got, expected)

@@ -74,6 +74,33 @@ def test_camera_shake_is_motion_and_names_the_shutter():
     assert "1/10 s at 105 mm" in v.detail and "camera shake is likely" in v.detail
 
 
+def test_a_shutter_too_short_for_shake_leaves_a_dragged_frame_to_the_other_rules():
+    kernel = np.full((1, 6), 1 / 6, np.float32)  # a drag the frame's sharp part survives (1.3 px across)
+    sharp = cv2.GaussianBlur(rectangles(4), (0, 0), 0.6)
+    dragged = as_linear_rgb(cv2.filter2D(sharp, -1, kernel))
+    # 1/1000 s at 24 mm: a hand cannot drag the picture in that time.
+    v = assess_focus(dragged, shutter_s=1 / 1000, focal_length_mm=24)
+    assert not v.missed and v.directional
+    assert "1/1000 s at 24 mm is too short for camera shake" in v.detail
+    # Without EXIF, or at 1/60 s with 85 mm (slower than half of 1/focal length): shake.
+    assert assess_focus(dragged).missed
+    assert assess_focus(dragged, shutter_s=1 / 60, focal_length_mm=85).missed
+    # The gate lifts the shake rule only: a defocused frame at a short shutter is still a miss.
+    soft = as_linear_rgb(cv2.filter2D(cv2.GaussianBlur(rectangles(4), (0, 0), 4.0), -1, kernel))
+    assert assess_focus(soft, shutter_s=1 / 1000, focal_length_mm=24).missed
+
+
+@pytest.mark.parametrize(
+    "shutter_s, focal_mm, possible",
+    [(1 / 10, 105, True), (1 / 125, 85, True), (1 / 250, 85, False), (1 / 100, 50, False), (1 / 90, 50, True),
+     (None, 50, True), (1 / 1000, None, True), (0.0, 50, True)],
+)
+def test_shake_possible_is_the_reciprocal_rule_with_room_for_small_sensors(shutter_s, focal_mm, possible):
+    from pipeline.imaging.focus_miss import shake_possible
+
+    assert shake_possible(shutter_s, focal_mm) is possible
+
+
 def test_main_face_ignores_unsure_and_tiny_faces():
     faces = [((10, 10, 300, 300), 0.5), ((500, 100, 20, 20), 0.99), ((100, 400, 120, 150), 0.9)]
     s = FocusSubject.main_face(faces, 1200, 800)
@@ -130,3 +157,21 @@ def test_real_portrait_sharp_then_defocused(exposure_dir, model_dir):
     soft = cv2.filter2D(rgb, -1, disc / disc.sum())
     verdict = assess_focus(soft, subject(soft) or face)
     assert verdict.missed, verdict.detail
+
+
+def test_percentiles_by_partition_are_numpys():
+    from pipeline.imaging.focus_miss import _percentiles
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 10, 41, 1000):
+        a = rng.gamma(2.0, 1.0, n).astype(np.float32)
+        got = _percentiles(a, (30, 50))
+        assert got == pytest.approx([np.percentile(a, 30), np.percentile(a, 50)], rel=1e-12, abs=1e-12)
+
+
+def test_encoded_luma_is_linear_to_srgb_of_the_luminance():
+    from pipeline.imaging.color import linear_to_srgb, luminance
+    from pipeline.imaging.focus_miss import _encoded_luma
+
+    rgb = np.random.default_rng(1).uniform(-0.1, 1.2, (50, 70, 3)).astype(np.float32)
+    assert np.array_equal(_encoded_luma(rgb), linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32))

@@ -76,7 +76,7 @@ def test_measurements_of_the_shared_photos_match_the_golden_values(testdata: Pat
     golden = json.loads(GOLDEN.read_text())
     assert sorted(measured) == sorted(golden), "the shared photos changed: regenerate (see the module docstring)"
     moved = [
-        f"{name} {col}: {golden[name][col]!r} -> {values.get(col)!r}"
+        f"{name} {col}: {golden[name].get(col)!r} -> {values.get(col)!r}"
         for name, values in sorted(measured.items())
         for col in sorted(set(golden[name]) | set(values))
         if not same(golden[name].get(col), values.get(col))

@@ -110,13 +110,13 @@ def test_a_rule_can_be_replaced() -> None:
     rec = _record(exposure_ev=-1.0, faces=[_face(1000, 500, 400, -1.0)])
 
     def centred_crops_only(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-        return plan_crops(record, chart, dataclasses.replace(plan, faces_that_count=()))
+        return plan_crops(dataclasses.replace(record, faces=[]), chart, dataclasses.replace(plan, faces_that_count=()))
 
     default = plan_image(rec, chart)
     replaced = plan_image(rec, chart, tuple(centred_crops_only if r is plan_crops else r for r in RULES))
     assert [o.op_id for o in replaced] == [o.op_id for o in default]
-    assert {o.reason for o in _kinds(default, OperationKind.CROP)} == {"4:5 crop placed on 1 face(s)",
-                                                                        "1:1 crop placed on 1 face(s)"}
+    assert {o.reason for o in _kinds(default, OperationKind.CROP)} == {
+        "4:5 crop placed on 1 face(s), all 1 face(s) whole", "1:1 crop placed on 1 face(s), all 1 face(s) whole"}
     assert {o.reason for o in _kinds(replaced, OperationKind.CROP)} == {"4:5 crop placed centre",
                                                                          "1:1 crop placed centre"}
 

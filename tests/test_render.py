@@ -96,8 +96,14 @@ def test_frames_and_sizes() -> None:
     assert w / h == pytest.approx(0.8) and x + w / 2 == pytest.approx(1500)
     # Turned, uncropped: the largest inscribed frame.
     assert rendition_frame(web, Adjustments(angle_deg=3.0), 3000, 2000) == pytest.approx(inscribed_box(3000, 2000, 3.0))
-    # Exact boxes may enlarge; the largest need decides the decode.
-    assert rendition_size(box, (100, 0, 160, 200)) == (400, 500)
+    # An exact box enlarges up to max_upscale (1.0 by default: "don't enlarge"), then is delivered smaller in
+    # its shape; with beyond_max_upscale: flag it is delivered as asked (and the plan flags it).
+    assert rendition_size(box, (100, 0, 1600, 2000)) == (400, 500)
+    assert rendition_size(box, (100, 0, 160, 200)) == (160, 200)
+    assert rendition_size(Rendition(crop="4:5", width_px=400, height_px=500, max_upscale=2.0), (100, 0, 160, 200)) \
+        == (320, 400)
+    assert rendition_size(Rendition(crop="4:5", width_px=400, height_px=500, beyond_max_upscale="flag"),
+                          (100, 0, 160, 200)) == (400, 500)
     assert required_scale({"web": web}, none, 3000, 2000) == pytest.approx(667 / 2000)  # rounding up 666.7
     assert required_scale({"web": web, "full": full}, none, 3000, 2000) == 1.0
 

@@ -141,3 +141,29 @@ def test_non_bayer_sensor_is_skipped_not_failed(raw_dir):
     with rawpy.imread(str(raw_dir / "RAW_KODAK_C330_FORMAT_NONE_YRGB.raw")) as raw:
         scan = scan_raw(raw)
     assert scan.skipped and scan.candidates == ()
+
+
+def test_the_median_gate_keeps_every_photosite_beyond_its_extreme_neighbour():
+    """The scan only reads the neighbours of photosites far from their 3x3 median; with no noise
+    test (sigmas=0) its candidates must be exactly the photosites beyond the brightest (darkest)
+    of their 8 same-colour neighbours by the gate, found here by brute force, edges included."""
+    rng = np.random.default_rng(7)
+    cfa = flat_cfa(0.3, shape=(40, 58), seed=3, noise=0.03)  # noisy: many photosites near the gate
+    cfa[:, 30:] = flat_cfa(0.7, shape=(40, 58), seed=4, noise=0.03)[:, 30:]  # an edge
+    for r, c in rng.integers(0, (40, 58), (25, 2)):  # outliers, some on the border
+        cfa[r, c] = WHITE if rng.random() < 0.5 else BLACK
+    cfa[0, 0], cfa[39, 57] = WHITE, BLACK
+    gate = 0.02
+    scan = find_photosite_outliers(cfa, RGGB, BLACK, WHITE, sigmas=0.0, min_excess=gate, max_candidates=10**6)
+    expected = set()
+    v = cfa.astype(np.float64)
+    for r in range(40):
+        for c in range(58):
+            ring = [v[min(max(r + dr, r % 2), 38 + r % 2), min(max(c + dc, c % 2), 56 + c % 2)]
+                    for dr in (-2, 0, 2) for dc in (-2, 0, 2) if (dr, dc) != (0, 0)]
+            if v[r, c] - max(ring) > gate * (WHITE - BLACK):
+                expected.add((r, c, PhotositeDeviation.BRIGHT))
+            if min(ring) - v[r, c] > gate * (WHITE - BLACK):
+                expected.add((r, c, PhotositeDeviation.DARK))
+    assert len(expected) > 20
+    assert {(c.row, c.col, c.deviation) for c in scan.candidates} == expected

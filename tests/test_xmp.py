@@ -184,6 +184,19 @@ def test_crop_is_relative_to_camera_raws_default_crop() -> None:
     assert w / 1704 == pytest.approx(1376 / 1720, abs=1e-6)
 
 
+def test_a_tilt_the_lines_do_not_make_sure_of_is_not_written() -> None:
+    """1.5 degrees is within the automatic limit, but read from a little straight edge that most of the
+    near-level lines disagree with (perspective): a retoucher's call, so no CropAngle (issue 17 item 5)."""
+    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.2, horizon_agreement=0.3))
+    (st,) = [o for o in doc["operations"] if o["kind"] == "straighten"]
+    assert st["applied_by"] == AppliedBy.RETOUCHER and st["params"]["angle_deg"] == 1.5
+    attrs = crs_settings(doc).attrs
+    assert attrs["crs:HasCrop"] == "False" and "crs:CropAngle" not in attrs
+    # The same tilt on a long run of agreeing lines is applied, and written.
+    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.8, horizon_agreement=0.7))
+    assert float(crs_settings(doc).attrs["crs:CropAngle"]) == -1.5
+
+
 def test_tilt_left_to_a_retoucher_is_not_written() -> None:
     """An 8.5-degree tilt is beyond the automatic 3 degrees: the renderer leaves it, so does the XMP."""
     doc = _doc(_record(horizon_tilt_deg=8.52, lines_found=30))

@@ -678,8 +678,8 @@ def decode_proxy(
     scan_photosites : bool
         For a RAW, also look for hot, dead and stuck photosites in the raw
         data (:attr:`Decoded.photosites`): LibRaw holds it only while the file
-        is open, so this is the one place to do it (0.4-0.5 s per 6 MP frame on a shared
-        2-CPU machine: benchmarks/EQUIPMENT.md).
+        is open, so this is the one place to do it (about 0.05 CPU-seconds per 6 MP
+        frame: benchmarks/EQUIPMENT.md).
 
     Returns
     -------

@@ -3,9 +3,10 @@
 Detection runs on the analysis proxy (as Immich detects on its preview, not
 the original), sized down for the detector, and every box and landmark is
 mapped to full-resolution pixels of the oriented image, where the render step
-and downstream tools work. Each face gets two trade measures on the proxy's
-scene-linear pixels: its exposure in EV against the target, and a sharpness
-figure comparable across face sizes. Faces too small to retouch are kept and
+and downstream tools work. Each face gets three trade measures on the proxy's
+scene-linear pixels: its exposure in EV against the target, a sharpness
+figure comparable across face sizes, and the colour of its skin (which the
+white balance must keep). Faces too small to retouch are kept and
 flagged rather than dropped, so a count of people in a shot stays right.
 """
 
@@ -90,6 +91,46 @@ def face_exposure_ev(
     x0, y0, x1, y1 = bounds
     lum = luminance(rgb_linear[y0:y1, x0:x1])
     return ev_of(max(float(np.median(lum)), _MIN_LUMINANCE), target)
+
+
+def face_colour(
+    rgb_linear: np.ndarray,
+    box: tuple[float, float, float, float],
+    centre_fraction: float = 0.5,
+) -> list[float] | None:
+    """Median linear RGB of a face's centre (the region :func:`face_exposure_ev` reads).
+
+    The skin's colour, per channel, without eyes, brows and highlights (the
+    median): the white-balance rule checks that its planned gains keep it skin.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, (H, W, 3)
+        Scene-linear RGB (the proxy's ``rgb``).
+    box : tuple of float
+        ``(x, y, width, height)`` of the face in ``rgb_linear``'s pixels.
+    centre_fraction : float
+        Part of the box's width and height read, in (0, 1].
+
+    Returns
+    -------
+    list of float or None
+        ``[r, g, b]``; None when the box lies outside the image.
+
+    Raises
+    ------
+    ValueError
+        If ``centre_fraction`` is not in (0, 1].
+    """
+    if not 0 < centre_fraction <= 1:
+        raise ValueError(f"centre_fraction must be in (0, 1], got {centre_fraction}")
+    x, y, w, h = box
+    cw, ch = max(w * centre_fraction, 1.0), max(h * centre_fraction, 1.0)
+    bounds = _crop_bounds((x + (w - cw) / 2, y + (h - ch) / 2, cw, ch), rgb_linear.shape)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    return [float(v) for v in np.median(rgb_linear[y0:y1, x0:x1].reshape(-1, 3), axis=0)]
 
 
 def face_sharpness(
@@ -200,6 +241,7 @@ def measure_faces(
                 ),
                 sharpness=face_sharpness(proxy.srgb8, on_proxy),  # type: ignore[arg-type]
                 too_small=min(x1 - x0, y1 - y0) < smallest,
+                colour_rgb=face_colour(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
             )
         )
     return faces

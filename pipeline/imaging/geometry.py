@@ -26,6 +26,22 @@ def rotated_corners(box: Box, angle_deg: float) -> list[tuple[float, float]]:
     return out
 
 
+def within_upscale(size: tuple[int, int], frame_w: float, frame_h: float,
+                   max_upscale: float) -> tuple[tuple[int, int], float]:
+    """An exact output ``size`` filled from a ``frame_w`` x ``frame_h`` frame, enlarging it at most ``max_upscale``.
+
+    Returns the size delivered (``size`` itself when it needs no more than
+    ``max_upscale``, else the largest of its shape that does) and the
+    enlargement ``size`` as asked needs (output pixels per frame pixel).
+    """
+    bw, bh = size
+    scale = max(bw / frame_w, bh / frame_h)
+    if scale <= max_upscale + 1e-9:
+        return (bw, bh), scale
+    fit = max_upscale / scale
+    return (max(1, round(bw * fit)), max(1, round(bh * fit))), scale
+
+
 def fits(box: Box, angle_deg: float, width: float, height: float, eps: float = 1e-6) -> bool:
     """Whether ``box`` turned by ``angle_deg`` lies inside a ``width`` x ``height`` image."""
     return all(-eps <= px <= width + eps and -eps <= py <= height + eps for px, py in rotated_corners(box, angle_deg))
@@ -115,3 +131,50 @@ def place_crop(
     if not fits(box, angle_deg, width, height):
         box = shrink_to_fit(box, angle_deg, width, height)
     return box
+
+
+def _clip(polygon: list[tuple[float, float]], a: tuple[float, float], b: tuple[float, float]) -> list[tuple[float, float]]:
+    """The part of ``polygon`` on the left of the directed edge ``a -> b`` (Sutherland-Hodgman, one edge)."""
+    def side(p: tuple[float, float]) -> float:
+        return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+    out: list[tuple[float, float]] = []
+    for i, p in enumerate(polygon):
+        q = polygon[(i + 1) % len(polygon)]
+        sp, sq = side(p), side(q)
+        if sp >= 0:
+            out.append(p)
+        if (sp >= 0) != (sq >= 0):
+            t = sp / (sp - sq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    return out
+
+
+def _area(polygon: list[tuple[float, float]]) -> float:
+    return abs(sum(p[0] * q[1] - q[0] * p[1] for p, q in zip(polygon, polygon[1:] + polygon[:1]))) / 2
+
+
+def kept_share(box: Box, angle_deg: float, region: Box) -> float:
+    """The share of the axis-aligned ``region``'s area that ``box`` turned by ``angle_deg`` covers (0-1).
+
+    A region of no area counts as kept when its corner lies inside the box (1.0), else 0.0.
+    """
+    rx, ry, rw, rh = region
+    if angle_deg == 0.0:
+        x, y, w, h = box
+        ix = max(0.0, min(x + w, rx + rw) - max(x, rx))
+        iy = max(0.0, min(y + h, ry + rh) - max(y, ry))
+        if rw * rh <= 0:
+            return float(x <= rx <= x + w and y <= ry <= y + h)
+        return ix * iy / (rw * rh)
+    # rotated_corners runs top-left, top-right, bottom-right, bottom-left: with y pointing down the inside
+    # is where _clip's cross product is positive.
+    corners = rotated_corners(box, angle_deg)
+    poly = [(rx, ry), (rx + rw, ry), (rx + rw, ry + rh), (rx, ry + rh)]
+    for a, b in zip(corners, corners[1:] + corners[:1]):
+        poly = _clip(poly, a, b)
+        if not poly:
+            return 0.0
+    if rw * rh <= 0:
+        return 1.0
+    return _area(poly) / (rw * rh)

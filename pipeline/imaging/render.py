@@ -46,9 +46,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from charts.schema import Chart, Rendition
+from charts.schema import Chart, Rendition, UpscaleAction
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
-from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop
+from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
@@ -210,13 +210,18 @@ def rendition_frame(rendition: Rendition, adjustments: Adjustments, width: int, 
 def rendition_size(rendition: Rendition, frame: Box) -> tuple[int, int]:
     """Output ``(width, height)`` of a rendition showing ``frame``.
 
-    An exact box is produced at its size (enlarging if it must: platforms want
-    that size); a long edge never enlarges (Lightroom's "don't enlarge"), and no
-    size means the frame at full resolution.
+    An exact box is produced at its size while that enlarges the frame's pixels
+    at most ``rendition.max_upscale`` times; beyond, it is delivered at the
+    largest size that allows (its shape kept) unless the chart says
+    ``beyond_max_upscale: flag`` (the box as asked; the plan flags it). A long
+    edge never enlarges (Lightroom's "don't enlarge"), and no size means the
+    frame at full resolution.
     """
     _, _, w, h = frame
     if rendition.box is not None:
-        return rendition.box
+        if rendition.beyond_max_upscale is UpscaleAction.FLAG:
+            return rendition.box
+        return within_upscale(rendition.box, w, h, rendition.max_upscale)[0]
     scale = 1.0
     if rendition.long_edge_px is not None:
         scale = min(1.0, rendition.long_edge_px / max(w, h))

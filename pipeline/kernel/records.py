@@ -68,6 +68,10 @@ class Face:
     too_small : bool
         Smaller than the stage's minimum face size: kept, but too small to
         retouch or judge reliably.
+    colour_rgb : list of float or None
+        Median linear RGB (working space, 1.0 = white) of the face's centre, the
+        region its exposure is read on: the white-balance rule checks that skin
+        stays skin after its correction. None when the box is outside the image.
     """
 
     x: float
@@ -79,6 +83,7 @@ class Face:
     exposure_ev: float | None = None
     sharpness: float | None = None
     too_small: bool = False
+    colour_rgb: list[float] | None = None
 
 
 class OperationKind(StrEnum):
@@ -278,15 +283,24 @@ class ExposureMeasure:
 
 @dataclass
 class ColourMeasure:
-    """White-balance cast of the near-neutral pixels (written by measure_exposure)."""
+    """White-balance cast: the light of the image's neutral surfaces (written by measure_exposure)."""
 
     cast_a: float | None = column(
-        "wb_cast_a", pa.float64(), "CIE Lab a* of the near-neutral pixels at L*=50 (D65): + magenta, - green cast.")
+        "wb_cast_a", pa.float64(), "CIE Lab a* of the neutral's light at L*=50 (D65): + magenta, - green cast.")
     cast_b: float | None = column(
-        "wb_cast_b", pa.float64(), "CIE Lab b* of the near-neutral pixels at L*=50 (D65): + yellow/warm, - blue cast.")
+        "wb_cast_b", pa.float64(), "CIE Lab b* of the neutral's light at L*=50 (D65): + yellow/warm, - blue cast.")
     temperature_shift_k: float | None = column(
         "wb_temperature_shift_k", pa.float64(),
-        "CCT of the near-neutral pixels minus 6504 K: negative = warm cast, positive = cool.")
+        "CCT of the neutral's light minus 6504 K: negative = warm cast, positive = cool (from wb_cast_mired; "
+        "capped at 1e6 K).")
+    cast_mired: float | None = column(
+        "wb_cast_mired", pa.float64(),
+        "The neutral's light in mired against D65, on the Planckian locus by its red/blue ratio: + = warm cast.")
+    tint: float | None = column(
+        "wb_tint", pa.float64(), "log2 green excess of the neutral's light over the locus: + green, - magenta cast.")
+    uncertainty_mired: float | None = column(
+        "wb_uncertainty_mired", pa.float64(),
+        "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues.")
 
 
 @dataclass
@@ -311,6 +325,16 @@ class LineMeasure:
         "Lean of near-vertical lines in degrees, + = top leans right; null if too few lines.")
     lines_found: int | None = column(
         "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
+    horizon_support: float | None = column(
+        "horizon_support", pa.float64(),
+        "Length of the near-horizontal lines that agree with horizon_tilt_deg (within 0.5 deg), in long edges.")
+    horizon_agreement: float | None = column(
+        "horizon_agreement", pa.float64(), "Their share (0-1) of all near-horizontal line length.")
+    verticals_support: float | None = column(
+        "verticals_support", pa.float64(),
+        "Length of the near-vertical lines that agree with verticals_tilt_deg (within 0.5 deg), in long edges.")
+    verticals_agreement: float | None = column(
+        "verticals_agreement", pa.float64(), "Their share (0-1) of all near-vertical line length.")
 
 
 @dataclass

@@ -62,6 +62,8 @@ FACES_SCHEMA = pa.schema(
             "Variance of the Laplacian of the face (grey 0-255) resampled to 128 px wide; higher is sharper.",
         ),
         _f("too_small", pa.bool_(), "Face below the minimum size for retouching (kept, flagged).", False),
+        _f("colour_rgb", pa.list_(pa.float32(), 3),
+           "Median linear RGB (1.0 = white) of the face centre: the skin colour the white balance must keep."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -101,6 +103,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "exposure_ev": face.exposure_ev,
                     "sharpness": face.sharpness,
                     "too_small": face.too_small,
+                    "colour_rgb": None if face.colour_rgb is None else list(face.colour_rgb),
                 }
             )
     return rows

@@ -2,7 +2,9 @@
 
 Canny edges and a probabilistic Hough transform say which edge pixels lie on
 straight lines near the horizontal or vertical axis; those pixels' gradients
-then give the angle to a fraction of a degree.
+then give each line's angle to a fraction of a degree, and the family's tilt is
+the angle most of the straight line length agrees on. How much line length
+agrees, and what share of the family that is, say how sure the reading is.
 """
 
 from __future__ import annotations
@@ -19,11 +21,33 @@ from pipeline.kernel.records import LineMeasure
 
 @dataclass(frozen=True)
 class LineTilts:
-    """Tilts from detected line segments; None when too few lines."""
+    """Tilts from detected line segments; None when too few lines.
+
+    ``*_support``: the length of straight edge that agrees with the reading
+    (edge pixels within :data:`AGREEMENT_DEG`), in long edges of the picture;
+    ``*_agreement``: their share of the family's edge strength. A real
+    horizon or a row of level shelves is long and dominant; perspective lines
+    (a guard rail, a receding table) scatter and agree with nothing much.
+    """
 
     horizon_tilt_deg: float | None
     verticals_tilt_deg: float | None
     lines_found: int
+    horizon_support: float | None = None
+    horizon_agreement: float | None = None
+    verticals_support: float | None = None
+    verticals_agreement: float | None = None
+
+
+#: Edge pixels whose direction is within this many degrees of the family's reading agree with it (a
+#: pixel's gradient direction is good to about a degree on a crisp edge).
+AGREEMENT_DEG = 1.0
+# Width (degrees) of the Gaussian that turns the pixels' directions into a density whose peak is the reading.
+_MODE_BANDWIDTH_DEG = 0.3
+# Canny's thresholds follow the picture's own contrast (a misty horizon has a faint edge): the upper one
+# is this percentile of the gradient magnitude (8-bit steps per pixel), never under the floor.
+_CANNY_PERCENTILE = 90.0
+_CANNY_FLOOR = 8.0
 
 
 def line_tilts(
@@ -34,10 +58,12 @@ def line_tilts(
 ) -> LineTilts:
     """Horizon and verticals tilt from Canny edges and a probabilistic Hough transform.
 
-    Segments within ``max_deviation_deg`` of horizontal (vertical) select the
-    edge pixels that vote; the tilt is the median of those pixels' edge
-    directions (from their gradients), weighted by gradient strength, so long,
-    crisp lines count most.
+    Segments within ``max_deviation_deg`` of horizontal (vertical) say which
+    edge pixels lie on straight lines; those pixels' gradients give the angle
+    to a fraction of a degree (Hough's bins are one degree), and the family's
+    tilt is the peak of their strength-weighted density, refined as the
+    weighted median of the pixels near it: the direction most straight edge
+    shares, not an average that perspective lines pull.
 
     Parameters
     ----------
@@ -57,7 +83,7 @@ def line_tilts(
         (the picture needs a clockwise turn). ``verticals_tilt_deg``:
         positive when verticals lean right at the top (the picture needs a
         counter-clockwise turn, or it has a keystone). ``lines_found``: all
-        segments detected near either axis.
+        segments detected near either axis. Support and agreement of each.
 
     Raises
     ------
@@ -78,12 +104,14 @@ def line_tilts_of_encoded(
     """:func:`line_tilts` of sRGB-encoded luma already at its working size (unchecked)."""
     smooth = cv2.GaussianBlur(encoded.astype(np.float32, copy=False), (3, 3), 0)
     enc8 = np.round(smooth * 255.0).astype(np.uint8)
-    edges = cv2.Canny(enc8, 40, 120, L2gradient=True)
     # Scharr, not Sobel: on rotated test lines Sobel's gradient direction reads
     # about 10 % of the tilt low, Scharr's about 3 %.
     gx = cv2.Scharr(smooth, cv2.CV_32F, 1, 0)
     gy = cv2.Scharr(smooth, cv2.CV_32F, 0, 1)
     ax, ay = np.abs(gx), np.abs(gy)
+    magnitude8 = np.hypot(gx, gy) * (255.0 / 16.0)  # Scharr's kernel sums to 16
+    high = max(_CANNY_FLOOR, float(np.percentile(magnitude8, _CANNY_PERCENTILE)))
+    edges = cv2.Canny(enc8, high / 2.5, high, L2gradient=True)
     # Only edges running near an axis can vote; dropping the rest first halves
     # the Hough transform's work, its main cost.
     ratio = 1.0 / math.tan(math.radians(max_deviation_deg + 5.0))
@@ -96,32 +124,58 @@ def line_tilts_of_encoded(
     dx, dy = (seg[:, 2] - seg[:, 0]).astype(np.float64), (seg[:, 3] - seg[:, 1]).astype(np.float64)
     # Image y grows downwards; flip it so angles turn counter-clockwise as seen.
     angle = (np.degrees(np.arctan2(-dy, dx)) + 90.0) % 180.0 - 90.0  # [-90, 90): no direction
-    # Hough segments follow its 1-degree bins, so they only say which edge
-    # pixels lie on straight lines; the angle itself comes from those pixels'
-    # gradients, which resolve fractions of a degree.
-    horizon = verticals = None
     horiz = np.abs(angle) <= max_deviation_deg
     vert = np.abs(np.abs(angle) - 90.0) <= max_deviation_deg
+    long_edge = float(max(enc8.shape))
+    horizon = verticals = None
     if horiz.sum() >= min_lines:
-        on = _on_segments(edges, seg[horiz]) & (ay > ax)
-        horizon = _weighted_median(np.degrees(np.arctan(gx[on] / gy[on])), np.hypot(gx[on], gy[on]))
+        horizon = _family(edges, seg[horiz], ay > ax, lambda on: np.degrees(np.arctan(gx[on] / gy[on])),
+                          np.hypot(gx, gy), max_deviation_deg, long_edge)
     if vert.sum() >= min_lines:
-        on = _on_segments(edges, seg[vert]) & (ax > ay)
-        verticals = _weighted_median(np.degrees(np.arctan(gy[on] / gx[on])), np.hypot(gx[on], gy[on]))
-    return LineTilts(horizon, verticals, int(horiz.sum() + vert.sum()))
+        verticals = _family(edges, seg[vert], ax > ay, lambda on: np.degrees(np.arctan(gy[on] / gx[on])),
+                            np.hypot(gx, gy), max_deviation_deg, long_edge)
+    return LineTilts(
+        horizon[0] if horizon else None, verticals[0] if verticals else None, int(horiz.sum() + vert.sum()),
+        horizon[1] if horizon else None, horizon[2] if horizon else None,
+        verticals[1] if verticals else None, verticals[2] if verticals else None,
+    )
+
+
+def _family(edges: np.ndarray, segments: np.ndarray, along: np.ndarray, pixel_angle, strength: np.ndarray,
+            max_deviation_deg: float, long_edge: float) -> tuple[float, float, float] | None:
+    """(tilt, support, agreement) of one family of segments, or None when no segment has edge pixels.
+
+    Every edge pixel on the family's segments votes with its gradient's
+    direction, weighted by the gradient's strength; the tilt is the peak of
+    the votes' density, refined as the weighted median of the votes near it.
+    """
+    mask = np.zeros_like(edges)
+    for x0, y0, x1, y1 in segments.tolist():
+        cv2.line(mask, (x0, y0), (x1, y1), 255, thickness=3)
+    on = (mask > 0) & (edges > 0) & along
+    if on.sum() < 5:
+        return None
+    a, w = pixel_angle(on), strength[on]
+    keep = np.abs(a) <= max_deviation_deg + 5.0
+    a, w = a[keep], w[keep]
+    if a.size < 5:
+        return None
+    grid = np.arange(-max_deviation_deg - 5.0, max_deviation_deg + 5.0 + 1e-9, 0.05)
+    hist = np.bincount(np.clip(np.round((a - grid[0]) / 0.05).astype(int), 0, grid.size - 1), weights=w,
+                       minlength=grid.size)
+    sigma = _MODE_BANDWIDTH_DEG / 0.05
+    kernel = np.exp(-0.5 * (np.arange(-int(4 * sigma), int(4 * sigma) + 1) / sigma) ** 2)
+    mode = grid[int(np.argmax(np.convolve(hist, kernel, mode="same")))]
+    near = np.abs(a - mode) <= AGREEMENT_DEG
+    tilt = _weighted_median(a[near], w[near])
+    agree = np.abs(a - tilt) <= AGREEMENT_DEG
+    return tilt, float(agree.sum() / long_edge), float(w[agree].sum() / w.sum())
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     order = np.argsort(values)
     cum = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
-
-
-def _on_segments(edges: np.ndarray, segments: np.ndarray) -> np.ndarray:
-    mask = np.zeros_like(edges)
-    for x0, y0, x1, y1 in segments.tolist():
-        cv2.line(mask, (x0, y0), (x1, y1), 255, thickness=3)
-    return (mask > 0) & (edges > 0)
 
 
 def line_measure(encoded_small: np.ndarray) -> LineMeasure:
@@ -131,4 +185,8 @@ def line_measure(encoded_small: np.ndarray) -> LineMeasure:
         horizon_tilt_deg=tilts.horizon_tilt_deg,
         verticals_tilt_deg=tilts.verticals_tilt_deg,
         lines_found=tilts.lines_found,
+        horizon_support=tilts.horizon_support,
+        horizon_agreement=tilts.horizon_agreement,
+        verticals_support=tilts.verticals_support,
+        verticals_agreement=tilts.verticals_agreement,
     )

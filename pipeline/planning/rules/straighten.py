@@ -1,4 +1,15 @@
-"""Straightening: level the verticals (interiors) or else the horizon."""
+"""Straightening only when sure: level the verticals (interiors) or else the horizon.
+
+The measurement gives each family's tilt with how much straight line length
+agrees with it (``*_support``, in long edges of the picture) and what share of
+the family that is (``*_agreement``). The renderer turns the frame only when
+the reading is sure: a long run of lines that dominate their family (a
+horizon, a row of shelves), or a horizon that the verticals confirm (a camera
+turned about its axis tilts both alike; perspective does not). A weaker
+reading goes to a retoucher with the angle measured, and one resting on a few
+stray lines is not reported at all. Whatever a retoucher is left, the renderer
+does not turn, so crops and the XMP's ``CropAngle`` follow only applied turns.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +18,72 @@ from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, Operation
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
 
-# A tilt read from fewer line segments than this may come from one slanted
-# object (a leaning chair, a roof line) rather than the frame: a retoucher looks.
+#: A reading resting on less agreeing straight edge than this (long edges of the picture) is not reported:
+#: a few stray edges (a stem, a fold) say nothing about the camera.
+MIN_SUPPORT_TO_REPORT = 0.1
+#: Sure on its own: at least this much agreeing line length ...
+SURE_SUPPORT = 0.5
+#: ... making up at least this share of its family (perspective lines scatter; a horizon dominates).
+SURE_AGREEMENT = 0.5
+#: Sure when the other family confirms it: both readings within this many degrees of each other.
+CONFIRM_WITHIN_DEG = 0.5
+# Records measured before the support was (older manifests): the line count decides, as it used to.
 MIN_LINES_FOR_AUTO = 5
-# The confidence rises with the segments that agree on the tilt, reaching 1 at
-# this many (a room or a skyline gives dozens; a portrait a handful).
 LINES_FOR_FULL_CONFIDENCE = 20.0
 
 
 def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """Turn the frame by a measured tilt beyond ``straighten.tolerance_deg``; at most one axis.
+    """Turn the frame by a sure tilt beyond ``straighten.tolerance_deg``; at most one axis.
 
     Verticals come first when the chart corrects them (a leaning door frame
     matters more than a horizon indoors). A tilt beyond
-    ``straighten.max_auto_angle_deg``, or read from too few lines, is likely
-    intentional (a Dutch angle) and goes to a retoucher. Sets
-    ``plan.angle_deg`` when the renderer applies the turn.
+    ``straighten.max_auto_angle_deg`` is likely intentional (a Dutch angle) and
+    goes to a retoucher, as does one the lines do not make sure of (see the
+    module docstring). Sets ``plan.angle_deg`` when the renderer applies the turn.
     """
-    st = chart.straighten
-    lines = record.lines.lines_found or 0
-    for axis, enabled, tilt in (("verticals", st.verticals, record.lines.verticals_tilt_deg),
-                                ("horizon", st.horizon, record.lines.horizon_tilt_deg)):
-        if not enabled or tilt is None or abs(tilt) < st.tolerance_deg:
+    st, lines = chart.straighten, record.lines
+    # Both families as the turn they call for (counter-clockwise positive): verticals leaning right
+    # at the top need the picture turned counter-clockwise, so their turn is minus their lean.
+    horizon = _reading(lines.horizon_tilt_deg, lines.horizon_support, lines.horizon_agreement)
+    verticals = _reading(None if lines.verticals_tilt_deg is None else -lines.verticals_tilt_deg,
+                         lines.verticals_support, lines.verticals_agreement)
+    order = (("verticals", st.verticals, verticals, horizon), ("horizon", st.horizon, horizon, verticals))
+    for axis, enabled, reading, other in order:
+        if not enabled or reading is None:
             continue
-        auto = abs(tilt) <= st.max_auto_angle_deg and lines >= MIN_LINES_FOR_AUTO
+        turn, support, agreement = reading
+        if abs(turn) < st.tolerance_deg:
+            return []
+        if support is None:  # an older record: the line count decides
+            sure = (lines.lines_found or 0) >= MIN_LINES_FOR_AUTO
+            confidence = min(1.0, (lines.lines_found or 0) / LINES_FOR_FULL_CONFIDENCE)
+            why = f"{lines.lines_found or 0} lines"
+        elif support < MIN_SUPPORT_TO_REPORT:
+            continue
+        else:
+            confirmed = (other is not None and other[1] is not None and other[1] >= MIN_SUPPORT_TO_REPORT
+                         and abs(other[0] - turn) <= CONFIRM_WITHIN_DEG)
+            sure = (support >= SURE_SUPPORT and (agreement or 0.0) >= SURE_AGREEMENT) or confirmed
+            confidence = min(1.0, support / SURE_SUPPORT) * (1.0 if confirmed else min(1.0, (agreement or 0.0) / SURE_AGREEMENT))
+            why = (f"{support:.1f} frame widths of lines agree ({agreement or 0.0:.0%} of them)"
+                   + (", the other axis confirms" if confirmed else ""))
+        auto = sure and abs(turn) <= st.max_auto_angle_deg
         if auto:
-            plan.angle_deg = float(tilt)
+            plan.angle_deg = float(turn)
+        doubt = "" if auto else ("; beyond the automatic " f"{st.max_auto_angle_deg:g} deg: intentional? check by eye"
+                                 if sure else "; the lines do not make it sure (perspective?): check by eye")
         return [Operation(
             op_id="straighten", kind=OperationKind.STRAIGHTEN,
             # angle_deg turns the crop rectangle (counter-clockwise on screen, as the
             # tilted line rises to the right): its content comes out level.
-            params={"angle_deg": rounded(float(tilt), 2), "axis": axis},
-            reason=f"{axis} tilted {tilt:+.2f} deg ({lines} lines)"
-                   + ("" if auto else f"; beyond the automatic {st.max_auto_angle_deg:g} deg or too few lines: "
-                                      "intentional? check by eye"),
-            measured=rounded(float(tilt), 2), target=0.0,
-            confidence=rounded(min(1.0, lines / LINES_FOR_FULL_CONFIDENCE), 2),
+            params={"angle_deg": rounded(float(turn), 2), "axis": axis},
+            reason=f"{axis} tilted {turn:+.2f} deg ({why})" + doubt,
+            measured=rounded(float(turn), 2), target=0.0, confidence=rounded(confidence, 2),
             applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
         )]
     return []
+
+
+def _reading(turn: float | None, support: float | None,
+             agreement: float | None) -> tuple[float, float | None, float | None] | None:
+    return None if turn is None else (float(turn), support, agreement)

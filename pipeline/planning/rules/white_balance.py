@@ -1,52 +1,240 @@
-"""White balance: move the neutrals to the chart's white, in mired."""
+"""White balance with judgement: move the neutrals towards the chart's white when the plan is sure, keep some
+of a warm or cool ambience when the chart says so, cap the automatic shift, keep skin skin, and flag the rest.
+
+Everything is counted in mired along the Planckian locus (+ = warmer), from the
+light the measurement read on the image's neutral surfaces
+(``record.colour.cast_mired``) and how far off that reading may be
+(``record.colour.uncertainty_mired``):
+
+1. The chart's target: 0 (neutral) or ``warm_shift_mired`` (policy ``warm``).
+   Of the difference ``d`` between the neutrals and the target, the chart
+   keeps ``keep_warm`` (neutrals warmer than the target) or ``keep_cool``:
+   the correction is ``-(1 - keep) * d``. Within ``tolerance_mired``: nothing.
+2. Confidence: the chance that the neutrals really are off in that direction,
+   ``Phi(|d| / uncertainty)`` (a normal model of the reading's error). Under
+   ``min_confidence`` nothing is applied: a scene without true greys (a field
+   of flowers, a blue night) reads a "cast" that is its own colour; the frame
+   is flagged for a retoucher instead (and so are faces that are not skin as
+   shot). Unless the faces vouch for it: skin is the one surface whose colour
+   is known in advance, so when some face is not skin-coloured as shot and
+   the correction makes every face skin, it is applied.
+3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
+   applied up to the cap and flagged.
+4. Skin stays skin: after the gains, every detected face must have a skin
+   hue (CIELAB hue 15-85 degrees, chroma >= 10). If the full correction would
+   turn a face that was skin grey-blue or magenta, the plan corrects less (the
+   largest tenth of it that keeps every such face skin) and flags the frame.
+   If faces that were not skin as shot are not after the correction either,
+   the light is stronger than the neutrals read: the plan goes further in the
+   same direction (up to twice, within the cap) when that makes every face
+   skin. A face that is not skin even so, or when the colour is left as shot,
+   is flagged.
+
+The operation's parameters (read by the renderer, the XMP writer, the review
+and the shoot's scene pass): ``gains`` (linear R, G, B multipliers),
+``mired_shift`` (+ = warmer), ``temperature_shift_k`` (Lightroom's sign: the
+neutrals measured at ``6504 + wb_temperature_shift_k`` K move to that minus
+this), ``tint_shift`` (the Lab a* removed), ``cast_mired`` (the neutrals' light
+as measured) and ``target_mired`` (where the plan puts them: the chart's
+target plus what it keeps, or what the cap leaves). :func:`white_balance_params`
+is the inverse for a reviewer's temperature and tint.
+"""
 
 from __future__ import annotations
 
-from charts.schema import Chart, WhiteBalancePolicy
-from pipeline.imaging.white_balance import D65_CCT_K, mired, white_balance_gains
+import math
+
+import numpy as np
+
+from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
+from pipeline.imaging.white_balance import (
+    D65_CCT_K,
+    D65_MIRED,
+    linear_srgb_to_lab,
+    mired,
+    white_balance_gains,
+)
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
-from pipeline.planning.operations import rounded
+from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.state import PlanState
 
-# How sure the plan is of a white-balance correction. Fixed: the cast is read
-# from the image's near-neutral pixels, which a scene without greys (a red
-# wall, a sunset) can mislead, and the measurement does not yet say how many
-# such pixels it found; "likely" (0.8) rather than "certain" until it does.
-WHITE_BALANCE_CONFIDENCE = 0.8
+# How sure the plan is of a correction read by a measurement that did not say
+# how far off it may be (a record analysed before the uncertainty was measured):
+# "likely", as the plan always said before.
+UNMEASURED_CONFIDENCE = 0.8
+#: A face is skin-coloured when its CIELAB hue angle lies in this range (degrees) ...
+SKIN_HUE_DEG = (15.0, 85.0)
+#: ... and its chroma is at least this (a grey or washed-out face is not skin).
+SKIN_MIN_CHROMA = 10.0
+# When the full correction would cost a face its skin colour, the plan tries
+# these shares of it, largest first.
+SKIN_STEPS = tuple(k / 10 for k in range(9, -1, -1))
+# When faces that were not skin as shot are not after the correction either, the plan tries going
+# further in the same direction by these multiples of it, smallest first.
+SKIN_FURTHER = tuple(1 + k / 10 for k in range(1, 11))
+# A target colder than this is not a light (the kelvin form needs a positive mired).
+_MIN_TARGET_MIRED = 1.0
 
 
 def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """Neutralise (or warm) a cast bigger than ``white_balance.tolerance_mired``; nothing under ``as_shot``."""
+    """The white-balance correction of one image (see the module docstring); nothing under ``as_shot``."""
     wb = chart.white_balance
     colour = record.colour
     if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None:
         return []
-    measured_cct = D65_CCT_K + colour.temperature_shift_k
-    cast_mired = mired(measured_cct) - mired(D65_CCT_K)  # + = warm cast
-    target_mired = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
-    shift = target_mired - cast_mired
+    cast = measured_cast_mired(record)
+    target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
+    off = cast - target  # + = the neutrals are warmer than the chart wants
+    keep = wb.keep_warm if off > 0 else wb.keep_cool
+    shift = -(1.0 - keep) * off
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
-        return []
-    target_cct = 1e6 / (mired(D65_CCT_K) + target_mired)
-    gains = white_balance_gains(colour.cast_a or 0.0, colour.cast_b or 0.0, target_cct)
+        return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0)
+    direction = "warm" if off > 0 else "cool"
+    read = f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'}"
+    uncertainty = colour.uncertainty_mired
+    confidence = UNMEASURED_CONFIDENCE if uncertainty is None else cast_confidence(off, uncertainty)
+    applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
+    faces_confirm = False
+    if confidence < wb.min_confidence:
+        faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
+        if not faces_confirm:
+            flags = check_operation(
+                AcceptanceAction.FLAG, "white_balance",
+                f"{read} (+-{uncertainty:.0f}): not sure the picture is too {direction} rather than {direction} "
+                f"by nature (confidence {confidence:.2f} < {wb.min_confidence:g}); left as shot, check by eye",
+                cast, target, confidence=confidence)
+            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence)
+    flags: list[Operation] = []
+    if applied != shift:
+        flags += check_operation(
+            AcceptanceAction.FLAG, "white_balance",
+            f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic "
+            f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
+            confidence=confidence)
+    share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
+                                            wb.max_auto_shift_mired)
+    if skin_note:
+        flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
+    applied *= share
+    tint = -(colour.cast_a or 0.0) * share
+    if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
+        return flags
+    params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
     return [Operation(
-        op_id="white_balance", kind=OperationKind.WHITE_BALANCE,
-        params={
-            "gains": [rounded(g, 4) for g in gains],
-            "mired_shift": rounded(shift, 1),
-            # Lightroom-style: + = warmer. Neutrals at measured_cct move to target_cct.
-            "temperature_shift_k": rounded(measured_cct - target_cct, 0),
-            "tint_shift": rounded(-(colour.cast_a or 0.0), 2),
-        },
-        reason=f"neutrals read {abs(cast_mired):.0f} mired {'warm' if cast_mired > 0 else 'cool'}"
-               f" ({measured_cct:.0f} K); the chart wants {wb.policy}",
-        measured=rounded(cast_mired, 1), target=target_mired,
-        confidence=WHITE_BALANCE_CONFIDENCE, applied_by=AppliedBy.RENDERER,
-    )]
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
+        reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read)
+        + (f"; unsure alone (confidence {confidence:.2f}), but the faces confirm it: not skin-coloured as shot, "
+           "skin after" if faces_confirm else "")
+        + (f"; {further}" if further else "")
+        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
+        measured=rounded(cast, 1), target=rounded(cast + applied, 1),
+        confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
+    ), *flags]
 
 
-#: Target white a reviewer may ask for (the Planckian fit's range, :func:`pipeline.imaging.white_balance.cct_to_xy`).
-MIN_TARGET_CCT, MAX_TARGET_CCT = 1667.0, 25000.0
+def measured_cast_mired(record: ImageRecord) -> float:
+    """The neutrals' light in mired against D65 (+ = warm): the measurement's own reading, or for a record
+    measured before it existed, the one its kelvin column implies."""
+    colour = record.colour
+    if colour.cast_mired is not None:
+        return float(colour.cast_mired)
+    return mired(D65_CCT_K + float(colour.temperature_shift_k)) - D65_MIRED  # type: ignore[arg-type]
+
+
+def cast_confidence(off_mired: float, uncertainty_mired: float) -> float:
+    """The chance that neutrals read ``off_mired`` from the target really are off in that direction, for a
+    reading with a normal error of ``uncertainty_mired``: ``Phi(|off| / uncertainty)`` (0.5 = a coin toss)."""
+    z = abs(off_mired) / max(uncertainty_mired, 1e-6)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def is_skin(rgb: np.ndarray) -> bool:
+    """Whether a linear RGB colour has a skin hue (:data:`SKIN_HUE_DEG`) and chroma (:data:`SKIN_MIN_CHROMA`)."""
+    _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
+    hue = math.degrees(math.atan2(b, a)) % 360.0
+    return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and math.hypot(a, b) >= SKIN_MIN_CHROMA
+
+
+def _face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
+    """Every detected face's measured skin colour (index, linear RGB): small faces are people too."""
+    return [(i, np.asarray(f.colour_rgb, dtype=np.float64)) for i, f in enumerate(record.faces)
+            if f.colour_rgb is not None]
+
+
+def _numbers(indices: list[int]) -> str:
+    return ", ".join(str(i + 1) for i in indices)
+
+
+def _gains(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float, share: float) -> np.ndarray:
+    """The gains of ``share`` of the correction ``shift`` (and of the tint)."""
+    temperature = record.colour.temperature_shift_k or 0.0
+    return np.asarray(planned_params(temperature, cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
+
+
+def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float) -> bool:
+    """Whether the faces vouch for a correction the neutrals alone are unsure of: some face is not
+    skin-coloured as shot and every face is after the whole correction (skin is the one surface whose
+    colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
+    faces = _face_colours(record)
+    if not faces or all(is_skin(rgb) for _, rgb in faces):
+        return False
+    g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
+    return all(is_skin(rgb * g) for _, rgb in faces)
+
+
+def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
+                cap: float) -> tuple[float, str, str]:
+    """How much of the correction ``shift`` to apply so that every detected face is skin-coloured after it:
+    ``(share, note for a skin flag, note for the correction's reason)``.
+
+    A correction that takes skin from a face that had it is reduced (the largest tenth of it that keeps
+    those faces skin). Faces that are not skin as shot and still are not after the correction say the light
+    is stronger than the neutrals read: the correction goes further in its own direction (up to twice, and
+    never beyond ``cap``) when that makes every face skin. Otherwise the whole correction is applied and the
+    faces flagged.
+    """
+    faces = _face_colours(record)
+    if not faces:
+        return 1.0, "", ""
+
+    def lost(share: float) -> list[int]:
+        g = _gains(record, cast, shift, cast_a, cast_b, share)
+        return [i for i, rgb in faces if not is_skin(rgb * g)]
+
+    at_full = lost(1.0)
+    if not at_full:
+        return 1.0, "", ""
+    was_skin = [i for i, rgb in faces if is_skin(rgb)]
+    if any(i in at_full for i in was_skin):
+        for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
+            failing = lost(share)
+            if not any(i in failing for i in was_skin):
+                if failing:
+                    return share, (f"face(s) {_numbers(failing)} not skin-coloured even with {share:.0%} of the "
+                                   f"{shift:+.0f} mired correction: check skin tones by eye"), ""
+                return share, (f"the full {shift:+.0f} mired correction would turn face(s) {_numbers(at_full)} "
+                               f"away from skin; {share:.0%} of it applied"), ""
+    for share in SKIN_FURTHER:
+        if abs(share * shift) > cap + 1e-9:
+            break
+        if not lost(share):
+            return share, "", (f"the faces are not skin-coloured as shot and need more: {share * shift:+.0f} "
+                               "mired makes them skin")
+    return 1.0, (f"face(s) {_numbers(at_full)} not skin-coloured after the correction: check skin tones by eye"), ""
+
+
+def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
+                       confidence: float) -> list[Operation]:
+    """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
+    unskinned = [i for i, rgb in _face_colours(record) if not is_skin(rgb)]
+    if not unskinned:
+        return []
+    return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
+                           f"shot, and {why}: check skin tones by eye", cast, target, confidence=confidence)
+
+
+#: Target white a reviewer may ask for (1667 K to 1e6 K: the locus's table and beyond, in the kelvin form).
+MIN_TARGET_CCT, MAX_TARGET_CCT = 1667.0, 1e6
 
 
 def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shift_k: float,
@@ -75,7 +263,7 @@ def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shi
     Raises
     ------
     ValueError
-        If the target white falls outside 1667-25000 K (a shift too large for the measured light).
+        If the target white falls outside 1667 K-1e6 K (a shift too large for the measured light).
     """
     measured_cct = D65_CCT_K + measured_shift_k
     target_cct = measured_cct - temperature_shift_k
@@ -89,4 +277,22 @@ def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shi
         "mired_shift": rounded(mired(target_cct) - mired(measured_cct), 1),
         "temperature_shift_k": rounded(temperature_shift_k, 0),
         "tint_shift": rounded(tint_shift, 2),
+    }
+
+
+def planned_params(measured_shift_k: float, cast_b: float, cast_mired: float, target_mired: float,
+                   tint_shift: float) -> dict[str, float | list[float]]:
+    """The plan's parameters: neutrals ``cast_mired`` from D65 (measured at ``6504 + measured_shift_k`` K)
+    moved to ``target_mired``, removing the Lab a* ``tint_shift``; :func:`white_balance_params` of the
+    resulting ``temperature_shift_k`` gives the same gains."""
+    measured_cct = D65_CCT_K + measured_shift_k
+    target_cct = 1e6 / max(D65_MIRED + target_mired, _MIN_TARGET_MIRED)
+    gains = white_balance_gains(-tint_shift, cast_b, target_cct)
+    return {
+        "gains": [rounded(g, 4) for g in gains],
+        "mired_shift": rounded(target_mired - cast_mired, 1),
+        "temperature_shift_k": rounded(measured_cct - target_cct, 0),
+        "tint_shift": rounded(tint_shift, 2),
+        "cast_mired": rounded(cast_mired, 1),
+        "target_mired": rounded(target_mired, 1),
     }

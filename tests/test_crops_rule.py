@@ -1,0 +1,179 @@
+"""Crops that keep people (issue 17 item 4): no face cut, the most important kept, a flag otherwise; enlargement.
+
+Tier 1: face boxes written inline. The real detector on real photos is in
+:mod:`tests.test_decisions_photos`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from charts.loader import load_chart
+from charts.schema import Chart
+from pipeline.imaging.geometry import fits, kept_share
+from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.planning.plan import plan_image
+from pipeline.planning.rules.crops import (
+    FRAMING_MIN_FACE_FRACTION,
+    framing_faces,
+    importance,
+    place_keeping_faces,
+    protected_region,
+)
+
+# The dinner photo (PASCAL VOC 2008_002079, 500 x 375): six diners around a table, dlib's boxes.
+DINERS = {0: (407, 166, 37, 37), 1: (122, 134, 37, 37), 2: (346, 138, 37, 37), 3: (433, 171, 53, 52),
+          4: (62, 134, 37, 37), 5: (41, 194, 44, 44)}
+
+
+def _face(box: tuple[float, float, float, float], too_small: bool = False) -> Face:
+    x, y, w, h = box
+    return Face(x=x, y=y, width=w, height=h, score=0.95, landmarks=[0.0] * 10, exposure_ev=0.0, too_small=too_small)
+
+
+def _record(width: int, height: int, faces: list[Face], **kw) -> ImageRecord:
+    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
+               width=width, height=height, exposure_ev=0.0, sharpness=100.0, lines_found=0, phash="0" * 16,
+               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+               clipped_shadows_pct_b=0.0, **kw)
+    return ImageRecord.from_row(row, faces=faces)
+
+
+def _crops(ops: list[Operation]) -> dict[str, Operation]:
+    return {o.params["aspect"]: o for o in ops if o.kind is OperationKind.CROP}
+
+
+def _crop_flags(ops: list[Operation]) -> dict[str, Operation]:
+    return {o.params["aspect"]: o for o in ops if o.kind is OperationKind.FLAG and o.params["check"] == "crop"}
+
+
+def _shares(op: Operation, faces: dict[int, tuple[float, float, float, float]], w: float, h: float) -> dict[int, float]:
+    return {i: kept_share(tuple(op.params["box"]), op.params["angle_deg"], protected_region(f, w, h))
+            for i, f in faces.items()}
+
+
+def test_no_crop_of_the_dinner_cuts_a_diner_and_the_ones_left_out_are_flagged() -> None:
+    record = _record(500, 375, [_face(b) for b in DINERS.values()])
+    ops = plan_image(record, load_chart("social_media").chart)  # 4:5, 1:1, 9:16 saliency crops
+    crops, flags = _crops(ops), _crop_flags(ops)
+    assert set(crops) == {"4:5", "1:1", "9:16"}
+    for aspect, op in crops.items():
+        shares = _shares(op, DINERS, 500, 375)
+        assert all(s >= 0.999 or s <= 0.001 for s in shares.values()), (aspect, shares)  # whole or out
+        kept = [i for i, s in shares.items() if s >= 0.999]
+        assert len(kept) >= 3, aspect  # not one of six, as before
+        # None of these aspects holds all six: each is flagged, naming the diners left out.
+        assert flags[aspect].params["faces_left_out"] == [i for i in DINERS if i not in kept]
+        assert flags[aspect].applied_by is AppliedBy.RETOUCHER and "leaves face(s)" in flags[aspect].reason
+        assert op.applied_by is AppliedBy.RENDERER  # still made: a person looks at it
+
+
+def test_the_most_important_faces_are_kept() -> None:
+    # A big face in the middle and two small ones at the far ends: no 4:5 crop holds the big one with
+    # either small one, so it keeps the big one; a 1:1 crop can add the small one on the left too.
+    faces = {0: (1300.0, 700.0, 400.0, 400.0), 1: (50.0, 800.0, 120.0, 120.0), 2: (2800.0, 800.0, 120.0, 120.0)}
+    placed = place_keeping_faces(3000, 2000, 0.8, 0.0, faces)
+    assert placed.cut == () and set(placed.left_out) == {1, 2}
+    square = place_keeping_faces(3000, 2000, 1.0, 0.0, faces)
+    assert square.cut == () and set(square.left_out) in ({1}, {2})
+    assert kept_share(placed.box, 0.0, protected_region(faces[0], 3000, 2000)) == pytest.approx(1.0)
+    # Among equal faces, the central one wins.
+    assert importance((1400, 900, 200, 200), 3000, 2000) > importance((100, 100, 200, 200), 3000, 2000)
+
+
+def test_small_faces_count_for_framing_and_tiny_ones_do_not() -> None:
+    short = 2000
+    small = _face((2600, 900, 0.06 * short, 0.06 * short), too_small=True)  # too small to retouch: still framed
+    tiny = _face((100, 900, 0.03 * short, 0.03 * short))
+    record = _record(3000, 2000, [small, tiny])
+    assert set(framing_faces(record)) == {0}
+    assert FRAMING_MIN_FACE_FRACTION == 0.04
+    ops = plan_image(record, load_chart("corporate_portrait").chart)  # face-aware 4:5 and 1:1
+    for op in _crops(ops).values():
+        assert kept_share(tuple(op.params["box"]), 0.0, protected_region((2600, 900, 120, 120), 3000, 2000)) == 1.0
+
+
+def test_headroom_above_a_face_at_the_top_is_kept() -> None:
+    # A face near the top of a landscape frame (the astronaut's edge twin): a 1:1 crop keeps her head and the
+    # headroom above it, not just the brow-to-chin box.
+    face = (1400.0, 150.0, 300.0, 350.0)
+    record = _record(3000, 1600, [_face(face)])
+    op = _crops(plan_image(record, load_chart("corporate_portrait").chart))["1:1"]
+    x, y, w, h = op.params["box"]
+    assert y <= 150 - 0.3 * 350 + 1e-6 or y == 0.0
+    assert x <= 1400 - 15 and x + w >= 1715
+
+
+def test_a_group_that_fits_is_kept_whole_without_a_flag() -> None:
+    faces = [_face((1000 + 250 * k, 800, 200, 200)) for k in range(3)]
+    ops = plan_image(_record(3000, 2000, faces), load_chart("corporate_portrait").chart)
+    assert not _crop_flags(ops)
+    for op in _crops(ops).values():
+        assert all(s == pytest.approx(1.0) for s in
+                   _shares(op, {i: (f.x, f.y, f.width, f.height) for i, f in enumerate(faces)}, 3000, 2000).values())
+        assert "all 3 face(s) whole" in op.reason
+
+
+def test_a_face_wider_than_the_crop_is_cut_and_flagged() -> None:
+    ops = plan_image(_record(3000, 1000, [_face((200, 100, 2600, 800))]), load_chart("social_media").chart)
+    flags = _crop_flags(ops)
+    assert set(flags) == {"4:5", "1:1", "9:16"} and all(f.params["faces_cut"] == [0] for f in flags.values())
+
+
+def test_turned_crops_fit_and_keep_faces() -> None:
+    faces = {0: (2300.0, 600.0, 300.0, 300.0)}
+    for aspect in (0.8, 1.0, 16 / 9):
+        placed = place_keeping_faces(3000, 2000, aspect, 1.5, faces)
+        assert fits(placed.box, 1.5, 3000, 2000, eps=1e-6)
+        assert placed.cut == () and placed.left_out == ()
+
+
+def test_the_accuracy_benchmark_reads_these_flags() -> None:
+    from benchmarks.accuracy import postprod_crops
+
+    record = _record(500, 375, [_face(b) for b in DINERS.values()])
+    record.operations = plan_image(record, load_chart("social_media").chart)
+    assert all(flagged for *_, flagged in postprod_crops(record))
+
+
+# --- enlargement --------------------------------------------------------------------------------
+
+
+def _chart_with(name: str, rendition: str, **values) -> Chart:
+    doc = load_chart(name).chart.model_dump(mode="json")
+    doc["renditions"][rendition] = {**doc["renditions"][rendition], **values}
+    return Chart.model_validate(doc)
+
+
+def test_a_print_that_would_be_enlarged_is_flagged() -> None:
+    # 8x10 in at 300 ppi is 2400 x 3000: a 1200 x 900 source gives a 720 x 900 crop, 3.3x short.
+    ops = plan_image(_record(1200, 900, []), load_chart("print").chart)
+    (flag,) = [o for o in ops if o.kind is OperationKind.FLAG and o.params["check"] == "upscale"]
+    assert flag.params["rendition"] == "print_8x10" and flag.params["upscale"] == pytest.approx(3.33, abs=0.01)
+    # A source big enough is not.
+    assert not [o for o in plan_image(_record(6000, 4000, []), load_chart("print").chart) if o.kind is OperationKind.FLAG
+                and o.params["check"] == "upscale"]
+
+
+def test_social_renditions_deliver_smaller_without_a_flag_unless_the_chart_says_flag() -> None:
+    small = _record(500, 375, [])
+    assert not [o for o in plan_image(small, load_chart("social_media").chart) if o.params.get("check") == "upscale"]
+    chart = _chart_with("social_media", "story", beyond_max_upscale="flag", max_upscale=2.0)
+    (flag,) = [o for o in plan_image(small, chart) if o.params.get("check") == "upscale"]
+    assert flag.params["rendition"] == "story" and flag.params["upscale"] > 2.0
+    # A chart key, bounded and described.
+    with pytest.raises(ValueError):
+        _chart_with("social_media", "story", max_upscale=0.5)
+
+
+def test_a_rendition_delivered_smaller_says_so_in_its_crops_reason() -> None:
+    # A 500 x 375 source: the 9:16 story (1080 x 1920) would need 5x; it is delivered at the crop's own
+    # pixels (max_upscale 1.0), and the crop's reason names the size, so it is not done without a word.
+    ops = plan_image(_record(500, 375, []), load_chart("social_media").chart)
+    story = _crops(ops)["9:16"]
+    assert "story delivered at 211x375, not 1080x1920" in story.reason
+    from charts.schema import Rendition
+    from pipeline.imaging.render import rendition_size
+
+    assert rendition_size(Rendition(crop="9:16", width_px=1080, height_px=1920), tuple(story.params["box"])) \
+        == (211, 375)

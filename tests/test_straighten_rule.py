@@ -1,0 +1,113 @@
+"""Straightening only when sure (issue 17 item 5): the lines' support and agreement decide, the sign is the turn.
+
+Tier 1: line readings written inline into records, and the line measure on
+synthetic stripes (a level family, and a fan of perspective lines).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from charts.loader import load_chart
+from charts.schema import Chart
+from pipeline.imaging.measure import line_tilts
+from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind
+from pipeline.planning.plan import plan_image
+from pipeline.planning.rules.straighten import MIN_SUPPORT_TO_REPORT, SURE_AGREEMENT, SURE_SUPPORT
+
+BASE = load_chart("base").chart
+
+
+def _record(**kw) -> ImageRecord:
+    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
+               width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=30, phash="0" * 16,
+               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+               clipped_shadows_pct_b=0.0, **kw)
+    return ImageRecord.from_row(row)
+
+
+def _verticals_chart() -> Chart:
+    doc = BASE.model_dump(mode="json")
+    doc["straighten"] = {**doc["straighten"], "verticals": True, "horizon": False}
+    return Chart.model_validate(doc)
+
+
+def _straighten(record: ImageRecord, chart: Chart = BASE):  # noqa: ANN202
+    return [o for o in plan_image(record, chart) if o.kind is OperationKind.STRAIGHTEN]
+
+
+def test_a_long_dominant_horizon_is_applied() -> None:
+    (op,) = _straighten(_record(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.1,
+                                horizon_agreement=SURE_AGREEMENT + 0.1))
+    assert op.applied_by is AppliedBy.RENDERER and op.params["angle_deg"] == pytest.approx(1.2)
+
+
+def test_a_horizon_the_lines_barely_agree_on_goes_to_a_retoucher() -> None:
+    (op,) = _straighten(_record(horizon_tilt_deg=1.2, horizon_support=0.3, horizon_agreement=0.2))
+    assert op.applied_by is AppliedBy.RETOUCHER and "check by eye" in op.reason
+
+
+def test_a_few_stray_edges_are_not_reported() -> None:
+    assert not _straighten(_record(horizon_tilt_deg=1.2, horizon_support=MIN_SUPPORT_TO_REPORT / 2,
+                                   horizon_agreement=0.9))
+
+
+def test_verticals_that_confirm_the_horizon_make_it_sure() -> None:
+    # A camera turned 1.2 deg counter-clockwise: the horizon rises 1.2 deg, the verticals' tops lean 1.2 deg
+    # left (-1.2). Each alone is weak; together they are the same turn.
+    weak = dict(horizon_tilt_deg=1.2, horizon_support=0.3, horizon_agreement=0.3)
+    (alone,) = _straighten(_record(**weak))
+    assert alone.applied_by is AppliedBy.RETOUCHER
+    (confirmed,) = _straighten(_record(**weak, verticals_tilt_deg=-1.1, verticals_support=0.3,
+                                       verticals_agreement=0.3))
+    assert confirmed.applied_by is AppliedBy.RENDERER and "confirms" in confirmed.reason
+    # Verticals leaning the other way are perspective, not a turned camera.
+    (other,) = _straighten(_record(**weak, verticals_tilt_deg=1.1, verticals_support=0.3, verticals_agreement=0.3))
+    assert other.applied_by is AppliedBy.RETOUCHER
+
+
+def test_leaning_verticals_are_turned_the_way_that_levels_them() -> None:
+    # Tops leaning right (+) need the picture turned clockwise: the crop turns the other way, as a horizon
+    # that falls to the right (-) does.
+    (op,) = _straighten(_record(verticals_tilt_deg=1.5, verticals_support=0.8, verticals_agreement=0.8),
+                        _verticals_chart())
+    assert op.params["axis"] == "verticals" and op.params["angle_deg"] == pytest.approx(-1.5)
+    (level,) = _straighten(_record(horizon_tilt_deg=-1.5, horizon_support=0.8, horizon_agreement=0.8))
+    assert level.params["angle_deg"] == op.params["angle_deg"]
+
+
+def _rotated_stripes(deg: float, vertical: bool, shape: tuple[int, int] = (700, 1000)) -> np.ndarray:
+    h, w = shape
+    img = np.full(shape, 0.05, np.float32)
+    if vertical:
+        img[:, (np.arange(w) // 30) % 2 == 0] = 0.6
+    else:
+        img[(np.arange(h) // 30) % 2 == 0, :] = 0.6
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    c = int(0.15 * min(h, w))
+    return np.ascontiguousarray(out[c:-c, c:-c])
+
+
+def test_level_lines_are_long_and_agree() -> None:
+    t = line_tilts(_rotated_stripes(2.0, vertical=False))
+    assert t.horizon_tilt_deg == pytest.approx(2.0, abs=0.3)
+    assert t.horizon_support >= SURE_SUPPORT and t.horizon_agreement >= SURE_AGREEMENT
+
+
+def test_a_fan_of_perspective_lines_agrees_on_nothing_much() -> None:
+    # Lines from a vanishing point far to the right: near-horizontal, each at its own angle (-8..+8 deg).
+    img = np.full((700, 1000), 0.05, np.float32)
+    for k, angle in enumerate(np.linspace(-8.0, 8.0, 9)):
+        y0 = 350 + 300 * np.sin(np.radians(angle)) * 0 + (k - 4) * 60
+        x1 = 1000
+        y1 = y0 - np.tan(np.radians(angle)) * 1000
+        cv2.line(img, (0, int(y0)), (x1, int(y1)), 0.6, thickness=4, lineType=cv2.LINE_AA)
+    t = line_tilts(img)
+    assert t.horizon_tilt_deg is not None
+    assert t.horizon_agreement < SURE_AGREEMENT
+    (op,) = _straighten(_record(horizon_tilt_deg=t.horizon_tilt_deg, horizon_support=t.horizon_support,
+                                horizon_agreement=t.horizon_agreement)) or [None]
+    assert op is None or op.applied_by is AppliedBy.RETOUCHER

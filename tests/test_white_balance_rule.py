@@ -1,0 +1,288 @@
+"""White balance with judgement (issue 17 item 3): the estimate, its confidence, the chart's ambience, cap and skin.
+
+Tier 1: records whose light is written inline (a light ``m`` mired from D65 along
+the locus, read with an uncertainty), planned under the bundled charts. Tier 2
+(:mod:`tests.test_white_balance_photos`) runs the measurement on real photos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from charts.loader import load_chart
+from charts.schema import Chart
+from pipeline.imaging.measure import white_balance_cast
+from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
+from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.planning.plan import plan_image
+from pipeline.planning.rules.white_balance import cast_confidence, is_skin, white_balance_params
+
+BASE = load_chart("base").chart
+
+
+def _light_columns(m: float, uncertainty: float | None, tint_g: float = 0.0) -> dict[str, float | None]:
+    light = light_rgb(m) * np.array([1.0, 2.0**tint_g, 1.0])
+    a, b = lab_of_light(light)
+    return {"wb_cast_a": a, "wb_cast_b": b, "wb_temperature_shift_k": 1e6 / (D65_MIRED + m) - D65_CCT_K,
+            "wb_cast_mired": cast_mired(light), "wb_tint": tint_g, "wb_uncertainty_mired": uncertainty}
+
+
+def _record(m: float, uncertainty: float | None = 6.0, faces: list[Face] | None = None, **kw) -> ImageRecord:
+    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
+               width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0, phash="0" * 16,
+               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+               clipped_shadows_pct_b=0.0, **_light_columns(m, uncertainty), **kw)
+    return ImageRecord.from_row(row, faces=faces or [])
+
+
+def _chart(name: str = "base", **wb: float) -> Chart:
+    doc = load_chart(name).chart.model_dump(mode="json")
+    doc["white_balance"] = {**doc["white_balance"], **wb}
+    return Chart.model_validate(doc)
+
+
+def _wb(ops: list[Operation]) -> Operation | None:
+    return next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
+
+
+def _flags(ops: list[Operation], check: str) -> list[Operation]:
+    return [o for o in ops if o.kind is OperationKind.FLAG and o.params.get("check") == check]
+
+
+def _corrected_neutral(record: ImageRecord, op: Operation) -> np.ndarray:
+    seen = light_rgb(record.colour.cast_mired) * np.array([1.0, 2.0**record.colour.tint, 1.0])
+    out = seen * np.asarray(op.params["gains"])
+    return out / out[1]
+
+
+@pytest.mark.parametrize("m", [-150.0, -120.0, -80.0, -30.0, 30.0, 80.0, 140.0])
+def test_a_cast_the_cues_agree_on_is_neutralised_whatever_its_temperature(m: float) -> None:
+    # -120 mired is 29 600 K, past McCamy's 25 000 K: it used to get no operation at all.
+    record = _record(m)
+    op = _wb(plan_image(record, BASE))
+    assert op is not None and op.applied_by is AppliedBy.RENDERER
+    assert op.params["mired_shift"] == pytest.approx(-m, abs=0.15)
+    assert op.params["cast_mired"] == pytest.approx(m, abs=0.1) and op.params["target_mired"] == 0.0
+    assert _corrected_neutral(record, op) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
+    assert op.confidence > 0.99
+    assert not _flags(plan_image(record, BASE), "white_balance")
+
+
+def test_a_green_tint_is_removed_with_the_temperature() -> None:
+    record = _record(40.0)
+    record.colour.cast_a, record.colour.cast_b = lab_of_light(light_rgb(40.0) * np.array([1.0, 2.0**0.15, 1.0]))
+    record.colour.tint = 0.15
+    op = _wb(plan_image(record, BASE))
+    untinted = _wb(plan_image(_record(40.0), BASE))
+    # The green (a* lower) is taken out too: tint_shift more towards magenta, the same temperature.
+    assert op.params["tint_shift"] > untinted.params["tint_shift"] + 3
+    assert op.params["mired_shift"] == pytest.approx(untinted.params["mired_shift"], abs=0.2)
+    assert _corrected_neutral(record, op) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
+
+
+def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
+    # A field of flowers: the four light estimates scatter by 60 mired around a 40 mired "cast".
+    ops = plan_image(_record(40.0, uncertainty=60.0), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "white_balance")
+    assert flag.applied_by is AppliedBy.RETOUCHER and "left as shot" in flag.reason
+    assert flag.confidence == pytest.approx(cast_confidence(40.0, 60.0), abs=0.01)
+    assert flag.confidence < BASE.white_balance.min_confidence
+    # Within the tolerance there is nothing to flag either.
+    assert plan_image(_record(8.0, uncertainty=60.0), BASE) == [] or not _flags(plan_image(_record(8.0, 60.0), BASE),
+                                                                                 "white_balance")
+
+
+def test_confidence_is_the_chance_the_direction_is_right() -> None:
+    assert cast_confidence(0.0, 10.0) == pytest.approx(0.5)
+    assert cast_confidence(10.0, 10.0) == pytest.approx(0.841, abs=1e-3)
+    assert cast_confidence(-20.0, 10.0) == pytest.approx(0.977, abs=1e-3)
+
+
+def test_beyond_the_cap_the_renderer_goes_as_far_as_the_cap_and_a_retoucher_finishes() -> None:
+    record = _record(230.0, uncertainty=20.0)  # a tungsten room (2600 K) against daylight
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert op.params["mired_shift"] == pytest.approx(-150.0) and op.params["target_mired"] == pytest.approx(80.0)
+    assert cast_mired(_corrected_neutral(record, op)) == pytest.approx(80.0, abs=0.5)  # still warm, not grey-blue
+    (flag,) = _flags(ops, "white_balance")
+    assert "beyond the automatic 150" in flag.reason
+    # Real-estate interiors go the whole way (their cap is 200 mired, and a room reads 180).
+    op = _wb(plan_image(_record(180.0, uncertainty=20.0), load_chart("real_estate_interiors").chart))
+    assert op.params["mired_shift"] == pytest.approx(-180.0)
+
+
+def test_charts_keep_some_of_a_warm_ambience() -> None:
+    record = _record(100.0, uncertainty=10.0)
+    for name, kept in (("real_estate_interiors", 0.0), ("base", 0.0), ("corporate_portrait", 0.15),
+                       ("social_media", 0.25)):
+        op = _wb(plan_image(record, load_chart(name).chart))
+        assert op.params["target_mired"] == pytest.approx(kept * 100.0, abs=0.1), name
+    # Culinary: warm policy (+10 mired) and 30 % of the rest kept: 10 + 0.3 * 90.
+    op = _wb(plan_image(record, load_chart("culinary").chart))
+    assert op.params["target_mired"] == pytest.approx(37.0, abs=0.1)
+    assert "keeping 30% of the warm ambience" in op.reason
+    # A cool ambience is kept only where the chart says so.
+    op = _wb(plan_image(_record(-60.0, uncertainty=10.0), _chart(keep_cool=0.5)))
+    assert op.params["target_mired"] == pytest.approx(-30.0, abs=0.1)
+
+
+def test_the_inverse_gives_the_plans_gains_back() -> None:
+    for record, chart in ((_record(60.0), BASE), (_record(-120.0), BASE), (_record(100.0, 10.0), load_chart("culinary").chart),
+                          (_record(230.0, 20.0), BASE)):
+        op = _wb(plan_image(record, chart))
+        again = white_balance_params(record.colour.temperature_shift_k, record.colour.cast_b,
+                                     op.params["temperature_shift_k"], op.params["tint_shift"])
+        assert again["gains"] == pytest.approx(op.params["gains"], abs=2e-3)
+        assert again["mired_shift"] == pytest.approx(op.params["mired_shift"], abs=0.2)
+
+
+def test_a_record_measured_before_the_uncertainty_is_planned_as_likely() -> None:
+    record = _record(60.0, uncertainty=None)
+    record.colour.cast_mired = None  # an old manifest: the kelvin column only
+    op = _wb(plan_image(record, BASE))
+    assert op.confidence == 0.8 and op.params["mired_shift"] == pytest.approx(-60.0, abs=0.5)
+
+
+# --- skin stays skin -----------------------------------------------------------------------------
+
+
+def _pale_face(rgb: list[float]) -> Face:
+    return Face(x=1000, y=600, width=400, height=500, score=0.99, landmarks=[0.0] * 10, exposure_ev=0.0,
+                colour_rgb=rgb)
+
+
+def test_skin_is_a_hue_and_a_chroma() -> None:
+    assert is_skin(np.array([0.45, 0.30, 0.22]))  # light skin, linear
+    assert is_skin(np.array([0.10, 0.055, 0.035]))  # dark skin
+    assert not is_skin(np.array([0.30, 0.30, 0.32]))  # grey
+    assert not is_skin(np.array([0.30, 0.25, 0.40]))  # magenta-blue
+
+
+def test_a_correction_that_would_turn_a_face_magenta_is_reduced_and_flagged() -> None:
+    # A pale face under a light the estimate reads 90 mired warm: cooling it all the way turns the
+    # face lilac; the plan corrects as far as the face stays skin, and says so.
+    face_rgb = [0.42, 0.33, 0.27]
+    assert is_skin(np.array(face_rgb))
+    record = _record(90.0, uncertainty=10.0, faces=[_pale_face(face_rgb)])
+    shift_k = record.colour.temperature_shift_k  # all the way to D65: neutrals move by their own offset
+    full = np.asarray(white_balance_params(shift_k, record.colour.cast_b, shift_k, -record.colour.cast_a)["gains"])
+    assert not is_skin(np.array(face_rgb) * full)
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert op is not None and 0 > op.params["mired_shift"] > -90
+    assert is_skin(np.array(face_rgb) * np.asarray(op.params["gains"]))
+    (flag,) = _flags(ops, "skin")
+    assert "away from skin" in flag.reason
+
+
+def test_a_face_that_stays_skin_costs_nothing() -> None:
+    record = _record(60.0, uncertainty=10.0, faces=[_pale_face([0.60, 0.38, 0.22])])  # skin under a warm light
+    ops = plan_image(record, BASE)
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2) and not _flags(ops, "skin")
+
+
+# --- the measurement --------------------------------------------------------------------------------
+
+
+def _scene(seed: int = 2) -> np.ndarray:
+    """Grey and coloured patches (a real-ish scene: a third of it neutral) with shading and edges."""
+    rng = np.random.default_rng(seed)
+    colours = np.concatenate([np.repeat(rng.uniform(0.1, 0.7, (16, 1)), 3, axis=1),
+                              rng.uniform(0.05, 0.7, (32, 3))])
+    tiles = colours[rng.integers(0, len(colours), (12, 18))]
+    img = np.kron(tiles, np.ones((24, 24, 1)))
+    shade = np.linspace(0.6, 1.0, img.shape[1])[None, :, None]
+    return (img * shade).astype(np.float32)
+
+
+@pytest.mark.parametrize("m", [-120.0, -50.0, 0.0, 40.0, 120.0])
+def test_the_measurement_reads_an_injected_light_in_mired(m: float) -> None:
+    scene = _scene()
+    base = white_balance_cast(scene)
+    cast = white_balance_cast(scene * light_rgb(m).astype(np.float32))
+    assert cast.mired - base.mired == pytest.approx(m, abs=3.0)
+    assert abs(base.mired) < 10 and base.uncertainty_mired < 15
+    assert set(cast.cues) == {"near_neutral", "grey_pixels", "bright_pixels", "grey_edge"}
+    # The kelvin column follows the mired reading (and has a value past 25 000 K).
+    assert 1e6 / (D65_CCT_K + cast.temperature_shift_k) - D65_MIRED == pytest.approx(cast.mired, abs=1e-6)
+
+
+def test_a_flat_or_black_image_has_no_light() -> None:
+    assert white_balance_cast(np.zeros((64, 64, 3), np.float32)) is None
+
+
+# --- faces as a second cue --------------------------------------------------------------------------
+
+
+def test_faces_a_cast_took_from_skin_vouch_for_a_correction_the_neutrals_are_unsure_of() -> None:
+    # Light read 70 mired cool with a scatter that leaves it unsure (confidence ~0.77 < 0.8). Under that
+    # blue light a face is lilac-grey; the correction turns it back into skin, so the plan applies it.
+    skin = np.array([0.45, 0.30, 0.22])
+    seen = (skin * light_rgb(-70.0)).tolist()
+    assert not is_skin(np.array(seen))
+    record = _record(-70.0, uncertainty=95.0, faces=[_pale_face(seen)])
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert op is not None and op.params["mired_shift"] == pytest.approx(70.0, abs=1.0)
+    assert "faces confirm" in op.reason and op.confidence < BASE.white_balance.min_confidence
+    assert is_skin(np.array(seen) * np.asarray(op.params["gains"]))
+    # The same reading with a face that is skin as shot proves nothing: left as shot, flagged.
+    ops = plan_image(_record(-70.0, uncertainty=95.0, faces=[_pale_face(skin.tolist())]), BASE)
+    assert _wb(ops) is None and _flags(ops, "white_balance") and not _flags(ops, "skin")
+
+
+def test_a_face_that_is_not_skin_and_a_balance_left_as_shot_is_flagged() -> None:
+    grey_face = [0.30, 0.30, 0.31]
+    ops = plan_image(_record(40.0, uncertainty=95.0, faces=[_pale_face(grey_face)]), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "skin")
+    assert "not skin-coloured as shot" in flag.reason
+
+
+def test_small_faces_keep_their_skin_too() -> None:
+    # A face too small to count for retouching (2 % of the short side) is still a person: the correction that
+    # would turn it lilac is reduced, as for a big one.
+    face_rgb = [0.42, 0.33, 0.27]
+    small = Face(x=100, y=100, width=40, height=40, score=0.9, landmarks=[0.0] * 10, exposure_ev=0.0,
+                 too_small=True, colour_rgb=face_rgb)
+    ops = plan_image(_record(90.0, uncertainty=10.0, faces=[small]), BASE)
+    assert is_skin(np.array(face_rgb) * np.asarray(_wb(ops).params["gains"]))
+    assert _flags(ops, "skin")
+
+
+def test_faces_still_blue_after_the_correction_ask_for_more_of_it() -> None:
+    # The light is 110 mired cool but the neutrals read only 50: the face, lilac as shot, is still lilac
+    # after +50; going further (here about +100) makes it skin, so the plan does, and says why.
+    skin = np.array([0.45, 0.30, 0.22])
+    seen = skin * light_rgb(-110.0)
+    seen = (seen * 0.33 / seen[1]).tolist()
+    record = _record(-50.0, uncertainty=10.0, faces=[_pale_face(seen)])
+    shift_k = record.colour.temperature_shift_k
+    plain = np.asarray(white_balance_params(shift_k, record.colour.cast_b, shift_k, -record.colour.cast_a)["gains"])
+    assert not is_skin(np.array(seen)) and not is_skin(np.array(seen) * plain)
+    ops = plan_image(record, BASE)
+    op = _wb(ops)
+    assert 50.0 < op.params["mired_shift"] <= 100.0 and "need more" in op.reason
+    assert is_skin(np.array(seen) * np.asarray(op.params["gains"])) and not _flags(ops, "skin")
+
+
+def test_a_face_that_was_never_skin_does_not_hold_the_correction_back() -> None:
+    # A verdigris statue's "face" under a 60 mired warm light: no correction makes it skin; the neutrals'
+    # whole correction is applied (not reduced for a face it cannot spoil) and the face is flagged.
+    statue = (np.array([0.15, 0.30, 0.30]) * light_rgb(60.0)).tolist()
+    assert not is_skin(np.array(statue))
+    ops = plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(statue)]), BASE)
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2)
+    (flag,) = _flags(ops, "skin")
+    assert "after the correction" in flag.reason
+
+
+def test_a_balance_within_tolerance_with_a_face_that_is_not_skin_is_flagged() -> None:
+    ops = plan_image(_record(3.0, uncertainty=5.0, faces=[_pale_face([0.30, 0.30, 0.31])]), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "skin")
+    assert "needs no correction" in flag.reason
+    assert not _flags(plan_image(_record(3.0, uncertainty=5.0, faces=[_pale_face([0.45, 0.30, 0.22])]), BASE),
+                      "skin")
