@@ -1,6 +1,6 @@
 """Benchmark corpora, built deterministically into a cache folder (never the repository).
 
-Three sets:
+Four sets:
 
 - the real camera RAW files of the shared test data (``raw/``, 0.4-4 MP);
 - 24-megapixel DNG files made from real photographs (``exposure/``, up to
@@ -8,6 +8,10 @@ Three sets:
   linear light and mosaicked through an RGGB filter by
   :func:`pipeline.imaging.dng.write_dng_from_linear_rgb`, so LibRaw decodes a modern
   sensor's worth of photosites with a real picture on them;
+- 100-megapixel DNG files, made the same way at 11648x8736 (4:3, the
+  medium-format sensors of product and real-estate work: Fujifilm GFX100,
+  Hasselblad X2D), mosaicked without the float64 copies of the 24 MP path
+  (:func:`build_large_dng_corpus`);
 - many small JPEGs with distinct content, for the driver's memory against the
   shoot's size (only the number of images matters there, not their size).
 
@@ -32,6 +36,7 @@ from pipeline.imaging.dng import write_dng_from_linear_rgb
 #: Bump when the files written for the same sources change.
 CORPUS_VERSION = 1
 SENSOR_LONG, SENSOR_SHORT = 6000, 4000  # 24 MP, a 3:2 full-frame or APS-C sensor
+MEDIUM_FORMAT = (11648, 8736)  # 102 MP, 4:3 (Fujifilm GFX100, Hasselblad X2D 100C)
 RAW_SUFFIXES = {".crw", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".kdc", ".raw", ".pef"}
 
 
@@ -120,6 +125,81 @@ def build_dng_corpus(data: Path, dest: Path, count: int = 4, log=print) -> list[
                 path, sensor_linear(photo), white_balance=(2.0, 1.0, 1.5), make="postprod", model="Bench 24MP",
                 iso=200, exposure_time=1 / 125, f_number=5.6, focal_length=50.0,
             )
+            index[name] = key
+            index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
+        out.append(path)
+    return sorted(out)
+
+
+def medium_format_cfa(photo: Path, size: tuple[int, int] = MEDIUM_FORMAT, gains: tuple[float, float, float] = (2.0, 1.0, 1.5),
+                      bits: int = 14) -> tuple[np.ndarray, dict]:
+    """A photograph as the RGGB photosites of a ``size`` sensor, and the DNG tags that decode it.
+
+    The synthetic camera of :func:`pipeline.imaging.dng.write_dng_from_linear_rgb`
+    (sRGB primaries, the white balance ``gains``, a ``bits``-bit ADC with
+    black at ``2**(bits - 5)``), built in float32 one Bayer position at a time
+    so a 100 MP frame needs about 1.5 GB rather than 6.
+    """
+    from pipeline.imaging.dng import XYZ_TO_SRGB
+
+    with Image.open(photo) as im:
+        srgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    linear = srgb_to_linear(srgb)
+    h, w = linear.shape[:2]
+    out_w, out_h = size if w >= h else size[::-1]
+    # Centre crop to the sensor's aspect.
+    if w * out_h > h * out_w:
+        keep = h * out_w // out_h
+        linear = linear[:, (w - keep) // 2 : (w - keep) // 2 + keep]
+    else:
+        keep = w * out_h // out_w
+        linear = linear[(h - keep) // 2 : (h - keep) // 2 + keep]
+    up = cv2.resize(np.ascontiguousarray(linear), (out_w, out_h), interpolation=cv2.INTER_CUBIC)
+    g = np.asarray(gains, dtype=np.float32) / min(gains)
+    white, black = 2**bits - 1, 2 ** (bits - 5)
+    cfa = np.empty((out_h, out_w), np.uint16)
+    for dy, dx, channel in ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 2)):  # RGGB
+        site = up[dy::2, dx::2, channel] / g[channel]
+        np.clip(site, 0.0, 1.0, out=site)
+        cfa[dy::2, dx::2] = np.rint(black + site * np.float32(white - black))
+    del up
+    neutral = 1.0 / (np.asarray(gains, dtype=np.float64) / min(gains))
+    return cfa, dict(pattern="RGGB", black_level=black, white_level=white, color_matrix1=XYZ_TO_SRGB,
+                     as_shot_neutral=(neutral / neutral[1]).tolist())
+
+
+def build_large_dng_corpus(data: Path, dest: Path, count: int = 2, size: tuple[int, int] = MEDIUM_FORMAT,
+                           log=print) -> list[Path]:  # noqa: ANN001
+    """Write (or reuse) ``count`` medium-format DNGs (``size``, 102 MP by default) from the largest photos.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data/exposure`` holds no photographs.
+    """
+    from pipeline.imaging.dng import write_dng
+
+    photos = source_photos(data, count)
+    if not photos:
+        raise FileNotFoundError(f"no photographs in {data / 'exposure'} (set POSTPROD_TESTDATA)")
+    dest.mkdir(parents=True, exist_ok=True)
+    index_path = dest / "corpus.json"
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError):
+        index = {}
+    out = []
+    mp = round(size[0] * size[1] / 1e6)
+    for i, photo in enumerate(photos):
+        name = f"bench{mp}mp_{i:02d}.dng"
+        path = dest / name
+        key = {"version": CORPUS_VERSION, "source": photo.name, "sha256": _sha256(photo), "size": list(size)}
+        if not (path.is_file() and index.get(name) == key):
+            log(f"  building {name} ({size[0]}x{size[1]}) from {photo.name} ...")
+            cfa, tags = medium_format_cfa(photo, size)
+            write_dng(path, cfa, make="postprod", model=f"Bench {mp}MP", iso=100, exposure_time=1 / 125,
+                      f_number=8.0, focal_length=80.0, **tags)
+            del cfa
             index[name] = key
             index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
         out.append(path)

@@ -5,23 +5,26 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Iterator, Literal
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.naming import output_path
-from charts.schema import Chart
+from charts.schema import Chart, ImageFormat
+from pipeline.imaging.render import RenditionStrips
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import ExportedFile, WorkItem
 from pipeline.kernel.stage import Resources, Stage
+from pipeline.outputs.contact_sheet import ThumbnailOfStrips, contact_thumbnail, thumbnail_path
 from pipeline.outputs.encode import (
     EXPORTS_DIR,
     EncoderSettings,
     build_metadata,
     capture_date,
     export_rendition,
+    export_rendition_strips,
     read_source_gps,
 )
 from pipeline.outputs.shoot import after_preview_name
@@ -63,7 +66,7 @@ class Export(Stage):
 
     def process(self, item: WorkItem) -> None:
         chart: Chart = self.context.require_chart(self.name)
-        rendered: dict[str, np.ndarray] = item.artifacts.pop("renditions", None) or {}
+        rendered: dict[str, np.ndarray | RenditionStrips] = item.artifacts.pop("renditions", None) or {}
         after: np.ndarray | None = item.artifacts.pop("after_preview", None)
         r = item.record
         r.exports = []
@@ -74,45 +77,16 @@ class Export(Stage):
         out_dir = Path(self.context.out_dir).resolve()
         shoot = self.context.shoot_id or Path(self.context.shoot_dir).name
         stem = item.task.stem or Path(item.task.source_path).stem
-        gps: dict[str, str] | None = None
+        gps_cache: dict[str, dict[str, str]] = {}
         warnings: list[str] = []
         try:
-            for name, pixels in rendered.items():
-                rendition = chart.renditions[name]
-                policy = chart.metadata_for(name)
-                if not policy.strip_gps and gps is None:
-                    gps = read_source_gps(item.task.path)
-                height, width = pixels.shape[:2]
-                meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
-                encoded = export_rendition(pixels, rendition, meta, self.params.encoder_settings())
-                if not encoded.fits:
-                    warnings.append(
-                        f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
-                        f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
-                    )
-                path = output_path(
-                    out_dir / EXPORTS_DIR,
-                    chart.naming,
-                    client=chart.client,
-                    shoot=shoot,
-                    date=capture_date(r),
-                    seq=item.task.seq,
-                    stem=stem,
-                    rendition=name,
-                    ext=rendition.extension,
-                )
-                write_bytes_atomic(path, encoded.data)
-                r.exports.append(
-                    ExportedFile(
-                        rendition=name,
-                        path=path.relative_to(out_dir).as_posix(),
-                        width=width,
-                        height=height,
-                        bytes=len(encoded.data),
-                        format=rendition.format.value,
-                        sha256=hashlib.sha256(encoded.data).hexdigest(),
-                    )
-                )
+            for name in list(rendered):
+                pixels = rendered.pop(name)  # freed as soon as it is written
+                try:
+                    self._export(item, name, pixels, chart, out_dir, shoot, stem, warnings, gps_cache)
+                finally:
+                    if isinstance(pixels, RenditionStrips):
+                        pixels.release()  # the open RAW file the strips are read from
                 del pixels
         except BaseException:
             # An image is delivered whole or not at all: a full disk (or any error) on its second
@@ -121,8 +95,73 @@ class Export(Stage):
                 (out_dir / e.path).unlink(missing_ok=True)
             r.exports = []
             raise
+        finally:
+            for pixels in rendered.values():
+                if isinstance(pixels, RenditionStrips):
+                    pixels.release()
         if warnings:
             r.error = "; ".join(([r.error] if r.error else []) + warnings)
+
+    def _export(self, item: WorkItem, name: str, pixels: np.ndarray | RenditionStrips, chart: Chart, out_dir: Path,
+                shoot: str, stem: str, warnings: list[str], gps_cache: dict[str, dict[str, str]]) -> None:
+        r = item.record
+        rendition = chart.renditions[name]
+        policy = chart.metadata_for(name)
+        gps = None
+        if not policy.strip_gps:
+            if "gps" not in gps_cache:
+                gps_cache["gps"] = read_source_gps(item.task.path)
+            gps = gps_cache["gps"]
+        height, width = pixels.shape[:2]
+        meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps)
+        path = output_path(
+            out_dir / EXPORTS_DIR,
+            chart.naming,
+            client=chart.client,
+            shoot=shoot,
+            date=capture_date(r),
+            seq=item.task.seq,
+            stem=stem,
+            rendition=name,
+            ext=rendition.extension,
+        )
+        rel = path.relative_to(out_dir).as_posix()
+        settings = self.params.encoder_settings()
+        if isinstance(pixels, RenditionStrips) and rendition.format is ImageFormat.TIFF and \
+                settings.tiff_compression in ("none", "deflate"):
+            thumb = ThumbnailOfStrips(width, height, rendition.color_space.value)
+
+            def strips() -> Iterator[np.ndarray]:
+                for strip in pixels.strips():
+                    thumb.add(strip)
+                    yield strip
+
+            size, digest = export_rendition_strips(strips(), (width, height), rendition, meta, path, settings)
+            write_bytes_atomic(thumbnail_path(out_dir, rel), thumb.jpeg(), durable=False)
+        else:
+            if isinstance(pixels, RenditionStrips):  # another format: it has to be whole to be encoded
+                pixels = np.concatenate(list(pixels.strips()))
+            encoded = export_rendition(pixels, rendition, meta, settings)
+            if not encoded.fits:
+                warnings.append(
+                    f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
+                    f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
+                )
+            write_bytes_atomic(path, encoded.data)
+            write_bytes_atomic(thumbnail_path(out_dir, rel), contact_thumbnail(pixels, rendition.color_space.value),
+                               durable=False)
+            size, digest = len(encoded.data), hashlib.sha256(encoded.data).hexdigest()
+        r.exports.append(
+            ExportedFile(
+                rendition=name,
+                path=rel,
+                width=width,
+                height=height,
+                bytes=size,
+                format=rendition.format.value,
+                sha256=digest,
+            )
+        )
 
 
 def _jpeg(srgb8: np.ndarray, quality: int = 82) -> bytes:

@@ -10,15 +10,20 @@ LibRaw handle, or a fresh decode) and records the render key.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from charts.schema import Chart
+from charts.schema import Chart, Rendition
+from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
+from pipeline.imaging.decode import open_raw
 from pipeline.imaging.render import (
     RENDER_VERSION,
+    WHOLE_DECODE_MAX_MEGAPIXELS,
+    Adjustments,
+    RenditionStrips,
     adjustments_from_operations,
     decode_covers,
     decode_for_render,
@@ -27,6 +32,7 @@ from pipeline.imaging.render import (
     render_frame,
     render_key,
     render_renditions,
+    render_rows,
     rendition_frame,
     rendition_size,
     required_scale,
@@ -76,11 +82,19 @@ class Render(Stage):
         reuse_proxy: bool = Field(
             True, description="Render from the analysis proxy when it is large enough for every rendition."
         )
+        whole_decode_max_megapixels: float = Field(
+            WHOLE_DECODE_MAX_MEGAPIXELS,
+            gt=0,
+            le=2000,
+            description="RAW files above this many megapixels render their full-resolution renditions region "
+            "by region (bounded memory; OpenCV's edge-aware demosaic instead of LibRaw's AHD); LibRaw's whole "
+            "demosaic takes about 17 MB per megapixel.",
+        )
 
     def process(self, item: WorkItem) -> None:
         item.artifacts["renditions"] = self._render(item)
 
-    def _render(self, item: WorkItem) -> dict[str, np.ndarray]:
+    def _render(self, item: WorkItem) -> dict[str, np.ndarray | RenditionStrips]:
         chart: Chart = self.context.require_chart(self.name)
         r = item.record
         if r.plan.verdict == Verdict.REJECT or not chart.renditions:
@@ -97,6 +111,9 @@ class Render(Stage):
                     f"{rendition.format.max_side_px} px a side: give the rendition a long_edge_px"
                 )
         need = required_scale(chart.renditions, adjustments, r.frame.width, r.frame.height)
+        large = r.frame.width * r.frame.height > self.params.whole_decode_max_megapixels * 1e6
+        if large and not raw_half_size(need) and r.source_kind is not SourceKind.RASTER:
+            return self._render_by_regions(item, chart, adjustments)
         proxy: Proxy | None = item.artifacts.get("proxy")
         decoded: np.ndarray | None = None
         if self.params.reuse_proxy and proxy is not None and decode_covers(proxy.rgb.shape[1], r.frame.width, need):
@@ -109,12 +126,100 @@ class Render(Stage):
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
                 max_bytes=self.params.max_decode_mb << 20,
             )
-        # The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it).
-        item.artifacts["after_preview"] = render_frame(
-            decoded, r.frame.width, r.frame.height, replace(adjustments, angle_deg=0.0),
-            (0.0, 0.0, float(r.frame.width), float(r.frame.height)),
-            preview_size(r.frame.width, r.frame.height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8,
-        )
+        item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments)
         return render_renditions(
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
         )
+
+    def _render_by_regions(
+        self, item: WorkItem, chart: Chart, adjustments: Adjustments
+    ) -> dict[str, np.ndarray | RenditionStrips]:
+        """A large sensor: renditions that need more than half its resolution are rendered by regions
+        of the photosites as the export writes them; the others from LibRaw's half-size decode."""
+        r = item.record
+        width, height = r.frame.width, r.frame.height
+        sigma = self.params.sharpen_radius_px
+        frames = {name: rendition_frame(rend, adjustments, width, height) for name, rend in chart.renditions.items()}
+        sizes = {name: rendition_size(chart.renditions[name], frame) for name, frame in frames.items()}
+        small = {name: rend for name, rend in chart.renditions.items()
+                 if raw_half_size(max(sizes[name][0] / frames[name][2], sizes[name][1] / frames[name][3]))}
+        out: dict[str, np.ndarray | RenditionStrips] = {}
+        # LibRaw's half-size decode: the renditions that need no more, and the report's after picture.
+        decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=True) if r.content_hash else None
+        if decoded is None:
+            decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
+                                        int(self.params.max_megapixels * 1e6))
+        item.artifacts["after_preview"] = _after_preview(decoded, width, height, adjustments)
+        out.update(render_renditions(decoded, width, height, adjustments, small, sigma))
+        del decoded
+        # A handle of its own: the strips read the photosites while the export writes them, after this stage.
+        handle = open_raw(item.task.path)
+        if not bayer.supports(handle):  # not a plain Bayer sensor: LibRaw demosaics it whole
+            decoded = decode_for_render(item.task.path, r.source_kind, width, height, 1.0,
+                                        int(self.params.max_megapixels * 1e6), handle)
+            rest = {name: rend for name, rend in chart.renditions.items() if name not in small}
+            out.update(render_renditions(decoded, width, height, adjustments, rest, sigma))
+            return {name: out[name] for name in chart.renditions}
+        source = bayer.BayerFrame(handle)
+        if (source.width, source.height) != (width, height):
+            handle.close()
+            raise InputError(f"the photosites make a {source.width}x{source.height} frame, the decode said "
+                             f"{width}x{height}")
+        holders = _SharedClose(handle.close)
+        for name, rend in chart.renditions.items():
+            if name in small:
+                continue
+            frame, size = frames[name], sizes[name]
+
+            def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend) -> np.ndarray:
+                return render_rows(source.region, width, height, adjustments, frame, size, (v0, v1),
+                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma)
+
+            out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),
+                                        holders.add())
+        holders.seal()
+        return {name: out[name] for name in chart.renditions}
+
+
+def _after_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments) -> np.ndarray:
+    """The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it)."""
+    return render_frame(
+        decoded, width, height, replace(adjustments, angle_deg=0.0), (0.0, 0.0, float(width), float(height)),
+        preview_size(width, height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8,
+    )
+
+
+def _rows_per_strip(width: int) -> int:
+    """Rows a strip renders at once: about 1.5 million pixels (100-150 MB of working arrays)."""
+    return max(16, 1_500_000 // max(1, width))
+
+
+class _SharedClose:
+    """Closes a resource when every holder handed out has released it (and no more will come)."""
+
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close: Callable[[], None] | None = close
+        self._open = 0
+        self._sealed = False
+
+    def add(self) -> Callable[[], None]:
+        self._open += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                self._open -= 1
+                self._maybe_close()
+
+        return release
+
+    def seal(self) -> None:
+        self._sealed = True
+        self._maybe_close()
+
+    def _maybe_close(self) -> None:
+        if self._sealed and self._open == 0 and self._close is not None:
+            self._close()
+            self._close = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -83,3 +84,24 @@ def test_large_renditions_get_numbered_sheets(tmp_path: Path) -> None:
     # Back to one sheet: the numbered ones go.
     assert [p.name for p in write_contact_sheets(records[:2], tmp_path, page=2)] == ["web.jpg"]
     assert sorted(p.name for p in folder.iterdir()) == ["web.jpg"]
+
+
+def test_cells_made_from_the_rendered_pixels(tmp_path: Path) -> None:
+    # The export makes each delivered file's cell from the pixels it encoded (never decoding the file);
+    # a picture seen strip by strip gets the same cell to within the strips' rounding.
+    from pipeline.outputs.contact_sheet import CELL, ThumbnailOfStrips, contact_thumbnail
+
+    rng = np.random.default_rng(4)
+    ramp = np.linspace(0, 65535, 1200, dtype=np.float64)
+    pixels = np.clip(ramp[None, :, None] + rng.normal(0, 500, (900, 1200, 3)), 0, 65535).astype(np.uint16)
+    whole = np.asarray(Image.open(io.BytesIO(contact_thumbnail(pixels, "adobe_rgb"))).convert("RGB"))
+    assert whole.shape == (CELL * 900 // 1200, CELL, 3)
+    acc = ThumbnailOfStrips(1200, 900, "adobe_rgb")
+    for y in range(0, 900, 128):
+        acc.add(pixels[y : y + 128])
+    strips = np.asarray(Image.open(io.BytesIO(acc.jpeg())).convert("RGB"))
+    assert strips.shape == whole.shape
+    assert np.abs(strips.astype(int) - whole).mean() < 1.5
+    # Converted to sRGB: an Adobe RGB ramp is not shown as if it were sRGB.
+    as_if_srgb = np.asarray(Image.open(io.BytesIO(contact_thumbnail(pixels, "srgb"))).convert("RGB"))
+    assert np.abs(as_if_srgb.astype(int) - whole).mean() > 1.0

@@ -82,6 +82,51 @@ def test_a_finished_run_leaves_no_kept_decodes(raw_dir: Path, tmp_path: Path) ->
     assert not (out / decode_cache.CACHE_DIR).exists()
 
 
+def test_held_in_memory_when_the_executor_runs_render_in_this_process(tmp_path: Path) -> None:
+    a = np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3)
+    decode_cache.hold_in_memory(4 * a.nbytes)
+    try:
+        assert decode_cache.put(tmp_path, "mem", True, a, budget_bytes=1 << 20)
+        assert not decode_cache.cache_path(tmp_path, "mem", True).exists()  # no trip through a file
+        big = np.zeros((4, 10, 3), np.uint16)  # above a quarter of the memory budget: on disk
+        assert decode_cache.put(tmp_path, "big", True, big, budget_bytes=1 << 20)
+        assert decode_cache.cache_path(tmp_path, "big", True).is_file()
+        for key in ("m2", "m3", "m4"):
+            assert decode_cache.put(tmp_path, key, True, a, budget_bytes=1 << 20)
+        assert decode_cache.put(tmp_path, "disk", True, a, budget_bytes=1 << 20)  # past the memory budget
+        assert decode_cache.cache_path(tmp_path, "disk", True).is_file()
+        assert decode_cache.take(tmp_path, "mem", True) is a
+        assert decode_cache.take(tmp_path, "mem", True) is None
+        np.testing.assert_array_equal(decode_cache.take(tmp_path, "disk", True), a)
+        assert not decode_cache.put(tmp_path, "none", True, a, budget_bytes=0)  # render_cache_mb 0: never kept
+        decode_cache.put(tmp_path, "left", True, a, budget_bytes=1 << 20)
+        decode_cache.clear(tmp_path)
+        assert decode_cache.take(tmp_path, "left", True) is None
+    finally:
+        decode_cache.hold_in_memory(0)
+
+
+def test_local_run_keeps_decodes_in_memory_with_identical_exports(raw_dir: Path, tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / CRW, shoot / CRW)
+    exports = {}
+    for budget in (0, 1 << 30):
+        from pipeline.executors import local
+
+        before = local.MEMORY_CACHE_BYTES
+        local.MEMORY_CACHE_BYTES = budget
+        try:
+            out = tmp_path / f"out{budget}"
+            result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+        finally:
+            local.MEMORY_CACHE_BYTES = before
+        (record,) = result.ok
+        exports[budget] = [(e.path, e.sha256) for e in record.exports]
+        assert not (out / decode_cache.CACHE_DIR).exists()
+    assert exports[0] == exports[1 << 30] and exports[0]
+
+
 def test_the_cache_takes_at_most_a_share_of_the_free_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = np.zeros((100, 100, 3), np.uint16)  # 60 kB
     real = shutil.disk_usage

@@ -119,8 +119,11 @@ def test_exports_are_listed_and_named_by_the_template(crw_export) -> None:
         assert hashlib.sha256(f.read_bytes()).hexdigest() == e.sha256
     assert (web.width, web.height) == (400, 298)
     assert "renditions" not in item.artifacts  # pixels freed once written
-    leftovers = [p for p in out.rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    # No temporary files; the run's state folder holds the contact sheets' cells until the sheets are made.
+    state = out / ".postprod"
+    leftovers = [p for p in out.rglob("*") if (p.name.startswith(".") or p.suffix == ".tmp") and p != state]
     assert not leftovers, leftovers
+    assert sorted(p.parent.name for p in state.rglob("*.jpg")) == ["thumbs"] * len(r.exports)
     assert r.error is None
 
 
@@ -243,7 +246,13 @@ def test_gps_is_stripped_only_when_asked(jpeg_with_gps: Path, tmp_path: Path, st
 
 
 def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path) -> None:
-    """A FiveK frame pushed 1.5 EV under, corrected as the plan would, measures within 0.3 EV of target."""
+    """A FiveK frame pushed 1.5 EV under, corrected as the plan would, measures within 0.3 EV of target.
+
+    The rendition is not sharpened: output sharpening adds shadow contrast,
+    which the rendered meter's shadow-lift term reads as exposure (0.5 of it
+    moves this frame's reading by 0.14 EV), and this test is about the
+    exposure correction.
+    """
     src = exposure_dir / "a0964-20061224_140610__E6B7217_N1.5.JPG"
     target, tolerance = 0.40, 1.0  # measure_exposure's defaults for rendered sources
     proxy, _ = decode_raster(src, 1600, 250_000_000)
@@ -252,7 +261,7 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     chart_path = tmp_path / "chart.yaml"
     chart_path.write_text(
         "schema_version: 2\nexposure: {max_correction_ev: 2.0}\n"
-        "renditions:\n  web: {long_edge_px: 1024, format: jpeg, quality: 90, sharpen_amount: 0.5}\n",
+        "renditions:\n  web: {long_edge_px: 1024, format: jpeg, quality: 90, sharpen_amount: 0}\n",
         encoding="utf-8",
     )
     chart = load_chart(chart_path)
@@ -277,3 +286,22 @@ def test_tiff_compressions_are_lossless(compression: str) -> None:
     np.testing.assert_array_equal(back, pixels)
     with pytest.raises(ValueError, match="TIFF compression"):
         encode_pixels(pixels, "tiff", 100, 16, b"", EncoderSettings(tiff_compression="zip"))
+
+
+@pytest.mark.parametrize("quality", [75, 90])
+def test_baseline_and_progressive_jpeg_decode_to_the_same_pixels(quality: int) -> None:
+    # The default (baseline, optimised tables) is a fast path for the progressive encoding it replaced:
+    # the same quantised coefficients in another order, so a decoder sees the same picture.
+    from pipeline.imaging.icc import icc_profile
+    from pipeline.outputs.encode import EncoderSettings, encode_pixels
+
+    rng = np.random.default_rng(7)
+    ramp = np.linspace(0, 255, 96, dtype=np.float32)
+    pixels = np.clip(ramp[None, :, None] + rng.normal(0, 20, (64, 96, 3)), 0, 255).astype(np.uint8)
+    decoded = []
+    for progressive in (True, False):
+        data = encode_pixels(pixels, "jpeg", quality, 8, icc_profile("srgb"), EncoderSettings(jpeg_progressive=progressive))
+        with Image.open(io.BytesIO(data)) as im:
+            assert ("progressive" in im.info) is progressive
+            decoded.append(np.asarray(im.convert("RGB")))
+    np.testing.assert_array_equal(decoded[0], decoded[1])

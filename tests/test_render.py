@@ -143,6 +143,20 @@ def test_warp_half_size_decode_coordinates() -> None:
     assert part[:, :47].min() > 0.99 and part[:, 53:].max() < 0.01
 
 
+def test_unturned_downscale_averages_the_decoded_pixels_once() -> None:
+    # One resampling: each output pixel is the mean of exactly the decoded pixels under it,
+    # for a whole frame and for a crop of a half-size decode (not an area shrink plus a cubic warp).
+    rng = np.random.default_rng(2)
+    src = rng.random((48, 64, 3)).astype(np.float32)
+    out = warp_frame(src, (0, 0, 64, 48), 0.0, (16, 12))
+    np.testing.assert_allclose(out, src.reshape(12, 4, 16, 4, 3).mean(axis=(1, 3)), atol=1e-6)
+    crop = warp_frame(src, (16, 8, 64, 48), 0.0, (16, 12), src_scale=(0.5, 0.5))
+    np.testing.assert_allclose(crop, src[4:28, 8:40].reshape(12, 2, 16, 2, 3).mean(axis=(1, 3)), atol=1e-6)
+    # A crop off the decode's pixel grid is snapped to it (at most half a decoded pixel per edge).
+    off = warp_frame(src, (16.6, 7.4, 64, 48), 0.0, (16, 12), src_scale=(0.5, 0.5))
+    np.testing.assert_allclose(off, src[4:28, 8:40].reshape(12, 2, 16, 2, 3).mean(axis=(1, 3)), atol=1e-6)
+
+
 def test_big_downscale_does_not_alias() -> None:
     # One-pixel stripes averaged by an 8x downscale: grey, not a moire of black and white.
     stripes = np.zeros((800, 800, 3), np.float32)
@@ -301,3 +315,18 @@ def test_rejected_frames_are_not_rendered(raw_dir: Path, tmp_path: Path) -> None
     item.record.frame.width, item.record.frame.height, item.record.plan.verdict = 2312, 1720, Verdict.REJECT
     Render(Render.Params(), RunContext(shoot_dir=raw_dir, out_dir=tmp_path, chart=chart)).process(item)
     assert item.artifacts["renditions"] == {}
+
+
+def test_a_shrunk_jpeg_is_decoded_by_dct_scaling_only(exposure_dir: Path) -> None:
+    # The render resamples a raster once: the decode stops at JPEG's own 1/2, 1/4, 1/8 scaling
+    # (no less than the size asked for) instead of area-shrinking to it first.
+    from pipeline.imaging.decode import decode_raster
+    from pipeline.imaging.render import decode_for_render
+    from pipeline.kernel.records import SourceKind
+
+    src = exposure_dir / "a0964-20061224_140610__E6B7217_N1.5.JPG"
+    full, meta = decode_raster(src, None, 250_000_000)
+    scale = 700 / max(meta.width, meta.height)
+    decoded = decode_for_render(src, SourceKind.RASTER, meta.width, meta.height, scale, 250_000_000)
+    assert max(decoded.shape[:2]) >= 700
+    assert max(decoded.shape[:2]) in {-(-max(full.shape[:2]) // d) for d in (1, 2, 4, 8)}

@@ -82,10 +82,12 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--only", type=click.Choice(["plan", "render"]), default=None,
               help="plan: re-plan an analysed shoot after a chart change, without decoding any pixels; "
                    "render: re-render exactly the images whose review decisions changed (see `postprod render`).")
-@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="ray: parallel workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
+@click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
+              help="auto: in this process when the shoot is small enough to finish before Ray would start, Ray "
+              "for larger shoots, with --workers or a cluster address (the choice is printed); ray: parallel "
+              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
 @click.option("--workers", type=int, default=None,
-              help="Parallel workers for the ray executor [default: all CPUs].")
+              help="Parallel workers for the ray executor [default: all CPUs]; with auto, asking for them picks Ray.")
 @click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
               help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -169,7 +171,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
                 bars[-1].set_postfix_str(f"failed: {record.source_path}", refresh=False)
 
     try:
-        result = process_shoot(settings, on_phase=on_phase, on_record=on_record)
+        result = process_shoot(settings, on_phase=on_phase, on_record=on_record,
+                               on_executor=lambda text: click.echo(f"executor: {text}", err=True))
     except ConfigError as exc:
         raise ConfigProblem(exc) from None
     except (OutOfSpace, ClusterLost) as exc:  # the machine, not the input or a bug: no traceback

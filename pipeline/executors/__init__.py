@@ -2,11 +2,15 @@
 
 Both give identical records for the same inputs: they share
 :class:`pipeline.kernel.runner.Runner`, which decides what happens to one image.
+``auto`` (the default) picks one of them for the shoot at hand
+(:func:`choose_executor`).
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+import os
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence
 
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import ImageRecord, SourceTask
@@ -15,19 +19,95 @@ from pipeline.kernel.stage import RunContext
 
 class Executor(Protocol):
     def map(
-        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
-        """Yield one record per task, in completion order (continuing ``records`` when given)."""
+        """Yield one record per task, in completion order (continuing ``records`` when given).
+
+        ``records`` may be lazy (read from disk on indexing): read ``records[i]``
+        when task ``i`` is dispatched, never all at once.
+        """
         ...
 
     def close(self) -> None: ...
 
 
-EXECUTORS = ("ray", "local")
+EXECUTORS = ("auto", "ray", "local")
+
+# The auto choice's cost model, from benchmarks/run.py on a 2-CPU VM (benchmarks/RESULTS.md):
+#: Starting an embedded local Ray (4-5 s), its workers (about 1 s) and stopping it (1.4 s).
+RAY_OVERHEAD_S = 7.0
+#: One process's seconds per image that do not grow with the file (analysis, two renditions, encoders) ...
+SECONDS_PER_IMAGE = 0.35
+#: ... and those that do (the decode): per MB of file (a 48 MB 24 MP DNG takes about 1 s in all).
+SECONDS_PER_MB = 0.014
+#: Throughput of n workers on n free CPUs against one (2 workers on 2 CPUs gave 1.3x: 0.65).
+PARALLEL_EFFICIENCY = 0.65
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Which executor a run uses, and why (printed at the start of the run and kept in its summary)."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def estimate_local_seconds(tasks: Sequence[SourceTask]) -> float:
+    """Rough seconds one process takes for ``tasks`` (:data:`SECONDS_PER_IMAGE`, :data:`SECONDS_PER_MB`)."""
+    return sum(SECONDS_PER_IMAGE + SECONDS_PER_MB * t.file_size / 1e6 for t in tasks)
+
+
+def choose_executor(
+    name: str,
+    workers: int | None,
+    ray_address: str | None,
+    tasks: Sequence[SourceTask],
+    cpus: int | None = None,
+) -> ExecutorChoice:
+    """The executor for a run: ``name`` itself, or for ``"auto"`` the faster for this shoot.
+
+    ``auto`` runs Ray when a cluster address is given or ``--workers`` asks
+    for worker processes; in-process (``local``) on one CPU; otherwise
+    in-process when one process is expected to finish before Ray would:
+    when ``L <= RAY_OVERHEAD_S + L / (PARALLEL_EFFICIENCY * min(cpus, images))``
+    with ``L`` from :func:`estimate_local_seconds`. A small shoot then does
+    not wait for Ray to start; a large one gets every CPU.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`EXECUTORS`.
+    """
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")
+    if name != "auto":
+        return ExecutorChoice(name, "asked for")
+    if ray_address:
+        return ExecutorChoice("ray", f"auto: the Ray cluster at {ray_address}")
+    if workers is not None:  # worker processes asked for (one included: a crash then spares the run)
+        return ExecutorChoice("ray", f"auto: --workers {workers}")
+    cpus = cpus or os.cpu_count() or 1
+    local_s = estimate_local_seconds(tasks)
+    n = len(tasks)
+    if cpus < 2 or n < 2:
+        return ExecutorChoice("local", f"auto: {n} image{'s' if n != 1 else ''} on {cpus} CPU{'s' if cpus > 1 else ''}")
+    ray_s = RAY_OVERHEAD_S + local_s / max(1.0, PARALLEL_EFFICIENCY * min(cpus, n))
+    estimate = (f"auto: {n} images, about {local_s:.0f} s in this process, {ray_s:.0f} s with Ray on {cpus} CPUs "
+                "(its start included)")
+    return ExecutorChoice("local" if local_s <= ray_s else "ray", estimate)
 
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
-    """Build an executor by name (``"ray"`` or ``"local"``)."""
+    """Build an executor by name (``"ray"`` or ``"local"``; resolve ``"auto"`` with :func:`choose_executor`).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is neither.
+    """
     if name == "local":
         from pipeline.executors.local import LocalExecutor
 
@@ -36,4 +116,4 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
         from pipeline.executors.ray import RayExecutor
 
         return RayExecutor(workers=workers, address=ray_address)
-    raise ValueError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")
+    raise ValueError(f"unknown executor {name!r} (choose from ray, local; 'auto' is resolved by choose_executor)")

@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from pipeline.kernel.errors import ClusterLost
 from pipeline.kernel.graph import Graph
@@ -171,6 +171,14 @@ class _GraphWorker:
         return os.getpid()
 
 
+_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+def _quiet_token_notice(record: logging.LogRecord) -> bool:
+    """Drop Ray's notice that a new local cluster uses token authentication (it does, and that is fine)."""
+    return "Token authentication is enabled for this Ray cluster" not in record.getMessage()
+
+
 def _package_dirs() -> list[str]:
     """Folders of postprod's own packages, shipped to a remote cluster's workers."""
     from pathlib import Path
@@ -210,6 +218,9 @@ class RayExecutor:
             else:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1
+                # Ray's default for a new local cluster, token authentication, stays; its notice
+                # saying so would print over the progress bar.
+                logging.getLogger(_TOKEN_NOTICE_LOGGER).addFilter(_quiet_token_notice)
             on_sigterm = signal.getsignal(signal.SIGTERM)
             ray.init(**kwargs)
             self._started_here = True
@@ -283,7 +294,7 @@ class RayExecutor:
         self._get([a.load.remote(graph) for a in actors])
 
     def map(
-        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: list[ImageRecord] | None = None
+        self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
         ray = self._ray
         if not tasks:
@@ -302,17 +313,20 @@ class RayExecutor:
         self.startup_seconds.append(time.perf_counter() - start)
         log.info("%d Ray worker(s) set up in %.2f s", len(pool), self.startup_seconds[-1])
         idle = list(pool)
-        pending: dict[Any, tuple[Any, SourceTask, ImageRecord | None, int]] = {}
-        queue = [(t, r, 0) for t, r in zip(tasks, records if records is not None else [None] * len(tasks))]
-        queue.reverse()
+        pending: dict[Any, tuple[Any, int, ImageRecord | None, int]] = {}
+        # Indices, not records: a record is read (the driver keeps them on disk) when its image is sent.
+        queue: list[tuple[int, ImageRecord | None, int]] = [(i, None, 0) for i in reversed(range(len(tasks)))]
         try:
             while queue or pending:
                 while idle and queue:
                     actor = idle.pop()
-                    task, record, attempt = queue.pop()
-                    pending[actor.run.remote(task, record)] = (actor, task, record, attempt)
+                    i, record, attempt = queue.pop()
+                    if record is None and records is not None:
+                        record = records[i]
+                    pending[actor.run.remote(tasks[i], record)] = (actor, i, record, attempt)
                 ref = self._wait(list(pending))[0]
-                actor, task, given, attempt = pending.pop(ref)
+                actor, i, given, attempt = pending.pop(ref)
+                task = tasks[i]
                 try:
                     result = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.OutOfMemoryError):
@@ -324,7 +338,7 @@ class RayExecutor:
                     idle.append(self._replace(actor, graph, context))
                     if attempt < WORKER_RETRIES:
                         log.warning("worker died on %s; trying it again on a new one", task.source_path)
-                        queue.append((task, given, attempt + 1))
+                        queue.append((i, given, attempt + 1))
                         continue
                     log.warning("worker died on %s %d times; giving up on it for this run",
                                 task.source_path, attempt + 1)

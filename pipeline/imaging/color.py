@@ -6,6 +6,7 @@ white, 1.0 being the sensor's (or the display's) white.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,40 @@ def to_srgb8(rgb_linear: np.ndarray) -> np.ndarray:
     return np.round(linear_to_srgb(rgb_linear) * 255.0).astype(np.uint8)
 
 
+U16_SCALE = np.float32(1 / 65535)
+_lut_lock = threading.Lock()
+_srgb8_of_u16: np.ndarray | None = None
+
+
+def u16_to_linear(rgb16: np.ndarray) -> np.ndarray:
+    """16-bit linear values to float32 linear light, 65535 = 1.0 (the proxy's own conversion)."""
+    rgb = rgb16.astype(np.float32)
+    rgb *= U16_SCALE
+    return rgb
+
+
+def u16_to_srgb8(rgb16: np.ndarray) -> np.ndarray:
+    """``to_srgb8(u16_to_linear(rgb16))``, exactly, by table look-up.
+
+    The table is :func:`to_srgb8` of every one of the 65,536 values (made
+    once), so each pixel gets the very bits the computation gives it, in a
+    quarter of the time (no power function per pixel).
+
+    Raises
+    ------
+    ValueError
+        If ``rgb16`` is not uint16.
+    """
+    global _srgb8_of_u16
+    if rgb16.dtype != np.uint16:
+        raise ValueError(f"expected uint16 values, got {rgb16.dtype}")
+    if _srgb8_of_u16 is None:
+        with _lut_lock:
+            if _srgb8_of_u16 is None:
+                _srgb8_of_u16 = to_srgb8(u16_to_linear(np.arange(65536, dtype=np.uint16)))
+    return _srgb8_of_u16[rgb16]
+
+
 @dataclass
 class Proxy:
     """The analysis proxy of one image; lives only inside its worker.
@@ -47,15 +82,21 @@ class Proxy:
     scale : float
         Full-resolution pixels per proxy pixel (multiply proxy coordinates by
         this to get full-resolution coordinates of the oriented image).
+    rgb16 : ndarray, uint16, (H, W, 3), or None
+        The 16-bit values ``rgb`` was made from (``rgb == u16_to_linear(rgb16)``),
+        when it was cut from a 16-bit decode (LibRaw's): its 8-bit sRGB is then
+        a table look-up.
     """
 
     rgb: np.ndarray
     scale: float
+    rgb16: np.ndarray | None = None
 
     @property
     def srgb8(self) -> np.ndarray:
+        """The proxy in 8-bit sRGB (made once)."""
         cached = getattr(self, "_srgb8", None)
         if cached is None:
-            cached = to_srgb8(self.rgb)
+            cached = to_srgb8(self.rgb) if self.rgb16 is None else u16_to_srgb8(self.rgb16)
             self._srgb8 = cached
         return cached

@@ -34,7 +34,7 @@ import rawpy
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
-from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.color import srgb_to_linear, u16_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.imaging.sensor_defects import PhotositeScan, scan_raw
@@ -495,7 +495,8 @@ def _icc_transform(im: Image.Image, icc: bytes | None) -> ImageCms.ImageCmsTrans
 
 
 def decode_raster(
-    path: Path, long_edge: int | None, max_pixels: int, max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES
+    path: Path, long_edge: int | None, max_pixels: int, max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    downscale: bool = True,
 ) -> tuple[np.ndarray, SourceMetadata]:
     """Decode a raster image to linear working-space RGB, within a memory budget.
 
@@ -518,6 +519,11 @@ def decode_raster(
     max_bytes : int
         Refuse images whose decode would take more memory than this (Pillow's
         image, the float result and a band of rows).
+    downscale : bool
+        False to stop after the decoder's own scaling (JPEG's DCT scaling to at
+        least ``long_edge``): for a caller that resamples the picture itself,
+        so it is resampled once; still area-shrunk band by band when the
+        whole decode would pass ``max_bytes``.
 
     Raises
     ------
@@ -542,7 +548,10 @@ def decode_raster(
                 if long_edge and im.format == "JPEG":
                     im.draft("RGB", (long_edge, long_edge))
                 dw, dh = im.size  # after DCT scaling
-                scale = min(1.0, long_edge / max(dw, dh)) if long_edge else 1.0
+                # Not downscaled when asked, unless the whole decode would not fit the budget: a
+                # band-wise area shrink (then the caller's resampling) beats refusing the file.
+                whole_fits = decode_budget(dw, dh, im.mode, (dw, dh)) <= max_bytes
+                scale = min(1.0, long_edge / max(dw, dh)) if long_edge and (downscale or not whole_fits) else 1.0
                 out_w, out_h = max(1, round(dw * scale)), max(1, round(dh * scale))
                 need = decode_budget(dw, dh, im.mode, (out_w, out_h))
                 if need > max_bytes:
@@ -619,6 +628,8 @@ class Decoded:
         For a RAW, Camera Raw's as-shot white balance, baseline exposure and
         default crop (:mod:`pipeline.imaging.camera_raw`); None for a raster
         file, or a DNG whose first IFD cannot be read.
+    rgb16 : ndarray, uint16, (H, W, 3), or None
+        For a RAW, the proxy's 16-bit values (``rgb == u16_to_linear(rgb16)``).
     photosites : PhotositeScan or None
         For a RAW decoded with ``scan_photosites``, the photosites far from
         their same-colour neighbours (:func:`pipeline.imaging.sensor_defects.scan_raw`),
@@ -630,6 +641,7 @@ class Decoded:
     libraw_rgb16: np.ndarray | None = None
     half_size: bool = False
     camera_raw: CameraRawBaseline | None = None
+    rgb16: np.ndarray | None = None
     photosites: PhotositeScan | None = None
 
 
@@ -749,9 +761,8 @@ def _decode_raw_proxy(
         raise InputError(f"cannot decode RAW data{camera}: {_libraw_message(exc)}{libraw}") from None
     # Shrink the 16-bit decode, then convert: a third of the float work and
     # memory (the area filter's rounding to 16 bits is 8e-6 of full scale).
-    rgb = fit_long_edge(rgb16, long_edge).astype(np.float32)
-    rgb *= np.float32(1 / 65535)
-    return Decoded(np.ascontiguousarray(rgb), meta, rgb16, half, camera_raw, photosites)
+    small16 = np.ascontiguousarray(fit_long_edge(rgb16, long_edge))
+    return Decoded(u16_to_linear(small16), meta, rgb16, half, camera_raw, small16, photosites)
 
 
 def _scan(raw: rawpy.RawPy) -> PhotositeScan:

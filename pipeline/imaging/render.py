@@ -15,9 +15,11 @@ is the map a full-resolution render would have, sampled.
 
 Geometry follows Camera Raw's model (:mod:`pipeline.imaging.geometry`): a crop box in
 the oriented full-resolution frame, turned by the straightening angle about
-its centre. Turn, crop and scale are one ``cv2.warpAffine`` from the output
-raster onto the turned box; a large downscale first shrinks the box's region
-with an area filter so the warp does not alias.
+its centre. An unturned box shrunk by more than 1.25x is one area
+resampling (``cv2.resize``) of the box, its edges on the decode's pixel grid;
+otherwise turn, crop and scale are one ``cv2.warpAffine`` from the output
+raster onto the turned box, where a large downscale first shrinks the box's
+region with an area filter so the warp does not alias.
 
 Per rendition, after the gains: conversion to the rendition's colour space,
 its transfer curve, output sharpening (unsharp mask on the encoded luminance,
@@ -38,7 +40,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,8 @@ from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
-RENDER_VERSION = 1
+#: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp).
+RENDER_VERSION = 2
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -248,15 +251,33 @@ def decode_covers(decoded_width: int, width: int, scale: float) -> bool:
     return decoded_width >= scale * width - 0.5
 
 
-def render_reuses_decode(renditions: Mapping[str, Rendition], width: int, height: int, half_size: bool) -> bool:
+#: Above this many megapixels a RAW's full-resolution renditions are rendered by regions of its
+#: photosites (:mod:`pipeline.imaging.bayer`), the others from LibRaw's half-size decode (the render
+#: stage's ``whole_decode_max_megapixels``). LibRaw's whole demosaic takes about 17 MB per megapixel.
+WHOLE_DECODE_MAX_MEGAPIXELS = 40.0
+
+
+def render_reuses_decode(
+    renditions: Mapping[str, Rendition],
+    width: int,
+    height: int,
+    half_size: bool,
+    whole_decode_max_megapixels: float = WHOLE_DECODE_MAX_MEGAPIXELS,
+) -> bool:
     """Whether the render of these renditions will make this very LibRaw decode (half size or full).
 
     The render's own choice (:func:`decode_for_render`) for uncropped frames:
     a crop the plan adds later can only ask for more pixels, and then a kept
-    decode goes unused, never wrongly used.
+    decode goes unused, never wrongly used. A sensor above
+    ``whole_decode_max_megapixels`` renders its full-resolution renditions by
+    regions, so its half-size decode serves every other rendition.
     """
     need = required_scale(renditions, Adjustments(), width, height)
-    return need > 0 and raw_half_size(need) == half_size
+    if need <= 0:
+        return False
+    if half_size and width * height > whole_decode_max_megapixels * 1e6:
+        return any(raw_half_size(required_scale({k: r}, Adjustments(), width, height)) for k, r in renditions.items())
+    return raw_half_size(need) == half_size
 
 
 # --- geometry: one resampling ---------------------------------------------------------
@@ -325,21 +346,34 @@ def warp_frame(
         raise ValueError(f"output size must be positive, got {out_size}")
     sx, sy = src_scale
     to_src = _scale(sx, sy) @ output_to_frame(frame, angle_deg, (out_w, out_h))
-    # Region of src the turned box covers (continuous coords), with room for the filter.
+    return _warp(src, to_src, out_w, out_h)
+
+
+def _source_box(to_src: np.ndarray, out_w: int, out_h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
+    """Pixels of the source an output raster maps onto (continuous coords), with room for the filter."""
     corners = to_src @ np.array([[0, out_w, out_w, 0], [0, 0, out_h, out_h], [1, 1, 1, 1]], dtype=np.float64)
-    src_h, src_w = src.shape[:2]
     x0 = max(0, int(math.floor(corners[0].min())) - 3)
     y0 = max(0, int(math.floor(corners[1].min())) - 3)
     x1 = min(src_w, int(math.ceil(corners[0].max())) + 3)
     y1 = min(src_h, int(math.ceil(corners[1].max())) + 3)
+    return x0, y0, x1, y1
+
+
+def _warp(src: np.ndarray, to_src: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """:func:`warp_frame` given the map from output pixel index to ``src``'s continuous coordinates."""
+    src_h, src_w = src.shape[:2]
+    x0, y0, x1, y1 = _source_box(to_src, out_w, out_h, src_w, src_h)
     if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"frame {frame} lies outside the {src_w}x{src_h} image")
+        raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
     region = src[y0:y1, x0:x1]
     to_region = _translate(-x0, -y0) @ to_src
     # Source pixels per output pixel along each output axis.
     step_x = float(np.hypot(to_region[0, 0], to_region[1, 0]))
     step_y = float(np.hypot(to_region[0, 1], to_region[1, 1]))
     down = min(step_x, step_y)
+    if down > _PRESHRINK_ABOVE and to_region[0, 1] == 0.0 and to_region[1, 0] == 0.0:
+        # An unturned downscale: one area resampling of the box straight onto the output raster.
+        return _area_resample(region, to_region, out_w, out_h)
     if down > _PRESHRINK_ABOVE:
         # Area-filter to the output's sampling density; the warp then resamples ~1:1.
         rw, rh = region.shape[1], region.shape[0]
@@ -364,6 +398,28 @@ def warp_frame(
         flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return _to_float(out, copy=False)
+
+
+def _area_resample(region: np.ndarray, to_region: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
+    """Area-average the box ``to_region`` maps the output raster onto, one resampling.
+
+    ``to_region`` must be a scale and a shift (no turn). Its box's edges are
+    snapped to the region's pixel grid (at most half a decoded pixel each),
+    where OpenCV's area filter works; the output then averages exactly the
+    decoded pixels under each of its own, instead of being area-shrunk to
+    about its size and warped again (two resamplings, the second a cubic
+    blur).
+    """
+    rh, rw = region.shape[:2]
+    # Output pixel u's centre lands on a * u + b; its box's edges are at u = -1/2 and out_w - 1/2.
+    (a, _, b), (_, e, f) = to_region[0], to_region[1]
+    left, top = b - a / 2, f - e / 2
+    x0 = min(max(0, round(float(left))), rw - 1)
+    y0 = min(max(0, round(float(top))), rh - 1)
+    x1 = min(rw, max(x0 + 1, round(float(left + a * out_w))))
+    y1 = min(rh, max(y0 + 1, round(float(top + e * out_h))))
+    out = cv2.resize(region[y0:y1, x0:x1], (out_w, out_h), interpolation=cv2.INTER_AREA)
     return _to_float(out, copy=False)
 
 
@@ -679,6 +735,105 @@ def render_frame(
     )
 
 
+def render_rows(
+    region_of: Callable[[int, int, int, int], np.ndarray],
+    width: int,
+    height: int,
+    adjustments: Adjustments,
+    frame: Box,
+    size: tuple[int, int],
+    rows: tuple[int, int],
+    color_space: ColorSpace | str,
+    sharpen_amount: float,
+    bit_depth: int,
+    sharpen_sigma: float = 0.8,
+) -> np.ndarray:
+    """Rows ``[v0, v1)`` of :func:`render_frame`'s picture, from a full-resolution source read by regions.
+
+    The same steps as :func:`render_frame`, on the output rows asked for and
+    the source pixels under them: the rows are rendered with a margin as
+    wide as the sharpening's reach, so strips put together are the picture
+    rendered whole (to the bit for an unturned frame at full resolution; a
+    turned one or face lifts may round a value differently).
+
+    Parameters
+    ----------
+    region_of : callable
+        ``(x0, y0, x1, y1)`` -> the oriented full-resolution decode's pixels
+        ``[y0:y1, x0:x1]``, linear light (:meth:`pipeline.imaging.bayer.BayerFrame.region`).
+    rows : (int, int)
+        First and past-last output row.
+    width, height, adjustments, frame, size, color_space, sharpen_amount, bit_depth, sharpen_sigma
+        As :func:`render_frame`.
+
+    Returns
+    -------
+    ndarray, (v1 - v0, size[0], 3), uint8 or uint16
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is not a non-empty range of the output, or as :func:`render_frame`.
+    """
+    out_w, out_h = int(size[0]), int(size[1])
+    v0, v1 = rows
+    if not 0 <= v0 < v1 <= out_h:
+        raise ValueError(f"rows {rows} are not a non-empty range of a {out_h}-row picture")
+    reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
+    a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
+    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
+    x0, y0, x1, y1 = _source_box(to_frame, out_w, a1 - a0, width, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"frame {frame} lies outside the {width}x{height} image")
+    region = region_of(x0, y0, x1, y1)
+    linear = _warp(region, _translate(-x0, -y0) @ to_frame, out_w, a1 - a0)
+    apply_face_lifts(linear, adjustments.faces, to_frame)
+    out = finish_rendition(
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+    )
+    return out[v0 - a0 : v1 - a0]
+
+
+@dataclass
+class RenditionStrips:
+    """A rendition too large to hold, rendered strip by strip as it is read (written).
+
+    Attributes
+    ----------
+    width, height : int
+        Pixel size.
+    bit_depth : int
+        8 or 16 (``uint8`` or ``uint16`` strips).
+    render : callable
+        ``(v0, v1)`` -> the encoded rows ``[v0, v1)`` (:func:`render_rows`).
+    rows_per_strip : int
+        Rows :meth:`strips` renders at a time.
+    close : callable, optional
+        Releases the source (the open RAW file) once the strips are written.
+    """
+
+    width: int
+    height: int
+    bit_depth: int
+    render: Callable[[int, int], np.ndarray]
+    rows_per_strip: int = 256
+    close: Callable[[], None] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, 3)
+
+    def strips(self) -> Iterator[np.ndarray]:
+        """The picture's rows, ``rows_per_strip`` at a time, top to bottom."""
+        for v0 in range(0, self.height, self.rows_per_strip):
+            yield self.render(v0, min(self.height, v0 + self.rows_per_strip))
+
+    def release(self) -> None:
+        if self.close is not None:
+            self.close()
+            self.close = None
+
+
 def render_renditions(
     decoded: np.ndarray,
     width: int,
@@ -785,7 +940,8 @@ def decode_for_render(
     RAW: LibRaw half size (no demosaic, several times faster, exact) when half
     the full resolution is enough, else the full demosaic; ``uint16``, the
     same LibRaw settings as the analysis proxy. Raster: Pillow at full size,
-    or at the needed long edge (JPEG DCT scaling); ``float32``.
+    or JPEG's DCT scaling to no less than the needed long edge; ``float32``,
+    never resampled here (the render resamples it once).
 
     Parameters
     ----------
@@ -798,8 +954,8 @@ def decode_for_render(
         If the source cannot be decoded.
     """
     if kind is SourceKind.RASTER:
-        long_edge = math.ceil(scale * max(width, height)) + 2
-        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes)
+        long_edge = math.ceil(scale * max(width, height))
+        rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes, downscale=False)
         return rgb
     with open_raw(path) as handle:
         return decode_raw_linear(handle, half_size=raw_half_size(scale))

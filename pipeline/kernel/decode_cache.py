@@ -14,6 +14,11 @@ Entries are named by content hash and decode size, written through a
 temporary file and a rename, and usable by any worker of the run (they
 share the output folder) and by a resumed run; :func:`clear` removes the
 folder when the run is done.
+
+An executor that runs the render in the very process that decoded
+(the local one) turns on :func:`hold_in_memory`: entries then stay in that
+process's memory, under their own budget, and go to disk only past it,
+saving the write and the read (30-70 ms for a 24 MP half-size decode).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +36,41 @@ CACHE_DIR = Path(".postprod") / "decoded"
 #: The most of the disk's free space (counting what the cache holds) the cache may take: the
 #: deliveries need the rest. A 4 GB budget on a 60 MB disk once filled it before the exports came.
 FREE_SPACE_SHARE = 0.25
+
+
+class _MemoryTier:
+    """Decodes kept in this process, by cache path, within a byte budget."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.budget = 0
+        self.entries: dict[Path, np.ndarray] = {}
+
+    def used(self) -> int:
+        return sum(a.nbytes for a in self.entries.values())
+
+
+_memory = _MemoryTier()
+
+
+def hold_in_memory(budget_bytes: int) -> None:
+    """Keep up to ``budget_bytes`` of decodes in this process's memory instead of on disk (0: none).
+
+    For executors whose render runs in the process that decoded (entries in
+    memory are invisible to other processes). 0 also forgets what is held
+    (an executor closing after a failed run: the render will decode again).
+
+    Raises
+    ------
+    ValueError
+        If ``budget_bytes`` is negative.
+    """
+    if budget_bytes < 0:
+        raise ValueError(f"budget must be >= 0 bytes, got {budget_bytes}")
+    with _memory.lock:
+        _memory.budget = budget_bytes
+        if budget_bytes == 0:
+            _memory.entries.clear()
 
 
 def cache_path(out_dir: Path, content_hash: str, half_size: bool) -> Path:
@@ -79,6 +120,12 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
     if rgb16.dtype != np.uint16 or rgb16.ndim != 3 or rgb16.shape[2] != 3:
         raise ValueError(f"expected a uint16 (H, W, 3) decode, got {rgb16.dtype} {rgb16.shape}")
     path = cache_path(out_dir, content_hash, half_size)
+    with _memory.lock:
+        # A large decode (a 100 MP file's 150 MB) goes to disk: in memory it would crowd the render's own.
+        fits = rgb16.nbytes <= _memory.budget // 4 and _memory.used() + rgb16.nbytes <= _memory.budget
+        if fits and rgb16.nbytes <= budget_bytes:
+            _memory.entries[path] = rgb16
+            return True
     folder = path.parent
     used = _used_bytes(folder)
     try:
@@ -104,8 +151,12 @@ def put(out_dir: Path, content_hash: str, half_size: bool, rgb16: np.ndarray, bu
 
 
 def take(out_dir: Path, content_hash: str, half_size: bool) -> np.ndarray | None:
-    """The kept decode, removed from the folder; None when there is none (or it is unreadable)."""
+    """The kept decode, removed from the cache; None when there is none (or it is unreadable)."""
     path = cache_path(out_dir, content_hash, half_size)
+    with _memory.lock:
+        held = _memory.entries.pop(path, None)
+    if held is not None:
+        return held
     try:
         rgb16 = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
@@ -129,5 +180,9 @@ def _remove_if_empty(folder: Path) -> None:
 
 def clear(out_dir: Path) -> None:
     """Remove every kept decode (the end of a run)."""
-    shutil.rmtree(Path(out_dir) / CACHE_DIR, ignore_errors=True)
+    folder = Path(out_dir) / CACHE_DIR
+    with _memory.lock:
+        for path in [p for p in _memory.entries if p.parent == folder]:
+            del _memory.entries[path]
+    shutil.rmtree(folder, ignore_errors=True)
     _remove_if_empty((Path(out_dir) / CACHE_DIR).parent)

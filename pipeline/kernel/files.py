@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -31,7 +34,16 @@ def file_mode() -> int:
     return 0o666 & ~_read_umask()
 
 
-def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+def temp_prefix(path: Path) -> str:
+    """The prefix of ``path``'s temporary file: hidden, and short enough for a 255-byte name to be written.
+
+    The temporary name adds 14 bytes to the file's, so the name is cut to 200 bytes of UTF-8.
+    """
+    stem = path.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+    return f".{stem}."
+
+
+def write_bytes_atomic(path: Path | str, data: bytes, durable: bool = True, sync_folder: bool = True) -> Path:
     """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one.
 
     The bytes go to a hidden temporary file in the same folder (``os.replace``
@@ -47,6 +59,13 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     path : Path or str
         The destination; its parent folders are created.
     data : bytes
+    durable : bool
+        False for files that only save work (the run's journal): no ``fsync``
+        (1-4 ms each on this VM), still atomic by the rename; one lost in a
+        power cut is redone.
+    sync_folder : bool
+        False when the caller writes many files into a folder and syncs it
+        once afterwards (:func:`sync_folders`).
 
     Returns
     -------
@@ -59,16 +78,15 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name adds 14 bytes to the file's: cut it so a 255-byte name can still be written.
-    stem = path.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
-    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is not 0o600 anyway
                 os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         try:
@@ -79,22 +97,154 @@ def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
             exc.filename = exc.filename or str(path)
             exc.bytes_to_write = len(data)  # type: ignore[attr-defined] - what a full disk had to take
         raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path  # Windows cannot open folders; the rename is still atomic there
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    if durable and sync_folder:
+        sync_folders([path.parent])
     return path
 
 
-def write_json_atomic(path: Path | str, data: object) -> Path:
+def sync_folders(folders: Iterable[Path]) -> None:
+    """``fsync`` each folder once, making the renames into it durable (best effort)."""
+    for folder in dict.fromkeys(folders):
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY)
+        except OSError:
+            continue  # Windows cannot open folders; the rename is still atomic there
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+def write_json_atomic(path: Path | str, data: object, durable: bool = True, sync_folder: bool = True) -> Path:
     """:func:`write_bytes_atomic` of ``data`` as indented UTF-8 JSON."""
     import json
 
     text = json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n"
-    return write_bytes_atomic(path, text.encode("utf-8"))
+    return write_bytes_atomic(path, text.encode("utf-8"), durable, sync_folder)
+
+
+def write_chunks_atomic(path: Path | str, chunks: Iterable[bytes]) -> Path:
+    """:func:`write_bytes_atomic` of the concatenated ``chunks``, never all in memory at once.
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be created or the file written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), file_mode())
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    sync_folders([path.parent])
+    return path
+
+
+def _syncfs() -> object | None:
+    """Linux's ``syncfs(fd)`` (one flush of a whole file system), or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+class AtomicBatch:
+    """Many files written atomically and durably together (a run's instructions and sidecars).
+
+    Each file goes to a temporary name beside its destination; :meth:`commit`
+    flushes them all to disk, renames them into place and syncs their folders,
+    so a reader sees every file old or whole, as with
+    :func:`write_bytes_atomic`. The flush is one ``syncfs`` of the file system
+    where Linux has it (about 0.1 s, against 1-3 ms for each ``fsync`` on this
+    VM's disk: 20,000 files took 70 s one by one), else an ``fsync`` a file.
+    Leaving the ``with`` block by an exception removes the temporary files.
+    """
+
+    #: Fewer files than this are synced one by one (a file system flush costs about 30-70 fsyncs).
+    SYNCFS_FROM = 48
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, Path]] = []
+
+    def __enter__(self) -> AtomicBatch:
+        return self
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def write(self, path: Path | str, data: bytes) -> Path:
+        """Write ``data`` under a temporary name beside ``path`` (renamed at :meth:`commit`).
+
+        Raises
+        ------
+        OSError
+            If the folder cannot be created or the file written.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+        self._pending.append((tmp, path))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), file_mode())
+        return path
+
+    def commit(self) -> None:
+        """Flush every file, rename each into place, sync the folders.
+
+        Raises
+        ------
+        OSError
+            If a file cannot be synced or renamed (the others stay as they were).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        syncfs = _syncfs() if len(pending) >= self.SYNCFS_FROM else None
+        flushed = False
+        if syncfs is not None:
+            fd = os.open(pending[0][1].parent, os.O_RDONLY)
+            try:
+                flushed = syncfs(fd) == 0  # type: ignore[operator]
+            finally:
+                os.close(fd)
+        try:
+            if not flushed:
+                for tmp, _ in pending:
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            for tmp, path in pending:
+                os.replace(tmp, path)
+        except BaseException:
+            for tmp, _ in pending:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+        sync_folders(sorted({path.parent for _, path in pending}))
+
+    def abort(self) -> None:
+        """Remove the temporary files of everything not committed."""
+        pending, self._pending = self._pending, []
+        for tmp, _ in pending:
+            Path(tmp).unlink(missing_ok=True)

@@ -241,7 +241,7 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
 
 def scan_shoot(
     root: Path | str,
-    threads: int = 4,
+    threads: int | None = None,
     on_file: Callable[[Path], None] | None = None,
     follow_external_symlinks: bool = False,
 ) -> Shoot:
@@ -254,11 +254,16 @@ def scan_shoot(
     processed once: the first in path order is kept, the others are reported
     as duplicates of it.
 
+    Hashing is the driver's one per-byte job: ``threads`` (default one per
+    CPU, at most 16) hash files side by side.
+
     Raises
     ------
     NotADirectoryError
         If ``root`` is not a folder.
     """
+    if threads is None:
+        threads = min(16, os.cpu_count() or 1)
     root = Path(root).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"shoot folder not found: {root}")

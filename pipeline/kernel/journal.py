@@ -72,7 +72,9 @@ class Journal:
         return record
 
     def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:
-        write_json_atomic(self._path(segment, content_hash), {"key": key, "record": record_to_json(record)})
+        # Not synced: an entry lost in a power cut is redone (get() refuses a cut-short one).
+        write_json_atomic(self._path(segment, content_hash), {"key": key, "record": record_to_json(record)},
+                          durable=False)
 
 
 def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: ImageRecord | None,

@@ -23,11 +23,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
 from pipeline.equipment.photographers import load_register
-from pipeline.executors import make_executor
+from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
@@ -35,6 +35,7 @@ from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
+from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
@@ -81,7 +82,7 @@ class RunSettings:
 
     shoot_dir: Path
     out_dir: Path
-    executor: str = "ray"
+    executor: str = "auto"
     workers: int | None = None
     ray_address: str | None = None
     graph_path: Path | None = None
@@ -98,14 +99,18 @@ class RunSettings:
 
 @dataclass
 class RunResult:
+    """What a run did. ``records`` may be a lazy sequence (:class:`~pipeline.kernel.record_store.RecordView`):
+    every pass over it reads the records again, none stays in memory."""
+
     out_dir: Path
-    records: list[ImageRecord]
+    records: Sequence[ImageRecord]
     shoot: Shoot
     seconds: float
     reused: int = 0
     rendered: list[str] = field(default_factory=list)  # images rendered by this run (not reused)
     # Images whose review decisions arrived after their render (their exports do not show them yet).
     decisions_not_rendered: list[str] = field(default_factory=list)
+    executor: str = ""
     # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
     equipment: dict[str, int] = field(default_factory=dict)
 
@@ -118,25 +123,40 @@ class RunResult:
         return [r for r in self.records if r.status is Status.OK and r.duplicate_of is None]
 
     def summary(self) -> dict[str, Any]:
-        ok = self.ok
+        ok = faces = with_faces = exports = files = 0
+        failed: list[dict[str, Any]] = []
+        verdicts: Counter[str] = Counter()
+        for r in self.records:  # one pass: the records are read, counted and let go
+            files += 1
+            if r.duplicate_of is not None:
+                continue
+            if r.status is Status.FAILED:
+                failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure)})
+            elif r.status is Status.OK:
+                ok += 1
+                if r.plan.verdict:
+                    verdicts[str(r.plan.verdict)] += 1
+                faces += r.plan.faces_to_brighten or 0
+                with_faces += 1 if r.plan.faces_to_brighten else 0
+                exports += len(r.exports)
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
-            "files": len(self.records),
+            "files": files,
             "processed": len(self.shoot.tasks),
             "reused_from_earlier_run": self.reused,
-            "ok": len(ok),
-            "failed": [{"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure)}
-                       for r in self.failed],
+            "ok": ok,
+            "failed": failed,
             "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in self.shoot.duplicates],
             "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in self.shoot.skipped],
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
-            "verdicts": dict(Counter(str(r.plan.verdict) for r in ok if r.plan.verdict)),
-            "faces_to_brighten": sum(r.plan.faces_to_brighten or 0 for r in ok),
-            "images_with_faces_to_brighten": sum(1 for r in ok if r.plan.faces_to_brighten),
-            "exports": sum(len(r.exports) for r in ok),
+            "verdicts": dict(verdicts),
+            "faces_to_brighten": faces,
+            "images_with_faces_to_brighten": with_faces,
+            "exports": exports,
             "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
+            "executor": self.executor,
             "equipment": dict(self.equipment),
             "seconds": round(self.seconds, 3),
         }
@@ -172,6 +192,9 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     check_out_dir(settings.shoot_dir, settings.out_dir)
     if settings.workers is not None and settings.workers < 1:
         raise ConfigError("must be at least 1", Location(None, key="--workers"))
+    if settings.executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor '{settings.executor}' (choose from {', '.join(EXECUTORS)})",
+                          Location(None, key="--executor"))
     if settings.only not in (None, "plan", "render"):
         raise ConfigError(f"unknown value '{settings.only}' ('plan' or 'render')", Location(None, key="--only"))
     chart = resolve_chart(graph, settings.chart)
@@ -201,8 +224,12 @@ def process_shoot(
     settings: RunSettings,
     on_phase: Callable[[str, int], None] | None = None,
     on_record: Callable[[ImageRecord], None] | None = None,
+    on_executor: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Process a shoot folder into the output folder.
+
+    ``on_executor`` hears which executor runs the shoot and why, before any
+    image is processed (``auto`` decides from the shoot, :func:`choose_executor`).
 
     Raises
     ------
@@ -225,7 +252,7 @@ def process_shoot(
         if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
             set_aside_reviews(context.out_dir)
         try:
-            return _process(settings, graph, context, start, on_phase, on_record)
+            return _process(settings, graph, context, start, on_phase, on_record, on_executor)
         except OSError as exc:
             if is_out_of_space(exc):  # the driver's own writes: journal, manifest, sheets
                 raise OutOfSpace.from_oserror(exc, context.out_dir) from None
@@ -236,12 +263,17 @@ def process_shoot(
 
 def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
              on_phase: Callable[[str, int], None] | None,
-             on_record: Callable[[ImageRecord], None] | None) -> RunResult:
+             on_record: Callable[[ImageRecord], None] | None,
+             on_executor: Callable[[str], None] | None = None) -> RunResult:
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
+    choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
+    if on_executor:
+        on_executor(str(choice))
     sweep_temp_files(context.out_dir)
     journal = Journal(context.out_dir)
     tasks = shoot.tasks
-    records: dict[str, ImageRecord | None] = {t.source_path: None for t in tasks}
+    # Records live on disk between the segments, not in the driver's memory (flat in the shoot's size).
+    records = RecordStore(context.out_dir, (t.source_path for t in tasks))
     reused = 0
     segments = graph.segments()
     cut = next((i for i, s in enumerate(segments) if s.scope == "shoot"), len(segments))
@@ -251,23 +283,30 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     rendered: list[str] = []
     try:
         for index, segment in enumerate(segments):
-            ordered = [records[t.source_path] for t in tasks]
             if segment.scope == "shoot":
                 if on_phase:
                     on_phase(segment.stages[0].name, 0)
                 stage = segment.stages[0].build(context)
-                present = [r for r in ordered if r is not None]
-                stage.process_shoot([declared_view(r, stage) for r in present] if context.check_declarations
-                                    else present)
-                plan_params = carry_reviews(present, context.out_dir)
+                present = [t.source_path for t in tasks if t.source_path in records]
+                if context.check_declarations:  # the tests: every record at once, behind its declared view
+                    loaded = [records.get(k) for k in present]
+                    stage.process_shoot([declared_view(r, stage) for r in loaded])
+                    for k, r in zip(present, loaded):
+                        records.put(k, r)  # type: ignore[arg-type]
+                else:
+                    planned = records.view(present, editable=True)
+                    stage.process_shoot(planned)
+                    planned.flush()
+                plan_params = carry_reviews(records.view(present, editable=True), context.out_dir)
                 after_plan = True
                 if settings.only == "plan":
                     # Keep the analysis, and the exports still made from this very plan; render nothing.
                     reused += _exports_of_this_plan(segments, index + 1, tasks, records, journal, context)
                     break
                 continue
-            todo: list[tuple[SourceTask, ImageRecord | None, str]] = []
-            for task, rec in zip(tasks, ordered):
+            todo: list[tuple[SourceTask, str]] = []
+            for task in tasks:
+                rec = records.get(task.source_path)
                 if rec is not None and rec.status is Status.FAILED:
                     continue
                 key = journal_key(segment, context, task, rec, after_plan)
@@ -278,30 +317,30 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                         # The key ignores who reviewed, when, comments and accept/done (no pixel
                         # changes with them): the record goes on with the reviews as they stand now.
                         done.operations = rec.operations
-                    records[task.source_path] = done
+                    records.put(task.source_path, done)
                     reused += 1
                 else:
-                    todo.append((task, rec, key))
+                    todo.append((task, key))
             if settings.only in ("plan", "render") and todo and index < cut:
-                missing = ", ".join(t.source_path for t, _, _ in todo[:5])
+                missing = ", ".join(t.source_path for t, _ in todo[:5])
                 raise ConfigError(
                     f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
                     Location(None, key="--only"),
                 )
             if after_plan:
-                rendered += [t.source_path for t, _, _ in todo if t.source_path not in rendered]
+                rendered += [t.source_path for t, _ in todo if t.source_path not in rendered]
             if on_phase:
                 on_phase("+".join(s.name for s in segment.stages), len(todo))
             if not todo:
                 continue
             if executor is None:
-                executor = make_executor(settings.executor, settings.workers, settings.ray_address)
-            keys = {t.source_path: k for t, _, k in todo}
-            by_hash = {t.source_path: t.content_hash for t, _, _ in todo}
+                executor = make_executor(choice.name, settings.workers, settings.ray_address)
+            keys = {t.source_path: k for t, k in todo}
+            by_hash = {t.source_path: t.content_hash for t, _ in todo}
             first = index == 0
-            for record in executor.map(segment, context, [t for t, _, _ in todo],
-                                       None if first else [r for _, r, _ in todo]):
-                records[record.source_path] = record
+            for record in executor.map(segment, context, [t for t, _ in todo],
+                                       None if first else records.view([t.source_path for t, _ in todo])):
+                records.put(record.source_path, record)
                 if record.failure is not Failure.TRANSIENT:  # a transient failure is retried by the next run
                     journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
@@ -322,15 +361,16 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     finally:
         if executor is not None:
             executor.close()
-    final = {k: v for k, v in records.items() if v is not None}
     for dup in shoot.duplicates:
-        original = final[dup.duplicate_of]
-        final[dup.source_path] = replace(
-            original, source_path=dup.source_path, duplicate_of=dup.duplicate_of, stage_seconds={},
-            exports=[], operations=list(original.operations),
-        )
-    ordered = [final[k] for k in sorted(final)]
-    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered)
+        original = records.get(dup.duplicate_of)
+        if original is not None:
+            records.put(dup.source_path, replace(
+                original, source_path=dup.source_path, duplicate_of=dup.duplicate_of, stage_seconds={},
+                exports=[], operations=list(original.operations),
+            ))
+    ordered = records.view(sorted(records.keys()))
+    result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
+                       executor=str(choice))
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \
@@ -342,7 +382,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
 
 
 def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceTask],
-                          records: dict[str, ImageRecord | None], journal: Journal, context: RunContext) -> int:
+                          records: RecordStore, journal: Journal, context: RunContext) -> int:
     """``--only plan``: take from the journal the render of each image whose plan did not change.
 
     An image whose operations (or chart) changed keeps no exports: the ones
@@ -351,7 +391,7 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
     """
     used = 0
     for task in tasks:
-        rec: ImageRecord | None = records[task.source_path]
+        rec: ImageRecord | None = records.get(task.source_path)
         planned = rec
         for index in range(first, len(segments)):
             if rec is None or rec.status is Status.FAILED:
@@ -365,11 +405,11 @@ def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceT
                 used += 1
             rec = done
         if rec is not None:  # every later segment found (or the image failed in one): its result stands
-            records[task.source_path] = rec
+            records.put(task.source_path, rec)
     return used
 
 
-def _remove_unfinished_exports(out: Path, records: dict[str, ImageRecord | None]) -> list[str]:
+def _remove_unfinished_exports(out: Path, records: RecordStore) -> list[str]:
     """After a stopped run: remove exports neither the last finished run's table nor this run's finished
     images list (a worker killed between an image's renditions leaves some of them)."""
     import pyarrow.parquet as pq
@@ -378,22 +418,21 @@ def _remove_unfinished_exports(out: Path, records: dict[str, ImageRecord | None]
         keep = set(pq.read_table(out / EXPORTS_NAME, columns=["path"]).column("path").to_pylist())
     except (OSError, ValueError, KeyError):
         keep = set()
-    keep |= {e.path for r in records.values() if r is not None for e in r.exports}
+    keep |= {e.path for r in records.view(records.keys()) for e in r.exports}
     return remove_stale_outputs(out, keep, folders=("exports",))
 
 
-def _space_needed(tasks: list[SourceTask], records: dict[str, ImageRecord | None],
-                  failed_write: int | None) -> int | None:
+def _space_needed(tasks: list[SourceTask], records: RecordStore, failed_write: int | None) -> int | None:
     """About how many bytes the images not yet exported will take, from the ones that were.
 
     Before any image is delivered the one measure at hand is the write that
     failed (one file of one image): a lower bound.
     """
-    done = [r for r in records.values() if r is not None and r.exports]
-    left = [t for t in tasks if (r := records[t.source_path]) is None or (r.status is Status.OK and not r.exports)]
+    done = [sum(e.bytes for e in r.exports) for r in records.view(records.keys()) if r.exports]
+    left = [t for t in tasks if (r := records.get(t.source_path)) is None or (r.status is Status.OK and not r.exports)]
     if not left:
         return failed_write
-    per_image = max(sum(e.bytes for r in done for e in r.exports) / len(done) if done else 0, failed_write or 0)
+    per_image = max(sum(done) / len(done) if done else 0, failed_write or 0)
     if not per_image:
         return None
     return int(per_image * len(left) * 1.1) + (16 << 20)  # and the manifest, sheets, previews
@@ -410,7 +449,7 @@ def sweep_temp_files(out: Path) -> int:
     return n
 
 
-def carry_reviews(records: list[ImageRecord], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """Put reviewers' decisions (:mod:`pipeline.outputs.decisions`) on a new plan's operations.
 
     Status, who, when, comment, and the parameters they changed, which

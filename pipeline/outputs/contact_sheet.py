@@ -9,6 +9,7 @@ so, rather than stopping the sheet.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import unicodedata
@@ -23,12 +24,77 @@ from PIL import Image, ImageCms, ImageDraw, ImageFont, UnidentifiedImageError
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.files import write_bytes_atomic
 
+#: Thumbnail box of a sheet's cell, in pixels (the long edge of each thumbnail).
+CELL = 300
+#: Relative to the output folder: the cells of the delivered files, made by the export from the pixels
+#: it encoded (:func:`contact_thumbnail`), so the driver pastes them instead of decoding every delivery.
+THUMB_DIR = Path(".postprod") / "thumbs"
 _BACKGROUND = (32, 32, 32)
 _PLACEHOLDER = (90, 90, 90)
 _TEXT = (230, 230, 230)
 _PAD = 8
 _SRGB_ICC = icc_profile("srgb")
 _SRGB = ImageCms.ImageCmsProfile(io.BytesIO(_SRGB_ICC))
+
+
+def thumbnail_path(out_dir: Path, export_path: str) -> Path:
+    """Where the cell of the delivered file ``export_path`` (relative to ``out_dir``) is kept."""
+    return Path(out_dir) / THUMB_DIR / f"{hashlib.sha1(export_path.encode('utf-8')).hexdigest()[:24]}.jpg"
+
+
+def _cell_size(width: int, height: int, cell: int) -> tuple[int, int]:
+    s = min(cell / width, cell / height, 1.0)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def _to_srgb_jpeg(rgb8: np.ndarray, color_space: str) -> bytes:
+    im = Image.fromarray(np.ascontiguousarray(rgb8))
+    if color_space != "srgb":
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
+        im = ImageCms.profileToProfile(im, src, _SRGB, outputMode="RGB")
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85, icc_profile=_SRGB_ICC)
+    return buf.getvalue()
+
+
+def _to8(pixels: np.ndarray) -> np.ndarray:
+    return (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels
+
+
+def contact_thumbnail(pixels: np.ndarray, color_space: str, cell: int = CELL) -> bytes:
+    """A sheet's cell of a rendition: its pixels fitted into ``cell`` px, in sRGB, as JPEG bytes.
+
+    Parameters
+    ----------
+    pixels : ndarray, (H, W, 3), uint8 or uint16
+        The rendition as encoded in ``color_space``.
+    color_space : str
+        ``srgb``, ``display_p3`` or ``adobe_rgb``: converted to sRGB (a wide-gamut master would look dull).
+    """
+    small = cv2.resize(pixels, _cell_size(pixels.shape[1], pixels.shape[0], cell), interpolation=cv2.INTER_AREA)
+    return _to_srgb_jpeg(_to8(small), color_space)
+
+
+class ThumbnailOfStrips:
+    """:func:`contact_thumbnail` of a picture seen one strip at a time (never whole)."""
+
+    def __init__(self, width: int, height: int, color_space: str, cell: int = CELL) -> None:
+        self.size = _cell_size(width, height, cell)
+        self.factor = self.size[1] / height
+        self.color_space = color_space
+        self.width = width
+        self.parts: list[np.ndarray] = []
+        self.rows = 0.0
+
+    def add(self, strip: np.ndarray) -> None:
+        """Shrink the next strip (top to bottom) to about the thumbnail's scale and keep it."""
+        self.rows += strip.shape[0] * self.factor
+        keep = max(1, round(self.rows) - sum(p.shape[0] for p in self.parts))
+        self.parts.append(_to8(cv2.resize(strip, (self.size[0], keep), interpolation=cv2.INTER_AREA)))
+
+    def jpeg(self) -> bytes:
+        stacked = np.concatenate(self.parts)
+        return _to_srgb_jpeg(cv2.resize(stacked, self.size, interpolation=cv2.INTER_AREA), self.color_space)
 
 
 def _thumbnail(path: Path, cell: int) -> Image.Image | None:
@@ -94,7 +160,7 @@ def contact_sheet(
     captions: Sequence[str],
     out_path: Path | str,
     columns: int = 6,
-    cell: int = 300,
+    cell: int = CELL,
     quality: int = 85,
 ) -> Path:
     """Write a JPEG grid of thumbnails with one caption line under each.

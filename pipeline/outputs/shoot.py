@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,7 +33,7 @@ from pipeline.equipment.evidence import EVIDENCE_DIR
 from pipeline.imaging.measure.keypoints import KEYPOINTS_DIR
 from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
-from pipeline.kernel.files import write_bytes_atomic, write_json_atomic
+from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_json_atomic
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
@@ -41,12 +42,11 @@ from pipeline.kernel.schema import (
     MANIFEST_SCHEMA,
     export_rows,
     face_rows,
-    to_table,
-    write_parquet_atomic,
+    write_parquet_rows,
 )
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
-from pipeline.outputs.contact_sheet import contact_sheet
+from pipeline.outputs.contact_sheet import THUMB_DIR, contact_sheet, thumbnail_path
 from pipeline.outputs.equipment_report import FRAME_COLUMNS, FramePicture, read_equipment_view
 from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
@@ -130,15 +130,19 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
     write_run_chart(out, context.chart)
+    # The photographers edit the records in place and the equipment pass reads them back: one list for
+    # every pass (a lazy view of the run's record store hands out a fresh copy each time).
+    records = list(records)
     assign_photographers(records, context.photographer, context.photographer_register)
     if keep_photographers:
         kept = previous_photographers(out)
         for r in records:
             if r.source_path in kept:
                 r.identity.photographer, r.identity.photographer_source = kept[r.source_path]
-    write_parquet_atomic(to_table((r.to_row() for r in records), MANIFEST_SCHEMA, meta), out / MANIFEST_NAME)
+    # Rows are written as they are made (2,048 at a time): the tables never sit in memory whole.
+    write_parquet_rows((r.to_row() for r in records), MANIFEST_SCHEMA, out / MANIFEST_NAME, meta)
     originals = [r for r in records if r.duplicate_of is None]
-    write_parquet_atomic(to_table(face_rows(originals), FACES_SCHEMA, meta), out / FACES_NAME)
+    write_parquet_rows((row for r in originals for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
     planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
     keep: set[str] = {r.preview_path for r in originals if r.preview_path}
     keep |= {e.path for r in originals for e in r.exports}
@@ -160,13 +164,14 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
             shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
             keep |= {name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])}
         if planned:
-            write_parquet_atomic(to_table(rows, INSTRUCTIONS_SCHEMA, meta), out / INSTRUCTIONS_NAME)
+            write_parquet_rows(rows, INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta)
         else:
             (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
         decisions.documents_written(con, shas)
     # After the decisions are merged: an export made before one that changes its pixels is stale.
     stale = stale_exports(originals, context.chart)
-    write_parquet_atomic(to_table(export_rows(originals, stale), EXPORTS_SCHEMA, meta), out / EXPORTS_NAME)
+    write_parquet_rows((row for r in originals for row in export_rows([r], stale)), EXPORTS_SCHEMA,
+                       out / EXPORTS_NAME, meta)
     verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
@@ -296,10 +301,9 @@ def write_equipment(records: list[ImageRecord], context: RunContext, meta: dict[
     """
     out = context.out_dir
     result = analyse_equipment(records, out)
-    write_parquet_atomic(to_table(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, meta),
-                         out / EQUIPMENT_NAME)
-    write_parquet_atomic(to_table(operator_rows(records, context.shoot_id), OPERATORS_SCHEMA, meta),
-                         out / OPERATORS_NAME)
+    write_parquet_rows(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, out / EQUIPMENT_NAME,
+                       meta)
+    write_parquet_rows(operator_rows(records, context.shoot_id), OPERATORS_SCHEMA, out / OPERATORS_NAME, meta)
     keep = {r.equipment.evidence_path for r in records if r.equipment.evidence_path}
     remove_stale_outputs(out, keep, folders=(str(EVIDENCE_DIR),))
     return result
@@ -337,7 +341,9 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
 
     Embedded-form sources (DNG, JPEG, TIFF, PNG) get their copies in one
     exiftool run; a copy that cannot be written leaves the packet and a note
-    in its document (``xmp_note``) instead of failing the run.
+    in its document (``xmp_note``) instead of failing the run. The packets,
+    then the documents, are flushed to disk together (:class:`AtomicBatch`),
+    not one ``fsync`` a file.
     """
     out = context.out_dir
     chart = context.chart.chart if context.chart is not None else None
@@ -346,32 +352,35 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> l
     targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
     docs: list[dict[str, Any]] = []
     jobs: list[tuple[Path, Path, Path]] = []
-    for r in records:
-        doc_path = out / "instructions" / instruction_name(r.source_path)
-        doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "", renditions,
-                              targets[r.source_path], previous_image_review(doc_path))
-        settings = crs_settings(doc)
-        doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
-        packet = out / doc["xmp"]
-        # Who decided last and when, as the review app writes it: a rerun does not take it out of the packet.
-        write_bytes_atomic(packet, xmp_packet(doc, image_decision(doc), settings=settings).encode("utf-8"))
-        if doc["xmp_copy"]:
-            jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
-        elif doc["xmp_form"] == XmpForm.EMBEDDED:
-            stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
-            if stale:
-                (out / stale).unlink(missing_ok=True)
-        docs.append(doc)
+    with AtomicBatch() as packets:  # in place (committed) before exiftool copies them
+        for r in records:
+            doc_path = out / "instructions" / instruction_name(r.source_path)
+            doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "", renditions,
+                                  targets[r.source_path], previous_image_review(doc_path))
+            settings = crs_settings(doc)
+            doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
+            packet = out / doc["xmp"]
+            # Who decided last and when, as the review app writes it: a rerun does not take it out of the packet.
+            packets.write(packet, xmp_packet(doc, image_decision(doc), settings=settings).encode("utf-8"))
+            if doc["xmp_copy"]:
+                jobs.append((context.shoot_dir / r.source_path, packet, out / doc["xmp_copy"]))
+            elif doc["xmp_form"] == XmpForm.EMBEDDED:
+                stale = xmp_target(r.source_path, r.format).copy  # copies turned off: an earlier run's goes
+                if stale:
+                    (out / stale).unlink(missing_ok=True)
+            docs.append(doc)
     try:
         failed = embed_packets(jobs)
     except EmbedError as exc:
         failed = {dest: str(exc) for _, _, dest in jobs}
-    for doc in docs:
-        reason = failed.get(out / doc["xmp_copy"]) if doc["xmp_copy"] else None
-        if reason:
-            note = f"no copy with the settings inside: {reason}"
-            doc["xmp_copy"], doc["xmp_note"] = None, "; ".join(filter(None, (doc["xmp_note"], note)))
-        write_json_atomic(out / "instructions" / instruction_name(doc["source_path"]), doc)
+    with AtomicBatch() as files:
+        for doc in docs:
+            reason = failed.get(out / doc["xmp_copy"]) if doc["xmp_copy"] else None
+            if reason:
+                note = f"no copy with the settings inside: {reason}"
+                doc["xmp_copy"], doc["xmp_note"] = None, "; ".join(filter(None, (doc["xmp_note"], note)))
+            files.write(out / "instructions" / instruction_name(doc["source_path"]),
+                        (json.dumps(doc, indent=2, default=str, ensure_ascii=False) + "\n").encode("utf-8"))
     return docs
 
 
@@ -472,7 +481,9 @@ def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONT
     for r in records:
         for e in r.exports:
             caption = f"{PurePosixPath(r.source_path).name} [{r.plan.verdict}]" if r.plan.verdict else r.source_path
-            by_rendition.setdefault(e.rendition, []).append((out / e.path, caption))
+            # The cell the export made from its pixels, else (an export of an earlier run) the file itself.
+            thumb = thumbnail_path(out, e.path)
+            by_rendition.setdefault(e.rendition, []).append((thumb if thumb.is_file() else out / e.path, caption))
     folder = out / CONTACT_DIR
     written: list[Path] = []
     for rendition, items in sorted(by_rendition.items()):
@@ -484,4 +495,5 @@ def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONT
         for p in stale:
             if p not in written:
                 p.unlink(missing_ok=True)
+    shutil.rmtree(out / THUMB_DIR, ignore_errors=True)  # a transport from the workers, not an output
     return written

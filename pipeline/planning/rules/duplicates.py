@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 from charts.schema import Chart
 from pipeline.kernel.records import ImageRecord, Operation, Status
 from pipeline.planning.operations import check_operation
@@ -14,16 +16,21 @@ def near_duplicates(records: Sequence[ImageRecord], max_distance: int) -> dict[i
     """Index of each frame -> index of the first earlier frame within ``max_distance`` bits of its hash.
 
     Only analysed frames with a hash take part; an exact copy of another file
-    (``duplicate_of``, found at ingest) is already accounted for.
+    (``duplicate_of``, found at ingest) is already accounted for. Every pair is
+    compared, as numpy popcounts of the XORed 64-bit hashes: the driver's one
+    quadratic step (2.6 s of Python at 10,000 images, 0.07 s so).
     """
-    hashes = [(i, int(r.content.phash, 16)) for i, r in enumerate(records)
-              if r.content.phash and r.status is Status.OK and r.duplicate_of is None]
+    kept = [(i, int(r.content.phash, 16)) for i, r in enumerate(records)
+            if r.content.phash and r.status is Status.OK and r.duplicate_of is None]
     out: dict[int, int] = {}
-    for k, (i, hi) in enumerate(hashes):
-        for j, hj in hashes[:k]:
-            if (hi ^ hj).bit_count() <= max_distance:
-                out[i] = j
-                break
+    if not kept:
+        return out
+    index = np.array([i for i, _ in kept])
+    hashes = np.array([h for _, h in kept], dtype=np.uint64)
+    for k in range(1, len(kept)):
+        close = np.flatnonzero(np.bitwise_count(hashes[:k] ^ hashes[k]) <= max_distance)
+        if close.size:
+            out[int(index[k])] = int(index[close[0]])
     return out
 
 

@@ -1,0 +1,184 @@
+"""The shoot's records in the driver, kept out of its memory.
+
+A run holds one :class:`~pipeline.kernel.records.ImageRecord` per image from
+the scan to the outputs. As Python objects they take 5-10 KB each (measure
+groups, faces, operations, exports), so a 10,000-image shoot grew the driver
+by about 100 MB. Here each record is pickled into one file of the run's state
+folder as it arrives (appended, never rewritten in place) and only its offset
+stays in memory; readers get a fresh object per read. A
+:class:`RecordView` is a sequence of records read one at a time; an editable
+one keeps a window of the records it handed out and saves those that were
+changed (the planning stage indexes the records it is handed and edits them in
+place).
+
+The file lives in ``OUT/.postprod/records/`` for the run and is removed by
+:meth:`RecordStore.close`; it is not the journal (which is JSON, keyed for
+reuse across runs) but a scratch space of this process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import weakref
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import overload
+
+from pipeline.kernel.records import ImageRecord
+
+#: Inside the output folder's state directory.
+STORE_DIR = Path(".postprod") / "records"
+
+
+class RecordStore:
+    """Records by source path, on disk; ``None`` for an image without a record yet.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The run's output folder (the file goes into its state directory).
+    keys : iterable of str
+        The images' source paths, in the shoot's order.
+
+    Raises
+    ------
+    OSError
+        If the scratch file cannot be created.
+    """
+
+    def __init__(self, out_dir: Path, keys: Iterable[str]) -> None:
+        folder = Path(out_dir) / STORE_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("records.*.bin"):  # of a run killed before it could remove its own
+            stale.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix="records.", suffix=".bin", dir=folder)
+        self._fd = fd
+        self._path = Path(name)
+        self._end = 0
+        self._where: dict[str, tuple[int, int] | None] = dict.fromkeys(keys)
+        # Removed when the store goes (the last view of a run's result), or at the interpreter's exit.
+        self._finalizer = weakref.finalize(self, _remove, fd, self._path)
+
+    def __contains__(self, key: str) -> bool:
+        return self._where.get(key) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for v in self._where.values() if v is not None)
+
+    def keys(self) -> list[str]:
+        """Source paths with a record, in the order they were first named."""
+        return [k for k, v in self._where.items() if v is not None]
+
+    def put(self, key: str, record: ImageRecord) -> None:
+        """Keep ``record`` as the record of ``key`` (replacing any earlier one)."""
+        self._put_blob(key, zlib.compress(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL), 1))
+
+    def _put_blob(self, key: str, blob: bytes) -> None:
+        os.pwrite(self._fd, blob, self._end)
+        self._where[key] = (self._end, len(blob))
+        self._end += len(blob)
+
+    def _blob(self, key: str) -> bytes | None:
+        where = self._where.get(key)
+        if where is None:
+            return None
+        offset, size = where
+        return os.pread(self._fd, size, offset)
+
+    def get(self, key: str) -> ImageRecord | None:
+        """A fresh copy of the record of ``key`` (None when it has none)."""
+        blob = self._blob(key)
+        return None if blob is None else pickle.loads(zlib.decompress(blob))
+
+    def view(self, keys: Sequence[str], editable: bool = False) -> RecordView:
+        """The records of ``keys`` (each must have one), as a lazy sequence (see :class:`RecordView`)."""
+        return RecordView(self, list(keys), editable)
+
+    def close(self) -> None:
+        """Remove the scratch file (the records are gone)."""
+        self._finalizer()
+        self._fd = -1
+
+
+def _remove(fd: int, path: Path) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass
+
+
+class RecordView(Sequence[ImageRecord]):
+    """Records of a :class:`RecordStore` read one at a time.
+
+    A plain view hands out fresh copies: changing one changes nothing stored.
+    An ``editable`` view is a window onto the store for a consumer that edits
+    records in place (the planning stage, which indexes them; carry_reviews,
+    which loops over them): the last :data:`WINDOW` records it handed out stay
+    in memory, the same object for the same index, and each is saved back if
+    it was changed when it leaves the window and at :meth:`flush`, which the
+    owner calls when the consumer is done. A record changed after
+    :data:`WINDOW` other records were asked for would be lost: consumers
+    change the record they hold, not one they met long before.
+    """
+
+    #: Records an editable view keeps out at once.
+    WINDOW = 256
+
+    def __init__(self, store: RecordStore, keys: list[str], editable: bool = False) -> None:
+        self._store = store
+        self._keys = keys
+        self._editable = editable
+        self._out: OrderedDict[int, tuple[bytes, ImageRecord]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @overload
+    def __getitem__(self, i: int) -> ImageRecord: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[ImageRecord]: ...
+
+    def __getitem__(self, i: int | slice) -> ImageRecord | list[ImageRecord]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self._keys))[i]  # negative indices, IndexError
+        if self._editable and i in self._out:
+            self._out.move_to_end(i)
+            return self._out[i][1]
+        blob = self._store._blob(self._keys[i])
+        if blob is None:
+            raise KeyError(f"no record for {self._keys[i]}")
+        before = zlib.decompress(blob)
+        record: ImageRecord = pickle.loads(before)
+        if self._editable:
+            self._out[i] = (before, record)
+            while len(self._out) > self.WINDOW:
+                self._save(*self._out.popitem(last=False))
+        return record
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        for i in range(len(self._keys)):
+            yield self[i]
+        if self._editable:
+            self.flush()
+
+    def _save(self, i: int, held: tuple[bytes, ImageRecord]) -> None:
+        before, record = held
+        after = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        if after != before:
+            self._store._put_blob(self._keys[i], zlib.compress(after, 1))
+
+    def flush(self) -> None:
+        """Save every record this view holds out that was changed (an editable view's consumer is done)."""
+        while self._out:
+            self._save(*self._out.popitem(last=False))

@@ -1,0 +1,89 @@
+"""Atomic writes: deliveries synced to disk, the journal (work savings only) not."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.kernel import files
+from pipeline.kernel.journal import Journal
+from pipeline.kernel.records import SourceKind, SourceTask
+
+
+@pytest.fixture
+def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", counting)
+    return calls
+
+
+def test_a_delivery_is_synced_with_its_folder(tmp_path: Path, fsyncs: list[int]) -> None:
+    files.write_bytes_atomic(tmp_path / "a" / "x.jpg", b"data")
+    assert (tmp_path / "a" / "x.jpg").read_bytes() == b"data"
+    assert len(fsyncs) == 2  # the file, then the folder holding its new name
+
+
+def test_many_files_share_one_folder_sync(tmp_path: Path, fsyncs: list[int]) -> None:
+    for i in range(5):
+        files.write_json_atomic(tmp_path / f"{i}.json", {"i": i}, sync_folder=False)
+    files.sync_folders([tmp_path, tmp_path])
+    assert len(fsyncs) == 5 + 1
+    assert json.loads((tmp_path / "3.json").read_text()) == {"i": 3}
+
+
+def test_the_journal_is_not_synced_and_a_cut_short_entry_is_redone(tmp_path: Path, fsyncs: list[int]) -> None:
+    task = SourceTask(path=tmp_path / "a.jpg", source_path="a.jpg", content_hash="ab" * 32, file_size=1,
+                      format="jpeg", source_kind=SourceKind.RASTER, seq=1, stem="a")
+    journal = Journal(tmp_path)
+    journal.put(0, task.content_hash, "key", task.new_record())
+    assert fsyncs == []
+    assert journal.get(0, task.content_hash, "key", tmp_path) is not None
+    entry = journal._path(0, task.content_hash)
+    entry.write_bytes(entry.read_bytes()[:40])  # what a power cut could leave of an unsynced file
+    assert journal.get(0, task.content_hash, "key", tmp_path) is None
+
+
+@pytest.mark.parametrize("count", [3, 60])  # one fsync a file; one flush of the file system
+def test_a_batch_of_files_appears_whole_at_commit(tmp_path: Path, count: int) -> None:
+    with files.AtomicBatch() as batch:
+        for i in range(count):
+            batch.write(tmp_path / "sub" / f"{i}.json", json.dumps({"i": i}).encode())
+        assert not list((tmp_path / "sub").glob("*.json"))  # nothing visible before the commit
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(f"{i}.json" for i in range(count))
+    assert json.loads((tmp_path / "sub" / f"{count - 1}.json").read_text()) == {"i": count - 1}
+
+
+def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        with files.AtomicBatch() as batch:
+            batch.write(tmp_path / "a.json", b"{}")
+            raise RuntimeError("the run failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parquet_written_by_batches_is_the_table(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_rows
+
+    rows = [{"source_path": f"{i}.jpg", "rendition": "web", "path": f"exports/{i}.jpg", "width": i, "height": 2 * i,
+             "bytes": 10 * i, "format": "jpeg", "sha256": f"{i:064x}", "stale": False} for i in range(25)]
+    assert write_parquet_rows(iter(rows), EXPORTS_SCHEMA, tmp_path / "e.parquet", {"shoot": "s"}, batch_rows=7) == 25
+    got = pq.read_table(tmp_path / "e.parquet")
+    want = to_table(rows, EXPORTS_SCHEMA, {"shoot": "s"})
+    assert got.equals(want.cast(got.schema))
+    assert got.schema.metadata[b"postprod.shoot"] == b"s"
+    assert write_parquet_rows(iter([]), EXPORTS_SCHEMA, tmp_path / "empty.parquet") == 0
+    assert pq.read_table(tmp_path / "empty.parquet").num_rows == 0
+    with pytest.raises(KeyError):
+        write_parquet_rows(iter([{"nope": 1}]), EXPORTS_SCHEMA, tmp_path / "bad.parquet")
+    assert not list(tmp_path.glob(".*.tmp"))
