@@ -245,8 +245,15 @@ def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
     from pipeline.planning.rules.white_balance import white_balance_params
 
     planned = _plan(_series(), load_chart("culinary").chart)
-    for r in planned.values():
-        wb = next(o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE)
+    # A frame whose camera white is already within MIN_WHITE_STEP of its scene's needs no operation
+    # (a5 since main's white-balance rule moved the bar's median white to 3302 K: its camera set 3306 K).
+    matched = {n: next((o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE), None)
+               for n, r in planned.items()}
+    assert sum(wb is not None for wb in matched.values()) >= len(matched) - 1
+    for name, r in planned.items():
+        wb = matched[name]
+        if wb is None:
+            continue
         assert wb.params["scene_id"] in (1, 2)
         again = np.asarray(white_balance_params(r.colour.temperature_shift_k, r.colour.cast_b,
                                                 wb.params["temperature_shift_k"], wb.params["tint_shift"])["gains"])
