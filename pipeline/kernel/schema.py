@@ -23,9 +23,9 @@ from pipeline import __version__
 from pipeline.kernel.files import file_mode, sync_folders, temp_prefix, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 5  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 6  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
-# 5: scenes (palette, scene_id) beside 4's columns
+# 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
