@@ -47,7 +47,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.consistency import applied_exposure, applied_gains
 from pipeline.planning.plan import plan_shoot
-from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes
+from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes, time_runs
 from pipeline.review.app import create_app
 from pipeline.review.store import OpChange, ReviewStore
 
@@ -538,3 +538,14 @@ def test_scene_chip_and_panel_in_a_browser(shoot: dict, reviewed: Path) -> None:
         moved = 0.2 if scene[f] == scene[frames[0]] else 0.0
         assert _ev(after[f]) == pytest.approx(_ev(before[f]) + moved, abs=0.011), f
     assert not errors
+
+
+def test_a_long_run_without_a_break_is_cut_at_its_longest_gap() -> None:
+    t0 = datetime(2026, 5, 1, 9, 0, 0)
+    # 1,200 frames a second apart, with a 40 s pause (still under the 60 s gap) after frame 400.
+    times = [t0 + timedelta(seconds=k + (40 if k >= 400 else 0)) for k in range(1200)]
+    runs = time_runs(times, max_gap_s=60.0, max_frames=500)
+    assert [len(r) for r in runs] == [400, 500, 300]
+    assert runs[0] == list(range(400)) and sorted(sum(runs, [])) == list(range(1200))
+    assert all(len(r) <= 500 for r in time_runs([None] * 1100, max_gap_s=60.0, max_frames=500))
+    assert [len(r) for r in time_runs([None] * 1100, max_gap_s=60.0, max_frames=500)] == [500, 500, 100]

@@ -51,6 +51,10 @@ from pipeline.imaging.scene_light import as_shot_xy, exposure_settings_ev, scene
 from pipeline.kernel.records import ImageRecord, SourceKind, Status
 from pipeline.planning.views import ViewFrame, ViewLinks, link_views, other_light_pairs
 
+#: The longest run of frames grouped at once. The grouping compares every pair of a run (average
+#: linkage on an n x n matrix: 0.8 GB a matrix for 10,000 frames); a scene is shot in minutes,
+#: so a longer run without a break is cut at its longest gap (``time_runs``).
+MAX_RUN_FRAMES = 500
 #: How far apart, in EV, the light levels of two views of one place typically read: a view of
 #: the bright window and one of the dark corner of one room differ by about a stop.
 LEVEL_TOLERANCE_EV = 1.0
@@ -228,23 +232,36 @@ def attach_strays(lights: Sequence[FrameLight], labels: list[int], dist: np.ndar
     return out
 
 
-def time_runs(times: Sequence[datetime | None], max_gap_s: float) -> list[list[int]]:
+def time_runs(times: Sequence[datetime | None], max_gap_s: float,
+              max_frames: int = MAX_RUN_FRAMES) -> list[list[int]]:
     """Indices split into runs without a gap longer than ``max_gap_s``, in capture order.
 
-    Frames without a capture time form one run of their own, last.
+    Frames without a capture time form runs of their own, last, in shoot
+    order. A run longer than ``max_frames`` is cut at its longest gap between
+    half of ``max_frames`` and ``max_frames`` frames in (the latest of equal
+    gaps; undated frames every ``max_frames``), so the driver's pairwise
+    distances stay bounded whatever the shoot's size.
     """
     dated = sorted((t, i) for i, t in enumerate(times) if t is not None)
-    runs: list[list[int]] = []
+    runs: list[list[tuple[datetime, int]]] = []
     last: datetime | None = None
     for t, i in dated:
         if last is None or (t - last).total_seconds() > max_gap_s:
             runs.append([])
-        runs[-1].append(i)
+        runs[-1].append((t, i))
         last = t
+    out: list[list[int]] = []
+    for run in runs:
+        while len(run) > max_frames:
+            # Cut after position k, where the gap to the next frame is the longest of the window.
+            window = range(max_frames // 2, max_frames + 1)
+            k = max(window, key=lambda j: ((run[j][0] - run[j - 1][0]).total_seconds(), j))
+            out.append([i for _, i in run[:k]])
+            run = run[k:]
+        out.append([i for _, i in run])
     undated = [i for i, t in enumerate(times) if t is None]
-    if undated:
-        runs.append(undated)
-    return runs
+    out += [undated[k:k + max_frames] for k in range(0, len(undated), max_frames)]
+    return out
 
 
 def _term(values: np.ndarray, known: np.ndarray, tolerance: float) -> np.ndarray:
