@@ -1,12 +1,12 @@
 """Seconds per image of each analysis stage, and of each measurement, on the proxy.
 
 Part 1 runs the real analysis graph (decode_raw, measure_exposure,
-detect_faces, write_preview, then plan_retouch) with the local executor on
+find_keypoints, detect_faces, write_preview, then plan_retouch) with the local executor on
 every file of ``exposure/``, ``faces/pascal_voc/`` and ``raw/`` in the test data
 (``POSTPROD_TESTDATA``), and prints seconds per image per stage next to a
 baseline measured in the same run on the same files: the bare decode
 (LibRaw half-size for RAW, Pillow for JPEG). Part 2 times each core function
-of measure_exposure on each proxy. Peak memory (RSS) of the process is
+of measure_exposure (and find_keypoints) on each proxy. Peak memory (RSS) of the process is
 printed. No assertions: these are numbers to compare, as ratios.
 
     python benchmarks/bench_analysis.py [--repeat 3] [--threads 1] [--long-edge 1600]
@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.imaging import measure as me  # noqa: E402
 from pipeline.imaging.color import luminance  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
+from pipeline.imaging.measure.keypoints import find_keypoints  # noqa: E402
 from pipeline.kernel.errors import InputError  # noqa: E402
 from stages import REGISTRY  # noqa: E402
 
@@ -135,6 +136,7 @@ def main() -> None:
         ("line_tilts", lambda rgb, y, r: me.line_tilts(y)),
         ("phash", lambda rgb, y, r: me.phash(y)),
         ("measure_all (stage total)", lambda rgb, y, r: me.measure_all(rgb, r)),
+        ("find_keypoints (its own stage)", lambda rgb, y, r: find_keypoints(rgb)),
     ]
     rows = []
     for label, fn in cases:

@@ -119,8 +119,18 @@ TUNE_SCENES_SAME_SETTINGS = (
     SceneSpec("chicks", "wb/Flickr_quiddle_CC BY-SA_2.0.jpg", 0.0, 5500, 800, 1 / 60, 4.0, 35),
     SceneSpec("sunset", "wb/Flickr_Davis_Doherty_CC_BY_2.0.jpg", 0.0, 5000, 800, 1 / 60, 4.0, 35),
 )
-#: Held out: no constant was chosen looking at these.
+#: Held out (fresh, 29 November 2026): photographs no split used before, chosen by file name and given
+#: settings and lights in the pattern of the retired split below (daylight, three places at one ISO,
+#: aperture and shutter) before anyone looked at them; no constant was chosen looking at these.
 HELD_OUT_SCENES = (
+    SceneSpec("chiaratti", "exposure/Justin Chiaratti-CC BY-NC-SA 2.0.jpg", 0.0, 6000, 200, 1 / 125, 5.6, 35),
+    SceneSpec("a0716", "exposure/a0716-MB_20030906_030_P1.5.JPG", -1.5, 5200, 400, 1 / 125, 5.6, 35),
+    SceneSpec("a0964", "exposure/a0964-20061224_140610__E6B7217_N1.5.JPG", 1.5, 5000, 400, 1 / 125, 5.6, 35),
+    SceneSpec("a3354", "exposure/a3354-MB_070908_069_P1.5.JPG", -1.5, 5500, 400, 1 / 125, 5.6, 35),
+)
+#: The first held-out split, retired: it was run three times while the first grouping changed, so it no
+#: longer proves anything; kept to compare the grouping before and after on the same photographs.
+RETIRED_HELD_OUT_SCENES = (
     SceneSpec("building", "wb/Flcikr_Rhett_Sutphin_CC_BY_2.0.jpg", 0.0, 6500, 200, 1 / 125, 5.6, 35),
     SceneSpec("team", "exposure/Roland Tanglao-CC BY 2.0.jpg", 0.0, 5200, 400, 1 / 125, 5.6, 35),
     SceneSpec("party", "exposure/Probably Okay! (photo4) CC BY-SA 2.0.jpg", 0.0, 5000, 400, 1 / 125, 5.6, 35),

@@ -9,6 +9,7 @@ from pipeline.kernel.stage import Stage
 from stages.decode_raw import DecodeRaw
 from stages.detect_faces import DetectFaces
 from stages.export import Export
+from stages.find_keypoints import FindKeypoints
 from stages.inspect_equipment import InspectEquipment
 from stages.measure_exposure import MeasureExposure
 from stages.plan_retouch import PlanRetouch
@@ -18,6 +19,7 @@ from stages.write_preview import WritePreview
 REGISTRY: dict[str, type[Stage]] = {
     DecodeRaw.name: DecodeRaw,
     MeasureExposure.name: MeasureExposure,
+    FindKeypoints.name: FindKeypoints,
     DetectFaces.name: DetectFaces,
     InspectEquipment.name: InspectEquipment,
     WritePreview.name: WritePreview,

@@ -7,7 +7,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart
-from pipeline.kernel.records import ImageRecord
+from pipeline.imaging.measure.keypoints import read_keypoints
+from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.stage import Resources, Stage
 from pipeline.planning.plan import plan_shoot
 
@@ -20,6 +21,8 @@ class PlanRetouch(Stage):
     scope: ClassVar[str] = "shoot"
     reads = frozenset({"source_kind", "camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines",
                        "content", "faces"})
+    # find_keypoints' evidence, when the graph has it: scenes are then told apart by what frames show.
+    reads_if_present = frozenset({"keypoints_path"})
     writes = frozenset({"operations", "plan"})
     needs_chart: ClassVar[bool] = True
     resources = Resources(cpus=0.1, memory_mb=100)
@@ -36,4 +39,12 @@ class PlanRetouch(Stage):
         raise TypeError("plan_retouch runs on the whole shoot; executors call process_shoot")
 
     def process_shoot(self, records: list[ImageRecord]) -> None:
-        plan_shoot(records, self.chart())
+        # The keypoints are evidence files (descriptors, no pixels); one that is missing or damaged
+        # leaves its frame to be grouped by its light and palette alone.
+        keypoints = {}
+        for i, r in enumerate(records):
+            if r.status is Status.OK and r.keypoints_path and ".." not in r.keypoints_path.split("/"):
+                found = read_keypoints(self.out_path(r.keypoints_path))
+                if found is not None:
+                    keypoints[i] = found
+        plan_shoot(records, self.chart(), keypoints=keypoints)

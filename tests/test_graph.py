@@ -74,6 +74,14 @@ def test_read_before_write_is_rejected(tmp_path: Path) -> None:
     assert [s.name for s in load_graph(ok, registry).stages] == ["decode_raw", "needs_exposure"]
 
 
+def test_a_field_read_if_present_may_be_missing_from_the_graph(tmp_path: Path) -> None:
+    """The planner uses find_keypoints' evidence when the graph has the stage, and does without it."""
+    without = _write(tmp_path, "schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n"
+                               "  - stage: measure_exposure\n  - stage: detect_faces\n  - stage: plan_retouch\n")
+    assert [s.name for s in load_graph(without).stages][-1] == "plan_retouch"
+    assert "keypoints_path (if present)" in describe(load_graph(without))
+
+
 def test_every_stage_module_is_registered() -> None:
     modules = {m.name for m in pkgutil.iter_modules(stages.__path__)}
     registered = {cls.__module__.rsplit(".", 1)[1] for cls in REGISTRY.values()}

@@ -104,4 +104,5 @@ class DeclaredRecord:
 
 def declared_view(record: ImageRecord, stage: Any) -> DeclaredRecord:
     """The view of ``record`` that ``stage`` (a :class:`~pipeline.kernel.stage.Stage`) may use."""
-    return DeclaredRecord(record, frozenset(stage.reads), frozenset(stage.writes), stage.name)
+    reads = frozenset(stage.reads) | frozenset(getattr(stage, "reads_if_present", frozenset()))
+    return DeclaredRecord(record, reads, frozenset(stage.writes), stage.name)

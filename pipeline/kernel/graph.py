@@ -165,7 +165,7 @@ def bind(cfg: GraphConfig, doc: YamlDocument, registry: dict[str, type[Stage]]) 
             raise ConfigError(f"stage '{spec.stage}' appears twice", doc.location(where))
         seen.add(spec.stage)
         params = validate(cls.Params, doc, spec.params, prefix=("stages", i, "params"))
-        undeclared = sorted((cls.writes | cls.reads) - RECORD_FIELDS)
+        undeclared = sorted((cls.writes | cls.reads | cls.reads_if_present) - RECORD_FIELDS)
         if undeclared:  # a programming error in the stage, not in the config
             raise TypeError(f"stage {cls.__name__} declares fields the record does not have: {undeclared}")
         missing = sorted(r for r in cls.reads if not produced(fields, r))
@@ -198,7 +198,8 @@ def describe(graph: Graph) -> str:
         c = s.cls
         r = c.resources
         lines.append(f"{i}. {c.name}: {c.description}")
-        lines.append(f"   reads:    {', '.join(sorted(c.reads | c.consumes)) or '-'}")
+        optional = [f"{f} (if present)" for f in sorted(c.reads_if_present)]
+        lines.append(f"   reads:    {', '.join(sorted(c.reads | c.consumes) + optional) or '-'}")
         lines.append(f"   writes:   {', '.join(sorted(c.writes | c.produces)) or '-'}")
         lines.append(f"   resources: cpus={r.cpus:g} gpus={r.gpus:g} memory={r.memory_mb} MB")
         params = s.params.model_dump() if hasattr(s.params, "model_dump") else {}

@@ -67,6 +67,8 @@ class Journal:
                 return None
         if record.equipment.evidence_path and not (out_dir / record.equipment.evidence_path).is_file():
             return None  # the frame's equipment evidence went: analyse again
+        if record.keypoints_path and not (out_dir / record.keypoints_path).is_file():
+            return None  # the frame's keypoints went: analyse again (else its scene is found by its light alone)
         return record
 
     def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:

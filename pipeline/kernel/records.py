@@ -500,6 +500,11 @@ class ImageRecord:
     # Written by write_preview.
     preview_path: str | None = column(
         "preview_path", pa.string(), "Small sRGB JPEG of the image, relative to the output folder.")
+    # Written by find_keypoints.
+    keypoints_path: str | None = column(
+        "keypoints_path", pa.string(),
+        "The frame's keypoints (ORB corners, descriptors and surface colours of the analysis proxy, for "
+        "grouping scenes), an .npz relative to the output folder; null when not found.")
     # Written by plan_retouch (operations go to instructions.parquet).
     plan: PlanSummary = field(default_factory=PlanSummary)
     operations: list[Operation] = field(default_factory=list)

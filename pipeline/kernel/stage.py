@@ -110,12 +110,15 @@ class Stage(ABC):
     ``reads`` and ``writes`` name :class:`~pipeline.kernel.records.ImageRecord` fields;
     ``consumes`` and ``produces`` name in-worker artifacts (pixels) that never
     leave the worker. The graph validator checks that everything read is
-    produced upstream.
+    produced upstream; ``reads_if_present`` names fields the stage uses when
+    an earlier stage wrote them and does without otherwise (the planner's
+    keypoints: without them scenes are found by their light alone).
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     reads: ClassVar[frozenset[str]] = frozenset()
+    reads_if_present: ClassVar[frozenset[str]] = frozenset()
     writes: ClassVar[frozenset[str]] = frozenset()
     consumes: ClassVar[frozenset[str]] = frozenset()
     produces: ClassVar[frozenset[str]] = frozenset()

@@ -30,6 +30,7 @@ from pipeline.equipment.analysis import (
     operator_rows,
 )
 from pipeline.equipment.evidence import EVIDENCE_DIR
+from pipeline.imaging.measure.keypoints import KEYPOINTS_DIR
 from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_json_atomic
@@ -175,6 +176,8 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
+    # The keypoints of frames no longer in the shoot (planning read them; the next run finds them again).
+    remove_stale_outputs(out, {r.keypoints_path for r in records if r.keypoints_path}, folders=(str(KEYPOINTS_DIR),))
     found = write_equipment(records, context, meta)
     summary["equipment"] = dict(Counter(str(f.kind) for f in found.findings))
     summary.update(body_summary(found))

@@ -12,10 +12,11 @@ each with its thresholds named in the chart or as constants beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
+from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gains
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status, Verdict
 from pipeline.planning.rules import (
@@ -78,7 +79,8 @@ def verdict_of(ops: list[Operation]) -> Verdict:
 
 def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRule] = RULES,
                shoot_rules: Sequence[ShootRule] = SHOOT_RULES, scene_rules: Sequence[SceneRule] = SCENE_RULES,
-               scene_rules_after: ImageRule | None = SCENE_RULES_AFTER) -> None:
+               scene_rules_after: ImageRule | None = SCENE_RULES_AFTER,
+               keypoints: Mapping[int, Keypoints] | None = None) -> None:
     """Plan every analysed record in place (operations, verdicts, exposure_ev, faces_to_brighten,
     scene_id).
 
@@ -88,12 +90,18 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     not among ``rules``), then the scene rules over the whole shoot, then the
     rest of the image rules on what the scene rules left.
 
+    ``keypoints`` (by record index, read from ``find_keypoints``' evidence
+    files) go on each frame's :class:`PlanState` for the scene grouping.
+
     Raises
     ------
     ValueError
         If a record with status ok was not analysed (no size).
     """
     plans = {i: PlanState.start(r, chart) for i, r in enumerate(records) if r.status is Status.OK}
+    for i, found in (keypoints or {}).items():
+        if i in plans:
+            plans[i].keypoints = found
     from_shoot: dict[int, list[Operation]] = {i: [] for i in plans}
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():

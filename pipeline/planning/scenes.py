@@ -10,13 +10,25 @@ module finds the scenes from what planning already has, never the pixels:
   same and the room next door, shot at the same settings, does not;
 - the colour of the light: each frame's measured cast adapted back to its As
   Shot white balance (:func:`pipeline.imaging.scene_light.scene_light`), so
-  frames the camera balanced differently under one light still agree.
+  frames the camera balanced differently under one light still agree;
+- what the frames show: views of one place share keypoints that one homography
+  maps onto each other (:mod:`pipeline.planning.views`), however differently
+  they meter and whatever colours they frame, and two places shot at the same
+  settings under the same light share none.
 
-Within a run of frames without such a gap, frames are clustered by average
-linkage on the distance of their light level and light colour, each counted in
-its own tolerance (how much two views of one place differ: a view of a white wall
-meters brighter than one of a dark bar). Clusters closer than
-:data:`MAX_SCENE_DISTANCE` are one scene.
+Within a run of frames without such a gap, the views that keypoints link
+(directly or through other views of the place, and under one light measured
+on the surfaces they share) are one place. The frames the keypoints cannot
+compare (a blank wall, a frame out of focus, frames without an evidence file)
+are clustered by average linkage on the distance of their light level, light
+colour and palette, each counted in its own tolerance (how much two views of
+one place differ: a view of a white wall meters brighter than one of a dark
+bar); clusters closer than :data:`MAX_SCENE_DISTANCE` are one scene. A frame
+still alone, and a frame the keypoints compared and linked to no view (a
+close-up of one corner), joins the scene of its run shot at its settings when
+it is clearly the nearest (:func:`attach_strays`), else stays alone. Two places
+the keypoints told apart are never merged by their light: nothing but the
+light says they are one.
 
 The tolerances and the cut were chosen on the tuning shoots of
 ``benchmarks/consistency.py`` and are checked on held-out ones there.
@@ -25,7 +37,7 @@ The tolerances and the cut were chosen on the tuning shoots of
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,9 +46,15 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from pipeline.imaging.measure.content import PALETTE_CHROMA_BINS, PALETTE_LEVELS, palette_distance
-from pipeline.imaging.scene_light import as_shot_xy, exposure_settings_ev, scene_light, xy_to_lab50
+from pipeline.imaging.measure.keypoints import Keypoints
+from pipeline.imaging.scene_light import as_shot_xy, exposure_settings_ev, scene_light, xy_to_lab50, xy_to_rgb
 from pipeline.kernel.records import ImageRecord, SourceKind, Status
+from pipeline.planning.views import ViewFrame, ViewLinks, link_views, other_light_pairs
 
+#: The longest run of frames grouped at once. The grouping compares every pair of a run (average
+#: linkage on an n x n matrix: 0.8 GB a matrix for 10,000 frames); a scene is shot in minutes,
+#: so a longer run without a break is cut at its longest gap (``time_runs``).
+MAX_RUN_FRAMES = 500
 #: How far apart, in EV, the light levels of two views of one place typically read: a view of
 #: the bright window and one of the dark corner of one room differ by about a stop.
 LEVEL_TOLERANCE_EV = 1.0
@@ -63,6 +81,8 @@ SAME_SETTING_STOPS = 1 / 6
 #: the nearest: its mean distance at most this share of the next one's (on the tuning shoots every stray
 #: attached under 0.85 went to its own scene, and those above were coin flips: 0.91 to 0.98).
 ATTACH_MARGIN = 0.85
+#: What a pair of frames that show one place under another light counts for: never one scene.
+OTHER_LIGHT_DISTANCE = 1e3
 
 
 class Reference:
@@ -110,6 +130,11 @@ class FrameLight:
     @property
     def light_lab(self) -> tuple[float, float] | None:
         return None if self.light_xy is None else xy_to_lab50(self.light_xy)
+
+    def view_frame(self) -> ViewFrame:
+        """What :mod:`pipeline.planning.views` reads of it: settings, the white its proxy was rendered at."""
+        white = (1.0, 1.0, 1.0) if self.as_shot_xy is None else tuple(float(v) for v in xy_to_rgb(self.as_shot_xy))
+        return ViewFrame(self.settings_ev, white, self.reference)
 
 
 def _finite(v: float | None) -> float | None:
@@ -207,23 +232,36 @@ def attach_strays(lights: Sequence[FrameLight], labels: list[int], dist: np.ndar
     return out
 
 
-def time_runs(times: Sequence[datetime | None], max_gap_s: float) -> list[list[int]]:
+def time_runs(times: Sequence[datetime | None], max_gap_s: float,
+              max_frames: int = MAX_RUN_FRAMES) -> list[list[int]]:
     """Indices split into runs without a gap longer than ``max_gap_s``, in capture order.
 
-    Frames without a capture time form one run of their own, last.
+    Frames without a capture time form runs of their own, last, in shoot
+    order. A run longer than ``max_frames`` is cut at its longest gap between
+    half of ``max_frames`` and ``max_frames`` frames in (the latest of equal
+    gaps; undated frames every ``max_frames``), so the driver's pairwise
+    distances stay bounded whatever the shoot's size.
     """
     dated = sorted((t, i) for i, t in enumerate(times) if t is not None)
-    runs: list[list[int]] = []
+    runs: list[list[tuple[datetime, int]]] = []
     last: datetime | None = None
     for t, i in dated:
         if last is None or (t - last).total_seconds() > max_gap_s:
             runs.append([])
-        runs[-1].append(i)
+        runs[-1].append((t, i))
         last = t
+    out: list[list[int]] = []
+    for run in runs:
+        while len(run) > max_frames:
+            # Cut after position k, where the gap to the next frame is the longest of the window.
+            window = range(max_frames // 2, max_frames + 1)
+            k = max(window, key=lambda j: ((run[j][0] - run[j - 1][0]).total_seconds(), j))
+            out.append([i for _, i in run[:k]])
+            run = run[k:]
+        out.append([i for _, i in run])
     undated = [i for i, t in enumerate(times) if t is None]
-    if undated:
-        runs.append(undated)
-    return runs
+    out += [undated[k:k + max_frames] for k in range(0, len(undated), max_frames)]
+    return out
 
 
 def _term(values: np.ndarray, known: np.ndarray, tolerance: float) -> np.ndarray:
@@ -282,8 +320,53 @@ def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTAN
     return [first[int(label)] for label in labels]
 
 
+def scene_labels(lights: Sequence[FrameLight], views: ViewLinks | None = None,
+                 max_distance: float = MAX_SCENE_DISTANCE) -> list[int]:
+    """The scenes of one run of frames: the places keypoints link, the rest by their light (see the module).
+
+    Parameters
+    ----------
+    lights : sequence of FrameLight
+        The run's frames.
+    views : ViewLinks, optional
+        :func:`pipeline.planning.views.link_views` of the same frames; without
+        it every frame is grouped by its light and palette alone.
+    max_distance : float
+        The clustering cut, in tolerances (:func:`frame_distance`).
+
+    Returns
+    -------
+    list of int
+        A label per frame (equal labels: one scene).
+    """
+    n = len(lights)
+    dist = distance_matrix(lights)
+    group = views.group if views is not None else list(range(n))
+    sizes: dict[int, int] = {}
+    for g in group:
+        sizes[g] = sizes.get(g, 0) + 1
+    labels = [g if sizes[g] > 1 else -1 for g in group]
+    # Frames the keypoints could not compare (a blank wall, no evidence file) are grouped by their light.
+    # A frame they compared and linked to nothing (a close-up of one corner) is not: the light of two such
+    # frames says little (two close-ups of two daylight places read alike), so each is a stray.
+    matchable = views.matchable if views is not None else [False] * n
+    unknown = [k for k in range(n) if labels[k] < 0 and not matchable[k]]
+    if unknown:
+        sub = cluster([lights[k] for k in unknown], max_distance, dist[np.ix_(unknown, unknown)])
+        for k, label in zip(unknown, sub):
+            labels[k] = n + label
+    for k in range(n):
+        if labels[k] < 0:
+            labels[k] = 2 * n + k
+    if views is not None:
+        for a, b in other_light_pairs(views):
+            dist[a, b] = OTHER_LIGHT_DISTANCE
+    return attach_strays(lights, labels, dist)
+
+
 def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
-                 max_distance: float = MAX_SCENE_DISTANCE) -> list[int | None]:
+                 max_distance: float = MAX_SCENE_DISTANCE,
+                 keypoints: Mapping[int, Keypoints] | None = None) -> list[int | None]:
     """The scene of every record: 1, 2, ... in the order of each scene's first frame; None for failed ones.
 
     Parameters
@@ -294,6 +377,9 @@ def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
         A longer gap between consecutive frames starts new scenes.
     max_distance : float
         The clustering cut, in tolerances (:func:`frame_distance`).
+    keypoints : mapping of int to Keypoints, optional
+        The frames' keypoints by record index (``find_keypoints``' evidence);
+        a frame without them is grouped by its light and palette alone.
 
     Raises
     ------
@@ -304,15 +390,17 @@ def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
         raise ValueError(f"max_gap_s and max_distance must be >= 0, got {max_gap_s} and {max_distance}")
     analysed = [i for i, r in enumerate(records) if r.status is Status.OK]
     lights = {i: frame_light(records[i]) for i in analysed}
+    keypoints = keypoints or {}
     scenes: list[int | None] = [None] * len(records)
     found: list[list[int]] = []
     for run in time_runs([lights[i].captured_at for i in analysed], max_gap_s):
         members = [analysed[k] for k in run]
         run_lights = [lights[i] for i in members]
-        dist = distance_matrix(run_lights)
-        labels = attach_strays(run_lights, cluster(run_lights, max_distance, dist), dist)
+        views = None
+        if any(i in keypoints for i in members):
+            views = link_views([keypoints.get(i) for i in members], [f.view_frame() for f in run_lights])
         groups: dict[int, list[int]] = {}
-        for i, label in zip(members, labels):
+        for i, label in zip(members, scene_labels(run_lights, views, max_distance)):
             groups.setdefault(label, []).append(i)
         found += groups.values()
     # Number scenes by their first frame in capture order (then shoot order for undated frames).

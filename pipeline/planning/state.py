@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from charts.schema import Chart
 from pipeline.kernel.records import ImageRecord
+
+if TYPE_CHECKING:
+    from pipeline.imaging.measure.keypoints import Keypoints
 
 
 @dataclass
@@ -41,6 +45,10 @@ class PlanState:
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
+    keypoints : Keypoints or None
+        The frame's keypoints, read back from ``find_keypoints``' evidence
+        file (descriptors and positions, no pixels) for the scene grouping;
+        None when the run found none.
     """
 
     faces_that_count: tuple[int, ...]
@@ -49,6 +57,7 @@ class PlanState:
     exposure_keyed_on: str | None = None
     key_faces: tuple[int, ...] = ()
     angle_deg: float = 0.0
+    keypoints: Keypoints | None = None
 
     @classmethod
     def start(cls, record: ImageRecord, chart: Chart) -> PlanState:

@@ -95,6 +95,9 @@ def test_ctrl_c_exits_130_with_a_resume_hint(exposure_dir: Path, tmp_path: Path)
         [sys.executable, "-c", "from pipeline.cli import main; main()", "process", str(exposure_dir), "--out",
          str(out), "--executor", "local", "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        # A suite started in the background (`&`, nohup) hands its children SIGINT ignored; a user's
+        # terminal does not. Restore the default so Python installs its KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     # Interrupt once the first image is journalled: mid-run, not during start-up.

@@ -41,7 +41,8 @@ MATCHED_CONFIDENCE = 0.9
 
 def plan_scenes(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
     """Write each analysed frame's ``plan.scene_id`` (same place and light); asks for no operation."""
-    for record, scene in zip(records, group_scenes(records, chart.consistency.max_gap_s)):
+    keypoints = {i: p.keypoints for i, p in plans.items() if p.keypoints is not None}
+    for record, scene in zip(records, group_scenes(records, chart.consistency.max_gap_s, keypoints=keypoints)):
         if record.status is Status.OK:
             record.plan.scene_id = scene
     return {}
