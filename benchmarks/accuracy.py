@@ -15,8 +15,8 @@ What "the needed correction" is for each system:
 
 - postprod: the plan's operations (exposure ``ev``, white balance ``mired_shift``
   and ``gains``, ``brighten_face`` ``ev``, straighten ``angle_deg``, crops); an
-  absent operation is a correction of 0. The meter's own reading (the manifest's
-  ``exposure_ev``, as ``target - exposure_ev``) is reported beside it.
+  absent operation is a correction of 0. The whole frame's meter alone (the manifest's
+  ``exposure_meter_ev``, as ``target - exposure_meter_ev``) is reported beside it.
 - RawTherapee: read from its output (see :mod:`benchmarks.accuracy_baselines`).
 - naive: median metering to mid-grey and grey-world white balance; no rotation;
   centred crops.
@@ -199,7 +199,8 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     ops = {op.op_id: op for op in record.operations}
     d = Decision()
     d.ev = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
-    d.ev_meter = None if record.exposure.ev is None else target_ev - float(record.exposure.ev)
+    meter = record.exposure.meter_ev
+    d.ev_meter = None if meter is None else target_ev - float(meter)
     wb = ops.get("white_balance")
     d.mired = float(wb.params["mired_shift"]) if wb else 0.0
     d.tint_a = float(wb.params.get("tint_shift", 0.0)) if wb else 0.0
@@ -538,7 +539,8 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t),
             Row(sec, f"{label}: corrections of the wrong sign where |offset| >= {SIGN_MIN_EV}", sign, "0",
                 "lower", 0.0, "{:.0f}"),
-            Row(sec, f"{label}: median |error| of the meter (manifest exposure_ev; diagnostic)", meter, ""),
+            Row(sec, f"{label}: median |error| of the scene meter alone (manifest exposure_meter_ev; diagnostic)",
+                meter, ""),
             Row(sec, f"{label}: median |error| relative to the 0 EV twin's correction (diagnostic)", rel, ""),
         ]
 
@@ -1136,8 +1138,8 @@ NOTES = [
     "  aspect. Enlargement: each exact-size rendition filled from a crop, at the size postprod's renderer",
     "  delivers it (`rendition_size`; the naive baseline delivers the size asked), against the rendition's",
     "  `max_upscale`; flagged when the plan flags an `upscale` check for that rendition.",
-    "  The meter's own reading (`target_ev - exposure_ev` of the manifest) is shown as a diagnostic:",
-    "  issue 17 asks for the two to become one number.",
+    "  The manifest's `exposure_ev` is the offset the plan corrects (one number: keyed on the faces that",
+    "  count, or the whole frame); the whole frame's meter alone (`target_ev - exposure_meter_ev`) is a diagnostic.",
     "- RawTherapee auto: `rawtherapee-cli` with `[Exposure] Auto=true` and `[White Balance] Setting=autold`",
     "  (RGB grey) against the same profile without them; exposure = log2 of the ratio of median luminances,",
     "  white balance = the median per-channel change, as mired by the same conversion as postprod's.",

@@ -44,9 +44,7 @@ def decode(path: Path, long_edge: int) -> tuple[np.ndarray, bool] | None:
         _, kind = sniff_format(f.read(65536), path.suffix)
     params = REGISTRY["decode_raw"].Params(proxy_long_edge=long_edge)
     try:
-        decoded = decode_proxy(
-            path, kind, params.proxy_long_edge, int(params.max_megapixels * 1e6), params.min_bits_per_photosite
-        )
+        decoded = decode_proxy(path, kind, params.proxy_long_edge, int(params.max_megapixels * 1e6))
     except InputError as exc:
         print(f"skip {path.name}: {exc}", file=sys.stderr)
         return None
@@ -126,19 +124,18 @@ def main() -> None:
     px = np.mean([rgb.shape[0] * rgb.shape[1] for _, rgb, _ in proxies]) / 1e6
     print(f"{len(proxies)} proxies, long edge <= {args.long_edge}, mean {px:.2f} MP, {args.threads} OpenCV thread(s)\n")
 
-    target = me.RENDERED_REFERENCE
     cases: list[tuple[str, Callable[[np.ndarray, np.ndarray, bool], object]]] = [
         ("luminance", lambda rgb, y, r: luminance(rgb)),
         ("luminance_percentiles", lambda rgb, y, r: me.luminance_percentiles(y)),
         ("shadow_contrast_log2", lambda rgb, y, r: me.shadow_contrast_log2(y)),
-        ("exposure_ev", lambda rgb, y, r: me.exposure_ev(y, target, r)),
+        ("exposure_ev", lambda rgb, y, r: me.exposure_ev(y, r)),
         ("clipped_pct", lambda rgb, y, r: me.clipped_pct(rgb)),
         ("white_balance_cast", lambda rgb, y, r: me.white_balance_cast(rgb)),
         ("sharpness", lambda rgb, y, r: me.sharpness(y)),
         ("noise_sigma (+encode)", lambda rgb, y, r: me.noise_sigma(cv2.pow(y, 1 / 2.2), clip=(1 / 255, 254 / 255))),
         ("line_tilts", lambda rgb, y, r: me.line_tilts(y)),
         ("phash", lambda rgb, y, r: me.phash(y)),
-        ("measure_all (stage total)", lambda rgb, y, r: me.measure_all(rgb, target, 1.0, r)),
+        ("measure_all (stage total)", lambda rgb, y, r: me.measure_all(rgb, r)),
         ("find_keypoints (its own stage)", lambda rgb, y, r: find_keypoints(rgb)),
     ]
     rows = []

@@ -61,15 +61,15 @@ def _record(i: int, shoot: int, body: str, person: str, when: datetime, rng: ran
     r.camera.make, r.camera.model, r.camera.captured_at = "Canon", "EOS R5", when + timedelta(seconds=7 * i)
     r.camera.aperture = rng.choice([4.0, 5.6, 8.0, 11.0, 16.0])
     r.identity.camera_serial, r.identity.artist = body, person
-    r.exposure.ev = rng.gauss(-0.2, 0.6)
-    r.exposure.verdict = ExposureVerdict.UNDER if r.exposure.ev < -1 else (
-        ExposureVerdict.OVER if r.exposure.ev > 1 else ExposureVerdict.OK)
+    r.plan.exposure_ev = rng.gauss(-0.2, 0.6)
+    r.plan.exposure_verdict = ExposureVerdict.UNDER if r.plan.exposure_ev < -1 else (
+        ExposureVerdict.OVER if r.plan.exposure_ev > 1 else ExposureVerdict.OK)
     r.lines.horizon_tilt_deg = rng.gauss(0.6, 1.0)
     r.lines.verticals_tilt_deg = rng.gauss(0.0, 1.2)
     r.equipment.focus_miss = rng.random() < 0.04
     ops = []
-    if abs(r.exposure.ev) > 0.3:
-        ops.append(Operation("exposure", OperationKind.EXPOSURE, {"ev": -r.exposure.ev}, "exposure"))
+    if abs(r.plan.exposure_ev) > 0.3:
+        ops.append(Operation("exposure", OperationKind.EXPOSURE, {"ev": -r.plan.exposure_ev}, "exposure"))
     if rng.random() < 0.1:
         ops.append(Operation("reject-sharpness", OperationKind.REJECT, {"check": "sharpness"}, "soft",
                              applied_by=AppliedBy.RETOUCHER))

@@ -94,7 +94,7 @@ def record(k: int, place: int, when: datetime, offset: float, as_shot_k: float,
                source_kind=SourceKind.RAW, width=3000, height=2000, sharpness=100.0, lines_found=0,
                clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                clipped_shadows_pct_b=0.0, phash="0" * 16, palette=None,
-               exposure_ev=float(prng.uniform(-2, 2)) + offset + float(rng.normal(0, 0.5)),
+               exposure_meter_ev=float(prng.uniform(-2, 2)) + offset + float(rng.normal(0, 0.5)),
                shutter_s=2.0**offset / 125, aperture=aperture, iso=iso, captured_at=when,
                as_shot_temperature_k=as_shot_k, as_shot_tint=0.0,
                wb_cast_a=float(rng.normal(0, 2)), wb_cast_b=float(rng.normal(0, 2)), wb_temperature_shift_k=0.0)

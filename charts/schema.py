@@ -192,12 +192,13 @@ class FaceRules(_Strict):
     """Which faces count and when they are brightened."""
 
     target_ev: float = Field(
-        0.5,
+        0.0,
         ge=-2.0,
         le=3.0,
-        description="Where faces should sit, in EV above the exposure target: skin reflects more than "
-        "mid-grey (about +0.5 EV for a neutral rendering). With faces in the frame the exposure is keyed "
-        "on them (the median face lands here), as a portrait photographer meters for skin.",
+        description="Where faces should sit, in EV, against a face in a well-exposed photograph (0: as the "
+        "typical published portrait; + brighter), on top of the exposure target. With faces in the frame "
+        "the exposure is keyed on them (the median of the faces in the brightest light lands here), as a "
+        "portrait photographer meters for skin.",
     )
     brighten: bool = Field(True, description="Brighten faces that are darker than the rule below.")
     brighten_below_ev: float = Field(

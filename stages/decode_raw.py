@@ -48,9 +48,6 @@ class DecodeRaw(Stage):
             "memory than this (default: the stage's declared memory); bands of rows are converted at a time, "
             "so a 169 MP PNG needs about 700 MB.",
         )
-        min_bits_per_photosite: float = Field(
-            0.5, ge=0, le=8, description="Smaller RAW payloads are stubs or truncated files."
-        )
         render_cache_mb: int = Field(
             4096,
             ge=0,
@@ -70,8 +67,7 @@ class DecodeRaw(Stage):
         task = item.task
         decoded = decode_proxy(
             task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
-            p.min_bits_per_photosite, task.file_size, task.format, p.max_decode_mb << 20,
-            scan_photosites=p.scan_photosites,
+            task.file_size, task.format, p.max_decode_mb << 20, scan_photosites=p.scan_photosites,
         )  # fmt: skip
         self._keep_for_render(item, decoded)
         r = item.record

@@ -10,7 +10,7 @@ from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_f
 from models.registry import ModelError, ensure_model
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.faces import measure_faces
-from pipeline.imaging.measure import is_rendered, metering_reference
+from pipeline.imaging.measure import is_rendered
 from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
@@ -105,9 +105,9 @@ class DetectFaces(Stage):
         size = (r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale))
         assert self.detector is not None
         detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
-        # Faces are metered against the same reference as the whole image, so plans can compare them.
-        target = metering_reference(is_rendered(r.source_kind))
+        # Faces are metered in scene light like the whole image, so plans can compare them.
         r.faces = measure_faces(
-            proxy, detections, size, target, p.min_face_px, p.min_face_fraction, p.face_centre_fraction
+            proxy, detections, size, is_rendered(r.source_kind), p.min_face_px, p.min_face_fraction,
+            p.face_centre_fraction,
         )
         r.face_count = len(r.faces)

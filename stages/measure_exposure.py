@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy
-from pipeline.imaging.measure import is_rendered, measure_all, metering_reference
+from pipeline.imaging.measure import is_rendered, measure_all
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
@@ -17,7 +17,7 @@ class MeasureExposure(Stage):
 
     name: ClassVar[str] = "measure_exposure"
     description: ClassVar[str] = (
-        "Exposure offset and verdict, luminance percentiles, clipping, WB cast, sharpness, noise, "
+        "Exposure meter reading, luminance percentiles, clipping, WB cast, sharpness, noise, "
         "horizon/verticals tilt, pHash (on the proxy)"
     )
     reads = frozenset({"source_kind"})
@@ -28,9 +28,6 @@ class MeasureExposure(Stage):
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        tolerance_ev: float = Field(
-            1.0, ge=0, le=6, description="Half-width of the 'ok' band around the target, in EV."
-        )
         highlight_clip_level: float = Field(
             0.995, gt=0.5, le=1.0, description="A channel at or above this linear value is clipped at white."
         )
@@ -42,7 +39,6 @@ class MeasureExposure(Stage):
         proxy: Proxy = item.artifacts["proxy"]
         rendered = is_rendered(item.record.source_kind)
         p = self.params
-        m = measure_all(proxy.rgb, metering_reference(rendered), p.tolerance_ev, rendered,
-                        p.highlight_clip_level, p.shadow_clip_level)
+        m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level)
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

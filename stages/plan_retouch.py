@@ -19,7 +19,8 @@ class PlanRetouch(Stage):
     name: ClassVar[str] = "plan_retouch"
     description: ClassVar[str] = "chart + measurements -> retouch operations (no pixels; shoot scope)"
     scope: ClassVar[str] = "shoot"
-    reads = frozenset({"camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines", "content", "faces"})
+    reads = frozenset({"source_kind", "camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines",
+                       "content", "faces"})
     # find_keypoints' evidence, when the graph has it: scenes are then told apart by what frames show.
     reads_if_present = frozenset({"keypoints_path"})
     writes = frozenset({"operations", "plan"})

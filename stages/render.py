@@ -36,6 +36,7 @@ from pipeline.imaging.render import (
     rendition_frame,
     rendition_size,
     required_scale,
+    source_white,
 )
 from pipeline.kernel import decode_cache
 from pipeline.kernel.errors import InputError
@@ -151,6 +152,8 @@ class Render(Stage):
                                         int(self.params.max_megapixels * 1e6))
         item.artifacts["after_preview"] = _after_preview(decoded, width, height, adjustments)
         out.update(render_renditions(decoded, width, height, adjustments, small, sigma))
+        # The source's highlights for the strips' shoulder: read here, where the whole frame is at hand.
+        white = source_white(decoded) if adjustments.exposure_ev > 0 else 1.0
         del decoded
         # A handle of its own: the strips read the photosites while the export writes them, after this stage.
         handle = open_raw(item.task.path)
@@ -173,7 +176,7 @@ class Render(Stage):
 
             def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend) -> np.ndarray:
                 return render_rows(source.region, width, height, adjustments, frame, size, (v0, v1),
-                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma)
+                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white)
 
             out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),
                                         holders.add())

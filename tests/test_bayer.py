@@ -34,6 +34,7 @@ from pipeline.imaging.render import (
     render_rows,
     rendition_frame,
     rendition_size,
+    source_white,
 )
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 from pipeline.outputs.tiff import read_ifd0, write_tiff_strips
@@ -108,8 +109,9 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
         ]
         for adj, box, size, space, sharpen, bits, tolerance in cases:
             reference = render_frame(whole, w, h, adj, box, size, space, sharpen, bits)
+            white = source_white(whole)  # the whole source's highlights, as the render stage reads them
             strips = RenditionStrips(size[0], size[1], bits, lambda v0, v1: render_rows(  # noqa: B023
-                frame.region, w, h, adj, box, size, (v0, v1), space, sharpen, bits), rows_per_strip=97)
+                frame.region, w, h, adj, box, size, (v0, v1), space, sharpen, bits, 0.8, white), rows_per_strip=97)
             got = np.concatenate(list(strips.strips()))
             if tolerance == 0:
                 np.testing.assert_array_equal(got, reference)  # an unturned full-resolution master: exact

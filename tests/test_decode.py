@@ -12,7 +12,7 @@ import rawpy
 from PIL import Image, ImageCms
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.decode import check_not_constant, decode_raster
+from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_proxy, decode_raster
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import load_graph
@@ -93,6 +93,48 @@ def test_every_unsupported_file_fails_with_a_reason(unsupported_dir: Path, tmp_p
         assert r.status is Status.FAILED, task.source_path
         assert r.error and r.error.startswith("decode_raw: ") and len(r.error) > 30, r.error
         assert r.frame.width is None
+
+
+class _SensorOnly:
+    """What :func:`check_sensor_data` reads of a LibRaw handle: the mosaic and the sizes."""
+
+    def __init__(self, mosaic: np.ndarray) -> None:
+        self.raw_image_visible = mosaic
+        h, w = mosaic.shape
+        self.sizes = type("Sizes", (), {"raw_width": w, "raw_height": h})()
+
+
+def test_sensor_data_is_judged_on_its_values_and_a_size_floor_below_any_real_raw() -> None:
+    rng = np.random.default_rng(0)
+    # An 8-bit lossy camera (the DC120's 0.42 bits per photosite): few values, none dominant, dark frame.
+    dark = np.clip(rng.normal(6, 3, (976, 848)), 0, 255).astype(np.uint16)
+    check_sensor_data(_SensorOnly(dark))
+    lens_cap = rng.poisson(2.0, (600, 800)).astype(np.uint16)  # black frame: a third of it at 0, noise
+    check_sensor_data(_SensorOnly(lens_cap))
+    # A stub: the image data was never there (zeros), with a previous decode's bytes in one corner.
+    stub = np.zeros((2328, 3516), np.uint16)
+    stub[:200, :300] = rng.integers(0, 4096, (200, 300))
+    with pytest.raises(InputError, match=r"sensor data holds no picture: more than 90 % of the 3516x2328 sensor"):
+        check_sensor_data(_SensorOnly(stub))
+    two_values = np.where(rng.random((500, 500)) < 0.7, 512, 700).astype(np.uint16)
+    with pytest.raises(InputError, match="fewer than 32 distinct values"):
+        check_sensor_data(_SensorOnly(two_values))
+    # The DC120's 43 KB pass the size floor; a stub's 13 KB for a 3516x2328 sensor do not, even when its
+    # missing data is a previous frame's photosites (a picture by every decoded-data test).
+    check_sensor_data(_SensorOnly(dark), file_size=43_000)
+    previous_frame = rng.integers(0, 4096, (2328, 3516)).astype(np.uint16)
+    check_sensor_data(_SensorOnly(previous_frame))
+    with pytest.raises(InputError, match=r"13662 bytes for a 3516x2328 sensor is 0\.013 bits per photosite"):
+        check_sensor_data(_SensorOnly(previous_frame), file_size=13_662)
+
+
+def test_a_stub_fails_after_another_raw_was_decoded_in_the_process(raw_dir: Path) -> None:
+    # LibRaw fills a stub's missing image data from memory it did not clear: after another RAW's decode
+    # that is a picture, so local runs (one process) and Ray runs must still agree that it is a stub.
+    stub = raw_dir / "unsupported" / "exiftool_stubs" / "DNG.dng"
+    decode_proxy(raw_dir / "tinydng_colorchart.dng", SourceKind.RAW, 1600, 250_000_000)
+    with pytest.raises(InputError, match="holds no picture"):
+        decode_proxy(stub, SourceKind.RAW, 1600, 250_000_000)
 
 
 def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from models.face_detectors import (
 from models.registry import ModelEntry, ModelError, ModelTask, ensure_model, fetch_model
 from pipeline.imaging.color import Proxy, srgb_to_linear
 from pipeline.imaging.faces import face_exposure_ev, face_sharpness, measure_faces, min_face_size
+from pipeline.imaging.measure.metering import FACE_LOG2, tone_curve
 from pipeline.kernel.graph import load_graph
 from pipeline.kernel.ingest import scan_shoot
 from pipeline.kernel.records import MANIFEST_FIELDS, Face, ImageRecord, SourceKind
@@ -273,15 +274,25 @@ def test_cuda_request_without_cuda_falls_back_to_cpu_with_a_warning(caplog: pyte
 
 # --- per-face measures (tier 1) -----------------------------------------------------------
 def test_face_exposure_ev_on_uniform_grey():
-    rgb = np.full((100, 100, 3), 0.09, np.float32)
-    assert face_exposure_ev(rgb, (10, 10, 50, 50), target=0.18) == pytest.approx(-1.0, abs=1e-5)
-    assert face_exposure_ev(rgb, (10, 10, 50, 50), target=0.045) == pytest.approx(1.0, abs=1e-5)
+    # Against a face in a well-exposed photograph: 2**FACE_LOG2 of scene light reads 0 EV.
+    face = 2.0**FACE_LOG2
+    rgb = np.full((100, 100, 3), face / 2, np.float32)
+    assert face_exposure_ev(rgb, (10, 10, 50, 50)) == pytest.approx(-1.0, abs=1e-5)
+    assert face_exposure_ev(rgb * 4, (10, 10, 50, 50)) == pytest.approx(1.0, abs=1e-5)
     # Only the centre counts: a bright frame around the face does not move it.
     rgb[10:20, 10:60] = 1.0
-    assert face_exposure_ev(rgb, (10, 10, 50, 50), target=0.18) == pytest.approx(-1.0, abs=1e-5)
+    assert face_exposure_ev(rgb, (10, 10, 50, 50)) == pytest.approx(-1.0, abs=1e-5)
     assert face_exposure_ev(rgb, (200, 200, 10, 10)) is None
-    with pytest.raises(ValueError, match="positive"):
-        face_exposure_ev(rgb, (10, 10, 50, 50), target=0)
+    with pytest.raises(ValueError, match="centre_fraction"):
+        face_exposure_ev(rgb, (10, 10, 50, 50), centre_fraction=0)
+
+
+def test_face_exposure_ev_of_a_rendered_source_is_read_in_scene_light():
+    # A JPEG shows the face through the camera's curve: the reading takes it back to scene light.
+    shown = float(tone_curve(2.0**FACE_LOG2 / 2))
+    rgb = np.full((100, 100, 3), shown, np.float32)
+    assert face_exposure_ev(rgb, (10, 10, 50, 50), rendered=True) == pytest.approx(-1.0, abs=0.01)
+    assert face_exposure_ev(rgb, (10, 10, 50, 50), rendered=False) != pytest.approx(-1.0, abs=0.2)
 
 
 def test_face_sharpness_falls_with_blur_and_not_with_size():
@@ -312,7 +323,7 @@ def test_min_face_size_and_too_small_flag():
     assert [f.x for f in faces] == [0.0, 100.0, 3000.0]  # left to right
     assert [f.too_small for f in faces] == [False, False, True]
     assert (faces[0].y, faces[0].width, faces[0].height) == (3900.0, 150.0, 100.0)  # clipped to the frame
-    assert faces[1].exposure_ev == pytest.approx(0.0, abs=1e-5)
+    assert faces[1].exposure_ev == pytest.approx(math.log2(0.18) - FACE_LOG2, abs=1e-5)
     assert len(faces[1].landmarks) == 10
 
 

@@ -81,7 +81,7 @@ def test_photographer_precedence_option_register_artist():
 def test_operator_rows_count_captures_corrections_reasons_and_bursts():
     def planned(path, when, ops, verdict=Verdict.FLAG, ev=0.0, tilt=0.0):
         r = rec(path, when=when)
-        r.operations, r.plan.verdict, r.exposure.ev, r.lines.horizon_tilt_deg = ops, verdict, ev, tilt
+        r.operations, r.plan.verdict, r.plan.exposure_ev, r.lines.horizon_tilt_deg = ops, verdict, ev, tilt
         r.equipment.focus_miss = False
         return r
 

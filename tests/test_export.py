@@ -246,21 +246,26 @@ def test_gps_is_stripped_only_when_asked(jpeg_with_gps: Path, tmp_path: Path, st
 
 
 def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path) -> None:
-    """A FiveK frame pushed 1.5 EV under, corrected as the plan would, measures within 0.3 EV of target.
+    """A FiveK frame pushed 1.5 EV under, corrected as the plan would: its key lands on the meter's target.
 
-    The rendition is not sharpened: output sharpening adds shadow contrast,
-    which the rendered meter's shadow-lift term reads as exposure (0.5 of it
-    moves this frame's reading by 0.14 EV), and this test is about the
-    exposure correction.
+    The meter reads scene light (through the inverse of the camera-like curve) while the renderer
+    multiplies the JPEG's display light: through the curve's toe a display gain moves scene light a
+    little less, so the key closes within 0.4 EV, not exactly (the chart's cap is raised so that the
+    cap does not decide). The key, not the whole reading: the highlight shoulder puts the delivered
+    white point near full scale, where the meter stops trusting it. The rendition is not sharpened:
+    output sharpening adds shadow contrast, which a rendered meter can read as exposure, and this test
+    is about the exposure correction.
     """
+    from pipeline.imaging.color import luminance
+    from pipeline.imaging.measure.metering import KEY_LOG2, inverse_tone_curve, key_and_white
+
     src = exposure_dir / "a0964-20061224_140610__E6B7217_N1.5.JPG"
-    target, tolerance = 0.40, 1.0  # measure_exposure's defaults for rendered sources
     proxy, _ = decode_raster(src, 1600, 250_000_000)
-    measured = measure_all(proxy, target, tolerance, rendered=True).exposure.ev
+    measured = measure_all(proxy, rendered=True).exposure.meter_ev
     assert measured < -0.8  # really under-exposed
     chart_path = tmp_path / "chart.yaml"
     chart_path.write_text(
-        "schema_version: 2\nexposure: {max_correction_ev: 2.0}\n"
+        "schema_version: 2\nexposure: {max_correction_ev: 3.0}\n"
         "renditions:\n  web: {long_edge_px: 1024, format: jpeg, quality: 90, sharpen_amount: 0}\n",
         encoding="utf-8",
     )
@@ -270,8 +275,11 @@ def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path)
     op = Operation("exposure", OperationKind.EXPOSURE, {"ev": ev}, "test", measured=measured, target=0.0)
     item = run_stages(src, chart, [op], tmp_path / "out", export=True)
     delivered, _ = decode_raster(tmp_path / "out" / item.record.exports[0].path, None, 250_000_000)
-    after = measure_all(delivered, target, tolerance, rendered=True).exposure.ev
-    assert abs(after) <= 0.3, f"measured {measured:+.2f} EV, corrected by {ev:+.2f}, now {after:+.2f}"
+    key_display, _ = key_and_white(luminance(delivered))
+    key = float(np.log2(inverse_tone_curve(2.0**key_display))) - KEY_LOG2
+    after = measure_all(delivered, rendered=True).exposure.meter_ev
+    assert abs(key) <= 0.4, f"measured {measured:+.2f} EV, corrected by {ev:+.2f}, key now {key:+.2f}"
+    assert abs(after) < abs(measured) / 3  # and the whole reading is most of the way there
 
 
 @pytest.mark.parametrize("compression", ["none", "lzw", "deflate"])

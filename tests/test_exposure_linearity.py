@@ -31,7 +31,7 @@ def measured(raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[in
     for task in scan_shoot(shoot).tasks:
         record = runner.run(task)
         assert record.status == "ok", record.error
-        out[int(task.path.stem[1:])] = record.exposure.ev
+        out[int(task.path.stem[1:])] = record.exposure.meter_ev
     return out
 
 

@@ -106,6 +106,6 @@ def test_record_and_arrow_schema_agree() -> None:
         assert field.metadata and field.metadata.get(b"description"), f"{field.name} has no description"
     # A manifest row round-trips through the record.
     r = ImageRecord("a.jpg", "0" * 64, 1, "jpeg", SourceKind.RASTER)
-    r.exposure.ev, r.colour.cast_b, r.plan.verdict = -1.25, 4.5, Verdict.FLAG
+    r.plan.exposure_ev, r.colour.cast_b, r.plan.verdict = -1.25, 4.5, Verdict.FLAG
     back = ImageRecord.from_row(r.to_row())
-    assert back.exposure.ev == -1.25 and back.colour.cast_b == 4.5 and back.plan.verdict is Verdict.FLAG
+    assert back.plan.exposure_ev == -1.25 and back.colour.cast_b == 4.5 and back.plan.verdict is Verdict.FLAG

@@ -18,16 +18,18 @@ from charts.loader import load_chart
 from pipeline.cli import EXIT_CONFIG, main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.geometry import fits
-from pipeline.kernel.records import AppliedBy, Face, ImageRecord, OperationKind, SourceKind, Verdict
+from pipeline.kernel.records import AppliedBy, ExposureVerdict, Face, ImageRecord, OperationKind, SourceKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
 from pipeline.outputs.xmp import crs_to_box
 from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
+from pipeline.planning.rules.exposure import key_reading
+from pipeline.planning.rules.faces import shown_ev
 
 
 def _record(**kw) -> ImageRecord:
     base = dict(source_path="a.dng", content_hash="0" * 64, file_size=1, format="dng", source_kind=SourceKind.RAW,
-                width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0,
+                width=3000, height=2000, exposure_meter_ev=0.0, sharpness=100.0, lines_found=0,
                 clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                 clipped_shadows_pct_b=0.0, phash="0" * 16)
     base.update(kw)
@@ -45,29 +47,30 @@ def _ops(ops, kind):
 
 def test_exposure_correction_is_target_minus_measured_within_the_cap() -> None:
     chart = load_chart("base").chart
-    ops = plan_image(_record(exposure_ev=-1.2), chart)
+    ops = plan_image(_record(exposure_meter_ev=-1.2), chart)
     (exp,) = _ops(ops, OperationKind.EXPOSURE)
     assert exp.params["ev"] == pytest.approx(chart.exposure.target_ev + 1.2)
     assert exp.applied_by is AppliedBy.RENDERER
-    assert not _ops(plan_image(_record(exposure_ev=0.1), chart), OperationKind.EXPOSURE)  # within tolerance
-    capped = plan_image(_record(exposure_ev=-3.5), chart)
+    assert not _ops(plan_image(_record(exposure_meter_ev=0.1), chart), OperationKind.EXPOSURE)  # within tolerance
+    capped = plan_image(_record(exposure_meter_ev=-3.5), chart)
     assert _ops(capped, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
     assert any(o.params.get("check") == "exposure_range" for o in _ops(capped, OperationKind.FLAG))
 
 
 def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
-    # The median face sits on the face target (+0.5 EV), so no global correction.
+    # Four faces and the frame on target: no global correction; the faces below are lifted to them.
     faces = [
-        _face(300, 400, 300, -0.4),   # 0.9 under: automatic
-        _face(900, 400, 300, -1.3),   # 1.8 under: beyond the automatic limit -> retoucher
-        _face(1500, 400, 300, -0.2, score=0.6),  # 0.7 under, uncertain detection -> retoucher
-        *[_face(300 + 600 * k, 1200, 300, 0.5) for k in range(4)],
-        _face(2700, 1900, 40, -2.0),  # too small for this chart (10% of the short edge)
+        _face(300, 400, 300, -0.9),   # 0.9 under: automatic
+        _face(900, 400, 300, -1.8),   # 1.8 under: beyond the automatic limit -> retoucher
+        _face(1500, 400, 300, -0.7, score=0.6),  # 0.7 under, uncertain detection -> retoucher
+        *[_face(300 + 600 * k, 1200, 300, 0.0) for k in range(4)],
+        _face(2700, 1900, 40, -2.5),  # too small for this chart (10% of the short edge)
     ]
     rec = _record(faces=faces)
     plan_shoot([rec], chart)
     assert not _ops(rec.operations, OperationKind.EXPOSURE)
+    assert rec.plan.exposure_ev == pytest.approx(0.0) and rec.plan.exposure_keyed_on == "faces"
     bright = _ops(rec.operations, OperationKind.BRIGHTEN_FACE)
     assert rec.plan.faces_to_brighten == 3
     assert [o.params["face_index"] for o in bright] == [0, 1, 2]
@@ -77,13 +80,24 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     assert rec.plan.verdict is Verdict.FLAG  # a person must finish two faces
 
 
-def test_global_correction_counts_before_judging_faces() -> None:
+def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:
     chart = load_chart("corporate_portrait").chart
-    # One face, 1.5 EV under its target: the exposure (keyed on the face) fixes it.
-    rec = _record(exposure_ev=0.0, faces=[_face(1000, 500, 400, -1.0)])
+    # One face 1.5 EV under, the frame on target: the key weighs both (the faces by their smaller spread).
+    rec = _record(exposure_meter_ev=0.0, faces=[_face(1000, 500, 400, -1.5)])
     plan_shoot([rec], chart)
-    assert rec.plan.faces_to_brighten == 0
-    assert _ops(rec.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(1.5)
+    key = key_reading(-1.5, 0.0)
+    assert -1.5 < key < -0.75
+    assert rec.plan.exposure_ev == pytest.approx(key)
+    assert rec.plan.exposure_verdict is ExposureVerdict.UNDER and rec.plan.exposure_keyed_on == "faces"
+    (exp,) = _ops(rec.operations, OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(-key, abs=0.005) and exp.measured == pytest.approx(key, abs=0.005)
+    assert f"exposure_ev {key:+.2f}" in exp.reason
+    assert rec.plan.faces_to_brighten == 0  # the face the exposure is keyed on is not lifted on top
+    # Without faces the whole frame's reading is the number; within the tolerance it is still written.
+    frame = _record(exposure_meter_ev=0.2)
+    plan_shoot([frame], chart)
+    assert frame.plan.exposure_ev == pytest.approx(0.2) and frame.plan.exposure_verdict is ExposureVerdict.OK
+    assert frame.plan.exposure_keyed_on == "frame" and not _ops(frame.operations, OperationKind.EXPOSURE)
 
 
 def test_crops_fit_and_keep_the_faces() -> None:
@@ -153,7 +167,8 @@ def test_a_face_darkened_by_one_stop_is_planned_for_one_stop(faces_dir: Path, tm
                                        chart="corporate_portrait"))
     drec = second.records[0]
     match = min(range(len(drec.faces)), key=lambda i: abs(drec.faces[i].x - f.x) + abs(drec.faces[i].y - f.y))
-    drop = drec.faces[match].exposure_ev - f.exposure_ev
+    # A PNG: one stop less of the light it shows (its faces read in scene light, through the curve).
+    drop = shown_ev(drec.faces[match].exposure_ev, True) - shown_ev(f.exposure_ev, True)
     assert drop == pytest.approx(-1.0, abs=0.3)
     ops = {o.params["face_index"]: o for o in drec.operations if o.kind is OperationKind.BRIGHTEN_FACE}
     assert match in ops, [o.reason for o in drec.operations]

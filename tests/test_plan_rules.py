@@ -26,7 +26,7 @@ from pipeline.planning.state import PlanState
 
 def _record(**kw) -> ImageRecord:
     base = dict(source_path="a.dng", content_hash="0" * 64, file_size=1, format="dng", source_kind=SourceKind.RAW,
-                width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0,
+                width=3000, height=2000, exposure_meter_ev=0.0, sharpness=100.0, lines_found=0,
                 clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                 clipped_shadows_pct_b=0.0, phash="0" * 16)
     base.update(kw)
@@ -107,7 +107,7 @@ def test_a_tilt_read_from_few_lines_goes_to_a_person() -> None:
 
 def test_a_rule_can_be_replaced() -> None:
     chart = load_chart("corporate_portrait").chart
-    rec = _record(exposure_ev=-1.0, faces=[_face(1000, 500, 400, -1.0)])
+    rec = _record(exposure_meter_ev=-1.0, faces=[_face(1000, 500, 400, -1.0)])
 
     def centred_crops_only(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
         return plan_crops(dataclasses.replace(record, faces=[]), chart, dataclasses.replace(plan, faces_that_count=()))
@@ -123,7 +123,7 @@ def test_a_rule_can_be_replaced() -> None:
 
 def test_a_shoot_rule_informs_the_image_rules_and_its_operations_come_last() -> None:
     chart = load_chart("base").chart  # sharpness below 15 is flagged
-    soft = [_record(source_path=f"{k}.dng", sharpness=10.0, exposure_ev=0.0) for k in range(2)]
+    soft = [_record(source_path=f"{k}.dng", sharpness=10.0, exposure_meter_ev=0.0) for k in range(2)]
 
     def brighter_scene(records: Sequence[ImageRecord], chart: Chart,
                        plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
@@ -138,7 +138,7 @@ def test_a_shoot_rule_informs_the_image_rules_and_its_operations_come_last() -> 
 
 def test_an_unanalysed_record_stops_the_plan_before_any_record_changes() -> None:
     chart = load_chart("base").chart
-    done, never = _record(source_path="done.dng", exposure_ev=-1.5), _record(source_path="never.dng")
+    done, never = _record(source_path="done.dng", exposure_meter_ev=-1.5), _record(source_path="never.dng")
     never.frame.width = None
     with pytest.raises(ValueError, match="never.dng: cannot plan an image that was not analysed"):
         plan_shoot([done, never], chart)

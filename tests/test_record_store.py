@@ -20,14 +20,14 @@ def test_put_get_and_replace(tmp_path: Path) -> None:
     store = RecordStore(tmp_path, ["a.jpg", "b.jpg"])
     assert "a.jpg" not in store and store.get("a.jpg") is None and len(store) == 0
     a = record("a.jpg")
-    a.exposure.ev = 0.25
+    a.exposure.meter_ev = 0.25
     store.put("a.jpg", a)
     got = store.get("a.jpg")
     assert got == a and got is not a
-    a.exposure.ev = -1.0
-    assert store.get("a.jpg").exposure.ev == 0.25  # a copy was kept, not the object
+    a.exposure.meter_ev = -1.0
+    assert store.get("a.jpg").exposure.meter_ev == 0.25  # a copy was kept, not the object
     store.put("a.jpg", a)
-    assert store.get("a.jpg").exposure.ev == -1.0
+    assert store.get("a.jpg").exposure.meter_ev == -1.0
     assert store.keys() == ["a.jpg"] and len(store) == 1
 
 

@@ -330,3 +330,71 @@ def test_a_shrunk_jpeg_is_decoded_by_dct_scaling_only(exposure_dir: Path) -> Non
     decoded = decode_for_render(src, SourceKind.RASTER, meta.width, meta.height, scale, 250_000_000)
     assert max(decoded.shape[:2]) >= 700
     assert max(decoded.shape[:2]) in {-(-max(full.shape[:2]) // d) for d in (1, 2, 4, 8)}
+
+
+# --- highlight roll-off ------------------------------------------------------------------------------
+
+
+def test_highlight_shoulder_keeps_the_tones_below_the_knee_and_lands_white_on_white() -> None:
+    from pipeline.imaging.render import SHOULDER_KNEE, highlight_shoulder
+
+    source = np.linspace(0.0, 1.0, 1001, dtype=np.float32)
+    pushed = np.repeat((source * 4.0)[:, None], 3, axis=1).reshape(1, -1, 3)  # +2 EV
+    out = highlight_shoulder(pushed.copy(), white=4.0)[0, :, 0]
+    below = source * 4.0 <= SHOULDER_KNEE
+    np.testing.assert_allclose(out[below], source[below] * 4.0, rtol=1e-6)  # the plan's exposure, exactly
+    assert out[-1] == pytest.approx(1.0, abs=1e-6)  # the source's white is display white
+    assert np.all(np.diff(out) > 0)  # tones keep their order: nothing flattens into white
+    assert out[900] < 0.99  # a tone a tenth below the source's white stays short of display white
+    # No kink at the knee: the slope in stops leaves 1 continuously.
+    k = np.searchsorted(source * 4.0, SHOULDER_KNEE)
+    s_in = np.log2(out[k + 1] / out[k]) / np.log2(source[k + 1] / source[k])
+    assert s_in == pytest.approx(1.0, abs=0.02)
+    # A pull (or no push) changes nothing.
+    same = np.full((2, 2, 3), 0.9, np.float32)
+    assert np.array_equal(highlight_shoulder(same.copy(), white=1.0), same)
+    with pytest.raises(ValueError, match="knee"):
+        highlight_shoulder(same, white=2.0, knee=1.0)
+
+
+def test_a_push_rolls_highlights_off_instead_of_clipping_them() -> None:
+    from pipeline.imaging.render import shoulder_white, source_white
+
+    rng = np.random.default_rng(5)
+    photo = rng.uniform(0.0, 1.0, (64, 96, 3)).astype(np.float32) ** 2  # a spread of tones, a few near white
+    photo[:4] = 1.0  # and a blown sky
+    as_shot = finish_rendition(photo.copy(), "srgb", 0.0, 8)
+    shot_clipped = np.mean(np.any(as_shot >= 255, axis=2))
+    for ev in (0.5, 1.0, 2.0):
+        gain = 2.0**ev
+        adjust = Adjustments(exposure_ev=ev)
+        # Shot under, pushed back: its highlights were a stop or two below full scale, no roll-off needed.
+        under = photo * np.float32(1 / gain)
+        back = finish_rendition(under.copy(), "srgb", 0.0, 8, gains=(gain,) * 3,
+                                white=shoulder_white(adjust, source_white(under)))
+        assert np.mean(np.any(back >= 255, axis=2)) - shot_clipped <= 0.005, ev
+        assert np.abs(back.astype(int) - as_shot.astype(int)).max() <= 1, ev  # the photo as shot, to the 8-bit step
+        # A frame that already reaches white, pushed: rolled off, far fewer pixels at white than a plain gain.
+        rolled = finish_rendition(photo.copy(), "srgb", 0.0, 8, gains=(gain,) * 3,
+                                  white=shoulder_white(adjust, source_white(photo)))
+        hard = finish_rendition(photo.copy(), "srgb", 0.0, 8, gains=(gain,) * 3)  # the old clip
+        new_rolled = np.mean(np.any(rolled >= 255, axis=2)) - shot_clipped
+        new_hard = np.mean(np.any(hard >= 255, axis=2)) - shot_clipped
+        assert new_hard > 0.05 and new_rolled < 0.25 * new_hard, (ev, new_rolled, new_hard)
+    assert shoulder_white(Adjustments(exposure_ev=-1.0), 0.3) == 1.0  # a pull needs no roll-off
+
+
+def test_only_what_was_blown_in_the_source_is_delivered_at_white() -> None:
+    from pipeline.imaging.render import SHOULDER_TOP, highlight_shoulder
+
+    # A source whose highlights (its 99.9th percentile) sit at 0.9, with a few pixels up to full scale.
+    source = np.array([0.2, 0.8, 0.9, 0.92, 0.94, 1.0], np.float32)
+    gain = 2.0
+    pushed = np.repeat((source * gain)[:, None], 3, axis=1).reshape(1, -1, 3)
+    out = highlight_shoulder(pushed.copy(), white=0.9 * gain, full_scale=gain)[0, :, 0]
+    assert out[0] == pytest.approx(0.2 * gain)  # below the knee: the plan's exposure
+    assert out[2] == pytest.approx(SHOULDER_TOP, abs=1e-5)  # the highlights: just short of white
+    assert np.all(np.diff(out) > 0) and out[4] < 1.0  # the rest in order, short of white
+    assert out[5] == 1.0  # blown in the source: white
+    encoded = finish_rendition(pushed.copy(), "srgb", 0.0, 8, gains=(1.0,) * 3, white=0.9 * gain, full_scale=gain)
+    assert list(encoded[0, :, 0] >= 255) == [False, False, False, False, False, True]

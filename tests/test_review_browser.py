@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SP = "2008_001009.jpg"  # two faces to brighten, an exposure correction, crops
+SP = "2008_001009.jpg"  # a face to brighten (the darker of two), an exposure correction, crops
 BIG = "street 8MP.jpg"  # 3504 x 2336: a 100% view of several tiles
 # Predicates are functions: a bare expression would be eval'd in the page, which its CSP refuses.
 TILES_LOADED = "() => [...document.querySelectorAll('.ztile')].every(t => t.complete && t.naturalWidth > 0)"
@@ -119,26 +119,26 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     page.goto(base + "/")
     expect(page.locator(".tile")).to_have_count(5)
     expect(page.locator(".tile.selected .name")).to_have_text("2007_007763.jpg")
-    expect(page.locator(f'.tile[data-sp="{SP}"] .badge.faces')).to_have_text("2 faces to brighten")
+    expect(page.locator(f'.tile[data-sp="{SP}"] .badge.faces')).to_have_text("1 face to brighten")
     page.keyboard.press("j")
     expect(page.locator(".tile.selected .name")).to_have_text(SP)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/image/{SP}")
-    expect(page.locator(".op")).to_have_count(7)
+    expect(page.locator(".op")).to_have_count(6)
     stale = page.context.new_page()  # a second tab, opened before the changes below
     stale.goto(f"{base}/image/{SP}")
-    expect(stale.locator(".op")).to_have_count(7)
+    expect(stale.locator(".op")).to_have_count(6)
 
-    # Accept the exposure correction; change face 1's amount.
+    # Accept the exposure correction; change face 2's amount.
     page.fill("#reviewer", "Cleo")
     page.dispatch_event("#reviewer", "change")
     page.click('li[data-op="exposure"] button.accept')
     expect(page.locator('li[data-op="exposure"] .status')).to_have_text("accepted")
-    face = page.locator('li[data-op="brighten_face-0"]')
+    face = page.locator('li[data-op="brighten_face-1"]')
     face.locator("input.ev").fill("0.4")
     face.locator("button.set-ev").click()
-    expect(face.locator(".amount")).to_have_text("face 1: +0.40 EV")
-    expect(page.locator('svg .face.brighten[data-face="0"] text')).to_have_text("1 +0.40 EV")
+    expect(face.locator(".amount")).to_have_text("face 2: +0.40 EV")
+    expect(page.locator('svg .face.brighten[data-face="1"] text')).to_have_text("2 +0.40 EV")
     # Keyboard: the first instruction is selected; d marks it done.
     page.keyboard.press("d")
     expect(page.locator(".op").first.locator(".status")).to_have_text("done")
@@ -146,12 +146,12 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     # Reload: the state is kept (server side), and on disk in the instructions JSON.
     page.reload()
     expect(page.locator('li[data-op="exposure"] .status')).to_have_text("accepted")
-    expect(page.locator('li[data-op="brighten_face-0"] input.ev')).to_have_value("0.4")
+    expect(page.locator('li[data-op="brighten_face-1"] input.ev')).to_have_value("0.4")
     expect(page.locator(".op").first.locator(".status")).to_have_text("done")
     doc = doc_of(out, SP)
     ops = {o["op_id"]: o for o in doc["operations"]}
     assert ops["exposure"]["review"]["status"] == "accepted" and ops["exposure"]["review"]["by"] == "Cleo"
-    assert ops["brighten_face-0"]["params"]["ev"] == 0.4
+    assert ops["brighten_face-1"]["params"]["ev"] == 0.4
 
     # The stale tab is refused (409) and shows the current state.
     stale.click('li[data-op="exposure"] button.reject')
@@ -164,9 +164,9 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     expect(crops.locator("text")).to_have_text(["4:5 · web, print", "1:1 · avatar"])
     colours = crops.evaluate_all("els => els.map(e => getComputedStyle(e.querySelector('polygon')).stroke)")
     assert len(set(colours)) == 2, colours
-    # The measurements show the meter's number and the plan's, each named.
-    expect(page.locator("#measurements")).to_contain_text("Exposure, meter")
-    expect(page.locator("#measurements")).to_contain_text("keyed on 2 face(s) → correction +2.00 EV")
+    # The measurements show the plan's one number, what it keyed on, and the whole frame's meter beside it.
+    expect(page.locator("#measurements")).to_contain_text("keyed on faces (under) → correction +2.00 EV")
+    expect(page.locator("#measurements")).to_contain_text("Exposure, whole frame")
     page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
     page.keyboard.press("h")  # clipped-highlights overlay on
     expect(page.locator("#clip")).to_be_visible()
@@ -217,7 +217,7 @@ def test_culling_in_the_image_view(page, server) -> None:  # noqa: ANN001
 
     base, out = server
     page.goto(f"{base}/image/{SP}")
-    expect(page.locator(".op")).to_have_count(7)
+    expect(page.locator(".op")).to_have_count(6)
     page.keyboard.press("p")
     expect(page.locator("#culling .flag.pick")).to_be_visible()
     page.click('#stars-input button[data-stars="5"]')

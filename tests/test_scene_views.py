@@ -146,7 +146,7 @@ def _record(k: int, exposure_ev: float) -> ImageRecord:
     row = dict(source_path=f"IMG_{k:04d}.dng", content_hash=f"{k:064x}", file_size=1, format="dng",
                source_kind=SourceKind.RAW, width=3000, height=2000, sharpness=100.0, lines_found=0,
                clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
-               clipped_shadows_pct_b=0.0, phash="0" * 16, palette=None, exposure_ev=exposure_ev,
+               clipped_shadows_pct_b=0.0, phash="0" * 16, palette=None, exposure_meter_ev=exposure_ev,
                shutter_s=1 / 125, aperture=5.6, iso=400, captured_at=START + timedelta(seconds=20 * k),
                as_shot_temperature_k=5200.0, as_shot_tint=0.0, wb_cast_a=0.0, wb_cast_b=0.0,
                wb_temperature_shift_k=0.0)

@@ -104,7 +104,7 @@ def frame(name: str, seconds: float, *, light_cct: float = 3200, white_shift: fl
                width=3000, height=2000, sharpness=100.0, lines_found=0, clipped_highlights_pct=0.0,
                clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0,
                phash=f"{abs(hash(name)) % 2**64:016x}", palette=palette,
-               exposure_ev=level_ev + stops + content_ev, shutter_s=2.0**stops / 60, aperture=aperture, iso=iso,
+               exposure_meter_ev=level_ev + stops + content_ev, shutter_s=2.0**stops / 60, aperture=aperture, iso=iso,
                captured_at=START + timedelta(seconds=seconds), as_shot_temperature_k=temperature, as_shot_tint=tint,
                wb_cast_a=a, wb_cast_b=b, wb_temperature_shift_k=shift)
     return ImageRecord.from_row(row)

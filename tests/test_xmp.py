@@ -90,7 +90,7 @@ def _lab_to_ab(x: float, y: float) -> tuple[float, float]:
 
 def _record(**kw) -> ImageRecord:
     base = dict(source_path="a.CR2", content_hash="0" * 64, file_size=1, format="cr2", source_kind=SourceKind.RAW,
-                width=3000, height=2000, orientation=1, exposure_ev=0.0, sharpness=100.0, lines_found=0,
+                width=3000, height=2000, orientation=1, exposure_meter_ev=0.0, sharpness=100.0, lines_found=0,
                 clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                 clipped_shadows_pct_b=0.0, phash="0" * 16)
     base.update(kw)
@@ -316,7 +316,7 @@ def test_rendered_files_get_incremental_values_on_the_sliders_range() -> None:
     ("jpeg", SourceKind.RASTER, None, "+1.00"),
 ])  # fmt: skip
 def test_exposure_is_relative_to_camera_raws_baseline(fmt, kind, baseline, expected) -> None:
-    rec = _record(source_path=f"a.{fmt}", format=fmt, source_kind=kind, exposure_ev=-1.0,
+    rec = _record(source_path=f"a.{fmt}", format=fmt, source_kind=kind, exposure_meter_ev=-1.0,
                   baseline_exposure_ev=baseline)
     doc = _doc(rec)
     (op,) = [o for o in doc["operations"] if o["kind"] == "exposure"]
@@ -352,7 +352,7 @@ FIELDS_LIKE_ADOBES = ("WhiteBalance", "ColorTemperature", "Tint", "Exposure2012"
 def test_raw_sidecar_reads_back_like_camera_raws(tmp_path: Path) -> None:
     """Every field of a RAW's sidecar, through exiftool, with the types Camera Raw's own sidecar (ref 01) and a
     Lightroom crop (ref 05a) have."""
-    rec = _record(source_path="_MG_6373.CR2", width=3504, height=2336, exposure_ev=-0.8, horizon_tilt_deg=1.2,
+    rec = _record(source_path="_MG_6373.CR2", width=3504, height=2336, exposure_meter_ev=-0.8, horizon_tilt_deg=1.2,
                   lines_found=40, wb_cast_a=-2.0, wb_cast_b=12.0, wb_temperature_shift_k=-1000.0,
                   as_shot_temperature_k=4600.0, as_shot_tint=-1.0, as_shot_wb_source="libraw",
                   default_crop_x=0.0, default_crop_y=0.0, default_crop_width=3504.0, default_crop_height=2336.0)
@@ -407,7 +407,7 @@ def test_rendered_file_reads_back_like_lightrooms(tmp_path: Path) -> None:
 
 @needs_exiftool
 def test_decision_defaults_and_bad_ones() -> None:
-    doc = _doc(_record(exposure_ev=-1.0))
+    doc = _doc(_record(exposure_meter_ev=-1.0))
     assert ImageDecision.from_doc(doc) == ImageDecision()
     doc["operations"][0]["review"] = {"status": "accepted", "by": "Bo", "at": "2026-11-30T09:00:00Z", "comment": None}
     assert ImageDecision.from_doc(doc).by == "Bo"

@@ -336,11 +336,11 @@ OPERATORS_SCHEMA = pa.schema(
         _f("reasons", pa.map_(pa.string(), pa.int32()),
            "Why, counted over planned captures: '<kind>' for the renderer's corrections, 'retoucher:<kind>' for "
            "tasks by hand, 'flag:<check>' and 'reject:<check>' for failed acceptance checks."),
-        _f("exposure_ev_median", pa.float64(), "Median exposure offset from the target (EV)."),
+        _f("exposure_ev_median", pa.float64(), "Median exposure offset the plan corrects (the manifest's exposure_ev: against the chart's target, keyed on the faces that count; EV)."),
         _f("exposure_ev_p10", pa.float64(), "10th percentile of the exposure offset (EV)."),
         _f("exposure_ev_p90", pa.float64(), "90th percentile of the exposure offset (EV)."),
-        _f("exposure_under", pa.int32(), "Captures measured under-exposed (beyond the tolerance).", False),
-        _f("exposure_over", pa.int32(), "Captures measured over-exposed.", False),
+        _f("exposure_under", pa.int32(), "Captures the plan judged under-exposed (exposure_verdict: beyond the chart's tolerance).", False),
+        _f("exposure_over", pa.int32(), "Captures the plan judged over-exposed (exposure_verdict).", False),
         _f("exposure_ev_hist", pa.list_(pa.int32()),
            "Captures per exposure bin: below -3, then 0.5 EV bins from -3 to +3, then above +3 (14 bins)."),
         _f("horizon_tilt_median_deg", pa.float64(), "Median horizon tilt (+ rising to the right): a habit if far from 0."),
@@ -436,7 +436,7 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
             reasons.update(kinds)
             to_retoucher += hand
         verdicts = Counter(r.plan.verdict for r in planned)
-        ev = [r.exposure.ev for r in ok if r.exposure.ev is not None]
+        ev = [r.plan.exposure_ev for r in ok if r.plan.exposure_ev is not None]
         horizon = [r.lines.horizon_tilt_deg for r in ok if r.lines.horizon_tilt_deg is not None]
         verticals = [r.lines.verticals_tilt_deg for r in ok if r.lines.verticals_tilt_deg is not None]
         times = [r.camera.captured_at for r in prim if r.camera.captured_at is not None]
@@ -455,8 +455,8 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
             "needs_straighten": needs[OperationKind.STRAIGHTEN], "to_retoucher": to_retoucher,
             "reasons": sorted(reasons.items()),
             "exposure_ev_median": _pct(ev, 50), "exposure_ev_p10": _pct(ev, 10), "exposure_ev_p90": _pct(ev, 90),
-            "exposure_under": sum(1 for r in ok if r.exposure.verdict == "under"),
-            "exposure_over": sum(1 for r in ok if r.exposure.verdict == "over"),
+            "exposure_under": sum(1 for r in ok if r.plan.exposure_verdict == "under"),
+            "exposure_over": sum(1 for r in ok if r.plan.exposure_verdict == "over"),
             "exposure_ev_hist": _hist(ev, EXPOSURE_BIN_EDGES),
             "horizon_tilt_median_deg": _pct(horizon, 50),
             "horizon_tilt_mean_abs_deg": round(float(np.mean(np.abs(horizon))), 3) if horizon else None,

@@ -269,25 +269,87 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
     )
 
 
-def check_raw_payload(raw: rawpy.RawPy, file_size: int, min_bits_per_pixel: float) -> None:
-    """Reject files too small to hold the sensor data they declare.
+#: Sensor data with fewer distinct values than this, most photosites holding one of them
+#: (:data:`STUB_MODE_SHARE`), is no picture. A real frame holds hundreds to thousands of values
+#: (an 8-bit Kodak DC120 KDC about 100, a 12-bit sensor thousands) and even a lens-cap frame
+#: spreads its noise over tens of them, none holding most of the frame.
+STUB_MAX_VALUES = 32
+STUB_MODE_SHARE = 0.5
+#: Sensor data whose darkest value covers more than this share of the photosites is no picture,
+#: whatever else it holds: the image data was never there (LibRaw leaves the missing part at 0)
+#: and the rest is stray bytes (a stub's unread buffer differs from run to run, so a count of
+#: values alone does not decide). The real RAWs of the shared data peak at 25 % (a four-plane
+#: Kodak with one plane empty); a DC120 at 9 %. A frame blown out to white is not refused here.
+STUB_BLACK_SHARE = 0.9
+#: A file with fewer bits than this per photosite cannot hold the sensor's picture, whatever its
+#: decode shows: the metadata-only stubs of the shared data hold 0.001-0.05 bits per photosite, the
+#: smallest real RAW (a Kodak DC120 KDC in its JPEG mode) 0.42. Needed beside the decoded-data
+#: checks: LibRaw fills a stub's missing image data from memory it never cleared, and in a process
+#: that decoded another RAW before, that memory is the previous frame's photosites, a picture.
+STUB_MAX_BITS_PER_PHOTOSITE = 0.1
 
-    Metadata-only stubs and truncated files open in LibRaw and decode to
-    garbage; real RAW data, even lossy-compressed, needs several bits per
-    photosite.
+
+def check_sensor_data(raw: rawpy.RawPy, file_size: int | None = None) -> None:
+    """Refuse sensor data that holds no picture: a metadata-only stub, or the zeros of a truncated file.
+
+    Judged on the decoded photosites, and on the file's size only far below
+    any real RAW's: a real RAW can be small (a Kodak DC120 KDC in its JPEG mode
+    holds 43 KB for an 848x976 sensor, 0.42 bits per photosite). LibRaw decodes
+    a file whose image data is missing as one value repeated over most of the
+    frame (zeros, with the metadata's or a previous decode's bytes here and
+    there); a photograph has noise and tones. When a previous decode's bytes
+    fill the whole frame (a stub decoded in a process that decoded a RAW
+    before), only the size tells: :data:`STUB_MAX_BITS_PER_PHOTOSITE`.
+
+    Parameters
+    ----------
+    raw : rawpy.RawPy
+        The open RAW.
+    file_size : int, optional
+        The file's size in bytes; None skips the size floor.
 
     Raises
     ------
     InputError
-        When the file holds fewer than ``min_bits_per_pixel`` bits per photosite.
+        When the file holds fewer than :data:`STUB_MAX_BITS_PER_PHOTOSITE`
+        bits per photosite, the darkest value covers more than
+        :data:`STUB_BLACK_SHARE` of the sensor, or the photosites take fewer
+        than :data:`STUB_MAX_VALUES` values and one of them covers more than
+        :data:`STUB_MODE_SHARE`.
+    rawpy.LibRawError
+        When LibRaw cannot unpack the sensor data at all (the caller words it).
     """
     s = raw.sizes
-    photosites = max(1, s.raw_width * s.raw_height)
-    bpp = file_size * 8 / photosites
-    if bpp < min_bits_per_pixel:
+    photosites = int(s.raw_width) * int(s.raw_height)
+    if file_size is not None and photosites > 0 and file_size * 8 < STUB_MAX_BITS_PER_PHOTOSITE * photosites:
         raise InputError(
-            f"file holds {file_size} bytes, too few for the {s.raw_width}x{s.raw_height} sensor it declares "
-            f"({bpp:.3f} bits per photosite): truncated, or a metadata-only stub"
+            f"the file holds no picture: {file_size} bytes for a {s.raw_width}x{s.raw_height} sensor is "
+            f"{file_size * 8 / photosites:.3f} bits per photosite (a real RAW holds 0.4 or more): "
+            "a metadata-only stub, or a truncated file"
+        )
+    try:
+        data = raw.raw_image_visible  # unpacks: a file that ends early raises LibRaw's own error here
+    except (AttributeError, ValueError):
+        return  # no single-plane mosaic to judge: the decode's own checks say the rest
+    if data is None or data.size == 0:
+        return
+    step = max(1, int(np.sqrt(data.size / 1_000_000)))  # a million photosites decide it
+    values, counts = np.unique(np.asarray(data[::step, ::step]), return_counts=True)
+    total = float(counts.sum())
+    share = float(counts.max()) / total
+    black_share = float(counts[0]) / total  # values are sorted: the darkest first
+    # The message names the thresholds, not the measured shares: a stub's stray bytes differ from
+    # one decode to the next, and a manifest must not.
+    if black_share > STUB_BLACK_SHARE:
+        raise InputError(
+            f"the sensor data holds no picture: more than {100 * STUB_BLACK_SHARE:.0f} % of the "
+            f"{s.raw_width}x{s.raw_height} sensor at its darkest value: a metadata-only stub, or a truncated file"
+        )
+    if values.size < STUB_MAX_VALUES and share > STUB_MODE_SHARE:
+        raise InputError(
+            f"the sensor data holds no picture: fewer than {STUB_MAX_VALUES} distinct values over the "
+            f"{s.raw_width}x{s.raw_height} sensor, one of them on more than {100 * STUB_MODE_SHARE:.0f} % of it: "
+            "a metadata-only stub, or a truncated file"
         )
 
 
@@ -655,7 +717,6 @@ def decode_proxy(
     kind: SourceKind,
     long_edge: int,
     max_pixels: int,
-    min_bits_per_photosite: float = 0.5,
     file_size: int | None = None,
     fmt: str | None = None,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
@@ -678,8 +739,6 @@ def decode_proxy(
         Long edge of the proxy in pixels (never enlarged).
     max_pixels : int
         Refuse larger images or sensors (decompression bombs).
-    min_bits_per_photosite : float
-        Refuse RAW files too small for the sensor they declare (see :func:`check_raw_payload`).
     file_size : int, optional
         The file's size in bytes (read from the file when not given).
     fmt : str, optional
@@ -715,8 +774,7 @@ def decode_proxy(
     else:
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
-            path, long_edge, max_pixels, min_bits_per_photosite, file_size, unknown, None if unknown else fmt,
-            scan_photosites=scan_photosites,
+            path, long_edge, max_pixels, file_size, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     check_not_constant(decoded.rgb)
@@ -727,7 +785,6 @@ def _decode_raw_proxy(
     path: Path,
     long_edge: int,
     max_pixels: int,
-    min_bits_per_photosite: float,
     file_size: int,
     unknown: bool,
     fmt: str | None,
@@ -744,7 +801,7 @@ def _decode_raw_proxy(
             s = raw.sizes
             if s.raw_width * s.raw_height > max_pixels:
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
-            check_raw_payload(raw, file_size, min_bits_per_photosite)
+            check_sensor_data(raw, file_size)
             meta = raw_metadata(raw, path)
             try:
                 camera_raw = camera_raw_baseline(raw, path)

@@ -20,7 +20,7 @@ import numpy as np
 from models.face_detectors import Detection
 from pipeline.imaging.color import Proxy, luminance
 from pipeline.imaging.measure.focus import laplacian_variance
-from pipeline.imaging.measure.metering import RAW_REFERENCE, ev_of
+from pipeline.imaging.measure.metering import FACE_LOG2, ev_of, scene_light
 from pipeline.kernel.records import Face
 
 # Darkest luminance the EV reading resolves (-16 EV against 1.0): a black
@@ -40,47 +40,21 @@ def _crop_bounds(box: tuple[float, float, float, float], shape: tuple[int, ...])
     return x0, y0, x1, y1
 
 
-def face_exposure_ev(
-    rgb_linear: np.ndarray,
-    box: tuple[float, float, float, float],
-    target: float = RAW_REFERENCE,
-    centre_fraction: float = 0.5,
+def face_centre_luminance(
+    rgb_linear: np.ndarray, box: tuple[float, float, float, float], centre_fraction: float = 0.5
 ) -> float | None:
-    """Exposure of a face in EV relative to ``target``.
+    """Median linear luminance of the centre of a face box, or None when the box lies outside the image.
 
-    ``log2(median linear luminance of the face's centre / target)``. Only the
-    centre of the box is measured (``centre_fraction`` of its width and
+    Only the centre of the box is measured (``centre_fraction`` of its width and
     height): the box's edges hold hair, ears and background, which would pull
     the reading toward the scene instead of the skin. The median keeps eyes,
-    brows and specular highlights from moving it. The EV is the whole image
-    meter's (:func:`~pipeline.imaging.measure.metering.ev_of`); unlike that
-    meter, a black face reads as very under-exposed instead of failing, and
-    rendered sources get no shadow-lift term.
-
-    Parameters
-    ----------
-    rgb_linear : ndarray, float32, (H, W, 3)
-        Scene-linear RGB (the proxy's ``rgb``).
-    box : tuple of float
-        ``(x, y, width, height)`` of the face in ``rgb_linear``'s pixels.
-    target : float
-        Linear luminance of a well-exposed face: the meter's reference (0.18, mid-grey, for RAW).
-    centre_fraction : float
-        Part of the box's width and height measured, in (0, 1].
-
-    Returns
-    -------
-    float or None
-        EV relative to the target (0 on target, -1 one stop under); None when
-        the box lies outside the image.
+    brows and specular highlights from moving it.
 
     Raises
     ------
     ValueError
-        If ``target`` is not positive or ``centre_fraction`` is not in (0, 1].
+        If ``centre_fraction`` is not in (0, 1].
     """
-    if target <= 0:
-        raise ValueError(f"exposure target must be a positive linear luminance, got {target}")
     if not 0 < centre_fraction <= 1:
         raise ValueError(f"centre_fraction must be in (0, 1], got {centre_fraction}")
     x, y, w, h = box
@@ -89,8 +63,53 @@ def face_exposure_ev(
     if bounds is None:
         return None
     x0, y0, x1, y1 = bounds
-    lum = luminance(rgb_linear[y0:y1, x0:x1])
-    return ev_of(max(float(np.median(lum)), _MIN_LUMINANCE), target)
+    return float(np.median(luminance(rgb_linear[y0:y1, x0:x1])))
+
+
+def face_exposure_ev(
+    rgb_linear: np.ndarray,
+    box: tuple[float, float, float, float],
+    rendered: bool = False,
+    centre_fraction: float = 0.5,
+) -> float | None:
+    """Exposure of a face in EV of scene light against a well-exposed face.
+
+    ``log2(scene light of the face's centre / FACE_REFERENCE)``: the median
+    luminance of the centre (:func:`face_centre_luminance`), taken back through
+    the camera-like tone curve for a rendered source
+    (:func:`~pipeline.imaging.measure.metering.scene_light`), against the
+    centre of a face in a well-exposed photograph
+    (:data:`~pipeline.imaging.measure.metering.FACE_LOG2`). On the same scale as
+    the whole image's meter: 0 is a face exposed like the typical published
+    portrait, -1 a stop darker. A black face reads as very under-exposed
+    instead of failing.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, float32, (H, W, 3)
+        The proxy's linear RGB (display-linear for a rendered source).
+    box : tuple of float
+        ``(x, y, width, height)`` of the face in ``rgb_linear``'s pixels.
+    rendered : bool
+        Whether the source went through a tone curve (a JPEG, a TIFF).
+    centre_fraction : float
+        Part of the box's width and height measured, in (0, 1].
+
+    Returns
+    -------
+    float or None
+        EV against a well-exposed face; None when the box lies outside the image.
+
+    Raises
+    ------
+    ValueError
+        If ``centre_fraction`` is not in (0, 1].
+    """
+    lum = face_centre_luminance(rgb_linear, box, centre_fraction)
+    if lum is None:
+        return None
+    light = float(scene_light(max(lum, _MIN_LUMINANCE), rendered))
+    return ev_of(max(light, _MIN_LUMINANCE), 2.0**FACE_LOG2)
 
 
 def face_colour(
@@ -191,7 +210,7 @@ def measure_faces(
     proxy: Proxy,
     detections: list[Detection],
     image_size: tuple[int, int],
-    exposure_target: float = RAW_REFERENCE,
+    rendered: bool = False,
     min_face_px: float = 40,
     min_face_fraction: float = 0.02,
     centre_fraction: float = 0.5,
@@ -209,13 +228,13 @@ def measure_faces(
         Faces in full-resolution pixels (:func:`detect_on_proxy`).
     image_size : (width, height)
         The oriented full-resolution size.
-    exposure_target, min_face_px, min_face_fraction, centre_fraction
+    rendered, min_face_px, min_face_fraction, centre_fraction
         See :func:`face_exposure_ev` and :func:`min_face_size`.
 
     Raises
     ------
     ValueError
-        If ``exposure_target`` is not positive.
+        If ``centre_fraction`` is not in (0, 1].
     """
     width, height = image_size
     smallest = min_face_size(width, height, min_face_px, min_face_fraction)
@@ -237,7 +256,7 @@ def measure_faces(
                 score=d.score,
                 landmarks=[v for point in d.landmarks for v in point],
                 exposure_ev=face_exposure_ev(
-                    proxy.rgb, on_proxy, exposure_target, centre_fraction  # type: ignore[arg-type]
+                    proxy.rgb, on_proxy, rendered, centre_fraction  # type: ignore[arg-type]
                 ),
                 sharpness=face_sharpness(proxy.srgb8, on_proxy),  # type: ignore[arg-type]
                 too_small=min(x1 - x0, y1 - y0) < smallest,

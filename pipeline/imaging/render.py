@@ -55,8 +55,9 @@ from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
-#: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp).
-RENDER_VERSION = 2
+#: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
+#: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both.
+RENDER_VERSION = 3
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -593,6 +594,84 @@ def encode_fast(space: ColorSpace | str, linear: np.ndarray, in_place: bool = Fa
     return a.reshape(linear.shape)
 
 
+#: Where the highlight shoulder starts, in linear light after the gains (sRGB 188): tones below
+#: it keep exactly the exposure the plan asked for; the stops above it, up to the source's
+#: highlights pushed by the gains, are compressed into the one stop left below display white.
+SHOULDER_KNEE = 0.5
+#: Where the source's highlights land (sRGB 253.7 of 255): short of 8-bit white, so that only what
+#: was at full scale in the source (blown already) is delivered at 255; above it, up to that full
+#: scale, the last 1 % of the range.
+SHOULDER_TOP = 0.99
+
+
+def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOULDER_KNEE,
+                       full_scale: float | None = None, top: float = SHOULDER_TOP) -> np.ndarray:
+    """Roll the highlights off below display white instead of clipping them, in place.
+
+    A gain that pushes the source's highlights to ``white`` > 1 would clip
+    every tone above ``1 / white`` of them. Each pixel whose brightest
+    channel is above ``knee`` is scaled so that channel is compressed in log2
+    (stops) by a rational shoulder, ``s / (1 + b * s)`` of
+    its stops ``s`` above the knee, with ``b`` chosen so that ``white`` lands
+    on ``top``: the curve leaves the identity with slope 1 at the knee (no
+    visible kink) and is increasing (tones keep their order). Between
+    ``white`` and ``full_scale`` (where the gains take the source's full
+    scale; ``white`` when not given) the stops map linearly onto ``top`` to
+    1.0, so what was blown in the source stays white and nothing else
+    reaches it. The other channels scale with the brightest (hue and
+    saturation kept). Nothing changes when ``white <= 1``.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, float32, (H, W, 3)
+        Linear light after the gains; overwritten.
+    white : float
+        The level the gains take the source's highlights to (:func:`shoulder_white`).
+    knee : float
+        Start of the shoulder, in (0, ``top``).
+    full_scale : float, optional
+        The level the gains take the source's full scale (1.0) to, at least ``white``.
+    top : float
+        Where ``white`` lands, in (``knee``, 1].
+
+    Returns
+    -------
+    ndarray
+        ``rgb_linear``, rolled off.
+
+    Raises
+    ------
+    ValueError
+        If ``knee`` or ``top`` is out of range, or ``white`` is not positive.
+    """
+    if not 0.0 < knee < top <= 1.0:
+        raise ValueError(f"shoulder knee must be in (0, top) and top in (knee, 1], got knee {knee}, top {top}")
+    if not white > 0:
+        raise ValueError(f"white must be positive, got {white}")
+    if white <= 1.0:
+        return rgb_linear
+    full = white if full_scale is None else max(full_scale, white)
+    span_in, span_out = math.log2(white / knee), math.log2(top / knee)
+    b = (span_in - span_out) / (span_in * span_out)
+    # On each pixel's brightest channel, the others scaled with it: hue and saturation are kept (a
+    # curve per channel would bleach a bright yellow toward white before it reaches the top).
+    pixels = rgb_linear.reshape(-1, 3)
+    brightest = pixels.max(axis=1)
+    above = np.flatnonzero(brightest > knee)
+    x = brightest[above]
+    stops = np.log2(np.minimum(x, np.float32(white)) / np.float32(knee))
+    y = np.float32(knee) * np.exp2(stops / (1.0 + np.float32(b) * stops))
+    if full > white:  # the source's last stretch below its full scale: onto the last 1 % below white
+        beyond = x > white
+        t = np.log2(x[beyond] / np.float32(white)) / np.float32(math.log2(full / white))
+        y[beyond] = np.float32(top) * np.exp2(np.minimum(t, 1.0) * np.float32(math.log2(1.0 / top)))
+    y[x >= np.float32(full * (1.0 - 1e-6))] = 1.0  # blown in the source (or pushed past it): white
+    pixels[above] *= (np.minimum(y, np.float32(1.0)) / x)[:, None]
+    if not np.shares_memory(pixels, rgb_linear):  # a strided view was copied by the reshape
+        rgb_linear[...] = pixels.reshape(rgb_linear.shape)
+    return rgb_linear
+
+
 def finish_rendition(
     rgb_linear: np.ndarray,
     color_space: ColorSpace | str,
@@ -600,6 +679,8 @@ def finish_rendition(
     bit_depth: int,
     gains: Sequence[float] = (1.0, 1.0, 1.0),
     sharpen_sigma: float = 0.8,
+    white: float = 1.0,
+    full_scale: float | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -615,10 +696,17 @@ def finish_rendition(
         8 or 16.
     gains : sequence of 3 float
         Per-channel linear gains applied first (white balance times
-        exposure); folded into the colour matrix, so they cost no extra pass.
+        exposure); folded into the colour matrix, so they cost no extra pass,
+        unless ``white`` asks for the highlight shoulder between the two.
     sharpen_sigma : float
         Gaussian radius of the unsharp mask in output pixels (screens want
         under a pixel after downsizing).
+    white : float
+        Where the gains take the source's white (:func:`shoulder_white`):
+        above 1, :func:`highlight_shoulder` rolls the highlights off after the
+        gains, before the colour space's matrix.
+    full_scale : float, optional
+        Where the gains take the source's full scale (see :func:`highlight_shoulder`).
 
     Returns
     -------
@@ -639,8 +727,12 @@ def finish_rendition(
     if rgb_linear.dtype != np.float32 or rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
         raise ValueError(f"expected float32 (H, W, 3), got {rgb_linear.dtype} {rgb_linear.shape}")
     space = ColorSpace(color_space)
-    matrix = linear_srgb_to(space) @ np.diag(np.asarray(gains, dtype=np.float64))
+    gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
+    shoulder = white > 1.0
+    # With a shoulder the gains come first, alone; without, they fold into the colour matrix.
+    matrix = linear_srgb_to(space) if shoulder else linear_srgb_to(space) @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
+    gains32 = gain_matrix.astype(np.float32) if shoulder and not np.allclose(gain_matrix, np.eye(3)) else None
     luma_weights = rgb_to_xyz_matrix(space)[1].astype(np.float32).reshape(1, 3)
     enc = np.ascontiguousarray(rgb_linear)
     h = enc.shape[0]
@@ -650,6 +742,10 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
+        if gains32 is not None:
+            cv2.transform(strip, gains32, dst=strip)
+        if shoulder:
+            highlight_shoulder(strip, white, full_scale=full_scale)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         encoded = encode_fast(space, strip, in_place=True)
@@ -682,6 +778,44 @@ def _strip_rows(width: int, budget_bytes: int = 1 << 20) -> int:
 def correction_gains(adjustments: Adjustments) -> np.ndarray:
     """Per-channel linear gains of white balance times exposure (one multiply per pixel)."""
     return np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
+
+
+#: Share of the source's pixels allowed to clip after a push: the source's white for the shoulder
+#: is the level of its brightest channel this far from the top (a few specular pixels do not
+#: hold the whole picture's highlights down).
+SOURCE_WHITE_PERCENTILE = 99.9
+
+
+def source_white(decoded: np.ndarray) -> float:
+    """The level of the source's highlights, in linear light (1.0 = full scale): the
+    :data:`SOURCE_WHITE_PERCENTILE` of each pixel's brightest channel, on about 250 000 pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``decoded`` is not an (H, W, 3) image.
+    """
+    if decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
+        raise ValueError(f"expected an (H, W, 3) image, got {decoded.shape}")
+    step = max(1, int(math.sqrt(decoded.shape[0] * decoded.shape[1] / 250_000)))
+    brightest = decoded[::step, ::step].max(axis=2)
+    level = float(np.percentile(brightest, SOURCE_WHITE_PERCENTILE))
+    return level / 65535.0 if decoded.dtype == np.uint16 else level
+
+
+def shoulder_white(adjustments: Adjustments, white_of_source: float = 1.0) -> float:
+    """Where the exposure gain takes the source's highlights: above 1, they roll off into white.
+
+    ``2**exposure_ev * white_of_source`` for a push (:func:`source_white`), so an
+    under-exposed source whose highlights sit at a quarter of full scale is
+    pushed two stops by the plain gain, with no roll-off, and its highlights
+    land on white as they were shot. The exposure alone decides it (a
+    white-balance gain is a colour, not a push), so a frame the plan does not
+    brighten renders exactly as before.
+    """
+    if adjustments.exposure_ev <= 0:
+        return 1.0
+    return 2.0**adjustments.exposure_ev * max(white_of_source, 1e-6)
 
 
 def render_frame(
@@ -728,10 +862,13 @@ def render_frame(
         On malformed inputs (see :func:`warp_frame` and :func:`finish_rendition`).
     """
     src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
+    # The whole source's highlights, not this frame's: every rendition and preview rolls off alike.
+    white = shoulder_white(adjustments, source_white(decoded) if adjustments.exposure_ev > 0 else 1.0)
     linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
+    full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
-        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
     )
 
 
@@ -747,6 +884,7 @@ def render_rows(
     sharpen_amount: float,
     bit_depth: int,
     sharpen_sigma: float = 0.8,
+    white_of_source: float = 1.0,
 ) -> np.ndarray:
     """Rows ``[v0, v1)`` of :func:`render_frame`'s picture, from a full-resolution source read by regions.
 
@@ -765,6 +903,11 @@ def render_rows(
         First and past-last output row.
     width, height, adjustments, frame, size, color_space, sharpen_amount, bit_depth, sharpen_sigma
         As :func:`render_frame`.
+    white_of_source : float
+        The whole source's highlights (:func:`source_white`), for the highlight
+        shoulder of a push: no region sees them all, so the caller measures
+        them once (on a smaller decode of the same source) and every strip
+        and every rendition of the image rolls off alike.
 
     Returns
     -------
@@ -788,8 +931,10 @@ def render_rows(
     region = region_of(x0, y0, x1, y1)
     linear = _warp(region, _translate(-x0, -y0) @ to_frame, out_w, a1 - a0)
     apply_face_lifts(linear, adjustments.faces, to_frame)
+    white = shoulder_white(adjustments, white_of_source)
+    full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     out = finish_rendition(
-        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma
+        linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
     )
     return out[v0 - a0 : v1 - a0]
 

@@ -1,7 +1,7 @@
 """Records that hold stages to their declarations.
 
 A stage declares the record fields it ``reads`` and ``writes`` (a field, a
-group such as ``exposure``, or one field of a group, ``exposure.ev``); the
+group such as ``exposure``, or one field of a group, ``exposure.meter_ev``); the
 graph is validated against those declarations before any work. With
 :attr:`pipeline.kernel.stage.RunContext.check_declarations` on (the tests turn
 it on), each stage is handed a :class:`DeclaredRecord` instead of the record:

@@ -60,8 +60,9 @@ class Face:
         eye on the image's right, the nose tip, the mouth corner on the image's
         left, the mouth corner on the image's right.
     exposure_ev : float or None
-        log2(median linear luminance of the face's centre / exposure target):
-        0 is on target, -1 a stop under. None when the box is outside the image.
+        log2(scene light of the face's centre / that of a face in a well-exposed
+        photograph), on the whole image meter's scale: 0 is exposed like a typical
+        published portrait, -1 a stop darker. None when the box is outside the image.
     sharpness : float or None
         Variance of the Laplacian of the face's grey values (0-255), resampled
         to 128 px wide so faces of any size compare; higher is sharper.
@@ -245,15 +246,16 @@ class CameraRawDefaults:
 
 @dataclass
 class ExposureMeasure:
-    """Exposure and clipping of the whole image (written by measure_exposure)."""
+    """Exposure and clipping of the whole image (written by measure_exposure; no chart involved)."""
 
-    ev: float | None = column(
-        "exposure_ev", pa.float64(), "Exposure offset from the target in EV (stops); negative = under-exposed.")
-    verdict: ExposureVerdict | None = column(
-        "exposure_verdict", pa.string(), "under, ok or over: exposure_ev against the tolerance.")
+    meter_ev: float | None = column(
+        "exposure_meter_ev", pa.float64(),
+        "The whole frame's exposure in EV of scene light against a well-exposed photograph (the meter's "
+        "reading; rendered sources through the inverse of a camera-like tone curve); negative = darker. "
+        "The plan's exposure_ev keys on the faces that count, or on this when there are none.")
     reference: float | None = column(
         "exposure_target", pa.float64(),
-        "Linear luminance the image's exposure was measured against (0 EV); faces use the same.")
+        "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")
     shadow_contrast: float | None = column(
         "shadow_contrast", pa.float64(),
         "log2 of the median log2-luminance gradient of the darkest 5 % (512-px copy); low = lifted, "
@@ -421,6 +423,19 @@ class EquipmentCheck:
 class PlanSummary:
     """The plan's word on the image (written by plan_retouch; its operations are on the record)."""
 
+    exposure_ev: float | None = column(
+        "exposure_ev", pa.float64(),
+        "The exposure offset the plan corrects, in EV of scene light against the chart's target: keyed on the "
+        "faces that count when there are any, otherwise on the whole frame (exposure_meter_ev), or on its scene's "
+        "key when the chart asks for consistency; negative = needs brightening. The exposure operation's ev is "
+        "its opposite (capped at the chart's maximum, scaled by the consistency's strictness); none within the "
+        "chart's tolerance.")
+    exposure_verdict: ExposureVerdict | None = column(
+        "exposure_verdict", pa.string(), "under, ok or over: exposure_ev against the chart's tolerance.")
+    exposure_keyed_on: str | None = column(
+        "exposure_keyed_on", pa.string(),
+        "faces (the faces that count, with the whole frame's meter), frame (the whole frame's meter alone) or "
+        "scene (its scene's key): what exposure_ev was read from.")
     verdict: Verdict | None = column(
         "verdict", pa.string(), "accept, flag or reject: the plan's word on the image under the chart.")
     faces_to_brighten: int | None = column(
@@ -531,7 +546,7 @@ class ImageRecord:
         return row
 
     def column(self, name: str) -> Any:
-        """The value of manifest column ``name`` (``exposure_ev`` is ``self.exposure.ev``).
+        """The value of manifest column ``name`` (``exposure_ev`` is ``self.plan.exposure_ev``).
 
         Raises
         ------
@@ -574,8 +589,8 @@ def _with_enums(record: ImageRecord) -> ImageRecord:
     if record.failure is not None:
         record.failure = Failure(record.failure)
     record.source_kind = SourceKind(record.source_kind)
-    if record.exposure.verdict is not None:
-        record.exposure.verdict = ExposureVerdict(record.exposure.verdict)
+    if record.plan.exposure_verdict is not None:
+        record.plan.exposure_verdict = ExposureVerdict(record.plan.exposure_verdict)
     if record.plan.verdict is not None:
         record.plan.verdict = Verdict(record.plan.verdict)
     return record
@@ -629,7 +644,7 @@ BOOKKEEPING_FIELDS: frozenset[str] = frozenset({"status", "error", "failure", "d
 
 
 def covers(declared: frozenset[str] | set[str], name: str) -> bool:
-    """Whether a declaration set covers ``name`` (``exposure`` covers ``exposure.ev``, and vice versa for groups).
+    """Whether a declaration set covers ``name`` (``exposure`` covers ``exposure.meter_ev``, and vice versa for groups).
 
     A group is covered by its own name; ``group.field`` by itself or its group.
     """

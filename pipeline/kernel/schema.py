@@ -23,9 +23,12 @@ from pipeline import __version__
 from pipeline.kernel.files import file_mode, sync_folders, temp_prefix, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 6  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 7  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
+# 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
+# offset it corrects), exposure_meter_ev the whole frame's meter; with them the white-balance judgement
+# (wb_cast_mired, wb_tint, wb_uncertainty_mired) and the lines' support/agreement columns
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:
@@ -57,7 +60,7 @@ FACES_SCHEMA = pa.schema(
             "Five (x, y) points in full-resolution pixels, flattened: eye on the image's left, eye on the "
             "image's right, nose tip, mouth corner on the image's left, mouth corner on the image's right.",
         ),
-        _f("exposure_ev", pa.float32(), "log2(median linear luminance of the face centre / exposure target)."),
+        _f("exposure_ev", pa.float32(), "log2(scene light of the face centre / that of a face in a well-exposed photograph)."),
         _f(
             "sharpness",
             pa.float32(),

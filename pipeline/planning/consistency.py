@@ -124,7 +124,7 @@ def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, 
 
 def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:
     """What the chart's exposure rule wants for this frame without its tolerance (None: nothing to meter)."""
-    if record.exposure.ev is None or not math.isfinite(record.exposure.ev):
+    if record.exposure.meter_ev is None or not math.isfinite(record.exposure.meter_ev):
         return None
     from pipeline.planning.rules.exposure import plan_exposure  # here: the rules package imports this module
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from charts.schema import Chart
+from pipeline.imaging.measure.exposure import exposure_verdict
 from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gains
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status, Verdict
@@ -80,7 +81,8 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
                shoot_rules: Sequence[ShootRule] = SHOOT_RULES, scene_rules: Sequence[SceneRule] = SCENE_RULES,
                scene_rules_after: ImageRule | None = SCENE_RULES_AFTER,
                keypoints: Mapping[int, Keypoints] | None = None) -> None:
-    """Plan every analysed record in place (operations, verdict, faces_to_brighten, scene_id).
+    """Plan every analysed record in place (operations, verdicts, exposure_ev, faces_to_brighten,
+    scene_id).
 
     Failed records are left as they are. The shoot rules run first, on every
     record; their operations follow each image's own. The image rules run in
@@ -113,3 +115,9 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
         record.operations = so_far[i] + plan_image(record, chart, rules[split:], plan) + from_shoot[i]
         record.plan.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in record.operations)
         record.plan.verdict = verdict_of(record.operations)
+        # One exposure number for the manifest, the verdict, the instructions and the review: the plan's.
+        offset = plan.exposure_offset_ev
+        record.plan.exposure_ev = offset
+        record.plan.exposure_keyed_on = plan.exposure_keyed_on
+        record.plan.exposure_verdict = (None if offset is None
+                                        else exposure_verdict(offset, chart.exposure.tolerance_ev))

@@ -145,7 +145,7 @@ def frame_light(record: ImageRecord) -> FrameLight:
     """The light and settings of one analysed frame, from its record (no pixels)."""
     cam = record.camera
     settings = exposure_settings_ev(cam.shutter_s, cam.aperture, cam.iso)
-    metered = _finite(record.exposure.ev)
+    metered = _finite(record.exposure.meter_ev)
     level = metered - settings if metered is not None and settings is not None else None
     white = None
     if record.source_kind is SourceKind.RAW:

@@ -32,6 +32,16 @@ class PlanState:
     exposure_ev : float
         The global exposure correction the plan applies, in EV (0 when none):
         faces and sharpness are judged as they will look after it.
+    exposure_offset_ev : float or None
+        The offset the correction answers (the record's ``exposure_ev``): the
+        key against the chart's target, negative = needs brightening; None
+        when there is nothing to meter.
+    exposure_keyed_on : str or None
+        ``faces``, ``frame`` (the whole frame's meter) or ``scene`` (its
+        scene's key, set by the consistency rule): what the offset was read from.
+    key_faces : tuple of int
+        The faces the exposure was keyed on (those in the brightest light):
+        other faces are judged against them.
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
@@ -43,6 +53,9 @@ class PlanState:
 
     faces_that_count: tuple[int, ...]
     exposure_ev: float = 0.0
+    exposure_offset_ev: float | None = None
+    exposure_keyed_on: str | None = None
+    key_faces: tuple[int, ...] = ()
     angle_deg: float = 0.0
     keypoints: Keypoints | None = None
 

@@ -3,8 +3,9 @@
 Everything here reads the scene-linear proxy (Rec.709 primaries, 1.0 = white)
 or its luminance and returns plain numbers or the record's typed groups:
 
-- :mod:`~pipeline.imaging.measure.metering`: the exposure meter, one per
-  kind of source, with its 0 EV reference and the shadow contrast;
+- :mod:`~pipeline.imaging.measure.metering`: the exposure meter in scene
+  light (rendered sources through the inverse of a camera-like tone curve),
+  what a well-exposed photograph and face look like, and the shadow contrast;
 - :mod:`~pipeline.imaging.measure.exposure`: luminance percentiles, the
   exposure verdict and clipping;
 - :mod:`~pipeline.imaging.measure.colour`: the white-balance cast;
@@ -39,21 +40,27 @@ from pipeline.imaging.measure.focus import (
 )
 from pipeline.imaging.measure.lines import LineTilts, line_measure, line_tilts
 from pipeline.imaging.measure.metering import (
-    RAW_REFERENCE,
-    RENDERED_REFERENCE,
+    FACE_LOG2,
+    KEY_LOG2,
+    WHITE_LOG2,
     ev_of,
     exposure_ev,
+    inverse_tone_curve,
     is_rendered,
+    meter_log2,
     meter_rendered,
     meter_scene_linear,
     metering_reference,
+    scene_light,
     shadow_contrast_log2,
+    tone_curve,
 )
 from pipeline.imaging.measure.proxy import ProxyMeasures, measure_all
 
 __all__ = [
-    "RAW_REFERENCE",
-    "RENDERED_REFERENCE",
+    "FACE_LOG2",
+    "KEY_LOG2",
+    "WHITE_LOG2",
     "WORK_LONG_EDGE",
     "LineTilts",
     "ProxyMeasures",
@@ -69,12 +76,14 @@ __all__ = [
     "exposure_verdict",
     "focus_measure",
     "hamming",
+    "inverse_tone_curve",
     "is_rendered",
     "laplacian_variance",
     "line_measure",
     "line_tilts",
     "luminance_percentiles",
     "measure_all",
+    "meter_log2",
     "meter_rendered",
     "meter_scene_linear",
     "metering_reference",
@@ -84,7 +93,9 @@ __all__ = [
     "phash",
     "resize_long_edge",
     "saliency_centre",
+    "scene_light",
     "shadow_contrast_log2",
     "sharpness",
+    "tone_curve",
     "white_balance_cast",
 ]

@@ -1,8 +1,9 @@
-"""Exposure of the whole image: luminance percentiles, the verdict, clipping.
+"""Exposure of the whole image: the meter's reading, luminance percentiles, clipping, the verdict.
 
-The offset itself comes from the meter of the source's kind
-(:mod:`pipeline.imaging.measure.metering`); :func:`exposure_measure` puts it
-together with the rest into the record's exposure group.
+The reading comes from the meter (:mod:`pipeline.imaging.measure.metering`);
+:func:`exposure_measure` puts it together with the rest into the record's
+exposure group. :func:`exposure_verdict` is the plan's (the tolerance is the
+chart's).
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ import cv2
 import numpy as np
 
 from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
-from pipeline.imaging.measure.metering import SHADOW_FRACTION, exposure_ev, shadow_contrast_of_working_copy
+from pipeline.imaging.measure.metering import (
+    SHADOW_FRACTION,
+    exposure_ev,
+    metering_reference,
+    shadow_contrast_of_working_copy,
+)
 from pipeline.kernel.records import ExposureMeasure, ExposureVerdict
 
 
@@ -108,46 +114,42 @@ def exposure_measure(
     luma: np.ndarray,
     small: np.ndarray,
     *,
-    reference: float,
-    tolerance_ev: float,
     rendered: bool,
     highlight_level: float = 0.995,
     shadow_level: float = 1.0 / 4096,
 ) -> ExposureMeasure:
-    """The record's exposure group of one proxy.
+    """The record's exposure group of one proxy: the meter's reading, percentiles and clipping.
+
+    Nothing here depends on a chart: the plan turns the reading into the
+    offset it corrects (``exposure_ev``) and its verdict.
 
     Parameters
     ----------
     rgb : ndarray, (H, W, 3)
-        The proxy, scene-linear.
+        The proxy, linear (display-linear for a rendered source).
     luma : ndarray, (H, W)
         Its linear luminance.
     small : ndarray
         ``luma`` at :data:`~pipeline.imaging.measure.common.WORK_LONG_EDGE` (for the shadow contrast).
-    reference : float
-        0 EV of the meter (:func:`metering_reference`).
-    tolerance_ev : float
-        Half-width of the ``ok`` band in EV.
     rendered : bool
-        Which meter reads the offset (:func:`exposure_ev`).
+        Which meter reads the offset (:func:`~pipeline.imaging.measure.metering.exposure_ev`).
     highlight_level, shadow_level : float
         Clipping levels of :func:`clipped_pct`.
 
     Raises
     ------
     ValueError
-        On a malformed array, a non-positive reference or a negative tolerance.
+        On a malformed array.
     InputError
         When half the image is pure black (nothing to meter).
     """
     p01, p05, p50, p95, p99 = luminance_percentiles(luma)
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
-    ev = exposure_ev(luma, reference, rendered, shadow_contrast=contrast, metered=p50)
+    ev = exposure_ev(luma, rendered)
     hi, lo, any_hi = clipped_pct(rgb, highlight_level, shadow_level)
     return ExposureMeasure(
-        ev=ev,
-        verdict=exposure_verdict(ev, tolerance_ev),
-        reference=reference,
+        meter_ev=ev,
+        reference=metering_reference(),
         shadow_contrast=contrast,
         luminance_p01=p01,
         luminance_p05=p05,

@@ -34,8 +34,6 @@ class ProxyMeasures:
 
 def measure_all(
     rgb: np.ndarray,
-    target: float,
-    tolerance_ev: float,
     rendered: bool,
     highlight_level: float = 0.995,
     shadow_level: float = 1.0 / 4096,
@@ -45,11 +43,7 @@ def measure_all(
     Parameters
     ----------
     rgb : ndarray, (H, W, 3)
-        Scene-linear Rec.709 RGB, 1.0 = white.
-    target : float
-        Linear luminance that reads 0 EV (:func:`~pipeline.imaging.measure.exposure.metering_reference`).
-    tolerance_ev : float
-        Half-width of the ``ok`` band in EV.
+        Linear Rec.709 RGB, 1.0 = white (scene-linear for a RAW, display-linear for a rendered source).
     rendered : bool
         True for tone-mapped sources (JPEG), False for RAW: which meter reads the exposure.
     highlight_level, shadow_level : float
@@ -62,7 +56,7 @@ def measure_all(
     Raises
     ------
     ValueError
-        On a malformed array, a non-positive target or a negative tolerance.
+        On a malformed array.
     InputError
         When half the image is pure black (nothing to meter).
     """
@@ -72,8 +66,7 @@ def measure_all(
     encoded_small = encode_luma(small)
     return ProxyMeasures(
         exposure=exposure_measure(
-            rgb, luma, small, reference=target, tolerance_ev=tolerance_ev, rendered=rendered,
-            highlight_level=highlight_level, shadow_level=shadow_level,
+            rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
         ),
         colour=colour_measure(rgb),
         focus=focus_measure(luma, encoded_small),

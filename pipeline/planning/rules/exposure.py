@@ -1,10 +1,11 @@
-"""Exposure: one global correction toward the chart's target, keyed on the faces that count."""
+"""Exposure: one number, the offset the plan corrects, keyed on the faces that count or on the whole frame."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart
+from pipeline.imaging.measure.metering import FACE_SPREAD_EV, FRAME_SPREAD_EV
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.state import PlanState
@@ -15,36 +16,81 @@ from pipeline.planning.state import PlanState
 CERTAIN_AT_TOLERANCES = 2.0
 # Keeps the confidence finite under a chart with tolerance_ev: 0.
 _NO_ZERO_DIVISION = 1e-6
+#: Faces within this many EV of the brightest face that counts share its light: the exposure is
+#: keyed on them. A face further down is in a shadow of its own (a hat, a neighbour, the edge of
+#: the key light) and is lifted locally instead of pulling the whole frame up. Faces in one photo
+#: differ by up to half a stop in the same light (skin, angle to the light: the tuning split's
+#: group photos spread 0.3-0.6 EV).
+KEY_FACES_BAND_EV = 0.6
+
+
+def key_faces(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, ...]:
+    """The faces among ``faces`` (indices with a reading) within :data:`KEY_FACES_BAND_EV` of the brightest."""
+    read = [i for i in faces if record.faces[i].exposure_ev is not None]
+    if not read:
+        return ()
+    brightest = max(record.faces[i].exposure_ev for i in read)  # type: ignore[type-var]
+    return tuple(i for i in read if record.faces[i].exposure_ev >= brightest - KEY_FACES_BAND_EV)  # type: ignore[operator]
+
+
+def key_reading(faces_ev: float | None, frame_ev: float | None) -> float | None:
+    """One exposure reading from the faces' and the whole frame's, weighted by how far each strays.
+
+    Both say where the image sits against a well-exposed photograph, each with
+    its own spread on well-exposed photos (:data:`FACE_SPREAD_EV`,
+    :data:`FRAME_SPREAD_EV`): the most likely offset given both is their
+    average weighted by the inverse squared spreads. A portrait whose faces and
+    frame disagree (a high-key background, a face in the shade of a tree) is
+    read between the two, nearer the faces.
+    """
+    if faces_ev is None:
+        return frame_ev
+    if frame_ev is None:
+        return faces_ev
+    w_faces, w_frame = FACE_SPREAD_EV**-2, FRAME_SPREAD_EV**-2
+    return (w_faces * faces_ev + w_frame * frame_ev) / (w_faces + w_frame)
 
 
 def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """Correct an image further than ``exposure.tolerance_ev`` from the target; flag one beyond the cap.
+    """Read the offset from the target, correct it beyond ``exposure.tolerance_ev``, flag it beyond the cap.
 
-    With faces that count, the exposure is keyed on them (their median lands
-    ``faces.target_ev`` above the target, as a portrait photographer meters for
-    skin); otherwise on the scene. Sets ``plan.exposure_ev``.
+    With faces that count, the offset is keyed on those in the brightest light
+    (:func:`key_faces`; a portrait photographer meters for skin; the chart's
+    ``faces.target_ev`` says how bright skin should be) together with the
+    whole frame's meter (``exposure_meter_ev``), by :func:`key_reading`;
+    without, on the whole frame's meter alone. Sets ``plan.exposure_offset_ev``
+    (the record's ``exposure_ev``: negative = needs brightening),
+    ``plan.exposure_keyed_on``, ``plan.key_faces`` and ``plan.exposure_ev``
+    (the correction applied: the opposite of the offset, capped; 0 within the
+    tolerance).
     """
     ex = chart.exposure
-    face_evs = sorted(record.faces[i].exposure_ev for i in plan.faces_that_count
-                      if record.faces[i].exposure_ev is not None)
-    if face_evs:
-        key_ev = float(np.median(face_evs)) - chart.faces.target_ev
-        keyed_on = f"keyed on {len(face_evs)} face(s)"
+    keyed = key_faces(record, plan.faces_that_count)
+    frame_ev = record.exposure.meter_ev
+    if keyed:
+        faces_ev = float(np.median([record.faces[i].exposure_ev for i in keyed])) - chart.faces.target_ev
+        key_ev = key_reading(faces_ev, frame_ev)
+        plan.exposure_keyed_on, plan.key_faces = "faces", keyed
+        keyed_on = f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")
+    elif frame_ev is not None:
+        key_ev = frame_ev
+        plan.exposure_keyed_on = "frame"
+        keyed_on = "keyed on the whole frame"
     else:
-        key_ev = record.exposure.ev
-        keyed_on = "keyed on the scene"
-    if key_ev is None:
         return []
-    needed = ex.target_ev - key_ev
+    offset = key_ev - ex.target_ev
+    plan.exposure_offset_ev = offset
+    needed = -offset
     if not abs(needed) > ex.tolerance_ev:  # (not <=: a NaN measurement plans nothing)
         return []
     plan.exposure_ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
     beyond = abs(needed) > ex.max_correction_ev
     ops = [Operation(
         op_id="exposure", kind=OperationKind.EXPOSURE, params={"ev": rounded(plan.exposure_ev, 2)},
-        reason=f"image is {abs(needed):.2f} EV {'under' if needed > 0 else 'over'} the target ({keyed_on})"
+        reason=f"image is {abs(offset):.2f} EV {'under' if offset < 0 else 'over'} the target "
+               f"(exposure_ev {offset:+.2f}, {keyed_on})"
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond else ""),
-        measured=rounded(key_ev, 2), target=ex.target_ev,
+        measured=rounded(offset, 2), target=0.0,
         confidence=rounded(min(1.0, abs(needed) / (CERTAIN_AT_TOLERANCES * ex.tolerance_ev + _NO_ZERO_DIVISION)), 2),
         applied_by=AppliedBy.RENDERER,
     )]
@@ -52,5 +98,5 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         ops += check_operation(
             AcceptanceAction.FLAG, "exposure_range",
             f"needs {needed:+.2f} EV, beyond the automatic {ex.max_correction_ev:g} EV: check by eye",
-            key_ev, ex.target_ev)
+            offset, 0.0)
     return ops

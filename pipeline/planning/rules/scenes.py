@@ -140,6 +140,8 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
         for i, match in match_exposure(records, chart, plans, operations, members).items():
             new = _exposure_ops(match, scene, chart)
             plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
+            # The offset the plan now corrects is the one from the scene's key (the manifest's exposure_ev).
+            plans[i].exposure_offset_ev, plans[i].exposure_keyed_on = -match.wanted_ev, "scene"
             is_exposure = lambda o: ((o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)  # noqa: E731
                                      or (o.kind is OperationKind.FLAG and o.params.get("check") == "exposure_range"))
             out[i] = _replace(operations[i], is_exposure, new)

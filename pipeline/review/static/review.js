@@ -678,12 +678,11 @@ function renderMeasurements() {
   const { doc } = view.payload;
   const m = doc.measurements;
   const exposure = doc.operations.find((o) => o.kind === "exposure");
-  const keyed = exposure && /\(keyed on (.*)\)/.exec(exposure.reason);
+  // One number: the offset the plan corrects (the manifest's exposure_ev), its verdict and what it keyed on.
   const rows = [
-    ["Exposure, meter", `${fmt(m.exposure_ev, 2, true)} EV, whole frame (${m.exposure_verdict || "–"})`],
-    ["Exposure, plan", exposure
-      ? `${fmt(exposure.measured, 2, true)} EV${keyed ? ", keyed on " + keyed[1] : ""} → correction ${fmt(exposure.params.ev, 2, true)} EV`
-      : "no correction"],
+    ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
+      + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV` : ", no correction")],
+    ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone)`],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
     ["White balance", `${fmt(m.wb_temperature_shift_k, 0, true)} K`],
     ["Sharpness", fmt(m.sharpness, 1)],
