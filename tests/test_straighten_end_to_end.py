@@ -33,7 +33,10 @@ def test_tilted_photo_comes_out_level(raw_dir: Path, tmp_path: Path, turn: float
     assert st.applied_by == "renderer"
     (export,) = record.exports
     out = cv2.imread(str(tmp_path / "out" / export.path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    # The turn undone (truth: the injected turn), then the export read again. The line measure on the
+    # re-toned export (exposure and white balance changed, edges found differently) varies by about 0.3 deg.
+    assert st.params["angle_deg"] == pytest.approx(level + turn, abs=0.5)
     after = line_tilts(out).horizon_tilt_deg
-    assert after == pytest.approx(level, abs=0.5), f"tilt {level:+.2f} -> {level + turn:+.2f} -> {after:+.2f}"
+    assert after == pytest.approx(level, abs=0.6), f"tilt {level:+.2f} -> {level + turn:+.2f} -> {after:+.2f}"
     doc = json.loads(next((tmp_path / "out" / "instructions").glob("*.json")).read_text())
     assert doc["summary"].startswith("straighten") or "straighten" in doc["summary"]
