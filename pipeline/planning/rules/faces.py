@@ -36,11 +36,10 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     """Brighten each face more than ``faces.brighten_below_ev`` under where it should be after ``plan.exposure_ev``.
 
     Where a face should be: level with the faces the exposure was keyed on
-    (``plan.key_faces``, those in the brightest light). An under-exposure
-    beyond ``exposure.max_correction_ev`` is the exposure rule's flag to a
-    retoucher, not a lift of every face: lifting faces lit like their key
-    brightens the lit faces of a frame whose whole light is short. The
-    difference is read in the light the renderer multiplies (:func:`shown_ev`).
+    (``plan.key_faces``, those in the brightest light), and as much brighter
+    as an under-exposure beyond ``exposure.max_correction_ev`` leaves them
+    (the global correction stops at the cap). The difference is read in the
+    light the renderer multiplies (:func:`shown_ev`).
     The renderer applies a lift up to ``faces.max_brighten_ev`` on a detection
     at least ``faces.min_auto_score`` sure; a bigger lift or a less certain
     detection goes to a retoucher.
@@ -50,13 +49,15 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         return []
     rendered = is_rendered(record.source_kind)
     key = float(np.median([shown_ev(record.faces[i].exposure_ev, rendered) for i in plan.key_faces]))  # type: ignore[arg-type]
+    # Of an under-exposure, what the capped global correction leaves: the faces take the rest.
+    capped = max(0.0, -plan.exposure_offset_ev - chart.exposure.max_correction_ev)
     face_target = chart.exposure.target_ev + fr.target_ev
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
-        deficit = key - shown_ev(f.exposure_ev, rendered)
+        deficit = key - shown_ev(f.exposure_ev, rendered) + capped
         if deficit <= fr.brighten_below_ev:
             continue
         auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
