@@ -101,14 +101,16 @@ def test_build_is_deterministic_and_idempotent(demo: Path, tmp_path: Path) -> No
     assert digests(again) == digests(demo)
 
 
-def test_camera_raws_are_linked(tmp_path: Path, raw_dir: Path) -> None:
+def test_camera_raws_are_copied(tmp_path: Path, raw_dir: Path) -> None:
     dest = tmp_path / "shoot"
     dest.mkdir()
     paths = build_demo_shoot(dest, raw_dir)
-    linked = sorted(p.name for p in (dest / CAMERA_RAWS).iterdir())
+    copied = sorted(p.name for p in (dest / CAMERA_RAWS).iterdir())
     expected = sorted(p.name for p in raw_dir.iterdir() if p.is_file() and p.suffix.lower() != ".txt")
-    assert linked == expected
-    assert "unsupported" not in linked
-    assert all((dest / CAMERA_RAWS / n).resolve() == (raw_dir / n).resolve() for n in linked)
-    assert set(paths) >= {dest / CAMERA_RAWS / n for n in linked}
+    assert copied == expected
+    assert "unsupported" not in copied
+    # Files, not links: process skips links that leave the shoot folder.
+    assert not any((dest / CAMERA_RAWS / n).is_symlink() for n in copied)
+    assert all((dest / CAMERA_RAWS / n).read_bytes() == (raw_dir / n).read_bytes() for n in copied)
+    assert set(paths) >= {dest / CAMERA_RAWS / n for n in copied}
     assert build_demo_shoot(dest, raw_dir) == paths

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,9 +133,9 @@ def build_demo_shoot(
     written.append(_put(dest / f"{FRAMES[0].name}.xmp", _sidecar_xmp(FRAMES[0].name)))
     written.append(_put(dest / ".DS_Store", _DS_STORE))
     if shared_raw is not None and Path(shared_raw).is_dir():
-        written += _link_camera_raws(Path(shared_raw), dest / CAMERA_RAWS)
+        written += _copy_shared_images(Path(shared_raw), dest / CAMERA_RAWS)
     if shared_faces is not None and Path(shared_faces).is_dir():
-        written += _link_camera_raws(Path(shared_faces), dest / GROUP_PHOTOS)
+        written += _copy_shared_images(Path(shared_faces), dest / GROUP_PHOTOS)
     return sorted(written)
 
 
@@ -244,8 +243,13 @@ def _put(path: Path, data: bytes) -> Path:
     return write_bytes_atomic(path, data)
 
 
-def _link_camera_raws(shared_raw: Path, folder: Path) -> list[Path]:
-    """Link the top-level image files of ``shared_raw`` into ``folder`` (RAW or raster)."""
+def _copy_shared_images(shared_raw: Path, folder: Path) -> list[Path]:
+    """Copy the top-level image files of ``shared_raw`` into ``folder`` (RAW or raster).
+
+    Copies, not links: an upload is files, and ``postprod process`` skips links
+    that leave the shoot folder unless asked (``--follow-external-symlinks``).
+    A link left by an older demo is replaced by its file.
+    """
     folder.mkdir(exist_ok=True)
     image_ext = RAW_EXTENSIONS | RASTER_EXTENSIONS
     placed = []
@@ -253,22 +257,16 @@ def _link_camera_raws(shared_raw: Path, folder: Path) -> list[Path]:
         if not src.is_file() or src.suffix.lower().lstrip(".") not in image_ext:
             continue  # licence texts, the unsupported/ folder
         target = src.resolve()
-        link = folder / src.name
-        if link.is_symlink():
-            if Path(os.readlink(link)) == target:
-                placed.append(link)
+        dest = folder / src.name
+        if dest.is_symlink():
+            dest.unlink()
+        elif dest.is_file():
+            if dest.stat().st_size == target.stat().st_size and _sha256(dest) == _sha256(target):
+                placed.append(dest)
                 continue
-            link.unlink()
-        elif link.is_file():
-            if link.stat().st_size == target.stat().st_size and _sha256(link) == _sha256(target):
-                placed.append(link)
-                continue
-            link.unlink()
-        try:
-            link.symlink_to(target)
-        except OSError:  # file systems without symbolic links
-            shutil.copyfile(target, link)
-        placed.append(link)
+            dest.unlink()
+        shutil.copyfile(target, dest)
+        placed.append(dest)
     return placed
 
 
