@@ -40,6 +40,26 @@ def _crop_bounds(box: tuple[float, float, float, float], shape: tuple[int, ...])
     return x0, y0, x1, y1
 
 
+def _face_centre(rgb_linear: np.ndarray, box: tuple[float, float, float, float],
+                 centre_fraction: float) -> np.ndarray | None:
+    """The centre ``centre_fraction`` of a face box (a view, no copy), or None outside the image.
+
+    Raises
+    ------
+    ValueError
+        If ``centre_fraction`` is not in (0, 1].
+    """
+    if not 0 < centre_fraction <= 1:
+        raise ValueError(f"centre_fraction must be in (0, 1], got {centre_fraction}")
+    x, y, w, h = box
+    cw, ch = max(w * centre_fraction, 1.0), max(h * centre_fraction, 1.0)
+    bounds = _crop_bounds((x + (w - cw) / 2, y + (h - ch) / 2, cw, ch), rgb_linear.shape)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    return rgb_linear[y0:y1, x0:x1]
+
+
 def face_centre_luminance(
     rgb_linear: np.ndarray, box: tuple[float, float, float, float], centre_fraction: float = 0.5
 ) -> float | None:
@@ -55,15 +75,8 @@ def face_centre_luminance(
     ValueError
         If ``centre_fraction`` is not in (0, 1].
     """
-    if not 0 < centre_fraction <= 1:
-        raise ValueError(f"centre_fraction must be in (0, 1], got {centre_fraction}")
-    x, y, w, h = box
-    cw, ch = max(w * centre_fraction, 1.0), max(h * centre_fraction, 1.0)
-    bounds = _crop_bounds((x + (w - cw) / 2, y + (h - ch) / 2, cw, ch), rgb_linear.shape)
-    if bounds is None:
-        return None
-    x0, y0, x1, y1 = bounds
-    return float(np.median(luminance(rgb_linear[y0:y1, x0:x1])))
+    centre = _face_centre(rgb_linear, box, centre_fraction)
+    return None if centre is None else float(np.median(luminance(centre)))
 
 
 def face_exposure_ev(
@@ -141,15 +154,8 @@ def face_colour(
     ValueError
         If ``centre_fraction`` is not in (0, 1].
     """
-    if not 0 < centre_fraction <= 1:
-        raise ValueError(f"centre_fraction must be in (0, 1], got {centre_fraction}")
-    x, y, w, h = box
-    cw, ch = max(w * centre_fraction, 1.0), max(h * centre_fraction, 1.0)
-    bounds = _crop_bounds((x + (w - cw) / 2, y + (h - ch) / 2, cw, ch), rgb_linear.shape)
-    if bounds is None:
-        return None
-    x0, y0, x1, y1 = bounds
-    return [float(v) for v in np.median(rgb_linear[y0:y1, x0:x1].reshape(-1, 3), axis=0)]
+    centre = _face_centre(rgb_linear, box, centre_fraction)
+    return None if centre is None else [float(v) for v in np.median(centre.reshape(-1, 3), axis=0)]
 
 
 def face_sharpness(
