@@ -77,7 +77,14 @@ function confirmBox(text, lines = []) {
   if (lines.length > 8) items.push(h("li", { text: `… and ${lines.length - 8} more` }));
   document.getElementById("confirm-list").replaceChildren(...items);
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    // The close event is dispatched as a later task: one from the previous box (Escape, then a
+    // key that opens this one) can arrive after this box is open, and must not answer it.
+    const onClose = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener("close", onClose);
+      resolve(dialog.returnValue === "ok");
+    };
+    dialog.addEventListener("close", onClose);
     dialog.returnValue = "cancel";
     dialog.showModal();
     document.getElementById("confirm-ok").focus();
