@@ -94,13 +94,19 @@ def _hermite(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return h00 * ys[i] + h10 * h * d[i] + h01 * ys[i + 1] + h11 * h * d[i + 1]
 
 
-def locus_xy(mired_abs: float) -> tuple[float, float]:
-    """CIE 1931 chromaticity of the Planckian radiator at ``mired_abs`` (0-600 mired; clamped)."""
+def _locus_xy(mired_abs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`locus_xy` over an array of mireds at once (the module's tables are built from it)."""
     m = np.clip(np.asarray(mired_abs, dtype=np.float64), _TABLE[0, 0], _TABLE[-1, 0])
-    u = float(_hermite(m, _TABLE[:, 0], _TABLE[:, 1]))
-    v = float(_hermite(m, _TABLE[:, 0], _TABLE[:, 2]))
+    u = _hermite(m, _TABLE[:, 0], _TABLE[:, 1])
+    v = _hermite(m, _TABLE[:, 0], _TABLE[:, 2])
     d = 2 * u - 8 * v + 4
     return 3 * u / d, 2 * v / d
+
+
+def locus_xy(mired_abs: float) -> tuple[float, float]:
+    """CIE 1931 chromaticity of the Planckian radiator at ``mired_abs`` (0-600 mired; clamped)."""
+    x, y = _locus_xy(np.asarray(float(mired_abs)))
+    return float(x), float(y)
 
 
 def _xy_to_srgb(x: float, y: float) -> np.ndarray:
@@ -111,7 +117,7 @@ def _xy_to_srgb(x: float, y: float) -> np.ndarray:
 # The locus as log chromaticity of linear sRGB (ln R/G, ln B/G), every half mired, over the
 # temperatures whose sRGB colour has a usable blue (above about 1900 K); extended linearly beyond.
 _GRID = np.arange(0.0, 600.0 + 1e-9, 0.5)
-_RGB = np.array([_xy_to_srgb(*locus_xy(m)) for m in _GRID])
+_RGB = np.array([_xy_to_srgb(x, y) for x, y in zip(*_locus_xy(_GRID), strict=True)])
 _USABLE = _RGB[:, 2] > 0.02
 _GRID, _LN_RG, _LN_BG = _GRID[_USABLE], np.log(_RGB[_USABLE, 0]), np.log(_RGB[_USABLE, 2])
 _LN_RB = _LN_RG - _LN_BG  # rises monotonically with mired: warmer light, more red, less blue
