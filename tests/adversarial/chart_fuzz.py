@@ -72,12 +72,17 @@ def _reindent(rng: random.Random, text: str) -> str:
     return "\n".join(lines)
 
 
+def _settings(lines: list[str]) -> list[int]:
+    """The indices of the lines that set a key (not comments)."""
+    return [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
+
+
 def _replace_value(rng: random.Random, text: str) -> str:
     lines = _lines(text)
-    candidates = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
-    if not candidates:
+    settings = _settings(lines)
+    if not settings:
         return text
-    i = rng.choice(candidates)
+    i = rng.choice(settings)
     key, _, _ = lines[i].partition(":")
     lines[i] = f"{key}: {rng.choice(HOSTILE_VALUES)}"
     return "\n".join(lines)
@@ -156,10 +161,10 @@ def _huge_long_edge(rng: random.Random, text: str) -> str:
 
 def _bad_key(rng: random.Random, text: str) -> str:
     lines = _lines(text)
-    candidates = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
-    if not candidates:
+    settings = _settings(lines)
+    if not settings:
         return text
-    i = rng.choice(candidates)
+    i = rng.choice(settings)
     indent = len(lines[i]) - len(lines[i].lstrip())
     _, _, value = lines[i].partition(":")
     key = rng.choice(["exposur", "Exposure", "1", "null", "true", "<<", "日本", "a b", "\u202ekey", "''", "x" * 2000])
