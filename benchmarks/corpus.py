@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
@@ -56,6 +56,20 @@ def source_photos(data: Path, count: int) -> list[Path]:
             sized.append((im.size[0] * im.size[1], p.name, p))
     sized.sort(key=lambda t: (-t[0], t[1]))
     return [p for _, _, p in sized[:count]]
+
+
+def link_shoot(folder: Path, files: Iterable[Path]) -> Path:
+    """Make ``folder`` a shoot of links to ``files`` (resolved), so every tool reads the same bytes from one place.
+
+    Raises
+    ------
+    FileExistsError
+        If ``folder`` exists already.
+    """
+    folder.mkdir()
+    for f in files:
+        (folder / f.name).symlink_to(f.resolve())
+    return folder
 
 
 def _sha256(path: Path) -> str:

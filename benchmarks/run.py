@@ -61,6 +61,7 @@ from benchmarks.corpus import (  # noqa: E402
     build_dng_corpus,
     build_large_dng_corpus,
     build_small_corpus,
+    link_shoot,
     real_raw_files,
 )
 
@@ -573,11 +574,7 @@ def run_all(
     # Shoot folders of links, so every tool reads the same bytes from the same place.
     sets: dict[str, Path] = {}
     for i, (name, files) in enumerate(corpora.items()):
-        folder = work / f"shoot_{i}"
-        folder.mkdir()
-        for f in files:
-            (folder / f.name).symlink_to(f.resolve())
-        sets[name] = folder
+        sets[name] = link_shoot(work / f"shoot_{i}", files)
     chart = work / "bench_chart.yaml"
     chart.write_text(BENCH_CHART)
 
@@ -749,11 +746,8 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
 
 def small_shoot_end_to_end(files: list[Path], work: Path, chart: Path, rows: list[Row]) -> str:
     """``postprod process`` on a 6-file shoot as a user runs it, per executor: Python's and Ray's start counted."""
-    shoot = work / "small_shoot"
-    shoot.mkdir()
     files = files[:SMALL_SHOOT_FILES]
-    for f in files:
-        (shoot / f.name).symlink_to(f.resolve())
+    shoot = link_shoot(work / "small_shoot", files)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     env.pop("RAY_AUTH_MODE", None)  # as a user has it: the token notice must stay off the output
     walls: dict[str, float] = {}
@@ -802,10 +796,7 @@ def big_sensor(data: Path, corpus_dir: Path, work: Path, count: int, rows: list[
                     f"t = time.perf_counter()\nwith open_raw(Path({str(f)!r})) as raw:\n"
                     f"    decode_raw_linear(raw, half_size={half})\nprint(time.perf_counter() - t)\n")
             floor[key].append(_sampled_python(code, work))
-    shoot = work / "big_shoot"
-    shoot.mkdir()
-    for f in files:
-        (shoot / f.name).symlink_to(f)
+    shoot = link_shoot(work / "big_shoot", files)
     chart = work / "big_chart.yaml"
     chart.write_text(BIG_CHART)
     print(f"timing postprod on the {mp} MP DNGs (full-resolution 16-bit TIFF master, in one process) ...")

@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks._tables import verdict  # noqa: E402
+from benchmarks.corpus import link_shoot  # noqa: E402
 from benchmarks.run import BENCH_CHART, run_child  # noqa: E402
 
 DEFAULT_CORPUS = Path.home() / ".cache" / "postprod" / "scaling"
@@ -119,10 +120,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="postprod-scaling-"))
     rows: list[dict] = []
     try:
-        shoot = work / "shoot"
-        shoot.mkdir()
-        for f in files:
-            (shoot / f.name).symlink_to(f)
+        shoot = link_shoot(work / "shoot", files)
         chart = work / "chart.yaml"
         chart.write_text(BENCH_CHART)
         for w in args.workers:
