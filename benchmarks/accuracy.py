@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import accuracy_baselines as bl  # noqa: E402
+from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.accuracy_corpus import Corpus, Item, Renderer, Source, build_corpus, build_pool, slug  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
@@ -829,7 +830,7 @@ def table(rows: list[Row], rawtherapee: bool) -> str:
         ahead = r.ahead_of_rt()
         cells = [
             r.metric, r.text("postprod"), r.text("rawtherapee") if rawtherapee else "not run", r.text("naive"),
-            r.target or "—", {True: "PASS", False: "MISS", None: "—"}[passed],
+            r.target or "—", "—" if passed is None else verdict(passed),
             {True: "yes", False: "no", None: "—"}[ahead],
         ]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
@@ -844,7 +845,7 @@ def console_table(rows: list[Row], rawtherapee: bool) -> str:
             section = r.section
             lines.append(f"\n{section}")
             lines.append(f"  {'metric':78s} {'postprod':>16s} {'RT auto':>16s} {'naive':>16s} {'target':>10s}")
-        passed = {True: "PASS", False: "MISS", None: ""}[r.passed()]
+        passed = "" if r.passed() is None else verdict(r.passed())
         lines.append(f"  {r.metric[:78]:78s} {r.text('postprod')[:16]:>16s} "
                      f"{(r.text('rawtherapee') if rawtherapee else 'not run')[:16]:>16s} {r.text('naive')[:16]:>16s} "
                      f"{r.target[:10]:>10s} {passed}")
@@ -852,14 +853,7 @@ def console_table(rows: list[Row], rawtherapee: bool) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()

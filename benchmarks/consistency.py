@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import scene_shoot as ss  # noqa: E402
 
+from benchmarks._tables import verdict  # noqa: E402
 from pipeline.kernel.run import RunSettings, process_shoot  # noqa: E402
 
 TESTDATA = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")).resolve()
@@ -266,7 +267,6 @@ def table(results: list[dict]) -> str:
             f"| {sum(len(r['left_out']) for r in rs)} |")
     lines += ["", "| split | every scene within 0.1 EV | every scene within 5 mired | ARI >= 0.9 (min) "
               "| no frame moved toward another scene |", "|---|---|---|---|---|"]
-    verdict = lambda ok: "PASS" if ok else "MISS"  # noqa: E731
     for name in dict.fromkeys(r["split"] for r in results):
         rs = [r for r in results if r["split"] == name]
         cons = [v for r in rs for v in r["spreads"]["consistent"].values()]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import cv2
@@ -55,6 +56,20 @@ def source_photos(data: Path, count: int) -> list[Path]:
             sized.append((im.size[0] * im.size[1], p.name, p))
     sized.sort(key=lambda t: (-t[0], t[1]))
     return [p for _, _, p in sized[:count]]
+
+
+def link_shoot(folder: Path, files: Iterable[Path]) -> Path:
+    """Make ``folder`` a shoot of links to ``files`` (resolved), so every tool reads the same bytes from one place.
+
+    Raises
+    ------
+    FileExistsError
+        If ``folder`` exists already.
+    """
+    folder.mkdir()
+    for f in files:
+        (folder / f.name).symlink_to(f.resolve())
+    return folder
 
 
 def _sha256(path: Path) -> str:
@@ -105,6 +120,26 @@ def build_dng_corpus(data: Path, dest: Path, count: int = 4, log=print) -> list[
     FileNotFoundError
         If ``data/exposure`` holds no photographs.
     """
+    def build(photo: Path, path: Path) -> None:
+        log(f"  building {path.name} from {photo.name} ...")
+        write_dng_from_linear_rgb(
+            path, sensor_linear(photo), white_balance=(2.0, 1.0, 1.5), make="postprod", model="Bench 24MP",
+            iso=200, exposure_time=1 / 125, f_number=5.6, focal_length=50.0,
+        )
+
+    return _cached_dngs(data, dest, count, "bench24mp", {}, build)
+
+
+def _cached_dngs(data: Path, dest: Path, count: int, stem: str, key: dict, build: Callable[[Path, Path], None]
+                 ) -> list[Path]:
+    """``stem_NN.dng`` in ``dest`` from the ``count`` largest photos, each built by ``build(photo, path)`` unless
+    ``dest/corpus.json`` says the file there came from the same photo (its SHA-256), ``key`` and CORPUS_VERSION.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``data/exposure`` holds no photographs.
+    """
     photos = source_photos(data, count)
     if not photos:
         raise FileNotFoundError(f"no photographs in {data / 'exposure'} (set POSTPROD_TESTDATA)")
@@ -116,16 +151,12 @@ def build_dng_corpus(data: Path, dest: Path, count: int = 4, log=print) -> list[
         index = {}
     out = []
     for i, photo in enumerate(photos):
-        name = f"bench24mp_{i:02d}.dng"
+        name = f"{stem}_{i:02d}.dng"
         path = dest / name
-        key = {"version": CORPUS_VERSION, "source": photo.name, "sha256": _sha256(photo)}
-        if not (path.is_file() and index.get(name) == key):
-            log(f"  building {name} from {photo.name} ...")
-            write_dng_from_linear_rgb(
-                path, sensor_linear(photo), white_balance=(2.0, 1.0, 1.5), make="postprod", model="Bench 24MP",
-                iso=200, exposure_time=1 / 125, f_number=5.6, focal_length=50.0,
-            )
-            index[name] = key
+        want = {"version": CORPUS_VERSION, "source": photo.name, "sha256": _sha256(photo), **key}
+        if not (path.is_file() and index.get(name) == want):
+            build(photo, path)
+            index[name] = want
             index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
         out.append(path)
     return sorted(out)
@@ -179,31 +210,15 @@ def build_large_dng_corpus(data: Path, dest: Path, count: int = 2, size: tuple[i
     """
     from pipeline.imaging.dng import write_dng
 
-    photos = source_photos(data, count)
-    if not photos:
-        raise FileNotFoundError(f"no photographs in {data / 'exposure'} (set POSTPROD_TESTDATA)")
-    dest.mkdir(parents=True, exist_ok=True)
-    index_path = dest / "corpus.json"
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    out = []
     mp = round(size[0] * size[1] / 1e6)
-    for i, photo in enumerate(photos):
-        name = f"bench{mp}mp_{i:02d}.dng"
-        path = dest / name
-        key = {"version": CORPUS_VERSION, "source": photo.name, "sha256": _sha256(photo), "size": list(size)}
-        if not (path.is_file() and index.get(name) == key):
-            log(f"  building {name} ({size[0]}x{size[1]}) from {photo.name} ...")
-            cfa, tags = medium_format_cfa(photo, size)
-            write_dng(path, cfa, make="postprod", model=f"Bench {mp}MP", iso=100, exposure_time=1 / 125,
-                      f_number=8.0, focal_length=80.0, **tags)
-            del cfa
-            index[name] = key
-            index_path.write_text(json.dumps(index, indent=1, sort_keys=True))
-        out.append(path)
-    return sorted(out)
+
+    def build(photo: Path, path: Path) -> None:
+        log(f"  building {path.name} ({size[0]}x{size[1]}) from {photo.name} ...")
+        cfa, tags = medium_format_cfa(photo, size)
+        write_dng(path, cfa, make="postprod", model=f"Bench {mp}MP", iso=100, exposure_time=1 / 125,
+                  f_number=8.0, focal_length=80.0, **tags)
+
+    return _cached_dngs(data, dest, count, f"bench{mp}mp", {"size": list(size)}, build)
 
 
 def build_small_corpus(data: Path, dest: Path, count: int, size: int = 96, log=print) -> Path:  # noqa: ANN001

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("POSTPROD_OFFLINE", "1")
 
+from benchmarks._tables import verdict  # noqa: E402
 from benchmarks.equipment_corpus import SPLITS, build_corpus  # noqa: E402
 from pipeline.equipment.findings import (  # noqa: E402
     Body,
@@ -281,9 +282,6 @@ def _ratio(a: int, b: int) -> str:
 
 
 def table(results: list[SplitResult]) -> str:
-    def mark(ok: bool) -> str:
-        return "PASS" if ok else "MISS"
-
     lines = [
         "| check | target | " + " | ".join(r.split for r in results) + " |",
         "|---|---|" + "---|" * len(results),
@@ -295,12 +293,12 @@ def table(results: list[SplitResult]) -> str:
     row(
         "dust recall (within 2% of width)",
         ">= 0.9",
-        [f"{_ratio(r.dust_found, r.dust_truth)} {mark(r.dust_found >= TARGETS['dust_recall'] * r.dust_truth)}" for r in results],
+        [f"{_ratio(r.dust_found, r.dust_truth)} {verdict(r.dust_found >= TARGETS['dust_recall'] * r.dust_truth)}" for r in results],
     )
     row(
         "dust false findings per 20 frames",
         "<= 1",
-        [f"{r.dust_false} in {r.frames} = {r.per20(r.dust_false):.2f} {mark(r.per20(r.dust_false) <= 1)}" for r in results],
+        [f"{r.dust_false} in {r.frames} = {r.per20(r.dust_false):.2f} {verdict(r.per20(r.dust_false) <= 1)}" for r in results],
     )
     row(
         "dust position error, % of width (median / max)",
@@ -313,9 +311,9 @@ def table(results: list[SplitResult]) -> str:
     row(
         "hot photosites recall",
         ">= 0.95",
-        [f"{_ratio(r.hot_found, r.hot_truth)} {mark(r.hot_found >= TARGETS['hot_recall'] * r.hot_truth)}" for r in results],
+        [f"{_ratio(r.hot_found, r.hot_truth)} {verdict(r.hot_found >= TARGETS['hot_recall'] * r.hot_truth)}" for r in results],
     )
-    row("photosite findings on the clean body", "0", [f"{r.photosite_clean} {mark(r.photosite_clean == 0)}" for r in results])
+    row("photosite findings on the clean body", "0", [f"{r.photosite_clean} {verdict(r.photosite_clean == 0)}" for r in results])
     row("photosite findings on the dusty body that are not injected", "0", [str(r.photosite_false_dusty) for r in results])
     row(
         "dead / stuck photosites found (no target)",
@@ -329,12 +327,12 @@ def table(results: list[SplitResult]) -> str:
     row(
         "focus misses recall",
         ">= 0.9",
-        [f"{_ratio(r.focus_caught, r.focus_misses)} {mark(r.focus_caught >= TARGETS['focus_recall'] * r.focus_misses)}" for r in results],
+        [f"{_ratio(r.focus_caught, r.focus_misses)} {verdict(r.focus_caught >= TARGETS['focus_recall'] * r.focus_misses)}" for r in results],
     )
     row(
         "sharp frames flagged",
         "<= 5%",
-        [f"{_ratio(r.sharp_flagged, r.sharp)} {mark(r.sharp_flagged <= TARGETS['focus_false_rate'] * r.sharp)}" for r in results],
+        [f"{_ratio(r.sharp_flagged, r.sharp)} {verdict(r.sharp_flagged <= TARGETS['focus_false_rate'] * r.sharp)}" for r in results],
     )
     row(
         "... of them at a shutter slower than 1/focal length (no help from the EXIF)",

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.corpus import build_dng_corpus  # noqa: E402
+from benchmarks.corpus import build_dng_corpus, link_shoot  # noqa: E402
 
 
 def preload_cuda() -> str:
@@ -91,14 +91,9 @@ def time_pipeline(dngs: list[Path], devices: list[str], work: Path) -> list[tupl
     from models.face_detectors import CUDA_PROVIDER, available_providers
     from pipeline.kernel.run import RunSettings, process_shoot
 
-    shoot = work / "shoot"
-    shoot.mkdir()
-    for f in dngs:
-        (shoot / f.name).symlink_to(f.resolve())
+    shoot = link_shoot(work / "shoot", dngs)
     # Warm-up on one file: imports, LibRaw and OpenCV first calls, CUDA context and kernels.
-    warm = work / "warm"
-    warm.mkdir()
-    (warm / dngs[0].name).symlink_to(dngs[0].resolve())
+    warm = link_shoot(work / "warm", dngs[:1])
     for device in devices:
         process_shoot(RunSettings(shoot_dir=warm, out_dir=work / f"warm_{device}", executor="local", device=device))
     rows = []

@@ -56,10 +56,12 @@ if str(ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 
+from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.corpus import (  # noqa: E402
     build_dng_corpus,
     build_large_dng_corpus,
     build_small_corpus,
+    link_shoot,
     real_raw_files,
 )
 
@@ -429,14 +431,7 @@ def tool_version(cmd: list[str]) -> str:
 
 
 def machine() -> dict[str, str]:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import cv2
     import numpy
     import rawpy
@@ -579,11 +574,7 @@ def run_all(
     # Shoot folders of links, so every tool reads the same bytes from the same place.
     sets: dict[str, Path] = {}
     for i, (name, files) in enumerate(corpora.items()):
-        folder = work / f"shoot_{i}"
-        folder.mkdir()
-        for f in files:
-            (folder / f.name).symlink_to(f.resolve())
-        sets[name] = folder
+        sets[name] = link_shoot(work / f"shoot_{i}", files)
     chart = work / "bench_chart.yaml"
     chart.write_text(BENCH_CHART)
 
@@ -699,8 +690,8 @@ def executor_of(label: str) -> str:
 def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, peers: dict) -> list[str]:
     out = []
 
-    def verdict(ok: bool) -> str:
-        return "[PASS]" if ok else "[MISS]"
+    def tagged(ok: bool) -> str:
+        return f"[{verdict(ok)}]"
 
     local, auto, ray1, ray2 = (label for label, _, _ in PIPELINE_CONFIGS)
     names = list(corpora)
@@ -709,14 +700,14 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
     half = sum(floor[big]["half"]) / n
     s = pipe[local]["sets"][big]
     per = s["wall_s"] / max(1, s["ok"])
-    out.append(f"{verdict(per <= HALF_FLOOR_RATIO_MAX * half)} {big}: one worker {per:.3f} s/image = "
+    out.append(f"{tagged(per <= HALF_FLOOR_RATIO_MAX * half)} {big}: one worker {per:.3f} s/image = "
                f"{per / half:.2f}x LibRaw's half-size decode ({half:.3f} s); target <= {HALF_FLOOR_RATIO_MAX}x")
     full = sum(floor[big]["full"]) / n
     out.append(f"[info] {big}: one worker = {per / full:.2f}x LibRaw's full-size decode ({full:.3f} s)")
     full = sum(floor[small]["full"]) / len(corpora[small])
     s = pipe[local]["sets"][small]
     per = s["wall_s"] / max(1, s["ok"])
-    out.append(f"{verdict(per <= SMALL_FLOOR_RATIO_MAX * full)} {small}: one worker {per:.3f} s/image = "
+    out.append(f"{tagged(per <= SMALL_FLOOR_RATIO_MAX * full)} {small}: one worker {per:.3f} s/image = "
                f"{per / full:.2f}x LibRaw's full-size decode ({full:.3f} s); target <= {SMALL_FLOOR_RATIO_MAX}x")
     rt = peers.get(small, {}).get("rawtherapee-cli (neutral + resize)")
     if rt and rt.outputs:
@@ -725,7 +716,7 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
             a = pipe[label]["sets"][small]
             ours = a["ok"] / a["wall_s"] * 60
             ran = f"; ran {a['executor']}" if label == auto else ""
-            out.append(f"{verdict(ours > theirs) if label == auto else '[info]'} {small}: {label.replace('postprod, ', '')} "
+            out.append(f"{tagged(ours > theirs) if label == auto else '[info]'} {small}: {label.replace('postprod, ', '')} "
                        f"{ours:.1f} images/min = {ours / theirs:.2f}x rawtherapee-cli ({theirs:.1f} images/min, all "
                        f"cores{ran}); target > 1x for the default")
     else:
@@ -748,18 +739,15 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
         out.append(f"[info] {name}: Ray 2 workers / 1 worker throughput = {speedup:.2f}x ({a['wall_s']:.1f} s -> "
                    f"{b['wall_s']:.1f} s for {b['ok']} images, worker start-up included; 2 CPUs: see scaling.sh)")
     peak = max(pipe[label]["sets"][big]["worker_max_mb"] for label in (ray1, ray2))
-    out.append(f"{verdict(peak <= WORKER_RSS_MAX_MB)} {big}: peak RSS per Ray worker {peak:.0f} MB; "
+    out.append(f"{tagged(peak <= WORKER_RSS_MAX_MB)} {big}: peak RSS per Ray worker {peak:.0f} MB; "
                f"target <= {WORKER_RSS_MAX_MB:.0f} MB")
     return out
 
 
 def small_shoot_end_to_end(files: list[Path], work: Path, chart: Path, rows: list[Row]) -> str:
     """``postprod process`` on a 6-file shoot as a user runs it, per executor: Python's and Ray's start counted."""
-    shoot = work / "small_shoot"
-    shoot.mkdir()
     files = files[:SMALL_SHOOT_FILES]
-    for f in files:
-        (shoot / f.name).symlink_to(f.resolve())
+    shoot = link_shoot(work / "small_shoot", files)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     env.pop("RAY_AUTH_MODE", None)  # as a user has it: the token notice must stay off the output
     walls: dict[str, float] = {}
@@ -782,7 +770,7 @@ def small_shoot_end_to_end(files: list[Path], work: Path, chart: Path, rows: lis
         rows.append(Row(f"{len(files)}-file", f"postprod process, --executor {executor}, end to end",
                         best / len(files), note=f"{best:.1f} s in all (best of {repeats}); {note}"))
     ratio = walls["auto"] / walls["local"]
-    return (f"[{'PASS' if ratio <= SMALL_SHOOT_MAX else 'MISS'}] {len(files)}-file shoot end to end: default "
+    return (f"[{verdict(ratio <= SMALL_SHOOT_MAX)}] {len(files)}-file shoot end to end: default "
             f"(auto) {walls['auto']:.1f} s = {ratio:.2f}x the local executor ({walls['local']:.1f} s; Ray "
             f"{walls['ray']:.1f} s); target <= {SMALL_SHOOT_MAX}x")
 
@@ -808,10 +796,7 @@ def big_sensor(data: Path, corpus_dir: Path, work: Path, count: int, rows: list[
                     f"t = time.perf_counter()\nwith open_raw(Path({str(f)!r})) as raw:\n"
                     f"    decode_raw_linear(raw, half_size={half})\nprint(time.perf_counter() - t)\n")
             floor[key].append(_sampled_python(code, work))
-    shoot = work / "big_shoot"
-    shoot.mkdir()
-    for f in files:
-        (shoot / f.name).symlink_to(f)
+    shoot = link_shoot(work / "big_shoot", files)
     chart = work / "big_chart.yaml"
     chart.write_text(BIG_CHART)
     print(f"timing postprod on the {mp} MP DNGs (full-resolution 16-bit TIFF master, in one process) ...")
@@ -830,7 +815,7 @@ def big_sensor(data: Path, corpus_dir: Path, work: Path, count: int, rows: list[
     rows.append(Row(name, "postprod, local executor, 1 worker", per, s["driver_mb"], s["driver_mb"],
                     f"{s['ok']} ok, {s['exports']} files: 16-bit TIFF master, 8x10 crop, proof; worker = driver"))
     return [
-        f"[{'PASS' if s['driver_mb'] <= WORKER_RSS_MAX_MB else 'MISS'}] {name}: peak RSS of the one process "
+        f"[{verdict(s['driver_mb'] <= WORKER_RSS_MAX_MB)}] {name}: peak RSS of the one process "
         f"(worker and driver) {s['driver_mb']:.0f} MB with a full-resolution 16-bit TIFF master (LibRaw's whole "
         f"decode alone peaks at {full_mb:.0f} MB); target <= {WORKER_RSS_MAX_MB:.0f} MB",
         f"[info] {name}: {per:.2f} s/image = {per / full_s:.2f}x LibRaw's full-size decode of the same files "
@@ -861,7 +846,7 @@ def driver_scaling(data: Path, corpus_dir: Path, work: Path, chart: Path, rows: 
     ingest = t[keys[0]]
     plan = t[keys[2]] - t[keys[1]] if len(keys) > 2 else 0.0
     return [
-        f"[{'PASS' if b <= DRIVER_GROWTH_MAX * a else 'MISS'}] driver peak RSS {a:.0f} MB at {lo:,} images, {b:.0f} MB at "
+        f"[{verdict(b <= DRIVER_GROWTH_MAX * a)}] driver peak RSS {a:.0f} MB at {lo:,} images, {b:.0f} MB at "
         f"{hi:,} ({b / a:.2f}x, {per_image_kb:.1f} KB per extra image); target <= {DRIVER_GROWTH_MAX:.2f}x",
         f"[info] {hi:,} images: {big['ok'] / big['wall_s'] * 60:.0f} images/min ({big['wall_s']:.0f} s), first export "
         f"after {big['first_export_s']:.1f} s",

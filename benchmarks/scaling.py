@@ -36,6 +36,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from benchmarks._tables import verdict  # noqa: E402
+from benchmarks.corpus import link_shoot  # noqa: E402
 from benchmarks.run import BENCH_CHART, run_child  # noqa: E402
 
 DEFAULT_CORPUS = Path.home() / ".cache" / "postprod" / "scaling"
@@ -118,10 +120,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="postprod-scaling-"))
     rows: list[dict] = []
     try:
-        shoot = work / "shoot"
-        shoot.mkdir()
-        for f in files:
-            (shoot / f.name).symlink_to(f)
+        shoot = link_shoot(work / "shoot", files)
         chart = work / "chart.yaml"
         chart.write_text(BENCH_CHART)
         for w in args.workers:
@@ -172,7 +171,7 @@ def print_table(rows: list[dict], images: int, cpus: int) -> None:
         print(f"\n[----] 8 workers: not measured on {cpus} CPUs (target >= {SCALING_TARGET}x needs 8 free cores)")
     elif base:
         speed = base["wall_s"] / eight["wall_s"]
-        print(f"\n[{'PASS' if speed >= SCALING_TARGET else 'MISS'}] 8 workers / 1 worker throughput = {speed:.2f}x; "
+        print(f"\n[{verdict(speed >= SCALING_TARGET)}] 8 workers / 1 worker throughput = {speed:.2f}x; "
               f"target >= {SCALING_TARGET}x")
 
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# The review tests' shoots and their ``out`` and ``client`` fixtures (tests/review_shoot.py).
+pytest_plugins = ("review_shoot",)
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")).resolve()
 

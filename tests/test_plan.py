@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from planning_inputs import face, image_record, of_kind
 
 from charts.loader import load_chart
 from pipeline.cli import EXIT_CONFIG, main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.geometry import fits
-from pipeline.kernel.records import AppliedBy, ExposureVerdict, Face, ImageRecord, OperationKind, SourceKind, Verdict
+from pipeline.kernel.records import AppliedBy, ExposureVerdict, OperationKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
 from pipeline.outputs.xmp import crs_to_box
@@ -27,51 +28,33 @@ from pipeline.planning.rules.exposure import key_reading
 from pipeline.planning.rules.faces import shown_ev
 
 
-def _record(**kw) -> ImageRecord:
-    base = dict(source_path="a.dng", content_hash="0" * 64, file_size=1, format="dng", source_kind=SourceKind.RAW,
-                width=3000, height=2000, exposure_meter_ev=0.0, sharpness=100.0, lines_found=0,
-                clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
-                clipped_shadows_pct_b=0.0, phash="0" * 16)
-    base.update(kw)
-    faces = base.pop("faces", [])
-    return ImageRecord.from_row(base, faces=faces)
-
-
-def _face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
-    return Face(x=x, y=y, width=size, height=size, score=score, landmarks=[0.0] * 10, exposure_ev=ev)
-
-
-def _ops(ops, kind):
-    return [o for o in ops if o.kind is kind]
-
-
 def test_exposure_correction_is_target_minus_measured_within_the_cap() -> None:
     chart = load_chart("base").chart
-    ops = plan_image(_record(exposure_meter_ev=-1.2), chart)
-    (exp,) = _ops(ops, OperationKind.EXPOSURE)
+    ops = plan_image(image_record(exposure_meter_ev=-1.2), chart)
+    (exp,) = of_kind(ops, OperationKind.EXPOSURE)
     assert exp.params["ev"] == pytest.approx(chart.exposure.target_ev + 1.2)
     assert exp.applied_by is AppliedBy.RENDERER
-    assert not _ops(plan_image(_record(exposure_meter_ev=0.1), chart), OperationKind.EXPOSURE)  # within tolerance
-    capped = plan_image(_record(exposure_meter_ev=-3.5), chart)
-    assert _ops(capped, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
-    assert any(o.params.get("check") == "exposure_range" for o in _ops(capped, OperationKind.FLAG))
+    assert not of_kind(plan_image(image_record(exposure_meter_ev=0.1), chart), OperationKind.EXPOSURE)  # within tolerance
+    capped = plan_image(image_record(exposure_meter_ev=-3.5), chart)
+    assert of_kind(capped, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
+    assert any(o.params.get("check") == "exposure_range" for o in of_kind(capped, OperationKind.FLAG))
 
 
 def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
     # Four faces and the frame on target: no global correction; the faces below are lifted to them.
     faces = [
-        _face(300, 400, 300, -0.9),   # 0.9 under: automatic
-        _face(900, 400, 300, -1.8),   # 1.8 under: beyond the automatic limit -> retoucher
-        _face(1500, 400, 300, -0.7, score=0.6),  # 0.7 under, uncertain detection -> retoucher
-        *[_face(300 + 600 * k, 1200, 300, 0.0) for k in range(4)],
-        _face(2700, 1900, 40, -2.5),  # too small for this chart (10% of the short edge)
+        face(300, 400, 300, -0.9),   # 0.9 under: automatic
+        face(900, 400, 300, -1.8),   # 1.8 under: beyond the automatic limit -> retoucher
+        face(1500, 400, 300, -0.7, score=0.6),  # 0.7 under, uncertain detection -> retoucher
+        *[face(300 + 600 * k, 1200, 300, 0.0) for k in range(4)],
+        face(2700, 1900, 40, -2.5),  # too small for this chart (10% of the short edge)
     ]
-    rec = _record(faces=faces)
+    rec = image_record(faces=faces)
     plan_shoot([rec], chart)
-    assert not _ops(rec.operations, OperationKind.EXPOSURE)
+    assert not of_kind(rec.operations, OperationKind.EXPOSURE)
     assert rec.plan.exposure_ev == pytest.approx(0.0) and rec.plan.exposure_keyed_on == "faces"
-    bright = _ops(rec.operations, OperationKind.BRIGHTEN_FACE)
+    bright = of_kind(rec.operations, OperationKind.BRIGHTEN_FACE)
     assert rec.plan.faces_to_brighten == 3
     assert [o.params["face_index"] for o in bright] == [0, 1, 2]
     assert bright[0].params["box"] == [300, 400, 300, 300]
@@ -83,30 +66,30 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
 def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:
     chart = load_chart("corporate_portrait").chart
     # One face 1.5 EV under, the frame on target: the key weighs both (the faces by their smaller spread).
-    rec = _record(exposure_meter_ev=0.0, faces=[_face(1000, 500, 400, -1.5)])
+    rec = image_record(exposure_meter_ev=0.0, faces=[face(1000, 500, 400, -1.5)])
     plan_shoot([rec], chart)
     key = key_reading(-1.5, 0.0)
     assert -1.5 < key < -0.75
     assert rec.plan.exposure_ev == pytest.approx(key)
     assert rec.plan.exposure_verdict is ExposureVerdict.UNDER and rec.plan.exposure_keyed_on == "faces"
-    (exp,) = _ops(rec.operations, OperationKind.EXPOSURE)
+    (exp,) = of_kind(rec.operations, OperationKind.EXPOSURE)
     assert exp.params["ev"] == pytest.approx(-key, abs=0.005) and exp.measured == pytest.approx(key, abs=0.005)
     assert f"exposure_ev {key:+.2f}" in exp.reason
     assert rec.plan.faces_to_brighten == 0  # the face the exposure is keyed on is not lifted on top
     # Without faces the whole frame's reading is the number; within the tolerance it is still written.
-    frame = _record(exposure_meter_ev=0.2)
+    frame = image_record(exposure_meter_ev=0.2)
     plan_shoot([frame], chart)
     assert frame.plan.exposure_ev == pytest.approx(0.2) and frame.plan.exposure_verdict is ExposureVerdict.OK
-    assert frame.plan.exposure_keyed_on == "frame" and not _ops(frame.operations, OperationKind.EXPOSURE)
+    assert frame.plan.exposure_keyed_on == "frame" and not of_kind(frame.operations, OperationKind.EXPOSURE)
 
 
 def test_crops_fit_and_keep_the_faces() -> None:
     chart = load_chart("corporate_portrait").chart
-    rec = _record(faces=[_face(2300, 600, 300, 0.0)], horizon_tilt_deg=1.5, lines_found=30)
+    rec = image_record(faces=[face(2300, 600, 300, 0.0)], horizon_tilt_deg=1.5, lines_found=30)
     plan_shoot([rec], chart)
-    (st,) = _ops(rec.operations, OperationKind.STRAIGHTEN)
+    (st,) = of_kind(rec.operations, OperationKind.STRAIGHTEN)
     assert st.params["angle_deg"] == 1.5 and st.applied_by is AppliedBy.RENDERER
-    crops = {o.params["aspect"]: o for o in _ops(rec.operations, OperationKind.CROP)}
+    crops = {o.params["aspect"]: o for o in of_kind(rec.operations, OperationKind.CROP)}
     assert set(crops) == {"4:5", "1:1"}
     for aspect, op in crops.items():
         x, y, w, h = op.params["box"]
@@ -117,9 +100,9 @@ def test_crops_fit_and_keep_the_faces() -> None:
 
 def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
     chart = load_chart("corporate_portrait").chart
-    rec = _record(horizon_tilt_deg=8.0, lines_found=30, sharpness=5.0, clipped_highlights_pct=4.0)
+    rec = image_record(horizon_tilt_deg=8.0, lines_found=30, sharpness=5.0, clipped_highlights_pct=4.0)
     plan_shoot([rec], chart)
-    (st,) = _ops(rec.operations, OperationKind.STRAIGHTEN)
+    (st,) = of_kind(rec.operations, OperationKind.STRAIGHTEN)
     assert st.applied_by is AppliedBy.RETOUCHER
     checks = {o.params["check"]: o.kind for o in rec.operations if o.kind in (OperationKind.FLAG, OperationKind.REJECT)}
     assert checks == {"sharpness": OperationKind.REJECT, "clipped_highlights": OperationKind.FLAG,
@@ -130,8 +113,8 @@ def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
 
 def test_near_duplicates_are_flagged() -> None:
     chart = load_chart("base").chart
-    a, b, c = _record(source_path="a", phash="ffff0000ffff0000"), _record(source_path="b", phash="ffff0000ffff0001"), \
-        _record(source_path="c", phash="0000ffff0000ffff")
+    a, b, c = image_record(source_path="a", phash="ffff0000ffff0000"), image_record(source_path="b", phash="ffff0000ffff0001"), \
+        image_record(source_path="c", phash="0000ffff0000ffff")
     plan_shoot([a, b, c], chart)
     dup = [o for o in b.operations if o.params.get("check") == "duplicates"]
     assert dup and dup[0].params["duplicate_of"] == "a"

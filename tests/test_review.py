@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from review_shoot import doc_of, processed_shoot
 
 from charts.schema import Rendition
 from pipeline.cli.review import review
@@ -43,32 +44,10 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 @pytest.fixture(scope="module")
 def processed(faces_dir: Path, raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A processed shoot: four group photos (faces to brighten), a real RAW, a broken file."""
-    shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
-    (shoot / "raw").mkdir()
-    shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot / "raw")
-    (shoot / "broken.CR2").write_bytes(b"II*\0" + b"\0" * 50)
-    out = tmp_path_factory.mktemp("out")
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
-    return out
-
-
-@pytest.fixture
-def out(processed: Path, tmp_path: Path) -> Path:
-    """A fresh copy of the output folder per test (the shoot is shared, read only)."""
-    dest = tmp_path / "out"
-    shutil.copytree(processed, dest)
-    return dest
-
-
-@pytest.fixture
-def client(out: Path):  # noqa: ANN201
-    return create_app(out, reviewer="Ana").test_client()
-
-
-def doc_of(out: Path, source_path: str) -> dict:
-    return json.loads((out / "instructions" / instruction_name(source_path)).read_text())
+    return processed_shoot(tmp_path_factory, faces_dir, {
+        "raw/Kodak_DC50_DC50IMG_DC0008L.KDC": raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC",
+        "broken.CR2": b"II*\0" + b"\0" * 50,
+    })
 
 
 def image_with(client, kind: str) -> tuple[str, dict]:  # noqa: ANN001

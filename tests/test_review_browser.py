@@ -11,18 +11,16 @@ Every flow leaves screenshots in ``tests/artifacts/review_browser/`` (or
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
-import shutil
 import threading
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from review_shoot import BIG, BIG_SOURCE, doc_of, processed_shoot
+from review_shoot import GROUP as SP
 
-from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import instruction_name
 from pipeline.review.app import create_app, serve
 
 pytestmark = pytest.mark.browser
@@ -30,8 +28,6 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SP = "2008_001009.jpg"  # a face to brighten (the darker of two), an exposure correction, crops
-BIG = "street 8MP.jpg"  # 3504 x 2336: a 100% view of several tiles
 # Predicates are functions: a bare expression would be eval'd in the page, which its CSP refuses.
 TILES_LOADED = "() => [...document.querySelectorAll('.ztile')].every(t => t.complete && t.naturalWidth > 0)"
 ARTIFACTS = Path(os.environ.get("POSTPROD_TEST_ARTIFACTS", Path(__file__).parent / "artifacts")) / "review_browser"
@@ -62,19 +58,11 @@ def browser():  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def processed(faces_dir: Path, exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
-    shutil.copy(exposure_dir / "Justin Chiaratti-CC BY-NC-SA 2.0.jpg", shoot / BIG)
-    out = tmp_path_factory.mktemp("out")
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
-    return out
+    return processed_shoot(tmp_path_factory, faces_dir, {BIG: exposure_dir / BIG_SOURCE})
 
 
 @pytest.fixture
-def server(processed: Path, tmp_path: Path):  # noqa: ANN201
-    out = tmp_path / "out"
-    shutil.copytree(processed, out)
+def server(out: Path):  # noqa: ANN201
     srv = serve(create_app(out, reviewer="Ana"), "127.0.0.1", 0)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -105,10 +93,6 @@ def shot(page, name: str) -> Path:  # noqa: ANN001
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
     return path
-
-
-def doc_of(out: Path, sp: str) -> dict:
-    return json.loads((out / "instructions" / instruction_name(sp)).read_text())
 
 
 def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from review_shoot import BIG, BIG_SOURCE, GROUP, RAW, doc_of, processed_shoot
 
 from pipeline.cli.main import main as cli
 from pipeline.imaging.color import srgb_to_linear
@@ -37,38 +38,11 @@ from pipeline.review.store import OpChange, ReviewStore
 from pipeline.review.tiles import TILE_PX, render_tile, tile_box
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
-GROUP = "2008_001009.jpg"  # two faces to brighten, exposure, white balance, crops
-BIG = "street 8MP.jpg"  # 3504 x 2336: several 100% tiles, a name to quote
-RAW = "raw/Canon_PowerShot_G2_CRW_0304.CRW"
 
 
 @pytest.fixture(scope="module")
 def processed(faces_dir: Path, exposure_dir: Path, raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
-    shutil.copy(exposure_dir / "Justin Chiaratti-CC BY-NC-SA 2.0.jpg", shoot / BIG)
-    (shoot / "raw").mkdir()
-    shutil.copy(raw_dir / Path(RAW).name, shoot / "raw")
-    out = tmp_path_factory.mktemp("out")
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
-    return out
-
-
-@pytest.fixture
-def out(processed: Path, tmp_path: Path) -> Path:
-    dest = tmp_path / "out"
-    shutil.copytree(processed, dest)
-    return dest
-
-
-@pytest.fixture
-def client(out: Path):  # noqa: ANN201
-    return create_app(out, reviewer="Ana").test_client()
-
-
-def doc_of(out: Path, sp: str) -> dict:
-    return json.loads((out / "instructions" / instruction_name(sp)).read_text())
+    return processed_shoot(tmp_path_factory, faces_dir, {BIG: exposure_dir / BIG_SOURCE, RAW: raw_dir / Path(RAW).name})
 
 
 def version_of(client, sp: str) -> int:  # noqa: ANN001

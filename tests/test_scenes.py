@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from planning_inputs import chart_with
 
 from charts.loader import load_chart
 from charts.schema import Chart
@@ -72,12 +73,6 @@ ss = _load_shoot_module()
 
 PALETTE_A = "f" + "4" * 12 + "0" * 12
 PALETTE_B = "0" * 12 + "4" * 12 + "f"
-
-
-def _with(chart: Chart, section: str, **values) -> Chart:  # noqa: ANN003
-    doc = chart.model_dump(mode="json")
-    doc[section] = {**doc[section], **values}
-    return Chart.model_validate(doc)
 
 
 def _cast(light_cct: float, white_shift_mired: float) -> tuple[tuple[float, float, float | None], tuple[float, float]]:
@@ -214,7 +209,7 @@ def test_a_bracket_is_matched_to_its_scene_and_the_white_plate_follows_its_scene
     assert "its own meter asked -1.00 EV" in op.reason and op.params["scene_id"] == 1
     assert any(o.params.get("check") == "scene_exposure" for o in plate.operations)  # a person looks
     # Per image, the plate is darkened and the bracket's ends are not brought together.
-    alone = _plan(_series(), _with(chart, "consistency", enabled=False))
+    alone = _plan(_series(), chart_with(chart, "consistency", enabled=False))
     ev_alone = {n: applied_exposure(r.operations) for n, r in alone.items()}
     assert ev_alone["a3.dng"] == pytest.approx(-1.0, abs=0.01)
     settings = {n: exposure_settings_ev(r.camera.shutter_s, r.camera.aperture, r.camera.iso) for n, r in planned.items()}
@@ -227,7 +222,7 @@ def test_a_bracket_is_matched_to_its_scene_and_the_white_plate_follows_its_scene
 def test_frames_the_camera_balanced_differently_converge_on_one_white() -> None:
     chart = load_chart("culinary").chart
     for strict, planned in ((True, _plan(_series(), chart)),
-                            (False, _plan(_series(), _with(chart, "consistency", enabled=False)))):
+                            (False, _plan(_series(), chart_with(chart, "consistency", enabled=False)))):
         whites = [mired_tint(rendered_white(applied_gains(r.operations),
                                             as_shot_xy(r.camera_raw.as_shot_temperature_k, r.camera_raw.as_shot_tint)))
                   for n, r in planned.items() if n.startswith("a")]
@@ -266,9 +261,9 @@ def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
 
 def test_strictness_takes_that_share_of_the_difference() -> None:
     chart = load_chart("culinary").chart
-    alone = _plan(_series(), _with(chart, "consistency", enabled=False))
+    alone = _plan(_series(), chart_with(chart, "consistency", enabled=False))
     strict = _plan(_series(), chart)
-    half = _plan(_series(), _with(chart, "consistency", strictness=0.5))
+    half = _plan(_series(), chart_with(chart, "consistency", strictness=0.5))
     for n in ("a1.dng", "a3.dng", "a4.dng"):
         mid = (applied_exposure(alone[n].operations) + applied_exposure(strict[n].operations)) / 2
         assert applied_exposure(half[n].operations) == pytest.approx(mid, abs=0.011)
@@ -288,7 +283,7 @@ def test_another_scene_is_not_pulled_toward_the_first() -> None:
 
 
 def test_a_scene_within_the_tolerance_stays_as_shot_and_faces_are_judged_after_the_match() -> None:
-    chart = _with(load_chart("base").chart, "consistency", enabled=True)
+    chart = chart_with(load_chart("base").chart, "consistency", enabled=True)
     records = [frame(f"s{k}.dng", 20 * k, level_ev=0.1, content_ev=c) for k, c in enumerate((0.0, 0.2, -0.2))]
     planned = _plan(records, chart)
     assert all(applied_exposure(r.operations) == 0 for r in planned.values())
@@ -299,7 +294,7 @@ def test_a_scene_within_the_tolerance_stays_as_shot_and_faces_are_judged_after_t
     def soft_flagged(planned: dict[str, ImageRecord]) -> set[str]:
         return {n for n, r in planned.items() if any(o.params.get("check") == "sharpness" for o in r.operations)}
 
-    alone = _plan([replace(r, operations=[]) for r in soft], _with(chart, "consistency", enabled=False))
+    alone = _plan([replace(r, operations=[]) for r in soft], chart_with(chart, "consistency", enabled=False))
     assert soft_flagged(alone) == {"t2.dng"}  # its meter left it at 0 EV: 12 < 15
     assert soft_flagged(_plan(soft, chart)) == set()  # brightened +1 EV with its scene: 12 * 2**(2/2.2) > 15
 

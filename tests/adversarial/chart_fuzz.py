@@ -72,15 +72,23 @@ def _reindent(rng: random.Random, text: str) -> str:
     return "\n".join(lines)
 
 
-def _replace_value(rng: random.Random, text: str) -> str:
+def _rewrite_a_setting(rng: random.Random, text: str, rewrite: Callable[[str], str]) -> str:
+    """``text`` with one line that sets a key (not a comment), drawn by ``rng``, passed through ``rewrite``."""
     lines = _lines(text)
-    candidates = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
-    if not candidates:
+    settings = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
+    if not settings:
         return text
-    i = rng.choice(candidates)
-    key, _, _ = lines[i].partition(":")
-    lines[i] = f"{key}: {rng.choice(HOSTILE_VALUES)}"
+    i = rng.choice(settings)
+    lines[i] = rewrite(lines[i])
     return "\n".join(lines)
+
+
+def _replace_value(rng: random.Random, text: str) -> str:
+    def rewrite(line: str) -> str:
+        key, _, _ = line.partition(":")
+        return f"{key}: {rng.choice(HOSTILE_VALUES)}"
+
+    return _rewrite_a_setting(rng, text, rewrite)
 
 
 def _insert_character(rng: random.Random, text: str) -> str:
@@ -155,16 +163,13 @@ def _huge_long_edge(rng: random.Random, text: str) -> str:
 
 
 def _bad_key(rng: random.Random, text: str) -> str:
-    lines = _lines(text)
-    candidates = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")]
-    if not candidates:
-        return text
-    i = rng.choice(candidates)
-    indent = len(lines[i]) - len(lines[i].lstrip())
-    _, _, value = lines[i].partition(":")
-    key = rng.choice(["exposur", "Exposure", "1", "null", "true", "<<", "日本", "a b", "\u202ekey", "''", "x" * 2000])
-    lines[i] = " " * indent + key + ":" + value
-    return "\n".join(lines)
+    def rewrite(line: str) -> str:
+        indent = len(line) - len(line.lstrip())
+        _, _, value = line.partition(":")
+        key = rng.choice(["exposur", "Exposure", "1", "null", "true", "<<", "日本", "a b", "\u202ekey", "''", "x" * 2000])
+        return " " * indent + key + ":" + value
+
+    return _rewrite_a_setting(rng, text, rewrite)
 
 
 MUTATIONS: list[Callable[[random.Random, str], str]] = [
