@@ -19,7 +19,7 @@ from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT
 from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
-from pipeline.planning.rules.faces import plan_faces
+from pipeline.planning.rules.faces import SKIN_REDNESS_EV, plan_faces
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
 
@@ -87,6 +87,39 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
     trusting = _with(chart, "faces", min_auto_score=0.5)
     (lift,) = _kinds(plan_image(_record(faces=faces), trusting), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RENDERER and lift.params["ev"] == pytest.approx(0.8)
+
+
+def _skin(ev: float, redness: float, x: float) -> Face:
+    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = B = 0.1, linear)."""
+    face = _face(x, 600, 300, ev)
+    face.colour_rgb = [0.1 * 2.0**redness, 0.1, 0.1]
+    return face
+
+
+def test_a_darker_skin_is_not_a_shadow() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # Two faces in one light: the second 0.9 EV darker and as much redder as a darker skin is.
+    deeper = 0.9 / SKIN_REDNESS_EV
+    skins = [_skin(0.0, 0.5, 300), _skin(-0.9, 0.5 + deeper, 1200)]
+    assert not _kinds(plan_image(_record(faces=skins), chart), OperationKind.BRIGHTEN_FACE)
+    # The same 0.9 EV at the same redness is less light on that face: a shadow, lifted by its depth.
+    shadowed = [_skin(0.0, 0.5, 300), _skin(-0.9, 0.5, 1200)]
+    (lift,) = _kinds(plan_image(_record(faces=shadowed), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(0.9)
+    assert "shadow" in lift.reason
+    # A shadow on the darker skin is found too, at its own depth (not at the skins' difference).
+    both = [_skin(0.0, 0.5, 300), _skin(-0.9 - 1.0, 0.5 + deeper, 1200)]
+    (lift,) = _kinds(plan_image(_record(faces=both), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(1.0)
+
+
+def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:
+    chart = load_chart("base").chart  # global correction capped at 2 EV
+    faces = [_face(300, 600, 300, -3.5), _face(1200, 600, 300, -3.6)]  # both in the same (short) light
+    ops = plan_image(_record(exposure_meter_ev=-3.5, faces=faces), chart)
+    assert _kinds(ops, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
+    assert any(o.params.get("check") == "exposure_range" for o in _kinds(ops, OperationKind.FLAG))
+    assert not _kinds(ops, OperationKind.BRIGHTEN_FACE)  # the rest is a retoucher's, not a lift of lit faces
 
 
 def test_the_chart_says_which_tilt_is_too_small_to_level() -> None:

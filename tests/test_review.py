@@ -33,6 +33,7 @@ from pipeline.review.preview import (
     tonal_operations,
 )  # fmt: skip
 from pipeline.review.store import image_decision
+from tests.group_shoot import copy_group_photos
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 TOKEN = "s3cret-token-for-tests-0123456789"
@@ -44,8 +45,7 @@ TOKEN = "s3cret-token-for-tests-0123456789"
 def processed(faces_dir: Path, raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A processed shoot: four group photos (faces to brighten), a real RAW, a broken file."""
     shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
+    copy_group_photos(faces_dir, shoot)  # 2008_001009 with a known shadow on one face: a lift to review
     (shoot / "raw").mkdir()
     shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot / "raw")
     (shoot / "broken.CR2").write_bytes(b"II*\0" + b"\0" * 50)
@@ -106,7 +106,7 @@ def test_list_images_with_badges_and_filters(client) -> None:  # noqa: ANN001
                             "raw/Kodak_DC50_DC50IMG_DC0008L.KDC", "broken.CR2"}
     broken = by_path["broken.CR2"]
     assert broken["status"] == "failed" and broken["url"] is None and broken["error"]
-    assert by_path["2008_001009.jpg"]["faces_to_brighten"] == 1  # the darker of two faces: the other is the key
+    assert by_path["2008_001009.jpg"]["faces_to_brighten"] == 1  # the face in the shadow (tests/group_shoot.py)
     assert all(i["review_state"] == "pending" for i in images if i["url"])
 
     flagged = client.get("/api/images?verdict=flag").get_json()["images"]

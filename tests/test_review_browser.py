@@ -24,13 +24,14 @@ import pytest
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import instruction_name
 from pipeline.review.app import create_app, serve
+from tests.group_shoot import copy_group_photos
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SP = "2008_001009.jpg"  # a face to brighten (the darker of two), an exposure correction, crops
+SP = "2008_001009.jpg"  # a face to brighten (the girl, in a known shadow: tests/group_shoot.py), an exposure correction, crops
 BIG = "street 8MP.jpg"  # 3504 x 2336: a 100% view of several tiles
 # Predicates are functions: a bare expression would be eval'd in the page, which its CSP refuses.
 TILES_LOADED = "() => [...document.querySelectorAll('.ztile')].every(t => t.complete && t.naturalWidth > 0)"
@@ -63,8 +64,7 @@ def browser():  # noqa: ANN201
 @pytest.fixture(scope="module")
 def processed(faces_dir: Path, exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
+    copy_group_photos(faces_dir, shoot)  # 2008_001009 with a known shadow on one face: a lift to review
     shutil.copy(exposure_dir / "Justin Chiaratti-CC BY-NC-SA 2.0.jpg", shoot / BIG)
     out = tmp_path_factory.mktemp("out")
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))

@@ -35,9 +35,10 @@ from pipeline.review.preview import preview_adjustments, tonal_operations
 from pipeline.review.render_jobs import RenderJobs
 from pipeline.review.store import OpChange, ReviewStore
 from pipeline.review.tiles import TILE_PX, render_tile, tile_box
+from tests.group_shoot import copy_group_photos
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
-GROUP = "2008_001009.jpg"  # two faces to brighten, exposure, white balance, crops
+GROUP = "2008_001009.jpg"  # a face to brighten (in a known shadow: tests/group_shoot.py), exposure, white balance, crops
 BIG = "street 8MP.jpg"  # 3504 x 2336: several 100% tiles, a name to quote
 RAW = "raw/Canon_PowerShot_G2_CRW_0304.CRW"
 
@@ -45,8 +46,7 @@ RAW = "raw/Canon_PowerShot_G2_CRW_0304.CRW"
 @pytest.fixture(scope="module")
 def processed(faces_dir: Path, exposure_dir: Path, raw_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
+    copy_group_photos(faces_dir, shoot)  # 2008_001009 with a known shadow on one face: a lift to review
     shutil.copy(exposure_dir / "Justin Chiaratti-CC BY-NC-SA 2.0.jpg", shoot / BIG)
     (shoot / "raw").mkdir()
     shutil.copy(raw_dir / Path(RAW).name, shoot / "raw")
