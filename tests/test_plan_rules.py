@@ -111,6 +111,9 @@ def test_a_darker_skin_is_not_a_shadow() -> None:
     both = [_skin(0.0, 0.5, 300), _skin(-0.9 - 1.0, 0.5 + deeper, 1200)]
     (lift,) = _kinds(plan_image(_record(faces=both), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(1.0)
+    # Colour only ever excuses: a paler face 0.55 EV under its neighbours is not lifted for being pale.
+    pale = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(-0.55, 0.0, 2100)]
+    assert not _kinds(plan_image(_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
 
 
 def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:
