@@ -205,8 +205,8 @@ class FaceRules(_Strict):
         1.0,
         ge=0.0,
         le=4.0,
-        description="Brighten a face whose exposure is more than this many EV below the face target "
-        "(after the global correction).",
+        description="Brighten a face in a shadow more than this many EV deep: how far it reads under the "
+        "faces the exposure was keyed on, less what its skin's tone explains (a darker skin is not a shadow).",
     )
     max_brighten_ev: float = Field(
         1.0,

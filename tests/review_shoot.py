@@ -17,8 +17,9 @@ import pytest
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import instruction_name
 from pipeline.review.app import create_app
+from tests.group_shoot import copy_group_photos
 
-GROUP = "2008_001009.jpg"  # a face to brighten (the darker of two), exposure, white balance, crops
+GROUP = "2008_001009.jpg"  # a face to brighten (in a known shadow: tests/group_shoot.py), exposure, white balance, crops
 BIG = "street 8MP.jpg"  # 3504 x 2336: several 100% tiles, a name to quote
 BIG_SOURCE = "Justin Chiaratti-CC BY-NC-SA 2.0.jpg"  # in the exposure folder
 RAW = "raw/Canon_PowerShot_G2_CRW_0304.CRW"
@@ -33,7 +34,8 @@ def processed_shoot(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path,
     tmp_path_factory
         Where the shoot and its output folder are made.
     faces_dir
-        The folder of group photos (every ``*.jpg`` in it goes into the shoot).
+        The folder of group photos (every ``*.jpg`` in it goes into the shoot, one face of
+        2008_001009 in a known shadow: :func:`tests.group_shoot.copy_group_photos`).
     extra
         More files by their path in the shoot: a file to copy there, or the bytes of one to write.
 
@@ -43,8 +45,7 @@ def processed_shoot(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path,
         The output folder.
     """
     shoot = tmp_path_factory.mktemp("shoot")
-    for p in sorted(faces_dir.glob("*.jpg")):
-        shutil.copy(p, shoot)
+    copy_group_photos(faces_dir, shoot)  # 2008_001009 with a known shadow on one face: a lift to review
     for name, what in extra.items():
         dest = shoot / name
         dest.parent.mkdir(parents=True, exist_ok=True)

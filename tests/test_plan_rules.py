@@ -13,14 +13,14 @@ from planning_inputs import chart_with, face, image_record, of_kind
 import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
 from charts.schema import AcceptanceAction, Chart
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
+from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
 from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT_RULES
 from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
-from pipeline.planning.rules.faces import plan_faces
+from pipeline.planning.rules.faces import SKIN_REDNESS_EV, plan_faces
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
 
@@ -64,6 +64,42 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
     trusting = chart_with(chart, "faces", min_auto_score=0.5)
     (lift,) = of_kind(plan_image(image_record(faces=faces), trusting), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RENDERER and lift.params["ev"] == pytest.approx(0.8)
+
+
+def _skin(ev: float, redness: float, x: float) -> Face:
+    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = B = 0.1, linear)."""
+    skin = face(x, 600, 300, ev)
+    skin.colour_rgb = [0.1 * 2.0**redness, 0.1, 0.1]
+    return skin
+
+
+def test_a_darker_skin_is_not_a_shadow() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # Two faces in one light: the second 0.9 EV darker and as much redder as a darker skin is.
+    deeper = 0.9 / SKIN_REDNESS_EV
+    skins = [_skin(0.0, 0.5, 300), _skin(-0.9, 0.5 + deeper, 1200)]
+    assert not of_kind(plan_image(image_record(faces=skins), chart), OperationKind.BRIGHTEN_FACE)
+    # The same 0.9 EV at the same redness is less light on that face: a shadow, lifted by its depth.
+    shadowed = [_skin(0.0, 0.5, 300), _skin(-0.9, 0.5, 1200)]
+    (lift,) = of_kind(plan_image(image_record(faces=shadowed), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(0.9)
+    assert "shadow" in lift.reason
+    # A shadow on the darker skin is found too, at its own depth (not at the skins' difference).
+    both = [_skin(0.0, 0.5, 300), _skin(-0.9 - 1.0, 0.5 + deeper, 1200)]
+    (lift,) = of_kind(plan_image(image_record(faces=both), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(1.0)
+    # Colour only ever excuses: a paler face 0.55 EV under its neighbours is not lifted for being pale.
+    pale = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(-0.55, 0.0, 2100)]
+    assert not of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+
+
+def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:
+    chart = load_chart("base").chart  # global correction capped at 2 EV
+    faces = [face(300, 600, 300, -3.5), face(1200, 600, 300, -3.6)]  # both in the same (short) light
+    ops = plan_image(image_record(exposure_meter_ev=-3.5, faces=faces), chart)
+    assert of_kind(ops, OperationKind.EXPOSURE)[0].params["ev"] == chart.exposure.max_correction_ev
+    assert any(o.params.get("check") == "exposure_range" for o in of_kind(ops, OperationKind.FLAG))
+    assert not of_kind(ops, OperationKind.BRIGHTEN_FACE)  # the rest is a retoucher's, not a lift of lit faces
 
 
 def test_the_chart_says_which_tilt_is_too_small_to_level() -> None:

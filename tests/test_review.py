@@ -85,7 +85,7 @@ def test_list_images_with_badges_and_filters(client) -> None:  # noqa: ANN001
                             "raw/Kodak_DC50_DC50IMG_DC0008L.KDC", "broken.CR2"}
     broken = by_path["broken.CR2"]
     assert broken["status"] == "failed" and broken["url"] is None and broken["error"]
-    assert by_path["2008_001009.jpg"]["faces_to_brighten"] == 1  # the darker of two faces: the other is the key
+    assert by_path["2008_001009.jpg"]["faces_to_brighten"] == 1  # the face in the shadow (tests/group_shoot.py)
     assert all(i["review_state"] == "pending" for i in images if i["url"])
 
     flagged = client.get("/api/images?verdict=flag").get_json()["images"]
