@@ -62,8 +62,13 @@ def evidence_bytes(dust: DustEvidence | None, photosites: PhotositeScan | None) 
             ps_bright=np.array([x.deviation is PhotositeDeviation.BRIGHT for x in c], bool),
             ps_values=np.array([(x.value, x.neighbours, x.sigmas) for x in c], np.float64).reshape(-1, 3),
         )
+    # np.savez_compressed's layout (one .npy per array in a zip, read back by np.load), but at
+    # deflate level 1: 3 % larger, half the time (the maps are float16 noise to zlib at any level).
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, array in arrays.items():
+            with zf.open(f"{name}.npy", "w") as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
     return buf.getvalue()
 
 

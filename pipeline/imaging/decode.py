@@ -334,7 +334,7 @@ def check_sensor_data(raw: rawpy.RawPy, file_size: int | None = None) -> None:
     if data is None or data.size == 0:
         return
     step = max(1, int(np.sqrt(data.size / 1_000_000)))  # a million photosites decide it
-    values, counts = np.unique(np.asarray(data[::step, ::step]), return_counts=True)
+    values, counts = _value_counts(np.asarray(data[::step, ::step]))
     total = float(counts.sum())
     share = float(counts.max()) / total
     black_share = float(counts[0]) / total  # values are sorted: the darkest first
@@ -351,6 +351,19 @@ def check_sensor_data(raw: rawpy.RawPy, file_size: int | None = None) -> None:
             f"{s.raw_width}x{s.raw_height} sensor, one of them on more than {100 * STUB_MODE_SHARE:.0f} % of it: "
             "a metadata-only stub, or a truncated file"
         )
+
+
+def _value_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``a``, ascending, and how often each occurs (``np.unique``'s answer).
+
+    Sensor data is 16-bit at most: a histogram of it is one pass, where
+    ``np.unique`` sorts the million samples (0.05 s of a small RAW's 0.3 s decode).
+    """
+    if a.dtype.kind == "u" and a.dtype.itemsize <= 2:
+        hist = np.bincount(a.ravel(), minlength=1)
+        values = np.flatnonzero(hist)
+        return values.astype(a.dtype), hist[values]
+    return np.unique(a, return_counts=True)
 
 
 def decode_raw_linear(raw: rawpy.RawPy, half_size: bool) -> np.ndarray:

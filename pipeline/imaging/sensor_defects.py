@@ -221,13 +221,14 @@ def _ring(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The 8 same-colour neighbours of given photosites of a colour plane, (8, N), in the plane's type.
 
     Positions beyond the plane's edge are mirrored onto its edge row or column
-    (for a photosite on the edge, itself), as OpenCV's reflected border does.
+    (for a photosite on the edge, itself), as OpenCV's replicated border does:
+    the indices are clamped, so no bordered copy of the plane is made.
     """
-    padded = cv2.copyMakeBorder(plane, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-    stride = padded.shape[1]
-    flat = padded.ravel()
-    centre = (rows + 1) * stride + (cols + 1)
-    return np.stack([flat[centre + (dr * stride + dc)] for dr, dc in _RING_OFFSETS])
+    h, w = plane.shape
+    flat = plane.ravel()
+    row_of = {-1: np.maximum(rows - 1, 0) * w, 0: rows * w, 1: np.minimum(rows + 1, h - 1) * w}
+    col_of = {-1: np.maximum(cols - 1, 0), 0: cols, 1: np.minimum(cols + 1, w - 1)}
+    return np.stack([flat[row_of[dr] + col_of[dc]] for dr, dc in _RING_OFFSETS])
 
 
 def _scan_plane(
@@ -247,10 +248,11 @@ def _scan_plane(
     median = cv2.medianBlur(raw_plane, 3)  # borders replicated: the clipped 3x3 block
     gate = min_excess * (white - black)
     # flatnonzero: a 1-D search is several times faster than nonzero's 2-D one.
-    rows, cols = np.divmod(np.flatnonzero(cv2.absdiff(raw_plane, median) > gate), raw_plane.shape[1])
-    if rows.size == 0:
+    flat_index = np.flatnonzero(cv2.absdiff(raw_plane, median) > gate)
+    if flat_index.size == 0:
         return []
-    value_raw = raw_plane[rows, cols].astype(np.float64)
+    rows, cols = np.divmod(flat_index, raw_plane.shape[1])
+    value_raw = raw_plane.ravel()[flat_index].astype(np.float64)
     ring = _ring(raw_plane, rows, cols)
     ring_max = ring.max(axis=0).astype(np.float64)
     ring_min = ring.min(axis=0).astype(np.float64)
@@ -269,7 +271,7 @@ def _scan_plane(
             continue
         value = (value_raw[hits] - black) * scale
         excess = np.abs(value - (nearest[hits] - black) * scale)
-        level = (median[rows[hits], cols[hits]].astype(np.float64) - black) * scale
+        level = (median.ravel()[flat_index[hits]].astype(np.float64) - black) * scale
         score = excess / np.interp(level, centres, noise)
         keep = score >= sigmas
         ring_median = (np.median(ring[:, hits][:, keep].astype(np.float64), axis=0) - black) * scale
