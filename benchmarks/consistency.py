@@ -102,6 +102,9 @@ SPLITS = (
 )
 
 
+#: CONSISTENCY.md's hand-written part starts at this heading; --write keeps it.
+HAND_WRITTEN = "## Reading the numbers"
+
 def chart_text(base: str, enabled: bool) -> str:
     """The benchmark's chart: the bundled one, straightening, crops and face lifts off, one full-frame JPEG."""
     from charts.loader import load_chart
@@ -311,13 +314,17 @@ def main(argv: list[str] | None = None) -> int:
         notes = "\n".join(f"- {r['split']} seed {r['seed']}: ARI {r['ari']:.3f}; frames grouped with another "
                           f"scene or left alone: {', '.join(r['misgrouped']) or 'none'}; moved toward another "
                           f"scene: {', '.join(r['moved']) or 'none'}" for r in results)
-        (ROOT / "benchmarks" / "CONSISTENCY.md").write_text(
+        target = ROOT / "benchmarks" / "CONSISTENCY.md"
+        # What people wrote below the measured tables (their reading of a run) is kept.
+        kept = target.read_text(encoding="utf-8").partition(HAND_WRITTEN) if target.exists() else ("", "", "")
+        by_hand = f"\n{kept[1]}{kept[2]}" if kept[1] else ""
+        target.write_text(
             f"# Shoot-level consistency: measured\n\n{date.today().isoformat()}, {platform.node() or 'machine'} "
             f"({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}), `{cmd}` "
             f"({total:.0f} s).\n\nTargets (issue 14): within a scene, exposure sd <= {TARGET_EV} EV and white "
             f"balance sd <= {TARGET_MIRED:g} mired, measured on the exports; grouping ARI >= 0.9; no frame of "
             f"another scene moved toward a scene.\n\n{__doc__.split(chr(10), 2)[2].split('    python')[0].strip()}"
-            f"\n\n{text}\n\n{notes}\n", encoding="utf-8")
+            f"\n\n{text}\n\n{notes}\n{by_hand}", encoding="utf-8")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
