@@ -15,7 +15,7 @@ from charts.schema import Chart
 from pipeline.imaging.measure import line_tilts
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
-from pipeline.planning.rules.straighten import MIN_LINES_TO_REPORT, MIN_SUPPORT_TO_REPORT, SURE_AGREEMENT, SURE_SUPPORT
+from pipeline.planning.rules.straighten import MIN_SUPPORT_TO_REPORT, SURE_AGREEMENT, SURE_LINES, SURE_SUPPORT
 
 BASE = load_chart("base").chart
 
@@ -54,13 +54,14 @@ def test_a_few_stray_edges_are_not_reported() -> None:
                                    horizon_agreement=0.9))
 
 
-def test_one_straight_line_is_not_enough() -> None:
-    # A long sloping ridge or a single receding wall: one line, however long, says nothing about the camera;
-    # the same length on separate lines (a horizon and its shore, a row of shelves) does.
+def test_one_straight_line_is_told_not_applied() -> None:
+    # A long sloping ridge or a single receding wall is one line, however long: a retoucher checks it; the
+    # same length on separate lines (a horizon and its shore, a row of shelves) is sure.
     sure = dict(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.5, horizon_agreement=SURE_AGREEMENT + 0.2)
-    assert not _straighten(_record(**sure, horizon_lines=MIN_LINES_TO_REPORT - 1))
-    (op,) = _straighten(_record(**sure, horizon_lines=MIN_LINES_TO_REPORT))
-    assert op.applied_by is AppliedBy.RENDERER and f"on {MIN_LINES_TO_REPORT} lines" in op.reason
+    (one,) = _straighten(_record(**sure, horizon_lines=SURE_LINES - 1))
+    assert one.applied_by is AppliedBy.RETOUCHER and one.params["angle_deg"] == pytest.approx(1.2)
+    (op,) = _straighten(_record(**sure, horizon_lines=SURE_LINES))
+    assert op.applied_by is AppliedBy.RENDERER and f"on {SURE_LINES} lines" in op.reason
 
 
 def test_verticals_do_not_turn_a_picture_under_a_horizon_chart() -> None:

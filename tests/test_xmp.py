@@ -192,8 +192,9 @@ def test_a_tilt_the_lines_do_not_make_sure_of_is_not_written() -> None:
     assert st["applied_by"] == AppliedBy.RETOUCHER and st["params"]["angle_deg"] == 1.5
     attrs = crs_settings(doc).attrs
     assert attrs["crs:HasCrop"] == "False" and "crs:CropAngle" not in attrs
-    # The same tilt on a long run of agreeing lines is applied, and written.
-    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.8, horizon_agreement=0.7))
+    # The same tilt on a long run of agreeing segments on separate lines is applied, and written.
+    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=1.2, horizon_agreement=0.7,
+                       horizon_lines=3))
     assert float(crs_settings(doc).attrs["crs:CropAngle"]) == -1.5
 
 

@@ -56,6 +56,10 @@ AGREEMENT_DEG = 0.3
 LINE_LONG_EDGE = 1600
 # Width (degrees) of the Gaussian that turns the segments' angles into a density whose peak is the reading.
 _MODE_BANDWIDTH_DEG = 0.15
+# LSD runs on the working copy and on a quarter-size copy of it: a soft horizon (mist, a far shore)
+# is a few short segments at full size and one long one at a quarter (on the tuning tilts the median
+# horizon error fell from 0.41 to 0.36 deg).
+_SCALES = (1.0, 0.25)
 # Agreeing segments whose perpendicular offsets are closer than this (share of the long edge) lie on one line.
 _SAME_LINE = 0.01
 
@@ -134,9 +138,16 @@ def line_tilts(
 
 
 def _segments(encoded8: np.ndarray) -> np.ndarray:
-    """LSD's segments of an 8-bit picture as (N, 4) float64 rows x0, y0, x1, y1 (none: shape (0, 4))."""
-    found = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD).detect(encoded8)[0]
-    return np.zeros((0, 4)) if found is None else found.reshape(-1, 4).astype(np.float64)
+    """LSD's segments of an 8-bit picture and of its :data:`_SCALES` copies, as (N, 4) float64 rows
+    x0, y0, x1, y1 in the picture's pixels (none: shape (0, 4))."""
+    out = [np.zeros((0, 4))]
+    lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    for scale in _SCALES:
+        img = encoded8 if scale == 1.0 else cv2.resize(encoded8, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found = lsd.detect(img)[0]
+        if found is not None:
+            out.append(found.reshape(-1, 4).astype(np.float64) / scale)
+    return np.concatenate(out)
 
 
 def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_deviation_deg: float,
