@@ -168,9 +168,13 @@ def _f(v: float | None) -> str:
 
 def table(rows: list[Row]) -> str:
     """The figures per group: tilted error, applied and wrong turns, false applications when untilted."""
-    out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | applied | applied wrong (> 0.5 deg) "
-           "| untilted n | applied when untilted | told a retoucher when untilted |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | horizon reading vs its untilted reading "
+           "(deg) | applied | applied wrong (> 0.5 deg) | untilted n | applied when untilted "
+           "| told a retoucher when untilted |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    # The photo's own level is judged by eye: the horizon reading's change from the untilted photo to the
+    # turned one, against the turn, says how well the measure follows a turn whatever that level is.
+    untilted = {r.source: r.lines["horizon_tilt_deg"] for r in rows if r.truth_deg == 0}
     for group in ("lines", "other", "all"):
         pick = [r for r in rows if group in ("all", r.group)]
         tilted = [r for r in pick if r.truth_deg != 0]
@@ -178,9 +182,12 @@ def table(rows: list[Row]) -> str:
         if not pick:
             continue
         errs = np.abs([r.error for r in tilted]) if tilted else np.array([np.nan])
+        follow = [abs(r.lines["horizon_tilt_deg"] - untilted[r.source] - r.truth_deg) for r in tilted
+                  if r.lines["horizon_tilt_deg"] is not None and untilted.get(r.source) is not None]
         applied = [r for r in tilted if r.applied]
         wrong = sum(abs(r.error) > WRONG_DEG for r in applied)
         out.append(f"| {group} | {len(tilted)} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
+                   f"{np.median(follow) if follow else float('nan'):.2f} (n={len(follow)}) | "
                    f"{len(applied)} | {wrong} | {len(level)} | {sum(r.applied for r in level)} | "
                    f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
     return "\n".join(out)
