@@ -157,8 +157,9 @@ def run(data: Path, angles: tuple[float, ...], jobs: int, verbose: bool) -> list
             print(f"  {r.group:5s} {r.source[:32]:32s} {r.truth_deg:+5.1f} -> {r.angle_deg or 0.0:+6.2f} "
                   f"{'applied' if r.applied else ('told' if r.angle_deg is not None else '-'):7s} "
                   f"err {r.error:+6.2f}  h {_f(m['horizon_tilt_deg'])} s{_f(m['horizon_support'])} "
-                  f"a{_f(m['horizon_agreement'])} n{m['horizon_lines'] or 0:<3d} v {_f(m['verticals_tilt_deg'])} "
-                  f"s{_f(m['verticals_support'])} a{_f(m['verticals_agreement'])} n{m['verticals_lines'] or 0}")
+                  f"a{_f(m['horizon_agreement'])} n{m['horizon_lines'] or 0:<3d} r{_f(m['horizon_rival'])} "
+                  f"v {_f(m['verticals_tilt_deg'])} s{_f(m['verticals_support'])} a{_f(m['verticals_agreement'])} "
+                  f"n{m['verticals_lines'] or 0:<3d} r{_f(m['verticals_rival'])}")
     return rows
 
 

@@ -91,10 +91,11 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
 
 def test_the_chart_says_which_tilt_is_too_small_to_level() -> None:
     chart = load_chart("base").chart
-    assert _kinds(plan_image(_record(horizon_tilt_deg=0.3, lines_found=30), chart), OperationKind.STRAIGHTEN)
-    assert not _kinds(plan_image(_record(horizon_tilt_deg=-0.15, lines_found=30), chart), OperationKind.STRAIGHTEN)
-    relaxed = _with(chart, "straighten", tolerance_deg=0.5)
-    assert not _kinds(plan_image(_record(horizon_tilt_deg=0.3, lines_found=30), relaxed), OperationKind.STRAIGHTEN)
+    # The base chart's 0.4 deg: level photos read a few tenths of a degree (benchmarks/straighten_fit.py).
+    assert _kinds(plan_image(_record(horizon_tilt_deg=0.5, lines_found=30), chart), OperationKind.STRAIGHTEN)
+    assert not _kinds(plan_image(_record(horizon_tilt_deg=-0.3, lines_found=30), chart), OperationKind.STRAIGHTEN)
+    relaxed = _with(chart, "straighten", tolerance_deg=0.6)
+    assert not _kinds(plan_image(_record(horizon_tilt_deg=0.5, lines_found=30), relaxed), OperationKind.STRAIGHTEN)
 
 
 def test_a_tilt_read_from_few_lines_goes_to_a_person() -> None:

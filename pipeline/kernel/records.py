@@ -343,6 +343,13 @@ class LineMeasure:
         "horizon_lines", pa.int32(), "Separate straight lines (not pieces of one) among the agreeing horizontals.")
     verticals_lines: int | None = column(
         "verticals_lines", pa.int32(), "Separate straight lines (not pieces of one) among the agreeing verticals.")
+    horizon_rival: float | None = column(
+        "horizon_rival", pa.float64(),
+        "Line length agreeing with the strongest other near-horizontal direction (1 deg or more away), as a share "
+        "of horizon_support: near 1, two directions compete (text curving to a binding, a brick texture).")
+    verticals_rival: float | None = column(
+        "verticals_rival", pa.float64(),
+        "Line length agreeing with the strongest other near-vertical direction, as a share of verticals_support.")
 
 
 @dataclass

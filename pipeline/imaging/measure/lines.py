@@ -31,7 +31,8 @@ class LineTilts:
     ``*_support``: the length of the segments that agree with the reading
     (within :data:`AGREEMENT_DEG`), in long edges of the picture;
     ``*_agreement``: their share of the family's segment length; ``*_lines``:
-    on how many separate lines they lie. A real horizon or a row of level
+    on how many separate lines they lie; ``*_rival``: the line length agreeing with the strongest
+    other direction (at least :data:`RIVAL_APART_DEG` away), as a share of the reading's. A real horizon or a row of level
     shelves is long and dominant; perspective lines (a guard rail, a receding
     table) scatter and agree with nothing much.
     """
@@ -45,6 +46,8 @@ class LineTilts:
     verticals_agreement: float | None = None
     horizon_lines: int | None = None
     verticals_lines: int | None = None
+    horizon_rival: float | None = None
+    verticals_rival: float | None = None
 
 
 #: Segments whose angle is within this many degrees of the family's reading agree with it (LSD's
@@ -64,6 +67,8 @@ _MODE_BANDWIDTH_DEG = 0.15
 # (mist, a far shore) is a few short segments at full size and one long one at a quarter (on the tuning
 # tilts the median horizon error fell from 0.41 to 0.36 deg).
 _COARSE_SCALE = 0.25
+#: A rival direction is one at least this many degrees from the reading (nearer, it is the reading's own spread).
+RIVAL_APART_DEG = 1.0
 # Agreeing segments whose perpendicular offsets are closer than this (share of the long edge) lie on one line.
 _SAME_LINE = 0.01
 
@@ -139,6 +144,7 @@ def line_tilts(
         horizon[1] if horizon else None, horizon[2] if horizon else None,
         verticals[1] if verticals else None, verticals[2] if verticals else None,
         horizon[3] if horizon else None, verticals[3] if verticals else None,
+        horizon[4] if horizon else None, verticals[4] if verticals else None,
     )
 
 
@@ -156,8 +162,8 @@ def _segments(encoded8: np.ndarray, coarse: float) -> np.ndarray:
 
 
 def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_deviation_deg: float,
-            long_edge: float) -> tuple[float, float, float, int] | None:
-    """(tilt, support, agreement, separate lines) of one family of segments, or None without segments."""
+            long_edge: float) -> tuple[float, float, float, int, float] | None:
+    """(tilt, support, agreement, separate lines, rival) of one family of segments, or None without segments."""
     if angles.size == 0:
         return None
     step = 0.01
@@ -173,7 +179,13 @@ def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_devi
     agree = np.abs(angles - tilt) <= AGREEMENT_DEG
     offsets = np.sort(offset[agree])
     lines = int(1 + np.count_nonzero(np.diff(offsets) > _SAME_LINE * long_edge))
-    return tilt, float(length[agree].sum() / long_edge), float(length[agree].sum() / length.sum()), lines
+    # The rival: the most line length that agrees with any direction at least RIVAL_APART_DEG away.
+    reach = int(round(AGREEMENT_DEG / step))
+    within = np.convolve(hist, np.ones(2 * reach + 1), mode="same")
+    apart = np.abs(grid - tilt) >= RIVAL_APART_DEG
+    support = float(length[agree].sum())
+    rival = float(within[apart].max() / support) if apart.any() and support > 0 else 0.0
+    return tilt, support / long_edge, support / float(length.sum()), lines, rival
 
 
 def line_measure(luma: np.ndarray) -> LineMeasure:
@@ -189,4 +201,6 @@ def line_measure(luma: np.ndarray) -> LineMeasure:
         verticals_agreement=tilts.verticals_agreement,
         horizon_lines=tilts.horizon_lines,
         verticals_lines=tilts.verticals_lines,
+        horizon_rival=tilts.horizon_rival,
+        verticals_rival=tilts.verticals_rival,
     )
