@@ -1,8 +1,8 @@
 """Horizon and verticals: the tilt of the picture's straight lines.
 
 A line segment detector (LSD, von Gioi et al. 2012, as OpenCV ships it) finds
-the straight edges of a working copy large enough for sub-degree angles
-(:data:`LINE_LONG_EDGE`); each segment near the horizontal or vertical axis
+the straight edges of a copy large enough for sub-degree angles
+(:data:`LSD_LONG_EDGE`) and of a quarter-size one; each segment near the horizontal or vertical axis
 votes for its family's tilt with its length. The tilt is the peak of the
 votes' density, refined as the mean of the segments that agree with it,
 weighted by their squared length (a segment's angle is good to about its
@@ -10,7 +10,8 @@ endpoints' error over its length). How much line length agrees, what share of
 the family that is, and on how many separate lines it lies say how sure the
 reading is: a row of level shelves or a horizon with a shore below it is many
 lines agreeing; a sloping ridge or a receding wall is one line, or lines that
-scatter.
+scatter; a brick texture or a page curving to its binding has a rival direction
+as strong as the reading.
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def line_tilts(
     Parameters
     ----------
     luma : ndarray, (H, W)
-        Linear luminance, any size (a working copy of at most
-        :data:`LINE_LONG_EDGE` is made; a smaller picture is not enlarged).
+        Linear luminance, any size. Lengths are measured against a working
+        copy of at most :data:`LINE_LONG_EDGE` (a smaller picture is not
+        enlarged); LSD runs on a copy of at most :data:`LSD_LONG_EDGE`.
     max_deviation_deg : float
         Segments further from horizontal/vertical than this are ignored.
     min_length_frac : float
