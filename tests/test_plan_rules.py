@@ -104,10 +104,11 @@ def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> No
 
 def test_the_chart_says_which_tilt_is_too_small_to_level() -> None:
     chart = load_chart("base").chart
-    assert of_kind(plan_image(image_record(horizon_tilt_deg=0.3, lines_found=30), chart), OperationKind.STRAIGHTEN)
-    assert not of_kind(plan_image(image_record(horizon_tilt_deg=-0.15, lines_found=30), chart), OperationKind.STRAIGHTEN)
-    relaxed = chart_with(chart, "straighten", tolerance_deg=0.5)
-    assert not of_kind(plan_image(image_record(horizon_tilt_deg=0.3, lines_found=30), relaxed), OperationKind.STRAIGHTEN)
+    # The base chart's 0.4 deg: level photos read a few tenths of a degree (benchmarks/straighten_fit.py).
+    assert of_kind(plan_image(image_record(horizon_tilt_deg=0.5, lines_found=30), chart), OperationKind.STRAIGHTEN)
+    assert not of_kind(plan_image(image_record(horizon_tilt_deg=-0.3, lines_found=30), chart), OperationKind.STRAIGHTEN)
+    relaxed = chart_with(chart, "straighten", tolerance_deg=0.6)
+    assert not of_kind(plan_image(image_record(horizon_tilt_deg=0.5, lines_found=30), relaxed), OperationKind.STRAIGHTEN)
 
 
 def test_a_tilt_read_from_few_lines_goes_to_a_person() -> None:

@@ -187,13 +187,14 @@ def test_crop_is_relative_to_camera_raws_default_crop() -> None:
 def test_a_tilt_the_lines_do_not_make_sure_of_is_not_written() -> None:
     """1.5 degrees is within the automatic limit, but read from a little straight edge that most of the
     near-level lines disagree with (perspective): a retoucher's call, so no CropAngle (issue 17 item 5)."""
-    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.2, horizon_agreement=0.3))
+    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.3, horizon_agreement=0.3))
     (st,) = [o for o in doc["operations"] if o["kind"] == "straighten"]
     assert st["applied_by"] == AppliedBy.RETOUCHER and st["params"]["angle_deg"] == 1.5
     attrs = crs_settings(doc).attrs
     assert attrs["crs:HasCrop"] == "False" and "crs:CropAngle" not in attrs
-    # The same tilt on a long run of agreeing lines is applied, and written.
-    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=0.8, horizon_agreement=0.7))
+    # The same tilt on a long run of agreeing segments on separate lines is applied, and written.
+    doc = _doc(_record(horizon_tilt_deg=1.5, lines_found=30, horizon_support=1.2, horizon_agreement=0.7,
+                       horizon_lines=3))
     assert float(crs_settings(doc).attrs["crs:CropAngle"]) == -1.5
 
 

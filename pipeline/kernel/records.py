@@ -329,14 +329,27 @@ class LineMeasure:
         "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
     horizon_support: float | None = column(
         "horizon_support", pa.float64(),
-        "Length of the near-horizontal lines that agree with horizon_tilt_deg (within 0.5 deg), in long edges.")
+        "Length of the near-horizontal line segments that agree with horizon_tilt_deg (within 0.5 deg), in long "
+        "edges.")
     horizon_agreement: float | None = column(
         "horizon_agreement", pa.float64(), "Their share (0-1) of all near-horizontal line length.")
     verticals_support: float | None = column(
         "verticals_support", pa.float64(),
-        "Length of the near-vertical lines that agree with verticals_tilt_deg (within 0.5 deg), in long edges.")
+        "Length of the near-vertical line segments that agree with verticals_tilt_deg (within 0.5 deg), in long "
+        "edges.")
     verticals_agreement: float | None = column(
         "verticals_agreement", pa.float64(), "Their share (0-1) of all near-vertical line length.")
+    horizon_lines: int | None = column(
+        "horizon_lines", pa.int32(), "Separate straight lines (not pieces of one) among the agreeing horizontals.")
+    verticals_lines: int | None = column(
+        "verticals_lines", pa.int32(), "Separate straight lines (not pieces of one) among the agreeing verticals.")
+    horizon_rival: float | None = column(
+        "horizon_rival", pa.float64(),
+        "Line length agreeing with the strongest other near-horizontal direction (1 deg or more away), as a share "
+        "of horizon_support: near 1, two directions compete (text curving to a binding, a brick texture).")
+    verticals_rival: float | None = column(
+        "verticals_rival", pa.float64(),
+        "Line length agreeing with the strongest other near-vertical direction, as a share of verticals_support.")
 
 
 @dataclass

@@ -1,21 +1,27 @@
 """Horizon and verticals: the tilt of the picture's straight lines.
 
-Canny edges and a probabilistic Hough transform say which edge pixels lie on
-straight lines near the horizontal or vertical axis; those pixels' gradients
-then give each line's angle to a fraction of a degree, and the family's tilt is
-the angle most of the straight line length agrees on. How much line length
-agrees, and what share of the family that is, say how sure the reading is.
+A line segment detector (LSD, von Gioi et al. 2012, as OpenCV ships it) finds
+the straight edges of a copy large enough for sub-degree angles
+(:data:`LSD_LONG_EDGE`) and of a quarter-size one; each segment near the horizontal or vertical axis
+votes for its family's tilt with its length. The tilt is the peak of the
+votes' density, refined as the mean of the segments that agree with it,
+weighted by their squared length (a segment's angle is good to about its
+endpoints' error over its length). How much line length agrees, what share of
+the family that is, and on how many separate lines it lies say how sure the
+reading is: a row of level shelves or a horizon with a shore below it is many
+lines agreeing; a sloping ridge or a receding wall is one line, or lines that
+scatter; a brick texture or a page curving to its binding has a rival direction
+as strong as the reading.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_luma, encode_luma, resize_long_edge
+from pipeline.imaging.measure.common import check_luma, encode_luma, resize_long_edge
 from pipeline.kernel.records import LineMeasure
 
 
@@ -23,11 +29,13 @@ from pipeline.kernel.records import LineMeasure
 class LineTilts:
     """Tilts from detected line segments; None when too few lines.
 
-    ``*_support``: the length of straight edge that agrees with the reading
-    (edge pixels within :data:`AGREEMENT_DEG`), in long edges of the picture;
-    ``*_agreement``: their share of the family's edge strength. A real
-    horizon or a row of level shelves is long and dominant; perspective lines
-    (a guard rail, a receding table) scatter and agree with nothing much.
+    ``*_support``: the length of the segments that agree with the reading
+    (within :data:`AGREEMENT_DEG`), in long edges of the picture;
+    ``*_agreement``: their share of the family's segment length; ``*_lines``:
+    on how many separate lines they lie; ``*_rival``: the line length agreeing with the strongest
+    other direction (at least :data:`RIVAL_APART_DEG` away), as a share of the reading's. A real horizon or a row of level
+    shelves is long and dominant; perspective lines (a guard rail, a receding
+    table) scatter and agree with nothing much.
     """
 
     horizon_tilt_deg: float | None
@@ -37,42 +45,56 @@ class LineTilts:
     horizon_agreement: float | None = None
     verticals_support: float | None = None
     verticals_agreement: float | None = None
+    horizon_lines: int | None = None
+    verticals_lines: int | None = None
+    horizon_rival: float | None = None
+    verticals_rival: float | None = None
 
 
-#: Edge pixels whose direction is within this many degrees of the family's reading agree with it (a
-#: pixel's gradient direction is good to about a degree on a crisp edge).
-AGREEMENT_DEG = 1.0
-# Width (degrees) of the Gaussian that turns the pixels' directions into a density whose peak is the reading.
-_MODE_BANDWIDTH_DEG = 0.3
-# Canny's thresholds follow the picture's own contrast (a misty horizon has a faint edge): the upper one
-# is this percentile of the gradient magnitude (8-bit steps per pixel), never under the floor.
-_CANNY_PERCENTILE = 90.0
-_CANNY_FLOOR = 8.0
+#: Segments whose angle is within this many degrees of the family's reading agree with it (LSD's
+#: angles are good to about a tenth of a degree on a segment a tenth of the frame long; on the
+#: tuning tilts of benchmarks/straighten_fit.py 0.3 deg read the turns closer than 0.5).
+AGREEMENT_DEG = 0.3
+#: Long edge (px) of the lines' working copy: the default proxy's (1600), never enlarged. Segment
+#: lengths and the lines' separation are measured against it; LSD itself runs on smaller copies.
+LINE_LONG_EDGE = 1600
+#: Long edge (px) of the copy LSD runs on: its cost grows with the pixels (on a busy 1600 px proxy about
+#: 235 ms at 1600, 85 ms at 1024). On the tuning tilts of the level-lines photos (rocket aside) the
+#: horizon read the turns as closely at 1024 as at 1600 (median |error| 0.26 deg both; 0.28 at 800).
+LSD_LONG_EDGE = 1024
+# Width (degrees) of the Gaussian that turns the segments' angles into a density whose peak is the reading.
+_MODE_BANDWIDTH_DEG = 0.15
+# LSD runs on the LSD_LONG_EDGE copy and on a copy a quarter the working copy's size: a soft horizon
+# (mist, a far shore) is a few short segments at full size and one long one at a quarter (on the tuning
+# tilts the median horizon error fell from 0.41 to 0.36 deg).
+_COARSE_SCALE = 0.25
+#: A rival direction is one at least this many degrees from the reading (nearer, it is the reading's own spread).
+RIVAL_APART_DEG = 1.0
+# Agreeing segments whose perpendicular offsets are closer than this (share of the long edge) lie on one line.
+_SAME_LINE = 0.01
 
 
 def line_tilts(
     luma: np.ndarray,
     max_deviation_deg: float = 10.0,
-    min_lines: int = 3,
-    min_length_frac: float = 0.06,
+    min_length_frac: float = 0.04,
 ) -> LineTilts:
-    """Horizon and verticals tilt from Canny edges and a probabilistic Hough transform.
+    """Horizon and verticals tilt from the line segments of the picture.
 
-    Segments within ``max_deviation_deg`` of horizontal (vertical) say which
-    edge pixels lie on straight lines; those pixels' gradients give the angle
-    to a fraction of a degree (Hough's bins are one degree), and the family's
-    tilt is the peak of their strength-weighted density, refined as the
-    weighted median of the pixels near it: the direction most straight edge
-    shares, not an average that perspective lines pull.
+    Segments within ``max_deviation_deg`` of horizontal (vertical) vote for
+    their family's tilt with their length; the tilt is the peak of the votes'
+    density, refined as the squared-length-weighted mean of the segments that
+    agree with it (within :data:`AGREEMENT_DEG`): the direction most straight
+    edge shares, not an average that perspective lines pull.
 
     Parameters
     ----------
     luma : ndarray, (H, W)
-        Linear luminance (resized to :data:`WORK_LONG_EDGE`).
+        Linear luminance, any size. Lengths are measured against a working
+        copy of at most :data:`LINE_LONG_EDGE` (a smaller picture is not
+        enlarged); LSD runs on a copy of at most :data:`LSD_LONG_EDGE`.
     max_deviation_deg : float
         Segments further from horizontal/vertical than this are ignored.
-    min_lines : int
-        Fewer segments in a family than this gives None for that tilt.
     min_length_frac : float
         Shortest segment, as a fraction of the working copy's long edge.
 
@@ -80,107 +102,97 @@ def line_tilts(
     -------
     LineTilts
         ``horizon_tilt_deg``: positive when horizontals rise to the right
-        (the picture needs a clockwise turn). ``verticals_tilt_deg``:
+        (the picture needs a counter-clockwise turn of the crop). ``verticals_tilt_deg``:
         positive when verticals lean right at the top (the picture needs a
-        counter-clockwise turn, or it has a keystone). ``lines_found``: all
-        segments detected near either axis. Support and agreement of each.
+        clockwise turn, or it has a keystone). ``lines_found``: all
+        segments detected near either axis. Support, agreement and the number
+        of separate agreeing lines of each.
 
     Raises
     ------
     ValueError
-        If ``luma`` is not a 2-D image of at least 8x8, or ``max_deviation_deg``
-        is not in (0, 45).
+        If ``luma`` is not a 2-D image of at least 8x8, ``max_deviation_deg``
+        is not in (0, 45) or ``min_length_frac`` not in (0, 1).
     """
     luma = check_luma(luma)
     if not 0 < max_deviation_deg < 45:
         raise ValueError(f"max_deviation_deg must be in (0, 45), got {max_deviation_deg}")
-    encoded = encode_luma(resize_long_edge(luma, WORK_LONG_EDGE))
-    return line_tilts_of_encoded(encoded, max_deviation_deg, min_lines, min_length_frac)
-
-
-def line_tilts_of_encoded(
-    encoded: np.ndarray, max_deviation_deg: float = 10.0, min_lines: int = 3, min_length_frac: float = 0.06
-) -> LineTilts:
-    """:func:`line_tilts` of sRGB-encoded luma already at its working size (unchecked)."""
-    smooth = cv2.GaussianBlur(encoded.astype(np.float32, copy=False), (3, 3), 0)
-    enc8 = np.round(smooth * 255.0).astype(np.uint8)
-    # Scharr, not Sobel: on rotated test lines Sobel's gradient direction reads
-    # about 10 % of the tilt low, Scharr's about 3 %.
-    gx = cv2.Scharr(smooth, cv2.CV_32F, 1, 0)
-    gy = cv2.Scharr(smooth, cv2.CV_32F, 0, 1)
-    ax, ay = np.abs(gx), np.abs(gy)
-    magnitude8 = np.hypot(gx, gy) * (255.0 / 16.0)  # Scharr's kernel sums to 16
-    high = max(_CANNY_FLOOR, float(np.percentile(magnitude8, _CANNY_PERCENTILE)))
-    edges = cv2.Canny(enc8, high / 2.5, high, L2gradient=True)
-    # Only edges running near an axis can vote; dropping the rest first halves
-    # the Hough transform's work, its main cost.
-    ratio = 1.0 / math.tan(math.radians(max_deviation_deg + 5.0))
-    edges[(ax < ay * ratio) & (ay < ax * ratio)] = 0
-    min_len = max(10, int(min_length_frac * max(enc8.shape)))
-    segs = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=min_len, maxLineGap=3)
-    if segs is None:
+    if not 0 < min_length_frac < 1:
+        raise ValueError(f"min_length_frac must be in (0, 1), got {min_length_frac}")
+    # Lengths and offsets are in the pixels of the working copy; LSD's own copy is made straight from
+    # the proxy (no full-size copy is encoded: that alone cost a tenth of the measure).
+    long_edge = float(min(max(luma.shape), LINE_LONG_EDGE))
+    lsd_copy = luma if max(luma.shape) <= LSD_LONG_EDGE else resize_long_edge(luma, LSD_LONG_EDGE)
+    encoded = np.round(np.clip(encode_luma(lsd_copy), 0.0, 1.0) * 255.0).astype(np.uint8)
+    segments = _segments(encoded, _COARSE_SCALE * long_edge / max(encoded.shape)) * (long_edge / max(encoded.shape))
+    if segments.size == 0:
         return LineTilts(None, None, 0)
-    seg = segs.reshape(-1, 4)
-    dx, dy = (seg[:, 2] - seg[:, 0]).astype(np.float64), (seg[:, 3] - seg[:, 1]).astype(np.float64)
-    # Image y grows downwards; flip it so angles turn counter-clockwise as seen.
-    angle = (np.degrees(np.arctan2(-dy, dx)) + 90.0) % 180.0 - 90.0  # [-90, 90): no direction
-    horiz = np.abs(angle) <= max_deviation_deg
-    vert = np.abs(np.abs(angle) - 90.0) <= max_deviation_deg
-    long_edge = float(max(enc8.shape))
-    horizon = verticals = None
-    if horiz.sum() >= min_lines:
-        horizon = _family(edges, seg[horiz], ay > ax, lambda on: np.degrees(np.arctan(gx[on] / gy[on])),
-                          np.hypot(gx, gy), max_deviation_deg, long_edge)
-    if vert.sum() >= min_lines:
-        verticals = _family(edges, seg[vert], ax > ay, lambda on: np.degrees(np.arctan(gy[on] / gx[on])),
-                            np.hypot(gx, gy), max_deviation_deg, long_edge)
+    x0, y0, x1, y1 = segments.T
+    dx, dy = x1 - x0, y1 - y0
+    length = np.hypot(dx, dy)
+    keep = length >= max(8.0, min_length_frac * long_edge)
+    # Image y grows downwards; flip it so angles turn counter-clockwise as seen. Direction-free: [0, 180).
+    angle = np.degrees(np.arctan2(-dy, dx)) % 180.0
+    horizon_angle = (angle + 90.0) % 180.0 - 90.0  # rise to the right, in [-90, 90)
+    lean = 90.0 - angle  # top to the right, in (-90, 90]
+    horiz = keep & (np.abs(horizon_angle) <= max_deviation_deg)
+    vert = keep & (np.abs(lean) <= max_deviation_deg)
+    # Perpendicular offsets of each segment's midpoint: segments of one line share it.
+    mx, my = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    horizon = _family(horizon_angle[horiz], length[horiz], my[horiz], max_deviation_deg, long_edge)
+    verticals = _family(lean[vert], length[vert], mx[vert], max_deviation_deg, long_edge)
     return LineTilts(
         horizon[0] if horizon else None, verticals[0] if verticals else None, int(horiz.sum() + vert.sum()),
         horizon[1] if horizon else None, horizon[2] if horizon else None,
         verticals[1] if verticals else None, verticals[2] if verticals else None,
+        horizon[3] if horizon else None, verticals[3] if verticals else None,
+        horizon[4] if horizon else None, verticals[4] if verticals else None,
     )
 
 
-def _family(edges: np.ndarray, segments: np.ndarray, along: np.ndarray, pixel_angle, strength: np.ndarray,
-            max_deviation_deg: float, long_edge: float) -> tuple[float, float, float] | None:
-    """(tilt, support, agreement) of one family of segments, or None when no segment has edge pixels.
+def _segments(encoded8: np.ndarray, coarse: float) -> np.ndarray:
+    """LSD's segments of an 8-bit picture and of a copy ``coarse`` times its size, as (N, 4) float64
+    rows x0, y0, x1, y1 in the picture's pixels (none: shape (0, 4))."""
+    out = [np.zeros((0, 4))]
+    lsd = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    for scale in (1.0, min(1.0, coarse)):
+        img = encoded8 if scale == 1.0 else cv2.resize(encoded8, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        found = lsd.detect(img)[0]
+        if found is not None:
+            out.append(found.reshape(-1, 4).astype(np.float64) / scale)
+    return np.concatenate(out)
 
-    Every edge pixel on the family's segments votes with its gradient's
-    direction, weighted by the gradient's strength; the tilt is the peak of
-    the votes' density, refined as the weighted median of the votes near it.
-    """
-    mask = np.zeros_like(edges)
-    for x0, y0, x1, y1 in segments.tolist():
-        cv2.line(mask, (x0, y0), (x1, y1), 255, thickness=3)
-    on = (mask > 0) & (edges > 0) & along
-    if on.sum() < 5:
+
+def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_deviation_deg: float,
+            long_edge: float) -> tuple[float, float, float, int, float] | None:
+    """(tilt, support, agreement, separate lines, rival) of one family of segments, or None without segments."""
+    if angles.size == 0:
         return None
-    a, w = pixel_angle(on), strength[on]
-    keep = np.abs(a) <= max_deviation_deg + 5.0
-    a, w = a[keep], w[keep]
-    if a.size < 5:
-        return None
-    grid = np.arange(-max_deviation_deg - 5.0, max_deviation_deg + 5.0 + 1e-9, 0.05)
-    hist = np.bincount(np.clip(np.round((a - grid[0]) / 0.05).astype(int), 0, grid.size - 1), weights=w,
-                       minlength=grid.size)
-    sigma = _MODE_BANDWIDTH_DEG / 0.05
+    step = 0.01
+    grid = np.arange(-max_deviation_deg, max_deviation_deg + step / 2, step)
+    hist = np.bincount(np.clip(np.round((angles - grid[0]) / step).astype(int), 0, grid.size - 1),
+                       weights=length, minlength=grid.size)
+    sigma = _MODE_BANDWIDTH_DEG / step
     kernel = np.exp(-0.5 * (np.arange(-int(4 * sigma), int(4 * sigma) + 1) / sigma) ** 2)
-    mode = grid[int(np.argmax(np.convolve(hist, kernel, mode="same")))]
-    near = np.abs(a - mode) <= AGREEMENT_DEG
-    tilt = _weighted_median(a[near], w[near])
-    agree = np.abs(a - tilt) <= AGREEMENT_DEG
-    return tilt, float(agree.sum() / long_edge), float(w[agree].sum() / w.sum())
+    tilt = float(grid[int(np.argmax(np.convolve(hist, kernel, mode="same")))])
+    for _ in range(3):  # mean shift from the peak, the long segments counting most
+        near = np.abs(angles - tilt) <= AGREEMENT_DEG
+        tilt = float(np.average(angles[near], weights=length[near] ** 2))
+    agree = np.abs(angles - tilt) <= AGREEMENT_DEG
+    offsets = np.sort(offset[agree])
+    lines = int(1 + np.count_nonzero(np.diff(offsets) > _SAME_LINE * long_edge))
+    # The rival: the most line length that agrees with any direction at least RIVAL_APART_DEG away.
+    reach = int(round(AGREEMENT_DEG / step))
+    within = np.convolve(hist, np.ones(2 * reach + 1), mode="same")
+    apart = np.abs(grid - tilt) >= RIVAL_APART_DEG
+    support = float(length[agree].sum())
+    rival = float(within[apart].max() / support) if apart.any() and support > 0 else 0.0
+    return tilt, support / long_edge, support / float(length.sum()), lines, rival
 
 
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
-
-
-def line_measure(encoded_small: np.ndarray) -> LineMeasure:
-    """The record's lines group from sRGB-encoded luma at :data:`WORK_LONG_EDGE`."""
-    tilts = line_tilts_of_encoded(encoded_small)
+def line_measure(luma: np.ndarray) -> LineMeasure:
+    """The record's lines group from the proxy's linear luminance (see :func:`line_tilts`)."""
+    tilts = line_tilts(luma)
     return LineMeasure(
         horizon_tilt_deg=tilts.horizon_tilt_deg,
         verticals_tilt_deg=tilts.verticals_tilt_deg,
@@ -189,4 +201,8 @@ def line_measure(encoded_small: np.ndarray) -> LineMeasure:
         horizon_agreement=tilts.horizon_agreement,
         verticals_support=tilts.verticals_support,
         verticals_agreement=tilts.verticals_agreement,
+        horizon_lines=tilts.horizon_lines,
+        verticals_lines=tilts.verticals_lines,
+        horizon_rival=tilts.horizon_rival,
+        verticals_rival=tilts.verticals_rival,
     )

@@ -70,6 +70,6 @@ def measure_all(
         ),
         colour=colour_measure(rgb),
         focus=focus_measure(luma, encoded_small),
-        lines=line_measure(encoded_small),
+        lines=line_measure(luma),
         content=content_measure(encoded_small, rgb),
     )

@@ -1,0 +1,216 @@
+"""Straightening on known tilts, outside the accuracy benchmark's held-out split: the set its thresholds are fitted on.
+
+Sources: the photos of the accuracy corpus's *tuning* split (never a held-out
+one: the split is :func:`benchmarks.accuracy_corpus.assign_splits`, the same
+hash the benchmark uses) and sample photos that Python packages ship but the
+accuracy pool does not hold. Each is brought to the benchmark's working size
+(:func:`~benchmarks.accuracy_corpus.load_photo`), turned by a set of known
+angles with the benchmark's own :func:`~benchmarks.accuracy_corpus.rotate_and_crop`
+(and left as it is for 0), saved as the benchmark's JPEG, and run through the
+pipeline's own path: the proxy decode, :func:`~pipeline.imaging.measure.measure_all`
+and the plan under the base chart.
+
+The photos split in two by eye: ``lines`` (a true horizon, level shelves,
+upright towers: a turn should be found and undone) and ``other`` (nature,
+textures, perspective: a turn may go unnoticed, but must not be undone wrongly).
+Printed per group: the median |error| of the straighten angle against the
+truth (an absent operation is a turn of 0, as in the benchmark, whether the
+renderer applies it or a retoucher is told), the share within 0.3 deg, the
+turns applied by the renderer and how many of those were wrong (off by more
+than 0.5 deg), and on the untilted photos the turns applied (false applications).
+
+    python benchmarks/straighten_fit.py [--angles ...] [--dump rows.jsonl] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy_corpus import (  # noqa: E402
+    LEVEL_LINES,
+    WORK_LONG_EDGE,
+    _key,
+    _package_file,
+    assign_splits,
+    build_pool,
+    load_photo,
+    rotate_and_crop,
+    save_jpeg,
+)
+from charts.loader import load_chart  # noqa: E402
+from pipeline.imaging.color import luminance  # noqa: E402
+from pipeline.imaging.decode import decode_proxy  # noqa: E402
+from pipeline.imaging.measure import line_measure  # noqa: E402
+from pipeline.kernel.records import ImageRecord, LineMeasure, OperationKind, SourceKind  # noqa: E402
+from pipeline.planning.plan import plan_image  # noqa: E402
+
+CACHE = Path(os.environ.get("POSTPROD_STRAIGHTEN_FIT_CACHE", Path.home() / ".cache" / "postprod" / "straighten_fit"))
+#: Turns injected (degrees, + = counter-clockwise, as the benchmark's ``angle_deg``): the benchmark's range, both signs.
+ANGLES_DEG = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.5, -4.5, 6.0, -6.0)
+#: The proxy's long edge in the default graph (configs/default.yaml, decode_raw.proxy_long_edge).
+PROXY_LONG_EDGE = 1600
+#: Sample photos that Python packages ship and the accuracy pool does not (module, file).
+#: skimage's motorcycle_right is left out: it is the stereo twin of motorcycle_left, a pool photo.
+EXTRA_SAMPLES = (
+    ("skimage", "data/camera.png"), ("skimage", "data/brick.png"), ("skimage", "data/page.png"),
+    ("skimage", "data/text.png"), ("skimage", "data/coins.png"), ("skimage", "data/grass.png"),
+    ("skimage", "data/gravel.png"), ("skimage", "data/clock_motion.png"), ("skimage", "data/horse.png"),
+    ("matplotlib", "mpl-data/sample_data/Minduka_Present_Blue_Pack.png"),
+)
+#: Photos with true level horizontals or upright verticals, judged by eye: the accuracy corpus's own
+#: (:data:`~benchmarks.accuracy_corpus.LEVEL_LINES`) and these: a man on a lawn before a level skyline
+#: and upright buildings, a rocket between upright towers (seen from below: they converge). Two that
+#: looked level are not: skimage's page (its lines of text read -0.37 deg at every turn, a scan turned
+#: a little) and the couple before a door frame (``exposure/Probably Okay!``: the frame leans +1.0 deg
+#: at every turn); they count as ``other``.
+EXTRA_LEVEL = frozenset({"skimage/camera", "skimage/rocket"})
+#: A turn applied this far from the truth is a wrong one (the target's 0.3 deg, with room for the
+#: photo's own level, which is known only by eye).
+WRONG_DEG = 0.5
+BASE_CHART = load_chart("base").chart
+
+
+@dataclass
+class Row:
+    source: str
+    group: str  # "lines" | "other"
+    truth_deg: float
+    angle_deg: float | None  # the straighten operation's angle (None: no operation)
+    applied: bool
+    lines: dict  # the record's lines group as measured
+    seconds: float
+
+    @property
+    def error(self) -> float:
+        return (self.angle_deg or 0.0) - self.truth_deg
+
+
+def sources(data: Path) -> list[tuple[str, Path]]:
+    """(id, path) of the tuning split's photos and the extra package samples."""
+    pool = build_pool(data, Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod"
+                                                 / "accuracy")), log=lambda _m: None)
+    splits = assign_splits(pool)
+    out = [(s.id, s.path) for s in pool if splits[s.id] == "tuning" and s.group != "raw"]
+    held = {s.id for s in pool}
+    for module, rel in EXTRA_SAMPLES:
+        path = _package_file(module, rel)
+        if path is not None and f"{module}/{path.stem}" not in held:
+            out.append((f"{module}/{path.stem}", path))
+    return out
+
+
+def tilted_file(source_id: str, path: Path, angle: float) -> Path:
+    """The source turned by ``angle`` as the benchmark makes it (cached by what made it)."""
+    sha = _key(source_id, path.stat().st_size, path.stat().st_mtime_ns)
+    out = CACHE / "files" / f"{_key('straighten_fit', sha, angle, WORK_LONG_EDGE)}.jpg"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        photo = load_photo(path, WORK_LONG_EDGE)
+        save_jpeg(out, photo if angle == 0 else rotate_and_crop(photo, angle))
+    return out
+
+
+def measure(path: Path) -> tuple[LineMeasure, ImageRecord]:
+    """The lines group and the planned record of one file, through the pipeline's own functions
+    (the proxy decode, then the lines of its luminance as :func:`~pipeline.imaging.measure.measure_all` reads them)."""
+    decoded = decode_proxy(path, SourceKind.RASTER, PROXY_LONG_EDGE, 200_000_000)
+    lines = line_measure(luminance(decoded.rgb))
+    row = dict(source_path=path.name, content_hash="0" * 64, file_size=1, format="jpeg",
+               source_kind=SourceKind.RASTER, width=decoded.meta.width, height=decoded.meta.height, exposure_ev=0.0,
+               sharpness=100.0, phash="0" * 16, clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0,
+               clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0, **asdict(lines))
+    return lines, ImageRecord.from_row(row)
+
+
+def one(job: tuple[str, str, Path, float]) -> Row:
+    """The decision on one source turned by one angle."""
+    sid, group, path, angle = job
+    t0 = time.perf_counter()
+    lines, record = measure(tilted_file(sid, path, angle))
+    ops = [o for o in plan_image(record, BASE_CHART) if o.kind is OperationKind.STRAIGHTEN]
+    op = ops[0] if ops else None
+    return Row(sid, group, angle, None if op is None else float(op.params["angle_deg"]),
+               op is not None and str(op.applied_by) == "renderer", asdict(lines), time.perf_counter() - t0)
+
+
+def run(data: Path, angles: tuple[float, ...], jobs: int, verbose: bool) -> list[Row]:
+    work = [(sid, "lines" if sid in LEVEL_LINES or sid in EXTRA_LEVEL else "other", path, angle)
+            for sid, path in sources(data) for angle in angles]
+    with ProcessPoolExecutor(jobs) as pool:
+        rows = list(pool.map(one, work, chunksize=4))
+    if verbose:
+        for r in rows:
+            m = r.lines
+            print(f"  {r.group:5s} {r.source[:32]:32s} {r.truth_deg:+5.1f} -> {r.angle_deg or 0.0:+6.2f} "
+                  f"{'applied' if r.applied else ('told' if r.angle_deg is not None else '-'):7s} "
+                  f"err {r.error:+6.2f}  h {_f(m['horizon_tilt_deg'])} s{_f(m['horizon_support'])} "
+                  f"a{_f(m['horizon_agreement'])} n{m['horizon_lines'] or 0:<3d} r{_f(m['horizon_rival'])} "
+                  f"v {_f(m['verticals_tilt_deg'])} s{_f(m['verticals_support'])} a{_f(m['verticals_agreement'])} "
+                  f"n{m['verticals_lines'] or 0:<3d} r{_f(m['verticals_rival'])}")
+    return rows
+
+
+def _f(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:+5.2f}"
+
+
+def table(rows: list[Row]) -> str:
+    """The figures per group: tilted error, applied and wrong turns, false applications when untilted."""
+    out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | horizon reading vs its untilted reading "
+           "(deg) | applied | applied wrong (> 0.5 deg) | untilted n | applied when untilted "
+           "| told a retoucher when untilted |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    # The photo's own level is judged by eye: the horizon reading's change from the untilted photo to the
+    # turned one, against the turn, says how well the measure follows a turn whatever that level is.
+    untilted = {r.source: r.lines["horizon_tilt_deg"] for r in rows if r.truth_deg == 0}
+    for group in ("lines", "other", "all"):
+        pick = [r for r in rows if group in ("all", r.group)]
+        tilted = [r for r in pick if r.truth_deg != 0]
+        level = [r for r in pick if r.truth_deg == 0]
+        if not pick:
+            continue
+        errs = np.abs([r.error for r in tilted]) if tilted else np.array([np.nan])
+        follow = [abs(r.lines["horizon_tilt_deg"] - untilted[r.source] - r.truth_deg) for r in tilted
+                  if r.lines["horizon_tilt_deg"] is not None and untilted.get(r.source) is not None]
+        applied = [r for r in tilted if r.applied]
+        wrong = sum(abs(r.error) > WRONG_DEG for r in applied)
+        out.append(f"| {group} | {len(tilted)} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
+                   f"{np.median(follow) if follow else float('nan'):.2f} (n={len(follow)}) | "
+                   f"{len(applied)} | {wrong} | {len(level)} | {sum(r.applied for r in level)} | "
+                   f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--angles", type=float, nargs="+", default=list(ANGLES_DEG), help="turns to inject (deg)")
+    parser.add_argument("--dump", type=Path, help="write every row (measurements and decision) as JSON lines")
+    parser.add_argument("--verbose", action="store_true", help="print every item")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    args = parser.parse_args(argv)
+    data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
+    t0 = time.perf_counter()
+    rows = run(data, tuple(args.angles), args.jobs, args.verbose)
+    if args.dump:
+        args.dump.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+    print(table(rows))
+    print(f"\n{len(rows)} items, {len({r.source for r in rows})} photos, {time.perf_counter() - t0:.0f} s; "
+          f"measurement {np.mean([r.seconds for r in rows]) * 1000:.0f} ms per item (proxy decode included)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
