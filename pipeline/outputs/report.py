@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
+from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
@@ -66,13 +66,6 @@ class ReportImage:
     doc: dict[str, Any] | None = None
     picture: str | None = None
     stale: bool = False
-
-
-def report_images(records: list[ImageRecord], docs: dict[str, dict[str, Any]], pictures: dict[str, str],
-                  stale: set[str]) -> list[ReportImage]:
-    """The report's view of a run's records and the instruction documents written for them."""
-    return [ReportImage(r.source_path, str(r.status), r.error, r.duplicate_of, docs.get(r.source_path),
-                        pictures.get(r.source_path, r.preview_path), r.source_path in stale) for r in records]
 
 
 #: Crop frames, one colour per crop of an image, in the order the plan lists them.
