@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -525,3 +526,30 @@ def test_documents_written_before_the_form_was_named() -> None:
     assert "SidecarForExtension" not in packet and 'crs:IncrementalTemperature="0"' in packet
     doc["source_path"] = "a.CR2"
     assert 'photoshop:SidecarForExtension="CR2"' in xmp_packet(doc)
+
+
+def test_instructions_made_a_chunk_at_a_time_are_the_same_files(shoot_out: tuple[Path, Path], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # A large shoot's instructions are made INSTRUCTION_CHUNK images at a time (one exiftool run each, the
+    # sidecar names shared across chunks: day1/IMG_0002's CRW, JPG and KDC): one image a chunk gives the
+    # same documents, packets, copies and report as the whole shoot at once.
+    import pipeline.outputs.shoot as shoot_module
+
+    shoot, out = shoot_out
+    again = tmp_path / "out"
+    shutil.copytree(out, again)
+    monkeypatch.setattr(shoot_module, "INSTRUCTION_CHUNK", 1)
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=again, executor="local", chart="corporate_portrait"))
+    assert result.reused and not result.rendered  # only the outputs were made again
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for folder in ("instructions", "xmp")
+                for p in sorted((root / folder).rglob("*")) if p.is_file()}
+
+    before, after = files(out), files(again)
+    assert len(before) >= 8 and before.keys() == after.keys()
+    # The CRW's sidecar stem was taken in the first chunk; the KDC, two chunks on, still knows it.
+    assert json.loads(after["instructions/day1__IMG_0002.KDC.json"])["xmp"] == "xmp/day1/IMG_0002.KDC.xmp"
+    assert [k for k in before if before[k] != after[k]] == []
+    seconds = re.compile(rb"&middot; [0-9.]+ s</div>")
+    assert seconds.sub(b"", (out / "report.html").read_bytes()) == seconds.sub(b"", (again / "report.html").read_bytes())

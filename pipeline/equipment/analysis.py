@@ -20,6 +20,7 @@ photographer's statistics.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,11 +61,91 @@ CORRECTIONS = (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE, OperationKin
                OperationKind.STRAIGHTEN)
 
 
+# --- what the passes read of a frame ------------------------------------------------------------------
+def _name(v: str | None) -> str | None:
+    return sys.intern(v) if v else v  # makes, models, serials and names repeat over a whole shoot
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFacts:
+    """What the equipment and operator passes read of one file, and nothing else.
+
+    A few names and numbers (about 0.5 KB) instead of the whole record (about
+    10 KB as Python objects, with its operations and measurements): a run holds
+    one per file while it adds the shoot up (:func:`frame_facts`).
+    """
+
+    source_path: str
+    duplicate_of: str | None
+    status: Status
+    source_kind: SourceKind
+    camera_make: str | None
+    camera_model: str | None
+    captured_at: datetime | None
+    aperture: float | None
+    orientation: int | None
+    camera_serial: str | None
+    photographer: str | None
+    photographer_source: str | None
+    evidence_path: str | None
+    focus_miss: bool | None
+    focus_subject_x: float | None
+    focus_subject_y: float | None
+    focus_subject_blur_px: float | None
+    focus_sharpest_blur_px: float | None
+    focus_detail: str | None
+    verdict: Verdict | None
+    exposure_ev: float | None
+    exposure_verdict: str | None
+    horizon_tilt_deg: float | None
+    verticals_tilt_deg: float | None
+    reasons: tuple[str, ...]  # 'kind', 'retoucher:kind', 'flag:check', 'reject:check' of its operations (crops aside)
+    corrections: tuple[OperationKind, ...]  # which of CORRECTIONS its operations make
+    to_retoucher: bool  # a task by hand, a flag or a rejection
+    near_duplicate: bool  # flagged or rejected by the duplicates check
+
+
+def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
+    """The :class:`FrameFacts` of a record (a FrameFacts is returned as it is)."""
+    if isinstance(r, FrameFacts):
+        return r
+    reasons: set[str] = set()
+    hand = near = False
+    for op in r.operations:
+        if op.kind is OperationKind.CROP:
+            continue
+        if op.kind in (OperationKind.FLAG, OperationKind.REJECT):
+            reasons.add(f"{op.kind}:{op.params.get('check', '?')}")
+            hand = True
+            near = near or op.params.get("check") == "duplicates"
+        elif op.applied_by is AppliedBy.RETOUCHER:
+            reasons.add(f"retoucher:{op.kind}")
+            hand = True
+        else:
+            reasons.add(str(op.kind))
+    e = r.equipment
+    return FrameFacts(
+        source_path=r.source_path, duplicate_of=r.duplicate_of, status=r.status, source_kind=r.source_kind,
+        camera_make=_name(r.camera.make), camera_model=_name(r.camera.model), captured_at=r.camera.captured_at,
+        aperture=r.camera.aperture, orientation=r.frame.orientation, camera_serial=_name(r.identity.camera_serial),
+        photographer=_name(r.identity.photographer), photographer_source=_name(r.identity.photographer_source),
+        evidence_path=e.evidence_path, focus_miss=e.focus_miss, focus_subject_x=e.focus_subject_x,
+        focus_subject_y=e.focus_subject_y, focus_subject_blur_px=e.focus_subject_blur_px,
+        focus_sharpest_blur_px=e.focus_sharpest_blur_px, focus_detail=e.focus_detail,
+        verdict=r.plan.verdict, exposure_ev=r.plan.exposure_ev, exposure_verdict=r.plan.exposure_verdict,
+        horizon_tilt_deg=r.lines.horizon_tilt_deg, verticals_tilt_deg=r.lines.verticals_tilt_deg,
+        reasons=tuple(sorted(_name(k) for k in reasons)),  # type: ignore[misc]
+        corrections=tuple(k for k in CORRECTIONS if any(op.kind is k for op in r.operations)),
+        to_retoucher=hand, near_duplicate=near,
+    )  # fmt: skip
+
+
 # --- who and which body ------------------------------------------------------------------------------
-def body_of(record: ImageRecord) -> Body | None:
+def body_of(record: ImageRecord | FrameFacts) -> Body | None:
     """The camera body a frame was shot with (its serial, else make and model); None when unknown."""
-    serial = record.identity.camera_serial
-    make, model = record.camera.make, record.camera.model
+    f = frame_facts(record)
+    serial = f.camera_serial
+    make, model = f.camera_make, f.camera_model
     if not (serial or make or model):
         return None
     return Body(serial, make, model)
@@ -92,31 +173,30 @@ def assign_photographers(records: Iterable[ImageRecord], named: str | None = Non
 class Capture:
     """One press of the shutter: its files (RAW first), the one that stands for them, its body."""
 
-    primary: ImageRecord
-    files: tuple[ImageRecord, ...]
+    primary: FrameFacts
+    files: tuple[FrameFacts, ...]
     body: Body | None
 
     @property
     def photographer(self) -> str:
-        return self.primary.identity.photographer or UNKNOWN_PHOTOGRAPHER
+        return self.primary.photographer or UNKNOWN_PHOTOGRAPHER
 
 
-def captures(records: Sequence[ImageRecord]) -> list[Capture]:
+def captures(records: Iterable[ImageRecord | FrameFacts]) -> list[Capture]:
     """Group a shoot's files into captures: RAW+JPEG pairs once, exact duplicates left out.
 
     Files are one capture when they share folder and name (``IMG_0002.CR2``
     and ``IMG_0002.JPG``) and their capture times do not differ (one may lack
     it). The RAW stands for the capture, else the first file in path order.
     """
-    groups: dict[tuple[str, str], list[list[ImageRecord]]] = defaultdict(list)
-    for r in sorted(records, key=lambda r: r.source_path):
+    groups: dict[tuple[str, str], list[list[FrameFacts]]] = defaultdict(list)
+    for r in sorted(map(frame_facts, records), key=lambda r: r.source_path):
         if r.duplicate_of is not None:
             continue
         p = PurePosixPath(r.source_path)
         buckets = groups[(str(p.parent), p.stem.casefold())]
         for bucket in buckets:
-            times = {x.camera.captured_at for x in bucket if x.camera.captured_at} | (
-                {r.camera.captured_at} if r.camera.captured_at else set())
+            times = {x.captured_at for x in bucket if x.captured_at} | ({r.captured_at} if r.captured_at else set())
             if len(times) <= 1:
                 bucket.append(r)
                 break
@@ -158,7 +238,7 @@ class EquipmentResult:
         return self.bodies.get(body_key(Body(f.camera_serial, f.camera_make, f.camera_model)) or "")
 
 
-def analyse_equipment(records: Sequence[ImageRecord], out_dir: Path) -> EquipmentResult:
+def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path) -> EquipmentResult:
     """Dust spots, photosite defects and focus misses of every body in a shoot.
 
     Each capture's evidence file is read once and dropped (the dust
@@ -175,13 +255,13 @@ def analyse_equipment(records: Sequence[ImageRecord], out_dir: Path) -> Equipmen
         r = cap.primary
         if r.status is not Status.OK:
             continue
-        ref = FrameRef(r.source_path, r.frame.orientation or 1, r.camera.aperture)
+        ref = FrameRef(r.source_path, r.orientation or 1, r.aperture)
         frames[r.source_path] = ref
         key = body_key(cap.body)
-        if r.equipment.focus_miss is not None and key is not None:
+        if r.focus_miss is not None and key is not None:
             bf = bodies.setdefault(key, BodyFrames(cap.body))  # type: ignore[arg-type]
             bf.focus_judged += 1
-        if r.equipment.focus_miss:
+        if r.focus_miss:
             focus.append((cap, ref))
         if key is None:
             without_body += 1
@@ -189,11 +269,11 @@ def analyse_equipment(records: Sequence[ImageRecord], out_dir: Path) -> Equipmen
         bf = bodies.setdefault(key, BodyFrames(cap.body))  # type: ignore[arg-type]
         bf.frames.append(ref)
         bf.photographers[cap.photographer] += 1
-        if r.camera.captured_at:
-            bf.captured.append(r.camera.captured_at)
-        if not r.equipment.evidence_path:
+        if r.captured_at:
+            bf.captured.append(r.captured_at)
+        if not r.evidence_path:
             continue
-        ev = load_evidence(out_dir / r.equipment.evidence_path)
+        ev = load_evidence(out_dir / r.evidence_path)
         if ev is None:
             missing += 1
             continue
@@ -231,8 +311,7 @@ def body_summary(result: EquipmentResult) -> dict[str, Any]:
 
 
 def _focus_finding(cap: Capture, ref: FrameRef, bf: BodyFrames | None) -> EquipmentFinding:
-    r = cap.primary
-    e = r.equipment
+    e = r = cap.primary
     body = cap.body or Body(None)
     blur = e.focus_subject_blur_px or e.focus_sharpest_blur_px or 0.0
     return EquipmentFinding(
@@ -286,16 +365,18 @@ EQUIPMENT_SCHEMA = pa.schema(
 )
 
 
-def equipment_rows(result: EquipmentResult, shoot_id: str, records: Sequence[ImageRecord]) -> list[dict[str, Any]]:
+def equipment_rows(result: EquipmentResult, shoot_id: str,
+                   records: Iterable[ImageRecord | FrameFacts]) -> list[dict[str, Any]]:
     """Rows of ``equipment.parquet`` (:data:`EQUIPMENT_SCHEMA`)."""
-    by_path = {r.source_path: r for r in records}
+    wanted = {f.source_path for f in result.findings if f.source_path is not None}
+    by_path = {r.source_path: frame_facts(r) for r in records if r.source_path in wanted}
     rows = []
     for f in result.findings:
         bf = result.body_of_finding(f)
         if f.source_path is not None:
             r = by_path.get(f.source_path)
-            when = r.camera.captured_at if r is not None else None
-            person = r.identity.photographer if r is not None else None
+            when = r.captured_at if r is not None else None
+            person = r.photographer if r is not None else None
             start = end = when
         else:
             person = bf.photographers.most_common(1)[0][0] if bf and bf.photographers else None
@@ -373,8 +454,8 @@ def _bursts(caps: list[Capture]) -> tuple[int, int]:
     """(runs, captures in runs) of frames of one body at most BURST_GAP_S apart."""
     by_body: dict[str, list[datetime]] = defaultdict(list)
     for c in caps:
-        if c.primary.camera.captured_at is not None:
-            by_body[body_key(c.body) or ""].append(c.primary.camera.captured_at)
+        if c.primary.captured_at is not None:
+            by_body[body_key(c.body) or ""].append(c.primary.captured_at)
     runs = frames = 0
     for times in by_body.values():
         times.sort()
@@ -390,8 +471,9 @@ def _bursts(caps: list[Capture]) -> tuple[int, int]:
     return runs, frames
 
 
-def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[str, Any]]:
+def operator_rows(records: Iterable[ImageRecord | FrameFacts], shoot_id: str) -> list[dict[str, Any]]:
     """Rows of ``operators.parquet`` (:data:`OPERATORS_SCHEMA`): one per photographer of the shoot."""
+    records = [frame_facts(r) for r in records]
     caps_by: dict[str, list[Capture]] = defaultdict(list)
     files_by: Counter = Counter()
     dups_by: Counter = Counter()
@@ -404,7 +486,7 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
             files_by[c.photographer] += 1
     for r in records:
         if r.duplicate_of is not None:
-            person = primary_of.get(r.duplicate_of, r.identity.photographer or UNKNOWN_PHOTOGRAPHER)
+            person = primary_of.get(r.duplicate_of, r.photographer or UNKNOWN_PHOTOGRAPHER)
             dups_by[person] += 1
             files_by[person] += 1
     rows = []
@@ -412,35 +494,20 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
         caps = caps_by[person]
         prim = [c.primary for c in caps]
         ok = [r for r in prim if r.status is Status.OK]
-        planned = [r for r in ok if r.plan.verdict is not None]
+        planned = [r for r in ok if r.verdict is not None]
         reasons: Counter = Counter()
         needs: Counter = Counter()
         to_retoucher = 0
         for r in planned:
-            kinds = set()
-            hand = False
-            for op in r.operations:
-                if op.kind is OperationKind.CROP:
-                    continue
-                if op.kind in (OperationKind.FLAG, OperationKind.REJECT):
-                    kinds.add(f"{op.kind}:{op.params.get('check', '?')}")
-                    hand = True
-                elif op.applied_by is AppliedBy.RETOUCHER:
-                    kinds.add(f"retoucher:{op.kind}")
-                    hand = True
-                else:
-                    kinds.add(str(op.kind))
-            for k in CORRECTIONS:
-                if any(op.kind is k for op in r.operations):
-                    needs[k] += 1
-            reasons.update(kinds)
-            to_retoucher += hand
-        verdicts = Counter(r.plan.verdict for r in planned)
-        ev = [r.plan.exposure_ev for r in ok if r.plan.exposure_ev is not None]
-        horizon = [r.lines.horizon_tilt_deg for r in ok if r.lines.horizon_tilt_deg is not None]
-        verticals = [r.lines.verticals_tilt_deg for r in ok if r.lines.verticals_tilt_deg is not None]
-        times = [r.camera.captured_at for r in prim if r.camera.captured_at is not None]
-        sources = Counter(r.identity.photographer_source for r in prim if r.identity.photographer_source)
+            needs.update(r.corrections)
+            reasons.update(r.reasons)
+            to_retoucher += r.to_retoucher
+        verdicts = Counter(r.verdict for r in planned)
+        ev = [r.exposure_ev for r in ok if r.exposure_ev is not None]
+        horizon = [r.horizon_tilt_deg for r in ok if r.horizon_tilt_deg is not None]
+        verticals = [r.verticals_tilt_deg for r in ok if r.verticals_tilt_deg is not None]
+        times = [r.captured_at for r in prim if r.captured_at is not None]
+        sources = Counter(r.photographer_source for r in prim if r.photographer_source)
         bursts, burst_frames = _bursts(caps)
         rows.append({
             "shoot_id": shoot_id, "photographer": person,
@@ -455,8 +522,8 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
             "needs_straighten": needs[OperationKind.STRAIGHTEN], "to_retoucher": to_retoucher,
             "reasons": sorted(reasons.items()),
             "exposure_ev_median": _pct(ev, 50), "exposure_ev_p10": _pct(ev, 10), "exposure_ev_p90": _pct(ev, 90),
-            "exposure_under": sum(1 for r in ok if r.plan.exposure_verdict == "under"),
-            "exposure_over": sum(1 for r in ok if r.plan.exposure_verdict == "over"),
+            "exposure_under": sum(1 for r in ok if r.exposure_verdict == "under"),
+            "exposure_over": sum(1 for r in ok if r.exposure_verdict == "over"),
             "exposure_ev_hist": _hist(ev, EXPOSURE_BIN_EDGES),
             "horizon_tilt_median_deg": _pct(horizon, 50),
             "horizon_tilt_mean_abs_deg": round(float(np.mean(np.abs(horizon))), 3) if horizon else None,
@@ -465,12 +532,10 @@ def operator_rows(records: Sequence[ImageRecord], shoot_id: str) -> list[dict[st
             "verticals_tilt_mean_abs_deg": round(float(np.mean(np.abs(verticals))), 3) if verticals else None,
             "verticals_tilt_hist": _hist(verticals, TILT_BIN_EDGES),
             "duplicates": dups_by[person],
-            "near_duplicates": sum(1 for r in planned if any(
-                op.params.get("check") == "duplicates" for op in r.operations
-                if op.kind in (OperationKind.FLAG, OperationKind.REJECT))),
+            "near_duplicates": sum(1 for r in planned if r.near_duplicate),
             "bursts": bursts, "burst_frames": burst_frames,
-            "focus_misses": sum(1 for r in ok if r.equipment.focus_miss),
-            "focus_judged": sum(1 for r in ok if r.equipment.focus_miss is not None),
+            "focus_misses": sum(1 for r in ok if r.focus_miss),
+            "focus_judged": sum(1 for r in ok if r.focus_miss is not None),
         })  # fmt: skip
     return rows
 

@@ -43,6 +43,8 @@ class RecordStore:
         The run's output folder (the file goes into its state directory).
     keys : iterable of str
         The images' source paths, in the shoot's order.
+    folder : Path, optional
+        Where the scratch file goes, instead of ``out_dir / STORE_DIR`` (a second store of the same run).
 
     Raises
     ------
@@ -50,8 +52,8 @@ class RecordStore:
         If the scratch file cannot be created.
     """
 
-    def __init__(self, out_dir: Path, keys: Iterable[str]) -> None:
-        folder = Path(out_dir) / STORE_DIR
+    def __init__(self, out_dir: Path, keys: Iterable[str], folder: Path | None = None) -> None:
+        folder = Path(folder) if folder is not None else Path(out_dir) / STORE_DIR
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("records.*.bin"):  # of a run killed before it could remove its own
             stale.unlink(missing_ok=True)

@@ -10,11 +10,13 @@ its face boxes and crop frames drawn over it as SVG.
 from __future__ import annotations
 
 import html
+import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, Status, Verdict
+from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
@@ -66,13 +68,6 @@ class ReportImage:
     stale: bool = False
 
 
-def report_images(records: list[ImageRecord], docs: dict[str, dict[str, Any]], pictures: dict[str, str],
-                  stale: set[str]) -> list[ReportImage]:
-    """The report's view of a run's records and the instruction documents written for them."""
-    return [ReportImage(r.source_path, str(r.status), r.error, r.duplicate_of, docs.get(r.source_path),
-                        pictures.get(r.source_path, r.preview_path), r.source_path in stale) for r in records]
-
-
 #: Crop frames, one colour per crop of an image, in the order the plan lists them.
 CROP_COLOURS = ("#1e88e5", "#fdd835", "#8e24aa", "#00acc1")
 
@@ -112,28 +107,30 @@ def _overlay(im: ReportImage) -> str:
     return "".join(parts)
 
 
-def _scenes_table(ok: list[ReportImage]) -> str:
+@dataclass
+class _Scene:
+    """One scene's running totals for the report's scenes table (a few numbers, not its documents)."""
+
+    frames: int = 0
+    first: str | None = None  # earliest and latest capture time (ISO text) of its frames
+    last: str | None = None
+    matched: Counter = field(default_factory=Counter)
+    ev_min: float | None = None
+    ev_max: float | None = None
+
+
+def _scenes_table(scenes: dict[int, _Scene]) -> str:
     """The scenes of the shoot: frames, when, and what was matched across them."""
-    scenes: dict[int, list[dict[str, Any]]] = {}
-    for im in ok:
-        if im.doc.get("scene_id") is not None:
-            scenes.setdefault(int(im.doc["scene_id"]), []).append(im.doc)
     if not scenes:
         return ""
     rows = []
     for sid in sorted(scenes):
-        docs = scenes[sid]
-        times = sorted(d["image"]["captured_at"] for d in docs if d["image"].get("captured_at"))
-        clock = [t[11:19] for t in times]
+        sc = scenes[sid]
+        clock = [t[11:19] for t in (sc.first, sc.last) if t]
         when = (clock[0] + (f" &ndash; {clock[-1]}" if clock[-1] != clock[0] else "")) if clock else "-"
-        active = [o for d in docs for o in d["operations"] if (o.get("review") or {}).get("status") != "rejected"]
-        matched = Counter(str(o["kind"]).replace("_", " ") for o in active
-                          if o["kind"] in (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE)
-                          and o["params"].get("scene_id") == sid)
-        evs = [o["params"]["ev"] for o in active if o["kind"] == OperationKind.EXPOSURE]
-        what = ", ".join(f"{k} on {n}" for k, n in sorted(matched.items())) or "each frame on its own"
-        span = f"{min(evs):+.2f} to {max(evs):+.2f} EV" if evs else "none"
-        rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{len(docs)}</td><td>{when}</td>"
+        what = ", ".join(f"{k} on {n}" for k, n in sorted(sc.matched.items())) or "each frame on its own"
+        span = f"{sc.ev_min:+.2f} to {sc.ev_max:+.2f} EV" if sc.ev_min is not None else "none"
+        rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{sc.frames}</td><td>{when}</td>"
                     f"<td>{_e(what)}</td><td>{span}</td></tr>")
     return ("<h2>Scenes</h2><p class=muted>Frames of one place and light. Matched: the corrections planned "
             "with the scene (the chart's consistency), on how many frames.</p><table><tr><th>scene</th>"
@@ -141,73 +138,164 @@ def _scenes_table(ok: list[ReportImage]) -> str:
             + "".join(rows) + "</table>")
 
 
-def render_report(images: list[ReportImage], summary: dict[str, Any], chart_name: str | None,
-                  equipment: EquipmentView | None = None) -> str:
-    """The HTML text of the shoot report (with the equipment and photographers section when given)."""
-    originals = [im for im in images if im.duplicate_of is None]
-    ok = [im for im in originals if im.status == Status.OK and im.doc is not None]
-    failed = [im for im in originals if im.status == Status.FAILED]
-    verdicts = Counter(im.doc["verdict"] for im in ok if im.doc["verdict"])
-    reasons = Counter(o["params"]["check"] for im in ok for o in im.doc["operations"] if o["kind"] == OperationKind.REJECT)
-    by_hand = [(im, o) for im in ok for o in im.doc["operations"] if o["applied_by"] == AppliedBy.RETOUCHER
-               and o["kind"] not in (OperationKind.FLAG, OperationKind.REJECT)]
-    faces = sum(im.doc["faces_to_brighten"] or 0 for im in ok)
-    stale = [im for im in ok if im.stale]
-    counts = [
-        ("images", len(originals)), ("accepted", verdicts.get(Verdict.ACCEPT, 0)),
-        ("flagged", verdicts.get(Verdict.FLAG, 0)), ("rejected", verdicts.get(Verdict.REJECT, 0)),
-        ("failed", len(failed)), ("faces to brighten", faces), ("retoucher tasks", len(by_hand)),
-        ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
-    ]
-    if stale:
-        counts.append(("stale exports", len(stale)))
-    out = [
-        "<!doctype html><html lang=en><meta charset=utf-8>",
-        f"<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>",
-        f"<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
-        f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>",
-        '<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts) + "</div>",
-    ]
-    if stale:
-        out.append(f'<h2 class="stale-head">Stale exports: {len(stale)} image(s) changed in review since they were '
+def _active(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
+
+
+def _card(im: ReportImage) -> str:
+    """One image's card: the picture with its overlay, verdict, link to its instructions, what is done to it."""
+    doc = im.doc or {}
+    verdict = str(doc["verdict"] or "accept")
+    ops = "".join(
+        f'<li class="{"hand" if o["applied_by"] == AppliedBy.RETOUCHER else ""}">{_e(o["reason"])}'
+        + (f' <i>({_e(o["review"]["status"])}{" by " + _e(o["review"]["by"]) if o["review"].get("by") else ""})</i>'
+           if (o.get("review") or {}).get("status", "pending") != "pending" else "")
+        + "</li>"
+        for o in doc["operations"] if o["kind"] != OperationKind.CROP
+    )
+    stale_badge = ' <span class="badge stale" title="changed in review since it was rendered">stale export</span>' \
+        if im.stale else ""
+    return (
+        f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
+        + (f'<span class=scene>scene {doc["scene_id"]}</span> ' if doc.get("scene_id") is not None else "")
+        + f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
+        f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
+    )
+
+
+class ReportBuilder:
+    """``report.html`` made one image at a time, in memory that does not grow with the shoot.
+
+    :meth:`add` takes each file of the shoot in the report's order and keeps
+    counts, the scenes' running totals, and the HTML of its table rows and
+    card in temporary files (a card is 1-2 KB: 10,000 of them, with their
+    documents, grew the driver by about 100 MB when the page was one string);
+    :meth:`chunks` gives the page, the same bytes :func:`render_report` returns.
+    Use it as a context manager (the temporary files go at the end).
+    """
+
+    def __init__(self) -> None:
+        self.originals = 0
+        self.failed = 0
+        self.faces = 0
+        self.verdicts: Counter = Counter()
+        self.reasons: Counter = Counter()
+        self.by_hand = 0
+        self.stale = 0
+        self.scenes: dict[int, _Scene] = {}
+        # The sections that have a row per image, spooled (text, UTF-8) until the page is put together.
+        self._stale_rows = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._hand_rows = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._failed_rows = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._cards = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def __enter__(self) -> ReportBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for f in (self._stale_rows, self._hand_rows, self._failed_rows, self._cards):
+            f.close()
+
+    def add(self, im: ReportImage) -> None:
+        """Count one file of the shoot and spool its rows and card (duplicates count in the summary only)."""
+        if im.duplicate_of is not None:
+            return
+        self.originals += 1
+        if im.status == Status.FAILED:
+            self.failed += 1
+            self._failed_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>")
+        if im.status != Status.OK or im.doc is None:
+            return
+        doc = im.doc
+        if doc["verdict"]:
+            self.verdicts[doc["verdict"]] += 1
+        self.reasons.update(o["params"]["check"] for o in doc["operations"] if o["kind"] == OperationKind.REJECT)
+        for o in doc["operations"]:
+            if o["applied_by"] == AppliedBy.RETOUCHER and o["kind"] not in (OperationKind.FLAG, OperationKind.REJECT):
+                self.by_hand += 1
+                self._hand_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(o['kind'])}</td>"
+                                      f"<td>{_e(o['reason'])}</td></tr>\n")
+        self.faces += doc["faces_to_brighten"] or 0
+        if im.stale:
+            self.stale += 1
+            self._stale_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td></tr>")
+        if doc.get("scene_id") is not None:
+            self._add_scene(int(doc["scene_id"]), doc)
+        self._cards.write(_card(im) + "\n")
+
+    def _add_scene(self, sid: int, doc: dict[str, Any]) -> None:
+        sc = self.scenes.setdefault(sid, _Scene())
+        sc.frames += 1
+        t = doc["image"].get("captured_at")
+        if t:
+            sc.first = t if sc.first is None or t < sc.first else sc.first
+            sc.last = t if sc.last is None or t > sc.last else sc.last
+        for o in _active(doc):
+            if o["kind"] in (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE) and o["params"].get("scene_id") == sid:
+                sc.matched[str(o["kind"]).replace("_", " ")] += 1
+            if o["kind"] == OperationKind.EXPOSURE:
+                ev = o["params"]["ev"]
+                sc.ev_min = ev if sc.ev_min is None or ev < sc.ev_min else sc.ev_min
+                sc.ev_max = ev if sc.ev_max is None or ev > sc.ev_max else sc.ev_max
+
+    @staticmethod
+    def _replay(f: Any) -> Iterator[str]:
+        f.seek(0)
+        while chunk := f.read(1 << 16):
+            yield chunk
+
+    def chunks(self, summary: dict[str, Any], chart_name: str | None,
+               equipment: EquipmentView | None = None) -> Iterator[str]:
+        """The page's text in pieces, with the equipment and photographers section when given."""
+        counts = [
+            ("images", self.originals), ("accepted", self.verdicts.get(Verdict.ACCEPT, 0)),
+            ("flagged", self.verdicts.get(Verdict.FLAG, 0)), ("rejected", self.verdicts.get(Verdict.REJECT, 0)),
+            ("failed", self.failed), ("faces to brighten", self.faces), ("retoucher tasks", self.by_hand),
+            ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
+        ]
+        if self.stale:
+            counts.append(("stale exports", self.stale))
+        yield "<!doctype html><html lang=en><meta charset=utf-8>"
+        yield (f"\n<title>postprod report: {_e(summary.get('shoot', ''))}</title><style>{_CSS}</style>"
+               f"\n<h1>Shoot report</h1><div class=muted>{_e(summary.get('shoot', ''))} &middot; chart "
+               f"<b>{_e(chart_name or '-')}</b> &middot; {summary.get('seconds', 0):.1f} s</div>"
+               '\n<div class="counts">' + "".join(f'<div class="count"><b>{n}</b>{_e(k)}</div>' for k, n in counts)
+               + "</div>")
+        if self.stale:
+            yield (f'\n<h2 class="stale-head">Stale exports: {self.stale} image(s) changed in review since they were '
                    "rendered</h2><p class=muted>Re-render them with <code>postprod render OUT</code> (or the review "
-                   "app's Re-render button).</p><table><tr><th>image</th></tr>"
-                   + "".join(f"<tr><td class=path>{_e(im.source_path)}</td></tr>" for im in stale) + "</table>")
-    if reasons:
-        out.append("<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
-                   + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in reasons.most_common()) + "</table>")
-    if by_hand:
-        out.append("<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>")
-        for im, o in by_hand:
-            out.append(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(o['kind'])}</td><td>{_e(o['reason'])}</td></tr>")
-        out.append("</table>")
-    if failed:
-        out.append("<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
-                   + "".join(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>" for im in failed)
+                   "app's Re-render button).</p><table><tr><th>image</th></tr>")
+            yield from self._replay(self._stale_rows)
+            yield "</table>"
+        if self.reasons:
+            yield ("\n<h2>Rejected, and why</h2><table><tr><th>check</th><th>images</th></tr>"
+                   + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in self.reasons.most_common())
                    + "</table>")
-    out.append(_scenes_table(ok))
-    out.append(equipment_section(equipment))
-    out.append('<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
+        if self.by_hand:
+            yield "\n<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>\n"
+            yield from self._replay(self._hand_rows)
+            yield "</table>"
+        if self.failed:
+            yield "\n<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
+            yield from self._replay(self._failed_rows)
+            yield "</table>"
+        yield "\n" + _scenes_table(self.scenes)
+        yield "\n" + equipment_section(equipment)
+        yield ('\n<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
                '</span><span>crop frames (dashed), each in its colour with its aspect</span>'
-               '<span>pictures show the corrections as rendered</span></div><div class="grid">')
-    for im in ok:
-        doc = im.doc
-        verdict = str(doc["verdict"] or "accept")
-        ops = "".join(
-            f'<li class="{"hand" if o["applied_by"] == AppliedBy.RETOUCHER else ""}">{_e(o["reason"])}'
-            + (f' <i>({_e(o["review"]["status"])}{" by " + _e(o["review"]["by"]) if o["review"].get("by") else ""})</i>'
-               if (o.get("review") or {}).get("status", "pending") != "pending" else "")
-            + "</li>"
-            for o in doc["operations"] if o["kind"] != OperationKind.CROP
-        )
-        stale_badge = ' <span class="badge stale" title="changed in review since it was rendered">stale export</span>' \
-            if im.stale else ""
-        out.append(
-            f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
-            + (f'<span class=scene>scene {doc["scene_id"]}</span> ' if doc.get("scene_id") is not None else "")
-            + f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
-            f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
-        )
-    out.append("</div></html>\n")
-    return "\n".join(out)
+               '<span>pictures show the corrections as rendered</span></div><div class="grid">\n')
+        yield from self._replay(self._cards)
+        yield "</div></html>\n"
+
+
+def render_report(images: Iterable[ReportImage], summary: dict[str, Any], chart_name: str | None,
+                  equipment: EquipmentView | None = None) -> str:
+    """The HTML text of the shoot report (with the equipment and photographers section when given)."""
+    with ReportBuilder() as builder:
+        for im in images:
+            builder.add(im)
+        return "".join(builder.chunks(summary, chart_name, equipment))

@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,18 +25,21 @@ from pipeline.equipment.analysis import (
     OPERATORS_NAME,
     OPERATORS_SCHEMA,
     EquipmentResult,
+    FrameFacts,
     analyse_equipment,
     assign_photographers,
     body_summary,
     equipment_rows,
+    frame_facts,
     operator_rows,
 )
 from pipeline.equipment.evidence import EVIDENCE_DIR
 from pipeline.imaging.measure.keypoints import KEYPOINTS_DIR
 from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
-from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_json_atomic
+from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_chunks_atomic, write_json_atomic
 from pipeline.kernel.journal import STATE_DIR
+from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
@@ -54,7 +59,7 @@ from pipeline.outputs.instructions import (
     instruction_name,
     instruction_rows,
 )
-from pipeline.outputs.report import ReportImage, render_report, report_images
+from pipeline.outputs.report import ReportBuilder, ReportImage, render_report
 from pipeline.outputs.verify import verify_exports
 from pipeline.outputs.xmp import (
     EmbedError,
@@ -63,6 +68,7 @@ from pipeline.outputs.xmp import (
     crs_settings,
     embed_packets,
     image_decision,
+    sidecar_stems_taken,
     xmp_note,
     xmp_packet,
     xmp_target,
@@ -86,7 +92,21 @@ def after_preview_name(content_hash: str) -> str:
     return f"{PREVIEW_DIR}/{content_hash[:24]}.after.jpg"
 
 
-def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
+#: Planned images whose instructions are made at once (and their embedded copies, one exiftool run):
+#: the documents of one chunk are the only ones in memory.
+INSTRUCTION_CHUNK = 500
+#: Rows of a table held before they are written (one row group each): a manifest row is about 8 KB as a
+#: dict, so the default 2,048 made the outputs' peak 16 MB higher at 10,000 images than at 100.
+OUTPUT_BATCH_ROWS = 256
+#: The scratch copy of the records as the outputs edit them (photographers, decisions), for the later passes.
+OUTPUT_RECORDS_DIR = f"{STATE_DIR}/output-records"
+
+
+def _is_planned(r: ImageRecord) -> bool:
+    return r.duplicate_of is None and r.status is Status.OK and r.plan.verdict is not None
+
+
+def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
                   plan_params: dict[tuple[str, str], dict[str, Any]] | None = None,
                   keep_photographers: bool = False) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, equipment and
@@ -100,10 +120,19 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
     from the shoot, of a render killed half-way) is removed at the end, so
     the folder holds this run's outputs and nothing else.
 
+    Memory does not grow with the shoot's size beyond a few names per image:
+    ``records`` is read once, each record as it comes, and the records as
+    the outputs edit them (photographers, decisions) go to a scratch store
+    that every later pass reads one at a time; an instruction document is
+    written and dropped (:data:`INSTRUCTION_CHUNK` at a time); the equipment
+    pass reads :class:`~pipeline.equipment.analysis.FrameFacts`; the report
+    reads each document back from its file (:class:`~pipeline.outputs.report.ReportBuilder`).
+
     Parameters
     ----------
-    records : list of ImageRecord
-        Every file of the shoot, duplicates and failures included, in the manifest's order.
+    records : iterable of ImageRecord
+        Every file of the shoot, duplicates and failures included, in the manifest's order
+        (read once; a lazy :class:`~pipeline.kernel.record_store.RecordView` is not held).
     summary : dict
         The run's summary (``summary.json``, also shown in the report); gets
         ``decisions_not_rendered``: the images with a decision made after their render,
@@ -127,79 +156,135 @@ def write_outputs(records: list[ImageRecord], summary: dict[str, Any], graph_nam
         (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
+    store = RecordStore(out, (), folder=out / OUTPUT_RECORDS_DIR)
+    try:
+        _write_outputs(records, store, summary, graph_name, context, plan_params, keep_photographers)
+    finally:
+        store.close()
+
+
+def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: dict[str, Any], graph_name: str,
+                   context: RunContext, plan_params: dict[tuple[str, str], dict[str, Any]] | None,
+                   keep_photographers: bool) -> None:
+    out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
     write_run_chart(out, context.chart)
-    # The photographers edit the records in place and the equipment pass reads them back: one list for
-    # every pass (a lazy view of the run's record store hands out a fresh copy each time).
-    records = list(records)
-    assign_photographers(records, context.photographer, context.photographer_register)
-    if keep_photographers:
-        kept = previous_photographers(out)
+    kept = previous_photographers(out) if keep_photographers else {}
+    keep: set[str] = set()
+    planned: list[str] = []
+    planned_sources: list[tuple[str, str]] = []
+
+    def manifest_rows() -> Iterator[dict[str, Any]]:
+        # The one pass over the run's records: photographers put on, each kept in the scratch store.
         for r in records:
+            assign_photographers((r,), context.photographer, context.photographer_register)
             if r.source_path in kept:
                 r.identity.photographer, r.identity.photographer_source = kept[r.source_path]
+            store.put(r.source_path, r)
+            if r.duplicate_of is None:
+                if r.preview_path:
+                    keep.add(r.preview_path)
+                keep.update(e.path for e in r.exports)
+                if _is_planned(r):
+                    planned.append(r.source_path)
+                    planned_sources.append((r.source_path, sys.intern(r.format)))
+                    after = after_preview_name(r.content_hash)
+                    if r.exports and (out / after).is_file():
+                        keep.add(after)
+            yield r.to_row()
+
     # Rows are written as they are made (2,048 at a time): the tables never sit in memory whole.
-    write_parquet_rows((r.to_row() for r in records), MANIFEST_SCHEMA, out / MANIFEST_NAME, meta)
-    originals = [r for r in records if r.duplicate_of is None]
-    write_parquet_rows((row for r in originals for row in face_rows([r])), FACES_SCHEMA, out / FACES_NAME, meta)
-    planned = [r for r in originals if r.status is Status.OK and r.plan.verdict is not None]
-    keep: set[str] = {r.preview_path for r in originals if r.preview_path}
-    keep |= {e.path for r in originals for e in r.exports}
-    pictures = {r.source_path: after_preview_name(r.content_hash) for r in planned
-                if r.exports and (out / after_preview_name(r.content_hash)).is_file()}
-    keep |= set(pictures.values())
+    write_parquet_rows(manifest_rows(), MANIFEST_SCHEMA, out / MANIFEST_NAME, meta, OUTPUT_BATCH_ROWS)
+    every = store.keys()
+    write_parquet_rows((row for r in store.view(every) if r.duplicate_of is None for row in face_rows([r])),
+                       FACES_SCHEMA, out / FACES_NAME, meta, OUTPUT_BATCH_ROWS)
+    taken = sidecar_stems_taken(planned_sources)
+    planned_sources.clear()
     summary["decisions_not_rendered"] = []
+    shas: dict[str, str] = {}
     with decisions.transaction(out) as con:
         reviews = decisions.read(con)
-        for r in planned:
-            if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
-                summary["decisions_not_rendered"].append(r.source_path)
-        docs = write_instruction_docs(planned, context)
-        rows: list[dict[str, Any]] = []
-        shas: dict[str, str] = {}
-        for doc in docs:
-            rows += instruction_rows(doc)
-            name = f"instructions/{instruction_name(doc['source_path'])}"
-            shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
-            keep |= {name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])}
+
+        def instruction_table_rows() -> Iterator[dict[str, Any]]:
+            view = store.view(planned)
+            for start in range(0, len(planned), INSTRUCTION_CHUNK):
+                chunk = view[start : start + INSTRUCTION_CHUNK]
+                for r in chunk:
+                    if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
+                        summary["decisions_not_rendered"].append(r.source_path)
+                    store.put(r.source_path, r)  # the later passes read the decisions as merged
+                for doc in write_instruction_docs(chunk, context, taken):
+                    yield from instruction_rows(doc)
+                    name = f"instructions/{instruction_name(doc['source_path'])}"
+                    shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
+                    keep.update((name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])))
+
         if planned:
-            write_parquet_rows(rows, INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta)
+            write_parquet_rows(instruction_table_rows(), INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta,
+                               OUTPUT_BATCH_ROWS)
         else:
             (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
         decisions.documents_written(con, shas)
+    shas.clear()
     # After the decisions are merged: an export made before one that changes its pixels is stale.
-    stale = stale_exports(originals, context.chart)
-    write_parquet_rows((row for r in originals for row in export_rows([r], stale)), EXPORTS_SCHEMA,
-                       out / EXPORTS_NAME, meta)
+    stale: set[str] = set()
+    render_keys = RenderKeys(context.chart.chart) if context.chart is not None else None
+
+    def export_table_rows() -> Iterator[dict[str, Any]]:
+        for r in store.view(every):
+            if r.duplicate_of is not None:
+                continue
+            if render_keys is not None and r.exports and r.render_key \
+                    and render_keys.key(r.content_hash, r.operations) != r.render_key:
+                stale.add(r.source_path)
+            yield from export_rows([r], [r.source_path] if r.source_path in stale else ())
+
+    write_parquet_rows(export_table_rows(), EXPORTS_SCHEMA, out / EXPORTS_NAME, meta, OUTPUT_BATCH_ROWS)
     verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
+    originals = _Originals(store, every)
     keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
     remove_stale_outputs(out, keep, review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
+    keep.clear()
     # The keypoints of frames no longer in the shoot (planning read them; the next run finds them again).
-    remove_stale_outputs(out, {r.keypoints_path for r in records if r.keypoints_path}, folders=(str(KEYPOINTS_DIR),))
-    found = write_equipment(records, context, meta)
+    remove_stale_outputs(out, {r.keypoints_path for r in store.view(every) if r.keypoints_path},
+                         folders=(str(KEYPOINTS_DIR),))
+    found = write_equipment([frame_facts(r) for r in store.view(every)], context, meta)
     summary["equipment"] = dict(Counter(str(f.kind) for f in found.findings))
     summary.update(body_summary(found))
     write_json_atomic(out / SUMMARY_NAME, summary)
-    by_path = {d["source_path"]: d for d in docs}
-    by_source = {r.source_path: r for r in records}
+    del found
+
+    def pictures_of(paths: set[str]) -> dict[str, FramePicture]:
+        return {r.source_path: FramePicture(r.preview_path, r.frame.width, r.frame.height, r.frame.orientation or 1,
+                                            r.camera.aperture) for r in store.view(every) if r.source_path in paths}
+
     # The section as `rewrite_report` draws it: from the tables just written.
-    equipment = read_equipment_view(out, summary, lambda paths: {
-        p: FramePicture(r.preview_path, r.frame.width, r.frame.height, r.frame.orientation or 1, r.camera.aperture)
-        for p in paths if (r := by_source.get(p)) is not None})
-    html_text = render_report(report_images(records, by_path, pictures, stale), summary, context.chart_name,
-                              equipment)
-    write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
+    equipment = read_equipment_view(out, summary, pictures_of)
+    planned_set = set(planned)
+    planned.clear()
+    with ReportBuilder() as report:
+        for r in store.view(every):
+            doc = picture = None
+            if r.source_path in planned_set:
+                doc = json.loads((out / "instructions" / instruction_name(r.source_path)).read_text(encoding="utf-8"))
+                after = after_preview_name(r.content_hash)
+                picture = after if r.exports and (out / after).is_file() else None
+            report.add(ReportImage(r.source_path, str(r.status), r.error, r.duplicate_of, doc,
+                                   picture or r.preview_path, r.source_path in stale))
+        write_chunks_atomic(out / REPORT_NAME,
+                            (c.encode("utf-8") for c in report.chunks(summary, context.chart_name, equipment)))
 
 
-def stale_exports(records: list[ImageRecord], chart: ResolvedChart | None) -> set[str]:
-    """Images whose exports were rendered from other operations than the records now carry."""
-    if chart is None:
-        return set()
-    keys = RenderKeys(chart.chart)
-    return {r.source_path for r in records
-            if r.exports and r.render_key and keys.key(r.content_hash, r.operations) != r.render_key}
+class _Originals:
+    """The files of a shoot that are not exact duplicates, from a record store, read again on every pass."""
+
+    def __init__(self, store: RecordStore, keys: list[str]) -> None:
+        self._view = store.view(keys)
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        return (r for r in self._view if r.duplicate_of is None)
 
 
 def write_run_chart(out: Path, chart: ResolvedChart | None) -> None:
@@ -293,7 +378,7 @@ def rewrite_report(out: Path, docs: dict[str, dict[str, Any]], stale: set[str]) 
     write_bytes_atomic(out / REPORT_NAME, html_text.encode("utf-8"))
 
 
-def write_equipment(records: list[ImageRecord], context: RunContext, meta: dict[str, Any]) -> EquipmentResult:
+def write_equipment(records: list[FrameFacts], context: RunContext, meta: dict[str, Any]) -> EquipmentResult:
     """``equipment.parquet`` (findings per camera body) and ``operators.parquet`` (per photographer).
 
     Reads each frame's evidence file once (:func:`pipeline.equipment.analysis.analyse_equipment`),
@@ -304,7 +389,7 @@ def write_equipment(records: list[ImageRecord], context: RunContext, meta: dict[
     write_parquet_rows(equipment_rows(result, context.shoot_id, records), EQUIPMENT_SCHEMA, out / EQUIPMENT_NAME,
                        meta)
     write_parquet_rows(operator_rows(records, context.shoot_id), OPERATORS_SCHEMA, out / OPERATORS_NAME, meta)
-    keep = {r.equipment.evidence_path for r in records if r.equipment.evidence_path}
+    keep = {r.evidence_path for r in records if r.evidence_path}
     remove_stale_outputs(out, keep, folders=(str(EVIDENCE_DIR),))
     return result
 
@@ -336,20 +421,27 @@ def previous_image_review(path: Path) -> dict[str, Any] | None:
     return review
 
 
-def write_instruction_docs(records: list[ImageRecord], context: RunContext) -> list[dict[str, Any]]:
+def write_instruction_docs(records: list[ImageRecord], context: RunContext,
+                           stems_taken: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """``instructions/<name>.json`` and the Camera Raw settings (``xmp/``) of every planned image.
 
     Embedded-form sources (DNG, JPEG, TIFF, PNG) get their copies in one
     exiftool run; a copy that cannot be written leaves the packet and a note
     in its document (``xmp_note``) instead of failing the run. The packets,
     then the documents, are flushed to disk together (:class:`AtomicBatch`),
-    not one ``fsync`` a file.
+    not one ``fsync`` a file. ``stems_taken`` (:func:`~pipeline.outputs.xmp.sidecar_stems_taken` of the
+    whole shoot) is for a part of the shoot: which sidecar names other images took; without it
+    ``records`` are taken as the whole shoot.
     """
     out = context.out_dir
     chart = context.chart.chart if context.chart is not None else None
     renditions = [(name, r.crop) for name, r in chart.renditions.items()] if chart is not None else []
     embed = chart.xmp.embed_copies if chart is not None else True
-    targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
+    if stems_taken is None:
+        targets = xmp_targets(((r.source_path, r.format) for r in records), embed)
+    else:
+        targets = {r.source_path: xmp_target(r.source_path, r.format, embed, stems_taken.get(r.source_path))
+                   for r in records}
     docs: list[dict[str, Any]] = []
     jobs: list[tuple[Path, Path, Path]] = []
     with AtomicBatch() as packets:  # in place (committed) before exiftool copies them
@@ -469,31 +561,45 @@ def _is_review_preview(name: str, prefixes: set[str]) -> bool:
 CONTACT_PAGE = 60
 
 
-def write_contact_sheets(records: list[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
+def write_contact_sheets(records: Iterable[ImageRecord], out: Path, page: int = CONTACT_PAGE) -> list[Path]:
     """``contact_sheets/<rendition>.jpg``: every delivered file of a rendition, ``page`` to a sheet.
 
     A rendition with more files gets numbered sheets, ``<rendition>-001.jpg``
     and on: one sheet for a whole shoot would grow the driver's memory with
     the shoot (300 MB at 1,000 images) and pass JPEG's 65,500 px limit near
     1,200. Sheets of an earlier run that this one does not rewrite are removed.
+    ``records`` is read once, then once per rendition (a record store's view
+    reads them again from disk), so only one sheet's cells are in memory.
     """
-    by_rendition: dict[str, list[tuple[Path, str]]] = {}
-    for r in records:
-        for e in r.exports:
-            caption = f"{PurePosixPath(r.source_path).name} [{r.plan.verdict}]" if r.plan.verdict else r.source_path
-            # The cell the export made from its pixels, else (an export of an earlier run) the file itself.
-            thumb = thumbnail_path(out, e.path)
-            by_rendition.setdefault(e.rendition, []).append((thumb if thumb.is_file() else out / e.path, caption))
+    counts = Counter(e.rendition for r in records for e in r.exports)
     folder = out / CONTACT_DIR
     written: list[Path] = []
-    for rendition, items in sorted(by_rendition.items()):
-        pages = [items[i : i + page] for i in range(0, len(items), page)]
-        for n, chunk in enumerate(pages, 1):
-            name = f"{rendition}.jpg" if len(pages) == 1 else f"{rendition}-{n:03d}.jpg"
-            written.append(contact_sheet([p for p, _ in chunk], [c for _, c in chunk], folder / name))
+    for rendition, count in sorted(counts.items()):
+        single = count <= page
+        cells: list[tuple[Path, str]] = []
+
+        def sheet(cells: list[tuple[Path, str]], rendition: str = rendition, single: bool = single) -> None:
+            name = f"{rendition}.jpg" if single else f"{rendition}-{len(written_here) + 1:03d}.jpg"
+            written_here.append(contact_sheet([p for p, _ in cells], [c for _, c in cells], folder / name))
+
+        written_here: list[Path] = []
+        for r in records:
+            for e in r.exports:
+                if e.rendition != rendition:
+                    continue
+                caption = f"{PurePosixPath(r.source_path).name} [{r.plan.verdict}]" if r.plan.verdict else r.source_path
+                # The cell the export made from its pixels, else (an export of an earlier run) the file itself.
+                thumb = thumbnail_path(out, e.path)
+                cells.append((thumb if thumb.is_file() else out / e.path, caption))
+                if len(cells) == page:
+                    sheet(cells)
+                    cells = []
+        if cells:
+            sheet(cells)
+        written += written_here
         stale = [folder / f"{rendition}.jpg", *folder.glob(f"{rendition}-[0-9][0-9][0-9].jpg")]
         for p in stale:
-            if p not in written:
+            if p not in written_here:
                 p.unlink(missing_ok=True)
     shutil.rmtree(out / THUMB_DIR, ignore_errors=True)  # a transport from the workers, not an output
     return written

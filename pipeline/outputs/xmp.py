@@ -187,17 +187,24 @@ def xmp_targets(sources: Iterable[tuple[str, str]], embed_copies: bool = True) -
 
     The first source of a folder and stem (in path order) keeps ``<stem>.xmp``.
     """
+    sources = sorted(sources)
+    taken = sidecar_stems_taken(sources)
+    return {sp: xmp_target(sp, fmt, embed_copies, taken.get(sp)) for sp, fmt in sources}
+
+
+def sidecar_stems_taken(sources: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The sidecar-form sources whose ``<stem>.xmp`` another source of their folder took first (in path
+    order), and that source: what :func:`xmp_target` needs as ``stem_taken_by``, for the few that have one."""
     owner: dict[tuple[str, str], str] = {}
-    out: dict[str, XmpTarget] = {}
+    taken: dict[str, str] = {}
     for sp, fmt in sorted(sources):
-        p = PurePosixPath(sp)
-        taken = None
         if xmp_form(fmt) is XmpForm.SIDECAR:
+            p = PurePosixPath(sp)
             key = (str(p.parent), p.stem.lower())  # Lightroom's catalogues treat names case-insensitively
-            taken = owner.setdefault(key, sp)
-            taken = None if taken == sp else taken
-        out[sp] = xmp_target(sp, fmt, embed_copies, taken)
-    return out
+            first = owner.setdefault(key, sp)
+            if first != sp:
+                taken[sp] = first
+    return taken
 
 
 # --- review decisions --------------------------------------------------------------------
