@@ -196,6 +196,32 @@ def test_pick_stars_and_label_in_the_gallery(page, server) -> None:  # noqa: ANN
     expect(page.locator(".tile .name")).to_have_text([sp])
 
 
+def test_a_slow_listing_does_not_overwrite_a_newer_filter(page, server) -> None:  # noqa: ANN001
+    """Filters changed quickly: the unfiltered listing, answered last, must not replace the red-only one."""
+    from playwright.sync_api import expect
+
+    base, out = server
+    page.goto(base + "/")
+    expect(page.locator(".tile")).to_have_count(5)
+    page.keyboard.press("6")  # the first image gets the red label
+    expect(page.locator('.tile[data-index="0"]')).to_have_class(re.compile(r"\blabel-Red\b"))
+    # The page's unfiltered listings now come back 1.5 s late (after any listing asked later).
+    page.evaluate("""() => {
+      const fetch0 = window.fetch;
+      window.fetch = (url, opts) => {
+        const answer = fetch0(url, opts);
+        if (!String(url).endsWith("/api/images?")) return answer;
+        return answer.then((r) => new Promise((done) => setTimeout(() => done(r), 1500)));
+      };
+    }""")
+    page.select_option("select[name=flag]", "pick")
+    page.select_option("select[name=flag]", "")  # every image: its answer held back
+    page.select_option("select[name=label]", "Red")
+    expect(page.locator(".tile")).to_have_count(1)
+    page.wait_for_timeout(2500)  # the held-back answer has arrived by now
+    expect(page.locator(".tile")).to_have_count(1)
+
+
 def test_culling_in_the_image_view(page, server) -> None:  # noqa: ANN001
     from playwright.sync_api import expect
 

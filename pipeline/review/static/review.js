@@ -269,7 +269,7 @@ function setupShared() {
 }
 
 // --- gallery ----------------------------------------------------------------------------
-const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0 };
+const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0, listing: 0 };
 const FILTERS = ["verdict", "review", "flag", "stars", "label"];
 const CHECKS = ["faces", "stale"];
 
@@ -338,7 +338,10 @@ async function loadGallery() {
   const params = galleryQuery();
   history.replaceState(null, "", params.toString() ? "?" + params : location.pathname);
   sessionStorage.setItem("postprod.query", params.toString());
+  // Filters changed quickly send listings that may come back out of order: only the newest is drawn.
+  const asked = ++gallery.listing;
   const { status, data } = await api("GET", "/api/images?" + params);
+  if (asked !== gallery.listing) return;
   if (status !== 200) return toast(data.error || "cannot list images", "error");
   gallery.items = data.images;
   gallery.index = new Map(data.images.map((item, i) => [item.source_path, i]));
