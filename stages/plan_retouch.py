@@ -7,7 +7,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.schema import Chart
-from pipeline.imaging.measure.keypoints import read_keypoints
+from pipeline.imaging.measure.keypoints import KeypointFiles
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.stage import Resources, Stage
 from pipeline.planning.plan import plan_shoot
@@ -39,12 +39,10 @@ class PlanRetouch(Stage):
         raise TypeError("plan_retouch runs on the whole shoot; executors call process_shoot")
 
     def process_shoot(self, records: list[ImageRecord]) -> None:
-        # The keypoints are evidence files (descriptors, no pixels); one that is missing or damaged
-        # leaves its frame to be grouped by its light and palette alone.
-        keypoints = {}
-        for i, r in enumerate(records):
-            if r.status is Status.OK and r.keypoints_path and ".." not in r.keypoints_path.split("/"):
-                found = read_keypoints(self.out_path(r.keypoints_path))
-                if found is not None:
-                    keypoints[i] = found
+        # The keypoints are evidence files (descriptors, no pixels), read one run of frames at a time by the
+        # scene grouping (KeypointFiles keeps none); one that is missing or damaged leaves its frame to be
+        # grouped by its light and palette alone.
+        keypoints = KeypointFiles({i: self.out_path(r.keypoints_path) for i, r in enumerate(records)
+                                   if r.status is Status.OK and r.keypoints_path
+                                   and ".." not in r.keypoints_path.split("/")})
         plan_shoot(records, self.chart(), keypoints=keypoints)

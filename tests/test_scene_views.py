@@ -9,8 +9,11 @@ and settings cannot.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import sys
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from charts.loader import load_chart
 from pipeline.imaging.measure.keypoints import (
     KEYPOINTS_FORMAT,
+    KeypointFiles,
     Keypoints,
     find_keypoints,
     keypoints_bytes,
@@ -28,6 +33,7 @@ from pipeline.imaging.measure.keypoints import (
     visual_words,
 )
 from pipeline.kernel.records import ImageRecord, SourceKind
+from pipeline.planning.plan import plan_shoot
 from pipeline.planning.scenes import frame_light, group_scenes, scene_labels
 from pipeline.planning.views import (
     MIN_INLIERS,
@@ -86,6 +92,64 @@ def test_the_evidence_file_round_trips_and_a_damaged_one_reads_as_absent(tmp_pat
     buf = tmp_path / "other.npz"
     np.savez(buf, format=np.array(KEYPOINTS_FORMAT + 1, np.int16), xy=np.zeros((0, 2), np.uint16))
     assert read_keypoints(buf) is None
+
+
+def _random_keypoints(seed: int, n: int = 50) -> Keypoints:
+    rng = np.random.default_rng(seed)
+    descriptors = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    return Keypoints(rng.uniform(0, 1, (n, 2)).astype(np.float32), descriptors,
+                     rng.uniform(0, 1, (n, 3)).astype(np.float32), visual_words(descriptors))
+
+
+def test_keypoint_files_read_each_frame_when_asked_and_keep_nothing(tmp_path: Path) -> None:
+    good, damaged = tmp_path / "good.npz", tmp_path / "damaged.npz"
+    good.write_bytes(keypoints_bytes(_random_keypoints(1)))
+    damaged.write_bytes(keypoints_bytes(_random_keypoints(2))[:100])
+    files = KeypointFiles({0: good, 1: damaged, 2: tmp_path / "missing.npz"})
+    assert len(files) == 3 and list(files) == [0, 1, 2]
+    assert 1 in files and 3 not in files  # whether a frame has a file, without reading it
+    first, again = files.get(0), files.get(0)
+    assert first is not None and len(first) == 50 and first is not again  # read anew: nothing cached
+    assert files.get(1) is None and files.get(2) is None and files.get(3) is None  # absent, as read_keypoints says
+    with pytest.raises(KeyError):
+        files[1]
+
+
+class _WatchedKeypoints(Mapping[int, Keypoints]):
+    """Keypoints made when asked for, counting how many made before are still held when another is."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.made, self.reads, self.most_held = n, {}, [], 0
+
+    def __getitem__(self, index: int) -> Keypoints:
+        if not 0 <= index < self.n:
+            raise KeyError(index)
+        gc.collect()
+        self.most_held = max(self.most_held, sum(ref() is not None for ref in self.made.values()))
+        self.reads.append(index)
+        found = _random_keypoints(index)
+        self.made[index] = weakref.ref(found)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.n))
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def test_planning_holds_one_run_of_keypoints_at_a_time() -> None:
+    """Issue 16 (target 5): the driver's planning must not hold every frame's keypoints of a shoot."""
+    chart = load_chart("base").chart
+    records = [_record(k, 0.0) for k in range(9)]
+    for k, record in enumerate(records):  # three runs of three frames, hours apart
+        record.camera.captured_at = START + timedelta(hours=3 * (k // 3), seconds=20 * k)
+    watched = _WatchedKeypoints(len(records))
+    plan_shoot(records, chart, keypoints=watched)
+    assert sorted(watched.reads) == list(range(9))  # every frame read, once
+    assert watched.most_held <= 2  # at most the frames of its own run before it
+    assert all(r.plan.scene_id is not None for r in records)
+    assert len({r.plan.scene_id for r in records}) >= 3  # the runs are apart: never one scene
 
 
 # --- tier 2: windows of real photographs (tuning split) -------------------------------------------

@@ -13,6 +13,7 @@ each with its thresholds named in the chart or as constants beside it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
@@ -91,7 +92,11 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     rest of the image rules on what the scene rules left.
 
     ``keypoints`` (by record index, read from ``find_keypoints``' evidence
-    files) go on each frame's :class:`PlanState` for the scene grouping.
+    files) are what the scene grouping matches; each frame's
+    :class:`PlanState` gets a reader of its own, called one run at a time, so
+    a mapping that reads files when asked
+    (:class:`~pipeline.imaging.measure.keypoints.KeypointFiles`) keeps the
+    shoot's keypoints out of memory.
 
     Raises
     ------
@@ -99,9 +104,10 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
         If a record with status ok was not analysed (no size).
     """
     plans = {i: PlanState.start(r, chart) for i, r in enumerate(records) if r.status is Status.OK}
-    for i, found in (keypoints or {}).items():
+    for i in keypoints or {}:
         if i in plans:
-            plans[i].keypoints = found
+            # Read when the scene grouping reaches the frame's run, not now (keypoints may read files).
+            plans[i].keypoints = partial(keypoints.get, i)
     from_shoot: dict[int, list[Operation]] = {i: [] for i in plans}
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():

@@ -379,7 +379,10 @@ def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
         The clustering cut, in tolerances (:func:`frame_distance`).
     keypoints : mapping of int to Keypoints, optional
         The frames' keypoints by record index (``find_keypoints``' evidence);
-        a frame without them is grouped by its light and palette alone.
+        a frame without them is grouped by its light and palette alone. Read
+        with ``get`` one run at a time, so a mapping that reads each frame's
+        file when asked (:class:`~pipeline.imaging.measure.keypoints.KeypointFiles`)
+        keeps no more than a run's keypoints in memory.
 
     Raises
     ------
@@ -389,23 +392,27 @@ def group_scenes(records: Sequence[ImageRecord], max_gap_s: float,
     if max_gap_s < 0 or max_distance < 0:
         raise ValueError(f"max_gap_s and max_distance must be >= 0, got {max_gap_s} and {max_distance}")
     analysed = [i for i, r in enumerate(records) if r.status is Status.OK]
-    lights = {i: frame_light(records[i]) for i in analysed}
     keypoints = keypoints or {}
     scenes: list[int | None] = [None] * len(records)
     found: list[list[int]] = []
-    for run in time_runs([lights[i].captured_at for i in analysed], max_gap_s):
+    # One run at a time: its lights and keypoints (about 30 KB a frame) are read for its grouping and
+    # dropped after it, so the grouping holds at most one run's (MAX_RUN_FRAMES), whatever the shoot's size.
+    for run in time_runs([records[i].camera.captured_at for i in analysed], max_gap_s):
         members = [analysed[k] for k in run]
-        run_lights = [lights[i] for i in members]
+        run_lights = [frame_light(records[i]) for i in members]
+        run_keypoints = [keypoints.get(i) for i in members]
         views = None
-        if any(i in keypoints for i in members):
-            views = link_views([keypoints.get(i) for i in members], [f.view_frame() for f in run_lights])
+        if any(k is not None for k in run_keypoints):
+            views = link_views(run_keypoints, [f.view_frame() for f in run_lights])
+        del run_keypoints
         groups: dict[int, list[int]] = {}
         for i, label in zip(members, scene_labels(run_lights, views, max_distance)):
             groups.setdefault(label, []).append(i)
         found += groups.values()
+        del run_lights, views
     # Number scenes by their first frame in capture order (then shoot order for undated frames).
     def first_key(group: list[int]) -> tuple:
-        dated = [lights[i].captured_at for i in group if lights[i].captured_at is not None]
+        dated = [records[i].camera.captured_at for i in group if records[i].camera.captured_at is not None]
         return (0, min(dated), min(group)) if dated else (1, datetime.min, min(group))
 
     for number, group in enumerate(sorted(found, key=first_key), start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,10 +46,13 @@ class PlanState:
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
-    keypoints : Keypoints or None
-        The frame's keypoints, read back from ``find_keypoints``' evidence
-        file (descriptors and positions, no pixels) for the scene grouping;
-        None when the run found none.
+    keypoints : callable or None
+        Reads the frame's keypoints (``find_keypoints``' evidence: descriptors
+        and positions, no pixels) for the scene grouping when called, None
+        when its file is missing or damaged; None when the run found none.
+        A reader rather than the keypoints: the grouping reads one run of
+        frames at a time and drops them, so planning never holds every
+        frame's (about 30 KB each).
     """
 
     faces_that_count: tuple[int, ...]
@@ -57,7 +61,7 @@ class PlanState:
     exposure_keyed_on: str | None = None
     key_faces: tuple[int, ...] = ()
     angle_deg: float = 0.0
-    keypoints: Keypoints | None = None
+    keypoints: Callable[[], Keypoints | None] | None = None
 
     @classmethod
     def start(cls, record: ImageRecord, chart: Chart) -> PlanState:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -241,3 +242,38 @@ def read_keypoints(path: Path) -> Keypoints | None:
             or words.shape != (n,) or (n and int(words.max()) >= VISUAL_WORDS)):
         return None
     return Keypoints(xy, descriptors, rgb, words.astype(np.uint16))
+
+
+class KeypointFiles(Mapping[int, Keypoints]):
+    """Frames' keypoints by index, read from their evidence files each time one is asked for.
+
+    Nothing is kept: a caller that reads a few frames at a time (the scene
+    grouping reads a run) holds only those, where a dict of every frame's
+    keypoints would hold about 30 KB for each frame of the shoot. A file that
+    is missing, damaged or of another format reads as absent (``get`` gives
+    None, ``[]`` raises KeyError), as :func:`read_keypoints` returns None.
+
+    Parameters
+    ----------
+    paths : mapping of int to Path
+        Each frame's evidence file, by index.
+    """
+
+    def __init__(self, paths: Mapping[int, Path]) -> None:
+        self._paths = dict(paths)
+
+    def __getitem__(self, index: int) -> Keypoints:
+        found = read_keypoints(self._paths[index])
+        if found is None:
+            raise KeyError(index)
+        return found
+
+    def __contains__(self, index: object) -> bool:
+        # Only whether the frame has a file: reading it to answer would cost what this class saves.
+        return index in self._paths
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)

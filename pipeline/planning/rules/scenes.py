@@ -10,9 +10,10 @@ frame's white-balance and exposure operations by the ones its scene asks for
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from charts.schema import AcceptanceAction, Chart
+from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.scene_light import mired_tint
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status
 from pipeline.planning.consistency import (
@@ -39,9 +40,28 @@ DISAGREEMENT_FLAG_EV = 1.5
 MATCHED_CONFIDENCE = 0.9
 
 
+class _Readers(Mapping[int, Keypoints]):
+    """The frames' keypoints read through their plans' readers when the grouping asks (one run at a time)."""
+
+    def __init__(self, readers: Mapping[int, Callable[[], Keypoints | None]]) -> None:
+        self._readers = readers
+
+    def __getitem__(self, index: int) -> Keypoints:
+        found = self._readers[index]()
+        if found is None:
+            raise KeyError(index)
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._readers)
+
+    def __len__(self) -> int:
+        return len(self._readers)
+
+
 def plan_scenes(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
     """Write each analysed frame's ``plan.scene_id`` (same place and light); asks for no operation."""
-    keypoints = {i: p.keypoints for i, p in plans.items() if p.keypoints is not None}
+    keypoints = _Readers({i: p.keypoints for i, p in plans.items() if p.keypoints is not None})
     for record, scene in zip(records, group_scenes(records, chart.consistency.max_gap_s, keypoints=keypoints)):
         if record.status is Status.OK:
             record.plan.scene_id = scene
