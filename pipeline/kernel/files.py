@@ -76,12 +76,22 @@ def write_bytes_atomic(path: Path | str, data: bytes, durable: bool = True, sync
     OSError
         If the folder cannot be created or the file written (disk full, permissions).
     """
-    path = Path(path)
+    return _replace_atomically(Path(path), (data,), len(data), durable, sync_folder)
+
+
+def _replace_atomically(path: Path, chunks: Iterable[bytes], size: int | None, durable: bool,
+                        sync_folder: bool) -> Path:
+    """Write ``chunks`` to a temporary file beside ``path`` and rename it over ``path``.
+
+    The one implementation of :func:`write_bytes_atomic` and :func:`write_chunks_atomic`;
+    ``size`` (the bytes to write, when known) goes on an ``OSError`` for a full disk's message.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is not 0o600 anyway
                 os.fchmod(f.fileno(), file_mode())
@@ -89,13 +99,11 @@ def write_bytes_atomic(path: Path | str, data: bytes, durable: bool = True, sync
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
             exc.filename = exc.filename or str(path)
-            exc.bytes_to_write = len(data)  # type: ignore[attr-defined] - what a full disk had to take
+            if size is not None:
+                exc.bytes_to_write = size  # type: ignore[attr-defined] - what a full disk had to take
         raise
     if durable and sync_folder:
         sync_folders([path.parent])
@@ -133,23 +141,7 @@ def write_chunks_atomic(path: Path | str, chunks: Iterable[bytes]) -> Path:
     OSError
         If the folder cannot be created or the file written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sync_folders([path.parent])
-    return path
+    return _replace_atomically(Path(path), chunks, None, durable=True, sync_folder=True)
 
 
 def _syncfs() -> object | None:
