@@ -87,3 +87,26 @@ def test_parquet_written_by_batches_is_the_table(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         write_parquet_rows(iter([{"nope": 1}]), EXPORTS_SCHEMA, tmp_path / "bad.parquet")
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_parquet_cut_short_keeps_the_old_file(tmp_path: Path, fsyncs: list[int]) -> None:
+    """A Parquet write that fails mid-stream (rows that stop with an error) leaves the previous file whole."""
+    import pyarrow.parquet as pq
+
+    from pipeline.kernel.schema import EXPORTS_SCHEMA, write_parquet_rows
+
+    def rows(n: int, fail_at: int | None = None):
+        for i in range(n):
+            if i == fail_at:
+                raise RuntimeError("worker died")
+            yield {"source_path": f"{i}.jpg", "rendition": "web", "path": f"exports/{i}.jpg", "width": i,
+                   "height": i, "bytes": i, "format": "jpeg", "sha256": f"{i:064x}", "stale": False}
+
+    target = tmp_path / "exports.parquet"
+    assert write_parquet_rows(rows(5), EXPORTS_SCHEMA, target) == 5
+    assert fsyncs, "a delivered Parquet file is synced to disk"
+    with pytest.raises(RuntimeError, match="worker died"):
+        write_parquet_rows(rows(5000, fail_at=3000), EXPORTS_SCHEMA, target, batch_rows=100)
+    assert pq.read_table(target).num_rows == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports.parquet"]
+    assert target.stat().st_mode & 0o777 == files.file_mode()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _read_umask() -> int:
@@ -81,17 +83,46 @@ def write_bytes_atomic(path: Path | str, data: bytes, durable: bool = True, sync
 
 def _replace_atomically(path: Path, chunks: Iterable[bytes], size: int | None, durable: bool,
                         sync_folder: bool) -> Path:
-    """Write ``chunks`` to a temporary file beside ``path`` and rename it over ``path``.
+    """Write ``chunks`` through :func:`atomic_file`: the one implementation of
+    :func:`write_bytes_atomic` and :func:`write_chunks_atomic`."""
+    with atomic_file(path, durable, sync_folder, size) as f:
+        for chunk in chunks:
+            f.write(chunk)
+    return path
 
-    The one implementation of :func:`write_bytes_atomic` and :func:`write_chunks_atomic`;
-    ``size`` (the bytes to write, when known) goes on an ``OSError`` for a full disk's message.
+
+@contextlib.contextmanager
+def atomic_file(path: Path | str, durable: bool = True, sync_folder: bool = True,
+                size: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write whose content replaces ``path`` whole when the block ends.
+
+    What :func:`write_bytes_atomic` does, for writers that want a file object
+    (a Parquet writer streaming row batches): a hidden temporary file beside
+    ``path``, flushed, given a plain file's mode, ``fsync``-ed when ``durable``,
+    renamed over ``path``. An exception in the block removes the temporary
+    file and leaves ``path`` as it was.
+
+    Parameters
+    ----------
+    path : Path or str
+        The destination; its parent folders are created.
+    durable, sync_folder : bool
+        As in :func:`write_bytes_atomic`.
+    size : int, optional
+        The bytes to be written, when known: set on an ``OSError`` as ``bytes_to_write``
+        for a full disk's message.
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be created or the file written; its ``filename`` names ``path``.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
+            yield f
             f.flush()
             if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is not 0o600 anyway
                 os.fchmod(f.fileno(), file_mode())
@@ -107,7 +138,6 @@ def _replace_atomically(path: Path, chunks: Iterable[bytes], size: int | None, d
         raise
     if durable and sync_folder:
         sync_folders([path.parent])
-    return path
 
 
 def sync_folders(folders: Iterable[Path]) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import __version__
-from pipeline.kernel.files import file_mode, sync_folders, temp_prefix, write_bytes_atomic
+from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
 SCHEMA_VERSION = 7  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
@@ -163,38 +161,24 @@ def write_parquet_rows(
     meta.update(table_metadata(extra_meta))
     schema = schema.with_metadata(meta)
     names = set(schema.names)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
     count = 0
-    try:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            batch: list[dict[str, Any]] = []
+    with atomic_file(path) as f, pq.ParquetWriter(f, schema, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
 
-            def flush() -> None:
-                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                batch.clear()
+        def flush() -> None:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            batch.clear()
 
-            for row in rows:
-                unknown = set(row) - names
-                if unknown:
-                    raise KeyError(f"row has fields not in the schema: {sorted(unknown)}")
-                batch.append(row)
-                count += 1
-                if len(batch) >= batch_rows:
-                    flush()
-            if batch or count == 0:
+        for row in rows:
+            unknown = set(row) - names
+            if unknown:
+                raise KeyError(f"row has fields not in the schema: {sorted(unknown)}")
+            batch.append(row)
+            count += 1
+            if len(batch) >= batch_rows:
                 flush()
-        with open(tmp, "rb") as f:
-            if hasattr(os, "fchmod"):  # the mode a plain write gives, not mkstemp's 0o600
-                os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sync_folders([path.parent])
+        if batch or count == 0:
+            flush()
     return count
 
 
