@@ -1,9 +1,12 @@
 """Error responses: JSON ``{"error": message}`` under ``/api/``, Flask's HTML pages elsewhere.
 
-Two errors are JSON wherever they happen, since only the app's script sends
-them: a request body over the app's ``MAX_CONTENT_LENGTH`` (413), and a
+These are JSON wherever they happen, since only the app's script sends
+them: a request body over the app's ``MAX_CONTENT_LENGTH`` (413), a
 review database another program or review holds locked (503, with
-``Retry-After``; nothing was changed).
+``Retry-After``; nothing was changed), a review paused by the run that is
+writing the shoot (423), and a decision the store refuses (422: a value out
+of range, a change the plan has no such operation for). Routes catch only
+the errors whose answer depends on the route (404's wording, 409's payload).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import sqlite3
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from pipeline.review.store import DB_NAME
+from pipeline.review.store import DB_NAME, Paused, ReviewError
 
 API_PREFIX = "/api"
 
@@ -47,3 +50,13 @@ def database_busy(exc: sqlite3.OperationalError) -> Response:
                            "nothing was changed: try again in a moment")
     resp.headers["Retry-After"] = "5"
     return resp
+
+
+@errors.app_errorhandler(Paused)
+def review_paused(exc: Paused) -> Response:
+    return json_error(423, str(exc))
+
+
+@errors.app_errorhandler(ReviewError)
+def decision_refused(exc: ReviewError) -> Response:
+    return json_error(422, str(exc))

@@ -19,8 +19,6 @@ from pipeline.review.payloads import image_payload, image_summary
 from pipeline.review.store import (
     REVIEW_STATUSES,
     NotFound,
-    Paused,
-    ReviewError,
     StaleDecision,
     clean_reviewer,
     parse_change,
@@ -134,10 +132,6 @@ def change_image(source_path: str) -> Response:
         return resp
     except NotFound:
         return json_error(404, f"no planned image {source_path!r}")
-    except Paused as exc:
-        return json_error(423, str(exc))
-    except ReviewError as exc:
-        return json_error(422, str(exc))
     return jsonify({**image_payload(store, source_path, doc, version), "undo": done.undo})
 
 

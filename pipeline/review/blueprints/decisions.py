@@ -19,7 +19,7 @@ from pipeline.review.context import review_context
 from pipeline.review.culling import CullingError, parse_decisions
 from pipeline.review.errors import API_PREFIX, json_error
 from pipeline.review.payloads import image_summary
-from pipeline.review.store import MAX_ABS_EV, NotFound, Paused, ReviewError, StaleDecision, clean_reviewer, parse_change
+from pipeline.review.store import MAX_ABS_EV, NotFound, StaleDecision, clean_reviewer, parse_change
 
 decisions = Blueprint("decisions", __name__, url_prefix=API_PREFIX)
 
@@ -49,10 +49,6 @@ def decide() -> Response:
         resp = jsonify({"error": str(exc), "stale": [_tile(store, sp, doc, v) for sp, (doc, v) in exc.stale.items()]})
         resp.status_code = 409
         return resp
-    except Paused as exc:
-        return json_error(423, str(exc))
-    except ReviewError as exc:
-        return json_error(422, str(exc))
     undo_items = [d.undo for d in done if d.undo is not None]
     return jsonify({
         "images": [_tile(store, d.source_path, d.doc, d.version) for d in done],

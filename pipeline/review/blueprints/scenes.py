@@ -27,7 +27,7 @@ from pipeline.review.context import review_context
 from pipeline.review.errors import API_PREFIX, json_error
 from pipeline.review.payloads import image_payload
 from pipeline.review.scenes import decide_scene, propagate, scenes, set_scene_exposure, sync_scene_white_balance
-from pipeline.review.store import Conflict, NotFound, Paused, ReviewError, clean_reviewer
+from pipeline.review.store import Conflict, NotFound, ReviewError, clean_reviewer
 
 scenes_api = Blueprint("scenes", __name__, url_prefix=API_PREFIX + "/scenes")
 
@@ -75,10 +75,6 @@ def change_scene(scene_id: int) -> Response:
             result = sync_scene_white_balance(context.store, scene_id, reviewer, reference)
     except NotFound:
         return json_error(404, f"no scene {scene_id}")
-    except Paused as exc:
-        return json_error(423, str(exc))
-    except ReviewError as exc:
-        return json_error(422, str(exc))
     return jsonify(result.to_json())
 
 
@@ -101,8 +97,4 @@ def propagate_edit() -> Response:
         resp = jsonify({"error": str(exc), **image_payload(context.store, source, exc.doc, exc.version)})
         resp.status_code = 409
         return resp
-    except Paused as exc:
-        return json_error(423, str(exc))
-    except ReviewError as exc:
-        return json_error(422, str(exc))
     return jsonify(result.to_json())
