@@ -89,3 +89,31 @@ def test_review_state_of_a_gallery_tile(statuses: list[str], state: str) -> None
     assert sum(badges["counts"].values()) == len(statuses)
     assert image_badges(None) == {}
     assert image_badges({"operations": [{}]})["review_state"] == "pending"  # no review yet: pending
+
+
+def test_every_write_route_answers_a_paused_review_with_423(out: Path) -> None:
+    """While a re-render rewrites the instruction files, each decision route refuses with the reason, as JSON."""
+    app = create_app(out)
+    client = app.test_client()
+    store = review_context(app).store
+    scene_id = client.get("/api/scenes").get_json()["by_path"][SP]
+    # a reviewer's exposure on the frame, so that propagating it is a real write
+    assert client.post(f"/api/scenes/{scene_id}", json={"action": "exposure", "ev_delta": 0.1}).status_code == 200
+    version = client.get(f"/api/images/{SP}").get_json()["version"]
+    writes = {
+        "image": (f"/api/images/{SP}", {"version": version, "all": {"status": "accepted"}}),
+        "batch": ("/api/decisions", {"items": [{"source_path": SP, "version": version, "image": {"stars": 3}}]}),
+        "scene": (f"/api/scenes/{scene_id}", {"action": "decide", "status": "accepted"}),
+        "propagate": ("/api/scenes/propagate", {"from": SP, "version": version}),
+    }
+    store.pause("re-rendering 1 image")
+    try:
+        for name, (url, body) in writes.items():
+            resp = client.post(url, json=body)
+            assert resp.status_code == 423, (name, resp.status_code, resp.get_data(as_text=True))
+            assert "re-rendering 1 image: decisions are paused" in resp.get_json()["error"], name
+    finally:
+        store.resume()
+    resp = client.post("/api/decisions", json={"items": [{"source_path": SP, "version": version, "image": {"stars": 9}}]})
+    assert resp.status_code == 422 and "stars" in resp.get_json()["error"]
+    assert client.get(f"/api/images/{SP}").get_json()["version"] == version  # nothing was changed
