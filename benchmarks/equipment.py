@@ -423,7 +423,7 @@ def _lens_fields(folder: Path, frames: list[dict]) -> tuple[list[LensField], flo
         name = tf["file"].replace("/", "__")
         if name in stored:
             a = stored[name]
-            out.append(LensField(a[0], a[1], a[2]))
+            out.append(LensField(a[0], a[1], a[2], float(stored[name + ".cpu"][2])))
             cpu += float(stored[name + ".cpu"][0])
             wall += float(stored[name + ".cpu"][1])
             continue
@@ -433,7 +433,7 @@ def _lens_fields(folder: Path, frames: list[dict]) -> tuple[list[LensField], flo
         dc, dt = time.process_time() - c, time.perf_counter() - t
         cpu, wall = cpu + dc, wall + dt
         stored[name] = np.stack([f.log_luma, f.fine, f.coarse])
-        stored[name + ".cpu"] = np.array([dc, dt])
+        stored[name + ".cpu"] = np.array([dc, dt, f.noise])
         out.append(f)
         changed = True
     if changed:

@@ -23,6 +23,7 @@ from pipeline.equipment.findings import Body, FindingKind, FrameRef
 from pipeline.equipment.lens import (
     LENS_MIN_FRAMES,
     LensStats,
+    _radius2,
     corner_falloff_ev,
     lens_findings,
     lens_stats,
@@ -91,36 +92,39 @@ def test_soft_side_found_in_the_sensor_frame():
     assert lr6 == pytest.approx(lr, abs=0.02) and abs(tb6) < 0.1
 
 
-def _stats(lr: list[float], excess: list[float] | None = None, f_number: float = 8.0) -> LensStats:
+def _stats(lr: list[float], falloff: float = 0.5, f_number: float = 8.0) -> LensStats:
+    """Stats of len(lr) frames whose relative maps all show ``falloff`` EV to the corners (a + b r^2)."""
     refs = tuple(FrameRef(f"f{i}.dng", 1, f_number) for i in range(len(lr)))
-    excess = excess if excess is not None else [0.0] * len(lr)
-    norm = vignetting_norm_ev(f_number)
-    return LensStats(len(lr), tuple(lr), tuple(-v for v in lr), tuple(excess), tuple(e + norm for e in excess),
-                     (norm,) * len(lr), refs, refs, refs)
+    r2 = _radius2((8, 12))
+    relative = np.repeat((-falloff * r2)[None], len(lr), axis=0)
+    return LensStats(len(lr), tuple(lr), tuple(-v for v in lr), relative, (vignetting_norm_ev(f_number),) * len(lr),
+                     refs, refs, refs)
 
 
 def test_findings_need_frames_a_margin_and_a_consistent_sign():
     n = LENS_MIN_FRAMES
-    found = lens_findings(BODY, "Lens 50mm", _stats([0.4] * n))
+    found = lens_findings(BODY, "Lens 50mm", _stats([0.6] * n))
     assert [(f.kind, f.x, f.y) for f in found] == [(FindingKind.DECENTRING, 0.9, 0.5),
                                                     (FindingKind.DECENTRING, 0.5, 0.1)]
     assert "soft on the right" in found[0].detail and "soft on the top" in found[1].detail
     assert found[0].frames == n and found[0].confidence > 0.5 and "Lens 50mm" in found[0].detail
-    assert lens_findings(BODY, None, _stats([0.4] * (n - 1))) == []  # too few frames
-    assert lens_findings(BODY, None, _stats([0.05] * n)) == []  # consistent, but too small
-    mixed = [0.6, -0.5, 0.4, -0.3, 0.5, 0.7, -0.6, 0.3, -0.2, 0.45]  # the scene's coin tosses
+    assert lens_findings(BODY, None, _stats([0.6] * (n - 1))) == []  # too few frames
+    assert lens_findings(BODY, None, _stats([0.3] * n)) == []  # consistent, but too small
+    mixed = [0.9, -0.5, 0.8, -0.3, 0.5, 0.7, -0.6, 0.6, -0.2, 0.45]  # the scenes' coin tosses (median 0.5)
     assert lens_findings(BODY, None, _stats(mixed)) == []
-    vig = lens_findings(BODY, None, _stats([0.0] * n, excess=[0.8] * n))
+    vig = lens_findings(BODY, None, _stats([0.0] * n, falloff=1.3))  # the f/8 norm is 0.5 EV
     assert [f.kind for f in vig] == [FindingKind.VIGNETTING]
-    assert vig[0].strength == pytest.approx(1.3) and "1.30 EV" in vig[0].detail
-    assert lens_findings(BODY, None, _stats([0.0] * n, excess=[0.1] * n)) == []
+    assert vig[0].strength == pytest.approx(1.3) and "1.30 EV" in vig[0].detail and vig[0].confidence == 1.0
+    assert lens_findings(BODY, None, _stats([0.0] * n, falloff=0.7)) == []  # within the norm and the margin
+    assert lens_findings(BODY, None, _stats([0.0] * n, falloff=1.3, f_number=1.4)) == []  # wide open: allowed
+    assert lens_findings(BODY, None, _stats([0.0] * (n - 1), falloff=1.3)) == []  # too few frames
 
 
 def test_stats_skip_unusable_frames():
     blown = lens_field(np.ones((400, 600, 3), np.float32))
     scene = lens_field(_texture(400, 600, 2))
     stats = lens_stats([(blown, FrameRef("a", 1, 8.0)), (scene, FrameRef("b", 1, 8.0))])
-    assert stats.frames == 2 and len(stats.lr) == 1 and len(stats.excess) == 1
+    assert stats.frames == 2 and len(stats.lr) == 1 and len(stats.relative) == 1
     assert stats.used_lr[0].source_path == "b"
 
 
@@ -169,3 +173,10 @@ def test_generated_lens_defects_through_the_pipeline(lens_split, model_dir, tmp_
     assert lens_rows[1]["strength"] > 0.5  # EV at the corners
     report = (out / "report.html").read_text()
     assert "<h3>Lenses</h3>" in report and "soft on one side" in report and "vignetting beyond the norm" in report
+
+
+def test_viewed_up_follows_the_orientation():
+    from pipeline.equipment.lens import viewed_up
+
+    assert viewed_up(1) == (0.0, 1.0) and viewed_up(3) == (0.0, -1.0)
+    assert viewed_up(6) == (1.0, 0.0) and viewed_up(8) == (-1.0, 0.0)

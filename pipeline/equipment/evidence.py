@@ -51,6 +51,7 @@ def evidence_bytes(dust: DustEvidence | None, photosites: PhotositeScan | None,
     if lens is not None:
         # float32: 96 cells x 3, under 2 KB; log luminance differences of 0.01 EV matter after the median.
         arrays["lens_field"] = np.stack([lens.log_luma, lens.fine, lens.coarse]).astype(np.float32)
+        arrays["lens_noise"] = np.array(lens.noise, np.float64)
     if dust is not None:
         arrays.update(
             dust_score=np.asarray(dust.score, np.float16),
@@ -111,7 +112,7 @@ def load_evidence(path: Path) -> FrameEvidence | None:
             lens = None
             if "lens_field" in z:
                 a = z["lens_field"]
-                lens = LensField(a[0], a[1], a[2])
+                lens = LensField(a[0], a[1], a[2], float(z["lens_noise"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     return FrameEvidence(dust, scan, lens)

@@ -7,32 +7,38 @@ differs, in which the scene's own left/right and centre/corner differences
 average out and what the lens does at a fixed place of the sensor stays.
 
 * **Decentring** (a lens soft on one side): per frame, the ratio of fine to
-  coarse detail (a blur measure that little depends on contrast) on the
-  outer third of the sensor on each side, left against right and top
-  against bottom, as a log2 difference. The lens is soft on one side when the
-  median over frames is beyond :data:`DECENTRING_MIN_LOG2` *and* the sign is
-  consistent: a sign test over the frames (each frame's scene is a coin toss
-  for which side is sharper) at :data:`SIGN_TEST_P`.
-* **Vignetting beyond the norm**: per frame, the luminance of every usable
-  cell against the frame's centre (which normalises the exposure), fitted by
-  ``a + b r^2`` over the sensor (``r`` 1 at the corners), so ``-b`` is the
-  falloff to the corners in EV; against the norm for the frame's aperture
-  (:func:`vignetting_norm_ev`); the median excess over frames must pass
-  :data:`VIGNETTING_MIN_EXCESS_EV` and the sign test.
+  coarse detail less the noise (a blur measure that depends little on
+  contrast) on the outer third of the sensor on each side, left against
+  right and top against bottom, as a log2 difference, less what scenes do
+  along the viewed vertical (:data:`SCENE_TOP_BOTTOM_LOG2`: the foreground is
+  sharper than the sky). The lens is soft on
+  one side when the median over frames is beyond :data:`DECENTRING_MIN_LOG2`
+  *and* the sign is consistent: a sign test over the frames (each frame's
+  scene is a coin toss for which side is sharper) at :data:`SIGN_TEST_P`.
+  Confidence: from that test (0.5 at its bar), so from the number of frames
+  and how consistently they agree.
+* **Vignetting beyond the norm**: per frame, the log2 luminance of every
+  usable cell (neither clipped nor black) less the frame's median cell, which
+  normalises the exposure; per cell, the median over frames (a single frame's
+  corners are whatever the scene put there: one frame's own falloff spreads
+  over about 2 EV on the tuning split's sound lenses, the per-cell median of
+  16-24 frames over about 0.3-0.6 EV, measured by resampling the frames);
+  that map fitted by ``a + b r^2`` (``r`` 1 at the corners), ``-b`` is the
+  falloff to the corners in EV. A finding when it passes the norm for the
+  frames' apertures (:func:`vignetting_norm_ev`, median over frames) by
+  :data:`VIGNETTING_MIN_EXCESS_EV`. Confidence: the share of bootstrap
+  resamples of the frames that would also pass (0.5 about at the bar).
 
 How many frames a finding needs
 -------------------------------
 :data:`LENS_MIN_FRAMES` (8) usable frames. A single frame's left/right
 detail ratio or corner falloff is mostly the scene (a portrait against a
-blurred background, a dark room's corners): on the tuning split's bodies
-without lens defects, one frame's value spreads over about 0.5 (log2 detail
-ratio) and 0.5 EV (falloff) around the body's median (robust sigma). The
-median of ``n`` frames has an error of about 1.25 sigma / sqrt(n): 0.22 at 8
-frames, under half the thresholds, and 8 frames is also the least number at
+blurred background, a dark room's corners). 8 frames is the least number at
 which the sign test can reach :data:`SIGN_TEST_P` = 0.01 (8 of 8 frames
-agreeing: p = 0.004; 7 of 8: 0.035). Fewer frames prove nothing either way,
-so nothing is reported; ``postprod operators`` puts the shoots of a body side
-by side.
+agreeing: p = 0.004; 7 of 8: 0.035), and under 8 the per-cell medians of the
+vignetting map rest on 3 or 4 frames a cell, where one scene decides. Fewer
+frames prove nothing either way, so nothing is reported; ``postprod
+operators`` puts the shoots of a body side by side.
 
 The norm for vignetting
 -----------------------
@@ -58,21 +64,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.equipment.findings import MAX_EVIDENCE_FRAMES, Body, EquipmentFinding, FindingKind, FrameRef
-from pipeline.imaging.lens_field import LensField
+from pipeline.imaging.lens_field import COARSE_LEVEL, FINE_LEVEL, LensField
+from pipeline.imaging.orientation import sensor_to_viewed
 
 #: Usable frames a body+lens needs before either finding is reported (see the module's docstring).
 LENS_MIN_FRAMES = 8
 #: The sign test's bar: the chance that frames whose sharper (or darker) side is a coin toss agree this often.
-SIGN_TEST_P = 0.01
+SIGN_TEST_P = 0.05
 #: A side is soft when its fine/coarse detail ratio is this far (log2) below the other side's, median of frames.
-DECENTRING_MIN_LOG2 = 0.15
+DECENTRING_MIN_LOG2 = 0.45
 #: Vignetting is reported when the corners fall this much (EV, median of frames) beyond the norm.
 VIGNETTING_MIN_EXCESS_EV = 0.45
+#: The scenes' own top-bottom detail difference (log2) in the frame as viewed: the foreground at the
+#: bottom is in focus and detailed, the sky or background at the top is not. Median of the six sound-lens
+#: bodies of the tuning split (-0.22 to -0.44 each, frames held level or upright); taken off each frame's
+#: detail differences along whichever sensor axis is the viewed vertical (the top-bottom one for a frame
+#: held level, the left-right one for a frame held upright), so a sound lens reads about 0 on both.
+SCENE_TOP_BOTTOM_LOG2 = -0.3
 #: Share of each side's cells (the outer third of the sensor) that detail is compared on.
 SIDE_SHARE = 1 / 3
-#: A side takes part only where its coarse detail is above this (sqrt-luminance per px): a blank
-#: wall or sky has no detail to lose, only noise.
-MIN_COARSE_DETAIL = 0.004
+#: A cell of a side takes part only where its coarse detail energy (less the noise's) is above this
+#: and above the coarse noise energy: a blank wall or sky has no detail to lose, only noise.
+MIN_COARSE_DETAIL = 1e-6
 #: The frame's centre (its exposure) is the mean of the cells within this radius (r = 1 at the corners).
 CENTRE_RADIUS = 0.25
 #: A frame's falloff fit needs this share of its cells usable, some of them beyond r = 0.75.
@@ -109,25 +122,45 @@ def sign_test_p(agree: int, n: int) -> float:
 def side_detail_log2(field: LensField) -> tuple[float | None, float | None]:
     """One frame's (left - right, top - bottom) log2 fine/coarse detail ratios; None where a side is blank.
 
-    Positive: the left (top) side holds more fine detail for its coarse detail than the right (bottom).
+    Positive: the left (top) side holds more fine detail for its coarse
+    detail than the right (bottom). Energies less the frame's noise
+    (:class:`~pipeline.imaging.lens_field.LensField`), as amplitudes (half
+    the log2 of the energy ratio).
     """
     rows, cols = field.shape
     kc, kr = max(1, round(cols * SIDE_SHARE)), max(1, round(rows * SIDE_SHARE))
     sides = {"left": (slice(None), slice(0, kc)), "right": (slice(None), slice(cols - kc, cols)),
              "top": (slice(0, kr), slice(None)), "bottom": (slice(rows - kr, rows), slice(None))}
+    noise = max(float(field.noise), 0.0)
+    fine_all = np.maximum(field.fine.astype(np.float64) - noise, 0.0)
+    coarse_noise = noise / 4.0 ** (COARSE_LEVEL - FINE_LEVEL)
+    coarse_all = np.maximum(field.coarse.astype(np.float64) - coarse_noise, 0.0)
     ratio: dict[str, float | None] = {}
     for name, idx in sides.items():
-        fine, coarse = field.fine[idx].astype(np.float64), field.coarse[idx].astype(np.float64)
-        textured = coarse >= MIN_COARSE_DETAIL
+        fine, coarse = fine_all[idx], coarse_all[idx]
+        textured = coarse >= max(MIN_COARSE_DETAIL, coarse_noise)
         if textured.sum() < max(2, textured.size // 4):
             ratio[name] = None
             continue
-        ratio[name] = math.log2(fine[textured].sum() / coarse[textured].sum())
+        # Floored at 1/16 of the coarse amplitude: a side whose fine detail is all noise is as soft as it gets.
+        ratio[name] = 0.5 * math.log2(max(fine[textured].sum() / coarse[textured].sum(), 2.0**-8))
     out = []
     for a, b in (("left", "right"), ("top", "bottom")):
         ra, rb = ratio[a], ratio[b]
         out.append(None if ra is None or rb is None else ra - rb)
     return out[0], out[1]
+
+
+def viewed_up(orientation: int | None) -> tuple[float, float]:
+    """How the sensor's left-right and top-bottom axes point to the viewed frame's top: (a_lr, a_tb).
+
+    (0, 1) for a frame held level (the sensor's top is the picture's top), (1, 0) when the sensor's
+    left is the picture's top (EXIF 6), (-1, 0) for EXIF 8, (0, -1) upside down.
+    """
+    o = orientation if orientation in range(1, 9) else 1
+    vy = {k: sensor_to_viewed(x, y, o)[1] for k, (x, y) in
+          {"l": (0.0, 0.5), "r": (1.0, 0.5), "t": (0.5, 0.0), "b": (0.5, 1.0)}.items()}
+    return vy["r"] - vy["l"], vy["b"] - vy["t"]
 
 
 def _radius2(shape: tuple[int, int]) -> np.ndarray:
@@ -228,6 +261,11 @@ def lens_stats(fields: Iterable[tuple[LensField, FrameRef]]) -> LensStats:
     for field, ref in fields:
         n += 1
         d_lr, d_tb = side_detail_log2(field)
+        a_lr, a_tb = viewed_up(ref.orientation)
+        if d_lr is not None:
+            d_lr -= a_lr * SCENE_TOP_BOTTOM_LOG2
+        if d_tb is not None:
+            d_tb -= a_tb * SCENE_TOP_BOTTOM_LOG2
         if d_lr is not None:
             lr.append(d_lr)
             ulr.append(ref)

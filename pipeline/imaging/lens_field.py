@@ -16,17 +16,24 @@ Per cell of a :data:`GRID_LONG_EDGE`-cell grid over the sensor frame
 
 * ``log_luma``: log2 of the mean linear luminance, NaN where the cell is
   clipped or too dark to say (a corner of blown sky is not a bright corner);
-* ``fine`` and ``coarse``: the mean absolute Laplacian of the gamma-encoded
-  luminance at the working copy's scale and at half of it. Their ratio is a
+* ``fine`` and ``coarse``: the mean squared Laplacian (detail energy) of the
+  square root of the luminance at two levels of a 2x pyramid of the working
+  copy (:data:`FINE_LEVEL`, :data:`COARSE_LEVEL`: 2 px and 8 px scales), and
+  per frame the energy that noise alone gives the fine one (``noise``: the
+  flattest tiles' level). Less the noise, the ratio of fine to coarse is a
   blur measure that depends little on the scene's contrast (both scale with
-  it) and much on the lens's resolution: a blur of a pixel or two takes the
-  fine detail away and leaves the coarse. The square root as the encoding
-  makes the photon noise about the same at every brightness, so a dark
+  it) and much on the lens's resolution: a blur of a few pixels takes the
+  fine detail away and leaves the coarse. The noise must come off:
+  it is added on the sensor, after the lens, so a soft side stays as noisy
+  as a sharp one and its fine energy does not fall without the subtraction.
+  The square root as the encoding makes the photon noise about the same at
+  every brightness, so one noise level serves the whole frame and a dark
   (vignetted) side does not look sharper for being noisier.
 
 Cost: the proxy's luminance and clipped mask, an area reduction of the
 luminance to the working copy when the proxy is larger than
-:data:`WORK_LONG_EDGE` px, two Laplacians and four area reductions to the grid: a few ms per 1500 x 1000 proxy
+:data:`WORK_LONG_EDGE` px, a three-level pyramid, two Laplacians and a few
+area reductions to the grid: a few ms per 1500 x 1000 proxy
 (``benchmarks/equipment.py`` measures it). Brightness is read at the proxy's
 size, detail at the working copy's.
 """
@@ -46,6 +53,13 @@ from pipeline.imaging.dust import to_sensor_frame
 WORK_LONG_EDGE = 1600
 #: The clipped share of a cell is counted on every CLIP_STEP-th pixel each way.
 CLIP_STEP = 4
+#: Pyramid levels (2x area reductions of the working copy) of the fine and the coarse detail: a lens
+#: blur of 1-4 px of the proxy takes much of level 1's detail (2 px scale) and little of level 3's
+#: (8 px, the scene's structure). Level 0 (the proxy's own pixels) is mostly noise and demosaicing.
+FINE_LEVEL, COARSE_LEVEL = 1, 3
+#: Noise energy: this percentile of the fine energy over tiles of this size (the flattest tiles of a
+#: frame hold noise and next to no scene detail; a frame has hundreds of them).
+NOISE_PERCENTILE, NOISE_TILE_PX = 10, 16
 #: Cells along the sensor's long edge (12 x 8 on a 3:2 sensor).
 GRID_LONG_EDGE = 12
 #: The smallest proxy side (px) a frame gives a lens field from.
@@ -64,14 +78,20 @@ class LensField:
     log_luma : ndarray, float32, (rows, cols)
         log2 of the cell's mean linear luminance; NaN where clipped or too dark.
     fine : ndarray, float32, (rows, cols)
-        Mean absolute Laplacian of sqrt(luminance) at the working copy's scale.
+        Mean squared Laplacian of sqrt(luminance) at pyramid level :data:`FINE_LEVEL`.
     coarse : ndarray, float32, (rows, cols)
-        The same at half that scale (a 2x area reduction first).
+        The same at level :data:`COARSE_LEVEL`.
+    noise : float
+        The fine energy noise alone gives (the :data:`NOISE_PERCENTILE` th
+        percentile over tiles of :data:`NOISE_TILE_PX` working-copy px);
+        noise gives the coarse one 4**-(COARSE_LEVEL - FINE_LEVEL) of it
+        (each 2x reduction averages four pixels).
     """
 
     log_luma: np.ndarray
     fine: np.ndarray
     coarse: np.ndarray
+    noise: float = 0.0
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -129,7 +149,18 @@ def lens_field(rgb: np.ndarray, orientation: int | None = 1) -> LensField:
     if scale < 1.0:
         y = cv2.resize(y, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     g = np.sqrt(np.maximum(y, 0.0))
-    fine = _to_grid(np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=1)), shape)
-    half = cv2.resize(g, (g.shape[1] // 2, g.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    coarse = _to_grid(np.abs(cv2.Laplacian(half, cv2.CV_32F, ksize=1)), shape)
-    return LensField(log_luma.astype(np.float32), fine.astype(np.float32), coarse.astype(np.float32))
+    levels = [g]
+    for _ in range(COARSE_LEVEL):
+        top = levels[-1]
+        levels.append(cv2.resize(top, (max(1, top.shape[1] // 2), max(1, top.shape[0] // 2)),
+                                 interpolation=cv2.INTER_AREA))
+    fine_px = cv2.Laplacian(levels[FINE_LEVEL], cv2.CV_32F, ksize=1)
+    fine_px *= fine_px
+    coarse_px = cv2.Laplacian(levels[COARSE_LEVEL], cv2.CV_32F, ksize=1)
+    coarse_px *= coarse_px
+    tile = max(1, NOISE_TILE_PX >> FINE_LEVEL)
+    tiles = cv2.resize(fine_px, (max(1, fine_px.shape[1] // tile), max(1, fine_px.shape[0] // tile)),
+                       interpolation=cv2.INTER_AREA)
+    noise = float(np.percentile(tiles, NOISE_PERCENTILE))
+    return LensField(log_luma.astype(np.float32), _to_grid(fine_px, shape).astype(np.float32),
+                     _to_grid(coarse_px, shape).astype(np.float32), noise)
