@@ -21,8 +21,9 @@ average out and what the lens does at a fixed place of the sensor stays.
   usable cell (neither clipped nor black) less the frame's median cell, which
   normalises the exposure; per cell, the median over frames (a single frame's
   corners are whatever the scene put there: one frame's own falloff spreads
-  over about 2 EV on the tuning split's sound lenses, the per-cell median of
-  16-24 frames over about 0.3-0.6 EV, measured by resampling the frames);
+  over about 2 EV on the tuning split's sound lenses, the falloff of the
+  per-cell median of their 10-19 usable frames over 0.45-0.65 EV, measured by
+  resampling the frames: a finding rests on more frames than the others);
   that map fitted by ``a + b r^2`` (``r`` 1 at the corners), ``-b`` is the
   falloff to the corners in EV. A finding when it passes the norm for the
   frames' apertures (:func:`vignetting_norm_ev`, median over frames) by
@@ -33,10 +34,14 @@ How many frames a finding needs
 -------------------------------
 :data:`LENS_MIN_FRAMES` (8) usable frames. A single frame's left/right
 detail ratio or corner falloff is mostly the scene (a portrait against a
-blurred background, a dark room's corners). 8 frames is the least number at
-which the sign test can reach :data:`SIGN_TEST_P` = 0.01 (8 of 8 frames
-agreeing: p = 0.004; 7 of 8: 0.035), and under 8 the per-cell medians of the
-vignetting map rest on 3 or 4 frames a cell, where one scene decides. Fewer
+blurred background, a dark room's corners): on the tuning split's sound
+lenses one frame's detail difference spreads over 0.2-0.45 log2 (robust
+sigma) around its body's median, so the median of 8 frames is within about
+0.18 of the lens's own (1.25 sigma / sqrt(8)), under half of
+:data:`DECENTRING_MIN_LOG2`; 8 frames also let the sign test reach
+:data:`SIGN_TEST_P` = 0.05 with one frame dissenting (7 of 8: p = 0.035).
+Under 8 the per-cell medians of the vignetting map rest on 3 or 4 frames a
+cell, where one scene decides. Fewer
 frames prove nothing either way, so nothing is reported; ``postprod
 operators`` puts the shoots of a body side by side.
 
