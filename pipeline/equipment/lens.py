@@ -63,6 +63,7 @@ held to the f/4 norm.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,9 +92,8 @@ SIDE_SHARE = 1 / 3
 #: A cell of a side takes part only where its coarse detail energy (less the noise's) is above this
 #: and above the coarse noise energy: a blank wall or sky has no detail to lose, only noise.
 MIN_COARSE_DETAIL = 1e-6
-#: The frame's centre (its exposure) is the mean of the cells within this radius (r = 1 at the corners).
-CENTRE_RADIUS = 0.25
-#: A frame's falloff fit needs this share of its cells usable, some of them beyond r = 0.75.
+#: A frame counts for vignetting with this share of its cells usable; a falloff fit needs it too, and
+#: usable cells beyond r = 0.75 and within r = 0.5.
 MIN_USABLE_CELLS = 0.5
 #: Norm: natural falloff at f/8 and smaller, and what each stop opened beyond f/8 adds (EV).
 NORM_FLOOR_EV, NORM_PER_STOP_EV, NORM_STOPPED_AT = 0.5, 0.25, 8.0
@@ -216,12 +216,9 @@ def body_falloff_ev(relative: np.ndarray) -> float | None:
     """
     if not len(relative):
         return None
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
-            med = np.nanmedian(relative, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells stay NaN
+        med = np.nanmedian(relative, axis=0)
     med[np.isfinite(relative).sum(axis=0) < max(2, len(relative) / 2)] = np.nan
     return _falloff_fit(med)
 
