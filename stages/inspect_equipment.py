@@ -2,8 +2,9 @@
 
 A shell around the imaging core: :func:`pipeline.imaging.identity.read_identity`
 (body and lens serials, EXIF Artist), :func:`pipeline.imaging.dust.dust_evidence`
-(from the proxy), the photosite scan decode_raw made while LibRaw held the raw
-data, and :func:`pipeline.imaging.focus_miss.assess_focus` (after detect_faces:
+(from the proxy), :func:`pipeline.imaging.lens_field.lens_field` (the proxy's
+brightness and detail per place of the sensor, for the lens checks), the
+photosite scan decode_raw made while LibRaw held the raw data, and :func:`pipeline.imaging.focus_miss.assess_focus` (after detect_faces:
 the main face is what focus is judged on). Nothing is decided about the body
 here: one frame cannot tell dust from a dark spot in the scene. The dust map
 and the photosite candidates go to a small file beside the journal
@@ -23,6 +24,8 @@ from pipeline.imaging.dust import dust_evidence
 from pipeline.imaging.focus_miss import MIN_SIDE_PX as FOCUS_MIN_SIDE_PX
 from pipeline.imaging.focus_miss import FocusSubject, assess_focus
 from pipeline.imaging.identity import read_identity
+from pipeline.imaging.lens_field import MIN_SIDE_PX as LENS_MIN_SIDE_PX
+from pipeline.imaging.lens_field import lens_field
 from pipeline.imaging.sensor_defects import PhotositeScan
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import EquipmentCheck, WorkItem
@@ -35,8 +38,8 @@ class InspectEquipment(Stage):
     name: ClassVar[str] = "inspect_equipment"
     description: ClassVar[str] = (
         "Camera body and lens serials and EXIF Artist; sensor-dust evidence map and hot/dead/stuck photosite "
-        "candidates (to .postprod/equipment/, added up per body at the end of the run); focus verdict of the main "
-        "face (else the salient region), camera shake"
+        "candidates and lens field (to .postprod/equipment/, added up per body at the end of the run); focus "
+        "verdict of the main face (else the salient region), camera shake"
     )
     reads = frozenset({
         "frame.orientation", "frame.width", "frame.height", "faces", "content.saliency_x", "content.saliency_y",
@@ -58,6 +61,8 @@ class InspectEquipment(Stage):
         )
         dust: bool = Field(True, description="Write the frame's sensor-dust evidence map.")
         focus: bool = Field(True, description="Judge whether the main face (else the salient region) is in focus.")
+        lens: bool = Field(True, description="Write the frame's lens field (brightness and detail per place of "
+                           "the sensor), for the decentring and vignetting checks.")
 
     def process(self, item: WorkItem) -> None:
         p = self.params
@@ -75,9 +80,10 @@ class InspectEquipment(Stage):
         # measure exposure): it gives no dust evidence and no focus verdict, not an error.
         side = min(proxy.rgb.shape[:2])
         dust = dust_evidence(proxy.rgb, r.frame.orientation) if p.dust and side >= DUST_MIN_SIDE_PX else None
-        if dust is not None or scan is not None:
+        lens = lens_field(proxy.rgb, r.frame.orientation) if p.lens and side >= LENS_MIN_SIDE_PX else None
+        if dust is not None or scan is not None or lens is not None:
             rel = evidence_path(item.task.content_hash)
-            write_bytes_atomic(self.out_path(rel), evidence_bytes(dust, scan))
+            write_bytes_atomic(self.out_path(rel), evidence_bytes(dust, scan, lens))
             check.evidence_path = rel
         if dust is not None:
             check.dust_usable_pct = round(100.0 * dust.usable_fraction, 2)

@@ -6,8 +6,9 @@ evidence files of :mod:`pipeline.equipment.evidence`, one at a time); no pixels.
 * :func:`assign_photographers` puts the photographer on every record
   (``--photographer``, the body register, else EXIF Artist).
 * :func:`analyse_equipment` adds each body's frames up: dust spots and
-  hot/dead/stuck photosites (:mod:`pipeline.equipment.findings`), plus the
-  frames whose focus missed; :func:`equipment_rows` are ``equipment.parquet``.
+  hot/dead/stuck photosites (:mod:`pipeline.equipment.findings`), a lens
+  soft on one side or vignetting beyond the norm, per body+lens
+  (:mod:`pipeline.equipment.lens`), plus the frames whose focus missed; :func:`equipment_rows` are ``equipment.parquet``.
 * :func:`operator_rows` are ``operators.parquet``: per photographer, how
   often the chart had to correct their frames and why, their exposure and
   tilt habits, duplicates, bursts, rejections and focus misses.
@@ -41,8 +42,10 @@ from pipeline.equipment.findings import (
     dust_findings,
     photosite_findings,
 )
+from pipeline.equipment.lens import lens_findings, lens_stats
 from pipeline.equipment.photographers import PhotographerRegister, resolve_photographer
 from pipeline.imaging.identity import CameraIdentity
+from pipeline.imaging.lens_field import LensField
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind, Status, Verdict
 
 EQUIPMENT_NAME = "equipment.parquet"
@@ -81,6 +84,7 @@ class FrameFacts:
     source_kind: SourceKind
     camera_make: str | None
     camera_model: str | None
+    lens: str | None
     captured_at: datetime | None
     aperture: float | None
     orientation: int | None
@@ -126,7 +130,8 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
     e = r.equipment
     return FrameFacts(
         source_path=r.source_path, duplicate_of=r.duplicate_of, status=r.status, source_kind=r.source_kind,
-        camera_make=_name(r.camera.make), camera_model=_name(r.camera.model), captured_at=r.camera.captured_at,
+        camera_make=_name(r.camera.make), camera_model=_name(r.camera.model), lens=_name(r.camera.lens),
+        captured_at=r.camera.captured_at,
         aperture=r.camera.aperture, orientation=r.frame.orientation, camera_serial=_name(r.identity.camera_serial),
         photographer=_name(r.identity.photographer), photographer_source=_name(r.identity.photographer_source),
         evidence_path=e.evidence_path, focus_miss=e.focus_miss, focus_subject_x=e.focus_subject_x,
@@ -239,15 +244,18 @@ class EquipmentResult:
 
 
 def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path) -> EquipmentResult:
-    """Dust spots, photosite defects and focus misses of every body in a shoot.
+    """Dust spots, photosite defects, lens findings and focus misses of every body in a shoot.
 
     Each capture's evidence file is read once and dropped (the dust
-    accumulators keep a running sum per body), so memory does not grow with
-    the shoot beyond a few numbers per frame.
+    accumulators keep a running sum per body; a lens field is under 2 KB),
+    so memory does not grow with the shoot beyond a few numbers per frame.
+    Lens findings are per body *and* lens: a body's frames with another lens
+    are another series.
     """
     bodies: dict[str, BodyFrames] = {}
     dust: dict[tuple[str, tuple[int, int]], DustAccumulator] = {}
     scans: dict[str, list] = defaultdict(list)
+    lenses: dict[tuple[str, str | None], list[tuple[LensField, FrameRef]]] = defaultdict(list)
     frames: dict[str, FrameRef] = {}
     focus: list[tuple[Capture, FrameRef]] = []
     without_body = missing = 0
@@ -282,11 +290,15 @@ def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path
             acc.add(ev.dust, ref)
         if ev.photosites is not None:
             scans[key].append((ev.photosites, ref))
+        if ev.lens is not None:
+            lenses[(key, r.lens)].append((ev.lens, ref))
     findings: list[EquipmentFinding] = []
     for (key, _), acc in sorted(dust.items(), key=lambda kv: kv[0][0]):
         findings += dust_findings(bodies[key].body, acc.spots())
     for key, body_scans in sorted(scans.items()):
         findings += photosite_findings(bodies[key].body, body_scans)
+    for (key, lens), fields in sorted(lenses.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        findings += lens_findings(bodies[key].body, lens, lens_stats(fields))
     for cap, ref in focus:
         findings.append(_focus_finding(cap, ref, bodies.get(body_key(cap.body) or "")))
     return EquipmentResult(findings, bodies, frames, without_body, missing)
@@ -342,16 +354,20 @@ EQUIPMENT_SCHEMA = pa.schema(
         _f("camera_serial", pa.string(), "Body serial number; null when the files carry none (then make and model)."),
         _f("camera_make", pa.string(), "Camera maker."),
         _f("camera_model", pa.string(), "Camera model."),
-        _f("kind", pa.string(), "dust, hot_pixel, dead_pixel, stuck_pixel or focus_miss.", False),
+        _f("kind", pa.string(), "dust, hot_pixel, dead_pixel, stuck_pixel, focus_miss, decentring or vignetting.",
+           False),
         _f("x", pa.float64(),
            "Position across, fraction 0-1. Dust and photosites: of the frame as the camera held level records it "
-           "(EXIF orientation 1, the sensor's own frame); focus_miss: of the oriented (viewed) frame."),
+           "(EXIF orientation 1, the sensor's own frame); decentring: the middle of the soft side, vignetting: the "
+           "centre, same frame; focus_miss: of the oriented (viewed) frame."),
         _f("y", pa.float64(), "Position down, fraction 0-1, same frame as x."),
         _f("radius", pa.float64(), "Dust: radius of the shadow, fraction of that frame's width."),
         _f("strength", pa.float64(),
            "Dust: fraction of the light taken at the centre; photosites: median value, fraction of the range; "
-           "focus_miss: blur of the subject (Gaussian sigma, px of a copy of at most 1536 px)."),
-        _f("frames", pa.int32(), "Frames that show it (1 for a focus miss).", False),
+           "focus_miss: blur of the subject (Gaussian sigma, px of a copy of at most 1536 px); decentring: fine "
+           "detail the soft side keeps, fraction of the other side's; vignetting: corner falloff (EV, median)."),
+        _f("frames", pa.int32(), "Frames that show it (1 for a focus miss; decentring and vignetting: the frames "
+           "that agree with the finding).", False),
         _f("frames_examined", pa.int32(), "Frames of this body looked at for this kind.", False),
         _f("source_path", pa.string(), "The frame, for per-frame findings (focus_miss); null for body findings."),
         _f("evidence", pa.list_(pa.string()), "Frames that show it best (at most 12), relative to the shoot."),

@@ -1,4 +1,4 @@
-"""One frame's equipment evidence on disk: its dust evidence map and its photosite candidates.
+"""One frame's equipment evidence on disk: its dust evidence map, its photosite candidates, its lens field.
 
 A worker computes them from the pixels it holds (the dust map from the
 proxy, the photosite scan from the RAW data while LibRaw had it) and writes
@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from pipeline.imaging.dust import DustEvidence
+from pipeline.imaging.lens_field import LensField
 from pipeline.imaging.sensor_defects import PhotositeCandidate, PhotositeDeviation, PhotositeScan
 
 #: Where the files go, relative to the output folder.
@@ -30,10 +31,12 @@ EVIDENCE_FORMAT = 1
 
 @dataclass(frozen=True)
 class FrameEvidence:
-    """What :func:`load_evidence` gives back: either part may be missing (a raster file has no scan)."""
+    """What :func:`load_evidence` gives back: any part may be missing (a raster file has no scan; a file
+    written before lens fields were measured has no lens field)."""
 
     dust: DustEvidence | None
     photosites: PhotositeScan | None
+    lens: LensField | None = None
 
 
 def evidence_path(content_hash: str) -> str:
@@ -41,9 +44,14 @@ def evidence_path(content_hash: str) -> str:
     return str(EVIDENCE_DIR / f"{content_hash}.npz")
 
 
-def evidence_bytes(dust: DustEvidence | None, photosites: PhotositeScan | None) -> bytes:
+def evidence_bytes(dust: DustEvidence | None, photosites: PhotositeScan | None,
+                   lens: LensField | None = None) -> bytes:
     """The ``.npz`` bytes of one frame's evidence (write them with an atomic write)."""
     arrays: dict[str, np.ndarray] = {"format": np.array(EVIDENCE_FORMAT, np.int16)}
+    if lens is not None:
+        # float32: 96 cells x 3, under 2 KB; log luminance differences of 0.01 EV matter after the median.
+        arrays["lens_field"] = np.stack([lens.log_luma, lens.fine, lens.coarse]).astype(np.float32)
+        arrays["lens_noise"] = np.array(lens.noise, np.float64)
     if dust is not None:
         arrays.update(
             dust_score=np.asarray(dust.score, np.float16),
@@ -101,6 +109,10 @@ def load_evidence(path: Path) -> FrameEvidence | None:
                 )  # fmt: skip
                 skipped = str(z["ps_skipped"]) or None
                 scan = PhotositeScan(width, height, candidates, bool(z["ps_truncated"]), skipped)
+            lens = None
+            if "lens_field" in z:
+                a = z["lens_field"]
+                lens = LensField(a[0], a[1], a[2], float(z["lens_noise"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    return FrameEvidence(dust, scan)
+    return FrameEvidence(dust, scan, lens)

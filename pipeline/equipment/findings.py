@@ -101,6 +101,8 @@ class FindingKind(StrEnum):
     DEAD_PIXEL = "dead_pixel"
     STUCK_PIXEL = "stuck_pixel"
     FOCUS_MISS = "focus_miss"
+    DECENTRING = "decentring"
+    VIGNETTING = "vignetting"
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def equipment_section(view: EquipmentView | None) -> str:
     if view is None or not (view.findings or view.bodies or view.operators):
         return ""
     out = [f"<style>{CSS}</style><h2>Equipment and photographers</h2>"]
-    out += _bodies(view) + _dust_and_focus(view)
+    out += _bodies(view) + _dust_and_focus(view) + _lenses(view)
     if view.operators:
         out += _photographers(view.operators)
     return "\n".join(out)
@@ -265,6 +265,22 @@ def _dust_and_focus(view: EquipmentView) -> list[str]:
         out.append("</div>")
         if len(focus) > FOCUS_CARDS:
             out.append("<ul>" + "".join(f"<li>{_e(f['detail'])}</li>" for f in focus[FOCUS_CARDS:]) + "</ul>")
+    return out
+
+
+def _lenses(view: EquipmentView) -> list[str]:
+    found = [f for f in view.findings if f["kind"] in (FindingKind.DECENTRING, FindingKind.VIGNETTING)]
+    if not found:
+        return []
+    out = ["<h3>Lenses</h3><p class=muted>From all the frames of a body with one lens: the scene differs from frame "
+           "to frame, the lens does not. Soft on one side: a decentred or tilted element. Vignetting: corners "
+           "darker than a sound lens leaves them at those apertures.</p><table><tr><th>camera body</th><th>kind</th>"
+           "<th>frames</th><th>confidence</th><th>what the frames show</th></tr>"]
+    for f in found:
+        kind = "soft on one side" if f["kind"] == FindingKind.DECENTRING else "vignetting beyond the norm"
+        out.append(f"<tr><td>{_e(_body_name(f))}</td><td>{kind}</td><td>{f['frames']} of {f['frames_examined']}"
+                   f"</td><td>{f['confidence']:.2f}</td><td>{_e(f['detail'])}</td></tr>")
+    out.append("</table>")
     return out
 
 
