@@ -36,7 +36,7 @@ def test_mutated_charts_give_a_chart_or_a_config_error(tmp_path: Path) -> None:
     charts = bundled_charts()
     outcomes = {"valid": 0, "config_error": 0}
     crashes: list[str] = []
-    slow: list[str] = []
+    seconds: dict[str, float] = {}
     start = time.perf_counter()
     for seed in range(SEED0, SEED0 + MUTANTS):
         folder = tmp_path / str(seed)
@@ -59,8 +59,11 @@ def test_mutated_charts_give_a_chart_or_a_config_error(tmp_path: Path) -> None:
             for r in chart.renditions.values():
                 if r.box is not None:
                     assert r.box[0] * r.box[1] <= MAX_BOX_MEGAPIXELS * 1e6, (seed, r.box)
-        if time.perf_counter() - t0 > 2.0:
-            slow.append(f"seed {seed} ({applied}): {time.perf_counter() - t0:.1f} s")
+        seconds[f"seed {seed} ({applied})"] = time.perf_counter() - t0
+    # A chart that blows up (an alias or nesting explosion) takes orders of magnitude longer than the
+    # others; judged against the median of the same run, so a busy machine does not fail it.
+    median = sorted(seconds.values())[len(seconds) // 2]
+    slow = [f"{what}: {t:.1f} s (median {median:.3f} s)" for what, t in seconds.items() if t > max(2.0, 50 * median)]
     elapsed = time.perf_counter() - start
     print(f"{MUTANTS} mutated charts in {elapsed:.1f} s: {outcomes}, {len(crashes)} tracebacks")
     assert not crashes, "\n".join(crashes)
@@ -101,7 +104,7 @@ def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     start = time.perf_counter()
     with pytest.raises(ConfigError, match="alias"):
         load_chart(path)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10.0  # expanded, the 9**11 values would never finish
 
 
 def test_oversized_and_non_utf8_files(tmp_path: Path) -> None:
