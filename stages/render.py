@@ -127,9 +127,12 @@ class Render(Stage):
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
                 max_bytes=self.params.max_decode_mb << 20,
             )
-        item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments)
+        # The source's highlights, measured once for the after picture and every rendition of a push.
+        white = source_white(decoded) if adjustments.exposure_ev > 0 else None
+        item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments, white)
         return render_renditions(
-            decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px
+            decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px,
+            white,
         )
 
     def _render_by_regions(
@@ -150,10 +153,11 @@ class Render(Stage):
         if decoded is None:
             decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
                                         int(self.params.max_megapixels * 1e6))
-        item.artifacts["after_preview"] = _after_preview(decoded, width, height, adjustments)
-        out.update(render_renditions(decoded, width, height, adjustments, small, sigma))
-        # The source's highlights for the strips' shoulder: read here, where the whole frame is at hand.
+        # The source's highlights for the strips' shoulder: read here, where the whole frame is at hand
+        # (and once for the after picture and the renditions made from this decode).
         white = source_white(decoded) if adjustments.exposure_ev > 0 else 1.0
+        item.artifacts["after_preview"] = _after_preview(decoded, width, height, adjustments, white)
+        out.update(render_renditions(decoded, width, height, adjustments, small, sigma, white))
         del decoded
         # A handle of its own: the strips read the photosites while the export writes them, after this stage.
         handle = open_raw(item.task.path)
@@ -184,11 +188,12 @@ class Render(Stage):
         return {name: out[name] for name in chart.renditions}
 
 
-def _after_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments) -> np.ndarray:
+def _after_preview(decoded: np.ndarray, width: int, height: int, adjustments: Adjustments,
+                   white_of_source: float | None = None) -> np.ndarray:
     """The report's thumbnail: the whole frame as corrected, by the same path (crops are drawn over it)."""
     return render_frame(
         decoded, width, height, replace(adjustments, angle_deg=0.0), (0.0, 0.0, float(width), float(height)),
-        preview_size(width, height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8,
+        preview_size(width, height, AFTER_PREVIEW_LONG_EDGE), "srgb", 0.0, 8, white_of_source=white_of_source,
     )
 
 

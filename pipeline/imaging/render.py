@@ -829,6 +829,7 @@ def render_frame(
     sharpen_amount: float,
     bit_depth: int,
     sharpen_sigma: float = 0.8,
+    white_of_source: float | None = None,
 ) -> np.ndarray:
     """One picture of an image: ``frame`` turned, resampled to ``size``, corrected and encoded.
 
@@ -851,6 +852,9 @@ def render_frame(
         Output width and height.
     color_space, sharpen_amount, bit_depth, sharpen_sigma
         As in :func:`finish_rendition`.
+    white_of_source : float, optional
+        :func:`source_white` of ``decoded``, when the caller has it already (it
+        renders several pictures of one decode); measured here when not given.
 
     Returns
     -------
@@ -863,7 +867,9 @@ def render_frame(
     """
     src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
     # The whole source's highlights, not this frame's: every rendition and preview rolls off alike.
-    white = shoulder_white(adjustments, source_white(decoded) if adjustments.exposure_ev > 0 else 1.0)
+    if adjustments.exposure_ev > 0 and white_of_source is None:
+        white_of_source = source_white(decoded)
+    white = shoulder_white(adjustments, white_of_source if adjustments.exposure_ev > 0 else 1.0)
     linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
@@ -986,6 +992,7 @@ def render_renditions(
     adjustments: Adjustments,
     renditions: Mapping[str, Rendition],
     sharpen_sigma: float = 0.8,
+    white_of_source: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Every rendition of one image from its decode.
 
@@ -1001,6 +1008,9 @@ def render_renditions(
         The chart's renditions.
     sharpen_sigma : float
         Unsharp-mask radius in output pixels.
+    white_of_source : float, optional
+        :func:`source_white` of ``decoded`` if the caller has it; else measured
+        here, once for every rendition of a push.
 
     Returns
     -------
@@ -1012,6 +1022,8 @@ def render_renditions(
     ValueError
         On malformed inputs (see :func:`warp_frame`).
     """
+    if adjustments.exposure_ev > 0 and white_of_source is None and renditions:
+        white_of_source = source_white(decoded)
     out: dict[str, np.ndarray] = {}
     for name, r in renditions.items():
         turned = adjustments.for_crop(r.crop)  # a crop a reviewer turned further
@@ -1019,7 +1031,7 @@ def render_renditions(
         size = rendition_size(r, frame)
         out[name] = render_frame(
             decoded, width, height, turned, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
-            sharpen_sigma,
+            sharpen_sigma, white_of_source,
         )  # fmt: skip
     return out
 
