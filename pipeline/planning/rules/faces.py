@@ -68,6 +68,57 @@ def skin_allowance(face: Face, key_redness: float | None) -> float:
     return SKIN_REDNESS_EV * max(0.0, red - key_redness)
 
 
+#: EV a face reads darker per stop (halving) of its size, in the light of a small source near the
+#: camera (an on-camera flash): the light falls with the square of the distance and a face's box
+#: shrinks with it, so a face half the size is 2 EV darker (the inverse-square law; not fitted).
+FALLOFF_EV_PER_STOP = 2.0
+#: Fewest faces with a reading for a photo to show its kind of light: with two, a smaller face
+#: darker than the other is as likely shadowed as further away.
+FALLOFF_MIN_FACES = 3
+
+
+def face_size(face: Face) -> float:
+    """A face's size in pixels (geometric mean of its box's sides): it shrinks as 1/distance."""
+    return math.sqrt(max(face.width, 1e-6) * max(face.height, 1e-6))
+
+
+def _spread(values: list[float]) -> float:
+    """Median absolute deviation: how far readings stray, one shadowed face or two apart."""
+    centre = float(np.median(values))
+    return float(np.median([abs(v - centre) for v in values]))
+
+
+def lit_by_falloff(faces: list[Face]) -> bool:
+    """Whether the faces' readings follow a small source's fall-off rather than an even light.
+
+    In an even light (daylight, a softbox far away) a face's reading does not
+    depend on its size; from a flash near the camera it falls by
+    :data:`FALLOFF_EV_PER_STOP` per halving of the face's size (the face is
+    twice as far). The photo is judged flash-lit when the readings less that
+    fall-off stray less than the readings themselves, over at least
+    :data:`FALLOFF_MIN_FACES` faces: a shadow or a darker skin does not follow
+    size, so a face or two in a shadow leave the readings' median spread to
+    the lit ones (a robust choice between two models with no fitted constant).
+    """
+    read = [f for f in faces if f.exposure_ev is not None]
+    if len(read) < FALLOFF_MIN_FACES:
+        return False
+    even = [float(f.exposure_ev) for f in read]  # type: ignore[arg-type]
+    falloff = [ev - FALLOFF_EV_PER_STOP * math.log2(face_size(f)) for ev, f in zip(even, read)]
+    return _spread(falloff) < _spread(even)
+
+
+def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
+    """EV of a face's darkness its distance from the flash explains (0 or more; scene light).
+
+    :data:`FALLOFF_EV_PER_STOP` per stop the face is smaller than the key
+    faces' median size. One-way like :func:`skin_allowance`: a face larger than
+    the key faces is not judged darker for it.
+    """
+    key_size = float(np.median([face_size(f) for f in key_faces]))
+    return FALLOFF_EV_PER_STOP * max(0.0, math.log2(key_size / face_size(face)))
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
@@ -75,8 +126,10 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     darker than theirs. The depth is how far a face reads under the faces the
     exposure was keyed on (``plan.key_faces``, those in the brightest light),
     in the light the renderer multiplies (:func:`shown_ev`), less what its
-    skin explains (:func:`skin_allowance`); a face is lifted by that depth when
-    it is beyond the threshold. A photo with one face has no neighbour to tell
+    skin explains (:func:`skin_allowance`) and, in a flash-lit photo
+    (:func:`lit_by_falloff`), less what its distance from the flash explains
+    (:func:`falloff_allowance`); a face is lifted by that depth when it is
+    beyond the threshold. A photo with one face has no neighbour to tell
     its light from its skin: it gets no lift. An under-exposure beyond
     ``exposure.max_correction_ev`` is the exposure rule's flag to a
     retoucher, not a lift of every face: that lifted faces lit like their key.
@@ -92,13 +145,19 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     reds = [r for r in (redness(record.faces[i]) for i in plan.key_faces) if r is not None]
     key_redness = float(np.median(reds)) if reds else None
     face_target = chart.exposure.target_ev + fr.target_ev
+    key_scene = float(np.median([record.faces[i].exposure_ev for i in plan.key_faces]))  # type: ignore[misc]
+    flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
+    key_list = [record.faces[i] for i in plan.key_faces]
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
-        # What the face's skin does not explain of its darkness is the shadow.
-        deficit = key - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
+        # Where the face would read in the key light: further from a flash, darker by the square of
+        # the distance (in scene light, then through the curve like the reading itself).
+        expected = key if not flash else shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
+        # What the face's skin and distance do not explain of its darkness is the shadow.
+        deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
         if deficit <= fr.brighten_below_ev:
             continue
         auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
