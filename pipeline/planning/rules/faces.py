@@ -75,6 +75,15 @@ FALLOFF_EV_PER_STOP = 2.0
 #: Fewest faces with a reading for a photo to show its kind of light: with two, a smaller face
 #: darker than the other is as likely shadowed as further away.
 FALLOFF_MIN_FACES = 3
+#: Sizes the faces must span (ratio of the largest to the smallest) for their readings to show a
+#: fall-off: sqrt(2), half a stop of distance, 1 EV of fall-off, more than faces in one light stray
+#: (KEY_FACES_BAND_EV); faces of about one size (a row of people) say nothing about it.
+FALLOFF_MIN_SIZE_RATIO = math.sqrt(2.0)
+#: Share of the inverse-square fall-off the readings must show (slope of reading against size):
+#: a shadow or a darker skin falls on a large face as readily as on a small one, so it does not
+#: make the smaller faces darker on the whole; half the law is the midpoint between even light
+#: (slope 0) and a bare flash (slope FALLOFF_EV_PER_STOP).
+FALLOFF_MIN_SHARE = 0.5
 
 
 def face_size(face: Face) -> float:
@@ -82,10 +91,23 @@ def face_size(face: Face) -> float:
     return math.sqrt(max(face.width, 1e-6) * max(face.height, 1e-6))
 
 
-def _spread(values: list[float]) -> float:
-    """Median absolute deviation: how far readings stray, one shadowed face or two apart."""
-    centre = float(np.median(values))
-    return float(np.median([abs(v - centre) for v in values]))
+def falloff_slope(faces: list[Face]) -> float | None:
+    """EV the faces read darker per halving of their size (Theil-Sen: the median pairwise slope).
+
+    None with fewer than :data:`FALLOFF_MIN_FACES` readings or sizes spanning
+    less than :data:`FALLOFF_MIN_SIZE_RATIO`. The median of the pairwise
+    slopes is not moved by a face or two in a shadow, as a least-squares line
+    would be.
+    """
+    read = [(math.log2(face_size(f)), float(f.exposure_ev)) for f in faces if f.exposure_ev is not None]
+    if len(read) < FALLOFF_MIN_FACES:
+        return None
+    sizes = [s for s, _ in read]
+    if max(sizes) - min(sizes) < math.log2(FALLOFF_MIN_SIZE_RATIO):
+        return None
+    slopes = [(ea - eb) / (sa - sb) for n, (sa, ea) in enumerate(read) for sb, eb in read[n + 1:]
+              if abs(sa - sb) >= 0.05]  # sizes that differ by less than 4 % say nothing of the slope
+    return float(np.median(slopes)) if slopes else None
 
 
 def lit_by_falloff(faces: list[Face]) -> bool:
@@ -94,18 +116,12 @@ def lit_by_falloff(faces: list[Face]) -> bool:
     In an even light (daylight, a softbox far away) a face's reading does not
     depend on its size; from a flash near the camera it falls by
     :data:`FALLOFF_EV_PER_STOP` per halving of the face's size (the face is
-    twice as far). The photo is judged flash-lit when the readings less that
-    fall-off stray less than the readings themselves, over at least
-    :data:`FALLOFF_MIN_FACES` faces: a shadow or a darker skin does not follow
-    size, so a face or two in a shadow leave the readings' median spread to
-    the lit ones (a robust choice between two models with no fitted constant).
+    twice as far). The photo is judged flash-lit when its faces span sizes
+    enough to show it and read darker as they get smaller by at least
+    :data:`FALLOFF_MIN_SHARE` of the law (:func:`falloff_slope`).
     """
-    read = [f for f in faces if f.exposure_ev is not None]
-    if len(read) < FALLOFF_MIN_FACES:
-        return False
-    even = [float(f.exposure_ev) for f in read]  # type: ignore[arg-type]
-    falloff = [ev - FALLOFF_EV_PER_STOP * math.log2(face_size(f)) for ev, f in zip(even, read)]
-    return _spread(falloff) < _spread(even)
+    slope = falloff_slope(faces)
+    return slope is not None and slope >= FALLOFF_MIN_SHARE * FALLOFF_EV_PER_STOP
 
 
 def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
