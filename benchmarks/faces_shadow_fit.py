@@ -125,6 +125,51 @@ def figures(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> 
     return out
 
 
+def surround_fit(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The lit and the shadowed faces' ``surround_ev`` per domain: what the single-face rule is fitted on.
+
+    ``SURROUND_LIT_EV`` (pipeline/planning/rules/faces.py) is the median of the
+    lit readings of the faces it judges, those alone in their photo, over both
+    domains (the lit faces of group photos are printed too: their DNG readings
+    stray further, bright surfaces near a face keep more of their contrast in
+    scene light than through the curve); a shadow moves a face's reading down
+    by about its depth.
+    """
+    out: dict[str, Any] = {}
+    lit_all: list[float] = []
+    lone_lit: list[float] = []
+    for domain, suffix in (("JPEG", ".jpg"), ("DNG", ".dng")):
+        lit: list[float] = []
+        shadow: list[float] = []
+        for name, faces in truth.items():
+            r = records.get(name)
+            if not name.endswith(suffix) or r is None or r.status != "ok":
+                continue
+            det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
+            for t, j in zip(faces, match_faces(faces, det)):
+                if j is None or r.faces[j].surround_ev is None:
+                    continue
+                if t["shadow_ev"] < LIT_BELOW_EV:
+                    lit.append(r.faces[j].surround_ev)
+                    if len(faces) == 1:
+                        lone_lit.append(r.faces[j].surround_ev)
+                elif t["shadow_ev"] >= SHADOWED_AT_EV:
+                    shadow.append(r.faces[j].surround_ev + t["shadow_ev"])
+        lit_all += lit
+        if lit:
+            out[f"lit faces' surround_ev, {domain} (median, min, max; n)"] = (
+                round(statistics.median(lit), 2), round(min(lit), 2), round(max(lit), 2), len(lit))
+        if shadow:
+            out[f"shadowed faces' surround_ev + depth, {domain} (median; n)"] = (
+                round(statistics.median(shadow), 2), len(shadow))
+    if lit_all:
+        out["median of all lit faces' surround_ev (diagnostic)"] = round(statistics.median(lit_all), 2)
+    if lone_lit:
+        out["SURROUND_LIT_EV fit: median surround_ev of the lit lone faces (one-face photos; n)"] = (
+            round(statistics.median(lone_lit), 2), len(lone_lit))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
@@ -140,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     shoot = args.work / "shoot"
     truth = make_shoot(sources, shoot)
     graph = analysis_graph(args.work / "graph.yaml")
+    if (args.work / "out").exists():
+        shutil.rmtree(args.work / "out")  # the run's journal would hand back the last run's records
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=args.work / "out", executor="local",
                                        graph_path=graph, chart="base", force=True))
     records = {r.source_path: r for r in result.records}
@@ -148,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             pickle.dump({"truth": truth, "records": records}, fh)
     print(f"{len(records)} images in {time.perf_counter() - t:.0f} s")
     for k, v in figures(records, truth).items():
+        print(f"  {k}: {v}")
+    for k, v in surround_fit(records, truth).items():
         print(f"  {k}: {v}")
     return 0
 

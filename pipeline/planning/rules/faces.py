@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from charts.schema import Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, is_rendered, tone_curve
+from pipeline.imaging.measure.metering import FACE_LOG2, is_rendered, scene_light, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
@@ -135,6 +135,76 @@ def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
     return FALLOFF_EV_PER_STOP * max(0.0, math.log2(key_size / face_size(face)))
 
 
+#: How much darker than its neighbourhood's lit surfaces a lit face alone in its photo reads
+#: (``Face.surround_ev``, in the light the renderer multiplies): the median of the lit lone faces
+#: of the tuning split's one-face photos (the astronaut, Floris van Lint's portrait), as JPEG and
+#: as DNG twin, -0.08 to -0.45 (benchmarks/faces_shadow_fit.py prints it). Only four readings of
+#: two photos: a face against a bright window or sky reads darker, and would be lifted; the
+#: held-out split says how far it holds. A face in a shadow of its own reads under it by about the
+#: shadow's depth (on the generated twins, the lone faces' lifts fall 0.2 EV under to 0.1 over).
+SURROUND_LIT_EV = -0.28
+
+
+def unshown_ev(shown: float, rendered: bool) -> float:
+    """The inverse of :func:`shown_ev`: a face's reading (EV of scene light) from the light it shows."""
+    if not rendered:
+        return shown
+    light = float(scene_light(2.0 ** (FACE_LOG2 + shown), True))
+    return math.log2(max(light, 2.0**-24)) - FACE_LOG2
+
+
+def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, float] | None:
+    """``(index, depth in EV)`` of the shadow the only face among ``faces`` sits in, or None.
+
+    A photo with one face (with a reading) has no neighbour to tell a shadow
+    from a darker skin or a darker scene: its face is judged against the lit
+    surfaces around it instead (``Face.surround_ev``), as a lit face reads
+    :data:`SURROUND_LIT_EV` under them. The depth (in the light the renderer
+    multiplies) may be 0 or less: a lit face. None with no, or several,
+    faces, or no surround reading.
+    """
+    read = [i for i in faces if record.faces[i].exposure_ev is not None]
+    if len(read) != 1 or record.faces[read[0]].surround_ev is None:
+        return None
+    return read[0], SURROUND_LIT_EV - float(record.faces[read[0]].surround_ev)  # type: ignore[arg-type]
+
+
+def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) -> float | None:
+    """The only face's reading as it would be out of its shadow, when the faces rule lifts it; else None.
+
+    For the exposure rule: a photo keyed on its only face, which sits in a
+    shadow the faces rule lifts, is keyed on that face as lit (its reading
+    plus the shadow's depth, in scene light), so the frame is not brightened
+    for the shadow the lift removes.
+    """
+    lone = lone_face_shadow(record, faces)
+    if lone is None or not chart.faces.brighten or lone[1] <= chart.faces.brighten_below_ev:
+        return None
+    i, depth = lone
+    rendered = is_rendered(record.source_kind)
+    return unshown_ev(shown_ev(record.faces[i].exposure_ev, rendered) + depth, rendered)  # type: ignore[arg-type]
+
+
+def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
+    fr = chart.faces
+    face_target = chart.exposure.target_ev + fr.target_ev
+    auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
+    return Operation(
+        op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
+        params={
+            "face_index": i,
+            "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
+            "ev": rounded(deficit, 2),
+            "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
+        },
+        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})"
+               + ("" if auto else (" (more than the automatic limit: retouch by hand)"
+                                   if deficit > fr.max_brighten_ev else " (uncertain detection)")),
+        measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
+        applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
+    )
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
@@ -145,8 +215,9 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     skin explains (:func:`skin_allowance`) and, in a flash-lit photo
     (:func:`lit_by_falloff`), less what its distance from the flash explains
     (:func:`falloff_allowance`); a face is lifted by that depth when it is
-    beyond the threshold. A photo with one face has no neighbour to tell
-    its light from its skin: it gets no lift. An under-exposure beyond
+    beyond the threshold. A photo with one face has no neighbour to tell its
+    light from its skin: it is judged against the light around it
+    (:func:`lone_face_shadow`). An under-exposure beyond
     ``exposure.max_correction_ev`` is the exposure rule's flag to a
     retoucher, not a lift of every face: that lifted faces lit like their key.
     The renderer applies a lift up to ``faces.max_brighten_ev`` on a detection
@@ -154,13 +225,20 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     detection goes to a retoucher.
     """
     fr = chart.faces
-    if not fr.brighten or not plan.key_faces or plan.exposure_offset_ev is None:
+    if not fr.brighten or plan.exposure_offset_ev is None:
+        return []
+    lone = lone_face_shadow(record, plan.faces_that_count)
+    if lone is not None:
+        i, depth = lone
+        if depth <= fr.brighten_below_ev:
+            return []
+        return [_lift(i, record.faces[i], depth, chart, "darker than the light around it by more than a lit face is")]
+    if not plan.key_faces:
         return []
     rendered = is_rendered(record.source_kind)
     key = float(np.median([shown_ev(record.faces[i].exposure_ev, rendered) for i in plan.key_faces]))  # type: ignore[arg-type]
     reds = [r for r in (redness(record.faces[i]) for i in plan.key_faces) if r is not None]
     key_redness = float(np.median(reds)) if reds else None
-    face_target = chart.exposure.target_ev + fr.target_ev
     key_scene = float(np.median([record.faces[i].exposure_ev for i in plan.key_faces]))  # type: ignore[misc]
     flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
     key_list = [record.faces[i] for i in plan.key_faces]
@@ -176,20 +254,6 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
         if deficit <= fr.brighten_below_ev:
             continue
-        auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
-        ops.append(Operation(
-            op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
-            params={
-                "face_index": i,
-                "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
-                "ev": rounded(deficit, 2),
-                "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
-            },
-            reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep (under the faces in the key light, "
-                   "less what its skin explains)"
-                   + ("" if auto else (" (more than the automatic limit: retouch by hand)"
-                                       if deficit > fr.max_brighten_ev else " (uncertain detection)")),
-            measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
-            applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
-        ))
+        ops.append(_lift(i, f, deficit, chart, "under the faces in the key light, less what its skin"
+                                               + (" and its distance from the flash explain" if flash else " explains")))
     return ops
