@@ -21,7 +21,9 @@ from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT
 from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
-from pipeline.planning.rules.faces import FALLOFF_EV_PER_STOP, SKIN_REDNESS_EV, lit_by_falloff, plan_faces
+from pipeline.planning.rules.faces import (
+    FALLOFF_EV_PER_STOP, SKIN_REDNESS_EV, SURROUND_LIT_EV, lit_by_falloff, plan_faces,
+)
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
 
@@ -118,6 +120,27 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
     assert not lit_by_falloff(two)
     (lift,) = of_kind(plan_image(image_record(faces=two), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 1
+
+
+def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    def portrait(surround_ev: float) -> ImageRecord:
+        lone = face(1000, 500, 400, -1.0)
+        lone.surround_ev = surround_ev
+        return image_record(exposure_meter_ev=-0.2, faces=[lone])
+    # Lit like a lit face against its neighbourhood: no lift, and the exposure keys on the face as it reads.
+    lit = plan_image(portrait(SURROUND_LIT_EV), chart)
+    assert not of_kind(lit, OperationKind.BRIGHTEN_FACE)
+    # One stop under that: a shadow of its own, lifted by its depth; the frame is keyed on the face
+    # as it would read lit (-1 + 1 = 0 EV), so it is not brightened as the lit, -1 EV face's is.
+    shadowed = plan_image(portrait(SURROUND_LIT_EV - 1.0), chart)
+    (lift,) = of_kind(shadowed, OperationKind.BRIGHTEN_FACE)
+    assert lift.params["ev"] == pytest.approx(1.0) and "light around it" in lift.reason
+    def global_ev(ops: list[Operation]) -> float:
+        return sum(o.params["ev"] for o in of_kind(ops, OperationKind.EXPOSURE))
+    assert global_ev(lit) > 0.5 and global_ev(shadowed) < global_ev(lit) - 0.5
+    # Without a surround reading there is nothing to judge a lone face against.
+    assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
 
 
 def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:
