@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import pkgutil
 from collections.abc import Mapping, Sequence
 
@@ -20,7 +21,9 @@ from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT
 from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
-from pipeline.planning.rules.faces import SKIN_REDNESS_EV, plan_faces
+from pipeline.planning.rules.faces import (
+    FALLOFF_EV_PER_STOP, SKIN_REDNESS_EV, SURROUND_LIT_EV, lit_by_falloff, plan_faces,
+)
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
 
@@ -91,6 +94,53 @@ def test_a_darker_skin_is_not_a_shadow() -> None:
     # Colour only ever excuses: a paler face 0.55 EV under its neighbours is not lifted for being pale.
     pale = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(-0.55, 0.0, 2100)]
     assert not of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+
+
+def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # Four diners from a flash near the camera: each face half as far again is smaller and darker by
+    # the inverse square of its distance (FALLOFF_EV_PER_STOP per halving of its size), plus a little
+    # skin and angle scatter.
+    sizes, scatter = (400, 300, 220, 160), (0.0, 0.1, -0.1, 0.05)
+    def diners(shadow: float = 0.0) -> list[Face]:
+        return [face(300 + 700 * k, 600, s, FALLOFF_EV_PER_STOP * math.log2(s / 400) + e - (shadow if k == 2 else 0))
+                for k, (s, e) in enumerate(zip(sizes, scatter))]
+    assert lit_by_falloff(diners())
+    assert not of_kind(plan_image(image_record(faces=diners()), chart), OperationKind.BRIGHTEN_FACE)
+    # A 1 EV shadow on the third diner does not follow size: it is found, at its depth (and its 0.1 EV scatter).
+    (lift,) = of_kind(plan_image(image_record(faces=diners(1.0)), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(1.0 + 0.1, abs=0.05)  # its scatter too
+    # In an even light the same sizes read alike, and a smaller face darker than the others is lifted.
+    even = [face(300 + 700 * k, 600, s, e - (1.0 if k == 2 else 0)) for k, (s, e) in enumerate(zip(sizes, scatter))]
+    assert not lit_by_falloff(even)
+    (lift,) = of_kind(plan_image(image_record(faces=even), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2
+    # Two faces cannot tell fall-off from a shadow: the smaller, darker one is still lifted.
+    two = [face(300, 600, 400, 0.0), face(1200, 600, 300, -0.9)]
+    assert not lit_by_falloff(two)
+    (lift,) = of_kind(plan_image(image_record(faces=two), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 1
+
+
+def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    def portrait(surround_ev: float) -> ImageRecord:
+        lone = face(1000, 500, 400, -1.0)
+        lone.surround_ev = surround_ev
+        return image_record(exposure_meter_ev=-0.2, faces=[lone])
+    # Lit like a lit face against its neighbourhood: no lift, and the exposure keys on the face as it reads.
+    lit = plan_image(portrait(SURROUND_LIT_EV), chart)
+    assert not of_kind(lit, OperationKind.BRIGHTEN_FACE)
+    # One stop under that: a shadow of its own, lifted by its depth; the frame is keyed on the face
+    # as it would read lit (-1 + 1 = 0 EV), so it is not brightened as the lit, -1 EV face's is.
+    shadowed = plan_image(portrait(SURROUND_LIT_EV - 1.0), chart)
+    (lift,) = of_kind(shadowed, OperationKind.BRIGHTEN_FACE)
+    assert lift.params["ev"] == pytest.approx(1.0) and "light around it" in lift.reason
+    def global_ev(ops: list[Operation]) -> float:
+        return sum(o.params["ev"] for o in of_kind(ops, OperationKind.EXPOSURE))
+    assert global_ev(lit) > 0.5 and global_ev(shadowed) < global_ev(lit) - 0.5
+    # Without a surround reading there is nothing to judge a lone face against.
+    assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
 
 
 def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:

@@ -125,6 +125,69 @@ def face_exposure_ev(
     return ev_of(max(light, _MIN_LUMINANCE), 2.0**FACE_LOG2)
 
 
+#: The ring around a face read for its neighbourhood's light, in face-box sizes from the box's
+#: centre: beyond the hair, ears and the soft edge of a shadow cast on the head (a head is about
+#: 1.3 boxes wide and 1.6 tall), near enough to stand in the same light.
+SURROUND_RING = (1.1, 1.6)
+#: Percentile of the ring's luminance taken as its lit surfaces: the ring's own shadows, dark
+#: clothes and hair fall below it, a specular glint or a lamp above.
+SURROUND_PERCENTILE = 90.0
+
+
+def face_surround_ev(
+    rgb_linear: np.ndarray,
+    box: tuple[float, float, float, float],
+    centre_fraction: float = 0.5,
+) -> float | None:
+    """How much darker a face's centre is than the lit surfaces around it, in EV (0 or less, usually).
+
+    ``log2(face centre luminance / SURROUND_PERCENTILE-th percentile of the
+    luminance in an elliptical ring SURROUND_RING box sizes from its centre)``,
+    in the light the pixels hold (scene light for a RAW, display light for a
+    rendered source: the light the renderer multiplies). A face in a shadow of
+    its own is darker than its neighbourhood by the shadow's depth more than a
+    lit face is: the one judgement a photo with a single face allows between
+    a shadow and a darker skin or a darker scene.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, float32, (H, W, 3)
+        The proxy's linear RGB.
+    box : tuple of float
+        ``(x, y, width, height)`` of the face in ``rgb_linear``'s pixels.
+    centre_fraction : float
+        Part of the box's width and height read for the face, in (0, 1].
+
+    Returns
+    -------
+    float or None
+        None when the box lies outside the image or the ring has fewer than
+        16 pixels inside it (a face filling the frame).
+
+    Raises
+    ------
+    ValueError
+        If ``centre_fraction`` is not in (0, 1].
+    """
+    face = face_centre_luminance(rgb_linear, box, centre_fraction)
+    if face is None:
+        return None
+    x, y, w, h = box
+    cx, cy = x + w / 2, y + h / 2
+    inner, outer = SURROUND_RING
+    bounds = _crop_bounds((cx - outer * w, cy - outer * h, 2 * outer * w, 2 * outer * h), rgb_linear.shape)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    r2 = ((xx + 0.5 - cx) / max(w, 1e-6)) ** 2 + ((yy + 0.5 - cy) / max(h, 1e-6)) ** 2
+    ring = (r2 >= inner**2) & (r2 < outer**2)
+    if ring.sum() < 16:
+        return None
+    lit = float(np.percentile(luminance(rgb_linear[y0:y1, x0:x1][ring]), SURROUND_PERCENTILE))
+    return math.log2(max(face, _MIN_LUMINANCE) / max(lit, _MIN_LUMINANCE))
+
+
 def face_colour(
     rgb_linear: np.ndarray,
     box: tuple[float, float, float, float],
@@ -267,6 +330,7 @@ def measure_faces(
                 sharpness=face_sharpness(proxy.srgb8, on_proxy),  # type: ignore[arg-type]
                 too_small=min(x1 - x0, y1 - y0) < smallest,
                 colour_rgb=face_colour(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
+                surround_ev=face_surround_ev(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
             )
         )
     return faces

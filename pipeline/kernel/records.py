@@ -73,6 +73,10 @@ class Face:
         Median linear RGB (working space, 1.0 = white) of the face's centre, the
         region its exposure is read on: the white-balance rule checks that skin
         stays skin after its correction. None when the box is outside the image.
+    surround_ev : float or None
+        log2(the face centre's luminance / its neighbourhood's lit surfaces)
+        (:func:`pipeline.imaging.faces.face_surround_ev`): how much darker the
+        face is than the light around it. None when not measured.
     """
 
     x: float
@@ -85,6 +89,7 @@ class Face:
     sharpness: float | None = None
     too_small: bool = False
     colour_rgb: list[float] | None = None
+    surround_ev: float | None = None
 
 
 class OperationKind(StrEnum):

@@ -67,6 +67,8 @@ FACES_SCHEMA = pa.schema(
         _f("too_small", pa.bool_(), "Face below the minimum size for retouching (kept, flagged).", False),
         _f("colour_rgb", pa.list_(pa.float32(), 3),
            "Median linear RGB (1.0 = white) of the face centre: the skin colour the white balance must keep."),
+        _f("surround_ev", pa.float32(),
+           "log2(face centre luminance / its neighbourhood's lit surfaces): how much darker the face is than the light around it."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -107,6 +109,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "sharpness": face.sharpness,
                     "too_small": face.too_small,
                     "colour_rgb": None if face.colour_rgb is None else list(face.colour_rgb),
+                    "surround_ev": face.surround_ev,
                 }
             )
     return rows

@@ -8,6 +8,7 @@ from charts.schema import AcceptanceAction, Chart
 from pipeline.imaging.measure.metering import FACE_SPREAD_EV, FRAME_SPREAD_EV
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
+from pipeline.planning.rules.faces import lit_reading_of_lone_face
 from pipeline.planning.state import PlanState
 
 # Confidence grows with the error measured in tolerances: an image just outside
@@ -68,7 +69,10 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     keyed = key_faces(record, plan.faces_that_count)
     frame_ev = record.exposure.meter_ev
     if keyed:
-        faces_ev = float(np.median([record.faces[i].exposure_ev for i in keyed])) - chart.faces.target_ev
+        # The only face, in a shadow the faces rule lifts, keys the exposure as it reads lit.
+        lone_lit = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
+        faces_ev = (float(np.median([record.faces[i].exposure_ev for i in keyed])) if lone_lit is None
+                    else lone_lit) - chart.faces.target_ev
         key_ev = key_reading(faces_ev, frame_ev)
         plan.exposure_keyed_on, plan.key_faces = "faces", keyed
         keyed_on = f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from charts.schema import Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, is_rendered, tone_curve
+from pipeline.imaging.measure.metering import FACE_LOG2, is_rendered, scene_light, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
@@ -68,6 +68,143 @@ def skin_allowance(face: Face, key_redness: float | None) -> float:
     return SKIN_REDNESS_EV * max(0.0, red - key_redness)
 
 
+#: EV a face reads darker per stop (halving) of its size, in the light of a small source near the
+#: camera (an on-camera flash): the light falls with the square of the distance and a face's box
+#: shrinks with it, so a face half the size is 2 EV darker (the inverse-square law; not fitted).
+FALLOFF_EV_PER_STOP = 2.0
+#: Fewest faces with a reading for a photo to show its kind of light: with two, a smaller face
+#: darker than the other is as likely shadowed as further away.
+FALLOFF_MIN_FACES = 3
+#: Sizes the faces must span (ratio of the largest to the smallest) for their readings to show a
+#: fall-off: sqrt(2), half a stop of distance, 1 EV of fall-off, more than faces in one light stray
+#: (KEY_FACES_BAND_EV); faces of about one size (a row of people) say nothing about it.
+FALLOFF_MIN_SIZE_RATIO = math.sqrt(2.0)
+#: Share of the inverse-square fall-off the readings must show (slope of reading against size):
+#: a shadow or a darker skin falls on a large face as readily as on a small one, so it does not
+#: make the smaller faces darker on the whole; half the law is the midpoint between even light
+#: (slope 0) and a bare flash (slope FALLOFF_EV_PER_STOP).
+FALLOFF_MIN_SHARE = 0.5
+
+
+def face_size(face: Face) -> float:
+    """A face's size in pixels (geometric mean of its box's sides): it shrinks as 1/distance."""
+    return math.sqrt(max(face.width, 1e-6) * max(face.height, 1e-6))
+
+
+def falloff_slope(faces: list[Face]) -> float | None:
+    """EV the faces read darker per halving of their size (Theil-Sen: the median pairwise slope).
+
+    None with fewer than :data:`FALLOFF_MIN_FACES` readings or sizes spanning
+    less than :data:`FALLOFF_MIN_SIZE_RATIO`. The median of the pairwise
+    slopes is not moved by a face or two in a shadow, as a least-squares line
+    would be.
+    """
+    read = [(math.log2(face_size(f)), float(f.exposure_ev)) for f in faces if f.exposure_ev is not None]
+    if len(read) < FALLOFF_MIN_FACES:
+        return None
+    sizes = [s for s, _ in read]
+    if max(sizes) - min(sizes) < math.log2(FALLOFF_MIN_SIZE_RATIO):
+        return None
+    slopes = [(ea - eb) / (sa - sb) for n, (sa, ea) in enumerate(read) for sb, eb in read[n + 1:]
+              if abs(sa - sb) >= 0.05]  # sizes that differ by less than 4 % say nothing of the slope
+    return float(np.median(slopes)) if slopes else None
+
+
+def lit_by_falloff(faces: list[Face]) -> bool:
+    """Whether the faces' readings follow a small source's fall-off rather than an even light.
+
+    In an even light (daylight, a softbox far away) a face's reading does not
+    depend on its size; from a flash near the camera it falls by
+    :data:`FALLOFF_EV_PER_STOP` per halving of the face's size (the face is
+    twice as far). The photo is judged flash-lit when its faces span sizes
+    enough to show it and read darker as they get smaller by at least
+    :data:`FALLOFF_MIN_SHARE` of the law (:func:`falloff_slope`).
+    """
+    slope = falloff_slope(faces)
+    return slope is not None and slope >= FALLOFF_MIN_SHARE * FALLOFF_EV_PER_STOP
+
+
+def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
+    """EV of a face's darkness its distance from the flash explains (0 or more; scene light).
+
+    :data:`FALLOFF_EV_PER_STOP` per stop the face is smaller than the key
+    faces' median size. One-way like :func:`skin_allowance`: a face larger than
+    the key faces is not judged darker for it.
+    """
+    key_size = float(np.median([face_size(f) for f in key_faces]))
+    return FALLOFF_EV_PER_STOP * max(0.0, math.log2(key_size / face_size(face)))
+
+
+#: How much darker than its neighbourhood's lit surfaces a lit face alone in its photo reads
+#: (``Face.surround_ev``, in the light the renderer multiplies): the median of the lit lone faces
+#: of the tuning split's one-face photos (the astronaut, Floris van Lint's portrait), as JPEG and
+#: as DNG twin, -0.08 to -0.45 (benchmarks/faces_shadow_fit.py prints it). Only four readings of
+#: two photos: a face against a bright window or sky reads darker, and would be lifted; the
+#: held-out split says how far it holds. A face in a shadow of its own reads under it by about the
+#: shadow's depth (on the generated twins, the lone faces' lifts fall 0.2 EV under to 0.1 over).
+SURROUND_LIT_EV = -0.28
+
+
+def unshown_ev(shown: float, rendered: bool) -> float:
+    """The inverse of :func:`shown_ev`: a face's reading (EV of scene light) from the light it shows."""
+    if not rendered:
+        return shown
+    light = float(scene_light(2.0 ** (FACE_LOG2 + shown), True))
+    return math.log2(max(light, 2.0**-24)) - FACE_LOG2
+
+
+def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, float] | None:
+    """``(index, depth in EV)`` of the shadow the only face among ``faces`` sits in, or None.
+
+    A photo with one face (with a reading) has no neighbour to tell a shadow
+    from a darker skin or a darker scene: its face is judged against the lit
+    surfaces around it instead (``Face.surround_ev``), as a lit face reads
+    :data:`SURROUND_LIT_EV` under them. The depth (in the light the renderer
+    multiplies) may be 0 or less: a lit face. None with no, or several,
+    faces, or no surround reading.
+    """
+    read = [i for i in faces if record.faces[i].exposure_ev is not None]
+    if len(read) != 1 or record.faces[read[0]].surround_ev is None:
+        return None
+    return read[0], SURROUND_LIT_EV - float(record.faces[read[0]].surround_ev)  # type: ignore[arg-type]
+
+
+def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) -> float | None:
+    """The only face's reading as it would be out of its shadow, when the faces rule lifts it; else None.
+
+    For the exposure rule: a photo keyed on its only face, which sits in a
+    shadow the faces rule lifts, is keyed on that face as lit (its reading
+    plus the shadow's depth, in scene light), so the frame is not brightened
+    for the shadow the lift removes.
+    """
+    lone = lone_face_shadow(record, faces)
+    if lone is None or not chart.faces.brighten or lone[1] <= chart.faces.brighten_below_ev:
+        return None
+    i, depth = lone
+    rendered = is_rendered(record.source_kind)
+    return unshown_ev(shown_ev(record.faces[i].exposure_ev, rendered) + depth, rendered)  # type: ignore[arg-type]
+
+
+def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
+    fr = chart.faces
+    face_target = chart.exposure.target_ev + fr.target_ev
+    auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
+    return Operation(
+        op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
+        params={
+            "face_index": i,
+            "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
+            "ev": rounded(deficit, 2),
+            "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
+        },
+        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})"
+               + ("" if auto else (" (more than the automatic limit: retouch by hand)"
+                                   if deficit > fr.max_brighten_ev else " (uncertain detection)")),
+        measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
+        applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
+    )
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
@@ -75,9 +212,12 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     darker than theirs. The depth is how far a face reads under the faces the
     exposure was keyed on (``plan.key_faces``, those in the brightest light),
     in the light the renderer multiplies (:func:`shown_ev`), less what its
-    skin explains (:func:`skin_allowance`); a face is lifted by that depth when
-    it is beyond the threshold. A photo with one face has no neighbour to tell
-    its light from its skin: it gets no lift. An under-exposure beyond
+    skin explains (:func:`skin_allowance`) and, in a flash-lit photo
+    (:func:`lit_by_falloff`), less what its distance from the flash explains
+    (:func:`falloff_allowance`); a face is lifted by that depth when it is
+    beyond the threshold. A photo with one face has no neighbour to tell its
+    light from its skin: it is judged against the light around it
+    (:func:`lone_face_shadow`). An under-exposure beyond
     ``exposure.max_correction_ev`` is the exposure rule's flag to a
     retoucher, not a lift of every face: that lifted faces lit like their key.
     The renderer applies a lift up to ``faces.max_brighten_ev`` on a detection
@@ -85,36 +225,35 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     detection goes to a retoucher.
     """
     fr = chart.faces
-    if not fr.brighten or not plan.key_faces or plan.exposure_offset_ev is None:
+    if not fr.brighten or plan.exposure_offset_ev is None:
+        return []
+    lone = lone_face_shadow(record, plan.faces_that_count)
+    if lone is not None:
+        i, depth = lone
+        if depth <= fr.brighten_below_ev:
+            return []
+        return [_lift(i, record.faces[i], depth, chart, "darker than the light around it by more than a lit face is")]
+    if not plan.key_faces:
         return []
     rendered = is_rendered(record.source_kind)
     key = float(np.median([shown_ev(record.faces[i].exposure_ev, rendered) for i in plan.key_faces]))  # type: ignore[arg-type]
     reds = [r for r in (redness(record.faces[i]) for i in plan.key_faces) if r is not None]
     key_redness = float(np.median(reds)) if reds else None
-    face_target = chart.exposure.target_ev + fr.target_ev
+    key_scene = float(np.median([record.faces[i].exposure_ev for i in plan.key_faces]))  # type: ignore[misc]
+    flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
+    key_list = [record.faces[i] for i in plan.key_faces]
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
-        # What the face's skin does not explain of its darkness is the shadow.
-        deficit = key - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
+        # Where the face would read in the key light: further from a flash, darker by the square of
+        # the distance (in scene light, then through the curve like the reading itself).
+        expected = key if not flash else shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
+        # What the face's skin and distance do not explain of its darkness is the shadow.
+        deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
         if deficit <= fr.brighten_below_ev:
             continue
-        auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score
-        ops.append(Operation(
-            op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
-            params={
-                "face_index": i,
-                "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
-                "ev": rounded(deficit, 2),
-                "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
-            },
-            reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep (under the faces in the key light, "
-                   "less what its skin explains)"
-                   + ("" if auto else (" (more than the automatic limit: retouch by hand)"
-                                       if deficit > fr.max_brighten_ev else " (uncertain detection)")),
-            measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
-            applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
-        ))
+        ops.append(_lift(i, f, deficit, chart, "under the faces in the key light, less what its skin"
+                                               + (" and its distance from the flash explain" if flash else " explains")))
     return ops

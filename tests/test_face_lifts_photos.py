@@ -1,0 +1,135 @@
+"""Faces to brighten on real photos (issue 17), tier 2: flash fall-off is no shadow, a known shadow is.
+
+The dinner (PASCAL VOC 2008_002079) is lit by an on-camera flash: the diners
+further from it are smaller and darker by the inverse square of their
+distance, and none of them is in a shadow. The other photos get a shadow of a
+known depth the way the accuracy benchmark makes its shadow twins
+(:func:`benchmarks.accuracy_corpus.shadow_mask`): Roland Tanglao's three
+faces (a face the benchmark leaves lit, as a JPEG and as a DNG twin of its
+scene light), the astronaut's lone face (no neighbour to compare with), and
+2008_001009's girl behind (the review tests' 0.6 EV shadow). Faces are found
+by the real detector; the amounts are checked against the injected depth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from group_shoot import SHADOW_EV, SHADOWED, SHADOWED_FACE, shadowed_photo
+from PIL import Image
+
+from benchmarks.accuracy import analysis_graph, match_faces
+from benchmarks.accuracy_corpus import (
+    EYE_DRAWN_FACES, WORK_LONG_EDGE, _package_file, centre_darkening_ev, film_curve_inverse, load_photo,
+    pascal_voc_boxes, save_jpeg, shadow_mask, srgb8_to_linear, to_srgb8, write_dng,
+)
+from pipeline.kernel.records import ImageRecord, OperationKind
+from pipeline.kernel.run import RunSettings, process_shoot
+
+ROLAND = "Roland Tanglao-CC BY 2.0"
+#: Roland Tanglao's middle face (the benchmark shadows the outer two) and the astronaut's, and their depths.
+ROLAND_FACE, ROLAND_EV = 1, 1.0
+ASTRONAUT_EV = 1.2
+
+
+def _shadow_twins(photo: np.ndarray, box: tuple[float, ...], depth: float, jpg: Path, dng: Path | None) -> float:
+    """Write the photo with a ``depth`` EV shadow over ``box`` (JPEG, and DNG twin); the centre's darkening."""
+    mask = shadow_mask(photo.shape[:2], [box])
+    factor = (2.0 ** (-depth * mask.astype(np.float64)))[..., None]
+    display = srgb8_to_linear(photo)
+    save_jpeg(jpg, to_srgb8(display * factor))
+    if dng is not None:
+        write_dng(dng, film_curve_inverse(display) * factor)
+    return centre_darkening_ev(mask, depth, box)
+
+
+def _boxes(path: Path, boxes: tuple[tuple[float, ...], ...]) -> list[tuple[float, ...]]:
+    with Image.open(path) as im:
+        scale = min(1.0, WORK_LONG_EDGE / max(im.size))
+    return [tuple(v * scale for v in b) for b in boxes]
+
+
+@pytest.fixture(scope="module")
+def planned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, ImageRecord], dict]:
+    work = tmp_path_factory.mktemp("face_lifts")
+    shoot = work / "shoot"
+    shoot.mkdir()
+    voc = testdata / "faces" / "pascal_voc"
+    (shoot / "dinner.jpg").write_bytes((voc / "2008_002079.jpg").read_bytes())
+    truth: dict[str, list[tuple[tuple[float, ...], float]]] = {}
+    box = pascal_voc_boxes(voc / "boxes.xml")[SHADOWED][SHADOWED_FACE]
+    shadowed_photo(voc / SHADOWED, shoot / "girl_behind.jpg", box, SHADOW_EV)
+    truth["girl_behind.jpg"] = [(box, SHADOW_EV)]
+    src = testdata / "exposure" / f"{ROLAND}.jpg"
+    faces = _boxes(src, EYE_DRAWN_FACES[f"exposure/{ROLAND}"])
+    photo = load_photo(src)
+    depth = _shadow_twins(photo, faces[ROLAND_FACE], ROLAND_EV, shoot / "roland.jpg", shoot / "roland.dng")
+    truth["roland.jpg"] = truth["roland.dng"] = [(f, depth if k == ROLAND_FACE else 0.0) for k, f in enumerate(faces)]
+    src = _package_file("skimage", "data/astronaut.png")
+    if src is None:
+        pytest.fail("scikit-image's astronaut sample is missing (pip install scikit-image)")
+    save_jpeg(shoot / "astronaut_lit.jpg", load_photo(src))
+    (face,) = _boxes(src, EYE_DRAWN_FACES["skimage/astronaut"])
+    depth = _shadow_twins(load_photo(src), face, ASTRONAUT_EV, shoot / "astronaut.jpg", None)
+    truth["astronaut.jpg"] = [(face, depth)]
+    truth["astronaut_lit.jpg"] = [(face, 0.0)]
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
+                                       graph_path=analysis_graph(work / "graph.yaml"), chart="base"))
+    return {r.source_path: r for r in result.records}, truth
+
+
+def _lifts(record: ImageRecord) -> dict[int, float]:
+    return {int(o.params["face_index"]): float(o.params["ev"]) for o in record.operations
+            if o.kind is OperationKind.BRIGHTEN_FACE}
+
+
+def _matched(record: ImageRecord, truth: list[tuple[tuple[float, ...], float]]) -> list[tuple[float, float | None]]:
+    """(true depth, planned lift or None) for each truth face; a face the detector missed fails."""
+    lifts = _lifts(record)
+    det = [([f.x, f.y, f.width, f.height], None) for f in record.faces]
+    match = match_faces([{"box": list(b)} for b, _ in truth], det)
+    assert None not in match, (record.source_path, match)
+    return [(depth, lifts.get(j)) for (_, depth), j in zip(truth, match)]  # type: ignore[arg-type]
+
+
+def test_flash_fall_off_at_the_dinner_is_not_lifted(planned: tuple[dict[str, ImageRecord], dict]) -> None:
+    records, _ = planned
+    dinner = records["dinner.jpg"]
+    assert len(dinner.faces) >= 5  # the detector finds the diners, far and near
+    # Faces 3 and 4 (the couple at the back, 0.7-0.8 EV darker than the nearest diner) were lifted.
+    assert _lifts(dinner) == {}, [o.reason for o in dinner.operations if o.kind is OperationKind.BRIGHTEN_FACE]
+
+
+@pytest.mark.parametrize("name", ["roland.jpg", "roland.dng"])
+def test_a_shadow_on_one_face_of_a_group_is_found_with_its_depth(
+        planned: tuple[dict[str, ImageRecord], dict], name: str) -> None:
+    records, truth = planned
+    for depth, lift in _matched(records[name], truth[name]):
+        if depth >= 0.5:
+            assert lift is not None and lift == pytest.approx(depth, abs=0.3), (name, depth, lift)
+        else:
+            assert lift is None, (name, depth, lift)
+
+
+def test_the_review_shoots_shadowed_face_keeps_its_lift(planned: tuple[dict[str, ImageRecord], dict]) -> None:
+    records, truth = planned
+    # Two faces cannot show a flash's fall-off: the girl behind, 0.6 EV in a shadow and further from
+    # the flash than the woman in front, is lifted by both (0.93 EV today), which the review tests need.
+    ((depth, lift),) = _matched(records["girl_behind.jpg"], truth["girl_behind.jpg"])
+    assert lift is not None and lift >= depth
+
+
+def test_a_lone_face_in_a_shadow_is_judged_against_the_light_around_it(
+        planned: tuple[dict[str, ImageRecord], dict]) -> None:
+    records, truth = planned
+    ((depth, lift),) = _matched(records["astronaut.jpg"], truth["astronaut.jpg"])
+    assert lift is not None and lift == pytest.approx(depth, abs=0.3)
+    ((_, lit_lift),) = _matched(records["astronaut_lit.jpg"], truth["astronaut_lit.jpg"])
+    assert lit_lift is None
+    # The lift removes the shadow: the frame is not brightened for it as well (it was, by about 1 EV,
+    # keyed on the shadowed face; the lit photo's own correction, +0.4 today, is the meter's).
+    def exposure(r: ImageRecord) -> float:
+        return sum(float(o.params["ev"]) for o in r.operations if o.kind is OperationKind.EXPOSURE)
+    assert exposure(records["astronaut.jpg"]) <= exposure(records["astronaut_lit.jpg"]) + 0.3
