@@ -1,0 +1,183 @@
+"""Fit how the exposure meter weighs the key against the white point, on the tuning split, and print it.
+
+The meter (:func:`pipeline.imaging.measure.metering.meter_log2`) averages two
+readings, the key (median) and the white point (99.9th percentile), with the
+key's weight falling linearly from 1 at a mid-tone spread (log2 of the 75th to
+the 25th percentile) of :data:`~pipeline.imaging.measure.metering.KEY_ONLY_BELOW_EV`
+to 0 at :data:`~pipeline.imaging.measure.metering.WHITE_ONLY_ABOVE_EV`. This
+script fits those two numbers by a grid search; the key's and the white point's
+references (``KEY_LOG2``, ``WHITE_LOG2``) are fitted by ``benchmarks/fit_exposure.py``
+and held fixed here.
+
+Only items of the tuning split are read (the corpus manifest says which): the
+exposure twins (RAW and rendered, -2..+2 EV) and the 0 EV twins and published
+photos. For each, the four tone levels in scene light (what the meter reads)
+and, where the detector finds faces the plan keys on, their reading. The loss
+is the mean absolute error of the correction the base chart's plan would make
+(faces and frame combined as :func:`pipeline.planning.rules.exposure.key_reading`
+does, the tolerance and the cap applied) against the truth, over all of them.
+
+It prints the tuning figures of the benchmark's rows (offline: the same
+decisions the plan makes, from these readings) for the fitted constants and
+for the meter's current ones, and a leave-one-source-out check: each source's
+items decided with the constants fitted on the other sources, as an estimate
+of the figures on photos no constant has seen.
+
+    python benchmarks/fit_exposure_blend.py [--cache DIR] [--readings FILE]
+
+The corpus must exist (``python benchmarks/accuracy.py`` builds it). The
+readings take a few minutes (decoding and face detection); ``--readings``
+keeps them in a JSON file and reuses it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
+from benchmarks.fit_exposure import BASE, decode, detected_faces  # noqa: E402
+from pipeline.imaging.color import luminance  # noqa: E402
+from pipeline.imaging.measure import metering  # noqa: E402
+from pipeline.planning.rules.exposure import key_faces  # noqa: E402
+from pipeline.planning.state import PlanState  # noqa: E402
+
+#: The grid of mid-tone spreads (EV) searched for the two constants.
+GRID_EV = np.arange(0.5, 6.01, 0.25)
+
+
+def readings(corpus: Path, items: list[dict]) -> dict[str, dict]:
+    """item id -> {"levels": log2 of the scene-light luminance at p25, p50, p75, p99.9; "faces": reading or None}."""
+    out: dict[str, dict] = {}
+    for n, item in enumerate(items):
+        luma = luminance(decode(corpus / item["file"], item["domain"]))
+        levels = metering._levels(luma)
+        if item["domain"] != "raw":
+            levels = metering.inverse_tone_curve(levels)
+        out[item["id"]] = {"levels": [math.log2(max(float(v), 1e-12)) for v in levels], "faces": None}
+        if n % 50 == 0:
+            print(f"  levels: {n}/{len(items)}", flush=True)
+    by_stem = {Path(i["file"]).stem: i["id"] for i in items}
+    for record in detected_faces(corpus, items):
+        keyed = key_faces(record, PlanState.start(record, BASE).faces_that_count)
+        if keyed:
+            out[by_stem[Path(record.source_path).stem]]["faces"] = float(
+                np.median([record.faces[i].exposure_ev for i in keyed])) - BASE.faces.target_ev
+    return out
+
+
+class Corpus:
+    """The readings as arrays, and the plan's decisions under given constants."""
+
+    def __init__(self, items: list[dict], read: dict[str, dict]) -> None:
+        self.items = items
+        lv = np.array([read[i["id"]]["levels"] for i in items])
+        self.low, self.key, self.high, self.white = lv.T
+        self.faces = np.array([np.nan if read[i["id"]]["faces"] is None else read[i["id"]]["faces"] for i in items])
+        self.truth = np.array([i["truth"]["ev"] for i in items])
+        self.raw = np.array([i["domain"] == "raw" for i in items])
+        self.twin = np.array([i["set"] == "exposure" for i in items])
+        self.published = np.array([i.get("render") == "published" for i in items])
+        self.source = np.array([i["source"] for i in items])
+
+    def meter(self, key_only: float, white_only: float) -> np.ndarray:
+        """:func:`metering.meter_log2` of every item (vectorised; the same formula)."""
+        spread = self.high - np.maximum(self.low, self.high - 20.0)
+        wk = np.clip((white_only - spread) / (white_only - key_only), 0.0, 1.0)
+        by_key, by_white = self.key - metering.KEY_LOG2, self.white - metering.WHITE_LOG2
+        ww = (1.0 - wk) * np.clip(-self.white / metering.WHITE_FADE_EV, 0.0, 1.0)
+        total = wk + ww
+        blended = np.where(total > 0, (wk * by_key + ww * by_white) / np.where(total > 0, total, 1.0), by_key)
+        return np.maximum(blended, by_white)
+
+    def decide(self, frame: np.ndarray, frame_spread: float) -> np.ndarray:
+        """The correction the base chart's plan makes (+ = brighten), from the frame and face readings."""
+        wf, wr = metering.FACE_SPREAD_EV**-2, frame_spread**-2
+        keyed = np.where(np.isnan(self.faces), frame, (wf * np.nan_to_num(self.faces) + wr * frame) / (wf + wr))
+        ex = BASE.exposure
+        needed = -(keyed - ex.target_ev)
+        return np.where(np.abs(needed) > ex.tolerance_ev, np.clip(needed, -ex.max_correction_ev, ex.max_correction_ev), 0.0)
+
+    def frame_spread(self, frame: np.ndarray) -> float:
+        """The rms reading of the 0 EV RAW twins (``FRAME_SPREAD_EV``, as fit_exposure.py prints it)."""
+        return float(np.sqrt(np.mean(np.square(frame[self.raw & ~self.twin]))))
+
+    def figures(self, ev: np.ndarray, mask: np.ndarray | None = None) -> dict[str, str]:
+        """The benchmark's exposure and do-no-harm rows, from decisions ``ev``."""
+        m = np.ones(len(ev), bool) if mask is None else mask
+        err = np.abs(ev - self.truth)
+        out = {}
+        for name, dom in (("RAW twins", self.raw), ("rendered twins", ~self.raw)):
+            s = m & self.twin & dom
+            big = s & (np.abs(self.truth) >= SIGN_MIN_EV - 1e-9)
+            out[name] = (f"median {np.median(err[s]):.2f}, p95 {np.percentile(err[s], 95):.2f}, "
+                         f"wrong sign {int(np.sum(big & (ev * self.truth < 0)))} of {int(big.sum())}")
+        for name, pick in (("published", ~self.raw & self.published), ("RAW 0 EV", self.raw),
+                           ("rendered 0 EV", ~self.raw & ~self.published)):
+            s = m & ~self.twin & pick
+            out[f"do no harm, {name}"] = f"{int(np.sum(np.abs(ev[s]) <= NO_HARM_EV + 1e-9))} of {int(s.sum())}"
+        out["mean |error|"] = f"{np.mean(err[m]):.3f}"
+        return out
+
+    def fit(self, mask: np.ndarray) -> tuple[float, float, float]:
+        """(loss, key only below, white only above) minimising the mean |error| over ``mask``."""
+        best = (math.inf, 0.0, 0.0)
+        for lo in GRID_EV:
+            for hi in GRID_EV[GRID_EV > lo]:
+                frame = self.meter(float(lo), float(hi))
+                loss = float(np.mean(np.abs(self.decide(frame, self.frame_spread(frame)) - self.truth)[mask]))
+                if loss < best[0] - 1e-12:
+                    best = (loss, float(lo), float(hi))
+        return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the accuracy benchmark's cache")
+    parser.add_argument("--readings", type=Path, default=None, help="keep the readings in this JSON file (reused)")
+    args = parser.parse_args(argv)
+    corpus = args.cache / "corpus"
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    items = [i for i in manifest["items"] if i["split"] == "tuning" and i["set"] in ("exposure", "original")]
+    if args.readings is not None and args.readings.exists():
+        read = json.loads(args.readings.read_text())
+    else:
+        read = readings(corpus, items)
+        if args.readings is not None:
+            args.readings.write_text(json.dumps(read))
+    c = Corpus(items, read)
+    everything = np.ones(len(items), bool)
+    loss, lo, hi = c.fit(everything)
+    frame = c.meter(lo, hi)
+    spread = c.frame_spread(frame)
+    print(f"\nfitted on {len(items)} tuning items ({len(set(c.source))} sources): mean |error| {loss:.3f}\n")
+    print(f"KEY_ONLY_BELOW_EV = {lo:.2f}")
+    print(f"WHITE_ONLY_ABOVE_EV = {hi:.2f}")
+    print(f"FRAME_SPREAD_EV = {spread:.3f}  # rms reading of the 0 EV RAW twins under them\n")
+    now = c.meter(metering.KEY_ONLY_BELOW_EV, metering.WHITE_ONLY_ABOVE_EV)
+    fitted = c.figures(c.decide(frame, spread))
+    current = c.figures(c.decide(now, metering.FRAME_SPREAD_EV))
+    cv = np.zeros(len(items))
+    for source in sorted(set(c.source)):
+        out = c.source == source
+        _, f_lo, f_hi = c.fit(~out)
+        f_frame = c.meter(f_lo, f_hi)
+        cv[out] = c.decide(f_frame, c.frame_spread(f_frame))[out]
+    held = c.figures(cv)
+    print(f"{'row':32s} | {'fitted':46s} | {'metering.py now':46s} | leave one source out")
+    for row in fitted:
+        print(f"{row:32s} | {fitted[row]:46s} | {current[row]:46s} | {held[row]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
