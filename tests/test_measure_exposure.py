@@ -388,3 +388,46 @@ def test_saliency_centre_finds_the_odd_object() -> None:
     img[200:240, 300:350] = 0.95  # a bright object low on the right
     x, y = saliency_centre(img)
     assert 0.70 < x < 0.90 and 0.63 < y < 0.83
+
+
+def _published_luminance(name: str) -> np.ndarray:
+    """Display-linear luminance of one of the photographs scikit-image ships (as published, sRGB)."""
+    import skimage.data
+
+    im = getattr(skimage.data, name)()
+    if im.ndim == 2:  # a grey photograph
+        im = np.repeat(im[..., None], 3, axis=2)
+    return luminance(srgb_to_linear((im[..., :3] / 255.0).astype(np.float32)))
+
+
+def test_a_low_key_published_photo_is_not_pushed() -> None:
+    # The rocket launch: most of the frame is dark (its median sits 1.5 EV under a typical photograph's
+    # key), but its highlights reach white: as published, it needs no correction.
+    shown = _published_luminance("rocket")
+    key, white, spread = tone_readings(inverse_tone_curve(shown).astype(np.float32))
+    assert key - KEY_LOG2 < -1.2 and white - WHITE_LOG2 > -0.5  # the key alone would brighten it
+    assert abs(exposure_ev(shown, rendered=True)) <= 0.33  # the base chart's tolerance: left alone
+
+
+@pytest.mark.parametrize("name", ["chelsea", "moon"])
+def test_a_flat_lit_published_photo_is_read_on_its_key(name: str) -> None:
+    # The cat in soft light, the moon: mid-tones within a stop and its highlights 1 to 2 EV below white.
+    # Its white point would brighten it (by 0.76 and 0.55 EV before the histogram's shape counted);
+    # a narrow mid-tone spread reads it on its key, where it is exposed like a published photograph.
+    shown = _published_luminance(name)
+    key, white, spread = tone_readings(inverse_tone_curve(shown).astype(np.float32))
+    assert spread <= KEY_ONLY_BELOW_EV and white - WHITE_LOG2 < -0.9
+    assert abs(exposure_ev(shown, rendered=True)) <= 0.33
+
+
+@pytest.mark.parametrize("name", ["rocket", "coffee", "chelsea", "astronaut"])
+def test_a_photo_rendered_1_5_ev_under_reads_1_5_ev_under(name: str) -> None:
+    # The photo's scene light 1.5 EV lower, developed through the same camera curve: read within a
+    # third of a stop of -1.5 (each read within 0.3 EV of 0 as published), and exactly 1.5 below the
+    # photo as published where the white point is not clipped.
+    shown = _published_luminance(name)
+    under = tone_curve(inverse_tone_curve(shown) * 2.0**-1.5).astype(np.float32)
+    base, reading = exposure_ev(shown, rendered=True), exposure_ev(under, rendered=True)
+    assert abs(base) <= 0.3
+    assert reading == pytest.approx(-1.5, abs=0.33)
+    assert reading - base == pytest.approx(-1.5, abs=0.05)
