@@ -247,9 +247,9 @@ def test_gps_is_stripped_only_when_asked(jpeg_with_gps: Path, tmp_path: Path, st
 
 @pytest.mark.xfail(strict=True, reason=(
     "the renderer multiplies a rendered source's display light: through the camera curve's toe a +1.95 EV "
-    "push (the shape-weighted meter reads this frame -1.95) moves its scene-light key by +1.27 and leaves "
-    "it reading -0.68; the old meter's +1.4 push landed within 0.4 by luck. Fix: push rendered sources in "
-    "scene light (inverse curve, gain, curve) in render.py"))
+    "push (the shape-weighted meter reads this 1.5 EV under frame -1.95) moves its scene-light key by +1.27 "
+    "and leaves it reading -0.68; the old meter read it -2.39, and that larger push landed the key near its "
+    "reference. Fix: push rendered sources in scene light (inverse curve, gain, curve) in render.py"))
 def test_exposure_correction_lands_on_target(exposure_dir: Path, tmp_path: Path) -> None:
     """A FiveK frame pushed 1.5 EV under, corrected as the plan would: its key moves by the correction.
 
