@@ -25,10 +25,6 @@ What it fits, each on what:
   its readings): with the faces' spread, the weights of the two readings when a
   plan keys on both.
 
-How the meter weighs the key against the white point (the mid-tone spreads
-:data:`metering.KEY_ONLY_BELOW_EV` and :data:`metering.WHITE_ONLY_ABOVE_EV`) is
-fitted by ``benchmarks/fit_exposure_blend.py``.
-
     python benchmarks/fit_exposure.py [--cache DIR]
 
 The corpus must exist (``python benchmarks/accuracy.py`` builds it).
@@ -133,14 +129,16 @@ def detected_faces(corpus: Path, items: list[dict]) -> list:
     return records
 
 
-def meter_with(key: float, white: float, spread: float, key_mu: float, white_mu: float) -> float:
+def meter_with(key: float, white: float, key_mu: float, key_sigma: float, white_mu: float,
+               white_sigma: float) -> float:
     """:func:`metering.meter_log2` under other constants (the ones just fitted)."""
-    saved = metering.KEY_LOG2, metering.WHITE_LOG2
-    metering.KEY_LOG2, metering.WHITE_LOG2 = key_mu, white_mu
+    saved = metering.KEY_LOG2, metering.KEY_SPREAD_EV, metering.WHITE_LOG2, metering.WHITE_SPREAD_EV
+    metering.KEY_LOG2, metering.KEY_SPREAD_EV, metering.WHITE_LOG2, metering.WHITE_SPREAD_EV = (
+        key_mu, key_sigma, white_mu, white_sigma)
     try:
-        return metering.meter_log2(key, white, spread)
+        return metering.meter_log2(key, white)
     finally:
-        metering.KEY_LOG2, metering.WHITE_LOG2 = saved
+        metering.KEY_LOG2, metering.KEY_SPREAD_EV, metering.WHITE_LOG2, metering.WHITE_SPREAD_EV = saved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,13 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     curve, rms = fit_tone_curve(pairs) if pairs else (np.asarray(metering.TONE_CURVE_VALUES), float("nan"))
 
     # A well-exposed scene and a well-exposed face: the 0 EV RAW twins.
-    keys, whites, spreads, faces = [], [], [], []
+    keys, whites, faces = [], [], []
     originals = [i for i in items if i["set"] == "original" and i["domain"] == "raw"]
     for item in originals:
-        key, white, spread = metering.tone_readings(luminance(decode(corpus / item["file"], "raw")))
+        key, white = metering.key_and_white(luminance(decode(corpus / item["file"], "raw")))
         keys.append(key)
         whites.append(white)
-        spreads.append(spread)
     for record in detected_faces(corpus, originals):
         plan = PlanState.start(record, BASE)
         keyed = key_faces(record, plan.faces_that_count)
@@ -188,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(faces)} of them with faces, and {len(developed)} developed twins:\n")
     print(f"TONE_CURVE_VALUES = ({', '.join(f'{v:.4f}' for v in curve)})  # rms {rms:.4f} (sRGB-encoded)")
     print(f"KEY_LOG2 = {keys_a.mean():.3f}  # median {2 ** keys_a.mean():.4f}")
-    print(f"  (spread of the key {keys_a.std():.3f} EV)")
+    print(f"KEY_SPREAD_EV = {keys_a.std():.3f}")
     print(f"WHITE_LOG2 = {white_mu:.3f}  # 99.9th percentile {2 ** white_mu:.3f}")
-    print(f"  (spread of the white point {white_sigma:.3f} EV)")
+    print(f"WHITE_SPREAD_EV = {white_sigma:.3f}")
     print(f"FACE_LOG2 = {np.mean(faces):.3f}  # face centre {2 ** np.mean(faces):.3f}, over {len(faces)} photos")
     print(f"FACE_SPREAD_EV = {np.std(faces, ddof=1):.3f}")
     # The frame meter with these constants, on the same photos: how far a well-exposed photo reads from 0.
-    readings = [meter_with(k, w, r, keys_a.mean(), white_mu) for k, w, r in zip(keys, whites, spreads)]
+    readings = [meter_with(k, w, keys_a.mean(), keys_a.std(), white_mu, white_sigma) for k, w in zip(keys, whites)]
     print(f"FRAME_SPREAD_EV = {np.sqrt(np.mean(np.square(readings))):.3f}  # rms reading of the 0 EV twins "
           f"(mean {np.mean(readings):+.3f})")
     return 0

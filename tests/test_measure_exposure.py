@@ -20,15 +20,12 @@ from pipeline.imaging.color import Proxy, luminance, srgb_to_linear
 from pipeline.imaging.decode import decode_raster
 from pipeline.imaging.measure import (
     KEY_LOG2,
-    KEY_ONLY_BELOW_EV,
     WHITE_LOG2,
-    WHITE_ONLY_ABOVE_EV,
     clipped_pct,
     exposure_ev,
     exposure_verdict,
     hamming,
     inverse_tone_curve,
-    key_weight,
     line_tilts,
     meter_log2,
     meter_rendered,
@@ -38,7 +35,6 @@ from pipeline.imaging.measure import (
     phash,
     sharpness,
     tone_curve,
-    tone_readings,
     white_balance_cast,
 )
 from pipeline.kernel.errors import InputError
@@ -74,34 +70,18 @@ def test_clipped_pct_rejects_grey_image() -> None:
         clipped_pct(np.zeros((10, 10), np.float32))
 
 
-@pytest.mark.parametrize("spread", [0.5, 2.5, 6.0])  # key only, both, white point only
-def test_the_meter_reads_key_and_white_point_against_a_well_exposed_photograph(spread: float) -> None:
+def test_the_meter_reads_key_and_white_point_against_a_well_exposed_photograph() -> None:
     # A photograph whose median and brightest pixels sit where a well-exposed one's do reads 0.
-    assert meter_log2(KEY_LOG2, WHITE_LOG2, spread) == pytest.approx(0.0, abs=1e-9)
+    assert meter_log2(KEY_LOG2, WHITE_LOG2) == pytest.approx(0.0, abs=1e-9)
     # Moved together, the reading moves with them (below the white point's clipping fade).
-    assert meter_log2(KEY_LOG2 - 1.5, WHITE_LOG2 - 1.5, spread) == pytest.approx(-1.5, abs=1e-9)
-    assert meter_log2(KEY_LOG2 + 0.1, WHITE_LOG2 + 0.1, spread) == pytest.approx(0.1, abs=1e-9)
+    assert meter_log2(KEY_LOG2 - 1.5, WHITE_LOG2 - 1.5) == pytest.approx(-1.5, abs=1e-9)
+    assert meter_log2(KEY_LOG2 + 0.1, WHITE_LOG2 + 0.1) == pytest.approx(0.1, abs=1e-9)
     # A night scene: dark median, highlights where a well-exposed photograph has them: not brightened.
-    assert meter_log2(KEY_LOG2 - 2.0, WHITE_LOG2, spread) == pytest.approx(0.0, abs=1e-9)
+    assert meter_log2(KEY_LOG2 - 2.0, WHITE_LOG2) == pytest.approx(0.0, abs=1e-9)
     # A clipped white point says nothing: the key alone reads the push.
-    assert meter_log2(KEY_LOG2 + 1.2, 0.0, spread) == pytest.approx(1.2, abs=1e-9)
+    assert meter_log2(KEY_LOG2 + 1.2, 0.0) == pytest.approx(1.2, abs=1e-9)
     # Bounded: the darkest and the brightest possible images read finite offsets.
-    assert -30 < meter_log2(-24.0, -20.0, spread) < -15 and meter_log2(0.0, 0.0, spread) < 4.0
-
-
-def test_the_histogram_shape_says_which_reading_counts() -> None:
-    # Fog, flat light: mid-tones within a stop and a half, highlights far from white. The key reads it.
-    assert key_weight(KEY_ONLY_BELOW_EV) == 1.0 and key_weight(WHITE_ONLY_ABOVE_EV) == 0.0
-    assert meter_log2(KEY_LOG2 + 0.2, WHITE_LOG2 - 2.4, 0.6) == pytest.approx(0.2, abs=1e-9)
-    # A wide spread (a lit subject against deep shadow): the white point reads it, a dark key does not pull.
-    assert meter_log2(KEY_LOG2 - 0.8, WHITE_LOG2 - 0.4, 5.0) == pytest.approx(-0.4, abs=1e-9)
-    # In between, a weighted average: never beyond the further of the two readings.
-    mid = meter_log2(KEY_LOG2 - 1.0, WHITE_LOG2 - 2.0, (KEY_ONLY_BELOW_EV + WHITE_ONLY_ABOVE_EV) / 2)
-    assert mid == pytest.approx(-1.5, abs=1e-9)
-    # The shape is a ratio of two percentiles: the same at any exposure.
-    rng = np.random.default_rng(3)
-    luma = rng.lognormal(-3.0, 1.5, (64, 64)).astype(np.float32).clip(0, 0.5)
-    assert tone_readings(luma * np.float32(0.25))[2] == pytest.approx(tone_readings(luma)[2], abs=1e-4)
+    assert -30 < meter_log2(-24.0, -20.0) < -15 and meter_log2(0.0, 0.0) < 4.0
 
 
 def test_exposure_ev_of_scene_linear_light_is_linear_in_stops() -> None:
@@ -277,9 +257,9 @@ KNOWN_MISSES = {
     # 1.5 EV under, but a clipped street light puts its white point at full scale: the meter never
     # reads an image darker than its white point says, so it reads this one +0.30 (ok).
     "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG": "a clipped light source holds the reading up",
-    # 1.5 EV over, keyed on faces that read -0.5 to -1.0 against the fitted face reference. (Its twin
-    # a2192 reads over since the meter weighs key and white point by the histogram's shape.)
+    # 1.5 EV over, keyed on faces that read -0.5 to -1.0 against the fitted face reference: 0.0 and +0.07.
     "a0716-MB_20030906_030_P1.5.JPG": "its six faces read darker than the face reference",
+    "a2192-IMG_2045_P1.5.JPG": "its face reads darker than the face reference",
     # Keyed on its face (-0.08) and its bright frame (+1.57): +0.49, beyond the base chart's third of a stop.
     "Floris van Lint-CC BY-NC 2.0.jpg": "a bright frame pulls a well-exposed face's reading over",
     # Keyed on its two faces (-0.20, -0.66) and its bright frame (+1.78): +0.48 over.
@@ -404,30 +384,28 @@ def test_a_low_key_published_photo_is_not_pushed() -> None:
     # The rocket launch: most of the frame is dark (its median sits 1.5 EV under a typical photograph's
     # key), but its highlights reach white: as published, it needs no correction.
     shown = _published_luminance("rocket")
-    key, white, spread = tone_readings(inverse_tone_curve(shown).astype(np.float32))
+    key, white = (math.log2(float(v)) for v in inverse_tone_curve(np.percentile(shown, [50.0, 99.9])))
     assert key - KEY_LOG2 < -1.2 and white - WHITE_LOG2 > -0.5  # the key alone would brighten it
     assert abs(exposure_ev(shown, rendered=True)) <= 0.33  # the base chart's tolerance: left alone
 
 
-@pytest.mark.parametrize("name", ["chelsea", "moon"])
-def test_a_flat_lit_published_photo_is_read_on_its_key(name: str) -> None:
-    # The cat in soft light, the moon: mid-tones within a stop and its highlights 1 to 2 EV below white.
-    # Its white point would brighten it (by 0.76 and 0.55 EV before the histogram's shape counted);
-    # a narrow mid-tone spread reads it on its key, where it is exposed like a published photograph.
-    shown = _published_luminance(name)
-    key, white, spread = tone_readings(inverse_tone_curve(shown).astype(np.float32))
-    assert spread <= KEY_ONLY_BELOW_EV and white - WHITE_LOG2 < -0.9
-    assert abs(exposure_ev(shown, rendered=True)) <= 0.33
-
-
-@pytest.mark.parametrize("name", ["rocket", "coffee", "chelsea", "astronaut"])
+@pytest.mark.parametrize("name", ["rocket", "coffee", "astronaut"])
 def test_a_photo_rendered_1_5_ev_under_reads_1_5_ev_under(name: str) -> None:
     # The photo's scene light 1.5 EV lower, developed through the same camera curve: read within a
-    # third of a stop of -1.5 (each read within 0.3 EV of 0 as published), and exactly 1.5 below the
-    # photo as published where the white point is not clipped.
+    # third of a stop of -1.5 (each reads within 0.3 EV of 0 as published), and exactly 1.5 below the
+    # photo as published (its white point is not clipped).
     shown = _published_luminance(name)
     under = tone_curve(inverse_tone_curve(shown) * 2.0**-1.5).astype(np.float32)
     base, reading = exposure_ev(shown, rendered=True), exposure_ev(under, rendered=True)
     assert abs(base) <= 0.3
     assert reading == pytest.approx(-1.5, abs=0.33)
     assert reading - base == pytest.approx(-1.5, abs=0.05)
+
+
+#: Flat-lit published photos (mid-tones within a stop, highlights 1 to 2 EV below white): the meter's
+#: white point reads them under. Weighing key and white point by the histogram's shape read both within
+#: 0.1 EV (branch exposure3, commit 9d1b00f) but regressed the accuracy floors, so it is not in the meter.
+@pytest.mark.xfail(strict=True, reason="a flat-lit photo's white point reads it under (-0.76, -0.55)")
+@pytest.mark.parametrize("name", ["chelsea", "moon"])
+def test_a_flat_lit_published_photo_is_not_pushed(name: str) -> None:
+    assert abs(exposure_ev(_published_luminance(name), rendered=True)) <= 0.33

@@ -42,14 +42,11 @@ from pipeline.imaging.measure.lines import LineTilts, line_measure, line_tilts
 from pipeline.imaging.measure.metering import (
     FACE_LOG2,
     KEY_LOG2,
-    KEY_ONLY_BELOW_EV,
     WHITE_LOG2,
-    WHITE_ONLY_ABOVE_EV,
     ev_of,
     exposure_ev,
     inverse_tone_curve,
     is_rendered,
-    key_weight,
     meter_log2,
     meter_rendered,
     meter_scene_linear,
@@ -57,16 +54,13 @@ from pipeline.imaging.measure.metering import (
     scene_light,
     shadow_contrast_log2,
     tone_curve,
-    tone_readings,
 )
 from pipeline.imaging.measure.proxy import ProxyMeasures, measure_all
 
 __all__ = [
     "FACE_LOG2",
     "KEY_LOG2",
-    "KEY_ONLY_BELOW_EV",
     "WHITE_LOG2",
-    "WHITE_ONLY_ABOVE_EV",
     "WORK_LONG_EDGE",
     "LineTilts",
     "ProxyMeasures",
@@ -84,7 +78,6 @@ __all__ = [
     "hamming",
     "inverse_tone_curve",
     "is_rendered",
-    "key_weight",
     "laplacian_variance",
     "line_measure",
     "line_tilts",
@@ -104,6 +97,5 @@ __all__ = [
     "shadow_contrast_log2",
     "sharpness",
     "tone_curve",
-    "tone_readings",
     "white_balance_cast",
 ]
