@@ -368,3 +368,44 @@ def test_saliency_centre_finds_the_odd_object() -> None:
     img[200:240, 300:350] = 0.95  # a bright object low on the right
     x, y = saliency_centre(img)
     assert 0.70 < x < 0.90 and 0.63 < y < 0.83
+
+
+def _published_luminance(name: str) -> np.ndarray:
+    """Display-linear luminance of one of the photographs scikit-image ships (as published, sRGB)."""
+    import skimage.data
+
+    im = getattr(skimage.data, name)()
+    if im.ndim == 2:  # a grey photograph
+        im = np.repeat(im[..., None], 3, axis=2)
+    return luminance(srgb_to_linear((im[..., :3] / 255.0).astype(np.float32)))
+
+
+def test_a_low_key_published_photo_is_not_pushed() -> None:
+    # The rocket launch: most of the frame is dark (its median sits 1.5 EV under a typical photograph's
+    # key), but its highlights reach white: as published, it needs no correction.
+    shown = _published_luminance("rocket")
+    key, white = (math.log2(float(v)) for v in inverse_tone_curve(np.percentile(shown, [50.0, 99.9])))
+    assert key - KEY_LOG2 < -1.2 and white - WHITE_LOG2 > -0.5  # the key alone would brighten it
+    assert abs(exposure_ev(shown, rendered=True)) <= 0.33  # the base chart's tolerance: left alone
+
+
+@pytest.mark.parametrize("name", ["rocket", "coffee", "astronaut"])
+def test_a_photo_rendered_1_5_ev_under_reads_1_5_ev_under(name: str) -> None:
+    # The photo's scene light 1.5 EV lower, developed through the same camera curve: read within a
+    # third of a stop of -1.5 (each reads within 0.3 EV of 0 as published), and exactly 1.5 below the
+    # photo as published (its white point is not clipped).
+    shown = _published_luminance(name)
+    under = tone_curve(inverse_tone_curve(shown) * 2.0**-1.5).astype(np.float32)
+    base, reading = exposure_ev(shown, rendered=True), exposure_ev(under, rendered=True)
+    assert abs(base) <= 0.3
+    assert reading == pytest.approx(-1.5, abs=0.33)
+    assert reading - base == pytest.approx(-1.5, abs=0.05)
+
+
+#: Flat-lit published photos (mid-tones within a stop, highlights 1 to 2 EV below white): the meter's
+#: white point reads them under. Weighing key and white point by the histogram's shape read both within
+#: 0.1 EV (branch exposure3, commit 9d1b00f) but regressed the accuracy floors, so it is not in the meter.
+@pytest.mark.xfail(strict=True, reason="a flat-lit photo's white point reads it under (-0.76, -0.55)")
+@pytest.mark.parametrize("name", ["chelsea", "moon"])
+def test_a_flat_lit_published_photo_is_not_pushed(name: str) -> None:
+    assert abs(exposure_ev(_published_luminance(name), rendered=True)) <= 0.33
