@@ -101,8 +101,11 @@ class WhiteBalanceCast:
 
 def usable_pixels(rgb: np.ndarray) -> np.ndarray:
     """Mask of the pixels whose colour can be read: not in deep shadow, no channel near clipping."""
-    hi = rgb.max(axis=-1)
-    lo = rgb.min(axis=-1)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # The same values as rgb.max(axis=-1) and .min(axis=-1), several times faster (numpy reduces a last
+    # axis of 3 element by element): this mask is made twice per proxy and was half of the estimate's time.
+    hi = np.maximum(np.maximum(r, g), b)
+    lo = np.minimum(np.minimum(r, g), b)
     peak = float(np.percentile(hi, 99.5))
     if not peak > 0:
         return np.zeros(rgb.shape[:2], bool)
