@@ -225,3 +225,19 @@ def test_an_ignored_check_asks_for_nothing() -> None:
     (op,) = check_operation(AcceptanceAction.REJECT, "sharpness", "soft", 1.23456, 15.0, confidence=0.876)
     assert (op.kind, op.op_id, op.measured, op.confidence, op.applied_by) == (
         OperationKind.REJECT, "reject-sharpness", 1.235, 0.88, AppliedBy.RETOUCHER)
+
+
+def test_a_lamp_beside_a_face_is_not_its_lit_surroundings() -> None:
+    """face_surround_ev reads the surfaces around a face, not a light source in the ring (blown pixels)."""
+    import numpy as np
+
+    from pipeline.imaging.faces import face_surround_ev
+
+    rgb = np.full((400, 400, 3), 0.4, np.float32)  # lit wall around the face
+    box = (150.0, 150.0, 100.0, 100.0)
+    rgb[150:250, 150:250] = 0.2  # the face, a stop under the wall
+    plain = face_surround_ev(rgb, box)
+    assert plain is not None and abs(plain - (-1.0)) < 0.05
+    lamp = rgb.copy()
+    lamp[60:150, 260:330] = 1.0  # a blown lamp filling a good part of the ring's upper right
+    assert abs(face_surround_ev(lamp, box) - plain) < 0.05  # without the exclusion: -2.3 EV, a false lift

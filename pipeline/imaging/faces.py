@@ -132,6 +132,9 @@ SURROUND_RING = (1.1, 1.6)
 #: Percentile of the ring's luminance taken as its lit surfaces: the ring's own shadows, dark
 #: clothes and hair fall below it, a specular glint or a lamp above.
 SURROUND_PERCENTILE = 90.0
+#: A ring pixel with a channel at or above this (linear, 1.0 = white) is a light source or a blown
+#: highlight (a lamp beside a face, a window, the sky), not a surface the face's light falls on: left out.
+SURROUND_CLIPPED = 0.95
 
 
 def face_surround_ev(
@@ -162,7 +165,8 @@ def face_surround_ev(
     -------
     float or None
         None when the box lies outside the image or the ring has fewer than
-        16 pixels inside it (a face filling the frame).
+        16 pixels inside it (a face filling the frame) that are under
+        :data:`SURROUND_CLIPPED` (light sources, blown highlights).
 
     Raises
     ------
@@ -181,10 +185,11 @@ def face_surround_ev(
     x0, y0, x1, y1 = bounds
     yy, xx = np.mgrid[y0:y1, x0:x1]
     r2 = ((xx + 0.5 - cx) / max(w, 1e-6)) ** 2 + ((yy + 0.5 - cy) / max(h, 1e-6)) ** 2
-    ring = (r2 >= inner**2) & (r2 < outer**2)
+    near = rgb_linear[y0:y1, x0:x1]
+    ring = (r2 >= inner**2) & (r2 < outer**2) & (near.max(axis=-1) < SURROUND_CLIPPED)
     if ring.sum() < 16:
         return None
-    lit = float(np.percentile(luminance(rgb_linear[y0:y1, x0:x1][ring]), SURROUND_PERCENTILE))
+    lit = float(np.percentile(luminance(near[ring]), SURROUND_PERCENTILE))
     return math.log2(max(face, _MIN_LUMINANCE) / max(lit, _MIN_LUMINANCE))
 
 
