@@ -213,8 +213,7 @@ def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
                 t1, c1 = time.perf_counter(), time.process_time()
                 scan = scan_raw(raw)
                 t2, c2 = time.perf_counter(), time.process_time()
-                rgb = fit_long_edge(decode_raw_linear(raw, half_size=True), PROXY_LONG_EDGE).astype(np.float32)
-                rgb *= np.float32(1 / 65535)
+                rgb = _proxy_of(raw)
             t3, c3 = time.perf_counter(), time.process_time()
             t_photo += t2 - t1
             c_photo += c2 - c1
@@ -424,11 +423,16 @@ class LensResult:
     lines: list[str] = field(default_factory=list)
 
 
-def _proxy(path: Path) -> np.ndarray:
-    with rawpy.imread(str(path)) as raw:
-        rgb = fit_long_edge(decode_raw_linear(raw, half_size=True), PROXY_LONG_EDGE).astype(np.float32)
+def _proxy_of(raw: rawpy.RawPy) -> np.ndarray:
+    """The frame's analysis proxy as decode_raw makes it: half-size, 1600 px long edge, linear 0-1."""
+    rgb = fit_long_edge(decode_raw_linear(raw, half_size=True), PROXY_LONG_EDGE).astype(np.float32)
     rgb *= np.float32(1 / 65535)
     return rgb
+
+
+def _proxy(path: Path) -> np.ndarray:
+    with rawpy.imread(str(path)) as raw:
+        return _proxy_of(raw)
 
 
 def _lens_fields(folder: Path, frames: list[dict]) -> tuple[list[LensField], float, float]:

@@ -402,15 +402,8 @@ def _render_frame(
         mask = np.clip(1.5 - d, 0.0, 1.0)[..., None]
         viewed = blurred * mask + viewed * (1.0 - mask)
     scene = _to_sensor(viewed, frame.orientation)
-    gains = np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE)
-    cfa_gain = np.tile(gains[[0, 1, 1, 2]].reshape(2, 2), (spec.height // 2, spec.width // 2)).astype(np.float32)
-    signal = mosaic(scene.astype(np.float32), "RGGB") / cfa_gain
-    if body.dust:
-        signal *= _dust_map(body.dust, frame.f_number, spec)
-    signal = np.clip(signal, 0.0, 1.0)
-    electrons_at_white = FULL_WELL_E * 100.0 / frame.iso
-    sigma = np.sqrt(signal * electrons_at_white + READ_NOISE_E**2) / electrons_at_white
-    signal = signal + rng.standard_normal(signal.shape, dtype=np.float32) * sigma.astype(np.float32)
+    signal = _exposed(scene, frame.iso, rng, spec,
+                      _dust_map(body.dust, frame.f_number, spec) if body.dust else None)
     for p in body.photosites:
         if p.kind == "hot":
             if rng.random() < 0.85:
@@ -421,9 +414,58 @@ def _render_frame(
             signal[p.row, p.col] = 0.0
         else:
             signal[p.row, p.col] = p.level
+    return _digitised(signal, rng, spec)
+
+
+#: The pipeline a corpus's tests run it through: the analysis with the equipment checks and the plan,
+#: no render (a graph file for ``RunSettings.graph_path``).
+ANALYSIS_GRAPH = """\
+schema_version: 1
+name: analysis
+stages:
+  - stage: decode_raw
+  - stage: measure_exposure
+  - stage: detect_faces
+  - stage: inspect_equipment
+  - stage: write_preview
+  - stage: plan_retouch
+"""
+
+def _exposed(scene: np.ndarray, iso: float, rng: np.random.Generator, spec: Spec,
+             dust: np.ndarray | None = None) -> np.ndarray:
+    """The sensor's signal (0-1 of full well, noisy) for a linear scene in sensor orientation.
+
+    The camera's white balance as filter gains over the RGGB mosaic, the dust
+    shadows (``dust``: light reaching each photosite) when the body has any,
+    then photon and read noise at ``iso``.
+    """
+    gains = np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE)
+    cfa_gain = np.tile(gains[[0, 1, 1, 2]].reshape(2, 2), (spec.height // 2, spec.width // 2)).astype(np.float32)
+    signal = mosaic(scene.astype(np.float32), "RGGB") / cfa_gain
+    if dust is not None:
+        signal *= dust
+    signal = np.clip(signal, 0.0, 1.0)
+    electrons_at_white = FULL_WELL_E * 100.0 / iso
+    sigma = np.sqrt(signal * electrons_at_white + READ_NOISE_E**2) / electrons_at_white
+    return signal + rng.standard_normal(signal.shape, dtype=np.float32) * sigma.astype(np.float32)
+
+
+def _digitised(signal: np.ndarray, rng: np.random.Generator, spec: Spec) -> np.ndarray:
+    """The raw file's data: ``signal`` with the frame's cosmic-ray hits, quantised between black and white."""
     for _ in range(spec.cosmic):
         signal[int(rng.integers(0, spec.height)), int(rng.integers(0, spec.width))] = rng.uniform(0.3, 1.0)
     return np.rint(BLACK + np.clip(signal, 0.0, 1.0) * (WHITE - BLACK)).astype(np.uint16)
+
+
+def _write_frame(path: Path, cfa: np.ndarray, *, make: str, model: str, orientation: int, captured_at: datetime,
+                 iso: float, exposure_time: float, f_number: float, focal_length: float, artist: str,
+                 body_serial: str, lens_model: str) -> None:
+    """One frame as the body's DNG: the corpus's sensor levels, colour matrix and as-shot white balance."""
+    neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))
+    write_dng(path, cfa, pattern="RGGB", black_level=BLACK, white_level=WHITE, color_matrix1=XYZ_TO_SRGB,
+              as_shot_neutral=(neutral / neutral[1]).tolist(), make=make, model=model, orientation=orientation,
+              captured_at=captured_at, iso=iso, exposure_time=exposure_time, f_number=f_number,
+              focal_length=focal_length, artist=artist, body_serial=body_serial, lens_model=lens_model)
 
 
 def _digest(photos: list[Path], spec: Spec, extra: str = "") -> str:
@@ -509,27 +551,11 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
                 **_frame_settings(rng, miss, on_tripod),
             )
             cfa = _render_frame(linear[name], faces[name], body, frame, rng, spec)
-            neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))
-            write_dng(
-                folder / frame.file,
-                cfa,
-                pattern="RGGB",
-                black_level=BLACK,
-                white_level=WHITE,
-                color_matrix1=XYZ_TO_SRGB,
-                as_shot_neutral=(neutral / neutral[1]).tolist(),
-                make=body.make,
-                model=body.model,
-                orientation=frame.orientation,
-                captured_at=start + timedelta(minutes=7 * i + minutes),
-                iso=frame.iso,
-                exposure_time=frame.exposure_time,
-                f_number=frame.f_number,
-                focal_length=frame.focal_length,
-                artist=body.artist,
-                body_serial=body.serial,
-                lens_model=body.lens,
-            )
+            _write_frame(folder / frame.file, cfa, make=body.make, model=body.model, orientation=frame.orientation,
+                         captured_at=start + timedelta(minutes=7 * i + minutes), iso=frame.iso,
+                         exposure_time=frame.exposure_time, f_number=frame.f_number,
+                         focal_length=frame.focal_length, artist=body.artist, body_serial=body.serial,
+                         lens_model=body.lens)
             body.frames.append(frame)
     truth = {
         "digest": digest,
@@ -679,24 +705,13 @@ def build_lens_split(data: Path, dest: Path, split: str, log=print, spec: Spec =
                 scene = decentring_blur(scene, lens["side"], lens["edge_sigma"])
             else:
                 scene = scene * gain[..., None]
-            gains = np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE)
-            cfa_gain = np.tile(gains[[0, 1, 1, 2]].reshape(2, 2), (spec.height // 2, spec.width // 2)).astype(np.float32)
-            signal = np.clip(mosaic(scene.astype(np.float32), "RGGB") / cfa_gain, 0.0, 1.0)
-            electrons_at_white = FULL_WELL_E * 100.0 / settings["iso"]
-            sigma = np.sqrt(signal * electrons_at_white + READ_NOISE_E**2) / electrons_at_white
-            signal = signal + rng.standard_normal(signal.shape, dtype=np.float32) * sigma.astype(np.float32)
-            for _ in range(spec.cosmic):
-                signal[int(rng.integers(0, spec.height)), int(rng.integers(0, spec.width))] = rng.uniform(0.3, 1.0)
-            cfa = np.rint(BLACK + np.clip(signal, 0.0, 1.0) * (WHITE - BLACK)).astype(np.uint16)
+            cfa = _digitised(_exposed(scene, settings["iso"], rng, spec), rng, spec)
             file = f"{serial}/IMG_{i + 1:04d}.dng"
-            neutral = 1.0 / (np.asarray(WHITE_BALANCE) / min(WHITE_BALANCE))
-            write_dng(folder / file, cfa, pattern="RGGB", black_level=BLACK, white_level=WHITE,
-                      color_matrix1=XYZ_TO_SRGB, as_shot_neutral=(neutral / neutral[1]).tolist(),
-                      make="postprod", model="Bench 6MP", orientation=orientation,
-                      captured_at=start + timedelta(minutes=7 * i + b), iso=settings["iso"],
-                      exposure_time=settings["exposure_time"], f_number=settings["f_number"],
-                      focal_length=settings["focal_length"], artist="Eva Lens", body_serial=serial,
-                      lens_model="postprod 24-105mm f/4")
+            _write_frame(folder / file, cfa, make="postprod", model="Bench 6MP", orientation=orientation,
+                         captured_at=start + timedelta(minutes=7 * i + b), iso=settings["iso"],
+                         exposure_time=settings["exposure_time"], f_number=settings["f_number"],
+                         focal_length=settings["focal_length"], artist="Eva Lens", body_serial=serial,
+                         lens_model="postprod 24-105mm f/4")
             lens["frames"].append({"file": file, "source": name, "orientation": orientation, **settings})
         bodies.append(lens)
     truth_path.write_text(json.dumps({"digest": digest, "split": split, "sensor": {"width": spec.width,

@@ -55,26 +55,14 @@ HALF_NORMAL_MEDIAN = 0.674
 
 def _candidates() -> dict:
     """Every cue compared: the estimate's own four and three it does not use."""
-    import cv2
-
-    def edges(rgb: np.ndarray, ok: np.ndarray, sigma: float, p: float) -> np.ndarray | None:
-        inside = cv2.erode(ok.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
-        if inside.sum() < 1000:
-            return None
-        out = []
-        for c in range(3):
-            ch = cv2.GaussianBlur(np.ascontiguousarray(rgb[..., c]), (0, 0), sigma)
-            g = cv2.magnitude(cv2.Sobel(ch, cv2.CV_32F, 1, 0), cv2.Sobel(ch, cv2.CV_32F, 0, 1))[inside]
-            out.append(float(np.mean(g.astype(np.float64) ** p) ** (1.0 / p)))
-        return np.array(out)
 
     def grey_world(rgb: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
         px = rgb[ok].astype(np.float64)
         return px.mean(axis=0) if px.shape[0] >= 1000 else None
 
     return {**colour.CUES,
-            "grey edge p=2, sigma 1 (not used)": lambda rgb, ok: edges(rgb, ok, 1.0, 2.0),
-            "grey edge p=1, sigma 2 (not used)": lambda rgb, ok: edges(rgb, ok, 2.0, 1.0),
+            "grey edge p=2, sigma 1 (not used)": lambda rgb, ok: colour.grey_edge(rgb, ok, 1.0, 2.0),
+            "grey edge p=1, sigma 2 (not used)": lambda rgb, ok: colour.grey_edge(rgb, ok, 2.0, 1.0),
             "grey world (not used)": grey_world}
 
 

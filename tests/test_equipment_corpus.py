@@ -20,23 +20,12 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.equipment_corpus import Spec, build_split
+from benchmarks.equipment_corpus import ANALYSIS_GRAPH, Spec, build_split
 from pipeline.cli.main import main
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.shoot import rewrite_report
 
 SMALL = Spec(width=1900, height=1266, frames=14, dust=3, hot=5, dead=1, stuck=1, cosmic=15, misses=("defocus", "defocus"))
-ANALYSIS_GRAPH = """\
-schema_version: 1
-name: analysis
-stages:
-  - stage: decode_raw
-  - stage: measure_exposure
-  - stage: detect_faces
-  - stage: inspect_equipment
-  - stage: write_preview
-  - stage: plan_retouch
-"""
 
 
 @pytest.fixture(scope="module")

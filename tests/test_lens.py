@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from benchmarks.equipment_corpus import Spec, build_lens_split, decentring_blur, vignetting_gain
+from benchmarks.equipment_corpus import ANALYSIS_GRAPH, Spec, build_lens_split, decentring_blur, vignetting_gain
 from pipeline.equipment.findings import Body, FindingKind, FrameRef
 from pipeline.equipment.lens import (
     LENS_MIN_FRAMES,
@@ -130,17 +130,6 @@ def test_stats_skip_unusable_frames():
 
 # --- tier 2: a generated series through the pipeline ------------------------------------------------
 SMALL = Spec(width=1900, height=1266, cosmic=15)
-LENS_GRAPH = """\
-schema_version: 1
-name: analysis
-stages:
-  - stage: decode_raw
-  - stage: measure_exposure
-  - stage: detect_faces
-  - stage: inspect_equipment
-  - stage: write_preview
-  - stage: plan_retouch
-"""
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +149,7 @@ def test_generated_lens_defects_through_the_pipeline(lens_split, model_dir, tmp_
         for f in b["frames"]:
             os.link(lens_split / f["file"], shoot / f["file"])
     graph = tmp_path / "graph.yaml"
-    graph.write_text(LENS_GRAPH)
+    graph.write_text(ANALYSIS_GRAPH)
     out = tmp_path / "out"
     assert not process_shoot(RunSettings(shoot, out, executor="local", graph_path=graph)).failed
     rows = pq.read_table(out / "equipment.parquet").to_pylist()

@@ -334,13 +334,13 @@ class LineMeasure:
         "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
     horizon_support: float | None = column(
         "horizon_support", pa.float64(),
-        "Length of the near-horizontal line segments that agree with horizon_tilt_deg (within 0.5 deg), in long "
+        "Length of the near-horizontal line segments that agree with horizon_tilt_deg (within 0.3 deg), in long "
         "edges.")
     horizon_agreement: float | None = column(
         "horizon_agreement", pa.float64(), "Their share (0-1) of all near-horizontal line length.")
     verticals_support: float | None = column(
         "verticals_support", pa.float64(),
-        "Length of the near-vertical line segments that agree with verticals_tilt_deg (within 0.5 deg), in long "
+        "Length of the near-vertical line segments that agree with verticals_tilt_deg (within 0.3 deg), in long "
         "edges.")
     verticals_agreement: float | None = column(
         "verticals_agreement", pa.float64(), "Their share (0-1) of all near-vertical line length.")
