@@ -174,6 +174,8 @@ class Decision:
     gains: list[float] | None = None
     angle: float | None = None
     angle_applied: bool = False
+    #: Whether the plan flagged the colour for a person (a ``white_balance`` or ``skin`` check).
+    colour_flagged: bool = False
     #: Detected faces: (box, brighten ev or None).
     faces: list[tuple[list[float], float | None]] | None = None
     #: chart -> list of (box, angle_deg, aspect, flagged).
@@ -210,6 +212,8 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     st = ops.get("straighten")
     d.angle = float(st.params["angle_deg"]) if st else 0.0
     d.angle_applied = bool(st) and str(st.applied_by) == "renderer"
+    d.colour_flagged = any(str(op.kind) in ("flag", "reject") and op.params.get("check") in ("white_balance", "skin")
+                           for op in record.operations)
     brighten = {int(op.params["face_index"]): float(op.params["ev"]) for op in record.operations
                 if str(op.kind) == "brighten_face"}
     d.faces = [([f.x, f.y, f.width, f.height], brighten.get(i)) for i, f in enumerate(record.faces)]
@@ -624,10 +628,10 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 "higher", 1.0),
         ]
     skin_items = [i for i in items if i.set in ("cast", "original", "wb_real") and (i.truth.get("faces") or [])]
-    vals = {}
+    vals, silent = {}, {}
     excluded = 0
     for s in systems:
-        ok = n = 0
+        ok = n = unflagged = 0
         for i in skin_items:
             d = dec(s, i)
             if d is None or d.face_colours is None:
@@ -637,10 +641,15 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                     excluded += s == "postprod" and c is not None
                     continue
                 n += 1
-                ok += is_skin(c)
+                kept = is_skin(c)
+                ok += kept
+                unflagged += not kept and not d.colour_flagged
         vals[s] = _ratio(ok, n)
+        silent[s] = _count(unflagged, n)
     rows.append(Row(sec, "skin kept: faces that are skin as published (hue 15-85 deg, chroma >= 10) still are "
                          "after the correction", vals, "all", "higher", 1.0))
+    rows.append(Row(sec, "skin lost without a flag: faces not kept whose image the plan did not flag for its colour "
+                         "(issue item 3: skin kept, or the image flagged)", silent, "0", "lower", 0.0, "{:.0f}"))
     rows.append(Row(sec, "faces left out of the skin check: not skin-coloured even as published (diagnostic)",
                     {"postprod": {"value": float(excluded), "text": str(excluded)}}, ""))
 
@@ -1142,6 +1151,8 @@ NOTES = [
     "  the largest centred crop of each aspect the charts use.",
     "- Skin: the median linear RGB of each annotated face's centre after the correction, in CIELAB; a face",
     "  counts when it is skin-coloured in the photo as published (a blown-out face cannot be \"kept\").",
+    "  A face not kept is *lost without a flag* unless the plan flagged the image's colour for a person",
+    "  (a `white_balance` or `skin` check): the issue asks for skin kept or the image flagged.",
     "- Warm-intended kept: the grey world of the photo, plus the correction's shift, still >= 10 mired warm.",
     "",
     "## Using it",
