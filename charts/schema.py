@@ -134,6 +134,16 @@ class ExposureRules(_Strict):
         le=5.0,
         description="Largest automatic correction in EV; an image further off is flagged for a retoucher.",
     )
+    min_confidence: float = Field(
+        0.8,
+        ge=0.5,
+        le=1.0,
+        description="How sure (0.5-1) the plan must be that the image really is off, and in that direction, "
+        "before it corrects it: the chance, given how far the meter's reading strays on well-exposed "
+        "photographs (a night scene and a snowfield are both well exposed), that the offset is not the "
+        "picture's own key. Below it the image is left as shot (its reading is still reported). 0.5 corrects "
+        "every offset beyond the tolerance.",
+    )
 
 
 class WhiteBalanceRules(_Strict):

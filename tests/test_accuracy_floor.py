@@ -139,7 +139,10 @@ def test_exposure_raw_twins_floor(tiny) -> None:
 def test_exposure_rendered_twins_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: median <= 0.3 EV, 95th percentile <= 0.6, no wrong sign where |offset| >= 0.7.
-    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.38  # FLOOR (0.34; 0.94 before)
+    # 0.40 today, was 0.34: since exposure.min_confidence (0.8) an offset within what well-exposed photographs
+    # read (0.62 EV on the frame alone) is left as shot, so a 0.4 EV twin keeps its 0.4 EV; the price of
+    # leaving the originals alone (published 2 -> 3 of 3, rendered 0 EV twins 3 -> 4 of 4 below).
+    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.44  # FLOOR (0.40; 0.94 before)
     assert value(rows, "rendered twins (JPEG): 95th percentile") <= 1.0  # FLOOR (0.89; 3.15 before)
     assert value(rows, "rendered twins (JPEG): corrections of the wrong sign") <= 0  # FLOOR = TARGET (2 of 9 before)
 
@@ -153,9 +156,9 @@ def test_fivek_floor(tiny) -> None:
 def test_do_no_harm_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: >= 90 % of originals need |correction| <= 0.3 EV; median white-balance shift <= 10 mired.
-    assert value(rows, "published photos: share needing") >= 2 / 3 - 1e-9  # FLOOR (2 of 3 today)
+    assert value(rows, "published photos: share needing") >= 3 / 3 - 1e-9  # FLOOR (3 of 3; 2 of 3 before min_confidence)
     assert value(rows, "RAW twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before)
-    assert value(rows, "rendered twins at 0 EV: share needing") >= 3 / 4 - 1e-9  # FLOOR (3 of 4; 2 of 4 before)
+    assert value(rows, "rendered twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before min_confidence)
     assert value(rows, "median |white-balance shift| on all originals") <= 12  # FLOOR (10.7 mired today; was 14.8)
 
 

@@ -40,6 +40,36 @@ def test_exposure_correction_is_target_minus_measured_within_the_cap() -> None:
     assert any(o.params.get("check") == "exposure_range" for o in of_kind(capped, OperationKind.FLAG))
 
 
+def test_an_offset_within_what_well_exposed_photographs_read_is_left_as_shot() -> None:
+    from planning_inputs import chart_with
+
+    from pipeline.imaging.measure.metering import FRAME_SPREAD_EV
+    from pipeline.planning.rules.exposure import offset_confidence, reading_spread
+
+    chart = load_chart("base").chart  # tolerance 0.33 EV, min_confidence 0.8
+    assert chart.exposure.min_confidence == 0.8
+    # 0.5 EV under on the whole frame: beyond the tolerance, but a low-key photograph reads that (Phi(0.5 /
+    # 0.735) = 0.75 < 0.8): left as shot, its reading still reported, its verdict ok.
+    assert reading_spread(False, True) == pytest.approx(FRAME_SPREAD_EV)
+    assert offset_confidence(-0.5, FRAME_SPREAD_EV) == pytest.approx(0.752, abs=0.001)
+    rec = image_record(exposure_meter_ev=-0.5)
+    plan_shoot([rec], chart)
+    assert not of_kind(rec.operations, OperationKind.EXPOSURE)
+    assert rec.plan.exposure_ev == pytest.approx(-0.5) and rec.plan.exposure_verdict is ExposureVerdict.OK
+    # 1 EV under is beyond it (0.91): corrected, with that confidence.
+    (exp,) = of_kind(plan_image(image_record(exposure_meter_ev=-1.0), chart), OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(1.0) and exp.confidence == pytest.approx(0.91, abs=0.005)
+    # A chart that wants every offset beyond its tolerance corrected says 0.5.
+    eager = chart_with(chart, "exposure", min_confidence=0.5)
+    (exp,) = of_kind(plan_image(image_record(exposure_meter_ev=-0.5), eager), OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(0.5)
+    # Faces and frame read together stray less: the same 0.5 EV under is then sure enough.
+    assert reading_spread(True, True) < 0.5
+    faced = image_record(exposure_meter_ev=-0.5, faces=[face(1000, 500, 400, -0.5)])
+    plan_shoot([faced], chart)
+    assert of_kind(faced.operations, OperationKind.EXPOSURE)
+
+
 def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
     # Four faces and the frame on target: no global correction; the faces below are lifted to them.

@@ -282,6 +282,22 @@ def test_another_scene_is_not_pulled_toward_the_first() -> None:
         assert kept(together[n].operations) == kept(r.operations)
 
 
+def test_a_scene_the_plan_is_not_sure_of_stays_as_shot_and_its_bracket_is_brought_to_it() -> None:
+    # Every frame of the scene reads 0.5 EV under at its usual settings: beyond base's 0.33 EV tolerance
+    # but within what well-exposed photographs read (confidence 0.75 < min_confidence 0.8).
+    chart = chart_with(load_chart("base").chart, "consistency", enabled=True)
+    records = [frame(f"u{k}.dng", 20 * k, level_ev=-0.5, stops=stops) for k, stops in enumerate((0.0, 0.0, -1.0, 0.0))]
+    planned = _plan(records, chart)
+    ev = {n: applied_exposure(r.operations) for n, r in planned.items()}
+    assert ev["u0.dng"] == ev["u1.dng"] == ev["u3.dng"] == 0  # the scene is left at its own key
+    assert ev["u2.dng"] == pytest.approx(1.0, abs=0.01)  # the frame shot a stop under joins its siblings
+    # Per image the same frames come apart: the stop-under frame (1.5 EV under) is corrected to the target,
+    # its siblings are left, so it would be delivered 0.5 EV brighter than they are.
+    alone = _plan([replace(r, operations=[]) for r in records], chart_with(chart, "consistency", enabled=False))
+    assert {n: applied_exposure(r.operations) for n, r in alone.items()} == pytest.approx(
+        {"u0.dng": 0.0, "u1.dng": 0.0, "u2.dng": 1.5, "u3.dng": 0.0}, abs=0.01)
+
+
 def test_a_scene_within_the_tolerance_stays_as_shot_and_faces_are_judged_after_the_match() -> None:
     chart = chart_with(load_chart("base").chart, "consistency", enabled=True)
     records = [frame(f"s{k}.dng", 20 * k, level_ev=0.1, content_ev=c) for k, c in enumerate((0.0, 0.2, -0.2))]

@@ -14,8 +14,9 @@ one key and that one neutral, its own camera part put back on, by the chart's
   suit) was shot at its siblings' settings and gets their correction, not its meter's;
 - frames the camera balanced differently under one light get one white.
 
-As the image rules leave an image alone within their tolerance, a scene whose key
-(or neutral) is within the tolerance of the chart's target is left at its own
+As the image rules leave an image alone within their tolerance (and, for exposure, below
+the chart's ``exposure.min_confidence``), a scene whose key (or neutral) is within the
+tolerance of the chart's target, or whose key the plan is not sure of, is left at its own
 (the median frame's settings, the median As Shot white), and only the frames
 that differ from it are brought to it.
 
@@ -122,16 +123,19 @@ def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, 
     return {sid: idx for sid, idx in scenes.items() if len(idx) >= min_frames}
 
 
-def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:
-    """What the chart's exposure rule wants for this frame without its tolerance (None: nothing to meter)."""
+def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[float, float] | None:
+    """What the chart's exposure rule wants for this frame without its tolerance or its confidence gate, and
+    the spread of the reading it rests on (EV; :func:`~pipeline.planning.rules.exposure.reading_spread`).
+    None: nothing to meter."""
     if record.exposure.meter_ev is None or not math.isfinite(record.exposure.meter_ev):
         return None
-    from pipeline.planning.rules.exposure import plan_exposure  # here: the rules package imports this module
+    from pipeline.planning.rules.exposure import plan_exposure, reading_spread  # here: the rules import this module
 
-    relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(update={"tolerance_ev": 0.0})})
+    relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(
+        update={"tolerance_ev": 0.0, "min_confidence": 0.5})})
     probe = dataclasses.replace(plan, exposure_ev=0.0)
     plan_exposure(record, relaxed, probe)
-    return probe.exposure_ev
+    return probe.exposure_ev, reading_spread(probe.exposure_keyed_on == "faces", True)
 
 
 def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.ndarray | None:
@@ -181,19 +185,24 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
         exposure settings, in a kind of source with at least
         ``consistency.min_frames`` frames that the rule could meter).
     """
+    from pipeline.planning.rules.exposure import offset_confidence  # here: as in own_exposure
+
     rules, ex = chart.consistency, chart.exposure
     out: dict[int, ExposureMatch] = {}
     lights = {i: frame_light(records[i]) for i in members}
     for kind in (SourceKind.RAW, SourceKind.RASTER, SourceKind.UNKNOWN):
         group = [i for i in members if records[i].source_kind is kind and lights[i].settings_ev is not None]
-        own = {i: own_exposure(records[i], chart, plans[i]) for i in group}
+        read = {i: own_exposure(records[i], chart, plans[i]) for i in group}
+        own = {i: None if r is None else r[0] for i, r in read.items()}
         keyed = [i for i in group if own[i] is not None]
         if len(keyed) < rules.min_frames:
             continue
         settings = {i: lights[i].settings_ev for i in group}
         key = statistics.median(settings[i] + own[i] for i in keyed)  # type: ignore[operator]
         usual = statistics.median(settings[i] for i in keyed)
-        left = not abs(key - usual) > ex.tolerance_ev
+        # The scene's frames share its content, so its median reading strays as one frame's does.
+        spread = statistics.median(read[i][1] for i in keyed)  # type: ignore[index]
+        left = not abs(key - usual) > ex.tolerance_ev or offset_confidence(key - usual, spread) < ex.min_confidence
         if left:
             key = usual
         for i in group:

@@ -19,7 +19,7 @@ from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
 from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gains
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status, Verdict
+from pipeline.kernel.records import AppliedBy, ExposureVerdict, ImageRecord, Operation, OperationKind, Status, Verdict
 from pipeline.planning.rules import (
     RULES,
     SCENE_RULES,
@@ -125,5 +125,7 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
         offset = plan.exposure_offset_ev
         record.plan.exposure_ev = offset
         record.plan.exposure_keyed_on = plan.exposure_keyed_on
-        record.plan.exposure_verdict = (None if offset is None
+        # An offset the plan is not sure of is within what well-exposed photographs read: ok.
+        unsure = plan.exposure_confidence is not None and plan.exposure_confidence < chart.exposure.min_confidence
+        record.plan.exposure_verdict = (None if offset is None else ExposureVerdict.OK if unsure
                                         else exposure_verdict(offset, chart.exposure.tolerance_ev))

@@ -40,6 +40,10 @@ class PlanState:
     exposure_keyed_on : str or None
         ``faces``, ``frame`` (the whole frame's meter) or ``scene`` (its
         scene's key, set by the consistency rule): what the offset was read from.
+    exposure_confidence : float or None
+        The chance that the image really is off in the direction of its offset
+        (:func:`pipeline.planning.rules.exposure.offset_confidence`); None when
+        there is nothing to meter.
     key_faces : tuple of int
         The faces the exposure was keyed on (those in the brightest light):
         other faces are judged against them.
@@ -59,6 +63,7 @@ class PlanState:
     exposure_ev: float = 0.0
     exposure_offset_ev: float | None = None
     exposure_keyed_on: str | None = None
+    exposure_confidence: float | None = None
     key_faces: tuple[int, ...] = ()
     angle_deg: float = 0.0
     keypoints: Callable[[], Keypoints | None] | None = None

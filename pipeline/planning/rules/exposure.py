@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart
@@ -11,12 +13,6 @@ from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.faces import lit_reading_of_lone_face
 from pipeline.planning.state import PlanState
 
-# Confidence grows with the error measured in tolerances: an image just outside
-# the tolerance may be a metering quirk, one twice the tolerance away is
-# certainly off (confidence 1).
-CERTAIN_AT_TOLERANCES = 2.0
-# Keeps the confidence finite under a chart with tolerance_ev: 0.
-_NO_ZERO_DIVISION = 1e-6
 #: Faces within this many EV of the brightest face that counts share its light: the exposure is
 #: keyed on them. A face further down is in a shadow of its own (a hat, a neighbour, the edge of
 #: the key light) and is lifted locally instead of pulling the whole frame up. Faces in one photo
@@ -52,8 +48,41 @@ def key_reading(faces_ev: float | None, frame_ev: float | None) -> float | None:
     return (w_faces * faces_ev + w_frame * frame_ev) / (w_faces + w_frame)
 
 
+def reading_spread(on_faces: bool, on_frame: bool) -> float:
+    """How far (EV, one standard deviation) a reading strays from 0 on well-exposed photographs.
+
+    The faces' and the whole frame's spreads (:data:`FACE_SPREAD_EV`,
+    :data:`FRAME_SPREAD_EV`); a reading of both (:func:`key_reading`) strays
+    less than either: ``(FACE_SPREAD_EV**-2 + FRAME_SPREAD_EV**-2) ** -0.5``.
+
+    Raises
+    ------
+    ValueError
+        If neither was read.
+    """
+    if not (on_faces or on_frame):
+        raise ValueError("a reading needs the faces, the frame or both")
+    weight = (FACE_SPREAD_EV**-2 if on_faces else 0.0) + (FRAME_SPREAD_EV**-2 if on_frame else 0.0)
+    return weight**-0.5
+
+
+def offset_confidence(offset_ev: float, spread_ev: float) -> float:
+    """The chance that an image read ``offset_ev`` from the target really is off in that direction.
+
+    For a reading whose error on well-exposed photographs is normal with
+    ``spread_ev``: ``Phi(|offset| / spread)`` (0.5 = a coin toss), as the
+    white balance judges a cast (:func:`pipeline.planning.rules.white_balance.cast_confidence`).
+    A night scene, a snowfield or a low-key portrait reads up to about a stop
+    from 0 while exposed as its photographer meant (the tuning split's
+    well-exposed photographs stray 0.74 EV rms): such a reading is not
+    evidence enough to change the picture.
+    """
+    z = abs(offset_ev) / max(spread_ev, 1e-6)
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
 def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """Read the offset from the target, correct it beyond ``exposure.tolerance_ev``, flag it beyond the cap.
+    """Read the offset from the target, correct it beyond ``exposure.tolerance_ev`` when sure, flag it beyond the cap.
 
     With faces that count, the offset is keyed on those in the brightest light
     (:func:`key_faces`; a portrait photographer meters for skin; the chart's
@@ -63,7 +92,10 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     (the record's ``exposure_ev``: negative = needs brightening),
     ``plan.exposure_keyed_on``, ``plan.key_faces`` and ``plan.exposure_ev``
     (the correction applied: the opposite of the offset, capped; 0 within the
-    tolerance).
+    tolerance). An offset beyond the tolerance is corrected only when the plan
+    is at least ``exposure.min_confidence`` sure of it (:func:`offset_confidence`
+    over the reading's :func:`reading_spread`; ``plan.exposure_confidence``):
+    otherwise the image is left as shot.
     """
     ex = chart.exposure
     keyed = key_faces(record, plan.faces_that_count)
@@ -84,8 +116,13 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         return []
     offset = key_ev - ex.target_ev
     plan.exposure_offset_ev = offset
+    confidence = offset_confidence(offset, reading_spread(bool(keyed), frame_ev is not None))
+    plan.exposure_confidence = confidence
     needed = -offset
     if not abs(needed) > ex.tolerance_ev:  # (not <=: a NaN measurement plans nothing)
+        return []
+    if confidence < ex.min_confidence:
+        # Within what well-exposed photographs read: left as the photographer shot it.
         return []
     plan.exposure_ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
     beyond = abs(needed) > ex.max_correction_ev
@@ -95,7 +132,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
                f"(exposure_ev {offset:+.2f}, {keyed_on})"
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond else ""),
         measured=rounded(offset, 2), target=0.0,
-        confidence=rounded(min(1.0, abs(needed) / (CERTAIN_AT_TOLERANCES * ex.tolerance_ev + _NO_ZERO_DIVISION)), 2),
+        confidence=rounded(confidence, 2),
         applied_by=AppliedBy.RENDERER,
     )]
     if beyond:

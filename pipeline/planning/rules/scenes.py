@@ -162,6 +162,9 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
             plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
             # The offset the plan now corrects is the one from the scene's key (the manifest's exposure_ev).
             plans[i].exposure_offset_ev, plans[i].exposure_keyed_on = -match.wanted_ev, "scene"
+            # The scene's key passed its own confidence gate (or the scene was left at its usual settings):
+            # what is left of the frame's offset is its settings' difference, which the camera records.
+            plans[i].exposure_confidence = None
             is_exposure = lambda o: ((o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)  # noqa: E731
                                      or (o.kind is OperationKind.FLAG and o.params.get("check") == "exposure_range"))
             out[i] = _replace(operations[i], is_exposure, new)
