@@ -8,7 +8,8 @@ and focus, YuNet faces for the focus subject), aggregates per body, and
 prints one table per split against the targets:
 
 * dust: recall >= 0.9 (a spot found within 2 % of the frame's width of a
-  particle), <= 1 false finding per 20 frames;
+  particle; particles whose shadows overlap are one patch, one target:
+  :func:`dust_patches`), <= 1 false finding per 20 frames;
 * hot photosites: recall >= 0.95, 0 findings on the clean body;
 * focus misses: recall >= 0.9, <= 5 % of sharp frames flagged;
 * lens decentring (soft on one side) and vignetting beyond the norm, per
@@ -16,10 +17,11 @@ prints one table per split against the targets:
   :func:`benchmarks.equipment_corpus.build_lens_split`, every other body a
   negative): recall (decentring: with the right side) and false findings.
 
-The detectors' constants were set on the ``tuning`` split; ``heldout`` (a
-fresh seed) was never looked at while setting them; ``heldout_v1`` is the
-first held-out split, looked at after earlier rounds of changes, kept to show
-how the numbers moved. ``--write`` writes the table to
+The detectors' constants were set on the ``tuning`` split; the held-out
+splits (the other half of the photos, each with its own seed) were never
+looked at while setting them: ``heldout_v1`` is the first, looked at after
+earlier rounds of changes, ``heldout`` the second, ``heldout_v3`` the newest;
+all are kept to show how the numbers moved. ``--write`` writes the table to
 ``benchmarks/EQUIPMENT.md`` with the date, the machine and the command.
 
     python benchmarks/equipment.py [--corpus-dir DIR] [--write] [--lens-only]
@@ -102,7 +104,8 @@ Held-out runs (the split was looked at after each; nothing was tuned on it):
 4. After the equipment checks were made cheaper (photosite scan, dust maps and focus verdicts
    computed with less work; no constant changed, nothing tuned): every split again, as a check
    that the findings did not change. They did not: every row was as in run 3, the same
-   particles missed and the same frames flagged (commit d98af03 of branch `equipment`).5. Camera shake gated by the EXIF shutter time (reported only when the shutter is longer than half of
+   particles missed and the same frames flagged (commit d98af03 of branch `equipment`).
+5. Camera shake gated by the EXIF shutter time (reported only when the shutter is longer than half of
    1/focal length: the reciprocal rule with room for sensors down to Four Thirds; set from the rule, not
    fitted), with a fourth tuning body on a tripod (`PPT-0004-CLEAN`, 12 frames at 1/4-1/30 s, 3 of them
    shaken) so the rule is also measured where the EXIF cannot help: tuning first (shaken 8/8, focus
@@ -113,6 +116,27 @@ Held-out runs (the split was looked at after each; nothing was tuned on it):
    every shaken one a slow shutter, so the gate removes those flags by construction of the corpus. The
    shake rule's own false rate on directional textures (4 of 34 held-out frames) is unchanged where the
    EXIF does not rule shake out (slow shutters, or files without EXIF); only the 9 tripod frames measure it.
+6. Dust recall counted per patch, not per particle (branch `dust4`; no detector code or constant changed).
+   The tuning split's one dust miss (PPT-0003-DUSTY, particle at (0.443, 0.588), r22 0.40 % of the width,
+   35 %) was not a detection failure: a second particle at (0.448, 0.591), r22 0.15 %, lies 15.5 photosites
+   from it, closer than the sum of their radii at f/22 (16.4), so their shadows overlap in every frame (a
+   shadow only grows as the aperture opens) and every picture shows one dark patch. The detector finds it
+   strongly (body score 17 against the bar of 8, 13 frames showing it) and reports one spot at (0.447,
+   0.588), which the benchmark gave to the nearer, small particle, counting the large one missed. Nothing
+   hid it (no mask, no weight or grid effect at that place): on the 256-cell map (11.7 photosites a cell)
+   the pair is 1.3 cells apart, and a single particle's peaks at different octaves already lie 1-2 cells
+   apart, so no per-scale split could count the two without splitting single particles. The benchmark now
+   groups particles whose shadows overlap at f/22 into one patch (`dust_patches`, from the corpus's
+   geometry alone) and counts recall per patch; spots are matched to particles as before, and a spot near
+   no particle is still false. Only that pair overlaps in any split (the next closest pairs are 7.7 times
+   the sum of their radii apart). Tuning: 15/16 particles -> 15/15 patches (particles still 15/16), false
+   still 1 in 84. Then `heldout` and `heldout_v1` once each, and `heldout_v3` (seed 4817, never used before)
+   once: dust 7/8, 7/8 and 7/8 patches (= particles), 0, 0 and 1 false in 48 frames; photosites 12/12 with
+   none on the clean body on all three; focus misses 10/10, 9/10 and 7/10 (`heldout_v3`: a MISS, three
+   defocused frames judged "a little soft" or soft only in the salient region), 0 sharp frames flagged.
+   The three held-out dust misses are faint or near the side: (0.626, 0.387) 13 %, (0.905, 0.099) 23 %,
+   (0.894, 0.563) 13 % of the light at f/22. The `--write` run below repeats all four splits with the same
+   code (same findings).
 """
 # What the checks cost before and after they were made cheaper (issue 16's budget): the code of
 # main 19dc55a and of this branch, run one after the other on the same 24 tuning frames (every third),
@@ -147,8 +171,10 @@ TARGETS = {
 class SplitResult:
     split: str
     frames: int = 0
-    dust_truth: int = 0
+    dust_truth: int = 0  # patches (particles whose shadows overlap are one: dust_patches)
     dust_found: int = 0
+    dust_particles: int = 0
+    dust_particles_found: int = 0
     dust_false: int = 0
     dust_pos_err: list[float] = field(default_factory=list)
     hot_truth: int = 0
@@ -166,11 +192,80 @@ class SplitResult:
     missed_focus: list[str] = field(default_factory=list)
     flagged_sharp: list[str] = field(default_factory=list)
     missed_dust: list[str] = field(default_factory=list)
+    dust_joined: list[str] = field(default_factory=list)  # particles counted with their found patch
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def per20(self, n: int) -> float:
         return n / max(1, self.frames) * 20
+
+
+def dust_patches(particles: list[dict], width: int, height: int) -> list[int]:
+    """The patch of each dust particle: particles whose shadows overlap are one patch.
+
+    Two shadows overlap when their centres are closer than the sum of their
+    radii at f/22 (``r22``, photosites), where they are smallest: they then
+    overlap at every aperture (a shadow only grows as the aperture opens), and
+    every frame shows one dark patch, to be cleaned and retouched as one. No
+    detector working from the pictures can count the particles in it.
+
+    Returns
+    -------
+    list of int
+        Patch index per particle (0..patches-1, in order of first particle).
+    """
+    parent = list(range(len(particles)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(particles):
+        for j in range(i):
+            b = particles[j]
+            if math.hypot((a["x"] - b["x"]) * width, (a["y"] - b["y"]) * height) < a["r22"] + b["r22"]:
+                parent[root(i)] = root(j)
+    labels: dict[int, int] = {}
+    return [labels.setdefault(root(i), len(labels)) for i in range(len(particles))]
+
+
+@dataclass(frozen=True)
+class DustMatch:
+    """Spots of one body against its particles (:func:`match_dust`)."""
+
+    patch: list[int]  # patch of each particle
+    patches: int
+    matched: set[int]  # particles a spot was matched to
+    found_patches: set[int]
+    false: int
+    pos_err: list[float]  # matched spot to particle, fraction of the width
+
+
+def match_dust(spots: list[tuple[float, float]], particles: list[dict], width: int, height: int) -> DustMatch:
+    """Match found spots (sensor fractions x, y) to the truth's particles.
+
+    Each spot goes to its nearest particle when that one is within
+    :data:`DUST_MATCH` of the width and not taken yet; any other spot is a
+    false finding. A patch (:func:`dust_patches`) is found when a spot went to
+    one of its particles, so one spot on two overlapping shadows finds the
+    patch, and a second spot there is false only if it is nearer to a particle
+    already taken.
+    """
+    aspect = height / width
+    patch = dust_patches(particles, width, height)
+    matched: set[int] = set()
+    false = 0
+    pos_err = []
+    for x, y in spots:
+        dists = [math.hypot(x - d["x"], (y - d["y"]) * aspect) for d in particles]
+        j = int(np.argmin(dists)) if dists else -1
+        if j >= 0 and dists[j] <= DUST_MATCH and j not in matched:
+            matched.add(j)
+            pos_err.append(dists[j])
+        else:
+            false += 1
+    return DustMatch(patch, len(set(patch)), matched, {patch[j] for j in matched}, false, pos_err)
 
 
 def _face_detector():  # noqa: ANN202
@@ -247,28 +342,26 @@ def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001
                     res.slow_sharp_flagged += slow
                     res.flagged_sharp.append(f"{tf['file']} ({verdict.detail})")
         assert body is not None
-        # Dust: each particle found within 2 % of the width; anything else is false.
+        # Dust: each patch found within 2 % of the width of one of its particles; a spot near none is false.
         sensor = truth["sensor"]
-        aspect = sensor["height"] / sensor["width"]
         spots = acc.spots()
-        matched = set()
-        for s in spots:
-            dists = [math.hypot(s.x - d["x"], (s.y - d["y"]) * aspect) for d in tb["dust"]]
-            j = int(np.argmin(dists)) if dists else -1
-            if j >= 0 and dists[j] <= DUST_MATCH and j not in matched:
-                matched.add(j)
-                res.dust_pos_err.append(dists[j])
-            else:
-                res.dust_false += 1
+        dm = match_dust([(s.x, s.y) for s in spots], tb["dust"], sensor["width"], sensor["height"])
+        res.dust_pos_err += dm.pos_err
+        res.dust_false += dm.false
+        small = sum(1 for f in tb["frames"] if f["f_number"] >= 11)
         for j, d in enumerate(tb["dust"]):
-            if j not in matched:
-                small = sum(1 for f in tb["frames"] if f["f_number"] >= 11)
-                res.missed_dust.append(
-                    f"{tb['serial']} particle at ({d['x']:.3f}, {d['y']:.3f}): radius {d['r22'] / sensor['width']:.2%} "
-                    f"of the width and {d['s22']:.0%} of the light at f/22 ({small} frames at f/11 or smaller)"
-                )
-        res.dust_truth += len(tb["dust"])
-        res.dust_found += len(matched)
+            if j in dm.matched:
+                continue
+            what = (f"{tb['serial']} particle at ({d['x']:.3f}, {d['y']:.3f}): radius {d['r22'] / sensor['width']:.2%} "
+                    f"of the width and {d['s22']:.0%} of the light at f/22 ({small} frames at f/11 or smaller)")
+            if dm.patch[j] in dm.found_patches:
+                res.dust_joined.append(f"{what}: its shadow overlaps that of a found particle (one patch)")
+            else:
+                res.missed_dust.append(what)
+        res.dust_truth += dm.patches
+        res.dust_found += len(dm.found_patches)
+        res.dust_particles += len(tb["dust"])
+        res.dust_particles_found += len(dm.matched)
         # Photosites.
         found = photosite_findings(body, scans)
         width, height = sensor["width"], sensor["height"]
@@ -306,9 +399,13 @@ def table(results: list[SplitResult]) -> str:
         lines.append(f"| {name} | {target} | " + " | ".join(cells) + " |")
 
     row(
-        "dust recall (within 2% of width)",
+        "dust recall (within 2% of width; particles whose shadows overlap are one patch)",
         ">= 0.9",
-        [f"{_ratio(r.dust_found, r.dust_truth)} {verdict(r.dust_found >= TARGETS['dust_recall'] * r.dust_truth)}" for r in results],
+        [
+            f"{_ratio(r.dust_found, r.dust_truth)} {verdict(r.dust_found >= TARGETS['dust_recall'] * r.dust_truth)}"
+            f" (particles {r.dust_particles_found}/{r.dust_particles})"
+            for r in results
+        ],
     )
     row(
         "dust false findings per 20 frames",
@@ -580,7 +677,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--corpus-dir", type=Path, default=Path.home() / ".cache" / "postprod" / "equipment")
-    ap.add_argument("--split", choices=SPLITS, action="append", help="only these splits (default: both)")
+    ap.add_argument("--split", choices=SPLITS, action="append", help="only these splits (default: all)")
     ap.add_argument("--write", action="store_true", help="write benchmarks/EQUIPMENT.md")
     ap.add_argument("--lens-only", action="store_true",
                     help="only the lens checks (decentring, vignetting); with --write, only their section")
@@ -612,6 +709,7 @@ def main() -> int:
     notes = []
     for r in results:
         notes += [f"- {r.split}: dust particle not found: {line}" for line in r.missed_dust]
+        notes += [f"- {r.split}: dust particle not matched on its own: {line}" for line in r.dust_joined]
         notes += [f"- {r.split}: focus miss not caught: {line}" for line in r.missed_focus]
         notes += [f"- {r.split}: sharp frame flagged: {line}" for line in r.flagged_sharp]
     print("\n".join(notes))
@@ -619,8 +717,9 @@ def main() -> int:
     for split in lens_splits:
         print(f"{split} (lens):")
         lens_results.append(run_lens_split(args.corpus_dir, args.data, split))
-    print()
-    print(lens_table(lens_results))
+    if lens_results:
+        print()
+        print(lens_table(lens_results))
     if args.write:
         cmd = "python benchmarks/equipment.py --write"
         header = (
@@ -629,8 +728,8 @@ def main() -> int:
             f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}), "
             f"with `{cmd}` (corpus built or reused in {build_s:.0f} s).\n\n"
             "Corpus: `benchmarks/equipment_corpus.py` (its docstring says how the truth is made). Constants were "
-            "set on `tuning`; nothing was tuned on `heldout` or `heldout_v1` (their runs are listed below the "
-            "table; `heldout` is the clean one).\n\n"
+            "set on `tuning`; nothing was tuned on `heldout`, `heldout_v1` or `heldout_v3` (their runs are listed "
+            "below the table; `heldout_v3` is the newest, run for the first time in run 6).\n\n"
             "Times: `decode` is LibRaw's unpack and half-size decode to the proxy; `faces` is YuNet on the proxy "
             "(detect_faces' work in the pipeline, which inspect_equipment reads from the record); `photosites`, "
             "`dust` and `focus` are the three checks alone. Wall seconds depend on what else the machine runs "
