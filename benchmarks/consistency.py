@@ -285,6 +285,10 @@ def table(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one seed per split")
+    parser.add_argument("--split", action="append", choices=[s.name for s in SPLITS], default=None,
+                        help="only this split (repeatable; default: all)")
+    parser.add_argument("--seed", type=int, action="append", default=None,
+                        help="only this seed of the chosen splits (repeatable)")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--sheets", type=Path, default=None, help="write per-scene contact sheets (PNG) here")
     parser.add_argument("--write", action="store_true", help="write benchmarks/CONSISTENCY.md")
@@ -298,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     started = time.perf_counter()
     for split in SPLITS:
-        for seed in split.seeds[:1] if args.quick else split.seeds:
+        if args.split and split.name not in args.split:
+            continue
+        seeds = split.seeds[:1] if args.quick else split.seeds
+        for seed in (s for s in seeds if not args.seed or s in args.seed):
             r = measure_shoot(split, seed, work, args.sheets)
             results.append(r)
             print(f"{split.name} seed {seed}: ARI {r['ari']:.3f}; moved {r['moved'] or 'none'}; "
