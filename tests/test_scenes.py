@@ -46,7 +46,7 @@ from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind, Stat
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
-from pipeline.planning.consistency import applied_exposure, applied_gains
+from pipeline.planning.consistency import applied_exposure, applied_gains, reachable_key
 from pipeline.planning.plan import plan_shoot
 from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes, time_runs
 from pipeline.review.app import create_app
@@ -296,6 +296,61 @@ def test_a_scene_the_plan_is_not_sure_of_stays_as_shot_and_its_bracket_is_brough
     alone = _plan([replace(r, operations=[]) for r in records], chart_with(chart, "consistency", enabled=False))
     assert {n: applied_exposure(r.operations) for n, r in alone.items()} == pytest.approx(
         {"u0.dng": 0.0, "u1.dng": 0.0, "u2.dng": 1.5, "u3.dng": 0.0}, abs=0.01)
+
+
+def _bracket(level_ev: float, stops: tuple[float, ...]) -> list[ImageRecord]:
+    """One scene metering ``level_ev`` at its usual settings, shot at ``stops`` from them (the first frame)."""
+    return [frame(f"k{k}.dng", 20 * k, level_ev=level_ev, stops=s) for k, s in enumerate(stops)]
+
+
+def _delivered(planned: dict[str, ImageRecord]) -> dict[str, float]:
+    """Stops of light on the sensor plus the planned correction: what each frame delivers of its scene."""
+    return {n: exposure_settings_ev(r.camera.shutter_s, r.camera.aperture, r.camera.iso)
+            + applied_exposure(r.operations) for n, r in planned.items()}
+
+
+def test_one_key_for_the_whole_scene_when_its_darkest_frame_would_pass_the_cap() -> None:
+    """A scene 1.2 EV under its target (culinary: +0.3 EV, tolerance 0.25, cap 2 EV) with a bracket
+    frame shot 1 stop under: that frame needs +2.2 EV. Capped alone at +2, it would be delivered 0.2 EV
+    darker than its siblings (held-out a3354, seed 11: the same, 0.37 EV); the scene's key is held
+    0.2 EV darker instead, so every frame delivers one key and none passes the cap."""
+    chart = load_chart("culinary").chart
+    stops = (0.0, -1.0, 0.0, 1.0, 1 / 3, -1 / 3)
+    planned = _plan(_bracket(-0.9, stops), chart)
+    delivered = _delivered(planned)
+    assert max(delivered.values()) - min(delivered.values()) < 0.02
+    ev = {n: applied_exposure(r.operations) for n, r in planned.items()}
+    assert ev["k1.dng"] == pytest.approx(2.0, abs=0.01) and ev["k0.dng"] == pytest.approx(1.0, abs=0.01)
+    (op,) = [o for o in planned["k0.dng"].operations if o.kind is OperationKind.EXPOSURE]
+    assert "the key held 0.20 EV darker toward one every frame of the scene reaches within the automatic 2 EV" \
+        in op.reason
+    assert op.target == pytest.approx(1.0, abs=0.01)
+    assert not any(o.params.get("check") == "exposure_range" for r in planned.values() for o in r.operations)
+    # A scene every frame reaches is not held: the same bracket 0.4 EV brighter.
+    easy = _plan(_bracket(-0.5, stops), chart)
+    (op,) = [o for o in easy["k0.dng"].operations if o.kind is OperationKind.EXPOSURE]
+    assert op.params["ev"] == pytest.approx(0.8, abs=0.01) and "held" not in op.reason
+
+
+def test_the_key_is_held_no_further_than_the_tolerance_and_a_frame_beyond_reach_is_flagged() -> None:
+    chart = load_chart("culinary").chart
+    # The frame 2 stops under needs +3.2 EV: the key moves by the tolerance (0.25 EV) only, and that frame is
+    # capped and flagged for a retoucher instead of darkening the whole scene by 1.2 EV.
+    planned = _plan(_bracket(-0.9, (0.0, -2.0, 0.0, 1.0, 1 / 3, -1 / 3)), chart)
+    ev = {n: applied_exposure(r.operations) for n, r in planned.items()}
+    assert ev["k0.dng"] == pytest.approx(1.2 - 0.25, abs=0.01)
+    assert ev["k1.dng"] == pytest.approx(2.0, abs=0.01)
+    flagged = {n for n, r in planned.items() if any(o.params.get("check") == "exposure_range" for o in r.operations)}
+    assert flagged == {"k1.dng"}
+    # The key rests on what each frame's meter asks, not what the cap lets it have.
+    (op,) = [o for o in planned["k1.dng"].operations if o.kind is OperationKind.EXPOSURE]
+    assert "its own meter asked +3.20 EV" in op.reason and "the key held 0.25 EV darker" in op.reason
+    # Frames spread over more than twice the cap: no key reaches them all, the median key stands.
+    assert reachable_key(1.0, [0.0, -3.0, 2.0], 2.0, 0.25) == 1.0
+    assert reachable_key(1.0, [0.0, -1.5], 2.0, 0.25) == pytest.approx(0.75)
+    assert reachable_key(-1.0, [0.0, 1.1], 2.0, 0.25) == pytest.approx(-0.9)
+    with pytest.raises(ValueError, match="at least one frame"):
+        reachable_key(1.0, [], 2.0, 0.25)
 
 
 def test_a_scene_within_the_tolerance_stays_as_shot_and_faces_are_judged_after_the_match() -> None:

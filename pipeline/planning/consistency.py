@@ -20,6 +20,13 @@ tolerance of the chart's target, or whose key the plan is not sure of, is left a
 (the median frame's settings, the median As Shot white), and only the frames
 that differ from it are brought to it.
 
+One key must be one key for every frame: a frame that cannot reach it within the
+chart's automatic ``exposure.max_correction_ev`` (the darkest of a bracket, in a
+scene that itself needs a push) would be delivered darker than its siblings. The
+scene's key is then held back toward what every frame can reach, by at most
+``exposure.tolerance_ev`` (the chart takes an image within it as on target);
+a frame still out of reach is capped and flagged, as the exposure rule does.
+
 Exposure is matched among frames of one kind of source, white balance among frames
 of one reference (:class:`pipeline.planning.scenes.Reference`): a camera JPEG's
 tone curve and baked-in white balance are not a RAW's.
@@ -62,6 +69,9 @@ class ExposureMatch:
         The correction to apply (capped at ``exposure.max_correction_ev``).
     wanted_ev : float
         What the scene asks for this frame, before the cap and the strictness.
+    held_ev : float
+        How far the scene's key was moved from its median so that every frame reaches
+        it within the cap (:func:`reachable_key`; + = brighter, 0 = not held).
     own_ev : float or None
         What the frame's own meter asks (the exposure rule without its tolerance).
     applied_ev : float
@@ -76,6 +86,7 @@ class ExposureMatch:
 
     ev: float
     wanted_ev: float
+    held_ev: float
     own_ev: float | None
     applied_ev: float
     settings_offset_ev: float
@@ -124,18 +135,67 @@ def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, 
 
 
 def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[float, float] | None:
-    """What the chart's exposure rule wants for this frame without its tolerance or its confidence gate, and
+    """What the chart's exposure rule wants for this frame without its tolerance, confidence gate or cap, and
     the spread of the reading it rests on (EV; :func:`~pipeline.planning.rules.exposure.reading_spread`).
-    None: nothing to meter."""
+    None: nothing to meter.
+
+    Uncapped: the cap limits what is applied, not what the meter reads, and a
+    scene's key taken over readings cut at the cap would sit lower (higher) the
+    more of its frames were shot far under (over).
+    """
     if record.exposure.meter_ev is None or not math.isfinite(record.exposure.meter_ev):
         return None
     from pipeline.planning.rules.exposure import plan_exposure, reading_spread  # here: the rules import this module
 
     relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(
         update={"tolerance_ev": 0.0, "min_confidence": 0.5})})
-    probe = dataclasses.replace(plan, exposure_ev=0.0)
+    probe = dataclasses.replace(plan, exposure_ev=0.0, exposure_offset_ev=None)
     plan_exposure(record, relaxed, probe)
-    return probe.exposure_ev, reading_spread(probe.exposure_keyed_on == "faces", True)
+    if probe.exposure_offset_ev is None:
+        return None
+    return -probe.exposure_offset_ev, reading_spread(probe.exposure_keyed_on == "faces", True)
+
+
+def reachable_key(key: float, settings: Sequence[float], max_correction_ev: float, max_hold_ev: float) -> float:
+    """The scene's key, moved by at most ``max_hold_ev`` toward one every frame reaches within the cap.
+
+    A frame shot at ``settings[i]`` (stops of light on the sensor) reaches the
+    key with a correction of ``key - settings[i]``; every frame does when the key
+    lies in ``[max(settings) - cap, min(settings) + cap]``. The key is moved
+    into that range, or as far toward it as ``max_hold_ev`` allows; when the
+    range is empty (the frames span more than twice the cap) it is left as is.
+
+    Parameters
+    ----------
+    key : float
+        The scene's key, in the units of ``settings``.
+    settings : sequence of float
+        The frames' camera exposure settings.
+    max_correction_ev : float
+        The largest automatic correction (``exposure.max_correction_ev``).
+    max_hold_ev : float
+        The furthest the key may move (``exposure.tolerance_ev``: within it, the
+        chart takes an image as on target).
+
+    Returns
+    -------
+    float
+        The key every frame is planned toward.
+
+    Raises
+    ------
+    ValueError
+        If ``settings`` is empty or a limit is negative.
+    """
+    if not settings:
+        raise ValueError("reachable_key needs the settings of at least one frame")
+    if max_correction_ev < 0 or max_hold_ev < 0:
+        raise ValueError(f"limits must be >= 0, got cap {max_correction_ev} and hold {max_hold_ev}")
+    low, high = max(settings) - max_correction_ev, min(settings) + max_correction_ev
+    if low > high:
+        return key
+    hold = min(max(key, low), high) - key
+    return key + max(-max_hold_ev, min(max_hold_ev, hold))
 
 
 def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.ndarray | None:
@@ -205,12 +265,14 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
         left = not abs(key - usual) > ex.tolerance_ev or offset_confidence(key - usual, spread) < ex.min_confidence
         if left:
             key = usual
+        held = reachable_key(key, [settings[i] for i in group], ex.max_correction_ev, ex.tolerance_ev) - key  # type: ignore[misc]
+        key += held
         for i in group:
             wanted = key - settings[i]  # type: ignore[operator]
             applied = applied_exposure(operations[i])
             ev = applied + rules.strictness * (wanted - applied)
             ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, ev))
-            out[i] = ExposureMatch(ev, wanted, own[i], applied, settings[i] - usual, len(keyed), left)  # type: ignore[operator]
+            out[i] = ExposureMatch(ev, wanted, held, own[i], applied, settings[i] - usual, len(keyed), left)  # type: ignore[operator]
     return out
 
 

@@ -126,12 +126,15 @@ def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operat
         bracket = (f"; shot {match.settings_offset_ev:+.1f} EV from the scene's usual settings"
                    if abs(match.settings_offset_ev) >= 0.1 else "")
         own = "" if match.own_ev is None else f"; its own meter asked {match.own_ev:+.2f} EV"
+        held = (f"; the key held {abs(match.held_ev):.2f} EV {'brighter' if match.held_ev > 0 else 'darker'} toward "
+                f"one every frame of the scene reaches within the automatic {ex.max_correction_ev:g} EV"
+                if abs(match.held_ev) >= 0.005 else "")
         ops.append(Operation(
             op_id="exposure", kind=OperationKind.EXPOSURE,
             params={"ev": rounded(match.ev, 2), "scene_id": scene,
                     "own_ev": None if match.own_ev is None else rounded(match.own_ev, 2)},
             reason=f"matched to scene {scene} ({match.frames} frames): {match.ev:+.2f} EV to its {key}"
-                   f"{bracket}{own}{_strictness_note(chart)}",
+                   f"{bracket}{own}{held}{_strictness_note(chart)}",
             measured=None if match.own_ev is None else rounded(match.own_ev, 2), target=rounded(match.wanted_ev, 2),
             confidence=MATCHED_CONFIDENCE, applied_by=AppliedBy.RENDERER,
         ))
