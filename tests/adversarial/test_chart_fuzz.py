@@ -42,7 +42,7 @@ def test_mutated_charts_give_a_chart_or_a_config_error(tmp_path: Path) -> None:
         folder = tmp_path / str(seed)
         folder.mkdir()
         path, base, applied = write_mutant(folder, seed, charts)
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU seconds: other jobs on the machine do not count
         try:
             resolved = load_chart(path, search_dirs=[folder, BUNDLED_DIR])
         except ConfigError as exc:
@@ -59,11 +59,13 @@ def test_mutated_charts_give_a_chart_or_a_config_error(tmp_path: Path) -> None:
             for r in chart.renditions.values():
                 if r.box is not None:
                     assert r.box[0] * r.box[1] <= MAX_BOX_MEGAPIXELS * 1e6, (seed, r.box)
-        seconds[f"seed {seed} ({applied})"] = time.perf_counter() - t0
+        seconds[f"seed {seed} ({applied})"] = time.process_time() - t0
     # A chart that blows up (an alias or nesting explosion) takes orders of magnitude longer than the
-    # others; judged against the median of the same run, so a busy machine does not fail it.
+    # others; judged in CPU seconds against the median of the same run, so a busy machine does not fail
+    # it (a 20,000-deep nesting, refused, takes about 1 s of wall time and read 2.2 s at a load of 7).
     median = sorted(seconds.values())[len(seconds) // 2]
-    slow = [f"{what}: {t:.1f} s (median {median:.3f} s)" for what, t in seconds.items() if t > max(2.0, 50 * median)]
+    slow = [f"{what}: {t:.1f} CPU s (median {median:.3f} s)" for what, t in seconds.items()
+            if t > max(5.0, 50 * median)]
     elapsed = time.perf_counter() - start
     print(f"{MUTANTS} mutated charts in {elapsed:.1f} s: {outcomes}, {len(crashes)} tracebacks")
     assert not crashes, "\n".join(crashes)
