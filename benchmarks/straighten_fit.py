@@ -240,6 +240,23 @@ def witness_fit(rows: list[Row]) -> str:
                            f"{sum(r.applied for r in level)} | {sum(r.angle_deg is not None and not r.applied for r in level)} |")
                 if agreement > 1:
                     break
+        rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
+        out += ["", "| horizon support that silences a contradicted witness >= | lines: median abs error | within 0.3 deg "
+                "| declined | told wrong (> 0.5 deg) | all: told wrong | untilted: told |", "|---|---|---|---|---|---|---|"]
+        conflict = rule.CONFLICT_SUPPORT
+        for support in (0.25, 0.35, 0.5, 0.7, 1.0, 99.0):
+            rule.CONFLICT_SUPPORT = support
+            got = replan(rows)
+            tilted = [r for r in got if r.truth_deg != 0]
+            lines = [r for r in tilted if r.group == "lines"]
+            errs = np.abs([r.error for r in lines])
+            told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
+            level = [r for r in got if r.truth_deg == 0]
+            out.append(f"| {'never' if support > 10 else support} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
+                       f"{np.mean([r.angle_deg is None for r in lines]):.0%} | "
+                       f"{sum(r.group == 'lines' for r in told_wrong)} | {len(told_wrong)} | "
+                       f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
+        rule.CONFLICT_SUPPORT = conflict
     finally:
         rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
     return "\n".join(out)
@@ -260,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         args.dump.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
     print(table(rows))
     if args.fit:
-        print("\nThe verticals witness's gates (the rule's WITNESS_AGREEMENT, WITNESS_RIVAL) on these rows:\n")
+        print("\nThe verticals witness's gates (the rule's WITNESS_AGREEMENT, WITNESS_RIVAL, then CONFLICT_SUPPORT) "
+              "on these rows:\n")
         print(witness_fit(rows))
     print(f"\n{len(rows)} items, {len({r.source for r in rows})} photos, {time.perf_counter() - t0:.0f} s; "
           f"measurement {np.mean([r.seconds for r in rows]) * 1000:.0f} ms per item (proxy decode included)")

@@ -23,6 +23,8 @@ from pipeline.imaging.measure import line_measure, line_tilts
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.straighten import (
+    CONFLICT_DEG,
+    CONFLICT_SUPPORT,
     MIN_SUPPORT_TO_REPORT,
     WITNESS_AGREEMENT,
     WITNESS_LINES,
@@ -82,6 +84,20 @@ def test_verticals_that_do_not_dominate_their_family_say_nothing(weak: dict) -> 
     reading = dict(verticals_tilt_deg=-1.3, verticals_support=1.2, verticals_agreement=WITNESS_AGREEMENT + 0.05,
                    verticals_lines=WITNESS_LINES, verticals_rival=WITNESS_RIVAL - 0.1) | weak
     assert _straighten(_record(horizon_tilt_deg=2.5, horizon_support=0.1, horizon_agreement=0.1, **reading)) == []
+
+
+def test_verticals_contradicted_by_a_horizon_of_some_length_say_nothing() -> None:
+    verticals = dict(verticals_tilt_deg=-1.3, verticals_support=1.2, verticals_agreement=0.4, verticals_lines=5,
+                     verticals_rival=0.2)
+    # The horizon is not worth telling (its lines scatter: 10 % agree), but it is long and reads elsewhere.
+    far = 1.3 + CONFLICT_DEG + 0.3
+    assert _straighten(_record(horizon_tilt_deg=far, horizon_support=CONFLICT_SUPPORT + 0.1,
+                               horizon_agreement=0.1, **verticals)) == []
+    # The same horizon in agreement, or a short one, leaves the witness its say.
+    for horizon in (dict(horizon_tilt_deg=1.3 + CONFLICT_DEG - 0.3, horizon_support=CONFLICT_SUPPORT + 0.1),
+                    dict(horizon_tilt_deg=far, horizon_support=CONFLICT_SUPPORT - 0.1)):
+        (op,) = _straighten(_record(horizon_agreement=0.1, **horizon, **verticals))
+        assert op.params["angle_deg"] == pytest.approx(1.3)
 
 
 def test_a_level_horizon_is_not_overruled_by_verticals() -> None:
