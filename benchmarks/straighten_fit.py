@@ -17,9 +17,11 @@ Printed per group: the median |error| of the straighten angle against the
 truth (an absent operation is a turn of 0, as in the benchmark, whether the
 renderer applies it or a retoucher is told), the share within 0.3 deg, the
 turns applied by the renderer and how many of those were wrong (off by more
-than 0.5 deg), and on the untilted photos the turns applied (false applications).
+than 0.5 deg), the readings told a retoucher that were off by as much, and on
+the untilted photos the turns applied (false applications) and told. ``--fit``
+also sweeps the gates of the verticals witness over the measured rows.
 
-    python benchmarks/straighten_fit.py [--angles ...] [--dump rows.jsonl] [--verbose]
+    python benchmarks/straighten_fit.py [--angles ...] [--dump rows.jsonl] [--verbose] [--fit]
 """
 
 from __future__ import annotations
@@ -58,8 +60,11 @@ from pipeline.kernel.records import ImageRecord, LineMeasure, OperationKind, Sou
 from pipeline.planning.plan import plan_image  # noqa: E402
 
 CACHE = Path(os.environ.get("POSTPROD_STRAIGHTEN_FIT_CACHE", Path.home() / ".cache" / "postprod" / "straighten_fit"))
-#: Turns injected (degrees, + = counter-clockwise, as the benchmark's ``angle_deg``): the benchmark's range, both signs.
-ANGLES_DEG = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.5, -4.5, 6.0, -6.0)
+#: Turns injected (degrees, + = counter-clockwise, as the benchmark's ``angle_deg``): the benchmark's own
+#: (0.5 to 6, both signs) and as many between them, off its steps, so that no constant fits the benchmark's
+#: angles alone (24 turns of each photo, and the photo as it is).
+ANGLES_DEG = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.5, -4.5, 6.0, -6.0,
+              0.3, -0.3, 0.7, -0.7, 1.5, -1.5, 2.5, -2.5, 3.7, -3.7, 5.2, -5.2)
 #: The proxy's long edge in the default graph (configs/default.yaml, decode_raw.proxy_long_edge).
 PROXY_LONG_EDGE = 1600
 #: Sample photos that Python packages ship and the accuracy pool does not (module, file).
@@ -169,10 +174,10 @@ def _f(v: float | None) -> str:
 
 def table(rows: list[Row]) -> str:
     """The figures per group: tilted error, applied and wrong turns, false applications when untilted."""
-    out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | horizon reading vs its untilted reading "
-           "(deg) | applied | applied wrong (> 0.5 deg) | untilted n | applied when untilted "
-           "| told a retoucher when untilted |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | declined | horizon reading vs its untilted "
+           "reading (deg) | applied | applied wrong (> 0.5 deg) | told wrong (> 0.5 deg) | untilted n "
+           "| applied when untilted | told a retoucher when untilted |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # The photo's own level is judged by eye: the horizon reading's change from the untilted photo to the
     # turned one, against the turn, says how well the measure follows a turn whatever that level is.
     untilted = {r.source: r.lines["horizon_tilt_deg"] for r in rows if r.truth_deg == 0}
@@ -187,10 +192,73 @@ def table(rows: list[Row]) -> str:
                   if r.lines["horizon_tilt_deg"] is not None and untilted.get(r.source) is not None]
         applied = [r for r in tilted if r.applied]
         wrong = sum(abs(r.error) > WRONG_DEG for r in applied)
-        out.append(f"| {group} | {len(tilted)} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
+        told_wrong = sum(abs(r.error) > WRONG_DEG for r in tilted if r.angle_deg is not None and not r.applied)
+        declined = np.mean([r.angle_deg is None for r in tilted]) if tilted else float("nan")
+        out.append(f"| {group} | {len(tilted)} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | {declined:.0%} | "
                    f"{np.median(follow) if follow else float('nan'):.2f} (n={len(follow)}) | "
-                   f"{len(applied)} | {wrong} | {len(level)} | {sum(r.applied for r in level)} | "
+                   f"{len(applied)} | {wrong} | {told_wrong} | {len(level)} | {sum(r.applied for r in level)} | "
                    f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
+    return "\n".join(out)
+
+
+def replan(rows: list[Row], chart=BASE_CHART) -> list[Row]:
+    """The rows decided again by the plan as it now stands, on their measured lines (no re-measure)."""
+    out = []
+    for r in rows:
+        row = dict(source_path="fit.jpg", content_hash="0" * 64, file_size=1, format="jpeg",
+                   source_kind=SourceKind.RASTER, width=1280, height=853, exposure_ev=0.0, sharpness=100.0,
+                   phash="0" * 16, clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+                   clipped_shadows_pct_b=0.0, **r.lines)
+        ops = [o for o in plan_image(ImageRecord.from_row(row), chart) if o.kind is OperationKind.STRAIGHTEN]
+        op = ops[0] if ops else None
+        out.append(Row(r.source, r.group, r.truth_deg, None if op is None else float(op.params["angle_deg"]),
+                       op is not None and str(op.applied_by) == "renderer", r.lines, r.seconds))
+    return out
+
+
+def witness_fit(rows: list[Row]) -> str:
+    """The verticals witness's gates (pipeline/planning/rules/straighten.py) swept over the measured rows: the
+    level-lines photos' figures and the wrong or needless instructions each pair of gates gives."""
+    from pipeline.planning.rules import straighten as rule
+
+    saved = rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL
+    out = ["| witness agreement >= | rival <= | lines: median abs error | within 0.3 deg | declined | told wrong "
+           "(> 0.5 deg) | all: told wrong | untilted: applied | untilted: told |", "|---|---|---|---|---|---|---|---|---|"]
+    try:
+        for agreement in (0.2, 0.25, 0.3, 9.9):
+            for rival in (0.4, 0.5, 0.6, 0.8):
+                rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = agreement, rival
+                got = replan(rows)
+                tilted = [r for r in got if r.truth_deg != 0]
+                lines = [r for r in tilted if r.group == "lines"]
+                errs = np.abs([r.error for r in lines])
+                told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
+                level = [r for r in got if r.truth_deg == 0]
+                out.append(f"| {'off' if agreement > 1 else agreement} | {rival} | {np.median(errs):.2f} | "
+                           f"{np.mean(errs <= 0.3):.0%} | {np.mean([r.angle_deg is None for r in lines]):.0%} | "
+                           f"{sum(r.group == 'lines' for r in told_wrong)} | {len(told_wrong)} | "
+                           f"{sum(r.applied for r in level)} | {sum(r.angle_deg is not None and not r.applied for r in level)} |")
+                if agreement > 1:
+                    break
+        rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
+        out += ["", "| horizon support that silences a contradicted witness >= | lines: median abs error | within 0.3 deg "
+                "| declined | told wrong (> 0.5 deg) | all: told wrong | untilted: told |", "|---|---|---|---|---|---|---|"]
+        conflict = rule.CONFLICT_SUPPORT
+        for support in (0.25, 0.35, 0.5, 0.7, 1.0, 99.0):
+            rule.CONFLICT_SUPPORT = support
+            got = replan(rows)
+            tilted = [r for r in got if r.truth_deg != 0]
+            lines = [r for r in tilted if r.group == "lines"]
+            errs = np.abs([r.error for r in lines])
+            told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
+            level = [r for r in got if r.truth_deg == 0]
+            out.append(f"| {'never' if support > 10 else support} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
+                       f"{np.mean([r.angle_deg is None for r in lines]):.0%} | "
+                       f"{sum(r.group == 'lines' for r in told_wrong)} | {len(told_wrong)} | "
+                       f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
+        rule.CONFLICT_SUPPORT = conflict
+    finally:
+        rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
     return "\n".join(out)
 
 
@@ -200,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", type=Path, help="write every row (measurements and decision) as JSON lines")
     parser.add_argument("--verbose", action="store_true", help="print every item")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--fit", action="store_true", help="also sweep the verticals witness's gates")
     args = parser.parse_args(argv)
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
     t0 = time.perf_counter()
@@ -207,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.dump:
         args.dump.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
     print(table(rows))
+    if args.fit:
+        print("\nThe verticals witness's gates (the rule's WITNESS_AGREEMENT, WITNESS_RIVAL, then CONFLICT_SUPPORT) "
+              "on these rows:\n")
+        print(witness_fit(rows))
     print(f"\n{len(rows)} items, {len({r.source for r in rows})} photos, {time.perf_counter() - t0:.0f} s; "
           f"measurement {np.mean([r.seconds for r in rows]) * 1000:.0f} ms per item (proxy decode included)")
     return 0

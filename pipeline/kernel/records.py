@@ -329,7 +329,8 @@ class LineMeasure:
         "Tilt of near-horizontal lines in degrees, + = rising to the right; null if too few lines.")
     verticals_tilt_deg: float | None = column(
         "verticals_tilt_deg", pa.float64(),
-        "Lean of near-vertical lines in degrees, + = top leans right; null if too few lines.")
+        "Lean of near-vertical lines at the frame's centre in degrees (converging lines read through their "
+        "vanishing point), + = top leans right; null if too few lines.")
     lines_found: int | None = column(
         "lines_found", pa.int32(), "Line segments found near the horizontal or vertical axis.")
     horizon_support: float | None = column(

@@ -11,7 +11,9 @@ the family that is, and on how many separate lines it lies say how sure the
 reading is: a row of level shelves or a horizon with a shore below it is many
 lines agreeing; a sloping ridge or a receding wall is one line, or lines that
 scatter; a brick texture or a page curving to its binding has a rival direction
-as strong as the reading.
+as strong as the reading. Verticals photographed with the camera pitched meet
+at a vanishing point: their lean is read at the frame's centre, through the
+slope across the frame that gathers them best (:data:`CONVERGENCE_GAIN`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,20 @@ _MODE_BANDWIDTH_DEG = 0.15
 _COARSE_SCALE = 0.25
 #: A rival direction is one at least this many degrees from the reading (nearer, it is the reading's own spread).
 RIVAL_APART_DEG = 1.0
+#: Converging lines: verticals photographed with the camera pitched up or down meet at a vanishing point,
+#: each leaning by the angle its offset from the centre subtends from that point, and only the lean at the
+#: frame's centre is the camera's roll. The lean may change across the frame by at most this much per long
+#: edge (deg; a vanishing point 4.8 long edges away: about 12 deg of pitch with a normal lens) ...
+SLOPE_MAX_DEG = 12.0
+_SLOPE_STEP_DEG = 0.25  # a step changes a lean at the frame's edge by 0.125 deg, under AGREEMENT_DEG
+#: ... and the lines are read as converging only when that gathers this much more line length into one
+#: direction (the peak of the density) than reading them as parallel: a slope is one more thing fitted, and
+#: some slope always gathers a little more by chance (fitted on benchmarks/straighten_fit.py: 1.1 to 1.5 read
+#: the turns alike, 1.0 let chance slopes through) ...
+CONVERGENCE_GAIN = 1.2
+#: ... and when the lines that agree lie on both sides of the centre, at least this share of their length on
+#: each: a lean at the centre read from lines all on one side is extrapolated, and the slope makes it up.
+STRADDLE = 0.2
 # Agreeing segments whose perpendicular offsets are closer than this (share of the long edge) lie on one line.
 _SAME_LINE = 0.01
 
@@ -104,7 +120,7 @@ def line_tilts(
         ``horizon_tilt_deg``: positive when horizontals rise to the right
         (the picture needs a counter-clockwise turn of the crop). ``verticals_tilt_deg``:
         positive when verticals lean right at the top (the picture needs a
-        clockwise turn, or it has a keystone). ``lines_found``: all
+        clockwise turn), at the frame's centre when they converge (a keystone). ``lines_found``: all
         segments detected near either axis. Support, agreement and the number
         of separate agreeing lines of each.
 
@@ -125,6 +141,13 @@ def line_tilts(
     lsd_copy = luma if max(luma.shape) <= LSD_LONG_EDGE else resize_long_edge(luma, LSD_LONG_EDGE)
     encoded = np.round(np.clip(encode_luma(lsd_copy), 0.0, 1.0) * 255.0).astype(np.uint8)
     segments = _segments(encoded, _COARSE_SCALE * long_edge / max(encoded.shape)) * (long_edge / max(encoded.shape))
+    return _tilts(segments, luma.shape, long_edge, max_deviation_deg, min_length_frac)
+
+
+def _tilts(segments: np.ndarray, shape: tuple[int, int], long_edge: float, max_deviation_deg: float,
+           min_length_frac: float) -> LineTilts:
+    """:func:`line_tilts` from the segments (x0, y0, x1, y1 rows in the working copy's pixels) of a picture
+    of ``shape``."""
     if segments.size == 0:
         return LineTilts(None, None, 0)
     x0, y0, x1, y1 = segments.T
@@ -139,8 +162,14 @@ def line_tilts(
     vert = keep & (np.abs(lean) <= max_deviation_deg)
     # Perpendicular offsets of each segment's midpoint: segments of one line share it.
     mx, my = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-    horizon = _family(horizon_angle[horiz], length[horiz], my[horiz], max_deviation_deg, long_edge)
-    verticals = _family(lean[vert], length[vert], mx[vert], max_deviation_deg, long_edge)
+    # The lines' working copy's centre, the principal point the converging lines are read against.
+    scale = long_edge / max(shape)
+    # Horizontals are read as parallel: those of a wall seen at an angle meet on the horizon, at a row
+    # the picture does not give, so their lean at the centre row is not the roll.
+    horizon = _family(horizon_angle[horiz], length[horiz], my[horiz], max_deviation_deg, long_edge,
+                      shape[0] * scale / 2.0, converge=False)
+    verticals = _family(lean[vert], length[vert], mx[vert], max_deviation_deg, long_edge,
+                        shape[1] * scale / 2.0, converge=True)
     return LineTilts(
         horizon[0] if horizon else None, verticals[0] if verticals else None, int(horiz.sum() + vert.sum()),
         horizon[1] if horizon else None, horizon[2] if horizon else None,
@@ -164,17 +193,44 @@ def _segments(encoded8: np.ndarray, coarse: float) -> np.ndarray:
 
 
 def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_deviation_deg: float,
-            long_edge: float) -> tuple[float, float, float, int, float] | None:
-    """(tilt, support, agreement, separate lines, rival) of one family of segments, or None without segments."""
+            long_edge: float, centre: float, converge: bool
+            ) -> tuple[float, float, float, int, float] | None:
+    """(tilt, support, agreement, separate lines, rival) of one family of segments, or None without segments.
+
+    With ``converge``, the family's lines may meet at a vanishing point: each segment's angle is read
+    as the tilt at the frame's centre plus a slope times its offset from ``centre`` (in long edges), the
+    slope that gathers the most line length into one direction, and the tilt is the one at the centre."""
     if angles.size == 0:
         return None
     step = 0.01
     grid = np.arange(-max_deviation_deg, max_deviation_deg + step / 2, step)
-    hist = np.bincount(np.clip(np.round((angles - grid[0]) / step).astype(int), 0, grid.size - 1),
-                       weights=length, minlength=grid.size)
+    x = (offset - centre) / long_edge
+    slopes = np.array([0.0])
+    if converge:
+        slopes = np.round(np.arange(-SLOPE_MAX_DEG, SLOPE_MAX_DEG + _SLOPE_STEP_DEG / 2, _SLOPE_STEP_DEG) / _SLOPE_STEP_DEG) * _SLOPE_STEP_DEG
+    read = angles[None, :] - slopes[:, None] * x[None, :]
+    bins = np.round((read - grid[0]) / step).astype(int)
+    inside = (bins >= 0) & (bins < grid.size)
+    flat = (np.arange(slopes.size)[:, None] * grid.size + np.clip(bins, 0, grid.size - 1))[inside]
+    hists = np.bincount(flat, weights=np.broadcast_to(length, read.shape)[inside],
+                        minlength=slopes.size * grid.size).reshape(slopes.size, grid.size)
     sigma = _MODE_BANDWIDTH_DEG / step
-    kernel = np.exp(-0.5 * (np.arange(-int(4 * sigma), int(4 * sigma) + 1) / sigma) ** 2)
-    tilt = float(grid[int(np.argmax(np.convolve(hist, kernel, mode="same")))])
+    taps = 2 * int(4 * sigma) + 1
+    density = cv2.GaussianBlur(hists, (taps, 1), sigmaX=sigma, sigmaY=0.1, borderType=cv2.BORDER_CONSTANT)
+    peaks = density.max(axis=1)
+    level = int(np.flatnonzero(slopes == 0.0)[0])
+    best = int(np.argmax(peaks))
+    if peaks[best] < CONVERGENCE_GAIN * peaks[level]:
+        best = level  # parallel lines unless meeting at a point gathers clearly more of them
+    elif best != level:
+        # The tilt at the centre is read between the converging lines, not extrapolated past them.
+        tilt = float(grid[int(np.argmax(density[best]))])
+        near = np.abs(read[best] - tilt) <= AGREEMENT_DEG
+        side = length[near & (x < 0)].sum(), length[near & (x > 0)].sum()
+        if min(side) < STRADDLE * max(sum(side), 1e-9):
+            best = level
+    angles, hist = read[best], hists[best]
+    tilt = float(grid[int(np.argmax(density[best]))])
     for _ in range(3):  # mean shift from the peak, the long segments counting most
         near = np.abs(angles - tilt) <= AGREEMENT_DEG
         tilt = float(np.average(angles[near], weights=length[near] ** 2))
