@@ -23,8 +23,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import pickle
 import os
+import pickle
 import shutil
 import statistics
 import sys
@@ -40,8 +40,17 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.accuracy import analysis_graph, match_faces  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
-    WORK_LONG_EDGE, assign_splits, build_pool, centre_darkening_ev, film_curve_inverse, load_photo, save_jpeg,
-    shadow_mask, srgb8_to_linear, to_srgb8, write_dng,
+    WORK_LONG_EDGE,
+    assign_splits,
+    build_pool,
+    centre_darkening_ev,
+    film_curve_inverse,
+    load_photo,
+    save_jpeg,
+    shadow_mask,
+    srgb8_to_linear,
+    to_srgb8,
+    write_dng,
 )
 
 #: Depths of the generated shadows (EV in linear light): the benchmark's range.

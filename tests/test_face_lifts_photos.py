@@ -22,8 +22,18 @@ from PIL import Image
 
 from benchmarks.accuracy import analysis_graph, match_faces
 from benchmarks.accuracy_corpus import (
-    EYE_DRAWN_FACES, WORK_LONG_EDGE, _package_file, centre_darkening_ev, film_curve_inverse, load_photo,
-    pascal_voc_boxes, save_jpeg, shadow_mask, srgb8_to_linear, to_srgb8, write_dng,
+    EYE_DRAWN_FACES,
+    WORK_LONG_EDGE,
+    _package_file,
+    centre_darkening_ev,
+    film_curve_inverse,
+    load_photo,
+    pascal_voc_boxes,
+    save_jpeg,
+    shadow_mask,
+    srgb8_to_linear,
+    to_srgb8,
+    write_dng,
 )
 from pipeline.kernel.records import ImageRecord, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot

@@ -22,7 +22,11 @@ from pipeline.planning.rules.checks import check_sharpness
 from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_crops
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import (
-    FALLOFF_EV_PER_STOP, SKIN_REDNESS_EV, SURROUND_LIT_EV, lit_by_falloff, plan_faces,
+    FALLOFF_EV_PER_STOP,
+    SKIN_REDNESS_EV,
+    SURROUND_LIT_EV,
+    lit_by_falloff,
+    plan_faces,
 )
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
