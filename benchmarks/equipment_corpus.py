@@ -7,10 +7,10 @@ edge of at least 900 px; smaller ones, like scikit-image's samples at
 for focus misses). Photos are assigned to the splits alternately in name
 order; the detectors' constants are set on ``tuning`` only and
 ``benchmarks/equipment.py`` reports every split. ``heldout`` and
-``heldout_v1`` (and ``heldout_v3``) share the held-out photos and differ in their
-seed (crops, defects, focus misses, apertures): ``heldout_v1`` was looked at
-after earlier rounds of changes, ``heldout`` after later ones, ``heldout_v3`` is
-the newest.
+``heldout_v1`` (and ``heldout_v3``, ``heldout_v4``) share the held-out photos and
+differ in their seed (crops, defects, focus misses, apertures): ``heldout_v1`` was
+looked at after earlier rounds of changes, ``heldout`` after later ones,
+``heldout_v3`` after the dust patch rule, ``heldout_v4`` is the newest.
 
 Each split has two bodies, 24 frames each, of its own photos (a random crop
 of 85-100 % of a photo per frame, mirrored or not, a quarter of them in
@@ -99,15 +99,16 @@ from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import XYZ_TO_SRGB, mosaic, write_dng
 
 CORPUS_VERSION = 3
-SPLITS = ("tuning", "heldout", "heldout_v1", "heldout_v3")
+SPLITS = ("tuning", "heldout", "heldout_v1", "heldout_v3", "heldout_v4")
 #: ``heldout_v1`` is the first held-out split (seed 2602): it was looked at after two rounds of changes,
 #: so it is no longer clean; ``heldout`` is the second (the same held-out photos, seed 3703), run once after
 #: each later round; ``heldout_v3`` the third (seed 4817, never used before), first run with the dust
-#: patch rule (benchmarks/EQUIPMENT.md lists every held-out run).
-SPLIT_SEEDS = {"tuning": 1501, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817}
-_SERIAL_TAGS = {"tuning": "T", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G"}
+#: patch rule; ``heldout_v4`` the fourth (seed 5923, never used before), first run with the dust map
+#: measured against its own background peaks (benchmarks/EQUIPMENT.md lists every held-out run).
+SPLIT_SEEDS = {"tuning": 1501, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817, "heldout_v4": 5923}
+_SERIAL_TAGS = {"tuning": "T", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G", "heldout_v4": "J"}
 _STARTS = {"tuning": datetime(2026, 5, 4, 9), "heldout": datetime(2026, 7, 6, 9), "heldout_v1": datetime(2026, 6, 8, 9),
-           "heldout_v3": datetime(2026, 8, 3, 9)}
+           "heldout_v3": datetime(2026, 8, 3, 9), "heldout_v4": datetime(2026, 9, 7, 9)}
 SENSOR_W, SENSOR_H = 3000, 2000
 BITS, BLACK = 14, 512
 WHITE = 2**BITS - 1
@@ -230,7 +231,8 @@ def split_sources(data: Path) -> dict[str, list[Path]]:
     photos = source_photos(data)
     if len(photos) < 8:
         raise FileNotFoundError(f"need at least 8 photos of >= {MIN_SOURCE_LONG_EDGE} px in {data} (set POSTPROD_TESTDATA)")
-    return {"tuning": photos[0::2], "heldout": photos[1::2], "heldout_v1": photos[1::2], "heldout_v3": photos[1::2]}
+    return {"tuning": photos[0::2], "heldout": photos[1::2], "heldout_v1": photos[1::2], "heldout_v3": photos[1::2],
+            "heldout_v4": photos[1::2]}
 
 
 def _largest_face(srgb8: np.ndarray) -> list[float] | None:
