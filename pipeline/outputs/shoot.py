@@ -252,7 +252,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
     keep.update(p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out))
     remove_stale_outputs(out, keep.as_set(), review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
-    del keep
+    keep.clear()
     # The keypoints of frames no longer in the shoot (planning read them; the next run finds them again).
     remove_stale_outputs(out, {r.keypoints_path for r in store.view(every) if r.keypoints_path},
                          folders=(str(KEYPOINTS_DIR),))
@@ -304,6 +304,9 @@ class _Names:
     def update(self, names: Iterable[str]) -> None:
         for name in names:
             self.add(name)
+
+    def clear(self) -> None:
+        self._buffer = bytearray()
 
     def as_set(self) -> set[str]:
         """Every name noted (once each)."""
