@@ -282,3 +282,23 @@ def test_bad_chart_stops_the_run_before_any_work(raw_dir: Path, tmp_path: Path) 
     assert result.exit_code == EXIT_CONFIG
     assert f"{chart}:4" in result.output and "exposure.target_ev" in result.output
     assert not out.exists()
+
+
+def test_scene_rules_read_each_frames_operations_off_its_record() -> None:
+    # Planning holds no dict of the whole shoot's operations: the scene rules' "operations so far" are read
+    # off the records (a record store's view keeps them on disk), and what a scene rule returns goes back there.
+    chart = load_chart("corporate_portrait").chart
+    recs = [image_record(source_path=f"{i}.dng", exposure_meter_ev=-1.0 + 0.5 * i) for i in range(4)]
+    seen: dict[int, list] = {}
+
+    def scene_rule(records, chart, plans, operations):  # noqa: ANN001, ANN202
+        assert not isinstance(operations, dict) and sorted(operations) == [0, 1, 2, 3]
+        for i in operations:
+            assert operations[i] is records[i].operations
+            seen[i] = list(operations[i])
+        return {1: []}  # frame 1's operations so far taken away
+
+    plan_shoot(recs, chart, scene_rules=(scene_rule,))
+    assert seen[0] and of_kind(seen[0], OperationKind.EXPOSURE)
+    assert not of_kind(recs[1].operations, OperationKind.EXPOSURE)
+    assert of_kind(recs[0].operations, OperationKind.EXPOSURE)[0] == of_kind(seen[0], OperationKind.EXPOSURE)[0]

@@ -99,3 +99,22 @@ def test_the_scratch_file_goes_with_the_store(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir()] != ["records.stale.bin"] and len(list(folder.iterdir())) == 1
     store.close()
     assert not folder.exists()
+
+
+def test_putting_again_keeps_one_slot_and_the_stores_own_key(tmp_path: Path) -> None:
+    # The driver keeps a store's bookkeeping for the whole run: a put for a known key overwrites two integers
+    # in place and keeps the key string the store was named (not the copy each record read back carries).
+    name = "".join(["a", ".jpg"])  # not the literal, so a copy below is another object
+    store = RecordStore(tmp_path, [name])
+    for exposure in (0.25, -1.0, 0.5):
+        copy = "".join(["a.", "jpg"])
+        assert copy == name and copy is not name
+        rec = record(copy)
+        rec.exposure.meter_ev = exposure
+        store.put(copy, rec)
+    assert len(store._keys) == len(store._offset) == len(store._size) == 1
+    assert store.keys()[0] is name and store.key("a.jpg") is name
+    assert store.get("a.jpg").exposure.meter_ev == 0.5
+    store.put("b.jpg", record("b.jpg"))  # a key not named up front gets a slot of its own
+    assert store.keys() == ["a.jpg", "b.jpg"] and "b.jpg" in store and "c.jpg" not in store
+    assert store.key("c.jpg") == "c.jpg" and store.get("c.jpg") is None

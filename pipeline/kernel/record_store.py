@@ -5,7 +5,9 @@ the scan to the outputs. As Python objects they take 5-10 KB each (measure
 groups, faces, operations, exports), so a 10,000-image shoot grew the driver
 by about 100 MB. Here each record is pickled into one file of the run's state
 folder as it arrives (appended, never rewritten in place) and only its offset
-stays in memory; readers get a fresh object per read. A
+stays in memory (two integers in flat arrays: no Python object an image, so
+putting a record again allocates nothing that outlives the call and
+fragments the driver's heap); readers get a fresh object per read. A
 :class:`RecordView` is a sequence of records read one at a time; an editable
 one keeps a window of the records it handed out and saves those that were
 changed (the planning stage indexes the records it is handed and edits them in
@@ -23,6 +25,7 @@ import pickle
 import tempfile
 import weakref
 import zlib
+from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -61,19 +64,43 @@ class RecordStore:
         self._fd = fd
         self._path = Path(name)
         self._end = 0
-        self._where: dict[str, tuple[int, int] | None] = dict.fromkeys(keys)
+        # Where each key's record is (offset, size; size -1: none yet), by the key's position. The key
+        # strings are the caller's (the shoot's task names), held once; a put replaces two integers in
+        # place, so the store's memory is fixed by its keys and does not churn with every put.
+        self._index: dict[str, int] = {}
+        self._keys: list[str] = []
+        self._offset = array("q")
+        self._size = array("q")
+        for key in keys:
+            self._slot(key)
         # Removed when the store goes (the last view of a run's result), or at the interpreter's exit.
         self._finalizer = weakref.finalize(self, _remove, fd, self._path)
 
+    def _slot(self, key: str) -> int:
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self._keys)
+            self._keys.append(key)
+            self._offset.append(0)
+            self._size.append(-1)
+        return i
+
     def __contains__(self, key: str) -> bool:
-        return self._where.get(key) is not None
+        i = self._index.get(key)
+        return i is not None and self._size[i] >= 0
 
     def __len__(self) -> int:
-        return sum(1 for v in self._where.values() if v is not None)
+        return sum(1 for s in self._size if s >= 0)
 
     def keys(self) -> list[str]:
-        """Source paths with a record, in the order they were first named."""
-        return [k for k, v in self._where.items() if v is not None]
+        """Source paths with a record, in the order they were first named (the store's own key strings)."""
+        return [k for k, s in zip(self._keys, self._size) if s >= 0]
+
+    def key(self, key: str) -> str:
+        """The store's own string for ``key`` (one named at creation or put): a caller that keeps keys
+        for the whole run keeps these, not the copies each record read back carries."""
+        i = self._index.get(key)
+        return key if i is None else self._keys[i]
 
     def put(self, key: str, record: ImageRecord) -> None:
         """Keep ``record`` as the record of ``key`` (replacing any earlier one)."""
@@ -81,15 +108,15 @@ class RecordStore:
 
     def _put_blob(self, key: str, blob: bytes) -> None:
         os.pwrite(self._fd, blob, self._end)
-        self._where[key] = (self._end, len(blob))
+        i = self._slot(key)
+        self._offset[i], self._size[i] = self._end, len(blob)
         self._end += len(blob)
 
     def _blob(self, key: str) -> bytes | None:
-        where = self._where.get(key)
-        if where is None:
+        i = self._index.get(key)
+        if i is None or self._size[i] < 0:
             return None
-        offset, size = where
-        return os.pread(self._fd, size, offset)
+        return os.pread(self._fd, self._size[i], self._offset[i])
 
     def get(self, key: str) -> ImageRecord | None:
         """A fresh copy of the record of ``key`` (None when it has none)."""
@@ -143,6 +170,10 @@ class RecordView(Sequence[ImageRecord]):
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def keys(self) -> list[str]:
+        """The source paths of the records, in the view's order."""
+        return list(self._keys)
 
     @overload
     def __getitem__(self, i: int) -> ImageRecord: ...

@@ -39,7 +39,7 @@ from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_chunks_atomic, write_json_atomic
 from pipeline.kernel.journal import STATE_DIR
-from pipeline.kernel.record_store import RecordStore
+from pipeline.kernel.record_store import RecordStore, RecordView
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
@@ -156,7 +156,10 @@ def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph
         (:func:`pipeline.outputs.verify.verify_exports`).
     """
     out = context.out_dir
-    store = RecordStore(out, (), folder=out / OUTPUT_RECORDS_DIR)
+    # Named up front when they are known (a view of the run's store): the scratch store then holds the
+    # run's own key strings, not a copy of each one read back with its record.
+    keys = records.keys() if isinstance(records, RecordView) else ()
+    store = RecordStore(out, keys, folder=out / OUTPUT_RECORDS_DIR)
     try:
         _write_outputs(records, store, summary, graph_name, context, plan_params, keep_photographers)
     finally:
@@ -171,7 +174,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
     write_run_chart(out, context.chart)
     kept = previous_photographers(out) if keep_photographers else {}
-    keep: set[str] = set()
+    keep = _Names()  # what the run wrote: the rest of its folders is an earlier run's
     planned: list[str] = []
     planned_sources: list[tuple[str, str]] = []
 
@@ -183,12 +186,13 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
                 r.identity.photographer, r.identity.photographer_source = kept[r.source_path]
             store.put(r.source_path, r)
             if r.duplicate_of is None:
+                source = store.key(r.source_path)  # kept to the end: the store's string, not the record's
                 if r.preview_path:
                     keep.add(r.preview_path)
                 keep.update(e.path for e in r.exports)
                 if _is_planned(r):
-                    planned.append(r.source_path)
-                    planned_sources.append((r.source_path, sys.intern(r.format)))
+                    planned.append(source)
+                    planned_sources.append((source, sys.intern(r.format)))
                     after = after_preview_name(r.content_hash)
                     if r.exports and (out / after).is_file():
                         keep.add(after)
@@ -219,14 +223,16 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
                     name = f"instructions/{instruction_name(doc['source_path'])}"
                     shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
                     keep.update((name, doc["xmp"], *([doc["xmp_copy"]] if doc.get("xmp_copy") else [])))
+                # Noted a chunk at a time (same transaction): the digests are not held for the whole shoot.
+                decisions.documents_written(con, shas)
+                shas.clear()
 
         if planned:
             write_parquet_rows(instruction_table_rows(), INSTRUCTIONS_SCHEMA, out / INSTRUCTIONS_NAME, meta,
                                OUTPUT_BATCH_ROWS)
         else:
             (out / INSTRUCTIONS_NAME).unlink(missing_ok=True)
-        decisions.documents_written(con, shas)
-    shas.clear()
+        decisions.documents_written(con, shas)  # none left (each chunk's were noted)
     # After the decisions are merged: an export made before one that changes its pixels is stale.
     stale: set[str] = set()
     render_keys = RenderKeys(context.chart.chart) if context.chart is not None else None
@@ -243,8 +249,8 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
     write_parquet_rows(export_table_rows(), EXPORTS_SCHEMA, out / EXPORTS_NAME, meta, OUTPUT_BATCH_ROWS)
     verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
     originals = _Originals(store, every)
-    keep |= {p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out)}
-    remove_stale_outputs(out, keep, review_previews={
+    keep.update(p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out))
+    remove_stale_outputs(out, keep.as_set(), review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
     keep.clear()
     # The keypoints of frames no longer in the shoot (planning read them; the next run finds them again).
@@ -275,6 +281,36 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
                                    picture or r.preview_path, r.source_path in stale))
         write_chunks_atomic(out / REPORT_NAME,
                             (c.encode("utf-8") for c in report.chunks(summary, context.chart_name, equipment)))
+
+
+class _Names:
+    """Paths relative to the output folder, noted one by one through the whole outputs pass.
+
+    Held as one NUL-separated UTF-8 buffer (a file name cannot hold a NUL),
+    not a set of strings: half a dozen names an image, each a string read
+    out of a record among the pass's short-lived objects, kept the driver's
+    heap from giving that memory back (about 1.3 KB an image at 3,000 images,
+    with the set's table). :meth:`as_set` makes the set once, when it is
+    asked for, and it goes with its caller.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def add(self, name: str) -> None:
+        self._buffer += name.encode("utf-8", "surrogateescape")
+        self._buffer.append(0)
+
+    def update(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.add(name)
+
+    def clear(self) -> None:
+        self._buffer = bytearray()
+
+    def as_set(self) -> set[str]:
+        """Every name noted (once each)."""
+        return {n.decode("utf-8", "surrogateescape") for n in bytes(self._buffer).split(b"\0")[:-1]}
 
 
 class _Originals:

@@ -12,7 +12,7 @@ each with its thresholds named in the chart or as constants beside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 
 from charts.schema import Chart
@@ -78,6 +78,29 @@ def verdict_of(ops: list[Operation]) -> Verdict:
     return Verdict.ACCEPT
 
 
+class OperationsSoFar(Mapping[int, list[Operation]]):
+    """The operations each analysed frame has so far, read off its record (by record index).
+
+    What the scene rules get: the records hold their operations while the
+    shoot is planned, so a lazy sequence of records (a record store's
+    editable view) keeps them on disk instead of planning holding every
+    frame's in memory.
+    """
+
+    def __init__(self, records: Sequence[ImageRecord], indices: Iterable[int]) -> None:
+        self._records = records
+        self._indices = list(indices)
+
+    def __getitem__(self, i: int) -> list[Operation]:
+        return self._records[i].operations
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+
 def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRule] = RULES,
                shoot_rules: Sequence[ShootRule] = SHOOT_RULES, scene_rules: Sequence[SceneRule] = SCENE_RULES,
                scene_rules_after: ImageRule | None = SCENE_RULES_AFTER,
@@ -108,17 +131,26 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
         if i in plans:
             # Read when the scene grouping reaches the frame's run, not now (keypoints may read files).
             plans[i].keypoints = partial(keypoints.get, i)
-    from_shoot: dict[int, list[Operation]] = {i: [] for i in plans}
+    from_shoot: dict[int, list[Operation]] = {}  # only the frames a shoot rule asks something of
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():
-            from_shoot[i] += ops
+            if i not in plans:
+                raise KeyError(f"shoot rule {getattr(shoot_rule, '__name__', shoot_rule)} planned record {i}, which is not analysed")
+            if ops:
+                from_shoot.setdefault(i, []).extend(ops)
     split = list(rules).index(scene_rules_after) + 1 if scene_rules_after in rules else len(rules)
-    so_far = {i: plan_image(records[i], chart, rules[:split], plan) for i, plan in plans.items()}
+    # Each frame's operations so far live on its record, not in a dict of the whole shoot's: a view of a
+    # record store saves them with the record (planning's memory then does not grow with the shoot).
+    for i, plan in plans.items():
+        records[i].operations = plan_image(records[i], chart, rules[:split], plan)
+    so_far = OperationsSoFar(records, plans)
     for scene_rule in scene_rules:
-        so_far.update(scene_rule(records, chart, plans, so_far))
+        for i, ops in scene_rule(records, chart, plans, so_far).items():
+            records[i].operations = ops
     for i, plan in plans.items():
         record = records[i]
-        record.operations = so_far[i] + plan_image(record, chart, rules[split:], plan) + from_shoot[i]
+        record.operations = record.operations + plan_image(record, chart, rules[split:], plan) \
+            + from_shoot.get(i, [])
         record.plan.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in record.operations)
         record.plan.verdict = verdict_of(record.operations)
         # One exposure number for the manifest, the verdict, the instructions and the review: the plan's.
