@@ -216,6 +216,19 @@ def replan(rows: list[Row], chart=BASE_CHART) -> list[Row]:
     return out
 
 
+def _sweep_cells(got: list[Row]) -> tuple[list[str], int]:
+    """One replanned sweep's cells: the level-lines photos' median abs error, share within 0.3 deg, share
+    declined, told wrong (> :data:`WRONG_DEG`) among them and among every tilt; and the untilted photos told."""
+    tilted = [r for r in got if r.truth_deg != 0]
+    lines = [r for r in tilted if r.group == "lines"]
+    errs = np.abs([r.error for r in lines])
+    told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
+    level = [r for r in got if r.truth_deg == 0]
+    cells = [f"{np.median(errs):.2f}", f"{np.mean(errs <= 0.3):.0%}", f"{np.mean([r.angle_deg is None for r in lines]):.0%}",
+             str(sum(r.group == "lines" for r in told_wrong)), str(len(told_wrong))]
+    return cells, sum(r.angle_deg is not None and not r.applied for r in level)
+
+
 def witness_fit(rows: list[Row]) -> str:
     """The verticals witness's gates (pipeline/planning/rules/straighten.py) swept over the measured rows: the
     level-lines photos' figures and the wrong or needless instructions each pair of gates gives."""
@@ -229,15 +242,10 @@ def witness_fit(rows: list[Row]) -> str:
             for rival in (0.4, 0.5, 0.6, 0.8):
                 rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = agreement, rival
                 got = replan(rows)
-                tilted = [r for r in got if r.truth_deg != 0]
-                lines = [r for r in tilted if r.group == "lines"]
-                errs = np.abs([r.error for r in lines])
-                told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
-                level = [r for r in got if r.truth_deg == 0]
-                out.append(f"| {'off' if agreement > 1 else agreement} | {rival} | {np.median(errs):.2f} | "
-                           f"{np.mean(errs <= 0.3):.0%} | {np.mean([r.angle_deg is None for r in lines]):.0%} | "
-                           f"{sum(r.group == 'lines' for r in told_wrong)} | {len(told_wrong)} | "
-                           f"{sum(r.applied for r in level)} | {sum(r.angle_deg is not None and not r.applied for r in level)} |")
+                cells, level_told = _sweep_cells(got)
+                level_applied = sum(r.applied for r in got if r.truth_deg == 0)
+                out.append(f"| {'off' if agreement > 1 else agreement} | {rival} | {' | '.join(cells)} | "
+                           f"{level_applied} | {level_told} |")
                 if agreement > 1:
                     break
         rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
@@ -246,16 +254,8 @@ def witness_fit(rows: list[Row]) -> str:
         conflict = rule.CONFLICT_SUPPORT
         for support in (0.25, 0.35, 0.5, 0.7, 1.0, 99.0):
             rule.CONFLICT_SUPPORT = support
-            got = replan(rows)
-            tilted = [r for r in got if r.truth_deg != 0]
-            lines = [r for r in tilted if r.group == "lines"]
-            errs = np.abs([r.error for r in lines])
-            told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
-            level = [r for r in got if r.truth_deg == 0]
-            out.append(f"| {'never' if support > 10 else support} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | "
-                       f"{np.mean([r.angle_deg is None for r in lines]):.0%} | "
-                       f"{sum(r.group == 'lines' for r in told_wrong)} | {len(told_wrong)} | "
-                       f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
+            cells, level_told = _sweep_cells(replan(rows))
+            out.append(f"| {'never' if support > 10 else support} | {' | '.join(cells)} | {level_told} |")
         rule.CONFLICT_SUPPORT = conflict
     finally:
         rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved

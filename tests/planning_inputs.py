@@ -23,6 +23,13 @@ def image_record(**columns) -> ImageRecord:  # noqa: ANN003
     return ImageRecord.from_row(base, faces=faces)
 
 
+def lines_record(**columns) -> ImageRecord:  # noqa: ANN003
+    """A 3000 x 2000 JPEG with 30 line segments found and no exposure reading, ``columns`` (its line
+    readings) over it: what the straightening tests plan."""
+    return image_record(**{"source_path": "a.jpg", "format": "jpeg", "source_kind": SourceKind.RASTER,
+                           "exposure_meter_ev": None, "exposure_ev": 0.0, "lines_found": 30, **columns})
+
+
 def face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
     """A square face box of ``size`` px at (``x``, ``y``), measured at ``ev`` EV."""
     return Face(x=x, y=y, width=size, height=size, score=score, landmarks=[0.0] * 10, exposure_ev=ev)

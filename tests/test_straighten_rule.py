@@ -9,11 +9,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from planning_inputs import lines_record
 
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import line_tilts
-from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind
+from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.straighten import (
     MAX_RIVAL_TO_REPORT,
@@ -28,12 +29,8 @@ from pipeline.planning.rules.straighten import (
 BASE = load_chart("base").chart
 
 
-def _record(**kw) -> ImageRecord:
-    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
-               width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=30, phash="0" * 16,
-               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
-               clipped_shadows_pct_b=0.0, **kw)
-    return ImageRecord.from_row(row)
+def _record(**kw) -> ImageRecord:  # noqa: ANN003
+    return lines_record(**kw)
 
 
 def _verticals_chart() -> Chart:
