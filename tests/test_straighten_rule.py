@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from planning_inputs import lines_record
+from planning_inputs import chart_with, lines_record
 
 from charts.loader import load_chart
 from charts.schema import Chart
@@ -29,33 +29,23 @@ from pipeline.planning.rules.straighten import (
 BASE = load_chart("base").chart
 
 
-def _record(**kw) -> ImageRecord:  # noqa: ANN003
-    return lines_record(**kw)
-
-
-def _verticals_chart() -> Chart:
-    doc = BASE.model_dump(mode="json")
-    doc["straighten"] = {**doc["straighten"], "verticals": True, "horizon": False}
-    return Chart.model_validate(doc)
-
-
 def _straighten(record: ImageRecord, chart: Chart = BASE):  # noqa: ANN202
     return [o for o in plan_image(record, chart) if o.kind is OperationKind.STRAIGHTEN]
 
 
 def test_a_long_dominant_horizon_is_applied() -> None:
-    (op,) = _straighten(_record(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.1,
+    (op,) = _straighten(lines_record(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.1,
                                 horizon_agreement=SURE_AGREEMENT + 0.1))
     assert op.applied_by is AppliedBy.RENDERER and op.params["angle_deg"] == pytest.approx(1.2)
 
 
 def test_a_horizon_the_lines_barely_agree_on_goes_to_a_retoucher() -> None:
-    (op,) = _straighten(_record(horizon_tilt_deg=1.2, horizon_support=0.3, horizon_agreement=0.25))
+    (op,) = _straighten(lines_record(horizon_tilt_deg=1.2, horizon_support=0.3, horizon_agreement=0.25))
     assert op.applied_by is AppliedBy.RETOUCHER and "check by eye" in op.reason
 
 
 def test_a_few_stray_edges_are_not_reported() -> None:
-    assert not _straighten(_record(horizon_tilt_deg=1.2, horizon_support=MIN_SUPPORT_TO_REPORT / 2,
+    assert not _straighten(lines_record(horizon_tilt_deg=1.2, horizon_support=MIN_SUPPORT_TO_REPORT / 2,
                                    horizon_agreement=0.9))
 
 
@@ -63,9 +53,9 @@ def test_one_straight_line_is_told_not_applied() -> None:
     # A long sloping ridge or a single receding wall is one line, however long: a retoucher checks it; the
     # same length on separate lines (a horizon and its shore, a row of shelves) is sure.
     sure = dict(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.5, horizon_agreement=SURE_AGREEMENT + 0.2)
-    (one,) = _straighten(_record(**sure, horizon_lines=SURE_LINES - 1))
+    (one,) = _straighten(lines_record(**sure, horizon_lines=SURE_LINES - 1))
     assert one.applied_by is AppliedBy.RETOUCHER and one.params["angle_deg"] == pytest.approx(1.2)
-    (op,) = _straighten(_record(**sure, horizon_lines=SURE_LINES))
+    (op,) = _straighten(lines_record(**sure, horizon_lines=SURE_LINES))
     assert op.applied_by is AppliedBy.RENDERER and f"on {SURE_LINES} lines" in op.reason
 
 
@@ -74,7 +64,7 @@ def test_verticals_do_not_turn_a_picture_under_a_horizon_chart() -> None:
     # (on the tuning tilts the two families agreed on wrong angles, brick walls and coins, more often
     # than on right ones).
     weak = dict(horizon_tilt_deg=1.2, horizon_support=0.3, horizon_agreement=0.3, horizon_lines=3)
-    (op,) = _straighten(_record(**weak, verticals_tilt_deg=-1.2, verticals_support=1.5, verticals_agreement=0.6,
+    (op,) = _straighten(lines_record(**weak, verticals_tilt_deg=-1.2, verticals_support=1.5, verticals_agreement=0.6,
                                 verticals_lines=6))
     assert op.applied_by is AppliedBy.RETOUCHER and op.params["axis"] == "horizon"
 
@@ -82,10 +72,10 @@ def test_verticals_do_not_turn_a_picture_under_a_horizon_chart() -> None:
 def test_leaning_verticals_are_turned_the_way_that_levels_them() -> None:
     # Tops leaning right (+) need the picture turned clockwise: the crop turns the other way, as a horizon
     # that falls to the right (-) does.
-    (op,) = _straighten(_record(verticals_tilt_deg=1.5, verticals_support=0.8, verticals_agreement=0.8),
-                        _verticals_chart())
+    (op,) = _straighten(lines_record(verticals_tilt_deg=1.5, verticals_support=0.8, verticals_agreement=0.8),
+                        chart_with(BASE, "straighten", verticals=True, horizon=False))
     assert op.params["axis"] == "verticals" and op.params["angle_deg"] == pytest.approx(-1.5)
-    (level,) = _straighten(_record(horizon_tilt_deg=-1.5, horizon_support=0.8, horizon_agreement=0.8))
+    (level,) = _straighten(lines_record(horizon_tilt_deg=-1.5, horizon_support=0.8, horizon_agreement=0.8))
     assert level.params["angle_deg"] == op.params["angle_deg"]
 
 
@@ -120,7 +110,7 @@ def test_a_fan_of_perspective_lines_agrees_on_nothing_much() -> None:
     assert t.horizon_tilt_deg is not None
     # Each line is a ninth of the family, and any other of them as long as the one read: a rival as strong.
     assert t.horizon_agreement < 0.2 and t.horizon_rival > SURE_RIVAL
-    (op,) = _straighten(_record(horizon_tilt_deg=t.horizon_tilt_deg, horizon_support=t.horizon_support,
+    (op,) = _straighten(lines_record(horizon_tilt_deg=t.horizon_tilt_deg, horizon_support=t.horizon_support,
                                 horizon_agreement=t.horizon_agreement, horizon_lines=t.horizon_lines,
                                 horizon_rival=t.horizon_rival)) or [None]
     assert op is None or op.applied_by is AppliedBy.RETOUCHER
@@ -130,17 +120,17 @@ def test_a_rival_direction_keeps_a_long_reading_from_the_renderer() -> None:
     # A brick texture or a page whose lines curve to the binding: as much line agrees with another direction.
     sure = dict(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.5, horizon_agreement=SURE_AGREEMENT + 0.1,
                 horizon_lines=SURE_LINES + 2)
-    (op,) = _straighten(_record(**sure, horizon_rival=SURE_RIVAL - 0.1))
+    (op,) = _straighten(lines_record(**sure, horizon_rival=SURE_RIVAL - 0.1))
     assert op.applied_by is AppliedBy.RENDERER and "next direction 70% of that" in op.reason
-    (told,) = _straighten(_record(**sure, horizon_rival=SURE_RIVAL + 0.1))
+    (told,) = _straighten(lines_record(**sure, horizon_rival=SURE_RIVAL + 0.1))
     assert told.applied_by is AppliedBy.RETOUCHER
-    assert not _straighten(_record(**sure, horizon_rival=MAX_RIVAL_TO_REPORT + 0.1))
+    assert not _straighten(lines_record(**sure, horizon_rival=MAX_RIVAL_TO_REPORT + 0.1))
 
 
 def test_a_weak_reading_must_stand_out_of_its_family_to_be_told() -> None:
     # Textures and perspective scatter over the family: a reading of a few percent of it is not worth a
     # retoucher's look, however much line it rests on below the sure length.
     weak = dict(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT - 0.2, horizon_lines=4, horizon_rival=0.5)
-    assert not _straighten(_record(**weak, horizon_agreement=MIN_AGREEMENT_TO_REPORT - 0.05))
-    (op,) = _straighten(_record(**weak, horizon_agreement=MIN_AGREEMENT_TO_REPORT + 0.05))
+    assert not _straighten(lines_record(**weak, horizon_agreement=MIN_AGREEMENT_TO_REPORT - 0.05))
+    (op,) = _straighten(lines_record(**weak, horizon_agreement=MIN_AGREEMENT_TO_REPORT + 0.05))
     assert op.applied_by is AppliedBy.RETOUCHER

@@ -35,10 +35,6 @@ from pipeline.planning.rules.straighten import (
 BASE = load_chart("base").chart
 
 
-def _record(**kw) -> ImageRecord:  # noqa: ANN003
-    return lines_record(**kw)
-
-
 def _straighten(record: ImageRecord):  # noqa: ANN202
     return [o for o in plan_image(record, BASE) if o.kind is OperationKind.STRAIGHTEN]
 
@@ -65,7 +61,7 @@ def test_converging_verticals_are_read_at_the_frame_centre(roll: float) -> None:
 
 
 def test_dominant_verticals_are_told_where_the_horizon_says_nothing() -> None:
-    (op,) = _straighten(_record(horizon_tilt_deg=2.5, horizon_support=0.1, horizon_agreement=0.1,
+    (op,) = _straighten(lines_record(horizon_tilt_deg=2.5, horizon_support=0.1, horizon_agreement=0.1,
                                 verticals_tilt_deg=-1.3, verticals_support=1.2,
                                 verticals_agreement=WITNESS_AGREEMENT + 0.05, verticals_lines=WITNESS_LINES,
                                 verticals_rival=WITNESS_RIVAL - 0.1))
@@ -80,7 +76,7 @@ def test_dominant_verticals_are_told_where_the_horizon_says_nothing() -> None:
 def test_verticals_that_do_not_dominate_their_family_say_nothing(weak: dict) -> None:
     reading = dict(verticals_tilt_deg=-1.3, verticals_support=1.2, verticals_agreement=WITNESS_AGREEMENT + 0.05,
                    verticals_lines=WITNESS_LINES, verticals_rival=WITNESS_RIVAL - 0.1) | weak
-    assert _straighten(_record(horizon_tilt_deg=2.5, horizon_support=0.1, horizon_agreement=0.1, **reading)) == []
+    assert _straighten(lines_record(horizon_tilt_deg=2.5, horizon_support=0.1, horizon_agreement=0.1, **reading)) == []
 
 
 def test_verticals_contradicted_by_a_horizon_of_some_length_say_nothing() -> None:
@@ -88,17 +84,17 @@ def test_verticals_contradicted_by_a_horizon_of_some_length_say_nothing() -> Non
                      verticals_rival=0.2)
     # The horizon is not worth telling (its lines scatter: 10 % agree), but it is long and reads elsewhere.
     far = 1.3 + CONFLICT_DEG + 0.3
-    assert _straighten(_record(horizon_tilt_deg=far, horizon_support=CONFLICT_SUPPORT + 0.1,
+    assert _straighten(lines_record(horizon_tilt_deg=far, horizon_support=CONFLICT_SUPPORT + 0.1,
                                horizon_agreement=0.1, **verticals)) == []
     # The same horizon in agreement, or a short one, leaves the witness its say.
     for horizon in (dict(horizon_tilt_deg=1.3 + CONFLICT_DEG - 0.3, horizon_support=CONFLICT_SUPPORT + 0.1),
                     dict(horizon_tilt_deg=far, horizon_support=CONFLICT_SUPPORT - 0.1)):
-        (op,) = _straighten(_record(horizon_agreement=0.1, **horizon, **verticals))
+        (op,) = _straighten(lines_record(horizon_agreement=0.1, **horizon, **verticals))
         assert op.params["angle_deg"] == pytest.approx(1.3)
 
 
 def test_a_level_horizon_is_not_overruled_by_verticals() -> None:
-    assert _straighten(_record(horizon_tilt_deg=0.1, horizon_support=0.1, horizon_agreement=0.1,
+    assert _straighten(lines_record(horizon_tilt_deg=0.1, horizon_support=0.1, horizon_agreement=0.1,
                                verticals_tilt_deg=-1.3, verticals_support=1.2, verticals_agreement=0.4,
                                verticals_lines=5, verticals_rival=0.2)) == []
 
@@ -120,7 +116,7 @@ def _plan_of(srgb8: np.ndarray, tmp_path) -> list:  # noqa: ANN001
     path.write_bytes(buf.getvalue())
     decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
     lines = line_measure(luminance(decoded.rgb))
-    record = _record(**{k: v for k, v in asdict(lines).items() if k != "lines_found"})
+    record = lines_record(**{k: v for k, v in asdict(lines).items() if k != "lines_found"})
     return [o for o in plan_image(record, BASE) if o.kind is OperationKind.STRAIGHTEN]
 
 
