@@ -484,6 +484,20 @@ def _digest(photos: list[Path], spec: Spec, extra: str = "") -> str:
     return h.hexdigest()
 
 
+def _built(folder: Path, digest: str) -> bool:
+    """Whether ``folder`` holds a corpus built from ``digest`` (its truth.json says so); if not, it is
+    emptied and made again for a fresh build."""
+    try:
+        if json.loads((folder / "truth.json").read_text())["digest"] == digest:
+            return True
+    except (OSError, ValueError, KeyError):
+        pass
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return False
+
+
 def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL) -> Path:  # noqa: ANN001
     """Write (or reuse) one split: ``dest/<split>/<serial>/*.dng`` and ``dest/<split>/truth.json``.
 
@@ -502,14 +516,8 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
     truth_path = folder / "truth.json"
     tripod = split == "tuning" and bool(spec.extra_tuning_misses)
     digest = _digest(photos, spec, f"tripod {TRIPOD_FRAMES} {TRIPOD_MISSES}" if tripod else "")
-    try:
-        if json.loads(truth_path.read_text())["digest"] == digest:
-            return folder
-    except (OSError, ValueError, KeyError):
-        pass
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if _built(folder, digest):
+        return folder
     rng = np.random.default_rng(SPLIT_SEEDS[split])
     log(f"  building the {split} split from {len(photos)} photos in {folder} ...")
     linear, faces = {}, {}
@@ -670,14 +678,8 @@ def build_lens_split(data: Path, dest: Path, split: str, log=print, spec: Spec =
                        f"{VIGNETTING_CORNER_EV}".encode())
     h.update(_digest(photos, spec).encode())
     digest = h.hexdigest()
-    try:
-        if json.loads(truth_path.read_text())["digest"] == digest:
-            return folder
-    except (OSError, ValueError, KeyError):
-        pass
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    if _built(folder, digest):
+        return folder
     rng = np.random.default_rng(SPLIT_SEEDS[split] + 50021)
     log(f"  building the {split} lens bodies from {len(photos)} photos in {folder} ...")
     linear = {}
