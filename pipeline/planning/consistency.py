@@ -147,10 +147,10 @@ def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[fl
         return None
     from pipeline.planning.rules.exposure import plan_exposure, reading_spread  # here: the rules import this module
 
-    relaxed = chart.model_copy(update={"exposure": chart.exposure.model_copy(
-        update={"tolerance_ev": 0.0, "min_confidence": 0.5})})
+    # The rule reads the offset (and what it keyed on) before its tolerance, confidence gate and cap decide
+    # what to apply: the probe's offset is the reading whatever those say.
     probe = dataclasses.replace(plan, exposure_ev=0.0, exposure_offset_ev=None)
-    plan_exposure(record, relaxed, probe)
+    plan_exposure(record, chart, probe)
     if probe.exposure_offset_ev is None:
         return None
     return -probe.exposure_offset_ev, reading_spread(probe.exposure_keyed_on == "faces", True)
