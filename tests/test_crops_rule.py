@@ -14,7 +14,10 @@ from pipeline.imaging.geometry import fits, kept_share
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.crops import (
+    CLEAR_SIDES,
     FRAMING_MIN_FACE_FRACTION,
+    faces_centroid,
+    faces_region,
     framing_faces,
     importance,
     place_keeping_faces,
@@ -118,6 +121,28 @@ def test_a_face_wider_than_the_crop_is_cut_and_flagged() -> None:
     ops = plan_image(_record(3000, 1000, [_face((200, 100, 2600, 800))]), load_chart("social_media").chart)
     flags = _crop_flags(ops)
     assert set(flags) == {"4:5", "1:1", "9:16"} and all(f.params["faces_cut"] == [0] for f in flags.values())
+
+
+def test_a_crop_edge_keeps_clear_of_a_tightly_boxed_face_where_the_frame_has_room() -> None:
+    # A PASCAL VOC group (2007_007763, 411 x 374) cropped so its leftmost face is at the frame's edge: dlib's
+    # box for that face is (5, 198, 37, 37), the detector's (11, 191, 30, 39). A 1:1 crop may start anywhere
+    # from x = 0 to about 8 and keep every detected face; at 7 it cut 6 % of the drawn face. Where the frame
+    # has room, the edge stands clear of the wider region a drawn face may reach.
+    detected = {0: (11.0, 191.0, 30.0, 39.0), 1: (76.0, 116.0, 26.0, 34.0), 2: (95.0, 212.0, 30.0, 39.0),
+                3: (112.0, 91.0, 29.0, 38.0), 4: (212.0, 79.0, 35.0, 46.0), 5: (233.0, 230.0, 37.0, 50.0),
+                6: (305.0, 84.0, 42.0, 54.0)}
+    boxes = list(detected.values())
+    placed = place_keeping_faces(411, 374, 1.0, 0.0, detected, faces_centroid(boxes), faces_region(boxes, 411, 374))
+    assert placed.cut == () and placed.left_out == ()
+    assert placed.box[0] <= 11.0 - CLEAR_SIDES * 30.0 + 0.5
+    assert kept_share(placed.box, 0.0, (5.0, 198.0 - 0.25 * 37.0, 37.0, 37.0 * 1.25)) == pytest.approx(1.0)
+
+
+def test_keeping_clear_never_costs_a_face() -> None:
+    # No room for the wider region: the edges still keep every face whole, as without it.
+    faces = {0: (20.0, 100.0, 100.0, 100.0), 1: (880.0, 100.0, 100.0, 100.0)}
+    placed = place_keeping_faces(1000, 1000, 1.0, 0.0, faces)
+    assert placed.cut == () and placed.left_out == ()
 
 
 def test_turned_crops_fit_and_keep_faces() -> None:
