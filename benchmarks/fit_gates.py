@@ -38,8 +38,8 @@ It also fits each spread the other way (:func:`loss_fit`: the value whose
 decisions err least over the originals and twins together), and sweeps both.
 
 Result on 2026-11-30 (commit 845e383's corpus; tuning split 27 sources, 390
-items; extra pool 17 sources, 255 items; decisions here reproduce
-``accuracy.py --split tuning``'s postprod rows exactly):
+items; extra pool 17 sources, 255 items; the decisions here reproduce the
+postprod rows of ``accuracy.py --split tuning`` and ``--split tuning_extra`` exactly):
 
 - refitted as defined, the spreads barely move: ``SPREAD_TO_UNCERTAINTY``
   1.15 -> 1.17 (tuning 1.11, extra 1.29), ``FRAME_SPREAD_EV`` 0.735 -> 0.681
