@@ -51,7 +51,8 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks._tables import cpu_model, verdict  # noqa: E402
-from benchmarks.accuracy_corpus import Corpus, Item, Renderer, Source, build_corpus, build_pool, slug  # noqa: E402
+from benchmarks.accuracy_corpus import (  # noqa: E402
+    EXTRA_SPLIT, Corpus, Item, Renderer, Source, build_corpus, build_extra_pool, build_pool, slug)
 
 DEFAULT_CACHE = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
 ACCURACY_MD = ROOT / "benchmarks" / "ACCURACY.md"
@@ -889,9 +890,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the tables to {ACCURACY_MD.relative_to(ROOT)}")
     parser.add_argument("--sheet", metavar="WORD", default=None,
                         help="also draw a contact sheet of the items whose id contains WORD (in the cache's results/)")
-    parser.add_argument("--split", choices=("tuning", "held_out"), default=None,
+    parser.add_argument("--split", choices=("tuning", "held_out", EXTRA_SPLIT), default=None,
                         help="only this split's items (and the shared reference files): tune on 'tuning' "
-                             "without seeing the held-out figures; --write needs both")
+                             f"without seeing the held-out figures; --write needs both. '{EXTRA_SPLIT}': the "
+                             "extra tuning pool alone (Debian packages' photographs outside the benchmark's pool, "
+                             "a corpus of their own; never part of the written tables)")
     args = parser.parse_args(argv)
     if args.split is not None and args.write:
         parser.error("--write reports both splits: run it without --split")
@@ -907,12 +910,18 @@ def main(argv: list[str] | None = None) -> int:
     renderer = Renderer("rawtherapee_film" if bl.have_rawtherapee() else "curve_film", args.jobs)
 
     log("pool")
-    pool = build_pool(args.data, cache, log, wallpapers=not args.no_wallpapers)
+    extra = args.split == EXTRA_SPLIT
+    pool = build_extra_pool(cache, log) if extra else build_pool(args.data, cache, log,
+                                                                   wallpapers=not args.no_wallpapers)
     if args.quick:
         pool = [s for s in pool if s.id in QUICK_SOURCES]
     log(f"  {len(pool)} sources: " + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw")))
     log(f"corpus (rendered twins: {renderer.name})")
-    corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
+    if extra:  # a corpus of its own: the benchmark's splits and manifest never see it
+        corpus = build_corpus(cache / "corpus_extra", pool, args.data, renderer, log, references=False,
+                              split=EXTRA_SPLIT)
+    else:
+        corpus = build_corpus(cache / "corpus", pool, args.data, renderer, log)
     items = [i for i in corpus.items if args.split is None or i.split in (args.split, "reference")]
     if args.sheet is not None:
         picked = [i for i in items if args.sheet in i.id][:40]
@@ -977,10 +986,11 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
 
 def score(corpus: Corpus, items: list[Item], decisions: dict[str, dict[str, Decision]],
           crops: dict[str, dict[str, list]], rawtherapee: bool) -> dict[str, list[Row]]:
-    """The tables: split name (held_out, tuning, reference) -> rows."""
+    """The tables: split name (held_out, tuning, reference, and the extra tuning pool's) -> rows."""
     splits = {"held_out": [i for i in items if i.split == "held_out"],
               "tuning": [i for i in items if i.split == "tuning"],
-              "reference": [i for i in items if i.split == "reference"]}
+              "reference": [i for i in items if i.split == "reference"],
+              EXTRA_SPLIT: [i for i in items if i.split == EXTRA_SPLIT]}
     results = {name: evaluate(pick, decisions, crops, rawtherapee, corpus) for name, pick in splits.items() if pick}
     if "reference" in results:
         results["reference"] = [r for r in results["reference"] if any(

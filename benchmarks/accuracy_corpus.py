@@ -130,6 +130,34 @@ DEBIAN_WALLPAPERS: dict[str, tuple[str, ...]] = {
 _DEBIAN_PREFIX = {"plasma-workspace-wallpapers": "plasma", "lomiri-wallpapers-16.04": "lomiri",
                   "lomiri-wallpapers-20.04": "lomiri", "mate-backgrounds": "mate", "lxqt-themes": "lxqt"}
 
+#: The extra tuning pool (issue 17: the confidence gates' spreads need more well-exposed, well-balanced
+#: photographs than the tuning split has): real photographs shipped by Debian 12 packages that are not
+#: wallpaper packages, so no source of the benchmark's pool is among them. They never enter
+#: :func:`assign_splits` (the held-out split is unchanged): :func:`build_extra_pool` gives them to the
+#: fit scripts, and ``build_corpus(..., split=EXTRA_SPLIT)`` makes their twins in a corpus of their own.
+#: Looked at one by one (2026-11-30); left out: ``ukui-wallpapers`` and ``gnome-backgrounds`` (every
+#: file is an illustration or a 3D render), the other photographs-looking files of Debian's wallpaper
+#: packages not in :data:`DEBIAN_WALLPAPERS` (renders, and Lomiri's ``Infinite-Sea``, a composited
+#: night sky), and of ``opencv-doc``: ``baboon``, ``apple``, ``orange`` (1970s scans, faded to orange:
+#: not neutral as published), ``smarties`` and ``HappyFish`` (renders), ``basketball1``,
+#: ``box_in_scene`` (greyscale), ``chicky_512`` (a 512 px crop of a flash snapshot), ``butterfly`` and
+#: ``reg/home`` (256 px crops), ``graf``, ``starry_night``, ``pic*``, ``stanford`` (paintings, synthetic
+#: images, a screenshot).
+EXTRA_TUNING_PHOTOS: dict[str, tuple[str, ...]] = {
+    "opencv-doc": tuple(
+        f"usr/share/doc/opencv-doc/examples/{n}"
+        for n in ("alphamat/input_images/plant.jpg", "data/aloeL.jpg", "data/building.jpg", "data/ela_original.jpg",
+                  "data/fruits.jpg", "data/leuvenA.jpg", "data/messi5.jpg", "data/rubberwhale1.png",
+                  "data/squirrel_cls.jpg", "data/home.jpg", "data/board.jpg", "data/aero1.jpg", "data/graf1.png",
+                  "hfs/data/000.jpg", "text/scenetext01.jpg", "text/scenetext05.jpg")),
+    "digikam-data": ("usr/share/digikam/about/images/body-background.jpg",),
+}
+_EXTRA_PREFIX = {"opencv-doc": "opencv", "digikam-data": "digikam"}
+#: The split name of the extra tuning pool's items: never ``tuning`` or ``held_out``.
+EXTRA_SPLIT = "tuning_extra"
+#: Item ids start with their split's letter (X: the extra tuning pool).
+_SPLIT_TAGS = {"held_out": "H", "tuning": "T"}
+
 #: Sample photos that Python packages ship (module, file): photographs only, no charts or micrographs.
 PACKAGE_SAMPLES = (
     ("skimage", "data/astronaut.png", "faces"),
@@ -204,16 +232,29 @@ def fetch_debian_wallpapers(dest: Path, log: Callable[[str], None] = print) -> l
     are there; when apt cannot download (not Debian, offline) it says so and
     returns what an earlier run left.
     """
-    dest.mkdir(parents=True, exist_ok=True)
     wanted = {pkg: [(dest / f"{_DEBIAN_PREFIX[pkg]}_{Path(f).parts[-4] if 'contents' in f else Path(f).stem}"
                      f"{Path(f).suffix}", f) for f in files] for pkg, files in DEBIAN_WALLPAPERS.items()}
+    return _fetch_package_files(dest, wanted, "Debian wallpapers", log)
+
+
+def fetch_extra_tuning_photos(dest: Path, log: Callable[[str], None] = print) -> list[Path]:
+    """The photographs of :data:`EXTRA_TUNING_PHOTOS`, in ``dest`` (downloaded once, as the wallpapers are)."""
+    wanted = {pkg: [(dest / f"{_EXTRA_PREFIX[pkg]}_{Path(f).stem}{Path(f).suffix}", f) for f in files]
+              for pkg, files in EXTRA_TUNING_PHOTOS.items()}
+    return _fetch_package_files(dest, wanted, "extra tuning photos", log)
+
+
+def _fetch_package_files(dest: Path, wanted: dict[str, list[tuple[Path, str]]], what: str,
+                         log: Callable[[str], None]) -> list[Path]:
+    """Files of Debian packages: package -> (target, path inside the .deb); the targets that are there."""
+    dest.mkdir(parents=True, exist_ok=True)
     missing = [pkg for pkg, pairs in wanted.items() if not all(p.is_file() for p, _ in pairs)]
     if missing and shutil.which("apt-get") and shutil.which("dpkg-deb"):
         with tempfile.TemporaryDirectory() as tmp:
             os.chmod(tmp, 0o755)  # apt's _apt user downloads into it
             got = subprocess.run(["apt-get", "download", *missing], cwd=tmp, capture_output=True, text=True)
             if got.returncode != 0:
-                log(f"  Debian wallpapers: apt-get download failed ({got.stderr.strip()[-200:]}); "
+                log(f"  {what}: apt-get download failed ({got.stderr.strip()[-200:]}); "
                     "run `apt-get update` first. Continuing without them.")
             for deb in Path(tmp).glob("*.deb"):
                 root = Path(tmp) / "x"
@@ -226,7 +267,7 @@ def fetch_debian_wallpapers(dest: Path, log: Callable[[str], None] = print) -> l
                     shutil.copyfile(doc, dest / f"{doc.parent.name}.copyright")
                 shutil.rmtree(root)
     elif missing:
-        log("  Debian wallpapers: apt-get/dpkg-deb not found (not a Debian system); continuing without them.")
+        log(f"  {what}: apt-get/dpkg-deb not found (not a Debian system); continuing without them.")
     return sorted(p for pairs in wanted.values() for p, _ in pairs if p.is_file())
 
 
@@ -281,6 +322,17 @@ def build_pool(data: Path, cache: Path, log: Callable[[str], None] = print, wall
         if path.is_file():
             pool.append(Source(f"raw/{path.stem}", path, "raw"))
     return pool
+
+
+def build_extra_pool(cache: Path, log: Callable[[str], None] = print) -> list[Source]:
+    """The extra tuning pool (:data:`EXTRA_TUNING_PHOTOS`): ``extra/<package>_<stem>``, group ``scenes``.
+
+    Never part of :func:`build_pool`, so :func:`assign_splits` and the
+    benchmark's held-out split do not see it; empty when the packages cannot
+    be downloaded.
+    """
+    return [Source(f"extra/{path.stem}", path, "scenes")
+            for path in fetch_extra_tuning_photos(cache / "extra_tuning", log)]
 
 
 def _hash_fraction(text: str) -> float:
@@ -694,6 +746,7 @@ def build_corpus(
     log: Callable[[str], None] = print,
     references: bool = True,
     spec: CorpusSpec = CorpusSpec(),
+    split: str | None = None,
 ) -> Corpus:
     """Generate (or find in the cache) every file of the corpus and its truth.
 
@@ -711,24 +764,27 @@ def build_corpus(
         Include the FiveK and real white-balance files.
     spec : CorpusSpec
         Perturbations per source and the twins' size.
+    split : str, optional
+        Put every source in this split instead of :func:`assign_splits`'s
+        (the extra tuning pool: :data:`EXTRA_SPLIT`).
 
     Returns
     -------
     Corpus
         Its manifest is also written to ``root/manifest.json``.
     """
-    splits = assign_splits(pool)
+    splits = assign_splits(pool) if split is None else {s.id: split for s in pool}
     b = _Builder(root, renderer, log, spec)
     for src in sorted(pool, key=lambda s: s.id):
         # The source's own number picks its perturbations, so they do not change with the pool.
         index = int(hashlib.sha256(src.id.encode()).hexdigest()[:8], 16)
-        split = splits[src.id]
-        tag = f"{'H' if split == 'held_out' else 'T'}_{slug(src.id)}"
+        where = splits[src.id]
+        tag = f"{_SPLIT_TAGS.get(where, 'X')}_{slug(src.id)}"
         sha = file_sha256(src.path)
         if src.group == "raw":
-            _raw_twins(b, src, sha, split, tag, index)
+            _raw_twins(b, src, sha, where, tag, index)
         else:
-            _photo_twins(b, src, sha, split, tag, index)
+            _photo_twins(b, src, sha, where, tag, index)
     if references:
         _reference_items(b, data)
     if b.to_render:

@@ -25,6 +25,9 @@ What it fits, each on what:
   its readings): with the faces' spread, the weights of the two readings when a
   plan keys on both.
 
+``benchmarks/fit_gates.py`` repeats the ``FRAME_SPREAD_EV`` fit with the extra
+tuning pool (photos no split of the benchmark contains), left one source out.
+
     python benchmarks/fit_exposure.py [--cache DIR]
 
 The corpus must exist (``python benchmarks/accuracy.py`` builds it).

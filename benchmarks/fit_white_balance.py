@@ -22,6 +22,9 @@ benchmark scores those). The fit: the originals' median |reading| in units of
 the cues' scatter, divided by 0.674 (the median of |a normal error| in sigmas),
 is ``SPREAD_TO_UNCERTAINTY``.
 
+``benchmarks/fit_gates.py`` repeats this fit with the extra tuning pool (photos
+no split of the benchmark contains) and judges it left one source out.
+
     python benchmarks/fit_white_balance.py [--cache DIR] [--limit N]
 
 The corpus must exist (``python benchmarks/accuracy.py`` builds it).
