@@ -5,8 +5,10 @@ Two splits (``tuning`` and ``heldout``) of the shared test photos
 edge of at least 900 px; smaller ones, like scikit-image's samples at
 450-750 px, would be soft frames once enlarged to the sensor and would pass
 for focus misses). Photos are assigned to the splits alternately in name
-order; the detectors' constants are set on ``tuning`` only and
-``benchmarks/equipment.py`` reports every split. ``heldout`` and
+order; the detectors' constants are set on the tuning splits only
+(:data:`TUNING_SPLITS`: ``tuning``, ``tuning_v2`` and ``tuning_v3``, the tuning
+photos with three seeds, 252 frames) and ``benchmarks/equipment.py`` reports
+every split. ``heldout`` and
 ``heldout_v1`` (and ``heldout_v3``, ``heldout_v4``) share the held-out photos and
 differ in their seed (crops, defects, focus misses, apertures): ``heldout_v1`` was
 looked at after earlier rounds of changes, ``heldout`` after later ones,
@@ -20,12 +22,12 @@ does):
 * body ``...-DUSTY``: 8 dust particles on the sensor, 12 hot photosites, 3 dead
   and 2 stuck ones, at fixed sensor positions (a split's own seed places them);
 * body ``...-CLEAN``: none of that;
-* ``tuning`` only: body ``PPT-0003-DUSTY``, a second dusty body with its own
+* the tuning splits only: body ``PPT-0003-DUSTY`` (``PPU-``, ``PPV-`` in ``tuning_v2``, ``tuning_v3``), a second dusty body with its own
   defects and focus misses (:data:`EXTRA_TUNING_MISSES`: 5 shaken, 3
   back-focused, 1 defocused frame), from its own random stream so the first
   two bodies do not change with it: more examples to set the shake, focus and
   dust rules on;
-* ``tuning`` only: body ``PPT-0004-CLEAN`` (:data:`TRIPOD_FRAMES` frames, its
+* the tuning splits only: body ``PPT-0004-CLEAN`` (:data:`TRIPOD_FRAMES` frames, its
   own stream too), clean and on a tripod: every frame at a shutter slower than
   1/focal length, 3 of them shaken. Every other sharp frame of the corpus has
   a fast shutter, so without this body the reciprocal-rule gate on camera
