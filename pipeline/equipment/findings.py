@@ -50,7 +50,10 @@ On the tuning splits (3 x 84 frames; ``benchmarks/EQUIPMENT.md``) this found
 44 of 47 patches where the weights without the aperture found 42, at the same
 false rate (1 spot in 252 frames) and the same bar; on subsets of their dusty
 bodies with only 4-8 frames at f/11 or smaller, 0.71 of the patches instead
-of 0.61.
+of 0.61 (``benchmarks/dust_fit.py`` prints the other weightings, N or N**2 up
+to f/8-f/22, and the bars, with a leave-one-split-out choice: each fold chose
+an aperture weighting over none, at a bar of 7.5; the bar stays at 8 for a
+margin on false spots).
 
 On the tuning split (3 bodies of 24 frames, 16 particles; random subsets of
 6-24 frames for smaller shoots) a threshold of 8 finds every particle with 24
