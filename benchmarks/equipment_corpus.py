@@ -5,8 +5,10 @@ Two splits (``tuning`` and ``heldout``) of the shared test photos
 edge of at least 900 px; smaller ones, like scikit-image's samples at
 450-750 px, would be soft frames once enlarged to the sensor and would pass
 for focus misses). Photos are assigned to the splits alternately in name
-order; the detectors' constants are set on ``tuning`` only and
-``benchmarks/equipment.py`` reports every split. ``heldout`` and
+order; the detectors' constants are set on the tuning splits only
+(:data:`TUNING_SPLITS`: ``tuning``, ``tuning_v2`` and ``tuning_v3``, the tuning
+photos with three seeds, 252 frames) and ``benchmarks/equipment.py`` reports
+every split. ``heldout`` and
 ``heldout_v1`` (and ``heldout_v3``, ``heldout_v4``) share the held-out photos and
 differ in their seed (crops, defects, focus misses, apertures): ``heldout_v1`` was
 looked at after earlier rounds of changes, ``heldout`` after later ones,
@@ -20,12 +22,12 @@ does):
 * body ``...-DUSTY``: 8 dust particles on the sensor, 12 hot photosites, 3 dead
   and 2 stuck ones, at fixed sensor positions (a split's own seed places them);
 * body ``...-CLEAN``: none of that;
-* ``tuning`` only: body ``PPT-0003-DUSTY``, a second dusty body with its own
+* the tuning splits only: body ``PPT-0003-DUSTY`` (``PPU-``, ``PPV-`` in ``tuning_v2``, ``tuning_v3``), a second dusty body with its own
   defects and focus misses (:data:`EXTRA_TUNING_MISSES`: 5 shaken, 3
   back-focused, 1 defocused frame), from its own random stream so the first
   two bodies do not change with it: more examples to set the shake, focus and
   dust rules on;
-* ``tuning`` only: body ``PPT-0004-CLEAN`` (:data:`TRIPOD_FRAMES` frames, its
+* the tuning splits only: body ``PPT-0004-CLEAN`` (:data:`TRIPOD_FRAMES` frames, its
   own stream too), clean and on a tripod: every frame at a shutter slower than
   1/focal length, 3 of them shaken. Every other sharp frame of the corpus has
   a fast shutter, so without this body the reciprocal-rule gate on camera
@@ -99,15 +101,20 @@ from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import XYZ_TO_SRGB, mosaic, write_dng
 
 CORPUS_VERSION = 3
-SPLITS = ("tuning", "heldout", "heldout_v1", "heldout_v3", "heldout_v4")
+SPLITS = ("tuning", "tuning_v2", "tuning_v3", "heldout", "heldout_v1", "heldout_v3", "heldout_v4")
+#: The splits constants may be set on: the tuning photos, three seeds (``tuning`` alone, 84 frames, was
+#: too little truth: its constants held on it and not on the held-out splits). Each has the four bodies
+#: of ``tuning`` (two dusty, two clean, one of them on a tripod), from its own seed.
+TUNING_SPLITS = ("tuning", "tuning_v2", "tuning_v3")
 #: ``heldout_v1`` is the first held-out split (seed 2602): it was looked at after two rounds of changes,
 #: so it is no longer clean; ``heldout`` is the second (the same held-out photos, seed 3703), run once after
 #: each later round; ``heldout_v3`` the third (seed 4817, never used before), first run with the dust
 #: patch rule; ``heldout_v4`` the fourth (seed 5923, never used before), first run with the dust map
 #: measured against its own background peaks (benchmarks/EQUIPMENT.md lists every held-out run).
-SPLIT_SEEDS = {"tuning": 1501, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817, "heldout_v4": 5923}
-_SERIAL_TAGS = {"tuning": "T", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G", "heldout_v4": "J"}
-_STARTS = {"tuning": datetime(2026, 5, 4, 9), "heldout": datetime(2026, 7, 6, 9), "heldout_v1": datetime(2026, 6, 8, 9),
+SPLIT_SEEDS = {"tuning": 1501, "tuning_v2": 6113, "tuning_v3": 7229, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817, "heldout_v4": 5923}
+_SERIAL_TAGS = {"tuning": "T", "tuning_v2": "U", "tuning_v3": "V", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G", "heldout_v4": "J"}
+_STARTS = {"tuning": datetime(2026, 5, 4, 9), "tuning_v2": datetime(2026, 5, 11, 9),
+           "tuning_v3": datetime(2026, 5, 18, 9), "heldout": datetime(2026, 7, 6, 9), "heldout_v1": datetime(2026, 6, 8, 9),
            "heldout_v3": datetime(2026, 8, 3, 9), "heldout_v4": datetime(2026, 9, 7, 9)}
 SENSOR_W, SENSOR_H = 3000, 2000
 BITS, BLACK = 14, 512
@@ -231,7 +238,7 @@ def split_sources(data: Path) -> dict[str, list[Path]]:
     photos = source_photos(data)
     if len(photos) < 8:
         raise FileNotFoundError(f"need at least 8 photos of >= {MIN_SOURCE_LONG_EDGE} px in {data} (set POSTPROD_TESTDATA)")
-    return {"tuning": photos[0::2], "heldout": photos[1::2], "heldout_v1": photos[1::2], "heldout_v3": photos[1::2],
+    return {**{split: photos[0::2] for split in TUNING_SPLITS}, "heldout": photos[1::2], "heldout_v1": photos[1::2], "heldout_v3": photos[1::2],
             "heldout_v4": photos[1::2]}
 
 
@@ -514,7 +521,7 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
     photos = split_sources(data)[split]
     folder = dest / split
     truth_path = folder / "truth.json"
-    tripod = split == "tuning" and bool(spec.extra_tuning_misses)
+    tripod = split in TUNING_SPLITS and bool(spec.extra_tuning_misses)
     digest = _digest(photos, spec, f"tripod {TRIPOD_FRAMES} {TRIPOD_MISSES}" if tripod else "")
     if _built(folder, digest):
         return folder
@@ -533,7 +540,7 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
     ]
     # (body, its random stream, its focus misses, minutes after the first body's frames, frames, tripod)
     plan = [(bodies[0], rng, spec.misses, 0, spec.frames, False), (bodies[1], rng, spec.misses, 3, spec.frames, False)]
-    if split == "tuning" and spec.extra_tuning_misses:
+    if split in TUNING_SPLITS and spec.extra_tuning_misses:
         # Its own stream, so the first two bodies are the same with or without it.
         extra_rng = np.random.default_rng(SPLIT_SEEDS[split] + 7919)
         bodies.append(_make_body(f"PP{tag}-0003-DUSTY", "Cleo Park", extra_rng, defects=True, spec=spec))
@@ -582,9 +589,18 @@ def build_split(data: Path, dest: Path, split: str, log=print, spec: Spec = FULL
     return folder
 
 
-def build_corpus(data: Path, dest: Path, log=print) -> dict[str, Path]:  # noqa: ANN001
-    """Both splits, built or reused: ``{"tuning": Path, "heldout": Path}``."""
-    return {split: build_split(data, dest, split, log) for split in SPLITS}
+def build_corpus(data: Path, dest: Path, log=print, splits: tuple[str, ...] = SPLITS) -> dict[str, Path]:  # noqa: ANN001
+    """The ``splits`` (default: every split), built or reused: ``{split: Path}``.
+
+    Raises
+    ------
+    KeyError
+        If a split is not one of :data:`SPLITS`.
+    """
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise KeyError(f"unknown split(s) {unknown}: choose from {SPLITS}")
+    return {split: build_split(data, dest, split, log) for split in splits}
 
 
 if __name__ == "__main__":
@@ -595,9 +611,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", "../shared/data")))
     ap.add_argument("--dest", type=Path, default=Path("/tmp/postprod-equipment-corpus"))
+    ap.add_argument("--split", choices=SPLITS, action="append", help="only these splits (default: all)")
     args = ap.parse_args()
     t = time.perf_counter()
-    print(build_corpus(args.data, args.dest))
+    print(build_corpus(args.data, args.dest, splits=tuple(args.split or SPLITS)))
     print(f"{time.perf_counter() - t:.1f} s")
 
 

@@ -7,7 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.equipment.findings import DUST_MIN_FRAMES, Body, DustAccumulator, FindingKind, FrameRef, dust_findings
+from pipeline.equipment.findings import (
+    DUST_APERTURE_FULL,
+    DUST_MIN_FRAMES,
+    Body,
+    DustAccumulator,
+    FindingKind,
+    FrameRef,
+    aperture_weight,
+    dust_findings,
+)
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dust import GRID_LONG_EDGE, dust_evidence, grid_shape, standardised, to_sensor_frame
 from pipeline.imaging.orientation import sensor_to_viewed, swaps_axes, viewed_to_sensor
@@ -176,6 +185,41 @@ def test_frames_that_cannot_show_a_place_do_not_dilute_it():
     mean = sum(np.clip(standardised(ev.score), -3, 10) for ev in evidence) / 12
     mean = (mean - np.median(mean)) / (1.4826 * np.median(np.abs(mean - np.median(mean))))
     assert acc.body_score().max() >= mean.max() + 0.8
+
+
+def test_aperture_weight_follows_the_shadow_depth():
+    # The shadow's radius grows as 1/N, its depth falls as N**2: f/5.6 shows about a quarter of f/11.
+    assert aperture_weight(DUST_APERTURE_FULL) == 1.0 and aperture_weight(22.0) == 1.0
+    assert aperture_weight(5.6) == pytest.approx((5.6 / DUST_APERTURE_FULL) ** 2)
+    assert aperture_weight(4.0) < aperture_weight(5.6) < aperture_weight(8.0) < 1.0
+    assert aperture_weight(None) == 1.0 and aperture_weight(0) == 1.0  # the file does not say: counts fully
+    with pytest.raises(ValueError, match="f-number"):
+        aperture_weight(-2.8)
+    with pytest.raises(ValueError, match="f-number"):
+        DustAccumulator().add(dust_evidence(texture(1)), FrameRef("a", 1, -4.0))
+
+
+def test_wide_open_frames_do_not_dilute_a_spot_their_small_aperture_frames_show():
+    # 7 frames at f/16 show a 20 % shadow; 11 at f/4 show the same particle as the physics has it,
+    # 16 times shallower and twice as wide: noise there. Weighted by aperture, the f/16 frames carry
+    # the spot; weighted alike (the files not saying the aperture), the f/4 frames bury it.
+    frames = []
+    for i in range(18):
+        n = 16.0 if i < 7 else 4.0
+        frames.append((dust_evidence(with_dip(texture(60 + i), 0.35, 0.55, 0.2 * (n / 16) ** 2, 40 / n)), n))
+    scores = {}
+    for known in (True, False):
+        acc = DustAccumulator()
+        for i, (ev, n) in enumerate(frames):
+            acc.add(ev, FrameRef(f"f{i:02d}.dng", 1, n if known else None))
+        body = acc.body_score()
+        r, c = int(0.55 * body.shape[0]), int(0.35 * body.shape[1])
+        scores[known] = float(body[r - 1 : r + 2, c - 1 : c + 2].max())
+        if known:
+            assert [(round(s.x, 2), round(s.y, 2)) for s in acc.spots()] == [(pytest.approx(0.35, abs=0.01), pytest.approx(0.55, abs=0.01))]
+        else:
+            assert acc.spots() == []
+    assert scores[True] >= scores[False] + 2.5
 
 
 def test_maps_of_another_sensor_size_are_refused():

@@ -20,7 +20,18 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.equipment_corpus import ANALYSIS_GRAPH, Spec, build_split
+from benchmarks.equipment_corpus import (
+    _SERIAL_TAGS,
+    _STARTS,
+    ANALYSIS_GRAPH,
+    SPLIT_SEEDS,
+    SPLITS,
+    TUNING_SPLITS,
+    Spec,
+    build_corpus,
+    build_split,
+    split_sources,
+)
 from pipeline.cli.main import main
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.shoot import rewrite_report
@@ -47,6 +58,22 @@ def processed(small_split, model_dir, tmp_path_factory):
     result = process_shoot(RunSettings(shoot, out, executor="local", graph_path=graph))
     assert not result.failed
     return shoot, out, graph
+
+
+def test_tuning_splits_hold_only_tuning_photos(testdata, tmp_path):
+    # Constants are set on every tuning split: none may hold a held-out photo, and each has its own
+    # seed, serial tag and dates (bodies and files of two splits are never mistaken for each other).
+    sources = split_sources(testdata)
+    tuning = {p.name for p in sources["tuning"]}
+    held_out = {p.name for s in SPLITS if s not in TUNING_SPLITS for p in sources[s]}
+    assert tuning and held_out and not tuning & held_out
+    assert all({p.name for p in sources[s]} == tuning for s in TUNING_SPLITS)
+    assert set(sources) == set(SPLITS) == set(SPLIT_SEEDS) == set(_SERIAL_TAGS) == set(_STARTS)
+    for table in (SPLIT_SEEDS, _SERIAL_TAGS, _STARTS):
+        assert len(set(table.values())) == len(table)
+    with pytest.raises(KeyError, match="unknown split"):
+        build_corpus(testdata, tmp_path, splits=("tuning_v9",))
+    assert not any(tmp_path.iterdir())  # refused before anything was built
 
 
 def test_truth_file(small_split):

@@ -34,6 +34,27 @@ more than one that shows a :data:`DUST_WEIGHT_FLOOR` dip (one clear sky must
 not decide alone). The combined score is expressed in robust standard
 deviations of the same combination over the whole sensor.
 
+The weight also follows the aperture (:func:`aperture_weight`): the particle
+blocks the same light whatever the aperture, but the cone of light spreads its
+shadow over a disc whose radius grows as 1/N, so the depth at its centre falls
+as the disc's area grows, as N**2. A frame at f/4 shows a particle about eight
+times shallower than one at f/11; weighted alike, a shoot's wide-open frames
+(a third of a typical shoot) add their noise to a place at full weight and
+their signal at an eighth, and dilute a spot that its f/11-f/22 frames show
+plainly. The inverse-variance combination of estimates whose expected signal
+differs weighs each by signal over variance, so the weight is
+(N / :data:`DUST_APERTURE_FULL`)**2 up to that aperture; frames at f/11 and
+smaller count alike, for the reason of the weight floor (a shoot's few f/22
+frames must not decide alone). A frame whose aperture is unknown counts fully.
+On the tuning splits (3 x 84 frames; ``benchmarks/EQUIPMENT.md``) this found
+44 of 47 patches where the weights without the aperture found 42, at the same
+false rate (1 spot in 252 frames) and the same bar; on subsets of their dusty
+bodies with only 4-8 frames at f/11 or smaller, 0.71 of the patches instead
+of 0.61 (``benchmarks/dust_fit.py`` prints the other weightings, N or N**2 up
+to f/8-f/22, and the bars, with a leave-one-split-out choice: each fold chose
+an aperture weighting over none, at a bar of 7.5; the bar stays at 8 for a
+margin on false spots).
+
 On the tuning split (3 bodies of 24 frames, 16 particles; random subsets of
 6-24 frames for smaller shoots) a threshold of 8 finds every particle with 24
 frames and none falsely; 12 frames find 61 % of them at 0.5 false spots per
@@ -75,6 +96,9 @@ DUST_CLIP = (-3.0, 10.0)
 #: A frame's weight at a place is 1 / the shallowest dip it could show there, never more
 #: than 1 / this (a clear sky shows a 1 % dip; it counts as one that shows 5 %).
 DUST_WEIGHT_FLOOR = 0.05
+#: A frame's weight grows as its f-number squared (a dust shadow's depth does) up to this aperture;
+#: smaller apertures count alike (:func:`aperture_weight`).
+DUST_APERTURE_FULL = 11.0
 #: A place is a dust spot at this body score (robust sigmas above the sensor's typical place) ...
 DUST_MIN_SCORE = 8.0
 #: ... or this one when the body has fewer than DUST_FEW_FRAMES frames: a combination of a few maps
@@ -204,6 +228,25 @@ class DustSpot:
     frames_examined: int
 
 
+def aperture_weight(f_number: float | None) -> float:
+    """How much a frame at this aperture can show of a dust shadow, relative to one at f/11 or smaller.
+
+    ``(N / DUST_APERTURE_FULL)**2``, at most 1: the particle's shadow spreads
+    over a disc whose radius grows as 1/N (the cone of light from the
+    aperture), so its depth falls as N**2. Unknown (None, 0) counts as 1.
+
+    Raises
+    ------
+    ValueError
+        If ``f_number`` is negative.
+    """
+    if f_number is None or f_number == 0:
+        return 1.0
+    if f_number < 0:
+        raise ValueError(f"f-number must be positive (or None when the file does not say), got {f_number}")
+    return min(1.0, (float(f_number) / DUST_APERTURE_FULL) ** 2)
+
+
 @dataclass
 class DustAccumulator:
     """Adds up one body's dust evidence, frame by frame, in constant memory per frame.
@@ -222,13 +265,13 @@ class DustAccumulator:
     _shown: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def add(self, evidence: DustEvidence, frame: FrameRef) -> None:
-        """Add one frame's evidence.
+        """Add one frame's evidence, weighted at each place by what it could show there and by its aperture.
 
         Raises
         ------
         ValueError
             If the map's shape differs from the frames already added (another
-            sensor size: accumulate it separately).
+            sensor size: accumulate it separately), or the frame's f-number is negative.
         """
         z = standardised(evidence.score)
         if self.shape is None:
@@ -240,7 +283,7 @@ class DustAccumulator:
             raise ValueError(f"dust evidence of shape {z.shape} added to a body accumulating {self.shape}")
         shows = np.asarray(evidence.sensitivity, np.float32)
         blind = shows >= 0.999
-        w = np.where(blind, 0.0, 1.0 / np.maximum(shows, DUST_WEIGHT_FLOOR))
+        w = np.where(blind, 0.0, aperture_weight(frame.f_number) / np.maximum(shows, DUST_WEIGHT_FLOOR))
         self.weighted += w * np.clip(z, *DUST_CLIP)  # type: ignore[operator]
         self.weights2 += w * w  # type: ignore[operator]
         self.seen += ~blind  # type: ignore[operator]
