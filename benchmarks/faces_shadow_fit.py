@@ -212,47 +212,69 @@ def lit_twin(name: str) -> str:
 
 
 def surround_fit(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The lit and the shadowed faces' ``surround_ev`` per domain: what the single-face rule is fitted on.
+    """The lit faces' surround readings in display light (:func:`shown_surround_ev`): the single-face rule's fit.
 
-    ``SURROUND_LIT_EV`` (pipeline/planning/rules/faces.py) is the median of the
-    lit readings of the faces it judges, those alone in their photo, over both
-    domains (the lit faces of group photos are printed too: their DNG readings
-    stray further, bright surfaces near a face keep more of their contrast in
-    scene light than through the curve); a shadow moves a face's reading down
-    by about its depth.
+    ``SURROUND_LIT_EV`` (pipeline/planning/rules/faces.py) is the median over
+    sources of each source's median lit face (every face, as if alone; JPEG
+    and DNG twins together; a face's readings over its twins first reduced to
+    their median, so a face with many twins counts once). Leave-one-source-out:
+    each source's faces judged, as if alone, against the fit on the others:
+    lit faces that would be lifted (beyond ``faces.brighten_below_ev`` of
+    chart ``base``, 0.6), and the lone faces' amounts against the truth.
     """
+    from pipeline.imaging.measure.metering import is_rendered
+    from pipeline.planning.rules.faces import shown_ev, shown_surround_ev, unshown_ev
+
+    rows = []  # (source, file name, face, shadow depth, surround in display light, the face's reading, rendered)
+    for name, faces in truth.items():
+        r = records.get(name)
+        if r is None or r.status != "ok":
+            continue
+        rendered = is_rendered(r.source_kind)
+        det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
+        for k, (t, j) in enumerate(zip(faces, match_faces(faces, det))):
+            surround = None if j is None else shown_surround_ev(r.faces[j], rendered)
+            if surround is not None:
+                rows.append((name.split("_")[0], name, k, t["shadow_ev"], surround, float(r.faces[j].exposure_ev),
+                             rendered, len(faces) == 1))
+
+    def fit(rs: list[tuple]) -> float:
+        per_face: dict[tuple, list[float]] = {}
+        for src, name, k, depth, surround, *_ in rs:
+            if depth < LIT_BELOW_EV:
+                per_face.setdefault((src, Path(name).suffix, k), []).append(surround)
+        per_source: dict[str, list[float]] = {}
+        for (src, _, _), v in per_face.items():
+            per_source.setdefault(src, []).append(statistics.median(v))
+        return statistics.median(statistics.median(v) for v in per_source.values())
+
+    def depth_of(c: float, surround: float, ev: float, rendered: bool) -> float:
+        d = c - surround
+        return d if rendered else unshown_ev(shown_ev(ev, True) + d, True) - ev
+
     out: dict[str, Any] = {}
-    lit_all: list[float] = []
-    lone_lit: list[float] = []
-    for domain, suffix in (("JPEG", ".jpg"), ("DNG", ".dng")):
-        lit: list[float] = []
-        shadow: list[float] = []
-        for name, faces in truth.items():
-            r = records.get(name)
-            if not name.endswith(suffix) or r is None or r.status != "ok":
-                continue
-            det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
-            for t, j in zip(faces, match_faces(faces, det)):
-                if j is None or r.faces[j].surround_ev is None:
-                    continue
-                if t["shadow_ev"] < LIT_BELOW_EV:
-                    lit.append(r.faces[j].surround_ev)
-                    if len(faces) == 1:
-                        lone_lit.append(r.faces[j].surround_ev)
-                elif t["shadow_ev"] >= SHADOWED_AT_EV:
-                    shadow.append(r.faces[j].surround_ev + t["shadow_ev"])
-        lit_all += lit
+    for domain, rendered in (("JPEG", True), ("DNG", False)):
+        lit = [r[4] for r in rows if r[6] is rendered and r[3] < LIT_BELOW_EV]
         if lit:
-            out[f"lit faces' surround_ev, {domain} (median, min, max; n)"] = (
+            out[f"lit faces' surround in display light, {domain} (median, min, max; n)"] = (
                 round(statistics.median(lit), 2), round(min(lit), 2), round(max(lit), 2), len(lit))
-        if shadow:
-            out[f"shadowed faces' surround_ev + depth, {domain} (median; n)"] = (
-                round(statistics.median(shadow), 2), len(shadow))
-    if lit_all:
-        out["median of all lit faces' surround_ev (diagnostic)"] = round(statistics.median(lit_all), 2)
-    if lone_lit:
-        out["SURROUND_LIT_EV fit: median surround_ev of the lit lone faces (one-face photos; n)"] = (
-            round(statistics.median(lone_lit), 2), len(lone_lit))
+    if not rows:
+        return out
+    out["SURROUND_LIT_EV fit: median over sources of the median lit face (display light; sources)"] = (
+        round(fit(rows), 2), len({r[0] for r in rows}))
+    lifted = n_lit = within = n_lone = 0
+    for src in sorted({r[0] for r in rows}):
+        c = fit([r for r in rows if r[0] != src])
+        for _, _, _, depth, surround, ev, rendered, lone in (r for r in rows if r[0] == src):
+            amount = depth_of(c, surround, ev, rendered)
+            if depth < LIT_BELOW_EV:
+                n_lit += 1
+                lifted += amount > 0.6
+            elif depth >= SHADOWED_AT_EV and lone:
+                n_lone += 1
+                within += abs(amount - depth) <= 0.3
+    out["leave-one-source-out: lit faces (as if alone) lifted"] = f"{lifted} of {n_lit}"
+    out["leave-one-source-out: lone shadowed faces' amounts within 0.3 EV"] = f"{within} of {n_lone}"
     return out
 
 
