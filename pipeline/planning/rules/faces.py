@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from charts.schema import Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, is_rendered, scene_light, tone_curve
+from pipeline.imaging.measure.metering import FACE_LOG2, inverse_tone_curve, is_rendered, scene_light, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
@@ -184,10 +184,10 @@ def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, 
     from a darker skin or a darker scene: its face is judged against the lit
     surfaces around it instead (:func:`shown_surround_ev`, in display light
     whatever the source), as a lit face reads :data:`SURROUND_LIT_EV` under
-    them. The depth is how much further under them it reads, in the light
-    the renderer multiplies (through :func:`unshown_ev` for a RAW: a shadow
-    that looks a stop deep is deeper in scene light in the curve's toe). It
-    may be 0 or less: a lit face. None with no, or several, faces, or no
+    them. The depth is the gain, in the light the renderer multiplies, that
+    makes the face look so (for a RAW, the scene-light gain whose display
+    light does, the surroundings left as they are). It may be 0 or less: a
+    lit face. None with no, or several, faces, or no
     surround reading.
     """
     read = [i for i in faces if record.faces[i].exposure_ev is not None]
@@ -198,11 +198,14 @@ def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, 
     surround = shown_surround_ev(face, rendered)
     if surround is None:
         return None
-    depth = SURROUND_LIT_EV - surround
     if rendered:
-        return read[0], depth
-    shown = shown_ev(float(face.exposure_ev), True)  # type: ignore[arg-type]
-    return read[0], unshown_ev(shown + depth, True) - float(face.exposure_ev)  # type: ignore[arg-type]
+        return read[0], SURROUND_LIT_EV - surround
+    # The scene-light gain that makes the face look SURROUND_LIT_EV under its surroundings, which the
+    # lift leaves as they are: a shadow's depth in scene light whatever part of the curve it falls on.
+    face_light = 2.0 ** (FACE_LOG2 + float(face.exposure_ev))  # type: ignore[arg-type]
+    surroundings = float(tone_curve(face_light * 2.0 ** -float(face.surround_ev)))  # type: ignore[arg-type]
+    wanted = float(inverse_tone_curve(surroundings * 2.0**SURROUND_LIT_EV))
+    return read[0], math.log2(max(wanted, 2.0**-24) / face_light)
 
 
 def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) -> float | None:
