@@ -700,6 +700,19 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         evs = [d.ev for d in (dec(s, i) for i in shadow) if d is not None and d.ev is not None]
         vals[s] = _stats(evs).get("median")
     rows.append(Row(sec, "median |global exposure correction| on the shadow twins (truth 0; diagnostic)", vals, ""))
+    # The truth of 0 also charges a shadow twin its published photo's own correction: what the shadows
+    # themselves move is the difference from the unshadowed twin's.
+    vals = {}
+    for s in systems:
+        moved = []
+        for i in shadow:
+            twin = reference_twin(i)
+            d, d0 = dec(s, i), None if twin is None else dec(s, twin)
+            if d is not None and d0 is not None and d.ev is not None and d0.ev is not None:
+                moved.append(d.ev - d0.ev)
+        vals[s] = _stats(moved).get("median")
+    rows.append(Row(sec, "median |global correction moved by the shadows| (shadow twin - unshadowed twin; EV; "
+                         "diagnostic)", vals, ""))
     lifted = n_lit = 0
     for i in by("shadow") + [i for i in by("original", render="published") if i.truth.get("faces")] + by("edge"):
         d = dec("postprod", i)

@@ -8,9 +8,18 @@ held-out source), one twin per face and depth with a shadow over that face
 alone (:data:`DEPTHS_EV`, the benchmark's 0.8-1.5 EV, the benchmark's
 :func:`~benchmarks.accuracy_corpus.shadow_mask`), as a JPEG of the published
 photo and as a DNG twin of its scene light, plus the unshadowed photo and
-DNG (every face lit). It runs postprod's analysis and plan on them (chart
-``base``) and prints the faces rule's figures: shadowed faces found, amounts
-within 0.3 EV of the truth, median amount error, lit faces lifted.
+DNG (every face lit). A photo of three faces or more also gets the
+benchmark's own arrangement, a shadow over every other face, with the depths
+cycled over them. Besides the tuning split's face photos it reads
+:data:`MORE_FACE_PHOTOS`: shared photos with people that are in no split of
+the benchmark's pool (the FiveK renders are its reference set, judged on
+exposure alone), among them the one group photo of six. It runs postprod's
+analysis and plan on them (chart ``base``) and prints the faces rule's
+figures: shadowed faces found, amounts within 0.3 EV of the truth, median
+amount error, lit faces lifted, and how far the shadows move the global
+exposure correction (against the same photo's unshadowed twin: the
+benchmark's truth of 0 charges a shadow twin the published photo's own
+correction too).
 
 With ``--dump`` it also pickles the records and the truth so the rule's
 thresholds can be refitted offline without re-running the analysis.
@@ -41,6 +50,7 @@ if str(ROOT) not in sys.path:
 from benchmarks.accuracy import analysis_graph, match_faces  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
     WORK_LONG_EDGE,
+    Source,
     assign_splits,
     build_pool,
     centre_darkening_ev,
@@ -55,15 +65,39 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
 
 #: Depths of the generated shadows (EV in linear light): the benchmark's range.
 DEPTHS_EV = (0.8, 1.0, 1.2, 1.5)
+#: Shared photos with people outside the benchmark's splits (path under the shared data -> face
+#: boxes, x, y, w, h in the file's pixels). The boxes are the detector's, each checked by eye to sit
+#: on a face: they only place the shadow, whose depth is the truth.
+MORE_FACE_PHOTOS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    # Six children in a row on a sunlit pavement (FiveK a0716, rendered 1.5 EV over).
+    "exposure/a0716-MB_20030906_030_P1.5.JPG": ((107, 125, 67, 86), (231, 121, 71, 81), (396, 126, 68, 90),
+                                                (502, 108, 62, 73), (633, 119, 67, 86), (736, 160, 66, 84)),
+    # Two faces cheek to cheek in the open shade (FiveK a3354, 1.5 EV over).
+    "exposure/a3354-MB_070908_069_P1.5.JPG": ((513, 208, 217, 270), (688, 364, 241, 354)),
+    # A portrait by a window (FiveK a2192, 1.5 EV over).
+    "exposure/a2192-IMG_2045_P1.5.JPG": ((356, 106, 340, 447),),
+}
 #: A face counts as shadowed at this depth at its centre (the benchmark's rule), as lit under 0.1 EV.
 SHADOWED_AT_EV, LIT_BELOW_EV = 0.5, 0.1
 
 
 def tuning_face_sources(data: Path, cache: Path) -> list[Any]:
-    """The faces group's sources in the tuning split (never a held-out one)."""
+    """The faces group's sources in the tuning split (never a held-out one), then :data:`MORE_FACE_PHOTOS`.
+
+    Raises
+    ------
+    ValueError
+        If a photo of :data:`MORE_FACE_PHOTOS` is a source of the benchmark's held-out split.
+    """
     pool = build_pool(data, cache, print, wallpapers=False)
     splits = assign_splits(pool)
-    return [s for s in pool if s.group == "faces" and s.faces and splits[s.id] == "tuning"]
+    held_out = {s.path.resolve() for s in pool if splits[s.id] == "held_out"}
+    more = [Source(f"shared/{rel}", data / rel, "faces", boxes) for rel, boxes in MORE_FACE_PHOTOS.items()
+            if (data / rel).is_file()]
+    for s in more:
+        if s.path.resolve() in held_out:
+            raise ValueError(f"{s.path} is a held-out source of the accuracy benchmark: take it out of MORE_FACE_PHOTOS")
+    return [s for s in pool if s.group == "faces" and s.faces and splits[s.id] == "tuning"] + more
 
 
 def make_shoot(sources: list[Any], shoot: Path) -> dict[str, list[dict[str, Any]]]:
@@ -97,7 +131,29 @@ def make_shoot(sources: list[Any], shoot: Path) -> dict[str, list[dict[str, Any]
                 faces_truth = [{"box": list(f), "shadow_ev": round(centre_darkening_ev(mask, depth, f), 3)}
                                for f in faces]
                 truth[f"{name}.jpg"] = truth[f"{name}.dng"] = faces_truth
+        if len(faces) >= 3:
+            _every_other_face(shoot, tag, faces, photo, display, scene, truth)
     return truth
+
+
+def _every_other_face(shoot: Path, tag: str, faces: list[tuple[float, ...]], photo: np.ndarray,
+                      display: np.ndarray, scene: np.ndarray, truth: dict[str, list[dict[str, Any]]]) -> None:
+    """The benchmark's arrangement: a shadow over every other face left to right, depths cycled over them."""
+    order = sorted(range(len(faces)), key=lambda i: faces[i][0])
+    shadowed = order[::2]
+    masks = {i: shadow_mask(photo.shape[:2], [faces[i]]) for i in shadowed}
+    for start in range(len(DEPTHS_EV)):
+        depth = {i: DEPTHS_EV[(n + start) % len(DEPTHS_EV)] for n, i in enumerate(shadowed)}
+        log_factor = np.zeros(photo.shape[:2], np.float64)
+        for i, m in masks.items():
+            log_factor -= depth[i] * m
+        factor = (2.0**log_factor)[..., None]
+        name = f"{tag}_alt{start}"
+        save_jpeg(shoot / f"{name}.jpg", to_srgb8(display * factor))
+        write_dng(shoot / f"{name}.dng", scene * factor)
+        truth[f"{name}.jpg"] = truth[f"{name}.dng"] = [
+            {"box": list(f), "shadow_ev": round(sum(centre_darkening_ev(m, depth[j], f) for j, m in masks.items()), 3)}
+            for f in faces]
 
 
 def figures(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -131,51 +187,94 @@ def figures(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> 
     out["median |amount error| (EV)"] = round(statistics.median(abs(e) for e in errs), 2) if errs else None
     out["median amount error, signed (EV)"] = round(statistics.median(errs), 2) if errs else None
     out["lit faces lifted"] = f"{lit_lifted} of {lit}"
+    glob = {name: global_correction(r) for name, r in records.items() if r.status == "ok"}
+    shadow = [name for name in glob if "_lit." not in name]
+    moved = [glob[name] - glob[lit_twin(name)] for name in shadow if lit_twin(name) in glob]
+    if shadow:
+        out["median |global exposure correction| on the shadow twins (EV; the benchmark's diagnostic)"] = \
+            round(statistics.median(abs(glob[n]) for n in shadow), 2)
+    if moved:
+        out["global correction moved by the shadows: median |shadow twin - unshadowed twin| (EV; max)"] = (
+            round(statistics.median(abs(m) for m in moved), 2), round(max(abs(m) for m in moved), 2))
+        out["shadow twins whose global correction moved > 0.1 EV"] = \
+            f"{sum(abs(m) > 0.1 for m in moved)} of {len(moved)}"
     return out
 
 
-def surround_fit(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """The lit and the shadowed faces' ``surround_ev`` per domain: what the single-face rule is fitted on.
+def global_correction(record: Any) -> float:
+    """The global exposure correction the plan applies (EV; 0 when none)."""
+    return next((float(o.params["ev"]) for o in record.operations if o.op_id == "exposure"), 0.0)
 
-    ``SURROUND_LIT_EV`` (pipeline/planning/rules/faces.py) is the median of the
-    lit readings of the faces it judges, those alone in their photo, over both
-    domains (the lit faces of group photos are printed too: their DNG readings
-    stray further, bright surfaces near a face keep more of their contrast in
-    scene light than through the curve); a shadow moves a face's reading down
-    by about its depth.
+
+def lit_twin(name: str) -> str:
+    """The unshadowed twin of a shadow twin's file name (``s2_f1_d0.8.jpg`` -> ``s2_lit.jpg``)."""
+    return f"{name.split('_')[0]}_lit{Path(name).suffix}"
+
+
+def surround_fit(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The lit faces' surround readings in display light (:func:`shown_surround_ev`): the single-face rule's fit.
+
+    ``SURROUND_LIT_EV`` (pipeline/planning/rules/faces.py) is the median over
+    sources of each source's median lit face (every face, as if alone; JPEG
+    and DNG twins together; a face's readings over its twins first reduced to
+    their median, so a face with many twins counts once). Leave-one-source-out:
+    each source's faces judged, as if alone, against the fit on the others:
+    lit faces that would be lifted (beyond ``faces.brighten_below_ev`` of
+    chart ``base``, 0.6), and the lone faces' amounts against the truth.
     """
+    from pipeline.imaging.measure.metering import is_rendered
+    from pipeline.planning.rules.faces import shown_ev, shown_surround_ev, unshown_ev
+
+    rows = []  # (source, file name, face, shadow depth, surround in display light, the face's reading, rendered)
+    for name, faces in truth.items():
+        r = records.get(name)
+        if r is None or r.status != "ok":
+            continue
+        rendered = is_rendered(r.source_kind)
+        det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
+        for k, (t, j) in enumerate(zip(faces, match_faces(faces, det))):
+            surround = None if j is None else shown_surround_ev(r.faces[j], rendered)
+            if surround is not None:
+                rows.append((name.split("_")[0], name, k, t["shadow_ev"], surround, float(r.faces[j].exposure_ev),
+                             rendered, len(faces) == 1))
+
+    def fit(rs: list[tuple]) -> float:
+        per_face: dict[tuple, list[float]] = {}
+        for src, name, k, depth, surround, *_ in rs:
+            if depth < LIT_BELOW_EV:
+                per_face.setdefault((src, Path(name).suffix, k), []).append(surround)
+        per_source: dict[str, list[float]] = {}
+        for (src, _, _), v in per_face.items():
+            per_source.setdefault(src, []).append(statistics.median(v))
+        return statistics.median(statistics.median(v) for v in per_source.values())
+
+    def depth_of(c: float, surround: float, ev: float, rendered: bool) -> float:
+        d = c - surround
+        return d if rendered else unshown_ev(shown_ev(ev, True) + d, True) - ev
+
     out: dict[str, Any] = {}
-    lit_all: list[float] = []
-    lone_lit: list[float] = []
-    for domain, suffix in (("JPEG", ".jpg"), ("DNG", ".dng")):
-        lit: list[float] = []
-        shadow: list[float] = []
-        for name, faces in truth.items():
-            r = records.get(name)
-            if not name.endswith(suffix) or r is None or r.status != "ok":
-                continue
-            det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
-            for t, j in zip(faces, match_faces(faces, det)):
-                if j is None or r.faces[j].surround_ev is None:
-                    continue
-                if t["shadow_ev"] < LIT_BELOW_EV:
-                    lit.append(r.faces[j].surround_ev)
-                    if len(faces) == 1:
-                        lone_lit.append(r.faces[j].surround_ev)
-                elif t["shadow_ev"] >= SHADOWED_AT_EV:
-                    shadow.append(r.faces[j].surround_ev + t["shadow_ev"])
-        lit_all += lit
+    for domain, rendered in (("JPEG", True), ("DNG", False)):
+        lit = [r[4] for r in rows if r[6] is rendered and r[3] < LIT_BELOW_EV]
         if lit:
-            out[f"lit faces' surround_ev, {domain} (median, min, max; n)"] = (
+            out[f"lit faces' surround in display light, {domain} (median, min, max; n)"] = (
                 round(statistics.median(lit), 2), round(min(lit), 2), round(max(lit), 2), len(lit))
-        if shadow:
-            out[f"shadowed faces' surround_ev + depth, {domain} (median; n)"] = (
-                round(statistics.median(shadow), 2), len(shadow))
-    if lit_all:
-        out["median of all lit faces' surround_ev (diagnostic)"] = round(statistics.median(lit_all), 2)
-    if lone_lit:
-        out["SURROUND_LIT_EV fit: median surround_ev of the lit lone faces (one-face photos; n)"] = (
-            round(statistics.median(lone_lit), 2), len(lone_lit))
+    if not rows:
+        return out
+    out["SURROUND_LIT_EV fit: median over sources of the median lit face (display light; sources)"] = (
+        round(fit(rows), 2), len({r[0] for r in rows}))
+    lifted = n_lit = within = n_lone = 0
+    for src in sorted({r[0] for r in rows}):
+        c = fit([r for r in rows if r[0] != src])
+        for _, _, _, depth, surround, ev, rendered, lone in (r for r in rows if r[0] == src):
+            amount = depth_of(c, surround, ev, rendered)
+            if depth < LIT_BELOW_EV:
+                n_lit += 1
+                lifted += amount > 0.6
+            elif depth >= SHADOWED_AT_EV and lone:
+                n_lone += 1
+                within += abs(amount - depth) <= 0.3
+    out["leave-one-source-out: lit faces (as if alone) lifted"] = f"{lifted} of {n_lit}"
+    out["leave-one-source-out: lone shadowed faces' amounts within 0.3 EV"] = f"{within} of {n_lone}"
     return out
 
 

@@ -14,7 +14,8 @@ from planning_inputs import chart_with, face, image_record, of_kind
 import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
 from charts.schema import AcceptanceAction, Chart
-from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
+from pipeline.imaging.measure.metering import FACE_LOG2, tone_curve
+from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
 from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT_RULES
@@ -27,6 +28,7 @@ from pipeline.planning.rules.faces import (
     SURROUND_LIT_EV,
     lit_by_falloff,
     plan_faces,
+    shown_surround_ev,
 )
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
@@ -128,10 +130,11 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
 
 def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
-    def portrait(surround_ev: float) -> ImageRecord:
+    def portrait(surround_ev: float) -> ImageRecord:  # a JPEG: its surround reading is in display light
         lone = face(1000, 500, 400, -1.0)
         lone.surround_ev = surround_ev
-        return image_record(exposure_meter_ev=-0.2, faces=[lone])
+        return image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                            exposure_meter_ev=-0.2, faces=[lone])
     # Lit like a lit face against its neighbourhood: no lift, and the exposure keys on the face as it reads.
     lit = plan_image(portrait(SURROUND_LIT_EV), chart)
     assert not of_kind(lit, OperationKind.BRIGHTEN_FACE)
@@ -145,6 +148,31 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
     assert global_ev(lit) > 0.5 and global_ev(shadowed) < global_ev(lit) - 0.5
     # Without a surround reading there is nothing to judge a lone face against.
     assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
+
+
+def test_a_raw_lone_face_is_judged_against_its_surroundings_as_they_look() -> None:
+    """A sunlit wall 1.5 EV brighter than a face in scene light looks about a third of a stop brighter."""
+    chart = load_chart("base").chart
+    lit_face = 2.0**FACE_LOG2  # a face exposed as the reference, ev 0
+    wall = lit_face * 2.0**1.5
+    raw_face = face(1000, 500, 400, 0.0)
+    raw_face.surround_ev = -1.5  # scene light: what the RAW's pixels hold
+    jpeg_face = face(1000, 500, 400, 0.0)
+    jpeg_face.surround_ev = math.log2(float(tone_curve(lit_face)) / float(tone_curve(wall)))  # its JPEG twin
+    assert -0.45 < jpeg_face.surround_ev < -0.3
+    # The RAW is read in the light its JPEG twin shows: the same surround, no lift for either.
+    assert shown_surround_ev(raw_face, rendered=False) == pytest.approx(jpeg_face.surround_ev, abs=1e-6)
+    raw = image_record(faces=[raw_face])
+    jpeg = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER, faces=[jpeg_face])
+    # (Read in scene light, the RAW's face was 1.24 EV under a lit face's -0.26 and lifted for it.)
+    assert not of_kind(plan_image(raw, chart), OperationKind.BRIGHTEN_FACE)
+    assert not of_kind(plan_image(jpeg, chart), OperationKind.BRIGHTEN_FACE)
+    # A shadow on the RAW's face is lifted by its depth in scene light: the face a stop darker, the
+    # wall as it was, read through the curve at the face's darker level and taken back to scene light.
+    shadowed = face(1000, 500, 400, -1.0)
+    shadowed.surround_ev = -2.5
+    (lift,) = of_kind(plan_image(image_record(faces=[shadowed]), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["ev"] == pytest.approx(1.0, abs=0.3)
 
 
 def test_an_under_exposure_beyond_the_cap_lifts_no_face_lit_like_its_key() -> None:
