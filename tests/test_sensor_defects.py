@@ -74,6 +74,12 @@ def test_bad_input(args, words):
         find_photosite_outliers(*args)
 
 
+def test_a_negative_min_excess_is_refused():
+    # The whole-mosaic gate leaves out the plane's edge photosites, which only a gate >= 0 allows.
+    with pytest.raises(ValueError, match="min_excess"):
+        find_photosite_outliers(flat_cfa(), RGGB, BLACK, WHITE, min_excess=-0.01)
+
+
 def _scan(*positions: tuple[int, int, PhotositeDeviation, float]) -> PhotositeScan:
     from pipeline.imaging.sensor_defects import PhotositeCandidate
 
