@@ -52,8 +52,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The checkout whose postprod is measured: this one, or the one --before names (its child processes run
+# this script with POSTPROD_BENCH_CODE set, so both sides are timed by the same measuring code).
+CODE = Path(os.environ.get("POSTPROD_BENCH_CODE", ROOT))
+if str(CODE) not in sys.path:
+    sys.path.insert(0, str(CODE))
 
 import psutil  # noqa: E402
 
@@ -255,7 +258,7 @@ def child_main(spec_path: Path) -> None:
         phases: list[tuple[str, float]] = []
         first_export: list[float] = []
         chosen: list[str] = []
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
 
         def on_record(record: Any) -> None:
             if record.exports and not first_export:
@@ -267,7 +270,7 @@ def child_main(spec_path: Path) -> None:
                                graph_path=Path(spec["graph"]) if spec.get("graph") else None)
         result = process_shoot(settings, on_phase=lambda p, n: phases.append((p, time.perf_counter() - start)),
                                on_record=on_record, on_executor=chosen.append)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         sampler.sample()
         # One pass over the records (they are read from the run's store, not held in memory).
         stage: dict[str, float] = {}
@@ -286,6 +289,7 @@ def child_main(spec_path: Path) -> None:
         stage = {k: v / ok for k, v in stage.items()} if ok else {}
         out["sets"][name] = {
             "wall_s": wall,
+            "cpu_s": cpu,  # this process's, all its threads (not exiftool's, a process of its own)
             "ok": ok,
             "failed": failed,
             "exports": exports,
@@ -322,9 +326,10 @@ def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: P
     }
     spec_path = work / f"spec_{tag}.json"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "POSTPROD_BENCH_CODE": str(code)}
     env.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local Ray: no token prompt or warning
-    proc = subprocess.run([sys.executable, str(code / "benchmarks" / "run.py"), "--child", str(spec_path)], env=env,
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)], env=env,
                           capture_output=True, text=True, cwd=code)
     if proc.returncode != 0:
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -338,13 +343,14 @@ def time_floor(files: list[Path]) -> dict[str, list[float]]:
     """Seconds of LibRaw's full and half-size decode per file (open + unpack + process), the pipeline's settings."""
     from pipeline.imaging.decode import decode_raw_linear, open_raw
 
-    out: dict[str, list[float]] = {"full": [], "half": []}
+    out: dict[str, list[float]] = {"full": [], "half": [], "full_cpu": [], "half_cpu": []}
     for path in files:
         for key, half in (("full", False), ("half", True)):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             with open_raw(path) as raw:
                 decode_raw_linear(raw, half_size=half)
             out[key].append(time.perf_counter() - start)
+            out[f"{key}_cpu"].append(time.process_time() - cpu_start)
     return out
 
 
@@ -900,7 +906,7 @@ def before_after(before: Path, corpora: dict[str, list[Path]], work: Path, round
                 st.setdefault("params", {})["scan_photosites"] = False
         path = work / f"graph_without_equipment_{side}.yaml"
         path.write_text(yaml.safe_dump(graph, sort_keys=False))
-    best: dict[tuple[str, str, str], float] = {}
+    best: dict[tuple[str, str, str, str], float] = {}
     for r in range(max(1, rounds)):
         for variant in variants:
             # Each side goes first in every other round: neither always meets the colder machine.
@@ -911,25 +917,30 @@ def before_after(before: Path, corpora: dict[str, list[Path]], work: Path, round
                 for name, s in res["sets"].items():
                     if s["failed"]:
                         sys.exit(f"{side}: {len(s['failed'])} failed on {name}: {s['failed'][:2]}")
-                    per = s["wall_s"] / max(1, s["ok"])
-                    key = (name, variant, side)
-                    best[key] = min(best.get(key, per), per)
+                    for what in ("wall_s", "cpu_s"):
+                        per = s[what] / max(1, s["ok"])
+                        key = (name, variant, side, what)
+                        best[key] = min(best.get(key, per), per)
     lines = [
         f"Before: `{before}` ({_git_head(before)}); after: `{ROOT}` ({_git_head(ROOT)}). Local executor, "
-        f"1 worker; fastest of {max(1, rounds)} alternating rounds; floors: LibRaw in this process, same files.",
+        f"1 worker; fastest of {max(1, rounds)} alternating rounds; floors: LibRaw in this process, same files. "
+        "CPU: the process's CPU seconds (all its threads; a loaded machine stretches wall time far more).",
         "",
-        "| set | graph | before s/image | after s/image | after / before | before / floor | after / floor | floor |",
+        "| set | graph | wall s/image before / after | CPU s/image before / after | CPU after / before | "
+        "x floor, wall: before / after | x floor, CPU: before / after | floor (LibRaw) wall / CPU s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, files in corpora.items():
         n = len(files)
         # Issue 16's floors: the 24 MP set against the half-size decode, the small RAWs against the full one.
         kind = "half" if name == "24 MP DNG" else "full"
-        f = sum(floor[name][kind]) / n
+        f, fc = sum(floor[name][kind]) / n, sum(floor[name][f"{kind}_cpu"]) / n
         for variant in variants:
-            b, a = best[(name, variant, "before")], best[(name, variant, "after")]
-            lines.append(f"| {name} ({n}) | {variant} | {b:.3f} | {a:.3f} | {a / b:.2f} | {b / f:.2f}x | "
-                         f"{a / f:.2f}x | LibRaw {kind} size {f:.3f} s |")
+            bw, aw, bc, ac = (best[(name, variant, side, what)] for what in ("wall_s", "cpu_s")
+                              for side in ("before", "after"))
+            lines.append(f"| {name} ({n}) | {variant} | {bw:.3f} / {aw:.3f} | {bc:.3f} / {ac:.3f} | {ac / bc:.2f} | "
+                         f"{bw / f:.2f}x / {aw / f:.2f}x | {bc / fc:.2f}x / {ac / fc:.2f}x | "
+                         f"{kind} size {f:.3f} / {fc:.3f} |")
     return lines
 
 
