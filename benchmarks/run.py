@@ -31,6 +31,7 @@ printed PASS/MISS with their numbers. Also timed:
 
     python benchmarks/run.py [--quick] [--dng-count 6] [--big-count 2] [--corpus-dir DIR] [--driver-scaling]
                              [--write-results]
+    python benchmarks/run.py --before CHECKOUT [--rounds 2] [--write-results]   # a change, side by side
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The checkout whose postprod is measured: this one, or the one --before names (its child processes run
+# this script with POSTPROD_BENCH_CODE set, so both sides are timed by the same measuring code).
+CODE = Path(os.environ.get("POSTPROD_BENCH_CODE", ROOT))
+if str(CODE) not in sys.path:
+    sys.path.insert(0, str(CODE))
 
 import psutil  # noqa: E402
 
@@ -254,7 +258,7 @@ def child_main(spec_path: Path) -> None:
         phases: list[tuple[str, float]] = []
         first_export: list[float] = []
         chosen: list[str] = []
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
 
         def on_record(record: Any) -> None:
             if record.exports and not first_export:
@@ -266,7 +270,7 @@ def child_main(spec_path: Path) -> None:
                                graph_path=Path(spec["graph"]) if spec.get("graph") else None)
         result = process_shoot(settings, on_phase=lambda p, n: phases.append((p, time.perf_counter() - start)),
                                on_record=on_record, on_executor=chosen.append)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         sampler.sample()
         # One pass over the records (they are read from the run's store, not held in memory).
         stage: dict[str, float] = {}
@@ -285,6 +289,7 @@ def child_main(spec_path: Path) -> None:
         stage = {k: v / ok for k, v in stage.items()} if ok else {}
         out["sets"][name] = {
             "wall_s": wall,
+            "cpu_s": cpu,  # this process's, all its threads (not exiftool's, a process of its own)
             "ok": ok,
             "failed": failed,
             "exports": exports,
@@ -309,7 +314,8 @@ def child_main(spec_path: Path) -> None:
 
 
 def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: Path, chart: Path, tag: str,
-              graph: Path | None = None) -> dict:
+              graph: Path | None = None, code: Path = ROOT) -> dict:
+    """One child process timing postprod on every set; ``code``: the checkout whose postprod (and run.py) runs."""
     spec = {
         "executor": executor,
         "workers": workers,
@@ -320,10 +326,11 @@ def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: P
     }
     spec_path = work / f"spec_{tag}.json"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "POSTPROD_BENCH_CODE": str(code)}
     env.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local Ray: no token prompt or warning
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(spec_path)], env=env,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=code)
     if proc.returncode != 0:
         raise RuntimeError(f"{tag} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return json.loads(Path(spec["result"]).read_text())
@@ -336,13 +343,14 @@ def time_floor(files: list[Path]) -> dict[str, list[float]]:
     """Seconds of LibRaw's full and half-size decode per file (open + unpack + process), the pipeline's settings."""
     from pipeline.imaging.decode import decode_raw_linear, open_raw
 
-    out: dict[str, list[float]] = {"full": [], "half": []}
+    out: dict[str, list[float]] = {"full": [], "half": [], "full_cpu": [], "half_cpu": []}
     for path in files:
         for key, half in (("full", False), ("half", True)):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             with open_raw(path) as raw:
                 decode_raw_linear(raw, half_size=half)
             out[key].append(time.perf_counter() - start)
+            out[f"{key}_cpu"].append(time.process_time() - cpu_start)
     return out
 
 
@@ -518,6 +526,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-results", nargs="?", const=RESULTS_MD, type=Path, default=None, metavar="PATH",
                     help=f"write the table as Markdown ({RESULTS_MD.relative_to(ROOT)} when no PATH is given)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (outputs) and print its path")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="only the local executor's rows (with and without the equipment checks), each run by "
+                    "CHECKOUT's code (e.g. a worktree of main) and by this one's, alternately, in this run; "
+                    "with --write-results, a section with the side-by-side table is appended to the file")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="with --before: rounds of (before, after) runs; the fastest of each is kept (default 2)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -539,7 +553,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"no RAW files under {data / 'raw'} (set POSTPROD_TESTDATA)")
     work = Path(tempfile.mkdtemp(prefix="postprod-bench-"))
     try:
-        if args.driver_scaling_only:
+        if args.before:
+            lines = before_after(args.before.resolve(), {"24 MP DNG": dngs, "real RAW": reals}, work, args.rounds)
+        elif args.driver_scaling_only:
             chart = work / "bench_chart.yaml"
             chart.write_text(BENCH_CHART)
             rows, where = [], []
@@ -552,6 +568,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     total = time.perf_counter() - began
+    if args.before:
+        print("\n" + "\n".join(lines))
+        print(f"\nbenchmark wall time: {total:.0f} s")
+        if args.write_results:
+            append_before_after(args.write_results, info, lines, argv if argv is not None else sys.argv[1:], total)
+            print(f"appended to {args.write_results}")
+        return 0
     lines = fmt_table(rows)
     print()
     print("\n".join(lines))
@@ -854,6 +877,95 @@ def driver_scaling(data: Path, corpus_dir: Path, work: Path, chart: Path, rows: 
         f"journal {big['journal_s']:.2f} s, outputs (manifest, instructions, sheets, report) {big['outputs_s']:.2f} s: "
         f"{(ingest + plan + big['journal_s'] + big['outputs_s']) / hi * 1000:.2f} ms an image",
     ]
+
+
+def before_after(before: Path, corpora: dict[str, list[Path]], work: Path, rounds: int) -> list[str]:
+    """The local executor's rows run by another checkout's code and by this one's, side by side.
+
+    Both run the same files, chart and graph in the same benchmark run,
+    alternately (before, after; then after, before; ...), each run a fresh
+    process; the fastest round of each is kept, and ratios to LibRaw's
+    floor (timed in this run too) are what compares across machines.
+    """
+    import yaml
+
+    if not (before / "benchmarks" / "run.py").is_file() or not (before / "pipeline").is_dir():
+        sys.exit(f"--before {before}: not a postprod checkout (no benchmarks/run.py and pipeline/)")
+    sets = {name: link_shoot(work / f"shoot_{i}", files) for i, (name, files) in enumerate(corpora.items())}
+    chart = work / "bench_chart.yaml"
+    chart.write_text(BENCH_CHART)
+    print("timing LibRaw alone ...")
+    floor = {name: time_floor(files) for name, files in corpora.items()}
+    variants = ("with the equipment checks", "without them")
+    # The default graph less issue 15's checks, as without_equipment() runs it (each checkout's own default).
+    for side, code in (("before", before), ("after", ROOT)):
+        graph = yaml.safe_load((code / "configs" / "default.yaml").read_text())
+        graph["stages"] = [st for st in graph["stages"] if st["stage"] != "inspect_equipment"]
+        for st in graph["stages"]:
+            if st["stage"] == "decode_raw":
+                st.setdefault("params", {})["scan_photosites"] = False
+        path = work / f"graph_without_equipment_{side}.yaml"
+        path.write_text(yaml.safe_dump(graph, sort_keys=False))
+    best: dict[tuple[str, str, str, str], float] = {}
+    for r in range(max(1, rounds)):
+        for variant in variants:
+            # Each side goes first in every other round: neither always meets the colder machine.
+            for side, code in (("before", before), ("after", ROOT))[:: 1 if r % 2 == 0 else -1]:
+                print(f"round {r + 1}: {side} ({code}), {variant} ...")
+                graph = None if variant.startswith("with ") else work / f"graph_without_equipment_{side}.yaml"
+                res = run_child("local", 1, sets, work, chart, f"{side}{r}{variant[:4]}", graph=graph, code=code)
+                for name, s in res["sets"].items():
+                    if s["failed"]:
+                        sys.exit(f"{side}: {len(s['failed'])} failed on {name}: {s['failed'][:2]}")
+                    for what in ("wall_s", "cpu_s"):
+                        per = s[what] / max(1, s["ok"])
+                        key = (name, variant, side, what)
+                        best[key] = min(best.get(key, per), per)
+    lines = [
+        f"Before: `{before}` ({_git_head(before)}); after: `{ROOT}` ({_git_head(ROOT)}). Local executor, "
+        f"1 worker; fastest of {max(1, rounds)} alternating rounds; floors: LibRaw in this process, same files. "
+        "CPU: the process's CPU seconds (all its threads; a loaded machine stretches wall time far more).",
+        "",
+        "| set | graph | wall s/image before / after | CPU s/image before / after | CPU after / before | "
+        "x floor, wall: before / after | x floor, CPU: before / after | floor (LibRaw) wall / CPU s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, files in corpora.items():
+        n = len(files)
+        # Issue 16's floors: the 24 MP set against the half-size decode, the small RAWs against the full one.
+        kind = "half" if name == "24 MP DNG" else "full"
+        f, fc = sum(floor[name][kind]) / n, sum(floor[name][f"{kind}_cpu"]) / n
+        for variant in variants:
+            bw, aw, bc, ac = (best[(name, variant, side, what)] for what in ("wall_s", "cpu_s")
+                              for side in ("before", "after"))
+            lines.append(f"| {name} ({n}) | {variant} | {bw:.3f} / {aw:.3f} | {bc:.3f} / {ac:.3f} | {ac / bc:.2f} | "
+                         f"{bw / f:.2f}x / {aw / f:.2f}x | {bc / fc:.2f}x / {ac / fc:.2f}x | "
+                         f"{kind} size {f:.3f} / {fc:.3f} |")
+    return lines
+
+
+def _git_head(code: Path) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
+    except OSError:
+        return "git not found"
+    return out.stdout.strip()[:72] or "not a git checkout"
+
+
+def append_before_after(path: Path, info: dict[str, str], lines: list[str], argv: list[str], total: float) -> None:
+    """Append the side-by-side table to ``path`` as a dated section (the rest of the file is left as it is)."""
+    cmd = "PYTHONPATH=$PWD python benchmarks/run.py " + " ".join(argv)
+    section = [
+        "",
+        f"## Before/after, {info['date']}",
+        "",
+        f"`{cmd.strip()}` on {info['cpus (nproc)']} CPUs ({info['cpu']}), {total:.0f} s.",
+        "",
+        *lines,
+        "",
+    ]
+    with path.open("a", encoding="utf-8") as f:
+        f.write("\n".join(section))
 
 
 def write_results(path: Path, info: dict[str, str], table: list[str], where: list[str], targets: list[str],

@@ -69,3 +69,34 @@ def test_near_duplicates_pairs_as_the_pairwise_loop_did() -> None:
         expected = pairwise(records, distance)
         assert near_duplicates(records, distance) == expected
     assert pairwise(records, 2)  # the set has near duplicates to find
+
+
+def test_brightest_channel_is_the_max_over_the_channels() -> None:
+    from pipeline.imaging.color import brightest_channel
+
+    rng = np.random.default_rng(3)
+    image = rng.normal(0.5, 0.4, size=(41, 67, 3)).astype(np.float32)
+    image[5, 7, 1] = np.nan  # propagated, as max does
+    counts = rng.integers(0, 65536, size=(13, 17, 3), dtype=np.uint16)
+    for a in (image, image[3:30:2, 10:50], image.reshape(-1, 3), counts):
+        np.testing.assert_array_equal(brightest_channel(a), a.max(axis=-1))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_photosite_noise_model_medians_are_opencvs_3x3_median(dtype: type) -> None:
+    """The scan's 3x3 medians (a sorting network on shifted views of a colour plane, never copied)
+    are OpenCV's medianBlur of the plane, at every position the noise model reads."""
+    import cv2
+
+    from pipeline.imaging.sensor_defects import _median3x3
+
+    rng = np.random.default_rng(4)
+    cfa = rng.integers(500, 4000, size=(90, 124)).astype(dtype)
+    cfa[::7, ::5] = 0  # ties and extremes
+    plane = cfa[1::2, 0::2]  # a strided view, as the scan passes it
+    reference = cv2.medianBlur(np.ascontiguousarray(plane), 3)
+    for step in (1, 2, 5):
+        rows, cols = slice(1, plane.shape[0] - 1, step), slice(1, plane.shape[1] - 1, step)
+        got = _median3x3(plane, rows, cols)
+        assert got.dtype == plane.dtype
+        np.testing.assert_array_equal(got, reference[rows, cols])

@@ -74,6 +74,12 @@ def test_bad_input(args, words):
         find_photosite_outliers(*args)
 
 
+def test_a_negative_min_excess_is_refused():
+    # The whole-mosaic gate leaves out the plane's edge photosites, which only a gate >= 0 allows.
+    with pytest.raises(ValueError, match="min_excess"):
+        find_photosite_outliers(flat_cfa(), RGGB, BLACK, WHITE, min_excess=-0.01)
+
+
 def _scan(*positions: tuple[int, int, PhotositeDeviation, float]) -> PhotositeScan:
     from pipeline.imaging.sensor_defects import PhotositeCandidate
 
@@ -143,10 +149,11 @@ def test_non_bayer_sensor_is_skipped_not_failed(raw_dir):
     assert scan.skipped and scan.candidates == ()
 
 
-def test_the_median_gate_keeps_every_photosite_beyond_its_extreme_neighbour():
-    """The scan only reads the neighbours of photosites far from their 3x3 median; with no noise
-    test (sigmas=0) its candidates must be exactly the photosites beyond the brightest (darkest)
-    of their 8 same-colour neighbours by the gate, found here by brute force, edges included."""
+def test_the_gate_keeps_every_photosite_beyond_its_extreme_neighbour():
+    """The scan reads the neighbours again only of photosites its whole-mosaic dilation and erosion
+    put beyond them, in bands of rows; with no noise test (sigmas=0) its candidates must be exactly
+    the photosites beyond the brightest (darkest) of their 8 same-colour neighbours by the gate,
+    found here by brute force, edges included."""
     rng = np.random.default_rng(7)
     cfa = flat_cfa(0.3, shape=(40, 58), seed=3, noise=0.03)  # noisy: many photosites near the gate
     cfa[:, 30:] = flat_cfa(0.7, shape=(40, 58), seed=4, noise=0.03)[:, 30:]  # an edge

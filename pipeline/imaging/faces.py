@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from models.face_detectors import Detection
-from pipeline.imaging.color import Proxy, luminance
+from pipeline.imaging.color import Proxy, brightest_channel, luminance
 from pipeline.imaging.measure.focus import laplacian_variance
 from pipeline.imaging.measure.metering import FACE_LOG2, ev_of, scene_light
 from pipeline.kernel.records import Face
@@ -183,10 +183,12 @@ def face_surround_ev(
     if bounds is None:
         return None
     x0, y0, x1, y1 = bounds
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    r2 = ((xx + 0.5 - cx) / max(w, 1e-6)) ** 2 + ((yy + 0.5 - cy) / max(h, 1e-6)) ** 2
+    # Each pixel's squared distance in box sizes: one term per column plus one per row, broadcast.
+    dx2 = ((np.arange(x0, x1) + 0.5 - cx) / max(w, 1e-6)) ** 2
+    dy2 = ((np.arange(y0, y1) + 0.5 - cy) / max(h, 1e-6)) ** 2
+    r2 = dy2[:, None] + dx2[None, :]
     near = rgb_linear[y0:y1, x0:x1]
-    ring = (r2 >= inner**2) & (r2 < outer**2) & (near.max(axis=-1) < SURROUND_CLIPPED)
+    ring = (r2 >= inner**2) & (r2 < outer**2) & (brightest_channel(near) < SURROUND_CLIPPED)
     if ring.sum() < 16:
         return None
     lit = float(np.percentile(luminance(near[ring]), SURROUND_PERCENTILE))

@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from charts.schema import Chart, Rendition, UpscaleAction
+from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
@@ -656,7 +657,7 @@ def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOUL
     # On each pixel's brightest channel, the others scaled with it: hue and saturation are kept (a
     # curve per channel would bleach a bright yellow toward white before it reaches the top).
     pixels = rgb_linear.reshape(-1, 3)
-    brightest = pixels.max(axis=1)
+    brightest = brightest_channel(pixels)
     above = np.flatnonzero(brightest > knee)
     x = brightest[above]
     stops = np.log2(np.minimum(x, np.float32(white)) / np.float32(knee))
@@ -798,7 +799,7 @@ def source_white(decoded: np.ndarray) -> float:
     if decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
         raise ValueError(f"expected an (H, W, 3) image, got {decoded.shape}")
     step = max(1, int(math.sqrt(decoded.shape[0] * decoded.shape[1] / 250_000)))
-    brightest = decoded[::step, ::step].max(axis=2)
+    brightest = brightest_channel(decoded[::step, ::step])
     level = float(np.percentile(brightest, SOURCE_WHITE_PERCENTILE))
     return level / 65535.0 if decoded.dtype == np.uint16 else level
 

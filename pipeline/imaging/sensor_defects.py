@@ -28,17 +28,19 @@ beating the largest of eight neighbours by 7 standard deviations is about
 1e-12: no false candidate on any sensor made.
 
 Every frame of a RAW shoot is scanned, because the scan is cheap enough to
-(about 0.05 CPU-seconds per 6 MP frame, see ``benchmarks/EQUIPMENT.md``): per
-colour plane, OpenCV's 3x3 median and the distance of every photosite from it
-are the only passes over the whole sensor; a photosite beyond all eight
-neighbours is beyond their median too, so only the few that pass that test
-have their neighbours read. Scanning a sample of frames instead would make a
-body's finding wait for :data:`pipeline.equipment.findings.PHOTOSITE_MIN_FRAMES`
+(about 0.05 CPU-seconds per 6 MP frame, see ``benchmarks/EQUIPMENT.md``; 0.09
+per 24 MP frame): OpenCV's dilation and erosion of the mosaic by the ring of
+same-colour neighbours (the brightest and the darkest of them) are the only
+passes over the whole sensor, and only the few photosites beyond them have
+their neighbours read again (the noise model reads a regular subset of each
+colour plane). Scanning a sample of frames instead would make a body's
+finding wait for :data:`pipeline.equipment.findings.PHOTOSITE_MIN_FRAMES`
 *scanned* frames, so a small shoot would rarely prove a defect.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -56,6 +58,16 @@ MAX_CANDIDATES = 500
 _NOISE_BINS = 16
 # The 8 same-colour neighbours, as a ring in a colour plane (centre excluded).
 _RING_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+# ... and in the mosaic, where they are 2 photosites away.
+_RING_KERNEL = np.array([[1, 0, 1, 0, 1], [0] * 5, [1, 0, 0, 0, 1], [0] * 5, [1, 0, 1, 0, 1]], np.uint8)
+_PLANES = ((0, 0), (0, 1), (1, 0), (1, 1))
+# Devillard's median-of-9 network (opt_med9): after these compare-exchanges, the 5th is the median.
+_MEDIAN9_EXCHANGES = (
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+)  # fmt: skip
+#: Rows of the mosaic whose neighbours' extremes are taken at once (bounded memory on a 100 MP sensor).
+_BAND_ROWS = 256
 
 
 class PhotositeDeviation(StrEnum):
@@ -116,17 +128,18 @@ class PhotositeScan:
     skipped: str | None = None
 
 
-def _noise_model(plane: np.ndarray, median: np.ndarray, black: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def _noise_model(plane: np.ndarray, black: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Noise sigma against signal level: robust spread of (photosite - 3x3 median) in brightness bins.
 
-    ``plane`` holds raw values and ``median`` its 3x3 median; levels and sigmas come out as
-    fractions of the range.
+    ``plane`` holds raw values (a colour plane, a view of the mosaic is fine); levels and sigmas
+    come out as fractions of the range.
     """
     h, w = plane.shape
     step = max(1, int(np.ceil(np.sqrt(plane.size / 100_000))))  # a regular subset is plenty for 16 bins
-    med = median[1 : h - 1 : step, 1 : w - 1 : step].ravel()
+    rows, cols = slice(1, h - 1, step), slice(1, w - 1, step)
+    med = _median3x3(plane, rows, cols).ravel()
     level = (med.astype(np.float64) - black) * scale
-    resid = (plane[1 : h - 1 : step, 1 : w - 1 : step].ravel().astype(np.float64) - black) * scale - level
+    resid = (plane[rows, cols].ravel().astype(np.float64) - black) * scale - level
     # The raw medians sort as their levels do; a stable sort of 16-bit integers is a radix sort.
     order = np.argsort(med, kind="stable")
     centres, sigmas = [], []
@@ -188,7 +201,7 @@ def find_photosite_outliers(
     ------
     ValueError
         If ``cfa`` is not 2-D with at least 6x6 photosites, ``pattern`` is not
-        2x2, or ``white`` is not above the black level.
+        2x2, ``min_excess`` is negative, or ``white`` is not above the black level.
     """
     cfa = np.asarray(cfa)
     pattern = np.asarray(pattern)
@@ -196,18 +209,30 @@ def find_photosite_outliers(
         raise ValueError(f"cfa must be a 2-D array of at least 6x6 photosites, got shape {cfa.shape}")
     if pattern.shape != (2, 2):
         raise ValueError(f"pattern must be the 2x2 Bayer block, got shape {pattern.shape}")
+    if not min_excess >= 0:
+        raise ValueError(f"min_excess must be a fraction of the range >= 0, got {min_excess}")
     blacks = np.asarray(black, dtype=np.float64).reshape(-1)
     if blacks.size == 0:
         raise ValueError("black level is empty: give one value or one per colour index")
+    plane_blacks = {}
+    for dy, dx in _PLANES:
+        colour = int(pattern[dy, dx])
+        b = float(blacks[colour] if colour < blacks.size else blacks[0])
+        if not white > b:
+            raise ValueError(f"white level {white} must be above the black level {b}")
+        plane_blacks[dy, dx] = b
+    if cfa.dtype not in (np.uint8, np.uint16, np.float32):
+        cfa = cfa.astype(np.float32)
     height, width = cfa.shape
+    # One gate for the whole mosaic, the lowest of the planes' (black levels differ by colour):
+    # each plane then holds its few photosites to its own.
+    rows, cols = _beyond_neighbours(cfa, min(min_excess * (white - b) for b in plane_blacks.values()))
     found: list[PhotositeCandidate] = []
-    for dy in (0, 1):
-        for dx in (0, 1):
-            colour = int(pattern[dy, dx])
-            b = float(blacks[colour] if colour < blacks.size else blacks[0])
-            if not white > b:
-                raise ValueError(f"white level {white} must be above the black level {b}")
-            found += _scan_plane(np.ascontiguousarray(cfa[dy::2, dx::2]), b, float(white), dy, dx, sigmas, min_excess)
+    for (dy, dx), b in plane_blacks.items():
+        mine = (rows % 2 == dy) & (cols % 2 == dx)
+        if mine.any():
+            plane = cfa[dy::2, dx::2]  # a view: the plane is never copied
+            found += _scan_plane(plane, rows[mine] // 2, cols[mine] // 2, b, float(white), dy, dx, sigmas, min_excess)
     found.sort(key=lambda c: -c.sigmas)
     return PhotositeScan(
         sensor_width=width,
@@ -215,6 +240,37 @@ def find_photosite_outliers(
         candidates=tuple(found[:max_candidates]),
         truncated=len(found) > max_candidates,
     )
+
+
+def _beyond_neighbours(cfa: np.ndarray, gate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the mosaic's photosites more than ``gate`` above or below all 8 same-colour neighbours.
+
+    A superset (by a hair, for float data) that :func:`_scan_plane` holds to
+    the exact test. The brightest and the darkest of every photosite's 8
+    neighbours (2 photosites away) are one dilation and one erosion of the
+    mosaic by that ring, a band of rows at a time (memory stays small on a
+    100 MP sensor). Only photosites 2 or more from every edge can be beyond
+    them by a ``gate`` >= 0: on the edge of its colour plane a photosite is
+    one of its own neighbours (:func:`_ring` clamps, as a replicated border does).
+    """
+    height, width = cfa.shape
+    # A whole number beats the gate exactly when it beats the gate's floor; float data's
+    # differences are rounded to float32, so those are held to a hair less than the gate.
+    level = math.floor(gate) if cfa.dtype.kind == "u" else gate * (1.0 - 1e-6)
+    rows, cols = [], []
+    for top in range(2, height - 2, _BAND_ROWS):
+        bottom = min(top + _BAND_ROWS, height - 2)
+        band = cfa[top - 2 : bottom + 2]
+        excess = cv2.dilate(band, _RING_KERNEL)  # the band's own border rows and columns are cut below
+        deficit = cv2.erode(band, _RING_KERNEL)
+        # Saturating for integer data: a photosite below its brightest neighbour gives 0, not a wrap-around.
+        cv2.subtract(band, excess, dst=excess)
+        cv2.subtract(deficit, band, dst=deficit)
+        cv2.max(excess, deficit, dst=excess)
+        r, c = np.divmod(np.flatnonzero(excess[2:-2, 2:-2] > level), width - 4)
+        rows.append(r + top)
+        cols.append(c + 2)
+    return np.concatenate(rows), np.concatenate(cols)
 
 
 def _ring(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -225,35 +281,48 @@ def _ring(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     the indices are clamped, so no bordered copy of the plane is made.
     """
     h, w = plane.shape
-    flat = plane.ravel()
-    row_of = {-1: np.maximum(rows - 1, 0) * w, 0: rows * w, 1: np.minimum(rows + 1, h - 1) * w}
+    row_of = {-1: np.maximum(rows - 1, 0), 0: rows, 1: np.minimum(rows + 1, h - 1)}
     col_of = {-1: np.maximum(cols - 1, 0), 0: cols, 1: np.minimum(cols + 1, w - 1)}
-    return np.stack([flat[row_of[dr] + col_of[dc]] for dr, dc in _RING_OFFSETS])
+    return np.stack([plane[row_of[dr], col_of[dc]] for dr, dc in _RING_OFFSETS])
+
+
+def _median3x3(plane: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """The median of each photosite's 3x3 block of its colour plane, at ``plane[rows, cols]``, in its type.
+
+    The slices must keep one photosite from the plane's edges (start >= 1,
+    stop <= size - 1): the nine blocks are then shifted views of the plane.
+    """
+    def shifted(s: slice, by: int) -> slice:
+        return slice(s.start + by, s.stop + by, s.step)
+
+    p = [plane[shifted(rows, dr), shifted(cols, dc)] for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+    # The 19 exchanges that leave the middle value in p[4], as OpenCV's 3x3 median does: elementwise
+    # minima and maxima of whole arrays, where np.median or np.partition would sort nine values at a time.
+    for i, j in _MEDIAN9_EXCHANGES:
+        p[i], p[j] = np.minimum(p[i], p[j]), np.maximum(p[i], p[j])
+    return p[4]
 
 
 def _scan_plane(
-    raw_plane: np.ndarray, black: float, white: float, dy: int, dx: int, sigmas: float, min_excess: float
+    plane: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    black: float,
+    white: float,
+    dy: int,
+    dx: int,
+    sigmas: float,
+    min_excess: float,
 ) -> list[PhotositeCandidate]:
-    """Candidates of one colour plane; works on the raw integers until the few candidates are known.
+    """Candidates of one colour plane among the photosites at ``rows``, ``cols`` (of the plane).
 
-    Two passes over the plane, both SIMD in OpenCV: its 3x3 median (which the
-    noise model needs anyway) and the distance of every photosite from it. A
-    photosite above all 8 neighbours by more than the gate is above their
-    median by more than it too, so the few that pass this cheap test are the
-    only ones whose neighbours are read; they are then held to the exact test
-    (beyond the extreme of the 8 neighbours).
+    Works on the raw values: the photosites :func:`_beyond_neighbours` found
+    are the only ones whose neighbours are read, held to this plane's gate
+    exactly, and scored against the plane's noise.
     """
-    if raw_plane.dtype not in (np.uint8, np.uint16, np.float32):
-        raw_plane = raw_plane.astype(np.float32)
-    median = cv2.medianBlur(raw_plane, 3)  # borders replicated: the clipped 3x3 block
     gate = min_excess * (white - black)
-    # flatnonzero: a 1-D search is several times faster than nonzero's 2-D one.
-    flat_index = np.flatnonzero(cv2.absdiff(raw_plane, median) > gate)
-    if flat_index.size == 0:
-        return []
-    rows, cols = np.divmod(flat_index, raw_plane.shape[1])
-    value_raw = raw_plane.ravel()[flat_index].astype(np.float64)
-    ring = _ring(raw_plane, rows, cols)
+    value_raw = plane[rows, cols].astype(np.float64)
+    ring = _ring(plane, rows, cols)
     ring_max = ring.max(axis=0).astype(np.float64)
     ring_min = ring.min(axis=0).astype(np.float64)
     bright = value_raw - ring_max > gate
@@ -261,7 +330,7 @@ def _scan_plane(
     if not (bright.any() or dark.any()):
         return []
     scale = 1.0 / (white - black)
-    centres, noise = _noise_model(raw_plane, median, black, scale)
+    centres, noise = _noise_model(plane, black, scale)
     out: list[PhotositeCandidate] = []
     for deviation, hits, nearest in (
         (PhotositeDeviation.BRIGHT, bright, ring_max),
@@ -271,7 +340,9 @@ def _scan_plane(
             continue
         value = (value_raw[hits] - black) * scale
         excess = np.abs(value - (nearest[hits] - black) * scale)
-        level = (median.ravel()[flat_index[hits]].astype(np.float64) - black) * scale
+        # The 3x3 median of each: its ring and itself (never on the plane's edge, so no clamped repeat).
+        block = np.concatenate([ring[:, hits], plane[rows[hits], cols[hits]][None]])
+        level = (np.median(block.astype(np.float64), axis=0) - black) * scale
         score = excess / np.interp(level, centres, noise)
         keep = score >= sigmas
         ring_median = (np.median(ring[:, hits][:, keep].astype(np.float64), axis=0) - black) * scale
