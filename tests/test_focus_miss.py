@@ -65,6 +65,27 @@ def test_soft_face_in_a_sharp_frame_is_a_miss():
     assert not assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(3), (0, 0), 0.6)), face).missed
 
 
+def test_a_face_defocused_in_a_crisp_frame_is_a_miss_though_its_own_blur_is_low():
+    # A face read at about 1.5 px in a frame whose sharp part reads 0.7: 1.35 px of defocus on top of
+    # the frame's, a miss; a floor on the face's own blur (1.6 px) used to pass it for sharp.
+    box = (500, 250, 200, 260)
+    face = FocusSubject.main_face([(box, 0.95)], 1200, 800)
+
+    def with_face_blurred(sigma: float) -> np.ndarray:
+        gray = rectangles(3)
+        x, y, w, h = box
+        region = np.s_[y - 40 : y + h + 40, x - 40 : x + w + 40]
+        gray[region] = cv2.GaussianBlur(gray, (0, 0), sigma)[region]
+        return as_linear_rgb(gray)
+
+    v = assess_focus(with_face_blurred(1.4), face, shutter_s=1 / 500, focal_length_mm=85)
+    assert v.subject_blur_px < 1.6 and v.sharpest_blur_px < 0.8
+    assert v.missed and "focus missed the subject" in v.detail
+    # A face barely softer than the rest (under FACE_DEFOCUS_PX of defocus) is not a miss.
+    v = assess_focus(with_face_blurred(1.0), face, shutter_s=1 / 500, focal_length_mm=85)
+    assert not v.missed and "the face is sharp" in v.detail
+
+
 def test_camera_shake_is_motion_and_names_the_shutter():
     kernel = np.zeros((1, 15), np.float32)
     kernel[0, :] = 1 / 15

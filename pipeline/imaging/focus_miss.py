@@ -25,8 +25,8 @@ A frame is a focus miss when
   :func:`frame_motion`) and the shutter was long enough for a hand to shake
   it (:func:`shake_possible`; always, when EXIF does not say), or
 * nothing in it is sharp (its sharp part blurs more than :data:`FRAME_SOFT_PX`), or
-* its main face is soft (blur above :data:`SUBJECT_SOFT_PX`) *and* softer
-  than the frame's sharp part by a defocus of :data:`FACE_DEFOCUS_PX` or more.
+* its main face is softer than the frame's sharp part by a defocus of
+  :data:`FACE_DEFOCUS_PX` or more (whatever its own blur: no floor on it).
   Blurs of independent causes add in quadrature (Gaussian blurs do), so the
   defocus the face has on top of what the frame's sharpest part has is
   ``sqrt(face**2 - sharp**2)``: a difference, not a ratio, so a frame whose
@@ -56,7 +56,9 @@ WORK_LONG_EDGE = 1536
 MIN_SIDE_PX = 32
 #: Probe scales of the re-blur ratio (Gaussian sigma, px).
 PROBE_FINE, PROBE_COARSE = 0.8, 2.4
-#: Blur (Gaussian sigma, working px) above which the subject (a face) is soft.
+#: Blur (Gaussian sigma, working px) above which the subject is soft. A face is judged by its
+#: defocus on top of the frame's sharp part (:data:`FACE_DEFOCUS_PX`) alone; this floor only words
+#: the verdicts ("sharp" or "a little soft") and sorts out the salient region of a frame without one.
 SUBJECT_SOFT_PX = 1.6
 #: ... and above which even the frame's sharp part is soft (nothing in focus). Set on the tuning
 #: split, where sharp frames from the smallest photos (enlarged 1.5x) reach 1.66 and defocused
@@ -500,14 +502,18 @@ def assess_focus(
         )
     elif subj is None:
         detail = f"{what} has too few edges to judge focus"
-    elif subj <= SUBJECT_SOFT_PX:
-        detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
     elif subject.source == "face" and math.sqrt(subj**2 - min(best, subj) ** 2) >= FACE_DEFOCUS_PX:
+        # The face's defocus on top of the frame's sharp part decides alone: a floor on the face's own
+        # blur (SUBJECT_SOFT_PX) counts the blur the whole frame shares twice, and let a face read at
+        # 1.5 px in a frame sharp to 0.6 px (1.4 px of defocus) pass for sharp. Back-focused faces read
+        # that low: the sharp background beside the head weighs in the face's sharper edges.
         missed = True
         detail = (
             f"{what} is soft (blur {subj:.1f} px of {work}) while the frame is sharper elsewhere "
             f"({best:.1f} px, around {best_xy[0]:.0%} across, {best_xy[1]:.0%} down): focus missed the subject"
         )
+    elif subj <= SUBJECT_SOFT_PX:
+        detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
     elif subject.source == "face":
         detail = f"{what} is a little soft ({subj:.1f} px of {work}) but nothing in the frame is much sharper"
     else:
