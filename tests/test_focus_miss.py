@@ -196,3 +196,37 @@ def test_encoded_luma_is_linear_to_srgb_of_the_luminance():
 
     rgb = np.random.default_rng(1).uniform(-0.1, 1.2, (50, 70, 3)).astype(np.float32)
     assert np.array_equal(_encoded_luma(rgb), linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32))
+
+
+def test_a_back_focused_face_the_detector_loses_at_1280_px_is_found_at_half_that(exposure_dir, model_dir, tmp_path):
+    # The corpus's back focus at its largest (a disc of 18 photosites, 9 px of this 1500 px frame) on
+    # the face of a tuning photo: YuNet no longer finds the face at 1280 px, and the salient region
+    # alone was judged (sharp); inspect_equipment's second look at 640 px finds it and the miss.
+    from benchmarks.equipment_corpus import back_focused
+    from models.face_detectors import detect_on_proxy, get_face_detector
+    from pipeline.kernel.records import EquipmentCheck, ImageRecord, SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.stage import RunContext
+    from stages import REGISTRY
+
+    with Image.open(exposure_dir / "a2490-WP_CRW_3690_N1.5.JPG") as im:
+        rgb = srgb_to_linear(np.asarray(im.convert("RGB").resize((1500, 1000), Image.BICUBIC), dtype=np.float32) / 255.0)
+    det = get_face_detector("yunet")
+    x, y, w, h = max(detect_on_proxy(det, Proxy(rgb=rgb, scale=1.0).srgb8, 1.0, 1280), key=lambda d: d.box[2]).box
+    soft = back_focused(rgb, [x / 1500, y / 1000, w / 1500, h / 1000], 9.0).astype(np.float32)
+    first = detect_on_proxy(det, Proxy(rgb=soft, scale=1.0).srgb8, 1.0, 1280)
+    assert FocusSubject.main_face([(d.box, d.score) for d in first], 1500, 1000) is None
+    assert not assess_focus(soft, None).missed
+
+    stage_cls = REGISTRY["inspect_equipment"]
+    task = SourceTask(tmp_path / "a.dng", "a.dng", "0" * 64, 1, "dng", SourceKind.RAW)
+    record = ImageRecord("a.dng", "0" * 64, 1, "dng", SourceKind.RAW)
+    check = EquipmentCheck()
+    stage = stage_cls(stage_cls.Params(), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
+    assert check.focus_miss and check.focus_subject == "face", check.focus_detail
+    assert "focus missed the subject" in check.focus_detail
+    # Without the second look, the check is the old one.
+    check = EquipmentCheck()
+    stage = stage_cls(stage_cls.Params(focus_second_look=False), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
+    assert not check.focus_miss and check.focus_subject == "salient"

@@ -84,6 +84,11 @@ EDGE_PERCENTILE = 30
 GRID = (6, 4)
 #: Faces the focus is judged on: detector score and box width (fraction of the frame's width).
 FACE_MIN_SCORE, FACE_MIN_WIDTH = 0.7, 0.03
+#: Long edge (px) of a second look for the main face when the detector's first (at 1280 px) found none
+#: sure enough: a back-focused face is blurred by a disc of 5-9 px of a 1500 px proxy, and YuNet scores
+#: it 0.57-0.78 at 1280 px; at half the size the blur is half as wide and the same faces score
+#: 0.71-0.87 (tuning splits). Half of the first look's size, not a fitted value.
+FACE_SECOND_LOOK_LONG_EDGE = 640
 #: The frame counts as sharp when this many of its regions are.
 SHARP_REGIONS = 3
 #: Fewer edge pixels than this in a region (or the subject) and it has no verdict.
