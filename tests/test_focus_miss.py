@@ -10,6 +10,7 @@ from PIL import Image
 from pipeline.equipment.findings import Body, FindingKind, FrameRef, focus_findings
 from pipeline.imaging.color import Proxy, srgb_to_linear
 from pipeline.imaging.focus_miss import FocusSubject, assess_focus, edge_blur
+from tests.conftest import require
 
 
 def rectangles(seed: int = 0, shape=(800, 1200), contrast: float = 1.0) -> np.ndarray:
@@ -72,11 +73,11 @@ def test_a_face_defocused_in_a_crisp_frame_is_a_miss_though_its_own_blur_is_low(
     face = FocusSubject.main_face([(box, 0.95)], 1200, 800)
 
     def with_face_blurred(sigma: float) -> np.ndarray:
-        gray = rectangles(3)
+        light = as_linear_rgb(rectangles(3))  # blurred in light, as a lens does
         x, y, w, h = box
         region = np.s_[y - 40 : y + h + 40, x - 40 : x + w + 40]
-        gray[region] = cv2.GaussianBlur(gray, (0, 0), sigma)[region]
-        return as_linear_rgb(gray)
+        light[region] = cv2.GaussianBlur(light, (0, 0), sigma)[region]
+        return light
 
     v = assess_focus(with_face_blurred(1.4), face, shutter_s=1 / 500, focal_length_mm=85)
     assert v.subject_blur_px < 1.6 and v.sharpest_blur_px < 0.8
@@ -230,3 +231,21 @@ def test_a_back_focused_face_the_detector_loses_at_1280_px_is_found_at_half_that
     stage = stage_cls(stage_cls.Params(focus_second_look=False), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
     stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
     assert not check.focus_miss and check.focus_subject == "salient"
+
+
+def test_a_defocused_frame_with_dark_silhouettes_is_not_read_sharp_by_its_shadows_noise(testdata):
+    # A tuning photo (dark towers against a cloudy sky) defocused as the corpus does (a disc of 9.8
+    # photosites, 4.9 px of this 1500 px frame) with shot and read noise: measured in encoded values, the
+    # shadows' noise (which the sRGB curve multiplies) made the towers' edges read 1.4 px, "sharp
+    # elsewhere"; in linear light the frame reads soft everywhere.
+    from benchmarks.equipment_corpus import defocused
+
+    with Image.open(require(testdata / "wb" / "Flickr_Davis_Doherty_CC_BY_2.0.jpg")) as im:
+        rgb = srgb_to_linear(np.asarray(im.convert("RGB").resize((1500, 1000), Image.BICUBIC), dtype=np.float32) / 255.0)
+    soft = defocused(rgb, 4.9).astype(np.float32)
+    electrons_at_white, read_noise = 1875.0, 3.0  # the corpus's sensor at ISO 1600
+    noise = np.random.default_rng(0).standard_normal(soft.shape).astype(np.float32)
+    noisy = np.clip(soft + noise * np.sqrt(soft * electrons_at_white + read_noise**2) / electrons_at_white, 0.0, 1.0)
+    v = assess_focus(noisy, None)
+    assert v.missed and "nothing in the frame is sharp" in v.detail
+    assert v.sharpest_blur_px > 1.8
