@@ -84,8 +84,8 @@ class InspectEquipment(Stage):
 
     def setup(self) -> None:
         if self.params.focus and self.params.focus_second_look:
-            self.detector = get_face_detector("yunet", device=self.context.device,
-                                              threads=self.context.threads_per_worker)
+            # On the CPU whatever the run's device: this stage holds no GPU, and a 640 px look is cheap.
+            self.detector = get_face_detector("yunet", device="cpu", threads=self.context.threads_per_worker)
 
     def process(self, item: WorkItem) -> None:
         p = self.params
