@@ -262,9 +262,15 @@ def edge_blur(gray: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.nd
     # The probes' magnitudes are read at the edge pixels only (a few percent of the frame); a 1-D
     # search is several times faster than nonzero's 2-D one.
     at = np.flatnonzero((edges > 0) & (clipped == 0))
-    ex, ey = (a.ravel()[at] for a in _gradients(gray, PROBE_COARSE))
     fx, fy = (a.ravel()[at] for a in _gradients(linear, PROBE_FINE))
-    cx, cy = (a.ravel()[at] for a in _gradients(linear, PROBE_COARSE))
+    smooth = cv2.GaussianBlur(linear, (0, 0), PROBE_COARSE)
+    cx = (cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0).ravel()[at]
+    cy = (cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0).ravel()[at]
+    # The coarse gradient as the encoded image has it (the chain rule through the sRGB curve at the
+    # edge's level), without a third pair of probes.
+    level = np.maximum(smooth.ravel()[at], 0.0031308)
+    slope = (1.055 / 2.4) * np.power(level, 1 / 2.4 - 1.0)
+    ex, ey = cx * slope, cy * slope
     fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise_lin) ** 2, 0.0))
     coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise_lin) ** 2, 0.0))
     # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise: as
