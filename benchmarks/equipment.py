@@ -74,7 +74,7 @@ from pipeline.equipment.lens import (  # noqa: E402
 from pipeline.imaging.color import Proxy  # noqa: E402
 from pipeline.imaging.decode import decode_raw_linear, fit_long_edge  # noqa: E402
 from pipeline.imaging.dust import dust_evidence  # noqa: E402
-from pipeline.imaging.focus_miss import FocusSubject, assess_focus  # noqa: E402
+from pipeline.imaging.focus_miss import FACE_SECOND_LOOK_LONG_EDGE, FocusSubject, assess_focus  # noqa: E402
 from pipeline.imaging.identity import read_identity  # noqa: E402
 from pipeline.imaging.lens_field import LensField, lens_field  # noqa: E402
 from pipeline.imaging.sensor_defects import scan_raw  # noqa: E402
@@ -310,7 +310,11 @@ def _main_face(detector, proxy: Proxy) -> FocusSubject | None:  # noqa: ANN001
 
     dets = detect_on_proxy(detector, proxy.srgb8, 1.0, 1280)
     h, w = proxy.rgb.shape[:2]
-    return FocusSubject.main_face([(d.box, d.score) for d in dets], w, h)
+    subject = FocusSubject.main_face([(d.box, d.score) for d in dets], w, h)
+    if subject is None:  # inspect_equipment's second look (focus_second_look)
+        dets = detect_on_proxy(detector, proxy.srgb8, 1.0, FACE_SECOND_LOOK_LONG_EDGE)
+        subject = FocusSubject.main_face([(d.box, d.score) for d in dets], w, h)
+    return subject
 
 
 def run_split(folder: Path, detector, log=print) -> SplitResult:  # noqa: ANN001

@@ -278,6 +278,33 @@ def _disc_kernel(radius: float) -> np.ndarray:
     return k / k.sum()
 
 
+#: Disc radius (photosites) of a defocused frame, and of a back-focused frame's face and head.
+DEFOCUS_RADIUS = (8.0, 16.0)
+BACK_FOCUS_RADIUS = (10.0, 18.0)
+
+
+def defocused(viewed: np.ndarray, radius: float) -> np.ndarray:
+    """The whole viewed scene out of focus: a disc blur of ``radius`` photosites."""
+    return cv2.filter2D(viewed, -1, _disc_kernel(radius), borderType=cv2.BORDER_REFLECT)
+
+
+def back_focused(viewed: np.ndarray, face: list[float], radius: float) -> np.ndarray:
+    """The viewed scene with the face ``(x, y, w, h)`` (fractions) and the head around it out of focus.
+
+    The face and the head around it (an ellipse 1.8x the box), feathered: the
+    subject plane, out of focus (a disc of ``radius`` photosites), the rest sharp.
+    """
+    vh, vw = viewed.shape[:2]
+    blurred = defocused(viewed, radius)
+    u, v, fw_, fh_ = face
+    cx, cy = (u + fw_ / 2) * vw, (v + fh_ / 2) * vh
+    ax, ay = 0.9 * fw_ * vw, 1.1 * fh_ * vh
+    yy, xx = np.mgrid[:vh, :vw].astype(np.float32)
+    d = np.sqrt(((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2)
+    mask = np.clip(1.5 - d, 0.0, 1.0)[..., None]
+    return blurred * mask + viewed * (1.0 - mask)
+
+
 def _line_kernel(length: float, angle_deg: float) -> np.ndarray:
     n = int(math.ceil(length)) | 1
     k = np.zeros((n, n), np.float32)
@@ -309,6 +336,22 @@ def _viewed_scene(
     size = (spec.height, spec.width) if portrait else (spec.width, spec.height)
     out = cv2.resize(np.ascontiguousarray(crop), size, interpolation=cv2.INTER_CUBIC)
     return np.clip(out, 0.0, 1.0, out=out), (x0, y0, cw, ch), flipped
+
+
+def face_in_view(face: list[float], photo_shape: tuple[int, ...], crop: tuple[int, int, int, int],
+                 flipped: bool) -> list[float] | None:
+    """The photo's face ``(x, y, w, h)`` (fractions of the photo) in the viewed frame cut by
+    :func:`_viewed_scene` (fractions of the frame); None when the crop cuts it (2 % margin)."""
+    ph, pw = photo_shape[:2]
+    x0, y0, cw, ch = crop
+    fx, fy, fw, fh = face[0] * pw - x0, face[1] * ph - y0, face[2] * pw, face[3] * ph
+    if flipped:
+        fx = cw - fx - fw
+    u0, v0 = fx / cw, fy / ch
+    u1, v1 = u0 + fw / cw, v0 + fh / ch
+    if u0 < 0.02 or v0 < 0.02 or u1 > 0.98 or v1 > 0.98:
+        return None
+    return [u0, v0, u1 - u0, v1 - v0]
 
 
 def _to_sensor(viewed: np.ndarray, orientation: int) -> np.ndarray:
@@ -381,41 +424,25 @@ def _render_frame(
     """The frame's raw CFA (uint16, sensor orientation); fills in the frame's blur truth."""
     portrait = frame.orientation in (6, 8)
     viewed, (x0, y0, cw, ch), flipped = _viewed_scene(photo_lin, rng, portrait, spec)
-    vh, vw = viewed.shape[:2]
     miss = frame.focus_miss
     if miss == "back_focus" and face is not None:
-        ph, pw = photo_lin.shape[:2]
-        fx, fy, fw, fh = face[0] * pw - x0, face[1] * ph - y0, face[2] * pw, face[3] * ph
-        if flipped:
-            fx = cw - fx - fw
-        # The face in the viewed frame (fractions); a face cropped away falls back to defocus.
-        u0, v0 = fx / cw, fy / ch
-        u1, v1 = u0 + fw / cw, v0 + fh / ch
-        if u0 < 0.02 or v0 < 0.02 or u1 > 0.98 or v1 > 0.98:
+        # A face cropped away falls back to defocus.
+        frame.subject = face_in_view(face, photo_lin.shape, (x0, y0, cw, ch), flipped)
+        if frame.subject is None:
             miss = frame.focus_miss = "defocus"
-        else:
-            frame.subject = [u0, v0, u1 - u0, v1 - v0]
     elif miss == "back_focus":
         miss = frame.focus_miss = "defocus"
     if miss == "defocus":
         # Blurs stay in photosites whatever the sensor's size: the detector judges blur in the
         # proxy's pixels, and half-size decoding halves these on any sensor.
-        frame.blur_px = float(rng.uniform(8.0, 16.0))
-        viewed = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
+        frame.blur_px = float(rng.uniform(*DEFOCUS_RADIUS))
+        viewed = defocused(viewed, frame.blur_px)
     elif miss == "shake":
         frame.blur_px = float(rng.uniform(14.0, 28.0))
         viewed = cv2.filter2D(viewed, -1, _line_kernel(frame.blur_px, float(rng.uniform(0, 180))), borderType=cv2.BORDER_REFLECT)
     elif miss == "back_focus":
-        frame.blur_px = float(rng.uniform(10.0, 18.0))
-        blurred = cv2.filter2D(viewed, -1, _disc_kernel(frame.blur_px), borderType=cv2.BORDER_REFLECT)
-        u, v, fw_, fh_ = frame.subject  # type: ignore[misc]
-        # The face and the head around it (1.8x the box), feathered: the subject plane, out of focus.
-        cx, cy = (u + fw_ / 2) * vw, (v + fh_ / 2) * vh
-        ax, ay = 0.9 * fw_ * vw, 1.1 * fh_ * vh
-        yy, xx = np.mgrid[:vh, :vw].astype(np.float32)
-        d = np.sqrt(((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2)
-        mask = np.clip(1.5 - d, 0.0, 1.0)[..., None]
-        viewed = blurred * mask + viewed * (1.0 - mask)
+        frame.blur_px = float(rng.uniform(*BACK_FOCUS_RADIUS))
+        viewed = back_focused(viewed, frame.subject, frame.blur_px)  # type: ignore[arg-type]
     scene = _to_sensor(viewed, frame.orientation)
     signal = _exposed(scene, frame.iso, rng, spec,
                       _dust_map(body.dust, frame.f_number, spec) if body.dust else None)

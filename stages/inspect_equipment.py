@@ -17,16 +17,19 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_face_detector
+from models.registry import ModelError, ensure_model
 from pipeline.equipment.evidence import evidence_bytes, evidence_path
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.dust import MIN_SIDE_PX as DUST_MIN_SIDE_PX
 from pipeline.imaging.dust import dust_evidence
+from pipeline.imaging.focus_miss import FACE_SECOND_LOOK_LONG_EDGE, FocusSubject, assess_focus
 from pipeline.imaging.focus_miss import MIN_SIDE_PX as FOCUS_MIN_SIDE_PX
-from pipeline.imaging.focus_miss import FocusSubject, assess_focus
 from pipeline.imaging.identity import read_identity
 from pipeline.imaging.lens_field import MIN_SIDE_PX as LENS_MIN_SIDE_PX
 from pipeline.imaging.lens_field import lens_field
 from pipeline.imaging.sensor_defects import PhotositeScan
+from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import EquipmentCheck, WorkItem
 from pipeline.kernel.stage import Resources, Stage
@@ -63,6 +66,26 @@ class InspectEquipment(Stage):
         focus: bool = Field(True, description="Judge whether the main face (else the salient region) is in focus.")
         lens: bool = Field(True, description="Write the frame's lens field (brightness and detail per place of "
                            "the sensor), for the decentring and vignetting checks.")
+        focus_second_look: bool = Field(
+            True,
+            description="When detect_faces found no face sure enough to judge focus on, look again with YuNet "
+            "at half its size (640 px): a back-focused face's blur halves with the image and YuNet finds the "
+            "face again.",
+        )
+
+    detector: FaceDetector | None = None
+
+    def preflight(self) -> None:
+        if self.params.focus and self.params.focus_second_look:
+            try:
+                ensure_model(BACKENDS["yunet"].model_name)
+            except ModelError as exc:
+                raise ConfigError(str(exc), Location(None, key="inspect_equipment.focus_second_look")) from None
+
+    def setup(self) -> None:
+        if self.params.focus and self.params.focus_second_look:
+            # On the CPU whatever the run's device: this stage holds no GPU, and a 640 px look is cheap.
+            self.detector = get_face_detector("yunet", device="cpu", threads=self.context.threads_per_worker)
 
     def process(self, item: WorkItem) -> None:
         p = self.params
@@ -102,6 +125,12 @@ class InspectEquipment(Stage):
         width, height = r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale)
         faces = [((f.x, f.y, f.width, f.height), f.score) for f in r.faces]
         subject = FocusSubject.main_face(faces, width, height)
+        if subject is None and self.params.focus_second_look:
+            if self.detector is None:
+                self.setup()
+            assert self.detector is not None
+            second = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, FACE_SECOND_LOOK_LONG_EDGE)
+            subject = FocusSubject.main_face([(d.box, d.score) for d in second], width, height)
         saliency = None
         if r.content.saliency_x is not None and r.content.saliency_y is not None:
             saliency = (r.content.saliency_x, r.content.saliency_y)

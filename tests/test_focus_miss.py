@@ -10,6 +10,7 @@ from PIL import Image
 from pipeline.equipment.findings import Body, FindingKind, FrameRef, focus_findings
 from pipeline.imaging.color import Proxy, srgb_to_linear
 from pipeline.imaging.focus_miss import FocusSubject, assess_focus, edge_blur
+from tests.conftest import require
 
 
 def rectangles(seed: int = 0, shape=(800, 1200), contrast: float = 1.0) -> np.ndarray:
@@ -63,6 +64,27 @@ def test_soft_face_in_a_sharp_frame_is_a_miss():
     assert "camera shake" not in v.detail
     # The same face sharp: no miss.
     assert not assess_focus(as_linear_rgb(cv2.GaussianBlur(rectangles(3), (0, 0), 0.6)), face).missed
+
+
+def test_a_face_defocused_in_a_crisp_frame_is_a_miss_though_its_own_blur_is_low():
+    # A face read at about 1.5 px in a frame whose sharp part reads 0.7: 1.35 px of defocus on top of
+    # the frame's, a miss; a floor on the face's own blur (1.6 px) used to pass it for sharp.
+    box = (500, 250, 200, 260)
+    face = FocusSubject.main_face([(box, 0.95)], 1200, 800)
+
+    def with_face_blurred(sigma: float) -> np.ndarray:
+        light = as_linear_rgb(rectangles(3))  # blurred in light, as a lens does
+        x, y, w, h = box
+        region = np.s_[y - 40 : y + h + 40, x - 40 : x + w + 40]
+        light[region] = cv2.GaussianBlur(light, (0, 0), sigma)[region]
+        return light
+
+    v = assess_focus(with_face_blurred(1.4), face, shutter_s=1 / 500, focal_length_mm=85)
+    assert v.subject_blur_px < 1.6 and v.sharpest_blur_px < 0.8
+    assert v.missed and "focus missed the subject" in v.detail
+    # A face barely softer than the rest (under FACE_DEFOCUS_PX of defocus) is not a miss.
+    v = assess_focus(with_face_blurred(1.0), face, shutter_s=1 / 500, focal_length_mm=85)
+    assert not v.missed and "the face is sharp" in v.detail
 
 
 def test_camera_shake_is_motion_and_names_the_shutter():
@@ -175,3 +197,55 @@ def test_encoded_luma_is_linear_to_srgb_of_the_luminance():
 
     rgb = np.random.default_rng(1).uniform(-0.1, 1.2, (50, 70, 3)).astype(np.float32)
     assert np.array_equal(_encoded_luma(rgb), linear_to_srgb(np.clip(luminance(rgb), 0.0, 1.0)).astype(np.float32))
+
+
+def test_a_back_focused_face_the_detector_loses_at_1280_px_is_found_at_half_that(exposure_dir, model_dir, tmp_path):
+    # The corpus's back focus at its largest (a disc of 18 photosites, 9 px of this 1500 px frame) on
+    # the face of a tuning photo: YuNet no longer finds the face at 1280 px, and the salient region
+    # alone was judged (sharp); inspect_equipment's second look at 640 px finds it and the miss.
+    from benchmarks.equipment_corpus import back_focused
+    from models.face_detectors import detect_on_proxy, get_face_detector
+    from pipeline.kernel.records import EquipmentCheck, ImageRecord, SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.stage import RunContext
+    from stages import REGISTRY
+
+    with Image.open(exposure_dir / "a2490-WP_CRW_3690_N1.5.JPG") as im:
+        rgb = srgb_to_linear(np.asarray(im.convert("RGB").resize((1500, 1000), Image.BICUBIC), dtype=np.float32) / 255.0)
+    det = get_face_detector("yunet")
+    x, y, w, h = max(detect_on_proxy(det, Proxy(rgb=rgb, scale=1.0).srgb8, 1.0, 1280), key=lambda d: d.box[2]).box
+    soft = back_focused(rgb, [x / 1500, y / 1000, w / 1500, h / 1000], 9.0).astype(np.float32)
+    first = detect_on_proxy(det, Proxy(rgb=soft, scale=1.0).srgb8, 1.0, 1280)
+    assert FocusSubject.main_face([(d.box, d.score) for d in first], 1500, 1000) is None
+    assert not assess_focus(soft, None).missed
+
+    stage_cls = REGISTRY["inspect_equipment"]
+    task = SourceTask(tmp_path / "a.dng", "a.dng", "0" * 64, 1, "dng", SourceKind.RAW)
+    record = ImageRecord("a.dng", "0" * 64, 1, "dng", SourceKind.RAW)
+    check = EquipmentCheck()
+    stage = stage_cls(stage_cls.Params(), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
+    assert check.focus_miss and check.focus_subject == "face", check.focus_detail
+    assert "focus missed the subject" in check.focus_detail
+    # Without the second look, the check is the old one.
+    check = EquipmentCheck()
+    stage = stage_cls(stage_cls.Params(focus_second_look=False), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
+    assert not check.focus_miss and check.focus_subject == "salient"
+
+
+def test_a_defocused_frame_with_dark_silhouettes_is_not_read_sharp_by_its_shadows_noise(testdata):
+    # A tuning photo (dark towers against a cloudy sky) defocused as the corpus does (a disc of 9.8
+    # photosites, 4.9 px of this 1500 px frame) with shot and read noise: measured in encoded values, the
+    # shadows' noise (which the sRGB curve multiplies) made the towers' edges read 1.4 px, "sharp
+    # elsewhere"; in linear light the frame reads soft everywhere.
+    from benchmarks.equipment_corpus import defocused
+
+    with Image.open(require(testdata / "wb" / "Flickr_Davis_Doherty_CC_BY_2.0.jpg")) as im:
+        rgb = srgb_to_linear(np.asarray(im.convert("RGB").resize((1500, 1000), Image.BICUBIC), dtype=np.float32) / 255.0)
+    soft = defocused(rgb, 4.9).astype(np.float32)
+    electrons_at_white, read_noise = 1875.0, 3.0  # the corpus's sensor at ISO 1600
+    noise = np.random.default_rng(0).standard_normal(soft.shape).astype(np.float32)
+    noisy = np.clip(soft + noise * np.sqrt(soft * electrons_at_white + read_noise**2) / electrons_at_white, 0.0, 1.0)
+    v = assess_focus(noisy, None)
+    assert v.missed and "nothing in the frame is sharp" in v.detail
+    assert v.sharpest_blur_px > 1.8

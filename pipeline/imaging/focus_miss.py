@@ -25,8 +25,8 @@ A frame is a focus miss when
   :func:`frame_motion`) and the shutter was long enough for a hand to shake
   it (:func:`shake_possible`; always, when EXIF does not say), or
 * nothing in it is sharp (its sharp part blurs more than :data:`FRAME_SOFT_PX`), or
-* its main face is soft (blur above :data:`SUBJECT_SOFT_PX`) *and* softer
-  than the frame's sharp part by a defocus of :data:`FACE_DEFOCUS_PX` or more.
+* its main face is softer than the frame's sharp part by a defocus of
+  :data:`FACE_DEFOCUS_PX` or more (whatever its own blur: no floor on it).
   Blurs of independent causes add in quadrature (Gaussian blurs do), so the
   defocus the face has on top of what the frame's sharpest part has is
   ``sqrt(face**2 - sharp**2)``: a difference, not a ratio, so a frame whose
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.imaging.color import luminance
+from pipeline.imaging.color import luminance, srgb_to_linear
 
 #: Long edge of the working copy (px); smaller proxies are used as they are.
 WORK_LONG_EDGE = 1536
@@ -56,7 +56,9 @@ WORK_LONG_EDGE = 1536
 MIN_SIDE_PX = 32
 #: Probe scales of the re-blur ratio (Gaussian sigma, px).
 PROBE_FINE, PROBE_COARSE = 0.8, 2.4
-#: Blur (Gaussian sigma, working px) above which the subject (a face) is soft.
+#: Blur (Gaussian sigma, working px) above which the subject is soft. A face is judged by its
+#: defocus on top of the frame's sharp part (:data:`FACE_DEFOCUS_PX`) alone; this floor only words
+#: the verdicts ("sharp" or "a little soft") and sorts out the salient region of a frame without one.
 SUBJECT_SOFT_PX = 1.6
 #: ... and above which even the frame's sharp part is soft (nothing in focus). Set on the tuning
 #: split, where sharp frames from the smallest photos (enlarged 1.5x) reach 1.66 and defocused
@@ -82,6 +84,11 @@ EDGE_PERCENTILE = 30
 GRID = (6, 4)
 #: Faces the focus is judged on: detector score and box width (fraction of the frame's width).
 FACE_MIN_SCORE, FACE_MIN_WIDTH = 0.7, 0.03
+#: Long edge (px) of a second look for the main face when the detector's first (at 1280 px) found none
+#: sure enough: a back-focused face is blurred by a disc of 5-9 px of a 1500 px proxy, and YuNet scores
+#: it 0.57-0.78 at 1280 px; at half the size the blur is half as wide and the same faces score
+#: 0.71-0.87 (tuning splits). Half of the first look's size, not a fitted value.
+FACE_SECOND_LOOK_LONG_EDGE = 640
 #: The frame counts as sharp when this many of its regions are.
 SHARP_REGIONS = 3
 #: Fewer edge pixels than this in a region (or the subject) and it has no verdict.
@@ -193,13 +200,36 @@ def _noise_gain(sigma: float) -> float:
 _GAIN_FINE, _GAIN_COARSE = _noise_gain(PROBE_FINE), _noise_gain(PROBE_COARSE)
 
 
-def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _noise(img: np.ndarray, step: int) -> float:
+    """Robust spread (sigma) of one pixel's noise from the differences of neighbours on every ``step``-th row."""
+    diff = img[::step, 1:] - img[::step, :-1]
+    return 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
+
+
+def edge_blur(gray: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Blur estimates at the edges of a gamma-encoded grey image (values 0-1).
+
+    Edges are found in the encoded image (where the eye sees them); the blur
+    at each is measured in linear light (``linear``, else the encoded image
+    decoded), where the lens blurred the scene and where the shadows are the
+    least noisy part of the frame. In encoded values the sRGB curve multiplies
+    the shadows' noise (its slope at 1 % of white is six times that at 20 %),
+    so the frame's one noise figure, taken mostly from the mid-tones, left the
+    shadows' noise in the fine probe and their edges read sharp: a defocused
+    frame (a disc of 4.9 px) of dark towers against the sky read 1.3-1.5 px
+    in its sharpest regions, 1.8-2.0 in light.
 
     The noise's share of each probe's gradient is taken out before the ratio
     (noise adds fine detail and would make a soft edge look sharp); edges
     next to clipped pixels are left out (clipping cuts an edge to a step
     whatever the focus).
+
+    Parameters
+    ----------
+    gray : ndarray, (H, W)
+        sRGB-encoded luminance, 0-1.
+    linear : ndarray, (H, W), optional
+        The same luminance in linear light (``gray`` decoded when not given).
 
     Returns
     -------
@@ -210,19 +240,21 @@ def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     Raises
     ------
     ValueError
-        If ``gray`` is not a 2-D image of at least 32x32.
+        If ``gray`` is not a 2-D image of at least 32x32, or ``linear`` is not its shape.
     """
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 32:
         raise ValueError(f"expected a 2-D image of at least 32x32, got shape {gray.shape}")
-    fx, fy = _gradients(gray, PROBE_FINE)
-    cx, cy = _gradients(gray, PROBE_COARSE)
+    if linear is None:
+        linear = srgb_to_linear(np.clip(gray, 0.0, 1.0)).astype(np.float32)
+    linear = np.asarray(linear, dtype=np.float32)
+    if linear.shape != gray.shape:
+        raise ValueError(f"linear has shape {linear.shape}, the encoded image {gray.shape}: pass the same image")
     # Noise: robust spread of the finest differences (pixel noise, not texture), on a regular
     # subset of rows (at most about NOISE_SAMPLES differences: plenty for a median, and the
     # partition of every difference of the frame cost as much as the rest of the edge search).
     step = max(1, math.ceil(gray.size / NOISE_SAMPLES))
-    diff = gray[::step, 1:] - gray[::step, :-1]
-    noise = 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
+    noise, noise_lin = _noise(gray, step), _noise(linear, step)
     u8 = np.clip(gray * 255.0, 0, 255).astype(np.uint8)
     hi = max(12.0, 255.0 * 8 * noise)
     edges = cv2.Canny(cv2.GaussianBlur(u8, (0, 0), PROBE_FINE), hi / 2, hi, L2gradient=True)
@@ -230,13 +262,23 @@ def edge_blur(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     # The probes' magnitudes are read at the edge pixels only (a few percent of the frame); a 1-D
     # search is several times faster than nonzero's 2-D one.
     at = np.flatnonzero((edges > 0) & (clipped == 0))
-    fx, fy, cx, cy = (a.ravel()[at] for a in (fx, fy, cx, cy))
-    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise) ** 2, 0.0))
-    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
-    # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise.
-    strong = coarse > max(0.004, 5 * _GAIN_COARSE * noise)
+    fx, fy = (a.ravel()[at] for a in _gradients(linear, PROBE_FINE))
+    smooth = cv2.GaussianBlur(linear, (0, 0), PROBE_COARSE)
+    cx = (cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0).ravel()[at]
+    cy = (cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0).ravel()[at]
+    # The coarse gradient as the encoded image has it (the chain rule through the sRGB curve at the
+    # edge's level), without a third pair of probes.
+    level = np.maximum(smooth.ravel()[at], 0.0031308)
+    slope = (1.055 / 2.4) * np.power(level, 1 / 2.4 - 1.0)
+    ex, ey = cx * slope, cy * slope
+    fine = np.sqrt(np.maximum(fx * fx + fy * fy - 2 * (_GAIN_FINE * noise_lin) ** 2, 0.0))
+    coarse = np.sqrt(np.maximum(cx * cx + cy * cy - 2 * (_GAIN_COARSE * noise_lin) ** 2, 0.0))
+    # The coarse probe must see the edge well above its own noise, or the ratio is mostly noise: as
+    # the eye sees it (encoded) and in the light the ratio is taken in.
+    seen = np.sqrt(np.maximum(ex * ex + ey * ey - 2 * (_GAIN_COARSE * noise) ** 2, 0.0))
+    strong = (seen > max(0.004, 5 * _GAIN_COARSE * noise)) & (coarse > 5 * _GAIN_COARSE * noise_lin)
     ys, xs = np.divmod(at[strong], gray.shape[1])
-    ratio = fine[strong] / np.maximum(coarse[strong], 1e-6)
+    ratio = fine[strong] / np.maximum(coarse[strong], 1e-9)
     return ys, xs, _blur_from_ratio(ratio), np.arctan2(fy[strong], fx[strong])
 
 
@@ -449,10 +491,10 @@ def assess_focus(
         # of the work (a 1600 px proxy: 7 ms less per frame).
         luma = cv2.resize(luma, (max(MIN_SIDE_PX, round(w * scale)), max(MIN_SIDE_PX, round(h * scale))),
                           interpolation=cv2.INTER_AREA)
-    gray = _encode(luma)
+    gray = _encode(luma)  # luma is clipped to 0-1 in place: the linear light the blur is measured in
     h, w = gray.shape
     work = max(h, w)
-    ys, xs, blur, angle = edge_blur(gray)
+    ys, xs, blur, angle = edge_blur(gray, luma)
 
     # The frame's sharp part: the SHARP_REGIONS-th sharpest region of a grid, so one
     # region of glints or streetlights does not make a soft frame look sharp.
@@ -500,14 +542,18 @@ def assess_focus(
         )
     elif subj is None:
         detail = f"{what} has too few edges to judge focus"
-    elif subj <= SUBJECT_SOFT_PX:
-        detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
     elif subject.source == "face" and math.sqrt(subj**2 - min(best, subj) ** 2) >= FACE_DEFOCUS_PX:
+        # The face's defocus on top of the frame's sharp part decides alone: a floor on the face's own
+        # blur (SUBJECT_SOFT_PX) counts the blur the whole frame shares twice, and let a face read at
+        # 1.5 px in a frame sharp to 0.6 px (1.4 px of defocus) pass for sharp. Back-focused faces read
+        # that low: the sharp background beside the head weighs in the face's sharper edges.
         missed = True
         detail = (
             f"{what} is soft (blur {subj:.1f} px of {work}) while the frame is sharper elsewhere "
             f"({best:.1f} px, around {best_xy[0]:.0%} across, {best_xy[1]:.0%} down): focus missed the subject"
         )
+    elif subj <= SUBJECT_SOFT_PX:
+        detail = f"{what} is sharp (blur {subj:.1f} px of {work})"
     elif subject.source == "face":
         detail = f"{what} is a little soft ({subj:.1f} px of {work}) but nothing in the frame is much sharper"
     else:
