@@ -101,7 +101,7 @@ from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import XYZ_TO_SRGB, mosaic, write_dng
 
 CORPUS_VERSION = 3
-SPLITS = ("tuning", "tuning_v2", "tuning_v3", "heldout", "heldout_v1", "heldout_v3", "heldout_v4", "heldout_v5")
+SPLITS = ("tuning", "tuning_v2", "tuning_v3", "heldout", "heldout_v1", "heldout_v3", "heldout_v4", "heldout_v5", "heldout_v6")
 #: The splits constants may be set on: the tuning photos, three seeds (``tuning`` alone, 84 frames, was
 #: too little truth: its constants held on it and not on the held-out splits). Each has the four bodies
 #: of ``tuning`` (two dusty, two clean, one of them on a tripod), from its own seed.
@@ -111,13 +111,16 @@ TUNING_SPLITS = ("tuning", "tuning_v2", "tuning_v3")
 #: each later round; ``heldout_v3`` the third (seed 4817, never used before), first run with the dust
 #: patch rule; ``heldout_v4`` the fourth (seed 5923, never used before), first run with the dust map
 #: measured against its own background peaks; ``heldout_v5`` the fifth (seed 8353, never used before), first
-#: run with the dust frames weighted by aperture (benchmarks/EQUIPMENT.md lists every held-out run).
-SPLIT_SEEDS = {"tuning": 1501, "tuning_v2": 6113, "tuning_v3": 7229, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817, "heldout_v4": 5923, "heldout_v5": 8353}
-_SERIAL_TAGS = {"tuning": "T", "tuning_v2": "U", "tuning_v3": "V", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G", "heldout_v4": "J", "heldout_v5": "K"}
+#: run with the dust frames weighted by aperture; ``heldout_v6`` the sixth (seed 9371, never used before), first
+#: run with branch focus7's focus check (benchmarks/EQUIPMENT.md lists every held-out run).
+SPLIT_SEEDS = {"tuning": 1501, "tuning_v2": 6113, "tuning_v3": 7229, "heldout": 3703, "heldout_v1": 2602, "heldout_v3": 4817, "heldout_v4": 5923, "heldout_v5": 8353, "heldout_v6": 9371}
+_SERIAL_TAGS = {"tuning": "T", "tuning_v2": "U", "tuning_v3": "V", "heldout": "F", "heldout_v1": "H", "heldout_v3": "G", "heldout_v4": "J", "heldout_v5": "K",
+                "heldout_v6": "L"}
 _STARTS = {"tuning": datetime(2026, 5, 4, 9), "tuning_v2": datetime(2026, 5, 11, 9),
            "tuning_v3": datetime(2026, 5, 18, 9), "heldout": datetime(2026, 7, 6, 9), "heldout_v1": datetime(2026, 6, 8, 9),
            "heldout_v3": datetime(2026, 8, 3, 9), "heldout_v4": datetime(2026, 9, 7, 9),
-           "heldout_v5": datetime(2026, 10, 5, 9)}
+           "heldout_v5": datetime(2026, 10, 5, 9),
+           "heldout_v6": datetime(2026, 11, 2, 9)}
 SENSOR_W, SENSOR_H = 3000, 2000
 BITS, BLACK = 14, 512
 WHITE = 2**BITS - 1
@@ -241,7 +244,7 @@ def split_sources(data: Path) -> dict[str, list[Path]]:
     if len(photos) < 8:
         raise FileNotFoundError(f"need at least 8 photos of >= {MIN_SOURCE_LONG_EDGE} px in {data} (set POSTPROD_TESTDATA)")
     return {**{split: photos[0::2] for split in TUNING_SPLITS}, "heldout": photos[1::2], "heldout_v1": photos[1::2], "heldout_v3": photos[1::2],
-            "heldout_v4": photos[1::2], "heldout_v5": photos[1::2]}
+            "heldout_v4": photos[1::2], "heldout_v5": photos[1::2], "heldout_v6": photos[1::2]}
 
 
 def _largest_face(srgb8: np.ndarray) -> list[float] | None:
