@@ -126,9 +126,7 @@ class InspectEquipment(Stage):
         faces = [((f.x, f.y, f.width, f.height), f.score) for f in r.faces]
         subject = FocusSubject.main_face(faces, width, height)
         if subject is None and self.params.focus_second_look:
-            if self.detector is None:
-                self.setup()
-            assert self.detector is not None
+            assert self.detector is not None, "setup() loads the second look's detector"
             second = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, FACE_SECOND_LOOK_LONG_EDGE)
             subject = FocusSubject.main_face([(d.box, d.score) for d in second], width, height)
         saliency = None

@@ -223,6 +223,7 @@ def test_a_back_focused_face_the_detector_loses_at_1280_px_is_found_at_half_that
     record = ImageRecord("a.dng", "0" * 64, 1, "dng", SourceKind.RAW)
     check = EquipmentCheck()
     stage = stage_cls(stage_cls.Params(), RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage.setup()
     stage._judge_focus(WorkItem(task, record), Proxy(rgb=soft, scale=1.0), check)
     assert check.focus_miss and check.focus_subject == "face", check.focus_detail
     assert "focus missed the subject" in check.focus_detail

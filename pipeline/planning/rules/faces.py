@@ -194,12 +194,10 @@ def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, 
     if len(read) != 1:
         return None
     face = record.faces[read[0]]
-    rendered = is_rendered(record.source_kind)
-    surround = shown_surround_ev(face, rendered)
-    if surround is None:
+    if face.surround_ev is None:
         return None
-    if rendered:
-        return read[0], SURROUND_LIT_EV - surround
+    if is_rendered(record.source_kind):  # display light already (shown_surround_ev's reading)
+        return read[0], SURROUND_LIT_EV - float(face.surround_ev)
     # The scene-light gain that makes the face look SURROUND_LIT_EV under its surroundings, which the
     # lift leaves as they are: a shadow's depth in scene light whatever part of the curve it falls on.
     face_light = 2.0 ** (FACE_LOG2 + float(face.exposure_ev))  # type: ignore[arg-type]
