@@ -73,7 +73,7 @@ class Export(Stage):
         if not rendered:
             return
         if after is not None:  # the report's thumbnail of what is delivered
-            write_bytes_atomic(self.out_path(after_preview_name(r.content_hash)), _jpeg(after))
+            self.write_file(self.out_path(after_preview_name(r.content_hash)), _jpeg(after))
         out_dir = Path(self.context.out_dir).resolve()
         shoot = self.context.shoot_id or Path(self.context.shoot_dir).name
         stem = item.task.stem or Path(item.task.source_path).stem
@@ -136,7 +136,8 @@ class Export(Stage):
                     thumb.add(strip)
                     yield strip
 
-            size, digest = export_rendition_strips(strips(), (width, height), rendition, meta, path, settings)
+            size, digest = export_rendition_strips(strips(), (width, height), rendition, meta, path, settings,
+                                                  durable=False)
             write_bytes_atomic(thumbnail_path(out_dir, rel), thumb.jpeg(), durable=False)
         else:
             if isinstance(pixels, RenditionStrips):  # another format: it has to be whole to be encoded
@@ -147,7 +148,7 @@ class Export(Stage):
                     f"warning: rendition {name} is {len(encoded.data) / 1024:.0f} KB at quality 1, "
                     f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
                 )
-            write_bytes_atomic(path, encoded.data)
+            self.write_file(path, encoded.data)
             write_bytes_atomic(thumbnail_path(out_dir, rel), contact_thumbnail(pixels, rendition.color_space.value),
                                durable=False)
             size, digest = len(encoded.data), hashlib.sha256(encoded.data).hexdigest()

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.measure.keypoints import MAX_KEYPOINTS, find_keypoints, keypoints_bytes, keypoints_path
-from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
@@ -41,5 +40,5 @@ class FindKeypoints(Stage):
     def process(self, item: WorkItem) -> None:
         proxy: Proxy = item.artifacts["proxy"]
         rel = keypoints_path(item.task.content_hash)
-        write_bytes_atomic(self.out_path(rel), keypoints_bytes(find_keypoints(proxy.rgb, self.params.max_keypoints)))
+        self.write_file(self.out_path(rel), keypoints_bytes(find_keypoints(proxy.rgb, self.params.max_keypoints)))
         item.record.keypoints_path = rel

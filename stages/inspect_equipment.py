@@ -30,7 +30,6 @@ from pipeline.imaging.lens_field import MIN_SIDE_PX as LENS_MIN_SIDE_PX
 from pipeline.imaging.lens_field import lens_field
 from pipeline.imaging.sensor_defects import PhotositeScan
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import EquipmentCheck, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
@@ -106,7 +105,7 @@ class InspectEquipment(Stage):
         lens = lens_field(proxy.rgb, r.frame.orientation) if p.lens and side >= LENS_MIN_SIDE_PX else None
         if dust is not None or scan is not None or lens is not None:
             rel = evidence_path(item.task.content_hash)
-            write_bytes_atomic(self.out_path(rel), evidence_bytes(dust, scan, lens))
+            self.write_file(self.out_path(rel), evidence_bytes(dust, scan, lens))
             check.evidence_path = rel
         if dust is not None:
             check.dust_usable_pct = round(100.0 * dust.usable_fraction, 2)

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy, to_srgb8
 from pipeline.imaging.decode import fit_long_edge
-from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
@@ -46,7 +45,7 @@ class WritePreview(Stage):
 
     def process(self, item: WorkItem) -> None:
         rel = f"{PREVIEW_DIR}/{item.task.content_hash[:24]}.jpg"
-        write_bytes_atomic(
+        self.write_file(
             self.out_path(rel), preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality)
         )
         item.record.preview_path = rel

@@ -1,7 +1,9 @@
-"""Atomic writes: deliveries synced to disk, the journal (work savings only) not."""
+"""Atomic writes: deliveries synced to disk; an image's files flushed in groups before its journal entry."""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.kernel import files
+from pipeline.kernel import journal as journal_module
 from pipeline.kernel.journal import Journal
 from pipeline.kernel.records import SourceKind, SourceTask
 
@@ -40,16 +43,72 @@ def test_many_files_share_one_folder_sync(tmp_path: Path, fsyncs: list[int]) -> 
     assert json.loads((tmp_path / "3.json").read_text()) == {"i": 3}
 
 
+def _task(tmp_path: Path, name: str = "a") -> SourceTask:
+    return SourceTask(path=tmp_path / f"{name}.jpg", source_path=f"{name}.jpg",
+                      content_hash=hashlib.sha256(name.encode()).hexdigest(), file_size=1, format="jpeg",
+                      source_kind=SourceKind.RASTER, seq=1, stem=name)
+
+
 def test_the_journal_is_not_synced_and_a_cut_short_entry_is_redone(tmp_path: Path, fsyncs: list[int]) -> None:
-    task = SourceTask(path=tmp_path / "a.jpg", source_path="a.jpg", content_hash="ab" * 32, file_size=1,
-                      format="jpeg", source_kind=SourceKind.RASTER, seq=1, stem="a")
+    task = _task(tmp_path)
     journal = Journal(tmp_path)
     journal.put(0, task.content_hash, "key", task.new_record())
+    assert journal.get(0, task.content_hash, "key", tmp_path) is None  # held for its group's commit
+    journal.commit()
     assert fsyncs == []
     assert journal.get(0, task.content_hash, "key", tmp_path) is not None
     entry = journal._path(0, task.content_hash)
     entry.write_bytes(entry.read_bytes()[:40])  # what a power cut could leave of an unsynced file
     assert journal.get(0, task.content_hash, "key", tmp_path) is None
+
+
+def test_an_entry_is_written_only_after_its_files_are_flushed(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    tasks = [_task(tmp_path, n) for n in ("a", "b", "c")]
+    journal = Journal(tmp_path)
+    flushed: list[tuple[list[Path], list[bool]]] = []
+
+    def make_durable(paths: object, anchor: Path) -> None:
+        seen = [journal._path(0, t.content_hash).exists() for t in tasks]
+        flushed.append((list(paths), seen))  # type: ignore[call-overload]
+
+    monkeypatch.setattr(journal_module, "make_durable", make_durable)
+    monkeypatch.setattr(journal, "COMMIT_EVERY", 2)
+    for t in tasks:
+        files.write_bytes_atomic(tmp_path / "exports" / f"{t.stem}.jpg", b"jpeg", durable=False)
+        journal.put(0, t.content_hash, "key", t.new_record(), [f"exports/{t.stem}.jpg"])
+    journal.commit()  # the third, and waits for the group of two committed in the background
+    assert [[p.name for p in paths] for paths, _ in flushed] == [["a.jpg", "b.jpg"], ["c.jpg"]]
+    assert [seen for _, seen in flushed] == [[False, False, False], [True, True, False]]
+    assert all(journal.get(0, t.content_hash, "key", tmp_path) is not None for t in tasks)
+    assert journal.held == 0
+
+
+def test_a_failed_group_commit_is_raised_and_its_entries_are_not_written(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(paths: object, anchor: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "make_durable", full_disk)
+    journal = Journal(tmp_path)
+    monkeypatch.setattr(journal, "COMMIT_AFTER_S", 0.0)
+    task = _task(tmp_path)
+    journal.put(0, task.content_hash, "key", task.new_record(), ["exports/a.jpg"])  # committed in the background
+    with pytest.raises(OSError, match="No space"):
+        journal.commit()
+    assert journal.get(0, task.content_hash, "key", tmp_path) is None  # the rerun redoes the image
+    assert journal.held == 0
+
+
+def test_unsynced_files_are_flushed_once_each_with_their_folders(tmp_path: Path, fsyncs: list[int],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [tmp_path / "exports" / f"{i}.jpg" for i in range(4)] + [tmp_path / "previews" / "p.jpg"]
+    for p in paths:
+        files.write_bytes_atomic(p, b"x", durable=False)
+    assert fsyncs == []
+    monkeypatch.setattr(files, "_syncfs", lambda: None)  # where Linux's syncfs is missing
+    files.make_durable([*paths, tmp_path / "gone.jpg"], tmp_path)
+    assert len(fsyncs) == 5 + 2  # each file, each folder once; a file that is gone is passed over
 
 
 @pytest.mark.parametrize("count", [3, 60])  # one fsync a file; one flush of the file system

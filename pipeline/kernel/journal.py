@@ -3,17 +3,40 @@
 A rerun reuses every journalled result whose key still matches and whose
 files are all there, so a run killed half-way finishes without redoing or
 duplicating work.
+
+Durability is committed in groups. Stages write an image's files (exports,
+previews, keypoints, equipment evidence) atomically but without ``fsync``
+(:meth:`pipeline.kernel.stage.Stage.write_file`); :meth:`Journal.put` holds the
+image's entry back, and a group (:attr:`Journal.COMMIT_EVERY` entries, or
+what was put in :attr:`Journal.COMMIT_AFTER_S` seconds; and every held entry
+at the end of each segment, :meth:`Journal.commit`) is committed by first
+flushing the files of all its images to disk together
+(:func:`~pipeline.kernel.files.make_durable`: one ``syncfs``), then writing
+their entries. So an entry is never on disk before the files it vouches for
+are, and a crash (a kill, a power cut) loses at most the images finished
+since the last commit (about two seconds' work, and the images in progress):
+their entries were never written, so the rerun does them again and writes
+their files over under the same names (no duplicates; files of an image that
+left the shoot meanwhile are removed at the end of the run, as ever). An
+entry itself is not synced: one lost or cut short is redone too
+(:meth:`Journal.get` refuses what it cannot read). Every write stays atomic
+(a temporary file and a rename): a reader sees a file old or whole. The
+files the end of the run writes (tables, report, instructions) are synced as
+they are written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
-from pipeline.kernel.files import write_json_atomic
+from pipeline.kernel.files import make_durable, write_json_atomic
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, record_from_json, record_to_json
 from pipeline.kernel.stage import RunContext
@@ -37,10 +60,21 @@ def segment_spec(graph: Graph) -> list[Any]:
 
 
 class Journal:
-    """Per-segment results of earlier runs, keyed by what went into them."""
+    """Per-segment results of earlier runs, keyed by what went into them; new ones committed in groups."""
+
+    #: Entries held back before a commit flushes their files and writes them.
+    COMMIT_EVERY = 32
+    #: Seconds after which the next put commits the group (a crash loses about this much work, and the
+    #: image in progress).
+    COMMIT_AFTER_S = 2.0
 
     def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
         self.root = out_dir / STATE_DIR / "journal"
+        self._held: list[tuple[Path, dict[str, Any], list[str]]] = []
+        self._oldest = 0.0
+        self._in_flight: threading.Thread | None = None
+        self._error: OSError | None = None
 
     def _path(self, segment: int, content_hash: str) -> Path:
         return self.root / f"segment{segment}" / f"{content_hash}.json"
@@ -71,10 +105,70 @@ class Journal:
             return None  # the frame's keypoints went: analyse again (else its scene is found by its light alone)
         return record
 
-    def put(self, segment: int, content_hash: str, key: str, record: ImageRecord) -> None:
-        # Not synced: an entry lost in a power cut is redone (get() refuses a cut-short one).
-        write_json_atomic(self._path(segment, content_hash), {"key": key, "record": record_to_json(record)},
-                          durable=False)
+    def put(self, segment: int, content_hash: str, key: str, record: ImageRecord,
+            files: Iterable[str] = ()) -> None:
+        """Hold ``record``'s entry (as it is now) for a commit; start one when the group is full or old.
+
+        ``files``: the image's files written unsynced (paths relative to the output folder,
+        :func:`pipeline.outputs.shoot.image_files`), flushed to disk before the entry is written.
+        The group is committed in a thread of its own (the next images go on meanwhile); at most
+        one group is in flight, so a put waits for the previous group before it starts another.
+
+        Raises
+        ------
+        OSError
+            From the previous group's commit (a full disk, an I/O error).
+        """
+        if not self._held:
+            self._oldest = time.monotonic()
+        self._held.append((self._path(segment, content_hash), {"key": key, "record": record_to_json(record)},
+                           list(files)))
+        if len(self._held) >= self.COMMIT_EVERY or time.monotonic() - self._oldest >= self.COMMIT_AFTER_S:
+            held, self._held = self._held, []
+            self._wait()
+            thread = threading.Thread(target=self._commit_in_thread, args=(held,), name="journal-commit", daemon=True)
+            self._in_flight = thread
+            thread.start()
+
+    @property
+    def held(self) -> int:
+        """Entries put and not yet written (held, or in a commit still running)."""
+        return len(self._held) + (self._in_flight is not None)
+
+    def commit(self) -> None:
+        """Write every entry put so far: wait for the group in flight, then commit the held ones here.
+
+        Raises
+        ------
+        OSError
+            If the files cannot be flushed or an entry written; the entries not written are dropped
+            (their images are redone by the next run).
+        """
+        held, self._held = self._held, []
+        self._wait()
+        self._commit_group(held)
+
+    def _wait(self) -> None:
+        thread, self._in_flight = self._in_flight, None
+        if thread is not None:
+            thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _commit_in_thread(self, held: list[tuple[Path, dict[str, Any], list[str]]]) -> None:
+        try:
+            self._commit_group(held)
+        except OSError as exc:
+            self._error = exc  # raised in the run's thread by the next put or commit
+
+    def _commit_group(self, held: list[tuple[Path, dict[str, Any], list[str]]]) -> None:
+        """Flush the group's files to disk, then write its entries (atomically, not synced)."""
+        if not held:
+            return
+        make_durable((self.out_dir / rel for _, _, files in held for rel in files), self.out_dir)
+        for path, entry, _ in held:
+            write_json_atomic(path, entry, durable=False)
 
 
 def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: ImageRecord | None,

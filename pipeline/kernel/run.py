@@ -47,6 +47,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
     MANIFEST_NAME,
     REPORT_NAME,
     SUMMARY_NAME,
+    image_files,
     remove_stale_outputs,
     write_contact_sheets,
     write_outputs,
@@ -342,15 +343,18 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                                        None if first else records.view([t.source_path for t, _ in todo])):
                 records.put(record.source_path, record)
                 if record.failure is not Failure.TRANSIENT:  # a transient failure is retried by the next run
-                    journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
+                    journal.put(index, by_hash[record.source_path], keys[record.source_path], record,
+                                image_files(record))
                 if on_record:
                     on_record(record)
+            journal.commit()  # the segment's last group: planning and the next segment start from a whole journal
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
     except (OutOfSpace, ClusterLost) as exc:
         if executor is not None:
             executor.close()  # first: workers killed mid-image must stop writing before the sweep
             executor = None
+        _commit_what_is_finished(journal)
         _remove_unfinished_exports(context.out_dir, records)
         if isinstance(exc, ClusterLost):
             raise
@@ -361,6 +365,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     finally:
         if executor is not None:
             executor.close()
+        if journal.held:  # stopped by an error or an interrupt: keep the images that were finished
+            _commit_what_is_finished(journal)
     for dup in shoot.duplicates:
         original = records.get(dup.duplicate_of)
         if original is not None:
@@ -379,6 +385,15 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     result.decisions_not_rendered = summary["decisions_not_rendered"]
     result.equipment = summary.get("equipment", {})
     return result
+
+
+def _commit_what_is_finished(journal: Journal) -> None:
+    """Journal the finished images of a run that is stopping, as far as the disk lets it (a full disk may
+    refuse): whatever is not journalled is redone by the next run."""
+    try:
+        journal.commit()
+    except OSError:
+        pass
 
 
 def _exports_of_this_plan(segments: list[Graph], first: int, tasks: list[SourceTask],

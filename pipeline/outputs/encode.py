@@ -473,12 +473,13 @@ def export_rendition_strips(
     metadata: ExportMetadata,
     path: Path,
     settings: EncoderSettings = EncoderSettings(),
+    durable: bool = True,
 ) -> tuple[int, str]:
     """Write a TIFF rendition from its strips straight to ``path`` (atomically); its size and SHA-256.
 
     For pictures too large to hold (:class:`pipeline.imaging.render.RenditionStrips`):
     the same tags as :func:`export_rendition` gives a TIFF, the pixels never
-    all in memory.
+    all in memory. ``durable``: as in :func:`pipeline.kernel.files.write_bytes_atomic`.
 
     Raises
     ------
@@ -491,7 +492,7 @@ def export_rendition_strips(
     if rendition.format != ImageFormat.TIFF:
         raise ValueError(f"only TIFF renditions are written strip by strip, not {rendition.format.value}")
     return write_tiff_strips(path, size[0], size[1], rendition.bit_depth, strips,
-                             tiff_metadata_entries(rendition, metadata), settings.tiff_compression)
+                             tiff_metadata_entries(rendition, metadata), settings.tiff_compression, durable)
 
 
 def capture_date(record: ImageRecord) -> str:

@@ -92,6 +92,16 @@ def after_preview_name(content_hash: str) -> str:
     return f"{PREVIEW_DIR}/{content_hash[:24]}.after.jpg"
 
 
+def image_files(record: ImageRecord) -> list[str]:
+    """The files the image stages wrote for ``record`` (relative to the output folder), unsynced
+    (:meth:`pipeline.kernel.stage.Stage.write_file`): what the journal flushes before it vouches for them."""
+    named = [e.path for e in record.exports]
+    named += [p for p in (record.equipment.evidence_path, record.keypoints_path, record.preview_path) if p]
+    if record.exports:
+        named.append(after_preview_name(record.content_hash))
+    return named
+
+
 #: Planned images whose instructions are made at once (and their embedded copies, one exiftool run):
 #: the documents of one chunk are the only ones in memory.
 INSTRUCTION_CHUNK = 500

@@ -134,6 +134,7 @@ def write_tiff_strips(
     strips: Iterable[np.ndarray],
     metadata: list[Entry],
     compression: str = "none",
+    durable: bool = True,
 ) -> tuple[int, str]:
     """Write an RGB TIFF from its strips, atomically; return its size and SHA-256.
 
@@ -152,6 +153,8 @@ def write_tiff_strips(
         ones describing the pixels are left out.
     compression : str
         ``none`` or ``deflate`` (with the horizontal predictor, each strip on its own).
+    durable : bool
+        False: not synced (the caller flushes it with others, :func:`pipeline.kernel.files.make_durable`).
 
     Raises
     ------
@@ -210,7 +213,8 @@ def write_tiff_strips(
             f.flush()
             if hasattr(os, "fchmod"):  # a delivery: the mode a plain write gives, not mkstemp's 0o600
                 os.fchmod(f.fileno(), file_mode())
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         digest = hashlib.sha256()
         with open(tmp, "rb") as f:
             while block := f.read(1 << 22):
@@ -220,5 +224,6 @@ def write_tiff_strips(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    sync_folders([path.parent])
+    if durable:
+        sync_folders([path.parent])
     return size, digest.hexdigest()
