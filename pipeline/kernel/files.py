@@ -241,13 +241,16 @@ class AtomicBatch:
     flushes them all to disk, renames them into place and syncs their folders,
     so a reader sees every file old or whole, as with
     :func:`write_bytes_atomic`. The flush is one ``syncfs`` of the file system
-    where Linux has it (about 0.1 s, against 1-3 ms for each ``fsync`` on this
+    where Linux has it (1-45 ms, against 2-7 ms for each ``fsync`` on this
     VM's disk: 20,000 files took 70 s one by one), else an ``fsync`` a file.
     Leaving the ``with`` block by an exception removes the temporary files.
     """
 
-    #: Fewer files than this are synced one by one (a file system flush costs about 30-70 fsyncs).
-    SYNCFS_FROM = 48
+    #: Fewer files than this are synced one by one. A file system flush cost about 30-70 fsyncs when this was
+    #: first measured (others' writes were being flushed too); 9 files of 20 KB, 15 times alternating on this
+    #: VM's ext4 disk (2026-11-30, load 4-8): one syncfs 4.1 ms median (1.0-44.9), an fsync each and the
+    #: folder's 44.5 ms (18-87).
+    SYNCFS_FROM = 8
 
     def __init__(self) -> None:
         self._pending: list[tuple[str, Path]] = []
