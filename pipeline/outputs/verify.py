@@ -68,7 +68,9 @@ def verify_exports(out_dir: Path, table_name: str = "exports.parquet") -> int:
         the table's.
     """
     root = out_dir.resolve()
-    rows = pq.read_table(root / table_name, columns=["source_path", "path", "bytes", "sha256"]).to_pylist()
+    # ParquetFile, not read_table: the same table from one file, without importing pyarrow.dataset (0.1-0.25 s).
+    with pq.ParquetFile(root / table_name) as table:
+        rows = table.read(columns=["source_path", "path", "bytes", "sha256"]).to_pylist()
     problems: list[str] = []
     shared = Counter(r["path"] for r in rows)
     for path, n in sorted(shared.items()):

@@ -57,7 +57,7 @@ from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
-from pipeline.kernel.files import write_bytes_atomic
+from pipeline.kernel.files import make_durable, write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, SourceKind
 from pipeline.outputs.instructions import hashed_name, operation_from_doc
 
@@ -823,14 +823,19 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
         errors = "exiftool timed out"
     finally:
         os.unlink(argfile.name)
+    written: list[tuple[Path, Path]] = []
     for tmp, dest in temps:
         if tmp.is_file() and tmp.stat().st_size > 0:
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            written.append((tmp, dest))
         else:
             tmp.unlink(missing_ok=True)
             failed[dest] = errors or "exiftool wrote nothing"
+    if written:
+        # On disk before they take their names, all at once: each is a whole copy of its source (46 MB for a
+        # 24 MP DNG), and one flush of the lot lets the disk write them together.
+        make_durable([tmp for tmp, _ in written], written[0][1].parent)
+        for tmp, dest in written:
+            os.replace(tmp, dest)
     return failed
 
 

@@ -41,7 +41,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from charts.schema import Chart, WhiteBalancePolicy
 from pipeline.imaging.camera_raw import D65_XY
@@ -340,6 +339,9 @@ def shifts_for_gains(gains: Sequence[float], measured_shift_k: float | None,
     """
     if measured_shift_k is None or cast_b is None:
         return None
+    # Imported here: scipy.optimize takes 0.23-0.7 s to import, and most runs match no white balance.
+    from scipy.optimize import least_squares
+
     g = np.asarray(gains, dtype=np.float64)
     want = np.log([g[0] / g[1], g[2] / g[1]])
 
