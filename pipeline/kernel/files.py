@@ -181,7 +181,10 @@ def make_durable(files: Iterable[Path], anchor: Path) -> None:
     one flush however many files (an ``fsync`` costs 2-7 ms on this VM's disk,
     and every image writes six files), and it reaches files other processes
     wrote (a Ray worker's exports) as the driver's own. Elsewhere, or when it
-    fails, each file and then each of their folders once is ``fsync``-ed.
+    fails, each file and then each of their folders once is ``fsync``-ed. A
+    ``syncfs`` also waits for what other processes left unwritten on that file
+    system (on a shared machine, 0.1-1.8 s now and then): the journal calls
+    this from a thread of its own, so the run goes on meanwhile.
     Files that are gone are passed over (a later write replaced them, and was
     flushed by its own writer or is in this batch under its own name).
 
