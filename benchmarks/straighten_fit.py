@@ -47,6 +47,7 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     _key,
     _package_file,
     assign_splits,
+    build_extra_pool,
     build_pool,
     load_photo,
     rotate_and_crop,
@@ -81,7 +82,7 @@ EXTRA_SAMPLES = (
 #: looked level are not: skimage's page (its lines of text read -0.37 deg at every turn, a scan turned
 #: a little) and the couple before a door frame (``exposure/Probably Okay!``: the frame leans +1.0 deg
 #: at every turn); they count as ``other``.
-EXTRA_LEVEL = frozenset({"skimage/camera", "skimage/rocket"})
+EXTRA_LEVEL = frozenset({"skimage/camera", "skimage/rocket", "extra/digikam_body-background"})
 #: A turn applied this far from the truth is a wrong one (the target's 0.3 deg, with room for the
 #: photo's own level, which is known only by eye).
 WRONG_DEG = 0.5
@@ -104,11 +105,13 @@ class Row:
 
 
 def sources(data: Path) -> list[tuple[str, Path]]:
-    """(id, path) of the tuning split's photos and the extra package samples."""
-    pool = build_pool(data, Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod"
-                                                 / "accuracy")), log=lambda _m: None)
+    """(id, path) of the tuning split's photos, the extra tuning pool's (``accuracy.py --split tuning_extra``)
+    and the extra package samples."""
+    cache = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
+    pool = build_pool(data, cache, log=lambda _m: None)
     splits = assign_splits(pool)
     out = [(s.id, s.path) for s in pool if splits[s.id] == "tuning" and s.group != "raw"]
+    out += [(s.id, s.path) for s in build_extra_pool(cache, log=lambda _m: None)]
     held = {s.id for s in pool}
     for module, rel in EXTRA_SAMPLES:
         path = _package_file(module, rel)
