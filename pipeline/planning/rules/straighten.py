@@ -121,21 +121,23 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     order = [("verticals", st.verticals, verticals), ("horizon", st.horizon, horizon)]
     if st.horizon and not st.verticals:
         order.append(("verticals", "witness", verticals))
+    # A witness steadier than a horizon that is only told is told instead of it (see WITNESS_STABILITY).
+    steadier = (st.horizon and not st.verticals and horizon is not None and verticals is not None
+                and _witnesses(verticals) and abs(verticals[0]) >= st.tolerance_deg
+                and None not in (horizon[5], verticals[5]) and verticals[5] >= horizon[5])
     for axis, enabled, reading in order:
         if not enabled or reading is None:
             continue
         turn, support, agreement, separate, rival, stability = reading
         if enabled == "witness":
-            if support is None or not (support >= MIN_SUPPORT_TO_REPORT and (agreement or 0.0) >= WITNESS_AGREEMENT
-                                       and (rival or 0.0) <= WITNESS_RIVAL and (separate or 0) >= WITNESS_LINES
-                                       and (stability is None or stability >= WITNESS_STABILITY)):
+            if not _witnesses(reading):
                 continue
             if (horizon is not None and (horizon[1] or 0.0) >= CONFLICT_SUPPORT
                     and abs(horizon[0] - turn) > CONFLICT_DEG):
                 return []
             if abs(turn) < st.tolerance_deg:
                 return []
-            return [_witness(turn, support, agreement or 0.0, separate or 0, rival or 0.0)]
+            return [_witness(*reading)]
         if abs(turn) < st.tolerance_deg:
             return []
         if support is None:  # an older record: the line count decides
@@ -166,6 +168,8 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         contradicted = (axis == "horizon" and verticals is not None and verticals[1] is not None
                         and verticals[1] >= CONTRADICT_SUPPORT and abs(verticals[0] - turn) > CONTRADICT_DEG)
         auto = sure and not contradicted and abs(turn) <= st.max_auto_angle_deg
+        if not auto and axis == "horizon" and steadier:
+            return [_witness(*verticals)]
         if auto:
             plan.angle_deg = float(turn)
         if auto:
@@ -188,8 +192,19 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     return []
 
 
-def _witness(turn: float, support: float, agreement: float, separate: int, rival: float) -> Operation:
+def _witnesses(reading: tuple) -> bool:
+    """Whether the verticals' reading dominates its family enough to witness the roll (see
+    :data:`WITNESS_AGREEMENT`); records measured before the stability was: the other gates decide."""
+    _, support, agreement, separate, rival, stability = reading
+    return (support is not None and support >= MIN_SUPPORT_TO_REPORT and (agreement or 0.0) >= WITNESS_AGREEMENT
+            and (rival or 0.0) <= WITNESS_RIVAL and (separate or 0) >= WITNESS_LINES
+            and (stability is None or stability >= WITNESS_STABILITY))
+
+
+def _witness(turn: float, support: float | None, agreement: float | None, separate: int | None,
+             rival: float | None, _stability: float | None = None) -> Operation:
     """The verticals' roll told a retoucher (see :data:`WITNESS_AGREEMENT`)."""
+    support, agreement, separate, rival = support or 0.0, agreement or 0.0, separate or 0, rival or 0.0
     confidence = (min(1.0, support / SURE_SUPPORT) * min(1.0, agreement / SURE_AGREEMENT)
                   * min(1.0, WITNESS_RIVAL / max(rival, 1e-9)))
     return Operation(
