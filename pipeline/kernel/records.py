@@ -356,6 +356,13 @@ class LineMeasure:
     verticals_rival: float | None = column(
         "verticals_rival", pa.float64(),
         "Line length agreeing with the strongest other near-vertical direction, as a share of verticals_support.")
+    horizon_stability: float | None = column(
+        "horizon_stability", pa.float64(),
+        "Share (0-1) of readings of resampled near-horizontal segments (the bootstrap) within 0.15 deg of "
+        "horizon_tilt_deg: near 1, the reading rests on many segments that agree; low, on one line or a near rival.")
+    verticals_stability: float | None = column(
+        "verticals_stability", pa.float64(),
+        "Share (0-1) of readings of resampled near-vertical segments within 0.15 deg of verticals_tilt_deg.")
 
 
 @dataclass
