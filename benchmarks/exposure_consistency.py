@@ -25,7 +25,39 @@ printing the median |relative error| and the median |error| against the truth
 at each step. The do-no-harm share (originals needing |correction| <= 0.3 EV)
 is printed alongside: a gate keeps it and costs consistency.
 
-    python benchmarks/exposure_consistency.py [--cache DIR] [--records FILE]
+The frame meter is re-read from each proxy's kept luminance quantiles, so the
+figures are those of the meter in the code, whichever meter made the records;
+``--fit-key-margin`` fits :data:`~pipeline.imaging.measure.metering.KEY_MARGIN_EV`.
+
+Result on 2026-11-30 (branch expo6; tuning split 27 sources, 216 twins; extra
+pool 17 sources, 136 twins). Before (commit 60225e4), tuning RAW twins: median
+|error relative to the 0 EV twin's correction| 0.31 EV; made consistent stage
+by stage: the frame meter 0.30 (|error| 0.40 -> 0.30, p95 1.21 -> 1.03), the
+faces 0.30, the keying 0.30, no confidence gate 0.16, no tolerance 0.00 (the
+cap then adds back to the p95 only). Largest cause per twin (sum of
+|relative error|): the frame meter at +EV 12.7 EV (17 twins), the tolerance
+12.1 (40), the confidence gate 9.4 (17), the faces 2.6, the cap 2.6. Rendered
+twins alike (meter +EV 13.5, tolerance 10.9, gate 12.1); the extra pool's RAW
+twins are led by the gate (14.4) and the faces (2.9, clipped or lost). So:
+
+- the frame meter at -EV is exact on RAW twins (0.00 at every offset) and
+  0.03-0.14 on rendered ones (the inverse tone curve); at +EV the white point
+  clips and the reading changes (0.24 at +0.7, 0.41 at +2.0, median):
+  information lost, not a black floor;
+- faces clipped at +EV read full scale (+1.27) and held the key down: fixed
+  (``faces_trust``);
+- the gate and the tolerance charge the whole offset of a twin whose 0 EV
+  twin reads on the other side of 0: the price of do no harm (every variant
+  that corrected more of them, a ramp or a censored white raising P(over),
+  cost 0 EV twins their "within 0.3 EV"), so they stay.
+
+After (the brighter of key and white point, ``KEY_MARGIN_EV``): tuning RAW
+twins |error| 0.40, p95 1.16, wrong sign 0 of 85, relative 0.38; rendered 0.40,
+1.22, 1 of 85, 0.36; do no harm 22/27, 22/27, published 19/24. Extra pool: RAW
+0.40, 1.57, relative 0.35; rendered 0.40, 1.55, 0.32; do no harm 12/17, 11/17,
+published 12/17.
+
+    python benchmarks/exposure_consistency.py [--cache DIR] [--records FILE] [--fit-key-margin]
 
 The corpora must exist (``benchmarks/accuracy.py --split tuning`` and
 ``--split tuning_extra`` build them). Analysing the ~480 items takes 10-15
@@ -129,6 +161,7 @@ class Stages:
     offset: float              # key_reading - target
     confidence: float
     correction: float          # what the plan corrects (0 when it leaves the image)
+    trust: float = 1.0         # the faces' trust (0 when clipped)
 
 
 def stages_of(record: Any, chart: Any) -> Stages:
@@ -142,15 +175,17 @@ def stages_of(record: Any, chart: Any) -> Stages:
     correction = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
     frame = record.exposure.meter_ev
     keyed = tuple(plan.key_faces or ()) if plan is not None and plan.exposure_keyed_on == "faces" else ()
-    faces = None
-    if keyed and plan.exposure_offset_ev is not None:
-        # Solve key_reading for the faces' part: key = (wf f + wr r) / (wf + wr).
-        wf, wr = rule.FACE_SPREAD_EV**-2, rule.FRAME_SPREAD_EV**-2
-        key = plan.exposure_offset_ev + chart.exposure.target_ev
-        faces = key if frame is None else (key * (wf + wr) - wr * frame) / wf
-    offset = plan.exposure_offset_ev if plan is not None and plan.exposure_offset_ev is not None else math.nan
-    confidence = plan.exposure_confidence if plan is not None and plan.exposure_confidence is not None else math.nan
-    return Stages(frame, faces, keyed, offset, confidence, correction)
+    faces, trust = None, 1.0
+    if keyed:  # the faces' reading as the rule takes it (the lone face as lit; its trust near full scale)
+        from pipeline.planning.rules.faces import lit_reading_of_lone_face
+
+        read = float(np.median([record.faces[i].exposure_ev for i in keyed]))
+        trust = rule.faces_trust(read)
+        lone = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
+        faces = (read if lone is None else lone) - chart.faces.target_ev
+    offset = plan.exposure_offset_ev if plan.exposure_offset_ev is not None else math.nan
+    confidence = plan.exposure_confidence if plan.exposure_confidence is not None else math.nan
+    return Stages(frame, faces, keyed, offset, confidence, correction, trust)
 
 
 def gate(offset: float, spread: float, chart: Any, *, tolerance: bool = True, confidence: bool = True,
@@ -167,16 +202,16 @@ def gate(offset: float, spread: float, chart: Any, *, tolerance: bool = True, co
     return max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)) if cap else needed
 
 
-def key_of(faces: float | None, frame: float | None) -> float | None:
+def key_of(faces: float | None, frame: float | None, trust: float = 1.0) -> float | None:
     from pipeline.planning.rules.exposure import key_reading
 
-    return key_reading(faces, frame)
+    return key_reading(faces, frame, trust)
 
 
-def spread_of(faces: float | None, frame: float | None) -> float:
+def spread_of(faces: float | None, frame: float | None, trust: float = 1.0) -> float:
     from pipeline.planning.rules.exposure import reading_spread
 
-    return reading_spread(faces is not None, frame is not None)
+    return reading_spread(faces is not None, frame is not None, trust)
 
 
 def decompose(items: list[dict], st: dict[str, Stages], ref: dict[str, str], chart: Any,
@@ -207,11 +242,12 @@ def decompose(items: list[dict], st: dict[str, Stages], ref: dict[str, str], cha
                     fa = r.faces + (0.0 if is_ref else k)
             elif lin_faces and not is_ref and fa is not None and r.faces is not None:
                 fa = r.faces + k
-            key = key_of(fa, fr)
+            tr = mine.trust if not (same_keying or lin_faces) or is_ref else r.trust  # consistent faces: as the 0 EV twin's
+            key = key_of(fa, fr, tr)
             if key is None:
                 out.append(0.0)
                 continue
-            out.append(gate(key - target, spread_of(fa, fr), chart, **gates))
+            out.append(gate(key - target, spread_of(fa, fr, tr), chart, **gates))
         return out[0], out[1]
 
     all_gates = {"tolerance": True, "confidence": True, "cap": True}
