@@ -23,10 +23,7 @@ What it fits, each on what:
   same boxes and the same choice of faces as the plan's; and its spread;
 - **how far the frame meter strays** on those well-exposed photos (the rms of
   its readings): with the faces' spread, the weights of the two readings when a
-  plan keys on both. Since the meter reads the brighter of key and white point
-  (``KEY_MARGIN_EV``, branch expo6) this prints 0.58, not the 0.735 in use: the
-  gate's spread is kept at the value ``KEY_MARGIN_EV`` was fitted under
-  (``benchmarks/exposure_consistency.py --fit-key-margin``; see ``FRAME_SPREAD_EV``).
+  plan keys on both.
 
 ``benchmarks/fit_gates.py`` repeats the ``FRAME_SPREAD_EV`` fit with the extra
 tuning pool (photos no split of the benchmark contains), left one source out.

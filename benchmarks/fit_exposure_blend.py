@@ -4,11 +4,10 @@ An experiment on the tuning split (issue 17, branch exposure3), kept so that it
 can be rerun and judged; the candidate is NOT the meter in
 :mod:`pipeline.imaging.measure.metering`.
 
-The meter it was compared with (before branch expo6; today's
-:func:`~pipeline.imaging.measure.metering.meter_log2` reads the brighter of the
-two, the key ``KEY_MARGIN_EV`` low) averaged two readings, the key (median)
-and the white point (99.9th percentile), weighted by their spreads on
-well-exposed photographs, and never read an image darker than its white point said. The candidate weighs them by
+The meter today (:func:`~pipeline.imaging.measure.metering.meter_log2`)
+averages two readings, the key (median) and the white point (99.9th
+percentile), weighted by their spreads on well-exposed photographs, and never
+reads an image darker than its white point says. The candidate weighs them by
 the image's own mid-tone spread instead (log2 of the 75th over the 25th
 percentile, the same at any exposure): the key's weight is 1 at a spread at or
 below ``key_only`` and falls linearly to 0 at ``white_only`` (fog, flat light,
