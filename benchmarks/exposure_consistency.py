@@ -136,14 +136,13 @@ def load_items(cache: Path) -> list[dict]:
     for pool, root, split in (("tuning", cache / "corpus", "tuning"), ("extra", cache / "corpus_extra", EXTRA_SPLIT)):
         manifest = json.loads((root / "manifest.json").read_text())
         out += [dict(i, pool=pool, root=str(root)) for i in manifest["items"]
-                if i["split"] == split and i["set"] in SETS]
+                if i["split"] == split and i["set"] in SETS and i.get("render") != "published"]
     return out
 
 
 def reference_of(items: list[dict]) -> dict[str, str]:
     """twin id -> the id of its 0 EV twin (same source, same domain)."""
-    zero = {(i["pool"], i["source"], i["domain"]): i["id"] for i in items
-            if i["set"] == "original" and i.get("render") != "published"}
+    zero = {(i["pool"], i["source"], i["domain"]): i["id"] for i in items if i["set"] == "original"}
     return {i["id"]: zero[k] for i in items if i["set"] == "exposure"
             and (k := (i["pool"], i["source"], i["domain"])) in zero}
 
@@ -288,9 +287,8 @@ def decompose(items: list[dict], st: dict[str, Stages], ref: dict[str, str], cha
     return rows
 
 
-def no_harm(items: list[dict], st: dict[str, Stages], published: bool = False) -> str:
-    """Originals needing |correction| <= 0.3 EV: the 0 EV twins, or the photos as published."""
-    zero = [i for i in items if i["set"] == "original" and i["id"] in st and (i.get("render") == "published") == published]
+def no_harm(items: list[dict], st: dict[str, Stages]) -> str:
+    zero = [i for i in items if i["set"] == "original" and i["id"] in st]
     ok = sum(abs(st[i["id"]].correction) <= NO_HARM_EV + 1e-9 for i in zero)
     return f"{ok} of {len(zero)} ({100 * ok / max(len(zero), 1):.0f} %)"
 
@@ -348,50 +346,9 @@ def meter_table(items: list[dict], recs: dict, ref: dict[str, str], meters: dict
                        if i["domain"] == domain and abs(-i["truth"]["ev"] - o) < 1e-6]
                 every += dev
                 cells.append(f"{np.median(dev):.2f}" if dev else "—")
-            zero = [meter(i) for i in items if i["set"] == "original" and i["domain"] == domain and i["id"] in recs
-                    and i.get("render") != "published"]
+            zero = [meter(i) for i in items if i["set"] == "original" and i["domain"] == domain and i["id"] in recs]
             print(f"| {domain} | " + " | ".join(cells) + f" | {np.median(every):.2f} | "
                   f"{math.sqrt(np.mean(np.square(zero))):.2f} |")
-
-
-def spread_weighted_average(key_log2: float, white_log2: float) -> float:
-    """The meter before ``KEY_MARGIN_EV`` (commit 60225e4): the readings averaged by their spreads, the white
-    point's weight fading to 0 over its last 0.2 EV below full scale, never darker than the white point."""
-    from pipeline.imaging.measure import metering as m
-
-    by_key, by_white = key_log2 - m.KEY_LOG2, white_log2 - m.WHITE_LOG2
-    trust = min(1.0, max(0.0, -white_log2 / m.WHITE_FADE_EV))
-    wk, ww = m.KEY_SPREAD_EV**-2, trust * m.WHITE_SPREAD_EV**-2
-    return max((wk * by_key + ww * by_white) / (wk + ww), by_white)
-
-
-def fit_key_margin(items: list[dict], recs: dict, chart: Any, frame_of: Callable[[dict, Callable], float]) -> None:
-    """``KEY_MARGIN_EV``: the value whose base-chart decisions err least (mean |correction - truth|) over the
-    tuning split's 0 EV twins and exposure twins, RAW and rendered; the extra pool's figure beside it (not fitted)."""
-    from pipeline.imaging.measure import metering as m
-
-    def loss(pool: str, meter: Callable) -> float:
-        errs = []
-        for i in items:
-            if i["pool"] != pool or i["id"] not in recs or i.get("render") == "published":
-                continue
-            rec = recs[i["id"]][0]
-            rec = dataclasses.replace(rec, exposure=dataclasses.replace(rec.exposure, meter_ev=frame_of(i, meter)))
-            errs.append(abs(stages_of(rec, chart).correction - i["truth"]["ev"]))
-        return float(np.mean(errs))
-
-    print("\n### KEY_MARGIN_EV fitted on the tuning split (mean |correction - truth|, base chart)\n")
-    print("| meter | tuning split (fitted) | extra tuning pool (not fitted) |\n|---|---|---|")
-    print(f"| spread-weighted average (before) | {loss('tuning', spread_weighted_average):.3f} | "
-          f"{loss('extra', spread_weighted_average):.3f} |")
-    saved = m.KEY_MARGIN_EV
-    try:
-        for margin in np.arange(0.0, 0.81, 0.1):
-            m.KEY_MARGIN_EV = float(margin)
-            print(f"| brighter of the two, key {margin:.1f} EV low | {loss('tuning', m.meter_log2):.3f} | "
-                  f"{loss('extra', m.meter_log2):.3f} |")
-    finally:
-        m.KEY_MARGIN_EV = saved
 
 
 _BY_ID: dict[str, dict] = {}
@@ -407,19 +364,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the accuracy benchmark's cache")
     parser.add_argument("--records", type=Path, default=None, help="keep the analysed records in this pickle")
-    parser.add_argument("--fit-key-margin", action="store_true", help="fit KEY_MARGIN_EV (and stop)")
     args = parser.parse_args(argv)
     from charts.loader import load_chart
     from pipeline.imaging.measure import metering
 
     chart = load_chart("base").chart
     items = load_items(args.cache)
-    recs = pickle.loads(args.records.read_bytes()) if args.records is not None and args.records.exists() else {}
-    missing = [i for i in items if i["id"] not in recs]
-    if missing:
-        for root in sorted({i["root"] for i in missing}):
-            recs.update(analyse(Path(root), [i for i in missing if i["root"] == root],
-                                args.cache / "exposure_consistency"))
+    if args.records is not None and args.records.exists():
+        recs = pickle.loads(args.records.read_bytes())
+    else:
+        recs = {}
+        for root in sorted({i["root"] for i in items}):
+            recs.update(analyse(Path(root), [i for i in items if i["root"] == root], args.cache / "exposure_consistency"))
         if args.records is not None:
             args.records.write_bytes(pickle.dumps(recs))
     ref = reference_of(items)
@@ -428,19 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     def quantile(i: dict, pct: float) -> float:
         return float(np.interp(pct, QUANTILES, recs[i["id"]][1]))
 
-    def meter_with(i: dict, meter: Callable[[float, float], float]) -> float:
+    def meter_now(i: dict) -> float:
         key, white = quantile(i, 50.0), quantile(i, metering.WHITE_PERCENTILE)
         if i["domain"] == "rendered":
             key, white = metering.inverse_tone_curve(np.array([key, white]))
             white = max(white, key)
-        return meter(math.log2(key), math.log2(white))
-
-    def meter_now(i: dict) -> float:
-        return meter_with(i, metering.meter_log2)
-
-    if args.fit_key_margin:
-        fit_key_margin(items, recs, chart, meter_with)
-        return 0
+        return metering.meter_log2(math.log2(key), math.log2(white))
 
     def recorded(i: dict) -> float:
         return recs[i["id"]][0].exposure.meter_ev
@@ -461,16 +410,12 @@ def main(argv: list[str] | None = None) -> int:
                             ("extra tuning pool", lambda i: i["pool"] == "extra"),
                             ("both", lambda i: True)):
         its = [i for i in items if pick(i)]
-        # The frame meter re-read from the kept quantiles: the code in use, whichever meter the records were made by.
-        st = {i["id"]: stages_of(dataclasses.replace(recs[i["id"]][0], exposure=dataclasses.replace(
-            recs[i["id"]][0].exposure, meter_ev=meter_now(i))), chart) for i in its if i["id"] in recs}
+        st = {i["id"]: stages_of(recs[i["id"]][0], chart) for i in its if i["id"] in recs}
         print(f"\n## {pool_name}: {sum(i['set'] == 'exposure' for i in its)} twins, "
               f"{len({i['source'] for i in its})} sources\n")
         for domain in ("raw", "rendered"):
             sub = [i for i in its if i["domain"] == domain]
-            print(f"\n### {domain} twins; do no harm on the 0 EV twins: {no_harm(sub, st)}"
-                  + (f", on the photos as published: {no_harm(sub, st, published=True)}" if domain == "rendered" else "")
-                  + "\n")
+            print(f"\n### {domain} twins; do no harm on the 0 EV twins: {no_harm(sub, st)}\n")
             print("| step | median \\|rel\\| | p95 \\|rel\\| | median \\|error\\| | p95 \\|error\\| | wrong sign |\n"
                   "|---|---|---|---|---|---|")
             for name, f in decompose(sub, st, ref, chart):
@@ -478,8 +423,6 @@ def main(argv: list[str] | None = None) -> int:
                       f"{f['wrong']} of {f['n_big']} |")
             attribution(sub, st, ref, chart)
         meter_table(its, recs, ref, {"recorded": recorded, "re-read from quantiles": meter_now,
-                                     "spread-weighted average (before KEY_MARGIN_EV)":
-                                         lambda i: meter_with(i, spread_weighted_average),
                                      "key (median) alone": key_only, "white point alone": white_only})
     return 0
 

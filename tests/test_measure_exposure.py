@@ -20,7 +20,6 @@ from pipeline.imaging.color import Proxy, luminance, srgb_to_linear
 from pipeline.imaging.decode import decode_raster
 from pipeline.imaging.measure import (
     KEY_LOG2,
-    KEY_MARGIN_EV,
     WHITE_LOG2,
     clipped_pct,
     exposure_ev,
@@ -79,26 +78,10 @@ def test_the_meter_reads_key_and_white_point_against_a_well_exposed_photograph()
     assert meter_log2(KEY_LOG2 + 0.1, WHITE_LOG2 + 0.1) == pytest.approx(0.1, abs=1e-9)
     # A night scene: dark median, highlights where a well-exposed photograph has them: not brightened.
     assert meter_log2(KEY_LOG2 - 2.0, WHITE_LOG2) == pytest.approx(0.0, abs=1e-9)
-    # A clipped white point says only "at least this bright" (+0.3 EV): the key reads the push past it,
-    # KEY_MARGIN_EV low like every key reading.
-    assert meter_log2(KEY_LOG2 + 1.2, 0.0) == pytest.approx(1.2 - KEY_MARGIN_EV, abs=1e-9)
-    assert meter_log2(KEY_LOG2 - 1.0, 0.0) == pytest.approx(-WHITE_LOG2, abs=1e-9)
+    # A clipped white point says nothing: the key alone reads the push.
+    assert meter_log2(KEY_LOG2 + 1.2, 0.0) == pytest.approx(1.2, abs=1e-9)
     # Bounded: the darkest and the brightest possible images read finite offsets.
     assert -30 < meter_log2(-24.0, -20.0) < -15 and meter_log2(0.0, 0.0) < 4.0
-
-
-def test_a_push_that_clips_the_white_point_moves_the_reading_by_the_push() -> None:
-    # A photo whose key reads 0.2 EV over and whose white point 0.3 EV under a well-exposed one's,
-    # pushed 1.5 EV: its white point clips (at least this bright), its key moves by the push. The
-    # average of the two readings read the photo by both and the push by the key alone (the white
-    # point's weight faded as it clipped): +1.73 EV for a 1.5 EV push. The brighter of the two, the key
-    # taken KEY_MARGIN_EV low, is the key's reading in both.
-    key, white = KEY_LOG2 + 0.2, WHITE_LOG2 - 0.3
-    pushed = meter_log2(key + 1.5, min(white + 1.5, 0.0))
-    assert pushed - meter_log2(key, white) == pytest.approx(1.5, abs=1e-9)
-    # Where the white point is the brighter reading, it is the reading until the key passes it.
-    dark = KEY_LOG2 - 1.0
-    assert meter_log2(dark + 0.5, white + 0.5) - meter_log2(dark, white) == pytest.approx(0.5, abs=1e-9)
 
 
 def test_exposure_ev_of_scene_linear_light_is_linear_in_stops() -> None:
@@ -279,6 +262,8 @@ KNOWN_MISSES = {
     "a2192-IMG_2045_P1.5.JPG": "its face reads darker than the face reference",
     # Keyed on its face (-0.08) and its bright frame (+1.57): +0.49, beyond the base chart's third of a stop.
     "Floris van Lint-CC BY-NC 2.0.jpg": "a bright frame pulls a well-exposed face's reading over",
+    # Keyed on its two faces (-0.20, -0.66) and its bright frame (+1.78): +0.48 over.
+    "Probably Okay! (photo4) CC BY-SA 2.0.jpg": "a bright frame pulls well-exposed faces' reading over",
     # Keyed on three faces (-0.33 to +0.45) and the bright frame (+1.39): +0.67 over.
     "Roland Tanglao-CC BY 2.0.jpg": "a bright frame pulls the faces' reading over",
 }
@@ -420,9 +405,7 @@ def test_a_photo_rendered_1_5_ev_under_reads_1_5_ev_under(name: str) -> None:
 #: Flat-lit published photos (mid-tones within a stop, highlights 1 to 2 EV below white): the meter's
 #: white point reads them under. Weighing key and white point by the histogram's shape read both within
 #: 0.1 EV (branch exposure3, commit 9d1b00f) but regressed the accuracy floors, so it is not in the meter.
-#: The average of key and white point read them -0.76 and -0.55; the brighter of the two (the key
-#: KEY_MARGIN_EV low) reads chelsea -0.33, at the edge of the base chart's tolerance, moon still -0.50.
-@pytest.mark.parametrize("name", [
-    "chelsea", pytest.param("moon", marks=pytest.mark.xfail(strict=True, reason="its white point reads it under (-0.50)"))])
+@pytest.mark.xfail(strict=True, reason="a flat-lit photo's white point reads it under (-0.76, -0.55)")
+@pytest.mark.parametrize("name", ["chelsea", "moon"])
 def test_a_flat_lit_published_photo_is_not_pushed(name: str) -> None:
     assert abs(exposure_ev(_published_luminance(name), rendered=True)) <= 0.33

@@ -42,7 +42,6 @@ from pipeline.imaging.measure.lines import LineTilts, line_measure, line_tilts
 from pipeline.imaging.measure.metering import (
     FACE_LOG2,
     KEY_LOG2,
-    KEY_MARGIN_EV,
     WHITE_LOG2,
     ev_of,
     exposure_ev,
@@ -61,7 +60,6 @@ from pipeline.imaging.measure.proxy import ProxyMeasures, measure_all
 __all__ = [
     "FACE_LOG2",
     "KEY_LOG2",
-    "KEY_MARGIN_EV",
     "WHITE_LOG2",
     "WORK_LONG_EDGE",
     "LineTilts",

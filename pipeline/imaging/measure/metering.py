@@ -16,13 +16,12 @@ scene-linear luminance is about 0.097 (:data:`KEY_LOG2`, 0.9 EV below 18 %
 grey and 3.4 EV below white: the key), spread 0.9 EV from photo to photo, and
 its brightest 0.1 % of pixels reach about 0.81 (:data:`WHITE_LOG2`, 0.3 EV
 below white), spread 1.0 EV.
-The meter's reading (:func:`meter_log2`) is the brighter of the two readings,
-the key's taken :data:`KEY_MARGIN_EV` low: never darker than its white point
-says (a night scene whose highlights sit where a well-exposed photograph's do
-is not brightened), over only when its key is clearly brighter than a
-well-exposed photograph's. Scaling scene light by ``2**k`` moves the reading by
-exactly ``k`` as long as the white point is not clipped; nothing else in the
-meter depends on an absolute level. An image read 0 EV is exposed like the typical
+The meter's reading (:func:`meter_log2`) averages the two readings weighted by
+their spreads, but never reads an image darker than its white point says (a
+night scene whose highlights sit where a well-exposed photograph's do is not
+brightened). Scaling scene light by ``2**k`` moves the reading by exactly ``k``
+as long as the white point is not within 0.2 EV of clipping; nothing else in
+the meter depends on an absolute level. An image read 0 EV is exposed like the typical
 published photo; the spread above is what no meter without content
 understanding removes (a night scene and a snowfield are both "well exposed").
 """
@@ -51,8 +50,7 @@ TONE_CURVE_VALUES = (0.0, 0.1044, 0.2984, 0.7066, 0.9406, 1.0)
 
 # --- what a well-exposed photograph looks like (benchmarks/fit_exposure.py, tuning split) --------
 
-#: log2 of the median scene-linear luminance of a well-exposed photograph (0.097) and its spread
-#: (the spreads describe the photographs: the meter takes the brighter reading, not a weighted average).
+#: log2 of the median scene-linear luminance of a well-exposed photograph (0.097) and its spread.
 KEY_LOG2 = -3.365
 KEY_SPREAD_EV = 0.929
 #: log2 of the 99.9th percentile of its scene-linear luminance (0.81) and its spread: a normal
@@ -72,25 +70,13 @@ FACE_LOG2 = -1.271
 #: Checked on 17 more published photos no constant saw (``benchmarks/fit_gates.py``: the tuning
 #: split plus the extra tuning pool, 44 RAW 0 EV twins): they read 0.585 EV rms, both together 0.681,
 #: and left one source out the refit improves no figure, so 0.735 is kept.
-#: The meter that reads the brighter of key and white point (:data:`KEY_MARGIN_EV`) strays less on
-#: those photos (0.58 EV rms on the 27 tuning RAW 0 EV twins): the gate's spread is kept at 0.735,
-#: the value ``KEY_MARGIN_EV`` was fitted under; at 0.58 the gate corrects more of the well-exposed
-#: photos (do no harm 22 -> 19 of the 27 RAW 0 EV twins, ``benchmarks/exposure_consistency.py``).
 FACE_SPREAD_EV = 0.631
 FRAME_SPREAD_EV = 0.735
 #: A 99.9th percentile at or above this (0.97 of white) counts as clipped when :data:`WHITE_LOG2`
 #: is fitted (``benchmarks/fit_exposure.py``: at least this bright, how much more is lost).
 CLIPPED_LOG2 = math.log2(0.97)
-#: Within this many stops of full scale a white point (or a face's centre) may be clipped: it says
-#: only "at least this bright".
+#: Within this many stops of full scale a white point may be clipped: its weight fades to 0 at 1.0.
 WHITE_FADE_EV = 0.2
-#: How far the key must read over a well-exposed photograph's before it outvotes the white point
-#: (:func:`meter_log2` reads the brighter of the two; the key reads this much low). Fitted by the
-#: base chart's decisions, mean |correction - truth| over the tuning split's originals and exposure
-#: twins, RAW and rendered (``benchmarks/exposure_consistency.py --fit-key-margin``): 0.432 at 0,
-#: 0.426 at 0.3, 0.425 at 0.4, 0.449 at 0.5, against 0.451 for the spread-weighted average of the
-#: two readings it replaces. The extra tuning pool, which the fit did not see: 0.503 against 0.536.
-KEY_MARGIN_EV = 0.4
 #: Share of the brightest pixels whose level is the white point.
 WHITE_PERCENTILE = 99.9
 
@@ -253,28 +239,20 @@ def meter_log2(key_log2: float, white_log2: float) -> float:
     """The exposure offset (EV, + = over) that the key and the white point read together.
 
     Each reading says where the image sits against a well-exposed photograph:
-    the key ``key_log2 - KEY_LOG2`` and the white point ``white_log2 - WHITE_LOG2``.
-    The meter reads the brighter of the two, the key taken :data:`KEY_MARGIN_EV` low:
+    the key ``key_log2 - KEY_LOG2`` (spread :data:`KEY_SPREAD_EV`) and the white
+    point ``white_log2 - WHITE_LOG2`` (spread :data:`WHITE_SPREAD_EV`).
 
-    - the image is never read darker than its white point says: a night
+    - Both readings count, weighted by their inverse squared spreads: the most
+      likely offset when they are independent.
+    - But the image is never read darker than its white point says: a night
       scene, a dark interior, a low-key portrait whose highlights reach where a
-      well-exposed photograph's do is not brightened because its median is dark;
-    - the key reads it over only when it is clearly brighter than a
-      well-exposed photograph's (a bright, flat-lit scene's median is high
-      while its highlights sit where anyone's do).
-
-    A white point at full scale may be clipped: it says only "at least this
-    bright" (a reading of at most ``-WHITE_LOG2``, 0.3 EV), a floor the key
-    passes as soon as the image is clearly over. This replaces an average of
-    the two readings weighted by their spreads, whose white point's weight
-    faded to 0 as it clipped: the reading then changed estimator as an image
-    was pushed over, and every +EV twin of a photo whose white point read
-    differently from its key moved by less (or more) than its push
-    (``benchmarks/exposure_consistency.py``: the frame meter's median
-    departure from its 0 EV twin's reading + the push, 0.24 EV at +0.7 EV and
-    0.41 at +2 EV on the tuning RAW twins). Under the brighter of the two, a
-    push moves the reading exactly while the same reading stays the brighter
-    one and the white point unclipped.
+      well-exposed photograph's do is not brightened because its median is
+      dark (on the tuning split this kept 63 % of the well-exposed RAW twins
+      within 0.3 EV, against 41 % for the average alone).
+    - A white point within :data:`WHITE_FADE_EV` of full scale may be clipped
+      (at least that bright, no more is known): its weight in the average fades
+      to 0 there, linearly in stops, so the reading moves continuously as an
+      image is pushed into clipping.
 
     Parameters
     ----------
@@ -285,11 +263,14 @@ def meter_log2(key_log2: float, white_log2: float) -> float:
     -------
     float
         Negative is under-exposed. Adding ``k`` to both readings adds exactly
-        ``k`` while the white point stays below full scale.
+        ``k`` while the white point stays :data:`WHITE_FADE_EV` below full
+        scale (the maximum and the average of two readings both move with them).
     """
-    by_key = key_log2 - KEY_LOG2 - KEY_MARGIN_EV
+    by_key = key_log2 - KEY_LOG2
     by_white = white_log2 - WHITE_LOG2
-    return max(by_key, by_white)
+    trust = min(1.0, max(0.0, -white_log2 / WHITE_FADE_EV))
+    wk, ww = KEY_SPREAD_EV**-2, trust * WHITE_SPREAD_EV**-2
+    return max((wk * by_key + ww * by_white) / (wk + ww), by_white)
 
 
 def meter_scene_linear(luma: np.ndarray) -> float:
