@@ -70,6 +70,36 @@ def test_an_offset_within_what_well_exposed_photographs_read_is_left_as_shot() -
     assert of_kind(faced.operations, OperationKind.EXPOSURE)
 
 
+def test_a_portrait_pushed_over_until_its_face_clips_still_reads_the_whole_push() -> None:
+    from pipeline.imaging.measure.metering import FACE_LOG2
+    from pipeline.planning.rules.exposure import faces_trust
+
+    chart = load_chart("base").chart
+
+    def offset(face_ev: float, frame_ev: float) -> float:
+        rec = image_record(exposure_meter_ev=frame_ev, faces=[face(1000, 500, 400, face_ev)])
+        plan_shoot([rec], chart)
+        assert rec.plan.exposure_keyed_on == "faces"
+        return rec.plan.exposure_ev
+
+    # A well-exposed portrait (face on its reference, the frame 0.2 EV bright) and its twin 1 EV over:
+    # the face is 0.27 EV under full scale there, taken at its word, so the reading moves by the push.
+    shot = offset(0.0, 0.2)
+    assert faces_trust(1.0) == 1.0
+    assert offset(1.0, 1.2) - shot == pytest.approx(1.0)
+    # 2 EV over, the face's centre is clipped: it reads full scale (-FACE_LOG2 = 1.27 EV), no brighter
+    # however far over. Averaged in at its full weight it held the reading 0.4 EV short of the push
+    # (1.66 for 2.08); it says only "at least this bright" now, and the frame reads the rest.
+    clipped = -FACE_LOG2
+    assert faces_trust(clipped) == 0.0
+    assert offset(clipped, 2.2) - shot == pytest.approx(2.0, abs=0.15)
+    # A face is never read darker than it is: the frame darker than a clipped face leaves the face's floor.
+    assert offset(clipped, 0.5) == pytest.approx(clipped)
+    # The trust fades over the last 0.2 EV below full scale, so the reading moves continuously.
+    readings = [offset(clipped - d, 2.2) for d in np.linspace(0.0, 0.3, 31)]
+    assert max(abs(a - b) for a, b in zip(readings, readings[1:])) < 0.1
+
+
 def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
     # Four faces and the frame on target: no global correction; the faces below are lifted to them.

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart
-from pipeline.imaging.measure.metering import FACE_SPREAD_EV, FRAME_SPREAD_EV
+from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_SPREAD_EV, WHITE_FADE_EV
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.faces import lit_reading_of_lone_face
@@ -30,7 +30,29 @@ def key_faces(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(i for i in read if record.faces[i].exposure_ev >= brightest - KEY_FACES_BAND_EV)  # type: ignore[operator]
 
 
-def key_reading(faces_ev: float | None, frame_ev: float | None) -> float | None:
+def faces_trust(faces_ev: float) -> float:
+    """How far the faces' reading can be taken at its word: 1, fading to 0 as the faces reach full scale.
+
+    A face's reading is the median light of its centre (scene light, 1.0 =
+    full scale): a face within :data:`~pipeline.imaging.measure.metering.WHITE_FADE_EV`
+    of full scale may be clipped, and a clipped face reads no brighter however
+    far the image is over (a face of a well-exposed photo sits 1.3 EV under full
+    scale, so a photo 1.3 EV over clips it: at 2 EV over it would read 1.3). Its
+    trust fades linearly in stops, as the frame meter's white point's does
+    (:func:`~pipeline.imaging.measure.metering.meter_log2`), so the reading moves
+    continuously as the faces are pushed into clipping.
+
+    Parameters
+    ----------
+    faces_ev : float
+        The faces' reading against a well-exposed face (the record's ``Face.exposure_ev``, not less the chart's
+        face target).
+    """
+    light_log2 = faces_ev + FACE_LOG2
+    return min(1.0, max(0.0, -light_log2 / WHITE_FADE_EV))
+
+
+def key_reading(faces_ev: float | None, frame_ev: float | None, trust: float = 1.0) -> float | None:
     """One exposure reading from the faces' and the whole frame's, weighted by how far each strays.
 
     Both say where the image sits against a well-exposed photograph, each with
@@ -39,21 +61,27 @@ def key_reading(faces_ev: float | None, frame_ev: float | None) -> float | None:
     average weighted by the inverse squared spreads. A portrait whose faces and
     frame disagree (a high-key background, a face in the shade of a tree) is
     read between the two, nearer the faces.
+
+    Faces that may be clipped (``trust`` below 1, :func:`faces_trust`) say only
+    that the image is at least this bright: their weight fades with ``trust``,
+    and the reading is kept from falling below theirs by the share it lost.
     """
     if faces_ev is None:
         return frame_ev
     if frame_ev is None:
         return faces_ev
-    w_faces, w_frame = FACE_SPREAD_EV**-2, FRAME_SPREAD_EV**-2
-    return (w_faces * faces_ev + w_frame * frame_ev) / (w_faces + w_frame)
+    w_faces, w_frame = trust * FACE_SPREAD_EV**-2, FRAME_SPREAD_EV**-2
+    blend = (w_faces * faces_ev + w_frame * frame_ev) / (w_faces + w_frame)
+    return blend + (1.0 - trust) * max(0.0, faces_ev - blend)
 
 
-def reading_spread(on_faces: bool, on_frame: bool) -> float:
+def reading_spread(on_faces: bool, on_frame: bool, trust: float = 1.0) -> float:
     """How far (EV, one standard deviation) a reading strays from 0 on well-exposed photographs.
 
     The faces' and the whole frame's spreads (:data:`FACE_SPREAD_EV`,
     :data:`FRAME_SPREAD_EV`); a reading of both (:func:`key_reading`) strays
     less than either: ``(FACE_SPREAD_EV**-2 + FRAME_SPREAD_EV**-2) ** -0.5``.
+    Faces that may be clipped count by their ``trust`` (:func:`faces_trust`).
 
     Raises
     ------
@@ -62,7 +90,9 @@ def reading_spread(on_faces: bool, on_frame: bool) -> float:
     """
     if not (on_faces or on_frame):
         raise ValueError("a reading needs the faces, the frame or both")
-    weight = (FACE_SPREAD_EV**-2 if on_faces else 0.0) + (FRAME_SPREAD_EV**-2 if on_frame else 0.0)
+    weight = (trust * FACE_SPREAD_EV**-2 if on_faces else 0.0) + (FRAME_SPREAD_EV**-2 if on_frame else 0.0)
+    if not weight > 0:  # only clipped faces: at least this bright, as unsure as the faces of a well-exposed photo
+        return FACE_SPREAD_EV
     return weight**-0.5
 
 
@@ -100,12 +130,14 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     ex = chart.exposure
     keyed = key_faces(record, plan.faces_that_count)
     frame_ev = record.exposure.meter_ev
+    trust = 1.0
     if keyed:
         # The only face, in a shadow the faces rule lifts, keys the exposure as it reads lit.
         lone_lit = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
-        faces_ev = (float(np.median([record.faces[i].exposure_ev for i in keyed])) if lone_lit is None
-                    else lone_lit) - chart.faces.target_ev
-        key_ev = key_reading(faces_ev, frame_ev)
+        read_ev = float(np.median([record.faces[i].exposure_ev for i in keyed]))
+        trust = faces_trust(read_ev)
+        faces_ev = (read_ev if lone_lit is None else lone_lit) - chart.faces.target_ev
+        key_ev = key_reading(faces_ev, frame_ev, trust)
         plan.exposure_keyed_on, plan.key_faces = "faces", keyed
         keyed_on = f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")
     elif frame_ev is not None:
@@ -116,7 +148,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         return []
     offset = key_ev - ex.target_ev
     plan.exposure_offset_ev = offset
-    confidence = offset_confidence(offset, reading_spread(bool(keyed), frame_ev is not None))
+    confidence = offset_confidence(offset, reading_spread(bool(keyed), frame_ev is not None, trust))
     plan.exposure_confidence = confidence
     needed = -offset
     if not abs(needed) > ex.tolerance_ev:  # (not <=: a NaN measurement plans nothing)
