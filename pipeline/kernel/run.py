@@ -37,6 +37,7 @@ from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
 from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
+from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
 from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
@@ -265,6 +266,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
              on_phase: Callable[[str, int], None] | None,
              on_record: Callable[[ImageRecord], None] | None,
              on_executor: Callable[[str], None] | None = None) -> RunResult:
+    use_system_memory_pool()  # the driver's tables: freed batches go back (see its docstring)
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
     if on_executor:
