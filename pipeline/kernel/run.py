@@ -347,6 +347,9 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     journal.put(index, by_hash[record.source_path], keys[record.source_path], record)
                 if on_record:
                     on_record(record)
+            # The last segment's would live on through the outputs (the driver's peak): a journal key
+            # and a few references an image, about 0.3 KB, 3 MB at 10,000 images.
+            del todo, keys, by_hash
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
     except (OutOfSpace, ClusterLost) as exc:
