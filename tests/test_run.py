@@ -68,3 +68,23 @@ def test_local_and_ray_give_the_same_manifest(shoot: Path, raw_dir: Path, tmp_pa
 def test_output_inside_shoot_is_refused(shoot: Path) -> None:
     with pytest.raises(ConfigError, match="outside the shoot"):
         process_shoot(RunSettings(shoot_dir=shoot, out_dir=shoot / "out", executor="local"))
+
+
+def test_the_driver_gives_arrow_glibc_s_pool_unless_the_user_chose_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow's bundled pool kept the driver's freed table batches resident (RESULTS.md, target 5)."""
+    import pyarrow as pa
+
+    from pipeline.kernel.schema import use_system_memory_pool
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        assert not use_system_memory_pool()
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        assert use_system_memory_pool()
+        assert pa.default_memory_pool().backend_name == "system"
+        assert not use_system_memory_pool()  # once is enough
+    finally:
+        pa.set_memory_pool(before)

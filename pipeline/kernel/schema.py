@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +28,30 @@ SCHEMA_VERSION = 7  # 2: Camera Raw's as-shot white balance, baseline exposure a
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
 # offset it corrects), exposure_meter_ev the whole frame's meter; with them the white-balance judgement
 # (wb_cast_mired, wb_tint, wb_uncertainty_mired) and the lines' support/agreement columns
+
+
+def use_system_memory_pool() -> bool:
+    """Make glibc's malloc Arrow's default memory pool in this process, unless the user chose one.
+
+    The driver writes its tables a few hundred rows at a time. pyarrow's
+    bundled pool (mimalloc here; jemalloc in some builds) keeps the pages of
+    those freed batches for reuse instead of giving them back: about 12 MB
+    more resident at the contact sheets (the driver's peak) on 1,000 images
+    than on 100 (profile of 2026-11-30, benchmarks/RESULTS.md, target 5),
+    which glibc's malloc returns or reuses for the next batch. Arrow's own
+    ``ARROW_DEFAULT_MEMORY_POOL``, when set, is left as the user set it.
+
+    Returns
+    -------
+    bool
+        Whether the pool was changed.
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return False
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+        return True
+    return False
 
 
 def _f(name: str, type_: pa.DataType, description: str, nullable: bool = True) -> pa.Field:

@@ -103,8 +103,11 @@ def image_files(record: ImageRecord) -> list[str]:
 
 
 #: Planned images whose instructions are made at once (and their embedded copies, one exiftool run):
-#: the documents of one chunk are the only ones in memory.
-INSTRUCTION_CHUNK = 500
+#: the documents of one chunk are the only ones in memory. 500 left 8 more of Python's 1 MB arenas
+#: held after the instructions on 1,000 images than on 100 (a few of each chunk's objects outlive it and
+#: pin them), and the contact sheets that come next are the driver's peak: 100 keeps that at what a
+#: 100-image shoot fills (an exiftool start per 100 images, a few ms an image; RESULTS.md, target 5).
+INSTRUCTION_CHUNK = 100
 #: Rows of a table held before they are written (one row group each): a manifest row is about 8 KB as a
 #: dict, so the default 2,048 made the outputs' peak 16 MB higher at 10,000 images than at 100.
 OUTPUT_BATCH_ROWS = 256
