@@ -23,9 +23,41 @@ the same cue on the uncast proxy times the injected light (an exact
 multiplicative cast: what is left there is the estimator's lack of
 equivariance; the rest is the decode or, for the rendered twins, the tone curve).
 
-    python benchmarks/wb_decompose.py [--cache DIR] [--split tuning|tuning_extra]
+    python benchmarks/wb_decompose.py [--cache DIR] [--split tuning|tuning_extra] [--display-light]
 
-Never the held-out split.
+Never the held-out split. ``--display-light`` reads rendered sources as postprod did before
+2026-11-30 (display-linear, no inverse tone curve).
+
+Result on 2026-11-30 (tuning split: 48 RAW and 48 rendered cast twins; extra pool 34 + 34; the
+``full`` rows reproduce ``accuracy.py --split tuning``'s RAW row, 24.4 / 20.0 / 6, within 1 mired:
+the benchmark has faces, this has none). Why the RAW twins' correction strays 20.0 mired (median)
+from "the uncast twin's correction + the cast":
+
+- **the confidence gate, on the uncast twin**: 14 of the 24 uncast RAW twins are left as shot
+  (their cues disagree: the do-no-harm rule), while their cast twins, read further from neutral,
+  are corrected in full; the difference charges the uncast photo's own reading (median |.| 23.6
+  mired: the estimator's bias, the truth being neutral) to the twin. Without the gate: 9.8.
+  It refuses 8 of 48 cast twins (charged the whole cast), but without it the absolute error is
+  worse (25.4 -> 29.7 mired) and 8 instead of 6 are corrected the wrong way: no defect; a gate
+  on a robust scatter (MAD, or the std without the farthest cue), refitted the same way, is no better.
+- **the cap (150 mired)**: 9.8 -> 9.7; it binds only where the uncast photo already reads
+  150-300 mired (a yellow flower, blinds, a garden), where it helps.
+- **the tolerance (10 mired)**: 9.7 -> 8.9. **keep_warm/keep_cool**: 0 in the base chart, nothing.
+- **the estimator**: 8.9 (grey world 6.3 in the benchmark). On the uncast proxy times the exact
+  light it follows within 4.5; the rest is what the cast does to the sensor data: a channel clips
+  first (the brightest pixels and the grey edge lose the surfaces they read: 14.8 and 13.0 on the
+  twins, 10.4 and 6.9 exactly; the near-neutral mode and grey pixels 4.7 and 4.5). Ranking the
+  brightest pixels by their geometric mean (exactly equivariant) or eroding the grey edge's mask
+  further is worse (19.5; 12.5): the loss is the clipping itself.
+- **the rendered-source path** (rendered twins, whose absolute error was 50.0): read display-linear,
+  the tone curve bends a cast differently at each tone, the cues disagree (the gate refused 13 of 48)
+  and under-read it (15.5 relative). Read through the inverse tone curve (now the default): 8.4
+  relative, 10 refused, absolute 31.9 mired (extra pool: 26.8 -> 22.4), wrong direction 6 -> 7
+  (3 -> 4), the originals' median shift still 0.0 (corrected: 33 -> 36 of 78; 21 -> 23 of 51).
+
+So the absolute error (RAW 25.4 mired, target 10) is the estimator's reading of the uncast photos
+(median 23.6; the wrong-direction twins are all small casts on photos it reads 45-300 mired off),
+which no gate or equivariance removes.
 """
 
 from __future__ import annotations
