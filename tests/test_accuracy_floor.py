@@ -159,7 +159,10 @@ def test_do_no_harm_floor(tiny) -> None:
     assert value(rows, "published photos: share needing") >= 3 / 3 - 1e-9  # FLOOR (3 of 3; 2 of 3 before min_confidence)
     assert value(rows, "RAW twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before)
     assert value(rows, "rendered twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before min_confidence)
-    assert value(rows, "median |white-balance shift| on all originals") <= 12  # FLOOR (10.7 mired today; was 14.8)
+    # 15.3 today, was 10.7: rendered sources' white balance is read in their scene light (through the inverse
+    # tone curve, wb6), where their own colour reads as their RAW twins' does instead of squeezed by the curve;
+    # the rendered cast twins' error fell with it (benchmarks/wb_decompose.py: tuning 50.0 -> 31.9 mired).
+    assert value(rows, "median |white-balance shift| on all originals") <= 16  # FLOOR (15.3 mired today; was 10.7)
 
 
 def test_casts_floor(tiny) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from charts.loader import load_chart
 from pipeline.imaging.decode import decode_proxy
-from pipeline.imaging.measure import colour_measure, white_balance_cast
+from pipeline.imaging.measure import colour_measure, measure_all, white_balance_cast
+from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
 from pipeline.imaging.white_balance import light_rgb
 from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
@@ -88,3 +89,25 @@ def test_the_uncast_photos_are_left_nearly_as_published(photos: dict[str, np.nda
     for name, rgb in photos.items():
         wb = next((o for o in plan_image(_record(rgb), BASE) if o.kind is OperationKind.WHITE_BALANCE), None)
         assert wb is None or abs(wb.params["mired_shift"]) <= 30, (name, wb.params)
+
+
+def _rendered_cast(display: np.ndarray, m: float) -> np.ndarray:
+    """A JPEG-like twin of a published photo shot under a light ``m`` mired from D65: the light multiplies
+    the scene (the photo through the inverse of the camera-like tone curve), and the curve renders it."""
+    scene = inverse_tone_curve(display) * light_rgb(m)
+    return tone_curve(np.clip(scene, 0.0, 1.0)).astype(np.float32)
+
+
+def test_a_cast_under_a_tone_curve_is_read_in_the_scene_light(photos: dict[str, np.ndarray]) -> None:
+    # The measurement a rendered source gets (measure_all with rendered=True, as the measure_exposure stage
+    # calls it) must follow a light that multiplied the scene before the camera's tone curve. Read
+    # display-linear, the curve lifts the cast in the mid-tones and squeezes it in the highlights: the
+    # cues disagree and the twins read 10.0 mired off the injected light (median of 16; up to 43); read
+    # through the inverse curve, 2.0 (the 2008_001322 -100 light clips its brightest surfaces: 52).
+    errors = []
+    for name, rgb in photos.items():
+        base = measure_all(_rendered_cast(rgb, 0.0), rendered=True).colour.cast_mired
+        for m in CASTS:
+            cast = measure_all(_rendered_cast(rgb, m), rendered=True).colour.cast_mired
+            errors.append(abs(cast - base - m))
+    assert np.median(errors) <= 4, errors

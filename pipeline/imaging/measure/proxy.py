@@ -45,7 +45,8 @@ def measure_all(
     rgb : ndarray, (H, W, 3)
         Linear Rec.709 RGB, 1.0 = white (scene-linear for a RAW, display-linear for a rendered source).
     rendered : bool
-        True for tone-mapped sources (JPEG), False for RAW: which meter reads the exposure.
+        True for tone-mapped sources (JPEG), False for RAW: which meter reads the exposure, and whether the
+        white balance is read through the inverse tone curve.
     highlight_level, shadow_level : float
         Clipping levels (:func:`~pipeline.imaging.measure.exposure.clipped_pct`).
 
@@ -68,7 +69,7 @@ def measure_all(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
         ),
-        colour=colour_measure(rgb),
+        colour=colour_measure(rgb, rendered=rendered),
         focus=focus_measure(luma, encoded_small),
         lines=line_measure(luma),
         content=content_measure(encoded_small, rgb),
