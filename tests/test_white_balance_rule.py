@@ -16,7 +16,7 @@ from pipeline.imaging.measure import white_balance_cast
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
-from pipeline.planning.rules.white_balance import cast_confidence, is_skin, white_balance_params
+from pipeline.planning.rules.white_balance import cast_confidence, is_skin, skin_hue_margin, white_balance_params
 
 BASE = load_chart("base").chart
 
@@ -286,3 +286,27 @@ def test_a_balance_within_tolerance_with_a_face_that_is_not_skin_is_flagged() ->
     assert "needs no correction" in flag.reason
     assert not _flags(plan_image(_record(3.0, uncertainty=5.0, faces=[_pale_face([0.45, 0.30, 0.22])]), BASE),
                       "skin")
+
+
+def test_a_correction_that_leaves_a_face_at_the_edge_of_skin_is_flagged() -> None:
+    # The face's colour is read over the detector's box, so a face the correction moves to within a few
+    # degrees of the skin range's edge may be past it as a person sees it: the plan asks for a look.
+    gains = np.asarray(_wb(plan_image(_record(60.0, uncertainty=10.0), BASE)).params["gains"])
+    grid = [np.array([r, g, 0.22]) for r in np.linspace(0.30, 0.70, 41) for g in np.linspace(0.20, 0.45, 26)]
+    edge = next(rgb for rgb in grid
+                if is_skin(rgb * gains) and 1.0 < skin_hue_margin(rgb * gains) < 4.0
+                and skin_hue_margin(rgb) > skin_hue_margin(rgb * gains))
+    ops = plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(edge.tolist())]), BASE)
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2)  # the correction is not held back
+    (flag,) = _flags(ops, "skin")
+    assert "at the edge of skin colour" in flag.reason
+    # Well inside the range after the correction: no flag.
+    inside = np.array([0.60, 0.38, 0.22])
+    assert skin_hue_margin(inside * gains) > 15.0
+    assert not _flags(plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(inside.tolist())]), BASE), "skin")
+
+
+def test_the_skin_margin_is_measured_across_zero_degrees() -> None:
+    assert skin_hue_margin(np.array([0.45, 0.30, 0.22])) > 0
+    assert skin_hue_margin(np.array([0.40, 0.20, 0.30])) < 0  # magenta: a hue below 0 degrees
+    assert skin_hue_margin(np.array([0.30, 0.40, 0.20])) < 0  # yellow-green: past 85 degrees

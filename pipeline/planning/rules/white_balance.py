@@ -66,6 +66,12 @@ UNMEASURED_CONFIDENCE = 0.8
 SKIN_HUE_DEG = (15.0, 85.0)
 #: ... and its chroma is at least this (a grey or washed-out face is not skin).
 SKIN_MIN_CHROMA = 10.0
+#: A correction that leaves a face's hue closer than this to either end of the skin range (degrees), nearer
+#: than it was as shot, is flagged for a look by eye. The face's colour is measured over the detector's box,
+#: which is not the face a person sees (hair, background, a shadowed cheek): on the tuning split a face read
+#: 2 degrees inside the range over the detector's box and 2 degrees outside it over the drawn box (set by
+#: judgement, not fitted).
+SKIN_EDGE_MARGIN_DEG = 5.0
 # When the full correction would cost a face its skin colour, the plan tries
 # these shares of it, largest first.
 SKIN_STEPS = tuple(k / 10 for k in range(9, -1, -1))
@@ -115,6 +121,14 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                                             wb.max_auto_shift_mired)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
+    if not skin_note and abs(applied * share) > 0.5:
+        near = _near_skin_edge(record, _gains(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
+                                              share))
+        if near:
+            flags += check_operation(
+                AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(near)} at the edge of skin colour after the "
+                f"{applied * share:+.0f} mired correction: check skin tones by eye", cast, target,
+                confidence=confidence)
     applied *= share
     tint = -(colour.cast_a or 0.0) * share
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
@@ -153,6 +167,25 @@ def is_skin(rgb: np.ndarray) -> bool:
     _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
     hue = math.degrees(math.atan2(b, a)) % 360.0
     return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and math.hypot(a, b) >= SKIN_MIN_CHROMA
+
+
+def skin_hue_margin(rgb: np.ndarray) -> float:
+    """How far a linear RGB colour's CIELAB hue lies inside the skin range, in degrees (negative outside)."""
+    _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
+    hue = math.degrees(math.atan2(b, a)) % 360.0
+    hue = hue - 360.0 if hue > 180.0 + sum(SKIN_HUE_DEG) / 2 else hue  # distances across 0 degrees
+    return min(hue - SKIN_HUE_DEG[0], SKIN_HUE_DEG[1] - hue)
+
+
+def _near_skin_edge(record: ImageRecord, gains: np.ndarray) -> list[int]:
+    """The faces that ``gains`` leave skin-coloured but moved to within :data:`SKIN_EDGE_MARGIN_DEG` of the
+    skin range's edge."""
+    near = []
+    for i, rgb in _face_colours(record):
+        after = skin_hue_margin(rgb * gains)
+        if is_skin(rgb * gains) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
+            near.append(i)
+    return near
 
 
 def _face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
