@@ -302,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheets", type=Path, default=None, help="write per-scene contact sheets (PNG) here")
     parser.add_argument("--write", action="store_true", help="write benchmarks/CONSISTENCY.md")
     args = parser.parse_args(argv)
+    if args.write and (args.split or args.seed):
+        # CONSISTENCY.md's tables hold every split; a file written from one split's run would drop the others.
+        parser.error("--write rewrites every split's tables: run it without --split and --seed")
     if not (TESTDATA / "wb").is_dir():
         print(f"test data not found at {TESTDATA} (set POSTPROD_TESTDATA)", file=sys.stderr)
         return 2
