@@ -162,17 +162,21 @@ def cast_confidence(off_mired: float, uncertainty_mired: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
+def _hue_chroma(rgb: np.ndarray) -> tuple[float, float]:
+    """A linear RGB colour's CIELAB hue angle (degrees, 0-360) and chroma."""
+    _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
+    return math.degrees(math.atan2(b, a)) % 360.0, math.hypot(a, b)
+
+
 def is_skin(rgb: np.ndarray) -> bool:
     """Whether a linear RGB colour has a skin hue (:data:`SKIN_HUE_DEG`) and chroma (:data:`SKIN_MIN_CHROMA`)."""
-    _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
-    hue = math.degrees(math.atan2(b, a)) % 360.0
-    return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and math.hypot(a, b) >= SKIN_MIN_CHROMA
+    hue, chroma = _hue_chroma(rgb)
+    return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and chroma >= SKIN_MIN_CHROMA
 
 
 def skin_hue_margin(rgb: np.ndarray) -> float:
     """How far a linear RGB colour's CIELAB hue lies inside the skin range, in degrees (negative outside)."""
-    _, a, b = linear_srgb_to_lab(np.asarray(rgb, dtype=np.float64))
-    hue = math.degrees(math.atan2(b, a)) % 360.0
+    hue, _ = _hue_chroma(rgb)
     hue = hue - 360.0 if hue > 180.0 + sum(SKIN_HUE_DEG) / 2 else hue  # distances across 0 degrees
     return min(hue - SKIN_HUE_DEG[0], SKIN_HUE_DEG[1] - hue)
 
