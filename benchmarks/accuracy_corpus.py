@@ -522,6 +522,19 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def source_task(corpus: Path, item: dict[str, Any], seq: int) -> Any:
+    """The pipeline's task for one corpus item (a file of ``corpus``), as ingest makes it: the fit scripts
+    run the analysis stages on items one by one."""
+    from pipeline.kernel.ingest import hash_file, sniff_format
+    from pipeline.kernel.records import SourceTask
+
+    path = corpus / item["file"]
+    digest, head = hash_file(path)
+    fmt, kind = sniff_format(head, path.suffix)
+    return SourceTask(path=path, source_path=item["file"], content_hash=digest, file_size=path.stat().st_size,
+                      format=fmt, source_kind=kind, seq=seq, stem=path.stem)
+
+
 def load_photo(path: Path, long_edge: int = WORK_LONG_EDGE) -> np.ndarray:
     """A photo as 8-bit sRGB RGB, oriented, at most ``long_edge`` px (area filter), even size.
 

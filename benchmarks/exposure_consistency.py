@@ -92,7 +92,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
-from benchmarks.accuracy_corpus import EXTRA_SPLIT  # noqa: E402
+from benchmarks.accuracy_corpus import EXTRA_SPLIT, source_task  # noqa: E402
 
 SETS = ("original", "exposure")
 #: Percent ranks at which each proxy's luminance is kept (for meters other than the one in use).
@@ -104,8 +104,6 @@ def analyse(corpus: Path, items: list[dict], out: Path) -> dict[str, tuple[Any, 
     import pipeline.imaging.measure.exposure as measure_exposure
     from pipeline.imaging.measure.common import subsample
     from pipeline.kernel.graph import load_graph
-    from pipeline.kernel.ingest import hash_file, sniff_format
-    from pipeline.kernel.records import SourceTask
     from pipeline.kernel.runner import Runner
     from pipeline.kernel.stage import RunContext
 
@@ -122,13 +120,8 @@ def analyse(corpus: Path, items: list[dict], out: Path) -> dict[str, tuple[Any, 
     records: dict[str, tuple[Any, np.ndarray]] = {}
     try:
         for n, item in enumerate(items, 1):
-            path = corpus / item["file"]
-            digest, head = hash_file(path)
-            fmt, kind = sniff_format(head, path.suffix)
-            task = SourceTask(path=path, source_path=item["file"], content_hash=digest,
-                              file_size=path.stat().st_size, format=fmt, source_kind=kind, seq=n, stem=path.stem)
             seen.clear()
-            record = runner.run(task)
+            record = runner.run(source_task(corpus, item, n))
             if record.status == "ok" and seen:
                 records[item["id"]] = (record, seen[-1])
             if n % 50 == 0:

@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import DEFAULT_CACHE  # noqa: E402
+from benchmarks.accuracy_corpus import source_task  # noqa: E402
 from pipeline.imaging.color import linear_to_srgb, luminance  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure import metering  # noqa: E402
@@ -112,8 +113,6 @@ def censored_normal(values: np.ndarray, clipped: np.ndarray, limit: float) -> tu
 def detected_faces(corpus: Path, items: list[dict]) -> list:
     """The records of ``items`` after decode_raw and detect_faces (the default graph's parameters)."""
     from pipeline.kernel.graph import load_graph
-    from pipeline.kernel.ingest import hash_file, sniff_format
-    from pipeline.kernel.records import SourceTask
     from pipeline.kernel.runner import Runner
     from pipeline.kernel.stage import RunContext
 
@@ -121,12 +120,7 @@ def detected_faces(corpus: Path, items: list[dict]) -> list:
     runner = Runner(analysis, RunContext(shoot_dir=corpus, out_dir=corpus.parent / "fit_exposure"))
     records = []
     for n, item in enumerate(items, 1):
-        path = corpus / item["file"]
-        digest, head = hash_file(path)
-        fmt, kind = sniff_format(head, path.suffix)
-        task = SourceTask(path=path, source_path=item["file"], content_hash=digest, file_size=path.stat().st_size,
-                          format=fmt, source_kind=kind, seq=n, stem=path.stem)
-        record = runner.run(task)
+        record = runner.run(source_task(corpus, item, n))
         if record.status == "ok":
             records.append(record)
     return records

@@ -87,7 +87,13 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
-from benchmarks.accuracy_corpus import EXTRA_SPLIT, Renderer, build_corpus, build_extra_pool  # noqa: E402
+from benchmarks.accuracy_corpus import (  # noqa: E402
+    EXTRA_SPLIT,
+    Renderer,
+    build_corpus,
+    build_extra_pool,
+    source_task,
+)
 from pipeline.imaging.measure import colour, metering  # noqa: E402
 from pipeline.planning.rules import exposure as exposure_rule  # noqa: E402
 
@@ -103,8 +109,6 @@ def analyse(corpus: Path, items: list[dict], out: Path) -> dict[str, object]:
     (``SPREAD_TO_UNCERTAINTY`` 1, no floor) so that any factor can be applied afterwards.
     """
     from pipeline.kernel.graph import load_graph
-    from pipeline.kernel.ingest import hash_file, sniff_format
-    from pipeline.kernel.records import SourceTask
     from pipeline.kernel.runner import Runner
     from pipeline.kernel.stage import RunContext
 
@@ -115,12 +119,7 @@ def analyse(corpus: Path, items: list[dict], out: Path) -> dict[str, object]:
     records: dict[str, object] = {}
     try:
         for n, item in enumerate(items, 1):
-            path = corpus / item["file"]
-            digest, head = hash_file(path)
-            fmt, kind = sniff_format(head, path.suffix)
-            task = SourceTask(path=path, source_path=item["file"], content_hash=digest,
-                              file_size=path.stat().st_size, format=fmt, source_kind=kind, seq=n, stem=path.stem)
-            record = runner.run(task)
+            record = runner.run(source_task(corpus, item, n))
             if record.status == "ok":
                 records[item["id"]] = record
             if n % 50 == 0:
