@@ -52,7 +52,16 @@ if str(ROOT) not in sys.path:
 from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
-    EXTRA_SPLIT, Corpus, Item, Renderer, Source, build_corpus, build_extra_pool, build_pool, slug)
+    EXTRA_SPLIT,
+    Corpus,
+    Item,
+    Renderer,
+    Source,
+    build_corpus,
+    build_extra_pool,
+    build_pool,
+    slug,
+)
 
 DEFAULT_CACHE = Path(os.environ.get("POSTPROD_ACCURACY_CACHE", Path.home() / ".cache" / "postprod" / "accuracy"))
 ACCURACY_MD = ROOT / "benchmarks" / "ACCURACY.md"
