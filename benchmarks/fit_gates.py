@@ -60,7 +60,26 @@ postprod rows of ``accuracy.py --split tuning`` and ``--split tuning_extra`` exa
   percentile of the readings (1.56 EV on the tuning split, 0.73 on the extra
   pool), which leaves the +-0.4..1 EV twins uncorrected.
 
-    python benchmarks/fit_gates.py [--cache DIR] [--records FILE ...] [--shard I/N]
+``--min-confidence`` sweeps the chart key the gates read, ``exposure.min_confidence``
+(the image's gate and the scenes' key gate alike; faces and frame scaled together, unlike a
+sweep of ``FRAME_SPREAD_EV``), 0.800-0.950, under an objective declared before the sweep
+(:func:`pick_min_confidence`: the most originals within 0.3 EV, subject to each of the RAW and
+rendered twins' median |error| rising at most 0.02 EV and no new wrong sign at 0.7 EV or more).
+Result on 2026-11-30 (HEAD 29c1046's records; tuning 27 sources, extra 17; 129 originals, 284
+twins): the rendered twins' median jumps 0.415 -> 0.440 at the first step (0.805; a median of
+values that sit at the offsets themselves moves in such steps), so the pick on both pools is
+0.8, and left one source out 0.8 (27 of 44 folds; the others 0.825-0.845): do no harm
+30/33/31 of 41/44/44 as in use, rendered twins 0.42 -> 0.44. Not changed. For comparison only,
+the twins pooled into one domain pick 0.82: left one source out do no harm 31/35/32 (+4 of
+129), wrong signs RAW 5 -> 4, rendered 6 -> 5 of 142, medians 0.40/0.42 -> 0.40/0.44. Left one
+pool out, the value picked on one pool breaks the other's limit: picked on the tuning split
+(0.885 declared, 0.88 pooled) the extra pool's RAW/rendered medians go 0.50/0.45 -> 0.58/0.50
+for do no harm 13/12/11 -> 14/14/13 (declared); picked on the extra pool (0.885 pooled) the
+tuning split's go 0.40/0.40 -> 0.40/0.42 for 17/21/20 -> 20/22/22. The
+sweep's map: 0.85 gives 101 of 129 (78 %) for medians 0.415/0.44; 0.9 105 (81 %) for
+0.50/0.50; 0.95 113 (88 %) for 0.68/0.70.
+
+    python benchmarks/fit_gates.py [--cache DIR] [--records FILE ...] [--shard I/N] [--min-confidence]
 
 The tuning corpus must exist (``python benchmarks/accuracy.py`` builds it);
 the extra pool's corpus is built here (``cache/corpus_extra``; a few minutes
@@ -256,6 +275,110 @@ def loss_fit(items: list[dict], records: dict, chart: object, group: Callable[[d
     return dec, fitted
 
 
+# --- the exposure gate's chart key: min_confidence swept under a declared objective -------------------
+
+#: Values of ``exposure.min_confidence`` tried (:func:`sweep_min_confidence`).
+CONFIDENCE_GRID = tuple(round(0.8 + 0.005 * n, 3) for n in range(31))  # 0.800 .. 0.950
+#: The objective's limits against the decisions of the chart in use, on the same items: each of the
+#: RAW and rendered twins' median |error| may rise by at most this (EV), and no kind of twin may
+#: gain a wrong-sign correction at offsets of at least ``SIGN_MIN_EV``.
+MAX_MEDIAN_RISE_EV = 0.02
+
+
+def chart_with_confidence(chart: object, value: float) -> object:
+    """The chart with ``exposure.min_confidence`` set to ``value`` (nothing else changed)."""
+    ex = chart.exposure.model_copy(update={"min_confidence": value})  # type: ignore[attr-defined]
+    return chart.model_copy(update={"exposure": ex})  # type: ignore[attr-defined]
+
+
+def exposure_score(items: list[dict], ev: dict[str, float],
+                   pooled: bool = False) -> tuple[int, dict[str, float], dict[str, int]]:
+    """(do-no-harm count over the originals, median |error| per twin domain, wrong signs per twin domain);
+    ``pooled``: the RAW and rendered twins counted as one domain."""
+    have = [i for i in items if i["id"] in ev]
+    harmless = sum(abs(ev[i["id"]]) <= NO_HARM_EV + 1e-9 for i in have if i["set"] == "original")
+    median, wrong = {}, {}
+    for domain in (("raw", "rendered"),) if pooled else (("raw",), ("rendered",)):
+        twins = [i for i in have if i["set"] == "exposure" and i["domain"] in domain]
+        domain = "+".join(domain)
+        median[domain] = float(np.median([abs(ev[i["id"]] - i["truth"]["ev"]) for i in twins])) if twins else 0.0
+        wrong[domain] = sum(ev[i["id"]] * i["truth"]["ev"] < 0 for i in twins
+                            if abs(i["truth"]["ev"]) >= SIGN_MIN_EV - 1e-9)
+    return harmless, median, wrong
+
+
+def pick_min_confidence(items: list[dict], by_value: dict[float, dict[str, float]], now: float,
+                        pooled: bool = False) -> float:
+    """The objective, declared before the sweep: the value of ``exposure.min_confidence`` that keeps the most
+    originals within ``NO_HARM_EV`` (published photos, RAW and rendered 0 EV twins together), subject to
+    each twin domain's median |error| rising at most :data:`MAX_MEDIAN_RISE_EV` over the value in use
+    and no twin domain gaining a wrong-sign correction at ``SIGN_MIN_EV`` or more; ties go to the
+    smallest value (the least left uncorrected). ``pooled`` (a looser reading, for comparison only):
+    the RAW and rendered twins as one domain."""
+    base_ok, base_median, base_wrong = exposure_score(items, by_value[now], pooled)
+    best, best_ok = now, base_ok
+    for value in sorted(by_value):
+        ok, median, wrong = exposure_score(items, by_value[value], pooled)
+        if any(median[d] > base_median[d] + MAX_MEDIAN_RISE_EV + 1e-9 or wrong[d] > base_wrong[d]
+               for d in base_median):
+            continue
+        if ok > best_ok:
+            best, best_ok = value, ok
+    return best
+
+
+def sweep_min_confidence(items: list[dict], records: dict, chart: object) -> None:
+    """Sweep ``exposure.min_confidence`` (the chart key the plan's and the scenes' gates read) and pick it
+    by :func:`pick_min_confidence` on the tuning split and the extra pool together, judged left one
+    source out (each source decided under the value picked on the other sources) and left one pool out."""
+    live = [i for i in items if i["id"] in records and i["set"] in ("original", "exposure")]
+    now = float(chart.exposure.min_confidence)  # type: ignore[attr-defined]
+    by_value = {v: {i["id"]: decide(records[i["id"]], chart_with_confidence(chart, v), colour.SPREAD_TO_UNCERTAINTY,
+                                    metering.FRAME_SPREAD_EV)[0] for i in live}
+                for v in sorted({now, *CONFIDENCE_GRID})}
+    pools = {"tuning split": [i for i in live if i["pool"] == "tuning"],
+             "extra pool": [i for i in live if i["pool"] == "extra"], "both": live}
+
+    def ev_rows(its: list[dict], ev: dict[str, float]) -> dict[str, str]:
+        return {k: v for k, v in figures(its, {i: (e, 0.0) for i, e in ev.items()}).items() if k.startswith("EV")}
+
+    print(f"\n### exposure.min_confidence swept (in use {now:g}); the objective: {pick_min_confidence.__doc__}")
+    print("\n| min_confidence | originals within 0.3 EV | RAW twins median | rendered twins median | all twins median | "
+          "wrong sign RAW, rendered |\n|---|---|---|---|---|---|")
+    for v in sorted(by_value):
+        ok, median, wrong = exposure_score(live, by_value[v])
+        print(f"| {v:g} | {ok} | {median['raw']:.3f} | {median['rendered']:.3f} | "
+              f"{exposure_score(live, by_value[v], pooled=True)[1]['raw+rendered']:.3f} | "
+              f"{wrong['raw']}, {wrong['rendered']} |")
+    for label, its in pools.items():
+        _print_table(f"{label}: exposure rows per min_confidence", {
+            f"{v:g}": ev_rows(its, by_value[v]) for v in (now, 0.82, 0.835, 0.85, 0.87, 0.9, 0.95)})
+    columns: dict[str, dict[str, dict[str, float]]] = {f"in use ({now:g})": {label: by_value[now] for label in pools}}
+    for pooled, name in ((False, "declared"), (True, "pooled twins, for comparison")):
+        picked = pick_min_confidence(live, by_value, now, pooled)
+        print(f"\n{name}: picked on both pools: min_confidence {picked:g}")
+        loso: dict[str, float] = {}
+        chosen: dict[str, float] = {}
+        for source in sorted({i["source"] for i in live}):
+            chosen[source] = pick_min_confidence([i for i in live if i["source"] != source], by_value, now, pooled)
+            loso.update({i["id"]: by_value[chosen[source]][i["id"]] for i in live if i["source"] == source})
+        lopo: dict[str, float] = {}
+        for pool in ("tuning", "extra"):
+            value = pick_min_confidence([i for i in live if i["pool"] != pool], by_value, now, pooled)
+            print(f"  picked on the other pool for the {pool} pool: {value:g}")
+            lopo.update({i["id"]: by_value[value][i["id"]] for i in live if i["pool"] == pool})
+        values = sorted(chosen.values())
+        print(f"  left one source out, the value picked ranged {values[0]:g}-{values[-1]:g} (median "
+              f"{np.median(values):g}; " + ", ".join(f"{v:g}: {values.count(v)}" for v in sorted(set(values)))
+              + " sources)")
+        columns[f"{name}: picked on both ({picked:g})"] = {label: by_value[picked] for label in pools}
+        columns[f"{name}: leave one source out"] = {label: loso for label in pools}
+        columns[f"{name}: leave one pool out"] = {label: lopo for label in pools}
+    for label, its in pools.items():
+        _print_table(f"{label}: in use against picked", {name: ev_rows(its, dec[label])
+                                                          for name, dec in columns.items()})
+
+
 def extra_corpus(cache: Path) -> Path:
     """The extra tuning pool's corpus (built, or found in the cache)."""
     pool = build_extra_pool(cache)
@@ -273,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="only analyse every N-th item from the I-th (0-based) into --records, then stop: "
                              "run the shards side by side, then once with all their pickles")
+    parser.add_argument("--min-confidence", action="store_true",
+                        help="only sweep and pick the chart's exposure.min_confidence (sweep_min_confidence); "
+                             "--records may then also be benchmarks/exposure_consistency.py's pickle")
     args = parser.parse_args(argv)
     from charts.loader import load_chart
 
@@ -303,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.records:
             args.records[0].write_bytes(pickle.dumps(records))
     items = [i for _, its in pools.values() for i in its]
+    if args.min_confidence:  # exposure decisions only: exposure_consistency.py's (record, quantiles) pairs do too
+        from benchmarks.exposure_consistency import with_meter_reread
+
+        by_id = {i["id"]: i for i in items}
+        sweep_min_confidence(items, {k: with_meter_reread(by_id[k], *v) if isinstance(v, tuple) else v
+                                     for k, v in records.items() if k in by_id}, chart)
+        return 0
     tuning = [i for i in items if i["pool"] == "tuning"]
     extra = [i for i in items if i["pool"] == "extra"]
     n_src = {p: len({i["source"] for i in its}) for p, (_, its) in pools.items()}
