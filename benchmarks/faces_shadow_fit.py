@@ -26,7 +26,7 @@ thresholds can be refitted offline without re-running the analysis.
 
 Usage::
 
-    python benchmarks/faces_shadow_fit.py [--work DIR] [--dump FILE]
+    python benchmarks/faces_shadow_fit.py [--work DIR] [--long-edge PX] [--dump FILE]
 """
 
 from __future__ import annotations
@@ -100,19 +100,19 @@ def tuning_face_sources(data: Path, cache: Path) -> list[Any]:
     return [s for s in pool if s.group == "faces" and s.faces and splits[s.id] == "tuning"] + more
 
 
-def make_shoot(sources: list[Any], shoot: Path) -> dict[str, list[dict[str, Any]]]:
-    """Write the twins into ``shoot``: file name -> truth faces (box, shadow_ev)."""
+def make_shoot(sources: list[Any], shoot: Path, long_edge: int = WORK_LONG_EDGE) -> dict[str, list[dict[str, Any]]]:
+    """Write the twins into ``shoot``, each photo at most ``long_edge`` px: file name -> truth faces (box, shadow_ev)."""
     if shoot.exists():
         shutil.rmtree(shoot)
     shoot.mkdir(parents=True)
     truth: dict[str, list[dict[str, Any]]] = {}
     for n, src in enumerate(sources):
-        photo = load_photo(src.path, WORK_LONG_EDGE)
+        photo = load_photo(src.path, long_edge)
         from PIL import Image, ImageOps
 
         with Image.open(src.path) as im:
             w0, h0 = ImageOps.exif_transpose(im).size
-        s = min(1.0, WORK_LONG_EDGE / max(w0, h0))
+        s = min(1.0, long_edge / max(w0, h0))
         faces = [tuple(v * s for v in box) for box in src.faces]
         display = srgb8_to_linear(photo)
         scene = film_curve_inverse(display)
@@ -282,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "postprod" / "faces_shadow_fit")
+    parser.add_argument("--long-edge", type=int, default=WORK_LONG_EDGE,
+                        help="photos at most this many px (500: PASCAL VOC's size, small faces of a snapshot)")
     parser.add_argument("--dump", type=Path, default=None, help="pickle the records and truth here (to refit offline)")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
@@ -291,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = tuning_face_sources(args.data, args.work)
     print("tuning face sources:", ", ".join(s.id for s in sources))
     shoot = args.work / "shoot"
-    truth = make_shoot(sources, shoot)
+    truth = make_shoot(sources, shoot, args.long_edge)
     graph = analysis_graph(args.work / "graph.yaml")
     if (args.work / "out").exists():
         shutil.rmtree(args.work / "out")  # the run's journal would hand back the last run's records

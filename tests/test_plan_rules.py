@@ -97,9 +97,15 @@ def test_a_darker_skin_is_not_a_shadow() -> None:
     both = [_skin(0.0, 0.5, 300), _skin(-0.9 - 1.0, 0.5 + deeper, 1200)]
     (lift,) = of_kind(plan_image(image_record(faces=both), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(1.0)
-    # Colour only ever excuses: a paler face 0.55 EV under its neighbours is not lifted for being pale.
+    # A paler skin reads brighter in the same light: one as bright as its skin explains is lit ...
+    paler = 0.5 * SKIN_REDNESS_EV
+    pale_lit = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(paler, 0.0, 2100)]
+    assert not of_kind(plan_image(image_record(faces=pale_lit), chart), OperationKind.BRIGHTEN_FACE)
+    # ... and one 0.55 EV under its neighbours is in a shadow of 0.55 EV plus what its paleness hides
+    # (it was not lifted when colour could only excuse a face: shadows on pale faces read short).
     pale = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(-0.55, 0.0, 2100)]
-    assert not of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+    (lift,) = of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(0.55 + paler)
 
 
 def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None:
