@@ -256,8 +256,8 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
 
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
-    exposure was keyed on (``plan.key_faces``, those in the brightest light),
-    in the light the renderer multiplies (:func:`shown_ev`), less what its
+    exposure was keyed on (``plan.key_faces``, those in the brightest light;
+    the others than the face itself, where there are others), in the light the renderer multiplies (:func:`shown_ev`), less what its
     skin explains (:func:`skin_allowance`) and, in a flash-lit photo
     (:func:`lit_by_falloff`), less what its distance from the flash explains
     (:func:`falloff_allowance`); a face is lifted by that depth when it is
@@ -282,20 +282,26 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     if not plan.key_faces:
         return []
     rendered = is_rendered(record.source_kind)
-    key = float(np.median([shown_ev(record.faces[i].exposure_ev, rendered) for i in plan.key_faces]))  # type: ignore[arg-type]
-    reds = [r for r in (redness(record.faces[i]) for i in plan.key_faces) if r is not None]
-    key_redness = float(np.median(reds)) if reds else None
-    key_scene = float(np.median([record.faces[i].exposure_ev for i in plan.key_faces]))  # type: ignore[misc]
     flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
-    key_list = [record.faces[i] for i in plan.key_faces]
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
+        # The face is compared with the key faces other than itself: a shadowed face whose lit
+        # reading is among the brightest stays in the key band and would drag its own reference
+        # down toward it (a 0.8 EV shadow read 0.3 deep and never lifted).
+        key_list = [record.faces[k] for k in plan.key_faces if k != i] or [f]
+        key = float(np.median([shown_ev(k.exposure_ev, rendered) for k in key_list]))  # type: ignore[arg-type]
+        reds = [r for r in (redness(k) for k in key_list) if r is not None]
+        key_redness = float(np.median(reds)) if reds else None
         # Where the face would read in the key light: further from a flash, darker by the square of
         # the distance (in scene light, then through the curve like the reading itself).
-        expected = key if not flash else shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
+        if flash:
+            key_scene = float(np.median([k.exposure_ev for k in key_list]))  # type: ignore[misc]
+            expected = shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
+        else:
+            expected = key
         # What the face's skin and distance do not explain of its darkness is the shadow.
         deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
         if deficit <= fr.brighten_below_ev:
