@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -251,24 +252,81 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
     )
 
 
+@dataclass(frozen=True)
+class PeerJudgement:
+    """How a face of a group reads against its peers (:func:`judge_against_peers`); EV in the light the renderer multiplies.
+
+    Attributes
+    ----------
+    reading : float
+        The face's reading (:func:`shown_ev`).
+    expected : float
+        Where it would read in the key light: the median of the other key faces, less their
+        fall-off from a flash at its size in a flash-lit photo.
+    skin : float
+        What its skin explains (:func:`skin_allowance`; negative for a paler skin).
+    depth : float
+        ``expected - reading - skin``: the shadow it sits in (0 or less when lit).
+    """
+
+    reading: float
+    expected: float
+    skin: float
+    depth: float
+
+
+def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, flash: bool) -> PeerJudgement:
+    """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
+
+    The face is never part of its own reference: a shadowed face whose lit
+    reading is among the brightest stays within the exposure rule's key band
+    and would drag the reference down toward itself (a 0.8 EV shadow on the
+    palest of Roland Tanglao's faces, DNG twin, read 0.29 deep, never lifted).
+
+    Raises
+    ------
+    ValueError
+        If face ``i`` or a key face has no exposure reading, or ``key_faces`` is empty.
+    """
+    if not key_faces:
+        raise ValueError("judging a face against its peers needs at least one key face")
+    f = record.faces[i]
+    peers = [record.faces[k] for k in key_faces if k != i] or [f]
+    if f.exposure_ev is None or any(p.exposure_ev is None for p in peers):
+        raise ValueError("every face judged against its peers needs an exposure reading (Face.exposure_ev)")
+    rendered = is_rendered(record.source_kind)
+    reds = [r for r in (redness(p) for p in peers) if r is not None]
+    key_redness = float(np.median(reds)) if reds else None
+    if flash:
+        # Further from a flash, darker by the square of the distance (in scene light, then through
+        # the curve like the reading itself).
+        key_scene = float(np.median([p.exposure_ev for p in peers]))  # type: ignore[misc]
+        expected = shown_ev(key_scene - falloff_allowance(f, peers), rendered)
+    else:
+        expected = float(np.median([shown_ev(p.exposure_ev, rendered) for p in peers]))  # type: ignore[arg-type]
+    reading = shown_ev(f.exposure_ev, rendered)
+    skin = skin_allowance(f, key_redness)
+    return PeerJudgement(reading, expected, skin, expected - reading - skin)
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
-    exposure was keyed on (``plan.key_faces``, those in the brightest light;
-    the others than the face itself, where there are others), in the light the renderer multiplies (:func:`shown_ev`), less what its
-    skin explains (:func:`skin_allowance`) and, in a flash-lit photo
-    (:func:`lit_by_falloff`), less what its distance from the flash explains
-    (:func:`falloff_allowance`); a face is lifted by that depth when it is
-    beyond the threshold. A photo with one face has no neighbour to tell its
-    light from its skin: it is judged against the light around it
-    (:func:`lone_face_shadow`). An under-exposure beyond
-    ``exposure.max_correction_ev`` is the exposure rule's flag to a
-    retoucher, not a lift of every face: that lifted faces lit like their key.
-    The renderer applies a lift up to ``faces.max_brighten_ev`` on a detection
-    at least ``faces.min_auto_score`` sure; a bigger lift or a less certain
-    detection goes to a retoucher.
+    exposure was keyed on (``plan.key_faces``, those in the brightest light,
+    other than the face itself), in the light the renderer multiplies
+    (:func:`shown_ev`), less what its skin explains (:func:`skin_allowance`)
+    and, in a flash-lit photo (:func:`lit_by_falloff`), less what its distance
+    from the flash explains (:func:`falloff_allowance`): :func:`judge_against_peers`.
+    A face is lifted by that depth when it is beyond the threshold. A photo
+    with one face has no neighbour to tell its light from its skin: it is
+    judged against the light around it (:func:`lone_face_shadow`). An
+    under-exposure beyond ``exposure.max_correction_ev`` is the exposure
+    rule's flag to a retoucher, not a lift of every face: that lifted faces
+    lit like their key. The renderer applies a lift up to
+    ``faces.max_brighten_ev`` on a detection at least ``faces.min_auto_score``
+    sure; a bigger lift or a less certain detection goes to a retoucher.
     """
     fr = chart.faces
     if not fr.brighten or plan.exposure_offset_ev is None:
@@ -281,29 +339,14 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         return [_lift(i, record.faces[i], depth, chart, "darker than the light around it by more than a lit face is")]
     if not plan.key_faces:
         return []
-    rendered = is_rendered(record.source_kind)
     flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
-        # The face is compared with the key faces other than itself: a shadowed face whose lit
-        # reading is among the brightest stays in the key band and would drag its own reference
-        # down toward it (a 0.8 EV shadow read 0.3 deep and never lifted).
-        key_list = [record.faces[k] for k in plan.key_faces if k != i] or [f]
-        key = float(np.median([shown_ev(k.exposure_ev, rendered) for k in key_list]))  # type: ignore[arg-type]
-        reds = [r for r in (redness(k) for k in key_list) if r is not None]
-        key_redness = float(np.median(reds)) if reds else None
-        # Where the face would read in the key light: further from a flash, darker by the square of
-        # the distance (in scene light, then through the curve like the reading itself).
-        if flash:
-            key_scene = float(np.median([k.exposure_ev for k in key_list]))  # type: ignore[misc]
-            expected = shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
-        else:
-            expected = key
         # What the face's skin and distance do not explain of its darkness is the shadow.
-        deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
+        deficit = judge_against_peers(record, plan.key_faces, i, flash).depth
         if deficit <= fr.brighten_below_ev:
             continue
         ops.append(_lift(i, f, deficit, chart, "under the faces in the key light, less what its skin"
