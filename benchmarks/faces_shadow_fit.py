@@ -22,11 +22,15 @@ benchmark's truth of 0 charges a shadow twin the published photo's own
 correction too).
 
 With ``--dump`` it also pickles the records and the truth so the rule's
-thresholds can be refitted offline without re-running the analysis.
+thresholds can be refitted offline without re-running the analysis;
+``--from-dump`` plans such records again with the rules as they are now (a
+planning change's figures in seconds). ``--per-face`` prints, per shadowed
+face, its reading, what it was compared with, its skin allowance and its lift.
 
 Usage::
 
-    python benchmarks/faces_shadow_fit.py [--work DIR] [--dump FILE]
+    python benchmarks/faces_shadow_fit.py [--work DIR] [--long-edge PX] [--dump FILE] [--per-face]
+    python benchmarks/faces_shadow_fit.py --from-dump FILE [--per-face]
 """
 
 from __future__ import annotations
@@ -100,19 +104,19 @@ def tuning_face_sources(data: Path, cache: Path) -> list[Any]:
     return [s for s in pool if s.group == "faces" and s.faces and splits[s.id] == "tuning"] + more
 
 
-def make_shoot(sources: list[Any], shoot: Path) -> dict[str, list[dict[str, Any]]]:
-    """Write the twins into ``shoot``: file name -> truth faces (box, shadow_ev)."""
+def make_shoot(sources: list[Any], shoot: Path, long_edge: int = WORK_LONG_EDGE) -> dict[str, list[dict[str, Any]]]:
+    """Write the twins into ``shoot``, each photo at most ``long_edge`` px: file name -> truth faces (box, shadow_ev)."""
     if shoot.exists():
         shutil.rmtree(shoot)
     shoot.mkdir(parents=True)
     truth: dict[str, list[dict[str, Any]]] = {}
     for n, src in enumerate(sources):
-        photo = load_photo(src.path, WORK_LONG_EDGE)
+        photo = load_photo(src.path, long_edge)
         from PIL import Image, ImageOps
 
         with Image.open(src.path) as im:
             w0, h0 = ImageOps.exif_transpose(im).size
-        s = min(1.0, WORK_LONG_EDGE / max(w0, h0))
+        s = min(1.0, long_edge / max(w0, h0))
         faces = [tuple(v * s for v in box) for box in src.faces]
         display = srgb8_to_linear(photo)
         scene = film_curve_inverse(display)
@@ -278,20 +282,106 @@ def surround_fit(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]
     return out
 
 
+def replan(records: dict[str, Any], chart: str = "base") -> dict[str, Any]:
+    """The records planned again under ``chart`` with the rules as they are now (no pixels: a rule change's figures)."""
+    import dataclasses
+
+    from charts.loader import load_chart
+    from pipeline.planning.plan import plan_image
+
+    resolved = load_chart(chart).chart
+    return {name: dataclasses.replace(r, operations=plan_image(r, resolved)) if r.status == "ok" else r
+            for name, r in records.items()}
+
+
+def per_face(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], chart: str = "base") -> list[str]:
+    """One line per shadowed face and per lit face given a lift: what the faces rule read and compared.
+
+    Truth depth, the face's reading in the light the renderer multiplies
+    (:func:`~pipeline.planning.rules.faces.shown_ev`), the reference it was
+    compared with (the other key faces' median, or for a lone face its
+    surroundings, display light), the skin allowance, the planned lift and its
+    error: a face whose error is one constant over its depths misses by its
+    reference, one whose error grows with the depth by its measurement.
+    """
+    from charts.loader import load_chart
+    from pipeline.imaging.measure.metering import is_rendered
+    from pipeline.planning.plan import plan_image
+    from pipeline.planning.rules.faces import (
+        SURROUND_LIT_EV,
+        judge_against_peers,
+        lit_by_falloff,
+        lone_face_shadow,
+        shown_ev,
+        shown_surround_ev,
+    )
+    from pipeline.planning.state import PlanState
+
+    resolved = load_chart(chart).chart
+    lines = [f"{'file':22s} {'face':>4s} {'truth':>6s} {'reading':>8s} {'reference':>22s} {'skin':>6s} "
+             f"{'lift':>6s} {'error':>6s}"]
+    for name in sorted(truth):
+        r = records.get(name)
+        if r is None or r.status != "ok":
+            continue
+        plan = PlanState.start(r, resolved)
+        plan_image(r, resolved, plan=plan)  # the plan's state (key faces): the operations are the record's
+        rendered = is_rendered(r.source_kind)
+        lifts = {int(o.params["face_index"]): float(o.params["ev"]) for o in r.operations
+                 if str(o.kind) == "brighten_face"}
+        det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
+        lone = lone_face_shadow(r, plan.faces_that_count)
+        flash = lit_by_falloff([r.faces[i] for i in plan.faces_that_count])
+        for t, j in zip(truth[name], match_faces(truth[name], det)):
+            lift = None if j is None else lifts.get(j)
+            if not (t["shadow_ev"] >= SHADOWED_AT_EV or (t["shadow_ev"] < LIT_BELOW_EV and lift is not None)):
+                continue
+            if j is None:
+                lines.append(f"{name:22s} {'-':>4s} {t['shadow_ev']:6.2f}  not detected")
+                continue
+            f = r.faces[j]
+            reading = "-" if f.exposure_ev is None else f"{shown_ev(f.exposure_ev, rendered):+8.2f}"
+            skin = ""
+            if lone is not None and lone[0] == j:
+                ref = f"lone: surround {shown_surround_ev(f, rendered):+.2f} vs {SURROUND_LIT_EV:+.2f}"
+            elif f.exposure_ev is not None and plan.key_faces and j in plan.faces_that_count:
+                judged = judge_against_peers(r, plan.key_faces, j, flash)
+                ref = f"{'flash ' if flash else ''}key faces {judged.expected:+.2f}"
+                skin = f"{judged.skin:+6.2f}"
+            else:
+                ref = "not judged"
+            err = "" if lift is None else f"{lift - t['shadow_ev']:+6.2f}"
+            lines.append(f"{name:22s} {j:4d} {t['shadow_ev']:6.2f} {reading:>8s} {ref:>22s} {skin:>6s} "
+                         f"{'-' if lift is None else f'{lift:6.2f}':>6s} {err:>6s}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "postprod" / "faces_shadow_fit")
+    parser.add_argument("--long-edge", type=int, default=WORK_LONG_EDGE,
+                        help="photos at most this many px (500: PASCAL VOC's size, small faces of a snapshot)")
     parser.add_argument("--dump", type=Path, default=None, help="pickle the records and truth here (to refit offline)")
+    parser.add_argument("--from-dump", type=Path, default=None,
+                        help="no analysis: plan a --dump's records again with the rules as they are now")
+    parser.add_argument("--per-face", action="store_true",
+                        help="print each shadowed face (and each lit face lifted): reading, reference, skin, lift")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     from pipeline.kernel.run import RunSettings, process_shoot
 
+    if args.from_dump:
+        with args.from_dump.open("rb") as fh:
+            dumped = pickle.load(fh)  # noqa: S301 (a file this script wrote)
+        truth, records = dumped["truth"], replan(dumped["records"])
+        report(records, truth, args.per_face)
+        return 0
     t = time.perf_counter()
     sources = tuning_face_sources(args.data, args.work)
     print("tuning face sources:", ", ".join(s.id for s in sources))
     shoot = args.work / "shoot"
-    truth = make_shoot(sources, shoot)
+    truth = make_shoot(sources, shoot, args.long_edge)
     graph = analysis_graph(args.work / "graph.yaml")
     if (args.work / "out").exists():
         shutil.rmtree(args.work / "out")  # the run's journal would hand back the last run's records
@@ -302,11 +392,18 @@ def main(argv: list[str] | None = None) -> int:
         with args.dump.open("wb") as fh:
             pickle.dump({"truth": truth, "records": records}, fh)
     print(f"{len(records)} images in {time.perf_counter() - t:.0f} s")
+    report(records, truth, args.per_face)
+    return 0
+
+
+def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], faces: bool) -> None:
+    """Print the figures, the single-face rule's fit and, with ``faces``, the per-face lines."""
+    if faces:
+        print("\n".join(per_face(records, truth)))
     for k, v in figures(records, truth).items():
         print(f"  {k}: {v}")
     for k, v in surround_fit(records, truth).items():
         print(f"  {k}: {v}")
-    return 0
 
 
 if __name__ == "__main__":

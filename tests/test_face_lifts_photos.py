@@ -5,8 +5,8 @@ further from it are smaller and darker by the inverse square of their
 distance, and none of them is in a shadow. The other photos get a shadow of a
 known depth the way the accuracy benchmark makes its shadow twins
 (:func:`benchmarks.accuracy_corpus.shadow_mask`): Roland Tanglao's three
-faces (a face the benchmark leaves lit, as a JPEG and as a DNG twin of its
-scene light), the astronaut's lone face (no neighbour to compare with), and
+faces (a face the benchmark leaves lit, and his palest face, each as a JPEG and
+as a DNG twin of its scene light), the astronaut's lone face (no neighbour to compare with), and
 2008_001009's girl behind (the review tests' 0.6 EV shadow). Faces are found
 by the real detector; the amounts are checked against the injected depth.
 """
@@ -37,10 +37,18 @@ from benchmarks.accuracy_corpus import (
 )
 from pipeline.kernel.records import ImageRecord, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.planning.rules.exposure import KEY_FACES_BAND_EV
 
 ROLAND = "Roland Tanglao-CC BY 2.0"
 #: Roland Tanglao's middle face (the benchmark shadows the outer two) and the astronaut's, and their depths.
 ROLAND_FACE, ROLAND_EV = 1, 1.0
+#: Roland Tanglao's palest face (the woman on the right: her skin's log2 R/G is 0.1-0.4 under the
+#: others'), and a depth at which a shadow on her was lifted 0.3-0.4 EV short while the skin
+#: allowance only ever excused a face.
+ROLAND_PALE_FACE, ROLAND_PALE_EV = 2, 1.2
+#: A shadow on her shallow enough that in the DNG twin her face still reads among the brightest
+#: (within the exposure rule's key band): she was compared with a key that held her own reading.
+ROLAND_KEY_EV = 0.8
 ASTRONAUT_EV = 1.2
 
 
@@ -77,6 +85,14 @@ def planned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[d
     photo = load_photo(src)
     depth = _shadow_twins(photo, faces[ROLAND_FACE], ROLAND_EV, shoot / "roland.jpg", shoot / "roland.dng")
     truth["roland.jpg"] = truth["roland.dng"] = [(f, depth if k == ROLAND_FACE else 0.0) for k, f in enumerate(faces)]
+    depth = _shadow_twins(photo, faces[ROLAND_PALE_FACE], ROLAND_PALE_EV, shoot / "roland_pale.jpg",
+                          shoot / "roland_pale.dng")
+    truth["roland_pale.jpg"] = truth["roland_pale.dng"] = [
+        (f, depth if k == ROLAND_PALE_FACE else 0.0) for k, f in enumerate(faces)]
+    # (its JPEG twin reads her further down, out of the band: it stays out of the shoot)
+    depth = _shadow_twins(photo, faces[ROLAND_PALE_FACE], ROLAND_KEY_EV, work / "roland_key.jpg",
+                          shoot / "roland_key.dng")
+    truth["roland_key.dng"] = [(f, depth if k == ROLAND_PALE_FACE else 0.0) for k, f in enumerate(faces)]
     src = _package_file("skimage", "data/astronaut.png")
     if src is None:
         pytest.fail("scikit-image's astronaut sample is missing (pip install scikit-image)")
@@ -112,7 +128,7 @@ def test_flash_fall_off_at_the_dinner_is_not_lifted(planned: tuple[dict[str, Ima
     assert _lifts(dinner) == {}, [o.reason for o in dinner.operations if o.kind is OperationKind.BRIGHTEN_FACE]
 
 
-@pytest.mark.parametrize("name", ["roland.jpg", "roland.dng"])
+@pytest.mark.parametrize("name", ["roland.jpg", "roland.dng", "roland_pale.jpg", "roland_pale.dng"])
 def test_a_shadow_on_one_face_of_a_group_is_found_with_its_depth(
         planned: tuple[dict[str, ImageRecord], dict], name: str) -> None:
     records, truth = planned
@@ -121,6 +137,24 @@ def test_a_shadow_on_one_face_of_a_group_is_found_with_its_depth(
             assert lift is not None and lift == pytest.approx(depth, abs=0.3), (name, depth, lift)
         else:
             assert lift is None, (name, depth, lift)
+
+
+def test_a_shadowed_face_still_among_the_brightest_is_compared_with_the_others(
+        planned: tuple[dict[str, ImageRecord], dict]) -> None:
+    records, truth = planned
+    record = records["roland_key.dng"]
+    (key_face,) = [j for j, f in enumerate(record.faces)
+                   if match_faces([{"box": list(truth["roland_key.dng"][ROLAND_PALE_FACE][0])}],
+                                  [([f.x, f.y, f.width, f.height], None)]) == [0]]
+    # Her reading is within the key band of the brightest face: she keys the exposure with the others ...
+    brightest = max(f.exposure_ev for f in record.faces if f.exposure_ev is not None)
+    assert record.faces[key_face].exposure_ev >= brightest - KEY_FACES_BAND_EV
+    # ... and her shadow is still found at its depth (it was not: her own reading was in her reference).
+    for depth, lift in _matched(record, truth["roland_key.dng"]):
+        if depth >= 0.5:
+            assert lift is not None and lift == pytest.approx(depth, abs=0.3), (depth, lift)
+        else:
+            assert lift is None, (depth, lift)
 
 
 def test_the_review_shoots_shadowed_face_keeps_its_lift(planned: tuple[dict[str, ImageRecord], dict]) -> None:

@@ -26,6 +26,7 @@ from pipeline.planning.rules.faces import (
     FALLOFF_EV_PER_STOP,
     SKIN_REDNESS_EV,
     SURROUND_LIT_EV,
+    judge_against_peers,
     lit_by_falloff,
     plan_faces,
     shown_surround_ev,
@@ -97,9 +98,36 @@ def test_a_darker_skin_is_not_a_shadow() -> None:
     both = [_skin(0.0, 0.5, 300), _skin(-0.9 - 1.0, 0.5 + deeper, 1200)]
     (lift,) = of_kind(plan_image(image_record(faces=both), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(1.0)
-    # Colour only ever excuses: a paler face 0.55 EV under its neighbours is not lifted for being pale.
+    # A paler skin reads brighter in the same light: one as bright as its skin explains is lit ...
+    paler = 0.5 * SKIN_REDNESS_EV
+    pale_lit = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(paler, 0.0, 2100)]
+    assert not of_kind(plan_image(image_record(faces=pale_lit), chart), OperationKind.BRIGHTEN_FACE)
+    # ... and one 0.55 EV under its neighbours is in a shadow of 0.55 EV plus what its paleness hides
+    # (it was not lifted when colour could only excuse a face: shadows on pale faces read short).
     pale = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(-0.55, 0.0, 2100)]
-    assert not of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+    (lift,) = of_kind(plan_image(image_record(faces=pale), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(0.55 + paler)
+
+
+def test_a_face_is_judged_against_the_key_faces_other_than_itself() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # Two faces: the second, paler, in a shadow that leaves it within the key band (0.6 EV) of the first,
+    # so both key the exposure. Against the other face alone its shadow is found at its depth: 0.6 EV
+    # under it plus 0.24 its paler skin hides (with itself in its reference, 0.42: not lifted).
+    faces = [_skin(0.6, 0.5, 300), _skin(0.0, 0.3, 1200)]
+    record = image_record(faces=faces)
+    plan = PlanState.start(record, chart)
+    (lift,) = of_kind(plan_image(record, chart, plan=plan), OperationKind.BRIGHTEN_FACE)
+    assert plan.key_faces == (0, 1)
+    depth = 0.6 + 0.2 * SKIN_REDNESS_EV
+    assert lift.params["face_index"] == 1 and lift.params["ev"] == pytest.approx(depth)
+    judged = judge_against_peers(record, plan.key_faces, 1, flash=False)
+    assert (judged.reading, judged.expected, judged.skin, judged.depth) == pytest.approx(
+        (0.0, 0.6, -0.2 * SKIN_REDNESS_EV, depth))
+    # A lone key face is its own reference (depth 0), and there is no judging without key faces.
+    assert judge_against_peers(record, (1,), 1, flash=False).depth == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="at least one key face"):
+        judge_against_peers(record, (), 1, flash=False)
 
 
 def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,11 +36,12 @@ def shown_ev(face_ev: float, rendered: bool) -> float:
 #: EV a lit face reads darker than its neighbours per stop of log2(R/G) it is redder than they are.
 #: Darker skin is redder skin (melanin takes more green and blue than red), while a shadow dims the
 #: three channels alike and leaves a face's R/G as it was: a face darker than its neighbours *and*
-#: redder is darker by nature, a face darker at the same R/G is in less light. Fitted by least
-#: squares on the lit faces of the tuning split's group photos (90 readings of two photos and their
-#: JPEG and DNG twins: within a photo the readings' spread falls from 0.22 to 0.09 EV with it; 1.0
-#: on the JPEG readings alone, 1.5 on the DNG ones). Redness does not explain every skin (the
-#: darkest skins are browner, not redder): what it leaves is for ``faces.brighten_below_ev``.
+#: redder is darker by nature, a face darker at the same R/G is in less light, and a paler face (less
+#: red) at the same reading is in less light still. Fitted by least squares on the lit faces of the
+#: tuning split's group photos (90 readings of two photos and their JPEG and DNG twins: within a photo
+#: the readings' spread falls from 0.22 to 0.09 EV with it; 1.0 on the JPEG readings alone, 1.5 on the
+#: DNG ones). Redness does not explain every skin (the darkest skins are browner, not redder): what
+#: it leaves is for ``faces.brighten_below_ev``.
 SKIN_REDNESS_EV = 1.2
 
 
@@ -58,14 +60,22 @@ def redness(face: Face) -> float | None:
 def skin_allowance(face: Face, key_redness: float | None) -> float:
     """EV of a face's darkness its skin explains: :data:`SKIN_REDNESS_EV` per stop it is redder than the key.
 
-    Only ever an allowance: a face paler than the key faces is not judged
-    darker for it, so colour can excuse a face from a lift but never give it
-    one. 0 without a colour reading.
+    Both ways: a face redder than the key faces is expected darker by nature
+    (a darker skin), a paler one brighter, so the same reading is a deeper
+    shadow on it (the allowance is negative). It was one-way (a paler face
+    never judged darker for it), which read every shadow on a face paler than
+    its neighbours short by the skins' difference: on the generated tuning
+    twins (benchmarks/faces_shadow_fit.py) a 1.2 EV shadow on the palest of
+    Roland Tanglao's three faces was lifted 0.88 EV (JPEG) and 0.79 (DNG),
+    Probably Okay's paler face 0.3 EV short at every depth; amounts within
+    0.3 EV went 129 -> 144 of 168, shadowed faces found 79 -> 82 (JPEG) and
+    74 -> 76 (DNG) of 84, lit faces lifted 0 of 384 both ways. 0 without a
+    colour reading.
     """
     red = redness(face)
     if red is None or key_redness is None:
         return 0.0
-    return SKIN_REDNESS_EV * max(0.0, red - key_redness)
+    return SKIN_REDNESS_EV * (red - key_redness)
 
 
 #: EV a face reads darker per stop (halving) of its size, in the light of a small source near the
@@ -128,8 +138,8 @@ def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
     """EV of a face's darkness its distance from the flash explains (0 or more; scene light).
 
     :data:`FALLOFF_EV_PER_STOP` per stop the face is smaller than the key
-    faces' median size. One-way like :func:`skin_allowance`: a face larger than
-    the key faces is not judged darker for it.
+    faces' median size. One-way: a face larger than the key faces is not
+    judged darker for it.
     """
     key_size = float(np.median([face_size(f) for f in key_faces]))
     return FALLOFF_EV_PER_STOP * max(0.0, math.log2(key_size / face_size(face)))
@@ -242,24 +252,81 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
     )
 
 
+@dataclass(frozen=True)
+class PeerJudgement:
+    """How a face of a group reads against its peers (:func:`judge_against_peers`); EV in the light the renderer multiplies.
+
+    Attributes
+    ----------
+    reading : float
+        The face's reading (:func:`shown_ev`).
+    expected : float
+        Where it would read in the key light: the median of the other key faces, less their
+        fall-off from a flash at its size in a flash-lit photo.
+    skin : float
+        What its skin explains (:func:`skin_allowance`; negative for a paler skin).
+    depth : float
+        ``expected - reading - skin``: the shadow it sits in (0 or less when lit).
+    """
+
+    reading: float
+    expected: float
+    skin: float
+    depth: float
+
+
+def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, flash: bool) -> PeerJudgement:
+    """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
+
+    The face is never part of its own reference: a shadowed face whose lit
+    reading is among the brightest stays within the exposure rule's key band
+    and would drag the reference down toward itself (a 0.8 EV shadow on the
+    palest of Roland Tanglao's faces, DNG twin, read 0.29 deep, never lifted).
+
+    Raises
+    ------
+    ValueError
+        If face ``i`` or a key face has no exposure reading, or ``key_faces`` is empty.
+    """
+    if not key_faces:
+        raise ValueError("judging a face against its peers needs at least one key face")
+    f = record.faces[i]
+    peers = [record.faces[k] for k in key_faces if k != i] or [f]
+    if f.exposure_ev is None or any(p.exposure_ev is None for p in peers):
+        raise ValueError("every face judged against its peers needs an exposure reading (Face.exposure_ev)")
+    rendered = is_rendered(record.source_kind)
+    reds = [r for r in (redness(p) for p in peers) if r is not None]
+    key_redness = float(np.median(reds)) if reds else None
+    if flash:
+        # Further from a flash, darker by the square of the distance (in scene light, then through
+        # the curve like the reading itself).
+        key_scene = float(np.median([p.exposure_ev for p in peers]))  # type: ignore[misc]
+        expected = shown_ev(key_scene - falloff_allowance(f, peers), rendered)
+    else:
+        expected = float(np.median([shown_ev(p.exposure_ev, rendered) for p in peers]))  # type: ignore[arg-type]
+    reading = shown_ev(f.exposure_ev, rendered)
+    skin = skin_allowance(f, key_redness)
+    return PeerJudgement(reading, expected, skin, expected - reading - skin)
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
-    exposure was keyed on (``plan.key_faces``, those in the brightest light),
-    in the light the renderer multiplies (:func:`shown_ev`), less what its
-    skin explains (:func:`skin_allowance`) and, in a flash-lit photo
-    (:func:`lit_by_falloff`), less what its distance from the flash explains
-    (:func:`falloff_allowance`); a face is lifted by that depth when it is
-    beyond the threshold. A photo with one face has no neighbour to tell its
-    light from its skin: it is judged against the light around it
-    (:func:`lone_face_shadow`). An under-exposure beyond
-    ``exposure.max_correction_ev`` is the exposure rule's flag to a
-    retoucher, not a lift of every face: that lifted faces lit like their key.
-    The renderer applies a lift up to ``faces.max_brighten_ev`` on a detection
-    at least ``faces.min_auto_score`` sure; a bigger lift or a less certain
-    detection goes to a retoucher.
+    exposure was keyed on (``plan.key_faces``, those in the brightest light,
+    other than the face itself), in the light the renderer multiplies
+    (:func:`shown_ev`), less what its skin explains (:func:`skin_allowance`)
+    and, in a flash-lit photo (:func:`lit_by_falloff`), less what its distance
+    from the flash explains (:func:`falloff_allowance`): :func:`judge_against_peers`.
+    A face is lifted by that depth when it is beyond the threshold. A photo
+    with one face has no neighbour to tell its light from its skin: it is
+    judged against the light around it (:func:`lone_face_shadow`). An
+    under-exposure beyond ``exposure.max_correction_ev`` is the exposure
+    rule's flag to a retoucher, not a lift of every face: that lifted faces
+    lit like their key. The renderer applies a lift up to
+    ``faces.max_brighten_ev`` on a detection at least ``faces.min_auto_score``
+    sure; a bigger lift or a less certain detection goes to a retoucher.
     """
     fr = chart.faces
     if not fr.brighten or plan.exposure_offset_ev is None:
@@ -272,23 +339,14 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         return [_lift(i, record.faces[i], depth, chart, "darker than the light around it by more than a lit face is")]
     if not plan.key_faces:
         return []
-    rendered = is_rendered(record.source_kind)
-    key = float(np.median([shown_ev(record.faces[i].exposure_ev, rendered) for i in plan.key_faces]))  # type: ignore[arg-type]
-    reds = [r for r in (redness(record.faces[i]) for i in plan.key_faces) if r is not None]
-    key_redness = float(np.median(reds)) if reds else None
-    key_scene = float(np.median([record.faces[i].exposure_ev for i in plan.key_faces]))  # type: ignore[misc]
     flash = lit_by_falloff([record.faces[i] for i in plan.faces_that_count])
-    key_list = [record.faces[i] for i in plan.key_faces]
     ops = []
     for i in plan.faces_that_count:
         f = record.faces[i]
         if f.exposure_ev is None:
             continue
-        # Where the face would read in the key light: further from a flash, darker by the square of
-        # the distance (in scene light, then through the curve like the reading itself).
-        expected = key if not flash else shown_ev(key_scene - falloff_allowance(f, key_list), rendered)
         # What the face's skin and distance do not explain of its darkness is the shadow.
-        deficit = expected - shown_ev(f.exposure_ev, rendered) - skin_allowance(f, key_redness)
+        deficit = judge_against_peers(record, plan.key_faces, i, flash).depth
         if deficit <= fr.brighten_below_ev:
             continue
         ops.append(_lift(i, f, deficit, chart, "under the faces in the key light, less what its skin"
