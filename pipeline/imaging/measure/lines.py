@@ -205,7 +205,7 @@ def _refine(work: np.ndarray, segments: np.ndarray, long_edge: float, max_deviat
     mapx = (px[:, None] + offs[None, :] * nx[seg][:, None]).astype(np.float32)
     mapy = (py[:, None] + offs[None, :] * ny[seg][:, None]).astype(np.float32)
     smooth = cv2.GaussianBlur(work, (0, 0), 0.8)
-    prof = cv2.remap(smooth, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    prof = _sample(smooth, mapx, mapy)
     inside = ((mapx >= 0) & (mapx <= work.shape[1] - 1) & (mapy >= 0) & (mapy <= work.shape[0] - 1)).all(axis=1)
     g = np.gradient(prof, axis=1)
     polarity = np.sign(np.bincount(seg, weights=g.sum(axis=1), minlength=pick.size))
@@ -243,6 +243,21 @@ def _refine(work: np.ndarray, segments: np.ndarray, long_edge: float, max_deviat
     out[j] = np.stack([x0[j] + a * nx, y0[j] + a * ny,
                        x0[j] + L * ux + (a + b * L) * nx, y0[j] + L * uy + (a + b * L) * ny], axis=1)
     return out
+
+
+def _sample(img: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
+    """``img`` sampled (bilinear) at the points ``mapx``, ``mapy`` of any shape. OpenCV's remap takes maps of
+    fewer than 32767 rows and columns: the points go through it as rows of :data:`_SAMPLE_ROW`."""
+    flat = mapx.size
+    rows = -(-flat // _SAMPLE_ROW)
+    pad = rows * _SAMPLE_ROW - flat
+    mx = np.concatenate([mapx.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _SAMPLE_ROW)
+    my = np.concatenate([mapy.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _SAMPLE_ROW)
+    out = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.ravel()[:flat].reshape(mapx.shape)
+
+
+_SAMPLE_ROW = 8192
 
 
 def _tilts(segments: np.ndarray, shape: tuple[int, int], long_edge: float, max_deviation_deg: float,
