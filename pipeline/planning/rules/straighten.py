@@ -192,8 +192,9 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         # level door frame.
         contradicted = (axis == "horizon" and verticals is not None and verticals[1] is not None
                         and verticals[1] >= CONTRADICT_SUPPORT and abs(verticals[0] - turn) > CONTRADICT_DEG)
-        auto = (sure and not contradicted and abs(turn) <= st.max_auto_angle_deg
-                and (stability is None or stability >= SURE_STABILITY))
+        # Records measured before the stability was: the other gates decide.
+        unsteady = stability is not None and stability < SURE_STABILITY
+        auto = sure and not contradicted and not unsteady and abs(turn) <= st.max_auto_angle_deg
         # A steadier witness is told instead of a horizon that is not sure; where it says the camera is level,
         # nothing is told. A sure horizon that the verticals gainsay is told as it reads (with the verticals'
         # reading): a keystone the vanishing point cannot place leaves steady verticals leaning wrongly.
@@ -205,6 +206,9 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             doubt = ""
         elif sure and contradicted:
             doubt = f"; the verticals say {verticals[0]:+.2f} deg: check by eye"
+        elif sure and unsteady:
+            doubt = (f"; only {stability:.0%} of readings of resampled lines agree (two structures?): "
+                     "check by eye")
         elif sure:
             doubt = f"; beyond the automatic {st.max_auto_angle_deg:g} deg: intentional? check by eye"
         else:
