@@ -2,8 +2,13 @@
 
 A line segment detector (LSD, von Gioi et al. 2012, as OpenCV ships it) finds
 the straight edges of a copy large enough for sub-degree angles
-(:data:`LSD_LONG_EDGE`) and of a quarter-size one; each segment near the horizontal or vertical axis
-votes for its family's tilt with its length. The tilt is the peak of the
+(:data:`LSD_LONG_EDGE`) and of a quarter-size one. Each segment near the horizontal or vertical axis is
+then moved onto the edge it traces in the working copy (:data:`LINE_LONG_EDGE`, larger than LSD's), to a
+tenth of a pixel: a line fitted to the peaks of the gradient across it (:func:`_refine`, a sub-pixel
+edge fit as in Canny's or Devernay's edge localisation); and pieces of one edge (a horizon broken by a
+mast, a row of glass blocks broken at every joint, the same edge found at both scales) are read as one
+line through all their ends (:data:`COLLINEAR_PX`), whose span, not each piece's, sets the angle's
+precision. Each segment votes for its family's tilt with its length. The tilt is the peak of the
 votes' density, refined as the mean of the segments that agree with it,
 weighted by their squared length (a segment's angle is good to about its
 endpoints' error over its length). How much line length agrees, what share of
