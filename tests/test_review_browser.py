@@ -108,10 +108,11 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     expect(page.locator(".tile.selected .name")).to_have_text(SP)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/image/{SP}")
-    expect(page.locator(".op")).to_have_count(6)
+    # Six operations and, since rot7's refined lines, a straightening told a retoucher (one line at -5.8 deg).
+    expect(page.locator(".op")).to_have_count(7)
     stale = page.context.new_page()  # a second tab, opened before the changes below
     stale.goto(f"{base}/image/{SP}")
-    expect(stale.locator(".op")).to_have_count(6)
+    expect(stale.locator(".op")).to_have_count(7)
 
     # Accept the exposure correction; change face 2's amount.
     page.fill("#reviewer", "Cleo")
@@ -227,7 +228,7 @@ def test_culling_in_the_image_view(page, server) -> None:  # noqa: ANN001
 
     base, out = server
     page.goto(f"{base}/image/{SP}")
-    expect(page.locator(".op")).to_have_count(6)
+    expect(page.locator(".op")).to_have_count(7)
     page.keyboard.press("p")
     expect(page.locator("#culling .flag.pick")).to_be_visible()
     page.click('#stars-input button[data-stars="5"]')

@@ -20,6 +20,7 @@ from pipeline.planning.rules.straighten import (
     CONTRADICT_SUPPORT,
     SURE_AGREEMENT,
     SURE_LINES,
+    SURE_STABILITY,
     SURE_SUPPORT,
     WITNESS_AGREEMENT,
     WITNESS_LINES,
@@ -110,9 +111,35 @@ def test_a_witness_steadier_than_an_unsure_horizon_is_told_instead() -> None:
                    verticals_lines=WITNESS_LINES, verticals_rival=WITNESS_RIVAL - 0.1)
     (op,) = _straighten(lines_record(**unsure, horizon_stability=0.5, **witness, verticals_stability=0.9))
     assert op.applied_by is AppliedBy.RETOUCHER and op.params == {"angle_deg": 1.0, "axis": "verticals"}
-    # A steadier horizon keeps its say, and a sure one is applied whatever the verticals' steadiness.
+    # A steadier horizon keeps its say, and a sure, steady one is applied whatever the verticals' steadiness.
     (op,) = _straighten(lines_record(**unsure, horizon_stability=0.95, **witness, verticals_stability=0.9))
     assert op.params == {"angle_deg": 1.7, "axis": "horizon"}
-    (op,) = _straighten(lines_record(**SURE, horizon_stability=0.5, **{**witness, "verticals_tilt_deg": -1.2},
+    (op,) = _straighten(lines_record(**SURE, horizon_stability=SURE_STABILITY, **{**witness, "verticals_tilt_deg": -1.2},
                                      verticals_stability=0.9))
     assert op.applied_by is AppliedBy.RENDERER and op.params == {"angle_deg": 1.2, "axis": "horizon"}
+    # Where the steady verticals say the camera is level, a horizon that is only told is not told at all.
+    assert not _straighten(lines_record(**unsure, horizon_stability=0.5, **{**witness, "verticals_tilt_deg": 0.1},
+                                        verticals_stability=0.9))
+
+
+def test_a_sure_horizon_that_moves_when_resampled_is_told_not_applied() -> None:
+    # Two structures a few tenths apart (a room's glass-block rows and its floor line, read piece by piece) make
+    # the bootstrap's readings jump between them: the turn is left to a retoucher, with the reason.
+    (op,) = _straighten(lines_record(**SURE, horizon_stability=SURE_STABILITY - 0.05))
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params == {"angle_deg": 1.2, "axis": "horizon"}
+    assert "resampled" in op.reason
+    (op,) = _straighten(lines_record(**SURE, horizon_stability=SURE_STABILITY))
+    assert op.applied_by is AppliedBy.RENDERER
+    # Records measured before the stability was: the other gates decide.
+    (op,) = _straighten(lines_record(**SURE))
+    assert op.applied_by is AppliedBy.RENDERER
+
+
+def test_a_sure_horizon_the_steady_verticals_gainsay_is_told_as_it_reads() -> None:
+    # A keystone the vanishing point cannot place (a wallpaper cut off-centre from its frame) leaves steady
+    # verticals leaning 2 deg where the horizon is right: the horizon is told, with the verticals' say.
+    witness = dict(verticals_tilt_deg=-3.2, verticals_support=2.8, verticals_agreement=WITNESS_AGREEMENT + 0.05,
+                   verticals_lines=WITNESS_LINES + 5, verticals_rival=WITNESS_RIVAL - 0.2, verticals_stability=0.99)
+    (op,) = _straighten(lines_record(**SURE, horizon_stability=0.9, **witness))
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params == {"angle_deg": 1.2, "axis": "horizon"}
+    assert "verticals say +3.20" in op.reason
