@@ -111,3 +111,62 @@ def test_a_cast_under_a_tone_curve_is_read_in_the_scene_light(photos: dict[str, 
             cast = measure_all(_rendered_cast(rgb, m), rendered=True).colour.cast_mired
             errors.append(abs(cast - base - m))
     assert np.median(errors) <= 4, errors
+
+
+# --- published photos read against their published balance -------------------------------------------
+# The accuracy corpus's tuning-split photos of the shared data and of scikit-image's samples: the estimate's
+# reference (PUBLISHED_BALANCE_MIRED) was fitted on them among 44 sources, so these tests are floors of
+# that fix (benchmarks/fit_wb_reference.py judges it left one source out).
+PUBLISHED = ("exposure/Floris van Lint-CC BY-NC 2.0.jpg", "exposure/Probably Okay! (photo4) CC BY-SA 2.0.jpg",
+             "exposure/Roland Tanglao-CC BY 2.0.jpg", "skimage:data/astronaut.png", "skimage:data/coffee.png",
+             "skimage:data/rocket.jpg")
+
+
+@pytest.fixture(scope="module")
+def published(testdata: Path) -> dict[str, np.ndarray]:
+    from benchmarks.accuracy_corpus import _package_file
+
+    paths = {name: _package_file(*name.split(":")) if ":" in name else testdata / name for name in PUBLISHED}
+    return {name: decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000).rgb for name, path in paths.items()}
+
+
+def _rendered_record(rgb: np.ndarray) -> ImageRecord:
+    record = _record(rgb)
+    record.colour = colour_measure(rgb, rendered=True)  # as measure_exposure reads a JPEG
+    return record
+
+
+def test_a_small_cast_on_a_photo_published_warm_is_not_corrected_the_wrong_way(
+        published: dict[str, np.ndarray]) -> None:
+    # Read against D65, every cue but the grey pixels reads a published photo some 20-30 mired warm, and
+    # the estimate read a 20 mired cool light on the Floris van Lint photo (56 mired warm as published) and
+    # on the espresso (100) as still warm: it corrected them cooler, the wrong way. Read against a photo
+    # balanced as published, none of the 24 small casts here is corrected the wrong way (2 before), and the
+    # 20 mired cool ones on the three photos that read near neutral are corrected warmer (+27, +30, +23: within 12 mired of the truth, +20).
+    wrong, warmed = [], []
+    for name, rgb in published.items():
+        for m in (-50.0, -20.0, 20.0, 50.0):
+            ops = plan_image(_rendered_record(_rendered_cast(rgb, m)), BASE)
+            wb = next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
+            shift = wb.params["mired_shift"] if wb else 0.0
+            if shift * m > 0:
+                wrong.append((name, m, shift))
+            if m == -20.0 and shift > 0:
+                warmed.append(name)
+                assert abs(shift + m) <= 12, (name, shift)
+    assert not wrong, wrong
+    assert len(warmed) >= 3, warmed
+
+
+def test_photos_published_a_little_warm_are_left_as_published(published: dict[str, np.ndarray]) -> None:
+    # The Floris van Lint photo and the astronaut read 56 and 14 mired warm against D65 and were cooled by as
+    # much; against their published balance they need nothing. Only the espresso, whose cup and saucer read
+    # 90 mired warm even so, is still corrected (by less: -88, was -100; the cup stays white, see
+    # tests/test_decisions_photos.py).
+    shifted = {}
+    for name, rgb in published.items():
+        wb = next((o for o in plan_image(_rendered_record(rgb), BASE) if o.kind is OperationKind.WHITE_BALANCE), None)
+        if wb is not None:
+            shifted[name] = wb.params["mired_shift"]
+    assert set(shifted) <= {"skimage:data/coffee.png"}, shifted
+    assert all(-100 < s < 0 for s in shifted.values()), shifted
