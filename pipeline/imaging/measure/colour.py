@@ -15,10 +15,19 @@ published estimator that looks for neutral surfaces in its own way:
 - **grey edge** (van de Weijer et al., 2007): the mean gradient of each
   channel (first order, Minkowski p = 1, sigma 1 px).
 
-The estimate is their median in log chromaticity; how far they disagree is
-its uncertainty (on a scene with true greys they agree within a few mired; on
-a field of flowers, where no estimator has anything neutral to go by, they
-scatter). The cast is read in mired on the Planckian locus by its red/blue
+Each cue is read against a photograph balanced as published, not against
+D65: the photographer's balance is the truth, and on published photographs
+every cue but the grey pixels reads a median 20-26 mired warm (warm surfaces:
+skin, wood, sunlit stone, lamps; and a warmth photographers keep). Read
+against D65 the estimate corrected that warmth away and took a small cool
+light on such a photo for a warm one; so each cue's reading is taken less its
+median reading of published photos (:data:`PUBLISHED_BALANCE_MIRED`, fitted as
+the exposure meter's ``KEY_LOG2`` is). The estimate is their median in log
+chromaticity; how far they disagree is its uncertainty (on a scene with true
+greys they agree within a few mired; on a field of flowers, where no estimator
+has anything neutral to go by, they scatter). A "cast" is therefore how far
+the neutrals are from where a published photo would put them; the plan's
+neutral target is that balance. The cast is read in mired on the Planckian locus by its red/blue
 ratio (:func:`pipeline.imaging.white_balance.cast_mired`), plus a green tint,
 and as CIE Lab a*/b* of the neutral at L* = 50 (what the gains and the XMP
 writer start from). One function, :func:`white_balance_cast`, estimates it;
@@ -119,13 +128,15 @@ class WhiteBalanceCast:
     neutral_fraction : float
         Share of the usable pixels within 20 % of the estimate's chromaticity.
     mired : float
-        The cast in mired against D65 (+ = warm light): :func:`~pipeline.imaging.white_balance.cast_mired`.
+        The cast in mired (+ = warm light), :func:`~pipeline.imaging.white_balance.cast_mired` of the cues'
+        lights each read against a photo balanced as published (:data:`PUBLISHED_BALANCE_MIRED`); ``a``,
+        ``b``, ``temperature_shift_k`` and ``tint`` are of that same light.
     tint : float
         log2 green excess over the locus light of that temperature (+ green, - magenta).
     uncertainty_mired : float
         How far off the mired reading may be (one standard deviation): the cues' scatter.
     cues : dict
-        Each cue's reading in mired (for reports and tests).
+        Each cue's reading in mired, against its published balance (for reports and tests).
     """
 
     a: float
