@@ -58,6 +58,23 @@ from "the uncast twin's correction + the cast":
 So the absolute error (RAW 25.4 mired, target 10) is the estimator's reading of the uncast photos
 (median 23.6; the wrong-direction twins are all small casts on photos it reads 45-300 mired off),
 which no gate or equivariance removes.
+
+Then (branch wb7, 2026-11-30) each cue was read against its reading of a photo balanced as
+published (``PUBLISHED_BALANCE_MIRED``: every cue but the grey pixels read the published originals
+20-26 mired warm, so a small cool cast on a photo published a little warm read warm), and
+``SPREAD_TO_UNCERTAINTY`` refitted 1.15 -> 1.73 (``benchmarks/fit_wb_reference.py``). The ``full``
+rows, before -> after:
+
+- tuning split: RAW twins 25.4 -> 28.5 mired, wrong direction 6 -> 3 of 48; rendered twins
+  31.9 -> 30.2, 7 -> 5 of 48; originals corrected 36 -> 25 of 78 (median |shift| 0.0 both);
+  the estimator's relative error 8.9 -> 8.4 (RAW), 8.4 -> 8.0 (rendered): no less equivariant;
+- extra pool: RAW twins 20.9 -> 22.1, wrong direction 3 -> 0 of 34; rendered 22.4 -> 20.1, 4 -> 2
+  of 34; originals corrected 23 -> 21 of 51, mean |shift| 23.1 -> 15.4 mired.
+
+The originals' median |reading| stays 24 mired (tuning; extra 21 -> 24): what is left is each
+photo's own colour (a yellow flower, blinds, a garden read 125-320 mired warm by every cue), which
+no constant removes; the gain is that the cues no longer disagree by their different biases, so
+their scatter says more about the estimate's error.
 """
 
 from __future__ import annotations
