@@ -41,8 +41,6 @@ Result on 2026-11-30 (commit 845e383's corpus; tuning split 27 sources, 390
 items; extra pool 17 sources, 255 items; the decisions here reproduce the
 postprod rows of ``accuracy.py --split tuning`` and ``--split tuning_extra`` exactly):
 
-- (``SPREAD_TO_UNCERTAINTY`` since 2026-11-30: 1.73, refitted by ``benchmarks/fit_wb_reference.py``
-  when each cue came to be read against its published balance; the figures below are of 1.15.)
 - refitted as defined, the spreads barely move: ``SPREAD_TO_UNCERTAINTY``
   1.15 -> 1.17 (tuning 1.11, extra 1.29), ``FRAME_SPREAD_EV`` 0.735 -> 0.681
   (tuning 0.735, extra 0.585: the new photos stray *less* than the tuning

@@ -22,11 +22,6 @@ benchmark scores those). The fit: the originals' median |reading| in units of
 the cues' scatter, divided by 0.674 (the median of |a normal error| in sigmas),
 is ``SPREAD_TO_UNCERTAINTY``.
 
-The cue columns read each cue against D65 (the cue functions themselves); the
-estimate (``white_balance_cast``) reads them against their published balance
-(``PUBLISHED_BALANCE_MIRED``, fitted by ``benchmarks/fit_wb_reference.py``,
-which also fits ``SPREAD_TO_UNCERTAINTY`` on the extra pool as well).
-
 ``benchmarks/fit_gates.py`` repeats this fit with the extra tuning pool (photos
 no split of the benchmark contains) and judges it left one source out.
 

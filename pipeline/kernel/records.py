@@ -302,8 +302,7 @@ class ColourMeasure:
         "capped at 1e6 K).")
     cast_mired: float | None = column(
         "wb_cast_mired", pa.float64(),
-        "The neutral's light in mired, on the Planckian locus by its red/blue ratio, against where a photo balanced "
-        "as published puts it (each cue less its PUBLISHED_BALANCE_MIRED): + = warm cast.")
+        "The neutral's light in mired against D65, on the Planckian locus by its red/blue ratio: + = warm cast.")
     tint: float | None = column(
         "wb_tint", pa.float64(), "log2 green excess of the neutral's light over the locus: + green, - magenta cast.")
     uncertainty_mired: float | None = column(

@@ -147,8 +147,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
 
 
 def measured_cast_mired(record: ImageRecord) -> float:
-    """The neutrals' light in mired (+ = warm; against a photo balanced as published, see
-    :mod:`pipeline.imaging.measure.colour`): the measurement's own reading, or for a record
+    """The neutrals' light in mired against D65 (+ = warm): the measurement's own reading, or for a record
     measured before it existed, the one its kelvin column implies."""
     colour = record.colour
     if colour.cast_mired is not None:
