@@ -58,6 +58,14 @@ from "the uncast twin's correction + the cast":
 So the absolute error (RAW 25.4 mired, target 10) is the estimator's reading of the uncast photos
 (median 23.6; the wrong-direction twins are all small casts on photos it reads 45-300 mired off),
 which no gate or equivariance removes.
+
+Then (branch wb7, 2026-11-30) each cue was read against its reading of a photo balanced as
+published (a per-cue constant: ``benchmarks/fit_wb_reference.py``); the ``full`` rows, before ->
+after: tuning RAW twins 25.4 -> 28.5 mired, wrong direction 6 -> 3 of 48; rendered 31.9 -> 30.2,
+7 -> 5; originals corrected 36 -> 25 of 78; extra pool RAW 20.9 -> 22.1, 3 -> 0 of 34; rendered
+22.4 -> 20.1, 4 -> 2; the estimator's relative error 8.9 -> 8.4 (no less equivariant). Not shipped:
+it warms a scene of nothing but neutral surfaces by 23 mired and lost 2 of 28 faces without a flag
+in ``accuracy.py --split tuning`` (fit_wb_reference.py's docstring says why and what next).
 """
 
 from __future__ import annotations

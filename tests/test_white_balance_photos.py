@@ -111,3 +111,70 @@ def test_a_cast_under_a_tone_curve_is_read_in_the_scene_light(photos: dict[str, 
             cast = measure_all(_rendered_cast(rgb, m), rendered=True).colour.cast_mired
             errors.append(abs(cast - base - m))
     assert np.median(errors) <= 4, errors
+
+
+# --- published photos read against their published balance (TARGETS, not met) ---------------------------
+# The accuracy corpus's tuning-split photos of the shared data and of scikit-image's samples. Read against
+# D65, every cue but the grey pixels reads published photos 20-26 mired warm (benchmarks/fit_wb_reference.py),
+# and the plan corrects a warmth the photographer published, or a small cool cast on such a photo, the wrong
+# way. Branch wb7 read each cue against its median reading of published photos, which passes both tests, but
+# a scene of nothing but neutral surfaces (a grey card, a white seamless) then reads 23 mired cool and is
+# warmed (tests/test_xmp.py's grey DNGs, tests/test_scenes.py): not shipped. Strict xfail: a fix makes them
+# pass and must remove the marks.
+_NOT_YET = pytest.mark.xfail(strict=True, reason="the estimate reads published photos 20-26 mired warm against "
+                                                 "D65 (benchmarks/fit_wb_reference.py); no reference yet that "
+                                                 "also keeps grey scenes grey")
+PUBLISHED = ("exposure/Floris van Lint-CC BY-NC 2.0.jpg", "exposure/Probably Okay! (photo4) CC BY-SA 2.0.jpg",
+             "exposure/Roland Tanglao-CC BY 2.0.jpg", "skimage:data/astronaut.png", "skimage:data/coffee.png",
+             "skimage:data/rocket.jpg")
+
+
+@pytest.fixture(scope="module")
+def published(testdata: Path) -> dict[str, np.ndarray]:
+    from benchmarks.accuracy_corpus import _package_file
+
+    paths = {name: _package_file(*name.split(":")) if ":" in name else testdata / name for name in PUBLISHED}
+    return {name: decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000).rgb for name, path in paths.items()}
+
+
+def _rendered_record(rgb: np.ndarray) -> ImageRecord:
+    record = _record(rgb)
+    record.colour = colour_measure(rgb, rendered=True)  # as measure_exposure reads a JPEG
+    return record
+
+
+@_NOT_YET
+def test_a_small_cast_on_a_photo_published_warm_is_not_corrected_the_wrong_way(
+        published: dict[str, np.ndarray]) -> None:
+    # Read against D65 the estimate reads a 20 mired cool light on the Floris van Lint photo (56 mired warm
+    # as published) and on the espresso (100) as still warm and corrects them cooler, the wrong way. On wb7
+    # (each cue against its published balance) none of the 24 small casts here was corrected the wrong way,
+    # and the 20 mired cool ones on the three photos that read near neutral were corrected warmer (+27,
+    # +30, +23: within 12 mired of the truth, +20).
+    wrong, warmed = [], []
+    for name, rgb in published.items():
+        for m in (-50.0, -20.0, 20.0, 50.0):
+            ops = plan_image(_rendered_record(_rendered_cast(rgb, m)), BASE)
+            wb = next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
+            shift = wb.params["mired_shift"] if wb else 0.0
+            if shift * m > 0:
+                wrong.append((name, m, shift))
+            if m == -20.0 and shift > 0:
+                warmed.append(name)
+                assert abs(shift + m) <= 12, (name, shift)
+    assert not wrong, wrong
+    assert len(warmed) >= 3, warmed
+
+
+@_NOT_YET
+def test_photos_published_a_little_warm_are_left_as_published(published: dict[str, np.ndarray]) -> None:
+    # The Floris van Lint photo and the astronaut read 56 and 14 mired warm against D65 and are cooled by as
+    # much; on wb7 (against their published balance) they needed nothing, and only the espresso, whose cup
+    # and saucer read 90 mired warm even so, was corrected (-88; -100 against D65).
+    shifted = {}
+    for name, rgb in published.items():
+        wb = next((o for o in plan_image(_rendered_record(rgb), BASE) if o.kind is OperationKind.WHITE_BALANCE), None)
+        if wb is not None:
+            shifted[name] = wb.params["mired_shift"]
+    assert set(shifted) <= {"skimage:data/coffee.png"}, shifted
+    assert all(-100 < s < 0 for s in shifted.values()), shifted
