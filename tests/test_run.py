@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -88,3 +91,22 @@ def test_the_driver_gives_arrow_glibc_s_pool_unless_the_user_chose_one(monkeypat
         assert not use_system_memory_pool()  # once is enough
     finally:
         pa.set_memory_pool(before)
+
+
+def test_arrow_s_cxx_pool_is_glibc_s_once_postprod_is_imported(tmp_path: Path) -> None:
+    """The Parquet writer's pages come from Arrow's C++ default pool, which pyarrow.set_memory_pool does
+    not change: postprod chooses it before pyarrow loads, unless the user did (RESULTS.md, target 5)."""
+    script = (
+        "import pipeline, pyarrow as pa, pyarrow.parquet as pq\n"
+        "schema = pa.schema([('a', pa.string())])\n"
+        f"with pq.ParquetWriter({str(tmp_path / 't.parquet')!r}, schema, compression='zstd') as w:\n"
+        "    w.write_table(pa.Table.from_pylist([{'a': str(i) * 50} for i in range(1000)], schema=schema))\n"
+        "print(pa.default_memory_pool().backend_name, pa.mimalloc_memory_pool().max_memory())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    ours = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert ours.stdout.split() == ["system", "0"]
+    theirs = subprocess.run([sys.executable, "-c", script], env={**env, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"},
+                            capture_output=True, text=True, check=True)
+    name, used = theirs.stdout.split()
+    assert name == "mimalloc" and int(used) > 0

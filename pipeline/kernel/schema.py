@@ -41,6 +41,11 @@ def use_system_memory_pool() -> bool:
     which glibc's malloc returns or reuses for the next batch. Arrow's own
     ``ARROW_DEFAULT_MEMORY_POOL``, when set, is left as the user set it.
 
+    This covers what pyarrow allocates (tables, reads); the Parquet writer's
+    pages come from Arrow's C++ default pool, which only that variable chooses,
+    before pyarrow loads: ``import pipeline`` sets it (``pipeline/__init__.py``),
+    so this is the fallback for a process that loaded pyarrow first.
+
     Returns
     -------
     bool
