@@ -110,6 +110,7 @@ _SAME_LINE = 0.01
 #: runs on a smaller copy, good to about a pixel of it at each end).
 REFINE_BAND_PX = 3.0
 _BAND_STEP = 0.5  # the profiles across a segment are sampled every half pixel
+_SAMPLE_ROW = 8192  # points per row through cv2.remap, whose maps must have fewer than 32767 columns
 #: Segments whose both ends lie within this many pixels (of the working copy) of a longer segment's line, at an
 #: angle within :data:`COLLINEAR_DEG` of it, are pieces of that line. On benchmarks/straighten_fit.py's level-lines
 #: photos (24 turns each) the horizon read the turns with a median error of 0.32 deg from refined segments
@@ -262,9 +263,6 @@ def _sample(img: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
     return out.ravel()[:flat].reshape(mapx.shape)
 
 
-_SAMPLE_ROW = 8192
-
-
 def _tilts(segments: np.ndarray, shape: tuple[int, int], long_edge: float, max_deviation_deg: float,
            min_length_frac: float) -> LineTilts:
     """:func:`line_tilts` from the segments (x0, y0, x1, y1 rows in the working copy's pixels) of a picture
@@ -319,8 +317,6 @@ def _collinear(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, a
         x0, y0, x1, y1 = y0, x0, y1, x1
     out = angle.copy()
     free = np.ones(angle.size, bool)
-    px = np.concatenate([x0, x1])
-    py = np.concatenate([y0, y1])
     for i in np.argsort(-length):
         if not free[i]:
             continue
