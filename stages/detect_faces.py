@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_face_detector
+from models.face_detectors import BACKENDS, VERIFY_BELOW_SCORE, FaceDetector, detect_on_proxy, get_face_detector
 from models.registry import ModelError, ensure_model
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.faces import measure_faces
@@ -46,6 +46,13 @@ class DetectFaces(Stage):
             ge=0,
             le=1,
             description="Overlap (IoU) above which the weaker of two boxes is dropped; None for the backend's default.",
+        )
+        verify_below_score: float = Field(
+            VERIFY_BELOW_SCORE,
+            ge=0,
+            le=1,
+            description="Faces scoring under this must be found again at 70 % of their size to be kept "
+            "(drops textures the detector takes for a face at one scale); 0 keeps every detection.",
         )
         runtime: Literal["auto", "opencv", "onnxruntime"] = Field(
             "auto",
@@ -104,7 +111,9 @@ class DetectFaces(Stage):
         ph, pw = proxy.rgb.shape[:2]
         size = (r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale))
         assert self.detector is not None
-        detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
+        detections = detect_on_proxy(
+            self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge, p.verify_below_score
+        )
         # Faces are metered in scene light like the whole image, so plans can compare them.
         r.faces = measure_faces(
             proxy, detections, size, is_rendered(r.source_kind), p.min_face_px, p.min_face_fraction,

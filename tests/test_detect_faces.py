@@ -228,7 +228,7 @@ class StubDetector(FaceDetector):
     def providers(self) -> list[str]:
         return ["stub"]
 
-    def detect(self, bgr_uint8: np.ndarray) -> list[Detection]:
+    def detect(self, bgr_uint8: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         self.seen.append(bgr_uint8.shape)
         pts = ((12.0, 25.0), (30.0, 25.0), (21.0, 35.0), (14.0, 45.0), (28.0, 45.0))
         return [Detection(box=(10.0, 20.0, 30.0, 40.0), landmarks=pts, score=0.9)]
