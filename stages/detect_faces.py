@@ -51,8 +51,9 @@ class DetectFaces(Stage):
             VERIFY_BELOW_SCORE,
             ge=0,
             le=1,
-            description="Faces scoring under this must be found again at 70 % of their size to be kept "
-            "(drops textures the detector takes for a face at one scale); 0 keeps every detection.",
+            description="Faces scoring under this must be found again at 70 % of their size (and, 64 px "
+            "and wider, at half size) to be kept: drops textures the detector takes for a face at one "
+            "scale. 0 keeps every detection.",
         )
         runtime: Literal["auto", "opencv", "onnxruntime"] = Field(
             "auto",
