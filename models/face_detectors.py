@@ -36,6 +36,28 @@ Runtime = Literal["auto", "opencv", "onnxruntime"]
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 
+#: Detections scoring under this are confirmed at smaller scales (:func:`holds_at_second_scale`);
+#: surer ones are kept as found. Chosen on the accuracy corpus's tuning split (and its tuning sources
+#: pushed +-1 EV) and the shared portraits (benchmarks/face_verify.py): every false face seen there
+#: scored 0.70-0.78 (a rowing boat in EveningGlow, a shadow in opencv's plant), and real faces score
+#: down to 0.70 (Roland Tanglao's brightened twins, background people in Probably Okay).
+VERIFY_BELOW_SCORE = 0.85
+#: The second look, relative to the first: the face shrunk to 70 %. Real faces of the tuning material
+#: still score 0.41-0.88 there, 27 px ones included; the boat and the plant's shadow score 0 (and so
+#: does a jar YuNet calls a face at 0.70 in the FiveK balcony photo, a set no constant saw).
+VERIFY_SCALE = 0.7
+#: Faces at least this wide (detector pixels) are also looked at at half size, where they are still
+#: 32 px or more (YuNet finds PASCAL VOC's 37 px faces at 0.89): the boat pushed +1 EV still scores
+#: 0.32 at 70 % but 0 at 50 %, the real faces 0.39-0.88. Under it a face at half size is too small to
+#: judge (27 px faces score 0 there) and a small false face can come back (the jar: 0.42-0.54).
+VERIFY_HALF_MIN_PX = 64.0
+VERIFY_HALF_SCALE = 0.5
+#: Score the face must reach at every smaller look to be kept: under the real faces' lowest (0.385
+#: at half size, 0.41 at 70 %), above the +1 EV boat's 0.32.
+VERIFY_MIN_SCORE = 0.3
+#: Context around the face for the second look, in face-box sizes either side of its centre.
+_VERIFY_CONTEXT = 1.5
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -157,6 +179,8 @@ class FaceDetector(ABC):
 
     backend: ClassVar[str]
     model_name: ClassVar[str]
+    #: Score under which :func:`detect_on_proxy` confirms a detection at smaller scales (0: never).
+    verify_below_score: ClassVar[float] = 0.0
 
     def __init__(
         self, model_path: Path, score_threshold: float, nms_threshold: float, device: str = "cpu", threads: int = 1
@@ -207,6 +231,7 @@ class YuNetDetector(FaceDetector):
 
     backend = "yunet"
     model_name = "yunet_2023mar"
+    verify_below_score = VERIFY_BELOW_SCORE
     strides = (8, 16, 32)
     top_k = 5000
 
@@ -373,6 +398,8 @@ class ScrfdDetector(FaceDetector):
 
     backend = "scrfd"
     model_name = "scrfd_500m"
+    # Its scores are on another scale and the check was measured on YuNet only.
+    verify_below_score = 0.0
 
     def __init__(
         self,
@@ -482,29 +509,6 @@ def detector_input(rgb8: np.ndarray, long_edge: int) -> tuple[np.ndarray, float]
     return np.ascontiguousarray(rgb8[..., ::-1]), factor
 
 
-#: Detections scoring under this are confirmed at smaller scales (:func:`holds_at_second_scale`);
-#: surer ones are kept as found. Chosen on the accuracy corpus's tuning split (and its tuning sources
-#: pushed +-1 EV) and the shared portraits (benchmarks/face_verify.py): every false face seen there
-#: scored 0.70-0.78 (a rowing boat in EveningGlow, a shadow in opencv's plant), and real faces score
-#: down to 0.70 (Roland Tanglao's brightened twins, background people in Probably Okay).
-VERIFY_BELOW_SCORE = 0.85
-#: The second look, relative to the first: the face shrunk to 70 %. Real faces of the tuning material
-#: still score 0.41-0.88 there, 27 px ones included; the boat and the plant's shadow score 0 (and so
-#: does a jar YuNet calls a face at 0.70 in the FiveK balcony photo, a set no constant saw).
-VERIFY_SCALE = 0.7
-#: Faces at least this wide (detector pixels) are also looked at at half size, where they are still
-#: 32 px or more (YuNet finds PASCAL VOC's 37 px faces at 0.89): the boat pushed +1 EV still scores
-#: 0.32 at 70 % but 0 at 50 %, the real faces 0.39-0.88. Under it a face at half size is too small to
-#: judge (27 px faces score 0 there) and a small false face can come back (the jar: 0.42-0.54).
-VERIFY_HALF_MIN_PX = 64.0
-VERIFY_HALF_SCALE = 0.5
-#: Score the face must reach at every smaller look to be kept: under the real faces' lowest (0.385
-#: at half size, 0.41 at 70 %), above the +1 EV boat's 0.32.
-VERIFY_MIN_SCORE = 0.3
-#: Context around the face for the second look, in face-box sizes either side of its centre.
-_VERIFY_CONTEXT = 1.5
-
-
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
@@ -580,7 +584,7 @@ def holds_at_second_scale(detector: FaceDetector, bgr: np.ndarray, face: Detecti
 
 
 def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float, long_edge: int,
-                    verify_below: float = VERIFY_BELOW_SCORE) -> list[Detection]:
+                    verify_below: float | None = None) -> list[Detection]:
     """Detect faces on an 8-bit RGB proxy; return them in full-resolution pixels.
 
     Detections scoring under ``verify_below`` must be found again at smaller
@@ -596,8 +600,9 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
         Full-resolution pixels per proxy pixel (``Proxy.scale``).
     long_edge : int
         Largest long edge the detector sees; larger proxies are downscaled.
-    verify_below : float
-        Score under which a detection must be confirmed at smaller scales; 0 keeps every detection.
+    verify_below : float, optional
+        Score under which a detection must be confirmed at smaller scales; 0 keeps every
+        detection; None for the backend's own (``FaceDetector.verify_below_score``).
 
     Raises
     ------
@@ -605,5 +610,6 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
         If ``rgb8`` is not an (H, W, 3) uint8 image.
     """
     bgr, factor = detector_input(rgb8, long_edge)
-    found = [d for d in detector.detect(bgr) if holds_at_second_scale(detector, bgr, d, verify_below)]
+    below = detector.verify_below_score if verify_below is None else verify_below
+    found = [d for d in detector.detect(bgr) if holds_at_second_scale(detector, bgr, d, below)]
     return [d.scaled(proxy_scale / factor) for d in found]

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.face_detectors import BACKENDS, VERIFY_BELOW_SCORE, FaceDetector, detect_on_proxy, get_face_detector
+from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_face_detector
 from models.registry import ModelError, ensure_model
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.faces import measure_faces
@@ -47,13 +47,14 @@ class DetectFaces(Stage):
             le=1,
             description="Overlap (IoU) above which the weaker of two boxes is dropped; None for the backend's default.",
         )
-        verify_below_score: float = Field(
-            VERIFY_BELOW_SCORE,
+        verify_below_score: float | None = Field(
+            None,
             ge=0,
             le=1,
             description="Faces scoring under this must be found again at 70 % of their size (and, 64 px "
             "and wider, at half size) to be kept: drops textures the detector takes for a face at one "
-            "scale. 0 keeps every detection.",
+            "scale. 0 keeps every detection; None for the backend's default (yunet 0.85, scrfd 0: "
+            "not measured on SCRFD's scores).",
         )
         runtime: Literal["auto", "opencv", "onnxruntime"] = Field(
             "auto",
