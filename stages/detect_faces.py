@@ -47,6 +47,15 @@ class DetectFaces(Stage):
             le=1,
             description="Overlap (IoU) above which the weaker of two boxes is dropped; None for the backend's default.",
         )
+        verify_below_score: float | None = Field(
+            None,
+            ge=0,
+            le=1,
+            description="Faces scoring under this must be found again at 70 % of their size (and, 64 px "
+            "and wider, at half size) to be kept: drops textures the detector takes for a face at one "
+            "scale. 0 keeps every detection; None for the backend's default (yunet 0.85, scrfd 0: "
+            "not measured on SCRFD's scores).",
+        )
         runtime: Literal["auto", "opencv", "onnxruntime"] = Field(
             "auto",
             description="yunet only: onnxruntime (CPU or CUDA; what auto picks when the onnx package is "
@@ -104,7 +113,9 @@ class DetectFaces(Stage):
         ph, pw = proxy.rgb.shape[:2]
         size = (r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale))
         assert self.detector is not None
-        detections = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge)
+        detections = detect_on_proxy(
+            self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge, p.verify_below_score
+        )
         # Faces are metered in scene light like the whole image, so plans can compare them.
         r.faces = measure_faces(
             proxy, detections, size, is_rendered(r.source_kind), p.min_face_px, p.min_face_fraction,

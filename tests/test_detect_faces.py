@@ -23,6 +23,7 @@ import pytest
 
 from models import registry
 from models.face_detectors import (
+    VERIFY_BELOW_SCORE,
     Detection,
     FaceDetector,
     YuNetDetector,
@@ -30,10 +31,12 @@ from models.face_detectors import (
     cuda_available,
     decode_yunet,
     detect_on_proxy,
+    second_scale_score,
     select_providers,
 )
 from models.registry import ModelEntry, ModelError, ModelTask, ensure_model, fetch_model
 from pipeline.imaging.color import Proxy, srgb_to_linear
+from pipeline.imaging.decode import decode_proxy
 from pipeline.imaging.faces import face_exposure_ev, face_sharpness, measure_faces, min_face_size
 from pipeline.imaging.measure.metering import FACE_LOG2, tone_curve
 from pipeline.kernel.graph import load_graph
@@ -228,7 +231,7 @@ class StubDetector(FaceDetector):
     def providers(self) -> list[str]:
         return ["stub"]
 
-    def detect(self, bgr_uint8: np.ndarray) -> list[Detection]:
+    def detect(self, bgr_uint8: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         self.seen.append(bgr_uint8.shape)
         pts = ((12.0, 25.0), (30.0, 25.0), (21.0, 35.0), (14.0, 45.0), (28.0, 45.0))
         return [Detection(box=(10.0, 20.0, 30.0, 40.0), landmarks=pts, score=0.9)]
@@ -459,3 +462,55 @@ def test_blurred_face_reads_less_sharp(faces_dir: Path, shared_models: Path):
     for f in faces:
         box = (f.x, f.y, f.width, f.height)
         assert face_sharpness(soft.srgb8, box) < 0.5 * face_sharpness(proxy.srgb8, box)
+
+
+# --- second-scale check of unsure detections (tier 2, real photos) ------------------------------
+def _pipeline_detections(path: Path, ev: float = 0.0, verify_below: float = VERIFY_BELOW_SCORE):
+    """Faces as the detect_faces stage finds them (1600 px proxy, 1280 px detector input),
+    on the photo pushed ``ev`` stops in linear light."""
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 400_000_000)
+    rgb = np.clip(decoded.rgb * np.float32(2.0**ev), 0.0, 1.0) if ev else decoded.rgb
+    proxy = Proxy(rgb=rgb, scale=decoded.meta.width / decoded.rgb.shape[1])
+    det = create_face_detector("yunet")
+    return detect_on_proxy(det, proxy.srgb8, proxy.scale, 1280, verify_below), decoded.meta
+
+
+def test_an_unsure_false_face_is_dropped(exposure_dir: Path, shared_models: Path):
+    # The FiveK balcony photo: a woman seen from behind, no face in view; YuNet takes a jar on the
+    # table for a face at 0.70. Shrunk to 70 % it is not found at all (no constant saw this photo).
+    photo = exposure_dir / "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG"
+    unchecked, meta = _pipeline_detections(photo, verify_below=0.0)
+    checked, _ = _pipeline_detections(photo)
+    assert len(unchecked) == 1 and 0.7 <= unchecked[0].score < VERIFY_BELOW_SCORE
+    x, y, w, h = unchecked[0].box
+    assert abs((x + w / 2) / meta.width - 0.47) < 0.02 and abs((y + h / 2) / meta.height - 0.69) < 0.03  # the jar
+    assert checked == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "name", "ev"),
+    [
+        # Background guests, 28 px, turned away (0.82 as published).
+        ("exposure", "Probably Okay! (photo4) CC BY-SA 2.0.jpg", 0.0),
+        # The team photo brightened 0.4 and 0.7 EV: its faces drop to 0.78 and 0.83.
+        ("exposure", "Roland Tanglao-CC BY 2.0.jpg", 0.4),
+        ("exposure", "Roland Tanglao-CC BY 2.0.jpg", 0.7),
+        # A face seen through a reflecting window under a strong orange light (0.76).
+        ("wb", "Flickr_Rhett_Sutphin_CC_BY_2.0__.jpg", 0.0),
+    ],
+)
+def test_unsure_real_faces_are_kept(testdata: Path, shared_models: Path, folder: str, name: str, ev: float):
+    # Every detection of these photos is a real face (checked by eye); some score under 0.85.
+    unchecked, _ = _pipeline_detections(testdata / folder / name, ev, verify_below=0.0)
+    checked, _ = _pipeline_detections(testdata / folder / name, ev)
+    assert any(0.7 <= d.score < VERIFY_BELOW_SCORE for d in unchecked)  # the check had work to do
+    assert checked == unchecked
+
+
+def test_second_scale_score_refuses_a_scale_of_zero(faces_dir: Path, shared_models: Path):
+    det = create_face_detector("yunet")
+    bgr = cv2.imread(str(faces_dir / "2008_001322.jpg"))
+    face = det.detect(bgr)[0]
+    assert second_scale_score(det, bgr, face) > 0.8  # a sure face is found again when smaller
+    with pytest.raises(ValueError, match="scale"):
+        second_scale_score(det, bgr, face, scale=0.0)
