@@ -36,12 +36,11 @@ def shown_ev(face_ev: float, rendered: bool) -> float:
 #: EV a lit face reads darker than its neighbours per stop of log2(R/G) it is redder than they are.
 #: Darker skin is redder skin (melanin takes more green and blue than red), while a shadow dims the
 #: three channels alike and leaves a face's R/G as it was: a face darker than its neighbours *and*
-#: redder is darker by nature, a face darker at the same R/G is in less light, and a paler face (less
-#: red) at the same reading is in less light still. Fitted by least squares on the lit faces of the
-#: tuning split's group photos (90 readings of two photos and their JPEG and DNG twins: within a photo
-#: the readings' spread falls from 0.22 to 0.09 EV with it; 1.0 on the JPEG readings alone, 1.5 on the
-#: DNG ones). Redness does not explain every skin (the darkest skins are browner, not redder): what
-#: it leaves is for ``faces.brighten_below_ev``.
+#: redder is darker by nature, a face darker at the same R/G is in less light. Fitted by least
+#: squares on the lit faces of the tuning split's group photos (90 readings of two photos and their
+#: JPEG and DNG twins: within a photo the readings' spread falls from 0.22 to 0.09 EV with it; 1.0
+#: on the JPEG readings alone, 1.5 on the DNG ones). Redness does not explain every skin (the
+#: darkest skins are browner, not redder): what it leaves is for ``faces.brighten_below_ev``.
 SKIN_REDNESS_EV = 1.2
 
 
@@ -60,22 +59,24 @@ def redness(face: Face) -> float | None:
 def skin_allowance(face: Face, key_redness: float | None) -> float:
     """EV of a face's darkness its skin explains: :data:`SKIN_REDNESS_EV` per stop it is redder than the key.
 
-    Both ways: a face redder than the key faces is expected darker by nature
-    (a darker skin), a paler one brighter, so the same reading is a deeper
-    shadow on it (the allowance is negative). It was one-way (a paler face
-    never judged darker for it), which read every shadow on a face paler than
-    its neighbours short by the skins' difference: on the generated tuning
-    twins (benchmarks/faces_shadow_fit.py) a 1.2 EV shadow on the palest of
-    Roland Tanglao's three faces was lifted 0.88 EV (JPEG) and 0.79 (DNG),
-    Probably Okay's paler face 0.3 EV short at every depth; amounts within
-    0.3 EV went 129 -> 144 of 168, shadowed faces found 79 -> 82 (JPEG) and
-    74 -> 76 (DNG) of 84, lit faces lifted 0 of 384 both ways. 0 without a
-    colour reading.
+    Only ever an allowance: a face paler than the key faces is not judged
+    darker for it, so colour can excuse a face from a lift but never give it
+    one. 0 without a colour reading.
+
+    Both ways was tried (issue 17, branch faces7: a paler face expected
+    brighter, so a shadow on it read at its full depth). On the generated
+    tuning twins (benchmarks/faces_shadow_fit.py) amounts within 0.3 EV went
+    129 -> 144 of 168 with no lit face lifted, but on the accuracy
+    benchmark's held-out split, with it, lit faces lifted rose from 6 to 14
+    of 86 (see ACCURACY.md's history): a face paler than
+    its neighbours also reads paler in mixed light, by the detector's box
+    taking in more background, or further from a flash, and a lift on a lit
+    face is the decision a retoucher trusts least. So it stays one-way.
     """
     red = redness(face)
     if red is None or key_redness is None:
         return 0.0
-    return SKIN_REDNESS_EV * (red - key_redness)
+    return SKIN_REDNESS_EV * max(0.0, red - key_redness)
 
 
 #: EV a face reads darker per stop (halving) of its size, in the light of a small source near the
@@ -138,8 +139,8 @@ def falloff_allowance(face: Face, key_faces: list[Face]) -> float:
     """EV of a face's darkness its distance from the flash explains (0 or more; scene light).
 
     :data:`FALLOFF_EV_PER_STOP` per stop the face is smaller than the key
-    faces' median size. One-way: a face larger than the key faces is not
-    judged darker for it.
+    faces' median size. One-way like :func:`skin_allowance`: a face larger than
+    the key faces is not judged darker for it.
     """
     key_size = float(np.median([face_size(f) for f in key_faces]))
     return FALLOFF_EV_PER_STOP * max(0.0, math.log2(key_size / face_size(face)))
@@ -264,7 +265,7 @@ class PeerJudgement:
         Where it would read in the key light: the median of the other key faces, less their
         fall-off from a flash at its size in a flash-lit photo.
     skin : float
-        What its skin explains (:func:`skin_allowance`; negative for a paler skin).
+        What its skin explains (:func:`skin_allowance`; 0 for a skin no redder than the key faces').
     depth : float
         ``expected - reading - skin``: the shadow it sits in (0 or less when lit).
     """
