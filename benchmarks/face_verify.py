@@ -71,6 +71,7 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from benchmarks.accuracy import iou  # noqa: E402
 from benchmarks.accuracy_corpus import EYE_DRAWN_FACES, FIVEK_GLOB, pascal_voc_boxes  # noqa: E402
 from models.face_detectors import (  # noqa: E402
     VERIFY_BELOW_SCORE,
@@ -100,13 +101,6 @@ class Tally:
     false: int = 0
     unannotated: int = 0
     images_with_false: set[str] = field(default_factory=set)
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def match(truth: list[tuple[float, ...]], found: list[Detection]) -> tuple[int, list[Detection]]:
