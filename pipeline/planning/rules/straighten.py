@@ -75,6 +75,8 @@ steady verticals say the camera is level, a horizon that is only told is not tol
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from charts.schema import Chart
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
@@ -163,7 +165,8 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         order.append(("verticals", "witness", verticals))
     # A witness steadier than a horizon that is only told is told instead of it (see WITNESS_STABILITY).
     steadier = (st.horizon and not st.verticals and horizon is not None and verticals is not None
-                and _witnesses(verticals) and None not in (horizon[5], verticals[5]) and verticals[5] >= horizon[5])
+                and _witnesses(verticals) and None not in (horizon.stability, verticals.stability)
+                and verticals.stability >= horizon.stability)
     for axis, enabled, reading in order:
         if not enabled or reading is None:
             continue
@@ -171,8 +174,8 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         if enabled == "witness":
             if not _witnesses(reading):
                 continue
-            if (horizon is not None and (horizon[1] or 0.0) >= CONFLICT_SUPPORT
-                    and abs(horizon[0] - turn) > CONFLICT_DEG):
+            if (horizon is not None and (horizon.support or 0.0) >= CONFLICT_SUPPORT
+                    and abs(horizon.turn - turn) > CONFLICT_DEG):
                 return []
             if abs(turn) < st.tolerance_deg:
                 return []
@@ -204,8 +207,8 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             why = f"{support:.1f} frame widths of lines agree{on} ({agreement:.0%} of them{against})"
         # Only the verticals gainsay a horizon: indoors the horizontals recede, and would gainsay every
         # level door frame.
-        contradicted = (axis == "horizon" and verticals is not None and verticals[1] is not None
-                        and verticals[1] >= CONTRADICT_SUPPORT and abs(verticals[0] - turn) > CONTRADICT_DEG)
+        contradicted = (axis == "horizon" and verticals is not None and verticals.support is not None
+                        and verticals.support >= CONTRADICT_SUPPORT and abs(verticals.turn - turn) > CONTRADICT_DEG)
         # Records measured before the stability was: the other gates decide.
         unsteady = stability is not None and stability < SURE_STABILITY
         auto = sure and not contradicted and not unsteady and abs(turn) <= st.max_auto_angle_deg
@@ -216,13 +219,13 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         # steadier witness always: level lines within 0.3 deg 51 -> 56 %, told more than 0.5 deg off 192 -> 191).
         if (not auto and axis == "horizon" and steadier
                 and not (sure and abs(turn) <= st.max_auto_angle_deg)):
-            return [] if abs(verticals[0]) < st.tolerance_deg else [_witness(*verticals)]
+            return [] if abs(verticals.turn) < st.tolerance_deg else [_witness(*verticals)]
         if auto:
             plan.angle_deg = float(turn)
         if auto:
             doubt = ""
         elif sure and contradicted:
-            doubt = f"; the verticals say {verticals[0]:+.2f} deg: check by eye"
+            doubt = f"; the verticals say {verticals.turn:+.2f} deg: check by eye"
         elif sure and unsteady:
             doubt = (f"; only {stability:.0%} of readings of resampled lines agree (two structures?): "
                      "check by eye")
@@ -242,7 +245,7 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     return []
 
 
-def _witnesses(reading: tuple) -> bool:
+def _witnesses(reading: _Reading) -> bool:
     """Whether the verticals' reading dominates its family enough to witness the roll (see
     :data:`WITNESS_AGREEMENT`); records measured before the stability was: the other gates decide."""
     _, support, agreement, separate, rival, stability = reading
@@ -268,7 +271,17 @@ def _witness(turn: float, support: float | None, agreement: float | None, separa
     )
 
 
+class _Reading(NamedTuple):
+    """One family's reading as the turn it calls for (counter-clockwise positive) and its evidence."""
+
+    turn: float
+    support: float | None
+    agreement: float | None
+    separate: int | None
+    rival: float | None
+    stability: float | None
+
+
 def _reading(turn: float | None, support: float | None, agreement: float | None, separate: int | None,
-             rival: float | None, stability: float | None
-             ) -> tuple[float, float | None, float | None, int | None, float | None, float | None] | None:
-    return None if turn is None else (float(turn), support, agreement, separate, rival, stability)
+             rival: float | None, stability: float | None) -> _Reading | None:
+    return None if turn is None else _Reading(float(turn), support, agreement, separate, rival, stability)
