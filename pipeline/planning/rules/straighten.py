@@ -91,9 +91,10 @@ lines: all 60 kept; the 12 lost are other photos', 6 of them witnesses against a
 reading another way); the level-lines photos' median error (0.30 deg), share within 0.3
 deg (56 %), the turns applied (29, 2 wrong) and the untilted photos turned (0) are
 unchanged. Each gate silences few photos, some close to it (a robin's perch read at a
-stability of 0.50, a clock's motion blur at 0.39): the sweeps are at each constant. The
-demo's group photo is not told as it is, nor at any of straighten_fit's 24 turns (20 of
-them were told, all more than 0.5 deg off; none of its readings follows the turn).
+stability of 0.50, a clock's motion blur at 0.39): the sweeps are at each constant
+(``straighten_fit.py --fit`` prints them). The demo's group photo is not told as it
+is, nor at any of straighten_fit's 24 turns (20 of them were told, all more than 0.5
+deg off; none of its readings follows the turn).
 """
 
 from __future__ import annotations
@@ -164,8 +165,9 @@ SURE_STABILITY = 0.6
 #: A reading that is not sure is worth telling only when it stands when its segments are resampled: at least this
 #: share of the bootstrap's readings lie within 0.15 deg of it. A retoucher who is sent to level a level photo stops
 #: trusting every instruction. On benchmarks/straighten_fit.py (the other gates as they are) off, 0.3 and 0.35 tell 5
-#: untilted photos (a clock's motion blur read +1.8 deg at 0.39), 0.4 and 0.42 tell 4, with readings told more than
-#: 0.5 deg off 116 -> 112 -> 110; from 0.45 a level-lines photo's right reading is lost (a sunset read at 0.44).
+#: untilted photos (a clock's motion blur read +1.8 deg at 0.39), 0.4 and 0.42 tell 4 (readings told more than 0.5 deg
+#: off: 116 off, 112 at 0.4, 110 at 0.42); from 0.45 right readings of the level-lines photos are lost (a sunset's at
+#: 0.44).
 TELL_STABILITY = 0.4
 #: ... and a reading on one line only when most of them do (more than this share): the resamples can only weigh that
 #: line more or less, so where half of them leave it the next direction is as likely. Off and at 0.45, 5 untilted
@@ -176,8 +178,8 @@ ONE_LINE_STABILITY = 0.5
 #: direction more than this (deg) from it: the picture's own lines disagree about the roll, and a retoucher is sent
 #: to check what they cannot settle (a table's edge in a group photo read -5.8 deg, the room's verticals -1.0). At 1.0
 #: a level-lines photo's right reading is lost (a wine rack turned 6 deg, its verticals read 7.3); at 1.5 and 2.0, 4
-#: untilted photos are told (told > 0.5 deg off 108, 112), from 2.5 5 (119 at 2.5, 126 at 4.0, 131 never). Steady
-#: verticals only (their stability at least 0.5) let a rocket's towers through (0.52) and more wrong readings (126).
+#: untilted photos are told (told > 0.5 deg off 108, 112), from 2.5 5 (119 at 2.5, 126 at 4.0; never: 7, 149). Steady
+#: verticals only (their stability at least 0.5) let a rocket's towers (0.52) and two more through: 6, 126.
 GAINSAY_DEG = 2.0
 #: A witness rests on at least this much line length (long edges): a few short verticals (a coin's edges, 0.28)
 #: say nothing about the camera's roll. On straighten_fit from 0.3 to 1.2 alike (4 untilted photos told, the
