@@ -108,7 +108,7 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     expect(page.locator(".tile.selected .name")).to_have_text(SP)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/image/{SP}")
-    # Six operations: the straightening rot7 told a retoucher here (one table edge at -5.8 deg) is not worth telling.
+    # Six operations: the straightening rot7 told a retoucher here (one short line at -5.8 deg) is not worth telling.
     expect(page.locator(".op")).to_have_count(6)
     expect(page.locator('li[data-op="straighten"]')).to_have_count(0)
     stale = page.context.new_page()  # a second tab, opened before the changes below

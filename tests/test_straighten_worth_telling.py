@@ -2,8 +2,8 @@
 
 Tier 1: line readings written into records (the rule's gates, each on both
 sides of its bar), and a real photo: the PASCAL group photo 2008_001009 that
-the demo shoot sent to a retoucher as "horizon tilted -5.79 deg" (one table
-edge), as it is and turned by the accuracy benchmark's own turns
+the demo shoot sent to a retoucher as "horizon tilted -5.79 deg" (one line
+0.3 frame widths long), as it is and turned by the accuracy benchmark's own turns
 (:func:`~benchmarks.accuracy_corpus.rotate_and_crop`). The photo lies in the
 accuracy benchmark's held-out split: no constant was fitted on it (the gates
 were swept on benchmarks/straighten_fit.py's set); it is only checked here.
@@ -108,7 +108,7 @@ def test_a_steadier_witness_is_told_instead_of_a_horizon_only_when_they_agree(tu
         assert ops[0].params == {"angle_deg": pytest.approx(turn), "axis": "verticals"}
 
 
-# The demo's group photo: level, a table edge its one horizontal line, the room's verticals upright.
+# The demo's group photo: level, one short horizontal line, the room's verticals near upright.
 GROUP_PHOTO = "2008_001009.jpg"
 #: The accuracy benchmark's turns (benchmarks/accuracy.py: 0.5 to 6 deg, both signs).
 TURNS = (0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.5, -4.5, 6.0, -6.0)
@@ -122,14 +122,14 @@ def _plan_of(path: Path) -> list:
 
 
 def test_the_demo_group_photo_as_published_is_left_alone(faces_dir: Path) -> None:
-    # Was told "horizon tilted -5.79 deg (0.3 frame widths of lines agree on 1 lines ...)": one table edge, where the
-    # room's verticals read -1.0 deg.
+    # Was told "horizon tilted -5.79 deg (0.3 frame widths of lines agree on 1 lines ...)", where the room's
+    # verticals read -1.0 deg.
     assert _plan_of(faces_dir / GROUP_PHOTO) == []
 
 
 def test_the_demo_group_photo_turned_is_not_told_a_wrong_turn(faces_dir: Path, tmp_path: Path) -> None:
     # Turned as the benchmark turns its photos, the photo's few horizontals do not follow the turn (the line measure
-    # reads the table edges and the faces' outlines, not a horizon): before the gates 10 of these 12 turns were told
+    # reads short edges, not a horizon): before the gates 10 of these 12 turns were told
     # a retoucher, every one more than 0.5 deg off. Whatever is told must be within 0.5 deg of the turn.
     photo = load_photo(faces_dir / GROUP_PHOTO, WORK_LONG_EDGE)
     wrong = []

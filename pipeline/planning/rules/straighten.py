@@ -75,8 +75,8 @@ steady verticals say the camera is level, a horizon that is only told is not tol
 
 Told only when worth telling (issue 17 item 5, rot8): with more readings agreeing, more
 of the weak ones were told too, and untilted photos sent to a retoucher rose from 6 to 12
-(the demo's level PASCAL group photo was told "horizon tilted -5.79 deg" from one table
-edge 0.3 frame widths long, where the room's verticals read -1.0). A reading that is not
+(the demo's level PASCAL group photo was told "horizon tilted -5.79 deg" from one line
+0.3 frame widths long, where the room's verticals read -1.0). A reading that is not
 sure is now told only when its resamples hold it (:data:`TELL_STABILITY`; on one line,
 most of them: :data:`ONE_LINE_STABILITY`) and no verticals of some length read a
 direction far from it (:data:`GAINSAY_DEG`); a witness must rest on half a frame width
@@ -176,7 +176,7 @@ TELL_STABILITY = 0.4
 ONE_LINE_STABILITY = 0.5
 #: A reading that is not sure is not told where the verticals, resting on :data:`CONTRADICT_SUPPORT`, read a
 #: direction more than this (deg) from it: the picture's own lines disagree about the roll, and a retoucher is sent
-#: to check what they cannot settle (a table's edge in a group photo read -5.8 deg, the room's verticals -1.0). At 1.0
+#: to check what they cannot settle (one short line in a group photo read -5.8 deg, the room's verticals -1.0). At 1.0
 #: a level-lines photo's right reading is lost (a wine rack turned 6 deg, its verticals read 7.3); at 1.5 and 2.0, 4
 #: untilted photos are told (told > 0.5 deg off 108, 112), from 2.5 5 (119 at 2.5, 126 at 4.0; never: 7, 149). Steady
 #: verticals only (their stability at least 0.5) let a rocket's towers (0.52) and two more through: 6, 126.
