@@ -21,7 +21,8 @@ renderer applies it or a retoucher is told), the share within 0.3 deg, the
 turns applied by the renderer and how many of those were wrong (off by more
 than 0.5 deg), the readings told a retoucher that were off by as much, and on
 the untilted photos the turns applied (false applications) and told. ``--fit``
-also sweeps the gates of the verticals witness over the measured rows. A second
+also sweeps the gates of the verticals witness, and those on what is told a
+retoucher, over the measured rows. A second
 table gives the level-lines photos' recovery per size of turn and names the
 untilted photos turned or told.
 
@@ -293,13 +294,39 @@ def witness_fit(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def telling_fit(rows: list[Row]) -> str:
+    """The gates on what is told a retoucher (pipeline/planning/rules/straighten.py: TELL_STABILITY,
+    ONE_LINE_STABILITY, GAINSAY_DEG, WITNESS_SUPPORT) swept one at a time over the measured rows, the others as
+    they are: the level-lines photos' figures and the wrong or needless instructions each value gives."""
+    from pipeline.planning.rules import straighten as rule
+
+    sweeps = {"TELL_STABILITY": (0.0, 0.3, 0.35, 0.4, 0.42, 0.45, 0.5),
+              "ONE_LINE_STABILITY": (0.0, 0.45, 0.5, 0.52, 0.55, 0.6),
+              "GAINSAY_DEG": (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 99.0),
+              "WITNESS_SUPPORT": (0.25, 0.3, 0.4, 0.5, 0.75, 1.0)}
+    out = ["| gate | value | lines: median abs error | within 0.3 deg | declined | told wrong (> 0.5 deg) | all: told wrong "
+           "| untilted: told |", "|---|---|---|---|---|---|---|---|"]
+    for name, values in sweeps.items():
+        saved = getattr(rule, name)
+        try:
+            for value in values:
+                setattr(rule, name, value)
+                cells, level_told = _sweep_cells(replan(rows))
+                out.append(f"| {name} | {value:g}{' (as is)' if value == saved else ''} | {' | '.join(cells)} | "
+                           f"{level_told} |")
+        finally:
+            setattr(rule, name, saved)
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--angles", type=float, nargs="+", default=list(ANGLES_DEG), help="turns to inject (deg)")
     parser.add_argument("--dump", type=Path, help="write every row (measurements and decision) as JSON lines")
     parser.add_argument("--verbose", action="store_true", help="print every item")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
-    parser.add_argument("--fit", action="store_true", help="also sweep the verticals witness's gates")
+    parser.add_argument("--fit", action="store_true",
+                        help="also sweep the verticals witness's gates and the gates on what is told a retoucher")
     args = parser.parse_args(argv)
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
     t0 = time.perf_counter()
@@ -313,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nThe verticals witness's gates (the rule's WITNESS_AGREEMENT, WITNESS_RIVAL, then CONFLICT_SUPPORT) "
               "on these rows:\n")
         print(witness_fit(rows))
+        print("\nThe gates on what is told a retoucher, one at a time, the others as they are:\n")
+        print(telling_fit(rows))
     print(f"\n{len(rows)} items, {len({r.source for r in rows})} photos, {time.perf_counter() - t0:.0f} s; "
           f"measurement {np.mean([r.seconds for r in rows]) * 1000:.0f} ms per item (proxy decode included)")
     return 0
