@@ -119,13 +119,14 @@ def figures(records: dict[str, Any], items: dict[str, dict[str, Any]], shared: l
     for label, pick in (("shadow twins", lambda i: i["set"] == "shadow"),
                         ("published photos", lambda i: i["set"] == "original"),
                         ("edge crops", lambda i: i["set"] == "edge")):
-        found = n = within = lit = lifted = 0
+        found = n = within = lit = lifted = checked = 0
         errs = []
         for name, item in items.items():
             r = records.get(name)
             if not pick(item) or r is None or r.status != "ok":
                 continue
             lifts = _lifts(r)
+            checks = {int(o.params["face_index"]) for o in r.operations if o.params.get("check") == "face_shadow"}
             det = [([f.x, f.y, f.width, f.height], lifts.get(k)) for k, f in enumerate(r.faces)]
             for t, j in zip(item["truth"]["faces"], match_faces(item["truth"]["faces"], det)):
                 amount = None if j is None else det[j][1]
@@ -138,12 +139,13 @@ def figures(records: dict[str, Any], items: dict[str, dict[str, Any]], shared: l
                 elif t["shadow_ev"] < LIT_BELOW_EV:
                     lit += 1
                     lifted += amount is not None
+                    checked += j is not None and j in checks
                     if amount is not None:
                         lines.append(f"    lit face lifted: {name} face {j} by {amount:.2f} EV")
         med = f", median |error| {statistics.median(abs(e) for e in errs):.2f}" if errs else ""
         lines.append(f"  tuning {label}: found {found} of {n}, within 0.3 EV {within} of {n}{med}; "
-                     f"lit faces lifted {lifted} of {lit}")
-    n_faces = n_lifted = 0
+                     f"lit faces lifted {lifted} of {lit} (checked instead {checked})")
+    n_faces = n_lifted = n_checked = 0
     for name in shared:
         r = records.get(name)
         if r is None or r.status != "ok":
@@ -153,7 +155,13 @@ def figures(records: dict[str, Any], items: dict[str, dict[str, Any]], shared: l
         for k, ev in sorted(_lifts(r).items()):
             n_lifted += 1
             lines.append(f"    shared photo lift: {name} face {k} by {ev:.2f} EV")
-    lines.append(f"  shared photos as published: {n_lifted} lifts over {n_faces} faces of {len(shared)} photos")
+        for o in r.operations:
+            if o.params.get("check") == "face_shadow":
+                n_checked += 1
+                lines.append(f"    shared photo check (not lifted): {name} face {o.params['face_index']}, "
+                             f"{o.params['ev']:.2f} EV under its peers, its surroundings show {o.params['surround_ev']}")
+    lines.append(f"  photos outside the pool, as published: {n_lifted} lifts and {n_checked} checks over {n_faces} "
+                 f"faces of {len(shared)} photos")
     return lines
 
 
