@@ -322,10 +322,11 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
 #: another reason (a box on hair or a beard, a darker or browner skin than the redness explains, a
 #: dimmer corner of the room, a peer nearer a lamp) is about as dark as its surroundings allow. On
 #: the generated tuning twins (benchmarks/faces_shadow_fit.py, photos at 1280 and 500 px, 271
-#: shadowed faces the peers found) the surroundings confirmed 0.38 EV or more of every shadow
-#: (wit/depth 0.51 or more); lit faces' readings reach 0.51 at the 99th percentile, and the lit
-#: faces within 0.3 EV of a lift read 0.0-0.5 (18 faces). Half the threshold (0.3 EV on chart
-#: ``base``) keeps every shadow found and sends the unconfirmed to a check.
+#: shadowed faces the peers found) the surroundings confirmed 0.38 EV or more of every shadow (at
+#: least 0.51 of the depth the peers read); lit faces read up to 0.51 at the 99th percentile, and
+#: the lit faces within 0.3 EV of a lift 0.0-0.5 (18 faces). Half the threshold (0.3 EV on chart
+#: ``base``) keeps every shadow found (also with --extra-photos: none of 296 shadowed faces sent to
+#: a check) and sends the unconfirmed to a check.
 SURROUND_CONFIRMS = 0.5
 
 
@@ -355,9 +356,10 @@ def _unconfirmed(i: int, f: Face, judged: PeerJudgement, chart: Chart) -> Operat
                 "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
                 "ev": rounded(judged.depth, 2),
                 "surround_ev": None if judged.surround is None else rounded(judged.surround, 2)},
-        reason=f"face {i + 1} reads {judged.depth:.2f} EV under the faces in the key light, but no darker "
-               f"against its own surroundings than they are ({seen}): a darker skin, a face turned away "
-               f"or a dimmer corner rather than a shadow on it; not lifted, check by eye",
+        reason=f"face {i + 1} reads {judged.depth:.2f} EV under the faces in the key light, but hardly further "
+               f"under its own surroundings than they are under theirs ({seen}; a shadow on it would show there "
+               f"too): a darker skin, a face turned away or a dimmer corner rather than a shadow; not lifted, "
+               f"check by eye",
         measured=rounded(judged.depth, 2), target=rounded(chart.faces.brighten_below_ev, 2),
         confidence=rounded(min(f.score, 0.5), 2), applied_by=AppliedBy.RETOUCHER,
     )
