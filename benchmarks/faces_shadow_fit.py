@@ -55,9 +55,9 @@ from benchmarks.accuracy import analysis_graph, match_faces  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
     WORK_LONG_EDGE,
     Source,
+    _package_file,
     assign_splits,
     build_pool,
-    _package_file,
     centre_darkening_ev,
     film_curve_inverse,
     load_photo,
