@@ -416,6 +416,6 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         ops.append(_lift(i, f, judged.depth, chart, "under the faces in the key light, less what its skin"
                                                     + (" and its distance from the flash explain" if flash
                                                        else " explains")
-                                                    + f", and {judged.surround:.2f} EV under its surroundings"
-                                                      " more than they are"))
+                                                    + f"; {judged.surround:.2f} EV further under its surroundings"
+                                                      " than they are under theirs"))
     return ops
