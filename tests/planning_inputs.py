@@ -30,9 +30,15 @@ def lines_record(**columns) -> ImageRecord:  # noqa: ANN003
                            "exposure_meter_ev": None, "exposure_ev": 0.0, "lines_found": 30, **columns})
 
 
-def face(x: float, y: float, size: float, ev: float, score: float = 0.95) -> Face:
-    """A square face box of ``size`` px at (``x``, ``y``), measured at ``ev`` EV."""
-    return Face(x=x, y=y, width=size, height=size, score=score, landmarks=[0.0] * 10, exposure_ev=ev)
+#: How far a lit face reads under the lit surfaces around it (Face.surround_ev; about the faces rule's
+#: SURROUND_LIT_EV): a face in a shadow of its own reads under them by the shadow's depth more.
+LIT_SURROUND_EV = -0.4
+
+
+def face(x: float, y: float, size: float, ev: float, score: float = 0.95, surround_ev: float | None = None) -> Face:
+    """A square face box of ``size`` px at (``x``, ``y``), measured at ``ev`` EV (and ``surround_ev`` under its surroundings)."""
+    return Face(x=x, y=y, width=size, height=size, score=score, landmarks=[0.0] * 10, exposure_ev=ev,
+                surround_ev=surround_ev)
 
 
 def chart_with(chart: Chart, section: str, **values) -> Chart:  # noqa: ANN003

@@ -9,6 +9,9 @@ faces (a face the benchmark leaves lit, and his palest face, each as a JPEG and
 as a DNG twin of its scene light), the astronaut's lone face (no neighbour to compare with), and
 2008_001009's girl behind (the review tests' 0.6 EV shadow). Faces are found
 by the real detector; the amounts are checked against the injected depth.
+A tea room seen through a window (WB_sRGB's example, as published) has a face
+darker than its peer by the light of the room, not by a shadow of its own:
+a check for a person, not a lift.
 """
 
 from __future__ import annotations
@@ -50,6 +53,11 @@ ROLAND_PALE_FACE, ROLAND_PALE_EV = 2, 1.2
 #: (within the exposure rule's key band): she was compared with a key that held her own reading.
 ROLAND_KEY_EV = 0.8
 ASTRONAUT_EV = 1.2
+#: Three people in a lamp-lit tea room seen through a window (WB_sRGB's example, as published): the
+#: woman on the left (face 0) reads about 1 EV under the child by the lamp, the only face in the key
+#: light, and was lifted 1.05 EV; against her own surroundings she is no darker than the child is.
+TEA_ROOM = "Flickr_Rhett_Sutphin_CC_BY_2.0__"
+TEA_ROOM_FACES = ((846, 160, 108, 181), (1385, 438, 72, 91), (1550, 155, 143, 197))
 
 
 def _shadow_twins(photo: np.ndarray, box: tuple[float, ...], depth: float, jpg: Path, dng: Path | None) -> float:
@@ -93,6 +101,8 @@ def planned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[d
     depth = _shadow_twins(photo, faces[ROLAND_PALE_FACE], ROLAND_KEY_EV, work / "roland_key.jpg",
                           shoot / "roland_key.dng")
     truth["roland_key.dng"] = [(f, depth if k == ROLAND_PALE_FACE else 0.0) for k, f in enumerate(faces)]
+    (shoot / "tea_room.jpg").write_bytes((testdata / "wb" / f"{TEA_ROOM}.jpg").read_bytes())
+    truth["tea_room.jpg"] = [(box, 0.0) for box in TEA_ROOM_FACES]
     src = _package_file("skimage", "data/astronaut.png")
     if src is None:
         pytest.fail("scikit-image's astronaut sample is missing (pip install scikit-image)")
@@ -185,3 +195,17 @@ def test_a_lone_face_in_a_shadow_is_judged_against_the_light_around_it(
     def exposure(r: ImageRecord) -> float:
         return sum(float(o.params["ev"]) for o in r.operations if o.kind is OperationKind.EXPOSURE)
     assert exposure(records["astronaut.jpg"]) <= exposure(records["astronaut_lit.jpg"]) + 0.3
+
+
+def test_a_face_darker_than_its_peer_but_not_than_its_surroundings_is_a_check_not_a_lift(
+        planned: tuple[dict[str, ImageRecord], dict]) -> None:
+    records, truth = planned
+    record = records["tea_room.jpg"]
+    (woman, _, _) = _matched(record, truth["tea_room.jpg"])
+    assert woman[1] is None, [o.reason for o in record.operations]
+    det = [([f.x, f.y, f.width, f.height], None) for f in record.faces]
+    (j,) = match_faces([{"box": list(TEA_ROOM_FACES[0])}], det)
+    checks = [o for o in record.operations if o.kind is OperationKind.FLAG and o.params.get("check") == "face_shadow"]
+    assert [o.params["face_index"] for o in checks] == [j], [o.reason for o in record.operations]
+    # She does read under the child by more than the chart's threshold: the check says by how much.
+    assert checks[0].params["ev"] > 0.6 and checks[0].params["surround_ev"] < 0.3

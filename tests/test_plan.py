@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from planning_inputs import face, image_record, of_kind
+from planning_inputs import LIT_SURROUND_EV, face, image_record, of_kind
 
 from charts.loader import load_chart
 from pipeline.cli import EXIT_CONFIG, main
@@ -103,11 +103,12 @@ def test_a_portrait_pushed_over_until_its_face_clips_still_reads_the_whole_push(
 def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     chart = load_chart("corporate_portrait").chart  # brighten below 0.5 EV, at most 1 EV automatically
     # Four faces and the frame on target: no global correction; the faces below are lifted to them.
+    # Each in a shadow of its own: as much further under its surroundings as it is under the others.
     faces = [
-        face(300, 400, 300, -0.9),   # 0.9 under: automatic
-        face(900, 400, 300, -1.8),   # 1.8 under: beyond the automatic limit -> retoucher
-        face(1500, 400, 300, -0.7, score=0.6),  # 0.7 under, uncertain detection -> retoucher
-        *[face(300 + 600 * k, 1200, 300, 0.0) for k in range(4)],
+        face(300, 400, 300, -0.9, surround_ev=LIT_SURROUND_EV - 0.9),   # 0.9 under: automatic
+        face(900, 400, 300, -1.8, surround_ev=LIT_SURROUND_EV - 1.8),   # 1.8 under: beyond the automatic limit -> retoucher
+        face(1500, 400, 300, -0.7, score=0.6, surround_ev=LIT_SURROUND_EV - 0.7),  # 0.7 under, uncertain -> retoucher
+        *[face(300 + 600 * k, 1200, 300, 0.0, surround_ev=LIT_SURROUND_EV) for k in range(4)],
         face(2700, 1900, 40, -2.5),  # too small for this chart (10% of the short edge)
     ]
     rec = image_record(faces=faces)

@@ -9,7 +9,7 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 
 import pytest
-from planning_inputs import chart_with, face, image_record, of_kind
+from planning_inputs import LIT_SURROUND_EV, chart_with, face, image_record, of_kind
 
 import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
@@ -25,6 +25,7 @@ from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import (
     FALLOFF_EV_PER_STOP,
     SKIN_REDNESS_EV,
+    SURROUND_CONFIRMS,
     SURROUND_LIT_EV,
     judge_against_peers,
     lit_by_falloff,
@@ -67,8 +68,10 @@ def test_rules_that_decide_run_before_the_rules_that_read_the_decision() -> None
 
 def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -> None:
     chart = load_chart("corporate_portrait").chart  # face target +0.5 EV, brighten below 0.5 EV
-    # Four faces on the target key the exposure; the fifth is 0.8 EV under it, detected with score 0.6.
-    faces = [*[face(300 + 600 * k, 1200, 300, 0.5) for k in range(4)], face(300, 300, 300, -0.3, score=0.6)]
+    # Four faces on the target key the exposure; the fifth is 0.8 EV under it, in a shadow of its own
+    # (as far under its surroundings again), detected with score 0.6.
+    faces = [*[face(300 + 600 * k, 1200, 300, 0.5, surround_ev=LIT_SURROUND_EV) for k in range(4)],
+             face(300, 300, 300, -0.3, score=0.6, surround_ev=LIT_SURROUND_EV - 0.8)]
     (lift,) = of_kind(plan_image(image_record(faces=faces), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RETOUCHER and "uncertain detection" in lift.reason
     trusting = chart_with(chart, "faces", min_auto_score=0.5)
@@ -77,8 +80,9 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
 
 
 def _skin(ev: float, redness: float, x: float) -> Face:
-    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = B = 0.1, linear)."""
-    skin = face(x, 600, 300, ev)
+    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = B = 0.1, linear), its surroundings
+    in the light a face reading 0 is in (a darker face reads as much further under them)."""
+    skin = face(x, 600, 300, ev, surround_ev=LIT_SURROUND_EV + ev)
     skin.colour_rgb = [0.1 * 2.0**redness, 0.1, 0.1]
     return skin
 
@@ -130,7 +134,9 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
     # skin and angle scatter.
     sizes, scatter = (400, 300, 220, 160), (0.0, 0.1, -0.1, 0.05)
     def diners(shadow: float = 0.0) -> list[Face]:
-        return [face(300 + 700 * k, 600, s, FALLOFF_EV_PER_STOP * math.log2(s / 400) + e - (shadow if k == 2 else 0))
+        # (the surroundings of each diner fall off with the face: only a shadow darkens a face against them)
+        return [face(300 + 700 * k, 600, s, FALLOFF_EV_PER_STOP * math.log2(s / 400) + e - (shadow if k == 2 else 0),
+                     surround_ev=LIT_SURROUND_EV - (shadow if k == 2 else 0))
                 for k, (s, e) in enumerate(zip(sizes, scatter))]
     assert lit_by_falloff(diners())
     assert not of_kind(plan_image(image_record(faces=diners()), chart), OperationKind.BRIGHTEN_FACE)
@@ -138,15 +144,43 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
     (lift,) = of_kind(plan_image(image_record(faces=diners(1.0)), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(1.0 + 0.1, abs=0.05)  # its scatter too
     # In an even light the same sizes read alike, and a smaller face darker than the others is lifted.
-    even = [face(300 + 700 * k, 600, s, e - (1.0 if k == 2 else 0)) for k, (s, e) in enumerate(zip(sizes, scatter))]
+    even = [face(300 + 700 * k, 600, s, e - (1.0 if k == 2 else 0), surround_ev=LIT_SURROUND_EV - (1.0 if k == 2 else 0))
+            for k, (s, e) in enumerate(zip(sizes, scatter))]
     assert not lit_by_falloff(even)
     (lift,) = of_kind(plan_image(image_record(faces=even), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 2
     # Two faces cannot tell fall-off from a shadow: the smaller, darker one is still lifted.
-    two = [face(300, 600, 400, 0.0), face(1200, 600, 300, -0.9)]
+    two = [face(300, 600, 400, 0.0, surround_ev=LIT_SURROUND_EV), face(1200, 600, 300, -0.9, surround_ev=LIT_SURROUND_EV - 0.9)]
     assert not lit_by_falloff(two)
     (lift,) = of_kind(plan_image(image_record(faces=two), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 1
+
+
+def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # The third face reads 0.9 EV under the two others at their redness: a shadow, by the peers alone.
+    def group(surround: float | None) -> ImageRecord:
+        return image_record(faces=[face(300, 600, 300, 0.0, surround_ev=LIT_SURROUND_EV),
+                                   face(1200, 600, 300, 0.0, surround_ev=LIT_SURROUND_EV),
+                                   face(2100, 600, 300, -0.9, surround_ev=surround)])
+    # Its surroundings are as much darker as it is (it stands in a dimmer part of the room): no shadow
+    # of its own. Not lifted: a check for a person, with the depth the peers read.
+    dim = group(LIT_SURROUND_EV)
+    assert judge_against_peers(dim, (0, 1), 2, flash=False).surround < SURROUND_CONFIRMS * chart.faces.brighten_below_ev
+    ops = plan_image(dim, chart)
+    assert not of_kind(ops, OperationKind.BRIGHTEN_FACE)
+    (check,) = [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
+    assert check.params["face_index"] == 2 and check.params["ev"] == pytest.approx(0.9)
+    assert check.applied_by is AppliedBy.RETOUCHER and check.confidence <= 0.5 and "not lifted" in check.reason
+    # Nothing to confirm it with (no surround reading): a check too.
+    assert not of_kind(plan_image(group(None), chart), OperationKind.BRIGHTEN_FACE)
+    # In a shadow of its own it reads as much further under its surroundings: lifted by the peers' depth.
+    shadowed = group(LIT_SURROUND_EV - 0.9)
+    assert judge_against_peers(shadowed, (0, 1), 2, flash=False).surround > SURROUND_CONFIRMS * chart.faces.brighten_below_ev
+    ops = plan_image(shadowed, chart)
+    (lift,) = of_kind(ops, OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(0.9)
+    assert not of_kind(ops, OperationKind.FLAG)
 
 
 def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:

@@ -135,7 +135,9 @@ class Operation:
         straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the
-        box turned by angle_deg about its centre); flag/reject ``{"check", ...}``.
+        box turned by angle_deg about its centre); flag/reject ``{"check", ...}`` (the faces rule's
+        ``face_shadow`` check also ``{"face_index", "box", "ev", "surround_ev"}``: a face its peers
+        read in a shadow ``ev`` deep that its surroundings do not confirm, not lifted).
     reason : str
         Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
     measured, target : float or None
