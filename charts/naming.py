@@ -257,12 +257,17 @@ def safe_stems(
 
     bases = [base(s) for s in stems]
     result = list(bases)
-    groups: dict[str, list[int]] = {}
+    # Every name taken (lower case) and the first stem that took it; a list only for the names that clash:
+    # a list a stem held 10,000 of them at once for a large shoot (the driver's peak, RESULTS.md target 5).
+    taken: dict[str, int] = {}
+    clashes: dict[str, list[int]] = {}
     for i, b in enumerate(bases):
-        groups.setdefault(b.lower(), []).append(i)
-    taken = set(groups)
-    for key in sorted(groups):
-        members = sorted(groups[key], key=lambda i: order[i])  # type: ignore[arg-type, return-value]
+        key = b.lower()
+        first = taken.setdefault(key, i)
+        if first != i:
+            clashes.setdefault(key, [first]).append(i)
+    for key in sorted(clashes):
+        members = sorted(clashes[key], key=lambda i: order[i])  # type: ignore[arg-type, return-value]
         for i in members[1:]:
             choice = None
             for alt in alternatives(i, members[0]) if alternatives is not None else ():
@@ -277,7 +282,7 @@ def safe_stems(
                     choice = c
                 k += 1
             result[i] = choice
-            taken.add(choice.lower())
+            taken[choice.lower()] = i
     return result
 
 

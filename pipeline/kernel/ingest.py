@@ -12,8 +12,8 @@ import hashlib
 import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from pipeline.kernel.records import SourceKind, SourceTask
@@ -26,6 +26,9 @@ RAW_EXTENSIONS = frozenset(
 RASTER_EXTENSIONS = frozenset("jpg jpeg jpe tif tiff png webp heic heif avif bmp gif".split())
 # Files that travel beside images and are not images themselves.
 SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split())
+
+#: Files hashed per batch of the scan's threads (the calls in flight at once).
+SCAN_BATCH = 256
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"}
 _TIFF_DNG_VERSION = 0xC612
@@ -100,7 +103,7 @@ def sniff_format(head: bytes, suffix: str) -> tuple[str, SourceKind]:
     return (ext or "unknown"), SourceKind.UNKNOWN
 
 
-def hash_file(path: Path, chunk: int = 1 << 20) -> tuple[str, bytes]:
+def hash_file(path: Path | str, chunk: int = 1 << 20) -> tuple[str, bytes]:
     """SHA-256 of a file and its first 64 KiB (for :func:`sniff_format`)."""
     h = hashlib.sha256()
     head = b""
@@ -149,8 +152,9 @@ def _shown(rel: str) -> str:
     return os.fsencode(rel).decode("utf-8", "backslashreplace")
 
 
-def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = False) -> list[Path]:
-    """Every file to process under ``root``, in path order; what is left out goes to ``skipped``.
+def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = False) -> list[str]:
+    """Every file to process under ``root``, as its path relative to it, in path order; what is left out goes
+    to ``skipped``.
 
     Real folders are walked first; then folders reached through symbolic
     links, each real folder once, so a link back up the tree (a loop) or a
@@ -159,8 +163,13 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
     ``follow_external_symlinks`` (a trusted local shoot that links to a
     card or a NAS): an uploaded shoot must not pull in files the service can
     read elsewhere.
+
+    The files found are kept as text, not :class:`~pathlib.Path`: the driver
+    holds one an image for the whole run, and a ``Path`` costs four more
+    objects (its parts, each interned) that outlived the scan as scattered
+    garbage in Python's arenas (RESULTS.md, target 5).
     """
-    found: list[Path] = []
+    found: list[str] = []
     walked: dict[Path, str] = {}
     folders: list[tuple[Path, str]] = [(root, "")]
     links: list[tuple[Path, str, Path]] = []
@@ -179,7 +188,6 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
         for entry in entries:
             name = entry.name
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            path = Path(entry.path)
             if not _utf8(name):
                 skip(rel, "file name is not valid UTF-8: rename it (e.g. with convmv) to include it")
                 continue
@@ -192,20 +200,21 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
             if name.startswith("."):
                 skip(rel + "/" if is_dir else rel, "hidden folder" if is_dir else "hidden file")
             elif is_link:
-                link(path, rel)
+                link(Path(entry.path), rel)
             elif is_dir:
-                subfolders.append((path, rel))
-            else:
-                add_file(path, rel, entry.is_file(follow_symlinks=False))
+                subfolders.append((Path(entry.path), rel))
+            else:  # no Path for a file: pathlib interns each part, and Python's table of them never shrinks
+                add_file(rel, entry.is_file(follow_symlinks=False))
         folders.extend(reversed(subfolders))  # depth-first, in name order
 
-    def add_file(path: Path, rel: str, regular: bool) -> None:
-        if path.suffix.lower().lstrip(".") in SIDECAR_EXTENSIONS:
-            skip(rel, f"sidecar ({path.suffix.lower()})")
+    def add_file(rel: str, regular: bool) -> None:
+        suffix = os.path.splitext(rel)[1].lower()
+        if suffix.lstrip(".") in SIDECAR_EXTENSIONS:
+            skip(rel, f"sidecar ({suffix})")
         elif not regular:
             skip(rel, "not a regular file")
         else:
-            found.append(path)
+            found.append(rel)
 
     def link(path: Path, rel: str) -> None:
         try:
@@ -223,7 +232,7 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
         elif target.is_dir():
             links.append((path, rel, target))
         else:
-            add_file(path, rel, target.is_file())
+            add_file(rel, target.is_file())
 
     while folders or links:
         while folders:
@@ -236,7 +245,8 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
             skip(rel + "/", f"symbolic link to a folder already walked ({where})")
         else:
             folders.append((path, rel))
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    found.sort()
+    return found
 
 
 def scan_shoot(
@@ -268,34 +278,40 @@ def scan_shoot(
     if not root.is_dir():
         raise NotADirectoryError(f"shoot folder not found: {root}")
     shoot = Shoot(root=root)
-    paths = _walk(root, shoot.skipped, follow_external_symlinks)
+    found = _walk(root, shoot.skipped, follow_external_symlinks)
+    top = str(root)
 
-    def describe(path: Path) -> SourceTask:
-        digest, head = hash_file(path)
-        fmt, kind = sniff_format(head, path.suffix)
+    def describe(rel: str) -> tuple[str, int, str, SourceKind]:
+        location = os.path.join(top, rel)
+        digest, head = hash_file(location)
+        fmt, kind = sniff_format(head, os.path.splitext(rel)[1])
         if on_file:
-            on_file(path)
-        return SourceTask(
-            path=path,
-            source_path=path.relative_to(root).as_posix(),
-            content_hash=digest,
-            file_size=path.stat().st_size,
-            format=fmt,
-            source_kind=kind,
-        )
+            on_file(Path(location))
+        return digest, os.stat(location).st_size, fmt, kind
 
-    # hashlib releases the GIL on large buffers: threads overlap disk and hashing.
+    # hashlib releases the GIL on large buffers: threads overlap disk and hashing. A batch at a time:
+    # Executor.map submits every call at once, a future (with its lock and condition) an image, about
+    # 1 KB each, that left 9 MB of Python's arenas held at 10,000 images.
+    facts: list[tuple[str, int, str, SourceKind]] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        tasks = list(pool.map(describe, paths))
-    first_by_hash: dict[str, SourceTask] = {}
-    for task in tasks:
-        original = first_by_hash.get(task.content_hash)
+        for start in range(0, len(found), SCAN_BATCH):
+            facts += pool.map(describe, found[start : start + SCAN_BATCH])
+    # Each task is made once, numbered, after the duplicates are known: the driver keeps them to the end of
+    # the run, and a first copy per image (renumbered with dataclasses.replace) left its garbage among them.
+    first_by_hash: dict[str, str] = {}
+    kept: list[int] = []
+    for i, (rel, (digest, size, fmt, kind)) in enumerate(zip(found, facts)):
+        original = first_by_hash.get(digest)
         if original is None:
-            first_by_hash[task.content_hash] = task
-            shoot.tasks.append(task)
+            first_by_hash[digest] = rel
+            kept.append(i)
         else:
-            shoot.duplicates.append(Duplicate(task.source_path, task.content_hash, original.source_path, task))
-    shoot.tasks = number_tasks(shoot.tasks)
+            task = SourceTask(os.path.join(top, rel), rel, digest, size, fmt, kind)
+            shoot.duplicates.append(Duplicate(rel, digest, original, task))
+    del first_by_hash
+    stems = export_stems([found[i] for i in kept])
+    shoot.tasks = [SourceTask(os.path.join(top, found[i]), found[i], *facts[i], seq=seq, stem=stem)
+                   for seq, (i, stem) in enumerate(zip(kept, stems), 1)]
     return shoot
 
 
@@ -312,21 +328,36 @@ def export_stems(source_paths: list[str]) -> list[str]:
     """
     from charts.naming import safe_stems
 
-    paths = [PurePosixPath(p) for p in source_paths]
+    # Read off the strings as PurePosixPath reads them (folder, stem, extension): a path object per
+    # image (its parts interned) was most of the scan's memory at 10,000 images (RESULTS.md, target 5).
+    def folder(i: int) -> str:
+        return source_paths[i].rpartition("/")[0]
 
     def alternatives(i: int, first: int) -> list[str]:
-        p, kept = paths[i], paths[first]
-        ext = p.suffix.lstrip(".").lower()
-        by_ext = [f"{p.stem}_{ext}"] if ext and ext != kept.suffix.lstrip(".").lower() else []
-        by_folder = [f"{p.parent.name}_{p.stem}"] if p.parent.name and p.parent != kept.parent else []
-        return by_ext + by_folder if by_ext and p.parent == kept.parent else by_folder + by_ext
+        stem, ext = _stem_and_ext(source_paths[i])
+        kept_ext = _stem_and_ext(source_paths[first])[1]
+        parent = folder(i)
+        by_ext = [f"{stem}_{ext}"] if ext and ext != kept_ext else []
+        parent_name = parent.rpartition("/")[2]
+        by_folder = [f"{parent_name}_{stem}"] if parent_name and parent != folder(first) else []
+        return by_ext + by_folder if by_ext and parent == folder(first) else by_folder + by_ext
 
     # RAWs sort before their JPEG, then by path.
-    order = [(p.suffix.lower().lstrip(".") not in RAW_EXTENSIONS, sp) for p, sp in zip(paths, source_paths)]
-    return safe_stems([p.stem for p in paths], order=order, alternatives=alternatives)
+    order = [(_stem_and_ext(sp)[1] not in RAW_EXTENSIONS, sp) for sp in source_paths]
+    return safe_stems([_stem_and_ext(sp)[0] for sp in source_paths], order=order, alternatives=alternatives)
+
+
+def _stem_and_ext(source_path: str) -> tuple[str, str]:
+    """The file name's stem and its extension, lower case without the dot, as :class:`PurePosixPath` splits
+    them (``stem``, ``suffix``): a leading dot or a trailing one is part of the stem."""
+    name = source_path.rpartition("/")[2]
+    i = name.rfind(".")
+    if 0 < i < len(name) - 1:
+        return name[:i], name[i + 1 :].lower()
+    return name, ""
 
 
 def number_tasks(tasks: list[SourceTask]) -> list[SourceTask]:
     """Give each task its 1-based ``seq`` and a unique export ``stem``."""
     stems = export_stems([t.source_path for t in tasks])
-    return [replace(t, seq=i, stem=stem) for i, (t, stem) in enumerate(zip(tasks, stems), 1)]
+    return [t.numbered(i, stem) for i, (t, stem) in enumerate(zip(tasks, stems), 1)]

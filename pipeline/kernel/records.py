@@ -9,6 +9,7 @@ a test keeps the two in step.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -689,18 +690,48 @@ def produced(writes: frozenset[str] | set[str], name: str) -> bool:
     return name in GROUPS and any(w.startswith(name + ".") for w in writes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SourceTask:
-    """What a worker receives for one image: a path and the ingest facts."""
+    """What a worker receives for one image: a path and the ingest facts.
 
-    path: Path
+    The driver holds one for every image of the shoot from the scan to the
+    end of the run, so it is kept small: slots, and the file's location as
+    text (:attr:`path` makes the :class:`~pathlib.Path` when asked). A ``Path``
+    held an image cost about 430 bytes (its parts list, each part interned by
+    pathlib) and the instance dict about 100 more: 5 MB of the driver's
+    10,000-image peak (RESULTS.md, target 5).
+    """
+
+    location: str  # the file, as os.fspath gives it
     source_path: str
     content_hash: str
     file_size: int
     format: str
     source_kind: SourceKind
-    seq: int = 0  # 1-based position in the shoot (path order), for {seq} in names
-    stem: str = ""  # export name stem, unique within the shoot (RAW+JPEG pairs differ)
+    seq: int  # 1-based position in the shoot (path order), for {seq} in names
+    stem: str  # export name stem, unique within the shoot (RAW+JPEG pairs differ)
+
+    def __init__(self, path: Path | str, source_path: str, content_hash: str, file_size: int, format: str,
+                 source_kind: SourceKind, seq: int = 0, stem: str = "") -> None:
+        set_ = object.__setattr__  # frozen: the dataclass's own __init__ writes the same way
+        set_(self, "location", os.fspath(path))
+        set_(self, "source_path", source_path)
+        set_(self, "content_hash", content_hash)
+        set_(self, "file_size", file_size)
+        set_(self, "format", format)
+        set_(self, "source_kind", source_kind)
+        set_(self, "seq", seq)
+        set_(self, "stem", stem)
+
+    @property
+    def path(self) -> Path:
+        """The file to read."""
+        return Path(self.location)
+
+    def numbered(self, seq: int, stem: str) -> SourceTask:
+        """The same task with its place in the shoot and its export stem (:func:`pipeline.kernel.ingest.number_tasks`)."""
+        return SourceTask(self.location, self.source_path, self.content_hash, self.file_size, self.format,
+                          self.source_kind, seq, stem)
 
     def new_record(self) -> ImageRecord:
         return ImageRecord(

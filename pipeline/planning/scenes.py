@@ -266,38 +266,68 @@ def time_runs(times: Sequence[datetime | None], max_gap_s: float,
 
 def _term(values: np.ndarray, known: np.ndarray, tolerance: float) -> np.ndarray:
     """Pairwise |difference| / tolerance of one measurement, :data:`MISSING_DISTANCE` where a frame lacks it."""
-    diff = np.abs(values[:, None] - values[None, :]) / tolerance
-    return np.where(known[:, None] & known[None, :], diff, MISSING_DISTANCE)
+    diff = np.subtract.outer(values, values)
+    np.abs(diff, out=diff)
+    diff /= tolerance
+    np.putmask(diff, ~np.logical_and.outer(known, known), MISSING_DISTANCE)
+    return diff
 
 
 def distance_matrix(lights: Sequence[FrameLight]) -> np.ndarray:
     """:func:`frame_distance` of every pair of frames at once (a few seconds for thousands of frames).
+
+    The n x n terms are worked out in place, a few matrices at a time (2 MB each for a run of
+    :data:`MAX_RUN_FRAMES`): a new matrix for every step of the arithmetic held a dozen at once,
+    the driver's peak while it grouped a run, and what that peak left in its heap stayed for the
+    rest of the run (RESULTS.md, target 5). The arithmetic is the same, step for step.
 
     Returns
     -------
     ndarray, (n, n)
         Symmetric, zero on the diagonal.
     """
-    n = len(lights)
     level = np.array([f.light_level_ev if f.light_level_ev is not None else 0.0 for f in lights])
     has_level = np.array([f.light_level_ev is not None for f in lights])
     labs = [f.light_lab for f in lights]
-    lab = np.array([v if v is not None else (0.0, 0.0) for v in labs])
+    lab = np.array([v if v is not None else (0.0, 0.0) for v in labs]).reshape(-1, 2)
     refs = np.array([f.reference for f in lights])
     has_lab = np.array([v is not None for v in labs])
-    colour = np.hypot(lab[:, None, 0] - lab[None, :, 0], lab[:, None, 1] - lab[None, :, 1]) / LIGHT_TOLERANCE_LAB
-    colour = np.where(has_lab[:, None] & has_lab[None, :] & (refs[:, None] == refs[None, :]), colour,
-                      MISSING_DISTANCE)
+    colour = np.subtract.outer(lab[:, 0], lab[:, 0])
+    along_b = np.subtract.outer(lab[:, 1], lab[:, 1])
+    np.hypot(colour, along_b, out=colour)
+    del along_b
+    colour /= LIGHT_TOLERANCE_LAB
+    comparable = np.logical_and.outer(has_lab, has_lab)
+    comparable &= refs[:, None] == refs[None, :]
+    np.putmask(colour, ~comparable, MISSING_DISTANCE)
+    del comparable
     palettes = [f.palette for f in lights]
     bins = PALETTE_CHROMA_BINS**2
     has_palette = np.array([p is not None and len(p) == bins for p in palettes])
     digits = np.array([[int(c, 16) for c in p] if ok else [0] * bins for p, ok in zip(palettes, has_palette)],
-                      dtype=np.float64) / PALETTE_LEVELS
+                      dtype=np.float64).reshape(-1, bins) / PALETTE_LEVELS
     sq = (digits**2).sum(axis=1)
-    hellinger = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * digits @ digits.T, 0.0) / 2.0)
-    content = np.where(has_palette[:, None] & has_palette[None, :], hellinger / PALETTE_TOLERANCE, MISSING_DISTANCE)
-    dist = np.sqrt(_term(level, has_level, LEVEL_TOLERANCE_EV) ** 2 + colour**2 + content**2)
-    dist[np.arange(n), np.arange(n)] = 0.0
+    # Hellinger distance: sqrt(max(|a|^2 + |b|^2 - 2 a.b, 0) / 2).
+    content = np.add.outer(sq, sq)
+    # (2 digits) @ digits.T as before, bit for bit: digits @ digits.T takes BLAS's syrk, which rounds otherwise.
+    dot = 2.0 * digits @ digits.T
+    content -= dot
+    del dot
+    np.maximum(content, 0.0, out=content)
+    content /= 2.0
+    np.sqrt(content, out=content)
+    content /= PALETTE_TOLERANCE
+    np.putmask(content, ~np.logical_and.outer(has_palette, has_palette), MISSING_DISTANCE)
+    dist = _term(level, has_level, LEVEL_TOLERANCE_EV)
+    np.square(dist, out=dist)
+    np.square(colour, out=colour)
+    dist += colour
+    del colour
+    np.square(content, out=content)
+    dist += content
+    del content
+    np.sqrt(dist, out=dist)
+    np.fill_diagonal(dist, 0.0)
     return dist
 
 

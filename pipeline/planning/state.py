@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pipeline.imaging.measure.keypoints import Keypoints
 
 
-@dataclass
+@dataclass(slots=True)  # one a frame, all held while the shoot is planned: no instance dict
 class PlanState:
     """What later rules need from earlier ones, for one image.
 

@@ -227,7 +227,7 @@ def keypoints_bytes(keypoints: Keypoints) -> bytes:
     return buf.getvalue()
 
 
-def read_keypoints(path: Path) -> Keypoints | None:
+def read_keypoints(path: Path | str) -> Keypoints | None:
     """One frame's keypoints from its evidence file; None when it is missing, damaged or of another format."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -255,11 +255,11 @@ class KeypointFiles(Mapping[int, Keypoints]):
 
     Parameters
     ----------
-    paths : mapping of int to Path
+    paths : mapping of int to Path or str
         Each frame's evidence file, by index.
     """
 
-    def __init__(self, paths: Mapping[int, Path]) -> None:
+    def __init__(self, paths: Mapping[int, Path | str]) -> None:
         self._paths = dict(paths)
 
     def __getitem__(self, index: int) -> Keypoints:
