@@ -62,6 +62,44 @@ extra pool 17 sources, 51 originals, 34 + 34):
   grey DNGs of ``tests/test_xmp.py`` and ``tests/test_scenes.py`` fail. The next step needs a
   reference that tells warm content from a warm light (e.g. apply the offset in proportion to how
   far the other cues read from the grey pixels, which read published photos at -1.3).
+
+Then (branch wb8, 2026-11-30): the held-out split's originals' median |shift| was 20.2 mired against the
+tuning split's 0.0 because the gate corrects about 40 % of unperturbed photos by construction (a normal
+error model at ``min_confidence`` 0.8 passes |z| > 0.84), and 46 % of the tuning originals (36 of 78),
+45 % of the extra pool's (23 of 51): just under half, so the median is 0 here and 20 where a few more
+pass. What was tried, in the table above (left one source out; the simulation's gate, no faces):
+
+- the brief's idea, the published offset applied only as far as a cue reads warmer than the grey pixels:
+  a neutral scene keeps its reading, but the adjusted cues scatter less, the gate passes more, and the
+  originals corrected rise to 48 of 78 and 33 of 51 (38 and 29 with the scatter of the cues as read);
+- shrinking the shift by the disagreement (correct |reading| - 0.84 u): 31 and 19 corrected, but the
+  tuning cast twins' error 26.8 -> 47.9 (RAW), 30.0 -> 50.0 (rendered); a stricter gate (0.9) the same;
+- the grey pixels must agree on the direction: 36 and 19 corrected (the tuning split's corrected
+  originals are warm by every cue, the grey pixels included: astronaut, the Canon RAWs, Floris van Lint);
+- a warm band (readings up to 40 mired warm left alone, the rest corrected in full): 27 and 18 corrected
+  at little cost to the cast twins, but a warm light the cues agree on (a grey card at 5500 K, +28)
+  would be left: against the neutral policy, and 40 is a number read off these tables;
+- **shipped**: the gate measures a warm reading from ``PUBLISHED_WARMTH_MIRED`` (the median of the four
+  cues' medians above, 23.0; 22.0-23.4 left one source out) instead of from D65, a cool one from the
+  target as before; the correction, when made, still goes all the way. A scene of neutral surfaces
+  reads 0 and is untouched; a warm light the cues agree on (uncertainty 5-6 mired) is still corrected
+  from about +28. Left one source out: originals corrected 36 -> 26 of 78 and 23 -> 17 of 51;
+  wrong-direction twins 6/7 -> 6/7 (tuning) and 3/4 -> 1/1 (extra pool); the cast twins' median error
+  26.8 -> 30.0 and 30.0 -> 45.8 mired on the tuning split (+50 and +80 mired casts on photos whose cues
+  scatter by 40 mired are now left as shot), 24.7 -> 20.0 and 25.7 -> 20.0 on the extra pool.
+  With the real estimate and rule, ``accuracy.py`` (faces scored; before: the tuning split's figures of
+  ACCURACY.md on 977fcc6, the extra pool's run on 2cf6196; after: 6ce8485):
+
+  | figure | tuning before | tuning after | extra before | extra after |
+  |---|---|---|---|---|
+  | originals: median \|shift\| (corrected) | 0.0 (36 of 78) | 0.0 (26 of 78) | 0.0 (24 of 51) | 0.0 (20 of 51) |
+  | RAW cast twins: median \|error\| / wrong direction | 24.4 / 6 of 48 | 27.6 / 5 | 20.9 / 3 of 34 | 20.0 / 1 |
+  | rendered cast twins: median \|error\| / wrong direction | 33.9 / 6 of 48 | 45.6 / 6 | 22.4 / 4 of 34 | 20.0 / 2 |
+  | skin kept / lost without a flag | 16 / 0 of 28 | 18 / 0 of 28 | (no faces) | (no faces) |
+
+  (The tuning split's "36 of 78" before is the simulation's and wb_decompose.py's count; ACCURACY.md
+  prints the median alone.) Originals left as shot are flagged for a look when the reading is beyond
+  the tolerance: on the extra pool 12 -> 16 of 51 colour-flagged.
 """
 
 from __future__ import annotations
@@ -133,9 +171,21 @@ def combine(vals: dict[str, float], weights: dict[str, float] | None) -> tuple[f
     return mu, float(np.sqrt(np.sum(w * (v - mu) ** 2) / w.sum()))
 
 
-def fit(train: list[dict], cues: tuple[str, ...], reference: bool, weighted: bool = False) -> dict:
+def published_warmth(train: list[dict]) -> float:
+    """The rule's ``PUBLISHED_WARMTH_MIRED`` fitted on ``train``: the median of the four cues' median readings
+    of its originals (how warm the estimate reads a photograph balanced as published)."""
+    originals = [r for r in train if r["set"] == "original"]
+    return float(np.median([np.median([r["m"][c] for r in originals if r["m"][c] is not None]) for c in CUES]))
+
+
+def fit(train: list[dict], cues: tuple[str, ...], reference: bool, weighted: bool = False,
+        warmth: bool = False) -> dict:
     """The constants of an estimate fitted on ``train``'s originals: each cue's median reading (when
-    ``reference``), the weights (1 / median |reading|^2 when ``weighted``) and the uncertainty factor."""
+    ``reference``), the weights (1 / median |reading|^2 when ``weighted``), the uncertainty factor, and
+    (when ``warmth``) the published warmth the gate judges a warm reading from (:func:`published_warmth`;
+    the uncertainty factor is then the estimate's own, 1.15, as the rule ships it)."""
+    if warmth:
+        return {"cues": cues, "balance": {}, "weights": None, "k": 1.15, "warmth": published_warmth(train)}
     originals = [r for r in train if r["set"] == "original"]
     balance = {c: float(np.median([r["m"][c] for r in originals if r["m"][c] is not None])) if reference else 0.0
                for c in cues}
@@ -150,15 +200,59 @@ def fit(train: list[dict], cues: tuple[str, ...], reference: bool, weighted: boo
 
 
 def planned_shift(r: dict, p: dict, k: float | None = None) -> float:
-    """The base chart's correction (mired, no faces) of an item under the estimate ``p``."""
+    """The base chart's correction (mired, no faces) of an item under the estimate ``p``.
+
+    ``p`` may also carry a gate that is not the shipped one: ``min_confidence`` (a stricter gate),
+    ``soft`` (correct only the part of the reading beyond ``soft`` uncertainties: a shrinkage by the
+    cues' disagreement), ``warm_band`` (leave readings from -tolerance to this warm alone, correct
+    the rest in full) and ``grey_pixels_agree`` (the grey pixels must read the cast's direction too).
+    """
     vals = readings(r, p["cues"], p["balance"])
     if len(vals) < 2:
         return 0.0
     m, s = combine(vals, p["weights"])
     u = max(5.0, (k if k is not None else p["k"]) * s)
-    if not abs(m) > TOLERANCE or 0.5 * (1 + math.erf(abs(m) / u / math.sqrt(2))) < MIN_CONFIDENCE:
+    warmest = p.get("warmth", 0.0)  # the rule's beyond_published (neutral policy: the target is 0)
+    beyond = m - warmest if m > warmest else min(m, 0.0)
+    confidence = 0.5 * (1 + math.erf(abs(beyond) / u / math.sqrt(2)))
+    if not abs(m) > TOLERANCE or confidence < p.get("min_confidence", MIN_CONFIDENCE):
         return 0.0
+    if -TOLERANCE <= m <= p.get("warm_band", -math.inf):
+        return 0.0
+    grey = r["m"].get("grey_pixels")
+    if p.get("grey_pixels_agree") and grey is not None and grey * m <= 0:
+        return 0.0
+    if "soft" in p:
+        size = abs(m) - p["soft"] * u
+        return 0.0 if not size > TOLERANCE else -math.copysign(min(CAP, size), m)
     return -max(-CAP, min(CAP, m))
+
+
+def clip_to_grey_pixels(train: list[dict], raw_scatter: bool) -> dict:
+    """Each cue's published offset applied only as far as the cue reads warmer than the grey pixels (which
+    read published photos neutral): a scene of neutral surfaces, where the cues agree, keeps its reading.
+    Returned as an estimate whose rows are adjusted by :func:`adjusted` (``raw_scatter``: the gate's
+    uncertainty from the cues as read)."""
+    p = fit(train, CUES, True)
+    return {**fit(train, CUES, False), "k": 1.15, "clip_balance": p["balance"], "raw_scatter": raw_scatter}
+
+
+def adjusted(r: dict, p: dict) -> float:
+    """:func:`planned_shift` of ``r`` under :func:`clip_to_grey_pixels`'s estimate."""
+    m, bal = dict(r["m"]), p["clip_balance"]
+    grey = m.get("grey_pixels")
+    if grey is not None:
+        for c in CUES:
+            if c != "grey_pixels" and m[c] is not None:
+                m[c] -= min(max(m[c] - grey, 0.0), max(bal[c] - bal["grey_pixels"], 0.0))
+    shift = planned_shift({**r, "m": m}, p)
+    if not p["raw_scatter"] or shift == 0.0:
+        return shift
+    vals = [v for c in CUES if (v := m[c]) is not None]
+    raw = [v for c in CUES if (v := r["m"][c]) is not None]
+    u = max(5.0, 1.15 * float(np.std(raw)))
+    median = float(np.median(vals))
+    return shift if 0.5 * (1 + math.erf(abs(median) / u / math.sqrt(2))) >= MIN_CONFIDENCE else 0.0
 
 
 def scores(decided: list[tuple[dict, float]]) -> list[str]:
@@ -176,13 +270,16 @@ def scores(decided: list[tuple[dict, float]]) -> list[str]:
 def decide(rows: list[dict], fitter: Callable[[list[dict]], dict], held: str, k: float | None = None
            ) -> list[tuple[dict, float]]:
     """Every row decided with constants fitted without its ``held`` group ("source", "pool" or "none")."""
+    def shift(r: dict, p: dict) -> float:
+        return adjusted(r, p) if "clip_balance" in p else planned_shift(r, p, k)
+
     if held == "none":
         p = fitter(rows)
-        return [(r, planned_shift(r, p, k)) for r in rows]
+        return [(r, shift(r, p)) for r in rows]
     out = []
     for g in sorted({r[held] for r in rows}):
         p = fitter([r for r in rows if r[held] != g])
-        out += [(r, planned_shift(r, p, k)) for r in rows if r[held] == g]
+        out += [(r, shift(r, p)) for r in rows if r[held] == g]
     return out
 
 
@@ -199,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nThe constants (fitted on the originals: median reading per cue; SPREAD_TO_UNCERTAINTY)\n")
     for label, train in (("both pools", rows), *((pool, [r for r in rows if r["pool"] == pool]) for pool in POOLS)):
         p = fit(train, CUES, True)
-        print(f"- {label}: PUBLISHED_BALANCE_MIRED "
+        print(f"- {label}: PUBLISHED_WARMTH_MIRED {published_warmth(train):+.1f}; PUBLISHED_BALANCE_MIRED "
               + ", ".join(f"{c} {v:+.1f}" for c, v in p["balance"].items())
               + f"; SPREAD_TO_UNCERTAINTY {p['k']:.2f} (read against D65: {fit(train, CUES, False)['k']:.2f})")
 
@@ -211,6 +308,18 @@ def main(argv: list[str] | None = None) -> int:
           + " | ".join(scores(decide(rows, lambda t: fit(t, CUES, False), "none", k=1.15))) + " |")
     candidates: dict[str, Callable[[list[dict]], dict]] = {
         "D65 reference, uncertainty refitted": lambda t: fit(t, CUES, False),
+        "D65 reference, a warm reading gated from the published warmth (shipped, wb8)":
+            lambda t: fit(t, CUES, False, warmth=True),
+        "published offset only where a cue reads warmer than the grey pixels":
+            lambda t: clip_to_grey_pixels(t, False),
+        "the same, gated on the cues' scatter as read": lambda t: clip_to_grey_pixels(t, True),
+        "D65 reference, min_confidence 0.9": lambda t: {**fit(t, CUES, False), "k": 1.15, "min_confidence": 0.9},
+        "D65 reference, shift shrunk by the disagreement (|reading| - 0.84 u)":
+            lambda t: {**fit(t, CUES, False), "k": 1.15, "soft": 0.8416},
+        "D65 reference, grey pixels must agree on the direction":
+            lambda t: {**fit(t, CUES, False), "k": 1.15, "grey_pixels_agree": True},
+        "D65 reference, readings up to 40 mired warm left alone (a warm band)":
+            lambda t: {**fit(t, CUES, False), "k": 1.15, "warm_band": 40.0},
         "each cue against its published balance (median)": lambda t: fit(t, CUES, True),
         "each cue against its published balance, weighted by 1/spread^2": lambda t: fit(t, CUES, True, True),
         "grey edge + grey pixels + near-neutral mode (published balance)":

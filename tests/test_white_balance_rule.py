@@ -16,7 +16,14 @@ from pipeline.imaging.measure import white_balance_cast
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
-from pipeline.planning.rules.white_balance import cast_confidence, is_skin, skin_hue_margin, white_balance_params
+from pipeline.planning.rules.white_balance import (
+    PUBLISHED_WARMTH_MIRED,
+    beyond_published,
+    cast_confidence,
+    is_skin,
+    skin_hue_margin,
+    white_balance_params,
+)
 
 BASE = load_chart("base").chart
 
@@ -65,8 +72,37 @@ def test_a_cast_the_cues_agree_on_is_neutralised_whatever_its_temperature(m: flo
     assert op.params["mired_shift"] == pytest.approx(-m, abs=0.15)
     assert op.params["cast_mired"] == pytest.approx(m, abs=0.1) and op.params["target_mired"] == 0.0
     assert _corrected_neutral(record, op) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
-    assert op.confidence > 0.99
+    # A cool reading is judged from the target; a warm one from the warmth published photographs read
+    # (30 mired warm is 7 beyond it: 1.2 of the 6 mired uncertainty, 0.88 sure; 80 mired, all but certain).
+    assert op.confidence == pytest.approx(cast_confidence(beyond_published(m, 0.0), 6.0), abs=0.01)
+    assert op.confidence > (0.99 if abs(m) > 2 * PUBLISHED_WARMTH_MIRED else BASE.white_balance.min_confidence)
     assert not _flags(plan_image(record, BASE), "white_balance")
+
+
+def test_a_photo_as_warm_as_published_photos_read_is_left_as_shot_unless_the_cues_agree_well_beyond() -> None:
+    # 20 mired warm, the cues in agreement: as warm as the estimate reads a published photograph. Left as
+    # shot (and flagged, as any reading the plan is unsure of), where a 20 mired cool reading is corrected.
+    warm = plan_image(_record(20.0), BASE)
+    assert _wb(warm) is None and _flags(warm, "white_balance")
+    cool = _wb(plan_image(_record(-20.0), BASE))
+    assert cool is not None and cool.params["mired_shift"] == pytest.approx(20.0, abs=0.15)
+    # The same 45 mired warm reading: corrected all the way when the cues agree, left when they scatter.
+    sure = _wb(plan_image(_record(45.0, uncertainty=6.0), BASE))
+    assert sure is not None and sure.params["target_mired"] == 0.0
+    assert sure.params["mired_shift"] == pytest.approx(-45.0, abs=0.15)
+    assert _wb(plan_image(_record(45.0, uncertainty=30.0), BASE)) is None
+    assert cast_confidence(45.0, 30.0) > BASE.white_balance.min_confidence  # judged from D65 it was corrected
+    # A scene of nothing but neutral surfaces is left alone (the allowance never warms anything).
+    assert _wb(plan_image(_record(0.0), BASE)) is None
+
+
+def test_the_published_warmth_is_measured_from_the_charts_target() -> None:
+    assert beyond_published(10.0, 0.0) == 0.0 and beyond_published(-5.0, 0.0) == -5.0
+    assert beyond_published(PUBLISHED_WARMTH_MIRED + 7.0, 0.0) == pytest.approx(7.0)
+    # A warm chart (culinary: +10 mired) accepts from its target to the published warmth ...
+    assert beyond_published(5.0, 10.0) == pytest.approx(-5.0) and beyond_published(20.0, 10.0) == 0.0
+    # ... and one warmer than published photos read, only its own target.
+    assert beyond_published(45.0, 40.0) == pytest.approx(5.0)
 
 
 def test_a_green_tint_is_removed_with_the_temperature() -> None:
@@ -87,7 +123,8 @@ def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
     assert _wb(ops) is None
     (flag,) = _flags(ops, "white_balance")
     assert flag.applied_by is AppliedBy.RETOUCHER and "left as shot" in flag.reason
-    assert flag.confidence == pytest.approx(cast_confidence(40.0, 60.0), abs=0.01)
+    # (a warm reading: judged from the warmth published photographs read, 17 mired beyond it)
+    assert flag.confidence == pytest.approx(cast_confidence(40.0 - PUBLISHED_WARMTH_MIRED, 60.0), abs=0.01)
     assert flag.confidence < BASE.white_balance.min_confidence
     # Within the tolerance there is nothing to flag either.
     assert plan_image(_record(8.0, uncertainty=60.0), BASE) == [] or not _flags(plan_image(_record(8.0, 60.0), BASE),
