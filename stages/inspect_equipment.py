@@ -132,7 +132,7 @@ class InspectEquipment(Stage):
         if r.content.saliency_x is not None and r.content.saliency_y is not None:
             saliency = (r.content.saliency_x, r.content.saliency_y)
         v = assess_focus(proxy.rgb, subject, saliency=saliency, shutter_s=r.camera.shutter_s,
-                         focal_length_mm=r.camera.focal_length_mm)
+                         focal_length_mm=r.camera.focal_length_mm, luma=proxy.luma)
         check.focus_miss = v.missed
         check.focus_motion = v.directional
         check.focus_detail = v.detail

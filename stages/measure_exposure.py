@@ -39,6 +39,6 @@ class MeasureExposure(Stage):
         proxy: Proxy = item.artifacts["proxy"]
         rendered = is_rendered(item.record.source_kind)
         p = self.params
-        m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level)
+        m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma)
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

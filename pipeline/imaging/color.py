@@ -23,13 +23,19 @@ def srgb_to_linear(v: np.ndarray) -> np.ndarray:
 
 def linear_to_srgb(v: np.ndarray) -> np.ndarray:
     """Linear light to sRGB-encoded values; input is clipped to [0, 1]."""
-    v = np.clip(np.asarray(v, dtype=np.float32), 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055).astype(np.float32)
+    v = np.asarray(np.clip(np.asarray(v, dtype=np.float32), 0.0, 1.0))
+    # The curve in place, the toe copied over it: the values of np.where(v <= 0.0031308, v * 12.92,
+    # 1.055 * v ** (1 / 2.4) - 0.055) in float32, without its second whole-image temporary and copy.
+    encoded = np.power(v, 1 / 2.4, out=np.empty_like(v))
+    encoded *= 1.055
+    encoded -= 0.055
+    np.copyto(encoded, v * 12.92, where=v <= 0.0031308)
+    return encoded
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Relative luminance Y of a linear RGB image (H, W, 3) -> (H, W)."""
-    return (np.asarray(rgb, dtype=np.float32) @ LUMA_709).astype(np.float32)
+    return (np.asarray(rgb, dtype=np.float32) @ LUMA_709).astype(np.float32, copy=False)
 
 
 def brightest_channel(rgb: np.ndarray) -> np.ndarray:
@@ -100,6 +106,16 @@ class Proxy:
     rgb: np.ndarray
     scale: float
     rgb16: np.ndarray | None = None
+
+    @property
+    def luma(self) -> np.ndarray:
+        """The proxy's linear luminance (:func:`luminance`, made once: the measurements and the focus check
+        both read it). Shared: a caller that changes it in place must copy it first."""
+        cached = getattr(self, "_luma", None)
+        if cached is None:
+            cached = luminance(self.rgb)
+            self._luma = cached
+        return cached
 
     @property
     def srgb8(self) -> np.ndarray:

@@ -455,6 +455,7 @@ def assess_focus(
     saliency: tuple[float, float] | None = None,
     shutter_s: float | None = None,
     focal_length_mm: float | None = None,
+    luma: np.ndarray | None = None,
 ) -> FocusVerdict:
     """Whether a frame's main subject is in focus.
 
@@ -470,6 +471,9 @@ def assess_focus(
     shutter_s, focal_length_mm : float, optional
         Shutter time and focal length, to name camera shake as a cause when
         the shutter was slower than 1/focal length.
+    luma : ndarray, (H, W), float32, optional
+        ``luminance(rgb)`` when the caller has it already (``Proxy.luma``, which
+        measure_exposure made); read, never changed.
 
     Returns
     -------
@@ -478,14 +482,20 @@ def assess_focus(
     Raises
     ------
     ValueError
-        If ``rgb`` is not an (H, W, 3) image of at least 32 px a side.
+        If ``rgb`` is not an (H, W, 3) image of at least 32 px a side, or ``luma`` is not its float32 luminance's shape.
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or min(rgb.shape[:2]) < MIN_SIDE_PX:
         raise ValueError(f"expected an (H, W, 3) linear image of at least {MIN_SIDE_PX} px a side, got {rgb.shape}")
     h, w = rgb.shape[:2]
     scale = min(1.0, WORK_LONG_EDGE / max(h, w))
-    luma = luminance(rgb)
+    if luma is None:
+        luma = luminance(rgb)
+    elif luma.shape != (h, w) or luma.dtype != np.float32:
+        raise ValueError(f"luma must be the float32 luminance of the {w}x{h} image, got {luma.dtype} of shape "
+                         f"{luma.shape}")
+    elif scale >= 1.0:
+        luma = luma.copy()  # _encode clips it in place below
     if scale < 1.0:  # a strip keeps MIN_SIDE_PX across (shrunk with the rest it would pass under it)
         # The luminance is shrunk, not the RGB: both are linear, so it is the same copy for a third
         # of the work (a 1600 px proxy: 7 ms less per frame).

@@ -174,8 +174,9 @@ def line_tilts(
     # LSD's segments are good to about a pixel of its smaller copy at each end; each is moved onto the edge it
     # traces in the working copy, to a tenth of a pixel.
     work = luma if max(luma.shape) <= LINE_LONG_EDGE else resize_long_edge(luma, LINE_LONG_EDGE)
-    segments = _refine(np.clip(encode_luma(work), 0.0, 1.0).astype(np.float32), segments, long_edge,
-                       max_deviation_deg, min_length_frac)
+    work = encode_luma(work)  # a new float32 array: clipped in place (no two more copies of the working copy)
+    np.clip(work, 0.0, 1.0, out=work)
+    segments = _refine(work, segments, long_edge, max_deviation_deg, min_length_frac)
     return _tilts(segments, luma.shape, long_edge, max_deviation_deg, min_length_frac)
 
 

@@ -37,6 +37,7 @@ def measure_all(
     rendered: bool,
     highlight_level: float = 0.995,
     shadow_level: float = 1.0 / 4096,
+    luma: np.ndarray | None = None,
 ) -> ProxyMeasures:
     """Exposure, colour, focus, lines and content of one linear proxy.
 
@@ -49,6 +50,8 @@ def measure_all(
         white balance is read through the inverse tone curve.
     highlight_level, shadow_level : float
         Clipping levels (:func:`~pipeline.imaging.measure.exposure.clipped_pct`).
+    luma : ndarray, (H, W), optional
+        ``luminance(rgb)`` when the caller has it already (``Proxy.luma``); read, never changed.
 
     Returns
     -------
@@ -57,12 +60,16 @@ def measure_all(
     Raises
     ------
     ValueError
-        On a malformed array.
+        On a malformed array (``luma`` not the float32 luminance's shape).
     InputError
         When half the image is pure black (nothing to meter).
     """
     rgb = check_rgb(rgb)
-    luma = luminance(rgb)
+    if luma is None:
+        luma = luminance(rgb)
+    elif luma.shape != rgb.shape[:2] or luma.dtype != np.float32:
+        raise ValueError(f"luma must be the float32 luminance of the {rgb.shape[1]}x{rgb.shape[0]} image, "
+                         f"got {luma.dtype} of shape {luma.shape}")
     small = resize_long_edge(luma, WORK_LONG_EDGE)
     encoded_small = encode_luma(small)
     return ProxyMeasures(
