@@ -1,4 +1,4 @@
-"""What the benchmark scripts' result tables share: the verdict on a target and the machine they ran on."""
+"""What the benchmark scripts' result tables share: the verdict on a target, the machine they ran on, a column table."""
 
 from __future__ import annotations
 
@@ -21,3 +21,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return cpu
+
+
+def print_columns(title: str, table: dict[str, dict[str, str]]) -> None:
+    """Print ``table`` (column label -> row name -> cell) as a Markdown table under ``### title``.
+
+    Rows appear in the order the columns first name them; a cell a column lacks is ``—``.
+    """
+    rows = list(dict.fromkeys(r for col in table.values() for r in col))
+    print(f"\n### {title}\n\n| row | " + " | ".join(table) + " |\n|---|" + "---|" * len(table))
+    for row in rows:
+        print(f"| {row} | " + " | ".join(col.get(row, "—") for col in table.values()) + " |")

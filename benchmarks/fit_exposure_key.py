@@ -87,6 +87,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._tables import print_columns  # noqa: E402
 from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
 from benchmarks.exposure_consistency import QUANTILES, load_items  # noqa: E402
 from pipeline.imaging.measure import metering  # noqa: E402
@@ -357,17 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         b, c = fit(training_rows(items, feats, twins), names, lam, hub or None).raw_coefficients()
         print(f"{label}: fitted on all: key = {b:+.3f} " + " ".join(f"{v:+.3f}*{k}" for k, v in c.items())
               + f"; FRAME_SPREAD_EV {np.median(list(spread.values())):.3f}", flush=True)
-    _print_table("both pools", columns)
+    print_columns("both pools", columns)
     for p, table in per_pool.items():
-        _print_table(f"{p} pool", table)
+        print_columns(f"{p} pool", table)
     return 0
-
-
-def _print_table(title: str, table: dict[str, dict[str, str]]) -> None:
-    rows = list(dict.fromkeys(r for col in table.values() for r in col))
-    print(f"\n### {title}\n\n| row | " + " | ".join(table) + " |\n|---|" + "---|" * len(table))
-    for row in rows:
-        print(f"| {row} | " + " | ".join(col.get(row, "—") for col in table.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import accuracy_baselines as bl  # noqa: E402
+from benchmarks._tables import print_columns  # noqa: E402
 from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
     EXTRA_SPLIT,
@@ -351,7 +352,7 @@ def sweep_min_confidence(items: list[dict], records: dict, chart: object) -> Non
               f"{exposure_score(live, by_value[v], pooled=True)[1]['raw+rendered']:.3f} | "
               f"{wrong['raw']}, {wrong['rendered']} |")
     for label, its in pools.items():
-        _print_table(f"{label}: exposure rows per min_confidence", {
+        print_columns(f"{label}: exposure rows per min_confidence", {
             f"{v:g}": ev_rows(its, by_value[v]) for v in (now, 0.82, 0.835, 0.85, 0.87, 0.9, 0.95)})
     columns: dict[str, dict[str, dict[str, float]]] = {f"in use ({now:g})": {label: by_value[now] for label in pools}}
     for pooled, name in ((False, "declared"), (True, "pooled twins, for comparison")):
@@ -375,7 +376,7 @@ def sweep_min_confidence(items: list[dict], records: dict, chart: object) -> Non
         columns[f"{name}: leave one source out"] = {label: loso for label in pools}
         columns[f"{name}: leave one pool out"] = {label: lopo for label in pools}
     for label, its in pools.items():
-        _print_table(f"{label}: in use against picked", {name: ev_rows(its, dec[label])
+        print_columns(f"{label}: in use against picked", {name: ev_rows(its, dec[label])
                                                           for name, dec in columns.items()})
 
 
@@ -474,28 +475,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(v[1] for v in per_source.values()):g}-{max(v[1] for v in per_source.values()):g}; fitted on one "
           "pool for the other: " + ", ".join(f"for {g}: {v[0]:g}, {v[1]:g}" for g, v in per_pool.items()))
     for label, its in (("tuning split", tuning), ("extra pool", extra), ("both", items)):
-        _print_table(label, {name: figures(its, dec) for name, dec in columns.items()})
+        print_columns(label, {name: figures(its, dec) for name, dec in columns.items()})
 
     # What each spread trades, on both pools (fixed values, nothing fitted: a map, not a result).
     live = [i for i in items if i["id"] in records]
-    _print_table("both pools, FRAME_SPREAD_EV swept (SPREAD_TO_UNCERTAINTY in use)", {
+    print_columns("both pools, FRAME_SPREAD_EV swept (SPREAD_TO_UNCERTAINTY in use)", {
         f"{f:g}": {k: v for k, v in figures(live, {i["id"]: decide(records[i["id"]], chart, k_now, f)
                                                    for i in live if i["set"] != "cast"}).items() if k.startswith("EV")}
         for f in (0.6, 0.68, 0.735, 0.85, 1.0, 1.2)})
-    _print_table("both pools, SPREAD_TO_UNCERTAINTY swept (+ a shared-error term c, mired, in quadrature)", {
+    print_columns("both pools, SPREAD_TO_UNCERTAINTY swept (+ a shared-error term c, mired, in quadrature)", {
         f"{k:g}" + (f" c={c:g}" if c else ""): {
             r: v for r, v in figures(live, {i["id"]: decide(records[i["id"]], chart, k, f_now, c)
                                             for i in live if i["set"] != "exposure"}).items() if r.startswith("WB")}
         for k, c in ((0.8, 0), (1.0, 0), (1.15, 0), (1.5, 0), (2.0, 0), (3.0, 0), (1.15, 20), (1.15, 40),
                      (1.15, 60))})
     return 0
-
-
-def _print_table(title: str, table: dict[str, dict[str, str]]) -> None:
-    rows = list(dict.fromkeys(r for col in table.values() for r in col))
-    print(f"\n### {title}\n\n| row | " + " | ".join(table) + " |\n|---|" + "---|" * len(table))
-    for row in rows:
-        print(f"| {row} | " + " | ".join(col.get(row, "—") for col in table.values()) + " |")
 
 
 if __name__ == "__main__":
