@@ -359,7 +359,8 @@ def download_model(entry: ModelEntry, path: Path, progress: Progress | None = No
                 p.unlink(missing_ok=True)
     raise ModelError(
         f"could not fetch model '{entry.name}' ({entry.filename}):\n  " + "\n  ".join(failures)
-        + f"\nDownload it by hand from {entry.url} into {path.parent} and run `postprod models verify`."
+        + f"\nDownload it by hand from {entry.url} into {path.parent} and run `postprod models verify`,"
+        + f" or, if the file is already on this machine, set {MODEL_DIR_ENV} to the folder that holds it."
     )
 
 

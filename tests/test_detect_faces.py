@@ -179,6 +179,23 @@ def test_download_extracts_and_verifies_a_pack_member(tmp_path: Path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy.onnx"]  # nothing left under the real name
 
 
+def test_a_failed_download_says_how_to_use_a_file_already_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    entry = ModelEntry("toy", "toy.onnx", "0" * 64, ("https://example.invalid/toy.onnx",), "MIT",
+                       ModelTask.FACE_DETECTION, "yunet")
+
+    def unreachable(url, dest, progress):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(registry, "_stream", unreachable)
+    with pytest.raises(ModelError) as failed:
+        registry.download_model(entry, tmp_path / "toy.onnx")
+    message = str(failed.value)
+    assert "https://example.invalid/toy.onnx: Name or service not known" in message
+    assert f"into {tmp_path}" in message and "postprod models verify" in message
+    assert "set POSTPROD_MODEL_DIR to the folder that holds it" in message
+    assert list(tmp_path.iterdir()) == []  # no partial file left
+
+
 def test_fetch_refuses_to_download_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("POSTPROD_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelError, match="unset it"):
