@@ -355,9 +355,3 @@ def _stem_and_ext(source_path: str) -> tuple[str, str]:
     if 0 < i < len(name) - 1:
         return name[:i], name[i + 1 :].lower()
     return name, ""
-
-
-def number_tasks(tasks: list[SourceTask]) -> list[SourceTask]:
-    """Give each task its 1-based ``seq`` and a unique export ``stem``."""
-    stems = export_stems([t.source_path for t in tasks])
-    return [t.numbered(i, stem) for i, (t, stem) in enumerate(zip(tasks, stems), 1)]

@@ -728,11 +728,6 @@ class SourceTask:
         """The file to read."""
         return Path(self.location)
 
-    def numbered(self, seq: int, stem: str) -> SourceTask:
-        """The same task with its place in the shoot and its export stem (:func:`pipeline.kernel.ingest.number_tasks`)."""
-        return SourceTask(self.location, self.source_path, self.content_hash, self.file_size, self.format,
-                          self.source_kind, seq, stem)
-
     def new_record(self) -> ImageRecord:
         return ImageRecord(
             source_path=self.source_path,
