@@ -90,8 +90,8 @@ if str(ROOT) not in sys.path:
 from benchmarks._tables import print_columns  # noqa: E402
 from benchmarks.accuracy import DEFAULT_CACHE, NO_HARM_EV, SIGN_MIN_EV  # noqa: E402
 from benchmarks.exposure_consistency import QUANTILES, load_items  # noqa: E402
+from benchmarks.fit_gates import plan_under_spread  # noqa: E402
 from pipeline.imaging.measure import metering  # noqa: E402
-from pipeline.planning.rules import exposure as exposure_rule  # noqa: E402
 
 #: Percent ranks whose log2 distance from the median are the candidate features.
 RANKS = (1.0, 5.0, 10.0, 25.0, 75.0, 90.0, 95.0, 99.0, 99.9)
@@ -232,14 +232,7 @@ def with_reading(record: Any, reading: float) -> Any:
 
 def decide(record: Any, chart: Any, frame_spread: float) -> float:
     """The base chart's exposure correction (EV) of a record under a frame spread."""
-    from pipeline.planning.plan import plan_image
-
-    saved = exposure_rule.FRAME_SPREAD_EV
-    exposure_rule.FRAME_SPREAD_EV = frame_spread
-    try:
-        ops = {op.op_id: op for op in plan_image(record, chart)}
-    finally:
-        exposure_rule.FRAME_SPREAD_EV = saved
+    ops = plan_under_spread(record, chart, frame_spread)
     return float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
 
 

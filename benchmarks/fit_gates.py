@@ -168,6 +168,18 @@ def fit_frame(items: list[dict], records: dict) -> float:
     return float(np.sqrt(np.mean(np.square(ev))))
 
 
+def plan_under_spread(record: object, chart: object, frame_spread: float) -> dict:
+    """The base chart's operations (by op_id) of a record, planned with ``FRAME_SPREAD_EV`` set to ``frame_spread``."""
+    from pipeline.planning.plan import plan_image
+
+    saved = exposure_rule.FRAME_SPREAD_EV
+    exposure_rule.FRAME_SPREAD_EV = frame_spread
+    try:
+        return {op.op_id: op for op in plan_image(record, chart)}
+    finally:
+        exposure_rule.FRAME_SPREAD_EV = saved
+
+
 def decide(record: object, chart: object, k_wb: float, frame_spread: float,
            common_mired: float = 0.0) -> tuple[float, float]:
     """(exposure correction EV, white-balance shift mired) of the base chart's image rules under these constants.
@@ -175,18 +187,11 @@ def decide(record: object, chart: object, k_wb: float, frame_spread: float,
     ``common_mired`` is a candidate the code does not have: an error all four cues share (a scene of
     one dominant colour), added in quadrature to ``k_wb`` times their scatter.
     """
-    from pipeline.planning.plan import plan_image
-
     s = scatter(record)
     if s is not None:
         record = dataclasses.replace(record, colour=dataclasses.replace(
             record.colour, uncertainty_mired=max(colour.MIN_UNCERTAINTY_MIRED, math.hypot(k_wb * s, common_mired))))
-    saved = exposure_rule.FRAME_SPREAD_EV
-    exposure_rule.FRAME_SPREAD_EV = frame_spread
-    try:
-        ops = {op.op_id: op for op in plan_image(record, chart)}
-    finally:
-        exposure_rule.FRAME_SPREAD_EV = saved
+    ops = plan_under_spread(record, chart, frame_spread)
     ev = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
     mired = float(ops["white_balance"].params["mired_shift"]) if "white_balance" in ops else 0.0
     return ev, mired
