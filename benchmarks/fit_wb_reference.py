@@ -1,4 +1,4 @@
-"""Fit the white-balance estimate's reference ("balanced as published") and its uncertainty, left one source out.
+r"""Fit the white-balance estimate's reference ("balanced as published") and its uncertainty, left one source out.
 
 The photographs of the accuracy corpus are published photographs: their
 balance is the photographer's choice and the truth is "as shot". Yet every
