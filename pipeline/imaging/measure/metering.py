@@ -252,7 +252,12 @@ def meter_log2(key_log2: float, white_log2: float) -> float:
     - A white point within :data:`WHITE_FADE_EV` of full scale may be clipped
       (at least that bright, no more is known): its weight in the average fades
       to 0 there, linearly in stops, so the reading moves continuously as an
-      image is pushed into clipping.
+      image is pushed into clipping. Clipped, it still floors the reading at
+      its own (about +0.3 EV), but how far over it is is not read: neither
+      the clipped share nor the slope of the highlights under the clip tells
+      a photograph pushed over from one published clipped (9 of the 27 tuning
+      photos clip as steeply; ``benchmarks/fit_exposure_clip.py``), so a low-key
+      photo pushed 2 EV over reads about +0.3.
 
     Parameters
     ----------
