@@ -21,9 +21,6 @@ What it fits, each on what:
   scene-linear luminance of the centres of the faces the plan keys on (those in
   the brightest light, :func:`pipeline.planning.rules.exposure.key_faces`): the
   same boxes and the same choice of faces as the plan's; and its spread;
-  (``FACE_LOG2`` and ``FACE_SPREAD_EV`` are no longer taken from this fit: the tuning split's 4 face
-  photos are all bright, and ``benchmarks/fit_face_key.py`` refits them on 12 sources of tuning
-  material with faces, left one source out);
 - **how far the frame meter strays** on those well-exposed photos (the rms of
   its readings): with the faces' spread, the weights of the two readings when a
   plan keys on both.

@@ -43,15 +43,26 @@ truth; ``--extra-cache`` the extra tuning pool's download, for messi5):
   plan brightened them (truth 0: the tea room +1.56, messi5 +1.19/+1.44, Isadora +0.54/+1.12).
   Face size and count do not sort the readings (lone faces and groups of six on both sides).
 - the rule's verdict: ``mean`` (FACE_LOG2 -2.634, FACE_SPREAD_EV 1.082) left one source out:
-  median |error| 0.84 -> 0.38 EV, within 0.3 EV 17 -> 42 % of 24 (``median``: 0.49, 33 %):
-  shipped. It costs the three bright Flickr uploads, now darkened by about 1.5 EV instead of
-  0.5-1.0 (both their readings say over; the old key said their faces were the norm).
+  median |error| 0.84 -> 0.38 EV, within 0.3 EV 17 -> 42 % of 24 (``median``: 0.49, 33 %): it
+  passes. It costs the three bright Flickr uploads, darkened by about 1.5 EV instead of 0.5-1.0
+  (both their readings say over; the old key said their faces were the norm).
 - ``--shadow-dump`` (faces_shadow_fit.py ``--extra-photos`` dump, 296 shadowed faces): amounts
   within 0.3 EV 200 -> 200, lit faces lifted 14 -> 14 of 726 (the faces rule compares faces with
   each other in light, so the key's level does not enter it); the global correction against each
   source's truth, unshadowed twins 0.73 -> 0.35 EV median |error| (20 -> 45 % within 0.3), shadow
   twins 0.74 -> 0.39 (18 -> 35 %), moved by the shadows > 0.1 EV 67 -> 56 of 248. The benchmark's
   truth-0 diagnostic rises 0.53 -> 1.07, as it charges the FiveK twins (truth -1.5) their correction.
+- but not shipped (branch facekey9-refit holds it): ``tests/test_accuracy_floor.py`` falls below
+  two floors (RAW twins median |error| 0.30 -> 0.34 > 0.33; RAW twins at 0 EV needing <= 0.3 EV
+  4 of 4 -> 3 of 4: not astronaut, motorcycle or the G2 RAW, whose corrections stay 0), and
+  ``accuracy.py --split tuning`` gets worse where the tuning split's faces are, the three bright
+  Flickr uploads: median |global correction| on the shadow twins 0.00 -> 1.33 EV, skin kept 18 ->
+  16 of 28 and skin lost without a flag 0 -> 2, exposure twins' 95th percentile 1.22/1.21 ->
+  1.50/1.50 and wrong signs 1/1 -> 2/1 (RAW/JPEG); do no harm 17/24, 21/27, 21/27 and the shadow
+  amounts (8 of 10, lit lifted 0 of 32) unchanged; FiveK 4 -> 5 of 7 (its faces are in this fit).
+  The tuning split's face photos and the rest of the tuning material disagree by 1.5-2.5 EV on
+  where a well-exposed face sits: no single key serves both, and which one the held-out group
+  photos resemble only the held-out run can say.
 
     python benchmarks/fit_face_key.py [--work DIR] [--extra-cache DIR] [--dump FILE]
     python benchmarks/fit_face_key.py --from-dump FILE [--dumped-face-log2 X] [--shadow-dump FILE]
@@ -363,7 +374,10 @@ def shadow_report(dump: Path, dumped_face_log2: float | None) -> None:
     # The benchmark's diagnostic charges every twin its correction (truth 0); a FiveK render's twins need
     # the opposite of its push: judged against each source's own truth (faces_shadow_fit's source order).
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
-    srcs = tuning_face_sources(data, dump.parent, extra=len({n.split("_")[0] for n in records}) > 7)
+    tags = {n.split("_")[0] for n in records}
+    srcs = tuning_face_sources(data, dump.parent)  # the dump was made with --extra-photos when it has more
+    if len(tags) > len(srcs):
+        srcs = tuning_face_sources(data, dump.parent, extra=True)
     need = {f"s{k}": truth_ev(s.path.name) for k, s in enumerate(srcs)}
     for label, pick in (("published (unshadowed) twins", lambda n: "_lit." in n),
                         ("shadow twins", lambda n: "_lit." not in n)):

@@ -58,25 +58,23 @@ KEY_SPREAD_EV = 0.929
 WHITE_LOG2 = -0.301
 WHITE_SPREAD_EV = 1.007
 #: log2 of the median scene-linear luminance of the centres of the faces a plan keys on, in a
-#: well-exposed photograph (0.16: 0.2 EV under 18 % grey, 0.7 EV over a well-exposed scene's median),
-#: and how far a face reading of a well-exposed photograph strays from it (1.08 EV, sample spread):
-#: the mean and spread over 12 sources of tuning material with faces (``benchmarks/fit_face_key.py``:
-#: the tuning split's 4 face photos, the FiveK renders with faces, insightface's table of six, the
-#: tea room, lone faces, messi5; a FiveK render's truth is the push its name states), each source the
-#: mean of its JPEG and DNG twins. Skin tone, the light and the photographer's intent spread it:
-#: three bright, high-key uploads of the tuning split read -0.8 to -1.6, lamp-lit and low-key
-#: published photos -3.3 to -4.0. Left one source out, the global correction's median |error| on
-#: these photos went 0.84 -> 0.38 EV and the share within 0.3 EV 17 -> 42 % (24 images); the
-#: previous fit (-1.271, spread 0.631) had only the 4 tuning photos, all bright (issue 17: well-exposed
-#: group photos were brightened by about 1 EV). A plan with both readings weighs them by these
-#: spreads: the faces count for 32 %.
-FACE_LOG2 = -2.634
-FACE_SPREAD_EV = 1.082
-#: How far the whole frame's reading of a well-exposed photograph strays from 0 (0.74 EV, rms over
-#: the 27 tuning photos, as ``benchmarks/fit_exposure.py`` prints it).
+#: well-exposed photograph (0.41: 1.2 EV over 18 % grey, as light skin reflects about twice what grey
+#: does), over the 4 tuning photos with faces: bright photos (their frames read +0.3 to +1.8 EV), so
+#: faces of darker renders (the shared FiveK files) read 1 to 2 EV under against it.
+#: ``benchmarks/fit_face_key.py`` refits it on 12 sources of tuning material with faces (-2.634,
+#: spread 1.082): left one source out it halves the global correction's error on their published
+#: photos (0.84 -> 0.38 EV), but it darkens the tuning split's three bright face photos by 1.5 EV
+#: (both their readings say over), and falls below the floors of ``tests/test_accuracy_floor.py``:
+#: kept at the 4-photo fit until the lead's held-out run decides (branch facekey9-refit).
+FACE_LOG2 = -1.271
+#: How far a face reading of a well-exposed photograph strays from 0 (0.63 EV, sample spread over
+#: the 4 tuning photos), and how far the whole frame's reading does (0.74 EV, rms over the 27 tuning
+#: photos, as ``benchmarks/fit_exposure.py`` prints it): a plan that has both weighs them by these (the
+#: faces count for 58 %).
 #: Checked on 17 more published photos no constant saw (``benchmarks/fit_gates.py``: the tuning
 #: split plus the extra tuning pool, 44 RAW 0 EV twins): they read 0.585 EV rms, both together 0.681,
 #: and left one source out the refit improves no figure, so 0.735 is kept.
+FACE_SPREAD_EV = 0.631
 FRAME_SPREAD_EV = 0.735
 #: A 99.9th percentile at or above this (0.97 of white) counts as clipped when :data:`WHITE_LOG2`
 #: is fitted (``benchmarks/fit_exposure.py``: at least this bright, how much more is lost).

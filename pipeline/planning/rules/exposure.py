@@ -36,8 +36,8 @@ def faces_trust(faces_ev: float) -> float:
     A face's reading is the median light of its centre (scene light, 1.0 =
     full scale): a face within :data:`~pipeline.imaging.measure.metering.WHITE_FADE_EV`
     of full scale may be clipped, and a clipped face reads no brighter however
-    far the image is over (a face of a well-exposed photo sits 2.6 EV under full
-    scale, so a photo 2.6 EV over clips it: at 3.3 EV over it would read 2.6). Its
+    far the image is over (a face of a well-exposed photo sits 1.3 EV under full
+    scale, so a photo 1.3 EV over clips it: at 2 EV over it would read 1.3). Its
     trust fades linearly in stops, as the frame meter's white point's does
     (:func:`~pipeline.imaging.measure.metering.meter_log2`), so the reading moves
     continuously as the faces are pushed into clipping.
