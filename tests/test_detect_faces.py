@@ -36,8 +36,8 @@ from models.face_detectors import (
     detector_input,
     pushed,
     second_scale_score,
-    shadow_room,
     select_providers,
+    shadow_room,
 )
 from models.registry import ModelEntry, ModelError, ModelTask, ensure_model, fetch_model
 from pipeline.imaging.color import Proxy, srgb_to_linear
