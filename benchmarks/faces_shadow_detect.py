@@ -66,11 +66,12 @@ def assign(truth: list[dict[str, Any]], dets: list[fd.Detection]) -> list[int | 
     return out
 
 
-def candidates(det: fd.FaceDetector, bgr: Any, first: list[fd.Detection], below: float) -> list[tuple]:
+def candidates(det: fd.FaceDetector, bgr: Any, first: list[fd.Detection], below: float,
+               push_ev: float) -> list[tuple]:
     """Every new detection on the pushed copy: (detection in bgr pixels, centre luma, holds, kept by the pass)."""
     luma = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    lifted = fd.pushed(bgr, fd.SHADOW_PUSH_EV)
-    kept = fd.shadowed_faces(det, bgr, first, below)
+    lifted = fd.pushed(bgr, push_ev)
+    kept = fd.shadowed_faces(det, bgr, first, below, push_ev)
     rows = []
     for d in det.detect(lifted):
         if any(fd._iou(d.box, f.box) > 0.0 for f in first):
@@ -92,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-photos", action="store_true", help="also faces_shadow_fit's EXTRA_FACE_PHOTOS")
     parser.add_argument("--candidates", action="store_true", help="list the pushed copy's new detections")
     parser.add_argument("--reuse", action="store_true", help="reuse the twins already in --work")
+    parser.add_argument("--push", type=float, default=fd.SHADOW_PUSH_EV, help="the pass's push (EV)")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     det = fd.create_face_detector("yunet")
@@ -118,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             t_ = tally["JPEG" if kind is SourceKind.RASTER else "DNG"]
             t_.setdefault("ms", [])
             t_.setdefault("extra", [])
+            t_.setdefault("missed", [])
             decoded = decode_proxy(shoot / name, kind, PROXY_LONG_EDGE, 400_000_000)
             proxy = Proxy(decoded.rgb, decoded.meta.width / decoded.rgb.shape[1], decoded.rgb16)
             bgr, factor = fd.detector_input(proxy.srgb8, DETECTOR_LONG_EDGE)
             first = [d for d in det.detect(bgr) if fd.holds_at_second_scale(det, bgr, d, below)]
             t0 = time.perf_counter()
             ran = fd.shadow_room(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-            new = fd.shadowed_faces(det, bgr, first, below)
+            new = fd.shadowed_faces(det, bgr, first, below, args.push)
             t_["ms"].append((time.perf_counter() - t0) * 1000)
             t_["ran"] += ran
             t_["images"] += 1
@@ -137,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                     if f["shadow_ev"] >= SHADOWED_AT_EV:
                         t_["shadowed"] += when == "before"
                         t_[f"shadowed {when}"] += k in hit
+                        if when == "after" and k not in hit:
+                            t_["missed"].append(f"{name} face {k} ({f['shadow_ev']:.2f} EV)")
                     elif f["shadow_ev"] < LIT_BELOW_EV:
                         t_["lit"] += when == "before"
                         t_[f"lit {when}"] += k in hit
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                         if j is None and d in new:
                             t_["extra"].append(f"{name} {[round(v) for v in d.scaled(scale).box]} {d.score:.2f}")
             if args.candidates:
-                for d, mean, holds, kept in candidates(det, bgr, first, below):
+                for d, mean, holds, kept in candidates(det, bgr, first, below, args.push):
                     (j,) = assign(faces, [d.scaled(scale)])
                     what = "other" if j is None else f"face {j} at {faces[j]['shadow_ev']:.2f} EV"
                     cand_lines.append(f"  {long_edge:5d} {name:22s} luma {mean:6.1f} score {d.score:.2f} "
@@ -160,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{statistics.median(ms):9.0f}")
             for line in t_["extra"]:
                 print(f"      new detection matching no face: {line}")
+            if t_["missed"]:
+                print(f"      shadowed faces still missed: {', '.join(t_['missed'])}")
     if cand_lines:
         print("\npushed copy's new detections (size, file, centre luma, score, width, second scale, kept, match):")
         print("\n".join(cand_lines))
