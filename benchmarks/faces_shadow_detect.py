@@ -16,6 +16,29 @@ pushed copy made that the first pass had not (centre luma, score, whether
 it held at a second scale, what it matched): the material the pass's
 constants were chosen on.
 
+Measured 2026-11-30 (``--extra-photos``: 11 sources, 135 twins per domain and size; YuNet 0.7 on
+onnxruntime; shadowed faces found by the detector / lit faces found / detections matching no face,
+without -> with the pass):
+
+=====  ======  =================  =================  ===========
+size   domain  shadowed (of 148)  lit (of 363)       no face
+=====  ======  =================  =================  ===========
+1280   JPEG    148 -> 148         363 -> 363         9 -> 9
+1280   DNG     140 -> 140         354 -> 354         9 -> 9
+500    JPEG    142 -> 144         350 -> 350         9 -> 9
+500    DNG     136 -> 136         350 -> 350         9 -> 9
+320    JPEG    130 -> 134         341 -> 341         22 -> 22
+320    DNG     128 -> 128         332 -> 332         0 -> 0
+=====  ======  =================  =================  ===========
+
+The pushed copy made no new detection at 1280; the faces it adds are Roland Tanglao's pale colleague
+at 320 px (23 px wide, 1.2 and 1.5 EV under; centre luma 151-166) and the tea room's woman at 500 px
+(29 px, 1.5 EV, JPEG). It does not recover the tea room's faces seen through the window glass in the
+DNG twins (they score 0.6 as lit, 0.78-0.82 pushed, and fail the second-scale check), nor Roland
+Tanglao's colleague under 0.8 EV at 320 px. The pass's width floor was set here: the pushed copy's
+other new detections, a0716's pavement and clothes at 320 px, are 16-19 px wide (three of them hold
+at a second scale).
+
 Face-free photos (false faces) are benchmarks/face_verify.py's sets.
 
 Usage::
