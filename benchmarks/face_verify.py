@@ -189,11 +189,11 @@ def main() -> None:
                 kept.append(d)
         shadowed = shadowed_faces(det, bgr, kept, VERIFY_BELOW_SCORE)
         scale = proxy.scale / factor
-        for tallies, dets in ((before, found), (after, kept), (with_pass, kept + shadowed)):
+        for column, (tallies, dets) in enumerate(((before, found), (after, kept), (with_pass, kept + shadowed))):
             full = [d.scaled(scale) for d in dets]
             t = tallies[set_name]
             if truth is None:
-                extra_by_source[item_id.split("_")[1]][(before, after, with_pass).index(tallies)] += len(full)
+                extra_by_source[item_id.split("_")[1]][column] += len(full)
                 continue
             n, extra = match(truth, full)
             t.truth += len(truth)
