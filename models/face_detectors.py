@@ -74,6 +74,11 @@ SHADOW_MIN_FACE_PX = 16
 #: Faces the pass finds must be this wide (detector pixels): the real faces it found on the tuning
 #: twins were 23 px, the textures it took for faces 16-19 px (a0716's pavement and clothes at 320 px).
 SHADOW_FACE_MIN_PX = 20
+#: And score this much on the pushed copy: above every detection there that was no face on the tuning
+#: twins (0.70-0.78: a0716's pavement at 320 px, EveningGlow's boat, a Dragonfly texture), under the
+#: faces the pass found (0.82-0.84). The pushed copy's textures need the margin that the first look's
+#: 0.7 threshold leaves to a photo as it is.
+SHADOW_MIN_SCORE = 0.8
 
 
 @dataclass(frozen=True)
@@ -632,7 +637,8 @@ def shadowed_faces(detector: FaceDetector, bgr: np.ndarray, found: list[Detectio
 
     Runs only when the image has room for a face in shadow (:func:`shadow_room`).
     A detection on the pushed copy is kept when it is
-    :data:`SHADOW_FACE_MIN_PX` wide or more, its centre half is in shadow in
+    :data:`SHADOW_FACE_MIN_PX` wide or more and scores :data:`SHADOW_MIN_SCORE`
+    or more, its centre half is in shadow in
     ``bgr`` (mean luma under :data:`SHADOW_LUMA`), it overlaps no face of
     ``found``, and it passes :func:`holds_at_second_scale` on the pushed copy.
 
@@ -661,7 +667,7 @@ def shadowed_faces(detector: FaceDetector, bgr: np.ndarray, found: list[Detectio
     lifted = pushed(bgr, push_ev)
     out: list[Detection] = []
     for d in detector.detect(lifted):
-        if d.box[2] < SHADOW_FACE_MIN_PX or any(_iou(d.box, f.box) > 0.0 for f in (*found, *out)):
+        if d.score < SHADOW_MIN_SCORE or d.box[2] < SHADOW_FACE_MIN_PX or any(_iou(d.box, f.box) > 0.0 for f in (*found, *out)):
             continue
         x, y, w, h = d.box
         x0, y0 = max(0, int(x + w / 4)), max(0, int(y + h / 4))
