@@ -24,6 +24,9 @@ at 1280 px) and prints, without the check and with it:
   tuning-split items (JPEG twins; with ``--raw`` the DNG twins too) of
   sources with faces (recall, unannotated) and of sources without people
   (every detection is a false face).
+* the last three columns: with the check and the shadow pass
+  (:func:`~models.face_detectors.shadowed_faces`, a second look on a copy
+  pushed +1.25 EV), its false faces on the face-free sets.
 * no truth: the fit scripts' extra photos (``corpus_extra``, when built;
   messi5 and scenetext01 have people, squirrel_cls an animal) and the
   shared FiveK renders (a reference set no constant saw: the balcony
@@ -80,6 +83,7 @@ from models.face_detectors import (  # noqa: E402
     detector_input,
     holds_at_second_scale,
     second_scale_score,
+    shadowed_faces,
 )
 from pipeline.imaging.color import Proxy  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
@@ -164,7 +168,8 @@ def main() -> None:
     det = create_face_detector("yunet")
     before: dict[str, Tally] = defaultdict(Tally)
     after: dict[str, Tally] = defaultdict(Tally)
-    extra_by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    with_pass: dict[str, Tally] = defaultdict(Tally)  # and the shadow pass (shadowed_faces)
+    extra_by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     looked = []
     for set_name, item_id, path, kind, truth, ev in jobs(args.raw):
         decoded = decode_proxy(path, kind, PROXY_LONG_EDGE, 400_000_000)
@@ -182,12 +187,13 @@ def main() -> None:
             looked.append((item_id, d.score, second_scale_score(det, bgr, d), d.box[2], keep))
             if keep:
                 kept.append(d)
+        shadowed = shadowed_faces(det, bgr, kept, VERIFY_BELOW_SCORE)
         scale = proxy.scale / factor
-        for tallies, dets in ((before, found), (after, kept)):
+        for column, (tallies, dets) in enumerate(((before, found), (after, kept), (with_pass, kept + shadowed))):
             full = [d.scaled(scale) for d in dets]
             t = tallies[set_name]
             if truth is None:
-                extra_by_source[item_id.split("_")[1]][tallies is after] += len(full)
+                extra_by_source[item_id.split("_")[1]][column] += len(full)
                 continue
             n, extra = match(truth, full)
             t.truth += len(truth)
@@ -198,21 +204,24 @@ def main() -> None:
                     t.images_with_false.add(item_id)
             else:
                 t.unannotated += len(extra)
-    print(f"\nFace detections (YuNet 0.7) without / with the second-scale check (scores < {VERIFY_BELOW_SCORE})")
+    print(f"\nFace detections (YuNet 0.7) without / with the second-scale check (scores < {VERIFY_BELOW_SCORE}); "
+          "'pass': with the check and the shadow pass (shadowed_faces)")
     print(f"{'set':24s} {'truth':>6s} {'found before':>13s} {'found after':>12s} {'false before':>13s} "
-          f"{'false after':>12s} {'unannotated before/after':>25s}")
+          f"{'false after':>12s} {'unannotated before/after':>25s}  {'pass: found':>10s} {'false':>10s} "
+          f"{'unannotated':>14s}")
     for name in before:
         if name in ("extra tuning pool", "FiveK renders"):  # no truth: listed below
             continue
-        b, a = before[name], after[name]
+        b, a, w = before[name], after[name], with_pass[name]
         print(f"{name:24s} {b.truth:6d} {b.found:13d} {a.found:12d} {b.false:13d} {a.false:12d} "
-              f"{b.unannotated:>12d} / {a.unannotated:<10d}")
-        for tally, when in ((b, "before"), (a, "after")):
+              f"{b.unannotated:>12d} / {a.unannotated:<10d}  {w.found:10d} {w.false:10d} {w.unannotated:14d}")
+        for tally, when in ((b, "before"), (a, "after"), (w, "with the shadow pass")):
             if tally.images_with_false:
                 print(f"    false faces {when}: {', '.join(sorted(tally.images_with_false))}")
     if extra_by_source:
-        print("no truth (extra tuning pool; FiveK renders, a set no constant saw), detections before -> after: "
-              + ", ".join(f"{k} {v[0]}->{v[1]}" for k, v in sorted(extra_by_source.items()) if v[0]))
+        print("no truth (extra tuning pool; FiveK renders, a set no constant saw), detections before -> after "
+              "-> with the shadow pass: "
+              + ", ".join(f"{k} {v[0]}->{v[1]}->{v[2]}" for k, v in sorted(extra_by_source.items()) if v[0] or v[2]))
     if args.list:
         print("\nchecked detections: item, score, score at 70 %, box width (detector px)")
         for item_id, score, second, width, keep in sorted(looked, key=lambda r: r[1]):

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from models.registry import ensure_model, load_once
+from pipeline.imaging.color import srgb_to_linear, to_srgb8
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,27 @@ VERIFY_HALF_SCALE = 0.5
 VERIFY_MIN_SCORE = 0.3
 #: Context around the face for the second look, in face-box sizes either side of its centre.
 _VERIFY_CONTEXT = 1.5
+
+#: The shadow pass (:func:`shadowed_faces`): a second detection on a copy of the detector's input
+#: pushed this many EV in linear light, for faces in a shadow that the first pass misses. A JPEG face
+#: 1-1.5 EV under is dark and flat after the tone curve; pushed back up, it is a face again.
+SHADOW_PUSH_EV = 1.25
+#: A face's centre is in shadow when its mean 8-bit sRGB luma is under this. A soft shadow of 1-1.5 EV
+#: leaves a pale face mid-grey, not black: the faces the pass found on the tuning twins read 151-166
+#: (Roland Tanglao's pale colleague at 320 px, 1.2 and 1.5 EV under). Brighter than this, a face was
+#: not lost to a shadow, and the push would clip it.
+SHADOW_LUMA = 180
+#: The pass runs only when a square this wide (detector pixels: about the smallest face YuNet finds)
+#: is in shadow on average somewhere in the image.
+SHADOW_MIN_FACE_PX = 16
+#: Faces the pass finds must be this wide (detector pixels): the real faces it found on the tuning
+#: twins were 23 px, the textures it took for faces 16-19 px (a0716's pavement and clothes at 320 px).
+SHADOW_FACE_MIN_PX = 20
+#: And score this much on the pushed copy: above every detection there that was no face on the tuning
+#: twins (0.70-0.78: a0716's pavement at 320 px, EveningGlow's boat, a Dragonfly texture), under the
+#: faces the pass found (0.82-0.84). The pushed copy's textures need the margin that the first look's
+#: 0.7 threshold leaves to a photo as it is.
+SHADOW_MIN_SCORE = 0.8
 
 
 @dataclass(frozen=True)
@@ -583,8 +605,82 @@ def holds_at_second_scale(detector: FaceDetector, bgr: np.ndarray, face: Detecti
     return all(second_scale_score(detector, bgr, face, s) >= VERIFY_MIN_SCORE for s in scales)
 
 
+def pushed(bgr: np.ndarray, ev: float) -> np.ndarray:
+    """An 8-bit sRGB image pushed ``ev`` EV in linear light, clipped at white (a 256-entry table)."""
+    levels = srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0))
+    table = to_srgb8(levels * np.float32(2.0**ev)).reshape(256)
+    return cv2.LUT(bgr, table)
+
+
+def shadow_room(luma8: np.ndarray, level: int = SHADOW_LUMA, face_px: int = SHADOW_MIN_FACE_PX) -> bool:
+    """Whether a face ``face_px`` wide could hide in shadow: a square that size averaging under ``level``.
+
+    Raises
+    ------
+    ValueError
+        If ``luma8`` is not a 2-D uint8 image.
+    """
+    if luma8.dtype != np.uint8 or luma8.ndim != 2:
+        raise ValueError(f"luma must be a 2-D uint8 image, got {luma8.dtype} {luma8.shape}")
+    h, w = luma8.shape
+    if min(h, w) < face_px:
+        return False
+    # Cells of a quarter face: a face-wide square's mean is a 4x4 block of cells' mean.
+    cell = max(1, face_px // 4)
+    cells = cv2.resize(luma8, (w // cell, h // cell), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return bool(cv2.blur(cells, (4, 4), borderType=cv2.BORDER_REFLECT).min() < level)
+
+
+def shadowed_faces(detector: FaceDetector, bgr: np.ndarray, found: list[Detection],
+                   below: float, push_ev: float = SHADOW_PUSH_EV) -> list[Detection]:
+    """Faces in shadow that a first pass missed, found on a copy pushed ``push_ev`` EV.
+
+    Runs only when the image has room for a face in shadow (:func:`shadow_room`).
+    A detection on the pushed copy is kept when it is
+    :data:`SHADOW_FACE_MIN_PX` wide or more and scores :data:`SHADOW_MIN_SCORE`
+    or more, its centre half is in shadow in
+    ``bgr`` (mean luma under :data:`SHADOW_LUMA`), it overlaps no face of
+    ``found``, and it passes :func:`holds_at_second_scale` on the pushed copy.
+
+    Parameters
+    ----------
+    detector : FaceDetector
+        The detector of the first pass.
+    bgr : ndarray, uint8, (H, W, 3)
+        The first pass's input.
+    found : list of Detection
+        The first pass's faces, in ``bgr``'s pixels.
+    below : float
+        Score under which a face must hold at a second scale (0: every face kept).
+    push_ev : float
+        The push of the second look, EV in linear light.
+
+    Raises
+    ------
+    ValueError
+        If ``bgr`` is not an (H, W, 3) uint8 image.
+    """
+    bgr = FaceDetector._check(bgr)
+    luma = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if not shadow_room(luma):
+        return []
+    lifted = pushed(bgr, push_ev)
+    out: list[Detection] = []
+    for d in detector.detect(lifted):
+        if d.score < SHADOW_MIN_SCORE or d.box[2] < SHADOW_FACE_MIN_PX or any(_iou(d.box, f.box) > 0.0 for f in (*found, *out)):
+            continue
+        x, y, w, h = d.box
+        x0, y0 = max(0, int(x + w / 4)), max(0, int(y + h / 4))
+        centre = luma[y0:max(y0 + 1, int(y + 3 * h / 4)), x0:max(x0 + 1, int(x + 3 * w / 4))]
+        if centre.size == 0 or float(centre.mean()) >= SHADOW_LUMA:
+            continue
+        if holds_at_second_scale(detector, lifted, d, below):
+            out.append(d)
+    return out
+
+
 def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float, long_edge: int,
-                    verify_below: float | None = None) -> list[Detection]:
+                    verify_below: float | None = None, shadow_pass: bool = True) -> list[Detection]:
     """Detect faces on an 8-bit RGB proxy; return them in full-resolution pixels.
 
     Detections scoring under ``verify_below`` must be found again at smaller
@@ -603,6 +699,8 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
     verify_below : float, optional
         Score under which a detection must be confirmed at smaller scales; 0 keeps every
         detection; None for the backend's own (``FaceDetector.verify_below_score``).
+    shadow_pass : bool
+        Also look for faces in shadow on a pushed copy (:func:`shadowed_faces`).
 
     Raises
     ------
@@ -612,4 +710,6 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
     bgr, factor = detector_input(rgb8, long_edge)
     below = detector.verify_below_score if verify_below is None else verify_below
     found = [d for d in detector.detect(bgr) if holds_at_second_scale(detector, bgr, d, below)]
+    if shadow_pass:
+        found += shadowed_faces(detector, bgr, found, below)
     return [d.scaled(proxy_scale / factor) for d in found]

@@ -126,7 +126,9 @@ class InspectEquipment(Stage):
         subject = FocusSubject.main_face(faces, width, height)
         if subject is None and self.params.focus_second_look:
             assert self.detector is not None, "setup() loads the second look's detector"
-            second = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, FACE_SECOND_LOOK_LONG_EDGE)
+            # A blurred face, not a shadowed one: no shadow pass (detect_faces' look had one).
+            second = detect_on_proxy(self.detector, proxy.srgb8, proxy.scale, FACE_SECOND_LOOK_LONG_EDGE,
+                                     shadow_pass=False)
             subject = FocusSubject.main_face([(d.box, d.score) for d in second], width, height)
         saliency = None
         if r.content.saliency_x is not None and r.content.saliency_y is not None:

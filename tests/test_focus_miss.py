@@ -214,7 +214,9 @@ def test_a_back_focused_face_the_detector_loses_at_1280_px_is_found_at_half_that
     det = get_face_detector("yunet")
     x, y, w, h = max(detect_on_proxy(det, Proxy(rgb=rgb, scale=1.0).srgb8, 1.0, 1280), key=lambda d: d.box[2]).box
     soft = back_focused(rgb, [x / 1500, y / 1000, w / 1500, h / 1000], 9.0).astype(np.float32)
-    first = detect_on_proxy(det, Proxy(rgb=soft, scale=1.0).srgb8, 1.0, 1280)
+    # The detector's first look (the shadow pass's copy pushed +1.25 EV finds this face again at 0.81,
+    # and detect_faces then keeps it: the second look below is for a face no look finds).
+    first = detect_on_proxy(det, Proxy(rgb=soft, scale=1.0).srgb8, 1.0, 1280, shadow_pass=False)
     assert FocusSubject.main_face([(d.box, d.score) for d in first], 1500, 1000) is None
     assert not assess_focus(soft, None).missed
 
