@@ -39,6 +39,7 @@ from pipeline.imaging.render import RenderKeys
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_chunks_atomic, write_json_atomic
 from pipeline.kernel.journal import STATE_DIR
+from pipeline.kernel.memory import release_free_memory
 from pipeline.kernel.record_store import RecordStore, RecordView
 from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
@@ -261,6 +262,9 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
 
     write_parquet_rows(export_table_rows(), EXPORTS_SCHEMA, out / EXPORTS_NAME, meta, OUTPUT_BATCH_ROWS)
     verify_exports(out, EXPORTS_NAME)  # every row's file is on disk with its SHA-256, else ExportMismatchError
+    # The tables' freed batches and the passes' records go back before the sheets, the driver's peak (their
+    # free pages would otherwise stay resident under it, more the larger the shoot).
+    release_free_memory()
     originals = _Originals(store, every)
     keep.update(p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out))
     remove_stale_outputs(out, keep.as_set(), review_previews={

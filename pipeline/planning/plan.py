@@ -13,7 +13,6 @@ each with its thresholds named in the chart or as constants beside it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import partial
 
 from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
@@ -116,7 +115,7 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
 
     ``keypoints`` (by record index, read from ``find_keypoints``' evidence
     files) are what the scene grouping matches; each frame's
-    :class:`PlanState` gets a reader of its own, called one run at a time, so
+    :class:`PlanState` names the mapping and its index, read one run at a time, so
     a mapping that reads files when asked
     (:class:`~pipeline.imaging.measure.keypoints.KeypointFiles`) keeps the
     shoot's keypoints out of memory.
@@ -128,9 +127,9 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     """
     plans = {i: PlanState.start(r, chart) for i, r in enumerate(records) if r.status is Status.OK}
     for i in keypoints or {}:
-        if i in plans:
+        if (plan := plans.get(i)) is not None:
             # Read when the scene grouping reaches the frame's run, not now (keypoints may read files).
-            plans[i].keypoints = partial(keypoints.get, i)
+            plan.keypoint_source, plan.frame = keypoints, i
     from_shoot: dict[int, list[Operation]] = {}  # only the frames a shoot rule asks something of
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,13 +50,18 @@ class PlanState:
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
-    keypoints : callable or None
-        Reads the frame's keypoints (``find_keypoints``' evidence: descriptors
-        and positions, no pixels) for the scene grouping when called, None
-        when its file is missing or damaged; None when the run found none.
-        A reader rather than the keypoints: the grouping reads one run of
-        frames at a time and drops them, so planning never holds every
-        frame's (about 30 KB each).
+    keypoint_source : mapping of int to Keypoints, or None
+        Where the frame's keypoints (``find_keypoints``' evidence: descriptors
+        and positions, no pixels) are read from by its record index,
+        :attr:`frame`; None when the run found none. The shoot's one mapping,
+        not the keypoints: the scene grouping reads one run of frames at a
+        time (:meth:`read_keypoints`) and drops them, so planning never holds
+        every frame's (about 30 KB each). Nor a reader a frame: a
+        ``functools.partial`` each was about 250 bytes a frame held through
+        planning, the highest the driver's heap reaches before its outputs
+        (RESULTS.md, target 5).
+    frame : int
+        The frame's record index (-1 when :attr:`keypoint_source` is None).
     """
 
     faces_that_count: tuple[int, ...]
@@ -66,7 +71,15 @@ class PlanState:
     exposure_confidence: float | None = None
     key_faces: tuple[int, ...] = ()
     angle_deg: float = 0.0
-    keypoints: Callable[[], Keypoints | None] | None = None
+    keypoint_source: Mapping[int, Keypoints] | None = None
+    frame: int = -1
+
+    def read_keypoints(self) -> Keypoints | None:
+        """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing
+        or damaged file) or the run found none."""
+        if self.keypoint_source is None:
+            return None
+        return self.keypoint_source.get(self.frame)
 
     @classmethod
     def start(cls, record: ImageRecord, chart: Chart) -> PlanState:

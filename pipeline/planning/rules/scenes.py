@@ -10,7 +10,7 @@ frame's white-balance and exposure operations by the ones its scene asks for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from charts.schema import AcceptanceAction, Chart
 from pipeline.imaging.measure.keypoints import Keypoints
@@ -41,27 +41,35 @@ MATCHED_CONFIDENCE = 0.9
 
 
 class _Readers(Mapping[int, Keypoints]):
-    """The frames' keypoints read through their plans' readers when the grouping asks (one run at a time)."""
+    """The frames' keypoints read through their plans when the grouping asks (one run at a time).
 
-    def __init__(self, readers: Mapping[int, Callable[[], Keypoints | None]]) -> None:
-        self._readers = readers
+    Over the plans themselves: a dict of the frames with keypoints would be one more entry a frame.
+    """
+
+    def __init__(self, plans: Mapping[int, PlanState]) -> None:
+        self._plans = plans
 
     def __getitem__(self, index: int) -> Keypoints:
-        found = self._readers[index]()
+        plan = self._plans.get(index)
+        found = None if plan is None else plan.read_keypoints()
         if found is None:
             raise KeyError(index)
         return found
 
+    def __contains__(self, index: object) -> bool:
+        plan = self._plans.get(index)  # type: ignore[call-overload]
+        return plan is not None and plan.keypoint_source is not None
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self._readers)
+        return (i for i, p in self._plans.items() if p.keypoint_source is not None)
 
     def __len__(self) -> int:
-        return len(self._readers)
+        return sum(1 for _ in self)
 
 
 def plan_scenes(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
     """Write each analysed frame's ``plan.scene_id`` (same place and light); asks for no operation."""
-    keypoints = _Readers({i: p.keypoints for i, p in plans.items() if p.keypoints is not None})
+    keypoints = _Readers(plans)
     for record, scene in zip(records, group_scenes(records, chart.consistency.max_gap_s, keypoints=keypoints)):
         if record.status is Status.OK:
             record.plan.scene_id = scene
