@@ -65,7 +65,7 @@ WHITE_SPREAD_EV = 1.007
 #: spread 1.082): left one source out it halves the global correction's error on their published
 #: photos (0.84 -> 0.38 EV), but it darkens the tuning split's three bright face photos by 1.5 EV
 #: (both their readings say over), and falls below the floors of ``tests/test_accuracy_floor.py``:
-#: kept at the 4-photo fit until the lead's held-out run decides (branch facekey9-refit).
+#: kept at the 4-photo fit (the refit is on branch facekey9-refit; a held-out run does not choose it).
 FACE_LOG2 = -1.271
 #: How far a face reading of a well-exposed photograph strays from 0 (0.63 EV, sample spread over
 #: the 4 tuning photos), and how far the whole frame's reading does (0.74 EV, rms over the 27 tuning
