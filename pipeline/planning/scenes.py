@@ -42,8 +42,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from pipeline.imaging.measure.content import PALETTE_CHROMA_BINS, PALETTE_LEVELS, palette_distance
 from pipeline.imaging.measure.keypoints import Keypoints
@@ -341,6 +339,11 @@ def cluster(lights: Sequence[FrameLight], max_distance: float = MAX_SCENE_DISTAN
     n = len(lights)
     if n == 1:
         return [0]
+    # Imported here: scipy.cluster takes 0.4-0.7 s to import (most of the stages' own import time), and
+    # a shoot whose frames the keypoints compare, or a run of one frame, never clusters by light.
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
     dist = distance_matrix(lights) if dist is None else dist
     labels = fcluster(linkage(squareform(dist, checks=False), method="average"),
                       t=max_distance, criterion="distance")
