@@ -509,6 +509,10 @@ def get_face_detector(
     **kwargs: object,
 ) -> FaceDetector:
     """The worker's detector for these settings, loaded once (under a lock) and shared."""
+    if backend == "yunet":
+        # The default named: detect_faces passes its runtime, inspect_equipment's second look does not,
+        # and with the same settings both use one session (a second costs 50-60 ms of the run's start).
+        kwargs.setdefault("runtime", "auto")
     key = ("face_detector", backend, device, score_threshold, nms_threshold, threads, tuple(sorted(kwargs.items())))
     return load_once(
         key, lambda: create_face_detector(backend, device, score_threshold, nms_threshold, threads, **kwargs)

@@ -213,6 +213,9 @@ def test_detector_is_loaded_once_per_worker(shared_models: Path):
     a = get_face_detector("yunet", "cpu", 0.7)
     assert get_face_detector("yunet", "cpu", 0.7) is a
     assert get_face_detector("yunet", "cpu", 0.8) is not a
+    # detect_faces names YuNet's runtime, inspect_equipment's second look leaves it to the default: one session.
+    assert get_face_detector("yunet", "cpu", 0.7, runtime="auto") is a
+    assert get_face_detector("yunet", "cpu", 0.7, runtime="opencv") is not a
 
 
 # --- decoding and coordinates (tier 1) -------------------------------------------------
