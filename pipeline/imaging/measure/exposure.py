@@ -13,10 +13,14 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
 from pipeline.imaging.measure.metering import (
     SHADOW_FRACTION,
-    exposure_ev,
+    WHITE_PERCENTILE,
+    key_and_white_log2,
+    meter_log2,
+    meter_rendered_log2,
     metering_reference,
     shadow_contrast_of_working_copy,
 )
@@ -107,8 +111,9 @@ def clipped_pct(
     lo = cv2.compare(flat, float(np.float32(shadow)), cv2.CMP_LE).reshape(h, w, 3)
     hi_pct = np.array(cv2.sumElems(hi)[:3]) / 255.0 * pct
     lo_pct = np.array(cv2.sumElems(lo)[:3]) / 255.0 * pct
-    r, g, b = cv2.split(hi)
-    any_hi = float(cv2.countNonZero(cv2.max(cv2.max(r, g), b))) * pct
+    # The masks' largest channel from numpy's views of them: cv2.split copies the planes of an 8-bit
+    # three-channel image at a fifth of the speed (6 ms of a 1600 px proxy, for the same count).
+    any_hi = float(cv2.countNonZero(brightest_channel(hi))) * pct
     return hi_pct, lo_pct, any_hi
 
 
@@ -146,9 +151,13 @@ def exposure_measure(
     InputError
         When half the image is pure black (nothing to meter).
     """
-    p01, p05, p50, p95, p99 = luminance_percentiles(luma)
+    # The percentiles and the meter's white point in one partition of the subset (the values of
+    # luminance_percentiles and key_and_white: each rank is read on its own).
+    ranks = np.percentile(subsample(check_luma(luma)), [1, 5, 50, 95, 99, WHITE_PERCENTILE])
+    p01, p05, p50, p95, p99, white = (float(v) for v in ranks)
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
-    ev = exposure_ev(luma, rendered)
+    key_log2, white_log2 = key_and_white_log2(p50, white)
+    ev = meter_rendered_log2(key_log2, white_log2) if rendered else meter_log2(key_log2, white_log2)
     hi, lo, any_hi = clipped_pct(rgb, highlight_level, shadow_level)
     return ExposureMeasure(
         meter_ev=ev,

@@ -234,9 +234,20 @@ def key_and_white(luma: np.ndarray) -> tuple[float, float]:
     """
     luma = check_luma(luma)
     key, white = np.percentile(subsample(luma), [50.0, WHITE_PERCENTILE])
+    return key_and_white_log2(float(key), float(white))
+
+
+def key_and_white_log2(key: float, white: float) -> tuple[float, float]:
+    """:func:`key_and_white` of the two percentiles when they are read already (with others, in one partition).
+
+    Raises
+    ------
+    InputError
+        If the key (the median) is not above 0: at least half the image is pure black.
+    """
     if not key > 0:
         raise InputError("at least half of the image is pure black: there is no exposure to meter")
-    return math.log2(float(key)), math.log2(float(white))
+    return math.log2(key), math.log2(white)
 
 
 def meter_log2(key_log2: float, white_log2: float) -> float:
@@ -302,8 +313,18 @@ def meter_rendered(luma: np.ndarray) -> float:
     taken through :func:`inverse_tone_curve`, which is increasing, so they are
     the percentiles of the scene light. Errors as :func:`meter_scene_linear`.
     """
-    key, white = key_and_white(luma)
-    back = inverse_tone_curve(np.array([2.0**key, 2.0**white]))
+    return meter_rendered_log2(*key_and_white(luma))
+
+
+def meter_rendered_log2(key_log2: float, white_log2: float) -> float:
+    """:func:`meter_rendered` of the display-linear key and white point (:func:`key_and_white`).
+
+    Raises
+    ------
+    InputError
+        If the key is pure black in scene light.
+    """
+    back = inverse_tone_curve(np.array([2.0**key_log2, 2.0**white_log2]))
     if not back[0] > 0:
         raise InputError("at least half of the image is pure black: there is no exposure to meter")
     return meter_log2(math.log2(back[0]), math.log2(max(back[1], back[0])))
