@@ -200,36 +200,40 @@ def _dip_fit(channels: list[np.ndarray], template: float) -> tuple[np.ndarray, n
     k = _KERNELS.get(template) or _DipKernels.of(template)
     lum, ch1, ch2 = channels
     m0 = _sep(lum, k.g, k.g)
-    m2 = _sep(lum * lum, k.g, k.g)
+    sq = lum * lum
+    m2 = _sep(sq, k.g, k.g)
     gx = _sep(lum, k.xg, k.g)
     gy = _sep(lum, k.g, k.xg)
     t0 = _sep(lum, k.gc, k.gc)
     f32 = np.float32
-    # In place where it can be: these are whole-frame float32 maps, and temporaries cost as much as sums.
-    amp = t0 - m0
+    # Every step in place or into a map a step before it freed (these are whole-frame float32 maps, and
+    # a new one costs as much as the arithmetic): the same operations in the same order, the same values.
+    amp = np.subtract(t0, m0, out=t0)
     amp *= f32(k.k_t / k.k_t2)
-    resid = m0 * m0
+    resid = np.multiply(m0, m0, out=m0)
     np.subtract(m2, resid, out=resid)
     gx *= gx
     gy *= gy
     gx += gy
     gx *= f32(1.0 / k.sx2)
     resid -= gx
-    a2 = amp * amp
+    a2 = np.multiply(amp, amp, out=gy)
     a2 *= f32(k.k_t2)
     resid -= a2
     np.maximum(resid, 0, out=resid)
     resid += f32(NOISE_FLOOR**2)
-    root = np.sqrt(resid)
+    root = np.sqrt(resid, out=resid)
     gain = math.sqrt(k.k_t2 * k.n_eff)
-    score = amp / root
+    score = np.divide(amp, root, out=m2)
     score *= f32(-gain)
-    depth = np.minimum(amp, 0.0)
+    depth = np.minimum(amp, 0.0, out=gx)
     depth *= f32(1.0 - k.k_t)
-    depth = 1.0 - np.exp(depth)
+    np.exp(depth, out=depth)
+    np.subtract(1.0, depth, out=depth)
     # The dip amplitude that would score SHOWING_SCORE against this place's own residual.
     root *= f32(-SHOWING_SCORE * (1.0 - k.k_t) / gain)
-    showing = 1.0 - np.exp(root)
+    showing = np.exp(root, out=root)
+    np.subtract(1.0, showing, out=showing)
     chroma = None
     for ch in (ch1, ch2):
         amp_c = _sep(ch, k.gc, k.gc)
@@ -237,7 +241,9 @@ def _dip_fit(channels: list[np.ndarray], template: float) -> tuple[np.ndarray, n
         np.abs(amp_c, out=amp_c)
         chroma = amp_c if chroma is None else np.maximum(chroma, amp_c, out=chroma)
     chroma *= f32(k.k_t / k.k_t2)
-    ratio = chroma / np.maximum(np.abs(amp), f32(1e-6))
+    floor = np.abs(amp, out=sq)
+    np.maximum(floor, f32(1e-6), out=floor)
+    ratio = np.divide(chroma, floor, out=chroma)
     return score, depth, ratio, showing
 
 
@@ -331,7 +337,8 @@ def dust_evidence(rgb: np.ndarray, orientation: int | None = 1) -> DustEvidence:
             np.maximum(shows, blind, out=shows)
             showing = np.minimum(showing, _to_grid(shows, rows, cols, np.minimum))
             s = _to_grid(score, rows, cols)
-            d = _to_grid(np.where(score > 0, depth, np.float32(0.0)), rows, cols)
+            np.copyto(depth, np.float32(0.0), where=~(score > 0))  # np.where's values, in place
+            d = _to_grid(depth, rows, cols)
             better = s > best
             best = np.where(better, s, best)
             best_depth = np.where(better, d, best_depth)
