@@ -203,7 +203,12 @@ _GAIN_FINE, _GAIN_COARSE = _noise_gain(PROBE_FINE), _noise_gain(PROBE_COARSE)
 def _noise(img: np.ndarray, step: int) -> float:
     """Robust spread (sigma) of one pixel's noise from the differences of neighbours on every ``step``-th row."""
     diff = img[::step, 1:] - img[::step, :-1]
-    return 1.4826 * float(np.median(np.abs(diff - np.median(diff)))) / math.sqrt(2.0)
+    # Both medians partition the differences where they are (a median depends on the values, not their
+    # order): the same figure without two copies of a frame's worth of samples.
+    centre = np.median(diff, overwrite_input=True)
+    np.subtract(diff, centre, out=diff)
+    np.abs(diff, out=diff)
+    return 1.4826 * float(np.median(diff, overwrite_input=True)) / math.sqrt(2.0)
 
 
 def edge_blur(gray: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
