@@ -170,7 +170,8 @@ def grey_pixels(rgb: np.ndarray, ok: np.ndarray, share: float = GREY_PIXELS_SHAR
     """
     eps = 1e-4
     log_rgb = np.log(np.maximum(rgb, eps))
-    log_sum = np.log(np.maximum(rgb.sum(axis=-1), eps))
+    # rgb.sum(axis=-1)'s values ((R + G) + B, in that order) without numpy's slow reduction over an axis of 3.
+    log_sum = np.log(np.maximum(rgb[..., 0] + rgb[..., 1] + rgb[..., 2], eps))
 
     def contrast(x: np.ndarray) -> np.ndarray:
         return cv2.Laplacian(cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.0), cv2.CV_32F)
@@ -193,7 +194,7 @@ def bright_pixels(rgb: np.ndarray, ok: np.ndarray, share: float = BRIGHT_SHARE) 
     px = rgb[ok].astype(np.float64)
     if px.shape[0] < 1000:
         return None
-    s = px.sum(axis=1)
+    s = px[:, 0] + px[:, 1] + px[:, 2]  # px.sum(axis=1)'s values, (R + G) + B, a sixth of the time
     return px[s >= np.quantile(s, 1.0 - share)].mean(axis=0)
 
 
