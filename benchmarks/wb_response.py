@@ -33,8 +33,8 @@ from its reading, so a photograph whose cues read its content warm (wood, skin, 
 originals read a median 20-26 mired warm) is over-cooled by that warmth on every cast twin, warm
 or cool. The candidate takes off an expected content warmth that grows with the cues' scatter
 (cues that agree found true greys and read no content; cues that scatter read content):
-``min(PUBLISHED_WARMTH_MIRED, k * uncertainty)``, where ``k`` minimises the median |reading -
-warmth| of the originals of the sources fitted on (a grid 0-1.5 by 0.05). The gate is unchanged
+``min(PUBLISHED_WARMTH_MIRED, k * (uncertainty - 5))`` (5 mired: the floor of the uncertainty, four
+cues agreeing), where ``k`` minimises the median |reading - warmth| of the originals of the sources fitted on (a grid 0-1.5 by 0.05). The gate is unchanged
 (it decides whether, the warmth how far), so no correction changes sign. Rule: with ``k``
 fitted leaving one source out over both pools (the tuning split's and the extra pool's sources),
 the real rule replanned on the real records (faces in), on the tuning split and on the extra pool:
@@ -66,6 +66,7 @@ from benchmarks.accuracy import DEFAULT_CACHE, MAIN_CHART, is_skin, run_postprod
 from benchmarks.accuracy_corpus import Corpus, CorpusSpec, Item  # noqa: E402
 from charts.loader import load_chart  # noqa: E402
 from charts.schema import Chart  # noqa: E402
+from pipeline.imaging.measure.colour import MIN_UNCERTAINTY_MIRED  # noqa: E402
 from pipeline.planning.rules import white_balance as wb_rule  # noqa: E402
 from pipeline.planning.state import PlanState  # noqa: E402
 
@@ -286,26 +287,79 @@ def originals_table(items: list[Item], recs: dict[str, Any], dec: dict[str, dict
     return out
 
 
+def fit_warmth_per_mired(originals: list[tuple]) -> float:
+    """``k`` minimising the median |reading - min(PUBLISHED_WARMTH_MIRED, k (u - 5))| of the originals given
+    (``(source, domain, render, reading, uncertainty, ...)``), on a grid 0-1.5 by 0.05."""
+    m = np.array([t[3] for t in originals])
+    u = np.array([t[4] for t in originals])
+    grid = np.round(np.arange(0.0, 1.5 + 1e-9, 0.05), 2)
+    cost = [float(np.median(np.abs(m - np.clip(k * (u - MIN_UNCERTAINTY_MIRED), 0.0, wb_rule.PUBLISHED_WARMTH_MIRED))))
+            for k in grid]
+    return float(grid[int(np.argmin(cost))])
+
+
+def decide_with(recs: dict[str, Any], ids: list[str], chart: Chart, k: float) -> dict[str, dict]:
+    saved = wb_rule.CONTENT_WARMTH_PER_MIRED
+    wb_rule.CONTENT_WARMTH_PER_MIRED = k
+    try:
+        return {i: decide(recs[i], chart, current_rule) for i in ids}
+    finally:
+        wb_rule.CONTENT_WARMTH_PER_MIRED = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the accuracy benchmark's cache")
-    parser.add_argument("--split", choices=tuple(SPLITS), default="tuning")
-    parser.add_argument("--records", type=Path, required=True, help="keep (or read) the analysed records here")
+    parser.add_argument("--split", choices=(*SPLITS, "both"), default="both")
+    parser.add_argument("--records", type=Path, required=True,
+                        help="a folder: the analysed records are kept (or read) there, one pickle a split")
     parser.add_argument("--dump", type=Path, default=None, help="write the per-twin rows here (JSON)")
+    parser.add_argument("--quiet", action="store_true", help="no per-source tables")
     args = parser.parse_args(argv)
     chart = load_chart(MAIN_CHART).chart
-    corpus, items, recs, faces = analyse(args.cache, args.split, args.records)
-    dec = {k: decide(r, chart, current_rule) for k, r in recs.items()}
-    same = sum(abs(dec[k]["mired"] - next((float(o.params["mired_shift"]) for o in r.operations
-                                           if o.op_id == "white_balance"), 0.0)) < 0.05 for k, r in recs.items())
-    print(f"{args.split}: {len(recs)} records; replanned white balance equal to the recorded one on {same}")
-    rows = response_table(items, recs, dec)
-    summarise(rows)
-    originals_table(items, recs, dec)
-    print()
-    print(line("as today", score(items, recs, faces, dec)))
-    if args.dump:
-        args.dump.write_text(json.dumps(rows, indent=1))
+    args.records.mkdir(parents=True, exist_ok=True)
+    pools = {}
+    for split in (SPLITS if args.split == "both" else (args.split,)):
+        corpus, items, recs, faces = analyse(args.cache, split, args.records / f"{split}.pkl")
+        dec = {k: decide(r, chart, current_rule) for k, r in recs.items()}
+        same = sum(abs(dec[k]["mired"] - next((float(o.params["mired_shift"]) for o in r.operations
+                                               if o.op_id == "white_balance"), 0.0)) < 0.05 for k, r in recs.items())
+        print(f"\n===== {split}: {len(recs)} records; replanned white balance equal to the recorded one on {same}")
+        if not args.quiet:
+            rows = response_table(items, recs, dec)
+        else:
+            with open("/dev/null", "w") as null:
+                stdout, sys.stdout = sys.stdout, null
+                try:
+                    rows = response_table(items, recs, dec)
+                finally:
+                    sys.stdout = stdout
+        summarise(rows)
+        orig = originals_table(items, recs, dec) if not args.quiet else [
+            (i.source, i.domain, i.render, recs[i.id].colour.cast_mired, recs[i.id].colour.uncertainty_mired)
+            for i in items if i.set == "original" and i.id in recs and recs[i.id].colour.cast_mired is not None]
+        pools[split] = (items, recs, faces, dec, orig, rows)
+        if args.dump:
+            (args.dump.parent / f"{args.dump.stem}-{split}{args.dump.suffix}").write_text(json.dumps(rows, indent=1))
+    # The candidate: content warmth by the cues' scatter, k fitted leaving one source out over every pool read.
+    every = [t for p in pools.values() for t in p[4]]
+    k_all = fit_warmth_per_mired(every)
+    print(f"\ncontent warmth per mired of scatter fitted on every original read: k = {k_all:.2f}")
+    for split, (items, recs, faces, dec, orig, _) in pools.items():
+        sources = sorted({i.source for i in items})
+        loso: dict[str, dict] = {}
+        ks = []
+        for src in sources:
+            k = fit_warmth_per_mired([t for t in every if t[0] != src])
+            ks.append(k)
+            loso.update(decide_with(recs, [i.id for i in items if i.source == src and i.id in recs], chart, k))
+        flat = decide_with(recs, list(recs), chart, 1e6)
+        print(f"\n{split}: k left one source out {min(ks):.2f}-{max(ks):.2f}")
+        print(line("as today (k = 0)", score(items, recs, faces, dec)))
+        print(line("candidate, left one source out", score(items, recs, faces, loso)))
+        print(line(f"candidate, k = {k_all:.2f} (all sources)", score(items, recs, faces,
+                                                                   decide_with(recs, list(recs), chart, k_all))))
+        print(line("flat: 23 mired off every estimate", score(items, recs, faces, flat)))
     return 0
 
 
