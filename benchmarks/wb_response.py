@@ -307,6 +307,31 @@ def decide_with(recs: dict[str, Any], ids: list[str], chart: Chart, k: float) ->
         wb_rule.CONTENT_WARMTH_PER_MIRED = saved
 
 
+def chart_variant(chart: Chart, **wb: float) -> Chart:
+    doc = chart.model_dump(mode="json")
+    doc["white_balance"] = {**doc["white_balance"], **wb}
+    return Chart.model_validate(doc)
+
+
+#: The base chart with one cause after another switched off (what shrinks the response).
+CAUSES = (("no gate (min_confidence 0.5)", {"min_confidence": 0.5}),
+          ("no cap (400 mired)", {"max_auto_shift_mired": 400.0}),
+          ("no gate, no cap", {"min_confidence": 0.5, "max_auto_shift_mired": 400.0}),
+          ("no gate, no cap, no tolerance", {"min_confidence": 0.5, "max_auto_shift_mired": 400.0,
+                                             "tolerance_mired": 0.0}))
+
+
+def relative_median(items: list[Item], dec: dict[str, dict], domain: str) -> float:
+    """The benchmark's diagnostic: median |(twin's correction - uncast twin's) + injected cast|."""
+    out = []
+    for i in items:
+        if i.set == "cast" and i.domain == domain and i.id in dec:
+            ref = uncast_twin(items, i)
+            if ref is not None and ref.id in dec:
+                out.append(dec[i.id]["mired"] - dec[ref.id]["mired"] + float(i.truth["injected_mired"]))
+    return float(np.median(np.abs(out))) if out else math.nan
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="the accuracy benchmark's cache")
@@ -360,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         print(line(f"candidate, k = {k_all:.2f} (all sources)", score(items, recs, faces,
                                                                    decide_with(recs, list(recs), chart, k_all))))
         print(line("flat: 23 mired off every estimate", score(items, recs, faces, flat)))
+        print(f"  relative to the uncast twin (RAW / rendered): as today {relative_median(items, dec, 'raw'):.1f} / "
+              f"{relative_median(items, dec, 'rendered'):.1f}")
+        for name, change in CAUSES:
+            variant = {i: decide(recs[i], chart_variant(chart, **change), current_rule) for i in recs}
+            print(line(name, score(items, recs, faces, variant))
+                  + f" | relative {relative_median(items, variant, 'raw'):.1f} / "
+                    f"{relative_median(items, variant, 'rendered'):.1f}")
     return 0
 
 
