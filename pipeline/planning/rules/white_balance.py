@@ -54,7 +54,6 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
-from pipeline.imaging.measure.colour import MIN_UNCERTAINTY_MIRED
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
@@ -102,10 +101,6 @@ _MIN_TARGET_MIRED = 1.0
 #: more often (the tuning cast twins' median error 24.4 -> 27.6 RAW, 33.9 -> 45.6 rendered; the extra
 #: pool's 20.9 -> 20.0, 22.4 -> 20.0).
 PUBLISHED_WARMTH_MIRED = 23.0
-#: How much of a reading the gate lets through is the scene's own warmth rather than its light, per mired of
-#: the cues' scatter (``uncertainty_mired``), up to :data:`PUBLISHED_WARMTH_MIRED`: cues that agree found
-#: true greys and read no content, cues that scatter read the content too (:func:`content_warmth`).
-CONTENT_WARMTH_PER_MIRED = 0.0
 
 
 def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
@@ -126,10 +121,6 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     uncertainty = colour.uncertainty_mired
     confidence = (UNMEASURED_CONFIDENCE if uncertainty is None
                   else cast_confidence(beyond_published(cast, target), uncertainty))
-    warmth = content_warmth(uncertainty)
-    if warmth > 0:  # the gate decided whether (above); how far is the light's reading less the content's warmth
-        light_off = off - warmth
-        shift = -(1.0 - keep) * light_off if light_off * off > 0 else 0.0
     applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
     faces_confirm = False
     if confidence < wb.min_confidence:
@@ -184,16 +175,6 @@ def measured_cast_mired(record: ImageRecord) -> float:
     if colour.cast_mired is not None:
         return float(colour.cast_mired)
     return mired(D65_CCT_K + float(colour.temperature_shift_k)) - D65_MIRED  # type: ignore[arg-type]
-
-
-def content_warmth(uncertainty_mired: float | None) -> float:
-    """The warmth (mired) a reading with the cues' scatter ``uncertainty_mired`` owes to what the scene shows
-    rather than to its light: :data:`CONTENT_WARMTH_PER_MIRED` times the scatter beyond the floor four agreeing
-    cues are given (:data:`~pipeline.imaging.measure.colour.MIN_UNCERTAINTY_MIRED`), at most
-    :data:`PUBLISHED_WARMTH_MIRED`; 0 for a reading without an uncertainty."""
-    if uncertainty_mired is None or not uncertainty_mired > MIN_UNCERTAINTY_MIRED:
-        return 0.0
-    return min(PUBLISHED_WARMTH_MIRED, CONTENT_WARMTH_PER_MIRED * (float(uncertainty_mired) - MIN_UNCERTAINTY_MIRED))
 
 
 def cast_confidence(off_mired: float, uncertainty_mired: float) -> float:
