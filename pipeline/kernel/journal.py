@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -71,18 +73,22 @@ class Journal:
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = out_dir
         self.root = out_dir / STATE_DIR / "journal"
-        self._held: list[tuple[Path, dict[str, Any], list[str]]] = []
+        # Entries are named as text: pathlib parses and interns every part of every path it makes, and the
+        # journal names a few files an image (its entry, its exports, its evidence), 20,000 and more a shoot.
+        self._root = os.fspath(self.root)
+        self._held: list[tuple[str, dict[str, Any], list[str]]] = []
         self._oldest = 0.0
         self._in_flight: threading.Thread | None = None
         self._error: OSError | None = None
 
-    def _path(self, segment: int, content_hash: str) -> Path:
-        return self.root / f"segment{segment}" / f"{content_hash}.json"
+    def _path(self, segment: int, content_hash: str) -> str:
+        return os.path.join(self._root, f"segment{segment}", f"{content_hash}.json")
 
     def get(self, segment: int, content_hash: str, key: str, out_dir: Path) -> ImageRecord | None:
         path = self._path(segment, content_hash)
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, encoding="utf-8") as f:
+                entry = json.loads(f.read())
         except (OSError, ValueError):
             return None
         if entry.get("key") != key:
@@ -95,13 +101,17 @@ class Journal:
                 record.failure is Failure.TRANSIENT
                 or record.failure is None and (record.error or "").startswith("worker process died")):
             return None  # the machine's failure, not the file's (journalled by versions before the distinction)
+        out = os.fspath(out_dir)
         for e in record.exports:  # a file deleted or cut short since: redo the image
-            p = out_dir / e.path
-            if not p.is_file() or p.stat().st_size != e.bytes:
+            try:
+                st = os.stat(os.path.join(out, e.path))
+            except OSError:
                 return None
-        if record.equipment.evidence_path and not (out_dir / record.equipment.evidence_path).is_file():
+            if not stat.S_ISREG(st.st_mode) or st.st_size != e.bytes:
+                return None
+        if record.equipment.evidence_path and not os.path.isfile(os.path.join(out, record.equipment.evidence_path)):
             return None  # the frame's equipment evidence went: analyse again
-        if record.keypoints_path and not (out_dir / record.keypoints_path).is_file():
+        if record.keypoints_path and not os.path.isfile(os.path.join(out, record.keypoints_path)):
             return None  # the frame's keypoints went: analyse again (else its scene is found by its light alone)
         return record
 
@@ -156,17 +166,18 @@ class Journal:
         if error is not None:
             raise error
 
-    def _commit_in_thread(self, held: list[tuple[Path, dict[str, Any], list[str]]]) -> None:
+    def _commit_in_thread(self, held: list[tuple[str, dict[str, Any], list[str]]]) -> None:
         try:
             self._commit_group(held)
         except OSError as exc:
             self._error = exc  # raised in the run's thread by the next put or commit
 
-    def _commit_group(self, held: list[tuple[Path, dict[str, Any], list[str]]]) -> None:
+    def _commit_group(self, held: list[tuple[str, dict[str, Any], list[str]]]) -> None:
         """Flush the group's files to disk, then write its entries (atomically, not synced)."""
         if not held:
             return
-        make_durable((self.out_dir / rel for _, _, files in held for rel in files), self.out_dir)
+        out = os.fspath(self.out_dir)
+        make_durable((os.path.join(out, rel) for _, _, files in held for rel in files), self.out_dir)
         for path, entry, _ in held:
             write_json_atomic(path, entry, durable=False)
 
