@@ -184,6 +184,24 @@ def face_rows(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], c
     from pipeline.planning.state import PlanState
 
     resolved = load_chart(chart).chart
+    lit_twins: dict[str, tuple[float, dict[int, tuple[float, float | None]]]] = {}
+    for name in sorted(truth):
+        r = records.get(name)
+        if "_lit." not in name or r is None or r.status != "ok":
+            continue
+        plan = PlanState.start(r, resolved)
+        plan_image(r, resolved, plan=plan)
+        rendered = is_rendered(r.source_kind)
+        counted = [shown_ev(r.faces[i].exposure_ev, rendered) for i in plan.faces_that_count
+                   if r.faces[i].exposure_ev is not None]
+        det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
+        flash = lit_by_falloff([r.faces[i] for i in plan.faces_that_count])
+        offsets = {}
+        for k, j in enumerate(match_faces(truth[name], det)):
+            if j is not None and plan.key_faces and j in plan.faces_that_count and r.faces[j].exposure_ev is not None:
+                judged = judge_against_peers(r, plan.key_faces, j, flash)
+                offsets[k] = (judged.depth, judged.surround)
+        lit_twins[name] = (float(np.std(counted)) if len(counted) > 1 else 0.0, offsets)
     rows = []
     for name in sorted(truth):
         r = records.get(name)
@@ -214,6 +232,9 @@ def face_rows(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], c
                    "Bs": None if judged.surround is None else _scene_gain(judged.surround - judged.skin,
                                                                           f.exposure_ev, rendered),
                    "L": None if own is None else _scene_gain(SURROUND_LIT_EV - own, f.exposure_ev, rendered)}
+            natural, offsets = lit_twins.get(f"{name.split('_')[0]}_lit{Path(name).suffix}", (None, {}))
+            row["natural"] = natural  # the unshadowed twin's spread of the faces that count
+            row["offset_A"], row["offset_B"] = offsets.get(k, (None, None))  # where the face reads lit
             rows.append(row)
     return rows
 
@@ -254,17 +275,20 @@ def spread_table(rows: list[dict[str, Any]], origin_of: Any = None) -> list[str]
     lines = []
     bins = ((0.0, 0.15), (0.15, 0.3), (0.3, 0.5), (0.5, 9.0))
     names = ("A", "B", "Bs", "L", "mix", "med")
-    head = f"{'peers spread (EV)':>18s} {'n':>4s} " + " ".join(f"{n + ' in 0.3':>9s} {n + ' med':>7s}" for n in names)
+    head = f"{'faces':>26s} {'n':>4s} " + " ".join(f"{n + ' in 0.3':>9s} {n + ' med':>7s}" for n in names)
     lines.append(head)
-    for lo, hi in ((0.0, 9.0), *bins):
-        sel = [r for r in shadowed if lo <= r["peers"] < hi]
+    groups = [("all", shadowed)]
+    groups += [(f"natural {lo:.2f}-{hi:.2f}", [r for r in shadowed if r["natural"] is not None
+                                                and lo <= r["natural"] < hi]) for lo, hi in bins]
+    groups += [(f"|lit offset| {lo:.2f}-{hi:.2f}", [r for r in shadowed if r["offset_A"] is not None
+                                                     and lo <= abs(r["offset_A"]) < hi]) for lo, hi in bins]
+    for label, sel in groups:
         cols = []
         for n in names:
             errs = [abs(e[n] - r["truth"]) for r in sel if n in (e := estimators(r))]
             cols.append(f"{sum(x <= 0.3 for x in errs):4d}/{len(errs):<4d} "
                         f"{(statistics.median(errs) if errs else float('nan')):7.2f}")
-        label = "all" if hi > 8 and lo == 0 else f"{lo:.2f}-{hi:.2f}"
-        lines.append(f"{label:>18s} {len(sel):4d} " + " ".join(cols))
+        lines.append(f"{label:>26s} {len(sel):4d} " + " ".join(cols))
     # Leave one source out: the mix's weight fitted on the other sources' faces.
     within = n = 0
     errs = []
@@ -278,6 +302,18 @@ def spread_table(rows: list[dict[str, Any]], origin_of: Any = None) -> list[str]
     if n:
         lines.append(f"mix, weight refitted leaving one source out: within 0.3 EV {within}/{n}, "
                      f"median |error| {statistics.median(errs):.2f}; weight on all: {fit_w(shadowed):.1f}")
+    pairs = [(r["offset_A"], e["A"] - r["truth"]) for r in shadowed if r["offset_A"] is not None
+             for e in [estimators(r)]]
+    if len(pairs) > 2:
+        x, y = np.array(pairs).T
+        lines.append(f"A's error against the face's lit offset (A on its unshadowed twin): slope "
+                     f"{np.polyfit(x, y, 1)[0]:.2f}, correlation {np.corrcoef(x, y)[0, 1]:.2f}, n {len(x)}")
+    pairs = [(r["offset_B"], e["Bs"] - r["truth"]) for r in shadowed if r["offset_B"] is not None
+             for e in [estimators(r)] if "Bs" in e]
+    if len(pairs) > 2:
+        x, y = np.array(pairs).T
+        lines.append(f"Bs's error against the face's lit surround offset: slope {np.polyfit(x, y, 1)[0]:.2f}, "
+                     f"correlation {np.corrcoef(x, y)[0, 1]:.2f}, n {len(x)}")
     lit = [r for r in rows if r["truth"] < LIT_BELOW_EV]
     lines.append(f"lit faces lifted (unchanged by an amount estimator: the decision is the rule's): {len(lit)}")
     return lines
