@@ -229,8 +229,8 @@ def face_rows(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], c
                    "domain": "JPEG" if rendered else "DNG", "lift": lifts[j], "A": judged.depth,
                    "peers": float(np.std(peers)) if len(peers) > 1 else 0.0, "n_peers": len(peers),
                    "B": None if judged.surround is None else _scene_gain(judged.surround, f.exposure_ev, rendered),
-                   "Bs": None if judged.surround is None else _scene_gain(judged.surround - judged.skin,
-                                                                          f.exposure_ev, rendered),
+                   "Bs": None if judged.surround is None else (
+                       _scene_gain(judged.surround, f.exposure_ev, rendered) - judged.skin),
                    "L": None if own is None else _scene_gain(SURROUND_LIT_EV - own, f.exposure_ev, rendered)}
             natural, offsets = lit_twins.get(f"{name.split('_')[0]}_lit{Path(name).suffix}", (None, {}))
             row["natural"] = natural  # the unshadowed twin's spread of the faces that count
