@@ -239,9 +239,12 @@ def face_rows(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], c
     return rows
 
 
-def estimators(row: dict[str, Any], w: float = 0.5) -> dict[str, float]:
-    """The amounts compared: A (now), B, Bs (B less the skin allowance), L, ``mix`` ((1 - w) A + w Bs) and
+def estimators(row: dict[str, Any], w: float | None = None) -> dict[str, float]:
+    """The amounts compared: A (the peers' depth), B, Bs (B less the skin allowance), L, ``mix``
+    ((1 - w) A + w Bs, ``w`` by default the rule's :data:`SURROUND_AMOUNT_WEIGHT`: its amount) and
     ``med`` (median of A, Bs, L)."""
+    if w is None:
+        from pipeline.planning.rules.faces import SURROUND_AMOUNT_WEIGHT as w
     a, b, lone = row["A"], row["Bs"], row["L"]
     out = {"A": a}
     if b is not None:
