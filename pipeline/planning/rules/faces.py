@@ -347,40 +347,6 @@ def surround_witness(face: Face, peers: list[Face], rendered: bool) -> float | N
     return float(np.median(theirs)) - own
 
 
-#: Weight of the surroundings' witness in a lifted face's amount (:func:`shadow_amount`), the rest
-#: on the peers' reading. Each witness misses by where the face would read lit: the peers' reading by
-#: how far the face's lit reading sits from the key faces' (a paler or darker skin than redness
-#: explains, a dimmer spot of the room), the surroundings' by how far its lit face-to-surroundings
-#: ratio sits from theirs (a darker wall behind it, a face turned), and the two misses are far from
-#: equal. On group photos made of tuning faces (benchmarks/faces_group_fit.py: 448 shadowed faces
-#: lifted, the faces of a photo as far apart as photos are) the peers' amount error follows the
-#: face's lit offset with slope 1.00 (r 0.94). Fitted (share of amounts within 0.3 EV, weights 0-1
-#: by 0.1) on those and faces_shadow_fit.py's --extra-photos twins (228 shadowed faces of groups):
-#: 0.7 with any one source left out; left-out amounts within 0.3 EV 227 -> 296 of 448 (median
-#: |error| 0.29 -> 0.19) and 190 -> 195 of 228 (0.16 -> 0.15). Fitted on faces_shadow_fit.py's
-#: twins alone with a source left out, the weight loses there (184 of 228): their groups are evenly
-#: lit, where the peers' reading is the better witness.
-SURROUND_AMOUNT_WEIGHT = 0.7
-
-
-def shadow_amount(face: Face, judged: PeerJudgement, rendered: bool) -> float:
-    """The lift for a face judged in a shadow: the peers' depth and the surroundings' witness, weighed.
-
-    ``(1 - w) * judged.depth + w * (witness - judged.skin)`` with ``w`` =
-    :data:`SURROUND_AMOUNT_WEIGHT`, the witness being :attr:`PeerJudgement.surround`
-    (display light) as the gain the renderer applies (for a RAW, the
-    scene-light gain whose display light rises by it), less what the skin
-    explains as the peers' depth is. Only the amount: whether a face is
-    lifted stays the peers' and the surroundings' judgement
-    (:func:`plan_faces`). Without a surround reading, the peers' depth.
-    """
-    if judged.surround is None or face.exposure_ev is None:
-        return judged.depth
-    ev = float(face.exposure_ev)
-    witness = judged.surround if rendered else unshown_ev(shown_ev(ev, True) + judged.surround, True) - ev
-    return (1.0 - SURROUND_AMOUNT_WEIGHT) * judged.depth + SURROUND_AMOUNT_WEIGHT * (witness - judged.skin)
-
-
 def _unconfirmed(i: int, f: Face, judged: PeerJudgement, chart: Chart) -> Operation:
     """A check for a person: face ``i`` reads under its peers, but its surroundings do not show a shadow."""
     seen = "no surround reading" if judged.surround is None else f"{judged.surround:+.2f} EV"
@@ -447,8 +413,9 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         if judged.surround is None or judged.surround < SURROUND_CONFIRMS * fr.brighten_below_ev:
             ops.append(_unconfirmed(i, f, judged, chart))  # its surroundings do not show the shadow
             continue
-        why = ("under the faces in the key light, less what its skin"
-               + (" and its distance from the flash explain" if flash else " explains")
-               + f"; {judged.surround:.2f} EV further under its surroundings than they are under theirs")
-        ops.append(_lift(i, f, shadow_amount(f, judged, is_rendered(record.source_kind)), chart, why))
+        ops.append(_lift(i, f, judged.depth, chart, "under the faces in the key light, less what its skin"
+                                                    + (" and its distance from the flash explain" if flash
+                                                       else " explains")
+                                                    + f"; {judged.surround:.2f} EV further under its surroundings"
+                                                      " than they are under theirs"))
     return ops
