@@ -90,7 +90,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.accuracy import analysis_graph, match_faces  # noqa: E402
-from benchmarks.accuracy_corpus import Source, load_photo, save_jpeg  # noqa: E402
+from benchmarks.accuracy_corpus import Source, load_photo  # noqa: E402
 from benchmarks.faces_shadow_fit import (  # noqa: E402
     LIT_BELOW_EV,
     SHADOWED_AT_EV,
