@@ -47,6 +47,11 @@ def brightest_channel(rgb: np.ndarray) -> np.ndarray:
     return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
 
 
+def darkest_channel(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's smallest channel of an (..., 3) image: the values of ``rgb.min(axis=-1)``, as fast."""
+    return np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+
+
 def to_srgb8(rgb_linear: np.ndarray) -> np.ndarray:
     """Linear float RGB to 8-bit sRGB (for detectors and previews)."""
     return np.round(linear_to_srgb(rgb_linear) * 255.0).astype(np.uint8)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.imaging.color import brightest_channel
+from pipeline.imaging.color import brightest_channel, darkest_channel
 from pipeline.imaging.measure.common import (
     WORK_LONG_EDGE,
     check_luma,
@@ -157,11 +157,8 @@ def palette(rgb: np.ndarray) -> str | None:
     median = float(np.median(luma))
     if not median > 0:
         return None
-    # Each pixel's largest and smallest channel by elementwise maxima (minima), the values of sub.max(axis=1)
-    # and sub.min(axis=1): numpy reduces an axis of three one pixel at a time, five times slower.
-    r, g, b = sub[:, 0], sub[:, 1], sub[:, 2]
     floor = median * 2.0**-_PALETTE_FLOOR_STOPS
-    ok = (brightest_channel(sub) < 0.98) & (np.minimum(np.minimum(r, g), b) > floor)
+    ok = (brightest_channel(sub) < 0.98) & (darkest_channel(sub) > floor)
     if ok.sum() < 100:
         return None
     px = sub[ok]
