@@ -8,9 +8,16 @@ measurements were split by topic (main at 8001f15) and guards every later
 refactoring: a change that moves a measured number shows here, by file and
 column, before it shows in a plan.
 
-Floats are compared to 1e-6 relative (and 1e-9 absolute), so another OpenCV or
-LibRaw build on another machine passes; set ``POSTPROD_EXACT_MEASUREMENTS=1``
-to require the same bits (what a pure refactoring must keep on one machine).
+Floats are compared to 1e-6 relative or 1e-5 absolute, and the colour and noise
+columns to the looser bounds of :data:`TOLERANCE`, so another OpenCV, numpy or
+LibRaw build, or another CPU, passes: on a machine without AVX-512 (2026-12-01)
+the SIMD kernels round differently, and where a cue keeps the pixels beyond a
+percentile (the white balance's bright and grey pixels, the shadow contrast's
+darkest 5 %) a pixel crossing it moves the reading by up to 0.18 mired, 0.05
+Lab b* and 0.02 stop; the bounds are a few times that and far below what any
+decision sees (the white balance's tolerance is 10 mired). Set
+``POSTPROD_EXACT_MEASUREMENTS=1`` to require the same bits (what a pure
+refactoring must keep on one machine).
 Everything else (verdict, pHash, line count, None) must be equal.
 
 To regenerate after an intended change to a measurement or to decoding, run::
@@ -43,6 +50,16 @@ EXACT = os.environ.get("POSTPROD_EXACT_MEASUREMENTS") == "1"
 FOLDERS = ("exposure", "raw", "faces/pascal_voc", "wb")
 SUFFIXES = {".jpg", ".jpeg", ".crw", ".kdc", ".dng", ".raw"}
 COLUMNS = [c.name for c in MANIFEST_COLUMNS if c.group in MeasureExposure.writes]
+#: Column -> (relative, absolute) tolerance where another machine's rounding moves a reading more
+#: than 1e-6 relative (see the module docstring); every other float column: (1e-6, 1e-5).
+TOLERANCE = {
+    "wb_cast_a": (0.0, 0.2), "wb_cast_b": (0.0, 0.2),  # CIE Lab units (a just visible step is about 1)
+    "wb_cast_mired": (0.0, 0.5), "wb_uncertainty_mired": (0.0, 0.5),
+    "wb_temperature_shift_k": (0.01, 20.0),
+    "wb_tint": (0.0, 0.005),  # log2 green excess
+    "shadow_contrast": (0.0, 0.05),  # log2 of a gradient
+    "noise_sigma": (1e-4, 0.0),
+}
 
 
 def shared_photos(testdata: Path) -> list[Path]:
@@ -62,9 +79,10 @@ def measure(path: Path, testdata: Path, tmp_path: Path) -> dict[str, Any]:
     return {c: str(v) if isinstance(v, str) else v for c, v in values.items()}  # StrEnum -> plain str, as in JSON
 
 
-def same(expected: Any, got: Any) -> bool:
+def same(expected: Any, got: Any, column: str = "") -> bool:
     if isinstance(expected, float) and isinstance(got, float) and not EXACT:
-        return math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9)
+        rel, abs_ = TOLERANCE.get(column, (1e-6, 1e-5))
+        return math.isclose(got, expected, rel_tol=rel, abs_tol=abs_)
     return type(expected) is type(got) and expected == got
 
 
@@ -79,6 +97,6 @@ def test_measurements_of_the_shared_photos_match_the_golden_values(testdata: Pat
         f"{name} {col}: {golden[name].get(col)!r} -> {values.get(col)!r}"
         for name, values in sorted(measured.items())
         for col in sorted(set(golden[name]) | set(values))
-        if not same(golden[name].get(col), values.get(col))
+        if not same(golden[name].get(col), values.get(col), col)
     ]
     assert not moved, f"{len(moved)} measured values moved:\n" + "\n".join(moved)
