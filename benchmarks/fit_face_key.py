@@ -77,7 +77,7 @@ accuracy floors of ``tests/test_accuracy_floor.py`` too.
   (-3.335, spread 0.862) 0.25 EV, 50 % (new photos 0.00 EV). Both darken the three bright Flickr
   uploads by 1.6-1.9 EV instead of 0.5-1.0.
 - Neither ships: each falls below two floors of ``tests/test_accuracy_floor.py`` (RAW twins' median
-  |error| 0.30 -> 0.34 / 0.375 > 0.33; published photos within 0.3 EV 3 of 3 -> 1 / 2 of 3): on
+  |error| 0.34 / 0.375 against 0.33; published photos within 0.3 EV 1 / 2 of 3 against 3): on
   the floor corpus's face photos the key in use is right and the refits move them. With 17 sources
   the key's level is still a choice between two populations of photographs (bright uploads and the
   floors' photos, against snapshots and FiveK renders); the refits are on branch facekey11-refit.
