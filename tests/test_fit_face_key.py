@@ -50,3 +50,19 @@ def test_rebase_keeps_the_light_each_face_read() -> None:
     assert moved.faces[0].exposure_ev == pytest.approx(0.5)  # the same light, read against the key in use
     assert moved.faces[1].exposure_ev is None
     assert rebase({"a.dng": rec}, FACE_LOG2)["a.dng"] is rec
+
+
+def test_more_dirs_add_each_photo_as_published(testdata: Path, tmp_path: Path) -> None:
+    """``--more-dir``: every JPEG of the folder joins the sources as a published photo (truth 0), nothing else."""
+    from benchmarks.fit_face_key import sources
+
+    more = tmp_path / "dlib"
+    more.mkdir()
+    for name in ("2008_002470.jpg", "b.jpeg"):
+        (more / name).write_bytes(b"")
+    (more / "testing.xml").write_text("<dataset/>")
+    without = sources(testdata, tmp_path / "work", None)
+    with_more = sources(testdata, tmp_path / "work", None, (more,))
+    added = with_more[len(without):]
+    assert [s.id for s in added] == ["more/dlib/2008_002470", "more/dlib/b"]
+    assert all(truth_ev(s.path.name) == 0.0 for s in added)
