@@ -63,6 +63,8 @@ def test_more_dirs_add_each_photo_as_published(testdata: Path, tmp_path: Path) -
     (more / "testing.xml").write_text("<dataset/>")
     without = sources(testdata, tmp_path / "work", None)
     with_more = sources(testdata, tmp_path / "work", None, (more,))
-    added = with_more[len(without):]
+    before = {s.id for s in without}
+    added = [s for s in with_more if s.id not in before]
     assert [s.id for s in added] == ["more/dlib/2008_002470", "more/dlib/b"]
+    assert len(with_more) == len(without) + 2
     assert all(truth_ev(s.path.name) == 0.0 for s in added)
