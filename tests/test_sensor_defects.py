@@ -174,19 +174,3 @@ def test_the_gate_keeps_every_photosite_beyond_its_extreme_neighbour():
                 expected.add((r, c, PhotositeDeviation.DARK))
     assert len(expected) > 20
     assert {(c.row, c.col, c.deviation) for c in scan.candidates} == expected
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_ring_extremes_are_the_ring_dilation_and_erosion(dtype):
-    """The scan's brightest and darkest same-colour neighbours, taken over shifted views, are OpenCV's
-    dilation and erosion of the mosaic by the 8-point ring, value for value, away from the band's edges."""
-    import cv2
-
-    from pipeline.imaging.sensor_defects import _ring_extreme
-
-    ring = np.array([[1, 0, 1, 0, 1], [0] * 5, [1, 0, 0, 0, 1], [0] * 5, [1, 0, 1, 0, 1]], np.uint8)
-    rng = np.random.default_rng(11)
-    top = 255 if dtype == np.uint8 else 65535 if dtype == np.uint16 else 1.0
-    band = (rng.random((37, 53)) * top).astype(dtype)
-    assert np.array_equal(_ring_extreme(band, cv2.max), cv2.dilate(band, ring)[2:-2, 2:-2])
-    assert np.array_equal(_ring_extreme(band, cv2.min), cv2.erode(band, ring)[2:-2, 2:-2])

@@ -41,7 +41,6 @@ finding wait for :data:`pipeline.equipment.findings.PHOTOSITE_MIN_FRAMES`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -60,6 +59,8 @@ MAX_CANDIDATES = 500
 _NOISE_BINS = 16
 # The 8 same-colour neighbours, as a ring in a colour plane (centre excluded).
 _RING_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+# ... and in the mosaic, where they are 2 photosites away.
+_RING_KERNEL = np.array([[1, 0, 1, 0, 1], [0] * 5, [1, 0, 0, 0, 1], [0] * 5, [1, 0, 1, 0, 1]], np.uint8)
 _PLANES = ((0, 0), (0, 1), (1, 0), (1, 1))
 # Devillard's median-of-9 network (opt_med9): after these compare-exchanges, the 5th is the median.
 _MEDIAN9_EXCHANGES = (
@@ -281,8 +282,8 @@ def _beyond_neighbours(cfa: np.ndarray, gate: float) -> tuple[np.ndarray, np.nda
 
     A superset (by a hair, for float data) that :func:`_scan_plane` holds to
     the exact test. The brightest and the darkest of every photosite's 8
-    neighbours (2 photosites away) are taken over shifted views of the mosaic
-    (:func:`_ring_extreme`), a band of rows at a time (memory stays small on a
+    neighbours (2 photosites away) are one dilation and one erosion of the
+    mosaic by that ring, a band of rows at a time (memory stays small on a
     100 MP sensor). Only photosites 2 or more from every edge can be beyond
     them by a ``gate`` >= 0: on the edge of its colour plane a photosite is
     one of its own neighbours (:func:`_ring` clamps, as a replicated border does).
@@ -295,28 +296,16 @@ def _beyond_neighbours(cfa: np.ndarray, gate: float) -> tuple[np.ndarray, np.nda
     for top in range(2, height - 2, _BAND_ROWS):
         bottom = min(top + _BAND_ROWS, height - 2)
         band = cfa[top - 2 : bottom + 2]
-        centre = band[2:-2, 2:-2]
+        excess = cv2.dilate(band, _RING_KERNEL)  # the band's own border rows and columns are cut below
+        deficit = cv2.erode(band, _RING_KERNEL)
         # Saturating for integer data: a photosite below its brightest neighbour gives 0, not a wrap-around.
-        excess = cv2.subtract(centre, _ring_extreme(band, cv2.max))
-        deficit = cv2.subtract(_ring_extreme(band, cv2.min), centre)
+        cv2.subtract(band, excess, dst=excess)
+        cv2.subtract(deficit, band, dst=deficit)
         cv2.max(excess, deficit, dst=excess)
-        r, c = np.divmod(np.flatnonzero(excess > level), width - 4)
+        r, c = np.divmod(np.flatnonzero(excess[2:-2, 2:-2] > level), width - 4)
         rows.append(r + top)
         cols.append(c + 2)
     return np.concatenate(rows), np.concatenate(cols)
-
-
-def _ring_extreme(band: np.ndarray, pick: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """The brightest (``pick=cv2.max``) or darkest (``cv2.min``) of the 8 same-colour neighbours of each
-    photosite of ``band[2:-2, 2:-2]``, 2 photosites away in the mosaic.
-
-    The ring's rows 2 above and 2 below hold three neighbours each, 2 apart: one pick over three views
-    shifted along the row serves both. The values of a dilation (an erosion) by the ring, in half the
-    time: OpenCV's morphology reads each of a sparse kernel's points on its own.
-    """
-    triple = pick(pick(band[:, :-4], band[:, 2:-2]), band[:, 4:])
-    beside = pick(band[2:-2, :-4], band[2:-2, 4:])
-    return pick(pick(triple[:-4], triple[4:]), beside)
 
 
 def _ring(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
