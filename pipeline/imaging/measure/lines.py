@@ -324,25 +324,18 @@ def _collinear(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray, a
         m = (y1[i] - y0[i]) / (x1[i] - x0[i]) if x1[i] != x0[i] else 0.0
         c = y0[i] - m * x0[i]
         members = np.array([i])
-        # Only free segments at the angle can join, whatever the line: the distances are measured on those
-        # alone (each the same value it had among all the segments), and the rest are never looked at again.
-        near = np.flatnonzero(free & (np.abs(angle - angle[i]) <= COLLINEAR_DEG))
-        nx0, ny0, nx1, ny1 = x0[near], y0[near], x1[near], y1[near]
-        own = int(np.searchsorted(near, i))  # i is free and at its own angle: it is among them
         for _ in range(3):
-            dist = np.maximum(np.abs(ny0 - (c + m * nx0)), np.abs(ny1 - (c + m * nx1))) / np.hypot(1.0, m)
-            joined = dist <= COLLINEAR_PX
-            joined[own] = True  # the segment itself, however far the fit moved its line
-            members = near[joined]
+            dist = np.maximum(np.abs(y0 - (c + m * x0)), np.abs(y1 - (c + m * x1))) / np.hypot(1.0, m)
+            cand = free & (dist <= COLLINEAR_PX) & (np.abs(angle - angle[i]) <= COLLINEAR_DEG)
+            cand[i] = True
+            members = np.flatnonzero(cand)
             if members.size < 2:
                 break
             w = np.concatenate([length[members], length[members]])
             xs = np.concatenate([x0[members], x1[members]])
             ys = np.concatenate([y0[members], y1[members]])
-            # np.average's own arithmetic (the weighted sum over the weights' sum, in float64), without its checks.
-            scale = w.sum()
-            xm = np.multiply(xs, w).sum() / scale
-            ym = np.multiply(ys, w).sum() / scale
+            xm = np.average(xs, weights=w)
+            ym = np.average(ys, weights=w)
             m = np.sum(w * (xs - xm) * (ys - ym)) / max(np.sum(w * (xs - xm) ** 2), 1e-9)
             c = ym - m * xm
         free[members] = False
