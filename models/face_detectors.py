@@ -532,7 +532,11 @@ def detector_input(rgb8: np.ndarray, long_edge: int) -> tuple[np.ndarray, float]
         size = (max(1, round(w * factor)), max(1, round(h * factor)))
         rgb8 = cv2.resize(rgb8, size, interpolation=cv2.INTER_AREA)
         factor = size[0] / w
-    return np.ascontiguousarray(rgb8[..., ::-1]), factor
+    if rgb8.ndim == 3 and rgb8.shape[2] == 3 and rgb8.dtype == np.uint8:
+        # The channels swapped by OpenCV: the bytes numpy's reversed-stride copy gives, 40x faster (10 ms
+        # of a 1280 px input).
+        return cv2.cvtColor(rgb8, cv2.COLOR_RGB2BGR), factor
+    return np.ascontiguousarray(rgb8[..., ::-1]), factor  # malformed: the detector's own check words it
 
 
 def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

@@ -267,10 +267,15 @@ def edge_blur(gray: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.nd
     # The probes' magnitudes are read at the edge pixels only (a few percent of the frame); a 1-D
     # search is several times faster than nonzero's 2-D one.
     at = np.flatnonzero((edges > 0) & (clipped == 0))
-    fx, fy = (a.ravel()[at] for a in _gradients(linear, PROBE_FINE))
+    # :func:`_gradients` read at the edge pixels: each Sobel response scaled there only (the same
+    # float32 division, on a few percent of the frame's values).
+    fine_blur = cv2.GaussianBlur(linear, (0, 0), PROBE_FINE)
+    fx = cv2.Sobel(fine_blur, cv2.CV_32F, 1, 0, ksize=3).ravel()[at] / 8.0
+    fy = cv2.Sobel(fine_blur, cv2.CV_32F, 0, 1, ksize=3).ravel()[at] / 8.0
+    del fine_blur
     smooth = cv2.GaussianBlur(linear, (0, 0), PROBE_COARSE)
-    cx = (cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0).ravel()[at]
-    cy = (cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0).ravel()[at]
+    cx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3).ravel()[at] / 8.0
+    cy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3).ravel()[at] / 8.0
     # The coarse gradient as the encoded image has it (the chain rule through the sRGB curve at the
     # edge's level), without a third pair of probes.
     level = np.maximum(smooth.ravel()[at], 0.0031308)

@@ -145,15 +145,24 @@ def _noise_model(plane: np.ndarray, black: float, scale: float) -> tuple[np.ndar
     order = np.argsort(med, kind="stable")
     centres, sigmas = [], []
     # Fewer bins on small sensors: each needs a few hundred photosites for a stable spread.
-    for chunk in np.array_split(order, max(1, min(_NOISE_BINS, order.size // 300))):
-        if chunk.size < 30:
+    bins = max(1, min(_NOISE_BINS, order.size // 300))
+    # np.array_split's bins: the first (size % bins) one photosite longer than the rest. Bins of one
+    # length are the rows of one array, whose medians along the rows are np.median's of each row.
+    size, longer = divmod(order.size, bins)
+    start = 0
+    for count, length in ((longer, size + 1), (bins - longer, size)):
+        chunks = order[start : start + count * length].reshape(count, length)
+        start += count * length
+        if count == 0 or length < 30:
             continue
-        r = resid[chunk]
+        r = resid[chunks]
         # MAD of the residual to the 3x3 median; 1.4826 makes it a standard deviation for
         # Gaussian noise, and the median of 9 samples shrinks the residual a little (x1.1).
-        sigmas.append(1.4826 * 1.1 * float(np.median(np.abs(r - np.median(r)))))
-        # The chunk runs in order of level: its median is its middle (np.median's value, no partition).
-        centres.append(float(np.mean(level[chunk[[(chunk.size - 1) // 2, chunk.size // 2]]])))
+        spread = np.median(np.abs(r - np.median(r, axis=1)[:, None]), axis=1)
+        sigmas += [1.4826 * 1.1 * float(v) for v in spread]
+        # A bin runs in order of level: its median is its middle (np.median's value, no partition).
+        middle = level[chunks[:, [(length - 1) // 2, length // 2]]]
+        centres += [float(np.mean(pair)) for pair in middle]
     if not centres:
         return np.array([0.0, 1.0]), np.array([1e-3, 1e-3])
     # Noise grows with the signal: keep the curve non-decreasing, so texture in one
