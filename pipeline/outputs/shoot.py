@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
@@ -269,7 +270,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
     keep.update(p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out))
     remove_stale_outputs(out, keep.as_set(), review_previews={
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals})
-    keep.clear()
+    keep.close()
     # The keypoints of frames no longer in the shoot (planning read them; the next run finds them again).
     remove_stale_outputs(out, {r.keypoints_path for r in store.view(every) if r.keypoints_path},
                          folders=(str(KEYPOINTS_DIR),))
@@ -303,31 +304,36 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
 class _Names:
     """Paths relative to the output folder, noted one by one through the whole outputs pass.
 
-    Held as one NUL-separated UTF-8 buffer (a file name cannot hold a NUL),
-    not a set of strings: half a dozen names an image, each a string read
-    out of a record among the pass's short-lived objects, kept the driver's
-    heap from giving that memory back (about 1.3 KB an image at 3,000 images,
-    with the set's table). :meth:`as_set` makes the set once, when it is
-    asked for, and it goes with its caller.
+    Spooled NUL-separated (a file name cannot hold a NUL) to a temporary
+    file, not held: half a dozen names an image, about 0.24 KB, were still
+    in memory at the contact sheets, the driver's peak (2.4 MB at 10,000
+    images, and the buffer's copies as it grew; RESULTS.md, target 5). Before
+    that, a set of strings read out of records kept the heap from giving
+    their memory back (about 1.3 KB an image at 3,000 images, with the set's
+    table). :meth:`as_set` reads them back once, when it is asked for, and
+    the set goes with its caller; :meth:`close` removes the file.
     """
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._file = tempfile.TemporaryFile("w+b")
 
     def add(self, name: str) -> None:
-        self._buffer += name.encode("utf-8", "surrogateescape")
-        self._buffer.append(0)
+        self._file.write(name.encode("utf-8", "surrogateescape") + b"\0")
 
     def update(self, names: Iterable[str]) -> None:
         for name in names:
             self.add(name)
 
-    def clear(self) -> None:
-        self._buffer = bytearray()
+    def close(self) -> None:
+        """Remove the file (the names are not needed any more)."""
+        self._file.close()
 
     def as_set(self) -> set[str]:
         """Every name noted (once each)."""
-        return {n.decode("utf-8", "surrogateescape") for n in bytes(self._buffer).split(b"\0")[:-1]}
+        self._file.seek(0)
+        names = {n.decode("utf-8", "surrogateescape") for n in self._file.read().split(b"\0")[:-1]}
+        self._file.seek(0, os.SEEK_END)
+        return names
 
 
 class _Originals:
