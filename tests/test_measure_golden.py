@@ -10,8 +10,9 @@ column, before it shows in a plan.
 
 Floats are compared to 1e-6 relative or 1e-5 absolute, and the colour and noise
 columns to the looser bounds of :data:`TOLERANCE`, so another OpenCV, numpy or
-LibRaw build, or another CPU, passes: on a machine without AVX-512 (2026-12-01)
-the SIMD kernels round differently, and where a cue keeps the pixels beyond a
+LibRaw build, or another CPU, passes: on a machine of 2026-12-01 (no AVX-512;
+the same values moved with OpenCV 4.14, numpy 2.3 and Pillow 12 in place of the
+versions installed, so the CPU, not a package) the floats round differently, and where a cue keeps the pixels beyond a
 percentile (the white balance's bright and grey pixels, the shadow contrast's
 darkest 5 %) a pixel crossing it moves the reading by up to 0.18 mired, 0.05
 Lab b* and 0.02 stop; the bounds are a few times that and far below what any
