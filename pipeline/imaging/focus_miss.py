@@ -190,6 +190,16 @@ def _gradients(gray: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8.0, cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8.0
 
 
+def _sobel_at(blurred: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_gradients` of an image already blurred, read at the flat indices ``at`` only.
+
+    The Sobel responses are scaled to a slope per pixel at those values alone
+    (the same float32 division as :func:`_gradients`, on a few percent of the frame).
+    """
+    return (cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=3).ravel()[at] / 8.0,
+            cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3).ravel()[at] / 8.0)
+
+
 def _noise_gain(sigma: float) -> float:
     """Standard deviation of one gradient component at probe ``sigma`` for unit white noise."""
     noise = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
@@ -267,15 +277,9 @@ def edge_blur(gray: np.ndarray, linear: np.ndarray | None = None) -> tuple[np.nd
     # The probes' magnitudes are read at the edge pixels only (a few percent of the frame); a 1-D
     # search is several times faster than nonzero's 2-D one.
     at = np.flatnonzero((edges > 0) & (clipped == 0))
-    # :func:`_gradients` read at the edge pixels: each Sobel response scaled there only (the same
-    # float32 division, on a few percent of the frame's values).
-    fine_blur = cv2.GaussianBlur(linear, (0, 0), PROBE_FINE)
-    fx = cv2.Sobel(fine_blur, cv2.CV_32F, 1, 0, ksize=3).ravel()[at] / 8.0
-    fy = cv2.Sobel(fine_blur, cv2.CV_32F, 0, 1, ksize=3).ravel()[at] / 8.0
-    del fine_blur
+    fx, fy = _sobel_at(cv2.GaussianBlur(linear, (0, 0), PROBE_FINE), at)
     smooth = cv2.GaussianBlur(linear, (0, 0), PROBE_COARSE)
-    cx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3).ravel()[at] / 8.0
-    cy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3).ravel()[at] / 8.0
+    cx, cy = _sobel_at(smooth, at)
     # The coarse gradient as the encoded image has it (the chain rule through the sRGB curve at the
     # edge's level), without a third pair of probes.
     level = np.maximum(smooth.ravel()[at], 0.0031308)
