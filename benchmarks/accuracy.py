@@ -336,6 +336,10 @@ def baseline_decisions(corpus: Corpus, items: list[Item], cache: Path, rawtherap
             d.face_colours = corrected_face_colours(after, 0.0, (1, 1, 1), faces, scale * after.shape[1] / lin.shape[1])
         rt[item.id] = d
 
+    def measured(item: Item) -> Item:
+        one(item)
+        return item
+
     # Each item's baseline decisions depend only on its file (named by its content), its faces and this
     # code: kept between runs, so a rerun after a change to postprod redoes postprod alone.
     store_path = cache / "results" / f"baselines-v{BASELINES_VERSION}{'-rt' if rawtherapee else ''}.json"
@@ -349,6 +353,12 @@ def baseline_decisions(corpus: Corpus, items: list[Item], cache: Path, rawtherap
     def key(item: Item) -> str:
         return f"{item.file}|{json.dumps(item.truth.get('faces'), sort_keys=True)}|{version}"
 
+    def save() -> None:
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = store_path.with_name(f".{store_path.name}.tmp")
+        tmp.write_text(json.dumps(store))
+        os.replace(tmp, store_path)
+
     fresh = []
     for item in todo:
         kept = store.get(key(item))
@@ -359,16 +369,15 @@ def baseline_decisions(corpus: Corpus, items: list[Item], cache: Path, rawtherap
         if kept.get("rawtherapee") is not None:
             rt[item.id] = Decision.from_json(kept["rawtherapee"])
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for n, _ in enumerate(pool.map(one, fresh), 1):
+        # Kept as they come (every 50 items), so that a run stopped half way keeps what it measured.
+        for n, item in enumerate(pool.map(measured, fresh), 1):
+            store[key(item)] = {"naive": naive[item.id].to_json(),
+                                "rawtherapee": rt[item.id].to_json() if item.id in rt else None}
+            if n % 50 == 0:
+                save()
             if n % 200 == 0:
                 log(f"    baselines: {n}/{len(fresh)} ({time.perf_counter() - t:.0f} s)")
-    for item in fresh:
-        store[key(item)] = {"naive": naive[item.id].to_json(),
-                            "rawtherapee": rt[item.id].to_json() if item.id in rt else None}
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store_path.with_name(f".{store_path.name}.tmp")
-    tmp.write_text(json.dumps(store))
-    os.replace(tmp, store_path)
+    save()
     return rt, naive
 
 
