@@ -95,14 +95,27 @@ def log(msg: str) -> None:
 # --- running postprod ------------------------------------------------------------------------------
 
 
-def code_hash() -> str:
-    """A digest of postprod's code, charts and graph: a new result folder whenever any of them changes
-    (the run journal is keyed by the package version only, which a code change does not bump)."""
+#: What only the plan reads: the rules, the charts and the stage that runs them in the driver.
+PLAN_CODE = ("pipeline/planning/", "charts/", "stages/plan_retouch.py")
+
+
+def code_hash(analysis_only: bool = False) -> str:
+    """A digest of postprod's code, charts and graph (printed with the tables).
+
+    ``analysis_only``: of the code the analysis stages run, leaving out :data:`PLAN_CODE`. It keys
+    the result folder: the run journal is keyed by the package version only, which a code change
+    does not bump, so a change to the analysis gets a new folder (and a whole new run), while a
+    change to the rules or charts alone re-plans the analysed images from their journal (every run
+    is ``--force``d: minutes, not the hour of a whole run).
+    """
     h = hashlib.sha256()
     for folder in ("pipeline", "stages", "models", "charts", "configs"):
         for p in sorted((ROOT / folder).rglob("*")):
+            rel = p.relative_to(ROOT).as_posix()
+            if analysis_only and rel.startswith(PLAN_CODE):
+                continue
             if p.is_file() and p.suffix in (".py", ".yaml", ".json"):
-                h.update(p.relative_to(ROOT).as_posix().encode())
+                h.update(rel.encode())
                 h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -145,7 +158,8 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
     """
     from pipeline.kernel.run import RunSettings, process_shoot
 
-    key = hashlib.sha256(("\n".join(sorted(f"{i.id}:{i.file}" for i in items)) + code_hash()).encode()).hexdigest()[:16]
+    listed = "\n".join(sorted(f"{i.id}:{i.file}" for i in items))
+    key = hashlib.sha256((listed + code_hash(analysis_only=True)).encode()).hexdigest()[:16]
     shoot, out = work / f"shoot-{key}", work / f"out-{key}"
     by_name = make_shoot(corpus, items, shoot)
     graph = analysis_graph(work / "accuracy_graph.yaml")
@@ -1200,7 +1214,8 @@ NOTES = [
     "",
     "- `--quick`: a dozen sources, a few minutes. The corpus, RawTherapee's renders and the baselines' figures",
     "  are cached by content (`~/.cache/postprod/accuracy`, `POSTPROD_ACCURACY_CACHE`), so a rerun after a",
-    "  change to postprod redoes postprod's run alone (its output folder is keyed by a hash of postprod's code).",
+    "  change to postprod redoes postprod's run alone (its output folder is keyed by a hash of postprod's",
+    "  analysis code: a change to the rules or charts alone re-plans the analysed images, minutes).",
     "- Every item's truth and each system's decision: `results/decisions-full.jsonl` in the cache.",
     "- `--sheet WORD`: a contact sheet of the items whose id contains WORD, to look at the perturbations.",
     "- `tests/test_accuracy_floor.py` keeps today's figures, on four sources, as floors: raise them with the",
