@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 
 from pipeline.kernel import decode_cache
 from pipeline.kernel.graph import Graph
+from pipeline.kernel.interrupt import stop_if_interrupted
 from pipeline.kernel.records import ImageRecord, SourceTask
 from pipeline.kernel.runner import Runner
 from pipeline.kernel.stage import RunContext
@@ -28,6 +29,7 @@ class LocalExecutor:
     ) -> Iterator[ImageRecord]:
         runner = Runner(graph, context)
         for i, task in enumerate(tasks):
+            stop_if_interrupted()  # a Ctrl-C that was swallowed where it landed stops the run here
             yield runner.run(task, records[i] if records is not None else None)
 
     def close(self) -> None:

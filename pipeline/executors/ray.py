@@ -43,6 +43,7 @@ from typing import Any, Iterator, Sequence
 
 from pipeline.kernel.errors import ClusterLost
 from pipeline.kernel.graph import Graph
+from pipeline.kernel.interrupt import stop_if_interrupted
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
 from pipeline.kernel.runner import TRANSIENT_NOTE, Runner
 from pipeline.kernel.stage import RunContext
@@ -325,6 +326,7 @@ class RayExecutor:
                         record = records[i]
                     pending[actor.run.remote(tasks[i], record)] = (actor, i, record, attempt)
                 ref = self._wait(list(pending))[0]
+                stop_if_interrupted()  # a Ctrl-C that was swallowed where it landed stops the run here
                 actor, i, given, attempt = pending.pop(ref)
                 task = tasks[i]
                 try:

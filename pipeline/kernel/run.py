@@ -33,6 +33,7 @@ from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
 from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
+from pipeline.kernel.interrupt import handle_interrupts, stop_if_interrupted
 from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
 from pipeline.kernel.record_store import RecordStore
@@ -242,6 +243,9 @@ def process_shoot(
         processed); and with ``only="plan"`` when some images were never analysed.
     OutOfSpace
         When the output folder's disk fills up; finished work is kept.
+    KeyboardInterrupt
+        On Ctrl-C, also one that something swallowed where it landed (:mod:`pipeline.kernel.interrupt`):
+        at the next image at the latest; finished work is kept.
     """
     start = time.perf_counter()
     graph, context = prepare(settings)
@@ -254,7 +258,10 @@ def process_shoot(
         if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
             set_aside_reviews(context.out_dir)
         try:
-            return _process(settings, graph, context, start, on_phase, on_record, on_executor)
+            with handle_interrupts():
+                result = _process(settings, graph, context, start, on_phase, on_record, on_executor)
+                stop_if_interrupted()  # pressed but swallowed after the last image: still an interrupted run
+                return result
         except OSError as exc:
             if is_out_of_space(exc):  # the driver's own writes: journal, manifest, sheets
                 raise OutOfSpace.from_oserror(exc, context.out_dir) from None
