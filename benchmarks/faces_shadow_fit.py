@@ -27,9 +27,18 @@ thresholds can be refitted offline without re-running the analysis;
 planning change's figures in seconds). ``--per-face`` prints, per shadowed
 face, its reading, what it was compared with, its skin allowance and its lift.
 
+``--more-dir DIR`` (repeatable) adds the group photos of a folder with a dlib
+imglab file of human-drawn face boxes (``testing.xml``, as dlib's
+``examples/faces``; read by :func:`benchmarks.accuracy_corpus.more_dir_sources`,
+photos it lists that are not in the folder skipped): photos nothing was tuned
+on. Their twins are named ``m<n>_...`` (the tuning sources' ``s<n>_...``) and
+their figures are printed apart from the tuning sources', an out-of-sample
+check of constants fitted on the tuning sources.
+
 Usage::
 
-    python benchmarks/faces_shadow_fit.py [--work DIR] [--long-edge PX] [--extra-photos] [--dump FILE] [--per-face]
+    python benchmarks/faces_shadow_fit.py [--work DIR] [--long-edge PX] [--extra-photos] [--more-dir DIR]...
+                                          [--dump FILE] [--per-face]
     python benchmarks/faces_shadow_fit.py --from-dump FILE [--per-face]
 """
 
@@ -59,8 +68,10 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     assign_splits,
     build_pool,
     centre_darkening_ev,
+    file_sha256,
     film_curve_inverse,
     load_photo,
+    more_dir_sources,
     save_jpeg,
     shadow_mask,
     srgb8_to_linear,
@@ -101,6 +112,11 @@ EXTRA_FACE_PHOTOS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
 SHADOWED_AT_EV, LIT_BELOW_EV = 0.5, 0.1
 
 
+#: Prefix of the twins' file names (and of the truth's keys) by what their sources are: the tuning
+#: sources (with :data:`MORE_FACE_PHOTOS` and the extra photos) and the ``--more-dir`` photos.
+SOURCE_TAGS = {"tuning sources": "s", "--more-dir sources": "m"}
+
+
 def tuning_face_sources(data: Path, cache: Path, extra: bool = False) -> list[Any]:
     """The faces group's sources in the tuning split (never a held-out one), then :data:`MORE_FACE_PHOTOS`
     (and with ``extra``, :data:`EXTRA_FACE_PHOTOS`).
@@ -126,13 +142,49 @@ def tuning_face_sources(data: Path, cache: Path, extra: bool = False) -> list[An
     return [s for s in pool if s.group == "faces" and s.faces and splits[s.id] == "tuning"] + more
 
 
-def make_shoot(sources: list[Any], shoot: Path, long_edge: int = WORK_LONG_EDGE) -> dict[str, list[dict[str, Any]]]:
-    """Write the twins into ``shoot``, each photo at most ``long_edge`` px: file name -> truth faces (box, shadow_ev)."""
+def more_dir_face_sources(data: Path, cache: Path, folders: tuple[Path, ...]) -> list[Any]:
+    """The photos of ``folders`` with human-drawn face boxes (:func:`~benchmarks.accuracy_corpus.more_dir_sources`).
+
+    A photo without boxes is left out (its shadows would have nowhere to go).
+
+    Raises
+    ------
+    ValueError
+        If a photo is a held-out source of the accuracy benchmark (the same bytes under any name).
+    """
+    found = [s for folder in folders for s in more_dir_sources(folder)]
+    for s in found:
+        if not s.faces:
+            print(f"  {s.id}: no face boxes in the folder's imglab file; left out")
+    found = [s for s in found if s.faces]
+    if found:
+        pool = build_pool(data, cache, print, wallpapers=False)
+        splits = assign_splits(pool)
+        held_out = {file_sha256(s.path) for s in pool if splits[s.id] == "held_out" and s.path.is_file()}
+        for s in found:
+            if file_sha256(s.path) in held_out:
+                raise ValueError(f"{s.path} is a held-out source of the accuracy benchmark: take it out of the folder")
+    return found
+
+
+def source_group(name: str) -> str:
+    """Which sources a twin's file name (or a source tag) comes from: a key of :data:`SOURCE_TAGS`."""
+    return next(group for group, tag in SOURCE_TAGS.items() if name.startswith(tag))
+
+
+def make_shoot(sources: list[Any], shoot: Path, long_edge: int = WORK_LONG_EDGE,
+               more: list[Any] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Write the twins into ``shoot``, each photo at most ``long_edge`` px: file name -> truth faces (box, shadow_ev).
+
+    The twins of ``sources`` are tagged ``s<n>``, those of ``more`` (the ``--more-dir`` photos) ``m<n>``.
+    """
     if shoot.exists():
         shutil.rmtree(shoot)
     shoot.mkdir(parents=True)
     truth: dict[str, list[dict[str, Any]]] = {}
-    for n, src in enumerate(sources):
+    tagged = [(f"{SOURCE_TAGS['tuning sources']}{n}", src) for n, src in enumerate(sources)]
+    tagged += [(f"{SOURCE_TAGS['--more-dir sources']}{n}", src) for n, src in enumerate(more or ())]
+    for tag, src in tagged:
         photo = load_photo(src.path, long_edge)
         from PIL import Image, ImageOps
 
@@ -142,7 +194,6 @@ def make_shoot(sources: list[Any], shoot: Path, long_edge: int = WORK_LONG_EDGE)
         faces = [tuple(v * s for v in box) for box in src.faces]
         display = srgb8_to_linear(photo)
         scene = film_curve_inverse(display)
-        tag = f"s{n}"
         lit = [{"box": list(f), "shadow_ev": 0.0} for f in faces]
         save_jpeg(shoot / f"{tag}_lit.jpg", photo)
         write_dng(shoot / f"{tag}_lit.dng", scene)
@@ -401,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="print each shadowed face (and each lit face lifted): reading, reference, skin, lift")
     parser.add_argument("--extra-photos", action="store_true",
                         help="also the photos of EXTRA_FACE_PHOTOS (group photos in mixed light, lone faces)")
+    parser.add_argument("--more-dir", type=Path, action="append", default=[],
+                        help="a folder of group photos with a dlib imglab file of face boxes (testing.xml), e.g. "
+                             "dlib's examples/faces: its figures are printed apart; repeatable")
     args = parser.parse_args(argv)
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     from pipeline.kernel.run import RunSettings, process_shoot
@@ -413,9 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t = time.perf_counter()
     sources = tuning_face_sources(args.data, args.work, args.extra_photos)
+    more = more_dir_face_sources(args.data, args.work, tuple(args.more_dir))
     print("tuning face sources:", ", ".join(s.id for s in sources))
+    if more:
+        print("--more-dir face sources:", ", ".join(s.id for s in more))
     shoot = args.work / "shoot"
-    truth = make_shoot(sources, shoot, args.long_edge)
+    truth = make_shoot(sources, shoot, args.long_edge, more)
     graph = analysis_graph(args.work / "graph.yaml")
     if (args.work / "out").exists():
         shutil.rmtree(args.work / "out")  # the run's journal would hand back the last run's records
@@ -424,20 +481,28 @@ def main(argv: list[str] | None = None) -> int:
     records = {r.source_path: r for r in result.records}
     if args.dump:
         with args.dump.open("wb") as fh:
-            pickle.dump({"truth": truth, "records": records}, fh)
+            pickle.dump({"truth": truth, "records": records,
+                         "sources": {**{f"s{n}": s.id for n, s in enumerate(sources)},
+                                     **{f"m{n}": s.id for n, s in enumerate(more)}}}, fh)
     print(f"{len(records)} images in {time.perf_counter() - t:.0f} s")
     report(records, truth, args.per_face)
     return 0
 
 
 def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], faces: bool) -> None:
-    """Print the figures, the single-face rule's fit and, with ``faces``, the per-face lines."""
-    if faces:
-        print("\n".join(per_face(records, truth)))
-    for k, v in figures(records, truth).items():
-        print(f"  {k}: {v}")
-    for k, v in surround_fit(records, truth).items():
-        print(f"  {k}: {v}")
+    """Print, for the tuning sources and the ``--more-dir`` sources apart, the figures, the single-face rule's
+    fit and, with ``faces``, the per-face lines."""
+    for group in SOURCE_TAGS:
+        part = {name: t for name, t in truth.items() if source_group(name) == group}
+        if not part:
+            continue
+        print(f"\n{group} ({len({n.split('_')[0] for n in part})} photos, {len(part)} twins):")
+        if faces:
+            print("\n".join(per_face(records, part)))
+        for k, v in figures(records, part).items():
+            print(f"  {k}: {v}")
+        for k, v in surround_fit(records, part).items():
+            print(f"  {k}: {v}")
 
 
 if __name__ == "__main__":
