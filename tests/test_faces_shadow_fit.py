@@ -1,0 +1,79 @@
+"""The faces rule's shadow-twin tool (benchmarks/faces_shadow_fit.py): its ``--more-dir`` photos, read with their
+human-drawn boxes from a dlib imglab file (benchmarks/accuracy_corpus.py's ``more_dir_sources``), and kept apart
+from the tuning sources in the shoot and the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import faces_shadow_fit
+from benchmarks.accuracy_corpus import Source, more_dir_sources
+
+TESTING_XML = """<?xml version='1.0' encoding='ISO-8859-1'?>
+<dataset>
+<images>
+  <image file='2008_002506.jpg' width='64' height='48'>
+    <box top='10' left='12' width='20' height='21'/>
+    <box top='8' left='40' width='18' height='18'/>
+  </image>
+  <image file='absent.jpg' width='500' height='375'>
+    <box top='1' left='2' width='30' height='30'/>
+  </image>
+</images>
+</dataset>
+"""
+
+
+def _folder(tmp_path: Path) -> Path:
+    """dlib's layout: photos beside ``testing.xml``, which also lists a photo the folder does not have."""
+    folder = tmp_path / "dlib"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("2008_002506.jpg", "unlisted.jpg"):
+        Image.fromarray(rng.integers(40, 200, (48, 64, 3), dtype=np.uint8)).save(folder / name)
+    (folder / "testing.xml").write_text(TESTING_XML, encoding="ISO-8859-1")
+    return folder
+
+
+def test_more_dir_sources_read_the_imglab_boxes(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    got = {s.id: s for s in more_dir_sources(folder)}
+    # The absent photo of testing.xml is skipped; a photo it does not list comes without boxes.
+    assert sorted(got) == ["more/dlib/2008_002506", "more/dlib/unlisted"]
+    assert got["more/dlib/2008_002506"].faces == ((12.0, 10.0, 20.0, 21.0), (40.0, 8.0, 18.0, 18.0))  # x, y, w, h
+    assert got["more/dlib/unlisted"].faces == ()
+    assert all(s.group == "faces" for s in got.values())
+
+
+def test_more_dir_face_sources_keep_the_boxed_photos_and_refuse_a_held_out_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _folder(tmp_path)
+    pool = [Source("pascal_voc/x", folder / "unlisted.jpg", "faces", ((1, 1, 5, 5),))]
+    monkeypatch.setattr(faces_shadow_fit, "build_pool", lambda *a, **k: pool)
+    monkeypatch.setattr(faces_shadow_fit, "assign_splits", lambda p: {"pascal_voc/x": "tuning"})
+    got = faces_shadow_fit.more_dir_face_sources(tmp_path, tmp_path, (folder,))
+    assert [s.id for s in got] == ["more/dlib/2008_002506"]  # the unboxed photo is left out
+    # The same bytes as a held-out source of the benchmark, under another name: refused.
+    pool[0] = Source("pascal_voc/x", tmp_path / "copy.jpg", "faces", ((1, 1, 5, 5),))
+    (tmp_path / "copy.jpg").write_bytes((folder / "2008_002506.jpg").read_bytes())
+    monkeypatch.setattr(faces_shadow_fit, "assign_splits", lambda p: {"pascal_voc/x": "held_out"})
+    with pytest.raises(ValueError, match="held-out"):
+        faces_shadow_fit.more_dir_face_sources(tmp_path, tmp_path, (folder,))
+
+
+def test_more_dir_twins_are_tagged_apart(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (boxed,) = [s for s in more_dir_sources(folder) if s.faces]
+    truth = faces_shadow_fit.make_shoot([], tmp_path / "shoot", 64, more=[boxed])
+    # One unshadowed pair and one pair per face and depth, JPEG and DNG, all tagged m0.
+    assert len(truth) == 2 * (1 + 2 * len(faces_shadow_fit.DEPTHS_EV))
+    assert {faces_shadow_fit.source_group(n) for n in truth} == {"--more-dir sources"}
+    assert all(n.startswith("m0_") for n in truth)
+    assert (tmp_path / "shoot" / "m0_f1_d1.5.dng").is_file()
+    assert faces_shadow_fit.source_group("s3_lit.jpg") == "tuning sources"
+    depths = [f["shadow_ev"] for f in truth["m0_f0_d1.0.jpg"]]
+    assert depths[0] == pytest.approx(1.0, abs=0.05) and depths[1] < faces_shadow_fit.LIT_BELOW_EV
