@@ -439,6 +439,158 @@ def per_face(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], ch
     return lines
 
 
+#: The causes a missed face is put down to (:func:`miss_causes`), in the order they are tried.
+MISS_CAUSES = (
+    "not detected", "too small to count (faces.min_face_pct)", "no exposure reading", "lone face (its surround)",
+    "not a key-light peer (lit, outside the key band)", "surround did not confirm (face_shadow flag)",
+    "amount off by the tone curve (JPEG only)", "amount off by the measurement (both domains)",
+    "reference off: skin allowance", "reference off: flash fall-off", "reference off: key band (peers' median)",
+)
+
+
+def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
+                chart: str = "base") -> tuple[dict[tuple[str, str], int], list[str]]:
+    """Why the faces rule missed each shadowed face it did not lift within 0.3 EV, and each lit face it lifted.
+
+    A miss is put down to the first of :data:`MISS_CAUSES` that holds. Up to
+    the flag, what the plan did with the face; past it, its amount (the depth
+    the peers read, lifted or not) is split against the same face in the
+    photo's unshadowed twin: ``amount - truth`` = the measurement (how much
+    darker the face reads than it does lit, less the truth) + the reference
+    (where the peers put the lit face, less where it reads lit), and the
+    reference = the flash fall-off's term (the peers' expected reading less
+    their plain median) - the skin allowance + the key band's (the key peers'
+    median less the face's own lit reading). The bigger of measurement and
+    reference, in the error's direction, is the cause; a measurement error
+    1.5 times the DNG twin's (or more) in a JPEG is the tone curve's; a
+    reference error goes to its biggest term. A face in a twin whose lit
+    twin lost the face, is "not detected" there.
+
+    Returns
+    -------
+    counts : dict
+        ``(kind, cause)`` -> faces, kind ``shadowed JPEG`` / ``shadowed DNG`` / ``lit lifted JPEG`` / ...
+    lines : list of str
+        One line per miss: the twin, the face, truth, amount, the cause and the terms.
+    """
+    from charts.loader import load_chart
+    from pipeline.imaging.measure.metering import is_rendered
+    from pipeline.planning.plan import plan_image
+    from pipeline.planning.rules.faces import judge_against_peers, lit_by_falloff, lone_face_shadow, shown_ev
+    from pipeline.planning.state import PlanState
+
+    resolved = load_chart(chart).chart
+    states: dict[str, Any] = {}
+
+    def state(name: str) -> Any:
+        if name not in states:
+            r = records[name]
+            plan = PlanState.start(r, resolved)
+            plan_image(r, resolved, plan=plan)
+            states[name] = plan
+        return states[name]
+
+    def matched(name: str) -> list[int | None]:
+        r = records[name]
+        return match_faces(truth[name], [([f.x, f.y, f.width, f.height], None) for f in r.faces])
+
+    counts: dict[tuple[str, str], int] = {}
+    lines: list[str] = []
+    for name in sorted(truth):
+        r = records.get(name)
+        if r is None or r.status != "ok":
+            continue
+        rendered = is_rendered(r.source_kind)
+        domain = "JPEG" if rendered else "DNG"
+        lifts = {int(o.params["face_index"]): float(o.params["ev"]) for o in r.operations
+                 if str(o.kind) == "brighten_face"}
+        checks = {int(o.params["face_index"]) for o in r.operations if o.params.get("check") == "face_shadow"}
+        plan = state(name)
+        lit_name = lit_twin(name)
+        lit_rec = records.get(lit_name)
+        lit_match = matched(lit_name) if lit_rec is not None and lit_rec.status == "ok" else None
+        for k, (t, j) in enumerate(zip(truth[name], matched(name))):
+            depth = t["shadow_ev"]
+            lift = None if j is None else lifts.get(j)
+            if depth >= SHADOWED_AT_EV:
+                if lift is not None and abs(lift - depth) <= 0.3:
+                    continue
+                kind = f"shadowed {domain}"
+            elif depth < LIT_BELOW_EV and lift is not None:
+                kind = f"lit lifted {domain}"
+            else:
+                continue
+            terms = ""
+            amount = lift
+            if j is None:
+                cause = MISS_CAUSES[0]
+                if lit_match is not None and lit_match[k] is None:
+                    terms = "(not detected lit either)"
+            elif j not in plan.faces_that_count:
+                cause = MISS_CAUSES[1]
+            elif r.faces[j].exposure_ev is None or not plan.key_faces:
+                cause = MISS_CAUSES[2]
+            elif (lone := lone_face_shadow(r, plan.faces_that_count)) is not None and lone[0] == j:
+                cause = MISS_CAUSES[3]
+            elif lit_match is None or lit_match[k] is None:
+                cause, terms = MISS_CAUSES[0], "(in its lit twin)"
+            else:
+                lit_plan = state(lit_name)
+                jl = lit_match[k]
+                flash = lit_by_falloff([r.faces[i] for i in plan.faces_that_count])
+                judged = judge_against_peers(r, plan.key_faces, j, flash)
+                amount = judged.depth if lift is None else lift
+                lit_reading = shown_ev(lit_rec.faces[jl].exposure_ev, rendered)  # type: ignore[union-attr]
+                measurement = lit_reading - judged.reading - depth
+                peers = [r.faces[i] for i in plan.key_faces if i != j] or [r.faces[j]]
+                plain = float(np.median([shown_ev(p.exposure_ev, rendered) for p in peers]))
+                ref = {"reference off: flash fall-off": judged.expected - plain,
+                       "reference off: skin allowance": -judged.skin,
+                       "reference off: key band (peers' median)": plain - lit_reading}
+                reference = sum(ref.values())
+                terms = (f"meas {measurement:+.2f} ref {reference:+.2f} (flash {ref['reference off: flash fall-off']:+.2f}"
+                         f" skin {-judged.skin:+.2f} band {plain - lit_reading:+.2f}) surr "
+                         + ("-" if judged.surround is None else f"{judged.surround:+.2f}"))
+                error = amount - depth
+                if jl not in lit_plan.key_faces:
+                    cause = MISS_CAUSES[4]
+                elif j in checks:
+                    cause = MISS_CAUSES[5]
+                elif measurement * error > 0 and abs(measurement) >= abs(reference):
+                    cause = MISS_CAUSES[7]
+                    if rendered:
+                        dng = name.replace(".jpg", ".dng")
+                        other = _measurement(records, truth, dng, k, lit_twin(dng)) if dng in records else None
+                        if other is None or abs(measurement) >= 1.5 * abs(other):
+                            cause = MISS_CAUSES[6]
+                else:
+                    cause = max(ref, key=lambda c: ref[c] * (1 if error > 0 else -1))
+            counts[(kind, cause)] = counts.get((kind, cause), 0) + 1
+            shown = "-" if amount is None else f"{amount:+.2f}"
+            lines.append(f"{name:22s} face {k} truth {depth:.2f} amount {shown:>5s} "
+                         f"{'lifted' if lift is not None else 'check' if j in checks else 'not lifted'}: "
+                         f"{cause} {terms}")
+    return counts, lines
+
+
+def _measurement(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], name: str, k: int,
+                 lit_name: str) -> float | None:
+    """How much further truth face ``k`` of twin ``name`` reads under its lit twin than its truth (EV, renderer's light)."""
+    from pipeline.imaging.measure.metering import is_rendered
+    from pipeline.planning.rules.faces import shown_ev
+
+    r, lit = records.get(name), records.get(lit_name)
+    if r is None or lit is None or r.status != "ok" or lit.status != "ok":
+        return None
+    j = match_faces(truth[name], [([f.x, f.y, f.width, f.height], None) for f in r.faces])[k]
+    jl = match_faces(truth[lit_name], [([f.x, f.y, f.width, f.height], None) for f in lit.faces])[k]
+    if j is None or jl is None or r.faces[j].exposure_ev is None or lit.faces[jl].exposure_ev is None:
+        return None
+    rendered = is_rendered(r.source_kind)
+    return (shown_ev(lit.faces[jl].exposure_ev, rendered) - shown_ev(r.faces[j].exposure_ev, rendered)
+            - truth[name][k]["shadow_ev"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
@@ -452,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="print each shadowed face (and each lit face lifted): reading, reference, skin, lift")
     parser.add_argument("--extra-photos", action="store_true",
                         help="also the photos of EXTRA_FACE_PHOTOS (group photos in mixed light, lone faces)")
+    parser.add_argument("--causes", action="store_true",
+                        help="put each miss (a shadowed face not lifted within 0.3 EV, a lit face lifted) down to a cause")
     parser.add_argument("--more-dir", type=Path, action="append", default=[],
                         help="a folder of group photos with a dlib imglab file of face boxes (testing.xml), e.g. "
                              "dlib's examples/faces: its figures are printed apart; repeatable")
@@ -463,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         with args.from_dump.open("rb") as fh:
             dumped = pickle.load(fh)  # noqa: S301 (a file this script wrote)
         truth, records = dumped["truth"], replan(dumped["records"])
-        report(records, truth, args.per_face)
+        report(records, truth, args.per_face, args.causes)
         return 0
     t = time.perf_counter()
     sources = tuning_face_sources(args.data, args.work, args.extra_photos)
@@ -485,11 +639,11 @@ def main(argv: list[str] | None = None) -> int:
                          "sources": {**{f"s{n}": s.id for n, s in enumerate(sources)},
                                      **{f"m{n}": s.id for n, s in enumerate(more)}}}, fh)
     print(f"{len(records)} images in {time.perf_counter() - t:.0f} s")
-    report(records, truth, args.per_face)
+    report(records, truth, args.per_face, args.causes)
     return 0
 
 
-def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], faces: bool) -> None:
+def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], faces: bool, causes: bool = False) -> None:
     """Print, for the tuning sources and the ``--more-dir`` sources apart, the figures, the single-face rule's
     fit and, with ``faces``, the per-face lines."""
     for group in SOURCE_TAGS:
@@ -503,6 +657,14 @@ def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], face
             print(f"  {k}: {v}")
         for k, v in surround_fit(records, part).items():
             print(f"  {k}: {v}")
+        if causes:
+            counts, lines = miss_causes(records, part)
+            print("\n".join(lines))
+            print("  misses by cause:")
+            for kind in sorted({kind for kind, _ in counts}):
+                for cause in MISS_CAUSES:
+                    if (kind, cause) in counts:
+                        print(f"    {kind:18s} {cause}: {counts[(kind, cause)]}")
 
 
 if __name__ == "__main__":

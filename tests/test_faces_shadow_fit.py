@@ -77,3 +77,33 @@ def test_more_dir_twins_are_tagged_apart(tmp_path: Path) -> None:
     assert faces_shadow_fit.source_group("s3_lit.jpg") == "tuning sources"
     depths = [f["shadow_ev"] for f in truth["m0_f0_d1.0.jpg"]]
     assert depths[0] == pytest.approx(1.0, abs=0.05) and depths[1] < faces_shadow_fit.LIT_BELOW_EV
+
+
+def test_miss_causes_name_what_the_rule_did() -> None:
+    """A shadow read too shallow is the measurement's; one the surroundings do not show is the flag's; a face the
+    detector lost is not detected; a shadow read at its depth and confirmed is no miss."""
+    from tests.planning_inputs import LIT_SURROUND_EV, face, image_record
+
+    boxes = [(200.0, 800.0, 300.0, 300.0), (1200.0, 800.0, 300.0, 300.0), (2200.0, 800.0, 300.0, 300.0)]
+
+    def twin(name: str, evs: list[float], surrounds: list[float]) -> object:
+        return image_record(source_path=name, faces=[face(x, y, s, ev, surround_ev=sv)
+                                                     for (x, y, s, _), ev, sv in zip(boxes, evs, surrounds)])
+
+    lit = [LIT_SURROUND_EV] * 3
+    shadow = [{"box": list(b), "shadow_ev": 1.0 if k == 0 else 0.0} for k, b in enumerate(boxes)]
+    truth = {"m0_lit.dng": [{"box": list(b), "shadow_ev": 0.0} for b in boxes],
+             "m0_f0_d1.0.dng": shadow, "m0_f0_d1.2.dng": shadow, "m0_f0_d1.5.dng": shadow, "m0_f0_d0.8.dng": shadow}
+    records = faces_shadow_fit.replan({
+        "m0_lit.dng": twin("m0_lit.dng", [0.0, 0.0, 0.0], lit),
+        "m0_f0_d1.0.dng": twin("m0_f0_d1.0.dng", [-1.0, 0.0, 0.0], [LIT_SURROUND_EV - 1.0, *lit[1:]]),  # found
+        "m0_f0_d1.2.dng": twin("m0_f0_d1.2.dng", [-0.3, 0.0, 0.0], [LIT_SURROUND_EV - 0.3, *lit[1:]]),  # too shallow
+        "m0_f0_d1.5.dng": twin("m0_f0_d1.5.dng", [-1.5, 0.0, 0.0], lit),  # its surroundings read as lit
+        "m0_f0_d0.8.dng": image_record(source_path="m0_f0_d0.8.dng",
+                                       faces=[face(*boxes[k][:3], 0.0, surround_ev=LIT_SURROUND_EV) for k in (1, 2)]),
+    })
+    counts, lines = faces_shadow_fit.miss_causes(records, truth)
+    assert counts == {("shadowed DNG", "amount off by the measurement (both domains)"): 1,
+                      ("shadowed DNG", "surround did not confirm (face_shadow flag)"): 1,
+                      ("shadowed DNG", "not detected"): 1}
+    assert len(lines) == 3 and not any(line.startswith("m0_f0_d1.0") for line in lines)
