@@ -269,7 +269,7 @@ def figures(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]]) -> 
     out["median amount error, signed (EV)"] = round(statistics.median(errs), 2) if errs else None
     out["lit faces lifted"] = f"{lit_lifted} of {lit}"
     out["sent to a check instead of a lift (face_shadow flag): shadowed faces; lit faces"] = (shadow_checked, lit_checked)
-    glob = {name: global_correction(r) for name, r in records.items() if r.status == "ok"}
+    glob = {name: global_correction(r) for name, r in records.items() if r.status == "ok" and name in truth}
     shadow = [name for name in glob if "_lit." not in name]
     moved = [glob[name] - glob[lit_twin(name)] for name in shadow if lit_twin(name) in glob]
     if shadow:
@@ -449,7 +449,7 @@ MISS_CAUSES = (
 
 
 def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
-                chart: str = "base") -> tuple[dict[tuple[str, str], int], list[str]]:
+                chart: str = "base") -> tuple[dict[tuple[str, str], list[tuple[str, int]]], list[str]]:
     """Why the faces rule missed each shadowed face it did not lift within 0.3 EV, and each lit face it lifted.
 
     A miss is put down to the first of :data:`MISS_CAUSES` that holds. Up to
@@ -469,7 +469,8 @@ def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
     Returns
     -------
     counts : dict
-        ``(kind, cause)`` -> faces, kind ``shadowed JPEG`` / ``shadowed DNG`` / ``lit lifted JPEG`` / ...
+        ``(kind, cause)`` -> the missed faces (twin's file name, truth face index), kind ``shadowed JPEG`` /
+        ``shadowed DNG`` / ``lit lifted JPEG`` / ``lit lifted DNG``.
     lines : list of str
         One line per miss: the twin, the face, truth, amount, the cause and the terms.
     """
@@ -494,7 +495,7 @@ def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
         r = records[name]
         return match_faces(truth[name], [([f.x, f.y, f.width, f.height], None) for f in r.faces])
 
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, str], list[tuple[str, int]]] = {}
     lines: list[str] = []
     for name in sorted(truth):
         r = records.get(name)
@@ -565,9 +566,9 @@ def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
                             cause = MISS_CAUSES[6]
                 else:
                     cause = max(ref, key=lambda c: ref[c] * (1 if error > 0 else -1))
-            counts[(kind, cause)] = counts.get((kind, cause), 0) + 1
+            counts.setdefault((kind, cause), []).append((name, k))
             shown = "-" if amount is None else f"{amount:+.2f}"
-            lines.append(f"{name:22s} face {k} truth {depth:.2f} amount {shown:>5s} "
+            lines.append(f"{name:22s} truth face {k}: {depth:.2f} EV, amount {shown:>5s} "
                          f"{'lifted' if lift is not None else 'check' if j in checks else 'not lifted'}: "
                          f"{cause} {terms}")
     return counts, lines
@@ -660,11 +661,14 @@ def report(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], face
         if causes:
             counts, lines = miss_causes(records, part)
             print("\n".join(lines))
-            print("  misses by cause:")
+            # A face's misses mostly share their cause over its depths (its reference is one): faces too.
+            print("  misses by cause: twins (photo faces)")
             for kind in sorted({kind for kind, _ in counts}):
                 for cause in MISS_CAUSES:
                     if (kind, cause) in counts:
-                        print(f"    {kind:18s} {cause}: {counts[(kind, cause)]}")
+                        missed = counts[(kind, cause)]
+                        faces = {(name.split("_")[0], k) for name, k in missed}
+                        print(f"    {kind:18s} {cause}: {len(missed)} ({len(faces)})")
 
 
 if __name__ == "__main__":

@@ -103,7 +103,7 @@ def test_miss_causes_name_what_the_rule_did() -> None:
                                        faces=[face(*boxes[k][:3], 0.0, surround_ev=LIT_SURROUND_EV) for k in (1, 2)]),
     })
     counts, lines = faces_shadow_fit.miss_causes(records, truth)
-    assert counts == {("shadowed DNG", "amount off by the measurement (both domains)"): 1,
-                      ("shadowed DNG", "surround did not confirm (face_shadow flag)"): 1,
-                      ("shadowed DNG", "not detected"): 1}
+    assert counts == {("shadowed DNG", "amount off by the measurement (both domains)"): [("m0_f0_d1.2.dng", 0)],
+                      ("shadowed DNG", "surround did not confirm (face_shadow flag)"): [("m0_f0_d1.5.dng", 0)],
+                      ("shadowed DNG", "not detected"): [("m0_f0_d0.8.dng", 0)]}
     assert len(lines) == 3 and not any(line.startswith("m0_f0_d1.0") for line in lines)
