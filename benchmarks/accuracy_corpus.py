@@ -224,6 +224,35 @@ def pascal_voc_boxes(boxes_xml: Path) -> dict[str, tuple[Box, ...]]:
     return out
 
 
+#: dlib's imglab files of human-drawn face boxes a ``--more-dir`` folder may hold (the names of
+#: dlib's ``examples/faces``: its training and testing sets).
+MORE_DIR_BOXES = ("training.xml", "testing.xml")
+
+
+def more_dir_sources(folder: Path) -> list[Source]:
+    """Every JPEG of ``folder`` as a faces source ``more/<folder>/<stem>``, with its human-drawn boxes.
+
+    The boxes come from the folder's dlib imglab files (:data:`MORE_DIR_BOXES`,
+    read by :func:`pascal_voc_boxes`), keyed by file name; a JPEG that no file
+    lists has none (``()``), and a listed image that is not in the folder is
+    skipped (dlib's ``testing.xml`` lists more photos than one may have). The
+    benchmarks' ``--more-dir`` photos (``fit_face_key.py``,
+    ``faces_shadow_fit.py``) are read here: published photos in no split of
+    the accuracy benchmark's pool.
+
+    Raises
+    ------
+    xml.etree.ElementTree.ParseError
+        When an imglab file of the folder is not XML.
+    """
+    boxes: dict[str, tuple[Box, ...]] = {}
+    for name in MORE_DIR_BOXES:
+        if (folder / name).is_file():
+            boxes.update(pascal_voc_boxes(folder / name))
+    return [Source(f"more/{folder.name}/{path.stem}", path, "faces", boxes.get(path.name, ()))
+            for path in sorted(folder.glob("*.jp*g"))]
+
+
 def fetch_debian_wallpapers(dest: Path, log: Callable[[str], None] = print) -> list[Path]:
     """The real photographs of Debian's wallpaper packages, in ``dest`` (downloaded once).
 

@@ -111,6 +111,7 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     Source,
     film_curve_inverse,
     load_photo,
+    more_dir_sources,
     save_jpeg,
     srgb8_to_linear,
     write_dng,
@@ -150,8 +151,7 @@ def sources(data: Path, work: Path, extra_cache: Path | None, more_dirs: tuple[P
     every JPEG of ``more_dirs`` (published photos in no split of the benchmark's pool: truth 0)."""
     out = tuning_face_sources(data, work, extra=True)
     for folder in more_dirs:
-        for path in sorted(folder.glob("*.jp*g")):
-            out.append(Source(f"more/{folder.name}/{path.stem}", path, "faces", ()))
+        out.extend(more_dir_sources(folder))  # their boxes go unused: the detector's faces key the exposure
     for rel in MORE_PUBLISHED:
         if rel.startswith("cache:"):
             path = None if extra_cache is None else extra_cache / rel.removeprefix("cache:")
