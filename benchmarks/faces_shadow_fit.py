@@ -409,8 +409,8 @@ def per_face(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], ch
     from pipeline.planning.plan import plan_image
     from pipeline.planning.rules.faces import (
         SURROUND_LIT_EV,
+        flash_falloff,
         judge_against_peers,
-        lit_by_falloff,
         lone_face_shadow,
         shown_ev,
         shown_surround_ev,
@@ -432,7 +432,7 @@ def per_face(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], ch
         checks = {int(o.params["face_index"]) for o in r.operations if o.params.get("check") == "face_shadow"}
         det = [([f.x, f.y, f.width, f.height], None) for f in r.faces]
         lone = lone_face_shadow(r, plan.faces_that_count)
-        flash = lit_by_falloff([r.faces[i] for i in plan.faces_that_count])
+        falloff = flash_falloff([r.faces[i] for i in plan.faces_that_count])
         for t, j in zip(truth[name], match_faces(truth[name], det)):
             lift = None if j is None else lifts.get(j)
             if not (t["shadow_ev"] >= SHADOWED_AT_EV or (t["shadow_ev"] < LIT_BELOW_EV and lift is not None)):
@@ -446,8 +446,8 @@ def per_face(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]], ch
             if lone is not None and lone[0] == j:
                 ref = f"lone: surround {shown_surround_ev(f, rendered):+.2f} vs {SURROUND_LIT_EV:+.2f}"
             elif f.exposure_ev is not None and plan.key_faces and j in plan.faces_that_count:
-                judged = judge_against_peers(r, plan.key_faces, j, flash)
-                ref = f"{'flash ' if flash else ''}key faces {judged.expected:+.2f}"
+                judged = judge_against_peers(r, plan.key_faces, j, falloff)
+                ref = f"{'flash ' if falloff else ''}key faces {judged.expected:+.2f}"
                 skin = f"{judged.skin:+6.2f}"
                 surr = "" if judged.surround is None else f"{judged.surround:+6.2f}"
             else:
@@ -497,7 +497,7 @@ def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
     from charts.loader import load_chart
     from pipeline.imaging.measure.metering import is_rendered
     from pipeline.planning.plan import plan_image
-    from pipeline.planning.rules.faces import judge_against_peers, lit_by_falloff, lone_face_shadow, shown_ev
+    from pipeline.planning.rules.faces import flash_falloff, judge_against_peers, lone_face_shadow, shown_ev
     from pipeline.planning.state import PlanState
 
     resolved = load_chart(chart).chart
@@ -558,8 +558,8 @@ def miss_causes(records: dict[str, Any], truth: dict[str, list[dict[str, Any]]],
             else:
                 lit_plan = state(lit_name)
                 jl = lit_match[k]
-                flash = lit_by_falloff([r.faces[i] for i in plan.faces_that_count])
-                judged = judge_against_peers(r, plan.key_faces, j, flash)
+                falloff = flash_falloff([r.faces[i] for i in plan.faces_that_count])
+                judged = judge_against_peers(r, plan.key_faces, j, falloff)
                 amount = judged.depth if lift is None else lift
                 lit_reading = shown_ev(lit_rec.faces[jl].exposure_ev, rendered)  # type: ignore[union-attr]
                 measurement = lit_reading - judged.reading - depth

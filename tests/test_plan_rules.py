@@ -27,6 +27,7 @@ from pipeline.planning.rules.faces import (
     SKIN_REDNESS_EV,
     SURROUND_CONFIRMS,
     SURROUND_LIT_EV,
+    flash_falloff,
     judge_against_peers,
     lit_by_falloff,
     plan_faces,
@@ -116,15 +117,15 @@ def test_a_face_is_judged_against_the_key_faces_other_than_itself() -> None:
     plan = PlanState.start(record, chart)
     assert not of_kind(plan_image(record, chart, plan=plan), OperationKind.BRIGHTEN_FACE)  # 0.6 is not beyond 0.6
     assert plan.key_faces == (0, 1)
-    judged = judge_against_peers(record, plan.key_faces, 1, flash=False)
+    judged = judge_against_peers(record, plan.key_faces, 1)
     # The second face is paler: colour only ever excuses, so its skin explains nothing (0, not negative).
     assert (judged.reading, judged.expected, judged.skin, judged.depth) == pytest.approx((0.0, 0.6, 0.0, 0.6))
-    redder = judge_against_peers(image_record(faces=[faces[0], _skin(0.0, 0.7, 1200)]), (0, 1), 1, flash=False)
+    redder = judge_against_peers(image_record(faces=[faces[0], _skin(0.0, 0.7, 1200)]), (0, 1), 1)
     assert redder.skin == pytest.approx(0.2 * SKIN_REDNESS_EV) and redder.depth == pytest.approx(0.6 - 0.2 * SKIN_REDNESS_EV)
     # A lone key face is its own reference (depth 0), and there is no judging without key faces.
-    assert judge_against_peers(record, (1,), 1, flash=False).depth == pytest.approx(0.0)
+    assert judge_against_peers(record, (1,), 1).depth == pytest.approx(0.0)
     with pytest.raises(ValueError, match="at least one key face"):
-        judge_against_peers(record, (), 1, flash=False)
+        judge_against_peers(record, (), 1)
 
 
 def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None:
@@ -156,6 +157,26 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
     assert lift.params["face_index"] == 1
 
 
+def test_flash_fall_off_is_the_photos_own() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # A diffused flash: the diners fall off by 1.3 EV per halving of their size, not the law's 2.0.
+    sizes, slope = (400, 300, 220, 160), 1.3
+    def diners(shadow: float = 0.0) -> list[Face]:
+        return [face(300 + 700 * k, 600, s, slope * math.log2(s / 400) - (shadow if k == 2 else 0),
+                     surround_ev=LIT_SURROUND_EV - (shadow if k == 2 else 0)) for k, s in enumerate(sizes)]
+    assert flash_falloff(diners()) == pytest.approx(slope)
+    assert not of_kind(plan_image(image_record(faces=diners()), chart), OperationKind.BRIGHTEN_FACE)
+    # A 1 EV shadow on the third diner is lifted by its depth: the law would excuse 0.47 EV of it as
+    # distance (2.0 - 1.3 EV per halving, 0.67 halvings under the key faces' size) and read 0.53,
+    # under the threshold.
+    (lift,) = of_kind(plan_image(image_record(faces=diners(1.0)), chart), OperationKind.BRIGHTEN_FACE)
+    assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(1.0, abs=0.05)
+    # Steeper than the law is not believed beyond it; an even light has none.
+    steep = [face(300 + 700 * k, 600, s, 3.0 * math.log2(s / 400)) for k, s in enumerate(sizes)]
+    assert flash_falloff(steep) == pytest.approx(FALLOFF_EV_PER_STOP)
+    assert flash_falloff([face(300 + 700 * k, 600, s, 0.0) for k, s in enumerate(sizes)]) == 0.0
+
+
 def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
     # The third face reads 0.9 EV under the two others at their redness: a shadow, by the peers alone.
@@ -166,7 +187,7 @@ def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift()
     # Its surroundings are as much darker as it is (it stands in a dimmer part of the room): no shadow
     # of its own. Not lifted: a check for a person, with the depth the peers read.
     dim = group(LIT_SURROUND_EV)
-    assert judge_against_peers(dim, (0, 1), 2, flash=False).surround < SURROUND_CONFIRMS * chart.faces.brighten_below_ev
+    assert judge_against_peers(dim, (0, 1), 2).surround < SURROUND_CONFIRMS * chart.faces.brighten_below_ev
     ops = plan_image(dim, chart)
     assert not of_kind(ops, OperationKind.BRIGHTEN_FACE)
     (check,) = [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
@@ -176,7 +197,7 @@ def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift()
     assert not of_kind(plan_image(group(None), chart), OperationKind.BRIGHTEN_FACE)
     # In a shadow of its own it reads as much further under its surroundings: lifted by the peers' depth.
     shadowed = group(LIT_SURROUND_EV - 0.9)
-    assert judge_against_peers(shadowed, (0, 1), 2, flash=False).surround > SURROUND_CONFIRMS * chart.faces.brighten_below_ev
+    assert judge_against_peers(shadowed, (0, 1), 2).surround > SURROUND_CONFIRMS * chart.faces.brighten_below_ev
     ops = plan_image(shadowed, chart)
     (lift,) = of_kind(ops, OperationKind.BRIGHTEN_FACE)
     assert lift.params["face_index"] == 2 and lift.params["ev"] == pytest.approx(0.9)
