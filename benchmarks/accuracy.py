@@ -600,6 +600,10 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         vals[s] = float(np.median(shifts)) if shifts else None
     rows.append(Row(sec, f"median |white-balance shift| on all originals (mired, n={len(originals)})", vals, "<= 10",
                     "lower", 10.0, "{:.1f}"))
+    # A retoucher sent to check the colour of a photo that needs nothing: the cost of a flag (postprod alone flags).
+    ds = [d for d in (dec("postprod", i) for i in originals) if d is not None]
+    rows.append(Row(sec, "originals whose colour the plan sends a retoucher to check (a white_balance or skin flag; "
+                         "diagnostic)", {"postprod": _ratio(sum(d.colour_flagged for d in ds), len(ds))}, ""))
 
     # Casts.
     sec = "Colour casts (mired; + = warmer)"

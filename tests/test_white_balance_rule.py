@@ -81,9 +81,9 @@ def test_a_cast_the_cues_agree_on_is_neutralised_whatever_its_temperature(m: flo
 
 def test_a_photo_as_warm_as_published_photos_read_is_left_as_shot_unless_the_cues_agree_well_beyond() -> None:
     # 20 mired warm, the cues in agreement: as warm as the estimate reads a published photograph. Left as
-    # shot (and flagged, as any reading the plan is unsure of), where a 20 mired cool reading is corrected.
+    # shot, where a 20 mired cool reading is corrected.
     warm = plan_image(_record(20.0), BASE)
-    assert _wb(warm) is None and _flags(warm, "white_balance")
+    assert _wb(warm) is None
     cool = _wb(plan_image(_record(-20.0), BASE))
     assert cool is not None and cool.params["mired_shift"] == pytest.approx(20.0, abs=0.15)
     # The same 45 mired warm reading: corrected all the way when the cues agree, left when they scatter.
@@ -129,6 +129,26 @@ def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
     # Within the tolerance there is nothing to flag either.
     assert plan_image(_record(8.0, uncertainty=60.0), BASE) == [] or not _flags(plan_image(_record(8.0, 60.0), BASE),
                                                                                  "white_balance")
+
+
+@pytest.mark.parametrize(("m", "uncertainty"), [(11.0, 12.0), (20.0, 6.0), (21.0, 44.0), (23.0, 80.0),
+                                                (PUBLISHED_WARMTH_MIRED + 9.0, 80.0)])
+def test_a_reading_where_published_photos_read_sends_no_retoucher(m: float, uncertainty: float) -> None:
+    # A new user's 22 published photos read 11-27 mired warm with uncertainties of 6-88: every one beyond the
+    # tolerance was flagged "not sure the picture is too warm", 14 of 22. Within the tolerance of the published
+    # band (0 to PUBLISHED_WARMTH_MIRED warm) a reading is no evidence of a cast: left as shot, nobody sent.
+    ops = plan_image(_record(m, uncertainty=uncertainty), BASE)
+    assert _wb(ops) is None and not _flags(ops, "white_balance")
+
+
+@pytest.mark.parametrize(("m", "uncertainty"), [(PUBLISHED_WARMTH_MIRED + 11.0, 80.0), (45.0, 30.0), (-15.0, 40.0)])
+def test_an_unsure_reading_beyond_the_published_band_is_flagged(m: float, uncertainty: float) -> None:
+    # Beyond the band by more than the tolerance (11 and 22 mired warmer than published photos read, 15 cooler
+    # than the target), unsure: left as shot, and a retoucher is asked to look.
+    ops = plan_image(_record(m, uncertainty=uncertainty), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "white_balance")
+    assert "left as shot" in flag.reason
 
 
 def test_confidence_is_the_chance_the_direction_is_right() -> None:

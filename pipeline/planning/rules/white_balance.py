@@ -22,7 +22,12 @@ light the measurement read on the image's neutral surfaces
    as before. Under ``min_confidence`` nothing is applied: a scene without
    true greys (a field of flowers, a blue night) reads a "cast" that is its
    own colour; the frame is flagged for a retoucher instead (and so are faces
-   that are not skin as shot). Unless the faces vouch for it: skin is the one surface whose colour
+   that are not skin as shot), but only when the correction the chart would
+   make from the published band (:func:`beyond_published`) exceeds the
+   tolerance: a reading where published photographs' lie is no evidence of a
+   cast, and a retoucher sent to check two photos in three (as a new user's
+   shoot of 22 published photos was, before) stops reading the flags.
+   Unless the faces vouch for it: skin is the one surface whose colour
    is known in advance, so when some face is not skin-coloured as shot and
    the correction makes every face skin, it is applied.
 3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
@@ -126,6 +131,11 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if confidence < wb.min_confidence:
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
+            if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
+                # The neutrals read where published photographs' do (PUBLISHED_WARMTH_MIRED): no evidence of a
+                # cast, so nothing for a retoucher to check (module docstring, point 2).
+                return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
+                                          target, confidence)
             flags = check_operation(
                 AcceptanceAction.FLAG, "white_balance",
                 f"{read} (+-{uncertainty:.0f}): not sure the picture is too {direction} rather than {direction} "
