@@ -158,3 +158,32 @@ def test_the_astronauts_head_is_kept_whole_at_the_top_of_the_frame(testdata: Pat
             if f.width >= 0.04 * min(W, H):
                 assert kept_share(tuple(op.params["box"]), op.params["angle_deg"],
                                   protected_region((f.x, f.y, f.width, f.height), W, H)) >= 0.999, op.params
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_a_black_and_white_portrait_gets_no_colour_judgement(testdata: Path, tmp_path: Path, mode: str) -> None:
+    from PIL import Image
+
+    from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
+
+    # A new user's black-and-white portrait was flagged "face(s) 1 not skin-coloured as shot": nothing in a
+    # black-and-white picture has a colour to judge. The same photo in colour, under its bare bulb, still is.
+    src = testdata / "wb" / "Pexels_dot_com_Isadora_Menezes.jpg"
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    grey = Image.open(src).convert("L")  # a grey JPEG, or a monochrome conversion saved in colour
+    (grey if mode == "L" else grey.convert("RGB")).save(shoot / "bw.jpg", quality=90)
+    (shoot / "colour.jpg").write_bytes(src.read_bytes())
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local",
+                                       graph_path=analysis_graph(tmp_path / "graph.yaml"), chart="base"))
+    by_name = {Path(r.source_path).name: r for r in result.records}
+    bw, colour = by_name["bw.jpg"], by_name["colour.jpg"]
+    assert bw.faces  # the detector finds her in black and white too
+    assert bw.colour.chroma_p99 <= MONOCHROME_CHROMA < colour.colour.chroma_p99
+
+    def judged(record: ImageRecord) -> list:
+        return [o for o in record.operations if o.kind is OperationKind.WHITE_BALANCE
+                or (o.kind is OperationKind.FLAG and o.params.get("check") in ("white_balance", "skin"))]
+
+    assert judged(bw) == []
+    assert any(o.kind is OperationKind.WHITE_BALANCE for o in judged(colour))

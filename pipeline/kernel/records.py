@@ -311,6 +311,10 @@ class ColourMeasure:
     uncertainty_mired: float | None = column(
         "wb_uncertainty_mired", pa.float64(),
         "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues.")
+    chroma_p99: float | None = column(
+        "chroma_p99", pa.float64(),
+        "99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel (0-1). "
+        "About 0 for a black-and-white picture, which the plan leaves without a colour judgement.")
 
 
 @dataclass

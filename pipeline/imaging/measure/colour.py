@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline.imaging.color import brightest_channel, darkest_channel, linear_to_srgb
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, resize_long_edge, subsample
 from pipeline.imaging.measure.metering import inverse_tone_curve
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, green_tint, lab_of_light
@@ -297,7 +298,32 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False) -> ColourMeasure:
         If ``rgb`` is not an (H, W, 3) image.
     """
     cast = white_balance_cast(rgb, rendered=rendered)
+    chroma = chroma_p99(rgb)
     if cast is None:
-        return ColourMeasure()
+        return ColourMeasure(chroma_p99=chroma)
     return ColourMeasure(cast_a=cast.a, cast_b=cast.b, temperature_shift_k=cast.temperature_shift_k,
-                         cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired)
+                         cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
+                         chroma_p99=chroma)
+
+
+def chroma_p99(rgb: np.ndarray) -> float:
+    """The 99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel, 0-1.
+
+    A black-and-white picture (a grey JPEG, a monochrome conversion, a monochrome sensor's DNG) reads 0 or
+    the few code values its compression adds; any colour photograph has colour somewhere in 1 % of its
+    pixels (:data:`MONOCHROME_CHROMA`). On a regular pixel subset (:func:`subsample`).
+
+    Raises
+    ------
+    ValueError
+        If ``rgb`` is not an (H, W, 3) image.
+    """
+    px = np.clip(subsample(check_rgb(rgb)), 0.0, 1.0)
+    spread = linear_to_srgb(brightest_channel(px)) - linear_to_srgb(darkest_channel(px))
+    return float(np.percentile(spread, 99.0))
+
+
+#: A picture whose :func:`chroma_p99` is at most this (3 code values of 255) is black and white: nothing in it
+#: has a colour to judge (the white balance and skin checks of the plan leave it alone). A grey JPEG decodes
+#: to equal channels; a monochrome conversion saved in colour carries a code value or two of chroma noise.
+MONOCHROME_CHROMA = 3.0 / 255.0

@@ -6,6 +6,7 @@ light the measurement read on the image's neutral surfaces
 (``record.colour.cast_mired``) and how far off that reading may be
 (``record.colour.uncertainty_mired``):
 
+0. A black-and-white picture (:func:`is_monochrome`) is left alone: no correction, no flag.
 1. The chart's target: 0 (neutral) or ``warm_shift_mired`` (policy ``warm``).
    Of the difference ``d`` between the neutrals and the target, the chart
    keeps ``keep_warm`` (neutrals warmer than the target) or ``keep_cool``:
@@ -59,6 +60,7 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
+from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
@@ -112,7 +114,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     """The white-balance correction of one image (see the module docstring); nothing under ``as_shot``."""
     wb = chart.white_balance
     colour = record.colour
-    if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None:
+    if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
         return []
     cast = measured_cast_mired(record)
     target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
@@ -176,6 +178,14 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
     ), *flags]
+
+
+def is_monochrome(record: ImageRecord) -> bool:
+    """Whether the picture is black and white (``chroma_p99`` at most :data:`MONOCHROME_CHROMA`): it has no
+    white balance to correct and no skin colour to keep (a black-and-white portrait's faces were flagged "not
+    skin-coloured as shot"). Records measured before the chroma was: not."""
+    chroma = record.colour.chroma_p99
+    return chroma is not None and chroma <= MONOCHROME_CHROMA
 
 
 def measured_cast_mired(record: ImageRecord) -> float:
