@@ -162,3 +162,17 @@ def test_exiftool_restarts_when_its_process_died(raw_dir):
         assert str(tool.read(nef)["Nikon:SerialNumber"]) == "12345678"
     finally:
         tool.close()
+
+
+@pytest.mark.parametrize(("make", "model", "name"), [
+    ("Canon", "Canon EOS R5", "Canon EOS R5"), ("NIKON CORPORATION", "NIKON D750", "NIKON D750"),
+    ("PENTAX Corporation", "PENTAX K10D", "PENTAX K10D"), ("SONY", "DSLR-A550", "SONY DSLR-A550"),
+    ("Apple", "iPhone 7", "Apple iPhone 7"), (None, "DC120", "DC120"), ("Kodak", None, "Kodak"), (None, None, ""),
+])
+def test_reports_name_a_camera_without_its_make_twice(make: str | None, model: str | None, name: str) -> None:
+    from pipeline.equipment.findings import Body, camera_name
+
+    # A new user's report listed "Canon Canon EOS R5" and "NIKON CORPORATION NIKON D750": makers repeat their
+    # name in Model. The body's key (grouping, history) is unchanged; only its name in reports.
+    assert camera_name(make, model) == name
+    assert Body("0123", make, model).name == f"{name} #0123".strip()

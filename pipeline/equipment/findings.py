@@ -209,9 +209,26 @@ class Body:
 
     @property
     def name(self) -> str:
+        """How reports name the body: its camera (:func:`camera_name`) and serial."""
+        camera = camera_name(self.make, self.model)
         if self.serial:
-            return f"{self.make or ''} {self.model or ''} #{self.serial}".strip()
-        return " ".join(p for p in (self.make, self.model) if p) or "unknown camera"
+            return f"{camera} #{self.serial}".strip()
+        return camera or "unknown camera"
+
+
+def camera_name(make: str | None, model: str | None) -> str:
+    """A camera's name as people write it: the make, then the model, without the make twice.
+
+    Most makers repeat their name in ``Model`` ("Canon" / "Canon EOS R5", "NIKON CORPORATION" / "NIKON D750"):
+    a model that starts with the make, or with its first word, is the name alone ("Canon EOS R5", "NIKON
+    D750"); otherwise both ("SONY" / "DSLR-A550": "SONY DSLR-A550"). Empty when neither is known.
+    """
+    make, model = (make or "").strip(), (model or "").strip()
+    if make and model:
+        first = make.split()[0].lower()
+        if model.lower().startswith(make.lower()) or model.lower().split()[0] == first:
+            return model
+    return " ".join(p for p in (make, model) if p)
 
 
 # --- dust ----------------------------------------------------------------------------
