@@ -229,6 +229,34 @@ def test_heic_is_decoded_with_its_orientation(tmp_path: Path) -> None:
     assert rgb[24, 10, 0] > 0.6 and rgb[24, 80, 2] > 0.6
 
 
+@pytest.mark.parametrize("container", [False, True])
+def test_jpeg_xl_is_decoded_like_the_photo_it_holds(tmp_path: Path, container: bool) -> None:
+    import pillow_jxl  # noqa: F401  (registers the plugin)
+    from skimage import data
+
+    from pipeline.kernel.ingest import hash_file, sniff_format
+
+    # A new user's JPEG XL photo failed as "not an image". The astronaut, lossless in JPEG XL (bare
+    # codestream, or in its container with the EXIF that puts it there), decodes to the photo's own pixels.
+    photo = data.astronaut()
+    path = tmp_path / "photo.jxl"
+    extra = {"exif": Image.Exif().tobytes()} if container else {}
+    Image.fromarray(photo).save(path, lossless=True, **extra)
+    head = hash_file(path)[1]
+    assert head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n" if container else head[:2] == b"\xff\x0a"
+    assert sniff_format(head, ".jxl") == ("jxl", SourceKind.RASTER)
+    rgb, meta = decode_raster(path, None, 10**8)
+    assert (meta.width, meta.height) == (512, 512)
+    reference, _ = decode_raster(_png(tmp_path, photo), None, 10**8)
+    assert np.abs(rgb - reference).max() < 1e-3
+
+
+def _png(tmp_path: Path, pixels: np.ndarray) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 def test_libraw_messages_go_into_the_reason(raw_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     shoot = tmp_path / "shoot"
     shoot.mkdir()

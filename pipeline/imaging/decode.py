@@ -455,6 +455,10 @@ try:  # HEIC/HEIF (phones) through libheif's Pillow plugin, when installed
     register_heif_opener()
 except ImportError:  # pragma: no cover - optional
     pass
+try:  # JPEG XL (cameras and phones writing it, exports from Lightroom) through libjxl's Pillow plugin
+    import pillow_jxl  # noqa: F401  (registers the plugin on import)
+except ImportError:  # pragma: no cover - optional
+    pass
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 
@@ -585,7 +589,7 @@ def decode_raster(
     Parameters
     ----------
     path : Path
-        JPEG, TIFF, PNG, WebP (HEIC when pillow-heif is installed).
+        JPEG, TIFF, PNG, WebP, HEIC/AVIF (pillow-heif) and JPEG XL (pillow-jxl-plugin).
     long_edge : int or None
         Decode no larger than needed for this long edge (JPEG DCT scaling),
         then area-downscale; ``None`` for full resolution.

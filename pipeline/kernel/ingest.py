@@ -23,7 +23,7 @@ RAW_EXTENSIONS = frozenset(
     "3fr ari arw bay braw cap cr2 cr3 crw cs1 dc2 dcr dng drf eip erf fff gpr iiq k25 kdc mdc mef mos mrw "
     "nef nrw orf ori pef ptx pxn qtk r3d raf raw rw2 rwl rwz sr2 srf srw sti x3f".split()
 )
-RASTER_EXTENSIONS = frozenset("jpg jpeg jpe tif tiff png webp heic heif avif bmp gif".split())
+RASTER_EXTENSIONS = frozenset("jpg jpeg jpe tif tiff png webp heic heif avif jxl bmp gif".split())
 # Files that travel beside images and are not images themselves.
 SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split())
 
@@ -67,6 +67,8 @@ def sniff_format(head: bytes, suffix: str) -> tuple[str, SourceKind]:
         return "png", SourceKind.RASTER
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp", SourceKind.RASTER
+    if head[:2] == b"\xff\x0a" or head[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return "jxl", SourceKind.RASTER  # JPEG XL: a bare codestream, or in its ISO-BMFF container
     if head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand == b"crx ":
