@@ -19,7 +19,7 @@ from pipeline.outputs.instructions import instruction_name
 from pipeline.review.app import create_app
 from tests.group_shoot import copy_group_photos
 
-GROUP = "2008_001009.jpg"  # a face to brighten (in a known shadow: tests/group_shoot.py), exposure, white balance, crops
+GROUP = "2008_001009.jpg"  # a face to brighten (in a known shadow: tests/group_shoot.py), exposure, crops
 BIG = "street 8MP.jpg"  # 3504 x 2336: several 100% tiles, a name to quote
 BIG_SOURCE = "Justin Chiaratti-CC BY-NC-SA 2.0.jpg"  # in the exposure folder
 RAW = "raw/Canon_PowerShot_G2_CRW_0304.CRW"
