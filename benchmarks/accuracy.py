@@ -602,8 +602,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                     "lower", 10.0, "{:.1f}"))
     # A retoucher sent to check the colour of a photo that needs nothing: the cost of a flag (postprod alone flags).
     ds = [d for d in (dec("postprod", i) for i in originals) if d is not None]
-    rows.append(Row(sec, "originals whose colour the plan sends a retoucher to check (a white_balance or skin flag; "
-                         "diagnostic)", {"postprod": _ratio(sum(d.colour_flagged for d in ds), len(ds))}, ""))
+    if ds:
+        rows.append(Row(sec, "originals whose colour the plan sends a retoucher to check (a white_balance or skin flag; "
+                             "diagnostic)", {"postprod": _ratio(sum(d.colour_flagged for d in ds), len(ds))}, ""))
 
     # Casts.
     sec = "Colour casts (mired; + = warmer)"
