@@ -311,14 +311,15 @@ def chroma_p99(rgb: np.ndarray) -> float:
 
     A black-and-white picture (a grey JPEG, a monochrome conversion, a monochrome sensor's DNG) reads 0 or
     the few code values its compression adds; any colour photograph has colour somewhere in 1 % of its
-    pixels (:data:`MONOCHROME_CHROMA`). On a regular pixel subset (:func:`subsample`).
+    pixels (:data:`MONOCHROME_CHROMA`). On a regular subset of about 40 000 pixels (:func:`subsample`; 3 ms
+    of a 1600 px proxy, 11 ms on 150 000).
 
     Raises
     ------
     ValueError
         If ``rgb`` is not an (H, W, 3) image.
     """
-    px = np.clip(subsample(check_rgb(rgb)), 0.0, 1.0)
+    px = np.clip(subsample(check_rgb(rgb), 40_000), 0.0, 1.0)
     spread = linear_to_srgb(brightest_channel(px)) - linear_to_srgb(darkest_channel(px))
     return float(np.percentile(spread, 99.0))
 
