@@ -235,6 +235,19 @@ def test_frames_the_camera_balanced_differently_converge_on_one_white() -> None:
             assert spread > 5.0  # a frame within the tolerance keeps the camera's white: off the floor
 
 
+def test_a_black_and_white_frame_does_not_follow_its_scenes_white() -> None:
+    # A black-and-white delivery of one frame of a colour scene: its own rule leaves it alone, and the scene
+    # must not tint it with the white of its colour neighbours (a frame without an estimate follows its scene).
+    # a1's camera balanced it at 3479 K, its scene's white is about 3300 K: in colour it is matched.
+    chart = load_chart("culinary").chart
+    assert [o for o in _plan(_series(), chart)["a1.dng"].operations if o.kind is OperationKind.WHITE_BALANCE]
+    records = _series()
+    next(r for r in records if r.source_path == "a1.dng").colour.chroma_p99 = 0.0
+    planned = _plan(records, chart)
+    assert not [o for o in planned["a1.dng"].operations if o.kind is OperationKind.WHITE_BALANCE]
+    assert [o for o in planned["a2.dng"].operations if o.kind is OperationKind.WHITE_BALANCE]
+
+
 def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
     """A reviewer's temperature/tint edit starts from the matched white: the op's shifts give its gains."""
     from pipeline.planning.rules.white_balance import white_balance_params

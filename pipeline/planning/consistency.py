@@ -293,8 +293,11 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
     camera's white). Parameters and returns as :func:`match_exposure`, with
     :class:`WhiteMatch` values; a frame without a cast estimate of its own is
     matched too (it follows its scene), provided its reference has at least
-    ``consistency.min_frames`` frames with one.
+    ``consistency.min_frames`` frames with one. A black-and-white frame follows nothing: it has no colour to
+    match (:func:`~pipeline.planning.rules.white_balance.is_monochrome`).
     """
+    from pipeline.planning.rules.white_balance import is_monochrome  # here: as in own_exposure
+
     if chart.white_balance.policy is WhiteBalancePolicy.AS_SHOT:
         return {}
     rules = chart.consistency
@@ -315,6 +318,8 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         if left:
             scene = as_shot
         for i in group:
+            if is_monochrome(records[i]):
+                continue
             white_as_shot = lights[i].as_shot_xy
             applied = rendered_white(applied_gains(operations[i]), white_as_shot)
             white = _blend(applied, scene, rules.strictness)
