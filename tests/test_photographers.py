@@ -94,3 +94,18 @@ def test_csv_errors(tmp_path):
     assert (err.value.location.line, err.value.location.key) == (2, "from")
     with pytest.raises(ConfigError, match="file not found"):
         load_register(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(("artist", "name"), [
+    ("Photographer: Carol M. Highsmith", "Carol M. Highsmith"), ("Photo by Ana Lima", "Ana Lima"),
+    ("By: Jo Doe", "Jo Doe"), ("  Ana   Lima ", "Ana Lima"), ("Byron Smith", "Byron Smith"),
+    ("NPS / Gavin Emmons", "NPS / Gavin Emmons"), ("Photographer:", "Photographer:"),
+])
+def test_the_artists_label_is_not_part_of_the_name(artist: str, name: str) -> None:
+    # A new user's report listed "Photographer: Carol M. Highsmith": one person, written with the label by one
+    # camera and without it by another, would count as two photographers.
+    from pipeline.equipment.photographers import artist_name, resolve_photographer
+    from pipeline.imaging.identity import CameraIdentity
+
+    assert artist_name(artist) == name
+    assert resolve_photographer(CameraIdentity(artist=artist))[0] == name

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -223,5 +224,21 @@ def resolve_photographer(
         if person:
             return person, PhotographerSource.REGISTER
     if identity.artist:
-        return identity.artist, PhotographerSource.EXIF_ARTIST
+        name = artist_name(identity.artist)
+        if name:
+            return name, PhotographerSource.EXIF_ARTIST
     return None, None
+
+
+#: Labels some cameras and agencies write before the name in EXIF Artist ("Photographer: Carol M. Highsmith",
+#: "Photo by Ana Lima"): the same person must not count as two photographers.
+_ARTIST_LABELS = re.compile(r"^\s*(?:photographer|photographed by|photography|photo by|photo|by|fotograf|auteur)"
+                            r"\s*[:\-]?\s+", re.IGNORECASE)
+
+
+def artist_name(artist: str) -> str:
+    """The photographer's name in an EXIF Artist value: its label ("Photographer:", "Photo by") taken off and its
+    spaces collapsed; what the value holds otherwise, as it is."""
+    name = " ".join(artist.split())
+    stripped = _ARTIST_LABELS.sub("", name, count=1)
+    return stripped if stripped else name
