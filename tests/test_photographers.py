@@ -100,6 +100,7 @@ def test_csv_errors(tmp_path):
     ("Photographer: Carol M. Highsmith", "Carol M. Highsmith"), ("Photo by Ana Lima", "Ana Lima"),
     ("By: Jo Doe", "Jo Doe"), ("  Ana   Lima ", "Ana Lima"), ("Byron Smith", "Byron Smith"),
     ("NPS / Gavin Emmons", "NPS / Gavin Emmons"), ("Photographer:", "Photographer:"),
+    ("Photography Studio Lima", "Photography Studio Lima"),
 ])
 def test_the_artists_label_is_not_part_of_the_name(artist: str, name: str) -> None:
     # A new user's report listed "Photographer: Carol M. Highsmith": one person, written with the label by one

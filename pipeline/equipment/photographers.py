@@ -232,7 +232,7 @@ def resolve_photographer(
 
 #: Labels some cameras and agencies write before the name in EXIF Artist ("Photographer: Carol M. Highsmith",
 #: "Photo by Ana Lima"): the same person must not count as two photographers.
-_ARTIST_LABELS = re.compile(r"^\s*(?:photographer|photographed by|photography|photo by|photo|by|fotograf|auteur)"
+_ARTIST_LABELS = re.compile(r"^\s*(?:photographer|photographed by|photo by|photo|by|fotograf|auteur)"
                             r"\s*[:\-]?\s+", re.IGNORECASE)
 
 
