@@ -224,21 +224,18 @@ def resolve_photographer(
         if person:
             return person, PhotographerSource.REGISTER
     if identity.artist:
-        name = artist_name(identity.artist)
-        if name:
-            return name, PhotographerSource.EXIF_ARTIST
+        return artist_name(identity.artist), PhotographerSource.EXIF_ARTIST
     return None, None
 
 
 #: Labels some cameras and agencies write before the name in EXIF Artist ("Photographer: Carol M. Highsmith",
 #: "Photo by Ana Lima"): the same person must not count as two photographers.
-_ARTIST_LABELS = re.compile(r"^\s*(?:photographer|photographed by|photo by|photo|by|fotograf|auteur)"
-                            r"\s*[:\-]?\s+", re.IGNORECASE)
+_ARTIST_LABELS = re.compile(r"^(?:photographer|photographed by|photo by|photo|by|fotograf|auteur)\s*[:\-]?\s+",
+                            re.IGNORECASE)
 
 
 def artist_name(artist: str) -> str:
     """The photographer's name in an EXIF Artist value: its label ("Photographer:", "Photo by") taken off and its
-    spaces collapsed; what the value holds otherwise, as it is."""
-    name = " ".join(artist.split())
-    stripped = _ARTIST_LABELS.sub("", name, count=1)
-    return stripped if stripped else name
+    spaces collapsed; what the value holds otherwise, as it is (a label alone is no match: it needs a name after
+    it)."""
+    return _ARTIST_LABELS.sub("", " ".join(artist.split()), count=1)
