@@ -78,6 +78,10 @@ QUICK_SOURCES = ("pascal_voc/2008_001322", "pascal_voc/2007_007763", "skimage/as
 # Scoring thresholds of issue 17 (also the targets' wording in the tables).
 SIGN_MIN_EV = 0.7
 NO_HARM_EV = 0.3
+# What a retoucher sees at a glance on a photo that needed nothing (diagnostic rows of the do-no-harm section;
+# set by judgement, not fitted): a stop of exposure, the colour of daylight against a cloudy day's.
+BIG_EV = 1.0
+BIG_MIRED = 50.0
 FACE_MIN_FRACTION = 0.04  # faces narrower than this share of the short side may be cut
 HEADROOM = 0.25  # of a brow-to-chin face box: the forehead and hair above it belong to the face
 #: A crop cuts a face when it leaves out more than this share of the face and its headroom (the
@@ -600,6 +604,19 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         vals[s] = float(np.median(shifts)) if shifts else None
     rows.append(Row(sec, f"median |white-balance shift| on all originals (mired, n={len(originals)})", vals, "<= 10",
                     "lower", 10.0, "{:.1f}"))
+    # The tail the medians hide, which is what a retoucher sees first: a published photo or its 0 EV twin
+    # changed a lot with no word (a blue hour warmed to grey, a dark photo brightened by a stop).
+    vals_ev, vals_wb = {}, {}
+    for s in systems:
+        ds = [d for d in (dec(s, i) for i in originals) if d is not None]
+        vals_ev[s] = _ratio(sum(d.ev is not None and abs(d.ev) >= BIG_EV - 1e-9 for d in ds), len(ds))
+        vals_wb[s] = _ratio(sum(d.mired is not None and abs(d.mired) >= BIG_MIRED - 1e-9 and not d.colour_flagged
+                                for d in ds), len(ds))
+    rows += [
+        Row(sec, f"originals whose exposure is changed by {BIG_EV:g} EV or more (diagnostic)", vals_ev, ""),
+        Row(sec, f"originals whose white balance is shifted by {BIG_MIRED:g} mired or more with no colour flag "
+                 "(diagnostic)", vals_wb, ""),
+    ]
     # A retoucher sent to check the colour of a photo that needs nothing: the cost of a flag (postprod alone flags).
     ds = [d for d in (dec("postprod", i) for i in originals) if d is not None]
     if ds:
