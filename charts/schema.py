@@ -196,6 +196,20 @@ class WhiteBalanceRules(_Strict):
         "disagree, that the cast is not the picture's own colour. Below it nothing is applied and a cast "
         "beyond the tolerance is flagged for a retoucher.",
     )
+    camera_daylight_ev: float | None = Field(
+        12.0,
+        ge=9.0,
+        le=20.0,
+        description="Trust the camera's automatic white balance in daylight: a frame its camera balanced "
+        "automatically (EXIF WhiteBalance auto) at a scene light level of at least this EV (ISO 100, from "
+        "the shutter, aperture and ISO it was shot at: 12 is a bright overcast day or open shade, 15 the "
+        "sun; no indoor lamp lights a scene that brightly) was shot under the sun and sky, a light a "
+        "camera's automatic white balance judges within a few tens of mired. What the neutrals then read "
+        "beyond it is the scene's own colour (golden sand, autumn leaves, a field of yellow flowers, a "
+        "low sun), and the colour is left as shot without a flag, unless the faces are not skin-coloured "
+        "as shot and the correction makes them skin. A preset or a custom white (EXIF manual) is judged as "
+        "any frame: it may be the wrong one. null: never.",
+    )
 
 
 class FaceRules(_Strict):

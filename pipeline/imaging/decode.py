@@ -56,6 +56,7 @@ class SourceMetadata:
     shutter_s: float | None = None
     aperture: float | None = None
     focal_length_mm: float | None = None
+    white_balance_mode: str | None = None
     captured_at: datetime | None = None
 
 
@@ -265,8 +266,33 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
         shutter_s=_nonzero(other.shutter_speed),
         aperture=_nonzero(other.aperture),
         focal_length_mm=_nonzero(other.focal_length),
+        white_balance_mode=raw_white_balance_mode(path),
         captured_at=ts if ts and ts.year > 1970 else None,
     )
+
+
+#: EXIF WhiteBalance (tag 0xA403): 0 the camera's automatic white balance, 1 a manual one (a preset, a
+#: custom white). LibRaw does not read it; exiv2 does, from the RAW's EXIF.
+_EXIF_WHITE_BALANCE = 0xA403
+_WHITE_BALANCE_MODES = {0: "auto", 1: "manual"}
+
+
+def white_balance_mode(value: Any) -> str | None:
+    """``auto`` or ``manual`` for an EXIF WhiteBalance value (a number or its text); None for anything else."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        return _WHITE_BALANCE_MODES.get(int(str(value).strip()))
+    except (TypeError, ValueError):
+        return None
+
+
+def raw_white_balance_mode(path: Path) -> str | None:
+    """The EXIF WhiteBalance of a RAW file, through exiv2 (a millisecond or so); None when it does not say
+    (old bodies keep it in their maker notes only) or exiv2 cannot read the file."""
+    from pipeline.imaging.identity import read_exiv2_exif
+
+    return white_balance_mode(read_exiv2_exif(path).get("Exif.Photo.WhiteBalance"))
 
 
 #: Sensor data with fewer distinct values than this, most photosites holding one of them
@@ -502,6 +528,7 @@ def _exif_metadata(im: Image.Image, w: int, h: int) -> SourceMetadata:
         shutter_s=num(sub.get(0x829A)),
         aperture=num(sub.get(0x829D)),
         focal_length_mm=num(sub.get(0x920A)),
+        white_balance_mode=white_balance_mode(sub.get(_EXIF_WHITE_BALANCE)),
         captured_at=captured,
     )
 

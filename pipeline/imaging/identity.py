@@ -135,7 +135,13 @@ def _first(tags: dict[str, Any], names: tuple[str, ...]) -> tuple[str | None, st
 _exiv2_lock = threading.Lock()
 
 
-def read_exiv2_tags(path: Path | str) -> dict[str, Any]:
+def read_exiv2_exif(path: Path | str) -> dict[str, Any]:
+    """The EXIF tags alone through exiv2 (what the decode reads: the camera's white-balance mode); empty when
+    exiv2 cannot parse the file."""
+    return read_exiv2_tags(path, readers=("read_exif",))
+
+
+def read_exiv2_tags(path: Path | str, readers: tuple[str, ...] = ("read_exif", "read_xmp", "read_iptc")) -> dict[str, Any]:
     """EXIF, XMP and IPTC tags through exiv2; empty when exiv2 cannot parse the file.
 
     exiv2 refuses some valid files (Sigma X3F, damaged maker notes) and reads
@@ -154,9 +160,9 @@ def read_exiv2_tags(path: Path | str) -> dict[str, Any]:
         except (RuntimeError, OSError, ValueError):
             return tags
         try:
-            for reader in (image.read_exif, image.read_xmp, image.read_iptc):
+            for reader in readers:
                 try:
-                    tags.update(reader())
+                    tags.update(getattr(image, reader)())
                 except (RuntimeError, UnicodeDecodeError, ValueError):
                     continue
         finally:

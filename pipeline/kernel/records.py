@@ -204,6 +204,10 @@ class Camera:
     shutter_s: float | None = column("shutter_s", pa.float64(), "Exposure time in seconds.")
     aperture: float | None = column("aperture", pa.float64(), "F-number.")
     focal_length_mm: float | None = column("focal_length_mm", pa.float64(), "Focal length in millimetres.")
+    white_balance_mode: str | None = column(
+        "white_balance_mode", pa.string(),
+        "The camera's white balance as EXIF WhiteBalance states it: auto (the camera judged the light) or manual "
+        "(a preset or a custom white); null when the file does not say.")
     captured_at: datetime | None = column("captured_at", pa.timestamp("ms"),
                                           "Capture time (camera clock, no time zone).")
 

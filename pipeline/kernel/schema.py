@@ -22,13 +22,14 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 8  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 9  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
 # offset it corrects), exposure_meter_ev the whole frame's meter; with them the white-balance judgement
 # (wb_cast_mired, wb_tint, wb_uncertainty_mired) and the lines' support/agreement columns
 # 8: chroma_p99 (a black-and-white picture gets no colour judgement)
+# 9: white_balance_mode (the camera's automatic white balance is trusted in daylight)
 
 
 def use_system_memory_pool() -> bool:

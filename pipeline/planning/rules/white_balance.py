@@ -7,6 +7,16 @@ light the measurement read on the image's neutral surfaces
 (``record.colour.uncertainty_mired``):
 
 0. A black-and-white picture (:func:`is_monochrome`) is left alone: no correction, no flag.
+0b. A frame the camera balanced automatically in daylight (:func:`camera_daylight_ev`: EXIF WhiteBalance
+   auto, a scene light level of at least the chart's ``camera_daylight_ev``, 12 EV at ISO 100 by default:
+   a bright overcast day; no lamp lights a room that brightly) is left as shot without a flag: under the
+   sun and sky a camera's automatic white balance is right within a few tens of mired, so neutrals read
+   warmer or cooler than that are the scene's own colour. The estimate cannot tell golden dunes at 13.9 EV
+   (immich-app/test-assets' ``mongolels``, read 83 mired warm +-7 and turned grey-blue before) from a
+   tungsten cast: the cues agree on the sand. Faces that are not skin-coloured as shot and that the
+   correction makes skin still have it applied (they vouch for a cast). A preset or a custom white (EXIF
+   manual: the wrong-preset photos of the shared ``wb/`` set) is judged as any frame. The accuracy
+   benchmark's files carry no exposure settings or white-balance mode, so it never applies there.
 1. The chart's target: 0 (neutral) or ``warm_shift_mired`` (policy ``warm``).
    Of the difference ``d`` between the neutrals and the target, the chart
    keeps ``keep_warm`` (neutrals warmer than the target) or ``keep_cool``:
@@ -61,6 +71,7 @@ import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
+from pipeline.imaging.scene_light import exposure_settings_ev
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
@@ -130,7 +141,15 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                   else cast_confidence(beyond_published(cast, target), uncertainty))
     applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
     faces_confirm = False
-    if confidence < wb.min_confidence:
+    daylight_ev = camera_daylight_ev(record, wb.camera_daylight_ev)
+    if daylight_ev is not None:
+        # The camera judged daylight automatically: the reading is the scene's colour (module docstring, 0b).
+        if not _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0):
+            return _unskinned_as_shot(
+                record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
+                f"{read} is the scene's colour", cast, target, confidence)
+        faces_confirm = True
+    elif confidence < wb.min_confidence:
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
@@ -171,13 +190,27 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     return [Operation(
         op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read)
-        + (f"; unsure alone (confidence {confidence:.2f}), but the faces confirm it: not skin-coloured as shot, "
-           "skin after" if faces_confirm else "")
+        + ((f"; the camera balanced it automatically in daylight ({daylight_ev:.1f} EV)" if daylight_ev is not None
+            else f"; unsure alone (confidence {confidence:.2f})")
+           + ", but the faces confirm it: not skin-coloured as shot, skin after" if faces_confirm else "")
         + (f"; {further}" if further else "")
         + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
     ), *flags]
+
+
+def camera_daylight_ev(record: ImageRecord, threshold_ev: float | None) -> float | None:
+    """The scene's light level (EV at ISO 100) when the camera balanced the frame automatically under daylight:
+    EXIF WhiteBalance auto and a level of at least ``threshold_ev`` (the chart's ``camera_daylight_ev``) from the
+    shutter, aperture and ISO; else None (a preset, a dimmer light, a file that does not say, the key null)."""
+    cam = record.camera
+    if threshold_ev is None or cam.white_balance_mode != "auto":
+        return None
+    settings = exposure_settings_ev(cam.shutter_s, cam.aperture, cam.iso)
+    if settings is None or -settings < threshold_ev:
+        return None
+    return -settings
 
 
 def is_monochrome(record: ImageRecord) -> bool:
