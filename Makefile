@@ -42,8 +42,11 @@ demo: install
 	@echo "Demo outputs: $(abspath $(DEMO_DIR))/out-ray (Ray) and $(abspath $(DEMO_DIR))/out-local (local executor)"
 	@echo "Open $(abspath $(DEMO_DIR))/out-ray/report.html, or review it: $(BIN)/postprod review $(DEMO_DIR)/out-ray"
 
+# The suite in parallel, one process per CPU up to four (pytest-xdist); a module's tests stay in one
+# process (--dist loadscope), so its fixtures are built once. `TEST_WORKERS=0 make test` runs it serially.
+TEST_WORKERS ?= auto
 test: install system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --maxprocesses 4 --dist loadscope)
 
 bench: install
 	$(BIN)/python benchmarks/run.py
