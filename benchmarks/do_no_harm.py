@@ -1,0 +1,159 @@
+"""Do no harm on photos nothing was tuned on: what postprod would change in pictures already right as they are.
+
+The truth is the photos themselves. Published or approved photographs (a
+client's past deliveries, a public-domain collection, a photographer's
+portfolio) are taken as right as delivered, as the accuracy benchmark takes its
+published photos (``benchmarks/accuracy.py``'s "do no harm" rows). This script
+runs postprod's analysis and plan on a folder of them (the default graph up to
+the plan: nothing is rendered or exported) and counts what the plan would do to
+them anyway:
+
+- exposure: corrections within 0.3 EV (the accuracy benchmark's do-no-harm
+  bar), and of 1 EV or more (a stop: what a retoucher sees at a glance);
+- white balance: shifts within the chart's tolerance, and of 50 mired or more,
+  with and without a colour flag for a retoucher;
+- straightening applied by the renderer, and told a retoucher;
+- photos sent to a retoucher for anything.
+
+It prints one line per photo (the big changes first) and the table. Nothing
+in it is fitted: it is a check, to run on photos of a client's kind before
+trusting a chart with their shoots, and on new photos before calling a rule
+right (the immich-app/test-assets collection, public domain, was one).
+
+    python benchmarks/do_no_harm.py FOLDER [--chart base] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import analysis_graph  # noqa: E402
+
+#: The accuracy benchmark's do-no-harm bar, and what a retoucher sees at a glance (its diagnostic rows).
+NO_HARM_EV, BIG_EV = 0.3, 1.0
+BIG_MIRED = 50.0
+
+
+@dataclass
+class Photo:
+    """What the plan would do to one photo."""
+
+    name: str
+    ev: float = 0.0  # exposure correction the renderer applies (+ = brighter)
+    mired: float = 0.0  # white-balance shift the renderer applies (+ = warmer)
+    angle: float | None = None  # straightening angle, applied or told
+    angle_applied: bool = False
+    flags: list[str] = field(default_factory=list)  # the checks a retoucher is sent to
+
+    @property
+    def colour_flagged(self) -> bool:
+        return any(f in ("white_balance", "skin") for f in self.flags)
+
+
+def decisions(out: Path) -> list[Photo]:
+    """The plan's decisions per decoded photo of an output folder (its manifest and instruction tables)."""
+    import pyarrow.parquet as pq
+
+    photos = {r["source_path"]: Photo(r["source_path"]) for r in pq.read_table(
+        out / "manifest.parquet", columns=["source_path", "status"]).to_pylist() if r["status"] == "ok"}
+    for r in pq.read_table(out / "instructions.parquet",
+                           columns=["source_path", "kind", "params_json", "applied_by"]).to_pylist():
+        p = photos.get(r["source_path"])
+        if p is None:
+            continue
+        params = json.loads(r["params_json"] or "{}")
+        renderer = r["applied_by"] == "renderer"
+        if r["kind"] == "exposure" and renderer:
+            p.ev += float(params.get("ev", 0.0))
+        elif r["kind"] == "white_balance" and renderer:
+            p.mired += float(params.get("mired_shift", 0.0))
+        elif r["kind"] == "straighten":
+            p.angle, p.angle_applied = float(params.get("angle_deg", 0.0)), renderer
+        elif r["kind"] in ("flag", "reject"):
+            p.flags.append(str(params.get("check", r["kind"])))
+    return sorted(photos.values(), key=lambda p: p.name)
+
+
+def table(photos: list[Photo], tolerance_mired: float) -> list[str]:
+    """The counts, as Markdown rows."""
+    n = len(photos)
+
+    def row(label: str, k: int) -> str:
+        return f"| {label} | {k} of {n} ({100 * k / max(n, 1):.0f} %) |"
+
+    return [
+        "| what the plan would do to photos right as they are | photos |", "|---|---|",
+        row(f"exposure left within {NO_HARM_EV} EV (the accuracy benchmark's do-no-harm bar)",
+            sum(abs(p.ev) <= NO_HARM_EV + 1e-9 for p in photos)),
+        row(f"exposure changed by {BIG_EV:g} EV or more", sum(abs(p.ev) >= BIG_EV - 1e-9 for p in photos)),
+        row(f"white balance left within the chart's {tolerance_mired:g} mired",
+            sum(abs(p.mired) <= tolerance_mired + 1e-9 for p in photos)),
+        row(f"white balance shifted by {BIG_MIRED:g} mired or more, no colour flag",
+            sum(abs(p.mired) >= BIG_MIRED - 1e-9 and not p.colour_flagged for p in photos)),
+        row(f"white balance shifted by {BIG_MIRED:g} mired or more, flagged",
+            sum(abs(p.mired) >= BIG_MIRED - 1e-9 and p.colour_flagged for p in photos)),
+        row("turned by the renderer", sum(p.angle is not None and p.angle_applied for p in photos)),
+        row("a straightening told a retoucher", sum(p.angle is not None and not p.angle_applied for p in photos)),
+        row("sent to a retoucher for anything (a flag)", sum(bool(p.flags) for p in photos)),
+    ]
+
+
+def lines(photos: list[Photo]) -> list[str]:
+    """One line per photo, the largest change first."""
+    def size(p: Photo) -> float:
+        return max(abs(p.ev) / BIG_EV, abs(p.mired) / BIG_MIRED)
+
+    out = []
+    for p in sorted(photos, key=size, reverse=True):
+        turn = "" if p.angle is None else f"  turn {p.angle:+.2f} deg {'applied' if p.angle_applied else 'told'}"
+        flags = f"  flags: {', '.join(sorted(set(p.flags)))}" if p.flags else ""
+        out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV  white {p.mired:+6.1f} mired{turn}{flags}")
+    return out
+
+
+def run(folder: Path, chart: str, work: Path) -> Path:
+    """postprod's analysis and plan of ``folder`` into ``work/out`` (local executor, nothing exported)."""
+    work.mkdir(parents=True, exist_ok=True)
+    graph = analysis_graph(work / "graph.yaml")
+    out = work / "out"
+    cmd = [sys.executable, "-m", "pipeline.cli", "process", str(folder), "--out", str(out), "--graph", str(graph),
+           "--chart", chart, "--executor", "local", "--force", "--no-progress", "-q"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode not in (0, 3):  # 3: some files failed (counted out, named in the manifest)
+        raise SystemExit(f"postprod process exited {done.returncode}:\n{done.stderr[-2000:]}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folder", type=Path, help="photos right as they are (published, approved, delivered)")
+    ap.add_argument("--chart", default="base", help="chart name or YAML path (default base)")
+    ap.add_argument("--work", type=Path, help="keep the analysis here (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    from charts.loader import load_chart
+
+    tolerance = load_chart(args.chart).chart.white_balance.tolerance_mired
+    with tempfile.TemporaryDirectory(prefix="postprod-no-harm-") as tmp:
+        work = args.work or Path(tmp)
+        photos = decisions(run(args.folder.resolve(), args.chart, work))
+        print(f"{len(photos)} photos of {args.folder} under chart {args.chart}:")
+        print("\n".join(lines(photos)))
+        print()
+        print("\n".join(table(photos, tolerance)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

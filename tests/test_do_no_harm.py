@@ -1,0 +1,42 @@
+"""benchmarks/do_no_harm.py counts what the plan would change in photos right as they are.
+
+The same real photo (scikit-image's coffee, which the estimate reads warm as published) twice: once with the
+EXIF of a camera set to a white-balance preset, which the plan corrects by over 50 mired without a flag, and once
+balanced automatically in sunlight, which the plan leaves as shot. The script must count each where it belongs.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from benchmarks.do_no_harm import decisions, run, table
+
+
+def _jpeg(path: Path, white_balance: int) -> None:
+    from skimage import data
+
+    exif = Image.Exif()
+    sub = exif.get_ifd(0x8769)
+    sub[0x829A], sub[0x829D], sub[0x8827], sub[0xA403] = 1 / 250, 11.0, 200, white_balance  # 13.9 EV
+    buf = io.BytesIO()
+    Image.fromarray(data.coffee()).save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    path.write_bytes(buf.getvalue())
+
+
+@pytest.mark.slow
+def test_the_counts_follow_the_plan(tmp_path: Path, model_dir: Path) -> None:
+    shoot = tmp_path / "delivered"
+    shoot.mkdir()
+    _jpeg(shoot / "preset.jpg", 1)
+    _jpeg(shoot / "auto.jpg", 0)
+    photos = {p.name: p for p in decisions(run(shoot, "base", tmp_path / "work"))}
+    assert set(photos) == {"preset.jpg", "auto.jpg"}
+    assert photos["preset.jpg"].mired <= -50 and not photos["preset.jpg"].colour_flagged, photos["preset.jpg"]
+    assert photos["auto.jpg"].mired == 0.0, photos["auto.jpg"]
+    rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1].rstrip(" |") for r in table(list(photos.values()), 10.0)[2:]}
+    assert rows["white balance shifted by 50 mired or more, no colour flag"] == "1 of 2 (50 %)"
+    assert rows["white balance left within the chart's 10 mired"] == "1 of 2 (50 %)"
