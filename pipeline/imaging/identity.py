@@ -141,8 +141,13 @@ def read_exiv2_exif(path: Path | str) -> dict[str, Any]:
     return read_exiv2_tags(path, readers=("read_exif",))
 
 
-def read_exiv2_tags(path: Path | str, readers: tuple[str, ...] = ("read_exif", "read_xmp", "read_iptc")) -> dict[str, Any]:
-    """EXIF, XMP and IPTC tags through exiv2; empty when exiv2 cannot parse the file.
+#: pyexiv2's readers, one per metadata family.
+EXIV2_READERS = ("read_exif", "read_xmp", "read_iptc")
+
+
+def read_exiv2_tags(path: Path | str, readers: tuple[str, ...] = EXIV2_READERS) -> dict[str, Any]:
+    """EXIF, XMP and IPTC tags through exiv2 (``readers``: those of :data:`EXIV2_READERS` to read); empty when
+    exiv2 cannot parse the file.
 
     exiv2 refuses some valid files (Sigma X3F, damaged maker notes) and reads
     no Kodak KDC metadata beyond make and model; exiftool covers those.
