@@ -7,24 +7,18 @@ balanced automatically in sunlight, which the plan leaves as shot. The script mu
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from benchmarks.do_no_harm import decisions, run, table
+from tests.test_white_balance_daylight import _jpeg_with_exif
 
 
 def _jpeg(path: Path, white_balance: int) -> None:
     from skimage import data
 
-    exif = Image.Exif()
-    sub = exif.get_ifd(0x8769)
-    sub[0x829A], sub[0x829D], sub[0x8827], sub[0xA403] = 1 / 250, 11.0, 200, white_balance  # 13.9 EV
-    buf = io.BytesIO()
-    Image.fromarray(data.coffee()).save(buf, "JPEG", quality=95, exif=exif.tobytes())
-    path.write_bytes(buf.getvalue())
+    path.write_bytes(_jpeg_with_exif(data.coffee(), white_balance))  # 1/250 s, f/11, ISO 200: 13.9 EV
 
 
 @pytest.mark.slow

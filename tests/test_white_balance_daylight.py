@@ -25,13 +25,14 @@ import pytest
 from PIL import Image
 
 from charts.loader import load_chart
-from charts.schema import Chart
 from pipeline.imaging.decode import decode_proxy, raw_white_balance_mode, white_balance_mode
 from pipeline.imaging.measure import measure_all
-from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
-from pipeline.kernel.records import Face, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.imaging.white_balance import light_rgb
+from pipeline.kernel.records import Face, ImageRecord, Operation, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.white_balance import camera_daylight_ev
+from tests.test_white_balance_rule import _chart, _flags, _pale_face, _wb
+from tests.test_white_balance_rule import _record as wb_record
 
 BASE = load_chart("base").chart
 # 1/250 s at f/11, ISO 200: 13.9 EV at ISO 100, a sunlit scene (the dunes' settings).
@@ -42,29 +43,11 @@ LAMPLIT = {"shutter_s": 1 / 30, "aperture": 2.8, "iso": 800.0}
 
 def _record(m: float, mode: str | None, settings: dict[str, float], uncertainty: float = 7.0,
             faces: list[Face] | None = None) -> ImageRecord:
-    light = light_rgb(m)
-    a, b = lab_of_light(light)
-    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
-               width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0, phash="0" * 16,
-               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
-               clipped_shadows_pct_b=0.0, wb_cast_a=a, wb_cast_b=b,
-               wb_temperature_shift_k=1e6 / (D65_MIRED + m) - D65_CCT_K, wb_cast_mired=cast_mired(light), wb_tint=0.0,
-               wb_uncertainty_mired=uncertainty, white_balance_mode=mode, **settings)
-    return ImageRecord.from_row(row, faces=faces or [])
-
-
-def _wb(ops: list[Operation]) -> Operation | None:
-    return next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
+    return wb_record(m, uncertainty, faces, white_balance_mode=mode, **settings)
 
 
 def _colour_flags(ops: list[Operation]) -> list[Operation]:
-    return [o for o in ops if o.kind is OperationKind.FLAG and o.params.get("check") in ("white_balance", "skin")]
-
-
-def _chart(**wb: object) -> Chart:
-    doc = BASE.model_dump(mode="json")
-    doc["white_balance"] = {**doc["white_balance"], **wb}
-    return Chart.model_validate(doc)
+    return _flags(ops, "white_balance") + _flags(ops, "skin")
 
 
 def test_the_light_level_is_read_from_the_settings() -> None:
@@ -96,22 +79,17 @@ def test_the_chart_can_turn_the_trust_off() -> None:
     assert op is not None and op.params["mired_shift"] < -50, op
 
 
-def _face(rgb: list[float]) -> Face:
-    return Face(x=1000, y=600, width=400, height=500, score=0.99, landmarks=[0.0] * 10, exposure_ev=0.0,
-                colour_rgb=rgb)
-
-
 def test_faces_that_the_correction_makes_skin_still_have_it_applied() -> None:
     # Under a light 70 mired cool a face is lilac-grey; the correction turns it back into skin. In daylight with
     # the camera's automatic white that is still evidence of a cast (a face in the blue of open shade).
     skin = np.array([0.45, 0.30, 0.22])
     seen = (skin * light_rgb(-70.0)).tolist()
-    ops = plan_image(_record(-70.0, "auto", SUNLIT, faces=[_face(seen)]), BASE)
+    ops = plan_image(_record(-70.0, "auto", SUNLIT, faces=[_pale_face(seen)]), BASE)
     op = _wb(ops)
     assert op is not None and op.params["mired_shift"] == pytest.approx(70.0, abs=1.0), [o.reason for o in ops]
     assert "daylight" in op.reason and "faces confirm" in op.reason
     # A face that is skin as shot proves nothing: the camera's white stands.
-    ops = plan_image(_record(-70.0, "auto", SUNLIT, faces=[_face(skin.tolist())]), BASE)
+    ops = plan_image(_record(-70.0, "auto", SUNLIT, faces=[_pale_face(skin.tolist())]), BASE)
     assert _wb(ops) is None and not _colour_flags(ops), [o.reason for o in ops]
 
 
