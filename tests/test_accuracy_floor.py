@@ -131,8 +131,12 @@ def text(rows: dict[str, acc.Row], startswith: str) -> str:
 def test_exposure_raw_twins_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: median <= 0.15 EV, 95th percentile <= 0.4, no wrong sign where |offset| >= 0.7.
-    assert value(rows, "RAW twins (DNG): median |error| (n=") <= 0.33  # FLOOR (0.30 on 2026-11-29, branch exposure)
-    assert value(rows, "RAW twins (DNG): 95th percentile") <= 0.7  # FLOOR (0.62; 1.16 before the scene-light meter)
+    # 0.38 and 0.74 since the face key was refitted on 17 sources of tuning material (2026-12-01; 0.30 and 0.62
+    # before): the old key was fitted on four bright photos, this corpus's astronaut among them. On the
+    # benchmark's held-out split the same refit moved the RAW twins' median 0.42 -> 0.41 EV and their 95th
+    # percentile 1.50 -> 1.05 (ACCURACY.md).
+    assert value(rows, "RAW twins (DNG): median |error| (n=") <= 0.42  # FLOOR (0.38 on 2026-12-01)
+    assert value(rows, "RAW twins (DNG): 95th percentile") <= 0.8  # FLOOR (0.74; 1.16 before the scene-light meter)
     assert value(rows, "RAW twins (DNG): corrections of the wrong sign") <= 0  # FLOOR = TARGET (holds here)
 
 
@@ -142,23 +146,27 @@ def test_exposure_rendered_twins_floor(tiny) -> None:
     # 0.40 today, was 0.34: since exposure.min_confidence (0.8) an offset within what well-exposed photographs
     # read (0.62 EV on the frame alone) is left as shot, so a 0.4 EV twin keeps its 0.4 EV; the price of
     # leaving the originals alone (published 2 -> 3 of 3, rendered 0 EV twins 3 -> 4 of 4 below).
-    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.44  # FLOOR (0.40; 0.94 before)
-    assert value(rows, "rendered twins (JPEG): 95th percentile") <= 1.0  # FLOOR (0.89; 3.15 before)
+    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.41  # FLOOR (0.37 since the face key's refit; 0.94 before)
+    assert value(rows, "rendered twins (JPEG): 95th percentile") <= 1.1  # FLOOR (1.00 since the refit, was 0.89; 3.15 before)
     assert value(rows, "rendered twins (JPEG): corrections of the wrong sign") <= 0  # FLOOR = TARGET (2 of 9 before)
 
 
 def test_fivek_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: all 7 FiveK files within 0.5 EV of their +-1.5 EV truth.
-    assert value(rows, "reference: within 0.5 EV of the truth") >= 4 / 7 - 1e-9  # FLOOR (4 of 7 today)
+    assert value(rows, "reference: within 0.5 EV of the truth") >= 5 / 7 - 1e-9  # FLOOR (5 of 7 since the face key's refit; 4 before)
 
 
 def test_do_no_harm_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: >= 90 % of originals need |correction| <= 0.3 EV; median white-balance shift <= 10 mired.
-    assert value(rows, "published photos: share needing") >= 3 / 3 - 1e-9  # FLOOR (3 of 3; 2 of 3 before min_confidence)
-    assert value(rows, "RAW twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before)
-    assert value(rows, "rendered twins at 0 EV: share needing") >= 4 / 4 - 1e-9  # FLOOR (4 of 4; 3 of 4 before min_confidence)
+    # 2 of 3, 2 of 4 and 3 of 4 since the face key was refitted on 17 sources of tuning material (3, 4 and 4
+    # before): the old key was fitted on four bright photos, this corpus's astronaut among them. The refit
+    # ships on the held-out split's figures (published photos within 0.3 EV 18 -> 20 of 36, originals changed
+    # by 1 EV or more 19 -> 14 of 116; ACCURACY.md), not on these four sources.
+    assert value(rows, "published photos: share needing") >= 2 / 3 - 1e-9  # FLOOR (2 of 3; 3 of 3 with the 4-photo face key)
+    assert value(rows, "RAW twins at 0 EV: share needing") >= 2 / 4 - 1e-9  # FLOOR (2 of 4; 4 of 4 with the 4-photo face key)
+    assert value(rows, "rendered twins at 0 EV: share needing") >= 3 / 4 - 1e-9  # FLOOR (3 of 4; 4 of 4 with it)
     # 15.3 today, was 10.7: rendered sources' white balance is read in their scene light (through the inverse
     # tone curve, wb6), where their own colour reads as their RAW twins' does instead of squeezed by the curve;
     # the rendered cast twins' error fell with it (benchmarks/wb_decompose.py: tuning 50.0 -> 31.9 mired).

@@ -251,15 +251,13 @@ def test_every_labelled_photo_is_present(exposure_dir: Path) -> None:
 
 
 #: Where the plan's one number disagrees with the label: known misses, kept visible (strict: a fix shows).
-#: The reference of a well-exposed face was fitted on the four tuning photos with faces, bright ones
-#: (their frames read +0.3 to +1.8 EV): faces in the FiveK renders read 1 to 2 EV darker than that.
+#: (Two FiveK renders pushed 1.5 EV over, a0716 and a2192, read ok while the reference of a well-exposed
+#: face was fitted on the four bright tuning photos with faces; with it fitted on 17 sources of tuning
+#: material they read over, as labelled.)
 KNOWN_MISSES = {
     # 1.5 EV under, but a clipped street light puts its white point at full scale: the meter never
     # reads an image darker than its white point says, so it reads this one +0.30 (ok).
     "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG": "a clipped light source holds the reading up",
-    # 1.5 EV over, keyed on faces that read -0.5 to -1.0 against the fitted face reference: 0.0 and +0.07.
-    "a0716-MB_20030906_030_P1.5.JPG": "its six faces read darker than the face reference",
-    "a2192-IMG_2045_P1.5.JPG": "its face reads darker than the face reference",
     # Keyed on its face (-0.08) and its bright frame (+1.57): +0.49, beyond the base chart's third of a stop.
     "Floris van Lint-CC BY-NC 2.0.jpg": "a bright frame pulls a well-exposed face's reading over",
     # Keyed on its two faces (-0.20, -0.66) and its bright frame (+1.78): +0.48 over.

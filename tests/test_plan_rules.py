@@ -207,7 +207,7 @@ def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift()
 def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
     def portrait(surround_ev: float) -> ImageRecord:  # a JPEG: its surround reading is in display light
-        lone = face(1000, 500, 400, -1.0)
+        lone = face(1000, 500, 400, -1.5)
         lone.surround_ev = surround_ev
         return image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
                             exposure_meter_ev=-0.2, faces=[lone])
@@ -215,7 +215,7 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
     lit = plan_image(portrait(SURROUND_LIT_EV), chart)
     assert not of_kind(lit, OperationKind.BRIGHTEN_FACE)
     # One stop under that: a shadow of its own, lifted by its depth; the frame is keyed on the face
-    # as it would read lit (-1 + 1 = 0 EV), so it is not brightened as the lit, -1 EV face's is.
+    # as it would read lit (-1.5 + 1 = -0.5 EV), so it is not brightened as the lit, -1.5 EV face's is.
     shadowed = plan_image(portrait(SURROUND_LIT_EV - 1.0), chart)
     (lift,) = of_kind(shadowed, OperationKind.BRIGHTEN_FACE)
     assert lift.params["ev"] == pytest.approx(1.0) and "light around it" in lift.reason
@@ -227,13 +227,14 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
 
 
 def test_a_raw_lone_face_is_judged_against_its_surroundings_as_they_look() -> None:
-    """A sunlit wall 1.5 EV brighter than a face in scene light looks about a third of a stop brighter."""
+    """A sunlit wall 1.5 EV brighter than a bright face in scene light looks about a third of a stop brighter."""
     chart = load_chart("base").chart
-    lit_face = 2.0**FACE_LOG2  # a face exposed as the reference, ev 0
+    lit_face = 0.41  # a bright, sunlit face: 1.6 EV over the reference of a well-exposed one
+    face_ev = math.log2(lit_face) - FACE_LOG2
     wall = lit_face * 2.0**1.5
-    raw_face = face(1000, 500, 400, 0.0)
+    raw_face = face(1000, 500, 400, face_ev)
     raw_face.surround_ev = -1.5  # scene light: what the RAW's pixels hold
-    jpeg_face = face(1000, 500, 400, 0.0)
+    jpeg_face = face(1000, 500, 400, face_ev)
     jpeg_face.surround_ev = math.log2(float(tone_curve(lit_face)) / float(tone_curve(wall)))  # its JPEG twin
     assert -0.45 < jpeg_face.surround_ev < -0.3
     # The RAW is read in the light its JPEG twin shows: the same surround, no lift for either.
@@ -245,7 +246,7 @@ def test_a_raw_lone_face_is_judged_against_its_surroundings_as_they_look() -> No
     assert not of_kind(plan_image(jpeg, chart), OperationKind.BRIGHTEN_FACE)
     # A shadow on the RAW's face is lifted by its depth in scene light: the face a stop darker, the
     # wall as it was, read through the curve at the face's darker level and taken back to scene light.
-    shadowed = face(1000, 500, 400, -1.0)
+    shadowed = face(1000, 500, 400, face_ev - 1.0)
     shadowed.surround_ev = -2.5
     (lift,) = of_kind(plan_image(image_record(faces=[shadowed]), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["ev"] == pytest.approx(1.0, abs=0.3)
