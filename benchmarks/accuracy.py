@@ -190,6 +190,11 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
 # --- decisions -------------------------------------------------------------------------------------
 
 
+#: The plan's checks that send a retoucher to an image's colour: its white balance, and skin that the white
+#: balance or the exposure correction takes from a face.
+COLOUR_CHECKS = ("white_balance", "skin", "skin_exposure")
+
+
 @dataclass
 class Decision:
     """What one system decided for one item (None: the system has no such decision)."""
@@ -240,7 +245,7 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     st = ops.get("straighten")
     d.angle = float(st.params["angle_deg"]) if st else 0.0
     d.angle_applied = bool(st) and str(st.applied_by) == "renderer"
-    d.colour_flagged = any(str(op.kind) in ("flag", "reject") and op.params.get("check") in ("white_balance", "skin")
+    d.colour_flagged = any(str(op.kind) in ("flag", "reject") and op.params.get("check") in COLOUR_CHECKS
                            for op in record.operations)
     brighten = {int(op.params["face_index"]): float(op.params["ev"]) for op in record.operations
                 if str(op.kind) == "brighten_face"}

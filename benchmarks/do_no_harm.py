@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import analysis_graph  # noqa: E402
+from benchmarks.accuracy import COLOUR_CHECKS, analysis_graph  # noqa: E402
 
 #: The accuracy benchmark's do-no-harm bar, and what a retoucher sees at a glance (its diagnostic rows).
 NO_HARM_EV, BIG_EV = 0.3, 1.0
@@ -58,7 +58,7 @@ class Photo:
 
     @property
     def colour_flagged(self) -> bool:
-        return any(f in ("white_balance", "skin") for f in self.flags)
+        return any(f in COLOUR_CHECKS for f in self.flags)
 
 
 def decisions(out: Path) -> list[Photo]:

@@ -199,7 +199,7 @@ def test_rejected_operation_leaves_the_xmp(client, out: Path) -> None:  # noqa: 
 
 
 def test_comment_and_bulk_actions(client, out: Path) -> None:  # noqa: ANN001
-    sp = "2008_001009.jpg"
+    sp = "2008_001322.jpg"  # automatic corrections and a flag (its clipped highlights)
     ops = doc_of(out, sp)["operations"]
     assert post(client, sp, 0, {"op_id": ops[0]["op_id"], "comment": "  warmer than the chart, keep  "}).status_code == 200
     doc = doc_of(out, sp)

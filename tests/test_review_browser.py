@@ -108,13 +108,14 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     expect(page.locator(".tile.selected .name")).to_have_text(SP)
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{base}/image/{SP}")
-    # Five operations: the straightening rot7 told a retoucher here (one short line at -5.8 deg) is not worth telling,
-    # nor a white balance read 11 mired warm (+-18), where published photographs read.
-    expect(page.locator(".op")).to_have_count(5)
+    # Four operations (the exposure, face 2's lift, two crops): the straightening rot7 told a retoucher here (one
+    # short line at -5.8 deg) is not worth telling, nor a white balance read 11 mired warm (+-18), where published
+    # photographs read; and the exposure, +1.75 EV since the face key's refit, is within the automatic 2 EV.
+    expect(page.locator(".op")).to_have_count(4)
     expect(page.locator('li[data-op="straighten"]')).to_have_count(0)
     stale = page.context.new_page()  # a second tab, opened before the changes below
     stale.goto(f"{base}/image/{SP}")
-    expect(stale.locator(".op")).to_have_count(5)
+    expect(stale.locator(".op")).to_have_count(4)
 
     # Accept the exposure correction; change face 2's amount.
     page.fill("#reviewer", "Cleo")
@@ -126,8 +127,8 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     face.locator("button.set-ev").click()
     expect(face.locator(".amount")).to_have_text("face 2: +0.40 EV")
     expect(page.locator('svg .face.brighten[data-face="1"] text')).to_have_text("2 +0.40 EV")
-    # Keyboard: the first instruction (the exposure) is selected; j selects the next (the flag that the
-    # exposure needs more than the automatic 2 EV), d marks it done.
+    # Keyboard: the first instruction (the exposure) is selected; j selects the next (face 2's lift), d marks
+    # it done.
     page.keyboard.press("j")
     page.keyboard.press("d")
     expect(page.locator(".op").nth(1).locator(".status")).to_have_text("done")
@@ -154,7 +155,7 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     colours = crops.evaluate_all("els => els.map(e => getComputedStyle(e.querySelector('polygon')).stroke)")
     assert len(set(colours)) == 2, colours
     # The measurements show the plan's one number, what it keyed on, and the whole frame's meter beside it.
-    expect(page.locator("#measurements")).to_contain_text("keyed on faces (under) → correction +2.00 EV")
+    expect(page.locator("#measurements")).to_contain_text("keyed on faces (under) → correction +1.75 EV")
     expect(page.locator("#measurements")).to_contain_text("Exposure, whole frame")
     page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
     page.keyboard.press("h")  # clipped-highlights overlay on
@@ -232,7 +233,7 @@ def test_culling_in_the_image_view(page, server) -> None:  # noqa: ANN001
 
     base, out = server
     page.goto(f"{base}/image/{SP}")
-    expect(page.locator(".op")).to_have_count(5)
+    expect(page.locator(".op")).to_have_count(4)
     page.keyboard.press("p")
     expect(page.locator("#culling .flag.pick")).to_be_visible()
     page.click('#stars-input button[data-stars="5"]')

@@ -628,3 +628,25 @@ def test_a_long_run_without_a_break_is_cut_at_its_longest_gap() -> None:
     assert runs[0] == list(range(400)) and sorted(sum(runs, [])) == list(range(1200))
     assert all(len(r) <= 500 for r in time_runs([None] * 1100, max_gap_s=60.0, max_frames=500))
     assert [len(r) for r in time_runs([None] * 1100, max_gap_s=60.0, max_frames=500)] == [500, 500, 100]
+
+
+def test_the_plan_carries_the_white_balance_the_renderer_applies_matched_or_not() -> None:
+    # Later rules (the skin check after the exposure) judge faces under plan.white_balance_gains: it must be
+    # the gains of the white-balance operation the frame ends with, the scene's when its white was matched.
+    from pipeline.planning.rules import RULES
+
+    seen: dict[str, tuple[float, ...]] = {}
+
+    def probe(record: ImageRecord, chart: Chart, plan) -> list:  # noqa: ANN001
+        seen[record.source_path] = plan.white_balance_gains
+        return []
+
+    chart = load_chart("culinary").chart
+    for strict in (True, False):
+        records = _series()
+        plan_shoot(records, chart if strict else chart_with(chart, "consistency", enabled=False), rules=RULES + (probe,))
+        for r in records:
+            wb = [o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE]
+            want = tuple(wb[0].params["gains"]) if wb else (1.0, 1.0, 1.0)
+            assert seen[r.source_path] == pytest.approx(want), (strict, r.source_path)
+        assert any(g != (1.0, 1.0, 1.0) for g in seen.values())

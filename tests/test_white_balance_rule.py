@@ -367,3 +367,42 @@ def test_the_skin_margin_is_measured_across_zero_degrees() -> None:
     assert skin_hue_margin(np.array([0.45, 0.30, 0.22])) > 0
     assert skin_hue_margin(np.array([0.40, 0.20, 0.30])) < 0  # magenta: a hue below 0 degrees
     assert skin_hue_margin(np.array([0.30, 0.40, 0.20])) < 0  # yellow-green: past 85 degrees
+
+
+def _bright(face_rgb: list[float], over_ev: float, m: float = 0.0) -> ImageRecord:
+    """A photo whose frame and only face both read ``over_ev`` over, its neutrals ``m`` mired from D65."""
+    face = _pale_face(face_rgb)
+    face.exposure_ev = over_ev
+    return _record(m, uncertainty=10.0, faces=[face], exposure_meter_ev=over_ev)
+
+
+def test_a_darkening_that_turns_a_pale_face_grey_is_flagged() -> None:
+    # Pale skin (chroma 10.7): darkened by the 1.8 EV the frame and face read over, it keeps its hue but its
+    # chroma falls to 7.1, under skin's 10. The exposure is still corrected; a retoucher checks the face.
+    pale = [0.60, 0.47, 0.40]
+    assert is_skin(np.array(pale)) and not is_skin(np.array(pale) * 2.0**-1.8)
+    ops = plan_image(_bright(pale, 1.8), BASE)
+    (exposure,) = [o for o in ops if o.kind is OperationKind.EXPOSURE]
+    assert exposure.params["ev"] == pytest.approx(-1.8)
+    (flag,) = _flags(ops, "skin_exposure")
+    assert flag.params["faces"] == [1] and "-1.80 EV" in flag.reason and flag.applied_by is AppliedBy.RETOUCHER
+    # Left as shot (within what well-exposed photos read), or a face with colour to spare: nothing to check.
+    assert not _flags(plan_image(_bright(pale, 0.2), BASE), "skin_exposure")
+    assert not _flags(plan_image(_bright([0.45, 0.30, 0.22], 1.8), BASE), "skin_exposure")
+    # A black-and-white picture has no skin colour to lose.
+    mono = _bright(pale, 1.8)
+    mono.colour.chroma_p99 = 2.0 / 255.0  # two code values
+    assert not _flags(plan_image(mono, BASE), "skin_exposure")
+
+
+def test_skin_after_the_exposure_is_judged_under_the_white_balance_the_plan_applies() -> None:
+    # Pale skin under a 60 mired warm light: as shot the warm face has colour to spare (chroma 27.6; darkened
+    # 1.8 EV, 18.2), but the white balance takes the warmth away (10.8) and the darkening then leaves it grey
+    # (7.1). Judged on the colour as shot it would pass; under the plan's gains it is flagged.
+    face = np.array([0.60, 0.47, 0.40]) * light_rgb(60.0)
+    face = (face * 0.47 / face[1]).tolist()
+    assert is_skin(np.array(face) * 2.0**-1.8)
+    ops = plan_image(_bright(face, 1.8, m=60.0), BASE)
+    gains = np.asarray(_wb(ops).params["gains"])
+    assert is_skin(np.array(face) * gains) and not is_skin(np.array(face) * gains * 2.0**-1.8)
+    assert _flags(ops, "skin_exposure")

@@ -138,7 +138,9 @@ class Operation:
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the
         box turned by angle_deg about its centre); flag/reject ``{"check", ...}`` (the faces rule's
         ``face_shadow`` check also ``{"face_index", "box", "ev", "surround_ev"}``: a face its peers
-        read in a shadow ``ev`` deep that its surroundings do not confirm, not lifted).
+        read in a shadow ``ev`` deep that its surroundings do not confirm, not lifted; the
+        ``skin_exposure`` check ``{"faces"}``: the 1-based faces the exposure correction takes skin
+        colour from).
     reason : str
         Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
     measured, target : float or None

@@ -47,6 +47,9 @@ class PlanState:
     key_faces : tuple of int
         The faces the exposure was keyed on (those in the brightest light):
         other faces are judged against them.
+    white_balance_gains : tuple of float
+        The R, G, B gains of the white balance the renderer applies ((1, 1, 1)
+        when none): skin is judged as it will look after them and the exposure.
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
@@ -70,6 +73,7 @@ class PlanState:
     exposure_keyed_on: str | None = None
     exposure_confidence: float | None = None
     key_faces: tuple[int, ...] = ()
+    white_balance_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
     angle_deg: float = 0.0
     keypoint_source: Mapping[int, Keypoints] | None = None
     frame: int = -1

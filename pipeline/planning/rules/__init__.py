@@ -35,6 +35,7 @@ from pipeline.planning.rules.checks import (
     check_clipped_shadows,
     check_face_required,
     check_sharpness,
+    check_skin_after_exposure,
 )
 from pipeline.planning.rules.crops import plan_crops
 from pipeline.planning.rules.duplicates import check_duplicates
@@ -58,6 +59,7 @@ RULES: tuple[ImageRule, ...] = (
     plan_straightening,  # sets plan.angle_deg
     plan_crops,  # turns with plan.angle_deg
     check_sharpness,  # judges sharpness after plan.exposure_ev
+    check_skin_after_exposure,  # judges skin after plan.white_balance_gains and plan.exposure_ev
     check_clipped_highlights,
     check_clipped_shadows,
     check_face_required,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from charts.schema import Chart
+import numpy as np
+
+from charts.schema import AcceptanceAction, Chart
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation
+from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
 
 # Variance of the Laplacian of sRGB values scales with contrast squared; after a
@@ -56,3 +59,28 @@ def check_face_required(record: ImageRecord, chart: Chart, plan: PlanState) -> l
         return []
     return check_operation(chart.acceptance.face_required.action, "face_required",
                            "no face large enough for this chart" if record.faces else "no face found", 0.0, 1.0)
+
+
+def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
+    """Faces skin-coloured after the white balance that the global exposure correction takes it from.
+
+    The white-balance rule keeps skin skin under its own gains; the exposure
+    correction, decided after it, scales every channel alike, which keeps a
+    face's hue but not its CIELAB chroma: a pale face darkened by a stop and a
+    half or more reads grey (chroma under 10). Judged on each detected face's
+    colour after ``plan.white_balance_gains`` and ``plan.exposure_ev``, as the
+    renderer will show it (the faces' local lifts aside); a retoucher is told
+    which faces. Nothing for a black-and-white picture.
+    """
+    if not plan.exposure_ev or is_monochrome(record):
+        return []
+    wb = np.asarray(plan.white_balance_gains, dtype=np.float64)
+    lost = [i for i, rgb in face_colours(record)
+            if is_skin(rgb * wb) and not is_skin(rgb * wb * 2.0**plan.exposure_ev)]
+    if not lost:
+        return []
+    faces = ", ".join(str(i + 1) for i in lost)
+    return check_operation(AcceptanceAction.FLAG, "skin_exposure",
+                           f"face(s) {faces} lose their skin colour with the {plan.exposure_ev:+.2f} EV exposure "
+                           "correction (grey or washed out): check skin tones by eye", plan.exposure_ev, 0.0,
+                           faces=[i + 1 for i in lost])

@@ -121,7 +121,10 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_white_balance(records, chart, plans, operations, members).items():
             is_wb = lambda o: o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER  # noqa: E731
-            out[i] = _replace(operations[i], is_wb, _white_balance_ops(match, scene, chart, records[i]))
+            matched = _white_balance_ops(match, scene, chart, records[i])
+            out[i] = _replace(operations[i], is_wb, matched)
+            plans[i].white_balance_gains = (tuple(float(g) for g in matched[0].params["gains"])  # type: ignore[assignment]
+                                            if matched else (1.0, 1.0, 1.0))
     return out
 
 

@@ -187,6 +187,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
         return flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
+    plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
     return [Operation(
         op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read)
@@ -277,14 +278,14 @@ def _near_skin_edge(record: ImageRecord, gains: np.ndarray) -> list[int]:
     """The faces that ``gains`` leave skin-coloured but moved to within :data:`SKIN_EDGE_MARGIN_DEG` of the
     skin range's edge."""
     near = []
-    for i, rgb in _face_colours(record):
+    for i, rgb in face_colours(record):
         after = skin_hue_margin(rgb * gains)
         if is_skin(rgb * gains) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
             near.append(i)
     return near
 
 
-def _face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
+def face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
     """Every detected face's measured skin colour (index, linear RGB): small faces are people too."""
     return [(i, np.asarray(f.colour_rgb, dtype=np.float64)) for i, f in enumerate(record.faces)
             if f.colour_rgb is not None]
@@ -304,7 +305,7 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
     """Whether the faces vouch for a correction the neutrals alone are unsure of: some face is not
     skin-coloured as shot and every face is after the whole correction (skin is the one surface whose
     colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
-    faces = _face_colours(record)
+    faces = face_colours(record)
     if not faces or all(is_skin(rgb) for _, rgb in faces):
         return False
     g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
@@ -322,7 +323,7 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     never beyond ``cap``) when that makes every face skin. Otherwise the whole correction is applied and the
     faces flagged.
     """
-    faces = _face_colours(record)
+    faces = face_colours(record)
     if not faces:
         return 1.0, "", ""
 
@@ -355,7 +356,7 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
                        confidence: float) -> list[Operation]:
     """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
-    unskinned = [i for i, rgb in _face_colours(record) if not is_skin(rgb)]
+    unskinned = [i for i, rgb in face_colours(record) if not is_skin(rgb)]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
