@@ -302,13 +302,16 @@ def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[t
 
 
 def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], faces: list[dict[str, Any]],
-                           scale: float = 1.0) -> list[np.ndarray | None]:
-    """Linear RGB at each face's centre after an exposure and white-balance correction."""
-    g = np.asarray(list(gains), dtype=np.float64) * 2.0**ev
+                           scale: float = 1.0, rendered: bool = False) -> list[np.ndarray | None]:
+    """Linear RGB at each face's centre after a white-balance and an exposure correction, as postprod's
+    renderer applies them (a rendered source's darkening in its scene light: ``rendered``)."""
+    from pipeline.imaging.measure.metering import exposed
+
+    g = np.asarray(list(gains), dtype=np.float64)
     out = []
     for f in faces:
         c = bl.face_colour(lin, tuple(v * scale for v in f["box"]))
-        out.append(None if c is None else c * g)
+        out.append(None if c is None else exposed(c * g, ev, rendered))
     return out
 
 
@@ -1045,7 +1048,8 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
         item = by_id[item_id]
         if item.truth.get("faces") and item.set in ("cast", "original", "wb_real"):
             lin = bl.read_linear(corpus.path(item))
-            d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"])
+            d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"],
+                                                    rendered=item.domain == "rendered")
     seconds = {"postprod": time.perf_counter() - t, "baselines": 0.0}
     if not baselines:
         return decisions, crops, seconds

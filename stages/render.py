@@ -19,6 +19,7 @@ from charts.schema import Chart, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
+from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import (
     RENDER_VERSION,
     WHOLE_DECODE_MAX_MEGAPIXELS,
@@ -103,7 +104,7 @@ class Render(Stage):
         if not r.frame.width or not r.frame.height:
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
-        adjustments = adjustments_from_operations(r.operations)
+        adjustments = adjustments_from_operations(r.operations, display_referred=is_rendered(r.source_kind))
         for name, rendition in chart.renditions.items():
             w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.frame.width, r.frame.height))
             if max(w, h) > rendition.format.max_side_px:

@@ -398,3 +398,50 @@ def test_only_what_was_blown_in_the_source_is_delivered_at_white() -> None:
     assert out[5] == 1.0  # blown in the source: white
     encoded = finish_rendition(pushed.copy(), "srgb", 0.0, 8, gains=(1.0,) * 3, white=0.9 * gain, full_scale=gain)
     assert list(encoded[0, :, 0] >= 255) == [False, False, False, False, False, True]
+
+
+def test_a_rendered_source_is_darkened_in_its_scene_light() -> None:
+    """A JPEG over-exposed before its camera's curve comes back to the photo as the curve made it."""
+    # A real photo's scene light (scikit-image's coffee, sRGB-decoded), developed 1.5 EV over through the
+    # camera-like curve (hue-preserving, on each pixel's brightest and darkest channel), as the accuracy
+    # benchmark develops its JPEG twins.
+    from skimage import data
+
+    from pipeline.imaging.measure.metering import darken_display_referred, tone_curve
+    from pipeline.imaging.render import render_frame, scene_gain
+
+    scene = (data.coffee()[::4, ::4] / 255.0) ** 2.2 * 0.5
+
+    def develop(light: np.ndarray) -> np.ndarray:
+        hi, lo = light.max(axis=2), light.min(axis=2)
+        t = np.where((hi - lo)[..., None] > 1e-12, (light - lo[..., None]) / np.maximum(hi - lo, 1e-12)[..., None], 0.0)
+        new_hi, new_lo = tone_curve(np.clip(hi, 0, 1)), tone_curve(np.clip(lo, 0, 1))
+        return (new_lo[..., None] + t * (new_hi - new_lo)[..., None]).astype(np.float32)
+
+    published, over = develop(scene), develop(scene * 2.0**1.5)
+    h, w = published.shape[:2]
+    darken = Adjustments(exposure_ev=-1.5, display_referred=True)
+    assert scene_gain(darken) == pytest.approx(2.0**-1.5)
+    assert scene_gain(Adjustments(exposure_ev=-1.5)) == 1.0  # a RAW's pixels are scene light: a plain gain
+    assert scene_gain(Adjustments(exposure_ev=1.0, display_referred=True)) == 1.0  # a push: the shoulder's
+
+    def render(image: np.ndarray, adjust: Adjustments) -> np.ndarray:
+        return render_frame(image, w, h, adjust, (0.0, 0.0, float(w), float(h)), (w, h), "srgb", 0.0, 8).astype(int)
+
+    expected = render(published, Adjustments())
+    scene_way = render(over, darken)
+    gain_way = render(over, Adjustments(exposure_ev=-1.5))
+    unclipped = np.all(scene * 2.0**1.5 < 0.98, axis=2)  # where the push lost nothing
+    assert np.median(np.abs(scene_way - expected)[unclipped]) <= 1  # the published photo, to the 8-bit step
+    assert np.median(np.abs(gain_way - expected)[unclipped]) >= 8  # a gain on the display light is not it
+    # White stays nearer white than under the plain gain (grey 158 of 255), and order is kept.
+    white = darken_display_referred(np.ones((1, 1, 3)), 2.0**-1.5)[0, 0, 0]
+    assert 0.6 < white < 1.0 and white > 2.0**-1.5
+    ramp = darken_display_referred(np.repeat(np.linspace(0, 1, 50)[:, None], 3, axis=1)[None], 0.5)[0, :, 0]
+    assert np.all(np.diff(ramp) > 0) and ramp[0] == 0.0
+    # Hue and saturation kept: the brightest channel takes the curve, the others are scaled with it.
+    colour = np.array([[[0.6, 0.4, 0.2]]])
+    out = darken_display_referred(colour, 0.5)[0, 0]
+    np.testing.assert_allclose(out / colour[0, 0], out[0] / 0.6)
+    with pytest.raises(ValueError, match="gain"):
+        darken_display_referred(colour, 1.5)

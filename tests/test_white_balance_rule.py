@@ -13,6 +13,7 @@ import pytest
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import white_balance_cast
+from pipeline.imaging.measure.metering import exposed
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
@@ -369,11 +370,15 @@ def test_the_skin_margin_is_measured_across_zero_degrees() -> None:
     assert skin_hue_margin(np.array([0.30, 0.40, 0.20])) < 0  # yellow-green: past 85 degrees
 
 
-def _bright(face_rgb: list[float], over_ev: float, m: float = 0.0) -> ImageRecord:
-    """A photo whose frame and only face both read ``over_ev`` over, its neutrals ``m`` mired from D65."""
+def _bright(face_rgb: list[float], over_ev: float, m: float = 0.0, raw: bool = True) -> ImageRecord:
+    """A photo whose frame and only face both read ``over_ev`` over, its neutrals ``m`` mired from D65: a RAW
+    (its pixels scene light, darkened by a plain gain), or with ``raw=False`` a JPEG."""
     face = _pale_face(face_rgb)
     face.exposure_ev = over_ev
-    return _record(m, uncertainty=10.0, faces=[face], exposure_meter_ev=over_ev)
+    record = _record(m, uncertainty=10.0, faces=[face], exposure_meter_ev=over_ev)
+    if raw:
+        record.source_kind, record.format = SourceKind.RAW, "dng"
+    return record
 
 
 def test_a_darkening_that_turns_a_pale_face_grey_is_flagged() -> None:
@@ -389,6 +394,12 @@ def test_a_darkening_that_turns_a_pale_face_grey_is_flagged() -> None:
     # Left as shot (within what well-exposed photos read), or a face with colour to spare: nothing to check.
     assert not _flags(plan_image(_bright(pale, 0.2), BASE), "skin_exposure")
     assert not _flags(plan_image(_bright([0.45, 0.30, 0.22], 1.8), BASE), "skin_exposure")
+    # A JPEG is darkened in its scene light, through its camera's curve, which darkens its highlights less:
+    # a near-white face keeps chroma 13.2 -> 10.6 where the same gain on a RAW's light leaves 8.7 (flagged).
+    bright = [0.98, 0.76, 0.64]
+    assert is_skin(exposed(np.array(bright), -1.8, rendered=True)) and not is_skin(np.array(bright) * 2.0**-1.8)
+    assert not _flags(plan_image(_bright(bright, 1.8, raw=False), BASE), "skin_exposure")
+    assert _flags(plan_image(_bright(bright, 1.8), BASE), "skin_exposure")
     # A black-and-white picture has no skin colour to lose.
     mono = _bright(pale, 1.8)
     mono.colour.chroma_p99 = 2.0 / 255.0  # two code values

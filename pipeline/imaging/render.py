@@ -53,12 +53,14 @@ from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
+from pipeline.imaging.measure.metering import darken_display_referred
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
 #: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
-#: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both.
-RENDER_VERSION = 3
+#: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both;
+#: 4: a rendered source is darkened in its scene light.
+RENDER_VERSION = 4
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -97,6 +99,10 @@ class Adjustments:
     crop_turns : dict
         Chart crop aspect -> a reviewer's extra turn of that crop in degrees,
         on top of ``angle_deg`` (a crop op's ``rotate_deg``); absent = none.
+    display_referred : bool
+        The source is a rendered picture (JPEG, TIFF): a darkening is applied in the scene light of
+        its camera-like curve (:func:`scene_gain`), as its exposure was metered, not as a gain on its
+        display light (which turns its whites grey).
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -105,6 +111,7 @@ class Adjustments:
     angle_deg: float = 0.0
     crops: Mapping[str, Box] = field(default_factory=dict)
     crop_turns: Mapping[str, float] = field(default_factory=dict)
+    display_referred: bool = False
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned."""
@@ -122,7 +129,7 @@ def _box(value: Any, op: Operation) -> Box:
     return (x, y, w, h)
 
 
-def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
+def adjustments_from_operations(operations: Sequence[Operation], display_referred: bool = False) -> Adjustments:
     """Collect the operations the renderer carries out (``applied_by == renderer``).
 
     Parameters
@@ -133,6 +140,8 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
         ``crop {"aspect", "box", "rotate_deg"?}``. Flag and reject, every operation left to a
         retoucher and every operation a reviewer rejected are ignored.
+    display_referred : bool
+        The source is a rendered picture (:attr:`Adjustments.display_referred`).
 
     Returns
     -------
@@ -180,6 +189,7 @@ def adjustments_from_operations(operations: Sequence[Operation]) -> Adjustments:
         angle_deg=angle,
         crops=crops,
         crop_turns=turns,
+        display_referred=display_referred,
     )
 
 
@@ -682,6 +692,7 @@ def finish_rendition(
     sharpen_sigma: float = 0.8,
     white: float = 1.0,
     full_scale: float | None = None,
+    scene_gain: float = 1.0,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -708,6 +719,10 @@ def finish_rendition(
         gains, before the colour space's matrix.
     full_scale : float, optional
         Where the gains take the source's full scale (see :func:`highlight_shoulder`).
+    scene_gain : float
+        Below 1: a rendered source's exposure darkening, applied after the gains in the scene light
+        of its camera-like curve (:func:`~pipeline.imaging.measure.metering.darken_display_referred`;
+        :attr:`Adjustments.display_referred`), not folded into them.
 
     Returns
     -------
@@ -727,13 +742,17 @@ def finish_rendition(
         raise ValueError(f"sharpen amount must be >= 0, got {sharpen_amount}")
     if rgb_linear.dtype != np.float32 or rgb_linear.ndim != 3 or rgb_linear.shape[2] != 3:
         raise ValueError(f"expected float32 (H, W, 3), got {rgb_linear.dtype} {rgb_linear.shape}")
+    if not 0.0 < scene_gain <= 1.0:
+        raise ValueError(f"scene gain must be in (0, 1], got {scene_gain}")
     space = ColorSpace(color_space)
     gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
     shoulder = white > 1.0
-    # With a shoulder the gains come first, alone; without, they fold into the colour matrix.
-    matrix = linear_srgb_to(space) if shoulder else linear_srgb_to(space) @ gain_matrix
+    darken = scene_gain < 1.0
+    # With a shoulder or a darkening the gains come first, alone; without, they fold into the colour matrix.
+    alone = shoulder or darken
+    matrix = linear_srgb_to(space) if alone else linear_srgb_to(space) @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
-    gains32 = gain_matrix.astype(np.float32) if shoulder and not np.allclose(gain_matrix, np.eye(3)) else None
+    gains32 = gain_matrix.astype(np.float32) if alone and not np.allclose(gain_matrix, np.eye(3)) else None
     luma_weights = rgb_to_xyz_matrix(space)[1].astype(np.float32).reshape(1, 3)
     enc = np.ascontiguousarray(rgb_linear)
     h = enc.shape[0]
@@ -747,6 +766,8 @@ def finish_rendition(
             cv2.transform(strip, gains32, dst=strip)
         if shoulder:
             highlight_shoulder(strip, white, full_scale=full_scale)
+        if darken:
+            darken_display_referred(strip, scene_gain, out=strip)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         encoded = encode_fast(space, strip, in_place=True)
@@ -777,8 +798,18 @@ def _strip_rows(width: int, budget_bytes: int = 1 << 20) -> int:
 
 
 def correction_gains(adjustments: Adjustments) -> np.ndarray:
-    """Per-channel linear gains of white balance times exposure (one multiply per pixel)."""
-    return np.asarray(adjustments.wb_gains) * 2.0**adjustments.exposure_ev
+    """Per-channel linear gains of white balance times exposure (one multiply per pixel); a rendered
+    source's darkening is not among them (:func:`scene_gain`)."""
+    return np.asarray(adjustments.wb_gains) * (1.0 if scene_gain(adjustments) < 1.0 else 2.0**adjustments.exposure_ev)
+
+
+def scene_gain(adjustments: Adjustments) -> float:
+    """The exposure gain :func:`finish_rendition` applies in a rendered source's scene light: ``2**exposure_ev``
+    when the source is display-referred and the exposure darkens it, else 1 (a push rolls its highlights off
+    with the shoulder instead, and a RAW's pixels are scene light already)."""
+    if adjustments.display_referred and adjustments.exposure_ev < 0:
+        return float(2.0**adjustments.exposure_ev)
+    return 1.0
 
 
 #: Share of the source's pixels allowed to clip after a push: the source's white for the shoulder
@@ -876,6 +907,7 @@ def render_frame(
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
+        scene_gain(adjustments),
     )
 
 
@@ -942,6 +974,7 @@ def render_rows(
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     out = finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
+        scene_gain(adjustments),
     )
     return out[v0 - a0 : v1 - a0]
 

@@ -26,6 +26,7 @@ from PIL import Image
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
+from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import SourceKind
@@ -37,8 +38,9 @@ THUMB_LONG_EDGE = 400
 CLIP_LEVEL = 0.995
 MAX_MEGAPIXELS = 250.0
 #: Part of every cached preview's file name; bumped when the pictures change
-#: (2: the renderer's own path, issue 10; 3: thumbnails show the corrected picture).
-PREVIEW_VERSION = 3
+#: (2: the renderer's own path, issue 10; 3: thumbnails show the corrected picture; 4: a rendered source
+#: darkened in its scene light).
+PREVIEW_VERSION = 4
 # Operations the "after" view applies; everything else is drawn or listed only.
 TONAL_KINDS = ("white_balance", "exposure", "brighten_face")
 
@@ -77,18 +79,20 @@ def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def preview_adjustments(operations: list[dict[str, Any]]) -> Adjustments:
-    """The renderer's adjustments for the instruction file's operation documents.
+def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool = False) -> Adjustments:
+    """The renderer's adjustments for the instruction file's operation documents (of a rendered source:
+    ``display_referred``, as the render stage makes them).
 
     Raises
     ------
     ValueError
         If an operation is malformed (see :func:`pipeline.imaging.render.adjustments_from_operations`).
     """
-    return adjustments_from_operations([operation_from_doc(op) for op in operations])
+    return adjustments_from_operations([operation_from_doc(op) for op in operations], display_referred)
 
 
-def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int, height: int) -> np.ndarray:
+def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int, height: int,
+                  display_referred: bool = False) -> np.ndarray:
     """The "after" picture: the renderer's corrections on a linear preview, in 8-bit sRGB.
 
     Parameters
@@ -99,6 +103,8 @@ def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int,
         Operation documents of the instruction file; the renderer's share is applied.
     width, height : int
         Full-resolution size of the image (operation boxes are full-resolution).
+    display_referred : bool
+        The source is a rendered picture (:attr:`pipeline.imaging.render.Adjustments.display_referred`).
 
     Returns
     -------
@@ -109,7 +115,7 @@ def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int,
     ValueError
         If an operation is malformed or the size is not positive.
     """
-    return render_preview(rgb, width, height, preview_adjustments(operations))
+    return render_preview(rgb, width, height, preview_adjustments(operations, display_referred))
 
 
 def before_preview(rgb: np.ndarray) -> np.ndarray:
@@ -218,7 +224,7 @@ class PreviewCache:
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
-                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h),
+                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h, is_rendered(SourceKind(source_kind))),
                                    quality=80 if variant == "thumb" else 88)
                 for old in self.root.glob(f"{name}.*{variant}-*.jpg"):  # one per image is enough
                     if old != path:

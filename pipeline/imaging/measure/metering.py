@@ -153,6 +153,54 @@ def inverse_tone_curve(display_linear: np.ndarray | float) -> np.ndarray:
     return np.interp(np.asarray(display_linear, dtype=np.float64), _DISPLAY, _SCENE)
 
 
+def darkening_curve(gain: float, size: int = _LUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` samples of a rendered source's darkening by ``gain`` (< 1) in its scene light.
+
+    ``y = tone_curve(gain * inverse_tone_curve(x))`` on display-linear ``x`` in [0, 1]: the light is
+    taken back through the camera-like curve, scaled, and developed again. A photo over-exposed before
+    its camera's curve is undone this way, its whites kept nearer white and its mid-tones' contrast kept,
+    where a gain on the display light (the same ``gain`` on every tone) turns white to grey. For
+    :func:`darken_display_referred`.
+
+    Raises
+    ------
+    ValueError
+        If ``gain`` is not in (0, 1).
+    """
+    if not 0.0 < gain < 1.0:
+        raise ValueError(f"a darkening's gain must be in (0, 1), got {gain}")
+    x = np.linspace(0.0, 1.0, size)
+    return x, tone_curve(gain * inverse_tone_curve(x))
+
+
+def darken_display_referred(rgb: np.ndarray, gain: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Darken a rendered source's display-linear RGB by ``gain`` (< 1) in its scene light (:func:`darkening_curve`).
+
+    The curve sets each pixel's brightest channel and the other two are scaled with it, as the renderer's
+    highlight shoulder does: hue and saturation are kept. (Setting the darkest channel by the curve too, as
+    RawTherapee's film-like curve develops, saturates the near-white skin of a bright portrait to pink.)
+    ``out`` may be ``rgb`` (in place); float32 or float64, (..., 3), values in [0, 1] (clipped).
+    """
+    xs, ys = darkening_curve(gain)
+    rgb = np.asarray(rgb)
+    dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
+    src = np.clip(rgb, 0.0, 1.0).astype(dtype, copy=False)
+    hi = src.max(axis=-1)
+    scale = np.divide(np.interp(hi, xs, ys).astype(dtype), hi, out=np.full_like(hi, gain), where=hi > 1e-6)
+    result = out if out is not None else np.empty(src.shape, dtype=dtype)
+    np.multiply(src, scale[..., None], out=result)
+    return result
+
+
+def exposed(rgb: np.ndarray, ev: float, rendered: bool) -> np.ndarray:
+    """Linear RGB colours (..., 3) as the renderer's exposure correction of ``ev`` leaves them (unclipped):
+    ``2**ev`` times them, but a rendered source's darkening in its scene light (:func:`darken_display_referred`)."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    if rendered and ev < 0:
+        return darken_display_referred(rgb, float(2.0**ev))
+    return rgb * 2.0**ev
+
+
 def is_rendered(kind: SourceKind) -> bool:
     """Whether a source kind went through a tone curve (decode_raw reads RASTER files with Pillow)."""
     return kind is SourceKind.RASTER

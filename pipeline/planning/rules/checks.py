@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart
+from pipeline.imaging.measure.metering import exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation
 from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
@@ -69,14 +70,16 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     face's hue but not its CIELAB chroma: a pale face darkened by a stop and a
     half or more reads grey (chroma under 10). Judged on each detected face's
     colour after ``plan.white_balance_gains`` and ``plan.exposure_ev``, as the
-    renderer will show it (the faces' local lifts aside); a retoucher is told
-    which faces. Nothing for a black-and-white picture.
+    renderer will show it (a rendered source's darkening in its scene light,
+    :func:`~pipeline.imaging.measure.metering.darken_display_referred`; the
+    faces' local lifts aside); a retoucher is told which faces. Nothing for a
+    black-and-white picture.
     """
     if not plan.exposure_ev or is_monochrome(record):
         return []
     wb = np.asarray(plan.white_balance_gains, dtype=np.float64)
     lost = [i for i, rgb in face_colours(record)
-            if is_skin(rgb * wb) and not is_skin(rgb * wb * 2.0**plan.exposure_ev)]
+            if is_skin(rgb * wb) and not is_skin(exposed(rgb * wb, plan.exposure_ev, is_rendered(record.source_kind)))]
     if not lost:
         return []
     faces = ", ".join(str(i + 1) for i in lost)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort
 
+from pipeline.imaging.measure.metering import is_rendered
 from pipeline.kernel.errors import InputError
+from pipeline.kernel.records import SourceKind
 from pipeline.review.blueprints.previews import cache_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
@@ -46,7 +48,8 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
                                       entry.source_kind, width, height)
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
-    adjustments = preview_adjustments(tonal_operations(doc)) if variant == "after" else preview_adjustments([])
+    adjustments = (preview_adjustments(tonal_operations(doc), is_rendered(SourceKind(entry.source_kind))) if variant == "after"
+                   else preview_adjustments([]))
     pixels = render_tile(decoded, width, height, adjustments, col, row, scale)
     resp = Response(encode_jpeg(pixels, quality=TILE_QUALITY, full_chroma=True), mimetype="image/jpeg")
     resp.headers["Cache-Control"] = "private, max-age=3600"
