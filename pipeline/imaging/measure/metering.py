@@ -95,6 +95,7 @@ WHITE_PERCENTILE = 99.9
 SHADOW_FRACTION = 0.05
 
 _LUT_SIZE = 4096
+_RATIO_LUT_SIZE = 16384
 
 
 def natural_spline(knots: np.ndarray, values: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -181,14 +182,16 @@ def darken_display_referred(rgb: np.ndarray, gain: float, out: np.ndarray | None
     RawTherapee's film-like curve develops, saturates the near-white skin of a bright portrait to pink.)
     ``out`` may be ``rgb`` (in place); float32 or float64, (..., 3), values in [0, 1] (clipped).
     """
-    xs, ys = darkening_curve(gain)
+    xs, ys = darkening_curve(gain, _RATIO_LUT_SIZE)
+    # The curve over the level, looked up by the brightest channel's nearest of 16384 steps (the ratio is
+    # smooth: within 1.3e-4 of interpolating it, at a third of the cost).
+    ratio = np.divide(ys, xs, out=np.full_like(ys, gain), where=xs > 0).astype(np.float32)
     rgb = np.asarray(rgb)
     dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
     src = np.clip(rgb, 0.0, 1.0).astype(dtype, copy=False)
-    hi = src.max(axis=-1)
-    scale = np.divide(np.interp(hi, xs, ys).astype(dtype), hi, out=np.full_like(hi, gain), where=hi > 1e-6)
+    index = (src.max(axis=-1) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
     result = out if out is not None else np.empty(src.shape, dtype=dtype)
-    np.multiply(src, scale[..., None], out=result)
+    np.multiply(src, ratio[index][..., None], out=result)
     return result
 
 
