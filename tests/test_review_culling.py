@@ -365,7 +365,7 @@ def test_a_100_percent_tile_is_the_full_resolution_render(client, out: Path, sp:
     shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
     kind = SourceKind.RAW if sp == RAW else SourceKind.RASTER
     decoded = decode_for_render(shoot / sp, kind, W, H, 1.0, 250_000_000)
-    adjustments = preview_adjustments(tonal_operations(doc))
+    adjustments = preview_adjustments(tonal_operations(doc), display_referred=kind is SourceKind.RASTER)
     want = render_tile(decoded, W, H, adjustments, col, row, 1).astype(np.int16)
     assert np.abs(got - want).mean() < 1.5
     whole = render_frame(decoded, W, H, adjustments, (0.0, 0.0, float(W), float(H)), (W, H), "srgb", 0.0, 8)
