@@ -144,6 +144,14 @@ class ExposureRules(_Strict):
         "picture's own key. Below it the image is left as shot (its reading is still reported). 0.5 corrects "
         "every offset beyond the tolerance.",
     )
+    keep_compensation: bool = Field(
+        True,
+        description="Keep the photographer's exposure compensation on camera JPEGs and other rendered sources "
+        "(EXIF ExposureBiasValue): a picture read over by no more than the compensation the photographer dialled "
+        "up (or under by no more than one dialled down) is as they meant it, and only the rest is corrected. "
+        "RAWs are never judged so: their compensation is a capture choice (highlights kept) that the "
+        "development is meant to undo.",
+    )
 
 
 class WhiteBalanceRules(_Strict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import struct
 import sys
@@ -57,6 +58,7 @@ class SourceMetadata:
     aperture: float | None = None
     focal_length_mm: float | None = None
     white_balance_mode: str | None = None
+    exposure_compensation_ev: float | None = None
     captured_at: datetime | None = None
 
 
@@ -254,6 +256,7 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
     other = raw.other
     lens = raw.lens
     make, model = read_raw_make_model(path)
+    exif = raw_exif(path)
     ts = other.timestamp
     return SourceMetadata(
         width=w,
@@ -266,7 +269,8 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
         shutter_s=_nonzero(other.shutter_speed),
         aperture=_nonzero(other.aperture),
         focal_length_mm=_nonzero(other.focal_length),
-        white_balance_mode=raw_white_balance_mode(path),
+        white_balance_mode=white_balance_mode(exif.get("Exif.Photo.WhiteBalance")),
+        exposure_compensation_ev=exposure_compensation(exif.get("Exif.Photo.ExposureBiasValue")),
         captured_at=ts if ts and ts.year > 1970 else None,
     )
 
@@ -287,12 +291,39 @@ def white_balance_mode(value: Any) -> str | None:
         return None
 
 
-def raw_white_balance_mode(path: Path) -> str | None:
-    """The EXIF WhiteBalance of a RAW file, through exiv2 (a millisecond or so); None when it does not say
-    (old bodies keep it in their maker notes only) or exiv2 cannot read the file."""
+def raw_exif(path: Path) -> dict[str, str]:
+    """A RAW file's EXIF tags, through exiv2 (a millisecond or so): LibRaw reads neither the white balance
+    mode nor the exposure compensation. Empty when exiv2 cannot read the file."""
     from pipeline.imaging.identity import read_exiv2_exif
 
-    return white_balance_mode(read_exiv2_exif(path).get("Exif.Photo.WhiteBalance"))
+    return read_exiv2_exif(path)
+
+
+def raw_white_balance_mode(path: Path) -> str | None:
+    """The EXIF WhiteBalance of a RAW file; None when it does not say (old bodies keep it in their maker
+    notes only) or exiv2 cannot read the file."""
+    return white_balance_mode(raw_exif(path).get("Exif.Photo.WhiteBalance"))
+
+
+#: EXIF ExposureBiasValue (tag 0x9204): the photographer's exposure compensation, a signed rational in EV.
+_EXIF_EXPOSURE_BIAS = 0x9204
+#: Compensation beyond this many EV is no camera's dial (a corrupt or misread tag): not read.
+MAX_COMPENSATION_EV = 10.0
+
+
+def exposure_compensation(value: Any) -> float | None:
+    """The EV of an EXIF ExposureBiasValue (a number, a rational or its ``a/b`` text); None for anything else."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        if isinstance(value, str):
+            num, _, den = value.strip().partition("/")
+            ev = float(num) / float(den) if den else float(num)
+        else:
+            ev = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return ev if math.isfinite(ev) and abs(ev) <= MAX_COMPENSATION_EV else None
 
 
 #: Sensor data with fewer distinct values than this, most photosites holding one of them
@@ -529,6 +560,7 @@ def _exif_metadata(im: Image.Image, w: int, h: int) -> SourceMetadata:
         aperture=num(sub.get(0x829D)),
         focal_length_mm=num(sub.get(0x920A)),
         white_balance_mode=white_balance_mode(sub.get(_EXIF_WHITE_BALANCE)),
+        exposure_compensation_ev=exposure_compensation(sub.get(_EXIF_EXPOSURE_BIAS)),
         captured_at=captured,
     )
 

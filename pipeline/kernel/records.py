@@ -210,6 +210,10 @@ class Camera:
         "white_balance_mode", pa.string(),
         "The camera's white balance as EXIF WhiteBalance states it: auto (the camera judged the light) or manual "
         "(a preset or a custom white); null when the file does not say.")
+    exposure_compensation_ev: float | None = column(
+        "exposure_compensation_ev", pa.float64(),
+        "The photographer's exposure compensation in EV as EXIF ExposureBiasValue states it (+ = brighter than the "
+        "camera's meter); null when the file does not say.")
     captured_at: datetime | None = column("captured_at", pa.timestamp("ms"),
                                           "Capture time (camera clock, no time zone).")
 

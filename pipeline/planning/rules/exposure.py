@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_SPREAD_EV, WHITE_FADE_EV
+from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_SPREAD_EV, WHITE_FADE_EV, is_rendered
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.faces import lit_reading_of_lone_face
@@ -111,6 +111,23 @@ def offset_confidence(offset_ev: float, spread_ev: float) -> float:
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
+def compensation_kept(record: ImageRecord, chart: Chart, offset: float) -> float:
+    """How much of ``offset`` (EV, + = over) the photographer's exposure compensation explains: 0 or more in
+    the offset's direction, never beyond it.
+
+    A camera JPEG (any rendered source) with EXIF ExposureBiasValue ``c`` was made ``c`` EV brighter than the
+    camera's meter wanted, on purpose: a snowfield or a high-key portrait dialled up, a night street dialled
+    down. When the picture reads off in the direction of ``c``, up to ``|c|`` of it is the photographer's
+    intent and is kept (``exposure.keep_compensation``); off the other way, nothing is explained. A RAW's
+    compensation is a capture choice (highlights protected) that its development is meant to undo: never
+    kept.
+    """
+    comp = record.camera.exposure_compensation_ev
+    if not chart.exposure.keep_compensation or not is_rendered(record.source_kind) or not comp or offset * comp <= 0:
+        return 0.0
+    return math.copysign(min(abs(offset), abs(comp)), offset)
+
+
 def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Read the offset from the target, correct it beyond ``exposure.tolerance_ev`` when sure, flag it beyond the cap.
 
@@ -125,7 +142,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     tolerance). An offset beyond the tolerance is corrected only when the plan
     is at least ``exposure.min_confidence`` sure of it (:func:`offset_confidence`
     over the reading's :func:`reading_spread`; ``plan.exposure_confidence``):
-    otherwise the image is left as shot.
+    otherwise the image is left as shot. The part of the offset a camera JPEG's
+    exposure compensation explains is kept first (:func:`compensation_kept`).
     """
     ex = chart.exposure
     keyed = key_faces(record, plan.faces_that_count)
@@ -147,6 +165,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     else:
         return []
     offset = key_ev - ex.target_ev
+    kept = compensation_kept(record, chart, offset)
+    offset -= kept
     plan.exposure_offset_ev = offset
     confidence = offset_confidence(offset, reading_spread(bool(keyed), frame_ev is not None, trust))
     plan.exposure_confidence = confidence
@@ -162,6 +182,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         op_id="exposure", kind=OperationKind.EXPOSURE, params={"ev": rounded(plan.exposure_ev, 2)},
         reason=f"image is {abs(offset):.2f} EV {'under' if offset < 0 else 'over'} the target "
                f"(exposure_ev {offset:+.2f}, {keyed_on})"
+               + (f"; the photographer's {kept:+.2f} EV exposure compensation kept" if kept else "")
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond else ""),
         measured=rounded(offset, 2), target=0.0,
         confidence=rounded(confidence, 2),
