@@ -11,6 +11,15 @@ metering, grey world) run on the same files (:mod:`benchmarks.accuracy_baselines
 The figures are reported for the held-out split (no constant is tuned on it) and
 the tuning split, against the targets of issue 17, in ``benchmarks/ACCURACY.md``.
 
+``--photos DIR`` (repeatable) runs the same benchmark on one's own photos instead
+of the pool (:func:`benchmarks.accuracy_corpus.own_pool`): pictures taken as right as
+they are (a client's approved deliveries, a portfolio), into which the same
+exposure offsets and casts are injected, with shadows over the faces a dlib imglab
+file in the folder draws and rotations of the photos its ``level.txt`` names.
+Nothing in postprod was fitted on them, so the table says how its decisions do on
+photos of that kind before a chart is trusted with their shoots (``--report PATH``
+writes it as Markdown).
+
 What "the needed correction" is for each system:
 
 - postprod: the plan's operations (exposure ``ev``, white balance ``mired_shift``
@@ -22,6 +31,7 @@ What "the needed correction" is for each system:
   centred crops.
 
     python benchmarks/accuracy.py [--quick] [--cache DIR] [--no-rawtherapee] [--jobs N] [--write]
+    python benchmarks/accuracy.py --photos DIR [--photos DIR ...] [--report PATH] [--no-rawtherapee]
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
     EXTRA_SPLIT,
+    OWN_SPLIT,
     Corpus,
     Item,
     Renderer,
@@ -60,6 +71,7 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     build_corpus,
     build_extra_pool,
     build_pool,
+    own_pool,
     slug,
 )
 
@@ -970,9 +982,20 @@ def main(argv: list[str] | None = None) -> int:
                              f"without seeing the held-out figures; --write needs both. '{EXTRA_SPLIT}': the "
                              "extra tuning pool alone (Debian packages' photographs outside the benchmark's pool, "
                              "a corpus of their own; never part of the written tables)")
+    parser.add_argument("--photos", type=Path, action="append", default=[], metavar="DIR",
+                        help="your own photos instead of the benchmark's pool (repeatable): pictures right as they "
+                             "are, into which known offsets and casts are injected (shadows over the faces of a "
+                             "dlib imglab file in the folder, rotations of the photos its level.txt names); "
+                             "nothing was fitted on them")
+    parser.add_argument("--report", type=Path, metavar="PATH",
+                        help="with --photos: also write the table as Markdown to PATH")
     args = parser.parse_args(argv)
     if args.split is not None and args.write:
         parser.error("--write reports both splits: run it without --split")
+    if args.photos and (args.split is not None or args.write or args.quick):
+        parser.error("--photos is a pool of its own: not with --split, --write or --quick")
+    if args.report is not None and not args.photos:
+        parser.error("--report writes the table of --photos")
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     start = time.perf_counter()
     cache = args.cache.resolve()
@@ -986,13 +1009,23 @@ def main(argv: list[str] | None = None) -> int:
 
     log("pool")
     extra = args.split == EXTRA_SPLIT
-    pool = build_extra_pool(cache, log) if extra else build_pool(args.data, cache, log,
-                                                                   wallpapers=not args.no_wallpapers)
+    if args.photos:
+        pool = own_pool(args.photos, log)
+        if not pool:
+            log("no photos in " + ", ".join(str(f) for f in args.photos))
+            return 1
+    elif extra:
+        pool = build_extra_pool(cache, log)
+    else:
+        pool = build_pool(args.data, cache, log, wallpapers=not args.no_wallpapers)
     if args.quick:
         pool = [s for s in pool if s.id in QUICK_SOURCES]
     log(f"  {len(pool)} sources: " + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes", "raw")))
     log(f"corpus (rendered twins: {renderer.name})")
-    if extra:  # a corpus of its own: the benchmark's splits and manifest never see it
+    if args.photos:  # a corpus of their own, as the extra pool's
+        corpus = build_corpus(cache / "corpus_own", pool, args.data, renderer, log, references=False,
+                              split=OWN_SPLIT)
+    elif extra:  # a corpus of its own: the benchmark's splits and manifest never see it
         corpus = build_corpus(cache / "corpus_extra", pool, args.data, renderer, log, references=False,
                               split=EXTRA_SPLIT)
     else:
@@ -1002,7 +1035,8 @@ def main(argv: list[str] | None = None) -> int:
         picked = [i for i in items if args.sheet in i.id][:40]
         log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")
     decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs)
-    details = write_details(cache / "results" / f"decisions-{'quick' if args.quick else 'full'}.jsonl", items,
+    run_name = "own" if args.photos else "quick" if args.quick else "full"
+    details = write_details(cache / "results" / f"decisions-{run_name}.jsonl", items,
                             decisions, crops)
     log(f"  per-item decisions: {details}")
     results = score(corpus, items, decisions, crops, rawtherapee)
@@ -1015,6 +1049,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         write_markdown(results, corpus, pool, rawtherapee, args, total_s)
         log(f"wrote {ACCURACY_MD}")
+    if args.report is not None and OWN_SPLIT in results:
+        write_own_report(args.report, results[OWN_SPLIT], corpus, pool, rawtherapee, args, total_s)
+        log(f"wrote {args.report}")
     return 0
 
 
@@ -1066,7 +1103,8 @@ def score(corpus: Corpus, items: list[Item], decisions: dict[str, dict[str, Deci
     splits = {"held_out": [i for i in items if i.split == "held_out"],
               "tuning": [i for i in items if i.split == "tuning"],
               "reference": [i for i in items if i.split == "reference"],
-              EXTRA_SPLIT: [i for i in items if i.split == EXTRA_SPLIT]}
+              EXTRA_SPLIT: [i for i in items if i.split == EXTRA_SPLIT],
+              OWN_SPLIT: [i for i in items if i.split == OWN_SPLIT]}
     results = {name: evaluate(pick, decisions, crops, rawtherapee, corpus) for name, pick in splits.items() if pick}
     if "reference" in results:
         results["reference"] = [r for r in results["reference"] if any(
@@ -1186,6 +1224,42 @@ def write_markdown(results: dict[str, list[Row]], corpus: Corpus, pool: list[Sou
     tmp = ACCURACY_MD.with_name(f".{ACCURACY_MD.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
     os.replace(tmp, ACCURACY_MD)
+
+
+def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Source], rawtherapee: bool,
+                     args: argparse.Namespace, seconds: float) -> None:
+    """The table of one's own photos (``--photos``) as Markdown at ``path`` (written atomically)."""
+    m = machine()
+    counts: dict[str, int] = {}
+    for i in corpus.items:
+        counts[i.set] = counts.get(i.set, 0) + 1
+    cmd = ("python benchmarks/accuracy.py " + " ".join(f"--photos {f}" for f in args.photos)
+           + (" --no-rawtherapee" if args.no_rawtherapee else "") + f" --report {path}")
+    lines = [
+        "# Accuracy on your own photos, against known truth",
+        "",
+        "Written by `benchmarks/accuracy.py --photos`. The photos are taken as right as they are; the truth is what",
+        "was injected into them (exposure offsets and colour casts in their scene light, as DNG twins and as JPEGs",
+        "developed from those; shadows over the faces a dlib imglab file draws; rotations of the photos `level.txt`",
+        "names). Nothing in postprod was fitted on them. postprod runs as a user runs it (the default graph up to the",
+        f"plan, chart `{MAIN_CHART}`); the columns, targets and notes are those of `benchmarks/ACCURACY.md`.",
+        "",
+        f"- date: {m['date']}",
+        f"- machine: {m['cpu']}, Python {m['python']}; {m['rawtherapee']}",
+        f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
+        f"- command: `{cmd}`: {seconds / 60:.0f} min",
+        f"- photos: {len(pool)} (" + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes"))
+        + f", {sum(s.level for s in pool)} with level lines) from " + ", ".join(f"`{f}`" for f in args.photos)
+        + f"; rendered twins developed by `{corpus.renderer}`",
+        "- items: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        "",
+        table(rows, rawtherapee),
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
 
 
 NOTES = [

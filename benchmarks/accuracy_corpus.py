@@ -47,7 +47,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -155,8 +155,10 @@ EXTRA_TUNING_PHOTOS: dict[str, tuple[str, ...]] = {
 _EXTRA_PREFIX = {"opencv-doc": "opencv", "digikam-data": "digikam"}
 #: The split name of the extra tuning pool's items: never ``tuning`` or ``held_out``.
 EXTRA_SPLIT = "tuning_extra"
-#: Item ids start with their split's letter (X: the extra tuning pool).
-_SPLIT_TAGS = {"held_out": "H", "tuning": "T"}
+#: The split name of a user's own photos (``accuracy.py --photos``): never ``tuning`` or ``held_out``.
+OWN_SPLIT = "own"
+#: Item ids start with their split's letter (X: the extra tuning pool, O: a user's own photos).
+_SPLIT_TAGS = {"held_out": "H", "tuning": "T", OWN_SPLIT: "O"}
 
 #: Sample photos that Python packages ship (module, file): photographs only, no charts or micrographs.
 PACKAGE_SAMPLES = (
@@ -200,10 +202,12 @@ class Source:
     group: str
     faces: tuple[Box, ...] = ()
     tuned_on: bool = False
+    #: Its horizon or verticals are level as published (:data:`LEVEL_LINES`, or a folder's :data:`LEVEL_FILE`).
+    level: bool = False
 
     @property
     def level_lines(self) -> bool:
-        return self.id in LEVEL_LINES
+        return self.level or self.id in LEVEL_LINES
 
 
 def pascal_voc_boxes(boxes_xml: Path) -> dict[str, tuple[Box, ...]]:
@@ -251,6 +255,73 @@ def more_dir_sources(folder: Path) -> list[Source]:
             boxes.update(pascal_voc_boxes(folder / name))
     return [Source(f"more/{folder.name}/{path.stem}", path, "faces", boxes.get(path.name, ()))
             for path in sorted(folder.glob("*.jp*g"))]
+
+
+#: Files a folder of one's own photos may be: what the benchmark's twins are made from (Pillow reads them).
+OWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+#: Photos whose short side is smaller than this (px) are left out: thumbnails, not deliveries (and
+#: rawtherapee-cli 5.9 cannot load a DNG twin of 150 x 102 px).
+OWN_MIN_SHORT_SIDE = 256
+#: In a folder of one's own photos: the names (one per line, ``#`` comments) of those whose horizon or
+#: verticals are level as published, judged by eye; they get the benchmark's rotation twins.
+LEVEL_FILE = "level.txt"
+
+
+def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print) -> list[Source]:
+    """A user's own photos as a pool (``accuracy.py --photos``): every photo of each folder, as published.
+
+    Each photo is ``own/<folder>/<stem>``: a ``faces`` source with the
+    human-drawn face boxes of the folder's dlib imglab files
+    (:data:`MORE_DIR_BOXES`, :func:`pascal_voc_boxes`) when they list it, else
+    a ``scenes`` source; the photos named in the folder's :data:`LEVEL_FILE`
+    get rotation twins. A file that Pillow cannot read as an image is left out
+    with a line in the log (a video, an unsupported format), as is every name
+    in a list that is not in the folder, and a photo whose short side is under
+    :data:`OWN_MIN_SHORT_SIDE`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a folder does not exist.
+    xml.etree.ElementTree.ParseError
+        When an imglab file of a folder is not XML.
+    ValueError
+        If two photos would share an id (one folder's ``a.jpg`` and ``a.png``, or two folders of one name).
+    """
+    pool: list[Source] = []
+    for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no folder of photos at {folder}")
+        boxes: dict[str, tuple[Box, ...]] = {}
+        for name in MORE_DIR_BOXES:
+            if (folder / name).is_file():
+                boxes.update(pascal_voc_boxes(folder / name))
+        level_list = folder / LEVEL_FILE
+        level = set()
+        if level_list.is_file():
+            level = {ln.split("#", 1)[0].strip() for ln in level_list.read_text().splitlines()} - {""}
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() not in OWN_SUFFIXES or not path.is_file():
+                continue
+            try:
+                with Image.open(path) as im:
+                    size = im.size
+                    im.verify()
+            except (OSError, SyntaxError, ValueError) as exc:
+                log(f"  {path.name}: not an image Pillow reads ({exc}); left out")
+                continue
+            if min(size) < OWN_MIN_SHORT_SIDE:
+                log(f"  {path.name}: {size[0]} x {size[1]} px, under {OWN_MIN_SHORT_SIDE} px; left out")
+                continue
+            faces = boxes.get(path.name, ())
+            pool.append(Source(f"own/{slug(folder.name)}/{path.stem}", path, "faces" if faces else "scenes", faces,
+                               level=path.name in level))
+        for name in sorted(level - {s.path.name for s in pool if s.path.parent == folder}):
+            log(f"  {LEVEL_FILE} of {folder} names {name}, which is not a photo there; ignored")
+    ids = [s.id for s in pool]
+    if len(set(ids)) != len(ids):
+        raise ValueError("two photos of --photos folders share a name (folder and stem): rename one")
+    return pool
 
 
 def fetch_debian_wallpapers(dest: Path, log: Callable[[str], None] = print) -> list[Path]:

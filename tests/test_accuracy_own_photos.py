@@ -1,0 +1,106 @@
+"""The accuracy benchmark on a user's own photos (``accuracy.py --photos``): the pool, its corpus, the options."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from benchmarks import accuracy
+from benchmarks.accuracy_corpus import (
+    LEVEL_FILE,
+    OWN_SPLIT,
+    CorpusSpec,
+    Renderer,
+    _package_file,
+    build_corpus,
+    own_pool,
+)
+
+BOXES_XML = """<?xml version='1.0' encoding='ISO-8859-1'?>
+<dataset><images>
+  <image file='astronaut.png'><box top='40' left='170' width='90' height='110'/></image>
+  <image file='gone.jpg'><box top='1' left='1' width='9' height='9'/></image>
+</images></dataset>
+"""
+
+
+def sample(name: str) -> Path:
+    path = _package_file("skimage", f"data/{name}")
+    assert path is not None, f"scikit-image's {name} is missing: the test environment installs scikit-image"
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two real photos (one with a drawn face box, one level), a thumbnail, a broken file and a stray file."""
+    d = tmp_path / "deliveries"
+    d.mkdir()
+    shutil.copy(sample("astronaut.png"), d / "astronaut.png")
+    shutil.copy(sample("coffee.png"), d / "coffee.png")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG at all")
+    (d / "notes.txt").write_text("not a photo")
+    Image.open(sample("coffee.png")).resize((150, 100)).save(d / "thumbnail.jpg")
+    (d / "testing.xml").write_text(BOXES_XML)
+    (d / LEVEL_FILE).write_text("# level by eye\ncoffee.png  # the table edge\nmissing.jpg\n")
+    return d
+
+
+def test_own_pool_reads_the_folder(folder: Path) -> None:
+    said: list[str] = []
+    pool = own_pool([folder], said.append)
+    by_id = {s.id: s for s in pool}
+    assert sorted(by_id) == ["own/deliveries/astronaut", "own/deliveries/coffee"]
+    astronaut, coffee = by_id["own/deliveries/astronaut"], by_id["own/deliveries/coffee"]
+    assert astronaut.group == "faces" and astronaut.faces == ((170.0, 40.0, 90.0, 110.0),)
+    assert coffee.group == "scenes" and coffee.faces == ()
+    assert coffee.level_lines and not astronaut.level_lines
+    # The unreadable file and the listed name that is not there are said, not silently dropped.
+    assert any("broken.jpg" in line and "left out" in line for line in said)
+    assert any("missing.jpg" in line for line in said)
+    assert any("thumbnail.jpg" in line and "under 256 px" in line for line in said)
+
+
+def test_own_pool_refuses_what_it_cannot_name(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no folder of photos"):
+        own_pool([tmp_path / "nowhere"])
+    d = tmp_path / "twice"
+    d.mkdir()
+    shutil.copy(sample("coffee.png"), d / "coffee.png")
+    (d / "coffee.jpg").write_bytes((d / "coffee.png").read_bytes())  # a PNG named .jpg: Pillow reads it
+    with pytest.raises(ValueError, match="share a name"):
+        own_pool([d])
+
+
+def test_own_corpus_has_its_own_split_and_the_level_photos_rotations(folder: Path, tmp_path: Path,
+                                                                      testdata: Path) -> None:
+    pool = own_pool([folder], lambda _m: None)
+    spec = CorpusSpec(long_edge=256, offsets_per_source=1, casts_per_source=1, rotations_per_source=1)
+    corpus = build_corpus(tmp_path / "own", pool, testdata, Renderer("curve_film"), lambda _m: None,
+                          references=False, spec=spec, split=OWN_SPLIT)
+    assert set(corpus.splits.values()) == {OWN_SPLIT}
+    assert {i.split for i in corpus.items} == {OWN_SPLIT} and all(i.id.startswith("O_") for i in corpus.items)
+    sets = {(i.source, i.set) for i in corpus.items}
+    # The level photo is turned, the other is not; the photo with a drawn face gets its shadow twins.
+    assert ("own/deliveries/coffee", "rotation") in sets
+    assert ("own/deliveries/astronaut", "rotation") not in sets
+    assert ("own/deliveries/astronaut", "shadow") in sets
+    assert ("own/deliveries/coffee", "shadow") not in sets
+    manifest = json.loads((tmp_path / "own" / "manifest.json").read_text())
+    assert {i["split"] for i in manifest["items"]} == {OWN_SPLIT}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--photos", "x", "--write"], "--photos is a pool of its own"),
+    (["--photos", "x", "--split", "tuning"], "--photos is a pool of its own"),
+    (["--report", "out.md"], "--report writes the table of --photos"),
+])
+def test_options_that_do_not_go_together_stop_before_any_work(argv: list[str], message: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        accuracy.main(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
