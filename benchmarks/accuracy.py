@@ -1009,8 +1009,9 @@ def main(argv: list[str] | None = None) -> int:
 
     log("pool")
     extra = args.split == EXTRA_SPLIT
+    left_out: list[str] = []
     if args.photos:
-        pool = own_pool(args.photos, log)
+        pool = own_pool(args.photos, log, left_out)
         if not pool:
             log("no photos in " + ", ".join(str(f) for f in args.photos))
             return 1
@@ -1042,7 +1043,7 @@ def main(argv: list[str] | None = None) -> int:
     results = score(corpus, items, decisions, crops, rawtherapee)
     for name, rows in results.items():
         log(f"\n=== {name} split ===")
-        log(console_table(rows, rawtherapee))
+        log(console_table(measured(rows) if name == OWN_SPLIT else rows, rawtherapee))
     total_s = time.perf_counter() - start
     log(f"\n{len(items)} items; postprod {seconds['postprod']:.0f} s, baselines {seconds['baselines']:.0f} s, "
         f"total {total_s:.0f} s")
@@ -1050,7 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(results, corpus, pool, rawtherapee, args, total_s)
         log(f"wrote {ACCURACY_MD}")
     if args.report is not None and OWN_SPLIT in results:
-        write_own_report(args.report, results[OWN_SPLIT], corpus, pool, rawtherapee, args, total_s)
+        write_own_report(args.report, results[OWN_SPLIT], corpus, pool, rawtherapee, args, total_s, left_out)
         log(f"wrote {args.report}")
     return 0
 
@@ -1226,9 +1227,20 @@ def write_markdown(results: dict[str, list[Row]], corpus: Corpus, pool: list[Sou
     os.replace(tmp, ACCURACY_MD)
 
 
+def measured(rows: list[Row]) -> list[Row]:
+    """The rows with something measured (and the section titles above them): a folder without drawn faces has
+    no shadow or crop rows, one without level photos no rotation rows."""
+    def empty(r: Row) -> bool:
+        texts = [r.text(s) for s in SYSTEMS]
+        return all(r.value(s) is None for s in SYSTEMS) or any(t.startswith("0 of 0") for t in texts)
+
+    return [r for r in rows if not empty(r)]
+
+
 def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Source], rawtherapee: bool,
-                     args: argparse.Namespace, seconds: float) -> None:
-    """The table of one's own photos (``--photos``) as Markdown at ``path`` (written atomically)."""
+                     args: argparse.Namespace, seconds: float, left_out: list[str]) -> None:
+    """The table of one's own photos (``--photos``) as Markdown at ``path`` (written atomically): the rows
+    with something measured (:func:`measured`), and the files left out."""
     m = machine()
     counts: dict[str, int] = {}
     for i in corpus.items:
@@ -1252,8 +1264,9 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         + f", {sum(s.level for s in pool)} with level lines) from " + ", ".join(f"`{f}`" for f in args.photos)
         + f"; rendered twins developed by `{corpus.renderer}`",
         "- items: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        "- left out: " + ("; ".join(left_out) if left_out else "none"),
         "",
-        table(rows, rawtherapee),
+        table(measured(rows), rawtherapee),
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -257,8 +257,9 @@ def more_dir_sources(folder: Path) -> list[Source]:
             for path in sorted(folder.glob("*.jp*g"))]
 
 
-#: Files a folder of one's own photos may be: what the benchmark's twins are made from (Pillow reads them).
-OWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+#: Files of a folder of one's own photos that are read as photos (Pillow makes the twins from them: a format
+#: this Pillow has no plugin for, AVIF, HEIC or JPEG XL often, is left out with a line).
+OWN_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".avif", ".heic", ".heif", ".jxl")
 #: Photos whose short side is smaller than this (px) are left out: thumbnails, not deliveries (and
 #: rawtherapee-cli 5.9 cannot load a DNG twin of 150 x 102 px).
 OWN_MIN_SHORT_SIDE = 256
@@ -267,7 +268,8 @@ OWN_MIN_SHORT_SIDE = 256
 LEVEL_FILE = "level.txt"
 
 
-def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print) -> list[Source]:
+def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
+             left_out: list[str] | None = None) -> list[Source]:
     """A user's own photos as a pool (``accuracy.py --photos``): every photo of each folder, as published.
 
     Each photo is ``own/<folder>/<stem>``: a ``faces`` source with the
@@ -277,7 +279,8 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print) -> lis
     get rotation twins. A file that Pillow cannot read as an image is left out
     with a line in the log (a video, an unsupported format), as is every name
     in a list that is not in the folder, and a photo whose short side is under
-    :data:`OWN_MIN_SHORT_SIDE`.
+    :data:`OWN_MIN_SHORT_SIDE`; ``left_out``, when given, gets ``"<file>: <why>"``
+    for each photo left out.
 
     Raises
     ------
@@ -289,6 +292,12 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print) -> lis
         If two photos would share an id (one folder's ``a.jpg`` and ``a.png``, or two folders of one name).
     """
     pool: list[Source] = []
+
+    def leave_out(path: Path, why: str) -> None:
+        log(f"  {path.name}: {why}; left out")
+        if left_out is not None:
+            left_out.append(f"{path.name}: {why}")
+
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"no folder of photos at {folder}")
@@ -308,10 +317,10 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print) -> lis
                     size = im.size
                     im.verify()
             except (OSError, SyntaxError, ValueError) as exc:
-                log(f"  {path.name}: not an image Pillow reads ({exc}); left out")
+                leave_out(path, f"not an image Pillow reads ({exc})")
                 continue
             if min(size) < OWN_MIN_SHORT_SIDE:
-                log(f"  {path.name}: {size[0]} x {size[1]} px, under {OWN_MIN_SHORT_SIDE} px; left out")
+                leave_out(path, f"{size[0]} x {size[1]} px, under {OWN_MIN_SHORT_SIDE} px")
                 continue
             faces = boxes.get(path.name, ())
             pool.append(Source(f"own/{slug(folder.name)}/{path.stem}", path, "faces" if faces else "scenes", faces,

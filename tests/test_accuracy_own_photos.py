@@ -42,6 +42,7 @@ def folder(tmp_path: Path) -> Path:
     shutil.copy(sample("astronaut.png"), d / "astronaut.png")
     shutil.copy(sample("coffee.png"), d / "coffee.png")
     (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG at all")
+    (d / "phone.heic").write_bytes(b"\x00\x00\x00\x18ftypheic not decodable here")
     (d / "notes.txt").write_text("not a photo")
     Image.open(sample("coffee.png")).resize((150, 100)).save(d / "thumbnail.jpg")
     (d / "testing.xml").write_text(BOXES_XML)
@@ -51,7 +52,8 @@ def folder(tmp_path: Path) -> Path:
 
 def test_own_pool_reads_the_folder(folder: Path) -> None:
     said: list[str] = []
-    pool = own_pool([folder], said.append)
+    left_out: list[str] = []
+    pool = own_pool([folder], said.append, left_out)
     by_id = {s.id: s for s in pool}
     assert sorted(by_id) == ["own/deliveries/astronaut", "own/deliveries/coffee"]
     astronaut, coffee = by_id["own/deliveries/astronaut"], by_id["own/deliveries/coffee"]
@@ -62,6 +64,7 @@ def test_own_pool_reads_the_folder(folder: Path) -> None:
     assert any("broken.jpg" in line and "left out" in line for line in said)
     assert any("missing.jpg" in line for line in said)
     assert any("thumbnail.jpg" in line and "under 256 px" in line for line in said)
+    assert sorted(line.split(":")[0] for line in left_out) == ["broken.jpg", "phone.heic", "thumbnail.jpg"]
 
 
 def test_own_pool_refuses_what_it_cannot_name(tmp_path: Path) -> None:
@@ -104,3 +107,12 @@ def test_options_that_do_not_go_together_stop_before_any_work(argv: list[str], m
         accuracy.main(argv)
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_own_report_keeps_the_rows_with_something_measured() -> None:
+    kept = accuracy.Row("Exposure", "published photos within 0.3 EV", {"postprod": accuracy._ratio(3, 4)}, ">= 90 %")
+    no_faces = accuracy.Row("Faces", "shadowed faces found", {"postprod": accuracy._ratio(0, 0),
+                                                              "naive": accuracy._ratio(0, 0)}, "all")
+    no_crops = accuracy.Row("Crops", "unflagged crops that cut a face", {
+        "postprod": {"value": 0.0, "text": "0 of 0 crops"}, "naive": {"value": 0.0, "text": "0 of 0 crops"}}, "0")
+    assert accuracy.measured([kept, no_faces, no_crops]) == [kept]
