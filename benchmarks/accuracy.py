@@ -47,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -1011,7 +1012,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = args.split == EXTRA_SPLIT
     left_out: list[str] = []
     if args.photos:
-        pool = own_pool(args.photos, log, left_out)
+        try:
+            pool = own_pool(args.photos, log, left_out)
+        except (OSError, ValueError, ET.ParseError) as exc:  # no folder, two photos of one id, a broken imglab file
+            parser.error(f"--photos: {exc}")
         if not pool:
             log("no photos in " + ", ".join(str(f) for f in args.photos))
             return 1
