@@ -13,8 +13,9 @@ the tuning split, against the targets of issue 17, in ``benchmarks/ACCURACY.md``
 
 ``--photos DIR`` (repeatable) runs the same benchmark on one's own photos instead
 of the pool (:func:`benchmarks.accuracy_corpus.own_pool`): pictures taken as right as
-they are (a client's approved deliveries, a portfolio), into which the same
-exposure offsets and casts are injected, with shadows over the faces a dlib imglab
+they are (a client's approved deliveries, a portfolio), into which every exposure
+offset and cast of the benchmark is injected (:data:`~benchmarks.accuracy_corpus.OWN_SPEC`),
+with shadows over the faces a dlib imglab
 file in the folder draws and rotations of the photos its ``level.txt`` names.
 Nothing in postprod was fitted on them, so the table says how its decisions do on
 photos of that kind before a chart is trusted with their shoots (``--report PATH``
@@ -64,6 +65,7 @@ from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
     EXTRA_SPLIT,
+    OWN_SPEC,
     OWN_SPLIT,
     Corpus,
     Item,
@@ -1029,7 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"corpus (rendered twins: {renderer.name})")
     if args.photos:  # a corpus of their own, as the extra pool's
         corpus = build_corpus(cache / "corpus_own", pool, args.data, renderer, log, references=False,
-                              split=OWN_SPLIT)
+                              spec=OWN_SPEC, split=OWN_SPLIT)
     elif extra:  # a corpus of its own: the benchmark's splits and manifest never see it
         corpus = build_corpus(cache / "corpus_extra", pool, args.data, renderer, log, references=False,
                               split=EXTRA_SPLIT)

@@ -824,6 +824,11 @@ class Corpus:
                 "splits": self.splits, "items": [asdict(i) for i in self.items]}
 
 
+#: One's own photos (``accuracy.py --photos``) are few: each gets every exposure offset and every cast
+#: (and four rotations when level), so the table does not rest on which few of them a photo drew.
+OWN_SPEC = CorpusSpec(offsets_per_source=len(OFFSETS_EV), casts_per_source=len(CASTS_MIRED), rotations_per_source=4)
+
+
 class _Builder:
     def __init__(self, root: Path, renderer: Renderer, log: Callable[[str], None], spec: CorpusSpec) -> None:
         self.spec = spec
@@ -898,11 +903,12 @@ def build_corpus(
     splits = assign_splits(pool) if split is None else {s.id: split for s in pool}
     b = _Builder(root, renderer, log, spec)
     for src in sorted(pool, key=lambda s: s.id):
-        # The source's own number picks its perturbations, so they do not change with the pool.
-        index = int(hashlib.sha256(src.id.encode()).hexdigest()[:8], 16)
         where = splits[src.id]
         tag = f"{_SPLIT_TAGS.get(where, 'X')}_{slug(src.id)}"
         sha = file_sha256(src.path)
+        # The source's own number picks its perturbations, so they do not change with the pool: its id, or
+        # for one's own photos its content, so that a photo gets the same ones whatever its folder is called.
+        index = int(hashlib.sha256((sha if where == OWN_SPLIT else src.id).encode()).hexdigest()[:8], 16)
         if src.group == "raw":
             _raw_twins(b, src, sha, where, tag, index)
         else:
@@ -927,7 +933,10 @@ def source_offsets(index: int, count: int = OFFSETS_PER_SOURCE) -> list[float]:
 
 
 def source_casts(index: int, count: int = CASTS_PER_SOURCE) -> list[tuple[float, float]]:
-    """The (mired, tint) casts of the ``index``-th source: one cool and one warm, all sizes equally often."""
+    """The (mired, tint) casts of the ``index``-th source: one cool and one warm, all sizes equally often;
+    with ``count`` at least :data:`CASTS_MIRED`'s length, every cast once (:data:`OWN_SPEC`)."""
+    if count >= len(CASTS_MIRED):
+        return [(m, TINTS_LOG2_G[(index + k) % len(TINTS_LOG2_G)]) for k, m in enumerate(CASTS_MIRED)]
     half = len(CASTS_MIRED) // 2
     return [(CASTS_MIRED[(index + half * k) % len(CASTS_MIRED)], TINTS_LOG2_G[(index + k) % len(TINTS_LOG2_G)])
             for k in range(count)]

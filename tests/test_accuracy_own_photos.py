@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,10 @@ from PIL import Image
 
 from benchmarks import accuracy
 from benchmarks.accuracy_corpus import (
+    CASTS_MIRED,
     LEVEL_FILE,
+    OFFSETS_EV,
+    OWN_SPEC,
     OWN_SPLIT,
     CorpusSpec,
     Renderer,
@@ -117,3 +121,19 @@ def test_the_own_report_keeps_the_rows_with_something_measured() -> None:
     no_crops = accuracy.Row("Crops", "unflagged crops that cut a face", {
         "postprod": {"value": 0.0, "text": "0 of 0 crops"}, "naive": {"value": 0.0, "text": "0 of 0 crops"}}, "0")
     assert accuracy.measured([kept, no_faces, no_crops]) == [kept]
+
+
+def test_a_photo_gets_every_offset_and_cast_whatever_its_folder_is_called(tmp_path: Path, testdata: Path) -> None:
+    def perturbations(folder_name: str) -> set[tuple[str, str, float, float]]:
+        d = tmp_path / folder_name
+        d.mkdir()
+        shutil.copy(sample("coffee.png"), d / "coffee.png")
+        spec = dataclasses.replace(OWN_SPEC, long_edge=128)
+        corpus = build_corpus(tmp_path / f"corpus-{folder_name}", own_pool([d], lambda _m: None), testdata,
+                              Renderer("curve_film"), lambda _m: None, references=False, spec=spec, split=OWN_SPLIT)
+        return {(i.set, i.domain, i.truth.get("ev", 0.0), i.truth.get("mired", 0.0)) for i in corpus.items}
+
+    got = perturbations("deliveries")
+    assert got == perturbations("approved-2026")
+    assert {-ev for s, d, ev, _ in got if s == "exposure" and d == "raw"} == set(OFFSETS_EV)
+    assert {-m for s, d, _, m in got if s == "cast" and d == "raw"} == set(CASTS_MIRED)
