@@ -1070,7 +1070,9 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
 
     t = time.perf_counter()
     log(f"postprod on {len(items)} images")
-    runs = run_postprod(corpus, items, cache / "postprod", CROP_CHARTS)
+    # The crop charts are re-planned only to check crops against drawn faces: a corpus without any has none.
+    charts = CROP_CHARTS if any(i.truth.get("faces") for i in items) else ()
+    runs = run_postprod(corpus, items, cache / "postprod", charts)
     target_ev = load_chart(MAIN_CHART).chart.exposure.target_ev
     decisions: dict[str, dict[str, Decision]] = {"postprod": {}}
     crops: dict[str, dict[str, list]] = {"postprod": {}, "naive": {}}
