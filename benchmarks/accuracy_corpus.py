@@ -306,7 +306,7 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
             if (folder / name).is_file():
                 boxes.update(pascal_voc_boxes(folder / name))
         level_list = folder / LEVEL_FILE
-        level = set()
+        level: set[str] = set()
         if level_list.is_file():
             level = {ln.split("#", 1)[0].strip() for ln in level_list.read_text().splitlines()} - {""}
         for path in sorted(folder.iterdir()):
