@@ -1057,7 +1057,8 @@ def main(argv: list[str] | None = None) -> int:
         write_markdown(results, corpus, pool, rawtherapee, args, total_s)
         log(f"wrote {ACCURACY_MD}")
     if args.report is not None and OWN_SPLIT in results:
-        write_own_report(args.report, results[OWN_SPLIT], corpus, pool, rawtherapee, args, total_s, left_out)
+        write_own_report(args.report, results[OWN_SPLIT], corpus, pool, rawtherapee, args, total_s, left_out,
+                         as_published(items, decisions["postprod"]))
         log(f"wrote {args.report}")
     return 0
 
@@ -1245,10 +1246,33 @@ def measured(rows: list[Row]) -> list[Row]:
     return [r for r in rows if not empty(r)]
 
 
+#: The per-photo list of an own report shows at most this many photos (the largest changes first).
+AS_PUBLISHED_LINES = 50
+
+
+def as_published(items: list[Item], decisions: dict[str, Decision]) -> list[str]:
+    """What postprod's plan does to each photo as it is (its ``published`` item), the largest exposure change
+    first: Markdown table lines (header included), at most :data:`AS_PUBLISHED_LINES` photos."""
+    photos = [(i, decisions.get(i.id)) for i in items if i.set == "original" and i.render == "published"]
+    photos.sort(key=lambda p: (-abs((p[1].ev or 0.0) if p[1] else 0.0), p[0].source))
+    lines = ["| photo | exposure | white balance | straighten | colour sent to a retoucher |", "|---|---|---|---|---|"]
+    for item, d in photos[:AS_PUBLISHED_LINES]:
+        if d is None:
+            lines.append(f"| {item.source} | not analysed | | | |")
+            continue
+        turn = "" if not d.angle else f"{d.angle:+.2f} deg {'applied' if d.angle_applied else 'told'}"
+        lines.append(f"| {item.source} | {d.ev or 0.0:+.2f} EV | {d.mired or 0.0:+.0f} mired | {turn} | "
+                     f"{'yes' if d.colour_flagged else ''} |")
+    if len(photos) > AS_PUBLISHED_LINES:
+        lines.append(f"| and {len(photos) - AS_PUBLISHED_LINES} more | | | | |")
+    return lines
+
+
 def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Source], rawtherapee: bool,
-                     args: argparse.Namespace, seconds: float, left_out: list[str]) -> None:
+                     args: argparse.Namespace, seconds: float, left_out: list[str], photos: list[str]) -> None:
     """The table of one's own photos (``--photos``) as Markdown at ``path`` (written atomically): the rows
-    with something measured (:func:`measured`), and the files left out."""
+    with something measured (:func:`measured`), the files left out, and what the plan does to each photo as it
+    is (``photos``, :func:`as_published`)."""
     m = machine()
     counts: dict[str, int] = {}
     for i in corpus.items:
@@ -1275,6 +1299,14 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         "- left out: " + ("; ".join(left_out) if left_out else "none"),
         "",
         table(measured(rows), rawtherapee),
+        "",
+        "## What the plan does to each photo as it is",
+        "",
+        "The correction postprod's plan makes to the photo itself (exposure in EV, + = brighter; white balance in",
+        "mired, + = warmer; a turn applied by the renderer or told a retoucher), the largest exposure change first:",
+        "a photo right as it is should need none.",
+        "",
+        *photos,
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from benchmarks.accuracy_corpus import (
     OWN_SPEC,
     OWN_SPLIT,
     CorpusSpec,
+    Item,
     Renderer,
     _package_file,
     build_corpus,
@@ -137,3 +138,22 @@ def test_a_photo_gets_every_offset_and_cast_whatever_its_folder_is_called(tmp_pa
     assert got == perturbations("approved-2026")
     assert {-ev for s, d, ev, _ in got if s == "exposure" and d == "raw"} == set(OFFSETS_EV)
     assert {-m for s, d, _, m in got if s == "cast" and d == "raw"} == set(CASTS_MIRED)
+
+
+def test_the_own_report_lists_what_the_plan_does_to_each_photo_as_it_is() -> None:
+    def published(source: str) -> Item:
+        return Item(f"O_{source}_published", source, OWN_SPLIT, "original", "rendered", f"{source}.jpg", "published")
+
+    items = [published("own/d/flowers"), published("own/d/shop"), published("own/d/lake"),
+             Item("O_own-d-shop_raw_ev-1.0", "own/d/shop", OWN_SPLIT, "exposure", "raw", "x.dng")]
+    decisions = {
+        "O_own/d/flowers_published": accuracy.Decision(ev=1.2, mired=-33.0, angle=0.0),
+        "O_own/d/shop_published": accuracy.Decision(ev=-1.7, mired=0.0, angle=6.94, colour_flagged=True),
+        "O_own-d-shop_raw_ev-1.0": accuracy.Decision(ev=2.5),  # a twin, not the photo as it is
+    }
+    lines = accuracy.as_published(items, decisions)
+    assert lines[2:] == [
+        "| own/d/shop | -1.70 EV | +0 mired | +6.94 deg told | yes |",
+        "| own/d/flowers | +1.20 EV | -33 mired |  |  |",
+        "| own/d/lake | not analysed | | | |",
+    ]
