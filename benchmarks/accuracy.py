@@ -1258,10 +1258,10 @@ def as_published(items: list[Item], decisions: dict[str, Decision]) -> list[str]
     lines = ["| photo | exposure | white balance | straighten | colour sent to a retoucher |", "|---|---|---|---|---|"]
     for item, d in photos[:AS_PUBLISHED_LINES]:
         if d is None:
-            lines.append(f"| {item.source} | not analysed | | | |")
+            lines.append(f"| {item.source.removeprefix('own/')} | not analysed | | | |")
             continue
         turn = "" if not d.angle else f"{d.angle:+.2f} deg {'applied' if d.angle_applied else 'told'}"
-        lines.append(f"| {item.source} | {d.ev or 0.0:+.2f} EV | {d.mired or 0.0:+.0f} mired | {turn} | "
+        lines.append(f"| {item.source.removeprefix('own/')} | {d.ev or 0.0:+.2f} EV | {d.mired or 0.0:+.0f} mired | {turn} | "
                      f"{'yes' if d.colour_flagged else ''} |")
     if len(photos) > AS_PUBLISHED_LINES:
         lines.append(f"| and {len(photos) - AS_PUBLISHED_LINES} more | | | | |")
@@ -1287,6 +1287,9 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         "developed from those; shadows over the faces a dlib imglab file draws; rotations of the photos `level.txt`",
         "names). Nothing in postprod was fitted on them. postprod runs as a user runs it (the default graph up to the",
         f"plan, chart `{MAIN_CHART}`); the columns, targets and notes are those of `benchmarks/ACCURACY.md`.",
+        "The photo as published and its twins are written without the source's EXIF, so the two rules that read a",
+        "camera's settings (a camera JPEG's exposure compensation kept, the camera's automatic white balance kept",
+        "in daylight) do not apply here; `benchmarks/do_no_harm.py` plans the files themselves.",
         "",
         f"- date: {m['date']}",
         f"- machine: {m['cpu']}, Python {m['python']}; {m['rawtherapee']}",

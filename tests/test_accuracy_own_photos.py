@@ -153,7 +153,7 @@ def test_the_own_report_lists_what_the_plan_does_to_each_photo_as_it_is() -> Non
     }
     lines = accuracy.as_published(items, decisions)
     assert lines[2:] == [
-        "| own/d/shop | -1.70 EV | +0 mired | +6.94 deg told | yes |",
-        "| own/d/flowers | +1.20 EV | -33 mired |  |  |",
-        "| own/d/lake | not analysed | | | |",
+        "| d/shop | -1.70 EV | +0 mired | +6.94 deg told | yes |",
+        "| d/flowers | +1.20 EV | -33 mired |  |  |",
+        "| d/lake | not analysed | | | |",
     ]
