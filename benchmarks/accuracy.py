@@ -1295,7 +1295,8 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         f"- machine: {m['cpu']}, Python {m['python']}; {m['rawtherapee']}",
         f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
         f"- command: `{cmd}`: {seconds / 60:.0f} min",
-        f"- photos: {len(pool)} (" + ", ".join(f"{g} {sum(s.group == g for s in pool)}" for g in ("faces", "scenes"))
+        f"- photos: {len(pool)} (" + ", ".join(f"{g} {sum(s.group == g for s in pool)}"
+                                              for g in ("faces", "scenes", "raw"))
         + f", {sum(s.level for s in pool)} with level lines) from " + ", ".join(f"`{f}`" for f in args.photos)
         + f"; rendered twins developed by `{corpus.renderer}`",
         "- items: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),

@@ -276,7 +276,10 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
     human-drawn face boxes of the folder's dlib imglab files
     (:data:`MORE_DIR_BOXES`, :func:`pascal_voc_boxes`) when they list it, else
     a ``scenes`` source; the photos named in the folder's :data:`LEVEL_FILE`
-    get rotation twins. A file that Pillow cannot read as an image is left out
+    get rotation twins. A camera RAW (an extension LibRaw reads,
+    :data:`pipeline.kernel.ingest.RAW_EXTENSIONS`) is a ``raw`` source: as the
+    benchmark's real RAWs, it is re-exposed photosite by photosite, its
+    exposure as shot taken as right. A file that Pillow cannot read as an image is left out
     with a line in the log (a video, an unsupported format), as is every name
     in a list that is not in the folder, and a photo whose short side is under
     :data:`OWN_MIN_SHORT_SIDE`; ``left_out``, when given, gets ``"<file>: <why>"``
@@ -291,6 +294,10 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
     ValueError
         If two photos would share an id (one folder's ``a.jpg`` and ``a.png``, or two folders of one name).
     """
+    import rawpy
+
+    from pipeline.kernel.ingest import RAW_EXTENSIONS
+
     pool: list[Source] = []
 
     def leave_out(path: Path, why: str) -> None:
@@ -310,7 +317,18 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
         if level_list.is_file():
             level = {ln.split("#", 1)[0].strip() for ln in level_list.read_text().splitlines()} - {""}
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower() not in OWN_SUFFIXES or not path.is_file():
+            if not path.is_file():
+                continue
+            if path.suffix.lower().lstrip(".") in RAW_EXTENSIONS:
+                try:
+                    with rawpy.imread(str(path)) as raw:
+                        raw.sizes  # noqa: B018 (reads the header: a file LibRaw does not know fails here)
+                except (rawpy.LibRawError, OSError) as exc:
+                    leave_out(path, f"not a RAW LibRaw reads ({exc})")
+                    continue
+                pool.append(Source(f"own/{slug(folder.name)}/{path.stem}", path, "raw"))
+                continue
+            if path.suffix.lower() not in OWN_SUFFIXES:
                 continue
             try:
                 with Image.open(path) as im:
@@ -943,6 +961,8 @@ def source_casts(index: int, count: int = CASTS_PER_SOURCE) -> list[tuple[float,
 
 
 def _raw_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, index: int) -> None:
+    import rawpy
+
     from pipeline.imaging.dng import rescale_raw_to_dng
 
     offsets = [0.0] + source_offsets(index, b.spec.offsets_per_source)
@@ -950,7 +970,7 @@ def _raw_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, index: 
         key = _key(GENERATOR_VERSION, "raw_rescale", sha, off)
         try:
             rel = b.file(key, ".dng", lambda p, off=off: _atomic(p, lambda t: rescale_raw_to_dng(src.path, t, 2.0**off)))
-        except ValueError as exc:  # not a Bayer mosaic
+        except (ValueError, rawpy.LibRawError) as exc:  # not a Bayer mosaic, or a file LibRaw cannot read
             b.log(f"  {src.id}: no RAW twins ({exc})")
             return
         item = b.add(id=f"{tag}_raw_ev{off:+.1f}", source=src.id, split=split,

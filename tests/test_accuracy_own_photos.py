@@ -157,3 +157,26 @@ def test_the_own_report_lists_what_the_plan_does_to_each_photo_as_it_is() -> Non
         "| d/flowers | +1.20 EV | -33 mired |  |  |",
         "| d/lake | not analysed | | | |",
     ]
+
+
+def test_camera_raws_of_a_folder_are_re_exposed(tmp_path: Path, raw_dir: Path, testdata: Path) -> None:
+    d = tmp_path / "raws"
+    d.mkdir()
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", d)
+    shutil.copy(raw_dir / "RAW_KODAK_C330_FORMAT_NONE_YRGB.raw", d)  # a 4-colour mosaic: no twins, said
+    (d / "card_error.NEF").write_bytes(b"\x00" * 4096)  # not a RAW LibRaw reads
+    said: list[str] = []
+    left_out: list[str] = []
+    pool = own_pool([d], said.append, left_out)
+    assert sorted((s.id, s.group) for s in pool) == [("own/raws/Canon_PowerShot_G2_CRW_0304", "raw"),
+                                                      ("own/raws/RAW_KODAK_C330_FORMAT_NONE_YRGB", "raw")]
+    assert [line.split(":")[0] for line in left_out] == ["card_error.NEF"]
+    spec = CorpusSpec(long_edge=256, offsets_per_source=2, casts_per_source=0, rotations_per_source=0)
+    corpus = build_corpus(tmp_path / "own", pool, testdata, Renderer("curve_film"), said.append,
+                          references=False, spec=spec, split=OWN_SPLIT)
+    got = sorted((i.set, i.domain) for i in corpus.items)
+    # The Canon as shot and re-exposed twice, each as a DNG and developed; the Kodak C330 gives none.
+    assert got == [("exposure", "raw")] * 2 + [("exposure", "rendered")] * 2 + [("original", "raw"),
+                                                                              ("original", "rendered")]
+    assert {i.source for i in corpus.items} == {"own/raws/Canon_PowerShot_G2_CRW_0304"}
+    assert any("RAW_KODAK_C330" in line and "no RAW twins" in line for line in said)
