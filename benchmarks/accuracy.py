@@ -1251,9 +1251,13 @@ AS_PUBLISHED_LINES = 50
 
 
 def as_published(items: list[Item], decisions: dict[str, Decision]) -> list[str]:
-    """What postprod's plan does to each photo as it is (its ``published`` item), the largest exposure change
-    first: Markdown table lines (header included), at most :data:`AS_PUBLISHED_LINES` photos."""
+    """What postprod's plan does to each photo as it is (its ``published`` item; a camera RAW's: the RAW as
+    shot), the largest exposure change first: Markdown table lines (header included), at most
+    :data:`AS_PUBLISHED_LINES` photos."""
     photos = [(i, decisions.get(i.id)) for i in items if i.set == "original" and i.render == "published"]
+    shown = {i.source for i, _ in photos}
+    photos += [(i, decisions.get(i.id)) for i in items
+               if i.set == "original" and i.domain == "raw" and i.source not in shown and i.id.endswith("_raw_ev+0.0")]
     photos.sort(key=lambda p: (-abs((p[1].ev or 0.0) if p[1] else 0.0), p[0].source))
     lines = ["| photo | exposure | white balance | straighten | colour sent to a retoucher |", "|---|---|---|---|---|"]
     for item, d in photos[:AS_PUBLISHED_LINES]:

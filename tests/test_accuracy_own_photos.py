@@ -145,16 +145,21 @@ def test_the_own_report_lists_what_the_plan_does_to_each_photo_as_it_is() -> Non
         return Item(f"O_{source}_published", source, OWN_SPLIT, "original", "rendered", f"{source}.jpg", "published")
 
     items = [published("own/d/flowers"), published("own/d/shop"), published("own/d/lake"),
-             Item("O_own-d-shop_raw_ev-1.0", "own/d/shop", OWN_SPLIT, "exposure", "raw", "x.dng")]
+             Item("O_own-d-shop_raw_ev-1.0", "own/d/shop", OWN_SPLIT, "exposure", "raw", "x.dng"),
+             Item("O_own-d-shop_raw_ev+0.0", "own/d/shop", OWN_SPLIT, "original", "raw", "y.dng"),
+             Item("O_own-d-IMG_1_raw_ev+0.0", "own/d/IMG_1", OWN_SPLIT, "original", "raw", "z.dng")]
     decisions = {
         "O_own/d/flowers_published": accuracy.Decision(ev=1.2, mired=-33.0, angle=0.0),
         "O_own/d/shop_published": accuracy.Decision(ev=-1.7, mired=0.0, angle=6.94, colour_flagged=True),
         "O_own-d-shop_raw_ev-1.0": accuracy.Decision(ev=2.5),  # a twin, not the photo as it is
+        "O_own-d-shop_raw_ev+0.0": accuracy.Decision(ev=-1.6),  # the photo's DNG twin: the photo is shown
+        "O_own-d-IMG_1_raw_ev+0.0": accuracy.Decision(ev=0.4, mired=12.0),  # a camera RAW as shot
     }
     lines = accuracy.as_published(items, decisions)
     assert lines[2:] == [
         "| d/shop | -1.70 EV | +0 mired | +6.94 deg told | yes |",
         "| d/flowers | +1.20 EV | -33 mired |  |  |",
+        "| d/IMG_1 | +0.40 EV | +12 mired |  |  |",
         "| d/lake | not analysed | | | |",
     ]
 
