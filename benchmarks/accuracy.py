@@ -1257,7 +1257,7 @@ def as_published(items: list[Item], decisions: dict[str, Decision]) -> list[str]
     photos = [(i, decisions.get(i.id)) for i in items if i.set == "original" and i.render == "published"]
     shown = {i.source for i, _ in photos}
     photos += [(i, decisions.get(i.id)) for i in items
-               if i.set == "original" and i.domain == "raw" and i.source not in shown and i.id.endswith("_raw_ev+0.0")]
+               if i.set == "original" and i.domain == "raw" and i.source not in shown]
     photos.sort(key=lambda p: (-abs((p[1].ev or 0.0) if p[1] else 0.0), p[0].source))
     lines = ["| photo | exposure | white balance | straighten | colour sent to a retoucher |", "|---|---|---|---|---|"]
     for item, d in photos[:AS_PUBLISHED_LINES]:

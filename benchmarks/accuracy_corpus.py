@@ -249,12 +249,24 @@ def more_dir_sources(folder: Path) -> list[Source]:
     xml.etree.ElementTree.ParseError
         When an imglab file of the folder is not XML.
     """
+    boxes = folder_boxes(folder)
+    return [Source(f"more/{folder.name}/{path.stem}", path, "faces", boxes.get(path.name, ()))
+            for path in sorted(folder.glob("*.jp*g"))]
+
+
+def folder_boxes(folder: Path) -> dict[str, tuple[Box, ...]]:
+    """The human-drawn face boxes of a folder's dlib imglab files (:data:`MORE_DIR_BOXES`): file name -> boxes.
+
+    Raises
+    ------
+    xml.etree.ElementTree.ParseError
+        When an imglab file of the folder is not XML.
+    """
     boxes: dict[str, tuple[Box, ...]] = {}
     for name in MORE_DIR_BOXES:
         if (folder / name).is_file():
             boxes.update(pascal_voc_boxes(folder / name))
-    return [Source(f"more/{folder.name}/{path.stem}", path, "faces", boxes.get(path.name, ()))
-            for path in sorted(folder.glob("*.jp*g"))]
+    return boxes
 
 
 #: Files of a folder of one's own photos that are read as photos (Pillow makes the twins from them: a format
@@ -274,7 +286,7 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
 
     Each photo is ``own/<folder>/<stem>``: a ``faces`` source with the
     human-drawn face boxes of the folder's dlib imglab files
-    (:data:`MORE_DIR_BOXES`, :func:`pascal_voc_boxes`) when they list it, else
+    (:func:`folder_boxes`) when they list it, else
     a ``scenes`` source; the photos named in the folder's :data:`LEVEL_FILE`
     get rotation twins. A camera RAW (an extension LibRaw reads,
     :data:`pipeline.kernel.ingest.RAW_EXTENSIONS`) is a ``raw`` source: as the
@@ -308,10 +320,7 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
     for folder in folders:
         if not folder.is_dir():
             raise FileNotFoundError(f"no folder of photos at {folder}")
-        boxes: dict[str, tuple[Box, ...]] = {}
-        for name in MORE_DIR_BOXES:
-            if (folder / name).is_file():
-                boxes.update(pascal_voc_boxes(folder / name))
+        boxes = folder_boxes(folder)
         level_list = folder / LEVEL_FILE
         level: set[str] = set()
         if level_list.is_file():
