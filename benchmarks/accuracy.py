@@ -465,11 +465,92 @@ def crop_face_share(crop: list[float], angle: float, face: list[float], image_wh
     return float(area) / full if full > 0 else 1.0
 
 
-def _stats(errors: list[float]) -> dict[str, float]:
+#: Resamples behind an interval, and the share of them it leaves out on each side (a 90 % interval).
+RESAMPLES = 2000
+INTERVAL_TAIL = 0.05
+INTERVAL_NOTE = (f"In brackets after a median, a 95th percentile or a share: its {1 - 2 * INTERVAL_TAIL:.0%} interval "
+                 f"when the split's sources are drawn again with replacement ({RESAMPLES:,} draws, each source with "
+                 "all its twins): how far the figure could move on another set of photos like these. A change "
+                 "within it is not shown to be a change.")
+
+
+def source_interval(values: list[float], sources: list[str], statistic: Any) -> tuple[float, float] | None:
+    """The 90 % interval of ``statistic(values)`` when whole sources are drawn again with replacement.
+
+    A source's twins share its content (a night scene reads dark at every offset), so they are drawn
+    together: resampling single items would make the interval as narrow as if every twin were another
+    photo. Seeded: the same values give the same interval every run. None with fewer than two sources.
+    """
+    by_source: dict[str, list[float]] = {}
+    for v, s in zip(values, sources):
+        by_source.setdefault(s, []).append(v)
+    groups = [np.asarray(g, dtype=np.float64) for g in by_source.values()]
+    if len(groups) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    draws = [float(statistic(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])))
+             for _ in range(RESAMPLES)]
+    lo, hi = np.quantile(draws, [INTERVAL_TAIL, 1.0 - INTERVAL_TAIL])
+    return float(lo), float(hi)
+
+
+def paired_interval(a: dict[str, tuple[str, float]], b: dict[str, tuple[str, float]], statistic: Any
+                    ) -> tuple[float, float] | None:
+    """The 90 % interval of ``statistic(a) - statistic(b)`` over the items both have (item id -> (source,
+    value)), whole sources drawn again with replacement and both systems read on the same draw. None with
+    fewer than two sources in common."""
+    common = sorted(set(a) & set(b))
+    by_source: dict[str, list[tuple[float, float]]] = {}
+    for k in common:
+        by_source.setdefault(a[k][0], []).append((a[k][1], b[k][1]))
+    groups = [np.asarray(g, dtype=np.float64) for g in by_source.values()]
+    if len(groups) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(RESAMPLES):
+        pick = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
+        draws.append(float(statistic(pick[:, 0])) - float(statistic(pick[:, 1])))
+    lo, hi = np.quantile(draws, [INTERVAL_TAIL, 1.0 - INTERVAL_TAIL])
+    return float(lo), float(hi)
+
+
+def _stats(errors: list[float], sources: list[str] | None = None) -> dict[str, Any]:
+    """n, median, 95th percentile and maximum of the absolute errors; with ``sources`` (one per error) also
+    the median's and the 95th percentile's intervals (:func:`source_interval`) as ``median_ci``, ``p95_ci``."""
     if not errors:
         return {"n": 0}
     a = np.abs(np.asarray(errors, dtype=np.float64))
-    return {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)), "max": float(a.max())}
+    out: dict[str, Any] = {"n": len(a), "median": float(np.median(a)), "p95": float(np.percentile(a, 95)),
+                           "max": float(a.max())}
+    if sources is not None:
+        out["median_ci"] = source_interval(list(a), sources, np.median)
+        out["p95_ci"] = source_interval(list(a), sources, lambda x: np.percentile(x, 95))
+    return out
+
+
+def _stats_of(sample: dict[str, tuple[str, float]]) -> dict[str, Any]:
+    """:func:`_stats` of an item id -> (source, error) sample, with the intervals."""
+    return _stats([v for _, v in sample.values()], [src for src, _ in sample.values()])
+
+
+def _p95(values: np.ndarray) -> float:
+    return float(np.percentile(values, 95))
+
+
+def _absolute(samples: dict[str, dict[str, tuple[str, float]]]) -> dict[str, dict[str, tuple[str, float]]]:
+    """The samples with their errors made absolute (what a median |error| row compares)."""
+    return {s: {k: (src, abs(v)) for k, (src, v) in sample.items()} for s, sample in samples.items()}
+
+
+def _estimate(st: dict[str, Any], key: str, fmt: str = "{:.2f}") -> dict[str, Any] | None:
+    """A row's value from :func:`_stats`: ``key``'s figure, shown with its interval when it has one."""
+    v = st.get(key)
+    if v is None:
+        return None
+    ci = st.get(f"{key}_ci")
+    text = fmt.format(v) + ("" if ci is None else f" ({fmt.format(ci[0])}-{fmt.format(ci[1])})")
+    return {"value": v, "text": text}
 
 
 @dataclass
@@ -485,6 +566,11 @@ class Row:
     threshold: float | None = None
     #: Shown in the table (e.g. "3 of 40"); the number compared is values[...]["value"].
     fmt: str = "{:.2f}"
+    #: What the figure is made of, for the paired comparison with RawTherapee (:meth:`lead`): system ->
+    #: item id -> (source, value), and the statistic that makes the figure of the values (np.median: a
+    #: median of absolute errors; np.mean: a share of 0/1 hits).
+    samples: dict[str, dict[str, tuple[str, float]]] | None = None
+    statistic: Any = None
 
     def value(self, system: str) -> float | None:
         v = self.values.get(system)
@@ -514,6 +600,18 @@ class Row:
             return None
         return p < r if self.better == "lower" else p > r
 
+    def lead(self) -> str:
+        """"yes" or "no" (:meth:`ahead_of_rt`), said "within noise" when the interval of the difference on the
+        items both systems decided, their sources drawn again together (:func:`paired_interval`), holds 0."""
+        ahead = self.ahead_of_rt()
+        if ahead is None:
+            return "—"
+        word = "yes" if ahead else "no"
+        if not self.samples or self.statistic is None:
+            return word
+        ci = paired_interval(self.samples.get("postprod", {}), self.samples.get("rawtherapee", {}), self.statistic)
+        return word if ci is None or not ci[0] <= 0.0 <= ci[1] else f"{word}, within noise"
+
 
 def _count(k: int, n: int, share: bool = False) -> dict[str, Any]:
     if n == 0:
@@ -523,6 +621,15 @@ def _count(k: int, n: int, share: bool = False) -> dict[str, Any]:
 
 def _ratio(k: int, n: int) -> dict[str, Any]:
     return _count(k, n, share=True)
+
+
+def _share(hits: list[bool], sources: list[str]) -> dict[str, Any]:
+    """:func:`_ratio` of the items that hit, with the share's interval over sources (:func:`source_interval`)."""
+    out = _ratio(sum(hits), len(hits))
+    ci = source_interval([float(h) for h in hits], sources, np.mean)
+    if out["value"] is not None and ci is not None:
+        out["text"] = out["text"][:-1] + f"; {100 * ci[0]:.0f}-{100 * ci[1]:.0f} %)"
+    return out
 
 
 def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_decisions: dict[str, dict[str, list]],
@@ -578,30 +685,33 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     for domain, label, med_t, p95_t in (("raw", "RAW twins (DNG)", 0.15, 0.4),
                                          ("rendered", "rendered twins (JPEG)", 0.3, 0.6)):
         twins = by("exposure", domain)
-        med, p95, sign, meter = {}, {}, {}, {}
+        med, p95, sign, meter, errors = {}, {}, {}, {}, {}
         for s in systems:
-            errs, wrong, n_big, merrs = [], 0, 0, []
+            sample, wrong, n_big, merrs = {}, 0, 0, []
             for i in twins:
                 d = dec(s, i)
                 if d is None or d.ev is None:
                     continue
-                errs.append(d.ev - i.truth["ev"])
+                sample[i.id] = (i.source, d.ev - i.truth["ev"])
                 if abs(i.truth["ev"]) >= SIGN_MIN_EV - 1e-9:
                     n_big += 1
                     wrong += d.ev * i.truth["ev"] < 0
                 if d.ev_meter is not None:
                     merrs.append(d.ev_meter - i.truth["ev"])
-            st = _stats(errs)
-            med[s] = st.get("median")
-            p95[s] = st.get("p95")
+            st = _stats_of(sample)
+            errors[s] = sample
+            med[s] = _estimate(st, "median")
+            p95[s] = _estimate(st, "p95")
             sign[s] = _count(wrong, n_big)
             if merrs:
                 meter[s] = _stats(merrs).get("median")
         n = len(twins)
         rel = {s: _stats(relative_errors(s, twins, "ev")).get("median") for s in systems}
         rows += [
-            Row(sec, f"{label}: median |error| (n={n})", med, f"<= {med_t}", "lower", med_t),
-            Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t),
+            Row(sec, f"{label}: median |error| (n={n})", med, f"<= {med_t}", "lower", med_t,
+                samples=_absolute(errors), statistic=np.median),
+            Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t,
+                samples=_absolute(errors), statistic=_p95),
             Row(sec, f"{label}: corrections of the wrong sign where |offset| >= {SIGN_MIN_EV}", sign, "0",
                 "lower", 0.0, "{:.0f}"),
             Row(sec, f"{label}: median |error| of the scene meter alone (manifest exposure_meter_ev; diagnostic)",
@@ -614,19 +724,22 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     for label, pick in (("published photos", by("original", "rendered", "published")),
                         ("RAW twins at 0 EV", by("original", "raw")),
                         ("rendered twins at 0 EV", [i for i in by("original", "rendered") if i.render != "published"])):
-        vals = {}
+        vals, hits = {}, {}
         for s in systems:
-            ds = [dec(s, i) for i in pick]
-            ds = [d for d in ds if d is not None and d.ev is not None]
-            vals[s] = _ratio(sum(abs(d.ev) <= NO_HARM_EV + 1e-9 for d in ds), len(ds))
-        rows.append(Row(sec, f"{label}: share needing |correction| <= {NO_HARM_EV} EV", vals, ">= 90 %", "higher", 0.9))
+            ds = {i.id: (i.source, dec(s, i)) for i in pick}
+            hits[s] = {k: (src, float(abs(d.ev) <= NO_HARM_EV + 1e-9)) for k, (src, d) in ds.items()
+                       if d is not None and d.ev is not None}
+            vals[s] = _share([h > 0 for _, h in hits[s].values()], [src for src, _ in hits[s].values()])
+        rows.append(Row(sec, f"{label}: share needing |correction| <= {NO_HARM_EV} EV", vals, ">= 90 %", "higher", 0.9,
+                        samples=hits, statistic=np.mean))
     originals = by("original")
-    vals = {}
+    vals, shifts = {}, {}
     for s in systems:
-        shifts = [abs(d.mired) for d in (dec(s, i) for i in originals) if d is not None and d.mired is not None]
-        vals[s] = float(np.median(shifts)) if shifts else None
+        ds = {i.id: (i.source, dec(s, i)) for i in originals}
+        shifts[s] = {k: (src, d.mired) for k, (src, d) in ds.items() if d is not None and d.mired is not None}
+        vals[s] = _estimate(_stats_of(shifts[s]), "median", "{:.1f}")
     rows.append(Row(sec, f"median |white-balance shift| on all originals (mired, n={len(originals)})", vals, "<= 10",
-                    "lower", 10.0, "{:.1f}"))
+                    "lower", 10.0, "{:.1f}", samples=_absolute(shifts), statistic=np.median))
     # The tail the medians hide, which is what a retoucher sees first: a published photo or its 0 EV twin
     # changed a lot with no word (a blue hour warmed to grey, a dark photo brightened by a stop).
     vals_ev, vals_wb = {}, {}
@@ -650,26 +763,28 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     sec = "Colour casts (mired; + = warmer)"
     for domain, label in (("raw", "RAW cast twins"), ("rendered", "rendered cast twins")):
         twins = by("cast", domain)
-        med, wrong, tint = {}, {}, {}
+        med, wrong, tint, errors = {}, {}, {}, {}
         for s in systems:
-            errs, bad, n, terrs = [], 0, 0, []
+            sample, bad, n, terrs = {}, 0, 0, []
             for i in twins:
                 d = dec(s, i)
                 if d is None:
                     continue
                 n += 1
                 m = d.mired if d.mired is not None else 0.0
-                errs.append(m - i.truth["mired"])
+                sample[i.id] = (i.source, m - i.truth["mired"])
                 bad += m * i.truth["mired"] < 0
                 if d.tint_a is not None and "tint_a" in i.truth:
                     terrs.append(d.tint_a - i.truth["tint_a"])
-            med[s] = _stats(errs).get("median")
+            errors[s] = sample
+            med[s] = _estimate(_stats_of(sample), "median", "{:.1f}")
             wrong[s] = _count(bad, n)
             if terrs:
                 tint[s] = _stats(terrs).get("median")
         rel = {s: _stats(relative_errors(s, twins, "mired")).get("median") for s in systems}
         rows += [
-            Row(sec, f"{label}: median |error| (n={len(twins)})", med, "<= 10", "lower", 10.0, "{:.1f}"),
+            Row(sec, f"{label}: median |error| (n={len(twins)})", med, "<= 10", "lower", 10.0, "{:.1f}",
+                samples=_absolute(errors), statistic=np.median),
             Row(sec, f"{label}: median |error| relative to the uncast twin's correction (diagnostic)", rel, "",
                 fmt="{:.1f}"),
             Row(sec, f"{label}: corrections in the wrong direction", wrong, "0", "lower", 0.0, "{:.0f}"),
@@ -847,14 +962,10 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     tilted = by("rotation")
     vals, within = {}, {}
     for s in ("postprod", "naive"):
-        errs = []
-        for i in tilted:
-            d = dec(s, i)
-            if d is None:
-                continue
-            errs.append((d.angle or 0.0) - i.truth["angle_deg"])
-        st = _stats(errs)
-        vals[s] = st.get("median")
+        sample = {i.id: (i.source, (d.angle or 0.0) - i.truth["angle_deg"])
+                  for i, d in ((i, dec(s, i)) for i in tilted) if d is not None}
+        errs = [v for _, v in sample.values()]
+        vals[s] = _estimate(_stats_of(sample), "median")
         within[s] = _ratio(sum(abs(e) <= 0.3 for e in errs), len(errs))
     rows.append(Row(sec, f"rotation: median |error| (deg, n={len(tilted)})", vals, "<= 0.3", "lower", 0.3))
     rows.append(Row(sec, "rotation: share recovered within 0.3 deg (diagnostic)", within, ""))
@@ -927,11 +1038,10 @@ def table(rows: list[Row], rawtherapee: bool) -> str:
             section = r.section
             out.append(f"| **{section}** | | | | | | |")
         passed = r.passed()
-        ahead = r.ahead_of_rt()
         cells = [
             r.metric, r.text("postprod"), r.text("rawtherapee") if rawtherapee else "not run", r.text("naive"),
             r.target or "—", "—" if passed is None else verdict(passed),
-            {True: "yes", False: "no", None: "—"}[ahead],
+            r.lead(),
         ]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out)
@@ -944,10 +1054,10 @@ def console_table(rows: list[Row], rawtherapee: bool) -> str:
         if r.section != section:
             section = r.section
             lines.append(f"\n{section}")
-            lines.append(f"  {'metric':78s} {'postprod':>16s} {'RT auto':>16s} {'naive':>16s} {'target':>10s}")
+            lines.append(f"  {'metric':78s} {'postprod':>26s} {'RT auto':>26s} {'naive':>26s} {'target':>10s}")
         passed = "" if r.passed() is None else verdict(r.passed())
-        lines.append(f"  {r.metric[:78]:78s} {r.text('postprod')[:16]:>16s} "
-                     f"{(r.text('rawtherapee') if rawtherapee else 'not run')[:16]:>16s} {r.text('naive')[:16]:>16s} "
+        lines.append(f"  {r.metric[:78]:78s} {r.text('postprod')[:26]:>26s} "
+                     f"{(r.text('rawtherapee') if rawtherapee else 'not run')[:26]:>26s} {r.text('naive')[:26]:>26s} "
                      f"{r.target[:10]:>10s} {passed}")
     return "\n".join(lines)
 
@@ -1224,6 +1334,7 @@ def write_markdown(results: dict[str, list[Row]], corpus: Corpus, pool: list[Sou
         "the naive baseline (median metering, grey world, no rotation, centred crops), the issue's target,",
         "PASS/MISS for postprod, and whether postprod is ahead of RawTherapee on the row. \"—\": the system has",
         "no such decision. Wrong-sign counts treat \"no correction\" as not wrong; the median errors charge it.",
+        INTERVAL_NOTE,
         "",
     ]
     titles = {"held_out": "Held-out split (no constant is tuned on it): the figures the targets are judged on",
@@ -1305,6 +1416,8 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         + f"; rendered twins developed by `{corpus.renderer}`",
         "- items: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         "- left out: " + ("; ".join(left_out) if left_out else "none"),
+        "",
+        INTERVAL_NOTE.replace("split's sources", "photos"),
         "",
         table(measured(rows), rawtherapee),
         "",
