@@ -685,9 +685,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     for domain, label, med_t, p95_t in (("raw", "RAW twins (DNG)", 0.15, 0.4),
                                          ("rendered", "rendered twins (JPEG)", 0.3, 0.6)):
         twins = by("exposure", domain)
-        med, p95, sign, meter, errors = {}, {}, {}, {}, {}
+        med, p95, sign, meter, errors, signs = {}, {}, {}, {}, {}, {}
         for s in systems:
-            sample, wrong, n_big, merrs = {}, 0, 0, []
+            sample, wrong, n_big, merrs, signs[s] = {}, 0, 0, [], {}
             for i in twins:
                 d = dec(s, i)
                 if d is None or d.ev is None:
@@ -696,6 +696,7 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 if abs(i.truth["ev"]) >= SIGN_MIN_EV - 1e-9:
                     n_big += 1
                     wrong += d.ev * i.truth["ev"] < 0
+                    signs[s][i.id] = (i.source, float(d.ev * i.truth["ev"] < 0))
                 if d.ev_meter is not None:
                     merrs.append(d.ev_meter - i.truth["ev"])
             st = _stats_of(sample)
@@ -713,7 +714,7 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             Row(sec, f"{label}: 95th percentile |error|", p95, f"<= {p95_t}", "lower", p95_t,
                 samples=_absolute(errors), statistic=_p95),
             Row(sec, f"{label}: corrections of the wrong sign where |offset| >= {SIGN_MIN_EV}", sign, "0",
-                "lower", 0.0, "{:.0f}"),
+                "lower", 0.0, "{:.0f}", samples=signs, statistic=np.sum),
             Row(sec, f"{label}: median |error| of the scene meter alone (manifest exposure_meter_ev; diagnostic)",
                 meter, ""),
             Row(sec, f"{label}: median |error| relative to the 0 EV twin's correction (diagnostic)", rel, ""),
@@ -763,9 +764,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     sec = "Colour casts (mired; + = warmer)"
     for domain, label in (("raw", "RAW cast twins"), ("rendered", "rendered cast twins")):
         twins = by("cast", domain)
-        med, wrong, tint, errors = {}, {}, {}, {}
+        med, wrong, tint, errors, wrongs = {}, {}, {}, {}, {}
         for s in systems:
-            sample, bad, n, terrs = {}, 0, 0, []
+            sample, bad, n, terrs, wrongs[s] = {}, 0, 0, [], {}
             for i in twins:
                 d = dec(s, i)
                 if d is None:
@@ -774,6 +775,7 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 m = d.mired if d.mired is not None else 0.0
                 sample[i.id] = (i.source, m - i.truth["mired"])
                 bad += m * i.truth["mired"] < 0
+                wrongs[s][i.id] = (i.source, float(m * i.truth["mired"] < 0))
                 if d.tint_a is not None and "tint_a" in i.truth:
                     terrs.append(d.tint_a - i.truth["tint_a"])
             errors[s] = sample
@@ -787,7 +789,8 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 samples=_absolute(errors), statistic=np.median),
             Row(sec, f"{label}: median |error| relative to the uncast twin's correction (diagnostic)", rel, "",
                 fmt="{:.1f}"),
-            Row(sec, f"{label}: corrections in the wrong direction", wrong, "0", "lower", 0.0, "{:.0f}"),
+            Row(sec, f"{label}: corrections in the wrong direction", wrong, "0", "lower", 0.0, "{:.0f}",
+                samples=wrongs, statistic=np.sum),
             Row(sec, f"{label}: median |tint error| (Lab a*; diagnostic)", tint, "", fmt="{:.1f}"),
         ]
     real = by("wb_real") + by("wb_pair")
@@ -905,18 +908,20 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         vals[s] = _stats(moved).get("median")
     rows.append(Row(sec, "median |global correction moved by the shadows| (shadow twin - unshadowed twin; EV; "
                          "diagnostic)", vals, ""))
-    lifted = n_lit = 0
+    lit: dict[str, tuple[str, float]] = {}  # face -> (source, lifted)
     for i in by("shadow") + [i for i in by("original", render="published") if i.truth.get("faces")] + by("edge"):
         d = dec("postprod", i)
         if d is None or d.faces is None:
             continue
-        for f, j in zip(i.truth["faces"], match_faces(i.truth["faces"], d.faces)):
+        for k, (f, j) in enumerate(zip(i.truth["faces"], match_faces(i.truth["faces"], d.faces))):
             if f["shadow_ev"] < 0.1:
-                n_lit += 1
-                lifted += j is not None and d.faces[j][1] is not None
+                lit[f"{i.id}#{k}"] = (i.source, float(j is not None and d.faces[j][1] is not None))
+    lifted, n_lit = int(sum(v for _, v in lit.values())), len(lit)
     rows.append(Row(sec, "lit faces given a lift (shadow twins' lit faces, published photos, edge crops)",
                     {"postprod": _count(lifted, n_lit), "rawtherapee": _count(0, n_lit) if rawtherapee else None,
-                     "naive": _count(0, n_lit)}, "0", "lower", 0.0, "{:.0f}"))
+                     "naive": _count(0, n_lit)}, "0", "lower", 0.0, "{:.0f}",
+                    samples={"postprod": lit, "rawtherapee": {k: (src, 0.0) for k, (src, _) in lit.items()}},
+                    statistic=np.sum))
     edge_found = edge_n = 0
     for i in by("edge"):
         d = dec("postprod", i)
