@@ -124,3 +124,128 @@ def schema_command(write: bool) -> None:
         click.echo(f"wrote {write_json_schema()}")
     else:
         click.echo(chart_json_schema_text(), nl=False)
+
+
+@charts.command("learn")
+@click.argument("approved", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The chart file to write (.yaml); its folder must exist.")
+@click.option("--extends", "parent", default="base", show_default=True,
+              help="The chart the learned one extends (a name or a path): every rule, crop and rendition but the "
+                   "exposure target comes from it.")
+@click.option("--client", default=None, help="The client's name (the chart's client and {client} naming token).")
+@click.option("--description", default=None, help="The chart's description [default: says where it was learned].")
+@click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
+              help="How the photos are analysed, as `postprod process --executor`.")
+@click.option("--workers", type=int, default=None, help="Parallel workers for the ray executor [default: all CPUs].")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--even-if-worse", is_flag=True,
+              help="Write the chart even when, each photo left out of its own key, it would not bring the approved "
+                   "photos nearer their target than the --extends chart does.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
+@_search_dir_option
+def learn_command(approved: Path, out_path: Path, parent: str, client: str | None, description: str | None,
+                  executor: str, workers: int | None, force: bool, even_if_worse: bool, progress: bool | None,
+                  search_dirs: tuple[Path, ...]) -> None:
+    """Learn a client's exposure key from APPROVED, a folder of photos the client approved, into a chart.
+
+    The photos are analysed as `postprod process` analyses a shoot (RAW or
+    rendered, faces and all; nothing is rendered or exported) and metered
+    under the --extends chart. The chart written extends it and sets only
+    exposure.target_ev, to the photos' median reading: the plan then leaves
+    photos exposed like the client's approved ones as they are (a bright,
+    airy brokerage or a candle-lit bistro) and corrects the rest towards
+    them. The summary gives, with each photo's target learned from the
+    others, how many of them the plan would leave within its tolerance
+    before and after. At least 8 photos are needed; a few dozen say more.
+    Photos that do not share a key (no client's style, just photographs)
+    gain nothing from one: when the learned key would not bring them nearer
+    (a smaller median offset, and no fewer within the tolerance) than the
+    --extends chart's target, nothing is written and the exit code is 1
+    (--even-if-worse writes it).
+    """
+    import datetime
+    import os
+    import shutil
+    import tempfile
+
+    import yaml
+    from tqdm import tqdm
+
+    from charts.learn import MIN_PHOTOS, chart_text, learn_key, summary_lines
+    from pipeline.kernel.graph import default_graph_path
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    if out_path.suffix.lower() not in (".yaml", ".yml"):
+        raise click.UsageError(f"--out {out_path}: a chart file ends in .yaml or .yml")
+    if out_path.exists() and not force:
+        raise click.UsageError(f"--out {out_path} exists; --force replaces it")
+    if not out_path.parent.is_dir():
+        raise click.UsageError(f"--out {out_path}: no folder {out_path.parent}")
+    try:
+        resolved = load_chart(parent, _dirs(search_dirs))
+    except ConfigError as exc:
+        raise ChartConfigError([exc]) from None
+    ex = resolved.chart.exposure
+    # A path is written relative to the new chart, as charts name the charts they extend.
+    parent_ref = os.path.relpath(resolved.chain[-1], out_path.parent.resolve()) if (
+        "/" in parent or parent.endswith((".yaml", ".yml"))) else parent
+
+    work = Path(tempfile.mkdtemp(prefix="postprod-learn-"))
+    try:
+        graph = yaml.safe_load(default_graph_path().read_text())
+        graph["name"], graph["description"] = "learn", "The default graph's analysis and plan (charts learn)."
+        graph["stages"] = [s for s in graph["stages"]
+                           if s["stage"] not in ("inspect_equipment", "write_preview", "render", "export")]
+        (work / "graph.yaml").write_text(yaml.safe_dump(graph, sort_keys=False))
+        settings = RunSettings(shoot_dir=approved, out_dir=work / "out", executor=executor, workers=workers,
+                               graph_path=work / "graph.yaml", chart=str(resolved.chain[-1]))
+        bar = tqdm(unit="img", desc="analysing", file=sys.stderr, dynamic_ncols=True,
+                   disable=None if progress is None else not progress)
+
+        def on_phase(name: str, n: int) -> None:
+            if name != "plan_retouch" and n:
+                bar.reset(total=n)
+
+        try:
+            result = process_shoot(settings, on_phase=on_phase, on_record=lambda _r: bar.update(1),
+                                   on_executor=lambda text: click.echo(f"executor: {text}", err=True))
+        except ConfigError as exc:
+            raise ChartConfigError([exc]) from None
+        finally:
+            bar.close()
+        readings = [r.plan.exposure_ev + ex.target_ev for r in result.ok if r.plan.exposure_ev is not None]
+        failed = result.failed
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for r in failed:
+        click.echo(f"left out: {r.source_path}: {r.error}", err=True)
+    try:
+        key = learn_key(readings, ex.target_ev, ex.tolerance_ev)
+    except ValueError as exc:
+        raise click.UsageError(f"{approved}: {exc} (found {len(readings) + len(failed)} files, "
+                               f"{len(failed)} unreadable)") from None
+    if not key.helps and not even_if_worse:
+        for line in summary_lines(key, parent):
+            click.echo(line)
+        click.echo(f"no chart written: these photos do not share an exposure key (spread {key.spread_ev:.2f} EV); "
+                   f"keyed on them, {parent} would not bring them nearer their target (--even-if-worse writes it)", err=True)
+        sys.exit(1)
+    today = datetime.date.today().isoformat()
+    text = chart_text(key, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
+                      description=description or f"{parent} with the exposure key of {key.n} approved photos "
+                                                 f"({approved.name}, {today})",
+                      date=today, parent=parent)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(text)
+    try:
+        load_chart(tmp, _dirs(search_dirs))
+    except ConfigError as exc:
+        tmp.unlink()
+        raise ChartConfigError([exc]) from None
+    os.replace(tmp, out_path)
+    for line in summary_lines(key, parent):
+        click.echo(line)
+    if key.n < 3 * MIN_PHOTOS:
+        click.echo(f"note: {key.n} photos; a few dozen pin the key down better", err=True)
+    click.echo(f"wrote {out_path}")

@@ -1,0 +1,138 @@
+"""A client's exposure key, learned from photos the client approved (``postprod charts learn``).
+
+The meter's 0 EV is where a typical published photograph sits, and well-exposed
+photographs stray from it by 0.74 EV rms (:mod:`pipeline.imaging.measure.metering`):
+a bright, airy interior reads half a stop over, a candle-lit bistro table a stop
+under, and neither is wrong. No meter tells them apart from photos that are off.
+One client's deliveries stray less from each other than photographs in general
+do, and to one side. The chart's ``exposure.target_ev`` is where the plan puts an
+image. Set to the median reading of the client's approved photos, it leaves photos
+like them as they are, and still brings a frame that is off back to where this
+client wants it.
+
+The key is the readings' interquartile mean (:func:`central_key`), not their
+median: a client's photos are a few dozen, often in two clusters (day and dusk
+exteriors), and the median of such a set jumps from one cluster's edge to the
+other's when a single photo is added or left out.
+
+The figures a learned chart is judged by are read with each photo left out of
+its own target (:func:`learn_key`): the target every photo is judged against was
+learned from the others, as a new shoot's frames will be.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Fewer approved photos than this say too little about a client's key to write it down.
+MIN_PHOTOS = 8
+#: The learned target is written to this step (a twentieth of a stop: below what anyone sees).
+TARGET_STEP_EV = 0.05
+#: The chart schema's range for ``exposure.target_ev``.
+TARGET_RANGE_EV = (-3.0, 3.0)
+
+
+@dataclass(frozen=True)
+class LearnedKey:
+    """What the approved photos say about the client's exposure, and what a chart keyed on it would do.
+
+    Attributes
+    ----------
+    n : int
+        Photos read.
+    base_target_ev, tolerance_ev : float
+        The extended chart's ``exposure.target_ev`` and ``tolerance_ev``.
+    target_ev : float
+        The learned target: :func:`central_key` of the readings (EV against the meter's 0), to
+        :data:`TARGET_STEP_EV`.
+    spread_ev : float
+        How far the readings stray from each other: 1.4826 times their median absolute deviation (a
+        normal spread's estimate that one odd photo does not move).
+    before_median_ev, after_median_ev : float
+        Median |reading - target| with the extended chart's target, and with the learned one (each
+        photo's target learned from the others).
+    before_within, after_within : int
+        Photos within ``tolerance_ev`` of the target, the same two ways: the ones the plan leaves alone
+        for certain (it also leaves alone readings it is not sure of).
+    """
+
+    n: int
+    base_target_ev: float
+    tolerance_ev: float
+    target_ev: float
+    spread_ev: float
+    before_median_ev: float
+    after_median_ev: float
+    before_within: int
+    after_within: int
+
+    @property
+    def helps(self) -> bool:
+        """Whether the learned key brings the photos nearer their target: a smaller median offset, and no
+        fewer of them within the tolerance."""
+        return self.after_median_ev < self.before_median_ev and self.after_within >= self.before_within
+
+
+def central_key(readings: np.ndarray) -> float:
+    """The mean of the middle half of the readings (a quarter dropped at each end, rounded down).
+
+    Robust as a median to the odd photo (a night shot among daylight ones), and smooth: one photo more
+    or less moves it by a fraction of the readings' spacing, not by a whole gap between two clusters.
+    """
+    r = np.sort(np.asarray(readings, dtype=np.float64))
+    cut = r.size // 4
+    return float(r[cut:r.size - cut].mean())
+
+
+def learn_key(readings: list[float], base_target_ev: float, tolerance_ev: float) -> LearnedKey:
+    """The client's exposure key from the meter's readings of approved photos (EV against the meter's 0).
+
+    Raises
+    ------
+    ValueError
+        With fewer than :data:`MIN_PHOTOS` finite readings.
+    """
+    r = np.asarray([x for x in readings if x is not None and math.isfinite(x)], dtype=np.float64)
+    if r.size < MIN_PHOTOS:
+        raise ValueError(f"{r.size} photo(s) could be read; a client's key needs at least {MIN_PHOTOS}")
+    centre = central_key(r)
+    target = min(TARGET_RANGE_EV[1], max(TARGET_RANGE_EV[0], round(centre / TARGET_STEP_EV) * TARGET_STEP_EV))
+    left_out = np.array([central_key(np.delete(r, i)) for i in range(r.size)])
+    before = np.abs(r - base_target_ev)
+    after = np.abs(r - left_out)
+    return LearnedKey(
+        n=int(r.size), base_target_ev=base_target_ev, tolerance_ev=tolerance_ev, target_ev=round(target, 2),
+        spread_ev=float(1.4826 * np.median(np.abs(r - np.median(r)))),
+        before_median_ev=float(np.median(before)), after_median_ev=float(np.median(after)),
+        before_within=int(np.sum(before <= tolerance_ev)), after_within=int(np.sum(after <= tolerance_ev)),
+    )
+
+
+def summary_lines(key: LearnedKey, parent: str) -> list[str]:
+    """The learned key in words: what the photos read, and what the chart does to them before and after."""
+    side = "over" if key.target_ev > 0 else "under"
+    return [
+        f"{key.n} approved photos read {abs(key.target_ev):.2f} EV {side} the meter's 0 (their middle half's mean; "
+        f"spread {key.spread_ev:.2f} EV): exposure.target_ev {key.target_ev:+.2f} (was {key.base_target_ev:+.2f} "
+        f"in {parent})",
+        f"each photo against the others' key: median |offset| {key.before_median_ev:.2f} -> "
+        f"{key.after_median_ev:.2f} EV; within the {key.tolerance_ev:g} EV tolerance "
+        f"{key.before_within} -> {key.after_within} of {key.n}",
+    ]
+
+
+def chart_text(key: LearnedKey, *, extends: str, description: str, client: str | None, learned_from: str,
+               date: str, parent: str) -> str:
+    """The learned chart's YAML: it extends ``extends`` and sets only ``exposure.target_ev``."""
+    import yaml
+
+    body: dict = {"schema_version": 2, "extends": extends, "description": description}
+    if client:
+        body["client"] = client
+    body["exposure"] = {"target_ev": key.target_ev}
+    head = [f"# Learned by `postprod charts learn` on {date} from {learned_from}:"]
+    head += [f"# {line}" for line in summary_lines(key, parent)]
+    return "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)

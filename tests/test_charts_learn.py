@@ -1,0 +1,121 @@
+"""``postprod charts learn``: a client's exposure key from approved photos, judged with each photo left out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from charts.learn import MIN_PHOTOS, central_key, chart_text, learn_key
+from charts.loader import load_chart
+from pipeline.cli.main import main
+
+
+def test_a_key_shifted_from_the_chart_is_learned_and_helps() -> None:
+    rng = np.random.default_rng(1)
+    spread = rng.normal(0.0, 0.3, 24)
+    key = learn_key(list(spread - 1.2), base_target_ev=0.0, tolerance_ev=0.33)
+    assert key.n == 24
+    assert key.target_ev == pytest.approx(central_key(spread - 1.2), abs=0.025)
+    assert -1.45 < key.target_ev < -0.95
+    assert key.before_within == 0 and key.after_within >= 10
+    assert key.after_median_ev < 0.4 < 1.0 < key.before_median_ev
+    assert key.helps
+
+
+def test_photos_in_two_clusters_share_no_key() -> None:
+    """Half the set near the chart's target, half a stop and more under it (immich's 21 photos read so):
+    keyed on their middle, fewer of them are within the tolerance."""
+    readings = [0.0, 0.07, 0.14, 0.16, 0.19, 0.2, 0.32, 0.41, 0.42, -0.001, -0.07,
+                -0.3, -0.6, -0.7, -0.86, -0.96, -1.07, -1.2, -1.23, -1.37, -1.68]
+    key = learn_key(readings, base_target_ev=0.0, tolerance_ev=0.33)
+    assert not key.helps
+    assert key.after_within < key.before_within
+
+
+def test_one_odd_photo_moves_the_key_little() -> None:
+    readings = [0.5 + 0.01 * k for k in range(12)]
+    with_night_shot = [*readings, -4.0]
+    assert abs(central_key(np.array(with_night_shot)) - central_key(np.array(readings))) < 0.03
+
+
+def test_too_few_photos_is_an_error() -> None:
+    with pytest.raises(ValueError, match=f"at least {MIN_PHOTOS}"):
+        learn_key([0.1] * (MIN_PHOTOS - 1), 0.0, 0.33)
+
+
+def test_the_chart_written_extends_its_parent_and_sets_the_target_only(tmp_path: Path) -> None:
+    key = learn_key([-1.0 + 0.02 * k for k in range(10)], 0.3, 0.25)
+    text = chart_text(key, extends="culinary", description="Bistro look", client="Bistro", learned_from="10 photos",
+                      date="2026-12-01", parent="culinary")
+    path = tmp_path / "bistro.yaml"
+    path.write_text(text)
+    chart = load_chart(path).chart
+    parent = load_chart("culinary").chart
+    assert chart.exposure.target_ev == key.target_ev == pytest.approx(-0.9, abs=0.05)
+    assert chart.client == "Bistro"
+    assert chart.exposure.tolerance_ev == parent.exposure.tolerance_ev
+    assert chart.crops == parent.crops and chart.renditions == parent.renditions
+    assert text.startswith("# Learned by `postprod charts learn` on 2026-12-01 from 10 photos:")
+
+
+def _moody_photos(folder: Path, ev: float = -1.0) -> Path:
+    """Eight real photos (halves of scikit-image's four colour samples), developed ``ev`` darker in scene light."""
+    from PIL import Image
+    from skimage import data
+
+    from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+    from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
+
+    folder.mkdir()
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        rgb = getattr(data, name)()
+        half = rgb.shape[1] // 2
+        for side, part in (("left", rgb[:, :half]), ("right", rgb[:, half:])):
+            lin = tone_curve(inverse_tone_curve(srgb_to_linear(part / 255.0)) * 2.0**ev)
+            enc = linear_to_srgb(lin.astype(np.float32))
+            Image.fromarray((np.clip(enc, 0, 1) * 255 + 0.5).astype(np.uint8)).save(folder / f"{name}_{side}.jpg",
+                                                                                      quality=92)
+    return folder
+
+
+@pytest.mark.slow
+def test_learn_writes_a_chart_that_keeps_the_approved_look(tmp_path: Path) -> None:
+    approved = _moody_photos(tmp_path / "approved")
+    out = tmp_path / "charts" / "moody.yaml"
+    out.parent.mkdir()
+    result = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(out), "--client", "Moody",
+                                       "--executor", "local", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    chart = load_chart(out).chart
+    assert chart.client == "Moody"
+    assert chart.exposure.target_ev < -0.5  # developed a stop darker than photographs are
+    assert "8 approved photos read" in result.output and f"wrote {out}" in result.output
+    # Rerun into the same file: refused before any work, then replaced with --force.
+    again = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(out), "--executor", "local"])
+    assert again.exit_code == 2 and "exists; --force replaces it" in again.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{tmp}/client.txt"], "a chart file ends in .yaml or .yml"),
+    (["--out", "{tmp}/nowhere/client.yaml"], "no folder"),
+    (["--out", "{tmp}/client.yaml", "--extends", "culinery"], "culinary"),
+])
+def test_bad_options_stop_before_any_work(tmp_path: Path, args: list[str], message: str) -> None:
+    approved = tmp_path / "approved"
+    approved.mkdir()
+    result = CliRunner().invoke(main, ["charts", "learn", str(approved), *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not list(tmp_path.glob("**/*.yaml"))
+
+
+def test_a_folder_of_too_few_photos_is_refused(tmp_path: Path) -> None:
+    approved = _moody_photos(tmp_path / "approved")
+    for p in sorted(approved.iterdir())[:2]:
+        p.unlink()
+    result = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(tmp_path / "c.yaml"),
+                                       "--executor", "local", "--no-progress"])
+    assert result.exit_code == 2 and f"6 photo(s) could be read; a client's key needs at least {MIN_PHOTOS}" in result.output
+    assert not (tmp_path / "c.yaml").exists()
