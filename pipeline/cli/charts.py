@@ -215,16 +215,16 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         finally:
             bar.close()
         readings = [r.plan.exposure_ev + ex.target_ev for r in result.ok if r.plan.exposure_ev is not None]
-        failed = result.failed
+        left_out = [(r.source_path, r.error) for r in result.failed] + [(s.source_path, s.reason)
+                                                                         for s in result.shoot.skipped]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for r in failed:
-        click.echo(f"left out: {r.source_path}: {r.error}", err=True)
+    for path, why in left_out:
+        click.echo(f"left out: {path}: {why}", err=True)
     try:
         key = learn_key(readings, ex.target_ev, ex.tolerance_ev)
     except ValueError as exc:
-        raise click.UsageError(f"{approved}: {exc} (found {len(readings) + len(failed)} files, "
-                               f"{len(failed)} unreadable)") from None
+        raise click.UsageError(f"{approved}: {exc} ({len(left_out)} file(s) left out)") from None
     if not key.helps and not even_if_worse:
         for line in summary_lines(key, parent):
             click.echo(line)
