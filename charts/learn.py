@@ -125,8 +125,9 @@ def summary_lines(key: LearnedKey, parent: str) -> list[str]:
 
 
 def chart_text(key: LearnedKey, *, extends: str, description: str, client: str | None, learned_from: str,
-               date: str, parent: str) -> str:
-    """The learned chart's YAML: it extends ``extends`` and sets only ``exposure.target_ev``."""
+               date: str, parent: str, extra: list[str] | None = None) -> str:
+    """The learned chart's YAML: it extends ``extends`` and sets only ``exposure.target_ev``; its comment header
+    says how it was learned (:func:`summary_lines`, then the ``extra`` lines)."""
     import yaml
 
     body: dict = {"schema_version": 2, "extends": extends, "description": description}
@@ -134,5 +135,5 @@ def chart_text(key: LearnedKey, *, extends: str, description: str, client: str |
         body["client"] = client
     body["exposure"] = {"target_ev": key.target_ev}
     head = [f"# Learned by `postprod charts learn` on {date} from {learned_from}:"]
-    head += [f"# {line}" for line in summary_lines(key, parent)]
+    head += [f"# {line}" for line in [*summary_lines(key, parent), *(extra or [])]]
     return "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,12 @@ def test_learn_writes_a_chart_that_keeps_the_approved_look(tmp_path: Path) -> No
     assert chart.client == "Moody"
     assert chart.exposure.target_ev < -0.5  # developed a stop darker than photographs are
     assert "8 approved photos read" in result.output and f"wrote {out}" in result.output
+    # The plan itself, run on the approved photos under each chart, corrects fewer of them under the learned one.
+    said = re.search(r"the plan corrects the exposure of (\d+) of them under base, (\d+) under the learned chart",
+                     result.output)
+    assert said is not None, result.output
+    assert int(said[2]) < int(said[1])
+    assert said[0] in out.read_text()
     # Rerun into the same file: refused before any work, then replaced with --force.
     again = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(out), "--executor", "local"])
     assert again.exit_code == 2 and "exists; --force replaces it" in again.output

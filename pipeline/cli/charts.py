@@ -169,12 +169,7 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
     import shutil
     import tempfile
 
-    import yaml
-    from tqdm import tqdm
-
     from charts.learn import MIN_PHOTOS, chart_text, learn_key, summary_lines
-    from pipeline.kernel.graph import default_graph_path
-    from pipeline.kernel.run import RunSettings, process_shoot
 
     if out_path.suffix.lower() not in (".yaml", ".yml"):
         raise click.UsageError(f"--out {out_path}: a chart file ends in .yaml or .yml")
@@ -192,60 +187,89 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         "/" in parent or parent.endswith((".yaml", ".yml"))) else parent
 
     work = Path(tempfile.mkdtemp(prefix="postprod-learn-"))
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
+        result = _analyse_approved(approved, work, resolved.chain[-1], executor, workers, progress)
+        readings = [r.plan.exposure_ev + ex.target_ev for r in result.ok if r.plan.exposure_ev is not None]
+        corrected = exposure_corrected(result.ok)  # (the records are read from the folder the re-plan rewrites)
+        for path, why in [(r.source_path, r.error) for r in result.failed] + [(s.source_path, s.reason)
+                                                                              for s in result.shoot.skipped]:
+            click.echo(f"left out: {path}: {why}", err=True)
+        try:
+            key = learn_key(readings, ex.target_ev, ex.tolerance_ev)
+        except ValueError as exc:
+            raise click.UsageError(f"{approved}: {exc}") from None
+        lines = summary_lines(key, parent)
+        if not key.helps and not even_if_worse:
+            click.echo("\n".join(lines))
+            click.echo(f"no chart written: these photos do not share an exposure key (spread {key.spread_ev:.2f} "
+                       f"EV); keyed on them, {parent} would not bring them nearer their target (--even-if-worse "
+                       "writes it)", err=True)
+            sys.exit(1)
+        today = datetime.date.today().isoformat()
+
+        def text(extra: list[str]) -> str:
+            return chart_text(key, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
+                              description=description or f"{parent} with the exposure key of {key.n} approved "
+                                                         f"photos ({approved.name}, {today})",
+                              date=today, parent=parent, extra=extra)
+
+        tmp.write_text(text([]))
+        try:
+            load_chart(tmp, _dirs(search_dirs))
+        except ConfigError as exc:
+            raise ChartConfigError([exc]) from None
+        # What the plan itself does to the approved photos, under the parent and the learned chart (every
+        # photo's own reading is in the key here: the lines above leave each out).
+        after = _analyse_approved(approved, work, tmp, executor, workers, False, only="plan")
+        lines.append(f"the plan corrects the exposure of {corrected} of them under {parent}, "
+                     f"{exposure_corrected(after.ok)} under the learned chart")
+        tmp.write_text(text(lines[-1:]))
+        os.replace(tmp, out_path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        tmp.unlink(missing_ok=True)
+    click.echo("\n".join(lines))
+    if key.n < 3 * MIN_PHOTOS:
+        click.echo(f"note: {key.n} photos; a few dozen pin the key down better", err=True)
+    click.echo(f"wrote {out_path}")
+
+
+def exposure_corrected(records: Any) -> int:
+    """How many of ``records`` the plan gives an exposure correction."""
+    return sum(any(str(op.kind) == "exposure" for op in r.operations) for r in records)
+
+
+def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, workers: int | None,
+                      progress: bool | None, only: str | None = None) -> Any:
+    """Run the default graph's analysis and plan (nothing rendered or exported) on ``approved`` into ``work``."""
+    import yaml
+    from tqdm import tqdm
+
+    from pipeline.kernel.graph import default_graph_path
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    graph_path = work / "graph.yaml"
+    if not graph_path.exists():
         graph = yaml.safe_load(default_graph_path().read_text())
         graph["name"], graph["description"] = "learn", "The default graph's analysis and plan (charts learn)."
         graph["stages"] = [s for s in graph["stages"]
                            if s["stage"] not in ("inspect_equipment", "write_preview", "render", "export")]
-        (work / "graph.yaml").write_text(yaml.safe_dump(graph, sort_keys=False))
-        settings = RunSettings(shoot_dir=approved, out_dir=work / "out", executor=executor, workers=workers,
-                               graph_path=work / "graph.yaml", chart=str(resolved.chain[-1]))
-        bar = tqdm(unit="img", desc="analysing", file=sys.stderr, dynamic_ncols=True,
-                   disable=None if progress is None else not progress)
+        graph_path.write_text(yaml.safe_dump(graph, sort_keys=False))
+    settings = RunSettings(shoot_dir=approved, out_dir=work / "out", executor=executor, workers=workers,
+                           graph_path=graph_path, chart=str(chart), only=only, force=only is not None)
+    bar = tqdm(unit="img", desc="analysing", file=sys.stderr, dynamic_ncols=True,
+               disable=None if progress is None else not progress)
 
-        def on_phase(name: str, n: int) -> None:
-            if name != "plan_retouch" and n:
-                bar.reset(total=n)
+    def on_phase(name: str, n: int) -> None:
+        if name != "plan_retouch" and n:
+            bar.reset(total=n)
 
-        try:
-            result = process_shoot(settings, on_phase=on_phase, on_record=lambda _r: bar.update(1),
-                                   on_executor=lambda text: click.echo(f"executor: {text}", err=True))
-        except ConfigError as exc:
-            raise ChartConfigError([exc]) from None
-        finally:
-            bar.close()
-        readings = [r.plan.exposure_ev + ex.target_ev for r in result.ok if r.plan.exposure_ev is not None]
-        left_out = [(r.source_path, r.error) for r in result.failed] + [(s.source_path, s.reason)
-                                                                         for s in result.shoot.skipped]
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for path, why in left_out:
-        click.echo(f"left out: {path}: {why}", err=True)
     try:
-        key = learn_key(readings, ex.target_ev, ex.tolerance_ev)
-    except ValueError as exc:
-        raise click.UsageError(f"{approved}: {exc} ({len(left_out)} file(s) left out)") from None
-    if not key.helps and not even_if_worse:
-        for line in summary_lines(key, parent):
-            click.echo(line)
-        click.echo(f"no chart written: these photos do not share an exposure key (spread {key.spread_ev:.2f} EV); "
-                   f"keyed on them, {parent} would not bring them nearer their target (--even-if-worse writes it)", err=True)
-        sys.exit(1)
-    today = datetime.date.today().isoformat()
-    text = chart_text(key, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
-                      description=description or f"{parent} with the exposure key of {key.n} approved photos "
-                                                 f"({approved.name}, {today})",
-                      date=today, parent=parent)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    tmp.write_text(text)
-    try:
-        load_chart(tmp, _dirs(search_dirs))
+        return process_shoot(settings, on_phase=on_phase, on_record=lambda _r: bar.update(1),
+                             on_executor=lambda text: click.echo(f"executor: {text}", err=True) if only is None
+                             else None)
     except ConfigError as exc:
-        tmp.unlink()
         raise ChartConfigError([exc]) from None
-    os.replace(tmp, out_path)
-    for line in summary_lines(key, parent):
-        click.echo(line)
-    if key.n < 3 * MIN_PHOTOS:
-        click.echo(f"note: {key.n} photos; a few dozen pin the key down better", err=True)
-    click.echo(f"wrote {out_path}")
+    finally:
+        bar.close()
