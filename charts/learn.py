@@ -124,16 +124,36 @@ def summary_lines(key: LearnedKey, parent: str) -> list[str]:
     ]
 
 
+def review_lines(key: LearnedKey, parent: str, counts: dict[str, int]) -> list[str]:
+    """:func:`summary_lines` of a key learned from reviewers' amounts (:func:`reviewed_readings`)."""
+    shift = key.target_ev - key.base_target_ev
+    how = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+    return [
+        f"{key.n} reviewed exposure corrections ({how}) asked for {abs(shift):.2f} EV "
+        f"{'more' if shift >= 0 else 'less'} light than the plan gave (their middle half's mean; spread "
+        f"{key.spread_ev:.2f} EV): exposure.target_ev {key.target_ev:+.2f} (was {key.base_target_ev:+.2f} in {parent})",
+        f"each correction against the others' key: median |change| {key.before_median_ev:.2f} -> "
+        f"{key.after_median_ev:.2f} EV; within the {key.tolerance_ev:g} EV tolerance of what the reviewer wanted "
+        f"{key.before_within} -> {key.after_within} of {key.n}",
+    ]
+
+
+def reviewed_readings(amounts: list[tuple[str, float, float, str]], base_target_ev: float) -> list[float]:
+    """Where each reviewed image wanted the chart's target: ``base + wanted - planned`` (the plan's correction is
+    the target minus the image's reading, so the correction the reviewer wanted is the one of that target).
+    ``amounts`` as :func:`pipeline.outputs.decisions.reviewed_amounts` gives them."""
+    return [base_target_ev + wanted - planned for _, planned, wanted, _ in amounts]
+
+
 def chart_text(key: LearnedKey, *, extends: str, description: str, client: str | None, learned_from: str,
-               date: str, parent: str, extra: list[str] | None = None) -> str:
+               date: str, lines: list[str]) -> str:
     """The learned chart's YAML: it extends ``extends`` and sets only ``exposure.target_ev``; its comment header
-    says how it was learned (:func:`summary_lines`, then the ``extra`` lines)."""
+    says how it was learned (``lines``)."""
     import yaml
 
     body: dict = {"schema_version": 2, "extends": extends, "description": description}
     if client:
         body["client"] = client
     body["exposure"] = {"target_ev": key.target_ev}
-    head = [f"# Learned by `postprod charts learn` on {date} from {learned_from}:"]
-    head += [f"# {line}" for line in [*summary_lines(key, parent), *(extra or [])]]
+    head = [f"# Learned by postprod (charts learn) on {date} from {learned_from}:", *(f"# {line}" for line in lines)]
     return "\n".join(head) + "\n" + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from charts.learn import MIN_PHOTOS, central_key, chart_text, learn_key
+from charts.learn import MIN_PHOTOS, central_key, chart_text, learn_key, summary_lines
 from charts.loader import load_chart
 from pipeline.cli.main import main
 
@@ -50,7 +50,7 @@ def test_too_few_photos_is_an_error() -> None:
 def test_the_chart_written_extends_its_parent_and_sets_the_target_only(tmp_path: Path) -> None:
     key = learn_key([-1.0 + 0.02 * k for k in range(10)], 0.3, 0.25)
     text = chart_text(key, extends="culinary", description="Bistro look", client="Bistro", learned_from="10 photos",
-                      date="2026-12-01", parent="culinary")
+                      date="2026-12-01", lines=summary_lines(key, "culinary"))
     path = tmp_path / "bistro.yaml"
     path.write_text(text)
     chart = load_chart(path).chart
@@ -59,7 +59,7 @@ def test_the_chart_written_extends_its_parent_and_sets_the_target_only(tmp_path:
     assert chart.client == "Bistro"
     assert chart.exposure.tolerance_ev == parent.exposure.tolerance_ev
     assert chart.crops == parent.crops and chart.renditions == parent.renditions
-    assert text.startswith("# Learned by `postprod charts learn` on 2026-12-01 from 10 photos:")
+    assert text.startswith("# Learned by postprod (charts learn) on 2026-12-01 from 10 photos:")
 
 
 def _moody_photos(folder: Path, ev: float = -1.0) -> Path:
@@ -126,3 +126,56 @@ def test_a_folder_of_too_few_photos_is_refused(tmp_path: Path) -> None:
                                        "--executor", "local", "--no-progress"])
     assert result.exit_code == 2 and f"6 photo(s) could be read; a client's key needs at least {MIN_PHOTOS}" in result.output
     assert not (tmp_path / "c.yaml").exists()
+
+
+@pytest.mark.slow
+def test_a_target_is_learned_from_what_reviewers_did_to_the_corrections(tmp_path: Path) -> None:
+    """A shoot developed a stop and a half dark, processed under base (which brightens it), reviewed by a retoucher who takes
+    half a stop off every brightening, rejects one and accepts one as it is: the learned target is about half a
+    stop under base's, and with it the plan's corrections land nearer what the reviewer chose."""
+    from pipeline.kernel.run import RunSettings, process_shoot
+    from pipeline.outputs.decisions import reviewed_amounts
+    from pipeline.review.store import OpChange, ReviewStore
+
+    shoot = _moody_photos(tmp_path / "shoot", ev=-1.5)  # every frame dark enough for base to brighten it
+    out = tmp_path / "out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    store = ReviewStore(out)
+    planned = {}
+    for path in sorted(p.name for p in shoot.iterdir()):
+        doc, version = store.get(path)
+        ev = next((op["params"]["ev"] for op in doc["operations"] if op["op_id"] == "exposure"), None)
+        if ev is not None:
+            planned[path] = (ev, version)
+    assert len(planned) >= 8, planned
+    names = sorted(planned)
+    for k, path in enumerate(names):
+        ev, version = planned[path]
+        change = (OpChange("exposure", status="rejected") if k == 0 else OpChange("exposure", status="accepted")
+                  if k == 1 else OpChange("exposure", status="accepted", ev=round(ev - 0.5, 2)))
+        store.update(path, version, [change], "Ana")
+    amounts = {sp: (was, wanted, status) for sp, was, wanted, status in reviewed_amounts(out)}
+    assert amounts[names[0]] == (planned[names[0]][0], 0.0, "rejected")
+    assert amounts[names[1]] == (planned[names[1]][0], planned[names[1]][0], "accepted")
+    assert amounts[names[2]] == pytest.approx((planned[names[2]][0], round(planned[names[2]][0] - 0.5, 2), "accepted"))
+
+    chart = tmp_path / "reviewed.yaml"
+    result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(chart)])
+    assert result.exit_code == 0, result.output
+    assert f"{len(names)} reviewed exposure corrections (1 accepted as planned, {len(names) - 2} changed, 1 rejected)" \
+        in result.output
+    learned = load_chart(chart).chart
+    assert learned.exposure.target_ev == pytest.approx(-0.5, abs=0.1)
+    assert "extends: base" in chart.read_text()
+    said = re.search(r"what the reviewer wanted (\d+) -> (\d+) of", result.output)
+    assert said is not None and int(said[2]) > int(said[1])
+
+
+def test_reviews_are_needed_to_learn_from_them(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(tmp_path / "c.yaml"),
+                                       "--extends", "base"])
+    assert result.exit_code == 2 and "0 exposure correction(s) decided" in result.output
+    result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(tmp_path / "c.yaml")])
+    assert result.exit_code == 2 and "say which with --extends" in result.output

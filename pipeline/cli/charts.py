@@ -171,20 +171,13 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
 
     from charts.learn import MIN_PHOTOS, chart_text, learn_key, summary_lines
 
-    if out_path.suffix.lower() not in (".yaml", ".yml"):
-        raise click.UsageError(f"--out {out_path}: a chart file ends in .yaml or .yml")
-    if out_path.exists() and not force:
-        raise click.UsageError(f"--out {out_path} exists; --force replaces it")
-    if not out_path.parent.is_dir():
-        raise click.UsageError(f"--out {out_path}: no folder {out_path.parent}")
+    _check_out(out_path, force)
     try:
         resolved = load_chart(parent, _dirs(search_dirs))
     except ConfigError as exc:
         raise ChartConfigError([exc]) from None
     ex = resolved.chart.exposure
-    # A path is written relative to the new chart, as charts name the charts they extend.
-    parent_ref = os.path.relpath(resolved.chain[-1], out_path.parent.resolve()) if (
-        "/" in parent or parent.endswith((".yaml", ".yml"))) else parent
+    parent_ref = _parent_ref(parent, resolved, out_path)
 
     work = Path(tempfile.mkdtemp(prefix="postprod-learn-"))
     tmp = out_path.with_name(f".{out_path.name}.tmp")
@@ -208,23 +201,19 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
             sys.exit(1)
         today = datetime.date.today().isoformat()
 
-        def text(extra: list[str]) -> str:
+        def text(said: list[str]) -> str:
             return chart_text(key, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
                               description=description or f"{parent} with the exposure key of {key.n} approved "
                                                          f"photos ({approved.name}, {today})",
-                              date=today, parent=parent, extra=extra)
+                              date=today, lines=said)
 
-        tmp.write_text(text([]))
-        try:
-            load_chart(tmp, _dirs(search_dirs))
-        except ConfigError as exc:
-            raise ChartConfigError([exc]) from None
+        _write_valid(tmp, text(lines), search_dirs)
         # What the plan itself does to the approved photos, under the parent and the learned chart (every
         # photo's own reading is in the key here: the lines above leave each out).
         after = _analyse_approved(approved, work, tmp, executor, workers, False, only="plan")
         lines.append(f"the plan corrects the exposure of {corrected} of them under {parent}, "
                      f"{exposure_corrected(after.ok)} under the learned chart")
-        tmp.write_text(text(lines[-1:]))
+        tmp.write_text(text(lines))
         os.replace(tmp, out_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -233,6 +222,34 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
     if key.n < 3 * MIN_PHOTOS:
         click.echo(f"note: {key.n} photos; a few dozen pin the key down better", err=True)
     click.echo(f"wrote {out_path}")
+
+
+def _write_valid(path: Path, text: str, search_dirs: tuple[Path, ...]) -> None:
+    """Write a learned chart and load it as a run would (its parent found as the run would find it)."""
+    path.write_text(text)
+    try:
+        load_chart(path, _dirs(search_dirs))
+    except ConfigError as exc:
+        raise ChartConfigError([exc]) from None
+
+
+def _check_out(out_path: Path, force: bool) -> None:
+    """A learned chart's --out: a YAML file in an existing folder, not replaced without --force."""
+    if out_path.suffix.lower() not in (".yaml", ".yml"):
+        raise click.UsageError(f"--out {out_path}: a chart file ends in .yaml or .yml")
+    if out_path.exists() and not force:
+        raise click.UsageError(f"--out {out_path} exists; --force replaces it")
+    if not out_path.parent.is_dir():
+        raise click.UsageError(f"--out {out_path}: no folder {out_path.parent}")
+
+
+def _parent_ref(parent: str, resolved: Any, out_path: Path) -> str:
+    """How the learned chart names the chart it extends: a name as given, a path relative to the new chart."""
+    import os
+
+    if "/" in parent or parent.endswith((".yaml", ".yml")):
+        return os.path.relpath(resolved.chain[-1], out_path.parent.resolve())
+    return parent
 
 
 def exposure_corrected(records: Any) -> int:
@@ -273,3 +290,82 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
         raise ChartConfigError([exc]) from None
     finally:
         bar.close()
+
+
+@charts.command("learn-from-reviews")
+@click.argument("outs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The chart file to write (.yaml); its folder must exist.")
+@click.option("--extends", "parent", default=None,
+              help="The chart the learned one extends [default: the chart the OUT folders were processed under].")
+@click.option("--client", default=None, help="The client's name (the chart's client and {client} naming token).")
+@click.option("--description", default=None, help="The chart's description [default: says where it was learned].")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--even-if-worse", is_flag=True,
+              help="Write the chart even when, each correction left out of its own key, it would not bring the "
+                   "plan's corrections nearer what the reviewers wanted.")
+@_search_dir_option
+def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: str | None, client: str | None,
+                               description: str | None, force: bool, even_if_worse: bool,
+                               search_dirs: tuple[Path, ...]) -> None:
+    """Learn a chart's exposure target from what retouchers did to its corrections in OUT folders.
+
+    Every exposure correction a reviewer decided in the review app (accepted
+    as planned, changed, marked done or rejected: the image as shot) says
+    where that image wanted the target; pending ones say nothing. The chart
+    written extends the folders' chart (or --extends) and moves
+    exposure.target_ev by the middle half's mean of what the reviewers
+    changed: if they keep adding a third of a stop, so does the next plan.
+    The summary gives, with each correction's target learned from the
+    others, how many of the plan's corrections land within the chart's
+    tolerance of what the reviewer wanted, before and after. At least 8
+    decided corrections are needed; when the learned target would not bring
+    them nearer, nothing is written and the exit code is 1.
+    """
+    import datetime
+    import os
+
+    from charts.learn import MIN_PHOTOS, chart_text, learn_key, review_lines, reviewed_readings
+    from pipeline.kernel.outdir import read_identity
+    from pipeline.outputs.decisions import reviewed_amounts
+
+    _check_out(out_path, force)
+    if parent is None:
+        names = {getattr(read_identity(o), "chart", None) for o in outs}
+        if len(names) != 1 or None in names:
+            raise click.UsageError("the OUT folders were not processed under one known chart "
+                                   f"({', '.join(sorted(str(n) for n in names))}): say which with --extends")
+        (parent,) = names  # type: ignore[assignment]
+    try:
+        resolved = load_chart(str(parent), _dirs(search_dirs))
+    except ConfigError as exc:
+        raise ChartConfigError([exc]) from None
+    ex = resolved.chart.exposure
+    amounts = [a for o in outs for a in reviewed_amounts(o)]
+    counts = {"accepted as planned": sum(s != "rejected" and w == p for _, p, w, s in amounts),
+              "changed": sum(s != "rejected" and w != p for _, p, w, s in amounts),
+              "rejected": sum(s == "rejected" for _, p, w, s in amounts)}
+    try:
+        key = learn_key(reviewed_readings(amounts, ex.target_ev), ex.target_ev, ex.tolerance_ev)
+    except ValueError:
+        raise click.UsageError(f"{len(amounts)} exposure correction(s) decided in the review of "
+                               f"{', '.join(str(o) for o in outs)}; learning a target needs at least "
+                               f"{MIN_PHOTOS}") from None
+    lines = review_lines(key, str(parent), counts)
+    click.echo("\n".join(lines))
+    if not key.helps and not even_if_worse:
+        click.echo(f"no chart written: the reviewers' changes share no direction (spread {key.spread_ev:.2f} EV); a "
+                   "target learned from them would not bring the plan nearer (--even-if-worse writes it)", err=True)
+        sys.exit(1)
+    today = datetime.date.today().isoformat()
+    folders = ", ".join(o.name for o in outs) if len(outs) <= 3 else f"{len(outs)} shoots"
+    text = chart_text(key, extends=_parent_ref(str(parent), resolved, out_path), client=client,
+                      learned_from=f"the reviews of {len(outs)} output folder(s) ({folders})", date=today, lines=lines,
+                      description=description or f"{parent} with the exposure its reviewers chose ({folders}, {today})")
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    try:
+        _write_valid(tmp, text, search_dirs)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {out_path}")

@@ -197,3 +197,39 @@ def documents_written(con: sqlite3.Connection, shas: dict[str, str]) -> int:
                     (at, sp, json.dumps("rewritten by postprod process"), version))
         moved += 1
     return moved
+
+
+def reviewed_amounts(out_dir: Path, kind: str = "exposure", param: str = "ev") -> list[tuple[str, float, float, str]]:
+    """What reviewers made of the plan's amounts: ``(source_path, planned, wanted, status)`` of every ``kind``
+    operation they accepted, marked done, changed or rejected (pending ones say nothing and are left out).
+
+    ``planned`` is the plan's ``param`` (0 for an operation a reviewer added), ``wanted`` the amount the
+    reviewer left it at (0 when rejected: the image as shot). Read from ``instructions.parquet`` (the
+    documents as reviewed) and the review database's ``edits`` (what the plan had proposed under an edit).
+    A folder without either gives an empty list.
+    """
+    import pyarrow.parquet as pq
+
+    table = Path(out_dir) / "instructions.parquet"
+    if not table.is_file():
+        return []
+    rows = pq.read_table(table, columns=["source_path", "op_id", "kind", "params_json", "review_status"]).to_pylist()
+    planned: dict[tuple[str, str], Any] = {}
+    added: set[tuple[str, str]] = set()
+    if (Path(out_dir) / DB_NAME).is_file():
+        with closing(connect(out_dir)) as con:
+            planned = {(sp, op): json.loads(p) for sp, op, p in con.execute(
+                "SELECT source_path, op_id, planned_json FROM edits WHERE param = ?", (param,))}
+            added = {(sp, op) for sp, ops in read(con).items() for op, review in ops.items() if review.get("added")}
+    out = []
+    for r in rows:
+        status = r["review_status"]
+        if r["kind"] != kind or status not in ("accepted", "done", "rejected"):
+            continue
+        now = json.loads(r["params_json"] or "{}").get(param)
+        key = (r["source_path"], r["op_id"])
+        was = 0.0 if key in added else planned.get(key, now)
+        if now is None or was is None:
+            continue
+        out.append((r["source_path"], float(was), 0.0 if status == "rejected" else float(now), status))
+    return out
