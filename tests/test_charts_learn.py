@@ -17,12 +17,12 @@ from pipeline.cli.main import main
 def test_a_key_shifted_from_the_chart_is_learned_and_helps() -> None:
     rng = np.random.default_rng(1)
     spread = rng.normal(0.0, 0.3, 24)
-    key = learn_key(list(spread - 1.2), base_target_ev=0.0, tolerance_ev=0.33)
+    key = learn_key(list(spread - 1.2), base_target=0.0, tolerance=0.33)
     assert key.n == 24
-    assert key.target_ev == pytest.approx(central_key(spread - 1.2), abs=0.025)
-    assert -1.45 < key.target_ev < -0.95
+    assert key.target == pytest.approx(central_key(spread - 1.2), abs=0.025)
+    assert -1.45 < key.target < -0.95
     assert key.before_within == 0 and key.after_within >= 10
-    assert key.after_median_ev < 0.4 < 1.0 < key.before_median_ev
+    assert key.after_median < 0.4 < 1.0 < key.before_median
     assert key.helps
 
 
@@ -31,7 +31,7 @@ def test_photos_in_two_clusters_share_no_key() -> None:
     keyed on their middle, fewer of them are within the tolerance."""
     readings = [0.0, 0.07, 0.14, 0.16, 0.19, 0.2, 0.32, 0.41, 0.42, -0.001, -0.07,
                 -0.3, -0.6, -0.7, -0.86, -0.96, -1.07, -1.2, -1.23, -1.37, -1.68]
-    key = learn_key(readings, base_target_ev=0.0, tolerance_ev=0.33)
+    key = learn_key(readings, base_target=0.0, tolerance=0.33)
     assert not key.helps
     assert key.after_within < key.before_within
 
@@ -49,35 +49,40 @@ def test_too_few_photos_is_an_error() -> None:
 
 def test_the_chart_written_extends_its_parent_and_sets_the_target_only(tmp_path: Path) -> None:
     key = learn_key([-1.0 + 0.02 * k for k in range(10)], 0.3, 0.25)
-    text = chart_text(key, extends="culinary", description="Bistro look", client="Bistro", learned_from="10 photos",
+    text = chart_text({"exposure": {"target_ev": key.target}}, extends="culinary", description="Bistro look", client="Bistro", learned_from="10 photos",
                       date="2026-12-01", lines=summary_lines(key, "culinary"))
     path = tmp_path / "bistro.yaml"
     path.write_text(text)
     chart = load_chart(path).chart
     parent = load_chart("culinary").chart
-    assert chart.exposure.target_ev == key.target_ev == pytest.approx(-0.9, abs=0.05)
+    assert chart.exposure.target_ev == key.target == pytest.approx(-0.9, abs=0.05)
     assert chart.client == "Bistro"
     assert chart.exposure.tolerance_ev == parent.exposure.tolerance_ev
     assert chart.crops == parent.crops and chart.renditions == parent.renditions
     assert text.startswith("# Learned by postprod (charts learn) on 2026-12-01 from 10 photos:")
 
 
-def _moody_photos(folder: Path, ev: float = -1.0) -> Path:
-    """Eight real photos (halves of scikit-image's four colour samples), developed ``ev`` darker in scene light."""
+def _moody_photos(folder: Path, ev: float = -1.0, mired: float = 0.0,
+                  names: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket"), pieces: int = 2) -> Path:
+    """Real photos (``pieces`` side by side strips of each of scikit-image's colour samples ``names``),
+    developed ``ev`` darker in scene light and lit ``mired`` warmer than D65."""
     from PIL import Image
     from skimage import data
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
     from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
+    from pipeline.imaging.white_balance import light_rgb
 
     folder.mkdir()
-    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+    light = light_rgb(mired) / light_rgb(mired).max()
+    for name in names:
         rgb = getattr(data, name)()
-        half = rgb.shape[1] // 2
-        for side, part in (("left", rgb[:, :half]), ("right", rgb[:, half:])):
-            lin = tone_curve(inverse_tone_curve(srgb_to_linear(part / 255.0)) * 2.0**ev)
+        width = rgb.shape[1] // pieces
+        for k in range(pieces):
+            part = rgb[:, k * width:(k + 1) * width]
+            lin = tone_curve(inverse_tone_curve(srgb_to_linear(part / 255.0)) * 2.0**ev) * light
             enc = linear_to_srgb(lin.astype(np.float32))
-            Image.fromarray((np.clip(enc, 0, 1) * 255 + 0.5).astype(np.uint8)).save(folder / f"{name}_{side}.jpg",
+            Image.fromarray((np.clip(enc, 0, 1) * 255 + 0.5).astype(np.uint8)).save(folder / f"{name}_{k}.jpg",
                                                                                       quality=92)
     return folder
 
@@ -176,6 +181,35 @@ def test_reviews_are_needed_to_learn_from_them(tmp_path: Path) -> None:
     out.mkdir()
     result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(tmp_path / "c.yaml"),
                                        "--extends", "base"])
-    assert result.exit_code == 2 and "0 exposure correction(s) decided" in result.output
+    assert result.exit_code == 2 and "no exposure or white-balance correction was decided" in result.output
     result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(tmp_path / "c.yaml")])
     assert result.exit_code == 2 and "say which with --extends" in result.output
+
+
+@pytest.mark.slow
+def test_reviewers_who_keep_a_warm_light_teach_a_warm_target(tmp_path: Path) -> None:
+    """A shoot lit 80 mired warm, which base neutralises; the reviewer rejects every white-balance correction (the
+    warmth is the client's look): the chart learned keeps about that much warmth (policy warm), and the exposure,
+    which the reviewer did not touch, is left as base's."""
+    from pipeline.kernel.run import RunSettings, process_shoot
+    from pipeline.review.store import OpChange, ReviewStore
+
+    shoot = _moody_photos(tmp_path / "shoot", ev=0.0, mired=80.0, names=("astronaut", "chelsea", "coffee"), pieces=3)
+    out = tmp_path / "out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    store = ReviewStore(out)
+    rejected = 0
+    for path in sorted(p.name for p in shoot.iterdir()):
+        doc, version = store.get(path)
+        if any(op["op_id"] == "white_balance" for op in doc["operations"]):
+            store.update(path, version, [OpChange("white_balance", status="rejected")], "Ana")
+            rejected += 1
+    assert rejected >= 8
+    chart = tmp_path / "warm.yaml"
+    result = CliRunner().invoke(main, ["charts", "learn-from-reviews", str(out), "--out", str(chart)])
+    assert result.exit_code == 0, result.output
+    assert f"{rejected} reviewed white-balance corrections ({rejected} rejected) asked for" in result.output
+    learned, base = load_chart(chart).chart, load_chart("base").chart
+    assert learned.white_balance.policy == "warm"
+    assert 50 <= learned.white_balance.warm_shift_mired <= 100
+    assert learned.exposure == base.exposure

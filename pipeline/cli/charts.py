@@ -195,14 +195,14 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         lines = summary_lines(key, parent)
         if not key.helps and not even_if_worse:
             click.echo("\n".join(lines))
-            click.echo(f"no chart written: these photos do not share an exposure key (spread {key.spread_ev:.2f} "
+            click.echo(f"no chart written: these photos do not share an exposure key (spread {key.spread:.2f} "
                        f"EV); keyed on them, {parent} would not bring them nearer their target (--even-if-worse "
                        "writes it)", err=True)
             sys.exit(1)
         today = datetime.date.today().isoformat()
 
         def text(said: list[str]) -> str:
-            return chart_text(key, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
+            return chart_text({"exposure": {"target_ev": key.target}}, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
                               description=description or f"{parent} with the exposure key of {key.n} approved "
                                                          f"photos ({approved.name}, {today})",
                               date=today, lines=said)
@@ -302,30 +302,42 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
 @click.option("--description", default=None, help="The chart's description [default: says where it was learned].")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--even-if-worse", is_flag=True,
-              help="Write the chart even when, each correction left out of its own key, it would not bring the "
-                   "plan's corrections nearer what the reviewers wanted.")
+              help="Write what was learned even when, each correction left out of its own target, it would not "
+                   "bring the plan's corrections nearer what the reviewers wanted.")
 @_search_dir_option
 def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: str | None, client: str | None,
                                description: str | None, force: bool, even_if_worse: bool,
                                search_dirs: tuple[Path, ...]) -> None:
-    """Learn a chart's exposure target from what retouchers did to its corrections in OUT folders.
+    """Learn a chart's exposure and warmth from what retouchers did to its corrections in OUT folders.
 
-    Every exposure correction a reviewer decided in the review app (accepted
-    as planned, changed, marked done or rejected: the image as shot) says
-    where that image wanted the target; pending ones say nothing. The chart
-    written extends the folders' chart (or --extends) and moves
-    exposure.target_ev by the middle half's mean of what the reviewers
-    changed: if they keep adding a third of a stop, so does the next plan.
-    The summary gives, with each correction's target learned from the
-    others, how many of the plan's corrections land within the chart's
-    tolerance of what the reviewer wanted, before and after. At least 8
-    decided corrections are needed; when the learned target would not bring
-    them nearer, nothing is written and the exit code is 1.
+    Every exposure and white-balance correction a reviewer decided in the
+    review app (accepted as planned, changed, marked done, or rejected: the
+    image as shot) says where that image wanted the chart's target; pending
+    ones say nothing. The chart written extends the folders' chart (or
+    --extends) and moves exposure.target_ev, and the white balance's warm
+    target (policy warm, warm_shift_mired 0-100), by the middle half's mean
+    of what the reviewers changed: if they keep adding a third of a stop,
+    or warming every correction by 20 mired, so does the next plan. Each
+    is learned from at least 8 decided corrections, and is written only
+    when, each correction judged against the target the others give, it
+    brings the plan nearer what the reviewers wanted (a smaller median
+    change and no fewer within the chart's tolerance); when neither is,
+    nothing is written and the exit code is 1. A chart cannot ask for a
+    cool white: reviewers who cool the corrections teach nothing there.
     """
     import datetime
     import os
 
-    from charts.learn import MIN_PHOTOS, chart_text, learn_key, review_lines, reviewed_readings
+    from charts.learn import (
+        EXPOSURE_TARGET,
+        MIN_PHOTOS,
+        WARM_SHIFT,
+        chart_text,
+        learn_key,
+        review_lines,
+        reviewed_readings,
+    )
+    from charts.schema import WhiteBalancePolicy
     from pipeline.kernel.outdir import read_identity
     from pipeline.outputs.decisions import reviewed_amounts
 
@@ -340,28 +352,48 @@ def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: s
         resolved = load_chart(str(parent), _dirs(search_dirs))
     except ConfigError as exc:
         raise ChartConfigError([exc]) from None
-    ex = resolved.chart.exposure
-    amounts = [a for o in outs for a in reviewed_amounts(o)]
-    counts = {"accepted as planned": sum(s != "rejected" and w == p for _, p, w, s in amounts),
-              "changed": sum(s != "rejected" and w != p for _, p, w, s in amounts),
-              "rejected": sum(s == "rejected" for _, p, w, s in amounts)}
-    try:
-        key = learn_key(reviewed_readings(amounts, ex.target_ev), ex.target_ev, ex.tolerance_ev)
-    except ValueError:
-        raise click.UsageError(f"{len(amounts)} exposure correction(s) decided in the review of "
-                               f"{', '.join(str(o) for o in outs)}; learning a target needs at least "
-                               f"{MIN_PHOTOS}") from None
-    lines = review_lines(key, str(parent), counts)
+    ex, wb = resolved.chart.exposure, resolved.chart.white_balance
+    warm = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
+    learnable = [("exposure", "ev", EXPOSURE_TARGET, ex.target_ev, ex.tolerance_ev, (-3.0, 3.0), 0.05)]
+    if wb.policy is not WhiteBalancePolicy.AS_SHOT:
+        learnable.append(("white-balance", "mired_shift", WARM_SHIFT, warm, wb.tolerance_mired, (0.0, 100.0), 1.0))
+    sections: dict[str, dict] = {}
+    lines: list[str] = []
+    decided = 0
+    for what, param, setting, base, tolerance, bounds, step in learnable:
+        amounts = [a for o in outs for a in reviewed_amounts(o, kind=what.replace("-", "_"), param=param)]
+        decided += len(amounts)
+        try:
+            key = learn_key(reviewed_readings(amounts, base), base, tolerance, step=step, bounds=bounds)
+        except ValueError:
+            lines.append(f"{len(amounts)} {what} correction(s) decided: {setting.name} needs at least {MIN_PHOTOS}")
+            continue
+        counts = {"accepted as planned": sum(s != "rejected" and w == p for _, p, w, s in amounts),
+                  "changed": sum(s != "rejected" and w != p for _, p, w, s in amounts),
+                  "rejected": sum(s == "rejected" for _, p, w, s in amounts)}
+        lines += review_lines(key, str(parent), counts, what, setting)
+        if key.helps or even_if_worse:
+            if setting is EXPOSURE_TARGET:
+                sections["exposure"] = {"target_ev": key.target}
+            else:
+                sections["white_balance"] = {"policy": "warm" if key.target > 0 else "neutral",
+                                             "warm_shift_mired": key.target}
+        else:
+            lines.append(f"  not learned: a target learned from these would not bring the plan nearer what the "
+                         f"reviewers wanted ({setting.name} stays {setting.fmt.format(base)})")
     click.echo("\n".join(lines))
-    if not key.helps and not even_if_worse:
-        click.echo(f"no chart written: the reviewers' changes share no direction (spread {key.spread_ev:.2f} EV); a "
-                   "target learned from them would not bring the plan nearer (--even-if-worse writes it)", err=True)
+    if not decided:
+        raise click.UsageError(f"no exposure or white-balance correction was decided in the review of "
+                               f"{', '.join(str(o) for o in outs)}; learning a target needs at least {MIN_PHOTOS}")
+    if not sections:
+        click.echo("no chart written: nothing the reviewers did would move the plan nearer what they wanted "
+                   "(--even-if-worse writes it)", err=True)
         sys.exit(1)
     today = datetime.date.today().isoformat()
     folders = ", ".join(o.name for o in outs) if len(outs) <= 3 else f"{len(outs)} shoots"
-    text = chart_text(key, extends=_parent_ref(str(parent), resolved, out_path), client=client,
+    text = chart_text(sections, extends=_parent_ref(str(parent), resolved, out_path), client=client,
                       learned_from=f"the reviews of {len(outs)} output folder(s) ({folders})", date=today, lines=lines,
-                      description=description or f"{parent} with the exposure its reviewers chose ({folders}, {today})")
+                      description=description or f"{parent} as its reviewers corrected it ({folders}, {today})")
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     try:
         _write_valid(tmp, text, search_dirs)
