@@ -152,7 +152,8 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
     The photos are analysed as `postprod process` analyses a shoot (RAW or
     rendered, faces and all; nothing is rendered or exported) and metered
     under the --extends chart. The chart written extends it and sets only
-    exposure.target_ev, to the photos' median reading: the plan then leaves
+    exposure.target_ev, to the mean of the middle half of the photos'
+    readings (a median jumps between two clusters): the plan then leaves
     photos exposed like the client's approved ones as they are (a bright,
     airy brokerage or a candle-lit bistro) and corrects the rest towards
     them. The summary gives, with each photo's target learned from the
@@ -202,10 +203,10 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         today = datetime.date.today().isoformat()
 
         def text(said: list[str]) -> str:
-            return chart_text({"exposure": {"target_ev": key.target}}, extends=parent_ref, client=client, learned_from=f"{key.n} photos in {approved}",
+            return chart_text({"exposure": {"target_ev": key.target}}, extends=parent_ref, client=client,
+                              learned_from=f"{key.n} photos in {approved}", date=today, lines=said,
                               description=description or f"{parent} with the exposure key of {key.n} approved "
-                                                         f"photos ({approved.name}, {today})",
-                              date=today, lines=said)
+                                                         f"photos ({approved.name}, {today})")
 
         _write_valid(tmp, text(lines), search_dirs)
         # What the plan itself does to the approved photos, under the parent and the learned chart (every
