@@ -90,17 +90,21 @@ def _moody_photos(folder: Path, ev: float = -1.0, mired: float = 0.0,
 @pytest.mark.slow
 def test_learn_writes_a_chart_that_keeps_the_approved_look(tmp_path: Path) -> None:
     approved = _moody_photos(tmp_path / "approved")
+    house = tmp_path / "house" / "house.yaml"  # the chart it extends, by path, in another folder
+    house.parent.mkdir()
+    house.write_text("schema_version: 2\nextends: base\ndescription: House\nexposure:\n  tolerance_ev: 0.3\n")
     out = tmp_path / "charts" / "moody.yaml"
     out.parent.mkdir()
     result = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(out), "--client", "Moody",
-                                       "--executor", "local", "--no-progress"])
+                                       "--extends", str(house), "--executor", "local", "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert "extends: ../house/house.yaml" in out.read_text()
     chart = load_chart(out).chart
-    assert chart.client == "Moody"
+    assert chart.client == "Moody" and chart.exposure.tolerance_ev == 0.3
     assert chart.exposure.target_ev < -0.5  # developed a stop darker than photographs are
     assert "8 approved photos read" in result.output and f"wrote {out}" in result.output
     # The plan itself, run on the approved photos under each chart, corrects fewer of them under the learned one.
-    said = re.search(r"the plan corrects the exposure of (\d+) of them under base, (\d+) under the learned chart",
+    said = re.search(r"the plan corrects the exposure of (\d+) of them under \S+, (\d+) under the learned chart",
                      result.output)
     assert said is not None, result.output
     assert int(said[2]) < int(said[1])
