@@ -468,7 +468,7 @@ def crop_face_share(crop: list[float], angle: float, face: list[float], image_wh
 #: Resamples behind an interval, and the share of them it leaves out on each side (a 90 % interval).
 RESAMPLES = 2000
 INTERVAL_TAIL = 0.05
-INTERVAL_NOTE = (f"In brackets after a median, a 95th percentile or a share: its {1 - 2 * INTERVAL_TAIL:.0%} interval "
+INTERVAL_NOTE = (f"In brackets after a median, a 95th percentile or a share: its {100 * (1 - 2 * INTERVAL_TAIL):.0f} % interval "
                  f"when the split's sources are drawn again with replacement ({RESAMPLES:,} draws, each source with "
                  "all its twins): how far the figure could move on another set of photos like these. A change "
                  "within it is not shown to be a change.")
@@ -1422,7 +1422,7 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         "- items: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
         "- left out: " + ("; ".join(left_out) if left_out else "none"),
         "",
-        INTERVAL_NOTE.replace("split's sources", "photos"),
+        INTERVAL_NOTE.replace("split's sources", "photos").replace("each source", "each photo"),
         "",
         table(measured(rows), rawtherapee),
         "",
