@@ -468,10 +468,22 @@ def crop_face_share(crop: list[float], angle: float, face: list[float], image_wh
 #: Resamples behind an interval, and the share of them it leaves out on each side (a 90 % interval).
 RESAMPLES = 2000
 INTERVAL_TAIL = 0.05
-INTERVAL_NOTE = (f"In brackets after a median, a 95th percentile or a share: its {100 * (1 - 2 * INTERVAL_TAIL):.0f} % interval "
-                 f"when the split's sources are drawn again with replacement ({RESAMPLES:,} draws, each source with "
-                 "all its twins): how far the figure could move on another set of photos like these. A change "
-                 "within it is not shown to be a change.")
+INTERVAL_NOTE = (f"In brackets after a median, a 95th percentile or a share: its "
+                 f"{100 * (1 - 2 * INTERVAL_TAIL):.0f} % interval when the split's sources are drawn again with "
+                 f"replacement ({RESAMPLES:,} draws, each source with all its twins): how far the figure could move on "
+                 "another set of photos like these. A change within it is not shown to be a change.")
+
+
+def _interval(groups: list[np.ndarray], figure: Any) -> tuple[float, float] | None:
+    """The 90 % interval of ``figure`` of the groups' rows when whole groups are drawn again with replacement
+    (seeded: the same groups give the same interval every run). None with fewer than two groups."""
+    if len(groups) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    draws = [float(figure(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])))
+             for _ in range(RESAMPLES)]
+    lo, hi = np.quantile(draws, [INTERVAL_TAIL, 1.0 - INTERVAL_TAIL])
+    return float(lo), float(hi)
 
 
 def source_interval(values: list[float], sources: list[str], statistic: Any) -> tuple[float, float] | None:
@@ -479,19 +491,12 @@ def source_interval(values: list[float], sources: list[str], statistic: Any) -> 
 
     A source's twins share its content (a night scene reads dark at every offset), so they are drawn
     together: resampling single items would make the interval as narrow as if every twin were another
-    photo. Seeded: the same values give the same interval every run. None with fewer than two sources.
+    photo. None with fewer than two sources.
     """
     by_source: dict[str, list[float]] = {}
     for v, s in zip(values, sources):
         by_source.setdefault(s, []).append(v)
-    groups = [np.asarray(g, dtype=np.float64) for g in by_source.values()]
-    if len(groups) < 2:
-        return None
-    rng = np.random.default_rng(0)
-    draws = [float(statistic(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])))
-             for _ in range(RESAMPLES)]
-    lo, hi = np.quantile(draws, [INTERVAL_TAIL, 1.0 - INTERVAL_TAIL])
-    return float(lo), float(hi)
+    return _interval([np.asarray(g, dtype=np.float64) for g in by_source.values()], statistic)
 
 
 def paired_interval(a: dict[str, tuple[str, float]], b: dict[str, tuple[str, float]], statistic: Any
@@ -499,20 +504,15 @@ def paired_interval(a: dict[str, tuple[str, float]], b: dict[str, tuple[str, flo
     """The 90 % interval of ``statistic(a) - statistic(b)`` over the items both have (item id -> (source,
     value)), whole sources drawn again with replacement and both systems read on the same draw. None with
     fewer than two sources in common."""
-    common = sorted(set(a) & set(b))
     by_source: dict[str, list[tuple[float, float]]] = {}
-    for k in common:
+    for k in sorted(set(a) & set(b)):
         by_source.setdefault(a[k][0], []).append((a[k][1], b[k][1]))
-    groups = [np.asarray(g, dtype=np.float64) for g in by_source.values()]
-    if len(groups) < 2:
-        return None
-    rng = np.random.default_rng(0)
-    draws = []
-    for _ in range(RESAMPLES):
-        pick = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
-        draws.append(float(statistic(pick[:, 0])) - float(statistic(pick[:, 1])))
-    lo, hi = np.quantile(draws, [INTERVAL_TAIL, 1.0 - INTERVAL_TAIL])
-    return float(lo), float(hi)
+    return _interval([np.asarray(g, dtype=np.float64) for g in by_source.values()],
+                     lambda pick: float(statistic(pick[:, 0])) - float(statistic(pick[:, 1])))
+
+
+def _p95(values: np.ndarray) -> float:
+    return float(np.percentile(values, 95))
 
 
 def _stats(errors: list[float], sources: list[str] | None = None) -> dict[str, Any]:
@@ -525,17 +525,13 @@ def _stats(errors: list[float], sources: list[str] | None = None) -> dict[str, A
                            "max": float(a.max())}
     if sources is not None:
         out["median_ci"] = source_interval(list(a), sources, np.median)
-        out["p95_ci"] = source_interval(list(a), sources, lambda x: np.percentile(x, 95))
+        out["p95_ci"] = source_interval(list(a), sources, _p95)
     return out
 
 
 def _stats_of(sample: dict[str, tuple[str, float]]) -> dict[str, Any]:
     """:func:`_stats` of an item id -> (source, error) sample, with the intervals."""
     return _stats([v for _, v in sample.values()], [src for src, _ in sample.values()])
-
-
-def _p95(values: np.ndarray) -> float:
-    return float(np.percentile(values, 95))
 
 
 def _absolute(samples: dict[str, dict[str, tuple[str, float]]]) -> dict[str, dict[str, tuple[str, float]]]:
@@ -568,7 +564,7 @@ class Row:
     fmt: str = "{:.2f}"
     #: What the figure is made of, for the paired comparison with RawTherapee (:meth:`lead`): system ->
     #: item id -> (source, value), and the statistic that makes the figure of the values (np.median: a
-    #: median of absolute errors; np.mean: a share of 0/1 hits).
+    #: median of absolute errors; np.mean: a share of 0/1 hits; np.sum: a count of them).
     samples: dict[str, dict[str, tuple[str, float]]] | None = None
     statistic: Any = None
 
