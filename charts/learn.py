@@ -1,4 +1,5 @@
-"""A client's exposure key, learned from photos the client approved (``postprod charts learn``).
+"""A chart's targets learned from what a client approved (``postprod charts learn``) and from what its
+reviewers did to the plan's corrections (``postprod charts learn-from-reviews``).
 
 The meter's 0 EV is where a typical published photograph sits, and well-exposed
 photographs stray from it by 0.74 EV rms (:mod:`pipeline.imaging.measure.metering`):
@@ -6,9 +7,11 @@ a bright, airy interior reads half a stop over, a candle-lit bistro table a stop
 under, and neither is wrong. No meter tells them apart from photos that are off.
 One client's deliveries stray less from each other than photographs in general
 do, and to one side. The chart's ``exposure.target_ev`` is where the plan puts an
-image. Set to the median reading of the client's approved photos, it leaves photos
-like them as they are, and still brings a frame that is off back to where this
-client wants it.
+image. Set to where the client's approved photos read, it leaves photos like
+them as they are, and still brings a frame that is off back to where this
+client wants it. Reviewers say the same with every correction they accept,
+change or reject: each one says where that image wanted the target
+(:func:`reviewed_readings`), for the exposure and for the white balance's warmth.
 
 The key is the readings' interquartile mean (:func:`central_key`), not their
 median: a client's photos are a few dozen, often in two clusters (day and dusk
