@@ -217,3 +217,14 @@ def test_reviewers_who_keep_a_warm_light_teach_a_warm_target(tmp_path: Path) -> 
     assert learned.white_balance.policy == "warm"
     assert 50 <= learned.white_balance.warm_shift_mired <= 100
     assert learned.exposure == base.exposure
+
+
+@pytest.mark.slow
+def test_a_bright_look_whose_whites_clip_is_said_to_read_short(tmp_path: Path) -> None:
+    approved = _moody_photos(tmp_path / "approved", ev=1.2)  # developed brighter: their whites clip
+    out = tmp_path / "bright.yaml"
+    result = CliRunner().invoke(main, ["charts", "learn", str(approved), "--out", str(out), "--even-if-worse",
+                                       "--executor", "local", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "photos clip 1 % of their pixels or more at white" in result.output
+    assert load_chart(out).chart.exposure.target_ev > 0

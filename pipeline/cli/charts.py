@@ -186,6 +186,7 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         result = _analyse_approved(approved, work, resolved.chain[-1], executor, workers, progress)
         readings = [r.plan.exposure_ev + ex.target_ev for r in result.ok if r.plan.exposure_ev is not None]
         corrected = exposure_corrected(result.ok)  # (the records are read from the folder the re-plan rewrites)
+        clipped = sum((r.exposure.clipped_highlights_pct or 0.0) >= CLIPPED_PCT for r in result.ok)
         for path, why in [(r.source_path, r.error) for r in result.failed] + [(s.source_path, s.reason)
                                                                               for s in result.shoot.skipped]:
             click.echo(f"left out: {path}: {why}", err=True)
@@ -220,9 +221,17 @@ def learn_command(approved: Path, out_path: Path, parent: str, client: str | Non
         shutil.rmtree(work, ignore_errors=True)
         tmp.unlink(missing_ok=True)
     click.echo("\n".join(lines))
+    if clipped * 2 >= key.n:
+        click.echo(f"note: {clipped} of the {key.n} photos clip {CLIPPED_PCT:g} % of their pixels or more at white; "
+                   "the meter cannot read how far over a clipped white is, so a look brighter than this one reads "
+                   "short (benchmarks/LEARN.md: 1 and 1.5 EV brighter were learned as +0.30 and +0.75)", err=True)
     if key.n < 3 * MIN_PHOTOS:
         click.echo(f"note: {key.n} photos; a few dozen pin the key down better", err=True)
     click.echo(f"wrote {out_path}")
+
+
+#: An approved photo with this share of its pixels clipped at white or more reads its look short (charts learn).
+CLIPPED_PCT = 1.0
 
 
 def _write_valid(path: Path, text: str, search_dirs: tuple[Path, ...]) -> None:
