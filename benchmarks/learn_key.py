@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import DEFAULT_CACHE, analysis_graph  # noqa: E402
+from benchmarks.accuracy import DEFAULT_CACHE, analysis_graph, machine  # noqa: E402
 from benchmarks.do_no_harm import NO_HARM_EV, decisions  # noqa: E402
 
 LEARN_MD = ROOT / "benchmarks" / "LEARN.md"
@@ -151,13 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(rows)
     print("\n".join(lines))
     if args.write:
+        m = machine()
         head = ["# `postprod charts learn` against known truth", "",
                 "Written by `benchmarks/learn_key.py` (see its docstring for how the truth is made). A client's look is",
                 "published photos developed a known number of EV brighter (+) or darker (-); `charts learn` reads it",
                 "off half the sources that have a twin at that offset, and every twin of the other half is planned",
                 "under `base` and under the learned chart. A frame at the look needs nothing; one off it needs the",
                 "difference. Errors in EV of scene light; the accuracy corpus's split, nothing fitted on it.", "",
-                f"- date: {time.strftime('%Y-%m-%d %H:%M')}; Python {platform.python_version()}",
+                f"- date: {m['date']}; machine: {m['cpu']}, Python {m['python']}",
+                f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
                 f"- command: `python benchmarks/learn_key.py --split {args.split} --looks "
                 + " ".join(f"{v:g}" for v in args.looks) + f" --write`: {(time.perf_counter() - start) / 60:.0f} min",
                 ""]
