@@ -273,6 +273,7 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
     import yaml
     from tqdm import tqdm
 
+    from pipeline.cli.common import ConfigProblem
     from pipeline.kernel.graph import default_graph_path
     from pipeline.kernel.run import RunSettings, process_shoot
 
@@ -296,8 +297,8 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
         return process_shoot(settings, on_phase=on_phase, on_record=lambda _r: bar.update(1),
                              on_executor=lambda text: click.echo(f"executor: {text}", err=True) if only is None
                              else None)
-    except ConfigError as exc:
-        raise ChartConfigError([exc]) from None
+    except ConfigError as exc:  # a model that cannot be had, a graph or setting `process` would refuse too
+        raise ConfigProblem(exc) from None
     finally:
         bar.close()
 

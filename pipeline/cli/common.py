@@ -25,6 +25,16 @@ EXIT_INTERRUPTED = 130
 QUIET_KEY = "postprod.quiet"
 
 
+class ConfigProblem(click.ClickException):
+    """A configuration error (a chart, a graph, a setting, a model that cannot be had), shown without a
+    traceback, exit code 2."""
+
+    exit_code = EXIT_CONFIG
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+
+
 def set_verbosity(ctx: click.Context, verbose: int = 0, quiet: bool = False) -> None:
     """Log level from the flags given so far on the command line (the loudest ``-v`` wins over ``-q``)."""
     meta = ctx.meta

@@ -25,6 +25,7 @@ from pipeline.cli.common import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    ConfigProblem,
     PostprodGroup,
     is_quiet,
     set_verbosity,
@@ -38,15 +39,6 @@ class RunStopped(click.ClickException):
     """The machine stopped the run (a full disk, a lost Ray cluster): exit code 1, no traceback."""
 
     exit_code = EXIT_INTERNAL
-
-
-class ConfigProblem(click.ClickException):
-    """A configuration error, shown without a traceback, exit code 2."""
-
-    exit_code = EXIT_CONFIG
-
-    def __init__(self, exc: ConfigError) -> None:
-        super().__init__(str(exc))
 
 
 class InternalProblem(click.ClickException):
