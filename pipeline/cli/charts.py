@@ -338,6 +338,7 @@ def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: s
     """
     import datetime
     import os
+    import sqlite3
 
     from charts.learn import (
         EXPOSURE_TARGET,
@@ -372,7 +373,10 @@ def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: s
     lines: list[str] = []
     decided = 0
     for what, param, setting, base, tolerance, bounds, step in learnable:
-        amounts = [a for o in outs for a in reviewed_amounts(o, kind=what.replace("-", "_"), param=param)]
+        try:
+            amounts = [a for o in outs for a in reviewed_amounts(o, kind=what.replace("-", "_"), param=param)]
+        except (OSError, sqlite3.Error) as exc:
+            raise click.ClickException(f"cannot read the reviews of {', '.join(str(o) for o in outs)}: {exc}") from None
         decided += len(amounts)
         try:
             key = learn_key(reviewed_readings(amounts, base), base, tolerance, step=step, bounds=bounds)

@@ -216,11 +216,20 @@ def reviewed_amounts(out_dir: Path, kind: str = "exposure", param: str = "ev") -
     rows = pq.read_table(table, columns=["source_path", "op_id", "kind", "params_json", "review_status"]).to_pylist()
     planned: dict[tuple[str, str], Any] = {}
     added: set[tuple[str, str]] = set()
-    if (Path(out_dir) / DB_NAME).is_file():
-        with closing(connect(out_dir)) as con:
-            planned = {(sp, op): json.loads(p) for sp, op, p in con.execute(
-                "SELECT source_path, op_id, planned_json FROM edits WHERE param = ?", (param,))}
-            added = {(sp, op) for sp, ops in read(con).items() for op, review in ops.items() if review.get("added")}
+    db = Path(out_dir) / DB_NAME
+
+    def edits(con: sqlite3.Connection) -> tuple[dict[tuple[str, str], Any], set[tuple[str, str]]]:
+        return ({(sp, op): json.loads(p) for sp, op, p in con.execute(
+                    "SELECT source_path, op_id, planned_json FROM edits WHERE param = ?", (param,))},
+                {(sp, op) for sp, ops in read(con).items() for op, review in ops.items() if review.get("added")})
+
+    if db.is_file():
+        try:  # read only first: an archived shoot's folder may not be writable, and nothing here writes
+            with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+                planned, added = edits(con)
+        except sqlite3.Error:  # a database from before its decisions table (connect() fills it in)
+            with closing(connect(out_dir)) as con:
+                planned, added = edits(con)
     out = []
     for r in rows:
         status = r["review_status"]
