@@ -122,15 +122,20 @@ def lines(photos: list[Photo]) -> list[str]:
     return out
 
 
-def run(folder: Path, chart: str, work: Path) -> Path:
-    """postprod's analysis and plan of ``folder`` into ``work/out`` (local executor, nothing exported)."""
+def postprod(*args: str) -> subprocess.CompletedProcess:
+    """The postprod CLI of this checkout, as a user runs it, its output captured."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True)
+
+
+def run(folder: Path, chart: str, work: Path, only_plan: bool = False) -> Path:
+    """postprod's analysis and plan of ``folder`` into ``work/out`` (local executor, nothing exported);
+    ``only_plan``: re-plan what an earlier run into ``work`` analysed, under ``chart``."""
     work.mkdir(parents=True, exist_ok=True)
     graph = analysis_graph(work / "graph.yaml")
     out = work / "out"
-    cmd = [sys.executable, "-m", "pipeline.cli", "process", str(folder), "--out", str(out), "--graph", str(graph),
-           "--chart", chart, "--executor", "local", "--force", "--no-progress", "-q"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = postprod("process", str(folder), "--out", str(out), "--graph", str(graph), "--chart", chart,
+                    "--executor", "local", "--force", "--no-progress", "-q", *(["--only", "plan"] if only_plan else []))
     if done.returncode not in (0, 3):  # 3: some files failed (counted out, named in the manifest)
         raise SystemExit(f"postprod process exited {done.returncode}:\n{done.stderr[-2000:]}")
     return out

@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,18 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import DEFAULT_CACHE, analysis_graph, machine  # noqa: E402
-from benchmarks.do_no_harm import NO_HARM_EV, decisions  # noqa: E402
+from benchmarks.accuracy import DEFAULT_CACHE, machine  # noqa: E402
+from benchmarks.do_no_harm import NO_HARM_EV, decisions, postprod, run  # noqa: E402
 
 LEARN_MD = ROOT / "benchmarks" / "LEARN.md"
 #: Looks a client's photos may have: far enough from photographs in general to matter, and offsets at which
 #: at least 16 held-out sources have a twin (8 approved, 8 new).
 LOOKS_EV = (-1.5, -1.0, 1.0, 1.5)
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True)
 
 
 def link(items: list[dict], corpus: Path, folder: Path) -> None:
@@ -62,23 +56,18 @@ def link(items: list[dict], corpus: Path, folder: Path) -> None:
         os.link(src, folder / f"{i['id']}{src.suffix}")
 
 
-def planned(folder: Path, out: Path, graph: Path, chart: str, only_plan: bool) -> dict[str, float]:
+def planned(folder: Path, work: Path, chart: str, only_plan: bool) -> dict[str, float]:
     """Exposure correction (EV, + = brighter) the plan gives each file of ``folder`` under ``chart``."""
-    args = ["process", str(folder), "--out", str(out), "--graph", str(graph), "--chart", chart, "--executor", "local",
-            "--force", "--no-progress", "-q"] + (["--only", "plan"] if only_plan else [])
-    done = cli(*args)
-    if done.returncode not in (0, 3):
-        raise SystemExit(f"postprod process exited {done.returncode}:\n{done.stderr[-2000:]}")
-    return {Path(p.name).stem: p.ev for p in decisions(out)}
+    return {Path(p.name).stem: p.ev for p in decisions(run(folder, chart, work, only_plan))}
 
 
-def one_look(look: float, twins: dict[str, dict[float, dict]], corpus: Path, work: Path, graph: Path) -> dict:
+def one_look(look: float, twins: dict[str, dict[float, dict]], corpus: Path, work: Path) -> dict:
     """Learn the look from half the sources that have it; plan the other half's twins under base and learned."""
     sources = sorted(s for s, by_ev in twins.items() if look in by_ev)
     approved, new = sources[0::2], sources[1::2]
     link([twins[s][look] for s in approved], corpus, work / "approved")
     chart = work / "learned.yaml"
-    done = cli("charts", "learn", str(work / "approved"), "--out", str(chart), "--extends", "base", "--even-if-worse",
+    done = postprod("charts", "learn", str(work / "approved"), "--out", str(chart), "--extends", "base", "--even-if-worse",
                "--executor", "local", "--no-progress")
     if done.returncode != 0:
         raise SystemExit(f"postprod charts learn exited {done.returncode}:\n{done.stderr[-2000:]}{done.stdout}")
@@ -86,8 +75,8 @@ def one_look(look: float, twins: dict[str, dict[float, dict]], corpus: Path, wor
     within = re.search(r"within the [\d.]+ EV tolerance (\d+) -> (\d+) of (\d+)", done.stdout)
     frames = [i for s in new for i in twins[s].values()]
     link(frames, corpus, work / "frames")
-    base = planned(work / "frames", work / "out", graph, "base", only_plan=False)
-    learned = planned(work / "frames", work / "out", graph, str(chart), only_plan=True)
+    base = planned(work / "frames", work / "plan", "base", only_plan=False)
+    learned = planned(work / "frames", work / "plan", str(chart), only_plan=True)
     at = [i for i in frames if i["truth"]["ev"] == look]
     off = [i for i in frames if i["truth"]["ev"] != look]
 
@@ -144,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     for look in args.looks:
         with tempfile.TemporaryDirectory(prefix="learn-key-") as tmp:
             work = Path(tmp)
-            rows.append(one_look(look, twins, corpus, work, analysis_graph(work / "graph.yaml")))
+            rows.append(one_look(look, twins, corpus, work))
         print(f"  look {-look:+.1f} EV: target {rows[-1]['target']:+.2f} ({time.perf_counter() - start:.0f} s)",
               flush=True)
     lines = table(rows)
