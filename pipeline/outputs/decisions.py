@@ -210,7 +210,9 @@ def reviewed_amounts(out_dir: Path, kind: str = "exposure", param: str = "ev") -
     """
     import pyarrow.parquet as pq
 
-    table = Path(out_dir) / "instructions.parquet"
+    from pipeline.outputs.shoot import INSTRUCTIONS_NAME  # (shoot imports this module: named here, not at the top)
+
+    table = Path(out_dir) / INSTRUCTIONS_NAME
     if not table.is_file():
         return []
     rows = pq.read_table(table, columns=["source_path", "op_id", "kind", "params_json", "review_status"]).to_pylist()
