@@ -18,9 +18,11 @@ from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.white_balance import (
+    MAX_LIGHT_TINT,
     PUBLISHED_WARMTH_MIRED,
     beyond_published,
     cast_confidence,
+    is_a_light,
     is_skin,
     skin_hue_margin,
     white_balance_params,
@@ -201,6 +203,63 @@ def test_a_record_measured_before_the_uncertainty_is_planned_as_likely() -> None
     record.colour.cast_mired = None  # an old manifest: the kelvin column only
     op = _wb(plan_image(record, BASE))
     assert op.confidence == 0.8 and op.params["mired_shift"] == pytest.approx(-60.0, abs=0.5)
+
+
+# --- a reading no light could make -------------------------------------------------------------------
+
+
+def _tinted(m: float, tint_g: float, uncertainty: float = 6.0, faces: list[Face] | None = None) -> ImageRecord:
+    record = _record(m, uncertainty, faces)
+    cols = _light_columns(m, uncertainty, tint_g)
+    record.colour.cast_a, record.colour.cast_b, record.colour.tint = cols["wb_cast_a"], cols["wb_cast_b"], tint_g
+    record.colour.cast_mired = cols["wb_cast_mired"]
+    return record
+
+
+@pytest.mark.parametrize("tint_g", [0.9, -2.0])
+def test_neutrals_greener_or_more_magenta_than_any_light_are_left_as_shot_and_flagged(tint_g: float) -> None:
+    # Grass or limes filling the frame (green), a magenta wall: the cues agree (6 mired) on a reading 100 mired
+    # warm that no lamp, sun or sky gives: the picture's colour. The plan used to cool it by 100 mired and take
+    # the green out with it, turning the grass purple.
+    assert not is_a_light(tint_g) and is_a_light(0.1) and is_a_light(None)
+    ops = plan_image(_tinted(100.0, tint_g), BASE)
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "white_balance")
+    assert flag.applied_by is AppliedBy.RETOUCHER and "beyond any light's" in flag.reason
+    assert ("green" if tint_g > 0 else "magenta") in flag.reason and "left as shot" in flag.reason
+    # Within a light's tint (a fluorescent lamp's green) the same reading is corrected, tint and all.
+    op = _wb(plan_image(_tinted(100.0, 0.3), BASE))
+    assert op is not None and op.params["mired_shift"] == pytest.approx(-100.0, abs=0.3)
+    # A tinted reading within the tolerance is no evidence of anything: no flag.
+    assert not plan_image(_tinted(-2.0, 0.9), BASE)
+
+
+def test_faces_a_cast_took_from_skin_vouch_for_a_reading_beyond_any_lights_tint() -> None:
+    skin = np.array([0.45, 0.30, 0.22])
+    seen = skin * light_rgb(-70.0) * np.array([1.0, 2.0**0.6, 1.0])  # a blue-green light took the face's skin
+    assert not is_skin(seen)
+    op = _wb(plan_image(_tinted(-70.0, 0.6, faces=[_pale_face(seen.tolist())]), BASE))
+    assert op is not None and "faces confirm" in op.reason
+    assert is_skin(seen * np.asarray(op.params["gains"]))
+
+
+def test_a_real_photo_of_one_colour_keeps_it() -> None:
+    # scikit-image's retina: an orange-red fundus photograph. Its neutrals read about 200 mired warm and
+    # magenta (tint -1.3): the plan used to cool it by the automatic cap (150 mired), turning it grey-violet.
+    from skimage import data
+
+    from pipeline.imaging.color import srgb_to_linear
+
+    rgb = srgb_to_linear(data.retina().astype(np.float32) / 255.0)
+    cast = white_balance_cast(rgb, rendered=True)
+    assert cast.mired > 150 and cast.tint < -MAX_LIGHT_TINT
+    record = _record(0.0)
+    cols = {"cast_a": cast.a, "cast_b": cast.b, "temperature_shift_k": cast.temperature_shift_k,
+            "cast_mired": cast.mired, "tint": cast.tint, "uncertainty_mired": cast.uncertainty_mired}
+    for k, v in cols.items():
+        setattr(record.colour, k, v)
+    ops = plan_image(record, BASE)
+    assert _wb(ops) is None and _flags(ops, "white_balance")
 
 
 # --- skin stays skin -----------------------------------------------------------------------------
