@@ -107,12 +107,25 @@ def test_the_inverse_tone_curve_is_bounded_and_undoes_the_curve() -> None:
     assert meter_rendered(np.clip(luma * 0, 0, 1) + 1.0) < 4.0  # pure white: a finite, bounded reading
 
 
-def test_exposure_ev_refuses_black() -> None:
-    luma = np.zeros((32, 32), np.float32)
-    luma[:4] = 0.5
+def test_exposure_ev_refuses_black_but_meters_a_subject_on_black() -> None:
+    luma = np.zeros((320, 320), np.float32)
+    luma[:3, :300] = 0.5  # a lens cap's frame with a stray bright line: under 1 % lit
     for rendered in (False, True):
-        with pytest.raises(InputError, match="black"):
+        with pytest.raises(InputError, match="pure black"):
             exposure_ev(luma, rendered=rendered)
+    # A real photo taking a fifth of a pure black frame (an object on black velvet; photoprism's elephant was a
+    # failed row, "at least half of the image is pure black"): keyed on what is lit, as the photo is alone.
+    from skimage import data
+
+    photo = luminance(srgb_to_linear(data.astronaut().astype(np.float32) / 255.0))
+    photo = np.maximum(photo, 1e-4)  # (no pure black of its own)
+    frame = np.zeros((1150, 1150), np.float32)
+    frame[300:812, 300:812] = photo
+    for rendered in (False, True):
+        alone, on_black = exposure_ev(photo, rendered=rendered), exposure_ev(frame, rendered=rendered)
+        assert on_black == pytest.approx(alone, abs=0.15)
+        # A subject a stop darker reads darker: the key follows the subject.
+        assert exposure_ev(frame * 0.5, rendered=rendered) < on_black - 0.5
 
 
 def test_exposure_verdict_band() -> None:

@@ -23,6 +23,7 @@ from pipeline.imaging.measure.metering import (
     meter_rendered_log2,
     metering_reference,
     shadow_contrast_of_working_copy,
+    subject_key,
 )
 from pipeline.kernel.records import ExposureMeasure, ExposureVerdict
 
@@ -149,14 +150,16 @@ def exposure_measure(
     ValueError
         On a malformed array.
     InputError
-        When half the image is pure black (nothing to meter).
+        When almost nothing in the image is above pure black (nothing to meter; a frame half black is keyed
+        on its lit pixels, :func:`~pipeline.imaging.measure.metering.subject_key`).
     """
     # The percentiles and the meter's white point in one partition of the subset (the values of
     # luminance_percentiles and key_and_white: each rank is read on its own).
-    ranks = np.percentile(subsample(check_luma(luma)), [1, 5, 50, 95, 99, WHITE_PERCENTILE])
+    sub = subsample(check_luma(luma))
+    ranks = np.percentile(sub, [1, 5, 50, 95, 99, WHITE_PERCENTILE])
     p01, p05, p50, p95, p99, white = (float(v) for v in ranks)
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
-    key_log2, white_log2 = key_and_white_log2(p50, white)
+    key_log2, white_log2 = key_and_white_log2(subject_key(sub, p50), white)
     ev = meter_rendered_log2(key_log2, white_log2) if rendered else meter_log2(key_log2, white_log2)
     hi, lo, any_hi = clipped_pct(rgb, highlight_level, shadow_level)
     return ExposureMeasure(

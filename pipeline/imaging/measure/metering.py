@@ -288,21 +288,45 @@ def ev_of(metered: float, reference: float) -> float:
     return math.log2(metered / reference)
 
 
+#: Least share of the pixels above pure black for a frame to be metered at all: a subject on a black backdrop
+#: fills a tenth of the frame or more; under a hundredth lit, the frame is a lens cap or a black slate.
+MIN_LIT_SHARE = 0.01
+
+
 def key_and_white(luma: np.ndarray) -> tuple[float, float]:
     """log2 of the median (the key) and of the 99.9th percentile (the white point) of linear luminance.
 
-    On a regular subset of the pixels (:func:`~pipeline.imaging.measure.common.subsample`).
+    On a regular subset of the pixels (:func:`~pipeline.imaging.measure.common.subsample`). A frame
+    at least half pure black is keyed on its lit pixels (:func:`subject_key`).
 
     Raises
     ------
     ValueError
         If ``luma`` is not a 2-D image of at least 8x8.
     InputError
-        If at least half the image is pure black: there is no exposure to meter.
+        If almost nothing in the image is above pure black: there is no exposure to meter.
     """
-    luma = check_luma(luma)
-    key, white = np.percentile(subsample(luma), [50.0, WHITE_PERCENTILE])
-    return key_and_white_log2(float(key), float(white))
+    sub = subsample(check_luma(luma))
+    key, white = np.percentile(sub, [50.0, WHITE_PERCENTILE])
+    return key_and_white_log2(subject_key(sub, float(key)), float(white))
+
+
+def subject_key(sub: np.ndarray, median: float) -> float:
+    """The key of a frame whose pixel subset ``sub`` has this ``median``: the median itself, or when at least
+    half the frame is pure black (an object photographed on black velvet, a night sky), the median of its lit
+    pixels: the subject is what the photographer exposed for, and a key of 0 reads nothing.
+
+    Raises
+    ------
+    InputError
+        If fewer than :data:`MIN_LIT_SHARE` of the pixels are above pure black.
+    """
+    if median > 0:
+        return median
+    lit = sub[sub > 0]
+    if lit.size < MIN_LIT_SHARE * sub.size or lit.size == 0:
+        raise InputError("the image is pure black but for a few pixels: there is no exposure to meter")
+    return float(np.median(lit))
 
 
 def key_and_white_log2(key: float, white: float) -> tuple[float, float]:
@@ -311,7 +335,7 @@ def key_and_white_log2(key: float, white: float) -> tuple[float, float]:
     Raises
     ------
     InputError
-        If the key (the median) is not above 0: at least half the image is pure black.
+        If the key is not above 0 (:func:`subject_key` reads the key of a frame half pure black).
     """
     if not key > 0:
         raise InputError("at least half of the image is pure black: there is no exposure to meter")
@@ -369,7 +393,7 @@ def meter_scene_linear(luma: np.ndarray) -> float:
     ValueError
         If ``luma`` is not a 2-D image of at least 8x8.
     InputError
-        If at least half the image is pure black: there is no exposure to meter.
+        If almost nothing in the image is above pure black: there is no exposure to meter.
     """
     return meter_log2(*key_and_white(luma))
 
