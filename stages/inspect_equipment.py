@@ -21,6 +21,7 @@ from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_f
 from models.registry import ModelError, ensure_model
 from pipeline.equipment.evidence import evidence_bytes, evidence_path
 from pipeline.imaging.color import Proxy
+from pipeline.imaging.dust import MIN_RASTER_LONG_EDGE as DUST_MIN_RASTER_LONG_EDGE
 from pipeline.imaging.dust import MIN_SIDE_PX as DUST_MIN_SIDE_PX
 from pipeline.imaging.dust import dust_evidence
 from pipeline.imaging.focus_miss import FACE_SECOND_LOOK_LONG_EDGE, FocusSubject, assess_focus
@@ -30,7 +31,7 @@ from pipeline.imaging.lens_field import MIN_SIDE_PX as LENS_MIN_SIDE_PX
 from pipeline.imaging.lens_field import lens_field
 from pipeline.imaging.sensor_defects import PhotositeScan
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.records import EquipmentCheck, WorkItem
+from pipeline.kernel.records import EquipmentCheck, ImageRecord, SourceKind, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 
@@ -101,7 +102,8 @@ class InspectEquipment(Stage):
         # A frame decode_raw accepts can be smaller than either check needs (8 px a side is enough to
         # measure exposure): it gives no dust evidence and no focus verdict, not an error.
         side = min(proxy.rgb.shape[:2])
-        dust = dust_evidence(proxy.rgb, r.frame.orientation) if p.dust and side >= DUST_MIN_SIDE_PX else None
+        dust = (dust_evidence(proxy.rgb, r.frame.orientation)
+                if p.dust and side >= DUST_MIN_SIDE_PX and shows_the_sensor(r) else None)
         lens = lens_field(proxy.rgb, r.frame.orientation) if p.lens and side >= LENS_MIN_SIDE_PX else None
         if dust is not None or scan is not None or lens is not None:
             rel = evidence_path(item.task.content_hash)
@@ -145,3 +147,12 @@ class InspectEquipment(Stage):
             check.focus_subject = s.source
             check.focus_subject_x = min(max(s.x + s.width / 2, 0.0), 1.0)
             check.focus_subject_y = min(max(s.y + s.height / 2, 0.0), 1.0)
+
+
+def shows_the_sensor(record: ImageRecord) -> bool:
+    """Whether the frame's pixels can be laid on its sensor for dust evidence: a RAW's always; a rendered
+    file's when its long edge is at least :data:`~pipeline.imaging.dust.MIN_RASTER_LONG_EDGE` (a smaller one
+    is a copy made for the web, resized and often cropped)."""
+    if record.source_kind is SourceKind.RAW:
+        return True
+    return max(record.frame.width or 0, record.frame.height or 0) >= DUST_MIN_RASTER_LONG_EDGE

@@ -260,3 +260,30 @@ def test_grid_pooling_covers_every_pixel_once(shape):
         else:
             expected = cv2.resize(a, (cols, rows), interpolation=cv2.INTER_NEAREST)
         assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(("kind", "size", "evidence"), [("raster", (497, 331), False), ("raster", (1600, 1067), True),
+                                                         ("raw", (976, 848), True)])
+def test_a_small_rendered_copy_gives_no_dust_evidence(tmp_path, kind, size, evidence) -> None:
+    # photoprism's example photos are 497 px copies of a Canon EOS 6D's frames: six "dust spots" came of
+    # them that none of the frames shows. A camera's own JPEG is 2000 px or more; a RAW is the sensor.
+    from pipeline.imaging.color import Proxy
+    from pipeline.kernel.records import ImageRecord, SourceKind, SourceTask, WorkItem
+    from pipeline.kernel.stage import RunContext
+    from stages import REGISTRY
+
+    w, h = size
+    rgb = with_dip(texture(3, shape=(h, w)), 0.5, 0.4, 0.5, 3.0)
+    path = tmp_path / ("a.jpg" if kind == "raster" else "a.dng")
+    path.touch()  # (the identity read finds no EXIF in it)
+    source_kind = SourceKind.RASTER if kind == "raster" else SourceKind.RAW
+    record = ImageRecord(path.name, "0" * 64, 1, path.suffix[1:], source_kind)
+    record.frame.width, record.frame.height = w, h
+    item = WorkItem(SourceTask(path, path.name, "0" * 64, 1, path.suffix[1:], source_kind), record)
+    item.artifacts["proxy"] = Proxy(rgb=rgb, scale=1.0)
+    stage_cls = REGISTRY["inspect_equipment"]
+    stage = stage_cls(stage_cls.Params(focus=False, lens=False, exiftool=False),
+                      RunContext(shoot_dir=tmp_path, out_dir=tmp_path))
+    stage.process(item)
+    assert (record.equipment.dust_usable_pct is not None) == evidence
+    assert (record.equipment.evidence_path is not None) == evidence

@@ -43,6 +43,12 @@ from pipeline.imaging.color import luminance
 WORK_LONG_EDGE = 1024
 #: The smallest proxy side (px) a frame gives evidence from (a thumbnail shows no dust shadow).
 MIN_SIDE_PX = 64
+#: The shortest long edge (px) of a rendered file (a JPEG, a TIFF) that gives evidence: a camera writes its
+#: own JPEGs at 2000 px or more, so a smaller one is a copy made for the web, resized and often cropped, whose
+#: pixels no longer sit where the sensor's did, and where a dust shadow is a pixel or two, as deep as the
+#: compression's own blocks. The working copy's size (not fitted): photoprism's example photos, 497 px copies
+#: of a Canon EOS 6D's frames, gave six dust spots that none of the frames shows.
+MIN_RASTER_LONG_EDGE = WORK_LONG_EDGE
 #: Cells of the evidence map along the sensor's long edge (0.26 % of it each).
 GRID_LONG_EDGE = 256
 #: Dip templates (Gaussian sigma, px) tried at each octave of a 4-level pyramid:
