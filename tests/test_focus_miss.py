@@ -252,3 +252,21 @@ def test_a_defocused_frame_with_dark_silhouettes_is_not_read_sharp_by_its_shadow
     v = assess_focus(noisy, None)
     assert v.missed and "nothing in the frame is sharp" in v.detail
     assert v.sharpest_blur_px > 1.8
+
+
+def test_a_direction_whose_edges_read_at_the_estimates_ceiling_is_not_a_shake() -> None:
+    # Eight sharp regions, edges of every direction at 0.8 px; in one of them half the 45-degree "edges" read
+    # at the ceiling (fine and coarse probes alike: a texture, not a blur). Pooled, that one region added
+    # 12**2 / 8 to one direction: 4.2 px of "motion" (photoprism's sharp 500 px corgi and door photos).
+    from pipeline.imaging.focus_miss import _MAX_BLUR, MOTION_MIN_PX, _frame_motion, _GridEdges, _Region
+
+    def region(p50: tuple[float, float, float, float]) -> _Region:
+        return _Region(200, 0.8, (50, 50, 50, 50), (0.8,) * 4, p50)
+
+    sharp = [region((0.8, 0.8, 0.8, 0.8)) for _ in range(7)]
+    odd = region((0.8, _MAX_BLUR, 0.8, 0.8))
+    assert _frame_motion(_GridEdges([*sharp, odd], 6, 4)) == (False, 0.0)
+    # A shake blurs the edges across it in every region: still found.
+    shaken = [region((3.0, 2.0, 0.8, 2.0)) for _ in range(8)]
+    motion, px = _frame_motion(_GridEdges(shaken, 6, 4))
+    assert motion and px > MOTION_MIN_PX
