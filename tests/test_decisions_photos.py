@@ -39,7 +39,7 @@ def _planned(path: Path, chart=BASE):  # noqa: ANN001, ANN202
         source_path=path.name, content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
         width=w, height=h, exposure_ev=0.0, sharpness=100.0, lines_found=0, phash="0" * 16,
         clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0))
-    record.colour = colour_measure(decoded.rgb)
+    record.colour = colour_measure(decoded.rgb, rendered=True)  # a JPEG, read in its scene light as measure_exposure does
     ops = plan_image(record, chart)
     wb = next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
     return decoded.rgb, record, wb, ops
@@ -61,17 +61,25 @@ def test_real_wrong_white_balance_is_corrected_in_the_right_direction(testdata: 
 
 
 def test_intended_warmth_is_kept(testdata: Path) -> None:
-    # A portrait lit by a bare bulb and a sunset: the base chart corrects at most 150 mired of light that
-    # reads 200 and more mired warm, so the warmth stays (and a person is asked to look).
+    # A portrait lit by a bare bulb (read 169 mired warm in its scene light) and a sunset (181, and magenta
+    # beyond any light's): the base chart, which wants neutral, corrects at most 150 mired, so some warmth stays
+    # and a person is asked to look; charts that keep a warm ambience (social media, food) keep more of it.
+    # (Read as measure_exposure reads a JPEG, in its scene light: this test read the display-linear pixels
+    # before, where the portrait read over 200 mired warm and kept 30 under the base chart too.)
     for row in (r for r in _labels(testdata) if r["cast"] == "warm-intended"):
         _, record, wb, ops = _planned(testdata / "wb" / row["file"])
         kept = record.colour.cast_mired + (wb.params["mired_shift"] if wb else 0.0)
-        assert kept >= 30, (row["file"], record.colour.cast_mired, wb and wb.params)
+        assert kept >= 10, (row["file"], record.colour.cast_mired, wb and wb.params)
         assert any(o.kind is OperationKind.FLAG for o in ops), row["file"]
-    # Under a chart that keeps some warmth (culinary), more of it stays.
+        for chart in ("social_media", "culinary"):
+            _, record, wb, _ = _planned(testdata / "wb" / row["file"], load_chart(chart).chart)
+            kept = record.colour.cast_mired + (wb.params["mired_shift"] if wb else 0.0)
+            assert kept >= 30, (chart, row["file"], record.colour.cast_mired, wb and wb.params)
+    # Under a chart that keeps some warmth (culinary: 30 % of it), more of it stays than under base.
     path = testdata / "wb" / "Pexels_dot_com_Isadora_Menezes.jpg"
     _, record, wb, _ = _planned(path, load_chart("culinary").chart)
-    assert record.colour.cast_mired + wb.params["mired_shift"] >= 60
+    _, _, base_wb, _ = _planned(path)
+    assert wb.params["mired_shift"] >= base_wb.params["mired_shift"] + 30
 
 
 def test_the_pair_is_corrected_towards_its_truth(testdata: Path) -> None:

@@ -23,11 +23,13 @@ from pipeline.planning.rules.exposure import compensation_kept
 BASE = load_chart("base").chart
 
 
-def _record(meter_ev: float, compensation: float | None, kind: SourceKind = SourceKind.RASTER) -> ImageRecord:
+def _record(meter_ev: float, compensation: float | None, kind: SourceKind = SourceKind.RASTER,
+            clipped_pct: float = 15.0) -> ImageRecord:
+    # (A picture read a stop or more over clips about 15 % of its pixels: rules.exposure.bright_by_intent.)
     row = dict(source_path="a.jpg" if kind is SourceKind.RASTER else "a.dng", content_hash="0" * 64, file_size=1,
                format="jpeg" if kind is SourceKind.RASTER else "dng", source_kind=kind, width=3000, height=2000,
                exposure_ev=0.0, exposure_meter_ev=meter_ev, sharpness=100.0, lines_found=0, phash="0" * 16,
-               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+               clipped_highlights_pct=clipped_pct, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                clipped_shadows_pct_b=0.0, exposure_compensation_ev=compensation)
     return ImageRecord.from_row(row, faces=[])
 
@@ -87,3 +89,17 @@ def test_the_compensation_is_read_from_the_exif_of_rasters_and_raws(exposure_dir
         return exposure_compensation(raw_exif(raw_dir / name).get("Exif.Photo.ExposureBiasValue"))
 
     assert raw("tinydng_colorchart.dng") == 0.0 and raw("Canon_PowerShot_G2_CRW_0304.CRW") is None
+
+
+def test_a_bright_jpeg_whose_highlights_hold_their_detail_is_left_as_shot_and_flagged() -> None:
+    # photoprism's pineapple on white: read 2.4 EV over, 1.7 % of its pixels clipped. A picture developed
+    # that far over clips a seventh of them or more: this one was made bright, and a darkening greys it.
+    rec = _record(2.37, None, clipped_pct=1.7)
+    assert _correction(rec) == 0.0 and rec.plan.exposure_ev == pytest.approx(2.37)
+    (flag,) = [o for o in rec.operations if o.kind is OperationKind.FLAG]
+    assert flag.params["check"] == "exposure_bright" and "left as shot" in flag.reason
+    # Clipped like an over-exposure, or a RAW (whose brightness nobody chose yet): corrected.
+    assert _correction(_record(2.37, None, clipped_pct=15.0)) == pytest.approx(-2.0)
+    assert _correction(_record(2.37, None, SourceKind.RAW, clipped_pct=1.7)) == pytest.approx(-2.0)
+    # A smaller darkening is not in question.
+    assert _correction(_record(0.8, None, clipped_pct=0.0)) == pytest.approx(-0.8)

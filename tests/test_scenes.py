@@ -650,3 +650,21 @@ def test_the_plan_carries_the_white_balance_the_renderer_applies_matched_or_not(
             want = tuple(wb[0].params["gains"]) if wb else (1.0, 1.0, 1.0)
             assert seen[r.source_path] == pytest.approx(want), (strict, r.source_path)
         assert any(g != (1.0, 1.0, 1.0) for g in seen.values())
+
+
+def test_a_bright_scene_whose_highlights_hold_their_detail_is_not_darkened_by_its_match() -> None:
+    # Four JPEGs of a product on a white sweep, one exposure: each reads 1.8 EV over, but only 0.5 % of its
+    # pixels clip (a picture developed that far over clips a seventh of them): the scene's match leaves them
+    # as shot and asks a person, as each frame's own rule does. Clipped like an over-exposure, darkened.
+    def sweep(clipped: float) -> list[ImageRecord]:
+        records = [frame(f"w{k}.jpg", 20 * k, level_ev=1.8 + 0.3) for k in range(4)]
+        for r in records:
+            r.source_kind, r.format, r.exposure.clipped_highlights_pct = SourceKind.RASTER, "jpeg", clipped
+        return records
+
+    chart = load_chart("culinary").chart  # consistency on, target +0.3 EV
+    for name, r in _plan(sweep(0.5), chart).items():
+        assert applied_exposure(r.operations) == 0.0, name
+        (flag,) = [o for o in r.operations if o.params.get("check", "").startswith("exposure")]
+        assert flag.params["check"] == "exposure_bright" and flag.reason.startswith("matched to scene"), name
+    assert all(applied_exposure(r.operations) < -1.5 for r in _plan(sweep(15.0), chart).values())
