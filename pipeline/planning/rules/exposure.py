@@ -48,7 +48,7 @@ def bright_by_intent(record: ImageRecord, needed_ev: float) -> bool:
 
 
 def bright_flag(record: ImageRecord, read: str, confidence: float = 1.0) -> list[Operation]:
-    """The flag of a picture :func:`bright_by_intent` leaves as shot; ``read`` says what darkening it was read to need."""
+    """The flag of a picture :func:`bright_by_intent` leaves as shot; ``read`` says what it was read to need."""
     return check_operation(
         AcceptanceAction.FLAG, "exposure_bright",
         f"{read}, but its highlights hold their detail ({record.exposure.clipped_highlights_pct:.1f} % clipped): "

@@ -179,9 +179,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
                    f" and {'green' if (colour.tint or 0.0) > 0 else 'magenta'} beyond any light's (tint "
                    f"{colour.tint:+.2f}, more than {MAX_LIGHT_TINT:g}): the picture's own colour, not its light")
-            flags = check_operation(
-                AcceptanceAction.FLAG, "white_balance", f"{read}{'' if uncertainty is None else f' (+-{uncertainty:.0f})'}{why}; left as shot, check by eye",
-                cast, target, confidence=confidence)
+            spread = "" if uncertainty is None else f" (+-{uncertainty:.0f})"
+            flags = check_operation(AcceptanceAction.FLAG, "white_balance",
+                                    f"{read}{spread}{why}; left as shot, check by eye", cast, target,
+                                    confidence=confidence)
             return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence)
     flags: list[Operation] = []
     if applied != shift:
@@ -222,8 +223,9 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
 
 
 def is_a_light(tint: float | None) -> bool:
-    """Whether neutrals of this green tint (:attr:`~pipeline.kernel.records.ColourMeasure.tint`, log2) can be lit by a lamp, the sun or the sky:
-    within :data:`MAX_LIGHT_TINT` of the black-body line (module docstring, point 2b). True without a reading."""
+    """Whether neutrals of this green tint (:attr:`~pipeline.kernel.records.ColourMeasure.tint`, log2) can be
+    lit by a lamp, the sun or the sky: within :data:`MAX_LIGHT_TINT` of the black-body line (module docstring,
+    point 2b). True without a reading."""
     return tint is None or not abs(tint) > MAX_LIGHT_TINT
 
 
