@@ -78,6 +78,11 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
     trusting = chart_with(chart, "faces", min_auto_score=0.5)
     (lift,) = of_kind(plan_image(image_record(faces=faces), trusting), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RENDERER and lift.params["ev"] == pytest.approx(0.8)
+    # A face detect_faces marked too small to judge reliably is not lifted unseen, however sure the detector.
+    faces[4].too_small = True
+    (lift,) = of_kind(plan_image(image_record(faces=faces), trusting), OperationKind.BRIGHTEN_FACE)
+    assert lift.applied_by is AppliedBy.RETOUCHER and "too small to judge unseen" in lift.reason
+    assert lift.params["ev"] == pytest.approx(0.8)
 
 
 def _skin(ev: float, redness: float, x: float) -> Face:
