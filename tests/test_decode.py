@@ -159,6 +159,21 @@ def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:
     assert "truncated" in errors["cut.jpg"]
 
 
+def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
+    # A 16-bit CIELab TIFF (prepress; sharp's test fixture cielab-dagams.tiff is one): Pillow reads 8-bit Lab
+    # only. The failed row names the colour model instead of "not an image format".
+    import tifffile
+
+    lab = np.zeros((32, 48, 3), np.uint16)
+    lab[..., 0] = np.linspace(0, 65535, 48, dtype=np.uint16)[None, :]
+    tifffile.imwrite(tmp_path / "lab16.tif", lab, photometric="cielab")
+    with pytest.raises(InputError, match="a CIELab TIFF of a kind Pillow cannot decode: save it as an RGB TIFF"):
+        decode_raster(tmp_path / "lab16.tif", 1600, max_pixels=100_000_000)
+    (tmp_path / "text.tif").write_text("not a tiff at all\n")
+    with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):
+        decode_raster(tmp_path / "text.tif", 1600, max_pixels=100_000_000)
+
+
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     Image.new("L", (12000, 10000)).save(path, optimize=True)  # 120 MP, a few KB on disk

@@ -205,6 +205,38 @@ def _tiff_damage(f: Any, head: bytes, size: int) -> str | None:
     return None
 
 
+#: TIFF PhotometricInterpretation values by name, for what a TIFF Pillow cannot open holds.
+_PHOTOMETRIC = {0: "white-is-zero grey", 1: "grey", 2: "RGB", 3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr",
+                8: "CIELab", 9: "ICC Lab", 10: "ITU Lab", 32844: "LogL", 32845: "LogLuv", 34892: "linear raw"}
+
+
+def _unreadable_tiff(path: Path) -> str | None:
+    """Why Pillow cannot open a TIFF, from its first image directory's colour model (a 16-bit CIELab TIFF from
+    prepress, a LogLuv HDR), or None for a file without a readable TIFF header."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:4] not in (b"II*\x00", b"MM\x00*"):
+                return None
+            endian = "<" if head[:2] == b"II" else ">"
+            (ifd,) = struct.unpack_from(endian + "I", head, 4)
+            f.seek(ifd)
+            (count,) = struct.unpack(endian + "H", f.read(2))
+            entries = f.read(12 * count)
+    except (OSError, struct.error):
+        return None
+    tags = {}
+    for i in range(len(entries) // 12):
+        tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
+        if typ == 3 and n == 1:  # a single SHORT sits in the entry itself
+            tags[tag] = struct.unpack_from(endian + "H", entries, 12 * i + 8)[0]
+    photometric = tags.get(0x0106)
+    if photometric is None:
+        return None
+    model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
+    return f"a {model} TIFF of a kind Pillow cannot decode: save it as an RGB TIFF or JPEG"
+
+
 _LIBRAW_MEANING = {
     "LibRawIOError": "the file ends before its image data does: truncated or damaged",
     "LibRawDataError": "the image data is corrupt",
@@ -704,7 +736,7 @@ def decode_raster(
     except Image.DecompressionBombError as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise InputError("not an image format Pillow or LibRaw can read") from None
+        raise InputError(_unreadable_tiff(path) or "not an image format Pillow or LibRaw can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
     except MemoryError:
