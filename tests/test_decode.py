@@ -167,7 +167,7 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     lab = np.zeros((32, 48, 3), np.uint16)
     lab[..., 0] = np.linspace(0, 65535, 48, dtype=np.uint16)[None, :]
     tifffile.imwrite(tmp_path / "lab16.tif", lab, photometric="cielab")
-    with pytest.raises(InputError, match="a CIELab TIFF of a kind Pillow cannot decode: save it as an RGB TIFF"):
+    with pytest.raises(InputError, match="a TIFF in CIELab colour that Pillow cannot decode: save it as an RGB TIFF"):
         decode_raster(tmp_path / "lab16.tif", 1600, max_pixels=100_000_000)
     (tmp_path / "text.tif").write_text("not a tiff at all\n")
     with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):

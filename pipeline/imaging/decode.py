@@ -234,7 +234,7 @@ def _unreadable_tiff(path: Path) -> str | None:
     if photometric is None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
-    return f"a {model} TIFF of a kind Pillow cannot decode: save it as an RGB TIFF or JPEG"
+    return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
 
 
 _LIBRAW_MEANING = {

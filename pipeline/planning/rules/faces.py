@@ -271,13 +271,20 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
             "ev": rounded(deficit, 2),
             "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
         },
-        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})"
-               + ("" if auto else (" (more than the automatic limit: retouch by hand)"
-                                   if deficit > fr.max_brighten_ev else " (uncertain detection)"
-                                   if f.score < fr.min_auto_score else " (a face too small to judge unseen)")),
+        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})" + ("" if auto else _by_hand(f, deficit, chart)),
         measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
         applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
     )
+
+
+def _by_hand(f: Face, deficit: float, chart: Chart) -> str:
+    """Why a lift goes to a retoucher rather than the renderer (:func:`_lift`)."""
+    fr = chart.faces
+    if deficit > fr.max_brighten_ev:
+        return " (more than the automatic limit: retouch by hand)"
+    if f.score < fr.min_auto_score:
+        return " (uncertain detection)"
+    return " (a face too small to judge unseen)"
 
 
 @dataclass(frozen=True)
