@@ -271,7 +271,8 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str) -> Operation:
             "ev": rounded(deficit, 2),
             "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
         },
-        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})" + ("" if auto else _by_hand(f, deficit, chart)),
+        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})"
+               + ("" if auto else _by_hand(f, deficit, chart)),
         measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
         applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
     )
