@@ -12,7 +12,7 @@ import pytest
 
 from charts.loader import load_chart
 from charts.schema import Chart
-from pipeline.imaging.measure import white_balance_cast
+from pipeline.imaging.measure import colour_measure, white_balance_cast
 from pipeline.imaging.measure.metering import exposed
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
@@ -250,14 +250,9 @@ def test_a_real_photo_of_one_colour_keeps_it() -> None:
 
     from pipeline.imaging.color import srgb_to_linear
 
-    rgb = srgb_to_linear(data.retina().astype(np.float32) / 255.0)
-    cast = white_balance_cast(rgb, rendered=True)
-    assert cast.mired > 150 and cast.tint < -MAX_LIGHT_TINT
     record = _record(0.0)
-    cols = {"cast_a": cast.a, "cast_b": cast.b, "temperature_shift_k": cast.temperature_shift_k,
-            "cast_mired": cast.mired, "tint": cast.tint, "uncertainty_mired": cast.uncertainty_mired}
-    for k, v in cols.items():
-        setattr(record.colour, k, v)
+    record.colour = colour_measure(srgb_to_linear(data.retina().astype(np.float32) / 255.0), rendered=True)
+    assert record.colour.cast_mired > 150 and record.colour.tint < -MAX_LIGHT_TINT
     ops = plan_image(record, BASE)
     assert _wb(ops) is None and _flags(ops, "white_balance")
 
