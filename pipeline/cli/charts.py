@@ -343,6 +343,8 @@ def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: s
     from charts.learn import (
         EXPOSURE_TARGET,
         MIN_PHOTOS,
+        TARGET_RANGE_EV,
+        TARGET_STEP_EV,
         WARM_SHIFT,
         chart_text,
         learn_key,
@@ -366,7 +368,7 @@ def learn_from_reviews_command(outs: tuple[Path, ...], out_path: Path, parent: s
         raise ChartConfigError([exc]) from None
     ex, wb = resolved.chart.exposure, resolved.chart.white_balance
     warm = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
-    learnable = [("exposure", "ev", EXPOSURE_TARGET, ex.target_ev, ex.tolerance_ev, (-3.0, 3.0), 0.05)]
+    learnable = [("exposure", "ev", EXPOSURE_TARGET, ex.target_ev, ex.tolerance_ev, TARGET_RANGE_EV, TARGET_STEP_EV)]
     if wb.policy is not WhiteBalancePolicy.AS_SHOT:
         learnable.append(("white-balance", "mired_shift", WARM_SHIFT, warm, wb.tolerance_mired, (0.0, 100.0), 1.0))
     sections: dict[str, dict] = {}

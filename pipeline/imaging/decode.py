@@ -187,22 +187,33 @@ def _tiff_damage(f: Any, head: bytes, size: int) -> str | None:
             return None
         if ifd + 2 > size:
             return f"an image directory at byte {ifd} lies past the end of the file ({size} bytes)"
-        f.seek(ifd)
-        (count,) = struct.unpack(endian + "H", f.read(2))
-        entries = f.read(12 * count + 4)
-        if len(entries) < 12 * count + 4:
+        directory = _ifd(f, endian, ifd)
+        if directory is None:
             return f"the image directory at byte {ifd} is cut by the end of the file ({size} bytes)"
-        tags = {}
-        for i in range(count):
-            tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
-            if n == 1 and typ in (3, 4):
-                fmt = endian + ("H" if typ == 3 else "I")
-                tags[tag] = struct.unpack_from(fmt, entries, 12 * i + 8)[0]
+        tags, ifd = directory
         offset, length = tags.get(0x0111), tags.get(0x0117)  # StripOffsets, StripByteCounts (single strip)
         if offset is not None and length is not None and offset + length > size:
             return f"its image data runs to byte {offset + length}, past the end of the file ({size} bytes)"
-        (ifd,) = struct.unpack_from(endian + "I", entries, 12 * count)
     return None
+
+
+def _ifd(f: Any, endian: str, at: int) -> tuple[dict[int, int], int] | None:
+    """The single SHORT and LONG values of the TIFF image directory at byte ``at`` (tag -> value) and the next
+    directory's offset; None when the file ends inside the directory."""
+    f.seek(at)
+    head = f.read(2)
+    if len(head) < 2:
+        return None
+    (count,) = struct.unpack(endian + "H", head)
+    entries = f.read(12 * count + 4)
+    if len(entries) < 12 * count + 4:
+        return None
+    tags = {}
+    for i in range(count):
+        tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
+        if n == 1 and typ in (3, 4):
+            tags[tag] = struct.unpack_from(endian + ("H" if typ == 3 else "I"), entries, 12 * i + 8)[0]
+    return tags, struct.unpack_from(endian + "I", entries, 12 * count)[0]
 
 
 #: TIFF PhotometricInterpretation values by name, for what a TIFF Pillow cannot open holds.
@@ -219,18 +230,10 @@ def _unreadable_tiff(path: Path) -> str | None:
             if head[:4] not in (b"II*\x00", b"MM\x00*"):
                 return None
             endian = "<" if head[:2] == b"II" else ">"
-            (ifd,) = struct.unpack_from(endian + "I", head, 4)
-            f.seek(ifd)
-            (count,) = struct.unpack(endian + "H", f.read(2))
-            entries = f.read(12 * count)
+            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0])
     except (OSError, struct.error):
         return None
-    tags = {}
-    for i in range(len(entries) // 12):
-        tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
-        if typ == 3 and n == 1:  # a single SHORT sits in the entry itself
-            tags[tag] = struct.unpack_from(endian + "H", entries, 12 * i + 8)[0]
-    photometric = tags.get(0x0106)
+    photometric = None if directory is None else directory[0].get(0x0106)
     if photometric is None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
