@@ -227,6 +227,17 @@ def test_finish_known_values() -> None:
     out = finish_rendition(grey.copy(), "srgb", 0.0, 8, gains=(2.0, 1.0, 0.5))
     want = np.round(linear_to_srgb(np.array([0.36, 0.18, 0.09])) * 255)
     assert out[0, 0].tolist() == want.tolist()
+    # What the source blew stays white (a blown lamp under a cooling correction is not turned cyan), and under
+    # gains all below 1 it goes a neutral grey at the largest gain.
+    assert finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.7, 1.0, 1.4))[0, 0].tolist() == [255] * 3
+    dim = finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.25, 0.4, 0.5))[0, 0]
+    assert dim.tolist() == [round(float(linear_to_srgb(np.float32(0.5))) * 255)] * 3
+    # ... while red blown alone keeps its warmth, and tones rise with the source through the blend.
+    ramp = np.full((1, 64, 3), 0.6, np.float32)
+    ramp[0, :, 0] = np.linspace(0.6, 1.0, 64)
+    red = finish_rendition(ramp.copy(), "srgb", 0.0, 16, gains=(0.7, 1.0, 1.0))[0]
+    assert (np.diff(red[:, 0].astype(int)) >= 0).all() and red[-1, 0] == 65535 and red[-1, 2] < 65535
+    assert red[0, 0] == round(float(linear_to_srgb(np.float32(0.42))) * 65535)
     # Sharpening leaves flat areas alone and steepens an edge.
     assert finish_rendition(grey.copy(), "srgb", 2.0, 8)[4, 4].tolist() == [118, 118, 118]
     edge = np.full((16, 16, 3), 0.05, np.float32)

@@ -683,6 +683,36 @@ def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOUL
     return rgb_linear
 
 
+#: A channel this close to the source's full scale may be blown (JPEG noise and a camera's own roll-off keep
+#: blown areas a few levels short of 255: sRGB 241) ...
+BLOWN_FROM = 0.88
+#: ... and from this level it is (sRGB 252.5): see :func:`apply_gains_keeping_blown`.
+BLOWN_AT = 0.98
+
+
+def apply_gains_keeping_blown(rgb_linear: np.ndarray, gains: Sequence[float]) -> np.ndarray:
+    """Multiply each channel by its gain, in place, except where the source blew it: there by the largest gain.
+
+    A channel blown in the source holds full scale whatever the light was, so
+    a white-balance gain below the others' turns a blown lamp or sky cyan or
+    magenta (full-scale white with red cut to 0.7 is 221, 255, 255). A channel
+    blown in the source is instead scaled by the pixel's largest gain, as the
+    channels that clip with it are: blown white stays white (or, under a
+    darkening, a neutral grey), and a lamp blown in red only keeps its warmth.
+    Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step blends the
+    two gains, so tones keep their order and no edge appears. Equal gains (an
+    exposure alone) scale every channel alike, as a plain multiply does.
+    """
+    g = np.asarray(gains, np.float32).reshape(1, 1, 3)
+    top = np.float32(g.max())
+    w = np.clip((rgb_linear - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
+    w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
+    w *= top - g
+    w += g
+    rgb_linear *= w
+    return rgb_linear
+
+
 def finish_rendition(
     rgb_linear: np.ndarray,
     color_space: ColorSpace | str,
@@ -708,8 +738,10 @@ def finish_rendition(
         8 or 16.
     gains : sequence of 3 float
         Per-channel linear gains applied first (white balance times
-        exposure); folded into the colour matrix, so they cost no extra pass,
-        unless ``white`` asks for the highlight shoulder between the two.
+        exposure), keeping what the source blew white
+        (:func:`apply_gains_keeping_blown`); equal gains fold into the colour
+        matrix, so they cost no extra pass, unless ``white`` asks for the
+        highlight shoulder between the two.
     sharpen_sigma : float
         Gaussian radius of the unsharp mask in output pixels (screens want
         under a pixel after downsizing).
@@ -748,11 +780,12 @@ def finish_rendition(
     gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
     shoulder = white > 1.0
     darken = scene_gain < 1.0
-    # With a shoulder or a darkening the gains come first, alone; without, they fold into the colour matrix.
-    alone = shoulder or darken
+    coloured = not np.allclose(gains, np.max(gains))
+    # With a shoulder, a darkening or a colour the gains come first, alone; else they fold into the colour matrix.
+    alone = shoulder or darken or coloured
     matrix = linear_srgb_to(space) if alone else linear_srgb_to(space) @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
-    gains32 = gain_matrix.astype(np.float32) if alone and not np.allclose(gain_matrix, np.eye(3)) else None
+    gains32 = gain_matrix.astype(np.float32) if alone and not coloured and not np.allclose(gain_matrix, np.eye(3)) else None
     luma_weights = rgb_to_xyz_matrix(space)[1].astype(np.float32).reshape(1, 3)
     enc = np.ascontiguousarray(rgb_linear)
     h = enc.shape[0]
@@ -762,7 +795,9 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
-        if gains32 is not None:
+        if coloured:
+            apply_gains_keeping_blown(strip, gains)
+        elif gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
         if shoulder:
             highlight_shoulder(strip, white, full_scale=full_scale)
