@@ -56,6 +56,15 @@ def exiftool(path: Path) -> dict:
     return json.loads(out.stdout)[0]
 
 
+def validate(path: Path) -> str:
+    """``exiftool -validate``'s verdict on a file: "OK", or how many warnings and errors it found."""
+    out = subprocess.run([EXIFTOOL, "-j", "-validate", "-warning", "-a", str(path)], capture_output=True, text=True,
+                         check=True)
+    tags = json.loads(out.stdout)[0]
+    warnings = [v for k, v in tags.items() if "Warning" in k]
+    return tags["Validate"] if tags["Validate"] == "OK" else f"{tags['Validate']}: {warnings}"
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -150,6 +159,8 @@ def test_jpeg_profile_and_metadata_read_back(crw_export) -> None:
     assert tags["XMP-postprod:RenderKey"] == item.record.render_key
     assert not any(k.startswith("GPS") for k in tags)
     assert not any("MakerNote" in k or k.startswith("Canon") for k in tags)
+    # Every tag EXIF requires is there (ExifVersion, resolution, YCbCrPositioning ...): exiftool finds nothing to warn of.
+    assert validate(out / item.record.exports[0].path) == "OK"
 
 
 @needs_exiftool
@@ -171,6 +182,8 @@ def test_16_bit_tiff_and_png_keep_depth_and_profile(crw_export) -> None:
     assert tags["PNG:BitDepth"] == 16
     assert tags["ICC_Profile:ProfileDescription"] == "Display P3 (postprod)"
     assert "Warning" not in tags.get("ExifTool:Warning", "")
+    for path in (tif, png, out / by_name["webp"].path):
+        assert validate(path) == "OK", path.name
     webp = exiftool(out / by_name["webp"].path)
     assert webp["ICC_Profile:ProfileDescription"] == "sRGB IEC61966-2.1 (postprod)"
     assert webp["XMP-dc:Creator"] == "Jane Photographer"

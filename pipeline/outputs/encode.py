@@ -202,7 +202,9 @@ def encode_pixels(
         return png_with_icc(data.tobytes(), icc)
     if settings.tiff_compression not in _TIFF_COMPRESSION:
         raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, got {settings.tiff_compression!r}")
-    params = [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_COMPRESSION[settings.tiff_compression]]
+    # TIFF requires a resolution in its first directory (EXIF_REQUIRED's, which exiv2 leaves to the encoder there).
+    params = [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_COMPRESSION[settings.tiff_compression],
+              cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, 72, cv2.IMWRITE_TIFF_YDPI, 72]
     if settings.tiff_compression != "none":
         params += [cv2.IMWRITE_TIFF_PREDICTOR, cv2.IMWRITE_TIFF_PREDICTOR_HORIZONTAL]
     ok, data = cv2.imencode(".tif", bgr, params)
@@ -224,6 +226,23 @@ def _shutter(seconds: float) -> str:
         return _rational(seconds, 10)
     # 1/160 s as the camera wrote it, not 0.00625 as a float reads back.
     return f"1/{round(1 / seconds)}" if abs(1 / seconds - round(1 / seconds)) < 0.05 else _rational(seconds, 100_000)
+
+
+#: The tags EXIF 2.32 requires of every file that has EXIF (its tables 4, 7 and 8: "mandatory"), with the
+#: resolution the standard designates when it is unknown (72 pixels per inch); PixelX/YDimension and ColorSpace
+#: are written with the file's own values. Without them ``exiftool -validate`` warns on every delivery.
+EXIF_REQUIRED = {
+    "Exif.Image.XResolution": "72/1",
+    "Exif.Image.YResolution": "72/1",
+    "Exif.Image.ResolutionUnit": "2",  # inches
+    "Exif.Photo.ExifVersion": "48 50 51 50",  # "0232"
+    "Exif.Photo.FlashpixVersion": "48 49 48 48",  # "0100"
+}
+#: ... and of a compressed (YCbCr) JPEG's.
+EXIF_REQUIRED_JPEG = {
+    "Exif.Image.YCbCrPositioning": "1",  # centred
+    "Exif.Photo.ComponentsConfiguration": "1 2 3 0",  # Y, Cb, Cr
+}
 
 
 @dataclass(frozen=True)
@@ -276,6 +295,7 @@ def build_metadata(
         Never for records written by decode; numbers that are not positive are left out.
     """
     exif: dict[str, Any] = {
+        **EXIF_REQUIRED,
         "Exif.Image.Orientation": "1",
         "Exif.Image.Software": SOFTWARE,
         "Exif.Photo.PixelXDimension": str(size[0]),
@@ -349,7 +369,13 @@ def embed_metadata(data: bytes, fmt: ImageFormat | str, metadata: ExportMetadata
     with pyexiv2.ImageData(data) as img:
         if fmt == ImageFormat.TIFF and icc is not None:
             img.modify_icc(icc)
-        img.modify_exif(metadata.exif)
+        exif = dict(metadata.exif)
+        if fmt == ImageFormat.JPEG:
+            exif.update(EXIF_REQUIRED_JPEG)
+        elif fmt == ImageFormat.TIFF:  # a compressed file's pixel dimensions; TIFF's own tags give them
+            exif.pop("Exif.Photo.PixelXDimension", None)
+            exif.pop("Exif.Photo.PixelYDimension", None)
+        img.modify_exif(exif)
         if fmt != ImageFormat.WEBP:  # WebP has no IPTC block; XMP carries the same fields
             img.modify_iptc(metadata.iptc)
         img.modify_xmp(metadata.xmp)
