@@ -19,6 +19,7 @@ from charts.loader import load_chart
 from pipeline.cli import EXIT_CONFIG, main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.geometry import fits
+from pipeline.imaging.measure.common import WORK_LONG_EDGE
 from pipeline.kernel.records import AppliedBy, ExposureVerdict, OperationKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
@@ -175,6 +176,16 @@ def test_big_tilt_goes_to_a_person_and_checks_flag_or_reject() -> None:
                       "face_required": OperationKind.REJECT}
     assert rec.plan.verdict is Verdict.REJECT
     assert all(o.reason for o in rec.operations)
+
+
+def test_a_picture_smaller_than_the_focus_copy_is_not_judged_soft() -> None:
+    # Enlarged to the 512 px copy the chart's minimum is set on, a sharp thumbnail reads soft: not rejected for it.
+    chart = load_chart("corporate_portrait").chart
+    small = image_record(sharpness=5.0, width=WORK_LONG_EDGE - 1, height=300)
+    large = image_record(sharpness=5.0, width=WORK_LONG_EDGE, height=300)
+    plan_shoot([small, large], chart)
+    checks = [{o.params.get("check") for o in r.operations} for r in (small, large)]
+    assert "sharpness" not in checks[0] and "sharpness" in checks[1]
 
 
 def test_near_duplicates_are_flagged() -> None:
