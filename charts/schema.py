@@ -328,7 +328,8 @@ class SharpnessCheck(_Strict):
         le=5000.0,
         description="Minimum `sharpness` (variance of the Laplacian of sRGB luma on a 512-px copy of the "
         "proxy, x1e4), judged after the planned exposure correction: sharp frames score 30-500, soft "
-        "or missed-focus frames under ~15.",
+        "or missed-focus frames under ~15. A picture under 512 px on its long edge is not judged (enlarged to "
+        "the copy, it would read soft however sharp).",
     )
     action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
 
