@@ -702,14 +702,23 @@ def apply_gains_keeping_blown(rgb_linear: np.ndarray, gains: Sequence[float]) ->
     Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step blends the
     two gains, so tones keep their order and no edge appears. Equal gains (an
     exposure alone) scale every channel alike, as a plain multiply does.
+
+    ``rgb_linear`` is (H, W, 3) float32, C-contiguous. The plain gains go over
+    every pixel in one OpenCV pass; only the pixels with a channel above
+    :data:`BLOWN_FROM` (a few percent of a photo) are blended again.
     """
-    g = np.asarray(gains, np.float32).reshape(1, 1, 3)
-    top = np.float32(g.max())
-    w = np.clip((rgb_linear - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
-    w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
-    w *= top - g
-    w += g
-    rgb_linear *= w
+    g = np.asarray(gains, np.float32)
+    pixels = rgb_linear.reshape(-1, 3)
+    below = cv2.inRange(rgb_linear, np.zeros(3), np.full(3, BLOWN_FROM))  # 255 where no channel is above
+    near = np.flatnonzero(below.reshape(-1) == 0)
+    source = pixels[near]  # a copy, before the gains
+    cv2.transform(rgb_linear, np.diag(g), dst=rgb_linear)
+    if near.size:
+        w = np.clip((source - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
+        w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
+        w *= g.max() - g
+        w += g
+        pixels[near] = source * w
     return rgb_linear
 
 
