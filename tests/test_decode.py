@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import rawpy
 from PIL import Image, ImageCms
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_proxy, decode_raster
+from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_proxy, decode_raster, hdr_transfer
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import load_graph
@@ -172,6 +174,31 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     (tmp_path / "text.tif").write_text("not a tiff at all\n")
     with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):
         decode_raster(tmp_path / "text.tif", 1600, max_pixels=100_000_000)
+
+
+def _png_with_cicp(path: Path, transfer: int) -> None:
+    """A PNG whose cICP chunk (after IHDR) declares BT.2020 primaries and ``transfer``."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (120, 130, 140)).save(buf, "PNG")
+    data = buf.getvalue()
+    body = b"cICP" + bytes([9, transfer, 0, 1])
+    chunk = struct.pack(">I", 4) + body + struct.pack(">I", zlib.crc32(body))
+    path.write_bytes(data[:33] + chunk + data[33:])  # signature (8) and IHDR (25) first
+
+
+def test_an_hdr_picture_is_refused_with_its_transfer(tmp_path: Path) -> None:
+    # A camera HEIF shot in HDR (Canon's PQ, Sony's HLG) or an HDR PNG: its code values are not sRGB's, and read
+    # as sRGB the picture comes out washed out; the row says what it is and what to deliver instead.
+    _png_with_cicp(tmp_path / "pq.png", 16)
+    with pytest.raises(InputError, match=r"an HDR picture \(PQ \(SMPTE ST 2084\) transfer\).*export it as an SDR"):
+        decode_raster(tmp_path / "pq.png", 1600, max_pixels=100_000_000)
+    _png_with_cicp(tmp_path / "srgb.png", 13)  # sRGB's transfer: decoded as ever
+    assert decode_raster(tmp_path / "srgb.png", 1600, max_pixels=100_000_000)[0].shape == (16, 16, 3)
+    # HEIF and AVIF declare it in an ISOBMFF colour box of type nclx (primaries, transfer, matrix, range).
+    box = b"\x00\x00\x00\x13colrnclx" + struct.pack(">HHHB", 9, 18, 0, 0x80)
+    assert hdr_transfer(b"ftypheic" + box) == "HLG (ARIB STD-B67)"
+    assert hdr_transfer(b"ftypheic" + box.replace(struct.pack(">H", 18), struct.pack(">H", 13), 1)) is None
+    assert hdr_transfer(b"ftypheic\x00\x00\x00\x10colrprof") is None  # an ICC profile: a phone's SDR HEIC
 
 
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:

@@ -240,6 +240,29 @@ def _unreadable_tiff(path: Path) -> str | None:
     return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
 
 
+#: Transfer characteristics (ITU-T H.273) of high-dynamic-range pictures: their code values are not sRGB's.
+_HDR_TRANSFERS = {16: "PQ (SMPTE ST 2084)", 18: "HLG (ARIB STD-B67)"}
+#: How far into a file its colour description is looked for: HEIF and AVIF keep their item properties, PNG its
+#: cICP chunk, before the pixel data.
+_COLOUR_BOX_SPAN = 1 << 18
+
+
+def hdr_transfer(head: bytes) -> str | None:
+    """The HDR transfer a file's leading bytes declare, or None: an ISOBMFF ``colr`` box of type ``nclx``
+    (HEIF, AVIF) or a PNG ``cICP`` chunk whose transfer characteristics are PQ or HLG (:data:`_HDR_TRANSFERS`).
+
+    Camera HEIFs shot in an HDR mode (Canon's HDR PQ, Sony's HLG stills) declare theirs there; a phone's HEIC
+    with a gain map is a standard-range picture (an ICC ``colr`` box) and is not one.
+    """
+    at = head.find(b"colrnclx")
+    if at >= 0 and len(head) >= at + 12:
+        return _HDR_TRANSFERS.get(struct.unpack_from(">H", head, at + 10)[0])
+    at = head.find(b"cICP")
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and at >= 0 and len(head) >= at + 6:
+        return _HDR_TRANSFERS.get(head[at + 5])
+    return None
+
+
 _LIBRAW_MEANING = {
     "LibRawIOError": "the file ends before its image data does: truncated or damaged",
     "LibRawDataError": "the image data is corrupt",
@@ -716,6 +739,14 @@ def decode_raster(
                     raise InputError(
                         f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit"
                     )
+                if im.format in ("HEIF", "AVIF", "PNG"):
+                    with open(path, "rb") as f:
+                        transfer = hdr_transfer(f.read(_COLOUR_BOX_SPAN))
+                    if transfer is not None:
+                        raise InputError(
+                            f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
+                            "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
+                            "or deliver the RAW")
                 meta = _exif_metadata(im, w, h)
                 icc = im.info.get("icc_profile")
                 if long_edge and im.format == "JPEG":
