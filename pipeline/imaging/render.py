@@ -690,8 +690,8 @@ BLOWN_FROM = 0.88
 BLOWN_AT = 0.98
 
 
-def apply_gains_keeping_blown(rgb_linear: np.ndarray, gains: Sequence[float]) -> np.ndarray:
-    """Multiply each channel by its gain, in place, except where the source blew it: there by the largest gain.
+def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels whose source may be blown, and their values after the white-balance ``gains``, keeping white white.
 
     A channel blown in the source holds full scale whatever the light was, so
     a white-balance gain below the others' turns a blown lamp or sky cyan or
@@ -700,26 +700,29 @@ def apply_gains_keeping_blown(rgb_linear: np.ndarray, gains: Sequence[float]) ->
     channels that clip with it are: blown white stays white (or, under a
     darkening, a neutral grey), and a lamp blown in red only keeps its warmth.
     Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step blends the
-    two gains, so tones keep their order and no edge appears. Equal gains (an
-    exposure alone) scale every channel alike, as a plain multiply does.
+    two gains, so tones keep their order and no edge appears.
 
-    ``rgb_linear`` is (H, W, 3) float32, C-contiguous. The plain gains go over
-    every pixel in one OpenCV pass; only the pixels with a channel above
-    :data:`BLOWN_FROM` (a few percent of a photo) are blended again.
+    Returns
+    -------
+    (ndarray, ndarray)
+        The flat indices of the pixels with a channel above :data:`BLOWN_FROM`
+        (a few percent of a photo, in a few of its strips: one OpenCV pass tells
+        a strip without any, a second finds them) and their
+        values after the gains, (n, 3) float32: what the plain gains give every
+        other pixel is left to the caller's one pass.
     """
     g = np.asarray(gains, np.float32)
-    pixels = rgb_linear.reshape(-1, 3)
+    if cv2.minMaxLoc(rgb_linear.reshape(rgb_linear.shape[0], -1))[1] <= BLOWN_FROM:  # most strips: nothing near
+        return np.empty(0, np.intp), np.empty((0, 3), np.float32)
     below = cv2.inRange(rgb_linear, np.zeros(3), np.full(3, BLOWN_FROM))  # 255 where no channel is above
     near = np.flatnonzero(below.reshape(-1) == 0)
-    source = pixels[near]  # a copy, before the gains
-    cv2.transform(rgb_linear, np.diag(g), dst=rgb_linear)
-    if near.size:
-        w = np.clip((source - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
-        w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
-        w *= g.max() - g
-        w += g
-        pixels[near] = source * w
-    return rgb_linear
+    source = rgb_linear.reshape(-1, 3)[near]
+    w = np.clip((source - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
+    w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
+    w *= g.max() - g
+    w += g
+    source *= w
+    return near, source
 
 
 def finish_rendition(
@@ -748,9 +751,9 @@ def finish_rendition(
     gains : sequence of 3 float
         Per-channel linear gains applied first (white balance times
         exposure), keeping what the source blew white
-        (:func:`apply_gains_keeping_blown`); equal gains fold into the colour
-        matrix, so they cost no extra pass, unless ``white`` asks for the
-        highlight shoulder between the two.
+        (:func:`blown_after_gains`); folded into the colour matrix, so they
+        cost no extra pass, unless ``white`` asks for the highlight shoulder
+        between the two.
     sharpen_sigma : float
         Gaussian radius of the unsharp mask in output pixels (screens want
         under a pixel after downsizing).
@@ -789,12 +792,15 @@ def finish_rendition(
     gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
     shoulder = white > 1.0
     darken = scene_gain < 1.0
-    coloured = not np.allclose(gains, np.max(gains))
-    # With a shoulder, a darkening or a colour the gains come first, alone; else they fold into the colour matrix.
-    alone = shoulder or darken or coloured
-    matrix = linear_srgb_to(space) if alone else linear_srgb_to(space) @ gain_matrix
+    # With a shoulder or a darkening the gains come first, alone; without, they fold into the colour matrix.
+    alone = shoulder or darken
+    to_space = linear_srgb_to(space)
+    matrix = to_space if alone else to_space @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
-    gains32 = gain_matrix.astype(np.float32) if alone and not coloured and not np.allclose(gain_matrix, np.eye(3)) else None
+    gains32 = gain_matrix.astype(np.float32) if alone and not np.allclose(gain_matrix, np.eye(3)) else None
+    # Unequal gains (a white balance) would tint what the source blew: those pixels get their own values.
+    coloured = not np.allclose(gains, np.max(gains))
+    space32 = None if np.allclose(to_space, np.eye(3)) else to_space.T.astype(np.float32)
     luma_weights = rgb_to_xyz_matrix(space)[1].astype(np.float32).reshape(1, 3)
     enc = np.ascontiguousarray(rgb_linear)
     h = enc.shape[0]
@@ -804,16 +810,19 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
-        if coloured:
-            apply_gains_keeping_blown(strip, gains)
-        elif gains32 is not None:
+        blown = blown_after_gains(strip, gains) if coloured else None
+        if gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
+        if blown is not None and alone:
+            strip.reshape(-1, 3)[blown[0]] = blown[1]
         if shoulder:
             highlight_shoulder(strip, white, full_scale=full_scale)
         if darken:
             darken_display_referred(strip, scene_gain, out=strip)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
+        if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
+            strip.reshape(-1, 3)[blown[0]] = blown[1] if space32 is None else blown[1] @ space32
         encoded = encode_fast(space, strip, in_place=True)
         strip[...] = encoded
         if luma is not None:
