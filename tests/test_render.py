@@ -230,6 +230,9 @@ def test_finish_known_values() -> None:
     # What the source blew stays white (a blown lamp under a cooling correction is not turned cyan), and under
     # gains all below 1 it goes a neutral grey at the largest gain.
     assert finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.7, 1.0, 1.4))[0, 0].tolist() == [255] * 3
+    assert finish_rendition(white.copy(), "adobe_rgb", 0.0, 16, gains=(0.7, 1.0, 1.4))[0, 0].tolist() == [65535] * 3
+    rolled = finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.7, 1.0, 1.4), white=2.0)[0, 0]  # the shoulder's way
+    assert rolled.tolist() == [rolled[0]] * 3
     dim = finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.25, 0.4, 0.5))[0, 0]
     assert dim.tolist() == [round(float(linear_to_srgb(np.float32(0.5))) * 255)] * 3
     # ... while red blown alone keeps its warmth, and tones rise with the source through the blend.
