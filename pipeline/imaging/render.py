@@ -686,7 +686,7 @@ def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOUL
 #: A channel this close to the source's full scale may be blown (JPEG noise and a camera's own roll-off keep
 #: blown areas a few levels short of 255: sRGB 241) ...
 BLOWN_FROM = 0.88
-#: ... and from this level it is (sRGB 252.5): see :func:`apply_gains_keeping_blown`.
+#: ... and from this level it is (sRGB 252.5): see :func:`blown_after_gains`.
 BLOWN_AT = 0.98
 
 
