@@ -96,11 +96,11 @@ stability of 0.50, a clock's motion blur at 0.39): the sweeps are at each consta
 is, nor at any of straighten_fit's 24 turns (20 of them were told, all more than 0.5
 deg off; none of its readings follows the turn).
 
-Told only when the lines settle it (ianare/exif-samples' photos, run as a new user would: 15 of their 100 photos,
-none visibly tilted, were sent to be levelled by -9.9 to +7.6 deg; 8 are now): a reading whose strongest rival direction is more than
-:data:`SURE_RIVAL` of its length is not told (:data:`MAX_RIVAL_TO_REPORT`), nor a sure horizon its verticals read
-more than :data:`SURE_GAINSAY_DEG` away. On straighten_fit's rows the level-lines figures and the untilted photos
-told are unchanged, and readings told more than 0.5 deg off fall 112 -> 90.
+Told only when the lines settle it (ianare/exif-samples' photos, run as a new user would: 15 of their 100
+photos, none visibly tilted, were sent to be levelled by -9.9 to +7.6 deg; 8 are now): a reading whose strongest
+rival direction is more than :data:`SURE_RIVAL` of its length is not told (:data:`MAX_RIVAL_TO_REPORT`), nor a
+sure horizon its verticals read more than :data:`SURE_GAINSAY_DEG` away. On straighten_fit's rows the level-lines
+figures and the untilted photos told are unchanged, and readings told more than 0.5 deg off fall 112 -> 90.
 """
 
 from __future__ import annotations
