@@ -14,7 +14,14 @@ import rawpy
 from PIL import Image, ImageCms
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.decode import check_not_constant, check_sensor_data, decode_proxy, decode_raster, hdr_transfer
+from pipeline.imaging.decode import (
+    check_not_constant,
+    check_sensor_data,
+    decode_proxy,
+    decode_raster,
+    hdr_transfer,
+    icc_hdr_transfer,
+)
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import load_graph
@@ -199,6 +206,25 @@ def test_an_hdr_picture_is_refused_with_its_transfer(tmp_path: Path) -> None:
     assert hdr_transfer(b"ftypheic" + box) == "HLG (ARIB STD-B67)"
     assert hdr_transfer(b"ftypheic" + box.replace(struct.pack(">H", 18), struct.pack(">H", 13), 1)) is None
     assert hdr_transfer(b"ftypheic\x00\x00\x00\x10colrprof") is None  # an ICC profile: a phone's SDR HEIC
+
+
+def _icc_with_cicp(transfer: int) -> bytes:
+    """A profile with one tag, ``cicp`` (ICC.1:2022), as libjxl writes for a JPEG XL's colour encoding."""
+    data = b"cicp" + bytes(4) + bytes([9, transfer, 0, 1])
+    table = struct.pack(">I4sII", 1, b"cicp", 128 + 4 + 12, len(data))
+    body = table + data
+    return struct.pack(">I", 128 + len(body)) + bytes(124) + body
+
+
+def test_an_icc_profile_declaring_hdr_is_refused(tmp_path: Path) -> None:
+    # libjxl describes a JPEG XL's PQ or HLG colour by an ICC profile with a cicp tag (Rec2100PQ); LittleCMS,
+    # converting through it, delivers the picture washed out as well.
+    assert icc_hdr_transfer(_icc_with_cicp(16)) == "PQ (SMPTE ST 2084)"
+    assert icc_hdr_transfer(_icc_with_cicp(13)) is None  # sRGB's transfer
+    assert icc_hdr_transfer(icc_profile("srgb")) is None and icc_hdr_transfer(b"not a profile") is None
+    Image.new("RGB", (16, 16), (120, 130, 140)).save(tmp_path / "hlg.png", icc_profile=_icc_with_cicp(18))
+    with pytest.raises(InputError, match=r"an HDR picture \(HLG \(ARIB STD-B67\) transfer\)"):
+        decode_raster(tmp_path / "hlg.png", 1600, max_pixels=100_000_000)
 
 
 def test_decompression_bomb_is_refused(tmp_path: Path) -> None:

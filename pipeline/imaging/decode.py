@@ -263,6 +263,22 @@ def hdr_transfer(head: bytes) -> str | None:
     return None
 
 
+def icc_hdr_transfer(icc: bytes | None) -> str | None:
+    """The HDR transfer an ICC profile's ``cicp`` tag (ICC.1:2022) declares, or None: libjxl describes a JPEG XL's
+    PQ or HLG colour so (``Rec2100PQ``), and LittleCMS, converting through it, delivers it washed out too."""
+    if not icc:
+        return None
+    try:
+        count = struct.unpack_from(">I", icc, 128)[0]
+        for i in range(min(count, 256)):
+            signature, offset, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
+            if signature == b"cicp" and size >= 12:
+                return _HDR_TRANSFERS.get(icc[offset + 9])
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
 _LIBRAW_MEANING = {
     "LibRawIOError": "the file ends before its image data does: truncated or damaged",
     "LibRawDataError": "the image data is corrupt",
@@ -739,14 +755,15 @@ def decode_raster(
                     raise InputError(
                         f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit"
                     )
-                if im.format in ("HEIF", "AVIF", "PNG"):
+                transfer = icc_hdr_transfer(im.info.get("icc_profile"))
+                if transfer is None and im.format in ("HEIF", "AVIF", "PNG"):
                     with open(path, "rb") as f:
                         transfer = hdr_transfer(f.read(_COLOUR_BOX_SPAN))
-                    if transfer is not None:
-                        raise InputError(
-                            f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
-                            "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
-                            "or deliver the RAW")
+                if transfer is not None:
+                    raise InputError(
+                        f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
+                        "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
+                        "or deliver the RAW")
                 meta = _exif_metadata(im, w, h)
                 icc = im.info.get("icc_profile")
                 if long_edge and im.format == "JPEG":
