@@ -435,6 +435,13 @@ class Rendition(_Strict):
     metadata: MetadataPolicy | None = Field(
         None, description="Metadata for this rendition; none = the chart's `metadata`."
     )
+    ppi: int = Field(
+        72,
+        ge=1,
+        le=10000,
+        description="Pixels per inch written in the file (EXIF and TIFF resolution, JPEG's JFIF density): the "
+        "size it opens at in a layout or print dialog (2400 px at 300 ppi: 8 in). 72 is EXIF's value for none.",
+    )
     max_upscale: float = Field(
         1.0,
         ge=1.0,

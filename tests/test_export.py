@@ -37,7 +37,7 @@ metadata:
   strip_gps: {strip_gps}
 renditions:
   web: {{long_edge_px: 400, format: jpeg, quality: 85, sharpen_amount: 0.5}}
-  master: {{long_edge_px: 300, format: tiff, bit_depth: 16, color_space: adobe_rgb}}
+  master: {{long_edge_px: 300, format: tiff, bit_depth: 16, color_space: adobe_rgb, ppi: 300}}
   png16: {{long_edge_px: 200, format: png, bit_depth: 16, color_space: display_p3}}
   webp: {{long_edge_px: 300, format: webp, quality: 80}}
   capped: {{long_edge_px: 1200, format: jpeg, quality: 95, max_file_kb: 40}}
@@ -161,6 +161,8 @@ def test_jpeg_profile_and_metadata_read_back(crw_export) -> None:
     assert not any("MakerNote" in k or k.startswith("Canon") for k in tags)
     # Every tag EXIF requires is there (ExifVersion, resolution, YCbCrPositioning ...): exiftool finds nothing to warn of.
     assert validate(out / item.record.exports[0].path) == "OK"
+    # The rendition's ppi (72 by default) in EXIF and in JFIF's density alike.
+    assert (tags["IFD0:XResolution"], tags["IFD0:ResolutionUnit"], tags["JFIF:XResolution"]) == (72, 2, 72)
 
 
 @needs_exiftool
@@ -174,6 +176,7 @@ def test_16_bit_tiff_and_png_keep_depth_and_profile(crw_export) -> None:
     assert len(np.unique(pixels[..., 1])) > 256
     tags = exiftool(tif)
     assert tags["IFD0:BitsPerSample"] == "16 16 16"
+    assert (tags["IFD0:XResolution"], tags["IFD0:YResolution"]) == (300, 300)  # the master's ppi: its print size
     assert tags["ICC_Profile:ProfileDescription"] == "Adobe RGB (1998) compatible (postprod)"
     assert tags["IFD0:Model"] == "PowerShot G2"
     png = out / by_name["png16"].path

@@ -144,8 +144,9 @@ def encode_pixels(
     bit_depth: int,
     icc: bytes,
     settings: EncoderSettings = EncoderSettings(),
+    ppi: int = 72,
 ) -> bytes:
-    """Encode an RGB array (profile embedded, no other metadata).
+    """Encode an RGB array (profile embedded, no other metadata but the resolution).
 
     Parameters
     ----------
@@ -161,6 +162,9 @@ def encode_pixels(
         ICC profile to embed (TIFF's is added by :func:`embed_metadata`: OpenCV writes no tag for it).
     settings : EncoderSettings
         Progressive JPEG, WebP effort, TIFF and PNG compression.
+    ppi : int
+        Pixels per inch: a JPEG's JFIF density and a TIFF's resolution (the rendition's ``ppi``; EXIF carries
+        it too, :func:`build_metadata`).
 
     Returns
     -------
@@ -189,6 +193,7 @@ def encode_pixels(
             # (baseline without optimised tables is 3x faster still, but 15% larger)
             subsampling="4:4:4" if quality >= _FULL_CHROMA_FROM else "4:2:0",
             icc_profile=icc,
+            dpi=(ppi, ppi),
         )
         return buf.getvalue()
     if fmt == ImageFormat.WEBP:
@@ -202,9 +207,9 @@ def encode_pixels(
         return png_with_icc(data.tobytes(), icc)
     if settings.tiff_compression not in _TIFF_COMPRESSION:
         raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, got {settings.tiff_compression!r}")
-    # TIFF requires a resolution in its first directory (EXIF_REQUIRED's, which exiv2 leaves to the encoder there).
+    # TIFF requires a resolution in its first directory (the EXIF one's, which exiv2 leaves to the encoder there).
     params = [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_COMPRESSION[settings.tiff_compression],
-              cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, 72, cv2.IMWRITE_TIFF_YDPI, 72]
+              cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, ppi, cv2.IMWRITE_TIFF_YDPI, ppi]
     if settings.tiff_compression != "none":
         params += [cv2.IMWRITE_TIFF_PREDICTOR, cv2.IMWRITE_TIFF_PREDICTOR_HORIZONTAL]
     ok, data = cv2.imencode(".tif", bgr, params)
@@ -228,12 +233,10 @@ def _shutter(seconds: float) -> str:
     return f"1/{round(1 / seconds)}" if abs(1 / seconds - round(1 / seconds)) < 0.05 else _rational(seconds, 100_000)
 
 
-#: The tags EXIF 2.32 requires of every file that has EXIF (its tables 4, 7 and 8: "mandatory"), with the
-#: resolution the standard designates when it is unknown (72 pixels per inch); PixelX/YDimension and ColorSpace
-#: are written with the file's own values. Without them ``exiftool -validate`` warns on every delivery.
+#: The tags EXIF 2.32 requires of every file that has EXIF (its tables 4, 7 and 8: "mandatory"); the resolution
+#: (the rendition's ``ppi``, 72 by default: the standard's value when it is unknown), PixelX/YDimension and
+#: ColorSpace are written with the file's own values. Without them ``exiftool -validate`` warns on every delivery.
 EXIF_REQUIRED = {
-    "Exif.Image.XResolution": "72/1",
-    "Exif.Image.YResolution": "72/1",
     "Exif.Image.ResolutionUnit": "2",  # inches
     "Exif.Photo.ExifVersion": "48 50 51 50",  # "0232"
     "Exif.Photo.FlashpixVersion": "48 49 48 48",  # "0100"
@@ -263,6 +266,7 @@ def build_metadata(
     shoot: str,
     rendition: str,
     source_gps: Mapping[str, str] | None = None,
+    ppi: int = 72,
 ) -> ExportMetadata:
     """The EXIF, IPTC and XMP of one delivered file.
 
@@ -284,6 +288,8 @@ def build_metadata(
     source_gps : mapping, optional
         ``Exif.GPSInfo.*`` tags of the source; written only when the policy
         does not strip GPS.
+    ppi : int
+        The rendition's pixels per inch (EXIF X/YResolution).
 
     Returns
     -------
@@ -296,6 +302,8 @@ def build_metadata(
     """
     exif: dict[str, Any] = {
         **EXIF_REQUIRED,
+        "Exif.Image.XResolution": f"{ppi}/1",
+        "Exif.Image.YResolution": f"{ppi}/1",
         "Exif.Image.Orientation": "1",
         "Exif.Image.Software": SOFTWARE,
         "Exif.Photo.PixelXDimension": str(size[0]),
@@ -471,7 +479,7 @@ def export_rendition(
     icc = icc_profile(rendition.color_space.value)
 
     def encode(q: int) -> bytes:
-        return encode_pixels(pixels, rendition.format, q, rendition.bit_depth, icc, settings)
+        return encode_pixels(pixels, rendition.format, q, rendition.bit_depth, icc, settings, rendition.ppi)
 
     def finish(data: bytes) -> bytes:
         return embed_metadata(data, rendition.format, metadata, icc)
@@ -488,7 +496,8 @@ def tiff_metadata_entries(rendition: Rendition, metadata: ExportMetadata) -> lis
     """
     icc = icc_profile(rendition.color_space.value)
     dtype = np.uint16 if rendition.bit_depth == 16 else np.uint8
-    tiny = encode_pixels(np.zeros((1, 1, 3), dtype), ImageFormat.TIFF, 100, rendition.bit_depth, icc)
+    tiny = encode_pixels(np.zeros((1, 1, 3), dtype), ImageFormat.TIFF, 100, rendition.bit_depth, icc,
+                         ppi=rendition.ppi)
     return read_ifd0(embed_metadata(tiny, ImageFormat.TIFF, metadata, icc))
 
 
