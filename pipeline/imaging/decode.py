@@ -755,7 +755,8 @@ def decode_raster(
                     raise InputError(
                         f"image is {w}x{h} ({w * h / 1e6:.0f} MP), above the {max_pixels / 1e6:.0f} MP limit"
                     )
-                transfer = icc_hdr_transfer(im.info.get("icc_profile"))
+                icc = im.info.get("icc_profile")
+                transfer = icc_hdr_transfer(icc)
                 if transfer is None and im.format in ("HEIF", "AVIF", "PNG"):
                     with open(path, "rb") as f:
                         transfer = hdr_transfer(f.read(_COLOUR_BOX_SPAN))
@@ -765,7 +766,6 @@ def decode_raster(
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
                 meta = _exif_metadata(im, w, h)
-                icc = im.info.get("icc_profile")
                 if long_edge and im.format == "JPEG":
                     im.draft("RGB", (long_edge, long_edge))
                 dw, dh = im.size  # after DCT scaling
