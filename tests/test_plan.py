@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
 from pipeline.outputs.xmp import crs_to_box
 from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
+from pipeline.planning.rules.checks import FACE_TO_FRAME_UNITS
 from pipeline.planning.rules.exposure import key_reading
 from pipeline.planning.rules.faces import shown_ev
 
@@ -186,6 +188,24 @@ def test_a_picture_smaller_than_the_focus_copy_is_not_judged_soft() -> None:
     plan_shoot([small, large], chart)
     checks = [{o.params.get("check") for o in r.operations} for r in (small, large)]
     assert "sharpness" not in checks[0] and "sharpness" in checks[1]
+
+
+def test_a_portrait_is_judged_soft_on_its_sharpest_face_never_on_its_background_alone() -> None:
+    # corporate_portrait rejects under 20: a face 130 or sharper (20 in the frame's units) clears a frame
+    # whose background is blurred on purpose; a soft face leaves the frame's own reading to decide.
+    chart = load_chart("corporate_portrait").chart
+    faces = {"sharp": 140.0, "soft": 120.0}
+    bokeh = {k: image_record(source_path=k, sharpness=5.0, exposure_meter_ev=0.0,
+                             faces=[dataclasses.replace(face(1200, 600, 600, 0.0), sharpness=v)])
+             for k, v in faces.items()}
+    sharp_frame = image_record(source_path="sharp_frame", sharpness=50.0, exposure_meter_ev=0.0,
+                               faces=[dataclasses.replace(face(1200, 600, 600, 0.0), sharpness=30.0)])
+    plan_shoot([*bokeh.values(), sharp_frame], chart)
+    assert FACE_TO_FRAME_UNITS * 20 == pytest.approx(130.05)
+    checks = {k: {o.params.get("check") for o in r.operations} for k, r in {**bokeh, "sharp_frame": sharp_frame}.items()}
+    assert "sharpness" not in checks["sharp"]
+    assert "sharpness" in checks["soft"] and bokeh["soft"].plan.verdict is Verdict.REJECT
+    assert "sharpness" not in checks["sharp_frame"]
 
 
 def test_near_duplicates_are_flagged() -> None:
