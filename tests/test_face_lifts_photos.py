@@ -53,6 +53,8 @@ ROLAND_PALE_FACE, ROLAND_PALE_EV = 2, 1.2
 #: (within the exposure rule's key band): she was compared with a key that held her own reading.
 ROLAND_KEY_EV = 0.8
 ASTRONAUT_EV = 1.2
+#: A shadow deep enough that her bright face (0.9 EV over a well-exposed one, lit) reads clearly under one.
+ASTRONAUT_DEEP_EV = 2.0
 #: Three people in a lamp-lit tea room seen through a window (WB_sRGB's example, as published): the
 #: woman on the left (face 0) reads about 1 EV under the child by the lamp, the only face in the key
 #: light, and was lifted 1.05 EV; against her own surroundings she is no darker than the child is.
@@ -110,6 +112,8 @@ def planned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[d
     (face,) = _boxes(src, EYE_DRAWN_FACES["skimage/astronaut"])
     depth = _shadow_twins(load_photo(src), face, ASTRONAUT_EV, shoot / "astronaut.jpg", None)
     truth["astronaut.jpg"] = [(face, depth)]
+    depth = _shadow_twins(load_photo(src), face, ASTRONAUT_DEEP_EV, shoot / "astronaut_deep.jpg", None)
+    truth["astronaut_deep.jpg"] = [(face, depth)]
     truth["astronaut_lit.jpg"] = [(face, 0.0)]
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
                                        graph_path=analysis_graph(work / "graph.yaml"), chart="base"))
@@ -183,18 +187,27 @@ def test_the_review_shoots_shadowed_face_keeps_its_lift(planned: tuple[dict[str,
     assert lift is not None and lift >= depth
 
 
-def test_a_lone_face_in_a_shadow_is_judged_against_the_light_around_it(
+def test_a_lone_face_in_a_shadow_is_judged_against_the_light_around_it_and_its_own_level(
         planned: tuple[dict[str, ImageRecord], dict]) -> None:
     records, truth = planned
-    ((depth, lift),) = _matched(records["astronaut.jpg"], truth["astronaut.jpg"])
-    assert lift is not None and lift == pytest.approx(depth, abs=0.3)
+    # 2 EV down, her face reads clearly under a well-exposed one and far under the light around it: lifted,
+    # by the smaller reading (to a well-exposed face's level, not back to her bright one).
+    ((depth, lift),) = _matched(records["astronaut_deep.jpg"], truth["astronaut_deep.jpg"])
+    assert lift is not None and 0.6 < lift <= depth
+    # 1.2 EV down her bright face still reads like a lit face: the light around it alone says shadow, as a
+    # white backdrop beside a lit face does. Not lifted; a person is asked to check.
+    record = records["astronaut.jpg"]
+    ((_, lift),) = _matched(record, truth["astronaut.jpg"])
+    assert lift is None
+    (check,) = [o for o in record.operations if o.params.get("check") == "face_shadow"]
+    assert check.params["ev"] > 0.6 and "a bright backdrop rather than a shadow" in check.reason
     ((_, lit_lift),) = _matched(records["astronaut_lit.jpg"], truth["astronaut_lit.jpg"])
     assert lit_lift is None
-    # The lift removes the shadow: the frame is not brightened for it as well (it was, by about 1 EV,
-    # keyed on the shadowed face; the lit photo's own correction, +0.4 today, is the meter's).
+    assert not [o for o in records["astronaut_lit.jpg"].operations if o.params.get("check") == "face_shadow"]
+    # The lift removes the shadow: the frame is not brightened for it as well (keyed on the face as lifted).
     def exposure(r: ImageRecord) -> float:
         return sum(float(o.params["ev"]) for o in r.operations if o.kind is OperationKind.EXPOSURE)
-    assert exposure(records["astronaut.jpg"]) <= exposure(records["astronaut_lit.jpg"]) + 0.3
+    assert exposure(records["astronaut_deep.jpg"]) <= exposure(records["astronaut_lit.jpg"]) + 0.3
 
 
 def test_a_face_darker_than_its_peer_but_not_than_its_surroundings_is_a_check_not_a_lift(

@@ -14,7 +14,7 @@ from planning_inputs import LIT_SURROUND_EV, chart_with, face, image_record, of_
 import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
 from charts.schema import AcceptanceAction, Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, tone_curve
+from pipeline.imaging.measure.metering import FACE_LOG2, inverse_tone_curve, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
@@ -251,8 +251,16 @@ def test_a_raw_lone_face_is_judged_against_its_surroundings_as_they_look() -> No
     assert not of_kind(plan_image(jpeg, chart), OperationKind.BRIGHTEN_FACE)
     # A shadow on the RAW's face is lifted by its depth in scene light: the face a stop darker, the
     # wall as it was, read through the curve at the face's darker level and taken back to scene light.
+    # The bright face a stop down still reads 0.6 EV over a well-exposed face: lit, whatever the wall.
     shadowed = face(1000, 500, 400, face_ev - 1.0)
     shadowed.surround_ev = -2.5
+    assert not of_kind(plan_image(image_record(faces=[shadowed]), chart), OperationKind.BRIGHTEN_FACE)
+    # A face exposed like a well-exposed one, beside a wall it looks as far under as a lit face does, a stop
+    # down in a shadow: lifted.
+    well = 2.0**FACE_LOG2
+    wall = float(inverse_tone_curve(float(tone_curve(well)) * 2.0**-SURROUND_LIT_EV))
+    shadowed = face(1000, 500, 400, -1.0)
+    shadowed.surround_ev = math.log2(well / 2 / wall)
     (lift,) = of_kind(plan_image(image_record(faces=[shadowed]), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.params["ev"] == pytest.approx(1.0, abs=0.3)
 
