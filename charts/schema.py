@@ -66,6 +66,11 @@ class WhiteBalancePolicy(StrEnum):
     AS_SHOT = "as_shot"  # keep the camera's white balance (mixed light kept on purpose)
 
 
+class ExposureMeter(StrEnum):
+    FACES_AND_FRAME = "faces_and_frame"
+    FACES = "faces"
+
+
 class CropPlacement(StrEnum):
     FACE_AWARE = "face_aware"  # keep detected faces inside, with headroom
     CENTER = "center"
@@ -143,6 +148,14 @@ class ExposureRules(_Strict):
         "photographs (a night scene and a snowfield are both well exposed), that the offset is not the "
         "picture's own key. Below it the image is left as shot (its reading is still reported). 0.5 corrects "
         "every offset beyond the tolerance.",
+    )
+    meter: ExposureMeter = Field(
+        ExposureMeter.FACES_AND_FRAME,
+        description="What the exposure is read on when faces count: faces_and_frame weighs the faces with the "
+        "whole frame, each by how far it strays on well-exposed photographs (a snapshot's faces alone are a poor "
+        "meter); faces meters for skin alone, as a portrait photographer does: a headshot's backdrop (white, "
+        "black, a brand colour) says nothing of its exposure. Faces that may be clipped are always read with "
+        "the frame; without faces, the whole frame.",
     )
     keep_compensation: bool = Field(
         True,

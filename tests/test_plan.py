@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from planning_inputs import LIT_SURROUND_EV, face, image_record, of_kind
 
 from charts.loader import load_chart
+from charts.schema import ExposureMeter
 from pipeline.cli import EXIT_CONFIG, main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.geometry import fits
@@ -133,7 +134,7 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
 
 
 def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:
-    chart = load_chart("corporate_portrait").chart
+    chart = load_chart("base").chart
     # One face 2 EV under, the frame on target: the key weighs both by their spreads (the frame's is smaller).
     rec = image_record(exposure_meter_ev=0.0, faces=[face(1000, 500, 400, -2.0)])
     plan_shoot([rec], chart)
@@ -150,6 +151,26 @@ def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:
     plan_shoot([frame], chart)
     assert frame.plan.exposure_ev == pytest.approx(0.2) and frame.plan.exposure_verdict is ExposureVerdict.OK
     assert frame.plan.exposure_keyed_on == "frame" and not of_kind(frame.operations, OperationKind.EXPOSURE)
+
+
+def test_a_headshot_chart_meters_for_skin_alone() -> None:
+    # corporate_portrait's exposure.meter is faces: a white or black backdrop says nothing of a headshot's
+    # exposure. The face on target is left as shot whatever the frame reads; a face 1.2 EV under is brightened
+    # by 1.2 EV, not by its blend with a frame on target.
+    chart = load_chart("corporate_portrait").chart
+    assert chart.exposure.meter is ExposureMeter.FACES
+    white = image_record(source_path="white", exposure_meter_ev=2.5, faces=[face(1000, 500, 400, 0.0)])
+    dim = image_record(source_path="dim", exposure_meter_ev=0.0, faces=[face(1000, 500, 400, -1.2)])
+    plan_shoot([white, dim], chart)
+    assert white.plan.exposure_ev == pytest.approx(0.0) and not of_kind(white.operations, OperationKind.EXPOSURE)
+    (exp,) = of_kind(dim.operations, OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(1.2) and "keyed on 1 face(s)" in exp.reason
+    assert "whole frame" not in exp.reason
+    # Under base the same frames are read with their frame: the white backdrop darkens the headshot.
+    base = load_chart("base").chart
+    white2 = image_record(source_path="white", exposure_meter_ev=2.5, faces=[face(1000, 500, 400, 0.0)])
+    plan_shoot([white2], base)
+    assert of_kind(white2.operations, OperationKind.EXPOSURE)[0].params["ev"] < -1.0
 
 
 def test_crops_fit_and_keep_the_faces() -> None:

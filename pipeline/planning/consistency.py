@@ -144,15 +144,15 @@ def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[fl
     """
     if record.exposure.meter_ev is None or not math.isfinite(record.exposure.meter_ev):
         return None
-    from pipeline.planning.rules.exposure import plan_exposure, reading_spread  # here: the rules import this module
+    from pipeline.planning.rules.exposure import plan_exposure  # here: the rules import this module
 
     # The rule reads the offset (and what it keyed on) before its tolerance, confidence gate and cap decide
     # what to apply: the probe's offset is the reading whatever those say.
     probe = dataclasses.replace(plan, exposure_ev=0.0, exposure_offset_ev=None)
     plan_exposure(record, chart, probe)
-    if probe.exposure_offset_ev is None:
+    if probe.exposure_offset_ev is None or probe.exposure_spread_ev is None:
         return None
-    return -probe.exposure_offset_ev, reading_spread(probe.exposure_keyed_on == "faces", True)
+    return -probe.exposure_offset_ev, probe.exposure_spread_ev
 
 
 def reachable_key(key: float, settings: Sequence[float], max_correction_ev: float, max_hold_ev: float) -> float:

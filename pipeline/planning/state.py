@@ -44,6 +44,10 @@ class PlanState:
         The chance that the image really is off in the direction of its offset
         (:func:`pipeline.planning.rules.exposure.offset_confidence`); None when
         there is nothing to meter.
+    exposure_spread_ev : float or None
+        How far the reading the offset rests on strays on well-exposed
+        photographs (:func:`pipeline.planning.rules.exposure.reading_spread`);
+        None when there is nothing to meter.
     key_faces : tuple of int
         The faces the exposure was keyed on (those in the brightest light):
         other faces are judged against them.
@@ -72,6 +76,7 @@ class PlanState:
     exposure_offset_ev: float | None = None
     exposure_keyed_on: str | None = None
     exposure_confidence: float | None = None
+    exposure_spread_ev: float | None = None
     key_faces: tuple[int, ...] = ()
     white_balance_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
     angle_deg: float = 0.0

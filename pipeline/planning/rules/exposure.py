@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from charts.schema import AcceptanceAction, Chart
+from charts.schema import AcceptanceAction, Chart, ExposureMeter
 from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_SPREAD_EV, WHITE_FADE_EV, is_rendered
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
@@ -169,8 +169,9 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     With faces that count, the offset is keyed on those in the brightest light
     (:func:`key_faces`; a portrait photographer meters for skin; the chart's
     ``faces.target_ev`` says how bright skin should be) together with the
-    whole frame's meter (``exposure_meter_ev``), by :func:`key_reading`;
-    without, on the whole frame's meter alone. Sets ``plan.exposure_offset_ev``
+    whole frame's meter (``exposure_meter_ev``), by :func:`key_reading`
+    (with ``exposure.meter: faces`` and faces that cannot be clipped, on the
+    faces alone); without, on the whole frame's meter alone. Sets ``plan.exposure_offset_ev``
     (the record's ``exposure_ev``: negative = needs brightening),
     ``plan.exposure_keyed_on``, ``plan.key_faces`` and ``plan.exposure_ev``
     (the correction applied: the opposite of the offset, capped; 0 within the
@@ -190,6 +191,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         read_ev = float(np.median([record.faces[i].exposure_ev for i in keyed]))
         trust = faces_trust(read_ev)
         faces_ev = (read_ev if lone_lit is None else lone_lit) - chart.faces.target_ev
+        if ex.meter is ExposureMeter.FACES and trust >= 1.0:
+            frame_ev = None  # a headshot's backdrop says nothing of its exposure (faces that may be clipped do not say all)
         key_ev = key_reading(faces_ev, frame_ev, trust)
         plan.exposure_keyed_on, plan.key_faces = "faces", keyed
         keyed_on = f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")
@@ -203,7 +206,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     kept = compensation_kept(record, chart, offset)
     offset -= kept
     plan.exposure_offset_ev = offset
-    confidence = offset_confidence(offset, reading_spread(bool(keyed), frame_ev is not None, trust))
+    plan.exposure_spread_ev = reading_spread(bool(keyed), frame_ev is not None, trust)
+    confidence = offset_confidence(offset, plan.exposure_spread_ev)
     plan.exposure_confidence = confidence
     needed = -offset
     if not abs(needed) > ex.tolerance_ev:  # (not <=: a NaN measurement plans nothing)
