@@ -235,12 +235,16 @@ def test_finish_known_values() -> None:
     assert rolled.tolist() == [rolled[0]] * 3
     dim = finish_rendition(white.copy(), "srgb", 0.0, 8, gains=(0.25, 0.4, 0.5))[0, 0]
     assert dim.tolist() == [round(float(linear_to_srgb(np.float32(0.5))) * 255)] * 3
-    # ... while red blown alone keeps its warmth, and tones rise with the source through the blend.
-    ramp = np.full((1, 64, 3), 0.6, np.float32)
-    ramp[0, :, 0] = np.linspace(0.6, 1.0, 64)
-    red = finish_rendition(ramp.copy(), "srgb", 0.0, 16, gains=(0.7, 1.0, 1.0))[0]
-    assert (np.diff(red[:, 0].astype(int)) >= 0).all() and red[-1, 0] == 65535 and red[-1, 2] < 65535
-    assert red[0, 0] == round(float(linear_to_srgb(np.float32(0.42))) * 65535)
+    # ... and a yellow lamp blown in red and green stays yellow, tones rising with the source through the blend ...
+    ramp = np.full((1, 64, 3), 0.5, np.float32)
+    ramp[0, :, :2] = np.linspace(0.6, 1.0, 64)[:, None]
+    yellow = finish_rendition(ramp.copy(), "srgb", 0.0, 16, gains=(0.7, 1.0, 1.0))[0]
+    assert (np.diff(yellow[:, 0].astype(int)) >= 0).all() and yellow[-1, :2].tolist() == [65535, 65535]
+    assert yellow[0, 0] == round(float(linear_to_srgb(np.float32(0.42))) * 65535)
+    # ... while a red blown alone (a face's highlight) takes the red gain, as the skin around it does: not pink.
+    skin = np.array([[[1.0, 0.6, 0.45]]], np.float32)
+    cooled = finish_rendition(skin.copy(), "srgb", 0.0, 16, gains=(0.8, 1.0, 1.35))[0, 0]
+    assert cooled[0] == round(float(linear_to_srgb(np.float32(0.8))) * 65535)
     # Sharpening leaves flat areas alone and steepens an edge.
     assert finish_rendition(grey.copy(), "srgb", 2.0, 8)[4, 4].tolist() == [118, 118, 118]
     edge = np.full((16, 16, 3), 0.05, np.float32)

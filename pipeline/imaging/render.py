@@ -698,9 +698,13 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[n
     magenta (full-scale white with red cut to 0.7 is 221, 255, 255). A channel
     blown in the source is instead scaled by the pixel's largest gain, as the
     channels that clip with it are: blown white stays white (or, under a
-    darkening, a neutral grey), and a lamp blown in red only keeps its warmth.
-    Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step blends the
-    two gains, so tones keep their order and no edge appears.
+    darkening, a neutral grey), and a yellow lamp blown in red and green stays
+    yellow. A channel near blown alone (a face's red highlight, a red sign) takes
+    its own gain, as the unclipped skin or paint around it does: scaled by the
+    largest, a face's red highlights turned pink under a cooling correction.
+    Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step of the channel
+    times one of the pixel's middle channel blends the two gains, so tones keep
+    their order and no edge appears.
 
     Returns
     -------
@@ -717,8 +721,13 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[n
     below = cv2.inRange(rgb_linear, np.zeros(3), np.full(3, BLOWN_FROM))  # 255 where no channel is above
     near = np.flatnonzero(below.reshape(-1) == 0)
     source = rgb_linear.reshape(-1, 3)[near]
-    w = np.clip((source - np.float32(BLOWN_FROM)) * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
+    # A channel takes the largest gain as far as it and the pixel's middle channel are near blown: a highlight
+    # blown in two channels or three (a lamp, a sky, a yellow bulb), not a face's red alone.
+    middle = source.sum(axis=1) - source.max(axis=1) - source.min(axis=1)
+    w = np.clip((np.concatenate([source, middle[:, None]], axis=1) - np.float32(BLOWN_FROM))
+                * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
     w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
+    w = w[:, :3] * w[:, 3:]
     w *= g.max() - g
     w += g
     source *= w
