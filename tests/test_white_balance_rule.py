@@ -13,18 +13,21 @@ import pytest
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import colour_measure, white_balance_cast
-from pipeline.imaging.measure.metering import exposed
+from pipeline.imaging.measure.metering import exposed, inverse_tone_curve, tone_curve
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.white_balance import (
     MAX_LIGHT_TINT,
     PUBLISHED_WARMTH_MIRED,
+    SKIN_MIRED,
+    SKIN_SPREAD_MIRED,
     beyond_published,
     cast_confidence,
     is_a_light,
     is_skin,
     skin_hue_margin,
+    skin_mired,
     white_balance_params,
 )
 
@@ -272,21 +275,23 @@ def test_skin_is_a_hue_and_a_chroma() -> None:
     assert not is_skin(np.array([0.30, 0.25, 0.40]))  # magenta-blue
 
 
-def test_a_correction_that_would_turn_a_face_magenta_is_reduced_and_flagged() -> None:
-    # A pale face under a light the estimate reads 90 mired warm: cooling it all the way turns the
-    # face lilac; the plan corrects as far as the face stays skin, and says so.
+def test_a_correction_the_faces_skin_contradicts_is_left_as_shot_and_flagged() -> None:
+    # A pale face that reads as skin does in daylight, while the neutrals read 90 mired warm (a coloured wall or
+    # backdrop fools them, not the skin): cooling by 90 would take the skin 3 spreads past where skin reads.
     face_rgb = [0.42, 0.33, 0.27]
-    assert is_skin(np.array(face_rgb))
     record = _record(90.0, uncertainty=10.0, faces=[_pale_face(face_rgb)])
-    shift_k = record.colour.temperature_shift_k  # all the way to D65: neutrals move by their own offset
-    full = np.asarray(white_balance_params(shift_k, record.colour.cast_b, shift_k, -record.colour.cast_a)["gains"])
-    assert not is_skin(np.array(face_rgb) * full)
+    skin = skin_mired(record)
+    assert skin is not None and abs(skin - SKIN_MIRED) < 3 * SKIN_SPREAD_MIRED < abs(skin - 90.0 - SKIN_MIRED)
     ops = plan_image(record, BASE)
-    op = _wb(ops)
-    assert op is not None and 0 > op.params["mired_shift"] > -90
-    assert is_skin(np.array(face_rgb) * np.asarray(op.params["gains"]))
-    (flag,) = _flags(ops, "skin")
-    assert "away from skin" in flag.reason
+    assert _wb(ops) is None
+    (flag,) = _flags(ops, "white_balance")
+    assert "the faces' skin reads" in flag.reason and "left as shot" in flag.reason
+    # The same face under the light the neutrals read (its skin as warm as they are) vouches for the correction.
+    lit = tone_curve(inverse_tone_curve(np.array(face_rgb)) * light_rgb(90.0))  # the JPEG's face, 90 mired warmer
+    warm = _record(90.0, uncertainty=10.0, faces=[_pale_face([float(v) for v in lit])])
+    assert skin_mired(warm) == pytest.approx(skin + 90.0, abs=3.0)  # (the curve and its inverse: a spline each)
+    op = _wb(plan_image(warm, BASE))
+    assert op is not None and op.params["mired_shift"] == pytest.approx(-90.0, abs=0.5)
 
 
 def test_a_face_that_stays_skin_costs_nothing() -> None:

@@ -82,10 +82,12 @@ import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
+from pipeline.imaging.measure.metering import inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
+    cast_mired,
     linear_srgb_to_lab,
     mired,
     white_balance_gains,
@@ -139,6 +141,47 @@ PUBLISHED_WARMTH_MIRED = 23.0
 MAX_LIGHT_TINT = 0.5
 
 
+#: Where skin reads in mired (:func:`skin_mired`: the light a neutral of the skin's red/blue ratio would show, in
+#: scene light) in a photograph balanced as published, and how far one photo's faces stray from it (sample
+#: spread of each photo's median face): 40 of 79 press and studio portraits (serengil/deepface's and
+#: ageitgey/face_recognition's samples, every other file by name; the other 39 read 91.2, spread 21.0).
+SKIN_MIRED, SKIN_SPREAD_MIRED = 97.2, 22.8
+#: A correction that takes the faces' skin further from :data:`SKIN_MIRED` than this many spreads, and further
+#: than it read as shot, is contradicted by the skin (:func:`skin_disagrees`); 3 spreads hold every published
+#: portrait above (the 39 the constants did not see read 67.8-129.7 at their 5th-95th percentiles).
+SKIN_DISAGREES_SPREADS = 3.0
+
+
+def skin_mired(record: ImageRecord) -> float | None:
+    """The median skin reading of the faces big enough to judge and skin-coloured as shot, in mired (+ = warmer),
+    in scene light; None without one.
+
+    Each face's colour (:attr:`~pipeline.kernel.records.Face.colour_rgb`; a rendered source's taken back through
+    :func:`~pipeline.imaging.measure.metering.inverse_tone_curve`, as its neutrals are) read as a light by its
+    red/blue ratio (:func:`~pipeline.imaging.white_balance.cast_mired`): a light that warms the neutrals by
+    ``d`` mired warms the skin by ``d`` too, so the skin is a second reading of the light, with its own spread
+    (skins differ) but not fooled by a coloured backdrop.
+    """
+    rendered = is_rendered(record.source_kind)
+    readings = []
+    for i, rgb in face_colours(record):
+        if record.faces[i].too_small or not is_skin(rgb):  # a noisy reading, or no skin to read (a statue)
+            continue
+        light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
+        if light[0] > 0 and light[2] > 0:
+            readings.append(cast_mired(light))
+    return float(np.median(readings)) if readings else None
+
+
+def skin_disagrees(skin: float | None, shift: float) -> bool:
+    """Whether a correction of ``shift`` mired takes skin read at ``skin`` (:func:`skin_mired`) beyond
+    :data:`SKIN_DISAGREES_SPREADS` spreads of where published skin reads, and further from it than as shot."""
+    if skin is None:
+        return False
+    after, before = abs(skin + shift - SKIN_MIRED), abs(skin - SKIN_MIRED)
+    return after > SKIN_DISAGREES_SPREADS * SKIN_SPREAD_MIRED and after > before
+
+
 def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """The white-balance correction of one image (see the module docstring); nothing under ``as_shot``."""
     wb = chart.white_balance
@@ -167,7 +210,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
                 f"{read} is the scene's colour", cast, target, confidence)
         faces_confirm = True
-    elif confidence < wb.min_confidence or not is_a_light(colour.tint):
+    elif confidence < wb.min_confidence or not is_a_light(colour.tint) or skin_disagrees(skin_mired(record), applied):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
@@ -175,10 +218,15 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
                                           target, confidence)
+            skin = skin_mired(record)
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
                    f" and {'green' if (colour.tint or 0.0) > 0 else 'magenta'} beyond any light's (tint "
-                   f"{colour.tint:+.2f}, more than {MAX_LIGHT_TINT:g}): the picture's own colour, not its light")
+                   f"{colour.tint:+.2f}, more than {MAX_LIGHT_TINT:g}): the picture's own colour, not its light"
+                   if not is_a_light(colour.tint) else
+                   f", but the faces' skin reads {skin:.0f} mired, where published skin does ({SKIN_MIRED:.0f} "
+                   f"+-{SKIN_SPREAD_MIRED:.0f}), and the {applied:+.0f} mired correction would take it to "
+                   f"{skin + applied:.0f}: the picture's own colour (a coloured backdrop?), not its light")
             spread = "" if uncertainty is None else f" (+-{uncertainty:.0f})"
             flags = check_operation(AcceptanceAction.FLAG, "white_balance",
                                     f"{read}{spread}{why}; left as shot, check by eye", cast, target,
