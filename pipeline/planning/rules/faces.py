@@ -263,7 +263,7 @@ def lone_face_lift(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) ->
 
     On those portraits' twins (``benchmarks/faces_shadow_fit.py --more-dir``, a 0.8-1.5 EV shadow over each
     face, JPEG and DNG): lit faces lifted 124 -> 89 of 680 (lone faces 40 -> 5); shadowed faces found 296 ->
-    215 (JPEG) and 302 -> 209 (DNG) of 400, amounts within 0.3 EV 244 -> 183 of 800; 184 shadowed and 37 lit
+    215 (JPEG) and 302 -> 209 (DNG) of 400, amounts within 0.3 EV 244 -> 183 of 800; 172 shadowed and 19 lit
     faces flagged for a person instead (:func:`plan_faces`). Their lit faces read 0.5 EV over a well-exposed
     face (median), so a shadow of a stop leaves many at a lit face's level, and a lift on a lit face is the
     decision a retoucher trusts least. The tuning sources: found 79 -> 69 and 74 -> 66 of 84, within 0.3 EV
