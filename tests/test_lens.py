@@ -59,6 +59,9 @@ def test_norm_follows_the_aperture():
 def test_sign_test():
     assert sign_test_p(8, 8) == pytest.approx(1 / 256)
     assert sign_test_p(7, 8) == pytest.approx(9 / 256)
+    # Past 1023 frames 2.0**n overflows a float: a shoot of 1,712 frames of one lens stopped its outputs.
+    assert sign_test_p(1712, 1712) == 0.0 and sign_test_p(0, 1712) == 1.0
+    assert sign_test_p(856, 1712) == pytest.approx(0.5, abs=0.02)
     assert sign_test_p(0, 8) == 1.0 and sign_test_p(0, 0) == 1.0
 
 
