@@ -352,6 +352,11 @@ def test_only_plan_replans_without_decoding(planned: Path, monkeypatch: pytest.M
     crops = {o["params"]["aspect"] for p in (planned / "instructions").glob("*.json")
              for o in json.loads(p.read_text())["operations"] if o["kind"] == "crop"}
     assert crops == {"3:2", "16:9"}
+    # The new chart's plans have no exports yet, and the user is told how to make them.
+    to_deliver = sum(v != "reject" for v in after.values() if v)
+    assert to_deliver and not list((planned / "exports").rglob("*.*"))
+    assert f"{to_deliver} image{'s' if to_deliver > 1 else ''} to deliver have no exports" in result.output
+    assert "run `postprod process` again without --only" in result.output
 
 
 def test_only_plan_on_a_fresh_folder_is_refused(raw_dir: Path, tmp_path: Path) -> None:

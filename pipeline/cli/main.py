@@ -260,6 +260,10 @@ def _print_summary(s: dict) -> None:
         echo("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("replanned_not_rendered"):
+        n = s["replanned_not_rendered"]
+        echo(f"{n} image{'s' if n > 1 else ''} to deliver have no exports: re-planned differently, not rendered "
+             "(--only plan); run `postprod process` again without --only to render them")
     if s.get("decisions_not_rendered"):
         n = len(s["decisions_not_rendered"])
         echo(f"review decisions made during this run on {n} image{'s' if n > 1 else ''} are in the instructions "

@@ -37,7 +37,7 @@ from pipeline.kernel.interrupt import handle_interrupts, stop_if_interrupted
 from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
 from pipeline.kernel.record_store import RecordStore
-from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
@@ -114,6 +114,8 @@ class RunResult:
     # Images whose review decisions arrived after their render (their exports do not show them yet).
     decisions_not_rendered: list[str] = field(default_factory=list)
     executor: str = ""
+    # Re-planned only (``only="plan"``): an image to deliver without exports had its plan changed, not rendered.
+    plan_only: bool = False
     # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
     equipment: dict[str, int] = field(default_factory=dict)
 
@@ -126,7 +128,7 @@ class RunResult:
         return [r for r in self.records if r.status is Status.OK and r.duplicate_of is None]
 
     def summary(self) -> dict[str, Any]:
-        ok = faces = with_faces = exports = files = 0
+        ok = faces = with_faces = exports = files = without_exports = 0
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
         for r in self.records:  # one pass: the records are read, counted and let go
@@ -142,6 +144,7 @@ class RunResult:
                 faces += r.plan.faces_to_brighten or 0
                 with_faces += 1 if r.plan.faces_to_brighten else 0
                 exports += len(r.exports)
+                without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
@@ -157,6 +160,7 @@ class RunResult:
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
             "exports": exports,
+            "replanned_not_rendered": without_exports if self.plan_only else 0,
             "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
             "executor": self.executor,
@@ -388,7 +392,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
             ))
     ordered = records.view(sorted(records.keys()))
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
-                       executor=str(choice))
+                       executor=str(choice), plan_only=settings.only == "plan")
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \
