@@ -173,6 +173,35 @@ def test_a_headshot_chart_meters_for_skin_alone() -> None:
     assert of_kind(white2.operations, OperationKind.EXPOSURE)[0].params["ev"] < -1.0
 
 
+def test_a_headshot_is_not_brightened_past_its_highlights() -> None:
+    # Metered for skin alone, a dark-skinned face or a face in a dim corner reads a stop under while the
+    # picture is right: its highlights (the frame's white point, exposure_white_ev) reach where a well-exposed
+    # photograph's do (+0.28: serengil/deepface img17), and the reading is floored there. Under-exposed all
+    # over, the highlights are under too and the faces are read as before; darkening is never held back.
+    chart = load_chart("corporate_portrait").chart
+    lit = image_record(source_path="lit", faces=[face(1000, 500, 400, -1.0)], exposure_white_ev=0.28)
+    dark = image_record(source_path="dark", faces=[face(1000, 500, 400, -1.0)], exposure_white_ev=-1.2)
+    part = image_record(source_path="part", faces=[face(1000, 500, 400, -1.8)], exposure_white_ev=-1.0)
+    bright = image_record(source_path="bright", faces=[face(1000, 500, 400, 1.5)], exposure_white_ev=0.3)
+    old = image_record(source_path="old", faces=[face(1000, 500, 400, -1.0)])  # analysed before the column
+    for rec in (lit, dark, part, bright, old):
+        plan_shoot([rec], chart)
+    assert lit.plan.exposure_ev == pytest.approx(0.28) and not of_kind(lit.operations, OperationKind.EXPOSURE)
+    (exp,) = of_kind(dark.operations, OperationKind.EXPOSURE)
+    assert exp.params["ev"] == pytest.approx(1.0) and "highlights" not in exp.reason
+    (exp,) = of_kind(part.operations, OperationKind.EXPOSURE)  # floored at the highlights, not at the faces
+    assert exp.params["ev"] == pytest.approx(1.0) and "no darker than the frame's highlights read" in exp.reason
+    assert of_kind(bright.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(-1.5)
+    assert of_kind(old.operations, OperationKind.EXPOSURE)[0].params["ev"] == pytest.approx(1.0)
+    # Under base (faces and frame) the floor is the frame meter's own: nothing changes there.
+    base = load_chart("base").chart
+    a = image_record(source_path="a", faces=[face(1000, 500, 400, -1.0)], exposure_white_ev=0.28)
+    b = image_record(source_path="b", faces=[face(1000, 500, 400, -1.0)])
+    plan_shoot([a], base)
+    plan_shoot([b], base)
+    assert a.plan.exposure_ev == pytest.approx(b.plan.exposure_ev) and a.plan.exposure_ev < -0.2
+
+
 def test_crops_fit_and_keep_the_faces() -> None:
     chart = load_chart("corporate_portrait").chart
     rec = image_record(faces=[face(2300, 600, 300, 0.0)], horizon_tilt_deg=1.5, lines_found=30)

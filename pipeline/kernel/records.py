@@ -271,6 +271,11 @@ class ExposureMeasure:
         "The whole frame's exposure in EV of scene light against a well-exposed photograph (the meter's "
         "reading; rendered sources through the inverse of a camera-like tone curve); negative = darker. "
         "The plan's exposure_ev keys on the faces that count, or on this when there are none.")
+    white_ev: float | None = column(
+        "exposure_white_ev", pa.float64(),
+        "The whole frame's white point (99.9th percentile of luminance) in EV of scene light against a "
+        "well-exposed photograph's; the meter never reads the frame darker than this, nor a plan metered on "
+        "faces alone (exposure.meter: faces). About +0.3 when the white point is clipped.")
     reference: float | None = column(
         "exposure_target", pa.float64(),
         "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")

@@ -17,11 +17,12 @@ from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
 from pipeline.imaging.measure.metering import (
     SHADOW_FRACTION,
+    WHITE_LOG2,
     WHITE_PERCENTILE,
     key_and_white_log2,
     meter_log2,
-    meter_rendered_log2,
     metering_reference,
+    scene_key_and_white_log2,
     shadow_contrast_of_working_copy,
     subject_key,
 )
@@ -160,10 +161,12 @@ def exposure_measure(
     p01, p05, p50, p95, p99, white = (float(v) for v in ranks)
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
     key_log2, white_log2 = key_and_white_log2(subject_key(sub, p50), white)
-    ev = meter_rendered_log2(key_log2, white_log2) if rendered else meter_log2(key_log2, white_log2)
+    scene_key, scene_white = scene_key_and_white_log2(key_log2, white_log2, rendered)
+    ev = meter_log2(scene_key, scene_white)
     hi, lo, any_hi = clipped_pct(rgb, highlight_level, shadow_level)
     return ExposureMeasure(
         meter_ev=ev,
+        white_ev=scene_white - WHITE_LOG2,
         reference=metering_reference(),
         shadow_contrast=contrast,
         luminance_p01=p01,

@@ -416,10 +416,24 @@ def meter_rendered_log2(key_log2: float, white_log2: float) -> float:
     InputError
         If the key is pure black in scene light.
     """
+    return meter_log2(*scene_key_and_white_log2(key_log2, white_log2, True))
+
+
+def scene_key_and_white_log2(key_log2: float, white_log2: float, rendered: bool) -> tuple[float, float]:
+    """The key and white point (:func:`key_and_white`) in scene light: as read for a scene-linear source, through
+    :func:`inverse_tone_curve` for a rendered one (the white point never below the key).
+
+    Raises
+    ------
+    InputError
+        If a rendered source's key is pure black in scene light.
+    """
+    if not rendered:
+        return key_log2, white_log2
     back = inverse_tone_curve(np.array([2.0**key_log2, 2.0**white_log2]))
     if not back[0] > 0:
         raise InputError("at least half of the image is pure black: there is no exposure to meter")
-    return meter_log2(math.log2(back[0]), math.log2(max(back[1], back[0])))
+    return math.log2(back[0]), math.log2(max(back[1], back[0]))
 
 
 def exposure_ev(luma: np.ndarray, rendered: bool) -> float:

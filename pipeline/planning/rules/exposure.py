@@ -110,6 +110,38 @@ def key_reading(faces_ev: float | None, frame_ev: float | None, trust: float = 1
     return blend + (1.0 - trust) * max(0.0, faces_ev - blend)
 
 
+def faces_floor(faces_ev: float, white_ev: float | None) -> tuple[float, bool]:
+    """A faces-only reading (``exposure.meter: faces``) floored at the frame's white point, and whether it was.
+
+    Metered for skin alone, a headshot's reading is as dark as its skin: a
+    dark-skinned face, or a face in the dim half of a stage, reads up to a stop
+    under a well-exposed one while the picture is right. The backdrop's key
+    says nothing (a white or black seamless), but its highlights do, as the
+    whole frame's meter reads them (:func:`~pipeline.imaging.measure.metering.meter_log2`:
+    never darker than its white point says): a frame whose white point reaches
+    where a well-exposed photograph's does is not brightened because its faces
+    are dark. A picture under-exposed all over has its highlights under too, and
+    is read by its faces as before; a dark face before a bright window is the
+    faces rule's to lift, not the whole frame's. Of 85 press and studio
+    portraits (serengil/deepface, ageitgey/face_recognition samples) under
+    ``corporate_portrait``, two well-exposed frames keyed on faces 0.9-1.0 EV
+    under, whose highlights read +0.3, were brightened by a stop; they are left
+    as shot, and nothing else moved. The same 42 of them made 1 EV darker (a
+    rendered twin each) are floored in none. No constant: the white point's
+    reference is the frame meter's (:data:`~pipeline.imaging.measure.metering.WHITE_LOG2`).
+
+    Parameters
+    ----------
+    faces_ev : float
+        The faces' reading against a well-exposed face, before the chart's face target.
+    white_ev : float or None
+        The record's ``exposure_white_ev``; None (an analysis from before it was measured) floors nothing.
+    """
+    if white_ev is None or not white_ev > faces_ev:
+        return faces_ev, False
+    return white_ev, True
+
+
 def reading_spread(on_faces: bool, on_frame: bool, trust: float = 1.0) -> float:
     """How far (EV, one standard deviation) a reading strays from 0 on well-exposed photographs.
 
@@ -190,12 +222,15 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         lone_lit = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
         read_ev = float(np.median([record.faces[i].exposure_ev for i in keyed]))
         trust = faces_trust(read_ev)
-        faces_ev = (read_ev if lone_lit is None else lone_lit) - chart.faces.target_ev
+        faces_read = read_ev if lone_lit is None else lone_lit
+        floored = False
         if ex.meter is ExposureMeter.FACES and trust >= 1.0:
             frame_ev = None  # a headshot's backdrop says nothing of its exposure (faces that may be clipped do not say all)
-        key_ev = key_reading(faces_ev, frame_ev, trust)
+            faces_read, floored = faces_floor(faces_read, record.exposure.white_ev)
+        key_ev = key_reading(faces_read - chart.faces.target_ev, frame_ev, trust)
         plan.exposure_keyed_on, plan.key_faces = "faces", keyed
-        keyed_on = f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")
+        keyed_on = (f"keyed on {len(keyed)} face(s)" + ("" if frame_ev is None else " and the whole frame")
+                    + (", no darker than the frame's highlights read" if floored else ""))
     elif frame_ev is not None:
         key_ev = frame_ev
         plan.exposure_keyed_on = "frame"
