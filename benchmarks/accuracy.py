@@ -167,8 +167,9 @@ def make_shoot(corpus: Corpus, items: list[Item], shoot: Path) -> dict[str, Item
     return by_name
 
 
-def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Process the items as one shoot under the main chart, then re-plan under each crop chart.
+def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable[str], main_chart: str = MAIN_CHART
+                 ) -> dict[str, dict[str, Any]]:
+    """Process the items as one shoot under ``main_chart``, then re-plan under each crop chart.
 
     Returns
     -------
@@ -183,7 +184,7 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
     by_name = make_shoot(corpus, items, shoot)
     graph = analysis_graph(work / "accuracy_graph.yaml")
     results: dict[str, dict[str, Any]] = {}
-    for n, chart in enumerate([MAIN_CHART, *charts]):
+    for n, chart in enumerate(dict.fromkeys([main_chart, *charts])):
         t = time.perf_counter()
         settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", graph_path=graph, chart=chart,
                                only=None if n == 0 else "plan", force=True)  # one folder, one chart after another
@@ -1103,6 +1104,11 @@ def main(argv: list[str] | None = None) -> int:
                              "nothing was fitted on them")
     parser.add_argument("--report", type=Path, metavar="PATH",
                         help="with --photos: also write the table as Markdown to PATH")
+    parser.add_argument("--chart", default=MAIN_CHART, metavar="NAME",
+                        help=f"with --photos: the chart whose decisions are judged (a name or a YAML path; default "
+                             f"{MAIN_CHART}): a client's chart on photos of its kind. The truth stays the "
+                             "photograph as it was: a chart that keeps some warmth or aims brighter reads off it "
+                             "by what it keeps")
     args = parser.parse_args(argv)
     if args.split is not None and args.write:
         parser.error("--write reports both splits: run it without --split")
@@ -1110,6 +1116,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--photos is a pool of its own: not with --split, --write or --quick")
     if args.report is not None and not args.photos:
         parser.error("--report writes the table of --photos")
+    if args.chart != MAIN_CHART:
+        if not args.photos:
+            parser.error("--chart judges a chart on --photos; the benchmark's own tables are read under "
+                         f"{MAIN_CHART}")
+        from charts.loader import load_chart
+        from pipeline.kernel.errors import ConfigError
+        try:
+            load_chart(args.chart)
+        except ConfigError as exc:
+            parser.error(f"--chart: {exc}")
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(args.data / "models"))
     start = time.perf_counter()
     cache = args.cache.resolve()
@@ -1152,7 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sheet is not None:
         picked = [i for i in items if args.sheet in i.id][:40]
         log(f"  contact sheet: {contact_sheet(corpus, picked, cache / 'results' / f'sheet-{slug(args.sheet)}.png')}")
-    decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs)
+    decisions, crops, seconds = decide(corpus, items, cache, rawtherapee, args.jobs, main_chart=args.chart)
     run_name = "own" if args.photos else "quick" if args.quick else "full"
     details = write_details(cache / "results" / f"decisions-{run_name}.jsonl", items,
                             decisions, crops)
@@ -1174,21 +1190,23 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jobs: int, baselines: bool = True
+def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jobs: int, baselines: bool = True,
+           main_chart: str = MAIN_CHART
            ) -> tuple[dict[str, dict[str, Decision]], dict[str, dict[str, list]], dict[str, float]]:
     """Every system's decisions on the items: (system -> item id -> Decision, system -> item id -> crops,
-    seconds spent per system). ``baselines=False``: postprod's only."""
+    seconds spent per system); postprod's exposure, colour, faces and straightening read under ``main_chart``.
+    ``baselines=False``: postprod's only."""
     from charts.loader import load_chart
 
     t = time.perf_counter()
     log(f"postprod on {len(items)} images")
     # The crop charts are re-planned only to check crops against drawn faces: a corpus without any has none.
     charts = CROP_CHARTS if any(i.truth.get("faces") for i in items) else ()
-    runs = run_postprod(corpus, items, cache / "postprod", charts)
-    target_ev = load_chart(MAIN_CHART).chart.exposure.target_ev
+    runs = run_postprod(corpus, items, cache / "postprod", charts, main_chart)
+    target_ev = load_chart(main_chart).chart.exposure.target_ev
     decisions: dict[str, dict[str, Decision]] = {"postprod": {}}
     crops: dict[str, dict[str, list]] = {"postprod": {}, "naive": {}}
-    for item_id, record in runs[MAIN_CHART].items():
+    for item_id, record in runs[main_chart].items():
         if record.status == "ok":
             decisions["postprod"][item_id] = postprod_decision(record, target_ev)
     aspects = sorted({c.aspect for name in CROP_CHARTS for c in load_chart(name).chart.crops})
@@ -1394,7 +1412,8 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
     for i in corpus.items:
         counts[i.set] = counts.get(i.set, 0) + 1
     cmd = ("python benchmarks/accuracy.py " + " ".join(f"--photos {f}" for f in args.photos)
-           + (" --no-rawtherapee" if args.no_rawtherapee else "") + f" --report {path}")
+           + (" --no-rawtherapee" if args.no_rawtherapee else "")
+           + (f" --chart {args.chart}" if args.chart != MAIN_CHART else "") + f" --report {path}")
     lines = [
         "# Accuracy on your own photos, against known truth",
         "",
@@ -1402,7 +1421,7 @@ def write_own_report(path: Path, rows: list[Row], corpus: Corpus, pool: list[Sou
         "was injected into them (exposure offsets and colour casts in their scene light, as DNG twins and as JPEGs",
         "developed from those; shadows over the faces a dlib imglab file draws; rotations of the photos `level.txt`",
         "names). Nothing in postprod was fitted on them. postprod runs as a user runs it (the default graph up to the",
-        f"plan, chart `{MAIN_CHART}`); the columns, targets and notes are those of `benchmarks/ACCURACY.md`.",
+        f"plan, chart `{args.chart}`); the columns, targets and notes are those of `benchmarks/ACCURACY.md`.",
         "The photo as published and its twins are written without the source's EXIF, so the two rules that read a",
         "camera's settings (a camera JPEG's exposure compensation kept, the camera's automatic white balance kept",
         "in daylight) do not apply here; `benchmarks/do_no_harm.py` plans the files themselves.",

@@ -106,6 +106,8 @@ def test_own_corpus_has_its_own_split_and_the_level_photos_rotations(folder: Pat
     (["--photos", "x", "--split", "tuning"], "--photos is a pool of its own"),
     (["--report", "out.md"], "--report writes the table of --photos"),
     (["--photos", "/nonexistent/deliveries"], "no folder of photos at /nonexistent/deliveries"),
+    (["--chart", "corporate_portrait"], "--chart judges a chart on --photos"),
+    (["--photos", "x", "--chart", "no_such_chart"], "--chart: "),
 ])
 def test_options_that_do_not_go_together_stop_before_any_work(argv: list[str], message: str,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
