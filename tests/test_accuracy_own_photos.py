@@ -187,3 +187,14 @@ def test_camera_raws_of_a_folder_are_re_exposed(tmp_path: Path, raw_dir: Path, t
                                                                               ("original", "rendered")]
     assert {i.source for i in corpus.items} == {"own/raws/Canon_PowerShot_G2_CRW_0304"}
     assert any("RAW_KODAK_C330" in line and "no RAW twins" in line for line in said)
+
+
+def test_a_chart_is_judged_with_its_scene_consistency_off(tmp_path: Path) -> None:
+    # A photo's twins (every offset and cast injected into it) are one scene to corporate_portrait's consistency
+    # rule, which would pull their exposures and colours together: the judged chart is the same but for that.
+    from charts.loader import load_chart
+
+    path = accuracy.judged_chart("corporate_portrait", tmp_path / "charts")
+    judged, shipped = load_chart(path).chart, load_chart("corporate_portrait").chart
+    assert shipped.consistency.enabled and not judged.consistency.enabled
+    assert judged.model_dump(exclude={"consistency"}) == shipped.model_dump(exclude={"consistency"})
