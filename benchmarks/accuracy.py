@@ -204,7 +204,7 @@ def run_postprod(corpus: Corpus, items: list[Item], work: Path, charts: Iterable
     by_name = make_shoot(corpus, items, shoot)
     graph = analysis_graph(work / "accuracy_graph.yaml")
     results: dict[str, dict[str, Any]] = {}
-    for n, chart in enumerate(dict.fromkeys([main_chart, *charts])):
+    for n, chart in enumerate([main_chart, *charts]):
         t = time.perf_counter()
         settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", graph_path=graph, chart=chart,
                                only=None if n == 0 else "plan", force=True)  # one folder, one chart after another
