@@ -161,6 +161,8 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     assert correction > 1.0
     expect(page.locator("#measurements")).to_contain_text(f"keyed on faces (under) → correction {correction:+.2f} EV")
     expect(page.locator("#measurements")).to_contain_text("Exposure, whole frame")
+    white = doc["measurements"]["exposure_white_ev"]
+    expect(page.locator("#measurements")).to_contain_text(f"Highlights{white:+.2f} EV (the white point")
     page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
     page.keyboard.press("h")  # clipped-highlights overlay on
     expect(page.locator("#clip")).to_be_visible()

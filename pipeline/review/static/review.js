@@ -693,6 +693,7 @@ function renderMeasurements() {
     ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
       + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV` : ", no correction")],
     ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone)`],
+    ["Highlights", `${fmt(m.exposure_white_ev, 2, true)} EV (the white point; about +0.30 when clipped)`],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
     ["White balance", `${fmt(m.wb_temperature_shift_k, 0, true)} K`],
     ["Sharpness", fmt(m.sharpness, 1)],
