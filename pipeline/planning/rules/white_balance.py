@@ -202,6 +202,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                   else cast_confidence(beyond_published(cast, target), uncertainty))
     applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
     faces_confirm = False
+    skin = skin_mired(record)
     daylight_ev = camera_daylight_ev(record, wb.camera_daylight_ev)
     if daylight_ev is not None:
         # The camera judged daylight automatically: the reading is the scene's colour (module docstring, 0b).
@@ -210,7 +211,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
                 f"{read} is the scene's colour", cast, target, confidence)
         faces_confirm = True
-    elif confidence < wb.min_confidence or not is_a_light(colour.tint) or skin_disagrees(skin_mired(record), applied):
+    elif confidence < wb.min_confidence or not is_a_light(colour.tint) or skin_disagrees(skin, applied):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
@@ -218,7 +219,6 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
                                           target, confidence)
-            skin = skin_mired(record)
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
                    f" and {'green' if (colour.tint or 0.0) > 0 else 'magenta'} beyond any light's (tint "
