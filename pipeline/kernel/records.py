@@ -78,6 +78,10 @@ class Face:
         log2(the face centre's luminance / its neighbourhood's lit surfaces)
         (:func:`pipeline.imaging.faces.face_surround_ev`): how much darker the
         face is than the light around it. None when not measured.
+    clipped_pct : float or None
+        Percent of the face centre's pixels (where its exposure is read) with a
+        channel clipped at white (:func:`pipeline.imaging.faces.face_clipped_pct`):
+        the skin's highlights lost. None when not measured.
     """
 
     x: float
@@ -91,6 +95,7 @@ class Face:
     too_small: bool = False
     colour_rgb: list[float] | None = None
     surround_ev: float | None = None
+    clipped_pct: float | None = None
 
 
 class OperationKind(StrEnum):

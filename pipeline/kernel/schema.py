@@ -103,6 +103,8 @@ FACES_SCHEMA = pa.schema(
            "Median linear RGB (1.0 = white) of the face centre: the skin colour the white balance must keep."),
         _f("surround_ev", pa.float32(),
            "log2(face centre luminance / its neighbourhood's lit surfaces): how much darker the face is than the light around it."),
+        _f("clipped_pct", pa.float32(),
+           "Percent of the face centre's pixels with a channel clipped at white: the skin's highlights lost."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -144,6 +146,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "too_small": face.too_small,
                     "colour_rgb": None if face.colour_rgb is None else list(face.colour_rgb),
                     "surround_ev": face.surround_ev,
+                    "clipped_pct": face.clipped_pct,
                 }
             )
     return rows

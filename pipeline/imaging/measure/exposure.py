@@ -71,8 +71,12 @@ def exposure_verdict(ev: float, tolerance_ev: float) -> ExposureVerdict:
     return ExposureVerdict.OK
 
 
+#: A channel at or above this linear value is clipped at white: 8-bit 255 only.
+HIGHLIGHT_LEVEL = 0.995
+
+
 def clipped_pct(
-    rgb: np.ndarray, highlight: float = 0.995, shadow: float = 1.0 / 4096
+    rgb: np.ndarray, highlight: float = HIGHLIGHT_LEVEL, shadow: float = 1.0 / 4096
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Share of pixels clipped, per channel, at white and at black.
 
@@ -125,7 +129,7 @@ def exposure_measure(
     small: np.ndarray,
     *,
     rendered: bool,
-    highlight_level: float = 0.995,
+    highlight_level: float = HIGHLIGHT_LEVEL,
     shadow_level: float = 1.0 / 4096,
 ) -> ExposureMeasure:
     """The record's exposure group of one proxy: the meter's reading, percentiles and clipping.

@@ -174,9 +174,9 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_exposure(records, chart, plans, operations, members).items():
             new = _exposure_ops(match, scene, chart)
-            if bright_by_intent(records[i], match.ev):  # as the frame's own rule: no darkening greys it
+            if bright_by_intent(records[i], match.ev, plans[i].key_faces):  # as the frame's own rule
                 new = [o for o in new if o.kind is not OperationKind.EXPOSURE] + bright_flag(
-                    records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)")
+                    records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)", faces=plans[i].key_faces)
             plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
             # The offset the plan now corrects is the one from the scene's key (the manifest's exposure_ev).
             plans[i].exposure_offset_ev, plans[i].exposure_keyed_on = -match.wanted_ev, "scene"
