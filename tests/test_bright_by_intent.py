@@ -1,17 +1,20 @@
-"""A portrait made bright on purpose keeps its brightness: its faces' highlights, not its backdrop's, say so.
+"""A headshot made bright on purpose keeps its brightness: under a faces-only chart its faces' skin, not its
+backdrop, says whether it holds its detail.
 
 Tier 1: the face measure on written pixels and the rule on records; tier 2: scikit-image's astronaut
 (a published photo, its face 0.8 EV brighter than a typical portrait's) set on a white seamless, as
-published and pushed 1 and 1.5 EV over through the benchmark's camera curve, through the real
-detector, meter and plan.
+published and pushed 1 and 1.5 EV over through the benchmark's camera curve, and the FiveK couple
+developed 1.5 EV over (shared data), through the real detector, meter and plan.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
+from planning_inputs import chart_with
 
 from benchmarks.accuracy import analysis_graph
 from benchmarks.accuracy_corpus import (
@@ -28,9 +31,11 @@ from pipeline.imaging.faces import face_clipped_pct
 from pipeline.kernel.records import Face, ImageRecord, OperationKind, SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.planning.plan import plan_shoot
-from pipeline.planning.rules.exposure import BRIGHT_BY_INTENT_CLIPPED_PCT, highlights_clipped
+from pipeline.planning.rules.exposure import faces_hold_their_detail
 
-BASE = load_chart("base").chart
+HEADSHOTS = load_chart("corporate_portrait").chart
+#: FiveK's a3354 (shared data, exposure/): two people outdoors, developed 1.5 EV over with a soft shoulder.
+WASHED_OUT = "a3354-MB_070908_069_P1.5.JPG"
 
 
 def test_a_face_centre_clipped_share_counts_the_pixels_with_a_channel_at_white() -> None:
@@ -44,38 +49,51 @@ def test_a_face_centre_clipped_share_counts_the_pixels_with_a_channel_at_white()
     assert face_clipped_pct(rgb, (200.0, 200.0, 10.0, 10.0)) is None
 
 
-def _record(meter_ev: float, frame_clipped: float, face_clipped: float | None) -> ImageRecord:
+def _record(meter_ev: float, frame_clipped: float, face_clipped: float | None,
+            skin: list[float] | None = None) -> ImageRecord:
     row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
                width=3000, height=2000, exposure_ev=0.0, exposure_meter_ev=meter_ev, sharpness=100.0, lines_found=0,
                phash="0" * 16, clipped_highlights_pct=frame_clipped, clipped_shadows_pct_r=0.0,
                clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0)
-    # One large face, read as bright as the frame: it keys the plan.
+    # One large face, read as bright as the frame: it keys the plan. Skin by default (CIELAB chroma about 15).
     face = Face(x=1200, y=500, width=500, height=600, score=0.95, landmarks=[0.0] * 10, exposure_ev=meter_ev,
-                sharpness=300.0, colour_rgb=[0.5, 0.35, 0.25], clipped_pct=face_clipped)
+                sharpness=300.0, colour_rgb=skin or [0.62, 0.48, 0.40], clipped_pct=face_clipped)
     return ImageRecord.from_row(row, faces=[face])
 
 
-def _exposure(record: ImageRecord) -> tuple[float, list[str]]:
-    plan_shoot([record], BASE)
+def _exposure(record: ImageRecord, chart=HEADSHOTS) -> tuple[float, list[str]]:  # noqa: ANN001
+    plan_shoot([record], chart)
     ev = sum(float(o.params["ev"]) for o in record.operations if o.kind is OperationKind.EXPOSURE)
     return ev, [str(o.params["check"]) for o in record.operations if o.kind is OperationKind.FLAG]
 
 
-def test_the_keyed_faces_highlights_decide_and_the_frame_stands_in_when_they_were_not_measured() -> None:
-    # A blown backdrop, a face that holds: left as shot, flagged.
+def test_under_a_headshot_chart_the_keyed_faces_skin_decides() -> None:
+    # A blown backdrop, a face that holds: left as shot, flagged, the reason naming the skin.
     ev, flags = _exposure(rec := _record(1.8, 60.0, 0.2))
-    assert ev == 0.0 and "exposure_bright" in flags
-    assert highlights_clipped(rec, (0,)) == (pytest.approx(0.2), "its faces' highlights")
+    assert ev == 0.0 and "exposure_bright" in flags and faces_hold_their_detail(rec, (0,))
+    (flag,) = [o for o in rec.operations if o.params.get("check") == "exposure_bright"]
+    assert "its faces' skin holds its detail (0.2 % clipped)" in flag.reason
     # A face that clips as an over-exposed one does: darkened, though the backdrop would have spared it.
     assert _exposure(_record(1.8, 0.5, 20.0))[0] < -1.0
+    # Unclipped but washed out to grey (chroma under 10): over-exposed, darkened.
+    rec = _record(1.8, 30.0, 0.0, skin=[0.80, 0.77, 0.75])
+    assert faces_hold_their_detail(rec, (0,)) is False and _exposure(rec)[0] < -1.0
     # Faces of an analysis from before they were measured: the whole frame, as before.
     rec = _record(1.8, 60.0, None)
-    assert _exposure(rec)[0] < -1.0 and highlights_clipped(rec, (0,)) == (60.0, "its highlights")
-    assert BRIGHT_BY_INTENT_CLIPPED_PCT == 2.0
+    assert faces_hold_their_detail(rec, (0,)) is None and _exposure(rec)[0] < -1.0
+    assert _exposure(_record(1.8, 1.0, None))[0] == 0.0
+
+
+def test_under_the_blended_meter_the_frame_stays_the_witness() -> None:
+    # A face that holds before a blown backdrop: base reads the frame's highlights, as for the FiveK children
+    # developed 1.5 EV over in the shade (faces unclipped and skin, the frame 1.2 EV over): corrected.
+    base = load_chart("base").chart
+    assert _exposure(_record(1.8, 60.0, 0.2), base)[0] < -1.0
+    assert _exposure(_record(1.8, 1.0, 20.0), base)[0] == 0.0
 
 
 @pytest.fixture(scope="module")
-def seamless(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, ImageRecord]]:
+def seamless(exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, ImageRecord]:
     src = _package_file("skimage", "data/astronaut.png")
     if src is None:
         pytest.fail("scikit-image's astronaut sample is missing (pip install scikit-image)")
@@ -90,31 +108,43 @@ def seamless(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Im
     for ev in (1.0, 1.5):
         scene = film_curve_inverse(srgb8_to_linear(canvas)) * 2.0**ev
         save_jpeg(shoot / f"over_{ev}.jpg", to_srgb8(np.clip(film_curve_render(scene), 0.0, 1.0)))
-    out = {}
-    for chart in ("base", "corporate_portrait"):
-        result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / f"out-{chart}", executor="local",
-                                           graph_path=analysis_graph(work / "graph.yaml"), chart=chart))
-        out[chart] = {Path(r.source_path).name: r for r in result.records}
-    return out
+    (shoot / WASHED_OUT).write_bytes((exposure_dir / WASHED_OUT).read_bytes())
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
+                                       graph_path=analysis_graph(work / "graph.yaml"), chart="corporate_portrait"))
+    return {Path(r.source_path).name: r for r in result.records}
 
 
 def _correction(record: ImageRecord) -> float:
     return sum(float(o.params["ev"]) for o in record.operations if o.kind is OperationKind.EXPOSURE)
 
 
-@pytest.mark.parametrize("chart", ["base", "corporate_portrait"])
-def test_a_portrait_on_a_white_seamless_is_not_greyed(seamless: dict[str, dict[str, ImageRecord]],
-                                                      chart: str) -> None:
-    records = seamless[chart]
-    published = records["seamless.jpg"]
+def test_a_headshot_on_a_white_seamless_is_not_greyed(seamless: dict[str, ImageRecord]) -> None:
+    published = seamless["seamless.jpg"]
     (face,) = [f for f in published.faces if not f.too_small]
     # The backdrop clips (about 60 % of the frame), her skin does not.
     assert published.exposure.clipped_highlights_pct > 40.0 and face.clipped_pct < 1.0
-    # Under base the whole frame's meter read it 2.5 EV over and darkened it 2 EV, the seamless to grey.
+    # Her face reads 0.8 EV brighter than a typical portrait's: within the chart's tolerance as published.
     assert _correction(published) == 0.0
+    # A client keyed 0.4 EV darker on skin reads her 1.2 EV over: the frame's clipping (60 %) let that darken
+    # her by 1.2 EV and grey the seamless; her skin holds its detail: left as shot, flagged.
+    darker = chart_with(HEADSHOTS, "faces", target_ev=-0.4)
+    record = copy.deepcopy(published)
+    plan_shoot([record], darker)
+    assert record.plan.exposure_ev == pytest.approx(1.16, abs=0.1) and _correction(record) == 0.0
+    assert any(o.params.get("check") == "exposure_bright" for o in record.operations)
     # Pushed over, her skin clips (13-37 % of its centre): darkened, by about what was added and more.
     for name, pushed in (("over_1.0.jpg", 1.0), ("over_1.5.jpg", 1.5)):
-        record = records[name]
+        record = copy.deepcopy(seamless[name])
         (face,) = [f for f in record.faces if not f.too_small]
         assert face.clipped_pct > 5.0, (name, face.clipped_pct)
-        assert _correction(record) <= -pushed + 0.05, (chart, name, _correction(record))
+        assert _correction(record) <= -pushed + 0.05, (name, _correction(record))
+        plan_shoot([record], darker)
+        assert _correction(record) <= -pushed + 0.05, (name, _correction(record))
+
+
+def test_faces_washed_out_by_a_soft_shoulder_are_darkened(seamless: dict[str, ImageRecord]) -> None:
+    # Developed 1.5 EV over, the couple's faces clip 0.0-0.8 % but have lost their colour (chroma 4-5).
+    record = seamless[WASHED_OUT]
+    faces = [f for f in record.faces if not f.too_small]
+    assert len(faces) == 2 and max(f.clipped_pct for f in faces) < 2.0
+    assert _correction(record) == pytest.approx(-1.5, abs=0.3)

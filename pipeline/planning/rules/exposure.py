@@ -12,6 +12,7 @@ from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_S
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.faces import lit_reading_of_lone_face
+from pipeline.planning.rules.white_balance import is_skin
 from pipeline.planning.state import PlanState
 
 #: Faces within this many EV of the brightest face that counts share its light: the exposure is
@@ -29,27 +30,39 @@ BRIGHT_BY_INTENT_EV = 1.0
 BRIGHT_BY_INTENT_CLIPPED_PCT = 2.0
 
 
-def highlights_clipped(record: ImageRecord, faces: Sequence[int] = ()) -> tuple[float | None, str]:
-    """The clipped share (%) that says whether a picture's highlights hold their detail, and whose it is.
-
-    Of the faces the plan keys on (``faces``, indices), the largest
-    (:attr:`~pipeline.kernel.records.Face.clipped_pct`): a portrait's backdrop
-    or the window behind a sitter may be blown on purpose, and the faces are
-    what the exposure is for. Of the whole frame when the plan keys on no face
-    or its faces were not measured (an analysis from before they were).
+def faces_hold_their_detail(record: ImageRecord, faces: Sequence[int]) -> bool | None:
+    """Whether the skin of ``faces`` (indices) keeps its detail: each face's centre under
+    :data:`BRIGHT_BY_INTENT_CLIPPED_PCT` % clipped (:attr:`~pipeline.kernel.records.Face.clipped_pct`)
+    and still skin-coloured (:func:`~pipeline.planning.rules.white_balance.is_skin`: a face developed
+    over with a soft shoulder washes out to grey before it clips). None when there is no face or one
+    was not measured (an analysis from before faces were).
     """
-    shares = [record.faces[i].clipped_pct for i in faces]
-    if shares and None not in shares:
-        return max(shares), "its faces' highlights"  # type: ignore[type-var]
-    return record.exposure.clipped_highlights_pct, "its highlights"
+    shown = [record.faces[i] for i in faces]
+    if not shown or any(f.clipped_pct is None or f.colour_rgb is None for f in shown):
+        return None
+    return all(f.clipped_pct < BRIGHT_BY_INTENT_CLIPPED_PCT and is_skin(np.asarray(f.colour_rgb))  # type: ignore[operator]
+               for f in shown)
+
+
+def highlight_witnesses(chart: Chart, plan: PlanState) -> tuple[int, ...]:
+    """The faces whose skin says whether a picture is bright by intent (:func:`bright_by_intent`).
+
+    Under ``exposure.meter: faces`` (a headshot chart), the faces the plan keys on: the chart reads the
+    exposure on them alone because the backdrop says nothing, and a white seamless blown on purpose says
+    nothing by its clipping either. Under the blended meter, none (the whole frame's highlights): of the
+    FiveK photos developed 1.5 EV over with a soft shoulder, a group of children in shade keeps its faces
+    unclipped and skin-coloured (chroma 13-20) while the frame reads 1.2 EV over, and is corrected
+    within 0.3 EV of its truth only as long as the frame is the witness.
+    """
+    return plan.key_faces if chart.exposure.meter is ExposureMeter.FACES else ()
 
 
 def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int] = ()) -> bool:
     """Whether a darkening of ``needed_ev`` (negative) would more likely grey a bright picture than fix an
     over-exposed one: a rendered source (its brightness was chosen when it was developed) darkened by
-    :data:`BRIGHT_BY_INTENT_EV` or more whose highlights hold their detail (under
-    :data:`BRIGHT_BY_INTENT_CLIPPED_PCT` % of their pixels clipped): the keyed ``faces``' skin when the
-    plan keys on faces, else the whole frame (:func:`highlights_clipped`).
+    :data:`BRIGHT_BY_INTENT_EV` or more whose highlights hold their detail: the skin of ``faces``
+    (:func:`highlight_witnesses`, :func:`faces_hold_their_detail`) when given and measured, else the whole
+    frame (under :data:`BRIGHT_BY_INTENT_CLIPPED_PCT` % of its pixels clipped).
 
     A picture developed a stop or more over pushes its scene's upper tones past white: the accuracy
     benchmark's rendered twins 1 to 2 EV over clip a median 14-36 % of their pixels, and the centres of
@@ -57,24 +70,32 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     full scale, and the meter, which cannot tell a white scene from a grey one too bright, read
     photoprism's pineapple on white and tree in snow 2.4 EV over and darkened them 2 EV to grey. A
     high-key headshot blows its seamless on purpose while its skin keeps its detail: read on the whole
-    frame (60-66 % clipped), serengil/deepface's two white-seamless portraits were darkened 1.1 EV
-    (corporate_portrait) to 2.0 EV (base), greying the backdrop; their faces clip 0.0-0.2 %. Set from
-    those figures, not fitted: on the tuning split and on immich-app/test-assets' photos the frame's rule
-    changes no decision (no rendered twin loses its correction, no original is spared), and it leaves
-    RAWs alone (there it would cost a twin 1 EV over and spare nothing).
+    frame (60-66 % clipped), serengil/deepface's two white-seamless portraits were darkened 1.1 EV under
+    corporate_portrait, greying the backdrop; their faces clip 0.0-0.2 % and keep a skin chroma of 15,
+    where the FiveK couple developed 1.5 EV over, whose faces clip 0.0-0.8 %, have washed out to a chroma
+    of 4-5. Set from those figures, not fitted: on the tuning split and on immich-app/test-assets' photos
+    the frame's rule changes no decision (no rendered twin loses its correction, no original is spared),
+    and it leaves RAWs alone (there it would cost a twin 1 EV over and spare nothing).
     """
-    clipped, _ = highlights_clipped(record, faces)
-    return (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV
-            and clipped is not None and clipped < BRIGHT_BY_INTENT_CLIPPED_PCT)
+    if not (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV):
+        return False
+    held = faces_hold_their_detail(record, faces)
+    if held is not None:
+        return held
+    clipped = record.exposure.clipped_highlights_pct
+    return clipped is not None and clipped < BRIGHT_BY_INTENT_CLIPPED_PCT
 
 
 def bright_flag(record: ImageRecord, read: str, confidence: float = 1.0, faces: Sequence[int] = ()) -> list[Operation]:
     """The flag of a picture :func:`bright_by_intent` leaves as shot; ``read`` says what it was read to need."""
-    clipped, whose = highlights_clipped(record, faces)
+    if faces_hold_their_detail(record, faces):
+        clipped = max(record.faces[i].clipped_pct for i in faces)  # type: ignore[type-var]
+        held = f"its faces' skin holds its detail ({clipped:.1f} % clipped)"
+    else:
+        held = f"its highlights hold their detail ({record.exposure.clipped_highlights_pct:.1f} % clipped)"
     return check_operation(
         AcceptanceAction.FLAG, "exposure_bright",
-        f"{read}, but {whose} hold their detail ({clipped:.1f} % clipped): "
-        "a bright picture by intent (a white backdrop, snow, fog)? left as shot, check by eye",
+        f"{read}, but {held}: a bright picture by intent (a white backdrop, snow, fog)? left as shot, check by eye",
         record.exposure.meter_ev, 0.0, confidence=confidence)
 
 
@@ -272,8 +293,9 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     if confidence < ex.min_confidence:
         # Within what well-exposed photographs read: left as the photographer shot it.
         return []
-    if bright_by_intent(record, needed, keyed):
-        return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", confidence, keyed)
+    witnesses = highlight_witnesses(chart, plan)
+    if bright_by_intent(record, needed, witnesses):
+        return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", confidence, witnesses)
     plan.exposure_ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
     beyond = abs(needed) > ex.max_correction_ev
     ops = [Operation(
