@@ -154,8 +154,9 @@ class ExposureRules(_Strict):
         description="What the exposure is read on when faces count: faces_and_frame weighs the faces with the "
         "whole frame, each by how far it strays on well-exposed photographs (a snapshot's faces alone are a poor "
         "meter); faces meters for skin alone, as a portrait photographer does: a headshot's backdrop (white, "
-        "black, a brand colour) says nothing of its exposure. Faces that may be clipped are always read with "
-        "the frame; without faces, the whole frame.",
+        "black, a brand colour) says nothing of its exposure, nor does its clipping: a bright picture is left as "
+        "shot when the faces' skin holds its detail, whatever the backdrop. Faces that may be clipped are always "
+        "read with the frame; without faces, the whole frame.",
     )
     keep_compensation: bool = Field(
         True,
