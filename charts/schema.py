@@ -355,6 +355,21 @@ class ClippingCheck(_Strict):
     action: AcceptanceAction = Field(AcceptanceAction.FLAG, description="ignore | flag | reject.")
 
 
+class ClippingRegion(StrEnum):
+    FRAME = "frame"
+    FACES = "faces"
+
+
+class HighlightsCheck(ClippingCheck):
+    region: ClippingRegion = Field(
+        ClippingRegion.FRAME,
+        description="Where the clipped share is counted: frame, the whole image; faces, the centre of each face "
+        "that counts (the largest share), as a headshot is judged: its white seamless is blown on purpose, blown "
+        "skin (a shiny forehead, a flash too close) is a retouch. A frame with no measured face that counts is "
+        "judged on the whole image.",
+    )
+
+
 class DuplicateCheck(_Strict):
     max_hash_distance: int = Field(
         4,
@@ -378,8 +393,8 @@ class AcceptanceRules(_Strict):
     """Thresholds that flag (deliver, mark for review) or reject (do not deliver) a frame."""
 
     sharpness: SharpnessCheck = Field(default_factory=SharpnessCheck, description="Blur check.")
-    clipped_highlights: ClippingCheck = Field(
-        default_factory=lambda: ClippingCheck(max_pct=2.0),
+    clipped_highlights: HighlightsCheck = Field(
+        default_factory=lambda: HighlightsCheck(max_pct=2.0),
         description="Pixels with a channel at the white point, as shot (before the planned exposure).",
     )
     clipped_shadows: ClippingCheck = Field(

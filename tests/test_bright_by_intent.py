@@ -148,3 +148,17 @@ def test_faces_washed_out_by_a_soft_shoulder_are_darkened(seamless: dict[str, Im
     faces = [f for f in record.faces if not f.too_small]
     assert len(faces) == 2 and max(f.clipped_pct for f in faces) < 2.0
     assert _correction(record) == pytest.approx(-1.5, abs=0.3)
+
+
+def test_a_headshot_chart_counts_clipped_highlights_on_the_skin() -> None:
+    # corporate_portrait: a white seamless blown on purpose (60 % of the frame) is no flag; blown skin is.
+    assert HEADSHOTS.acceptance.clipped_highlights.region == "faces"
+    flags = _exposure(_record(0.0, 60.0, 0.2))[1]
+    assert "clipped_highlights" not in flags
+    rec = _record(0.0, 0.5, 4.0)
+    plan_shoot([rec], HEADSHOTS)
+    (flag,) = [o for o in rec.operations if o.params.get("check") == "clipped_highlights"]
+    assert flag.reason == "4.0% of the skin of a face clipped in the highlights (max 1%)"
+    # Faces not measured: the whole frame, as base always counts it.
+    assert "clipped_highlights" in _exposure(_record(0.0, 60.0, None))[1]
+    assert "clipped_highlights" in _exposure(_record(0.0, 60.0, 0.2), load_chart("base").chart)[1]

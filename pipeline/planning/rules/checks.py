@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from charts.schema import AcceptanceAction, Chart
+from charts.schema import AcceptanceAction, Chart, ClippingRegion
 from pipeline.imaging.measure.common import WORK_LONG_EDGE
 from pipeline.imaging.measure.metering import exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
@@ -57,11 +57,18 @@ def check_sharpness(record: ImageRecord, chart: Chart, plan: PlanState) -> list[
 
 
 def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """More of the frame clipped at white than ``acceptance.clipped_highlights.max_pct``."""
-    clipped, rule = record.exposure.clipped_highlights_pct, chart.acceptance.clipped_highlights
+    """More clipped at white than ``acceptance.clipped_highlights.max_pct``: of the whole frame, or with
+    ``region: faces`` of the skin of the faces that count (the largest share; the frame's when none was measured).
+    """
+    rule = chart.acceptance.clipped_highlights
+    skin = [record.faces[i].clipped_pct for i in plan.faces_that_count]
+    if rule.region is ClippingRegion.FACES and skin and None not in skin:
+        clipped, where = max(skin), "of the skin of a face"  # type: ignore[type-var]
+    else:
+        clipped, where = record.exposure.clipped_highlights_pct, "of pixels"
     if clipped is not None and clipped > rule.max_pct:
         return check_operation(rule.action, "clipped_highlights",
-                               f"{clipped:.1f}% of pixels clipped in the highlights (max {rule.max_pct:g}%)",
+                               f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%)",
                                clipped, rule.max_pct)
     return []
 
