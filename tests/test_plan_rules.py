@@ -363,3 +363,25 @@ def test_a_lamp_beside_a_face_is_not_its_lit_surroundings() -> None:
     lamp = rgb.copy()
     lamp[60:150, 260:330] = 1.0  # a blown lamp filling a good part of the ring's upper right
     assert abs(face_surround_ev(lamp, box) - plain) < 0.05  # without the exclusion: -2.3 EV, a false lift
+
+
+def test_a_lone_face_exposed_as_the_chart_asks_beside_a_bright_backdrop_is_no_check() -> None:
+    """A face that reads within the chart's exposure tolerance of a well-exposed one needs no person: of 43 press and
+    studio portraits under corporate_portrait, 7 lit faces before bright backdrops were sent to a check 0.04-0.10 EV
+    under a well-exposed face."""
+    chart = load_chart("base").chart  # tolerance 0.33 EV, brighten below 0.6 EV
+    def portrait(level_ev: float) -> ImageRecord:  # a JPEG whose face reads 1.5 EV further under its backdrop
+        lone = face(1000, 500, 400, level_ev)
+        lone.surround_ev = SURROUND_LIT_EV - 1.5
+        return image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                            exposure_meter_ev=0.0, faces=[lone])
+    def checks(level_ev: float) -> list[Operation]:
+        ops = plan_image(portrait(level_ev), chart)
+        assert not of_kind(ops, OperationKind.BRIGHTEN_FACE)
+        return [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
+    # 0.12 and 0.31 EV under a well-exposed face as shown (0.1 and 0.25 EV of scene light), or over it: no check.
+    assert checks(-0.1) == [] and checks(-0.25) == [] and checks(0.3) == []
+    # 0.37 and 0.5 EV under as shown: beyond the tolerance, not far enough for a lift on its level: a check.
+    assert len(checks(-0.3)) == 1
+    (check,) = checks(-0.4)
+    assert "a bright backdrop rather than a shadow" in check.reason

@@ -442,7 +442,8 @@ def _unconfirmed(i: int, f: Face, judged: PeerJudgement, chart: Chart) -> Operat
 
 def _lone_unconfirmed(i: int, f: Face, depth: float, deficit: float, chart: Chart) -> Operation:
     """A check for a person: the only face reads in a shadow by its surroundings, but near a lit face's level
-    (under a well-exposed face by ``deficit``, more than 0 and at most ``faces.brighten_below_ev``)."""
+    (under a well-exposed face by ``deficit``, more than ``exposure.tolerance_ev`` and at most
+    ``faces.brighten_below_ev``)."""
     return Operation(
         op_id=f"flag-face_shadow-{i}", kind=OperationKind.FLAG,
         params={"check": "face_shadow", "face_index": i,
@@ -494,7 +495,9 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
                                                          "is, and under a well-exposed face")]
         i, depth = lone
         deficit = lone_face_deficit(record, chart, i)
-        if depth <= fr.brighten_below_ev or not deficit > 0.0:  # no shadow, or a face as bright as a lit one
+        # No shadow, or a face exposed as the chart asks (within its exposure tolerance of a well-exposed one):
+        # a bright backdrop beside a lit face is no retouch.
+        if depth <= fr.brighten_below_ev or not deficit > chart.exposure.tolerance_ev:
             return []
         return [_lone_unconfirmed(i, record.faces[i], depth, deficit, chart)]
     if not plan.key_faces:
