@@ -1,5 +1,5 @@
 """A headshot made bright on purpose keeps its brightness: under a faces-only chart its faces' skin, not its
-backdrop, says whether it holds its detail.
+backdrop, says whether it holds its detail, and corporate_portrait's clipped-highlights check counts the skin.
 
 Tier 1: the face measure on written pixels and the rule on records; tier 2: scikit-image's astronaut
 (a published photo, its face 0.8 EV brighter than a typical portrait's) set on a white seamless, as
