@@ -10,9 +10,11 @@ developed 1.5 EV over (shared data), through the real detector, meter and plan.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from planning_inputs import chart_with
 
@@ -109,8 +111,15 @@ def seamless(exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         scene = film_curve_inverse(srgb8_to_linear(canvas)) * 2.0**ev
         save_jpeg(shoot / f"over_{ev}.jpg", to_srgb8(np.clip(film_curve_render(scene), 0.0, 1.0)))
     (shoot / WASHED_OUT).write_bytes((exposure_dir / WASHED_OUT).read_bytes())
-    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
+    out = work / "out"
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local",
                                        graph_path=analysis_graph(work / "graph.yaml"), chart="corporate_portrait"))
+    # The retoucher's instructions carry each face's clipped skin, as the faces table does.
+    doc = json.loads((out / "instructions" / "seamless.jpg.json").read_text())
+    by_index = {f["face_index"]: f["clipped_pct"] for f in doc["faces"]}
+    faces = pq.read_table(out / "faces.parquet").to_pylist()
+    assert by_index and by_index == pytest.approx({f["face_index"]: f["clipped_pct"] for f in faces
+                                                   if f["source_path"] == "seamless.jpg"}, abs=1e-4)
     return {Path(r.source_path).name: r for r in result.records}
 
 

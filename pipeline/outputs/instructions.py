@@ -225,7 +225,8 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
         "measurements": {k: _clean(record.column(k)) for k in MEASUREMENT_FIELDS},
         "faces": [
             {"face_index": i, "box": [f.x, f.y, f.width, f.height], "score": f.score,
-             "exposure_ev": f.exposure_ev, "sharpness": f.sharpness, "too_small": f.too_small}
+             "exposure_ev": f.exposure_ev, "sharpness": f.sharpness, "too_small": f.too_small,
+             "clipped_pct": f.clipped_pct}
             for i, f in enumerate(record.faces)
         ],
         "scene_id": record.plan.scene_id,

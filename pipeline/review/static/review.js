@@ -735,6 +735,7 @@ function renderOverlay() {
         (op && selectedOp === op ? " selected" : "");
       const label = `${f.face_index + 1}` + (op ? ` ${fmt(op.params.ev, 2, true)} EV` : "");
       const tip = `face ${f.face_index + 1}: measured ${fmt(f.exposure_ev, 2, true)} EV, score ${fmt(f.score)}` +
+        (f.clipped_pct != null ? `, skin ${fmt(f.clipped_pct, 1)} % clipped` : "") +
         (f.too_small ? ", too small" : "") + (op ? `; brighten ${fmt(op.params.ev, 2, true)} EV (${op.review.status})` : "");
       children.push(h("g", { class: cls, "data-face": f.face_index },
         h("title", { text: tip }),
