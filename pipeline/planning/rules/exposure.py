@@ -57,12 +57,13 @@ def highlight_witnesses(chart: Chart, plan: PlanState) -> tuple[int, ...]:
     return plan.key_faces if chart.exposure.meter is ExposureMeter.FACES else ()
 
 
-def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int] = ()) -> bool:
+def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int] = ()) -> str | None:
     """Whether a darkening of ``needed_ev`` (negative) would more likely grey a bright picture than fix an
     over-exposed one: a rendered source (its brightness was chosen when it was developed) darkened by
     :data:`BRIGHT_BY_INTENT_EV` or more whose highlights hold their detail: the skin of ``faces``
     (:func:`highlight_witnesses`, :func:`faces_hold_their_detail`) when given and measured, else the whole
-    frame (under :data:`BRIGHT_BY_INTENT_CLIPPED_PCT` % of its pixels clipped).
+    frame (under :data:`BRIGHT_BY_INTENT_CLIPPED_PCT` % of its pixels clipped). Returns what holds its
+    detail, in the words of :func:`bright_flag`, or None when the darkening stands.
 
     A picture developed a stop or more over pushes its scene's upper tones past white: the accuracy
     benchmark's rendered twins 1 to 2 EV over clip a median 14-36 % of their pixels, and the centres of
@@ -78,21 +79,20 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     and it leaves RAWs alone (there it would cost a twin 1 EV over and spare nothing).
     """
     if not (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV):
-        return False
-    held = faces_hold_their_detail(record, faces)
-    if held is not None:
-        return held
-    clipped = record.exposure.clipped_highlights_pct
-    return clipped is not None and clipped < BRIGHT_BY_INTENT_CLIPPED_PCT
-
-
-def bright_flag(record: ImageRecord, read: str, confidence: float = 1.0, faces: Sequence[int] = ()) -> list[Operation]:
-    """The flag of a picture :func:`bright_by_intent` leaves as shot; ``read`` says what it was read to need."""
-    if faces_hold_their_detail(record, faces):
+        return None
+    skin = faces_hold_their_detail(record, faces)
+    if skin is not None:
         clipped = max(record.faces[i].clipped_pct for i in faces)  # type: ignore[type-var]
-        held = f"its faces' skin holds its detail ({clipped:.1f} % clipped)"
-    else:
-        held = f"its highlights hold their detail ({record.exposure.clipped_highlights_pct:.1f} % clipped)"
+        return f"its faces' skin holds its detail ({clipped:.1f} % clipped)" if skin else None
+    clipped = record.exposure.clipped_highlights_pct
+    if clipped is None or not clipped < BRIGHT_BY_INTENT_CLIPPED_PCT:
+        return None
+    return f"its highlights hold their detail ({clipped:.1f} % clipped)"
+
+
+def bright_flag(record: ImageRecord, read: str, held: str, confidence: float = 1.0) -> list[Operation]:
+    """The flag of a picture :func:`bright_by_intent` leaves as shot; ``read`` says what it was read to need,
+    ``held`` what :func:`bright_by_intent` found holding its detail."""
     return check_operation(
         AcceptanceAction.FLAG, "exposure_bright",
         f"{read}, but {held}: a bright picture by intent (a white backdrop, snow, fog)? left as shot, check by eye",
@@ -293,9 +293,9 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     if confidence < ex.min_confidence:
         # Within what well-exposed photographs read: left as the photographer shot it.
         return []
-    witnesses = highlight_witnesses(chart, plan)
-    if bright_by_intent(record, needed, witnesses):
-        return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", confidence, witnesses)
+    held = bright_by_intent(record, needed, highlight_witnesses(chart, plan))
+    if held:
+        return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", held, confidence)
     plan.exposure_ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
     beyond = abs(needed) > ex.max_correction_ev
     ops = [Operation(

@@ -174,10 +174,10 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_exposure(records, chart, plans, operations, members).items():
             new = _exposure_ops(match, scene, chart)
-            witnesses = highlight_witnesses(chart, plans[i])
-            if bright_by_intent(records[i], match.ev, witnesses):  # as the frame's own rule: no darkening greys it
+            held = bright_by_intent(records[i], match.ev, highlight_witnesses(chart, plans[i]))
+            if held:  # as the frame's own rule: no darkening greys it
                 new = [o for o in new if o.kind is not OperationKind.EXPOSURE] + bright_flag(
-                    records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)", faces=witnesses)
+                    records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)", held)
             plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
             # The offset the plan now corrects is the one from the scene's key (the manifest's exposure_ev).
             plans[i].exposure_offset_ev, plans[i].exposure_keyed_on = -match.wanted_ev, "scene"
