@@ -1,0 +1,148 @@
+"""XMP packets embedded in copies of DNG and TIFF sources without exiftool (pipeline.outputs.tiff_xmp).
+
+Read back by exiftool (the reference reader) and by the decoders the pipeline and Lightroom's users rely on:
+the copy carries the packet byte for byte, and everything else the source held (raw data, pixels, every other
+tag) is the source's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rawpy
+from PIL import Image
+
+from pipeline.outputs.tiff_xmp import TiffLayoutError, embed_xmp_tiff
+from pipeline.outputs.xmp import EmbedError, embed_packets
+
+needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+
+
+def _packet(rating: int) -> bytes:
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
+            f'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="{rating}"/></rdf:RDF></x:xmpmeta>\n'
+            '<?xpacket end="w"?>').encode("utf-8")
+
+
+def _exiftool(*args: str) -> str:
+    return subprocess.run(["exiftool", *args], capture_output=True, text=True, check=True).stdout
+
+
+def _tags_but_xmp(path: Path) -> dict:
+    """Every tag exiftool reads, by group, but the file system's and the XMP's."""
+    tags = json.loads(_exiftool("-j", "-a", "-G1", "-x", "System:all", "-x", "XMP:all", str(path)))[0]
+    return {k: v for k, v in tags.items() if k not in ("SourceFile", "ExifTool:ExifToolVersion")}
+
+
+def _big_endian_tiff(path: Path, pixels: np.ndarray) -> None:
+    """A baseline big-endian ("MM") RGB TIFF, one strip, written by hand (Pillow writes little-endian only)."""
+    h, w, _ = pixels.shape
+    data = pixels.astype(np.uint8).tobytes()
+    bps_at = 8
+    strip_at = bps_at + 6
+    ifd_at = strip_at + len(data) + (len(data) & 1)
+    entries = [(256, 3, 1, w << 16), (257, 3, 1, h << 16), (258, 3, 3, bps_at), (259, 3, 1, 1 << 16),
+               (262, 3, 1, 2 << 16), (273, 4, 1, strip_at), (277, 3, 1, 3 << 16), (278, 3, 1, h << 16),
+               (279, 4, 1, len(data))]
+    out = b"MM\x00*" + struct.pack(">I", ifd_at) + struct.pack(">HHH", 8, 8, 8) + data + b"\x00" * (len(data) & 1)
+    out += struct.pack(">H", len(entries)) + b"".join(struct.pack(">HHII", *e) for e in entries) + b"\x00" * 4
+    path.write_bytes(out + b"\x00")  # and a stray byte after it: an odd size
+
+
+@needs_exiftool
+def test_a_dng_copy_carries_the_packet_and_nothing_else_changes(raw_dir: Path, tmp_path: Path) -> None:
+    """A real DNG (Canon sensor data) with no XMP: the copy reads back the packet as written, its sensor data and
+    every other tag are the source's, and exiftool's validation says of it what it says of the source."""
+    source = raw_dir / "tinydng_colorchart.dng"
+    copy = tmp_path / "copy.dng"
+    embed_xmp_tiff(source, _packet(3), copy)
+    assert subprocess.run(["exiftool", "-b", "-xmp", str(copy)], capture_output=True, check=True).stdout == _packet(3)
+    assert _tags_but_xmp(copy) == _tags_but_xmp(source)
+    assert (_exiftool("-validate", "-warning", "-error", "-a", str(copy))
+            == _exiftool("-validate", "-warning", "-error", "-a", str(source)))
+    with rawpy.imread(str(source)) as a, rawpy.imread(str(copy)) as b:
+        assert np.array_equal(a.raw_image, b.raw_image)
+        assert np.array_equal(a.postprocess(half_size=True), b.postprocess(half_size=True))
+    # Byte for byte the source's, but for the header's pointer to IFD0 (a new one, after the packet).
+    before, after = source.read_bytes(), copy.read_bytes()
+    assert after[:4] == before[:4] and after[8:len(before)] == before[8:] and after[4:8] != before[4:8]
+
+
+@needs_exiftool
+def test_a_packet_already_there_is_replaced_in_its_entry(raw_dir: Path, tmp_path: Path) -> None:
+    """A copy of a copy: IFD0 keeps its entries (the XMP entry now points at the new packet), the header still
+    points at the first copy's directory, and exiftool reads the second packet alone."""
+    first, second = tmp_path / "first.dng", tmp_path / "second.dng"
+    embed_xmp_tiff(raw_dir / "tinydng_colorchart.dng", _packet(2), first)
+    embed_xmp_tiff(first, _packet(5), second)
+    assert second.read_bytes()[:8] == first.read_bytes()[:8]
+    assert subprocess.run(["exiftool", "-b", "-xmp", str(second)], capture_output=True, check=True).stdout == _packet(5)
+    assert json.loads(_exiftool("-j", "-XMP:Rating", str(second)))[0]["Rating"] == 5
+    assert _tags_but_xmp(second) == _tags_but_xmp(first)
+
+
+@needs_exiftool
+def test_big_endian_and_odd_sized_tiffs(tmp_path: Path) -> None:
+    """A Motorola-order TIFF of an odd byte count: the packet lands on a word boundary, the pixels read the same."""
+    pixels = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3) * 5
+    source, copy = tmp_path / "mm.tif", tmp_path / "mm_copy.tif"
+    _big_endian_tiff(source, pixels)
+    assert source.stat().st_size % 2 == 1
+    embed_xmp_tiff(source, _packet(4), copy)
+    assert np.array_equal(np.asarray(Image.open(copy)), pixels)
+    assert json.loads(_exiftool("-j", "-XMP:Rating", str(copy)))[0]["Rating"] == 4
+    ifd = struct.unpack(">I", copy.read_bytes()[4:8])[0]
+    entries = copy.read_bytes()[ifd + 2:ifd + 2 + 12 * 10]
+    tags = [struct.unpack(">H", entries[12 * i:12 * i + 2])[0] for i in range(10)]
+    assert tags == sorted(tags) and 700 in tags  # the new entry among the sorted ones
+    offset = struct.unpack(">I", entries[12 * tags.index(700) + 8:12 * tags.index(700) + 12])[0]
+    assert offset % 2 == 0
+
+
+def test_what_cannot_be_patched_is_refused(tmp_path: Path) -> None:
+    """A BigTIFF, a header pointing past the file, a directory too large for it: refused, the copy not started."""
+    cases = {
+        "big.tif": b"II+\x00\x08\x00\x00\x00" + b"\x00" * 32,
+        "past.tif": b"II*\x00" + struct.pack("<I", 10_000) + b"\x00" * 32,
+        "huge_ifd.tif": b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 4000) + b"\x00" * 32,
+        "not_tiff.jpg": b"\xff\xd8\xff\xe0" + b"\x00" * 32,
+    }
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(TiffLayoutError):
+            embed_xmp_tiff(tmp_path / name, _packet(1), tmp_path / f"out_{name}")
+        assert not (tmp_path / f"out_{name}").exists()
+
+
+def test_dng_copies_need_no_exiftool_jpegs_do(raw_dir: Path, tmp_path: Path) -> None:
+    """embed_packets patches DNGs itself, so a machine without exiftool still gets them; a JPEG needs exiftool."""
+    packet = tmp_path / "p.xmp"
+    packet.write_bytes(_packet(1))
+    dest = tmp_path / "out" / "a.dng"
+    assert embed_packets([(raw_dir / "tinydng_colorchart.dng", packet, dest)], exiftool="/nonexistent/exiftool") == {}
+    assert _packet(1) in dest.read_bytes() and not list(dest.parent.glob(".*"))  # no temporary left behind
+    jpeg = tmp_path / "a.jpg"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(jpeg)
+    with pytest.raises(EmbedError, match="exiftool is not installed"):
+        embed_packets([(jpeg, packet, tmp_path / "out" / "a.jpg")], exiftool="/nonexistent/exiftool")
+
+
+def test_a_tiff_it_cannot_patch_goes_to_exiftool(tmp_path: Path) -> None:
+    """A BigTIFF is handed to exiftool (here a stand-in that writes nothing): its failure is reported, not raised."""
+    big = tmp_path / "big.tif"
+    big.write_bytes(b"II+\x00\x08\x00\x00\x00" + b"\x00" * 32)
+    packet = tmp_path / "p.xmp"
+    packet.write_bytes(_packet(1))
+    fake = tmp_path / "exiftool"
+    fake.write_text("#!/bin/sh\necho 'stand-in exiftool: nothing written' >&2\n")
+    fake.chmod(0o755)
+    dest = tmp_path / "out" / "big.tif"
+    failed = embed_packets([(big, packet, dest)], exiftool=str(fake))
+    assert failed == {dest: "stand-in exiftool: nothing written"} and not dest.exists()
