@@ -101,9 +101,10 @@ def test_atomic_write_of_a_255_byte_name(tmp_path: Path) -> None:
 
 
 def test_embedded_copies_of_awkward_names(tmp_path: Path) -> None:
-    """A 251-byte JPEG name gets its copy (the temporary name stays under 255); a newline is refused, not split."""
-    long_name, broken = "長" * 82 + "x.jpg", "new\nline.jpg"
-    for name in (long_name, broken):
+    """A 251-byte JPEG name gets its copy (the temporary name stays under 255); so does a JPEG name with a newline
+    (written here, not by exiftool); a PNG's newline, which exiftool's argument file would split, is refused."""
+    long_name, newline, broken = "長" * 82 + "x.jpg", "new\nline.jpg", "new\nline.png"
+    for name in (long_name, newline, broken):
         Image.new("RGB", (16, 16), (90, 120, 150)).save(tmp_path / name, quality=90)
     packet = tmp_path / "p.xmp"
     packet.write_text('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
@@ -111,12 +112,13 @@ def test_embedded_copies_of_awkward_names(tmp_path: Path) -> None:
                       'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="3"/></rdf:RDF></x:xmpmeta>'
                       '<?xpacket end="w"?>')
     out = tmp_path / "out"
-    targets = xmp_targets([(long_name, "jpeg"), (broken, "jpeg")])
+    targets = xmp_targets([(long_name, "jpeg"), (newline, "jpeg"), (broken, "png")])
     jobs = [(tmp_path / sp, packet, out / t.copy) for sp, t in targets.items()]
     failed = embed_packets(jobs)
     assert set(failed) == {out / targets[broken].copy} and "line break" in failed[out / targets[broken].copy]
     copy = out / targets[long_name].copy
     assert copy.name == long_name and b"Rating" in copy.read_bytes()
+    assert b"Rating" in (out / targets[newline].copy).read_bytes()
     assert b"Rating" not in (tmp_path / long_name).read_bytes()  # the settings came from the packet
 
 

@@ -1,4 +1,4 @@
-"""XMP packets embedded in copies of DNG and TIFF sources without exiftool (pipeline.outputs.tiff_xmp).
+"""XMP packets embedded in copies of DNG, TIFF and JPEG sources without exiftool (pipeline.outputs.xmp_embed).
 
 Read back by exiftool (the reference reader) and by the decoders the pipeline and Lightroom's users rely on:
 the copy carries the packet byte for byte, and everything else the source held (raw data, pixels, every other
@@ -18,8 +18,8 @@ import pytest
 import rawpy
 from PIL import Image
 
-from pipeline.outputs.tiff_xmp import TiffLayoutError, embed_xmp_tiff
 from pipeline.outputs.xmp import EmbedError, embed_packets
+from pipeline.outputs.xmp_embed import MAX_JPEG_PACKET, LayoutError, embed_xmp
 
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 
@@ -62,7 +62,7 @@ def test_a_dng_copy_carries_the_packet_and_nothing_else_changes(raw_dir: Path, t
     every other tag are the source's, and exiftool's validation says of it what it says of the source."""
     source = raw_dir / "tinydng_colorchart.dng"
     copy = tmp_path / "copy.dng"
-    embed_xmp_tiff(source, _packet(3), copy)
+    embed_xmp(source, _packet(3), copy)
     assert subprocess.run(["exiftool", "-b", "-xmp", str(copy)], capture_output=True, check=True).stdout == _packet(3)
     assert _tags_but_xmp(copy) == _tags_but_xmp(source)
     assert (_exiftool("-validate", "-warning", "-error", "-a", str(copy))
@@ -80,8 +80,8 @@ def test_a_packet_already_there_is_replaced_in_its_entry(raw_dir: Path, tmp_path
     """A copy of a copy: IFD0 keeps its entries (the XMP entry now points at the new packet), the header still
     points at the first copy's directory, and exiftool reads the second packet alone."""
     first, second = tmp_path / "first.dng", tmp_path / "second.dng"
-    embed_xmp_tiff(raw_dir / "tinydng_colorchart.dng", _packet(2), first)
-    embed_xmp_tiff(first, _packet(5), second)
+    embed_xmp(raw_dir / "tinydng_colorchart.dng", _packet(2), first)
+    embed_xmp(first, _packet(5), second)
     assert second.read_bytes()[:8] == first.read_bytes()[:8]
     assert subprocess.run(["exiftool", "-b", "-xmp", str(second)], capture_output=True, check=True).stdout == _packet(5)
     assert json.loads(_exiftool("-j", "-XMP:Rating", str(second)))[0]["Rating"] == 5
@@ -95,7 +95,7 @@ def test_big_endian_and_odd_sized_tiffs(tmp_path: Path) -> None:
     source, copy = tmp_path / "mm.tif", tmp_path / "mm_copy.tif"
     _big_endian_tiff(source, pixels)
     assert source.stat().st_size % 2 == 1
-    embed_xmp_tiff(source, _packet(4), copy)
+    embed_xmp(source, _packet(4), copy)
     assert np.array_equal(np.asarray(Image.open(copy)), pixels)
     assert json.loads(_exiftool("-j", "-XMP:Rating", str(copy)))[0]["Rating"] == 4
     ifd = struct.unpack(">I", copy.read_bytes()[4:8])[0]
@@ -116,22 +116,74 @@ def test_what_cannot_be_patched_is_refused(tmp_path: Path) -> None:
     }
     for name, content in cases.items():
         (tmp_path / name).write_bytes(content)
-        with pytest.raises(TiffLayoutError):
-            embed_xmp_tiff(tmp_path / name, _packet(1), tmp_path / f"out_{name}")
+        with pytest.raises(LayoutError):
+            embed_xmp(tmp_path / name, _packet(1), tmp_path / f"out_{name}")
         assert not (tmp_path / f"out_{name}").exists()
 
 
-def test_dng_copies_need_no_exiftool_jpegs_do(raw_dir: Path, tmp_path: Path) -> None:
-    """embed_packets patches DNGs itself, so a machine without exiftool still gets them; a JPEG needs exiftool."""
-    packet = tmp_path / "p.xmp"
-    packet.write_bytes(_packet(1))
-    dest = tmp_path / "out" / "a.dng"
-    assert embed_packets([(raw_dir / "tinydng_colorchart.dng", packet, dest)], exiftool="/nonexistent/exiftool") == {}
-    assert _packet(1) in dest.read_bytes() and not list(dest.parent.glob(".*"))  # no temporary left behind
+def _xmp_segments(path: Path) -> int:
+    """How many APP1 segments of a JPEG start with the XMP namespace."""
+    data, pos, n = path.read_bytes(), 2, 0
+    while data[pos + 1] not in (0xDA, 0xD9):
+        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        n += data[pos + 1] == 0xE1 and data[pos + 4:pos + 33] == b"http://ns.adobe.com/xap/1.0/\x00"
+        pos += 2 + length
+    return n
+
+
+@needs_exiftool
+@pytest.mark.parametrize("name", ["exposure/Roland Tanglao-CC BY 2.0.jpg", "wb/Flickr_quiddle_CC BY-SA_2.0.jpg"])
+def test_a_jpeg_copy_carries_the_packet_and_nothing_else_changes(testdata: Path, tmp_path: Path, name: str) -> None:
+    """Real camera JPEGs: one with an Olympus maker note and no XMP, one that Adobe software gave its XMP. The
+    copy holds one XMP segment, the packet byte for byte; its pixels and every other tag are the source's."""
+    source = testdata / name
+    copy = tmp_path / "copy.jpg"
+    embed_xmp(source, _packet(3), copy)
+    assert subprocess.run(["exiftool", "-b", "-xmp", str(copy)], capture_output=True, check=True).stdout == _packet(3)
+    assert _xmp_segments(copy) == 1
+    assert _tags_but_xmp(copy) == _tags_but_xmp(source)
+    assert (_exiftool("-validate", "-warning", "-error", "-a", str(copy))
+            == _exiftool("-validate", "-warning", "-error", "-a", str(source)))
+    assert np.array_equal(np.asarray(Image.open(copy)), np.asarray(Image.open(source)))
+    again = tmp_path / "again.jpg"
+    embed_xmp(copy, _packet(5), again)  # a copy of a copy: the packet replaced, not added
+    assert _xmp_segments(again) == 1 and json.loads(_exiftool("-j", "-XMP:Rating", str(again)))[0]["Rating"] == 5
+
+
+def test_jpegs_this_module_leaves_to_exiftool(tmp_path: Path) -> None:
+    """A packet too large for one segment (extended XMP) and a multi-picture JPEG (MPF offsets) are refused."""
     jpeg = tmp_path / "a.jpg"
     Image.new("RGB", (8, 8), (10, 20, 30)).save(jpeg)
+    with pytest.raises(LayoutError, match="extended XMP"):
+        embed_xmp(jpeg, b" " * (MAX_JPEG_PACKET + 1), tmp_path / "big.jpg")
+    data = jpeg.read_bytes()
+    mpf = b"MPF\x00" + b"\x00" * 8
+    (tmp_path / "mpf.jpg").write_bytes(data[:2] + b"\xff\xe2" + struct.pack(">H", 2 + len(mpf)) + mpf + data[2:])
+    with pytest.raises(LayoutError, match="multi-picture"):
+        embed_xmp(tmp_path / "mpf.jpg", _packet(1), tmp_path / "mpf_copy.jpg")
+    (tmp_path / "cut.jpg").write_bytes(data[:40])
+    with pytest.raises(LayoutError):
+        embed_xmp(tmp_path / "cut.jpg", _packet(1), tmp_path / "cut_copy.jpg")
+    assert not [p for p in tmp_path.iterdir() if "copy" in p.name or p.name == "big.jpg"]
+
+
+def test_dng_and_jpeg_copies_need_no_exiftool_pngs_do(raw_dir: Path, tmp_path: Path) -> None:
+    """embed_packets patches DNGs and JPEGs itself, so a machine without exiftool still gets them (and a name with
+    a line break, which exiftool's argument file cannot carry); a PNG needs exiftool."""
+    packet = tmp_path / "p.xmp"
+    packet.write_bytes(_packet(1))
+    jpeg = tmp_path / "a\nb.jpg"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(jpeg)
+    jobs = [(raw_dir / "tinydng_colorchart.dng", packet, tmp_path / "out" / "a.dng"),
+            (jpeg, packet, tmp_path / "out" / "a\nb.jpg")]
+    assert embed_packets(jobs, exiftool="/nonexistent/exiftool") == {}
+    for _, _, dest in jobs:
+        assert _packet(1) in dest.read_bytes()
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary left behind
+    png = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(png)
     with pytest.raises(EmbedError, match="exiftool is not installed"):
-        embed_packets([(jpeg, packet, tmp_path / "out" / "a.jpg")], exiftool="/nonexistent/exiftool")
+        embed_packets([(png, packet, tmp_path / "out" / "a.png")], exiftool="/nonexistent/exiftool")
 
 
 def test_a_tiff_it_cannot_patch_goes_to_exiftool(tmp_path: Path) -> None:
