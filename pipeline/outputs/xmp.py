@@ -58,7 +58,7 @@ from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
-from pipeline.kernel.files import make_durable, write_bytes_atomic
+from pipeline.kernel.files import file_mode, make_durable, temp_prefix, write_bytes_atomic
 from pipeline.kernel.records import AppliedBy, SourceKind
 from pipeline.outputs.instructions import hashed_name, operation_from_doc
 from pipeline.outputs.xmp_embed import LayoutError, embed_xmp
@@ -826,12 +826,15 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
 
 
 def _temporary_name(dest: Path) -> Path:
-    """A free temporary name beside ``dest`` (its folder made), for the copy to be renamed over ``dest``."""
+    """A free temporary name beside ``dest`` (its folder made), for the copy to be renamed over ``dest``; the empty
+    file there has the mode a plain write would give (``0o666`` less the umask), not ``mkstemp``'s ``0o600``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name adds about 14 bytes to the file's: cut it so a 255-byte name can still be written.
-    stem = dest.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=dest.suffix or ".tmp", dir=dest.parent)
-    os.close(fd)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(dest), suffix=dest.suffix or ".tmp", dir=dest.parent)
+    try:
+        if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's mode is not 0o600 anyway
+            os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
     return Path(tmp_name)
 
 
