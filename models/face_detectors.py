@@ -26,6 +26,7 @@ from typing import ClassVar, Literal
 import cv2
 import numpy as np
 
+from models.onnx_wire import free_input_size
 from models.registry import ensure_model, load_once
 from pipeline.imaging.color import srgb_to_linear, to_srgb8
 
@@ -289,25 +290,11 @@ class YuNetDetector(FaceDetector):
         The released file declares 1x3x640x640, but every op in it is
         convolutional or shape-agnostic, so (as OpenCV does when it reshapes
         the net) the input size can follow the image and no letterboxing to
-        640 wastes work or shrinks small faces.
+        640 wastes work or shrinks small faces. Edited on the protobuf wire
+        (:func:`models.onnx_wire.free_input_size`): ``import onnx`` would cost
+        about a second a process.
         """
-        try:
-            import onnx
-        except ImportError as exc:
-            raise ImportError(
-                "YuNet on onnxruntime needs the 'onnx' package (pip install onnx), or use runtime 'opencv'"
-            ) from exc
-        model = onnx.load_model(str(self.model_path))
-        dims = model.graph.input[0].type.tensor_type.shape.dim
-        for dim, label in ((dims[2], "height"), (dims[3], "width")):
-            dim.ClearField("dim_value")
-            dim.dim_param = label
-        for out in model.graph.output:
-            d = out.type.tensor_type.shape.dim[1]
-            d.ClearField("dim_value")
-            d.dim_param = f"{out.name}_anchors"
-        del model.graph.value_info[:]  # stale 640x640 shapes; onnxruntime re-infers them
-        return model.SerializeToString()
+        return free_input_size(self.model_path.read_bytes(), {2: "height", 3: "width"}, output_dim=1)
 
     @property
     def providers(self) -> list[str]:

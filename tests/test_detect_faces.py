@@ -12,6 +12,9 @@ import hashlib
 import io
 import logging
 import math
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -22,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from models import registry
+from models import onnx_wire, registry
 from models.face_detectors import (
     SHADOW_MIN_FACE_PX,
     VERIFY_BELOW_SCORE,
@@ -450,6 +453,38 @@ def test_yunet_onnxruntime_decode_matches_opencv(faces_dir: Path, shared_models:
         for x, y in zip(a, b):
             assert np.allclose(x.box, y.box, atol=0.05) and abs(x.score - y.score) < 1e-3
             assert np.allclose(x.landmarks, y.landmarks, atol=0.05)
+
+
+def test_the_wire_edit_is_the_onnx_packages_own(shared_models: Path):
+    """models/onnx_wire.py frees YuNet's input size byte for byte as the onnx package serialises the same edit."""
+    onnx = pytest.importorskip("onnx")
+    src = (shared_models / "face_detection_yunet_2023mar.onnx").read_bytes()
+    assert onnx_wire.encode(onnx_wire.parse(src)) == src
+    model = onnx.load_model_from_string(src)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, label in ((dims[2], "height"), (dims[3], "width")):
+        dim.ClearField("dim_value")
+        dim.dim_param = label
+    for out in model.graph.output:
+        d = out.type.tensor_type.shape.dim[1]
+        d.ClearField("dim_value")
+        d.dim_param = f"{out.name}_anchors"
+    del model.graph.value_info[:]
+    ours = onnx_wire.free_input_size(src, {2: "height", 3: "width"}, output_dim=1)
+    assert ours == model.SerializeToString() and ours != src
+    with pytest.raises(ValueError, match="runs past the end"):
+        onnx_wire.parse(src[:1000])
+
+
+def test_loading_yunet_does_not_import_onnx(shared_models: Path):
+    """The default detector on onnxruntime starts without the onnx package (about a second of every process)."""
+    code = ("import sys; from models.face_detectors import create_face_detector; "
+            "d = create_face_detector('yunet', runtime='onnxruntime'); "
+            "print(d.runtime, 'onnx' in sys.modules)")
+    env = {**os.environ, "POSTPROD_MODEL_DIR": str(shared_models), "POSTPROD_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["onnxruntime", "False"], out.stderr
 
 
 def test_scrfd_finds_the_annotated_faces(faces_dir: Path, shared_models: Path, tmp_path: Path):
