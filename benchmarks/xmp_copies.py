@@ -25,23 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.kernel.files import make_durable  # noqa: E402
-from pipeline.outputs.xmp import _embed_by_exiftool, embed_packets  # noqa: E402
+from pipeline.outputs.xmp import embed_packets  # noqa: E402
 
 PACKET = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n<x:xmpmeta xmlns:x="adobe:ns:meta/">'
           '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" '
           'xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" crs:Exposure2012="+0.50"/></rdf:RDF>'
           '</x:xmpmeta>\n<?xpacket end="w"?>')
-
-
-def by_exiftool(jobs: list[tuple[Path, Path, Path]]) -> dict[Path, str]:
-    """The copies as they were written before: all through one exiftool process, flushed, then named."""
-    written, failed = _embed_by_exiftool(jobs, None)
-    if written:
-        make_durable([tmp for tmp, _ in written], written[0][1].parent)
-        for tmp, dest in written:
-            tmp.replace(dest)
-    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         packet = work / "packet.xmp"
         packet.write_text(PACKET, encoding="utf-8")
-        ways = {"exiftool (baseline)": by_exiftool, "postprod (xmp_embed)": embed_packets}
+        ways = {"exiftool (baseline)": lambda jobs: embed_packets(jobs, exiftool_only=True),
+                "postprod (xmp_embed)": embed_packets}
         times: dict[str, list[float]] = {name: [] for name in ways}
         for r in range(args.rounds):
             for name in (list(ways) if r % 2 == 0 else list(ways)[::-1]):

@@ -198,3 +198,20 @@ def test_a_tiff_it_cannot_patch_goes_to_exiftool(tmp_path: Path) -> None:
     dest = tmp_path / "out" / "big.tif"
     failed = embed_packets([(big, packet, dest)], exiftool=str(fake))
     assert failed == {dest: "stand-in exiftool: nothing written"} and not dest.exists()
+
+
+@needs_exiftool
+def test_exiftool_only_writes_the_same_settings(raw_dir: Path, tmp_path: Path) -> None:
+    """The baseline of benchmarks/xmp_copies.py: every copy through exiftool, which reads back the same packet."""
+    packet = tmp_path / "p.xmp"
+    packet.write_bytes(_packet(2))
+    ours, theirs = tmp_path / "ours" / "a.dng", tmp_path / "theirs" / "a.dng"
+    source = raw_dir / "tinydng_colorchart.dng"
+    assert embed_packets([(source, packet, ours)]) == {}
+    assert embed_packets([(source, packet, theirs)], exiftool_only=True) == {}
+    read = [subprocess.run(["exiftool", "-b", "-xmp", str(p)], capture_output=True, check=True).stdout
+            for p in (ours, theirs)]
+    assert read == [_packet(2), _packet(2)]
+    assert ours.read_bytes() != theirs.read_bytes()  # exiftool rewrote the file; here only the packet was added
+    placed = lambda tags: {k: v for k, v in tags.items() if "Offsets" not in k}  # exiftool moves the data
+    assert placed(_tags_but_xmp(ours)) == placed(_tags_but_xmp(theirs))

@@ -768,7 +768,8 @@ def exiftool_path() -> str | None:
     return shutil.which("exiftool")
 
 
-def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None = None) -> dict[Path, str]:
+def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None = None,
+                  exiftool_only: bool = False) -> dict[Path, str]:
     """Copies of sources with an XMP packet embedded: DNG, TIFF and JPEG here, the rest through one exiftool process.
 
     :func:`~pipeline.outputs.xmp_embed.embed_xmp` changes only the packet's place in the file (a 24 MP DNG's
@@ -783,6 +784,9 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
         destination is written atomically (a temporary file renamed over it).
     exiftool : str, optional
         The exiftool executable; found on PATH by default.
+    exiftool_only : bool
+        Every copy through exiftool, as before :mod:`~pipeline.outputs.xmp_embed` (the baseline of
+        ``benchmarks/xmp_copies.py``).
 
     Returns
     -------
@@ -798,8 +802,8 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
         return {}
     written: list[tuple[Path, Path]] = []
     failed: dict[Path, str] = {}
-    rest: list[tuple[Path, Path, Path]] = []
-    for source, packet, dest in jobs:
+    rest: list[tuple[Path, Path, Path]] = list(jobs) if exiftool_only else []
+    for source, packet, dest in ([] if exiftool_only else jobs):
         tmp = _temporary_name(dest)
         try:
             embed_xmp(source, packet.read_bytes(), tmp)
