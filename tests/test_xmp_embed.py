@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pyexiv2
 import pytest
 import rawpy
 from PIL import Image
@@ -67,6 +68,8 @@ def test_a_dng_copy_carries_the_packet_and_nothing_else_changes(raw_dir: Path, t
     assert _tags_but_xmp(copy) == _tags_but_xmp(source)
     assert (_exiftool("-validate", "-warning", "-error", "-a", str(copy))
             == _exiftool("-validate", "-warning", "-error", "-a", str(source)))
+    with pyexiv2.Image(str(copy)) as im:  # a second reader: exiv2, which darktable and digiKam use
+        assert im.read_xmp()["Xmp.xmp.Rating"] == "3"
     with rawpy.imread(str(source)) as a, rawpy.imread(str(copy)) as b:
         assert np.array_equal(a.raw_image, b.raw_image)
         assert np.array_equal(a.postprocess(half_size=True), b.postprocess(half_size=True))
@@ -145,6 +148,8 @@ def test_a_jpeg_copy_carries_the_packet_and_nothing_else_changes(testdata: Path,
     assert (_exiftool("-validate", "-warning", "-error", "-a", str(copy))
             == _exiftool("-validate", "-warning", "-error", "-a", str(source)))
     assert np.array_equal(np.asarray(Image.open(copy)), np.asarray(Image.open(source)))
+    with pyexiv2.Image(str(copy)) as im:
+        assert im.read_xmp()["Xmp.xmp.Rating"] == "3"
     again = tmp_path / "again.jpg"
     embed_xmp(copy, _packet(5), again)  # a copy of a copy: the packet replaced, not added
     assert _xmp_segments(again) == 1 and json.loads(_exiftool("-j", "-XMP:Rating", str(again)))[0]["Rating"] == 5
