@@ -1,4 +1,4 @@
-"""XMP packets embedded in copies of DNG, TIFF and JPEG sources without exiftool (pipeline.outputs.xmp_embed).
+"""XMP packets embedded in copies of DNG, TIFF, JPEG and PNG sources without exiftool (pipeline.outputs.xmp_embed).
 
 Read back by exiftool (the reference reader) and by the decoders the pipeline and Lightroom's users rely on:
 the copy carries the packet byte for byte, and everything else the source held (raw data, pixels, every other
@@ -7,12 +7,14 @@ tag) is the source's.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import struct
 import subprocess
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyexiv2
 import pytest
@@ -155,6 +157,34 @@ def test_a_jpeg_copy_carries_the_packet_and_nothing_else_changes(testdata: Path,
     assert _xmp_segments(again) == 1 and json.loads(_exiftool("-j", "-XMP:Rating", str(again)))[0]["Rating"] == 5
 
 
+def _mpf_jpeg(path: Path) -> None:
+    """A JPEG with a multi-picture (MPF) APP2 segment, which only exiftool's copy keeps right."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(buf, "JPEG")
+    data, mpf = buf.getvalue(), b"MPF\x00" + b"\x00" * 8
+    path.write_bytes(data[:2] + b"\xff\xe2" + struct.pack(">H", 2 + len(mpf)) + mpf + data[2:])
+
+
+@needs_exiftool
+def test_a_png_copy_carries_the_packet_and_keeps_its_pixels(tmp_path: Path) -> None:
+    """A PNG (16-bit, with a text chunk): the packet in an iTXt chunk before the image data, read back by exiftool and
+    exiv2, the pixels and the other chunk kept; a copy of the copy holds one XMP chunk, the new packet."""
+    source, copy, again = tmp_path / "a.png", tmp_path / "copy.png", tmp_path / "again.png"
+    pixels = (np.arange(6 * 7 * 3, dtype=np.uint16).reshape(6, 7, 3) * 997).astype(np.uint16)
+    cv2.imwrite(str(source), pixels)
+    embed_xmp(source, _packet(3), copy)
+    assert subprocess.run(["exiftool", "-b", "-xmp", str(copy)], capture_output=True, check=True).stdout == _packet(3)
+    with pyexiv2.Image(str(copy)) as im:
+        assert im.read_xmp()["Xmp.xmp.Rating"] == "3"
+    assert np.array_equal(cv2.imread(str(copy), cv2.IMREAD_UNCHANGED), pixels)
+    data = copy.read_bytes()
+    assert data.index(b"iTXtXML:com.adobe.xmp") < data.index(b"IDAT")
+    embed_xmp(copy, _packet(5), again)
+    assert again.read_bytes().count(b"XML:com.adobe.xmp") == 1
+    assert json.loads(_exiftool("-j", "-XMP:Rating", str(again)))[0]["Rating"] == 5
+    assert _tags_but_xmp(again) == _tags_but_xmp(source)
+
+
 def test_jpegs_this_module_leaves_to_exiftool(tmp_path: Path) -> None:
     """A packet too large for one segment (extended XMP) and a multi-picture JPEG (MPF offsets) are refused."""
     jpeg = tmp_path / "a.jpg"
@@ -162,8 +192,7 @@ def test_jpegs_this_module_leaves_to_exiftool(tmp_path: Path) -> None:
     with pytest.raises(LayoutError, match="extended XMP"):
         embed_xmp(jpeg, b" " * (MAX_JPEG_PACKET + 1), tmp_path / "big.jpg")
     data = jpeg.read_bytes()
-    mpf = b"MPF\x00" + b"\x00" * 8
-    (tmp_path / "mpf.jpg").write_bytes(data[:2] + b"\xff\xe2" + struct.pack(">H", 2 + len(mpf)) + mpf + data[2:])
+    _mpf_jpeg(tmp_path / "mpf.jpg")
     with pytest.raises(LayoutError, match="multi-picture"):
         embed_xmp(tmp_path / "mpf.jpg", _packet(1), tmp_path / "mpf_copy.jpg")
     (tmp_path / "cut.jpg").write_bytes(data[:40])
@@ -172,9 +201,9 @@ def test_jpegs_this_module_leaves_to_exiftool(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if "copy" in p.name or p.name == "big.jpg"]
 
 
-def test_dng_and_jpeg_copies_need_no_exiftool_pngs_do(raw_dir: Path, tmp_path: Path) -> None:
+def test_copies_need_no_exiftool_but_for_what_it_alone_patches(raw_dir: Path, tmp_path: Path) -> None:
     """embed_packets patches DNGs and JPEGs itself, so a machine without exiftool still gets them (and a name with
-    a line break, which exiftool's argument file cannot carry); a PNG needs exiftool."""
+    a line break, which exiftool's argument file cannot carry); a multi-picture JPEG needs exiftool."""
     packet = tmp_path / "p.xmp"
     packet.write_bytes(_packet(1))
     jpeg = tmp_path / "a\nb.jpg"
@@ -185,10 +214,9 @@ def test_dng_and_jpeg_copies_need_no_exiftool_pngs_do(raw_dir: Path, tmp_path: P
     for _, _, dest in jobs:
         assert _packet(1) in dest.read_bytes()
     assert not list((tmp_path / "out").glob(".*"))  # no temporary left behind
-    png = tmp_path / "a.png"
-    Image.new("RGB", (8, 8), (10, 20, 30)).save(png)
+    _mpf_jpeg(tmp_path / "mpf.jpg")
     with pytest.raises(EmbedError, match="exiftool is not installed"):
-        embed_packets([(png, packet, tmp_path / "out" / "a.png")], exiftool="/nonexistent/exiftool")
+        embed_packets([(tmp_path / "mpf.jpg", packet, tmp_path / "out" / "mpf.jpg")], exiftool="/nonexistent/exiftool")
 
 
 def test_a_tiff_it_cannot_patch_goes_to_exiftool(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ gets (:func:`xmp_target`):
   extension, as Camera Raw writes it);
 * DNG, JPEG, TIFF, PNG: ``xmp/<dir>/<file name>.xmp``, the packet, and (chart
   key ``xmp.embed_copies``, on by default) ``xmp/<dir>/<file name>``, a copy
-  of the source with the packet embedded, for Lightroom to import (a DNG, TIFF
-  or JPEG patched here, :mod:`pipeline.outputs.xmp_embed`; a PNG by exiftool).
+  of the source with the packet embedded, for Lightroom to import (patched here,
+  :mod:`pipeline.outputs.xmp_embed`; by exiftool what that module cannot patch).
 
 A RAW and a JPEG of one stem do not collide (the JPEG keeps its settings
 inside). Two sidecar-type files of one stem (``IMG_2.CR2`` and ``IMG_2.NEF``)
@@ -770,11 +770,11 @@ def exiftool_path() -> str | None:
 
 def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None = None,
                   exiftool_only: bool = False) -> dict[Path, str]:
-    """Copies of sources with an XMP packet embedded: DNG, TIFF and JPEG here, the rest through one exiftool process.
+    """Copies of sources with an XMP packet embedded: DNG, TIFF, JPEG and PNG here, the rest through one exiftool process.
 
     :func:`~pipeline.outputs.xmp_embed.embed_xmp` changes only the packet's place in the file (a 24 MP DNG's
-    copy in about 20 ms, against exiftool's 0.2-0.3 s); a PNG, and a file that module cannot patch (BigTIFF,
-    a malformed directory, a JPEG with extended XMP or a multi-picture index), go to exiftool, all in one process.
+    copy in about 20 ms, against exiftool's 0.2-0.3 s); a file that module cannot patch (BigTIFF, a malformed
+    directory, a JPEG with extended XMP or a multi-picture index) goes to exiftool, all of them in one process.
 
     Parameters
     ----------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import struct
 import unicodedata
 from pathlib import Path, PurePosixPath
 
@@ -102,17 +103,20 @@ def test_atomic_write_of_a_255_byte_name(tmp_path: Path) -> None:
 
 def test_embedded_copies_of_awkward_names(tmp_path: Path) -> None:
     """A 251-byte JPEG name gets its copy (the temporary name stays under 255); so does a JPEG name with a newline
-    (written here, not by exiftool); a PNG's newline, which exiftool's argument file would split, is refused."""
-    long_name, newline, broken = "長" * 82 + "x.jpg", "new\nline.jpg", "new\nline.png"
+    (written here, not by exiftool); a multi-picture JPEG's newline, which exiftool's argument file would split,
+    is refused."""
+    long_name, newline, broken = "長" * 82 + "x.jpg", "new\nline.jpg", "new\nline mpf.jpg"
     for name in (long_name, newline, broken):
         Image.new("RGB", (16, 16), (90, 120, 150)).save(tmp_path / name, quality=90)
+    data, mpf = (tmp_path / broken).read_bytes(), b"MPF\x00" + b"\x00" * 8  # only exiftool copies it
+    (tmp_path / broken).write_bytes(data[:2] + b"\xff\xe2" + struct.pack(">H", 2 + len(mpf)) + mpf + data[2:])
     packet = tmp_path / "p.xmp"
     packet.write_text('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
                       '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
                       'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="3"/></rdf:RDF></x:xmpmeta>'
                       '<?xpacket end="w"?>')
     out = tmp_path / "out"
-    targets = xmp_targets([(long_name, "jpeg"), (newline, "jpeg"), (broken, "png")])
+    targets = xmp_targets([(long_name, "jpeg"), (newline, "jpeg"), (broken, "jpeg")])
     jobs = [(tmp_path / sp, packet, out / t.copy) for sp, t in targets.items()]
     failed = embed_packets(jobs)
     assert set(failed) == {out / targets[broken].copy} and "line break" in failed[out / targets[broken].copy]
