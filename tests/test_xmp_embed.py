@@ -22,7 +22,7 @@ import rawpy
 from PIL import Image
 
 from pipeline.outputs.xmp import EmbedError, embed_packets
-from pipeline.outputs.xmp_embed import MAX_JPEG_PACKET, LayoutError, embed_xmp
+from pipeline.outputs.xmp_embed import MAX_JPEG_PACKET, LayoutError, embed_xmp, embedded_xmp
 
 needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
 
@@ -265,3 +265,25 @@ def test_exiftool_only_writes_the_same_settings(raw_dir: Path, tmp_path: Path) -
     assert ours.read_bytes() != theirs.read_bytes()  # exiftool rewrote the file; here only the packet was added
     placed = lambda tags: {k: v for k, v in tags.items() if "Offsets" not in k}  # exiftool moves the data
     assert placed(_tags_but_xmp(ours)) == placed(_tags_but_xmp(theirs))
+
+
+def test_a_rerun_leaves_a_copy_that_holds_its_packet(raw_dir: Path, tmp_path: Path) -> None:
+    """embed_packets again with the same packet: the copy is not written again (same inode and time); with another
+    packet (a review decision, a new chart) it is. embedded_xmp reads the packet of each kind of copy back."""
+    packet = tmp_path / "p.xmp"
+    packet.write_bytes(_packet(1))
+    jpeg, png = tmp_path / "a.jpg", tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(jpeg)
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(png)
+    jobs = [(raw_dir / "tinydng_colorchart.dng", packet, tmp_path / "out" / "a.dng"),
+            (jpeg, packet, tmp_path / "out" / "a.jpg"), (png, packet, tmp_path / "out" / "a.png")]
+    assert embed_packets(jobs) == {}
+    stats = [dest.stat() for _, _, dest in jobs]
+    assert [embedded_xmp(dest) for _, _, dest in jobs] == [_packet(1)] * 3
+    assert embedded_xmp(jpeg) is None and embedded_xmp(raw_dir / "tinydng_colorchart.dng") is None
+    assert embed_packets(jobs) == {}
+    assert [(s.st_ino, s.st_mtime_ns) for s in stats] == [(d.stat().st_ino, d.stat().st_mtime_ns) for _, _, d in jobs]
+    packet.write_bytes(_packet(2))
+    assert embed_packets(jobs) == {}
+    assert [embedded_xmp(dest) for _, _, dest in jobs] == [_packet(2)] * 3
+    assert all(d.stat().st_ino != s.st_ino for (_, _, d), s in zip(jobs, stats))

@@ -230,3 +230,53 @@ def _embed_png(source: Path, packet: bytes, dest: Path) -> None:
     if not placed:
         raise LayoutError("a PNG without image data")
     dest.write_bytes(b"".join(out) + data[pos:])
+
+
+def embedded_xmp(path: Path) -> bytes | None:
+    """The XMP packet a DNG, TIFF, JPEG or PNG holds (the one :func:`embed_xmp` writes), or None.
+
+    None too for a file with no packet, more than one, or a layout this module does not read: the caller then
+    writes the copy again. Reads the file's directories and the packet, not its picture.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if _is_tiff(head):
+                size = path.stat().st_size
+                order, ifd0 = _layout(head, size)
+                entries, _ = _read_ifd(f, order, ifd0, size)
+                found = [struct.unpack(order + "HHII", e) for e in entries
+                         if struct.unpack(order + "H", e[:2])[0] == XMP_TAG]
+                if len(found) != 1 or found[0][2] <= 4 or found[0][3] + found[0][2] > size:
+                    return None
+                f.seek(found[0][3])
+                return f.read(found[0][2])
+        if head[:2] == b"\xff\xd8":
+            return _jpeg_xmp(path.read_bytes())
+        if head == _PNG_SIGNATURE:
+            return _png_xmp(path.read_bytes())
+    except (OSError, ValueError, struct.error):  # LayoutError is a ValueError
+        return None
+    return None
+
+
+def _jpeg_xmp(data: bytes) -> bytes | None:
+    packets, pos = [], 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (_SOS, _EOI):
+        end = pos + 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+        if data[pos + 1] == _APP1 and data[pos + 4:end].startswith(_JPEG_XMP):
+            packets.append(data[pos + 4 + len(_JPEG_XMP):end])
+        pos = end
+    return packets[0] if len(packets) == 1 else None
+
+
+def _png_xmp(data: bytes) -> bytes | None:
+    packets, pos = [], len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        (size,) = struct.unpack(">I", data[pos:pos + 4])
+        body = data[pos + 8:pos + 8 + size]
+        if data[pos + 4:pos + 8] == b"iTXt" and body.startswith(_PNG_XMP + b"\x00\x00\x00"):
+            lang_end = body.index(b"\x00", len(_PNG_XMP) + 3)  # language tag, then the translated keyword
+            packets.append(body[body.index(b"\x00", lang_end + 1) + 1:])
+        pos += 12 + size
+    return packets[0] if len(packets) == 1 else None
