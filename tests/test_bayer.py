@@ -103,20 +103,24 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
         w, h = frame.width, frame.height
         master = Adjustments(wb_gains=(1.1, 1.0, 0.9), exposure_ev=0.3)
         turned = Adjustments(exposure_ev=0.2, angle_deg=2.0, faces=(FaceLift((800, 500, 300, 300), 0.7, 60.0),))
+        # An unturned full-resolution master comes out the same but for OpenCV's rounding: exact with OpenCV 5.0;
+        # with 5.1 one or two pixels at the frame's right edge (its last two columns, with or without adjustments
+        # or sharpening) read 1 of 65535 apart between the strips and the whole, the demosaicked regions being
+        # equal to the whole frame's.
+        # A turned frame's warp and the lift's float32 grid may round any value differently.
         cases = [
-            (master, (0.0, 0.0, w, h), (w, h), "adobe_rgb", 1.0, 16, 0),
-            (turned, (100.0, 80.0, w - 200.0, h - 160.0), (w - 200, h - 160), "srgb", 0.5, 8, 1),
+            (master, (0.0, 0.0, w, h), (w, h), "adobe_rgb", 1.0, 16, 4),
+            (turned, (100.0, 80.0, w - 200.0, h - 160.0), (w - 200, h - 160), "srgb", 0.5, 8, None),
         ]
-        for adj, box, size, space, sharpen, bits, tolerance in cases:
+        for adj, box, size, space, sharpen, bits, most_apart in cases:
             reference = render_frame(whole, w, h, adj, box, size, space, sharpen, bits)
             white = source_white(whole)  # the whole source's highlights, as the render stage reads them
             strips = RenditionStrips(size[0], size[1], bits, lambda v0, v1: render_rows(  # noqa: B023
                 frame.region, w, h, adj, box, size, (v0, v1), space, sharpen, bits, 0.8, white), rows_per_strip=97)
             got = np.concatenate(list(strips.strips()))
-            if tolerance == 0:
-                np.testing.assert_array_equal(got, reference)  # an unturned full-resolution master: exact
-            else:  # a turned frame's warp and the lift's float32 grid may round one value differently
-                assert int(np.abs(got.astype(int) - reference).max()) <= tolerance
+            off = np.abs(got.astype(int) - reference)
+            assert int(off.max()) <= 1
+            assert most_apart is None or int((off > 0).sum()) <= most_apart
 
 
 @pytest.mark.parametrize("compression", ["none", "deflate"])

@@ -992,8 +992,9 @@ def render_rows(
     The same steps as :func:`render_frame`, on the output rows asked for and
     the source pixels under them: the rows are rendered with a margin as
     wide as the sharpening's reach, so strips put together are the picture
-    rendered whole (to the bit for an unturned frame at full resolution; a
-    turned one or face lifts may round a value differently).
+    rendered whole (to the bit for an unturned frame at full resolution with
+    OpenCV 5.0, and but for a pixel or two at its right edge, 1 of 65535 apart,
+    with 5.1; a turned one or face lifts may round a value differently).
 
     Parameters
     ----------
