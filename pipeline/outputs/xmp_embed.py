@@ -157,14 +157,9 @@ MAX_JPEG_PACKET = 0xFFFF - 2 - len(_JPEG_XMP)
 _SOS, _EOI, _APP0, _APP1, _APP2 = 0xDA, 0xD9, 0xE0, 0xE1, 0xE2
 
 
-def _embed_jpeg(source: Path, packet: bytes, dest: Path) -> None:
-    """:func:`embed_xmp` of a JPEG."""
-    if len(packet) > MAX_JPEG_PACKET:
-        raise LayoutError(f"a packet of {len(packet)} bytes needs extended XMP (one JPEG segment holds "
-                          f"{MAX_JPEG_PACKET})")
-    data = source.read_bytes()
-    kept: list[bytes] = []
-    at: int | None = None  # where among the kept segments the packet goes: after the leading JFIF and EXIF
+def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """The (marker, start, end) of a JPEG's segments before its picture, and where the picture (SOS) or EOI starts."""
+    segments: list[tuple[int, int, int]] = []
     pos = 2
     while True:
         if pos + 2 > len(data) or data[pos] != 0xFF:
@@ -173,28 +168,42 @@ def _embed_jpeg(source: Path, packet: bytes, dest: Path) -> None:
             pos += 1
         marker = data[pos + 1]
         if marker in (_SOS, _EOI):
-            break
+            return segments, pos
         end = pos + 2
         if not (0xD0 <= marker <= 0xD7 or marker == 0x01):  # every other marker has a length
-            if pos + 4 > len(data):
-                raise LayoutError(f"a JPEG segment at byte {pos} runs past the end")
-            length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+            length = struct.unpack(">H", data[pos + 2:pos + 4])[0] if pos + 4 <= len(data) else 0
             end += length
             if length < 2 or end > len(data):
                 raise LayoutError(f"a JPEG segment at byte {pos} runs past the end")
-        body = data[pos + 4:end]
-        if marker == _APP2 and body.startswith(b"MPF\x00"):
-            raise LayoutError("a multi-picture JPEG (MPF): its picture offsets would move")
-        xmp = marker == _APP1 and (body.startswith(_JPEG_XMP) or body.startswith(_JPEG_XMP_EXTENSION))
-        leading = marker == _APP0 or (marker == _APP1 and body.startswith(b"Exif\x00\x00"))
-        if at is None and not leading and not xmp:
-            at = len(kept)
-        if not xmp:
-            kept.append(data[pos:end])
+        segments.append((marker, pos, end))
         pos = end
+
+
+def _is_jpeg_xmp(data: bytes, marker: int, start: int, extended: bool = True) -> bool:
+    body = data[start + 4:start + 4 + len(_JPEG_XMP_EXTENSION)]
+    return marker == _APP1 and (body.startswith(_JPEG_XMP) or extended and body.startswith(_JPEG_XMP_EXTENSION))
+
+
+def _embed_jpeg(source: Path, packet: bytes, dest: Path) -> None:
+    """:func:`embed_xmp` of a JPEG."""
+    if len(packet) > MAX_JPEG_PACKET:
+        raise LayoutError(f"a packet of {len(packet)} bytes needs extended XMP (one JPEG segment holds "
+                          f"{MAX_JPEG_PACKET})")
+    data = source.read_bytes()
+    segments, picture = _jpeg_segments(data)
+    kept: list[bytes] = []
+    at: int | None = None  # where among the kept segments the packet goes: after the leading JFIF and EXIF
+    for marker, start, end in segments:
+        if marker == _APP2 and data[start + 4:end].startswith(b"MPF\x00"):
+            raise LayoutError("a multi-picture JPEG (MPF): its picture offsets would move")
+        if _is_jpeg_xmp(data, marker, start):
+            continue
+        if at is None and not (marker == _APP0 or marker == _APP1 and data[start + 4:end].startswith(b"Exif\x00\x00")):
+            at = len(kept)
+        kept.append(data[start:end])
     segment = b"\xff\xe1" + struct.pack(">H", 2 + len(_JPEG_XMP) + len(packet)) + _JPEG_XMP + packet
     at = len(kept) if at is None else at
-    dest.write_bytes(b"".join([data[:2], *kept[:at], segment, *kept[at:], data[pos:]]))
+    dest.write_bytes(b"".join([data[:2], *kept[:at], segment, *kept[at:], data[picture:]]))
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -202,34 +211,41 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_XMP = b"XML:com.adobe.xmp"
 
 
-def _embed_png(source: Path, packet: bytes, dest: Path) -> None:
-    """:func:`embed_xmp` of a PNG: its own XMP chunks left out, the packet's iTXt chunk put before the first IDAT."""
-    data = source.read_bytes()
+def _png_chunks(data: bytes) -> tuple[list[tuple[bytes, int, int]], int]:
+    """The (type, start, end) of a PNG's chunks up to IEND, and where they end."""
     if not data.startswith(_PNG_SIGNATURE):
         raise LayoutError("not a PNG file")
-    body = _PNG_XMP + b"\x00\x00\x00\x00\x00" + packet  # no compression, no language, no translated keyword
-    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
-    out = [_PNG_SIGNATURE]
+    chunks: list[tuple[bytes, int, int]] = []
     pos = len(_PNG_SIGNATURE)
-    placed = False
     while pos < len(data):
         if pos + 12 > len(data):
             raise LayoutError(f"a PNG chunk at byte {pos} runs past the end")
-        (size,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, end = data[pos + 4:pos + 8], pos + 12 + size
+        kind, end = data[pos + 4:pos + 8], pos + 12 + struct.unpack(">I", data[pos:pos + 4])[0]
         if end > len(data):
             raise LayoutError(f"the PNG chunk {kind!r} at byte {pos} runs past the end")
-        if kind == b"IDAT" and not placed:
-            out.append(chunk)
-            placed = True
-        if not (kind == b"iTXt" and data[pos + 8:pos + 8 + len(_PNG_XMP) + 1] == _PNG_XMP + b"\x00"):
-            out.append(data[pos:end])
+        chunks.append((kind, pos, end))
         pos = end
         if kind == b"IEND":
             break
-    if not placed:
+    return chunks, pos
+
+
+def _is_png_xmp(data: bytes, kind: bytes, start: int) -> bool:
+    return kind == b"iTXt" and data[start + 8:start + 9 + len(_PNG_XMP)] == _PNG_XMP + b"\x00"
+
+
+def _embed_png(source: Path, packet: bytes, dest: Path) -> None:
+    """:func:`embed_xmp` of a PNG: its own XMP chunks left out, the packet's iTXt chunk put before the first IDAT."""
+    data = source.read_bytes()
+    chunks, last = _png_chunks(data)
+    body = _PNG_XMP + b"\x00\x00\x00\x00\x00" + packet  # no compression, no language, no translated keyword
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+    first = next((i for i, (kind, _, _) in enumerate(chunks) if kind == b"IDAT"), None)
+    if first is None:
         raise LayoutError("a PNG without image data")
-    dest.write_bytes(b"".join(out) + data[pos:])
+    kept = [(i, data[start:end]) for i, (kind, start, end) in enumerate(chunks) if not _is_png_xmp(data, kind, start)]
+    dest.write_bytes(b"".join([_PNG_SIGNATURE, *(c for i, c in kept if i < first), chunk,
+                               *(c for i, c in kept if i >= first), data[last:]]))
 
 
 def embedded_xmp(path: Path) -> bytes | None:
@@ -261,22 +277,18 @@ def embedded_xmp(path: Path) -> bytes | None:
 
 
 def _jpeg_xmp(data: bytes) -> bytes | None:
-    packets, pos = [], 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (_SOS, _EOI):
-        end = pos + 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        if data[pos + 1] == _APP1 and data[pos + 4:end].startswith(_JPEG_XMP):
-            packets.append(data[pos + 4 + len(_JPEG_XMP):end])
-        pos = end
+    segments, _ = _jpeg_segments(data)
+    packets = [data[start + 4 + len(_JPEG_XMP):end] for marker, start, end in segments
+               if _is_jpeg_xmp(data, marker, start, extended=False)]
     return packets[0] if len(packets) == 1 else None
 
 
 def _png_xmp(data: bytes) -> bytes | None:
-    packets, pos = [], len(_PNG_SIGNATURE)
-    while pos + 12 <= len(data):
-        (size,) = struct.unpack(">I", data[pos:pos + 4])
-        body = data[pos + 8:pos + 8 + size]
-        if data[pos + 4:pos + 8] == b"iTXt" and body.startswith(_PNG_XMP + b"\x00\x00\x00"):
-            lang_end = body.index(b"\x00", len(_PNG_XMP) + 3)  # language tag, then the translated keyword
+    chunks, _ = _png_chunks(data)
+    packets = []
+    for kind, start, end in chunks:
+        body = data[start + 8:end - 4]
+        if _is_png_xmp(data, kind, start) and body[len(_PNG_XMP) + 1:len(_PNG_XMP) + 3] == b"\x00\x00":  # uncompressed
+            lang_end = body.index(b"\x00", len(_PNG_XMP) + 3)  # the language tag, then the translated keyword
             packets.append(body[body.index(b"\x00", lang_end + 1) + 1:])
-        pos += 12 + size
     return packets[0] if len(packets) == 1 else None
