@@ -544,3 +544,22 @@ def test_a_full_disk_stops_the_run_with_what_it_needs_and_nothing_half_written(s
     assert again.exit_code == EXIT_OK, again.output
     assert "reused from an earlier run" in again.output
     _deliveries_match_the_table(out)
+
+
+def test_a_library_upgrade_redoes_the_journalled_work(shoot: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun reuses the journal; under another OpenCV (or LibRaw, onnxruntime, ...) it redoes every step instead of
+    mixing records of two versions in one shoot, and reuses again after that."""
+    from pipeline.kernel import journal
+
+    out = tmp_path / "out"
+    settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media")
+    assert process_shoot(settings).reused == 0
+    assert process_shoot(settings).reused >= 4  # analysis and render of both images
+    opencv, *others = journal.library_versions()
+    assert opencv.startswith("opencv")
+    upgraded = (opencv + ".post1", *others)
+    monkeypatch.setattr(journal, "library_versions", lambda: upgraded)
+    assert process_shoot(settings).reused == 0
+    assert process_shoot(settings).reused >= 4
+    _deliveries_match_the_table(out)

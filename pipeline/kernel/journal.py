@@ -27,6 +27,7 @@ they are written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,30 @@ from pipeline.kernel.stage import RunContext
 STATE_DIR = ".postprod"
 #: Bumped when the journal's record layout changes: older entries are then redone, not misread.
 JOURNAL_FORMAT = 2
+#: The libraries whose versions change what the stages compute (the RAW decode, OpenCV's filters and demosaic,
+#: the face detector's runtime, the encoders), each by the distribution names it installs under: a result
+#: journalled under other versions is redone, so one shoot's records never mix two of them. (OpenCV 5.1 rounds a
+#: full-resolution master's edge a value apart from 5.0's: see pipeline.imaging.render.render_rows.)
+KEYED_LIBRARIES = (
+    ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless"),
+    ("rawpy",), ("onnxruntime", "onnxruntime-gpu"), ("numpy",), ("pillow",), ("pyexiv2",),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def library_versions() -> tuple[str, ...]:
+    """``name==version`` of each of :data:`KEYED_LIBRARIES` as installed (``==absent`` when none of its names is)."""
+    out = []
+    for names in KEYED_LIBRARIES:
+        for name in names:
+            try:
+                out.append(f"{name}=={metadata.version(name)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            out.append(f"{names[0]}==absent")
+    return tuple(out)
 
 
 def _digest(*parts: Any) -> str:
@@ -184,8 +210,9 @@ class Journal:
 
 def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: ImageRecord | None,
                 after_plan: bool) -> str:
-    """What a segment's result depends on. Analysis (before planning) does not
-    depend on the chart, so changing charts re-plans without re-analysing."""
+    """What a segment's result depends on: postprod's version, the libraries' (:func:`library_versions`), the
+    stages and their parameters, the source and what came in. Analysis (before planning) does not depend on the
+    chart, so changing charts re-plans without re-analysing."""
     incoming = None
     if record is not None:
         incoming = record_to_json(record)
@@ -198,7 +225,7 @@ def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: Ima
     chart_hash = context.chart_hash if after_plan else None
     shoot_id = context.shoot_id if after_plan else None
     naming = (task.seq, task.stem) if after_plan else None
-    return _digest(__version__, JOURNAL_FORMAT, segment_spec(graph), chart_hash, shoot_id, task.content_hash, naming,
-                   incoming)
+    return _digest(__version__, JOURNAL_FORMAT, library_versions(), segment_spec(graph), chart_hash, shoot_id,
+                   task.content_hash, naming, incoming)
 
 
