@@ -668,3 +668,31 @@ def test_a_bright_scene_whose_highlights_hold_their_detail_is_not_darkened_by_it
         (flag,) = [o for o in r.operations if o.params.get("check", "").startswith("exposure")]
         assert flag.params["check"] == "exposure_bright" and flag.reason.startswith("matched to scene"), name
     assert all(applied_exposure(r.operations) < -1.5 for r in _plan(sweep(15.0), chart).values())
+
+
+def test_a_colorchecker_in_one_frame_gives_its_scene_the_chart_white() -> None:
+    # a2 is the studio's reference shot: a ColorChecker in the frame read its light 60 mired warmer than the
+    # other frames' cues did. Every frame of the scene is rendered at the chart's white, in full even under a
+    # chart whose consistency.strictness would only pull the frames halfway.
+    def series(chart_in_a2: bool) -> list[ImageRecord]:
+        records = _series()
+        at = next(k for k, r in enumerate(records) if r.source_path == "a2.dng")
+        records[at] = frame("a2.dng", 40, light_cct=1e6 / (1e6 / 3200 + 60))
+        records[at].colour.colour_checker = chart_in_a2
+        return records
+
+    chart = chart_with(load_chart("culinary").chart, "consistency", strictness=0.5)
+
+    def whites(planned: dict[str, ImageRecord]) -> dict[str, float]:
+        return {n: mired_tint(rendered_white(applied_gains(r.operations), as_shot_xy(
+            r.camera_raw.as_shot_temperature_k, r.camera_raw.as_shot_tint)))[0]
+            for n, r in planned.items() if n.startswith("a")}
+
+    with_chart, without = whites(_plan(series(True), chart)), whites(_plan(series(False), chart))
+    assert max(with_chart.values()) - min(with_chart.values()) < 1.0
+    assert max(without.values()) - min(without.values()) > 5.0  # halfway to the median of the frames' cues
+    assert abs(with_chart["a1.dng"] - without["a1.dng"]) > 5.0
+    planned = _plan(series(True), chart)
+    wb = next(o for o in planned["a4.dng"].operations if o.kind is OperationKind.WHITE_BALANCE)
+    assert wb.reason.startswith("matched to scene 1 (1 frame): rendered at the white of the ColorChecker in 1 of "
+                                "its frames")

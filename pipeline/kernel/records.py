@@ -330,7 +330,11 @@ class ColourMeasure:
         "wb_tint", pa.float64(), "log2 green excess of the neutral's light over the locus: + green, - magenta cast.")
     uncertainty_mired: float | None = column(
         "wb_uncertainty_mired", pa.float64(),
-        "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues.")
+        "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues, or of a "
+        "ColorChecker's greys.")
+    colour_checker: bool | None = column(
+        "wb_colour_checker", pa.bool_(),
+        "True when the light was read off the grey patches of a ColorChecker 24 in the frame, not the scene's cues.")
     chroma_p99: float | None = column(
         "chroma_p99", pa.float64(),
         "99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel (0-1). "

@@ -12,7 +12,9 @@ one key and that one neutral, its own camera part put back on, by the chart's
   siblings, so all of them deliver the scene at one brightness;
 - a frame whose own content pulls its meter (a close-up on a white plate, a dark
   suit) was shot at its siblings' settings and gets their correction, not its meter's;
-- frames the camera balanced differently under one light get one white.
+- frames the camera balanced differently under one light get one white;
+- a scene with a ColorChecker in some of its frames (a studio's reference shot) gets the chart's white: the
+  median of those frames alone, applied to every frame in full.
 
 As the image rules leave an image alone within their tolerance (and, for exposure, below
 the chart's ``exposure.min_confidence``), a scene whose key (or neutral) is within the
@@ -91,6 +93,7 @@ class ExposureMatch:
     settings_offset_ev: float
     frames: int
     left_as_shot: bool
+    chart_frames: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class WhiteMatch:
         Frames the scene's white rests on.
     left_as_shot : bool
         The scene's white was within the tolerance of its median As Shot white, which it keeps.
+    chart_frames : int
+        Frames of the scene whose light a ColorChecker gave: when any, the scene's white is theirs alone, and
+        every frame is rendered at it whatever ``consistency.strictness`` (the chart is the sure reading).
     """
 
     gains: np.ndarray
@@ -122,6 +128,7 @@ class WhiteMatch:
     as_shot_xy: tuple[float, float] | None
     frames: int
     left_as_shot: bool
+    chart_frames: int = 0
 
 
 def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, list[int]]:
@@ -309,8 +316,10 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         for i in group:
             gains = own_white_gains(records[i], chart, plans[i])
             own[i] = None if gains is None else rendered_white(gains, lights[i].as_shot_xy)
-        wishes = [w for w in own.values() if w is not None]
-        if len(wishes) < rules.min_frames:
+        # A ColorChecker in some frames gives the scene's white: its greys are the one sure reading of the light.
+        on_chart = [i for i in group if own[i] is not None and records[i].colour.colour_checker]
+        wishes = [own[i] for i in (on_chart or group) if own[i] is not None]
+        if len(wishes) < (1 if on_chart else rules.min_frames):
             continue
         scene = _median_uv(wishes)
         as_shot = _median_uv([lights[i].as_shot_xy or D65_XY for i in group])
@@ -322,9 +331,9 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
                 continue
             white_as_shot = lights[i].as_shot_xy
             applied = rendered_white(applied_gains(operations[i]), white_as_shot)
-            white = _blend(applied, scene, rules.strictness)
+            white = _blend(applied, scene, 1.0 if on_chart else rules.strictness)
             out[i] = WhiteMatch(gains_for_white(white, white_as_shot), white, scene, own[i], white_as_shot,
-                                len(wishes), left)
+                                len(wishes), left, len(on_chart))
     return out
 
 

@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 
 from pipeline.imaging.color import brightest_channel, darkest_channel, linear_to_srgb
+from pipeline.imaging.measure.colour_checker import find_colour_checker
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, resize_long_edge, subsample
 from pipeline.imaging.measure.metering import inverse_tone_curve
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, green_tint, lab_of_light
@@ -108,6 +109,9 @@ class WhiteBalanceCast:
         How far off the mired reading may be (one standard deviation): the cues' scatter.
     cues : dict
         Each cue's reading in mired (for reports and tests).
+    colour_checker : bool
+        The light was read off a ColorChecker's greys in the frame
+        (:func:`~pipeline.imaging.measure.colour_checker.find_colour_checker`), not guessed by the cues.
     """
 
     a: float
@@ -118,6 +122,7 @@ class WhiteBalanceCast:
     tint: float = 0.0
     uncertainty_mired: float = 0.0
     cues: dict[str, float] = field(default_factory=dict)
+    colour_checker: bool = False
 
 
 def usable_pixels(rgb: np.ndarray) -> np.ndarray:
@@ -224,8 +229,10 @@ CUES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 }
 
 
-def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False) -> WhiteBalanceCast | None:
-    """The light of the image's neutral surfaces, from four cues (see the module docstring).
+def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
+                       look_for_chart: bool = True) -> WhiteBalanceCast | None:
+    """The light of the image's neutral surfaces: a ColorChecker's greys where one is in the frame, else four
+    cues (see the module docstring).
 
     Parameters
     ----------
@@ -234,6 +241,8 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False) -> WhiteBalan
     rendered : bool
         True for a tone-mapped source (JPEG): the cues read its scene light, through
         :func:`~pipeline.imaging.measure.metering.inverse_tone_curve` (see the module docstring).
+    look_for_chart : bool
+        Look for a ColorChecker first (about 0.05 s a proxy).
 
     Returns
     -------
@@ -247,6 +256,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False) -> WhiteBalan
         If ``rgb`` is not an (H, W, 3) image.
     """
     rgb = check_rgb(rgb)
+    checker = find_colour_checker(rgb, rendered=rendered) if look_for_chart else None
     work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
     work = np.ascontiguousarray(np.clip(work, 0.0, None))
     if rendered:  # the light multiplied the scene, not the tone-mapped picture (module docstring)
@@ -262,10 +272,14 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False) -> WhiteBalan
             lights[name] = light
     if len(lights) < MIN_CUES:
         return None
-    logs = np.log(np.array(list(lights.values())))
-    light = np.exp(np.median(logs, axis=0))
     readings = {name: cast_mired(v) for name, v in lights.items()}
-    spread = float(np.std(list(readings.values())))
+    if checker is not None:  # the chart's greys are neutral: the cues are kept for the record only
+        light = checker.light
+        readings["colour_checker"] = cast_mired(light)
+        uncertainty = checker.uncertainty_mired
+    else:
+        light = np.exp(np.median(np.log(np.array(list(lights.values()))), axis=0))
+        uncertainty = max(MIN_UNCERTAINTY_MIRED, SPREAD_TO_UNCERTAINTY * float(np.std(list(readings.values()))))
     m = cast_mired(light)
     a, b = lab_of_light(light)
     kelvin = 1e6 / max(D65_MIRED + m, _MIN_ABSOLUTE_MIRED)
@@ -273,8 +287,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False) -> WhiteBalan
         a=a, b=b, temperature_shift_k=kelvin - D65_CCT_K,
         neutral_fraction=_neutral_fraction(subsample(work, 40_000), light),
         mired=m, tint=green_tint(light),
-        uncertainty_mired=max(MIN_UNCERTAINTY_MIRED, SPREAD_TO_UNCERTAINTY * spread),
-        cues=readings,
+        uncertainty_mired=uncertainty, cues=readings, colour_checker=checker is not None,
     )
 
 
@@ -303,7 +316,7 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False) -> ColourMeasure:
         return ColourMeasure(chroma_p99=chroma)
     return ColourMeasure(cast_a=cast.a, cast_b=cast.b, temperature_shift_k=cast.temperature_shift_k,
                          cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
-                         chroma_p99=chroma)
+                         colour_checker=cast.colour_checker, chroma_p99=chroma)
 
 
 def chroma_p99(rgb: np.ndarray) -> float:

@@ -17,6 +17,12 @@ light the measurement read on the image's neutral surfaces
    correction makes skin still have it applied (they vouch for a cast). A preset or a custom white (EXIF
    manual: the wrong-preset photos of the shared ``wb/`` set) is judged as any frame. The accuracy
    benchmark's files carry no exposure settings or white-balance mode, so it never applies there.
+0c. A frame with a ColorChecker 24 in it (``record.colour.colour_checker``,
+   :mod:`pipeline.imaging.measure.colour_checker`) is read off the chart's grey patches, which are grey
+   whatever the scene shows: the gates below, which guard against taking a scene's own colour for its light
+   (the published warmth, the camera's daylight, a tint no light makes, the skin), do not apply, nor does the
+   cap on an automatic shift (point 3: it keeps a guess from going far; the chart is a measurement, what a
+   retoucher's dropper on it would do). The chart's policy and the skin check do.
 1. The chart's target: 0 (neutral) or ``warm_shift_mired`` (policy ``warm``).
    Of the difference ``d`` between the neutrals and the target, the chart
    keeps ``keep_warm`` (neutrals warmer than the target) or ``keep_cool``:
@@ -196,14 +202,18 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
         return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0)
     direction = "warm" if off > 0 else "cool"
-    read = f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'}"
+    on_chart = bool(colour.colour_checker)
+    read = (f"{'the ColorChecker in the frame: its greys' if on_chart else 'neutrals'} read {abs(cast):.0f} mired "
+            f"{'warm' if cast > 0 else 'cool'}")
     uncertainty = colour.uncertainty_mired
     confidence = (UNMEASURED_CONFIDENCE if uncertainty is None
-                  else cast_confidence(beyond_published(cast, target), uncertainty))
-    applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, shift))
+                  else cast_confidence(off if on_chart else beyond_published(cast, target), uncertainty))
+    cap = math.inf if on_chart else wb.max_auto_shift_mired
+    applied = max(-cap, min(cap, shift))
     faces_confirm = False
     skin = skin_mired(record)
-    daylight_ev = camera_daylight_ev(record, wb.camera_daylight_ev)
+    # Greys known to be grey (module docstring, point 0c): no guess of the scene's colour to gate.
+    daylight_ev = None if on_chart else camera_daylight_ev(record, wb.camera_daylight_ev)
     if daylight_ev is not None:
         # The camera judged daylight automatically: the reading is the scene's colour (module docstring, 0b).
         if not _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0):
@@ -211,7 +221,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
                 f"{read} is the scene's colour", cast, target, confidence)
         faces_confirm = True
-    elif confidence < wb.min_confidence or not is_a_light(colour.tint) or skin_disagrees(skin, applied):
+    elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
+                           or skin_disagrees(skin, applied)):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
@@ -240,7 +251,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
             confidence=confidence)
     share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
-                                            wb.max_auto_shift_mired)
+                                            abs(applied) if on_chart else wb.max_auto_shift_mired)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     if not skin_note and abs(applied * share) > 0.5:
