@@ -4,9 +4,11 @@ Prints one table:
 
 - each real chart frame of the shared data (``raw/``, and ``wb/pairs``'s wrong-preset rendering): whether the
   chart is found, the light its greys read, and the four cues' reading of the same frame;
+- the truth: the light on neutral 8 and 6.5 in boxes drawn by eye (:data:`EYE_DRAWN_GREYS`), not by the
+  detector;
 - casts of -120..+120 mired injected into each chart RAW's light (the proxy, linear camera light, times a
-  black body's colour, as the accuracy corpus injects them): the error of the chart's reading and of the cues' against the
-  light the frame then shows (the chart's own reading of the uncast frame times the injected light);
+  black body's colour, as the accuracy corpus injects them): the error of the chart's reading and of the
+  cues' against the light the frame then shows (the eye-drawn truth times the injected light);
 - ``wb/pairs``: log2 R/B of the base chart's correction against the truth of labels.csv (+2.13);
 - charts placed small: the chart frames scaled to 8-20 % of the width of other photos, found or not;
 - false charts: frames without a chart (the shared photos and RAWs, the accuracy pool's Debian wallpapers
@@ -47,6 +49,16 @@ PAIR = "pairs/Canon1DsMkIII_0087_F_P.input.png"
 PAIR_TRUTH_LOG2_RB = 2.13
 CASTS_MIRED = (-120.0, -80.0, -40.0, -20.0, 20.0, 40.0, 80.0, 120.0)
 RAW_SUFFIXES = (".crw", ".kdc", ".dng", ".raw", ".nef", ".cr2")
+#: The truth: boxes inside the chart's neutral 8 and neutral 6.5 patches of each chart frame, drawn by eye on a
+#: grid over the proxy (x0, y0, x1, y1 as fractions of its width and height), not by the detector. The light
+#: is their pixels' median, as a retoucher's dropper on them reads it.
+EYE_DRAWN_GREYS = {
+    "Canon_PowerShot_G2_CRW_0304.CRW": ((0.25, 0.71, 0.32, 0.81), (0.39, 0.71, 0.47, 0.81)),
+    "Canon_PowerShot_S40_CRW_0101.CRW": ((0.25, 0.68, 0.33, 0.78), (0.38, 0.68, 0.46, 0.78)),
+    "Kodak_DC120_DC120IMG_P003911.KDC": ((0.13, 0.61, 0.20, 0.69), (0.24, 0.61, 0.30, 0.69)),
+    "tinydng_colorchart.dng": ((0.455, 0.775, 0.485, 0.825), (0.515, 0.775, 0.55, 0.825)),
+    "Canon1DsMkIII_0087_F_P.input.png": ((0.435, 0.89, 0.465, 0.91), (0.49, 0.89, 0.52, 0.91)),
+}
 
 
 def proxy(path: Path) -> tuple[np.ndarray, bool]:
@@ -54,6 +66,21 @@ def proxy(path: Path) -> tuple[np.ndarray, bool]:
     raw = path.suffix.lower() in RAW_SUFFIXES
     rgb = decode_proxy(path, SourceKind.RAW if raw else SourceKind.RASTER, 1600, 200_000_000).rgb
     return rgb, not raw
+
+
+def eye_drawn_light(rgb: np.ndarray, rendered: bool, boxes: tuple) -> np.ndarray:
+    """The light on the eye-drawn grey boxes (:data:`EYE_DRAWN_GREYS`): each box's median, unit green, their
+    log mean; a rendered source's in its scene light, as the colour measure reads it."""
+    from pipeline.imaging.measure.metering import inverse_tone_curve
+
+    h, w = rgb.shape[:2]
+    logs = []
+    for x0, y0, x1, y1 in boxes:
+        median = np.median(rgb[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)].reshape(-1, 3), axis=0)
+        if rendered:
+            median = np.asarray(inverse_tone_curve(median), dtype=np.float64)
+        logs.append(np.log(median / median[1]))
+    return np.exp(np.mean(logs, axis=0))
 
 
 def base_correction_log2_rb(rgb: np.ndarray, rendered: bool) -> float:
@@ -116,16 +143,18 @@ def main() -> int:
         checker, dt = timed(find_colour_checker, rgb, rendered=rendered)
         search_s.append(dt)
         cues = white_balance_cast(rgb, rendered=rendered, look_for_chart=False)
+        light = eye_drawn_light(rgb, rendered, EYE_DRAWN_GREYS[path.name])
+        truth = cast_mired(light)
         if checker is None:
-            rows.append((path.name, "no chart found"))
+            rows.append((path.name, f"no chart found; truth {truth:+.0f} mired, the four cues read {cues.mired:+.0f}"))
             continue
-        rows.append((path.name, f"chart found: greys read {cast_mired(checker.light):+.0f} mired "
-                                f"(+-{checker.uncertainty_mired:.0f}); the four cues read {cues.mired:+.0f}"))
+        rows.append((path.name, f"truth {truth:+.0f} mired: the chart read {cast_mired(checker.light):+.0f} "
+                                f"(+-{checker.uncertainty_mired:.0f}), the four cues {cues.mired:+.0f}"))
         if rendered:  # already 174 mired blue and clipping: a cast on top is no photograph (the pair row reads it)
             continue
         for shift in CASTS_MIRED:
             cast_rgb = (rgb * light_rgb(shift)).astype(np.float32)
-            truth = cast_mired(checker.light * light_rgb(shift))
+            truth = cast_mired(light * light_rgb(shift))
             on_chart = find_colour_checker(cast_rgb, rendered=rendered)
             chart_err.append(math.inf if on_chart is None else abs(cast_mired(on_chart.light) - truth))
             cue = white_balance_cast(cast_rgb, rendered=rendered, look_for_chart=False)

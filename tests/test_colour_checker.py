@@ -8,6 +8,7 @@ chart.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from pipeline.imaging.white_balance import cast_mired, green_tint, light_rgb
 from pipeline.kernel.records import OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from tests.test_white_balance_rule import _record, _wb
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("colour_checker_bench", ROOT / "benchmarks" / "colour_checker.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)  # type: ignore[union-attr]
 
 CHARTS = ("Canon_PowerShot_G2_CRW_0304.CRW", "Canon_PowerShot_S40_CRW_0101.CRW",
           "Kodak_DC120_DC120IMG_P003911.KDC", "tinydng_colorchart.dng")
@@ -53,6 +59,17 @@ def test_the_chart_is_found_where_it_is_whole_and_refused_elsewhere(chart_proxie
     found = [p.name for p in photos
              if find_colour_checker(_proxy(p), rendered=p.suffix.lower() != ".raw" and p.parent != raw_dir)]
     assert found == []
+
+
+def test_the_chart_reads_the_light_on_greys_drawn_by_eye(chart_proxies: dict, testdata: Path) -> None:
+    frames = dict(chart_proxies)
+    frames["Canon1DsMkIII_0087_F_P.input.png"] = _proxy(testdata / "wb" / "pairs" / "Canon1DsMkIII_0087_F_P.input.png")
+    for name, rgb in frames.items():
+        rendered = name.endswith(".png")
+        truth = bench.eye_drawn_light(rgb, rendered, bench.EYE_DRAWN_GREYS[name])
+        checker = find_colour_checker(rgb, rendered=rendered)
+        assert cast_mired(checker.light) == pytest.approx(cast_mired(truth), abs=3.0), name
+        assert green_tint(checker.light) == pytest.approx(green_tint(truth), abs=0.05), name
 
 
 def test_a_cast_injected_into_a_chart_frame_is_read_back(chart_proxies: dict) -> None:
