@@ -389,6 +389,15 @@ class FaceRequiredCheck(_Strict):
     )
 
 
+class ColourCheckerCheck(_Strict):
+    action: AcceptanceAction = Field(
+        AcceptanceAction.FLAG,
+        description="What to do with a frame that shows a ColorChecker (its white balance is read off the chart "
+        "either way): flag, for a retoucher to remove the chart or leave the reference frame out; reject, a "
+        "studio's reference frames are never delivered; ignore.",
+    )
+
+
 class AcceptanceRules(_Strict):
     """Thresholds that flag (deliver, mark for review) or reject (do not deliver) a frame."""
 
@@ -404,6 +413,9 @@ class AcceptanceRules(_Strict):
     duplicates: DuplicateCheck = Field(default_factory=DuplicateCheck, description="Near-identical frames.")
     face_required: FaceRequiredCheck = Field(
         default_factory=FaceRequiredCheck, description="Frames that must show a face (headshots)."
+    )
+    colour_checker: ColourCheckerCheck = Field(
+        default_factory=ColourCheckerCheck, description="Frames with a ColorChecker in them (reference shots)."
     )
 
 

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from charts.loader import load_chart
+from charts.schema import Chart
 from pipeline.imaging.decode import decode_proxy
 from pipeline.imaging.measure.colour import white_balance_cast
 from pipeline.imaging.measure.colour_checker import GREYS, find_colour_checker, looks_like_a_chart
 from pipeline.imaging.white_balance import cast_mired, green_tint, light_rgb
-from pipeline.kernel.records import OperationKind, SourceKind
-from pipeline.planning.plan import plan_image
+from pipeline.kernel.records import OperationKind, SourceKind, Verdict
+from pipeline.planning.plan import plan_image, verdict_of
 from tests.test_white_balance_rule import _record, _wb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,3 +134,17 @@ def test_a_chart_reading_is_applied_where_a_guess_would_be_left_as_shot() -> Non
     assert wb.kind is OperationKind.WHITE_BALANCE and wb.params["mired_shift"] == pytest.approx(-180.0, abs=0.5)
     assert wb.reason.startswith("the ColorChecker in the frame: its greys read 180 mired warm")
     assert not any(o.params.get("check") == "white_balance" for o in ops)
+
+
+def test_a_frame_with_a_chart_is_flagged_with_where_the_chart_is() -> None:
+    charted = _record(40.0, uncertainty=3.0)
+    charted.colour.colour_checker, charted.colour.colour_checker_box = True, [0.2, 0.5, 0.6, 0.9]
+    (flag,) = [o for o in plan_image(charted, load_chart("base").chart) if o.params.get("check") == "colour_checker"]
+    assert flag.kind is OperationKind.FLAG and flag.params["region"] == [0.2, 0.5, 0.6, 0.9]
+    assert "a ColorChecker in the frame (20%-60% across, 50%-90% down)" in flag.reason
+    doc = load_chart("base").chart.model_dump(mode="json")
+    doc["acceptance"]["colour_checker"] = {"action": "reject"}  # a studio's reference frames: never delivered
+    ops = plan_image(charted, Chart.model_validate(doc))
+    assert verdict_of(ops) is Verdict.REJECT
+    assert not [o for o in plan_image(_record(40.0, uncertainty=3.0), load_chart("base").chart)
+                if o.params.get("check") == "colour_checker"]

@@ -692,6 +692,15 @@ def test_a_colorchecker_in_one_frame_gives_its_scene_the_chart_white() -> None:
     assert max(with_chart.values()) - min(with_chart.values()) < 1.0
     assert max(without.values()) - min(without.values()) > 5.0  # halfway to the median of the frames' cues
     assert abs(with_chart["a1.dng"] - without["a1.dng"]) > 5.0
+    def unsure_a5(chart_in_a2: bool) -> dict[str, ImageRecord]:
+        records = series(chart_in_a2)
+        a5 = next(r for r in records if r.source_path == "a5.dng")
+        a5.colour.cast_mired, a5.colour.uncertainty_mired = -60.0, 500.0  # read cool, and far from sure of it
+        return _plan(records, chart)
+
+    # a5's own estimate is unsure: the image rule flags it for a look, unless a chart in its scene settles it.
+    assert [o for o in unsure_a5(False)["a5.dng"].operations if o.params.get("check") == "white_balance"]
+    assert not [o for o in unsure_a5(True)["a5.dng"].operations if o.params.get("check") == "white_balance"]
     planned = _plan(series(True), chart)
     wb = next(o for o in planned["a4.dng"].operations if o.kind is OperationKind.WHITE_BALANCE)
     assert wb.reason.startswith("matched to scene 1 (1 frame): rendered at the white of the ColorChecker in 1 of "

@@ -335,6 +335,10 @@ class ColourMeasure:
     colour_checker: bool | None = column(
         "wb_colour_checker", pa.bool_(),
         "True when the light was read off the grey patches of a ColorChecker 24 in the frame, not the scene's cues.")
+    colour_checker_box: list[float] | None = column(
+        "wb_colour_checker_box", pa.list_(pa.float64()),
+        "That ColorChecker's bounding box [x0, y0, x1, y1], as fractions of the width and height of the image as "
+        "oriented for viewing (null without one).")
     chroma_p99: float | None = column(
         "chroma_p99", pa.float64(),
         "99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel (0-1). "

@@ -32,7 +32,7 @@ SCHEMA_VERSION = 12  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 9: white_balance_mode (the camera's automatic white balance is trusted in daylight)
 # 10: exposure_compensation_ev (a camera JPEG's exposure compensation is kept)
 # 11: exposure_white_ev (the white point that floors a headshot's faces-only reading)
-# 12: wb_colour_checker (the light read off a ColorChecker in the frame)
+# 12: wb_colour_checker, wb_colour_checker_box (the light read off a ColorChecker in the frame, and where it is)
 
 
 def use_system_memory_pool() -> bool:

@@ -73,7 +73,8 @@ CROP_COLOURS = ("#1e88e5", "#fdd835", "#8e24aa", "#00acc1")
 
 
 def _overlay(im: ReportImage) -> str:
-    """SVG of the picture with face boxes (red: to brighten) and crop frames (turned), each crop in its colour."""
+    """SVG of the picture with face boxes (red: to brighten), crop frames (turned), each crop in its colour, and
+    a ColorChecker to remove (orange)."""
     doc = im.doc or {}
     w, h = float(doc["image"]["width"] or 1), float(doc["image"]["height"] or 1)
     parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img" '
@@ -103,6 +104,14 @@ def _overlay(im: ReportImage) -> str:
                      f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op["params"]["aspect"])}</title></rect>')
         parts.append(f'<text x="{x + stroke * 3:.0f}" y="{y + stroke * 9:.0f}" fill="{colour}" font-size="{stroke * 7:.0f}" '
                      f'font-weight="bold" transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})">{_e(op["params"]["aspect"])}</text>')
+    for op in active:  # a ColorChecker to remove (acceptance.colour_checker), where the measure found it
+        if op["params"].get("check") == "colour_checker" and op["params"].get("region"):
+            x0, y0, x1, y1 = op["params"]["region"]
+            parts.append(f'<rect x="{x0 * w:.0f}" y="{y0 * h:.0f}" width="{(x1 - x0) * w:.0f}" '
+                         f'height="{(y1 - y0) * h:.0f}" fill="none" stroke="#fb8c00" stroke-width="{stroke:.1f}">'
+                         f'<title>ColorChecker</title></rect>')
+            parts.append(f'<text x="{x0 * w + stroke * 3:.0f}" y="{y1 * h - stroke * 3:.0f}" fill="#fb8c00" '
+                         f'font-size="{stroke * 7:.0f}" font-weight="bold">ColorChecker</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -112,6 +112,8 @@ class WhiteBalanceCast:
     colour_checker : bool
         The light was read off a ColorChecker's greys in the frame
         (:func:`~pipeline.imaging.measure.colour_checker.find_colour_checker`), not guessed by the cues.
+    colour_checker_box : tuple of 4 floats or None
+        Its bounding box ``(x0, y0, x1, y1)``, as fractions of the image's width and height.
     """
 
     a: float
@@ -123,6 +125,7 @@ class WhiteBalanceCast:
     uncertainty_mired: float = 0.0
     cues: dict[str, float] = field(default_factory=dict)
     colour_checker: bool = False
+    colour_checker_box: tuple[float, float, float, float] | None = None
 
 
 def usable_pixels(rgb: np.ndarray) -> np.ndarray:
@@ -288,6 +291,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         neutral_fraction=_neutral_fraction(subsample(work, 40_000), light),
         mired=m, tint=green_tint(light),
         uncertainty_mired=uncertainty, cues=readings, colour_checker=checker is not None,
+        colour_checker_box=None if checker is None else checker.bounds,
     )
 
 
@@ -316,7 +320,9 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False) -> ColourMeasure:
         return ColourMeasure(chroma_p99=chroma)
     return ColourMeasure(cast_a=cast.a, cast_b=cast.b, temperature_shift_k=cast.temperature_shift_k,
                          cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
-                         colour_checker=cast.colour_checker, chroma_p99=chroma)
+                         colour_checker=cast.colour_checker,
+                         colour_checker_box=None if cast.colour_checker_box is None else list(cast.colour_checker_box),
+                         chroma_p99=chroma)
 
 
 def chroma_p99(rgb: np.ndarray) -> float:

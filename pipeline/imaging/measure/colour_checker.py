@@ -92,6 +92,12 @@ class ColourChecker:
     def uncertainty_mired(self) -> float:
         return max(MIN_UNCERTAINTY_MIRED, self.spread_mired)
 
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """The outline's bounding box ``(x0, y0, x1, y1)``, fractions of the width and height, 3 decimals."""
+        (x0, y0), (x1, y1) = self.corners.min(axis=0), self.corners.max(axis=0)
+        return (round(float(x0), 3), round(float(y0), 3), round(float(x1), 3), round(float(y1), 3))
+
 
 def _detection_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     """An 8-bit BGR sRGB copy of ``rgb`` at most :data:`DETECT_LONG_EDGE` long, brightened so its 99th

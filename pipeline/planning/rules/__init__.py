@@ -33,6 +33,7 @@ from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.rules.checks import (
     check_clipped_highlights,
     check_clipped_shadows,
+    check_colour_checker,
     check_face_required,
     check_sharpness,
     check_skin_after_exposure,
@@ -63,6 +64,7 @@ RULES: tuple[ImageRule, ...] = (
     check_clipped_highlights,
     check_clipped_shadows,
     check_face_required,
+    check_colour_checker,
 )
 
 #: Rules over the whole shoot, in the order they run (before the image rules).

@@ -93,6 +93,19 @@ def check_face_required(record: ImageRecord, chart: Chart, plan: PlanState) -> l
                            "no face large enough for this chart" if record.faces else "no face found", 0.0, 1.0)
 
 
+def check_colour_checker(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
+    """A ColorChecker in the frame (``record.colour.colour_checker``): not for the client's eyes. Where it is
+    goes with the flag (``params["region"]``, fractions of the frame) for the retoucher who removes it."""
+    if not record.colour.colour_checker:
+        return []
+    box = record.colour.colour_checker_box
+    where = ("" if box is None else f" ({box[0]:.0%}-{box[2]:.0%} across, {box[1]:.0%}-{box[3]:.0%} down)")
+    region = {} if box is None else {"region": [float(v) for v in box]}
+    return check_operation(chart.acceptance.colour_checker.action, "colour_checker",
+                           f"a ColorChecker in the frame{where}, its white balance read off it: remove the chart "
+                           "or leave the reference frame out of the delivery", 1.0, 0.0, **region)
+
+
 def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Faces skin-coloured after the white balance that the global exposure correction takes it from.
 

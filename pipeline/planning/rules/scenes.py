@@ -122,7 +122,10 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
     out: dict[int, list[Operation]] = {}
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_white_balance(records, chart, plans, operations, members).items():
-            is_wb = lambda o: o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER  # noqa: E731
+            # A ColorChecker in the scene settles what the frame's own estimate was unsure of: its flag goes too.
+            is_wb = lambda o, m=match: (  # noqa: E731
+                (o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER)
+                or (m.chart_frames > 0 and o.kind is OperationKind.FLAG and o.params.get("check") == "white_balance"))
             matched = _white_balance_ops(match, scene, chart, records[i])
             out[i] = _replace(operations[i], is_wb, matched)
             plans[i].white_balance_gains = (tuple(float(g) for g in matched[0].params["gains"])  # type: ignore[assignment]
