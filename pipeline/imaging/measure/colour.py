@@ -245,13 +245,13 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         True for a tone-mapped source (JPEG): the cues read its scene light, through
         :func:`~pipeline.imaging.measure.metering.inverse_tone_curve` (see the module docstring).
     look_for_chart : bool
-        Look for a ColorChecker first (about 0.05 s a proxy).
+        Look for a ColorChecker first (about 0.03 s a proxy).
 
     Returns
     -------
     WhiteBalanceCast or None
-        None when fewer than 0.5 % of the pixels are usable or fewer than
-        two cues can read a light (a flat or nearly black image).
+        None when fewer than 0.5 % of the pixels are usable or, without a
+        chart, fewer than two cues can read a light (a flat or nearly black image).
 
     Raises
     ------
@@ -273,7 +273,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         light = _light(cue(work, ok))
         if light is not None:
             lights[name] = light
-    if len(lights) < MIN_CUES:
+    if len(lights) < MIN_CUES and checker is None:
         return None
     readings = {name: cast_mired(v) for name, v in lights.items()}
     if checker is not None:  # the chart's greys are neutral: the cues are kept for the record only
