@@ -745,6 +745,19 @@ function renderOverlay() {
         h("text", { x: x, y: Math.max(14 * unit, y - 4 * unit), "font-size": 14 * unit, text: label })));
     }
   }
+  if (view.overlays.faces) {
+    // Other regions a retoucher works on, with the faces: a flag's region (a ColorChecker to remove).
+    for (const op of doc.operations) {
+      const r = op.params.region;
+      if (op.kind !== "flag" || !Array.isArray(r) || r.length !== 4) continue;
+      const [x0, y0, x1, y1] = [r[0] * W, r[1] * H, r[2] * W, r[3] * H];
+      const name = op.params.check === "colour_checker" ? "ColorChecker" : op.params.check;
+      children.push(h("g", { class: "region" + (active(op) ? "" : " rejected") },
+        h("title", { text: op.reason }),
+        h("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, "stroke-width": 2 * unit }),
+        h("text", { x: x0 + 4 * unit, y: y1 - 6 * unit, "font-size": 14 * unit, text: name })));
+    }
+  }
   if (view.overlays.crops) {
     for (const op of doc.operations) {
       if (op.kind !== "crop" || !active(op)) continue;
