@@ -17,7 +17,8 @@ Prints one table:
 
 Nothing here is tuned: the chart module's tolerances are physical (its docstring).
 
-Usage: ``python benchmarks/colour_checker.py [--data ../shared/data]``
+Usage: ``python benchmarks/colour_checker.py [--data ../shared/data] [--write]`` (``--write``: also
+benchmarks/COLOUR_CHECKER.md).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import platform
 import statistics
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +132,8 @@ def timed(fn, *args, **kw):  # noqa: ANN001, ANN201
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data")))
+    parser.add_argument("--write", nargs="?", const=ROOT / "benchmarks" / "COLOUR_CHECKER.md", type=Path, default=None,
+                        metavar="PATH", help="also write the table as Markdown (default benchmarks/COLOUR_CHECKER.md)")
     args = parser.parse_args()
     data: Path = args.data
     rows: list[tuple[str, str]] = []
@@ -197,6 +202,16 @@ def main() -> int:
     print(f"{'':{width}}  ColorChecker white balance (benchmarks/colour_checker.py)")
     for k, v in rows:
         print(f"{k:{width}}  {v}")
+    if args.write:
+        cmd = "python benchmarks/colour_checker.py --write"
+        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+        args.write.write_text(
+            f"# White balance from a ColorChecker in the frame: measured\n\n{date.today().isoformat()}, {machine}, "
+            f"`{cmd}`. What each row is: the docstring of `benchmarks/colour_checker.py`. The truth of the chart "
+            f"frames is the light on neutral 8 and 6.5 in boxes drawn by eye, not by the detector.\n\n"
+            f"| | |\n|---|---|\n{table}\n", encoding="utf-8")
+        print(f"wrote {args.write}")
     return 0
 
 
