@@ -205,7 +205,7 @@ def main() -> int:
     if args.write:
         cmd = "python benchmarks/colour_checker.py --write"
         machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-        table = "\n".join(f"| {k} | {v} |" for k, v in rows)
+        table = "\n".join(f"| {k} | {v} |".replace("|error|", "\\|error\\|") for k, v in rows)
         args.write.write_text(
             f"# White balance from a ColorChecker in the frame: measured\n\n{date.today().isoformat()}, {machine}, "
             f"`{cmd}`. What each row is: the docstring of `benchmarks/colour_checker.py`. The truth of the chart "
