@@ -73,6 +73,15 @@ def test_the_chart_reads_the_light_on_greys_drawn_by_eye(chart_proxies: dict, te
         assert green_tint(checker.light) == pytest.approx(green_tint(truth), abs=0.05), name
 
 
+def test_a_chart_held_sideways_or_upside_down_reads_the_same_light(chart_proxies: dict) -> None:
+    for name, rgb in chart_proxies.items():
+        truth = bench.eye_drawn_light(rgb, False, bench.EYE_DRAWN_GREYS[name])
+        for quarter_turns in (1, 2, 3):
+            checker = find_colour_checker(np.ascontiguousarray(np.rot90(rgb, quarter_turns)))
+            assert checker is not None, (name, quarter_turns)
+            assert cast_mired(checker.light) == pytest.approx(cast_mired(truth), abs=4.0), (name, quarter_turns)
+
+
 def test_a_cast_injected_into_a_chart_frame_is_read_back(chart_proxies: dict) -> None:
     for name, rgb in chart_proxies.items():
         before = find_colour_checker(rgb)
