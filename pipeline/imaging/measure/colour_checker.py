@@ -45,15 +45,23 @@ REFERENCE_SRGB8 = np.array([
 GREYS = slice(18, 24)
 #: The greys the light is read on: the middle four (the white clips first, the black is mostly flare and noise).
 LIGHT_GREYS = slice(19, 23)
-#: Long edge of the 8-bit copy the detector searches. In benchmarks/colour_checker.py's placements a chart
-#: 20 % of the frame wide is found in 12 of 12, 15 % wide in 10, 12 % in 8, 10 % in 2; the detector
-#: enlarges a smaller copy to 1000 px itself (searched as they are, 800 or 700 px copies miss more).
-DETECT_LONG_EDGE = 1000
+#: Short edge of the 8-bit copy the detector searches: the detector enlarges a copy with a shorter short side
+#: to this itself (its ``minImageSize``), so a smaller copy saves nothing. In benchmarks/colour_checker.py's
+#: placements a chart 20 % or 15 % of the frame wide is found in 12 of 12, 12 % wide in 7, 10 % in 4.
+DETECT_SHORT_EDGE = 1000
+#: Frames longer than this many times their width are not searched (a panorama is no reference frame, and its
+#: copy, at :data:`DETECT_SHORT_EDGE` across, would be many megapixels long), nor frames whose proxy is under
+#: :data:`MIN_SHORT_EDGE_PX` across (no chart's 24 patches fit).
+MAX_ASPECT = 3.0
+MIN_SHORT_EDGE_PX = 64
 #: The detector thresholds the copy adaptively over windows of these sizes (px), not its default nine from 23
 #: to 151 px: on benchmarks/colour_checker.py's placements and chart frames two detect every chart nine do,
 #: in half the time (27 against 58 ms a frame); one window alone misses charts a fifth of the frame wide.
 THRESHOLD_WINDOWS_PX = (23, 87)
 THRESHOLD_STEP_PX = THRESHOLD_WINDOWS_PX[1] - THRESHOLD_WINDOWS_PX[0]
+#: The detector's best few candidates are checked, best first: its best is sometimes a patterned corner of the
+#: frame beside the real chart.
+CANDIDATES = 3
 #: Share of a patch, about its centre, whose pixels are read (clear of the black frame between patches).
 PATCH_CORE = 0.5
 #: The middle greys at least a quarter as bright as the lightest may stray this far from the light read on the
@@ -106,12 +114,11 @@ class ColourChecker:
 
 
 def _detection_copy(rgb: np.ndarray) -> tuple[np.ndarray, float]:
-    """An 8-bit BGR sRGB copy of ``rgb`` at most :data:`DETECT_LONG_EDGE` long, brightened so its 99th
-    percentile is near white (a RAW's scene light is dark), and its scale to ``rgb``."""
+    """An 8-bit BGR sRGB copy of ``rgb`` :data:`DETECT_SHORT_EDGE` across, brightened so its 99th percentile
+    is near white (a RAW's scene light is dark), and its scale to ``rgb``."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, DETECT_LONG_EDGE / max(h, w))
-    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR) \
-        if scale < 1.0 else rgb
+    scale = DETECT_SHORT_EDGE / min(h, w)
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
     peak = float(np.percentile(subsample(small, 40_000), 99.0))
     gain = min(0.9 / peak, 64.0) if peak > 0 else 1.0
     # To 16 bits and through the sRGB table: the encoding without a power function per pixel.
@@ -177,27 +184,31 @@ def find_colour_checker(rgb: np.ndarray, *, rendered: bool = False) -> ColourChe
     ``rendered``: a tone-mapped source (a JPEG), whose patches are read in its scene light, through
     :func:`~pipeline.imaging.measure.metering.inverse_tone_curve`, as the colour cues read it.
     """
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SHORT_EDGE_PX or max(h, w) > MAX_ASPECT * min(h, w):
+        return None
     image, scale = _detection_copy(rgb)
     detector = cv2.mcc.CCheckerDetector_create()
     detector.setColorChartType(cv2.mcc.MCC24)
     detector.setUseDnnModel(False)
     params = detector.getDetectionParams()
     params.adaptiveThreshWinSizeMax, params.adaptiveThreshWinSizeStep = THRESHOLD_WINDOWS_PX[-1], THRESHOLD_STEP_PX
+    params.minImageSize = DETECT_SHORT_EDGE
     detector.setDetectionParams(params)
-    if not detector.process(image, 1):
+    if not detector.process(image, CANDIDATES):
         return None
-    checker = detector.getBestColorChecker()
-    quads = np.asarray(checker.getColorCharts(), dtype=np.float64).reshape(24, 4, 2)
     h, w = image.shape[:2]
-    if np.any(quads < 0) or np.any(quads[..., 0] > w - 1) or np.any(quads[..., 1] > h - 1):
-        return None  # part of the chart is outside the frame: the detector extrapolated it
-    patches = _patch_values(rgb, quads / scale)
-    unclipped = np.all(patches < CLIP_FRACTION * float(np.max(rgb)), axis=1)
-    if rendered:  # per channel and monotonic: the scene light of each patch's median is its pixels' median's
-        patches = np.asarray(inverse_tone_curve(patches), dtype=np.float64)
-    reading = looks_like_a_chart(patches, unclipped)
-    if reading is None:
-        return None
-    light, spread = reading
-    box = np.clip(np.asarray(checker.getBox(), dtype=np.float64).reshape(4, 2) / np.array([w, h]), 0.0, 1.0)
-    return ColourChecker(light=light, patches=patches, corners=box, spread_mired=spread)
+    clip_level = CLIP_FRACTION * float(np.max(rgb))
+    for checker in sorted(detector.getListColorChecker(), key=lambda c: c.getCost()):  # best first
+        quads = np.asarray(checker.getColorCharts(), dtype=np.float64).reshape(24, 4, 2)
+        if np.any(quads < 0) or np.any(quads[..., 0] > w - 1) or np.any(quads[..., 1] > h - 1):
+            continue  # part of the chart is outside the frame: the detector extrapolated it
+        patches = _patch_values(rgb, quads / scale)
+        unclipped = np.all(patches < clip_level, axis=1)
+        if rendered:  # per channel and monotonic: the scene light of each patch's median is its pixels' median's
+            patches = np.asarray(inverse_tone_curve(patches), dtype=np.float64)
+        reading = looks_like_a_chart(patches, unclipped)
+        if reading is not None:
+            box = np.clip(np.asarray(checker.getBox(), dtype=np.float64).reshape(4, 2) / np.array([w, h]), 0.0, 1.0)
+            return ColourChecker(light=reading[0], patches=patches, corners=box, spread_mired=reading[1])
+    return None
