@@ -157,3 +157,11 @@ def test_a_frame_with_a_chart_is_flagged_with_where_the_chart_is() -> None:
     assert verdict_of(ops) is Verdict.REJECT
     assert not [o for o in plan_image(_record(40.0, uncertainty=3.0), load_chart("base").chart)
                 if o.params.get("check") == "colour_checker"]
+
+
+def test_panoramas_and_tiny_frames_are_not_searched() -> None:
+    # The detector enlarges a copy to 1000 px across: a 3x4000 strip became a billion-pixel image and the
+    # process was killed for memory. Such frames hold no reference chart and are skipped.
+    noise = np.random.default_rng(0)
+    for shape in ((3, 4000, 3), (4000, 3, 3), (20, 20, 3), (400, 1600, 3)):
+        assert find_colour_checker(noise.random(shape, dtype=np.float32)) is None, shape
