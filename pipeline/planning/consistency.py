@@ -93,7 +93,6 @@ class ExposureMatch:
     settings_offset_ev: float
     frames: int
     left_as_shot: bool
-    chart_frames: int = 0
 
 
 @dataclass(frozen=True)
