@@ -142,7 +142,8 @@ def _hue_deg(lab: np.ndarray) -> np.ndarray:
     return np.degrees(np.arctan2(lab[..., 2], lab[..., 1])) % 360.0
 
 
-_REFERENCE_LAB = linear_srgb_to_lab(srgb_to_linear(REFERENCE_SRGB8 / 255.0))
+_REFERENCE_LINEAR = srgb_to_linear(REFERENCE_SRGB8 / 255.0).astype(np.float64)
+_REFERENCE_LAB = linear_srgb_to_lab(_REFERENCE_LINEAR)
 
 
 def looks_like_a_chart(patches: np.ndarray, unclipped: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -169,8 +170,9 @@ def looks_like_a_chart(patches: np.ndarray, unclipped: np.ndarray) -> tuple[np.n
     if np.any(np.abs(logs[lit] - np.log(light))[:, [0, 2]] > MAX_GREY_SPREAD):
         return None
     balanced = np.clip(patches, 0.0, None) / light
-    # Neutral 8 at its published luminance (0.58), so the hues are read at the chart's own lightness.
-    lab = linear_srgb_to_lab(balanced * (0.58 / max(float(balanced[19] @ LUMA_709), 1e-12)))
+    # Neutral 8 at its published luminance, so the hues are read at the chart's own lightness.
+    lab = linear_srgb_to_lab(balanced * (float(_REFERENCE_LINEAR[19] @ LUMA_709)
+                                         / max(float(balanced[19] @ LUMA_709), 1e-12)))
     saturated = np.hypot(_REFERENCE_LAB[:18, 1], _REFERENCE_LAB[:18, 2]) > SATURATED_CHROMA
     error = np.abs((_hue_deg(lab[:18]) - _hue_deg(_REFERENCE_LAB[:18]) + 180.0) % 360.0 - 180.0)
     if np.mean(error[saturated] <= MAX_HUE_ERROR_DEG) < MIN_HUE_MATCHES:
