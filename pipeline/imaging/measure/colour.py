@@ -245,7 +245,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         True for a tone-mapped source (JPEG): the cues read its scene light, through
         :func:`~pipeline.imaging.measure.metering.inverse_tone_curve` (see the module docstring).
     look_for_chart : bool
-        Look for a ColorChecker first (about 0.03 s a proxy).
+        Look for a ColorChecker first (25-60 ms a proxy).
 
     Returns
     -------
