@@ -47,17 +47,19 @@ GREYS = slice(18, 24)
 LIGHT_GREYS = slice(19, 23)
 #: Short edge of the 8-bit copy the detector searches: the detector enlarges a copy with a shorter short side
 #: to this itself (its ``minImageSize``), so a smaller copy saves nothing. In benchmarks/colour_checker.py's
-#: placements a chart 20 % or 15 % of the frame wide is found in 12 of 12, 12 % wide in 7, 10 % in 4.
+#: placements a chart 20 % or 15 % of the frame wide is found in 12 of 12, 12 % wide in 7, 10 % in 3.
 DETECT_SHORT_EDGE = 1000
 #: Frames longer than this many times their width are not searched (a panorama is no reference frame, and its
 #: copy, at :data:`DETECT_SHORT_EDGE` across, would be many megapixels long), nor frames whose proxy is under
 #: :data:`MIN_SHORT_EDGE_PX` across (no chart's 24 patches fit).
 MAX_ASPECT = 3.0
 MIN_SHORT_EDGE_PX = 64
-#: The detector thresholds the copy adaptively over windows of these sizes (px), not its default nine from 23
-#: to 151 px: on benchmarks/colour_checker.py's placements and chart frames two detect every chart nine do,
-#: in half the time (27 against 58 ms a frame); one window alone misses charts a fifth of the frame wide.
-THRESHOLD_WINDOWS_PX = (23, 87)
+#: The detector thresholds the copy adaptively over windows of these sizes (px): the range of its default nine
+#: (23 to 151 px, every 16) at a step of 64. Two windows (23 and 87) had found every chart of
+#: benchmarks/colour_checker.py's frames in half the time, but missed 3 more of the accuracy corpus's 40 chart
+#: twins (re-exposed DC120 frames; two of the four chart sources there are held out) than the nine; these three
+#: find the same 37 of 40 as the nine (the 3 left are +2 EV twins whose greys clip), at 32 against 44 ms a frame.
+THRESHOLD_WINDOWS_PX = (23, 87, 151)
 THRESHOLD_STEP_PX = THRESHOLD_WINDOWS_PX[1] - THRESHOLD_WINDOWS_PX[0]
 #: The detector's best few candidates are checked, best first: its best is sometimes a patterned corner of the
 #: frame beside the real chart.
