@@ -33,6 +33,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,7 @@ from charts.loader import load_chart  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure.colour import white_balance_cast  # noqa: E402
 from pipeline.imaging.measure.colour_checker import find_colour_checker  # noqa: E402
+from pipeline.imaging.measure.metering import inverse_tone_curve  # noqa: E402
 from pipeline.imaging.white_balance import cast_mired, light_rgb  # noqa: E402
 from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind  # noqa: E402
 from pipeline.planning.plan import plan_image  # noqa: E402
@@ -74,8 +76,6 @@ def proxy(path: Path) -> tuple[np.ndarray, bool]:
 def eye_drawn_light(rgb: np.ndarray, rendered: bool, boxes: tuple) -> np.ndarray:
     """The light on the eye-drawn grey boxes (:data:`EYE_DRAWN_GREYS`): each box's median, unit green, their
     log mean; a rendered source's in its scene light, as the colour measure reads it."""
-    from pipeline.imaging.measure.metering import inverse_tone_curve
-
     h, w = rgb.shape[:2]
     logs = []
     for x0, y0, x1, y1 in boxes:
@@ -103,8 +103,6 @@ def base_correction_log2_rb(rgb: np.ndarray, rendered: bool) -> float:
 def placed_recall(data: Path) -> str:
     """How often a chart is found when it is a small part of the frame: the two Canon chart frames, scaled to
     a share of the width of six shared photos (1600 px) and pasted in at their median brightness."""
-    import cv2
-
     charts = [proxy(data / "raw" / n)[0] for n in CHART_RAWS[:2]]
     scenes = [proxy(p)[0] for p in sorted((data / "exposure").glob("*.[jJ][pP][gG]"))[:6]]
     found = []
