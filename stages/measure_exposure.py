@@ -34,11 +34,16 @@ class MeasureExposure(Stage):
         shadow_clip_level: float = Field(
             1.0 / 4096, ge=0, lt=0.05, description="A channel at or below this linear value is crushed to black."
         )
+        colour_checker: bool = Field(
+            True, description="Look for a ColorChecker 24 in every frame and read the white balance off its greys "
+            "where one is found (25-70 ms a frame); false for a studio that never shoots one.",
+        )
 
     def process(self, item: WorkItem) -> None:
         proxy: Proxy = item.artifacts["proxy"]
         rendered = is_rendered(item.record.source_kind)
         p = self.params
-        m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma)
+        m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma,
+                        look_for_chart=p.colour_checker)
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

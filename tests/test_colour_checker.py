@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,11 @@ from pipeline.imaging.decode import decode_proxy
 from pipeline.imaging.measure.colour import white_balance_cast
 from pipeline.imaging.measure.colour_checker import GREYS, find_colour_checker, looks_like_a_chart
 from pipeline.imaging.white_balance import cast_mired, green_tint, light_rgb
+from pipeline.kernel.graph import load_graph
+from pipeline.kernel.ingest import scan_shoot
 from pipeline.kernel.records import OperationKind, SourceKind, Verdict
+from pipeline.kernel.runner import Runner
+from pipeline.kernel.stage import RunContext
 from pipeline.planning.plan import plan_image, verdict_of
 from tests.test_white_balance_rule import _record, _wb
 
@@ -165,3 +170,21 @@ def test_panoramas_and_tiny_frames_are_not_searched() -> None:
     noise = np.random.default_rng(0)
     for shape in ((3, 4000, 3), (4000, 3, 3), (20, 20, 3), (400, 1600, 3)):
         assert find_colour_checker(noise.random(shape, dtype=np.float32)) is None, shape
+
+
+def test_the_stage_can_be_told_not_to_look_for_a_chart(raw_dir: Path, tmp_path: Path) -> None:
+    shoot_dir = tmp_path / "shoot"
+    shoot_dir.mkdir()
+    shutil.copy(raw_dir / CHARTS[0], shoot_dir)  # (a shoot's links outside it are not followed)
+    task = scan_shoot(shoot_dir).tasks[0]
+    default = (ROOT / "configs" / "default.yaml").read_text(encoding="utf-8")
+    assert "  - stage: measure_exposure\n" in default
+    for look in (True, False):
+        graph_file = tmp_path / f"graph-{look}.yaml"
+        graph_file.write_text(default.replace(
+            "  - stage: measure_exposure\n",
+            f"  - stage: measure_exposure\n    params:\n      colour_checker: {str(look).lower()}\n"), encoding="utf-8")
+        ctx = RunContext(shoot_dir=shoot_dir, out_dir=tmp_path / f"out-{look}")
+        record = Runner(load_graph(graph_file).segments()[0], ctx).run(task)
+        assert record.status == "ok", record.error
+        assert bool(record.colour.colour_checker) is look

@@ -305,16 +305,16 @@ def _neutral_fraction(rgb: np.ndarray, light: np.ndarray, radius: float = NEAR_N
     return float(np.mean(np.hypot(du, dv) < radius))
 
 
-def colour_measure(rgb: np.ndarray, *, rendered: bool = False) -> ColourMeasure:
-    """The record's colour group of one proxy (all None when the light cannot be read); ``rendered`` as
-    :func:`white_balance_cast`.
+def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True) -> ColourMeasure:
+    """The record's colour group of one proxy (all None when the light cannot be read); ``rendered`` and
+    ``look_for_chart`` as :func:`white_balance_cast`.
 
     Raises
     ------
     ValueError
         If ``rgb`` is not an (H, W, 3) image.
     """
-    cast = white_balance_cast(rgb, rendered=rendered)
+    cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart)
     chroma = chroma_p99(rgb)
     if cast is None:
         return ColourMeasure(chroma_p99=chroma)

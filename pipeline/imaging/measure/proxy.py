@@ -38,6 +38,7 @@ def measure_all(
     highlight_level: float = 0.995,
     shadow_level: float = 1.0 / 4096,
     luma: np.ndarray | None = None,
+    look_for_chart: bool = True,
 ) -> ProxyMeasures:
     """Exposure, colour, focus, lines and content of one linear proxy.
 
@@ -52,6 +53,8 @@ def measure_all(
         Clipping levels (:func:`~pipeline.imaging.measure.exposure.clipped_pct`).
     luma : ndarray, (H, W), optional
         ``luminance(rgb)`` when the caller has it already (``Proxy.luma``); read, never changed.
+    look_for_chart : bool
+        Read the white balance off a ColorChecker where one is in the frame (:func:`colour_measure`).
 
     Returns
     -------
@@ -76,7 +79,7 @@ def measure_all(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
         ),
-        colour=colour_measure(rgb, rendered=rendered),
+        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart),
         focus=focus_measure(luma, encoded_small),
         lines=line_measure(luma),
         content=content_measure(encoded_small, rgb),
