@@ -252,7 +252,8 @@ def embedded_xmp(path: Path) -> bytes | None:
     """The XMP packet a DNG, TIFF, JPEG or PNG holds (the one :func:`embed_xmp` writes), or None.
 
     None too for a file with no packet, more than one, or a layout this module does not read: the caller then
-    writes the copy again. Reads the file's directories and the packet, not its picture.
+    writes the copy again. A TIFF's or DNG's directory and packet are read, not its picture; a JPEG or PNG is
+    read whole (a few megabytes) to walk its segments or chunks.
     """
     try:
         with open(path, "rb") as f:
