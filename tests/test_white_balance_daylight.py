@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from charts.loader import load_chart
-from pipeline.imaging.decode import decode_proxy, raw_white_balance_mode, white_balance_mode
+from pipeline.imaging.decode import decode_proxy, makernote_iso, raw_white_balance_mode, white_balance_mode
 from pipeline.imaging.measure import measure_all
 from pipeline.imaging.white_balance import light_rgb
 from pipeline.kernel.records import Face, ImageRecord, Operation, SourceKind
@@ -156,3 +156,76 @@ def test_a_shared_camera_photo_reads_its_mode(exposure_dir: Path) -> None:
     # A Canon EOS 600D JPEG with EXIF WhiteBalance 0 (exiftool: Auto).
     meta = decode_proxy(exposure_dir / "Floris van Lint-CC BY-NC 2.0.jpg", SourceKind.RASTER, 1600, 200_000_000).meta
     assert meta.white_balance_mode == "auto"
+
+
+# --- the ISO a camera kept in its maker notes alone ---------------------------------------------------------------
+# Canon's PowerShots and IXUS of the 2000s and Nikon's D70 and D100 write no EXIF ISOSpeedRatings: without the
+# maker notes' ISO the light level is unknown and the daylight rule cannot apply (drewnoakes/metadata-extractor-
+# images: a PowerShot A80's bubbles against a blue sky at 1/2000 s f/8 ISO 200, 16 EV, were warmed 150 mired).
+
+# exiv2's names and raw values, as read from those cameras' JPEGs (exiftool's reading after the arrow).
+CANON_A80 = {"Exif.CanonCs.0x0000": "92", "Exif.CanonCs.ISOSpeed": "18",  # CameraISO 200
+             "Exif.CanonSi.0x0000": "68", "Exif.CanonSi.ISOSpeed": "192", "Exif.CanonSi.AutoISO": "0"}
+CANON_IXUS_300 = {"Exif.CanonCs.0x0000": "76", "Exif.CanonCs.ISOSpeed": "0",  # auto: BaseISO 69 x AutoISO 214 -> 148
+                  "Exif.CanonSi.0x0000": "52", "Exif.CanonSi.ISOSpeed": "143", "Exif.CanonSi.AutoISO": "35"}
+CANON_S40_DAMAGED = {"Exif.CanonCs.0x0000": "5", "Exif.CanonCs.ISOSpeed": "12289",  # exiftool: invalid data
+                     "Exif.CanonSi.0x0000": "186", "Exif.CanonSi.ISOSpeed": "213", "Exif.CanonSi.AutoISO": "95"}
+
+
+@pytest.mark.parametrize("tags, iso", [
+    (CANON_A80, 200.0),
+    (CANON_IXUS_300, 148.0),
+    ({**CANON_A80, "Exif.CanonCs.ISOSpeed": str(0x4000 | 400)}, 400.0),  # newer bodies: the speed itself
+    ({**CANON_A80, "Exif.CanonCs.ISOSpeed": "15", "Exif.CanonSi.ISOSpeed": "0"}, None),  # auto, no BaseISO
+    (CANON_S40_DAMAGED, None),
+    ({"Exif.Nikon3.ISOSpeed": "0 400"}, 400.0),  # D70
+    ({"Exif.Nikon3.ISOSpeed": "0 0"}, None),
+    ({"Exif.Casio2.ISO": "50"}, 50.0),  # EX-Z3
+    ({"Exif.Photo.WhiteBalance": "0"}, None),
+])
+def test_the_maker_notes_iso_is_read_as_exiftool_reads_it(tags: dict[str, str], iso: float | None) -> None:
+    assert makernote_iso(tags) == iso
+
+
+def _canon_compact_jpeg(path: Path, rgb8: np.ndarray) -> None:
+    """A JPEG as a PowerShot A80 writes it: exposure settings and WhiteBalance in the EXIF, the ISO in Canon's
+    maker notes only (written by exiv2, which lays them out as Canon does: exiftool reads ISO 200 back)."""
+    import pyexiv2
+
+    Image.fromarray(rgb8).save(path, "JPEG", quality=95)
+    with pyexiv2.Image(str(path)) as im:
+        im.modify_exif({"Exif.Image.Make": "Canon", "Exif.Image.Model": "Canon PowerShot A80",
+                        "Exif.Photo.ExposureTime": "1/2000", "Exif.Photo.FNumber": "8/1",
+                        "Exif.Photo.WhiteBalance": "0"})
+    with pyexiv2.Image(str(path)) as im:  # the maker note's tags once the make says whose they are
+        im.modify_exif({"Exif.CanonCs.ISOSpeed": "18", "Exif.CanonSi.ISOSpeed": "192", "Exif.CanonSi.AutoISO": "0"})
+
+
+def test_a_canon_compact_photo_with_its_iso_in_the_maker_notes_is_judged_in_daylight(coffee: np.ndarray,
+                                                                                     tmp_path: Path) -> None:
+    path = tmp_path / "IMG_0001.JPG"
+    _canon_compact_jpeg(path, coffee)
+    meta = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000).meta
+    assert Image.open(path).getexif().get_ifd(0x8769).get(0x8827) is None  # no EXIF ISO: the maker notes'
+    assert (meta.iso, meta.white_balance_mode, meta.shutter_s, meta.aperture) == (200.0, "auto", 1 / 2000, 8.0)
+    # 16 EV at ISO 100: the camera's white stands, where the estimate reads the cup and the wood warm.
+    ops = _planned(path)
+    assert _wb(ops) is None and not _colour_flags(ops), [o.reason for o in ops]
+
+
+def test_a_text_tag_in_latin_1_costs_no_tag(tmp_path: Path) -> None:
+    # An old camera's or editor's text in Latin-1 (a PowerShot A85's and an IXUS 750's JPEGs) made pyexiv2 refuse
+    # the whole EXIF, and the maker notes' ISO, the white-balance mode and the serial went with it.
+    import pyexiv2
+
+    from pipeline.imaging.identity import read_exiv2_exif
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x010E] = "Canon", b"caf\xe9 cr\xe8me"  # ImageDescription, not UTF-8
+    exif.get_ifd(0x8769)[0xA403] = 0
+    path = tmp_path / "latin.jpg"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(path, "JPEG", exif=exif.tobytes())
+    with pytest.raises(UnicodeDecodeError), pyexiv2.Image(str(path)) as im:
+        im.read_exif()
+    tags = read_exiv2_exif(path)
+    assert tags["Exif.Photo.WhiteBalance"] == "0" and tags["Exif.Image.ImageDescription"] == "café crème"

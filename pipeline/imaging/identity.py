@@ -168,7 +168,14 @@ def read_exiv2_tags(path: Path | str, readers: tuple[str, ...] = EXIV2_READERS) 
             for reader in readers:
                 try:
                     tags.update(getattr(image, reader)())
-                except (RuntimeError, UnicodeDecodeError, ValueError):
+                except UnicodeDecodeError:
+                    # A text tag not in UTF-8 (an old camera's UserComment in Latin-1) fails the whole
+                    # family in pyexiv2: read it again with a codec that takes any byte.
+                    try:
+                        tags.update(getattr(image, reader)(encoding="iso-8859-1"))
+                    except (RuntimeError, UnicodeDecodeError, ValueError):
+                        continue
+                except (RuntimeError, ValueError):
                     continue
         finally:
             image.close()
