@@ -229,3 +229,19 @@ def test_a_text_tag_in_latin_1_costs_no_tag(tmp_path: Path) -> None:
         im.read_exif()
     tags = read_exiv2_exif(path)
     assert tags["Exif.Photo.WhiteBalance"] == "0" and tags["Exif.Image.ImageDescription"] == "café crème"
+
+
+def test_an_iso_beyond_the_exif_short_is_read_from_iso_speed(tmp_path: Path) -> None:
+    from pipeline.imaging.decode import exif_iso
+
+    exif = Image.Exif()
+    exif[0x010F] = "Sony"
+    exif.get_ifd(0x8769).update({0x8827: 65535, 0x8833: 204800})
+    path = tmp_path / "night.jpg"
+    ramp = np.broadcast_to(np.linspace(10, 90, 64, dtype=np.uint8)[None, :, None], (64, 64, 3))
+    Image.fromarray(np.ascontiguousarray(ramp)).save(path, "JPEG", exif=exif.tobytes())
+    assert decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000).meta.iso == 204800.0
+    assert exif_iso(65535.0, 204800.0) == 204800.0  # a body at ISO 204800 (EXIF 2.3)
+    assert exif_iso(800.0, 204800.0) == 800.0
+    assert exif_iso(65535.0, None) == 65535.0
+    assert exif_iso(None, None) is None

@@ -645,6 +645,17 @@ except ImportError:  # pragma: no cover - optional
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
+#: EXIF PhotographicSensitivity (ISOSpeedRatings), a SHORT: 65535 means "this or more" (EXIF 2.3), and the speed
+#: itself is then in ISOSpeed (0x8833, a LONG), as bodies shooting at ISO 102400 and above write it.
+_EXIF_ISO, _EXIF_ISO_SPEED = 0x8827, 0x8833
+
+
+def exif_iso(sensitivity: float | None, iso_speed: float | None) -> float | None:
+    """The ISO speed of EXIF PhotographicSensitivity and ISOSpeed: the first, unless it is the SHORT's ceiling
+    (65535) and ISOSpeed says more."""
+    if sensitivity is not None and sensitivity >= 65535 and iso_speed is not None and iso_speed > sensitivity:
+        return iso_speed
+    return sensitivity
 
 
 def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) -> SourceMetadata:
@@ -684,8 +695,8 @@ def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) ->
         camera_make=text(exif.get(0x010F)) if exif else None,
         camera_model=text(exif.get(0x0110)) if exif else None,
         lens=text(sub.get(0xA434)),
-        iso=num(sub.get(0x8827)) or (makernote_iso(raw_exif(path)) if path is not None and _MAKER_NOTE in sub
-                                     else None),
+        iso=exif_iso(num(sub.get(_EXIF_ISO)), num(sub.get(_EXIF_ISO_SPEED)))
+        or (makernote_iso(raw_exif(path)) if path is not None and _MAKER_NOTE in sub else None),
         shutter_s=num(sub.get(0x829A)),
         aperture=num(sub.get(0x829D)),
         focal_length_mm=num(sub.get(0x920A)),
