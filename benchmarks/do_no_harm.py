@@ -20,7 +20,7 @@ in it is fitted: it is a check, to run on photos of a client's kind before
 trusting a chart with their shoots, and on new photos before calling a rule
 right (the immich-app/test-assets collection, public domain, was one).
 
-    python benchmarks/do_no_harm.py FOLDER [--chart base] [--work DIR]
+    python benchmarks/do_no_harm.py FOLDER [--chart base] [--work DIR] [--report PATH [--about TEXT]]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import COLOUR_CHECKS, analysis_graph  # noqa: E402
+from benchmarks.accuracy import COLOUR_CHECKS, analysis_graph, machine  # noqa: E402
 
 #: The accuracy benchmark's do-no-harm bar, and what a retoucher sees at a glance (its diagnostic rows).
 NO_HARM_EV, BIG_EV = 0.3, 1.0
@@ -146,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folder", type=Path, help="photos right as they are (published, approved, delivered)")
     ap.add_argument("--chart", default="base", help="chart name or YAML path (default base)")
     ap.add_argument("--work", type=Path, help="keep the analysis here (default: a temporary folder)")
+    ap.add_argument("--report", type=Path, help="also write the table and the lines as Markdown to this file")
+    ap.add_argument("--about", default="", help="with --report: a paragraph on where the photos come from")
     args = ap.parse_args(argv)
     from charts.loader import load_chart
 
@@ -157,7 +159,29 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines(photos)))
         print()
         print("\n".join(table(photos, tolerance)))
+    if args.report:
+        write_report(args.report, photos, tolerance, args, " ".join(["python benchmarks/do_no_harm.py",
+                                                                      *(argv if argv is not None else sys.argv[1:])]))
     return 0
+
+
+def write_report(path: Path, photos: list[Photo], tolerance: float, args: argparse.Namespace, command: str) -> None:
+    """The table and the per-photo lines as Markdown, with when, where and how they were made (atomic write)."""
+    m = machine()
+    text = "\n".join([
+        "# Do no harm on photos nothing was tuned on", "",
+        "Written by `benchmarks/do_no_harm.py --report`: what postprod's plan would change in photos taken as right "
+        "as they are (the default graph up to the plan, nothing rendered). Nothing in postprod was fitted on them.",
+        *(["", args.about] if args.about else []), "",
+        f"- date: {m['date']}", f"- machine: {m['cpu']}, Python {m['python']}",
+        f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
+        f"- command: `{command}`", f"- photos: {len(photos)} decoded, chart `{args.chart}`", "",
+        *table(photos, tolerance), "", "Each photo, the largest change first:", "", "```",
+        *lines(photos), "```", "",
+    ])
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,19 @@ def test_the_counts_follow_the_plan(tmp_path: Path, model_dir: Path) -> None:
     rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1].rstrip(" |") for r in table(list(photos.values()), 10.0)[2:]}
     assert rows["white balance shifted by 50 mired or more, no colour flag"] == "1 of 2 (50 %)"
     assert rows["white balance left within the chart's 10 mired"] == "1 of 2 (50 %)"
+
+
+def test_the_report_holds_the_table_and_every_photo(tmp_path: Path) -> None:
+    import argparse
+
+    from benchmarks.do_no_harm import Photo, write_report
+
+    photos = [Photo("a.jpg", ev=1.2, mired=-60.0, flags=["white_balance"]), Photo("b.jpg")]
+    out = tmp_path / "DO_NO_HARM.md"
+    write_report(out, photos, 10.0, argparse.Namespace(chart="base", about="Two test photos."), "python x.py f")
+    text = out.read_text()
+    assert "Two test photos." in text and "- command: `python x.py f`" in text and "chart `base`" in text
+    assert "| exposure changed by 1 EV or more | 1 of 2 (50 %) |" in text
+    assert "| white balance shifted by 50 mired or more, flagged | 1 of 2 (50 %) |" in text
+    assert text.index("a.jpg") < text.index("b.jpg")  # the largest change first
+    assert not list(tmp_path.glob(".*.tmp"))
