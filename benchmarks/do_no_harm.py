@@ -160,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("\n".join(table(photos, tolerance)))
     if args.report:
-        write_report(args.report, photos, tolerance, args, " ".join(["python benchmarks/do_no_harm.py",
-                                                                      *(argv if argv is not None else sys.argv[1:])]))
+        command = (f"python benchmarks/do_no_harm.py {args.folder} --chart {args.chart} --report {args.report}"
+                   + (" --about TEXT" if args.about else ""))
+        write_report(args.report, photos, tolerance, args, command)
     return 0
 
 
