@@ -13,7 +13,7 @@ import pytest
 import rawpy
 from PIL import Image, ImageCms
 
-from pipeline.imaging.color import linear_to_srgb
+from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.decode import (
     check_not_constant,
     check_sensor_data,
@@ -333,3 +333,54 @@ def test_libraw_messages_go_into_the_reason(raw_dir: Path, tmp_path: Path, capfd
     record = _runner(shoot, tmp_path / "out").run(scan_shoot(shoot).tasks[0])
     assert "(LibRaw: Unexpected end of file)" in record.error
     assert "Unexpected end of file" not in capfd.readouterr().err  # not printed past the progress bar
+
+
+# --- pictures in the older and the archival raster formats ---------------------------------------------------------
+# JPEG 2000 (archives, cinema stills), Netpbm (converters' output), TGA (CGI renders of products) and PCX were
+# refused as "not an image: neither LibRaw nor Pillow recognises this file", where Pillow reads them: only LibRaw
+# was tried on a file the first bytes did not name (drewnoakes/metadata-extractor-images' samples of each).
+
+
+@pytest.mark.parametrize("fmt, suffix, name, save", [
+    ("JPEG2000", ".jp2", "jp2", {"irreversible": False}),
+    ("JPEG2000", ".j2c", "jp2", {"no_jp2": True}),  # a bare codestream
+    ("PPM", ".ppm", "pnm", {}),
+    ("TGA", ".tga", "tga", {}),
+    ("PCX", ".pcx", "pcx", {}),
+])
+def test_archival_raster_formats_are_developed(tmp_path: Path, fmt: str, suffix: str, name: str,
+                                               save: dict) -> None:
+    from skimage import data
+
+    from pipeline.kernel.ingest import hash_file, sniff_format
+
+    rgb8 = data.astronaut()[::2, ::2]
+    path = tmp_path / f"astronaut{suffix}"
+    Image.fromarray(rgb8).save(path, fmt, **save)
+    assert sniff_format(hash_file(path)[1], suffix) == (name, SourceKind.RASTER)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.rgb.shape == rgb8.shape
+    # The same pixels as the picture they were saved from (JPEG 2000 losslessly here, the others exactly).
+    expected = srgb_to_linear(rgb8.astype(np.float32) / 255.0)
+    assert float(np.abs(decoded.rgb - expected).max()) < 1e-3
+
+
+def test_a_tga_is_known_by_its_extension_only(tmp_path: Path) -> None:
+    from pipeline.kernel.ingest import hash_file, sniff_format
+
+    path = tmp_path / "render.tga"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(path, "TGA")
+    head = hash_file(path)[1]
+    assert sniff_format(head, ".tga")[0] == "tga"
+    assert sniff_format(head, ".bin")[1] is SourceKind.UNKNOWN  # no magic number: left for LibRaw to try
+
+
+def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "favicon.ico"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path, "ICO")
+    with pytest.raises(InputError, match=r"a file in ICO format, not a picture postprod develops \(camera RAWs"):
+        decode_proxy(path, SourceKind.UNKNOWN, 1600, 200_000_000)
+    junk = tmp_path / "notes.bin"
+    junk.write_bytes(b"just some text, no picture" * 100)
+    with pytest.raises(InputError, match="neither LibRaw nor Pillow recognises this file"):
+        decode_proxy(junk, SourceKind.UNKNOWN, 1600, 200_000_000)

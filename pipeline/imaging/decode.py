@@ -1007,6 +1007,26 @@ def decode_proxy(
     return decoded
 
 
+#: What postprod develops, as a refused file's message names it.
+DEVELOPED_FORMATS = ("camera RAWs and DNG, JPEG, PNG, TIFF, WebP, HEIF, AVIF, JPEG XL, JPEG 2000, BMP, GIF, TGA, PCX "
+                     "and Netpbm pictures")
+
+
+def not_an_image(path: Path) -> str:
+    """The reason a file neither recognised by its first bytes nor by LibRaw is refused: the format Pillow
+    identifies it as, when it does (an icon, a PostScript file, a Photoshop document), else that it is no image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:  # the header only: no decoder (nor Ghostscript) runs
+                found = im.format
+    except Exception:  # noqa: BLE001  (anything Pillow raises on a file it does not know)
+        found = None
+    if found:
+        return f"a file in {found} format, not a picture postprod develops ({DEVELOPED_FORMATS}): save it as one of these"
+    return "not an image: neither LibRaw nor Pillow recognises this file"
+
+
 def _decode_raw_proxy(
     path: Path,
     long_edge: int,
@@ -1020,7 +1040,7 @@ def _decode_raw_proxy(
         raw = open_raw(path, fmt)
     except InputError:
         if unknown:
-            raise InputError("not an image: neither LibRaw nor Pillow recognises this file") from None
+            raise InputError(not_an_image(path)) from None
         raise
     try:
         with raw, libraw_messages() as said:

@@ -23,7 +23,9 @@ RAW_EXTENSIONS = frozenset(
     "3fr ari arw bay braw cap cr2 cr3 crw cs1 dc2 dcr dng drf eip erf fff gpr iiq k25 kdc mdc mef mos mrw "
     "nef nrw orf ori pef ptx pxn qtk r3d raf raw rw2 rwl rwz sr2 srf srw sti x3f".split()
 )
-RASTER_EXTENSIONS = frozenset("jpg jpeg jpe tif tiff png webp heic heif avif jxl bmp gif".split())
+RASTER_EXTENSIONS = frozenset(
+    "jpg jpeg jpe tif tiff png webp heic heif avif jxl bmp gif jp2 jpf jpx j2k j2c pbm pgm ppm pnm pcx tga".split()
+)
 # Files that travel beside images and are not images themselves.
 SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split())
 
@@ -101,6 +103,16 @@ def sniff_format(head: bytes, suffix: str) -> tuple[str, SourceKind]:
         return "bmp", SourceKind.RASTER
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "gif", SourceKind.RASTER
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
+        return "jp2", SourceKind.RASTER  # JPEG 2000: its JP2 signature box, or a bare codestream (SOC, SIZ)
+    if head[:1] == b"P" and head[1:2] in (b"1", b"2", b"3", b"4", b"5", b"6") and head[2:3].isspace():
+        return "pnm", SourceKind.RASTER  # Netpbm: PBM, PGM, PPM, plain or raw (not PFM's float "PF")
+    if len(head) >= 128 and head[0] == 0x0A and head[1] in (0, 2, 3, 4, 5) and head[2] in (0, 1) \
+            and head[3] in (1, 2, 4, 8):
+        return "pcx", SourceKind.RASTER  # ZSoft PCX: manufacturer 10, version, encoding, bits per plane
+    if ext in ("tga", "icb", "vda", "vst") and len(head) >= 18 and head[1] in (0, 1) \
+            and head[2] in (1, 2, 3, 9, 10, 11):
+        return "tga", SourceKind.RASTER  # Truevision TGA has no magic: its extension and a plausible header
     # Unknown magic: LibRaw recognises many formats by size or maker signature.
     return (ext or "unknown"), SourceKind.UNKNOWN
 
