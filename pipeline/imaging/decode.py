@@ -371,8 +371,8 @@ _CANON_ISO_CODES = {16: 50.0, 17: 100.0, 18: 200.0, 19: 400.0, 20: 800.0}
 
 
 def makernote_iso(tags: dict[str, str]) -> float | None:
-    """The ISO speed a camera kept in its maker notes alone, from exiv2's tags (:func:`raw_exif`); None when
-    they do not say.
+    """The ISO speed a camera kept in its maker notes alone, from exiv2's tags (:func:`raw_exif`,
+    :func:`pipeline.imaging.identity.read_exiv2_exif`); None when they do not say.
 
     Many bodies write no EXIF ISOSpeedRatings: Canon's PowerShots and IXUS of the 2000s, Nikon's D70 and
     D100, Casio's Exilims (a quarter of the 122 photos with exposure settings in drewnoakes/metadata-extractor-
@@ -661,6 +661,8 @@ def exif_iso(sensitivity: float | None, iso_speed: float | None) -> float | None
 def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) -> SourceMetadata:
     """What a raster's EXIF says (Pillow's reading); the ISO from the maker notes through exiv2
     (:func:`makernote_iso`) when the EXIF has none and ``path`` is given."""
+    from pipeline.imaging.identity import read_exiv2_exif
+
     exif = im.getexif()
     sub = exif.get_ifd(_EXIF_IFD) if exif else {}
     orientation = int(exif.get(0x0112, 1) or 1) if exif else 1
@@ -696,7 +698,7 @@ def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) ->
         camera_model=text(exif.get(0x0110)) if exif else None,
         lens=text(sub.get(0xA434)),
         iso=exif_iso(num(sub.get(_EXIF_ISO)), num(sub.get(_EXIF_ISO_SPEED)))
-        or (makernote_iso(raw_exif(path)) if path is not None and _MAKER_NOTE in sub else None),
+        or (makernote_iso(read_exiv2_exif(path)) if path is not None and _MAKER_NOTE in sub else None),
         shutter_s=num(sub.get(0x829A)),
         aperture=num(sub.get(0x829D)),
         focal_length_mm=num(sub.get(0x920A)),
