@@ -62,6 +62,27 @@ def test_scan_skips_sidecars_hidden_and_finds_duplicates(tmp_path: Path, raw_dir
     assert kdc.file_size == src.stat().st_size and len(kdc.content_hash) == 64
 
 
+def test_video_clips_are_skipped_and_counted_not_failed(tmp_path: Path) -> None:
+    # An iPhone Live Photo is a still and a clip of the same name; a videographer's footage shares the shoot.
+    import numpy as np
+    from PIL import Image
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(shoot / "IMG_0001.JPG")
+    clip = b"\x00\x00\x00\x18ftypqt  \x00\x00\x02\x00qt  \x00\x00\x00\x00" + bytes(4096)
+    for name in ("IMG_0001.MOV", "footage/A001.mp4", "footage/A002.MTS"):
+        (shoot / name).parent.mkdir(exist_ok=True)
+        (shoot / name).write_bytes(clip)
+    result = scan_shoot(shoot)
+    assert [t.source_path for t in result.tasks] == ["IMG_0001.JPG"]
+    assert {s.source_path: s.reason for s in result.skipped} == {
+        "IMG_0001.MOV": "video clip (.mov)",
+        "footage/A001.mp4": "video clip (.mp4)",
+        "footage/A002.MTS": "video clip (.mts)",
+    }
+
+
 def test_scan_rejects_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError):
         scan_shoot(tmp_path / "nope")

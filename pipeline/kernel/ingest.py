@@ -28,6 +28,9 @@ RASTER_EXTENSIONS = frozenset(
 )
 # Files that travel beside images and are not images themselves.
 SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split())
+# Video clips: a videographer's footage in a shoot, a phone's Live Photo beside its still (IMG_0001.HEIC and
+# IMG_0001.MOV). postprod develops stills: they are skipped and counted, not failed.
+VIDEO_EXTENSIONS = frozenset("mov mp4 m4v avi mts m2ts 3gp 3g2 mkv webm wmv mpg mpeg mxf insv".split())
 
 #: Files hashed per batch of the scan's threads (the calls in flight at once).
 SCAN_BATCH = 256
@@ -225,6 +228,8 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
         suffix = os.path.splitext(rel)[1].lower()
         if suffix.lstrip(".") in SIDECAR_EXTENSIONS:
             skip(rel, f"sidecar ({suffix})")
+        elif suffix.lstrip(".") in VIDEO_EXTENSIONS:
+            skip(rel, f"video clip ({suffix})")
         elif not regular:
             skip(rel, "not a regular file")
         else:
@@ -271,7 +276,7 @@ def scan_shoot(
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
-    Hidden files and folders, sidecars (XMP, THM, PP3, ...), names that are
+    Hidden files and folders, sidecars (XMP, THM, PP3, ...), video clips, names that are
     not UTF-8, broken links, link loops and links outside the shoot (unless
     ``follow_external_symlinks``) are skipped and counted with their reason;
     a folder reached twice is walked once. Identical files (same SHA-256) are
