@@ -62,7 +62,7 @@ def test_scan_skips_sidecars_hidden_and_finds_duplicates(tmp_path: Path, raw_dir
     assert kdc.file_size == src.stat().st_size and len(kdc.content_hash) == 64
 
 
-def test_video_clips_are_skipped_and_counted_not_failed(tmp_path: Path) -> None:
+def test_video_clips_and_system_files_are_skipped_and_counted_not_failed(tmp_path: Path) -> None:
     # An iPhone Live Photo is a still and a clip of the same name; a videographer's footage shares the shoot.
     import numpy as np
     from PIL import Image
@@ -74,12 +74,16 @@ def test_video_clips_are_skipped_and_counted_not_failed(tmp_path: Path) -> None:
     for name in ("IMG_0001.MOV", "footage/A001.mp4", "footage/A002.MTS"):
         (shoot / name).parent.mkdir(exist_ok=True)
         (shoot / name).write_bytes(clip)
+    (shoot / "Thumbs.db").write_bytes(bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504))  # Windows' thumbnail cache
+    (shoot / "footage" / "desktop.ini").write_text("[.ShellClassInfo]\n")
     result = scan_shoot(shoot)
     assert [t.source_path for t in result.tasks] == ["IMG_0001.JPG"]
     assert {s.source_path: s.reason for s in result.skipped} == {
         "IMG_0001.MOV": "video clip (.mov)",
         "footage/A001.mp4": "video clip (.mp4)",
         "footage/A002.MTS": "video clip (.mts)",
+        "Thumbs.db": "system file",
+        "footage/desktop.ini": "system file",
     }
 
 

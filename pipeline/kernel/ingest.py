@@ -31,6 +31,9 @@ SIDECAR_EXTENSIONS = frozenset("xmp thm pp3 dop acr on1 aae lrv cos arp".split()
 # Video clips: a videographer's footage in a shoot, a phone's Live Photo beside its still (IMG_0001.HEIC and
 # IMG_0001.MOV). postprod develops stills: they are skipped and counted, not failed.
 VIDEO_EXTENSIONS = frozenset("mov mp4 m4v avi mts m2ts 3gp 3g2 mkv webm wmv mpg mpeg mxf insv".split())
+# Files an operating system leaves in any folder it shows (Windows' thumbnail caches and folder settings, the
+# Finder's custom-icon file): skipped as hidden files are.
+SYSTEM_FILES = frozenset(("thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desktop.ini", "icon\r"))
 
 #: Files hashed per batch of the scan's threads (the calls in flight at once).
 SCAN_BATCH = 256
@@ -226,7 +229,9 @@ def _walk(root: Path, skipped: list[Skipped], follow_external_symlinks: bool = F
 
     def add_file(rel: str, regular: bool) -> None:
         suffix = os.path.splitext(rel)[1].lower()
-        if suffix.lstrip(".") in SIDECAR_EXTENSIONS:
+        if os.path.basename(rel).lower() in SYSTEM_FILES:
+            skip(rel, "system file")
+        elif suffix.lstrip(".") in SIDECAR_EXTENSIONS:
             skip(rel, f"sidecar ({suffix})")
         elif suffix.lstrip(".") in VIDEO_EXTENSIONS:
             skip(rel, f"video clip ({suffix})")
@@ -276,7 +281,8 @@ def scan_shoot(
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
-    Hidden files and folders, sidecars (XMP, THM, PP3, ...), video clips, names that are
+    Hidden files and folders, system files (Thumbs.db, desktop.ini), sidecars (XMP, THM, PP3, ...), video
+    clips, names that are
     not UTF-8, broken links, link loops and links outside the shoot (unless
     ``follow_external_symlinks``) are skipped and counted with their reason;
     a folder reached twice is walked once. Identical files (same SHA-256) are
