@@ -76,7 +76,8 @@ class DecodeRaw(Stage):
         r.frame.proxy_height, r.frame.proxy_width = decoded.rgb.shape[:2]
         if decoded.camera_raw is not None:
             r.camera_raw = camera_raw_defaults(decoded.camera_raw)
-        item.artifacts["proxy"] = Proxy(decoded.rgb, decoded.meta.width / decoded.rgb.shape[1], decoded.rgb16)
+        item.artifacts["proxy"] = Proxy(decoded.rgb, decoded.meta.width / decoded.rgb.shape[1], decoded.rgb16,
+                                        decoded.opacity)
         item.artifacts["photosite_scan"] = decoded.photosites  # None for raster files
 
     def _keep_for_render(self, item: WorkItem, decoded: Decoded) -> None:

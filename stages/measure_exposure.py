@@ -11,6 +11,10 @@ from pipeline.imaging.measure import is_rendered, measure_all
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
+#: A pixel at least this opaque is part of the picture the exposure is metered on (a cut-out's background,
+#: flattened onto white, is not).
+OPAQUE = 0.5
+
 
 class MeasureExposure(Stage):
     """Exposure, clipping, white balance, focus, noise, tilt and pHash of the proxy."""
@@ -44,6 +48,7 @@ class MeasureExposure(Stage):
         rendered = is_rendered(item.record.source_kind)
         p = self.params
         m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma,
-                        look_for_chart=p.colour_checker)
+                        look_for_chart=p.colour_checker,
+                        opaque=None if proxy.opacity is None else proxy.opacity >= OPAQUE)
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content

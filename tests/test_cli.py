@@ -79,3 +79,17 @@ def test_missing_shoot_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["process", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == EXIT_CONFIG
     assert "shoot folder not found" in result.output
+
+
+def test_a_cut_out_is_planned_as_its_opaque_part_reads(tmp_path: Path) -> None:
+    # Through the stages: the cup cut out on a transparent background is not darkened for its white background
+    # (it was, 2 EV, with flags for the exposure range and 57 % clipped highlights).
+    from tests.test_decode import _cutout
+
+    path, _ = _cutout(tmp_path)
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == EXIT_OK, result.output
+    data = json.loads(result.output)
+    assert abs(data["exposure_meter_ev"]) < 1.0 and data["clipped_highlights_pct"] < 2.0, data
+    kinds = {o["op_id"] for o in data["operations"]}
+    assert "exposure" not in kinds and not kinds & {"flag-exposure_range", "flag-clipped_highlights"}, kinds

@@ -384,3 +384,51 @@ def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: 
     junk.write_bytes(b"just some text, no picture" * 100)
     with pytest.raises(InputError, match="neither LibRaw nor Pillow recognises this file"):
         decode_proxy(junk, SourceKind.UNKNOWN, 1600, 200_000_000)
+
+
+# --- transparency ---------------------------------------------------------------------------------------------------
+
+
+def _cutout(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """scikit-image's coffee cup cut out of its table on a transparent background (black under it, as image
+    editors leave it), and the mask of the cup."""
+    from skimage import data
+
+    rgb8 = data.coffee()
+    h, w = rgb8.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    cup = ((xx - w * 0.45) / (w * 0.33)) ** 2 + ((yy - h * 0.45) / (h * 0.42)) ** 2 < 1
+    rgba = np.dstack([np.where(cup[..., None], rgb8, 0), np.where(cup, 255, 0)]).astype(np.uint8)
+    path = tmp_path / "cup.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path, cup
+
+
+def test_transparency_is_flattened_onto_white_with_its_opacity_kept(tmp_path: Path) -> None:
+    # A cut-out was delivered on black (what the transparent pixels held), flagged for its crushed shadows.
+    path, cup = _cutout(tmp_path)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is not None and decoded.opacity.shape == cup.shape
+    assert np.array_equal(decoded.opacity >= 0.5, cup)
+    assert float(decoded.rgb[~cup].min()) == pytest.approx(1.0)  # white where transparent
+    rgb8 = np.asarray(Image.open(path).convert("RGB"))
+    assert np.allclose(decoded.rgb[cup], srgb_to_linear(rgb8[cup].astype(np.float32) / 255), atol=1e-6)
+    rgb, _ = decode_raster(path, None, 200_000_000)  # the renderer's decode: the same flattened picture
+    assert np.allclose(rgb, decoded.rgb, atol=1e-6)
+    # Downscaled, the opacity is averaged as the pixels are; an opaque picture has none.
+    small = decode_proxy(path, SourceKind.RASTER, 100, 200_000_000)
+    assert small.opacity is not None and small.opacity.shape == small.rgb.shape[:2]
+    assert 0.0 < float(small.opacity.mean()) < 1.0
+    opaque = tmp_path / "cup.jpg"
+    Image.open(path).convert("RGB").save(opaque)
+    assert decode_proxy(opaque, SourceKind.RASTER, 1600, 200_000_000).opacity is None
+
+
+def test_a_transparent_palette_entry_is_flattened_too(tmp_path: Path) -> None:
+    pal = Image.fromarray(np.tile(np.arange(64, dtype=np.uint8)[None, :], (64, 1)), "L").convert("P")
+    pal.info["transparency"] = 0
+    path = tmp_path / "logo.gif"
+    pal.save(path, transparency=0)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is not None and float(decoded.opacity[:, 0].max()) == 0.0
+    assert float(decoded.rgb[:, 0].min()) == pytest.approx(1.0)

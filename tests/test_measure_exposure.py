@@ -445,3 +445,27 @@ def test_a_low_key_photo_pushed_into_clipping_reads_the_push() -> None:
 @pytest.mark.parametrize("name", ["chelsea", "moon"])
 def test_a_flat_lit_published_photo_is_not_pushed(name: str) -> None:
     assert abs(exposure_ev(_published_luminance(name), rendered=True)) <= 0.33
+
+
+def test_a_cut_out_is_metered_on_its_opaque_pixels(tmp_path: Path) -> None:
+    # The coffee cup cut out on a transparent background, flattened onto white for delivery: metered on the whole
+    # frame, the white half read it 3.4 EV over and the plan darkened it 2 EV to grey. On its opaque pixels it
+    # reads what the cup's own pixels read, whatever lies around them.
+    from PIL import Image
+
+    from pipeline.imaging.decode import decode_proxy
+    from pipeline.imaging.measure import measure_all
+    from pipeline.kernel.records import SourceKind
+    from tests.test_decode import _cutout
+
+    path, _ = _cutout(tmp_path)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    opaque = decoded.opacity >= 0.5
+    whole = measure_all(decoded.rgb, True).exposure
+    kept = measure_all(decoded.rgb, True, opaque=opaque).exposure
+    assert whole.meter_ev > 2.0 and whole.clipped_highlights_pct > 40
+    on_black = tmp_path / "on_black.png"
+    Image.open(path).convert("RGB").save(on_black)  # what the transparent pixels held: black
+    black = measure_all(decode_proxy(on_black, SourceKind.RASTER, 1600, 200_000_000).rgb, True, opaque=opaque).exposure
+    assert kept.meter_ev == pytest.approx(black.meter_ev, abs=1e-6)
+    assert abs(kept.meter_ev) < 1.0 and kept.clipped_highlights_pct < 2.0 and kept.clipped_shadows_pct_g < 2.0

@@ -106,11 +106,14 @@ class Proxy:
         The 16-bit values ``rgb`` was made from (``rgb == u16_to_linear(rgb16)``),
         when it was cut from a 16-bit decode (LibRaw's): its 8-bit sRGB is then
         a table look-up.
+    opacity : ndarray, float32, (H, W), or None
+        For a picture with transparency, each pixel's opacity (``rgb`` is flattened onto white there).
     """
 
     rgb: np.ndarray
     scale: float
     rgb16: np.ndarray | None = None
+    opacity: np.ndarray | None = None
 
     @property
     def luma(self) -> np.ndarray:

@@ -750,11 +750,40 @@ def _area_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return first, second, np.stack([w_first, w_second]) / scale
 
 
+#: Modes that carry an alpha channel.
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def flattened(strip: Image.Image) -> Image.Image:
+    """``strip`` with its transparency composited onto white in its own encoding, as a browser or a viewer shows it
+    (a product cut out on a transparent background, a logo); unchanged without transparency.
+
+    Dropping the alpha channel instead showed whatever the transparent pixels hold, mostly black: a cut-out
+    product was delivered on black and flagged for its crushed shadows.
+    """
+    if not has_transparency(strip):
+        return strip
+    rgba = strip.convert("RGBA")  # a palette's or a grey image's transparent entry becomes alpha 0
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+
+
+def has_transparency(im: Image.Image) -> bool:
+    """Whether ``im`` carries an alpha channel or a transparent palette or grey entry."""
+    return im.mode in _ALPHA_MODES or "transparency" in im.info
+
+
+def _strip_opacity(strip: Image.Image) -> np.ndarray:
+    """The opacity (0-1, float32) of a band of rows with transparency (:func:`has_transparency`)."""
+    return np.asarray(strip.convert("RGBA"), dtype=np.uint8)[..., 3].astype(np.float32) / 255.0
+
+
 def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
-    """A band of rows, in any mode, to linear float32 RGB (the same conversions the whole image had)."""
+    """A band of rows, in any mode, to linear float32 RGB (the same conversions the whole image had); transparency
+    flattened onto white (:func:`flattened`)."""
     if strip.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(strip, dtype=np.float32) / 65535.0
         return np.repeat(srgb_to_linear(arr)[..., None], 3, axis=2)
+    strip = flattened(strip)
     if transform is not None:
         if strip.mode != transform.input_mode:
             strip = strip.convert(transform.input_mode)
@@ -779,7 +808,16 @@ def decode_raster(
     path: Path, long_edge: int | None, max_pixels: int, max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
     downscale: bool = True,
 ) -> tuple[np.ndarray, SourceMetadata]:
-    """Decode a raster image to linear working-space RGB, within a memory budget.
+    """:func:`decode_raster_with_opacity` without the opacity: linear RGB, transparency flattened onto white."""
+    rgb, meta, _ = decode_raster_with_opacity(path, long_edge, max_pixels, max_bytes, downscale)
+    return rgb, meta
+
+
+def decode_raster_with_opacity(
+    path: Path, long_edge: int | None, max_pixels: int, max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    downscale: bool = True,
+) -> tuple[np.ndarray, SourceMetadata, np.ndarray | None]:
+    """Decode a raster image to linear working-space RGB, within a memory budget, and its opacity.
 
     The size and mode in the header say what the decode will take before any
     pixel is read: an image above ``max_pixels`` or ``max_bytes`` is refused.
@@ -805,6 +843,15 @@ def decode_raster(
         least ``long_edge``): for a caller that resamples the picture itself,
         so it is resampled once; still area-shrunk band by band when the
         whole decode would pass ``max_bytes``.
+
+    Returns
+    -------
+    rgb : ndarray, float32, (H, W, 3)
+        Linear RGB, oriented; transparency flattened onto white (:func:`flattened`).
+    meta : SourceMetadata
+    opacity : ndarray, float32, (H, W), or None
+        For a picture with transparency (an alpha channel, a transparent palette entry), the share of each
+        pixel that is opaque, resampled and oriented as ``rgb``; None without.
 
     Raises
     ------
@@ -850,7 +897,8 @@ def decode_raster(
                         f"{max_bytes / 2**20:.0f} MB budget (raise the stage's max_decode_mb to accept it)"
                     )
                 im.load()
-                rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h)
+                transparent = has_transparency(im)
+                rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h, opacity=transparent)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -864,24 +912,33 @@ def decode_raster(
     orient = _EXIF_TO_NUMPY.get(meta.orientation)
     if orient is not None:
         rgb = orient(rgb)
-    return np.ascontiguousarray(rgb, dtype=np.float32), meta
+    opacity = np.ascontiguousarray(rgb[..., 3]) if transparent else None
+    return np.ascontiguousarray(rgb[..., :3], dtype=np.float32), meta, opacity
 
 
-def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform | None, out_w: int, out_h: int
-                        ) -> np.ndarray:
-    """``im`` in linear float RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), band by band."""
+def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform | None, out_w: int, out_h: int,
+                        opacity: bool = False) -> np.ndarray:
+    """``im`` in linear float RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), band by band; with
+    ``opacity``, its opacity (:func:`_strip_opacity`, averaged the same way) as a fourth plane."""
     w, h = im.size
-    rows = max(1, _STRIP_BYTES // (w * 3 * 4))
+    planes = 4 if opacity else 3
+    rows = max(1, _STRIP_BYTES // (w * planes * 4))
+
+    def strip(y0: int, y1: int) -> np.ndarray:
+        band = im.crop((0, y0, w, y1))
+        rgb = _strip_to_linear(band, transform)
+        return np.dstack([rgb, _strip_opacity(band)]) if opacity else rgb
+
     if (out_w, out_h) == (w, h):
-        out = np.empty((h, w, 3), dtype=np.float32)
+        out = np.empty((h, w, planes), dtype=np.float32)
         for y in range(0, h, rows):
-            out[y : y + rows] = _strip_to_linear(im.crop((0, y, w, min(h, y + rows))), transform)
+            out[y : y + rows] = strip(y, min(h, y + rows))
         return out
-    out = np.zeros((out_h, out_w * 3), dtype=np.float32)
+    out = np.zeros((out_h, out_w * planes), dtype=np.float32)
     first, second, weights = _area_weights(h, out_h)
     for y in range(0, h, rows):
         y1 = min(h, y + rows)
-        band = _strip_to_linear(im.crop((0, y, w, y1)), transform)
+        band = strip(y, y1)
         # Across: OpenCV's area filter on the band (whole columns, so exact); down: the row weights.
         if out_w != w:
             band = cv2.resize(band, (out_w, y1 - y), interpolation=cv2.INTER_AREA)
@@ -891,7 +948,7 @@ def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform |
             # a threaded BLAS spent 6 s of a 169 MP decode waking its threads).
             starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
             out[index[starts]] += np.add.reduceat(band * weight[:, None].astype(np.float32), starts, axis=0)
-    return out.reshape(out_h, out_w, 3)
+    return out.reshape(out_h, out_w, planes)
 
 
 # --- the analysis proxy -----------------------------------------------------------
@@ -924,6 +981,9 @@ class Decoded:
         For a RAW decoded with ``scan_photosites``, the photosites far from
         their same-colour neighbours (:func:`pipeline.imaging.sensor_defects.scan_raw`),
         read from the raw data while LibRaw had it; None otherwise.
+    opacity : ndarray, float32, (H, W), or None
+        For a raster picture with transparency, the opacity of each proxy pixel (``rgb`` is flattened onto
+        white there): the exposure is metered on the opaque part.
     """
 
     rgb: np.ndarray
@@ -933,6 +993,7 @@ class Decoded:
     camera_raw: CameraRawBaseline | None = None
     rgb16: np.ndarray | None = None
     photosites: PhotositeScan | None = None
+    opacity: np.ndarray | None = None
 
 
 def proxy_wants_half_size(width: int, height: int, long_edge: int) -> bool:
@@ -997,8 +1058,8 @@ def decode_proxy(
     if file_size == 0:
         raise InputError("empty file (0 bytes)")
     if SourceKind(kind) is SourceKind.RASTER:
-        rgb, meta = decode_raster(path, long_edge, max_pixels, max_bytes)
-        decoded = Decoded(rgb, meta)
+        rgb, meta, opacity = decode_raster_with_opacity(path, long_edge, max_pixels, max_bytes)
+        decoded = Decoded(rgb, meta, opacity=opacity)
     else:
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(

@@ -39,6 +39,7 @@ def measure_all(
     shadow_level: float = 1.0 / 4096,
     luma: np.ndarray | None = None,
     look_for_chart: bool = True,
+    opaque: np.ndarray | None = None,
 ) -> ProxyMeasures:
     """Exposure, colour, focus, lines and content of one linear proxy.
 
@@ -55,6 +56,10 @@ def measure_all(
         ``luminance(rgb)`` when the caller has it already (``Proxy.luma``); read, never changed.
     look_for_chart : bool
         Read the white balance off a ColorChecker where one is in the frame (:func:`colour_measure`).
+    opaque : ndarray of bool, (H, W), optional
+        For a picture with transparency, its opaque pixels: the exposure is metered and its clipping counted on
+        them (:func:`~pipeline.imaging.measure.exposure.exposure_measure`); the white balance already leaves
+        the flattened background out (its white is clipped).
 
     Returns
     -------
@@ -78,6 +83,7 @@ def measure_all(
     return ProxyMeasures(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
+            opaque=opaque,
         ),
         colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart),
         focus=focus_measure(luma, encoded_small),
