@@ -432,3 +432,60 @@ def test_a_transparent_palette_entry_is_flattened_too(tmp_path: Path) -> None:
     decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
     assert decoded.opacity is not None and float(decoded.opacity[:, 0].max()) == 0.0
     assert float(decoded.rgb[:, 0].min()) == pytest.approx(1.0)
+
+
+# --- 16-bit colour pictures -------------------------------------------------------------------------------------------
+
+
+def _gradient16(alpha: bool = False) -> np.ndarray:
+    """A dark 16-bit gradient (0 to 4000 of 65535 across 1024 columns: 1,024 levels, 16 at 8 bits), BGR(A)."""
+    g = np.tile(np.linspace(0, 4000, 1024).astype(np.uint16)[None, :, None], (64, 1, 3))
+    if alpha:
+        a = np.full((64, 1024, 1), 65535, np.uint16)
+        a[:, :100] = 0
+        g = np.concatenate([g, a], axis=2)
+    return g
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_16_bit_picture_keeps_its_16_bits(tmp_path: Path, suffix: str) -> None:
+    # Pillow held it at 8 bits: a dark gradient's 1,024 levels came out as 16, before any exposure lift.
+    import cv2
+
+    path = tmp_path / f"master{suffix}"
+    g = _gradient16()
+    cv2.imwrite(str(path), g)
+    rgb, _ = decode_raster(path, None, 200_000_000)
+    assert len(np.unique(rgb[0, :, 0])) == 1024
+    assert np.allclose(rgb, srgb_to_linear(g[..., ::-1].astype(np.float32) / 65535.0), atol=1e-6)
+    # Downscaled in linear light, as the 8-bit pictures are.
+    small = decode_proxy(path, SourceKind.RASTER, 256, 200_000_000).rgb
+    assert small.shape == (16, 256, 3) and len(np.unique(small[0, :, 0])) == 256
+
+
+def test_a_16_bit_picture_with_transparency_is_flattened_onto_white(tmp_path: Path) -> None:
+    import cv2
+
+    path = tmp_path / "cutout16.png"
+    cv2.imwrite(str(path), _gradient16(alpha=True))
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is not None and float(decoded.opacity[:, :100].max()) == 0.0
+    assert float(decoded.rgb[:, :100].min()) == pytest.approx(1.0)
+    assert len(np.unique(decoded.rgb[0, 100:, 0])) == 924
+
+
+def test_a_16_bit_picture_in_another_colour_space_keeps_its_colour_management(tmp_path: Path) -> None:
+    # Pillow's colour conversion (the only one here) has no 16-bit path: an Adobe RGB master is read at 8 bits,
+    # converted, as before.
+    import tifffile
+
+    path = tmp_path / "adobe16.tif"
+    g = _gradient16()[..., ::-1].copy()
+    g[..., 0] = 30000  # some red, for the conversion to show
+    tifffile.imwrite(path, g, photometric="rgb", extratags=[(34675, 7, None, icc_profile("adobe_rgb"), True)])
+    rgb, _ = decode_raster(path, None, 200_000_000)
+    assert len(np.unique(rgb[0, :, 2])) <= 64  # 8-bit levels
+    plain = tmp_path / "srgb16.tif"
+    tifffile.imwrite(plain, g, photometric="rgb")
+    red_adobe, red_plain = float(rgb[0, 0, 0]), float(decode_raster(plain, None, 200_000_000)[0][0, 0, 0])
+    assert red_adobe > red_plain * 1.05  # Adobe RGB's red, in sRGB, is more red than the same number in sRGB

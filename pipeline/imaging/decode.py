@@ -793,6 +793,57 @@ def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform |
     return cv2.LUT(np.asarray(strip), _SRGB8_TO_LINEAR)  # 3x faster than indexing with numpy
 
 
+def _is_srgb(icc: bytes | None) -> bool:
+    """Whether an embedded ICC profile is sRGB's (by its description), or there is none (sRGB assumed)."""
+    if not icc:
+        return True
+    try:
+        return "srgb" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).lower()
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return True  # an unreadable profile is read as sRGB (_icc_transform)
+
+
+def _stored_at_16_bits(im: Image.Image) -> bool:
+    """Whether an opened, not yet decoded PNG or TIFF holds 16-bit RGB or RGBA samples."""
+    if im.format == "PNG":
+        return bool(im.tile) and str(im.tile[0][3]).startswith(("RGB;16", "RGBA;16"))
+    if im.format == "TIFF":
+        bits = getattr(im, "tag_v2", {}).get(258)
+        return isinstance(bits, tuple) and len(bits) in (3, 4) and all(b == 16 for b in bits)
+    return False
+
+
+def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int, out_h: int,
+                     max_bytes: int) -> np.ndarray | None:
+    """A 16-bit RGB or RGBA PNG or TIFF (:func:`_stored_at_16_bits`) in sRGB (or untagged) at its full precision:
+    linear RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), transparency flattened onto white with
+    the opacity as a fourth plane; None in another colour space, or when OpenCV cannot read it within
+    ``max_bytes`` (Pillow's decode then takes it).
+
+    Pillow holds a 16-bit colour picture at 8 bits: a master exported at 16 bits (a scanner's TIFF, a
+    retoucher's PNG) lost its shadows' gradations before any exposure lift, 16 levels where a dark gradient
+    held 1,024. OpenCV reads them whole. A 16-bit picture in another colour space (Adobe RGB, ProPhoto) keeps
+    Pillow's colour-managed 8-bit decode: its colour conversion has no 16-bit path.
+    """
+    w, h = im.size
+    if not _is_srgb(icc) or w * h * (8 + 12 + 16) > max_bytes:
+        return None
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # the stored orientation: EXIF's is applied by the caller
+    if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[:2] != (h, w):
+        return None
+    encoded = arr[..., 2::-1].astype(np.float32) / 65535.0
+    if arr.shape[2] == 4:  # onto white in the encoding, as :func:`flattened` does the 8-bit pictures
+        opacity = arr[..., 3].astype(np.float32) / 65535.0
+        encoded = encoded * opacity[..., None] + (1.0 - opacity[..., None])
+    planes = [srgb_to_linear(encoded).astype(np.float32)]
+    if arr.shape[2] == 4:
+        planes.append(opacity[..., None])
+    out = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]
+    if (out_w, out_h) != (w, h):
+        out = cv2.resize(out, (out_w, out_h), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def _icc_transform(im: Image.Image, icc: bytes | None) -> ImageCms.ImageCmsTransform | None:
     if not icc:
         return None
@@ -881,6 +932,7 @@ def decode_raster_with_opacity(
                         f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
+                sixteen = _stored_at_16_bits(im)  # before the EXIF: reading a PNG's may decode it (and drop its tile)
                 meta = _exif_metadata(im, w, h, path)
                 if long_edge and im.format == "JPEG":
                     im.draft("RGB", (long_edge, long_edge))
@@ -896,9 +948,13 @@ def decode_raster_with_opacity(
                         f"image is {w}x{h} ({im.mode}): decoding it takes about {need / 2**20:.0f} MB, above the "
                         f"{max_bytes / 2**20:.0f} MB budget (raise the stage's max_decode_mb to accept it)"
                     )
-                im.load()
-                transparent = has_transparency(im)
-                rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h, opacity=transparent)
+                deep = _sixteen_bit_rgb(path, im, icc, out_w, out_h, max_bytes) if sixteen else None
+                if deep is not None:
+                    rgb, transparent = deep, deep.shape[2] == 4
+                else:
+                    im.load()
+                    transparent = has_transparency(im)
+                    rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h, opacity=transparent)
     except InputError:
         raise
     except Image.DecompressionBombError as exc:
