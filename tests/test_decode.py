@@ -474,18 +474,35 @@ def test_a_16_bit_picture_with_transparency_is_flattened_onto_white(tmp_path: Pa
     assert len(np.unique(decoded.rgb[0, 100:, 0])) == 924
 
 
-def test_a_16_bit_picture_in_another_colour_space_keeps_its_colour_management(tmp_path: Path) -> None:
-    # Pillow's colour conversion (the only one here) has no 16-bit path: an Adobe RGB master is read at 8 bits,
-    # converted, as before.
+@pytest.mark.parametrize("space", ["adobe_rgb", "display_p3"])
+def test_a_16_bit_picture_in_another_colour_space_is_converted_at_16_bits(tmp_path: Path, space: str) -> None:
+    # Pillow's LittleCMS converts colour pictures at 8 bits only; a matrix/TRC profile (Adobe RGB, ProPhoto,
+    # Display P3) is applied here in floating point, and agrees with LittleCMS on a real photo.
     import tifffile
+    from skimage import data
 
-    path = tmp_path / "adobe16.tif"
-    g = _gradient16()[..., ::-1].copy()
-    g[..., 0] = 30000  # some red, for the conversion to show
-    tifffile.imwrite(path, g, photometric="rgb", extratags=[(34675, 7, None, icc_profile("adobe_rgb"), True)])
+    from pipeline.imaging.color import linear_to_srgb
+
+    astronaut = data.astronaut()
+    path = tmp_path / f"{space}.tif"
+    tifffile.imwrite(path, astronaut.astype(np.uint16) * 257, photometric="rgb",
+                     extratags=[(34675, 7, None, icc_profile(space), True)])
     rgb, _ = decode_raster(path, None, 200_000_000)
-    assert len(np.unique(rgb[0, :, 2])) <= 64  # 8-bit levels
-    plain = tmp_path / "srgb16.tif"
-    tifffile.imwrite(plain, g, photometric="rgb")
-    red_adobe, red_plain = float(rgb[0, 0, 0]), float(decode_raster(plain, None, 200_000_000)[0][0, 0, 0])
-    assert red_adobe > red_plain * 1.05  # Adobe RGB's red, in sRGB, is more red than the same number in sRGB
+    transform = ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(space))),
+                                        ImageCms.createProfile("sRGB"), "RGB", "RGB")
+    lcms = np.asarray(ImageCms.applyTransform(Image.fromarray(astronaut), transform), dtype=np.float32) / 255
+    assert float(np.abs(linear_to_srgb(np.clip(rgb, 0, 1)) - lcms).max()) < 1.0 / 255
+    # ... at 16 bits: the dark gradient's levels are kept.
+    gradient = tmp_path / f"{space}_gradient.tif"
+    tifffile.imwrite(gradient, _gradient16()[..., ::-1].copy(), photometric="rgb",
+                     extratags=[(34675, 7, None, icc_profile(space), True)])
+    assert len(np.unique(decode_raster(gradient, None, 200_000_000)[0][0, :, 1])) > 900
+
+
+def test_only_matrix_shaper_rgb_profiles_are_read() -> None:
+    from pipeline.imaging.icc import read_matrix_shaper
+
+    srgb = read_matrix_shaper(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())  # a "para" curve
+    assert srgb is not None and srgb.colorants[1].sum() == pytest.approx(1.0, abs=1e-3)  # Y of white
+    assert read_matrix_shaper(ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()) is None
+    assert read_matrix_shaper(b"not a profile" * 20) is None

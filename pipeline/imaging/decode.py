@@ -37,6 +37,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear, u16_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
+from pipeline.imaging.icc import read_matrix_shaper, to_linear_srgb
 from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.imaging.sensor_defects import PhotositeScan, scan_raw
 from pipeline.kernel.errors import InputError
@@ -815,18 +816,20 @@ def _stored_at_16_bits(im: Image.Image) -> bool:
 
 def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int, out_h: int,
                      max_bytes: int) -> np.ndarray | None:
-    """A 16-bit RGB or RGBA PNG or TIFF (:func:`_stored_at_16_bits`) in sRGB (or untagged) at its full precision:
-    linear RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), transparency flattened onto white with
-    the opacity as a fourth plane; None in another colour space, or when OpenCV cannot read it within
-    ``max_bytes`` (Pillow's decode then takes it).
+    """A 16-bit RGB or RGBA PNG or TIFF (:func:`_stored_at_16_bits`) at its full precision: linear sRGB at
+    ``out_w`` x ``out_h`` (area-averaged in linear light), transparency flattened onto white with the opacity
+    as a fourth plane; None when its ICC profile is not a matrix/TRC one (a LUT profile) or OpenCV cannot read
+    it within ``max_bytes`` (Pillow's colour-managed 8-bit decode then takes it).
 
     Pillow holds a 16-bit colour picture at 8 bits: a master exported at 16 bits (a scanner's TIFF, a
-    retoucher's PNG) lost its shadows' gradations before any exposure lift, 16 levels where a dark gradient
-    held 1,024. OpenCV reads them whole. A 16-bit picture in another colour space (Adobe RGB, ProPhoto) keeps
-    Pillow's colour-managed 8-bit decode: its colour conversion has no 16-bit path.
+    retoucher's ProPhoto TIFF) lost its shadows' gradations before any exposure lift, 16 levels where a dark
+    gradient held 1,024. OpenCV reads it whole, and its profile (Adobe RGB, ProPhoto, Display P3: matrix/TRC
+    profiles) is applied in floating point (:func:`pipeline.imaging.icc.to_linear_srgb`), where Pillow's
+    LittleCMS converts 8-bit colour pictures only.
     """
     w, h = im.size
-    if not _is_srgb(icc) or w * h * (8 + 12 + 16) > max_bytes:
+    profile = None if _is_srgb(icc) else read_matrix_shaper(icc)  # type: ignore[arg-type]
+    if (profile is None and not _is_srgb(icc)) or w * h * (8 + 12 + 16) > max_bytes:
         return None
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # the stored orientation: EXIF's is applied by the caller
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[:2] != (h, w):
@@ -835,7 +838,8 @@ def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int,
     if arr.shape[2] == 4:  # onto white in the encoding, as :func:`flattened` does the 8-bit pictures
         opacity = arr[..., 3].astype(np.float32) / 65535.0
         encoded = encoded * opacity[..., None] + (1.0 - opacity[..., None])
-    planes = [srgb_to_linear(encoded).astype(np.float32)]
+    linear = srgb_to_linear(encoded) if profile is None else to_linear_srgb(encoded, profile)
+    planes = [linear.astype(np.float32)]
     if arr.shape[2] == 4:
         planes.append(opacity[..., None])
     out = np.concatenate(planes, axis=2) if len(planes) > 1 else planes[0]

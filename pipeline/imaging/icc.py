@@ -129,3 +129,115 @@ def icc_profile(space: ColorSpace | str) -> bytes:
     )
     assert len(header) == 128
     return header + body
+
+
+# --- reading a matrix/TRC profile --------------------------------------------------------------------------------
+
+
+class MatrixShaper:
+    """An RGB matrix/TRC ICC profile, read: each channel's tone curve and the colorants (PCS XYZ, D50).
+
+    The working spaces a master is saved in (sRGB, Adobe RGB, ProPhoto, Display P3) are all of this kind, and
+    converting one to another is then two curves and a matrix, in floating point: what Pillow's LittleCMS does
+    only at 8 bits for a colour picture.
+    """
+
+    def __init__(self, colorants: np.ndarray, curves: list[tuple[str, np.ndarray]]) -> None:
+        self.colorants = colorants  # (3, 3): columns are rXYZ, gXYZ, bXYZ
+        self.curves = curves  # per channel: ("gamma", [g]), ("table", samples) or ("para", [type, params...])
+
+    def to_linear(self, encoded: np.ndarray) -> np.ndarray:
+        """Encoded values (0-1, (..., 3)) to linear ones, each channel through its curve."""
+        out = np.empty_like(encoded, dtype=np.float32)
+        for c, (kind, v) in enumerate(self.curves):
+            x = np.clip(encoded[..., c], 0.0, 1.0)
+            if kind == "gamma":
+                y = x ** v[0]
+            elif kind == "table":
+                y = np.interp(x, np.linspace(0.0, 1.0, v.size), v)
+            else:
+                y = _parametric(x, v)
+            out[..., c] = y
+        return out
+
+
+def _parametric(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """ICC's parametric curve (``para``) of type ``v[0]`` with parameters ``v[1:]``."""
+    kind, p = int(v[0]), v[1:]
+    g = p[0]
+    if kind == 0:
+        return x**g
+    a, b = p[1], p[2]
+    if kind == 1:
+        return np.where(x >= -b / a, np.maximum(a * x + b, 0.0) ** g, 0.0)
+    if kind == 2:
+        c = p[3]
+        return np.where(x >= -b / a, np.maximum(a * x + b, 0.0) ** g + c, c)
+    if kind == 3:
+        c, d = p[3], p[4]
+        return np.where(x >= d, np.maximum(a * x + b, 0.0) ** g, c * x)
+    c, d, e, f = p[3], p[4], p[5], p[6]
+    return np.where(x >= d, np.maximum(a * x + b, 0.0) ** g + e, c * x + f)
+
+
+_PARA_COUNTS = {0: 1, 1: 3, 2: 4, 3: 5, 4: 7}
+
+
+def read_matrix_shaper(icc: bytes) -> MatrixShaper | None:
+    """The curves and colorants of an RGB matrix/TRC profile; None for any other profile (a LUT-based one, a
+    grey or CMYK one) or a damaged one."""
+    try:
+        if len(icc) < 132 or icc[16:20] != b"RGB " or icc[20:24] != b"XYZ ":
+            return None
+        count = struct.unpack_from(">I", icc, 128)[0]
+        tags = {}
+        for i in range(min(count, 100)):
+            sig, off, size = struct.unpack_from(">4sII", icc, 132 + 12 * i)
+            tags[sig] = icc[off : off + size]
+        if b"A2B0" in tags:  # a LUT profile's own conversion would take precedence over its colorants
+            return None
+        cols = []
+        for sig in (b"rXYZ", b"gXYZ", b"bXYZ"):
+            t = tags[sig]
+            if t[:4] != b"XYZ ":
+                return None
+            cols.append([v / 65536.0 for v in struct.unpack_from(">3i", t, 8)])
+        curves: list[tuple[str, np.ndarray]] = []
+        for sig in (b"rTRC", b"gTRC", b"bTRC"):
+            t = tags[sig]
+            if t[:4] == b"curv":
+                n = struct.unpack_from(">I", t, 8)[0]
+                if n == 0:
+                    curves.append(("gamma", np.array([1.0])))
+                elif n == 1:
+                    curves.append(("gamma", np.array([struct.unpack_from(">H", t, 12)[0] / 256.0])))
+                else:
+                    table = np.array(struct.unpack_from(f">{n}H", t, 12), dtype=np.float64) / 65535.0
+                    curves.append(("table", table))
+            elif t[:4] == b"para":
+                kind = struct.unpack_from(">H", t, 8)[0]
+                if kind not in _PARA_COUNTS:
+                    return None
+                params = [v / 65536.0 for v in struct.unpack_from(f">{_PARA_COUNTS[kind]}i", t, 12)]
+                curves.append(("para", np.array([kind, *params])))
+            else:
+                return None
+        return MatrixShaper(np.array(cols, dtype=np.float64).T, curves)
+    except (KeyError, struct.error, ValueError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def _srgb_from_pcs() -> np.ndarray:
+    """PCS XYZ (D50) to linear sRGB: the inverse of sRGB's colorants as this module writes them."""
+    srgb = read_matrix_shaper(icc_profile(ColorSpace.SRGB))
+    assert srgb is not None
+    return np.linalg.inv(srgb.colorants)
+
+
+def to_linear_srgb(encoded: np.ndarray, profile: MatrixShaper) -> np.ndarray:
+    """Encoded RGB in ``profile``'s space (0-1, (..., 3)) to linear sRGB (values outside sRGB's gamut kept, then
+    clipped at 0: a ProPhoto green sRGB cannot show)."""
+    linear = profile.to_linear(encoded)
+    m = (_srgb_from_pcs() @ profile.colorants).astype(np.float32)
+    return np.maximum(linear @ m.T, 0.0)
