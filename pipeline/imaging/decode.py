@@ -828,8 +828,9 @@ def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int,
     LittleCMS converts 8-bit colour pictures only.
     """
     w, h = im.size
-    profile = None if _is_srgb(icc) else read_matrix_shaper(icc)  # type: ignore[arg-type]
-    if (profile is None and not _is_srgb(icc)) or w * h * (8 + 12 + 16) > max_bytes:
+    srgb = _is_srgb(icc)
+    profile = None if srgb else read_matrix_shaper(icc)  # type: ignore[arg-type]
+    if (profile is None and not srgb) or w * h * (8 + 12 + 16) > max_bytes:
         return None
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # the stored orientation: EXIF's is applied by the caller
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[:2] != (h, w):
