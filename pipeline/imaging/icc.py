@@ -8,6 +8,7 @@ them like any other display profile.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
@@ -134,17 +135,24 @@ def icc_profile(space: ColorSpace | str) -> bytes:
 # --- reading a matrix/TRC profile --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class MatrixShaper:
     """An RGB matrix/TRC ICC profile, read: each channel's tone curve and the colorants (PCS XYZ, D50).
 
     The working spaces a master is saved in (sRGB, Adobe RGB, ProPhoto, Display P3) are all of this kind, and
     converting one to another is then two curves and a matrix, in floating point: what Pillow's LittleCMS does
     only at 8 bits for a colour picture.
+
+    Attributes
+    ----------
+    colorants : ndarray, (3, 3)
+        Columns rXYZ, gXYZ, bXYZ.
+    curves : list of (kind, values)
+        Per channel: ``("gamma", [g])``, ``("table", samples)`` or ``("para", [type, params...])``.
     """
 
-    def __init__(self, colorants: np.ndarray, curves: list[tuple[str, np.ndarray]]) -> None:
-        self.colorants = colorants  # (3, 3): columns are rXYZ, gXYZ, bXYZ
-        self.curves = curves  # per channel: ("gamma", [g]), ("table", samples) or ("para", [type, params...])
+    colorants: np.ndarray
+    curves: list[tuple[str, np.ndarray]]
 
     def to_linear(self, encoded: np.ndarray) -> np.ndarray:
         """Encoded values (0-1, (..., 3)) to linear ones, each channel through its curve."""
@@ -236,8 +244,9 @@ def _srgb_from_pcs() -> np.ndarray:
 
 
 def to_linear_srgb(encoded: np.ndarray, profile: MatrixShaper) -> np.ndarray:
-    """Encoded RGB in ``profile``'s space (0-1, (..., 3)) to linear sRGB (values outside sRGB's gamut kept, then
-    clipped at 0: a ProPhoto green sRGB cannot show)."""
+    """Encoded RGB in ``profile``'s space (0-1, (..., 3)) to linear sRGB. A colour sRGB cannot show (a ProPhoto
+    green) is clipped at 0 where an sRGB channel goes negative, as LittleCMS clips it; above 1 is left for the
+    renderer, which clips at white."""
     linear = profile.to_linear(encoded)
     m = (_srgb_from_pcs() @ profile.colorants).astype(np.float32)
     return np.maximum(linear @ m.T, 0.0)
