@@ -380,6 +380,10 @@ def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: 
     Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path, "ICO")
     with pytest.raises(InputError, match=r"a file in ICO format, not a picture postprod develops \(camera RAWs"):
         decode_proxy(path, SourceKind.UNKNOWN, 1600, 200_000_000)
+    psd = tmp_path / "retouch.psd"  # a Photoshop document's signature and version: named even where Pillow fails
+    psd.write_bytes(b"8BPS\x00\x01" + bytes(200))
+    with pytest.raises(InputError, match=r"a file in PSD \(Photoshop\) format, not a picture postprod develops"):
+        decode_proxy(psd, SourceKind.UNKNOWN, 1600, 200_000_000)
     junk = tmp_path / "notes.bin"
     junk.write_bytes(b"just some text, no picture" * 100)
     with pytest.raises(InputError, match="neither LibRaw nor Pillow recognises this file"):

@@ -1140,12 +1140,16 @@ def not_an_image(path: Path) -> str:
     """The reason a file neither recognised by its first bytes nor by LibRaw is refused: the format Pillow
     identifies it as, when it does (an icon, a PostScript file, a Photoshop document), else that it is no image."""
     try:
+        with open(path, "rb") as f:
+            photoshop = f.read(4) == b"8BPS"  # Pillow knows a few PSDs only (8-bit, no 300 dpi resources)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:  # the header only: no decoder (nor Ghostscript) runs
                 found = im.format
     except Exception:  # noqa: BLE001  (anything Pillow raises on a file it does not know)
         found = None
+    if photoshop:
+        found = "PSD (Photoshop)"
     if found:
         return f"a file in {found} format, not a picture postprod develops ({DEVELOPED_FORMATS}): save it as one of these"
     return "not an image: neither LibRaw nor Pillow recognises this file"
