@@ -250,6 +250,21 @@ def test_raster_orientation_is_applied(tmp_path: Path) -> None:
     assert rgb[5, 20, 0] > 0.8 and rgb[75, 20, 2] > 0.8
 
 
+def test_a_tiff_is_turned_by_its_orientation_once(tmp_path: Path) -> None:
+    # Pillow's TIFF plugin turns the pixels itself as it loads them; turned again by the decode, a TIFF tagged
+    # to be turned 90 degrees came out on its side (the JPEG above is Pillow's other case: not turned on load).
+    import tifffile
+
+    img = np.zeros((40, 80, 3), np.uint8)
+    img[:, :40] = (250, 20, 20)  # left half red
+    img[:, 40:] = (20, 20, 250)
+    path = tmp_path / "o6.tif"
+    tifffile.imwrite(path, img, photometric="rgb", extratags=[(274, 3, 1, 6, True)])
+    rgb, meta = decode_raster(path, None, 10**8)
+    assert rgb.shape[:2] == (80, 40) and (meta.width, meta.height) == (40, 80) and meta.orientation == 6
+    assert rgb[5, 20, 0] > 0.8 and rgb[75, 20, 2] > 0.8  # the old left (red) half on top
+
+
 def test_raster_icc_profile_is_honoured(tmp_path: Path) -> None:
     rgb8 = np.full((32, 32, 3), (200, 120, 60), np.uint8)
     plain, with_srgb, with_lab = tmp_path / "plain.png", tmp_path / "srgb.png", tmp_path / "adobe.png"
@@ -510,3 +525,17 @@ def test_only_matrix_shaper_rgb_profiles_are_read() -> None:
     assert srgb is not None and srgb.colorants[1].sum() == pytest.approx(1.0, abs=1e-3)  # Y of white
     assert read_matrix_shaper(ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()) is None
     assert read_matrix_shaper(b"not a profile" * 20) is None
+
+
+def test_a_16_bit_tiff_turned_by_its_orientation_tag(tmp_path: Path) -> None:
+    # OpenCV reads the stored pixels (IMREAD_UNCHANGED ignores the orientation): the decode turns them, as it
+    # turns Pillow's.
+    import tifffile
+
+    g = _gradient16()[..., ::-1].copy()  # 64 rows, 1024 columns, dark on the left
+    path = tmp_path / "portrait16.tif"
+    tifffile.imwrite(path, g, photometric="rgb", extratags=[(274, 3, 1, 6, True)])  # Orientation 6: turn 90 CW
+    rgb, meta = decode_raster(path, None, 200_000_000)
+    assert meta.orientation == 6 and rgb.shape == (1024, 64, 3)
+    assert float(rgb[0, :, 0].mean()) < float(rgb[-1, :, 0].mean())  # the dark end is now at the top
+    assert len(np.unique(rgb[:, 0, 0])) == 1024

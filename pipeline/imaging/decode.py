@@ -659,9 +659,11 @@ def exif_iso(sensitivity: float | None, iso_speed: float | None) -> float | None
     return sensitivity
 
 
-def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) -> SourceMetadata:
+def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None, oriented: bool = False
+                   ) -> SourceMetadata:
     """What a raster's EXIF says (Pillow's reading); the ISO from the maker notes through exiv2
-    (:func:`makernote_iso`) when the EXIF has none and ``path`` is given."""
+    (:func:`makernote_iso`) when the EXIF has none and ``path`` is given. ``w`` x ``h`` is the stored size, or
+    with ``oriented`` the size already turned by the orientation (:func:`pillow_orients`)."""
     from pipeline.imaging.identity import read_exiv2_exif
 
     exif = im.getexif()
@@ -669,7 +671,7 @@ def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None) ->
     orientation = int(exif.get(0x0112, 1) or 1) if exif else 1
     if orientation not in range(1, 9):
         orientation = 1
-    if orientation in (5, 6, 7, 8):
+    if orientation in (5, 6, 7, 8) and not oriented:
         w, h = h, w
 
     def num(v: Any) -> float | None:
@@ -814,12 +816,41 @@ def _stored_at_16_bits(im: Image.Image) -> bool:
     return False
 
 
-def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int, out_h: int,
-                     max_bytes: int) -> np.ndarray | None:
-    """A 16-bit RGB or RGBA PNG or TIFF (:func:`_stored_at_16_bits`) at its full precision: linear sRGB at
-    ``out_w`` x ``out_h`` (area-averaged in linear light), transparency flattened onto white with the opacity
-    as a fourth plane; None when its ICC profile is not a matrix/TRC one (a LUT profile) or OpenCV cannot read
-    it within ``max_bytes`` (Pillow's colour-managed 8-bit decode then takes it).
+def pillow_orients(im: Image.Image) -> bool:
+    """Whether Pillow turns ``im``'s pixels by its orientation itself: its TIFF plugin reports the turned size and
+    transposes the pixels as it loads them (``TiffImageFile.load_end``), so the decode must not turn them again
+    (a TIFF tagged to be turned 90 degrees came out turned twice)."""
+    return im.format == "TIFF"
+
+
+def _read_16_bit(path: Path, opencv: bool = True) -> np.ndarray | None:
+    """A 16-bit picture's stored samples, RGB(A) order, through OpenCV (LZW and Deflate TIFFs, PNGs), or with
+    ``opencv`` false (a TIFF whose orientation tag is not 1: OpenCV 5.1 cannot read one, and says so on the
+    console) or when OpenCV cannot, an uncompressed TIFF through tifffile; None when neither can (Pillow's
+    decode then does)."""
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if opencv else None
+    if arr is not None and arr.ndim == 3:
+        return np.ascontiguousarray(arr[..., [2, 1, 0, 3][: arr.shape[2]]])  # BGR(A) to RGB(A)
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as t:
+            page = t.pages[0]
+            arr = page.asarray()
+            if page.planarconfig == 2 and arr.ndim == 3 and arr.shape[0] in (3, 4):  # planes stored apart
+                arr = np.moveaxis(arr, 0, -1)
+        return np.ascontiguousarray(arr)
+    except Exception:  # noqa: BLE001  (not a TIFF, or a compression tifffile needs imagecodecs for)
+        return None
+
+
+def _sixteen_bit_rgb(path: Path, icc: bytes | None, size: tuple[int, int], out: tuple[int, int],
+                     max_bytes: int, opencv: bool = True) -> np.ndarray | None:
+    """A 16-bit RGB or RGBA PNG or TIFF (:func:`_stored_at_16_bits`) of stored ``size`` (width, height) at its
+    full precision, as stored (not turned by its orientation): linear sRGB at ``out`` (area-averaged in linear
+    light), transparency flattened onto white with the opacity as a fourth plane; None when its ICC profile is
+    not a matrix/TRC one (a LUT profile) or OpenCV cannot read it within ``max_bytes`` (Pillow's
+    colour-managed 8-bit decode then takes it).
 
     Pillow holds a 16-bit colour picture at 8 bits: a master exported at 16 bits (a scanner's TIFF, a
     retoucher's ProPhoto TIFF) lost its shadows' gradations before any exposure lift, 16 levels where a dark
@@ -827,15 +858,15 @@ def _sixteen_bit_rgb(path: Path, im: Image.Image, icc: bytes | None, out_w: int,
     profiles) is applied in floating point (:func:`pipeline.imaging.icc.to_linear_srgb`), where Pillow's
     LittleCMS converts 8-bit colour pictures only.
     """
-    w, h = im.size
+    (w, h), (out_w, out_h) = size, out
     srgb = _is_srgb(icc)
     profile = None if srgb else read_matrix_shaper(icc)  # type: ignore[arg-type]
     if (profile is None and not srgb) or w * h * (8 + 12 + 16) > max_bytes:
         return None
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # the stored orientation: EXIF's is applied by the caller
+    arr = _read_16_bit(path, opencv)  # the stored orientation: EXIF's is applied by the caller
     if arr is None or arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[:2] != (h, w):
         return None
-    encoded = arr[..., 2::-1].astype(np.float32) / 65535.0
+    encoded = arr[..., :3].astype(np.float32) / 65535.0
     if arr.shape[2] == 4:  # onto white in the encoding, as :func:`flattened` does the 8-bit pictures
         opacity = arr[..., 3].astype(np.float32) / 65535.0
         encoded = encoded * opacity[..., None] + (1.0 - opacity[..., None])
@@ -938,7 +969,8 @@ def decode_raster_with_opacity(
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
                 sixteen = _stored_at_16_bits(im)  # before the EXIF: reading a PNG's may decode it (and drop its tile)
-                meta = _exif_metadata(im, w, h, path)
+                turned = pillow_orients(im)
+                meta = _exif_metadata(im, w, h, path, oriented=turned)
                 if long_edge and im.format == "JPEG":
                     im.draft("RGB", (long_edge, long_edge))
                 dw, dh = im.size  # after DCT scaling
@@ -953,7 +985,11 @@ def decode_raster_with_opacity(
                         f"image is {w}x{h} ({im.mode}): decoding it takes about {need / 2**20:.0f} MB, above the "
                         f"{max_bytes / 2**20:.0f} MB budget (raise the stage's max_decode_mb to accept it)"
                     )
-                deep = _sixteen_bit_rgb(path, im, icc, out_w, out_h, max_bytes) if sixteen else None
+                # OpenCV reads the stored pixels: where Pillow would have turned them, the sizes are the stored ones.
+                across = turned and meta.orientation in (5, 6, 7, 8)
+                stored = ((dh, dw), (out_h, out_w)) if across else ((dw, dh), (out_w, out_h))
+                deep = (_sixteen_bit_rgb(path, icc, *stored, max_bytes, opencv=not (turned and meta.orientation != 1))
+                        if sixteen else None)
                 if deep is not None:
                     rgb, transparent = deep, deep.shape[2] == 4
                 else:
@@ -970,7 +1006,7 @@ def decode_raster_with_opacity(
         raise InputError(f"corrupt or truncated image: {exc}") from None
     except MemoryError:
         raise InputError("out of memory while decoding the image") from None
-    orient = _EXIF_TO_NUMPY.get(meta.orientation)
+    orient = _EXIF_TO_NUMPY.get(meta.orientation) if deep is not None or not turned else None
     if orient is not None:
         rgb = orient(rgb)
     opacity = np.ascontiguousarray(rgb[..., 3]) if transparent else None
