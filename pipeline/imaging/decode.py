@@ -766,7 +766,8 @@ def flattened(strip: Image.Image) -> Image.Image:
     """
     if not has_transparency(strip):
         return strip
-    rgba = strip.convert("RGBA")  # a palette's or a grey image's transparent entry becomes alpha 0
+    # A palette's or a grey image's transparent entry becomes alpha 0 (an RGBA strip is used as it is).
+    rgba = strip if strip.mode == "RGBA" else strip.convert("RGBA")
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
 
 
@@ -775,9 +776,6 @@ def has_transparency(im: Image.Image) -> bool:
     return im.mode in _ALPHA_MODES or "transparency" in im.info
 
 
-def _strip_opacity(strip: Image.Image) -> np.ndarray:
-    """The opacity (0-1, float32) of a band of rows with transparency (:func:`has_transparency`)."""
-    return np.asarray(strip.convert("RGBA"), dtype=np.uint8)[..., 3].astype(np.float32) / 255.0
 
 
 def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
@@ -1016,15 +1014,18 @@ def decode_raster_with_opacity(
 def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform | None, out_w: int, out_h: int,
                         opacity: bool = False) -> np.ndarray:
     """``im`` in linear float RGB at ``out_w`` x ``out_h`` (area-averaged in linear light), band by band; with
-    ``opacity``, its opacity (:func:`_strip_opacity`, averaged the same way) as a fourth plane."""
+    ``opacity``, its opacity (its alpha, averaged the same way) as a fourth plane."""
     w, h = im.size
     planes = 4 if opacity else 3
     rows = max(1, _STRIP_BYTES // (w * planes * 4))
 
     def strip(y0: int, y1: int) -> np.ndarray:
         band = im.crop((0, y0, w, y1))
-        rgb = _strip_to_linear(band, transform)
-        return np.dstack([rgb, _strip_opacity(band)]) if opacity else rgb
+        if not opacity:
+            return _strip_to_linear(band, transform)
+        rgba = band.convert("RGBA")  # once: its alpha is the opacity, and it is flattened from it
+        alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].astype(np.float32) / 255.0
+        return np.dstack([_strip_to_linear(rgba, transform), alpha])
 
     if (out_w, out_h) == (w, h):
         out = np.empty((h, w, planes), dtype=np.float32)

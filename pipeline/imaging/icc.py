@@ -86,16 +86,20 @@ def _text_tag(text: str) -> bytes:
     return b"text" + b"\0" * 4 + text.encode("ascii") + b"\0"
 
 
+def rgb_to_pcs_matrix(space: ColorSpace | str) -> np.ndarray:
+    """Linear RGB -> the profile connection space's XYZ (D50) for ``space``: its primaries adapted from D65
+    (Bradford), the colorants its ICC profile carries."""
+    m = rgb_to_xyz_matrix(space)
+    cone_src, cone_dst = _BRADFORD @ (m @ np.ones(3)), _BRADFORD @ D50_XYZ
+    return np.linalg.inv(_BRADFORD) @ np.diag(cone_dst / cone_src) @ _BRADFORD @ m
+
+
 @lru_cache(maxsize=None)
 def icc_profile(space: ColorSpace | str) -> bytes:
     """The ICC v2 display profile of ``space`` (bytes to embed in an export)."""
     space = ColorSpace(space)
     _, trc, name = _SPACES[space]
-    # Primaries adapted from D65 to the D50 profile connection space (Bradford).
-    white = rgb_to_xyz_matrix(space) @ np.ones(3)
-    cone_src, cone_dst = _BRADFORD @ white, _BRADFORD @ D50_XYZ
-    adapt = np.linalg.inv(_BRADFORD) @ np.diag(cone_dst / cone_src) @ _BRADFORD
-    m50 = adapt @ rgb_to_xyz_matrix(space)
+    m50 = rgb_to_pcs_matrix(space)
     curve = _curve_tag(trc)
     tags = [
         (b"desc", _desc_tag(name)),
@@ -237,10 +241,8 @@ def read_matrix_shaper(icc: bytes) -> MatrixShaper | None:
 
 @lru_cache(maxsize=1)
 def _srgb_from_pcs() -> np.ndarray:
-    """PCS XYZ (D50) to linear sRGB: the inverse of sRGB's colorants as this module writes them."""
-    srgb = read_matrix_shaper(icc_profile(ColorSpace.SRGB))
-    assert srgb is not None
-    return np.linalg.inv(srgb.colorants)
+    """PCS XYZ (D50) to linear sRGB: the inverse of sRGB's colorants (:func:`rgb_to_pcs_matrix`)."""
+    return np.linalg.inv(rgb_to_pcs_matrix(ColorSpace.SRGB))
 
 
 def to_linear_srgb(encoded: np.ndarray, profile: MatrixShaper) -> np.ndarray:
