@@ -281,6 +281,12 @@ class ExposureMeasure:
         "The whole frame's white point (99.9th percentile of luminance) in EV of scene light against a "
         "well-exposed photograph's; the meter never reads the frame darker than this, nor a plan metered on "
         "faces alone (exposure.meter: faces). About +0.3 when the white point is clipped.")
+    backdrop_pct: float | None = column(
+        "exposure_backdrop_pct", pa.float64(),
+        "Percent of the frame that is a white backdrop (a seamless or light tent blown to white on purpose: "
+        "pure white connected to the frame's edge and beside the subject, not only above it); 0 for none. "
+        "The meter, the percentiles and the clipping are then read on the subject, and the plan does not "
+        "darken the frame (that would grey the backdrop).")
     reference: float | None = column(
         "exposure_target", pa.float64(),
         "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")

@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 12  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 13  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
@@ -33,6 +33,7 @@ SCHEMA_VERSION = 12  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 10: exposure_compensation_ev (a camera JPEG's exposure compensation is kept)
 # 11: exposure_white_ev (the white point that floors a headshot's faces-only reading)
 # 12: wb_colour_checker, wb_colour_checker_box (the light read off a ColorChecker in the frame, and where it is)
+# 13: exposure_backdrop_pct (a white backdrop: the exposure read on the subject, never darkened)
 
 
 def use_system_memory_pool() -> bool:

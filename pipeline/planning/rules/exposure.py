@@ -77,7 +77,15 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     of 4-5. Set from those figures, not fitted: on the tuning split and on immich-app/test-assets' photos
     the frame's rule changes no decision (no rendered twin loses its correction, no original is spared),
     and it leaves RAWs alone (there it would cost a twin 1 EV over and spare nothing).
+
+    A frame on a white backdrop (``exposure.backdrop_pct``: a packshot on a sweep, a portrait on a blown
+    seamless; :func:`~pipeline.imaging.measure.exposure.white_backdrop`), RAW or rendered, is never darkened
+    by the renderer: its subject is metered alone, and a darkening of any size would grey the backdrop,
+    which must stay white. A subject that needs darkening is a retoucher's local work.
     """
+    backdrop = record.exposure.backdrop_pct
+    if needed_ev < 0 and backdrop:
+        return f"a darkening would grey its white backdrop ({backdrop:.0f} % of the frame)"
     if not (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV):
         return None
     skin = faces_hold_their_detail(record, faces)

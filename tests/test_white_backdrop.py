@@ -1,0 +1,133 @@
+"""A white backdrop (a packshot on a sweep, a portrait on a blown seamless): metered on the subject, never greyed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from planning_inputs import chart_with
+
+from charts.loader import load_chart
+
+from pipeline.cli import main
+from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+from pipeline.imaging.decode import decode_proxy
+from pipeline.imaging.measure import measure_all
+from pipeline.imaging.measure.exposure import BACKDROP_SUBJECT_CLIPPED_PCT, white_backdrop
+from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind
+from pipeline.planning.plan import plan_shoot
+
+
+def _packshot(path: Path, ev: float = 0.0, band: float | None = None) -> np.ndarray:
+    """scikit-image's coffee cup cut out of its table and set on a white sweep, as a JPEG: the cup's light times
+    ``2**ev``, its edge softened as a lens softens it. ``band``: the backdrop only above this share of the height
+    (a sky blown white over a scene that fills the frame's lower part). Returns the cup's mask."""
+    from skimage import data
+
+    rgb8 = data.coffee()
+    h, w = rgb8.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    if band is None:
+        subject = ((xx - w * 0.45) / (w * 0.33)) ** 2 + ((yy - h * 0.45) / (h * 0.42)) ** 2 < 1
+    else:
+        subject = yy >= band * h
+    alpha = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 1.5)[..., None]
+    light = srgb_to_linear(rgb8.astype(np.float32) / 255) * np.float32(2.0**ev)
+    out = linear_to_srgb(np.clip(light * alpha + (1 - alpha), 0, 1))
+    Image.fromarray((out * 255 + 0.5).astype(np.uint8)).save(path, quality=95)
+    return subject
+
+
+def _proxy(path: Path) -> np.ndarray:
+    return decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000).rgb
+
+
+def test_the_backdrop_is_the_white_around_the_subject(tmp_path: Path) -> None:
+    subject = _packshot(tmp_path / "cup.jpg")
+    backdrop = white_backdrop(_proxy(tmp_path / "cup.jpg"))
+    assert backdrop is not None and backdrop.shape == subject.shape
+    # All the white, its rim into the cup's soft edge too, and none of the cup's inside.
+    assert backdrop[~subject].mean() > 0.99
+    inside = cv2.erode(subject.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert not backdrop[inside].any()
+
+
+def test_a_sky_blown_above_the_scene_is_no_backdrop(tmp_path: Path) -> None:
+    # White over the top 40 % of the frame reaches the side edges above the scene, never beside it below.
+    _packshot(tmp_path / "sky.jpg", band=0.4)
+    assert white_backdrop(_proxy(tmp_path / "sky.jpg")) is None
+
+
+def test_a_scene_developed_over_is_no_backdrop(exposure_dir: Path) -> None:
+    # A FiveK photo developed 1.5 EV over: its blown floor and wall reach the frame's edges as a backdrop's
+    # would, but its subject is blown too (5.1 % of it clipped, against 1 % for the cup on white).
+    rgb = _proxy(exposure_dir / "a3354-MB_070908_069_P1.5.JPG")
+    assert white_backdrop(rgb) is None
+    assert measure_all(rgb, True).exposure.backdrop_pct == 0.0
+
+
+def test_a_packshot_is_metered_on_its_subject(tmp_path: Path) -> None:
+    # Read whole, the cup on white was 3.4 EV over; on the cup it reads what the cup does, and its clipping is the
+    # cup's (the backdrop's 58 % left out).
+    subject = _packshot(tmp_path / "cup.jpg")
+    rgb = _proxy(tmp_path / "cup.jpg")
+    exposure = measure_all(rgb, True).exposure
+    assert exposure.backdrop_pct == pytest.approx(100 * (1 - subject.mean()), abs=5)
+    assert abs(exposure.meter_ev) < 0.5 and exposure.clipped_highlights_pct < BACKDROP_SUBJECT_CLIPPED_PCT
+    on_grey = measure_all(np.where(subject[..., None], rgb, np.float32(0.18)), True).exposure
+    assert exposure.meter_ev == pytest.approx(on_grey.meter_ev, abs=0.3)
+    # The meter follows the cup's own exposure, whatever the backdrop.
+    _packshot(tmp_path / "under.jpg", ev=-1.0)
+    under = measure_all(_proxy(tmp_path / "under.jpg"), True).exposure
+    assert under.backdrop_pct > 40 and exposure.meter_ev - under.meter_ev > 0.9
+
+
+def _plan(path: Path) -> dict:
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _correction(data: dict) -> float:
+    return next((o["params"]["ev"] for o in data["operations"] if o["op_id"] == "exposure"), 0.0)
+
+
+def test_a_packshot_is_never_greyed(tmp_path: Path) -> None:
+    # Through the stages: as shot, the cup on its sweep was darkened 2 EV (the sweep turned grey) and flagged for
+    # its exposure range and 57 % clipped highlights; now it is left as it is, without those flags.
+    _packshot(tmp_path / "cup.jpg")
+    data = _plan(tmp_path / "cup.jpg")
+    assert data["exposure_backdrop_pct"] > 40 and _correction(data) == 0.0
+    checks = {o["params"].get("check") for o in data["operations"]}
+    assert not checks & {"exposure_range", "clipped_highlights"}, checks
+    # The cup a stop under is brightened (the sweep stays white), by about the stop it lacks.
+    _packshot(tmp_path / "under.jpg", ev=-1.0)
+    assert _correction(_plan(tmp_path / "under.jpg")) > 0.9
+
+
+def test_a_subject_reading_over_on_a_backdrop_is_told_not_darkened(tmp_path: Path) -> None:
+    # A darkening of any size greys the backdrop: left as shot and flagged for a retoucher's local work. The cup as
+    # shot, under a client's chart keyed a stop darker, reads a stop over.
+    _packshot(tmp_path / "cup.jpg")
+    exposure = measure_all(_proxy(tmp_path / "cup.jpg"), True).exposure
+    row = dict(source_path="cup.jpg", content_hash="0" * 64, file_size=1, format="jpeg",
+               source_kind=SourceKind.RASTER, width=600, height=400, exposure_ev=0.0,
+               exposure_meter_ev=exposure.meter_ev, exposure_backdrop_pct=exposure.backdrop_pct, sharpness=100.0,
+               lines_found=0, phash="0" * 16, clipped_highlights_pct=exposure.clipped_highlights_pct)
+    darker = chart_with(load_chart("base").chart, "exposure", target_ev=-1.0)
+    # The same reading with no backdrop and a frame 10 % blown (not bright by intent) is darkened.
+    for backdrop, clipped, darkened in ((exposure.backdrop_pct, exposure.clipped_highlights_pct, False),
+                                        (0.0, 10.0, True)):
+        record = ImageRecord.from_row({**row, "exposure_backdrop_pct": backdrop, "clipped_highlights_pct": clipped})
+        plan_shoot([record], darker)
+        assert record.plan.exposure_ev > 0.5  # the offset: over
+        correction = next((o.params["ev"] for o in record.operations if o.kind is OperationKind.EXPOSURE), 0.0)
+        assert (correction < -0.5) is darkened, (backdrop, correction)
+        flags = [o for o in record.operations if o.params.get("check") == "exposure_bright"]
+        assert bool(flags) is not darkened
+        assert darkened or "would grey its white backdrop" in flags[0].reason
