@@ -13,7 +13,6 @@ from PIL import Image
 from planning_inputs import chart_with
 
 from charts.loader import load_chart
-
 from pipeline.cli import main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.decode import decode_proxy

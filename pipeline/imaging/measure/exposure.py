@@ -127,7 +127,7 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
         return None
     # The subject's rim, where it blends into the white (the lens's blur, a cut-out's soft edge), is the
     # backdrop's too: left in, it is the subject's white point, which the meter never reads darker than.
-    rim = cv2.dilate(backdrop.astype(np.uint8), np.ones((5, 5), np.uint8))
+    rim = cv2.dilate(backdrop.astype(np.uint8), np.ones((7, 7), np.uint8))
     subject = grid[rim == 0]
     if not np.any(subject >= np.float32(HIGHLIGHT_LEVEL), axis=1).mean() * 100.0 < BACKDROP_SUBJECT_CLIPPED_PCT:
         return None  # the subject is blown too: a scene developed over, not a backdrop
