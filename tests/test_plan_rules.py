@@ -231,6 +231,22 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
     assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
 
 
+def test_a_lone_face_on_a_white_backdrop_is_not_judged_against_it() -> None:
+    """Its surroundings are the backdrop, lit brighter than skin on purpose: no lift and no check from them."""
+    chart = load_chart("base").chart
+    def portrait(backdrop_pct: float) -> ImageRecord:
+        lone = face(1000, 500, 400, -1.5)
+        lone.surround_ev = SURROUND_LIT_EV - 1.0
+        record = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                              exposure_meter_ev=-0.2, faces=[lone])
+        record.exposure.backdrop_pct = backdrop_pct
+        return record
+    assert of_kind(plan_image(portrait(0.0), chart), OperationKind.BRIGHTEN_FACE)
+    on_white = plan_image(portrait(80.0), chart)
+    assert not of_kind(on_white, OperationKind.BRIGHTEN_FACE)
+    assert not [o for o in of_kind(on_white, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
+
+
 def test_a_raw_lone_face_is_judged_against_its_surroundings_as_they_look() -> None:
     """A sunlit wall 1.5 EV brighter than a bright face in scene light looks about a third of a stop brighter."""
     chart = load_chart("base").chart

@@ -223,10 +223,12 @@ def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, 
     makes the face look so (for a RAW, the scene-light gain whose display
     light does, the surroundings left as they are). It may be 0 or less: a
     lit face. None with no, or several, faces, or no
-    surround reading.
+    surround reading, or on a white backdrop (``exposure.backdrop_pct``): there the surroundings are the
+    backdrop, lit brighter than any skin on purpose, and say nothing of a shadow (rembg's portraits set on
+    white: a lit face was sent to be lifted 1.57 EV).
     """
     read = [i for i in faces if record.faces[i].exposure_ev is not None]
-    if len(read) != 1:
+    if len(read) != 1 or record.exposure.backdrop_pct:
         return None
     face = record.faces[read[0]]
     if face.surround_ev is None:
