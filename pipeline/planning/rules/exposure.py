@@ -285,7 +285,9 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     elif frame_ev is not None:
         key_ev = frame_ev
         plan.exposure_keyed_on = "frame"
-        keyed_on = "keyed on the whole frame"
+        backdrop = record.exposure.backdrop_pct
+        keyed_on = (f"keyed on the subject, its white backdrop of {backdrop:.0f} % of the frame left out" if backdrop
+                    else "keyed on the whole frame")
     else:
         return []
     offset = key_ev - ex.target_ev
