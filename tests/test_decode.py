@@ -453,6 +453,16 @@ def test_a_transparent_palette_entry_is_flattened_too(tmp_path: Path) -> None:
     assert float(decoded.rgb[:, 0].min()) == pytest.approx(1.0)
 
 
+def test_a_wholly_transparent_picture_is_refused_as_one(tmp_path: Path) -> None:
+    # Flattened onto white it was refused as "a constant image", which did not say why.
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., :3] = np.arange(64, dtype=np.uint8)[None, :, None]  # colour under an alpha of 0 everywhere
+    path = tmp_path / "empty.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with pytest.raises(InputError, match="fully transparent"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
 # --- 16-bit colour pictures -------------------------------------------------------------------------------------------
 
 

@@ -1164,6 +1164,8 @@ def decode_proxy(
             path, long_edge, max_pixels, file_size, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
+    if decoded.opacity is not None and not decoded.opacity.any():
+        raise InputError("every pixel is fully transparent: no picture in the file")
     check_not_constant(decoded.rgb)
     return decoded
 
