@@ -31,6 +31,7 @@ REVIEW_PENDING = "pending"
 # The measurements a retoucher sees next to the plan.
 MEASUREMENT_FIELDS = (
     "exposure_ev", "exposure_verdict", "exposure_keyed_on", "exposure_meter_ev", "exposure_white_ev", "exposure_target",
+    "exposure_backdrop_pct",
     "luminance_p50", "clipped_highlights_pct",
     "clipped_shadows_pct_r", "clipped_shadows_pct_g", "clipped_shadows_pct_b", "wb_cast_a", "wb_cast_b",
     "wb_temperature_shift_k", "sharpness", "noise_sigma", "horizon_tilt_deg", "verticals_tilt_deg",

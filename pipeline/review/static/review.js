@@ -692,7 +692,8 @@ function renderMeasurements() {
   const rows = [
     ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
       + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV` : ", no correction")],
-    ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone)`],
+    ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone`
+      + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
     ["Highlights", `${fmt(m.exposure_white_ev, 2, true)} EV (the white point; about +0.30 when clipped)`],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
     ["White balance", `${fmt(m.wb_temperature_shift_k, 0, true)} K`],
