@@ -122,20 +122,26 @@ def lines(photos: list[Photo]) -> list[str]:
     return out
 
 
-def postprod(*args: str) -> subprocess.CompletedProcess:
-    """The postprod CLI of this checkout, as a user runs it, its output captured."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], env=env, capture_output=True, text=True)
+def postprod(*args: str, checkout: Path = ROOT) -> subprocess.CompletedProcess:
+    """The postprod CLI of this checkout (or another's, for a before/after in one run), as a user runs it, its
+    output captured."""
+    path = os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "PYTHONPATH": path}
+    # -P: ``python -m`` would put the working directory ahead of PYTHONPATH (this checkout's code, run from here).
+    return subprocess.run([sys.executable, "-P", "-m", "pipeline.cli", *args], env=env, capture_output=True,
+                          text=True)
 
 
-def run(folder: Path, chart: str, work: Path, only_plan: bool = False) -> Path:
+def run(folder: Path, chart: str, work: Path, only_plan: bool = False, checkout: Path = ROOT) -> Path:
     """postprod's analysis and plan of ``folder`` into ``work/out`` (local executor, nothing exported);
-    ``only_plan``: re-plan what an earlier run into ``work`` analysed, under ``chart``."""
+    ``only_plan``: re-plan what an earlier run into ``work`` analysed, under ``chart``; ``checkout``: the code
+    that runs (this one by default)."""
     work.mkdir(parents=True, exist_ok=True)
     graph = analysis_graph(work / "graph.yaml")
     out = work / "out"
     done = postprod("process", str(folder), "--out", str(out), "--graph", str(graph), "--chart", chart,
-                    "--executor", "local", "--force", "--no-progress", "-q", *(["--only", "plan"] if only_plan else []))
+                    "--executor", "local", "--force", "--no-progress", "-q", *(["--only", "plan"] if only_plan else []),
+                    checkout=checkout)
     if done.returncode not in (0, 3):  # 3: some files failed (counted out, named in the manifest)
         raise SystemExit(f"postprod process exited {done.returncode}:\n{done.stderr[-2000:]}")
     return out

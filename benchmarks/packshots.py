@@ -5,8 +5,9 @@ pure white (marketplaces ask for 255, 255, 255) while the subject is exposed for
 itself. The truth is made, never read off a converter: each cut-out (a photo
 with its alpha matte, ``*.png`` in ``--cutouts``; by default scikit-image's
 coffee cup inside a drawn ellipse) has its subject's light multiplied by
-``2**ev`` (:data:`OFFSETS_EV`, linear light) and is composited on white with its
-own matte, as a JPEG. The twin at 0 is the subject as photographed; the one at
+``2**ev`` (:data:`OFFSETS_EV`, linear light), is composited on white with its
+own matte, and subject and sweep are lit by a neutral, a warm or a cool light
+(:data:`LIGHTS`), as a JPEG. The twin at 0 is the subject as photographed; the one at
 ``ev`` needs ``-ev`` more than it (relative truth: the originals' own exposure is
 whatever their photographer chose).
 
@@ -33,7 +34,7 @@ the accuracy corpus's scenes developed over (5.1-84 %). What checks it
 independently is that corpus: no backdrop is found in its 1,053 items, and
 every figure of ACCURACY.md is unchanged.
 
-    python benchmarks/packshots.py [--cutouts DIR] [--work DIR]
+    python benchmarks/packshots.py [--cutouts DIR] [--work DIR] [--before CHECKOUT]
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ from benchmarks.do_no_harm import decisions, run  # noqa: E402
 
 #: The subject's exposure against the photo's, in EV of linear light.
 OFFSETS_EV = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
+#: The light on subject and sweep alike, before any white balance (linear RGB gains): neutral, and about 45
+#: mired warmer and cooler than daylight (the sweep is blown in its brightest channel).
+LIGHTS = {"neutral": (1.0, 1.0, 1.0), "warm": (1.0, 0.9, 0.72), "cool": (0.8, 0.9, 1.0)}
 #: The naive baseline's target: sRGB's middle grey (0.214 linear), as the accuracy benchmark's.
 NAIVE_MIDDLE = 0.214
 
@@ -81,7 +85,8 @@ def cutouts(folder: Path | None) -> dict[str, np.ndarray]:
 
 
 def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str, float]]:
-    """Each cut-out on white at every offset, as JPEGs in ``shoot``; file name -> (cut-out, offset)."""
+    """Each cut-out on white at every offset under every light, as JPEGs in ``shoot``; file name -> (cut-out and
+    light, offset)."""
     import cv2
     from PIL import Image
 
@@ -95,11 +100,13 @@ def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str,
         if set(np.unique(alpha)) <= {0.0, 1.0}:
             alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
         light = srgb_to_linear(rgba[..., :3])
-        for ev in OFFSETS_EV:
-            out = linear_to_srgb(np.clip(light * np.float32(2.0**ev) * alpha + (1 - alpha), 0, 1))
-            file = f"{name}_ev{ev:+.1f}.jpg"
-            Image.fromarray((out * 255 + 0.5).astype(np.uint8)).save(shoot / file, quality=95)
-            truth[file] = (name, ev)
+        for tint, gains in LIGHTS.items():
+            for ev in OFFSETS_EV:
+                lit = (light * np.float32(2.0**ev) * alpha + (1 - alpha)) * np.float32(gains)
+                file = f"{name}_{tint}_ev{ev:+.1f}.jpg"
+                Image.fromarray((linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)).save(
+                    shoot / file, quality=95)
+                truth[file] = (f"{name}_{tint}", ev)
     return truth
 
 
@@ -114,29 +121,31 @@ def naive_correction(path: Path) -> float:
     return float(np.log2(NAIVE_MIDDLE / max(median, 1e-6)))
 
 
-def report(truth: dict[str, tuple[str, float]], out: Path, shoot: Path) -> list[str]:
-    """The table's rows, postprod against the naive meter."""
+def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Path) -> list[str]:
+    """The table's rows: postprod (and any checkout it is compared with) against the naive meter."""
     import pyarrow.parquet as pq
 
-    manifest = pq.read_table(out / "manifest.parquet")
-    backdrop = {r["source_path"]: r.get("exposure_backdrop_pct") or 0.0 for r in manifest.select(
-        [c for c in ("source_path", "exposure_backdrop_pct") if c in manifest.column_names]).to_pylist()}
-    photos = {p.name: p for p in decisions(out)}
-    naive = {f: naive_correction(shoot / f) for f in truth}
+    systems, backdrop, photos = [], {}, {}
+    for label, out in outs.items():
+        manifest = pq.read_table(out / "manifest.parquet")
+        backdrop[label] = {r["source_path"]: r.get("exposure_backdrop_pct") or 0.0 for r in manifest.select(
+            [c for c in ("source_path", "exposure_backdrop_pct") if c in manifest.column_names]).to_pylist()}
+        photos[label] = {p.name: p for p in decisions(out)}
+        systems.append((label, {f: photos[label][f].ev for f in truth if f in photos[label]}))
+    systems.append(("naive", {f: naive_correction(shoot / f) for f in truth}))
     rows = []
-    for label, corr in (("postprod", {f: photos[f].ev for f in truth if f in photos}), ("naive", naive)):
+    for label, corr in systems:
         at0 = {name: corr.get(f) for f, (name, ev) in truth.items() if ev == 0.0}
         under = [(f, name, ev) for f, (name, ev) in truth.items() if ev < 0 and f in corr and at0.get(name) is not None]
         over = [(f, name, ev) for f, (name, ev) in truth.items() if ev > 0 and f in corr]
         errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in under]
         greyed = sum(corr[f] < 0 for f in corr)
+        found = sum(backdrop[label].get(f, 0) > 0 for f in corr) if label in backdrop else "—"
+        flagged = sum("exposure_bright" in photos[label][f].flags for f, _, _ in over) if label in photos else "—"
         rows.append(
-            f"| {label} | {sum(backdrop.get(f, 0) > 0 for f in corr) if label == 'postprod' else '—'} of {len(corr)}"
-            f" | {greyed} of {len(corr)} | {statistics.median(errs):.2f} (n={len(errs)})"
-            f" | {sum(abs(corr[f]) < 1e-9 for f, _, _ in under)} of {len(under)}"
-            f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)}"
-            f" | {sum('exposure_bright' in photos[f].flags for f, _, _ in over) if label == 'postprod' else '—'}"
-            f" of {len(over)} |")
+            f"| {label} | {found} of {len(corr)} | {greyed} of {len(corr)} | {statistics.median(errs):.2f} "
+            f"(n={len(errs)}) | {sum(abs(corr[f]) < 1e-9 for f, _, _ in under)} of {len(under)}"
+            f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)} | {flagged} of {len(over)} |")
     return ["| system | backdrop found | backdrop greyed (any darkening) | subjects under: median error vs truth "
             "(EV) | subjects under left as shot | subjects over darkened | subjects over flagged exposure_bright |",
             "|---|---|---|---|---|---|---|", *rows]
@@ -146,14 +155,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cutouts", type=Path, help="a folder of cut-outs (RGBA PNGs); default: scikit-image's cup")
     ap.add_argument("--work", type=Path, help="keep the twins and the analysis here (default: a temporary folder)")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT",
+                    help="also plan the same twins with another checkout's code (a before/after in one run)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="postprod-packshots-") as tmp:
         work = args.work or Path(tmp)
         cuts = cutouts(args.cutouts)
         truth = make_twins(cuts, work / "shoot")
-        out = run(work / "shoot", "base", work)
-        print(f"{len(cuts)} cut-outs x {len(OFFSETS_EV)} exposures on white ({', '.join(cuts)}), chart base:")
-        print("\n".join(report(truth, out, work / "shoot")))
+        outs = {"postprod": run(work / "shoot", "base", work / "now")}
+        if args.before:
+            outs[f"postprod at {args.before.name}"] = run(work / "shoot", "base", work / "before",
+                                                          checkout=args.before.resolve())
+        print(f"{len(cuts)} cut-outs x {len(OFFSETS_EV)} exposures x {len(LIGHTS)} lights ({', '.join(LIGHTS)}) on "
+              f"white ({', '.join(cuts)}), chart base:")
+        print("\n".join(report(truth, outs, work / "shoot")))
     return 0
 
 

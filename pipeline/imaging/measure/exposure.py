@@ -75,9 +75,20 @@ def exposure_verdict(ev: float, tolerance_ev: float) -> ExposureVerdict:
 HIGHLIGHT_LEVEL = 0.995
 
 #: A white backdrop (a seamless, a light tent or a lightbox blown to white on purpose: a packshot, a high-key
-#: portrait) is pixels whose three channels are at least this (linear: 250 of 255 in sRGB, as a JPEG's blown
+#: portrait) is pixels whose brightest channel is at least this (linear: 250 of 255 in sRGB, as a JPEG's blown
 #: white keeps a few levels of compression noise under 255) ...
 BACKDROP_LEVEL = 0.955
+#: ... and whose other channels are at least this share of it: a white lit by a light within about 70 mired of
+#: daylight (a flash's or a window's white before its white balance; 50 mired off D65 leaves 0.61 of the
+#: brightest channel, 100 mired 0.36-0.42). Neutral only (every channel at the level), a sweep under a lamp a
+#: little warm was read whole, 0.7-1.2 EV over, and darkened grey.
+BACKDROP_TINT = 0.5
+#: ... and of one colour: one surface under one light. Its pixels' log red/green and blue/green ratios spread
+#: (standard deviation) at most this. A backdrop's spread 0.001-0.012 (rembg's cut-outs set on white, neutral
+#: or under a light 40 mired off daylight, and a real packshot among 150 camera JPEGs); the near-white of
+#: scenes developed over, which a tint lets through, 0.025-0.079: skin, walls and sky blown to different
+#: whites.
+BACKDROP_CHROMA_SPREAD = 0.02
 #: ... connected to the frame's edge, and holding at least this share of the edge of the frame's lower half
 #: (the left and right edges' lower halves and the bottom edge): it stands beside and under the subject. A sky
 #: blown white reaches the edges above the land, not beside it. Not fitted: a product on a sweep holds nearly
@@ -106,7 +117,7 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     was exposed for is the subject. Read over the whole frame, the meter takes the backdrop for highlights
     and reads the picture 2 EV or more over (rembg's example cut-outs set on white: every one was darkened
     2 EV, the backdrop turned grey, the subject too). The backdrop is the near-white pixels
-    (:data:`BACKDROP_LEVEL`, every channel) connected to the frame's edge, when they hold
+    (:data:`BACKDROP_LEVEL`, a light's tint allowed: :data:`BACKDROP_TINT`) connected to the frame's edge, when they hold
     :data:`BACKDROP_LOWER_EDGE` of the edge of the frame's lower half and their share of the frame is
     within bounds (:data:`BACKDROP_MIN_SHARE`, :data:`BACKDROP_MIN_SUBJECT`).
     """
@@ -114,7 +125,8 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     h, w = rgb.shape[:2]
     step = max(1, int(round(max(h, w) / BACKDROP_LONG_EDGE)))
     grid = rgb[::step, ::step]
-    white = np.all(grid >= np.float32(BACKDROP_LEVEL), axis=2)
+    brightest = grid.max(axis=2)
+    white = (brightest >= np.float32(BACKDROP_LEVEL)) & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest)
     share = float(white.mean())
     if not BACKDROP_MIN_SHARE <= share <= 1.0 - BACKDROP_MIN_SUBJECT:
         return None
@@ -125,6 +137,9 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     lower_edge = np.concatenate([lower[:, 0], lower[:, -1], lower[-1]])
     if not (lower_edge.mean() >= BACKDROP_LOWER_EDGE and backdrop.mean() >= BACKDROP_MIN_SHARE):
         return None
+    ratios = np.log(np.maximum(grid[backdrop], np.float32(1e-4)))
+    if max(float(np.std(ratios[:, 0] - ratios[:, 1])), float(np.std(ratios[:, 2] - ratios[:, 1]))) > BACKDROP_CHROMA_SPREAD:
+        return None  # whites of many colours: a scene blown white, not a backdrop
     # The subject's rim, where it blends into the white (the lens's blur, a cut-out's soft edge), is the
     # backdrop's too: left in, it is the subject's white point, which the meter never reads darker than.
     rim = cv2.dilate(backdrop.astype(np.uint8), np.ones((7, 7), np.uint8))
