@@ -284,7 +284,8 @@ class ExposureMeasure:
     backdrop_pct: float | None = column(
         "exposure_backdrop_pct", pa.float64(),
         "Percent of the frame that is a white backdrop (a seamless or light tent blown to white on purpose: "
-        "pure white connected to the frame's edge and beside the subject, not only above it); 0 for none. "
+        "white of one colour, a light's tint allowed, connected to the frame's edge and beside the subject, "
+        "not only above it, around a subject under 5 % clipped); 0 for none. "
         "The meter, the percentiles and the clipping are then read on the subject, and the plan does not "
         "darken the frame (that would grey the backdrop).")
     reference: float | None = column(

@@ -117,9 +117,11 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     was exposed for is the subject. Read over the whole frame, the meter takes the backdrop for highlights
     and reads the picture 2 EV or more over (rembg's example cut-outs set on white: every one was darkened
     2 EV, the backdrop turned grey, the subject too). The backdrop is the near-white pixels
-    (:data:`BACKDROP_LEVEL`, a light's tint allowed: :data:`BACKDROP_TINT`) connected to the frame's edge, when they hold
-    :data:`BACKDROP_LOWER_EDGE` of the edge of the frame's lower half and their share of the frame is
-    within bounds (:data:`BACKDROP_MIN_SHARE`, :data:`BACKDROP_MIN_SUBJECT`).
+    (:data:`BACKDROP_LEVEL`, a light's tint allowed: :data:`BACKDROP_TINT`) connected to the frame's edge,
+    when they hold :data:`BACKDROP_LOWER_EDGE` of the edge of the frame's lower half, are of one colour
+    (:data:`BACKDROP_CHROMA_SPREAD`), their share of the frame is within bounds (:data:`BACKDROP_MIN_SHARE`,
+    :data:`BACKDROP_MIN_SUBJECT`) and the subject holds its detail (:data:`BACKDROP_SUBJECT_CLIPPED_PCT`).
+    The mask returned takes in the subject's rim, where it blends into the white.
     """
     rgb = check_rgb(rgb)
     h, w = rgb.shape[:2]
