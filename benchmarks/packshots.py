@@ -21,8 +21,10 @@ It runs postprod's analysis and plan (chart ``base``, as
   truth, ``|(c(ev) - c(0)) + ev|``, median, and how many were left as shot;
 - the subjects over (``ev`` > 0): darkened (the backdrop greyed with them) or
   left as shot with an ``exposure_bright`` flag;
+- the white balance: the shift's error against the light (a correction of minus
+  its mired is right), and how many are within 10 mired;
 - beside postprod, a naive meter of the whole frame (its median luminance to
-  sRGB's middle grey, as ``benchmarks/accuracy.py``'s naive baseline).
+  sRGB's middle grey) and grey world, as ``benchmarks/accuracy.py``'s naive baseline.
 
 Cut-outs with real mattes: ``danielgatis/rembg``'s ``examples/*.out.png``
 (animals, cars, people; its ``plants-1`` matte keeps 1 % and is skipped) are
@@ -55,9 +57,9 @@ from benchmarks.do_no_harm import decisions, run  # noqa: E402
 
 #: The subject's exposure against the photo's, in EV of linear light.
 OFFSETS_EV = (-1.5, -1.0, -0.5, 0.0, 0.5, 1.0)
-#: The light on subject and sweep alike, before any white balance (linear RGB gains): neutral, and about 45
-#: mired warmer and cooler than daylight (the sweep is blown in its brightest channel).
-LIGHTS = {"neutral": (1.0, 1.0, 1.0), "warm": (1.0, 0.9, 0.72), "cool": (0.8, 0.9, 1.0)}
+#: The light on subject and sweep alike, before any white balance, in mired from daylight (D65) on the
+#: Planckian locus: neutral, warmer and cooler (the sweep is blown in its brightest channel).
+LIGHTS = {"neutral": 0.0, "warm": 45.0, "cool": -45.0}
 #: The naive baseline's target: sRGB's middle grey (0.214 linear), as the accuracy benchmark's.
 NAIVE_MIDDLE = 0.214
 
@@ -91,6 +93,7 @@ def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str,
     from PIL import Image
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+    from pipeline.imaging.white_balance import light_rgb
 
     shoot.mkdir(parents=True, exist_ok=True)
     truth = {}
@@ -100,9 +103,10 @@ def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str,
         if set(np.unique(alpha)) <= {0.0, 1.0}:
             alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
         light = srgb_to_linear(rgba[..., :3])
-        for tint, gains in LIGHTS.items():
+        for tint, shift in LIGHTS.items():
+            gains = light_rgb(shift) / light_rgb(shift).max()
             for ev in OFFSETS_EV:
-                lit = (light * np.float32(2.0**ev) * alpha + (1 - alpha)) * np.float32(gains)
+                lit = (light * np.float32(2.0**ev) * alpha + (1 - alpha)) * gains.astype(np.float32)
                 file = f"{name}_{tint}_ev{ev:+.1f}.jpg"
                 Image.fromarray((linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)).save(
                     shoot / file, quality=95)
@@ -119,6 +123,17 @@ def naive_correction(path: Path) -> float:
     rgb = srgb_to_linear(np.asarray(Image.open(path).convert("RGB")).astype(np.float32) / 255)
     median = float(np.median(rgb @ np.float32([0.2126, 0.7152, 0.0722])))
     return float(np.log2(NAIVE_MIDDLE / max(median, 1e-6)))
+
+
+def naive_mired(path: Path) -> float:
+    """The naive white balance's shift (mired, + = warmer): grey world, as the accuracy benchmark's baseline."""
+    from PIL import Image
+
+    from pipeline.imaging.color import srgb_to_linear
+    from pipeline.imaging.white_balance import cast_mired
+
+    rgb = srgb_to_linear(np.asarray(Image.open(path).convert("RGB")).astype(np.float32) / 255)
+    return -cast_mired(rgb.reshape(-1, 3).mean(axis=0).astype(np.float64))
 
 
 def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Path) -> list[str]:
@@ -140,15 +155,20 @@ def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Pa
         over = [(f, name, ev) for f, (name, ev) in truth.items() if ev > 0 and f in corr]
         errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in under]
         greyed = sum(corr[f] < 0 for f in corr)
+        mired = {f: photos[label][f].mired for f in corr} if label in photos else {
+            f: naive_mired(shoot / f) for f in corr}
+        wb_errs = [abs(mired[f] + LIGHTS[name.rsplit("_", 1)[1]]) for f, (name, _) in truth.items() if f in mired]
         found = sum(backdrop[label].get(f, 0) > 0 for f in corr) if label in backdrop else "—"
         flagged = sum("exposure_bright" in photos[label][f].flags for f, _, _ in over) if label in photos else "—"
         rows.append(
             f"| {label} | {found} of {len(corr)} | {greyed} of {len(corr)} | {statistics.median(errs):.2f} "
             f"(n={len(errs)}) | {sum(abs(corr[f]) < 1e-9 for f, _, _ in under)} of {len(under)}"
-            f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)} | {flagged} of {len(over)} |")
+            f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)} | {flagged} of {len(over)}"
+            f" | {statistics.median(wb_errs):.1f} | {sum(e <= 10 for e in wb_errs)} of {len(wb_errs)} |")
     return ["| system | backdrop found | backdrop greyed (any darkening) | subjects under: median error vs truth "
-            "(EV) | subjects under left as shot | subjects over darkened | subjects over flagged exposure_bright |",
-            "|---|---|---|---|---|---|---|", *rows]
+            "(EV) | subjects under left as shot | subjects over darkened | subjects over flagged exposure_bright "
+            "| white balance: median error vs the light (mired) | within 10 mired |",
+            "|---|---|---|---|---|---|---|---|---|", *rows]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -144,3 +144,26 @@ def test_a_subject_reading_over_on_a_backdrop_is_told_not_darkened(tmp_path: Pat
         flags = [o for o in record.operations if o.params.get("check") == "exposure_bright"]
         assert bool(flags) is not darkened
         assert darkened or "would grey its white backdrop" in flags[0].reason
+
+
+def test_the_light_is_read_off_a_tinted_backdrop(tmp_path: Path) -> None:
+    # A sweep lit to white is neutral by intent: under a warm light its blue and green say the light (its red is
+    # blown), and the correction brings it back to neutral, as a retoucher's dropper on it would. Left to the
+    # cues, such packshots were cooled by 0 to 112 mired, or left warm and flagged.
+    from pipeline.planning.plan import plan_image
+
+    subject = _packshot(tmp_path / "warm.jpg", light=(1.0, 0.9, 0.72))
+    rgb = _proxy(tmp_path / "warm.jpg")
+    m = measure_all(rgb, True)
+    assert m.colour.backdrop and m.colour.cast_mired > 20
+    record = ImageRecord.from_row(dict(
+        source_path="warm.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
+        width=rgb.shape[1], height=rgb.shape[0], sharpness=100.0, lines_found=0, phash="0" * 16))
+    record.exposure, record.colour = m.exposure, m.colour
+    (wb,) = [o for o in plan_image(record, load_chart("base").chart) if o.kind is OperationKind.WHITE_BALANCE]
+    assert "the white backdrop read" in wb.reason
+    sweep = np.median(rgb[~subject], axis=0) * np.asarray(wb.params["gains"])
+    assert abs(float(np.log(sweep[2] / sweep[1]))) < 0.03, sweep  # blue against green: neutral again
+    # A sweep blown white in every channel says nothing of the light: the cues read it, as before.
+    _packshot(tmp_path / "white.jpg")
+    assert not measure_all(_proxy(tmp_path / "white.jpg"), True).colour.backdrop

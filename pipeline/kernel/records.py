@@ -346,6 +346,11 @@ class ColourMeasure:
         "wb_colour_checker_box", pa.list_(pa.float64()),
         "That ColorChecker's bounding box [x0, y0, x1, y1], as fractions of the width and height of the image as "
         "oriented for viewing (null without one).")
+    backdrop: bool | None = column(
+        "wb_backdrop", pa.bool_(),
+        "True when the light was read off the frame's white backdrop (exposure_backdrop_pct), which is neutral by "
+        "intent, not the scene's cues: where no ColorChecker is and the backdrop's white is not blown in more "
+        "than its brightest channel.")
     chroma_p99: float | None = column(
         "chroma_p99", pa.float64(),
         "99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel (0-1). "

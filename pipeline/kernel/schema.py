@@ -33,7 +33,8 @@ SCHEMA_VERSION = 13  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 10: exposure_compensation_ev (a camera JPEG's exposure compensation is kept)
 # 11: exposure_white_ev (the white point that floors a headshot's faces-only reading)
 # 12: wb_colour_checker, wb_colour_checker_box (the light read off a ColorChecker in the frame, and where it is)
-# 13: exposure_backdrop_pct (a white backdrop: the exposure read on the subject, never darkened)
+# 13: exposure_backdrop_pct (a white backdrop: the exposure read on the subject, never darkened), wb_backdrop
+# (the light read off that backdrop)
 
 
 def use_system_memory_pool() -> bool:

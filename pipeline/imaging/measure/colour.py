@@ -53,8 +53,9 @@ import numpy as np
 from pipeline.imaging.color import brightest_channel, darkest_channel, linear_to_srgb
 from pipeline.imaging.measure.colour_checker import find_colour_checker
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, resize_long_edge, subsample
+from pipeline.imaging.measure.exposure import BACKDROP_LEVEL
 from pipeline.imaging.measure.metering import inverse_tone_curve
-from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, green_tint, lab_of_light
+from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, green_tint, lab_of_light, light_rgb
 from pipeline.kernel.records import ColourMeasure
 
 # Usable pixels: neither in deep shadow (noise and black-level error dominate
@@ -114,6 +115,8 @@ class WhiteBalanceCast:
         (:func:`~pipeline.imaging.measure.colour_checker.find_colour_checker`), not guessed by the cues.
     colour_checker_box : tuple of 4 floats or None
         Its bounding box ``(x0, y0, x1, y1)``, as fractions of the image's width and height.
+    backdrop : bool
+        The light was read off the frame's white backdrop (:func:`backdrop_light`), not guessed by the cues.
     """
 
     a: float
@@ -126,6 +129,7 @@ class WhiteBalanceCast:
     cues: dict[str, float] = field(default_factory=dict)
     colour_checker: bool = False
     colour_checker_box: tuple[float, float, float, float] | None = None
+    backdrop: bool = False
 
 
 def usable_pixels(rgb: np.ndarray) -> np.ndarray:
@@ -232,8 +236,8 @@ CUES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 }
 
 
-def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
-                       look_for_chart: bool = True) -> WhiteBalanceCast | None:
+def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True,
+                       backdrop: np.ndarray | None = None) -> WhiteBalanceCast | None:
     """The light of the image's neutral surfaces: a ColorChecker's greys where one is in the frame, else four
     cues (see the module docstring).
 
@@ -246,6 +250,9 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         :func:`~pipeline.imaging.measure.metering.inverse_tone_curve` (see the module docstring).
     look_for_chart : bool
         Look for a ColorChecker first (25-60 ms a proxy).
+    backdrop : ndarray of bool, (H, W), optional
+        The frame's white backdrop (:func:`~pipeline.imaging.measure.exposure.white_backdrop`): where no chart
+        is, the light is read off it (:func:`backdrop_light`) when it says what it is.
 
     Returns
     -------
@@ -260,6 +267,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
     """
     rgb = check_rgb(rgb)
     checker = find_colour_checker(rgb, rendered=rendered) if look_for_chart else None
+    sweep = None if checker is not None or backdrop is None else backdrop_light(rgb, backdrop)
     work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
     work = np.ascontiguousarray(np.clip(work, 0.0, None))
     if rendered:  # the light multiplied the scene, not the tone-mapped picture (module docstring)
@@ -273,13 +281,17 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         light = _light(cue(work, ok))
         if light is not None:
             lights[name] = light
-    if len(lights) < MIN_CUES and checker is None:
+    if len(lights) < MIN_CUES and checker is None and sweep is None:
         return None
     readings = {name: cast_mired(v) for name, v in lights.items()}
     if checker is not None:  # the chart's greys are neutral: the cues are kept for the record only
         light = checker.light
         readings["colour_checker"] = cast_mired(light)
         uncertainty = checker.uncertainty_mired
+    elif sweep is not None:  # so is a white backdrop
+        light = sweep
+        readings["backdrop"] = cast_mired(light)
+        uncertainty = MIN_UNCERTAINTY_MIRED
     else:
         light = np.exp(np.median(np.log(np.array(list(lights.values()))), axis=0))
         uncertainty = max(MIN_UNCERTAINTY_MIRED, SPREAD_TO_UNCERTAINTY * float(np.std(list(readings.values()))))
@@ -291,8 +303,49 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False,
         neutral_fraction=_neutral_fraction(subsample(work, 40_000), light),
         mired=m, tint=green_tint(light),
         uncertainty_mired=uncertainty, cues=readings, colour_checker=checker is not None,
-        colour_checker_box=None if checker is None else checker.bounds,
+        colour_checker_box=None if checker is None else checker.bounds, backdrop=sweep is not None,
     )
+
+
+#: A channel of the backdrop whose median is at least this (linear) is clipped: it says only "at least this".
+BACKDROP_CLIPPED = 0.99
+#: The backdrop's light is read where at least this share of the frame is white backdrop (its pixels at
+#: :data:`~pipeline.imaging.measure.exposure.BACKDROP_LEVEL`, the subject's rim left out).
+BACKDROP_MIN_WHITE = 0.05
+
+
+def backdrop_light(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray | None:
+    """The light a white backdrop shows, linear RGB (green = 1), or None when its white does not say.
+
+    A sweep lit to white is neutral by intent: its colour in the picture is the light's (before the
+    correction), as a ColorChecker's greys are. It is read where the renderer multiplies (the decoded
+    pixels: display light for a rendered source), so the correction brings the backdrop to neutral. Every
+    channel under :data:`BACKDROP_CLIPPED`: their medians. The brightest clipped (a warm light blows red, a
+    cool one blue), the other two read the light on the Planckian locus by their ratio
+    (:func:`~pipeline.imaging.white_balance.light_rgb`; a tint off the locus is not seen). Green clipped, or
+    two channels or more: nothing is known but "white", and the cues read the light.
+    """
+    core = backdrop & (rgb.max(axis=2) >= np.float32(BACKDROP_LEVEL))
+    if core.mean() < BACKDROP_MIN_WHITE:
+        return None
+    white = rgb[core]
+    median = np.median(white[:: max(1, white.shape[0] // 40_000)], axis=0).astype(np.float64)
+    clipped = median >= BACKDROP_CLIPPED
+    if not clipped.any():
+        return median / median[1]
+    if clipped.sum() > 1 or clipped[1]:
+        return None
+    other = 2 if clipped[0] else 0  # the unclipped one of red and blue, against green
+    wanted = math.log(median[other] / median[1])
+    lo, hi = -300.0, 400.0  # mired from D65: the locus's log ratios are monotonic along it
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        rising = math.log(light_rgb(mid)[other]) > wanted  # red rises with mired, blue falls
+        if rising == (other == 0):
+            hi = mid
+        else:
+            lo = mid
+    return light_rgb(0.5 * (lo + hi))
 
 
 def _neutral_fraction(rgb: np.ndarray, light: np.ndarray, radius: float = NEAR_NEUTRAL_RADIUS) -> float:
@@ -305,16 +358,17 @@ def _neutral_fraction(rgb: np.ndarray, light: np.ndarray, radius: float = NEAR_N
     return float(np.mean(np.hypot(du, dv) < radius))
 
 
-def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True) -> ColourMeasure:
-    """The record's colour group of one proxy (all None when the light cannot be read); ``rendered`` and
-    ``look_for_chart`` as :func:`white_balance_cast`.
+def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True,
+                   backdrop: np.ndarray | None = None) -> ColourMeasure:
+    """The record's colour group of one proxy (all None when the light cannot be read); ``rendered``,
+    ``look_for_chart`` and ``backdrop`` as :func:`white_balance_cast`.
 
     Raises
     ------
     ValueError
         If ``rgb`` is not an (H, W, 3) image.
     """
-    cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart)
+    cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop=backdrop)
     chroma = chroma_p99(rgb)
     if cast is None:
         return ColourMeasure(chroma_p99=chroma)
@@ -322,7 +376,7 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: b
                          cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
                          colour_checker=cast.colour_checker,
                          colour_checker_box=None if cast.colour_checker_box is None else list(cast.colour_checker_box),
-                         chroma_p99=chroma)
+                         backdrop=cast.backdrop, chroma_p99=chroma)
 
 
 def chroma_p99(rgb: np.ndarray) -> float:

@@ -216,6 +216,7 @@ def exposure_measure(
     highlight_level: float = HIGHLIGHT_LEVEL,
     shadow_level: float = 1.0 / 4096,
     opaque: np.ndarray | None = None,
+    backdrop: np.ndarray | None = None,
 ) -> ExposureMeasure:
     """The record's exposure group of one proxy: the meter's reading, percentiles and clipping.
 
@@ -238,8 +239,10 @@ def exposure_measure(
         The pixels of a picture with transparency that are its picture: the percentiles, the meter and the
         clipping are read on them alone (a product cut out on a transparent background, flattened onto white
         for delivery, was read 3.4 EV over where its background filled half the frame, and darkened 2 EV to
-        grey). None, or no pixel opaque: the whole frame. A white backdrop (:func:`white_backdrop`) is left
-        out in the same way, and its share of the frame recorded (``backdrop_pct``).
+        grey). None, or no pixel opaque: the whole frame.
+    backdrop : ndarray of bool, (H, W), optional
+        The frame's white backdrop (:func:`white_backdrop`): left out as a transparent background is, and its
+        share of the frame recorded (``backdrop_pct``).
 
     Raises
     ------
@@ -252,7 +255,6 @@ def exposure_measure(
     # The percentiles and the meter's white point in one partition of the subset (the values of
     # luminance_percentiles and key_and_white: each rank is read on its own).
     sub = subsample(check_luma(luma))
-    backdrop = white_backdrop(rgb)
     if backdrop is not None and backdrop.shape == luma.shape:
         opaque = ~backdrop if opaque is None else opaque & ~backdrop
     masked = opaque is not None and opaque.shape == luma.shape and bool(opaque.any())

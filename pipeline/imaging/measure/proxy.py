@@ -15,7 +15,7 @@ from pipeline.imaging.color import luminance
 from pipeline.imaging.measure.colour import colour_measure
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, encode_luma, resize_long_edge
 from pipeline.imaging.measure.content import content_measure
-from pipeline.imaging.measure.exposure import exposure_measure
+from pipeline.imaging.measure.exposure import exposure_measure, white_backdrop
 from pipeline.imaging.measure.focus import focus_measure
 from pipeline.imaging.measure.lines import line_measure
 from pipeline.kernel.records import ColourMeasure, ContentMeasure, ExposureMeasure, FocusMeasure, LineMeasure
@@ -59,7 +59,10 @@ def measure_all(
     opaque : ndarray of bool, (H, W), optional
         For a picture with transparency, its opaque pixels: the exposure is metered and its clipping counted on
         them (:func:`~pipeline.imaging.measure.exposure.exposure_measure`); the white balance already leaves
-        the flattened background out (its white is clipped).
+        the flattened background out (its white is clipped). A white backdrop
+        (:func:`~pipeline.imaging.measure.exposure.white_backdrop`) is left out of the exposure too, and the
+        white balance is read off it where it says what the light is
+        (:func:`~pipeline.imaging.measure.colour.backdrop_light`).
 
     Returns
     -------
@@ -80,12 +83,13 @@ def measure_all(
                          f"got {luma.dtype} of shape {luma.shape}")
     small = resize_long_edge(luma, WORK_LONG_EDGE)
     encoded_small = encode_luma(small)
+    backdrop = white_backdrop(rgb)
     return ProxyMeasures(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
-            opaque=opaque,
+            opaque=opaque, backdrop=backdrop,
         ),
-        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart),
+        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop=backdrop),
         focus=focus_measure(luma, encoded_small),
         lines=line_measure(luma),
         content=content_measure(encoded_small, rgb),

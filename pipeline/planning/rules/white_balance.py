@@ -22,7 +22,10 @@ light the measurement read on the image's neutral surfaces
    whatever the scene shows: the gates below, which guard against taking a scene's own colour for its light
    (the published warmth, the camera's daylight, a tint no light makes, the skin), do not apply, nor does the
    cap on an automatic shift (point 3: it keeps a guess from going far; the chart is a measurement, what a
-   retoucher's dropper on it would do). The chart's policy and the skin check do.
+   retoucher's dropper on it would do). The chart's policy and the skin check do. So does a frame on a white
+   backdrop whose light its white says (``record.colour.backdrop``,
+   :func:`~pipeline.imaging.measure.colour.backdrop_light`): a sweep lit to white is neutral by intent, and a
+   packshot's is brought to neutral as a retoucher's dropper on it would.
 1. The chart's target: 0 (neutral) or ``warm_shift_mired`` (policy ``warm``).
    Of the difference ``d`` between the neutrals and the target, the chart
    keeps ``keep_warm`` (neutrals warmer than the target) or ``keep_cool``:
@@ -202,8 +205,11 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
         return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0)
     direction = "warm" if off > 0 else "cool"
-    on_chart = bool(colour.colour_checker)
-    read = (f"{'the ColorChecker in the frame: its greys' if on_chart else 'neutrals'} read {abs(cast):.0f} mired "
+    # Greys known to be grey: a ColorChecker's, or a white backdrop's (module docstring, point 0c).
+    on_chart = bool(colour.colour_checker or colour.backdrop)
+    known = ("the ColorChecker in the frame: its greys" if colour.colour_checker
+             else "the white backdrop" if colour.backdrop else "neutrals")
+    read = (f"{known} read {abs(cast):.0f} mired "
             f"{'warm' if cast > 0 else 'cool'}")
     uncertainty = colour.uncertainty_mired
     confidence = (UNMEASURED_CONFIDENCE if uncertainty is None
