@@ -64,18 +64,24 @@ LIGHTS = {"neutral": 0.0, "warm": 45.0, "cool": -45.0}
 NAIVE_MIDDLE = 0.214
 
 
+def coffee_cup() -> np.ndarray:
+    """scikit-image's coffee cup cut out of its table by a drawn ellipse: RGBA float32 (sRGB-encoded colour,
+    alpha 0 or 1)."""
+    from skimage import data
+
+    rgb8 = data.coffee()
+    h, w = rgb8.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    cup = ((xx - w * 0.45) / (w * 0.33)) ** 2 + ((yy - h * 0.45) / (h * 0.42)) ** 2 < 1
+    return np.dstack([rgb8 / 255.0, cup]).astype(np.float32)
+
+
 def cutouts(folder: Path | None) -> dict[str, np.ndarray]:
     """Name -> RGBA float32 (sRGB-encoded colour, linear alpha) of each cut-out, at most 1600 px long."""
     from PIL import Image
 
     if folder is None:
-        from skimage import data
-
-        rgb8 = data.coffee()
-        h, w = rgb8.shape[:2]
-        yy, xx = np.mgrid[:h, :w]
-        cup = ((xx - w * 0.45) / (w * 0.33)) ** 2 + ((yy - h * 0.45) / (h * 0.42)) ** 2 < 1
-        return {"coffee": np.dstack([rgb8 / 255.0, cup]).astype(np.float32)}
+        return {"coffee": coffee_cup()}
     out = {}
     for path in sorted(folder.glob("*.png")):
         im = Image.open(path).convert("RGBA")
@@ -86,30 +92,35 @@ def cutouts(folder: Path | None) -> dict[str, np.ndarray]:
     return out
 
 
-def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str, float]]:
-    """Each cut-out on white at every offset under every light, as JPEGs in ``shoot``; file name -> (cut-out and
-    light, offset)."""
+def on_white(rgba: np.ndarray, ev: float = 0.0, shift_mired: float = 0.0) -> np.ndarray:
+    """A cut-out set on a white sweep, sRGB 8 bits: its subject's light times ``2**ev``, subject and sweep lit by a
+    light ``shift_mired`` from daylight on the Planckian locus (the sweep blown in its brightest channel). A drawn
+    mask's edge (alpha 0 or 1) is softened as a lens softens it; a real matte keeps its own."""
     import cv2
-    from PIL import Image
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
     from pipeline.imaging.white_balance import light_rgb
 
+    alpha = rgba[..., 3:]
+    if set(np.unique(alpha)) <= {0.0, 1.0}:
+        alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
+    gains = (light_rgb(shift_mired) / light_rgb(shift_mired).max()).astype(np.float32)
+    lit = (srgb_to_linear(rgba[..., :3]) * np.float32(2.0**ev) * alpha + (1 - alpha)) * gains
+    return (linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)
+
+
+def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str, float]]:
+    """Each cut-out on white at every offset under every light, as JPEGs in ``shoot``; file name -> (cut-out and
+    light, offset)."""
+    from PIL import Image
+
     shoot.mkdir(parents=True, exist_ok=True)
     truth = {}
     for name, rgba in cuts.items():
-        # A drawn mask's edge is softened as a lens softens it; a real matte keeps its own.
-        alpha = rgba[..., 3:]
-        if set(np.unique(alpha)) <= {0.0, 1.0}:
-            alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
-        light = srgb_to_linear(rgba[..., :3])
         for tint, shift in LIGHTS.items():
-            gains = light_rgb(shift) / light_rgb(shift).max()
             for ev in OFFSETS_EV:
-                lit = (light * np.float32(2.0**ev) * alpha + (1 - alpha)) * gains.astype(np.float32)
                 file = f"{name}_{tint}_ev{ev:+.1f}.jpg"
-                Image.fromarray((linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)).save(
-                    shoot / file, quality=95)
+                Image.fromarray(on_white(rgba, ev, shift)).save(shoot / file, quality=95)
                 truth[file] = (f"{name}_{tint}", ev)
     return truth
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 from planning_inputs import chart_with
 
+from benchmarks.packshots import coffee_cup, on_white
 from charts.loader import load_chart
 from pipeline.cli import main
-from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.decode import decode_proxy
 from pipeline.imaging.measure import measure_all
 from pipeline.imaging.measure.exposure import BACKDROP_SUBJECT_CLIPPED_PCT, white_backdrop
@@ -22,27 +22,16 @@ from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_shoot
 
 
-def _packshot(path: Path, ev: float = 0.0, band: float | None = None,
-              light: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
-    """scikit-image's coffee cup cut out of its table and set on a white sweep, as a JPEG: the cup's light times
-    ``2**ev``, its edge softened as a lens softens it, cup and sweep under ``light`` (linear RGB gains; the sweep
-    blown to white in its brightest channel). ``band``: the backdrop only above this share of the height (a sky
-    blown white over a scene that fills the frame's lower part). Returns the cup's mask."""
-    from skimage import data
-
-    rgb8 = data.coffee()
-    h, w = rgb8.shape[:2]
-    yy, xx = np.mgrid[:h, :w]
-    if band is None:
-        subject = ((xx - w * 0.45) / (w * 0.33)) ** 2 + ((yy - h * 0.45) / (h * 0.42)) ** 2 < 1
-    else:
-        subject = yy >= band * h
-    alpha = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 1.5)[..., None]
-    gains = light
-    light = srgb_to_linear(rgb8.astype(np.float32) / 255) * np.float32(2.0**ev)
-    out = linear_to_srgb(np.clip((light * alpha + (1 - alpha)) * np.float32(gains), 0, 1))
-    Image.fromarray((out * 255 + 0.5).astype(np.uint8)).save(path, quality=95)
-    return subject
+def _packshot(path: Path, ev: float = 0.0, band: float | None = None, shift_mired: float = 0.0) -> np.ndarray:
+    """scikit-image's coffee cup cut out of its table and set on a white sweep, as a JPEG
+    (:func:`benchmarks.packshots.on_white`: the cup's light times ``2**ev``, cup and sweep under a light
+    ``shift_mired`` from daylight). ``band``: the cup's whole photo instead, white only above this share of its
+    height (a sky blown white over a scene that fills the frame's lower part). Returns the subject's mask."""
+    rgba = coffee_cup()
+    if band is not None:
+        rgba[..., 3] = (np.arange(rgba.shape[0]) >= band * rgba.shape[0])[:, None]
+    Image.fromarray(on_white(rgba, ev, shift_mired)).save(path, quality=95)
+    return rgba[..., 3] > 0.5
 
 
 def _proxy(path: Path) -> np.ndarray:
@@ -60,12 +49,12 @@ def test_the_backdrop_is_the_white_around_the_subject(tmp_path: Path) -> None:
 
 
 def test_a_sweep_under_a_tinted_light_is_a_backdrop_too(tmp_path: Path) -> None:
-    # A light 40-50 mired off daylight (before any white balance): the sweep is blown in one channel, a little warm
+    # A light 45 mired off daylight (before any white balance): the sweep is blown in one channel, a little warm
     # or cool, and of one colour. Read as neutral only, it was not found: the frame was read 0.7-1.2 EV over.
-    for light in ((1.0, 0.9, 0.72), (0.8, 0.9, 1.0)):
-        subject = _packshot(tmp_path / "cup.jpg", light=light)
+    for shift in (45.0, -45.0):
+        subject = _packshot(tmp_path / "cup.jpg", shift_mired=shift)
         backdrop = white_backdrop(_proxy(tmp_path / "cup.jpg"))
-        assert backdrop is not None and backdrop[~subject].mean() > 0.99, light
+        assert backdrop is not None and backdrop[~subject].mean() > 0.99, shift
 
 
 def test_a_sky_blown_above_the_scene_is_no_backdrop(tmp_path: Path) -> None:
@@ -152,7 +141,7 @@ def test_the_light_is_read_off_a_tinted_backdrop(tmp_path: Path) -> None:
     # cues, such packshots were cooled by 0 to 112 mired, or left warm and flagged.
     from pipeline.planning.plan import plan_image
 
-    subject = _packshot(tmp_path / "warm.jpg", light=(1.0, 0.9, 0.72))
+    subject = _packshot(tmp_path / "warm.jpg", shift_mired=45.0)
     rgb = _proxy(tmp_path / "warm.jpg")
     m = measure_all(rgb, True)
     assert m.colour.backdrop and m.colour.cast_mired > 20
