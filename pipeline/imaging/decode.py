@@ -776,8 +776,6 @@ def has_transparency(im: Image.Image) -> bool:
     return im.mode in _ALPHA_MODES or "transparency" in im.info
 
 
-
-
 def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
     """A band of rows, in any mode, to linear float32 RGB (the same conversions the whole image had); transparency
     flattened onto white (:func:`flattened`)."""
