@@ -24,7 +24,12 @@ It runs postprod's analysis and plan (chart ``base``, as
 - the white balance: the shift's error against the light (a correction of minus
   its mired is right), and how many are within 10 mired;
 - beside postprod, a naive meter of the whole frame (its median luminance to
-  sRGB's middle grey) and grey world, as ``benchmarks/accuracy.py``'s naive baseline.
+  sRGB's middle grey) and grey world, as ``benchmarks/accuracy.py``'s naive baseline;
+- the picture delivered: each twin rendered with its plan by this checkout's
+  renderer (:func:`delivered`, 800 px, as the exports are), the share of the
+  sweep (away from the subject's matte by 3 % of the frame) at 254 or more in
+  every channel, and the subject's pixels at 254 or more in a channel (blown),
+  against the same count on the twin as shot.
 
 Cut-outs with real mattes: ``danielgatis/rembg``'s ``examples/*.out.png``
 (animals, cars, people; its ``plants-1`` matte keeps 1 % and is skipped) are
@@ -147,6 +152,69 @@ def naive_mired(path: Path) -> float:
     return -cast_mired(rgb.reshape(-1, 3).mean(axis=0).astype(np.float64))
 
 
+#: Long edge of the pictures :func:`delivered` renders.
+DELIVERED_LONG_EDGE = 800
+
+
+def delivered(out: Path, shoot: Path, file: str) -> np.ndarray:
+    """The twin ``file`` as postprod delivers it under the plan in ``out`` (its instructions), rendered whole by this
+    checkout's renderer at :data:`DELIVERED_LONG_EDGE`, sRGB 8 bits."""
+    import json
+
+    from PIL import Image
+
+    from pipeline.imaging.color import srgb_to_linear
+    from pipeline.imaging.render import adjustments_from_operations, preview_size, render_frame
+    from pipeline.outputs.instructions import instruction_name, operation_from_doc
+
+    doc = json.loads((out / "instructions" / instruction_name(file)).read_text())
+    rgb = srgb_to_linear(np.asarray(Image.open(shoot / file).convert("RGB")).astype(np.float32) / 255)
+    h, w = rgb.shape[:2]
+    adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]],
+                                              display_referred=True)
+    return render_frame(rgb, w, h, adjustments, (0.0, 0.0, float(w), float(h)),
+                        preview_size(w, h, DELIVERED_LONG_EDGE), "srgb", 0.0, 8)
+
+
+def sweep_and_subject(picture: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of a picture on white, ``(N, 3)`` each: its sweep (away from the subject's matte by 3 % of the
+    frame) and its subject (where the matte is whole)."""
+    import cv2
+
+    matte = cv2.resize(alpha, picture.shape[1::-1], interpolation=cv2.INTER_AREA)
+    reach = max(3, int(0.03 * max(picture.shape[:2])))
+    near = cv2.dilate((matte > 0.02).astype(np.uint8), np.ones((2 * reach + 1, 2 * reach + 1), np.uint8))
+    return picture[near == 0], picture[matte > 0.98]
+
+
+def delivered_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarray],
+                   outs: dict[str, Path], shoot: Path) -> list[str]:
+    """The table of the pictures delivered: the sweep white, the subject blown, beside the twins as shot."""
+    from PIL import Image
+
+    def counts(picture_of) -> tuple[float, float, float]:
+        white, blown, n = 0.0, 0.0, 0
+        for f, (name, _) in truth.items():
+            sweep, subject = sweep_and_subject(picture_of(f), cuts[name.rsplit("_", 1)[0]][..., 3])
+            white += float((sweep.min(axis=1) >= 254).mean())
+            blown += float((subject.max(axis=1) >= 254).mean())
+            n += 1
+        return white / n * 100, blown / n * 100, n
+
+    def as_shot(f: str) -> np.ndarray:
+        im = Image.open(shoot / f).convert("RGB")
+        im.thumbnail((DELIVERED_LONG_EDGE, DELIVERED_LONG_EDGE))
+        return np.asarray(im)
+
+    rows = ["| pictures | sweep white (254+ in every channel; mean share) | subject blown (254+ in a channel; mean "
+            "share) | twins |", "|---|---|---|---|"]
+    for label, picture_of in [("as shot", as_shot)] + [
+            (f"{label}, delivered", lambda f, out=out: delivered(out, shoot, f)) for label, out in outs.items()]:
+        white, blown, n = counts(picture_of)
+        rows.append(f"| {label} | {white:.1f} % | {blown:.2f} % | {n} |")
+    return rows
+
+
 def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Path) -> list[str]:
     """The table's rows: postprod (and any checkout it is compared with) against the naive meter."""
     import pyarrow.parquet as pq
@@ -189,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
                     help="also plan the same twins with another checkout's code (a before/after in one run)")
     args = ap.parse_args(argv)
+    if args.before and not (args.before / "pipeline" / "cli").is_dir():
+        ap.error(f"--before {args.before}: not a checkout of postprod (no pipeline/cli in it)")
     with tempfile.TemporaryDirectory(prefix="postprod-packshots-") as tmp:
         work = args.work or Path(tmp)
         cuts = cutouts(args.cutouts)
@@ -200,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(cuts)} cut-outs x {len(OFFSETS_EV)} exposures x {len(LIGHTS)} lights ({', '.join(LIGHTS)}) on "
               f"white ({', '.join(cuts)}), chart base:")
         print("\n".join(report(truth, outs, work / "shoot")))
+        print()
+        print("\n".join(delivered_rows(truth, cuts, outs, work / "shoot")))
     return 0
 
 

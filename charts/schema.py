@@ -166,6 +166,14 @@ class ExposureRules(_Strict):
         "RAWs are never judged so: their compensation is a capture choice (highlights kept) that the "
         "development is meant to undo.",
     )
+    backdrop_white: bool = Field(
+        True,
+        description="Deliver a white backdrop white: where a frame has one (a product on a white sweep, a portrait "
+        "on a white seamless; manifest exposure_backdrop_pct) and it would render short of 255 after the white "
+        "balance and exposure (a sweep under a tinted light is light grey once neutral), the pixels of its colour "
+        "are delivered white and the subject as corrected, as a retoucher cleans a packshot's background (a "
+        "whiten_backdrop operation). False leaves the backdrop as the corrections render it.",
+    )
 
 
 class WhiteBalanceRules(_Strict):

@@ -156,3 +156,98 @@ def test_the_light_is_read_off_a_tinted_backdrop(tmp_path: Path) -> None:
     # A sweep blown white in every channel says nothing of the light: the cues read it, as before.
     _packshot(tmp_path / "white.jpg")
     assert not measure_all(_proxy(tmp_path / "white.jpg"), True).colour.backdrop
+
+
+def _sweep(picture: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """The sweep's pixels of a delivered picture: away from the subject (its rim, a JPEG's ringing) by 3 %."""
+    mask = cv2.resize(subject.astype(np.uint8), picture.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    reach = max(3, int(0.03 * max(picture.shape[:2])))
+    near = cv2.dilate(mask, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(bool)
+    return picture[~near].reshape(-1, 3)
+
+
+def test_a_backdrop_is_whitened_and_the_subject_left_as_corrected() -> None:
+    from pipeline.imaging.render import Adjustments, backdrop_level, finish_rendition
+
+    # A sweep under a light 45 mired warm, blown in red alone: neutral after the white balance's gains, but light
+    # grey, the level it renders at.
+    sweep = (1.0, 0.84, 0.65)
+    gains = (0.83, 0.99, 1.28)  # what neutralises it, keeping luminance
+    assert backdrop_level(Adjustments(wb_gains=gains), "srgb") == 1.0
+    level = backdrop_level(Adjustments(wb_gains=gains, backdrop_rgb=sweep), "srgb")
+    # A row: the sweep, its JPEG noise a level under, the subject's rim, a red cup, its highlight and cream china
+    # (as bright as the sweep in red and green, a quarter under it in blue).
+    row = np.asarray([sweep, [0.98, 0.82, 0.64], [0.9, 0.75, 0.58], [0.6, 0.12, 0.05], [0.97, 0.4, 0.2],
+                      [1.0, 0.86, 0.49]], np.float32)[None]
+    plain = finish_rendition(row.copy(), "srgb", 0.0, 8, gains)
+    whitened = finish_rendition(row.copy(), "srgb", 0.0, 8, gains, backdrop=sweep)
+    assert 200 < plain[0, 0].min() < 250 and abs(level * 255 - plain[0, 0].min()) < 1.0
+    assert whitened[0, :2].min() == 255  # the sweep and its noise: white
+    assert plain[0, 2].min() < whitened[0, 2].min() < 255  # the rim: between
+    assert np.array_equal(whitened[0, 3:], plain[0, 3:])  # the cup, its highlight, the cream china: as corrected
+    with pytest.raises(ValueError, match="backdrop"):
+        finish_rendition(row.copy(), "srgb", 0.0, 8, backdrop=(1.0, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("shift_mired", [45.0, -45.0])
+def test_a_tinted_sweep_is_delivered_white(tmp_path: Path, shift_mired: float) -> None:
+    # A sweep under a tinted light was delivered light grey once its tint was taken away (237 of 255 for a warm
+    # one): the plan has it whitened, and the export's sweep is 255, the cup as corrected.
+    import jsonschema
+
+    from pipeline.outputs.instructions import SCHEMA_PATH
+
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    subject = _packshot(shoot / "cup.jpg", shift_mired=shift_mired)
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+    kinds = [o["kind"] for o in doc["operations"]]
+    assert kinds.index("white_balance") < kinds.index("whiten_backdrop")
+    (point,) = [o for o in doc["operations"] if o["kind"] == "whiten_backdrop"]
+    assert point["applied_by"] == "renderer" and 220 < point["params"]["level"] < 250, point
+    assert "backdrop to white" in doc["summary"]
+    (export,) = (out / "exports").rglob("cup.jpg")
+    delivered = np.asarray(Image.open(export).convert("RGB"))
+    sweep = _sweep(delivered, subject)
+    assert (sweep.min(axis=1) >= 253).mean() > 0.99, np.percentile(sweep.min(axis=1), [1, 5, 50])
+    # The cup is as corrected: a render of the same plan without the whitening differs only where the cup is the
+    # sweep's white (its white china's rim, the spoon's highlights: about 4 % of it, whiter), and by JPEG's ringing.
+    off = tmp_path / "off.yaml"
+    off.write_text("schema_version: 2\nextends: base\nexposure:\n  backdrop_white: false\n")
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "plain"), "--executor", "local",
+                                       "-q", "--chart", str(off)])
+    assert result.exit_code == 0, result.output
+    (export,) = (tmp_path / "plain" / "exports").rglob("cup.jpg")
+    plain = np.asarray(Image.open(export).convert("RGB"))
+    cup = cv2.resize(subject.astype(np.uint8), plain.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    core = cv2.erode(cup, np.ones((15, 15), np.uint8)).astype(bool)
+    moved = np.abs(delivered[core].astype(int) - plain[core]).max(axis=1)
+    assert np.median(moved) == 0 and (moved > 3).mean() < 0.08, np.percentile(moved, [50, 95, 99])
+    assert np.median(_sweep(plain, subject).min(axis=1)) < 245  # the sweep, left as corrected: grey
+    # Camera Raw has no setting for it: the sidecar's note says so.
+    assert "white backdrop" in (doc.get("xmp_note") or ""), doc.get("xmp_note")
+
+
+def test_the_chart_can_leave_the_backdrop_as_corrected(tmp_path: Path) -> None:
+    from pipeline.planning.plan import plan_image
+
+    _packshot(tmp_path / "warm.jpg", shift_mired=45.0)
+    rgb = _proxy(tmp_path / "warm.jpg")
+    record = ImageRecord.from_row(dict(
+        source_path="warm.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
+        width=rgb.shape[1], height=rgb.shape[0], sharpness=100.0, lines_found=0, phash="0" * 16))
+    m = measure_all(rgb, True)
+    record.exposure, record.colour = m.exposure, m.colour
+    base = load_chart("base").chart
+    assert any(o.kind is OperationKind.WHITEN_BACKDROP for o in plan_image(record, base))
+    off = chart_with(base, "exposure", backdrop_white=False)
+    assert not any(o.kind is OperationKind.WHITEN_BACKDROP for o in plan_image(record, off))
+    # A sweep that renders white already (blown in every channel, no white balance) asks for nothing.
+    _packshot(tmp_path / "white.jpg")
+    m = measure_all(_proxy(tmp_path / "white.jpg"), True)
+    record.exposure, record.colour = m.exposure, m.colour
+    assert m.exposure.backdrop_pct > 40
+    assert not any(o.kind is OperationKind.WHITEN_BACKDROP for o in plan_image(record, base))

@@ -103,6 +103,9 @@ class Adjustments:
         The source is a rendered picture (JPEG, TIFF): a darkening is applied in the scene light of
         its camera-like curve (:func:`scene_gain`), as its exposure was metered, not as a gain on its
         display light (which turns its whites grey).
+    backdrop_rgb : tuple of float or None
+        A white backdrop's colour as decoded (a ``whiten_backdrop`` operation): its pixels are delivered white
+        (:func:`backdrop_alpha`); None leaves every pixel as the corrections render it.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -112,6 +115,7 @@ class Adjustments:
     crops: Mapping[str, Box] = field(default_factory=dict)
     crop_turns: Mapping[str, float] = field(default_factory=dict)
     display_referred: bool = False
+    backdrop_rgb: tuple[float, float, float] | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned."""
@@ -138,8 +142,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?}``. Flag and reject, every operation left to a
-        retoucher and every operation a reviewer rejected are ignored.
+        ``crop {"aspect", "box", "rotate_deg"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b]}``. Flag
+        and reject, every operation left to a retoucher and every operation a reviewer rejected are ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
 
@@ -160,6 +164,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     faces: list[FaceLift] = []
     crops: dict[str, Box] = {}
     turns: dict[str, float] = {}
+    backdrop: tuple[float, float, float] | None = None
     for op in operations:
         if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
             continue  # a person's job, or turned down by a reviewer
@@ -180,6 +185,12 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 crops[str(p["aspect"])] = _box(p["box"], op)
                 if float(p.get("rotate_deg") or 0.0):
                     turns[str(p["aspect"])] = float(p["rotate_deg"])
+            elif op.kind == OperationKind.WHITEN_BACKDROP:
+                c = np.asarray(p["backdrop_rgb"], dtype=np.float64)
+                if c.shape != (3,) or not np.all(np.isfinite(c)) or not np.all(c > 0):
+                    raise ValueError(f"operation {op.op_id}: backdrop_rgb must be three positive numbers, "
+                                     f"got {p['backdrop_rgb']!r}")
+                backdrop = (float(c[0]), float(c[1]), float(c[2]))
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -190,6 +201,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         crops=crops,
         crop_turns=turns,
         display_referred=display_referred,
+        backdrop_rgb=backdrop,
     )
 
 
@@ -744,6 +756,7 @@ def finish_rendition(
     white: float = 1.0,
     full_scale: float | None = None,
     scene_gain: float = 1.0,
+    backdrop: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -776,6 +789,9 @@ def finish_rendition(
         Below 1: a rendered source's exposure darkening, applied after the gains in the scene light
         of its camera-like curve (:func:`~pipeline.imaging.measure.metering.darken_display_referred`;
         :attr:`Adjustments.display_referred`), not folded into them.
+    backdrop : sequence of 3 float, optional
+        A white backdrop's colour in ``rgb_linear``'s light (:attr:`Adjustments.backdrop_rgb`): its pixels
+        are delivered white, blended in by :func:`backdrop_alpha`.
 
     Returns
     -------
@@ -797,6 +813,8 @@ def finish_rendition(
         raise ValueError(f"expected float32 (H, W, 3), got {rgb_linear.dtype} {rgb_linear.shape}")
     if not 0.0 < scene_gain <= 1.0:
         raise ValueError(f"scene gain must be in (0, 1], got {scene_gain}")
+    if backdrop is not None and not (len(backdrop) == 3 and min(backdrop) > 0):
+        raise ValueError(f"backdrop must be three positive levels, got {backdrop!r}")
     space = ColorSpace(color_space)
     gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
     shoulder = white > 1.0
@@ -819,6 +837,7 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
+        whiten = None if backdrop is None else backdrop_alpha(strip, backdrop)
         blown = blown_after_gains(strip, gains) if coloured else None
         if gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
@@ -833,6 +852,8 @@ def finish_rendition(
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
             strip.reshape(-1, 3)[blown[0]] = blown[1] if space32 is None else blown[1] @ space32
         encoded = encode_fast(space, strip, in_place=True)
+        if whiten is not None:  # toward white by alpha: e + alpha * (1 - e)
+            encoded += whiten[..., None] * (np.float32(1.0) - encoded)
         strip[...] = encoded
         if luma is not None:
             luma[y : y + rows] = cv2.transform(strip, luma_weights).reshape(strip.shape[:2])
@@ -912,6 +933,45 @@ def shoulder_white(adjustments: Adjustments, white_of_source: float = 1.0) -> fl
     return 2.0**adjustments.exposure_ev * max(white_of_source, 1e-6)
 
 
+#: A pixel at this share of a white backdrop's colour or less, in the channel furthest under it, is the subject
+#: (or its rim, blending into the white) and rendered as it is ...
+BACKDROP_WHITE_FROM = 0.85
+#: ... and from this share it is the backdrop, delivered white (a sweep's JPEG noise and its unevenness are a
+#: few levels under its median); in between, blended by a smooth step.
+BACKDROP_WHITE_AT = 0.97
+
+
+def backdrop_alpha(rgb_linear: np.ndarray, backdrop: Sequence[float]) -> np.ndarray:
+    """How far each pixel is a white backdrop's white, (H, W) float32 in [0, 1].
+
+    A sweep lit white, but read a little short of it (250 of 255) or blown in its brightest channel alone
+    under a tinted light, renders light grey once the white balance makes it neutral (a sweep 45 mired warm,
+    at 237 of 255: the gains keep luminance). Its pixels are its colour, ``backdrop`` (the median of its
+    white, :func:`~pipeline.imaging.measure.exposure.backdrop_colour`), in every channel: those at
+    :data:`BACKDROP_WHITE_AT` of it or more in the channel furthest under it are the backdrop, delivered
+    white; the subject, in any colour, falls under it in some channel, and is rendered as it is, with no
+    levels move on it (a white point set on the sweep clipped 3-8 % of a red cup's highlights); its rim blends
+    between (:data:`BACKDROP_WHITE_FROM`).
+    """
+    b = np.asarray(backdrop, np.float32).reshape(1, 1, 3)
+    ratio = (rgb_linear / b).min(axis=2)
+    t = np.clip((ratio - np.float32(BACKDROP_WHITE_FROM)) * np.float32(1.0 / (BACKDROP_WHITE_AT - BACKDROP_WHITE_FROM)),
+                0.0, 1.0)
+    return t * t * (np.float32(3.0) - np.float32(2.0) * t)
+
+
+def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, white: float = 1.0,
+                   full_scale: float | None = None) -> float:
+    """The encoded level, 0-1, a white backdrop (:attr:`Adjustments.backdrop_rgb`) renders at in its darkest
+    channel with the picture's gains, shoulder and darkening, before it is whitened (1.0 without one)."""
+    if adjustments.backdrop_rgb is None:
+        return 1.0
+    probe = np.asarray(adjustments.backdrop_rgb, np.float32).reshape(1, 1, 3).copy()
+    encoded = finish_rendition(probe, color_space, 0.0, 16, correction_gains(adjustments), white=white,
+                               full_scale=full_scale, scene_gain=scene_gain(adjustments))
+    return float(encoded.min()) / 65535.0
+
+
 def render_frame(
     decoded: np.ndarray,
     width: int,
@@ -969,7 +1029,7 @@ def render_frame(
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
-        scene_gain(adjustments),
+        scene_gain(adjustments), adjustments.backdrop_rgb,
     )
 
 
@@ -1037,7 +1097,7 @@ def render_rows(
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     out = finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
-        scene_gain(adjustments),
+        scene_gain(adjustments), adjustments.backdrop_rgb,
     )
     return out[v0 - a0 : v1 - a0]
 

@@ -48,7 +48,8 @@ from pipeline.kernel.stage import RunContext
 STATE_DIR = ".postprod"
 #: Bumped when the journal's record layout changes: older entries are then redone, not misread. 3: the colour
 #: group's ColorChecker (wb_colour_checker, wb_colour_checker_box): a frame journalled before had no chart looked for.
-JOURNAL_FORMAT = 3
+#: 4: the white backdrop's colour (exposure_backdrop_rgb), which its white point needs.
+JOURNAL_FORMAT = 4
 #: The libraries whose versions change what the stages compute (the RAW decode, OpenCV's filters and demosaic,
 #: the face detector's runtime, the encoders), each by the distribution names it installs under: a result
 #: journalled under other versions is redone, so one shoot's records never mix two of them. (OpenCV 5.1 rounds a

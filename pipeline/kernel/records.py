@@ -103,6 +103,7 @@ class OperationKind(StrEnum):
     WHITE_BALANCE = "white_balance"
     BRIGHTEN_FACE = "brighten_face"
     STRAIGHTEN = "straighten"
+    WHITEN_BACKDROP = "whiten_backdrop"
     CROP = "crop"
     FLAG = "flag"
     REJECT = "reject"
@@ -288,6 +289,10 @@ class ExposureMeasure:
         "not only above it, around a subject under 5 % clipped); 0 for none. "
         "The meter, the percentiles and the clipping are then read on the subject, and the plan does not "
         "darken the frame (that would grey the backdrop).")
+    backdrop_rgb: list[float] | None = column(
+        "exposure_backdrop_rgb", pa.list_(pa.float64()),
+        "The white backdrop's colour as decoded [r, g, b], linear (1.0 = full scale): the median of its white "
+        "pixels. The plan's whiten_backdrop operation delivers it white; null without a backdrop.")
     reference: float | None = column(
         "exposure_target", pa.float64(),
         "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")

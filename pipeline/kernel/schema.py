@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 13  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 14  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
@@ -35,6 +35,7 @@ SCHEMA_VERSION = 13  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 12: wb_colour_checker, wb_colour_checker_box (the light read off a ColorChecker in the frame, and where it is)
 # 13: exposure_backdrop_pct (a white backdrop: the exposure read on the subject, never darkened), wb_backdrop
 # (the light read off that backdrop)
+# 14: exposure_backdrop_rgb (the backdrop's colour, which the plan's whiten_backdrop delivers white)
 
 
 def use_system_memory_pool() -> bool:

@@ -47,7 +47,7 @@ INSTRUCTIONS_SCHEMA = pa.schema(
     [
         _f("source_path", pa.string(), "Source file, relative to the shoot.", False),
         _f("op_id", pa.string(), "Operation id, stable within the image.", False),
-        _f("kind", pa.string(), "exposure, white_balance, brighten_face, straighten, crop, flag or reject.", False),
+        _f("kind", pa.string(), "exposure, white_balance, whiten_backdrop, brighten_face, straighten, crop, flag or reject.", False),
         _f("params_json", pa.string(), "Kind-specific parameters as JSON (full-resolution pixels).", False),
         _f("reason", pa.string(), "Why, in the retoucher's words.", False),
         _f("measured", pa.float64(), "Measured value the rule compared."),
@@ -164,6 +164,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
             parts.append(f"exposure {o.params['ev']:+.2f} EV")
         elif o.kind is OperationKind.WHITE_BALANCE:
             parts.append(f"white balance {o.params['temperature_shift_k']:+.0f} K")
+        elif o.kind is OperationKind.WHITEN_BACKDROP:
+            parts.append("backdrop to white")
         elif o.kind is OperationKind.STRAIGHTEN:
             parts.append(f"straighten {o.params['angle_deg']:+.1f} deg")
     crops = [o.params["aspect"] for o in ops if o.kind is OperationKind.CROP]

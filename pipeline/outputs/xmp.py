@@ -31,6 +31,8 @@ checked against XMP that Adobe software wrote (``tests/data/adobe_xmp``):
   stores a rotated crop (:func:`crs_crop`), in the stored orientation,
   against Camera Raw's default crop; only what the renderer applies;
 * faces to brighten as radial local corrections;
+* not a white backdrop whitened (:mod:`pipeline.planning.rules.whiten_backdrop`): Camera Raw has no
+  setting for it (a retoucher's mask), and the sidecar says so in its note;
 * an image-level review decision (:class:`ImageDecision`) as ``xmp:Rating``,
   ``xmp:Label`` and ``dc:subject``, who and when in postprod's namespace.
 """
@@ -631,6 +633,10 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     ev = sum(float(o["params"]["ev"]) for o in applied if o["kind"] == "exposure")
     baseline = 0.0 if rendered else float((doc.get("camera_raw") or {}).get("baseline_exposure_ev") or 0.0)
     a["crs:Exposure2012"] = _fmt(ev - baseline, 2, sign=True)
+    whiten = next((o for o in applied if o["kind"] == "whiten_backdrop"), None)
+    if whiten is not None:
+        out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
+                         "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
 
     # Crop and angle: the primary rendition's framing, as the renderer makes it.
     frame = CameraRawFrame.of(doc)

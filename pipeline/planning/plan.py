@@ -53,7 +53,7 @@ def plan_image(record: ImageRecord, chart: Chart, rules: Sequence[ImageRule] = R
     Returns
     -------
     list of Operation
-        In the order a retoucher would work: white balance, exposure, faces,
+        In the order a retoucher would work: white balance, exposure, white backdrop, faces,
         straightening, crops, then flags and rejections.
 
     Raises

@@ -151,6 +151,19 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     return cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
+def backdrop_colour(rgb: np.ndarray, backdrop: np.ndarray) -> tuple[float, float, float] | None:
+    """The colour of a white backdrop (:func:`white_backdrop`) as decoded: the median, channel by channel, of
+    its white pixels (about 65 000 of them; the subject's rim the mask takes in is not white and is left out),
+    or None when none is white."""
+    step = max(1, int(np.sqrt(backdrop.size / 65_536)))
+    pixels = rgb[::step, ::step][backdrop[::step, ::step]]
+    pixels = pixels[pixels.max(axis=1) >= np.float32(BACKDROP_LEVEL)]
+    if not len(pixels):
+        return None
+    r, g, b = (float(v) for v in np.median(pixels, axis=0))
+    return r, g, b
+
+
 def _clipped_pct_of(pixels: np.ndarray, highlight: float, shadow: float) -> tuple[np.ndarray, np.ndarray, float]:
     """:func:`clipped_pct` of a set of pixels, ``(N, 3)`` (a picture's opaque ones)."""
     hl, sl = np.float32(highlight), np.float32(shadow)
@@ -242,7 +255,7 @@ def exposure_measure(
         grey). None, or no pixel opaque: the whole frame.
     backdrop : ndarray of bool, (H, W), optional
         The frame's white backdrop (:func:`white_backdrop`): left out as a transparent background is, and its
-        share of the frame recorded (``backdrop_pct``).
+        share of the frame and its colour recorded (``backdrop_pct``, ``backdrop_rgb``: :func:`backdrop_colour`).
 
     Raises
     ------
@@ -274,6 +287,7 @@ def exposure_measure(
         meter_ev=ev,
         white_ev=scene_white - WHITE_LOG2,
         backdrop_pct=0.0 if backdrop is None else float(backdrop.mean() * 100.0),
+        backdrop_rgb=None if backdrop is None or (colour := backdrop_colour(rgb, backdrop)) is None else list(colour),
         reference=metering_reference(),
         shadow_contrast=contrast,
         luminance_p01=p01,

@@ -4,7 +4,7 @@ An image rule reads one analysed record, the chart and the plan so far
 (:class:`~pipeline.planning.state.PlanState`) and returns the operations it
 asks for; it may record a decision on the plan for the rules after it. The
 order of :data:`RULES` is the order a retoucher works in and the order of the
-operations in the instructions: white balance, exposure, faces,
+operations in the instructions: white balance, exposure, white backdrop, faces,
 straightening, crops, then the checks that flag or reject.
 
 A shoot rule sees every record at once, and every image's plan before the
@@ -45,6 +45,7 @@ from pipeline.planning.rules.faces import plan_faces
 from pipeline.planning.rules.scenes import plan_scene_exposure, plan_scene_white_balance, plan_scenes
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.rules.white_balance import plan_white_balance
+from pipeline.planning.rules.whiten_backdrop import plan_whiten_backdrop
 from pipeline.planning.state import PlanState
 
 ImageRule = Callable[[ImageRecord, Chart, PlanState], list[Operation]]
@@ -56,6 +57,7 @@ SceneRule = Callable[[Sequence[ImageRecord], Chart, Mapping[int, PlanState], Map
 RULES: tuple[ImageRule, ...] = (
     plan_white_balance,
     plan_exposure,  # sets plan.exposure_ev
+    plan_whiten_backdrop,  # after the scene rules' white balance and exposure
     plan_faces,  # judges faces after plan.exposure_ev
     plan_straightening,  # sets plan.angle_deg
     plan_crops,  # turns with plan.angle_deg

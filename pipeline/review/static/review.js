@@ -572,6 +572,7 @@ function opAmount(op) {
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
     case "white_balance": return `${fmt(p.temperature_shift_k, 0, true)} K, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
+    case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
     case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
   }
