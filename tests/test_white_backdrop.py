@@ -227,6 +227,13 @@ def test_a_tinted_sweep_is_delivered_white(tmp_path: Path, shift_mired: float) -
     moved = np.abs(delivered[core].astype(int) - plain[core]).max(axis=1)
     assert np.median(moved) == 0 and (moved > 3).mean() < 0.08, np.percentile(moved, [50, 95, 99])
     assert np.median(_sweep(plain, subject).min(axis=1)) < 245  # the sweep, left as corrected: grey
+    # The review's "after" picture is the delivered one: its sweep white too (it applied only the white balance,
+    # exposure and face lifts, and showed the sweep grey).
+    from pipeline.review.preview import after_preview, decode_preview, tonal_operations
+
+    shown = after_preview(decode_preview(shoot / "cup.jpg", "raster"), tonal_operations(doc), delivered.shape[1],
+                          delivered.shape[0], display_referred=True)
+    assert (_sweep(shown, subject).min(axis=1) >= 253).mean() > 0.99
     # Camera Raw has no setting for it: the sidecar's note says so.
     assert "white backdrop" in (doc.get("xmp_note") or ""), doc.get("xmp_note")
 
