@@ -108,9 +108,14 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
         # or sharpening) read 1 of 65535 apart between the strips and the whole, the demosaicked regions being
         # equal to the whole frame's.
         # A turned frame's warp and the lift's float32 grid may round any value differently.
+        # A white backdrop whitened (its colour: the frame's brightest pixels'), each pixel by its own colour.
+        bright = whole.reshape(-1, 3)[whole.reshape(-1, 3).max(axis=1) >= np.percentile(whole.max(axis=2), 99)]
+        backdrop = tuple(float(v) for v in np.median(bright, axis=0) / (65535.0 if whole.dtype == np.uint16 else 1.0))
+        whitened = Adjustments(wb_gains=(0.9, 1.0, 1.15), backdrop_rgb=backdrop)  # type: ignore[arg-type]
         cases = [
             (master, (0.0, 0.0, w, h), (w, h), "adobe_rgb", 1.0, 16, 4),
             (turned, (100.0, 80.0, w - 200.0, h - 160.0), (w - 200, h - 160), "srgb", 0.5, 8, None),
+            (whitened, (0.0, 0.0, w, h), (w // 2, h // 2), "srgb", 0.5, 8, None),
         ]
         for adj, box, size, space, sharpen, bits, most_apart in cases:
             reference = render_frame(whole, w, h, adj, box, size, space, sharpen, bits)
@@ -121,6 +126,8 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
             off = np.abs(got.astype(int) - reference)
             assert int(off.max()) <= 1
             assert most_apart is None or int((off > 0).sum()) <= most_apart
+            if adj.backdrop_rgb is not None:  # some of the frame whitened: the case tests something
+                assert 0.001 < float((reference.min(axis=2) == 255).mean()) < 0.5
 
 
 @pytest.mark.parametrize("compression", ["none", "deflate"])
