@@ -258,3 +258,15 @@ def test_the_chart_can_leave_the_backdrop_as_corrected(tmp_path: Path) -> None:
     record.exposure, record.colour = m.exposure, m.colour
     assert m.exposure.backdrop_pct > 40
     assert not any(o.kind is OperationKind.WHITEN_BACKDROP for o in plan_image(record, base))
+
+
+def test_a_picture_whose_subject_is_all_rim_is_no_backdrop() -> None:
+    # A 30-px icon, a grey square of 5 px on white: the rim around the white takes in the whole square, and nothing
+    # is left to meter (it read the mean of nothing, with NumPy's warnings on the console).
+    import warnings
+
+    icon = np.ones((30, 30, 3), np.float32)
+    icon[12:17, 12:17] = 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert white_backdrop(icon) is None

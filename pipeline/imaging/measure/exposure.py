@@ -146,6 +146,8 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     # backdrop's too: left in, it is the subject's white point, which the meter never reads darker than.
     rim = cv2.dilate(backdrop.astype(np.uint8), np.ones((7, 7), np.uint8))
     subject = grid[rim == 0]
+    if not len(subject):
+        return None  # the rim takes in what little is not white (an icon a few pixels wide): no subject to meter
     if not np.any(subject >= np.float32(HIGHLIGHT_LEVEL), axis=1).mean() * 100.0 < BACKDROP_SUBJECT_CLIPPED_PCT:
         return None  # the subject is blown too: a scene developed over, not a backdrop
     return cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
