@@ -144,7 +144,9 @@ class Render(Stage):
         r = item.record
         width, height = r.frame.width, r.frame.height
         sigma = self.params.sharpen_radius_px
-        frames = {name: rendition_frame(rend, adjustments, width, height) for name, rend in chart.renditions.items()}
+        # Each rendition's frame as its crop turns and pads it (a reviewer's turn, a packshot's canvas).
+        framed = {name: adjustments.for_crop(rend.crop) for name, rend in chart.renditions.items()}
+        frames = {name: rendition_frame(rend, framed[name], width, height) for name, rend in chart.renditions.items()}
         sizes = {name: rendition_size(chart.renditions[name], frame) for name, frame in frames.items()}
         small = {name: rend for name, rend in chart.renditions.items()
                  if raw_half_size(max(sizes[name][0] / frames[name][2], sizes[name][1] / frames[name][3]))}
@@ -179,8 +181,9 @@ class Render(Stage):
                 continue
             frame, size = frames[name], sizes[name]
 
-            def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend) -> np.ndarray:
-                return render_rows(source.region, width, height, adjustments, frame, size, (v0, v1),
+            def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend,
+                     adjusted: Adjustments = framed[name]) -> np.ndarray:
+                return render_rows(source.region, width, height, adjusted, frame, size, (v0, v1),
                                    rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white)
 
             out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),

@@ -106,6 +106,12 @@ class Adjustments:
     backdrop_rgb : tuple of float or None
         A white backdrop's colour as decoded (a ``whiten_backdrop`` operation): its pixels are delivered white
         (:func:`backdrop_alpha`); None leaves every pixel as the corrections render it.
+    crop_pads : dict
+        Chart crop aspect -> the colour (linear, as decoded) a crop reaching beyond the frame is padded with
+        (a crop op's ``pad_rgb``: a packshot's canvas extended with its backdrop); absent = not padded.
+    pad_rgb : tuple of float or None
+        The pad of the frame being rendered (:meth:`for_crop`): the part of an unturned frame beyond the image
+        is filled with it (:func:`padded_split`); None repeats the image's edge, as before.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -116,11 +122,16 @@ class Adjustments:
     crop_turns: Mapping[str, float] = field(default_factory=dict)
     display_referred: bool = False
     backdrop_rgb: tuple[float, float, float] | None = None
+    crop_pads: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
+    pad_rgb: tuple[float, float, float] | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
-        """These adjustments as the frame of a rendition cropped to ``aspect`` is turned."""
+        """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
         turn = self.crop_turns.get(aspect, 0.0) if aspect is not None else 0.0
-        return self if not turn else dataclasses.replace(self, angle_deg=self.angle_deg + turn)
+        pad = self.crop_pads.get(aspect) if aspect is not None else None
+        if not turn and pad == self.pad_rgb:
+            return self
+        return dataclasses.replace(self, angle_deg=self.angle_deg + turn, pad_rgb=pad)
 
 
 def _box(value: Any, op: Operation) -> Box:
@@ -133,6 +144,13 @@ def _box(value: Any, op: Operation) -> Box:
     return (x, y, w, h)
 
 
+def _colour(value: Any, name: str, op: Operation) -> tuple[float, float, float]:
+    c = np.asarray(value, dtype=np.float64)
+    if c.shape != (3,) or not np.all(np.isfinite(c)) or not np.all(c > 0):
+        raise ValueError(f"operation {op.op_id}: {name} must be three positive numbers, got {value!r}")
+    return float(c[0]), float(c[1]), float(c[2])
+
+
 def adjustments_from_operations(operations: Sequence[Operation], display_referred: bool = False) -> Adjustments:
     """Collect the operations the renderer carries out (``applied_by == renderer``).
 
@@ -142,7 +160,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b]}``. Flag
+        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b]}``. Flag
         and reject, every operation left to a retoucher and every operation a reviewer rejected are ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
@@ -164,6 +182,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     faces: list[FaceLift] = []
     crops: dict[str, Box] = {}
     turns: dict[str, float] = {}
+    pads: dict[str, tuple[float, float, float]] = {}
     backdrop: tuple[float, float, float] | None = None
     for op in operations:
         if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
@@ -185,12 +204,10 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 crops[str(p["aspect"])] = _box(p["box"], op)
                 if float(p.get("rotate_deg") or 0.0):
                     turns[str(p["aspect"])] = float(p["rotate_deg"])
+                if p.get("pad_rgb") is not None:
+                    pads[str(p["aspect"])] = _colour(p["pad_rgb"], "pad_rgb", op)
             elif op.kind == OperationKind.WHITEN_BACKDROP:
-                c = np.asarray(p["backdrop_rgb"], dtype=np.float64)
-                if c.shape != (3,) or not np.all(np.isfinite(c)) or not np.all(c > 0):
-                    raise ValueError(f"operation {op.op_id}: backdrop_rgb must be three positive numbers, "
-                                     f"got {p['backdrop_rgb']!r}")
-                backdrop = (float(c[0]), float(c[1]), float(c[2]))
+                backdrop = _colour(p["backdrop_rgb"], "backdrop_rgb", op)
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -202,6 +219,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         crop_turns=turns,
         display_referred=display_referred,
         backdrop_rgb=backdrop,
+        crop_pads=pads,
     )
 
 
@@ -972,6 +990,38 @@ def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, whit
     return float(encoded.min()) / 65535.0
 
 
+def padded_split(frame: Box, width: int, height: int, size: tuple[int, int]) -> tuple[Box, tuple[int, int, int, int]] | None:
+    """For an unturned frame reaching beyond the image: its part inside the image, and where that lands in the
+    ``size`` output, ``(x, y, w, h)`` whole pixels; None for a frame inside the image.
+
+    Raises
+    ------
+    ValueError
+        If the frame lies wholly outside the image.
+    """
+    x, y, w, h = frame
+    if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+        return None
+    ix0, iy0, ix1, iy1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
+    if ix1 <= ix0 or iy1 <= iy0:
+        raise ValueError(f"frame {frame} lies outside the {width}x{height} image")
+    out_w, out_h = size
+    ox0, oy0 = round((ix0 - x) * out_w / w), round((iy0 - y) * out_h / h)
+    ox1, oy1 = max(ox0 + 1, round((ix1 - x) * out_w / w)), max(oy0 + 1, round((iy1 - y) * out_h / h))
+    ox0, oy0 = min(ox0, out_w - 1), min(oy0, out_h - 1)
+    ox1, oy1 = min(ox1, out_w), min(oy1, out_h)
+    return (ix0, iy0, ix1 - ix0, iy1 - iy0), (ox0, oy0, ox1 - ox0, oy1 - oy0)
+
+
+def _padding(adjustments: Adjustments, frame: Box, width: int, height: int,
+             size: tuple[int, int]) -> tuple[Box, tuple[int, int, int, int]] | None:
+    """:func:`padded_split` of a padded frame (:attr:`Adjustments.pad_rgb`), unturned (a reviewer's turn of a
+    padded crop repeats the image's edge instead)."""
+    if adjustments.pad_rgb is None or adjustments.angle_deg:
+        return None
+    return padded_split(frame, width, height, size)
+
+
 def render_frame(
     decoded: np.ndarray,
     width: int,
@@ -1024,7 +1074,14 @@ def render_frame(
     if adjustments.exposure_ev > 0 and white_of_source is None:
         white_of_source = source_white(decoded)
     white = shoulder_white(adjustments, white_of_source if adjustments.exposure_ev > 0 else 1.0)
-    linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
+    split = _padding(adjustments, frame, width, height, size)
+    if split is None:
+        linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
+    else:  # the image's part inside, on the pad
+        inner, (ox, oy, ow, oh) = split
+        linear = np.empty((size[1], size[0], 3), np.float32)
+        linear[...] = np.asarray(adjustments.pad_rgb, np.float32)
+        linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
@@ -1087,11 +1144,17 @@ def render_rows(
     reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
-    x0, y0, x1, y1 = _source_box(to_frame, out_w, a1 - a0, width, height)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"frame {frame} lies outside the {width}x{height} image")
-    region = region_of(x0, y0, x1, y1)
-    linear = _warp(region, _translate(-x0, -y0) @ to_frame, out_w, a1 - a0)
+    split = _padding(adjustments, frame, width, height, (out_w, out_h))
+    if split is None:
+        linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame)
+    else:  # the image's part inside, on the pad, as render_frame lays it
+        inner, (ox, oy, ow, oh) = split
+        linear = np.empty((a1 - a0, out_w, 3), np.float32)
+        linear[...] = np.asarray(adjustments.pad_rgb, np.float32)
+        r0, r1 = max(a0, oy), min(a1, oy + oh)
+        if r0 < r1:
+            to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
+            linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height, inner)
     apply_face_lifts(linear, adjustments.faces, to_frame)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
@@ -1100,6 +1163,15 @@ def render_rows(
         scene_gain(adjustments), adjustments.backdrop_rgb,
     )
     return out[v0 - a0 : v1 - a0]
+
+
+def _rows_of(region_of: Callable[[int, int, int, int], np.ndarray], to_frame: np.ndarray, out_w: int, out_h: int,
+             width: int, height: int, frame: Box) -> np.ndarray:
+    """The ``out_w`` x ``out_h`` raster ``to_frame`` maps onto the image, read by regions (:func:`render_rows`)."""
+    x0, y0, x1, y1 = _source_box(to_frame, out_w, out_h, width, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"frame {frame} lies outside the {width}x{height} image")
+    return _warp(region_of(x0, y0, x1, y1), _translate(-x0, -y0) @ to_frame, out_w, out_h)
 
 
 @dataclass

@@ -293,6 +293,11 @@ class ExposureMeasure:
         "exposure_backdrop_rgb", pa.list_(pa.float64()),
         "The white backdrop's colour as decoded [r, g, b], linear (1.0 = full scale): the median of its white "
         "pixels. The plan's whiten_backdrop operation delivers it white; null without a backdrop.")
+    subject_box: list[float] | None = column(
+        "exposure_subject_box", pa.list_(pa.float64()),
+        "What stands on the white backdrop (the product, the person, their shadow on the sweep): its bounding box "
+        "[x0, y0, x1, y1], as fractions of the width and height of the image as oriented for viewing; a crop that "
+        "would cut it is padded with the backdrop's white instead. Null without a backdrop.")
     reference: float | None = column(
         "exposure_target", pa.float64(),
         "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")

@@ -35,7 +35,8 @@ SCHEMA_VERSION = 14  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 12: wb_colour_checker, wb_colour_checker_box (the light read off a ColorChecker in the frame, and where it is)
 # 13: exposure_backdrop_pct (a white backdrop: the exposure read on the subject, never darkened), wb_backdrop
 # (the light read off that backdrop)
-# 14: exposure_backdrop_rgb (the backdrop's colour, which the plan's whiten_backdrop delivers white)
+# 14: exposure_backdrop_rgb (the backdrop's colour, which the plan's whiten_backdrop delivers white),
+# exposure_subject_box (what stands on it, which a crop pads rather than cuts)
 
 
 def use_system_memory_pool() -> bool:

@@ -643,6 +643,11 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     primary = framings(doc)[0]
     full = [0.0, 0.0, float(doc["image"]["width"]), float(doc["image"]["height"])]
     box = None if primary["crop"] is None else tuple(primary["box"])
+    if box is not None and not fits(box, primary["angle_deg"], full[2], full[3], eps=0.5):
+        # A packshot's crop padded beyond the frame with its backdrop (pipeline.planning.rules.crops.Subject).
+        out.notes.append(f"the {primary['crop']} crop reaches beyond the frame, padded with the white backdrop: "
+                         "Camera Raw cannot widen a canvas, so no crop is written")
+        box = None
     crop = crs_crop(frame, box if box is not None and list(box) != full else None, primary["angle_deg"])
     if crop is None:
         a["crs:HasCrop"] = "False"

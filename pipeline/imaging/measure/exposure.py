@@ -166,6 +166,29 @@ def backdrop_colour(rgb: np.ndarray, backdrop: np.ndarray) -> tuple[float, float
     return r, g, b
 
 
+#: Parts of what stands on a backdrop smaller than this share of its largest part are specks (dust on the sweep,
+#: a JPEG's ringing), left out of its box.
+SUBJECT_PART_MIN = 0.05
+
+
+def subject_box(backdrop: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The bounding box of what is not a white backdrop (:func:`white_backdrop`), ``(x0, y0, x1, y1)`` as fractions
+    of the width and height: its parts of :data:`SUBJECT_PART_MIN` of the largest or more, read on a 256-px grid."""
+    h, w = backdrop.shape
+    step = max(1, int(round(max(h, w) / BACKDROP_LONG_EDGE)))
+    rest = (~backdrop[::step, ::step]).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    if n < 2:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    parts = stats[1:][areas >= SUBJECT_PART_MIN * areas.max()]
+    x0, y0 = parts[:, cv2.CC_STAT_LEFT].min(), parts[:, cv2.CC_STAT_TOP].min()
+    x1 = (parts[:, cv2.CC_STAT_LEFT] + parts[:, cv2.CC_STAT_WIDTH]).max()
+    y1 = (parts[:, cv2.CC_STAT_TOP] + parts[:, cv2.CC_STAT_HEIGHT]).max()
+    gh, gw = rest.shape
+    return float(x0 / gw), float(y0 / gh), float(min(1.0, x1 / gw)), float(min(1.0, y1 / gh))
+
+
 def _clipped_pct_of(pixels: np.ndarray, highlight: float, shadow: float) -> tuple[np.ndarray, np.ndarray, float]:
     """:func:`clipped_pct` of a set of pixels, ``(N, 3)`` (a picture's opaque ones)."""
     hl, sl = np.float32(highlight), np.float32(shadow)
@@ -257,7 +280,8 @@ def exposure_measure(
         grey). None, or no pixel opaque: the whole frame.
     backdrop : ndarray of bool, (H, W), optional
         The frame's white backdrop (:func:`white_backdrop`): left out as a transparent background is, and its
-        share of the frame and its colour recorded (``backdrop_pct``, ``backdrop_rgb``: :func:`backdrop_colour`).
+        share of the frame, its colour and the box of what stands on it recorded (``backdrop_pct``,
+        ``backdrop_rgb``: :func:`backdrop_colour`; ``subject_box``: :func:`subject_box`).
 
     Raises
     ------
@@ -290,6 +314,7 @@ def exposure_measure(
         white_ev=scene_white - WHITE_LOG2,
         backdrop_pct=0.0 if backdrop is None else float(backdrop.mean() * 100.0),
         backdrop_rgb=None if backdrop is None or (colour := backdrop_colour(rgb, backdrop)) is None else list(colour),
+        subject_box=None if backdrop is None or (box := subject_box(backdrop)) is None else list(box),
         reference=metering_reference(),
         shadow_contrast=contrast,
         luminance_p01=p01,

@@ -16,6 +16,14 @@ A rendition that fills an exact box from a crop needs ``box / crop`` pixels per
 source pixel; beyond the rendition's ``max_upscale`` the renderer delivers it
 smaller (:func:`pipeline.imaging.render.rendition_size`), or, where the chart
 says ``flag``, delivers the box and the plan flags the enlargement (``upscale``).
+
+A frame on a white backdrop with no face to frame (a packshot: ``exposure_backdrop_pct``) frames what stands on
+it (``exposure_subject_box``, with :data:`SUBJECT_MARGIN` of air): where the chart's crop would cut it, the crop
+slides to hold it, and where no crop of the aspect inside the frame can, the crop is widened beyond the frame,
+the subject centred, and the renderer pads it with the backdrop's colour (``pad_rgb``), as a retoucher extends a
+packshot's canvas with its white (a car on a sweep delivered square was cut at both ends). A side where the
+subject meets the frame's edge (cut off by the photographer) is never padded; a subject that meets both edges of
+the side to pad is cropped as before.
 """
 
 from __future__ import annotations
@@ -70,6 +78,9 @@ _IN, _OUT = 0.999, 0.001
 CENTRED_FALLBACK_CONFIDENCE = 0.6
 # A crop that leaves faces out or cuts one: the renderer still makes it, a person should look.
 FLAGGED_CROP_CONFIDENCE = 0.5
+#: Air around what stands on a white backdrop in its crop, as a share of its larger side (a packshot's subject
+#: fills about 90 % of the frame's limiting side: marketplaces ask for 85 % or more).
+SUBJECT_MARGIN = 0.06
 
 
 def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
@@ -77,6 +88,7 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     W, H = float(record.frame.width), float(record.frame.height)  # PlanState.start checked they are there
     framing = framing_faces(record)
     counted = [(f.x, f.y, f.width, f.height) for f in (record.faces[i] for i in plan.faces_that_count)]
+    subject = Subject.of(record) if not framing and not plan.angle_deg else None
     ops: list[Operation] = []
     for spec in chart.crops:
         focus, keep, how = None, None, "centre"
@@ -87,6 +99,13 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             focus, how = (record.content.saliency_x * W, record.content.saliency_y * H), "on the salient region"
         placed = place_keeping_faces(W, H, spec.ratio, plan.angle_deg, framing, focus, keep)
         left_out, cut = placed.left_out, placed.cut
+        pad = None
+        if subject is not None and kept_share(placed.box, 0.0, subject.box) < _IN:
+            box, pad = subject.crop(spec.ratio, W, H)
+            if box is not None:
+                placed, focus = Placement(box), (box[0] + box[2] / 2, box[1] + box[3] / 2)
+                how = ("on what stands on the white backdrop, padded beyond the frame with its colour to hold it "
+                       "whole" if pad else "on what stands on the white backdrop, held whole")
         aspect_id = spec.aspect.replace(":", "x")
         confidence = 1.0 if focus is not None or spec.placement is CropPlacement.CENTER else CENTRED_FALLBACK_CONFIDENCE
         if framing and not (left_out or cut):
@@ -96,7 +115,8 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         ops.append(Operation(
             op_id=f"crop-{aspect_id}", kind=OperationKind.CROP,
             params={"aspect": spec.aspect, "box": [rounded(v, 1) for v in placed.box], "placement": str(spec.placement),
-                    "angle_deg": rounded(plan.angle_deg, 2)},
+                    "angle_deg": rounded(plan.angle_deg, 2),
+                    **({"pad_rgb": [rounded(c, 4) for c in pad]} if pad else {})},
             reason=f"{spec.aspect} crop placed {how}",
             confidence=FLAGGED_CROP_CONFIDENCE if (left_out or cut) else confidence,
             applied_by=AppliedBy.RENDERER,
@@ -110,6 +130,69 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
                              aspect=spec.aspect, faces_cut=list(cut), faces_left_out=list(left_out)))
         ops += enlarged
     return ops
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What stands on a frame's white backdrop, with its air (:data:`SUBJECT_MARGIN`), in full-resolution pixels.
+
+    Attributes
+    ----------
+    box : Box
+        Its bounding box with the air, never beyond an edge of the frame it meets.
+    meets : tuple of bool
+        Whether it meets the frame's left, top, right and bottom edges (cut off there by the photographer).
+    colour : tuple of float
+        The backdrop's colour as decoded (``exposure_backdrop_rgb``), what a padded crop is filled with.
+    """
+
+    box: Box
+    meets: tuple[bool, bool, bool, bool]
+    colour: tuple[float, float, float]
+
+    @classmethod
+    def of(cls, record: ImageRecord) -> Subject | None:
+        """The record's subject on its backdrop, or None without a backdrop (or its box or colour)."""
+        ex = record.exposure
+        if not ex.backdrop_pct or not ex.subject_box or not ex.backdrop_rgb:
+            return None
+        W, H = float(record.frame.width), float(record.frame.height)  # type: ignore[arg-type]
+        x0, y0, x1, y1 = ex.subject_box[0] * W, ex.subject_box[1] * H, ex.subject_box[2] * W, ex.subject_box[3] * H
+        edge = 0.01 * max(W, H)  # the backdrop's rim and the 256-px grid: within a hundredth is at the edge
+        meets = (x0 <= edge, y0 <= edge, x1 >= W - edge, y1 >= H - edge)
+        m = SUBJECT_MARGIN * max(x1 - x0, y1 - y0)
+        x0, y0 = (0.0 if meets[0] else x0 - m), (0.0 if meets[1] else y0 - m)
+        x1, y1 = (W if meets[2] else x1 + m), (H if meets[3] else y1 + m)
+        r, g, b = (float(c) for c in ex.backdrop_rgb)
+        return cls((x0, y0, x1 - x0, y1 - y0), meets, (r, g, b))
+
+    def crop(self, aspect: float, width: float, height: float) -> tuple[Box | None, tuple[float, float, float] | None]:
+        """The ``aspect`` crop that holds the subject whole: inside the frame where one can (no pad), else the
+        smallest that holds it, centred on it and padded beyond the frame (with :attr:`colour`); ``(None, None)``
+        when even that would pad a side the subject meets."""
+        x, y, w, h = self.box
+        inside = place_crop(width, height, aspect, 0.0, (x + w / 2, y + h / 2), self.box)
+        if kept_share(inside, 0.0, self.box) >= _IN:
+            return inside, None
+        bw = max(w, h * aspect)
+        bh = bw / aspect
+        bx, by = x + w / 2 - bw / 2, y + h / 2 - bh / 2
+        left, top, right, bottom = self.meets
+        if (left and right and bw > width + 1e-6) or (top and bottom and bh > height + 1e-6):
+            return None, None  # it would pad a side the subject meets
+        # A side the subject meets stays the frame's edge: the box slides away from it, never past it.
+        if self.meets[0] and bx < 0:
+            bx = 0.0
+        if self.meets[2] and bx + bw > width:
+            bx = width - bw
+        if self.meets[1] and by < 0:
+            by = 0.0
+        if self.meets[3] and by + bh > height:
+            by = height - bh
+        box = (bx, by, bw, bh)
+        if kept_share(box, 0.0, self.box) < _IN:
+            return None, None
+        return box, self.colour
 
 
 def framing_faces(record: ImageRecord) -> dict[int, Box]:
