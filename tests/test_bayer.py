@@ -116,6 +116,9 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
             (master, (0.0, 0.0, w, h), (w, h), "adobe_rgb", 1.0, 16, 4),
             (turned, (100.0, 80.0, w - 200.0, h - 160.0), (w - 200, h - 160), "srgb", 0.5, 8, None),
             (whitened, (0.0, 0.0, w, h), (w // 2, h // 2), "srgb", 0.5, 8, None),
+            # A packshot's crop reaching beyond the frame, padded: the strips lay the image on the pad as the whole.
+            (Adjustments(pad_rgb=(0.9, 0.9, 0.9)), (-300.0, -150.5, w + 600.0, h + 301.0), ((w + 600) // 2, (h + 301) // 2),
+             "srgb", 0.5, 8, None),
         ]
         for adj, box, size, space, sharpen, bits, most_apart in cases:
             reference = render_frame(whole, w, h, adj, box, size, space, sharpen, bits)
@@ -126,6 +129,8 @@ def test_strips_of_a_rendition_are_the_rendition_whole(raw_dir: Path) -> None:
             off = np.abs(got.astype(int) - reference)
             assert int(off.max()) <= 1
             assert most_apart is None or int((off > 0).sum()) <= most_apart
+            if adj.pad_rgb is not None:  # the corners are the pad (0.9 linear: sRGB 243)
+                assert got[0, 0].tolist() == got[-1, -1].tolist() == [243, 243, 243]
             if adj.backdrop_rgb is not None:  # some of the frame whitened: the case tests something
                 assert 0.001 < float((reference.min(axis=2) == 255).mean()) < 0.5
 
