@@ -29,7 +29,11 @@ It runs postprod's analysis and plan (chart ``base``, as
   renderer (:func:`delivered`, 800 px, as the exports are), the share of the
   sweep (away from the subject's matte by 3 % of the frame) at 254 or more in
   every channel, and the subject's pixels at 254 or more in a channel (blown),
-  against the same count on the twin as shot.
+  against the same count on the twin as shot;
+- the crops: the twins planned again under ``social_media`` (4:5, 1:1 and 9:16
+  crops; ``--only plan``), how many crops cut the subject (its matte's box,
+  less than 99 % of it inside the crop), and how many are padded beyond the
+  frame; beside the largest centred crop of each aspect (naive).
 
 Cut-outs with real mattes: ``danielgatis/rembg``'s ``examples/*.out.png``
 (animals, cars, people; its ``plants-1`` matte keeps 1 % and is skipped) are
@@ -215,6 +219,45 @@ def delivered_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarr
     return rows
 
 
+#: The chart the crops are planned under (its crops: 4:5, 1:1, 9:16).
+CROPS_CHART = "social_media"
+
+
+def crop_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarray], outs: dict[str, Path]) -> list[str]:
+    """The table of the crops under :data:`CROPS_CHART` (``outs``: each system's plan under it): crops that cut the
+    subject's matte, crops padded beyond the frame, beside the largest centred crop of each aspect."""
+    import json
+
+    from charts.loader import load_chart
+    from pipeline.imaging.geometry import kept_share, place_crop
+    from pipeline.outputs.instructions import instruction_name
+
+    def subject(name: str) -> tuple[float, float, float, float]:
+        ys, xs = np.nonzero(cuts[name.rsplit("_", 1)[0]][..., 3] > 0.5)
+        return float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()), float(ys.max() + 1 - ys.min())
+
+    aspects = [c.ratio for c in load_chart(CROPS_CHART).chart.crops]
+    rows = ["| crops under social_media (4:5, 1:1, 9:16) | crops cutting the subject | crops padded beyond the frame "
+            "| crops |", "|---|---|---|---|"]
+    for label, out in outs.items():
+        cut = padded = n = 0
+        for f, (name, _) in truth.items():
+            doc = json.loads((out / "instructions" / instruction_name(f)).read_text())
+            for o in (o for o in doc["operations"] if o["kind"] == "crop"):
+                cut += kept_share(tuple(o["params"]["box"]), 0.0, subject(name)) < 0.99
+                padded += bool(o["params"].get("pad_rgb"))
+                n += 1
+        rows.append(f"| {label} | {cut} | {padded} | {n} |")
+    cut = n = 0
+    for f, (name, _) in truth.items():
+        h, w = cuts[name.rsplit("_", 1)[0]].shape[:2]
+        for ratio in aspects:
+            cut += kept_share(place_crop(w, h, ratio), 0.0, subject(name)) < 0.99
+            n += 1
+    rows.append(f"| naive (the largest centred crop) | {cut} | 0 | {n} |")
+    return rows
+
+
 def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Path) -> list[str]:
     """The table's rows: postprod (and any checkout it is compared with) against the naive meter."""
     import pyarrow.parquet as pq
@@ -272,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(report(truth, outs, work / "shoot")))
         print()
         print("\n".join(delivered_rows(truth, cuts, outs, work / "shoot")))
+        # The same analyses planned again under a chart with crops (after the pictures above: this re-plans them).
+        replanned = {label: run(work / "shoot", CROPS_CHART, out.parent, only_plan=True,
+                                checkout=args.before.resolve() if label != "postprod" else ROOT)
+                     for label, out in outs.items()}
+        print()
+        print("\n".join(crop_rows(truth, cuts, replanned)))
     return 0
 
 
