@@ -125,3 +125,14 @@ def test_a_packshot_is_delivered_whole_on_white_in_every_format(tmp_path: Path) 
         assert (border.min(axis=1) >= 250).mean() > 0.99, (path.name, np.percentile(border.min(axis=1), [1, 50]))
         assert (picture.min(axis=2) < 200).mean() > 0.2  # the cup is in it (29 % of a 9:16 story)
     assert "no crop is written" in (doc.get("xmp_note") or ""), doc.get("xmp_note")
+    # A reviewer's decision on the image (accepting its white balance) leaves the padded crops as they are: the
+    # review re-fitted every crop to the frame, and shrank them onto the cup.
+    from pipeline.review.app import create_app
+
+    client = create_app(out, reviewer="Ana").test_client()
+    version = client.get("/api/images/cup.jpg").get_json()["version"]
+    resp = client.post("/api/images/cup.jpg", json={"version": version, "changes": [
+        {"op_id": next(o["op_id"] for o in doc["operations"] if o["kind"] == "white_balance"), "status": "accepted"}]})
+    assert resp.status_code == 200, resp.get_json()
+    after = json.loads((out / "instructions" / "cup.jpg.json").read_text())
+    assert [o["params"]["box"] for o in after["operations"] if o["kind"] == "crop"] == [o["params"]["box"] for o in crops]

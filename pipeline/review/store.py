@@ -1089,7 +1089,7 @@ class ReviewStore:
                      at: str) -> list[tuple[str | None, str, Any, Any]]:
         """Keep each crop's ``angle_deg`` (the turn of its box) at the straightening the renderer applies plus
         the crop's own ``rotate_deg``; a box that no longer fits is shrunk about its centre, one a reviewer
-        just drew must fit as drawn."""
+        just drew must fit as drawn (a crop padded beyond the frame fits as it is while unturned)."""
         ops = doc["operations"]
         applied = sum(float(o["params"]["angle_deg"]) for o in ops
                       if o["kind"] == "straighten" and o["applied_by"] == "renderer"
@@ -1105,7 +1105,9 @@ class ReviewStore:
             changed: list[tuple[str, Any, Any]] = []
             if float(p.get("angle_deg") or 0.0) != angle:
                 changed.append(("angle_deg", p.get("angle_deg"), angle))
-            if not fits(box, angle, W, H, eps=1.0):
+            # A packshot's crop padded beyond the frame (its pad_rgb) reaches past it on purpose, unturned.
+            padded = bool(p.get("pad_rgb")) and not angle
+            if not padded and not fits(box, angle, W, H, eps=1.0):
                 if op["op_id"] in explicit:
                     raise ReviewError(f"crop turned by {angle:g} deg leaves the {W:.0f}x{H:.0f} image")
                 smaller = [round(v, 1) for v in shrink_to_fit(box, angle, W, H)]

@@ -1178,7 +1178,8 @@ function scaleCrop(op, factor) {
   const { doc } = view.payload;
   const [x, y, w, hgt] = cropBox(op);
   let nw = w * factor, nh = hgt * factor;
-  const limit = Math.min(doc.image.width / nw, doc.image.height / nh, 1);
+  // Never larger than the image, or than the crop already is (a packshot's crop padded beyond the frame).
+  const limit = Math.min(Math.max(doc.image.width, w) / nw, Math.max(doc.image.height, hgt) / nh, 1);
   nw *= limit; nh *= limit;
   const cx = x + w / 2, cy = y + hgt / 2;
   view.drafts[op.op_id] = clampBox([cx - nw / 2, cy - nh / 2, nw, nh]);
@@ -1187,8 +1188,10 @@ function scaleCrop(op, factor) {
 }
 
 function clampBox([x, y, w, hgt]) {
+  // Inside the image; a box larger than it (a crop padded beyond the frame) keeps the image inside itself.
   const { doc } = view.payload;
-  return [Math.min(Math.max(0, x), doc.image.width - w), Math.min(Math.max(0, y), doc.image.height - hgt), w, hgt];
+  const clamp = (v, size, full) => Math.min(Math.max(Math.min(0, full - size), v), Math.max(0, full - size));
+  return [clamp(x, w, doc.image.width), clamp(y, hgt, doc.image.height), w, hgt];
 }
 
 function startDrag(ev, op) {
