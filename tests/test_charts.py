@@ -36,6 +36,7 @@ BUNDLED = [
     "culinary",
     "corporate_portrait",
     "social_media",
+    "ecommerce",
     "print",
     "client_acme_realty",
     "client_bistro_lumiere",
