@@ -870,8 +870,10 @@ def finish_rendition(
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
             strip.reshape(-1, 3)[blown[0]] = blown[1] if space32 is None else blown[1] @ space32
         encoded = encode_fast(space, strip, in_place=True)
-        if whiten is not None:  # toward white by alpha: e + alpha * (1 - e)
-            encoded += whiten[..., None] * (np.float32(1.0) - encoded)
+        if whiten is not None:  # toward white by alpha: 1 - (1 - alpha) * (1 - e)
+            np.subtract(np.float32(1.0), encoded, out=encoded)
+            encoded *= (np.float32(1.0) - whiten)[..., None]
+            np.subtract(np.float32(1.0), encoded, out=encoded)
         strip[...] = encoded
         if luma is not None:
             luma[y : y + rows] = cv2.transform(strip, luma_weights).reshape(strip.shape[:2])
@@ -971,10 +973,13 @@ def backdrop_alpha(rgb_linear: np.ndarray, backdrop: Sequence[float]) -> np.ndar
     levels move on it (a white point set on the sweep clipped 3-8 % of a red cup's highlights); its rim blends
     between (:data:`BACKDROP_WHITE_FROM`).
     """
-    b = np.asarray(backdrop, np.float32).reshape(1, 1, 3)
-    ratio = (rgb_linear / b).min(axis=2)
-    t = np.clip((ratio - np.float32(BACKDROP_WHITE_FROM)) * np.float32(1.0 / (BACKDROP_WHITE_AT - BACKDROP_WHITE_FROM)),
-                0.0, 1.0)
+    k = 1.0 / (BACKDROP_WHITE_AT - BACKDROP_WHITE_FROM)
+    # Each channel over the backdrop's, scaled onto the step, in one OpenCV pass; the least of the three.
+    scaled = cv2.transform(rgb_linear, np.diag(k / np.asarray(backdrop, np.float64)).astype(np.float32))
+    r, g, b = cv2.split(scaled)
+    t = cv2.min(cv2.min(r, g), b)
+    t -= np.float32(BACKDROP_WHITE_FROM * k)
+    np.clip(t, 0.0, 1.0, out=t)
     return t * t * (np.float32(3.0) - np.float32(2.0) * t)
 
 
