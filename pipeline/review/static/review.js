@@ -772,9 +772,11 @@ function renderOverlay() {
                          style: `--crop:${colour}` },
         h("title", { text: `${cropName(op)} crop (${op.review.status})` }),
         h("polygon", { points: pts.map((p) => p.join(",")).join(" "), "stroke-width": (sel ? 3 : 1.5) * unit }),
-        // Labels one under the other: crops often share their top edge.
-        h("text", { x: pts[0][0] + 6 * unit, y: pts[0][1] + (18 + 18 * cropIndex(op)) * unit, "font-size": 14 * unit, text: cropName(op),
-                    transform: `rotate(${-angle} ${pts[0][0]} ${pts[0][1]})` }));
+        // Labels one under the other: crops often share their top edge. A crop padded beyond the frame has its
+        // label where the frame begins (its corner is out of sight).
+        h("text", { x: Math.max(pts[0][0], 0) + 6 * unit, y: Math.max(pts[0][1], 0) + (18 + 18 * cropIndex(op)) * unit,
+                    "font-size": 14 * unit, text: cropName(op) + (op.params.pad_rgb ? " · padded" : ""),
+                    transform: `rotate(${-angle} ${Math.max(pts[0][0], 0)} ${Math.max(pts[0][1], 0)})` }));
       g.addEventListener("pointerdown", (ev) => startDrag(ev, op));
       children.push(g);
     }
