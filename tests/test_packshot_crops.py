@@ -71,10 +71,14 @@ def test_a_side_the_product_meets_is_never_padded() -> None:
         x, y, w, h = p["box"]
         assert y + h <= 2000 + 0.1, (aspect, p)
         assert _held(p, [sofa[0], sofa[1], sofa[2], 1.0]), (aspect, p)
-    # Cut off at the top and the bottom, it cannot be padded upright: the chart's crop, as without a backdrop.
+    # Cut off at the top and the bottom, it cannot be padded upright: the chart's crop, as without a backdrop,
+    # flagged for a retoucher.
     column = [0.3, 0.0, 0.7, 1.0]
-    p = _crops(_packshot_record(column))["9:16"]
+    record = _packshot_record(column)
+    p = _crops(record)["9:16"]
     assert "pad_rgb" not in p and p["box"][1] >= 0
+    (flag,) = [o for o in of_kind(record.operations, OperationKind.FLAG) if o.params.get("aspect") == "9:16"]
+    assert flag.params["check"] == "crop" and "meets both edges" in flag.reason
 
 
 def test_people_are_framed_as_people() -> None:

@@ -99,13 +99,15 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             focus, how = (record.content.saliency_x * W, record.content.saliency_y * H), "on the salient region"
         placed = place_keeping_faces(W, H, spec.ratio, plan.angle_deg, framing, focus, keep)
         left_out, cut = placed.left_out, placed.cut
-        pad = None
+        pad, product_cut = None, False
         if subject is not None and kept_share(placed.box, 0.0, subject.box) < _IN:
             box, pad = subject.crop(spec.ratio, W, H)
             if box is not None:
                 placed, focus = Placement(box), (box[0] + box[2] / 2, box[1] + box[3] / 2)
                 how = ("on what stands on the white backdrop, padded beyond the frame with its colour to hold it "
                        "whole" if pad else "on what stands on the white backdrop, held whole")
+            else:
+                product_cut = True
         aspect_id = spec.aspect.replace(":", "x")
         confidence = 1.0 if focus is not None or spec.placement is CropPlacement.CENTER else CENTRED_FALLBACK_CONFIDENCE
         if framing and not (left_out or cut):
@@ -128,6 +130,10 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
                              f"no {spec.aspect} crop holds every face whole: it {' and '.join(why)}; "
                              "kept the largest, most central; check the framing by eye",
                              aspect=spec.aspect, faces_cut=list(cut), faces_left_out=list(left_out)))
+        if product_cut:
+            ops.append(_flag(f"crop-{aspect_id}", "crop",
+                             f"no {spec.aspect} crop holds what stands on the white backdrop whole: it meets both "
+                             "edges of the frame a pad would widen; check the framing by eye", aspect=spec.aspect))
         ops += enlarged
     return ops
 
@@ -181,13 +187,13 @@ class Subject:
         if (left and right and bw > width + 1e-6) or (top and bottom and bh > height + 1e-6):
             return None, None  # it would pad a side the subject meets
         # A side the subject meets stays the frame's edge: the box slides away from it, never past it.
-        if self.meets[0] and bx < 0:
+        if left and bx < 0:
             bx = 0.0
-        if self.meets[2] and bx + bw > width:
+        if right and bx + bw > width:
             bx = width - bw
-        if self.meets[1] and by < 0:
+        if top and by < 0:
             by = 0.0
-        if self.meets[3] and by + bh > height:
+        if bottom and by + bh > height:
             by = height - bh
         box = (bx, by, bw, bh)
         if kept_share(box, 0.0, self.box) < _IN:
