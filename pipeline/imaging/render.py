@@ -1018,6 +1018,13 @@ def padded_split(frame: Box, width: int, height: int, size: tuple[int, int]) -> 
     return (ix0, iy0, ix1 - ix0, iy1 - iy0), (ox0, oy0, ox1 - ox0, oy1 - oy0)
 
 
+def _pad(rows: int, cols: int, adjustments: Adjustments) -> np.ndarray:
+    """A ``rows`` x ``cols`` linear raster of the frame's pad colour (:attr:`Adjustments.pad_rgb`)."""
+    canvas = np.empty((rows, cols, 3), np.float32)
+    canvas[...] = np.asarray(adjustments.pad_rgb, np.float32)
+    return canvas
+
+
 def _padding(adjustments: Adjustments, frame: Box, width: int, height: int,
              size: tuple[int, int]) -> tuple[Box, tuple[int, int, int, int]] | None:
     """:func:`padded_split` of a padded frame (:attr:`Adjustments.pad_rgb`), unturned (a reviewer's turn of a
@@ -1084,8 +1091,7 @@ def render_frame(
         linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     else:  # the image's part inside, on the pad
         inner, (ox, oy, ow, oh) = split
-        linear = np.empty((size[1], size[0], 3), np.float32)
-        linear[...] = np.asarray(adjustments.pad_rgb, np.float32)
+        linear = _pad(size[1], size[0], adjustments)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
     apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
@@ -1154,8 +1160,7 @@ def render_rows(
         linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame)
     else:  # the image's part inside, on the pad, as render_frame lays it
         inner, (ox, oy, ow, oh) = split
-        linear = np.empty((a1 - a0, out_w, 3), np.float32)
-        linear[...] = np.asarray(adjustments.pad_rgb, np.float32)
+        linear = _pad(a1 - a0, out_w, adjustments)
         r0, r1 = max(a0, oy), min(a1, oy + oh)
         if r0 < r1:
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
