@@ -142,3 +142,29 @@ def test_a_packshot_is_delivered_whole_on_white_in_every_format(tmp_path: Path, 
     assert resp.status_code == 200, resp.get_json()
     after = json.loads((out / "instructions" / "cup.jpg.json").read_text())
     assert [o["params"]["box"] for o in after["operations"] if o["kind"] == "crop"] == [o["params"]["box"] for o in crops]
+
+
+def test_a_raw_packshot_is_whitened_and_padded_as_a_jpeg_is(tmp_path: Path) -> None:
+    # The cup on its sweep as sensor data (a DNG: its light 45 mired warm, the sweep blown in red alone on the
+    # sensor), delivered under ecommerce: LibRaw's decode goes through the same whitening and padding.
+    from benchmarks.accuracy_corpus import film_curve_inverse, srgb8_to_linear, write_dng
+    from pipeline.imaging.white_balance import light_rgb
+
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    light = (light_rgb(45.0) / light_rgb(45.0).max()).astype(np.float32)
+    write_dng(shoot / "cup.dng", np.clip(film_curve_inverse(srgb8_to_linear(on_white(coffee_cup()))) * light, 0, 1))
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
+                                       "--chart", "ecommerce"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "instructions" / "cup.dng.json").read_text())
+    kinds = [o["kind"] for o in doc["operations"]]
+    assert "whiten_backdrop" in kinds and all(o["params"].get("pad_rgb") for o in doc["operations"]
+                                              if o["kind"] == "crop"), doc["operations"]
+    (main_export,) = (out / "exports").rglob("cup_main.jpg")
+    picture = np.asarray(Image.open(main_export).convert("RGB")).astype(int)
+    assert picture.shape[0] == picture.shape[1]
+    border = np.concatenate([picture[:3].reshape(-1, 3), picture[-3:].reshape(-1, 3),
+                             picture[:, :3].reshape(-1, 3), picture[:, -3:].reshape(-1, 3)])
+    assert (border.min(axis=1) >= 250).mean() > 0.99
+    assert (picture.min(axis=2) < 200).mean() > 0.3  # the cup is in it
