@@ -93,3 +93,39 @@ def test_a_cut_out_is_planned_as_its_opaque_part_reads(tmp_path: Path) -> None:
     assert abs(data["exposure_meter_ev"]) < 1.0 and data["clipped_highlights_pct"] < 2.0, data
     kinds = {o["op_id"] for o in data["operations"]}
     assert "exposure" not in kinds and not kinds & {"flag-exposure_range", "flag-clipped_highlights"}, kinds
+
+
+def test_a_librarys_warnings_about_a_file_are_logged_not_printed(tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    # A TIFF whose Software tag claims more bytes than the file holds: Pillow skips the tag, decodes the picture and
+    # warns, three times. Over a shoot of such files the warnings buried the progress bar; they are the file's, and
+    # go to the log (-vv) with its name.
+    import io
+    import struct
+    import warnings
+
+    import numpy as np
+    from PIL import Image, TiffImagePlugin
+
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[305] = "a camera's software"
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300, 3), dtype=np.uint8)).save(
+        buf, format="TIFF", tiffinfo=tags)
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    for i in range(struct.unpack("<H", data[ifd:ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 305:
+            data[entry + 4:entry + 8] = struct.pack("<I", 10**6)  # its length, far past the file's end
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / "damaged_tag.tif").write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        with caplog.at_level("DEBUG", logger="pipeline.kernel.runner"):
+            result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "out"), "--executor",
+                                               "local", "-q"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert not [w for w in escaped if "Tag data" in str(w.message)], [str(w.message) for w in escaped]
+    assert any("damaged_tag.tif" in r.getMessage() and "Tag data larger than file" in r.getMessage()
+               for r in caplog.records)

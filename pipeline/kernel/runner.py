@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+import warnings
 
 from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import InputError, OutOfSpace, is_out_of_space
@@ -105,7 +106,14 @@ class Runner:
                 item.record = declared_view(real, stage)  # type: ignore[assignment]
             start = time.perf_counter()
             try:
-                stage.process(item)
+                with warnings.catch_warnings(record=True) as said:
+                    # A library's warnings about a file (Pillow on a damaged TIFF's tags, a corrupt EXIF block) are
+                    # the file's, not the run's: logged with its name (-vv shows them), not printed over the
+                    # progress bar for each of hundreds of files. What stops a file is its failed row's reason.
+                    warnings.simplefilter("always")
+                    stage.process(item)
+                for w in said:
+                    log.debug("%s: %s: %s: %s", task.source_path, stage.name, w.category.__name__, w.message)
             except InputError as exc:
                 real.status, real.failure = Status.FAILED, Failure.INPUT
                 real.error = f"{stage.name}: {exc}"
