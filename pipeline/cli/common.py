@@ -44,6 +44,8 @@ def set_verbosity(ctx: click.Context, verbose: int = 0, quiet: bool = False) -> 
     if meta[QUIET_KEY] and not meta["postprod.verbose"]:
         level = logging.ERROR
     logging.getLogger().setLevel(level)
+    # Pillow logs its trouble with a damaged file as errors of its own; the file's failed row says what stopped it.
+    logging.getLogger("PIL").setLevel(logging.DEBUG if meta["postprod.verbose"] >= 2 else logging.CRITICAL)
 
 
 def is_quiet(ctx: click.Context | None = None) -> bool:
