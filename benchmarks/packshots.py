@@ -180,6 +180,11 @@ def delivered(out: Path, shoot: Path, file: str) -> np.ndarray:
                         preview_size(w, h, DELIVERED_LONG_EDGE), "srgb", 0.0, 8)
 
 
+def matte_of(cuts: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """The alpha matte of a twin's cut-out (``name``: the cut-out and its light, as :func:`make_twins` names it)."""
+    return cuts[name.rsplit("_", 1)[0]][..., 3]
+
+
 def sweep_and_subject(picture: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pixels of a picture on white, ``(N, 3)`` each: its sweep (away from the subject's matte by 3 % of the
     frame) and its subject (where the matte is whole)."""
@@ -196,10 +201,10 @@ def delivered_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarr
     """The table of the pictures delivered: the sweep white, the subject blown, beside the twins as shot."""
     from PIL import Image
 
-    def counts(picture_of) -> tuple[float, float, float]:
+    def counts(picture_of) -> tuple[float, float, int]:
         white, blown, n = 0.0, 0.0, 0
         for f, (name, _) in truth.items():
-            sweep, subject = sweep_and_subject(picture_of(f), cuts[name.rsplit("_", 1)[0]][..., 3])
+            sweep, subject = sweep_and_subject(picture_of(f), matte_of(cuts, name))
             white += float((sweep.min(axis=1) >= 254).mean())
             blown += float((subject.max(axis=1) >= 254).mean())
             n += 1
@@ -233,7 +238,7 @@ def crop_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarray], 
     from pipeline.outputs.instructions import instruction_name
 
     def subject(name: str) -> tuple[float, float, float, float]:
-        ys, xs = np.nonzero(cuts[name.rsplit("_", 1)[0]][..., 3] > 0.5)
+        ys, xs = np.nonzero(matte_of(cuts, name) > 0.5)
         return float(xs.min()), float(ys.min()), float(xs.max() + 1 - xs.min()), float(ys.max() + 1 - ys.min())
 
     aspects = [c.ratio for c in load_chart(CROPS_CHART).chart.crops]
@@ -250,7 +255,7 @@ def crop_rows(truth: dict[str, tuple[str, float]], cuts: dict[str, np.ndarray], 
         rows.append(f"| {label} | {cut} | {padded} | {n} |")
     cut = n = 0
     for f, (name, _) in truth.items():
-        h, w = cuts[name.rsplit("_", 1)[0]].shape[:2]
+        h, w = matte_of(cuts, name).shape
         for ratio in aspects:
             cut += kept_share(place_crop(w, h, ratio), 0.0, subject(name)) < 0.99
             n += 1

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 from planning_inputs import chart_with
 
-from benchmarks.packshots import coffee_cup, on_white
+from benchmarks.packshots import coffee_cup, on_white, sweep_and_subject
 from charts.loader import load_chart
 from pipeline.cli import main
 from pipeline.imaging.decode import decode_proxy
@@ -159,11 +159,8 @@ def test_the_light_is_read_off_a_tinted_backdrop(tmp_path: Path) -> None:
 
 
 def _sweep(picture: np.ndarray, subject: np.ndarray) -> np.ndarray:
-    """The sweep's pixels of a delivered picture: away from the subject (its rim, a JPEG's ringing) by 3 %."""
-    mask = cv2.resize(subject.astype(np.uint8), picture.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-    reach = max(3, int(0.03 * max(picture.shape[:2])))
-    near = cv2.dilate(mask, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(bool)
-    return picture[~near].reshape(-1, 3)
+    """The sweep's pixels of a delivered picture, away from the subject (:func:`benchmarks.packshots.sweep_and_subject`)."""
+    return sweep_and_subject(picture, subject.astype(np.float32))[0]
 
 
 def test_a_backdrop_is_whitened_and_the_subject_left_as_corrected() -> None:
@@ -206,8 +203,8 @@ def test_a_tinted_sweep_is_delivered_white(tmp_path: Path, shift_mired: float) -
     jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
     kinds = [o["kind"] for o in doc["operations"]]
     assert kinds.index("white_balance") < kinds.index("whiten_backdrop")
-    (point,) = [o for o in doc["operations"] if o["kind"] == "whiten_backdrop"]
-    assert point["applied_by"] == "renderer" and 220 < point["params"]["level"] < 250, point
+    (whiten,) = [o for o in doc["operations"] if o["kind"] == "whiten_backdrop"]
+    assert whiten["applied_by"] == "renderer" and 220 < whiten["params"]["level"] < 250, whiten
     assert "backdrop to white" in doc["summary"]
     (export,) = (out / "exports").rglob("cup.jpg")
     delivered = np.asarray(Image.open(export).convert("RGB"))
