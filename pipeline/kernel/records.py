@@ -297,7 +297,8 @@ class ExposureMeasure:
         "exposure_subject_box", pa.list_(pa.float64()),
         "What stands on the white backdrop (the product, the person, their shadow on the sweep): its bounding box "
         "[x0, y0, x1, y1], as fractions of the width and height of the image as oriented for viewing; a crop that "
-        "would cut it is padded with the backdrop's white instead. Null without a backdrop.")
+        "would cut it slides to hold it, or reaches beyond the frame, padded with the backdrop's colour. Null "
+        "without a backdrop.")
     reference: float | None = column(
         "exposure_target", pa.float64(),
         "The meter's 0 EV: the median scene-linear luminance of a well-exposed photograph.")
