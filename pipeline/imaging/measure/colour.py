@@ -53,7 +53,6 @@ import numpy as np
 from pipeline.imaging.color import brightest_channel, darkest_channel, linear_to_srgb
 from pipeline.imaging.measure.colour_checker import find_colour_checker
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, resize_long_edge, subsample
-from pipeline.imaging.measure.exposure import BACKDROP_LEVEL
 from pipeline.imaging.measure.metering import inverse_tone_curve
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, green_tint, lab_of_light, light_rgb
 from pipeline.kernel.records import ColourMeasure
@@ -237,7 +236,7 @@ CUES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 
 
 def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True,
-                       backdrop: np.ndarray | None = None) -> WhiteBalanceCast | None:
+                       backdrop_rgb: np.ndarray | None = None) -> WhiteBalanceCast | None:
     """The light of the image's neutral surfaces: a ColorChecker's greys where one is in the frame, else four
     cues (see the module docstring).
 
@@ -250,9 +249,9 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
         :func:`~pipeline.imaging.measure.metering.inverse_tone_curve` (see the module docstring).
     look_for_chart : bool
         Look for a ColorChecker first (25-60 ms a proxy).
-    backdrop : ndarray of bool, (H, W), optional
-        The frame's white backdrop (:func:`~pipeline.imaging.measure.exposure.white_backdrop`): where no chart
-        is, the light is read off it (:func:`backdrop_light`) when it says what it is.
+    backdrop_rgb : ndarray, optional
+        The colour of the frame's white backdrop (:func:`~pipeline.imaging.measure.exposure.backdrop_colour`):
+        where no chart is, the light is read off it (:func:`backdrop_light`) when it says what it is.
 
     Returns
     -------
@@ -267,7 +266,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
     """
     rgb = check_rgb(rgb)
     checker = find_colour_checker(rgb, rendered=rendered) if look_for_chart else None
-    sweep = None if checker is not None or backdrop is None else backdrop_light(rgb, backdrop)
+    sweep = None if checker is not None or backdrop_rgb is None else backdrop_light(backdrop_rgb)
     work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
     work = np.ascontiguousarray(np.clip(work, 0.0, None))
     if rendered:  # the light multiplied the scene, not the tone-mapped picture (module docstring)
@@ -309,12 +308,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
 
 #: A channel of the backdrop whose median is at least this (linear) is clipped: it says only "at least this".
 BACKDROP_CLIPPED = 0.99
-#: The backdrop's light is read where at least this share of the frame is white backdrop (its pixels at
-#: :data:`~pipeline.imaging.measure.exposure.BACKDROP_LEVEL`, the subject's rim left out).
-BACKDROP_MIN_WHITE = 0.05
-
-
-def backdrop_light(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray | None:
+def backdrop_light(median: np.ndarray) -> np.ndarray | None:
     """The light a white backdrop shows, linear RGB (green = 1), or None when its white does not say.
 
     A sweep lit to white is neutral by intent: its colour in the picture is the light's (before the
@@ -323,13 +317,9 @@ def backdrop_light(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray | None:
     channel under :data:`BACKDROP_CLIPPED`: their medians. The brightest clipped (a warm light blows red, a
     cool one blue), the other two read the light on the Planckian locus by their ratio
     (:func:`~pipeline.imaging.white_balance.light_rgb`; a tint off the locus is not seen). Green clipped, or
-    two channels or more: nothing is known but "white", and the cues read the light.
+    two channels or more: nothing is known but "white", and the cues read the light. ``median``: the
+    backdrop's colour, :func:`~pipeline.imaging.measure.exposure.backdrop_colour`.
     """
-    core = backdrop & (rgb.max(axis=2) >= np.float32(BACKDROP_LEVEL))
-    if core.mean() < BACKDROP_MIN_WHITE:
-        return None
-    white = rgb[core]
-    median = np.median(white[:: max(1, white.shape[0] // 40_000)], axis=0).astype(np.float64)
     clipped = median >= BACKDROP_CLIPPED
     if not clipped.any():
         return median / median[1]
@@ -359,16 +349,16 @@ def _neutral_fraction(rgb: np.ndarray, light: np.ndarray, radius: float = NEAR_N
 
 
 def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True,
-                   backdrop: np.ndarray | None = None) -> ColourMeasure:
+                   backdrop_rgb: np.ndarray | None = None) -> ColourMeasure:
     """The record's colour group of one proxy (all None when the light cannot be read); ``rendered``,
-    ``look_for_chart`` and ``backdrop`` as :func:`white_balance_cast`.
+    ``look_for_chart`` and ``backdrop_rgb`` as :func:`white_balance_cast`.
 
     Raises
     ------
     ValueError
         If ``rgb`` is not an (H, W, 3) image.
     """
-    cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop=backdrop)
+    cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=backdrop_rgb)
     chroma = chroma_p99(rgb)
     if cast is None:
         return ColourMeasure(chroma_p99=chroma)

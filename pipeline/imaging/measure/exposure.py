@@ -153,17 +153,21 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     return cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
-def backdrop_colour(rgb: np.ndarray, backdrop: np.ndarray) -> tuple[float, float, float] | None:
-    """The colour of a white backdrop (:func:`white_backdrop`) as decoded: the median, channel by channel, of
-    its white pixels (about 65 000 of them; the subject's rim the mask takes in is not white and is left out),
-    or None when none is white."""
-    step = max(1, int(np.sqrt(backdrop.size / 65_536)))
-    pixels = rgb[::step, ::step][backdrop[::step, ::step]]
-    pixels = pixels[pixels.max(axis=1) >= np.float32(BACKDROP_LEVEL)]
-    if not len(pixels):
+#: A backdrop's colour is read where at least this share of the frame is its white (its pixels at
+#: :data:`BACKDROP_LEVEL`, the subject's rim left out).
+BACKDROP_MIN_WHITE = 0.05
+
+
+def backdrop_colour(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray | None:
+    """The colour of a white backdrop (:func:`white_backdrop`) as decoded, float64 RGB: the median, channel by
+    channel, of its white pixels (about 40 000 of them; the subject's rim the mask takes in is not white and is
+    left out), or None when they are under :data:`BACKDROP_MIN_WHITE` of the frame. What the white balance reads
+    the light off (:func:`~pipeline.imaging.measure.colour.backdrop_light`) and the renderer whitens."""
+    core = backdrop & (rgb.max(axis=2) >= np.float32(BACKDROP_LEVEL))
+    if core.mean() < BACKDROP_MIN_WHITE:
         return None
-    r, g, b = (float(v) for v in np.median(pixels, axis=0))
-    return r, g, b
+    white = rgb[core]
+    return np.median(white[:: max(1, white.shape[0] // 40_000)], axis=0).astype(np.float64)
 
 
 #: Parts of what stands on a backdrop smaller than this share of its largest part are specks (dust on the sweep,
@@ -255,6 +259,7 @@ def exposure_measure(
     shadow_level: float = 1.0 / 4096,
     opaque: np.ndarray | None = None,
     backdrop: np.ndarray | None = None,
+    backdrop_rgb: np.ndarray | None = None,
 ) -> ExposureMeasure:
     """The record's exposure group of one proxy: the meter's reading, percentiles and clipping.
 
@@ -280,8 +285,10 @@ def exposure_measure(
         grey). None, or no pixel opaque: the whole frame.
     backdrop : ndarray of bool, (H, W), optional
         The frame's white backdrop (:func:`white_backdrop`): left out as a transparent background is, and its
-        share of the frame, its colour and the box of what stands on it recorded (``backdrop_pct``,
-        ``backdrop_rgb``: :func:`backdrop_colour`; ``subject_box``: :func:`subject_box`).
+        share of the frame and the box of what stands on it recorded (``backdrop_pct``; ``subject_box``:
+        :func:`subject_box`).
+    backdrop_rgb : ndarray, optional
+        That backdrop's colour (:func:`backdrop_colour`), recorded (``backdrop_rgb``).
 
     Raises
     ------
@@ -313,7 +320,7 @@ def exposure_measure(
         meter_ev=ev,
         white_ev=scene_white - WHITE_LOG2,
         backdrop_pct=0.0 if backdrop is None else float(backdrop.mean() * 100.0),
-        backdrop_rgb=None if backdrop is None or (colour := backdrop_colour(rgb, backdrop)) is None else list(colour),
+        backdrop_rgb=None if backdrop_rgb is None else [float(v) for v in backdrop_rgb],
         subject_box=None if backdrop is None or (box := subject_box(backdrop)) is None else list(box),
         reference=metering_reference(),
         shadow_contrast=contrast,

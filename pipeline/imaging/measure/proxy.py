@@ -15,7 +15,7 @@ from pipeline.imaging.color import luminance
 from pipeline.imaging.measure.colour import colour_measure
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_rgb, encode_luma, resize_long_edge
 from pipeline.imaging.measure.content import content_measure
-from pipeline.imaging.measure.exposure import exposure_measure, white_backdrop
+from pipeline.imaging.measure.exposure import backdrop_colour, exposure_measure, white_backdrop
 from pipeline.imaging.measure.focus import focus_measure
 from pipeline.imaging.measure.lines import line_measure
 from pipeline.kernel.records import ColourMeasure, ContentMeasure, ExposureMeasure, FocusMeasure, LineMeasure
@@ -84,12 +84,13 @@ def measure_all(
     small = resize_long_edge(luma, WORK_LONG_EDGE)
     encoded_small = encode_luma(small)
     backdrop = white_backdrop(rgb)
+    sweep = None if backdrop is None else backdrop_colour(rgb, backdrop)  # read once: meter, light and render
     return ProxyMeasures(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
-            opaque=opaque, backdrop=backdrop,
+            opaque=opaque, backdrop=backdrop, backdrop_rgb=sweep,
         ),
-        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop=backdrop),
+        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=sweep),
         focus=focus_measure(luma, encoded_small),
         lines=line_measure(luma),
         content=content_measure(encoded_small, rgb),
