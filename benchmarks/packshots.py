@@ -15,11 +15,12 @@ It runs postprod's analysis and plan (chart ``base``, as
 ``benchmarks/do_no_harm.py`` does) and prints, over the twins:
 
 - backdrop found: the manifest's ``exposure_backdrop_pct`` above 0;
-- backdrop greyed: any darkening applied by the renderer (a darkening of 0.5 EV
-  takes 255 to 186);
+- darkened: any darkening applied by the renderer (a darkening of 0.5 EV
+  takes 255 to 186: the backdrop greys unless the plan whitens it, which the
+  delivered table below counts);
 - the subjects under (``ev`` < 0): the correction's error against the relative
   truth, ``|(c(ev) - c(0)) + ev|``, median, and how many were left as shot;
-- the subjects over (``ev`` > 0): darkened (the backdrop greyed with them) or
+- the subjects over (``ev`` > 0): the same error, and how many were darkened or
   left as shot with an ``exposure_bright`` flag;
 - the white balance: the shift's error against the light (a correction of minus
   its mired is right), and how many are within 10 mired;
@@ -281,6 +282,7 @@ def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Pa
         under = [(f, name, ev) for f, (name, ev) in truth.items() if ev < 0 and f in corr and at0.get(name) is not None]
         over = [(f, name, ev) for f, (name, ev) in truth.items() if ev > 0 and f in corr]
         errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in under]
+        over_errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in over if at0.get(name) is not None]
         greyed = sum(corr[f] < 0 for f in corr)
         mired = {f: photos[label][f].mired for f in corr} if label in photos else {
             f: naive_mired(shoot / f) for f in corr}
@@ -290,12 +292,14 @@ def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Pa
         rows.append(
             f"| {label} | {found} of {len(corr)} | {greyed} of {len(corr)} | {statistics.median(errs):.2f} "
             f"(n={len(errs)}) | {sum(abs(corr[f]) < 1e-9 for f, _, _ in under)} of {len(under)}"
+            f" | {statistics.median(over_errs):.2f} (n={len(over_errs)})"
             f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)} | {flagged} of {len(over)}"
             f" | {statistics.median(wb_errs):.1f} | {sum(e <= 10 for e in wb_errs)} of {len(wb_errs)} |")
-    return ["| system | backdrop found | backdrop greyed (any darkening) | subjects under: median error vs truth "
-            "(EV) | subjects under left as shot | subjects over darkened | subjects over flagged exposure_bright "
-            "| white balance: median error vs the light (mired) | within 10 mired |",
-            "|---|---|---|---|---|---|---|---|---|", *rows]
+    return ["| system | backdrop found | darkened (greys the backdrop unless whitened) | subjects under: median "
+            "error vs truth (EV) | subjects under left as shot | subjects over: median error vs truth (EV) | "
+            "subjects over darkened | subjects over flagged exposure_bright | white balance: median error vs the "
+            "light (mired) | within 10 mired |",
+            "|---|---|---|---|---|---|---|---|---|---|", *rows]
 
 
 def main(argv: list[str] | None = None) -> int:

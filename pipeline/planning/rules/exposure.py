@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, ExposureMeter
+from pipeline.imaging.measure.exposure import BACKDROP_SUBJECT_CLIPPED_PCT
 from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, FRAME_SPREAD_EV, WHITE_FADE_EV, is_rendered
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
@@ -81,10 +82,14 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     A frame on a white backdrop (``exposure.backdrop_pct``: a packshot on a sweep, a portrait on a blown
     seamless; :func:`~pipeline.imaging.measure.exposure.white_backdrop`), RAW or rendered, is never darkened
     by the renderer: its subject is metered alone, and a darkening of any size would grey the backdrop,
-    which must stay white. A subject that needs darkening is a retoucher's local work.
+    which must stay white. A subject that needs darkening is a retoucher's local work. Unless the subject is
+    blown too (:data:`~pipeline.imaging.measure.exposure.BACKDROP_SUBJECT_CLIPPED_PCT` of its pixels or more,
+    a backdrop that surrounds it: a glossy product shot over): such a frame was read whole as a scene developed
+    over and darkened up to 2 EV, its subject with it; metered on the subject it is darkened less, as its
+    clipping allows, and the chart's ``exposure.backdrop_white`` delivers the backdrop white after it.
     """
     backdrop = record.exposure.backdrop_pct
-    if needed_ev < 0 and backdrop:
+    if needed_ev < 0 and backdrop and not (record.exposure.clipped_highlights_pct or 0.0) >= BACKDROP_SUBJECT_CLIPPED_PCT:
         return f"a darkening would grey its white backdrop ({backdrop:.0f} % of the frame)"
     if not (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV):
         return None
