@@ -28,6 +28,9 @@ class MeasureExposure(Stage):
     writes = frozenset({"exposure", "colour", "focus", "lines", "content"})
     consumes = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=600)
+    # 2: a white backdrop that surrounds its subject is found when the subject clips, or the backdrop is blown in
+    # one channel (records journalled before are measured again on a rerun).
+    version = 2
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

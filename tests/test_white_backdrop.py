@@ -17,7 +17,7 @@ from charts.loader import load_chart
 from pipeline.cli import main
 from pipeline.imaging.decode import decode_proxy
 from pipeline.imaging.measure import measure_all
-from pipeline.imaging.measure.exposure import BACKDROP_SUBJECT_CLIPPED_PCT, white_backdrop
+from pipeline.imaging.measure.exposure import BACKDROP_CHROMA_SPREAD, BACKDROP_SUBJECT_CLIPPED_PCT, white_backdrop
 from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_shoot
 
@@ -65,12 +65,48 @@ def test_a_sky_blown_above_the_scene_is_no_backdrop(tmp_path: Path) -> None:
 
 def test_a_scene_developed_over_is_no_backdrop(exposure_dir: Path) -> None:
     # A FiveK photo developed 1.5 EV over: its blown floor and wall reach the frame's edges as a backdrop's
-    # would, but its subject is blown too (5.1 % of it clipped, against 1 % for the cup on white), and with the
-    # near-white of a tinted light counted its whites are of many colours (chroma spread 0.025-0.035, the cup's
-    # sweep 0.001).
+    # would, but its subject is blown too (5.1 % of it clipped, against 1 % for the cup on white) and meets the
+    # frame's sides (its white holds 54 % of the weaker side: no sweep surrounds it), and with the near-white of a
+    # tinted light counted its whites are of many colours (chroma spread 0.025-0.035, the cup's sweep 0.001).
     rgb = _proxy(exposure_dir / "a3354-MB_070908_069_P1.5.JPG")
     assert white_backdrop(rgb) is None
     assert measure_all(rgb, True).exposure.backdrop_pct == 0.0
+
+
+@pytest.mark.parametrize("shift_mired", [0.0, 45.0, -45.0])
+def test_a_product_blown_with_its_sweep_is_still_on_a_backdrop(tmp_path: Path, shift_mired: float) -> None:
+    # The cup a stop over: its glaze and rim blow with the sweep (15-27 % of it clipped), and under a tinted light
+    # the sweep is blown in one channel where it is brightest and not at its falloff. Its clipping, or its whites'
+    # colours, made it a scene developed over: read whole, it was darkened 2 EV, its sweep greyed and its crops cut
+    # it. The sweep surrounds it, as no scene's blown wall or floor does (above): it is found, and the plan
+    # neither greys the sweep nor darkens the cup beyond the stop it is over.
+    subject = _packshot(tmp_path / "over.jpg", ev=1.0, shift_mired=shift_mired)
+    rgb = _proxy(tmp_path / "over.jpg")
+    backdrop = white_backdrop(rgb)
+    assert backdrop is not None and backdrop[~subject].mean() > 0.99
+    exposure = measure_all(rgb, True).exposure
+    assert exposure.clipped_highlights_pct >= BACKDROP_SUBJECT_CLIPPED_PCT  # the cup's own: 15-27 %
+    data = _plan(tmp_path / "over.jpg")
+    assert data["exposure_backdrop_pct"] > 40 and -1.2 < _correction(data) <= 0.0
+    assert not any(o["params"].get("check") == "exposure_range" for o in data["operations"])
+
+
+def test_a_backdrop_s_colour_is_read_where_no_channel_clips() -> None:
+    from pipeline.imaging.measure.exposure import backdrop_spread
+
+    # A sweep under a warm light, blown in red where it is brightest and not at its falloff: one surface, one light.
+    rng = np.random.default_rng(0)
+    level = rng.uniform(0.8, 1.6, 5000)[:, None] * np.float32([1.0, 0.84, 0.65])
+    sweep = np.minimum(level, 1.0).astype(np.float32)
+    assert backdrop_spread(sweep) > BACKDROP_CHROMA_SPREAD  # read whole: whites of many colours
+    assert backdrop_spread(sweep, unclipped=True) < 0.001
+    # Blown in every channel almost everywhere: white, one colour.
+    blown = np.ones((5000, 3), np.float32)
+    blown[:100] = [0.97, 0.9, 0.99]
+    assert backdrop_spread(blown, unclipped=True) == 0.0
+    # Whites of many colours stay many colours, clipped or not.
+    many = rng.uniform(0.6, 0.99, (5000, 3)).astype(np.float32)
+    assert backdrop_spread(many, unclipped=True) > BACKDROP_CHROMA_SPREAD
 
 
 def test_a_packshot_is_metered_on_its_subject(tmp_path: Path) -> None:
@@ -122,10 +158,12 @@ def test_a_subject_reading_over_on_a_backdrop_is_told_not_darkened(tmp_path: Pat
                exposure_meter_ev=exposure.meter_ev, exposure_backdrop_pct=exposure.backdrop_pct, sharpness=100.0,
                lines_found=0, phash="0" * 16, clipped_highlights_pct=exposure.clipped_highlights_pct)
     darker = chart_with(load_chart("base").chart, "exposure", target_ev=-1.0)
-    # The same reading with no backdrop and a frame 10 % blown (not bright by intent) is darkened.
+    # The same reading with no backdrop and a frame 10 % blown (not bright by intent) is darkened; so is a subject
+    # blown 10 % on its backdrop (a glossy product shot over with its sweep), the backdrop whitened after it.
     for backdrop, clipped, darkened in ((exposure.backdrop_pct, exposure.clipped_highlights_pct, False),
-                                        (0.0, 10.0, True)):
-        record = ImageRecord.from_row({**row, "exposure_backdrop_pct": backdrop, "clipped_highlights_pct": clipped})
+                                        (0.0, 10.0, True), (exposure.backdrop_pct, 10.0, True)):
+        record = ImageRecord.from_row({**row, "exposure_backdrop_pct": backdrop, "clipped_highlights_pct": clipped,
+                                       "exposure_backdrop_rgb": [1.0, 1.0, 1.0] if backdrop else None})
         plan_shoot([record], darker)
         assert record.plan.exposure_ev > 0.5  # the offset: over
         correction = next((o.params["ev"] for o in record.operations if o.kind is OperationKind.EXPOSURE), 0.0)
@@ -133,6 +171,8 @@ def test_a_subject_reading_over_on_a_backdrop_is_told_not_darkened(tmp_path: Pat
         flags = [o for o in record.operations if o.params.get("check") == "exposure_bright"]
         assert bool(flags) is not darkened
         assert darkened or "would grey its white backdrop" in flags[0].reason
+        whitened = any(o.kind is OperationKind.WHITEN_BACKDROP for o in record.operations)
+        assert whitened is (darkened and bool(backdrop)), (backdrop, clipped)
 
 
 def test_the_light_is_read_off_a_tinted_backdrop(tmp_path: Path) -> None:

@@ -167,20 +167,23 @@ def backdrop_spread(pixels: np.ndarray, *, unclipped: bool = False) -> float:
     """How far a backdrop's pixels, ``(N, 3)``, stray from one colour: the larger standard deviation of their log
     red/green and blue/green ratios (:data:`BACKDROP_CHROMA_SPREAD`).
 
-    With ``unclipped`` (a backdrop that surrounds its subject, :data:`BACKDROP_SURROUNDS`), on its pixels with no
-    channel clipped (:data:`HIGHLIGHT_LEVEL`): a sweep blown in its brightest channel alone under a tinted light
-    mixes that channel stuck at white with the falloff's unclipped white, and read whole strays like whites of
-    many colours (rembg's cut-outs on white 1 EV over under a light 45 mired off daylight: 0.025-0.083; their
-    unclipped pixels 0.000-0.024). Where under a twentieth of them are unclipped, the backdrop is blown white in
-    every channel: one colour.
+    With ``unclipped`` (a backdrop that surrounds its subject, :data:`BACKDROP_SURROUNDS`), also on its pixels
+    with no channel clipped (:data:`HIGHLIGHT_LEVEL`), and the smaller of the two: a sweep blown in its brightest
+    channel alone under a tinted light mixes that channel stuck at white with the falloff's unclipped white, and
+    read whole strays like whites of many colours (rembg's cut-outs on white 1 EV over under a light 45 mired off
+    daylight: 0.025-0.083; their unclipped pixels 0.000-0.024), while a white blown in every channel but for a
+    JPEG's ringing around a logo is one colour read whole. Where under a twentieth of the pixels are unclipped,
+    the backdrop is blown white in every channel: one colour.
     """
-    if unclipped:
-        kept = pixels[pixels.max(axis=1) < np.float32(HIGHLIGHT_LEVEL)]
-        if len(kept) < 0.05 * len(pixels):
-            return 0.0
-        pixels = kept
-    ratios = np.log(np.maximum(pixels, np.float32(1e-4)))
-    return max(float(np.std(ratios[:, 0] - ratios[:, 1])), float(np.std(ratios[:, 2] - ratios[:, 1])))
+    def spread(px: np.ndarray) -> float:
+        ratios = np.log(np.maximum(px, np.float32(1e-4)))
+        return max(float(np.std(ratios[:, 0] - ratios[:, 1])), float(np.std(ratios[:, 2] - ratios[:, 1])))
+
+    whole = spread(pixels)
+    if not unclipped:
+        return whole
+    kept = pixels[pixels.max(axis=1) < np.float32(HIGHLIGHT_LEVEL)]
+    return 0.0 if len(kept) < 0.05 * len(pixels) else min(whole, spread(kept))
 
 
 #: A backdrop's colour is read where at least this share of the frame is its white (its pixels at
