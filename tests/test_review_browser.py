@@ -395,3 +395,59 @@ def test_rerender_of_a_changed_image(page, server) -> None:  # noqa: ANN001
     assert all(hashlib.sha256((out / p).read_bytes()).hexdigest() == r["sha256"]
                for r in rows for p in [r["path"]])
     shot(page, "gallery-rerendered")
+
+
+@pytest.fixture(scope="module")
+def packshot(browser, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
+    """scikit-image's cup on a white sweep, processed under the ecommerce chart: its square and 4:5 crops reach
+    beyond the 3:2 frame, padded with the sweep's white."""
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from benchmarks.packshots import coffee_cup, on_white
+    from pipeline.cli import main
+
+    shoot = tmp_path_factory.mktemp("packshot")
+    out = shoot.parent / f"{shoot.name}-out"
+    Image.fromarray(on_white(coffee_cup())).save(shoot / "cup.jpg", quality=95)
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--chart", "ecommerce",
+                                       "--executor", "local", "-q"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: ANN001
+    # The review drew a crop padded beyond the frame inside the picture only, labelled "padded": the reviewer
+    # could not see the frame delivered. In fit the stage widens to the crop and shows the pad in its colour.
+    from playwright.sync_api import expect
+
+    crops = [o for o in doc_of(packshot, "cup.jpg")["operations"] if o["kind"] == "crop"]
+    assert crops and all(o["params"].get("pad_rgb") for o in crops)
+    srv = serve(create_app(packshot, reviewer="Ana"), "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{srv.server_port}/image/cup.jpg")
+        page.wait_for_function("() => document.getElementById('photo').complete && "
+                               "document.getElementById('photo').naturalWidth > 0")
+        pads = page.locator("#overlay path.pad")
+        expect(pads).to_have_count(len(crops))
+        assert set(pads.evaluate_all("els => els.map(e => e.getAttribute('fill'))")) == {"rgb(255,255,255)"}
+        size = ("() => { const v = document.querySelector('.viewport').getBoundingClientRect(),"
+                " c = document.querySelector('.canvas').getBoundingClientRect(); return [v.height, c.height, c.top - v.top]; }")
+        shown, image, top = page.evaluate(size)
+        assert shown > image + 10 and top > 5, (shown, image, top)  # padded above and below the picture
+        shot(page, "padded-crop")
+        # Without the crops' overlay the stage is the picture again.
+        page.keyboard.press("c")
+        expect(pads).to_have_count(0)
+        shown, image, top = page.evaluate(size)
+        assert abs(shown - image) <= 1 and abs(top) <= 1, (shown, image, top)
+    finally:
+        context.close()
+        srv.shutdown()
+        srv.server_close()
+    assert not errors, errors

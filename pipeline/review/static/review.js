@@ -582,6 +582,34 @@ function cropBox(op) {
   return view.drafts[op.op_id] || op.params.box;
 }
 
+// What the stage shows in fit: the image, widened to the crops padded beyond it (a packshot's canvas extended
+// with its backdrop's colour), so a reviewer sees the frame as it is delivered. [x0, y0, x1, y1] in image pixels.
+function stageExtent() {
+  const { doc } = view.payload;
+  const ext = [0, 0, doc.image.width, doc.image.height];
+  if (view.zoom !== "fit" || !view.overlays.crops) return ext;
+  for (const op of paddedCrops()) {
+    const [x, y, w, hgt] = cropBox(op);
+    ext[0] = Math.min(ext[0], x); ext[1] = Math.min(ext[1], y);
+    ext[2] = Math.max(ext[2], x + w); ext[3] = Math.max(ext[3], y + hgt);
+  }
+  return ext;
+}
+
+function paddedCrops() {
+  return view.payload.doc.operations.filter((o) => o.kind === "crop" && o.params.pad_rgb && !o.params.angle_deg &&
+    o.review.status !== "rejected");
+}
+
+// The colour a padded crop is filled with, as the after picture shows it: white where the plan whitens the
+// backdrop (the pad is the backdrop's colour), else that colour (linear, as decoded) encoded for sRGB.
+function padColour(op) {
+  const { doc } = view.payload;
+  if (doc.operations.some((o) => o.kind === "whiten_backdrop" && o.review.status !== "rejected")) return "rgb(255,255,255)";
+  const enc = (v) => Math.round(255 * (v <= 0.0031308 ? 12.92 * v : 1.055 * Math.pow(v, 1 / 2.4) - 0.055));
+  return `rgb(${op.params.pad_rgb.map((v) => enc(Math.min(1, Math.max(0, v)))).join(",")})`;
+}
+
 function cropIndex(op) {
   return Math.max(0, view.payload.doc.operations.filter((o) => o.kind === "crop").indexOf(op));
 }
@@ -760,6 +788,22 @@ function renderOverlay() {
         h("text", { x: x0 + 4 * unit, y: y1 - 6 * unit, "font-size": 14 * unit, text: name })));
     }
   }
+  // Shown beyond the image only while the stage is widened for padded crops (fit: stageExtent).
+  const widened = view.extent && (view.extent[0] < 0 || view.extent[1] < 0 || view.extent[2] > W || view.extent[3] > H);
+  svg.classList.toggle("padded", Boolean(widened));
+  if (view.overlays.crops && widened) {
+    // The pad, under the frames: what the crop adds beyond the image, in the colour it is delivered with.
+    for (const op of paddedCrops()) {
+      const [x, y, w, hgt] = cropBox(op);
+      const [x1, y1] = [x + w, y + hgt];
+      // The crop less the image: the bands above and below it, then beside it.
+      const bands = [[x, y, x1, Math.min(y1, 0)], [x, Math.max(y, H), x1, y1],
+        [x, Math.max(y, 0), Math.min(x1, 0), Math.min(y1, H)], [Math.max(x, W), Math.max(y, 0), x1, Math.min(y1, H)]];
+      const d = bands.filter(([a, b, c, e]) => c > a && e > b).map(([a, b, c, e]) => `M${a},${b}H${c}V${e}H${a}Z`).join(" ");
+      if (d) children.push(h("path", { class: "pad", fill: padColour(op), d },
+        h("title", { text: `${cropName(op)}: padded beyond the frame with the backdrop's colour` })));
+    }
+  }
   if (view.overlays.crops) {
     for (const op of doc.operations) {
       if (op.kind !== "crop" || !active(op)) continue;
@@ -833,17 +877,23 @@ function layoutStage() {
   const roomW = (stage.clientWidth - 8 * (panes.length - 1)) / panes.length;
   const roomH = Math.max(240, window.innerHeight - stage.getBoundingClientRect().top - 150);
   const dpr = window.devicePixelRatio || 1;
-  // Fit: the room there is, never above 100% (a small source is not blown up).
-  const s = view.zoom === "fit" ? Math.min(roomW / W, roomH / H, 1 / dpr) : 1 / dpr;
+  // Fit: the room there is, never above 100% (a small source is not blown up); the image and the crops padded
+  // beyond it (stageExtent), the image placed in it.
+  const [x0, y0, x1, y1] = stageExtent();
+  const EW = x1 - x0, EH = y1 - y0;
+  const s = view.zoom === "fit" ? Math.min(roomW / EW, roomH / EH, 1 / dpr) : 1 / dpr;
   for (const pane of panes) {
     const viewport = pane.querySelector(".viewport");
     const canvas = pane.querySelector(".canvas");
-    viewport.style.width = `${Math.floor(view.zoom === "fit" ? W * s : roomW)}px`;
-    viewport.style.height = `${Math.floor(view.zoom === "fit" ? H * s : Math.min(roomH, H * s))}px`;
+    viewport.style.width = `${Math.floor(view.zoom === "fit" ? EW * s : roomW)}px`;
+    viewport.style.height = `${Math.floor(view.zoom === "fit" ? EH * s : Math.min(roomH, H * s))}px`;
     canvas.style.width = `${W * s}px`;
     canvas.style.height = `${H * s}px`;
+    canvas.style.marginLeft = `${-x0 * s}px`;
+    canvas.style.marginTop = `${-y0 * s}px`;
   }
   view.scale = s;
+  view.extent = [x0, y0, x1, y1];
 }
 
 function renderImage() {
