@@ -89,7 +89,8 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     clipping allows, and the chart's ``exposure.backdrop_white`` delivers the backdrop white after it.
     """
     backdrop = record.exposure.backdrop_pct
-    if needed_ev < 0 and backdrop and not (record.exposure.clipped_highlights_pct or 0.0) >= BACKDROP_SUBJECT_CLIPPED_PCT:
+    subject_blown = (record.exposure.clipped_highlights_pct or 0.0) >= BACKDROP_SUBJECT_CLIPPED_PCT
+    if needed_ev < 0 and backdrop and not subject_blown:
         return f"a darkening would grey its white backdrop ({backdrop:.0f} % of the frame)"
     if not (is_rendered(record.source_kind) and needed_ev <= -BRIGHT_BY_INTENT_EV):
         return None
