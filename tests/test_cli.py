@@ -95,6 +95,39 @@ def test_a_cut_out_is_planned_as_its_opaque_part_reads(tmp_path: Path) -> None:
     assert "exposure" not in kinds and not kinds & {"flag-exposure_range", "flag-clipped_highlights"}, kinds
 
 
+def test_libtiffs_complaints_about_a_damaged_tiff_stay_off_the_console(tmp_path: Path) -> None:
+    # A fax-compressed TIFF (a scanned document) with damaged data: libtiff printed one line per bad row from C on
+    # standard error, under -q too (879 lines over ImageTestSuite's 726 files). The file is decoded as Pillow
+    # decodes it, and the console says nothing of it; -vv prints libtiff's lines again.
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    Image.fromarray(np.random.default_rng(0).random((200, 300)) > 0.5).convert("1").save(
+        shoot / "scan.tif", compression="group4")
+    data = bytearray((shoot / "scan.tif").read_bytes())
+    for i in range(200, 2000, 7):
+        data[i] ^= 0xFF
+    (shoot / "scan.tif").write_bytes(bytes(data))
+    env = {k: v for k, v in os.environ.items() if k != "POSTPROD_LIBTIFF_MESSAGES"}
+
+    def run(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline.cli", "process", str(shoot), "--out",
+                               str(tmp_path / f"out{flags}"), "--executor", "local", "--no-progress", *flags],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    quiet = run("-q")
+    assert quiet.returncode in (EXIT_OK, EXIT_FILES_FAILED), quiet.stderr[-2000:]
+    assert "Fax4Decode" not in quiet.stderr, quiet.stderr[-2000:]
+    loud = run("-vv")
+    assert "Fax4Decode: Bad code word" in loud.stderr, loud.stderr[-2000:]
+
+
 def test_a_librarys_warnings_about_a_file_are_logged_not_printed(tmp_path: Path, caplog) -> None:  # noqa: ANN001
     # A TIFF whose Software tag claims more bytes than the file holds: Pillow skips the tag, decodes the picture and
     # warns, three times. Over a shoot of such files the warnings buried the progress bar; they are the file's, and

@@ -41,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from pipeline.imaging.libtiff import MESSAGES_ENV as LIBTIFF_MESSAGES_ENV
 from pipeline.kernel.errors import ClusterLost
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.interrupt import stop_if_interrupted
@@ -216,6 +217,8 @@ class RayExecutor:
                 kwargs["address"] = address
                 # The cluster runs the driver's code, not whatever version it has installed.
                 kwargs["runtime_env"] = {"py_modules": _package_dirs()}
+                if os.environ.get(LIBTIFF_MESSAGES_ENV):  # -vv: the cluster's workers print libtiff's too
+                    kwargs["runtime_env"]["env_vars"] = {LIBTIFF_MESSAGES_ENV: "1"}
             else:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = workers or os.cpu_count() or 1

@@ -39,6 +39,7 @@ from pipeline.imaging.color import srgb_to_linear, u16_to_linear
 from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.icc import read_matrix_shaper, to_linear_srgb
 from pipeline.imaging.libraw_ids import read_raw_make_model
+from pipeline.imaging.libtiff import quiet_unless_asked
 from pipeline.imaging.sensor_defects import PhotositeScan, scan_raw
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
@@ -643,6 +644,7 @@ try:  # JPEG XL (cameras and phones writing it, exports from Lightroom) through 
     import pillow_jxl  # noqa: F401  (registers the plugin on import)
 except ImportError:  # pragma: no cover - optional
     pass
+quiet_unless_asked()  # libtiff's C-level complaints about damaged TIFFs kept off the console
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
