@@ -431,8 +431,9 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         page.goto(f"http://127.0.0.1:{srv.server_port}/image/cup.jpg")
-        page.wait_for_function("() => document.getElementById('photo').complete && "
-                               "document.getElementById('photo').naturalWidth > 0")
+        expect(page.locator(".op").first).to_be_visible()
+        page.wait_for_function("() => { const p = document.getElementById('photo');"
+                               " return Boolean(p && p.complete && p.naturalWidth > 0); }")
         pads = page.locator("#overlay path.pad")
         expect(pads).to_have_count(len(crops))
         assert set(pads.evaluate_all("els => els.map(e => e.getAttribute('fill'))")) == {"rgb(255,255,255)"}
