@@ -307,3 +307,25 @@ def test_a_picture_whose_subject_is_all_rim_is_no_backdrop() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert white_backdrop(icon) is None
+
+
+def test_a_product_on_a_sweep_blown_white_keeps_its_colours(tmp_path: Path) -> None:
+    # The cup on its sweep as sensor data, a stop over under a neutral light: the sweep is blown in every channel
+    # and says nothing of the light, so the cues read the cup alone, its red glaze and its coffee: 96 mired warm,
+    # and the plan cooled the cup to blue. What stands on a blown backdrop is a product whose colours are its own:
+    # left as shot, and flagged.
+    from benchmarks.accuracy_corpus import film_curve_inverse, srgb8_to_linear, write_dng
+
+    write_dng(tmp_path / "cup.dng", np.clip(film_curve_inverse(srgb8_to_linear(on_white(coffee_cup()))) * 2.0, 0, 1))
+    data = _plan(tmp_path / "cup.dng")
+    assert data["exposure_backdrop_pct"] > 40
+    assert not [o for o in data["operations"] if o["kind"] == "white_balance"], data["operations"]
+    (flag,) = [o for o in data["operations"] if o["params"].get("check") == "white_balance"]
+    assert "blown white" in flag["reason"] and "left as shot" in flag["reason"]
+    # Under a warm light the sweep is blown in red alone and says the light: corrected off it, as before.
+    from pipeline.imaging.white_balance import light_rgb
+
+    light = (light_rgb(45.0) / light_rgb(45.0).max()).astype(np.float32)
+    write_dng(tmp_path / "warm.dng", np.clip(film_curve_inverse(srgb8_to_linear(on_white(coffee_cup()))) * light, 0, 1))
+    (wb,) = [o for o in _plan(tmp_path / "warm.dng")["operations"] if o["kind"] == "white_balance"]
+    assert wb["params"]["mired_shift"] == pytest.approx(-45, abs=5) and "backdrop" in wb["reason"]

@@ -61,6 +61,11 @@ light the measurement read on the image's neutral surfaces
    by 50 mired or more 20 -> 11 of 78; on immich-app/test-assets' photos (nothing tuned there) two violet and
    pink flower photos, whose tint is their petals' and whose red/blue reading followed the injected casts,
    are left as shot and flagged instead (cast twins' median error 23.9 -> 26.8 RAW, 27.4 -> 30.3 rendered).
+2c. On a white backdrop blown in every channel (two or more: its white says only "white", not what light made
+   it), what the cues read is what stands on it, a product whose colours are its own: a packshot's red cup and
+   coffee read 96 mired warm under a neutral light, and were cooled to blue. Handled as an unsure reading (left as
+   shot, flagged beyond the tolerance) unless the faces vouch for it (:func:`on_blown_backdrop`). A backdrop blown
+   in one channel, or not at all, says the light (point 0c).
 3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
    applied up to the cap and flagged.
 4. Skin stays skin: after the gains, every detected face must have a skin
@@ -228,7 +233,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 f"{read} is the scene's colour", cast, target, confidence)
         faces_confirm = True
     elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
-                           or skin_disagrees(skin, applied)):
+                           or skin_disagrees(skin, applied) or on_blown_backdrop(record)):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
@@ -238,6 +243,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                                           target, confidence)
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
+                   ", read off what stands on a white backdrop blown white (two channels or more), which says "
+                   "nothing of the light: the product's own colours, not its light" if on_blown_backdrop(record) else
                    f" and {'green' if (colour.tint or 0.0) > 0 else 'magenta'} beyond any light's (tint "
                    f"{colour.tint:+.2f}, more than {MAX_LIGHT_TINT:g}): the picture's own colour, not its light"
                    if not is_a_light(colour.tint) else
@@ -285,6 +292,14 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
     ), *flags]
+
+
+def on_blown_backdrop(record: ImageRecord) -> bool:
+    """Whether the frame stands on a white backdrop (``exposure.backdrop_pct``) whose white says nothing of the light:
+    blown in two channels or more (:func:`~pipeline.imaging.measure.colour.backdrop_light`, module docstring point
+    2c). The cues then read only what stands on it, a product whose colours are its own (a red cup and its coffee
+    read 96 mired warm under a neutral light, and were cooled to blue)."""
+    return bool(record.exposure.backdrop_pct) and not record.colour.backdrop and not record.colour.colour_checker
 
 
 def is_a_light(tint: float | None) -> bool:
