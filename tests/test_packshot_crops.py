@@ -91,12 +91,23 @@ def test_a_side_the_product_meets_is_never_padded() -> None:
     assert flag.params["check"] == "crop" and "meets both edges" in flag.reason
 
 
-def test_people_are_framed_as_people() -> None:
-    # A portrait on a white seamless: a crop cutting the body is a portrait's framing, not a cut product.
+def test_a_person_on_a_seamless_is_held_whole_unless_the_chart_frames_heads() -> None:
+    # A model on a white seamless, cut off by the bottom edge: under a chart that places crops on the salient
+    # region (social_media) she is held whole as a product is (a crop framing her face cut her raised hands),
+    # padded above her head only where the frame is too narrow (9:16), never below the edge she meets.
     person = [0.3, 0.1, 0.7, 1.0]
     record = _packshot_record(person, faces=[face(1350, 300, 300, 0.0)])
-    for aspect, p in _crops(record).items():
-        assert "pad_rgb" not in p, (aspect, p)
+    crops = _crops(record)
+    for aspect, p in crops.items():
+        assert _held(p, person), (aspect, p)
+        x, y, w, h = p["box"]
+        assert y + h <= 2000 + 1e-6, (aspect, p)  # never padded below the edge she meets
+    assert "pad_rgb" in crops["9:16"] and crops["9:16"]["box"][1] < 0
+    assert "pad_rgb" not in crops["4:5"] and "pad_rgb" not in crops["1:1"]  # held inside the frame
+    # A head-and-shoulders chart (face_aware) frames her face, as people are framed: no pad.
+    plan_shoot([record], load_chart("corporate_portrait").chart)
+    for o in of_kind(record.operations, OperationKind.CROP):
+        assert "pad_rgb" not in o.params, o.params
 
 
 def test_a_padded_frame_is_the_image_on_its_pad() -> None:

@@ -17,7 +17,8 @@ source pixel; beyond the rendition's ``max_upscale`` the renderer delivers it
 smaller (:func:`pipeline.imaging.render.rendition_size`), or, where the chart
 says ``flag``, delivers the box and the plan flags the enlargement (``upscale``).
 
-A frame on a white backdrop with no face to frame (a packshot: ``exposure_backdrop_pct``) frames what stands on
+A frame on a white backdrop (a packshot: ``exposure_backdrop_pct``; a person on a seamless, unless the chart frames
+heads and shoulders, ``face_aware``) frames what stands on
 it (``exposure_subject_box``, with :data:`SUBJECT_MARGIN` of air): where the chart's crop would cut it, the crop
 slides to hold it, and where no crop of the aspect inside the frame can, the crop is widened beyond the frame,
 the subject centred, and the renderer pads it with the backdrop's colour (``pad_rgb``), as a retoucher extends a
@@ -88,7 +89,7 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     W, H = float(record.frame.width), float(record.frame.height)  # PlanState.start checked they are there
     framing = framing_faces(record)
     counted = [(f.x, f.y, f.width, f.height) for f in (record.faces[i] for i in plan.faces_that_count)]
-    subject = Subject.of(record) if not framing and not plan.angle_deg else None
+    subject = Subject.of(record) if not plan.angle_deg else None
     ops: list[Operation] = []
     for spec in chart.crops:
         focus, keep, how = None, None, "centre"
@@ -100,14 +101,21 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         placed = place_keeping_faces(W, H, spec.ratio, plan.angle_deg, framing, focus, keep)
         left_out, cut = placed.left_out, placed.cut
         pad, product_cut = None, False
-        if subject is not None and kept_share(placed.box, 0.0, subject.box) < _IN:
+        # What stands on a backdrop is held whole: a product, or a person framed by the chart's saliency or centre
+        # (a model on a seamless, arms raised, was cut at the hands by a crop framing her face). A head-and-
+        # shoulders chart (face_aware) frames the faces.
+        holds = subject is not None and (not framing or spec.placement is not CropPlacement.FACE_AWARE)
+        if holds and kept_share(placed.box, 0.0, subject.box) < _IN:
             box, pad = subject.crop(spec.ratio, W, H)
-            if box is not None:
+            if box is not None and all(kept_share(box, 0.0, protected_region(f, W, H)) >= _IN
+                                       for f in framing.values()):
                 placed, focus = Placement(box), (box[0] + box[2] / 2, box[1] + box[3] / 2)
                 how = ("on what stands on the white backdrop, padded beyond the frame with its colour to hold it "
                        "whole" if pad else "on what stands on the white backdrop, held whole")
-            else:
+            elif not framing:
                 product_cut = True
+            else:
+                pad = None  # a person it cannot hold whole is framed as people are
         aspect_id = spec.aspect.replace(":", "x")
         confidence = 1.0 if focus is not None or spec.placement is CropPlacement.CENTER else CENTRED_FALLBACK_CONFIDENCE
         if framing and not (left_out or cut):
