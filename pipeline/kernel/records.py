@@ -286,9 +286,9 @@ class ExposureMeasure:
         "exposure_backdrop_pct", pa.float64(),
         "Percent of the frame that is a white backdrop (a seamless or light tent blown to white on purpose: "
         "white of one colour, a light's tint allowed, connected to the frame's edge and beside the subject, "
-        "not only above it, around a subject under 5 % clipped); 0 for none. "
+        "not only above it, around a subject under 5 % clipped or that it surrounds); 0 for none. "
         "The meter, the percentiles and the clipping are then read on the subject, and the plan does not "
-        "darken the frame (that would grey the backdrop).")
+        "darken the frame (that would grey the backdrop) unless the subject is blown 5 % or more.")
     backdrop_rgb: list[float] | None = column(
         "exposure_backdrop_rgb", pa.list_(pa.float64()),
         "The white backdrop's colour as decoded [r, g, b], linear (1.0 = full scale): the median of its white "

@@ -2,7 +2,8 @@
 
 A product on a white sweep or a portrait on a white seamless is lit so that
 the backdrop is pure white (marketplaces ask for 255, 255, 255), and the
-exposure rule meters the subject and never darkens such a frame. The backdrop
+exposure rule meters the subject and darkens such a frame only where the subject
+is blown too. The backdrop
 can still come out short of white: read a little under full scale (250 of
 255), or blown in its brightest channel alone under a tinted light, which the
 white balance makes neutral but light grey (a sweep 45 mired warm renders at
