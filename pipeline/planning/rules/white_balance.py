@@ -62,7 +62,7 @@ light the measurement read on the image's neutral surfaces
    pink flower photos, whose tint is their petals' and whose red/blue reading followed the injected casts,
    are left as shot and flagged instead (cast twins' median error 23.9 -> 26.8 RAW, 27.4 -> 30.3 rendered).
 2c. On a white backdrop blown white (in two channels or more: its white says only "white", not what light made
-   it), what the cues read is what stands on it, a product whose colours are its own: a packshot's red cup and
+   it) with no face on it, what the cues read is what stands on it, a product whose colours are its own: a packshot's red cup and
    coffee read 96 mired warm under a neutral light, and were cooled to blue. Handled as an unsure reading (left as
    shot, flagged beyond the tolerance) unless the faces vouch for it (:func:`on_blown_backdrop`). A backdrop blown
    in one channel, or not at all, says the light (point 0c).
@@ -295,11 +295,14 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
 
 
 def on_blown_backdrop(record: ImageRecord) -> bool:
-    """Whether the frame stands on a white backdrop (``exposure.backdrop_pct``) whose white says nothing of the light:
-    blown in two channels or more, or too little of it white to be read (no light read off it, ``colour.backdrop``:
-    :func:`~pipeline.imaging.measure.colour.backdrop_light`; module docstring point 2c). The cues then read only what stands on it, a product whose colours are its own (a red cup and its coffee
-    read 96 mired warm under a neutral light, and were cooled to blue)."""
-    return bool(record.exposure.backdrop_pct) and not record.colour.backdrop and not record.colour.colour_checker
+    """Whether the frame is a product on a white backdrop (``exposure.backdrop_pct``) whose white says nothing of
+    the light: blown in two channels or more, or too little of it white to be read (no light read off it,
+    ``colour.backdrop``: :func:`~pipeline.imaging.measure.colour.backdrop_light`; module docstring point 2c). The
+    cues then read only what stands on it, whose colours are its own (a red cup and its coffee read 96 mired warm
+    under a neutral light, and were cooled to blue). A frame with a face is a person on a seamless: the cues read
+    skin and clothes too, and the skin checks (point 4) judge the correction as on any portrait."""
+    return (bool(record.exposure.backdrop_pct) and not record.colour.backdrop and not record.colour.colour_checker
+            and not record.faces)
 
 
 def is_a_light(tint: float | None) -> bool:
