@@ -283,14 +283,14 @@ def report(truth: dict[str, tuple[str, float]], outs: dict[str, Path], shoot: Pa
         over = [(f, name, ev) for f, (name, ev) in truth.items() if ev > 0 and f in corr]
         errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in under]
         over_errs = [abs((corr[f] - at0[name]) + ev) for f, name, ev in over if at0.get(name) is not None]
-        greyed = sum(corr[f] < 0 for f in corr)
+        darkened = sum(corr[f] < 0 for f in corr)
         mired = {f: photos[label][f].mired for f in corr} if label in photos else {
             f: naive_mired(shoot / f) for f in corr}
         wb_errs = [abs(mired[f] + LIGHTS[name.rsplit("_", 1)[1]]) for f, (name, _) in truth.items() if f in mired]
         found = sum(backdrop[label].get(f, 0) > 0 for f in corr) if label in backdrop else "—"
         flagged = sum("exposure_bright" in photos[label][f].flags for f, _, _ in over) if label in photos else "—"
         rows.append(
-            f"| {label} | {found} of {len(corr)} | {greyed} of {len(corr)} | {statistics.median(errs):.2f} "
+            f"| {label} | {found} of {len(corr)} | {darkened} of {len(corr)} | {statistics.median(errs):.2f} "
             f"(n={len(errs)}) | {sum(abs(corr[f]) < 1e-9 for f, _, _ in under)} of {len(under)}"
             f" | {statistics.median(over_errs):.2f} (n={len(over_errs)})"
             f" | {sum(corr[f] < 0 for f, _, _ in over)} of {len(over)} | {flagged} of {len(over)}"
