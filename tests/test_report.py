@@ -69,3 +69,30 @@ def test_report_counts_and_overlays(report: tuple[Path, _Collect, dict]) -> None
     assert len(dashed) == n_crops > 0
     red = [a for a in rects if a.get("stroke") == "#e53935"]
     assert len(red) == sum(1 for d in docs for o in d["operations"] if o["kind"] == "brighten_face")
+
+
+def test_a_padded_crop_is_drawn_whole_with_its_pad() -> None:
+    # A packshot's square crop of a 3:2 frame reaches above and below it: the card was drawn on the picture alone,
+    # the frame cut at its edges. The SVG now takes in the whole crop, its pad drawn in the colour delivered
+    # (white where the backdrop is whitened, else the backdrop's colour encoded for sRGB).
+    import re
+
+    from pipeline.outputs.report import ReportImage, _overlay
+
+    def doc(*extra: dict) -> dict:
+        crop = {"kind": "crop", "params": {"aspect": "1:1", "box": [25.0, -25.0, 150.0, 150.0], "angle_deg": 0.0,
+                                           "pad_rgb": [0.9, 0.9, 0.9]}, "review": {"status": "pending"}}
+        return {"image": {"width": 200, "height": 100}, "faces": [], "operations": [crop, *extra]}
+
+    svg = _overlay(ReportImage("cup.jpg", "ok", doc=doc(), picture="cup.jpg"))
+    assert 'viewBox="0 -25 200 150"' in svg
+    pads = re.findall(r'<rect x="(-?\d+)" y="(-?\d+)" width="(\d+)" height="(\d+)" fill="([^"]+)"/>', svg)
+    assert [p[:4] for p in pads] == [("25", "-25", "150", "25"), ("25", "100", "150", "25")]
+    assert {p[4] for p in pads} == {"rgb(243,243,243)"}  # 0.9 linear, as sRGB
+    whitened = _overlay(ReportImage("cup.jpg", "ok", picture="cup.jpg", doc=doc(
+        {"kind": "whiten_backdrop", "params": {}, "review": {"status": "pending"}})))
+    assert 'fill="#fff"' in whitened
+    # A crop inside the frame changes nothing.
+    inside = doc()
+    inside["operations"][0]["params"] = {"aspect": "1:1", "box": [50.0, 0.0, 100.0, 100.0], "angle_deg": 0.0}
+    assert 'viewBox="0 0 200 100"' in _overlay(ReportImage("cup.jpg", "ok", doc=inside, picture="cup.jpg"))

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from pipeline.imaging.color import linear_to_srgb
 from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
@@ -77,12 +80,26 @@ def _overlay(im: ReportImage) -> str:
     a ColorChecker to remove (orange)."""
     doc = im.doc or {}
     w, h = float(doc["image"]["width"] or 1), float(doc["image"]["height"] or 1)
-    parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img" '
-             f'aria-label="{_e(im.source_path)}">']
+    active = [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
+    # A packshot's crop padded beyond the frame is drawn whole, its pad in the colour it is delivered with.
+    padded = [o for o in active if o["kind"] == OperationKind.CROP and o["params"].get("pad_rgb")
+              and not o["params"].get("angle_deg")]
+    x0, y0, x1, y1 = 0.0, 0.0, w, h
+    for op in padded:
+        bx, by, bw, bh = op["params"]["box"]
+        x0, y0, x1, y1 = min(x0, bx), min(y0, by), max(x1, bx + bw), max(y1, by + bh)
+    parts = [f'<svg viewBox="{x0:.0f} {y0:.0f} {x1 - x0:.0f} {y1 - y0:.0f}" xmlns="http://www.w3.org/2000/svg" '
+             f'role="img" aria-label="{_e(im.source_path)}">']
+    whitened = any(o["kind"] == OperationKind.WHITEN_BACKDROP for o in active)
+    for op in padded:
+        fill = "#fff" if whitened else "rgb({},{},{})".format(*(
+            round(255 * float(linear_to_srgb(np.float32(min(1.0, max(0.0, c)))))) for c in op["params"]["pad_rgb"]))
+        for bx, by, bx1, by1 in _pad_bands(op["params"]["box"], w, h):
+            parts.append(f'<rect x="{bx:.0f}" y="{by:.0f}" width="{bx1 - bx:.0f}" height="{by1 - by:.0f}" '
+                         f'fill="{fill}"/>')
     if im.picture:
         parts.append(f'<image href="{_e(im.picture)}" x="0" y="0" width="{w:.0f}" height="{h:.0f}"/>')
     stroke = max(2.0, w / 300)
-    active = [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
     brighten = {o["params"]["face_index"]: o for o in active if o["kind"] == OperationKind.BRIGHTEN_FACE}
     for f in doc["faces"]:
         x, y, fw, fh = f["box"]
@@ -114,6 +131,16 @@ def _overlay(im: ReportImage) -> str:
                          f'font-size="{stroke * 7:.0f}" font-weight="bold">ColorChecker</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _pad_bands(box: list[float], width: float, height: float) -> list[tuple[float, float, float, float]]:
+    """What a crop ``box`` (x, y, w, h) adds beyond a ``width`` x ``height`` picture: the bands above and below
+    it, then beside it, as (x0, y0, x1, y1)."""
+    x, y, bw, bh = box
+    x1, y1 = x + bw, y + bh
+    bands = [(x, y, x1, min(y1, 0.0)), (x, max(y, height), x1, y1),
+             (x, max(y, 0.0), min(x1, 0.0), min(y1, height)), (max(x, width), max(y, 0.0), x1, min(y1, height))]
+    return [b for b in bands if b[2] > b[0] and b[3] > b[1]]
 
 
 @dataclass
