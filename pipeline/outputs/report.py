@@ -92,8 +92,8 @@ def _overlay(im: ReportImage) -> str:
              f'role="img" aria-label="{_e(im.source_path)}">']
     whitened = any(o["kind"] == OperationKind.WHITEN_BACKDROP for o in active)
     for op in padded:
-        fill = "#fff" if whitened else "rgb({},{},{})".format(*(
-            round(255 * float(linear_to_srgb(np.float32(min(1.0, max(0.0, c)))))) for c in op["params"]["pad_rgb"]))
+        encoded = np.round(255 * linear_to_srgb(np.clip(np.asarray(op["params"]["pad_rgb"], np.float32), 0, 1)))
+        fill = "#fff" if whitened else "rgb({},{},{})".format(*encoded.astype(int))
         for bx, by, bx1, by1 in _pad_bands(op["params"]["box"], w, h):
             parts.append(f'<rect x="{bx:.0f}" y="{by:.0f}" width="{bx1 - bx:.0f}" height="{by1 - by:.0f}" '
                          f'fill="{fill}"/>')
