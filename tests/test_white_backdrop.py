@@ -40,8 +40,10 @@ def _proxy(path: Path) -> np.ndarray:
 
 def test_the_backdrop_is_the_white_around_the_subject(tmp_path: Path) -> None:
     subject = _packshot(tmp_path / "cup.jpg")
-    backdrop = white_backdrop(_proxy(tmp_path / "cup.jpg"))
-    assert backdrop is not None and backdrop.shape == subject.shape
+    found = white_backdrop(_proxy(tmp_path / "cup.jpg"))
+    assert found is not None and found.falloff is None  # an evenly lit sweep
+    backdrop = found.mask
+    assert backdrop.shape == subject.shape
     # All the white, its rim into the cup's soft edge too, and none of the cup's inside.
     assert backdrop[~subject].mean() > 0.99
     inside = cv2.erode(subject.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
@@ -54,7 +56,7 @@ def test_a_sweep_under_a_tinted_light_is_a_backdrop_too(tmp_path: Path) -> None:
     for shift in (45.0, -45.0):
         subject = _packshot(tmp_path / "cup.jpg", shift_mired=shift)
         backdrop = white_backdrop(_proxy(tmp_path / "cup.jpg"))
-        assert backdrop is not None and backdrop[~subject].mean() > 0.99, shift
+        assert backdrop is not None and backdrop.mask[~subject].mean() > 0.99, shift
 
 
 def test_a_sky_blown_above_the_scene_is_no_backdrop(tmp_path: Path) -> None:
@@ -83,7 +85,7 @@ def test_a_product_blown_with_its_sweep_is_still_on_a_backdrop(tmp_path: Path, s
     subject = _packshot(tmp_path / "over.jpg", ev=1.0, shift_mired=shift_mired)
     rgb = _proxy(tmp_path / "over.jpg")
     backdrop = white_backdrop(rgb)
-    assert backdrop is not None and backdrop[~subject].mean() > 0.99
+    assert backdrop is not None and backdrop.mask[~subject].mean() > 0.99
     exposure = measure_all(rgb, True).exposure
     assert exposure.clipped_highlights_pct >= BACKDROP_SUBJECT_CLIPPED_PCT  # the cup's own: 15-27 %
     data = _plan(tmp_path / "over.jpg")

@@ -53,6 +53,7 @@ from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
+from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import darken_display_referred
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
@@ -106,6 +107,10 @@ class Adjustments:
     backdrop_rgb : tuple of float or None
         A white backdrop's colour as decoded (a ``whiten_backdrop`` operation): its pixels are delivered white
         (:func:`backdrop_alpha`); None leaves every pixel as the corrections render it.
+    backdrop_falloff : tuple of float or None
+        How that backdrop's light falls off across the image (the operation's ``falloff``,
+        :func:`~pipeline.imaging.measure.exposure.falloff_level`): its white is read against its level at each
+        place (:func:`backdrop_levels`); None: one level, ``backdrop_rgb``, everywhere.
     crop_pads : dict
         Chart crop aspect -> the colour (linear, as decoded) a crop reaching beyond the frame is padded with
         (a crop op's ``pad_rgb``: a packshot's canvas extended with its backdrop); absent = not padded.
@@ -122,6 +127,7 @@ class Adjustments:
     crop_turns: Mapping[str, float] = field(default_factory=dict)
     display_referred: bool = False
     backdrop_rgb: tuple[float, float, float] | None = None
+    backdrop_falloff: tuple[float, ...] | None = None
     crop_pads: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     pad_rgb: tuple[float, float, float] | None = None
 
@@ -151,6 +157,15 @@ def _colour(value: Any, name: str, op: Operation) -> tuple[float, float, float]:
     return float(c[0]), float(c[1]), float(c[2])
 
 
+def _falloff(value: Any, op: Operation) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    c = np.asarray(value, dtype=np.float64)
+    if c.shape != (6,) or not np.all(np.isfinite(c)):
+        raise ValueError(f"operation {op.op_id}: falloff must be six numbers, got {value!r}")
+    return tuple(float(v) for v in c)
+
+
 def adjustments_from_operations(operations: Sequence[Operation], display_referred: bool = False) -> Adjustments:
     """Collect the operations the renderer carries out (``applied_by == renderer``).
 
@@ -160,7 +175,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b]}``. Flag
+        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``. Flag
         and reject, every operation left to a retoucher and every operation a reviewer rejected are ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
@@ -184,6 +199,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     turns: dict[str, float] = {}
     pads: dict[str, tuple[float, float, float]] = {}
     backdrop: tuple[float, float, float] | None = None
+    falloff: tuple[float, ...] | None = None
     for op in operations:
         if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
             continue  # a person's job, or turned down by a reviewer
@@ -208,6 +224,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                     pads[str(p["aspect"])] = _colour(p["pad_rgb"], "pad_rgb", op)
             elif op.kind == OperationKind.WHITEN_BACKDROP:
                 backdrop = _colour(p["backdrop_rgb"], "backdrop_rgb", op)
+                falloff = _falloff(p.get("falloff"), op)
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -219,6 +236,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         crop_turns=turns,
         display_referred=display_referred,
         backdrop_rgb=backdrop,
+        backdrop_falloff=falloff,
         crop_pads=pads,
     )
 
@@ -775,6 +793,7 @@ def finish_rendition(
     full_scale: float | None = None,
     scene_gain: float = 1.0,
     backdrop: Sequence[float] | None = None,
+    backdrop_levels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -810,6 +829,9 @@ def finish_rendition(
     backdrop : sequence of 3 float, optional
         A white backdrop's colour in ``rgb_linear``'s light (:attr:`Adjustments.backdrop_rgb`): its pixels
         are delivered white, blended in by :func:`backdrop_alpha`.
+    backdrop_levels : ndarray, (H, W), float32, optional
+        The backdrop's level at each pixel against its brightest, where its light falls off
+        (:func:`backdrop_levels`): its white is read against it.
 
     Returns
     -------
@@ -855,7 +877,8 @@ def finish_rendition(
     rows = _strip_rows(enc.shape[1])
     for y in range(0, h, rows):
         strip = enc[y : y + rows]
-        whiten = None if backdrop is None else backdrop_alpha(strip, backdrop)
+        whiten = None if backdrop is None else backdrop_alpha(
+            strip, backdrop, None if backdrop_levels is None else backdrop_levels[y : y + rows])
         blown = blown_after_gains(strip, gains) if coloured else None
         if gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
@@ -961,7 +984,7 @@ BACKDROP_WHITE_FROM = 0.85
 BACKDROP_WHITE_AT = 0.97
 
 
-def backdrop_alpha(rgb_linear: np.ndarray, backdrop: Sequence[float]) -> np.ndarray:
+def backdrop_alpha(rgb_linear: np.ndarray, backdrop: Sequence[float], levels: np.ndarray | None = None) -> np.ndarray:
     """How far each pixel is a white backdrop's white, (H, W) float32 in [0, 1].
 
     A sweep lit white, but read a little short of it (250 of 255) or blown in its brightest channel alone
@@ -971,16 +994,36 @@ def backdrop_alpha(rgb_linear: np.ndarray, backdrop: Sequence[float]) -> np.ndar
     :data:`BACKDROP_WHITE_AT` of it or more in the channel furthest under it are the backdrop, delivered
     white; the subject, in any colour, falls under it in some channel, and is rendered as it is, with no
     levels move on it (a white point set on the sweep clipped 3-8 % of a red cup's highlights); its rim blends
-    between (:data:`BACKDROP_WHITE_FROM`).
+    between (:data:`BACKDROP_WHITE_FROM`). Where the sweep's light falls off towards the corners, ``levels`` (the
+    same shape as the picture, :func:`backdrop_levels`) is its level against its brightest at each pixel: there
+    its colour is ``backdrop`` times that level.
     """
     k = 1.0 / (BACKDROP_WHITE_AT - BACKDROP_WHITE_FROM)
     # Each channel over the backdrop's, scaled onto the step, in one OpenCV pass; the least of the three.
     scaled = cv2.transform(rgb_linear, np.diag(k / np.asarray(backdrop, np.float64)).astype(np.float32))
     r, g, b = cv2.split(scaled)
     t = cv2.min(cv2.min(r, g), b)
+    if levels is not None:
+        cv2.divide(t, levels, dst=t)
     t -= np.float32(BACKDROP_WHITE_FROM * k)
     np.clip(t, 0.0, 1.0, out=t)
     return t * t * (np.float32(3.0) - np.float32(2.0) * t)
+
+
+def backdrop_levels(adjustments: Adjustments, to_frame: np.ndarray, size: tuple[int, int], width: int,
+                    height: int) -> np.ndarray | None:
+    """A white backdrop's level against its brightest at each pixel of a ``size`` raster, (H, W) float32, from its
+    falloff (:attr:`Adjustments.backdrop_falloff`); ``to_frame`` maps the raster's pixels onto the ``width`` x
+    ``height`` image (:func:`output_to_frame`); a pad beyond it has the level of the image's edge. None when the
+    picture is not whitened or its backdrop is evenly lit."""
+    if adjustments.backdrop_rgb is None or adjustments.backdrop_falloff is None:
+        return None
+    out_w, out_h = size
+    u = np.arange(out_w, dtype=np.float64)[None, :]
+    v = np.arange(out_h, dtype=np.float64)[:, None]
+    x = (to_frame[0, 0] * u + to_frame[0, 1] * v + to_frame[0, 2]) / width
+    y = (to_frame[1, 0] * u + to_frame[1, 1] * v + to_frame[1, 2]) / height
+    return falloff_level(adjustments.backdrop_falloff, x, y)
 
 
 def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, white: float = 1.0,
@@ -1093,11 +1136,12 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
-    apply_face_lifts(linear, adjustments.faces, output_to_frame(frame, adjustments.angle_deg, size))
+    to_frame = output_to_frame(frame, adjustments.angle_deg, size)
+    apply_face_lifts(linear, adjustments.faces, to_frame)
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
-        scene_gain(adjustments), adjustments.backdrop_rgb,
+        scene_gain(adjustments), adjustments.backdrop_rgb, backdrop_levels(adjustments, to_frame, size, width, height),
     )
 
 
@@ -1171,6 +1215,7 @@ def render_rows(
     out = finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb,
+        backdrop_levels(adjustments, to_frame, (out_w, a1 - a0), width, height),
     )
     return out[v0 - a0 : v1 - a0]
 

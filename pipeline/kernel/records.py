@@ -293,6 +293,12 @@ class ExposureMeasure:
         "exposure_backdrop_rgb", pa.list_(pa.float64()),
         "The white backdrop's colour as decoded [r, g, b], linear (1.0 = full scale): the median of its white "
         "pixels. The plan's whiten_backdrop operation delivers it white; null without a backdrop.")
+    backdrop_falloff: list[float] | None = column(
+        "exposure_backdrop_falloff", pa.list_(pa.float64()),
+        "How the white backdrop's light falls off across the frame (a sweep lit by one light, darker towards the "
+        "corners): log2 of its level against its brightest as a quadratic in x and y, fractions of the width and "
+        "height, [1, x, y, x^2, xy, y^2] (exposure_backdrop_rgb is its colour where brightest); the backdrop's white "
+        "is read, and whitened, against that level. Null without a backdrop or where it is evenly lit (within 0.1 EV).")
     subject_box: list[float] | None = column(
         "exposure_subject_box", pa.list_(pa.float64()),
         "What stands on the white backdrop (the product, the person, their shadow on the sweep): its bounding box "

@@ -9,6 +9,7 @@ chart's).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -115,10 +116,88 @@ BACKDROP_SUBJECT_CLIPPED_PCT = 5.0
 BACKDROP_SURROUNDS = 0.9
 #: The backdrop is looked for on a regular subset of the proxy's pixels about this long (connected regions).
 BACKDROP_LONG_EDGE = 256
+#: A sweep lit by one light falls off towards the frame's corners, and a sweep 0.3 EV darker there was not found
+#: (none of its white was 250 of 255 at the frame's edge): the frame was metered whole, read 1-2.4 EV over and
+#: darkened grey. Its white is then read against its own level at each place, a smooth field
+#: (:func:`sweep_falloff`) fitted to the pixels of a white's tint connected to the frame's edge that are at most
+#: this many EV under white (deeper, a sweep's corners are grey, not white: not a lit sweep) ...
+BACKDROP_FALLOFF_EV = 1.5
+#: ... that change by at most this many EV from one pixel of the 256-px grid to the next (a sweep 1.5 EV darker in
+#: its corners changes by about 0.03 there, the edge of what stands on it by far more) ...
+BACKDROP_SMOOTH_EV = 0.05
+#: ... by a quadratic in x and y (:data:`FALLOFF_TERMS`, log2 of the level), refitted without the pixels more than
+#: this many EV off it (what stands on the sweep and is smooth too: its shadow, a flat side) ...
+BACKDROP_FIT_EV = 0.15
+#: ... and a field that spans less than this many EV over the frame is no falloff: the sweep is read as one level.
+BACKDROP_FLAT_EV = 0.1
 
 
-def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
-    """The pixels of a white backdrop, ``(H, W)`` bool, or None when the frame has none.
+class Backdrop(NamedTuple):
+    """A white backdrop found in a frame (:func:`white_backdrop`)."""
+
+    #: Its pixels, ``(H, W)`` bool, with the subject's rim.
+    mask: np.ndarray
+    #: Its light falling off across the frame (:func:`falloff_level`), or None where it is evenly lit.
+    falloff: tuple[float, ...] | None
+
+
+#: The terms of a sweep's falloff field in x and y, fractions of the frame's width and height.
+FALLOFF_TERMS = ("1", "x", "y", "x^2", "xy", "y^2")
+
+
+def falloff_level(falloff: Sequence[float], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A sweep's level against its brightest, 0-1, at ``x``, ``y`` (fractions of the width and height, clamped to
+    the frame): 2 to the power of the quadratic ``falloff`` (:data:`FALLOFF_TERMS`), at most 1."""
+    c = [float(v) for v in falloff]
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    y = np.clip(np.asarray(y, np.float32), 0.0, 1.0)
+    f = c[0] + x * (c[1] + c[3] * x + c[4] * y) + y * (c[2] + c[5] * y)
+    return np.exp2(np.minimum(f, 0.0)).astype(np.float32)
+
+
+def sweep_falloff(grid: np.ndarray) -> tuple[float, ...] | None:
+    """How a white sweep's light falls off across the frame, read on ``grid`` (linear RGB, the 256-px grid): the
+    quadratic (:data:`FALLOFF_TERMS`) of log2 of its level against its brightest, or None when no sweep falls off.
+
+    The sweep is the pixels of a white's tint (:data:`BACKDROP_TINT`) within :data:`BACKDROP_FALLOFF_EV` of white,
+    smooth (:data:`BACKDROP_SMOOTH_EV`) and connected to the frame's edge; the fit reads those that no channel
+    clips, refitted twice without those :data:`BACKDROP_FIT_EV` off it. None when fewer than
+    :data:`BACKDROP_MIN_SHARE` of the grid are left to fit, when the field nowhere reaches :data:`BACKDROP_LEVEL`
+    (a grey backdrop), or when it spans under :data:`BACKDROP_FLAT_EV` (an even sweep) or over
+    :data:`BACKDROP_FALLOFF_EV` (a scene's light, not a sweep's) within the frame.
+    """
+    brightest = grid.max(axis=2)
+    log_level = np.log2(np.maximum(brightest, np.float32(1e-4)))
+    blurred = cv2.GaussianBlur(log_level, (0, 0), 1.0)
+    steep = np.hypot(cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3))
+    candidate = ((steep <= np.float32(8.0 * BACKDROP_SMOOTH_EV))  # Sobel's 3x3 kernel weighs a step 8 times
+                 & (log_level >= np.float32(np.log2(BACKDROP_LEVEL) - BACKDROP_FALLOFF_EV))
+                 & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest))
+    _, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
+    on_edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    fit = np.isin(labels, on_edge[on_edge > 0]) & (brightest < np.float32(HIGHLIGHT_LEVEL))
+    gh, gw = brightest.shape
+    y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    x, y = (x + 0.5) / gw, (y + 0.5) / gh
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+    for _ in range(3):
+        if fit.mean() < BACKDROP_MIN_SHARE:
+            return None
+        coef = np.linalg.lstsq(terms[fit].astype(np.float64), log_level[fit].astype(np.float64), rcond=None)[0]
+        field = terms @ coef.astype(np.float32)
+        fit &= np.abs(log_level - field) <= np.float32(BACKDROP_FIT_EV)
+    if fit.mean() < BACKDROP_MIN_SHARE:
+        return None
+    top = min(float(field.max()), 0.0)
+    span = top - float(field.min())
+    if top < np.log2(BACKDROP_LEVEL) or not BACKDROP_FLAT_EV <= span <= BACKDROP_FALLOFF_EV:
+        return None
+    coef[0] -= top  # against the sweep's brightest within the frame
+    return tuple(float(v) for v in coef)
+
+
+def white_backdrop(rgb: np.ndarray) -> Backdrop | None:
+    """A white backdrop, its pixels and its falloff (:class:`Backdrop`), or None when the frame has none.
 
     A product photographed on a white sweep, or a portrait on a white seamless, is lit so that the backdrop
     is pure white (e-commerce standards ask for 255, 255, 255): that white is the picture's intent, and what
@@ -129,7 +208,8 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     when they hold :data:`BACKDROP_LOWER_EDGE` of the edge of the frame's lower half, are of one colour
     (:data:`BACKDROP_CHROMA_SPREAD`), their share of the frame is within bounds (:data:`BACKDROP_MIN_SHARE`,
     :data:`BACKDROP_MIN_SUBJECT`) and the subject holds its detail (:data:`BACKDROP_SUBJECT_CLIPPED_PCT`) or is
-    surrounded by the backdrop (:data:`BACKDROP_SURROUNDS`).
+    surrounded by the backdrop (:data:`BACKDROP_SURROUNDS`). Where the sweep's light falls off towards the frame's
+    corners (:func:`sweep_falloff`), "near-white" is against its own level at each place.
     The mask returned takes in the subject's rim, where it blends into the white.
     """
     rgb = check_rgb(rgb)
@@ -137,7 +217,13 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     step = max(1, int(round(max(h, w) / BACKDROP_LONG_EDGE)))
     grid = rgb[::step, ::step]
     brightest = grid.max(axis=2)
-    white = (brightest >= np.float32(BACKDROP_LEVEL)) & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest)
+    falloff = sweep_falloff(grid)
+    level = np.float32(BACKDROP_LEVEL)
+    if falloff is not None:
+        gh, gw = brightest.shape
+        level = level * falloff_level(falloff, (np.arange(gw, dtype=np.float32) + 0.5) / gw,
+                                      ((np.arange(gh, dtype=np.float32) + 0.5) / gh)[:, None])
+    white = (brightest >= level) & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest)
     share = float(white.mean())
     if not BACKDROP_MIN_SHARE <= share <= 1.0 - BACKDROP_MIN_SUBJECT:
         return None
@@ -160,7 +246,7 @@ def white_backdrop(rgb: np.ndarray) -> np.ndarray | None:
     if not surrounds and not (np.any(subject >= np.float32(HIGHLIGHT_LEVEL), axis=1).mean() * 100.0
                               < BACKDROP_SUBJECT_CLIPPED_PCT):
         return None  # the subject is blown too, and meets the frame's sides: a scene developed over
-    return cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return Backdrop(cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool), falloff)
 
 
 def backdrop_spread(pixels: np.ndarray, *, unclipped: bool = False) -> float:
@@ -191,15 +277,26 @@ def backdrop_spread(pixels: np.ndarray, *, unclipped: bool = False) -> float:
 BACKDROP_MIN_WHITE = 0.05
 
 
-def backdrop_colour(rgb: np.ndarray, backdrop: np.ndarray) -> np.ndarray | None:
-    """The colour of a white backdrop (:func:`white_backdrop`) as decoded, float64 RGB: the median, channel by
-    channel, of its white pixels (about 40 000 of them; the subject's rim the mask takes in is not white and is
-    left out), or None when they are under :data:`BACKDROP_MIN_WHITE` of the frame. What the white balance reads
-    the light off (:func:`~pipeline.imaging.measure.colour.backdrop_light`) and the renderer whitens."""
-    core = backdrop & (rgb.max(axis=2) >= np.float32(BACKDROP_LEVEL))
-    if core.mean() < BACKDROP_MIN_WHITE:
-        return None
-    white = rgb[core]
+def backdrop_colour(rgb: np.ndarray, backdrop: Backdrop) -> np.ndarray | None:
+    """The colour of a white backdrop (:func:`white_backdrop`) as decoded where it is brightest, float64 RGB: the
+    median, channel by channel, of its white pixels (about 40 000 of them; the subject's rim the mask takes in is
+    not white and is left out), each over the sweep's level there where its light falls off (:func:`falloff_level`),
+    or None when they are under :data:`BACKDROP_MIN_WHITE` of the frame. What the white balance reads the light off
+    (:func:`~pipeline.imaging.measure.colour.backdrop_light`) and the renderer whitens."""
+    mask, falloff = backdrop
+    if falloff is None:
+        core = mask & (rgb.max(axis=2) >= np.float32(BACKDROP_LEVEL))
+        if core.mean() < BACKDROP_MIN_WHITE:
+            return None
+        white = rgb[core]
+    else:
+        h, w = mask.shape
+        rows, cols = np.nonzero(mask)
+        level = falloff_level(falloff, (cols + 0.5) / w, (rows + 0.5) / h)
+        white = rgb[rows, cols] / level[:, None]
+        white = white[white.max(axis=1) >= np.float32(BACKDROP_LEVEL)]
+        if white.shape[0] < BACKDROP_MIN_WHITE * mask.size:
+            return None
     return np.median(white[:: max(1, white.shape[0] // 40_000)], axis=0).astype(np.float64)
 
 
@@ -293,6 +390,7 @@ def exposure_measure(
     opaque: np.ndarray | None = None,
     backdrop: np.ndarray | None = None,
     backdrop_rgb: np.ndarray | None = None,
+    backdrop_falloff: Sequence[float] | None = None,
 ) -> ExposureMeasure:
     """The record's exposure group of one proxy: the meter's reading, percentiles and clipping.
 
@@ -322,6 +420,8 @@ def exposure_measure(
         :func:`subject_box`).
     backdrop_rgb : ndarray, optional
         That backdrop's colour (:func:`backdrop_colour`), recorded (``backdrop_rgb``).
+    backdrop_falloff : sequence of float, optional
+        How its light falls off across the frame (:func:`sweep_falloff`), recorded (``backdrop_falloff``).
 
     Raises
     ------
@@ -354,6 +454,7 @@ def exposure_measure(
         white_ev=scene_white - WHITE_LOG2,
         backdrop_pct=0.0 if backdrop is None else float(backdrop.mean() * 100.0),
         backdrop_rgb=None if backdrop_rgb is None else [float(v) for v in backdrop_rgb],
+        backdrop_falloff=None if backdrop is None or backdrop_falloff is None else [float(v) for v in backdrop_falloff],
         subject_box=None if backdrop is None or (box := subject_box(backdrop)) is None else list(box),
         reference=metering_reference(),
         shadow_contrast=contrast,

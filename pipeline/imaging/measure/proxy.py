@@ -88,7 +88,8 @@ def measure_all(
     return ProxyMeasures(
         exposure=exposure_measure(
             rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
-            opaque=opaque, backdrop=backdrop, backdrop_rgb=sweep,
+            opaque=opaque, backdrop=None if backdrop is None else backdrop.mask, backdrop_rgb=sweep,
+            backdrop_falloff=None if backdrop is None else backdrop.falloff,
         ),
         colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=sweep),
         focus=focus_measure(luma, encoded_small),

@@ -15,14 +15,22 @@ to whiten it: the pixels of the backdrop's colour are delivered white, the
 subject as the corrections render it, its rim blended between
 (:func:`~pipeline.imaging.render.backdrop_alpha`). A white point set on the
 sweep instead (a levels move on the whole picture) clipped 3-8 % of a red
-cup's highlights. The chart's ``exposure.backdrop_white: false`` leaves the
+cup's highlights. A sweep whose light falls off towards the frame's corners
+(``exposure_backdrop_falloff``) is whitened against its level at each place, and
+the rule asks for it where its darkest part renders short of white.
+The chart's ``exposure.backdrop_white: false`` leaves the
 backdrop as the corrections render it.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from charts.schema import Chart
 from pipeline.imaging.icc import ColorSpace
+from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import Adjustments, backdrop_level, shoulder_white
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
@@ -39,23 +47,36 @@ def plan_whiten_backdrop(record: ImageRecord, chart: Chart, plan: PlanState) -> 
     Reads ``plan.white_balance_gains`` and ``plan.exposure_ev`` (the scene rules' included): the backdrop's
     colour goes through the renderer's own steps with them, as an sRGB rendition; the source's white for the
     shoulder of a push is the backdrop's brightest channel (the frame's white, where a backdrop fills 10 % of it
-    or more).
+    or more). Where the backdrop's light falls off, the level is its darkest part's within the frame.
     """
     colour = record.exposure.backdrop_rgb
     if not (chart.exposure.backdrop_white and colour and record.exposure.backdrop_pct):
         return []
+    falloff = record.exposure.backdrop_falloff
+    darkest = 1.0 if not falloff else darkest_level(falloff)
     adjustments = Adjustments(wb_gains=plan.white_balance_gains, exposure_ev=plan.exposure_ev,
                               display_referred=is_rendered(record.source_kind),
-                              backdrop_rgb=(float(colour[0]), float(colour[1]), float(colour[2])))
+                              backdrop_rgb=tuple(float(c) * darkest for c in colour))  # type: ignore[arg-type]
     white = shoulder_white(adjustments, max(colour))
     level = backdrop_level(adjustments, ColorSpace.SRGB, white, 2.0**plan.exposure_ev if white > 1.0 else None)
     if level >= WHITE_ALREADY:
         return []
+    params = {"backdrop_rgb": [rounded(c, 4) for c in colour], "level": rounded(level * 255.0, 1)}
+    falls = ""
+    if falloff:
+        params["falloff"] = [rounded(c, 4) for c in falloff]
+        falls = f" where its light falls off most ({math.log2(darkest):+.1f} EV)"
     return [Operation(
-        op_id="whiten_backdrop", kind=OperationKind.WHITEN_BACKDROP,
-        params={"backdrop_rgb": [rounded(c, 4) for c in colour], "level": rounded(level * 255.0, 1)},
+        op_id="whiten_backdrop", kind=OperationKind.WHITEN_BACKDROP, params=params,
         reason=f"the white backdrop ({record.exposure.backdrop_pct:.0f} % of the frame) would render at "
-               f"{level * 255.0:.0f} of 255 after the corrections: its pixels are delivered white, the subject "
-               "as corrected",
+               f"{level * 255.0:.0f} of 255{falls} after the corrections: its pixels are delivered white, the "
+               "subject as corrected",
         measured=rounded(level * 255.0, 1), target=255.0, confidence=1.0, applied_by=AppliedBy.RENDERER,
     )]
+
+
+def darkest_level(falloff: list[float]) -> float:
+    """A falling-off backdrop's lowest level within the frame against its brightest (:func:`falloff_level`, read
+    on a 33 x 33 grid of the frame: a quadratic's lowest lies at a corner or along an edge)."""
+    t = np.linspace(0.0, 1.0, 33, dtype=np.float32)
+    return float(falloff_level(falloff, t[None, :], t[:, None]).min())
