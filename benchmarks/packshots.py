@@ -46,7 +46,11 @@ the accuracy corpus's scenes developed over (5.1-84 %). What checks it
 independently is that corpus: no backdrop is found in its 1,053 items, and
 every figure of ACCURACY.md is unchanged.
 
-    python benchmarks/packshots.py [--cutouts DIR] [--work DIR] [--before CHECKOUT]
+``--falloff EV`` lights the sweep unevenly: its light falls off from the
+frame's centre as the square of the distance, EV darker at the corners (one
+light on a wide sweep); the sweep's truth is still white.
+
+    python benchmarks/packshots.py [--cutouts DIR] [--work DIR] [--before CHECKOUT] [--falloff EV]
 """
 
 from __future__ import annotations
@@ -102,10 +106,12 @@ def cutouts(folder: Path | None) -> dict[str, np.ndarray]:
     return out
 
 
-def on_white(rgba: np.ndarray, ev: float = 0.0, shift_mired: float = 0.0) -> np.ndarray:
+def on_white(rgba: np.ndarray, ev: float = 0.0, shift_mired: float = 0.0, falloff_ev: float = 0.0) -> np.ndarray:
     """A cut-out set on a white sweep, sRGB 8 bits: its subject's light times ``2**ev``, subject and sweep lit by a
     light ``shift_mired`` from daylight on the Planckian locus (the sweep blown in its brightest channel). A drawn
-    mask's edge (alpha 0 or 1) is softened as a lens softens it; a real matte keeps its own."""
+    mask's edge (alpha 0 or 1) is softened as a lens softens it; a real matte keeps its own. ``falloff_ev``: the
+    sweep's light falls off from the frame's centre as the square of the distance, this many EV at the corners
+    (one light on a wide sweep), the subject's light left as it is."""
     import cv2
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
@@ -115,13 +121,17 @@ def on_white(rgba: np.ndarray, ev: float = 0.0, shift_mired: float = 0.0) -> np.
     if set(np.unique(alpha)) <= {0.0, 1.0}:
         alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
     gains = (light_rgb(shift_mired) / light_rgb(shift_mired).max()).astype(np.float32)
-    lit = (srgb_to_linear(rgba[..., :3]) * np.float32(2.0**ev) * alpha + (1 - alpha)) * gains
+    h, w = alpha.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    corners = ((2 * x / w - 1) ** 2 + (2 * y / h - 1) ** 2) / 2  # 0 at the centre, 1 at the corners
+    sweep = np.exp2(-np.float32(falloff_ev) * corners)[..., None]
+    lit = (srgb_to_linear(rgba[..., :3]) * np.float32(2.0**ev) * alpha + (1 - alpha) * sweep) * gains
     return (linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)
 
 
-def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str, float]]:
-    """Each cut-out on white at every offset under every light, as JPEGs in ``shoot``; file name -> (cut-out and
-    light, offset)."""
+def make_twins(cuts: dict[str, np.ndarray], shoot: Path, falloff_ev: float = 0.0) -> dict[str, tuple[str, float]]:
+    """Each cut-out on white at every offset under every light, as JPEGs in ``shoot`` (the sweep falling off by
+    ``falloff_ev`` at the corners: :func:`on_white`); file name -> (cut-out and light, offset)."""
     from PIL import Image
 
     shoot.mkdir(parents=True, exist_ok=True)
@@ -130,7 +140,7 @@ def make_twins(cuts: dict[str, np.ndarray], shoot: Path) -> dict[str, tuple[str,
         for tint, shift in LIGHTS.items():
             for ev in OFFSETS_EV:
                 file = f"{name}_{tint}_ev{ev:+.1f}.jpg"
-                Image.fromarray(on_white(rgba, ev, shift)).save(shoot / file, quality=95)
+                Image.fromarray(on_white(rgba, ev, shift, falloff_ev)).save(shoot / file, quality=95)
                 truth[file] = (f"{name}_{tint}", ev)
     return truth
 
@@ -308,19 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="keep the twins and the analysis here (default: a temporary folder)")
     ap.add_argument("--before", type=Path, metavar="CHECKOUT",
                     help="also plan the same twins with another checkout's code (a before/after in one run)")
+    ap.add_argument("--falloff", type=float, default=0.0, metavar="EV",
+                    help="the sweep's light falls off this many EV towards the corners (default 0: evenly lit)")
     args = ap.parse_args(argv)
     if args.before and not (args.before / "pipeline" / "cli").is_dir():
         ap.error(f"--before {args.before}: not a checkout of postprod (no pipeline/cli in it)")
     with tempfile.TemporaryDirectory(prefix="postprod-packshots-") as tmp:
         work = args.work or Path(tmp)
         cuts = cutouts(args.cutouts)
-        truth = make_twins(cuts, work / "shoot")
+        truth = make_twins(cuts, work / "shoot", args.falloff)
         outs = {"postprod": run(work / "shoot", "base", work / "now")}
         if args.before:
             outs[f"postprod at {args.before.name}"] = run(work / "shoot", "base", work / "before",
                                                           checkout=args.before.resolve())
         print(f"{len(cuts)} cut-outs x {len(OFFSETS_EV)} exposures x {len(LIGHTS)} lights ({', '.join(LIGHTS)}) on "
-              f"white ({', '.join(cuts)}), chart base:")
+              f"white ({', '.join(cuts)}), the sweep {args.falloff:g} EV darker in the corners, chart base:")
         print("\n".join(report(truth, outs, work / "shoot")))
         print()
         print("\n".join(delivered_rows(truth, cuts, outs, work / "shoot")))

@@ -277,6 +277,97 @@ def test_a_tinted_sweep_is_delivered_white(tmp_path: Path, shift_mired: float) -
     assert "white backdrop" in (doc.get("xmp_note") or ""), doc.get("xmp_note")
 
 
+@pytest.mark.parametrize("falloff_ev", [0.6, 1.0])
+def test_a_sweep_falling_off_towards_the_corners_is_found_and_delivered_white(tmp_path: Path, falloff_ev: float) -> None:
+    # One light on a wide sweep: its corners 0.6-1 EV under its centre, none of its white at the frame's edge as
+    # bright as 250 of 255. It was not found: the cup was metered with its sweep, read 1-2.4 EV over and darkened
+    # (a JPEG with its highlights whole was left as shot and flagged instead), the sweep left grey, and the crops
+    # framed the cup as a scene's salient part, cutting its saucer. Now the sweep's white is read against its own
+    # level at each place (the field of its falloff), and delivered white there.
+    import jsonschema
+
+    from pipeline.imaging.measure.exposure import falloff_level
+    from pipeline.outputs.instructions import SCHEMA_PATH
+
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    rgba = coffee_cup()
+    Image.fromarray(on_white(rgba, falloff_ev=falloff_ev)).save(shoot / "cup.jpg", quality=95)
+    subject = rgba[..., 3] > 0.5
+    found = white_backdrop(_proxy(shoot / "cup.jpg"))
+    assert found is not None and found.mask[~subject].mean() > 0.99 and found.falloff is not None
+    corners = falloff_level(found.falloff, np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.0, 0.0, 1.0, 1.0]))
+    assert np.allclose(np.log2(corners), -falloff_ev, atol=0.1), np.log2(corners)
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
+                                       "--chart", "ecommerce"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+    assert doc["measurements"]["exposure_backdrop_pct"] > 40
+    assert _correction(doc) == 0.0 and not any(o["params"].get("check") == "exposure_bright"
+                                               for o in doc["operations"])
+    (whiten,) = [o for o in doc["operations"] if o["kind"] == "whiten_backdrop"]
+    assert len(whiten["params"]["falloff"]) == 6 and whiten["params"]["level"] < 230, whiten
+    # Every crop holds the cup whole (the 1:1 and 4:5 crops are padded with the sweep's white beyond the frame).
+    h, w = subject.shape
+    for crop in (o for o in doc["operations"] if o["kind"] == "crop"):
+        x, y, cw, ch = crop["params"]["box"]
+        assert x <= 0.17 * w and x + cw >= 0.78 * w and y <= 0.04 * h and y + ch >= 0.86 * h, crop["params"]
+    (export,) = (out / "exports").rglob("cup_main.jpg")
+    box = next(o for o in doc["operations"] if o["kind"] == "crop" and o["params"]["aspect"] == "1:1")["params"]["box"]
+    delivered = np.asarray(Image.open(export).convert("RGB"))
+    cup = _in_crop(subject.astype(np.uint8), box, delivered.shape[1::-1]).astype(bool)
+    sweep = _sweep(delivered, cup)
+    assert (sweep.min(axis=1) >= 253).mean() > 0.99, np.percentile(sweep.min(axis=1), [1, 5, 50])
+    # The cup is as shot: the whitening leaves it alone away from its rim.
+    shot = _in_crop(np.asarray(Image.open(shoot / "cup.jpg").convert("RGB")), box, delivered.shape[1::-1])
+    core = cv2.erode(cup.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
+    moved = np.abs(delivered[core].astype(int) - shot[core]).max(axis=1)
+    assert core.sum() > 10_000 and np.median(moved) <= 4 and (moved > 40).mean() < 0.02, np.percentile(moved, [50, 99])
+
+
+def test_a_pad_goes_on_from_a_falling_off_sweep_without_a_seam(tmp_path: Path) -> None:
+    # Under a chart that leaves the backdrop as corrected, a crop reaching beyond the frame is padded with the
+    # backdrop's colour: its brightest, where the sweep falls off 1 EV to the corners it met the frame's edge 0.5-1
+    # EV darker, a hard seam. The pad goes on from the edge at the sweep's level there.
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    Image.fromarray(on_white(coffee_cup(), falloff_ev=1.0)).save(shoot / "cup.jpg", quality=95)
+    chart = tmp_path / "as_corrected.yaml"
+    chart.write_text("schema_version: 2\nextends: social_media\nexposure:\n  backdrop_white: false\n")
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
+                                       "--chart", str(chart)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
+    assert not any(o["kind"] == "whiten_backdrop" for o in doc["operations"])
+    padded = [o for o in doc["operations"] if o["kind"] == "crop" and o["params"].get("pad_rgb")]
+    assert padded and all(len(o["params"]["pad_falloff"]) == 6 for o in padded)
+    shot_w, shot_h = Image.open(shoot / "cup.jpg").size
+    for op in padded:
+        x, y, w, h = op["params"]["box"]
+        (export,) = [e for e in (out / "exports").rglob("cup_*.*")
+                     if Image.open(e).size[0] / Image.open(e).size[1] == pytest.approx(w / h, rel=0.02)][:1]
+        picture = np.asarray(Image.open(export).convert("RGB")).astype(int)
+        sx, sy = picture.shape[1] / w, picture.shape[0] / h
+        # The image's left or top edge inside the picture, and the pad just beyond it: no step between them.
+        if x < -2:
+            col = int(round(-x * sx))
+            step = np.abs(picture[:, col + 3] - picture[:, col - 3]).max(axis=1)
+        else:
+            row = int(round(-y * sy))
+            step = np.abs(picture[row + 3] - picture[row - 3]).max(axis=1)
+        assert np.median(step) <= 4, (op["params"]["aspect"], np.percentile(step, [50, 90]))
+
+
+def _in_crop(image: np.ndarray, box: list[float], size: tuple[int, int]) -> np.ndarray:
+    """``image``'s part under a crop ``box`` (x, y, w, h; it may reach beyond the image: zeros there), at ``size``."""
+    x, y, w, h = (int(round(v)) for v in box)
+    canvas = np.zeros((h, w) + image.shape[2:], image.dtype)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(image.shape[1], x + w), min(image.shape[0], y + h)
+    canvas[y0 - y:y1 - y, x0 - x:x1 - x] = image[y0:y1, x0:x1]
+    return cv2.resize(canvas, size, interpolation=cv2.INTER_NEAREST)
+
+
 def test_the_chart_can_leave_the_backdrop_as_corrected(tmp_path: Path) -> None:
     from pipeline.planning.plan import plan_image
 

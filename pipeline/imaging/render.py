@@ -117,6 +117,10 @@ class Adjustments:
     pad_rgb : tuple of float or None
         The pad of the frame being rendered (:meth:`for_crop`): the part of an unturned frame beyond the image
         is filled with it (:func:`padded_split`); None repeats the image's edge, as before.
+    pad_falloff : tuple of float or None
+        The backdrop's falloff across the image (a padded crop op's ``pad_falloff``): the pad goes on from the
+        image's edge at the backdrop's level there (:func:`falloff_level`), so no seam shows where it joins a sweep
+        that falls off; None: ``pad_rgb`` throughout.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -130,6 +134,7 @@ class Adjustments:
     backdrop_falloff: tuple[float, ...] | None = None
     crop_pads: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     pad_rgb: tuple[float, float, float] | None = None
+    pad_falloff: tuple[float, ...] | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -175,7 +180,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``. Flag
+        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``. Flag
         and reject, every operation left to a retoucher and every operation a reviewer rejected are ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
@@ -200,6 +205,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     pads: dict[str, tuple[float, float, float]] = {}
     backdrop: tuple[float, float, float] | None = None
     falloff: tuple[float, ...] | None = None
+    pad_falloff: tuple[float, ...] | None = None
     for op in operations:
         if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
             continue  # a person's job, or turned down by a reviewer
@@ -222,6 +228,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                     turns[str(p["aspect"])] = float(p["rotate_deg"])
                 if p.get("pad_rgb") is not None:
                     pads[str(p["aspect"])] = _colour(p["pad_rgb"], "pad_rgb", op)
+                    pad_falloff = _falloff(p.get("pad_falloff"), op) or pad_falloff
             elif op.kind == OperationKind.WHITEN_BACKDROP:
                 backdrop = _colour(p["backdrop_rgb"], "backdrop_rgb", op)
                 falloff = _falloff(p.get("falloff"), op)
@@ -238,6 +245,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         backdrop_rgb=backdrop,
         backdrop_falloff=falloff,
         crop_pads=pads,
+        pad_falloff=pad_falloff,
     )
 
 
@@ -1018,12 +1026,19 @@ def backdrop_levels(adjustments: Adjustments, to_frame: np.ndarray, size: tuple[
     picture is not whitened or its backdrop is evenly lit."""
     if adjustments.backdrop_rgb is None or adjustments.backdrop_falloff is None:
         return None
+    return _falloff_on(adjustments.backdrop_falloff, to_frame, size, width, height)
+
+
+def _falloff_on(falloff: Sequence[float], to_frame: np.ndarray, size: tuple[int, int], width: int,
+                height: int) -> np.ndarray:
+    """:func:`~pipeline.imaging.measure.exposure.falloff_level` at each pixel of a ``size`` raster that ``to_frame``
+    maps onto the ``width`` x ``height`` image, (H, W) float32 (beyond the image: its edge's level)."""
     out_w, out_h = size
     u = np.arange(out_w, dtype=np.float64)[None, :]
     v = np.arange(out_h, dtype=np.float64)[:, None]
     x = (to_frame[0, 0] * u + to_frame[0, 1] * v + to_frame[0, 2]) / width
     y = (to_frame[1, 0] * u + to_frame[1, 1] * v + to_frame[1, 2]) / height
-    return falloff_level(adjustments.backdrop_falloff, x, y)
+    return falloff_level(falloff, x, y)
 
 
 def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, white: float = 1.0,
@@ -1061,10 +1076,14 @@ def padded_split(frame: Box, width: int, height: int, size: tuple[int, int]) -> 
     return (ix0, iy0, ix1 - ix0, iy1 - iy0), (ox0, oy0, ox1 - ox0, oy1 - oy0)
 
 
-def _pad(rows: int, cols: int, adjustments: Adjustments) -> np.ndarray:
-    """A ``rows`` x ``cols`` linear raster of the frame's pad colour (:attr:`Adjustments.pad_rgb`)."""
+def _pad(rows: int, cols: int, adjustments: Adjustments, to_frame: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A ``rows`` x ``cols`` linear raster of the frame's pad colour (:attr:`Adjustments.pad_rgb`), at the
+    backdrop's level where it falls off (:attr:`Adjustments.pad_falloff`; ``to_frame`` maps the raster onto the
+    ``width`` x ``height`` image)."""
     canvas = np.empty((rows, cols, 3), np.float32)
     canvas[...] = np.asarray(adjustments.pad_rgb, np.float32)
+    if adjustments.pad_falloff is not None:
+        canvas *= _falloff_on(adjustments.pad_falloff, to_frame, (cols, rows), width, height)[..., None]
     return canvas
 
 
@@ -1130,13 +1149,13 @@ def render_frame(
         white_of_source = source_white(decoded)
     white = shoulder_white(adjustments, white_of_source if adjustments.exposure_ev > 0 else 1.0)
     split = _padding(adjustments, frame, width, height, size)
+    to_frame = output_to_frame(frame, adjustments.angle_deg, size)
     if split is None:
         linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
     else:  # the image's part inside, on the pad
         inner, (ox, oy, ow, oh) = split
-        linear = _pad(size[1], size[0], adjustments)
+        linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
-    to_frame = output_to_frame(frame, adjustments.angle_deg, size)
     apply_face_lifts(linear, adjustments.faces, to_frame)
     full = 2.0**adjustments.exposure_ev if white > 1.0 else None
     return finish_rendition(
@@ -1204,7 +1223,7 @@ def render_rows(
         linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame)
     else:  # the image's part inside, on the pad, as render_frame lays it
         inner, (ox, oy, ow, oh) = split
-        linear = _pad(a1 - a0, out_w, adjustments)
+        linear = _pad(a1 - a0, out_w, adjustments, to_frame, width, height)
         r0, r1 = max(a0, oy), min(a1, oy + oh)
         if r0 < r1:
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)

@@ -217,13 +217,17 @@ def white_backdrop(rgb: np.ndarray) -> Backdrop | None:
     step = max(1, int(round(max(h, w) / BACKDROP_LONG_EDGE)))
     grid = rgb[::step, ::step]
     brightest = grid.max(axis=2)
+    white = grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest
     falloff = sweep_falloff(grid)
-    level = np.float32(BACKDROP_LEVEL)
-    if falloff is not None:
+    if falloff is None:
+        white &= brightest >= np.float32(BACKDROP_LEVEL)
+    else:
+        # Near the sweep's own level, from under as before and from over: where the sweep falls off, a subject's
+        # highlight brighter than the sweep beside it is no part of it (a car's glare at a dim corner).
         gh, gw = brightest.shape
-        level = level * falloff_level(falloff, (np.arange(gw, dtype=np.float32) + 0.5) / gw,
-                                      ((np.arange(gh, dtype=np.float32) + 0.5) / gh)[:, None])
-    white = (brightest >= level) & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest)
+        level = falloff_level(falloff, (np.arange(gw, dtype=np.float32) + 0.5) / gw,
+                              ((np.arange(gh, dtype=np.float32) + 0.5) / gh)[:, None])
+        white &= (brightest >= np.float32(BACKDROP_LEVEL) * level) & (brightest <= level / np.float32(BACKDROP_LEVEL))
     share = float(white.mean())
     if not BACKDROP_MIN_SHARE <= share <= 1.0 - BACKDROP_MIN_SUBJECT:
         return None

@@ -126,7 +126,9 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             op_id=f"crop-{aspect_id}", kind=OperationKind.CROP,
             params={"aspect": spec.aspect, "box": [rounded(v, 1) for v in placed.box], "placement": str(spec.placement),
                     "angle_deg": rounded(plan.angle_deg, 2),
-                    **({"pad_rgb": [rounded(c, 4) for c in pad]} if pad else {})},
+                    **({"pad_rgb": [rounded(c, 4) for c in pad]} if pad else {}),
+                    **({"pad_falloff": [rounded(c, 4) for c in subject.falloff]}
+                       if pad and subject is not None and subject.falloff else {})},
             reason=f"{spec.aspect} crop placed {how}",
             confidence=FLAGGED_CROP_CONFIDENCE if (left_out or cut) else confidence,
             applied_by=AppliedBy.RENDERER,
@@ -158,11 +160,15 @@ class Subject:
         Whether it meets the frame's left, top, right and bottom edges (cut off there by the photographer).
     colour : tuple of float
         The backdrop's colour as decoded (``exposure_backdrop_rgb``), what a padded crop is filled with.
+    falloff : list of float or None
+        How the backdrop's light falls off across the frame (``exposure_backdrop_falloff``): the pad goes on from
+        the frame's edge at its level there.
     """
 
     box: Box
     meets: tuple[bool, bool, bool, bool]
     colour: tuple[float, float, float]
+    falloff: list[float] | None = None
 
     @classmethod
     def of(cls, record: ImageRecord) -> Subject | None:
@@ -178,7 +184,7 @@ class Subject:
         x0, y0 = (0.0 if meets[0] else x0 - m), (0.0 if meets[1] else y0 - m)
         x1, y1 = (W if meets[2] else x1 + m), (H if meets[3] else y1 + m)
         r, g, b = (float(c) for c in ex.backdrop_rgb)
-        return cls((x0, y0, x1 - x0, y1 - y0), meets, (r, g, b))
+        return cls((x0, y0, x1 - x0, y1 - y0), meets, (r, g, b), ex.backdrop_falloff)
 
     def crop(self, aspect: float, width: float, height: float) -> tuple[Box | None, tuple[float, float, float] | None]:
         """The ``aspect`` crop that holds the subject whole: inside the frame where one can (no pad), else the
