@@ -167,12 +167,14 @@ def sweep_falloff(grid: np.ndarray) -> tuple[float, ...] | None:
     :data:`BACKDROP_FALLOFF_EV` (a scene's light, not a sweep's) within the frame.
     """
     brightest = grid.max(axis=2)
+    candidate = ((brightest >= np.float32(BACKDROP_LEVEL * 2.0**-BACKDROP_FALLOFF_EV))
+                 & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest))
+    if candidate.mean() < BACKDROP_MIN_SHARE:
+        return None  # too little of a white's tint and level to fit (most photographs: a few milliseconds saved)
     log_level = np.log2(np.maximum(brightest, np.float32(1e-4)))
     blurred = cv2.GaussianBlur(log_level, (0, 0), 1.0)
     steep = np.hypot(cv2.Sobel(blurred, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(blurred, cv2.CV_32F, 0, 1, ksize=3))
-    candidate = ((steep <= np.float32(8.0 * BACKDROP_SMOOTH_EV))  # Sobel's 3x3 kernel weighs a step 8 times
-                 & (log_level >= np.float32(np.log2(BACKDROP_LEVEL) - BACKDROP_FALLOFF_EV))
-                 & (grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest))
+    candidate &= steep <= np.float32(8.0 * BACKDROP_SMOOTH_EV)  # Sobel's 3x3 kernel weighs a one-pixel step 8 times
     _, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
     on_edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     fit = np.isin(labels, on_edge[on_edge > 0]) & (brightest < np.float32(HIGHLIGHT_LEVEL))
