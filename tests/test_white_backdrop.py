@@ -326,6 +326,25 @@ def test_a_sweep_falling_off_towards_the_corners_is_found_and_delivered_white(tm
     assert core.sum() > 10_000 and np.median(moved) <= 4 and (moved > 40).mean() < 0.02, np.percentile(moved, [50, 99])
 
 
+def test_a_raw_packshot_whose_sweep_falls_off_is_not_darkened(tmp_path: Path) -> None:
+    # The cup as sensor data, its sweep's light falling off 0.7 EV to the corners (scene light): it was read 1.3-2 EV
+    # over and darkened, flagged for its range. Now its sweep is found and whitened, and the cup left as exposed.
+    from benchmarks.accuracy_corpus import film_curve_inverse, srgb8_to_linear, write_dng
+
+    rgba = coffee_cup()
+    alpha = cv2.GaussianBlur(rgba[..., 3], (0, 0), 1.5)[..., None]
+    h, w = alpha.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    sweep = np.exp2(-0.7 * ((2 * x / w - 1) ** 2 + (2 * y / h - 1) ** 2) / 2)[..., None]
+    scene = film_curve_inverse(srgb8_to_linear(on_white(rgba))) * (alpha + (1 - alpha) * sweep)
+    write_dng(tmp_path / "cup.dng", np.clip(scene, 0, 1))
+    data = _plan(tmp_path / "cup.dng")
+    assert data["exposure_backdrop_pct"] > 40 and _correction(data) == 0.0
+    assert not any(o["params"].get("check") == "exposure_range" for o in data["operations"])
+    (whiten,) = [o for o in data["operations"] if o["kind"] == "whiten_backdrop"]
+    assert len(whiten["params"]["falloff"]) == 6
+
+
 def test_a_pad_goes_on_from_a_falling_off_sweep_without_a_seam(tmp_path: Path) -> None:
     # Under a chart that leaves the backdrop as corrected, a crop reaching beyond the frame is padded with the
     # backdrop's colour: its brightest, where the sweep falls off 1 EV to the corners it met the frame's edge 0.5-1
