@@ -326,6 +326,24 @@ def test_a_sweep_falling_off_towards_the_corners_is_found_and_delivered_white(tm
     assert core.sum() > 10_000 and np.median(moved) <= 4 and (moved > 40).mean() < 0.02, np.percentile(moved, [50, 99])
 
 
+def test_a_field_that_describes_something_else_leaves_the_sweep_read_as_one_level(tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    # A field fitted to what is not the sweep (a product's pale side and a tinted reflection beside a sweep blown
+    # nearly everywhere; a web button's gradient) took white from the frame that the flat reading had: three of
+    # ImageTestSuite's pictures found before were lost and darkened 1.5-2 EV. Where the reading against a field finds
+    # nothing, the white is read as one level, as before.
+    import pipeline.imaging.measure.exposure as exposure
+
+    _packshot(tmp_path / "cup.jpg")
+    rgb = _proxy(tmp_path / "cup.jpg")
+    flat = white_backdrop(rgb)
+    assert flat is not None and flat.falloff is None
+    # A field that reads the sweep's corners 1.4 EV under its centre: the evenly blown sweep is not white against it.
+    monkeypatch.setattr(exposure, "sweep_falloff", lambda grid: (-1.4, 2.8, 0.0, -2.8, 0.0, 0.0))
+    found = white_backdrop(rgb)
+    assert found is not None and found.falloff is None and np.array_equal(found.mask, flat.mask)
+
+
 def test_a_raw_packshot_whose_sweep_falls_off_is_not_darkened(tmp_path: Path) -> None:
     # The cup as sensor data, its sweep's light falling off 0.7 EV to the corners (scene light): it was read 1.3-2 EV
     # over and darkened, flagged for its range. Now its sweep is found and whitened, and the cup left as exposed.

@@ -125,11 +125,14 @@ BACKDROP_FALLOFF_EV = 1.5
 #: ... that change by at most this many EV from one pixel of the 256-px grid to the next (a sweep 1.5 EV darker in
 #: its corners changes by about 0.03 there, the edge of what stands on it by far more) ...
 BACKDROP_SMOOTH_EV = 0.05
-#: ... by a quadratic in x and y (:data:`FALLOFF_TERMS`, log2 of the level), refitted without the pixels more than
+#: ... by a quadratic in x and y (:func:`falloff_level`, log2 of the level), refitted without the pixels more than
 #: this many EV off it (what stands on the sweep and is smooth too: its shadow, a flat side) ...
 BACKDROP_FIT_EV = 0.15
 #: ... and a field that spans less than this many EV over the frame is no falloff: the sweep is read as one level.
 BACKDROP_FLAT_EV = 0.1
+#: Nor is a field that reads more than this share of the sweep's blown pixels darker than white (by more than
+#: :data:`BACKDROP_FIT_EV`): not fitted, "nearly none", as :data:`BACKDROP_SURROUNDS` allows a few stray pixels.
+BACKDROP_GAINSAID = 0.05
 
 
 class Backdrop(NamedTuple):
@@ -141,13 +144,9 @@ class Backdrop(NamedTuple):
     falloff: tuple[float, ...] | None
 
 
-#: The terms of a sweep's falloff field in x and y, fractions of the frame's width and height.
-FALLOFF_TERMS = ("1", "x", "y", "x^2", "xy", "y^2")
-
-
 def falloff_level(falloff: Sequence[float], x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A sweep's level against its brightest, 0-1, at ``x``, ``y`` (fractions of the width and height, clamped to
-    the frame): 2 to the power of the quadratic ``falloff`` (:data:`FALLOFF_TERMS`), at most 1."""
+    the frame): 2 to the power of the quadratic ``falloff``, the coefficients of 1, x, y, x², xy and y², at most 1."""
     c = [float(v) for v in falloff]
     x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
     y = np.clip(np.asarray(y, np.float32), 0.0, 1.0)
@@ -157,14 +156,15 @@ def falloff_level(falloff: Sequence[float], x: np.ndarray, y: np.ndarray) -> np.
 
 def sweep_falloff(grid: np.ndarray) -> tuple[float, ...] | None:
     """How a white sweep's light falls off across the frame, read on ``grid`` (linear RGB, the 256-px grid): the
-    quadratic (:data:`FALLOFF_TERMS`) of log2 of its level against its brightest, or None when no sweep falls off.
+    quadratic (:func:`falloff_level`) of log2 of its level against its brightest, or None when no sweep falls off.
 
     The sweep is the pixels of a white's tint (:data:`BACKDROP_TINT`) within :data:`BACKDROP_FALLOFF_EV` of white,
     smooth (:data:`BACKDROP_SMOOTH_EV`) and connected to the frame's edge; the fit reads those that no channel
     clips, refitted twice without those :data:`BACKDROP_FIT_EV` off it. None when fewer than
     :data:`BACKDROP_MIN_SHARE` of the grid are left to fit, when the field nowhere reaches :data:`BACKDROP_LEVEL`
-    (a grey backdrop), or when it spans under :data:`BACKDROP_FLAT_EV` (an even sweep) or over
-    :data:`BACKDROP_FALLOFF_EV` (a scene's light, not a sweep's) within the frame.
+    (a grey backdrop), when it spans under :data:`BACKDROP_FLAT_EV` (an even sweep) or over
+    :data:`BACKDROP_FALLOFF_EV` (a scene's light, not a sweep's) within the frame, or when it reads the sweep's
+    blown pixels darker than white (:data:`BACKDROP_GAINSAID`).
     """
     brightest = grid.max(axis=2)
     candidate = ((brightest >= np.float32(BACKDROP_LEVEL * 2.0**-BACKDROP_FALLOFF_EV))
@@ -177,7 +177,9 @@ def sweep_falloff(grid: np.ndarray) -> tuple[float, ...] | None:
     candidate &= steep <= np.float32(8.0 * BACKDROP_SMOOTH_EV)  # Sobel's 3x3 kernel weighs a one-pixel step 8 times
     _, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
     on_edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    fit = np.isin(labels, on_edge[on_edge > 0]) & (brightest < np.float32(HIGHLIGHT_LEVEL))
+    sweep = np.isin(labels, on_edge[on_edge > 0])
+    blown = sweep & (brightest >= np.float32(HIGHLIGHT_LEVEL))
+    fit = sweep & ~blown
     gh, gw = brightest.shape
     y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
     x, y = (x + 0.5) / gw, (y + 0.5) / gh
@@ -193,6 +195,10 @@ def sweep_falloff(grid: np.ndarray) -> tuple[float, ...] | None:
     top = min(float(field.max()), 0.0)
     span = top - float(field.min())
     if top < np.log2(BACKDROP_LEVEL) or not BACKDROP_FLAT_EV <= span <= BACKDROP_FALLOFF_EV:
+        return None
+    # Where the sweep is blown it is white at least: a field that reads it darker was fitted to something else (a
+    # product's pale smooth side and a tinted reflection beside a sweep blown nearly everywhere).
+    if blown.any() and (field[blown] < np.float32(np.log2(BACKDROP_LEVEL) - BACKDROP_FIT_EV)).mean() > BACKDROP_GAINSAID:
         return None
     coef[0] -= top  # against the sweep's brightest within the frame
     return tuple(float(v) for v in coef)
@@ -218,9 +224,23 @@ def white_backdrop(rgb: np.ndarray) -> Backdrop | None:
     h, w = rgb.shape[:2]
     step = max(1, int(round(max(h, w) / BACKDROP_LONG_EDGE)))
     grid = rgb[::step, ::step]
+    falloff = sweep_falloff(grid)
+    # Read against the falloff first, then as one level: a frame whose white was found as one level still is
+    # where its field describes something else (a graphic's gradient filling the frame).
+    found = None if falloff is None else _backdrop_of(grid, falloff)
+    if found is None:
+        found = _backdrop_of(grid, None)
+    if found is None:
+        return None
+    rim, falloff = found
+    return Backdrop(cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool), falloff)
+
+
+def _backdrop_of(grid: np.ndarray, falloff: tuple[float, ...] | None) -> tuple[np.ndarray, tuple[float, ...] | None] | None:
+    """:func:`white_backdrop` on the grid, its white near :data:`BACKDROP_LEVEL` of ``falloff``'s level at each place
+    or, without one, at :data:`BACKDROP_LEVEL` or over: the mask with the subject's rim, and ``falloff``."""
     brightest = grid.max(axis=2)
     white = grid.min(axis=2) >= np.float32(BACKDROP_TINT) * brightest
-    falloff = sweep_falloff(grid)
     if falloff is None:
         white &= brightest >= np.float32(BACKDROP_LEVEL)
     else:
@@ -252,7 +272,7 @@ def white_backdrop(rgb: np.ndarray) -> Backdrop | None:
     if not surrounds and not (np.any(subject >= np.float32(HIGHLIGHT_LEVEL), axis=1).mean() * 100.0
                               < BACKDROP_SUBJECT_CLIPPED_PCT):
         return None  # the subject is blown too, and meets the frame's sides: a scene developed over
-    return Backdrop(cv2.resize(rim, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool), falloff)
+    return rim, falloff
 
 
 def backdrop_spread(pixels: np.ndarray, *, unclipped: bool = False) -> float:

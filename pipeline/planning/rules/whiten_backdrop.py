@@ -77,6 +77,6 @@ def plan_whiten_backdrop(record: ImageRecord, chart: Chart, plan: PlanState) -> 
 
 def darkest_level(falloff: list[float]) -> float:
     """A falling-off backdrop's lowest level within the frame against its brightest (:func:`falloff_level`, read
-    on a 33 x 33 grid of the frame: a quadratic's lowest lies at a corner or along an edge)."""
+    on a 33 x 33 grid over the frame)."""
     t = np.linspace(0.0, 1.0, 33, dtype=np.float32)
     return float(falloff_level(falloff, t[None, :], t[:, None]).min())
