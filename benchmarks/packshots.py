@@ -121,12 +121,17 @@ def on_white(rgba: np.ndarray, ev: float = 0.0, shift_mired: float = 0.0, fallof
     if set(np.unique(alpha)) <= {0.0, 1.0}:
         alpha = cv2.GaussianBlur(alpha[..., 0], (0, 0), 1.5)[..., None]
     gains = (light_rgb(shift_mired) / light_rgb(shift_mired).max()).astype(np.float32)
-    h, w = alpha.shape[:2]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    corners = ((2 * x / w - 1) ** 2 + (2 * y / h - 1) ** 2) / 2  # 0 at the centre, 1 at the corners
-    sweep = np.exp2(-np.float32(falloff_ev) * corners)[..., None]
+    sweep = sweep_light(alpha.shape[0], alpha.shape[1], falloff_ev)[..., None]
     lit = (srgb_to_linear(rgba[..., :3]) * np.float32(2.0**ev) * alpha + (1 - alpha) * sweep) * gains
     return (linear_to_srgb(np.clip(lit, 0, 1)) * 255 + 0.5).astype(np.uint8)
+
+
+def sweep_light(height: int, width: int, falloff_ev: float) -> np.ndarray:
+    """A sweep's light over a ``width`` x ``height`` frame, (H, W) float32: 1 at the centre, falling off as the square
+    of the distance to ``falloff_ev`` EV darker at the corners (one light on a wide sweep)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    corners = ((2 * x / width - 1) ** 2 + (2 * y / height - 1) ** 2) / 2  # 0 at the centre, 1 at the corners
+    return np.exp2(-np.float32(falloff_ev) * corners)
 
 
 def make_twins(cuts: dict[str, np.ndarray], shoot: Path, falloff_ev: float = 0.0) -> dict[str, tuple[str, float]]:

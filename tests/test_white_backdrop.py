@@ -348,12 +348,11 @@ def test_a_raw_packshot_whose_sweep_falls_off_is_not_darkened(tmp_path: Path) ->
     # The cup as sensor data, its sweep's light falling off 0.7 EV to the corners (scene light): it was read 1.3-2 EV
     # over and darkened, flagged for its range. Now its sweep is found and whitened, and the cup left as exposed.
     from benchmarks.accuracy_corpus import film_curve_inverse, srgb8_to_linear, write_dng
+    from benchmarks.packshots import sweep_light
 
     rgba = coffee_cup()
     alpha = cv2.GaussianBlur(rgba[..., 3], (0, 0), 1.5)[..., None]
-    h, w = alpha.shape[:2]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    sweep = np.exp2(-0.7 * ((2 * x / w - 1) ** 2 + (2 * y / h - 1) ** 2) / 2)[..., None]
+    sweep = sweep_light(alpha.shape[0], alpha.shape[1], 0.7)[..., None]
     scene = film_curve_inverse(srgb8_to_linear(on_white(rgba))) * (alpha + (1 - alpha) * sweep)
     write_dng(tmp_path / "cup.dng", np.clip(scene, 0, 1))
     data = _plan(tmp_path / "cup.dng")
