@@ -96,3 +96,45 @@ def test_a_padded_crop_is_drawn_whole_with_its_pad() -> None:
     inside = doc()
     inside["operations"][0]["params"] = {"aspect": "1:1", "box": [50.0, 0.0, 100.0, 100.0], "angle_deg": 0.0}
     assert 'viewBox="0 0 200 100"' in _overlay(ReportImage("cup.jpg", "ok", doc=inside, picture="cup.jpg"))
+
+
+def test_a_pad_is_drawn_at_the_level_of_a_sweep_falling_off() -> None:
+    # A sweep darker towards its corners is padded at its level along the edge the pad carries on from (the renderer
+    # does so, without a seam): the report drew such a pad in the sweep's brightest colour, a step of 40 levels
+    # against the picture's darker edge. Now each band is a gradient along that edge, at the renderer's levels.
+    import re
+
+    import numpy as np
+
+    from pipeline.imaging.color import linear_to_srgb
+    from pipeline.imaging.measure.exposure import falloff_level
+    from pipeline.outputs.report import ReportImage, _overlay
+
+    falloff = [0.0, 0.0, 0.0, -1.2, 0.0, 0.0]  # 2**(-1.2 x**2): brightest at the left edge, 1.2 EV down at the right
+    crop = {"kind": "crop", "review": {"status": "pending"},
+            "params": {"aspect": "1:1", "box": [-20.0, 0.0, 100.0, 100.0], "angle_deg": 0.0,
+                       "pad_rgb": [0.9, 0.9, 0.9], "pad_falloff": falloff}}
+    doc = {"image": {"width": 60, "height": 100}, "faces": [], "operations": [crop]}
+    svg = _overlay(ReportImage("cup.jpg", "ok", doc=doc, picture="cup.jpg"))
+
+    def encoded(level: float) -> int:
+        return int(np.round(255 * linear_to_srgb(np.float32(0.9 * level))))
+
+    bands = re.findall(r'<linearGradient id="([^"]+)" gradientUnits="userSpaceOnUse" x1="(\d+)" y1="(\d+)" '
+                       r'x2="(\d+)" y2="(\d+)">(.*?)</linearGradient></defs><rect x="(-?\d+)"[^>]*fill="url\(#\1\)"', svg)
+    assert [b[1:5] + (b[6],) for b in bands] == [("0", "0", "0", "100", "-20"), ("0", "0", "0", "100", "60")]
+    for band, x in zip(bands, (0.0, 1.0)):  # beside the frame: the left edge's level, then the right's, down
+        greys = [int(c.split(",")[1]) for c in re.findall(r'stop-color="(rgb\([^"]+\))"', band[5])]
+        level = float(falloff_level(falloff, np.float32(x), np.float32(0.5)))
+        assert greys == [encoded(level)] * 9, (greys, encoded(level))
+    assert encoded(1.0) - encoded(2**-1.2) > 40  # the right pad is drawn at the darker edge's level, not the left's
+    # A pad across the frame's top follows that edge's level from left to right, each band its own gradient id.
+    crop["params"]["box"] = [0.0, -20.0, 60.0, 120.0]
+    doc["image"]["height"] = 80
+    svg = _overlay(ReportImage("cup.jpg", "ok", doc=doc, picture="cup.jpg"))
+    top = re.search(r'x1="0" y1="0" x2="60" y2="0">(.*?)</linearGradient>', svg)
+    assert top is not None
+    greys = [int(c.split(",")[1]) for c in re.findall(r'stop-color="(rgb\([^"]+\))"', top.group(1))]
+    assert greys[0] == encoded(1.0) and greys[-1] == encoded(2**-1.2) and greys == sorted(greys, reverse=True)
+    ids = re.findall(r'linearGradient id="([^"]+)"', svg)
+    assert len(ids) == len(set(ids)) == 2

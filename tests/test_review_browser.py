@@ -21,6 +21,7 @@ import pytest
 from review_shoot import BIG, BIG_SOURCE, doc_of, processed_shoot
 from review_shoot import GROUP as SP
 
+from pipeline.outputs.report import _pad_bands
 from pipeline.review.app import create_app, serve
 
 pytestmark = pytest.mark.browser
@@ -416,12 +417,69 @@ def packshot(browser, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa
     return out
 
 
+def test_a_pad_shows_the_level_of_a_sweep_falling_off(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    # Under a chart that leaves the backdrop as corrected, the renderer pads a crop at the sweep's level along the
+    # frame's edge (no seam where the sweep falls off); the review drew the pad in the sweep's brightest colour.
+    # Each band is now a gradient of the levels the report draws (pipeline.outputs.report._pad_paint).
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from benchmarks.packshots import coffee_cup, on_white
+    from pipeline.cli import main
+    from pipeline.outputs.report import _pad_paint
+
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    Image.fromarray(on_white(coffee_cup(), falloff_ev=1.0)).save(shoot / "cup.jpg", quality=95)
+    chart = tmp_path / "as_corrected.yaml"
+    chart.write_text("schema_version: 2\nextends: social_media\nexposure:\n  backdrop_white: false\n")
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
+                                       "--chart", str(chart)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
+    padded = [o for o in doc["operations"] if o["kind"] == "crop" and o["params"].get("pad_rgb")]
+    assert padded and all(o["params"].get("pad_falloff") for o in padded)
+    W, H = doc["image"]["width"], doc["image"]["height"]
+    expected = [re.findall(r'stop-color="([^"]+)"', _pad_paint(o["params"], band, W, H, False, "x")[1])
+                for o in padded for band in _pad_bands(o["params"]["box"], W, H)]
+    assert all(len(set(stops)) > 1 for stops in expected)  # the sweep falls off along every edge padded
+    srv = serve(create_app(out, reviewer="Ana"), "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"http://127.0.0.1:{srv.server_port}/image/cup.jpg")
+        expect(page.locator(".op").first).to_be_visible()
+        pads = page.locator("#overlay path.pad")
+        expect(pads).to_have_count(len(expected))
+        shown = pads.evaluate_all(
+            "els => els.map(e => { const id = e.getAttribute('fill').slice(5, -1);"
+            " return [...document.getElementById(id).querySelectorAll('stop')].map(s => s.getAttribute('stop-color')); })")
+        # The browser's levels are the report's, within one level of 255 (float32 there, float64 here).
+        for got, want in zip(shown, expected):
+            pairs = [(re.findall(r"\d+", g), re.findall(r"\d+", w)) for g, w in zip(got, want)]
+            assert len(got) == len(want) and all(abs(int(a) - int(b)) <= 1 for g, w in pairs for a, b in zip(g, w)), (
+                got, want)
+        shot(page, "padded-crop-falloff")
+    finally:
+        context.close()
+        srv.shutdown()
+        srv.server_close()
+    assert not errors, errors
+
+
 def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: ANN001
     # The review drew a crop padded beyond the frame inside the picture only, labelled "padded": the reviewer
     # could not see the frame delivered. In fit the stage widens to the crop and shows the pad in its colour.
     from playwright.sync_api import expect
 
-    crops = [o for o in doc_of(packshot, "cup.jpg")["operations"] if o["kind"] == "crop"]
+    doc = doc_of(packshot, "cup.jpg")
+    crops = [o for o in doc["operations"] if o["kind"] == "crop"]
     assert crops and all(o["params"].get("pad_rgb") for o in crops)
     srv = serve(create_app(packshot, reviewer="Ana"), "127.0.0.1", 0)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -435,7 +493,7 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
         page.wait_for_function("() => { const p = document.getElementById('photo');"
                                " return Boolean(p && p.complete && p.naturalWidth > 0); }")
         pads = page.locator("#overlay path.pad")
-        expect(pads).to_have_count(len(crops))
+        expect(pads).to_have_count(sum(len(_pad_bands(o["params"]["box"], doc["image"]["width"], doc["image"]["height"])) for o in crops))  # one per band
         assert set(pads.evaluate_all("els => els.map(e => e.getAttribute('fill'))")) == {"rgb(255,255,255)"}
         size = ("() => { const v = document.querySelector('.viewport').getBoundingClientRect(),"
                 " c = document.querySelector('.canvas').getBoundingClientRect(); return [v.height, c.height, c.top - v.top]; }")

@@ -9,6 +9,7 @@ its face boxes and crop frames drawn over it as SVG.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import tempfile
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
+from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
@@ -91,11 +93,12 @@ def _overlay(im: ReportImage) -> str:
     parts = [f'<svg viewBox="{x0:.0f} {y0:.0f} {x1 - x0:.0f} {y1 - y0:.0f}" xmlns="http://www.w3.org/2000/svg" '
              f'role="img" aria-label="{_e(im.source_path)}">']
     whitened = any(o["kind"] == OperationKind.WHITEN_BACKDROP for o in active)
-    for op in padded:
-        encoded = np.round(255 * linear_to_srgb(np.clip(np.asarray(op["params"]["pad_rgb"], np.float32), 0, 1)))
-        fill = "#fff" if whitened else "rgb({},{},{})".format(*encoded.astype(int))
-        for bx, by, bx1, by1 in _pad_bands(op["params"]["box"], w, h):
-            parts.append(f'<rect x="{bx:.0f}" y="{by:.0f}" width="{bx1 - bx:.0f}" height="{by1 - by:.0f}" '
+    image_id = hashlib.sha1(im.source_path.encode()).hexdigest()[:10]  # gradient ids unique in the whole report
+    for n, op in enumerate(padded):
+        for k, band in enumerate(_pad_bands(op["params"]["box"], w, h)):
+            fill, defs = _pad_paint(op["params"], band, w, h, whitened, f"pad-{image_id}-{n}-{k}")
+            bx, by, bx1, by1 = band
+            parts.append(f'{defs}<rect x="{bx:.0f}" y="{by:.0f}" width="{bx1 - bx:.0f}" height="{by1 - by:.0f}" '
                          f'fill="{fill}"/>')
     if im.picture:
         parts.append(f'<image href="{_e(im.picture)}" x="0" y="0" width="{w:.0f}" height="{h:.0f}"/>')
@@ -131,6 +134,44 @@ def _overlay(im: ReportImage) -> str:
                          f'font-size="{stroke * 7:.0f}" font-weight="bold">ColorChecker</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+#: Stops of the gradient a pad is drawn with where the backdrop's light falls off (``pad_falloff``): the level along
+#: the frame's edge is a quadratic of log2, which nine stops follow within a level or two of 255.
+PAD_STOPS = 9
+
+
+def _srgb_fill(linear: np.ndarray) -> str:
+    """An SVG colour of a linear RGB colour, encoded for sRGB."""
+    encoded = np.round(255 * linear_to_srgb(np.clip(np.asarray(linear, np.float32), 0, 1))).astype(int)
+    return "rgb({},{},{})".format(*encoded)
+
+
+def _pad_paint(params: dict[str, Any], band: tuple[float, float, float, float], width: float, height: float,
+               whitened: bool, gradient_id: str) -> tuple[str, str]:
+    """The fill of one band of a padded crop (:func:`_pad_bands`) as the after picture shows it, and the SVG
+    ``<defs>`` it needs: white where the plan whitens the backdrop; else the backdrop's colour (``pad_rgb``, linear,
+    encoded for sRGB), where its light falls off (``pad_falloff``) at its level along the frame's edge the band
+    carries on from, as the renderer pads it (a gradient along that edge, held at its ends beyond the corners)."""
+    if whitened:
+        return "#fff", ""
+    rgb = np.asarray(params["pad_rgb"], np.float32)
+    falloff = params.get("pad_falloff")
+    if not falloff:
+        return _srgb_fill(rgb), ""
+    _, by, _, by1 = band
+    t = np.linspace(0.0, 1.0, PAD_STOPS, dtype=np.float32)
+    if by1 <= 0.0 or by >= height:  # above or below the frame: the top or bottom edge's level, across
+        edge = np.full_like(t, 0.0 if by1 <= 0.0 else 1.0)
+        levels, ends = falloff_level(falloff, t, edge), (0.0, 0.0, width, 0.0)
+    else:  # beside it: the left or right edge's level, down
+        edge = np.full_like(t, 0.0 if band[2] <= 0.0 else 1.0)
+        levels, ends = falloff_level(falloff, edge, t), (0.0, 0.0, 0.0, height)
+    stops = "".join(f'<stop offset="{o:.3f}" stop-color="{_srgb_fill(rgb * v)}"/>' for o, v in zip(t, levels))
+    x1, y1, x2, y2 = ends
+    return (f"url(#{gradient_id})",
+            f'<defs><linearGradient id="{gradient_id}" gradientUnits="userSpaceOnUse" x1="{x1:.0f}" y1="{y1:.0f}" '
+            f'x2="{x2:.0f}" y2="{y2:.0f}">{stops}</linearGradient></defs>')
 
 
 def _pad_bands(box: list[float], width: float, height: float) -> list[tuple[float, float, float, float]]:

@@ -5,7 +5,8 @@
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 function h(tag, attrs = {}, ...children) {
-  const svg = ["svg", "g", "rect", "ellipse", "line", "polygon", "text", "title", "path", "circle"].includes(tag);
+  const svg = ["svg", "g", "rect", "ellipse", "line", "polygon", "text", "title", "path", "circle", "defs",
+    "linearGradient", "stop"].includes(tag);
   const el = svg ? document.createElementNS(SVG_NS, tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
@@ -601,13 +602,33 @@ function paddedCrops() {
     o.review.status !== "rejected");
 }
 
-// The colour a padded crop is filled with, as the after picture shows it: white where the plan whitens the
-// backdrop (the pad is the backdrop's colour), else that colour (linear, as decoded) encoded for sRGB.
-function padColour(op) {
+// A sweep's level against its brightest at x, y (fractions of the width and height, held to the frame): 2 to the
+// power of the quadratic pad_falloff (coefficients of 1, x, y, x², xy, y²), at most 1, as the renderer pads with it.
+function falloffLevel(c, x, y) {
+  const [u, v] = [Math.min(1, Math.max(0, x)), Math.min(1, Math.max(0, y))];
+  return Math.pow(2, Math.min(0, c[0] + u * (c[1] + c[3] * u + c[4] * v) + v * (c[2] + c[5] * v)));
+}
+
+// How one band of a padded crop ([x0, y0, x1, y1] beyond the W x H image) is filled, as the after picture shows
+// it: white where the plan whitens the backdrop (the pad is the backdrop's colour), else that colour (linear, as
+// decoded) encoded for sRGB; where the backdrop's light falls off (pad_falloff), at its level along the frame's edge
+// the band carries on from (a gradient, held at its ends beyond the corners). Returns [fill, defs or null].
+function padPaint(op, band, W, H, id) {
   const { doc } = view.payload;
-  if (doc.operations.some((o) => o.kind === "whiten_backdrop" && o.review.status !== "rejected")) return "rgb(255,255,255)";
+  if (doc.operations.some((o) => o.kind === "whiten_backdrop" && o.review.status !== "rejected")) return ["rgb(255,255,255)", null];
   const enc = (v) => Math.round(255 * (v <= 0.0031308 ? 12.92 * v : 1.055 * Math.pow(v, 1 / 2.4) - 0.055));
-  return `rgb(${op.params.pad_rgb.map((v) => enc(Math.min(1, Math.max(0, v)))).join(",")})`;
+  const colour = (k) => `rgb(${op.params.pad_rgb.map((v) => enc(Math.min(1, Math.max(0, v * k)))).join(",")})`;
+  const c = op.params.pad_falloff;
+  if (!c) return [colour(1), null];
+  const across = band[3] <= 0 || band[1] >= H; // above or below the frame: its top or bottom edge, left to right
+  const edge = across ? (band[3] <= 0 ? 0 : 1) : (band[2] <= 0 ? 0 : 1);
+  const stops = [];
+  for (let k = 0; k < 9; k++) {
+    const t = k / 8;
+    stops.push(h("stop", { offset: t, "stop-color": colour(across ? falloffLevel(c, t, edge) : falloffLevel(c, edge, t)) }));
+  }
+  const ends = across ? { x1: 0, y1: 0, x2: W, y2: 0 } : { x1: 0, y1: 0, x2: 0, y2: H };
+  return [`url(#${id})`, h("defs", {}, h("linearGradient", { id, gradientUnits: "userSpaceOnUse", ...ends }, stops))];
 }
 
 function cropIndex(op) {
@@ -793,16 +814,20 @@ function renderOverlay() {
   svg.classList.toggle("padded", Boolean(widened));
   if (view.overlays.crops && widened) {
     // The pad, under the frames: what the crop adds beyond the image, in the colour it is delivered with.
-    for (const op of paddedCrops()) {
+    paddedCrops().forEach((op, n) => {
       const [x, y, w, hgt] = cropBox(op);
       const [x1, y1] = [x + w, y + hgt];
       // The crop less the image: the bands above and below it, then beside it.
       const bands = [[x, y, x1, Math.min(y1, 0)], [x, Math.max(y, H), x1, y1],
         [x, Math.max(y, 0), Math.min(x1, 0), Math.min(y1, H)], [Math.max(x, W), Math.max(y, 0), x1, Math.min(y1, H)]];
-      const d = bands.filter(([a, b, c, e]) => c > a && e > b).map(([a, b, c, e]) => `M${a},${b}H${c}V${e}H${a}Z`).join(" ");
-      if (d) children.push(h("path", { class: "pad", fill: padColour(op), d },
-        h("title", { text: `${cropName(op)}: padded beyond the frame with the backdrop's colour` })));
-    }
+      bands.filter(([a, b, c, e]) => c > a && e > b).forEach((band, k) => {
+        const [a, b, c, e] = band;
+        const [fill, defs] = padPaint(op, band, W, H, `pad-${n}-${k}`);
+        if (defs) children.push(defs);
+        children.push(h("path", { class: "pad", fill, d: `M${a},${b}H${c}V${e}H${a}Z` },
+          h("title", { text: `${cropName(op)}: padded beyond the frame with the backdrop's colour` })));
+      });
+    });
   }
   if (view.overlays.crops) {
     for (const op of doc.operations) {
