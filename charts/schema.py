@@ -74,7 +74,7 @@ class ExposureMeter(StrEnum):
 class CropPlacement(StrEnum):
     FACE_AWARE = "face_aware"  # keep detected faces inside, with headroom
     CENTER = "center"
-    SALIENCY = "saliency"  # centre on the most salient region (food, products)
+    SALIENCY = "saliency"  # on the subject: the crop holding the most of its map (a dish, a product, an animal)
 
 
 class ImageFormat(StrEnum):

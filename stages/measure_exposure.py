@@ -30,8 +30,9 @@ class MeasureExposure(Stage):
     resources = Resources(cpus=1, memory_mb=600)
     # 2: a white backdrop that surrounds its subject is found when the subject clips, or the backdrop is blown in
     # one channel (records journalled before are measured again on a rerun). 3: a sweep whose light falls off
-    # towards the corners is found, and its falloff recorded.
-    version = 3
+    # towards the corners is found, and its falloff recorded. 4: the subject's map (saliency_map), which the crops
+    # placed on the salient object are placed on.
+    version = 4
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -439,6 +439,10 @@ class ContentMeasure:
         "saliency_x", pa.float64(), "Centre of the salient region (spectral residual), as a fraction of the width.")
     saliency_y: float | None = column(
         "saliency_y", pa.float64(), "Centre of the salient region, as a fraction of the height.")
+    saliency_map: str | None = column(
+        "saliency_map", pa.string(),
+        "Where the subject is, for placing crops: the minimum barrier distance to the frame's border, 16 cells along "
+        "the long edge, as 'WxH:' and a byte (0-255) a cell in hex, row by row.")
     palette: str | None = column(
         "palette", pa.string(),
         "The colours the frame shows, for grouping scenes: the histogram of its pixels' colours around its "
