@@ -14,10 +14,12 @@ import hashlib
 import os
 import re
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from packshot_shoot import chart_leaving_the_backdrop, processed_packshot
 from review_shoot import BIG, BIG_SOURCE, doc_of, processed_shoot
 from review_shoot import GROUP as SP
 
@@ -402,19 +404,26 @@ def test_rerender_of_a_changed_image(page, server) -> None:  # noqa: ANN001
 def packshot(browser, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: ANN001
     """scikit-image's cup on a white sweep, processed under the ecommerce chart: its square and 4:5 crops reach
     beyond the 3:2 frame, padded with the sweep's white."""
-    from click.testing import CliRunner
-    from PIL import Image
-
-    from benchmarks.packshots import coffee_cup, on_white
-    from pipeline.cli import main
-
     shoot = tmp_path_factory.mktemp("packshot")
-    out = shoot.parent / f"{shoot.name}-out"
-    Image.fromarray(on_white(coffee_cup())).save(shoot / "cup.jpg", quality=95)
-    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--chart", "ecommerce",
-                                       "--executor", "local", "-q"])
-    assert result.exit_code == 0, result.output
-    return out
+    return processed_packshot(shoot, shoot.parent / f"{shoot.name}-out")
+
+
+@contextmanager
+def served_page(browser, out: Path):  # noqa: ANN001, ANN201
+    """A page of the review of ``out``, served for the test; no page error may occur on it."""
+    srv = serve(create_app(out, reviewer="Ana"), "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}", page
+    finally:
+        context.close()
+        srv.shutdown()
+        srv.server_close()
+    assert not errors, errors
 
 
 def test_a_pad_shows_the_level_of_a_sweep_falling_off(browser, tmp_path: Path) -> None:  # noqa: ANN001
@@ -423,22 +432,11 @@ def test_a_pad_shows_the_level_of_a_sweep_falling_off(browser, tmp_path: Path) -
     # Each band is now a gradient of the levels the report draws (pipeline.outputs.report._pad_paint).
     import json
 
-    from click.testing import CliRunner
-    from PIL import Image
     from playwright.sync_api import expect
 
-    from benchmarks.packshots import coffee_cup, on_white
-    from pipeline.cli import main
     from pipeline.outputs.report import _pad_paint
 
-    shoot, out = tmp_path / "shoot", tmp_path / "out"
-    shoot.mkdir()
-    Image.fromarray(on_white(coffee_cup(), falloff_ev=1.0)).save(shoot / "cup.jpg", quality=95)
-    chart = tmp_path / "as_corrected.yaml"
-    chart.write_text("schema_version: 2\nextends: social_media\nexposure:\n  backdrop_white: false\n")
-    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
-                                       "--chart", str(chart)])
-    assert result.exit_code == 0, result.output
+    out = processed_packshot(tmp_path / "shoot", tmp_path / "out", chart_leaving_the_backdrop(tmp_path), 1.0)
     doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
     padded = [o for o in doc["operations"] if o["kind"] == "crop" and o["params"].get("pad_rgb")]
     assert padded and all(o["params"].get("pad_falloff") for o in padded)
@@ -446,14 +444,8 @@ def test_a_pad_shows_the_level_of_a_sweep_falling_off(browser, tmp_path: Path) -
     expected = [re.findall(r'stop-color="([^"]+)"', _pad_paint(o["params"], band, W, H, False, "x")[1])
                 for o in padded for band in _pad_bands(o["params"]["box"], W, H)]
     assert all(len(set(stops)) > 1 for stops in expected)  # the sweep falls off along every edge padded
-    srv = serve(create_app(out, reviewer="Ana"), "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"http://127.0.0.1:{srv.server_port}/image/cup.jpg")
+    with served_page(browser, out) as (base, page):
+        page.goto(f"{base}/image/cup.jpg")
         expect(page.locator(".op").first).to_be_visible()
         pads = page.locator("#overlay path.pad")
         expect(pads).to_have_count(len(expected))
@@ -466,11 +458,6 @@ def test_a_pad_shows_the_level_of_a_sweep_falling_off(browser, tmp_path: Path) -
             assert len(got) == len(want) and all(abs(int(a) - int(b)) <= 1 for g, w in pairs for a, b in zip(g, w)), (
                 got, want)
         shot(page, "padded-crop-falloff")
-    finally:
-        context.close()
-        srv.shutdown()
-        srv.server_close()
-    assert not errors, errors
 
 
 def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: ANN001
@@ -481,19 +468,14 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
     doc = doc_of(packshot, "cup.jpg")
     crops = [o for o in doc["operations"] if o["kind"] == "crop"]
     assert crops and all(o["params"].get("pad_rgb") for o in crops)
-    srv = serve(create_app(packshot, reviewer="Ana"), "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"http://127.0.0.1:{srv.server_port}/image/cup.jpg")
+    bands = sum(len(_pad_bands(o["params"]["box"], doc["image"]["width"], doc["image"]["height"])) for o in crops)
+    with served_page(browser, packshot) as (base, page):
+        page.goto(f"{base}/image/cup.jpg")
         expect(page.locator(".op").first).to_be_visible()
         page.wait_for_function("() => { const p = document.getElementById('photo');"
                                " return Boolean(p && p.complete && p.naturalWidth > 0); }")
         pads = page.locator("#overlay path.pad")
-        expect(pads).to_have_count(sum(len(_pad_bands(o["params"]["box"], doc["image"]["width"], doc["image"]["height"])) for o in crops))  # one per band
+        expect(pads).to_have_count(bands)  # one path per band of each crop beyond the frame
         assert set(pads.evaluate_all("els => els.map(e => e.getAttribute('fill'))")) == {"rgb(255,255,255)"}
         size = ("() => { const v = document.querySelector('.viewport').getBoundingClientRect(),"
                 " c = document.querySelector('.canvas').getBoundingClientRect(); return [v.height, c.height, c.top - v.top]; }")
@@ -505,8 +487,3 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
         expect(pads).to_have_count(0)
         shown, image, top = page.evaluate(size)
         assert abs(shown - image) <= 1 and abs(top) <= 1, (shown, image, top)
-    finally:
-        context.close()
-        srv.shutdown()
-        srv.server_close()
-    assert not errors, errors

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from packshot_shoot import chart_leaving_the_backdrop, processed_packshot
 from PIL import Image
 from planning_inputs import chart_with
 
@@ -366,14 +367,8 @@ def test_a_pad_goes_on_from_a_falling_off_sweep_without_a_seam(tmp_path: Path) -
     # Under a chart that leaves the backdrop as corrected, a crop reaching beyond the frame is padded with the
     # backdrop's colour: its brightest, where the sweep falls off 1 EV to the corners it met the frame's edge 0.5-1
     # EV darker, a hard seam. The pad goes on from the edge at the sweep's level there.
-    shoot, out = tmp_path / "shoot", tmp_path / "out"
-    shoot.mkdir()
-    Image.fromarray(on_white(coffee_cup(), falloff_ev=1.0)).save(shoot / "cup.jpg", quality=95)
-    chart = tmp_path / "as_corrected.yaml"
-    chart.write_text("schema_version: 2\nextends: social_media\nexposure:\n  backdrop_white: false\n")
-    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "-q",
-                                       "--chart", str(chart)])
-    assert result.exit_code == 0, result.output
+    shoot = tmp_path / "shoot"
+    out = processed_packshot(shoot, tmp_path / "out", chart_leaving_the_backdrop(tmp_path), falloff_ev=1.0)
     doc = json.loads((out / "instructions" / "cup.jpg.json").read_text())
     assert not any(o["kind"] == "whiten_backdrop" for o in doc["operations"])
     padded = [o for o in doc["operations"] if o["kind"] == "crop" and o["params"].get("pad_rgb")]
