@@ -23,6 +23,7 @@ from packshot_shoot import chart_leaving_the_backdrop, processed_packshot
 from review_shoot import BIG, BIG_SOURCE, doc_of, processed_shoot
 from review_shoot import GROUP as SP
 
+from pipeline.imaging.measure.content import decode_saliency_map
 from pipeline.outputs.report import _pad_bands
 from pipeline.review.app import create_app, serve
 
@@ -487,3 +488,18 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
         expect(pads).to_have_count(0)
         shown, image, top = page.evaluate(size)
         assert abs(shown - image) <= 1 and abs(top) <= 1, (shown, image, top)
+        # The subject's map, off by default: "s" shows where the crops placed on the subject looked, each cell as
+        # strong as the subject reads there (the cup, not the sweep around it).
+        grid = decode_saliency_map(doc["measurements"]["saliency_map"])
+        cells = page.locator("#overlay rect.subject-cell")
+        expect(cells).to_have_count(0)
+        page.keyboard.press("s")
+        expect(cells).to_have_count(int((grid > 0.02).sum()))
+        strongest = max(cells.evaluate_all("els => els.map(e => [+e.getAttribute('fill-opacity'), +e.getAttribute('x'),"
+                                           " +e.getAttribute('width')])"))
+        centre = strongest[1] + strongest[2] / 2
+        assert 0.15 * doc["image"]["width"] < centre < 0.85 * doc["image"]["width"]  # on the cup, not the sweep's sides
+        assert strongest[0] == pytest.approx(0.6)  # the strongest cell at full strength
+        shot(page, "subject-map")
+        page.keyboard.press("s")
+        expect(cells).to_have_count(0)

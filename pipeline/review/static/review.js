@@ -556,7 +556,7 @@ const view = {
   selected: 0,
   show: "after", // before, after or both (side by side)
   zoom: "fit", // fit or 1 (100%)
-  overlays: { faces: true, crops: true, clip: false, level: true },
+  overlays: { faces: true, crops: true, clip: false, level: true, subject: false },
   drafts: {}, // op_id -> crop box being edited
   drag: null,
   strip: [], // the filmstrip's images (the gallery's filters)
@@ -776,6 +776,22 @@ function renderOverlay() {
   const selectedOp = doc.operations[view.selected];
   const active = (op) => op.review.status !== "rejected";
 
+  if (view.overlays.subject) {
+    // The subject's map (the manifest's saliency_map, "WxH:" and a byte a cell): under everything else, each cell
+    // as strong as the subject reads there. The crops placed on the subject hold the most of it.
+    const [size, cells] = (doc.measurements.saliency_map || ":").split(":");
+    const [cw, ch] = size.split("x").map(Number);
+    if (cw > 0 && ch > 0 && cells.length === 2 * cw * ch) {
+      const g = h("g", { class: "subject" }, h("title", { text: "Where the subject is: the crops placed on the subject hold the most of it" }));
+      for (let j = 0; j < ch; j++) {
+        for (let i = 0; i < cw; i++) {
+          const v = parseInt(cells.substr(2 * (j * cw + i), 2), 16) / 255;
+          if (v > 0.02) g.append(h("rect", { class: "subject-cell", x: (i * W) / cw, y: (j * H) / ch, width: W / cw, height: H / ch, "fill-opacity": (0.6 * v).toFixed(3) }));
+        }
+      }
+      children.push(g);
+    }
+  }
   if (view.overlays.faces) {
     const brighten = {};
     for (const op of doc.operations) if (op.kind === "brighten_face") brighten[op.params.face_index] = op;
@@ -1388,6 +1404,7 @@ function imageKeys(ev) {
   else if (k === "c") toggleOverlay("crops");
   else if (k === "h") toggleOverlay("clip");
   else if (k === "l") toggleOverlay("level");
+  else if (k === "s") toggleOverlay("subject");
   else return;
   ev.preventDefault();
 }
