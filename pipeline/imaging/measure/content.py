@@ -176,13 +176,10 @@ def salient_object_map(rgb: np.ndarray) -> np.ndarray:
         return np.zeros(cells, np.float32)
     encoded = cv2.GaussianBlur(linear_to_srgb(small / np.float32(white)), (0, 0), 1.0)
     lab = cv2.cvtColor(encoded, cv2.COLOR_RGB2LAB) * np.float32([2.55, 1.0, 1.0])  # L on the 8-bit scale a, b have
-    salient = sum(barrier_distance(np.ascontiguousarray(lab[..., c])) for c in range(3))
-    top = float(salient.max())
-    if not top > 0:
-        return np.zeros(cells, np.float32)
-    grid = cv2.resize(np.square(salient / np.float32(top)), cells[::-1], interpolation=cv2.INTER_AREA)
+    salient = np.square(sum(barrier_distance(np.ascontiguousarray(lab[..., c])) for c in range(3)))
+    grid = cv2.resize(salient, cells[::-1], interpolation=cv2.INTER_AREA)
     top = float(grid.max())
-    return grid / np.float32(top) if top > 0 else np.zeros(cells, np.float32)
+    return grid / np.float32(top) if top > 0 else np.zeros(cells, np.float32)  # an even picture: no subject
 
 
 def encode_saliency_map(grid: np.ndarray) -> str:
