@@ -3,7 +3,7 @@
 Truth: each photo's subject box, in ``benchmarks/subject_boxes.json``: the bounding box of the photo's own
 matte where it comes with one (danielgatis/rembg's ``examples/*.out.png``), else drawn by eye on a 10 % grid
 (the subject a retoucher keeps whole: the eagle, the dog, the cup, the flowers). The photos are not committed:
-scikit-image's ``chelsea``, ``coffee`` and ``rocket`` are always there; the others are read from the folders
+scikit-image's ``chelsea``, ``coffee``, ``rocket``, ``clock`` and ``stereo_motorcycle`` are always there; the others are read from the folders
 ``--photos`` names (a checkout of the photo's repository or a folder of its files, checked by SHA-256): pjreddie/darknet's ``data/*.jpg``, rembg's
 ``examples/``, immich-app/test-assets' ``albums/nature`` and ``metadata/gps-position`` photos. The split is
 40 % tuning / 60 % held out by a hash of the photo's name, as ``accuracy_corpus`` splits its sources:
@@ -69,7 +69,10 @@ def gather(folders: list[Path], shoot: Path) -> tuple[dict[str, tuple[float, flo
         if entry.get("skimage"):
             from skimage import data
 
-            photo = np.asarray(getattr(data, entry["skimage"])())
+            photo = getattr(data, entry["skimage"])()
+            photo = np.asarray(photo[0] if isinstance(photo, tuple) else photo)  # a stereo pair: its left view
+            if photo.ndim == 2:
+                photo = np.dstack([photo] * 3)
         else:
             # A checkout of the photo's repository, or a folder of its files.
             found = [p for f in folders for p in (f / entry["path"], f / Path(entry["path"]).name) if p.is_file()]

@@ -116,9 +116,9 @@ def saliency_centre(encoded: np.ndarray, size: int = 64) -> tuple[float, float]:
 
 
 #: Long edge (px) of the copy the salient object is found on: the barrier distance's cost grows with its pixels (about
-#: 10 ms a frame at 64). On ``benchmarks/subject_crops.py``'s tuning split (44 crops of the photos as shot, 158 of
-#: them cut so the subject stands off the centre; maps made from the photos decoded directly) 64 px cut the subject
-#: in 4 and 20 crops, 48 px in 8 and 25, 96 px in 6 and 26.
+#: 10 ms a frame at 64). On ``benchmarks/subject_crops.py``'s tuning split (its first 19 photos: 44 crops of the
+#: photos as shot, 158 of them cut so the subject stands off the centre; maps made from the photos decoded directly)
+#: 64 px cut the subject in 4 and 20 crops, 48 px in 8 and 25, 96 px in 6 and 26.
 SALIENT_LONG_EDGE = 64
 #: Raster passes of the barrier distance, each sweeping the copy down, up, right and left (there: 1 pass cut 9 and
 #: 27, 4 passes 7 and 23).
