@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pipeline.imaging.geometry import Box, kept_share  # noqa: E402
+
 BOXES = Path(__file__).with_name("subject_boxes.json")
 #: The crops planned on each photo (those of the charts that place crops on the subject, and their transposes).
 ASPECTS = ("4:5", "1:1", "9:16", "16:9", "3:2", "2:3")
@@ -59,9 +61,9 @@ def split_of(stem: str) -> str:
 CUTS = tuple((side, share) for share in (1 / 6, 1 / 4) for side in "LRTB")
 
 
-def gather(folders: list[Path], shoot: Path) -> tuple[dict[str, tuple[float, float, float, float]], list[str]]:
+def gather(folders: list[Path], shoot: Path) -> tuple[dict[str, Box], list[str]]:
     """Write the photos of :data:`BOXES` into ``shoot`` as JPEGs, as shot and cut (:data:`CUTS`): their subject boxes
-    (x0, y0, x1, y1 in pixels) by file name (``<photo>~<cut>.jpg``), and the photos not found."""
+    (x, y, w, h in pixels) by file name (``<photo>~<cut>.jpg``), and the photos not found."""
     from PIL import Image
 
     boxes, missing = {}, []
@@ -82,40 +84,32 @@ def gather(folders: list[Path], shoot: Path) -> tuple[dict[str, tuple[float, flo
             photo = np.asarray(Image.open(found[0]).convert("RGB"))
         H, W = photo.shape[:2]
         x0, y0, x1, y1 = entry["box"]
-        box = (x0 * W, y0 * H, x1 * W, y1 * H)
+        box = (x0 * W, y0 * H, (x1 - x0) * W, (y1 - y0) * H)
         stem = Path(name).stem
         Image.fromarray(photo).save(shoot / f"{stem}~as shot.jpg", quality=95)
         boxes[f"{stem}~as shot.jpg"] = box
         for side, part in CUTS:
             c = int((W if side in "LR" else H) * part)
-            keeps = {"L": box[0] >= c, "R": box[2] <= W - c, "T": box[1] >= c, "B": box[3] <= H - c}[side]
+            keeps = {"L": x0 * W >= c, "R": x1 * W <= W - c, "T": y0 * H >= c, "B": y1 * H <= H - c}[side]
             if not keeps:
                 continue
             cut = {"L": photo[:, c:], "R": photo[:, :W - c], "T": photo[c:], "B": photo[:H - c]}[side]
             dx, dy = (c if side == "L" else 0), (c if side == "T" else 0)
             file = f"{stem}~{side}{part:.2f}.jpg"
             Image.fromarray(np.ascontiguousarray(cut)).save(shoot / file, quality=95)
-            boxes[file] = (box[0] - dx, box[1] - dy, box[2] - dx, box[3] - dy)
+            boxes[file] = (box[0] - dx, box[1] - dy, box[2], box[3])
     return boxes, missing
 
 
-def best_share(box: tuple[float, float, float, float], width: float, height: float, w: float, h: float) -> float:
-    """The most of ``box`` (x0, y0, x1, y1, pixels) a ``w`` x ``h`` crop inside the frame can hold."""
-    def held(lo: float, hi: float, size: float, frame: float) -> float:
-        # The crop's span [p, p + size] over [lo, hi], best placed within [0, frame].
-        return min(hi - lo, size, max(0.0, min(hi, frame) - max(lo, 0.0)))
+def best_share(box: Box, width: float, height: float, w: float, h: float) -> float:
+    """The most of ``box`` (x, y, w, h, pixels) a ``w`` x ``h`` crop inside the frame can hold (what a crop holds:
+    :func:`~pipeline.imaging.geometry.kept_share`)."""
+    def held(lo: float, size_of: float, size: float, frame: float) -> float:
+        # The crop's span [p, p + size] over [lo, lo + size_of], best placed within [0, frame].
+        return min(size_of, size, max(0.0, min(lo + size_of, frame) - max(lo, 0.0)))
 
-    x0, y0, x1, y1 = box
-    return held(x0, x1, w, width) * held(y0, y1, h, height) / ((x1 - x0) * (y1 - y0))
-
-
-def share(box: tuple[float, float, float, float], crop: tuple[float, float, float, float]) -> float:
-    """The share of ``box`` (x0, y0, x1, y1) inside ``crop`` (x, y, w, h)."""
-    x0, y0, x1, y1 = box
-    cx, cy, cw, ch = crop
-    ix = max(0.0, min(x1, cx + cw) - max(x0, cx))
-    iy = max(0.0, min(y1, cy + ch) - max(y0, cy))
-    return ix * iy / ((x1 - x0) * (y1 - y0))
+    x, y, bw, bh = box
+    return held(x, bw, w, width) * held(y, bh, h, height) / (bw * bh)
 
 
 def crops(out: Path) -> dict[str, dict[str, list[tuple[str, float, float]]]]:
@@ -150,7 +144,7 @@ def crops(out: Path) -> dict[str, dict[str, list[tuple[str, float, float]]]]:
     return result  # type: ignore[return-value]
 
 
-def table(boxes: dict[str, tuple[float, float, float, float]], placed: dict, verbose: bool) -> str:
+def table(boxes: dict[str, Box], placed: dict, verbose: bool) -> str:
     """Per split, pictures (as shot, moved) and placement: crops, crops cutting the subject, mean and worst
     shortfall."""
     lines = ["| split | pictures | placement | pictures | crops | cutting the subject (shortfall > 2 %) "
@@ -165,11 +159,11 @@ def table(boxes: dict[str, tuple[float, float, float, float]], placed: dict, ver
                 for n in names:
                     W, H = placed[n]["_frame"]
                     for aspect, crop in placed[n][label]:
-                        short = best_share(boxes[n], W, H, crop[2], crop[3]) - share(boxes[n], tuple(crop))
+                        short = best_share(boxes[n], W, H, crop[2], crop[3]) - kept_share(tuple(crop), 0.0, boxes[n])
                         shorts.append(short)
                         if verbose and short > CUT_SHORTFALL:
                             cuts_seen.append(f"  {sp:8s} {label[:24]:24s} {n:56s} {aspect:5s} holds "
-                                             f"{share(boxes[n], tuple(crop)):.2f} of the subject, "
+                                             f"{kept_share(tuple(crop), 0.0, boxes[n]):.2f} of the subject, "
                                              f"{best_share(boxes[n], W, H, crop[2], crop[3]):.2f} possible")
                 if shorts:
                     lines.append(f"| {sp} | {kind} | {label} | {len(names)} | {len(shorts)} | "

@@ -11,14 +11,15 @@ from PIL import Image
 from charts.loader import load_chart
 from charts.schema import CropPlacement, CropSpec
 from pipeline.imaging.decode import decode_proxy
+from pipeline.imaging.geometry import kept_share
 from pipeline.imaging.measure import measure_all
 from pipeline.imaging.measure.content import decode_saliency_map, encode_saliency_map, salient_object_map
 from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.crops import SALIENT_AIR, salient_focus
 
-#: scikit-image's coffee cup (600x400): the cup, drawn by eye (x0, y0, x1, y1 in pixels; benchmarks/subject_boxes.json).
-CUP = (0.29 * 600, 0.03 * 400, 0.71 * 600, 0.72 * 400)
+#: scikit-image's coffee cup (600x400): the cup, drawn by eye (x, y, w, h in pixels; benchmarks/subject_boxes.json).
+CUP = (0.29 * 600, 0.03 * 400, 0.42 * 600, 0.69 * 400)
 
 
 def _planned(path: Path, aspect: str, keep_map: bool = True) -> tuple[float, float, float, float]:
@@ -42,16 +43,16 @@ def test_a_crop_on_the_subject_holds_the_most_of_a_cup_off_the_centre(tmp_path: 
     # centred one much less.
     from skimage import data
 
-    from benchmarks.subject_crops import best_share, share
+    from benchmarks.subject_crops import best_share
 
     Image.fromarray(data.coffee()[:, 150:]).save(tmp_path / "cup.jpg", quality=95)
-    cup = (CUP[0] - 150, CUP[1], CUP[2] - 150, CUP[3])
+    cup = (CUP[0] - 150, CUP[1], CUP[2], CUP[3])
     crop = _planned(tmp_path / "cup.jpg", "9:16")
     best = best_share(cup, 450, 400, crop[2], crop[3])
-    assert crop[2] == pytest.approx(225, abs=1) and best == pytest.approx(225 / (CUP[2] - CUP[0]))
-    assert share(cup, crop) == pytest.approx(best, abs=0.01), crop
-    assert share(cup, _planned(tmp_path / "cup.jpg", "9:16", keep_map=False)) < best - 0.04  # the rule before
-    assert share(cup, ((450 - 225) / 2, 0, 225, 400)) < best - 0.2  # centred
+    assert crop[2] == pytest.approx(225, abs=1) and best == pytest.approx(225 / CUP[2])
+    assert kept_share(crop, 0.0, cup) == pytest.approx(best, abs=0.01), crop
+    assert kept_share(_planned(tmp_path / "cup.jpg", "9:16", keep_map=False), 0.0, cup) < best - 0.04  # the rule before
+    assert kept_share(((450 - 225) / 2, 0, 225, 400), 0.0, cup) < best - 0.2  # centred
 
 
 def test_the_subjects_map_reads_the_cup_and_travels_in_the_record() -> None:
@@ -63,7 +64,8 @@ def test_the_subjects_map_reads_the_cup_and_travels_in_the_record() -> None:
     grid = salient_object_map(rgb)
     assert grid.shape == (11, 16) and grid.max() == pytest.approx(1.0)
     rows, cols = np.mgrid[0:11, 0:16]
-    on_cup = ((cols + 0.5) / 16 > CUP[0] / 600) & ((cols + 0.5) / 16 < CUP[2] / 600) & ((rows + 0.5) / 11 < CUP[3] / 400)
+    x, y, w, h = CUP
+    on_cup = ((cols + 0.5) / 16 > x / 600) & ((cols + 0.5) / 16 < (x + w) / 600) & ((rows + 0.5) / 11 < (y + h) / 400)
     assert grid[on_cup].mean() > 2 * grid[~on_cup].mean()  # the cup, not the table around it
     text = encode_saliency_map(grid)
     assert text.startswith("16x11:") and len(text) == 6 + 2 * 176
