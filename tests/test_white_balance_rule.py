@@ -13,8 +13,8 @@ import pytest
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import colour_measure, white_balance_cast
-from pipeline.imaging.measure.metering import exposed, inverse_tone_curve, tone_curve
-from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, light_rgb
+from pipeline.imaging.measure.metering import exposed, tone_curve
+from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, lab_to_linear_srgb, light_rgb
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.white_balance import (
@@ -28,6 +28,7 @@ from pipeline.planning.rules.white_balance import (
     is_skin,
     skin_hue_margin,
     skin_mired,
+    skin_weighed_colour,
     white_balance_params,
 )
 
@@ -268,6 +269,12 @@ def _pale_face(rgb: list[float]) -> Face:
                 colour_rgb=rgb)
 
 
+def _published_skin(m: float = 0.0, green: float = 0.75) -> list[float]:
+    """A JPEG face's colour that reads as published skin does (:data:`SKIN_MIRED`) under a light ``m`` mired from
+    D65: its red/blue ratio in scene light is that light's (``green`` sets its hue)."""
+    return [float(v) for v in tone_curve(light_rgb(SKIN_MIRED + m) * np.array([0.3, 0.3 * green, 0.3]))]
+
+
 def test_skin_is_a_hue_and_a_chroma() -> None:
     assert is_skin(np.array([0.45, 0.30, 0.22]))  # light skin, linear
     assert is_skin(np.array([0.10, 0.055, 0.035]))  # dark skin
@@ -278,26 +285,63 @@ def test_skin_is_a_hue_and_a_chroma() -> None:
 def test_a_correction_the_faces_skin_contradicts_is_left_as_shot_and_flagged() -> None:
     # A pale face that reads as skin does in daylight, while the neutrals read 90 mired warm (a coloured wall or
     # backdrop fools them, not the skin): cooling by 90 would take the skin 3 spreads past where skin reads.
-    face_rgb = [0.42, 0.33, 0.27]
-    record = _record(90.0, uncertainty=10.0, faces=[_pale_face(face_rgb)])
+    # (Weighed with the skin, the light reads 75 mired warm: still a correction that takes the skin past 3 spreads.)
+    record = _record(90.0, uncertainty=10.0, faces=[_pale_face(_published_skin())])
     skin = skin_mired(record)
-    assert skin is not None and abs(skin - SKIN_MIRED) < 3 * SKIN_SPREAD_MIRED < abs(skin - 90.0 - SKIN_MIRED)
+    assert skin is not None and abs(skin - SKIN_MIRED) < 1.0
     ops = plan_image(record, BASE)
     assert _wb(ops) is None
     (flag,) = _flags(ops, "white_balance")
     assert "the faces' skin reads" in flag.reason and "left as shot" in flag.reason
     # The same face under the light the neutrals read (its skin as warm as they are) vouches for the correction.
-    lit = tone_curve(inverse_tone_curve(np.array(face_rgb)) * light_rgb(90.0))  # the JPEG's face, 90 mired warmer
-    warm = _record(90.0, uncertainty=10.0, faces=[_pale_face([float(v) for v in lit])])
-    assert skin_mired(warm) == pytest.approx(skin + 90.0, abs=3.0)  # (the curve and its inverse: a spline each)
+    warm = _record(90.0, uncertainty=10.0, faces=[_pale_face(_published_skin(90.0))])
+    assert skin_mired(warm) == pytest.approx(skin + 90.0, abs=1.0)
     op = _wb(plan_image(warm, BASE))
-    assert op is not None and op.params["mired_shift"] == pytest.approx(-90.0, abs=0.5)
+    assert op is not None and op.params["mired_shift"] == pytest.approx(-90.0, abs=1.0)
+
+
+def test_the_skin_and_the_neutrals_are_weighed_by_their_spreads() -> None:
+    # The true light is 40 mired warm. The neutrals read 80 (a warm wall pulls the cues) with a scatter as wide as
+    # published skin's spread; the face is published skin under the true light. Two readings, equally sure: the
+    # light is read halfway, 60, and surer than either.
+    face = _pale_face(_published_skin(40.0))
+    record = _record(80.0, uncertainty=SKIN_SPREAD_MIRED, faces=[face])
+    weighed = skin_weighed_colour(record, skin_mired(record))
+    assert weighed.cast_mired == pytest.approx(60.0, abs=1.0)
+    assert weighed.uncertainty_mired == pytest.approx(SKIN_SPREAD_MIRED / 2**0.5, rel=1e-6)
+    assert cast_mired(lab_to_linear_srgb(50.0, weighed.cast_a, weighed.cast_b)) == pytest.approx(60.0, abs=1.0)
+    op = _wb(plan_image(record, BASE))
+    assert op.params["mired_shift"] == pytest.approx(-60.0, abs=1.0)
+    assert "neutrals read 80 mired warm" in op.reason and "weighed with the faces' skin" in op.reason
+    assert "60 mired warm" in op.reason
+    assert _corrected_neutral(record, op)[0] > 1.0  # the wall stays a little warm: the light, not the wall, is neutral
+    # Without the face the neutrals alone are corrected; a sure reading barely moves.
+    assert _wb(plan_image(_record(80.0, uncertainty=SKIN_SPREAD_MIRED), BASE)).params["mired_shift"] == pytest.approx(-80.0, abs=0.5)
+    sure = _record(80.0, uncertainty=5.0, faces=[face])
+    assert skin_weighed_colour(sure, skin_mired(sure)).cast_mired == pytest.approx(80.0 - 40.0 * 25 / (25 + SKIN_SPREAD_MIRED**2), abs=1.0)
+    # The skin weighs in on how far, never on whether: neutrals too unsure to act on (Grace Hopper's portrait:
+    # 6 mired cool +-88) are not corrected for a skin that reads 55 mired warm, whatever it weighs.
+    unsure = _record(-6.0, uncertainty=88.0, faces=[_pale_face(_published_skin(55.0))])
+    assert skin_weighed_colour(unsure, skin_mired(unsure)).cast_mired > 40.0
+    assert _wb(plan_image(unsure, BASE)) is None
+    # Neutrals sure enough (26 mired cool +-30) that the skin (38 mired warm, within 3 spreads of published skin
+    # after their correction) outweighs the other way: the readings disagree, and a retoucher decides.
+    torn = _record(-26.0, uncertainty=30.0, faces=[_pale_face(_published_skin(38.0))])
+    assert skin_mired(torn) is not None and skin_weighed_colour(torn, skin_mired(torn)).cast_mired > 10.0
+    ops = plan_image(torn, BASE)
+    assert _wb(ops) is None and "disagree" in _flags(ops, "white_balance")[0].reason
+    # A ColorChecker's greys are grey: the skin is not asked.
+    chart = _record(80.0, uncertainty=SKIN_SPREAD_MIRED, faces=[face], wb_colour_checker=True)
+    assert skin_weighed_colour(chart, skin_mired(chart)) is None
+    # Nor is a face that is not skin as shot (it reads no light).
+    grey = _record(80.0, uncertainty=SKIN_SPREAD_MIRED, faces=[_pale_face([0.30, 0.30, 0.31])])
+    assert skin_mired(grey) is None and skin_weighed_colour(grey, None) is None
 
 
 def test_a_face_that_stays_skin_costs_nothing() -> None:
-    record = _record(60.0, uncertainty=10.0, faces=[_pale_face([0.60, 0.38, 0.22])])  # skin under a warm light
+    record = _record(60.0, uncertainty=10.0, faces=[_pale_face(_published_skin(60.0))])  # skin under a warm light
     ops = plan_image(record, BASE)
-    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2) and not _flags(ops, "skin")
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.5) and not _flags(ops, "skin")
 
 
 # --- the measurement --------------------------------------------------------------------------------
@@ -345,8 +389,9 @@ def test_faces_a_cast_took_from_skin_vouch_for_a_correction_the_neutrals_are_uns
     assert op is not None and op.params["mired_shift"] == pytest.approx(70.0, abs=1.0)
     assert "faces confirm" in op.reason and op.confidence < BASE.white_balance.min_confidence
     assert is_skin(np.array(seen) * np.asarray(op.params["gains"]))
-    # The same reading with a face that is skin as shot proves nothing: left as shot, flagged.
-    ops = plan_image(_record(-70.0, uncertainty=95.0, faces=[_pale_face(skin.tolist())]), BASE)
+    # The same reading with a face that is skin as shot proves nothing: left as shot, flagged (the skin weighs in
+    # on how far a correction goes, never on whether the neutrals' reading is sure enough to make one).
+    ops = plan_image(_record(-70.0, uncertainty=95.0, faces=[_pale_face(_published_skin())]), BASE)
     assert _wb(ops) is None and _flags(ops, "white_balance") and not _flags(ops, "skin")
 
 
@@ -408,17 +453,18 @@ def test_a_balance_within_tolerance_with_a_face_that_is_not_skin_is_flagged() ->
 def test_a_correction_that_leaves_a_face_at_the_edge_of_skin_is_flagged() -> None:
     # The face's colour is read over the detector's box, so a face the correction moves to within a few
     # degrees of the skin range's edge may be past it as a person sees it: the plan asks for a look.
+    # The faces tried read as skin under the light the neutrals read, so weighing the skin in moves nothing.
     gains = np.asarray(_wb(plan_image(_record(60.0, uncertainty=10.0), BASE)).params["gains"])
-    grid = [np.array([r, g, 0.22]) for r in np.linspace(0.30, 0.70, 41) for g in np.linspace(0.20, 0.45, 26)]
+    grid = [np.array(_published_skin(60.0, green)) for green in np.linspace(0.3, 1.2, 181)]
     edge = next(rgb for rgb in grid
                 if is_skin(rgb * gains) and 1.0 < skin_hue_margin(rgb * gains) < 4.0
                 and skin_hue_margin(rgb) > skin_hue_margin(rgb * gains))
     ops = plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(edge.tolist())]), BASE)
-    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.2)  # the correction is not held back
+    assert _wb(ops).params["mired_shift"] == pytest.approx(-60.0, abs=0.5)  # the correction is not held back
     (flag,) = _flags(ops, "skin")
     assert "at the edge of skin colour" in flag.reason
     # Well inside the range after the correction: no flag.
-    inside = np.array([0.60, 0.38, 0.22])
+    inside = np.array(_published_skin(60.0, green=0.65))
     assert skin_hue_margin(inside * gains) > 15.0
     assert not _flags(plan_image(_record(60.0, uncertainty=10.0, faces=[_pale_face(inside.tolist())]), BASE), "skin")
 
