@@ -324,6 +324,12 @@ def test_the_skin_and_the_neutrals_are_weighed_by_their_spreads() -> None:
     unsure = _record(-6.0, uncertainty=88.0, faces=[_pale_face(_published_skin(55.0))])
     assert skin_weighed_colour(unsure, skin_mired(unsure)).cast_mired > 40.0
     assert _wb(plan_image(unsure, BASE)) is None
+    # Neutrals too unsure alone (60 mired warm +-95: confidence 0.65) and a skin that reads the same warm light:
+    # two witnesses of one cast, and the plan corrects it.
+    agree = _record(60.0, uncertainty=95.0, faces=[_pale_face(_published_skin(60.0))])
+    assert _wb(plan_image(_record(60.0, uncertainty=95.0), BASE)) is None
+    op = _wb(plan_image(agree, BASE))
+    assert op is not None and op.params["mired_shift"] == pytest.approx(-60.0, abs=1.0) and op.confidence > 0.9
     # Neutrals sure enough (26 mired cool +-30) that the skin (38 mired warm, within 3 spreads of published skin
     # after their correction) outweighs the other way: the readings disagree, and a retoucher decides.
     torn = _record(-26.0, uncertainty=30.0, faces=[_pale_face(_published_skin(38.0))])
