@@ -94,8 +94,9 @@ The operation's parameters (read by the renderer, the XMP writer, the review
 and the shoot's scene pass): ``gains`` (linear R, G, B multipliers),
 ``mired_shift`` (+ = warmer), ``temperature_shift_k`` (Lightroom's sign: the
 neutrals measured at ``6504 + wb_temperature_shift_k`` K move to that minus
-this), ``tint_shift`` (the Lab a* removed), ``cast_mired`` (the light the correction
-starts from: the neutrals' as measured, or weighed with the skin, point 2d) and ``target_mired`` (where the plan puts them: the chart's
+this), ``tint_shift`` (the Lab a* removed), ``cast_mired`` (the light the
+correction starts from: the neutrals' as measured, or weighed with the skin,
+point 2d) and ``target_mired`` (where the plan puts them: the chart's
 target plus what it keeps, or what the cap leaves). :func:`white_balance_params`
 is the inverse for a reviewer's temperature and tint.
 """
@@ -245,9 +246,9 @@ def skin_disagrees(skin: float | None, shift: float) -> bool:
 def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """The white-balance correction of one image (see the module docstring); nothing under ``as_shot``."""
     wb = chart.white_balance
-    if wb.policy is WhiteBalancePolicy.AS_SHOT or record.colour.temperature_shift_k is None or is_monochrome(record):
-        return []
     colour = record.colour
+    if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
+        return []
     cast = measured_cast_mired(record)
     target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
     off = cast - target  # + = the neutrals are warmer than the chart wants
@@ -347,7 +348,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     tint = -(colour.cast_a or 0.0) * share
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
         return flags
-    params = planned_params(kelvin_shift(cast), colour.cast_b or 0.0, cast, cast + applied, tint)
+    params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
     plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
     return [Operation(
         op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
@@ -482,7 +483,8 @@ def _numbers(indices: list[int]) -> str:
 
 def _gains(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float, share: float) -> np.ndarray:
     """The gains of ``share`` of the correction ``shift`` (and of the tint)."""
-    return np.asarray(planned_params(kelvin_shift(cast), cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
+    temperature = record.colour.temperature_shift_k or 0.0
+    return np.asarray(planned_params(temperature, cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
 
 
 def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float) -> bool:
