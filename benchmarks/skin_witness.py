@@ -57,14 +57,26 @@ CASTS = (0, -60, -30, 30, 60, 100)
 MIN_LONG_EDGE = 300
 
 
-def make_twins(photos: list[Path], shoot: Path) -> list[str]:
-    """Write each photo's cast twins into ``shoot``; returns the photos' names used."""
+def write_cast_twins(srgb: np.ndarray, casts: tuple[int, ...], stem: Path) -> None:
+    """Write a photo's twins under lights ``casts`` (mired from D65) as JPEGs ``<stem>~<m>.jpg``: its 8-bit sRGB
+    pixels taken back to scene light through the camera-like curve, times the light, developed again."""
     from PIL import Image
-    from skimage import data
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
     from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
     from pipeline.imaging.white_balance import light_rgb
+
+    scene = inverse_tone_curve(srgb_to_linear(srgb.astype(np.float32) / 255.0))
+    for m in casts:
+        jpeg = tone_curve(np.clip(scene * light_rgb(m).astype(np.float32), 0.0, 1.0))
+        Image.fromarray((linear_to_srgb(np.clip(jpeg, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)).save(
+            stem.with_name(f"{stem.name}~{m:+d}.jpg"), quality=95)
+
+
+def make_twins(photos: list[Path], shoot: Path) -> list[str]:
+    """Write each photo's cast twins (:data:`CASTS`) into ``shoot``; returns the photos' names used."""
+    from PIL import Image
+    from skimage import data
 
     sources = {"skimage-astronaut": data.astronaut()}
     for path in photos:
@@ -72,11 +84,7 @@ def make_twins(photos: list[Path], shoot: Path) -> list[str]:
         if max(img.shape[:2]) >= MIN_LONG_EDGE:
             sources[f"{path.parent.name}-{path.stem}"] = img
     for name, srgb in sources.items():
-        scene = inverse_tone_curve(srgb_to_linear(srgb.astype(np.float32) / 255.0))
-        for m in CASTS:
-            jpeg = tone_curve(np.clip(scene * light_rgb(m).astype(np.float32), 0.0, 1.0))
-            Image.fromarray((linear_to_srgb(np.clip(jpeg, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)).save(
-                shoot / f"{name}~{m:+d}.jpg", quality=95)
+        write_cast_twins(srgb, CASTS, shoot / name)
     return list(sources)
 
 

@@ -16,10 +16,8 @@ import pytest
 from PIL import Image
 
 from benchmarks.accuracy import analysis_graph
+from benchmarks.skin_witness import write_cast_twins
 from charts.loader import load_chart
-from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
-from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
-from pipeline.imaging.white_balance import light_rgb
 from pipeline.kernel.records import ImageRecord, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.planning.plan import plan_image
@@ -40,14 +38,10 @@ def twins(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tupl
     shoot = work / "shoot"
     shoot.mkdir()
     for name, srgb in photos.items():
-        scene = inverse_tone_curve(srgb_to_linear(srgb.astype(np.float32) / 255.0))
-        for m in CASTS:
-            jpeg = tone_curve(np.clip(scene * light_rgb(m).astype(np.float32), 0.0, 1.0))
-            Image.fromarray((linear_to_srgb(np.clip(jpeg, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)).save(
-                shoot / f"{name}_{m:+d}.jpg", quality=95)
+        write_cast_twins(srgb, CASTS, shoot / name)
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
                                        graph_path=analysis_graph(work / "graph.yaml"), chart="base"))
-    return {(r.source_path.rsplit("_", 1)[0], int(r.source_path.rsplit("_", 1)[1][:-4])): r for r in result.records}
+    return {(r.source_path.rsplit("~", 1)[0], int(r.source_path.rsplit("~", 1)[1][:-4])): r for r in result.records}
 
 
 def test_the_skin_brings_the_light_closer_to_the_truth(twins: dict[tuple[str, int], ImageRecord]) -> None:
