@@ -29,6 +29,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, operati
 from pipeline.outputs.shoot import after_preview_name
 from pipeline.outputs.xmp import image_decision, xmp_packet
 from pipeline.planning.plan import white_balance_gains
+from pipeline.planning.rules.white_balance import temperature_for_mired, white_balance_params
 from pipeline.review.app import create_app
 from pipeline.review.context import review_context
 from pipeline.review.culling import parse_culling
@@ -287,6 +288,50 @@ def test_white_balance_temperature_and_tint_are_editable(client, out: Path) -> N
     for bad in ({"temperature_shift_k": 20000}, {"tint_shift": "x"}, {"temperature_shift_k": too_warm},
                 {"tint_shift": 150}):
         resp = client.post(f"/api/images/{sp}", json={"version": v + 2, "changes": [{"op_id": wb["op_id"], **bad}]})
+        assert resp.status_code == 422, (bad, resp.get_json())
+
+
+def test_white_balance_is_editable_in_mired_at_any_light(client, out: Path) -> None:  # noqa: ANN001
+    """The review edits a white balance in mired, the plan's unit: a step of kelvin is hundreds of thousands of
+    them for a blue cast (the shared wb photos with a cool cast read +58,914 to +993,496 K), which the editor's
+    kelvin field, bounded at +-10,000 K, refused even when only the tint was changed."""
+    sp = next(sp for sp in tiles_of(client) if tiles_of(client)[sp]["url"]
+              and any(o["kind"] == "white_balance" for o in doc_of(out, sp)["operations"]))
+    doc = doc_of(out, sp)
+    wb = next(o for o in doc["operations"] if o["kind"] == "white_balance")
+    m = doc["measurements"]
+    v = version_of(client, sp)
+    # A shift given in mired is the same edit as its kelvin (the same gains), and lands on the mired asked.
+    half = round(wb["params"]["mired_shift"] / 2, 1)
+    kelvin = temperature_for_mired(m["wb_temperature_shift_k"], half)
+    resp = client.post(f"/api/images/{sp}", json={"version": v, "changes": [
+        {"op_id": wb["op_id"], "mired_shift": half}]})
+    assert resp.status_code == 200, resp.get_json()
+    new = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])
+    assert new["params"]["mired_shift"] == pytest.approx(half, abs=0.05)
+    assert new["params"]["gains"] == pytest.approx(white_balance_params(
+        m["wb_temperature_shift_k"], m["wb_cast_b"], round(kelvin), wb["params"]["tint_shift"])["gains"], abs=2e-4)
+    # A strong cooling, 40,000 K and more away, and then a tint alone with the kelvin the editor shows back.
+    cool = round(-(1e6 / (6504.0 + m["wb_temperature_shift_k"])) + 30.0, 1)  # neutrals to 30 mired: 33,000 K
+    resp = client.post(f"/api/images/{sp}", json={"version": v + 1, "changes": [
+        {"op_id": wb["op_id"], "mired_shift": cool}]})
+    assert resp.status_code == 200, resp.get_json()
+    far = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])["params"]
+    assert far["temperature_shift_k"] < -10000
+    resp = client.post(f"/api/images/{sp}", json={"version": v + 2, "changes": [
+        {"op_id": wb["op_id"], "temperature_shift_k": far["temperature_shift_k"], "tint_shift": 2.0}]})
+    assert resp.status_code == 200, resp.get_json()
+    tinted = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])["params"]
+    assert tinted["tint_shift"] == 2.0 and tinted["mired_shift"] == pytest.approx(far["mired_shift"], abs=0.1)
+    assert "mired cooler" in doc_of(out, sp)["summary"]
+    # Back to the plan's own mired and tint: the plan's parameters exactly.
+    resp = client.post(f"/api/images/{sp}", json={"version": v + 3, "changes": [
+        {"op_id": wb["op_id"], "mired_shift": wb["params"]["mired_shift"], "tint_shift": wb["params"]["tint_shift"]}]})
+    assert next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])["params"] == wb["params"]
+    beyond = round(-(1e6 / (6504.0 + m["wb_temperature_shift_k"])) - 5.0, 1)  # bluer than infinite kelvin
+    for bad in ({"mired_shift": beyond}, {"mired_shift": 600}, {"mired_shift": "x"},
+                {"mired_shift": 10, "temperature_shift_k": 500}):
+        resp = client.post(f"/api/images/{sp}", json={"version": v + 4, "changes": [{"op_id": wb["op_id"], **bad}]})
         assert resp.status_code == 422, (bad, resp.get_json())
 
 

@@ -29,6 +29,7 @@ from pipeline.planning.rules.white_balance import (
     skin_hue_margin,
     skin_mired,
     skin_weighed_colour,
+    temperature_for_mired,
     white_balance_params,
 )
 
@@ -200,6 +201,13 @@ def test_the_inverse_gives_the_plans_gains_back() -> None:
                                      op.params["temperature_shift_k"], op.params["tint_shift"])
         assert again["gains"] == pytest.approx(op.params["gains"], abs=2e-3)
         assert again["mired_shift"] == pytest.approx(op.params["mired_shift"], abs=0.2)
+        # In mired (the review's unit) too, at any light: a blue cast's correction is past the 10,000 K the review
+        # editor once bounded it by.
+        kelvin = temperature_for_mired(record.colour.temperature_shift_k, op.params["mired_shift"])
+        assert kelvin == pytest.approx(op.params["temperature_shift_k"], rel=1e-3, abs=1.0)
+    assert _wb(plan_image(_record(-120.0), BASE)).params["temperature_shift_k"] > 10000
+    with pytest.raises(ValueError, match="beyond the bluest light"):
+        temperature_for_mired(0.0, -D65_MIRED)
 
 
 def test_a_record_measured_before_the_uncertainty_is_planned_as_likely() -> None:

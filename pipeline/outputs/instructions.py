@@ -153,6 +153,17 @@ def operation_from_doc(doc: dict[str, Any]) -> Operation:
     )
 
 
+def white_balance_words(params: dict[str, Any]) -> str:
+    """A white-balance operation in a line: "white balance 50 mired warmer" (kelvin only for a document from
+    before ``mired_shift``: a step in kelvin says little, +12,400 K being as far as 100 mired cooler than D65)."""
+    shift = params.get("mired_shift")
+    if shift is None:
+        return f"white balance {params['temperature_shift_k']:+.0f} K"
+    if round(float(shift)) == 0:
+        return "white balance: tint only"
+    return f"white balance {abs(float(shift)):.0f} mired {'warmer' if shift > 0 else 'cooler'}"
+
+
 def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
     parts = []
@@ -164,7 +175,7 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         if o.kind is OperationKind.EXPOSURE:
             parts.append(f"exposure {o.params['ev']:+.2f} EV")
         elif o.kind is OperationKind.WHITE_BALANCE:
-            parts.append(f"white balance {o.params['temperature_shift_k']:+.0f} K")
+            parts.append(white_balance_words(o.params))
         elif o.kind is OperationKind.WHITEN_BACKDROP:
             parts.append("backdrop to white")
         elif o.kind is OperationKind.STRAIGHTEN:

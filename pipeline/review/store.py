@@ -59,7 +59,7 @@ from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported f
     image_decision,
     write_xmp,
 )
-from pipeline.planning.rules.white_balance import white_balance_params
+from pipeline.planning.rules.white_balance import temperature_for_mired, white_balance_params
 from pipeline.review.culling import (
     CULLING_FIELDS,
     Decision,
@@ -75,8 +75,11 @@ EV_KINDS = ("exposure", "brighten_face")
 MAX_ABS_EV = 5.0
 # Straightening and a crop's own turn, in degrees either way.
 MAX_ABS_ANGLE = 45.0
-# White balance: a temperature shift in kelvin and a tint shift in Lab a*, either way.
-MAX_ABS_TEMPERATURE_K = 10000.0
+# White balance: a shift in mired (+ warmer) or in kelvin, and a tint shift in Lab a*, either way. Kelvin is not
+# even: a light 100 mired cooler than D65 is already 12,400 K further, and the plan's own shifts reach 1e6 K for
+# a blue cast (a tungsten preset in daylight), so the kelvin bound is the locus' end and mired is the edit's unit.
+MAX_ABS_MIRED = 500.0
+MAX_ABS_TEMPERATURE_K = 1e6
 MAX_ABS_TINT = 100.0
 MAX_COMMENT = 2000
 MAX_NAME = 100
@@ -154,7 +157,8 @@ class OpChange:
     ev: float | None = None
     box: tuple[float, float, float, float] | None = None
     comment: str | None = None
-    temperature_shift_k: float | None = None  # white balance
+    temperature_shift_k: float | None = None  # white balance, in kelvin (Lightroom's sign) ...
+    mired_shift: float | None = None  # ... or in mired (+ warmer): one of the two
     tint_shift: float | None = None  # white balance
     angle_deg: float | None = None  # straighten
     rotate_deg: float | None = None  # a crop's own turn on top of the straightening
@@ -216,8 +220,8 @@ def parse_change(data: Any) -> OpChange:
     """
     if not isinstance(data, dict):
         raise ReviewError("each change must be an object")
-    unknown = set(data) - {"op_id", "status", "ev", "box", "comment", "temperature_shift_k", "tint_shift",
-                           "angle_deg", "rotate_deg"}
+    unknown = set(data) - {"op_id", "status", "ev", "box", "comment", "temperature_shift_k", "mired_shift",
+                           "tint_shift", "angle_deg", "rotate_deg"}
     if unknown:
         raise ReviewError(f"unknown fields in change: {sorted(unknown)}")
     op_id = data.get("op_id")
@@ -244,8 +248,10 @@ def parse_change(data: Any) -> OpChange:
         if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
             raise ReviewError(f"comment must be text of at most {MAX_COMMENT} characters")
     amounts = {name: _number(data, name, limit, nd) for name, limit, nd in (
-        ("temperature_shift_k", MAX_ABS_TEMPERATURE_K, 0), ("tint_shift", MAX_ABS_TINT, 2),
-        ("angle_deg", MAX_ABS_ANGLE, 2), ("rotate_deg", MAX_ABS_ANGLE, 2))}
+        ("temperature_shift_k", MAX_ABS_TEMPERATURE_K, 0), ("mired_shift", MAX_ABS_MIRED, 1),
+        ("tint_shift", MAX_ABS_TINT, 2), ("angle_deg", MAX_ABS_ANGLE, 2), ("rotate_deg", MAX_ABS_ANGLE, 2))}
+    if amounts["temperature_shift_k"] is not None and amounts["mired_shift"] is not None:
+        raise ReviewError("give a white balance's shift in kelvin or in mired, not both")
     return OpChange(op_id, status, ev, box, comment, **amounts)
 
 
@@ -1023,7 +1029,7 @@ class ReviewStore:
                 raise ReviewError(f"{change.op_id} ({op['kind']}) is not a crop")
             self._check_crop_shape(op, change.box)  # whether it fits is checked at its final angle
             set_param("box", list(change.box))
-        if change.temperature_shift_k is not None or change.tint_shift is not None:
+        if change.temperature_shift_k is not None or change.mired_shift is not None or change.tint_shift is not None:
             if op["kind"] != "white_balance":
                 raise ReviewError(f"{change.op_id} ({op['kind']}) has no temperature or tint")
             for param, value in self._white_balance(con, sp, doc, op, change).items():
@@ -1068,20 +1074,27 @@ class ReviewStore:
 
     def _white_balance(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], op: dict[str, Any],
                        change: OpChange) -> dict[str, Any]:
-        """The white-balance parameters for a changed temperature and/or tint (the plan's own when back to them)."""
+        """The white-balance parameters for a changed temperature (in kelvin or mired) and/or tint (the plan's own
+        when back to them)."""
         p = op["params"]
         params = ("gains", "mired_shift", "temperature_shift_k", "tint_shift")
         planned = {k: self._planned(con, sp, change.op_id, k, p.get(k)) for k in params}
-        temperature = change.temperature_shift_k if change.temperature_shift_k is not None else p["temperature_shift_k"]
         tint = change.tint_shift if change.tint_shift is not None else p["tint_shift"]
-        if temperature == planned["temperature_shift_k"] and tint == planned["tint_shift"]:
+        if change.mired_shift is not None:
+            back = change.mired_shift == planned["mired_shift"]
+        else:
+            temperature = change.temperature_shift_k if change.temperature_shift_k is not None else p["temperature_shift_k"]
+            back = temperature == planned["temperature_shift_k"]
+        if back and tint == planned["tint_shift"]:
             return planned
         m = doc.get("measurements") or {}
         if m.get("wb_temperature_shift_k") is None or m.get("wb_cast_b") is None:
             raise ReviewError("the image has no white-balance measurement to shift from")
+        measured = float(m["wb_temperature_shift_k"])
         try:
-            return white_balance_params(float(m["wb_temperature_shift_k"]), float(m["wb_cast_b"]),
-                                        float(temperature), float(tint))
+            if change.mired_shift is not None:
+                temperature = temperature_for_mired(measured, change.mired_shift)
+            return white_balance_params(measured, float(m["wb_cast_b"]), float(temperature), float(tint))
         except ValueError as exc:
             raise ReviewError(str(exc)) from None
 

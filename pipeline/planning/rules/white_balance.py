@@ -596,6 +596,24 @@ def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shi
     }
 
 
+def temperature_for_mired(measured_shift_k: float, mired_shift: float) -> float:
+    """The ``temperature_shift_k`` of a correction ``mired_shift`` mired warmer (+) or cooler (-) for neutrals
+    measured at ``D65 + measured_shift_k``: what :func:`white_balance_params` takes for a shift a reviewer
+    gives in mired (even steps of it look alike at any light; a step in kelvin does not).
+
+    Raises
+    ------
+    ValueError
+        If the shift takes the neutrals beyond infinite kelvin (a cooling larger than their mired).
+    """
+    measured_cct = D65_CCT_K + measured_shift_k
+    target = mired(measured_cct) + mired_shift
+    if target < _MIN_TARGET_MIRED:
+        raise ValueError(f"a {mired_shift:+.0f} mired shift moves the neutrals measured at {measured_cct:.0f} K "
+                         f"({mired(measured_cct):.0f} mired) beyond the bluest light ({_MIN_TARGET_MIRED:.0f} mired)")
+    return measured_cct - 1e6 / target
+
+
 def planned_params(measured_shift_k: float, cast_b: float, cast_mired: float, target_mired: float,
                    tint_shift: float) -> dict[str, float | list[float]]:
     """The plan's parameters: neutrals ``cast_mired`` from D65 (measured at ``6504 + measured_shift_k`` K)

@@ -566,12 +566,19 @@ const view = {
 };
 const CROP_COLOURS = ["#5ad1ff", "#ff9d3d", "#c792ff", "#6ef0a8"];
 
+// A shift or a cast in mired, in words: "50 mired warmer" (+ is warmer), "neutral" within half a mired.
+function miredWords(value, warm, cool) {
+  if (Math.abs(value) < 0.5) return "neutral";
+  return `${fmt(Math.abs(value), 0)} mired ${value > 0 ? warm : cool}`;
+}
+
 function opAmount(op) {
   const p = op.params;
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
-    case "white_balance": return `${fmt(p.temperature_shift_k, 0, true)} K, tint ${fmt(p.tint_shift, 1, true)}`;
+    case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
+      + `, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
     case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
     case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
@@ -658,11 +665,16 @@ function opEditor(op) {
       (ev) => send([{ op_id: op.op_id, ev }]), "ev"));
   }
   if (op.kind === "white_balance") {
-    const temp = h("input", { type: "number", class: "temp", step: "50", min: "-10000", max: "10000", value: p.temperature_shift_k, "aria-label": "temperature shift in K" });
+    // In mired (+ warmer), the plan's own unit: even steps look alike at any light, where kelvin's do not
+    // (a blue cast's correction is hundreds of thousands of kelvin). A document from before mired_shift: kelvin.
+    const mired = p.mired_shift != null;
+    const temp = mired
+      ? h("input", { type: "number", class: "temp", step: "5", min: "-500", max: "500", value: p.mired_shift, "aria-label": "temperature shift in mired, + warmer" })
+      : h("input", { type: "number", class: "temp", step: "50", value: p.temperature_shift_k, "aria-label": "temperature shift in K" });
     const tint = h("input", { type: "number", class: "tint", step: "0.5", min: "-100", max: "100", value: p.tint_shift, "aria-label": "tint shift" });
-    const set = () => send([{ op_id: op.op_id, temperature_shift_k: Number(temp.value), tint_shift: Number(tint.value) }]);
+    const set = () => send([{ op_id: op.op_id, [mired ? "mired_shift" : "temperature_shift_k"]: Number(temp.value), tint_shift: Number(tint.value) }]);
     for (const i of [temp, tint]) i.addEventListener("keydown", (ev) => { if (ev.key === "Enter") set(); });
-    return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, " K"), h("label", { text: "Tint " }, tint),
+    return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, mired ? " mired (+ warmer)" : " K"), h("label", { text: "Tint " }, tint),
       h("button", { type: "button", class: "set-wb", text: "Set", onclick: set }));
   }
   if (op.kind === "straighten") {
@@ -746,7 +758,8 @@ function renderMeasurements() {
       + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
     ["Highlights", `${fmt(m.exposure_white_ev, 2, true)} EV (the white point; about +0.30 when clipped)`],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
-    ["White balance", `${fmt(m.wb_temperature_shift_k, 0, true)} K`],
+    ["White balance", m.wb_temperature_shift_k == null ? "–"
+      : `neutrals read ${miredWords(1e6 / (6504 + m.wb_temperature_shift_k) - 1e6 / 6504, "warm", "cool")}`],
     ["Sharpness", fmt(m.sharpness, 1)],
     ["Horizon / verticals", `${fmt(m.horizon_tilt_deg, 2, true)}° / ${fmt(m.verticals_tilt_deg, 2, true)}°`],
     ["Size", `${doc.image.width} × ${doc.image.height}` + (doc.image.camera_model ? ` · ${doc.image.camera_model}` : "")],
