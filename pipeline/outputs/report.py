@@ -206,7 +206,8 @@ def _scenes_table(scenes: dict[int, _Scene]) -> str:
         clock = [t[11:19] for t in (sc.first, sc.last) if t]
         when = (clock[0] + (f" &ndash; {clock[-1]}" if clock[-1] != clock[0] else "")) if clock else "-"
         what = ", ".join(f"{k} on {n}" for k, n in sorted(sc.matched.items())) or "each frame on its own"
-        span = f"{sc.ev_min:+.2f} to {sc.ev_max:+.2f} EV" if sc.ev_min is not None else "none"
+        span = ("none" if sc.ev_min is None else f"{sc.ev_min:+.2f} EV" if sc.ev_min == sc.ev_max
+                else f"{sc.ev_min:+.2f} to {sc.ev_max:+.2f} EV")
         rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{sc.frames}</td><td>{when}</td>"
                     f"<td>{_e(what)}</td><td>{span}</td></tr>")
     return ("<h2>Scenes</h2><p class=muted>Frames of one place and light. Matched: the corrections planned "
