@@ -309,6 +309,7 @@ def test_white_balance_is_editable_in_mired_at_any_light(client, out: Path) -> N
     assert resp.status_code == 200, resp.get_json()
     new = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])
     assert new["params"]["mired_shift"] == pytest.approx(half, abs=0.05)
+    assert new["params"]["target_mired"] == pytest.approx(wb["params"]["cast_mired"] + half, abs=0.1)  # not the plan's
     assert new["params"]["gains"] == pytest.approx(white_balance_params(
         m["wb_temperature_shift_k"], m["wb_cast_b"], round(kelvin), wb["params"]["tint_shift"])["gains"], abs=2e-4)
     # A strong cooling, 40,000 K and more away, and then a tint alone with the kelvin the editor shows back.

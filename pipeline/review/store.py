@@ -1077,7 +1077,8 @@ class ReviewStore:
         """The white-balance parameters for a changed temperature (in kelvin or mired) and/or tint (the plan's own
         when back to them)."""
         p = op["params"]
-        params = ("gains", "mired_shift", "temperature_shift_k", "tint_shift")
+        params = ("gains", "mired_shift", "temperature_shift_k", "tint_shift") + (
+            ("target_mired",) if "target_mired" in p else ())
         planned = {k: self._planned(con, sp, change.op_id, k, p.get(k)) for k in params}
         tint = change.tint_shift if change.tint_shift is not None else p["tint_shift"]
         if change.mired_shift is not None:
@@ -1094,9 +1095,12 @@ class ReviewStore:
         try:
             if change.mired_shift is not None:
                 temperature = temperature_for_mired(measured, change.mired_shift)
-            return white_balance_params(measured, float(m["wb_cast_b"]), float(temperature), float(tint))
+            chosen = white_balance_params(measured, float(m["wb_cast_b"]), float(temperature), float(tint))
         except ValueError as exc:
             raise ReviewError(str(exc)) from None
+        if "target_mired" in p and p.get("cast_mired") is not None:  # where the neutrals end up, as the plan says it
+            chosen["target_mired"] = round(float(p["cast_mired"]) + float(chosen["mired_shift"]), 1)  # type: ignore[arg-type]
+        return chosen
 
     def _align_crops(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], explicit: set[str], reviewer: str,
                      at: str) -> list[tuple[str | None, str, Any, Any]]:
