@@ -312,7 +312,7 @@ def test_white_balance_is_editable_in_mired_at_any_light(client, out: Path) -> N
     assert new["params"]["target_mired"] == pytest.approx(wb["params"]["cast_mired"] + half, abs=0.1)  # not the plan's
     assert new["params"]["gains"] == pytest.approx(white_balance_params(
         m["wb_temperature_shift_k"], m["wb_cast_b"], round(kelvin), wb["params"]["tint_shift"])["gains"], abs=2e-4)
-    # A strong cooling, 40,000 K and more away, and then a tint alone with the kelvin the editor shows back.
+    # A strong cooling, past the old editor's 10,000 K, then a tint alone with the kelvin the editor shows back.
     cool = round(-(1e6 / (6504.0 + m["wb_temperature_shift_k"])) + 30.0, 1)  # neutrals to 30 mired: 33,000 K
     resp = client.post(f"/api/images/{sp}", json={"version": v + 1, "changes": [
         {"op_id": wb["op_id"], "mired_shift": cool}]})
