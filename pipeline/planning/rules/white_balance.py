@@ -270,7 +270,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     applied = max(-cap, min(cap, shift))
     faces_confirm = False
     skin = skin_mired(record)
-    weighed = None if on_chart else skin_weighed_colour(record, skin)  # (module docstring, point 2d)
+    weighed = skin_weighed_colour(record, skin)  # (module docstring, point 2d; None on a chart or backdrop)
     if weighed is not None and beyond_published(cast, target) * beyond_published(skin - SKIN_MIRED, target) > 0:
         # The skin reads the light past published photographs' on the neutrals' side: two witnesses of one cast.
         confidence = max(confidence, cast_confidence(beyond_published(float(weighed.cast_mired), target),
