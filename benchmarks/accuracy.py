@@ -340,14 +340,14 @@ def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[t
 def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], faces: list[dict[str, Any]],
                            scale: float = 1.0, rendered: bool = False) -> list[np.ndarray | None]:
     """Linear RGB at each face's centre after a white-balance and an exposure correction, as postprod's
-    renderer applies them (a rendered source's darkening in its scene light: ``rendered``)."""
-    from pipeline.imaging.measure.metering import exposed
+    renderer applies them (a rendered source's by its curve: ``rendered``)."""
+    from pipeline.imaging.measure.metering import balanced, exposed
 
     g = np.asarray(list(gains), dtype=np.float64)
     out = []
     for f in faces:
         c = bl.face_colour(lin, tuple(v * scale for v in f["box"]))
-        out.append(None if c is None else exposed(c * g, ev, rendered))
+        out.append(None if c is None else exposed(balanced(c, g, rendered), ev, rendered))
     return out
 
 

@@ -24,6 +24,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 
 from charts.loader import load_chart
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+from pipeline.imaging.measure.metering import is_rendered
 from pipeline.kernel.records import Operation, OperationKind
 from pipeline.outputs.instructions import operation_doc
 from pipeline.review.preview import after_preview, decode_preview, tonal_operations
@@ -92,7 +93,8 @@ def preview_and_export(
     doc = {"operations": json.loads(json.dumps([operation_doc(o) for o in ops]))}
     r = item.record
     linear = decode_preview(path, r.source_kind)
-    return after_preview(linear, tonal_operations(doc), r.frame.width, r.frame.height), delivered, linear, (r.frame.width, r.frame.height)
+    after = after_preview(linear, tonal_operations(doc), r.frame.width, r.frame.height, is_rendered(r.source_kind))
+    return after, delivered, linear, (r.frame.width, r.frame.height)
 
 
 def faces_case(faces_dir: Path) -> tuple[Path, list[Operation]]:

@@ -54,14 +54,15 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.imaging.measure.metering import darken_display_referred
+from pipeline.imaging.measure.metering import balance_display_referred, darken_display_referred
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
 #: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
 #: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both;
-#: 4: a rendered source is darkened in its scene light.
-RENDER_VERSION = 4
+#: 4: a rendered source is darkened in its scene light; 5: its white balance moves no channel further than its
+#: scene light says (:func:`~pipeline.imaging.measure.metering.balance_display_referred`).
+RENDER_VERSION = 5
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -746,7 +747,8 @@ BLOWN_FROM = 0.88
 BLOWN_AT = 0.98
 
 
-def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float], rendered: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray]:
     """The pixels whose source may be blown, and their values after the white-balance ``gains``, keeping white white.
 
     A channel blown in the source holds full scale whatever the light was, so
@@ -760,7 +762,9 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[n
     largest, a face's red highlights turned pink under a cooling correction.
     Between :data:`BLOWN_FROM` and :data:`BLOWN_AT` a smooth step of the channel
     times one of the pixel's middle channel blends the two gains, so tones keep
-    their order and no edge appears.
+    their order and no edge appears. ``rendered``: the gains are a rendered
+    source's, applied as :func:`~pipeline.imaging.measure.metering.balance_display_referred`
+    applies them.
 
     Returns
     -------
@@ -784,6 +788,10 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float]) -> tuple[n
                 * np.float32(1.0 / (BLOWN_AT - BLOWN_FROM)), 0.0, 1.0)
     w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
     w = w[:, :3] * w[:, 3:]
+    if rendered:  # each gain as balance_display_referred applies it: the own one, blended to the largest
+        own = balance_display_referred(source, g)
+        top = balance_display_referred(source, np.full(3, g.max(), np.float32))
+        return near, own + w * (top - own)
     w *= g.max() - g
     w += g
     source *= w
@@ -802,6 +810,7 @@ def finish_rendition(
     scene_gain: float = 1.0,
     backdrop: Sequence[float] | None = None,
     backdrop_levels: np.ndarray | None = None,
+    balance: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -840,6 +849,10 @@ def finish_rendition(
     backdrop_levels : ndarray, (H, W), float32, optional
         The backdrop's level at each pixel against its brightest, where its light falls off
         (:func:`backdrop_levels`): its white is read against it.
+    balance : sequence of 3 float, optional
+        A rendered source's white-balance gains (:func:`scene_balance`), applied first, by
+        :func:`~pipeline.imaging.measure.metering.balance_display_referred` (what the source blew kept white, as
+        :func:`blown_after_gains` keeps it); ``gains`` then carry the exposure alone.
 
     Returns
     -------
@@ -887,6 +900,10 @@ def finish_rendition(
         strip = enc[y : y + rows]
         whiten = None if backdrop is None else backdrop_alpha(
             strip, backdrop, None if backdrop_levels is None else backdrop_levels[y : y + rows])
+        if balance is not None:
+            kept = blown_after_gains(strip, balance, rendered=True)
+            balance_display_referred(strip, balance, out=strip)
+            strip.reshape(-1, 3)[kept[0]] = kept[1]
         blown = blown_after_gains(strip, gains) if coloured else None
         if gains32 is not None:
             cv2.transform(strip, gains32, dst=strip)
@@ -933,8 +950,18 @@ def _strip_rows(width: int, budget_bytes: int = 1 << 20) -> int:
 
 def correction_gains(adjustments: Adjustments) -> np.ndarray:
     """Per-channel linear gains of white balance times exposure (one multiply per pixel); a rendered
-    source's darkening is not among them (:func:`scene_gain`)."""
-    return np.asarray(adjustments.wb_gains) * (1.0 if scene_gain(adjustments) < 1.0 else 2.0**adjustments.exposure_ev)
+    source's darkening (:func:`scene_gain`) and white balance (:func:`scene_balance`) are not among them."""
+    wb = 1.0 if scene_balance(adjustments) is not None else np.asarray(adjustments.wb_gains)
+    return wb * np.full(3, 1.0 if scene_gain(adjustments) < 1.0 else 2.0**adjustments.exposure_ev)
+
+
+def scene_balance(adjustments: Adjustments) -> tuple[float, float, float] | None:
+    """A rendered source's white-balance gains, which :func:`finish_rendition` applies by
+    :func:`~pipeline.imaging.measure.metering.balance_display_referred` (no channel moved further than its scene
+    light says); None for a RAW (its pixels are scene light: a plain gain) or without a white balance."""
+    if not adjustments.display_referred or np.allclose(adjustments.wb_gains, 1.0):
+        return None
+    return adjustments.wb_gains
 
 
 def scene_gain(adjustments: Adjustments) -> float:
@@ -1049,7 +1076,8 @@ def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, whit
         return 1.0
     probe = np.asarray(adjustments.backdrop_rgb, np.float32).reshape(1, 1, 3).copy()
     encoded = finish_rendition(probe, color_space, 0.0, 16, correction_gains(adjustments), white=white,
-                               full_scale=full_scale, scene_gain=scene_gain(adjustments))
+                               full_scale=full_scale, scene_gain=scene_gain(adjustments),
+                               balance=scene_balance(adjustments))
     return float(encoded.min()) / 65535.0
 
 
@@ -1161,6 +1189,7 @@ def render_frame(
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb, backdrop_levels(adjustments, to_frame, size, width, height),
+        scene_balance(adjustments),
     )
 
 
@@ -1234,7 +1263,7 @@ def render_rows(
     out = finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb,
-        backdrop_levels(adjustments, to_frame, (out_w, a1 - a0), width, height),
+        backdrop_levels(adjustments, to_frame, (out_w, a1 - a0), width, height), scene_balance(adjustments),
     )
     return out[v0 - a0 : v1 - a0]
 

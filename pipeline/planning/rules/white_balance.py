@@ -110,7 +110,7 @@ import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
-from pipeline.imaging.measure.metering import inverse_tone_curve, is_rendered
+from pipeline.imaging.measure.metering import balanced, inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
@@ -464,9 +464,10 @@ def _near_skin_edge(record: ImageRecord, gains: np.ndarray) -> list[int]:
     """The faces that ``gains`` leave skin-coloured but moved to within :data:`SKIN_EDGE_MARGIN_DEG` of the
     skin range's edge."""
     near = []
+    rendered = is_rendered(record.source_kind)
     for i, rgb in face_colours(record):
-        after = skin_hue_margin(rgb * gains)
-        if is_skin(rgb * gains) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
+        after = skin_hue_margin(balanced(rgb, gains, rendered))
+        if is_skin(balanced(rgb, gains, rendered)) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
             near.append(i)
     return near
 
@@ -495,7 +496,7 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
     if not faces or all(is_skin(rgb) for _, rgb in faces):
         return False
     g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
-    return all(is_skin(rgb * g) for _, rgb in faces)
+    return all(is_skin(balanced(rgb, g, is_rendered(record.source_kind))) for _, rgb in faces)
 
 
 def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
@@ -515,7 +516,7 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not is_skin(rgb * g)]
+        return [i for i, rgb in faces if not is_skin(balanced(rgb, g, is_rendered(record.source_kind)))]
 
     at_full = lost(1.0)
     if not at_full:
