@@ -4,8 +4,8 @@ The truth is the shared pair: one Canon raw rendered with a wrong white-balance 
 gains that bring the wrong render's mid-tones onto the right one's are read here, from the pair's mid-tones alone,
 and the renderer applies them to the whole wrong render. A camera balances before its tone curve, whose shoulder
 compresses a bright surface's cast: the same gains times the display light push the bright tones far past the right
-render (26 CIELAB a*b* off), which the renderer must not (12: through the curve's scene light there), while the
-shadows and mid-tones, where the two ways agree, stay as the plain gains leave them.
+render (26 CIELAB a*b* off), which the renderer must not (10: through the curve's scene light there), while the
+shadows and mid-tones, where the two ways agree, are no further off than the plain gains leave them.
 """
 
 from __future__ import annotations
@@ -59,5 +59,5 @@ def test_rendered_balance_keeps_the_highlights_where_the_camera_puts_them(testda
     renderer, by_display = errors["bright"]
     assert by_display > 20.0, errors  # the way the cup turned cyan
     assert renderer <= 0.6 * by_display, errors
-    for name in ("shadows", "mid-tones"):
-        assert abs(errors[name][0] - errors[name][1]) <= 0.2, errors
+    for name in ("shadows", "mid-tones"):  # no worse where the two ways agree
+        assert errors[name][0] <= errors[name][1] + 0.2, errors

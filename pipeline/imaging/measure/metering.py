@@ -222,31 +222,34 @@ def _balance_ratio(gain: float) -> np.ndarray:
 def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] | np.ndarray,
                              out: np.ndarray | None = None) -> np.ndarray:
     """A white balance's per-channel ``gains`` on a rendered source's display-linear RGB: each channel moved by its
-    gain on the display light, or through the camera-like curve's scene light, whichever moves it less.
+    gain on the display light, or through the camera-like curve's scene light, whichever moves it less, both read
+    at the pixel's brightest channel.
 
     The cast was read in scene light (a camera balances before its curve); the curve's shoulder compresses a
     bright surface's cast, so the scene's gain on the display light over-corrects the highlights: the espresso's
     white cup, read 112 mired warm under the base chart, was delivered cyan (its brightest pixels' mean sRGB 209,
-    243, 246; as shot 247, 229, 210) and is now white (228, 238, 241). In the toe the curve steepens, and a
-    real camera's curve is flatter there than the fitted one: the display gain moves those tones less and fits
-    better. Where the two agree (the mid-tones) nothing changes. Measured against a correct rendering (median CIELAB a*b* error of the corrected picture, with the
-    plan's gains): the shared pair rendered wrongly and rightly from one raw 4.66 -> 4.42 (its brightest tones
-    20.2 -> 6.9, its mid-tones' correction unchanged); the accuracy corpus's cast twins developed by RawTherapee
-    8.61 -> 8.03 held out, 8.21 -> 7.96 tuning (through the curve alone: 7.37 and 8.74; on the pair 6.23, its
-    mid-tones over-corrected). On two camera pairs nothing was fitted or tuned on (mahmoudnafifi/WB_sRGB's examples
-    from the Rendered WB Set 2 and Cube+ datasets, a phone's and a Canon's render of one raw each with a wrong and
-    the right white balance), with the gains that bring the wrong render's mid-tones onto the right one's: the
-    brightest tones (display luminance 0.6-1) 31.6 -> 21.2 and 35.8 -> 21.4 off, the shadows and mid-tones
-    unchanged (tests/test_rendered_white_balance.py checks the shared pair so). Nothing fitted. ``out`` may be
-    ``rgb`` (in place); float32 or float64 (..., 3).
+    243, 246; as shot 247, 229, 210). In the toe the curve steepens, and a real camera's curve is flatter there
+    than the fitted one: the display gain moves those tones less and fits better. Where the two agree (the
+    mid-tones) nothing changes. How far the shoulder has compressed a pixel's colour is read at its brightest
+    channel, as a film-like curve compresses it (the camera-like curve is fitted to RawTherapee's): each channel's
+    own level would move a bright skin's blue by the full gain and its red by the shoulder's, and turned a face of a
+    group photo whose warm cast was corrected magenta. Nothing fitted.
+
+    Measured against renders of one raw with the right white balance, with the gains that bring the wrong
+    render's mid-tones onto the right one's (median CIELAB a*b* error at display luminance 0.3-0.6 and 0.6-1):
+    the shared pair (tests/test_rendered_white_balance.py) 11.9 and 26.3 on the display light, 6.6 and 10.2 so;
+    two camera pairs nothing was tuned on (mahmoudnafifi/WB_sRGB's examples from the Rendered WB Set 2 and Cube+
+    datasets, a phone's and a Canon's) 31.8 and 31.6 -> 21.0 and 20.6, 8.7 and 35.8 -> 8.1 and 20.9; the shadows
+    and mid-tones as the display light leaves them or closer. Each channel at its own level gave 10.3 and 12.4,
+    22.1 and 21.2, 8.3 and 21.4. ``out`` may be ``rgb`` (in place); float32 or float64 (..., 3).
     """
     rgb = np.asarray(rgb)
     dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
     result = out if out is not None else np.empty(rgb.shape, dtype=dtype)
+    level = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    index = (np.clip(level, 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
     for c in range(3):
-        channel = rgb[..., c]
-        index = (np.clip(channel, 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
-        np.multiply(channel, _balance_ratio(float(gains[c]))[index], out=result[..., c])
+        np.multiply(rgb[..., c], _balance_ratio(float(gains[c]))[index], out=result[..., c])
     return result
 
 
