@@ -247,7 +247,10 @@ def test_a_tinted_sweep_is_delivered_white(tmp_path: Path, shift_mired: float) -
     kinds = [o["kind"] for o in doc["operations"]]
     assert kinds.index("white_balance") < kinds.index("whiten_backdrop")
     (whiten,) = [o for o in doc["operations"] if o["kind"] == "whiten_backdrop"]
-    assert whiten["applied_by"] == "renderer" and 220 < whiten["params"]["level"] < 250, whiten
+    # Where it would render after the white balance alone: grey or tinted, never white (the red channel of a warm
+    # light's sweep is blown, and a JPEG's balance moves a colour as far as its brightest channel's shoulder lets it:
+    # 210-212 of 255; 237 when each channel moved at its own level).
+    assert whiten["applied_by"] == "renderer" and 200 < whiten["params"]["level"] < 250, whiten
     assert "backdrop to white" in doc["summary"]
     (export,) = (out / "exports").rglob("cup.jpg")
     delivered = np.asarray(Image.open(export).convert("RGB"))
