@@ -60,8 +60,8 @@ from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceK
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
 #: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
 #: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both;
-#: 4: a rendered source is darkened in its scene light; 5: its white balance moves no channel further than its
-#: scene light says (:func:`~pipeline.imaging.measure.metering.balance_display_referred`).
+#: 4: a rendered source is darkened in its scene light; 5: its white balance moves no colour further than the
+#: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`).
 RENDER_VERSION = 5
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
@@ -957,8 +957,8 @@ def correction_gains(adjustments: Adjustments) -> np.ndarray:
 
 def scene_balance(adjustments: Adjustments) -> tuple[float, float, float] | None:
     """A rendered source's white-balance gains, which :func:`finish_rendition` applies by
-    :func:`~pipeline.imaging.measure.metering.balance_display_referred` (no channel moved further than its scene
-    light says); None for a RAW (its pixels are scene light: a plain gain) or without a white balance."""
+    :func:`~pipeline.imaging.measure.metering.balance_display_referred` (no colour moved further than the curve's
+    shoulder lets it); None for a RAW (its pixels are scene light: a plain gain) or without a white balance."""
     if not adjustments.display_referred or np.allclose(adjustments.wb_gains, 1.0):
         return None
     return adjustments.wb_gains

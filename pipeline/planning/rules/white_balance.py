@@ -466,8 +466,9 @@ def _near_skin_edge(record: ImageRecord, gains: np.ndarray) -> list[int]:
     near = []
     rendered = is_rendered(record.source_kind)
     for i, rgb in face_colours(record):
-        after = skin_hue_margin(balanced(rgb, gains, rendered))
-        if is_skin(balanced(rgb, gains, rendered)) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
+        moved = balanced(rgb, gains, rendered)
+        after = skin_hue_margin(moved)
+        if is_skin(moved) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(rgb):
             near.append(i)
     return near
 
