@@ -514,10 +514,11 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     faces = face_colours(record)
     if not faces:
         return 1.0, "", ""
+    rendered = is_rendered(record.source_kind)
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not is_skin(balanced(rgb, g, is_rendered(record.source_kind)))]
+        return [i for i, rgb in faces if not is_skin(balanced(rgb, g, rendered))]
 
     at_full = lost(1.0)
     if not at_full:
