@@ -54,15 +54,21 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.imaging.measure.metering import balance_display_referred, darken_display_referred
+from pipeline.imaging.measure.metering import (
+    DETAIL_RADIUS_PX,
+    balance_display_referred,
+    darken_display_referred,
+    split_level,
+)
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
 #: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
 #: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both;
 #: 4: a rendered source is darkened in its scene light; 5: its white balance moves no colour further than the
-#: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`).
-RENDER_VERSION = 5
+#: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`); 6: a rendered
+#: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`).
+RENDER_VERSION = 6
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -896,7 +902,9 @@ def finish_rendition(
     # Strips of rows that stay in cache through every per-pixel step: one
     # trip through memory instead of one per step (2-3x faster at web sizes).
     rows = _strip_rows(enc.shape[1])
-    for y in range(0, h, rows):
+
+    def lit(y: int) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None]:
+        """Strip ``y``'s white balance, gains and shoulder, in place; its backdrop's whitening and blown pixels."""
         strip = enc[y : y + rows]
         whiten = None if backdrop is None else backdrop_alpha(
             strip, backdrop, None if backdrop_levels is None else backdrop_levels[y : y + rows])
@@ -911,8 +919,19 @@ def finish_rendition(
             strip.reshape(-1, 3)[blown[0]] = blown[1]
         if shoulder:
             highlight_shoulder(strip, white, full_scale=full_scale)
-        if darken:
-            darken_display_referred(strip, scene_gain, out=strip)
+        return whiten, blown
+
+    # A darkening sets each pixel's level from the whole picture's base (its fine detail kept as displayed:
+    # :func:`~pipeline.imaging.measure.metering.split_level`): every strip is lit first, then the rest follows.
+    if darken:
+        staged = [(y, *lit(y)) for y in range(0, h, rows)]
+        split = split_level(enc)
+    else:
+        staged, split = ((y, *lit(y)) for y in range(0, h, rows)), None
+    for y, whiten, blown in staged:
+        strip = enc[y : y + rows]
+        if split is not None:
+            darken_display_referred(strip, scene_gain, out=strip, split=split.rows(y, y + rows))
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
@@ -1245,6 +1264,8 @@ def render_rows(
     if not 0 <= v0 < v1 <= out_h:
         raise ValueError(f"rows {rows} are not a non-empty range of a {out_h}-row picture")
     reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
+    if scene_gain(adjustments) < 1.0:  # a darkening's base reads the level two boxes around each pixel
+        reach += 2 * DETAIL_RADIUS_PX + 2
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+from pipeline.imaging.color import brightest_channel, linear_to_srgb, srgb_to_linear
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_luma, resize_long_edge, subsample
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
@@ -188,22 +189,96 @@ def _darkening_ratio(gain: float) -> np.ndarray:
     return ratio
 
 
-def darken_display_referred(rgb: np.ndarray, gain: float, out: np.ndarray | None = None) -> np.ndarray:
+def darken_display_referred(rgb: np.ndarray, gain: float, out: np.ndarray | None = None,
+                            split: LevelSplit | None = None) -> np.ndarray:
     """Darken a rendered source's display-linear RGB by ``gain`` (< 1) in its scene light (:func:`darkening_curve`).
 
     The curve sets each pixel's brightest channel and the other two are scaled with it, as the renderer's
     highlight shoulder does: hue and saturation are kept. (Setting the darkest channel by the curve too, as
     RawTherapee's film-like curve develops, saturates the near-white skin of a bright portrait to pink.)
     ``out`` may be ``rgb`` (in place); float32 or float64, (..., 3), values in [0, 1] (clipped).
+
+    ``split``: the picture's :func:`split_level` (its rows of ``rgb``): the curve then sets the base's level, and the
+    pixel's fine detail is kept at its displayed contrast where the curve would steepen it (see :func:`split_level`).
+    Without, each pixel is set alone, exactly.
     """
-    ratio = _darkening_ratio(float(gain))
     rgb = np.asarray(rgb)
     dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
     src = np.clip(rgb, 0.0, 1.0).astype(dtype, copy=False)
-    index = (src.max(axis=-1) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
     result = out if out is not None else np.empty(src.shape, dtype=dtype)
-    np.multiply(src, ratio[index][..., None], out=result)
+    level = brightest_channel(src)
+    if split is None:
+        ratio = _darkening_ratio(float(gain))
+        index = (level * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
+        np.multiply(src, ratio[index][..., None], out=result)
+        return result
+    curve, slope = _encoded_darkening(float(gain))
+    index = (np.clip(split.base, 0.0, 1.0) * np.float32(curve.size - 1) + np.float32(0.5)).astype(np.intp)
+    darkened = slope[index]
+    darkened *= split.detail
+    darkened += curve[index]
+    ratio = np.divide(srgb_to_linear(np.clip(darkened, 0.0, 1.0)), level, out=np.full(level.shape, gain, np.float32),
+                      where=level > 0)
+    np.multiply(src, ratio[..., None], out=result)
     return result
+
+
+#: A darkening's fine detail: what a rendered source's level does within this many pixels ...
+DETAIL_RADIUS_PX = 4
+#: ... by less than about this many 8-bit sRGB codes (the guided filter's regularisation, as a standard deviation).
+DETAIL_CODES = 6.0
+
+
+class LevelSplit(NamedTuple):
+    """A rendered picture's sRGB-encoded level (each pixel's brightest channel) as :func:`split_level` splits it:
+    ``base``, the level with its fine detail smoothed away, and ``detail``, the level less its base; (H, W) float32."""
+
+    base: np.ndarray
+    detail: np.ndarray
+
+    def rows(self, y0: int, y1: int) -> LevelSplit:
+        """Rows ``[y0, y1)`` of both."""
+        return LevelSplit(self.base[y0:y1], self.detail[y0:y1])
+
+
+def split_level(rgb: np.ndarray) -> LevelSplit:
+    """The sRGB-encoded level (each pixel's brightest channel) of a rendered source's display-linear picture ``rgb``
+    (H, W, 3), split into the base :func:`darken_display_referred` sets by the curve and the fine detail it keeps.
+
+    Near white a darkening in scene light steepens the tones the camera's shoulder compressed: one 8-bit step of a
+    JPEG at 250 of 255 becomes 3 steps, at 254 5.5 (a 1.44 EV darkening), so the source's noise, its compression's
+    blocks and its 8-bit steps, all below what the eye saw in it, come out 3-6 times stronger: an over-exposed
+    group photo's sky, darkened, turned mottled grey. The base is the level through a guided filter guided by
+    itself (He, Sun and Tang 2010: a box of :data:`DETAIL_RADIUS_PX`, regularised by :data:`DETAIL_CODES`): it
+    keeps an edge of more contrast than that and smooths less. The pixel's difference from the base then keeps its
+    displayed contrast where the curve steepens (the curve's slope capped at 1, in encoded values); elsewhere it
+    follows the slope, so a smooth tone or an edge is set as each pixel alone sets it. On the accuracy corpus's
+    JPEG twins developed 1-2 EV over, darkened by their offset against their 0 EV twin (sRGB codes; medians; 47
+    held-out twins, 29 tuning): the detail's error 1.60 -> 1.31 (1.81 -> 1.41), the noise of areas smooth and
+    bright in the truth 1.24 -> 0.58 against the truth's own 0.87 (1.45 -> 0.67 against 0.89), the mean error
+    10.21 -> 10.06 (11.38 -> 11.28) (``benchmarks/darken_detail.py``). Not fitted: radius 2 to 8 and 3 to 24 codes all
+    did so on the tuning twins.
+    """
+    level = linear_to_srgb(brightest_channel(np.asarray(rgb, dtype=np.float32)))
+    box = (2 * DETAIL_RADIUS_PX + 1, 2 * DETAIL_RADIUS_PX + 1)
+    mean = cv2.boxFilter(level, -1, box, borderType=cv2.BORDER_REFLECT)
+    var = cv2.boxFilter(level * level, -1, box, borderType=cv2.BORDER_REFLECT) - mean * mean
+    a = var / (var + np.float32((DETAIL_CODES / 255.0) ** 2))
+    b = mean - a * mean
+    base = cv2.boxFilter(a, -1, box, borderType=cv2.BORDER_REFLECT) * level + cv2.boxFilter(
+        b, -1, box, borderType=cv2.BORDER_REFLECT)
+    return LevelSplit(base, level - base)
+
+
+@functools.lru_cache(maxsize=8)
+def _encoded_darkening(gain: float) -> tuple[np.ndarray, np.ndarray]:
+    """The darkening curve on sRGB-encoded levels (16384 steps of [0, 1], looked up at the nearest: within 0.05 of an
+    8-bit step where the curve is steepest) and its slope capped at 1, float32."""
+    grid = np.linspace(0.0, 1.0, _RATIO_LUT_SIZE)
+    linear = srgb_to_linear(grid.astype(np.float32)).astype(np.float64)
+    curve = linear_to_srgb(tone_curve(gain * inverse_tone_curve(linear)).astype(np.float32)).astype(np.float64)
+    slope = np.minimum(np.gradient(curve, grid), 1.0)
+    return curve.astype(np.float32), slope.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
