@@ -78,7 +78,7 @@ def measure(over: Path, reference: Path, needed: float) -> dict[str, tuple[float
         return None
     gain = 2.0**needed
     ways = {"each pixel alone": codes(metering.darken_display_referred(x, gain)),
-            "detail kept": codes(metering.darken_display_referred(x, gain, split=metering.split_level(x)))}
+            "detail kept": codes(metering.darken_display_referred(x, gain, split=metering.split_level(metering.encoded_level(x))))}
     smooth = (cv2.GaussianBlur(np.abs(detail(truth)), (0, 0), 4.0) < 1.0) & (truth.max(axis=2) > 150)
     noise = (lambda a: float(detail(a)[smooth].std())) if smooth.sum() > 100 else (lambda a: float("nan"))
     out = {name: (float(np.abs(a - truth).mean()), float(np.abs(detail(a) - detail(truth)).mean()), noise(a))

@@ -517,3 +517,17 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     assert noise["alone"] >= 1.5 * noise["truth"], noise
     assert np.abs(detail(rendered) - detail(truth)).mean() <= 0.8 * np.abs(detail(alone) - detail(truth)).mean()
     assert np.abs(rendered - truth).mean() <= np.abs(alone - truth).mean()
+
+
+def test_a_darkening_split_read_by_rows_is_the_whole_pictures() -> None:
+    """The renderer splits a darkened picture's level strip by strip (each from its rows and the filter's reach):
+    the strips' splits are the whole picture's, at the top and bottom edges too."""
+    from pipeline.imaging.measure.metering import DETAIL_REACH, encoded_level, split_level
+
+    rgb = np.random.default_rng(3).random((101, 37, 3), dtype=np.float32)
+    level = encoded_level(rgb)
+    whole = split_level(level)
+    for y0, y1 in ((0, 5), (5, 50), (50, 100), (100, 101), (0, 101), (DETAIL_REACH, DETAIL_REACH + 1)):
+        part = split_level(level, (y0, y1))
+        np.testing.assert_array_equal(part.base, whole.base[y0:y1])
+        np.testing.assert_array_equal(part.detail, whole.detail[y0:y1])

@@ -58,6 +58,7 @@ from pipeline.imaging.measure.metering import (
     DETAIL_RADIUS_PX,
     balance_display_referred,
     darken_display_referred,
+    encoded_level,
     split_level,
 )
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
@@ -925,13 +926,13 @@ def finish_rendition(
     # :func:`~pipeline.imaging.measure.metering.split_level`): every strip is lit first, then the rest follows.
     if darken:
         staged = [(y, *lit(y)) for y in range(0, h, rows)]
-        split = split_level(enc)
+        level = encoded_level(enc)  # as lit: the strips darkened in place leave it as it was
     else:
-        staged, split = ((y, *lit(y)) for y in range(0, h, rows)), None
+        staged, level = ((y, *lit(y)) for y in range(0, h, rows)), None
     for y, whiten, blown in staged:
         strip = enc[y : y + rows]
-        if split is not None:
-            darken_display_referred(strip, scene_gain, out=strip, split=split.rows(y, y + rows))
+        if level is not None:
+            darken_display_referred(strip, scene_gain, out=strip, split=split_level(level, (y, y + strip.shape[0])))
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here

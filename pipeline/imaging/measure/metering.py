@@ -236,14 +236,21 @@ class LevelSplit(NamedTuple):
     base: np.ndarray
     detail: np.ndarray
 
-    def rows(self, y0: int, y1: int) -> LevelSplit:
-        """Rows ``[y0, y1)`` of both."""
-        return LevelSplit(self.base[y0:y1], self.detail[y0:y1])
+
+def encoded_level(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's brightest channel of display-linear ``rgb`` (..., 3), sRGB-encoded (float32): the level a
+    rendered source's darkening sets (:func:`darken_display_referred`) and :func:`split_level` splits."""
+    return linear_to_srgb(brightest_channel(np.asarray(rgb, dtype=np.float32)))
 
 
-def split_level(rgb: np.ndarray) -> LevelSplit:
-    """The sRGB-encoded level (each pixel's brightest channel) of a rendered source's display-linear picture ``rgb``
-    (H, W, 3), split into the base :func:`darken_display_referred` sets by the curve and the fine detail it keeps.
+#: The rows either side of a row that its split reads: the guided filter's two boxes.
+DETAIL_REACH = 2 * DETAIL_RADIUS_PX
+
+
+def split_level(level: np.ndarray, rows: tuple[int, int] | None = None) -> LevelSplit:
+    """A rendered source's picture's :func:`encoded_level` (H, W) split into the base :func:`darken_display_referred`
+    sets by the curve and the fine detail it keeps; with ``rows`` ``(y0, y1)``, those rows' split alone, read from
+    them and :data:`DETAIL_REACH` rows either side: the whole picture's rows, to the bit.
 
     Near white a darkening in scene light steepens the tones the camera's shoulder compressed: one 8-bit step of a
     JPEG at 250 of 255 becomes 3 steps, at 254 5.5 (a 1.44 EV darkening), so the source's noise, its compression's
@@ -259,15 +266,20 @@ def split_level(rgb: np.ndarray) -> LevelSplit:
     10.21 -> 10.06 (11.38 -> 11.28) (``benchmarks/darken_detail.py``). Not fitted: radius 2 to 8 and 3 to 24 codes all
     did so on the tuning twins.
     """
-    level = linear_to_srgb(brightest_channel(np.asarray(rgb, dtype=np.float32)))
+    h = level.shape[0]
+    y0, y1 = (0, h) if rows is None else rows
+    a0, a1 = max(0, y0 - DETAIL_REACH), min(h, y1 + DETAIL_REACH)
+    part = level[a0:a1]
     box = (2 * DETAIL_RADIUS_PX + 1, 2 * DETAIL_RADIUS_PX + 1)
-    mean = cv2.boxFilter(level, -1, box, borderType=cv2.BORDER_REFLECT)
-    var = cv2.boxFilter(level * level, -1, box, borderType=cv2.BORDER_REFLECT) - mean * mean
+    mean = cv2.boxFilter(part, -1, box, borderType=cv2.BORDER_REFLECT)
+    var = cv2.boxFilter(part * part, -1, box, borderType=cv2.BORDER_REFLECT)
+    var -= mean * mean
     a = var / (var + np.float32((DETAIL_CODES / 255.0) ** 2))
-    b = mean - a * mean
-    base = cv2.boxFilter(a, -1, box, borderType=cv2.BORDER_REFLECT) * level + cv2.boxFilter(
-        b, -1, box, borderType=cv2.BORDER_REFLECT)
-    return LevelSplit(base, level - base)
+    mean -= a * mean  # b
+    base = cv2.boxFilter(a, -1, box, borderType=cv2.BORDER_REFLECT)[y0 - a0 : y1 - a0]
+    base *= level[y0:y1]
+    base += cv2.boxFilter(mean, -1, box, borderType=cv2.BORDER_REFLECT)[y0 - a0 : y1 - a0]
+    return LevelSplit(base, level[y0:y1] - base)
 
 
 @functools.lru_cache(maxsize=8)
