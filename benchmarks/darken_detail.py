@@ -10,21 +10,31 @@ codes:
 - **detail kept**: with :func:`~pipeline.imaging.measure.metering.split_level`, as the renderer does now: the
   curve sets the base, and the fine detail keeps its displayed contrast where the curve steepens.
 
-Columns: the mean |error|; the error of the fine detail (the picture less its Gaussian blur of 2 px); and the noise
+- **plain display gain** (a diagnostic): the gain on the display light, as a RAW's pixels take it.
+
+Rows: the mean |error|; the error of the fine detail (the picture less its Gaussian blur of 2 px); and the noise
 (standard deviation of that detail) over the areas the truth shows smooth and bright (its detail under 1 code
 within 4 px, its level over 150), beside the truth's own. Medians over the twins of each split; nothing is fitted
 here (:data:`~pipeline.imaging.measure.metering.DETAIL_RADIUS_PX` and
 :data:`~pipeline.imaging.measure.metering.DETAIL_CODES` were set before, and ``--radius``/``--codes`` show others).
 
-    python benchmarks/darken_detail.py [--split held_out|tuning|both] [--radius PX] [--codes CODES]
+The corpus's JPEG twins are developed by RawTherapee's film-like curve, the curve the darkening's was fitted on.
+``--darktable`` also develops the corpus's DNG twins (1-1.5 EV over and at 0 EV) by ``darktable-cli``'s default
+pipeline, a curve nothing was fitted on, into the cache (``darktable/``, a few minutes the first time), and
+compares them the same way.
+
+    python benchmarks/darken_detail.py [--split held_out|tuning|both] [--darktable] [--radius PX] [--codes CODES]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -70,6 +80,34 @@ def twins(split: str) -> list[tuple[str, float, Path, Path]]:
     return out
 
 
+def darktable_twins(split: str) -> list[tuple[str, float, Path, Path]]:
+    """:func:`twins` of the DNG twins 1-1.5 EV over and at 0 EV, developed by ``darktable-cli`` (cached)."""
+    manifest = json.loads((CACHE / "corpus" / "manifest.json").read_text())
+    items = {i["id"]: i for i in manifest["items"]}
+    out_dir = CACHE / "darktable"
+    out_dir.mkdir(exist_ok=True)
+
+    def developed(item: dict) -> Path:
+        dng = CACHE / "corpus" / item["file"]
+        jpg = out_dir / (dng.stem + ".jpg")
+        if not jpg.is_file():
+            tmp = out_dir / (dng.stem + ".tmp.jpg")
+            subprocess.run(["darktable-cli", str(dng), str(tmp), "--core", "--configdir", str(out_dir / "config"),
+                            "--library", ":memory:"], check=True, capture_output=True, timeout=600)
+            tmp.replace(jpg)
+        return jpg
+
+    out = []
+    for iid, item in sorted(items.items()):
+        if item["split"] != split or item["set"] != "exposure" or "_raw_ev+" not in iid:
+            continue
+        needed = float(item["truth"]["ev"])
+        reference = items.get(iid.rsplit("_ev", 1)[0] + "_ev+0.0")
+        if needed <= -MIN_OFFSET_EV and reference is not None:
+            out.append((iid, needed, developed(item), developed(reference)))
+    return out
+
+
 def measure(over: Path, reference: Path, needed: float) -> dict[str, tuple[float, float, float]] | None:
     """Each way's (mean error, detail error, smooth-area noise) and the truth's noise; None if the sizes differ."""
     x = srgb_to_linear(cv2.imread(str(over))[..., ::-1] / np.float32(255.0))
@@ -77,8 +115,10 @@ def measure(over: Path, reference: Path, needed: float) -> dict[str, tuple[float
     if x.shape != truth.shape:
         return None
     gain = 2.0**needed
+    split = metering.split_level(metering.encoded_level(x))
     ways = {"each pixel alone": codes(metering.darken_display_referred(x, gain)),
-            "detail kept": codes(metering.darken_display_referred(x, gain, split=metering.split_level(metering.encoded_level(x))))}
+            "detail kept": codes(metering.darken_display_referred(x, gain, split=split)),
+            "plain display gain": codes(x * np.float32(gain))}
     smooth = (cv2.GaussianBlur(np.abs(detail(truth)), (0, 0), 4.0) < 1.0) & (truth.max(axis=2) > 150)
     noise = (lambda a: float(detail(a)[smooth].std())) if smooth.sum() > 100 else (lambda a: float("nan"))
     out = {name: (float(np.abs(a - truth).mean()), float(np.abs(detail(a) - detail(truth)).mean()), noise(a))
@@ -95,23 +135,30 @@ def median(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=("held_out", "tuning", "both"), default="both")
+    parser.add_argument("--darktable", action="store_true", help="also the DNG twins developed by darktable-cli")
     parser.add_argument("--radius", type=int, default=metering.DETAIL_RADIUS_PX, help="the base's box radius (px)")
     parser.add_argument("--codes", type=float, default=metering.DETAIL_CODES, help="the base's regularisation (codes)")
     args = parser.parse_args()
     metering.DETAIL_RADIUS_PX, metering.DETAIL_CODES = args.radius, args.codes
     start = time.perf_counter()
     print(f"darken_detail: {cpu_model()}, radius {args.radius} px, {args.codes:g} codes, corpus {CACHE}")
-    for split in (("held_out", "tuning") if args.split == "both" else (args.split,)):
-        rows = [m for _, needed, over, ref in twins(split) if (m := measure(over, ref, needed)) is not None]
+    sets = [("JPEG twins developed by RawTherapee", twins)]
+    if args.darktable:
+        if shutil.which("darktable-cli") is None:
+            raise SystemExit("--darktable needs darktable-cli (apt-get install darktable)")
+        sets.append(("DNG twins developed by darktable-cli", darktable_twins))
+    for (name, pairs), split in itertools.product(sets, ("held_out", "tuning") if args.split == "both"
+                                                  else (args.split,)):
+        rows = [m for _, needed, over, ref in pairs(split) if (m := measure(over, ref, needed)) is not None]
         table = {}
-        for way in ("each pixel alone", "detail kept", "truth"):
+        for way in ("each pixel alone", "detail kept", "plain display gain", "truth"):
             table[way] = {
                 "mean absolute error (codes)": f"{median([r[way][0] for r in rows]):.2f}" if way != "truth" else "—",
                 "detail, absolute error (codes)": f"{median([r[way][1] for r in rows]):.2f}" if way != "truth" else "—",
                 "noise where the truth is smooth and bright (codes)": f"{median([r[way][2] for r in rows]):.2f}",
             }
-        print_columns(f"{split}: {len(rows)} JPEG twins developed {MIN_OFFSET_EV:g}-2 EV over, darkened by their "
-                      "offset, against the 0 EV twin (medians)", table)
+        print_columns(f"{split}: {len(rows)} {name} {MIN_OFFSET_EV:g}-2 EV over, darkened by their offset, against "
+                      "the 0 EV twin (medians)", table)
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 
