@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -63,49 +64,38 @@ def detail(picture: np.ndarray) -> np.ndarray:
     return grey - cv2.GaussianBlur(grey, (0, 0), 2.0)
 
 
-def twins(split: str) -> list[tuple[str, float, Path, Path]]:
-    """(id, offset, over twin, 0 EV twin) of the corpus's rendered exposure twins of ``split`` developed over."""
+def twins(split: str, domain: str = "jpg", develop: Callable[[dict], Path] | None = None
+          ) -> list[tuple[str, float, Path, Path]]:
+    """(id, offset, over twin, 0 EV twin) of the corpus's exposure twins of ``split`` developed over: its rendered
+    twins (``domain`` ``jpg``), or its DNG twins (``raw``) each developed by ``develop`` (item -> JPEG)."""
     manifest = CACHE / "corpus" / "manifest.json"
     if not manifest.is_file():
         raise SystemExit(f"no accuracy corpus at {manifest}: run benchmarks/accuracy.py first")
     items = {i["id"]: i for i in json.loads(manifest.read_text())["items"]}
+    path = develop or (lambda item: CACHE / "corpus" / item["file"])
     out = []
     for iid, item in sorted(items.items()):
-        if item["split"] != split or item["set"] != "exposure" or "_jpg_ev+" not in iid:
+        if item["split"] != split or item["set"] != "exposure" or f"_{domain}_ev+" not in iid:
             continue
         needed = float(item["truth"]["ev"])
         reference = items.get(iid.rsplit("_ev", 1)[0] + "_ev+0.0")
         if needed <= -MIN_OFFSET_EV and reference is not None:
-            out.append((iid, needed, CACHE / "corpus" / item["file"], CACHE / "corpus" / reference["file"]))
+            out.append((iid, needed, path(item), path(reference)))
     return out
 
 
-def darktable_twins(split: str) -> list[tuple[str, float, Path, Path]]:
-    """:func:`twins` of the DNG twins 1-1.5 EV over and at 0 EV, developed by ``darktable-cli`` (cached)."""
-    manifest = json.loads((CACHE / "corpus" / "manifest.json").read_text())
-    items = {i["id"]: i for i in manifest["items"]}
+def darktable_jpeg(item: dict) -> Path:
+    """The corpus DNG ``item`` developed by ``darktable-cli``'s default pipeline (cached in the corpus's cache)."""
+    dng = CACHE / "corpus" / item["file"]
     out_dir = CACHE / "darktable"
-    out_dir.mkdir(exist_ok=True)
-
-    def developed(item: dict) -> Path:
-        dng = CACHE / "corpus" / item["file"]
-        jpg = out_dir / (dng.stem + ".jpg")
-        if not jpg.is_file():
-            tmp = out_dir / (dng.stem + ".tmp.jpg")
-            subprocess.run(["darktable-cli", str(dng), str(tmp), "--core", "--configdir", str(out_dir / "config"),
-                            "--library", ":memory:"], check=True, capture_output=True, timeout=600)
-            tmp.replace(jpg)
-        return jpg
-
-    out = []
-    for iid, item in sorted(items.items()):
-        if item["split"] != split or item["set"] != "exposure" or "_raw_ev+" not in iid:
-            continue
-        needed = float(item["truth"]["ev"])
-        reference = items.get(iid.rsplit("_ev", 1)[0] + "_ev+0.0")
-        if needed <= -MIN_OFFSET_EV and reference is not None:
-            out.append((iid, needed, developed(item), developed(reference)))
-    return out
+    jpg = out_dir / (dng.stem + ".jpg")
+    if not jpg.is_file():
+        out_dir.mkdir(exist_ok=True)
+        tmp = out_dir / (dng.stem + ".tmp.jpg")
+        subprocess.run(["darktable-cli", str(dng), str(tmp), "--core", "--configdir", str(out_dir / "config"),
+                        "--library", ":memory:"], check=True, capture_output=True, timeout=600)
+        tmp.replace(jpg)
+    return jpg
 
 
 def measure(over: Path, reference: Path, needed: float) -> dict[str, tuple[float, float, float]] | None:
@@ -146,7 +136,7 @@ def main() -> None:
     if args.darktable:
         if shutil.which("darktable-cli") is None:
             raise SystemExit("--darktable needs darktable-cli (apt-get install darktable)")
-        sets.append(("DNG twins developed by darktable-cli", darktable_twins))
+        sets.append(("DNG twins developed by darktable-cli", lambda split: twins(split, "raw", darktable_jpeg)))
     for (name, pairs), split in itertools.product(sets, ("held_out", "tuning") if args.split == "both"
                                                   else (args.split,)):
         rows = [m for _, needed, over, ref in pairs(split) if (m := measure(over, ref, needed)) is not None]

@@ -55,7 +55,7 @@ from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_cr
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
-    DETAIL_RADIUS_PX,
+    DETAIL_REACH,
     balance_display_referred,
     darken_display_referred,
     encoded_level,
@@ -1265,8 +1265,8 @@ def render_rows(
     if not 0 <= v0 < v1 <= out_h:
         raise ValueError(f"rows {rows} are not a non-empty range of a {out_h}-row picture")
     reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
-    if scene_gain(adjustments) < 1.0:  # a darkening's base reads the level two boxes around each pixel
-        reach += 2 * DETAIL_RADIUS_PX + 2
+    if scene_gain(adjustments) < 1.0:  # a darkening's split reads the level around each row (split_level)
+        reach += DETAIL_REACH
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))

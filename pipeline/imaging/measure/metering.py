@@ -248,8 +248,8 @@ DETAIL_REACH = 2 * DETAIL_RADIUS_PX
 
 
 def split_level(level: np.ndarray, rows: tuple[int, int] | None = None) -> LevelSplit:
-    """A rendered source's picture's :func:`encoded_level` (H, W) split into the base :func:`darken_display_referred`
-    sets by the curve and the fine detail it keeps; with ``rows`` ``(y0, y1)``, those rows' split alone, read from
+    """A rendered source's :func:`encoded_level` (H, W) split into the base :func:`darken_display_referred` sets by
+    the curve and the fine detail it keeps; with ``rows`` ``(y0, y1)``, those rows' split alone, read from
     them and :data:`DETAIL_REACH` rows either side: the whole picture's rows, to the bit.
 
     Near white a darkening in scene light steepens the tones the camera's shoulder compressed: one 8-bit step of a
