@@ -8,8 +8,7 @@ codes:
 - **each pixel alone**: :func:`~pipeline.imaging.measure.metering.darken_display_referred` without a base (the
   renderer before RENDER_VERSION 6): the curve sets every pixel's level from its own;
 - **detail kept**: with :func:`~pipeline.imaging.measure.metering.split_level`, as the renderer does now: the
-  curve sets the base, and the fine detail keeps its displayed contrast where the curve steepens.
-
+  curve sets the base, and the fine detail keeps its displayed contrast where the curve steepens;
 - **plain display gain** (a diagnostic): the gain on the display light, as a RAW's pixels take it.
 
 Rows: the mean |error|; the error of the fine detail (the picture less its Gaussian blur of 2 px); and the noise
@@ -18,8 +17,9 @@ within 4 px, its level over 150), beside the truth's own. Medians over the twins
 here (:data:`~pipeline.imaging.measure.metering.DETAIL_RADIUS_PX` and
 :data:`~pipeline.imaging.measure.metering.DETAIL_CODES` were set before, and ``--radius``/``--codes`` show others).
 
-The corpus's JPEG twins are developed by RawTherapee's film-like curve, the curve the darkening's was fitted on.
-``--darktable`` also develops the corpus's DNG twins (1-1.5 EV over and at 0 EV) by ``darktable-cli``'s default
+The corpus's JPEG twins are developed by RawTherapee's film-like curve, the one the darkening's camera-like curve
+was fitted on.
+``--darktable`` also develops the corpus's DNG twins (1-2 EV over and at 0 EV) by ``darktable-cli``'s default
 pipeline, a curve nothing was fitted on, into the cache (``darktable/``, a few minutes the first time), and
 compares them the same way.
 
