@@ -418,6 +418,17 @@ def test_only_what_was_blown_in_the_source_is_delivered_at_white() -> None:
     assert list(encoded[0, :, 0] >= 255) == [False, False, False, False, False, True]
 
 
+def develop_film_like(light: np.ndarray) -> np.ndarray:
+    """Scene light developed through the camera-like curve as the accuracy benchmark develops its JPEG twins: each
+    pixel's brightest and darkest channel through the curve, the middle one kept in between (float32)."""
+    from pipeline.imaging.measure.metering import tone_curve
+
+    hi, lo = light.max(axis=2), light.min(axis=2)
+    t = np.where((hi - lo)[..., None] > 1e-12, (light - lo[..., None]) / np.maximum(hi - lo, 1e-12)[..., None], 0.0)
+    new_hi, new_lo = tone_curve(np.clip(hi, 0, 1)), tone_curve(np.clip(lo, 0, 1))
+    return (new_lo[..., None] + t * (new_hi - new_lo)[..., None]).astype(np.float32)
+
+
 def test_a_rendered_source_is_darkened_in_its_scene_light() -> None:
     """A JPEG over-exposed before its camera's curve comes back to the photo as the curve made it."""
     # A real photo's scene light (scikit-image's coffee, sRGB-decoded), developed 1.5 EV over through the
@@ -425,18 +436,12 @@ def test_a_rendered_source_is_darkened_in_its_scene_light() -> None:
     # benchmark develops its JPEG twins.
     from skimage import data
 
-    from pipeline.imaging.measure.metering import darken_display_referred, tone_curve
+    from pipeline.imaging.measure.metering import darken_display_referred
     from pipeline.imaging.render import render_frame, scene_gain
 
     scene = (data.coffee()[::4, ::4] / 255.0) ** 2.2 * 0.5
 
-    def develop(light: np.ndarray) -> np.ndarray:
-        hi, lo = light.max(axis=2), light.min(axis=2)
-        t = np.where((hi - lo)[..., None] > 1e-12, (light - lo[..., None]) / np.maximum(hi - lo, 1e-12)[..., None], 0.0)
-        new_hi, new_lo = tone_curve(np.clip(hi, 0, 1)), tone_curve(np.clip(lo, 0, 1))
-        return (new_lo[..., None] + t * (new_hi - new_lo)[..., None]).astype(np.float32)
-
-    published, over = develop(scene), develop(scene * 2.0**1.5)
+    published, over = develop_film_like(scene), develop_film_like(scene * 2.0**1.5)
     h, w = published.shape[:2]
     darken = Adjustments(exposure_ev=-1.5, display_referred=True)
     assert scene_gain(darken) == pytest.approx(2.0**-1.5)
@@ -482,24 +487,18 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     from skimage import data
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
-    from pipeline.imaging.measure.metering import darken_display_referred, tone_curve
+    from pipeline.imaging.measure.metering import darken_display_referred
     from pipeline.imaging.render import render_frame
 
     scene = srgb_to_linear(getattr(data, photo)() / 255.0).astype(np.float64) * 0.5
-
-    def develop(light: np.ndarray) -> np.ndarray:
-        hi, lo = light.max(axis=2), light.min(axis=2)
-        t = np.where((hi - lo)[..., None] > 1e-12, (light - lo[..., None]) / np.maximum(hi - lo, 1e-12)[..., None], 0.0)
-        new_hi, new_lo = tone_curve(np.clip(hi, 0, 1)), tone_curve(np.clip(lo, 0, 1))
-        return new_lo[..., None] + t * (new_hi - new_lo)[..., None]
 
     def codes(display: np.ndarray) -> np.ndarray:
         return np.round(linear_to_srgb(display) * 255.0).astype(int)
 
     buf = io.BytesIO()
-    Image.fromarray(codes(develop(scene * 2.0**1.5)).astype(np.uint8)).save(buf, "JPEG", quality=90)
+    Image.fromarray(codes(develop_film_like(scene * 2.0**1.5)).astype(np.uint8)).save(buf, "JPEG", quality=90)
     over = srgb_to_linear(np.asarray(Image.open(buf)) / 255.0).astype(np.float32)
-    truth = codes(develop(scene))
+    truth = codes(develop_film_like(scene))
     h, w = over.shape[:2]
     rendered = render_frame(over, w, h, Adjustments(exposure_ev=-1.5, display_referred=True),
                             (0.0, 0.0, float(w), float(h)), (w, h), "srgb", 0.0, 8).astype(int)

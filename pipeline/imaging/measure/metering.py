@@ -338,8 +338,7 @@ def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] 
     rgb = np.asarray(rgb)
     dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
     result = out if out is not None else np.empty(rgb.shape, dtype=dtype)
-    level = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
-    index = (np.clip(level, 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
+    index = (np.clip(brightest_channel(rgb), 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
     for c in range(3):
         np.multiply(rgb[..., c], _balance_ratio(float(gains[c]))[index], out=result[..., c])
     return result
