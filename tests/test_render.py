@@ -429,6 +429,32 @@ def develop_film_like(light: np.ndarray) -> np.ndarray:
     return (new_lo[..., None] + t * (new_hi - new_lo)[..., None]).astype(np.float32)
 
 
+def film_like_jpeg(light: np.ndarray) -> np.ndarray:
+    """Scene light developed by :func:`develop_film_like`, saved as a JPEG (quality 90) and read back: sRGB codes."""
+    import io
+
+    from PIL import Image
+
+    from pipeline.imaging.color import linear_to_srgb
+
+    buf = io.BytesIO()
+    Image.fromarray(np.round(linear_to_srgb(develop_film_like(light)) * 255.0).astype(np.uint8)).save(buf, "JPEG",
+                                                                                                       quality=90)
+    return np.asarray(Image.open(buf)).astype(int)
+
+
+def fine_detail(a: np.ndarray) -> np.ndarray:
+    """A picture's plane less its Gaussian blur of 2 px: its fine detail."""
+    a = np.asarray(a, np.float32)
+    return a - cv2.GaussianBlur(a, (0, 0), 2.0)
+
+
+def smooth_and_bright(truth: np.ndarray, above: int) -> np.ndarray:
+    """Where the picture (sRGB codes) is smooth (its fine detail under 1 code within 4 px) and brighter than
+    ``above`` in its brightest channel."""
+    return (cv2.GaussianBlur(np.abs(fine_detail(truth.mean(axis=2))), (0, 0), 4.0) < 1.0) & (truth.max(axis=2) > above)
+
+
 def test_a_rendered_source_is_darkened_in_its_scene_light() -> None:
     """A JPEG over-exposed before its camera's curve comes back to the photo as the curve made it."""
     # A real photo's scene light (scikit-image's coffee, sRGB-decoded), developed 1.5 EV over through the
@@ -480,10 +506,7 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     and bright in the truth about as quiet as the truth, where each pixel darkened alone makes them at least 1.5
     times noisier; the detail and the tones come out closer too.
     """
-    import io
 
-    import cv2
-    from PIL import Image
     from skimage import data
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
@@ -495,9 +518,7 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     def codes(display: np.ndarray) -> np.ndarray:
         return np.round(linear_to_srgb(display) * 255.0).astype(int)
 
-    buf = io.BytesIO()
-    Image.fromarray(codes(develop_film_like(scene * 2.0**1.5)).astype(np.uint8)).save(buf, "JPEG", quality=90)
-    over = srgb_to_linear(np.asarray(Image.open(buf)) / 255.0).astype(np.float32)
+    over = srgb_to_linear(film_like_jpeg(scene * 2.0**1.5) / 255.0).astype(np.float32)
     truth = codes(develop_film_like(scene))
     h, w = over.shape[:2]
     rendered = render_frame(over, w, h, Adjustments(exposure_ev=-1.5, display_referred=True),
@@ -505,10 +526,9 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     alone = codes(darken_display_referred(over, 2.0**-1.5))
 
     def detail(a: np.ndarray) -> np.ndarray:
-        grey = a.mean(axis=2).astype(np.float32)
-        return grey - cv2.GaussianBlur(grey, (0, 0), 2.0)
+        return fine_detail(a.mean(axis=2))
 
-    smooth = (cv2.GaussianBlur(np.abs(detail(truth)), (0, 0), 4.0) < 1.0) & (truth.max(axis=2) > 150)
+    smooth = smooth_and_bright(truth, 150)
     assert smooth.mean() > 0.02  # the cup and saucer, the cat's white fur
     noise = {name: float(detail(a)[smooth].std()) for name, a in (("truth", truth), ("rendered", rendered),
                                                                    ("alone", alone))}
@@ -516,6 +536,58 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     assert noise["alone"] >= 1.5 * noise["truth"], noise
     assert np.abs(detail(rendered) - detail(truth)).mean() <= 0.8 * np.abs(detail(alone) - detail(truth)).mean()
     assert np.abs(rendered - truth).mean() <= np.abs(alone - truth).mean()
+
+
+@pytest.mark.parametrize("photo", ["coffee", "astronaut"])
+def test_a_balanced_jpeg_keeps_its_chroma_noise_as_it_was_seen(photo: str) -> None:
+    """A JPEG shot under a strong warm cast, balanced, does not come out with its chroma noise steepened near white.
+
+    A real photo (scikit-image's) developed through the camera-like curve under a warm cast (red 1.8x, blue 0.5x)
+    and saved as a JPEG: the correction's red gain of 0.56 moves red through the curve's shoulder, whose inverse is
+    steep near white. Against the photo developed without the cast (saved as a JPEG too), the renderer's balance
+    (read at the level's base) leaves the areas smooth and bright in the truth with about the truth's chroma noise,
+    where each pixel read at its own level makes it at least 1.5 times the truth's; the tones come out as close.
+    """
+    from skimage import data
+
+    from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
+    from pipeline.imaging.measure.metering import balance_display_referred
+    from pipeline.imaging.render import render_frame
+
+    scene = srgb_to_linear(getattr(data, photo)() / 255.0).astype(np.float64) * 0.5
+    cast = np.array([1.8, 1.0, 0.5])
+    shot = srgb_to_linear(film_like_jpeg(scene * cast) / 255.0).astype(np.float32)
+    truth = film_like_jpeg(scene)
+    gains = tuple(float(g) for g in 1.0 / cast)
+    h, w = shot.shape[:2]
+    rendered = render_frame(shot, w, h, Adjustments(wb_gains=gains, display_referred=True),
+                            (0.0, 0.0, float(w), float(h)), (w, h), "srgb", 0.0, 8).astype(int)
+    alone = np.round(linear_to_srgb(balance_display_referred(shot, np.asarray(gains))) * 255.0).astype(int)
+    smooth = smooth_and_bright(truth, 200)
+    assert smooth.mean() > 0.01  # the cup and saucer; the astronaut's suit
+
+    def chroma_noise(a: np.ndarray) -> float:
+        return float(np.sqrt(np.mean([fine_detail(a[..., c] - a[..., 1])[smooth].var() for c in (0, 2)])))
+
+    noise = {name: chroma_noise(a) for name, a in (("truth", truth), ("rendered", rendered), ("alone", alone))}
+    assert noise["rendered"] <= 1.3 * noise["truth"], noise
+    assert noise["alone"] >= 1.5 * noise["truth"], noise
+    assert np.abs(rendered - truth).mean() <= np.abs(alone - truth).mean()
+
+
+def test_a_rendered_sources_rows_are_its_whole_picture() -> None:
+    """A JPEG balanced and darkened (each step's split read around its rows) comes out strip by strip as whole."""
+    from pipeline.imaging.render import render_frame, render_rows
+
+    rng = np.random.default_rng(4)
+    picture = np.clip(cv2.GaussianBlur(rng.random((90, 60, 3), dtype=np.float32), (0, 0), 3.0) * 1.6 - 0.3
+                      + rng.normal(0.0, 0.01, (90, 60, 3)).astype(np.float32), 0.0, 1.0)
+    adjust = Adjustments(wb_gains=(0.6, 1.0, 1.5), exposure_ev=-1.2, display_referred=True)
+    box = (0.0, 0.0, 60.0, 90.0)
+    whole = render_frame(picture.copy(), 60, 90, adjust, box, (60, 90), "srgb", 0.5, 16)
+    rows = [render_rows(lambda x0, y0, x1, y1: picture[y0:y1, x0:x1].copy(), 60, 90, adjust, box, (60, 90), (v0, v1),
+                        "srgb", 0.5, 16) for v0, v1 in ((0, 7), (7, 40), (40, 89), (89, 90))]
+    np.testing.assert_array_equal(np.concatenate(rows), whole)
 
 
 def test_a_darkening_split_read_by_rows_is_the_whole_pictures() -> None:

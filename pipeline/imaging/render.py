@@ -56,6 +56,7 @@ from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
     DETAIL_REACH,
+    LevelSplit,
     balance_display_referred,
     darken_display_referred,
     encoded_level,
@@ -68,8 +69,9 @@ from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceK
 #: 2: the highlight shoulder rolls a push's highlights off into white (branch exposure); 3: both;
 #: 4: a rendered source is darkened in its scene light; 5: its white balance moves no colour further than the
 #: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`); 6: a rendered
-#: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`).
-RENDER_VERSION = 6
+#: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`);
+#: 7: and so does its white balance.
+RENDER_VERSION = 7
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -754,8 +756,8 @@ BLOWN_FROM = 0.88
 BLOWN_AT = 0.98
 
 
-def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float], rendered: bool = False
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float], rendered: bool = False,
+                      split: LevelSplit | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The pixels whose source may be blown, and their values after the white-balance ``gains``, keeping white white.
 
     A channel blown in the source holds full scale whatever the light was, so
@@ -771,7 +773,7 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float], rendered: 
     times one of the pixel's middle channel blends the two gains, so tones keep
     their order and no edge appears. ``rendered``: the gains are a rendered
     source's, applied as :func:`~pipeline.imaging.measure.metering.balance_display_referred`
-    applies them.
+    applies them (with ``split``, the level split of ``rgb_linear``'s pixels, read at its base).
 
     Returns
     -------
@@ -796,8 +798,9 @@ def blown_after_gains(rgb_linear: np.ndarray, gains: Sequence[float], rendered: 
     w *= w * (np.float32(3.0) - np.float32(2.0) * w)  # smooth step
     w = w[:, :3] * w[:, 3:]
     if rendered:  # each gain as balance_display_referred applies it: the own one, blended to the largest
-        own = balance_display_referred(source, g)
-        top = balance_display_referred(source, np.full(3, g.max(), np.float32))
+        part = None if split is None else LevelSplit(split.base.reshape(-1)[near], split.detail.reshape(-1)[near])
+        own = balance_display_referred(source, g, split=part)
+        top = balance_display_referred(source, np.full(3, g.max(), np.float32), split=part)
         return near, own + w * (top - own)
     w *= g.max() - g
     w += g
@@ -910,8 +913,9 @@ def finish_rendition(
         whiten = None if backdrop is None else backdrop_alpha(
             strip, backdrop, None if backdrop_levels is None else backdrop_levels[y : y + rows])
         if balance is not None:
-            kept = blown_after_gains(strip, balance, rendered=True)
-            balance_display_referred(strip, balance, out=strip)
+            split = split_level(source_level, (y, y + strip.shape[0]))
+            kept = blown_after_gains(strip, balance, rendered=True, split=split)
+            balance_display_referred(strip, balance, out=strip, split=split)
             strip.reshape(-1, 3)[kept[0]] = kept[1]
         blown = blown_after_gains(strip, gains) if coloured else None
         if gains32 is not None:
@@ -922,10 +926,13 @@ def finish_rendition(
             highlight_shoulder(strip, white, full_scale=full_scale)
         return whiten, blown
 
-    # A darkening sets each pixel's level from the whole picture's base (its fine detail kept as displayed:
-    # :func:`~pipeline.imaging.measure.metering.split_level`): every strip is lit first, then the rest follows.
+    # A white balance and a darkening read each pixel's level from the whole picture's base (its fine detail kept
+    # as displayed: :func:`~pipeline.imaging.measure.metering.split_level`): the balance the source's, the
+    # darkening the lit picture's, so every strip is lit first, then the rest follows.
+    source_level = encoded_level(enc) if balance is not None else None
     if darken:
         staged = [(y, *lit(y)) for y in range(0, h, rows)]
+        source_level = None  # no longer needed: one level plane at a time
         level = encoded_level(enc)  # as lit: the strips darkened in place leave it as it was
     else:
         staged, level = ((y, *lit(y)) for y in range(0, h, rows)), None
@@ -1265,8 +1272,8 @@ def render_rows(
     if not 0 <= v0 < v1 <= out_h:
         raise ValueError(f"rows {rows} are not a non-empty range of a {out_h}-row picture")
     reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
-    if scene_gain(adjustments) < 1.0:  # a darkening's split reads the level around each row (split_level)
-        reach += DETAIL_REACH
+    # A white balance's split and a darkening's read the level around each row (split_level), one after the other.
+    reach += DETAIL_REACH * ((scene_balance(adjustments) is not None) + (scene_gain(adjustments) < 1.0))
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))

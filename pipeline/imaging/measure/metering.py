@@ -265,7 +265,7 @@ def split_level(level: np.ndarray, rows: tuple[int, int] | None = None) -> Level
     bright in the truth 1.24 -> 0.58 against the truth's own 0.87 (1.45 -> 0.67 against 0.89), the mean error
     10.21 -> 10.06 (11.38 -> 11.28). The corpus's DNG twins developed by darktable-cli, a curve nothing was fitted
     on (held out, 47): detail 1.13 -> 1.04, noise 0.98 -> 0.66 against 0.77, mean 12.10 -> 12.12
-    (``benchmarks/darken_detail.py --darktable``). Not fitted: radius 2 to 8 and 3 to 24 codes all did as well on
+    (``benchmarks/rendered_detail.py --darktable``). Not fitted: radius 2 to 8 and 3 to 24 codes all did as well on
     the tuning twins.
     """
     h = level.shape[0]
@@ -295,11 +295,13 @@ def _encoded_darkening(gain: float) -> tuple[np.ndarray, np.ndarray]:
     return curve.astype(np.float32), slope.astype(np.float32)
 
 
-@functools.lru_cache(maxsize=16)
-def _balance_ratio(gain: float) -> np.ndarray:
+@functools.lru_cache(maxsize=32)
+def _balance_ratio(gain: float, encoded: bool = False) -> np.ndarray:
     """What a white-balance ``gain`` multiplies a rendered source's channel by, at each of 16384 display-linear
-    levels (:func:`balance_display_referred`), float32, read-only."""
+    levels (:func:`balance_display_referred`), or sRGB-encoded ones (``encoded``), float32, read-only."""
     x = np.linspace(0.0, 1.0, _RATIO_LUT_SIZE)
+    if encoded:
+        x = srgb_to_linear(x).astype(np.float64)
     scene = tone_curve(np.clip(gain * inverse_tone_curve(x), 0.0, 1.0))
     by_scene = np.divide(scene, x, out=np.full_like(x, gain), where=x > 0)
     ratio = np.where(np.abs(np.log(np.maximum(by_scene, 1e-12))) < abs(math.log(gain)), by_scene, gain)
@@ -309,7 +311,7 @@ def _balance_ratio(gain: float) -> np.ndarray:
 
 
 def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] | np.ndarray,
-                             out: np.ndarray | None = None) -> np.ndarray:
+                             out: np.ndarray | None = None, split: LevelSplit | None = None) -> np.ndarray:
     """A white balance's per-channel ``gains`` on a rendered source's display-linear RGB: each channel moved by its
     gain on the display light, or through the camera-like curve's scene light, whichever moves it less, both read
     at the pixel's brightest channel.
@@ -334,13 +336,20 @@ def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] 
     (median a*b* error against the uncast twin, held out / tuning): 8.61 / 8.21 on the display light, 7.41 / 7.94
     so, 7.65 / 7.71 each channel at its own level (which lands their brightest tones closer). ``out`` may be
     ``rgb`` (in place); float32 or float64 (..., 3).
+
+    ``split``: the picture's :func:`split_level` (its pixels of ``rgb``): the gains are then read at the base's
+    level, so a pixel's fine detail is scaled as its neighbourhood is, not steepened. Near white a gain under 1
+    moves a channel through the curve's shoulder, whose inverse is steep: one 8-bit step at 250 of 255 becomes
+    2.5 steps for a gain of 0.6 (at 254, 3.4), and a strong correction's chroma noise rose in bright areas.
+    Without, each pixel is read at its own brightest channel, exactly.
     """
     rgb = np.asarray(rgb)
     dtype = rgb.dtype if rgb.dtype in (np.float32, np.float64) else np.float64
     result = out if out is not None else np.empty(rgb.shape, dtype=dtype)
-    index = (np.clip(brightest_channel(rgb), 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
+    level = brightest_channel(rgb) if split is None else split.base
+    index = (np.clip(level, 0.0, 1.0) * np.float32(_RATIO_LUT_SIZE - 1) + np.float32(0.5)).astype(np.intp)
     for c in range(3):
-        np.multiply(rgb[..., c], _balance_ratio(float(gains[c]))[index], out=result[..., c])
+        np.multiply(rgb[..., c], _balance_ratio(float(gains[c]), split is not None)[index], out=result[..., c])
     return result
 
 
