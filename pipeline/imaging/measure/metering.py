@@ -238,9 +238,18 @@ class LevelSplit(NamedTuple):
 
 
 def encoded_level(rgb: np.ndarray) -> np.ndarray:
-    """Each pixel's brightest channel of display-linear ``rgb`` (..., 3), sRGB-encoded (float32): the level a
-    rendered source's darkening sets (:func:`darken_display_referred`) and :func:`split_level` splits."""
-    return linear_to_srgb(brightest_channel(np.asarray(rgb, dtype=np.float32)))
+    """Each pixel's brightest channel of display-linear ``rgb`` (H, W, 3), sRGB-encoded (float32, (H, W)): the level a
+    rendered source's darkening sets (:func:`darken_display_referred`) and :func:`split_level` splits.
+
+    :func:`~pipeline.imaging.color.linear_to_srgb`'s values (within a float32 step) by OpenCV's power, in place on
+    the one plane: a quarter of the time at a rendition's size."""
+    level = np.clip(brightest_channel(np.asarray(rgb, dtype=np.float32)), 0.0, 1.0)
+    toe = level * np.float32(12.92)
+    cv2.pow(level, 1.0 / 2.4, dst=level)
+    level *= np.float32(1.055)
+    level -= np.float32(0.055)
+    np.copyto(level, toe, where=toe <= np.float32(0.0031308 * 12.92))
+    return level
 
 
 #: The rows either side of a row that its split reads: the guided filter's two boxes.
@@ -341,6 +350,12 @@ def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] 
     level, so a pixel's fine detail is scaled as its neighbourhood is, not steepened. Near white a gain under 1
     moves a channel through the curve's shoulder, whose inverse is steep: one 8-bit step at 250 of 255 becomes
     2.5 steps for a gain of 0.6 (at 254, 3.4), and a strong correction's chroma noise rose in bright areas.
+    On the accuracy corpus's cast twins developed by RawTherapee, balanced by the truth's gains (medians, 8-bit
+    codes, each pixel alone -> read at the base; held out, 70 / tuning, 43): chroma noise where the truth is
+    smooth and bright 0.92 -> 0.81 against the truth's 0.80 (0.99 -> 0.95 against 0.91), chroma detail error
+    1.17 -> 1.16 (1.60 -> 1.59), mean error 3.64 -> 3.62 (3.74 -> 3.74). Their DNG twins developed by
+    darktable-cli, whose curve steepens less near white: 0.96 -> 0.96 against 0.97 (1.15 -> 1.12 against 1.09),
+    mean error 3.09 -> 3.08 (``benchmarks/rendered_detail.py --darktable``). Nothing fitted: the darkening's split.
     Without, each pixel is read at its own brightest channel, exactly.
     """
     rgb = np.asarray(rgb)
