@@ -20,7 +20,10 @@ can hold a dark round thing at any place (a mole, a rivet, a hole in a
 perforated panel); two frames of a burst can hold it at the same place. With
 three *different* pictures showing the same soft spot at the same sensor
 position, the scene is no longer an explanation. Three is also what a
-person asks before sending a camera to be cleaned.
+person asks before sending a camera to be cleaned. A frame counts only
+where it could show the particle (:data:`DUST_WITNESS_MARGIN`): a frame
+busy at the place (foliage, hair, a patterned wall) finds a dip there
+whatever the sensor holds.
 
 The body score combines, place by place, each frame's standardised evidence
 weighted by how well *that frame, at that place*, could show a shadow: the
