@@ -506,7 +506,6 @@ def test_a_darkened_jpeg_keeps_its_noise_as_it_was_seen(photo: str) -> None:
     and bright in the truth about as quiet as the truth, where each pixel darkened alone makes them at least 1.5
     times noisier; the detail and the tones come out closer too.
     """
-
     from skimage import data
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
