@@ -106,6 +106,15 @@ def _doc(rec: ImageRecord, chart: str = "base", **kw) -> dict:
     return instruction_doc(rec, chart, "h", [(n, r.crop) for n, r in c.renditions.items()], **kw)
 
 
+def test_instructions_give_the_cast_in_mired_beside_its_kelvin() -> None:
+    """A blue cast past infinite kelvin reads its cap in kelvin; the instructions give its mired too."""
+    doc = _doc(_record(wb_cast_a=2.5, wb_cast_b=-29.4, wb_temperature_shift_k=993496.0, wb_cast_mired=-183.3,
+                       wb_tint=0.02, wb_uncertainty_mired=12.0))
+    m = doc["measurements"]
+    assert (m["wb_cast_mired"], m["wb_tint"], m["wb_uncertainty_mired"]) == (-183.3, 0.02, 12.0)
+    assert m["wb_temperature_shift_k"] == 993496.0
+
+
 # --- the rotated crop: Camera Raw's convention -------------------------------------------
 
 def test_rotated_crop_corners_worked_out_by_hand() -> None:
