@@ -113,6 +113,14 @@ def test_instructions_give_the_cast_in_mired_beside_its_kelvin() -> None:
     m = doc["measurements"]
     assert (m["wb_cast_mired"], m["wb_tint"], m["wb_uncertainty_mired"]) == (-183.3, 0.02, 12.0)
     assert m["wb_temperature_shift_k"] == 993496.0
+    # The XMP leaves the cast the plan leaves (its mired reading, not the kelvin column's cap of -153 mired): the
+    # cap's 150 mired warmer leaves 33 mired of blue, where the kelvin column would leave 3 (a white 30 mired apart).
+    cast = MeasuredCast.of(m)
+    assert cast is not None and cast.mired == -183.3
+    shift = next(op for op in doc["operations"] if op["kind"] == "white_balance")["params"]["mired_shift"]
+    capped = MeasuredCast(cast.a, cast.b, cast.temperature_shift_k)
+    left = planned_white(RENDERED_WHITE, shift, cast)
+    assert 1e6 / left[0] - 1e6 / planned_white(RENDERED_WHITE, shift, capped)[0] == pytest.approx(183.3 - 152.7, abs=1)
 
 
 # --- the rotated crop: Camera Raw's convention -------------------------------------------

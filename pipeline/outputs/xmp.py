@@ -487,12 +487,15 @@ class MeasuredCast:
 
     a: float  # Lab a* of the neutrals at L* = 50 (D65)
     b: float  # Lab b*
-    temperature_shift_k: float  # their CCT (McCamy) minus 6504 K, as the plan read it
+    temperature_shift_k: float  # their CCT (McCamy) minus 6504 K, capped at 1e6 K
+    mired: float | None = None  # their light in mired against D65 (+ warm), as the plan read it (wb_cast_mired)
 
     @classmethod
     def of(cls, measurements: dict[str, Any]) -> MeasuredCast | None:
         a, b, k = (measurements.get(n) for n in ("wb_cast_a", "wb_cast_b", "wb_temperature_shift_k"))
-        return None if a is None or b is None or k is None else cls(float(a), float(b), float(k))
+        m = measurements.get("wb_cast_mired")
+        return None if a is None or b is None or k is None else cls(
+            float(a), float(b), float(k), None if m is None else float(m))
 
 
 #: Bradford cone response (Lam 1985), the chromatic adaptation the DNG SDK uses between a white and its PCS.
@@ -519,7 +522,10 @@ def planned_white(as_shot: tuple[float, float], mired_shift: float, cast: Measur
     cast : MeasuredCast
         What the plan corrected.
     """
-    plan_cast = _mired(6504.0 + cast.temperature_shift_k) - _mired(6504.0)  # + warm, as plan_image reads it
+    # + warm, as plan_image reads it: its mired reading; the kelvin column (of a document without it) is capped
+    # at 1e6 K, -153 mired, where a blue-cast JPEG's neutrals read -183.
+    plan_cast = (cast.mired if cast.mired is not None
+                 else _mired(6504.0 + cast.temperature_shift_k) - _mired(6504.0))
     target = mired_shift + plan_cast  # the cast the chart wants left (0 for neutral)
     src = _BRADFORD @ xy_to_xyz(*D65_XY)
     dst = _BRADFORD @ xy_to_xyz(*temperature_tint_to_xy(*as_shot))
