@@ -167,6 +167,10 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     expect(page.locator("#measurements")).to_contain_text("Exposure, whole frame")
     white = doc["measurements"]["exposure_white_ev"]
     expect(page.locator("#measurements")).to_contain_text(f"Highlights{white:+.2f} EV (the white point")
+    # The cast as the plan read it, in mired (the kelvin column caps a cast bluer than infinite kelvin).
+    cast, spread = doc["measurements"]["wb_cast_mired"], doc["measurements"]["wb_uncertainty_mired"]
+    expect(page.locator("#measurements")).to_contain_text(
+        f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'} (±{spread:.0f})")
     page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
     page.keyboard.press("h")  # clipped-highlights overlay on
     expect(page.locator("#clip")).to_be_visible()

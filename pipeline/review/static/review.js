@@ -758,7 +758,11 @@ function renderMeasurements() {
       + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
     ["Highlights", `${fmt(m.exposure_white_ev, 2, true)} EV (the white point; about +0.30 when clipped)`],
     ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
-    ["White balance", m.wb_temperature_shift_k == null ? "–"
+    // The cast's mired reading; the kelvin column of an older document caps a cast bluer than infinite kelvin.
+    ["White balance", m.wb_cast_mired != null
+      ? `neutrals read ${miredWords(m.wb_cast_mired, "warm", "cool")}`
+        + (m.wb_uncertainty_mired != null ? ` (±${fmt(m.wb_uncertainty_mired, 0)})` : "")
+      : m.wb_temperature_shift_k == null ? "–"
       : `neutrals read ${miredWords(1e6 / (6504 + m.wb_temperature_shift_k) - 1e6 / 6504, "warm", "cool")}`],
     ["Sharpness", fmt(m.sharpness, 1)],
     ["Horizon / verticals", `${fmt(m.horizon_tilt_deg, 2, true)}° / ${fmt(m.verticals_tilt_deg, 2, true)}°`],
