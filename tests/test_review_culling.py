@@ -29,7 +29,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name, operati
 from pipeline.outputs.shoot import after_preview_name
 from pipeline.outputs.xmp import image_decision, xmp_packet
 from pipeline.planning.plan import white_balance_gains
-from pipeline.planning.rules.white_balance import temperature_for_mired, white_balance_params
+from pipeline.planning.rules.white_balance import reviewed_params
 from pipeline.review.app import create_app
 from pipeline.review.context import review_context
 from pipeline.review.culling import parse_culling
@@ -303,15 +303,15 @@ def test_white_balance_is_editable_in_mired_at_any_light(client, out: Path) -> N
     v = version_of(client, sp)
     # A shift given in mired is the same edit as its kelvin (the same gains), and lands on the mired asked.
     half = round(wb["params"]["mired_shift"] / 2, 1)
-    kelvin = temperature_for_mired(m["wb_temperature_shift_k"], half)
     resp = client.post(f"/api/images/{sp}", json={"version": v, "changes": [
         {"op_id": wb["op_id"], "mired_shift": half}]})
     assert resp.status_code == 200, resp.get_json()
     new = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == wb["op_id"])
     assert new["params"]["mired_shift"] == pytest.approx(half, abs=0.05)
     assert new["params"]["target_mired"] == pytest.approx(wb["params"]["cast_mired"] + half, abs=0.1)  # not the plan's
-    assert new["params"]["gains"] == pytest.approx(white_balance_params(
-        m["wb_temperature_shift_k"], m["wb_cast_b"], round(kelvin), wb["params"]["tint_shift"])["gains"], abs=2e-4)
+    assert new["params"]["gains"] == pytest.approx(reviewed_params(  # the same edit in kelvin
+        m, wb["params"], wb["params"]["tint_shift"], temperature_shift_k=new["params"]["temperature_shift_k"])["gains"],
+        abs=1e-3)
     # A strong cooling, past the old editor's 10,000 K, then a tint alone with the kelvin the editor shows back.
     cool = round(-(1e6 / (6504.0 + m["wb_temperature_shift_k"])) + 30.0, 1)  # neutrals to 30 mired: 33,000 K
     resp = client.post(f"/api/images/{sp}", json={"version": v + 1, "changes": [

@@ -250,7 +250,7 @@ def test_a_black_and_white_frame_does_not_follow_its_scenes_white() -> None:
 
 def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
     """A reviewer's temperature/tint edit starts from the matched white: the op's shifts give its gains."""
-    from pipeline.planning.rules.white_balance import white_balance_params
+    from pipeline.planning.rules.white_balance import reviewed_params
 
     planned = _plan(_series(), load_chart("culinary").chart)
     # A frame whose camera white is already within MIN_WHITE_STEP of its scene's needs no operation
@@ -263,8 +263,10 @@ def test_a_matched_white_balance_is_editable_in_the_rules_terms() -> None:
         if wb is None:
             continue
         assert wb.params["scene_id"] in (1, 2)
-        again = np.asarray(white_balance_params(r.colour.temperature_shift_k, r.colour.cast_b,
-                                                wb.params["temperature_shift_k"], wb.params["tint_shift"])["gains"])
+        measured = {"wb_cast_a": r.colour.cast_a, "wb_cast_b": r.colour.cast_b, "wb_cast_mired": r.colour.cast_mired,
+                    "wb_temperature_shift_k": r.colour.temperature_shift_k}
+        again = np.asarray(reviewed_params(measured, wb.params, wb.params["tint_shift"],
+                                           temperature_shift_k=wb.params["temperature_shift_k"])["gains"])
         planned = np.asarray(wb.params["gains"])
         # The same colour; the scale differs by what each keeps: the rule the frame's own neutral's
         # luminance, the match the scene white's (so the scene's frames keep one exposure).

@@ -14,7 +14,15 @@ from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import colour_measure, white_balance_cast
 from pipeline.imaging.measure.metering import balanced, exposed, tone_curve
-from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, cast_mired, lab_of_light, lab_to_linear_srgb, light_rgb
+from pipeline.imaging.white_balance import (
+    D65_CCT_K,
+    D65_MIRED,
+    cast_mired,
+    lab_of_light,
+    lab_to_linear_srgb,
+    light_rgb,
+    white_balance_gains,
+)
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.white_balance import (
@@ -26,11 +34,11 @@ from pipeline.planning.rules.white_balance import (
     cast_confidence,
     is_a_light,
     is_skin,
+    kelvin_shift,
+    reviewed_params,
     skin_hue_margin,
     skin_mired,
     skin_weighed_colour,
-    temperature_for_mired,
-    white_balance_params,
 )
 
 BASE = load_chart("base").chart
@@ -39,7 +47,7 @@ BASE = load_chart("base").chart
 def _light_columns(m: float, uncertainty: float | None, tint_g: float = 0.0) -> dict[str, float | None]:
     light = light_rgb(m) * np.array([1.0, 2.0**tint_g, 1.0])
     a, b = lab_of_light(light)
-    return {"wb_cast_a": a, "wb_cast_b": b, "wb_temperature_shift_k": 1e6 / (D65_MIRED + m) - D65_CCT_K,
+    return {"wb_cast_a": a, "wb_cast_b": b, "wb_temperature_shift_k": kelvin_shift(m),  # capped as measured
             "wb_cast_mired": cast_mired(light), "wb_tint": tint_g, "wb_uncertainty_mired": uncertainty}
 
 
@@ -197,17 +205,49 @@ def test_the_inverse_gives_the_plans_gains_back() -> None:
     for record, chart in ((_record(60.0), BASE), (_record(-120.0), BASE), (_record(100.0, 10.0), load_chart("culinary").chart),
                           (_record(230.0, 20.0), BASE)):
         op = _wb(plan_image(record, chart))
-        again = white_balance_params(record.colour.temperature_shift_k, record.colour.cast_b,
-                                     op.params["temperature_shift_k"], op.params["tint_shift"])
+        measurements = _light_columns(record.colour.cast_mired, record.colour.uncertainty_mired)
+        again = reviewed_params(measurements, op.params, op.params["tint_shift"],
+                                temperature_shift_k=op.params["temperature_shift_k"])
         assert again["gains"] == pytest.approx(op.params["gains"], abs=2e-3)
         assert again["mired_shift"] == pytest.approx(op.params["mired_shift"], abs=0.2)
         # In mired (the review's unit) too, at any light: a blue cast's correction is past the 10,000 K the review
         # editor once bounded it by.
-        kelvin = temperature_for_mired(record.colour.temperature_shift_k, op.params["mired_shift"])
-        assert kelvin == pytest.approx(op.params["temperature_shift_k"], rel=1e-3, abs=1.0)
+        back = reviewed_params(measurements, op.params, op.params["tint_shift"], mired_shift=op.params["mired_shift"])
+        assert back["gains"] == pytest.approx(op.params["gains"], abs=1e-3)  # (its mired_shift rounded to 0.1)
+        assert back["temperature_shift_k"] == pytest.approx(op.params["temperature_shift_k"], rel=1e-3, abs=1.0)
     assert _wb(plan_image(_record(-120.0), BASE)).params["temperature_shift_k"] > 10000
-    with pytest.raises(ValueError, match="beyond the bluest light"):
-        temperature_for_mired(0.0, -D65_MIRED)
+    with pytest.raises(ValueError, match="outside 1-600 mired"):
+        reviewed_params(_light_columns(0.0, 6.0), {}, 0.0, mired_shift=-D65_MIRED)
+    with pytest.raises(ValueError, match="outside 1667-1000000 K"):
+        reviewed_params(_light_columns(0.0, 6.0), {}, 0.0, temperature_shift_k=5000.0)
+
+
+@pytest.mark.parametrize("case", ["bluer than infinite kelvin", "weighed with the skin"])
+def test_a_reviewers_shift_moves_the_neutrals_from_where_the_plan_left_them(case: str) -> None:
+    """A reviewer's 10 mired warmer than the plan leaves the neutrals 10 mired warmer than the plan did.
+
+    A blue cast of -183 mired (the shared wb photos' chispita_666) has no kelvin: the measurement caps it at
+    1e6 K, 1 mired, 30 mired warmer than the light, and a shift counted from the cap landed 40 mired warmer. A
+    plan that weighed a face's skin with the neutrals (Afifi's Rhett_Sutphin photo: neutrals 36 mired warm, the
+    plan's light 300) corrects a light the measurements alone do not give; from the neutrals alone the same
+    10 mired landed 42 mired away."""
+    if case == "bluer than infinite kelvin":
+        record = _record(-183.0, uncertainty=10.0)
+        assert record.colour.temperature_shift_k == pytest.approx(1e6 - D65_CCT_K)
+    else:
+        record = _record(36.0, uncertainty=60.0, faces=[_pale_face(_published_skin(260.0))])
+    op = _wb(plan_image(record, BASE))
+    assert abs(op.params["mired_shift"]) == pytest.approx(150.0, abs=0.1)  # the chart's cap
+    if case == "weighed with the skin":
+        assert op.params["cast_mired"] > 150.0 and "weighed with the faces' skin" in op.reason
+    measurements = _light_columns(record.colour.cast_mired, record.colour.uncertainty_mired)
+    warmer = reviewed_params(measurements, op.params, op.params["tint_shift"], mired_shift=op.params["mired_shift"] + 10.0)
+    assert warmer["mired_shift"] == pytest.approx(op.params["mired_shift"] + 10.0, abs=0.1)
+    assert warmer["target_mired"] == pytest.approx(op.params["target_mired"] + 10.0, abs=0.1)
+    # The gains change as the light 10 mired warmer than the plan's target would: whatever the light measured.
+    step = np.asarray(warmer["gains"]) / np.asarray(op.params["gains"])
+    want = light_rgb(op.params["target_mired"] + 10.0) / light_rgb(op.params["target_mired"])
+    assert step / step[1] == pytest.approx(want / want[1], abs=2e-3)
 
 
 def test_a_record_measured_before_the_uncertainty_is_planned_as_likely() -> None:
@@ -435,8 +475,7 @@ def test_faces_still_blue_after_the_correction_ask_for_more_of_it() -> None:
     seen = skin * light_rgb(-110.0)
     seen = (seen * 0.33 / seen[1]).tolist()
     record = _record(-50.0, uncertainty=10.0, faces=[_pale_face(seen)])
-    shift_k = record.colour.temperature_shift_k
-    plain = np.asarray(white_balance_params(shift_k, record.colour.cast_b, shift_k, -record.colour.cast_a)["gains"])
+    plain = white_balance_gains(record.colour.cast_a, record.colour.cast_b)  # the neutrals to D65
     assert not is_skin(np.array(seen)) and not is_skin(np.array(seen) * plain)
     ops = plan_image(record, BASE)
     op = _wb(ops)

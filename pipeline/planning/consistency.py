@@ -54,7 +54,7 @@ from pipeline.imaging.scene_light import (
     uv_to_xy,
     xy_to_uv,
 )
-from pipeline.imaging.white_balance import D65_CCT_K, mired, white_balance_gains
+from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, mired, white_balance_gains
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
@@ -341,7 +341,7 @@ def shifts_for_gains(gains: Sequence[float], measured_shift_k: float | None,
     """The ``(temperature_shift_k, tint_shift)`` that give ``gains`` in the white-balance rule's terms.
 
     The rule (and a reviewer's temperature and tint edit,
-    :func:`pipeline.planning.rules.white_balance.white_balance_params`) moves the
+    :func:`pipeline.planning.rules.white_balance.reviewed_params`) moves the
     frame's measured neutral (``D65 + measured_shift_k``, Lab b* ``cast_b``, a*
     ``-tint_shift``) to a Planckian white ``temperature_shift_k`` cooler. A
     matched white balance moves another colour (the scene's white as this
@@ -372,12 +372,13 @@ def shifts_for_gains(gains: Sequence[float], measured_shift_k: float | None,
 
 
 def matched_white_balance_params(match: WhiteMatch, scene_id: int, measured_shift_k: float | None = None,
-                                 cast_b: float | None = None) -> dict[str, object]:
+                                 cast_b: float | None = None, cast_mired: float | None = None) -> dict[str, object]:
     """The operation parameters of a matched white balance, in the white-balance rule's terms.
 
     ``gains`` for the renderer; ``mired_shift`` (+ warmer), ``temperature_shift_k``
     and ``tint_shift`` as the white-balance rule reports them, relative to the
-    frame's measured neutral when it has one (:func:`shifts_for_gains`), else
+    frame's measured neutral when it has one (:func:`shifts_for_gains`; ``mired_shift`` from its
+    ``cast_mired`` where known, which the kelvin column caps for a light bluer than infinite kelvin), else
     of the colour the gains turn grey; ``white``: Camera Raw's ``[Temperature,
     Tint]`` the frame is rendered at (the XMP writer uses it); ``scene_id``.
     """
@@ -387,7 +388,8 @@ def matched_white_balance_params(match: WhiteMatch, scene_id: int, measured_shif
     if shifts is not None:
         temperature_shift_k, tint_shift = shifts
         measured_cct = D65_CCT_K + measured_shift_k  # type: ignore[operator]
-        mired_shift = mired(measured_cct - temperature_shift_k) - mired(measured_cct)
+        neutrals = mired(measured_cct) if cast_mired is None else D65_MIRED + cast_mired
+        mired_shift = mired(measured_cct - temperature_shift_k) - neutrals
     else:
         as_shot = match.as_shot_xy or D65_XY
         mired_shift = mired_tint(as_shot)[0] - mired_tint(match.white_xy)[0]

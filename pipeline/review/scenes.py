@@ -279,7 +279,7 @@ def _white_params(scene_id: int, target: tuple[float, float], shot: tuple[float,
     gains = gains_for_white(target, shot)
     match = WhiteMatch(gains, target, target, None, shot, frames, False)
     params = matched_white_balance_params(match, scene_id, measurements.get("wb_temperature_shift_k"),
-                                          measurements.get("wb_cast_b"))
+                                          measurements.get("wb_cast_b"), measurements.get("wb_cast_mired"))
     return {k: params[k] for k in WHITE_PARAMS}
 
 

@@ -59,7 +59,7 @@ from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported f
     image_decision,
     write_xmp,
 )
-from pipeline.planning.rules.white_balance import temperature_for_mired, white_balance_params
+from pipeline.planning.rules.white_balance import reviewed_params
 from pipeline.review.culling import (
     CULLING_FIELDS,
     Decision,
@@ -1091,16 +1091,12 @@ class ReviewStore:
         m = doc.get("measurements") or {}
         if m.get("wb_temperature_shift_k") is None or m.get("wb_cast_b") is None:
             raise ReviewError("the image has no white-balance measurement to shift from")
-        measured = float(m["wb_temperature_shift_k"])
         try:
-            if change.mired_shift is not None:
-                temperature = temperature_for_mired(measured, change.mired_shift)
-            chosen = white_balance_params(measured, float(m["wb_cast_b"]), float(temperature), float(tint))
+            chosen = reviewed_params(m, p, float(tint), mired_shift=change.mired_shift,
+                                     temperature_shift_k=None if change.mired_shift is not None else temperature)
         except ValueError as exc:
             raise ReviewError(str(exc)) from None
-        if "target_mired" in p and p.get("cast_mired") is not None:  # where the neutrals end up, as the plan says it
-            chosen["target_mired"] = round(float(p["cast_mired"]) + float(chosen["mired_shift"]), 1)  # type: ignore[arg-type]
-        return chosen
+        return {k: chosen[k] for k in params}
 
     def _align_crops(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], explicit: set[str], reviewer: str,
                      at: str) -> list[tuple[str | None, str, Any, Any]]:

@@ -105,8 +105,10 @@ def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart, record: Imag
            else f"the white of the ColorChecker in {match.chart_frames} of its frames" if match.chart_frames
            else "the scene's white")
     own = "" if match.own_xy is None else f"; its own estimate read {1e6 / mired_tint(match.own_xy)[0]:.0f} K"
+    colour = record.colour
+    params = matched_white_balance_params(match, scene, colour.temperature_shift_k, colour.cast_b, colour.cast_mired)
     return [Operation(
-        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=matched_white_balance_params(match, scene, record.colour.temperature_shift_k, record.colour.cast_b),
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
         reason=f"matched to scene {scene} ({match.frames} frame{'s' if match.frames != 1 else ''}): rendered at {why}, "
                f"{1e6 / scene_m:.0f} K / tint {scene_tint:+.0f}{own}{_strictness_note(chart)}",
         measured=None if match.own_xy is None else rounded(mired_tint(match.own_xy)[0], 1),

@@ -97,7 +97,7 @@ neutrals measured at ``6504 + wb_temperature_shift_k`` K move to that minus
 this), ``tint_shift`` (the Lab a* removed), ``cast_mired`` (the light the
 correction starts from: the neutrals' as measured, or weighed with the skin,
 point 2d) and ``target_mired`` (where the plan puts them: the chart's
-target plus what it keeps, or what the cap leaves). :func:`white_balance_params`
+target plus what it keeps, or what the cap leaves). :func:`reviewed_params`
 is the inverse for a reviewer's temperature and tint.
 """
 
@@ -227,11 +227,17 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None) -> ColourMeasur
     neutrals = measured_cast_mired(record)
     w_neutrals, w_skin = colour.uncertainty_mired**-2, SKIN_SPREAD_MIRED**-2
     both = (w_neutrals * neutrals + w_skin * (skin - SKIN_MIRED)) / (w_neutrals + w_skin)
-    light = lab_to_linear_srgb(50.0, colour.cast_a, colour.cast_b) * light_rgb(both) / light_rgb(neutrals)
-    a, b = lab_of_light(light)
+    a, b = moved_cast(colour.cast_a, colour.cast_b, neutrals, both)
     as_measured = {f.name: getattr(colour, f.name) for f in dataclasses.fields(ColourMeasure)}  # (a store's view too)
     return ColourMeasure(**{**as_measured, "cast_a": a, "cast_b": b, "cast_mired": both,
                             "temperature_shift_k": kelvin_shift(both), "uncertainty_mired": (w_neutrals + w_skin)**-0.5})
+
+
+def moved_cast(cast_a: float, cast_b: float, from_mired: float, to_mired: float) -> tuple[float, float]:
+    """The Lab ``(a*, b*)`` of a light read ``(cast_a, cast_b)`` at ``from_mired`` moved along the locus to
+    ``to_mired`` (both against D65, + warm), its green tint kept: the light the neutrals and the skin read
+    together (:func:`skin_weighed_colour`)."""
+    return lab_of_light(lab_to_linear_srgb(50.0, cast_a, cast_b) * light_rgb(to_mired) / light_rgb(from_mired))
 
 
 def skin_disagrees(skin: float | None, shift: float) -> bool:
@@ -556,71 +562,50 @@ def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float
 MIN_TARGET_CCT, MAX_TARGET_CCT = 1667.0, 1e6
 
 
-def white_balance_params(measured_shift_k: float, cast_b: float, temperature_shift_k: float,
-                         tint_shift: float) -> dict[str, float | list[float]]:
-    """The white-balance operation's parameters for a temperature and tint shift a reviewer chose.
+def reviewed_params(measurements: dict, planned: dict, tint_shift: float, *, mired_shift: float | None = None,
+                    temperature_shift_k: float | None = None) -> dict[str, float | list[float]]:
+    """The white balance a reviewer chose: the plan's parameters (:func:`planned_params`) for its light moved
+    ``mired_shift`` (+ warmer) or ``temperature_shift_k`` (Lightroom's sign: + warmer) from where it reads,
+    removing the Lab a* ``tint_shift``. With the plan's own shifts this gives the plan's gains.
 
-    The inverse of :func:`plan_white_balance`'s choice: neutrals measured at
-    ``D65 + measured_shift_k`` move to ``that - temperature_shift_k`` kelvin
-    (Lightroom's sign: + = warmer), and ``tint_shift`` is the Lab a* the
-    correction removes. With the plan's own shifts this gives the plan's gains.
-
-    Parameters
-    ----------
-    measured_shift_k : float
-        The measurement ``wb_temperature_shift_k`` (neutrals' CCT minus D65).
-    cast_b : float
-        The measurement ``wb_cast_b`` (Lab b* of the neutrals).
-    temperature_shift_k, tint_shift : float
-        The shifts wanted.
-
-    Returns
-    -------
-    dict
-        ``gains``, ``mired_shift``, ``temperature_shift_k``, ``tint_shift``.
+    The plan's light is its ``cast_mired`` (the neutrals, weighed with the skin where faces were), rebuilt from
+    the measurements (``wb_cast_a``, ``wb_cast_b``, ``wb_cast_mired``) by :func:`moved_cast`, so a shift is a
+    step from where the plan left the neutrals at any light: one bluer than infinite kelvin (which the kelvin
+    column caps at 1e6 K, 1 mired) or one the skin moved far from the neutrals. A shift in kelvin counts from
+    that light's kelvin as the plan's ``temperature_shift_k`` does (the cap included). An operation without a
+    ``cast_mired`` (a scene's matched white) starts from the neutrals as measured.
 
     Raises
     ------
     ValueError
-        If the target white falls outside 1667 K-1e6 K (a shift too large for the measured light).
+        If the neutrals would land outside 1667 K to infinite kelvin.
     """
-    measured_cct = D65_CCT_K + measured_shift_k
-    target_cct = measured_cct - temperature_shift_k
-    if not MIN_TARGET_CCT <= target_cct <= MAX_TARGET_CCT:
-        raise ValueError(f"a temperature shift of {temperature_shift_k:+.0f} K moves the neutrals measured at "
-                         f"{measured_cct:.0f} K to {target_cct:.0f} K, outside {MIN_TARGET_CCT:.0f}-"
-                         f"{MAX_TARGET_CCT:.0f} K")
-    gains = white_balance_gains(-tint_shift, cast_b, target_cct)
-    return {
-        "gains": [rounded(g, 4) for g in gains],
-        "mired_shift": rounded(mired(target_cct) - mired(measured_cct), 1),
-        "temperature_shift_k": rounded(temperature_shift_k, 0),
-        "tint_shift": rounded(tint_shift, 2),
-    }
-
-
-def temperature_for_mired(measured_shift_k: float, mired_shift: float) -> float:
-    """The ``temperature_shift_k`` of a correction ``mired_shift`` mired warmer (+) or cooler (-) for neutrals
-    measured at ``D65 + measured_shift_k``: what :func:`white_balance_params` takes for a shift a reviewer
-    gives in mired (even steps of it look alike at any light; a step in kelvin does not).
-
-    Raises
-    ------
-    ValueError
-        If the shift takes the neutrals beyond infinite kelvin (a cooling larger than their mired).
-    """
-    measured_cct = D65_CCT_K + measured_shift_k
-    target = mired(measured_cct) + mired_shift
-    if target < _MIN_TARGET_MIRED:
-        raise ValueError(f"a {mired_shift:+.0f} mired shift moves the neutrals measured at {measured_cct:.0f} K "
-                         f"({mired(measured_cct):.0f} mired) beyond the bluest light ({_MIN_TARGET_MIRED:.0f} mired)")
-    return measured_cct - 1e6 / target
+    measured = measurements.get("wb_cast_mired")
+    if measured is None:  # measured before the column existed: the kelvin column's reading
+        measured = mired(D65_CCT_K + float(measurements["wb_temperature_shift_k"])) - D65_MIRED
+    cast = float(measured if planned.get("cast_mired") is None else planned["cast_mired"])
+    if mired_shift is None:
+        light_cct = D65_CCT_K + kelvin_shift(cast)
+        target_cct = light_cct - float(temperature_shift_k)  # type: ignore[arg-type]
+        if not MIN_TARGET_CCT <= target_cct <= MAX_TARGET_CCT:
+            raise ValueError(f"a temperature shift of {temperature_shift_k:+.0f} K moves the neutrals read at "
+                             f"{light_cct:.0f} K to {target_cct:.0f} K, outside {MIN_TARGET_CCT:.0f}-"
+                             f"{MAX_TARGET_CCT:.0f} K")
+        mired_shift = mired(target_cct) - D65_MIRED - cast
+    target = cast + mired_shift
+    if not _MIN_TARGET_MIRED <= D65_MIRED + target <= mired(MIN_TARGET_CCT):
+        raise ValueError(f"a {mired_shift:+.0f} mired shift moves the neutrals the plan read at {cast:+.0f} mired "
+                         f"from D65 to {D65_MIRED + target:.0f} mired, outside {mired(MAX_TARGET_CCT):.0f}-"
+                         f"{mired(MIN_TARGET_CCT):.0f} mired ({MIN_TARGET_CCT:.0f} K to infinite kelvin)")
+    _, b = moved_cast(float(measurements.get("wb_cast_a") or 0.0), float(measurements["wb_cast_b"]), float(measured),
+                      cast)
+    return planned_params(kelvin_shift(cast), b, cast, target, tint_shift)
 
 
 def planned_params(measured_shift_k: float, cast_b: float, cast_mired: float, target_mired: float,
                    tint_shift: float) -> dict[str, float | list[float]]:
     """The plan's parameters: neutrals ``cast_mired`` from D65 (measured at ``6504 + measured_shift_k`` K)
-    moved to ``target_mired``, removing the Lab a* ``tint_shift``; :func:`white_balance_params` of the
+    moved to ``target_mired``, removing the Lab a* ``tint_shift``; :func:`reviewed_params` of the
     resulting ``temperature_shift_k`` gives the same gains."""
     measured_cct = D65_CCT_K + measured_shift_k
     target_cct = 1e6 / max(D65_MIRED + target_mired, _MIN_TARGET_MIRED)
