@@ -81,8 +81,9 @@ def metered(items: list[dict], work: Path, log) -> dict[tuple[str, str], tuple[f
     from pipeline.kernel.run import RunSettings, process_shoot
 
     shoot = work / "shoot"
-    if shoot.exists():
-        shutil.rmtree(shoot)
+    for folder in (shoot, work / "out"):  # analysed afresh: a journal kept would answer for older code
+        if folder.exists():
+            shutil.rmtree(folder)
     shoot.mkdir(parents=True)
     names = {}
     for item in items:
