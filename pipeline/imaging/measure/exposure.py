@@ -17,9 +17,11 @@ import numpy as np
 from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
 from pipeline.imaging.measure.metering import (
+    RENDERED_WHITE_SPREAD_EV,
     SHADOW_FRACTION,
     WHITE_LOG2,
     WHITE_PERCENTILE,
+    WHITE_SPREAD_EV,
     key_and_white_log2,
     meter_log2,
     metering_reference,
@@ -463,7 +465,7 @@ def exposure_measure(
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
     key_log2, white_log2 = key_and_white_log2(subject_key(sub, p50), white)
     scene_key, scene_white = scene_key_and_white_log2(key_log2, white_log2, rendered)
-    ev = meter_log2(scene_key, scene_white)
+    ev = meter_log2(scene_key, scene_white, RENDERED_WHITE_SPREAD_EV if rendered else WHITE_SPREAD_EV)
     hi, lo, any_hi = (_clipped_pct_of(rgb[opaque], highlight_level, shadow_level) if masked  # type: ignore[index]
                       else clipped_pct(rgb, highlight_level, shadow_level))
     return ExposureMeasure(
