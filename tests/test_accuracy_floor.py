@@ -146,7 +146,9 @@ def test_exposure_rendered_twins_floor(tiny) -> None:
     # 0.40 today, was 0.34: since exposure.min_confidence (0.8) an offset within what well-exposed photographs
     # read (0.62 EV on the frame alone) is left as shot, so a 0.4 EV twin keeps its 0.4 EV; the price of
     # leaving the originals alone (published 2 -> 3 of 3, rendered 0 EV twins 3 -> 4 of 4 below).
-    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.41  # FLOOR (0.37 since the face key's refit; 0.94 before)
+    # 0.415 since a rendered source's white point weighs half (spread x2): on the held-out split the median went
+    # 0.50 -> 0.49 and the published photos left within 0.3 EV 21 -> 26 of 36 (ACCURACY.md).
+    assert value(rows, "rendered twins (JPEG): median |error| (n=") <= 0.42  # FLOOR (0.37 since the face key's refit; 0.94 before)
     assert value(rows, "rendered twins (JPEG): 95th percentile") <= 1.1  # FLOOR (1.00 since the refit, was 0.89; 3.15 before)
     assert value(rows, "rendered twins (JPEG): corrections of the wrong sign") <= 0  # FLOOR = TARGET (2 of 9 before)
 
