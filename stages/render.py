@@ -128,8 +128,10 @@ class Render(Stage):
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
                 max_bytes=self.params.max_decode_mb << 20,
             )
-        # The source's highlights, measured once for the after picture and every rendition of a push.
+        # The source's highlights (and a rendered source's level), measured once for the after picture and every
+        # rendition of a push.
         white = source_white(decoded) if adjustments.exposure_ev > 0 else None
+        adjustments = adjustments.for_source(decoded)
         item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments, white)
         return render_renditions(
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px,

@@ -402,6 +402,41 @@ def test_a_push_rolls_highlights_off_instead_of_clipping_them() -> None:
     assert shoulder_white(Adjustments(exposure_ev=-1.0), 0.3) == 1.0  # a pull needs no roll-off
 
 
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_a_jpeg_developed_under_is_pushed_back_to_how_it_was_developed(name: str) -> None:
+    """A push on a rendered source moves its key as the push moves scene light, through the camera-like curve.
+
+    A real photo taken back to scene light through the film curve the accuracy corpus develops with, developed
+    1.5 EV under (8-bit sRGB, as a JPEG stores it) and pushed by 1.5 EV as the plan asks: its key lands within
+    0.15 EV of the photo developed right (-0.04 to +0.02 for these three). A gain of 2**1.5 on its display light,
+    what the renderer applied before, leaves it 0.24-0.6 EV under: the curve is steeper than 1:1 below the key.
+    """
+    from skimage import data
+
+    from benchmarks.accuracy_corpus import film_curve_inverse, film_curve_render, srgb8_to_linear, to_srgb8
+
+    def key(srgb8: np.ndarray) -> float:
+        return float(np.log2(np.median(srgb8_to_linear(srgb8) @ np.array([0.2126, 0.7152, 0.0722]))))
+
+    scene = film_curve_inverse(srgb8_to_linear(getattr(data, name)()[..., :3]))
+    truth = to_srgb8(film_curve_render(scene))
+    twin = srgb8_to_linear(to_srgb8(film_curve_render(scene * 2.0**-1.5))).astype(np.float32)
+    h, w = twin.shape[:2]
+    push = op("exposure", {"ev": 1.5})
+    adjust = adjustments_from_operations([push], display_referred=True)
+    assert adjust.exposure_ev == 1.5 and adjust.gain_ev == pytest.approx(2.2, abs=0.05)  # at a photograph's key
+    assert 1.8 <= adjust.for_source(twin).gain_ev <= 2.3  # at this photo's own level
+    from pipeline.imaging.render import render_frame
+
+    def delivered(a: Adjustments) -> np.ndarray:
+        return render_frame(twin, w, h, a, (0.0, 0.0, float(w), float(h)), (w, h), "srgb", 0.0, 8)
+
+    assert abs(key(delivered(adjust)) - key(truth)) <= 0.15
+    assert key(delivered(Adjustments(exposure_ev=1.5))) - key(truth) < -0.2  # the display gain alone
+    # A RAW's pixels are scene light already: its push is the plain gain.
+    assert adjustments_from_operations([push]).gain_ev == 1.5
+
+
 def test_only_what_was_blown_in_the_source_is_delivered_at_white() -> None:
     from pipeline.imaging.render import SHOULDER_TOP, highlight_shoulder
 

@@ -59,6 +59,7 @@ from pipeline.imaging.measure.metering import (
     LevelSplit,
     balance_display_referred,
     darken_display_referred,
+    display_push_ev,
     encoded_level,
     split_level,
 )
@@ -70,8 +71,9 @@ from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceK
 #: 4: a rendered source is darkened in its scene light; 5: its white balance moves no colour further than the
 #: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`); 6: a rendered
 #: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`);
-#: 7: and so does its white balance.
-RENDER_VERSION = 7
+#: 7: and so does its white balance; 8: a rendered source's push is the display gain that moves its key as the push
+#: moves scene light (:func:`~pipeline.imaging.measure.metering.display_push_ev`).
+RENDER_VERSION = 8
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -101,7 +103,10 @@ class Adjustments:
     wb_gains : tuple of float
         Linear working-RGB multipliers (R, G, B); ``(1, 1, 1)`` leaves white balance alone.
     exposure_ev : float
-        Global exposure change in EV (gain ``2**exposure_ev``).
+        Global exposure change in EV (gain ``2**exposure_ev``; a rendered source's push: :attr:`gain_ev`).
+    source_level : float or None
+        A rendered source's level (:func:`source_level`), for a push's :attr:`gain_ev`: set by
+        :meth:`for_source` from the decoded pixels; None before.
     faces : tuple of FaceLift
     angle_deg : float
         Straightening angle: every frame is turned by it (counter-clockwise on screen).
@@ -135,6 +140,7 @@ class Adjustments:
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
     exposure_ev: float = 0.0
+    source_level: float | None = None
     faces: tuple[FaceLift, ...] = ()
     angle_deg: float = 0.0
     crops: Mapping[str, Box] = field(default_factory=dict)
@@ -153,6 +159,22 @@ class Adjustments:
         if not turn and pad == self.pad_rgb:
             return self
         return dataclasses.replace(self, angle_deg=self.angle_deg + turn, pad_rgb=pad)
+
+    @property
+    def gain_ev(self) -> float:
+        """The exposure as the gain on the decoded pixels, in EV: ``exposure_ev``, but a rendered source's push is the
+        gain on its display light that moves its level as ``exposure_ev`` moves scene light
+        (:func:`~pipeline.imaging.measure.metering.display_push_ev`, at ``source_level``)."""
+        if self.display_referred and self.exposure_ev > 0:
+            return display_push_ev(self.exposure_ev, self.source_level)
+        return self.exposure_ev
+
+    def for_source(self, decoded: np.ndarray) -> Adjustments:
+        """These adjustments with a rendered source's push matched at its own level (:func:`source_level`),
+        read once from the whole decoded picture, so that every rendition and preview gets the same gain."""
+        if not (self.display_referred and self.exposure_ev > 0) or self.source_level is not None:
+            return self
+        return dataclasses.replace(self, source_level=source_level(decoded))
 
 
 def _box(value: Any, op: Operation) -> Box:
@@ -979,7 +1001,7 @@ def correction_gains(adjustments: Adjustments) -> np.ndarray:
     """Per-channel linear gains of white balance times exposure (one multiply per pixel); a rendered
     source's darkening (:func:`scene_gain`) and white balance (:func:`scene_balance`) are not among them."""
     wb = 1.0 if scene_balance(adjustments) is not None else np.asarray(adjustments.wb_gains)
-    return wb * np.full(3, 1.0 if scene_gain(adjustments) < 1.0 else 2.0**adjustments.exposure_ev)
+    return wb * np.full(3, 1.0 if scene_gain(adjustments) < 1.0 else 2.0**adjustments.gain_ev)
 
 
 def scene_balance(adjustments: Adjustments) -> tuple[float, float, float] | None:
@@ -1015,11 +1037,29 @@ def source_white(decoded: np.ndarray) -> float:
     ValueError
         If ``decoded`` is not an (H, W, 3) image.
     """
+    return _brightest_percentile(decoded, SOURCE_WHITE_PERCENTILE)
+
+
+def source_level(decoded: np.ndarray) -> float:
+    """The level of a rendered source's mid-tones, in linear light (1.0 = full scale): the median of each pixel's
+    brightest channel, on about 250 000 pixels, the level its camera-like curve acts on (a film-like curve sets the
+    brightest channel; a saturated colour's luminance sits well below it). Where a push is matched
+    (:meth:`Adjustments.for_source`).
+
+    Raises
+    ------
+    ValueError
+        If ``decoded`` is not an (H, W, 3) image.
+    """
+    return _brightest_percentile(decoded, 50.0)
+
+
+def _brightest_percentile(decoded: np.ndarray, percentile: float) -> float:
     if decoded.ndim != 3 or decoded.shape[2] != 3 or decoded.size == 0:
         raise ValueError(f"expected an (H, W, 3) image, got {decoded.shape}")
     step = max(1, int(math.sqrt(decoded.shape[0] * decoded.shape[1] / 250_000)))
     brightest = brightest_channel(decoded[::step, ::step])
-    level = float(np.percentile(brightest, SOURCE_WHITE_PERCENTILE))
+    level = float(np.percentile(brightest, percentile))
     return level / 65535.0 if decoded.dtype == np.uint16 else level
 
 
@@ -1035,7 +1075,7 @@ def shoulder_white(adjustments: Adjustments, white_of_source: float = 1.0) -> fl
     """
     if adjustments.exposure_ev <= 0:
         return 1.0
-    return 2.0**adjustments.exposure_ev * max(white_of_source, 1e-6)
+    return 2.0**adjustments.gain_ev * max(white_of_source, 1e-6)
 
 
 #: A pixel at this share of a white backdrop's colour or less, in the channel furthest under it, is the subject
@@ -1199,6 +1239,7 @@ def render_frame(
         On malformed inputs (see :func:`warp_frame` and :func:`finish_rendition`).
     """
     src_scale = (decoded.shape[1] / width, decoded.shape[0] / height)
+    adjustments = adjustments.for_source(decoded)
     # The whole source's highlights, not this frame's: every rendition and preview rolls off alike.
     if adjustments.exposure_ev > 0 and white_of_source is None:
         white_of_source = source_white(decoded)
@@ -1212,7 +1253,7 @@ def render_frame(
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
     apply_face_lifts(linear, adjustments.faces, to_frame)
-    full = 2.0**adjustments.exposure_ev if white > 1.0 else None
+    full = 2.0**adjustments.gain_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb, backdrop_levels(adjustments, to_frame, size, width, height),
@@ -1288,7 +1329,7 @@ def render_rows(
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height, inner)
     apply_face_lifts(linear, adjustments.faces, to_frame)
     white = shoulder_white(adjustments, white_of_source)
-    full = 2.0**adjustments.exposure_ev if white > 1.0 else None
+    full = 2.0**adjustments.gain_ev if white > 1.0 else None
     out = finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb,
@@ -1385,6 +1426,7 @@ def render_renditions(
     """
     if adjustments.exposure_ev > 0 and white_of_source is None and renditions:
         white_of_source = source_white(decoded)
+    adjustments = adjustments.for_source(decoded)  # once for every rendition
     out: dict[str, np.ndarray] = {}
     for name, r in renditions.items():
         turned = adjustments.for_crop(r.crop)  # a crop a reviewer turned further

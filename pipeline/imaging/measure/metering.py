@@ -167,6 +167,27 @@ def inverse_tone_curve(display_linear: np.ndarray | float) -> np.ndarray:
     return np.interp(np.asarray(display_linear, dtype=np.float64), _DISPLAY, _SCENE)
 
 
+def display_push_ev(ev: float, level: float | None = None) -> float:
+    """A push of ``ev`` EV of scene light (> 0) as the gain on a rendered source's display light, in EV.
+
+    A rendered source is brightened by a gain on its display light (its highlights rolled off by the
+    renderer's shoulder), but its exposure is metered, and the push decided, in the scene light of the
+    camera-like curve, which is steeper than 1:1 below the key (log-log slope 1.3-1.6 from 2 EV under to
+    the key): a display gain of ``ev`` moves the key only about ``ev / 1.4`` of scene light, and a JPEG
+    developed 1.5 EV under was delivered about 0.6 EV under (``benchmarks/rendered_push.py``). This is the
+    display gain that moves ``level`` (display-linear: the median of the source's brightest channel,
+    :func:`~pipeline.imaging.render.source_level`, the level the curve acts on) as the push moves its scene
+    light, read off the curve (nothing fitted), the level landing no higher than a photograph's white point
+    (:data:`WHITE_LOG2`). Without a level the push is taken to correct the whole offset of a photograph's key
+    (it lands on :data:`KEY_LOG2`). ``ev`` <= 0 is returned as it is.
+    """
+    if not ev > 0.0:
+        return ev
+    start = KEY_LOG2 - ev if level is None else math.log2(max(float(inverse_tone_curve(level)), 2.0**-24))
+    end = min(start + ev, WHITE_LOG2)
+    return max(0.0, float(math.log2(float(tone_curve(2.0**end)) / max(float(tone_curve(2.0**start)), 2.0**-24))))
+
+
 def darkening_curve(gain: float, size: int = _LUT_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` samples of a rendered source's darkening by ``gain`` (< 1) in its scene light.
 

@@ -58,7 +58,7 @@ def plan_whiten_backdrop(record: ImageRecord, chart: Chart, plan: PlanState) -> 
                               display_referred=is_rendered(record.source_kind),
                               backdrop_rgb=tuple(float(c) * darkest for c in colour))  # type: ignore[arg-type]
     white = shoulder_white(adjustments, max(colour))
-    level = backdrop_level(adjustments, ColorSpace.SRGB, white, 2.0**plan.exposure_ev if white > 1.0 else None)
+    level = backdrop_level(adjustments, ColorSpace.SRGB, white, 2.0**adjustments.gain_ev if white > 1.0 else None)
     if level >= WHITE_ALREADY:
         return []
     params = {"backdrop_rgb": [rounded(c, 4) for c in colour], "level": rounded(level * 255.0, 1)}
