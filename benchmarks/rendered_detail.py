@@ -112,10 +112,15 @@ def darktable_jpeg(item: dict) -> Path:
     if not jpg.is_file():
         out_dir.mkdir(exist_ok=True)
         tmp = out_dir / (dng.stem + ".tmp.jpg")
-        subprocess.run(["darktable-cli", str(dng), str(tmp), "--core", "--configdir", str(out_dir / "config"),
-                        "--library", ":memory:"], check=True, capture_output=True, timeout=600)
+        darktable_develop(dng, tmp, out_dir / "config")
         tmp.replace(jpg)
     return jpg
+
+
+def darktable_develop(dng: Path, jpg: Path, config: Path) -> None:
+    """``dng`` developed to ``jpg`` by ``darktable-cli``'s default pipeline (its configuration in ``config``)."""
+    subprocess.run(["darktable-cli", str(dng), str(jpg), "--core", "--configdir", str(config),
+                    "--library", ":memory:"], check=True, capture_output=True, timeout=600)
 
 
 def cast_gains(twin: np.ndarray, reference: np.ndarray) -> np.ndarray | None:

@@ -36,7 +36,6 @@ import argparse
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,6 +59,8 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     to_srgb8,
     write_dng,
 )
+from benchmarks.highlights import clipped_share  # noqa: E402
+from benchmarks.rendered_detail import darktable_develop  # noqa: E402
 from pipeline.imaging.render import Adjustments, render_frame  # noqa: E402
 
 OFFSETS_EV = (-0.7, -1.0, -1.5, -2.0)
@@ -72,10 +73,6 @@ def key_log2(srgb8: np.ndarray) -> float:
     lin = srgb8_to_linear(srgb8)
     y = lin @ np.array([0.2126, 0.7152, 0.0722])
     return float(np.log2(max(float(np.median(y)), 1e-6)))
-
-
-def clipped_pct(srgb8: np.ndarray) -> float:
-    return 100.0 * float(np.mean(np.any(srgb8 >= 255, axis=2)))
 
 
 def pushed(twin8: np.ndarray, ev: float, push: str) -> np.ndarray:
@@ -99,8 +96,7 @@ def darktable_twin(scene: np.ndarray, offset: float) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         dng, jpg = Path(tmp, "twin.dng"), Path(tmp, "twin.jpg")
         write_dng(dng, scene * 2.0**offset)
-        subprocess.run(["darktable-cli", str(dng), str(jpg), "--core", "--configdir", str(Path(tmp, "config")),
-                        "--library", ":memory:"], check=True, capture_output=True, timeout=600)
+        darktable_develop(dng, jpg, Path(tmp, "config"))
         with Image.open(jpg) as im:
             return np.asarray(im.convert("RGB"))
 
@@ -156,7 +152,7 @@ def score(twins: list[dict], evs: dict[str, float], shoot: Path) -> list[tuple]:
                 out = pushed(twin, ev, push)
                 diff = float(np.mean(np.abs(out.astype(np.int16) - truth.astype(np.int16))))
                 rows.append((t["split"], t["develop"], label, t["offset"], push, key_log2(out) - key_log2(truth), diff,
-                             clipped_pct(out) - clipped_pct(truth)))
+                             clipped_share(out) - clipped_share(truth)))
     return rows
 
 

@@ -24,6 +24,7 @@ from pipeline.imaging.render import (
     finish_rendition,
     output_to_frame,
     render_key,
+    render_frame,
     render_renditions,
     rendition_frame,
     rendition_size,
@@ -414,9 +415,7 @@ def test_a_jpeg_developed_under_is_pushed_back_to_how_it_was_developed(name: str
     from skimage import data
 
     from benchmarks.accuracy_corpus import film_curve_inverse, film_curve_render, srgb8_to_linear, to_srgb8
-
-    def key(srgb8: np.ndarray) -> float:
-        return float(np.log2(np.median(srgb8_to_linear(srgb8) @ np.array([0.2126, 0.7152, 0.0722]))))
+    from benchmarks.rendered_push import key_log2 as key
 
     scene = film_curve_inverse(srgb8_to_linear(getattr(data, name)()[..., :3]))
     truth = to_srgb8(film_curve_render(scene))
@@ -426,7 +425,6 @@ def test_a_jpeg_developed_under_is_pushed_back_to_how_it_was_developed(name: str
     adjust = adjustments_from_operations([push], display_referred=True)
     assert adjust.exposure_ev == 1.5 and adjust.gain_ev == pytest.approx(2.2, abs=0.05)  # at a photograph's key
     assert 1.8 <= adjust.for_source(twin).gain_ev <= 2.3  # at this photo's own level
-    from pipeline.imaging.render import render_frame
 
     def delivered(a: Adjustments) -> np.ndarray:
         return render_frame(twin, w, h, a, (0.0, 0.0, float(w), float(h)), (w, h), "srgb", 0.0, 8)
