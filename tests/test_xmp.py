@@ -217,7 +217,7 @@ def test_a_tilt_the_lines_do_not_make_sure_of_is_not_written() -> None:
 
 
 def test_tilt_left_to_a_retoucher_is_not_written() -> None:
-    """An 8.5-degree tilt is beyond the automatic 7 degrees: the renderer leaves it, so does the XMP."""
+    """An 8.5-degree tilt is beyond the automatic 3 degrees: the renderer leaves it, so does the XMP."""
     doc = _doc(_record(horizon_tilt_deg=8.52, lines_found=30))
     (st,) = [o for o in doc["operations"] if o["kind"] == "straighten"]
     assert st["applied_by"] == AppliedBy.RETOUCHER
