@@ -11,6 +11,7 @@ from charts.schema import Chart
 from pipeline.imaging.measure.metering import FACE_LOG2, inverse_tone_curve, is_rendered, scene_light, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
+from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
 
 # The lift fades out over a quarter of the face box's longer side beyond the
@@ -356,6 +357,23 @@ class PeerJudgement:
     surround: float | None = None
 
 
+def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
+    """The key faces the others are judged against: those skin-coloured as shot, where some face that counts is.
+
+    A "face" whose colour is no skin's beside one that is (a striped sleeve the detector scored 0.91, a poster's
+    drawing, a face under a coloured stage light) is not lit by the light the skin shows, or is no face: as the
+    reference it sent a selfie's lit face to a retoucher as "in a shadow 1.54 EV deep" (a camera JPEG of
+    drewnoakes/metadata-extractor-images, Sony Ericsson C905). Where no counted face is skin-coloured (a black
+    and white picture, a strong cast on every face, faces measured before their colour was) the key faces stand.
+    """
+    if is_monochrome(record):
+        return key_faces
+    skin = {i for i, rgb in face_colours(record) if is_skin(rgb)}
+    if not skin.intersection(counted):
+        return key_faces
+    return tuple(k for k in key_faces if k in skin)
+
+
 def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
     """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
 
@@ -465,7 +483,8 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
     exposure was keyed on (``plan.key_faces``, those in the brightest light,
-    other than the face itself), in the light the renderer multiplies
+    other than the face itself; only the skin-coloured ones where some face is:
+    :func:`skin_reference`), in the light the renderer multiplies
     (:func:`shown_ev`), less what its skin explains (:func:`skin_allowance`)
     and, in a flash-lit photo (:func:`lit_by_falloff`), less what its distance
     from the flash explains (:func:`falloff_allowance`): :func:`judge_against_peers`.
@@ -502,7 +521,8 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         if depth <= fr.brighten_below_ev or not deficit > chart.exposure.tolerance_ev:
             return []
         return [_lone_unconfirmed(i, record.faces[i], depth, deficit, chart)]
-    if not plan.key_faces:
+    reference = skin_reference(record, plan.key_faces, plan.faces_that_count)
+    if not reference:
         return []
     falloff = flash_falloff([record.faces[i] for i in plan.faces_that_count])
     ops = []
@@ -511,7 +531,7 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         if f.exposure_ev is None:
             continue
         # What the face's skin and distance do not explain of its darkness is the shadow.
-        judged = judge_against_peers(record, plan.key_faces, i, falloff)
+        judged = judge_against_peers(record, reference, i, falloff)
         if judged.depth <= fr.brighten_below_ev:
             continue
         if judged.surround is None or judged.surround < SURROUND_CONFIRMS * fr.brighten_below_ev:
