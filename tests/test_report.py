@@ -138,3 +138,18 @@ def test_a_pad_is_drawn_at_the_level_of_a_sweep_falling_off() -> None:
     assert greys[0] == encoded(1.0) and greys[-1] == encoded(2**-1.2) and greys == sorted(greys, reverse=True)
     ids = re.findall(r'linearGradient id="([^"]+)"', svg)
     assert len(ids) == len(set(ids)) == 2
+
+
+def test_scenes_of_one_frame_are_counted_not_listed() -> None:
+    from pipeline.outputs.report import _scenes_table, _Scene
+
+    group = _Scene(frames=3, first="2026-01-01T10:00:00", last="2026-01-01T10:05:00", ev_min=0.5, ev_max=0.5)
+    group.matched["exposure"] = 3
+    html = _scenes_table({1: _Scene(frames=1), 2: group, 3: _Scene(frames=1)})
+    assert "scene 2</span>" in html and "exposure on 3" in html and "10:00:00 &ndash; 10:05:00" in html
+    assert "scene 1</span>" not in html and "scene 3</span>" not in html
+    assert "2 frames are scenes of their own" in html
+    # A shoot of unrelated photos: no table of single frames, one line.
+    alone = _scenes_table({k: _Scene(frames=1) for k in range(1, 151)})
+    assert "<table>" not in alone and "150 frames are scenes of their own" in alone
+    assert "1 frame is a scene of its own" in _scenes_table({1: _Scene(frames=1), 2: group})

@@ -197,12 +197,20 @@ class _Scene:
 
 
 def _scenes_table(scenes: dict[int, _Scene]) -> str:
-    """The scenes of the shoot: frames, when, and what was matched across them."""
+    """The scenes of the shoot: frames, when, and what was matched across them.
+
+    Scenes of two frames or more are rows; scenes of one frame are counted in a line under them: a shoot of
+    unrelated photos (150 camera test files) made 150 rows of "each frame on its own" that hid the few scenes.
+    """
     if not scenes:
         return ""
     rows = []
+    alone = 0
     for sid in sorted(scenes):
         sc = scenes[sid]
+        if sc.frames < 2:
+            alone += 1
+            continue
         clock = [t[11:19] for t in (sc.first, sc.last) if t]
         when = (clock[0] + (f" &ndash; {clock[-1]}" if clock[-1] != clock[0] else "")) if clock else "-"
         what = ", ".join(f"{k} on {n}" for k, n in sorted(sc.matched.items())) or "each frame on its own"
@@ -210,10 +218,14 @@ def _scenes_table(scenes: dict[int, _Scene]) -> str:
                 else f"{sc.ev_min:+.2f} to {sc.ev_max:+.2f} EV")
         rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{sc.frames}</td><td>{when}</td>"
                     f"<td>{_e(what)}</td><td>{span}</td></tr>")
-    return ("<h2>Scenes</h2><p class=muted>Frames of one place and light. Matched: the corrections planned "
-            "with the scene (the chart's consistency), on how many frames.</p><table><tr><th>scene</th>"
-            "<th>frames</th><th>taken</th><th>matched</th><th>exposure corrections</th></tr>"
-            + "".join(rows) + "</table>")
+    table = ("<p class=muted>Frames of one place and light. Matched: the corrections planned with the scene (the "
+             "chart's consistency), on how many frames.</p><table><tr><th>scene</th><th>frames</th><th>taken</th>"
+             "<th>matched</th><th>exposure corrections</th></tr>" + "".join(rows) + "</table>") if rows else ""
+    single = "" if not alone else (
+        "<p class=muted>" + ("1 frame is a scene of its own" if alone == 1 else f"{alone} frames are scenes of their own")
+        + " (no other frame of the shoot was taken in the same place and light): corrected on "
+        + ("its" if alone == 1 else "their") + " own.</p>")
+    return "<h2>Scenes</h2>" + table + single
 
 
 def _active(doc: dict[str, Any]) -> list[dict[str, Any]]:
