@@ -153,3 +153,22 @@ def test_scenes_of_one_frame_are_counted_not_listed() -> None:
     alone = _scenes_table({k: _Scene(frames=1) for k in range(1, 151)})
     assert "<table>" not in alone and "150 frames are scenes of their own" in alone
     assert "1 frame is a scene of its own" in _scenes_table({1: _Scene(frames=1), 2: group})
+
+
+def test_camera_bodies_with_nothing_found_are_counted_when_there_are_many() -> None:
+    from pipeline.equipment.findings import FindingKind
+    from pipeline.outputs.equipment_report import LISTED_BODIES, EquipmentView, _bodies
+
+    def body(k: int) -> dict:
+        return {"body": f"Canon EOS #{k}", "photographers": [("Ann", 2)], "frames": 2, "focus_judged": 2}
+
+    bodies = [body(k) for k in range(LISTED_BODIES + 3)]
+    miss = {"kind": FindingKind.FOCUS_MISS, "camera_make": "Canon", "camera_model": "EOS", "camera_serial": "7"}
+    html = "".join(_bodies(EquipmentView([miss], [], bodies)))
+    assert html.count("<tr>") == 2 and "Canon EOS #7" in html and "1 of 2" in html
+    assert f"Another {LISTED_BODIES + 2} camera bodies ({2 * (LISTED_BODIES + 2)} frames)" in html
+    # A few bodies are each a row, found on or not.
+    few = "".join(_bodies(EquipmentView([], [], bodies[:3])))
+    assert few.count("<tr>") == 4 and "camera bodies (" not in few
+    alone = "".join(_bodies(EquipmentView([], [], bodies)))
+    assert "<table>" not in alone and f"All {LISTED_BODIES + 3} camera bodies" in alone

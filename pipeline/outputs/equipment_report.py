@@ -206,15 +206,22 @@ def equipment_section(view: EquipmentView | None) -> str:
     return "\n".join(out)
 
 
+#: Up to this many camera bodies every one is a row; beyond, the bodies nothing was found on are counted in a
+#: line under those with a finding (a batch of 150 camera test photos, one body each, made 150 rows of zeros).
+LISTED_BODIES = 12
+
+
 def _bodies(view: EquipmentView) -> list[str]:
     out: list[str] = []
     counts: dict[str, Counter] = defaultdict(Counter)
     for f in view.findings:
         counts[_body_name(f)][f["kind"]] += 1
-    if view.bodies:
+    listed = [b for b in view.bodies if len(view.bodies) <= LISTED_BODIES or counts.get(b["body"])]
+    clean = [b for b in view.bodies if b not in listed]
+    if listed:
         out.append("<table><tr><th>camera body</th><th>photographers</th><th>frames</th><th>dust spots</th>"
                    "<th>hot / dead / stuck photosites</th><th>focus misses</th></tr>")
-        for b in view.bodies:
+        for b in listed:
             c = counts.get(b["body"], Counter())
             people = ", ".join(f"{p} ({n})" for p, n in b["photographers"])
             out.append(
@@ -223,6 +230,10 @@ def _bodies(view: EquipmentView) -> list[str]:
                 f"{c[FindingKind.DEAD_PIXEL]} / {c[FindingKind.STUCK_PIXEL]}</td>"
                 f"<td>{c[FindingKind.FOCUS_MISS]} of {b['focus_judged']}</td></tr>")
         out.append("</table>")
+    if clean:
+        frames = sum(b["frames"] for b in clean)
+        out.append(f"<p class=muted>{'Another' if listed else 'All'} {len(clean)} camera bodies ({frames} frames): "
+                   "no dust spot, photosite fault or focus miss found.</p>")
     if view.frames_without_camera:
         out.append(f"<p class=muted>{view.frames_without_camera} frame(s) name no camera: left out of the body "
                    "checks.</p>")
