@@ -86,17 +86,17 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
 
 
 def _skin(ev: float, redness: float, x: float) -> Face:
-    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = 0.1, B = 0.06, linear: skin-coloured from a
-    redness of about 0.5 up), its surroundings in the light a face reading 0 is in (a darker face reads as much
-    further under them)."""
+    """A face reading ``ev`` whose skin has log2(R/G) = ``redness`` (G = B = 0.1, linear), its surroundings
+    in the light a face reading 0 is in (a darker face reads as much further under them)."""
     skin = face(x, 600, 300, ev, surround_ev=LIT_SURROUND_EV + ev)
-    skin.colour_rgb = [0.1 * 2.0**redness, 0.1, 0.06]
+    skin.colour_rgb = [0.1 * 2.0**redness, 0.1, 0.1]
     return skin
 
 
 def test_a_face_not_skin_coloured_is_no_reference_for_one_that_is() -> None:
     chart = load_chart("base").chart
-    # A selfie's lit face and a "face" the detector found on a striped sleeve, grey-blue and 1.2 EV brighter:
+    # A selfie's lit face and a "face" the detector found on a striped sleeve, grey-blue (hue 271 deg, chroma 5) and
+    # 1.2 EV brighter:
     # the sleeve is the brightest, the key; as the reference it put the real face in a shadow 1.2 EV deep.
     sleeve, selfie = _skin(0.0, 0.5, 300), _skin(-1.2, 0.5, 1200)
     sleeve.colour_rgb = [0.09, 0.1, 0.12]

@@ -11,7 +11,7 @@ from charts.schema import Chart
 from pipeline.imaging.measure.metering import FACE_LOG2, inverse_tone_curve, is_rendered, scene_light, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
-from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
+from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome
 from pipeline.planning.state import PlanState
 
 # The lift fades out over a quarter of the face box's longer side beyond the
@@ -358,17 +358,19 @@ class PeerJudgement:
 
 
 def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
-    """The key faces the others are judged against: those skin-coloured as shot, where some face that counts is.
+    """The key faces the others are judged against: those of a skin hue, where some face that counts has one.
 
-    A "face" whose colour is no skin's beside one that is (a striped sleeve the detector scored 0.91, a poster's
-    drawing, a face under a coloured stage light) is not lit by the light the skin shows, or is no face: as the
-    reference it sent a selfie's lit face to a retoucher as "in a shadow 1.54 EV deep" (a camera JPEG of
-    drewnoakes/metadata-extractor-images, Sony Ericsson C905). Where no counted face is skin-coloured (a black
-    and white picture, a strong cast on every face, faces measured before their colour was) the key faces stand.
+    A "face" whose hue is no skin's beside one whose is (a striped sleeve the detector scored 0.91, hue 290 deg,
+    grey-blue; a poster's drawing; a face under a coloured stage light) is not lit by the light the skin shows,
+    or is no face: as the reference it sent a selfie's lit face to a retoucher as "in a shadow 1.54 EV deep" (a
+    camera JPEG of drewnoakes/metadata-extractor-images, Sony Ericsson C905). The hue alone is judged
+    (:func:`~pipeline.planning.rules.white_balance.has_skin_hue`): a pale face in a JPEG reads a skin hue under
+    the skin check's chroma, and is a face in the light. Where no counted face has a skin hue (a black and white
+    picture, a strong cast on every face, faces measured before their colour was) the key faces stand.
     """
     if is_monochrome(record):
         return key_faces
-    skin = {i for i, rgb in face_colours(record) if is_skin(rgb)}
+    skin = {i for i, rgb in face_colours(record) if has_skin_hue(rgb)}
     if not skin.intersection(counted):
         return key_faces
     return tuple(k for k in key_faces if k in skin)
@@ -483,7 +485,7 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
     exposure was keyed on (``plan.key_faces``, those in the brightest light,
-    other than the face itself; only the skin-coloured ones where some face is:
+    other than the face itself; only those of a skin hue where some face has one:
     :func:`skin_reference`), in the light the renderer multiplies
     (:func:`shown_ev`), less what its skin explains (:func:`skin_allowance`)
     and, in a flash-lit photo (:func:`lit_by_falloff`), less what its distance

@@ -459,6 +459,18 @@ def is_skin(rgb: np.ndarray) -> bool:
     return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and chroma >= SKIN_MIN_CHROMA
 
 
+#: Under this CIELAB chroma a colour's hue is noise: :func:`has_skin_hue` does not judge it.
+HUE_MIN_CHROMA = 2.0
+
+
+def has_skin_hue(rgb: np.ndarray) -> bool:
+    """Whether a linear RGB colour's CIELAB hue lies in the skin range (:data:`SKIN_HUE_DEG`) at any chroma, or its
+    chroma is too low to have a hue (:data:`HUE_MIN_CHROMA`): a pale face in a JPEG, its highlights desaturated by
+    the camera's curve, has a skin hue at a chroma of 5-8, under :func:`is_skin`'s 10."""
+    hue, chroma = _hue_chroma(rgb)
+    return chroma < HUE_MIN_CHROMA or SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1]
+
+
 def skin_hue_margin(rgb: np.ndarray) -> float:
     """How far a linear RGB colour's CIELAB hue lies inside the skin range, in degrees (negative outside)."""
     hue, _ = _hue_chroma(rgb)
