@@ -216,8 +216,9 @@ def _bodies(view: EquipmentView) -> list[str]:
     counts: dict[str, Counter] = defaultdict(Counter)
     for f in view.findings:
         counts[_body_name(f)][f["kind"]] += 1
-    listed = [b for b in view.bodies if len(view.bodies) <= LISTED_BODIES or counts.get(b["body"])]
-    clean = [b for b in view.bodies if b not in listed]
+    many = len(view.bodies) > LISTED_BODIES
+    listed = [b for b in view.bodies if not many or counts.get(b["body"])]
+    clean = [b for b in view.bodies if many and not counts.get(b["body"])]
     if listed:
         out.append("<table><tr><th>camera body</th><th>photographers</th><th>frames</th><th>dust spots</th>"
                    "<th>hot / dead / stuck photosites</th><th>focus misses</th></tr>")

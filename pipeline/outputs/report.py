@@ -218,14 +218,16 @@ def _scenes_table(scenes: dict[int, _Scene]) -> str:
                 else f"{sc.ev_min:+.2f} to {sc.ev_max:+.2f} EV")
         rows.append(f"<tr><td><span class=scene>scene {sid}</span></td><td>{sc.frames}</td><td>{when}</td>"
                     f"<td>{_e(what)}</td><td>{span}</td></tr>")
-    table = ("<p class=muted>Frames of one place and light. Matched: the corrections planned with the scene (the "
-             "chart's consistency), on how many frames.</p><table><tr><th>scene</th><th>frames</th><th>taken</th>"
-             "<th>matched</th><th>exposure corrections</th></tr>" + "".join(rows) + "</table>") if rows else ""
-    single = "" if not alone else (
-        "<p class=muted>" + ("1 frame is a scene of its own" if alone == 1 else f"{alone} frames are scenes of their own")
-        + " (no other frame of the shoot was taken in the same place and light): corrected on "
-        + ("its" if alone == 1 else "their") + " own.</p>")
-    return "<h2>Scenes</h2>" + table + single
+    parts = ["<h2>Scenes</h2>"]
+    if rows:
+        parts.append("<p class=muted>Frames of one place and light. Matched: the corrections planned with the scene "
+                     "(the chart's consistency), on how many frames.</p><table><tr><th>scene</th><th>frames</th>"
+                     "<th>taken</th><th>matched</th><th>exposure corrections</th></tr>" + "".join(rows) + "</table>")
+    if alone:
+        whose = "1 frame is a scene of its own" if alone == 1 else f"{alone} frames are scenes of their own"
+        parts.append(f"<p class=muted>{whose} (no other frame of the shoot was taken in the same place and light): "
+                     f"corrected on {'its' if alone == 1 else 'their'} own.</p>")
+    return "".join(parts)
 
 
 def _active(doc: dict[str, Any]) -> list[dict[str, Any]]:
