@@ -93,11 +93,10 @@ def _skin(ev: float, redness: float, x: float) -> Face:
     return skin
 
 
-def test_a_face_not_skin_coloured_is_no_reference_for_one_that_is() -> None:
+def test_a_face_of_no_skin_hue_is_no_reference_for_one_of_a_skin_hue() -> None:
     chart = load_chart("base").chart
     # A selfie's lit face and a "face" the detector found on a striped sleeve, grey-blue (hue 271 deg, chroma 5) and
-    # 1.2 EV brighter:
-    # the sleeve is the brightest, the key; as the reference it put the real face in a shadow 1.2 EV deep.
+    # 1.2 EV brighter: the sleeve is the key; as the reference it put the real face in a shadow 1.2 EV deep.
     sleeve, selfie = _skin(0.0, 0.5, 300), _skin(-1.2, 0.5, 1200)
     sleeve.colour_rgb = [0.09, 0.1, 0.12]
     assert not of_kind(plan_image(image_record(faces=[sleeve, selfie]), chart), OperationKind.BRIGHTEN_FACE)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.equipment.findings import FindingKind
 from pipeline.kernel.run import REPORT_NAME, RunSettings, process_shoot
+from pipeline.outputs.equipment_report import LISTED_BODIES, EquipmentView, _bodies
+from pipeline.outputs.report import _scenes_table, _Scene
 
 
 class _Collect(HTMLParser):
@@ -141,8 +144,6 @@ def test_a_pad_is_drawn_at_the_level_of_a_sweep_falling_off() -> None:
 
 
 def test_scenes_of_one_frame_are_counted_not_listed() -> None:
-    from pipeline.outputs.report import _scenes_table, _Scene
-
     group = _Scene(frames=3, first="2026-01-01T10:00:00", last="2026-01-01T10:05:00", ev_min=0.5, ev_max=0.5)
     group.matched["exposure"] = 3
     html = _scenes_table({1: _Scene(frames=1), 2: group, 3: _Scene(frames=1)})
@@ -156,9 +157,6 @@ def test_scenes_of_one_frame_are_counted_not_listed() -> None:
 
 
 def test_camera_bodies_with_nothing_found_are_counted_when_there_are_many() -> None:
-    from pipeline.equipment.findings import FindingKind
-    from pipeline.outputs.equipment_report import LISTED_BODIES, EquipmentView, _bodies
-
     def body(k: int) -> dict:
         return {"body": f"Canon EOS #{k}", "photographers": [("Ann", 2)], "frames": 2, "focus_judged": 2}
 
