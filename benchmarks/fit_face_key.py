@@ -387,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.work / "out").exists():
         shutil.rmtree(args.work / "out")
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=args.work / "out", executor="local",
-                                       graph_path=graph, chart="base", force=True))
+                                       graph_path=graph, chart="base", force=True,
+                                       raw_jpeg_pairs="both"))  # a photo's JPEG and its DNG twin: both measured
     records = {r.source_path: r for r in result.records}
     if args.dump:
         with args.dump.open("wb") as fh:

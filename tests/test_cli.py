@@ -162,3 +162,39 @@ def test_a_librarys_warnings_about_a_file_are_logged_not_printed(tmp_path: Path,
     assert not [w for w in escaped if "Tag data" in str(w.message)], [str(w.message) for w in escaped]
     assert any("damaged_tag.tif" in r.getMessage() and "Tag data larger than file" in r.getMessage()
                for r in caplog.records)
+
+
+def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp_path: Path, raw_dir: Path,
+                                                                             faces_dir: Path) -> None:
+    # A camera shooting RAW+JPEG: one frame, delivered once, from its RAW. Were the RAW unreadable, its JPEG is
+    # named in the failure with the option that develops it.
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", shoot / "IMG_0002.CRW")
+    shutil.copy(faces_dir / "2008_001009.jpg", shoot / "IMG_0002.JPG")
+    (shoot / "IMG_0009.dng").write_bytes((raw_dir / "tinydng_colorchart.dng").read_bytes()[:200_000])
+    shutil.copy(faces_dir / "2008_001322.jpg", shoot / "IMG_0009.JPG")
+    out = tmp_path / "out"
+    runner = CliRunner()
+
+    def run(*extra: str) -> dict:
+        result = runner.invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", *extra])
+        assert result.exit_code == EXIT_FILES_FAILED, result.output  # the truncated DNG
+        summary = json.loads((out / "summary.json").read_text())
+        hint = "its camera JPEG IMG_0009.JPG was skipped as its RAW+JPEG pair: --raw-jpeg-pairs both develops it"
+        assert (hint in result.output) == bool(summary["skipped"]), result.output
+        return summary
+
+    first = run()
+    assert first["processed"] == 2 and sorted(s["source_path"] for s in first["skipped"]) == ["IMG_0002.JPG",
+                                                                                             "IMG_0009.JPG"]
+    assert [f["pair_jpeg_skipped"] for f in first["failed"]] == ["IMG_0009.JPG"]
+    stems = lambda: sorted(p.stem for p in (out / "exports").rglob("*.jpg"))  # noqa: E731
+    assert stems() == ["IMG_0002"]
+    both = run("--raw-jpeg-pairs", "both")
+    assert both["processed"] == 4 and both["skipped"] == [] and both["failed"][0]["pair_jpeg_skipped"] is None
+    assert stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
+    again = run()  # no option: the folder's last choice, so a rerun delivers the same files
+    assert again["processed"] == 4 and stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
+    back = run("--raw-jpeg-pairs", "raw")
+    assert back["processed"] == 2 and stems() == ["IMG_0002"]  # the JPEGs' exports go with them

@@ -35,9 +35,10 @@ def test_every_kind_of_file_is_there(demo: Path) -> None:
     assert {"IMG_0002.JPG", "IMG_0005_copy.dng", "IMG_0001.xmp", ".DS_Store", TRUNCATED_NAME} <= names
     assert not (demo / CAMERA_RAWS).exists()  # no shared RAW folder given
     shoot = scan_shoot(demo)
-    assert {s.source_path for s in shoot.skipped} == {".DS_Store", "IMG_0001.xmp"}
+    assert {s.source_path: s.reason.split(" (")[0] for s in shoot.skipped} == {
+        ".DS_Store": "hidden file", "IMG_0001.xmp": "sidecar", "IMG_0002.JPG": "camera JPEG of a RAW+JPEG pair"}
     assert [(d.source_path, d.duplicate_of) for d in shoot.duplicates] == [("IMG_0005_copy.dng", "IMG_0005.dng")]
-    formats = {t.source_path: t.format for t in shoot.tasks}
+    formats = {t.source_path: t.format for t in scan_shoot(demo, pairs="both").tasks}
     assert formats["IMG_0002.JPG"] == "jpeg"
     assert formats[TRUNCATED_NAME] == formats["IMG_0001.dng"] == "dng"
 

@@ -116,7 +116,8 @@ def planned(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[d
     truth["astronaut_deep.jpg"] = [(face, depth)]
     truth["astronaut_lit.jpg"] = [(face, 0.0)]
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=work / "out", executor="local",
-                                       graph_path=analysis_graph(work / "graph.yaml"), chart="base"))
+                                       graph_path=analysis_graph(work / "graph.yaml"), chart="base",
+                                       raw_jpeg_pairs="both"))  # each photo's JPEG and its DNG twin
     return {r.source_path: r for r in result.records}, truth
 
 

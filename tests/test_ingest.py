@@ -98,3 +98,43 @@ def test_export_stems_are_unique() -> None:
     assert export_stems(["IMG_0002.JPG", "IMG_0002.dng", "IMG_0003.CR2"]) == ["IMG_0002_jpg", "IMG_0002", "IMG_0003"]
     assert export_stems(["a/IMG_1.CR2", "b/IMG_1.CR2"]) == ["IMG_1", "b_IMG_1"]
     assert export_stems(["x.jpg"]) == ["x"]
+
+
+def test_raw_jpeg_pairs_are_one_folder_and_one_name_but_for_the_extension() -> None:
+    from pipeline.kernel.ingest import raw_jpeg_pairs
+
+    raw, unknown, jpeg, heic, tiff = (("cr2", SourceKind.RAW), ("kdc", SourceKind.UNKNOWN), ("jpeg", SourceKind.RASTER),
+                                      ("heic", SourceKind.RASTER), ("tiff", SourceKind.RASTER))
+    files = [
+        ("day1/IMG_0002.CR2", raw), ("day1/IMG_0002.JPG", jpeg),  # a RAW+JPEG pair
+        ("day1/img_0003.kdc", unknown), ("day1/IMG_0003.jpg", jpeg),  # LibRaw reads a KDC by its name; case aside
+        ("day1/IMG_0004.CR2", raw), ("day1/IMG_0004.HIF", heic),  # RAW+HEIF
+        ("day1/IMG_0005.CR2", raw), ("day1/IMG_0005.tif", tiff),  # someone's export, not the camera's
+        ("day2/IMG_0002.JPG", jpeg),  # the same name in another folder: another frame
+        ("day1/IMG_0006.JPG", jpeg), ("day1/notes.kdc", ("kdc", SourceKind.UNKNOWN)),
+    ]
+    pairs = raw_jpeg_pairs([p for p, _ in files], [f for _, f in files])
+    assert {files[j][0]: files[r][0] for j, r in pairs.items()} == {
+        "day1/IMG_0002.JPG": "day1/IMG_0002.CR2", "day1/IMG_0003.jpg": "day1/img_0003.kdc",
+        "day1/IMG_0004.HIF": "day1/IMG_0004.CR2"}
+
+
+def test_scan_skips_the_camera_jpeg_of_a_raw_jpeg_pair_unless_asked(tmp_path: Path, raw_dir: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", shoot / "IMG_0002.CRW")
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(shoot / "IMG_0002.JPG")
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(shoot / "IMG_0003.JPG")
+    result = scan_shoot(shoot)
+    assert [t.source_path for t in result.tasks] == ["IMG_0002.CRW", "IMG_0003.JPG"]
+    assert {s.source_path: s.reason for s in result.skipped} == {
+        "IMG_0002.JPG": "camera JPEG of a RAW+JPEG pair (its RAW is developed; --raw-jpeg-pairs both develops both)"}
+    assert result.pair_jpegs == {"IMG_0002.CRW": "IMG_0002.JPG"}
+    both = scan_shoot(shoot, pairs="both")
+    assert [t.source_path for t in both.tasks] == ["IMG_0002.CRW", "IMG_0002.JPG", "IMG_0003.JPG"]
+    assert both.skipped == [] and both.pair_jpegs == {}
+    with pytest.raises(ValueError, match="raw, both"):
+        scan_shoot(shoot, pairs="jpeg")

@@ -39,6 +39,7 @@ def report(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     for p in faces_dir.glob("*.jpg"):
         shutil.copy(p, shoot)
     (shoot / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\0" * 200)
+    (shoot / "2008_001009.xmp").write_text("<x:xmpmeta/>")  # a sidecar: skipped and counted
     out = tmp_path_factory.mktemp("out")
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
     parser = _Collect()
@@ -63,6 +64,8 @@ def test_report_counts_and_overlays(report: tuple[Path, _Collect, dict]) -> None
     assert f"<b>{summary['verdicts'].get('reject', 0)}</b>rejected" in page
     assert f"<b>{len(summary['failed'])}</b>failed" in page
     assert "corrupt.jpg" in text  # failed files are listed with their reason
+    assert summary["skipped_by_reason"] == {"sidecar (.xmp)": 1}
+    assert "<h2>Not processed</h2>" in page and "<tr><td>1</td><td>sidecar (.xmp)</td></tr>" in page
     docs = [json.loads(p.read_text()) for p in (out / "instructions").glob("*.json")]
     n_faces = sum(len(d["faces"]) for d in docs)
     n_crops = sum(1 for d in docs for o in d["operations"] if o["kind"] == "crop")

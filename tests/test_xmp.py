@@ -447,7 +447,11 @@ def shoot_out(raw_dir: Path, faces_dir: Path, tmp_path_factory: pytest.TempPathF
     rgb = np.asarray(Image.open(faces_dir / "2008_002079.jpg").convert("RGB"), dtype=np.float32) / 255.0
     write_dng_from_linear_rgb(shoot / "portrait.dng", rgb**2.2, orientation=6, baseline_exposure=0.25)
     out = tmp_path_factory.mktemp("lr_out")
-    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait"))
+    # The camera's JPEG of the CRW is developed too (by default a RAW+JPEG pair delivers its RAW alone): its
+    # settings go inside its copy while the CRW's and the KDC's sidecars share a name. Runs into copies of `out`
+    # keep the folder's choice.
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="corporate_portrait",
+                              raw_jpeg_pairs="both"))
     return shoot, out
 
 

@@ -5,8 +5,9 @@ nothing is downloaded): linearised, upscaled to a realistic size, and
 photographed by the synthetic camera of :mod:`pipeline.imaging.dng` with the white
 balance, exposure and shooting data varying from frame to frame as they do in
 a real shoot. Beside them lie what a real upload also holds: the camera's
-JPEG of one frame, a duplicate, a sidecar, a hidden file and a truncated
-file, so a run over the demo shows every kind of manifest row.
+JPEG of one frame (skipped as its RAW+JPEG pair, unless ``--raw-jpeg-pairs both``),
+a duplicate, a sidecar, a hidden file and a truncated file, so a run over the demo
+shows every kind of manifest row and of skipped file.
 
 The build is deterministic (same bytes on every run, no clock) and
 idempotent: a file already holding the right bytes is left alone.

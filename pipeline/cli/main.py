@@ -99,6 +99,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--follow-external-symlinks", is_flag=True,
               help="Include files and folders that symbolic links in the shoot point at outside it. For a trusted "
                    "local shoot only: an uploaded one could link to any file this account can read.")
+@click.option("--raw-jpeg-pairs", type=click.Choice(["raw", "both"]), default=None,
+              help="A camera's JPEG (or HEIF) beside its RAW of the same name (RAW+JPEG shooting): raw develops the "
+                   "RAW alone and skips the JPEG, one frame and one delivery, as Lightroom imports the pair; both "
+                   "develops and delivers each file on its own [default: what the --out folder's last run used, "
+                   "else raw].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
                    "and why; nothing is decoded or written.")
@@ -106,7 +111,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
             workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
             progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
-            follow_external_symlinks: bool, dry_run: bool, as_json: bool) -> None:
+            follow_external_symlinks: bool, raw_jpeg_pairs: str | None, dry_run: bool, as_json: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
@@ -130,7 +135,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
     settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
                            shoot_id=shoot_id, only=only, force=force, wait=wait, photographer=photographer,
-                           photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks)
+                           photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks,
+                           raw_jpeg_pairs=raw_jpeg_pairs)
     quiet = is_quiet()
     if dry_run:
         try:
@@ -203,10 +209,13 @@ def dry_run_summary(settings: object) -> dict:
         As ``process`` would, before any work.
     """
     from pipeline.kernel.ingest import scan_shoot
+    from pipeline.kernel.outdir import pairs_policy
     from pipeline.kernel.run import prepare
 
     graph, context = prepare(settings)  # type: ignore[arg-type]
-    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)  # type: ignore[attr-defined]
+    pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs)  # type: ignore[attr-defined]
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,  # type: ignore[attr-defined]
+                       pairs=pairs)
     return {
         "dry_run": True,
         "shoot": str(shoot.root),
@@ -252,6 +261,9 @@ def _print_summary(s: dict) -> None:
         echo("failed:")
         for f in s["failed"]:
             echo(f"  {_printable(f['source_path'])}: {f['error']}")
+            if f.get("pair_jpeg_skipped"):
+                echo(f"    its camera JPEG {_printable(f['pair_jpeg_skipped'])} was skipped as its RAW+JPEG pair: "
+                     "--raw-jpeg-pairs both develops it")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:

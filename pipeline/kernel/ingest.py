@@ -38,6 +38,12 @@ SYSTEM_FILES = frozenset(("thumbs.db", "ehthumbs.db", "ehthumbs_vista.db", "desk
 #: Files hashed per batch of the scan's threads (the calls in flight at once).
 SCAN_BATCH = 256
 
+#: What a camera writes beside its RAW when it shoots RAW+JPEG (or RAW+HEIF): its own development of the frame.
+PAIR_FORMATS = {"jpeg": "JPEG", "heic": "HEIF"}
+#: What a run does with the camera's JPEG of a RAW+JPEG pair (``--raw-jpeg-pairs``): ``raw`` develops the RAW
+#: alone, ``both`` develops each file on its own.
+RAW_JPEG_PAIRS = ("raw", "both")
+
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"heim", b"heis"}
 _TIFF_DNG_VERSION = 0xC612
 
@@ -157,6 +163,44 @@ class Shoot:
     tasks: list[SourceTask] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # The RAW of each RAW+JPEG pair whose JPEG was skipped -> that JPEG (both as paths relative to the shoot).
+    pair_jpegs: dict[str, str] = field(default_factory=dict)
+
+
+def pair_skip_reason(fmt: str) -> str:
+    """The skip reason of the camera's JPEG (``fmt`` ``jpeg``) or HEIF (``heic``) of a RAW+JPEG pair: one text
+    for every such file, so the summary counts them in one line."""
+    label = PAIR_FORMATS[fmt]
+    return f"camera {label} of a RAW+{label} pair (its RAW is developed; --raw-jpeg-pairs both develops both)"
+
+
+def raw_jpeg_pairs(paths: list[str], facts: list[tuple[str, SourceKind]]) -> dict[int, int]:
+    """The camera JPEGs (or HEIFs) that sit beside a RAW of the same name: index of each -> index of its RAW.
+
+    A camera shooting RAW+JPEG writes ``IMG_0002.CR2`` and ``IMG_0002.JPG`` into one folder: one frame, two
+    developments of it, its own and the one the chart asks for. The pair is one folder and one name but for the
+    extension (case aside: ``img_0002.jpg`` beside ``IMG_0002.CR2``). The RAW is a file LibRaw reads by its
+    content, or by its extension where its content is ambiguous (a Kodak KDC); the JPEG is a JPEG or HEIF by its
+    content. A TIFF or PNG of the same name is someone's export, not the camera's, and is no pair.
+
+    Parameters
+    ----------
+    paths : list of str
+        Paths relative to the shoot, ``/``-separated.
+    facts : list of (format, kind)
+        Each file's :func:`sniff_format` answer, in the order of ``paths``.
+    """
+    def key(path: str) -> tuple[str, str]:
+        folder, _, name = path.rpartition("/")
+        return folder, os.path.splitext(name)[0].casefold()
+
+    raws: dict[tuple[str, str], int] = {}
+    for i, (path, (_, kind)) in enumerate(zip(paths, facts)):
+        ext = os.path.splitext(path)[1].lower().lstrip(".")
+        if kind is SourceKind.RAW or (kind is SourceKind.UNKNOWN and ext in RAW_EXTENSIONS):
+            raws.setdefault(key(path), i)
+    return {i: raws[key(path)] for i, (path, (fmt, kind)) in enumerate(zip(paths, facts))
+            if kind is SourceKind.RASTER and fmt in PAIR_FORMATS and key(path) in raws}
 
 
 def _utf8(name: str) -> bool:
@@ -278,6 +322,7 @@ def scan_shoot(
     threads: int | None = None,
     on_file: Callable[[Path], None] | None = None,
     follow_external_symlinks: bool = False,
+    pairs: str = "raw",
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
@@ -287,7 +332,10 @@ def scan_shoot(
     ``follow_external_symlinks``) are skipped and counted with their reason;
     a folder reached twice is walked once. Identical files (same SHA-256) are
     processed once: the first in path order is kept, the others are reported
-    as duplicates of it.
+    as duplicates of it. With ``pairs`` ``"raw"`` (:data:`RAW_JPEG_PAIRS`), the
+    camera's JPEG (or HEIF) of a RAW+JPEG pair (:func:`raw_jpeg_pairs`) is
+    skipped and counted: the RAW is the frame's one development and delivery,
+    as Lightroom imports such a pair as one photo; ``"both"`` processes each.
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -296,7 +344,11 @@ def scan_shoot(
     ------
     NotADirectoryError
         If ``root`` is not a folder.
+    ValueError
+        If ``pairs`` is not one of :data:`RAW_JPEG_PAIRS`.
     """
+    if pairs not in RAW_JPEG_PAIRS:
+        raise ValueError(f"pairs must be one of {', '.join(RAW_JPEG_PAIRS)}, got {pairs!r}")
     if threads is None:
         threads = min(16, os.cpu_count() or 1)
     root = Path(root).resolve()
@@ -323,9 +375,14 @@ def scan_shoot(
             facts += pool.map(describe, found[start : start + SCAN_BATCH])
     # Each task is made once, numbered, after the duplicates are known: the driver keeps them to the end of
     # the run, and a first copy per image (renumbered with dataclasses.replace) left its garbage among them.
+    paired = raw_jpeg_pairs(found, [(fmt, kind) for _, _, fmt, kind in facts]) if pairs == "raw" else {}
     first_by_hash: dict[str, str] = {}
     kept: list[int] = []
     for i, (rel, (digest, size, fmt, kind)) in enumerate(zip(found, facts)):
+        if i in paired:
+            shoot.skipped.append(Skipped(_shown(rel), pair_skip_reason(fmt)))
+            shoot.pair_jpegs[found[paired[i]]] = rel
+            continue
         original = first_by_hash.get(digest)
         if original is None:
             first_by_hash[digest] = rel

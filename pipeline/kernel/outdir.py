@@ -303,6 +303,32 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
     return replaced
 
 
+#: Where a folder keeps the RAW+JPEG pairs policy its last run used (``--raw-jpeg-pairs``), so that a rerun,
+#: ``--only plan`` or ``postprod render`` without the option delivers the same files.
+PAIRS_NAME = "raw_jpeg_pairs.json"
+
+
+def pairs_policy(out_dir: Path, asked: str | None, *, fresh: bool = False) -> str:
+    """The RAW+JPEG pairs policy of a run into ``out_dir``: ``asked`` (``--raw-jpeg-pairs``), else the one the
+    folder's last run recorded (:func:`record_pairs_policy`; not when ``fresh``: a folder whose deliveries
+    another shoot's replace), else ``"raw"``."""
+    if asked is not None:
+        return asked
+    if not fresh:
+        try:
+            recorded = json.loads((Path(out_dir) / STATE_DIR / PAIRS_NAME).read_text(encoding="utf-8"))["pairs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = None
+        if recorded in ("raw", "both"):
+            return recorded
+    return "raw"
+
+
+def record_pairs_policy(out_dir: Path, policy: str) -> None:
+    """Keep ``policy`` as the folder's RAW+JPEG pairs policy for the runs after this one."""
+    write_json_atomic(Path(out_dir) / STATE_DIR / PAIRS_NAME, {"pairs": policy})
+
+
 def _holds_other_files(out_dir: Path) -> bool:
     """Whether a folder with no recorded identity has content a run did not put there.
 

@@ -35,7 +35,15 @@ from pipeline.kernel.graph import Graph, load_graph
 from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.interrupt import handle_interrupts, stop_if_interrupted
 from pipeline.kernel.journal import Journal, journal_key
-from pipeline.kernel.outdir import FolderIdentity, RunLock, check_identity, check_writable, set_aside_reviews
+from pipeline.kernel.outdir import (
+    FolderIdentity,
+    RunLock,
+    check_identity,
+    check_writable,
+    pairs_policy,
+    record_pairs_policy,
+    set_aside_reviews,
+)
 from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict
 from pipeline.kernel.schema import use_system_memory_pool
@@ -81,6 +89,10 @@ class RunSettings:
         The body register (``--photographers``, YAML or CSV): which body each photographer had, and when.
     follow_external_symlinks : bool
         Include files that symbolic links in the shoot point at outside it (trusted local use only).
+    raw_jpeg_pairs : str, optional
+        ``"raw"``: the camera's JPEG (or HEIF) beside a RAW of the same name is skipped, the RAW developed alone;
+        ``"both"``: each is developed (:func:`~pipeline.kernel.ingest.raw_jpeg_pairs`). None: what the output
+        folder's last run used, else ``"raw"`` (:func:`~pipeline.kernel.outdir.pairs_policy`).
     """
 
     shoot_dir: Path
@@ -98,6 +110,7 @@ class RunSettings:
     photographer: str | None = None
     photographers_file: Path | None = None
     follow_external_symlinks: bool = False
+    raw_jpeg_pairs: str | None = None
 
 
 @dataclass
@@ -136,7 +149,8 @@ class RunResult:
             if r.duplicate_of is not None:
                 continue
             if r.status is Status.FAILED:
-                failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure)})
+                failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure),
+                               "pair_jpeg_skipped": self.shoot.pair_jpegs.get(r.source_path)})
             elif r.status is Status.OK:
                 ok += 1
                 if r.plan.verdict:
@@ -259,8 +273,13 @@ def process_shoot(
     try:
         wanted = FolderIdentity(str(context.shoot_dir), context.shoot_id, context.chart_name, context.chart_hash)
         replaced = check_identity(context.out_dir, wanted, settings.force)
-        if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
+        other_shoot = replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir,
+                                                                                              wanted.shoot_id)
+        if other_shoot:
             set_aside_reviews(context.out_dir)
+        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, fresh=other_shoot)
+        record_pairs_policy(context.out_dir, pairs)
+        settings = replace(settings, raw_jpeg_pairs=pairs)
         try:
             with handle_interrupts():
                 result = _process(settings, graph, context, start, on_phase, on_record, on_executor)
@@ -279,7 +298,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
              on_record: Callable[[ImageRecord], None] | None,
              on_executor: Callable[[str], None] | None = None) -> RunResult:
     use_system_memory_pool()  # the driver's tables: freed batches go back (see its docstring)
-    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks)
+    shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,
+                       pairs=settings.raw_jpeg_pairs or "raw")
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
     if on_executor:
         on_executor(str(choice))

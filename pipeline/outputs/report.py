@@ -374,6 +374,11 @@ class ReportBuilder:
             yield "\n<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
             yield from self._replay(self._failed_rows)
             yield "</table>"
+        skipped = summary.get("skipped_by_reason") or {}
+        if skipped:
+            yield ("\n<h2>Not processed</h2><table><tr><th>files</th><th>why</th></tr>"
+                   + "".join(f"<tr><td>{n}</td><td>{_e(reason)}</td></tr>" for reason, n in sorted(skipped.items()))
+                   + "</table>")
         yield "\n" + _scenes_table(self.scenes)
         yield "\n" + equipment_section(equipment)
         yield ('\n<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
