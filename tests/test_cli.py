@@ -198,3 +198,7 @@ def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp
     assert again["processed"] == 4 and stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
     back = run("--raw-jpeg-pairs", "raw")
     assert back["processed"] == 2 and stems() == ["IMG_0002"]  # the JPEGs' exports go with them
+    # A folder delivered into before the option existed (every file developed, no choice recorded) keeps
+    # delivering every file on a rerun.
+    (out / ".postprod" / "raw_jpeg_pairs.json").unlink()
+    assert run()["processed"] == 4 and stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]

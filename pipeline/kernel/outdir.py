@@ -310,18 +310,23 @@ PAIRS_NAME = "raw_jpeg_pairs.json"
 
 def pairs_policy(out_dir: Path, asked: str | None, *, fresh: bool = False) -> str:
     """The RAW+JPEG pairs policy of a run into ``out_dir``: ``asked`` (``--raw-jpeg-pairs``), else the one the
-    folder's last run recorded (:func:`record_pairs_policy`; not when ``fresh``: a folder whose deliveries
-    another shoot's replace), else ``"raw"``."""
+    folder's last run recorded (:func:`record_pairs_policy`), else ``"both"`` for a folder an earlier version
+    delivered into (it developed every file: a rerun keeps its deliveries), else ``"raw"``. ``fresh``: the
+    folder's deliveries are another shoot's, replaced (nothing of theirs is kept), so ``"raw"``.
+
+    Call it before the run records its identity (:func:`check_identity`).
+    """
     if asked is not None:
         return asked
-    if not fresh:
-        try:
-            recorded = json.loads((Path(out_dir) / STATE_DIR / PAIRS_NAME).read_text(encoding="utf-8"))["pairs"]
-        except (OSError, ValueError, KeyError, TypeError):
-            recorded = None
-        if recorded in ("raw", "both"):
-            return recorded
-    return "raw"
+    if fresh:
+        return "raw"
+    try:
+        recorded = json.loads((Path(out_dir) / STATE_DIR / PAIRS_NAME).read_text(encoding="utf-8"))["pairs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        recorded = None
+    if recorded in ("raw", "both"):
+        return recorded
+    return "both" if read_identity(out_dir) is not None else "raw"
 
 
 def record_pairs_policy(out_dir: Path, policy: str) -> None:

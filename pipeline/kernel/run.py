@@ -41,6 +41,7 @@ from pipeline.kernel.outdir import (
     check_identity,
     check_writable,
     pairs_policy,
+    read_identity,
     record_pairs_policy,
     set_aside_reviews,
 )
@@ -272,12 +273,13 @@ def process_shoot(
     lock.acquire(wait=settings.wait)
     try:
         wanted = FolderIdentity(str(context.shoot_dir), context.shoot_id, context.chart_name, context.chart_hash)
+        before = read_identity(context.out_dir)
+        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs,
+                             fresh=before is not None and (before.shoot_dir, before.shoot_id) != (wanted.shoot_dir,
+                                                                                                  wanted.shoot_id))
         replaced = check_identity(context.out_dir, wanted, settings.force)
-        other_shoot = replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir,
-                                                                                              wanted.shoot_id)
-        if other_shoot:
+        if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
             set_aside_reviews(context.out_dir)
-        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, fresh=other_shoot)
         record_pairs_policy(context.out_dir, pairs)
         settings = replace(settings, raw_jpeg_pairs=pairs)
         try:
