@@ -93,7 +93,8 @@ class RunSettings:
     raw_jpeg_pairs : str, optional
         ``"raw"``: the camera's JPEG (or HEIF) beside a RAW of the same name is skipped, the RAW developed alone;
         ``"both"``: each is developed (:func:`~pipeline.kernel.ingest.raw_jpeg_pairs`). None: what the output
-        folder's last run used, else ``"raw"`` (:func:`~pipeline.kernel.outdir.pairs_policy`).
+        folder's last run used, else ``"raw"``, or ``"both"`` in a folder an earlier version delivered into
+        (:func:`~pipeline.kernel.outdir.pairs_policy`).
     """
 
     shoot_dir: Path
@@ -273,12 +274,11 @@ def process_shoot(
     lock.acquire(wait=settings.wait)
     try:
         wanted = FolderIdentity(str(context.shoot_dir), context.shoot_id, context.chart_name, context.chart_hash)
-        before = read_identity(context.out_dir)
-        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs,
-                             fresh=before is not None and (before.shoot_dir, before.shoot_id) != (wanted.shoot_dir,
-                                                                                                  wanted.shoot_id))
-        replaced = check_identity(context.out_dir, wanted, settings.force)
-        if replaced is not None and (replaced.shoot_dir, replaced.shoot_id) != (wanted.shoot_dir, wanted.shoot_id):
+        before = read_identity(context.out_dir)  # (read before check_identity records this run's)
+        other_shoot = before is not None and (before.shoot_dir, before.shoot_id) != (wanted.shoot_dir, wanted.shoot_id)
+        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, fresh=other_shoot)
+        replaced = check_identity(context.out_dir, wanted, settings.force)  # (raises for another shoot unless forced)
+        if replaced is not None and other_shoot:
             set_aside_reviews(context.out_dir)
         record_pairs_policy(context.out_dir, pairs)
         settings = replace(settings, raw_jpeg_pairs=pairs)
