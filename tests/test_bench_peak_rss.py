@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import mmap
 
 import numpy as np
 import pytest
@@ -22,9 +23,14 @@ def test_peak_rss_sees_a_transient_that_is_gone_and_resets():
     # 256 MB touched, then freed: a peak no sampler need see. Counted from the resident set just before the
     # block, not from the mark at the reset: a test worker may free memory in between (a fresh-clone CI run's
     # worker held 1171 MB at the reset and about 920 MB when the block was touched, so the mark rose 6 MB).
+    # The block is fresh anonymous memory, each page touched once: a block from the heap can be memory the
+    # worker freed earlier and still holds (a full-suite run's worker once saw its mark not move at all).
     before = _rss_mb()
-    block = np.ones(256 * 2**20, dtype=np.uint8)
-    del block
+    block = mmap.mmap(-1, 256 * 2**20)
+    pages = np.frombuffer(block, dtype=np.uint8)
+    pages[::mmap.PAGESIZE] = 1
+    del pages
+    block.close()
     transient = own_peak_rss_mb()
     assert transient is not None
     assert transient - before >= 160
