@@ -209,11 +209,11 @@ def dry_run_summary(settings: object) -> dict:
         As ``process`` would, before any work.
     """
     from pipeline.kernel.ingest import scan_shoot
-    from pipeline.kernel.outdir import pairs_policy
+    from pipeline.kernel.outdir import pairs_policy, read_identity
     from pipeline.kernel.run import prepare
 
     graph, context = prepare(settings)  # type: ignore[arg-type]
-    pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs)  # type: ignore[attr-defined]
+    pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, read_identity(context.out_dir))  # type: ignore[attr-defined]
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,  # type: ignore[attr-defined]
                        pairs=pairs)
     return {

@@ -308,25 +308,24 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
 PAIRS_NAME = "raw_jpeg_pairs.json"
 
 
-def pairs_policy(out_dir: Path, asked: str | None, *, fresh: bool = False) -> str:
-    """The RAW+JPEG pairs policy of a run into ``out_dir``: ``asked`` (``--raw-jpeg-pairs``), else the one the
-    folder's last run recorded (:func:`record_pairs_policy`), else ``"both"`` for a folder an earlier version
-    delivered into (it developed every file: a rerun keeps its deliveries), else ``"raw"``. ``fresh``: the
-    folder's deliveries are another shoot's, replaced (nothing of theirs is kept), so ``"raw"``.
-
-    Call it before the run records its identity (:func:`check_identity`).
+def pairs_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
+    """The RAW+JPEG pairs policy of a run into ``out_dir``: ``asked`` (``--raw-jpeg-pairs``), else, in a folder
+    holding this shoot's deliveries (``earlier``, its identity before this run: :func:`read_identity`), the
+    choice its last run recorded (:func:`record_pairs_policy`), or ``"both"`` where none is (an earlier version
+    developed every file: a rerun keeps its deliveries); else ``"raw"`` (a new folder, or one whose deliveries
+    another shoot's replace: ``earlier`` None).
     """
+    from pipeline.kernel.ingest import RAW_JPEG_PAIRS
+
     if asked is not None:
         return asked
-    if fresh:
+    if earlier is None:
         return "raw"
     try:
         recorded = json.loads((Path(out_dir) / STATE_DIR / PAIRS_NAME).read_text(encoding="utf-8"))["pairs"]
     except (OSError, ValueError, KeyError, TypeError):
         recorded = None
-    if recorded in ("raw", "both"):
-        return recorded
-    return "both" if read_identity(out_dir) is not None else "raw"
+    return recorded if recorded in RAW_JPEG_PAIRS else "both"
 
 
 def record_pairs_policy(out_dir: Path, policy: str) -> None:

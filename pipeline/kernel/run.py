@@ -276,7 +276,7 @@ def process_shoot(
         wanted = FolderIdentity(str(context.shoot_dir), context.shoot_id, context.chart_name, context.chart_hash)
         before = read_identity(context.out_dir)  # (read before check_identity records this run's)
         other_shoot = before is not None and (before.shoot_dir, before.shoot_id) != (wanted.shoot_dir, wanted.shoot_id)
-        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, fresh=other_shoot)
+        pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, None if other_shoot else before)
         replaced = check_identity(context.out_dir, wanted, settings.force)  # (raises for another shoot unless forced)
         if replaced is not None and other_shoot:
             set_aside_reviews(context.out_dir)
