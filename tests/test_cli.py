@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner
+import pyarrow.parquet as pq
 
 from pipeline.cli import EXIT_CONFIG, EXIT_FILES_FAILED, EXIT_OK, main
 
@@ -166,8 +167,8 @@ def test_a_librarys_warnings_about_a_file_are_logged_not_printed(tmp_path: Path,
 
 def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp_path: Path, raw_dir: Path,
                                                                              faces_dir: Path) -> None:
-    # A camera shooting RAW+JPEG: one frame, delivered once, from its RAW. Were the RAW unreadable, its JPEG is
-    # named in the failure with the option that develops it.
+    # A camera shooting RAW+JPEG: one frame, delivered once, from its RAW. A frame whose RAW cannot be read is
+    # delivered from its camera JPEG, under the RAW's name; the RAW is still a failure, and says so.
     shoot = tmp_path / "shoot"
     shoot.mkdir()
     shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", shoot / "IMG_0002.CRW")
@@ -181,23 +182,31 @@ def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp
         result = runner.invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", *extra])
         assert result.exit_code == EXIT_FILES_FAILED, result.output  # the truncated DNG
         summary = json.loads((out / "summary.json").read_text())
-        hint = "its camera JPEG IMG_0009.JPG was skipped as its RAW+JPEG pair: --raw-jpeg-pairs both develops it"
-        assert (hint in result.output) == bool(summary["skipped"]), result.output
+        note = "its camera JPEG IMG_0009.JPG was developed in its place"
+        assert (note in result.output) == bool(summary["skipped"]), result.output
         return summary
 
     first = run()
-    assert first["processed"] == 2 and sorted(s["source_path"] for s in first["skipped"]) == ["IMG_0002.JPG",
-                                                                                             "IMG_0009.JPG"]
-    assert [f["pair_jpeg_skipped"] for f in first["failed"]] == ["IMG_0009.JPG"]
+    assert first["processed"] == 3 and [s["source_path"] for s in first["skipped"]] == ["IMG_0002.JPG"]
+    assert [(f["source_path"], f["developed_instead"], f["pair_jpeg_skipped"]) for f in first["failed"]] == [
+        ("IMG_0009.dng", "IMG_0009.JPG", None)]
+    assert first["ok"] == 2
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert ("Delivered from the camera's JPEG instead (the other file of a RAW+JPEG pair): "
+            "<span class=path>IMG_0009.JPG</span> for <span class=path>IMG_0009.dng</span>.") in report
     stems = lambda: sorted(p.stem for p in (out / "exports").rglob("*.jpg"))  # noqa: E731
-    assert stems() == ["IMG_0002"]
+    assert stems() == ["IMG_0002", "IMG_0009"]  # the stand-in under its RAW's name
+    manifest = pq.read_table(out / "manifest.parquet", columns=["source_path", "status"]).to_pylist()
+    assert sorted((m["source_path"], m["status"]) for m in manifest) == [
+        ("IMG_0002.CRW", "ok"), ("IMG_0009.JPG", "ok"), ("IMG_0009.dng", "failed")]
+    assert run()["processed"] == 3 and stems() == ["IMG_0002", "IMG_0009"]  # a rerun: the same, nothing twice
     both = run("--raw-jpeg-pairs", "both")
     assert both["processed"] == 4 and both["skipped"] == [] and both["failed"][0]["pair_jpeg_skipped"] is None
     assert stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
     again = run()  # no option: the folder's last choice, so a rerun delivers the same files
     assert again["processed"] == 4 and stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
     back = run("--raw-jpeg-pairs", "raw")
-    assert back["processed"] == 2 and stems() == ["IMG_0002"]  # the JPEGs' exports go with them
+    assert back["processed"] == 3 and stems() == ["IMG_0002", "IMG_0009"]  # the JPEG's exports go with it
     # A folder delivered into before the option existed (every file developed, no choice recorded) keeps
     # delivering every file on a rerun.
     (out / ".postprod" / "raw_jpeg_pairs.json").unlink()

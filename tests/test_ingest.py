@@ -131,8 +131,20 @@ def test_scan_skips_the_camera_jpeg_of_a_raw_jpeg_pair_unless_asked(tmp_path: Pa
     result = scan_shoot(shoot)
     assert [t.source_path for t in result.tasks] == ["IMG_0002.CRW", "IMG_0003.JPG"]
     assert {s.source_path: s.reason for s in result.skipped} == {
-        "IMG_0002.JPG": "camera JPEG of a RAW+JPEG pair (its RAW is developed; --raw-jpeg-pairs both develops both)"}
+        "IMG_0002.JPG": "camera JPEG of a RAW+JPEG pair (its RAW is developed, this file only if the RAW fails; "
+                        "--raw-jpeg-pairs both develops both)"}
     assert result.pair_jpegs == {"IMG_0002.CRW": "IMG_0002.JPG"}
+    # Were the RAW to fail, its JPEG takes its place: beside it in the shoot's order, under its name and number.
+    assert result.stand_in("IMG_0003.JPG") is None and result.stand_ins == {}
+    raw = result.tasks[0]
+    jpeg = result.stand_in("IMG_0002.CRW")
+    assert jpeg is not None and (jpeg.source_path, jpeg.format, jpeg.seq, jpeg.stem) == (
+        "IMG_0002.JPG", "jpeg", raw.seq, raw.stem)
+    assert jpeg.location == str(shoot.resolve() / "IMG_0002.JPG")
+    assert jpeg.file_size == (shoot / "IMG_0002.JPG").stat().st_size
+    assert [t.source_path for t in result.tasks] == ["IMG_0002.CRW", "IMG_0002.JPG", "IMG_0003.JPG"]
+    assert result.skipped == [] and result.stand_ins == {"IMG_0002.CRW": "IMG_0002.JPG"}
+    assert result.stand_in("IMG_0002.CRW") is None  # once
     both = scan_shoot(shoot, pairs="both")
     assert [t.source_path for t in both.tasks] == ["IMG_0002.CRW", "IMG_0002.JPG", "IMG_0003.JPG"]
     assert both.skipped == [] and both.pair_jpegs == {}

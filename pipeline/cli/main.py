@@ -101,7 +101,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "local shoot only: an uploaded one could link to any file this account can read.")
 @click.option("--raw-jpeg-pairs", type=click.Choice(["raw", "both"]), default=None,
               help="A camera's JPEG (or HEIF) beside its RAW of the same name (RAW+JPEG shooting): raw develops the "
-                   "RAW alone and skips the JPEG, one frame and one delivery, as Lightroom imports the pair; both "
+                   "RAW alone and skips the JPEG, one frame and one delivery, as Lightroom imports the pair (the "
+                   "JPEG is developed in its place only if the RAW fails); both "
                    "develops and delivers each file on its own [default: what the --out folder's last run used, "
                    "else raw].")
 @click.option("--dry-run", is_flag=True,
@@ -261,7 +262,10 @@ def _print_summary(s: dict) -> None:
         echo("failed:")
         for f in s["failed"]:
             echo(f"  {_printable(f['source_path'])}: {f['error']}")
-            if f.get("pair_jpeg_skipped"):
+            if f.get("developed_instead"):
+                echo(f"    its camera JPEG {_printable(f['developed_instead'])} was developed in its place "
+                     "(the RAW+JPEG pair's other file)")
+            elif f.get("pair_jpeg_skipped"):
                 echo(f"    its camera JPEG {_printable(f['pair_jpeg_skipped'])} was skipped as its RAW+JPEG pair: "
                      "--raw-jpeg-pairs both develops it")
     if s["duplicates"]:

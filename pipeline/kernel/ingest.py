@@ -165,13 +165,37 @@ class Shoot:
     skipped: list[Skipped] = field(default_factory=list)
     # The RAW of each RAW+JPEG pair whose JPEG was skipped -> that JPEG (both as paths relative to the shoot).
     pair_jpegs: dict[str, str] = field(default_factory=dict)
+    # The task each such JPEG becomes if its RAW fails (:meth:`stand_in`): the RAW's place and export name.
+    pair_tasks: dict[str, SourceTask] = field(default_factory=dict)
+    # The RAW of each pair whose JPEG was developed in its place -> that JPEG.
+    stand_ins: dict[str, str] = field(default_factory=dict)
+
+    def stand_in(self, raw: str) -> SourceTask | None:
+        """The camera JPEG of the RAW+JPEG pair of ``raw`` (a RAW that failed), to develop in the RAW's place;
+        None when ``raw`` has no skipped JPEG beside it.
+
+        A frame whose RAW cannot be read is still delivered, from the camera's own development of it, as a
+        production would rather ship the JPEG than lose the frame: the JPEG leaves :attr:`skipped` for
+        :attr:`tasks`, with the RAW's place in the shoot and its export name (``{seq}``, the stem), so the
+        delivery is named as the RAW's would have been.
+        """
+        task = self.pair_tasks.pop(raw, None)
+        if task is None:
+            return None
+        shown = _shown(task.source_path)
+        self.skipped = [s for s in self.skipped if s.source_path != shown]
+        at = next((i for i, t in enumerate(self.tasks) if t.source_path == raw), len(self.tasks) - 1)
+        self.tasks.insert(at + 1, task)  # beside its RAW: the shoot's order is the plan's (runs of a scene)
+        self.stand_ins[raw] = task.source_path
+        return task
 
 
 def pair_skip_reason(fmt: str) -> str:
     """The skip reason of the camera's JPEG (``fmt`` ``jpeg``) or HEIF (``heic``) of a RAW+JPEG pair: one text
     for every such file, so the summary counts them in one line."""
     label = PAIR_FORMATS[fmt]
-    return f"camera {label} of a RAW+{label} pair (its RAW is developed; --raw-jpeg-pairs both develops both)"
+    return (f"camera {label} of a RAW+{label} pair (its RAW is developed, this file only if the RAW fails; "
+            "--raw-jpeg-pairs both develops both)")
 
 
 def raw_jpeg_pairs(paths: list[str], facts: list[tuple[str, SourceKind]]) -> dict[int, int]:
@@ -394,6 +418,14 @@ def scan_shoot(
     stems = export_stems([found[i] for i in kept])
     shoot.tasks = [SourceTask(os.path.join(top, found[i]), found[i], *facts[i], seq=seq, stem=stem)
                    for seq, (i, stem) in enumerate(zip(kept, stems), 1)]
+    if paired:  # each skipped JPEG's task in its RAW's place, for Shoot.stand_in
+        place = {t.source_path: t for t in shoot.tasks}
+        for j, r in paired.items():
+            raw = place.get(found[r])  # (a RAW that duplicates another is no task: its original's JPEG stands)
+            if raw is not None:
+                shoot.pair_tasks[raw.source_path] = SourceTask(os.path.join(top, found[j]), found[j], *facts[j],
+                                                               seq=raw.seq, stem=raw.stem)
+        del place
     return shoot
 
 

@@ -151,8 +151,10 @@ class RunResult:
             if r.duplicate_of is not None:
                 continue
             if r.status is Status.FAILED:
+                stood_in = self.shoot.stand_ins.get(r.source_path)
                 failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure),
-                               "pair_jpeg_skipped": self.shoot.pair_jpegs.get(r.source_path)})
+                               "pair_jpeg_skipped": None if stood_in else self.shoot.pair_jpegs.get(r.source_path),
+                               "developed_instead": stood_in})
             elif r.status is Status.OK:
                 ok += 1
                 if r.plan.verdict:
@@ -295,6 +297,11 @@ def process_shoot(
         lock.release()
 
 
+def _failed_for_good(record: ImageRecord | None) -> bool:
+    """Whether an image failed on its content (a rerun fails it the same way), not on the machine."""
+    return record is not None and record.status is Status.FAILED and record.failure is not Failure.TRANSIENT
+
+
 def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
              on_phase: Callable[[str, int], None] | None,
              on_record: Callable[[ImageRecord], None] | None,
@@ -317,9 +324,67 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     executor = None
     after_plan = False
     rendered: list[str] = []
+
+    def run_images(index: int, segment: Graph, batch: list[SourceTask]) -> None:
+        """Segment ``index`` (one image at a time) over ``batch``: from the journal where it holds the image's
+        result, else through the executor."""
+        nonlocal executor, reused
+        todo: list[tuple[SourceTask, str]] = []
+        for task in batch:
+            rec = records.get(task.source_path)
+            if rec is not None and rec.status is Status.FAILED:
+                continue
+            key = journal_key(segment, context, task, rec, after_plan)
+            done = journal.get(index, task.content_hash, key, context.out_dir)
+            if done is not None:
+                done.source_path = task.source_path
+                if after_plan and rec is not None:
+                    # The key ignores who reviewed, when, comments and accept/done (no pixel
+                    # changes with them): the record goes on with the reviews as they stand now.
+                    done.operations = rec.operations
+                records.put(task.source_path, done)
+                reused += 1
+            else:
+                todo.append((task, key))
+        if settings.only in ("plan", "render") and todo and index < cut:
+            missing = ", ".join(t.source_path for t, _ in todo[:5])
+            raise ConfigError(
+                f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
+                Location(None, key="--only"),
+            )
+        if after_plan:
+            rendered.extend(t.source_path for t, _ in todo if t.source_path not in rendered)
+        if on_phase:
+            on_phase("+".join(s.name for s in segment.stages), len(todo))
+        if not todo:
+            return
+        if executor is None:
+            executor = make_executor(choice.name, settings.workers, settings.ray_address)
+        keys = {t.source_path: k for t, k in todo}
+        by_hash = {t.source_path: t.content_hash for t, _ in todo}
+        first = index == 0
+        for record in executor.map(segment, context, [t for t, _ in todo],
+                                   None if first else records.view([t.source_path for t, _ in todo])):
+            records.put(record.source_path, record)
+            if record.failure is not Failure.TRANSIENT:  # a transient failure is retried by the next run
+                journal.put(index, by_hash[record.source_path], keys[record.source_path], record,
+                            image_files(record))
+            if on_record:
+                on_record(record)
+        journal.commit()  # the segment's last group: planning and the next segment start from a whole journal
+        # The last segment's would live on through the outputs (the driver's peak): a journal key
+        # and a few references an image, about 0.3 KB, 3 MB at 10,000 images.
+        del todo, keys, by_hash
+
     try:
         for index, segment in enumerate(segments):
             if segment.scope == "shoot":
+                # A RAW of a RAW+JPEG pair that cannot be read: its camera JPEG is analysed in its place.
+                failed = [t.source_path for t in tasks if t.source_path in shoot.pair_tasks
+                          and _failed_for_good(records.get(t.source_path))]
+                stand_ins = [t for t in map(shoot.stand_in, failed) if t is not None]
+                for earlier, analysis in enumerate(segments[:index] if stand_ins else []):
+                    run_images(earlier, analysis, stand_ins)
                 if on_phase:
                     on_phase(segment.stages[0].name, 0)
                 stage = segment.stages[0].build(context)
@@ -340,52 +405,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     reused += _exports_of_this_plan(segments, index + 1, tasks, records, journal, context)
                     break
                 continue
-            todo: list[tuple[SourceTask, str]] = []
-            for task in tasks:
-                rec = records.get(task.source_path)
-                if rec is not None and rec.status is Status.FAILED:
-                    continue
-                key = journal_key(segment, context, task, rec, after_plan)
-                done = journal.get(index, task.content_hash, key, context.out_dir)
-                if done is not None:
-                    done.source_path = task.source_path
-                    if after_plan and rec is not None:
-                        # The key ignores who reviewed, when, comments and accept/done (no pixel
-                        # changes with them): the record goes on with the reviews as they stand now.
-                        done.operations = rec.operations
-                    records.put(task.source_path, done)
-                    reused += 1
-                else:
-                    todo.append((task, key))
-            if settings.only in ("plan", "render") and todo and index < cut:
-                missing = ", ".join(t.source_path for t, _ in todo[:5])
-                raise ConfigError(
-                    f"{len(todo)} image(s) were never analysed ({missing}...): run `postprod process` without --only first",
-                    Location(None, key="--only"),
-                )
-            if after_plan:
-                rendered += [t.source_path for t, _ in todo if t.source_path not in rendered]
-            if on_phase:
-                on_phase("+".join(s.name for s in segment.stages), len(todo))
-            if not todo:
-                continue
-            if executor is None:
-                executor = make_executor(choice.name, settings.workers, settings.ray_address)
-            keys = {t.source_path: k for t, k in todo}
-            by_hash = {t.source_path: t.content_hash for t, _ in todo}
-            first = index == 0
-            for record in executor.map(segment, context, [t for t, _ in todo],
-                                       None if first else records.view([t.source_path for t, _ in todo])):
-                records.put(record.source_path, record)
-                if record.failure is not Failure.TRANSIENT:  # a transient failure is retried by the next run
-                    journal.put(index, by_hash[record.source_path], keys[record.source_path], record,
-                                image_files(record))
-                if on_record:
-                    on_record(record)
-            journal.commit()  # the segment's last group: planning and the next segment start from a whole journal
-            # The last segment's would live on through the outputs (the driver's peak): a journal key
-            # and a few references an image, about 0.3 KB, 3 MB at 10,000 images.
-            del todo, keys, by_hash
+            run_images(index, segment, tasks)
         # Kept after a crash (a resumed run can use them), gone after a finished one.
         decode_cache.clear(context.out_dir)
     except (OutOfSpace, ClusterLost) as exc:

@@ -374,6 +374,12 @@ class ReportBuilder:
             yield "\n<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
             yield from self._replay(self._failed_rows)
             yield "</table>"
+            stood_in = [(f["source_path"], f["developed_instead"]) for f in summary.get("failed") or []
+                        if f.get("developed_instead")]
+            if stood_in:
+                yield ("\n<p>Delivered from the camera's JPEG instead (the other file of a RAW+JPEG pair): "
+                       + ", ".join(f"<span class=path>{_e(jpeg)}</span> for <span class=path>{_e(raw)}</span>"
+                                   for raw, jpeg in stood_in) + ".</p>")
         skipped = summary.get("skipped_by_reason") or {}
         if skipped:
             yield ("\n<h2>Not processed</h2><table><tr><th>files</th><th>why</th></tr>"
