@@ -207,6 +207,9 @@ def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp
     assert again["processed"] == 4 and stems() == ["IMG_0002", "IMG_0002_jpg", "IMG_0009_jpg"]
     back = run("--raw-jpeg-pairs", "raw")
     assert back["processed"] == 3 and stems() == ["IMG_0002", "IMG_0009"]  # the JPEG's exports go with it
+    # The choice as the first version of the file put it (key "pairs") is still the folder's.
+    (out / ".postprod" / "raw_jpeg_pairs.json").write_text('{"pairs": "raw"}')
+    assert run()["processed"] == 3
     # A folder delivered into before the option existed (every file developed, no choice recorded) keeps
     # delivering every file on a rerun.
     (out / ".postprod" / "raw_jpeg_pairs.json").unlink()

@@ -284,10 +284,11 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
         graph["stages"] = [s for s in graph["stages"]
                            if s["stage"] not in ("inspect_equipment", "write_preview", "render", "export")]
         graph_path.write_text(yaml.safe_dump(graph, sort_keys=False))
-    # Every approved file is read, a RAW+JPEG pair's JPEG too: what was approved may be either.
+    # Every approved file is read, a RAW+JPEG pair's JPEG too (what was approved may be either), and one a
+    # sidecar says was rejected (it was approved since).
     settings = RunSettings(shoot_dir=approved, out_dir=work / "out", executor=executor, workers=workers,
                            graph_path=graph_path, chart=str(chart), only=only, force=only is not None,
-                           raw_jpeg_pairs="both")
+                           raw_jpeg_pairs="both", photographer_rejects="process")
     bar = tqdm(unit="img", desc="analysing", file=sys.stderr, dynamic_ncols=True,
                disable=None if progress is None else not progress)
 

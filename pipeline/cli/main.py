@@ -105,6 +105,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "JPEG is developed in its place only if the RAW fails); both "
                    "develops and delivers each file on its own [default: what the --out folder's last run used, "
                    "else raw].")
+@click.option("--photographer-rejects", type=click.Choice(["skip", "process"]), default=None,
+              help="A frame the photographer rejected before uploading (xmp:Rating -1 in its XMP sidecar, as "
+                   "Lightroom, Bridge and Photo Mechanic write it): skip leaves it out, counted; process develops "
+                   "it. Stars, colour labels and keywords in the sidecars are kept either way [default: what the "
+                   "--out folder's last run used, else skip].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
                    "and why; nothing is decoded or written.")
@@ -112,7 +117,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
             workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
             progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
-            follow_external_symlinks: bool, raw_jpeg_pairs: str | None, dry_run: bool, as_json: bool) -> None:
+            follow_external_symlinks: bool, raw_jpeg_pairs: str | None, photographer_rejects: str | None, dry_run: bool,
+            as_json: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
@@ -137,7 +143,7 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
                            shoot_id=shoot_id, only=only, force=force, wait=wait, photographer=photographer,
                            photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks,
-                           raw_jpeg_pairs=raw_jpeg_pairs)
+                           raw_jpeg_pairs=raw_jpeg_pairs, photographer_rejects=photographer_rejects)
     quiet = is_quiet()
     if dry_run:
         try:
@@ -210,13 +216,15 @@ def dry_run_summary(settings: object) -> dict:
         As ``process`` would, before any work.
     """
     from pipeline.kernel.ingest import scan_shoot
-    from pipeline.kernel.outdir import pairs_policy, read_identity
+    from pipeline.kernel.outdir import pairs_policy, read_identity, rejects_policy
     from pipeline.kernel.run import prepare
 
     graph, context = prepare(settings)  # type: ignore[arg-type]
-    pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, read_identity(context.out_dir))  # type: ignore[attr-defined]
+    earlier = read_identity(context.out_dir)
+    pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, earlier)  # type: ignore[attr-defined]
+    rejects = rejects_policy(context.out_dir, settings.photographer_rejects, earlier)  # type: ignore[attr-defined]
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,  # type: ignore[attr-defined]
-                       pairs=pairs)
+                       pairs=pairs, rejects=rejects)
     return {
         "dry_run": True,
         "shoot": str(shoot.root),
@@ -268,6 +276,9 @@ def _print_summary(s: dict) -> None:
             elif f.get("pair_jpeg_skipped"):
                 echo(f"    its camera JPEG {_printable(f['pair_jpeg_skipped'])} was skipped as its RAW+JPEG pair: "
                      "--raw-jpeg-pairs both develops it")
+    if s.get("photographer_culling"):
+        echo(f"photographer's culling: {s['photographer_culling']} frames rated, labelled or tagged in their XMP "
+             "sidecars (kept in their instructions and XMP until a reviewer decides)")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:

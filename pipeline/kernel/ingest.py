@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.kernel.records import SourceKind, SourceTask
+from pipeline.kernel.sidecars import PHOTOGRAPHER_REJECTS, REJECTED_REASON, Culling, photographer_culling
 
 # Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
 RAW_EXTENSIONS = frozenset(
@@ -169,6 +170,8 @@ class Shoot:
     pair_tasks: dict[str, SourceTask] = field(default_factory=dict)
     # The RAW of each pair whose JPEG was developed in its place -> that JPEG.
     stand_ins: dict[str, str] = field(default_factory=dict)
+    # The photographer's culling of the files to process that have an XMP sidecar stating one.
+    culling: dict[str, Culling] = field(default_factory=dict)
 
     def stand_in(self, raw: str) -> SourceTask | None:
         """The camera JPEG of the RAW+JPEG pair of ``raw`` (a RAW that failed), to develop in the RAW's place;
@@ -347,6 +350,7 @@ def scan_shoot(
     on_file: Callable[[Path], None] | None = None,
     follow_external_symlinks: bool = False,
     pairs: str = "raw",
+    rejects: str = "skip",
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
@@ -360,6 +364,11 @@ def scan_shoot(
     camera's JPEG (or HEIF) of a RAW+JPEG pair (:func:`raw_jpeg_pairs`) is
     skipped and counted: the RAW is the frame's one development and delivery,
     as Lightroom imports such a pair as one photo; ``"both"`` processes each.
+    The photographer's culling in the shoot's XMP sidecars is read
+    (:mod:`pipeline.kernel.sidecars`); with ``rejects`` ``"skip"``
+    (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`) a frame rated -1
+    (rejected) is skipped and counted, keeping its number and export name for
+    the day it is taken back; ``"process"`` develops it.
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -369,10 +378,13 @@ def scan_shoot(
     NotADirectoryError
         If ``root`` is not a folder.
     ValueError
-        If ``pairs`` is not one of :data:`RAW_JPEG_PAIRS`.
+        If ``pairs`` is not one of :data:`RAW_JPEG_PAIRS`, or ``rejects`` not one of
+        :data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`.
     """
     if pairs not in RAW_JPEG_PAIRS:
         raise ValueError(f"pairs must be one of {', '.join(RAW_JPEG_PAIRS)}, got {pairs!r}")
+    if rejects not in PHOTOGRAPHER_REJECTS:
+        raise ValueError(f"rejects must be one of {', '.join(PHOTOGRAPHER_REJECTS)}, got {rejects!r}")
     if threads is None:
         threads = min(16, os.cpu_count() or 1)
     root = Path(root).resolve()
@@ -426,6 +438,18 @@ def scan_shoot(
                 shoot.pair_tasks[raw.source_path] = SourceTask(os.path.join(top, found[j]), found[j], *facts[j],
                                                                seq=raw.seq, stem=raw.stem)
         del place
+    sidecars = [s.source_path for s in shoot.skipped if s.source_path.lower().endswith(".xmp")
+                and s.reason.startswith("sidecar")]
+    if sidecars:
+        shoot.culling = photographer_culling(root, sidecars, [t.source_path for t in shoot.tasks])
+        rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
+        if rejected:  # after the numbering and the names: a frame taken back keeps its own
+            shoot.skipped += [Skipped(_shown(t.source_path), REJECTED_REASON)
+                              for t in shoot.tasks if t.source_path in rejected]
+            shoot.tasks = [t for t in shoot.tasks if t.source_path not in rejected]
+            for sp in rejected:
+                shoot.culling.pop(sp)
+                shoot.pair_tasks.pop(sp, None)
     return shoot
 
 

@@ -306,31 +306,49 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
 #: Where a folder keeps the RAW+JPEG pairs policy its last run used (``--raw-jpeg-pairs``), so that a rerun,
 #: ``--only plan`` or ``postprod render`` without the option delivers the same files.
 PAIRS_NAME = "raw_jpeg_pairs.json"
+REJECTS_NAME = "photographer_rejects.json"
 
 
-def pairs_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
-    """The RAW+JPEG pairs policy of a run into ``out_dir``: ``asked`` (``--raw-jpeg-pairs``), else, in a folder
-    holding this shoot's deliveries (``earlier``, its identity before this run: :func:`read_identity`), the
-    choice its last run recorded (:func:`record_pairs_policy`), or ``"both"`` where none is (an earlier version
-    developed every file: a rerun keeps its deliveries); else ``"raw"`` (a new folder, or one whose deliveries
-    another shoot's replace: ``earlier`` None).
+def folder_choice(out_dir: Path, name: str, asked: str | None, earlier: FolderIdentity | None,
+                  choices: tuple[str, ...], new: str, legacy: str) -> str:
+    """A run's choice of what to develop that a folder keeps for its reruns (``--raw-jpeg-pairs``,
+    ``--photographer-rejects``): ``asked``, else, in a folder holding this shoot's deliveries (``earlier``, its
+    identity before this run: :func:`read_identity`), the choice its last run recorded in ``name``
+    (:func:`record_folder_choice`), or ``legacy`` where none is (what an earlier version did: a rerun keeps
+    its deliveries); else ``new`` (a new folder, or one whose deliveries another shoot's replace: ``earlier``
+    None). So a rerun, ``--only plan`` or ``postprod render`` without the option delivers the same files.
     """
-    from pipeline.kernel.ingest import RAW_JPEG_PAIRS
-
     if asked is not None:
         return asked
     if earlier is None:
-        return "raw"
+        return new
     try:
-        recorded = json.loads((Path(out_dir) / STATE_DIR / PAIRS_NAME).read_text(encoding="utf-8"))["pairs"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads((Path(out_dir) / STATE_DIR / name).read_text(encoding="utf-8"))
+        recorded = data.get("choice", data.get("pairs"))  # ("pairs": the key of the first version's file)
+    except (OSError, ValueError, AttributeError):
         recorded = None
-    return recorded if recorded in RAW_JPEG_PAIRS else "both"
+    return recorded if recorded in choices else legacy
 
 
-def record_pairs_policy(out_dir: Path, policy: str) -> None:
-    """Keep ``policy`` as the folder's RAW+JPEG pairs policy for the runs after this one."""
-    write_json_atomic(Path(out_dir) / STATE_DIR / PAIRS_NAME, {"pairs": policy})
+def record_folder_choice(out_dir: Path, name: str, choice: str) -> None:
+    """Keep ``choice`` in ``name`` as the folder's for the runs after this one (:func:`folder_choice`)."""
+    write_json_atomic(Path(out_dir) / STATE_DIR / name, {"choice": choice})
+
+
+def pairs_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
+    """The RAW+JPEG pairs policy of a run into ``out_dir`` (:func:`folder_choice`): ``"raw"`` in a new folder,
+    ``"both"`` in one an earlier version delivered into (it developed every file)."""
+    from pipeline.kernel.ingest import RAW_JPEG_PAIRS
+
+    return folder_choice(out_dir, PAIRS_NAME, asked, earlier, RAW_JPEG_PAIRS, new="raw", legacy="both")
+
+
+def rejects_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
+    """What a run into ``out_dir`` does with the photographer's rejects (:func:`folder_choice`): ``"skip"`` in
+    a new folder, ``"process"`` in one an earlier version delivered into (it read no sidecar)."""
+    from pipeline.kernel.sidecars import PHOTOGRAPHER_REJECTS
+
+    return folder_choice(out_dir, REJECTS_NAME, asked, earlier, PHOTOGRAPHER_REJECTS, new="skip", legacy="process")
 
 
 def _holds_other_files(out_dir: Path) -> bool:

@@ -36,13 +36,16 @@ from pipeline.kernel.ingest import Shoot, scan_shoot
 from pipeline.kernel.interrupt import handle_interrupts, stop_if_interrupted
 from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import (
+    PAIRS_NAME,
+    REJECTS_NAME,
     FolderIdentity,
     RunLock,
     check_identity,
     check_writable,
     pairs_policy,
     read_identity,
-    record_pairs_policy,
+    record_folder_choice,
+    rejects_policy,
     set_aside_reviews,
 )
 from pipeline.kernel.record_store import RecordStore
@@ -95,6 +98,11 @@ class RunSettings:
         ``"both"``: each is developed (:func:`~pipeline.kernel.ingest.raw_jpeg_pairs`). None: what the output
         folder's last run used, else ``"raw"``, or ``"both"`` in a folder an earlier version delivered into
         (:func:`~pipeline.kernel.outdir.pairs_policy`).
+    photographer_rejects : str, optional
+        ``"skip"``: a frame the photographer rejected in its XMP sidecar (``xmp:Rating`` -1) is skipped and
+        counted; ``"process"``: it is developed, and its instructions say it was rejected
+        (:mod:`pipeline.kernel.sidecars`). None: what the output folder's last run used, else ``"skip"``, or
+        ``"process"`` in a folder an earlier version delivered into (:func:`~pipeline.kernel.outdir.rejects_policy`).
     """
 
     shoot_dir: Path
@@ -113,6 +121,7 @@ class RunSettings:
     photographers_file: Path | None = None
     follow_external_symlinks: bool = False
     raw_jpeg_pairs: str | None = None
+    photographer_rejects: str | None = None
 
 
 @dataclass
@@ -174,6 +183,8 @@ class RunResult:
             "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in self.shoot.duplicates],
             "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in self.shoot.skipped],
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
+            # Frames whose culling (stars, label, keywords, a reject developed anyway) came from an XMP sidecar.
+            "photographer_culling": len(self.shoot.culling),
             "verdicts": dict(verdicts),
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
@@ -282,8 +293,10 @@ def process_shoot(
         replaced = check_identity(context.out_dir, wanted, settings.force)  # (raises for another shoot unless forced)
         if replaced is not None and other_shoot:
             set_aside_reviews(context.out_dir)
-        record_pairs_policy(context.out_dir, pairs)
-        settings = replace(settings, raw_jpeg_pairs=pairs)
+        rejects = rejects_policy(context.out_dir, settings.photographer_rejects, None if other_shoot else before)
+        record_folder_choice(context.out_dir, PAIRS_NAME, pairs)
+        record_folder_choice(context.out_dir, REJECTS_NAME, rejects)
+        settings = replace(settings, raw_jpeg_pairs=pairs, photographer_rejects=rejects)
         try:
             with handle_interrupts():
                 result = _process(settings, graph, context, start, on_phase, on_record, on_executor)
@@ -308,7 +321,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
              on_executor: Callable[[str], None] | None = None) -> RunResult:
     use_system_memory_pool()  # the driver's tables: freed batches go back (see its docstring)
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,
-                       pairs=settings.raw_jpeg_pairs or "raw")
+                       pairs=settings.raw_jpeg_pairs or "raw", rejects=settings.photographer_rejects or "skip")
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
     if on_executor:
         on_executor(str(choice))
@@ -439,7 +452,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \
         and settings.photographers_file is None
-    write_outputs(result.records, summary, graph.name, context, plan_params, keep_photographers)
+    write_outputs(result.records, summary, graph.name, context, plan_params, keep_photographers, shoot.culling)
     result.decisions_not_rendered = summary["decisions_not_rendered"]
     result.equipment = summary.get("equipment", {})
     return result

@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -51,6 +51,7 @@ from pipeline.kernel.schema import (
     face_rows,
     write_parquet_rows,
 )
+from pipeline.kernel.sidecars import Culling, is_photographers
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
 from pipeline.outputs.contact_sheet import THUMB_DIR, contact_sheet, thumbnail_path
@@ -123,7 +124,7 @@ def _is_planned(r: ImageRecord) -> bool:
 
 def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph_name: str, context: RunContext,
                   plan_params: dict[tuple[str, str], dict[str, Any]] | None = None,
-                  keep_photographers: bool = False) -> None:
+                  keep_photographers: bool = False, culling: Mapping[str, Culling] | None = None) -> None:
     """Manifest, faces, instructions (JSON, Parquet, XMP), exports table, contact sheets, equipment and
     operators tables, summary, report.
 
@@ -176,14 +177,14 @@ def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph
     keys = records.keys() if isinstance(records, RecordView) else ()
     store = RecordStore(out, keys, folder=out / OUTPUT_RECORDS_DIR)
     try:
-        _write_outputs(records, store, summary, graph_name, context, plan_params, keep_photographers)
+        _write_outputs(records, store, summary, graph_name, context, plan_params, keep_photographers, culling or {})
     finally:
         store.close()
 
 
 def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: dict[str, Any], graph_name: str,
                    context: RunContext, plan_params: dict[tuple[str, str], dict[str, Any]] | None,
-                   keep_photographers: bool) -> None:
+                   keep_photographers: bool, culling: Mapping[str, Culling]) -> None:
     out = context.out_dir
     meta = {"graph": graph_name, "shoot": str(context.shoot_dir), "chart": context.chart_name,
             "chart_hash": context.chart_hash, "shoot_id": context.shoot_id}
@@ -233,7 +234,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
                     if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
                         summary["decisions_not_rendered"].append(r.source_path)
                     store.put(r.source_path, r)  # the later passes read the decisions as merged
-                for doc in write_instruction_docs(chunk, context, taken):
+                for doc in write_instruction_docs(chunk, context, taken, culling):
                     yield from instruction_rows(doc)
                     name = f"instructions/{instruction_name(doc['source_path'])}"
                     shas[doc["source_path"]] = hashlib.sha256((out / name).read_bytes()).hexdigest()
@@ -465,6 +466,16 @@ def previous_photographers(out: Path) -> dict[str, tuple[str | None, str | None]
     return {row["source_path"]: (row["photographer"], row["photographer_source"]) for row in table.to_pylist()}
 
 
+def image_review(path: Path, culling: Culling | None) -> dict[str, Any] | None:
+    """The image-level decision of an image's instructions: a reviewer's in its earlier file (kept across a
+    re-plan), else the photographer's in the shoot's sidecar as it stands now (:mod:`pipeline.kernel.sidecars`),
+    else None."""
+    earlier = previous_image_review(path)
+    if earlier is not None and not is_photographers(earlier):
+        return earlier
+    return culling.review() if culling is not None else None
+
+
 def previous_image_review(path: Path) -> dict[str, Any] | None:
     """The image-level decision of an earlier instructions file, kept across a re-plan (None: none, or malformed)."""
     try:
@@ -481,7 +492,8 @@ def previous_image_review(path: Path) -> dict[str, Any] | None:
 
 
 def write_instruction_docs(records: list[ImageRecord], context: RunContext,
-                           stems_taken: dict[str, str] | None = None) -> list[dict[str, Any]]:
+                           stems_taken: dict[str, str] | None = None,
+                           culling: Mapping[str, Culling] | None = None) -> list[dict[str, Any]]:
     """``instructions/<name>.json`` and the Camera Raw settings (``xmp/``) of every planned image.
 
     Embedded-form sources (DNG, JPEG, TIFF, PNG) get their copies in one
@@ -507,7 +519,7 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext,
         for r in records:
             doc_path = out / "instructions" / instruction_name(r.source_path)
             doc = instruction_doc(r, context.chart_name or "", context.chart_hash or "", renditions,
-                                  targets[r.source_path], previous_image_review(doc_path))
+                                  targets[r.source_path], image_review(doc_path, (culling or {}).get(r.source_path)))
             settings = crs_settings(doc)
             doc["xmp_note"] = xmp_note(doc, settings, doc["xmp_note"])
             packet = out / doc["xmp"]

@@ -1,0 +1,131 @@
+"""The photographer's culling from the shoot's XMP sidecars: which file a sidecar belongs to, what it says
+(read from sidecars Lightroom and Camera Raw wrote), and what a run does with it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pipeline.cli import EXIT_OK, main
+from pipeline.kernel.ingest import scan_shoot
+from pipeline.kernel.sidecars import REJECTED_REASON, Culling, _rating, read_culling, sidecar_owners
+
+ADOBE = Path(__file__).parent / "data" / "adobe_xmp"
+
+
+def _sidecar(rating: str | None = None, label: str | None = None, keywords: tuple[str, ...] = ()) -> str:
+    attrs = (f' xmp:Rating="{rating}"' if rating is not None else "") + (f' xmp:Label="{label}"' if label else "")
+    subject = ("<dc:subject><rdf:Bag>" + "".join(f"<rdf:li>{k}</rdf:li>" for k in keywords)
+               + "</rdf:Bag></dc:subject>") if keywords else ""
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+            '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about=""'
+            f' xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/"{attrs}>'
+            f'{subject}</rdf:Description></rdf:RDF></x:xmpmeta>\n<?xpacket end="w"?>\n')
+
+
+def test_a_sidecar_belongs_to_the_file_it_is_named_after() -> None:
+    files = ["day1/IMG_0002.CR2", "day1/IMG_0002.JPG", "day1/IMG_0003.NEF", "day1/IMG_0003.JPG",
+             "day2/IMG_0002.CR2", "day1/shoot.v2.0004.dng", "day1/IMG_0005.CR3"]
+    sidecars = ["day1/IMG_0002.xmp", "day1/img_0003.nef.XMP", "day1/IMG_0003.xmp", "day1/shoot.v2.0004.xmp",
+                "day1/other.xmp"]
+    assert sidecar_owners(sidecars, files) == {
+        "day1/IMG_0002.CR2": "day1/IMG_0002.xmp",  # Adobe's name: every file of the stem (one photo, one rating)
+        "day1/IMG_0002.JPG": "day1/IMG_0002.xmp",
+        "day1/IMG_0003.NEF": "day1/img_0003.nef.XMP",  # darktable's name, for that file alone, wins; case aside
+        "day1/IMG_0003.JPG": "day1/IMG_0003.xmp",
+        "day1/shoot.v2.0004.dng": "day1/shoot.v2.0004.xmp",  # dots in the stem
+    }  # another folder's sidecar is not day2's; a file without one has none
+
+
+def test_the_culling_lightroom_and_camera_raw_wrote_is_read() -> None:
+    # Lightroom 6.1: three stars and keywords; Lightroom Classic 9.1: a colour label of a localised set;
+    # Camera Raw 9.4's own sidecar of a CR2: unrated, no label, no keyword, nothing to keep.
+    assert read_culling(ADOBE, "02_lr6.1_JPG-sidecar_rating-keywords_IMG_5910.xmp") == Culling(
+        3, None, ("Alvin the Squirrel", "Berkley", "USA"), "02_lr6.1_JPG-sidecar_rating-keywords_IMG_5910.xmp")
+    labelled = read_culling(ADOBE, "03_lrc9.1_JPG-embedded_label-Verde_iptc-mess.xmp")
+    assert labelled is not None and (labelled.rating, labelled.label) == (0, "Verde")
+    assert read_culling(ADOBE, "01_acr9.4_CR2-sidecar_canon-eos30d.xmp") is None
+
+
+def test_a_damaged_sidecar_is_left_out_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "IMG_0001.xmp").write_text("<x:xmpmeta><rdf:RDF>cut short")
+    assert read_culling(tmp_path, "IMG_0001.xmp") is None
+    assert "IMG_0001.xmp: no XMP read from this sidecar" in caplog.text
+
+
+@pytest.mark.parametrize(("value", "rating"), [("-1", -1), ("3", 3), ("3.0", 3), ("0", 0), ("5", 5), ("6", None),
+                                               ("-2", None), ("2.5", None), ("nan", None), ("", None), (None, None)])
+def test_rating_is_a_whole_number_from_minus_one_to_five(value: str | None, rating: int | None) -> None:
+    assert _rating(value) == rating
+
+
+def test_a_rejected_frame_is_skipped_keeping_the_others_numbers_and_names(tmp_path: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for i, name in enumerate(["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"]):
+        Image.fromarray(np.full((32, 32, 3), 60 + 40 * i, np.uint8)).save(shoot / name)
+    (shoot / "IMG_0002.xmp").write_text(_sidecar("-1"))
+    (shoot / "IMG_0003.xmp").write_text(_sidecar("4", "Green", ("terrace",)))
+    kept = scan_shoot(shoot)
+    assert [(t.source_path, t.seq) for t in kept.tasks] == [("IMG_0001.jpg", 1), ("IMG_0003.jpg", 3)]
+    assert [(s.source_path, s.reason) for s in kept.skipped if s.reason == REJECTED_REASON] == [
+        ("IMG_0002.jpg", REJECTED_REASON)]
+    assert kept.culling == {"IMG_0003.jpg": Culling(4, "Green", ("terrace",), "IMG_0003.xmp")}
+    every = scan_shoot(shoot, rejects="process")
+    assert [t.source_path for t in every.tasks] == ["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"]
+    assert every.culling["IMG_0002.jpg"].rejected
+    with pytest.raises(ValueError, match="skip, process"):
+        scan_shoot(shoot, rejects="keep")
+
+
+def test_a_run_keeps_the_photographers_culling_until_a_reviewer_decides(tmp_path: Path, raw_dir: Path,
+                                                                         faces_dir: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", shoot / "IMG_0002.CRW")
+    shutil.copy(ADOBE / "02_lr6.1_JPG-sidecar_rating-keywords_IMG_5910.xmp", shoot / "IMG_0002.xmp")
+    shutil.copy(faces_dir / "2008_001009.jpg", shoot / "IMG_0003.jpg")
+    (shoot / "IMG_0003.xmp").write_text(_sidecar("-1"))
+    out = tmp_path / "out"
+
+    def run(*extra: str) -> dict:
+        result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", *extra])
+        assert result.exit_code == EXIT_OK, result.output
+        return json.loads((out / "summary.json").read_text())
+
+    def review(name: str) -> dict:
+        return json.loads((out / "instructions" / f"{name}.json").read_text())["review"]
+
+    first = run()
+    assert first["processed"] == 1 and first["skipped_by_reason"][REJECTED_REASON] == 1
+    assert first["photographer_culling"] == 1
+    assert review("IMG_0002.CRW") == {"rating": 3, "label": None, "keywords": ["Alvin the Squirrel", "Berkley", "USA"],
+                                      "flag": None, "by": "photographer (IMG_0002.xmp)", "at": None}
+    # postprod's own IMG_0002.xmp replaces the photographer's beside the RAW: it must carry the stars.
+    packet = (out / "xmp" / "IMG_0002.xmp").read_text()
+    assert 'xmp:Rating="3"' in packet and "<rdf:li>Berkley</rdf:li>" in packet
+    assert not (out / "instructions" / "IMG_0003.jpg.json").exists()
+    # Developed on request: its instructions say the photographer rejected it; a rerun keeps the folder's choice.
+    assert run("--photographer-rejects", "process")["processed"] == 2
+    assert review("IMG_0003.jpg")["flag"] == "reject" and review("IMG_0003.jpg")["rating"] == -1
+    assert run()["processed"] == 2
+    # The sidecar edited (the photographer changed their mind): the new stars; a reviewer's decision wins.
+    (shoot / "IMG_0002.xmp").write_text(_sidecar("5"))
+    run()
+    assert review("IMG_0002.CRW")["rating"] == 5
+    doc_path = out / "instructions" / "IMG_0002.CRW.json"
+    doc = json.loads(doc_path.read_text())
+    doc["review"] = {"rating": 2, "label": "Red", "keywords": [], "flag": None, "by": "anna",
+                     "at": "2026-12-04T10:00:00Z"}
+    doc_path.write_text(json.dumps(doc))
+    run()
+    assert review("IMG_0002.CRW")["by"] == "anna" and review("IMG_0002.CRW")["rating"] == 2
+    # Skipped again when asked: its deliveries go.
+    assert run("--photographer-rejects", "skip")["processed"] == 1
+    assert not (out / "instructions" / "IMG_0003.jpg.json").exists()
