@@ -111,9 +111,12 @@ def test_a_run_keeps_the_photographers_culling_until_a_reviewer_decides(tmp_path
     packet = (out / "xmp" / "IMG_0002.xmp").read_text()
     assert 'xmp:Rating="3"' in packet and "<rdf:li>Berkley</rdf:li>" in packet
     assert not (out / "instructions" / "IMG_0003.jpg.json").exists()
+    assert '<span class=culling title="culled by photographer (IMG_0002.xmp)">\u2605\u2605\u2605</span>' in (
+        out / "report.html").read_text(encoding="utf-8")
     # Developed on request: its instructions say the photographer rejected it; a rerun keeps the folder's choice.
     assert run("--photographer-rejects", "process")["processed"] == 2
     assert review("IMG_0003.jpg")["flag"] == "reject" and review("IMG_0003.jpg")["rating"] == -1
+    assert "\u2715 rejected in culling</span>" in (out / "report.html").read_text(encoding="utf-8")
     assert run()["processed"] == 2
     # The sidecar edited (the photographer changed their mind): the new stars; a reviewer's decision wins.
     (shoot / "IMG_0002.xmp").write_text(_sidecar("5"))

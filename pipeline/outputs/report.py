@@ -40,6 +40,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .ops{margin:6px 0 0;padding-left:18px;font-size:12px} .hand{color:#c62828}
 .legend span{margin-right:14px} .stale{background:#6d4c41} .stale-head{color:#6d4c41} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .scene{display:inline-block;border:1px solid #90a4ae;border-radius:9px;padding:0 7px;font-size:12px;color:#37474f}
+.culling{color:#b8860b;font-size:13px;margin-right:4px}
 """
 
 
@@ -234,6 +235,21 @@ def _active(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
 
 
+def _culling_badge(review: dict[str, Any] | None) -> str:
+    """The image's stars, reject and colour label as culled (by the photographer's sidecar or a reviewer)."""
+    review = review or {}
+    rating, label = review.get("rating"), review.get("label")
+    if review.get("flag") == "reject" or rating == -1:
+        text = "\u2715 rejected in culling"  # (not the chart's verdict beside it)
+    else:
+        text = "\u2605" * rating if isinstance(rating, int) and 0 < rating <= 5 else ""
+    text = " ".join(t for t in (text, label if isinstance(label, str) else "") if t)
+    if not text:
+        return ""
+    by = review.get("by")
+    return f'<span class=culling title="{_e("culled by " + by if by else "culled")}">{_e(text)}</span> '
+
+
 def _card(im: ReportImage) -> str:
     """One image's card: the picture with its overlay, verdict, link to its instructions, what is done to it."""
     doc = im.doc or {}
@@ -249,6 +265,7 @@ def _card(im: ReportImage) -> str:
         if im.stale else ""
     return (
         f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
+        + _culling_badge(doc.get("review"))
         + (f'<span class=scene>scene {doc["scene_id"]}</span> ' if doc.get("scene_id") is not None else "")
         + f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
         f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
