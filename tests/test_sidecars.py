@@ -132,3 +132,52 @@ def test_a_run_keeps_the_photographers_culling_until_a_reviewer_decides(tmp_path
     # Skipped again when asked: its deliveries go.
     assert run("--photographer-rejects", "skip")["processed"] == 1
     assert not (out / "instructions" / "IMG_0003.jpg.json").exists()
+
+
+needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed (CI installs it)")
+
+
+def _embed(path: Path, packet: Path) -> None:
+    import subprocess
+
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-xmp<={packet}", str(path)], check=True)
+
+
+@needs_exiftool
+def test_the_culling_inside_a_jpeg_or_a_dng_is_read_and_a_sidecar_wins(tmp_path: Path, raw_dir: Path,
+                                                                        faces_dir: Path) -> None:
+    # exiftool writes Adobe's packets where Lightroom and Photo Mechanic do: a JPEG's APP1, a DNG's XMLPacket tag.
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(faces_dir / "2008_001009.jpg", shoot / "IMG_0001.jpg")
+    _embed(shoot / "IMG_0001.jpg", ADOBE / "05a_lr6.1_JPG-export_rotated-crop-neg1.06_IMG_6455.xmp")
+    shutil.copy(raw_dir / "tinydng_colorchart.dng", shoot / "IMG_0002.dng")
+    (tmp_path / "reject.xmp").write_text(_sidecar("-1"))
+    _embed(shoot / "IMG_0002.dng", tmp_path / "reject.xmp")
+    shutil.copy(faces_dir / "2008_001322.jpg", shoot / "IMG_0003.jpg")
+    (tmp_path / "two.xmp").write_text(_sidecar("2", "Red"))
+    _embed(shoot / "IMG_0003.jpg", tmp_path / "two.xmp")
+    (shoot / "IMG_0003.xmp").write_text(_sidecar("5"))  # the sidecar is the later word
+    shot = scan_shoot(shoot)
+    assert [t.source_path for t in shot.tasks] == ["IMG_0001.jpg", "IMG_0003.jpg"]
+    assert [s.source_path for s in shot.skipped if s.reason == REJECTED_REASON] == ["IMG_0002.dng"]
+    assert shot.culling == {"IMG_0001.jpg": Culling(4, None, ("Mono-tó", "USA"), "IMG_0001.jpg"),
+                            "IMG_0003.jpg": Culling(5, None, (), "IMG_0003.xmp")}
+    assert scan_shoot(shoot, rejects="process").culling["IMG_0002.dng"] == Culling(-1, None, (), "IMG_0002.dng")
+
+
+def test_a_jpegs_packet_is_found_past_the_scans_first_bytes(tmp_path: Path, faces_dir: Path) -> None:
+    from pipeline.kernel.sidecars import embedded_packet, packet_culling
+
+    packet = _sidecar("3", "Blue").encode()
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    big_app2 = b"\xff\xe2" + (65_000).to_bytes(2, "big") + bytes(64_998)  # an ICC profile's size, say
+    xmp_app1 = b"\xff\xe1" + (2 + 29 + len(packet)).to_bytes(2, "big") + b"http://ns.adobe.com/xap/1.0/\x00" + packet
+    data = jpeg[:2] + big_app2 + xmp_app1 + jpeg[2:]
+    path = tmp_path / "a.jpg"
+    path.write_bytes(data)
+    found = embedded_packet(str(path), "jpeg", data[:65536])
+    assert found == packet
+    assert packet_culling(found, "a.jpg") == Culling(3, "Blue", (), "a.jpg")
+    assert embedded_packet(str(faces_dir / "2008_001009.jpg"), "jpeg", jpeg[:65536]) is None  # a camera's: none
+    assert embedded_packet(str(path), "png", data[:65536]) is None

@@ -106,9 +106,10 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "develops and delivers each file on its own [default: what the --out folder's last run used, "
                    "else raw].")
 @click.option("--photographer-rejects", type=click.Choice(["skip", "process"]), default=None,
-              help="A frame the photographer rejected before uploading (xmp:Rating -1 in its XMP sidecar, as "
-                   "Lightroom, Bridge and Photo Mechanic write it): skip leaves it out, counted; process develops "
-                   "it. Stars, colour labels and keywords in the sidecars are kept either way [default: what the "
+              help="A frame the photographer rejected before uploading (xmp:Rating -1 in its XMP sidecar, or in "
+                   "a JPEG's or DNG's own XMP, as Lightroom, Bridge and Photo Mechanic write it): skip leaves it "
+                   "out, counted; process develops it. Stars, colour labels and keywords are kept either way "
+                   "[default: what the "
                    "--out folder's last run used, else skip].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
@@ -278,7 +279,7 @@ def _print_summary(s: dict) -> None:
                      "--raw-jpeg-pairs both develops it")
     if s.get("photographer_culling"):
         echo(f"photographer's culling: {s['photographer_culling']} frames rated, labelled or tagged in their XMP "
-             "sidecars (kept in their instructions and XMP until a reviewer decides)")
+             "(kept in their instructions and XMP until a reviewer decides)")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:

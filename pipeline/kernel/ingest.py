@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.kernel.records import SourceKind, SourceTask
-from pipeline.kernel.sidecars import PHOTOGRAPHER_REJECTS, REJECTED_REASON, Culling, photographer_culling
+from pipeline.kernel.sidecars import (
+    PHOTOGRAPHER_REJECTS,
+    REJECTED_REASON,
+    Culling,
+    embedded_packet,
+    packet_culling,
+    photographer_culling,
+)
 
 # Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
 RAW_EXTENSIONS = frozenset(
@@ -364,8 +371,8 @@ def scan_shoot(
     camera's JPEG (or HEIF) of a RAW+JPEG pair (:func:`raw_jpeg_pairs`) is
     skipped and counted: the RAW is the frame's one development and delivery,
     as Lightroom imports such a pair as one photo; ``"both"`` processes each.
-    The photographer's culling in the shoot's XMP sidecars is read
-    (:mod:`pipeline.kernel.sidecars`); with ``rejects`` ``"skip"``
+    The photographer's culling in the shoot's XMP sidecars, or in a JPEG's or
+    DNG's own XMP, is read (:mod:`pipeline.kernel.sidecars`); with ``rejects`` ``"skip"``
     (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`) a frame rated -1
     (rejected) is skipped and counted, keeping its number and export name for
     the day it is taken back; ``"process"`` develops it.
@@ -394,10 +401,15 @@ def scan_shoot(
     found = _walk(root, shoot.skipped, follow_external_symlinks)
     top = str(root)
 
+    embedded: dict[str, Culling] = {}  # the culling in files' own XMP (a JPEG's, a DNG's)
+
     def describe(rel: str) -> tuple[str, int, str, SourceKind]:
         location = os.path.join(top, rel)
         digest, head = hash_file(location)
         fmt, kind = sniff_format(head, os.path.splitext(rel)[1])
+        packet = embedded_packet(location, fmt, head)
+        if packet is not None and (culling := packet_culling(packet, rel)) is not None:
+            embedded[rel] = culling
         if on_file:
             on_file(Path(location))
         return digest, os.stat(location).st_size, fmt, kind
@@ -440,8 +452,9 @@ def scan_shoot(
         del place
     sidecars = [s.source_path for s in shoot.skipped if s.source_path.lower().endswith(".xmp")
                 and s.reason.startswith("sidecar")]
-    if sidecars:
-        shoot.culling = photographer_culling(root, sidecars, [t.source_path for t in shoot.tasks])
+    if sidecars or embedded:  # a sidecar wins over the file's own XMP, as Lightroom reads a RAW's
+        in_files = {t.source_path: embedded[t.source_path] for t in shoot.tasks if t.source_path in embedded}
+        shoot.culling = in_files | photographer_culling(root, sidecars, [t.source_path for t in shoot.tasks])
         rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
         if rejected:  # after the numbering and the names: a frame taken back keeps its own
             shoot.skipped += [Skipped(_shown(t.source_path), REJECTED_REASON)

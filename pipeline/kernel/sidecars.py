@@ -1,18 +1,21 @@
-"""The photographer's culling, read from the XMP sidecars a shoot arrives with.
+"""The photographer's culling, read from the XMP a shoot arrives with.
 
 Photographers cull before they upload. Photo Mechanic, Lightroom and Bridge
 write what they decided into an XMP sidecar beside the RAW: stars
 (``xmp:Rating`` 1-5), a reject (``xmp:Rating`` -1, as Bridge and Lightroom
 write it), a colour label (``xmp:Label``) and keywords (``dc:subject``).
 Adobe's tools name the sidecar ``IMG_0002.xmp``; darktable, digiKam and
-Photo Mechanic (as an option) ``IMG_0002.CR2.xmp``.
+Photo Mechanic (as an option) ``IMG_0002.CR2.xmp``. Into a JPEG or a DNG
+they write the same packet inside the file (:func:`embedded_packet`); a
+sidecar, where there is one, wins.
 
-The scan reads them (:func:`photographer_culling`): a rejected frame is not
-developed unless the run asks for it (``--photographer-rejects process``),
-and the stars, label and keywords become the image's decision in its
-instructions and in the XMP postprod writes, until a reviewer decides
-otherwise. Without that, the sidecar postprod delivers beside the RAW (one
-name, ``IMG_0002.xmp``) would replace the photographer's and lose the culling.
+The scan reads them (:func:`photographer_culling`, :func:`packet_culling`): a
+rejected frame is not developed unless the run asks for it
+(``--photographer-rejects process``), and the stars, label and keywords
+become the image's decision in its instructions and in the XMP postprod
+writes, until a reviewer decides otherwise. Without that, the sidecar
+postprod delivers beside the RAW (one name, ``IMG_0002.xmp``) would replace
+the photographer's and lose the culling.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ from typing import Any
 #: What a run does with a frame the photographer rejected (``--photographer-rejects``).
 PHOTOGRAPHER_REJECTS = ("skip", "process")
 #: The reason a rejected frame is skipped with (one text, so the summary counts them in one line).
-REJECTED_REASON = "rejected by the photographer (xmp:Rating -1 in its XMP sidecar; --photographer-rejects process develops it)"
+REJECTED_REASON = "rejected by the photographer (xmp:Rating -1 in its XMP; --photographer-rejects process develops it)"
 #: Who decided, in an instructions document's ``review``, when the decision is the sidecar's.
 PHOTOGRAPHER = "photographer"
 
@@ -36,7 +40,7 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Culling:
-    """One frame's culling as its sidecar states it.
+    """One frame's culling as its XMP (sidecar or embedded) states it.
 
     Attributes
     ----------
@@ -46,14 +50,14 @@ class Culling:
         The colour label by name (``xmp:Label``: Lightroom's are Red, Yellow, Green, Blue, Purple).
     keywords : tuple of str
         ``dc:subject``.
-    sidecar : str
-        The sidecar, relative to the shoot.
+    source : str
+        Where it was read, relative to the shoot: the sidecar, or the image itself (its embedded XMP).
     """
 
     rating: int | None
     label: str | None
     keywords: tuple[str, ...]
-    sidecar: str
+    source: str
 
     @property
     def rejected(self) -> bool:
@@ -63,11 +67,11 @@ class Culling:
         """The instructions document's image-level ``review`` (the keys the XMP writer and the review app read)."""
         return {"rating": self.rating if self.rating is not None else 0, "label": self.label,
                 "keywords": list(self.keywords), "flag": "reject" if self.rejected else None,
-                "by": f"{PHOTOGRAPHER} ({os.path.basename(self.sidecar)})", "at": None}
+                "by": f"{PHOTOGRAPHER} ({os.path.basename(self.source)})", "at": None}
 
 
 def is_photographers(review: dict[str, Any] | None) -> bool:
-    """Whether an image-level ``review`` is a sidecar's (:meth:`Culling.review`), not a reviewer's."""
+    """Whether an image-level ``review`` is the photographer's XMP's (:meth:`Culling.review`), not a reviewer's."""
     by = (review or {}).get("by")
     return isinstance(by, str) and by.startswith(PHOTOGRAPHER + " (")
 
@@ -102,6 +106,29 @@ def read_culling(root: Path, sidecar: str) -> Culling | None:
     if not tags:
         _log.warning("%s: no XMP read from this sidecar (damaged, or not XMP): its culling is left out", sidecar)
         return None
+    return _culling(tags, sidecar)
+
+
+def packet_culling(packet: bytes, source: str) -> Culling | None:
+    """The culling an XMP packet embedded in ``source`` states (:func:`embedded_packet`), or None."""
+    if not any(k in packet for k in (b"Rating", b"Label", b"subject")):
+        return None  # (most packets a camera or an export writes: no parse)
+    import pyexiv2
+
+    from pipeline.imaging.identity import _exiv2_lock
+
+    with _exiv2_lock:  # exiv2's XMP toolkit is not thread-safe
+        pyexiv2.set_log_level(4)
+        try:
+            with pyexiv2.ImageData(packet) as data:
+                tags = data.read_xmp()
+        except (RuntimeError, ValueError, UnicodeDecodeError):
+            _log.warning("%s: its embedded XMP could not be read: its culling is left out", source)
+            return None
+    return _culling(tags, source)
+
+
+def _culling(tags: dict[str, Any], source: str) -> Culling | None:
     rating = _rating(tags.get("Xmp.xmp.Rating"))
     label = tags.get("Xmp.xmp.Label")
     label = label.strip() or None if isinstance(label, str) else None
@@ -109,7 +136,7 @@ def read_culling(root: Path, sidecar: str) -> Culling | None:
     keywords = tuple(k for k in ([subject] if isinstance(subject, str) else subject or []) if isinstance(k, str) and k)
     if not rating and label is None and not keywords:  # (0: unrated, what Camera Raw writes by default)
         return None
-    return Culling(rating, label, keywords, sidecar)
+    return Culling(rating, label, keywords, source)
 
 
 def _rating(value: Any) -> int | None:
@@ -121,6 +148,65 @@ def _rating(value: Any) -> int | None:
     if not math.isfinite(number) or round(number) != number or not -1 <= number <= 5:
         return None
     return int(number)
+
+
+#: The XMP packet's APP1 segment in a JPEG begins with this namespace (XMP Specification Part 3, 1.1.3).
+_JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
+#: TIFF tag XMLPacket (DNG and TIFF carry their XMP there).
+_TIFF_XMP_TAG = 700
+#: The largest packet read (Lightroom's are a few KB; a history of edits some tens).
+MAX_PACKET_BYTES = 4 << 20
+
+
+def embedded_packet(path: str, fmt: str, head: bytes) -> bytes | None:
+    """The XMP packet inside a JPEG (its APP1 segment) or a TIFF or DNG (IFD0's XMLPacket tag), where
+    Lightroom, Photo Mechanic and some cameras write a JPEG's or DNG's culling; None for other formats or
+    without one. ``head`` is the file's first bytes (the scan has them); what lies beyond is read by offset."""
+    try:
+        if fmt == "jpeg":
+            return _jpeg_packet(path, head)
+        if fmt in ("tiff", "dng"):
+            return _tiff_packet(path, head)
+    except (OSError, struct.error, ValueError):
+        return None
+    return None
+
+
+def _read_at(path: str, head: bytes, offset: int, size: int) -> bytes:
+    if offset + size <= len(head):
+        return head[offset : offset + size]
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+def _jpeg_packet(path: str, head: bytes) -> bytes | None:
+    at = 2
+    for _ in range(64):  # markers before the image data: a few APPn, quantisation and Huffman tables
+        marker = _read_at(path, head, at, 4)
+        if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xDA, 0xD9):  # start of scan, end of image
+            return None
+        (length,) = struct.unpack(">H", marker[2:])
+        if marker[1] == 0xE1 and length > len(_JPEG_XMP) + 2:
+            body = _read_at(path, head, at + 4, min(length - 2, MAX_PACKET_BYTES))
+            if body.startswith(_JPEG_XMP):
+                return body[len(_JPEG_XMP):]
+        at += 2 + length
+    return None
+
+
+def _tiff_packet(path: str, head: bytes) -> bytes | None:
+    endian = {b"II": "<", b"MM": ">"}.get(head[:2])
+    if endian is None:
+        return None
+    (ifd,) = struct.unpack_from(endian + "I", head, 4)
+    (count,) = struct.unpack(endian + "H", _read_at(path, head, ifd, 2))
+    entries = _read_at(path, head, ifd + 2, 12 * min(count, 1000))
+    for i in range(len(entries) // 12):
+        tag, _, n, value = struct.unpack_from(endian + "HHII", entries, 12 * i)
+        if tag == _TIFF_XMP_TAG and 0 < n <= MAX_PACKET_BYTES:
+            return entries[12 * i + 8 : 12 * i + 8 + n] if n <= 4 else _read_at(path, head, value, n)
+    return None
 
 
 def photographer_culling(root: Path, sidecars: list[str], files: list[str]) -> dict[str, Culling]:
