@@ -99,8 +99,8 @@ class RunSettings:
         folder's last run used, else ``"raw"``, or ``"both"`` in a folder an earlier version delivered into
         (:func:`~pipeline.kernel.outdir.pairs_policy`).
     photographer_rejects : str, optional
-        ``"skip"``: a frame the photographer rejected in its XMP sidecar (``xmp:Rating`` -1) is skipped and
-        counted; ``"process"``: it is developed, and its instructions say it was rejected
+        ``"skip"``: a frame the photographer rejected in its XMP, a sidecar or its own (``xmp:Rating`` -1), is
+        skipped and counted; ``"process"``: it is developed, and its instructions say it was rejected
         (:mod:`pipeline.kernel.sidecars`). None: what the output folder's last run used, else ``"skip"``, or
         ``"process"`` in a folder an earlier version delivered into (:func:`~pipeline.kernel.outdir.rejects_policy`).
     """
@@ -183,7 +183,7 @@ class RunResult:
             "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in self.shoot.duplicates],
             "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in self.shoot.skipped],
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
-            # Frames whose culling (stars, label, keywords, a reject developed anyway) came from an XMP sidecar.
+            # Frames whose culling (stars, label, keywords, a reject developed anyway) came from their XMP.
             "photographer_culling": len(self.shoot.culling),
             "verdicts": dict(verdicts),
             "faces_to_brighten": faces,
