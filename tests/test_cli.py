@@ -191,6 +191,10 @@ def test_raw_jpeg_pairs_deliver_the_raw_and_a_rerun_keeps_the_folders_choice(tmp
     assert [(f["source_path"], f["developed_instead"], f["pair_jpeg_skipped"]) for f in first["failed"]] == [
         ("IMG_0009.dng", "IMG_0009.JPG", None)]
     assert first["ok"] == 2
+    doc = json.loads((out / "instructions" / "IMG_0009.JPG.json").read_text())
+    flag = [o for o in doc["operations"] if o["params"].get("check") == "raw_failed"]
+    assert doc["verdict"] == "flag" and len(flag) == 1 and flag[0]["params"]["raw"] == "IMG_0009.dng"
+    assert flag[0]["reason"].startswith("developed from the camera's JPEG: its RAW IMG_0009.dng could not be developed")
     report = (out / "report.html").read_text(encoding="utf-8")
     assert ("Delivered from the camera's JPEG instead (the other file of a RAW+JPEG pair): "
             "<span class=path>IMG_0009.JPG</span> for <span class=path>IMG_0009.dng</span>.") in report

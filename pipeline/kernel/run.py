@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
+from charts.schema import AcceptanceAction
 from pipeline.equipment.photographers import load_register
 from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
@@ -52,6 +53,8 @@ from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
+from pipeline.planning.operations import check_operation
+from pipeline.planning.plan import verdict_of
 from pipeline.outputs import decisions
 from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
     CONTACT_DIR,
@@ -310,6 +313,21 @@ def process_shoot(
         lock.release()
 
 
+def _flag_stand_ins(shoot: Shoot, records: RecordStore) -> None:
+    """Each camera JPEG developed in its failed RAW's place (:meth:`~pipeline.kernel.ingest.Shoot.stand_in`) is
+    flagged, with why: a retoucher finishing it has the camera's development, not the RAW's latitude."""
+    for raw, jpeg in shoot.stand_ins.items():
+        record, failed = records.get(jpeg), records.get(raw)
+        if record is None or record.status is not Status.OK or failed is None:
+            continue
+        record.operations = record.operations + check_operation(
+            AcceptanceAction.FLAG, "raw_failed",
+            f"developed from the camera's JPEG: its RAW {raw} could not be developed ({failed.error})", None, None,
+            raw=raw)
+        record.plan.verdict = verdict_of(record.operations)
+        records.put(jpeg, record)
+
+
 def _failed_for_good(record: ImageRecord | None) -> bool:
     """Whether an image failed on its content (a rerun fails it the same way), not on the machine."""
     return record is not None and record.status is Status.FAILED and record.failure is not Failure.TRANSIENT
@@ -411,6 +429,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     planned = records.view(present, editable=True)
                     stage.process_shoot(planned)
                     planned.flush()
+                _flag_stand_ins(shoot, records)
                 plan_params = carry_reviews(records.view(present, editable=True), context.out_dir)
                 after_plan = True
                 if settings.only == "plan":
