@@ -610,6 +610,35 @@ class ConsistencyRules(_Strict):
     )
 
 
+class BracketRules(_Strict):
+    """Exposure brackets: frames of one view shot in quick succession at different shutter speeds (a camera's
+    AEB), for a scene brighter than one exposure holds (a room and its windows). With ``merge``, each bracket is
+    delivered once: its middle exposure, with the highlights its darker frames held and the shadows its brighter
+    frames held merged in (:mod:`pipeline.planning.rules.brackets`, :mod:`pipeline.imaging.merge`); the other
+    frames are not delivered on their own."""
+
+    merge: bool = Field(
+        False,
+        description="Merge each bracket of RAW frames into one delivery (Lightroom's Photo Merge > HDR); the other "
+        "frames of a bracket are rejected as merged into it. False: every frame is delivered on its own.",
+    )
+    max_gap_s: float = Field(
+        2.0,
+        ge=0.0,
+        le=60.0,
+        description="Frames of a bracket follow each other within this many seconds after the previous frame's "
+        "exposure ends (the camera's time stamps are whole seconds).",
+    )
+    min_span_ev: float = Field(
+        1.0,
+        ge=0.3,
+        le=10.0,
+        description="A bracket spans at least this many stops between its darkest and brightest frame (a meter "
+        "following the light between two frames of a burst moves a third of a stop or so).",
+    )
+    max_frames: int = Field(9, ge=2, le=15, description="The most frames one bracket holds.")
+
+
 class XmpPolicy(_Strict):
     """What the output folder holds for Lightroom and Camera Raw (``xmp/``)."""
 
@@ -649,6 +678,9 @@ class Chart(_Strict):
     )
     consistency: ConsistencyRules = Field(
         default_factory=ConsistencyRules, description="Scenes and their consistent exposure and white balance."
+    )
+    brackets: BracketRules = Field(
+        default_factory=BracketRules, description="Exposure brackets: merged into one delivery, or each delivered."
     )
     xmp: XmpPolicy = Field(default_factory=XmpPolicy, description="Camera Raw settings for Lightroom (xmp/).")
     naming: str = Field(

@@ -9,9 +9,12 @@ LibRaw handle, or a fresh decode) and records the render key.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Callable, ClassVar
 
+import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +22,7 @@ from charts.schema import Chart, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
+from pipeline.imaging.merge import merge_bracket
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import (
     RENDER_VERSION,
@@ -27,6 +31,7 @@ from pipeline.imaging.render import (
     RenditionStrips,
     adjustments_from_operations,
     decode_covers,
+    highlight_shoulder,
     decode_for_render,
     preview_size,
     raw_half_size,
@@ -41,8 +46,10 @@ from pipeline.imaging.render import (
 )
 from pipeline.kernel import decode_cache
 from pipeline.kernel.errors import InputError
-from pipeline.kernel.records import SourceKind, Verdict, WorkItem
+from pipeline.kernel.records import Operation, OperationKind, SourceKind, Verdict, WorkItem
 from pipeline.kernel.stage import Resources, Stage
+
+_log = logging.getLogger(__name__)
 
 #: Long edge of the corrected picture the report shows (the report's previews are this size).
 AFTER_PREVIEW_LONG_EDGE = 640
@@ -115,6 +122,9 @@ class Render(Stage):
         need = required_scale(chart.renditions, adjustments, r.frame.width, r.frame.height)
         large = r.frame.width * r.frame.height > self.params.whole_decode_max_megapixels * 1e6
         if large and not raw_half_size(need) and r.source_kind is not SourceKind.RASTER:
+            if any(o.kind is OperationKind.MERGE_BRACKET for o in r.operations):
+                _log.warning("%s: a %.0f MP bracket is rendered region by region, from its middle frame alone: "
+                             "merge it by hand", r.source_path, r.frame.width * r.frame.height / 1e6)
             return self._render_by_regions(item, chart, adjustments)
         proxy: Proxy | None = item.artifacts.get("proxy")
         decoded: np.ndarray | None = None
@@ -128,6 +138,10 @@ class Render(Stage):
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
                 max_bytes=self.params.max_decode_mb << 20,
             )
+        merge = next((o for o in r.operations if o.kind is OperationKind.MERGE_BRACKET
+                      and (o.review or {}).get("status") != "rejected"), None)
+        if merge is not None and r.source_kind is not SourceKind.RASTER:
+            decoded = self._merged(decoded, merge, item, need)
         # The source's highlights (and a rendered source's level), measured once for the after picture and every
         # rendition of a push.
         white = source_white(decoded) if adjustments.exposure_ev > 0 else None
@@ -137,6 +151,33 @@ class Render(Stage):
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px,
             white,
         )
+
+    def _merged(self, decoded: np.ndarray, merge: Operation, item: WorkItem, need: float) -> np.ndarray:
+        """The reference's decode with the other frames of its bracket merged in (:mod:`pipeline.imaging.merge`),
+        its highlights above full scale rolled off below white, as a decode of the same type."""
+        r = item.record
+
+        def frames() -> Iterator[tuple[np.ndarray, float, str]]:
+            for f in merge.params["frames"]:
+                path = self.context.shoot_dir / f["source_path"]
+                try:
+                    frame = decode_for_render(path, r.source_kind, r.frame.width, r.frame.height, need,
+                                              int(self.params.max_megapixels * 1e6), self.params.max_decode_mb << 20)
+                except InputError as exc:
+                    raise InputError(f"bracket frame {f['source_path']} could not be decoded for the merge: {exc}") \
+                        from exc
+                if frame.shape != decoded.shape:  # (the reference came from the analysis proxy)
+                    frame = cv2.resize(frame, (decoded.shape[1], decoded.shape[0]), interpolation=cv2.INTER_AREA)
+                yield frame, float(f["offset_ev"]), f["source_path"]
+
+        merged = merge_bracket(decoded, frames())
+        white = source_white(merged)
+        if white > 1.0:  # the highlights the darker frames held, rolled off below white as a push's are
+            highlight_shoulder(merged, white)
+        np.clip(merged, 0.0, 1.0, out=merged)
+        if decoded.dtype == np.uint16:
+            return np.rint(merged * np.float32(65535.0)).astype(np.uint16)
+        return merged
 
     def _render_by_regions(
         self, item: WorkItem, chart: Chart, adjustments: Adjustments

@@ -104,6 +104,7 @@ class OperationKind(StrEnum):
     BRIGHTEN_FACE = "brighten_face"
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
+    MERGE_BRACKET = "merge_bracket"  # the other frames of an exposure bracket merged into this one
     CROP = "crop"
     FLAG = "flag"
     REJECT = "reject"

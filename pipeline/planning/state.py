@@ -69,6 +69,14 @@ class PlanState:
         (RESULTS.md, target 5).
     frame : int
         The frame's record index (-1 when :attr:`keypoint_source` is None).
+    bracket : tuple of int
+        The record indices of the exposure bracket the frame is merged with (itself included;
+        :mod:`pipeline.planning.rules.brackets`), empty when none.
+    merged_clipped_pct : float or None
+        For the frame a bracket is merged into: the share of pixels still clipped after the merge (its darkest
+        frame's), what the highlights check reads instead of the frame's own.
+    merged_crushed_pct : float or None
+        The same of the shadows crushed to black (its brightest frame's), for the shadows check.
     """
 
     faces_that_count: tuple[int, ...]
@@ -82,6 +90,9 @@ class PlanState:
     angle_deg: float = 0.0
     keypoint_source: Mapping[int, Keypoints] | None = None
     frame: int = -1
+    bracket: tuple[int, ...] = ()
+    merged_clipped_pct: float | None = None
+    merged_crushed_pct: float | None = None
 
     def read_keypoints(self) -> Keypoints | None:
         """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing

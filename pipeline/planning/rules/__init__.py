@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from charts.schema import Chart
 from pipeline.kernel.records import ImageRecord, Operation
+from pipeline.planning.rules.brackets import plan_brackets
 from pipeline.planning.rules.checks import (
     check_clipped_highlights,
     check_clipped_shadows,
@@ -71,7 +72,8 @@ RULES: tuple[ImageRule, ...] = (
 
 #: Rules over the whole shoot, in the order they run (before the image rules).
 SHOOT_RULES: tuple[ShootRule, ...] = (
-    check_duplicates,
+    plan_brackets,  # sets plan.bracket
+    check_duplicates,  # leaves a merged bracket's frames alone
     plan_scenes,  # sets record.plan.scene_id
 )
 

@@ -57,13 +57,16 @@ def check_sharpness(record: ImageRecord, chart: Chart, plan: PlanState) -> list[
 
 
 def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """More clipped at white than ``acceptance.clipped_highlights.max_pct``: of the whole frame, or with
-    ``region: faces`` of the skin of the faces that count (the largest share; the frame's when none was measured).
+    """More clipped at white than ``acceptance.clipped_highlights.max_pct``: of the whole frame (of a merged
+    bracket's darkest frame), or with ``region: faces`` of the skin of the faces that count (the largest share; the
+    frame's when none was measured).
     """
     rule = chart.acceptance.clipped_highlights
     skin = [record.faces[i].clipped_pct for i in plan.faces_that_count]
     if rule.region is ClippingRegion.FACES and skin and None not in skin:
         clipped, where = max(skin), "of the skin of a face"  # type: ignore[type-var]
+    elif plan.bracket and plan.merged_clipped_pct is not None:  # what the bracket's darkest frame left clipped
+        clipped, where = plan.merged_clipped_pct, "of pixels, after merging its bracket,"
     else:
         clipped, where = record.exposure.clipped_highlights_pct, "of pixels"
     if clipped is not None and clipped > rule.max_pct:
@@ -74,15 +77,24 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
 
 
 def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """More of the frame crushed to black, in its worst channel, than ``acceptance.clipped_shadows.max_pct``."""
-    ex, rule = record.exposure, chart.acceptance.clipped_shadows
+    """More of the frame crushed to black, in its worst channel, than ``acceptance.clipped_shadows.max_pct`` (of a
+    merged bracket's brightest frame)."""
+    rule = chart.acceptance.clipped_shadows
+    shadows = crushed_pct(record) if plan.merged_crushed_pct is None else plan.merged_crushed_pct
+    if shadows is not None and shadows > rule.max_pct:
+        where = ", after merging its bracket," if plan.merged_crushed_pct is not None else ""
+        return check_operation(rule.action, "clipped_shadows",
+                               f"{shadows:.1f}% of pixels{where} crushed to black (max {rule.max_pct:g}%)",
+                               shadows, rule.max_pct)
+    return []
+
+
+def crushed_pct(record: ImageRecord) -> float | None:
+    """The share of a frame's pixels crushed to black in its worst channel (None when not measured)."""
+    ex = record.exposure
     shadows = [v for v in (ex.clipped_shadows_pct_r, ex.clipped_shadows_pct_g, ex.clipped_shadows_pct_b)
                if v is not None]
-    if shadows and max(shadows) > rule.max_pct:
-        return check_operation(rule.action, "clipped_shadows",
-                               f"{max(shadows):.1f}% of pixels crushed to black (max {rule.max_pct:g}%)",
-                               max(shadows), rule.max_pct)
-    return []
+    return max(shadows) if shadows else None
 
 
 def check_face_required(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:

@@ -36,10 +36,14 @@ def near_duplicates(records: Sequence[ImageRecord], max_distance: int) -> dict[i
 
 def check_duplicates(records: Sequence[ImageRecord], chart: Chart,
                      plans: Mapping[int, PlanState]) -> dict[int, list[Operation]]:
-    """Flag (or reject) each frame that nearly duplicates an earlier one, naming that frame."""
+    """Flag (or reject) each frame that nearly duplicates an earlier one, naming that frame (not a frame of its
+    own exposure bracket, when the bracket is merged: :func:`~pipeline.planning.rules.brackets.plan_brackets`
+    runs first)."""
     rule = chart.acceptance.duplicates
     out: dict[int, list[Operation]] = {}
     for i, j in near_duplicates(records, rule.max_hash_distance).items():
+        if i in plans and j in plans[i].bracket:
+            continue  # one exposure bracket, delivered merged
         frame, earlier = records[i], records[j]
         distance = (int(frame.content.phash, 16) ^ int(earlier.content.phash, 16)).bit_count()
         out[i] = check_operation(rule.action, "duplicates",
