@@ -101,6 +101,7 @@ def test_a_bracket_is_delivered_once_merged(tmp_path: Path, faces_dir: Path) -> 
     merge = [o for o in docs["IMG_0000.dng"]["operations"] if o["kind"] == "merge_bracket"]
     assert len(merge) == 1 and [(f["source_path"], f["offset_ev"]) for f in merge[0]["params"]["frames"]] == [
         ("IMG_0001.dng", -2.0), ("IMG_0002.dng", 2.0)]
+    assert "Photo Merge > HDR" in docs["IMG_0000.dng"]["xmp_note"]
     for other in ("IMG_0001.dng", "IMG_0002.dng"):
         assert docs[other]["verdict"] == "reject"
         assert [o["params"]["merged_into"] for o in docs[other]["operations"] if o["params"].get("check") == "bracket"

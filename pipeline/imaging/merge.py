@@ -47,6 +47,9 @@ GHOST_STOPS = 0.5
 #: The largest translation aligned, as a share of the long edge (a tripod's bracket moves none; a hand-held
 #: one a few pixels).
 MAX_SHIFT = 0.02
+#: A shift under this many pixels is not applied: a tripod's frames read a few tenths of a pixel apart on their
+#: noise and demosaic alone, and resampling them would soften the merge.
+MIN_SHIFT_PX = 1.0
 #: Long edge of the luminance proxy the translation is measured on.
 ALIGN_LONG_EDGE = 1024
 
@@ -122,7 +125,7 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
             _log.warning("bracket frame %s does not lie on the reference's view (moved more than %.0f%% of the "
                          "frame): left out of the merge", name, MAX_SHIFT * 100)
             continue
-        if math.hypot(*shift) >= 0.25:
+        if math.hypot(*shift) >= MIN_SHIFT_PX:
             m = np.float32([[1, 0, shift[0]], [0, 1, shift[1]]])
             frame = cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)

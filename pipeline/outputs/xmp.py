@@ -644,6 +644,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
 
+    merge = next((o for o in applied if o["kind"] == "merge_bracket"), None)
+    if merge is not None:
+        others = ", ".join(str(f["source_path"]) for f in merge["params"]["frames"])
+        out.notes.append(f"postprod delivers this frame merged with its bracket ({others}): Camera Raw's settings "
+                         "are the middle frame's alone (Lightroom: Photo Merge > HDR on the bracket)")
+
     # Crop and angle: the primary rendition's framing, as the renderer makes it.
     frame = CameraRawFrame.of(doc)
     primary = framings(doc)[0]

@@ -581,6 +581,7 @@ function opAmount(op) {
       + `, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
     case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
+    case "merge_bracket": return `${p.frames.length + 1} frames merged`;
     case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
   }
