@@ -177,7 +177,7 @@ class Shoot:
     pair_tasks: dict[str, SourceTask] = field(default_factory=dict)
     # The RAW of each pair whose JPEG was developed in its place -> that JPEG.
     stand_ins: dict[str, str] = field(default_factory=dict)
-    # The photographer's culling of the files to process that have an XMP sidecar stating one.
+    # The photographer's culling of the files to process whose XMP (a sidecar, or their own) states one.
     culling: dict[str, Culling] = field(default_factory=dict)
 
     def stand_in(self, raw: str) -> SourceTask | None:

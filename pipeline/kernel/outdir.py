@@ -306,6 +306,7 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
 #: Where a folder keeps the RAW+JPEG pairs policy its last run used (``--raw-jpeg-pairs``), so that a rerun,
 #: ``--only plan`` or ``postprod render`` without the option delivers the same files.
 PAIRS_NAME = "raw_jpeg_pairs.json"
+#: The same for what its last run did with the photographer's rejects (``--photographer-rejects``).
 REJECTS_NAME = "photographer_rejects.json"
 
 

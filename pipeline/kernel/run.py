@@ -53,8 +53,6 @@ from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
-from pipeline.planning.operations import check_operation
-from pipeline.planning.plan import verdict_of
 from pipeline.outputs import decisions
 from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, re-exported for callers
     CONTACT_DIR,
@@ -69,6 +67,8 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
     write_contact_sheets,
     write_outputs,
 )
+from pipeline.planning.operations import check_operation
+from pipeline.planning.plan import verdict_of
 
 
 @dataclass(frozen=True)

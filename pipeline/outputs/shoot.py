@@ -164,6 +164,9 @@ def write_outputs(records: Iterable[ImageRecord], summary: dict[str, Any], graph
         Each frame keeps the photographer the folder's manifest names (a
         re-render decides nobody again); otherwise ``--photographer``, the body
         register, else EXIF Artist (:func:`pipeline.equipment.analysis.assign_photographers`).
+    culling : mapping of str to Culling, optional
+        The photographer's culling by source path (:attr:`~pipeline.kernel.ingest.Shoot.culling`): each image's
+        decision in its instructions and XMP until a reviewer's replaces it (:func:`image_review`).
 
     Raises
     ------
