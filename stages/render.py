@@ -22,7 +22,7 @@ from charts.schema import Chart, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
-from pipeline.imaging.merge import merge_bracket
+from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import (
     RENDER_VERSION,
@@ -31,7 +31,6 @@ from pipeline.imaging.render import (
     RenditionStrips,
     adjustments_from_operations,
     decode_covers,
-    highlight_shoulder,
     decode_for_render,
     preview_size,
     raw_half_size,
@@ -170,11 +169,7 @@ class Render(Stage):
                     frame = cv2.resize(frame, (decoded.shape[1], decoded.shape[0]), interpolation=cv2.INTER_AREA)
                 yield frame, float(f["offset_ev"]), f["source_path"]
 
-        merged = merge_bracket(decoded, frames())
-        white = source_white(merged)
-        if white > 1.0:  # the highlights the darker frames held, rolled off below white as a push's are
-            highlight_shoulder(merged, white)
-        np.clip(merged, 0.0, 1.0, out=merged)
+        merged = within_white(merge_bracket(decoded, frames()))
         if decoded.dtype == np.uint16:
             return np.rint(merged * np.float32(65535.0)).astype(np.uint16)
         return merged

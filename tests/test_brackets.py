@@ -7,8 +7,11 @@ import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import io
+
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from pipeline.imaging.dng import write_dng_from_linear_rgb
@@ -85,7 +88,10 @@ def test_a_moved_frame_is_aligned_and_a_ghost_is_left_out(tmp_path: Path, faces_
     assert float(np.abs(np.log2(merged[box][held].max(axis=1) / ref.max(axis=1))).max()) < 0.1
 
 
-def test_a_bracket_is_delivered_once_merged(tmp_path: Path, faces_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def bracket_shoot(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Path:
+    """A real-estate shoot: a bracket of three, a burst of another view, two views 20 s apart (processed)."""
+    tmp_path = tmp_path_factory.mktemp("brackets")
     shoot = tmp_path / "shoot"
     shoot.mkdir()
     scene = _scene(faces_dir)
@@ -97,6 +103,11 @@ def test_a_bracket_is_delivered_once_merged(tmp_path: Path, faces_dir: Path) -> 
              seconds_apart=20.0)
     out = tmp_path / "out"
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="real_estate_interiors"))
+    return out
+
+
+def test_a_bracket_is_delivered_once_merged(bracket_shoot: Path, faces_dir: Path) -> None:
+    out, scene = bracket_shoot, _scene(faces_dir)
     docs = {p.name.removesuffix(".json"): json.loads(p.read_text()) for p in (out / "instructions").glob("*.json")}
     merge = [o for o in docs["IMG_0000.dng"]["operations"] if o["kind"] == "merge_bracket"]
     assert len(merge) == 1 and [(f["source_path"], f["offset_ev"]) for f in merge[0]["params"]["frames"]] == [
@@ -129,3 +140,18 @@ def test_charts_that_do_not_merge_deliver_every_frame(tmp_path: Path, faces_dir:
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
     exports = pq.read_table(out / "exports.parquet").to_pylist()
     assert sorted({e["source_path"] for e in exports}) == ["IMG_0000.dng", "IMG_0001.dng", "IMG_0002.dng"]
+
+
+def test_the_review_app_shows_the_bracket_merged_as_delivered(bracket_shoot: Path) -> None:
+    from pipeline.outputs.shoot import after_preview_name
+    from pipeline.review.app import create_app
+
+    client = create_app(bracket_shoot).test_client()
+    resp = client.get("/preview/after/IMG_0000.dng")
+    assert resp.status_code == 200
+    shown = np.asarray(Image.open(io.BytesIO(resp.data)).convert("RGB"), np.float32)
+    doc = json.loads((bracket_shoot / "instructions" / "IMG_0000.dng.json").read_text())
+    rendered = bracket_shoot / after_preview_name(doc["content_hash"])  # the render's own picture: merged
+    made = np.asarray(Image.open(rendered).convert("RGB"), np.float32)
+    assert shown.shape == made.shape
+    assert float(np.abs(shown - made).mean()) < 2.0  # the same picture, but for two JPEG encodings

@@ -146,3 +146,15 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
     if unheld.any():
         merged[unheld] = (darkest[0] if darkest is not None else ref)[unheld]
     return merged
+
+
+def within_white(merged: np.ndarray) -> np.ndarray:
+    """A merge's light above full scale rolled off below white, in place, by the highlight shoulder a push's
+    highlights take (:func:`~pipeline.imaging.render.highlight_shoulder`), then clipped to [0, 1]: a decode the
+    renderer and the review app's previews take as any frame's."""
+    from pipeline.imaging.render import highlight_shoulder, source_white
+
+    white = source_white(merged)
+    if white > 1.0:
+        highlight_shoulder(merged, white)
+    return np.clip(merged, 0.0, 1.0, out=merged)

@@ -19,13 +19,16 @@ import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
+from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
@@ -42,7 +45,7 @@ MAX_MEGAPIXELS = 250.0
 #: darkened in its scene light).
 PREVIEW_VERSION = 4
 # Operations the "after" view applies; everything else is drawn or listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop")
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "merge_bracket")
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
@@ -118,6 +121,27 @@ def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int,
     return render_preview(rgb, width, height, preview_adjustments(operations, display_referred))
 
 
+def bracket_frames(operations: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """The other frames of the bracket the operations merge in (``merge_bracket``): (source path, offset EV)."""
+    merge = next((o for o in operations if o["kind"] == "merge_bracket"), None)
+    return [] if merge is None else [(f["source_path"], float(f["offset_ev"])) for f in merge["params"]["frames"]]
+
+
+def merged_preview(rgb: np.ndarray, frames: list[tuple[Path, float]], source_kind: SourceKind | str) -> np.ndarray:
+    """A bracket's middle frame's linear preview with its other ``frames`` (file, offset EV) merged in, as the
+    renderer merges them (:func:`pipeline.imaging.merge.merge_bracket`), each decoded at the preview's size."""
+    h, w = rgb.shape[:2]
+
+    def decoded() -> Iterator[tuple[np.ndarray, float, str]]:
+        for path, offset in frames:
+            other = decode_preview(path, source_kind, max(h, w))
+            if other.shape != rgb.shape:
+                other = cv2.resize(other, (w, h), interpolation=cv2.INTER_AREA)
+            yield other, offset, path.name
+
+    return within_white(merge_bracket(rgb, decoded()))
+
+
 def before_preview(rgb: np.ndarray) -> np.ndarray:
     """The "before" picture: the linear preview encoded by the same path with no corrections."""
     h, w = rgb.shape[:2]
@@ -179,7 +203,8 @@ class PreviewCache:
 
     def get(self, name: str, source: Path, source_kind: str, variant: str,
             operations: list[dict[str, Any]] | None = None, width: int | None = None,
-            height: int | None = None, after_key: str = "", run_preview: Path | None = None) -> Path:
+            height: int | None = None, after_key: str = "", run_preview: Path | None = None,
+            bracket: list[tuple[Path, float]] | None = None) -> Path:
         """Path of a cached preview file, made first if needed.
 
         Parameters
@@ -194,6 +219,9 @@ class PreviewCache:
         run_preview : Path, optional
             The run's small sRGB preview of the image (``write_preview``): a
             thumbnail is rendered from it, without decoding the source again.
+        bracket : list of (Path, float), optional
+            For ``after`` and ``thumb`` of a bracket's middle frame: its other frames' files and offsets
+            (:func:`bracket_frames`), merged in as the renderer merges them (:func:`merged_preview`).
 
         Raises
         ------
@@ -223,6 +251,8 @@ class PreviewCache:
             elif variant == "clip":
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
+                if bracket:
+                    rgb = merged_preview(rgb, bracket, source_kind)
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
                 data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h, is_rendered(SourceKind(source_kind))),
                                    quality=80 if variant == "thumb" else 88)

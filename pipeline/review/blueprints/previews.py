@@ -20,7 +20,7 @@ from pipeline.outputs.shoot import after_preview_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
 from pipeline.review.payloads import after_key
-from pipeline.review.preview import tonal_operations
+from pipeline.review.preview import bracket_frames, tonal_operations
 from pipeline.review.store import NotFound
 
 VARIANTS = ("before", "after", "thumb", "clip")
@@ -50,14 +50,19 @@ def preview(variant: str, source_path: str) -> Response:
     run_preview = None
     if entry.preview_path and not entry.preview_path.startswith("/") and ".." not in entry.preview_path.split("/"):
         run_preview = store.out_dir / entry.preview_path
+    operations = tonal_operations(doc) if doc else None
+    try:  # a bracket's middle frame: the others merged in, as the export has them
+        bracket = [(store.source_file(sp), offset) for sp, offset in bracket_frames(operations or [])]
+    except NotFound:
+        bracket = []  # (a frame no longer in the manifest: the middle frame alone)
     try:
         path = context.previews.get(
             cache_name(source_path, entry.content_hash), store.source_file(source_path), entry.source_kind, variant,
-            operations=tonal_operations(doc) if doc else None,
+            operations=operations,
             width=doc["image"]["width"] if doc else None,
             height=doc["image"]["height"] if doc else None,
             after_key=after_key(doc) if doc else "",
-            run_preview=run_preview,
+            run_preview=run_preview, bracket=bracket,
         )
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot make a preview of {source_path}: {exc}")
