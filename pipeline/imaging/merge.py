@@ -132,19 +132,18 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
         v = brightest_channel(frame)
         w = _hold(v) * np.float32(gain)
         frame *= np.float32(1.0 / gain)  # into the reference's scale
-        ghost = sure & (np.abs(np.log2(np.maximum(v, 1e-6) / np.float32(gain) / np.maximum(v_ref, 1e-6)))
-                        > np.float32(GHOST_STOPS))
-        w[ghost] = 0.0
+        v *= np.float32(1.0 / gain)
+        apart = np.float32(2.0**GHOST_STOPS)  # more than GHOST_STOPS either way, without a logarithm a pixel
+        np.putmask(w, sure & ((v > v_ref * apart) | (v_ref > v * apart)), np.float32(0.0))
         merged += frame * w[..., None]
         weight_sum += w
         if offset_ev < 0 and (darkest is None or offset_ev < darkest[1]):
             darkest = (frame, offset_ev)
-        del frame, v, w, ghost
+        del frame, v, w
     held = weight_sum > 0
-    merged[held] /= weight_sum[held][:, None]
-    unheld = ~held
-    if unheld.any():
-        merged[unheld] = (darkest[0] if darkest is not None else ref)[unheld]
+    np.divide(merged, weight_sum[..., None], out=merged, where=held[..., None])
+    if not held.all():
+        np.copyto(merged, darkest[0] if darkest is not None else ref, where=~held[..., None])
     return merged
 
 
