@@ -107,6 +107,7 @@ class FrameFacts:
     corrections: tuple[OperationKind, ...]  # which of CORRECTIONS its operations make
     to_retoucher: bool  # a task by hand, a flag or a rejection
     near_duplicate: bool  # flagged or rejected by the duplicates check
+    merged: bool = False  # a frame of an exposure bracket merged into another (rejected as delivered there)
 
 
 def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
@@ -114,12 +115,15 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
     if isinstance(r, FrameFacts):
         return r
     reasons: set[str] = set()
-    hand = near = False
+    hand = near = merged = False
     for op in r.operations:
         if op.kind is OperationKind.CROP:
             continue
         if op.kind in (OperationKind.FLAG, OperationKind.REJECT):
             reasons.add(f"{op.kind}:{op.params.get('check', '?')}")
+            if op.params.get("check") == "bracket":  # delivered merged into its bracket's middle frame: no one's task
+                merged = True
+                continue
             hand = True
             near = near or op.params.get("check") == "duplicates"
         elif op.applied_by is AppliedBy.RETOUCHER:
@@ -141,7 +145,7 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
         horizon_tilt_deg=r.lines.horizon_tilt_deg, verticals_tilt_deg=r.lines.verticals_tilt_deg,
         reasons=tuple(sorted(_name(k) for k in reasons)),  # type: ignore[misc]
         corrections=tuple(k for k in CORRECTIONS if any(op.kind is k for op in r.operations)),
-        to_retoucher=hand, near_duplicate=near,
+        to_retoucher=hand, near_duplicate=near, merged=merged,
     )  # fmt: skip
 
 
@@ -424,7 +428,8 @@ OPERATORS_SCHEMA = pa.schema(
         _f("planned", pa.int32(), "Captures the chart was applied to (the base of the counts below).", False),
         _f("accepted", pa.int32(), "Planned captures the chart accepts as they are.", False),
         _f("flagged", pa.int32(), "Planned captures a person should look at.", False),
-        _f("rejected", pa.int32(), "Planned captures the chart rejects (not delivered).", False),
+        _f("rejected", pa.int32(), "Planned captures the chart rejects (not delivered; a bracket's frames merged "
+           "into another are not counted).", False),
         _f("needs_exposure", pa.int32(), "Planned captures whose exposure the chart corrects.", False),
         _f("needs_white_balance", pa.int32(), "Planned captures whose white balance the chart corrects.", False),
         _f("needs_brighten_face", pa.int32(), "Planned captures with a face to brighten.", False),
@@ -532,7 +537,8 @@ def operator_rows(records: Iterable[ImageRecord | FrameFacts], shoot_id: str) ->
             "captured_from": min(times) if times else None, "captured_until": max(times) if times else None,
             "captures": len(caps), "files": files_by[person], "failed": len(prim) - len(ok),
             "planned": len(planned), "accepted": verdicts.get(Verdict.ACCEPT, 0),
-            "flagged": verdicts.get(Verdict.FLAG, 0), "rejected": verdicts.get(Verdict.REJECT, 0),
+            "flagged": verdicts.get(Verdict.FLAG, 0),
+            "rejected": verdicts.get(Verdict.REJECT, 0) - sum(r.merged for r in planned),
             "needs_exposure": needs[OperationKind.EXPOSURE], "needs_white_balance": needs[OperationKind.WHITE_BALANCE],
             "needs_brighten_face": needs[OperationKind.BRIGHTEN_FACE],
             "needs_straighten": needs[OperationKind.STRAIGHTEN], "to_retoucher": to_retoucher,
