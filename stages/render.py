@@ -162,9 +162,9 @@ class Render(Stage):
                 try:
                     frame = decode_for_render(path, r.source_kind, r.frame.width, r.frame.height, need,
                                               int(self.params.max_megapixels * 1e6), self.params.max_decode_mb << 20)
-                except InputError as exc:
-                    raise InputError(f"bracket frame {f['source_path']} could not be decoded for the merge: {exc}") \
-                        from exc
+                except (InputError, OSError) as exc:  # (gone or changed since it was analysed)
+                    _log.warning("%s: bracket frame %s left out of the merge: %s", r.source_path, f["source_path"], exc)
+                    continue
                 if frame.shape != decoded.shape:  # (the reference came from the analysis proxy)
                     frame = cv2.resize(frame, (decoded.shape[1], decoded.shape[0]), interpolation=cv2.INTER_AREA)
                 yield frame, float(f["offset_ev"]), f["source_path"]

@@ -121,6 +121,8 @@ def test_a_bracket_is_delivered_once_merged(bracket_shoot: Path, faces_dir: Path
     for burst in ("BURST_0003.dng", "BURST_0004.dng", "LATER_0006.dng", "LATER_0007.dng"):
         assert not any(o["kind"] == "merge_bracket" or o["params"].get("check") == "bracket"
                        for o in docs[burst]["operations"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["verdicts"]["reject"] == 2 and summary["merged_into_brackets"] == 2
     # The photographer's figures: a bracket's merged frames are not rejections, nor a retoucher's tasks.
     (row,) = pq.read_table(out / "operators.parquet", columns=["rejected", "reasons"]).to_pylist()
     assert row["rejected"] == 0 and dict(row["reasons"])["reject:bracket"] == 2

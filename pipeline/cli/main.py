@@ -285,7 +285,9 @@ def _print_summary(s: dict) -> None:
         for d in s["duplicates"]:
             echo(f"  {_printable(d['source_path'])} = {_printable(d['duplicate_of'])}")
     if s.get("verdicts"):
-        echo("plan: " + ", ".join(f"{n} {v}" for v, n in sorted(s["verdicts"].items()))
+        merged = s.get("merged_into_brackets") or 0
+        echo("plan: " + ", ".join(f"{n} {v}" + (f" ({merged} merged into their brackets)" if v == "reject" and merged
+                                                 else "") for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
     if s.get("replanned_not_rendered"):

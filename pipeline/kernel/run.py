@@ -155,7 +155,7 @@ class RunResult:
         return [r for r in self.records if r.status is Status.OK and r.duplicate_of is None]
 
     def summary(self) -> dict[str, Any]:
-        ok = faces = with_faces = exports = files = without_exports = 0
+        ok = faces = with_faces = exports = files = without_exports = merged = 0
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
         for r in self.records:  # one pass: the records are read, counted and let go
@@ -175,6 +175,7 @@ class RunResult:
                 with_faces += 1 if r.plan.faces_to_brighten else 0
                 exports += len(r.exports)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
+                merged += any(op.params.get("check") == "bracket" for op in r.operations)
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
@@ -189,6 +190,8 @@ class RunResult:
             # Frames whose culling (stars, label, keywords, a reject developed anyway) came from their XMP.
             "photographer_culling": len(self.shoot.culling),
             "verdicts": dict(verdicts),
+            # Of the rejected: the frames of exposure brackets delivered merged into their middle frame.
+            "merged_into_brackets": merged,
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
             "exports": exports,
