@@ -289,7 +289,9 @@ def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path
         if ev is None:
             missing += 1
             continue
-        if ev.dust is not None:
+        if ev.dust is not None and not (r.merged or r.near_duplicate):
+            # (a frame of a bracket, or one nearly the picture of an earlier frame, is no new picture: a dark
+            # thing of the view at one place in all of them is the view's, not the sensor's)
             acc = dust.setdefault((key, ev.dust.shape), DustAccumulator())
             acc.add(ev.dust, ref)
         if ev.photosites is not None:
