@@ -4,7 +4,8 @@ The renderer is :mod:`pipeline.imaging.render` (one decode at the size the
 largest rendition needs, the corrections in linear light, one resampling per
 rendition); this shell picks the decode to start from (the analysis proxy
 still in the worker, LibRaw's decode the decode stage kept on disk, an open
-LibRaw handle, or a fresh decode) and records the render key.
+LibRaw handle, or a fresh decode), merges a bracket's other frames into it
+(:mod:`pipeline.imaging.merge`) and records the render key.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class Render(Stage):
 
     name: ClassVar[str] = "render"
     description: ClassVar[str] = (
-        "One decode at the size the largest rendition needs; white balance, exposure, face lifts, "
-        "straighten and crop in linear light; per-rendition size, sharpening, colour space, bit depth"
+        "One decode at the size the largest rendition needs (a bracket's other frames merged in); white balance, "
+        "exposure, face lifts, straighten and crop in linear light; per-rendition size, sharpening, colour space, "
+        "bit depth"
     )
     reads = frozenset({"frame.width", "frame.height", "operations", "plan.verdict", "content_hash", "source_kind"})
     writes = frozenset({"render_key"})
