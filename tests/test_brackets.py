@@ -160,3 +160,8 @@ def test_the_review_app_shows_the_bracket_merged_as_delivered(bracket_shoot: Pat
     made = np.asarray(Image.open(rendered).convert("RGB"), np.float32)
     assert shown.shape == made.shape
     assert float(np.abs(shown - made).mean()) < 2.0  # the same picture, but for two JPEG encodings
+    # The 100% view too (one tile holds this small frame whole).
+    tile = client.get("/tile/after/1/0/0/IMG_0000.dng")
+    assert tile.status_code == 200
+    zoomed = np.asarray(Image.open(io.BytesIO(tile.data)).convert("RGB"), np.float32)
+    assert zoomed.shape == made.shape and float(np.abs(zoomed - made).mean()) < 2.0

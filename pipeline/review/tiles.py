@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.render import Adjustments, decode_for_render, render_frame
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import SourceKind
@@ -118,7 +119,8 @@ class FullResCache:
         with self._lock:
             return self._locks.setdefault(name, threading.Lock())
 
-    def get(self, name: str, source: Path, kind: SourceKind | str, width: int, height: int) -> np.ndarray:
+    def get(self, name: str, source: Path, kind: SourceKind | str, width: int, height: int,
+            bracket: list[tuple[Path, float]] | None = None) -> np.ndarray:
         """The full-resolution decode of an image, memory-mapped (decoded and written first if needed).
 
         Parameters
@@ -130,6 +132,9 @@ class FullResCache:
         kind : SourceKind or str
         width, height : int
             Full-resolution size of the oriented image.
+        bracket : list of (Path, float), optional
+            A bracket's other frames and their offsets (EV): merged in as the renderer merges them
+            (:func:`pipeline.imaging.merge.merge_bracket`); ``name`` must then name the merge.
 
         Returns
         -------
@@ -149,7 +154,7 @@ class FullResCache:
             return mapped
         with self._image_lock(name):
             if not path.is_file():
-                self._write(path, source, SourceKind(kind), width, height)
+                self._write(path, source, SourceKind(kind), width, height, bracket or [])
             mapped = np.load(path, mmap_mode="r")
             with self._lock:
                 self._open[name] = mapped
@@ -157,8 +162,13 @@ class FullResCache:
         self._evict(keep=path)
         return mapped
 
-    def _write(self, path: Path, source: Path, kind: SourceKind, width: int, height: int) -> None:
+    def _write(self, path: Path, source: Path, kind: SourceKind, width: int, height: int,
+               bracket: list[tuple[Path, float]]) -> None:
         decoded = decode_for_render(source, kind, width, height, 1.0, self.max_pixels)
+        if bracket:
+            frames = ((decode_for_render(other, kind, width, height, 1.0, self.max_pixels), offset, other.name)
+                      for other, offset in bracket)
+            decoded = within_white(merge_bracket(decoded, frames))
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16, shape=decoded.shape)

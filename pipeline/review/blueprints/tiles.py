@@ -10,6 +10,8 @@ keep a tile: a changed amount is a new URL.
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Blueprint, Response, abort
 
 from pipeline.imaging.measure.metering import is_rendered
@@ -18,7 +20,7 @@ from pipeline.kernel.records import SourceKind
 from pipeline.review.blueprints.previews import cache_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
-from pipeline.review.preview import encode_jpeg, preview_adjustments, tonal_operations
+from pipeline.review.preview import bracket_frames, encode_jpeg, preview_adjustments, tonal_operations
 from pipeline.review.store import NotFound
 from pipeline.review.tiles import render_tile, tile_box
 
@@ -43,9 +45,17 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
         tile_box(col, row, scale, width, height)
     except ValueError as exc:
         return json_error(404, str(exc))
+    name, bracket = cache_name(source_path, entry.content_hash), []
+    if variant == "after":  # a bracket's middle frame: the others merged in, as the export has them
+        try:
+            bracket = [(store.source_file(sp), offset) for sp, offset in bracket_frames(tonal_operations(doc))]
+        except NotFound:
+            bracket = []  # (a frame no longer in the manifest: the middle frame alone)
+        if bracket:
+            name += ".merged-" + hashlib.sha256(repr(bracket).encode()).hexdigest()[:8]
     try:
-        decoded = context.fullres.get(cache_name(source_path, entry.content_hash), store.source_file(source_path),
-                                      entry.source_kind, width, height)
+        decoded = context.fullres.get(name, store.source_file(source_path), entry.source_kind, width, height,
+                                      bracket)
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
     adjustments = (preview_adjustments(tonal_operations(doc), is_rendered(SourceKind(entry.source_kind))) if variant == "after"
