@@ -16,7 +16,9 @@ base ISO and clipped at full scale, decoded by LibRaw as the renderer decodes th
 - held: the same for the other pixels the middle frame holds (what the merge must not change); pixels whose
   truth is under 0.2 % of full scale (the read noise) are left out of both;
 - seconds: the merge's time (the fastest of three) against one frame's decode (LibRaw, full size; the
-  renderer decodes the bracket's other frames first, one decode each).
+  renderer decodes the bracket's other frames first, one decode each);
+- memory: the merge's own peak (numpy's buffers, tracemalloc; the frames it is given aside) against one frame's
+  16-bit decode.
 
 No constant of the merge was fitted on these sources (its thresholds are a priori: LibRaw's clip level, a
 half-stop ghost test).
@@ -33,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 
@@ -132,6 +135,10 @@ def _scores(name: str, scene: np.ndarray, decodes: list[np.ndarray], decode_s: l
         merged = merge_bracket(decodes[0], [(decodes[1], OFFSETS[1], "dark"), (decodes[2], OFFSETS[2], "bright")])
         seconds.append(time.perf_counter() - t)
     merge_s = min(seconds)
+    tracemalloc.start()  # numpy reports its buffers: the merge's own peak, its inputs aside
+    merge_bracket(decodes[0], [(decodes[1], OFFSETS[1], "dark"), (decodes[2], OFFSETS[2], "bright")])
+    peak_bytes = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     peak = scene.max(axis=2)
     if valid is not None:  # (where the truth itself is known)
         peak = np.where(valid, peak, np.nan)
@@ -145,22 +152,23 @@ def _scores(name: str, scene: np.ndarray, decodes: list[np.ndarray], decode_s: l
             "recovered_middle": _err(middle, scene, recoverable), "recovered_merged": _err(merged, scene, recoverable),
             "shadows_middle": _err(middle, scene, shadows), "shadows_merged": _err(merged, scene, shadows),
             "held_middle": _err(middle, scene, held & ~shadows), "held_merged": _err(merged, scene, held & ~shadows),
-            "merge_vs_decode": merge_s / statistics.median(decode_s)}
+            "merge_vs_decode": merge_s / statistics.median(decode_s),
+            "peak_vs_decode": peak_bytes / decodes[0].nbytes}
 
 
 def _table(rows: list[dict]) -> str:
     head = ("| source | size | blown in the middle frame | its brightest (99.9th pct), stops over | recovered: middle / "
-            "merged (stops) | shadows: middle / merged | held: middle / merged | merge / one decode (time) |\n"
-            "|---|---|---|---|---|---|---|---|")
+            "merged (stops) | shadows: middle / merged | held: middle / merged | merge / one decode (time) | "
+            "merge's peak memory / one decode's |\n|---|---|---|---|---|---|---|---|---|")
     lines = [f"| {r['source']} | {r['size']} | {r['blown']:.1%} | {r['over']:.1f} | "
              f"{r['recovered_middle']:.2f} / {r['recovered_merged']:.3f} | "
              f"{r['shadows_middle']:.3f} / {r['shadows_merged']:.3f} | {r['held_middle']:.3f} / {r['held_merged']:.3f} | "
-             f"{r['merge_vs_decode']:.2f}x |" for r in rows]
+             f"{r['merge_vs_decode']:.2f}x | {r['peak_vs_decode']:.1f}x |" for r in rows]
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k not in ("source", "size")}
     lines.append(f"| **median** | | {med['blown']:.1%} | {med['over']:.1f} | "
                  f"{med['recovered_middle']:.2f} / {med['recovered_merged']:.3f} | "
                  f"{med['shadows_middle']:.3f} / {med['shadows_merged']:.3f} | {med['held_middle']:.3f} / "
-                 f"{med['held_merged']:.3f} | {med['merge_vs_decode']:.2f}x |")
+                 f"{med['held_merged']:.3f} | {med['merge_vs_decode']:.2f}x | {med['peak_vs_decode']:.1f}x |")
     return head + "\n" + "\n".join(lines)
 
 

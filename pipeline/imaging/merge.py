@@ -16,8 +16,8 @@ pixel is the weighted mean of the frames that hold it:
   another frame reads it more than :data:`GHOST_STOPS` away, that frame saw
   something else there (a person walking, a curtain moving): the reference
   keeps it (no ghost);
-- a pixel no frame holds (clipped in the darkest) keeps the darkest frame's
-  reading.
+- a pixel no frame holds (clipped in the darkest) reads the darkest frame's
+  full scale (at least that bright).
 
 Frames shot hand-held are aligned to the reference first by their whole-frame
 translation (phase correlation of their log luminance, on a proxy); a frame
@@ -58,7 +58,9 @@ _log = logging.getLogger(__name__)
 
 def _float(decoded: np.ndarray) -> np.ndarray:
     if decoded.dtype == np.uint16:
-        return decoded.astype(np.float32) * np.float32(1.0 / 65535.0)
+        out = decoded.astype(np.float32)
+        out *= np.float32(1.0 / 65535.0)  # (in place: one float copy at a time)
+        return out
     return decoded.astype(np.float32, copy=False)
 
 
@@ -70,17 +72,25 @@ def _hold(v: np.ndarray) -> np.ndarray:
 
 def _luma_proxy(rgb: np.ndarray, step: int) -> np.ndarray:
     small = rgb[::step, ::step]
+    if small.dtype == np.uint16:
+        small = small.astype(np.float32) * np.float32(1.0 / 65535.0)
     return small @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def _proxy_step(shape: tuple[int, ...]) -> int:
+    return max(1, math.ceil(max(shape[0], shape[1]) / ALIGN_LONG_EDGE))
 
 
 def translation(reference: np.ndarray, frame: np.ndarray, gain: float) -> tuple[float, float] | None:
     """The shift (dx, dy, full-resolution pixels) that lays ``frame`` (given ``gain`` times the reference's
     light) onto ``reference``, by phase correlation of their log luminance where both read the scene; None when
-    it is more than :data:`MAX_SHIFT` of the long edge (not one view)."""
-    h, w = reference.shape[:2]
-    step = max(1, math.ceil(max(h, w) / ALIGN_LONG_EDGE))
+    it is more than :data:`MAX_SHIFT` of the long edge (not one view). ``reference`` may be its luminance proxy
+    already (:func:`_luma_proxy`, a 2-D array)."""
+    h, w = frame.shape[:2]
+    step = _proxy_step(frame.shape)
     top = np.float32(0.9 * min(1.0, 1.0 / gain))  # the scene level both frames still hold
-    a = np.log2(np.clip(_luma_proxy(reference, step), 1e-3, top))
+    ref = reference if reference.ndim == 2 else _luma_proxy(reference, step)
+    a = np.log2(np.clip(ref, 1e-3, top))
     b = np.log2(np.clip(_luma_proxy(frame, step) / np.float32(gain), 1e-3, top))
     window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(b.astype(np.float32), a.astype(np.float32), window)
@@ -92,6 +102,9 @@ def translation(reference: np.ndarray, frame: np.ndarray, gain: float) -> tuple[
 
 def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, float, str]]) -> np.ndarray:
     """The bracket merged in the reference's scale, float32 linear light (above 1 where the reference clipped).
+
+    Memory: the merge (three float planes and one float image) and one frame at a time, about 7 times a
+    frame's 16-bit decode at its peak besides the frames it is given (``benchmarks/brackets.py``).
 
     Parameters
     ----------
@@ -106,13 +119,14 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
     ValueError
         If a frame's size differs from the reference's.
     """
-    ref = _float(reference)
-    v_ref = brightest_channel(ref)
-    holds_ref = _hold(v_ref)
-    sure = (holds_ref >= 1.0) & (v_ref > NOISE_FLOOR)  # where the reference's own reading is kept
-    weight_sum = holds_ref.copy()
-    merged = ref * holds_ref[..., None]
-    darkest: tuple[np.ndarray, float] | None = None
+    ref_luma = _luma_proxy(reference, _proxy_step(reference.shape))
+    merged = _float(reference).copy() if reference.dtype != np.uint16 else _float(reference)
+    v_ref = brightest_channel(merged)
+    weight_sum = _hold(v_ref)  # the reference's own weight: 1 where it holds the pixel
+    sure = (weight_sum >= 1.0) & (v_ref > NOISE_FLOOR)  # where the reference's own reading is kept
+    merged *= weight_sum[..., None]
+    least_light = 1.0  # the darkest frame's share of the reference's light
+    apart = np.float32(2.0**GHOST_STOPS)  # more than GHOST_STOPS either way, without a logarithm a pixel
     for decoded, offset_ev, name in frames:
         if decoded.shape != reference.shape:
             raise ValueError(f"bracket frame {name} is {decoded.shape[1]}x{decoded.shape[0]}, the reference "
@@ -120,7 +134,7 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
         frame = _float(decoded)
         del decoded
         gain = 2.0**offset_ev
-        shift = translation(ref, frame, gain)
+        shift = translation(ref_luma, frame, gain)
         if shift is None:
             _log.warning("bracket frame %s does not lie on the reference's view (moved more than %.0f%% of the "
                          "frame): left out of the merge", name, MAX_SHIFT * 100)
@@ -130,20 +144,21 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
             frame = cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), flags=cv2.INTER_LINEAR,
                                    borderMode=cv2.BORDER_REPLICATE)
         v = brightest_channel(frame)
-        w = _hold(v) * np.float32(gain)
-        frame *= np.float32(1.0 / gain)  # into the reference's scale
-        v *= np.float32(1.0 / gain)
-        apart = np.float32(2.0**GHOST_STOPS)  # more than GHOST_STOPS either way, without a logarithm a pixel
+        w = _hold(v)
+        w *= np.float32(gain)
+        v *= np.float32(1.0 / gain)  # into the reference's scale
         np.putmask(w, sure & ((v > v_ref * apart) | (v_ref > v * apart)), np.float32(0.0))
-        merged += frame * w[..., None]
+        del v
+        frame *= (w * np.float32(1.0 / gain))[..., None]  # the frame in the reference's scale, weighted
+        merged += frame
         weight_sum += w
-        if offset_ev < 0 and (darkest is None or offset_ev < darkest[1]):
-            darkest = (frame, offset_ev)
-        del frame, v, w
+        least_light = min(least_light, gain)
+        del frame, w
     held = weight_sum > 0
     np.divide(merged, weight_sum[..., None], out=merged, where=held[..., None])
-    if not held.all():
-        np.copyto(merged, darkest[0] if darkest is not None else ref, where=~held[..., None])
+    if not held.all():  # blown in every frame: at least as bright as the darkest frame's full scale
+        unheld = ~held
+        merged[unheld] = _float(reference[unheld]) * np.float32(1.0 / least_light)
     return merged
 
 
