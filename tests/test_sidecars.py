@@ -111,6 +111,10 @@ def test_a_run_keeps_the_photographers_culling_until_a_reviewer_decides(tmp_path
     packet = (out / "xmp" / "IMG_0002.xmp").read_text()
     assert 'xmp:Rating="3"' in packet and "<rdf:li>Berkley</rdf:li>" in packet
     assert not (out / "instructions" / "IMG_0003.jpg.json").exists()
+    from pipeline.review.app import create_app
+
+    gallery = {i["source_path"]: i for i in create_app(out).test_client().get("/api/images").get_json()["images"]}
+    assert (gallery["IMG_0002.CRW"]["stars"], gallery["IMG_0002.CRW"]["flag"]) == (3, None)  # the review app's too
     assert '<span class=culling title="culled by photographer (IMG_0002.xmp)">\u2605\u2605\u2605</span>' in (
         out / "report.html").read_text(encoding="utf-8")
     # Developed on request: its instructions say the photographer rejected it; a rerun keeps the folder's choice.
