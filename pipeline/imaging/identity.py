@@ -182,6 +182,20 @@ def read_exiv2_tags(path: Path | str, readers: tuple[str, ...] = EXIV2_READERS) 
     return tags
 
 
+def read_xmp_packet(packet: bytes) -> dict[str, Any] | None:
+    """The tags of an XMP packet held in memory (cut out of a JPEG's APP1 segment or a TIFF's XMLPacket tag), as
+    :func:`read_exiv2_tags` reads a file's; None when exiv2 cannot parse it."""
+    import pyexiv2
+
+    with _exiv2_lock:  # exiv2's XMP toolkit is not thread-safe
+        pyexiv2.set_log_level(4)
+        try:
+            with pyexiv2.ImageData(packet) as data:
+                return data.read_xmp()
+        except (RuntimeError, ValueError, UnicodeDecodeError):
+            return None
+
+
 # --- exiftool ------------------------------------------------------------------------
 def _prctl() -> Any:
     """Linux's prctl, looked up once in the parent (a forked child must not load libraries)."""

@@ -113,25 +113,19 @@ def packet_culling(packet: bytes, source: str) -> Culling | None:
     """The culling an XMP packet embedded in ``source`` states (:func:`embedded_packet`), or None."""
     if not any(k in packet for k in (b"Rating", b"Label", b"subject")):
         return None  # (most packets a camera or an export writes: no parse)
-    import pyexiv2
+    from pipeline.imaging.identity import read_xmp_packet
 
-    from pipeline.imaging.identity import _exiv2_lock
-
-    with _exiv2_lock:  # exiv2's XMP toolkit is not thread-safe
-        pyexiv2.set_log_level(4)
-        try:
-            with pyexiv2.ImageData(packet) as data:
-                tags = data.read_xmp()
-        except (RuntimeError, ValueError, UnicodeDecodeError):
-            _log.warning("%s: its embedded XMP could not be read: its culling is left out", source)
-            return None
+    tags = read_xmp_packet(packet)
+    if tags is None:
+        _log.warning("%s: its embedded XMP could not be read: its culling is left out", source)
+        return None
     return _culling(tags, source)
 
 
 def _culling(tags: dict[str, Any], source: str) -> Culling | None:
     rating = _rating(tags.get("Xmp.xmp.Rating"))
     label = tags.get("Xmp.xmp.Label")
-    label = label.strip() or None if isinstance(label, str) else None
+    label = (label.strip() or None) if isinstance(label, str) else None
     subject = tags.get("Xmp.dc.subject")
     keywords = tuple(k for k in ([subject] if isinstance(subject, str) else subject or []) if isinstance(k, str) and k)
     if not rating and label is None and not keywords:  # (0: unrated, what Camera Raw writes by default)
@@ -197,7 +191,7 @@ def _jpeg_packet(path: str, head: bytes) -> bytes | None:
 
 def _tiff_packet(path: str, head: bytes) -> bytes | None:
     endian = {b"II": "<", b"MM": ">"}.get(head[:2])
-    if endian is None:
+    if endian is None or struct.unpack_from(endian + "H", head, 2)[0] != 42:  # (a BigTIFF's IFD is elsewhere)
         return None
     (ifd,) = struct.unpack_from(endian + "I", head, 4)
     (count,) = struct.unpack(endian + "H", _read_at(path, head, ifd, 2))
