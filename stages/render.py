@@ -23,8 +23,8 @@ from charts.schema import Chart, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
-from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.measure.metering import is_rendered
+from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.render import (
     RENDER_VERSION,
     WHOLE_DECODE_MAX_MEGAPIXELS,

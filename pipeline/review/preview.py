@@ -18,8 +18,8 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -28,8 +28,8 @@ from PIL import Image
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
-from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.measure.metering import is_rendered
+from pipeline.imaging.merge import merge_bracket, within_white
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import SourceKind
