@@ -278,8 +278,9 @@ def _print_summary(s: dict) -> None:
                 echo(f"    its camera JPEG {_printable(f['pair_jpeg_skipped'])} was skipped as its RAW+JPEG pair: "
                      "--raw-jpeg-pairs both develops it")
     if s.get("photographer_culling"):
-        echo(f"photographer's culling: {s['photographer_culling']} frames rated, labelled or tagged in their XMP "
-             "(kept in their instructions and XMP until a reviewer decides)")
+        n = s["photographer_culling"]
+        frames = f"{n} frames rated, labelled or tagged in their" if n != 1 else "1 frame rated, labelled or tagged in its"
+        echo(f"photographer's culling: {frames} XMP (kept in the instructions and XMP until a reviewer decides)")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:
