@@ -96,6 +96,10 @@ def bracket_shoot(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> 
     shoot.mkdir()
     scene = _scene(faces_dir)
     _bracket(shoot, scene)  # IMG_0000-0002: a bracket
+    # A flash frame right after the bracket, same ISO and aperture, its shutter a stop from each ("flambient").
+    write_dng_from_linear_rgb(shoot / "FLASH_0000.dng", np.clip(scene * 0.6, 0.0, 1.0), make="postprod",
+                              model="AEB test", captured_at=SHOT + timedelta(seconds=3), iso=100,
+                              exposure_time=1 / 125, f_number=8.0, focal_length=24.0, flash=0x19)
     # Two frames of another view, a burst a third of a stop apart (a meter following the light).
     _bracket(shoot, _scene(faces_dir, "2008_001322.jpg") * 0.5, offsets=(0.0, 0.33), start=3, stem="BURST_")
     # Two views of a third place a stop apart but 20 s apart: the photographer moved on, no bracket.
@@ -117,8 +121,13 @@ def test_a_bracket_is_delivered_once_merged(bracket_shoot: Path, faces_dir: Path
         assert docs[other]["verdict"] == "reject"
         assert [o["params"]["merged_into"] for o in docs[other]["operations"] if o["params"].get("check") == "bracket"
                 ] == ["IMG_0000.dng"]
-        assert not any(o["params"].get("check") == "duplicates" for o in docs[other]["operations"])
-    for burst in ("BURST_0003.dng", "BURST_0004.dng", "LATER_0006.dng", "LATER_0007.dng"):
+        # (near-duplicates of the flash frame, the same view, they may be; of their own bracket, no)
+        assert not any(o["params"].get("check") == "duplicates" and o["params"]["duplicate_of"].startswith("IMG_")
+                       for o in docs[other]["operations"])
+    (flash,) = pq.read_table(out / "manifest.parquet", columns=["source_path", "flash_fired"],
+                             filters=[("source_path", "==", "FLASH_0000.dng")]).to_pylist()
+    assert flash["flash_fired"] is True
+    for burst in ("BURST_0003.dng", "BURST_0004.dng", "LATER_0006.dng", "LATER_0007.dng", "FLASH_0000.dng"):
         assert not any(o["kind"] == "merge_bracket" or o["params"].get("check") == "bracket"
                        for o in docs[burst]["operations"])
     summary = json.loads((out / "summary.json").read_text())
@@ -127,8 +136,8 @@ def test_a_bracket_is_delivered_once_merged(bracket_shoot: Path, faces_dir: Path
     (row,) = pq.read_table(out / "operators.parquet", columns=["rejected", "reasons"]).to_pylist()
     assert row["rejected"] == 0 and dict(row["reasons"])["reject:bracket"] == 2
     exports = pq.read_table(out / "exports.parquet").to_pylist()
-    assert sorted({e["source_path"] for e in exports}) == ["BURST_0003.dng", "BURST_0004.dng", "IMG_0000.dng",
-                                                           "LATER_0006.dng", "LATER_0007.dng"]
+    assert sorted({e["source_path"] for e in exports}) == ["BURST_0003.dng", "BURST_0004.dng", "FLASH_0000.dng",
+                                                           "IMG_0000.dng", "LATER_0006.dng", "LATER_0007.dng"]
     # The delivery holds the windows: far fewer pixels at white than the middle frame rendered alone.
     web = next(out / e["path"] for e in exports if e["source_path"] == "IMG_0000.dng" and e["rendition"] == "web")
     pixels = np.asarray(Image.open(web).convert("RGB"))

@@ -61,6 +61,7 @@ class SourceMetadata:
     focal_length_mm: float | None = None
     white_balance_mode: str | None = None
     exposure_compensation_ev: float | None = None
+    flash_fired: bool | None = None
     captured_at: datetime | None = None
 
 
@@ -347,6 +348,7 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
         focal_length_mm=_nonzero(other.focal_length),
         white_balance_mode=white_balance_mode(exif.get("Exif.Photo.WhiteBalance")),
         exposure_compensation_ev=exposure_compensation(exif.get("Exif.Photo.ExposureBiasValue")),
+        flash_fired=flash_fired(exif.get("Exif.Photo.Flash")),
         captured_at=ts if ts and ts.year > 1970 else None,
     )
 
@@ -452,6 +454,20 @@ def exposure_compensation(value: Any) -> float | None:
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     return ev if math.isfinite(ev) and abs(ev) <= MAX_COMPENSATION_EV else None
+
+
+#: EXIF Flash (tag 0x9209): bit 0 says whether the flash fired.
+_EXIF_FLASH = 0x9209
+
+
+def flash_fired(value: Any) -> bool | None:
+    """Whether an EXIF Flash value (a number, or exiv2's text of it) says the flash fired; None when absent."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        return bool(int(str(value).strip().split()[0]) & 1) if value is not None else None
+    except (ValueError, IndexError):
+        return None
 
 
 #: Sensor data with fewer distinct values than this, most photosites holding one of them
@@ -709,6 +725,7 @@ def _exif_metadata(im: Image.Image, w: int, h: int, path: Path | None = None, or
         focal_length_mm=num(sub.get(0x920A)),
         white_balance_mode=white_balance_mode(sub.get(_EXIF_WHITE_BALANCE)),
         exposure_compensation_ev=exposure_compensation(sub.get(_EXIF_EXPOSURE_BIAS)),
+        flash_fired=flash_fired(sub.get(_EXIF_FLASH)),
         captured_at=captured,
     )
 

@@ -133,6 +133,8 @@ def write_dng(path: Path | str, cfa: np.ndarray, **tags: Any) -> Path:
         ``CameraSerialNumber``, where cameras and converters put it.
     lens_model : str, optional
         EXIF ``LensModel``.
+    flash : int, optional
+        EXIF ``Flash`` (bit 0: the flash fired).
 
     Returns
     -------
@@ -173,6 +175,7 @@ def dng_bytes(
     artist: str | None = None,
     body_serial: str | None = None,
     lens_model: str | None = None,
+    flash: int | None = None,
 ) -> bytes:
     """The bytes of the DNG :func:`write_dng` writes (same parameters, no path).
 
@@ -269,6 +272,8 @@ def dng_bytes(
     exif.append((36864, _UNDEFINED, b"0231"))  # ExifVersion
     if stamp:
         exif += [(36867, _ASCII, stamp), (36868, _ASCII, stamp)]
+    if flash is not None:
+        exif.append((37385, _SHORT, [int(flash)]))  # Flash
     if focal_length:
         exif.append((37386, _RATIONAL, [float(focal_length)]))
     if body_serial:
@@ -299,6 +304,7 @@ def write_dng_from_linear_rgb(
     artist: str | None = None,
     body_serial: str | None = None,
     lens_model: str | None = None,
+    flash: int | None = None,
 ) -> Path:
     """Photograph a linear sRGB image with a synthetic camera and save its DNG.
 
@@ -331,7 +337,7 @@ def write_dng_from_linear_rgb(
         Sensor black; ``2**(bits - 5)`` (512 at 14 bits) when omitted.
     unique_camera_model, orientation, captured_at, iso, exposure_time, f_number, focal_length, baseline_exposure
         As :func:`write_dng`.
-    artist, body_serial, lens_model
+    artist, body_serial, lens_model, flash
         As :func:`write_dng`.
 
     Returns
@@ -363,6 +369,7 @@ def write_dng_from_linear_rgb(
         artist=artist,
         body_serial=body_serial,
         lens_model=lens_model,
+        flash=flash,
         **kwargs,
     )
 

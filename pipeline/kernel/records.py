@@ -221,6 +221,8 @@ class Camera:
         "exposure_compensation_ev", pa.float64(),
         "The photographer's exposure compensation in EV as EXIF ExposureBiasValue states it (+ = brighter than the "
         "camera's meter); null when the file does not say.")
+    flash_fired: bool | None = column(
+        "flash_fired", pa.bool_(), "Whether the flash fired, as EXIF Flash states it; null when the file does not say.")
     captured_at: datetime | None = column("captured_at", pa.timestamp("ms"),
                                           "Capture time (camera clock, no time zone).")
 

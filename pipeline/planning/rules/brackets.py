@@ -12,7 +12,8 @@ naming the others, which the renderer merges in scene light
 A bracket is a run of consecutive RAW frames (in capture order) of one
 camera, at one ISO, aperture and focal length, each taken within
 ``brackets.max_gap_s`` of the previous frame's end, whose shutter speeds all
-differ and span at least ``brackets.min_span_ev``; where the frames have
+differ and span at least ``brackets.min_span_ev``, none of them lit by its
+flash (a flash frame shot with an ambient bracket is another light); where the frames have
 keypoints, each must show the view of the one before it unmoved
 (:data:`MAX_SHIFT`). A meter following the light through a burst moves a
 third of a stop or so; a bracket's steps are a stop or more.
@@ -59,7 +60,8 @@ class _Shot:
 def _shot(i: int, r: ImageRecord) -> _Shot | None:
     c = r.camera
     if (r.status is not Status.OK or r.duplicate_of is not None or r.source_kind is not SourceKind.RAW
-            or c.captured_at is None or c.iso is None or c.aperture is None or c.shutter_s is None):
+            or c.captured_at is None or c.iso is None or c.aperture is None or c.shutter_s is None
+            or c.flash_fired):  # (a flash frame beside an ambient bracket, "flambient": another light, no exposure)
         return None
     ev = exposure_settings_ev(c.shutter_s, c.aperture, c.iso)
     if ev is None:
