@@ -65,7 +65,7 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
     skin = [record.faces[i].clipped_pct for i in plan.faces_that_count]
     if rule.region is ClippingRegion.FACES and skin and None not in skin:
         clipped, where = max(skin), "of the skin of a face"  # type: ignore[type-var]
-    elif plan.bracket and plan.merged_clipped_pct is not None:  # what the bracket's darkest frame left clipped
+    elif plan.merged_clipped_pct is not None:  # what the bracket's darkest frame left clipped
         clipped, where = plan.merged_clipped_pct, "of pixels, after merging its bracket,"
     else:
         clipped, where = record.exposure.clipped_highlights_pct, "of pixels"
