@@ -109,8 +109,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="A frame the photographer rejected before uploading (xmp:Rating -1 in its XMP sidecar, or in "
                    "a JPEG's or DNG's own XMP, as Lightroom, Bridge and Photo Mechanic write it): skip leaves it "
                    "out, counted; process develops it. Stars, colour labels and keywords are kept either way "
-                   "[default: what the "
-                   "--out folder's last run used, else skip].")
+                   "[default: what the --out folder's last run used, else skip].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
                    "and why; nothing is decoded or written.")

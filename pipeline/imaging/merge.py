@@ -57,11 +57,10 @@ _log = logging.getLogger(__name__)
 
 
 def _float(decoded: np.ndarray) -> np.ndarray:
+    out = decoded.astype(np.float32)  # a copy the merge may scale in place: the caller's decode is never changed
     if decoded.dtype == np.uint16:
-        out = decoded.astype(np.float32)
-        out *= np.float32(1.0 / 65535.0)  # (in place: one float copy at a time)
-        return out
-    return decoded.astype(np.float32, copy=False)
+        out *= np.float32(1.0 / 65535.0)
+    return out
 
 
 def _hold(v: np.ndarray) -> np.ndarray:
@@ -81,16 +80,15 @@ def _proxy_step(shape: tuple[int, ...]) -> int:
     return max(1, math.ceil(max(shape[0], shape[1]) / ALIGN_LONG_EDGE))
 
 
-def translation(reference: np.ndarray, frame: np.ndarray, gain: float) -> tuple[float, float] | None:
+def translation(reference_luma: np.ndarray, frame: np.ndarray, gain: float) -> tuple[float, float] | None:
     """The shift (dx, dy, full-resolution pixels) that lays ``frame`` (given ``gain`` times the reference's
-    light) onto ``reference``, by phase correlation of their log luminance where both read the scene; None when
-    it is more than :data:`MAX_SHIFT` of the long edge (not one view). ``reference`` may be its luminance proxy
-    already (:func:`_luma_proxy`, a 2-D array)."""
+    light) onto the reference, whose luminance proxy (:func:`_luma_proxy`) is ``reference_luma``, by phase
+    correlation of their log luminance where both read the scene; None when it is more than :data:`MAX_SHIFT`
+    of the long edge (not one view)."""
     h, w = frame.shape[:2]
     step = _proxy_step(frame.shape)
     top = np.float32(0.9 * min(1.0, 1.0 / gain))  # the scene level both frames still hold
-    ref = reference if reference.ndim == 2 else _luma_proxy(reference, step)
-    a = np.log2(np.clip(ref, 1e-3, top))
+    a = np.log2(np.clip(reference_luma, 1e-3, top))
     b = np.log2(np.clip(_luma_proxy(frame, step) / np.float32(gain), 1e-3, top))
     window = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(b.astype(np.float32), a.astype(np.float32), window)
@@ -120,7 +118,7 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
         If a frame's size differs from the reference's.
     """
     ref_luma = _luma_proxy(reference, _proxy_step(reference.shape))
-    merged = _float(reference).copy() if reference.dtype != np.uint16 else _float(reference)
+    merged = _float(reference)
     v_ref = brightest_channel(merged)
     weight_sum = _hold(v_ref)  # the reference's own weight: 1 where it holds the pixel
     sure = (weight_sum >= 1.0) & (v_ref > NOISE_FLOOR)  # where the reference's own reading is kept

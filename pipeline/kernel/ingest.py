@@ -171,14 +171,18 @@ class Shoot:
     tasks: list[SourceTask] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
-    # The RAW of each RAW+JPEG pair whose JPEG was skipped -> that JPEG (both as paths relative to the shoot).
-    pair_jpegs: dict[str, str] = field(default_factory=dict)
-    # The task each such JPEG becomes if its RAW fails (:meth:`stand_in`): the RAW's place and export name.
+    # The RAW of each RAW+JPEG pair whose JPEG was skipped -> the task that JPEG becomes if its RAW fails
+    # (:meth:`stand_in`): the RAW's place and export name.
     pair_tasks: dict[str, SourceTask] = field(default_factory=dict)
     # The RAW of each pair whose JPEG was developed in its place -> that JPEG.
     stand_ins: dict[str, str] = field(default_factory=dict)
     # The photographer's culling of the files to process whose XMP (a sidecar, or their own) states one.
     culling: dict[str, Culling] = field(default_factory=dict)
+
+    @property
+    def pair_jpegs(self) -> dict[str, str]:
+        """The RAW of each RAW+JPEG pair whose JPEG is skipped -> that JPEG (paths relative to the shoot)."""
+        return {raw: task.source_path for raw, task in self.pair_tasks.items()}
 
     def stand_in(self, raw: str) -> SourceTask | None:
         """The camera JPEG of the RAW+JPEG pair of ``raw`` (a RAW that failed), to develop in the RAW's place;
@@ -429,7 +433,6 @@ def scan_shoot(
     for i, (rel, (digest, size, fmt, kind)) in enumerate(zip(found, facts)):
         if i in paired:
             shoot.skipped.append(Skipped(_shown(rel), pair_skip_reason(fmt)))
-            shoot.pair_jpegs[found[paired[i]]] = rel
             continue
         original = first_by_hash.get(digest)
         if original is None:

@@ -163,10 +163,10 @@ class RunResult:
             if r.duplicate_of is not None:
                 continue
             if r.status is Status.FAILED:
-                stood_in = self.shoot.stand_ins.get(r.source_path)
+                skipped_jpeg = self.shoot.pair_tasks.get(r.source_path)
                 failed.append({"source_path": r.source_path, "error": r.error, "failure": r.failure and str(r.failure),
-                               "pair_jpeg_skipped": None if stood_in else self.shoot.pair_jpegs.get(r.source_path),
-                               "developed_instead": stood_in})
+                               "pair_jpeg_skipped": skipped_jpeg and skipped_jpeg.source_path,
+                               "developed_instead": self.shoot.stand_ins.get(r.source_path)})
             elif r.status is Status.OK:
                 ok += 1
                 if r.plan.verdict:

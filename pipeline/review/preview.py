@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,13 +190,17 @@ class PreviewCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def linear(self, name: str, source: Path, source_kind: str) -> np.ndarray:
+        return self._remembered(name, lambda: decode_preview(source, source_kind))
+
+    def _remembered(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """The linear picture kept under ``key`` (the last :attr:`_keep` are), made now if it is not."""
         with self._lock:
-            if name in self._decoded:
-                self._decoded.move_to_end(name)
-                return self._decoded[name]
-        rgb = decode_preview(source, source_kind)
+            if key in self._decoded:
+                self._decoded.move_to_end(key)
+                return self._decoded[key]
+        rgb = make()
         with self._lock:
-            self._decoded[name] = rgb
+            self._decoded[key] = rgb
             while len(self._decoded) > self._keep:
                 self._decoded.popitem(last=False)
         return rgb
@@ -252,7 +256,7 @@ class PreviewCache:
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
                 if bracket:
-                    rgb = merged_preview(rgb, bracket, source_kind)
+                    rgb = self._merged(name, rgb, bracket, source_kind)
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
                 data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h, is_rendered(SourceKind(source_kind))),
                                    quality=80 if variant == "thumb" else 88)
@@ -261,6 +265,12 @@ class PreviewCache:
                         old.unlink(missing_ok=True)
             write_bytes_atomic(path, data)
         return path
+
+    def _merged(self, name: str, rgb: np.ndarray, bracket: list[tuple[Path, float]], source_kind: str) -> np.ndarray:
+        """:func:`merged_preview`, kept beside the decodes: a reviewer moving an amount re-renders the "after"
+        picture, and the bracket's frames are not decoded and merged again for it."""
+        key = f"{name}.merged{rgb.shape[1]}x{rgb.shape[0]}:{bracket!r}"
+        return self._remembered(key, lambda: merged_preview(rgb, bracket, source_kind))
 
     @staticmethod
     def _thumb_source(run_preview: Path | None, source: Path, source_kind: str) -> np.ndarray:

@@ -96,6 +96,10 @@ def _one_view(plans: Mapping[int, PlanState], i: int, j: int) -> bool:
 
 def find_brackets(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> list[list[int]]:
     """The shoot's brackets, each as its frames' record indices in capture order (see the module's docstring)."""
+    return [[s.index for s in run] for run in _bracket_runs(records, chart, plans)]
+
+
+def _bracket_runs(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> list[list[_Shot]]:
     rule = chart.brackets
     shots = sorted((s for i, r in enumerate(records) if i in plans and (s := _shot(i, r)) is not None),
                    key=lambda s: (s.at, s.index))
@@ -108,12 +112,8 @@ def find_brackets(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[i
             run.append(shot)
         else:
             runs.append([shot])
-    brackets = []
-    for run in runs:
-        evs = [s.settings_ev for s in run]
-        if len(run) >= 2 and max(evs) - min(evs) >= rule.min_span_ev - 1e-6:
-            brackets.append([s.index for s in run])
-    return brackets
+    return [run for run in runs if len(run) >= 2
+            and max(s.settings_ev for s in run) - min(s.settings_ev for s in run) >= rule.min_span_ev - 1e-6]
 
 
 def reference_frame(settings_ev: Sequence[float]) -> int:
@@ -131,11 +131,12 @@ def plan_brackets(records: Sequence[ImageRecord], chart: Chart,
     if not chart.brackets.merge:
         return {}
     out: dict[int, list[Operation]] = {}
-    for members in find_brackets(records, chart, plans):
+    for run in _bracket_runs(records, chart, plans):
+        members = [s.index for s in run]
         for i in members:
             plans[i].bracket = tuple(members)  # (the duplicates check leaves a bracket's frames alone)
         frames = [records[i] for i in members]
-        evs = [exposure_settings_ev(f.camera.shutter_s, f.camera.aperture, f.camera.iso) or 0.0 for f in frames]
+        evs = [s.settings_ev for s in run]
         ref = reference_frame(evs)
         reference = frames[ref]
         darkest, brightest = (frames[pick(range(len(frames)), key=lambda k: evs[k])] for pick in (min, max))
