@@ -75,13 +75,17 @@ def test_under_a_headshot_chart_the_keyed_faces_skin_decides() -> None:
     assert ev == 0.0 and "exposure_bright" in flags and faces_hold_their_detail(rec, (0,))
     (flag,) = [o for o in rec.operations if o.params.get("check") == "exposure_bright"]
     assert "its faces' skin holds its detail (0.2 % clipped)" in flag.reason
-    # A face that clips as an over-exposed one does: darkened, though the backdrop would have spared it.
-    assert _exposure(_record(1.8, 0.5, 20.0))[0] < -1.0
+    # A face that clips as an over-exposed one does: darkened, though the backdrop would have spared it (as far as
+    # its skin keeps its colour: tests/test_exposure_skin.py).
+    ev, flags = _exposure(_record(1.8, 0.5, 20.0))
+    assert ev < -0.33 and "exposure_bright" not in flags and "exposure_skin" in flags
     # Unclipped but washed out to grey (chroma under 10): over-exposed, darkened.
     rec = _record(1.8, 30.0, 0.0, skin=[0.80, 0.77, 0.75])
     assert faces_hold_their_detail(rec, (0,)) is False and _exposure(rec)[0] < -1.0
-    # Faces of an analysis from before they were measured: the whole frame, as before.
+    # Faces of an analysis from before they were measured (neither their clipping nor their colour): the whole
+    # frame, as before.
     rec = _record(1.8, 60.0, None)
+    rec.faces[0].colour_rgb = None
     assert faces_hold_their_detail(rec, (0,)) is None and _exposure(rec)[0] < -1.0
     assert _exposure(_record(1.8, 1.0, None))[0] == 0.0
 
@@ -89,8 +93,10 @@ def test_under_a_headshot_chart_the_keyed_faces_skin_decides() -> None:
 def test_under_the_blended_meter_the_frame_stays_the_witness() -> None:
     # A face that holds before a blown backdrop: base reads the frame's highlights, as for the FiveK children
     # developed 1.5 EV over in the shade (faces unclipped and skin, the frame 1.2 EV over): corrected.
+    # Darkened as far as the skin keeps its colour (tests/test_exposure_skin.py).
     base = load_chart("base").chart
-    assert _exposure(_record(1.8, 60.0, 0.2), base)[0] < -1.0
+    ev, flags = _exposure(_record(1.8, 60.0, 0.2), base)
+    assert ev < -0.33 and "exposure_bright" not in flags and "exposure_skin" in flags
     assert _exposure(_record(1.8, 1.0, 20.0), base)[0] == 0.0
 
 

@@ -192,6 +192,6 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
             plans[i].exposure_confidence = None
             is_exposure = lambda o: ((o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)  # noqa: E731
                                      or (o.kind is OperationKind.FLAG
-                                         and o.params.get("check") in ("exposure_range", "exposure_bright")))
+                                         and o.params.get("check") in ("exposure_range", "exposure_bright", "exposure_skin")))
             out[i] = _replace(operations[i], is_exposure, new)
     return out
