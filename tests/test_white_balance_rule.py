@@ -544,39 +544,47 @@ def _bright(face_rgb: list[float], over_ev: float, m: float = 0.0, raw: bool = T
     return record
 
 
-def test_a_darkening_that_turns_a_pale_face_grey_is_flagged() -> None:
+def test_a_darkening_that_would_turn_a_pale_face_grey_is_held_and_flagged() -> None:
     # Pale skin (chroma 10.7): darkened by the 1.8 EV the frame and face read over, it keeps its hue but its
-    # chroma falls to 7.1, under skin's 10. The exposure is still corrected; a retoucher checks the face.
+    # chroma falls to 7.1, under skin's 10. The exposure is darkened only as far as the skin keeps its colour;
+    # a retoucher is told (exposure_skin), and nothing is left grey for the skin check after the exposure.
     pale = [0.60, 0.47, 0.40]
     assert is_skin(np.array(pale)) and not is_skin(np.array(pale) * 2.0**-1.8)
+    # So pale a face greys with any darkening beyond the tolerance: left as shot.
     ops = plan_image(_bright(pale, 1.8), BASE)
-    (exposure,) = [o for o in ops if o.kind is OperationKind.EXPOSURE]
-    assert exposure.params["ev"] == pytest.approx(-1.8)
-    (flag,) = _flags(ops, "skin_exposure")
-    assert flag.params["faces"] == [1] and "-1.80 EV" in flag.reason and flag.applied_by is AppliedBy.RETOUCHER
+    assert not [o for o in ops if o.kind is OperationKind.EXPOSURE]
+    (flag,) = _flags(ops, "exposure_skin")
+    assert flag.params["faces"] == [1] and "left as shot" in flag.reason and flag.applied_by is AppliedBy.RETOUCHER
+    assert not _flags(ops, "skin_exposure")
     # Left as shot (within what well-exposed photos read), or a face with colour to spare: nothing to check.
-    assert not _flags(plan_image(_bright(pale, 0.2), BASE), "skin_exposure")
-    assert not _flags(plan_image(_bright([0.45, 0.30, 0.22], 1.8), BASE), "skin_exposure")
+    assert not _flags(plan_image(_bright(pale, 0.2), BASE), "exposure_skin")
+    assert not _flags(plan_image(_bright([0.45, 0.30, 0.22], 1.8), BASE), "exposure_skin")
     # A JPEG is darkened in its scene light, through its camera's curve, which darkens its highlights less:
-    # a near-white face keeps chroma 13.2 -> 10.6 where the same gain on a RAW's light leaves 8.7 (flagged).
+    # a near-white face keeps chroma 13.2 -> 10.6 where the same gain on a RAW's light leaves 8.7 (held).
     bright = [0.98, 0.76, 0.64]
     assert is_skin(exposed(np.array(bright), -1.8, rendered=True)) and not is_skin(np.array(bright) * 2.0**-1.8)
-    assert not _flags(plan_image(_bright(bright, 1.8, raw=False), BASE), "skin_exposure")
-    assert _flags(plan_image(_bright(bright, 1.8), BASE), "skin_exposure")
-    # A black-and-white picture has no skin colour to lose.
+    assert not _flags(plan_image(_bright(bright, 1.8, raw=False), BASE), "exposure_skin")
+    ops = plan_image(_bright(bright, 1.8), BASE)
+    (exposure,) = [o for o in ops if o.kind is OperationKind.EXPOSURE]
+    assert -1.8 < exposure.params["ev"] < -0.33 and is_skin(np.array(bright) * 2.0 ** exposure.params["ev"])
+    (flag,) = _flags(ops, "exposure_skin")
+    assert f"darkened by {abs(exposure.params['ev']):.2f} EV only" in flag.reason and not _flags(ops, "skin_exposure")
+    # A black-and-white picture has no skin colour to lose: darkened whole.
     mono = _bright(pale, 1.8)
     mono.colour.chroma_p99 = 2.0 / 255.0  # two code values
-    assert not _flags(plan_image(mono, BASE), "skin_exposure")
+    ops = plan_image(mono, BASE)
+    assert not _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")
+    assert [o.params["ev"] for o in ops if o.kind is OperationKind.EXPOSURE] == [pytest.approx(-1.8)]
 
 
 def test_skin_after_the_exposure_is_judged_under_the_white_balance_the_plan_applies() -> None:
     # Pale skin under a 60 mired warm light: as shot the warm face has colour to spare (chroma 27.6; darkened
     # 1.8 EV, 18.2), but the white balance takes the warmth away (10.8) and the darkening then leaves it grey
-    # (7.1). Judged on the colour as shot it would pass; under the plan's gains it is flagged.
+    # (7.1). Judged on the colour as shot it would pass; under the plan's gains the darkening is held.
     face = np.array([0.60, 0.47, 0.40]) * light_rgb(60.0)
     face = (face * 0.47 / face[1]).tolist()
     assert is_skin(np.array(face) * 2.0**-1.8)
     ops = plan_image(_bright(face, 1.8, m=60.0), BASE)
     gains = np.asarray(_wb(ops).params["gains"])
     assert is_skin(np.array(face) * gains) and not is_skin(np.array(face) * gains * 2.0**-1.8)
-    assert _flags(ops, "skin_exposure")
+    assert _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")
