@@ -56,6 +56,8 @@ def test_the_share_kept_is_the_largest_that_keeps_the_skin() -> None:
     assert darkening_skin_keeps(record, (1.0, 1.0, 1.0), 1.0) == (1.0, ())
     assert darkening_skin_keeps(_record(1.6, WASHED_OUT), (1.0, 1.0, 1.0), -1.6) == (-1.6, ())
     assert darkening_skin_keeps(_record(1.6, [0.6, 0.6, 0.6]), (1.0, 1.0, 1.0), -1.6) == (-1.6, ())
+    # A face the faces rule lifts on its own (in a shadow under the key light) does not hold the darkening.
+    assert darkening_skin_keeps(record, (1.0, 1.0, 1.0), -1.6, lifted=(0,)) == (-1.6, ())
 
 
 def test_a_bright_picture_of_pale_skin_is_darkened_only_as_far_as_the_skin_allows() -> None:

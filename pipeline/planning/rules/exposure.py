@@ -120,7 +120,8 @@ def bright_flag(record: ImageRecord, read: str, held: str, confidence: float = 1
         record.exposure.meter_ev, 0.0, confidence=confidence)
 
 
-def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev: float) -> tuple[float, tuple[int, ...]]:
+def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev: float,
+                         lifted: Sequence[int] = ()) -> tuple[float, tuple[int, ...]]:
     """The largest share of a darkening of ``needed_ev`` (negative) that leaves every face skin-coloured that is
     skin-coloured after the white balance ``gains``, and the faces (indices) the whole darkening would grey.
 
@@ -134,12 +135,17 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     washed its faces out already (the FiveK ``_P1.5`` couple's skin reads a chroma of 4-5): they are no skin as
     shot, and its darkening stands. ``needed_ev`` whole and () when it greys no face, a brightening, or a black
     and white picture.
+
+    ``lifted``: faces the faces rule judges on their own (those under the key band, :data:`KEY_FACES_BAND_EV`; the
+    only face, in a shadow the rule lifts): lifted locally or sent to a retoucher, the global darkening does not
+    decide their colour. Held for them, a shadow 1 EV deep on faces of the tuning split's group photos moved the
+    photo's correction by 0.4-0.9 EV.
     """
     if not needed_ev < 0 or is_monochrome(record):
         return needed_ev, ()
     wb = np.asarray(gains, dtype=np.float64)
     rendered = is_rendered(record.source_kind)
-    skin = [(i, rgb * wb) for i, rgb in face_colours(record) if is_skin(rgb * wb)]
+    skin = [(i, rgb * wb) for i, rgb in face_colours(record) if i not in lifted and is_skin(rgb * wb)]
     greyed = tuple(i for i, rgb in skin if not is_skin(exposed(rgb, needed_ev, rendered)))
     if not greyed:
         return needed_ev, ()
@@ -310,12 +316,16 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     keyed = key_faces(record, plan.faces_that_count)
     frame_ev = record.exposure.meter_ev
     trust = 1.0
+    lifted_alone: tuple[int, ...] = ()
     if keyed:
         # The only face, in a shadow the faces rule lifts, keys the exposure as it reads lit.
         lone_lit = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
         read_ev = float(np.median([record.faces[i].exposure_ev for i in keyed]))
         trust = faces_trust(read_ev)
         faces_read = read_ev if lone_lit is None else lone_lit
+        # Faces the faces rule judges on their own (lifts, or sends to a person): the only face in a shadow it
+        # lifts, the faces under the key band.
+        lifted_alone = keyed if lone_lit is not None else tuple(i for i in plan.faces_that_count if i not in keyed)
         floored = False
         if ex.meter is ExposureMeter.FACES and trust >= 1.0:
             frame_ev = None  # a headshot's backdrop says nothing of its exposure (faces that may be clipped do not say all)
@@ -351,7 +361,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     beyond = abs(needed) > ex.max_correction_ev
     asked = needed
     skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains,
-                                           max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)))
+                                           max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)),
+                                           lifted_alone)
     skin_flag = []
     if greyed:
         faces = ", ".join(str(i + 1) for i in greyed)
