@@ -83,9 +83,9 @@ RENDERED_WHITE_SPREAD_EV = 2.0 * WHITE_SPREAD_EV
 #: EV (within 0.3 EV 24 -> 46 %, 1 EV or more off 23 -> 10 of 50); the 4-photo fit before it
 #: (-1.271, spread 0.631: three bright Flickr uploads and the astronaut) brightened the snapshots
 #: by 1.2-2.0 EV and left the FiveK ``_P1.5`` files 1-1.5 EV over. What it costs: the three bright
-#: uploads, whose frames read 1.4-1.9 EV over, are darkened by 1.6-1.8 EV instead of 0.5-1.0 (since
-#: the darkening stops where it would grey a face's skin, :func:`~pipeline.planning.rules.exposure.darkening_skin_keeps`,
-#: the two the shared data calls roughly normal by 0.6-0.8 EV in the accuracy benchmark's copies).
+#: uploads, whose frames read 1.4-1.9 EV over, are darkened by 1.6-1.8 EV instead of 0.5-1.0 (since the
+#: darkening stops where it would grey a face's skin, :func:`~pipeline.planning.rules.exposure.darkening_skin_keeps`,
+#: two the shared data calls roughly normal by 0.6-0.8 EV in the accuracy benchmark's copies).
 #: (The robust alternative, median and MAD: -3.335, 0.862, LOSO 0.25 EV, darkens the astronaut by
 #: 0.7-0.8 EV as well.)
 FACE_LOG2 = -2.899

@@ -127,9 +127,9 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
 
     A darkening scales a face's channels alike (a rendered source's in its scene light, as the renderer does it:
     :func:`~pipeline.imaging.measure.metering.exposed`), which keeps its hue but not its CIELAB chroma: a pale face
-    in a bright picture darkened by a stop and a half reads grey. Of the shared data's four Flickr uploads with
-    people, the three its README calls roughly normal (sRGB 230-253 on the faces) were darkened by 1.6 EV and their
-    skin turned grey-beige; a retoucher who sees that stops trusting the exposure instructions. Not fitted: the
+    in a bright picture darkened by a stop and a half reads grey. Of the shared data's three Flickr uploads with
+    people its README calls roughly normal, two (sRGB 230-250 on the faces) were darkened by 1.6 EV and their skin
+    turned grey-beige; a retoucher who sees that stops trusting the exposure instructions. Not fitted: the
     skin test is the issue's (:func:`~pipeline.planning.rules.white_balance.is_skin`), the shares are the white
     balance's (:data:`~pipeline.planning.rules.white_balance.SKIN_STEPS`). A picture truly developed over has
     washed its faces out already (the FiveK ``_P1.5`` couple's skin reads a chroma of 4-5): they are no skin as

@@ -40,6 +40,9 @@ DISAGREEMENT_FLAG_EV = 1.5
 #: Confidence of a matched correction: it rests on the whole scene, not on one frame's reading.
 MATCHED_CONFIDENCE = 0.9
 
+#: The frame's own exposure flags, replaced by the scene's exposure where the scene rule re-plans it.
+EXPOSURE_FLAGS = ("exposure_range", "exposure_bright", "exposure_skin")
+
 
 class _Readers(Mapping[int, Keypoints]):
     """The frames' keypoints read through their plans when the grouping asks (one run at a time).
@@ -191,7 +194,6 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
             # what is left of the frame's offset is its settings' difference, which the camera records.
             plans[i].exposure_confidence = None
             is_exposure = lambda o: ((o.kind is OperationKind.EXPOSURE and o.applied_by is AppliedBy.RENDERER)  # noqa: E731
-                                     or (o.kind is OperationKind.FLAG
-                                         and o.params.get("check") in ("exposure_range", "exposure_bright", "exposure_skin")))
+                                     or (o.kind is OperationKind.FLAG and o.params.get("check") in EXPOSURE_FLAGS))
             out[i] = _replace(operations[i], is_exposure, new)
     return out
