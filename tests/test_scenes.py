@@ -42,7 +42,7 @@ from pipeline.imaging.scene_light import (
     scene_light,
 )
 from pipeline.imaging.white_balance import cct_to_xy
-from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind, Status
+from pipeline.kernel.records import Face, ImageRecord, OperationKind, SourceKind, Status
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
@@ -670,6 +670,22 @@ def test_a_bright_scene_whose_highlights_hold_their_detail_is_not_darkened_by_it
         (flag,) = [o for o in r.operations if o.params.get("check", "").startswith("exposure")]
         assert flag.params["check"] == "exposure_bright" and flag.reason.startswith("matched to scene"), name
     assert all(applied_exposure(r.operations) < -1.5 for r in _plan(sweep(15.0), chart).values())
+
+
+def test_a_scene_match_darkens_no_face_grey() -> None:
+    # The same four JPEGs clipped like an over-exposure, each with a pale face (CIELAB chroma 11.7): the scene's
+    # match would darken them 1.5 EV or more and grey the skin; as each frame's own rule, it holds the darkening
+    # where the skin keeps its colour and asks a person.
+    records = [frame(f"w{k}.jpg", 20 * k, level_ev=1.8 + 0.3) for k in range(4)]
+    for r in records:
+        r.source_kind, r.format, r.exposure.clipped_highlights_pct = SourceKind.RASTER, "jpeg", 15.0
+        r.faces = [Face(x=1200, y=500, width=500, height=600, score=0.95, landmarks=[0.0] * 10, exposure_ev=2.1,
+                        sharpness=300.0, colour_rgb=[0.62, 0.48, 0.40], clipped_pct=5.0)]
+    for name, r in _plan(records, load_chart("culinary").chart).items():
+        assert -1.5 < applied_exposure(r.operations) <= 0.0, name
+        (flag,) = [o for o in r.operations if o.params.get("check") == "exposure_skin"]
+        assert flag.reason.startswith("matched to scene") and flag.params["faces"] == [1], name
+        assert not any(o.params.get("check") == "skin_exposure" for o in r.operations), name
 
 
 def test_a_colorchecker_in_one_frame_gives_its_scene_the_chart_white() -> None:

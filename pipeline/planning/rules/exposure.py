@@ -136,9 +136,8 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     shot, and its darkening stands. ``needed_ev`` whole and () when it greys no face, a brightening, or a black
     and white picture.
 
-    ``lifted``: faces the faces rule judges on their own (those under the key band, :data:`KEY_FACES_BAND_EV`; the
-    only face, in a shadow the rule lifts): lifted locally or sent to a retoucher, the global darkening does not
-    decide their colour. Held for them, a shadow 1 EV deep on faces of the tuning split's group photos moved the
+    ``lifted``: faces the faces rule judges on their own (:func:`faces_lifted_alone`): lifted locally or sent to a
+    retoucher, the global darkening does not decide their colour. Held for them, a shadow 1 EV deep on faces of the tuning split's group photos moved the
     photo's correction by 0.4-0.9 EV.
     """
     if not needed_ev < 0 or is_monochrome(record):
@@ -153,6 +152,33 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
         if all(is_skin(exposed(rgb, share * needed_ev, rendered)) for _, rgb in skin):
             return share * needed_ev, greyed
     return 0.0, greyed
+
+
+def faces_lifted_alone(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[int, ...]:
+    """The faces the faces rule judges on their own once the exposure is keyed on faces (``plan.key_faces``): the
+    only face, in a shadow it lifts (:func:`~pipeline.planning.rules.faces.lit_reading_of_lone_face`), or the faces
+    that count under the key band. Lifted locally or sent to a person, their colour is not the global darkening's
+    to keep (:func:`darkening_skin_keeps`)."""
+    if not plan.key_faces:
+        return ()
+    if lit_reading_of_lone_face(record, chart, plan.faces_that_count) is not None:
+        return plan.key_faces
+    return tuple(i for i in plan.faces_that_count if i not in plan.key_faces)
+
+
+def _numbers(indices: Sequence[int]) -> str:
+    return ", ".join(str(i + 1) for i in indices)
+
+
+def skin_hold_flag(read: str, held_ev: float, greyed: Sequence[int], left: bool, measured: float,
+                   confidence: float = 1.0) -> list[Operation]:
+    """The ``exposure_skin`` flag of a darkening held at ``held_ev`` (left as shot when ``left``) because a fuller one
+    would grey the faces ``greyed`` (indices); ``read`` says what the plan read."""
+    return check_operation(
+        AcceptanceAction.FLAG, "exposure_skin",
+        f"{read}, but a darkening of more than {abs(held_ev):.2f} EV turns face(s) {_numbers(greyed)} grey: "
+        + ("left as shot" if left else f"darkened by {abs(held_ev):.2f} EV only") + ", check by eye",
+        measured, 0.0, confidence=rounded(confidence, 2), faces=[i + 1 for i in greyed])
 
 
 def key_faces(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, ...]:
@@ -316,16 +342,12 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     keyed = key_faces(record, plan.faces_that_count)
     frame_ev = record.exposure.meter_ev
     trust = 1.0
-    lifted_alone: tuple[int, ...] = ()
     if keyed:
         # The only face, in a shadow the faces rule lifts, keys the exposure as it reads lit.
         lone_lit = lit_reading_of_lone_face(record, chart, plan.faces_that_count)
         read_ev = float(np.median([record.faces[i].exposure_ev for i in keyed]))
         trust = faces_trust(read_ev)
         faces_read = read_ev if lone_lit is None else lone_lit
-        # Faces the faces rule judges on their own (lifts, or sends to a person): the only face in a shadow it
-        # lifts, the faces under the key band.
-        lifted_alone = keyed if lone_lit is not None else tuple(i for i in plan.faces_that_count if i not in keyed)
         floored = False
         if ex.meter is ExposureMeter.FACES and trust >= 1.0:
             frame_ev = None  # a headshot's backdrop says nothing of its exposure (faces that may be clipped do not say all)
@@ -362,16 +384,12 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     asked = needed
     skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains,
                                            max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)),
-                                           lifted_alone)
+                                           faces_lifted_alone(record, chart, plan))
     skin_flag = []
     if greyed:
-        faces = ", ".join(str(i + 1) for i in greyed)
         left = abs(skin_ev) <= ex.tolerance_ev
-        skin_flag = check_operation(
-            AcceptanceAction.FLAG, "exposure_skin",
-            f"reads {offset:+.2f} EV over ({keyed_on}), but a darkening of more than {abs(skin_ev):.2f} EV turns "
-            f"face(s) {faces} grey: " + ("left as shot" if left else f"darkened by {abs(skin_ev):.2f} EV only")
-            + ", check by eye", offset, 0.0, confidence=rounded(confidence, 2), faces=[i + 1 for i in greyed])
+        skin_flag = skin_hold_flag(f"reads {offset:+.2f} EV over ({keyed_on})", skin_ev, greyed, left, offset,
+                                   confidence)
         if left:
             return skin_flag
         needed = skin_ev
@@ -382,7 +400,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
                f"(exposure_ev {offset:+.2f}, {keyed_on})"
                + (f"; the photographer's {kept:+.2f} EV exposure compensation kept" if kept else "")
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond and not greyed else "")
-               + (f"; held at {needed:+.2f} EV to keep the skin of face(s) {faces}" if greyed else ""),
+               + (f"; held at {needed:+.2f} EV to keep the skin of face(s) {_numbers(greyed)}" if greyed else ""),
         measured=rounded(offset, 2), target=0.0,
         confidence=rounded(confidence, 2),
         applied_by=AppliedBy.RENDERER,

@@ -10,6 +10,7 @@ frame's white-balance and exposure operations by the ones its scene asks for
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 
 from charts.schema import AcceptanceAction, Chart
@@ -25,7 +26,14 @@ from pipeline.planning.consistency import (
     scene_members,
 )
 from pipeline.planning.operations import check_operation, rounded
-from pipeline.planning.rules.exposure import bright_by_intent, bright_flag, highlight_witnesses
+from pipeline.planning.rules.exposure import (
+    bright_by_intent,
+    bright_flag,
+    darkening_skin_keeps,
+    faces_lifted_alone,
+    highlight_witnesses,
+    skin_hold_flag,
+)
 from pipeline.planning.scenes import group_scenes
 from pipeline.planning.state import PlanState
 
@@ -174,6 +182,28 @@ def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operat
     return ops
 
 
+def _skin_held(record: ImageRecord, chart: Chart, plan: PlanState, ops: list[Operation], scene: int,
+               ev: float) -> list[Operation]:
+    """A frame's scene exposure ``ops`` with its darkening held where a fuller one would grey a face's skin
+    (:func:`~pipeline.planning.rules.exposure.darkening_skin_keeps`), flagged ``exposure_skin``."""
+    exposure = next((o for o in ops if o.kind is OperationKind.EXPOSURE), None)
+    if exposure is None:
+        return ops
+    held_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, float(exposure.params["ev"]),
+                                           faces_lifted_alone(record, chart, plan))
+    if not greyed:
+        return ops
+    left = abs(held_ev) <= chart.exposure.tolerance_ev
+    others = [o for o in ops if o is not exposure]
+    flag = skin_hold_flag(f"matched to scene {scene} ({ev:+.2f} EV)", held_ev, greyed, left, ev)
+    if left:
+        return others + flag
+    kept = dataclasses.replace(exposure, params={**exposure.params, "ev": rounded(held_ev, 2)},
+                               reason=f"{exposure.reason}; held at {held_ev:+.2f} EV to keep the skin of face(s) "
+                                      + ", ".join(str(i + 1) for i in greyed))
+    return [kept, *others, *flag]
+
+
 def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
                         operations: Mapping[int, Sequence[Operation]]) -> dict[int, list[Operation]]:
     """With ``consistency.enabled``: bring every frame of a scene to the scene's key; sets ``plan.exposure_ev``."""
@@ -187,6 +217,8 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
             if held:  # as the frame's own rule: no darkening greys it
                 new = [o for o in new if o.kind is not OperationKind.EXPOSURE] + bright_flag(
                     records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)", held)
+            else:  # as the frame's own rule: no darkening greys a face's skin
+                new = _skin_held(records[i], chart, plans[i], new, scene, match.ev)
             plans[i].exposure_ev = next((float(o.params["ev"]) for o in new if o.kind is OperationKind.EXPOSURE), 0.0)
             # The offset the plan now corrects is the one from the scene's key (the manifest's exposure_ev).
             plans[i].exposure_offset_ev, plans[i].exposure_keyed_on = -match.wanted_ev, "scene"
