@@ -137,8 +137,8 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     and white picture.
 
     ``lifted``: faces the faces rule judges on their own (:func:`faces_lifted_alone`): lifted locally or sent to a
-    retoucher, the global darkening does not decide their colour. Held for them, a shadow 1 EV deep on faces of the tuning split's group photos moved the
-    photo's correction by 0.4-0.9 EV.
+    retoucher, the global darkening does not decide their colour. Held for them, a shadow 1 EV deep on faces of
+    the tuning split's group photos moved the photo's correction by 0.4-0.9 EV.
     """
     if not needed_ev < 0 or is_monochrome(record):
         return needed_ev, ()
