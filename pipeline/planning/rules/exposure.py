@@ -170,6 +170,11 @@ def _numbers(indices: Sequence[int]) -> str:
     return ", ".join(str(i + 1) for i in indices)
 
 
+def skin_hold_note(held_ev: float, greyed: Sequence[int]) -> str:
+    """What a held darkening's exposure operation adds to its reason (:func:`darkening_skin_keeps`)."""
+    return f"; held at {held_ev:+.2f} EV to keep the skin of face(s) {_numbers(greyed)}"
+
+
 def skin_hold_flag(read: str, held_ev: float, greyed: Sequence[int], left: bool, measured: float,
                    confidence: float = 1.0) -> list[Operation]:
     """The ``exposure_skin`` flag of a darkening held at ``held_ev`` (left as shot when ``left``) because a fuller one
@@ -385,7 +390,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains,
                                            max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)),
                                            faces_lifted_alone(record, chart, plan))
-    skin_flag = []
+    skin_flag: list[Operation] = []
     if greyed:
         left = abs(skin_ev) <= ex.tolerance_ev
         skin_flag = skin_hold_flag(f"reads {offset:+.2f} EV over ({keyed_on})", skin_ev, greyed, left, offset,
@@ -400,7 +405,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
                f"(exposure_ev {offset:+.2f}, {keyed_on})"
                + (f"; the photographer's {kept:+.2f} EV exposure compensation kept" if kept else "")
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond and not greyed else "")
-               + (f"; held at {needed:+.2f} EV to keep the skin of face(s) {_numbers(greyed)}" if greyed else ""),
+               + (skin_hold_note(needed, greyed) if greyed else ""),
         measured=rounded(offset, 2), target=0.0,
         confidence=rounded(confidence, 2),
         applied_by=AppliedBy.RENDERER,

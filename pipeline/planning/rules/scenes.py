@@ -33,6 +33,7 @@ from pipeline.planning.rules.exposure import (
     faces_lifted_alone,
     highlight_witnesses,
     skin_hold_flag,
+    skin_hold_note,
 )
 from pipeline.planning.scenes import group_scenes
 from pipeline.planning.state import PlanState
@@ -199,8 +200,7 @@ def _skin_held(record: ImageRecord, chart: Chart, plan: PlanState, ops: list[Ope
     if left:
         return others + flag
     kept = dataclasses.replace(exposure, params={**exposure.params, "ev": rounded(held_ev, 2)},
-                               reason=f"{exposure.reason}; held at {held_ev:+.2f} EV to keep the skin of face(s) "
-                                      + ", ".join(str(i + 1) for i in greyed))
+                               reason=exposure.reason + skin_hold_note(held_ev, greyed))
     return [kept, *others, *flag]
 
 
