@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Callable, ClassVar
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +23,7 @@ from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
 from pipeline.imaging.measure.metering import is_rendered
-from pipeline.imaging.merge import merge_bracket, within_white
+from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import (
     RENDER_VERSION,
     WHOLE_DECODE_MAX_MEGAPIXELS,
@@ -167,11 +166,9 @@ class Render(Stage):
                 except (InputError, OSError) as exc:  # (gone or changed since it was analysed)
                     _log.warning("%s: bracket frame %s left out of the merge: %s", r.source_path, f["source_path"], exc)
                     continue
-                if frame.shape != decoded.shape:  # (the reference came from the analysis proxy)
-                    frame = cv2.resize(frame, (decoded.shape[1], decoded.shape[0]), interpolation=cv2.INTER_AREA)
                 yield frame, float(f["offset_ev"]), f["source_path"]
 
-        merged = within_white(merge_bracket(decoded, frames()))
+        merged = merge_for_delivery(decoded, frames())  # (at the reference's size: it may be the analysis proxy)
         if decoded.dtype == np.uint16:
             return np.rint(merged * np.float32(65535.0)).astype(np.uint16)
         return merged

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -101,7 +101,7 @@ def translation(reference_luma: np.ndarray, frame: np.ndarray, gain: float) -> t
 def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, float, str]]) -> np.ndarray:
     """The bracket merged in the reference's scale, float32 linear light (above 1 where the reference clipped).
 
-    Memory: the merge (three float planes and one float image) and one frame at a time, about 7 times a
+    Memory: the merge (three float planes and one float image) and one frame at a time, about 8 times a
     frame's 16-bit decode at its peak besides the frames it is given (``benchmarks/brackets.py``).
 
     Parameters
@@ -158,6 +158,21 @@ def merge_bracket(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, floa
         unheld = ~held
         merged[unheld] = _float(reference[unheld]) * np.float32(1.0 / least_light)
     return merged
+
+
+def merge_for_delivery(reference: np.ndarray, frames: Iterable[tuple[np.ndarray, float, str]]) -> np.ndarray:
+    """:func:`merge_bracket` with each frame brought to the reference's size first where it differs (a reference
+    from a smaller decode: the analysis proxy, a preview), rolled off within white (:func:`within_white`): the
+    merge the renderer delivers and the review app's previews and 100 % tiles show."""
+    h, w = reference.shape[:2]
+
+    def sized() -> Iterator[tuple[np.ndarray, float, str]]:
+        for decoded, offset_ev, name in frames:
+            if decoded.shape != reference.shape:
+                decoded = cv2.resize(decoded, (w, h), interpolation=cv2.INTER_AREA)
+            yield decoded, offset_ev, name
+
+    return within_white(merge_bracket(reference, sized()))
 
 
 def within_white(merged: np.ndarray) -> np.ndarray:

@@ -18,18 +18,17 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
 from pipeline.imaging.measure.metering import is_rendered
-from pipeline.imaging.merge import merge_bracket, within_white
+from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import SourceKind
@@ -129,17 +128,10 @@ def bracket_frames(operations: list[dict[str, Any]]) -> list[tuple[str, float]]:
 
 def merged_preview(rgb: np.ndarray, frames: list[tuple[Path, float]], source_kind: SourceKind | str) -> np.ndarray:
     """A bracket's middle frame's linear preview with its other ``frames`` (file, offset EV) merged in, as the
-    renderer merges them (:func:`pipeline.imaging.merge.merge_bracket`), each decoded at the preview's size."""
-    h, w = rgb.shape[:2]
-
-    def decoded() -> Iterator[tuple[np.ndarray, float, str]]:
-        for path, offset in frames:
-            other = decode_preview(path, source_kind, max(h, w))
-            if other.shape != rgb.shape:
-                other = cv2.resize(other, (w, h), interpolation=cv2.INTER_AREA)
-            yield other, offset, path.name
-
-    return within_white(merge_bracket(rgb, decoded()))
+    renderer merges them (:func:`pipeline.imaging.merge.merge_for_delivery`), each decoded at the preview's size."""
+    long_edge = max(rgb.shape[:2])
+    return merge_for_delivery(rgb, ((decode_preview(path, source_kind, long_edge), offset, path.name)
+                                    for path, offset in frames))
 
 
 def before_preview(rgb: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.imaging.merge import merge_bracket, within_white
+from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, decode_for_render, render_frame
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import SourceKind
@@ -168,7 +168,7 @@ class FullResCache:
         if bracket:
             frames = ((decode_for_render(other, kind, width, height, 1.0, self.max_pixels), offset, other.name)
                       for other, offset in bracket)
-            decoded = within_white(merge_bracket(decoded, frames))
+            decoded = merge_for_delivery(decoded, frames)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint16, shape=decoded.shape)
