@@ -91,16 +91,19 @@ def time_pipeline(dngs: list[Path], devices: list[str], work: Path) -> list[tupl
     from models.face_detectors import CUDA_PROVIDER, available_providers
     from pipeline.kernel.run import RunSettings, process_shoot
 
+    # The shoots link to the corpus cache: outside the shoot folder, so followed on purpose.
     shoot = link_shoot(work / "shoot", dngs)
     # Warm-up on one file: imports, LibRaw and OpenCV first calls, CUDA context and kernels.
     warm = link_shoot(work / "warm", dngs[:1])
     for device in devices:
-        process_shoot(RunSettings(shoot_dir=warm, out_dir=work / f"warm_{device}", executor="local", device=device))
+        process_shoot(RunSettings(shoot_dir=warm, out_dir=work / f"warm_{device}", executor="local", device=device,
+                                  follow_external_symlinks=True))
     rows = []
     for device in devices:
         out = work / f"out_{device}"
         start = time.perf_counter()
-        result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", device=device))
+        result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", device=device,
+                                           follow_external_symlinks=True))
         wall = time.perf_counter() - start
         n = max(1, len(result.ok))
         faces = sum(r.stage_seconds.get("detect_faces", 0.0) for r in result.ok) / n
