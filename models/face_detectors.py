@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -37,6 +39,17 @@ Runtime = Literal["auto", "opencv", "onnxruntime"]
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
+
+#: onnxruntime's CUDA provider plans each convolution for the last input shape it ran and plans it
+#: again whenever the shape changes: about 1 s a change with its default (exhaustive) cuDNN search and
+#: 80 ms with the heuristic one, against 8 ms of inference at 1280x960 (45 ms on one CPU thread; an
+#: H200, benchmarks/gpu_check.py, 2026-12-04). A shoot mixes landscape and portrait frames, so on CUDA
+#: YuNet keeps a session per input shape (the CUDA_SHAPE_SESSIONS most recently used), planned by
+#: heuristic, and runs inputs under CUDA_MIN_PIXELS on the CPU: detect_on_proxy's second looks at a
+#: face, a new shape nearly every call, take a few ms there.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
+CUDA_SHAPE_SESSIONS = 4
+CUDA_MIN_PIXELS = 512 * 512
 
 #: Detections scoring under this are confirmed at smaller scales (:func:`holds_at_second_scale`);
 #: surer ones are kept as found. Chosen on the accuracy corpus's tuning split (and its tuning sources
@@ -162,11 +175,45 @@ def _ort_session(model: Path | bytes, providers: list[str], threads: int):  # ty
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     source = model if isinstance(model, bytes) else str(model)
-    session = onnxruntime.InferenceSession(source, sess_options=options, providers=providers)
+    chosen = [(p, CUDA_OPTIONS) if p == CUDA_PROVIDER else p for p in providers]
+    session = onnxruntime.InferenceSession(source, sess_options=options, providers=chosen)
     if CUDA_PROVIDER in providers and CUDA_PROVIDER not in session.get_providers():
         # onnxruntime drops CUDA silently when cuDNN or the driver is missing.
         log.warning("face detection: onnxruntime could not start CUDA (missing CUDA/cuDNN libraries?); on CPU.")
     return session
+
+
+class ShapeSessions:
+    """Inference sessions by input shape, the ``limit`` most recently used kept (see CUDA_OPTIONS).
+
+    Parameters
+    ----------
+    make : callable
+        Makes a new session.
+    limit : int
+        Sessions kept; the least recently used one is dropped beyond it.
+    first : session, optional
+        A session already made, given to the first shape asked for.
+    """
+
+    def __init__(self, make: Callable[[], object], limit: int, first: object | None = None) -> None:
+        self._make = make
+        self._limit = max(1, limit)
+        self._spare = first
+        self._by_shape: OrderedDict[tuple[int, int], object] = OrderedDict()
+
+    def get(self, shape: tuple[int, int]):  # type: ignore[no-untyped-def]
+        """The session for ``shape``, made on first use."""
+        session = self._by_shape.pop(shape, None)
+        if session is None:
+            session, self._spare = (self._spare if self._spare is not None else self._make()), None
+        self._by_shape[shape] = session
+        while len(self._by_shape) > self._limit:
+            self._by_shape.popitem(last=False)
+        return session
+
+    def __len__(self) -> int:
+        return len(self._by_shape)
 
 
 def _has_onnx() -> bool:
@@ -280,9 +327,16 @@ class YuNetDetector(FaceDetector):
             self._session = None
         else:
             self._cv = None
-            self._session = _ort_session(self._dynamic_model(), select_providers(device), threads)
+            model, providers = self._dynamic_model(), select_providers(device)
+            self._session = _ort_session(model, providers, threads)
             self._input_name = self._session.get_inputs()[0].name
             self._output_names = [o.name for o in self._session.get_outputs()]
+            self._cuda: ShapeSessions | None = None
+            if CUDA_PROVIDER in self._session.get_providers():
+                self._cuda = ShapeSessions(lambda: _ort_session(model, providers, threads), CUDA_SHAPE_SESSIONS,
+                                           first=self._session)
+                self._session = _ort_session(model, [CPU_PROVIDER], threads)  # inputs under CUDA_MIN_PIXELS
+            self._providers = list(self._session.get_providers() if self._cuda is None else providers)
 
     def _dynamic_model(self) -> bytes:
         """The ONNX graph with its fixed 640x640 input made free.
@@ -298,7 +352,7 @@ class YuNetDetector(FaceDetector):
 
     @property
     def providers(self) -> list[str]:
-        return ["opencv-cpu"] if self._session is None else list(self._session.get_providers())
+        return ["opencv-cpu"] if self._session is None else self._providers
 
     def detect(self, bgr_uint8: np.ndarray, score_threshold: float | None = None) -> list[Detection]:
         bgr = self._check(bgr_uint8)
@@ -331,7 +385,10 @@ class YuNetDetector(FaceDetector):
         pad_h, pad_w = -(-h // 32) * 32, -(-w // 32) * 32
         padded = cv2.copyMakeBorder(bgr, 0, pad_h - h, 0, pad_w - w, cv2.BORDER_CONSTANT, value=0)
         blob = padded.transpose(2, 0, 1)[None].astype(np.float32)  # BGR, 0-255, no mean: YuNet's training input
-        outputs = dict(zip(self._output_names, self._session.run(self._output_names, {self._input_name: blob})))
+        session = self._session
+        if self._cuda is not None and pad_h * pad_w >= CUDA_MIN_PIXELS:
+            session = self._cuda.get((pad_h, pad_w))
+        outputs = dict(zip(self._output_names, session.run(self._output_names, {self._input_name: blob})))
         return decode_yunet(outputs, pad_w, pad_h, self.strides, score_threshold, self.nms_threshold, self.top_k)
 
 

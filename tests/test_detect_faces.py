@@ -26,7 +26,9 @@ import pytest
 from PIL import Image
 
 from models import onnx_wire, registry
+from models import face_detectors
 from models.face_detectors import (
+    CUDA_MIN_PIXELS,
     SHADOW_MIN_FACE_PX,
     VERIFY_BELOW_SCORE,
     Detection,
@@ -40,6 +42,7 @@ from models.face_detectors import (
     pushed,
     second_scale_score,
     select_providers,
+    ShapeSessions,
     shadow_room,
 )
 from models.registry import ModelEntry, ModelError, ModelTask, ensure_model, fetch_model
@@ -303,6 +306,70 @@ def test_cuda_request_without_cuda_falls_back_to_cpu_with_a_warning(caplog: pyte
     assert select_providers("cpu") == ["CPUExecutionProvider"]
     with pytest.raises(ValueError, match="cpu' or 'cuda"):
         select_providers("tpu")
+
+
+def test_shape_sessions_keep_one_session_per_shape_most_recent_first():
+    made: list[int] = []
+
+    def make() -> int:
+        made.append(len(made))
+        return made[-1]
+
+    sessions = ShapeSessions(make, limit=2, first="first")
+    assert sessions.get((960, 1280)) == "first"  # the session already made serves the first shape
+    assert sessions.get((1280, 960)) == 0
+    assert sessions.get((960, 1280)) == "first" and sessions.get((1280, 960)) == 0  # no re-plan on a switch
+    assert sessions.get((640, 640)) == 1  # a third shape drops the least recently used: (960, 1280)
+    assert len(sessions) == 2 and sessions.get((960, 1280)) == 2 and made == [0, 1, 2]
+
+
+class _Recording:
+    """A real CPU session that says it runs on CUDA and records the input shapes it is given."""
+
+    def __init__(self, session, calls: list, name: str) -> None:  # noqa: ANN001
+        self._session, self._calls, self._name = session, calls, name
+
+    def get_providers(self) -> list[str]:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._name != "cpu" else ["CPUExecutionProvider"]
+
+    def __getattr__(self, attr: str):  # noqa: ANN204
+        return getattr(self._session, attr)
+
+    def run(self, names, feeds):  # noqa: ANN001, ANN201
+        self._calls.append((self._name, next(iter(feeds.values())).shape[2:]))
+        return self._session.run(names, feeds)
+
+
+def test_yunet_on_cuda_keeps_a_session_per_shape_and_small_inputs_on_the_cpu(
+    faces_dir: Path, shared_models: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # No GPU in CI: the CUDA sessions are real CPU sessions that say they run on CUDA. What is checked is
+    # the routing that gpu_check.py measured on an H200 (a CUDA session re-plans at every shape change).
+    real = face_detectors._ort_session
+    calls: list = []
+    made: list = []
+
+    def fake(model, providers, threads):  # noqa: ANN001, ANN202
+        name = "cpu" if providers == ["CPUExecutionProvider"] else f"cuda{len(made)}"
+        made.append(name)
+        return _Recording(real(model, ["CPUExecutionProvider"], threads), calls, name)
+
+    cpu = create_face_detector("yunet", runtime="onnxruntime")
+    monkeypatch.setattr(face_detectors, "_ort_session", fake)
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(face_detectors, "select_providers", lambda device: both)
+    cuda = YuNetDetector(ensure_model("yunet_2023mar"), device="cuda")
+    assert cuda.providers == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    rgb = cv2.imread(str(sorted(faces_dir.glob("*.jpg"))[0]))
+    wide = cv2.resize(rgb, (1280, 960))
+    tall = np.ascontiguousarray(np.rot90(wide))
+    small = cv2.resize(rgb, (320, 240))
+    for image in (wide, tall, wide, tall, small):
+        assert [d.box for d in cuda.detect(image)] == [d.box for d in cpu.detect(image)]
+    assert small.shape[0] * small.shape[1] < CUDA_MIN_PIXELS <= wide.shape[0] * wide.shape[1]
+    assert calls == [("cuda0", (960, 1280)), ("cuda2", (1280, 960)), ("cuda0", (960, 1280)), ("cuda2", (1280, 960)),
+                     ("cpu", (256, 320))]
+    assert made == ["cuda0", "cpu", "cuda2"]
 
 
 # --- per-face measures (tier 1) -----------------------------------------------------------
