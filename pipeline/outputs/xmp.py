@@ -46,6 +46,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -783,6 +784,11 @@ def xmp_packet(doc: dict[str, Any], decision: ImageDecision | None = None, form:
 # --- writing ---------------------------------------------------------------------------------
 
 
+#: Copies :func:`embed_packets` makes side by side. Each is a kernel-side file copy (no Python memory: a
+#: 100 MP DNG's copy holds none of its 200 MB) and a few small writes, so threads overlap them.
+EMBED_THREADS = 8
+
+
 class EmbedError(RuntimeError):
     """exiftool could not write a copy with the settings inside."""
 
@@ -828,26 +834,16 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
     written: list[tuple[Path, Path]] = []
     failed: dict[Path, str] = {}
     rest: list[tuple[Path, Path, Path]] = list(jobs) if exiftool_only else []
-    for source, packet, dest in ([] if exiftool_only else jobs):
-        try:
-            data = packet.read_bytes()
-        except OSError as exc:
-            failed[dest] = f"the packet could not be read: {exc.strerror or exc}"
-            continue
-        if dest.is_file() and embedded_xmp(dest) == data:
-            continue  # a rerun: the copy holds this packet already (and the packet names the source's hash)
-        tmp = _temporary_name(dest)
-        try:
-            embed_xmp(source, data, tmp)
-        except LayoutError:
-            tmp.unlink(missing_ok=True)
-            rest.append((source, packet, dest))
-            continue
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            failed[dest] = f"the copy could not be written: {exc.strerror or exc}"
-            continue
-        written.append((tmp, dest))
+    mine = [] if exiftool_only else list(jobs)
+    # Bytes-bound (a 24 MP DNG's copy is 46 MB): the copies are made side by side, their outcomes taken in order.
+    with ThreadPoolExecutor(max(1, min(EMBED_THREADS, len(mine), os.cpu_count() or 1))) as pool:
+        for (source, packet, dest), (outcome, value) in zip(mine, pool.map(_embed_one, mine)):
+            if outcome == "written":
+                written.append((value, dest))
+            elif outcome == "exiftool":
+                rest.append((source, packet, dest))
+            elif outcome == "failed":
+                failed[dest] = value
     if rest:
         done, not_done = _embed_by_exiftool(rest, exiftool)
         written += done
@@ -859,6 +855,28 @@ def embed_packets(jobs: Sequence[tuple[Path, Path, Path]], exiftool: str | None 
         for tmp, dest in written:
             os.replace(tmp, dest)
     return failed
+
+
+def _embed_one(job: tuple[Path, Path, Path]) -> tuple[str, Any]:
+    """One job of :func:`embed_packets` by :func:`embed_xmp`: ("written", the temporary copy), ("kept", None) when
+    the copy holds the packet already, ("exiftool", None) for a layout left to exiftool, or ("failed", why)."""
+    source, packet, dest = job
+    try:
+        data = packet.read_bytes()
+    except OSError as exc:
+        return "failed", f"the packet could not be read: {exc.strerror or exc}"
+    if dest.is_file() and embedded_xmp(dest) == data:
+        return "kept", None  # a rerun: the copy holds this packet already (and the packet names the source's hash)
+    tmp = _temporary_name(dest)
+    try:
+        embed_xmp(source, data, tmp)
+    except LayoutError:
+        tmp.unlink(missing_ok=True)
+        return "exiftool", None
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return "failed", f"the copy could not be written: {exc.strerror or exc}"
+    return "written", tmp
 
 
 def _temporary_name(dest: Path) -> Path:

@@ -25,7 +25,9 @@ far), the :data:`QUICK_GROUPS` most alike first on their strongest keypoints.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -72,6 +74,10 @@ MAX_RATIO_SPREAD_EV = 0.25
 LIGHT_LEVEL_TOLERANCE_EV = 0.6
 LIGHT_WHITE_TOLERANCE_MIRED = 20.0
 LIGHT_TINT_TOLERANCE = 20.0
+#: Threads that match a chunk of MATCH_CHUNK lone frames with their neighbours (:func:`_join_weak`): the
+#: matches of one chunk at most are held.
+MATCH_THREADS = 8
+MATCH_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -333,34 +339,59 @@ def _join_weak(keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame
     for i in range(n):
         size[_find(parent, i)] = size.get(_find(parent, i), 0) + 1
     alone = [i for i in range(n) if usable[i] and size[_find(parent, i)] == 1]
-    joins: list[tuple[int, int, int]] = []
-    for i in alone:
-        near = sorted((abs(j - i), j) for j in range(max(0, i - PAIR_WINDOW), min(n, i + PAIR_WINDOW + 1))
-                      if j != i and usable[j] and size[_find(parent, j)] > 1)
-        best: dict[int, tuple[int, int]] = {}
+
+    def neighbours(i: int) -> list[int]:
+        """The frames ``i`` is matched with: nearest first, WEAK_MEMBERS of each place."""
         tried: dict[int, int] = {}
-        for _, j in near:
+        out = []
+        for _, j in sorted((abs(j - i), j) for j in range(max(0, i - PAIR_WINDOW), min(n, i + PAIR_WINDOW + 1))
+                           if j != i and usable[j] and size[_find(parent, j)] > 1):
             root = _find(parent, j)
-            if tried.get(root, 0) >= WEAK_MEMBERS:
-                continue
-            tried[root] = tried.get(root, 0) + 1
-            a, b = keypoints[i], keypoints[j]
-            assert a is not None and b is not None
-            out.matched += 1
-            qi, ti = matched_keypoints(a, b)
-            if len(qi) and light_between(a.rgb[qi], b.rgb[ti], frames[i], frames[j]).changed():
-                continue
-            if len(qi) > best.get(root, (0, j))[0]:
-                best[root] = (len(qi), j)
-        ranked = sorted(best.values(), reverse=True)
-        if ranked and ranked[0][0] >= WEAK_MIN_INLIERS and (
-                len(ranked) == 1 or ranked[0][0] >= WEAK_MARGIN * ranked[1][0]):
-            joins.append((ranked[0][1], i, ranked[0][0]))
+            if tried.get(root, 0) < WEAK_MEMBERS:
+                tried[root] = tried.get(root, 0) + 1
+                out.append(j)
+        return out
+
+    joins: list[tuple[int, int, int]] = []
+    # No match depends on another (the joins come after all are decided): OpenCV matches outside the GIL, so a
+    # chunk of lone frames is matched side by side, then decided in order.
+    with ThreadPoolExecutor(max(1, min(MATCH_THREADS, os.cpu_count() or 1))) as pool:
+        for first in range(0, len(alone), MATCH_CHUNK):
+            chunk = [(i, neighbours(i)) for i in alone[first : first + MATCH_CHUNK]]
+            pairs = [(i, j) for i, js in chunk for j in js]
+            matches = dict(zip(pairs, pool.map(lambda p: matched_keypoints(keypoints[p[0]], keypoints[p[1]]), pairs)))
+            for i, js in chunk:
+                join = _weak_join(i, js, matches, keypoints, frames, parent, out)
+                if join is not None:
+                    joins.append(join)
     # Joined after all are decided, so one stray never vouches for another.
     for j, i, inliers in joins:
         out.links.append((j, i, inliers))
         out.weak.append((j, i))
         parent[_find(parent, i)] = _find(parent, j)
+
+
+def _weak_join(i: int, neighbours: list[int], matches: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]],
+               keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame], parent: list[int],
+               out: ViewLinks) -> tuple[int, int, int] | None:
+    """The lone frame ``i``'s join (neighbour, ``i``, inliers) to the place it clearly shares most keypoints with,
+    or None; ``matches`` holds its match with each of ``neighbours``."""
+    best: dict[int, tuple[int, int]] = {}
+    for j in neighbours:
+        root = _find(parent, j)
+        a, b = keypoints[i], keypoints[j]
+        assert a is not None and b is not None
+        out.matched += 1
+        qi, ti = matches[i, j]
+        if len(qi) and light_between(a.rgb[qi], b.rgb[ti], frames[i], frames[j]).changed():
+            continue
+        if len(qi) > best.get(root, (0, j))[0]:
+            best[root] = (len(qi), j)
+    ranked = sorted(best.values(), reverse=True)
+    if ranked and ranked[0][0] >= WEAK_MIN_INLIERS and (
+            len(ranked) == 1 or ranked[0][0] >= WEAK_MARGIN * ranked[1][0]):
+        return ranked[0][1], i, ranked[0][0]
+    return None
 
 
 def other_light_pairs(links: ViewLinks) -> set[tuple[int, int]]:
