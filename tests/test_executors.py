@@ -73,3 +73,49 @@ def test_rays_token_notice_is_kept_off_the_progress_bar() -> None:
               "For more information, see https://docs.ray.io/en/latest/ray-security/token-auth.html")
     assert not _quiet_token_notice(record(notice))
     assert _quiet_token_notice(record("Token authentication is disabled for this Ray cluster. Anyone with ..."))
+
+
+def test_every_ray_worker_gets_a_gpu_share_it_can_be_placed_with() -> None:
+    from pipeline.executors.ray import gpu_share
+
+    # The face detector asks 0.25 GPU a worker: 4 workers fit one GPU as asked.
+    assert gpu_share(0.25, 1.0, 4) == 0.25
+    # 8 workers on one GPU would need two: each gets an eighth, so all 8 are placed (4 of them waited for ever).
+    assert gpu_share(0.25, 1.0, 8) == 0.125
+    assert 8 * gpu_share(0.25, 1.0, 8) <= 1.0
+    # Shares Ray cannot express are rounded down to its 0.0001, never up past the cluster's GPUs.
+    assert gpu_share(0.5, 1.0, 3) == 0.3333 and 3 * gpu_share(0.5, 1.0, 3) <= 1.0
+    assert gpu_share(0.25, 2.0, 16) == 0.125
+
+
+def test_more_cuda_workers_than_the_gpu_holds_at_the_detectors_share_all_run(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """6 Ray workers on a cluster of one (logical) GPU: at 0.25 GPU each, two were never placed and the run waited
+    for ever (seen: still waiting after 90 s); with a sixth each, the shoot finishes. No GPU is needed: Ray's GPU is
+    a count, and the detectors fall back to the CPU."""
+    import threading
+
+    import cv2
+    import numpy as np
+    import ray
+
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    monkeypatch.setenv("POSTPROD_MODEL_DIR", str(model_dir))
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        cv2.imwrite(str(shoot / f"frame_{i}.jpg"), cv2.GaussianBlur(rng.integers(0, 255, (120, 160, 3), np.uint8),
+                                                                   (0, 0), 2.0))
+    ray.init(address="local", num_cpus=6, num_gpus=1, include_dashboard=False)
+    done: list[int] = []
+    try:
+        run = threading.Thread(daemon=True, target=lambda: done.append(len(process_shoot(RunSettings(
+            shoot_dir=shoot, out_dir=tmp_path / "out", executor="ray", workers=6, device="cuda")).ok)))
+        run.start()
+        run.join(timeout=120)
+    finally:
+        ray.shutdown()
+    assert done == [6]

@@ -30,6 +30,7 @@ Faults:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -190,6 +191,18 @@ def _package_dirs() -> list[str]:
     return [str(root / n) for n in names if (root / n / "__init__.py").exists()]
 
 
+def gpu_share(per_worker: float, cluster_gpus: float, workers: int) -> float:
+    """The GPU each of ``workers`` actors asks Ray for: the graph's ``per_worker``, or an equal share of the
+    cluster's GPUs when that many would not fit.
+
+    An actor Ray cannot place waits for ever, and the run with it: 8 workers at the face detector's 0.25 GPU
+    need two GPUs, and a workstation has one (the detector itself needs a few hundred MB of it a worker).
+    Rounded down to Ray's resource precision (0.0001).
+    """
+    share = min(per_worker, cluster_gpus / max(1, workers))
+    return math.floor(share * 10_000) / 10_000
+
+
 class RayExecutor:
     """Run the graph on Ray actors.
 
@@ -304,14 +317,16 @@ class RayExecutor:
         if not tasks:
             return
         res = graph.resources
+        workers = min(self.workers, len(tasks))
         options: dict[str, Any] = {"num_cpus": res.cpus, "max_restarts": 0}
         if context.device == "cuda" and res.gpus > 0:
-            if ray.cluster_resources().get("GPU", 0) > 0:
-                options["num_gpus"] = res.gpus
+            cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
+            if cluster_gpus > 0:
+                options["num_gpus"] = gpu_share(res.gpus, cluster_gpus, workers)
             else:  # asking Ray for a GPU it does not have would queue the actors for ever
                 log.warning("--device cuda: the Ray cluster has no GPU; the detectors fall back to the CPU")
         start = time.perf_counter()
-        pool = self._pool_for(options, context, min(self.workers, len(tasks)))
+        pool = self._pool_for(options, context, workers)
         # Surface a failing setup() (a missing model, say) as itself, before any image.
         self._load(pool, graph)
         self.startup_seconds.append(time.perf_counter() - start)
