@@ -119,3 +119,23 @@ def test_more_cuda_workers_than_the_gpu_holds_at_the_detectors_share_all_run(
     finally:
         ray.shutdown()
     assert done == [6]
+
+
+def test_more_workers_than_the_cluster_has_cpus_are_not_waited_for(caplog: pytest.LogCaptureFixture) -> None:
+    """On an existing cluster of 2 CPUs, 4 workers asked for become 2, with a warning: two one-CPU actors would
+    never be placed, and the run would wait for them."""
+    import logging
+
+    import ray
+
+    from pipeline.executors.ray import RayExecutor
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipeline.executors.ray"):
+            executor = RayExecutor(workers=4)
+        assert executor.workers == 2
+        assert "4 workers asked for, the Ray cluster has 2 CPU(s): 2 workers" in caplog.text
+        assert RayExecutor(workers=1).workers == 1 and RayExecutor().workers == 2
+    finally:
+        ray.shutdown()

@@ -249,7 +249,10 @@ class RayExecutor:
         self._watch = _ClusterWatch(ray)
         self._lost: str | None = None
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = max(1, workers or cpus)
+        if workers and workers > cpus:
+            # Ray places a one-CPU actor per CPU: the others would wait, and the run with them, for ever.
+            log.warning("%d workers asked for, the Ray cluster has %d CPU(s): %d workers", workers, cpus, max(1, cpus))
+        self.workers = max(1, min(workers or cpus, cpus))
         # Seconds from spawning each pool of actors to all of them set up
         # (process start, imports, models): the benchmark reports it.
         self.startup_seconds: list[float] = []
