@@ -343,14 +343,14 @@ def _join_weak(keypoints: Sequence[Keypoints | None], frames: Sequence[ViewFrame
     def neighbours(i: int) -> list[int]:
         """The frames ``i`` is matched with: nearest first, WEAK_MEMBERS of each place."""
         tried: dict[int, int] = {}
-        out = []
+        chosen = []
         for _, j in sorted((abs(j - i), j) for j in range(max(0, i - PAIR_WINDOW), min(n, i + PAIR_WINDOW + 1))
                            if j != i and usable[j] and size[_find(parent, j)] > 1):
             root = _find(parent, j)
             if tried.get(root, 0) < WEAK_MEMBERS:
                 tried[root] = tried.get(root, 0) + 1
-                out.append(j)
-        return out
+                chosen.append(j)
+        return chosen
 
     joins: list[tuple[int, int, int]] = []
     # No match depends on another (the joins come after all are decided): OpenCV matches outside the GIL, so a
