@@ -146,6 +146,9 @@ class RssSampler:
         self.interval = interval
         self.peaks: dict[int, int] = {}
         self.kinds: dict[int, str] = {}
+        # CPU seconds (user + system) of each process at its first and latest sample: what it spent meanwhile.
+        self.cpu_first: dict[int, float] = {}
+        self.cpu_last: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -166,8 +169,11 @@ class RssSampler:
         for proc in procs:
             try:
                 rss = proc.memory_info().rss
+                times = proc.cpu_times()
             except (psutil.Error, OSError):
                 continue
+            self.cpu_first.setdefault(proc.pid, times.user + times.system)
+            self.cpu_last[proc.pid] = times.user + times.system
             if proc.pid not in self.kinds or self.kinds[proc.pid] == "other":
                 self.kinds[proc.pid] = self._kind(proc)
             self.peaks[proc.pid] = max(self.peaks.get(proc.pid, 0), rss)
@@ -183,6 +189,12 @@ class RssSampler:
 
     def reset(self) -> None:
         self.peaks.clear()
+        self.cpu_first.clear()
+        self.cpu_last.clear()
+
+    def mark_cpu(self) -> None:
+        """Count each process's CPU seconds from its latest sample on."""
+        self.cpu_first.update(self.cpu_last)
 
     def stop(self) -> None:
         self._stop.set()
@@ -198,6 +210,9 @@ class RssSampler:
             "worker_max_mb": max(workers, default=0) / MB,
             "workers_seen": len(workers),
             "other_sum_mb": sum(of("other")) / MB,
+            # The workers' CPU seconds: against their wall time, what they spent working rather than waiting.
+            "worker_cpu_s": sum(self.cpu_last[pid] - self.cpu_first[pid] for pid in self.cpu_last
+                                if self.kinds.get(pid) == "worker"),
         }
 
 
@@ -277,9 +292,24 @@ def child_main(spec_path: Path) -> None:
         outputs_s.append(time.perf_counter() - t)
 
     run_module.write_outputs = timed_outputs
+    loaded: list[bool] = []
+    if executor == "ray":
+        from pipeline.executors.ray import RayExecutor
+
+        load = RayExecutor._load
+
+        def counted_load(self: Any, actors: list[Any], graph: Any) -> None:
+            load(self, actors, graph)
+            if not loaded:  # the workers' CPU counts from here: their start (imports, models) is not the images'
+                sampler.sample()
+                sampler.mark_cpu()
+                loaded.append(True)
+
+        RayExecutor._load = counted_load  # type: ignore[method-assign]
     for name, shoot, dest in spec["sets"]:
         sampler.sample()
         sampler.reset()
+        loaded.clear()
         exact = reset_own_peak_rss()
         executors.clear()
         outputs_s.clear()

@@ -15,7 +15,10 @@ Each worker count runs the shoot in its own process with Ray (its start and
 stop not counted, noted), with the benchmark chart of ``benchmarks/run.py``
 (a 2048 px JPEG and a 1080 px WebP). A worker count above the CPUs is not
 run: the row says so. The model line compares each speedup with what the
-measured serial parts allow (``T(W) = serial + parallel / W``).
+measured serial parts allow (``T(W) = serial + parallel / W``). The workers'
+CPU seconds an image (from their set-up on) tell the rest apart: growing with the workers, they
+contend for what the cores share (memory bandwidth, caches, a core's second
+thread); steady while the wall time grows, they wait (the barriers' tails).
 """
 
 from __future__ import annotations
@@ -137,6 +140,7 @@ def main() -> int:
                 "ingest_s": phases[names[0]], "plan_s": phases[names[2]] - phases[names[1]] if len(names) > 2 else 0.0,
                 "outputs_s": s["outputs_s"], "worker_mb": s["worker_max_mb"], "driver_mb": s["driver_mb"],
                 "startup_s": max(s["worker_startup_s"], default=0.0),
+                "worker_cpu_s": s.get("worker_cpu_s", 0.0),
             })
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -150,11 +154,11 @@ def print_table(rows: list[dict], images: int, cpus: int) -> None:
     base = next((r for r in rows if r["workers"] == 1 and "wall_s" in r), None)
     print(f"\n{images} 24 MP DNGs, {cpus} CPUs; Ray's own start not counted (noted)\n")
     print("| workers | wall s | images/min | speedup | efficiency | model speedup | serial s (ingest+plan+outputs) "
-          "| worker start s | peak worker MB | driver MB | notes |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| worker CPU s/image | worker start s | peak worker MB | driver MB | notes |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "skipped" in r:
-            print(f"| {r['workers']} | - | - | - | - | - | - | - | - | - | not measured: {r['skipped']} |")
+            print(f"| {r['workers']} | - | - | - | - | - | - | - | - | - | - | not measured: {r['skipped']} |")
             continue
         serial = r["ingest_s"] + r["plan_s"] + r["outputs_s"]
         speed = base["wall_s"] / r["wall_s"] if base else float("nan")
@@ -164,7 +168,8 @@ def print_table(rows: list[dict], images: int, cpus: int) -> None:
             parallel = base["wall_s"] - b_serial
             model = f"{base['wall_s'] / (b_serial + parallel / r['workers']):.2f}"
         print(f"| {r['workers']} | {r['wall_s']:.1f} | {r['ok'] / r['wall_s'] * 60:.1f} | {speed:.2f} | "
-              f"{speed / r['workers']:.2f} | {model} | {serial:.2f} | {r['startup_s']:.1f} | {r['worker_mb']:.0f} | "
+              f"{speed / r['workers']:.2f} | {model} | {serial:.2f} | {r['worker_cpu_s'] / max(1, r['ok']):.2f} | "
+              f"{r['startup_s']:.1f} | {r['worker_mb']:.0f} | "
               f"{r['driver_mb']:.0f} | + Ray start {r['ray_init_s']:.1f} s |")
     eight = next((r for r in rows if r["workers"] == 8), None)
     if eight is None or "skipped" in eight:
