@@ -5,7 +5,7 @@
 #
 #   benchmarks/offline_run.sh install            wheels and Ray into SITE
 #   benchmarks/offline_run.sh stage              copy the onnxruntime-gpu parts present to /tmp/ortp
-#   benchmarks/offline_run.sh scaling [ARGS]     benchmarks/scaling.sh (CPU)
+#   benchmarks/offline_run.sh scaling [ARGS]     benchmarks/scaling.sh (and its GPU check, on CUDA once staged)
 #   benchmarks/offline_run.sh gpu [ARGS]         onnxruntime-gpu from the four parts, then gpu_check.sh
 #
 # The CUDA 13 and cuDNN 9 libraries are taken from the nvidia-* wheels of the machine's own Python
@@ -18,6 +18,13 @@ PY="${PYTHON:-python3}"
 SITE="${SITE:-/tmp/site}"
 NVIDIA="${NVIDIA:-$("$PY" -c 'import site; print(site.getsitepackages()[0])')/nvidia}"
 export POSTPROD_MODEL_DIR="$ROOT/$B/models" POSTPROD_TESTDATA="$ROOT/$B/data" PYTHONUNBUFFERED=1 PYTHON="$PY"
+# onnxruntime-gpu, once its four parts are staged: assembled in /tmp/ortsite, put before SITE with the CUDA libraries.
+use_ort() {
+  [[ -d /tmp/ortsite/onnxruntime ]] || { [[ $(ls /tmp/ortp/part* 2>/dev/null | wc -l) -eq 4 ]] \
+    && mkdir -p /tmp/ortsite && cat /tmp/ortp/part* | xz -d | tar -x -C /tmp/ortsite; } || return 1
+  export LD_LIBRARY_PATH="$NVIDIA/cu13/lib:$NVIDIA/cudnn/lib:${LD_LIBRARY_PATH:-}"
+  export PYTHONPATH="/tmp/ortsite:$SITE"
+}
 case "${1:-}" in
   install)
     mkdir -p "$SITE"
@@ -26,14 +33,11 @@ case "${1:-}" in
     PYTHONPATH="$SITE" "$PY" -c "import ray, rawpy, pydantic; print('ray', ray.__version__, 'rawpy', rawpy.__version__)" ;;
   stage)
     mkdir -p /tmp/ortp && cp $B/ort/part* /tmp/ortp/ && ls /tmp/ortp ;;
-  scaling)
-    shift; PYTHONPATH="$SITE" bash benchmarks/scaling.sh --corpus-dir /tmp/scaling-corpus "$@" ;;
+  scaling)  # with onnxruntime-gpu when its parts are staged, so that the GPU check at its end runs on CUDA
+    shift; export PYTHONPATH="$SITE"; use_ort || echo "onnxruntime-gpu not staged: the GPU check will say so"
+    bash benchmarks/scaling.sh --corpus-dir /tmp/scaling-corpus "$@" ;;
   gpu)
-    shift
-    if [[ ! -d /tmp/ortsite/onnxruntime ]]; then
-      mkdir -p /tmp/ortsite && cat /tmp/ortp/part* | xz -d | tar -x -C /tmp/ortsite || exit 5
-    fi
-    export LD_LIBRARY_PATH="$NVIDIA/cu13/lib:$NVIDIA/cudnn/lib:${LD_LIBRARY_PATH:-}"
-    PYTHONPATH="/tmp/ortsite:$SITE" bash benchmarks/gpu_check.sh --no-install -- --corpus-dir /tmp/gpu-corpus "$@" ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+    shift; use_ort || { echo "stage the four onnxruntime-gpu parts first" >&2; exit 5; }
+    bash benchmarks/gpu_check.sh --no-install -- --corpus-dir /tmp/gpu-corpus "$@" ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
 esac
