@@ -138,6 +138,46 @@ def cuda_available() -> bool:
     return CUDA_PROVIDER in available_providers()
 
 
+def nvidia_gpus() -> int:
+    """NVIDIA GPUs the driver reports, through NVML (no CUDA context is made); 0 without the driver."""
+    import ctypes
+
+    for name in ("libnvidia-ml.so.1", "libnvidia-ml.so", "nvml.dll"):
+        try:
+            nvml = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return 0
+    count = ctypes.c_uint(0)
+    try:
+        if nvml.nvmlInit_v2() != 0:
+            return 0
+        try:
+            return int(count.value) if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 else 0
+        finally:
+            nvml.nvmlShutdown()
+    except AttributeError:  # an NVML too old for these calls
+        return 0
+
+
+def resolve_device(device: str) -> tuple[str, str]:
+    """The device a run uses for ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``), and why.
+
+    ``"auto"`` is CUDA when onnxruntime has its CUDA provider (onnxruntime-gpu) and the NVIDIA driver
+    reports a GPU, else the CPU: a workstation with a GPU uses it without being told.
+    """
+    if device != "auto":
+        return device, "asked for"
+    if not cuda_available():
+        return "cpu", "auto: onnxruntime has no CUDA provider"
+    gpus = nvidia_gpus()
+    if gpus == 0:
+        return "cpu", "auto: onnxruntime has CUDA, but the NVIDIA driver reports no GPU"
+    return "cuda", f"auto: onnxruntime has CUDA and the driver reports {gpus} GPU(s)"
+
+
 def select_providers(device: str) -> list[str]:
     """onnxruntime providers for ``device``; CPU with a warning when CUDA is missing.
 

@@ -372,6 +372,28 @@ def test_yunet_on_cuda_keeps_a_session_per_shape_and_small_inputs_on_the_cpu(
     assert made == ["cuda0", "cpu", "cuda2"]
 
 
+def test_auto_device_is_cuda_only_with_onnxruntimes_cuda_and_a_gpu(monkeypatch: pytest.MonkeyPatch):
+    import ctypes
+
+    assert face_detectors.resolve_device("cpu") == ("cpu", "asked for")
+    assert face_detectors.resolve_device("cuda") == ("cuda", "asked for")
+    monkeypatch.setattr(face_detectors, "cuda_available", lambda: False)
+    assert face_detectors.resolve_device("auto") == ("cpu", "auto: onnxruntime has no CUDA provider")
+    monkeypatch.setattr(face_detectors, "cuda_available", lambda: True)
+    monkeypatch.setattr(face_detectors, "nvidia_gpus", lambda: 0)
+    assert face_detectors.resolve_device("auto")[0] == "cpu"  # onnxruntime-gpu on a machine without a GPU
+    monkeypatch.setattr(face_detectors, "nvidia_gpus", lambda: 2)
+    assert face_detectors.resolve_device("auto") == ("cuda",
+                                                     "auto: onnxruntime has CUDA and the driver reports 2 GPU(s)")
+    monkeypatch.undo()
+
+    def no_library(name: str, *a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_library)
+    assert face_detectors.nvidia_gpus() == 0  # no NVIDIA driver: no GPU, no error
+
+
 # --- per-face measures (tier 1) -----------------------------------------------------------
 def test_face_exposure_ev_on_uniform_grey():
     # Against a face in a well-exposed photograph: 2**FACE_LOG2 of scene light reads 0 EV.

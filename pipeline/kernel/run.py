@@ -19,6 +19,7 @@ I/O error) are retried and never journalled; a file's own failures are
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -70,6 +71,8 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import verdict_of
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RunSettings:
@@ -77,6 +80,9 @@ class RunSettings:
 
     Attributes
     ----------
+    device : str
+        Where the detectors run: ``"auto"`` (CUDA when onnxruntime-gpu and an NVIDIA GPU are there, else the
+        CPU: :func:`models.face_detectors.resolve_device`), ``"cpu"`` or ``"cuda"``.
     chart : str or Path, optional
         Chart name or YAML path; the plan stage's default chart when omitted.
     shoot_id : str, optional
@@ -114,7 +120,7 @@ class RunSettings:
     workers: int | None = None
     ray_address: str | None = None
     graph_path: Path | None = None
-    device: str = "cpu"
+    device: str = "auto"
     chart: str | Path | None = None
     shoot_id: str | None = None
     only: str | None = None
@@ -248,10 +254,14 @@ def prepare(settings: RunSettings) -> tuple[Graph, RunContext]:
     if settings.photographer is not None and not settings.photographer.strip():
         raise ConfigError("is empty: give the photographer's name", Location(None, key="--photographer"))
     register = load_register(settings.photographers_file) if settings.photographers_file is not None else None
+    from models.face_detectors import resolve_device
+
+    device, why = resolve_device(settings.device)
+    log.info("device: %s (%s)", device, why)
     context = RunContext(
         shoot_dir=settings.shoot_dir.resolve(),
         out_dir=settings.out_dir.resolve(),
-        device=settings.device,
+        device=device,
         chart=chart,
         shoot_id=settings.shoot_id or settings.shoot_dir.resolve().name,
         photographer=settings.photographer,
