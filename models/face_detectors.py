@@ -16,6 +16,7 @@ the detector and maps the results to full-resolution coordinates.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -207,9 +208,26 @@ def select_providers(device: str) -> list[str]:
     return [CPU_PROVIDER]
 
 
+@functools.cache
+def _preload_cuda() -> None:
+    """Load the CUDA and cuDNN libraries that pip's nvidia-* wheels hold, once a process (onnxruntime-gpu >= 1.21:
+    ``pip install 'onnxruntime-gpu[cuda,cudnn]'`` then needs only the NVIDIA driver); elsewhere the system's serve."""
+    import onnxruntime
+
+    preload = getattr(onnxruntime, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload()
+    except Exception as exc:  # noqa: BLE001 - the system's libraries may still serve; the session says if not
+        log.debug("onnxruntime.preload_dlls: %s", exc)
+
+
 def _ort_session(model: Path | bytes, providers: list[str], threads: int):  # type: ignore[no-untyped-def]
     import onnxruntime
 
+    if CUDA_PROVIDER in providers:
+        _preload_cuda()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1

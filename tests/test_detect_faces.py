@@ -394,6 +394,23 @@ def test_auto_device_is_cuda_only_with_onnxruntimes_cuda_and_a_gpu(monkeypatch: 
     assert face_detectors.nvidia_gpus() == 0  # no NVIDIA driver: no GPU, no error
 
 
+def test_a_cuda_session_loads_the_pip_cuda_libraries_once(shared_models: Path, monkeypatch: pytest.MonkeyPatch):
+    import onnxruntime
+
+    calls: list[int] = []
+    monkeypatch.setattr(onnxruntime, "preload_dlls", lambda *a, **k: calls.append(1), raising=False)
+    face_detectors._preload_cuda.cache_clear()
+    try:
+        model = ensure_model("yunet_2023mar")
+        face_detectors._ort_session(model, ["CPUExecutionProvider"], 1)
+        assert calls == []  # the CPU needs none
+        for _ in range(2):  # without CUDA here, onnxruntime runs it on the CPU (and the detector warns)
+            face_detectors._ort_session(model, ["CUDAExecutionProvider", "CPUExecutionProvider"], 1)
+        assert calls == [1]
+    finally:
+        face_detectors._preload_cuda.cache_clear()
+
+
 # --- per-face measures (tier 1) -----------------------------------------------------------
 def test_face_exposure_ev_on_uniform_grey():
     # Against a face in a well-exposed photograph: 2**FACE_LOG2 of scene light reads 0 EV.
