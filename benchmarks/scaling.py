@@ -16,9 +16,10 @@ stop not counted, noted), with the benchmark chart of ``benchmarks/run.py``
 (a 2048 px JPEG and a 1080 px WebP). A worker count above the CPUs is not
 run: the row says so. The model line compares each speedup with what the
 measured serial parts allow (``T(W) = serial + parallel / W``). The workers'
-CPU seconds an image (from their set-up on) tell the rest apart: growing with the workers, they
-contend for what the cores share (memory bandwidth, caches, a core's second
-thread); steady while the wall time grows, they wait (the barriers' tails).
+CPU seconds an image (from their set-up on) tell the rest apart: growing with
+the workers, they contend for what the cores share (memory bandwidth, caches,
+a core's second thread); steady while the wall time grows, they wait (the
+barriers' tails).
 """
 
 from __future__ import annotations

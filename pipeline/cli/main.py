@@ -84,8 +84,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
               help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Stage graph YAML [default: the bundled configs/default.yaml].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True,
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where detectors run: auto is cuda when onnxruntime-gpu and an NVIDIA GPU are there, else cpu; "
                    "cuda falls back to cpu with a warning when unavailable.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar [default: when stderr is a terminal].")
