@@ -7,7 +7,7 @@
 #
 # DEST gets: wheels/ (the missing packages for CPython 3.12 manylinux x86-64), ray.tar.xz (Ray with
 # its Java jars, dashboard client and ML libraries left out and its binaries stripped: 24 MB instead
-# of a 79 MB wheel), ort/part0..3 (onnxruntime-gpu 1.31, CUDA 13, stripped and split in 51 MB parts,
+# of a 79 MB wheel), ort/part0..3 (onnxruntime-gpu, 1.31 for CUDA 13 when written, stripped and split in 51 MB parts,
 # for a transfer limited to 64 MB a copy), models/ and data/ (the detector weights and the photos
 # gpu_check.py reads, from POSTPROD_MODEL_DIR and POSTPROD_TESTDATA). benchmarks/offline_run.sh
 # installs them there.
@@ -42,6 +42,9 @@ mkdir -p "$WORK/ray" "$WORK/ort"
             onnxruntime/capi/libonnxruntime_providers_tensorrt.so \
   && strip --strip-unneeded onnxruntime/capi/*.so* \
   && tar -cf - onnxruntime onnxruntime_gpu-*.dist-info | xz -T0 -6 | split -b 51000000 -d -a 1 - "$DEST/ort/part")
+
+parts=$(ls "$DEST"/ort/part* | wc -l)
+[[ $parts -eq 4 ]] || echo "note: onnxruntime-gpu made $parts parts: run offline_run.sh with ORT_PARTS=$parts" >&2
 
 cp "$MODELS"/*.onnx "$DEST/models/"
 cp -r "$DATA/faces/pascal_voc" "$DEST/data/faces/"

@@ -18,9 +18,10 @@ PY="${PYTHON:-python3}"
 SITE="${SITE:-/tmp/site}"
 NVIDIA="${NVIDIA:-$("$PY" -c 'import site; print(site.getsitepackages()[0])')/nvidia}"
 export POSTPROD_MODEL_DIR="$ROOT/$B/models" POSTPROD_TESTDATA="$ROOT/$B/data" PYTHONUNBUFFERED=1 PYTHON="$PY"
-# onnxruntime-gpu, once its four parts are staged: assembled in /tmp/ortsite, put before SITE with the CUDA libraries.
+# onnxruntime-gpu, once its parts (ORT_PARTS, default 4) are staged: assembled in /tmp/ortsite, put before SITE,
+# with the CUDA libraries on the loader's path.
 use_ort() {
-  [[ -d /tmp/ortsite/onnxruntime ]] || { [[ $(ls /tmp/ortp/part* 2>/dev/null | wc -l) -eq 4 ]] \
+  [[ -d /tmp/ortsite/onnxruntime ]] || { [[ $(ls /tmp/ortp/part* 2>/dev/null | wc -l) -eq ${ORT_PARTS:-4} ]] \
     && mkdir -p /tmp/ortsite && cat /tmp/ortp/part* | xz -d | tar -x -C /tmp/ortsite; } || return 1
   export LD_LIBRARY_PATH="$NVIDIA/cu13/lib:$NVIDIA/cudnn/lib:${LD_LIBRARY_PATH:-}"
   export PYTHONPATH="/tmp/ortsite:$SITE"
@@ -28,7 +29,8 @@ use_ort() {
 case "${1:-}" in
   install)
     mkdir -p "$SITE"
-    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" $B/wheels/*.whl
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+      $B/wheels/*.whl
     tar -xJf $B/ray.tar.xz -C "$SITE"
     PYTHONPATH="$SITE" "$PY" -c "import ray, rawpy, pydantic; print('ray', ray.__version__, 'rawpy', rawpy.__version__)" ;;
   stage)
