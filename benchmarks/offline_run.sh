@@ -32,7 +32,8 @@ case "${1:-}" in
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
       $B/wheels/*.whl
     tar -xJf $B/ray.tar.xz -C "$SITE"
-    PYTHONPATH="$SITE" "$PY" -c "import ray, rawpy, pydantic; print('ray', ray.__version__, 'rawpy', rawpy.__version__)" ;;
+    PYTHONPATH="$SITE" "$PY" -c "import ray, rawpy, pydantic; print('ray', ray.__version__, 'rawpy', rawpy.__version__)"
+    ;;
   stage)
     mkdir -p /tmp/ortp && cp $B/ort/part* /tmp/ortp/ && ls /tmp/ortp ;;
   scaling)  # with onnxruntime-gpu when its parts are staged, so that the GPU check at its end runs on CUDA
