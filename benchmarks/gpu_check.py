@@ -91,7 +91,8 @@ def time_detection(images: list[np.ndarray], devices: list[str], repeat: int) ->
 
 
 def time_pipeline(dngs: list[Path], devices: list[str], work: Path) -> list[tuple[str, ...]]:
-    from models.face_detectors import CUDA_PROVIDER, available_providers
+    from models.face_detectors import FaceDetector
+    from models.registry import loaded
     from pipeline.kernel.run import RunSettings, process_shoot
 
     # The shoots link to the corpus cache: outside the shoot folder, so followed on purpose.
@@ -110,7 +111,9 @@ def time_pipeline(dngs: list[Path], devices: list[str], work: Path) -> list[tupl
         wall = time.perf_counter() - start
         n = max(1, len(result.ok))
         faces = sum(r.stage_seconds.get("detect_faces", 0.0) for r in result.ok) / n
-        where = "CUDA" if device == "cuda" and CUDA_PROVIDER in available_providers() else "CPU"
+        # Where the run's detectors ran, as their sessions say (a CUDA session that could not start runs on the CPU).
+        ran = {d.providers[0] for d in loaded() if isinstance(d, FaceDetector) and d.device == device}
+        where = ",".join(sorted(ran)) or "no detector loaded"
         rows.append(("whole pipeline (local executor)", device, where, f"{wall / n:.3f} s",
                      f"{60 * n / wall:.1f}/min", f"{len(result.ok)} ok; detect_faces {faces * 1000:.0f} ms/image"))
     return rows

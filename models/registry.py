@@ -399,3 +399,9 @@ def clear_loaded() -> None:
     """Forget loaded models (tests, or after changing the model cache)."""
     with _load_lock:
         _loaded.clear()
+
+
+def loaded() -> list[object]:
+    """The models :func:`load_once` holds in this process (a benchmark reads where its detectors ran)."""
+    with _load_lock:
+        return list(_loaded.values())
