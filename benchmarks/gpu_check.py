@@ -36,20 +36,6 @@ import numpy as np  # noqa: E402
 from benchmarks.corpus import build_dng_corpus, link_shoot  # noqa: E402
 
 
-def preload_cuda() -> str:
-    """Load the CUDA and cuDNN libraries of the nvidia-* wheels (onnxruntime-gpu >= 1.21); a note of what happened."""
-    import onnxruntime
-
-    preload = getattr(onnxruntime, "preload_dlls", None)
-    if preload is None:
-        return "onnxruntime has no preload_dlls (older than 1.21): CUDA libraries from the system paths"
-    try:
-        preload()
-    except Exception as exc:  # noqa: BLE001 - a note in the report, the CPU rows still run
-        return f"preload_dlls failed: {exc}"
-    return "CUDA/cuDNN libraries preloaded"
-
-
 def photos(data: Path, long_edge: int) -> list[np.ndarray]:
     """The PASCAL VOC photos, upscaled so the detector sees a ``long_edge`` input (as from a 24 MP proxy)."""
     from models.face_detectors import detector_input
@@ -132,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(data / "models"))
     import onnxruntime
 
-    from models.face_detectors import CUDA_PROVIDER, available_providers
+    from models.face_detectors import CUDA_PROVIDER, available_providers, preload_cuda
 
     note = preload_cuda() if "cuda" in (args.devices or ["cuda"]) else ""
     devices = args.devices or (["cpu", "cuda"] if CUDA_PROVIDER in available_providers() else ["cpu"])

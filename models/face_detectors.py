@@ -17,7 +17,9 @@ the detector and maps the results to full-resolution coordinates.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
+import sys
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -136,7 +138,17 @@ def available_providers() -> list[str]:
 
 
 def cuda_available() -> bool:
-    return CUDA_PROVIDER in available_providers()
+    """Whether onnxruntime has its CUDA provider (onnxruntime-gpu).
+
+    Asked of onnxruntime once it is imported; before, read off its installed files (the provider's library ships
+    with it exactly when it has CUDA): a Ray run's driver, which detects no face, chooses the device
+    (:func:`resolve_device`) without importing onnxruntime (35 MB of its memory).
+    """
+    if "onnxruntime" in sys.modules:
+        return CUDA_PROVIDER in available_providers()
+    spec = importlib.util.find_spec("onnxruntime")
+    folders = spec.submodule_search_locations if spec is not None else None
+    return any(any((Path(f) / "capi").glob("*onnxruntime_providers_cuda*")) for f in folders or ())
 
 
 def nvidia_gpus() -> int:
@@ -209,25 +221,28 @@ def select_providers(device: str) -> list[str]:
 
 
 @functools.cache
-def _preload_cuda() -> None:
+def preload_cuda() -> str:
     """Load the CUDA and cuDNN libraries that pip's nvidia-* wheels hold, once a process (onnxruntime-gpu >= 1.21:
-    ``pip install 'onnxruntime-gpu[cuda,cudnn]'`` then needs only the NVIDIA driver); elsewhere the system's serve."""
+    ``pip install 'onnxruntime-gpu[cuda,cudnn]'`` then needs only the NVIDIA driver); elsewhere the system's serve.
+    A note of what happened (benchmarks/gpu_check.py prints it)."""
     import onnxruntime
 
     preload = getattr(onnxruntime, "preload_dlls", None)
     if preload is None:
-        return
+        return "onnxruntime has no preload_dlls (older than 1.21): CUDA libraries from the system paths"
     try:
         preload()
     except Exception as exc:  # noqa: BLE001 - the system's libraries may still serve; the session says if not
         log.debug("onnxruntime.preload_dlls: %s", exc)
+        return f"preload_dlls failed: {exc}"
+    return "CUDA/cuDNN libraries preloaded"
 
 
 def _ort_session(model: Path | bytes, providers: list[str], threads: int):  # type: ignore[no-untyped-def]
     import onnxruntime
 
     if CUDA_PROVIDER in providers:
-        _preload_cuda()
+        preload_cuda()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1

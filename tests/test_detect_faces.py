@@ -399,7 +399,7 @@ def test_a_cuda_session_loads_the_pip_cuda_libraries_once(shared_models: Path, m
 
     calls: list[int] = []
     monkeypatch.setattr(onnxruntime, "preload_dlls", lambda *a, **k: calls.append(1), raising=False)
-    face_detectors._preload_cuda.cache_clear()
+    face_detectors.preload_cuda.cache_clear()
     try:
         model = ensure_model("yunet_2023mar")
         face_detectors._ort_session(model, ["CPUExecutionProvider"], 1)
@@ -408,7 +408,7 @@ def test_a_cuda_session_loads_the_pip_cuda_libraries_once(shared_models: Path, m
             face_detectors._ort_session(model, ["CUDAExecutionProvider", "CPUExecutionProvider"], 1)
         assert calls == [1]
     finally:
-        face_detectors._preload_cuda.cache_clear()
+        face_detectors.preload_cuda.cache_clear()
 
 
 # --- per-face measures (tier 1) -----------------------------------------------------------

@@ -386,9 +386,8 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     if held:
         return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", held, confidence)
     beyond = abs(needed) > ex.max_correction_ev
-    asked = needed
-    skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains,
-                                           max(-ex.max_correction_ev, min(ex.max_correction_ev, needed)),
+    capped = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
+    skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, capped,
                                            faces_lifted_alone(record, chart, plan))
     skin_flag: list[Operation] = []
     if greyed:
@@ -397,15 +396,14 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
                                    confidence)
         if left:
             return skin_flag
-        needed = skin_ev
-    plan.exposure_ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
+    plan.exposure_ev = skin_ev  # the capped correction, or the share of it that keeps the skin
     ops = [Operation(
         op_id="exposure", kind=OperationKind.EXPOSURE, params={"ev": rounded(plan.exposure_ev, 2)},
         reason=f"image is {abs(offset):.2f} EV {'under' if offset < 0 else 'over'} the target "
                f"(exposure_ev {offset:+.2f}, {keyed_on})"
                + (f"; the photographer's {kept:+.2f} EV exposure compensation kept" if kept else "")
                + (f"; correction capped at {ex.max_correction_ev:g} EV" if beyond and not greyed else "")
-               + (skin_hold_note(needed, greyed) if greyed else ""),
+               + (skin_hold_note(skin_ev, greyed) if greyed else ""),
         measured=rounded(offset, 2), target=0.0,
         confidence=rounded(confidence, 2),
         applied_by=AppliedBy.RENDERER,
@@ -413,6 +411,6 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     if beyond:
         ops += check_operation(
             AcceptanceAction.FLAG, "exposure_range",
-            f"needs {asked:+.2f} EV, beyond the automatic {ex.max_correction_ev:g} EV: check by eye",
+            f"needs {needed:+.2f} EV, beyond the automatic {ex.max_correction_ev:g} EV: check by eye",
             offset, 0.0)
     return ops + skin_flag
