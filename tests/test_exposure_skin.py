@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks.accuracy import analysis_graph
 from charts.loader import load_chart
-from pipeline.imaging.measure.metering import exposed
+from pipeline.imaging.measure.metering import balanced, exposed
 from pipeline.kernel.records import Face, ImageRecord, OperationKind, SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.planning.plan import plan_shoot
@@ -58,6 +58,21 @@ def test_the_share_kept_is_the_largest_that_keeps_the_skin() -> None:
     assert darkening_skin_keeps(_record(1.6, [0.6, 0.6, 0.6]), (1.0, 1.0, 1.0), -1.6) == (-1.6, ())
     # A face the faces rule lifts on its own (in a shadow under the key light) does not hold the darkening.
     assert darkening_skin_keeps(record, (1.0, 1.0, 1.0), -1.6, lifted=(0,)) == (-1.6, ())
+
+
+def test_the_faces_are_judged_as_the_renderer_balances_them() -> None:
+    # A warm face in a warm-cast JPEG, the cast corrected: on the display light (as the renderer balances a
+    # rendered source) it is skin, and a darkening of a stop greys it; the scene light's plain product read it
+    # as no skin (its blue lifted 35 % at every level), so the darkening was not held for it.
+    warm, cooling = np.asarray([0.761, 0.532, 0.357]), (0.75, 1.0, 1.35)
+    shown = balanced(warm, cooling, True)
+    assert is_skin(shown) and not is_skin(warm * np.asarray(cooling))
+    assert not is_skin(exposed(shown, -1.6, True))
+    kept, greyed = darkening_skin_keeps(_record(1.6, list(warm)), cooling, -1.6)
+    assert greyed == (0,) and -1.6 < kept < 0.0 and is_skin(exposed(shown, kept, True))
+    # A RAW's gains are scene light, where the product is what the renderer does.
+    raw = _record(1.6, list(warm), SourceKind.RAW)
+    assert darkening_skin_keeps(raw, cooling, -1.6) == (-1.6, ())
 
 
 def test_a_bright_picture_of_pale_skin_is_darkened_only_as_far_as_the_skin_allows() -> None:

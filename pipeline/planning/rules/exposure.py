@@ -14,6 +14,7 @@ from pipeline.imaging.measure.metering import (
     FACE_SPREAD_EV,
     FRAME_SPREAD_EV,
     WHITE_FADE_EV,
+    balanced,
     exposed,
     is_rendered,
 )
@@ -123,7 +124,8 @@ def bright_flag(record: ImageRecord, read: str, held: str, confidence: float = 1
 def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev: float,
                          lifted: Sequence[int] = ()) -> tuple[float, tuple[int, ...]]:
     """The largest share of a darkening of ``needed_ev`` (negative) that leaves every face skin-coloured that is
-    skin-coloured after the white balance ``gains``, and the faces (indices) the whole darkening would grey.
+    skin-coloured after the white balance ``gains`` (as the renderer applies them: a rendered source's on its display
+    light, :func:`~pipeline.imaging.measure.metering.balanced`), and the faces (indices) the whole darkening would grey.
 
     A darkening scales a face's channels alike (a rendered source's in its scene light, as the renderer does it:
     :func:`~pipeline.imaging.measure.metering.exposed`), which keeps its hue but not its CIELAB chroma: a pale face
@@ -142,9 +144,10 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     """
     if not needed_ev < 0 or is_monochrome(record):
         return needed_ev, ()
-    wb = np.asarray(gains, dtype=np.float64)
     rendered = is_rendered(record.source_kind)
-    skin = [(i, rgb * wb) for i, rgb in face_colours(record) if i not in lifted and is_skin(rgb * wb)]
+    # Each face as the renderer's white balance leaves it (a rendered source's gains are display-referred).
+    balanced_faces = [(i, balanced(rgb, gains, rendered)) for i, rgb in face_colours(record) if i not in lifted]
+    skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(rgb)]
     greyed = tuple(i for i, rgb in skin if not is_skin(exposed(rgb, needed_ev, rendered)))
     if not greyed:
         return needed_ev, ()
