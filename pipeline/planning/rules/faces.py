@@ -271,6 +271,15 @@ def lone_face_lift(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) ->
     face (median), so a shadow of a stop leaves many at a lit face's level, and a lift on a lit face is the
     decision a retoucher trusts least. The tuning sources: found 79 -> 69 and 74 -> 66 of 84, within 0.3 EV
     129 -> 118 of 168, lit faces lifted 0 of 384 either way (the astronaut's face 1.2 EV down reads lit).
+
+    A skin allowance on the face's own level, as :func:`skin_allowance` gives in a group, was tried (2026-12-04):
+    :data:`SKIN_REDNESS_EV` per stop of log2(R/G), in scene light, above a lit face's in a published photo (0.73:
+    faces_shadow_fit's 11 tuning sources with --extra-photos). It would spare a ruddy press portrait
+    (ageitgey/face_recognition's ``biden.jpg``, told "in a shadow 1.51 EV deep") and it took the tuning lone faces'
+    one lit lift away, but a face under a warm cast reads as red as a ruddy skin (the shared ``wb/`` portrait, log2
+    R/G 1.5-2.0): 6 of its 8 shadowed twins were no longer lifted, 3 of them not even flagged, and another
+    portrait's twin lost its flag. Not kept: the redness would have to be read after a white balance the plan is
+    not sure of.
     """
     fr = chart.faces
     lone = lone_face_shadow(record, faces)
@@ -425,6 +434,10 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
 #: ``base``) keeps every shadow found (also with --extra-photos: none of 296 shadowed faces sent to
 #: a check) and sends the unconfirmed to a check.
 SURROUND_CONFIRMS = 0.5
+# The surroundings as a second reading of the depth, not only a gate, were tried (2026-12-04): the lift as the peers'
+# and the surroundings' readings averaged (peers' weight 1.0 to 0.0) on benchmarks/faces_shadow_fit.py's tuning twins
+# with --extra-photos (259 shadowed faces both read): median |amount error| 0.17 -> 0.15 EV at 0.67-0.8, but amounts
+# within 0.3 EV 77 % -> 74-75 %: the surroundings stray more (0.26-0.37 EV a source against the peers' 0.07-0.26).
 
 
 def surround_witness(face: Face, peers: list[Face], rendered: bool) -> float | None:

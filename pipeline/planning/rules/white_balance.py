@@ -309,6 +309,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                    f", but the faces' skin reads {skin:.0f} mired, where published skin does ({SKIN_MIRED:.0f} "
                    f"+-{SKIN_SPREAD_MIRED:.0f}), and the {applied:+.0f} mired correction would take it to "
                    f"{skin + applied:.0f}: the picture's own colour (a coloured backdrop?), not its light")
+            # Flagging only the unsure readings that lean some way towards a cast (confidence 0.65 or 0.7 and up)
+            # was tried (2026-12-04, the accuracy benchmark's tuning split, chart base): originals flagged 26 -> 22
+            # or 17 of 78, casts of 50 mired or more neither corrected nor flagged 11 -> 13 or 14 of 74. Not kept: a
+            # cast a retoucher is not told of costs more than a check of a photo that needed none.
             spread = "" if uncertainty is None else f" (+-{uncertainty:.0f})"
             flags = check_operation(AcceptanceAction.FLAG, "white_balance",
                                     f"{read}{spread}{why}; left as shot, check by eye", cast, target,
