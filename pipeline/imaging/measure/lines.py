@@ -83,11 +83,11 @@ _MODE_BANDWIDTH_DEG = 0.15
 # tilts the median horizon error fell from 0.41 to 0.36 deg).
 _COARSE_SCALE = 0.25
 #: A rival direction is one at least this many degrees from the reading (nearer, it is the reading's own spread).
-#: Wider was tried (2026-12-04): a tuning wine rack's horizon read every turn within 0.1 deg but was declined at 8 of
-#: 24 for a rival 1.0-1.5 deg off it (its table's edge). On benchmarks/straighten_fit.py's 51 photos x 24 turns, 1.5
-#: and 2.0 declined fewer level-lines turns (47 -> 44 %) but told more readings more than 0.5 deg off (90 -> 100 and
-#: 106), the share within 0.3 deg unchanged (56 %): a near rival is as often a second structure as the same one's
-#: spread.
+#: Wider was tried (2026-12-04): the tuning split's wine photo (a glass-block wall behind a pallet table) read its
+#: turns within 0.26 deg (most within 0.1) but was declined at 8 of 24 turns for its rival (the three measured: a
+#: direction 1.0-1.5 deg off the reading). On benchmarks/straighten_fit.py's 51 photos x 24 turns, 1.5 and 2.0
+#: declined fewer level-lines turns (47 -> 44 %) but told more readings more than 0.5 deg off (90 -> 100 and 106);
+#: the share within 0.3 deg stayed 56 %.
 RIVAL_APART_DEG = 1.0
 #: Converging lines: verticals photographed with the camera pitched up or down meet at a vanishing point,
 #: each leaning by the angle its offset from the centre subtends from that point, and only the lean at the

@@ -100,8 +100,8 @@ FRAME_SPREAD_EV = 0.735
 # The subject as a third reading, as the faces are one, was tried (2026-12-04): the median scene light where the
 # salient object's map (:func:`~pipeline.imaging.measure.content.salient_object_map`) reads 0.5 or more, on the
 # tuning split's 27 RAW 0 EV twins: it strays 1.63 EV from photo to photo (the frame 0.73; correlation 0.24), so the
-# two weigh 0.9 to 0.1, and left one source out the RAW twins' median |error| moved 0.302 -> 0.294 EV (0 EV twins
-# within 0.3 EV 13 -> 14 of 27): a subject is dark or bright by nature as often as a frame is. Not kept.
+# two weigh 0.9 to 0.1, and left one source out the meter's median |error| over the 135 RAW twins moved 0.302 -> 0.294
+# EV (0 EV twins within 0.3 EV 13 -> 14 of 27): a subject is dark or bright by nature as often as a frame is. Not kept.
 #: A 99.9th percentile at or above this (0.97 of white) counts as clipped when :data:`WHITE_LOG2`
 #: is fitted (``benchmarks/fit_exposure.py``: at least this bright, how much more is lost).
 CLIPPED_LOG2 = math.log2(0.97)

@@ -436,8 +436,9 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
 SURROUND_CONFIRMS = 0.5
 # The surroundings as a second reading of the depth, not only a gate, were tried (2026-12-04): the lift as the peers'
 # and the surroundings' readings averaged (peers' weight 1.0 to 0.0) on benchmarks/faces_shadow_fit.py's tuning twins
-# with --extra-photos (259 shadowed faces both read): median |amount error| 0.17 -> 0.15 EV at 0.67-0.8, but amounts
-# within 0.3 EV 77 % -> 74-75 %: the surroundings stray more (0.26-0.37 EV a source against the peers' 0.07-0.26).
+# with --extra-photos (259 faces both read: the shadowed, and lit ones lifted): median |amount error| 0.17 -> 0.15 EV
+# at 0.67-0.8, but within 0.3 EV 77 % -> 74-75 %: the surroundings stray more (sd 0.15-0.37 EV a source, the peers'
+# 0.07-0.26).
 
 
 def surround_witness(face: Face, peers: list[Face], rendered: bool) -> float | None:
