@@ -279,7 +279,12 @@ def lone_face_lift(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) ->
     one lit lift away, but a face under a warm cast reads as red as a ruddy skin (the shared ``wb/`` portrait, log2
     R/G 1.5-2.0): 6 of its 8 shadowed twins were no longer lifted, 3 of them not even flagged, and another
     portrait's twin lost its flag. Not kept: the redness would have to be read after a white balance the plan is
-    not sure of.
+    not sure of. A higher bar on the face's own level, one spread of well-exposed faces
+    (:data:`~pipeline.imaging.measure.metering.FACE_SPREAD_EV`, 1.02 EV) instead of ``faces.brighten_below_ev``, was
+    tried the same day: the tuning lone faces' lit lift and two lifts 0.85 EV short became checks, and
+    ageitgey/face_recognition's ``johnsnow_test1.jpg`` (a dim, moody still before snow) was no longer lifted 0.87 EV
+    by the renderer; the accuracy benchmark's figures did not move. Not kept: a face a stop under a well-exposed one
+    in a shadow a stop deep, the case the rule is for, becomes a check.
     """
     fr = chart.faces
     lone = lone_face_shadow(record, faces)
