@@ -266,7 +266,8 @@ class FaceRules(_Strict):
         1.0,
         ge=0.0,
         le=3.0,
-        description="Largest local lift applied to a face, in EV.",
+        description="Largest local lift the renderer applies to a face, in EV; a deeper shadow, or the only face "
+        "of a photo reading within a spread of a lit face's level, goes to a retoucher with its amount.",
     )
     min_auto_score: float = Field(
         0.75,

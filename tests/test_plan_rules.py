@@ -14,7 +14,7 @@ from planning_inputs import LIT_SURROUND_EV, chart_with, face, image_record, of_
 import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
 from charts.schema import AcceptanceAction, Chart
-from pipeline.imaging.measure.metering import FACE_LOG2, inverse_tone_curve, tone_curve
+from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, inverse_tone_curve, tone_curve
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
@@ -30,6 +30,7 @@ from pipeline.planning.rules.faces import (
     flash_falloff,
     judge_against_peers,
     lit_by_falloff,
+    lone_face_deficit,
     plan_faces,
     shown_surround_ev,
 )
@@ -246,6 +247,28 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
     assert global_ev(lit) > 0.5 and global_ev(shadowed) < global_ev(lit) - 0.5
     # Without a surround reading there is nothing to judge a lone face against.
     assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
+
+
+def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_renderer() -> None:
+    """Both witnesses see a shadow, but a face within one spread of well-exposed faces of their level reads so lit
+    before a bright backdrop (the Kodak suite's kodim04): the same instruction, applied after a look."""
+    chart = load_chart("base").chart
+    def lift_of(face_ev: float, depth: float) -> tuple[Operation, float]:
+        lone = face(1000, 500, 400, face_ev, surround_ev=SURROUND_LIT_EV - depth)
+        record = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                              exposure_meter_ev=-0.2, faces=[lone])
+        (op,) = of_kind(plan_image(record, chart), OperationKind.BRIGHTEN_FACE)
+        return op, lone_face_deficit(record, chart, 0)
+    # In a shadow 1.5 EV deep by its surroundings, 0.9 EV under a well-exposed face by its own level.
+    near, deficit = lift_of(-0.7, 1.5)
+    assert chart.faces.brighten_below_ev < deficit <= min(FACE_SPREAD_EV, chart.faces.max_brighten_ev)
+    assert near.applied_by is AppliedBy.RETOUCHER and "apply after a look" in near.reason
+    assert near.params["ev"] == pytest.approx(deficit, abs=0.01)  # the lift the renderer applied before
+    # 0.9 EV deep by its surroundings, 1.6 EV under a well-exposed face: the renderer lifts it by 0.9 EV.
+    far, deficit = lift_of(-1.2, 0.9)
+    assert deficit > FACE_SPREAD_EV
+    assert far.applied_by is AppliedBy.RENDERER and "after a look" not in far.reason
+    assert far.params["ev"] == pytest.approx(0.9, abs=0.01)
 
 
 def test_a_lone_face_on_a_white_backdrop_is_not_judged_against_it() -> None:
