@@ -293,6 +293,17 @@ def lone_face_lift(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) ->
     by the renderer; the accuracy benchmark's figures did not move. Not kept: a face a stop under a well-exposed one
     in a shadow a stop deep, the case the rule is for, becomes a check. That bar decides who applies the lift
     instead (:func:`lone_lift_seen_by_a_person`): the instruction stays, a person applies it.
+
+    A third witness, a face's brightest skin by its eyes against the frame's white (a shadow dims it with the
+    rest of the face, so the depth is at most how far it reads under), was tried (2026-12-04; any face, lone or
+    in a group) and not kept. Read as the brightest pixel within a quarter of the eyes' distance of either eye:
+    the tuning shadow twins' lit faces read 0.0-0.4 EV under their frame's white and their shadowed twins 1.0-1.2
+    further under, and the Kodak suite's ``kodim15`` (a lit child before a bright backdrop, told "2.87 EV in a
+    shadow, retouch by hand") read 0.04 under and was spared, but by the clipped paint by her eyes. The review
+    tests' girl behind, in a 0.6 EV shadow, read 0.0 under by the flash's glare on her glasses and lost her lift.
+    Read without clipped pixels (the 99th percentile): the girl 1.06 EV under (kept), ``kodim15`` 1.33 (told 1.33
+    by hand instead of 2.87). A skin or glare the pixels clip says nothing of the light, and what is left does
+    not tell a darker skin from a shadow either.
     """
     fr = chart.faces
     lone = lone_face_shadow(record, faces)
