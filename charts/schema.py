@@ -267,7 +267,7 @@ class FaceRules(_Strict):
         ge=0.0,
         le=3.0,
         description="Largest local lift the renderer applies to a face, in EV; a deeper shadow, or the only face "
-        "of a photo reading within a spread of a lit face's level, goes to a retoucher with its amount.",
+        "of a photo reading within a spread of a well-exposed face's level, goes to a retoucher with its amount.",
     )
     min_auto_score: float = Field(
         0.75,

@@ -250,7 +250,7 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
 
 
 def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_renderer() -> None:
-    """Both witnesses see a shadow, but a face within one spread of well-exposed faces of their level reads so lit
+    """Both witnesses see a shadow, but a face within one spread of a well-exposed face's level reads so when lit,
     before a bright backdrop (the Kodak suite's kodim04): the same instruction, applied after a look."""
     chart = load_chart("base").chart
     def lift_of(face_ev: float, depth: float) -> tuple[Operation, float]:

@@ -322,14 +322,14 @@ def lone_lift_seen_by_a_person(record: ImageRecord, chart: Chart, i: int) -> str
     The renderer lifts a lone face unseen only when the face's own level says so beyond doubt: more than one
     spread of well-exposed faces (:data:`~pipeline.imaging.measure.metering.FACE_SPREAD_EV`, 1.02 EV) under
     one. Nearer, a lit face before a bright backdrop reads the same to both witnesses, and a lift of it
-    washes the face out in every export: of the Kodak suite's five lone faces (not in any benchmark pool),
-    ``kodim04``'s lit face under a red hat, before pink satin, read 0.91 EV deep by its surroundings and 0.98 EV
-    under a well-exposed face, and was lifted 0.91 EV by the renderer, as ageitgey/face_recognition's
-    ``johnsnow_test1.jpg`` was by 0.87 EV. The instruction (face, region, amount) is the same either way, so no
-    figure of the accuracy benchmark moves (its 69 lifts under ``base`` keep who applies them); on
-    ``benchmarks/faces_shadow_fit.py``'s tuning twins the one lit lone face's lift and 2 of the 10 shadowed lone
-    faces' lifts go to a person instead. A higher bar for the instruction itself was tried and not kept
-    (:func:`lone_face_lift`).
+    brightens a lit face in every export: of the Kodak suite's five lone faces (not in any benchmark pool),
+    ``kodim04``'s lit face under a red hat, before pink satin, read (chart ``social_media``) 0.91 EV deep by its
+    surroundings and 0.98 EV under a well-exposed face, and was lifted 0.91 EV by the renderer, as
+    ageitgey/face_recognition's ``johnsnow_test1.jpg`` was by 0.87 EV. The instruction (face, region, amount)
+    is the same either way, so no figure of the accuracy benchmark moves (its 69 lifts under ``base`` keep who
+    applies them); on ``benchmarks/faces_shadow_fit.py``'s tuning twins the one lit lone face's lift and 2 of the
+    10 shadowed lone faces' lifts go to a person instead. A higher bar for the instruction itself was tried and
+    not kept (:func:`lone_face_lift`).
     """
     deficit = lone_face_deficit(record, chart, i)
     if deficit > FACE_SPREAD_EV:
