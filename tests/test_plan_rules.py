@@ -15,7 +15,17 @@ import pipeline.planning.rules as rules_pkg
 from charts.loader import load_chart
 from charts.schema import AcceptanceAction, Chart
 from pipeline.imaging.measure.metering import FACE_LOG2, FACE_SPREAD_EV, inverse_tone_curve, tone_curve
-from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.imaging.render import RenderKeys, adjustments_from_operations
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    AppliedBy,
+    Face,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    SourceKind,
+    pixel_review,
+)
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
 from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT_RULES
@@ -251,7 +261,8 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
 
 def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_renderer() -> None:
     """Both witnesses see a shadow, but a face within one spread of a well-exposed face's level reads so when lit,
-    before a bright backdrop (the Kodak suite's kodim04): the same instruction, applied after a look."""
+    before a bright backdrop (the Kodak suite's kodim04): the same instruction, which the renderer applies once a
+    reviewer accepts it."""
     chart = load_chart("base").chart
     def lift_of(face_ev: float, depth: float) -> tuple[Operation, float]:
         lone = face(1000, 500, 400, face_ev, surround_ev=SURROUND_LIT_EV - depth)
@@ -262,13 +273,31 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     # In a shadow 1.5 EV deep by its surroundings, 0.9 EV under a well-exposed face by its own level.
     near, deficit = lift_of(-0.7, 1.5)
     assert chart.faces.brighten_below_ev < deficit <= min(FACE_SPREAD_EV, chart.faces.max_brighten_ev)
-    assert near.applied_by is AppliedBy.RETOUCHER and "apply after a look" in near.reason
+    assert near.applied_by is AppliedBy.RETOUCHER and "accept it after a look" in near.reason
     assert near.params["ev"] == pytest.approx(deficit, abs=0.01)  # the lift the renderer applied before
+    # Not applied while pending; applied once accepted, and the exports made before are stale by their key.
+    keys = RenderKeys(chart)
+    assert near.params[RENDER_ON_ACCEPT] is True and not adjustments_from_operations([near]).faces
+    accepted = dataclasses.replace(near, review={"status": "accepted", "by": "retoucher"})
+    (lift,) = adjustments_from_operations([accepted]).faces
+    assert lift.ev == pytest.approx(near.params["ev"])
+    assert keys.key("h", [accepted]) != keys.key("h", [near])
+    rejected = dataclasses.replace(near, review={"status": "rejected", "by": "retoucher"})
+    assert not adjustments_from_operations([rejected]).faces
+    # A resumed run re-renders for the acceptance, as for a rejection (and for no other operation's acceptance).
+    assert pixel_review(near.params, accepted.review) != pixel_review(near.params, near.review)
+    assert pixel_review({"ev": 0.5}, {"status": "accepted"}) == pixel_review({"ev": 0.5}, None) == {"rejected": False}
     # 0.9 EV deep by its surroundings, 1.6 EV under a well-exposed face: the renderer lifts it by 0.9 EV.
     far, deficit = lift_of(-1.2, 0.9)
     assert deficit > FACE_SPREAD_EV
     assert far.applied_by is AppliedBy.RENDERER and "after a look" not in far.reason
-    assert far.params["ev"] == pytest.approx(0.9, abs=0.01)
+    assert far.params["ev"] == pytest.approx(0.9, abs=0.01) and RENDER_ON_ACCEPT not in far.params
+    # Beyond the renderer's limit (2.2 EV under a well-exposed face, 3 EV deep): a retoucher's work by hand, accepted
+    # or not.
+    deep, _ = lift_of(-1.6, 3.0)
+    assert deep.applied_by is AppliedBy.RETOUCHER and "retouch by hand" in deep.reason
+    assert RENDER_ON_ACCEPT not in deep.params
+    assert not adjustments_from_operations([dataclasses.replace(deep, review={"status": "accepted"})]).faces
 
 
 def test_a_lone_face_on_a_white_backdrop_is_not_judged_against_it() -> None:

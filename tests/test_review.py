@@ -486,6 +486,11 @@ def test_only_the_renderers_unrejected_operations_are_previewed() -> None:
     doc = {"operations": [op("exposure"), op("brighten_face", "retoucher"), op("white_balance", status="rejected"),
                           op("crop"), op("brighten_face", status="accepted")]}
     assert [o["kind"] for o in tonal_operations(doc)] == ["exposure", "brighten_face"]
+    # A person's lift the plan marks to be rendered once accepted (a lone face near a lit face's level).
+    def confirmable(status: str) -> dict:
+        return {**op("brighten_face", "retoucher", status), "params": {"render_on_accept": True}}
+    assert tonal_operations({"operations": [confirmable("pending"), confirmable("rejected")]}) == []
+    assert [o["kind"] for o in tonal_operations({"operations": [confirmable("accepted")]})] == ["brighten_face"]
 
 
 def test_clipped_mask_counts_any_channel_at_white() -> None:

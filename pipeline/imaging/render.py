@@ -63,7 +63,13 @@ from pipeline.imaging.measure.metering import (
     encoded_level,
     split_level,
 )
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind, SourceKind
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    Operation,
+    OperationKind,
+    SourceKind,
+    renderer_applies,
+)
 
 #: Bumped whenever a change to this module changes rendered pixels (part of :func:`render_key`).
 #: 2: an unturned downscale is one area resampling (it was an area pre-shrink and a cubic warp) (branch perf);
@@ -213,7 +219,9 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``. Flag
-        and reject, every operation left to a retoucher and every operation a reviewer rejected are ignored.
+        and reject, every operation left to a retoucher (but one marked ``render_on_accept`` that a reviewer
+        accepted: :func:`~pipeline.kernel.records.renderer_applies`) and every operation a reviewer rejected are
+        ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
 
@@ -239,7 +247,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     falloff: tuple[float, ...] | None = None
     pad_falloff: tuple[float, ...] | None = None
     for op in operations:
-        if op.applied_by != AppliedBy.RENDERER or (op.review or {}).get("status") == "rejected":
+        if not renderer_applies(op.applied_by, op.params, op.review):
             continue  # a person's job, or turned down by a reviewer
         p = op.params
         try:
@@ -1551,6 +1559,9 @@ class RenderKeys:
         ops = [
             {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by),
              "rejected": (o.review or {}).get("status") == "rejected"}
+            # A person's operation the renderer applies once accepted: whether it does (others' keys unchanged).
+            | ({"applied": renderer_applies(o.applied_by, o.params, o.review)} if o.params.get(RENDER_ON_ACCEPT)
+               else {})
             for o in operations
         ]
         text = (self._head + json.dumps(ops, **_KEY_JSON)  # type: ignore[arg-type]

@@ -42,7 +42,15 @@ from typing import Any
 from pipeline import __version__
 from pipeline.kernel.files import make_durable, write_json_atomic
 from pipeline.kernel.graph import Graph
-from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, record_from_json, record_to_json
+from pipeline.kernel.records import (
+    Failure,
+    ImageRecord,
+    SourceTask,
+    Status,
+    pixel_review,
+    record_from_json,
+    record_to_json,
+)
 from pipeline.kernel.stage import RunContext
 
 STATE_DIR = ".postprod"
@@ -220,10 +228,9 @@ def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: Ima
         incoming = record_to_json(record)
         incoming.pop("stage_seconds", None)
         if after_plan:
-            # Of a reviewer's decision only what changes pixels: a rejection (edited amounts are in
-            # params already). Accepting, marking done or commenting re-renders nothing.
+            # Of a reviewer's decision only what changes pixels (pixel_review).
             for op in incoming.get("operations") or []:
-                op["review"] = {"rejected": (op.get("review") or {}).get("status") == "rejected"}
+                op["review"] = pixel_review(op.get("params") or {}, op.get("review"))
     chart_hash = context.chart_hash if after_plan else None
     shoot_id = context.shoot_id if after_plan else None
     naming = (task.seq, task.stem) if after_plan else None

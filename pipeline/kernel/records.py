@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -117,6 +118,29 @@ class AppliedBy(StrEnum):
     RETOUCHER = "retoucher"  # a person must (postprod only describes it)
 
 
+#: An operation parameter: a person's operation (``applied_by: retoucher``) that the renderer carries out once a
+#: reviewer accepts it (a face's lift the renderer could apply, which the plan wants seen first).
+RENDER_ON_ACCEPT = "render_on_accept"
+
+
+def renderer_applies(applied_by: str, params: Mapping[str, Any], review: Mapping[str, Any] | None) -> bool:
+    """Whether the renderer carries an operation out: the renderer's own unless a reviewer rejected it, and a
+    person's marked :data:`RENDER_ON_ACCEPT` once a reviewer accepted it."""
+    status = (review or {}).get("status")
+    if status == "rejected":
+        return False
+    return applied_by == AppliedBy.RENDERER or (status == "accepted" and bool(params.get(RENDER_ON_ACCEPT)))
+
+
+def pixel_review(params: Mapping[str, Any], review: Mapping[str, Any] | None) -> dict[str, bool]:
+    """Of a reviewer's decision on an operation, what changes the exports' pixels (a resumed run's render keys
+    on it): a rejection (edited amounts are in ``params`` already), and for a person's operation marked
+    :data:`RENDER_ON_ACCEPT`, an acceptance. Accepting anything else, marking done or commenting changes none."""
+    status = (review or {}).get("status")
+    return {"rejected": status == "rejected"} | ({"accepted": status == "accepted"} if params.get(RENDER_ON_ACCEPT)
+                                                 else {})
+
+
 class Verdict(StrEnum):
     """What the plan says about an image as a whole."""
 
@@ -139,7 +163,8 @@ class Operation:
         Kind-specific values, in full-resolution pixels of the oriented image:
         exposure ``{"ev"}``; white_balance ``{"gains": [r, g, b]`` (linear multipliers
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
-        brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px"}``;
+        brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
+        (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
         straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the

@@ -31,7 +31,7 @@ from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import SourceKind
+from pipeline.kernel.records import SourceKind, renderer_applies
 from pipeline.outputs.instructions import operation_from_doc
 
 PREVIEW_LONG_EDGE = 1600
@@ -73,11 +73,11 @@ def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = P
 
 
 def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The operations the renderer will apply: its own kinds, not rejected by a reviewer."""
+    """The operations the renderer will apply: its own kinds, not rejected by a reviewer (and a person's it
+    applies once accepted: :func:`~pipeline.kernel.records.renderer_applies`)."""
     return [
         op for op in doc["operations"]
-        if op["kind"] in TONAL_KINDS and op["applied_by"] == "renderer"
-        and (op.get("review") or {}).get("status") != "rejected"
+        if op["kind"] in TONAL_KINDS and renderer_applies(op["applied_by"], op["params"], op.get("review"))
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from pipeline.imaging.measure.metering import (
     scene_light,
     tone_curve,
 )
-from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome
 from pipeline.planning.state import PlanState
@@ -335,7 +335,7 @@ def lone_lift_seen_by_a_person(record: ImageRecord, chart: Chart, i: int) -> str
     if deficit > FACE_SPREAD_EV:
         return None
     return (f"the only face, {deficit:.2f} EV under a well-exposed face: a lit face before a bright backdrop "
-            f"reads so too; apply after a look")
+            f"reads so too; accept it after a look and the renderer applies it")
 
 
 def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) -> float | None:
@@ -363,7 +363,8 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
     # is not lifted unseen: photoprism's orange flowers held one (score 0.76, 33x45 px), lifted 0.8 EV.
     auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score and not f.too_small
     by_hand = "" if auto else _by_hand(f, deficit, chart)
-    if auto and seen_alone:
+    confirm = auto and bool(seen_alone)  # the renderer could apply it: it does once a reviewer accepts it
+    if confirm:
         auto, by_hand = False, f" ({seen_alone})"
     return Operation(
         op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
@@ -372,7 +373,7 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
             "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)],
             "ev": rounded(deficit, 2),
             "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
-        },
+        } | ({RENDER_ON_ACCEPT: True} if confirm else {}),
         reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why}){by_hand}",
         measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
         applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
