@@ -184,7 +184,8 @@ class Operation:
     review : dict or None
         The reviewer's decision (``postprod review``): status pending, accepted,
         rejected or done, who, when, a comment, and ``params`` the reviewer
-        changed (they replace the plan's). The renderer skips rejected operations.
+        changed (they replace the plan's). The renderer skips rejected operations, and applies a person's
+        operation marked :data:`RENDER_ON_ACCEPT` once accepted (:func:`renderer_applies`).
     """
 
     op_id: str

@@ -328,8 +328,9 @@ def lone_lift_seen_by_a_person(record: ImageRecord, chart: Chart, i: int) -> str
     ageitgey/face_recognition's ``johnsnow_test1.jpg`` was by 0.87 EV. The instruction (face, region, amount)
     is the same either way, so no figure of the accuracy benchmark moves (its 69 lifts under ``base`` keep who
     applies them); on ``benchmarks/faces_shadow_fit.py``'s tuning twins the one lit lone face's lift and 2 of the
-    10 shadowed lone faces' lifts go to a person instead. A higher bar for the instruction itself was tried and
-    not kept (:func:`lone_face_lift`).
+    10 shadowed lone faces' lifts go to a person instead. The lift is marked
+    :data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`: a reviewer's accept hands it back to the renderer. A higher
+    bar for the instruction itself was tried and not kept (:func:`lone_face_lift`).
     """
     deficit = lone_face_deficit(record, chart, i)
     if deficit > FACE_SPREAD_EV:
