@@ -26,6 +26,7 @@ from pipeline.kernel.records import (
     SourceKind,
     pixel_review,
 )
+from pipeline.outputs.instructions import summary_line
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import plan_image, plan_shoot
 from pipeline.planning.rules import RULES, SCENE_RULES, SCENE_RULES_AFTER, SHOOT_RULES
@@ -298,6 +299,9 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     assert deep.applied_by is AppliedBy.RETOUCHER and "retouch by hand" in deep.reason
     assert RENDER_ON_ACCEPT not in deep.params
     assert not adjustments_from_operations([dataclasses.replace(deep, review={"status": "accepted"})]).faces
+    # The line a production director reads tells the two apart.
+    assert summary_line([near], 1) == "1 face to brighten (1 to confirm)"
+    assert summary_line([deep], 1) == "1 face to brighten (1 by hand)" and summary_line([far], 1) == "1 face to brighten"
 
 
 def test_a_lone_face_on_a_white_backdrop_is_not_judged_against_it() -> None:

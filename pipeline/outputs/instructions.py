@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind
 
 if TYPE_CHECKING:
     from pipeline.outputs.xmp import XmpTarget
@@ -172,8 +172,11 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     parts = []
     n = faces_to_brighten or 0
     if n:
-        by_hand = sum(o.kind is OperationKind.BRIGHTEN_FACE and o.applied_by is AppliedBy.RETOUCHER for o in ops)
-        parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({by_hand} by hand)" if by_hand else ""))
+        lifts = [o for o in ops if o.kind is OperationKind.BRIGHTEN_FACE and o.applied_by is AppliedBy.RETOUCHER]
+        confirm = sum(bool(o.params.get(RENDER_ON_ACCEPT)) for o in lifts)  # the renderer's once accepted
+        by_hand = len(lifts) - confirm
+        notes = [f"{by_hand} by hand"] * bool(by_hand) + [f"{confirm} to confirm"] * bool(confirm)
+        parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
             parts.append(f"exposure {o.params['ev']:+.2f} EV")
