@@ -175,7 +175,7 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         lifts = [o for o in ops if o.kind is OperationKind.BRIGHTEN_FACE and o.applied_by is AppliedBy.RETOUCHER]
         confirm = sum(bool(o.params.get(RENDER_ON_ACCEPT)) for o in lifts)  # the renderer's once accepted
         by_hand = len(lifts) - confirm
-        notes = [f"{by_hand} by hand"] * bool(by_hand) + [f"{confirm} to confirm"] * bool(confirm)
+        notes = ([f"{by_hand} by hand"] if by_hand else []) + ([f"{confirm} to confirm"] if confirm else [])
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
