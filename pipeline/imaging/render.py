@@ -64,10 +64,10 @@ from pipeline.imaging.measure.metering import (
     split_level,
 )
 from pipeline.kernel.records import (
-    RENDER_ON_ACCEPT,
     Operation,
     OperationKind,
     SourceKind,
+    pixel_review,
     renderer_applies,
 )
 
@@ -1557,11 +1557,9 @@ class RenderKeys:
 
     def key(self, content_hash: str, operations: Sequence[Operation]) -> str:
         ops = [
+            # Of a reviewer's decision what changes pixels, as the journal keys on it (pixel_review).
             {"op_id": o.op_id, "kind": str(o.kind), "params": o.params, "applied_by": str(o.applied_by),
-             "rejected": (o.review or {}).get("status") == "rejected"}
-            # A person's operation the renderer applies once accepted: whether it does (others' keys unchanged).
-            | ({"applied": renderer_applies(o.applied_by, o.params, o.review)} if o.params.get(RENDER_ON_ACCEPT)
-               else {})
+             **pixel_review(o.params, o.review)}
             for o in operations
         ]
         text = (self._head + json.dumps(ops, **_KEY_JSON)  # type: ignore[arg-type]
