@@ -236,6 +236,8 @@ class Decision:
     """What one system decided for one item (None: the system has no such decision)."""
 
     ev: float | None = None
+    #: Whether the exposure correction is proposed to a person, not applied (the renderer's once accepted).
+    ev_proposed: bool = False
     ev_meter: float | None = None
     mired: float | None = None
     tint_a: float | None = None
@@ -268,9 +270,12 @@ class Decision:
 
 def postprod_decision(record: Any, target_ev: float) -> Decision:
     """postprod's decision for one record under the main chart."""
+    from pipeline.kernel.records import RENDER_ON_ACCEPT
+
     ops = {op.op_id: op for op in record.operations}
     d = Decision()
     d.ev = float(ops["exposure"].params["ev"]) if "exposure" in ops else 0.0
+    d.ev_proposed = "exposure" in ops and bool(ops["exposure"].params.get(RENDER_ON_ACCEPT))
     meter = record.exposure.meter_ev
     d.ev_meter = None if meter is None else target_ev - float(meter)
     wb = ops.get("white_balance")
@@ -725,6 +730,11 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 meter[s] = _stats(merrs).get("median")
         n = len(twins)
         rel = {s: _stats(relative_errors(s, twins, "ev")).get("median") for s in systems}
+        # Darkenings the plan proposes to a person instead of applying (the frame's clipped part alone asks for
+        # them): the figures above count them as made; how many there are, and how many the truth called for.
+        darkened = [(i, d) for i in twins if (d := dec("postprod", i)) is not None and d.ev is not None and d.ev < 0]
+        proposed = [i for i, d in darkened if d.ev_proposed]
+        needed = sum(i.truth["ev"] <= -SIGN_MIN_EV + 1e-9 for i in proposed)
         rows += [
             Row(sec, f"{label}: median |error| (n={n})", med, f"<= {med_t}", "lower", med_t,
                 samples=_absolute(errors), statistic=np.median),
@@ -735,6 +745,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             Row(sec, f"{label}: median |error| of the scene meter alone (manifest exposure_meter_ev; diagnostic)",
                 meter, ""),
             Row(sec, f"{label}: median |error| relative to the 0 EV twin's correction (diagnostic)", rel, ""),
+            Row(sec, f"{label}: darkenings proposed to a person, not applied (the clipped part alone asks for them; "
+                     f"of them, truly {SIGN_MIN_EV} EV or more over: {needed}; diagnostic)",
+                {"postprod": _ratio(len(proposed), len(darkened))}, ""),
         ]
 
     # Do no harm.
@@ -773,6 +786,10 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     ]
     # A retoucher sent to check the colour of a photo that needs nothing: the cost of a flag (postprod alone flags).
     ds = [d for d in (dec("postprod", i) for i in originals) if d is not None]
+    if ds:
+        rows.append(Row(sec, "originals whose exposure correction is proposed to a person, not applied (the clipped "
+                             "part alone asks for it; counted above as made; diagnostic)",
+                        {"postprod": _ratio(sum(d.ev_proposed for d in ds), len(ds))}, ""))
     if ds:
         rows.append(Row(sec, "originals whose colour the plan sends a retoucher to check (a white_balance or skin flag; "
                              "diagnostic)", {"postprod": _ratio(sum(d.colour_flagged for d in ds), len(ds))}, ""))

@@ -42,7 +42,15 @@ from pipeline.imaging.scene_light import (
     scene_light,
 )
 from pipeline.imaging.white_balance import cct_to_xy
-from pipeline.kernel.records import Face, ImageRecord, OperationKind, SourceKind, Status
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    Face,
+    ImageRecord,
+    OperationKind,
+    SourceKind,
+    Status,
+    renderer_applies,
+)
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
@@ -502,8 +510,15 @@ def _docs(out: Path, frames: list[str]) -> dict[str, dict]:
 
 
 def _ev(doc: dict) -> float:
+    """The exposure the renderer applies to a frame (a proposal once accepted)."""
     return sum(o["params"]["ev"] for o in doc["operations"]
-               if o["kind"] == "exposure" and o["review"]["status"] != "rejected")
+               if o["kind"] == "exposure" and renderer_applies(o["applied_by"], o["params"], o["review"]))
+
+
+def _proposed(docs: dict[str, dict]) -> set[str]:
+    """The frames whose exposure is a proposal not decided yet: a scene's action leaves them to a person."""
+    return {f for f, d in docs.items() for o in d["operations"]
+            if o["params"].get(RENDER_ON_ACCEPT) and o["review"]["status"] == "pending"}
 
 
 def test_scene_actions_in_the_review_app(shoot: dict, reviewed: Path) -> None:
@@ -513,13 +528,18 @@ def test_scene_actions_in_the_review_app(shoot: dict, reviewed: Path) -> None:
     frames = next(s["frames"] for s in listed["scenes"] if s["scene_id"] == sid)
     assert len(frames) >= 2
     before = _docs(reviewed, frames)
-    # Every frame a third of a stop brighter than it is: the bracket stays corrected.
+    # A darkening only the balcony's bright sky asks for is proposed, not applied (here on a frame shot a stop over
+    # and on one shot as the scene's others): a person decides it on the frame, not the scene's action.
+    proposed = _proposed(before)
+    assert proposed and proposed != set(frames)
+    # Every other frame a third of a stop brighter than it is: the bracket stays corrected.
     resp = client.post(f"/api/scenes/{sid}", json={"action": "exposure", "ev_delta": 0.3})
     assert resp.status_code == 200, resp.get_json()
-    assert set(resp.get_json()["changed"]) == set(frames)
+    assert set(resp.get_json()["changed"]) == set(frames) - proposed
+    assert all("proposed, not applied" in resp.get_json()["skipped"][f] for f in proposed)
     after = _docs(reviewed, frames)
     for f in frames:
-        assert _ev(after[f]) == pytest.approx(_ev(before[f]) + 0.3, abs=0.011)
+        assert _ev(after[f]) == pytest.approx(_ev(before[f]) + (0.0 if f in proposed else 0.3), abs=0.011)
         jsonschema.validate(after[f], SCHEMA)
     # Accept the scene: nothing left pending.
     assert client.post(f"/api/scenes/{sid}", json={"action": "decide", "status": "accepted"}).status_code == 200
@@ -552,7 +572,8 @@ def test_an_edit_to_one_frame_is_propagated_to_its_scene_and_kept_by_a_replan(sh
     assert resp.status_code == 200, resp.get_json()
     after = _docs(reviewed, frames)
     for f in frames:
-        assert _ev(after[f]) == pytest.approx(_ev(before[f]) + 0.4, abs=0.011), f
+        moved = 0.0 if f in _proposed(before) else 0.4
+        assert _ev(after[f]) == pytest.approx(_ev(before[f]) + moved, abs=0.011), f
     added = [f for f in frames if any((o["review"] or {}).get("added") for o in after[f]["operations"])]
     assert added  # frames the plan left at 0 EV got an exposure of their own
     # A stale view is refused.
@@ -616,7 +637,7 @@ def test_scene_chip_and_panel_in_a_browser(shoot: dict, reviewed: Path) -> None:
     after = _docs(reviewed, frames)
     scene = {f: d["scene_id"] for f, d in after.items()}
     for f in frames:
-        moved = 0.2 if scene[f] == scene[frames[0]] else 0.0
+        moved = 0.2 if scene[f] == scene[frames[0]] and f not in _proposed(before) else 0.0
         assert _ev(after[f]) == pytest.approx(_ev(before[f]) + moved, abs=0.011), f
     assert not errors
 

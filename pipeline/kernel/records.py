@@ -119,7 +119,8 @@ class AppliedBy(StrEnum):
 
 
 #: An operation parameter: a person's operation (``applied_by: retoucher``) that the renderer carries out once a
-#: reviewer accepts it (a face's lift the renderer could apply, which the plan wants seen first).
+#: reviewer accepts it (a face's lift the renderer could apply, which the plan wants seen first; a darkening only a
+#: frame's blown part asks for).
 RENDER_ON_ACCEPT = "render_on_accept"
 
 
@@ -161,7 +162,8 @@ class Operation:
     kind : OperationKind
     params : dict
         Kind-specific values, in full-resolution pixels of the oriented image:
-        exposure ``{"ev"}``; white_balance ``{"gains": [r, g, b]`` (linear multipliers
+        exposure ``{"ev", "render_on_accept"?}`` (:data:`RENDER_ON_ACCEPT`: a darkening proposed, not applied, since
+        only the frame's blown part asks for it); white_balance ``{"gains": [r, g, b]`` (linear multipliers
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
@@ -312,6 +314,13 @@ class ExposureMeasure:
         "The whole frame's white point (99.9th percentile of luminance) in EV of scene light against a "
         "well-exposed photograph's; the meter never reads the frame darker than this, nor a plan metered on "
         "faces alone (exposure.meter: faces). About +0.3 when the white point is clipped.")
+    unclipped_key_ev: float | None = column(
+        "exposure_unclipped_key_ev", pa.float64(),
+        "The key (median luminance) of the frame's pixels with no channel clipped at white, in EV of scene light "
+        "against a well-exposed photograph's key: what the frame reads without its blown part. A frame the "
+        "meter reads over whose unclipped pixels read under is over because of what is clipped (a blown sky or "
+        "window): the plan proposes its darkening to a person instead of applying it. Null when every pixel "
+        "is clipped.")
     backdrop_pct: float | None = column(
         "exposure_backdrop_pct", pa.float64(),
         "Percent of the frame that is a white backdrop (a seamless or light tent blown to white on purpose: "

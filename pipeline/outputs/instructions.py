@@ -31,7 +31,7 @@ REVIEW_PENDING = "pending"
 # The measurements a retoucher sees next to the plan.
 MEASUREMENT_FIELDS = (
     "exposure_ev", "exposure_verdict", "exposure_keyed_on", "exposure_meter_ev", "exposure_white_ev", "exposure_target",
-    "exposure_backdrop_pct",
+    "exposure_backdrop_pct", "exposure_unclipped_key_ev",
     "luminance_p50", "clipped_highlights_pct",
     "clipped_shadows_pct_r", "clipped_shadows_pct_g", "clipped_shadows_pct_b", "wb_cast_a", "wb_cast_b",
     "wb_temperature_shift_k", "wb_cast_mired", "wb_tint", "wb_uncertainty_mired", "sharpness", "noise_sigma",
@@ -179,7 +179,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
-            parts.append(f"exposure {o.params['ev']:+.2f} EV")
+            confirm = " (to confirm)" if o.params.get(RENDER_ON_ACCEPT) else ""  # proposed, not applied
+            parts.append(f"exposure {o.params['ev']:+.2f} EV{confirm}")
         elif o.kind is OperationKind.WHITE_BALANCE:
             parts.append(white_balance_words(o.params))
         elif o.kind is OperationKind.WHITEN_BACKDROP:

@@ -62,7 +62,7 @@ from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_te
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import file_mode, make_durable, temp_prefix, write_bytes_atomic
-from pipeline.kernel.records import AppliedBy, SourceKind
+from pipeline.kernel.records import SourceKind, renderer_applies
 from pipeline.outputs.instructions import hashed_name, operation_from_doc
 from pipeline.outputs.xmp_embed import LayoutError, embed_xmp, embedded_xmp
 
@@ -597,7 +597,7 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     a["crs:RawFileName"] = name
     rendered = _rendered(doc)
     ops = [o for o in doc.get("operations", []) if (o.get("review") or {}).get("status") != "rejected"]
-    applied = [o for o in ops if o["applied_by"] == AppliedBy.RENDERER]
+    applied = [o for o in ops if renderer_applies(o["applied_by"], o["params"], o.get("review"))]
     cast = MeasuredCast.of(doc.get("measurements") or {})
     wb = next((o for o in applied if o["kind"] == "white_balance"), None)
     # A white balance matched to its scene names the white it renders at (Camera Raw's Temperature, Tint),

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.scene_light import as_shot_xy, gains_for_white, rendered_white, uv_to_xy, xy_to_uv
+from pipeline.kernel.records import RENDER_ON_ACCEPT
 from pipeline.outputs import decisions
 from pipeline.planning.consistency import WhiteMatch, matched_white_balance_params
 from pipeline.review.store import (
@@ -98,8 +99,24 @@ def scene_of(store: ReviewStore, source_path: str) -> int:
 
 
 def _op(doc: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    """The frame's renderer-applied operation of ``kind`` (the first), or None."""
-    return next((o for o in doc["operations"] if o["kind"] == kind and o["applied_by"] == "renderer"), None)
+    """The frame's operation of ``kind`` the renderer carries out, or would but for a rejection (the first): its
+    own, or a person's marked :data:`~pipeline.kernel.records.RENDER_ON_ACCEPT` once accepted; or None."""
+    return next((o for o in doc["operations"] if o["kind"] == kind and (
+        o["applied_by"] == "renderer"
+        or (o["params"].get(RENDER_ON_ACCEPT) and (o.get("review") or {}).get("status") == "accepted"))), None)
+
+
+def _left_to_a_person(doc: dict[str, Any], kind: str) -> str | None:
+    """Why the frame's operation of ``kind`` that :func:`_op` does not return is decided on the frame, or None
+    without one: a proposal (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`) not accepted yet, or a
+    retoucher's work. A scene's action does not decide it for the frame."""
+    op = next((o for o in doc["operations"] if o["kind"] == kind and o is not _op(doc, kind)), None)
+    if op is None:
+        return None
+    words = kind.replace("_", " ")
+    if op["params"].get(RENDER_ON_ACCEPT) and (op.get("review") or {}).get("status") != "rejected":
+        return f"its {words} is proposed, not applied: accept, change or reject it on the frame"
+    return f"its {words} is left to a retoucher"
 
 
 def _live(op: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -247,9 +264,8 @@ def set_scene_exposure(store: ReviewStore, scene_id: int, reviewer: str, ev: flo
             result.skipped[sp] = f"{amount:+.2f} EV is beyond +-{MAX_ABS_EV:g} EV"
             return []
         if op is None:
-            other = next((o for o in doc["operations"] if o["kind"] == EXPOSURE), None)
-            if other is not None:
-                result.skipped[sp] = "its exposure is left to a retoucher"
+            if (why := _left_to_a_person(doc, EXPOSURE)) is not None:
+                result.skipped[sp] = why
                 return []
             if amount == 0:
                 return []
@@ -412,7 +428,7 @@ def _for_frames(store: ReviewStore, scene_id: int, reviewer: str, frames: list[s
             kind, value = status
             op = _op(doc, kind)
             if op is None:
-                result.skipped[sp] = f"no {kind.replace('_', ' ')} planned"
+                result.skipped[sp] = _left_to_a_person(doc, kind) or f"no {kind.replace('_', ' ')} planned"
                 return []
             return store._apply(con, sp, doc, OpChange(op["op_id"], status=value), reviewer, at)
         op = _op(doc, EXPOSURE)
@@ -425,6 +441,9 @@ def _for_frames(store: ReviewStore, scene_id: int, reviewer: str, frames: list[s
             result.skipped[sp] = f"{amount:+.2f} EV is beyond +-{MAX_ABS_EV:g} EV"
             return []
         if op is None:
+            if (why := _left_to_a_person(doc, EXPOSURE)) is not None:
+                result.skipped[sp] = why
+                return []
             return _add_op(store, con, sp, doc, EXPOSURE, {"ev": amount},
                            f"propagated in scene {scene_id} by {reviewer}", reviewer, at) if amount else []
         return store._apply(con, sp, doc, OpChange(op["op_id"], ev=amount), reviewer, at)

@@ -17,6 +17,8 @@ import numpy as np
 from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.measure.common import check_luma, check_rgb, subsample
 from pipeline.imaging.measure.metering import (
+    KEY_LOG2,
+    MIN_LIT_SHARE,
     RENDERED_WHITE_SPREAD_EV,
     SHADOW_FRACTION,
     WHITE_LOG2,
@@ -29,6 +31,7 @@ from pipeline.imaging.measure.metering import (
     shadow_contrast_of_working_copy,
     subject_key,
 )
+from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import ExposureMeasure, ExposureVerdict
 
 
@@ -398,6 +401,32 @@ def clipped_pct(
     return hi_pct, lo_pct, any_hi
 
 
+def unclipped_key_ev(rgb: np.ndarray, luma: np.ndarray, opaque: np.ndarray | None, highlight_level: float,
+                     rendered: bool) -> float | None:
+    """The key of the pixels no channel of which is clipped at ``highlight_level``, in EV of scene light against a
+    well-exposed photograph's (:data:`~pipeline.imaging.measure.metering.KEY_LOG2`): the frame's key read
+    without what is blown. None when (nearly) every pixel is clipped, or what is left is pure black.
+
+    A white overcast sky that fills half a landscape puts the frame's median on the sky: the Kodak suite's
+    ``kodim20`` (a plane on grass, 49.5 % clipped) reads 2.3 EV over while its grass, read alone, sits 0.6 EV
+    under. Read on the same regular subset as the frame's key (:func:`~pipeline.imaging.measure.common.subsample`),
+    ``opaque`` (same shape as ``luma``, or None) limiting it as it limits the frame's."""
+    sub = subsample(luma)
+    keep = ~(brightest_channel(subsample(rgb)) >= np.float32(highlight_level))
+    if opaque is not None:
+        keep &= subsample(opaque)
+    left = sub[keep]
+    if left.size < MIN_LIT_SHARE * sub.size or left.size == 0:
+        return None
+    try:
+        key = subject_key(left, float(np.median(left)))
+        key_log2, _ = key_and_white_log2(key, key)
+        scene_key, _ = scene_key_and_white_log2(key_log2, key_log2, rendered)
+    except InputError:
+        return None
+    return scene_key - KEY_LOG2
+
+
 def exposure_measure(
     rgb: np.ndarray,
     luma: np.ndarray,
@@ -465,12 +494,14 @@ def exposure_measure(
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
     key_log2, white_log2 = key_and_white_log2(subject_key(sub, p50), white)
     scene_key, scene_white = scene_key_and_white_log2(key_log2, white_log2, rendered)
+    unclipped = unclipped_key_ev(rgb, luma, opaque if masked else None, highlight_level, rendered)
     ev = meter_log2(scene_key, scene_white, RENDERED_WHITE_SPREAD_EV if rendered else WHITE_SPREAD_EV)
     hi, lo, any_hi = (_clipped_pct_of(rgb[opaque], highlight_level, shadow_level) if masked  # type: ignore[index]
                       else clipped_pct(rgb, highlight_level, shadow_level))
     return ExposureMeasure(
         meter_ev=ev,
         white_ev=scene_white - WHITE_LOG2,
+        unclipped_key_ev=unclipped,
         backdrop_pct=0.0 if backdrop is None else float(backdrop.mean() * 100.0),
         backdrop_rgb=None if backdrop_rgb is None else [float(v) for v in backdrop_rgb],
         backdrop_falloff=None if backdrop is None or backdrop_falloff is None else [float(v) for v in backdrop_falloff],

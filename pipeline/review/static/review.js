@@ -754,11 +754,15 @@ function renderMeasurements() {
   // One number: the offset the plan corrects (the manifest's exposure_ev), its verdict and what it keyed on.
   const rows = [
     ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
-      + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV` : ", no correction")],
+      + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV`
+        + (exposure.params.render_on_accept && exposure.review.status !== "accepted" ? " proposed, not applied" : "")
+        : ", no correction")],
     ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone`
       + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
     ["Highlights", `${fmt(m.exposure_white_ev, 2, true)} EV (the white point; about +0.30 when clipped)`],
-    ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`],
+    ["Clipped highlights", `${fmt(m.clipped_highlights_pct)} %`
+      + (m.exposure_unclipped_key_ev == null ? ""
+        : `; the rest alone keys at ${fmt(m.exposure_unclipped_key_ev, 2, true)} EV`)],
     // The cast's mired reading; the kelvin column of an older document caps a cast bluer than infinite kelvin.
     ["White balance", m.wb_cast_mired != null
       ? `neutrals read ${miredWords(m.wb_cast_mired, "warm", "cool")}`

@@ -1,0 +1,186 @@
+"""A darkening that only a frame's blown part asks for is proposed to a person, not applied.
+
+Tier 1: the unclipped key on written pixels, and the rule on records; tier 2: photos scikit-image ships, as
+published and under a white sky pasted over their top (a blown overcast sky: the truth is that the ground is
+exposed as published), developed 1 EV over through the accuracy benchmark's camera curve too, through the real
+meter, plan and renderer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from planning_inputs import face, image_record, of_kind
+
+from benchmarks.accuracy_corpus import (
+    _package_file,
+    film_curve_inverse,
+    film_curve_render,
+    load_photo,
+    save_jpeg,
+    srgb8_to_linear,
+    to_srgb8,
+)
+from charts.loader import load_chart
+from pipeline.imaging.color import luminance
+from pipeline.imaging.measure.exposure import unclipped_key_ev
+from pipeline.imaging.measure.metering import KEY_LOG2
+from pipeline.imaging.measure.proxy import measure_all
+from pipeline.imaging.render import adjustments_from_operations
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, OperationKind, SourceKind
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import summary_line
+from pipeline.outputs.xmp import crs_settings
+from pipeline.planning.plan import plan_image
+
+BASE = load_chart("base").chart
+#: The share of the frame's top a blown sky covers in the tier-2 photos (the Kodak suite's kodim20: 49.5 %).
+SKY = 0.45
+
+
+def _photo(name: str) -> np.ndarray:
+    src = _package_file("skimage", f"data/{name}")
+    if src is None:
+        pytest.fail(f"scikit-image's {name} sample is missing (pip install scikit-image)")
+    return load_photo(src)
+
+
+def _with_sky(srgb8: np.ndarray) -> np.ndarray:
+    out = srgb8.copy()
+    out[: int(SKY * out.shape[0])] = 255
+    return out
+
+
+def test_the_unclipped_key_reads_the_frame_without_its_blown_part() -> None:
+    coffee = srgb8_to_linear(_photo("coffee.png")).astype(np.float32)
+    sky = srgb8_to_linear(_with_sky(_photo("coffee.png"))).astype(np.float32)
+    ground = sky[int(SKY * sky.shape[0]):]
+    for rendered in (True, False):
+        whole = measure_all(coffee, rendered).exposure
+        blown = measure_all(sky, rendered).exposure
+        # The sky moves the frame's meter up by more than the plan's tolerance; the unclipped key reads the ground
+        # as it reads alone.
+        assert blown.meter_ev > whole.meter_ev + BASE.exposure.tolerance_ev
+        alone = unclipped_key_ev(ground, luminance(ground), None, 0.995, rendered)
+        assert blown.unclipped_key_ev == pytest.approx(alone, abs=0.02)
+        assert blown.clipped_highlights_pct > 40.0
+    # In scene light (a RAW's proxy) the reading is linear: the ground made a stop darker reads a stop lower.
+    darker = sky.copy()
+    darker[int(SKY * sky.shape[0]):] *= 0.5
+    moved = measure_all(darker, False).exposure.unclipped_key_ev - measure_all(sky, False).exposure.unclipped_key_ev
+    assert moved == pytest.approx(-1.0, abs=0.01)
+    # A frame every pixel of which is clipped has no unclipped key.
+    white = np.ones((64, 64, 3), np.float32)
+    assert unclipped_key_ev(white, luminance(white), None, 0.995, True) is None
+    # Nothing clipped: the unclipped key is the frame's key.
+    mid = np.full((64, 64, 3), 2.0**KEY_LOG2, np.float32)
+    assert unclipped_key_ev(mid, luminance(mid), None, 0.995, False) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_a_darkening_the_blown_part_alone_asks_for_is_proposed_not_applied() -> None:
+    """kodim20's readings (a plane on grass under a white overcast sky): the frame 2.27 EV over, 49.5 % clipped,
+    the rest 0.63 EV under."""
+    def plan(unclipped: float | None, clipped: float = 49.5, **columns: object) -> list:
+        record = image_record(**{"source_path": "a.jpg", "format": "jpeg", "source_kind": SourceKind.RASTER,
+                                 "exposure_meter_ev": 2.27, "exposure_unclipped_key_ev": unclipped,
+                                 "clipped_highlights_pct": clipped, **columns})
+        return plan_image(record, BASE)
+    (op,) = of_kind(plan(-0.63), OperationKind.EXPOSURE)
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    assert op.params["ev"] == -BASE.exposure.max_correction_ev  # the same amount, capped as before
+    assert "Proposed, not applied" in op.reason and "-0.63 EV" in op.reason
+    # Pending it changes no pixel; accepted, the renderer applies it; rejected, nothing.
+    assert adjustments_from_operations([op]).exposure_ev == 0.0
+    accepted = dataclasses.replace(op, review={"status": "accepted", "by": "retoucher"})
+    assert adjustments_from_operations([accepted]).exposure_ev == pytest.approx(op.params["ev"])
+    rejected = dataclasses.replace(op, review={"status": "rejected", "by": "retoucher"})
+    assert adjustments_from_operations([rejected]).exposure_ev == 0.0
+    assert summary_line([op], 0) == "exposure -2.00 EV (to confirm)"
+    # The XMP carries what the exports carry: no exposure while pending, the darkening once accepted.
+    doc = {"source_path": "a.jpg", "image": {"width": 3000, "height": 2000, "format": "jpeg",
+                                            "source_kind": "raster", "orientation": 1}}
+    def exposure_of(operation: object) -> str:
+        d = {**doc, "operations": [{"op_id": "exposure", "kind": "exposure", "params": operation.params,
+                                    "applied_by": str(operation.applied_by), "review": operation.review}]}
+        return crs_settings(d).attrs["crs:Exposure2012"]
+    assert exposure_of(op) == "0.00" and exposure_of(accepted) == "-2.00"
+    # The rest over as well, as surely as the plan's gate asks of any darkening (0.9 EV: 89 % sure over the frame
+    # reading's 0.735 EV spread; the chart asks 80 %): a scene developed over, the darkening applied.
+    (over,) = of_kind(plan(0.9), OperationKind.EXPOSURE)
+    assert over.applied_by is AppliedBy.RENDERER and RENDER_ON_ACCEPT not in over.params
+    # The rest 0.5 EV over: within what well-exposed photographs read (75 % sure), proposed.
+    (unsure,) = of_kind(plan(0.5), OperationKind.EXPOSURE)
+    assert unsure.params.get(RENDER_ON_ACCEPT) is True
+    # Clipped within the chart's limit (2 % on base): nothing blown to make the reading, the darkening applied (a
+    # RAW's: a JPEG that little clipped is left as shot, bright by intent, tests/test_bright_by_intent.py).
+    (little,) = of_kind(plan(-0.63, clipped=1.5, source_path="a.dng", format="dng", source_kind=SourceKind.RAW),
+                        OperationKind.EXPOSURE)
+    assert little.applied_by is AppliedBy.RENDERER
+    # Unmeasured (an analysis from before the reading): as before.
+    (old,) = of_kind(plan(None), OperationKind.EXPOSURE)
+    assert old.applied_by is AppliedBy.RENDERER
+    # Keyed on faces, the faces say how bright the picture is: the darkening stands.
+    faces = plan(-0.63, faces=[face(1000, 800, 400, 2.0, surround_ev=2.0)])
+    (keyed,) = of_kind(faces, OperationKind.EXPOSURE)
+    assert keyed.applied_by is AppliedBy.RENDERER and not math.isclose(keyed.params["ev"], 0.0)
+
+
+#: scikit-image's photos as published (a cup on a table, a cat, a motorbike, the cameraman) ...
+PUBLISHED = ("coffee.png", "chelsea.png", "motorcycle_left.png", "camera.png")
+#: ... and those whose ground reads a stop over when developed a stop over (the coffee table's does not: read 0.0 EV
+#: without its blown part, its darkening is proposed).
+DEVELOPED_OVER = ("chelsea.png", "motorcycle_left.png", "camera.png")
+
+
+@pytest.fixture(scope="module")
+def skies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ImageRecord, np.ndarray, np.ndarray]]:
+    """Photos under a white sky over the top 45 % of the frame, as published and developed a stop over through the
+    benchmark's camera curve: name -> (record, the source's pixels, the web export's), 8-bit sRGB."""
+    work = tmp_path_factory.mktemp("skies")
+    shoot = work / "shoot"
+    shoot.mkdir()
+    for name in PUBLISHED:
+        save_jpeg(shoot / f"{name[:-4]}_sky.jpg", _with_sky(_photo(name)))
+    for name in DEVELOPED_OVER:
+        over = film_curve_render(film_curve_inverse(srgb8_to_linear(_photo(name))) * 2.0)
+        save_jpeg(shoot / f"{name[:-4]}_over_sky.jpg", _with_sky(to_srgb8(np.clip(over, 0.0, 1.0))))
+    out = work / "out"
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    exports = {r["source_path"]: out / r["path"] for r in pq.read_table(out / "exports.parquet").to_pylist()}
+    return {r.source_path: (r, np.asarray(Image.open(shoot / r.source_path).convert("RGB")),
+                            np.asarray(Image.open(exports[r.source_path]).convert("RGB")))
+            for r in result.records}
+
+
+def _ground_ev(srgb8: np.ndarray) -> float:
+    """log2 of the mean linear luminance of the frame's lower half (under the pasted sky)."""
+    ground = srgb8[srgb8.shape[0] // 2:]
+    return math.log2(float(luminance(srgb8_to_linear(ground).astype(np.float32)).mean()))
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_a_blown_sky_over_a_photo_exposed_as_published_leaves_its_ground_as_shot(skies: dict, name: str) -> None:
+    record, source, export = skies[f"{name[:-4]}_sky.jpg"]
+    # The sky reads the frame over by more than the plan's gate (before: darkened by the renderer, the ground with
+    # it, by 0.85-1.15 EV) ...
+    assert record.exposure.meter_ev > 0.6 and record.exposure.clipped_highlights_pct > 40.0
+    (op,) = of_kind(record.operations, OperationKind.EXPOSURE)
+    assert op.params["ev"] < -0.6
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    assert any(o.params.get("check") == "clipped_highlights" for o in record.operations)
+    # ... and the delivered ground keeps its brightness: the darkening proposed is not in it (the white balance,
+    # which cools a brown cup and table, takes up to 0.3 EV of their luminance).
+    assert _ground_ev(export) > _ground_ev(source) - 0.3
+
+
+@pytest.mark.parametrize("name", DEVELOPED_OVER)
+def test_a_blown_sky_over_a_ground_developed_over_is_darkened(skies: dict, name: str) -> None:
+    record, source, export = skies[f"{name[:-4]}_over_sky.jpg"]
+    (op,) = of_kind(record.operations, OperationKind.EXPOSURE)
+    assert op.applied_by is AppliedBy.RENDERER and op.params["ev"] < -1.0
+    assert _ground_ev(export) < _ground_ev(source) - 0.5
