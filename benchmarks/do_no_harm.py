@@ -51,6 +51,7 @@ class Photo:
 
     name: str
     ev: float = 0.0  # exposure correction the renderer applies (+ = brighter)
+    proposed_ev: float = 0.0  # an exposure correction proposed to a person, the renderer's once accepted
     mired: float = 0.0  # white-balance shift the renderer applies (+ = warmer)
     angle: float | None = None  # straightening angle, applied or told
     angle_applied: bool = False
@@ -76,6 +77,8 @@ def decisions(out: Path) -> list[Photo]:
         renderer = r["applied_by"] == "renderer"
         if r["kind"] == "exposure" and renderer:
             p.ev += float(params.get("ev", 0.0))
+        elif r["kind"] == "exposure" and params.get("render_on_accept"):
+            p.proposed_ev += float(params.get("ev", 0.0))
         elif r["kind"] == "white_balance" and renderer:
             p.mired += float(params.get("mired_shift", 0.0))
         elif r["kind"] == "straighten":
@@ -97,6 +100,8 @@ def table(photos: list[Photo], tolerance_mired: float) -> list[str]:
         row(f"exposure left within {NO_HARM_EV} EV (the accuracy benchmark's do-no-harm bar)",
             sum(abs(p.ev) <= NO_HARM_EV + 1e-9 for p in photos)),
         row(f"exposure changed by {BIG_EV:g} EV or more", sum(abs(p.ev) >= BIG_EV - 1e-9 for p in photos)),
+        row("an exposure change proposed to a person, not applied (the renderer's once accepted)",
+            sum(p.proposed_ev != 0.0 for p in photos)),
         row(f"white balance left within the chart's {tolerance_mired:g} mired",
             sum(abs(p.mired) <= tolerance_mired + 1e-9 for p in photos)),
         row(f"white balance shifted by {BIG_MIRED:g} mired or more, no colour flag",
@@ -118,7 +123,8 @@ def lines(photos: list[Photo]) -> list[str]:
     for p in sorted(photos, key=size, reverse=True):
         turn = "" if p.angle is None else f"  turn {p.angle:+.2f} deg {'applied' if p.angle_applied else 'told'}"
         flags = f"  flags: {', '.join(sorted(set(p.flags)))}" if p.flags else ""
-        out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV  white {p.mired:+6.1f} mired{turn}{flags}")
+        proposed = f" ({p.proposed_ev:+.2f} proposed)" if p.proposed_ev else ""
+        out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV{proposed}  white {p.mired:+6.1f} mired{turn}{flags}")
     return out
 
 

@@ -41,12 +41,18 @@ def test_the_report_holds_the_table_and_every_photo(tmp_path: Path) -> None:
 
     from benchmarks.do_no_harm import Photo, write_report
 
-    photos = [Photo("a.jpg", ev=1.2, mired=-60.0, flags=["white_balance"]), Photo("b.jpg")]
+    photos = [Photo("a.jpg", ev=1.2, mired=-60.0, flags=["white_balance"]), Photo("b.jpg"),
+              Photo("c.jpg", proposed_ev=-2.0, flags=["clipped_highlights"])]
     out = tmp_path / "DO_NO_HARM.md"
     write_report(out, photos, 10.0, argparse.Namespace(chart="base", about="Two test photos."), "python x.py f")
     text = out.read_text()
     assert "Two test photos." in text and "- command: `python x.py f`" in text and "chart `base`" in text
-    assert "| exposure changed by 1 EV or more | 1 of 2 (50 %) |" in text
-    assert "| white balance shifted by 50 mired or more, flagged | 1 of 2 (50 %) |" in text
+    assert "| exposure changed by 1 EV or more | 1 of 3 (33 %) |" in text
+    assert "| white balance shifted by 50 mired or more, flagged | 1 of 3 (33 %) |" in text
+    # A darkening proposed to a person is no change made, and is counted and shown as proposed.
+    assert "| exposure left within 0.3 EV (the accuracy benchmark's do-no-harm bar) | 2 of 3 (67 %) |" in text
+    proposed = "an exposure change proposed to a person, not applied (the renderer's once accepted)"
+    assert f"| {proposed} | 1 of 3 (33 %) |" in text
+    assert "c.jpg" in text and "exposure +0.00 EV (-2.00 proposed)" in text
     assert text.index("a.jpg") < text.index("b.jpg")  # the largest change first
     assert not list(tmp_path.glob(".*.tmp"))

@@ -317,10 +317,10 @@ class ExposureMeasure:
     unclipped_key_ev: float | None = column(
         "exposure_unclipped_key_ev", pa.float64(),
         "The key (median luminance) of the frame's pixels with no channel clipped at white, in EV of scene light "
-        "against a well-exposed photograph's key: what the frame reads without its blown part. A frame the "
-        "meter reads over whose unclipped pixels read under is over because of what is clipped (a blown sky or "
-        "window): the plan proposes its darkening to a person instead of applying it. Null when every pixel "
-        "is clipped.")
+        "against a well-exposed photograph's key: what the frame reads without its blown part. A frame read over "
+        "and clipped beyond the chart's limit whose unclipped pixels would not be read over (by the plan's own "
+        "gate) may be over only because of what is clipped (a blown sky or window): the plan proposes its "
+        "darkening to a person instead of applying it. Null when (nearly) every pixel is clipped.")
     backdrop_pct: float | None = column(
         "exposure_backdrop_pct", pa.float64(),
         "Percent of the frame that is a white backdrop (a seamless or light tent blown to white on purpose: "
