@@ -507,3 +507,28 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
         shot(page, "subject-map")
         page.keyboard.press("s")
         expect(cells).to_have_count(0)
+
+
+def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path: Path) -> None:  # noqa: ANN001
+    # scikit-image's coffee under a pasted white sky (tests/test_blown_sky.py): its darkening is proposed, not applied.
+    from playwright.sync_api import expect
+    from test_blown_sky import _photo, _with_sky
+
+    from benchmarks.accuracy_corpus import save_jpeg
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    save_jpeg(shoot / "sky.jpg", _with_sky(_photo("coffee.png")))
+    out = tmp_path / "out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    with served_page(browser, out) as (base, page):
+        page.goto(f"{base}/image/sky.jpg")
+        card = page.locator(".op.kind-exposure")
+        expect(card.locator(".meta")).to_contain_text("proposed: applied once accepted")
+        expect(page.locator("#measurements")).to_contain_text("proposed, not applied")
+        expect(page.locator("#measurements")).to_contain_text("the rest alone keys at")
+        shot(page, "proposed-darkening")
+        card.get_by_role("button", name="Accept").click()
+        expect(card.locator(".meta")).to_contain_text("proposed, accepted: applied")
+        expect(page.locator("#measurements")).not_to_contain_text("proposed, not applied")

@@ -701,6 +701,13 @@ function opEditor(op) {
   return null;
 }
 
+// Who carries an operation out: the renderer, a retoucher, or the renderer once a person accepts it (a proposal).
+function whoApplies(op) {
+  if (op.applied_by === "renderer") return "automatic";
+  if (!op.params.render_on_accept) return "by a retoucher";
+  return (op.review || {}).status === "accepted" ? "proposed, accepted: applied" : "proposed: applied once accepted";
+}
+
 function renderOps() {
   const { doc } = view.payload;
   const list = document.getElementById("ops");
@@ -730,7 +737,7 @@ function renderOps() {
         h("span", { class: "status " + r.status, text: r.status })),
       h("p", { class: "reason", text: op.reason }),
       h("div", { class: "meta", text:
-        `${op.applied_by === "renderer" ? "automatic" : "by a retoucher"} · confidence ${fmt(op.confidence)}` +
+        `${whoApplies(op)} · confidence ${fmt(op.confidence)}` +
         (op.measured !== null ? ` · measured ${fmt(op.measured)}` : "") +
         (op.target !== null ? ` · target ${fmt(op.target)}` : "") +
         (op.kind === "crop" ? ` · ${cropName(op)}` : "") }),
