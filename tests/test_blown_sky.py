@@ -101,6 +101,7 @@ def test_a_darkening_the_blown_part_alone_asks_for_is_proposed_not_applied() -> 
     rejected = dataclasses.replace(op, review={"status": "rejected", "by": "retoucher"})
     assert adjustments_from_operations([rejected]).exposure_ev == 0.0
     assert summary_line([op], 0) == "exposure -2.00 EV (to confirm)"
+    assert summary_line([accepted], 0) == "exposure -2.00 EV"  # the renderer's now
     # The XMP carries what the exports carry: no exposure while pending, the darkening once accepted.
     doc = {"source_path": "a.jpg", "image": {"width": 3000, "height": 2000, "format": "jpeg",
                                             "source_kind": "raster", "orientation": 1}}

@@ -301,6 +301,7 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     assert not adjustments_from_operations([dataclasses.replace(deep, review={"status": "accepted"})]).faces
     # The line a production director reads tells the two apart.
     assert summary_line([near], 1) == "1 face to brighten (1 to confirm)"
+    assert summary_line([accepted], 1) == "1 face to brighten"  # accepted: the renderer's
     assert summary_line([deep], 1) == "1 face to brighten (1 by hand)" and summary_line([far], 1) == "1 face to brighten"
 
 

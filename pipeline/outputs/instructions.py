@@ -167,19 +167,24 @@ def white_balance_words(params: dict[str, Any]) -> str:
     return f"white balance {abs(float(shift)):.0f} mired {'warmer' if shift > 0 else 'cooler'}"
 
 
+def _to_confirm(op: Operation) -> bool:
+    """A person's operation marked :data:`~pipeline.kernel.records.RENDER_ON_ACCEPT` that no reviewer accepted yet."""
+    return bool(op.params.get(RENDER_ON_ACCEPT)) and (op.review or {}).get("status") != "accepted"
+
+
 def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
     parts = []
     n = faces_to_brighten or 0
     if n:
         lifts = [o for o in ops if o.kind is OperationKind.BRIGHTEN_FACE and o.applied_by is AppliedBy.RETOUCHER]
-        confirm = sum(bool(o.params.get(RENDER_ON_ACCEPT)) for o in lifts)  # the renderer's once accepted
-        by_hand = len(lifts) - confirm
+        confirm = sum(_to_confirm(o) for o in lifts)  # the renderer's once accepted (then neither)
+        by_hand = sum(not o.params.get(RENDER_ON_ACCEPT) for o in lifts)
         notes = ([f"{by_hand} by hand"] if by_hand else []) + ([f"{confirm} to confirm"] if confirm else [])
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
-            confirm = " (to confirm)" if o.params.get(RENDER_ON_ACCEPT) else ""  # proposed, not applied
+            confirm = " (to confirm)" if _to_confirm(o) else ""  # proposed, not applied yet
             parts.append(f"exposure {o.params['ev']:+.2f} EV{confirm}")
         elif o.kind is OperationKind.WHITE_BALANCE:
             parts.append(white_balance_words(o.params))

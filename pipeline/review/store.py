@@ -280,7 +280,7 @@ def refresh_summary(doc: dict[str, Any]) -> None:
         if (o.get("review") or {}).get("status") == "rejected":
             continue
         ops.append(Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
-                             applied_by=AppliedBy(o["applied_by"])))
+                             applied_by=AppliedBy(o["applied_by"]), review=o.get("review")))
     faces = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
     doc["summary"] = summary_line(ops, faces)
 
