@@ -185,3 +185,42 @@ def test_a_blown_sky_over_a_ground_developed_over_is_darkened(skies: dict, name:
     (op,) = of_kind(record.operations, OperationKind.EXPOSURE)
     assert op.applied_by is AppliedBy.RENDERER and op.params["ev"] < -1.0
     assert _ground_ev(export) < _ground_ev(source) - 0.5
+
+
+def test_a_room_series_under_blown_windows_is_kept_at_its_usual_exposure_and_flagged() -> None:
+    """A listing's room shot four times (one frame a stop over, one a stop under: real_estate_interiors matches
+    the series for consistency), its windows blown in every frame (30 % clipped). The series reads 1.2 EV over its
+    target at the usual settings; read without the windows, 0.2 EV: the scene's key rests on the windows."""
+    from dataclasses import replace
+
+    from test_scenes import frame
+
+    from pipeline.planning.consistency import applied_exposure
+    from pipeline.planning.plan import plan_shoot
+
+    chart = load_chart("real_estate_interiors").chart
+    stops = (0.0, 1.0, -1.0, 0.0)
+
+    def series(rest_ev: float) -> dict[str, ImageRecord]:
+        records = []
+        for k, s in enumerate(stops):
+            r = frame(f"room{k}.dng", 60 * k, level_ev=chart.exposure.target_ev + 1.2, stops=s)
+            unclipped = chart.exposure.target_ev + rest_ev + s
+            records.append(replace(r, exposure=replace(r.exposure, clipped_highlights_pct=30.0,
+                                                       unclipped_key_ev=unclipped)))
+        plan_shoot(records, chart)
+        return {r.source_path: r for r in records}
+
+    kept = series(0.2)
+    for k, s in enumerate(stops):
+        record = kept[f"room{k}.dng"]
+        # Levelled to the series' usual settings (each frame less its own stops), not darkened beyond them.
+        assert applied_exposure(record.operations) == pytest.approx(-s, abs=0.01)
+        (flag,) = [o for o in record.operations if o.params.get("check") == "scene_exposure_clipping"]
+        assert "1.20 EV over" in flag.reason and "+0.20 EV" in flag.reason
+    # The rest over as well, surely (1.1 EV): the series is darkened to its key, no flag.
+    darkened = series(1.1)
+    for k, s in enumerate(stops):
+        record = darkened[f"room{k}.dng"]
+        assert applied_exposure(record.operations) == pytest.approx(-1.2 - s, abs=0.01)
+        assert not any(o.params.get("check") == "scene_exposure_clipping" for o in record.operations)

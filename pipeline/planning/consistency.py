@@ -82,7 +82,12 @@ class ExposureMatch:
     frames : int
         Frames the scene's key rests on.
     left_as_shot : bool
-        The scene's key was within the tolerance of the target: the scene keeps its median exposure.
+        The scene's key was within the tolerance of the target, or it rests on clipped pixels (``clipping``): the
+        scene keeps its median exposure.
+    clipping : tuple of float or None
+        The scene read over with its frames' clipped pixels and, without them, not surely so (the plan's own
+        darkening gate): (how far over it reads, how far without, the frames' median clipped share in percent).
+        None otherwise.
     """
 
     ev: float
@@ -93,6 +98,7 @@ class ExposureMatch:
     settings_offset_ev: float
     frames: int
     left_as_shot: bool
+    clipping: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,22 @@ def own_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[fl
     if probe.exposure_offset_ev is None or probe.exposure_spread_ev is None:
         return None
     return -probe.exposure_offset_ev, probe.exposure_spread_ev
+
+
+def own_unclipped_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:
+    """What the chart's exposure rule would want for this frame read without its pixels clipped at white
+    (``exposure.unclipped_key_ev``; as :func:`own_exposure`, uncapped), for a frame it reads whole; None for a frame
+    it keys on faces (they say how bright it is), or one not measured."""
+    from pipeline.planning.rules.exposure import plan_exposure  # here: as in own_exposure
+
+    unclipped = record.exposure.unclipped_key_ev
+    if unclipped is None or record.exposure.meter_ev is None:
+        return None
+    probe = dataclasses.replace(plan, exposure_ev=0.0, exposure_offset_ev=None)
+    plan_exposure(record, chart, probe)
+    if probe.exposure_keyed_on != "frame":
+        return None
+    return -(unclipped - chart.exposure.target_ev)
 
 
 def reachable_key(key: float, settings: Sequence[float], max_correction_ev: float, max_hold_ev: float) -> float:
@@ -234,6 +256,14 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
                    operations: Mapping[int, Sequence[Operation]], members: Sequence[int]) -> dict[int, ExposureMatch]:
     """The exposure of every frame of one scene that has camera settings, planned toward the scene's key.
 
+    The key is the median of the frames' own readings at their settings; a scene whose key is within the tolerance
+    of the target, or not surely off, keeps its usual exposure (each frame levelled to the median settings). So does
+    a scene the key darkens whose frames are clipped beyond ``acceptance.clipped_highlights.max_pct`` (their
+    median) and whose key read without their clipped pixels (:func:`own_unclipped_exposure`) would not pass the
+    same gate: the frame rule's test (:func:`~pipeline.planning.rules.exposure.clipping_asks_darkening`) on the
+    scene, where a window blown in every frame of a room's series would otherwise darken the whole series
+    (``ExposureMatch.clipping``; the scene rule flags it).
+
     Parameters
     ----------
     records, plans, operations
@@ -268,6 +298,17 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
         # The scene's frames share its content, so its median reading strays as one frame's does.
         spread = statistics.median(read[i][1] for i in keyed)  # type: ignore[index]
         left = not abs(key - usual) > ex.tolerance_ev or offset_confidence(key - usual, spread) < ex.min_confidence
+        # A darkening of the scene that its frames' clipped pixels ask for (a window blown in every frame of a room's
+        # series, a white sky over a street's): the frame rule's test (clipping_asks_darkening) on the scene's key.
+        clipping = None
+        clipped = statistics.median(records[i].exposure.clipped_highlights_pct or 0.0 for i in keyed)
+        if not left and key < usual and clipped > chart.acceptance.clipped_highlights.max_pct:
+            unclipped = {i: own_unclipped_exposure(records[i], chart, plans[i]) for i in keyed}
+            rest = {i: own[i] if unclipped[i] is None else unclipped[i] for i in keyed}
+            key_rest = statistics.median(settings[i] + rest[i] for i in keyed)  # type: ignore[operator]
+            over_rest = usual - key_rest
+            if not (over_rest > ex.tolerance_ev and offset_confidence(over_rest, spread) >= ex.min_confidence):
+                clipping, left = (usual - key, over_rest, clipped), True
         if left:
             key = usual
         held = reachable_key(key, [settings[i] for i in group], ex.max_correction_ev, ex.tolerance_ev) - key  # type: ignore[misc]
@@ -277,7 +318,8 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
             applied = applied_exposure(operations[i])
             ev = applied + rules.strictness * (wanted - applied)
             ev = max(-ex.max_correction_ev, min(ex.max_correction_ev, ev))
-            out[i] = ExposureMatch(ev, wanted, held, own[i], applied, settings[i] - usual, len(keyed), left)  # type: ignore[operator]
+            offset = settings[i] - usual  # type: ignore[operator]
+            out[i] = ExposureMatch(ev, wanted, held, own[i], applied, offset, len(keyed), left, clipping)
     return out
 
 

@@ -151,8 +151,9 @@ def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operat
     ex = chart.exposure
     ops: list[Operation] = []
     if abs(match.ev) >= MIN_EXPOSURE_STEP_EV:
-        key = ("median exposure (its key is within the tolerance of the target)" if match.left_as_shot
-               else "median key")
+        key = ("median key" if not match.left_as_shot
+               else "median exposure (its key rests on clipped pixels)" if match.clipping
+               else "median exposure (its key is within the tolerance of the target)")
         bracket = (f"; shot {match.settings_offset_ev:+.1f} EV from the scene's usual settings"
                    if abs(match.settings_offset_ev) >= 0.1 else "")
         own = "" if match.own_ev is None else f"; its own meter asked {match.own_ev:+.2f} EV"
@@ -174,6 +175,13 @@ def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operat
             AcceptanceAction.FLAG, "exposure_range",
             f"needs {wanted:+.2f} EV to match scene {scene}, beyond the automatic {ex.max_correction_ev:g} EV: "
             "check by eye", wanted, ex.max_correction_ev)
+    if match.clipping:
+        over, rest, clipped = match.clipping
+        ops += check_operation(
+            AcceptanceAction.FLAG, "scene_exposure_clipping",
+            f"scene {scene} reads {over:.2f} EV over, but its frames are {clipped:.0f} % clipped at white and without "
+            f"their blown part (a sky, a window?) it reads {rest:+.2f} EV: kept at its usual exposure, not darkened; "
+            "if the scene is over-exposed, darken it in the review (the scene's exposure)", over, 0.0)
     if match.own_ev is not None and abs(match.ev - match.own_ev) > DISAGREEMENT_FLAG_EV:
         ops += check_operation(
             AcceptanceAction.FLAG, "scene_exposure",
