@@ -233,8 +233,8 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
             # The scene's key passed its own confidence gate (or the scene was left at its usual settings):
             # what is left of the frame's offset is its settings' difference, which the camera records.
             plans[i].exposure_confidence = None
-            # The frame's own exposure, applied or proposed (clipping_asks_darkening), gives way to its scene's: the
-            # scene's key rests on its frames' camera settings, not on one frame's clipped pixels.
+            # The frame's own exposure, applied or proposed (clipping_asks_darkening), gives way to its scene's, which
+            # makes the same test on the scene's key (match_exposure: ExposureMatch.clipping).
             is_exposure = lambda o: (o.kind is OperationKind.EXPOSURE  # noqa: E731
                                      or (o.kind is OperationKind.FLAG and o.params.get("check") in EXPOSURE_FLAGS))
             out[i] = _replace(operations[i], is_exposure, new)
