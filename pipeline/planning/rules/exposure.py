@@ -153,10 +153,10 @@ def clipping_asks_darkening(record: ImageRecord, chart: Chart, plan: PlanState, 
     a person (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`: the renderer applies it once accepted), not
     applied: the frame is in a person's hands for its clipping already, and a retoucher who sees a landscape
     darkened to mud stops trusting the rest. Not fitted: the chart's clipping limit and its exposure gate. On the
-    accuracy benchmark (base) it proposes 29 of the plan's 185 darkenings instead of applying them, on frames 2.8-65 %
-    clipped: of the held-out split's 101, 13 of the 76 the truth calls for (0.7 EV or more) and 5 of the 25 it does
+    accuracy benchmark (base) it proposes 29 of the plan's 173 darkenings instead of applying them, on frames 2.8-65 %
+    clipped: of the held-out split's 95, 13 of the 75 the truth calls for (0.7 EV or more) and 5 of the 20 it does
     not (a published photo under a bright sky, ``Kleiber``, and its twins at 0 and +0.4 EV, darkened by 0.8-1.3 EV);
-    of the tuning split's 84, 11 of the 59 it calls for and none of the 25 it does not. The sign of the rest's
+    of the tuning split's 78, 11 of the 58 it calls for and none of the 20 it does not. The sign of the rest's
     reading alone (proposed only when it reads under the target) was tried: it proposed 12 darkenings the truth calls
     for and none it does not, and left three of the four photos under a pasted white sky (tests/test_blown_sky.py)
     darkened. Faces, where the plan keys on them, say how bright the picture is, and the darkening stands.
