@@ -302,7 +302,8 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     # The line a production director reads tells the two apart.
     assert summary_line([near], 1) == "1 face to brighten (1 to confirm)"
     assert summary_line([accepted], 1) == "1 face to brighten"  # accepted: the renderer's
-    assert summary_line([deep], 1) == "1 face to brighten (1 by hand)" and summary_line([far], 1) == "1 face to brighten"
+    assert summary_line([deep], 1) == "1 face to brighten (1 by hand)"
+    assert summary_line([far], 1) == "1 face to brighten"
 
 
 def test_a_lone_face_on_a_white_backdrop_is_not_judged_against_it() -> None:

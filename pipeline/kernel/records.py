@@ -135,8 +135,9 @@ def renderer_applies(applied_by: str, params: Mapping[str, Any], review: Mapping
 
 def pixel_review(params: Mapping[str, Any], review: Mapping[str, Any] | None) -> dict[str, bool]:
     """Of a reviewer's decision on an operation, what changes the exports' pixels (the journal's key and the
-    exports' render key read it): a rejection (edited amounts are in ``params`` already), and for a person's operation marked
-    :data:`RENDER_ON_ACCEPT`, an acceptance. Accepting anything else, marking done or commenting changes none."""
+    exports' render key read it): a rejection (edited amounts are in ``params`` already), and for a person's
+    operation marked :data:`RENDER_ON_ACCEPT`, an acceptance. Accepting anything else, marking done or commenting
+    changes none."""
     status = (review or {}).get("status")
     return {"rejected": status == "rejected"} | ({"accepted": status == "accepted"} if params.get(RENDER_ON_ACCEPT)
                                                  else {})

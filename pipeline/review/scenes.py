@@ -110,7 +110,8 @@ def _left_to_a_person(doc: dict[str, Any], kind: str) -> str | None:
     """Why the frame's operation of ``kind`` that :func:`_op` does not return is decided on the frame, or None
     without one: a proposal (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`) not accepted yet, or a
     retoucher's work. A scene's action does not decide it for the frame."""
-    op = next((o for o in doc["operations"] if o["kind"] == kind and o is not _op(doc, kind)), None)
+    applied = _op(doc, kind)
+    op = next((o for o in doc["operations"] if o["kind"] == kind and o is not applied), None)
     if op is None:
         return None
     words = kind.replace("_", " ")

@@ -8,6 +8,7 @@ chart's).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -28,6 +29,7 @@ from pipeline.imaging.measure.metering import (
     meter_log2,
     metering_reference,
     scene_key_and_white_log2,
+    scene_light,
     shadow_contrast_of_working_copy,
     subject_key,
 )
@@ -419,12 +421,10 @@ def unclipped_key_ev(rgb: np.ndarray, luma: np.ndarray, opaque: np.ndarray | Non
     if left.size < MIN_LIT_SHARE * sub.size or left.size == 0:
         return None
     try:
-        key = subject_key(left, float(np.median(left)))
-        key_log2, _ = key_and_white_log2(key, key)
-        scene_key, _ = scene_key_and_white_log2(key_log2, key_log2, rendered)
+        key = float(scene_light(subject_key(left, float(np.median(left))), rendered))
     except InputError:
         return None
-    return scene_key - KEY_LOG2
+    return math.log2(key) - KEY_LOG2 if key > 0 else None
 
 
 def exposure_measure(

@@ -762,7 +762,8 @@ function renderMeasurements() {
   const rows = [
     ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
       + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV`
-        + (exposure.params.render_on_accept && (exposure.review || {}).status !== "accepted" ? " proposed, not applied" : "")
+        + (exposure.params.render_on_accept && (exposure.review || {}).status !== "accepted"
+          ? " proposed, not applied" : "")
         : ", no correction")],
     ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone`
       + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
