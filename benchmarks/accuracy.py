@@ -240,6 +240,9 @@ class Decision:
     ev_proposed: bool = False
     ev_meter: float | None = None
     mired: float | None = None
+    #: Whether the white-balance correction is proposed to a person, not applied (beyond the chart's
+    #: ``white_balance.propose_above_mired``; the renderer's once accepted).
+    mired_proposed: bool = False
     tint_a: float | None = None
     log2_rb: float | None = None
     gains: list[float] | None = None
@@ -280,6 +283,7 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     d.ev_meter = None if meter is None else target_ev - float(meter)
     wb = ops.get("white_balance")
     d.mired = float(wb.params["mired_shift"]) if wb else 0.0
+    d.mired_proposed = bool(wb and wb.params.get(RENDER_ON_ACCEPT))
     d.tint_a = float(wb.params.get("tint_shift", 0.0)) if wb else 0.0
     d.gains = [float(g) for g in wb.params["gains"]] if wb else [1.0, 1.0, 1.0]
     d.log2_rb = math.log2(d.gains[0] / d.gains[2])
@@ -777,12 +781,12 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     for s in systems:
         ds = [d for d in (dec(s, i) for i in originals) if d is not None]
         vals_ev[s] = _ratio(sum(d.ev is not None and abs(d.ev) >= BIG_EV - 1e-9 for d in ds), len(ds))
-        vals_wb[s] = _ratio(sum(d.mired is not None and abs(d.mired) >= BIG_MIRED - 1e-9 and not d.colour_flagged
-                                for d in ds), len(ds))
+        vals_wb[s] = _ratio(sum(d.mired is not None and abs(d.mired) >= BIG_MIRED - 1e-9
+                                and not (d.colour_flagged or d.mired_proposed) for d in ds), len(ds))
     rows += [
         Row(sec, f"originals whose exposure is changed by {BIG_EV:g} EV or more (diagnostic)", vals_ev, ""),
         Row(sec, f"originals whose white balance is shifted by {BIG_MIRED:g} mired or more with no colour flag "
-                 "(diagnostic)", vals_wb, ""),
+                 "(nor proposed to a person, not applied; diagnostic)", vals_wb, ""),
     ]
     # A retoucher sent to check the colour of a photo that needs nothing: the cost of a flag (postprod alone flags).
     ds = [d for d in (dec("postprod", i) for i in originals) if d is not None]
@@ -790,6 +794,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         rows.append(Row(sec, "originals whose exposure correction is proposed to a person, not applied (the clipped "
                              "part alone asks for it; counted above as made; diagnostic)",
                         {"postprod": _ratio(sum(d.ev_proposed for d in ds), len(ds))}, ""))
+        rows.append(Row(sec, "originals whose white-balance correction is proposed to a person, not applied (beyond "
+                             "the chart's propose_above_mired; counted above as made; diagnostic)",
+                        {"postprod": _ratio(sum(d.mired_proposed for d in ds), len(ds))}, ""))
     if ds:
         rows.append(Row(sec, "originals whose colour the plan sends a retoucher to check (a white_balance or skin flag; "
                              "diagnostic)", {"postprod": _ratio(sum(d.colour_flagged for d in ds), len(ds))}, ""))
@@ -818,6 +825,11 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             if terrs:
                 tint[s] = _stats(terrs).get("median")
         rel = {s: _stats(relative_errors(s, twins, "mired")).get("median") for s in systems}
+        # Corrections the plan proposes to a person instead of applying (a guessed light beyond the chart's
+        # propose_above_mired): the figures above count them as made; how many, and how many go the right way.
+        made = [(i, d) for i in twins if (d := dec("postprod", i)) is not None and d.mired]
+        asked = [(i, d) for i, d in made if d.mired_proposed]
+        right = sum(d.mired * i.truth["mired"] > 0 for i, d in asked)
         rows += [
             Row(sec, f"{label}: median |error| (n={len(twins)})", med, "<= 10", "lower", 10.0, "{:.1f}",
                 samples=_absolute(errors), statistic=np.median),
@@ -826,6 +838,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             Row(sec, f"{label}: corrections in the wrong direction", wrong, "0", "lower", 0.0, "{:.0f}",
                 samples=wrongs, statistic=np.sum),
             Row(sec, f"{label}: median |tint error| (Lab a*; diagnostic)", tint, "", fmt="{:.1f}"),
+            Row(sec, f"{label}: corrections proposed to a person, not applied (beyond the chart's "
+                     f"propose_above_mired; of them, in the right direction: {right}; diagnostic)",
+                {"postprod": _ratio(len(asked), len(made))}, ""),
         ]
     real = by("wb_real") + by("wb_pair")
     if real:
@@ -873,13 +888,14 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 n += 1
                 kept = is_skin(c)
                 ok += kept
-                unflagged += not kept and not d.colour_flagged
+                unflagged += not kept and not (d.colour_flagged or d.mired_proposed)
         vals[s] = _ratio(ok, n)
         silent[s] = _count(unflagged, n)
     rows.append(Row(sec, "skin kept: faces that are skin as published (hue 15-85 deg, chroma >= 10) still are "
                          "after the correction", vals, "all", "higher", 1.0))
     rows.append(Row(sec, "skin lost without a flag: faces not kept whose image the plan did not flag for its colour "
-                         "(issue item 3: skin kept, or the image flagged)", silent, "0", "lower", 0.0, "{:.0f}"))
+                         "nor propose its correction to a person (issue item 3: skin kept, or the image flagged)",
+                    silent, "0", "lower", 0.0, "{:.0f}"))
     rows.append(Row(sec, "faces left out of the skin check: not skin-coloured even as published (diagnostic)",
                     {"postprod": {"value": float(excluded), "text": str(excluded)}}, ""))
 
@@ -1433,7 +1449,8 @@ def as_published(items: list[Item], decisions: dict[str, Decision]) -> list[str]
             lines.append(f"| {item.source.removeprefix('own/')} | not analysed | | | |")
             continue
         turn = "" if not d.angle else f"{d.angle:+.2f} deg {'applied' if d.angle_applied else 'told'}"
-        lines.append(f"| {item.source.removeprefix('own/')} | {d.ev or 0.0:+.2f} EV | {d.mired or 0.0:+.0f} mired | {turn} | "
+        wb = f"{d.mired or 0.0:+.0f} mired" + (" proposed" if d.mired_proposed else "")
+        lines.append(f"| {item.source.removeprefix('own/')} | {d.ev or 0.0:+.2f} EV | {wb} | {turn} | "
                      f"{'yes' if d.colour_flagged else ''} |")
     if len(photos) > AS_PUBLISHED_LINES:
         lines.append(f"| and {len(photos) - AS_PUBLISHED_LINES} more | | | | |")

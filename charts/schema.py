@@ -217,6 +217,18 @@ class WhiteBalanceRules(_Strict):
         "tungsten into daylight, a full CTO gel). A bigger correction is applied up to this and flagged "
         "for a retoucher, who finishes it by eye.",
     )
+    propose_above_mired: float = Field(
+        50.0,
+        ge=0.0,
+        le=400.0,
+        description="Largest white-balance shift the renderer applies unseen when the light is guessed from the "
+        "picture (not read off a ColorChecker or a white backdrop, nor confirmed by the faces' skin), in mired "
+        "(about a quarter to a half CTO gel; 160 turns tungsten into daylight). A bigger correction is proposed "
+        "to a person, not applied: the renderer applies it once a reviewer accepts it. Firelight, a gilded "
+        "altar under its lamps, foliage or a blue hour read as casts of 70-105 mired that the light estimates "
+        "agree on, and a retoucher who sees them neutralised stops trusting the colour. At "
+        "max_auto_shift_mired or more, every correction within that cap is applied unseen.",
+    )
     min_confidence: float = Field(
         0.8,
         ge=0.5,

@@ -1,8 +1,9 @@
 """benchmarks/do_no_harm.py counts what the plan would change in photos right as they are.
 
 The same real photo (scikit-image's coffee, which the estimate reads warm as published) twice: once with the
-EXIF of a camera set to a white-balance preset, which the plan corrects by over 50 mired without a flag, and once
-balanced automatically in sunlight, which the plan leaves as shot. The script must count each where it belongs.
+EXIF of a camera set to a white-balance preset, for which the plan proposes a correction of over 50 mired (not
+applied: a person accepts it), and once balanced automatically in sunlight, which the plan leaves as shot. The
+script must count each where it belongs.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ def test_the_counts_follow_the_plan(tmp_path: Path, model_dir: Path) -> None:
     _jpeg(shoot / "auto.jpg", 0)
     photos = {p.name: p for p in decisions(run(shoot, "base", tmp_path / "work"))}
     assert set(photos) == {"preset.jpg", "auto.jpg"}
-    assert photos["preset.jpg"].mired <= -50 and not photos["preset.jpg"].colour_flagged, photos["preset.jpg"]
-    assert photos["auto.jpg"].mired == 0.0, photos["auto.jpg"]
+    preset = photos["preset.jpg"]
+    assert preset.proposed_mired <= -50 and preset.mired == 0.0 and not preset.colour_flagged, preset
+    assert photos["auto.jpg"].mired == 0.0 and photos["auto.jpg"].proposed_mired == 0.0, photos["auto.jpg"]
     rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1].rstrip(" |") for r in table(list(photos.values()), 10.0)[2:]}
-    assert rows["white balance shifted by 50 mired or more, no colour flag"] == "1 of 2 (50 %)"
-    assert rows["white balance left within the chart's 10 mired"] == "1 of 2 (50 %)"
+    assert rows["a white-balance change proposed to a person, not applied (the renderer's once accepted)"] == "1 of 2 (50 %)"
+    assert rows["white balance shifted by 50 mired or more, no colour flag"] == "0 of 2 (0 %)"
+    assert rows["white balance left within the chart's 10 mired"] == "2 of 2 (100 %)"
 
 
 def test_the_report_holds_the_table_and_every_photo(tmp_path: Path) -> None:

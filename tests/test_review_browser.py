@@ -525,10 +525,17 @@ def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path
     with served_page(browser, out) as (base, page):
         page.goto(f"{base}/image/sky.jpg")
         card = page.locator(".op.kind-exposure")
+        exposure_row = page.locator("#measurements tr").first
         expect(card.locator(".meta")).to_contain_text("proposed: applied once accepted")
-        expect(page.locator("#measurements")).to_contain_text("proposed, not applied")
+        expect(exposure_row).to_contain_text("proposed, not applied")
         expect(page.locator("#measurements")).to_contain_text("the rest alone keys at")
+        # The brown cup and table read 100 mired and more warm: the white balance is proposed too
+        # (tests/test_white_balance_proposals.py), and says so on its own row.
+        white_row = page.locator("#measurements tr", has_text="White balance")
+        expect(white_row).to_contain_text("mired proposed, not applied")
+        expect(page.locator(".op.kind-white_balance .meta")).to_contain_text("proposed: applied once accepted")
         shot(page, "proposed-darkening")
         card.get_by_role("button", name="Accept").click()
         expect(card.locator(".meta")).to_contain_text("proposed, accepted: applied")
-        expect(page.locator("#measurements")).not_to_contain_text("proposed, not applied")
+        expect(exposure_row).not_to_contain_text("proposed, not applied")
+        expect(white_row).to_contain_text("mired proposed, not applied")  # still pending: its own accept

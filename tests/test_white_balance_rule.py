@@ -84,7 +84,10 @@ def test_a_cast_the_cues_agree_on_is_neutralised_whatever_its_temperature(m: flo
     # -120 mired is 29 600 K, past McCamy's 25 000 K: it used to get no operation at all.
     record = _record(m)
     op = _wb(plan_image(record, BASE))
-    assert op is not None and op.applied_by is AppliedBy.RENDERER
+    # The renderer's up to the chart's propose_above_mired, a person's to accept beyond it (the same amount:
+    # tests/test_white_balance_proposals.py).
+    assert op is not None and op.applied_by is (AppliedBy.RENDERER if abs(m) <= BASE.white_balance.propose_above_mired
+                                                else AppliedBy.RETOUCHER)
     assert op.params["mired_shift"] == pytest.approx(-m, abs=0.15)
     assert op.params["cast_mired"] == pytest.approx(m, abs=0.1) and op.params["target_mired"] == 0.0
     assert _corrected_neutral(record, op) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
@@ -584,7 +587,8 @@ def test_skin_after_the_exposure_is_judged_under_the_white_balance_the_plan_appl
     face = np.array([0.60, 0.47, 0.40]) * light_rgb(60.0)
     face = (face * 0.47 / face[1]).tolist()
     assert is_skin(np.array(face) * 2.0**-1.8)
-    ops = plan_image(_bright(face, 1.8, m=60.0), BASE)
+    # (A 60 mired correction is applied unseen here; under base, it is proposed and the skin judged as shot.)
+    ops = plan_image(_bright(face, 1.8, m=60.0), _chart(propose_above_mired=100.0))
     gains = np.asarray(_wb(ops).params["gains"])
     assert is_skin(np.array(face) * gains) and not is_skin(np.array(face) * gains * 2.0**-1.8)
     assert _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")

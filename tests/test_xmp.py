@@ -106,6 +106,15 @@ def _doc(rec: ImageRecord, chart: str = "base", **kw) -> dict:
     return instruction_doc(rec, chart, "h", [(n, r.crop) for n, r in c.renditions.items()], **kw)
 
 
+def _accepted(doc: dict) -> dict:
+    """``doc`` with the corrections its plan proposed to a person (a white balance beyond the chart's
+    ``propose_above_mired``) accepted by a reviewer: the renderer, and so the XMP, applies them then."""
+    for o in doc["operations"]:
+        if o["params"].get("render_on_accept"):
+            o["review"] = {"status": "accepted", "by": "reviewer"}
+    return doc
+
+
 def test_instructions_give_the_cast_in_mired_beside_its_kelvin() -> None:
     """A blue cast past infinite kelvin reads its cap in kelvin; the instructions give its mired too."""
     doc = _doc(_record(wb_cast_a=2.5, wb_cast_b=-29.4, wb_temperature_shift_k=993496.0, wb_cast_mired=-183.3,
@@ -289,7 +298,7 @@ def test_planned_white_balance_finds_the_scene_light(tmp_path: Path, scene, shot
     rec = _record(source_path="grey.dng", format="dng", width=384, height=256, wb_cast_a=cast.a, wb_cast_b=cast.b,
                   wb_temperature_shift_k=cast.temperature_shift_k, as_shot_temperature_k=baseline.as_shot_temperature_k,
                   as_shot_tint=baseline.as_shot_tint, as_shot_wb_source=baseline.wb_source, baseline_exposure_ev=0.0)
-    attrs = crs_settings(_doc(rec)).attrs
+    attrs = crs_settings(_accepted(_doc(rec))).attrs  # a shift of 50 mired or more is proposed: accepted here
     truth_t, truth_tint = xy_to_temperature_tint(*temperature_tint_to_xy(*scene))
     assert attrs["crs:WhiteBalance"] == "Custom"
     assert abs(1e6 / int(attrs["crs:Temperature"]) - 1e6 / truth_t) < 6  # mired: about a CC 025 filter's tenth
@@ -305,7 +314,7 @@ def test_as_shot_is_written_when_the_plan_leaves_white_balance_alone() -> None:
 
 
 def test_raw_without_as_shot_data_never_gets_custom_without_temperature() -> None:
-    doc = _doc(_record(wb_cast_a=2.0, wb_cast_b=25.0, wb_temperature_shift_k=-2500.0))
+    doc = _accepted(_doc(_record(wb_cast_a=2.0, wb_cast_b=25.0, wb_temperature_shift_k=-2500.0)))
     assert any(o["kind"] == "white_balance" for o in doc["operations"])
     s = crs_settings(doc)
     assert s.attrs["crs:WhiteBalance"] == "As Shot" and "crs:Temperature" not in s.attrs
@@ -313,8 +322,8 @@ def test_raw_without_as_shot_data_never_gets_custom_without_temperature() -> Non
 
 
 def test_rendered_files_get_incremental_values_on_the_sliders_range() -> None:
-    doc = _doc(_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER, wb_cast_a=-3.0,
-                       wb_cast_b=20.0, wb_temperature_shift_k=-1800.0))
+    doc = _accepted(_doc(_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER, wb_cast_a=-3.0,
+                                 wb_cast_b=20.0, wb_temperature_shift_k=-1800.0)))
     attrs = crs_settings(doc).attrs
     assert attrs["crs:WhiteBalance"] == "Custom" and "crs:Temperature" not in attrs
     t, tint = int(attrs["crs:IncrementalTemperature"]), int(attrs["crs:IncrementalTint"])

@@ -187,7 +187,7 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
             confirm = " (to confirm)" if _to_confirm(o) else ""  # proposed, not applied yet
             parts.append(f"exposure {o.params['ev']:+.2f} EV{confirm}")
         elif o.kind is OperationKind.WHITE_BALANCE:
-            parts.append(white_balance_words(o.params))
+            parts.append(white_balance_words(o.params) + (" (to confirm)" if _to_confirm(o) else ""))
         elif o.kind is OperationKind.WHITEN_BACKDROP:
             parts.append("backdrop to white")
         elif o.kind is OperationKind.STRAIGHTEN:

@@ -55,7 +55,7 @@ from pipeline.imaging.scene_light import (
     xy_to_uv,
 )
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, mired, white_balance_gains
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
 
@@ -124,6 +124,11 @@ class WhiteMatch:
     chart_frames : int
         Frames of the scene whose light a ColorChecker gave: when any, the scene's white is theirs alone, and
         every frame is rendered at it whatever ``consistency.strictness`` (the chart is the sure reading).
+    held_mired : float or None
+        The shift (mired, + warmer) from the scene's median As Shot white to the white its pictures ask for, when
+        it is beyond the chart's ``white_balance.propose_above_mired`` and guessed (no ColorChecker or white
+        backdrop in the scene read it): the scene keeps its median As Shot white instead (``left_as_shot``), and a
+        person decides the shift for the whole series. None otherwise.
     """
 
     gains: np.ndarray
@@ -134,6 +139,7 @@ class WhiteMatch:
     frames: int
     left_as_shot: bool
     chart_frames: int = 0
+    held_mired: float | None = None
 
 
 def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, list[int]]:
@@ -232,7 +238,9 @@ def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.nd
     relaxed = chart.model_copy(
         update={"white_balance": chart.white_balance.model_copy(update={"tolerance_mired": 0.0})})
     for op in plan_white_balance(record, relaxed, dataclasses.replace(plan)):
-        if op.kind is OperationKind.WHITE_BALANCE and op.applied_by is AppliedBy.RENDERER:
+        # A correction proposed to a person (a big one of a guessed light) is the frame's wish all the same.
+        if op.kind is OperationKind.WHITE_BALANCE and (op.applied_by is AppliedBy.RENDERER
+                                                       or op.params.get(RENDER_ON_ACCEPT)):
             return np.asarray(op.params["gains"], dtype=np.float64)
     return None
 
@@ -365,7 +373,12 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         scene = _median_uv(wishes)
         as_shot = _median_uv([lights[i].as_shot_xy or D65_XY for i in group])
         left = not abs(mired_tint(scene)[0] - mired_tint(as_shot)[0]) > chart.white_balance.tolerance_mired
-        if left:
+        # A guessed shift beyond the chart's limit is a person's to make, as a frame's own is
+        # (:func:`~pipeline.planning.rules.white_balance.proposal_note`); the series is still levelled to one white.
+        shift = mired_tint(as_shot)[0] - mired_tint(scene)[0]
+        held = (shift if not left and not on_chart and not any(records[i].colour.backdrop for i in group)
+                and abs(shift) > chart.white_balance.propose_above_mired else None)
+        if left or held is not None:
             scene = as_shot
         for i in group:
             if is_monochrome(records[i]):
@@ -374,7 +387,7 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
             applied = rendered_white(applied_gains(operations[i]), white_as_shot)
             white = _blend(applied, scene, 1.0 if on_chart else rules.strictness)
             out[i] = WhiteMatch(gains_for_white(white, white_as_shot), white, scene, own[i], white_as_shot,
-                                len(wishes), left, len(on_chart))
+                                len(wishes), left or held is not None, len(on_chart), held)
     return out
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from charts.schema import AcceptanceAction
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 
 
 def rounded(value: float, digits: int = 3) -> float:
@@ -40,3 +41,10 @@ def check_operation(action: AcceptanceAction, check: str, reason: str, measured:
         measured=None if measured is None else rounded(measured), target=target,
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RETOUCHER,
     )]
+
+
+def proposed(op: Operation, note: str) -> Operation:
+    """``op`` handed to a person with ``note``: the renderer applies it once a reviewer accepts it
+    (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`), the same amount, not before."""
+    return dataclasses.replace(op, applied_by=AppliedBy.RETOUCHER, params={**op.params, RENDER_ON_ACCEPT: True},
+                               reason=f"{op.reason}; but {note}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -19,8 +18,8 @@ from pipeline.imaging.measure.metering import (
     exposed,
     is_rendered,
 )
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind
-from pipeline.planning.operations import check_operation, rounded
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
+from pipeline.planning.operations import check_operation, proposed, rounded
 from pipeline.planning.rules.faces import lit_reading_of_lone_face
 from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
@@ -173,14 +172,6 @@ def clipping_asks_darkening(record: ImageRecord, chart: Chart, plan: PlanState, 
         return None
     return (f"{clipped:.0f} % of the frame is clipped at white and the rest alone reads {rest:+.2f} EV: the blown "
             "part (a sky, a window?) makes the reading. Proposed, not applied: accept it if the scene is over-exposed")
-
-
-def proposed(exposure: Operation, note: str) -> Operation:
-    """An exposure operation handed to a person with ``note`` (:func:`clipping_asks_darkening`): the renderer
-    applies it once a reviewer accepts it."""
-    return dataclasses.replace(exposure, applied_by=AppliedBy.RETOUCHER,
-                               params={**exposure.params, RENDER_ON_ACCEPT: True},
-                               reason=f"{exposure.reason}; but {note}")
 
 
 def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev: float,

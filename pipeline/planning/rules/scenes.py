@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from charts.schema import AcceptanceAction, Chart
 from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.scene_light import mired_tint
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind, Status
 from pipeline.planning.consistency import (
     ExposureMatch,
     WhiteMatch,
@@ -113,7 +113,9 @@ def _white_balance_ops(match: WhiteMatch, scene: int, chart: Chart, record: Imag
     if abs(white_m - shot_m) < MIN_WHITE_STEP and abs(white_tint - shot_tint) < MIN_WHITE_STEP:
         return []
     scene_m, scene_tint = mired_tint(match.scene_xy)
-    why = ("its median As Shot white (the scene's light is within the chart's tolerance)" if match.left_as_shot
+    why = (f"its median As Shot white (the {abs(match.held_mired):.0f} mired shift its pictures ask for is held for a "
+           "person)" if match.held_mired is not None
+           else "its median As Shot white (the scene's light is within the chart's tolerance)" if match.left_as_shot
            else f"the white of the ColorChecker in {match.chart_frames} of its frames" if match.chart_frames
            else "the scene's white")
     own = "" if match.own_xy is None else f"; its own estimate read {1e6 / mired_tint(match.own_xy)[0]:.0f} K"
@@ -137,14 +139,30 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_white_balance(records, chart, plans, operations, members).items():
             # A ColorChecker in the scene settles what the frame's own estimate was unsure of: its flag goes too.
+            # The scene's white replaces the frame's own, applied or proposed.
             is_wb = lambda o, m=match: (  # noqa: E731
-                (o.kind is OperationKind.WHITE_BALANCE and o.applied_by is AppliedBy.RENDERER)
+                (o.kind is OperationKind.WHITE_BALANCE
+                 and (o.applied_by is AppliedBy.RENDERER or o.params.get(RENDER_ON_ACCEPT)))
                 or (m.chart_frames > 0 and o.kind is OperationKind.FLAG and o.params.get("check") == "white_balance"))
             matched = _white_balance_ops(match, scene, chart, records[i])
-            out[i] = _replace(operations[i], is_wb, matched)
+            out[i] = _replace(operations[i], is_wb, matched + _held_white_flag(match, scene, chart))
             plans[i].white_balance_gains = (tuple(float(g) for g in matched[0].params["gains"])  # type: ignore[assignment]
                                             if matched else (1.0, 1.0, 1.0))
     return out
+
+
+def _held_white_flag(match: WhiteMatch, scene: int, chart: Chart) -> list[Operation]:
+    """The flag of a scene kept at its median As Shot white because the shift its pictures ask for is a guess beyond
+    the chart's ``white_balance.propose_above_mired`` (:attr:`~pipeline.planning.consistency.WhiteMatch.held_mired`)."""
+    if match.held_mired is None:
+        return []
+    held, limit = match.held_mired, chart.white_balance.propose_above_mired
+    return check_operation(
+        AcceptanceAction.FLAG, "scene_white_balance",
+        f"scene {scene}'s pictures ask for a {abs(held):.0f} mired {'warmer' if held > 0 else 'cooler'} white, more "
+        f"than the chart's {limit:g} applied unseen (a scene's own colour, firelight or a warm room, reads so as "
+        "readily as a cast): its frames are kept at their median As Shot white; if the light is a cast, correct a "
+        "frame in the review and propagate it to the scene", held, 0.0)
 
 
 def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operation]:

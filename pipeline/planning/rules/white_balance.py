@@ -89,6 +89,12 @@ light the measurement read on the image's neutral surfaces
    same direction (up to twice, within the cap) when that makes every face
    skin. A face that is not skin even so, or when the colour is left as shot,
    is flagged.
+5. A correction beyond the chart's ``propose_above_mired`` of a light guessed
+   from the picture (no ColorChecker or white backdrop read it, no face's skin
+   confirmed it) is proposed to a person, not applied: the same operation,
+   applied by a retoucher, marked ``render_on_accept`` (the renderer applies it
+   once a reviewer accepts it; :func:`proposal_note`). A scene's matched white
+   is proposed the same way.
 
 The operation's parameters (read by the renderer, the XMP writer, the review
 and the shoot's scene pass): ``gains`` (linear R, G, B multipliers),
@@ -123,7 +129,7 @@ from pipeline.imaging.white_balance import (
     mired,
     white_balance_gains,
 )
-from pipeline.kernel.records import AppliedBy, ColourMeasure, ImageRecord, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ColourMeasure, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.state import PlanState
 
@@ -359,18 +365,45 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
         return flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
-    plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
+    # Greys known to be grey, or faces made skin by it, witness the light; a guess beyond the chart's limit waits.
+    proposal = None if on_chart or faces_confirm or further else proposal_note(chart, applied)
+    if proposal is None:
+        plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
     return [Operation(
-        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE,
+        params=params | ({RENDER_ON_ACCEPT: True} if proposal else {}),
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read) + with_skin
         + ((f"; the camera balanced it automatically in daylight ({daylight_ev:.1f} EV)" if daylight_ev is not None
             else f"; unsure alone (confidence {confidence:.2f})")
            + ", but the faces confirm it: not skin-coloured as shot, skin after" if faces_confirm else "")
         + (f"; {further}" if further else "")
-        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
+        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else "")
+        + (f"; but {proposal}" if proposal else ""),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
-        confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
+        confidence=rounded(confidence, 2), applied_by=AppliedBy.RETOUCHER if proposal else AppliedBy.RENDERER,
     ), *flags]
+
+
+def proposal_note(chart: Chart, shift: float) -> str | None:
+    """What a person is told when a correction of ``shift`` mired, of a light guessed from the picture, is beyond
+    the chart's ``white_balance.propose_above_mired``; None when the renderer applies it unseen.
+
+    The light estimates read a scene's own colour as a cast as readily as a cast, and all four agree on it, so the
+    confidence does not tell them apart: 49 Wikimedia Commons photographs (``benchmarks/DO_NO_HARM_WIKIPEDIA.md``)
+    had a fire festival at night cooled by 105 mired (its firelight to grey-teal), a gilded altar under its lamps by
+    97, a parrot before an olive background by 95; 13 % of the accuracy benchmark's published photos were shifted by
+    50 mired or more unflagged. Whether a near-neutral share of pixels appears after the correction does not tell
+    either (a wood's texture greys as a cast's greys do). So a shift bigger than the chart allows unseen is proposed:
+    the operation, its amount and its reason are the same, a person accepts it (the renderer applies it then) or
+    rejects it. Not fitted: the limit is the chart's (the base chart's 50 mired, about a quarter to a half CTO gel,
+    is the accuracy benchmark's threshold for a shift nobody can miss, set before its figures were read).
+    """
+    limit = chart.white_balance.propose_above_mired
+    if not abs(shift) > limit:
+        return None
+    return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture is more than the chart's {limit:g} "
+            "applied unseen (firelight, gold, foliage or a blue hour read as casts too): proposed, not applied; "
+            "accept it if the light is a cast")
 
 
 def on_blown_backdrop(record: ImageRecord) -> bool:

@@ -758,12 +758,13 @@ function renderMeasurements() {
   const { doc } = view.payload;
   const m = doc.measurements;
   const exposure = doc.operations.find((o) => o.kind === "exposure");
+  const white = doc.operations.find((o) => o.kind === "white_balance");
+  const pending = (op) => op.params.render_on_accept && (op.review || {}).status !== "accepted";
   // One number: the offset the plan corrects (the manifest's exposure_ev), its verdict and what it keyed on.
   const rows = [
     ["Exposure", `${fmt(m.exposure_ev, 2, true)} EV, keyed on ${m.exposure_keyed_on || "–"} (${m.exposure_verdict || "–"})`
       + (exposure ? ` → correction ${fmt(exposure.params.ev, 2, true)} EV`
-        + (exposure.params.render_on_accept && (exposure.review || {}).status !== "accepted"
-          ? " proposed, not applied" : "")
+        + (pending(exposure) ? " proposed, not applied" : "")
         : ", no correction")],
     ["Exposure, whole frame", `${fmt(m.exposure_meter_ev, 2, true)} EV (the meter alone`
       + (m.exposure_backdrop_pct ? `, on the subject: a white backdrop of ${fmt(m.exposure_backdrop_pct, 0)} % left out)` : ")")],
@@ -775,6 +776,9 @@ function renderMeasurements() {
     ["White balance", m.wb_cast_mired != null
       ? `neutrals read ${miredWords(m.wb_cast_mired, "warm", "cool")}`
         + (m.wb_uncertainty_mired != null ? ` (±${fmt(m.wb_uncertainty_mired, 0)})` : "")
+        + (white && white.params.mired_shift != null
+          ? ` → correction ${fmt(white.params.mired_shift, 0, true)} mired` + (pending(white) ? " proposed, not applied" : "")
+          : "")
       : m.wb_temperature_shift_k == null ? "–"
       : `neutrals read ${miredWords(1e6 / (6504 + m.wb_temperature_shift_k) - 1e6 / 6504, "warm", "cool")}`],
     ["Sharpness", fmt(m.sharpness, 1)],

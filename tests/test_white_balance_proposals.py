@@ -1,0 +1,147 @@
+"""A big white-balance correction of a light guessed from the picture is proposed to a person, not applied.
+
+The chart's ``white_balance.propose_above_mired`` (base: 50 mired): beyond it, a correction no ColorChecker, white
+backdrop or face's skin witnesses goes to a person as the same operation, ``render_on_accept`` (the renderer applies
+it once a reviewer accepts it). Tier 1 plans records whose light is written inline; tier 2 runs a real photo
+(scikit-image's chelsea, a tabby cat on a rug) with a warm cast injected in linear light through the CLI's pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from test_blown_sky import _photo
+from test_scenes import frame
+from test_white_balance_rule import BASE, _chart, _flags, _record, _wb
+
+from benchmarks.accuracy_corpus import cast_gains, load_photo, save_jpeg, srgb8_to_linear, to_srgb8
+from charts.loader import load_chart
+from pipeline.imaging.render import adjustments_from_operations
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, OperationKind
+from pipeline.kernel.run import RunSettings, process_shoot
+from pipeline.outputs.instructions import summary_line
+from pipeline.outputs.xmp import crs_settings
+from pipeline.planning.plan import plan_image, plan_shoot
+
+
+def test_a_guessed_light_beyond_the_charts_limit_is_proposed_not_applied() -> None:
+    # 80 mired warm, the four cues within 6 mired of each other: as sure as the estimate gets, and as a fire
+    # festival or a gilded altar read.
+    op = _wb(plan_image(_record(80.0), BASE))
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    assert op.params["mired_shift"] == pytest.approx(-80.0, abs=0.15)  # the same amount as before
+    assert "proposed, not applied" in op.reason and "more than the chart's 50" in op.reason
+    # Pending it changes no pixel; accepted, the renderer applies its gains; rejected, nothing.
+    assert adjustments_from_operations([op]).wb_gains == (1.0, 1.0, 1.0)
+    accepted = dataclasses.replace(op, review={"status": "accepted", "by": "retoucher"})
+    assert adjustments_from_operations([accepted]).wb_gains == pytest.approx(tuple(op.params["gains"]))
+    rejected = dataclasses.replace(op, review={"status": "rejected", "by": "retoucher"})
+    assert adjustments_from_operations([rejected]).wb_gains == (1.0, 1.0, 1.0)
+    assert summary_line([op], 0) == "white balance 80 mired cooler (to confirm)"
+    assert summary_line([accepted], 0) == "white balance 80 mired cooler"
+    # The XMP carries what the exports carry: as shot while pending, the correction once accepted.
+    doc = {"source_path": "a.jpg", "image": {"width": 3000, "height": 2000, "format": "jpeg", "source_kind": "raster",
+                                            "orientation": 1},
+           "measurements": {"wb_cast_mired": 80.0, "wb_cast_a": 0.0, "wb_cast_b": 20.0, "wb_temperature_shift_k": -2400.0}}
+
+    def white_of(operation: object) -> str:
+        d = {**doc, "operations": [{"op_id": "white_balance", "kind": "white_balance", "params": operation.params,
+                                    "applied_by": str(operation.applied_by), "review": operation.review}]}
+        return crs_settings(d).attrs["crs:WhiteBalance"]
+    assert white_of(op) == "As Shot" and white_of(accepted) == "Custom"
+    # A cool light the same.
+    cool = _wb(plan_image(_record(-70.0), BASE))
+    assert cool.applied_by is AppliedBy.RETOUCHER and cool.params["mired_shift"] == pytest.approx(70.0, abs=0.15)
+
+
+def test_a_correction_within_the_limit_is_applied() -> None:
+    # 45 mired warm: 22 beyond published photographs' warmth, sure (6 mired): a 45 mired correction, unseen.
+    op = _wb(plan_image(_record(45.0), BASE))
+    assert op.applied_by is AppliedBy.RENDERER and RENDER_ON_ACCEPT not in op.params
+    assert op.params["mired_shift"] == pytest.approx(-45.0, abs=0.15)
+    # The limit is the chart's: raised past the shift, applied; lowered under it, proposed.
+    assert _wb(plan_image(_record(80.0), _chart(propose_above_mired=100.0))).applied_by is AppliedBy.RENDERER
+    assert _wb(plan_image(_record(45.0), _chart(propose_above_mired=30.0))).applied_by is AppliedBy.RETOUCHER
+
+
+def test_greys_known_to_be_grey_are_applied_whatever_the_shift() -> None:
+    # A ColorChecker's greys read the light: no guess, the correction is the renderer's.
+    op = _wb(plan_image(_record(120.0, wb_colour_checker=True), BASE))
+    assert op.applied_by is AppliedBy.RENDERER and op.params["mired_shift"] == pytest.approx(-120.0, abs=0.2)
+    # So is a white backdrop's.
+    op = _wb(plan_image(_record(120.0, wb_backdrop=True), BASE))
+    assert op.applied_by is AppliedBy.RENDERER
+
+
+def test_beyond_the_cap_the_proposal_carries_the_cap_and_its_flag() -> None:
+    ops = plan_image(_record(230.0, uncertainty=20.0), BASE)
+    op = _wb(ops)
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params["mired_shift"] == pytest.approx(-150.0)
+    (flag,) = _flags(ops, "white_balance")
+    assert "beyond the automatic 150" in flag.reason
+    # Real-estate interiors read the light off white walls: every correction up to their cap is applied.
+    op = _wb(plan_image(_record(180.0, uncertainty=20.0), load_chart("real_estate_interiors").chart))
+    assert op.applied_by is AppliedBy.RENDERER and op.params["mired_shift"] == pytest.approx(-180.0)
+
+
+def test_a_scene_asking_a_guessed_shift_beyond_the_limit_is_levelled_and_flagged() -> None:
+    """A restaurant's series under 2700 K lamps (culinary matches a scene's white), the camera's white off by up
+    to 15 mired between frames: each frame's own correction is a guess beyond the limit, and so is the scene's. The series is levelled to its median As Shot white (consistent, and
+    applied) and flagged; a person decides the shift."""
+    from pipeline.imaging.scene_light import mired_tint, rendered_white
+    from pipeline.planning.consistency import applied_gains
+    from pipeline.planning.scenes import frame_light
+
+    chart = load_chart("culinary").chart
+    # The camera's white 100-115 mired cooler than the lamps: the neutrals read warm.
+    shifts = (-100, -115, -105)
+    records = [frame(f"t{k}.dng", 30 * k, light_cct=2700, white_shift=shift) for k, shift in enumerate(shifts)]
+    alone = [_wb(plan_image(r, chart)) for r in records]
+    assert all(o.applied_by is AppliedBy.RETOUCHER for o in alone)  # each frame's own: proposed
+    plan_shoot(records, chart)
+    whites = []
+    for r in records:
+        for op in [o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE]:  # none on the median frame
+            assert op.applied_by is AppliedBy.RENDERER and "is held for a person" in op.reason
+        whites.append(mired_tint(rendered_white(applied_gains(r.operations), frame_light(r).as_shot_xy))[0])
+        (flag,) = [o for o in r.operations if o.params.get("check") == "scene_white_balance"]
+        assert "more than the chart's 50 applied unseen" in flag.reason and "cooler" in flag.reason
+    assert max(whites) - min(whites) < 1.0  # one white for the series
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """Through the pipeline (base): scikit-image's coffee as published (a brown cup and saucer on a wooden table) and
+    chelsea (a tabby cat) under a light 60 mired warmer, injected in linear light."""
+    work = tmp_path_factory.mktemp("wb_proposal")
+    shoot = work / "shoot"
+    shoot.mkdir()
+    save_jpeg(shoot / "coffee.jpg", _photo("coffee.png"))
+    lin = srgb8_to_linear(_photo("chelsea.png"))
+    save_jpeg(shoot / "chelsea_warm.jpg", to_srgb8(np.clip(lin * cast_gains(60.0), 0.0, 1.0)))
+    out = work / "out"
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    exports = {r["source_path"]: out / r["path"] for r in pq.read_table(out / "exports.parquet").to_pylist()}
+    return {r.source_path: (r, load_photo(shoot / r.source_path),
+                            np.asarray(Image.open(exports[r.source_path]).convert("RGB"))) for r in result.records}
+
+
+def _red_over_blue(srgb8: np.ndarray) -> float:
+    lin = srgb8_to_linear(srgb8).reshape(-1, 3).mean(axis=0)
+    return float(np.log2(lin[0] / lin[2]))
+
+
+@pytest.mark.parametrize("name", ["coffee.jpg", "chelsea_warm.jpg"])
+def test_a_real_photo_read_far_warm_is_proposed_and_delivered_as_shot(photos: dict, name: str) -> None:
+    record, source, export = photos[name]
+    (op,) = [o for o in record.operations if o.kind is OperationKind.WHITE_BALANCE]
+    # Read warm beyond the limit: the coffee by its brown cup and table (cooled by 109 mired before, the cup to
+    # blue-grey), the cat by the light injected. Proposed: the person who sees it tells the two apart ...
+    assert op.params["mired_shift"] < -BASE.white_balance.propose_above_mired
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    # ... and the export keeps the colour it was shot with until then.
+    assert _red_over_blue(export) == pytest.approx(_red_over_blue(source), abs=0.05)
