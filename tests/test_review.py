@@ -30,7 +30,9 @@ from pipeline.review.preview import (
     after_preview,
     clipped_mask,
     decode_preview,
+    pending_proposals,
     preview_adjustments,
+    proposed_operations,
     tonal_operations,
 )  # fmt: skip
 from pipeline.review.store import image_decision
@@ -416,6 +418,10 @@ def test_previews_are_rendered_and_cached(client, out: Path) -> None:  # noqa: A
     assert np.array_equal(mask[..., 3] > 0, expected) and expected.sum() > 0
     for variant in ("after", "thumb"):
         assert client.get(data["previews"].get(variant, "/preview/thumb/2008_001322.jpg")).status_code == 200
+    # Nothing proposed to a person here: no "proposed" picture offered, and its tiles are the "after" ones.
+    assert data["previews"]["proposed"] is None
+    tiles = {v: client.get(data["tiles"]["url"].format(variant=v, scale=1, col=0, row=0)) for v in ("after", "proposed")}
+    assert tiles["proposed"].status_code == 200 and tiles["proposed"].data == tiles["after"].data
     raw = client.get("/preview/thumb/raw/Kodak_DC50_DC50IMG_DC0008L.KDC")
     assert raw.status_code == 200 and max(Image.open(io.BytesIO(raw.data)).size) <= 400
     names = sorted(p.name for p in (out / "previews").iterdir())
@@ -491,6 +497,29 @@ def test_only_the_renderers_unrejected_operations_are_previewed() -> None:
         return {**op("brighten_face", "retoucher", status), "params": {"render_on_accept": True}}
     assert tonal_operations({"operations": [confirmable("pending"), confirmable("rejected")]}) == []
     assert [o["kind"] for o in tonal_operations({"operations": [confirmable("accepted")]})] == ["brighten_face"]
+
+
+def test_the_proposed_preview_accepts_every_pending_proposal() -> None:
+    def op(kind: str, status: str, proposal: bool = True, applied_by: str = "retoucher") -> dict:
+        return {"kind": kind, "applied_by": applied_by, "params": {"render_on_accept": True} if proposal else {},
+                "review": {"status": status}}
+
+    doc = {"operations": [op("white_balance", "pending"), op("exposure", "renderer", False, "renderer"),
+                          op("exposure", "rejected"), op("brighten_face", "accepted"), op("brighten_face", "pending", False),
+                          op("crop", "pending")]}
+    # Pending: the white balance; the rejected darkening and the person's own lift (no render_on_accept) are not.
+    assert [o["kind"] for o in pending_proposals(doc)] == ["white_balance"]
+    proposed = proposed_operations(doc)
+    assert [o["kind"] for o in proposed] == ["white_balance", "exposure", "brighten_face"]
+    assert proposed[0]["review"]["status"] == "accepted" and doc["operations"][0]["review"]["status"] == "pending"
+    assert [o["kind"] for o in tonal_operations(doc)] == ["exposure", "brighten_face"]  # "after": as before
+    # The renderer's picture of them: the white balance's gains are in it.
+    rgb = np.full((4, 6, 3), 0.1, dtype=np.float32)
+    doc["operations"][0]["params"]["gains"] = [0.5, 1.0, 2.0]
+    doc["operations"][1]["params"]["ev"] = 0.0
+    doc["operations"][3]["params"].update({"box": [0, 0, 1, 1], "ev": 0.0, "feather_px": 1})
+    out = after_preview(rgb, proposed_operations(doc), width=6, height=4)
+    np.testing.assert_allclose(_linear(out[0, 0]), [0.05, 0.1, 0.2], rtol=0.02)
 
 
 def test_clipped_mask_counts_any_channel_at_white() -> None:

@@ -17,6 +17,7 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from packshot_shoot import chart_leaving_the_backdrop, processed_packshot
@@ -509,6 +510,17 @@ def test_a_padded_crop_shows_its_pad(browser, packshot: Path) -> None:  # noqa: 
         expect(cells).to_have_count(0)
 
 
+def _mean_rgb(page, base: str) -> np.ndarray:  # noqa: ANN001
+    """The mean sRGB of the picture the stage shows (its ``src``, fetched)."""
+    import io
+
+    from PIL import Image
+
+    src = page.locator("#photo").get_attribute("src")
+    body = page.request.get(base + src).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.float64).reshape(-1, 3).mean(axis=0)
+
+
 def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path: Path) -> None:  # noqa: ANN001
     # scikit-image's coffee under a pasted white sky (tests/test_blown_sky.py): its darkening is proposed, not applied.
     from playwright.sync_api import expect
@@ -535,7 +547,22 @@ def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path
         expect(white_row).to_contain_text("mired proposed, not applied")
         expect(page.locator(".op.kind-white_balance .meta")).to_contain_text("proposed: applied once accepted")
         shot(page, "proposed-darkening")
+        # "Proposed" shows what accepting would deliver: both proposals applied, the cup darker and cooler.
+        after = _mean_rgb(page, base)
+        page.get_by_role("button", name="Proposed").click()
+        expect(page.locator(".pane-label")).to_have_text("After, proposals accepted")
+        expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"^/preview/proposed/"))
+        proposed = _mean_rgb(page, base)
+        assert proposed.mean() < after.mean() - 20  # 2 EV darker on the ground
+        assert proposed[2] / proposed[0] > after[2] / after[0] + 0.05  # cooler
+        shot(page, "proposed-view")
         card.get_by_role("button", name="Accept").click()
         expect(card.locator(".meta")).to_contain_text("proposed, accepted: applied")
         expect(exposure_row).not_to_contain_text("proposed, not applied")
         expect(white_row).to_contain_text("mired proposed, not applied")  # still pending: its own accept
+        expect(page.get_by_role("button", name="Proposed")).to_be_visible()  # the white balance is still pending
+        page.locator(".op.kind-white_balance").get_by_role("button", name="Accept").click()
+        # Nothing pending any more: the view falls back to "After", which is what "Proposed" showed.
+        expect(page.get_by_role("button", name="Proposed")).to_be_hidden()
+        expect(page.locator(".pane-label")).to_have_text("After")
+        assert np.abs(_mean_rgb(page, base) - proposed).max() < 2.0

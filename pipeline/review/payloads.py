@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pipeline.outputs.instructions import instruction_name
 from pipeline.review.culling import culling_from_doc
-from pipeline.review.preview import tonal_operations
+from pipeline.review.preview import pending_proposals, proposed_operations, tonal_operations
 from pipeline.review.store import ImageEntry, ReviewStore
 from pipeline.review.tiles import TILE_PX
 
@@ -49,7 +49,17 @@ def image_badges(doc: dict[str, Any] | None) -> dict[str, Any]:
 
 def after_key(doc: dict[str, Any]) -> str:
     """Names the "after" preview of the operations the renderer would apply now."""
-    ops = [(o["kind"], o["params"]) for o in tonal_operations(doc)]
+    return _key(tonal_operations(doc))
+
+
+def proposed_key(doc: dict[str, Any]) -> str:
+    """Names the "proposed" preview (:func:`~pipeline.review.preview.proposed_operations`); the same as
+    :func:`after_key` when nothing is pending."""
+    return _key(proposed_operations(doc))
+
+
+def _key(operations: list[dict[str, Any]]) -> str:
+    ops = [(o["kind"], o["params"]) for o in operations]
     return hashlib.sha256(json.dumps(ops, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -109,11 +119,14 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "previews": {
             "before": f"/preview/before/{q}",
             "after": f"/preview/after/{q}?k={key}",
+            # Every pending proposal accepted (None without one): what an accept would deliver.
+            "proposed": f"/preview/proposed/{q}?k={proposed_key(doc)}" if pending_proposals(doc) else None,
             "clip": f"/preview/clip/{q}",
             "thumb": f"/preview/thumb/{q}?k={key}",
         },
         # Full-resolution tiles, rendered on demand: {variant} before/after, {scale} 1 = 100%, {col}/{row}.
-        "tiles": {"size": TILE_PX, "url": f"/tile/{{variant}}/{{scale}}/{{col}}/{{row}}/{q}?k={key}"},
+        # (Keyed by the proposed operations, which hold the applied ones: a changed proposal is a new URL too.)
+        "tiles": {"size": TILE_PX, "url": f"/tile/{{variant}}/{{scale}}/{{col}}/{{row}}/{q}?k={proposed_key(doc)}"},
         "files": {"instructions": f"/files/instructions/{quote(instruction_name(source_path))}",
                   "xmp": f"/files/{quote(doc['xmp'])}"},
         "prev": order[i - 1] if i > 0 else None,

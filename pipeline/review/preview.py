@@ -31,7 +31,7 @@ from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import SourceKind, renderer_applies
+from pipeline.kernel.records import RENDER_ON_ACCEPT, SourceKind, renderer_applies
 from pipeline.outputs.instructions import operation_from_doc
 
 PREVIEW_LONG_EDGE = 1600
@@ -79,6 +79,23 @@ def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
         op for op in doc["operations"]
         if op["kind"] in TONAL_KINDS and renderer_applies(op["applied_by"], op["params"], op.get("review"))
     ]  # fmt: skip
+
+
+def pending_proposals(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The operations proposed to a person that the renderer applies once accepted
+    (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`), neither accepted nor rejected yet."""
+    return [op for op in doc["operations"] if op["kind"] in TONAL_KINDS and op["params"].get(RENDER_ON_ACCEPT)
+            and (op.get("review") or {}).get("status") not in ("accepted", "rejected")]
+
+
+def proposed_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the renderer would apply were every pending proposal accepted: :func:`tonal_operations` and
+    :func:`pending_proposals` (as accepted copies), in the document's order (the "proposed" preview a reviewer
+    judges them on)."""
+    pending = {id(op) for op in pending_proposals(doc)}
+    applied = {id(op) for op in tonal_operations(doc)}
+    return [{**op, "review": {**(op.get("review") or {}), "status": "accepted"}} if id(op) in pending else op
+            for op in doc["operations"] if id(op) in pending or id(op) in applied]
 
 
 def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool = False) -> Adjustments:
@@ -207,7 +224,7 @@ class PreviewCache:
         ----------
         name : str
             Cache stem of the image (its name and content hash).
-        variant : {"before", "after", "thumb", "clip"}
+        variant : {"before", "after", "proposed", "thumb", "clip"}
             ``thumb`` is the "after" picture at :data:`THUMB_LONG_EDGE`.
         operations, width, height, after_key
             For ``after`` and ``thumb``: the tonal operations, the full-resolution
@@ -227,7 +244,7 @@ class PreviewCache:
             On an unknown variant.
         """
         suffix = {"before": ".jpg", "clip": ".clip.png"}.get(variant)
-        if variant in ("after", "thumb"):
+        if variant in ("after", "proposed", "thumb"):
             suffix = f".{variant}-{after_key}.jpg"
         if suffix is None:
             raise ValueError(f"unknown preview variant {variant!r}")

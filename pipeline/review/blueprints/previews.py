@@ -1,4 +1,5 @@
-"""Preview images: the source as shot, after the automatic correction, a thumbnail, clipped highlights.
+"""Preview images: the source as shot, after the automatic correction, a thumbnail, clipped highlights, and the
+"proposed" picture (the corrections with every pending proposal accepted: what an accept would deliver).
 
 A thumbnail is the corrected picture: the one the render made
 (``previews/<hash>.after.jpg``) while the image's decisions are those it was
@@ -19,11 +20,11 @@ from pipeline.outputs.instructions import instruction_name
 from pipeline.outputs.shoot import after_preview_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
-from pipeline.review.payloads import after_key
-from pipeline.review.preview import bracket_frames, tonal_operations
+from pipeline.review.payloads import after_key, proposed_key
+from pipeline.review.preview import bracket_frames, proposed_operations, tonal_operations
 from pipeline.review.store import NotFound
 
-VARIANTS = ("before", "after", "thumb", "clip")
+VARIANTS = ("before", "after", "proposed", "thumb", "clip")
 
 previews = Blueprint("previews", __name__, url_prefix="/preview")
 
@@ -37,7 +38,7 @@ def preview(variant: str, source_path: str) -> Response:
     try:
         entry = store.planned(source_path)
         # The file as it stands: a picture needs no version, and 50 thumbnails at once need no database.
-        doc = store.peek(source_path) if variant in ("after", "thumb") else None
+        doc = store.peek(source_path) if variant in ("after", "proposed", "thumb") else None
     except NotFound:
         abort(404)
     if variant == "thumb" and doc is not None and doc.get("exports") and store.stale(source_path, doc) is False:
@@ -50,7 +51,7 @@ def preview(variant: str, source_path: str) -> Response:
     run_preview = None
     if entry.preview_path and not entry.preview_path.startswith("/") and ".." not in entry.preview_path.split("/"):
         run_preview = store.out_dir / entry.preview_path
-    operations = tonal_operations(doc) if doc else None
+    operations = (None if not doc else proposed_operations(doc) if variant == "proposed" else tonal_operations(doc))
     try:  # a bracket's middle frame: the others merged in, as the export has them
         bracket = [(store.source_file(sp), offset) for sp, offset in bracket_frames(operations or [])]
     except NotFound:
@@ -61,14 +62,15 @@ def preview(variant: str, source_path: str) -> Response:
             operations=operations,
             width=doc["image"]["width"] if doc else None,
             height=doc["image"]["height"] if doc else None,
-            after_key=after_key(doc) if doc else "",
+            after_key=(proposed_key(doc) if variant == "proposed" else after_key(doc)) if doc else "",
             run_preview=run_preview, bracket=bracket,
         )
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot make a preview of {source_path}: {exc}")
     resp = send_file(path, mimetype="image/png" if variant == "clip" else "image/jpeg", max_age=0)
     # "after" and thumbnails are named by the operations' key: a changed decision is a new URL.
-    resp.headers["Cache-Control"] = "private, max-age=3600" if variant in ("after", "thumb") else "no-cache"
+    resp.headers["Cache-Control"] = ("private, max-age=3600" if variant in ("after", "proposed", "thumb")
+                                     else "no-cache")
     return resp
 
 

@@ -1,4 +1,5 @@
-"""The 100% view: full-resolution tiles of an image, before or after the corrections.
+"""The 100% view: full-resolution tiles of an image, before or after the corrections (or with its pending
+proposals accepted: ``proposed``).
 
 ``GET /tile/<variant>/<scale>/<col>/<row>/<source_path>?k=KEY``: one
 :data:`~pipeline.review.tiles.TILE_PX` square tile at 1:``scale`` (1 = 100%),
@@ -20,7 +21,13 @@ from pipeline.kernel.records import SourceKind
 from pipeline.review.blueprints.previews import cache_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
-from pipeline.review.preview import bracket_frames, encode_jpeg, preview_adjustments, tonal_operations
+from pipeline.review.preview import (
+    bracket_frames,
+    encode_jpeg,
+    preview_adjustments,
+    proposed_operations,
+    tonal_operations,
+)
 from pipeline.review.store import NotFound
 from pipeline.review.tiles import render_tile, tile_box
 
@@ -31,7 +38,7 @@ TILE_QUALITY = 92
 
 @tiles.get("/<variant>/<int:scale>/<int:col>/<int:row>/<path:source_path>")
 def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Response:
-    if variant not in ("before", "after"):
+    if variant not in ("before", "after", "proposed"):
         abort(404)
     context = review_context()
     store = context.store
@@ -46,9 +53,10 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
     except ValueError as exc:
         return json_error(404, str(exc))
     name, bracket = cache_name(source_path, entry.content_hash), []
-    if variant == "after":  # a bracket's middle frame: the others merged in, as the export has them
+    operations = proposed_operations(doc) if variant == "proposed" else tonal_operations(doc)
+    if variant != "before":  # a bracket's middle frame: the others merged in, as the export has them
         try:
-            bracket = [(store.source_file(sp), offset) for sp, offset in bracket_frames(tonal_operations(doc))]
+            bracket = [(store.source_file(sp), offset) for sp, offset in bracket_frames(operations)]
         except NotFound:
             bracket = []  # (a frame no longer in the manifest: the middle frame alone)
         if bracket:
@@ -58,7 +66,7 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
                                       bracket)
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
-    adjustments = (preview_adjustments(tonal_operations(doc), is_rendered(SourceKind(entry.source_kind))) if variant == "after"
+    adjustments = (preview_adjustments(operations, is_rendered(SourceKind(entry.source_kind))) if variant != "before"
                    else preview_adjustments([]))
     pixels = render_tile(decoded, width, height, adjustments, col, row, scale)
     resp = Response(encode_jpeg(pixels, quality=TILE_QUALITY, full_chroma=True), mimetype="image/jpeg")

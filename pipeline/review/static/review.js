@@ -921,6 +921,9 @@ function renderOverlay() {
 }
 
 // --- the stage: one pane, or before and after side by side; fit or 100% ------------------------
+// "proposed": the corrections with every pending proposal accepted (what an accept would deliver).
+const PANE_LABELS = { before: "Before", after: "After", proposed: "After, proposals accepted" };
+
 function paneVariants() {
   return view.show === "both" ? ["before", "after"] : [view.show];
 }
@@ -937,7 +940,7 @@ function buildStage() {
       withOverlay ? h("svg", { id: "overlay", class: "overlay", xmlns: SVG_NS, preserveAspectRatio: "none" }) : null);
     const viewport = h("div", { class: "viewport" }, canvas);
     return h("div", { class: "pane", "data-variant": variant }, viewport,
-      h("span", { class: "pane-label", text: variant === "before" ? "Before" : "After" }));
+      h("span", { class: "pane-label", text: PANE_LABELS[variant] }));
   });
   stage.replaceChildren(...panes);
   for (const pane of panes) setupPane(pane);
@@ -973,12 +976,16 @@ function layoutStage() {
 
 function renderImage() {
   const p = view.payload;
+  if (view.show === "proposed" && !p.previews.proposed) { // nothing pending here (any more)
+    view.show = "after";
+    document.getElementById("stage").replaceChildren();
+  }
   if (!document.querySelector("#stage .pane")) buildStage();
   layoutStage();
   for (const pane of document.querySelectorAll("#stage .pane")) {
     const variant = pane.dataset.variant;
     const base = pane.querySelector("img.base");
-    const src = variant === "after" ? p.previews.after : p.previews.before;
+    const src = p.previews[variant] || p.previews.after;
     if (base.getAttribute("src") !== src) base.setAttribute("src", src);
     const clip = pane.querySelector("img.clip");
     clip.hidden = !view.overlays.clip;
@@ -986,9 +993,11 @@ function renderImage() {
     loadTiles(pane);
   }
   for (const [id, on] of [["show-before", view.show === "before"], ["show-after", view.show === "after"],
-    ["show-both", view.show === "both"], ["zoom-fit", view.zoom === "fit"], ["zoom-100", view.zoom !== "fit"]]) {
+    ["show-both", view.show === "both"], ["show-proposed", view.show === "proposed"], ["zoom-fit", view.zoom === "fit"],
+    ["zoom-100", view.zoom !== "fit"]]) {
     document.getElementById(id).classList.toggle("on", on);
   }
+  document.getElementById("show-proposed").hidden = !p.previews.proposed;
   for (const [name, on] of Object.entries(view.overlays)) document.getElementById("ov-" + name).checked = on;
 }
 
@@ -1377,7 +1386,7 @@ async function setupImage() {
   const saved = JSON.parse(localStorage.getItem("postprod.overlays") || "null");
   if (saved) Object.assign(view.overlays, saved);
   view.show = localStorage.getItem("postprod.show") || "after";
-  if (!["before", "after", "both"].includes(view.show)) view.show = "after";
+  if (!["before", "after", "both", "proposed"].includes(view.show)) view.show = "after";
   onDecided = imageDecided;
   onRendered = () => gotoImage(view.payload.source_path).then(loadStrip);
   setupCullbar();
@@ -1434,6 +1443,7 @@ function imageKeys(ev) {
   else if (k === "z" || k === " ") setZoom(view.zoom === "fit" ? 1 : "fit");
   else if (k === "y") setShow(view.show === "both" ? "after" : "both");
   else if (k === "b") setShow(view.show === "after" ? "before" : "after");
+  else if (k === "o" && view.payload.previews.proposed) setShow(view.show === "proposed" ? "after" : "proposed");
   else if (k === "f") toggleOverlay("faces");
   else if (k === "c") toggleOverlay("crops");
   else if (k === "h") toggleOverlay("clip");
