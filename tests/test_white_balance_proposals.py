@@ -127,7 +127,8 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
     exports = {r["source_path"]: out / r["path"] for r in pq.read_table(out / "exports.parquet").to_pylist()}
     return {r.source_path: (r, load_photo(shoot / r.source_path),
-                            np.asarray(Image.open(exports[r.source_path]).convert("RGB"))) for r in result.records}
+                            np.asarray(Image.open(exports[r.source_path]).convert("RGB"))) for r in result.records} | {
+        "out": out}
 
 
 def _red_over_blue(srgb8: np.ndarray) -> float:
@@ -145,3 +146,20 @@ def test_a_real_photo_read_far_warm_is_proposed_and_delivered_as_shot(photos: di
     assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
     # ... and the export keeps the colour it was shot with until then.
     assert _red_over_blue(export) == pytest.approx(_red_over_blue(source), abs=0.05)
+
+
+def test_the_review_lists_the_photos_with_a_correction_to_confirm(photos: dict) -> None:
+    from pipeline.review.app import create_app
+
+    client = create_app(photos["out"], reviewer="Ana").test_client()
+    everything = client.get("/api/images").get_json()["images"]
+    assert {i["source_path"]: i["proposed"] for i in everything} == {"coffee.jpg": 1, "chelsea_warm.jpg": 1}
+    assert [i["source_path"] for i in client.get("/api/images?proposed=1").get_json()["images"]] == [
+        "chelsea_warm.jpg", "coffee.jpg"]
+    # Rejected (the coffee's brown is its own), it is decided: no longer to confirm, and the picture as shot.
+    doc = client.get("/api/images/coffee.jpg").get_json()
+    r = client.post("/api/images/coffee.jpg", json={"version": doc["version"],
+                                                   "changes": [{"op_id": "white_balance", "status": "rejected"}]})
+    assert r.status_code == 200, r.get_json()
+    assert [i["source_path"] for i in client.get("/api/images?proposed=1").get_json()["images"]] == ["chelsea_warm.jpg"]
+    assert client.get("/api/images/coffee.jpg").get_json()["previews"]["proposed"] is None

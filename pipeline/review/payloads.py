@@ -90,6 +90,8 @@ def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int,
             "rejected": doc["verdict"] == "reject",
             "summary": doc["summary"],
             "operations": len(doc["operations"]),
+            # Corrections proposed to a person, the renderer's once accepted, not decided yet ("to confirm").
+            "proposed": len(pending_proposals(doc)),
             "kinds": sorted({o["kind"] for o in doc["operations"]}),
             **image_badges(doc),
         })

@@ -32,7 +32,8 @@ _TILES: WeakKeyDictionary[Any, dict[str, tuple[Any, dict[str, Any], str]]] = Wea
 @api.get("/images")
 def list_images() -> Response:
     """Query: ``verdict`` (accept, flag, reject, failed), ``faces=1``, ``review`` (a review state),
-    ``flag`` (pick, reject, none), ``stars`` (at least N), ``label`` (a colour or none), ``stale=1``."""
+    ``flag`` (pick, reject, none), ``stars`` (at least N), ``label`` (a colour or none), ``stale=1``,
+    ``proposed=1`` (a correction proposed to a person and not decided yet)."""
     store = review_context().store
     verdict = request.args.get("verdict") or None
     faces = request.args.get("faces") in ("1", "true", "yes")
@@ -40,6 +41,7 @@ def list_images() -> Response:
     flag = request.args.get("flag") or None
     label = request.args.get("label") or None
     stale_only = request.args.get("stale") in ("1", "true", "yes")
+    proposed_only = request.args.get("proposed") in ("1", "true", "yes")
     try:
         min_stars = int(request.args.get("stars") or 0)
     except ValueError:
@@ -79,6 +81,8 @@ def list_images() -> Response:
         if label and (item.get("label") or "none") != label:
             continue
         if stale_only and not item.get("stale"):
+            continue
+        if proposed_only and not item.get("proposed"):
             continue
         texts.append(text)
     head = json.dumps({"shoot": store.shoot_name, "chart": store.chart_name})[:-1]

@@ -272,7 +272,7 @@ function setupShared() {
 // --- gallery ----------------------------------------------------------------------------
 const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0, listing: 0 };
 const FILTERS = ["verdict", "review", "flag", "stars", "label"];
-const CHECKS = ["faces", "stale"];
+const CHECKS = ["faces", "stale", "proposed"];
 
 function galleryQuery() {
   const form = document.getElementById("filters");
@@ -298,6 +298,9 @@ function tileBadges(item) {
   else if (item.review_state === "pending") out.push(badge(`${c.pending} to review`, "state-pending"));
   else out.push(badge(`${item.operations - c.pending}/${item.operations} reviewed`, "state-" + item.review_state));
   if (c.rejected) out.push(badge(`${c.rejected} rejected`, "rejected"));
+  if (item.proposed) {
+    out.push(badge(`${item.proposed} to confirm`, "proposed", "corrections proposed to you: applied once accepted"));
+  }
   if (item.stale) out.push(badge("stale export", "stale", "changed in review since its exports were rendered"));
   return out;
 }
