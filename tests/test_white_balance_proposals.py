@@ -163,3 +163,26 @@ def test_the_review_lists_the_photos_with_a_correction_to_confirm(photos: dict) 
     assert r.status_code == 200, r.get_json()
     assert [i["source_path"] for i in client.get("/api/images?proposed=1").get_json()["images"]] == ["chelsea_warm.jpg"]
     assert client.get("/api/images/coffee.jpg").get_json()["previews"]["proposed"] is None
+
+
+def test_the_gallerys_batch_accepts_proposals_only_when_asked(photos: dict) -> None:
+    from pipeline.review.app import create_app
+
+    client = create_app(photos["out"], reviewer="Ana").test_client()
+
+    def decide(**all_: object) -> list[str]:
+        version = client.get("/api/images/chelsea_warm.jpg").get_json()["version"]
+        r = client.post("/api/decisions", json={"items": [{"source_path": "chelsea_warm.jpg", "version": version,
+                                                          "all": all_}]})
+        assert r.status_code == 200, r.get_json()
+        doc = client.get("/api/images/chelsea_warm.jpg").get_json()["doc"]
+        return [o["review"]["status"] for o in doc["operations"] if o["kind"] == "white_balance"]
+
+    # "Accept corrections" accepts the automatic ones: the proposal waits for a look.
+    assert decide(status="accepted") == ["pending"]
+    # "Accept proposals" accepts it (after the look the filter and the Proposed view give).
+    assert decide(status="accepted", proposals=True) == ["accepted"]
+    version = client.get("/api/images/chelsea_warm.jpg").get_json()["version"]
+    bad = client.post("/api/decisions", json={"items": [{"source_path": "chelsea_warm.jpg", "version": version,
+                                                        "all": {"status": "done", "proposals": True}}]})
+    assert bad.status_code == 422 and "all.proposals" in bad.get_json()["error"]

@@ -126,6 +126,10 @@ class Decision:
         ``accepted``/``rejected``: every pending automatic correction (the
         renderer's operations, never a flag, a reject or a retoucher's task);
         ``done``: every instruction not rejected; ``pending``: every one.
+    all_proposals : bool
+        With ``all_status`` accepted or rejected: every pending correction proposed to a person instead (a
+        retoucher's operation the renderer applies once accepted, ``render_on_accept``), and nothing else: the
+        gallery's "Accept proposals" after a look at them, never part of accepting the automatic ones.
     amount : (kind, ev), optional
         Set this amount on every operation of ``kind`` (exposure, brighten_face).
     """
@@ -136,6 +140,7 @@ class Decision:
     changes: tuple[OpChange, ...] = ()
     all_status: str | None = None
     amount: tuple[str, float] | None = None
+    all_proposals: bool = False
 
 
 def parse_decisions(body: Any, parse_change: Any, max_abs_ev: float) -> tuple[list[Decision], str | None]:
@@ -187,11 +192,14 @@ def parse_decisions(body: Any, parse_change: Any, max_abs_ev: float) -> tuple[li
             changes = tuple(parse_change(c) for c in raw)
         except ValueError as exc:  # CullingError and the store's ReviewError
             raise CullingError(f"{where} ({sp}): {exc}") from None
-        all_status = None
+        all_status, all_proposals = None, False
         if "all" in item:
             all_status = item["all"].get("status") if isinstance(item["all"], dict) else None
             if all_status not in BULK_STATUSES:
                 raise CullingError(f"{where}: all.status must be one of {', '.join(BULK_STATUSES)}")
+            all_proposals = item["all"].get("proposals", False)
+            if not isinstance(all_proposals, bool) or (all_proposals and all_status not in ("accepted", "rejected")):
+                raise CullingError(f"{where}: all.proposals must be true or false, and true only to accept or reject")
         amount = None
         if "amount" in item:
             a = item["amount"]
@@ -203,5 +211,5 @@ def parse_decisions(body: Any, parse_change: Any, max_abs_ev: float) -> tuple[li
             amount = (a["kind"], round(float(ev), 2))
         if not (culling or changes or all_status or amount):
             raise CullingError(f"{where} ({sp}): nothing to change")
-        out.append(Decision(sp, version, MappingProxyType(culling), changes, all_status, amount))
+        out.append(Decision(sp, version, MappingProxyType(culling), changes, all_status, amount, all_proposals))
     return out, reviewer

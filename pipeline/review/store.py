@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from pipeline.imaging.geometry import fits, parse_aspect, shrink_to_fit
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import EXPORTS_NAME, INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
 from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_atomic
 from pipeline.outputs import decisions
@@ -953,8 +953,11 @@ class ReviewStore:
         if d.all_status is not None:
             for o in doc["operations"]:
                 status = o["review"]["status"]
-                if d.all_status in ("accepted", "rejected"):
-                    # Automatic corrections only: a flag or a retoucher's task is answered one by one.
+                if d.all_status in ("accepted", "rejected") and d.all_proposals:
+                    # The corrections proposed to a person, after a look at them ("Accept proposals").
+                    wanted = status == "pending" and bool(o["params"].get(RENDER_ON_ACCEPT))
+                elif d.all_status in ("accepted", "rejected"):
+                    # Automatic corrections only: a flag or a retoucher's task (a proposal too) is answered one by one.
                     wanted = status == "pending" and o["applied_by"] == "renderer" and o["kind"] not in ("flag", "reject")
                 elif d.all_status == "done":
                     wanted = status != "rejected"

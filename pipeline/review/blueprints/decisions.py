@@ -27,7 +27,8 @@ decisions = Blueprint("decisions", __name__, url_prefix=API_PREFIX)
 @decisions.post("/decisions")
 def decide() -> Response:
     """Body: ``{"reviewer"?, "items": [{"source_path", "version", "image"?: {"flag"?, "stars"?, "label"?},
-    "changes"?: [...], "all"?: {"status"}, "amount"?: {"kind", "ev"}}]}``.
+    "changes"?: [...], "all"?: {"status", "proposals"?}, "amount"?: {"kind", "ev"}}]}`` (``all.proposals``: the
+    corrections proposed to a person instead of the automatic ones).
 
     Answers ``{"images": [gallery tiles of the images], "changed": N, "undo": body or null}``;
     404 for an unknown image, 409 (``stale``: the current tiles) when one changed meanwhile,

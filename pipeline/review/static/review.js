@@ -462,10 +462,25 @@ async function bulkStatus(status) {
   const pending = items.reduce((n, i) => n + (i.counts ? i.counts.pending : 0), 0);
   const ok = await confirmBox(`${BULK_WORDS[status]} ${what} of ${items.length} image${items.length > 1 ? "s" : ""}?`,
     [status === "done" ? "Marks the instructions carried out." : `${pending} instruction(s) are pending in all; ` +
-      "flags and retouchers' tasks are left for you to answer one by one.", ...items.map((i) => i.source_path)]);
+      "flags, retouchers' tasks and corrections proposed to you are left for you to answer one by one " +
+      "(or with Accept proposals).", ...items.map((i) => i.source_path)]);
   if (!ok) return;
   await decide(items.map((i) => ({ source_path: i.source_path, all: { status } })),
     `${BULK_WORDS[status].toLowerCase()} ${what}: ${items.length} image(s)`);
+}
+
+// The corrections proposed to a person (applied once accepted): accepted or rejected together after a look at
+// them (the filter "to confirm", the image page's "Proposed" view), never with the automatic ones.
+async function bulkProposals(status) {
+  const items = chosenItems().filter((i) => i.proposed);
+  if (!items.length) return toast("None of the selected images has a correction to confirm", "warn");
+  const n = items.reduce((k, i) => k + i.proposed, 0);
+  const ok = await confirmBox(`${BULK_WORDS[status]} the ${n} proposed correction(s) of ${items.length} image(s)?`,
+    [status === "accepted" ? "The renderer applies them once accepted (re-render the exports)." : "They are not applied.",
+      ...items.map((i) => i.source_path)]);
+  if (!ok) return;
+  await decide(items.map((i) => ({ source_path: i.source_path, all: { status, proposals: true } })),
+    `${BULK_WORDS[status].toLowerCase()} the proposed corrections: ${items.length} image(s)`);
 }
 
 async function batchStars() {
@@ -518,6 +533,9 @@ function setupGallery() {
     if (item && item.url) location.href = item.url;
   });
   for (const b of document.querySelectorAll("[data-batch]")) b.addEventListener("click", () => bulkStatus(b.dataset.batch));
+  for (const b of document.querySelectorAll("[data-proposals]")) {
+    b.addEventListener("click", () => bulkProposals(b.dataset.proposals));
+  }
   document.getElementById("batch-stars").addEventListener("change", batchStars);
   document.getElementById("batch-ev-set").addEventListener("click", batchExposure);
   document.addEventListener("keydown", (ev) => {
