@@ -128,7 +128,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     exports = {r["source_path"]: out / r["path"] for r in pq.read_table(out / "exports.parquet").to_pylist()}
     return {r.source_path: (r, load_photo(shoot / r.source_path),
                             np.asarray(Image.open(exports[r.source_path]).convert("RGB"))) for r in result.records} | {
-        "out": out}
+        "out": out, "summary": result.summary()}
 
 
 def _red_over_blue(srgb8: np.ndarray) -> float:
@@ -146,6 +146,15 @@ def test_a_real_photo_read_far_warm_is_proposed_and_delivered_as_shot(photos: di
     assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
     # ... and the export keeps the colour it was shot with until then.
     assert _red_over_blue(export) == pytest.approx(_red_over_blue(source), abs=0.05)
+
+
+def test_the_runs_summary_counts_the_corrections_to_confirm(photos: dict, capsys: pytest.CaptureFixture) -> None:
+    from pipeline.cli.main import _print_summary
+
+    summary = photos["summary"]
+    assert summary["to_confirm"] == {"white_balance": 2} and summary["images_to_confirm"] == 2
+    _print_summary(summary)
+    assert "to confirm: 2 white balance (in 2 images; proposed, not applied until accepted" in capsys.readouterr().out
 
 
 def test_the_review_lists_the_photos_with_a_correction_to_confirm(photos: dict) -> None:

@@ -291,6 +291,11 @@ def _print_summary(s: dict) -> None:
                                                  else "") for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("to_confirm"):
+        n = s["images_to_confirm"]
+        echo("to confirm: " + ", ".join(f"{k} {kind.replace('_', ' ')}" for kind, k in sorted(s["to_confirm"].items()))
+             + f" (in {n} image{'s' if n != 1 else ''}; proposed, not applied until accepted: `postprod review OUT`, "
+             "filter 'to confirm')")
     if s.get("replanned_not_rendered"):
         n = s["replanned_not_rendered"]
         echo(f"{n} image{'s' if n > 1 else ''} to deliver have no exports: re-planned differently, not rendered "

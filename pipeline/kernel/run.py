@@ -51,7 +51,7 @@ from pipeline.kernel.outdir import (
     set_aside_reviews,
 )
 from pipeline.kernel.record_store import RecordStore
-from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict
+from pipeline.kernel.records import RENDER_ON_ACCEPT, Failure, ImageRecord, SourceTask, Status, Verdict
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
@@ -164,6 +164,8 @@ class RunResult:
         ok = faces = with_faces = exports = files = without_exports = merged = 0
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
+        to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
+        images_to_confirm = 0
         for r in self.records:  # one pass: the records are read, counted and let go
             files += 1
             if r.duplicate_of is not None:
@@ -182,6 +184,10 @@ class RunResult:
                 exports += len(r.exports)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
                 merged += any(op.params.get("check") == "bracket" for op in r.operations)
+                pending = [str(op.kind) for op in r.operations if op.params.get(RENDER_ON_ACCEPT)
+                           and (op.review or {}).get("status") not in ("accepted", "rejected")]
+                to_confirm.update(pending)
+                images_to_confirm += bool(pending)
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
@@ -200,6 +206,9 @@ class RunResult:
             "merged_into_brackets": merged,
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
+            # Corrections proposed to a person (the renderer's once accepted in the review), by kind.
+            "to_confirm": dict(to_confirm),
+            "images_to_confirm": images_to_confirm,
             "exports": exports,
             "replanned_not_rendered": without_exports if self.plan_only else 0,
             "rendered": len(self.rendered),
