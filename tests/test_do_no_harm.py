@@ -34,7 +34,8 @@ def test_the_counts_follow_the_plan(tmp_path: Path, model_dir: Path) -> None:
     assert preset.proposed_mired <= -50 and preset.mired == 0.0 and not preset.colour_flagged, preset
     assert photos["auto.jpg"].mired == 0.0 and photos["auto.jpg"].proposed_mired == 0.0, photos["auto.jpg"]
     rows = {r.split(" | ")[0].lstrip("| "): r.split(" | ")[1].rstrip(" |") for r in table(list(photos.values()), 10.0)[2:]}
-    assert rows["a white-balance change proposed to a person, not applied (the renderer's once accepted)"] == "1 of 2 (50 %)"
+    proposed = "a white-balance change proposed to a person, not applied (the renderer's once accepted)"
+    assert rows[proposed] == "1 of 2 (50 %)"
     assert rows["white balance shifted by 50 mired or more, no colour flag"] == "0 of 2 (0 %)"
     assert rows["white balance left within the chart's 10 mired"] == "2 of 2 (100 %)"
 

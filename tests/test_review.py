@@ -420,7 +420,8 @@ def test_previews_are_rendered_and_cached(client, out: Path) -> None:  # noqa: A
         assert client.get(data["previews"].get(variant, "/preview/thumb/2008_001322.jpg")).status_code == 200
     # Nothing proposed to a person here: no "proposed" picture offered, and its tiles are the "after" ones.
     assert data["previews"]["proposed"] is None
-    tiles = {v: client.get(data["tiles"]["url"].format(variant=v, scale=1, col=0, row=0)) for v in ("after", "proposed")}
+    url = data["tiles"]["url"]
+    tiles = {v: client.get(url.format(variant=v, scale=1, col=0, row=0)) for v in ("after", "proposed")}
     assert tiles["proposed"].status_code == 200 and tiles["proposed"].data == tiles["after"].data
     raw = client.get("/preview/thumb/raw/Kodak_DC50_DC50IMG_DC0008L.KDC")
     assert raw.status_code == 200 and max(Image.open(io.BytesIO(raw.data)).size) <= 400
@@ -505,8 +506,8 @@ def test_the_proposed_preview_accepts_every_pending_proposal() -> None:
                 "review": {"status": status}}
 
     doc = {"operations": [op("white_balance", "pending"), op("exposure", "renderer", False, "renderer"),
-                          op("exposure", "rejected"), op("brighten_face", "accepted"), op("brighten_face", "pending", False),
-                          op("crop", "pending")]}
+                          op("exposure", "rejected"), op("brighten_face", "accepted"),
+                          op("brighten_face", "pending", False), op("crop", "pending")]}
     # Pending: the white balance; the rejected darkening and the person's own lift (no render_on_accept) are not.
     assert [o["kind"] for o in pending_proposals(doc)] == ["white_balance"]
     proposed = proposed_operations(doc)

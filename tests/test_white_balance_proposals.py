@@ -46,7 +46,8 @@ def test_a_guessed_light_beyond_the_charts_limit_is_proposed_not_applied() -> No
     # The XMP carries what the exports carry: as shot while pending, the correction once accepted.
     doc = {"source_path": "a.jpg", "image": {"width": 3000, "height": 2000, "format": "jpeg", "source_kind": "raster",
                                             "orientation": 1},
-           "measurements": {"wb_cast_mired": 80.0, "wb_cast_a": 0.0, "wb_cast_b": 20.0, "wb_temperature_shift_k": -2400.0}}
+           "measurements": {"wb_cast_mired": 80.0, "wb_cast_a": 0.0, "wb_cast_b": 20.0,
+                            "wb_temperature_shift_k": -2400.0}}
 
     def white_of(operation: object) -> str:
         d = {**doc, "operations": [{"op_id": "white_balance", "kind": "white_balance", "params": operation.params,
@@ -90,8 +91,9 @@ def test_beyond_the_cap_the_proposal_carries_the_cap_and_its_flag() -> None:
 
 def test_a_scene_asking_a_guessed_shift_beyond_the_limit_is_levelled_and_flagged() -> None:
     """A restaurant's series under 2700 K lamps (culinary matches a scene's white), the camera's white off by up
-    to 15 mired between frames: each frame's own correction is a guess beyond the limit, and so is the scene's. The series is levelled to its median As Shot white (consistent, and
-    applied) and flagged; a person decides the shift."""
+    to 15 mired between frames: each frame's own correction is a guess beyond the limit, and so is the scene's.
+    The series is levelled to its median As Shot white (consistent, and applied) and flagged; a person decides the
+    shift."""
     from pipeline.imaging.scene_light import mired_tint, rendered_white
     from pipeline.planning.consistency import applied_gains
     from pipeline.planning.scenes import frame_light

@@ -55,7 +55,15 @@ from pipeline.imaging.scene_light import (
     xy_to_uv,
 )
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, mired, white_balance_gains
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    AppliedBy,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    SourceKind,
+    Status,
+)
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
 

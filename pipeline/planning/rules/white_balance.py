@@ -93,8 +93,10 @@ light the measurement read on the image's neutral surfaces
    from the picture (no ColorChecker or white backdrop read it, no face's skin
    confirmed it) is proposed to a person, not applied: the same operation,
    applied by a retoucher, marked ``render_on_accept`` (the renderer applies it
-   once a reviewer accepts it; :func:`proposal_note`). A scene's matched white
-   is proposed the same way.
+   once a reviewer accepts it; :func:`proposal_note`). A series matched for
+   consistency whose pictures ask for such a shift is levelled to its median
+   As Shot white and flagged ``scene_white_balance`` instead
+   (:func:`~pipeline.planning.consistency.match_white_balance`).
 
 The operation's parameters (read by the renderer, the XMP writer, the review
 and the shoot's scene pass): ``gains`` (linear R, G, B multipliers),
@@ -396,7 +398,11 @@ def proposal_note(chart: Chart, shift: float) -> str | None:
     either (a wood's texture greys as a cast's greys do). So a shift bigger than the chart allows unseen is proposed:
     the operation, its amount and its reason are the same, a person accepts it (the renderer applies it then) or
     rejects it. Not fitted: the limit is the chart's (the base chart's 50 mired, about a quarter to a half CTO gel,
-    is the accuracy benchmark's threshold for a shift nobody can miss, set before its figures were read).
+    is the accuracy benchmark's threshold for a shift nobody can miss, set before its figures were read). On that
+    benchmark (base, held out) the published photos shifted by 50 mired or more with no flag went 15 -> 1 of 116;
+    17 of them have a correction proposed, and 62 of the 83 cast twins' corrections are, 59 of those the right way
+    (every error figure counts a proposal as made). On the 49 Wikimedia photographs, 10 are proposed, 8-9 of them
+    the scene's own colour on a look.
     """
     limit = chart.white_balance.propose_above_mired
     if not abs(shift) > limit:

@@ -476,7 +476,8 @@ async function bulkProposals(status) {
   if (!items.length) return toast("None of the selected images has a correction to confirm", "warn");
   const n = items.reduce((k, i) => k + i.proposed, 0);
   const ok = await confirmBox(`${BULK_WORDS[status]} the ${n} proposed correction(s) of ${items.length} image(s)?`,
-    [status === "accepted" ? "The renderer applies them once accepted (re-render the exports)." : "They are not applied.",
+    [status === "accepted" ? "The renderer applies them once accepted (re-render the exports)."
+      : "They are not applied.",
       ...items.map((i) => i.source_path)]);
   if (!ok) return;
   await decide(items.map((i) => ({ source_path: i.source_path, all: { status, proposals: true } })),
@@ -798,7 +799,8 @@ function renderMeasurements() {
       ? `neutrals read ${miredWords(m.wb_cast_mired, "warm", "cool")}`
         + (m.wb_uncertainty_mired != null ? ` (±${fmt(m.wb_uncertainty_mired, 0)})` : "")
         + (white && white.params.mired_shift != null
-          ? ` → correction ${fmt(white.params.mired_shift, 0, true)} mired` + (pending(white) ? " proposed, not applied" : "")
+          ? ` → correction ${fmt(white.params.mired_shift, 0, true)} mired`
+            + (pending(white) ? " proposed, not applied" : "")
           : "")
       : m.wb_temperature_shift_k == null ? "–"
       : `neutrals read ${miredWords(1e6 / (6504 + m.wb_temperature_shift_k) - 1e6 / 6504, "warm", "cool")}`],
