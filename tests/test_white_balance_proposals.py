@@ -157,6 +157,9 @@ def test_the_runs_summary_counts_the_corrections_to_confirm(photos: dict, capsys
     assert summary["to_confirm"] == {"white_balance": 2} and summary["images_to_confirm"] == 2
     _print_summary(summary)
     assert "to confirm: 2 white balance (in 2 images; proposed, not applied until accepted" in capsys.readouterr().out
+    # The report counts them too, and names them among the retoucher's tasks.
+    report = (photos["out"] / "report.html").read_text(encoding="utf-8")
+    assert "<b>2</b>to confirm" in report and report.count("white_balance (to confirm)") == 2
 
 
 def test_the_review_lists_the_photos_with_a_correction_to_confirm(photos: dict) -> None:

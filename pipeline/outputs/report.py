@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, OperationKind, Status, Verdict
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
@@ -290,6 +290,7 @@ class ReportBuilder:
         self.verdicts: Counter = Counter()
         self.reasons: Counter = Counter()
         self.by_hand = 0
+        self.to_confirm = 0  # of them, corrections proposed to a person, the renderer's once accepted
         self.stale = 0
         self.scenes: dict[int, _Scene] = {}
         # The sections that have a row per image, spooled (text, UTF-8) until the page is put together.
@@ -325,7 +326,11 @@ class ReportBuilder:
         for o in doc["operations"]:
             if o["applied_by"] == AppliedBy.RETOUCHER and o["kind"] not in (OperationKind.FLAG, OperationKind.REJECT):
                 self.by_hand += 1
-                self._hand_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(o['kind'])}</td>"
+                pending = (o["params"].get(RENDER_ON_ACCEPT)
+                           and (o.get("review") or {}).get("status") not in ("accepted", "rejected"))
+                self.to_confirm += bool(pending)
+                kind = f"{o['kind']} (to confirm)" if pending else o["kind"]
+                self._hand_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(kind)}</td>"
                                       f"<td>{_e(o['reason'])}</td></tr>\n")
         self.faces += doc["faces_to_brighten"] or 0
         if im.stale:
@@ -365,6 +370,8 @@ class ReportBuilder:
             ("failed", self.failed), ("faces to brighten", self.faces), ("retoucher tasks", self.by_hand),
             ("duplicates", len(summary.get("duplicates", []))), ("exports", summary.get("exports", 0)),
         ]
+        if self.to_confirm:
+            counts.append(("to confirm", self.to_confirm))
         if self.stale:
             counts.append(("stale exports", self.stale))
         yield "<!doctype html><html lang=en><meta charset=utf-8>"
