@@ -133,6 +133,12 @@ def renderer_applies(applied_by: str, params: Mapping[str, Any], review: Mapping
     return applied_by == AppliedBy.RENDERER or (status == "accepted" and bool(params.get(RENDER_ON_ACCEPT)))
 
 
+def awaiting_decision(params: Mapping[str, Any], review: Mapping[str, Any] | None) -> bool:
+    """Whether an operation is a proposal still to confirm: marked :data:`RENDER_ON_ACCEPT`, and no reviewer
+    accepted or rejected it yet."""
+    return bool(params.get(RENDER_ON_ACCEPT)) and (review or {}).get("status") not in ("accepted", "rejected")
+
+
 def pixel_review(params: Mapping[str, Any], review: Mapping[str, Any] | None) -> dict[str, bool]:
     """Of a reviewer's decision on an operation, what changes the exports' pixels (the journal's key and the
     exports' render key read it): a rejection (edited amounts are in ``params`` already), and for a person's

@@ -51,7 +51,7 @@ from pipeline.kernel.outdir import (
     set_aside_reviews,
 )
 from pipeline.kernel.record_store import RecordStore
-from pipeline.kernel.records import RENDER_ON_ACCEPT, Failure, ImageRecord, SourceTask, Status, Verdict
+from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict, awaiting_decision
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
@@ -184,8 +184,7 @@ class RunResult:
                 exports += len(r.exports)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
                 merged += any(op.params.get("check") == "bracket" for op in r.operations)
-                pending = [str(op.kind) for op in r.operations if op.params.get(RENDER_ON_ACCEPT)
-                           and (op.review or {}).get("status") not in ("accepted", "rejected")]
+                pending = [str(op.kind) for op in r.operations if awaiting_decision(op.params, op.review)]
                 to_confirm.update(pending)
                 images_to_confirm += bool(pending)
         return {

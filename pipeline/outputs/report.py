@@ -21,7 +21,7 @@ import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, OperationKind, Status, Verdict
+from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
@@ -326,9 +326,8 @@ class ReportBuilder:
         for o in doc["operations"]:
             if o["applied_by"] == AppliedBy.RETOUCHER and o["kind"] not in (OperationKind.FLAG, OperationKind.REJECT):
                 self.by_hand += 1
-                pending = (o["params"].get(RENDER_ON_ACCEPT)
-                           and (o.get("review") or {}).get("status") not in ("accepted", "rejected"))
-                self.to_confirm += bool(pending)
+                pending = awaiting_decision(o["params"], o.get("review"))
+                self.to_confirm += pending
                 kind = f"{o['kind']} (to confirm)" if pending else o["kind"]
                 self._hand_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(kind)}</td>"
                                       f"<td>{_e(o['reason'])}</td></tr>\n")

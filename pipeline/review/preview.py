@@ -31,7 +31,7 @@ from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import RENDER_ON_ACCEPT, SourceKind, renderer_applies
+from pipeline.kernel.records import SourceKind, awaiting_decision, renderer_applies
 from pipeline.outputs.instructions import operation_from_doc
 
 PREVIEW_LONG_EDGE = 1600
@@ -84,8 +84,8 @@ def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def pending_proposals(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The operations proposed to a person that the renderer applies once accepted
     (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`), neither accepted nor rejected yet."""
-    return [op for op in doc["operations"] if op["kind"] in TONAL_KINDS and op["params"].get(RENDER_ON_ACCEPT)
-            and (op.get("review") or {}).get("status") not in ("accepted", "rejected")]
+    return [op for op in doc["operations"]
+            if op["kind"] in TONAL_KINDS and awaiting_decision(op["params"], op.get("review"))]
 
 
 def proposed_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
