@@ -110,7 +110,7 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
     q = quote(source_path)
     order = [sp for sp in sorted(store.entries) if store.entries[sp].doc_path is not None]
     i = order.index(source_path)
-    key = after_key(doc)
+    key, proposed = after_key(doc), proposed_key(doc)
     return {
         "source_path": source_path,
         "version": version,
@@ -122,13 +122,13 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
             "before": f"/preview/before/{q}",
             "after": f"/preview/after/{q}?k={key}",
             # Every pending proposal accepted (None without one): what an accept would deliver.
-            "proposed": f"/preview/proposed/{q}?k={proposed_key(doc)}" if pending_proposals(doc) else None,
+            "proposed": f"/preview/proposed/{q}?k={proposed}" if pending_proposals(doc) else None,
             "clip": f"/preview/clip/{q}",
             "thumb": f"/preview/thumb/{q}?k={key}",
         },
         # Full-resolution tiles, rendered on demand: {variant} before/after, {scale} 1 = 100%, {col}/{row}.
         # (Keyed by the proposed operations, which hold the applied ones: a changed proposal is a new URL too.)
-        "tiles": {"size": TILE_PX, "url": f"/tile/{{variant}}/{{scale}}/{{col}}/{{row}}/{q}?k={proposed_key(doc)}"},
+        "tiles": {"size": TILE_PX, "url": f"/tile/{{variant}}/{{scale}}/{{col}}/{{row}}/{q}?k={proposed}"},
         "files": {"instructions": f"/files/instructions/{quote(instruction_name(source_path))}",
                   "xmp": f"/files/{quote(doc['xmp'])}"},
         "prev": order[i - 1] if i > 0 else None,

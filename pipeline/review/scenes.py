@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.scene_light import as_shot_xy, gains_for_white, rendered_white, uv_to_xy, xy_to_uv
-from pipeline.kernel.records import RENDER_ON_ACCEPT
+from pipeline.kernel.records import RENDER_ON_ACCEPT, awaiting_decision
 from pipeline.outputs import decisions
 from pipeline.planning.consistency import WhiteMatch, matched_white_balance_params
 from pipeline.review.store import (
@@ -115,7 +115,7 @@ def _left_to_a_person(doc: dict[str, Any], kind: str) -> str | None:
     if op is None:
         return None
     words = kind.replace("_", " ")
-    if op["params"].get(RENDER_ON_ACCEPT) and (op.get("review") or {}).get("status") != "rejected":
+    if awaiting_decision(op["params"], op.get("review")):
         return f"its {words} is proposed, not applied: accept, change or reject it on the frame"
     return f"its {words} is left to a retoucher"
 
