@@ -23,9 +23,10 @@ from charts.loader import load_chart
 from pipeline.imaging.render import adjustments_from_operations
 from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import summary_line
+from pipeline.outputs.instructions import instruction_doc, summary_line
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.plan import plan_image, plan_shoot
+from pipeline.review.store import refresh_summary
 
 
 def test_a_guessed_light_beyond_the_charts_limit_is_proposed_not_applied() -> None:
@@ -57,6 +58,22 @@ def test_a_guessed_light_beyond_the_charts_limit_is_proposed_not_applied() -> No
     # A cool light the same.
     cool = _wb(plan_image(_record(-70.0), BASE))
     assert cool.applied_by is AppliedBy.RETOUCHER and cool.params["mired_shift"] == pytest.approx(70.0, abs=0.15)
+
+
+def test_a_rejected_proposal_carried_into_a_replan_is_not_to_confirm() -> None:
+    # A re-plan carries a reviewer's decisions onto the operations: the instructions' summary then says what the
+    # review app's own refresh says, the rejected proposal left out (it was "(to confirm)" before).
+    record = _record(80.0)
+    op = _wb(plan_image(record, BASE))
+    record.operations = [op]
+    assert instruction_doc(record, "base", "h")["summary"] == "white balance 80 mired cooler (to confirm)"
+    record.operations = [dataclasses.replace(op, review={"status": "rejected", "by": "retoucher"})]
+    doc = instruction_doc(record, "base", "h")
+    assert doc["summary"] == "nothing to do"
+    refresh_summary(doc)  # the review app's refresh of the same document agrees
+    assert doc["summary"] == "nothing to do"
+    record.operations = [dataclasses.replace(op, review={"status": "accepted", "by": "retoucher"})]
+    assert instruction_doc(record, "base", "h")["summary"] == "white balance 80 mired cooler"
 
 
 def test_a_correction_within_the_limit_is_applied() -> None:

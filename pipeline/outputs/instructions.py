@@ -172,6 +172,14 @@ def _to_confirm(op: Operation) -> bool:
     return bool(op.params.get(RENDER_ON_ACCEPT)) and (op.review or {}).get("status") != "accepted"
 
 
+def reviewed_summary(ops: list[Operation]) -> str:
+    """The summary line of the operations a reviewer has not rejected, its faces counted among them: what the
+    review app writes after a decision (:func:`pipeline.review.store.refresh_summary`) and what a re-plan that
+    carried the decisions writes (a rejected proposal is neither "to confirm" nor done)."""
+    kept = [o for o in ops if (o.review or {}).get("status") != "rejected"]
+    return summary_line(kept, sum(o.kind is OperationKind.BRIGHTEN_FACE for o in kept))
+
+
 def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
     """One line a production director reads: "3 faces to brighten; straighten +1.2 deg; crop 4:5"."""
     parts = []
@@ -259,7 +267,7 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
         "scene_id": record.plan.scene_id,
         "verdict": str(record.plan.verdict) if record.plan.verdict else None,
         "faces_to_brighten": record.plan.faces_to_brighten or 0,
-        "summary": summary_line(record.operations, record.plan.faces_to_brighten),
+        "summary": reviewed_summary(record.operations),
         "operations": [operation_doc(op) for op in record.operations],
         "renditions": [{"name": n, "crop": c} for n, c in renditions or []],
         "exports": [asdict(e) for e in record.exports],

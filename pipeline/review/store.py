@@ -50,7 +50,7 @@ from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_name,
     instruction_rows,
-    summary_line,
+    reviewed_summary,
 )  # fmt: skip
 from pipeline.outputs.shoot import rewrite_report, run_chart
 from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported for callers
@@ -275,14 +275,10 @@ def _number(data: dict[str, Any], name: str, limit: float, nd: int) -> float | N
 
 def refresh_summary(doc: dict[str, Any]) -> None:
     """Rewrite the one-line summary from the operations a reviewer has not rejected."""
-    ops = []
-    for o in doc["operations"]:
-        if (o.get("review") or {}).get("status") == "rejected":
-            continue
-        ops.append(Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
-                             applied_by=AppliedBy(o["applied_by"]), review=o.get("review")))
-    faces = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in ops)
-    doc["summary"] = summary_line(ops, faces)
+    doc["summary"] = reviewed_summary([
+        Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
+                  applied_by=AppliedBy(o["applied_by"]), review=o.get("review"))
+        for o in doc["operations"]])
 
 
 def _inside(root: Path, rel: str) -> Path:
