@@ -178,6 +178,13 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "lab16.tif", lab, photometric="cielab")
     with pytest.raises(InputError, match="a TIFF in CIELab colour that Pillow cannot decode: save it as an RGB TIFF"):
         decode_raster(tmp_path / "lab16.tif", 1600, max_pixels=100_000_000)
+    # A floating-point TIFF (an HDR merge's 32-bit linear light; a half-float one): named as such, with what to
+    # export instead (it read "a TIFF in RGB colour ...: save it as an RGB TIFF", which it is).
+    rgb = np.linspace(0.0, 4.0, 32 * 48 * 3, dtype=np.float32).reshape(32, 48, 3)
+    for bits, dtype in ((32, np.float32), (16, np.float16)):
+        tifffile.imwrite(tmp_path / f"hdr{bits}.tif", rgb.astype(dtype), photometric="rgb")
+        with pytest.raises(InputError, match=f"a {bits}-bit floating-point TIFF in RGB colour .*16-bit TIFF or a JPEG"):
+            decode_raster(tmp_path / f"hdr{bits}.tif", 1600, max_pixels=100_000_000)
     (tmp_path / "text.tif").write_text("not a tiff at all\n")
     with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):
         decode_raster(tmp_path / "text.tif", 1600, max_pixels=100_000_000)

@@ -200,9 +200,10 @@ def _tiff_damage(f: Any, head: bytes, size: int) -> str | None:
     return None
 
 
-def _ifd(f: Any, endian: str, at: int) -> tuple[dict[int, int], int] | None:
+def _ifd(f: Any, endian: str, at: int, first_of: tuple[int, ...] = ()) -> tuple[dict[int, int], int] | None:
     """The single SHORT and LONG values of the TIFF image directory at byte ``at`` (tag -> value) and the next
-    directory's offset; None when the file ends inside the directory."""
+    directory's offset; None when the file ends inside the directory. The tags in ``first_of`` also give the first
+    of several SHORT values (a per-sample tag: BitsPerSample, SampleFormat)."""
     f.seek(at)
     head = f.read(2)
     if len(head) < 2:
@@ -212,16 +213,32 @@ def _ifd(f: Any, endian: str, at: int) -> tuple[dict[int, int], int] | None:
     if len(entries) < 12 * count + 4:
         return None
     tags = {}
+    arrays = {}  # tag -> where its values are (the entry's value field holds up to two SHORTs, else their offset)
     for i in range(count):
         tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
         if n == 1 and typ in (3, 4):
             tags[tag] = struct.unpack_from(endian + ("H" if typ == 3 else "I"), entries, 12 * i + 8)[0]
-    return tags, struct.unpack_from(endian + "I", entries, 12 * count)[0]
+        elif n > 1 and typ == 3 and tag in first_of:
+            arrays[tag] = None if n <= 2 else struct.unpack_from(endian + "I", entries, 12 * i + 8)[0]
+            if n <= 2:
+                tags[tag] = struct.unpack_from(endian + "H", entries, 12 * i + 8)[0]
+    next_ifd = struct.unpack_from(endian + "I", entries, 12 * count)[0]
+    for tag, offset in arrays.items():
+        if offset is not None:
+            f.seek(offset)
+            value = f.read(2)
+            if len(value) == 2:
+                tags[tag] = struct.unpack(endian + "H", value)[0]
+    return tags, next_ifd
 
 
 #: TIFF PhotometricInterpretation values by name, for what a TIFF Pillow cannot open holds.
 _PHOTOMETRIC = {0: "white-is-zero grey", 1: "grey", 2: "RGB", 3: "palette", 4: "mask", 5: "CMYK", 6: "YCbCr",
                 8: "CIELab", 9: "ICC Lab", 10: "ITU Lab", 32844: "LogL", 32845: "LogLuv", 34892: "linear raw"}
+
+
+#: TIFF tags of each sample's size and number format, and the format of IEEE floating point.
+_BITS_PER_SAMPLE, _SAMPLE_FORMAT, _IEEE_FLOAT = 0x0102, 0x0153, 3
 
 
 def _unreadable_tiff(path: Path) -> str | None:
@@ -233,13 +250,19 @@ def _unreadable_tiff(path: Path) -> str | None:
             if head[:4] not in (b"II*\x00", b"MM\x00*"):
                 return None
             endian = "<" if head[:2] == b"II" else ">"
-            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0])
+            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0],
+                             first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
     except (OSError, struct.error):
         return None
     photometric = None if directory is None else directory[0].get(0x0106)
     if photometric is None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
+    if directory[0].get(_SAMPLE_FORMAT) == _IEEE_FLOAT:  # type: ignore[index]
+        bits = directory[0].get(_BITS_PER_SAMPLE)  # type: ignore[index]
+        return (f"a {f'{bits}-bit ' if bits else ''}floating-point TIFF in {model} colour (an HDR merge's linear "
+                "light?) that postprod cannot read: it reads 8- and 16-bit TIFFs; export it from the HDR tool as a "
+                "16-bit TIFF or a JPEG, tone-mapped")
     return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
 
 
