@@ -131,6 +131,37 @@ def test_a_darkening_the_blown_part_alone_asks_for_is_proposed_not_applied() -> 
     assert keyed.applied_by is AppliedBy.RENDERER and not math.isclose(keyed.params["ev"], 0.0)
 
 
+def test_a_backlit_frame_s_clipping_flag_says_what_its_rest_reads() -> None:
+    """The mirror of the blown sky: a dusk sky at white holds the frame's reading near the target (the FiveK
+    balcony developed 1.5 EV under reads +0.30, 5.3 % clipped, its rest 2.10 EV under): no brightening, and the
+    clipped-highlights flag says what the rest reads and what the retoucher's work is."""
+    def flag(unclipped: float | None, meter: float = 0.301, clipped: float = 5.3, **columns: object) -> str:
+        record = image_record(**{"source_path": "a.jpg", "format": "jpeg", "source_kind": SourceKind.RASTER,
+                                 "exposure_meter_ev": meter, "exposure_unclipped_key_ev": unclipped,
+                                 "clipped_highlights_pct": clipped, **columns})
+        ops = plan_image(record, BASE)
+        (op,) = [o for o in ops if o.params.get("check") == "clipped_highlights"]
+        return op.reason
+    note = flag(-2.10)
+    assert note.startswith("5.3% of pixels clipped in the highlights (max 2%); the rest of the frame reads -2.10 EV:")
+    assert "backlit (a sky, a window)?" in note and "lift the shadows locally" in note
+    # The rest within what well-exposed photographs read (0.5 EV under: 75 % sure over the frame reading's 0.735 EV
+    # spread; the chart asks 80 %), or over, or unmeasured: the flag as before.
+    for rest in (-0.5, 0.0, 0.9, None):
+        assert flag(rest) == "5.3% of pixels clipped in the highlights (max 2%)"
+    # Brightened by the plan already (a frame read 1.0 EV under), the rest is read after the correction.
+    assert "the rest of the frame reads -1.50 EV after the correction" in flag(-2.5, meter=-1.0)
+    assert flag(-1.2, meter=-1.0) == "5.3% of pixels clipped in the highlights (max 2%)"
+    # Keyed on faces, they say how bright the picture is: nothing added.
+    keyed = flag(-2.10, faces=[face(1000, 800, 400, 0.0, surround_ev=0.0)])
+    assert "backlit" not in keyed
+    # On a white backdrop (white by design: a logo or a product on white), nothing added either.
+    assert "backlit" not in flag(-2.04, clipped=2.5, exposure_backdrop_pct=79.9)
+    # A frame read over as surely as a darkening asks (kodim20: 2.27 EV over, 49.5 % clipped, its rest 0.63 EV
+    # under): its darkening is proposed (above), and the flag does not ask for the opposite.
+    assert flag(-0.63, meter=2.27, clipped=49.5) == "49.5% of pixels clipped in the highlights (max 2%)"
+
+
 #: scikit-image's photos as published (a cup on a table, a cat, a motorbike, the cameraman) ...
 PUBLISHED = ("coffee.png", "chelsea.png", "motorcycle_left.png", "camera.png")
 #: ... and those whose ground reads a stop over when developed a stop over (the coffee table's does not: read 0.0 EV

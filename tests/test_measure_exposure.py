@@ -269,9 +269,10 @@ def test_every_labelled_photo_is_present(exposure_dir: Path) -> None:
 #: material they read over, as labelled. Floris van Lint's upload reads 1.56 EV over, but its camera was set
 #: to +4/3 EV of exposure compensation: the 0.23 EV left is ok, as labelled.)
 KNOWN_MISSES = {
-    # 1.5 EV under, but a clipped street light puts its white point at full scale: the meter never
-    # reads an image darker than its white point says, so it reads this one +0.30 (ok).
-    "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG": "a clipped light source holds the reading up",
+    # 1.5 EV under, but its dusk sky (5.3 % of the frame) is clipped, which puts its white point at full scale:
+    # the meter never reads an image darker than its white point says, so it reads this one +0.30 (ok). Its
+    # clipped-highlights flag says the rest reads 2.1 EV under (test_a_backlit_frame_is_told_what_its_rest_reads).
+    "a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG": "a clipped sky holds the reading up",
     # Keyed on its two faces (-0.20, -0.66) and its bright frame (+1.78): +0.48 over.
     "Probably Okay! (photo4) CC BY-SA 2.0.jpg": "a bright frame pulls well-exposed faces' reading over",
     # Keyed on three faces (-0.33 to +0.45) and the bright frame (+1.39): +0.67 over.
@@ -303,6 +304,23 @@ def test_exposure_verdict_on_real_photos(planned: dict[str, object], name: str) 
         f"meter {r.exposure.meter_ev:+.2f}")
     if r.plan.exposure_keyed_on == "frame":
         assert r.plan.exposure_ev == pytest.approx(r.exposure.meter_ev)  # one number, no chart offset in base
+
+
+def test_a_backlit_frame_is_told_what_its_rest_reads(planned: dict[str, object]) -> None:
+    # The known miss above: its dusk sky at white holds the frame's reading at +0.30, "ok", no brightening. Its
+    # clipped-highlights flag no longer reads as a call to darken: it says the rest reads 2.1 EV under and asks
+    # for a local lift of the shadows.
+    r = planned["a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG"]
+    (flag,) = [o for o in r.operations if o.params.get("check") == "clipped_highlights"]
+    assert "the rest of the frame reads -2.10 EV: backlit" in flag.reason
+    assert "lift the shadows locally" in flag.reason
+    # The photos developed over are clipped too, their rest is not under: the flag as before, where they have one.
+    told = []
+    for name in ("Justin Chiaratti-CC BY-NC-SA 2.0.jpg", "a0716-MB_20030906_030_P1.5.JPG",
+                 "a2192-IMG_2045_P1.5.JPG", "a3354-MB_070908_069_P1.5.JPG"):
+        flags = [o for o in planned[name].operations if o.params.get("check") == "clipped_highlights"]
+        told += [name for o in flags if "backlit" in o.reason]
+    assert told == []
 
 
 # Two photos whose white point is not clipped: the range where the meter is linear (see meter_log2).

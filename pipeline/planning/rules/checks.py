@@ -9,6 +9,7 @@ from pipeline.imaging.measure.common import WORK_LONG_EDGE
 from pipeline.imaging.measure.metering import exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation
+from pipeline.planning.rules.exposure import offset_confidence, reading_spread
 from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
 
@@ -63,17 +64,57 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
     """
     rule = chart.acceptance.clipped_highlights
     skin = [record.faces[i].clipped_pct for i in plan.faces_that_count]
+    note = ""
     if rule.region is ClippingRegion.FACES and skin and None not in skin:
         clipped, where = max(skin), "of the skin of a face"  # type: ignore[type-var]
     elif plan.merged_clipped_pct is not None:  # what the bracket's darkest frame left clipped
         clipped, where = plan.merged_clipped_pct, "of pixels, after merging its bracket,"
     else:
         clipped, where = record.exposure.clipped_highlights_pct, "of pixels"
+        note = backlit_note(record, chart, plan)
     if clipped is not None and clipped > rule.max_pct:
         return check_operation(rule.action, "clipped_highlights",
-                               f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%)",
+                               f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%){note}",
                                clipped, rule.max_pct)
     return []
+
+
+def backlit_note(record: ImageRecord, chart: Chart, plan: PlanState) -> str:
+    """What the clipped-highlights flag of a frame's own clipping (not a merged bracket's, nor the skin's) adds
+    when the rest of the frame, read without its clipped pixels
+    (``exposure.unclipped_key_ev``), stays under the chart's target after the plan's correction by more than a
+    darkening gate lets pass the other way (beyond ``exposure.tolerance_ev``, ``exposure.min_confidence`` sure
+    over the reading's spread, :func:`~pipeline.planning.rules.exposure.offset_confidence`); "" otherwise, when
+    the exposure is keyed on faces (they say how bright the picture is), on a white backdrop (white by design: a
+    logo on white, 80 % of its frame, read its rest 2 EV under), and when the frame reads over as surely as the
+    plan's gate for a darkening asks: the darkening, applied or proposed (the Kodak suite's ``kodim20``, a plane on
+    grass under a white sky, read 2.3 EV over, its rest 0.6 under, has it proposed by
+    :func:`~pipeline.planning.rules.exposure.clipping_asks_darkening`), is the plan's answer, and a note asking
+    for the opposite would only contradict it.
+
+    A dusk sky or a window at white holds the whole frame's reading near the target (the meter is never read
+    darker than its white point: :func:`~pipeline.imaging.measure.metering.meter_log2`), so a backlit frame gets
+    no brightening and the flag alone reads as a call to darken. The FiveK balcony at dusk developed 1.5 EV
+    under (the shared data's ``a4874..._N1.5``) is 5.3 % clipped and read 0.3 EV over, "ok", while its table and
+    diner read 2.1 EV under: the retoucher's work there is a local lift of the shadows, which a global push
+    cannot do without clipping the sky further. A bright sky over a foreground dark by intent (a sunset's
+    silhouettes) reads the same: the note says what the rest reads and leaves the choice to the eye. The mirror
+    case, a blown part making a frame read over, is :func:`~pipeline.planning.rules.exposure.clipping_asks_darkening`.
+    """
+    unclipped = record.exposure.unclipped_key_ev
+    if plan.key_faces or unclipped is None or record.exposure.backdrop_pct:
+        return ""
+    ex = chart.exposure
+    offset = plan.exposure_offset_ev
+    if offset is not None and offset > ex.tolerance_ev and (plan.exposure_confidence or 0.0) >= ex.min_confidence:
+        return ""
+    rest = unclipped - ex.target_ev + plan.exposure_ev  # after the plan's correction (+ = brightened)
+    spread = plan.exposure_spread_ev or reading_spread(False, True)
+    if not (rest < -ex.tolerance_ev and offset_confidence(rest, spread) >= ex.min_confidence):
+        return ""
+    after = " after the correction" if plan.exposure_ev else ""
+    return (f"; the rest of the frame reads {rest:+.2f} EV{after}: backlit (a sky, a window)? a global brightening "
+            "would clip more: lift the shadows locally if they should show")
 
 
 def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
