@@ -213,22 +213,19 @@ def _ifd(f: Any, endian: str, at: int, first_of: tuple[int, ...] = ()) -> tuple[
     if len(entries) < 12 * count + 4:
         return None
     tags = {}
-    arrays = {}  # tag -> where its values are (the entry's value field holds up to two SHORTs, else their offset)
+    elsewhere = {}  # tag -> the offset of its SHORTs (an entry holds two of them in its value field, more elsewhere)
     for i in range(count):
         tag, typ, n = struct.unpack_from(endian + "HHI", entries, 12 * i)
-        if n == 1 and typ in (3, 4):
+        if (n == 1 and typ in (3, 4)) or (n == 2 and typ == 3 and tag in first_of):
             tags[tag] = struct.unpack_from(endian + ("H" if typ == 3 else "I"), entries, 12 * i + 8)[0]
-        elif n > 1 and typ == 3 and tag in first_of:
-            arrays[tag] = None if n <= 2 else struct.unpack_from(endian + "I", entries, 12 * i + 8)[0]
-            if n <= 2:
-                tags[tag] = struct.unpack_from(endian + "H", entries, 12 * i + 8)[0]
+        elif n > 2 and typ == 3 and tag in first_of:
+            elsewhere[tag] = struct.unpack_from(endian + "I", entries, 12 * i + 8)[0]
     next_ifd = struct.unpack_from(endian + "I", entries, 12 * count)[0]
-    for tag, offset in arrays.items():
-        if offset is not None:
-            f.seek(offset)
-            value = f.read(2)
-            if len(value) == 2:
-                tags[tag] = struct.unpack(endian + "H", value)[0]
+    for tag, offset in elsewhere.items():
+        f.seek(offset)
+        value = f.read(2)
+        if len(value) == 2:
+            tags[tag] = struct.unpack(endian + "H", value)[0]
     return tags, next_ifd
 
 
@@ -254,12 +251,13 @@ def _unreadable_tiff(path: Path) -> str | None:
                              first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
     except (OSError, struct.error):
         return None
-    photometric = None if directory is None else directory[0].get(0x0106)
+    tags = {} if directory is None else directory[0]
+    photometric = tags.get(0x0106)
     if photometric is None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
-    if directory[0].get(_SAMPLE_FORMAT) == _IEEE_FLOAT:  # type: ignore[index]
-        bits = directory[0].get(_BITS_PER_SAMPLE)  # type: ignore[index]
+    if tags.get(_SAMPLE_FORMAT) == _IEEE_FLOAT:
+        bits = tags.get(_BITS_PER_SAMPLE)
         return (f"a {f'{bits}-bit ' if bits else ''}floating-point TIFF in {model} colour (an HDR merge's linear "
                 "light?) that postprod cannot read: it reads 8- and 16-bit TIFFs; export it from the HDR tool as a "
                 "16-bit TIFF or a JPEG, tone-mapped")

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from pipeline import __version__
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    AppliedBy,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    awaiting_decision,
+)
 
 if TYPE_CHECKING:
     from pipeline.outputs.xmp import XmpTarget
@@ -168,8 +175,9 @@ def white_balance_words(params: dict[str, Any]) -> str:
 
 
 def _to_confirm(op: Operation) -> bool:
-    """A person's operation marked :data:`~pipeline.kernel.records.RENDER_ON_ACCEPT` that no reviewer accepted yet."""
-    return bool(op.params.get(RENDER_ON_ACCEPT)) and (op.review or {}).get("status") != "accepted"
+    """A person's operation marked :data:`~pipeline.kernel.records.RENDER_ON_ACCEPT` that no reviewer decided yet
+    (:func:`~pipeline.kernel.records.awaiting_decision`)."""
+    return awaiting_decision(op.params, op.review)
 
 
 def reviewed_summary(ops: list[Operation]) -> str:

@@ -80,17 +80,17 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
 
 
 def backlit_note(record: ImageRecord, chart: Chart, plan: PlanState) -> str:
-    """What the clipped-highlights flag of a frame's own clipping (not a merged bracket's, nor the skin's) adds
-    when the rest of the frame, read without its clipped pixels
-    (``exposure.unclipped_key_ev``), stays under the chart's target after the plan's correction by more than a
-    darkening gate lets pass the other way (beyond ``exposure.tolerance_ev``, ``exposure.min_confidence`` sure
-    over the reading's spread, :func:`~pipeline.planning.rules.exposure.offset_confidence`); "" otherwise, when
-    the exposure is keyed on faces (they say how bright the picture is), on a white backdrop (white by design: a
-    logo on white, 80 % of its frame, read its rest 2 EV under), and when the frame reads over as surely as the
-    plan's gate for a darkening asks: the darkening, applied or proposed (the Kodak suite's ``kodim20``, a plane on
-    grass under a white sky, read 2.3 EV over, its rest 0.6 under, has it proposed by
-    :func:`~pipeline.planning.rules.exposure.clipping_asks_darkening`), is the plan's answer, and a note asking
-    for the opposite would only contradict it.
+    """What the clipped-highlights flag of a frame's own clipping adds when the rest of the frame, read without its
+    clipped pixels (``exposure.unclipped_key_ev``), stays under the chart's target after the plan's correction as
+    surely as the plan's gate asks of a correction (beyond ``exposure.tolerance_ev``, ``exposure.min_confidence``
+    sure over the reading's spread, :func:`~pipeline.planning.rules.exposure.offset_confidence`); "" otherwise.
+
+    Nothing is added when the exposure is keyed on faces (they say how bright the picture is), on a white backdrop
+    (white by design: a logo on white, 80 % of its frame, read its rest 2 EV under), nor when the frame reads over
+    as surely as a darkening asks: the darkening, applied or proposed, is the plan's answer, and a note asking for
+    the opposite would contradict it (the Kodak suite's ``kodim20``, a plane on grass under a white sky, reads
+    2.3 EV over and its rest 0.6 under: :func:`~pipeline.planning.rules.exposure.clipping_asks_darkening` proposes
+    its darkening). Nor for a merged bracket's clipping, nor a face's skin (``region: faces``).
 
     A dusk sky or a window at white holds the whole frame's reading near the target (the meter is never read
     darker than its white point: :func:`~pipeline.imaging.measure.metering.meter_log2`), so a backlit frame gets
