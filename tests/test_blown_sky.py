@@ -141,6 +141,9 @@ def test_a_backlit_frame_s_clipping_flag_says_what_its_rest_reads() -> None:
                                  "clipped_highlights_pct": clipped, **columns})
         ops = plan_image(record, BASE)
         (op,) = [o for o in ops if o.params.get("check") == "clipped_highlights"]
+        rest = op.params.get("rest_ev")  # the rest's reading, for a platform that routes backlit frames
+        assert (rest is None) == ("backlit" not in op.reason)
+        assert rest is None or f"reads {rest:+.2f} EV" in op.reason
         return op.reason
     note = flag(-2.10)
     assert note.startswith("5.3% of pixels clipped in the highlights (max 2%); the rest of the frame reads -2.10 EV:")

@@ -8,7 +8,7 @@ from charts.schema import AcceptanceAction, Chart, ClippingRegion
 from pipeline.imaging.measure.common import WORK_LONG_EDGE
 from pipeline.imaging.measure.metering import exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
-from pipeline.planning.operations import check_operation
+from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.exposure import offset_confidence, reading_spread
 from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
@@ -64,37 +64,44 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
     """
     rule = chart.acceptance.clipped_highlights
     skin = [record.faces[i].clipped_pct for i in plan.faces_that_count]
-    note = ""
+    rest = None
     if rule.region is ClippingRegion.FACES and skin and None not in skin:
         clipped, where = max(skin), "of the skin of a face"  # type: ignore[type-var]
     elif plan.merged_clipped_pct is not None:  # what the bracket's darkest frame left clipped
         clipped, where = plan.merged_clipped_pct, "of pixels, after merging its bracket,"
     else:
         clipped, where = record.exposure.clipped_highlights_pct, "of pixels"
-        note = backlit_note(record, chart, plan)
+        rest = backlit_rest_ev(record, chart, plan)
     if clipped is not None and clipped > rule.max_pct:
+        note, extra = "", {}
+        if rest is not None:
+            after = " after the correction" if plan.exposure_ev else ""
+            note = (f"; the rest of the frame reads {rest:+.2f} EV{after}: backlit (a sky, a window)? a global "
+                    "brightening would clip more: lift the shadows locally if they should show")
+            extra = {"rest_ev": rounded(rest, 2)}
         return check_operation(rule.action, "clipped_highlights",
                                f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%){note}",
-                               clipped, rule.max_pct)
+                               clipped, rule.max_pct, **extra)
     return []
 
 
-def backlit_note(record: ImageRecord, chart: Chart, plan: PlanState) -> str:
-    """What the clipped-highlights flag of a frame's own clipping adds when the rest of the frame, read without its
-    clipped pixels (``exposure.unclipped_key_ev``), stays under the chart's target after the plan's correction as
-    surely as the plan's gate asks of a correction (beyond ``exposure.tolerance_ev``, ``exposure.min_confidence``
-    sure over the reading's spread, :func:`~pipeline.planning.rules.exposure.offset_confidence`); "" otherwise.
+def backlit_rest_ev(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:
+    """What the rest of a frame whose own clipping is flagged reads (EV against the chart's target, after the plan's
+    correction), read without its clipped pixels (``exposure.unclipped_key_ev``), when it stays under the target
+    as surely as the plan's gate asks of a correction (beyond ``exposure.tolerance_ev``, ``exposure.min_confidence``
+    sure over the reading's spread, :func:`~pipeline.planning.rules.exposure.offset_confidence`); None otherwise.
+    The clipped-highlights flag then says so in its reason and gives it as ``params.rest_ev``.
 
-    Nothing is added when the exposure is keyed on faces (they say how bright the picture is), on a white backdrop
-    (white by design: a logo on white, 80 % of its frame, read its rest 2 EV under), nor when the frame reads over
+    None also when the exposure is keyed on faces (they say how bright the picture is), on a white backdrop
+    (white by design: a logo on white, 80 % of its frame, read its rest 2 EV under), and when the frame reads over
     as surely as a darkening asks: the darkening, applied or proposed, is the plan's answer, and a note asking for
     the opposite would contradict it (the Kodak suite's ``kodim20``, a plane on grass under a white sky, reads
     2.3 EV over and its rest 0.6 under: :func:`~pipeline.planning.rules.exposure.clipping_asks_darkening` proposes
-    its darkening). Nor for a merged bracket's clipping, nor a face's skin (``region: faces``).
+    its darkening). A merged bracket's clipping and a face's skin (``region: faces``) are not asked about.
 
     A dusk sky or a window at white holds the whole frame's reading near the target (the meter is never read
     darker than its white point: :func:`~pipeline.imaging.measure.metering.meter_log2`), so a backlit frame gets
-    no brightening and the flag alone reads as a call to darken. The FiveK balcony at dusk developed 1.5 EV
+    no brightening and the flag alone read as a call to darken. The FiveK balcony at dusk developed 1.5 EV
     under (the shared data's ``a4874..._N1.5``) is 5.3 % clipped and read 0.3 EV over, "ok", while its table and
     diner read 2.1 EV under: the retoucher's work there is a local lift of the shadows, which a global push
     cannot do without clipping the sky further. A bright sky over a foreground dark by intent (a sunset's
@@ -103,18 +110,16 @@ def backlit_note(record: ImageRecord, chart: Chart, plan: PlanState) -> str:
     """
     unclipped = record.exposure.unclipped_key_ev
     if plan.key_faces or unclipped is None or record.exposure.backdrop_pct:
-        return ""
+        return None
     ex = chart.exposure
     offset = plan.exposure_offset_ev
     if offset is not None and offset > ex.tolerance_ev and (plan.exposure_confidence or 0.0) >= ex.min_confidence:
-        return ""
+        return None
     rest = unclipped - ex.target_ev + plan.exposure_ev  # after the plan's correction (+ = brightened)
     spread = plan.exposure_spread_ev or reading_spread(False, True)
     if not (rest < -ex.tolerance_ev and offset_confidence(rest, spread) >= ex.min_confidence):
-        return ""
-    after = " after the correction" if plan.exposure_ev else ""
-    return (f"; the rest of the frame reads {rest:+.2f} EV{after}: backlit (a sky, a window)? a global brightening "
-            "would clip more: lift the shadows locally if they should show")
+        return None
+    return rest
 
 
 def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
