@@ -185,6 +185,10 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
         tifffile.imwrite(tmp_path / f"hdr{bits}.tif", rgb.astype(dtype), photometric="rgb")
         with pytest.raises(InputError, match=f"a {bits}-bit floating-point TIFF in RGB colour .*16-bit TIFF or a JPEG"):
             decode_raster(tmp_path / f"hdr{bits}.tif", 1600, max_pixels=100_000_000)
+    # A grey one Pillow opens (mode F): its 0-1 light was decoded as a black picture, a 0-1000 one as white.
+    tifffile.imwrite(tmp_path / "grey32.tif", rgb[..., 0] * 250.0, photometric="minisblack")
+    with pytest.raises(InputError, match="a 32-bit floating-point TIFF in grey colour .*16-bit TIFF or a JPEG"):
+        decode_raster(tmp_path / "grey32.tif", 1600, max_pixels=100_000_000)
     (tmp_path / "text.tif").write_text("not a tiff at all\n")
     with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):
         decode_raster(tmp_path / "text.tif", 1600, max_pixels=100_000_000)

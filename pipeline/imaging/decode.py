@@ -257,11 +257,16 @@ def _unreadable_tiff(path: Path) -> str | None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
     if tags.get(_SAMPLE_FORMAT) == _IEEE_FLOAT:
-        bits = tags.get(_BITS_PER_SAMPLE)
-        return (f"a {f'{bits}-bit ' if bits else ''}floating-point TIFF in {model} colour (an HDR merge's linear "
-                "light?) that postprod cannot read: it reads 8- and 16-bit TIFFs; export it from the HDR tool as a "
-                "16-bit TIFF or a JPEG, tone-mapped")
+        return floating_point_picture(tags.get(_BITS_PER_SAMPLE), model, "TIFF")
     return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
+
+
+def floating_point_picture(bits: int | None, model: str, fmt: str) -> str:
+    """Why a picture of floating-point samples (an HDR merge's linear light, a scientific export) is refused: its
+    values are light in no agreed range, which no 8- or 16-bit reading of it would place right."""
+    return (f"a {f'{bits}-bit ' if bits else ''}floating-point {fmt} in {model} colour (an HDR merge's linear "
+            "light?) that postprod cannot read: it reads 8- and 16-bit pictures; export it from the HDR tool as a "
+            "16-bit TIFF or a JPEG, tone-mapped")
 
 
 #: Transfer characteristics (ITU-T H.273) of high-dynamic-range pictures: their code values are not sRGB's.
@@ -1004,6 +1009,8 @@ def decode_raster_with_opacity(
                         f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
+                if im.mode == "F":  # 32-bit float samples, one channel (a grey TIFF, a PFM): read as 0-1 it was black
+                    raise InputError(floating_point_picture(32, "grey", im.format or "picture"))
                 sixteen = _stored_at_16_bits(im)  # before the EXIF: reading a PNG's may decode it (and drop its tile)
                 turned = pillow_orients(im)
                 meta = _exif_metadata(im, w, h, path, oriented=turned)
