@@ -168,6 +168,26 @@ def test_truncated_and_broken_files_fail(raw_dir: Path, tmp_path: Path) -> None:
     assert "truncated" in errors["cut.jpg"]
 
 
+def test_a_16_bit_cmyk_tiff_is_read_as_cmyk(tmp_path: Path) -> None:
+    # A print shop's 16-bit CMYK TIFF: its four 16-bit samples were read as RGB and alpha, and with no black ink
+    # (K = 0) the picture was refused as "every pixel is fully transparent". Read as CMYK, it decodes as its 8-bit
+    # copy does.
+    import tifffile
+
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[..., 0] = np.linspace(0, 255, 48, dtype=np.uint8)[None, :]
+    rgb[..., 1] = np.linspace(255, 0, 32, dtype=np.uint8)[:, None]
+    rgb[..., 2] = 128
+    cmyk = np.dstack([255 - rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    tifffile.imwrite(tmp_path / "cmyk8.tif", cmyk, photometric="separated")
+    tifffile.imwrite(tmp_path / "cmyk16.tif", cmyk.astype(np.uint16) * 257, photometric="separated")
+    eight, _ = decode_raster(tmp_path / "cmyk8.tif", 1600, max_pixels=100_000_000)
+    sixteen, _ = decode_raster(tmp_path / "cmyk16.tif", 1600, max_pixels=100_000_000)
+    assert sixteen.shape == eight.shape == (32, 48, 3)
+    assert np.abs(sixteen - eight).max() < 1e-3
+    assert eight[..., 0].max() > 0.9 and eight[..., 2].mean() == pytest.approx(0.216, abs=0.01)  # sRGB 128, linear
+
+
 def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     # A 16-bit CIELab TIFF (prepress; sharp's test fixture cielab-dagams.tiff is one): Pillow reads 8-bit Lab
     # only. The failed row names the colour model instead of "not an image format".
@@ -189,6 +209,20 @@ def test_a_tiff_pillow_cannot_decode_says_what_it_holds(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "grey32.tif", rgb[..., 0] * 250.0, photometric="minisblack")
     with pytest.raises(InputError, match="a 32-bit floating-point TIFF in grey colour .*16-bit TIFF or a JPEG"):
         decode_raster(tmp_path / "grey32.tif", 1600, max_pixels=100_000_000)
+    # Integer samples postprod does not read as a picture's: signed (Pillow opened a grey one as 16-bit grey, and its
+    # negative values became pixels that are not numbers) and 32-bit ones (clipped white), grey or RGB.
+    grey = (np.linspace(0, 255, 32 * 48).reshape(32, 48)).astype(np.int16) - 128
+    tifffile.imwrite(tmp_path / "signed16.tif", grey * 100, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "uint32.tif", np.repeat((grey + 128)[..., None], 3, axis=2).astype(np.uint32) << 20,
+                     photometric="rgb")
+    for name, kind in (("signed16.tif", "signed integer"), ("uint32.tif", "32-bit integer")):
+        with pytest.raises(InputError, match=f"a TIFF of {kind} samples .* save it at 8 or 16 bits"):
+            decode_raster(tmp_path / name, 1600, max_pixels=100_000_000)
+    # 16-bit RGB stored as one plane per channel: Pillow cannot open it; the row says how to save it.
+    ramp = np.repeat((grey + 128)[..., None], 3, axis=2).astype(np.uint16) * 257
+    tifffile.imwrite(tmp_path / "planar.tif", ramp, photometric="rgb", planarconfig="separate")
+    with pytest.raises(InputError, match="stored as separate planes, one per channel.*channels interleaved"):
+        decode_raster(tmp_path / "planar.tif", 1600, max_pixels=100_000_000)
     (tmp_path / "text.tif").write_text("not a tiff at all\n")
     with pytest.raises(InputError, match="not an image format Pillow or LibRaw can read"):
         decode_raster(tmp_path / "text.tif", 1600, max_pixels=100_000_000)

@@ -234,8 +234,12 @@ _PHOTOMETRIC = {0: "white-is-zero grey", 1: "grey", 2: "RGB", 3: "palette", 4: "
                 8: "CIELab", 9: "ICC Lab", 10: "ITU Lab", 32844: "LogL", 32845: "LogLuv", 34892: "linear raw"}
 
 
-#: TIFF tags of each sample's size and number format, and the format of IEEE floating point.
-_BITS_PER_SAMPLE, _SAMPLE_FORMAT, _IEEE_FLOAT = 0x0102, 0x0153, 3
+#: TIFF PhotometricInterpretation of RGB samples.
+_RGB_PHOTOMETRIC = 2
+#: TIFF tags of each sample's size and number format, and the formats of signed integers and IEEE floating point.
+_BITS_PER_SAMPLE, _SAMPLE_FORMAT, _SIGNED_INTEGER, _IEEE_FLOAT = 0x0102, 0x0153, 2, 3
+#: TIFF tag of how the channels are laid out, and its value for one plane per channel.
+_PLANAR_CONFIGURATION, _SEPARATE_PLANES = 0x011C, 2
 
 
 def _unreadable_tiff(path: Path) -> str | None:
@@ -256,9 +260,27 @@ def _unreadable_tiff(path: Path) -> str | None:
     if photometric is None:
         return None
     model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
-    if tags.get(_SAMPLE_FORMAT) == _IEEE_FLOAT:
-        return floating_point_picture(tags.get(_BITS_PER_SAMPLE), model, "TIFF")
+    samples = tiff_samples_refused(tags.get(_BITS_PER_SAMPLE), tags.get(_SAMPLE_FORMAT), model)
+    if samples:
+        return samples
+    if tags.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES:
+        return (f"a TIFF in {model} colour stored as separate planes, one per channel, that Pillow cannot decode: "
+                "save it with its channels interleaved (Photoshop: Pixel Order Interleaved) or as a JPEG")
     return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
+
+
+def tiff_samples_refused(bits: int | None, sample_format: int | None, model: str) -> str | None:
+    """Why a TIFF's samples (``bits`` per sample, TIFF ``SampleFormat``) are refused, or None for the 1-, 8- and
+    16-bit unsigned integers postprod reads. Floating-point light (:func:`floating_point_picture`), signed integers
+    and integers of more than 16 bits (scientific exports) have no agreed range: read as 16-bit pictures they came out
+    black, clipped white or with pixels that are not numbers."""
+    if sample_format == _IEEE_FLOAT:
+        return floating_point_picture(bits, model, "TIFF")
+    if sample_format == _SIGNED_INTEGER or (bits or 0) > 16:
+        kind = "signed integer" if sample_format == _SIGNED_INTEGER else f"{bits}-bit integer"
+        return (f"a TIFF of {kind} samples in {model} colour (a scientific or measurement export?) that postprod "
+                "cannot read: it reads 8- and 16-bit unsigned pictures; save it at 8 or 16 bits")
+    return None
 
 
 def floating_point_picture(bits: int | None, model: str, fmt: str) -> str:
@@ -848,12 +870,15 @@ def _is_srgb(icc: bytes | None) -> bool:
 
 
 def _stored_at_16_bits(im: Image.Image) -> bool:
-    """Whether an opened, not yet decoded PNG or TIFF holds 16-bit RGB or RGBA samples."""
+    """Whether an opened, not yet decoded PNG or TIFF holds 16-bit RGB or RGBA samples (a TIFF's photometric
+    interpretation RGB: four 16-bit samples of a CMYK one, a print shop's, are ink, not RGB and alpha)."""
     if im.format == "PNG":
         return bool(im.tile) and str(im.tile[0][3]).startswith(("RGB;16", "RGBA;16"))
     if im.format == "TIFF":
-        bits = getattr(im, "tag_v2", {}).get(258)
-        return isinstance(bits, tuple) and len(bits) in (3, 4) and all(b == 16 for b in bits)
+        tags = getattr(im, "tag_v2", {})
+        bits = tags.get(258)
+        return (tags.get(262) == _RGB_PHOTOMETRIC and isinstance(bits, tuple) and len(bits) in (3, 4)
+                and all(b == 16 for b in bits))
     return False
 
 
@@ -1011,6 +1036,15 @@ def decode_raster_with_opacity(
                         "or deliver the RAW")
                 if im.mode == "F":  # 32-bit float samples, one channel (a grey TIFF, a PFM): read as 0-1 it was black
                     raise InputError(floating_point_picture(32, "grey", im.format or "picture"))
+                if im.format == "TIFF":  # Pillow opens a grey TIFF of signed or 32-bit integers as 16-bit grey
+                    tags = getattr(im, "tag_v2", {})
+                    bits, sample_format = tags.get(258), tags.get(339)
+                    refused = tiff_samples_refused(max(bits) if isinstance(bits, tuple) else bits,
+                                                   sample_format[0] if isinstance(sample_format, tuple)
+                                                   else sample_format,
+                                                   _PHOTOMETRIC.get(tags.get(262), "its"))
+                    if refused:
+                        raise InputError(refused)
                 sixteen = _stored_at_16_bits(im)  # before the EXIF: reading a PNG's may decode it (and drop its tile)
                 turned = pillow_orients(im)
                 meta = _exif_metadata(im, w, h, path, oriented=turned)
