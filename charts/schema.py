@@ -707,6 +707,9 @@ class Chart(_Strict):
     @classmethod
     def _check_naming(cls, value: Any) -> Any:
         if isinstance(value, dict):
+            if any(v is not None for v in value.values()):  # keys with values: written as a section
+                raise ValueError(f"naming is the template itself, one quoted string: "
+                                 f'naming: "{{shoot}}/{{stem}}.{{ext}}", not a mapping ({", ".join(map(str, value))})')
             raise ValueError('quote the template in YAML: naming: "{shoot}/{stem}.{ext}" ({ starts a YAML mapping)')
         if isinstance(value, str):
             try:

@@ -419,6 +419,14 @@ def test_unquoted_naming_template_gets_a_hint(base_dir: Path):
     assert err.location.key == "naming" and "quote the template" in err.message
 
 
+def test_naming_written_as_a_section_is_told_it_is_one_string(base_dir: Path):
+    # naming: {template: "..."}, as the other sections are written: told what naming is, not to quote it.
+    path = write(base_dir, "c.yaml", 'schema_version: 2\nextends: tbase\nnaming:\n  template: "{stem}.{ext}"\n')
+    err = error_of(path, [])
+    assert err.location.key == "naming" and "quote the template" not in err.message
+    assert "naming is the template itself, one quoted string" in err.message and "(template)" in err.message
+
+
 def test_naming_needs_rendition_when_extensions_collide(base_dir: Path):
     path = write(base_dir, "c.yaml", "schema_version: 2\nextends: tbase\nnaming: \"{shoot}/{stem}.{ext}\"\n")
     err = error_of(path, [])
