@@ -22,18 +22,16 @@ import hashlib
 import json
 import os
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.yamlconf import KeyPath, YamlDocument, load_yaml
+from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, load_yaml
 
 #: The charts that ship with postprod.
 BUNDLED_DIR = Path(__file__).resolve().parent
@@ -270,33 +268,6 @@ def list_charts(search_dirs: list[Path | str] | None = None) -> list[ChartEntry]
 # --- errors ------------------------------------------------------------------
 
 
-def _unwrap(annotation: Any) -> Any:
-    """The model class inside ``X | None``, ``list[X]`` or ``dict[str, X]``, else the annotation."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType) and len(args) == 1:
-        return _unwrap(args[0])
-    return annotation
-
-
-def _fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
-    """Field names of the model found at ``loc`` (for spelling suggestions)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
-            if field is None:
-                return []
-            current = _unwrap(field.annotation)
-        elif typing.get_origin(current) in (list, dict):
-            current = _unwrap(typing.get_args(current)[-1])
-        else:
-            return []
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
 def chart_validation_error(exc: ValidationError, doc: YamlDocument) -> ConfigError:
     """Turn the first pydantic error into a ConfigError with file, line and key.
 
@@ -312,8 +283,10 @@ def chart_validation_error(exc: ValidationError, doc: YamlDocument) -> ConfigErr
         loc += cause.path
         message = str(cause)
     elif err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(str(loc[-1]), _fields_at(Chart, loc[:-1]), n=1)
-        hint = f"did you mean '{close[0]}'?" if close else "check the spelling"
+        fields = fields_at(Chart, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
+        hint = (f"did you mean '{close[0]}'?" if close else f"the keys here: {', '.join(fields)}" if fields
+                else "check the spelling")
         message = f"unknown key ({hint})"
     else:
         message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])

@@ -290,6 +290,20 @@ def test_unknown_key_in_a_rendition(base_dir: Path):
     assert "did you mean 'quality'" in err.message
 
 
+def test_unknown_key_nothing_like_a_known_one_lists_the_keys(base_dir: Path):
+    # box: [1080, 1920] for an exact size: no key is close, so the row lists those the rendition takes.
+    path = write(base_dir, "c.yaml", """
+        schema_version: 2
+        extends: tbase
+        renditions:
+          web:
+            box: [1080, 1920]
+    """)
+    err = error_of(path, [])
+    assert err.location.key == "renditions.web.box"
+    assert "unknown key (the keys here: long_edge_px, width_px, height_px, crop, format" in err.message
+
+
 def test_out_of_range_value_in_child(base_dir: Path):
     path = write(base_dir, "c.yaml", """
         schema_version: 2

@@ -34,7 +34,10 @@ def test_default_graph_is_valid() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "key", "words"),
     [
-        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    colour: red\n", 5, "stages.0.colour", "unknown key"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    colour: red\n", 5, "stages.0.colour",
+         "unknown key (the keys here: stage, params)"),
+        ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    params:\n      proxy_lng_edge: 1600\n", 6,
+         "stages.0.params.proxy_lng_edge", "unknown key (the keys here: proxy_long_edge, max_megapixels"),
         ("schema_version: 1\nname: g\nstages:\n  - stage: sharpen_everything\n", 4, "stages.0.stage", "unknown stage"),
         ("schema_version: 1\nname: g\nstages:\n  - stage: decode_raw\n    params:\n      proxy_long_edge: 12\n", 6,
          "stages.0.params.proxy_long_edge", "greater than or equal to 256"),

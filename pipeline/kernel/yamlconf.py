@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import binascii
 import re
+import types
+import typing
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -246,10 +248,39 @@ def load_yaml(path: Path | str, text: str | None = None) -> YamlDocument:
     return YamlDocument(path, data, lines)
 
 
-def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = ()) -> ConfigError:
+def unwrap_model(annotation: Any) -> Any:
+    """The model class inside ``X | None``, ``list[X]`` or ``dict[str, X]``, else the annotation."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return unwrap_model(args[0])
+    return annotation
+
+
+def fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
+    """Field names of the model found at ``loc`` (for spelling suggestions)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = unwrap_model(field.annotation)
+        elif typing.get_origin(current) in (list, dict):
+            current = unwrap_model(typing.get_args(current)[-1])
+        else:
+            return []
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = (),
+                     model: type[BaseModel] | None = None) -> ConfigError:
     """Turn the first pydantic error into a :class:`ConfigError` with file, line and key.
 
-    ``prefix`` is the key path, inside ``doc``, of the mapping that was validated.
+    ``prefix`` is the key path, inside ``doc``, of the mapping that was validated; ``model``, the model it was
+    validated against (an unknown key's row then lists the keys allowed there).
     """
     messages = []
     first_loc: Location | None = None
@@ -259,7 +290,9 @@ def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = 
         first_loc = first_loc or where
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (not allowed here; check the spelling)"
+            fields = [] if model is None else fields_at(model, loc[len(prefix):-1])
+            msg = (f"unknown key (the keys here: {', '.join(fields)})" if fields
+                   else "unknown key (not allowed here; check the spelling)")
         messages.append(f"{where}: {msg}")
     message = messages[0] if len(messages) == 1 else "; ".join(messages)
     return ConfigError(message.split(": ", 1)[1] if len(messages) == 1 else message, first_loc)
@@ -276,4 +309,4 @@ def validate(model: type[BaseModel], doc: YamlDocument, data: Any = None, prefix
     try:
         return model.model_validate(doc.data if data is None else data)
     except ValidationError as exc:
-        raise validation_error(exc, doc, prefix) from None
+        raise validation_error(exc, doc, prefix, model) from None
