@@ -60,3 +60,20 @@ def test_process_on_an_existing_cluster(raw_dir: Path, tmp_path: Path) -> None:
     finally:
         head.terminate()
         head.wait(timeout=60)
+
+
+def test_a_cluster_it_cannot_reach_is_a_configuration_error() -> None:
+    # A typo in --ray-address (or a head node that is down): Ray's ConnectionError with its stack, exit 1 ("internal
+    # error"), became a setting's error before any work, exit 2. Ray itself is not asked: its attempt takes 20 s.
+    from pipeline.executors.ray import connect_to_cluster
+    from pipeline.kernel.errors import ConfigError
+
+    class Unreachable:
+        def init(self, **kwargs: object) -> None:
+            raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}")
+
+    with pytest.raises(ConfigError) as info:
+        connect_to_cluster(Unreachable(), "10.0.0.1:1", {"address": "10.0.0.1:1"})
+    assert info.value.location.key == "--ray-address"
+    assert "cannot connect to the Ray cluster at '10.0.0.1:1': Failed to connect" in str(info.value)
+    assert "leave out --ray-address and RAY_ADDRESS" in str(info.value)

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from pipeline.imaging.libtiff import MESSAGES_ENV as LIBTIFF_MESSAGES_ENV
-from pipeline.kernel.errors import ClusterLost
+from pipeline.kernel.errors import ClusterLost, ConfigError, Location
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.interrupt import stop_if_interrupted
 from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status
@@ -203,6 +203,21 @@ def gpu_share(per_worker: float, cluster_gpus: float, workers: int) -> float:
     return math.floor(share * 10_000) / 10_000
 
 
+def connect_to_cluster(ray: Any, address: str, kwargs: dict[str, Any]) -> None:
+    """``ray.init`` on an existing cluster at ``address``; a cluster it cannot reach is a configuration error of
+    ``--ray-address`` (exit 2, before any work), not an internal one: Ray raised a ConnectionError or a
+    RuntimeError with its own stack from two layers down (a typo in the address, a head node that is down, a port
+    that is not the GCS's)."""
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address!r}: {reason}. Check the address (`ray status` on the "
+            "head node prints it), or leave out --ray-address and RAY_ADDRESS to start a local Ray",
+            Location(None, key="--ray-address")) from None
+
+
 class RayExecutor:
     """Run the graph on Ray actors.
 
@@ -239,7 +254,10 @@ class RayExecutor:
                 # saying so would print over the progress bar.
                 logging.getLogger(_TOKEN_NOTICE_LOGGER).addFilter(_quiet_token_notice)
             on_sigterm = signal.getsignal(signal.SIGTERM)
-            ray.init(**kwargs)
+            if address:
+                connect_to_cluster(ray, address, kwargs)
+            else:
+                ray.init(**kwargs)
             self._started_here = True
             if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
                 # Ray's core installs a C handler that prints a stack and may abort: the caller's
