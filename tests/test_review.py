@@ -346,6 +346,19 @@ def test_refuses_to_listen_on_the_network_without_a_token(out: Path, monkeypatch
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10") and not is_loopback("example.com")
 
 
+def test_a_port_in_use_is_a_usage_error(out: Path) -> None:
+    # Another review (or any program) on the port: werkzeug printed its own message and exited 1, "internal error".
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(review, [str(out), "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.output
+
+
 def test_every_option_has_help() -> None:
     assert review.help
     for param in review.params:

@@ -90,12 +90,22 @@ def serve(app: Flask, host: str, port: int) -> Any:
     HTTP/1.1 with keep-alive: a gallery asks for dozens of thumbnails at once,
     and a new connection for each costs more than serving the file.
     """
-    from werkzeug.serving import WSGIRequestHandler, make_server
+    import socket
+
+    from werkzeug.serving import WSGIRequestHandler, get_sockaddr, make_server, select_address_family
 
     class KeepAlive(WSGIRequestHandler):
         protocol_version = "HTTP/1.1"
 
-    return make_server(host, port, app, threaded=True, request_handler=KeepAlive)
+    # Bound here, so a port in use raises OSError to the caller: werkzeug's own bind prints its message and exits.
+    family = select_address_family(host, port)
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(get_sockaddr(host, port, family))
+        sock.listen(128)
+        server = make_server(host, port, app, threaded=True, request_handler=KeepAlive, fd=sock.fileno())
+    server.server_port = server.socket.getsockname()[1]  # as socketserver's own bind sets it (port 0: the one given)
+    return server
 
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app", "is_loopback", "review_context", "serve"]
