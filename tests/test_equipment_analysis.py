@@ -235,7 +235,7 @@ def test_operators_command(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     res = CliRunner().invoke(main, ["operators", str(empty)])
-    assert res.exit_code == 1 and "no postprod output folder" in res.output
+    assert res.exit_code == 2 and "no postprod output folder" in res.output  # a usage error, as the CLI documents
 
 
 def test_a_bad_register_stops_the_run_before_any_work(tmp_path):

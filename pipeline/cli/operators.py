@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import is_quiet
+from pipeline.cli.common import ConfigProblem, is_quiet
 from pipeline.kernel.errors import ConfigError, Location
 
 
@@ -62,15 +62,15 @@ def operators(folders: tuple[Path, ...], out_dir: Path, limit: int) -> None:
     start = time.perf_counter()
     try:
         found = find_output_folders(list(folders))
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
+    except FileNotFoundError as exc:  # folders given that hold no output: a usage error (exit 2)
+        raise ConfigProblem(exc) from None
     tables = load_tables(found)
     people = photographer_history(tables.operators)
     bodies, defects = body_history(tables)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise click.ClickException(str(ConfigError(f"cannot create: {exc}", Location(str(out_dir), key="--out"))))
+        raise ConfigProblem(ConfigError(f"cannot create: {exc}", Location(str(out_dir), key="--out"))) from None
     meta = {"folders": len(found)}
     write_parquet_atomic(to_table(people, PHOTOGRAPHERS_SCHEMA, meta), out_dir / "photographers.parquet")
     shoots = tables.operators.sort_by([("photographer", "ascending"), ("captured_from", "ascending")])
