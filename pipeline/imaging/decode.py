@@ -259,7 +259,7 @@ def _unreadable_tiff(path: Path) -> str | None:
     photometric = tags.get(0x0106)
     if photometric is None:
         return None
-    model = _PHOTOMETRIC.get(photometric, f"colour model {photometric}")
+    model = _colour_model(photometric)
     samples = tiff_samples_refused(tags.get(_BITS_PER_SAMPLE), tags.get(_SAMPLE_FORMAT), model)
     if samples:
         return samples
@@ -281,6 +281,20 @@ def tiff_samples_refused(bits: int | None, sample_format: int | None, model: str
         return (f"a TIFF of {kind} samples in {model} colour (a scientific or measurement export?) that postprod "
                 "cannot read: it reads 8- and 16-bit unsigned pictures; save it at 8 or 16 bits")
     return None
+
+
+def _colour_model(photometric: int | None) -> str:
+    """A TIFF PhotometricInterpretation in words (:data:`_PHOTOMETRIC`)."""
+    return _PHOTOMETRIC.get(photometric, f"colour model {photometric}")  # type: ignore[arg-type]
+
+
+def _pillow_tiff_samples_refused(tags: Any) -> str | None:
+    """:func:`tiff_samples_refused` of a TIFF Pillow opened (its ``tag_v2``: per-sample tags are tuples)."""
+    def first(value: Any) -> Any:
+        return value[0] if isinstance(value, tuple) and value else value
+    bits = tags.get(_BITS_PER_SAMPLE)
+    return tiff_samples_refused(max(bits) if isinstance(bits, tuple) and bits else bits,
+                                first(tags.get(_SAMPLE_FORMAT)), _colour_model(first(tags.get(0x0106))))
 
 
 def floating_point_picture(bits: int | None, model: str, fmt: str) -> str:
@@ -1037,12 +1051,7 @@ def decode_raster_with_opacity(
                 if im.mode == "F":  # 32-bit float samples, one channel (a grey TIFF, a PFM): read as 0-1 it was black
                     raise InputError(floating_point_picture(32, "grey", im.format or "picture"))
                 if im.format == "TIFF":  # Pillow opens a grey TIFF of signed or 32-bit integers as 16-bit grey
-                    tags = getattr(im, "tag_v2", {})
-                    bits, sample_format = tags.get(258), tags.get(339)
-                    refused = tiff_samples_refused(max(bits) if isinstance(bits, tuple) else bits,
-                                                   sample_format[0] if isinstance(sample_format, tuple)
-                                                   else sample_format,
-                                                   _PHOTOMETRIC.get(tags.get(262), "its"))
+                    refused = _pillow_tiff_samples_refused(getattr(im, "tag_v2", {}))
                     if refused:
                         raise InputError(refused)
                 sixteen = _stored_at_16_bits(im)  # before the EXIF: reading a PNG's may decode it (and drop its tile)
