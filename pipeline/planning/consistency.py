@@ -55,15 +55,8 @@ from pipeline.imaging.scene_light import (
     xy_to_uv,
 )
 from pipeline.imaging.white_balance import D65_CCT_K, D65_MIRED, mired, white_balance_gains
-from pipeline.kernel.records import (
-    RENDER_ON_ACCEPT,
-    AppliedBy,
-    ImageRecord,
-    Operation,
-    OperationKind,
-    SourceKind,
-    Status,
-)
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
+from pipeline.planning.operations import applied_or_proposed
 from pipeline.planning.scenes import FrameLight, frame_light
 from pipeline.planning.state import PlanState
 
@@ -247,8 +240,7 @@ def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.nd
         update={"white_balance": chart.white_balance.model_copy(update={"tolerance_mired": 0.0})})
     for op in plan_white_balance(record, relaxed, dataclasses.replace(plan)):
         # A correction proposed to a person (a big one of a guessed light) is the frame's wish all the same.
-        if op.kind is OperationKind.WHITE_BALANCE and (op.applied_by is AppliedBy.RENDERER
-                                                       or op.params.get(RENDER_ON_ACCEPT)):
+        if op.kind is OperationKind.WHITE_BALANCE and applied_or_proposed(op):
             return np.asarray(op.params["gains"], dtype=np.float64)
     return None
 

@@ -48,3 +48,9 @@ def proposed(op: Operation, note: str) -> Operation:
     (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`), the same amount, not before."""
     return dataclasses.replace(op, applied_by=AppliedBy.RETOUCHER, params={**op.params, RENDER_ON_ACCEPT: True},
                                reason=f"{op.reason}; but {note}")
+
+
+def applied_or_proposed(op: Operation) -> bool:
+    """Whether ``op`` is the renderer's, or a proposal it applies once a reviewer accepts it (:func:`proposed`):
+    a frame's correction either way, for a scene's rules that replace it or read it as the frame's wish."""
+    return op.applied_by is AppliedBy.RENDERER or bool(op.params.get(RENDER_ON_ACCEPT))

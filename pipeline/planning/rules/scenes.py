@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from charts.schema import AcceptanceAction, Chart
 from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.scene_light import mired_tint
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ImageRecord, Operation, OperationKind, Status
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, Status
 from pipeline.planning.consistency import (
     ExposureMatch,
     WhiteMatch,
@@ -25,7 +25,7 @@ from pipeline.planning.consistency import (
     matched_white_balance_params,
     scene_members,
 )
-from pipeline.planning.operations import check_operation, rounded
+from pipeline.planning.operations import applied_or_proposed, check_operation, rounded
 from pipeline.planning.rules.exposure import (
     bright_by_intent,
     bright_flag,
@@ -141,8 +141,7 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
             # A ColorChecker in the scene settles what the frame's own estimate was unsure of: its flag goes too.
             # The scene's white replaces the frame's own, applied or proposed.
             is_wb = lambda o, m=match: (  # noqa: E731
-                (o.kind is OperationKind.WHITE_BALANCE
-                 and (o.applied_by is AppliedBy.RENDERER or o.params.get(RENDER_ON_ACCEPT)))
+                (o.kind is OperationKind.WHITE_BALANCE and applied_or_proposed(o))
                 or (m.chart_frames > 0 and o.kind is OperationKind.FLAG and o.params.get("check") == "white_balance"))
             matched = _white_balance_ops(match, scene, chart, records[i])
             out[i] = _replace(operations[i], is_wb, matched + _held_white_flag(match, scene, chart))

@@ -131,8 +131,8 @@ from pipeline.imaging.white_balance import (
     mired,
     white_balance_gains,
 )
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ColourMeasure, ImageRecord, Operation, OperationKind
-from pipeline.planning.operations import check_operation, rounded
+from pipeline.kernel.records import AppliedBy, ColourMeasure, ImageRecord, Operation, OperationKind
+from pipeline.planning.operations import check_operation, proposed, rounded
 from pipeline.planning.state import PlanState
 
 # How sure the plan is of a correction read by a measurement that did not say
@@ -371,19 +371,18 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     proposal = None if on_chart or faces_confirm or further else proposal_note(chart, applied)
     if proposal is None:
         plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
-    return [Operation(
-        op_id="white_balance", kind=OperationKind.WHITE_BALANCE,
-        params=params | ({RENDER_ON_ACCEPT: True} if proposal else {}),
+    op = Operation(
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
         reason=(f"{read} (+-{uncertainty:.0f})" if uncertainty is not None else read) + with_skin
         + ((f"; the camera balanced it automatically in daylight ({daylight_ev:.1f} EV)" if daylight_ev is not None
             else f"; unsure alone (confidence {confidence:.2f})")
            + ", but the faces confirm it: not skin-coloured as shot, skin after" if faces_confirm else "")
         + (f"; {further}" if further else "")
-        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else "")
-        + (f"; but {proposal}" if proposal else ""),
+        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
-        confidence=rounded(confidence, 2), applied_by=AppliedBy.RETOUCHER if proposal else AppliedBy.RENDERER,
-    ), *flags]
+        confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
+    )
+    return [proposed(op, proposal) if proposal else op, *flags]
 
 
 def proposal_note(chart: Chart, shift: float) -> str | None:
