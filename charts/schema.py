@@ -166,6 +166,15 @@ class ExposureRules(_Strict):
         "RAWs are never judged so: their compensation is a capture choice (highlights kept) that the "
         "development is meant to undo.",
     )
+    lift_backlit_shadows: bool = Field(
+        True,
+        description="Propose a lift of a backlit frame's shadows to a reviewer: where a sky or a window at white "
+        "holds the exposure (its clipping over acceptance.clipped_highlights.max_pct) while the rest of the frame "
+        "reads under the target as surely as a correction asks, and no face counts, a lift_shadows operation "
+        "(applied once accepted) lifts what reads under the target by up to a third of the gap, easing off to "
+        "nothing at the target: the highlights are left as they are. False leaves the clipped-highlights flag's "
+        "note alone.",
+    )
     backdrop_white: bool = Field(
         True,
         description="Deliver a white backdrop white: where a frame has one (a product on a white sweep, a portrait "

@@ -54,6 +54,7 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
+from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.imaging.measure.metering import (
     DETAIL_REACH,
     LevelSplit,
@@ -142,6 +143,9 @@ class Adjustments:
         The backdrop's falloff across the image (a padded crop op's ``pad_falloff``): the pad goes on from the
         image's edge at the backdrop's level there (:func:`falloff_level`), so no seam shows where it joins a sweep
         that falls off; None: ``pad_rgb`` throughout.
+    shadow_lift : ShadowLift or None
+        A ``lift_shadows`` operation's tone curve (:class:`~pipeline.imaging.shadow_lift.ShadowLift`), applied
+        after the exposure; None leaves the shadows as the corrections render them.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -157,6 +161,7 @@ class Adjustments:
     crop_pads: Mapping[str, tuple[float, float, float]] = field(default_factory=dict)
     pad_rgb: tuple[float, float, float] | None = None
     pad_falloff: tuple[float, ...] | None = None
+    shadow_lift: ShadowLift | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -218,7 +223,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``. Flag
+        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``,
+        ``lift_shadows {"ev", "start", "end"}``. Flag
         and reject, every operation left to a retoucher (but one marked ``render_on_accept`` that a reviewer
         accepted: :func:`~pipeline.kernel.records.renderer_applies`) and every operation a reviewer rejected are
         ignored.
@@ -246,6 +252,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     backdrop: tuple[float, float, float] | None = None
     falloff: tuple[float, ...] | None = None
     pad_falloff: tuple[float, ...] | None = None
+    lift: ShadowLift | None = None
     for op in operations:
         if not renderer_applies(op.applied_by, op.params, op.review):
             continue  # a person's job, or turned down by a reviewer
@@ -272,6 +279,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
             elif op.kind == OperationKind.WHITEN_BACKDROP:
                 backdrop = _colour(p["backdrop_rgb"], "backdrop_rgb", op)
                 falloff = _falloff(p.get("falloff"), op)
+            elif op.kind == OperationKind.LIFT_SHADOWS and float(p["ev"]) > 0:  # a reviewer's 0: no lift
+                lift = ShadowLift(float(p["ev"]), float(p["start"]), float(p["end"]), rendered=display_referred)
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -286,6 +295,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         backdrop_falloff=falloff,
         crop_pads=pads,
         pad_falloff=pad_falloff,
+        shadow_lift=lift,
     )
 
 
@@ -851,6 +861,7 @@ def finish_rendition(
     backdrop: Sequence[float] | None = None,
     backdrop_levels: np.ndarray | None = None,
     balance: Sequence[float] | None = None,
+    lift: ShadowLift | None = None,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -893,6 +904,8 @@ def finish_rendition(
         A rendered source's white-balance gains (:func:`scene_balance`), applied first, by
         :func:`~pipeline.imaging.measure.metering.balance_display_referred` (what the source blew kept white, as
         :func:`blown_after_gains` keeps it); ``gains`` then carry the exposure alone.
+    lift : ShadowLift, optional
+        The shadows' lift (:attr:`Adjustments.shadow_lift`), after the gains, the shoulder and a darkening.
 
     Returns
     -------
@@ -970,6 +983,8 @@ def finish_rendition(
         strip = enc[y : y + rows]
         if level is not None:
             darken_display_referred(strip, scene_gain, out=strip, split=split_level(level, (y, y + strip.shape[0])))
+        if lift is not None:
+            lift.apply(strip)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
@@ -1265,7 +1280,7 @@ def render_frame(
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb, backdrop_levels(adjustments, to_frame, size, width, height),
-        scene_balance(adjustments),
+        scene_balance(adjustments), adjustments.shadow_lift,
     )
 
 
@@ -1342,6 +1357,7 @@ def render_rows(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb,
         backdrop_levels(adjustments, to_frame, (out_w, a1 - a0), width, height), scene_balance(adjustments),
+        adjustments.shadow_lift,
     )
     return out[v0 - a0 : v1 - a0]
 

@@ -105,6 +105,7 @@ class OperationKind(StrEnum):
     BRIGHTEN_FACE = "brighten_face"
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
+    LIFT_SHADOWS = "lift_shadows"  # a backlit frame's dark part lifted, its highlights left as they are
     MERGE_BRACKET = "merge_bracket"  # the other frames of an exposure bracket merged into this one
     CROP = "crop"
     FLAG = "flag"

@@ -33,6 +33,8 @@ checked against XMP that Adobe software wrote (``tests/data/adobe_xmp``):
 * faces to brighten as radial local corrections;
 * not a white backdrop whitened (:mod:`pipeline.planning.rules.whiten_backdrop`): Camera Raw has no
   setting for it (a retoucher's mask), and the sidecar says so in its note;
+* not a backlit frame's shadows lifted (:mod:`pipeline.planning.rules.shadows`): Camera Raw's Shadows slider
+  has no published scale in EV, so the note gives the lift and a retoucher sets the slider by eye;
 * an image-level review decision (:class:`ImageDecision`) as ``xmp:Rating``,
   ``xmp:Label`` and ``dc:subject``, who and when in postprod's namespace.
 """
@@ -644,6 +646,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     if whiten is not None:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
+
+    lift = next((o for o in applied if o["kind"] == "lift_shadows" and float(o["params"]["ev"]) > 0), None)
+    if lift is not None:
+        out.notes.append(f"postprod lifts this frame's shadows {float(lift['params']['ev']):+.2f} EV, easing off to "
+                         "none at the chart's target: not written, as Camera Raw's Shadows slider has no scale in EV (set "
+                         "Shadows by eye)")
 
     merge = next((o for o in applied if o["kind"] == "merge_bracket"), None)
     if merge is not None:

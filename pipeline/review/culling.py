@@ -37,7 +37,7 @@ CULLING_FIELDS = ("flag", "stars", "label")
 #: Statuses a gallery may set on many instructions at once.
 BULK_STATUSES = ("accepted", "rejected", "done", "pending")
 #: Kinds whose amount a gallery may set on many images at once (``{"kind", "ev"}``).
-AMOUNT_KINDS = ("exposure", "brighten_face")
+AMOUNT_KINDS = ("exposure", "brighten_face", "lift_shadows")
 #: Images one request may change (a whole shoot selected, with room to spare).
 MAX_ITEMS = 20000
 
@@ -131,7 +131,7 @@ class Decision:
         retoucher's operation the renderer applies once accepted, ``render_on_accept``), and nothing else: the
         gallery's "Accept proposals" after a look at them, never part of accepting the automatic ones.
     amount : (kind, ev), optional
-        Set this amount on every operation of ``kind`` (exposure, brighten_face).
+        Set this amount on every operation of ``kind`` (exposure, brighten_face, lift_shadows).
     """
 
     source_path: str

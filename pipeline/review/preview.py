@@ -44,7 +44,7 @@ MAX_MEGAPIXELS = 250.0
 #: darkened in its scene light).
 PREVIEW_VERSION = 4
 # Operations the "after" view applies; everything else is drawn or listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "merge_bracket")
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket")
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "done")
 # Kinds whose amount a reviewer may change, and the bounds of an amount.
-EV_KINDS = ("exposure", "brighten_face")
+EV_KINDS = ("exposure", "brighten_face", "lift_shadows")
 MAX_ABS_EV = 5.0
 # Straightening and a crop's own turn, in degrees either way.
 MAX_ABS_ANGLE = 45.0
@@ -1022,6 +1022,8 @@ class ReviewStore:
         if change.ev is not None:
             if op["kind"] not in EV_KINDS:
                 raise ReviewError(f"{change.op_id} ({op['kind']}) has no amount in EV")
+            if op["kind"] == "lift_shadows" and change.ev < 0:
+                raise ReviewError(f"{change.op_id}: a shadow lift is 0 EV (none) or more, got {change.ev:+g}")
             set_param("ev", change.ev)
         if change.box is not None:
             if op["kind"] != "crop":

@@ -603,6 +603,7 @@ function opAmount(op) {
       + `, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
     case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
+    case "lift_shadows": return `shadows ${fmt(p.ev, 2, true)} EV`;
     case "merge_bracket": return `${p.frames.length + 1} frames merged`;
     case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
@@ -683,8 +684,9 @@ function numberEditor(label, value, attrs, unit, onSet, cls) {
 
 function opEditor(op) {
   const p = op.params;
-  if (op.kind === "exposure" || op.kind === "brighten_face") {
-    return h("div", { class: "edit" }, numberEditor("Amount", p.ev, { step: "0.05", min: "-5", max: "5" }, "EV",
+  if (op.kind === "exposure" || op.kind === "brighten_face" || op.kind === "lift_shadows") {
+    const min = op.kind === "lift_shadows" ? "0" : "-5";  // a shadow lift only lifts
+    return h("div", { class: "edit" }, numberEditor("Amount", p.ev, { step: "0.05", min, max: "5" }, "EV",
       (ev) => send([{ op_id: op.op_id, ev }]), "ev"));
   }
   if (op.kind === "white_balance") {
