@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import hashlib
 import json
 import math
@@ -53,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -256,6 +257,14 @@ class Decision:
     crops: dict[str, list[tuple[list[float], float, str, bool]]] = field(default_factory=dict)
     #: Linear RGB at each truth face after the correction (for the skin check).
     face_colours: list[np.ndarray | None] | None = None
+    #: A proposed lift of the shadows (``lift_shadows``): [ev, start, end].
+    lift: list[float] | None = None
+    #: A backlit twin's ground (:func:`~benchmarks.accuracy_corpus.ground_ev`) as the system delivers it (the
+    #: exposure it applies), then with its proposed lift accepted, and the percentage points of pixels that
+    #: newly clips (:func:`backlit_ground`).
+    ground_ev: float | None = None
+    ground_lifted_ev: float | None = None
+    ground_clipped_added: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in vars(self).items() if k != "face_colours"}
@@ -295,7 +304,34 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     brighten = {int(op.params["face_index"]): float(op.params["ev"]) for op in record.operations
                 if str(op.kind) == "brighten_face"}
     d.faces = [([f.x, f.y, f.width, f.height], brighten.get(i)) for i, f in enumerate(record.faces)]
+    lift = ops.get("lift_shadows")
+    d.lift = None if lift is None else [float(lift.params[k]) for k in ("ev", "start", "end")]
     return d
+
+
+def backlit_ground(path: Path, d: Decision) -> tuple[float, float, float]:
+    """A backlit twin's ground (:func:`~benchmarks.accuracy_corpus.ground_ev`) rendered with a system's decision
+    (the exposure it applies, not one it only proposes), then with its proposed shadow lift accepted, and the
+    percentage points of pixels the latter clips beyond the source's own. postprod's renderer carries every
+    system's correction (a rendered source's push on its display light, as postprod's)."""
+    from PIL import Image
+
+    from benchmarks.accuracy_corpus import ground_ev, srgb8_to_linear
+    from pipeline.imaging.render import Adjustments, render_preview
+    from pipeline.imaging.shadow_lift import ShadowLift
+
+    with Image.open(path) as im:
+        srgb8 = np.asarray(im.convert("RGB"))
+    h, w = srgb8.shape[:2]
+    ev = 0.0 if d.ev is None or d.ev_proposed else float(d.ev)
+    delivered = Adjustments(exposure_ev=ev, display_referred=True)
+    out = render_preview(srgb8_to_linear(srgb8).astype(np.float32), w, h, delivered)
+    lifted = out
+    if d.lift and d.lift[0] > 0:
+        lifted = render_preview(srgb8_to_linear(srgb8).astype(np.float32), w, h, dataclasses.replace(
+            delivered, shadow_lift=ShadowLift(*d.lift, rendered=True)))
+    clipped = 100.0 * (np.mean(lifted.max(axis=2) == 255) - np.mean(srgb8.max(axis=2) == 255))
+    return ground_ev(out), ground_ev(lifted), float(clipped)
 
 
 def postprod_crops(record: Any, chart: str | None = None) -> list[tuple[list[float], float, str, list, bool]]:
@@ -982,6 +1018,8 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
             edge_found += j is not None
     rows.append(Row(sec, "faces at the frame edge detected (diagnostic)", {"postprod": _ratio(edge_found, edge_n)}, ""))
 
+    rows += backlit_rows(by("backlit"), [i for i in by("original", render="published")], dec, systems)
+
     # Crops and straightening.
     sec = "Crops and straightening"
     crop_items = [i for i in items if i.truth.get("faces") and i.set in ("original", "edge") and i.render == "published"]
@@ -1032,6 +1070,47 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
         vals[s] = _count(sum(d.angle_applied for d in ds), len(ds))
     rows.append(Row(sec, "rotations applied to published photos (no tilt injected)", vals, "0", "lower", 0.0, "{:.0f}"))
     return rows
+
+
+def backlit_rows(twins: list[Item], published: list[Item], dec: Callable[[str, Item], Decision | None],
+                 systems: list[str]) -> list[Row]:
+    """The backlit twins' rows: a ground developed 1-2 EV under beneath a blown sky (the truth: the ground as
+    published), each system's correction rendered by postprod's renderer, postprod's proposed lift accepted."""
+    sec = "Backlit frames (a ground developed 1-2 EV under beneath a blown sky; truth: the ground as published)"
+    rows: list[Row] = []
+    lifted = [i for i in twins if (d := dec("postprod", i)) is not None and d.lift]
+    rows.append(Row(sec, "backlit twins given a shadow lift, proposed to a reviewer (diagnostic)",
+                    {"postprod": _ratio(len(lifted), len(twins))}, ""))
+    def errors(system: str, lifted: bool = False) -> list[float]:
+        return [(d.ground_lifted_ev if lifted else d.ground_ev) - i.truth["ground_ev"] for i in twins
+                if (d := dec(system, i)) is not None and d.ground_ev is not None]
+
+    rows.append(Row(sec, "ground: median error as delivered (EV; - = under; postprod's lift pending)",
+                    {s: _signed_median(errors(s)) for s in systems}, ""))
+    after = errors("postprod", lifted=True)
+    rows.append(Row(sec, "ground: median error with postprod's proposed lift accepted (EV)",
+                    {"postprod": _signed_median(after)}, ""))
+    moved = [a - b for a, b in zip(after, errors("postprod"))]
+    rows.append(Row(sec, "ground: median move toward the published level by the accepted lift (EV; diagnostic)",
+                    {"postprod": _signed_median(moved)}, ""))
+    rows.append(Row(sec, "ground: lifted past its published level by more than 0.1 EV",
+                    {s: _count(sum(e > 0.1 for e in (after if s == "postprod" else errors(s))), len(errors(s)))
+                     for s in systems}, "0", "lower", 0.0, "{:.0f}"))
+    rows.append(Row(sec, "pixels newly clipped by the correction (percentage points, median; postprod's lift "
+                         "accepted)",
+                    {s: _signed_median([d.ground_clipped_added for i in twins if (d := dec(s, i)) is not None
+                                        and d.ground_clipped_added is not None]) for s in systems}, ""))
+    proposed = sum(bool((d := dec("postprod", i)) and d.lift) for i in published)
+    rows.append(Row(sec, "published photos (no sky pasted) given a shadow lift, proposed (diagnostic)",
+                    {"postprod": _count(proposed, len(published))}, ""))
+    return rows
+
+
+def _signed_median(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"value": None, "text": "— (none)"}
+    m = float(np.median(values))
+    return {"value": m, "text": f"{m:+.2f} (n={len(values)})"}
 
 
 def is_skin(rgb: np.ndarray) -> bool:
@@ -1281,12 +1360,16 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
             d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"],
                                                     rendered=item.domain == "rendered")
     seconds = {"postprod": time.perf_counter() - t, "baselines": 0.0}
-    if not baselines:
-        return decisions, crops, seconds
-    t = time.perf_counter()
-    log("baselines" + (" (RawTherapee and naive)" if rawtherapee else " (naive)"))
-    decisions["rawtherapee"], decisions["naive"] = baseline_decisions(corpus, items, cache, rawtherapee, jobs)
-    seconds["baselines"] = time.perf_counter() - t
+    if baselines:
+        t = time.perf_counter()
+        log("baselines" + (" (RawTherapee and naive)" if rawtherapee else " (naive)"))
+        decisions["rawtherapee"], decisions["naive"] = baseline_decisions(corpus, items, cache, rawtherapee, jobs)
+        seconds["baselines"] = time.perf_counter() - t
+    for system in decisions.values():
+        for item in (i for i in items if i.set == "backlit"):
+            d = system.get(item.id)
+            if d is not None:
+                d.ground_ev, d.ground_lifted_ev, d.ground_clipped_added = backlit_ground(corpus.path(item), d)
     return decisions, crops, seconds
 
 

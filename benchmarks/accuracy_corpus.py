@@ -77,6 +77,11 @@ SHADOW_EV = (0.8, 1.0, 1.2, 1.5)
 #: postprod's straighten angle equals the tilt).
 ROTATIONS_DEG = (-6.0, 0.5, -3.0, 1.0, -2.0, 4.5, -0.5, 2.0, -1.0, 3.0, -4.5, 6.0)
 ROTATIONS_PER_SOURCE = 2
+#: How far under a backlit twin's ground is developed beneath its blown sky (EV), cycled over the sources.
+BACKLIT_EV = (1.0, 1.5, 2.0)
+#: The share of a backlit twin's frame, from the top, that its white sky covers (the Kodak suite's kodim20, a
+#: plane on grass under a white overcast sky, is 49.5 % clipped).
+BACKLIT_SKY = 0.45
 JPEG_QUALITY = 95
 
 Box = tuple[float, float, float, float]  # x, y, width, height
@@ -614,7 +619,7 @@ class Item:
     split : str
         ``tuning``, ``held_out`` or ``reference`` (the FiveK and white-balance files).
     set : str
-        ``exposure``, ``cast``, ``original``, ``shadow``, ``edge``, ``rotation``, ``fivek``,
+        ``exposure``, ``cast``, ``original``, ``shadow``, ``edge``, ``rotation``, ``backlit``, ``fivek``,
         ``wb_real`` or ``wb_pair``.
     domain : str
         ``raw`` (a DNG or camera RAW) or ``rendered`` (a JPEG or PNG).
@@ -628,7 +633,9 @@ class Item:
     truth : dict
         ``ev`` (needed exposure correction), ``mired`` (needed white-balance shift, + = warmer),
         ``tint_a`` (needed Lab a* shift), ``angle_deg`` (needed straightening), ``faces``: a list of
-        ``{"box": [x, y, w, h], "shadow_ev": d}`` in the item's pixels (d = 0 for a lit face).
+        ``{"box": [x, y, w, h], "shadow_ev": d}`` in the item's pixels (d = 0 for a lit face); a backlit twin's
+        ``ground_under_ev`` (how far under its ground was developed) and ``ground_ev`` (its published ground's
+        level, :func:`ground_ev`).
     """
 
     id: str
@@ -1043,6 +1050,8 @@ def _photo_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, index
     if faces:
         _shadow_twins(b, src, sha, split, tag, faces, photo, scene_linear)
         _edge_twins(b, src, sha, split, tag, faces, photo)
+    if not faces:  # a backlit frame's shadows are lifted where no face counts
+        _backlit_twin(b, src, sha, split, tag, index, photo)
     if src.level_lines:
         for k in range(b.spec.rotations_per_source):
             angle = ROTATIONS_DEG[(index + 5 * k) % len(ROTATIONS_DEG)]
@@ -1077,6 +1086,29 @@ def _shadow_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, face
     rel = b.file(key, ".jpg", lambda p: save_jpeg(p, to_srgb8(srgb8_to_linear(photo()) * factor)))
     b.add(id=f"{tag}_jpg_shadow", source=src.id, split=split, set="shadow", domain="rendered", file=rel,
           render="published", truth={"ev": 0.0, "faces": truth_faces})
+
+
+def backlit(srgb8: np.ndarray, under_ev: float) -> np.ndarray:
+    """A published photo as a backlit frame: developed ``under_ev`` EV under through the standard camera curve,
+    its top :data:`BACKLIT_SKY` white (a sky or a window blown, holding the exposure where it is)."""
+    out = to_srgb8(np.clip(film_curve_render(film_curve_inverse(srgb8_to_linear(srgb8)) * 2.0**-under_ev), 0.0, 1.0))
+    out[: int(BACKLIT_SKY * out.shape[0])] = 255
+    return out
+
+
+def ground_ev(srgb8: np.ndarray) -> float:
+    """log2 of the mean linear luminance of a frame's lower half (a backlit twin's ground, under its sky)."""
+    ground = srgb8_to_linear(srgb8[srgb8.shape[0] // 2:])
+    return math.log2(float(np.mean(ground @ np.array([0.2126, 0.7152, 0.0722]))))
+
+
+def _backlit_twin(b: _Builder, src: Source, sha: str, split: str, tag: str, index: int,
+                  photo: Callable[[], np.ndarray]) -> None:
+    under = BACKLIT_EV[index % len(BACKLIT_EV)]
+    key = _key(GENERATOR_VERSION, "backlit", sha, under, BACKLIT_SKY, b.spec.long_edge)
+    rel = b.file(key, ".jpg", lambda p: save_jpeg(p, backlit(photo(), under)))
+    b.add(id=f"{tag}_backlit{under:.1f}", source=src.id, split=split, set="backlit", domain="rendered", file=rel,
+          render="curve_film", truth={"ground_under_ev": under, "ground_ev": round(ground_ev(photo()), 4)})
 
 
 def _edge_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, faces: list[Box],

@@ -32,9 +32,10 @@ def test_extra_split_puts_every_item_in_it(testdata: Path, tmp_path: Path) -> No
     corpus = build_corpus(tmp_path / "extra", [coffee], testdata, Renderer("curve_film"), print,
                           references=False, spec=spec, split=EXTRA_SPLIT)
     assert corpus.splits == {"skimage/coffee": EXTRA_SPLIT}
-    # The published photo, the 0 EV and one exposure twin, one cast: RAW and rendered each.
+    # The published photo, the 0 EV and one exposure twin, one cast: RAW and rendered each; its backlit twin
+    # (a photo without faces).
     assert sorted((i.set, i.domain) for i in corpus.items) == [
-        ("cast", "raw"), ("cast", "rendered"), ("exposure", "raw"), ("exposure", "rendered"),
+        ("backlit", "rendered"), ("cast", "raw"), ("cast", "rendered"), ("exposure", "raw"), ("exposure", "rendered"),
         ("original", "raw"), ("original", "rendered"), ("original", "rendered")]
     assert {i.split for i in corpus.items} == {EXTRA_SPLIT}
     assert all(i.id.startswith("X_") for i in corpus.items)

@@ -224,3 +224,16 @@ def test_crops_and_straightening_floor(tiny) -> None:
     # 2.64 today, was 2.45: two items only, neither recovered within 0.3 deg before or after.
     assert value(rows, "rotation: median |error|") <= 2.8  # FLOOR (2.64 deg today)
     assert value(rows, "rotations applied to published photos") <= 0  # FLOOR = TARGET (0 of 3 today; was 1)
+
+
+def test_backlit_floor(tiny) -> None:
+    # skimage's motorcycle (no face) developed 2 EV under beneath a blown sky: its shadows' lift is proposed, and
+    # accepted, brings its ground toward the published one (0.52 EV here) without passing it nor clipping more.
+    corpus, rows = tiny
+    (twin,) = [i for i in corpus.items if i.set == "backlit"]
+    assert twin.source == "skimage/motorcycle_left"
+    assert value(rows, "backlit twins given a shadow lift") == 1.0
+    assert value(rows, "ground: median move toward the published level") >= 0.4
+    assert value(rows, "ground: median error with postprod's proposed lift accepted") <= 0.0
+    assert value(rows, "ground: lifted past its published level") == 0
+    assert value(rows, "pixels newly clipped by the correction") == pytest.approx(0.0, abs=0.01)
