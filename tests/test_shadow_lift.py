@@ -78,7 +78,8 @@ def test_a_lift_wider_than_its_levels_eases_off_higher_and_keeps_the_hue() -> No
     assert lift.span_ev == pytest.approx(5.1) and lift.lift == 1.7
     # Past white it would clip what it lifts: held to the most that eases off by white (5.47 EV over the start).
     held = ShadowLift(4.0, TARGET * 2.0**-2.1, TARGET)
-    assert held.span_ev == pytest.approx(-math.log2(TARGET * 2.0**-2.1)) and held.lift == pytest.approx(held.span_ev / 3)
+    assert held.span_ev == pytest.approx(-math.log2(TARGET * 2.0**-2.1))
+    assert held.lift == pytest.approx(held.span_ev / 3)
     assert held.gains(np.array([0.999, 1.0, 2.0], dtype=np.float32)) == pytest.approx([1.0, 1.0, 1.0], abs=1e-3)
     assert lift.gains(np.array([TARGET], dtype=np.float32))[0] > 1.0
     rgb = np.array([[[0.002, 0.004, 0.001], [0.02, 0.01, 0.005]]], dtype=np.float32)

@@ -54,7 +54,6 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.imaging.measure.metering import (
     DETAIL_REACH,
     LevelSplit,
@@ -64,6 +63,7 @@ from pipeline.imaging.measure.metering import (
     encoded_level,
     split_level,
 )
+from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.kernel.records import (
     Operation,
     OperationKind,
@@ -223,8 +223,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
-        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``, ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``,
-        ``lift_shadows {"ev", "start", "end"}``. Flag
+        ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
+        ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``. Flag
         and reject, every operation left to a retoucher (but one marked ``render_on_accept`` that a reviewer
         accepted: :func:`~pipeline.kernel.records.renderer_applies`) and every operation a reviewer rejected are
         ignored.

@@ -649,9 +649,9 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
 
     lift = next((o for o in applied if o["kind"] == "lift_shadows" and float(o["params"]["ev"]) > 0), None)
     if lift is not None:
-        out.notes.append(f"postprod lifts this frame's shadows {float(lift['params']['ev']):+.2f} EV, easing off to "
-                         "none at the chart's target: not written, as Camera Raw's Shadows slider has no scale in EV (set "
-                         "Shadows by eye)")
+        out.notes.append(f"postprod lifts this frame's shadows {float(lift['params']['ev']):+.2f} EV, easing off "
+                         "to none at the chart's target: not written, as Camera Raw's Shadows slider has no scale in "
+                         "EV (set Shadows by eye)")
 
     merge = next((o for o in applied if o["kind"] == "merge_bracket"), None)
     if merge is not None:

@@ -43,8 +43,8 @@ from pipeline.planning.rules.crops import plan_crops
 from pipeline.planning.rules.duplicates import check_duplicates
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import plan_faces
-from pipeline.planning.rules.shadows import plan_shadow_lift
 from pipeline.planning.rules.scenes import plan_scene_exposure, plan_scene_white_balance, plan_scenes
+from pipeline.planning.rules.shadows import plan_shadow_lift
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.rules.white_balance import plan_white_balance
 from pipeline.planning.rules.whiten_backdrop import plan_whiten_backdrop
