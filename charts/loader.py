@@ -268,31 +268,62 @@ def list_charts(search_dirs: list[Path | str] | None = None) -> list[ChartEntry]
 # --- errors ------------------------------------------------------------------
 
 
+#: The errors one message names (a chart with more is told how many more).
+MAX_ERRORS_NAMED = 5
+
+
 def chart_validation_error(exc: ValidationError, doc: YamlDocument) -> ConfigError:
-    """Turn the first pydantic error into a ConfigError with file, line and key.
+    """Turn pydantic's errors into a ConfigError at the first one's file, line and key, naming the others too.
 
     A :class:`~charts.schema.ChartRuleError` raised by a cross-field check
     carries the key it is about; it is appended to pydantic's location so the
-    error points at that key rather than at the enclosing section.
+    error points at that key rather than at the enclosing section. The errors
+    are told in the order of their lines, those after the first with their
+    line and key ("; also line 6, key 'exposure.tolerance_ev': ..."), up to
+    :data:`MAX_ERRORS_NAMED`: a chart is mended in one go, not one run per
+    mistake.
     """
-    errors = exc.errors()
-    err = errors[0]
+    described = sorted((_describe(err) for err in exc.errors()), key=lambda d: doc.location(d[0]).line or 1 << 30)
+    loc, message = described[0]
+    others = [f"line {doc.location(k).line}, key '{doc.location(k).key}': {m}" for k, m in described[1:MAX_ERRORS_NAMED]]
+    if others:
+        message += "".join(f"; also {o}" for o in others)
+    if len(described) > MAX_ERRORS_NAMED:
+        message += f" (and {len(described) - MAX_ERRORS_NAMED} more)"
+    return ConfigError(" ".join(message.split()), doc.location(loc))
+
+
+def _describe(err: Any) -> tuple[KeyPath, str]:
+    """One pydantic error of a chart: its key path and what to tell a person."""
     loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     cause = (err.get("ctx") or {}).get("error")
     if isinstance(cause, ChartRuleError):
-        loc += cause.path
-        message = str(cause)
-    elif err["type"] == "extra_forbidden":
+        return loc + cause.path, str(cause)
+    if err["type"] == "extra_forbidden":
         fields = fields_at(Chart, loc[:-1])
         close = difflib.get_close_matches(str(loc[-1]), fields, n=1)
         hint = (f"did you mean '{close[0]}'?" if close else f"the keys here: {', '.join(fields)}" if fields
                 else "check the spelling")
-        message = f"unknown key ({hint})"
-    else:
-        message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-    return ConfigError(" ".join(message.split()), doc.location(loc))
+        return loc, f"unknown key ({hint})"
+    if err["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        fields = fields_at(Chart, loc)
+        keys = f" of keys ({', '.join(fields)})" if fields else " (one 'name: value' per line)"
+        return loc, f"expected a section{keys}, got {_shown(err.get('input'))}"
+    if err["type"] == "list_type":
+        return loc, f"expected a list (one '- item' per line), got {_shown(err.get('input'))}"
+    message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
+    if "input" in err and not isinstance(err["input"], (dict, list)):
+        message += f", got {_shown(err['input'])}"
+    return loc, message
+
+
+def _shown(value: Any) -> str:
+    """A value a person wrote, as they would recognise it: "a list ['web']", "the number 5"."""
+    kind = ("a list" if isinstance(value, list) else "a section" if isinstance(value, dict)
+            else "the text" if isinstance(value, str) else "nothing" if value is None
+            else "the number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "the value")
+    text = repr(value)
+    return kind if value is None else f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 # --- loading -----------------------------------------------------------------

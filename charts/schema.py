@@ -338,6 +338,14 @@ def aspect_ratio(aspect: str) -> float:
     return int(w) / int(h)
 
 
+
+def read_as_base_60(key: str, value: int) -> str:
+    """The message for an aspect YAML read as a number: unquoted ``16:9`` is the base-60 integer 969 in YAML 1.1,
+    which PyYAML follows; its digits are given back in the quotes it needs."""
+    width, height = divmod(value, 60)
+    return f"YAML read the {key} {width}:{height} as the number {value} (unquoted, a:b is base 60); quote it: " \
+           f"'{width}:{height}'"
+
 class CropSpec(_Strict):
     """One crop to produce, by aspect ratio."""
 
@@ -350,9 +358,7 @@ class CropSpec(_Strict):
     @classmethod
     def _check_aspect(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
-            raise ValueError(
-                f"YAML read the aspect as the number {value} (unquoted 4:5 is base 60); write it in quotes: '4:5'"
-            )
+            raise ValueError(read_as_base_60("aspect", value))
         if not isinstance(value, str) or not _ASPECT.match(value):
             raise ValueError(f"aspect must look like '4:5' (two whole numbers 1-999), got {value!r}")
         ratio = aspect_ratio(value)
@@ -530,7 +536,7 @@ class Rendition(_Strict):
     @classmethod
     def _check_crop(cls, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
-            raise ValueError(f"YAML read the crop as the number {value} (unquoted 4:5 is base 60); quote it: '4:5'")
+            raise ValueError(read_as_base_60("crop", value))
         if value is not None and (not isinstance(value, str) or not _ASPECT.match(value)):
             raise ValueError(f"crop must be an aspect like '4:5', got {value!r}")
         return value

@@ -448,8 +448,33 @@ def test_naming_needs_rendition_when_extensions_collide(base_dir: Path):
     assert "{rendition}" in err.message
 
 
+def test_every_mistake_of_a_chart_is_told_in_the_order_of_its_lines(base_dir: Path):
+    # A chart is mended in one go: every error with its line and key, the earliest first, and what was written.
+    path = write(base_dir, "c.yaml", """
+        schema_version: 2
+        extends: tbase
+        name: acme
+        acceptance:
+          sharpness: 5
+        renditions:
+          - web
+        exposure:
+          tolerance_ev: -3
+          target_ev: high
+          lift_backlit_shadows: maybe
+    """)
+    err = error_of(path, [])
+    assert (err.location.line, err.location.key) == (3, "name")
+    assert err.message.startswith("unknown key (did you mean 'naming'?); also line 5, key 'acceptance.sharpness': "
+                                  "expected a section of keys (min_laplacian_var, action), got the number 5; also "
+                                  "line 6, key 'renditions': expected a section (one 'name: value' per line), got a "
+                                  "list ['web']; also line 9, key 'exposure.tolerance_ev': ")
+    assert err.message.endswith("got the text 'high' (and 1 more)")  # five told, the sixth counted
+    assert "line 11" not in err.message
+
+
 def test_unquoted_aspect_is_explained(base_dir: Path):
-    # YAML 1.1 reads 4:5 as the base-60 number 245.
+    # YAML 1.1 reads 4:5 as the base-60 number 245; the message gives the digits back in the quotes they need.
     path = write(base_dir, "c.yaml", """
         schema_version: 2
         extends: tbase
@@ -458,7 +483,17 @@ def test_unquoted_aspect_is_explained(base_dir: Path):
     """)
     err = error_of(path, [])
     assert (err.location.file, err.location.line, err.location.key) == (path, 4, "crops.0.aspect")
-    assert "245" in err.message and "quotes" in err.message
+    assert "the aspect 4:5 as the number 245" in err.message and "quote it: '4:5'" in err.message
+    # A rendition's crop of 16:9 (969), not told to write 4:5.
+    path = write(base_dir, "d.yaml", """
+        schema_version: 2
+        extends: tbase
+        renditions:
+          web: {long_edge_px: 2048, crop: 16:9}
+    """)
+    err = error_of(path, [])
+    assert err.location.key == "renditions.web.crop"
+    assert "the crop 16:9 as the number 969" in err.message and "quote it: '16:9'" in err.message
 
 
 @pytest.mark.parametrize(
