@@ -285,7 +285,8 @@ def chart_validation_error(exc: ValidationError, doc: YamlDocument) -> ConfigErr
     """
     described = sorted((_describe(err) for err in exc.errors()), key=lambda d: doc.location(d[0]).line or 1 << 30)
     loc, message = described[0]
-    others = [f"line {doc.location(k).line}, key '{doc.location(k).key}': {m}" for k, m in described[1:MAX_ERRORS_NAMED]]
+    others = [f"line {doc.location(k).line}, key '{doc.location(k).key}': {m}"
+              for k, m in described[1:MAX_ERRORS_NAMED]]
     if others:
         message += "".join(f"; also {o}" for o in others)
     if len(described) > MAX_ERRORS_NAMED:
