@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, load_yaml
+from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, load_yaml, shown_value
 
 #: The charts that ship with postprod.
 BUNDLED_DIR = Path(__file__).resolve().parent
@@ -309,22 +309,13 @@ def _describe(err: Any) -> tuple[KeyPath, str]:
     if err["type"] in ("model_type", "dict_type", "model_attributes_type"):
         fields = fields_at(Chart, loc)
         keys = f" of keys ({', '.join(fields)})" if fields else " (one 'name: value' per line)"
-        return loc, f"expected a section{keys}, got {_shown(err.get('input'))}"
+        return loc, f"expected a section{keys}, got {shown_value(err.get('input'))}"
     if err["type"] == "list_type":
-        return loc, f"expected a list (one '- item' per line), got {_shown(err.get('input'))}"
+        return loc, f"expected a list (one '- item' per line), got {shown_value(err.get('input'))}"
     message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
     if "input" in err and not isinstance(err["input"], (dict, list)):
-        message += f", got {_shown(err['input'])}"
+        message += f", got {shown_value(err['input'])}"
     return loc, message
-
-
-def _shown(value: Any) -> str:
-    """A value a person wrote, as they would recognise it: "a list ['web']", "the number 5"."""
-    kind = ("a list" if isinstance(value, list) else "a section" if isinstance(value, dict)
-            else "the text" if isinstance(value, str) else "nothing" if value is None
-            else "the number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "the value")
-    text = repr(value)
-    return kind if value is None else f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 # --- loading -----------------------------------------------------------------

@@ -275,6 +275,15 @@ def fields_at(model: type[BaseModel], loc: KeyPath) -> list[str]:
     return []
 
 
+def shown_value(value: Any) -> str:
+    """A value a person wrote, as they would recognise it: "a list ['web']", "the number 5"."""
+    kind = ("a list" if isinstance(value, list) else "a section" if isinstance(value, dict)
+            else "the text" if isinstance(value, str) else "nothing" if value is None
+            else "the number" if isinstance(value, (int, float)) and not isinstance(value, bool) else "the value")
+    text = repr(value)
+    return kind if value is None else f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
 def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = (),
                      model: type[BaseModel] | None = None) -> ConfigError:
     """Turn the first pydantic error into a :class:`ConfigError` with file, line and key.
@@ -293,6 +302,8 @@ def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = 
             fields = [] if model is None else fields_at(model, loc[len(prefix):-1])
             msg = (f"unknown key (the keys here: {', '.join(fields)})" if fields
                    else "unknown key (not allowed here; check the spelling)")
+        elif "input" in err and not isinstance(err["input"], (dict, list)):
+            msg += f", got {shown_value(err['input'])}"
         messages.append(f"{where}: {msg}")
     message = messages[0] if len(messages) == 1 else "; ".join(messages)
     return ConfigError(message.split(": ", 1)[1] if len(messages) == 1 else message, first_loc)
