@@ -232,3 +232,31 @@ def test_a_reviewer_sets_the_lift_and_cannot_make_it_a_darkening(exposure_dir, t
     (edited,) = [o for o in after["operations"] if o["kind"] == "lift_shadows"]
     assert edited["params"]["ev"] == 1.2 and edited["review"]["status"] == "accepted"
     assert "shadows +1.20 EV" in after["summary"] and "(to confirm)" not in after["summary"]
+
+
+def test_an_accepted_lift_lifts_a_backlit_raw_s_ground_in_its_scene_light(tmp_path) -> None:  # noqa: ANN001
+    """A DNG: scikit-image's cat in scene light 1.5 EV under, its top 45 % over the sensor's white (a sky blown
+    in the RAW itself): the lift's levels are the decode's scene light after the plan's correction."""
+    from benchmarks.accuracy_corpus import write_dng
+    from pipeline.review.preview import decode_preview
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    scene = film_curve_inverse(srgb8_to_linear(load_photo(_package_file("skimage", "data/chelsea.png"))))
+    scene *= 2.0**-UNDER_EV
+    scene[: int(SKY * scene.shape[0])] = 1.0
+    write_dng(shoot / "cat.dng", scene)
+    (r,) = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local",
+                                     chart="base")).records
+    (lift,) = of_kind(r.operations, Kind.LIFT_SHADOWS)
+    assert lift.params["rest_ev"] < -1.0
+    decoded = decode_preview(shoot / "cat.dng", "raw", 1280)
+    accepted = [dataclasses.replace(o, review={"status": "accepted"}) if o.kind is Kind.LIFT_SHADOWS else o
+                for o in r.operations]
+    before, after = (render_preview(decoded.copy(), r.frame.width, r.frame.height, adjustments_from_operations(ops))
+                     for ops in (r.operations, accepted))
+    moved = _ground_ev(after) - _ground_ev(before)
+    assert 0.25 <= moved <= lift.params["ev"] + 1e-6, moved  # its ground lifted, by no more than the lift
+    sky = int(SKY * before.shape[0]) - 2
+    assert np.array_equal(before[:sky], after[:sky])
+    assert np.count_nonzero(after.max(axis=2) == 255) == np.count_nonzero(before.max(axis=2) == 255)
