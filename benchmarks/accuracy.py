@@ -400,7 +400,7 @@ def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], f
 BASELINE_LONG_EDGE = 800
 #: Bump when the baselines' decisions change for the same files (their cache is keyed by it).
 BASELINES_VERSION = 2  # 2: mired by the red/blue ratio on the locus, as postprod reads casts (was McCamy)
-NEEDS_RT = ("exposure", "original", "cast", "fivek", "wb_real", "wb_pair")
+NEEDS_RT = ("exposure", "original", "cast", "backlit", "fivek", "wb_real", "wb_pair")
 NEEDS_NAIVE = NEEDS_RT + ("shadow", "edge", "rotation")
 
 
