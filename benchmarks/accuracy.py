@@ -65,6 +65,7 @@ if str(ROOT) not in sys.path:
 from benchmarks import accuracy_baselines as bl  # noqa: E402
 from benchmarks._tables import cpu_model, verdict  # noqa: E402
 from benchmarks.accuracy_corpus import (  # noqa: E402
+    BACKLIT_SKY_EV,
     EXTRA_SPLIT,
     OWN_SPEC,
     OWN_SPLIT,
@@ -259,11 +260,13 @@ class Decision:
     face_colours: list[np.ndarray | None] | None = None
     #: A proposed lift of the shadows (``lift_shadows``): [ev, start, end].
     lift: list[float] | None = None
-    #: A backlit twin's ground (:func:`~benchmarks.accuracy_corpus.ground_ev`) as the system delivers it (the
-    #: exposure it applies), then with its proposed lift accepted, and the percentage points of pixels that
-    #: newly clips (:func:`backlit_ground`).
+    #: A backlit twin's ground and top (:func:`~benchmarks.accuracy_corpus.ground_ev`, ``sky_ev``) as the system
+    #: delivers it (the exposure it applies), then with its proposed lift accepted, and the percentage points of
+    #: pixels that newly clips (:func:`backlit_ground`).
     ground_ev: float | None = None
     ground_lifted_ev: float | None = None
+    sky_ev: float | None = None
+    sky_lifted_ev: float | None = None
     ground_clipped_added: float | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -309,14 +312,15 @@ def postprod_decision(record: Any, target_ev: float) -> Decision:
     return d
 
 
-def backlit_ground(path: Path, d: Decision) -> tuple[float, float, float]:
-    """A backlit twin's ground (:func:`~benchmarks.accuracy_corpus.ground_ev`) rendered with a system's decision
-    (the exposure it applies, not one it only proposes), then with its proposed shadow lift accepted, and the
-    percentage points of pixels the latter clips beyond the source's own. postprod's renderer carries every
-    system's correction (a rendered source's push on its display light, as postprod's)."""
+def backlit_ground(path: Path, d: Decision) -> tuple[float, float, float, float, float]:
+    """A backlit twin's ground and top (:func:`~benchmarks.accuracy_corpus.ground_ev`, ``sky_ev``) rendered with a
+    system's decision (the exposure it applies, not one it only proposes), then with its proposed shadow lift
+    accepted, and the percentage points of pixels the latter clips beyond the source's own: (ground, ground
+    lifted, top, top lifted, clipped). postprod's renderer carries every system's correction (a rendered
+    source's push on its display light, as postprod's)."""
     from PIL import Image
 
-    from benchmarks.accuracy_corpus import ground_ev, srgb8_to_linear
+    from benchmarks.accuracy_corpus import ground_ev, sky_ev, srgb8_to_linear
     from pipeline.imaging.render import Adjustments, render_preview
     from pipeline.imaging.shadow_lift import ShadowLift
 
@@ -331,7 +335,7 @@ def backlit_ground(path: Path, d: Decision) -> tuple[float, float, float]:
         lifted = render_preview(srgb8_to_linear(srgb8).astype(np.float32), w, h, dataclasses.replace(
             delivered, shadow_lift=ShadowLift(*d.lift, rendered=True)))
     clipped = 100.0 * (np.mean(lifted.max(axis=2) == 255) - np.mean(srgb8.max(axis=2) == 255))
-    return ground_ev(out), ground_ev(lifted), float(clipped)
+    return ground_ev(out), ground_ev(lifted), sky_ev(out), sky_ev(lifted), float(clipped)
 
 
 def postprod_crops(record: Any, chart: str | None = None) -> list[tuple[list[float], float, str, list, bool]]:
@@ -1076,7 +1080,8 @@ def backlit_rows(twins: list[Item], published: list[Item], dec: Callable[[str, I
                  systems: list[str]) -> list[Row]:
     """The backlit twins' rows: a ground developed 1-2 EV under beneath a blown sky (the truth: the ground as
     published), each system's correction rendered by postprod's renderer, postprod's proposed lift accepted."""
-    sec = "Backlit frames (a ground developed 1-2 EV under beneath a blown sky; truth: the ground as published)"
+    sec = (f"Backlit frames (a ground developed 1-2 EV under beneath a top {BACKLIT_SKY_EV:g} EV over; truth: the "
+           "photo as published)")
     rows: list[Row] = []
     lifted = [i for i in twins if (d := dec("postprod", i)) is not None and d.lift]
     rows.append(Row(sec, "backlit twins given a shadow lift, proposed to a reviewer (diagnostic)",
@@ -1096,12 +1101,16 @@ def backlit_rows(twins: list[Item], published: list[Item], dec: Callable[[str, I
     rows.append(Row(sec, "ground: lifted past its published level by more than 0.1 EV",
                     {s: _count(sum(e > 0.1 for e in (after if s == "postprod" else errors(s))), len(errors(s)))
                      for s in systems}, "0", "lower", 0.0, "{:.0f}"))
+    sky = {s: [(d.sky_lifted_ev if s == "postprod" else d.sky_ev) - i.truth["sky_ev"] for i in twins
+               if (d := dec(s, i)) is not None and d.sky_ev is not None] for s in systems}
+    rows.append(Row(sec, f"top (developed {BACKLIT_SKY_EV:g} EV over): median error against its published level "
+                         "(EV; postprod's lift accepted)", {s: _signed_median(sky[s]) for s in systems}, ""))
     rows.append(Row(sec, "pixels newly clipped by the correction (percentage points, median; postprod's lift "
                          "accepted)",
                     {s: _signed_median([d.ground_clipped_added for i in twins if (d := dec(s, i)) is not None
                                         and d.ground_clipped_added is not None]) for s in systems}, ""))
     proposed = sum(bool((d := dec("postprod", i)) and d.lift) for i in published)
-    rows.append(Row(sec, "published photos (no sky pasted) given a shadow lift, proposed (diagnostic)",
+    rows.append(Row(sec, "published photos (as published) given a shadow lift, proposed (diagnostic)",
                     {"postprod": _count(proposed, len(published))}, ""))
     return rows
 
@@ -1369,7 +1378,8 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
         for item in (i for i in items if i.set == "backlit"):
             d = system.get(item.id)
             if d is not None:
-                d.ground_ev, d.ground_lifted_ev, d.ground_clipped_added = backlit_ground(corpus.path(item), d)
+                (d.ground_ev, d.ground_lifted_ev, d.sky_ev, d.sky_lifted_ev,
+                 d.ground_clipped_added) = backlit_ground(corpus.path(item), d)
     return decisions, crops, seconds
 
 

@@ -77,11 +77,14 @@ SHADOW_EV = (0.8, 1.0, 1.2, 1.5)
 #: postprod's straighten angle equals the tilt).
 ROTATIONS_DEG = (-6.0, 0.5, -3.0, 1.0, -2.0, 4.5, -0.5, 2.0, -1.0, 3.0, -4.5, 6.0)
 ROTATIONS_PER_SOURCE = 2
-#: How far under a backlit twin's ground is developed beneath its blown sky (EV), cycled over the sources.
+#: How far under a backlit twin's ground is developed (EV), cycled over the sources.
 BACKLIT_EV = (1.0, 1.5, 2.0)
-#: The share of a backlit twin's frame, from the top, that its white sky covers (the Kodak suite's kodim20, a
-#: plane on grass under a white overcast sky, is 49.5 % clipped).
-BACKLIT_SKY = 0.45
+#: How far over its top (the sky, the window) is developed (EV): its bright parts clip, as a backlit sky does.
+BACKLIT_SKY_EV = 1.5
+#: Where a backlit twin's top ends and its ground begins (fractions of the height): the light eases from one to
+#: the other between them (the Kodak suite's kodim20, a plane on grass under a white overcast sky, is 49.5 %
+#: clipped).
+BACKLIT_SKY = (0.4, 0.5)
 JPEG_QUALITY = 95
 
 Box = tuple[float, float, float, float]  # x, y, width, height
@@ -634,8 +637,8 @@ class Item:
         ``ev`` (needed exposure correction), ``mired`` (needed white-balance shift, + = warmer),
         ``tint_a`` (needed Lab a* shift), ``angle_deg`` (needed straightening), ``faces``: a list of
         ``{"box": [x, y, w, h], "shadow_ev": d}`` in the item's pixels (d = 0 for a lit face); a backlit twin's
-        ``ground_under_ev`` (how far under its ground was developed) and ``ground_ev`` (its published ground's
-        level, :func:`ground_ev`).
+        ``ground_under_ev`` (how far under its ground was developed), ``ground_ev`` and ``sky_ev`` (its published
+        ground's and top's levels, :func:`ground_ev`, :func:`sky_ev`).
     """
 
     id: str
@@ -1089,26 +1092,40 @@ def _shadow_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, face
 
 
 def backlit(srgb8: np.ndarray, under_ev: float) -> np.ndarray:
-    """A published photo as a backlit frame: developed ``under_ev`` EV under through the standard camera curve,
-    its top :data:`BACKLIT_SKY` white (a sky or a window blown, holding the exposure where it is)."""
-    out = to_srgb8(np.clip(film_curve_render(film_curve_inverse(srgb8_to_linear(srgb8)) * 2.0**-under_ev), 0.0, 1.0))
-    out[: int(BACKLIT_SKY * out.shape[0])] = 255
-    return out
+    """A published photo as a backlit frame, developed through the standard camera curve: its top (the rows above
+    :data:`BACKLIT_SKY`) :data:`BACKLIT_SKY_EV` over, its bright parts clipping as a sky or a window does, its
+    ground (below) ``under_ev`` under, the light easing from one to the other between; a backlit exposure, held
+    by the sky."""
+    h = srgb8.shape[0]
+    t = np.clip((np.arange(h) / h - BACKLIT_SKY[0]) / (BACKLIT_SKY[1] - BACKLIT_SKY[0]), 0.0, 1.0)
+    ease = t * t * (3.0 - 2.0 * t)  # 0 in the sky, 1 on the ground
+    gain = 2.0 ** (BACKLIT_SKY_EV * (1.0 - ease) - under_ev * ease)
+    scene = film_curve_inverse(srgb8_to_linear(srgb8)) * gain[:, None, None]
+    return to_srgb8(np.clip(film_curve_render(scene), 0.0, 1.0))
 
 
 def ground_ev(srgb8: np.ndarray) -> float:
-    """log2 of the mean linear luminance of a frame's lower half (a backlit twin's ground, under its sky)."""
-    ground = srgb8_to_linear(srgb8[srgb8.shape[0] // 2:])
-    return math.log2(float(np.mean(ground @ np.array([0.2126, 0.7152, 0.0722]))))
+    """log2 of the mean linear luminance of a frame's ground (:func:`backlit`: its rows below the ease)."""
+    return _band_ev(srgb8[int(BACKLIT_SKY[1] * srgb8.shape[0]):])
+
+
+def sky_ev(srgb8: np.ndarray) -> float:
+    """log2 of the mean linear luminance of a frame's top (:func:`backlit`: its rows above the ease)."""
+    return _band_ev(srgb8[: int(BACKLIT_SKY[0] * srgb8.shape[0])])
+
+
+def _band_ev(srgb8: np.ndarray) -> float:
+    return math.log2(max(float(np.mean(srgb8_to_linear(srgb8) @ np.array([0.2126, 0.7152, 0.0722]))), 2.0**-24))
 
 
 def _backlit_twin(b: _Builder, src: Source, sha: str, split: str, tag: str, index: int,
                   photo: Callable[[], np.ndarray]) -> None:
     under = BACKLIT_EV[index % len(BACKLIT_EV)]
-    key = _key(GENERATOR_VERSION, "backlit", sha, under, BACKLIT_SKY, b.spec.long_edge)
+    key = _key(GENERATOR_VERSION, "backlit", sha, under, BACKLIT_SKY_EV, *BACKLIT_SKY, b.spec.long_edge)
     rel = b.file(key, ".jpg", lambda p: save_jpeg(p, backlit(photo(), under)))
     b.add(id=f"{tag}_backlit{under:.1f}", source=src.id, split=split, set="backlit", domain="rendered", file=rel,
-          render="curve_film", truth={"ground_under_ev": under, "ground_ev": round(ground_ev(photo()), 4)})
+          render="curve_film", truth={"ground_under_ev": under, "ground_ev": round(ground_ev(photo()), 4),
+                                      "sky_ev": round(sky_ev(photo()), 4)})
 
 
 def _edge_twins(b: _Builder, src: Source, sha: str, split: str, tag: str, faces: list[Box],

