@@ -1098,6 +1098,14 @@ def backlit_rows(twins: list[Item], published: list[Item], dec: Callable[[str, I
     moved = [a - b for a, b in zip(after, errors("postprod"))]
     rows.append(Row(sec, "ground: median move toward the published level by the accepted lift (EV; diagnostic)",
                     {"postprod": _signed_median(moved)}, ""))
+    given = [d for i in twins if (d := dec("postprod", i)) is not None and d.lift and d.ground_ev is not None]
+    rows.append(Row(sec, "of the twins given a lift: median move of the ground, and of the top, by the accepted lift "
+                         "(EV; diagnostic)",
+                    {"postprod": None if not given else {
+                        "value": float(np.median([d.ground_lifted_ev - d.ground_ev for d in given])),
+                        "text": f"{np.median([d.ground_lifted_ev - d.ground_ev for d in given]):+.2f}, top "
+                                f"{np.median([d.sky_lifted_ev - d.sky_ev for d in given]):+.2f} (n={len(given)})"}},
+                    ""))
     rows.append(Row(sec, "ground: lifted past its published level by more than 0.1 EV",
                     {s: _count(sum(e > 0.1 for e in (after if s == "postprod" else errors(s))), len(errors(s)))
                      for s in systems}, "0", "lower", 0.0, "{:.0f}"))
