@@ -314,7 +314,9 @@ def test_a_backlit_frame_is_told_what_its_rest_reads(planned: dict[str, object])
     r = planned["a4874-20090320_at_19h15m51__MG_0126_N1.5.JPG"]
     (flag,) = [o for o in r.operations if o.params.get("check") == "clipped_highlights"]
     assert "the rest of the frame reads -2.10 EV: backlit" in flag.reason and flag.params["rest_ev"] == -2.1
-    assert "lift the shadows locally" in flag.reason
+    assert "a lift of the shadows is proposed" in flag.reason
+    (lift,) = [o for o in r.operations if o.kind.value == "lift_shadows"]
+    assert lift.params["ev"] == 0.7 and lift.params["rest_ev"] == -2.1
     # The photos developed over are clipped too (3-42 %), their rest is not under: each flag as before.
     for name in ("Justin Chiaratti-CC BY-NC-SA 2.0.jpg", "a0716-MB_20030906_030_P1.5.JPG",
                  "a2192-IMG_2045_P1.5.JPG", "a3354-MB_070908_069_P1.5.JPG"):

@@ -154,6 +154,7 @@ def test_the_lift_is_capped_and_asked_only_of_a_backlit_frame_without_faces() ->
     assert of_kind(_plan(-2.1, chart=off), Kind.LIFT_SHADOWS) == []
     (flag,) = [o for o in _plan(-2.1, chart=off) if o.params.get("check") == "clipped_highlights"]
     assert "the rest of the frame reads -2.10 EV: backlit" in flag.reason
+    assert flag.reason.endswith("a global brightening would clip more: lift the shadows locally if they should show")
 
 
 # --- against truth: a ground developed under beneath a blown sky -------------------------------------

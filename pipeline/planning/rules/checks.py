@@ -76,13 +76,21 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
         note, extra = "", {}
         if rest is not None:
             after = " after the correction" if plan.exposure_ev else ""
+            ask = ("a lift of the shadows is proposed (lift_shadows)" if lifts_backlit_shadows(chart, plan)
+                   else "lift the shadows locally if they should show")
             note = (f"; the rest of the frame reads {rest:+.2f} EV{after}: backlit (a sky, a window)? a global "
-                    "brightening would clip more: lift the shadows locally if they should show")
+                    f"brightening would clip more: {ask}")
             extra = {"rest_ev": rounded(rest, 2)}
         return check_operation(rule.action, "clipped_highlights",
                                f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%){note}",
                                clipped, rule.max_pct, **extra)
     return []
+
+
+def lifts_backlit_shadows(chart: Chart, plan: PlanState) -> bool:
+    """Whether a backlit frame (:func:`backlit_rest_ev`) is proposed a lift of its shadows
+    (:mod:`pipeline.planning.rules.shadows`): where the chart asks for it and no face counts."""
+    return chart.exposure.lift_backlit_shadows and not plan.faces_that_count
 
 
 def backlit_rest_ev(record: ImageRecord, chart: Chart, plan: PlanState) -> float | None:

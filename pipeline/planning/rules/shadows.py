@@ -23,7 +23,7 @@ from pipeline.imaging.measure.metering import KEY_LOG2
 from pipeline.imaging.shadow_lift import MIN_SLOPE, SMOOTHSTEP_PEAK
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import proposed, rounded
-from pipeline.planning.rules.checks import backlit_rest_ev
+from pipeline.planning.rules.checks import backlit_rest_ev, lifts_backlit_shadows
 from pipeline.planning.state import PlanState
 
 #: The largest lift proposed, in EV: a curve's lift past it flattens a room into a grey wash.
@@ -60,7 +60,7 @@ def backlit_rest(record: ImageRecord, chart: Chart, plan: PlanState) -> float | 
     the chart lifts backlit shadows, the frame is clipped over ``acceptance.clipped_highlights.max_pct`` (read
     on the whole frame, not a merged bracket's), and no face counts; None otherwise."""
     clipped = record.exposure.clipped_highlights_pct
-    if not chart.exposure.lift_backlit_shadows or plan.faces_that_count or plan.merged_clipped_pct is not None:
+    if not lifts_backlit_shadows(chart, plan) or plan.merged_clipped_pct is not None:
         return None
     if clipped is None or clipped <= chart.acceptance.clipped_highlights.max_pct:
         return None
