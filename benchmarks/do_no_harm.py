@@ -53,6 +53,7 @@ class Photo:
     ev: float = 0.0  # exposure correction the renderer applies (+ = brighter)
     proposed_ev: float = 0.0  # an exposure correction proposed to a person, the renderer's once accepted
     proposed_mired: float = 0.0  # a white-balance correction proposed to a person, the same
+    proposed_lift: float = 0.0  # a backlit frame's shadows lift proposed to a person, the same (EV)
     mired: float = 0.0  # white-balance shift the renderer applies (+ = warmer)
     angle: float | None = None  # straightening angle, applied or told
     angle_applied: bool = False
@@ -84,6 +85,8 @@ def decisions(out: Path) -> list[Photo]:
             p.mired += float(params.get("mired_shift", 0.0))
         elif r["kind"] == "white_balance" and params.get("render_on_accept"):
             p.proposed_mired += float(params.get("mired_shift", 0.0))
+        elif r["kind"] == "lift_shadows":
+            p.proposed_lift += float(params.get("ev", 0.0))
         elif r["kind"] == "straighten":
             p.angle, p.angle_applied = float(params.get("angle_deg", 0.0)), renderer
         elif r["kind"] in ("flag", "reject"):
@@ -113,6 +116,8 @@ def table(photos: list[Photo], tolerance_mired: float) -> list[str]:
             sum(abs(p.mired) >= BIG_MIRED - 1e-9 and p.colour_flagged for p in photos)),
         row("a white-balance change proposed to a person, not applied (the renderer's once accepted)",
             sum(p.proposed_mired != 0.0 for p in photos)),
+        row("a lift of a backlit frame's shadows proposed to a person (the renderer's once accepted)",
+            sum(p.proposed_lift != 0.0 for p in photos)),
         row("turned by the renderer", sum(p.angle is not None and p.angle_applied for p in photos)),
         row("a straightening told a retoucher", sum(p.angle is not None and not p.angle_applied for p in photos)),
         row("sent to a retoucher for anything (a flag)", sum(bool(p.flags) for p in photos)),
@@ -130,8 +135,9 @@ def lines(photos: list[Photo]) -> list[str]:
         flags = f"  flags: {', '.join(sorted(set(p.flags)))}" if p.flags else ""
         proposed = f" ({p.proposed_ev:+.2f} proposed)" if p.proposed_ev else ""
         white = f" ({p.proposed_mired:+.0f} proposed)" if p.proposed_mired else ""
-        out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV{proposed}  white {p.mired:+6.1f} mired{white}{turn}"
-                   f"{flags}")
+        lift = f"  shadows {p.proposed_lift:+.2f} EV proposed" if p.proposed_lift else ""
+        out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV{proposed}  white {p.mired:+6.1f} mired{white}{lift}"
+                   f"{turn}{flags}")
     return out
 
 
