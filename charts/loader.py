@@ -31,7 +31,7 @@ from pydantic import ValidationError
 
 from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
 from pipeline.kernel.errors import ConfigError, Location
-from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, load_yaml, shown_value
+from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, got, load_yaml, shown_value
 
 #: The charts that ship with postprod.
 BUNDLED_DIR = Path(__file__).resolve().parent
@@ -312,10 +312,9 @@ def _describe(err: Any) -> tuple[KeyPath, str]:
         return loc, f"expected a section{keys}, got {shown_value(err.get('input'))}"
     if err["type"] == "list_type":
         return loc, f"expected a list (one '- item' per line), got {shown_value(err.get('input'))}"
-    message = re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
-    if "input" in err and not isinstance(err["input"], (dict, list)):
-        message += f", got {shown_value(err['input'])}"
-    return loc, message
+    if err["type"] in ("value_error", "assertion_error"):  # postprod's own checks say what they read
+        return loc, re.sub(r"^(Value|Assertion) error, ", "", err["msg"])
+    return loc, err["msg"] + got(err)
 
 
 # --- loading -----------------------------------------------------------------

@@ -284,6 +284,16 @@ def shown_value(value: Any) -> str:
     return kind if value is None else f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
+def got(err: Any) -> str:
+    """``", got the text 'high'"``: what a person wrote, after one of pydantic's own messages ("Input should be a
+    valid number"), which do not say; nothing after postprod's own checks (they do) or for a section or a list."""
+    if err["type"] in ("value_error", "assertion_error") or isinstance(err.get("input"), (dict, list)):
+        return ""
+    if "input" not in err:
+        return ""
+    return f", got {shown_value(err['input'])}"
+
+
 def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = (),
                      model: type[BaseModel] | None = None) -> ConfigError:
     """Turn the first pydantic error into a :class:`ConfigError` with file, line and key.
@@ -302,8 +312,8 @@ def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = 
             fields = [] if model is None else fields_at(model, loc[len(prefix):-1])
             msg = (f"unknown key (the keys here: {', '.join(fields)})" if fields
                    else "unknown key (not allowed here; check the spelling)")
-        elif "input" in err and not isinstance(err["input"], (dict, list)):
-            msg += f", got {shown_value(err['input'])}"
+        else:
+            msg += got(err)
         messages.append(f"{where}: {msg}")
     message = messages[0] if len(messages) == 1 else "; ".join(messages)
     return ConfigError(message.split(": ", 1)[1] if len(messages) == 1 else message, first_loc)
