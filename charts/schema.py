@@ -171,8 +171,8 @@ class ExposureRules(_Strict):
         description="Propose a lift of a backlit frame's shadows to a reviewer: where a sky or a window at white "
         "holds the exposure (its clipping over acceptance.clipped_highlights.max_pct) while the rest of the frame "
         "reads under the target as surely as a correction asks, and no face counts, a lift_shadows operation "
-        "(applied once accepted) lifts what reads under the target by up to a third of the gap, easing off to "
-        "nothing at the target: the highlights are left as they are. False leaves the clipped-highlights flag's "
+        "(applied once accepted) lifts what reads at the rest's key and under by a third of its gap to the target "
+        "(at most 1.5 EV), easing off to nothing at the target: the highlights are left as they are. False leaves the clipped-highlights flag's "
         "note alone.",
     )
     backdrop_white: bool = Field(
@@ -338,13 +338,13 @@ def aspect_ratio(aspect: str) -> float:
     return int(w) / int(h)
 
 
-
 def read_as_base_60(key: str, value: int) -> str:
     """The message for an aspect YAML read as a number: unquoted ``16:9`` is the base-60 integer 969 in YAML 1.1,
     which PyYAML follows; its digits are given back in the quotes it needs."""
     width, height = divmod(value, 60)
     return f"YAML read the {key} {width}:{height} as the number {value} (unquoted, a:b is base 60); quote it: " \
            f"'{width}:{height}'"
+
 
 class CropSpec(_Strict):
     """One crop to produce, by aspect ratio."""
