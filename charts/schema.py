@@ -172,8 +172,8 @@ class ExposureRules(_Strict):
         "holds the exposure (its clipping over acceptance.clipped_highlights.max_pct) while the rest of the frame "
         "reads under the target as surely as a correction asks, and no face counts, a lift_shadows operation "
         "(applied once accepted) lifts what reads at the rest's key and under by a third of its gap to the target "
-        "(at most 1.5 EV), easing off to nothing at the target: the highlights are left as they are. False leaves the clipped-highlights flag's "
-        "note alone.",
+        "(at most 1.5 EV), easing off to nothing at the target: the highlights are left as they are. False leaves "
+        "the clipped-highlights flag's note alone.",
     )
     backdrop_white: bool = Field(
         True,

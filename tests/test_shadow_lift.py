@@ -261,3 +261,26 @@ def test_an_accepted_lift_lifts_a_backlit_raw_s_ground_in_its_scene_light(tmp_pa
     sky = int(SKY * before.shape[0]) - 2
     assert np.array_equal(before[:sky], after[:sky])
     assert np.count_nonzero(after.max(axis=2) == 255) == np.count_nonzero(before.max(axis=2) == 255)
+
+
+@pytest.mark.parametrize("rendered", [False, True])
+def test_a_lifted_picture_rendered_in_strips_is_the_whole_picture(rendered: bool) -> None:
+    """The render of a 100 MP master goes strip by strip (render_rows): each pixel's lift reads its own luminance,
+    so the strips put together are the picture rendered whole, to the bit (no sharpening: its SIMD tail rounds)."""
+    import cv2
+
+    from pipeline.imaging.render import Adjustments, render_frame, render_rows, source_white
+
+    rng = np.random.default_rng(7)
+    picture = np.clip(cv2.GaussianBlur(rng.random((90, 60, 3), dtype=np.float32), (0, 0), 3.0) ** 4, 0.0, 1.0)
+    adjust = Adjustments(exposure_ev=0.4, display_referred=rendered,  # a JPEG's push read at its whole level
+                         shadow_lift=ShadowLift(0.9, TARGET * 2.0**-2.5, TARGET, rendered=rendered)).for_source(picture)
+    box = (0.0, 0.0, 60.0, 90.0)
+    whole = render_frame(picture.copy(), 60, 90, adjust, box, (60, 90), "srgb", 0.0, 16)
+    rows = [render_rows(lambda x0, y0, x1, y1: picture[y0:y1, x0:x1].copy(), 60, 90, adjust, box, (60, 90),
+                        (v0, v1), "srgb", 0.0, 16, white_of_source=source_white(picture))
+            for v0, v1 in ((0, 7), (7, 40), (40, 89), (89, 90))]
+    np.testing.assert_array_equal(np.concatenate(rows), whole)
+    unlifted = render_frame(picture.copy(), 60, 90, dataclasses.replace(adjust, shadow_lift=None), box, (60, 90),
+                            "srgb", 0.0, 16)
+    assert np.all(whole >= unlifted) and (whole > unlifted).mean() > 0.3  # lifted, never darkened
