@@ -329,11 +329,12 @@ def backlit_ground(path: Path, d: Decision) -> tuple[float, float, float, float,
     h, w = srgb8.shape[:2]
     ev = 0.0 if d.ev is None or d.ev_proposed else float(d.ev)
     delivered = Adjustments(exposure_ev=ev, display_referred=True)
-    out = render_preview(srgb8_to_linear(srgb8).astype(np.float32), w, h, delivered)
+    linear = srgb8_to_linear(srgb8).astype(np.float32)  # decoded once; each render works on a copy
+    out = render_preview(linear.copy(), w, h, delivered)
     lifted = out
     if d.lift and d.lift[0] > 0:
-        lifted = render_preview(srgb8_to_linear(srgb8).astype(np.float32), w, h, dataclasses.replace(
-            delivered, shadow_lift=ShadowLift(*d.lift, rendered=True)))
+        lift = ShadowLift(*d.lift, rendered=True)
+        lifted = render_preview(linear, w, h, dataclasses.replace(delivered, shadow_lift=lift))
     clipped = 100.0 * (np.mean(lifted.max(axis=2) == 255) - np.mean(srgb8.max(axis=2) == 255))
     return ground_ev(out), ground_ev(lifted), sky_ev(out), sky_ev(lifted), float(clipped)
 

@@ -25,6 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
+from pipeline.imaging.color import luminance
 from pipeline.imaging.measure.metering import tone_curve
 
 #: The least slope of the curve in log luminance (1 = contrast kept; 0 = flat): the ease-off from the lift to
@@ -32,8 +33,6 @@ from pipeline.imaging.measure.metering import tone_curve
 MIN_SLOPE = 0.5
 #: The steepest slope of a smoothstep against its mean.
 SMOOTHSTEP_PEAK = 1.5
-#: Luminance weights of linear RGB with sRGB primaries (the renderer's working space).
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _LUT_SIZE = 2048
 _LUT_FLOOR_LOG2 = -24.0
 
@@ -113,5 +112,5 @@ class ShadowLift:
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """Lift ``rgb`` (float32, (..., 3), linear with sRGB primaries) in place; returns it."""
-        rgb *= self.gains(rgb @ LUMA)[..., None]
+        rgb *= self.gains(luminance(rgb))[..., None]
         return rgb

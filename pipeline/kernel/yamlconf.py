@@ -287,11 +287,10 @@ def shown_value(value: Any) -> str:
 def got(err: Any) -> str:
     """``", got the text 'high'"``: what a person wrote, after one of pydantic's own messages ("Input should be a
     valid number"), which do not say; nothing after postprod's own checks (they do) or for a section or a list."""
-    if err["type"] in ("value_error", "assertion_error") or isinstance(err.get("input"), (dict, list)):
+    value = err.get("input")
+    if err["type"] in ("value_error", "assertion_error") or "input" not in err or isinstance(value, (dict, list)):
         return ""
-    if "input" not in err:
-        return ""
-    return f", got {shown_value(err['input'])}"
+    return f", got {shown_value(value)}"
 
 
 def validation_error(exc: ValidationError, doc: YamlDocument, prefix: KeyPath = (),
