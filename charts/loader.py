@@ -30,6 +30,7 @@ import yaml
 from pydantic import ValidationError
 
 from charts.schema import CHART_SCHEMA_VERSION, Chart, ChartRuleError, migrate
+from pipeline.imaging.watermark import default_font_path, load_font, load_mark_image, missing_glyphs
 from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.yamlconf import KeyPath, YamlDocument, fields_at, got, load_yaml, shown_value
 
@@ -334,10 +335,62 @@ def _read_layer(path: Path) -> tuple[YamlDocument, dict[str, Any], str | None]:
             where = Location(doc.path, doc.line_of(()), "schema_version")
         raise ConfigError(str(exc), where) from None
     data = dict(data)
+    _resolve_files(data, Path(str(doc.path)).parent)
     parent = data.pop("extends", None)
     if parent is not None and (not isinstance(parent, str) or not parent.strip()):
         raise ConfigError("extends must be a chart name or a relative path", doc.location(("extends",)))
     return doc, data, parent
+
+
+#: The keys of a rendition's watermark that name a file: a path in them is relative to the chart file that writes it.
+WATERMARK_FILES = ("image", "font")
+
+
+def _resolve_files(data: dict[str, Any], folder: Path) -> None:
+    """Make the files a chart layer names (a watermark's logo and font) absolute, against ``folder`` (the layer's
+    own folder: a client chart's logo lies beside the client chart, whichever chart extends it). Malformed
+    sections are left as they are, for validation to name."""
+    renditions = data.get("renditions")
+    if not isinstance(renditions, dict):
+        return
+    for rendition in renditions.values():
+        mark = rendition.get("watermark") if isinstance(rendition, dict) else None
+        if not isinstance(mark, dict):
+            continue
+        for key in WATERMARK_FILES:
+            value = mark.get(key)
+            if isinstance(value, str) and value.strip():
+                path = Path(value).expanduser()
+                mark[key] = str(path if path.is_absolute() else (folder / path).resolve())
+
+
+def _check_files(chart: Chart, doc: MergedDocument) -> None:
+    """Read the files the chart names (a watermark's logo, its font) before any work: a missing logo found at the
+    first export would fail every image of the shoot."""
+    for name, rendition in chart.renditions.items():
+        mark = rendition.watermark
+        if mark is None:
+            continue
+        for key, path in (("image", mark.image), ("font", mark.font)):
+            if path is None:
+                continue
+            try:
+                if key == "image":
+                    load_mark_image(path)
+                else:
+                    load_font(path, 12)
+            except (OSError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+                what = "logo" if key == "image" else "font"
+                raise ConfigError(f"the watermark's {what} {path} cannot be read: {why}",
+                                  doc.location(("renditions", name, "watermark", key))) from None
+        missing = "" if mark.text is None else missing_glyphs(mark.text, mark.font)
+        if missing:
+            font = mark.font or default_font_path() or "the font Pillow ships"
+            raise ConfigError(
+                f"the watermark's font ({font}) has no glyph for {', '.join(repr(c) for c in missing)}: it would "
+                "draw a box; name a font file that has them (watermark: font: path/to/font.ttf)",
+                doc.location(("renditions", name, "watermark", "text")))
 
 
 def load_chart(name_or_path: str | Path, search_dirs: list[Path | str] | None = None) -> ResolvedChart:
@@ -391,4 +444,5 @@ def load_chart(name_or_path: str | Path, search_dirs: list[Path | str] | None = 
         chart = Chart.model_validate(merged.data)
     except ValidationError as exc:
         raise chart_validation_error(exc, merged) from None
+    _check_files(chart, merged)
     return ResolvedChart(Path(str(layers[-1][0].path)).stem, chart, tuple(doc.path for doc, _ in layers))

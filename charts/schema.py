@@ -107,6 +107,16 @@ class UpscaleAction(StrEnum):
     FLAG = "flag"  # the box is delivered at its size (enlarged) and the image flagged
 
 
+class WatermarkAnchor(StrEnum):
+    BOTTOM_RIGHT = "bottom_right"
+    BOTTOM_LEFT = "bottom_left"
+    TOP_RIGHT = "top_right"
+    TOP_LEFT = "top_left"
+    BOTTOM = "bottom"  # centred along the bottom edge
+    TOP = "top"
+    CENTER = "center"
+
+
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
     IGNORE = "ignore"
@@ -473,6 +483,68 @@ class MetadataPolicy(_Strict):
         return value
 
 
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+class Watermark(_Strict):
+    """A mark laid over a rendition: a line of text or a logo (Lightroom's export watermark, a proof's notice).
+
+    It is drawn on the delivered pixels after resizing and sharpening, the same size against the picture
+    whatever the rendition's pixel size, so a proof and a web copy carry it alike.
+    """
+
+    text: str | None = Field(
+        None, min_length=1, max_length=200, description="The line drawn, e.g. '(c) Studio Lumiere - proof'."
+    )
+    image: str | None = Field(
+        None,
+        description="A logo to draw instead of text: a PNG or WebP (its transparency kept), the path relative to "
+        "the chart file that names it. Read when the chart is loaded; the exports are redone when it changes.",
+    )
+    font: str | None = Field(
+        None,
+        description="A TrueType or OpenType font file for the text, the path relative to the chart file; none = "
+        "the sans-serif font Pillow ships.",
+    )
+    colour: str = Field("#ffffff", description="The text's colour, '#rrggbb' in sRGB.")
+    anchor: WatermarkAnchor = Field(
+        WatermarkAnchor.BOTTOM_RIGHT,
+        description="Where it sits: bottom_right | bottom_left | top_right | top_left | bottom | top | center.",
+    )
+    size_pct: float = Field(
+        25.0, ge=1.0, le=100.0,
+        description="The mark's longer side, in percent of the picture's short edge (the text's width, a logo's "
+        "width or height), so it keeps its size against the picture in every rendition.",
+    )
+    inset_pct: float = Field(
+        3.0, ge=0.0, le=25.0, description="Margin from the picture's edges, in percent of its short edge."
+    )
+    opacity: float = Field(0.6, ge=0.05, le=1.0, description="0.05-1: how much the mark covers what lies under it.")
+    shadow: bool = Field(
+        True, description="A soft dark shadow under the text, so white text reads on a bright sky (logos: none)."
+    )
+
+    @field_validator("colour")
+    @classmethod
+    def _check_colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError(f"colour must be '#rrggbb' (quoted: YAML reads # as a comment), got {value!r}")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _one_mark(self) -> Watermark:
+        if (self.text is None) == (self.image is None):
+            raise ChartRuleError(("text",), "a watermark is either a text or an image: give one of them")
+        if self.image is not None and self.font is not None:
+            raise ChartRuleError(("font",), "a font is for a text watermark, not an image")
+        return self
+
+    @property
+    def rgb8(self) -> tuple[int, int, int]:
+        """The text's colour as 8-bit sRGB."""
+        return int(self.colour[1:3], 16), int(self.colour[3:5], 16), int(self.colour[5:7], 16)
+
+
 _RENDITION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -511,6 +583,9 @@ class Rendition(_Strict):
     )
     metadata: MetadataPolicy | None = Field(
         None, description="Metadata for this rendition; none = the chart's `metadata`."
+    )
+    watermark: Watermark | None = Field(
+        None, description="A text or logo laid over this rendition (a proof's notice, a brand's mark); none = no mark."
     )
     ppi: int = Field(
         72,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from charts.naming import output_path
 from charts.schema import Chart, ImageFormat
 from pipeline.imaging.render import RenditionStrips
+from pipeline.imaging.watermark import draw_mark, make_mark
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import ExportedFile, WorkItem
 from pipeline.kernel.stage import Resources, Stage
@@ -128,12 +129,18 @@ class Export(Stage):
         )
         rel = path.relative_to(out_dir).as_posix()
         settings = self.params.encoder_settings()
+        mark = (None if rendition.watermark is None
+                else make_mark(rendition.watermark, width, height, rendition.color_space))
         if isinstance(pixels, RenditionStrips) and rendition.format is ImageFormat.TIFF and \
                 settings.tiff_compression in ("none", "deflate"):
             thumb = ThumbnailOfStrips(width, height, rendition.color_space.value)
 
             def strips() -> Iterator[np.ndarray]:
+                row = 0
                 for strip in pixels.strips():
+                    if mark is not None:
+                        draw_mark(strip, mark, row)
+                    row += strip.shape[0]
                     thumb.add(strip)
                     yield strip
 
@@ -143,6 +150,8 @@ class Export(Stage):
         else:
             if isinstance(pixels, RenditionStrips):  # another format: it has to be whole to be encoded
                 pixels = np.concatenate(list(pixels.strips()))
+            if mark is not None:
+                draw_mark(pixels, mark)
             encoded = export_rendition(pixels, rendition, meta, settings)
             if not encoded.fits:
                 warnings.append(

@@ -64,6 +64,7 @@ from pipeline.imaging.measure.metering import (
     split_level,
 )
 from pipeline.imaging.shadow_lift import ShadowLift
+from pipeline.imaging.watermark import file_digest, mark_file
 from pipeline.kernel.records import (
     Operation,
     OperationKind,
@@ -1569,7 +1570,14 @@ class RenderKeys:
 
     def __init__(self, chart: Chart) -> None:
         dump = chart.model_dump(mode="json", exclude={"extends", "description"})
-        self._head = '{"chart":' + json.dumps(dump, **_KEY_JSON) + ',"operations":'  # type: ignore[arg-type]
+        self._head = '{"chart":' + json.dumps(dump, **_KEY_JSON)  # type: ignore[arg-type]
+        # A watermark's logo or font is named by its path: what it holds is keyed too, so a new logo redoes the
+        # exports. (Charts without one keep the keys they had.)
+        files = sorted({mark_file(r.watermark) for r in chart.renditions.values() if r.watermark is not None})
+        if files:
+            digests = {path: file_digest(path) for path in files}
+            self._head += ',"mark_files":' + json.dumps(digests, **_KEY_JSON)  # type: ignore[arg-type]
+        self._head += ',"operations":'
 
     def key(self, content_hash: str, operations: Sequence[Operation]) -> str:
         ops = [
