@@ -1572,7 +1572,7 @@ class RenderKeys:
         dump = chart.model_dump(mode="json", exclude={"extends", "description"})
         self._head = '{"chart":' + json.dumps(dump, **_KEY_JSON)  # type: ignore[arg-type]
         # A watermark's logo or font is named by its path: what it holds is keyed too, so a new logo redoes the
-        # exports. (Charts without one keep the keys they had.)
+        # exports.
         files = sorted({mark_file(r.watermark) for r in chart.renditions.values() if r.watermark is not None})
         if files:
             digests = {path: file_digest(path) for path in files}
