@@ -320,6 +320,13 @@ def test_multi_select_batch_and_undo(page, server) -> None:  # noqa: ANN001
     for sp in with_exposure:
         assert next(o for o in doc_of(out, sp)["operations"] if o["kind"] == "exposure")["params"]["ev"] == 0.5
     shot(page, "gallery-batch-done")
+    # The same bar sets a backlit frame's shadow lift: never below 0 EV; these images have none to set.
+    page.fill("#batch-ev", "-0.5")
+    page.select_option("#batch-ev-kind", "lift_shadows")
+    expect(page.locator("#batch-ev")).to_have_value("0")
+    page.click("#batch-ev-set")
+    expect(page.locator("#toast")).to_contain_text("None of the selected images has a shadow lift")
+    page.select_option("#batch-ev-kind", "exposure")
     page.click("#undo")
     page.wait_for_function("() => document.querySelectorAll('.tile .badge.stale').length === 0")
     for sp in with_exposure:

@@ -495,17 +495,33 @@ async function batchStars() {
   cullChosen({ stars });
 }
 
+// The amounts the batch bar sets on every selected image that has the operation: the global exposure, or the
+// shadow lift proposed on a backlit frame (never negative: a lift that darkens is no lift).
+const BATCH_AMOUNTS = {
+  exposure: { what: "exposure correction", min: -5 },
+  lift_shadows: { what: "shadow lift", min: 0 },
+};
+
+function syncBatchAmount() {
+  const input = document.getElementById("batch-ev");
+  input.min = BATCH_AMOUNTS[document.getElementById("batch-ev-kind").value].min;
+  if (Number(input.value) < Number(input.min)) input.value = input.min;
+}
+
 async function batchExposure() {
+  const kind = document.getElementById("batch-ev-kind").value;
+  const { what, min } = BATCH_AMOUNTS[kind];
   const ev = Number(document.getElementById("batch-ev").value);
+  if (!Number.isFinite(ev) || ev < min) return toast(`A ${what} of ${fmt(ev, 2, true)} EV cannot be set (${min} EV at least)`, "warn");
   const items = chosenItems();
-  const withExposure = items.filter((i) => (i.kinds || []).includes("exposure"));
-  if (!withExposure.length) return toast("None of the selected images has an exposure correction", "warn");
-  const skipped = items.length - withExposure.length;
-  if (!(await confirmBox(`Set the exposure correction to ${fmt(ev, 2, true)} EV on ${withExposure.length} image(s)?`,
-    [skipped ? `${skipped} selected image(s) have no exposure correction and are left alone.` : "Changing the amount accepts it.",
-      ...withExposure.map((i) => i.source_path)]))) return;
-  await decide(withExposure.map((i) => ({ source_path: i.source_path, amount: { kind: "exposure", ev } })),
-    `exposure ${fmt(ev, 2, true)} EV: ${withExposure.length} image(s)`);
+  const having = items.filter((i) => (i.kinds || []).includes(kind));
+  if (!having.length) return toast(`None of the selected images has a ${what}`, "warn");
+  const skipped = items.length - having.length;
+  if (!(await confirmBox(`Set the ${what} to ${fmt(ev, 2, true)} EV on ${having.length} image(s)?`,
+    [skipped ? `${skipped} selected image(s) have no ${what} and are left alone.` : "Changing the amount accepts it.",
+      ...having.map((i) => i.source_path)]))) return;
+  await decide(having.map((i) => ({ source_path: i.source_path, amount: { kind, ev } })),
+    `${what} ${fmt(ev, 2, true)} EV: ${having.length} image(s)`);
 }
 
 function setupGallery() {
@@ -539,6 +555,7 @@ function setupGallery() {
   }
   document.getElementById("batch-stars").addEventListener("change", batchStars);
   document.getElementById("batch-ev-set").addEventListener("click", batchExposure);
+  document.getElementById("batch-ev-kind").addEventListener("change", syncBatchAmount);
   document.addEventListener("keydown", (ev) => {
     if (typing(ev) || ev.altKey || document.getElementById("confirm").open) return;
     const k = ev.key;
