@@ -316,6 +316,23 @@ class FaceRules(_Strict):
     )
 
 
+class LensRules(_Strict):
+    """Lens profile corrections (Lightroom's "Enable Profile Corrections"), from the lensfun database.
+
+    Made on RAW files whose body and lens the file names and lensfun profiles (see
+    :mod:`pipeline.imaging.lens_profile`); a JPEG or TIFF is left as it is, since cameras correct their own.
+    """
+
+    distortion: bool = Field(
+        False,
+        description="Undo the lens's distortion (a wide angle's walls bowed outward), the picture scaled to fill "
+        "the frame again.",
+    )
+    vignetting: bool = Field(
+        False, description="Undo the lens's vignetting (its corners darker than its centre, most wide open)."
+    )
+
+
 class StraightenRules(_Strict):
     """Automatic levelling and perspective correction."""
 
@@ -771,6 +788,7 @@ class Chart(_Strict):
     white_balance: WhiteBalanceRules = Field(default_factory=WhiteBalanceRules)
     faces: FaceRules = Field(default_factory=FaceRules)
     straighten: StraightenRules = Field(default_factory=StraightenRules)
+    lens: LensRules = Field(default_factory=LensRules)
     crops: list[CropSpec] = Field(default_factory=list, max_length=20, description="Crops to produce, by aspect.")
     acceptance: AcceptanceRules = Field(default_factory=AcceptanceRules)
     renditions: dict[str, Rendition] = Field(

@@ -53,6 +53,7 @@ from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
+from pipeline.imaging.lens_profile import LensGrid, LensProfile, lens_grid
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
     DETAIL_REACH,
@@ -147,6 +148,9 @@ class Adjustments:
     shadow_lift : ShadowLift or None
         A ``lift_shadows`` operation's tone curve (:class:`~pipeline.imaging.shadow_lift.ShadowLift`), applied
         after the exposure; None leaves the shadows as the corrections render them.
+    lens : LensProfile or None
+        A ``lens_correction`` operation's profile (:mod:`pipeline.imaging.lens_profile`): its distortion and
+        vignetting undone in the resampling; None renders the picture as the lens drew it.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -163,6 +167,7 @@ class Adjustments:
     pad_rgb: tuple[float, float, float] | None = None
     pad_falloff: tuple[float, ...] | None = None
     shadow_lift: ShadowLift | None = None
+    lens: LensProfile | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -225,7 +230,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
         ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
-        ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``. Flag
+        ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
+        ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
         and reject, every operation left to a retoucher (but one marked ``render_on_accept`` that a reviewer
         accepted: :func:`~pipeline.kernel.records.renderer_applies`) and every operation a reviewer rejected are
         ignored.
@@ -254,6 +260,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     falloff: tuple[float, ...] | None = None
     pad_falloff: tuple[float, ...] | None = None
     lift: ShadowLift | None = None
+    lens: LensProfile | None = None
     for op in operations:
         if not renderer_applies(op.applied_by, op.params, op.review):
             continue  # a person's job, or turned down by a reviewer
@@ -282,6 +289,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 falloff = _falloff(p.get("falloff"), op)
             elif op.kind == OperationKind.LIFT_SHADOWS and float(p["ev"]) > 0:  # a reviewer's 0: no lift
                 lift = ShadowLift(float(p["ev"]), float(p["start"]), float(p["end"]), rendered=display_referred)
+            elif op.kind == OperationKind.LENS_CORRECTION:
+                lens = LensProfile.from_params(p)
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -297,6 +306,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         crop_pads=pads,
         pad_falloff=pad_falloff,
         shadow_lift=lift,
+        lens=lens,
     )
 
 
@@ -431,6 +441,7 @@ def warp_frame(
     angle_deg: float,
     out_size: tuple[int, int],
     src_scale: tuple[float, float] = (1.0, 1.0),
+    lens: LensGrid | None = None,
 ) -> np.ndarray:
     """Turn, crop and scale ``src`` onto an ``out_size`` raster in one resampling.
 
@@ -447,6 +458,10 @@ def warp_frame(
     src_scale : (float, float)
         Decoded pixels per full-resolution pixel along x and y (0.5 for a
         half-size decode).
+    lens : LensGrid, optional
+        A lens profile's correction of the full-resolution frame: ``frame``
+        is a box of the corrected picture, each of its pixels read where the
+        lens put it, with the vignetting's gain there.
 
     Returns
     -------
@@ -464,8 +479,72 @@ def warp_frame(
     if out_w < 1 or out_h < 1:
         raise ValueError(f"output size must be positive, got {out_size}")
     sx, sy = src_scale
-    to_src = _scale(sx, sy) @ output_to_frame(frame, angle_deg, (out_w, out_h))
-    return _warp(src, to_src, out_w, out_h)
+    to_frame = output_to_frame(frame, angle_deg, (out_w, out_h))
+    if lens is not None:
+        return _warp_through_lens(lambda box: src[box[1]:box[3], box[0]:box[2]], (src.shape[1], src.shape[0]),
+                                  to_frame, out_w, out_h, src_scale, lens)
+    return _warp(src, _scale(sx, sy) @ to_frame, out_w, out_h)
+
+
+def lens_coords(to_frame: np.ndarray, out_w: int, out_h: int, lens: LensGrid) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of an ``out_w`` x ``out_h`` raster lies on the sensor (full-resolution continuous
+    coordinates, float32 (out_h, out_w) each): ``to_frame`` (:func:`output_to_frame`) places it in the corrected
+    frame, ``lens`` takes it back to where the lens put it."""
+    m = to_frame.astype(np.float32)
+    u = np.arange(out_w, dtype=np.float32)[None, :]
+    v = np.arange(out_h, dtype=np.float32)[:, None]
+    return lens.source(m[0, 0] * u + m[0, 1] * v + m[0, 2], m[1, 0] * u + m[1, 1] * v + m[1, 2])
+
+
+def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarray], src_size: tuple[int, int],
+                       to_frame: np.ndarray, out_w: int, out_h: int, src_scale: tuple[float, float],
+                       lens: LensGrid) -> np.ndarray:
+    """:func:`warp_frame` through a lens correction: each output pixel read at its place on the sensor
+    (:func:`lens_coords`) in the source ``region_of(box)`` gives (``box``: x0, y0, x1, y1 of a ``src_size``
+    source), area-filtered first where it shrinks, as :func:`_warp` does; the vignetting's gain applied there."""
+    sx, sy = src_scale
+    xs, ys = lens_coords(to_frame, out_w, out_h, lens)
+    gain = lens.gain(xs, ys)
+    xs *= np.float32(sx)
+    ys *= np.float32(sy)
+    src_w, src_h = src_size
+    x0 = max(0, int(math.floor(float(xs.min()))) - 3)
+    y0 = max(0, int(math.floor(float(ys.min()))) - 3)
+    x1 = min(src_w, int(math.ceil(float(xs.max()))) + 3)
+    y1 = min(src_h, int(math.ceil(float(ys.max()))) + 3)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
+    region = region_of((x0, y0, x1, y1))
+    # Source pixels per output pixel (the lens changes it by a few per cent across the frame).
+    down = min(float(np.hypot(to_frame[0, 0] * sx, to_frame[1, 0] * sy)),
+               float(np.hypot(to_frame[0, 1] * sx, to_frame[1, 1] * sy)))
+    fx = fy = 1.0
+    if down > _PRESHRINK_ABOVE:
+        rw, rh = region.shape[1], region.shape[0]
+        new_w, new_h = max(1, round(rw / down)), max(1, round(rh / down))
+        region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        fx, fy = new_w / rw, new_h / rh
+    # cv2 indexes pixels by their centres: continuous coordinate = index + 0.5.
+    xs -= np.float32(x0)
+    xs *= np.float32(fx)
+    xs -= np.float32(0.5)
+    ys -= np.float32(y0)
+    ys *= np.float32(fy)
+    ys -= np.float32(0.5)
+    out = _to_float(_remap(region, xs, ys), copy=False)
+    if gain is not None:
+        out *= gain[..., None]
+    return out
+
+
+def _remap(src: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    """``cv2.remap`` (cubic, the edge repeated) of maps of any width: OpenCV takes fewer than 32767 columns."""
+    if map_x.shape[1] < 32000:
+        return cv2.remap(src, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return np.concatenate([cv2.remap(src, np.ascontiguousarray(map_x[:, c:c + 32000]),
+                                     np.ascontiguousarray(map_y[:, c:c + 32000]), cv2.INTER_CUBIC,
+                                     borderMode=cv2.BORDER_REPLICATE)
+                           for c in range(0, map_x.shape[1], 32000)], axis=1)
 
 
 def _source_box(to_src: np.ndarray, out_w: int, out_h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
@@ -594,7 +673,8 @@ def face_lift_mask(
     return (1.0 - t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray) -> np.ndarray:
+def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray,
+                     lens: LensGrid | None = None) -> np.ndarray:
     """Brighten (or darken) faces on a rendered raster, in place.
 
     Parameters
@@ -607,6 +687,9 @@ def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.nd
     to_frame : ndarray, (3, 3)
         :func:`output_to_frame` of this raster: where each pixel lies in the
         full-resolution frame, so the masks are those of a full-resolution render.
+    lens : LensGrid, optional
+        The raster's lens correction: the faces were found in the picture as
+        shot, so each pixel's mask is read where the lens put it.
 
     Returns
     -------
@@ -621,17 +704,18 @@ def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.nd
     if rgb.dtype != np.float32 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected float32 (H, W, 3), got {rgb.dtype} {rgb.shape}")
     if faces:
-        _lift_faces(rgb, faces, to_frame)
+        _lift_faces(rgb, faces, to_frame, lens)
     return rgb
 
 
-def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray) -> None:
+def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray, lens: LensGrid | None) -> None:
     out_h, out_w = rgb.shape[:2]
     to_out = np.linalg.inv(to_frame)
     patches: list[tuple[FaceLift, int, int, int, int]] = []
     for face in faces:
         x, y, w, h = face.box
-        f = face.feather_px
+        # Through a lens correction a face lies within the lens's largest shift of where it was found.
+        f = face.feather_px + (0.0 if lens is None else lens.max_shift + 1.0)
         xs = [x - f, x + w + f]
         ys = [y - f, y + h + f]
         pts = to_out @ np.array([[xs[0], xs[1], xs[1], xs[0]], [ys[0], ys[0], ys[1], ys[1]], [1, 1, 1, 1]])
@@ -656,6 +740,8 @@ def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray
         m = to_frame.astype(np.float32)
         fx = m[0, 0] * uu + m[0, 1] * vv + m[0, 2]
         fy = m[1, 0] * uu + m[1, 1] * vv + m[1, 2]
+        if lens is not None:
+            fx, fy = lens.source(fx, fy)
         lift = face_lift_mask(fx, fy, face.box, face.feather_px) * np.float32(face.ev)
         view = log_gain[pv0 - v0 : pv1 - v0, pu0 - u0 : pu1 - u0]
         np.maximum(view, lift, out=view) if face.ev > 0 else np.minimum(view, lift, out=view)
@@ -1270,13 +1356,14 @@ def render_frame(
     white = shoulder_white(adjustments, white_of_source if adjustments.exposure_ev > 0 else 1.0)
     split = _padding(adjustments, frame, width, height, size)
     to_frame = output_to_frame(frame, adjustments.angle_deg, size)
+    lens = None if adjustments.lens is None else lens_grid(adjustments.lens, width, height)
     if split is None:
-        linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale)
+        linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale, lens)
     else:  # the image's part inside, on the pad
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
-        linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale)
-    apply_face_lifts(linear, adjustments.faces, to_frame)
+        linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
+    apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
@@ -1342,16 +1429,18 @@ def render_rows(
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))
+    lens = None if adjustments.lens is None else lens_grid(adjustments.lens, width, height)
     if split is None:
-        linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame)
+        linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame, lens)
     else:  # the image's part inside, on the pad, as render_frame lays it
         inner, (ox, oy, ow, oh) = split
         linear = _pad(a1 - a0, out_w, adjustments, to_frame, width, height)
         r0, r1 = max(a0, oy), min(a1, oy + oh)
         if r0 < r1:
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
-            linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height, inner)
-    apply_face_lifts(linear, adjustments.faces, to_frame)
+            linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
+                                                               inner, lens)
+    apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
     out = finish_rendition(
@@ -1364,8 +1453,11 @@ def render_rows(
 
 
 def _rows_of(region_of: Callable[[int, int, int, int], np.ndarray], to_frame: np.ndarray, out_w: int, out_h: int,
-             width: int, height: int, frame: Box) -> np.ndarray:
+             width: int, height: int, frame: Box, lens: LensGrid | None = None) -> np.ndarray:
     """The ``out_w`` x ``out_h`` raster ``to_frame`` maps onto the image, read by regions (:func:`render_rows`)."""
+    if lens is not None:
+        return _warp_through_lens(lambda box: region_of(*box), (width, height), to_frame, out_w, out_h, (1.0, 1.0),
+                                  lens)
     x0, y0, x1, y1 = _source_box(to_frame, out_w, out_h, width, height)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"frame {frame} lies outside the {width}x{height} image")

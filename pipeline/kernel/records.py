@@ -106,6 +106,7 @@ class OperationKind(StrEnum):
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
     LIFT_SHADOWS = "lift_shadows"  # a backlit frame's dark part lifted, its highlights left as they are
+    LENS_CORRECTION = "lens_correction"  # the lens's distortion and vignetting undone from its profile
     MERGE_BRACKET = "merge_bracket"  # the other frames of an exposure bracket merged into this one
     CROP = "crop"
     FLAG = "flag"

@@ -57,8 +57,8 @@ INSTRUCTIONS_SCHEMA = pa.schema(
         _f("source_path", pa.string(), "Source file, relative to the shoot.", False),
         _f("op_id", pa.string(), "Operation id, stable within the image.", False),
         _f("kind", pa.string(),
-           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, straighten, crop, "
-           "flag or reject.",
+           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, lens_correction, "
+           "straighten, crop, flag or reject.",
            False),
         _f("params_json", pa.string(), "Kind-specific parameters as JSON (full-resolution pixels).", False),
         _f("reason", pa.string(), "Why, in the retoucher's words.", False),
@@ -209,6 +209,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
             parts.append("backdrop to white")
         elif o.kind is OperationKind.LIFT_SHADOWS:
             parts.append(f"shadows {o.params['ev']:+.2f} EV" + (" (to confirm)" if _to_confirm(o) else ""))
+        elif o.kind is OperationKind.LENS_CORRECTION:
+            parts.append("lens profile")
         elif o.kind is OperationKind.STRAIGHTEN:
             parts.append(f"straighten {o.params['angle_deg']:+.1f} deg")
     crops = [o.params["aspect"] for o in ops if o.kind is OperationKind.CROP]

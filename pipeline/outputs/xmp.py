@@ -647,6 +647,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
 
+    lens = next((o for o in applied if o["kind"] == "lens_correction"), None)
+    if lens is not None:
+        a["crs:LensProfileEnable"] = "1"
+        out.notes.append(f"postprod corrects the lens ({lens['params']['lens_model']}) from lensfun's profile; "
+                         "Camera Raw's profile corrections are turned on, with Adobe's own profile of the lens")
+
     lift = next((o for o in applied if o["kind"] == "lift_shadows" and float(o["params"]["ev"]) > 0), None)
     if lift is not None:
         out.notes.append(f"postprod lifts this frame's shadows {float(lift['params']['ev']):+.2f} EV, easing off "

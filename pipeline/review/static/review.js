@@ -622,6 +622,7 @@ function opAmount(op) {
     case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
     case "lift_shadows": return `shadows ${fmt(p.ev, 2, true)} EV`;
     case "merge_bracket": return `${p.frames.length + 1} frames merged`;
+    case "lens_correction": return `${p.lens_model}, ${fmt(p.focal_mm, 0)} mm`;
     case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
   }

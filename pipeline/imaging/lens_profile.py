@@ -1,0 +1,301 @@
+"""Lens profile corrections: a lens's distortion and vignetting undone, from the lensfun database.
+
+Every converter a studio uses does this from a measured profile of the lens
+(Lightroom's "Enable Profile Corrections", darktable's and RawTherapee's lens
+modules): a wide-angle zoom bends a room's straight walls outward (barrel
+distortion) and darkens its corners by a stop or more wide open (vignetting),
+the same way in every frame at a given focal length and aperture. postprod
+reads the profiles of lensfun (about 1,300 lenses on 950 bodies; the library
+is LGPL, its database CC BY-SA, through ``lensfunpy``, which ships both).
+
+A profile is used only when the file names its body and lens without doubt
+(:func:`find_profile`): the body exactly, the lens by its name (or, on a
+compact whose lens cannot change, the body's one lens), the focal length
+within the lens's range. A name that matches two profiles about as well (an
+18-55 and its "II") is not guessed between.
+
+The correction is part of the render's one resampling: each pixel of the
+corrected picture is taken from where the lens put it on the sensor (lensfun's
+geometry map, scaled so the corrected picture fills the frame, as Lightroom's
+"Constrain crop" does), and the vignetting gain read there. lensfun computes
+both on a coarse grid (:class:`LensGrid`, :data:`GRID_LONG_EDGE` points along the
+long edge), which is interpolated: the maps are smooth, and on a 10 mm lens at
+4272 px the grid reads lensfun's own per-pixel map within 0.1 px (median; under
+a pixel at the frame's very edge, where it is extrapolated half a cell). The plan's
+places (faces, crops) are those of the picture as shot; a face's lift is laid
+where the face was, through the same map.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+import cv2
+import lensfunpy
+import numpy as np
+
+#: Points of the correction's grid along the frame's long edge (lensfun's maps are smooth: see the module's
+#: docstring for how closely the interpolated grid reads them).
+GRID_LONG_EDGE = 512
+#: The focus distance (m) the profiles are read at: EXIF seldom states it, and distortion and vignetting change
+#: little with it beyond a few metres (lensfun's own default).
+FOCUS_DISTANCE_M = 1000.0
+#: A lens named in the file matches a profile when lensfun scores it at least this ...
+MIN_LENS_SCORE = 50
+#: ... and the next profile, when there is one, this much less (or the names are the same but for case, spaces
+#: and punctuation).
+LENS_SCORE_MARGIN = 10
+#: A focal length this far outside the lens's range (mm, rounding in EXIF) still matches it.
+FOCAL_SLACK_MM = 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def _database() -> lensfunpy.Database:
+    return lensfunpy.Database()
+
+
+@dataclass(frozen=True)
+class LensProfile:
+    """What the renderer needs to correct one frame's lens: the profile's names and the frame's settings.
+
+    Attributes
+    ----------
+    camera_maker, camera_model, lens_maker, lens_model : str
+        lensfun's names of the body and the lens.
+    crop_factor : float
+        The body's crop factor (the profile scales to it).
+    focal_mm : float
+        Focal length of the frame.
+    aperture : float or None
+        F-number of the frame (vignetting needs it; None: no vignetting correction).
+    distortion, vignetting : bool
+        Which corrections to make.
+    """
+
+    camera_maker: str
+    camera_model: str
+    lens_maker: str
+    lens_model: str
+    crop_factor: float
+    focal_mm: float
+    aperture: float | None
+    distortion: bool
+    vignetting: bool
+
+    def as_params(self) -> dict[str, Any]:
+        """The operation's parameters (JSON), read back by :meth:`from_params`."""
+        return asdict(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> LensProfile:
+        """From an operation's parameters.
+
+        Raises
+        ------
+        KeyError
+            If a parameter is missing.
+        """
+        aperture = params["aperture"]
+        return cls(str(params["camera_maker"]), str(params["camera_model"]), str(params["lens_maker"]),
+                   str(params["lens_model"]), float(params["crop_factor"]), float(params["focal_mm"]),
+                   None if aperture is None else float(aperture), bool(params["distortion"]),
+                   bool(params["vignetting"]))
+
+    @property
+    def corrections(self) -> str:
+        """What is corrected, in words ("distortion and vignetting")."""
+        return " and ".join(w for w, on in (("distortion", self.distortion), ("vignetting", self.vignetting)) if on)
+
+
+@dataclass(frozen=True)
+class LensMatch:
+    """The profile found for a frame, or why none is used (``why``, for the instructions)."""
+
+    profile: LensProfile | None
+    why: str
+
+
+def _simple(name: str) -> str:
+    return re.sub(r"[^a-z0-9.]+", "", name.lower())
+
+
+def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm: float | None,
+                 aperture: float | None, *, distortion: bool = True, vignetting: bool = True) -> LensMatch:
+    """The lensfun profile of a frame's body and lens, when the file names them without doubt.
+
+    Parameters
+    ----------
+    make, model : str or None
+        The body, as the file states it (EXIF Make and Model).
+    lens : str or None
+        The lens, as the file states it (EXIF LensModel); None on most compacts, whose one lens is then used.
+    focal_mm, aperture : float or None
+        The frame's focal length and f-number.
+    distortion, vignetting : bool
+        Which corrections are wanted; a profile without the calibration for one leaves it out.
+
+    Returns
+    -------
+    LensMatch
+        ``profile`` None when no profile is used, ``why`` saying why (or what was matched).
+    """
+    if not (distortion or vignetting):
+        return LensMatch(None, "no lens correction asked for")
+    if not make or not model:
+        return LensMatch(None, "the file does not name its camera")
+    if not focal_mm or focal_mm <= 0:
+        return LensMatch(None, "the file does not state the focal length")
+    found = _body_and_lens(make, model, lens or None)
+    if isinstance(found, str):
+        return LensMatch(None, found)
+    camera, best = found
+    if not (best.min_focal or 0) - FOCAL_SLACK_MM <= focal_mm <= (best.max_focal or focal_mm) + FOCAL_SLACK_MM:
+        return LensMatch(None, f"{focal_mm:g} mm is outside the {best.model}'s range")
+    has_distortion = distortion and best.interpolate_distortion(float(focal_mm)) is not None
+    has_vignetting = (vignetting and aperture is not None and aperture > 0
+                      and best.interpolate_vignetting(float(focal_mm), float(aperture), FOCUS_DISTANCE_M) is not None)
+    if not (has_distortion or has_vignetting):
+        return LensMatch(None, f"lensfun's profile of the {best.model} has no calibration at {focal_mm:g} mm")
+    profile = LensProfile(camera.maker, camera.model, best.maker, best.model, float(camera.crop_factor),
+                          float(focal_mm), None if aperture is None else float(aperture), has_distortion,
+                          has_vignetting)
+    return LensMatch(profile, f"{best.model} at {focal_mm:g} mm" + (f" f/{aperture:g}" if aperture else ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _body_and_lens(make: str, model: str, lens: str | None) -> tuple[lensfunpy.Camera, lensfunpy.Lens] | str:
+    """lensfun's body and lens for the names a file gives (a shoot repeats a few: looked up once each), or why
+    none is taken."""
+    db = _database()
+    # LibRaw names bodies without their maker ("EOS 450D"), lensfun with it ("Canon EOS 450D"): the same body
+    # when one name ends with the other and the makers agree.
+    maker, body = _simple(make), _simple(model)
+    cameras = [c for c in db.find_cameras(make, model, loose_search=True)
+               if (_simple(c.maker) in maker or maker in _simple(c.maker))
+               and (_simple(c.model).endswith(body) or body.endswith(_simple(c.model)))]
+    if len(cameras) != 1:
+        return (f"the camera {make} {model} is not in lensfun's database" if not cameras
+                else f"the camera {make} {model} matches {len(cameras)} bodies in lensfun's database")
+    camera = cameras[0]
+    if lens:
+        lenses = sorted(db.find_lenses(camera, None, lens, loose_search=False), key=lambda x: -x.score)
+        if not lenses:
+            return f"the lens {lens} is not in lensfun's database"
+        best = lenses[0]
+        exact = _simple(best.model) == _simple(lens)
+        close = len(lenses) > 1 and best.score - lenses[1].score < LENS_SCORE_MARGIN
+        if not exact and (best.score < MIN_LENS_SCORE or close):
+            return f"the lens {lens} matches no profile without doubt ({', '.join(x.model for x in lenses[:3])})"
+        return camera, best
+    # No lens named: a compact's own (the one lens on the body's own mount), else nothing to go on.
+    fixed = [x for x in db.find_lenses(camera) if camera.mount in x.mounts]
+    standard = [x for x in fixed if "standard" in x.model.lower()] or fixed
+    if len(standard) != 1:
+        return "the file does not name its lens"
+    return camera, standard[0]
+
+
+def _lens_of(profile: LensProfile) -> tuple[lensfunpy.Camera, lensfunpy.Lens]:
+    db = _database()
+    camera = next(c for c in db.find_cameras(profile.camera_maker, profile.camera_model, loose_search=False)
+                  if c.model == profile.camera_model)
+    lens = next(x for x in db.find_lenses(camera, profile.lens_maker, profile.lens_model, loose_search=False)
+                if x.model == profile.lens_model)
+    return camera, lens
+
+
+class LensGrid:
+    """One frame size's correction: where each point of the corrected frame lies on the sensor, and the gain the
+    vignetting asks for there.
+
+    Coordinates are continuous full-resolution ones of the oriented frame (a pixel's centre at index + 0.5), the
+    render's own.
+
+    Parameters
+    ----------
+    profile : LensProfile
+    width, height : int
+        The oriented full-resolution frame (the plan's coordinates).
+
+    Raises
+    ------
+    LookupError
+        If the profile is not in this lensfun database.
+    """
+
+    def __init__(self, profile: LensProfile, width: int, height: int) -> None:
+        try:
+            _, lens = _lens_of(profile)
+        except StopIteration:
+            raise LookupError(f"lensfun has no profile {profile.lens_maker} {profile.lens_model} on "
+                              f"{profile.camera_maker} {profile.camera_model}") from None
+        step = max(1.0, max(width, height) / GRID_LONG_EDGE)
+        gw, gh = max(8, round(width / step)), max(8, round(height / step))
+        self.sx, self.sy = width / gw, height / gh
+        self.width, self.height = width, height
+        flags = (lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE if profile.distortion else 0) | (
+            lensfunpy.ModifyFlags.VIGNETTING if profile.vignetting else 0)
+        mod = lensfunpy.Modifier(lens, profile.crop_factor, gw, gh)
+        mod.initialize(profile.focal_mm, profile.aperture or 8.0, FOCUS_DISTANCE_M, scale=0.0,
+                       pixel_format=np.float32, flags=int(flags))
+        coords = mod.apply_geometry_distortion() if profile.distortion else None
+        if coords is None:  # no distortion: each point where it is
+            gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+            coords = np.dstack([gx, gy])
+        # Grid indices -> full-resolution continuous coordinates.
+        map_x = (coords[..., 0] + 0.5) * np.float32(self.sx)
+        map_y = (coords[..., 1] + 0.5) * np.float32(self.sy)
+        gx = (np.arange(gw, dtype=np.float32) + 0.5) * np.float32(self.sx)
+        gy = (np.arange(gh, dtype=np.float32) + 0.5) * np.float32(self.sy)
+        #: The largest distance (px) between a point of the corrected frame and where it lies on the sensor.
+        self.max_shift = float(np.hypot(map_x - gx[None, :], map_y - gy[:, None]).max())
+        self._map_x, self._map_y = _extended(map_x), _extended(map_y)
+        self._gain: np.ndarray | None = None
+        if profile.vignetting:
+            ones = np.ones((gh, gw, 3), np.float32)
+            if mod.apply_color_modification(ones):
+                self._gain = _extended(ones[..., 1])
+
+    @property
+    def vignetting(self) -> bool:
+        return self._gain is not None
+
+    def _lookup(self, grid: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        # Grid index of a point: its continuous coordinate over the cell, less half a cell, plus the extended row.
+        gx = np.asarray(x, np.float32) / np.float32(self.sx) + np.float32(0.5)
+        gy = np.asarray(y, np.float32) / np.float32(self.sy) + np.float32(0.5)
+        flat_x, flat_y = gx.reshape(1, -1) if gx.ndim != 2 else gx, gy.reshape(1, -1) if gy.ndim != 2 else gy
+        out = np.empty(flat_x.shape, np.float32)
+        # cv2.remap takes maps of fewer than 32767 columns: wide rows go through in pieces.
+        for c0 in range(0, flat_x.shape[1], 32000):
+            c1 = min(flat_x.shape[1], c0 + 32000)
+            out[:, c0:c1] = cv2.remap(grid, np.ascontiguousarray(flat_x[:, c0:c1]),
+                                      np.ascontiguousarray(flat_y[:, c0:c1]), cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+        return out.reshape(np.shape(x))
+
+    def source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the points ``(x, y)`` of the corrected frame lie on the sensor (float32 arrays of their shape)."""
+        return self._lookup(self._map_x, x, y), self._lookup(self._map_y, x, y)
+
+    def gain(self, x_source: np.ndarray, y_source: np.ndarray) -> np.ndarray | None:
+        """The vignetting correction's gain at points of the sensor (None without a vignetting correction)."""
+        return None if self._gain is None else self._lookup(self._gain, x_source, y_source)
+
+
+def _extended(grid: np.ndarray) -> np.ndarray:
+    """``grid`` with one more row and column on each side, extrapolated linearly: the points of the frame's outer
+    half cell lie beyond the grid's first and last points, and the maps keep their slope there."""
+    g = np.asarray(grid, np.float32)
+    g = np.concatenate([2 * g[:1] - g[1:2], g, 2 * g[-1:] - g[-2:-1]], axis=0)
+    g = np.concatenate([2 * g[:, :1] - g[:, 1:2], g, 2 * g[:, -1:] - g[:, -2:-1]], axis=1)
+    return np.ascontiguousarray(g)
+
+
+@functools.lru_cache(maxsize=16)
+def lens_grid(profile: LensProfile, width: int, height: int) -> LensGrid:
+    """:class:`LensGrid` of ``profile`` for a ``width`` x ``height`` frame (made once for a frame size)."""
+    return LensGrid(profile, int(width), int(height))

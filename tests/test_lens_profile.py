@@ -1,0 +1,200 @@
+"""Lens profile corrections against known truth: a real photo photographed through a profiled wide angle.
+
+The truth is made with lensfun's own reverse model (the picture as the lens would draw it: bowed and darker
+in the corners) from a photo of the shared data, written as the DNG of the body that lens was profiled on. The
+delivery is then compared with the photo: local shifts by phase correlation, less the one scale the correction
+zooms by to fill the frame, are the distortion left; the corners' brightness against the centre, the
+vignetting left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import cv2
+import lensfunpy
+import numpy as np
+import pytest
+from PIL import Image
+from render_cases import run_stages
+
+from charts.loader import load_chart
+from pipeline.imaging.color import srgb_to_linear
+from pipeline.imaging.dng import write_dng_from_linear_rgb
+from pipeline.imaging.lens_profile import LensGrid, _lens_of, find_profile
+from pipeline.imaging.render import adjustments_from_operations, render_frame, render_rows
+from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.outputs.instructions import instruction_doc
+from pipeline.outputs.xmp import crs_settings
+from pipeline.planning.rules.lens import plan_lens_corrections
+from pipeline.planning.state import PlanState
+
+BODY = ("Canon", "EOS 450D")  # as LibRaw names it: lensfun's "Canon EOS 450D"
+LENS = "EF-S10-22mm f/3.5-4.5 USM"  # as Canon's EXIF names it: lensfun's "Canon EF-S 10-22mm f/3.5-4.5 USM"
+FOCAL, APERTURE = 10.0, 4.0
+SIZE = (1536, 1024)
+
+
+def test_a_body_and_lens_are_matched_as_the_files_name_them() -> None:
+    match = find_profile(*BODY, LENS, FOCAL, APERTURE)
+    assert match.profile is not None
+    assert (match.profile.camera_model, match.profile.lens_model) == ("Canon EOS 450D",
+                                                                     "Canon EF-S 10-22mm f/3.5-4.5 USM")
+    assert match.profile.distortion and match.profile.vignetting
+    # A compact's one lens, which its files do not name; lensfun has no vignetting for it.
+    g2 = find_profile("Canon", "PowerShot G2", None, 7.0, 2.0).profile
+    assert g2 is not None and "G2" in g2.lens_model and g2.distortion and not g2.vignetting
+
+
+@pytest.mark.parametrize("lens, focal, aperture, why", [
+    ("EF-S18-55mm f/3.5-5.6", 18.0, 5.6, "without doubt"),  # the kit zoom and its II, III, IS are as close
+    ("Sigma 12-24mm f/9.9 Imaginary", 12.0, 8.0, "not in lensfun"),
+    (LENS, 35.0, 8.0, "outside"),
+    (LENS, None, 8.0, "focal length"),
+])
+def test_no_profile_is_guessed(lens: str, focal: float | None, aperture: float, why: str) -> None:
+    match = find_profile(*BODY, lens, focal, aperture)
+    assert match.profile is None and why in match.why, match.why
+    assert find_profile("Canon", "EOS 5D", None, 24.0, 4.0).profile is None  # a body whose lens can change
+
+
+def test_the_grid_reads_lensfuns_own_map() -> None:
+    profile = find_profile(*BODY, LENS, FOCAL, 8.0).profile
+    w, h = 4272, 2848
+    grid = LensGrid(profile, w, h)
+    camera, lens = _lens_of(profile)
+    mod = lensfunpy.Modifier(lens, camera.crop_factor, w, h)
+    mod.initialize(FOCAL, 8.0, 1000.0, scale=0.0, pixel_format=np.float32,
+                   flags=int(lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE))
+    full = mod.apply_geometry_distortion() + 0.5  # pixel indices -> continuous coordinates
+    cols, rows = np.meshgrid(np.arange(0, w, 5), np.arange(0, h, 5))
+    x, y = grid.source((cols + 0.5).astype(np.float32), (rows + 0.5).astype(np.float32))
+    err = np.hypot(x - full[rows, cols, 0], y - full[rows, cols, 1])
+    assert np.median(err) < 0.15 and err.max() < 1.0, (np.median(err), err.max())
+    assert 30 < grid.max_shift < 60  # a 10 mm lens moves its corners tens of pixels
+
+
+def shot_through_the_lens(photo: Path, dng: Path) -> np.ndarray:
+    """``photo`` as the 10-22 at 10 mm f/4 would draw it on a 450D, written to ``dng``; the photo's linear light
+    (the truth) returned."""
+    w, h = SIZE
+    img = np.asarray(Image.open(photo).convert("RGB").resize(SIZE, Image.Resampling.LANCZOS), np.float32) / 255
+    truth = srgb_to_linear(img) * np.float32(0.8)
+    camera, lens = _lens_of(find_profile(*BODY, LENS, FOCAL, APERTURE).profile)
+    mod = lensfunpy.Modifier(lens, camera.crop_factor, w, h)
+    mod.initialize(FOCAL, APERTURE, 1000.0, scale=1.0, pixel_format=np.float32, reverse=True,
+                   flags=int(lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.VIGNETTING))
+    coords = mod.apply_geometry_distortion()
+    drawn = cv2.remap(truth, coords[..., 0], coords[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    assert mod.apply_color_modification(drawn)
+    write_dng_from_linear_rgb(dng, np.clip(drawn, 0.0, 1.0), make=BODY[0], model=f"{BODY[0]} {BODY[1]}",
+                              lens_model=LENS, focal_length=FOCAL, f_number=APERTURE, exposure_time=1 / 60, iso=200)
+    return truth
+
+
+def distortion_left(truth: np.ndarray, delivered: np.ndarray) -> tuple[float, float]:
+    """(95th percentile of the local shifts left once one scale about the centre is fitted, in px; the corners'
+    brightness over the centre's, delivered / truth)."""
+    h, w = truth.shape[:2]
+    lt, lo = (np.log(a.mean(axis=2) + 1e-3).astype(np.float32) for a in (truth, delivered))
+    p = 96
+    window = cv2.createHanningWindow((p, p), cv2.CV_32F)
+    places, shifts = [], []
+    for cy in np.linspace(p, h - p, 7):
+        for cx in np.linspace(p, w - p, 10):
+            y0, x0 = int(cy - p / 2), int(cx - p / 2)
+            a, b = lt[y0:y0 + p, x0:x0 + p], lo[y0:y0 + p, x0:x0 + p]
+            if a.std() < 0.05:
+                continue
+            (dx, dy), response = cv2.phaseCorrelate(a, b, window)
+            if response > 0.2:
+                places.append((cx - w / 2, cy - h / 2))
+                shifts.append((dx, dy))
+    places, shifts = np.array(places), np.array(shifts)
+    assert len(places) > 30
+    k = float((places * shifts).sum() / (places * places).sum())  # one scale about the centre
+    left = np.hypot(*(shifts - k * places).T)
+
+    def corners(img: np.ndarray) -> float:
+        g = img.mean(axis=2)
+        centre = g[h // 2 - 50:h // 2 + 50, w // 2 - 50:w // 2 + 50].mean()
+        return float(np.mean([g[:100, :100].mean(), g[:100, -100:].mean(), g[-100:, :100].mean(),
+                              g[-100:, -100:].mean()]) / centre)
+
+    return float(np.percentile(left, 95)), corners(delivered) / corners(truth)
+
+
+CHART = """\
+schema_version: 2
+lens: {{distortion: {on}, vignetting: {on}}}
+white_balance: {{policy: as_shot}}
+renditions:
+  full: {{format: png, bit_depth: 16, sharpen_amount: 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def wide_angle(exposure_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    folder = tmp_path_factory.mktemp("lens")
+    dng = folder / "room.dng"
+    return dng, shot_through_the_lens(exposure_dir / "Floris van Lint-CC BY-NC 2.0.jpg", dng)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_profiled_wide_angle_is_delivered_as_the_photo_was(wide_angle, tmp_path: Path, on: bool) -> None:
+    """Planned and rendered as a user runs it: the correction leaves under 0.4 px of the lens's 6-7 px of
+    distortion (95th percentile over the frame) and its corners within 3 % of the photo's brightness against
+    the centre, where uncorrected they are at about half."""
+    dng, truth = wide_angle
+    chart_file = tmp_path / "chart.yaml"
+    chart_file.write_text(CHART.format(on="true" if on else "false"), encoding="utf-8")
+    chart = load_chart(chart_file)
+    item = run_stages(dng, chart, [], tmp_path / "plan")
+    ops = plan_lens_corrections(item.record, chart.chart, PlanState(faces_that_count=()))
+    assert len(ops) == (1 if on else 0)
+    if on:
+        assert ops[0].kind is OperationKind.LENS_CORRECTION and ops[0].applied_by is AppliedBy.RENDERER
+        assert "EF-S 10-22mm" in ops[0].reason and "distortion and vignetting" in ops[0].reason
+    item = run_stages(dng, chart, ops, tmp_path / "out", export=True)
+    png = tmp_path / "out" / item.record.exports[0].path
+    delivered = srgb_to_linear(cv2.imread(str(png), cv2.IMREAD_UNCHANGED)[..., ::-1].astype(np.float32) / 65535)
+    assert delivered.shape == truth.shape
+    shift, vignetting = distortion_left(truth, delivered)
+    if on:
+        assert shift < 0.4 and abs(vignetting - 1.0) < 0.03, (shift, vignetting)
+    else:
+        assert shift > 4.0 and vignetting < 0.6, (shift, vignetting)
+    # Lightroom is told to correct the lens too (with Adobe's own profile of it).
+    settings = crs_settings(instruction_doc(item.record, "lens", "h", [("full", None)]))
+    assert settings.attrs.get("crs:LensProfileEnable") == ("1" if on else None)
+
+
+def test_strips_and_face_lifts_go_through_the_lens() -> None:
+    """A big master's strips (render_rows) are the picture rendered whole; a face's lift is laid where the face
+    was found, which the correction moves."""
+    # Distortion alone: the vignetting's gain would brighten the corners of this flat picture as the lift does.
+    profile = dataclasses.replace(find_profile(*BODY, LENS, FOCAL, APERTURE).profile, vignetting=False)
+    w, h = SIZE
+    face = (100.0, 80.0, 160.0, 200.0)  # near the top-left corner, where the lens moves things most
+    ops = [Operation("lens", OperationKind.LENS_CORRECTION, profile.as_params(), "test",
+                     applied_by=AppliedBy.RENDERER),
+           Operation("face-0", OperationKind.BRIGHTEN_FACE, {"box": list(face), "ev": 1.0, "feather_px": 0.0},
+                     "test", applied_by=AppliedBy.RENDERER)]
+    adjustments = adjustments_from_operations(ops)
+    flat = np.full((h, w, 3), 0.25, np.float32)
+    whole = render_frame(flat, w, h, adjustments, (0, 0, w, h), (w, h), "srgb", 0.0, 16)
+    strips = np.concatenate([render_rows(lambda x0, y0, x1, y1: flat[y0:y1, x0:x1], w, h, adjustments,
+                                         (0, 0, w, h), (w, h), (v0, min(h, v0 + 97)), "srgb", 0.0, 16)
+                             for v0 in range(0, h, 97)])
+    assert np.abs(strips.astype(int) - whole.astype(int)).max() <= 2
+    # The lifted pixels are those whose place on the sensor lies in the face's ellipse.
+    lifted = whole[..., 1] > np.median(whole[..., 1]) * 1.2
+    grid = LensGrid(profile, w, h)
+    u, v = np.meshgrid(np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5)
+    sx, sy = grid.source(u, v)
+    inside = ((sx - 180.0) / 80.0) ** 2 + ((sy - 180.0) / 100.0) ** 2 < 1.0
+    assert (lifted != inside).mean() < 0.002
+    # ... which is not where the box sits in the corrected picture.
+    naive = ((u - 180.0) / 80.0) ** 2 + ((v - 180.0) / 100.0) ** 2 < 1.0
+    assert (lifted != naive).sum() > 5 * (lifted != inside).sum()
