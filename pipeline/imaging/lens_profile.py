@@ -162,7 +162,7 @@ def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm
     profile = LensProfile(camera.maker, camera.model, best.maker, best.model, float(camera.crop_factor),
                           float(focal_mm), None if aperture is None else float(aperture), has_distortion,
                           has_vignetting)
-    return LensMatch(profile, f"{best.model} at {focal_mm:g} mm" + (f" f/{aperture:g}" if aperture else ""))
+    return LensMatch(profile, f"{best.model} at {focal_mm:.4g} mm" + (f" f/{aperture:.2g}" if aperture else ""))
 
 
 @functools.lru_cache(maxsize=256)
