@@ -198,3 +198,30 @@ def test_strips_and_face_lifts_go_through_the_lens() -> None:
     # ... which is not where the box sits in the corrected picture.
     naive = ((u - 180.0) / 80.0) ** 2 + ((v - 180.0) / 100.0) ** 2 < 1.0
     assert (lifted != naive).sum() > 5 * (lifted != inside).sum()
+
+
+def test_crops_frame_the_faces_where_the_correction_moves_them(tmp_path: Path) -> None:
+    """A face near the frame's side moves with the correction (a 10 mm lens's barrel, undone, pushes it out):
+    the face-aware crop holds it where it lands in the delivered picture, not where it was as shot."""
+    from pipeline.kernel.records import Face, ImageRecord, SourceKind
+    from pipeline.planning.plan import plan_image
+
+    w, h = 4272, 2848
+    row = dict(source_path="a.CR2", content_hash="0" * 64, file_size=1, format="cr2", source_kind=SourceKind.RAW,
+               width=w, height=h, orientation=1, exposure_meter_ev=0.0, sharpness=100.0, lines_found=0,
+               clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
+               clipped_shadows_pct_b=0.0, phash="0" * 16, camera_make=BODY[0], camera_model=BODY[1], lens=LENS,
+               focal_length_mm=FOCAL, aperture=APERTURE)
+    face = Face(x=40.0, y=1200.0, width=300.0, height=380.0, score=0.9, landmarks=[0.0] * 10)
+    chart_file = tmp_path / "chart.yaml"
+    chart_file.write_text("schema_version: 2\nlens: {distortion: true}\ncrops:\n  - {aspect: '4:5', placement: "
+                          "face_aware}\n", encoding="utf-8")
+    chart = load_chart(chart_file).chart
+    ops = plan_image(ImageRecord.from_row(row, [face]), chart)
+    assert [o.kind for o in ops if o.kind is OperationKind.LENS_CORRECTION]
+    crop = next(o for o in ops if o.kind is OperationKind.CROP)
+    x, y, cw, ch = crop.params["box"]
+    moved = LensGrid(find_profile(*BODY, LENS, FOCAL, APERTURE).profile, w, h).corrected_box(
+        (face.x, face.y, face.width, face.height))
+    assert moved[0] < face.x - 20  # the correction takes the face 20 px or more further out
+    assert x <= max(0.0, moved[0]) + 1 and x + cw >= moved[0] + moved[2] - 1, (crop.params["box"], moved)

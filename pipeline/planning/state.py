@@ -10,6 +10,7 @@ from charts.schema import Chart
 from pipeline.kernel.records import ImageRecord
 
 if TYPE_CHECKING:
+    from pipeline.imaging.lens_profile import LensProfile
     from pipeline.imaging.measure.keypoints import Keypoints
 
 
@@ -77,6 +78,9 @@ class PlanState:
         frame's), what the highlights check reads instead of the frame's own.
     merged_crushed_pct : float or None
         The same of the shadows crushed to black (its brightest frame's), for the shadows check.
+    lens : LensProfile or None
+        The lens correction the renderer makes (:mod:`pipeline.planning.rules.lens`): the faces, found in the
+        picture as shot, move with it, and crops frame them where they land.
     """
 
     faces_that_count: tuple[int, ...]
@@ -93,6 +97,7 @@ class PlanState:
     bracket: tuple[int, ...] = ()
     merged_clipped_pct: float | None = None
     merged_crushed_pct: float | None = None
+    lens: LensProfile | None = None
 
     def read_keypoints(self) -> Keypoints | None:
         """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing

@@ -33,6 +33,7 @@ def plan_lens_corrections(record: ImageRecord, chart: Chart, plan: PlanState) ->
     if match.profile is None:
         _log.info("%s: lens not corrected: %s", record.source_path, match.why)
         return []
+    plan.lens = match.profile
     return [Operation(
         op_id="lens", kind=OperationKind.LENS_CORRECTION, params=match.profile.as_params(),
         reason=f"lens profile (lensfun): {match.why}; {match.profile.corrections} corrected",
