@@ -155,7 +155,17 @@ def mark_file(spec: Watermark) -> str:
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a mark's file (a logo, a font): what the exports' render key records; "missing" if unread."""
+    """SHA-256 of a mark's file (a logo, a font): what the exports' render key records; "missing" if unread.
+    Read once while the file's size and time stay the same (every image's key asks)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, _mtime_ns: int, _size: int) -> str:
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
