@@ -331,6 +331,11 @@ class LensRules(_Strict):
     vignetting: bool = Field(
         False, description="Undo the lens's vignetting (its corners darker than its centre, most wide open)."
     )
+    chromatic_aberration: bool = Field(
+        False,
+        description="Undo the lens's lateral chromatic aberration (red and blue fringes on the edges towards the "
+        "corners: a window frame's), where the profile measured it.",
+    )
 
 
 class StraightenRules(_Strict):

@@ -4,7 +4,9 @@ Every converter a studio uses does this from a measured profile of the lens
 (Lightroom's "Enable Profile Corrections", darktable's and RawTherapee's lens
 modules): a wide-angle zoom bends a room's straight walls outward (barrel
 distortion) and darkens its corners by a stop or more wide open (vignetting),
-the same way in every frame at a given focal length and aperture. postprod
+the same way in every frame at a given focal length and aperture, and many
+fringe the edges towards the corners red and blue (lateral chromatic
+aberration: each colour's image a little larger or smaller than the green's). postprod
 reads the profiles of lensfun (about 1,300 lenses on 950 bodies; the library
 is LGPL, its database CC BY-SA, through ``lensfunpy``, which ships both).
 
@@ -17,7 +19,8 @@ within the lens's range. A name that matches two profiles about as well (an
 The correction is part of the render's one resampling: each pixel of the
 corrected picture is taken from where the lens put it on the sensor (lensfun's
 geometry map, scaled so the corrected picture fills the frame, as Lightroom's
-"Constrain crop" does), and the vignetting gain read there. lensfun computes
+"Constrain crop" does; each colour from its own place where the chromatic
+aberration is corrected), and the vignetting gain read there. lensfun computes
 both on a coarse grid (:class:`LensGrid`, :data:`GRID_LONG_EDGE` points along the
 long edge), which is interpolated: the maps are smooth, and on a 10 mm lens at
 4272 px the grid reads lensfun's own per-pixel map within 0.1 px (median; under
@@ -76,8 +79,9 @@ class LensProfile:
         Focal length of the frame.
     aperture : float or None
         F-number of the frame (vignetting needs it; None: no vignetting correction).
-    distortion, vignetting : bool
-        Which corrections to make.
+    distortion, vignetting, chromatic_aberration : bool
+        Which corrections to make (chromatic aberration: the red and blue images of the picture scaled to the
+        green's, the colour fringes a lens draws towards the corners).
     """
 
     camera_maker: str
@@ -89,6 +93,7 @@ class LensProfile:
     aperture: float | None
     distortion: bool
     vignetting: bool
+    chromatic_aberration: bool = False
 
     def as_params(self) -> dict[str, Any]:
         """The operation's parameters (JSON), read back by :meth:`from_params`."""
@@ -107,12 +112,14 @@ class LensProfile:
         return cls(str(params["camera_maker"]), str(params["camera_model"]), str(params["lens_maker"]),
                    str(params["lens_model"]), float(params["crop_factor"]), float(params["focal_mm"]),
                    None if aperture is None else float(aperture), bool(params["distortion"]),
-                   bool(params["vignetting"]))
+                   bool(params["vignetting"]), bool(params.get("chromatic_aberration", False)))
 
     @property
     def corrections(self) -> str:
         """What is corrected, in words ("distortion and vignetting")."""
-        return " and ".join(w for w, on in (("distortion", self.distortion), ("vignetting", self.vignetting)) if on)
+        done = [w for w, on in (("distortion", self.distortion), ("vignetting", self.vignetting),
+                                ("chromatic aberration", self.chromatic_aberration)) if on]
+        return ", ".join(done[:-1]) + " and " + done[-1] if len(done) > 1 else "".join(done)
 
 
 @dataclass(frozen=True)
@@ -128,7 +135,8 @@ def _simple(name: str) -> str:
 
 
 def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm: float | None,
-                 aperture: float | None, *, distortion: bool = True, vignetting: bool = True) -> LensMatch:
+                 aperture: float | None, *, distortion: bool = True, vignetting: bool = True,
+                 chromatic_aberration: bool = False) -> LensMatch:
     """The lensfun profile of a frame's body and lens, when the file names them without doubt.
 
     Parameters
@@ -139,7 +147,7 @@ def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm
         The lens, as the file states it (EXIF LensModel); None on most compacts, whose one lens is then used.
     focal_mm, aperture : float or None
         The frame's focal length and f-number.
-    distortion, vignetting : bool
+    distortion, vignetting, chromatic_aberration : bool
         Which corrections are wanted; a profile without the calibration for one leaves it out.
 
     Returns
@@ -147,7 +155,7 @@ def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm
     LensMatch
         ``profile`` None when no profile is used, ``why`` saying why (or what was matched).
     """
-    if not (distortion or vignetting):
+    if not (distortion or vignetting or chromatic_aberration):
         return LensMatch(None, "no lens correction asked for")
     if not make or not model:
         return LensMatch(None, "the file does not name its camera")
@@ -162,11 +170,12 @@ def find_profile(make: str | None, model: str | None, lens: str | None, focal_mm
     has_distortion = distortion and best.interpolate_distortion(float(focal_mm)) is not None
     has_vignetting = (vignetting and aperture is not None and aperture > 0
                       and best.interpolate_vignetting(float(focal_mm), float(aperture), FOCUS_DISTANCE_M) is not None)
-    if not (has_distortion or has_vignetting):
+    has_tca = chromatic_aberration and best.interpolate_tca(float(focal_mm)) is not None
+    if not (has_distortion or has_vignetting or has_tca):
         return LensMatch(None, f"lensfun's profile of the {best.model} has no calibration at {focal_mm:g} mm")
     profile = LensProfile(camera.maker, camera.model, best.maker, best.model, float(camera.crop_factor),
                           float(focal_mm), None if aperture is None else float(aperture), has_distortion,
-                          has_vignetting)
+                          has_vignetting, has_tca)
     return LensMatch(profile, f"{best.model} at {focal_mm:.4g} mm" + (f" f/{aperture:.2g}" if aperture else ""))
 
 
@@ -249,21 +258,31 @@ class LensGrid:
         gw, gh = max(8, round(width / step)), max(8, round(height / step))
         self.sx, self.sy = width / gw, height / gh
         self.width, self.height = width, height
-        flags = (lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE if profile.distortion else 0) | (
-            lensfunpy.ModifyFlags.VIGNETTING if profile.vignetting else 0)
+        flags = ((lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE if profile.distortion else 0)
+                 | (lensfunpy.ModifyFlags.VIGNETTING if profile.vignetting else 0)
+                 | (lensfunpy.ModifyFlags.TCA if profile.chromatic_aberration else 0))
         mod = lensfunpy.Modifier(lens, profile.crop_factor, gw, gh)
         mod.initialize(profile.focal_mm, profile.aperture or 8.0, FOCUS_DISTANCE_M, scale=0.0,
                        pixel_format=np.float32, flags=int(flags))
         # The map reaches :data:`_MARGIN` of the frame beyond it on every side: what the correction's zoom leaves
         # out of the frame (a face in a corner of the picture as shot) still has a place in it.
         m = self._margin = max(2, math.ceil(_MARGIN * max(gw, gh)))
-        coords = mod.apply_geometry_distortion(-m, -m, gw + 2 * m, gh + 2 * m) if profile.distortion else None
+        window = (-m, -m, gw + 2 * m, gh + 2 * m)
+        coords = mod.apply_geometry_distortion(*window) if profile.distortion else None
         if coords is None:  # no distortion: each point where it is
             gx, gy = np.meshgrid(np.arange(-m, gw + m, dtype=np.float32), np.arange(-m, gh + m, dtype=np.float32))
             coords = np.dstack([gx, gy])
         # Grid indices -> full-resolution continuous coordinates.
         map_x = (coords[..., 0] + 0.5) * np.float32(self.sx)
         map_y = (coords[..., 1] + 0.5) * np.float32(self.sy)
+        # Chromatic aberration: each colour's own map (red and blue scaled to green's, with the distortion).
+        self._channels: list[tuple[np.ndarray, np.ndarray]] | None = None
+        if profile.chromatic_aberration:
+            sub = mod.apply_subpixel_geometry_distortion(*window)
+            if sub is not None:
+                self._channels = [(np.ascontiguousarray((sub[..., c, 0] + 0.5) * np.float32(self.sx)),
+                                   np.ascontiguousarray((sub[..., c, 1] + 0.5) * np.float32(self.sy)))
+                                  for c in range(3)]
         gx = (np.arange(-m, gw + m, dtype=np.float32) + 0.5) * np.float32(self.sx)
         gy = (np.arange(-m, gh + m, dtype=np.float32) + 0.5) * np.float32(self.sy)
         #: The largest distance (px) between a point of the corrected frame and where it lies on the sensor.
@@ -296,6 +315,18 @@ class LensGrid:
     def source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where the points ``(x, y)`` of the corrected frame lie on the sensor (float32 arrays of their shape)."""
         return self._lookup(self._map_x, x, y, self._margin), self._lookup(self._map_y, x, y, self._margin)
+
+    @property
+    def chromatic_aberration(self) -> bool:
+        return self._channels is not None
+
+    def source_of_channels(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Where each colour (red, green, blue) of the points ``(x, y)`` of the corrected frame lies on the sensor:
+        one place for all three without a chromatic aberration correction."""
+        if self._channels is None:
+            return [self.source(x, y)] * 3
+        return [(self._lookup(mx, x, y, self._margin), self._lookup(my, x, y, self._margin))
+                for mx, my in self._channels]
 
     def corrected(self, x_source: np.ndarray, y_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where points of the sensor (the picture as shot) land in the corrected frame: :meth:`source` inverted,

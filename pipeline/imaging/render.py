@@ -490,48 +490,61 @@ def lens_coords(to_frame: np.ndarray, out_w: int, out_h: int, lens: LensGrid) ->
     """Where each pixel of an ``out_w`` x ``out_h`` raster lies on the sensor (full-resolution continuous
     coordinates, float32 (out_h, out_w) each): ``to_frame`` (:func:`output_to_frame`) places it in the corrected
     frame, ``lens`` takes it back to where the lens put it."""
+    return lens.source(*_frame_coords(to_frame, out_w, out_h))
+
+
+def _frame_coords(to_frame: np.ndarray, out_w: int, out_h: int) -> tuple[np.ndarray, np.ndarray]:
     m = to_frame.astype(np.float32)
     u = np.arange(out_w, dtype=np.float32)[None, :]
     v = np.arange(out_h, dtype=np.float32)[:, None]
-    return lens.source(m[0, 0] * u + m[0, 1] * v + m[0, 2], m[1, 0] * u + m[1, 1] * v + m[1, 2])
+    return m[0, 0] * u + m[0, 1] * v + m[0, 2], m[1, 0] * u + m[1, 1] * v + m[1, 2]
 
 
 def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarray], src_size: tuple[int, int],
                        to_frame: np.ndarray, out_w: int, out_h: int, src_scale: tuple[float, float],
                        lens: LensGrid) -> np.ndarray:
     """:func:`warp_frame` through a lens correction: each output pixel read at its place on the sensor
-    (:func:`lens_coords`) in the source ``region_of(box)`` gives (``box``: x0, y0, x1, y1 of a ``src_size``
-    source), area-filtered first where it shrinks, as :func:`_warp` does; the vignetting's gain applied there."""
+    (:func:`lens_coords`; each colour at its own where the chromatic aberration is corrected) in the source
+    ``region_of(box)`` gives (``box``: x0, y0, x1, y1 of a ``src_size`` source), area-filtered first where it
+    shrinks, as :func:`_warp` does; the vignetting's gain applied there."""
     sx, sy = src_scale
-    xs, ys = lens_coords(to_frame, out_w, out_h, lens)
-    gain = lens.gain(xs, ys)
-    xs *= np.float32(sx)
-    ys *= np.float32(sy)
+    fx, fy = _frame_coords(to_frame, out_w, out_h)
+    places = lens.source_of_channels(fx, fy) if lens.chromatic_aberration else [lens.source(fx, fy)]
+    del fx, fy
+    gain = lens.gain(*places[len(places) // 2])  # at the green's place
+    for xs, ys in places:
+        xs *= np.float32(sx)
+        ys *= np.float32(sy)
     src_w, src_h = src_size
-    x0 = max(0, int(math.floor(float(xs.min()))) - 3)
-    y0 = max(0, int(math.floor(float(ys.min()))) - 3)
-    x1 = min(src_w, int(math.ceil(float(xs.max()))) + 3)
-    y1 = min(src_h, int(math.ceil(float(ys.max()))) + 3)
+    x0 = max(0, int(math.floor(min(float(xs.min()) for xs, _ in places))) - 3)
+    y0 = max(0, int(math.floor(min(float(ys.min()) for _, ys in places))) - 3)
+    x1 = min(src_w, int(math.ceil(max(float(xs.max()) for xs, _ in places))) + 3)
+    y1 = min(src_h, int(math.ceil(max(float(ys.max()) for _, ys in places))) + 3)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
     region = region_of((x0, y0, x1, y1))
     # Source pixels per output pixel (the lens changes it by a few per cent across the frame).
     down = min(float(np.hypot(to_frame[0, 0] * sx, to_frame[1, 0] * sy)),
                float(np.hypot(to_frame[0, 1] * sx, to_frame[1, 1] * sy)))
-    fx = fy = 1.0
+    kx = ky = 1.0
     if down > _PRESHRINK_ABOVE:
         rw, rh = region.shape[1], region.shape[0]
         new_w, new_h = max(1, round(rw / down)), max(1, round(rh / down))
         region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
-        fx, fy = new_w / rw, new_h / rh
+        kx, ky = new_w / rw, new_h / rh
     # cv2 indexes pixels by their centres: continuous coordinate = index + 0.5.
-    xs -= np.float32(x0)
-    xs *= np.float32(fx)
-    xs -= np.float32(0.5)
-    ys -= np.float32(y0)
-    ys *= np.float32(fy)
-    ys -= np.float32(0.5)
-    out = _to_float(_remap(region, xs, ys), copy=False)
+    for xs, ys in places:
+        xs -= np.float32(x0)
+        xs *= np.float32(kx)
+        xs -= np.float32(0.5)
+        ys -= np.float32(y0)
+        ys *= np.float32(ky)
+        ys -= np.float32(0.5)
+    if len(places) == 1:
+        out = _remap(region, *places[0])
+    else:
+        out = np.dstack([_remap(np.ascontiguousarray(region[..., c]), *places[c]) for c in range(3)])
+    out = _to_float(out, copy=False)
     if gain is not None:
         out *= gain[..., None]
     return out

@@ -1,7 +1,8 @@
 """Lens profile corrections: a RAW frame's lens distortion and vignetting undone, where the chart asks.
 
-The chart's ``lens`` section says which (``distortion``, ``vignetting``; both
-off in ``base``, on for interiors, where a wide angle bows the walls). The
+The chart's ``lens`` section says which (``distortion``, ``vignetting``,
+``chromatic_aberration``; off in ``base``, on for interiors, where a wide angle
+bows the walls and fringes the window frames). The
 renderer makes the correction (:mod:`pipeline.imaging.lens_profile`) from the
 lensfun profile of the body and lens the file names, at its focal length and
 aperture. A frame whose lens has no profile, or names it too loosely to choose
@@ -25,11 +26,13 @@ _log = logging.getLogger(__name__)
 def plan_lens_corrections(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """A ``lens_correction`` operation for a RAW frame whose lens lensfun profiles, when the chart asks for one."""
     rules = chart.lens
-    if not (rules.distortion or rules.vignetting) or record.source_kind is None or is_rendered(record.source_kind):
+    if (not (rules.distortion or rules.vignetting or rules.chromatic_aberration) or record.source_kind is None
+            or is_rendered(record.source_kind)):
         return []
     camera = record.camera
     match = find_profile(camera.make, camera.model, camera.lens, camera.focal_length_mm, camera.aperture,
-                         distortion=rules.distortion, vignetting=rules.vignetting)
+                         distortion=rules.distortion, vignetting=rules.vignetting,
+                         chromatic_aberration=rules.chromatic_aberration)
     if match.profile is None:
         _log.info("%s: lens not corrected: %s", record.source_path, match.why)
         return []
