@@ -23,8 +23,9 @@ geometry map, scaled so the corrected picture fills the frame, as Lightroom's
 aberration is corrected), and the vignetting gain read there. lensfun computes
 both on a coarse grid (:class:`LensGrid`, :data:`GRID_LONG_EDGE` points along the
 long edge), which is interpolated: the maps are smooth, and on a 10 mm lens at
-4272 px the grid reads lensfun's own per-pixel map within 0.1 px (median; under
-a pixel at the frame's very edge, where it is extrapolated half a cell). The plan's
+4272 px the grid reads the map lensfun computes at the full size within 0.1 px
+(median; 0.7 at the very corners), about what lensfun's own maps at two sizes
+differ by. The plan's
 places (faces, crops) are those of the picture as shot; a face's lift is laid
 where the face was, through the same map.
 """
@@ -234,7 +235,9 @@ class LensGrid:
     vignetting asks for there.
 
     Coordinates are continuous full-resolution ones of the oriented frame (a pixel's centre at index + 0.5), the
-    render's own.
+    render's own. The grid holds each point's *shift* (where the lens put it, less where it is), which changes
+    slowly across the frame: OpenCV interpolates at 1/32 of a cell, and a shift's error there is a few
+    thousandths of a pixel where the coordinates' own would be a tenth.
 
     Parameters
     ----------
@@ -256,7 +259,9 @@ class LensGrid:
                               f"{profile.camera_maker} {profile.camera_model}") from None
         step = max(1.0, max(width, height) / GRID_LONG_EDGE)
         gw, gh = max(8, round(width / step)), max(8, round(height / step))
-        self.sx, self.sy = width / gw, height / gh
+        # lensfun places an image's first and last pixels at the same places whatever its size (its coordinates
+        # are normalised by the size less one): grid point i is full-resolution pixel i * k, continuous i * k + 0.5.
+        self.kx, self.ky = (width - 1) / (gw - 1), (height - 1) / (gh - 1)
         self.width, self.height = width, height
         flags = ((lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE if profile.distortion else 0)
                  | (lensfunpy.ModifyFlags.VIGNETTING if profile.vignetting else 0)
@@ -268,41 +273,55 @@ class LensGrid:
         # out of the frame (a face in a corner of the picture as shot) still has a place in it.
         m = self._margin = max(2, math.ceil(_MARGIN * max(gw, gh)))
         window = (-m, -m, gw + 2 * m, gh + 2 * m)
+        # Each grid point's continuous full-resolution coordinates, and lensfun's place for it (grid index units).
+        gx = np.arange(-m, gw + m, dtype=np.float32) * np.float32(self.kx) + np.float32(0.5)
+        gy = np.arange(-m, gh + m, dtype=np.float32) * np.float32(self.ky) + np.float32(0.5)
+
+        def shifts(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return (np.ascontiguousarray(xy[..., 0] * np.float32(self.kx) + np.float32(0.5) - gx[None, :]),
+                    np.ascontiguousarray(xy[..., 1] * np.float32(self.ky) + np.float32(0.5) - gy[:, None]))
+
         coords = mod.apply_geometry_distortion(*window) if profile.distortion else None
-        if coords is None:  # no distortion: each point where it is
-            gx, gy = np.meshgrid(np.arange(-m, gw + m, dtype=np.float32), np.arange(-m, gh + m, dtype=np.float32))
-            coords = np.dstack([gx, gy])
-        # Grid indices -> full-resolution continuous coordinates.
-        map_x = (coords[..., 0] + 0.5) * np.float32(self.sx)
-        map_y = (coords[..., 1] + 0.5) * np.float32(self.sy)
-        # Chromatic aberration: each colour's own map (red and blue scaled to green's, with the distortion).
+        zero = np.zeros((gy.size, gx.size), np.float32)
+        self._shift = shifts(coords) if coords is not None else (zero, zero)
+        #: The largest distance (px) between a point of the corrected frame and where it lies on the sensor.
+        self.max_shift = float(np.hypot(*self._shift)[m:-m, m:-m].max())
+        # Chromatic aberration: each colour's own shifts (red and blue scaled to green's, with the distortion).
         self._channels: list[tuple[np.ndarray, np.ndarray]] | None = None
         if profile.chromatic_aberration:
             sub = mod.apply_subpixel_geometry_distortion(*window)
             if sub is not None:
-                self._channels = [(np.ascontiguousarray((sub[..., c, 0] + 0.5) * np.float32(self.sx)),
-                                   np.ascontiguousarray((sub[..., c, 1] + 0.5) * np.float32(self.sy)))
-                                  for c in range(3)]
-        gx = (np.arange(-m, gw + m, dtype=np.float32) + 0.5) * np.float32(self.sx)
-        gy = (np.arange(-m, gh + m, dtype=np.float32) + 0.5) * np.float32(self.sy)
-        #: The largest distance (px) between a point of the corrected frame and where it lies on the sensor.
-        self.max_shift = float(np.hypot(map_x - gx[None, :], map_y - gy[:, None])[m:-m, m:-m].max())
-        self._map_x, self._map_y = np.ascontiguousarray(map_x), np.ascontiguousarray(map_y)
+                self._channels = [shifts(sub[..., c, :]) for c in range(3)]
+        # Vignetting: lensfun's gain on the sensor, read at each grid point's place there (the gain of what the
+        # corrected frame shows at that point).
         self._gain: np.ndarray | None = None
         if profile.vignetting:
             ones = np.ones((gh, gw, 3), np.float32)
             if mod.apply_color_modification(ones):
-                self._gain = _extended(ones[..., 1])
+                on_sensor = _extended(ones[..., 1])
+                px, py = gx[None, :] + self._shift[0], gy[:, None] + self._shift[1]
+                self._gain = np.ascontiguousarray(self._lookup(on_sensor, px, py, 1))
 
     @property
     def vignetting(self) -> bool:
         return self._gain is not None
 
+    @property
+    def chromatic_aberration(self) -> bool:
+        return self._channels is not None
+
+    def _to_grid(self, margin: int) -> np.ndarray:
+        """3x3 affine: continuous full-resolution coordinates -> the index of a grid with ``margin`` cells beyond
+        the frame."""
+        return np.array([[1.0 / self.kx, 0.0, margin - 0.5 / self.kx], [0.0, 1.0 / self.ky, margin - 0.5 / self.ky],
+                         [0.0, 0.0, 1.0]])
+
     def _lookup(self, grid: np.ndarray, x: np.ndarray, y: np.ndarray, margin: int) -> np.ndarray:
-        # Grid index of a point: its continuous coordinate over the cell, less half a cell, past the margin's cells.
-        gx = np.asarray(x, np.float32) / np.float32(self.sx) + np.float32(margin - 0.5)
-        gy = np.asarray(y, np.float32) / np.float32(self.sy) + np.float32(margin - 0.5)
-        flat_x, flat_y = gx.reshape(1, -1) if gx.ndim != 2 else gx, gy.reshape(1, -1) if gy.ndim != 2 else gy
+        a = self._to_grid(margin)
+        gx = np.asarray(x, np.float32) * np.float32(a[0, 0]) + np.float32(a[0, 2])
+        gy = np.asarray(y, np.float32) * np.float32(a[1, 1]) + np.float32(a[1, 2])
+        gx, gy = np.broadcast_arrays(gx, gy)
+        flat_x, flat_y = (gx.reshape(1, -1), gy.reshape(1, -1)) if gx.ndim != 2 else (gx, gy)
         out = np.empty(flat_x.shape, np.float32)
         # cv2.remap takes maps of fewer than 32767 columns: wide rows go through in pieces.
         for c0 in range(0, flat_x.shape[1], 32000):
@@ -310,23 +329,44 @@ class LensGrid:
             out[:, c0:c1] = cv2.remap(grid, np.ascontiguousarray(flat_x[:, c0:c1]),
                                       np.ascontiguousarray(flat_y[:, c0:c1]), cv2.INTER_LINEAR,
                                       borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(np.shape(x))
+        return out.reshape(gx.shape)
 
     def source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where the points ``(x, y)`` of the corrected frame lie on the sensor (float32 arrays of their shape)."""
-        return self._lookup(self._map_x, x, y, self._margin), self._lookup(self._map_y, x, y, self._margin)
+        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+        dx, dy = self._shift
+        return x + self._lookup(dx, x, y, self._margin), y + self._lookup(dy, x, y, self._margin)
 
-    @property
-    def chromatic_aberration(self) -> bool:
-        return self._channels is not None
+    def on_raster(self, to_frame: np.ndarray, out_w: int, out_h: int
+                  ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+        """Where each pixel of an ``out_w`` x ``out_h`` raster lies on the sensor, and the vignetting's gain for it.
 
-    def source_of_channels(self, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Where each colour (red, green, blue) of the points ``(x, y)`` of the corrected frame lies on the sensor:
-        one place for all three without a chromatic aberration correction."""
-        if self._channels is None:
-            return [self.source(x, y)] * 3
-        return [(self._lookup(mx, x, y, self._margin), self._lookup(my, x, y, self._margin))
-                for mx, my in self._channels]
+        ``to_frame`` (3x3, output pixel index -> the corrected frame's continuous coordinates: the render's
+        ``output_to_frame``) is affine, so the grids are read through it in one affine warp each, with no
+        coordinate array made for the lookup.
+
+        Returns
+        -------
+        list of (ndarray, ndarray), and ndarray or None
+            The places, float32 (out_h, out_w) each: one for all colours, or red's, green's and blue's where the
+            chromatic aberration is corrected; the gain (out_h, out_w), or None without a vignetting correction.
+        """
+        m = np.asarray(to_frame, np.float64)
+        to_grid = self._to_grid(self._margin) @ m
+
+        def read(grid: np.ndarray) -> np.ndarray:
+            return cv2.warpAffine(grid, to_grid[:2], (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+
+        u = np.arange(out_w, dtype=np.float64)
+        v = np.arange(out_h, dtype=np.float64)
+        # The frame's coordinates of each pixel, one pass each: a row part and a column part.
+        fx = (m[0, 0] * u + m[0, 2]).astype(np.float32)[None, :] + (m[0, 1] * v).astype(np.float32)[:, None]
+        fy = (m[1, 1] * v + m[1, 2]).astype(np.float32)[:, None] + (m[1, 0] * u).astype(np.float32)[None, :]
+        places = []
+        for dx, dy in self._channels or [self._shift]:
+            places.append((fx + read(dx), fy + read(dy)))
+        return places, None if self._gain is None else read(self._gain)
 
     def corrected(self, x_source: np.ndarray, y_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where points of the sensor (the picture as shot) land in the corrected frame: :meth:`source` inverted,
@@ -350,10 +390,6 @@ class LensGrid:
         cx, cy = self.corrected(xs.astype(np.float32), ys.astype(np.float32))
         x0, y0 = float(cx.min()), float(cy.min())
         return x0, y0, float(cx.max()) - x0, float(cy.max()) - y0
-
-    def gain(self, x_source: np.ndarray, y_source: np.ndarray) -> np.ndarray | None:
-        """The vignetting correction's gain at points of the sensor (None without a vignetting correction)."""
-        return None if self._gain is None else self._lookup(self._gain, x_source, y_source, 1)
 
 
 def _extended(grid: np.ndarray) -> np.ndarray:

@@ -486,32 +486,15 @@ def warp_frame(
     return _warp(src, _scale(sx, sy) @ to_frame, out_w, out_h)
 
 
-def lens_coords(to_frame: np.ndarray, out_w: int, out_h: int, lens: LensGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pixel of an ``out_w`` x ``out_h`` raster lies on the sensor (full-resolution continuous
-    coordinates, float32 (out_h, out_w) each): ``to_frame`` (:func:`output_to_frame`) places it in the corrected
-    frame, ``lens`` takes it back to where the lens put it."""
-    return lens.source(*_frame_coords(to_frame, out_w, out_h))
-
-
-def _frame_coords(to_frame: np.ndarray, out_w: int, out_h: int) -> tuple[np.ndarray, np.ndarray]:
-    m = to_frame.astype(np.float32)
-    u = np.arange(out_w, dtype=np.float32)[None, :]
-    v = np.arange(out_h, dtype=np.float32)[:, None]
-    return m[0, 0] * u + m[0, 1] * v + m[0, 2], m[1, 0] * u + m[1, 1] * v + m[1, 2]
-
-
 def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarray], src_size: tuple[int, int],
                        to_frame: np.ndarray, out_w: int, out_h: int, src_scale: tuple[float, float],
                        lens: LensGrid) -> np.ndarray:
     """:func:`warp_frame` through a lens correction: each output pixel read at its place on the sensor
-    (:func:`lens_coords`; each colour at its own where the chromatic aberration is corrected) in the source
+    (:meth:`LensGrid.on_raster`; each colour at its own where the chromatic aberration is corrected) in the source
     ``region_of(box)`` gives (``box``: x0, y0, x1, y1 of a ``src_size`` source), area-filtered first where it
     shrinks, as :func:`_warp` does; the vignetting's gain applied there."""
     sx, sy = src_scale
-    fx, fy = _frame_coords(to_frame, out_w, out_h)
-    places = lens.source_of_channels(fx, fy) if lens.chromatic_aberration else [lens.source(fx, fy)]
-    del fx, fy
-    gain = lens.gain(*places[len(places) // 2])  # at the green's place
+    places, gain = lens.on_raster(to_frame, out_w, out_h)
     for xs, ys in places:
         xs *= np.float32(sx)
         ys *= np.float32(sy)
