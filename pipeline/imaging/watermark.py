@@ -202,25 +202,24 @@ def _make_mark(spec: Watermark, width: int, height: int, space: ColorSpace) -> M
     inset = round(spec.inset_pct / 100.0 * short)
     body_w, body_h = w - inner[0] - inner[2], h - inner[1] - inner[3]
     anchor = str(spec.anchor)
-    if anchor.endswith("left"):
-        x = inset
-    elif anchor.endswith("right"):
-        x = width - inset - body_w
-    else:
-        x = (width - body_w) // 2
-    if anchor.startswith("top"):
-        y = inset
-    elif anchor.startswith("bottom"):
-        y = height - inset - body_h
-    else:
-        y = (height - body_h) // 2
-    x, y = x - inner[0], y - inner[1]
+    x = _along(anchor.endswith("left"), anchor.endswith("right"), width, body_w, inset) - inner[0]
+    y = _along(anchor.startswith("top"), anchor.startswith("bottom"), height, body_h, inset) - inner[1]
     # What falls outside the picture (a margin of shadow, a mark larger than the picture) is left out.
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
     if x1 <= x0 or y1 <= y0:
         return Mark(np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), np.float32), 0, 0)
     crop = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
     return Mark(np.ascontiguousarray(colour[crop]), np.ascontiguousarray(coverage[crop]), x0, y0)
+
+
+def _along(near: bool, far: bool, extent: int, body: int, inset: int) -> int:
+    """Where a mark ``body`` long starts along a side ``extent`` long: ``inset`` from its near end, or from its far
+    end, or centred."""
+    if near:
+        return inset
+    if far:
+        return extent - inset - body
+    return (extent - body) // 2
 
 
 def _logo_at(rgba8: np.ndarray, longest: int) -> np.ndarray:
