@@ -285,3 +285,19 @@ def test_a_lens_chromatic_aberration_is_undone(exposure_dir: Path, tmp_path: Pat
     # Through the mosaic and LibRaw's demosaic a grey picture's colours lie 0.04 px apart (median) with no fringes
     # drawn at all: what the correction is measured against.
     assert found["drawn"] > 0.12 and found["plain"] > 0.12 and found["fringes"] < 0.5 * found["plain"], found
+
+
+def test_the_run_says_which_lenses_it_corrected_and_why_not_the_others(raw_dir: Path, tmp_path: Path) -> None:
+    """Under a chart that corrects lenses: the shared Canon compacts' fixed lenses are corrected (lensfun has
+    their distortion), the Kodak DC120 is not (no profile), and the summary says so for production staff."""
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for name in ("Canon_PowerShot_G2_CRW_0304.CRW", "Kodak_DC120_DC120IMG_P003908.KDC"):
+        (shoot / name).write_bytes((raw_dir / name).read_bytes())
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local",
+                                       chart="real_estate_interiors"))
+    lens = result.summary()["lens_corrections"]
+    assert lens["corrected"] == {"Canon PowerShot G2 & compatibles (Standard)": 1}
+    assert lens["not_corrected"] == {"the camera Kodak DC120 is not in lensfun's database": 1}

@@ -311,6 +311,13 @@ def _print_summary(s: dict) -> None:
                  "focus_miss": ("focus miss", "focus misses")}
         echo("equipment: " + ", ".join(f"{n} {names.get(k, (k, k))[n > 1]}" for k, n in sorted(e.items()))
              + " (equipment.parquet, report.html)")
+    if s.get("lens_corrections"):
+        lens = s["lens_corrections"]
+        done = sum(lens["corrected"].values())
+        parts = [f"{done} frame{'s' if done != 1 else ''} corrected from their profiles ("
+                 + ", ".join(f"{name}: {n}" for name, n in sorted(lens["corrected"].items())) + ")"] if done else []
+        parts += [f"{n} not: {why}" for why, n in sorted(lens["not_corrected"].items(), key=lambda kv: -kv[1])]
+        echo("lens: " + "; ".join(parts))
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:

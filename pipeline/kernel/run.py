@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
-from charts.schema import AcceptanceAction
+from charts.schema import AcceptanceAction, LensRules
 from pipeline.equipment.photographers import load_register
 from pipeline.executors import EXECUTORS, choose_executor, make_executor
 from pipeline.kernel import decode_cache
@@ -51,7 +51,16 @@ from pipeline.kernel.outdir import (
     set_aside_reviews,
 )
 from pipeline.kernel.record_store import RecordStore
-from pipeline.kernel.records import Failure, ImageRecord, SourceTask, Status, Verdict, awaiting_decision
+from pipeline.kernel.records import (
+    Failure,
+    ImageRecord,
+    OperationKind,
+    SourceKind,
+    SourceTask,
+    Status,
+    Verdict,
+    awaiting_decision,
+)
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
 from pipeline.outputs import decisions
@@ -70,6 +79,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
 )
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import verdict_of
+from pipeline.planning.rules.lens import why_lens_left
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +161,9 @@ class RunResult:
     plan_only: bool = False
     # Findings of equipment.parquet by kind (dust, hot_pixel, ..., focus_miss).
     equipment: dict[str, int] = field(default_factory=dict)
+    # The chart's lens corrections, when it asks for one: the summary counts the frames corrected by lens, and
+    # why the others were not.
+    lens_rules: LensRules | None = None
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -166,6 +179,8 @@ class RunResult:
         verdicts: Counter[str] = Counter()
         to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
         images_to_confirm = 0
+        lens_done: Counter[str] = Counter()  # frames whose lens was corrected, by lens
+        lens_left: Counter[str] = Counter()  # RAW frames it was not, by why
         for r in self.records:  # one pass: the records are read, counted and let go
             files += 1
             if r.duplicate_of is not None:
@@ -187,6 +202,11 @@ class RunResult:
                 pending = [str(op.kind) for op in r.operations if awaiting_decision(op.params, op.review)]
                 to_confirm.update(pending)
                 images_to_confirm += bool(pending)
+                lens = next((op for op in r.operations if op.kind is OperationKind.LENS_CORRECTION), None)
+                if lens is not None:
+                    lens_done[str(lens.params["lens_model"])] += 1
+                elif self.lens_rules is not None and r.source_kind is SourceKind.RAW:
+                    lens_left[why_lens_left(r, self.lens_rules)] += 1
         return {
             "shoot": str(self.shoot.root),
             "out": str(self.out_dir),
@@ -214,6 +234,9 @@ class RunResult:
             "decisions_not_rendered": list(self.decisions_not_rendered),
             "executor": self.executor,
             "equipment": dict(self.equipment),
+            # Lens profile corrections (the chart's lens section): frames corrected by lens, RAW frames not by why.
+            "lens_corrections": ({"corrected": dict(lens_done), "not_corrected": dict(lens_left)}
+                                 if lens_done or lens_left else {}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -486,8 +509,11 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                 exports=[], operations=list(original.operations),
             ))
     ordered = records.view(sorted(records.keys()))
+    lens = context.chart.chart.lens if context.chart is not None else None
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
-                       executor=str(choice), plan_only=settings.only == "plan")
+                       executor=str(choice), plan_only=settings.only == "plan",
+                       lens_rules=lens if lens is not None and (lens.distortion or lens.vignetting
+                                                                or lens.chromatic_aberration) else None)
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \

@@ -6,15 +6,16 @@ bows the walls and fringes the window frames). The
 renderer makes the correction (:mod:`pipeline.imaging.lens_profile`) from the
 lensfun profile of the body and lens the file names, at its focal length and
 aperture. A frame whose lens has no profile, or names it too loosely to choose
-one, is left as the lens drew it (the log says why, at info level: no flag,
-since a retoucher cannot check what no profile says).
+one, is left as the lens drew it: no flag (a retoucher cannot check what no
+profile says), but the run's summary counts such frames by why
+(:func:`why_lens_left`), and the log says it at info level.
 """
 
 from __future__ import annotations
 
 import logging
 
-from charts.schema import Chart
+from charts.schema import Chart, LensRules
 from pipeline.imaging.lens_profile import find_profile
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
@@ -42,3 +43,11 @@ def plan_lens_corrections(record: ImageRecord, chart: Chart, plan: PlanState) ->
         reason=f"lens profile (lensfun): {match.why}; {match.profile.corrections} corrected",
         applied_by=AppliedBy.RENDERER,
     )]
+
+
+def why_lens_left(record: ImageRecord, rules: LensRules) -> str:
+    """Why a RAW frame's lens was not corrected under ``rules`` (the run's summary counts the frames by it)."""
+    camera = record.camera
+    return find_profile(camera.make, camera.model, camera.lens, camera.focal_length_mm, camera.aperture,
+                        distortion=rules.distortion, vignetting=rules.vignetting,
+                        chromatic_aberration=rules.chromatic_aberration).why
