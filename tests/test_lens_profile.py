@@ -47,16 +47,27 @@ def test_a_body_and_lens_are_matched_as_the_files_name_them() -> None:
     assert g2 is not None and "G2" in g2.lens_model and g2.distortion and not g2.vignetting
 
 
-@pytest.mark.parametrize("lens, focal, aperture, why", [
-    ("EF-S18-55mm f/3.5-5.6", 18.0, 5.6, "without doubt"),  # the kit zoom and its II, III, IS are as close
-    ("Sigma 12-24mm f/9.9 Imaginary", 12.0, 8.0, "not in lensfun"),
-    (LENS, 35.0, 8.0, "outside"),
-    (LENS, None, 8.0, "focal length"),
+@pytest.mark.parametrize("body, lens, focal, aperture, why", [
+    # Nikon's name for its kit zoom scores its VR and VR II profiles alike in lensfun.
+    (("Nikon", "D3100"), "AF-S DX NIKKOR 18-55mm f/3.5-5.6G VR", 18.0, 5.6, "without doubt"),
+    (BODY, "Sigma 12-24mm f/9.9 Imaginary", 12.0, 8.0, "not in lensfun"),
+    (BODY, LENS, 35.0, 8.0, "outside"),
+    (BODY, LENS, None, 8.0, "focal length"),
+    (("Canon", "EOS 5D"), None, 24.0, 4.0, "does not name its lens"),  # a body whose lens can change
 ])
-def test_no_profile_is_guessed(lens: str, focal: float | None, aperture: float, why: str) -> None:
-    match = find_profile(*BODY, lens, focal, aperture)
+def test_no_profile_is_guessed(body: tuple[str, str], lens: str | None, focal: float | None, aperture: float,
+                               why: str) -> None:
+    match = find_profile(*body, lens, focal, aperture)
     assert match.profile is None and why in match.why, match.why
-    assert find_profile("Canon", "EOS 5D", None, 24.0, 4.0).profile is None  # a body whose lens can change
+
+
+def test_a_lens_is_found_by_its_makers_own_name() -> None:
+    """Canon's files name a lens without "Canon" and with no space after EF: lensfun's profile of that very
+    lens is taken, not its version with an extender, which lensfun scores nearly as well."""
+    profile = find_profile("Canon", "EOS 5D Mark II", "EF70-200mm f/2.8L IS II USM", 200.0, 2.8).profile
+    assert profile is not None and profile.lens_model == "Canon EF 70-200mm f/2.8L IS II USM"
+    kit = find_profile(*BODY, "EF-S18-55mm f/3.5-5.6 IS", 18.0, 5.6).profile
+    assert kit is not None and kit.lens_model == "Canon EF-S 18-55mm f/3.5-5.6 IS"
 
 
 def test_the_grid_reads_lensfuns_own_map() -> None:

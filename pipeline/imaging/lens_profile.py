@@ -13,8 +13,8 @@ is LGPL, its database CC BY-SA, through ``lensfunpy``, which ships both).
 A profile is used only when the file names its body and lens without doubt
 (:func:`find_profile`): the body exactly, the lens by its name (or, on a
 compact whose lens cannot change, the body's one lens), the focal length
-within the lens's range. A name that matches two profiles about as well (an
-18-55 and its "II") is not guessed between.
+within the lens's range. A name that matches two profiles about as well (a
+kit zoom's "VR" and "VR II") is not guessed between.
 
 The correction is part of the render's one resampling: each pixel of the
 corrected picture is taken from where the lens put it on the sensor (lensfun's
@@ -48,10 +48,10 @@ GRID_LONG_EDGE = 512
 #: The focus distance (m) the profiles are read at: EXIF seldom states it, and distortion and vignetting change
 #: little with it beyond a few metres (lensfun's own default).
 FOCUS_DISTANCE_M = 1000.0
-#: A lens named in the file matches a profile when lensfun scores it at least this ...
+#: A lens named in the file matches the one profile of its name (see :func:`_same_lens`), else the profile lensfun
+#: scores at least this ...
 MIN_LENS_SCORE = 50
-#: ... and the next profile, when there is one, this much less (or the names are the same but for case, spaces
-#: and punctuation).
+#: ... and the next profile, when there is one, this much less.
 LENS_SCORE_MARGIN = 10
 #: A focal length this far outside the lens's range (mm, rounding in EXIF) still matches it.
 FOCAL_SLACK_MM = 0.5
@@ -199,10 +199,15 @@ def _body_and_lens(make: str, model: str, lens: str | None) -> tuple[lensfunpy.C
         lenses = sorted(db.find_lenses(camera, None, lens, loose_search=False), key=lambda x: -x.score)
         if not lenses:
             return f"the lens {lens} is not in lensfun's database"
+        # The profile of that very name (but for case, spaces, punctuation and the maker's name before it:
+        # Canon's files say "EF70-200mm f/2.8L IS II USM", lensfun "Canon EF 70-200mm f/2.8L IS II USM") ...
+        named = [x for x in lenses if _same_lens(x, lens)]
+        if len(named) == 1:
+            return _rectilinear(camera, named[0])
+        # ... else lensfun's best, when no other comes close.
         best = lenses[0]
-        exact = _simple(best.model) == _simple(lens)
         close = len(lenses) > 1 and best.score - lenses[1].score < LENS_SCORE_MARGIN
-        if not exact and (best.score < MIN_LENS_SCORE or close):
+        if best.score < MIN_LENS_SCORE or close:
             return f"the lens {lens} matches no profile without doubt ({', '.join(x.model for x in lenses[:3])})"
         return _rectilinear(camera, best)
     # No lens named: a compact's own (the one lens on the body's own mount), else nothing to go on.
@@ -211,6 +216,13 @@ def _body_and_lens(make: str, model: str, lens: str | None) -> tuple[lensfunpy.C
     if len(standard) != 1:
         return "the file does not name its lens"
     return _rectilinear(camera, standard[0])
+
+
+def _same_lens(lens: lensfunpy.Lens, name: str) -> bool:
+    """Whether lensfun's ``lens`` is the one a file calls ``name``: the same name but for case, spaces and
+    punctuation, and the maker's name lensfun puts before it."""
+    full, short = _simple(lens.model), _simple(name)
+    return bool(short) and (full == short or (full.endswith(short) and full[:-len(short)] == _simple(lens.maker)))
 
 
 def _rectilinear(camera: lensfunpy.Camera, lens: lensfunpy.Lens) -> tuple[lensfunpy.Camera, lensfunpy.Lens] | str:
