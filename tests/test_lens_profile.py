@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from render_cases import run_stages
 
+from benchmarks.lens_corrections import colour_offsets, distortion_left
 from charts.loader import load_chart
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import write_dng_from_linear_rgb
@@ -102,38 +103,6 @@ def shot_through_the_lens(photo: Path, dng: Path) -> np.ndarray:
     write_dng_from_linear_rgb(dng, np.clip(drawn, 0.0, 1.0), make=BODY[0], model=f"{BODY[0]} {BODY[1]}",
                               lens_model=LENS, focal_length=FOCAL, f_number=APERTURE, exposure_time=1 / 60, iso=200)
     return truth
-
-
-def distortion_left(truth: np.ndarray, delivered: np.ndarray) -> tuple[float, float]:
-    """(95th percentile of the local shifts left once one scale about the centre is fitted, in px; the corners'
-    brightness over the centre's, delivered / truth)."""
-    h, w = truth.shape[:2]
-    lt, lo = (np.log(a.mean(axis=2) + 1e-3).astype(np.float32) for a in (truth, delivered))
-    p = 96
-    window = cv2.createHanningWindow((p, p), cv2.CV_32F)
-    places, shifts = [], []
-    for cy in np.linspace(p, h - p, 7):
-        for cx in np.linspace(p, w - p, 10):
-            y0, x0 = int(cy - p / 2), int(cx - p / 2)
-            a, b = lt[y0:y0 + p, x0:x0 + p], lo[y0:y0 + p, x0:x0 + p]
-            if a.std() < 0.05:
-                continue
-            (dx, dy), response = cv2.phaseCorrelate(a, b, window)
-            if response > 0.2:
-                places.append((cx - w / 2, cy - h / 2))
-                shifts.append((dx, dy))
-    places, shifts = np.array(places), np.array(shifts)
-    assert len(places) > 30
-    k = float((places * shifts).sum() / (places * places).sum())  # one scale about the centre
-    left = np.hypot(*(shifts - k * places).T)
-
-    def corners(img: np.ndarray) -> float:
-        g = img.mean(axis=2)
-        centre = g[h // 2 - 50:h // 2 + 50, w // 2 - 50:w // 2 + 50].mean()
-        return float(np.mean([g[:100, :100].mean(), g[:100, -100:].mean(), g[-100:, :100].mean(),
-                              g[-100:, -100:].mean()]) / centre)
-
-    return float(np.percentile(left, 95)), corners(delivered) / corners(truth)
 
 
 CHART = """\
@@ -236,28 +205,6 @@ def test_crops_frame_the_faces_where_the_correction_moves_them(tmp_path: Path) -
         (face.x, face.y, face.width, face.height))
     assert moved[0] < face.x - 20  # the correction takes the face 20 px or more further out
     assert x <= max(0.0, moved[0]) + 1 and x + cw >= moved[0] + moved[2] - 1, (crop.params["box"], moved)
-
-
-def colour_offsets(img: np.ndarray) -> float:
-    """The median shift (px) of red and blue against green over patches along the frame's edges (phase correlation
-    of their log images): the chromatic aberration left in a picture whose colours are one grey picture."""
-    h, w = img.shape[:2]
-    p = 128
-    window = cv2.createHanningWindow((p, p), cv2.CV_32F)
-    logs = [np.log(img[..., c] + 1e-3).astype(np.float32) for c in range(3)]
-    shifts = []
-    for cy in (p // 2 + 8, h // 2, h - p // 2 - 8):
-        for cx in np.linspace(p // 2 + 8, w - p // 2 - 8, 9).astype(int):
-            if cy == h // 2 and 0.2 * w < cx < 0.8 * w:
-                continue  # the centre, where no lens fringes
-            y0, x0 = cy - p // 2, cx - p // 2
-            g = logs[1][y0:y0 + p, x0:x0 + p]
-            if g.std() < 0.05:
-                continue
-            for c in (0, 2):
-                shifts.append(np.hypot(*cv2.phaseCorrelate(g, logs[c][y0:y0 + p, x0:x0 + p], window)[0]))
-    assert len(shifts) >= 20
-    return float(np.median(shifts))
 
 
 def test_a_lens_chromatic_aberration_is_undone(exposure_dir: Path, tmp_path: Path) -> None:
