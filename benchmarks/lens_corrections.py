@@ -250,12 +250,12 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for lens in LENSES + (None,):
         mine = [r for r in rows if lens is None or r["lens"] == lens]
-        name = "all" if lens is None else f"{lens.make} {lens.model}, {lens.lens}, {lens.focal_mm:g} mm f/{lens.aperture:g}"
+        name = ("all" if lens is None
+                else f"{lens.make} {lens.model}, {lens.lens}, {lens.focal_mm:g} mm f/{lens.aperture:g}")
         matched = sum(r["matched_True"] for r in mine)
-        lines.append(f"| {name} | {len(mine)} | {matched} of {len(mine)} | {med('shift_True', lens):.2f} / "
-                     f"{med('shift_False', lens):.2f} | {med('corners_True', lens):.3f} / {med('corners_False', lens):.3f} "
-                     f"| {med('fringes_True', lens):.3f} / {med('fringes_False', lens):.3f} | "
-                     f"{med('seconds_True', lens):.2f} / {med('seconds_False', lens):.2f} |")
+        pairs = [f"{med(f'{key}_True', lens):.{digits}f} / {med(f'{key}_False', lens):.{digits}f}"
+                 for key, digits in (("shift", 2), ("corners", 3), ("fringes", 3), ("seconds", 2))]
+        lines.append(f"| {name} | {len(mine)} | {matched} of {len(mine)} | " + " | ".join(pairs) + " |")
     return "\n".join(lines)
 
 
