@@ -259,3 +259,25 @@ def test_the_run_says_which_lenses_it_corrected_and_why_not_the_others(raw_dir: 
     lens = result.summary()["lens_corrections"]
     assert lens["corrected"] == {"Canon PowerShot G2 & compatibles (Standard)": 1}
     assert lens["not_corrected"] == {"the camera Kodak DC120 is not in lensfun's database": 1}
+
+
+def test_the_review_shows_the_vignetting_and_leaves_the_geometry_to_its_overlays() -> None:
+    """The review's "after" picture is the uncropped frame the crops and faces are drawn over: a lens correction
+    brightens its corners as the export does, and moves nothing."""
+    from pipeline.review.preview import after_preview, tonal_operations
+
+    profile = find_profile(*BODY, LENS, FOCAL, APERTURE, chromatic_aberration=True).profile
+    op = {"op_id": "lens", "kind": "lens_correction", "params": profile.as_params(), "reason": "test",
+          "measured": None, "target": None, "confidence": 1.0, "applied_by": "renderer", "review": None}
+    assert tonal_operations({"operations": [op]}) == [op]
+    w, h = 600, 400
+    grid = np.zeros((h, w, 3), np.float32)
+    grid[::40] = grid[:, ::40] = 0.2  # thin lines: a geometric correction would move them
+    grid += 0.05
+    before = after_preview(grid, [], w * 4, h * 4).astype(float)
+    after = after_preview(grid, [op], w * 4, h * 4).astype(float)
+    assert after[:20, :20].mean() > before[:20, :20].mean() * 1.3  # the corners brightened
+    assert abs(after[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10].mean()
+               - before[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10].mean()) < 2  # the centre as it was
+    lines = before[..., 1] > before[..., 1].mean() + 20
+    assert (after[..., 1][lines] > after[..., 1].mean()).mean() > 0.97  # the lines where they were

@@ -8,13 +8,15 @@ operations become typed :class:`~pipeline.kernel.records.Operation` objects,
 then :func:`~pipeline.imaging.render.adjustments_from_operations`, then white
 balance, exposure and face lifts exactly as the export applies them. What a
 retoucher approves is what is delivered, at another size. Crops and
-straightening are drawn as overlays by the browser, over the uncropped image.
+straightening are drawn as overlays by the browser, over the uncropped image
+(and so a lens correction shows its vignetting's, not its geometry).
 Gallery thumbnails are the same "after" picture, rendered from the run's own
 small preview; the 100% view is in :mod:`pipeline.review.tiles`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 from collections import OrderedDict
@@ -44,7 +46,8 @@ MAX_MEGAPIXELS = 250.0
 #: darkened in its scene light).
 PREVIEW_VERSION = 4
 # Operations the "after" view applies; everything else is drawn or listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket")
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket",
+               "lens_correction")  # (its vignetting: see preview_adjustments)
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
@@ -107,7 +110,14 @@ def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool
     ValueError
         If an operation is malformed (see :func:`pipeline.imaging.render.adjustments_from_operations`).
     """
-    return adjustments_from_operations([operation_from_doc(op) for op in operations], display_referred)
+    adjustments = adjustments_from_operations([operation_from_doc(op) for op in operations], display_referred)
+    lens = adjustments.lens
+    if lens is not None:
+        # The uncropped picture the crops and faces are drawn over stays as the lens drew it: of a lens correction
+        # the preview shows the vignetting's (the corners' brightness, as delivered), not its geometry.
+        kept = dataclasses.replace(lens, distortion=False, chromatic_aberration=False) if lens.vignetting else None
+        adjustments = dataclasses.replace(adjustments, lens=kept)
+    return adjustments
 
 
 def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int, height: int,
