@@ -281,3 +281,20 @@ def test_the_review_shows_the_vignetting_and_leaves_the_geometry_to_its_overlays
                - before[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10].mean()) < 2  # the centre as it was
     lines = before[..., 1] > before[..., 1].mean() + 20
     assert (after[..., 1][lines] > after[..., 1].mean()).mean() > 0.97  # the lines where they were
+
+
+def test_inspect_says_why_a_frames_lens_is_not_corrected(raw_dir: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    args = ["inspect", str(raw_dir / "Kodak_DC120_DC120IMG_P003908.KDC"), "--chart", "real_estate_interiors"]
+    data = json.loads(CliRunner().invoke(main, args).output)
+    assert data["lens_not_corrected"] == "the camera Kodak DC120 is not in lensfun's database"
+    corrected = json.loads(CliRunner().invoke(main, ["inspect", str(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW"),
+                                                     "--chart", "real_estate_interiors"]).output)
+    assert "lens_not_corrected" not in corrected
+    assert [o["params"]["lens_model"] for o in corrected["operations"] if o["kind"] == "lens_correction"] == [
+        "Canon PowerShot G2 & compatibles (Standard)"]
