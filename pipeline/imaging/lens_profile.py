@@ -314,14 +314,6 @@ class LensGrid:
                 px, py = gx[None, :] + self._shift[0], gy[:, None] + self._shift[1]
                 self._gain = np.ascontiguousarray(self._lookup(on_sensor, px, py, 1))
 
-    @property
-    def vignetting(self) -> bool:
-        return self._gain is not None
-
-    @property
-    def chromatic_aberration(self) -> bool:
-        return self._channels is not None
-
     def _to_grid(self, margin: int) -> np.ndarray:
         """3x3 affine: continuous full-resolution coordinates -> the index of a grid with ``margin`` cells beyond
         the frame."""

@@ -149,8 +149,8 @@ class Adjustments:
         A ``lift_shadows`` operation's tone curve (:class:`~pipeline.imaging.shadow_lift.ShadowLift`), applied
         after the exposure; None leaves the shadows as the corrections render them.
     lens : LensProfile or None
-        A ``lens_correction`` operation's profile (:mod:`pipeline.imaging.lens_profile`): its distortion and
-        vignetting undone in the resampling; None renders the picture as the lens drew it.
+        A ``lens_correction`` operation's profile (:mod:`pipeline.imaging.lens_profile`): its distortion,
+        vignetting and chromatic aberration undone in the resampling; None renders the picture as the lens drew it.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
