@@ -50,9 +50,7 @@ from pipeline.kernel.records import SourceTask, WorkItem  # noqa: E402
 from pipeline.kernel.stage import RunContext  # noqa: E402
 from pipeline.planning.rules.lens import plan_lens_corrections  # noqa: E402
 from pipeline.planning.state import PlanState  # noqa: E402
-from stages.decode_raw import DecodeRaw  # noqa: E402
-from stages.export import Export  # noqa: E402
-from stages.render import Render  # noqa: E402
+from stages import REGISTRY  # noqa: E402
 
 LENS_MD = ROOT / "benchmarks" / "LENS.md"
 SIZE = (1536, 1024)  # the DNGs' size: a 3:2 frame (portrait photos are cropped to it)
@@ -195,11 +193,12 @@ def delivered(dng: Path, chart_file: Path, out: Path) -> tuple[np.ndarray, bool,
     task = SourceTask(path=dng, source_path=dng.name, content_hash=hashlib.sha256(data).hexdigest(),
                       file_size=len(data), format=fmt, source_kind=kind, seq=1, stem=dng.stem)
     item = WorkItem(task=task, record=task.new_record())
-    DecodeRaw(DecodeRaw.Params(), context).process(item)
+    decode, render, export = (REGISTRY[name] for name in ("decode_raw", "render", "export"))
+    decode(decode.Params(), context).process(item)
     item.record.operations = plan_lens_corrections(item.record, chart.chart, PlanState(faces_that_count=()))
     start = time.perf_counter()
-    Render(Render.Params(), context).process(item)
-    Export(Export.Params(), context).process(item)
+    render(render.Params(), context).process(item)
+    export(export.Params(), context).process(item)
     seconds = time.perf_counter() - start
     png = out / item.record.exports[0].path
     pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)[..., ::-1].astype(np.float32) / 65535
