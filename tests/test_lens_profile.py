@@ -259,6 +259,12 @@ def test_the_run_says_which_lenses_it_corrected_and_why_not_the_others(raw_dir: 
     lens = result.summary()["lens_corrections"]
     assert lens["corrected"] == {"Canon PowerShot G2 & compatibles (Standard)": 1}
     assert lens["not_corrected"] == {"the camera Kodak DC120 is not in lensfun's database": 1}
+    # A lens's own profile is nothing its photographer did: not among the reasons the operators' table counts.
+    from pipeline.equipment.analysis import frame_facts
+
+    g2 = next(r for r in result.records if r.source_path.startswith("Canon"))
+    assert any(o.kind is OperationKind.LENS_CORRECTION for o in g2.operations)
+    assert not any("lens" in reason for reason in frame_facts(g2).reasons)
 
 
 def test_the_review_shows_the_vignetting_and_leaves_the_geometry_to_its_overlays() -> None:

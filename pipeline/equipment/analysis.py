@@ -117,8 +117,8 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
     reasons: set[str] = set()
     hand = near = merged = False
     for op in r.operations:
-        if op.kind is OperationKind.CROP:
-            continue
+        if op.kind in (OperationKind.CROP, OperationKind.LENS_CORRECTION):
+            continue  # the chart's deliveries and the lens's own profile: nothing the photographer did
         if op.kind in (OperationKind.FLAG, OperationKind.REJECT):
             reasons.add(f"{op.kind}:{op.params.get('check', '?')}")
             if op.params.get("check") == "bracket":  # delivered merged into its bracket's middle frame: no one's task
