@@ -26,10 +26,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests use: exiftool reads exported metadata back,
-# chromium runs the review app's end-to-end test.
-SYSTEM_PACKAGES := libimage-exiftool-perl chromium
+# chromium runs the review app's end-to-end test, DejaVu Sans draws watermarks' text.
+SYSTEM_PACKAGES := libimage-exiftool-perl chromium fonts-dejavu-core
 system-deps:
-	@if command -v exiftool >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v exiftool >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 \
+		&& [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	else echo "missing system packages: sudo apt-get install $(SYSTEM_PACKAGES)"; fi
 
