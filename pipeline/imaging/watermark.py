@@ -139,8 +139,8 @@ def missing_glyphs(text: str, font_path: str | Path | None) -> str:
     box = font.getmask(_NO_GLYPH)
     box = (box.size, bytes(box))
     missing = []
-    for char in dict.fromkeys(text):
-        if char.isspace() or char in missing:
+    for char in dict.fromkeys(text):  # each character once, in order
+        if char.isspace():
             continue
         mask = font.getmask(char)
         if (mask.size, bytes(mask)) == box:
