@@ -526,7 +526,7 @@ class Watermark(_Strict):
     font: str | None = Field(
         None,
         description="A TrueType or OpenType font file for the text, the path relative to the chart file; none = "
-        "the sans-serif font Pillow ships.",
+        "DejaVu Sans where the system has it, else the font Pillow ships. A character the font lacks stops the run.",
     )
     colour: str = Field("#ffffff", description="The text's colour, '#rrggbb' in sRGB.")
     anchor: WatermarkAnchor = Field(
