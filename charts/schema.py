@@ -337,6 +337,11 @@ class LensRules(_Strict):
         "corners: a window frame's), where the profile measured it.",
     )
 
+    @property
+    def asked(self) -> bool:
+        """Whether any correction is asked for."""
+        return self.distortion or self.vignetting or self.chromatic_aberration
+
 
 class StraightenRules(_Strict):
     """Automatic levelling and perspective correction."""

@@ -408,8 +408,8 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     data = {c.name: (nested[c.group][c.attr] if c.group else nested[c.attr]) for c in MANIFEST_COLUMNS}
     data.update({k: nested[k] for k in ("faces", "operations", "exports")})
     lens = context.chart.chart.lens if context.chart is not None else None
-    if (lens is not None and (lens.distortion or lens.vignetting or lens.chromatic_aberration)
-            and record.status == "ok" and not any(o["kind"] == "lens_correction" for o in data["operations"])):
+    if (lens is not None and lens.asked and record.status == "ok"
+            and not any(o["kind"] == "lens_correction" for o in data["operations"])):
         from pipeline.planning.rules.lens import why_lens_left
 
         data["lens_not_corrected"] = why_lens_left(record, lens)  # what the chart asked, and why not

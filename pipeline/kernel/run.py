@@ -512,8 +512,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     lens = context.chart.chart.lens if context.chart is not None else None
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
                        executor=str(choice), plan_only=settings.only == "plan",
-                       lens_rules=lens if lens is not None and (lens.distortion or lens.vignetting
-                                                                or lens.chromatic_aberration) else None)
+                       lens_rules=lens if lens is not None and lens.asked else None)
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \

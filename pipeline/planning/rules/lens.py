@@ -1,4 +1,5 @@
-"""Lens profile corrections: a RAW frame's lens distortion and vignetting undone, where the chart asks.
+"""Lens profile corrections: a RAW frame's lens distortion, vignetting and colour fringes undone, where the chart
+asks.
 
 The chart's ``lens`` section says which (``distortion``, ``vignetting``,
 ``chromatic_aberration``; off in ``base``, on for interiors, where a wide angle
@@ -27,8 +28,7 @@ _log = logging.getLogger(__name__)
 def plan_lens_corrections(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """A ``lens_correction`` operation for a RAW frame whose lens lensfun profiles, when the chart asks for one."""
     rules = chart.lens
-    if (not (rules.distortion or rules.vignetting or rules.chromatic_aberration) or record.source_kind is None
-            or is_rendered(record.source_kind)):
+    if not rules.asked or record.source_kind is None or is_rendered(record.source_kind):
         return []
     camera = record.camera
     match = find_profile(camera.make, camera.model, camera.lens, camera.focal_length_mm, camera.aperture,
