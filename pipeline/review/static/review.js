@@ -512,7 +512,9 @@ async function batchExposure() {
   const kind = document.getElementById("batch-ev-kind").value;
   const { what, min } = BATCH_AMOUNTS[kind];
   const ev = Number(document.getElementById("batch-ev").value);
-  if (!Number.isFinite(ev) || ev < min) return toast(`A ${what} of ${fmt(ev, 2, true)} EV cannot be set (${min} EV at least)`, "warn");
+  if (!Number.isFinite(ev) || ev < min) {
+    return toast(`A ${what} of ${fmt(ev, 2, true)} EV cannot be set (${min} EV at least)`, "warn");
+  }
   const items = chosenItems();
   const having = items.filter((i) => (i.kinds || []).includes(kind));
   if (!having.length) return toast(`None of the selected images has a ${what}`, "warn");
