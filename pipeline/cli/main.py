@@ -317,7 +317,7 @@ def _print_summary(s: dict) -> None:
         parts = [f"{done} frame{'s' if done != 1 else ''} corrected from their profiles ("
                  + ", ".join(f"{name}: {n}" for name, n in sorted(lens["corrected"].items())) + ")"] if done else []
         parts += [f"{n} not: {why}" for why, n in sorted(lens["not_corrected"].items(), key=lambda kv: -kv[1])]
-        echo("lens: " + "; ".join(parts))
+        echo("lens: " + _printable("; ".join(parts)))  # (the lens names are the files' own text)
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:
