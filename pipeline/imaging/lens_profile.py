@@ -36,11 +36,13 @@ import functools
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import cv2
-import lensfunpy
 import numpy as np
+
+if TYPE_CHECKING:
+    import lensfunpy
 
 #: Points of the correction's grid along the frame's long edge (lensfun's maps are smooth: see the module's
 #: docstring for how closely the interpolated grid reads them).
@@ -61,9 +63,17 @@ _INVERSE_STEPS = 6
 _MARGIN = 0.1
 
 
+def _lensfun():  # noqa: ANN202 - the module
+    """lensfunpy, imported when a lens is first looked up: its library and database take 0.1 s to load, which
+    every process would pay (the CLI, each worker) where no chart corrects a lens."""
+    import lensfunpy
+
+    return lensfunpy
+
+
 @functools.lru_cache(maxsize=1)
 def _database() -> lensfunpy.Database:
-    return lensfunpy.Database()
+    return _lensfun().Database()
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,7 @@ def _same_lens(lens: lensfunpy.Lens, name: str) -> bool:
 def _rectilinear(camera: lensfunpy.Camera, lens: lensfunpy.Lens) -> tuple[lensfunpy.Camera, lensfunpy.Lens] | str:
     """The pair, unless the lens is a fisheye: correcting one would remap it to another projection, a choice of
     look, not a correction."""
-    if lens.type != lensfunpy.LensType.RECTILINEAR:
+    if lens.type != _lensfun().LensType.RECTILINEAR:
         return f"the {lens.model} is a fisheye: its projection is left as it is"
     return camera, lens
 
@@ -275,10 +285,11 @@ class LensGrid:
         # are normalised by the size less one): grid point i is full-resolution pixel i * k, continuous i * k + 0.5.
         self.kx, self.ky = (width - 1) / (gw - 1), (height - 1) / (gh - 1)
         self.width, self.height = width, height
-        flags = ((lensfunpy.ModifyFlags.DISTORTION | lensfunpy.ModifyFlags.SCALE if profile.distortion else 0)
-                 | (lensfunpy.ModifyFlags.VIGNETTING if profile.vignetting else 0)
-                 | (lensfunpy.ModifyFlags.TCA if profile.chromatic_aberration else 0))
-        mod = lensfunpy.Modifier(lens, profile.crop_factor, gw, gh)
+        lf = _lensfun()
+        flags = ((lf.ModifyFlags.DISTORTION | lf.ModifyFlags.SCALE if profile.distortion else 0)
+                 | (lf.ModifyFlags.VIGNETTING if profile.vignetting else 0)
+                 | (lf.ModifyFlags.TCA if profile.chromatic_aberration else 0))
+        mod = lf.Modifier(lens, profile.crop_factor, gw, gh)
         mod.initialize(profile.focal_mm, profile.aperture or 8.0, FOCUS_DISTANCE_M, scale=0.0,
                        pixel_format=np.float32, flags=int(flags))
         # The map reaches :data:`_MARGIN` of the frame beyond it on every side: what the correction's zoom leaves
