@@ -223,3 +223,14 @@ def test_a_master_written_strip_by_strip_carries_the_mark_as_a_whole_one(raw_dir
                                                           if e.rendition == "master")))
     assert written[0].dtype == np.uint16
     np.testing.assert_array_equal(written[0], written[1])
+
+
+@pytest.mark.parametrize("colour, halo", [("#ffffff", 0.0), ("#202020", 1.0)])
+def test_the_texts_shadow_sets_it_off_from_what_lies_under_it(colour: str, halo: float) -> None:
+    """White text gets a dark shadow, dark text a light one: both read on a picture of their own tone."""
+    mark = make_mark(Watermark(text="PROOF", colour=colour, size_pct=60), 1000, 1000, "srgb")
+    text = np.asarray([int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)], np.float32)
+    shadow_only = (mark.coverage > 0.05) & (np.abs(mark.colour - text).max(axis=2) > 0.5)
+    assert shadow_only.sum() > 100  # the shadow shows beyond the glyphs
+    near = np.abs(mark.colour[shadow_only] - halo).max(axis=1) < 0.35  # (the glyphs' edges blend the two)
+    assert near.mean() > 0.9, near.mean()

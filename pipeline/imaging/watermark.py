@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from charts.schema import Watermark
 
 #: The text's shadow: blurred by this share of the text's height, moved down and right by half that, at this
-#: share of the text's coverage (a soft shadow a white line reads against on a bright sky).
+#: share of the text's coverage (a soft shadow a white line reads against on a bright sky; a light one under dark
+#: text).
 SHADOW_BLUR = 0.08
 SHADOW_STRENGTH = 0.6
 #: Font size (px) the text is measured at before it is drawn at the size that makes its width.
@@ -252,9 +253,12 @@ def _text_at(spec: Watermark, longest: int) -> tuple[np.ndarray, tuple[int, int,
     if not spec.shadow:
         return np.dstack([rgb, glyphs]), (0, 0, 0, 0)
     shadow = cv2.GaussianBlur(np.roll(glyphs, (shift, shift), axis=(0, 1)), (0, 0), blur) * np.float32(SHADOW_STRENGTH)
-    # The text over its black shadow: coverage a + s(1 - a), colour the text's where it covers.
+    # The text over its shadow: coverage a + s(1 - a), the text's colour where it covers, the shadow's elsewhere;
+    # the shadow black under light text, white under dark text (a halo it reads against on a dark wall).
     alpha = glyphs + shadow * (1.0 - glyphs)
-    rgb *= (glyphs / np.maximum(alpha, 1e-6))[..., None]
+    dark = float(np.dot(np.asarray(spec.rgb8, np.float32) / 255.0, (0.2126, 0.7152, 0.0722))) < 0.5
+    share = (glyphs / np.maximum(alpha, 1e-6))[..., None]
+    rgb = rgb * share + np.float32(1.0 if dark else 0.0) * (1.0 - share)
     return np.dstack([rgb, alpha]), (margin, margin, margin, margin)
 
 
