@@ -115,6 +115,7 @@ class WatermarkAnchor(StrEnum):
     BOTTOM = "bottom"  # centred along the bottom edge
     TOP = "top"
     CENTER = "center"
+    TILED = "tiled"  # repeated over the whole picture, every other row shifted by half: a proof no crop frees
 
 
 class AcceptanceAction(StrEnum):
@@ -536,7 +537,8 @@ class Watermark(_Strict):
     colour: str = Field("#ffffff", description="The text's colour, '#rrggbb' in sRGB.")
     anchor: WatermarkAnchor = Field(
         WatermarkAnchor.BOTTOM_RIGHT,
-        description="Where it sits: bottom_right | bottom_left | top_right | top_left | bottom | top | center.",
+        description="Where it sits: bottom_right | bottom_left | top_right | top_left | bottom | top | center | "
+        "tiled (repeated over the whole picture, its copies inset_pct apart: a proof's notice no crop removes).",
     )
     size_pct: float = Field(
         25.0, ge=1.0, le=100.0,

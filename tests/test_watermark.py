@@ -234,3 +234,19 @@ def test_the_texts_shadow_sets_it_off_from_what_lies_under_it(colour: str, halo:
     assert shadow_only.sum() > 100  # the shadow shows beyond the glyphs
     near = np.abs(mark.colour[shadow_only] - halo).max(axis=1) < 0.35  # (the glyphs' edges blend the two)
     assert near.mean() > 0.9, near.mean()
+
+
+def test_a_tiled_mark_covers_the_whole_picture_and_strips_make_the_same_file() -> None:
+    """A proof's tiled notice: copies in every part of the picture (no crop frees it), the same whether the picture
+    is marked whole or strip by strip."""
+    spec = Watermark(text="PROOF", anchor="tiled", size_pct=20, opacity=0.4)
+    rng = np.random.default_rng(2)
+    picture = rng.integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    mark = make_mark(spec, 900, 600, "srgb")
+    whole = draw_mark(picture.copy(), mark)
+    changed = (whole != picture).any(axis=2)
+    for rows in (slice(0, 300), slice(300, 600)):
+        for cols in (slice(0, 450), slice(450, 900)):
+            assert changed[rows, cols].mean() > 0.03, (rows, cols)  # a copy in each quarter
+    strips = [draw_mark(picture[r:r + 41].copy(), mark, r) for r in range(0, 600, 41)]
+    np.testing.assert_array_equal(np.concatenate(strips), whole)

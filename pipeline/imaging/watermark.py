@@ -52,13 +52,18 @@ class Mark:
     coverage : ndarray, float32, (h, w)
         How much of what lies under it the mark covers, 0-1 (its alpha times the opacity).
     x, y : int
-        The mark's top-left corner in the picture (the mark lies wholly inside it).
+        The mark's top-left corner in the picture (the mark lies wholly inside it); of a tiled mark, its first
+        copy's (which may start outside the picture).
+    tile : (int, int) or None
+        A tiled mark's period, across and down (every other row of copies shifted by half the period across);
+        None for one mark.
     """
 
     colour: np.ndarray
     coverage: np.ndarray
     x: int
     y: int
+    tile: tuple[int, int] | None = None
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -203,6 +208,11 @@ def _make_mark(spec: Watermark, width: int, height: int, space: ColorSpace) -> M
     inset = round(spec.inset_pct / 100.0 * short)
     body_w, body_h = w - inner[0] - inner[2], h - inner[1] - inner[3]
     anchor = str(spec.anchor)
+    if anchor == "tiled":
+        # Copies inset apart (at least a fifth of the mark), the first half a period in from the corner.
+        step = (body_w + max(inset, body_h), body_h + max(inset, body_h))
+        return Mark(np.ascontiguousarray(colour), np.ascontiguousarray(coverage), step[0] // 2 - inner[0] - step[0],
+                    step[1] // 2 - inner[1] - step[1], step)
     x = _along(anchor.endswith("left"), anchor.endswith("right"), width, body_w, inset) - inner[0]
     y = _along(anchor.startswith("top"), anchor.startswith("bottom"), height, body_h, inset) - inner[1]
     # What falls outside the picture (a margin of shadow, a mark larger than the picture) is left out.
@@ -289,6 +299,9 @@ def draw_mark(pixels: np.ndarray, mark: Mark, first_row: int = 0) -> np.ndarray:
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected uint8 or uint16 RGB pixels, got {pixels.dtype} {pixels.shape}")
+    if mark.tile is not None:
+        _draw_tiled(pixels, mark, first_row)
+        return pixels
     x, y, w, h = mark.box
     r0, r1 = max(y, first_row), min(y + h, first_row + pixels.shape[0])
     if r1 <= r0 or w == 0:
@@ -300,3 +313,28 @@ def draw_mark(pixels: np.ndarray, mark: Mark, first_row: int = 0) -> np.ndarray:
     region += (mark.colour[r0 - y:r1 - y] * full - region) * coverage
     under[...] = np.rint(region).astype(pixels.dtype)
     return pixels
+
+
+def _draw_tiled(pixels: np.ndarray, mark: Mark, first_row: int) -> None:
+    """:func:`draw_mark` of a tiled mark: each copy that reaches the rows ``pixels`` hold, cut to the picture."""
+    assert mark.tile is not None
+    step_x, step_y = mark.tile
+    h, w = mark.coverage.shape
+    width, rows = pixels.shape[1], pixels.shape[0]
+    full = np.float32(np.iinfo(pixels.dtype).max)
+    # The copies' rows: the first whose copies reach the strip's first row, to the last that starts in it.
+    k0 = max(0, (first_row - mark.y - h) // step_y)
+    for k in range(k0, (first_row + rows - mark.y) // step_y + 1):
+        y = mark.y + k * step_y
+        r0, r1 = max(y, first_row), min(y + h, first_row + rows)
+        if r1 <= r0:
+            continue
+        for x in range(mark.x + (step_x // 2 if k % 2 else 0), width, step_x):
+            c0, c1 = max(x, 0), min(x + w, width)
+            if c1 <= c0:
+                continue
+            under = pixels[r0 - first_row:r1 - first_row, c0:c1]
+            coverage = mark.coverage[r0 - y:r1 - y, c0 - x:c1 - x, None]
+            region = under.astype(np.float32)
+            region += (mark.colour[r0 - y:r1 - y, c0 - x:c1 - x] * full - region) * coverage
+            under[...] = np.rint(region).astype(pixels.dtype)
