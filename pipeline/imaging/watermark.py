@@ -300,7 +300,7 @@ def draw_mark(pixels: np.ndarray, mark: Mark, first_row: int = 0) -> np.ndarray:
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected uint8 or uint16 RGB pixels, got {pixels.dtype} {pixels.shape}")
     if mark.tile is not None:
-        _draw_tiled(pixels, mark, first_row)
+        _draw_tiled(pixels, mark, first_row, mark.tile)
         return pixels
     x, y, w, h = mark.box
     r0, r1 = max(y, first_row), min(y + h, first_row + pixels.shape[0])
@@ -315,10 +315,10 @@ def draw_mark(pixels: np.ndarray, mark: Mark, first_row: int = 0) -> np.ndarray:
     return pixels
 
 
-def _draw_tiled(pixels: np.ndarray, mark: Mark, first_row: int) -> None:
-    """:func:`draw_mark` of a tiled mark: each copy that reaches the rows ``pixels`` hold, cut to the picture."""
-    assert mark.tile is not None
-    step_x, step_y = mark.tile
+def _draw_tiled(pixels: np.ndarray, mark: Mark, first_row: int, step: tuple[int, int]) -> None:
+    """:func:`draw_mark` of a mark tiled every ``step``: each copy that reaches the rows ``pixels`` hold, cut to the
+    picture."""
+    step_x, step_y = step
     h, w = mark.coverage.shape
     width, rows = pixels.shape[1], pixels.shape[0]
     full = np.float32(np.iinfo(pixels.dtype).max)
