@@ -299,42 +299,30 @@ def draw_mark(pixels: np.ndarray, mark: Mark, first_row: int = 0) -> np.ndarray:
     """
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected uint8 or uint16 RGB pixels, got {pixels.dtype} {pixels.shape}")
-    if mark.tile is not None:
-        _draw_tiled(pixels, mark, first_row, mark.tile)
+    if mark.tile is None:
+        _blend_copy(pixels, mark, first_row, mark.x, mark.y)
         return pixels
-    x, y, w, h = mark.box
-    r0, r1 = max(y, first_row), min(y + h, first_row + pixels.shape[0])
-    if r1 <= r0 or w == 0:
-        return pixels
-    full = np.float32(np.iinfo(pixels.dtype).max)
-    under = pixels[r0 - first_row:r1 - first_row, x:x + w]
-    coverage = mark.coverage[r0 - y:r1 - y, :, None]
-    region = under.astype(np.float32)
-    region += (mark.colour[r0 - y:r1 - y] * full - region) * coverage
-    under[...] = np.rint(region).astype(pixels.dtype)
+    # Tiled: every copy that reaches the rows the pixels hold, from the first copies' row that reaches the first.
+    step_x, step_y = mark.tile
+    h = mark.coverage.shape[0]
+    k0 = max(0, (first_row - mark.y - h) // step_y)
+    for k in range(k0, (first_row + pixels.shape[0] - mark.y) // step_y + 1):
+        for x in range(mark.x + (step_x // 2 if k % 2 else 0), pixels.shape[1], step_x):
+            _blend_copy(pixels, mark, first_row, x, mark.y + k * step_y)
     return pixels
 
 
-def _draw_tiled(pixels: np.ndarray, mark: Mark, first_row: int, step: tuple[int, int]) -> None:
-    """:func:`draw_mark` of a mark tiled every ``step``: each copy that reaches the rows ``pixels`` hold, cut to the
-    picture."""
-    step_x, step_y = step
+def _blend_copy(pixels: np.ndarray, mark: Mark, first_row: int, x: int, y: int) -> None:
+    """Blend one copy of the mark, its top-left corner at ``(x, y)`` of the picture, into the rows the pixels hold
+    (from ``first_row``), cut to the picture."""
     h, w = mark.coverage.shape
-    width, rows = pixels.shape[1], pixels.shape[0]
+    r0, r1 = max(y, first_row), min(y + h, first_row + pixels.shape[0])
+    c0, c1 = max(x, 0), min(x + w, pixels.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return
     full = np.float32(np.iinfo(pixels.dtype).max)
-    # The copies' rows: the first whose copies reach the strip's first row, to the last that starts in it.
-    k0 = max(0, (first_row - mark.y - h) // step_y)
-    for k in range(k0, (first_row + rows - mark.y) // step_y + 1):
-        y = mark.y + k * step_y
-        r0, r1 = max(y, first_row), min(y + h, first_row + rows)
-        if r1 <= r0:
-            continue
-        for x in range(mark.x + (step_x // 2 if k % 2 else 0), width, step_x):
-            c0, c1 = max(x, 0), min(x + w, width)
-            if c1 <= c0:
-                continue
-            under = pixels[r0 - first_row:r1 - first_row, c0:c1]
-            coverage = mark.coverage[r0 - y:r1 - y, c0 - x:c1 - x, None]
-            region = under.astype(np.float32)
-            region += (mark.colour[r0 - y:r1 - y, c0 - x:c1 - x] * full - region) * coverage
-            under[...] = np.rint(region).astype(pixels.dtype)
+    under = pixels[r0 - first_row:r1 - first_row, c0:c1]
+    coverage = mark.coverage[r0 - y:r1 - y, c0 - x:c1 - x, None]
+    region = under.astype(np.float32)
+    region += (mark.colour[r0 - y:r1 - y, c0 - x:c1 - x] * full - region) * coverage
+    under[...] = np.rint(region).astype(pixels.dtype)
