@@ -262,6 +262,8 @@ def test_the_run_says_which_lenses_it_corrected_and_why_not_the_others(raw_dir: 
     # A lens's own profile is nothing its photographer did: not among the reasons the operators' table counts.
     from pipeline.equipment.analysis import frame_facts
 
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")  # the production director's view
+    assert "<h2>Lens profiles</h2>" in page and "not corrected: the camera Kodak DC120 is not in lensfun" in page
     g2 = next(r for r in result.records if r.source_path.startswith("Canon"))
     assert any(o.kind is OperationKind.LENS_CORRECTION for o in g2.operations)
     assert not any("lens" in reason for reason in frame_facts(g2).reasons)

@@ -408,6 +408,13 @@ class ReportBuilder:
             yield ("\n<h2>Not processed</h2><table><tr><th>files</th><th>why</th></tr>"
                    + "".join(f"<tr><td>{n}</td><td>{_e(reason)}</td></tr>" for reason, n in sorted(skipped.items()))
                    + "</table>")
+        lens = summary.get("lens_corrections") or {}
+        if lens:
+            rows = ([(n, f"corrected from the profile of the {name}") for name, n in
+                     sorted(lens.get("corrected", {}).items())]
+                    + [(n, f"not corrected: {why}") for why, n in sorted(lens.get("not_corrected", {}).items())])
+            yield ("\n<h2>Lens profiles</h2><table><tr><th>frames</th><th>the chart's lens corrections</th></tr>"
+                   + "".join(f"<tr><td>{n}</td><td>{_e(text)}</td></tr>" for n, text in rows) + "</table>")
         yield "\n" + _scenes_table(self.scenes)
         yield "\n" + equipment_section(equipment)
         yield ('\n<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
