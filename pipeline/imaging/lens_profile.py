@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 import cv2
 import numpy as np
 
+from pipeline.imaging.measure.common import remap_points
+
 if TYPE_CHECKING:
     import lensfunpy
 
@@ -323,7 +325,7 @@ class LensGrid:
             if mod.apply_color_modification(ones):
                 on_sensor = _extended(ones[..., 1])
                 px, py = gx[None, :] + self._shift[0], gy[:, None] + self._shift[1]
-                self._gain = np.ascontiguousarray(self._lookup(on_sensor, px, py, 1))
+                self._gain = np.ascontiguousarray(self._lookup((on_sensor,), px, py, 1)[0])
 
     def _to_grid(self, margin: int) -> np.ndarray:
         """3x3 affine: continuous full-resolution coordinates -> the index of a grid with ``margin`` cells beyond
@@ -331,26 +333,19 @@ class LensGrid:
         return np.array([[1.0 / self.kx, 0.0, margin - 0.5 / self.kx], [0.0, 1.0 / self.ky, margin - 0.5 / self.ky],
                          [0.0, 0.0, 1.0]])
 
-    def _lookup(self, grid: np.ndarray, x: np.ndarray, y: np.ndarray, margin: int) -> np.ndarray:
+    def _lookup(self, grids: tuple[np.ndarray, ...], x: np.ndarray, y: np.ndarray, margin: int) -> list[np.ndarray]:
+        """The ``grids`` (of ``margin`` cells beyond the frame) read at the points ``(x, y)``, bilinearly."""
         a = self._to_grid(margin)
         gx = np.asarray(x, np.float32) * np.float32(a[0, 0]) + np.float32(a[0, 2])
         gy = np.asarray(y, np.float32) * np.float32(a[1, 1]) + np.float32(a[1, 2])
-        gx, gy = np.broadcast_arrays(gx, gy)
-        flat_x, flat_y = (gx.reshape(1, -1), gy.reshape(1, -1)) if gx.ndim != 2 else (gx, gy)
-        out = np.empty(flat_x.shape, np.float32)
-        # cv2.remap takes maps of fewer than 32767 columns: wide rows go through in pieces.
-        for c0 in range(0, flat_x.shape[1], 32000):
-            c1 = min(flat_x.shape[1], c0 + 32000)
-            out[:, c0:c1] = cv2.remap(grid, np.ascontiguousarray(flat_x[:, c0:c1]),
-                                      np.ascontiguousarray(flat_y[:, c0:c1]), cv2.INTER_LINEAR,
-                                      borderMode=cv2.BORDER_REPLICATE)
-        return out.reshape(gx.shape)
+        gx, gy = (np.ascontiguousarray(g) for g in np.broadcast_arrays(gx, gy))
+        return [remap_points(grid, gx, gy) for grid in grids]
 
     def source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where the points ``(x, y)`` of the corrected frame lie on the sensor (float32 arrays of their shape)."""
         x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
-        dx, dy = self._shift
-        return x + self._lookup(dx, x, y, self._margin), y + self._lookup(dy, x, y, self._margin)
+        dx, dy = self._lookup(self._shift, x, y, self._margin)
+        return x + dx, y + dy
 
     def on_raster(self, to_frame: np.ndarray, out_w: int, out_h: int
                   ) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:

@@ -54,6 +54,7 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.lens_profile import LensGrid, LensProfile, lens_grid
+from pipeline.imaging.measure.common import remap_points
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
     DETAIL_REACH,
@@ -499,10 +500,11 @@ def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarr
         xs *= np.float32(sx)
         ys *= np.float32(sy)
     src_w, src_h = src_size
-    x0 = max(0, int(math.floor(min(float(xs.min()) for xs, _ in places))) - 3)
-    y0 = max(0, int(math.floor(min(float(ys.min()) for _, ys in places))) - 3)
-    x1 = min(src_w, int(math.ceil(max(float(xs.max()) for xs, _ in places))) + 3)
-    y1 = min(src_h, int(math.ceil(max(float(ys.max()) for _, ys in places))) + 3)
+    spans = [cv2.minMaxLoc(a)[:2] for place in places for a in place]  # one pass an array for its least and most
+    x0 = max(0, int(math.floor(min(lo for lo, _ in spans[0::2]))) - 3)
+    y0 = max(0, int(math.floor(min(lo for lo, _ in spans[1::2]))) - 3)
+    x1 = min(src_w, int(math.ceil(max(hi for _, hi in spans[0::2]))) + 3)
+    y1 = min(src_h, int(math.ceil(max(hi for _, hi in spans[1::2]))) + 3)
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
     region = region_of((x0, y0, x1, y1))
@@ -524,23 +526,14 @@ def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarr
         ys *= np.float32(ky)
         ys -= np.float32(0.5)
     if len(places) == 1:
-        out = _remap(region, *places[0])
+        out = remap_points(region, *places[0], cv2.INTER_CUBIC)
     else:
-        out = np.dstack([_remap(np.ascontiguousarray(region[..., c]), *places[c]) for c in range(3)])
+        out = np.dstack([remap_points(np.ascontiguousarray(region[..., c]), *places[c], cv2.INTER_CUBIC)
+                         for c in range(3)])
     out = _to_float(out, copy=False)
     if gain is not None:
         out *= gain[..., None]
     return out
-
-
-def _remap(src: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """``cv2.remap`` (cubic, the edge repeated) of maps of any width: OpenCV takes fewer than 32767 columns."""
-    if map_x.shape[1] < 32000:
-        return cv2.remap(src, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    return np.concatenate([cv2.remap(src, np.ascontiguousarray(map_x[:, c:c + 32000]),
-                                     np.ascontiguousarray(map_y[:, c:c + 32000]), cv2.INTER_CUBIC,
-                                     borderMode=cv2.BORDER_REPLICATE)
-                           for c in range(0, map_x.shape[1], 32000)], axis=1)
 
 
 def _source_box(to_src: np.ndarray, out_w: int, out_h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:

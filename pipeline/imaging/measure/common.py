@@ -69,3 +69,24 @@ def subsample(a: np.ndarray, max_pixels: int = 150_000) -> np.ndarray:
 def encode_luma(luma: np.ndarray) -> np.ndarray:
     """Linear luminance to sRGB-encoded luma in [0, 1] (perceptual, for edges and hashes)."""
     return linear_to_srgb(luma)
+
+
+#: OpenCV's remap takes maps of fewer than 32767 rows and columns: larger maps go through as rows of this many points.
+_REMAP_ROW = 8192
+
+
+def remap_points(img: np.ndarray, mapx: np.ndarray, mapy: np.ndarray, interpolation: int = cv2.INTER_LINEAR
+                 ) -> np.ndarray:
+    """``img`` sampled at the points ``mapx``, ``mapy`` (float32 pixel coordinates, any shape; the edge repeated
+    beyond it): an array of the maps' shape (and ``img``'s channels). A point's value depends on its coordinates
+    alone, so maps OpenCV's remap cannot take whole (32767 rows or columns) go through it as rows of
+    :data:`_REMAP_ROW` points."""
+    if mapx.ndim == 2 and max(mapx.shape) < 32767:
+        return cv2.remap(img, mapx, mapy, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    flat = mapx.size
+    rows = -(-flat // _REMAP_ROW)
+    pad = rows * _REMAP_ROW - flat
+    mx = np.concatenate([mapx.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _REMAP_ROW)
+    my = np.concatenate([mapy.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _REMAP_ROW)
+    out = cv2.remap(img, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape((rows * _REMAP_ROW,) + out.shape[2:])[:flat].reshape(mapx.shape + img.shape[2:])

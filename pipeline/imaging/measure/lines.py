@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pipeline.imaging.measure.common import check_luma, encode_luma, resize_long_edge
+from pipeline.imaging.measure.common import check_luma, encode_luma, remap_points, resize_long_edge
 from pipeline.kernel.records import LineMeasure
 
 
@@ -115,7 +115,6 @@ _SAME_LINE = 0.01
 #: runs on a smaller copy, good to about a pixel of it at each end).
 REFINE_BAND_PX = 3.0
 _BAND_STEP = 0.5  # the profiles across a segment are sampled every half pixel
-_SAMPLE_ROW = 8192  # points per row through cv2.remap, whose maps must have fewer than 32767 columns
 #: Segments whose both ends lie within this many pixels (of the working copy) of a longer segment's line, at an
 #: angle within :data:`COLLINEAR_DEG` of it, are pieces of that line. On benchmarks/straighten_fit.py's level-lines
 #: photos (24 turns each) the horizon read the turns with a median error of 0.32 deg from refined segments
@@ -217,7 +216,7 @@ def _refine(work: np.ndarray, segments: np.ndarray, long_edge: float, max_deviat
     mapx = (px[:, None] + offs[None, :] * nx[seg][:, None]).astype(np.float32)
     mapy = (py[:, None] + offs[None, :] * ny[seg][:, None]).astype(np.float32)
     smooth = cv2.GaussianBlur(work, (0, 0), 0.8)
-    prof = _sample(smooth, mapx, mapy)
+    prof = remap_points(smooth, mapx, mapy)
     inside = ((mapx >= 0) & (mapx <= work.shape[1] - 1) & (mapy >= 0) & (mapy <= work.shape[0] - 1)).all(axis=1)
     g = np.gradient(prof, axis=1)
     polarity = np.sign(np.bincount(seg, weights=g.sum(axis=1), minlength=pick.size))
@@ -255,18 +254,6 @@ def _refine(work: np.ndarray, segments: np.ndarray, long_edge: float, max_deviat
     out[j] = np.stack([x0[j] + a * nx, y0[j] + a * ny,
                        x0[j] + L * ux + (a + b * L) * nx, y0[j] + L * uy + (a + b * L) * ny], axis=1)
     return out
-
-
-def _sample(img: np.ndarray, mapx: np.ndarray, mapy: np.ndarray) -> np.ndarray:
-    """``img`` sampled (bilinear) at the points ``mapx``, ``mapy`` of any shape. OpenCV's remap takes maps of
-    fewer than 32767 rows and columns: the points go through it as rows of :data:`_SAMPLE_ROW`."""
-    flat = mapx.size
-    rows = -(-flat // _SAMPLE_ROW)
-    pad = rows * _SAMPLE_ROW - flat
-    mx = np.concatenate([mapx.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _SAMPLE_ROW)
-    my = np.concatenate([mapy.ravel(), np.zeros(pad, np.float32)]).reshape(rows, _SAMPLE_ROW)
-    out = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.ravel()[:flat].reshape(mapx.shape)
 
 
 def _tilts(segments: np.ndarray, shape: tuple[int, int], long_edge: float, max_deviation_deg: float,
