@@ -348,7 +348,23 @@ class StraightenRules(_Strict):
     """Automatic levelling and perspective correction."""
 
     verticals: bool = Field(
-        False, description="Correct converging verticals (keystone); standard for architecture and interiors."
+        False, description="Level the verticals and correct their convergence (keystone: the camera pitched up or "
+        "down), as Lightroom's Upright 'Vertical'; standard for architecture and interiors."
+    )
+    max_keystone_deg: float = Field(
+        6.0,
+        ge=0.0,
+        le=15.0,
+        description="Largest keystone corrected automatically, as the lean of the verticals at the frame's left "
+        "and right edges against those at its centre, in degrees (the line measure reads up to 6 in a 3:2 frame); "
+        "a stronger convergence is likely intentional (a tower looked up at) and is left to a retoucher.",
+    )
+    keystone_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the verticals' convergence undone: 1 makes them parallel; some architectural "
+        "photographers leave a trace (0.8) so a tall room does not look stretched; 0 levels the verticals only.",
     )
     horizon: bool = Field(True, description="Level a tilted horizon.")
     max_auto_angle_deg: float = Field(

@@ -318,6 +318,10 @@ def _print_summary(s: dict) -> None:
                  + ", ".join(f"{name}: {n}" for name, n in sorted(lens["corrected"].items())) + ")"] if done else []
         parts += [f"{n} not: {why}" for why, n in sorted(lens["not_corrected"].items(), key=lambda kv: -kv[1])]
         echo("lens: " + _printable("; ".join(parts)))  # (the lens names are the files' own text)
+    if s.get("keystones"):
+        n = s["keystones"]
+        whose = "frame's" if n == 1 else "frames'"
+        echo(f"keystone: {n} {whose} converging verticals undone")
     if s.get("reused_from_earlier_run"):
         echo(f"reused from an earlier run: {s['reused_from_earlier_run']} image-steps")
     if s["skipped_by_reason"]:

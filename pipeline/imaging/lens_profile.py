@@ -378,6 +378,16 @@ class LensGrid:
             places.append((fx + read(dx), fy + read(dy)))
         return places, None if self._gain is None else read(self._gain)
 
+    def at(self, x: np.ndarray, y: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+        """:meth:`on_raster` at the points ``(x, y)`` of the corrected frame (float32 arrays of one shape): where
+        they lie on the sensor (one place, or each colour's) and the vignetting's gain there (or None)."""
+        x, y = np.asarray(x, np.float32), np.asarray(y, np.float32)
+        grids = self._channels or [self._shift]
+        read = self._lookup(tuple(g for pair in grids for g in pair) + (() if self._gain is None else (self._gain,)),
+                            x, y, self._margin)
+        places = [(x + read[2 * i], y + read[2 * i + 1]) for i in range(len(grids))]
+        return places, None if self._gain is None else read[-1]
+
     def corrected(self, x_source: np.ndarray, y_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where points of the sensor (the picture as shot) land in the corrected frame: :meth:`source` inverted,
         by fixed-point steps (the map is the identity but for a few per cent: each step divides the error by

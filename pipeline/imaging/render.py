@@ -53,7 +53,8 @@ from pipeline.imaging.color import brightest_channel
 from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
-from pipeline.imaging.lens_profile import LensGrid, LensProfile, lens_grid
+from pipeline.imaging.lens_profile import LensGrid, LensProfile
+from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
 from pipeline.imaging.measure.common import remap_points
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
@@ -152,6 +153,9 @@ class Adjustments:
     lens : LensProfile or None
         A ``lens_correction`` operation's profile (:mod:`pipeline.imaging.lens_profile`): its distortion,
         vignetting and chromatic aberration undone in the resampling; None renders the picture as the lens drew it.
+    keystone : Keystone or None
+        A straighten operation's ``keystone`` (:mod:`pipeline.imaging.perspective`): the verticals' convergence undone
+        in the resampling, after the lens's correction; None leaves it.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -169,6 +173,7 @@ class Adjustments:
     pad_falloff: tuple[float, ...] | None = None
     shadow_lift: ShadowLift | None = None
     lens: LensProfile | None = None
+    keystone: Keystone | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -229,7 +234,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     operations : sequence of Operation
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
-        ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg"}``,
+        ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg", "keystone"?}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
         ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
         ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
@@ -262,6 +267,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     pad_falloff: tuple[float, ...] | None = None
     lift: ShadowLift | None = None
     lens: LensProfile | None = None
+    keystone: Keystone | None = None
     for op in operations:
         if not renderer_applies(op.applied_by, op.params, op.review):
             continue  # a person's job, or turned down by a reviewer
@@ -278,6 +284,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 faces.append(FaceLift(_box(p["box"], op), float(p["ev"]), max(0.0, float(p.get("feather_px", 0.0)))))
             elif op.kind == OperationKind.STRAIGHTEN:
                 angle += float(p["angle_deg"])
+                if p.get("keystone") is not None:
+                    keystone = Keystone.from_params(p["keystone"])
             elif op.kind == OperationKind.CROP:
                 crops[str(p["aspect"])] = _box(p["box"], op)
                 if float(p.get("rotate_deg") or 0.0):
@@ -308,6 +316,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         pad_falloff=pad_falloff,
         shadow_lift=lift,
         lens=lens,
+        keystone=keystone,
     )
 
 
@@ -442,7 +451,7 @@ def warp_frame(
     angle_deg: float,
     out_size: tuple[int, int],
     src_scale: tuple[float, float] = (1.0, 1.0),
-    lens: LensGrid | None = None,
+    lens: LensGrid | KeystoneMap | None = None,
 ) -> np.ndarray:
     """Turn, crop and scale ``src`` onto an ``out_size`` raster in one resampling.
 
@@ -459,10 +468,11 @@ def warp_frame(
     src_scale : (float, float)
         Decoded pixels per full-resolution pixel along x and y (0.5 for a
         half-size decode).
-    lens : LensGrid, optional
-        A lens profile's correction of the full-resolution frame: ``frame``
-        is a box of the corrected picture, each of its pixels read where the
-        lens put it, with the vignetting's gain there.
+    lens : LensGrid or KeystoneMap, optional
+        A lens profile's correction of the full-resolution frame, or a keystone's
+        (:func:`~pipeline.imaging.perspective.frame_map`): ``frame`` is a box of the
+        corrected picture, each of its pixels read where the lens (and the
+        camera's pitch) put it, with the vignetting's gain there.
 
     Returns
     -------
@@ -481,15 +491,25 @@ def warp_frame(
         raise ValueError(f"output size must be positive, got {out_size}")
     sx, sy = src_scale
     to_frame = output_to_frame(frame, angle_deg, (out_w, out_h))
+    to_frame, lens = _projective(to_frame, lens)
     if lens is not None:
         return _warp_through_lens(lambda box: src[box[1]:box[3], box[0]:box[2]], (src.shape[1], src.shape[0]),
                                   to_frame, out_w, out_h, src_scale, lens)
     return _warp(src, _scale(sx, sy) @ to_frame, out_w, out_h)
 
 
+def _projective(to_frame: np.ndarray, geometry: LensGrid | KeystoneMap | None
+                ) -> tuple[np.ndarray, LensGrid | KeystoneMap | None]:
+    """A keystone alone is a homography: folded into the raster's map (one ``cv2.warpPerspective``, as a turn is one
+    affine warp), with no map left to read point by point; a lens correction is read through its grid."""
+    if isinstance(geometry, KeystoneMap) and geometry.lens is None:
+        return geometry.to_source @ to_frame, None
+    return to_frame, geometry
+
+
 def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarray], src_size: tuple[int, int],
                        to_frame: np.ndarray, out_w: int, out_h: int, src_scale: tuple[float, float],
-                       lens: LensGrid) -> np.ndarray:
+                       lens: LensGrid | KeystoneMap) -> np.ndarray:
     """:func:`warp_frame` through a lens correction: each output pixel read at its place on the sensor
     (:meth:`LensGrid.on_raster`; each colour at its own where the chromatic aberration is corrected) in the source
     ``region_of(box)`` gives (``box``: x0, y0, x1, y1 of a ``src_size`` source), area-filtered first where it
@@ -539,6 +559,7 @@ def _warp_through_lens(region_of: Callable[[tuple[int, int, int, int]], np.ndarr
 def _source_box(to_src: np.ndarray, out_w: int, out_h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
     """Pixels of the source an output raster maps onto (continuous coords), with room for the filter."""
     corners = to_src @ np.array([[0, out_w, out_w, 0], [0, 0, out_h, out_h], [1, 1, 1, 1]], dtype=np.float64)
+    corners = corners[:2] / corners[2]  # a keystone's map is projective; an affine one's last row is (0, 0, 1)
     x0 = max(0, int(math.floor(corners[0].min())) - 3)
     y0 = max(0, int(math.floor(corners[1].min())) - 3)
     x1 = min(src_w, int(math.ceil(corners[0].max())) + 3)
@@ -554,11 +575,12 @@ def _warp(src: np.ndarray, to_src: np.ndarray, out_w: int, out_h: int) -> np.nda
         raise ValueError(f"the frame lies outside the {src_w}x{src_h} image")
     region = src[y0:y1, x0:x1]
     to_region = _translate(-x0, -y0) @ to_src
-    # Source pixels per output pixel along each output axis.
-    step_x = float(np.hypot(to_region[0, 0], to_region[1, 0]))
-    step_y = float(np.hypot(to_region[0, 1], to_region[1, 1]))
+    projective = bool(to_region[2, 0] or to_region[2, 1])
+    # Source pixels per output pixel along each output axis (a projective map's least, over the raster's corners).
+    step_x, step_y = _steps(to_region, out_w, out_h) if projective else (
+        float(np.hypot(to_region[0, 0], to_region[1, 0])), float(np.hypot(to_region[0, 1], to_region[1, 1])))
     down = min(step_x, step_y)
-    if down > _PRESHRINK_ABOVE and to_region[0, 1] == 0.0 and to_region[1, 0] == 0.0:
+    if down > _PRESHRINK_ABOVE and to_region[0, 1] == 0.0 and to_region[1, 0] == 0.0 and not projective:
         # An unturned downscale: one area resampling of the box straight onto the output raster.
         return _area_resample(region, to_region, out_w, out_h)
     if down > _PRESHRINK_ABOVE:
@@ -568,6 +590,10 @@ def _warp(src: np.ndarray, to_src: np.ndarray, out_w: int, out_h: int) -> np.nda
         region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
         to_region = _scale(new_w / rw, new_h / rh) @ to_region
     # cv2 indexes pixels by their centres: continuous coordinate = index + 0.5.
+    if projective:
+        out = cv2.warpPerspective(region, _translate(-0.5, -0.5) @ to_region, (out_w, out_h),
+                                  flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        return _to_float(out, copy=False)
     m = (_translate(-0.5, -0.5) @ to_region)[:2].astype(np.float64)
     identity = np.allclose(m, [[1, 0, m[0, 2]], [0, 1, m[1, 2]]], atol=1e-9) and np.allclose(
         m[:, 2], np.round(m[:, 2]), atol=1e-6
@@ -586,6 +612,19 @@ def _warp(src: np.ndarray, to_src: np.ndarray, out_w: int, out_h: int) -> np.nda
         borderMode=cv2.BORDER_REPLICATE,
     )
     return _to_float(out, copy=False)
+
+
+def _steps(to_src: np.ndarray, out_w: int, out_h: int) -> tuple[float, float]:
+    """The least source pixels per output pixel along each output axis of a projective map, over the raster's
+    corners (its Jacobian's columns there)."""
+    steps = []
+    for u, v in ((0.0, 0.0), (out_w, 0.0), (0.0, out_h), (out_w, out_h)):
+        x, y, w = to_src @ np.array([u, v, 1.0])
+        # d(x / w) / du = (a w - x g) / w^2, with a and g the map's first column's entries.
+        du = (to_src[:2, 0] * w - np.array([x, y]) * to_src[2, 0]) / (w * w)
+        dv = (to_src[:2, 1] * w - np.array([x, y]) * to_src[2, 1]) / (w * w)
+        steps.append((float(np.hypot(*du)), float(np.hypot(*dv))))
+    return min(s[0] for s in steps), min(s[1] for s in steps)
 
 
 def _area_resample(region: np.ndarray, to_region: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
@@ -663,7 +702,7 @@ def face_lift_mask(
 
 
 def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray,
-                     lens: LensGrid | None = None) -> np.ndarray:
+                     lens: LensGrid | KeystoneMap | None = None) -> np.ndarray:
     """Brighten (or darken) faces on a rendered raster, in place.
 
     Parameters
@@ -676,9 +715,9 @@ def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.nd
     to_frame : ndarray, (3, 3)
         :func:`output_to_frame` of this raster: where each pixel lies in the
         full-resolution frame, so the masks are those of a full-resolution render.
-    lens : LensGrid, optional
-        The raster's lens correction: the faces were found in the picture as
-        shot, so each pixel's mask is read where the lens put it.
+    lens : LensGrid or KeystoneMap, optional
+        The raster's lens or keystone correction: the faces were found in the
+        picture as shot, so each pixel's mask is read where the lens put it.
 
     Returns
     -------
@@ -697,14 +736,18 @@ def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.nd
     return rgb
 
 
-def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray, lens: LensGrid | None) -> None:
+def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray,
+                lens: LensGrid | KeystoneMap | None) -> None:
     out_h, out_w = rgb.shape[:2]
     to_out = np.linalg.inv(to_frame)
     patches: list[tuple[FaceLift, int, int, int, int]] = []
     for face in faces:
         x, y, w, h = face.box
-        # Through a lens correction a face lies within the lens's largest shift of where it was found.
-        f = face.feather_px + (0.0 if lens is None else lens.max_shift + 1.0)
+        f = face.feather_px
+        if lens is not None:
+            # Through a lens or keystone correction the face lies in the corrected frame where its outline lands.
+            x, y, w, h = lens.corrected_box((x - f - 1.0, y - f - 1.0, w + 2.0 * f + 2.0, h + 2.0 * f + 2.0))
+            f = 0.0
         xs = [x - f, x + w + f]
         ys = [y - f, y + h + f]
         pts = to_out @ np.array([[xs[0], xs[1], xs[1], xs[0]], [ys[0], ys[0], ys[1], ys[1]], [1, 1, 1, 1]])
@@ -1345,7 +1388,7 @@ def render_frame(
     white = shoulder_white(adjustments, white_of_source if adjustments.exposure_ev > 0 else 1.0)
     split = _padding(adjustments, frame, width, height, size)
     to_frame = output_to_frame(frame, adjustments.angle_deg, size)
-    lens = None if adjustments.lens is None else lens_grid(adjustments.lens, width, height)
+    lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
     if split is None:
         linear = warp_frame(decoded, frame, adjustments.angle_deg, size, src_scale, lens)
     else:  # the image's part inside, on the pad
@@ -1418,7 +1461,7 @@ def render_rows(
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))
-    lens = None if adjustments.lens is None else lens_grid(adjustments.lens, width, height)
+    lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
     if split is None:
         linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame, lens)
     else:  # the image's part inside, on the pad, as render_frame lays it
@@ -1442,8 +1485,9 @@ def render_rows(
 
 
 def _rows_of(region_of: Callable[[int, int, int, int], np.ndarray], to_frame: np.ndarray, out_w: int, out_h: int,
-             width: int, height: int, frame: Box, lens: LensGrid | None = None) -> np.ndarray:
+             width: int, height: int, frame: Box, lens: LensGrid | KeystoneMap | None = None) -> np.ndarray:
     """The ``out_w`` x ``out_h`` raster ``to_frame`` maps onto the image, read by regions (:func:`render_rows`)."""
+    to_frame, lens = _projective(to_frame, lens)
     if lens is not None:
         return _warp_through_lens(lambda box: region_of(*box), (width, height), to_frame, out_w, out_h, (1.0, 1.0),
                                   lens)

@@ -475,6 +475,18 @@ class LineMeasure:
     verticals_stability: float | None = column(
         "verticals_stability", pa.float64(),
         "Share (0-1) of readings of resampled near-vertical segments within 0.15 deg of verticals_tilt_deg.")
+    verticals_convergence: float | None = column(
+        "verticals_convergence", pa.float64(),
+        "How the near-vertical lines' lean changes across the frame, in degrees per long edge to the right: 0 when "
+        "they are read as parallel, negative when they meet above the frame (the camera pitched up: a keystone).")
+    verticals_convergence_stability: float | None = column(
+        "verticals_convergence_stability", pa.float64(),
+        "Share (0-1) of readings of resampled near-vertical segments (the bootstrap) whose convergence is within 1 "
+        "degree per long edge of verticals_convergence; null when the lines are read as parallel.")
+    verticals_one_sided: bool | None = column(
+        "verticals_one_sided", pa.bool_(),
+        "The near-vertical lines converge but lie on one side of the frame's centre, and are read as parallel: their "
+        "lean (verticals_tilt_deg) is the camera's pitch as much as its roll.")
 
 
 @dataclass

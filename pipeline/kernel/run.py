@@ -60,6 +60,7 @@ from pipeline.kernel.records import (
     Status,
     Verdict,
     awaiting_decision,
+    renderer_applies,
 )
 from pipeline.kernel.schema import use_system_memory_pool
 from pipeline.kernel.stage import RunContext
@@ -178,7 +179,7 @@ class RunResult:
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
         to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
-        images_to_confirm = 0
+        images_to_confirm = keystones = 0
         lens_done: Counter[str] = Counter()  # frames whose lens was corrected, by lens
         lens_left: Counter[str] = Counter()  # RAW frames it was not, by why
         for r in self.records:  # one pass: the records are read, counted and let go
@@ -202,6 +203,8 @@ class RunResult:
                 pending = [str(op.kind) for op in r.operations if awaiting_decision(op.params, op.review)]
                 to_confirm.update(pending)
                 images_to_confirm += bool(pending)
+                keystones += any(op.kind is OperationKind.STRAIGHTEN and op.params.get("keystone")
+                                 and renderer_applies(op.applied_by, op.params, op.review) for op in r.operations)
                 lens = next((op for op in r.operations if op.kind is OperationKind.LENS_CORRECTION), None)
                 if lens is not None:
                     lens_done[str(lens.params["lens_model"])] += 1
@@ -237,6 +240,8 @@ class RunResult:
             # Lens profile corrections (the chart's lens section): frames corrected by lens, RAW frames not by why.
             "lens_corrections": ({"corrected": dict(lens_done), "not_corrected": dict(lens_left)}
                                  if lens_done or lens_left else {}),
+            # Frames whose converging verticals the renderer undoes (a straightening's keystone).
+            "keystones": keystones,
             "seconds": round(self.seconds, 3),
         }
 

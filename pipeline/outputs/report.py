@@ -415,6 +415,10 @@ class ReportBuilder:
                     + [(n, f"not corrected: {why}") for why, n in sorted(lens.get("not_corrected", {}).items())])
             yield ("\n<h2>Lens profiles</h2><table><tr><th>frames</th><th>the chart's lens corrections</th></tr>"
                    + "".join(f"<tr><td>{n}</td><td>{_e(text)}</td></tr>" for n, text in rows) + "</table>")
+        if summary.get("keystones"):
+            n = summary["keystones"]
+            yield (f"\n<p>Converging verticals (keystone) undone in {n} frame{'s' if n != 1 else ''}, with the "
+                   "straightening's turn (their operations say by how much at the frame's edges).</p>")
         yield "\n" + _scenes_table(self.scenes)
         yield "\n" + equipment_section(equipment)
         yield ('\n<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'

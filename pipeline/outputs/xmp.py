@@ -653,6 +653,16 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"postprod corrects the lens ({lens['params']['lens_model']}) from lensfun's profile; "
                          "Camera Raw's profile corrections are turned on, with Adobe's own profile of the lens")
 
+    keystone = next((o["params"]["keystone"] for o in applied
+                     if o["kind"] == "straighten" and o["params"].get("keystone")), None)
+    if keystone is not None:
+        # Camera Raw's Upright "Vertical" (crs:PerspectiveUpright 4; 0 off, 1 auto, 2 full, 3 level, 5 guided): it
+        # finds the verticals itself, as postprod did.
+        a["crs:PerspectiveUpright"] = "4"
+        out.notes.append(f"postprod undoes this frame's converging verticals ({float(keystone['edge_lean_deg']):.1f} "
+                         "deg at the frame's edges); Camera Raw's Upright is set to Vertical, which finds them itself: "
+                         "the crop is drawn in the corrected frame, so check it after Camera Raw's correction")
+
     lift = next((o for o in applied if o["kind"] == "lift_shadows" and float(o["params"]["ev"]) > 0), None)
     if lift is not None:
         out.notes.append(f"postprod lifts this frame's shadows {float(lift['params']['ev']):+.2f} EV, easing off "

@@ -12,6 +12,7 @@ from pipeline.kernel.records import ImageRecord
 if TYPE_CHECKING:
     from pipeline.imaging.lens_profile import LensProfile
     from pipeline.imaging.measure.keypoints import Keypoints
+    from pipeline.imaging.perspective import Keystone
 
 
 @dataclass(slots=True)  # one a frame, all held while the shoot is planned: no instance dict
@@ -81,6 +82,9 @@ class PlanState:
     lens : LensProfile or None
         The lens correction the renderer makes (:mod:`pipeline.planning.rules.lens`): the faces, found in the
         picture as shot, move with it, and crops frame them where they land.
+    keystone : Keystone or None
+        The converging verticals the renderer undoes with the straightening's turn
+        (:mod:`pipeline.planning.rules.straighten`): the faces move with it too.
     """
 
     faces_that_count: tuple[int, ...]
@@ -98,6 +102,7 @@ class PlanState:
     merged_clipped_pct: float | None = None
     merged_crushed_pct: float | None = None
     lens: LensProfile | None = None
+    keystone: Keystone | None = None
 
     def read_keypoints(self) -> Keypoints | None:
         """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing

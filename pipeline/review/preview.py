@@ -117,6 +117,9 @@ def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool
         # the preview shows the vignetting's (the corners' brightness, as delivered), not its geometry.
         kept = dataclasses.replace(lens, distortion=False, chromatic_aberration=False) if lens.vignetting else None
         adjustments = dataclasses.replace(adjustments, lens=kept)
+    if adjustments.keystone is not None:
+        # Nor a keystone's: the straightening's overlay draws the verticals as measured, through their vanishing point.
+        adjustments = dataclasses.replace(adjustments, keystone=None)
     return adjustments
 
 

@@ -45,7 +45,7 @@ from pipeline.imaging.geometry import (
     shrink_to_fit,
     within_upscale,
 )
-from pipeline.imaging.lens_profile import lens_grid
+from pipeline.imaging.perspective import frame_map
 from pipeline.imaging.measure.content import decode_saliency_map
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
@@ -93,12 +93,12 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     W, H = float(record.frame.width), float(record.frame.height)  # PlanState.start checked they are there
     framing = framing_faces(record)
     counted = [(f.x, f.y, f.width, f.height) for f in (record.faces[i] for i in plan.faces_that_count)]
-    if plan.lens is not None:
-        # The renderer corrects the lens: crop boxes are in the corrected frame, where the faces have moved (a
-        # wide angle's by up to 1-2 % of the frame near its edges).
-        lens = lens_grid(plan.lens, int(W), int(H))
-        framing = {i: lens.corrected_box(box) for i, box in framing.items()}
-        counted = [lens.corrected_box(box) for box in counted]
+    corrected = frame_map(plan.lens, plan.keystone, int(W), int(H))
+    if corrected is not None:
+        # The renderer corrects the lens or the keystone: crop boxes are in the corrected frame, where the faces have
+        # moved (a wide angle's by up to 1-2 % of the frame near its edges; a keystone's by more).
+        framing = {i: corrected.corrected_box(box) for i, box in framing.items()}
+        counted = [corrected.corrected_box(box) for box in counted]
     subject = Subject.of(record) if not plan.angle_deg else None
     ops: list[Operation] = []
     for spec in chart.crops:

@@ -620,7 +620,8 @@ function opAmount(op) {
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
       + `, tint ${fmt(p.tint_shift, 1, true)}`;
-    case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`;
+    case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`
+      + (p.keystone ? `, keystone ${fmt(p.keystone.edge_lean_deg, 1)}° at the edges` : "");
     case "whiten_backdrop": return `${fmt(p.level, 0)} → 255`;
     case "lift_shadows": return `shadows ${fmt(p.ev, 2, true)} EV`;
     case "merge_bracket": return `${p.frames.length + 1} frames merged`;
@@ -835,6 +836,16 @@ function renderMeasurements() {
     ...rows.map(([k, v]) => h("tr", {}, h("th", { text: k }), h("td", { text: v }))));
 }
 
+// Where a point of the corrected frame (after a keystone's correction) lies in the picture as shot: the straighten
+// operation's keystone carries the homography (to_source, row by row), applied when the renderer undoes it.
+function asShot(x, y) {
+  const st = view.payload.doc.operations.find((o) => o.kind === "straighten");
+  const m = st && st.review.status !== "rejected" && st.params.keystone && st.params.keystone.to_source;
+  if (!m) return [x, y];
+  const w = m[6] * x + m[7] * y + m[8];
+  return [(m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w];
+}
+
 function rotatePoint(cx, cy, x, y, deg) {
   // Counter-clockwise on screen (y down), as pipeline/imaging/geometry.py turns crops.
   const a = (deg * Math.PI) / 180;
@@ -929,7 +940,10 @@ function renderOverlay() {
       if (op.kind !== "crop" || !active(op)) continue;
       const [x, y, w, hgt] = cropBox(op);
       const cx = x + w / 2, cy = y + hgt / 2, angle = op.params.angle_deg || 0;
-      const pts = [[x, y], [x + w, y], [x + w, y + hgt], [x, y + hgt]].map(([px, py]) => rotatePoint(cx, cy, px, py, angle));
+      // A keystone undone: the crop lies in the corrected frame; drawn over the picture as shot, where its pixels come
+      // from (a trapezoid).
+      const pts = [[x, y], [x + w, y], [x + w, y + hgt], [x, y + hgt]]
+        .map(([px, py]) => asShot(...rotatePoint(cx, cy, px, py, angle)));
       const sel = selectedOp === op;
       const colour = cropColour(op);
       const g = h("g", { class: "crop" + (sel ? " selected" : "") + (view.drafts[op.op_id] ? " draft" : ""), "data-op": op.op_id,
@@ -957,8 +971,21 @@ function renderOverlay() {
       const tilt = st.params.axis === "verticals"
         ? h("line", { x1: cx - L * Math.sin(a), y1: cy + L * Math.cos(a), x2: cx + L * Math.sin(a), y2: cy - L * Math.cos(a), class: "tilt" })
         : h("line", { x1: cx - L * Math.cos(a), y1: cy + L * Math.sin(a), x2: cx + L * Math.cos(a), y2: cy - L * Math.sin(a), class: "tilt" });
-      for (const line of [level, tilt]) line.setAttribute("stroke-width", 1.5 * unit);
-      children.push(h("g", { class: "guide" + (active(st) ? "" : " rejected") }, level, tilt,
+      // Converging verticals (a keystone undone): the lines through their vanishing point at a sixth of the width
+      // from each edge, as measured.
+      const ks = st.params.keystone, lines = [level, tilt];
+      if (ks && ks.convergence) {
+        const lean = (ks.lean_deg * Math.PI) / 180;
+        const d = -L * 180 / (Math.PI * ks.convergence) / Math.cos(lean);  // + = above the centre
+        const vx = cx + d * Math.sin(lean), vy = cy - d * Math.cos(lean);
+        for (const x of [W / 6, (5 * W) / 6]) {
+          // The line from (x, cy) to the point, where it crosses y = 0 and y = H.
+          const k = (0 - cy) / (vy - cy), k2 = (H - cy) / (vy - cy);
+          lines.push(h("line", { x1: x + k * (vx - x), y1: 0, x2: x + k2 * (vx - x), y2: H, class: "tilt" }));
+        }
+      }
+      for (const line of lines) line.setAttribute("stroke-width", 1.5 * unit);
+      children.push(h("g", { class: "guide" + (active(st) ? "" : " rejected") }, ...lines,
         h("text", { x: 8 * unit, y: cy - 8 * unit, "font-size": 14 * unit, text: `${st.params.axis} ${fmt(t, 2, true)}°` })));
     }
   }
