@@ -61,14 +61,12 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     srgb8_to_linear,
     to_srgb8,
 )
+from benchmarks.straighten_fit import measure  # noqa: E402
 from charts.loader import load_chart  # noqa: E402
-from pipeline.imaging.color import luminance  # noqa: E402
-from pipeline.imaging.decode import decode_proxy  # noqa: E402
-from pipeline.imaging.measure import line_measure  # noqa: E402
 from pipeline.imaging.lens_profile import find_profile  # noqa: E402
 from pipeline.imaging.perspective import Keystone, focal_px, keystone_matrix  # noqa: E402
 from pipeline.imaging.render import Adjustments, render_frame, render_rows  # noqa: E402
-from pipeline.kernel.records import ImageRecord, OperationKind, SourceKind  # noqa: E402
+from pipeline.kernel.records import OperationKind  # noqa: E402
 from pipeline.planning.plan import plan_image  # noqa: E402
 
 CACHE = Path(os.environ.get("POSTPROD_KEYSTONE_CACHE", Path.home() / ".cache" / "postprod" / "keystone"))
@@ -89,8 +87,6 @@ PITCHES_DEG = (-7.0, -5.0, -3.0, -1.5, 1.5, 3.0, 5.0, 7.0)
 ROLLS_DEG = (0.0, 1.2, -2.0)
 #: The injected camera's focal length, 35 mm equivalent.
 FOCAL_35MM = 24.0
-#: The proxy's long edge in the default graph (configs/default.yaml, decode_raw.proxy_long_edge).
-PROXY_LONG_EDGE = 1600
 #: The rotation target of the accuracy benchmark (issue 17): a residual within it counts as right.
 WITHIN_DEG = 0.3
 CHART = load_chart("real_estate_interiors").chart
@@ -216,15 +212,9 @@ def one(job: tuple[str, Path, float, float, tuple[float, float] | None]) -> Row:
     against ``reference``, the published photo's reading (its own for the photo as published)."""
     sid, path, pitch, roll, reference = job
     t0 = time.perf_counter()
-    twin = twin_file(sid, path, pitch, roll)
-    decoded = decode_proxy(twin, SourceKind.RASTER, PROXY_LONG_EDGE, 200_000_000)
-    lines = line_measure(luminance(decoded.rgb))
-    width, height = decoded.meta.width, decoded.meta.height
-    row = dict(source_path=twin.name, content_hash="0" * 64, file_size=1, format="jpeg",
-               source_kind=SourceKind.RASTER, width=width, height=height, exposure_ev=0.0,
-               sharpness=100.0, phash="0" * 16, clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0,
-               clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0, **asdict(lines))
-    ops = [o for o in plan_image(ImageRecord.from_row(row), CHART) if o.kind is OperationKind.STRAIGHTEN]
+    lines, record = measure(twin_file(sid, path, pitch, roll))  # the straightening benchmark's own path
+    width, height = int(record.frame.width), int(record.frame.height)
+    ops = [o for o in plan_image(record, CHART) if o.kind is OperationKind.STRAIGHTEN]
     op = ops[0] if ops else None
     applied = op is not None and str(op.applied_by) == "renderer"
     angle = float(op.params["angle_deg"]) if applied else 0.0

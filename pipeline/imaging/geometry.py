@@ -9,6 +9,9 @@ never shows an empty corner.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+import numpy as np
 
 Box = tuple[float, float, float, float]  # x, y, width, height
 
@@ -24,6 +27,18 @@ def rotated_corners(box: Box, angle_deg: float) -> list[tuple[float, float]]:
         # Screen y points down: a counter-clockwise turn on screen is clockwise in maths axes.
         out.append((cx + dx * ca + dy * sa, cy - dx * sa + dy * ca))
     return out
+
+
+def box_through(box: Box, mapping: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> Box:
+    """The box around the outline of ``box`` (x, y, w, h) carried by ``mapping`` (float32 points -> points): a lens
+    correction bends a straight edge a little, a keystone tilts it; nine points an edge follow both."""
+    x, y, w, h = box
+    t = np.linspace(0.0, 1.0, 9, dtype=np.float32)
+    xs = np.concatenate([x + w * t, x + w * t, np.full(9, x, np.float32), np.full(9, x + w, np.float32)])
+    ys = np.concatenate([np.full(9, y, np.float32), np.full(9, y + h, np.float32), y + h * t, y + h * t])
+    cx, cy = mapping(xs.astype(np.float32), ys.astype(np.float32))
+    x0, y0 = float(cx.min()), float(cy.min())
+    return x0, y0, float(cx.max()) - x0, float(cy.max()) - y0
 
 
 def within_upscale(size: tuple[int, int], frame_w: float, frame_h: float,

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import cv2
 import numpy as np
 
+from pipeline.imaging.geometry import box_through
 from pipeline.imaging.measure.common import remap_points
 
 if TYPE_CHECKING:
@@ -403,13 +404,7 @@ class LensGrid:
     def corrected_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """The box (x, y, w, h) of the picture as shot, in the corrected frame: the box around its outline's
         points there (a straight edge of the picture as shot bends a little in the corrected frame)."""
-        x, y, w, h = box
-        t = np.linspace(0.0, 1.0, 9, dtype=np.float32)
-        xs = np.concatenate([x + w * t, x + w * t, np.full(9, x, np.float32), np.full(9, x + w, np.float32)])
-        ys = np.concatenate([np.full(9, y, np.float32), np.full(9, y + h, np.float32), y + h * t, y + h * t])
-        cx, cy = self.corrected(xs.astype(np.float32), ys.astype(np.float32))
-        x0, y0 = float(cx.min()), float(cy.min())
-        return x0, y0, float(cx.max()) - x0, float(cy.max()) - y0
+        return box_through(box, self.corrected)
 
 
 def _extended(grid: np.ndarray) -> np.ndarray:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.optimize import linprog
 
+from pipeline.imaging.geometry import box_through
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -221,13 +223,7 @@ class KeystoneMap:
 
     def corrected_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
         """The box (x, y, w, h) of the picture as shot, in the corrected frame: the box around its outline there."""
-        x, y, w, h = box
-        t = np.linspace(0.0, 1.0, 9, dtype=np.float32)
-        xs = np.concatenate([x + w * t, x + w * t, np.full(9, x, np.float32), np.full(9, x + w, np.float32)])
-        ys = np.concatenate([np.full(9, y, np.float32), np.full(9, y + h, np.float32), y + h * t, y + h * t])
-        cx, cy = self.corrected(xs.astype(np.float32), ys.astype(np.float32))
-        x0, y0 = float(cx.min()), float(cy.min())
-        return x0, y0, float(cx.max()) - x0, float(cy.max()) - y0
+        return box_through(box, self.corrected)
 
 
 @functools.lru_cache(maxsize=4)
