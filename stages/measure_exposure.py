@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy
+from pipeline.imaging.lens_profile import find_profile, lens_grid
 from pipeline.imaging.measure import is_rendered, measure_all
-from pipeline.kernel.records import WorkItem
+from pipeline.kernel.records import ImageRecord, WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 #: A pixel at least this opaque is part of the picture the exposure is metered on (a cut-out's background,
@@ -24,15 +26,16 @@ class MeasureExposure(Stage):
         "Exposure meter reading, luminance percentiles, clipping, WB cast, sharpness, noise, "
         "horizon/verticals tilt, pHash (on the proxy)"
     )
-    reads = frozenset({"source_kind"})
+    reads = frozenset({"source_kind", "camera"})
     writes = frozenset({"exposure", "colour", "focus", "lines", "content"})
     consumes = frozenset({"proxy"})
     resources = Resources(cpus=1, memory_mb=600)
     # 2: a white backdrop that surrounds its subject is found when the subject clips, or the backdrop is blown in
     # one channel (records journalled before are measured again on a rerun). 3: a sweep whose light falls off
     # towards the corners is found, and its falloff recorded. 4: the subject's map (saliency_map), which the crops
-    # placed on the salient object are placed on.
-    version = 4
+    # placed on the salient object are placed on. 5: the verticals' convergence (a keystone), its steadiness and
+    # one-sidedness, read through the vanishing point; a RAW's lines read with its lens's distortion undone.
+    version = 5
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
@@ -54,6 +57,21 @@ class MeasureExposure(Stage):
         p = self.params
         m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma,
                         look_for_chart=p.colour_checker,
-                        opaque=None if proxy.opacity is None else proxy.opacity >= OPAQUE)
+                        opaque=None if proxy.opacity is None else proxy.opacity >= OPAQUE,
+                        line_luma=None if rendered else undistorted(item.record, proxy.luma))
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content
+
+
+def undistorted(record: ImageRecord, luma: np.ndarray) -> np.ndarray | None:
+    """The proxy's luminance with the lens's distortion undone, where lensfun profiles the body and lens the RAW
+    names (:func:`~pipeline.imaging.lens_profile.find_profile`, as the lens rule finds it): the straight lines a wide
+    angle bowed are read straight, in the geometry the renderer delivers when the chart corrects the lens. None
+    when no profile says how the lens draws (the lines are read as shot)."""
+    camera = record.camera
+    match = find_profile(camera.make, camera.model, camera.lens, camera.focal_length_mm, camera.aperture,
+                         distortion=True, vignetting=False, chromatic_aberration=False)
+    if match.profile is None:
+        return None
+    h, w = luma.shape
+    return lens_grid(match.profile, w, h).corrected_picture(luma)

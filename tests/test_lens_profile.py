@@ -90,9 +90,16 @@ def test_the_grid_reads_lensfuns_own_map() -> None:
 def shot_through_the_lens(photo: Path, dng: Path) -> np.ndarray:
     """``photo`` as the 10-22 at 10 mm f/4 would draw it on a 450D, written to ``dng``; the photo's linear light
     (the truth) returned."""
-    w, h = SIZE
     img = np.asarray(Image.open(photo).convert("RGB").resize(SIZE, Image.Resampling.LANCZOS), np.float32) / 255
     truth = srgb_to_linear(img) * np.float32(0.8)
+    write_through_the_lens(truth, dng)
+    return truth
+
+
+def write_through_the_lens(truth: np.ndarray, dng: Path) -> None:
+    """``truth`` (linear RGB at :data:`SIZE`) as the 10-22 at 10 mm f/4 draws it on a 450D (lensfun's reverse model
+    of its distortion and vignetting), written to ``dng`` as that camera names the lens."""
+    w, h = SIZE
     camera, lens = _lens_of(find_profile(*BODY, LENS, FOCAL, APERTURE).profile)
     mod = lensfunpy.Modifier(lens, camera.crop_factor, w, h)
     mod.initialize(FOCAL, APERTURE, 1000.0, scale=1.0, pixel_format=np.float32, reverse=True,
@@ -102,7 +109,6 @@ def shot_through_the_lens(photo: Path, dng: Path) -> np.ndarray:
     assert mod.apply_color_modification(drawn)
     write_dng_from_linear_rgb(dng, np.clip(drawn, 0.0, 1.0), make=BODY[0], model=f"{BODY[0]} {BODY[1]}",
                               lens_model=LENS, focal_length=FOCAL, f_number=APERTURE, exposure_time=1 / 60, iso=200)
-    return truth
 
 
 CHART = """\

@@ -487,6 +487,10 @@ class LineMeasure:
         "verticals_one_sided", pa.bool_(),
         "The near-vertical lines converge but lie on one side of the frame's centre, and are read as parallel: their "
         "lean (verticals_tilt_deg) is the camera's pitch as much as its roll.")
+    lines_undistorted: bool | None = column(
+        "lines_undistorted", pa.bool_(),
+        "The lines were read with the lens's distortion undone (a RAW whose body and lens lensfun profiles): straight "
+        "where the lens bowed them, in the geometry a lens correction delivers.")
 
 
 @dataclass

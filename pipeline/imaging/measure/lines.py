@@ -532,8 +532,9 @@ def _stability(angles: np.ndarray, length: np.ndarray, tilt: float, grid: np.nda
     return float(np.mean(np.abs(read - tilt) <= STABLE_DEG))
 
 
-def line_measure(luma: np.ndarray) -> LineMeasure:
-    """The record's lines group from the proxy's linear luminance (see :func:`line_tilts`)."""
+def line_measure(luma: np.ndarray, undistorted: bool = False) -> LineMeasure:
+    """The record's lines group from the proxy's linear luminance (see :func:`line_tilts`); ``undistorted``: that
+    luminance has its lens's distortion undone (recorded as ``lines_undistorted``)."""
     tilts = line_tilts(luma)
     return LineMeasure(
         horizon_tilt_deg=tilts.horizon_tilt_deg,
@@ -552,4 +553,5 @@ def line_measure(luma: np.ndarray) -> LineMeasure:
         verticals_convergence=tilts.verticals_convergence,
         verticals_convergence_stability=tilts.verticals_convergence_stability,
         verticals_one_sided=tilts.verticals_one_sided,
+        lines_undistorted=undistorted,
     )

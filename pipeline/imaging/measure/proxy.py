@@ -40,6 +40,7 @@ def measure_all(
     luma: np.ndarray | None = None,
     look_for_chart: bool = True,
     opaque: np.ndarray | None = None,
+    line_luma: np.ndarray | None = None,
 ) -> ProxyMeasures:
     """Exposure, colour, focus, lines and content of one linear proxy.
 
@@ -63,6 +64,9 @@ def measure_all(
         (:func:`~pipeline.imaging.measure.exposure.white_backdrop`) is left out of the exposure too, and the
         white balance is read off it where it says what the light is
         (:func:`~pipeline.imaging.measure.colour.backdrop_light`).
+    line_luma : ndarray, (h, w), optional
+        The luminance the straight lines are read on, when not ``luma``: a RAW's with its lens's distortion undone
+        (:meth:`~pipeline.imaging.lens_profile.LensGrid.corrected_picture`), so that its lines are straight.
 
     Returns
     -------
@@ -93,6 +97,6 @@ def measure_all(
         ),
         colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=sweep),
         focus=focus_measure(luma, encoded_small),
-        lines=line_measure(luma),
+        lines=line_measure(luma if line_luma is None else line_luma, undistorted=line_luma is not None),
         content=content_measure(encoded_small, rgb),
     )
