@@ -101,6 +101,14 @@ photos, none visibly tilted, were sent to be levelled by -9.9 to +7.6 deg; 8 are
 rival direction is more than :data:`SURE_RIVAL` of its length is not told (:data:`MAX_RIVAL_TO_REPORT`), nor a
 sure horizon its verticals read more than :data:`SURE_GAINSAY_DEG` away. On straighten_fit's rows the level-lines
 figures and the untilted photos told are unchanged, and readings told more than 0.5 deg off fall 112 -> 90.
+
+Keystone (converging verticals, charts that correct the verticals): the line measure now reads converging lines
+through their vanishing point exactly (each segment's lean through the point, not a lean linear in its offset),
+refines the convergence to 0.05 deg per long edge and says how steady it is; with a sure turn of the verticals
+and a steady convergence (:data:`KEYSTONE_STABILITY`) the renderer undoes the keystone too
+(:mod:`pipeline.imaging.perspective`; benchmarks/keystone.py). Verticals converging all on one side of the frame
+are no longer turned (their lean is the pitch's as much as the roll's). On straighten_fit's rows the exact reading
+moved 30 of 1275 readings, none applied: level lines within 0.3 deg 56 -> 55 %, told more than 0.5 deg off 90 -> 91.
 """
 
 from __future__ import annotations
