@@ -186,7 +186,7 @@ def residuals(width: int, height: int, pitch: float, roll: float, angle: float, 
     if reference is not None:
         lean, convergence = reference
         a = math.radians(lean)
-        d = Keystone(lean, convergence, 1.0)._distance(width, height)  # + = above the centre
+        d = Keystone(lean, convergence, 1.0).vanishing_distance(width, height)  # + = above the centre
         vp = (math.sin(a), -math.cos(a), 0.0) if d is None else (width / 2.0 + d * math.sin(a),
                                                                  height / 2.0 - d * math.cos(a), 1.0)
     worst = 0.0

@@ -74,7 +74,7 @@ def test_the_keystone_makes_the_verticals_of_a_pitched_camera_parallel() -> None
     # With a roll, the verticals come out parallel at the roll's lean.
     rolled = Keystone(1.5, conv, f)
     m = keystone_matrix(rolled, W, H)
-    d = rolled._distance(W, H)
+    d = rolled.vanishing_distance(W, H)
     vp = (W / 2 + d * math.sin(math.radians(1.5)), H / 2 - d * math.cos(math.radians(1.5)))
     for x in (0.05, 0.5, 0.95):
         p0 = np.array([x * W, 0.8 * H])

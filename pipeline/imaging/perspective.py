@@ -31,11 +31,10 @@ import numpy as np
 from scipy.optimize import linprog
 
 from pipeline.imaging.geometry import box_through
+from pipeline.imaging.lens_profile import LensGrid, LensProfile, lens_grid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from pipeline.imaging.lens_profile import LensGrid, LensProfile
 
 #: The focal length (35 mm equivalent) assumed where the file does not give one that lensfun can scale: a wide
 #: normal, the interiors' usual. It only sets the corrected picture's height against its width.
@@ -91,10 +90,10 @@ class Keystone:
 
     def pitch_deg(self, width: int, height: int) -> float:
         """The camera's pitch the convergence says, at this focal length (degrees, + = up)."""
-        distance = self._distance(width, height)
+        distance = self.vanishing_distance(width, height)
         return 0.0 if distance is None else math.degrees(math.atan(self.focal_px / distance))
 
-    def _distance(self, width: int, height: int) -> float | None:
+    def vanishing_distance(self, width: int, height: int) -> float | None:
         """The vanishing point's distance from the centre along the unrolled vertical (px, + = above), or None
         when the verticals are parallel."""
         if self.convergence == 0.0:
@@ -126,7 +125,7 @@ def keystone_matrix(keystone: Keystone, width: int, height: int) -> np.ndarray:
     picture is rolled back (the straightening's turn levels it). The largest box of the frame's shape inside the
     turned picture is then scaled onto the frame.
     """
-    distance = keystone._distance(width, height)
+    distance = keystone.vanishing_distance(width, height)
     centre = np.array([[1.0, 0.0, -width / 2.0], [0.0, 1.0, -height / 2.0], [0.0, 0.0, 1.0]])
     if distance is None:
         return np.eye(3)
@@ -160,7 +159,7 @@ def _inscribed(quad: np.ndarray, aspect: float) -> tuple[float, float, float]:
     orient = np.sign(ax * by - ay * bx)
     for i in range(4):
         p, q = quad[i], quad[(i + 1) % 4]
-        # Inside lies to the left of each edge walked counter-clockwise (its normal pointing out).
+        # (a, b): the edge's outward normal, whichever way round the corners go (orient).
         a, b = (q[1] - p[1]) * orient, -(q[0] - p[0]) * orient
         c = a * p[0] + b * p[1]
         for fx, fy in ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0 / aspect), (0.0, 1.0 / aspect)):
@@ -237,8 +236,6 @@ def frame_map(lens: LensProfile | None, keystone: Keystone | None, width: int, h
               ) -> LensGrid | KeystoneMap | None:
     """The map between the corrected frame the plan and the renderer work in and the picture as shot: the lens
     correction's, the keystone's (through the lens's when both), or None when neither is made."""
-    from pipeline.imaging.lens_profile import lens_grid
-
     grid = None if lens is None else lens_grid(lens, width, height)
     if keystone is None:
         return grid

@@ -54,7 +54,6 @@ from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, 
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.lens_profile import LensGrid, LensProfile
-from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
 from pipeline.imaging.measure.common import remap_points
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.imaging.measure.metering import (
@@ -66,6 +65,7 @@ from pipeline.imaging.measure.metering import (
     encoded_level,
     split_level,
 )
+from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
 from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.imaging.watermark import file_digest, mark_file
 from pipeline.kernel.records import (

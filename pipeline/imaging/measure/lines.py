@@ -422,17 +422,17 @@ def _family(angles: np.ndarray, length: np.ndarray, offset: np.ndarray, max_devi
     apart = np.abs(grid - tilt) >= RIVAL_APART_DEG
     support = float(length[agree].sum())
     rival = float(within[apart].max() / support) if apart.any() and support > 0 else 0.0
-    steady = None if best == level else _slope_stability(read, length, slopes, level, slope, grid, step)
+    steady = None if best == level else _slope_stability(read, length, slopes, slope, grid, step)
     return (tilt, support / long_edge, support / float(length.sum()), lines, rival,
             _stability(angles, length, tilt, grid, step), slope, steady, one_sided)
 
 
-def _slope_stability(read: np.ndarray, length: np.ndarray, slopes: np.ndarray, level: int, slope: float,
-                     grid: np.ndarray, step: float) -> float:
+def _slope_stability(read: np.ndarray, length: np.ndarray, slopes: np.ndarray, slope: float, grid: np.ndarray,
+                     step: float) -> float:
     """The share of resampled segment sets (the bootstrap, as :func:`_stability`) whose converging lines are read
-    at a slope within :data:`SLOPE_STABLE` of ``slope``: the search of :func:`_family` (every slope of ``slopes``,
-    whose readings of the segments are ``read``, the parallel one at index ``level`` unless meeting at a point
-    gathers :data:`CONVERGENCE_GAIN` times more) on each resample. A vanishing point that many lines agree on is
+    at a slope within :data:`SLOPE_STABLE` of ``slope``: the search of :func:`_family` (every other slope of
+    ``slopes``, whose readings of the segments are ``read``; the parallel one unless meeting at a point gathers
+    :data:`CONVERGENCE_GAIN` times more) on each resample. A vanishing point that many lines agree on is
     found whichever are drawn; one that a few lines or a curve's pieces (an arcade's arches) make up moves."""
     rng = np.random.default_rng(1)  # the same draws for every picture: a measurement, not a sample
     grid, step = grid[::_RESAMPLE_COARSER], step * _RESAMPLE_COARSER

@@ -268,8 +268,9 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             if abs(turn) < st.tolerance_deg:
                 return []
             return [_witness(*reading)]
-        # Converging verticals are corrected whatever their lean at the centre (a level camera pitched up).
-        converging = axis == "verticals" and _edge_lean(record) >= st.tolerance_deg
+        # Converging verticals the renderer would undo are corrected whatever their lean at the centre (a level camera
+        # pitched up).
+        converging = axis == "verticals" and _keystone(record, chart, plan)[0] is not None
         if abs(turn) < st.tolerance_deg and not converging:
             return []
         if support is None:  # an older record: the line count decides
