@@ -290,7 +290,8 @@ def per_source(rows: list[Row]) -> str:
     for sid, split in SOURCES.items():
         twins = [r for r in rows if r.source == sid and (r.pitch_deg or r.roll_deg)]
         level = next(r for r in rows if r.source == sid and not (r.pitch_deg or r.roll_deg))
-        plan = "-" if level.angle_deg is None else f"turn {level.angle_deg:+.2f} ({'applied' if level.applied else 'told'})"
+        how = "applied" if level.applied else "told"
+        plan = "-" if level.angle_deg is None else f"turn {level.angle_deg:+.2f} ({how})"
         if level.keystone is not None:
             plan += f", keystone undone ({level.edge_lean:.2f} deg at the edges)"
         out.append(f"| {Path(sid).stem} | {split} | {_stats([r.residual for r in twins])} | "
@@ -310,7 +311,8 @@ def timing(repeat: int = 3) -> str:
     cases = {"uncorrected": Adjustments(), "keystone": Adjustments(keystone=keystone),
              "lens (distortion, vignetting) + keystone": Adjustments(
                  keystone=keystone, lens=dataclasses.replace(lens, chromatic_aberration=False))}
-    out = ["| render | 24 MP master, 16-bit (s) | ratio | 2048 px rendition, 8-bit (s) | ratio |", "|---|---|---|---|---|"]
+    out = ["| render | 24 MP master, 16-bit (s) | ratio | 2048 px rendition, 8-bit (s) | ratio |",
+           "|---|---|---|---|---|"]
     base: list[float] = []
     for name, adj in cases.items():
         times = []
@@ -327,7 +329,8 @@ def timing(repeat: int = 3) -> str:
                 best = min(best, time.perf_counter() - t0)
             times.append(best)
         base = base or times
-        out.append(f"| {name} | {times[0]:.2f} | {times[0] / base[0]:.2f}x | {times[1]:.3f} | {times[1] / base[1]:.2f}x |")
+        out.append(f"| {name} | {times[0]:.2f} | {times[0] / base[0]:.2f}x | {times[1]:.3f} | "
+                   f"{times[1] / base[1]:.2f}x |")
     return "\n".join(out)
 
 
