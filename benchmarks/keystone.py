@@ -19,8 +19,8 @@ reads in the photo as published. The *residual lean*: those lines, at the left e
 edge of the twin, mapped through the plan's correction (the keystone's homography and the straightening's turn,
 when the renderer applies them), their lean from vertical; per twin the largest of the three, 0 when the plan
 undoes exactly the pitch and roll injected. Beside postprod: the twin as shot (no correction), and the
-straightening alone (the turn by the verticals' lean at the centre, postprod before the keystone, from the same
-plan). The photos as published: what the plan does to them.
+straightening alone (the plan's turn by the verticals' lean at the centre, without the keystone). The photos as
+published: what the plan does to them.
 
     python benchmarks/keystone.py --photos DIR [--write] [--jobs 2] [--verbose]
 
@@ -107,8 +107,9 @@ class Row:
     one_sided: bool  # converging lines on one side of the frame, read as parallel
     lean_stability: float | None  # the lean's stability (the line measure's verticals_stability)
     residual: float  # postprod: the largest |lean| of the photo's verticals in the delivered frame (deg)
-    residual_turn_only: float  # the turn alone (postprod before the keystone)
+    residual_turn_only: float  # the turn alone (the plan's turn without its keystone)
     residual_none: float  # the twin as shot
+    residual_if_turned: float | None  # the operation's turn made, whoever it is left to (None: no operation)
     seconds: float
 
 
@@ -228,7 +229,10 @@ def one(job: tuple[str, Path, float, float, tuple[float, float] | None]) -> Row:
                lines.verticals_convergence_stability, bool(lines.verticals_one_sided), lines.verticals_stability,
                residuals(width, height, pitch, roll, angle, keystone, reference),
                residuals(width, height, pitch, roll, turn_only, None, reference),
-               residuals(width, height, pitch, roll, 0.0, None, reference), time.perf_counter() - t0)
+               residuals(width, height, pitch, roll, 0.0, None, reference),
+               None if op is None else residuals(width, height, pitch, roll, float(op.params["angle_deg"]), None,
+                                                 reference),
+               time.perf_counter() - t0)
 
 
 def run(photos: Path, jobs: int) -> list[Row]:
@@ -258,7 +262,7 @@ def table(rows: list[Row]) -> str:
     """The split's figures: the residual lean of the pitched twins, postprod against the turn alone and as shot."""
     twins = [r for r in rows if r.pitch_deg or r.roll_deg]
     level = [r for r in rows if not (r.pitch_deg or r.roll_deg)]
-    out = ["| metric | postprod | turn only (before the keystone) | as shot |", "|---|---|---|---|"]
+    out = ["| metric | postprod | the turn alone (no keystone) | as shot |", "|---|---|---|---|"]
     picks = (("pitched twins", twins), ("  of them pitched 1.5-3 deg", [r for r in twins if abs(r.pitch_deg) <= 3]),
              ("  of them pitched 5-7 deg", [r for r in twins if abs(r.pitch_deg) >= 5]))
     for name, pick in picks:
@@ -277,6 +281,11 @@ def table(rows: list[Row]) -> str:
     out.append(f"| pitched twins left worse than as shot (residual up by more than 0.2 deg) | "
                f"{sum(r.residual > r.residual_none + 0.2 for r in twins)} of {len(twins)} | "
                f"{sum(r.residual_turn_only > r.residual_none + 0.2 for r in twins)} of {len(twins)} | — |")
+    sided = [r for r in twins if r.one_sided and r.residual_if_turned is not None]
+    out.append(f"| pitched twins whose verticals converge on one side, their turn told, not made (n={len(sided)}): "
+               f"made, it would leave them worse than as shot; better (by more than 0.2 deg) | "
+               f"{sum(r.residual_if_turned > r.residual_none + 0.2 for r in sided)}; "
+               f"{sum(r.residual_if_turned < r.residual_none - 0.2 for r in sided)} | — | — |")
     out.append(f"| photos as published: keystone undone (its lean at the frame's edges, deg: median; largest) | "
                f"{len([r for r in level if r.keystone])} of {len(level)} "
                f"({_stats([r.edge_lean for r in level if r.keystone])}; "
