@@ -13,6 +13,7 @@ import pytest
 from planning_inputs import chart_with, lines_record
 
 from charts.loader import load_chart
+from pipeline.imaging.geometry import rotated_corners
 from pipeline.imaging.lens_profile import LensGrid, find_profile
 from pipeline.imaging.measure.lines import line_tilts
 from pipeline.imaging.perspective import Keystone, KeystoneMap, focal_px, keystone_matrix
@@ -286,6 +287,16 @@ def test_the_xmp_sets_camera_raws_upright_and_the_review_leaves_the_geometry() -
     assert any("Upright is set to Vertical" in n for n in settings.notes)
     st = next(o for o in doc["operations"] if o["kind"] == "straighten")
     assert preview_adjustments([st]).keystone is None
+    # The report draws each crop where its pixels come from in the picture as shot: a trapezoid, its corners where
+    # the keystone's map takes the crop's.
+    from pipeline.outputs.report import ReportImage, _overlay
+
+    svg = _overlay(ReportImage(source_path="a.jpg", status="ok", doc=doc))
+    crop = next(o for o in doc["operations"] if o["kind"] == "crop")
+    (ax, ay), (bx, by), *_ = rotated_corners(tuple(crop["params"]["box"]), float(crop["params"]["angle_deg"]))
+    sx, sy = KeystoneMap(Keystone.from_params(st["params"]["keystone"]), W, H).source(
+        np.array([ax, bx], np.float32), np.array([ay, by], np.float32))
+    assert f'<polygon points="{sx[0]:.0f},{sy[0]:.0f} {sx[1]:.0f},{sy[1]:.0f}' in svg
     # Without a keystone nothing of it is written.
     plain = lines_record(**SURE)
     plain.operations = plan_image(plain, INTERIORS)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
+from pipeline.imaging.geometry import rotated_corners
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
@@ -115,11 +116,24 @@ def _overlay(im: ReportImage) -> str:
             parts.append(f'<text x="{x:.0f}" y="{max(y - stroke * 2, stroke * 6):.0f}" fill="{color}" '
                          f'font-size="{stroke * 7:.0f}" font-weight="bold">{op["params"]["ev"]:+.1f} EV</text>')
     crops = [o for o in active if o["kind"] == OperationKind.CROP]
+    # A keystone undone: the crops lie in the corrected frame, drawn where their pixels come from in the picture.
+    to_source = next((o["params"]["keystone"].get("to_source") for o in active
+                      if o["kind"] == OperationKind.STRAIGHTEN and o["params"].get("keystone")), None)
     for k, op in enumerate(crops):
         x, y, bw, bh = op["params"]["box"]
         cx, cy = x + bw / 2, y + bh / 2
         angle = -float(op["params"].get("angle_deg") or 0.0)  # SVG turns clockwise for positive angles
         colour = CROP_COLOURS[k % len(CROP_COLOURS)]
+        if to_source is not None:
+            corners = np.array(rotated_corners((x, y, bw, bh), -angle)).T
+            mapped = np.asarray(to_source, np.float64).reshape(3, 3) @ np.vstack([corners, np.ones(4)])
+            (px, py) = mapped[:2] / mapped[2]
+            points = " ".join(f"{a:.0f},{b:.0f}" for a, b in zip(px, py))
+            parts.append(f'<polygon points="{points}" fill="none" stroke="{colour}" stroke-width="{stroke:.1f}" '
+                         f'stroke-dasharray="{stroke * 4:.0f}"><title>{_e(op["params"]["aspect"])}</title></polygon>')
+            parts.append(f'<text x="{px[0] + stroke * 3:.0f}" y="{py[0] + stroke * 9:.0f}" fill="{colour}" '
+                         f'font-size="{stroke * 7:.0f}" font-weight="bold">{_e(op["params"]["aspect"])}</text>')
+            continue
         parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{bw:.0f}" height="{bh:.0f}" fill="none" '
                      f'stroke="{colour}" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 4:.0f}" '
                      f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op["params"]["aspect"])}</title></rect>')
