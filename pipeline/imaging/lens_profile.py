@@ -288,6 +288,7 @@ class LensGrid:
         # are normalised by the size less one): grid point i is full-resolution pixel i * k, continuous i * k + 0.5.
         self.kx, self.ky = (width - 1) / (gw - 1), (height - 1) / (gh - 1)
         self.width, self.height = width, height
+        self._picture_map: tuple[np.ndarray, np.ndarray] | None = None  # corrected_picture's, made on first use
         lf = _lensfun()
         flags = ((lf.ModifyFlags.DISTORTION | lf.ModifyFlags.SCALE if profile.distortion else 0)
                  | (lf.ModifyFlags.VIGNETTING if profile.vignetting else 0)
@@ -396,11 +397,12 @@ class LensGrid:
         h, w = picture.shape[:2]
         if (w, h) != (self.width, self.height):
             raise ValueError(f"a {w}x{h} picture for a {self.width}x{self.height} lens grid")
-        pixel_centres = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
-        places, _ = self.on_raster(pixel_centres, w, h)
-        xs, ys = places[len(places) // 2]  # green's, where each colour has its own
-        return remap_points(np.ascontiguousarray(picture, np.float32), xs - np.float32(0.5), ys - np.float32(0.5),
-                            cv2.INTER_LINEAR)
+        if self._picture_map is None:  # made once: every frame of a body and lens at one focal length shares it
+            pixel_centres = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+            places, _ = self.on_raster(pixel_centres, w, h)
+            xs, ys = places[len(places) // 2]  # green's, where each colour has its own
+            self._picture_map = (xs - np.float32(0.5), ys - np.float32(0.5))
+        return remap_points(np.ascontiguousarray(picture, np.float32), *self._picture_map, cv2.INTER_LINEAR)
 
     def corrected(self, x_source: np.ndarray, y_source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where points of the sensor (the picture as shot) land in the corrected frame: :meth:`source` inverted,
