@@ -36,7 +36,7 @@ def box_through(box: Box, mapping: Callable[[np.ndarray, np.ndarray], tuple[np.n
     t = np.linspace(0.0, 1.0, 9, dtype=np.float32)
     xs = np.concatenate([x + w * t, x + w * t, np.full(9, x, np.float32), np.full(9, x + w, np.float32)])
     ys = np.concatenate([np.full(9, y, np.float32), np.full(9, y + h, np.float32), y + h * t, y + h * t])
-    cx, cy = mapping(xs.astype(np.float32), ys.astype(np.float32))
+    cx, cy = mapping(xs, ys)
     x0, y0 = float(cx.min()), float(cy.min())
     return x0, y0, float(cx.max()) - x0, float(cy.max()) - y0
 

@@ -127,7 +127,7 @@ def _overlay(im: ReportImage) -> str:
         if to_source is not None:
             corners = np.array(rotated_corners((x, y, bw, bh), -angle)).T
             mapped = np.asarray(to_source, np.float64).reshape(3, 3) @ np.vstack([corners, np.ones(4)])
-            (px, py) = mapped[:2] / mapped[2]
+            px, py = mapped[:2] / mapped[2]
             points = " ".join(f"{a:.0f},{b:.0f}" for a, b in zip(px, py))
             parts.append(f'<polygon points="{points}" fill="none" stroke="{colour}" stroke-width="{stroke:.1f}" '
                          f'stroke-dasharray="{stroke * 4:.0f}"><title>{_e(op["params"]["aspect"])}</title></polygon>')
