@@ -21,6 +21,7 @@ from pipeline.equipment.analysis import (
     assign_photographers,
     captures,
     equipment_rows,
+    keystone_lean,
     median_from_hist,
     operator_rows,
 )
@@ -41,6 +42,7 @@ from pipeline.kernel.records import (
     Verdict,
 )
 from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table, write_parquet_atomic
+from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
 
 T0 = datetime(2026, 3, 2, 10, 0, 0)
 
@@ -111,6 +113,40 @@ def test_operator_rows_count_captures_corrections_reasons_and_bursts():
     assert row["exposure_ev_median"] == pytest.approx(-0.9) and row["horizon_tilt_median_deg"] == pytest.approx(2.0)
     assert sum(row["exposure_ev_hist"]) == 3 and len(row["exposure_ev_hist"]) == len(EXPOSURE_BIN_EDGES) + 1
     to_table([row], OPERATORS_SCHEMA)  # the row fits the schema
+
+
+def test_a_photographers_pitch_is_counted_from_steady_converging_verticals_only():
+    def shot(path: str, convergence: float | None, stability: float | None = 0.9, one_sided: bool = False):
+        r = rec(path)
+        r.frame.width, r.frame.height = 6000, 4000
+        r.lines.verticals_convergence, r.lines.verticals_convergence_stability = convergence, stability
+        r.lines.verticals_one_sided = one_sided
+        r.plan.verdict = Verdict.ACCEPT
+        return r
+
+    records = [
+        shot("up.dng", -3.0),  # meets above the frame: 1.5 deg at the edges, pitched up
+        shot("up_more.dng", -5.0),  # 2.5 deg
+        shot("down.dng", 4.0),  # meets below: pitched down 2 deg
+        shot("slight.dng", -0.8),  # 0.4 deg at the edges: under what a viewer sees
+        shot("arcade.dng", -6.0, stability=KEYSTONE_STABILITY - 0.1),  # resamples do not hold it
+        shot("one_side.dng", 0.0, None, one_sided=True),  # pitch and roll cannot be told apart
+        shot("level.dng", 0.0, None),
+        shot("no_lines.dng", None, None),
+    ]
+    for i, r in enumerate(records):
+        r.camera.captured_at = T0 + timedelta(minutes=i)
+    assert [keystone_lean(r) for r in records] == [1.5, 2.5, -2.0, 0.4, None, None, 0.0, None]
+    portrait = shot("portrait.dng", -3.0)
+    portrait.frame.width, portrait.frame.height = 4000, 6000  # the same convergence per long edge, a narrower frame
+    assert keystone_lean(portrait) == pytest.approx(1.0)
+    assign_photographers(records)
+    (row,) = operator_rows(records, "s1")
+    assert (row["planned"], row["pitched_frames"], row["keystone_lean_median_deg"]) == (8, 3, 1.5)
+    assert sum(row["keystone_lean_hist"]) == 3
+    to_table([row], OPERATORS_SCHEMA)
+    (person,) = photographer_history(to_table([row], OPERATORS_SCHEMA))
+    assert person["pitched_share"] == pytest.approx(3 / 8) and 1.0 <= person["keystone_lean_median_deg"] <= 2.0
 
 
 def test_median_from_hist():
@@ -232,6 +268,14 @@ def test_operators_command(tmp_path):
     assert {p.name for p in (tmp_path / "h").iterdir()} == {
         "photographers.parquet", "photographer_shoots.parquet", "bodies.parquet", "body_defects.parquet"}
     assert pq.read_table(tmp_path / "h" / "bodies.parquet").column("body").to_pylist() == ["S1"]
+    # An output folder written before a column was (the camera's pitch): its counts read 0, its medians none.
+    older = pq.read_table(tmp_path / "outs" / "s1" / "operators.parquet")
+    older = older.drop_columns(["pitched_frames", "keystone_lean_median_deg", "keystone_lean_hist"])
+    write_parquet_atomic(older, tmp_path / "outs" / "s1" / "operators.parquet")
+    res = CliRunner().invoke(main, ["operators", str(tmp_path / "outs"), "--out", str(tmp_path / "h")])
+    assert res.exit_code == 0, res.output
+    (person,) = pq.read_table(tmp_path / "h" / "photographers.parquet").to_pylist()
+    assert (person["pitched_frames"], person["pitched_share"], person["keystone_lean_median_deg"]) == (0, 0.0, None)
     empty = tmp_path / "empty"
     empty.mkdir()
     res = CliRunner().invoke(main, ["operators", str(empty)])

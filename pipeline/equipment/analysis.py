@@ -10,8 +10,8 @@ evidence files of :mod:`pipeline.equipment.evidence`, one at a time); no pixels.
   soft on one side or vignetting beyond the norm, per body+lens
   (:mod:`pipeline.equipment.lens`), plus the frames whose focus missed; :func:`equipment_rows` are ``equipment.parquet``.
 * :func:`operator_rows` are ``operators.parquet``: per photographer, how
-  often the chart had to correct their frames and why, their exposure and
-  tilt habits, duplicates, bursts, rejections and focus misses.
+  often the chart had to correct their frames and why, their exposure,
+  tilt and pitch habits, duplicates, bursts, rejections and focus misses.
 
 A capture shot as RAW+JPEG is two files and one frame: :func:`captures`
 pairs them (same folder, same name, same capture time) and the RAW stands for
@@ -47,6 +47,7 @@ from pipeline.equipment.photographers import PhotographerRegister, resolve_photo
 from pipeline.imaging.identity import CameraIdentity
 from pipeline.imaging.lens_field import LensField
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind, Status, Verdict
+from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
 
 EQUIPMENT_NAME = "equipment.parquet"
 OPERATORS_NAME = "operators.parquet"
@@ -62,6 +63,10 @@ TILT_BIN_EDGES = tuple(float(x) for x in np.arange(-5.0, 5.01, 0.5))
 #: chart's, not the photographer's, and are left out).
 CORRECTIONS = (OperationKind.EXPOSURE, OperationKind.WHITE_BALANCE, OperationKind.BRIGHTEN_FACE,
                OperationKind.STRAIGHTEN)
+#: A frame is counted as shot with the camera pitched when its verticals converge by at least this much at the
+#: frame's edges (degrees): about what a viewer sees as buildings falling back, twice the straightening's
+#: tolerance the charts keep (0.4-0.5 deg). A display threshold for the habit, not fitted.
+PITCHED_LEAN_DEG = 1.0
 
 
 # --- what the passes read of a frame ------------------------------------------------------------------
@@ -103,6 +108,7 @@ class FrameFacts:
     exposure_verdict: str | None
     horizon_tilt_deg: float | None
     verticals_tilt_deg: float | None
+    keystone_lean_deg: float | None  # the verticals' steady convergence as a lean at the frame's edges (keystone_lean)
     reasons: tuple[str, ...]  # 'kind', 'retoucher:kind', 'flag:check', 'reject:check' of its operations (crops aside)
     corrections: tuple[OperationKind, ...]  # which of CORRECTIONS its operations make
     to_retoucher: bool  # a task by hand, a flag or a rejection
@@ -143,10 +149,29 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
         focus_sharpest_blur_px=e.focus_sharpest_blur_px, focus_detail=e.focus_detail,
         verdict=r.plan.verdict, exposure_ev=r.plan.exposure_ev, exposure_verdict=r.plan.exposure_verdict,
         horizon_tilt_deg=r.lines.horizon_tilt_deg, verticals_tilt_deg=r.lines.verticals_tilt_deg,
+        keystone_lean_deg=keystone_lean(r),
         reasons=tuple(sorted(_name(k) for k in reasons)),  # type: ignore[misc]
         corrections=tuple(k for k in CORRECTIONS if any(op.kind is k for op in r.operations)),
         to_retoucher=hand, near_duplicate=near, merged=merged,
     )  # fmt: skip
+
+
+def keystone_lean(record: ImageRecord) -> float | None:
+    """How far the verticals lean at the frame's edges from those at its centre (degrees, + = the camera pitched up:
+    they meet above the frame), where the line measure read their convergence steadily (the keystone rule's
+    :data:`~pipeline.planning.rules.straighten.KEYSTONE_STABILITY`, whatever the chart corrects); 0 when it read
+    them as parallel; None when it read no verticals, or a convergence its resampled lines do not hold (an arcade,
+    a tapering tower), or lines on one side of the frame only (pitch and roll cannot be told apart there)."""
+    lines, width, height = record.lines, record.frame.width, record.frame.height
+    convergence = lines.verticals_convergence
+    if convergence is None or not width or not height or lines.verticals_one_sided:
+        return None
+    if convergence == 0.0:
+        return 0.0
+    steady = lines.verticals_convergence_stability
+    if steady is None or steady < KEYSTONE_STABILITY:
+        return None
+    return round(-float(convergence) * width / (2.0 * max(width, height)), 3)
 
 
 # --- who and which body ------------------------------------------------------------------------------
@@ -453,6 +478,12 @@ OPERATORS_SCHEMA = pa.schema(
         _f("verticals_tilt_median_deg", pa.float64(), "Median lean of the verticals (+ top leans right)."),
         _f("verticals_tilt_mean_abs_deg", pa.float64(), "Mean absolute lean of the verticals."),
         _f("verticals_tilt_hist", pa.list_(pa.int32()), "Captures per lean bin, as horizon_tilt_hist."),
+        _f("pitched_frames", pa.int32(), f"Captures shot with the camera pitched: verticals that converge steadily by "
+           f"{PITCHED_LEAN_DEG:g} deg or more at the frame's edges (a keystone; a level camera, a shift lens or a "
+           "higher stand avoids it). Null in output folders written before it was counted."),
+        _f("keystone_lean_median_deg", pa.float64(), "Median lean at the frame's edges of the pitched captures' "
+           "verticals (+ = pitched up: they meet above the frame)."),
+        _f("keystone_lean_hist", pa.list_(pa.int32()), "Pitched captures per lean bin, as horizon_tilt_hist."),
         _f("duplicates", pa.int32(), "Files that are exact copies of another file of the shoot.", False),
         _f("near_duplicates", pa.int32(), "Captures the plan found nearly identical to an earlier one.", False),
         _f("bursts", pa.int32(), f"Runs of frames of one body at most {BURST_GAP_S:g} s apart.", False),
@@ -529,6 +560,8 @@ def operator_rows(records: Iterable[ImageRecord | FrameFacts], shoot_id: str) ->
         ev = [r.exposure_ev for r in ok if r.exposure_ev is not None]
         horizon = [r.horizon_tilt_deg for r in ok if r.horizon_tilt_deg is not None]
         verticals = [r.verticals_tilt_deg for r in ok if r.verticals_tilt_deg is not None]
+        pitched = [r.keystone_lean_deg for r in ok
+                   if r.keystone_lean_deg is not None and abs(r.keystone_lean_deg) >= PITCHED_LEAN_DEG]
         times = [r.captured_at for r in prim if r.captured_at is not None]
         sources = Counter(r.photographer_source for r in prim if r.photographer_source)
         bursts, burst_frames = _bursts(caps)
@@ -555,6 +588,8 @@ def operator_rows(records: Iterable[ImageRecord | FrameFacts], shoot_id: str) ->
             "verticals_tilt_median_deg": _pct(verticals, 50),
             "verticals_tilt_mean_abs_deg": round(float(np.mean(np.abs(verticals))), 3) if verticals else None,
             "verticals_tilt_hist": _hist(verticals, TILT_BIN_EDGES),
+            "pitched_frames": len(pitched), "keystone_lean_median_deg": _pct(pitched, 50),
+            "keystone_lean_hist": _hist(pitched, TILT_BIN_EDGES),
             "duplicates": dups_by[person],
             "near_duplicates": sum(1 for r in planned if r.near_duplicate),
             "bursts": bursts, "burst_frames": burst_frames,

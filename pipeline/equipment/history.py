@@ -165,8 +165,9 @@ def _body_shoots(folders: list[Path], threads: int | None) -> pa.Table:
 # --- photographers ----------------------------------------------------------------------------------
 _COUNTS = ("captures", "files", "failed", "planned", "accepted", "flagged", "rejected", "needs_exposure",
            "needs_white_balance", "needs_brighten_face", "needs_straighten", "to_retoucher", "exposure_under",
-           "exposure_over", "duplicates", "near_duplicates", "bursts", "burst_frames", "focus_misses", "focus_judged")
-_HISTS = ("exposure_ev_hist", "horizon_tilt_hist", "verticals_tilt_hist")
+           "exposure_over", "duplicates", "near_duplicates", "bursts", "burst_frames", "focus_misses", "focus_judged",
+           "pitched_frames")
+_HISTS = ("exposure_ev_hist", "horizon_tilt_hist", "verticals_tilt_hist", "keystone_lean_hist")
 
 PHOTOGRAPHERS_SCHEMA = pa.schema(
     [pa.field("photographer", pa.string(), nullable=False), pa.field("shoots", pa.int32()),
@@ -177,7 +178,8 @@ PHOTOGRAPHERS_SCHEMA = pa.schema(
     + [pa.field(n, pa.float64()) for n in ("rejected_share", "to_retoucher_share", "exposure_share",
                                            "white_balance_share", "brighten_face_share", "straighten_share",
                                            "exposure_ev_median", "horizon_tilt_median_deg",
-                                           "verticals_tilt_median_deg", "focus_miss_share")]
+                                           "verticals_tilt_median_deg", "focus_miss_share", "pitched_share",
+                                           "keystone_lean_median_deg")]
     + [pa.field("reasons", pa.map_(pa.string(), pa.int64()))],
     metadata={"postprod.table": "photographers"},
 )
@@ -209,6 +211,7 @@ def photographer_history(operators: pa.Table) -> list[dict[str, Any]]:
         exposure = median_from_hist(a["exposure_ev_hist"] or [], EXPOSURE_BIN_EDGES)
         horizon = median_from_hist(a["horizon_tilt_hist"] or [], TILT_BIN_EDGES)
         verticals = median_from_hist(a["verticals_tilt_hist"] or [], TILT_BIN_EDGES)
+        keystone = median_from_hist(a["keystone_lean_hist"] or [], TILT_BIN_EDGES)
         out.append({
             **a, "shoots": len(a["shoots"]), "bodies": sorted(a["bodies"]),
             "reasons": sorted(a["reasons"].items(), key=lambda kv: -kv[1]),
@@ -220,6 +223,7 @@ def photographer_history(operators: pa.Table) -> list[dict[str, Any]]:
             "exposure_ev_median": exposure, "horizon_tilt_median_deg": horizon,
             "verticals_tilt_median_deg": verticals,
             "focus_miss_share": share(a["focus_misses"], a["focus_judged"]),
+            "pitched_share": share(a["pitched_frames"], n), "keystone_lean_median_deg": keystone,
         })  # fmt: skip
     out.sort(key=lambda r: (-r["captures"], r["photographer"]))
     return out

@@ -305,7 +305,8 @@ def _lenses(view: EquipmentView) -> list[str]:
 def _photographers(rows: Sequence[dict[str, Any]]) -> list[str]:
     out = ["<h3>Photographers</h3><table><tr><th>photographer</th><th>frames</th><th>rejected</th>"
            "<th>to a retoucher</th><th>exposure / white balance / face / straighten corrected</th>"
-           "<th>exposure EV (median, 10-90 %)</th><th>horizon / verticals (median)</th><th>bursts</th>"
+           "<th>exposure EV (median, 10-90 %)</th><th>horizon / verticals (median)</th>"
+           "<th>camera pitched (median lean at the edges)</th><th>bursts</th>"
            "<th>near-duplicates</th><th>focus misses</th><th>most frequent reasons</th></tr>"]
     for r in rows:
         n = r["planned"]
@@ -314,11 +315,14 @@ def _photographers(rows: Sequence[dict[str, Any]]) -> list[str]:
         tilt = " / ".join(f"{v:+.1f}&deg;" if v is not None else "-"
                           for v in (r["horizon_tilt_median_deg"], r["verticals_tilt_median_deg"]))
         reasons = ", ".join(f"{_e(k)} ({v})" for k, v in sorted(r["reasons"] or [], key=lambda kv: -kv[1])[:4])
+        pitched = r.get("pitched_frames") or 0
+        lean = r.get("keystone_lean_median_deg")
+        pitch = _pct(pitched, n) + (f" ({lean:+.1f}&deg; {'up' if lean > 0 else 'down'})" if pitched and lean else "")
         out.append(
             f"<tr><td>{_e(r['photographer'])}</td><td>{r['captures']}</td><td>{_pct(r['rejected'], n)}</td>"
             f"<td>{_pct(r['to_retoucher'], n)}</td><td>{_pct(r['needs_exposure'], n)} / "
             f"{_pct(r['needs_white_balance'], n)} / {_pct(r['needs_brighten_face'], n)} / "
-            f"{_pct(r['needs_straighten'], n)}</td><td>{ev}</td><td>{tilt}</td>"
+            f"{_pct(r['needs_straighten'], n)}</td><td>{ev}</td><td>{tilt}</td><td>{pitch}</td>"
             f"<td>{r['bursts']} ({r['burst_frames']} frames)</td><td>{r['near_duplicates']}</td>"
             f"<td>{r['focus_misses']} of {r['focus_judged']}</td><td>{reasons or '-'}</td></tr>")
     out.append("</table>")
