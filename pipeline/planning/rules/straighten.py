@@ -109,6 +109,16 @@ and a steady convergence (:data:`KEYSTONE_STABILITY`) the renderer undoes the ke
 (:mod:`pipeline.imaging.perspective`; benchmarks/keystone.py). Verticals converging all on one side of the frame
 are no longer turned (their lean is the pitch's as much as the roll's). On straighten_fit's rows the exact reading
 moved 30 of 1275 readings, none applied: level lines within 0.3 deg 56 -> 55 %, told more than 0.5 deg off 90 -> 91.
+
+A soft horizon read as one straight edge across the frame was tried and not kept (2026-12-05): the accuracy
+benchmark's held-out turns are declined mostly on sea and land horizons that LSD finds at neither scale (a dune's sea
+behind grass, a lake's far shore behind a jetty's planks). A Radon search of the vertical gradient (Lab or luminance,
+512 px, +-8 deg) for the edge that spans the most of 16 column bands followed every turn of the photos that have one
+(coverage >= 0.75: the reading moved with the turn within 0.3 deg on all 78 such twins of other photos), but on
+straighten_fit's rows an edge that spans the frame is not a level one: untilted, a mountain ridge read -6.05 deg
+(coverage 0.75) and a printed photo's border +2.05 deg (coverage 0.88, its peak 158 times the median), so any gate on
+the edge alone turns level photos; and the tuning photos hold two sea or lake horizons (an evening glow, whose LSD
+reading is already right, and fog), too few to fit a confirmation by LSD's reading on.
 """
 
 from __future__ import annotations
