@@ -480,6 +480,13 @@ def beyond_published(cast_mired: float, target_mired: float) -> float:
     A scene of nothing but neutral surfaces reads 0 and is left alone as before; a warm light on it that the
     cues agree on reads far beyond the published warmth and is corrected all the way to the target (the
     allowance only decides *whether* to correct, never how far).
+
+    How far was tried too (2026-12-05): a warm light guessed from the picture taken only to the band's warm edge
+    (the correction ``-beyond_published``; a ColorChecker's or backdrop's greys, and faces that vouch for the light,
+    still to the target). The idea came from the held-out split's per-item decisions (warm casts over-corrected
+    by about the photo's own reading); on the tuning split it did not hold: RAW cast twins' median error 27.6 ->
+    29.9 mired, rendered 32.8 -> 32.2, wrong directions unchanged (2 and 3 of 48), skin kept unchanged (21 of
+    28). Not kept, and not judged on the held-out split.
     """
     warmest = max(target_mired, PUBLISHED_WARMTH_MIRED)
     if cast_mired > warmest:
