@@ -47,7 +47,6 @@ from pipeline.equipment.photographers import PhotographerRegister, resolve_photo
 from pipeline.imaging.identity import CameraIdentity
 from pipeline.imaging.lens_field import LensField
 from pipeline.kernel.records import AppliedBy, ImageRecord, OperationKind, SourceKind, Status, Verdict
-from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
 
 EQUIPMENT_NAME = "equipment.parquet"
 OPERATORS_NAME = "operators.parquet"
@@ -168,6 +167,9 @@ def keystone_lean(record: ImageRecord) -> float | None:
         return None
     if convergence == 0.0:
         return 0.0
+    # The rules' package costs 0.36 s to import: `postprod operators` reads tables and never plans.
+    from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
+
     steady = lines.verticals_convergence_stability
     if steady is None or steady < KEYSTONE_STABILITY:
         return None
