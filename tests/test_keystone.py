@@ -19,7 +19,7 @@ from pipeline.imaging.measure.lines import line_tilts
 from pipeline.imaging.perspective import Keystone, KeystoneMap, focal_px, keystone_matrix
 from pipeline.imaging.render import adjustments_from_operations, render_frame, render_rows
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind
-from pipeline.outputs.instructions import instruction_doc
+from pipeline.outputs.instructions import instruction_doc, summary_line
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
@@ -190,8 +190,9 @@ def test_a_sure_steady_convergence_is_undone_with_the_turn() -> None:
     assert ks["convergence"] == pytest.approx(-8.0) and ks["lean_deg"] == pytest.approx(0.6)
     assert ks["edge_lean_deg"] == pytest.approx(8.0 * W / (2 * W), abs=0.01)  # 3:2: half the convergence
     assert "convergence undone: 4.0 deg at the frame's edges" in op.reason and "pitched about" in op.reason
-    # The renderer reads it back.
+    # The renderer reads it back; the image's one-line summary names it.
     assert adjustments_from_operations([op]).keystone == Keystone.from_params(ks)
+    assert summary_line([op], 0) == "straighten -0.6 deg, keystone 4.0 deg"
 
 
 def test_a_level_camera_with_converging_verticals_is_corrected_however_small_its_roll() -> None:
@@ -213,6 +214,7 @@ def test_lines_converging_on_one_side_do_not_turn_the_frame() -> None:
     roll's, so the turn is told a retoucher, not made."""
     (op,) = _straighten(lines_record(**SURE, verticals_convergence=0.0, verticals_one_sided=True))
     assert op.applied_by is AppliedBy.RETOUCHER and "one side of the frame" in op.reason
+    assert summary_line([op], 0) == "straighten -0.6 deg (by hand)"
 
 
 def test_the_chart_says_how_far_and_how_much() -> None:

@@ -212,7 +212,10 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         elif o.kind is OperationKind.LENS_CORRECTION:
             parts.append("lens profile")
         elif o.kind is OperationKind.STRAIGHTEN:
-            parts.append(f"straighten {o.params['angle_deg']:+.1f} deg")
+            keystone = o.params.get("keystone")
+            parts.append(f"straighten {o.params['angle_deg']:+.1f} deg"
+                         + (f", keystone {float(keystone['edge_lean_deg']):.1f} deg" if keystone else "")
+                         + (" (by hand)" if o.applied_by is AppliedBy.RETOUCHER else ""))
     crops = [o.params["aspect"] for o in ops if o.kind is OperationKind.CROP]
     if crops:
         parts.append("crop " + ", ".join(crops))
