@@ -92,7 +92,8 @@ def operators(folders: tuple[Path, ...], out_dir: Path, limit: int) -> None:
           _pct(p["to_retoucher_share"]), _pct(p["exposure_share"]), _pct(p["white_balance_share"]),
           _pct(p["brighten_face_share"]), _pct(p["straighten_share"]), _num(p["exposure_ev_median"], "+.2f"),
           _num(p["horizon_tilt_median_deg"], "+.1f"), _num(p["verticals_tilt_median_deg"], "+.1f"),
-          _pct(p["pitched_share"]), _pct(p["focus_miss_share"]), str(p["bursts"]), _day(p["first_shoot"]), _day(p["last_shoot"])]
+          _pct(p["pitched_share"]), _pct(p["focus_miss_share"]), str(p["bursts"]), _day(p["first_shoot"]),
+          _day(p["last_shoot"])]
          for p in people[:limit]]))  # fmt: skip
     echo("\nCamera bodies")
     echo(_table(
