@@ -264,7 +264,7 @@ def test_operators_command(tmp_path):
     write_shoot(tmp_path / "outs", "s1", T0, 12, 11.0, (0.3, 0.6))
     res = CliRunner().invoke(main, ["operators", str(tmp_path / "outs"), "--out", str(tmp_path / "h")])
     assert res.exit_code == 0, res.output
-    assert "Ana Lima" in res.output and "dust" in res.output and "present" in res.output
+    assert "Ana Lima" in res.output and "dust" in res.output and "present" in res.output and "pitched" in res.output
     assert {p.name for p in (tmp_path / "h").iterdir()} == {
         "photographers.parquet", "photographer_shoots.parquet", "bodies.parquet", "body_defects.parquet"}
     assert pq.read_table(tmp_path / "h" / "bodies.parquet").column("body").to_pylist() == ["S1"]
