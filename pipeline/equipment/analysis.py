@@ -168,12 +168,13 @@ def keystone_lean(record: ImageRecord) -> float | None:
     if convergence == 0.0:
         return 0.0
     # The rules' package costs 0.36 s to import: `postprod operators` reads tables and never plans.
+    from pipeline.imaging.perspective import edge_lean
     from pipeline.planning.rules.straighten import KEYSTONE_STABILITY
 
     steady = lines.verticals_convergence_stability
     if steady is None or steady < KEYSTONE_STABILITY:
         return None
-    return round(-float(convergence) * width / (2.0 * max(width, height)), 3)
+    return round(edge_lean(float(convergence), width, height), 3)
 
 
 # --- who and which body ------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ class Keystone:
 
     def edge_lean_deg(self, width: int, height: int) -> float:
         """How far the verticals at the frame's left and right edges lean from those at its centre (degrees, +)."""
-        return abs(self.convergence) * width / (2.0 * max(width, height))
+        return abs(edge_lean(self.convergence, width, height))
 
     def pitch_deg(self, width: int, height: int) -> float:
         """The camera's pitch the convergence says, at this focal length (degrees, + = up)."""
@@ -101,6 +101,13 @@ class Keystone:
         # lean(x) = lean_deg + convergence * x / L: lines through a point D above the centre lean by -x / D (rad).
         d = -max(width, height) * 180.0 / (math.pi * self.convergence)
         return d / math.cos(math.radians(self.lean_deg))
+
+
+def edge_lean(convergence: float, width: int, height: int) -> float:
+    """The lean at a ``width`` x ``height`` frame's left and right edges, from those at its centre, of verticals whose
+    lean changes by ``convergence`` degrees per long edge (degrees, + = they meet above the frame: the camera
+    pitched up)."""
+    return -convergence * width / (2.0 * max(width, height))
 
 
 def focal_px(width: int, height: int, focal_mm: float | None, crop_factor: float | None) -> float:
@@ -186,12 +193,11 @@ class KeystoneMap:
         self.width, self.height = width, height
         self.to_corrected = keystone_matrix(keystone, width, height)
         self.to_source = np.linalg.inv(self.to_corrected)
+        self._to_source32 = self.to_source.astype(np.float32)  # the points it maps are float32
         self.lens = lens
 
     def _unturned(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        m = self.to_source.astype(np.float32)
-        w = m[2, 0] * x + m[2, 1] * y + m[2, 2]
-        return (m[0, 0] * x + m[0, 1] * y + m[0, 2]) / w, (m[1, 0] * x + m[1, 1] * y + m[1, 2]) / w
+        return _apply(self._to_source32, x, y)
 
     def source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where the points ``(x, y)`` of the corrected frame lie in the picture as shot (float32, their shape)."""

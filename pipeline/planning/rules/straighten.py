@@ -125,10 +125,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 
 from charts.schema import Chart
-from pipeline.imaging.perspective import Keystone, focal_px, keystone_matrix
+from pipeline.imaging.perspective import Keystone, edge_lean, focal_px, keystone_map
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
@@ -280,8 +279,8 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             return [_witness(*reading)]
         # Converging verticals the renderer would undo are corrected whatever their lean at the centre (a level camera
         # pitched up).
-        converging = axis == "verticals" and _keystone(record, chart, plan)[0] is not None
-        if abs(turn) < st.tolerance_deg and not converging:
+        keystone, told = _keystone(record, chart, plan) if axis == "verticals" else (None, "")
+        if abs(turn) < st.tolerance_deg and keystone is None:
             return []
         if support is None:  # an older record: the line count decides
             sure = (lines.lines_found or 0) >= MIN_LINES_FOR_AUTO
@@ -332,13 +331,11 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             continue
         if sure and contradicted and abs(verticals.turn - turn) > SURE_GAINSAY_DEG:
             return []
-        keystone, told = None, ""
-        if auto and axis == "verticals":
-            keystone, told = _keystone(record, chart, plan)
+        if not auto:
+            keystone = None  # the renderer undoes a keystone only with the turn it makes
         if auto:
             plan.angle_deg = float(turn)
             plan.keystone = keystone
-        if auto:
             doubt = told
         elif sure and contradicted:
             doubt = f"; the verticals say {verticals.turn:+.2f} deg: check by eye"
@@ -354,7 +351,7 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             doubt = "; the lines do not make it sure (perspective?): check by eye"
         params: dict[str, object] = {"angle_deg": rounded(float(turn), 2), "axis": axis}
         if keystone is not None:
-            to_source = np.linalg.inv(keystone_matrix(keystone, int(record.frame.width), int(record.frame.height)))
+            to_source = keystone_map(keystone, int(record.frame.width), int(record.frame.height)).to_source
             params["keystone"] = {**keystone.as_params(), "edge_lean_deg": rounded(_edge_lean(record), 2),
                                   # The review draws the crops over the picture as shot through it.
                                   "to_source": [float(f"{v:.8g}") for v in (to_source / to_source[2, 2]).ravel()]}
@@ -376,7 +373,7 @@ def _edge_lean(record: ImageRecord) -> float:
     convergence, width, height = record.lines.verticals_convergence, record.frame.width, record.frame.height
     if not convergence or not width or not height:
         return 0.0
-    return abs(convergence) * width / (2.0 * max(width, height))
+    return abs(edge_lean(convergence, width, height))
 
 
 def _keystone(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[Keystone | None, str]:
