@@ -129,6 +129,37 @@ def test_libtiffs_complaints_about_a_damaged_tiff_stay_off_the_console(tmp_path:
     assert "Fax4Decode: Bad code word" in loud.stderr, loud.stderr[-2000:]
 
 
+def test_opencvs_tiff_warnings_stay_off_the_console(tmp_path: Path) -> None:
+    # A 16-bit RGBA TIFF as OpenCV writes it (its alpha not declared as an extra sample) is read through OpenCV's
+    # own libtiff, which warned on the console under the run's summary, once per read. Decoded all the same; the
+    # console is quiet, and -vv prints the warning again.
+    import os
+    import subprocess
+    import sys
+
+    import cv2
+    import numpy as np
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    rng = np.random.default_rng(1)
+    bgr = (rng.random((240, 320, 3)) * 50000 + 5000).astype(np.uint16)
+    cv2.imwrite(str(shoot / "master.tif"), np.dstack([bgr, np.full((240, 320), 65535, np.uint16)]))
+    env = {k: v for k, v in os.environ.items() if k != "POSTPROD_LIBTIFF_MESSAGES"}
+
+    def run(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pipeline.cli", "process", str(shoot), "--out",
+                               str(tmp_path / f"out{flags}"), "--executor", "local", "--no-progress", *flags],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    plain = run()
+    assert plain.returncode == EXIT_OK, plain.stderr[-2000:]
+    assert "TIFF_Warning" not in plain.stderr and "TIFF_Warning" not in plain.stdout, plain.stderr[-2000:]
+    assert "1 ok, 0 failed" in plain.stdout, plain.stdout[-2000:]
+    loud = run("-vv")
+    assert "TIFF_Warning" in loud.stderr, loud.stderr[-2000:]
+
+
 def test_a_librarys_warnings_about_a_file_are_logged_not_printed(tmp_path: Path, caplog) -> None:  # noqa: ANN001
     # A TIFF whose Software tag claims more bytes than the file holds: Pillow skips the tag, decodes the picture and
     # warns, three times. Over a shoot of such files the warnings buried the progress bar; they are the file's, and

@@ -48,10 +48,11 @@ def set_verbosity(ctx: click.Context, verbose: int = 0, quiet: bool = False) -> 
     # Pillow logs its trouble with a damaged file as errors of its own; the file's failed row says what stopped it.
     logging.getLogger("PIL").setLevel(logging.DEBUG if meta["postprod.verbose"] >= 2 else logging.CRITICAL)
     if meta["postprod.verbose"] >= 2:  # and libtiff's, printed from C, in this process and the workers it starts
-        from pipeline.imaging.libtiff import MESSAGES_ENV, libtiff_messages
+        from pipeline.imaging.libtiff import MESSAGES_ENV, libtiff_messages, opencv_warnings
 
         os.environ[MESSAGES_ENV] = "1"
         libtiff_messages(True)
+        opencv_warnings(True)
 
 
 def is_quiet(ctx: click.Context | None = None) -> bool:

@@ -10,6 +10,11 @@ failed row with its reason, one it decodes in part is decoded as Pillow decodes 
 :func:`libtiff_messages` sets libtiff's global error and warning handlers to none, or back to what they were.
 Every process that decodes does it when :mod:`pipeline.imaging.decode` is imported, unless
 :data:`MESSAGES_ENV` is set (``-vv`` sets it, and a Ray cluster's workers get it with the job).
+
+OpenCV reads 16-bit TIFFs and PNGs with a libtiff of its own, built into it, whose complaints go through
+OpenCV's log as warnings ("TIFF_Warning TIFFReadDirectory: Sum of Photometric type-related color channels and
+ExtraSamples doesn't match SamplesPerPixel", for an RGBA TIFF whose alpha is not declared): the same holds for
+them, and OpenCV's log level is set to errors only with libtiff's handlers (:func:`opencv_warnings`).
 """
 
 from __future__ import annotations
@@ -61,6 +66,15 @@ def libtiff_messages(on: bool) -> int:
     return len(libs)
 
 
+def opencv_warnings(on: bool) -> None:
+    """Let OpenCV print its warnings (its built-in libtiff's among them) or only its errors."""
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING if on else cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
 def quiet_unless_asked() -> None:
-    """Keep libtiff quiet in this process unless :data:`MESSAGES_ENV` asks for its messages."""
-    libtiff_messages(bool(os.environ.get(MESSAGES_ENV)))
+    """Keep libtiff, and OpenCV's warnings, quiet in this process unless :data:`MESSAGES_ENV` asks for them."""
+    on = bool(os.environ.get(MESSAGES_ENV))
+    libtiff_messages(on)
+    opencv_warnings(on)
