@@ -316,6 +316,7 @@ def own_pool(folders: Sequence[Path], log: Callable[[str], None] = print,
     """
     import rawpy
 
+    import pipeline.imaging.decode  # noqa: F401  (registers the HEIF and JPEG XL openers: a phone's HEIC is a photo)
     from pipeline.kernel.ingest import RAW_EXTENSIONS
 
     pool: list[Source] = []
@@ -684,9 +685,12 @@ def source_task(corpus: Path, item: dict[str, Any], seq: int) -> Any:
 def load_photo(path: Path, long_edge: int = WORK_LONG_EDGE) -> np.ndarray:
     """A photo as 8-bit sRGB RGB, oriented, at most ``long_edge`` px (area filter), even size.
 
-    Greyscale and RGBA files become RGB (alpha dropped).
+    Greyscale and RGBA files become RGB (alpha dropped). HEIC/HEIF and JPEG XL files open through the Pillow
+    plugins the pipeline's decode registers (``--photos`` left a phone's HEIC out as "not an image Pillow reads").
     """
     from PIL import ImageOps
+
+    import pipeline.imaging.decode  # noqa: F401  (registers the HEIF and JPEG XL openers)
 
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im)

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -70,6 +71,39 @@ def test_own_pool_reads_the_folder(folder: Path) -> None:
     assert any("missing.jpg" in line for line in said)
     assert any("thumbnail.jpg" in line and "under 256 px" in line for line in said)
     assert sorted(line.split(":")[0] for line in left_out) == ["broken.jpg", "phone.heic", "thumbnail.jpg"]
+
+
+def test_a_phones_heic_is_a_photo_of_the_pool(tmp_path: Path) -> None:
+    # The pipeline decodes HEIC (pillow-heif); the benchmark's own reader left a phone's HEIC out as "not an image
+    # Pillow reads" (immich-app/test-assets' IMG_2682.heic) in a process that had not imported the pipeline's decode
+    # (this test's process has: the pool is read in a fresh one). Written here from a real photo by the same plugin.
+    import subprocess
+    import sys
+
+    import pillow_heif
+
+    d = tmp_path / "phone"
+    d.mkdir()
+    coffee = Image.open(sample("coffee.png")).convert("RGB")
+    pillow_heif.from_pillow(coffee).save(d / "IMG_0001.heic", quality=92)
+    code = (
+        "import json, sys; from pathlib import Path\n"
+        "from benchmarks.accuracy_corpus import load_photo, own_pool\n"
+        "left_out = []\n"
+        "pool = own_pool([Path(sys.argv[1])], lambda _m: None, left_out)\n"
+        "photo = load_photo(pool[0].path) if pool else None\n"
+        "print(json.dumps({'ids': [s.id for s in pool], 'left_out': left_out,\n"
+        "                  'shape': None if photo is None else list(photo.shape),\n"
+        "                  'mean': None if photo is None else float(photo.mean())}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(d)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["ids"] == ["own/phone/IMG_0001"] and got["left_out"] == [], got
+    assert got["shape"] == [coffee.height, coffee.width, 3], got
+    # Its pixels, not a blank: within a lossy encode's error of the photo it was written from.
+    assert abs(got["mean"] - float(np.asarray(coffee).mean())) < 3.0, got
 
 
 def test_own_pool_refuses_what_it_cannot_name(tmp_path: Path) -> None:
