@@ -883,6 +883,20 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                      f"propose_above_mired; of them, in the right direction: {right}; diagnostic)",
                 {"postprod": _ratio(len(asked), len(made))}, ""),
         ]
+    # Whether the colour flag (the unsure reading left as shot, "check by eye") tells a cast from none: a flag that
+    # fires as often on photos that need nothing as on photos with a cast sends a retoucher to look at random.
+    flag_rates = []
+    for label, pick in ((f"cast twins of {BIG_MIRED:g} mired or more",
+                         [i for i in by("cast") if abs(i.truth["mired"]) >= BIG_MIRED - 1e-9]),
+                        ("uncast originals", originals)):
+        ds = [d for d in (dec("postprod", i) for i in pick) if d is not None]
+        flag_rates.append((label, sum(d.colour_flagged for d in ds), sum(d.mired_proposed for d in ds), len(ds)))
+    if all(n for *_, n in flag_rates):
+        rows.append(Row(sec, "colour flagged for a retoucher's eye / correction proposed to a person: cast twins "
+                             "against uncast originals (does the flag tell a cast from none? diagnostic)",
+                        {"postprod": {"value": flag_rates[0][1] / flag_rates[0][3],
+                                      "text": "; ".join(f"{label}: {f / n:.0%} / {p / n:.0%} (n={n})"
+                                                        for label, f, p, n in flag_rates)}}, ""))
     real = by("wb_real") + by("wb_pair")
     if real:
         direction, kept, pair = {}, {}, {}

@@ -187,6 +187,19 @@ def test_casts_floor(tiny) -> None:
     assert value(rows, "rendered cast twins: corrections in the wrong direction") <= 0  # FLOOR = TARGET
 
 
+def test_the_colour_flags_rate_is_reported_for_cast_twins_and_originals(tiny) -> None:
+    # A diagnostic, not a floor: the share of cast twins (50 mired or more) and of uncast originals whose colour
+    # the plan flags or proposes to a person, side by side, so a flag that fires as often on both shows.
+    corpus, rows = tiny
+    (row,) = [r for name, r in rows.items() if name.startswith("colour flagged for a retoucher's eye")]
+    text = row.text("postprod")
+    casts = [i for i in corpus.items if i.set == "cast" and abs(i.truth["mired"]) >= 50 and i.split != "reference"]
+    originals = [i for i in corpus.items if i.set == "original" and i.split != "reference"]
+    assert "cast twins of 50 mired or more: " in text and f"(n={len(casts)})" in text, text
+    assert "uncast originals: " in text and f"(n={len(originals)})" in text, text
+    assert 0.0 <= row.value("postprod") <= 1.0
+
+
 def test_real_white_balance_floor(tiny) -> None:
     _, rows = tiny
     # TARGET: direction right on every wb/ photo, the pair within 0.5 of its log2 R/B truth (+2.13),
