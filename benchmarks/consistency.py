@@ -79,6 +79,7 @@ LONG_EDGE = 1200
 CHART = """schema_version: 2
 extends: {base}
 description: consistency benchmark - {base} with full-frame exports for measuring
+exposure: {{raw_tone_curve: linear}}  # delivered in scene light, measured against the place's light
 crops: []
 straighten: {{horizon: false, verticals: false}}
 faces: {{brighten: false}}

@@ -79,6 +79,7 @@ CHART = """\
 schema_version: 2
 lens: {{distortion: {on}, vignetting: {on}, chromatic_aberration: {on}}}
 white_balance: {{policy: as_shot}}
+exposure: {{raw_tone_curve: linear}}  # delivered in scene light: brightness read as the lens let it through
 renditions:
   full: {{format: png, bit_depth: 16, sharpen_amount: 0}}
 """

@@ -66,6 +66,11 @@ class WhiteBalancePolicy(StrEnum):
     AS_SHOT = "as_shot"  # keep the camera's white balance (mixed light kept on purpose)
 
 
+class RawToneCurve(StrEnum):
+    CAMERA = "camera"  # a RAW developed through the camera-like curve, as raw converters and cameras develop one
+    LINEAR = "linear"  # scene light delivered as it is: flat, a retoucher's starting point
+
+
 class ExposureMeter(StrEnum):
     FACES_AND_FRAME = "faces_and_frame"
     FACES = "faces"
@@ -135,8 +140,8 @@ class ExposureRules(_Strict):
         0.0,
         ge=-3.0,
         le=3.0,
-        description="Target exposure in EV relative to mid-grey (18% reflectance renders at "
-        "sRGB ~118): 0 = mid-grey, +0.3 = the brighter, airy look of interiors and food.",
+        description="Target exposure in EV against a well-exposed photograph (its median renders at about "
+        "sRGB 118): 0 = the typical published photograph, +0.3 = the brighter, airy look of interiors and food.",
     )
     tolerance_ev: float = Field(
         0.33,
@@ -185,6 +190,14 @@ class ExposureRules(_Strict):
         "(applied once accepted) lifts what reads at the rest's key and under by a third of its gap to the target "
         "(at most 1.5 EV), easing off to nothing at the target: the highlights are left as they are. False leaves "
         "the clipped-highlights flag's note alone.",
+    )
+    raw_tone_curve: RawToneCurve = Field(
+        RawToneCurve.CAMERA,
+        description="How a RAW's scene light becomes a picture, after every correction: camera develops it through a "
+        "film-like tone curve (shadows held down, mid-tones lifted, a soft shoulder into white), as raw converters "
+        "and cameras do, and the curve the exposure target is read through, so a RAW exposed like a published "
+        "photograph is delivered looking like one; linear delivers its scene light as it is (flat and darker in the "
+        "mid-tones: a grading starting point). Rendered sources (JPEG, TIFF) carry their curve already.",
     )
     backdrop_white: bool = Field(
         True,

@@ -18,7 +18,7 @@ from typing import Callable, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from charts.schema import Chart, Rendition
+from charts.schema import Chart, RawToneCurve, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import open_raw
@@ -111,7 +111,9 @@ class Render(Stage):
         if not r.frame.width or not r.frame.height:
             raise InputError("image size unknown (decode did not run)")
         r.render_key = render_key(r.content_hash, chart, r.operations)
-        adjustments = adjustments_from_operations(r.operations, display_referred=is_rendered(r.source_kind))
+        adjustments = adjustments_from_operations(
+            r.operations, display_referred=is_rendered(r.source_kind),
+            develop_curve=chart.exposure.raw_tone_curve is RawToneCurve.CAMERA)
         for name, rendition in chart.renditions.items():
             w, h = rendition_size(rendition, rendition_frame(rendition, adjustments, r.frame.width, r.frame.height))
             if max(w, h) > rendition.format.max_side_px:

@@ -195,14 +195,15 @@ def test_a_large_sensor_is_rendered_by_regions_with_the_whole_render_s_pixels_an
     with rawpy.imread(str(photo_dng)) as raw:
         frame = BayerFrame(raw)
         rendition = chart.chart.renditions["master"]
-        adj = adjustments_from_operations(ops)
+        adj = adjustments_from_operations(ops, develop_curve=True)  # a RAW, developed as the render stage does
         box = rendition_frame(rendition, adj, frame.width, frame.height)
         expected = render_frame(frame.whole(), frame.width, frame.height, adj, box, rendition_size(rendition, box),
                                 "adobe_rgb", 1.0, 16)
     np.testing.assert_array_equal(b[..., ::-1], expected)
-    # The proof comes from LibRaw's half-size decode here, from the full one in the whole path: the same picture.
+    # The proof comes from LibRaw's half-size decode here, from the full one in the whole path: the same picture
+    # (as the masters' demosaics: 3.0 with the camera-like curve, 2.3 measured; 2.0 in linear light).
     pa, pb = (np.asarray(Image.open(tmp_path / d / paths["proof"]).convert("RGB")) for d in ("whole", "regions"))
-    assert float(delta_e(pa, pb).mean()) < 2.0
+    assert float(delta_e(pa, pb).mean()) < 3.0
     master_w = exiftool_tags(tmp_path / "whole" / paths["master"])
     master_r = exiftool_tags(tmp_path / "regions" / paths["master"])
     assert master_r.keys() == master_w.keys()

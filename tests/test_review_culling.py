@@ -33,7 +33,7 @@ from pipeline.planning.rules.white_balance import reviewed_params
 from pipeline.review.app import create_app
 from pipeline.review.context import review_context
 from pipeline.review.culling import parse_culling
-from pipeline.review.preview import preview_adjustments, tonal_operations
+from pipeline.review.preview import develops, preview_adjustments, tonal_operations
 from pipeline.review.render_jobs import RenderJobs
 from pipeline.review.store import OpChange, ReviewStore
 from pipeline.review.tiles import TILE_PX, render_tile, tile_box
@@ -411,9 +411,11 @@ def test_a_100_percent_tile_is_the_full_resolution_render(client, out: Path, sp:
     shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
     kind = SourceKind.RAW if sp == RAW else SourceKind.RASTER
     decoded = decode_for_render(shoot / sp, kind, W, H, 1.0, 250_000_000)
-    adjustments = preview_adjustments(tonal_operations(doc), display_referred=kind is SourceKind.RASTER)
+    adjustments = preview_adjustments(tonal_operations(doc), display_referred=kind is SourceKind.RASTER,
+                                      develop_curve=develops(kind))
     want = render_tile(decoded, W, H, adjustments, col, row, 1).astype(np.int16)
-    assert np.abs(got - want).mean() < 1.5
+    # JPEG's rounding of a contrastier picture (a RAW developed through the camera-like curve: 1.9 levels, 1.5 before).
+    assert np.abs(got - want).mean() < 2.5
     whole = render_frame(decoded, W, H, adjustments, (0.0, 0.0, float(W), float(H)), (W, H), "srgb", 0.0, 8)
     x0, y0 = col * TILE_PX, row * TILE_PX
     assert np.abs(want - whole[y0:y0 + TILE_PX, x0:x0 + TILE_PX]).max() <= 1  # a tile is the picture, cut

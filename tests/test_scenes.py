@@ -395,8 +395,11 @@ def test_a_scene_within_the_tolerance_stays_as_shot_and_faces_are_judged_after_t
 
 # --- tier 2: real photographs as DNG series, through the pipeline ---------------------------
 
+# Delivered in scene light (raw_tone_curve: linear): the exports are measured against the place's own light, and
+# the consistency of the corrections, not the camera-like curve's look, is what is judged.
 CHART = """schema_version: 2
 extends: culinary
+exposure: {{raw_tone_curve: linear}}
 crops: []
 straighten: {{horizon: false, verticals: false}}
 faces: {{brighten: false}}

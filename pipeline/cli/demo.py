@@ -1,8 +1,10 @@
 """Build the demo shoot: real photographs as real DNG files, and the usual mess.
 
 The photos are scikit-image's bundled samples (they ship inside the wheel, so
-nothing is downloaded): linearised, upscaled to a realistic size, and
-photographed by the synthetic camera of :mod:`pipeline.imaging.dng` with the white
+nothing is downloaded): taken back to the scene light a camera-like development
+made them from (:func:`~pipeline.imaging.measure.metering.undevelop`, so a frame
+exposed as the photo was is delivered looking like it), upscaled to a realistic
+size, and photographed by the synthetic camera of :mod:`pipeline.imaging.dng` with the white
 balance, exposure and shooting data varying from frame to frame as they do in
 a real shoot. Beside them lie what a real upload also holds: the camera's
 JPEG of one frame (skipped as its RAW+JPEG pair, unless ``--raw-jpeg-pairs both``),
@@ -30,6 +32,7 @@ from PIL.TiffImagePlugin import IFDRational
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import dng_bytes_from_linear_rgb
+from pipeline.imaging.measure.metering import undevelop
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
 
@@ -111,7 +114,7 @@ def build_demo_shoot(
     for i, frame in enumerate(FRAMES):
         srgb8 = _frame_srgb8(frame)
         data = dng_bytes_from_linear_rgb(
-            _SRGB8_TO_LINEAR[srgb8] * 2.0**frame.exposure_ev,
+            undevelop(_SRGB8_TO_LINEAR[srgb8]) * 2.0**frame.exposure_ev,
             white_balance=frame.white_balance,
             make=DEMO_MAKE,
             model=DEMO_MODEL,

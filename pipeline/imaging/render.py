@@ -61,6 +61,7 @@ from pipeline.imaging.measure.metering import (
     LevelSplit,
     balance_display_referred,
     darken_display_referred,
+    develop,
     display_push_ev,
     encoded_level,
     split_level,
@@ -83,8 +84,9 @@ from pipeline.kernel.records import (
 #: curve's shoulder lets it (:func:`~pipeline.imaging.measure.metering.balance_display_referred`); 6: a rendered
 #: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`);
 #: 7: and so does its white balance; 8: a rendered source's push is the display gain that moves its key as the push
-#: moves scene light (:func:`~pipeline.imaging.measure.metering.display_push_ev`).
-RENDER_VERSION = 8
+#: moves scene light (:func:`~pipeline.imaging.measure.metering.display_push_ev`); 9: a RAW is developed through the
+#: camera-like curve (:attr:`Adjustments.develop_curve`).
+RENDER_VERSION = 9
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -156,6 +158,11 @@ class Adjustments:
     keystone : Keystone or None
         A straighten operation's ``keystone`` (:mod:`pipeline.imaging.perspective`): the verticals' convergence undone
         in the resampling, after the lens's correction; None leaves it.
+    develop_curve : bool
+        The source is scene light (a RAW) developed through the camera-like curve
+        (:func:`~pipeline.imaging.measure.metering.develop`), after every correction, as a raw converter develops
+        one: the look the exposure meter's well-exposed photograph is defined by. False: scene light is delivered as
+        it is (a rendered source, whose curve is in its pixels already, or a chart's ``raw_tone_curve: linear``).
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -174,6 +181,7 @@ class Adjustments:
     shadow_lift: ShadowLift | None = None
     lens: LensProfile | None = None
     keystone: Keystone | None = None
+    develop_curve: bool = False
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -226,7 +234,8 @@ def _falloff(value: Any, op: Operation) -> tuple[float, ...] | None:
     return tuple(float(v) for v in c)
 
 
-def adjustments_from_operations(operations: Sequence[Operation], display_referred: bool = False) -> Adjustments:
+def adjustments_from_operations(operations: Sequence[Operation], display_referred: bool = False,
+                                develop_curve: bool = False) -> Adjustments:
     """Collect the operations the renderer carries out (``applied_by == renderer``).
 
     Parameters
@@ -243,6 +252,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         ignored.
     display_referred : bool
         The source is a rendered picture (:attr:`Adjustments.display_referred`).
+    develop_curve : bool
+        Develop the scene light through the camera-like curve (:attr:`Adjustments.develop_curve`): a RAW's.
 
     Returns
     -------
@@ -317,6 +328,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         shadow_lift=lift,
         lens=lens,
         keystone=keystone,
+        develop_curve=develop_curve and not display_referred,
     )
 
 
@@ -981,6 +993,7 @@ def finish_rendition(
     backdrop_levels: np.ndarray | None = None,
     balance: Sequence[float] | None = None,
     lift: ShadowLift | None = None,
+    develop_curve: bool = False,
 ) -> np.ndarray:
     """Linear working-RGB raster -> encoded pixels of a rendition.
 
@@ -1025,6 +1038,9 @@ def finish_rendition(
         :func:`blown_after_gains` keeps it); ``gains`` then carry the exposure alone.
     lift : ShadowLift, optional
         The shadows' lift (:attr:`Adjustments.shadow_lift`), after the gains, the shoulder and a darkening.
+    develop_curve : bool
+        A RAW's development (:attr:`Adjustments.develop_curve`): scene light through the camera-like curve after
+        every correction, before the colour space's matrix.
 
     Returns
     -------
@@ -1052,8 +1068,9 @@ def finish_rendition(
     gain_matrix = np.diag(np.asarray(gains, dtype=np.float64))
     shoulder = white > 1.0
     darken = scene_gain < 1.0
-    # With a shoulder or a darkening the gains come first, alone; without, they fold into the colour matrix.
-    alone = shoulder or darken
+    # With a shoulder, a darkening or a development the gains come first, alone; without, they fold into the colour
+    # matrix.
+    alone = shoulder or darken or develop_curve
     to_space = linear_srgb_to(space)
     matrix = to_space if alone else to_space @ gain_matrix
     matrix32 = None if np.allclose(matrix, np.eye(3)) else matrix.astype(np.float32)
@@ -1104,6 +1121,8 @@ def finish_rendition(
             darken_display_referred(strip, scene_gain, out=strip, split=split_level(level, (y, y + strip.shape[0])))
         if lift is not None:
             lift.apply(strip)
+        if develop_curve:
+            develop(strip, out=strip)
         if matrix32 is not None:
             cv2.transform(strip, matrix32, dst=strip)
         if blown is not None and not alone:  # the gains were folded into the matrix: the space's alone here
@@ -1286,7 +1305,7 @@ def backdrop_level(adjustments: Adjustments, color_space: ColorSpace | str, whit
     probe = np.asarray(adjustments.backdrop_rgb, np.float32).reshape(1, 1, 3).copy()
     encoded = finish_rendition(probe, color_space, 0.0, 16, correction_gains(adjustments), white=white,
                                full_scale=full_scale, scene_gain=scene_gain(adjustments),
-                               balance=scene_balance(adjustments))
+                               balance=scene_balance(adjustments), develop_curve=adjustments.develop_curve)
     return float(encoded.min()) / 65535.0
 
 
@@ -1400,7 +1419,7 @@ def render_frame(
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb, backdrop_levels(adjustments, to_frame, size, width, height),
-        scene_balance(adjustments), adjustments.shadow_lift,
+        scene_balance(adjustments), adjustments.shadow_lift, adjustments.develop_curve,
     )
 
 
@@ -1479,7 +1498,7 @@ def render_rows(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
         scene_gain(adjustments), adjustments.backdrop_rgb,
         backdrop_levels(adjustments, to_frame, (out_w, a1 - a0), width, height), scene_balance(adjustments),
-        adjustments.shadow_lift,
+        adjustments.shadow_lift, adjustments.develop_curve,
     )
     return out[v0 - a0 : v1 - a0]
 

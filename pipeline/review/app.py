@@ -29,6 +29,7 @@ from typing import Any
 
 from flask import Flask
 
+from charts.schema import RawToneCurve
 from pipeline.review.blueprints import BLUEPRINTS
 from pipeline.review.context import EXTENSION, ReviewContext, ReviewSettings, review_context
 from pipeline.review.errors import errors
@@ -75,7 +76,10 @@ def create_app(out_dir: Path, *, shoot_dir: Path | None = None, token: str | Non
     store = ReviewStore(out_dir, shoot_dir)
     settings = ReviewSettings(reviewer=reviewer or default_reviewer(), token=token,
                               allowed_hosts=tuple(allowed_hosts))
-    app.extensions[EXTENSION] = ReviewContext(store=store, previews=PreviewCache(store.out_dir), settings=settings,
+    chart = store.run_chart()  # RAWs previewed as the run developed them (its exposure.raw_tone_curve)
+    develop_raw = chart is None or chart.chart.exposure.raw_tone_curve is RawToneCurve.CAMERA
+    previews = PreviewCache(store.out_dir, develop_raw=develop_raw)
+    app.extensions[EXTENSION] = ReviewContext(store=store, previews=previews, settings=settings,
                                               fullres=FullResCache(store.out_dir), jobs=RenderJobs(store))
     for blueprint in (guard, errors, *BLUEPRINTS):
         app.register_blueprint(blueprint)

@@ -43,8 +43,8 @@ CLIP_LEVEL = 0.995
 MAX_MEGAPIXELS = 250.0
 #: Part of every cached preview's file name; bumped when the pictures change
 #: (2: the renderer's own path, issue 10; 3: thumbnails show the corrected picture; 4: a rendered source
-#: darkened in its scene light).
-PREVIEW_VERSION = 4
+#: darkened in its scene light; 5: a RAW developed through the camera-like curve).
+PREVIEW_VERSION = 5
 # Operations the "after" view applies; everything else is drawn or listed only.
 TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket",
                "lens_correction")  # (its vignetting: see preview_adjustments)
@@ -101,16 +101,25 @@ def proposed_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
             for op in doc["operations"] if id(op) in pending or id(op) in applied]
 
 
-def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool = False) -> Adjustments:
+def develops(source_kind: SourceKind | str, develop_raw: bool = True) -> bool:
+    """Whether a source's pictures are developed through the camera-like curve: a RAW's, where the run's chart
+    develops RAWs so (``develop_raw``: its ``exposure.raw_tone_curve`` is ``camera``), as the render stage does."""
+    return develop_raw and not is_rendered(SourceKind(source_kind))
+
+
+def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool = False,
+                        develop_curve: bool = False) -> Adjustments:
     """The renderer's adjustments for the instruction file's operation documents (of a rendered source:
-    ``display_referred``, as the render stage makes them).
+    ``display_referred``, as the render stage makes them; of a RAW developed through the camera-like curve:
+    ``develop_curve``, :func:`develops`).
 
     Raises
     ------
     ValueError
         If an operation is malformed (see :func:`pipeline.imaging.render.adjustments_from_operations`).
     """
-    adjustments = adjustments_from_operations([operation_from_doc(op) for op in operations], display_referred)
+    adjustments = adjustments_from_operations([operation_from_doc(op) for op in operations], display_referred,
+                                              develop_curve)
     lens = adjustments.lens
     if lens is not None:
         # The uncropped picture the crops and faces are drawn over stays as the lens drew it: of a lens correction
@@ -124,7 +133,7 @@ def preview_adjustments(operations: list[dict[str, Any]], display_referred: bool
 
 
 def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int, height: int,
-                  display_referred: bool = False) -> np.ndarray:
+                  display_referred: bool = False, develop_curve: bool = False) -> np.ndarray:
     """The "after" picture: the renderer's corrections on a linear preview, in 8-bit sRGB.
 
     Parameters
@@ -137,6 +146,8 @@ def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int,
         Full-resolution size of the image (operation boxes are full-resolution).
     display_referred : bool
         The source is a rendered picture (:attr:`pipeline.imaging.render.Adjustments.display_referred`).
+    develop_curve : bool
+        A RAW developed through the camera-like curve (:func:`develops`).
 
     Returns
     -------
@@ -147,7 +158,7 @@ def after_preview(rgb: np.ndarray, operations: list[dict[str, Any]], width: int,
     ValueError
         If an operation is malformed or the size is not positive.
     """
-    return render_preview(rgb, width, height, preview_adjustments(operations, display_referred))
+    return render_preview(rgb, width, height, preview_adjustments(operations, display_referred, develop_curve))
 
 
 def bracket_frames(operations: list[dict[str, Any]]) -> list[tuple[str, float]]:
@@ -164,10 +175,11 @@ def merged_preview(rgb: np.ndarray, frames: list[tuple[Path, float]], source_kin
                                     for path, offset in frames))
 
 
-def before_preview(rgb: np.ndarray) -> np.ndarray:
-    """The "before" picture: the linear preview encoded by the same path with no corrections."""
+def before_preview(rgb: np.ndarray, develop_curve: bool = False) -> np.ndarray:
+    """The "before" picture: the linear preview encoded by the same path with no corrections (a RAW developed as
+    the "after" one is: ``develop_curve``)."""
     h, w = rgb.shape[:2]
-    return render_preview(rgb, w, h, Adjustments())
+    return render_preview(rgb, w, h, Adjustments(develop_curve=develop_curve))
 
 
 def clipped_mask(rgb: np.ndarray, level: float = CLIP_LEVEL) -> np.ndarray:
@@ -200,8 +212,10 @@ class PreviewCache:
     an amount re-renders without decoding the source again.
     """
 
-    def __init__(self, out_dir: Path, keep_decoded: int = 4) -> None:
+    def __init__(self, out_dir: Path, keep_decoded: int = 4, develop_raw: bool = True) -> None:
         self.root = out_dir / "previews"
+        #: RAWs are developed through the camera-like curve (the run's chart's ``exposure.raw_tone_curve``).
+        self.develop_raw = develop_raw
         self._decoded: OrderedDict[str, np.ndarray] = OrderedDict()
         self._keep = keep_decoded
         self._lock = threading.Lock()
@@ -272,15 +286,17 @@ class PreviewCache:
                 rgb = self._thumb_source(run_preview, source, source_kind)
             else:
                 rgb = self.linear(name, source, source_kind)
+            develop_curve = develops(source_kind, self.develop_raw)
             if variant == "before":
-                data = encode_jpeg(before_preview(rgb))
+                data = encode_jpeg(before_preview(rgb, develop_curve))
             elif variant == "clip":
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
                 if bracket:
                     rgb = self._merged(name, rgb, bracket, source_kind)
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
-                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h, is_rendered(SourceKind(source_kind))),
+                data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h,
+                                                 is_rendered(SourceKind(source_kind)), develop_curve),
                                    quality=80 if variant == "thumb" else 88)
                 for old in self.root.glob(f"{name}.*{variant}-*.jpg"):  # one per image is enough
                     if old != path:
@@ -310,5 +326,5 @@ class PreviewCache:
 
 __all__ = [
     "PREVIEW_LONG_EDGE", "CLIP_LEVEL", "PreviewCache", "after_preview", "before_preview", "clip_overlay_png",
-    "clipped_mask", "decode_preview", "encode_jpeg", "preview_adjustments", "tonal_operations",
+    "clipped_mask", "decode_preview", "develops", "encode_jpeg", "preview_adjustments", "tonal_operations",
 ]

@@ -23,6 +23,7 @@ from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
 from pipeline.review.preview import (
     bracket_frames,
+    develops,
     encode_jpeg,
     preview_adjustments,
     proposed_operations,
@@ -66,8 +67,9 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
                                       bracket)
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
-    adjustments = (preview_adjustments(operations, is_rendered(SourceKind(entry.source_kind))) if variant != "before"
-                   else preview_adjustments([]))
+    develop_curve = develops(entry.source_kind, context.previews.develop_raw)
+    adjustments = (preview_adjustments(operations, is_rendered(SourceKind(entry.source_kind)), develop_curve)
+                   if variant != "before" else preview_adjustments([], develop_curve=develop_curve))
     pixels = render_tile(decoded, width, height, adjustments, col, row, scale)
     resp = Response(encode_jpeg(pixels, quality=TILE_QUALITY, full_chroma=True), mimetype="image/jpeg")
     resp.headers["Cache-Control"] = "private, max-age=3600"
