@@ -20,12 +20,21 @@ development differs). The plan is the same both ways (a chart key the plan does 
 
     python benchmarks/raw_look.py [--split tuning|held_out] [--cache DIR] [--work DIR]
 
-Result on 2026-12-05 (main after the change; tuning split, 24 published photos' 0 EV RAW twins; 17 left at 0 EV):
-delivered less published, median over files: linear -26.5 levels (median), camera curve -1.0; left at 0 EV:
--26.0 and -1.0; the frames the plan corrects carry the meter's error either way (the three bright Flickr uploads
-darkened 1.75-1.79 EV: -85 to -88 levels with the curve, -110 to -122 linear). The four CRWs against their camera's
-JPEG: linear -10 to -15 levels, camera curve +24 to +33 (the plan reads them 0.07-0.47 EV over and leaves them:
-within its gate, as the accuracy benchmark's medians explain).
+Result on 2026-12-05 (main 0b8f5b3), delivered less published, 8-bit sRGB levels, median over the files:
+
+| set | linear | camera curve | left at 0 EV: linear / camera |
+|---|---|---|---|
+| tuning split, 24 RAW twins | -26.5 | -1.0 | -26.0 / -1.0 (n=17) |
+| held-out split, 36 RAW twins | -22.5 | -1.0 | -26.5 / -1.0 (n=22) |
+| 4 shared CRWs against the camera's JPEG | -12.5 | +27.0 | the same (n=4) |
+
+The twins are the benchmark's own construction (its emulation of RawTherapee's film curve, which the meter's curve
+was fitted to on the tuning split's JPEG twins in 2026-11): that they come out as published says the development
+and the meter's target agree. The frames the plan corrects carry the meter's error either way (the three bright
+Flickr uploads darkened 1.75-1.79 EV: -85 to -88 levels developed, -110 to -122 linear; fog and a dusk pushed
++1.05 and +1.67: +53 and +69 developed). The CRWs' camera is another development: the plan reads these chart shots
+0.07-0.47 EV over and leaves them (within its gate), and developed they are 24-33 levels brighter than the camera
+made them (10-16 darker, linear).
 """
 
 from __future__ import annotations

@@ -179,11 +179,19 @@ _REMAP_MAX = 32767
 _DEVELOP_LUT = np.interp(np.linspace(0.0, 1.0, _DEVELOP_SIZE) ** 2, _SCENE, _DISPLAY).astype(np.float32)[None, :]
 
 
+_ZEROS: dict[tuple[int, ...], np.ndarray] = {}
+
+
 def _develop_plane(x: np.ndarray) -> np.ndarray:
     """:func:`tone_curve` of a float32 plane in [0, 1], by the table."""
     u = cv2.sqrt(x)
     u *= np.float32(_DEVELOP_SIZE - 1)
-    return cv2.remap(_DEVELOP_LUT, u, np.zeros_like(u), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    zeros = _ZEROS.get(u.shape)
+    if zeros is None:  # the table's one row, for every pixel (a strip's shape repeats: made once)
+        zeros = _ZEROS[u.shape] = np.zeros(u.shape, np.float32)
+        while len(_ZEROS) > 8:
+            _ZEROS.pop(next(iter(_ZEROS)))
+    return cv2.remap(_DEVELOP_LUT, u, zeros, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def develop(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -212,7 +220,9 @@ def develop(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if planes.ndim != 3 or max(planes.shape[:2]) >= _REMAP_MAX:  # OpenCV's remap takes under 32767 a side
         width = min(n, 4096)
         planes = np.resize(planes.reshape(-1, 3), (-(-n // width) * width, 3)).reshape(-1, width, 3)
-    r, g, b = (np.clip(c, 0.0, 1.0) for c in cv2.split(np.ascontiguousarray(planes)))
+    r, g, b = cv2.split(np.ascontiguousarray(planes))
+    for c in (r, g, b):
+        np.clip(c, 0.0, 1.0, out=c)
     hi = cv2.max(cv2.max(r, g), b)
     lo = cv2.min(cv2.min(r, g), b)
     new_lo = _develop_plane(lo)
@@ -223,6 +233,8 @@ def develop(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         cv2.subtract(c, lo, dst=c)
         cv2.multiply(c, scale, dst=c)
         cv2.add(c, new_lo, dst=c)
+    if out is not None and out.shape == planes.shape and out.dtype == np.float32 and out.flags.c_contiguous:
+        return cv2.merge([r, g, b], dst=out)
     result = cv2.merge([r, g, b]).reshape(-1, 3)[:n].reshape(shape)
     if out is None:
         return result
