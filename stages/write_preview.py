@@ -1,6 +1,9 @@
 """Write a small sRGB preview of the analysis proxy, for the shoot report and reviews.
 
-Made from the proxy already in memory: no second decode.
+Made from the proxy already in memory: no second decode. A RAW's is developed through the camera-like curve
+(:func:`~pipeline.imaging.measure.metering.develop`), as its renditions are by default, and named
+``<hash>.dev.jpg`` (:data:`~pipeline.outputs.shoot.DEVELOPED_PREVIEW_SUFFIX`) so that whoever reads it back as
+light (the review's thumbnails) knows to undo it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.imaging.color import Proxy, to_srgb8
 from pipeline.imaging.decode import fit_long_edge
+from pipeline.imaging.measure.metering import develop, is_rendered
+from pipeline.outputs.shoot import DEVELOPED_PREVIEW_SUFFIX
 from pipeline.kernel.records import WorkItem
 from pipeline.kernel.stage import Resources, Stage
 
 PREVIEW_DIR = "previews"
 
 
-def preview_jpeg(proxy: Proxy, long_edge: int, quality: int) -> bytes:
-    """JPEG bytes of the proxy, downscaled to ``long_edge``, sRGB-encoded."""
-    rgb8 = to_srgb8(fit_long_edge(proxy.rgb, long_edge))
+def preview_jpeg(proxy: Proxy, long_edge: int, quality: int, develop_curve: bool = False) -> bytes:
+    """JPEG bytes of the proxy, downscaled to ``long_edge``, developed through the camera-like curve when asked
+    (a RAW's scene light), sRGB-encoded."""
+    rgb = fit_long_edge(proxy.rgb, long_edge)
+    rgb8 = to_srgb8(develop(rgb) if develop_curve else rgb)
     buf = io.BytesIO()
     Image.fromarray(rgb8).save(buf, "JPEG", quality=quality, optimize=True)
     return buf.getvalue()
@@ -44,8 +51,8 @@ class WritePreview(Stage):
         quality: int = Field(82, ge=30, le=100, description="JPEG quality.")
 
     def process(self, item: WorkItem) -> None:
-        rel = f"{PREVIEW_DIR}/{item.task.content_hash[:24]}.jpg"
-        self.write_file(
-            self.out_path(rel), preview_jpeg(item.artifacts["proxy"], self.params.long_edge, self.params.quality)
-        )
+        developed = not is_rendered(item.record.source_kind)
+        rel = f"{PREVIEW_DIR}/{item.task.content_hash[:24]}{DEVELOPED_PREVIEW_SUFFIX if developed else '.jpg'}"
+        self.write_file(self.out_path(rel), preview_jpeg(item.artifacts["proxy"], self.params.long_edge,
+                                                         self.params.quality, developed))
         item.record.preview_path = rel

@@ -594,3 +594,23 @@ def test_an_older_review_database_is_migrated(out: Path) -> None:
     with sqlite3.connect(out / "review.sqlite") as con:
         assert {r[1] for r in con.execute("PRAGMA table_info(audit)")} >= {"change_id"}
         assert con.execute("SELECT stars FROM culling WHERE source_path = ?", (GROUP,)).fetchone() == (2,)
+
+
+def test_a_raws_run_preview_is_developed_and_read_back_as_its_light(out: Path) -> None:
+    # The run's small preview of a RAW (the report shows it where an image has no exports) is developed through the
+    # camera-like curve as its renditions are, and named so; the review's thumbnails take it back to scene light.
+    from pipeline.outputs.shoot import DEVELOPED_PREVIEW_SUFFIX
+    from pipeline.review.preview import PreviewCache, decode_preview
+
+    rows = {r["source_path"]: r for r in pq.read_table(out / "manifest.parquet").to_pylist()}
+    raw, jpeg = rows[RAW]["preview_path"], rows[GROUP]["preview_path"]
+    assert raw.endswith(DEVELOPED_PREVIEW_SUFFIX) and not jpeg.endswith(DEVELOPED_PREVIEW_SUFFIX)
+    shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
+    light = PreviewCache._thumb_source(out / raw, shoot / RAW, "raw")
+    decoded = decode_preview(shoot / RAW, "raw")
+    small = np.asarray(Image.fromarray(np.clip(decoded * 255, 0, 255).astype(np.uint8)).resize(light.shape[1::-1]))
+    # The same light as the source's own decode, within the 8-bit preview's rounding (ratio of the channel means).
+    np.testing.assert_allclose(light.reshape(-1, 3).mean(axis=0) / (small.reshape(-1, 3).mean(axis=0) / 255.0), 1.0,
+                               atol=0.08)
+    developed = srgb_to_linear(np.asarray(Image.open(out / raw).convert("RGB"), np.float32) / 255).mean()
+    assert developed > 1.2 * light.mean()  # the mid-tones lifted by the curve, not linear light encoded

@@ -88,6 +88,9 @@ CONTACT_DIR = "contact_sheets"
 #: The resolved chart of the last run, ``<name>.yaml``: what `postprod render` and the review's stale marks use.
 RUN_CHART_DIR = f"{STATE_DIR}/chart"
 PREVIEW_DIR = "previews"
+#: How the run's preview of a RAW is named (``previews/<hash>.dev.jpg``): developed through the camera-like curve, so
+#: whoever reads it back as light (the review's thumbnails) undoes the curve (a rendered source's is ``<hash>.jpg``).
+DEVELOPED_PREVIEW_SUFFIX = ".dev.jpg"
 
 
 def after_preview_name(content_hash: str) -> str:

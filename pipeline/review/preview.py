@@ -29,12 +29,13 @@ from PIL import Image
 
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.decode import decode_proxy, fit_long_edge
-from pipeline.imaging.measure.metering import is_rendered
+from pipeline.imaging.measure.metering import is_rendered, undevelop
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import Adjustments, adjustments_from_operations, render_preview
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import SourceKind, awaiting_decision, renderer_applies
 from pipeline.outputs.instructions import operation_from_doc
+from pipeline.outputs.shoot import DEVELOPED_PREVIEW_SUFFIX
 
 PREVIEW_LONG_EDGE = 1600
 THUMB_LONG_EDGE = 400
@@ -312,13 +313,17 @@ class PreviewCache:
 
     @staticmethod
     def _thumb_source(run_preview: Path | None, source: Path, source_kind: str) -> np.ndarray:
-        """Linear pixels to render a thumbnail from: the run's preview when there is one (no decode)."""
+        """Linear pixels to render a thumbnail from: the run's preview when there is one (no decode), a RAW's
+        developed one (``.dev.jpg``) taken back to its scene light."""
         if run_preview is not None and run_preview.is_file():
             try:
                 with Image.open(run_preview) as im:
                     im.draft("RGB", (THUMB_LONG_EDGE, THUMB_LONG_EDGE))
                     srgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-                return fit_long_edge(srgb_to_linear(srgb), THUMB_LONG_EDGE)
+                linear = srgb_to_linear(srgb)
+                if run_preview.name.endswith(DEVELOPED_PREVIEW_SUFFIX):
+                    linear = undevelop(linear).astype(np.float32)
+                return fit_long_edge(linear, THUMB_LONG_EDGE)
             except OSError:
                 pass  # unreadable: decode the source instead
         return fit_long_edge(decode_preview(source, source_kind, THUMB_LONG_EDGE), THUMB_LONG_EDGE)
