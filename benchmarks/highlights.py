@@ -5,7 +5,11 @@ with ``ev`` > 0, read from the accuracy benchmark's per-item decisions), the
 item is decoded as the render decodes it (the proxy's decode, at
 ``--long-edge``) and rendered through :func:`pipeline.imaging.render.render_frame`
 three ways: as shot (no push), pushed with the highlight shoulder (what postprod
-delivers), and pushed by a plain gain that clips (what it delivered before).
+delivers), and pushed by a plain gain that clips (what it delivered before). A RAW
+item is developed through the camera-like curve in all three, as postprod delivers
+a RAW by default since 2026-12-05 (the shoulder's top is then the scene light the
+curve takes to it; on the tuning split's 48 pushed RAW twins 48 stay within 0.5 pp,
+at most 0.13, as in linear light, where they were before the top was moved, 47).
 A pixel is clipped when any channel encodes to 255. "New clipped" is the
 pushed render's clipped share minus the as-shot render's, in percentage points;
 the target is <= 0.5 on every pushed image.
@@ -52,13 +56,16 @@ def renders(path: Path, domain: str, ev: float, long_edge: int) -> tuple[float, 
     h, w = rgb.shape[:2]
     frame = (0.0, 0.0, float(w), float(h))
 
+    developed = kind is SourceKind.RAW
+
     def render(adjust: Adjustments) -> np.ndarray:
         return render_frame(rgb, w, h, adjust, frame, (w, h), "srgb", 0.0, 8)
 
-    as_shot = clipped_share(render(Adjustments()))
-    rolled = clipped_share(render(Adjustments(exposure_ev=ev)))
+    as_shot = clipped_share(render(Adjustments(develop_curve=developed)))
+    rolled = clipped_share(render(Adjustments(exposure_ev=ev, develop_curve=developed)))
     gain = 2.0**ev
-    hard = clipped_share(finish_rendition(rgb.copy(), "srgb", 0.0, 8, gains=(gain, gain, gain)))
+    hard = clipped_share(finish_rendition(rgb.copy(), "srgb", 0.0, 8, gains=(gain, gain, gain),
+                                          develop_curve=developed))
     return as_shot, rolled, hard
 
 

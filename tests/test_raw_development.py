@@ -87,3 +87,17 @@ def test_the_review_shows_a_raw_developed_and_a_jpeg_as_it_is() -> None:
     mid = np.full((8, 8, 3), 2.0**KEY_LOG2, np.float32)
     assert before_preview(mid, develop_curve=True)[0, 0, 0] == pytest.approx(118, abs=3)
     assert before_preview(mid)[0, 0, 0] == pytest.approx(88, abs=3)  # linear light, sRGB-encoded
+
+
+def test_a_pushed_raws_highlights_land_short_of_white_after_the_development() -> None:
+    # The highlight shoulder rolls a push's highlights off below 8-bit white; developed through the curve, whose own
+    # shoulder lifts 0.99 of scene light to 255, it rolls them to the scene light the curve takes to that level.
+    from pipeline.imaging.render import finish_rendition
+
+    ramp = np.linspace(0.0, 0.6, 4096, dtype=np.float32)
+    rgb = np.repeat(np.stack([ramp, ramp * 0.9, ramp * 0.8], axis=1)[None], 8, axis=0).copy()
+    for develop_curve in (False, True):
+        out = finish_rendition(rgb.copy(), "srgb", 0.0, 8, gains=(2.0, 2.0, 2.0), white=1.2, full_scale=2.0,
+                               develop_curve=develop_curve)
+        assert out.max() < 255, develop_curve  # nothing the source held below full scale is delivered blown
+        assert np.all(np.diff(out[0, :, 0].astype(int)) >= 0)  # and the tones keep their order

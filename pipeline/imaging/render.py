@@ -63,6 +63,7 @@ from pipeline.imaging.measure.metering import (
     darken_display_referred,
     develop,
     display_push_ev,
+    inverse_tone_curve,
     encoded_level,
     split_level,
 )
@@ -852,6 +853,11 @@ SHOULDER_KNEE = 0.5
 SHOULDER_TOP = 0.99
 
 
+#: :data:`SHOULDER_TOP` for a RAW developed through the camera-like curve: the scene light the curve takes to it
+#: (about 0.92), so a push's highlights land short of 8-bit white after the development as they do without it.
+DEVELOPED_SHOULDER_TOP = float(inverse_tone_curve(SHOULDER_TOP))
+
+
 def highlight_shoulder(rgb_linear: np.ndarray, white: float, knee: float = SHOULDER_KNEE,
                        full_scale: float | None = None, top: float = SHOULDER_TOP) -> np.ndarray:
     """Roll the highlights off below display white instead of clipping them, in place.
@@ -1102,7 +1108,8 @@ def finish_rendition(
         if blown is not None and alone:
             strip.reshape(-1, 3)[blown[0]] = blown[1]
         if shoulder:
-            highlight_shoulder(strip, white, full_scale=full_scale)
+            highlight_shoulder(strip, white, full_scale=full_scale,
+                               top=DEVELOPED_SHOULDER_TOP if develop_curve else SHOULDER_TOP)
         return whiten, blown
 
     # A white balance and a darkening read each pixel's level from the whole picture's base (its fine detail kept
