@@ -63,8 +63,8 @@ from pipeline.imaging.measure.metering import (
     darken_display_referred,
     develop,
     display_push_ev,
-    inverse_tone_curve,
     encoded_level,
+    inverse_tone_curve,
     split_level,
 )
 from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
@@ -854,7 +854,7 @@ SHOULDER_TOP = 0.99
 
 
 #: :data:`SHOULDER_TOP` for a RAW developed through the camera-like curve: the scene light the curve takes to it
-#: (about 0.92), so a push's highlights land short of 8-bit white after the development as they do without it.
+#: (about 0.905), so a push's highlights land short of 8-bit white after the development as they do without it.
 DEVELOPED_SHOULDER_TOP = float(inverse_tone_curve(SHOULDER_TOP))
 
 
