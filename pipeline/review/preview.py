@@ -322,7 +322,7 @@ class PreviewCache:
                     srgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
                 linear = srgb_to_linear(srgb)
                 if run_preview.name.endswith(DEVELOPED_PREVIEW_SUFFIX):
-                    linear = undevelop(linear).astype(np.float32)
+                    linear = undevelop(linear)
                 return fit_long_edge(linear, THUMB_LONG_EDGE)
             except OSError:
                 pass  # unreadable: decode the source instead

@@ -171,27 +171,52 @@ def tone_curve(scene_linear: np.ndarray | float) -> np.ndarray:
     return np.interp(np.asarray(scene_linear, dtype=np.float64), _SCENE, _DISPLAY)
 
 
-#: The tone curve as a table over the square root of scene light (fine where the curve bends most, in the shadows),
-#: for :func:`develop`: linear interpolation in it is within 1e-6 of :func:`tone_curve`. A one-row image, so that
-#: OpenCV's remap interpolates in it (one pass in C, not a gather per pixel).
-_DEVELOP_SIZE = 4097
+#: The tone curve and its inverse as tables over the square root of light (fine where the curve bends most, in the
+#: shadows), for :func:`develop` and :func:`undevelop`: linear interpolation in them is within 1e-6 of
+#: :func:`tone_curve`. One-row images, so that OpenCV's remap interpolates in them (one pass in C, not a gather per
+#: pixel).
+_TABLE_SIZE = 4097
+_TABLE_X = np.linspace(0.0, 1.0, _TABLE_SIZE) ** 2
+_DEVELOP_TABLE = np.interp(_TABLE_X, _SCENE, _DISPLAY).astype(np.float32)[None, :]
+_UNDEVELOP_TABLE = np.interp(_TABLE_X, _DISPLAY, _SCENE).astype(np.float32)[None, :]
 _REMAP_MAX = 32767
-_DEVELOP_LUT = np.interp(np.linspace(0.0, 1.0, _DEVELOP_SIZE) ** 2, _SCENE, _DISPLAY).astype(np.float32)[None, :]
 
 
-_ZEROS: dict[tuple[int, ...], np.ndarray] = {}
-
-
-def _develop_plane(x: np.ndarray) -> np.ndarray:
-    """:func:`tone_curve` of a float32 plane in [0, 1], by the table."""
+def _through(x: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A float32 plane in [0, 1] through a curve's table."""
     u = cv2.sqrt(x)
-    u *= np.float32(_DEVELOP_SIZE - 1)
-    zeros = _ZEROS.get(u.shape)
-    if zeros is None:  # the table's one row, for every pixel (a strip's shape repeats: made once)
-        zeros = _ZEROS[u.shape] = np.zeros(u.shape, np.float32)
-        while len(_ZEROS) > 8:
-            _ZEROS.pop(next(iter(_ZEROS)))
-    return cv2.remap(_DEVELOP_LUT, u, zeros, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    u *= np.float32(_TABLE_SIZE - 1)
+    return cv2.remap(table, u, np.zeros_like(u), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _film_like(rgb: np.ndarray, table: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """RGB through a curve's table, hue-preserving (:func:`develop`); float32, ``out`` as there."""
+    shape = np.shape(rgb)
+    planes = np.asarray(rgb, np.float32)
+    n = planes.size // 3
+    if planes.ndim != 3 or max(planes.shape[:2]) >= _REMAP_MAX:  # OpenCV's remap takes under 32767 a side
+        width = min(n, 4096)
+        planes = np.resize(planes.reshape(-1, 3), (-(-n // width) * width, 3)).reshape(-1, width, 3)
+    r, g, b = cv2.split(np.ascontiguousarray(planes))
+    for c in (r, g, b):
+        np.clip(c, 0.0, 1.0, out=c)
+    hi = cv2.max(cv2.max(r, g), b)
+    lo = cv2.min(cv2.min(r, g), b)
+    new_lo = _through(lo, table)
+    span = cv2.subtract(hi, lo)
+    span += np.float32(1e-20)  # a grey pixel's 0 / 0: its scale is 0, and it is the curve's own grey
+    scale = cv2.divide(cv2.subtract(_through(hi, table), new_lo), span)
+    for c in (r, g, b):
+        cv2.subtract(c, lo, dst=c)
+        cv2.multiply(c, scale, dst=c)
+        cv2.add(c, new_lo, dst=c)
+    if out is not None and out.shape == planes.shape and out.dtype == np.float32 and out.flags.c_contiguous:
+        return cv2.merge([r, g, b], dst=out)
+    result = cv2.merge([r, g, b]).reshape(-1, 3)[:n].reshape(shape)
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def develop(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -214,44 +239,14 @@ def develop(rgb: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     -------
     ndarray, float32, the shape of ``rgb``
     """
-    shape = np.shape(rgb)
-    planes = np.asarray(rgb, np.float32)
-    n = planes.size // 3
-    if planes.ndim != 3 or max(planes.shape[:2]) >= _REMAP_MAX:  # OpenCV's remap takes under 32767 a side
-        width = min(n, 4096)
-        planes = np.resize(planes.reshape(-1, 3), (-(-n // width) * width, 3)).reshape(-1, width, 3)
-    r, g, b = cv2.split(np.ascontiguousarray(planes))
-    for c in (r, g, b):
-        np.clip(c, 0.0, 1.0, out=c)
-    hi = cv2.max(cv2.max(r, g), b)
-    lo = cv2.min(cv2.min(r, g), b)
-    new_lo = _develop_plane(lo)
-    span = cv2.subtract(hi, lo)
-    span += np.float32(1e-20)  # a grey pixel's 0 / 0: its scale is 0, and it is the curve's own grey
-    scale = cv2.divide(cv2.subtract(_develop_plane(hi), new_lo), span)
-    for c in (r, g, b):
-        cv2.subtract(c, lo, dst=c)
-        cv2.multiply(c, scale, dst=c)
-        cv2.add(c, new_lo, dst=c)
-    if out is not None and out.shape == planes.shape and out.dtype == np.float32 and out.flags.c_contiguous:
-        return cv2.merge([r, g, b], dst=out)
-    result = cv2.merge([r, g, b]).reshape(-1, 3)[:n].reshape(shape)
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    return _film_like(rgb, _DEVELOP_TABLE, out)
 
 
-def undevelop(display_linear: np.ndarray) -> np.ndarray:
-    """:func:`develop` undone: the scene light (float64) a display-linear RGB picture was developed from through the
+def undevelop(display_linear: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`develop` undone: the scene light (float32) a display-linear RGB picture was developed from through the
     camera-like curve, hue-preserving as it develops (each pixel's brightest and darkest channels back through the
     curve, the middle one at its place between them). Values are clipped to [0, 1] first."""
-    rgb = np.clip(np.asarray(display_linear, dtype=np.float64), 0.0, 1.0)
-    hi, lo = rgb.max(axis=-1), rgb.min(axis=-1)
-    new_hi, new_lo = inverse_tone_curve(hi), inverse_tone_curve(lo)
-    span = hi - lo
-    t = np.divide(rgb - lo[..., None], span[..., None], out=np.zeros_like(rgb), where=span[..., None] > 1e-12)
-    return new_lo[..., None] + t * (new_hi - new_lo)[..., None]
+    return _film_like(display_linear, _UNDEVELOP_TABLE, out)
 
 
 def inverse_tone_curve(display_linear: np.ndarray | float) -> np.ndarray:
