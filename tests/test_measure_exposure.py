@@ -508,3 +508,40 @@ def test_a_cut_out_is_metered_on_its_opaque_pixels(tmp_path: Path) -> None:
     black = measure_all(decode_proxy(on_black, SourceKind.RASTER, 1600, 200_000_000).rgb, True, opaque=opaque).exposure
     assert kept.meter_ev == pytest.approx(black.meter_ev, abs=1e-6)
     assert abs(kept.meter_ev) < 1.0 and kept.clipped_highlights_pct < 2.0 and kept.clipped_shadows_pct_g < 2.0
+
+
+def _saturated_on_black(level: float) -> np.ndarray:
+    """A saturated red subject (a fifth of the frame, its red channel at ``level``) on near-black, linear light."""
+    rgb = np.full((400, 600, 3), 0.002, np.float32)
+    yy, xx = np.mgrid[0:400, 0:600]
+    subject = (yy - 200) ** 2 + (xx - 300) ** 2 < 110**2
+    shade = np.clip(0.6 + 0.4 * (xx - 190) / 200, 0.6, 1.0).astype(np.float32)  # modelled, full scale at its right
+    rgb[subject] = np.stack([level * shade, 0.05 * level * shade, 0.2 * level * shade], axis=-1)[subject]
+    return rgb
+
+
+@pytest.mark.parametrize("rendered", [False, True])
+def test_a_saturated_subject_at_full_scale_is_not_read_under(rendered: bool) -> None:
+    from pipeline.imaging.measure import measure_all
+    from pipeline.imaging.measure.metering import CHANNEL_WHITE_LOG2
+
+    rgb = _saturated_on_black(1.0)
+    by_luminance = exposure_ev(luminance(rgb), rendered)
+    measured = measure_all(rgb, rendered).exposure
+    # Its luminance (red is 0.21 of white) reads it well under; its red channel is at white: no room for a push.
+    assert by_luminance < -1.0
+    assert measured.meter_ev == pytest.approx(-CHANNEL_WHITE_LOG2, abs=0.02)
+    # The floor moves with the light: in scene light the same subject two stops darker reads two stops darker.
+    if not rendered:
+        darker = measure_all(_saturated_on_black(0.25), rendered).exposure
+        assert darker.meter_ev == pytest.approx(measured.meter_ev - 2.0, abs=0.02)
+
+
+def test_the_channel_floor_never_brightens_a_reading_it_does_not_bind() -> None:
+    # A grey scene: its brightest channel is its luminance, so the floor reads what the white point reads, and the
+    # meter is the luminance meter's.
+    rng = np.random.default_rng(5)
+    grey = np.repeat(rng.uniform(0.01, 0.5, (300, 300, 1)).astype(np.float32), 3, axis=2)
+    from pipeline.imaging.measure import measure_all
+
+    assert measure_all(grey, False).exposure.meter_ev == pytest.approx(exposure_ev(grey[..., 0], False), abs=1e-6)

@@ -25,6 +25,7 @@ from pipeline.imaging.measure.metering import (
     WHITE_LOG2,
     WHITE_PERCENTILE,
     WHITE_SPREAD_EV,
+    channel_white,
     key_and_white_log2,
     meter_log2,
     metering_reference,
@@ -485,17 +486,20 @@ def exposure_measure(
     if backdrop is not None and backdrop.shape == luma.shape:
         opaque = ~backdrop if opaque is None else opaque & ~backdrop
     masked = opaque is not None and opaque.shape == luma.shape and bool(opaque.any())
+    pixels = subsample(check_rgb(rgb))  # the same regular subset as ``sub``, for the brightest channel's white point
     if masked:
         kept = subsample(opaque)
         if kept.any():
-            sub = sub[kept]
+            sub, pixels = sub[kept], pixels[kept]
     ranks = np.percentile(sub, [1, 5, 50, 95, 99, WHITE_PERCENTILE])
     p01, p05, p50, p95, p99, white = (float(v) for v in ranks)
     contrast = shadow_contrast_of_working_copy(small, SHADOW_FRACTION)
     key_log2, white_log2 = key_and_white_log2(subject_key(sub, p50), white)
     scene_key, scene_white = scene_key_and_white_log2(key_log2, white_log2, rendered)
+    # The brightest channel's white point in scene light (through the same curve, which is per channel and monotonic).
+    _, channel = scene_key_and_white_log2(key_log2, math.log2(max(channel_white(pixels), 2.0**-24)), rendered)
     unclipped = unclipped_key_ev(rgb, luma, opaque if masked else None, highlight_level, rendered)
-    ev = meter_log2(scene_key, scene_white, RENDERED_WHITE_SPREAD_EV if rendered else WHITE_SPREAD_EV)
+    ev = meter_log2(scene_key, scene_white, RENDERED_WHITE_SPREAD_EV if rendered else WHITE_SPREAD_EV, channel)
     hi, lo, any_hi = (_clipped_pct_of(rgb[opaque], highlight_level, shadow_level) if masked  # type: ignore[index]
                       else clipped_pct(rgb, highlight_level, shadow_level))
     return ExposureMeasure(
