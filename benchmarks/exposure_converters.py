@@ -17,7 +17,11 @@ Rows, per converter and split:
   where the offset is 0.7 EV or more;
 - the correction of the 0 EV twins (truth 0): how far the converter's own look moves the meter;
 - the |error| relative to the source's 0 EV twin through the same converter: whether the meter follows an
-  offset, whatever the converter's look.
+  offset, whatever the converter's look;
+- the twins developed a stop or more over that are left as shot: a converter whose highlights roll off below
+  white (darktable's) keeps them under the clipping that tells the plan a picture is over rather than bright
+  by intent (:func:`~pipeline.planning.rules.exposure.bright_by_intent`), and its shoulder compresses what the
+  meter reads of the push.
 
 The naive baseline (median metering to mid-grey) is beside postprod on the same files. Nothing is fitted here.
 
@@ -117,13 +121,16 @@ def rows(items: list[dict], got: dict[tuple[str, str], tuple[float, float]], con
          ) -> dict[str, str]:
     """The table's rows for one converter and one system (0: postprod, 1: naive)."""
     zero = {i["source"]: got.get((i["id"], conv)) for i in items if abs(float(i["truth"]["ev"])) < 1e-9}
-    errors, relative, signs, base = [], [], [0, 0], []
+    errors, relative, signs, base, over = [], [], [0, 0], [], [0, 0]
     for i in items:
         g = got.get((i["id"], conv))
         if g is None:
             continue
         truth, ev = float(i["truth"]["ev"]), g[system]
         errors.append(abs(ev - truth))
+        if truth <= -1.0 + 1e-9:  # developed a stop or more over: darkened at all?
+            over[0] += 1
+            over[1] += ev == 0.0
         if abs(truth) < 1e-9:
             base.append(ev)
         elif zero.get(i["source"]) is not None:
@@ -144,6 +151,7 @@ def rows(items: list[dict], got: dict[tuple[str, str], tuple[float, float]], con
         f"0 EV twins: \\|correction\\| <= {NO_HARM_EV}": (f"{sum(abs(b) <= NO_HARM_EV + 1e-9 for b in base)} of "
                                                           f"{len(base)}"),
         "median \\|error\\| relative to the 0 EV twin (EV)": _median(relative),
+        "twins developed 1 EV or more over left as shot": f"{over[1]} of {over[0]}",
     }
 
 
