@@ -15,7 +15,9 @@ What it fits, each on what:
   median scene-linear luminance of the tuning 0 EV RAW twins (the photos as
   published, and camera RAWs as shot), and of their 99.9th percentile, fitted
   as a normal distribution censored at the clipping level (a clipped 99.9th
-  percentile only says "at least this bright");
+  percentile only says "at least this bright"); the mean of the 99.9th
+  percentile of their brightest channel likewise (``CHANNEL_WHITE_LOG2``, the
+  meter's floor for saturated colours);
 - **a well-exposed face**: the mean, over the tuning 0 EV RAW twins where the
   detector finds faces that count under the base chart, of the median log2
   scene-linear luminance of the centres of the faces the plan keys on (those in
@@ -52,6 +54,7 @@ from benchmarks.accuracy_corpus import source_task  # noqa: E402
 from pipeline.imaging.color import linear_to_srgb, luminance  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure import metering  # noqa: E402
+from pipeline.imaging.measure.common import subsample  # noqa: E402
 from pipeline.kernel.records import SourceKind  # noqa: E402
 from pipeline.planning.rules.exposure import key_faces  # noqa: E402
 from pipeline.planning.state import PlanState  # noqa: E402
@@ -163,12 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     curve, rms = fit_tone_curve(pairs) if pairs else (np.asarray(metering.TONE_CURVE_VALUES), float("nan"))
 
     # A well-exposed scene and a well-exposed face: the 0 EV RAW twins.
-    keys, whites, faces = [], [], []
+    keys, whites, channels, faces = [], [], [], []
     originals = [i for i in items if i["set"] == "original" and i["domain"] == "raw"]
     for item in originals:
-        key, white = metering.key_and_white(luminance(decode(corpus / item["file"], "raw")))
+        rgb = decode(corpus / item["file"], "raw")
+        key, white = metering.key_and_white(luminance(rgb))
         keys.append(key)
         whites.append(white)
+        channels.append(math.log2(metering.channel_white(subsample(rgb))))  # the same pixel subset as the key's
     for record in detected_faces(corpus, originals):
         plan = PlanState.start(record, BASE)
         keyed = key_faces(record, plan.faces_that_count)
@@ -177,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     keys_a, whites_a = np.array(keys), np.array(whites)
     clipped = whites_a >= metering.CLIPPED_LOG2
     white_mu, white_sigma = censored_normal(whites_a, clipped, metering.CLIPPED_LOG2)
+    channels_a = np.array(channels)
+    channel_clipped = channels_a >= metering.CLIPPED_LOG2
+    channel_mu, _ = censored_normal(channels_a, channel_clipped, metering.CLIPPED_LOG2)
 
     print(f"\nfitted on {len(keys)} tuning 0 EV RAW twins ({int(clipped.sum())} with the 99.9th percentile clipped), "
           f"{len(faces)} of them with faces, and {len(developed)} developed twins:\n")
@@ -185,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"KEY_SPREAD_EV = {keys_a.std():.3f}")
     print(f"WHITE_LOG2 = {white_mu:.3f}  # 99.9th percentile {2 ** white_mu:.3f}")
     print(f"WHITE_SPREAD_EV = {white_sigma:.3f}")
+    print(f"CHANNEL_WHITE_LOG2 = {channel_mu:.3f}  # the brightest channel's 99.9th percentile, "
+          f"{int(channel_clipped.sum())} of {len(channels)} clipped")
     print(f"FACE_LOG2 = {np.mean(faces):.3f}  # face centre {2 ** np.mean(faces):.3f}, over {len(faces)} photos")
     print(f"FACE_SPREAD_EV = {np.std(faces, ddof=1):.3f}")
     # The frame meter with these constants, on the same photos: how far a well-exposed photo reads from 0.
