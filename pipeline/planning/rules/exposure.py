@@ -87,7 +87,14 @@ def bright_by_intent(record: ImageRecord, needed_ev: float, faces: Sequence[int]
     where the FiveK couple developed 1.5 EV over, whose faces clip 0.0-0.8 %, have washed out to a chroma
     of 4-5. Set from those figures, not fitted: on the tuning split and on immich-app/test-assets' photos
     the frame's rule changes no decision (no rendered twin loses its correction, no original is spared),
-    and it leaves RAWs alone (there it would cost a twin 1 EV over and spare nothing).
+    and it leaves RAWs alone (there it would cost a twin 1 EV over and spare nothing). Measured since
+    (2026-12-05): a converter whose shoulder keeps a push under the clipping (darktable's default pipeline,
+    ``benchmarks/exposure_converters.py``; Adobe's, the FiveK renders of ``benchmarks/fivek_check.py``) is what it
+    costs: on the tuning split's darktable twins it spares six developed 1-2 EV over, and two FiveK renders 1.5 EV
+    over; on photoprism's example photos it spares a pineapple and a table on white, a tree against white and two
+    more photos read 1.0-2.6 EV over that are right as published (``benchmarks/DO_NO_HARM_PHOTOPRISM.md``). No
+    measure of the record tells the two apart (the darkest percentiles, the clipped share and the white point
+    overlap), so it stays, and the flag sends both to a person.
 
     With ``any_darkening`` (the frame's own exposure rule; a scene's matched darkening rests on its frames' camera
     settings and keeps the stop) the whole frame's witness spares a darkening of any size: under a stop, a rendered
