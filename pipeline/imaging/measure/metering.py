@@ -118,7 +118,8 @@ WHITE_PERCENTILE = 99.9
 #: B) in scene light: the level a push would take to white first. Fitted as :data:`WHITE_LOG2` is (a normal censored
 #: at :data:`CLIPPED_LOG2`: 15 of the 27 tuning 0 EV RAW twins clip a channel there; ``benchmarks/fit_exposure.py``)
 #: and no other constant with it. It floors the meter (:func:`meter_log2`): a picture whose brightest channel sits
-#: where a well-exposed photograph's does is not under-exposed, whatever its luminance says. Luminance reads a
+#: where a well-exposed photograph's does is not under-exposed, whatever its luminance says (decoded light is at
+#: most 1.0, so the floor is at most -0.216 EV: it only holds back a push, never asks for a darkening). Luminance reads a
 #: saturated colour dark (pure red is 0.21 of white): photoprism's magenta fish on black, its red channel at full
 #: scale, read 1.85 EV under on its luminance white point and was pushed 1.85 EV, the black water to grey and the
 #: fish rolled off; read on its brightest channel it is 0.22 EV under and left as shot. The meter alone, before and
