@@ -27,6 +27,7 @@ from pipeline.imaging.measure import (
     hamming,
     inverse_tone_curve,
     line_tilts,
+    measure_all,
     meter_log2,
     meter_rendered,
     meter_scene_linear,
@@ -491,7 +492,6 @@ def test_a_cut_out_is_metered_on_its_opaque_pixels(tmp_path: Path) -> None:
     from PIL import Image
 
     from pipeline.imaging.decode import decode_proxy
-    from pipeline.imaging.measure import measure_all
     from pipeline.kernel.records import SourceKind
     from tests.test_decode import _cutout
 
@@ -522,7 +522,6 @@ def _saturated_on_black(level: float) -> np.ndarray:
 
 @pytest.mark.parametrize("rendered", [False, True])
 def test_a_saturated_subject_at_full_scale_is_not_read_under(rendered: bool) -> None:
-    from pipeline.imaging.measure import measure_all
     from pipeline.imaging.measure.metering import CHANNEL_WHITE_LOG2
 
     rgb = _saturated_on_black(1.0)
@@ -542,6 +541,4 @@ def test_the_channel_floor_never_brightens_a_reading_it_does_not_bind() -> None:
     # meter is the luminance meter's.
     rng = np.random.default_rng(5)
     grey = np.repeat(rng.uniform(0.01, 0.5, (300, 300, 1)).astype(np.float32), 3, axis=2)
-    from pipeline.imaging.measure import measure_all
-
     assert measure_all(grey, False).exposure.meter_ev == pytest.approx(exposure_ev(grey[..., 0], False), abs=1e-6)
