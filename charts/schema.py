@@ -511,7 +511,8 @@ class AcceptanceRules(_Strict):
     )
     clipped_shadows: ClippingCheck = Field(
         default_factory=lambda: ClippingCheck(max_pct=5.0),
-        description="Pixels at the black point in the worst channel, as shot (before the planned exposure).",
+        description="Pixels at the black point in every channel (black pixels; a saturated colour with one channel "
+        "at black is not counted), as shot (before the planned exposure).",
     )
     duplicates: DuplicateCheck = Field(default_factory=DuplicateCheck, description="Near-identical frames.")
     face_required: FaceRequiredCheck = Field(

@@ -34,8 +34,9 @@ class MeasureExposure(Stage):
     # one channel (records journalled before are measured again on a rerun). 3: a sweep whose light falls off
     # towards the corners is found, and its falloff recorded. 4: the subject's map (saliency_map), which the crops
     # placed on the salient object are placed on. 5: the verticals' convergence (a keystone), its steadiness and
-    # one-sidedness, read through the vanishing point; a RAW's lines read with its lens's distortion undone.
-    version = 5
+    # one-sidedness, read through the vanishing point; a RAW's lines read with its lens's distortion undone. 6: the
+    # share of black pixels (every channel at black), which the shadows check reads instead of the worst channel.
+    version = 6
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -41,10 +41,11 @@ from pipeline.imaging.measure import (
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.graph import load_graph
 from pipeline.kernel.ingest import scan_shoot
-from pipeline.kernel.records import ExposureVerdict
+from pipeline.kernel.records import ExposureVerdict, ImageRecord, SourceKind
 from pipeline.kernel.runner import Runner
 from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table
 from pipeline.kernel.stage import RunContext
+from pipeline.planning.rules.checks import crushed_pct
 from stages.measure_exposure import MeasureExposure
 
 TOLERANCE = load_chart("base").chart.exposure.tolerance_ev
@@ -60,10 +61,30 @@ def test_clipped_pct_counts_each_channel_inline() -> None:
     rgb[2, :, 1] = 0.0  # 10 green at black
     rgb[3, :2, 2] = 0.9951  # above 0.995: clipped
     rgb[3, 2:4, 2] = 0.994  # below: not
-    hi, lo, any_hi = clipped_pct(rgb)
+    rgb[4, :3, :] = 0.0  # 3 black pixels: crushed in every channel
+    hi, lo, any_hi, black = clipped_pct(rgb)
     np.testing.assert_allclose(hi, [15.0, 5.0, 7.0])
-    np.testing.assert_allclose(lo, [0.0, 10.0, 0.0])
+    np.testing.assert_allclose(lo, [3.0, 13.0, 3.0])
     assert any_hi == pytest.approx(10 + 5 + 2)
+    assert black == pytest.approx(3.0)  # the green row at 0 is a saturated colour, not black
+
+
+def test_a_saturated_sky_is_not_crushed_shadows() -> None:
+    # A deep blue sky over a sunlit cliff: the sky's red channel is 0 (as in immich's el_torcal_rocks.jpg, 16 % of
+    # its pixels), its darkest pixels dark grey. The shadows check reads black pixels: none; the red channel
+    # alone still says where it sits at black.
+    rgb = np.full((100, 100, 3), 0.4, np.float32)
+    rgb[:40] = (0.0, 0.1, 0.6)  # sky
+    rgb[90:, :10] = 0.0  # 1 % of the frame black
+    m = measure_all(rgb, False)
+    assert m.exposure.clipped_shadows_pct_r == pytest.approx(41.0)
+    assert m.exposure.clipped_shadows_pct == pytest.approx(1.0)
+    record = ImageRecord(source_path="cliff.jpg", content_hash="0" * 64, file_size=1, format="jpeg",
+                         source_kind=SourceKind.RASTER, exposure=m.exposure)
+    assert crushed_pct(record) == pytest.approx(1.0)
+    # A record measured before the black share was (null) is read on its worst channel, as it was then.
+    before = dataclasses.replace(record, exposure=dataclasses.replace(m.exposure, clipped_shadows_pct=None))
+    assert crushed_pct(before) == pytest.approx(41.0)
 
 
 def test_clipped_pct_rejects_grey_image() -> None:

@@ -375,6 +375,10 @@ class ExposureMeasure:
         "clipped_highlights_pct_g", pa.float64(), "Percent of pixels whose green channel is clipped at white.")
     clipped_highlights_pct_b: float | None = column(
         "clipped_highlights_pct_b", pa.float64(), "Percent of pixels whose blue channel is clipped at white.")
+    clipped_shadows_pct: float | None = column(
+        "clipped_shadows_pct", pa.float64(),
+        "Percent of pixels crushed to black: every channel at the black point (the acceptance check's share). A "
+        "saturated colour with one channel at black, a deep blue sky's red, is not: see the per-channel columns.")
     clipped_shadows_pct_r: float | None = column(
         "clipped_shadows_pct_r", pa.float64(), "Percent of pixels whose red channel is crushed to black.")
     clipped_shadows_pct_g: float | None = column(

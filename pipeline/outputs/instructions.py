@@ -40,7 +40,8 @@ MEASUREMENT_FIELDS = (
     "exposure_ev", "exposure_verdict", "exposure_keyed_on", "exposure_meter_ev", "exposure_white_ev", "exposure_target",
     "exposure_backdrop_pct", "exposure_unclipped_key_ev",
     "luminance_p50", "clipped_highlights_pct",
-    "clipped_shadows_pct_r", "clipped_shadows_pct_g", "clipped_shadows_pct_b", "wb_cast_a", "wb_cast_b",
+    "clipped_shadows_pct", "clipped_shadows_pct_r", "clipped_shadows_pct_g", "clipped_shadows_pct_b",
+    "wb_cast_a", "wb_cast_b",
     "wb_temperature_shift_k", "wb_cast_mired", "wb_tint", "wb_uncertainty_mired", "sharpness", "noise_sigma",
     "horizon_tilt_deg", "verticals_tilt_deg", "lines_found", "phash", "saliency_map",
 )  # fmt: skip

@@ -131,7 +131,7 @@ def backlit_rest_ev(record: ImageRecord, chart: Chart, plan: PlanState) -> float
 
 
 def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """More of the frame crushed to black, in its worst channel, than ``acceptance.clipped_shadows.max_pct`` (of a
+    """More of the frame crushed to black (:func:`crushed_pct`) than ``acceptance.clipped_shadows.max_pct`` (of a
     merged bracket's brightest frame)."""
     rule = chart.acceptance.clipped_shadows
     shadows = crushed_pct(record) if plan.merged_crushed_pct is None else plan.merged_crushed_pct
@@ -144,8 +144,21 @@ def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) ->
 
 
 def crushed_pct(record: ImageRecord) -> float | None:
-    """The share of a frame's pixels crushed to black in its worst channel (None when not measured)."""
+    """The share of a frame's pixels crushed to black: black in every channel (None when not measured).
+
+    A channel at black in a saturated colour is not a shadow without detail: the red of a deep blue sky, the blue
+    of a yellow flower or of a green fern. Counted in the worst channel, as it was, the flag told a retoucher
+    "16.4 % of pixels crushed to black" of a sunlit cliff under a blue sky whose darkest pixels are dark grey:
+    of the 27 published photos no constant saw (photoprism's 47 examples, immich's test photos, 49 Wikimedia
+    photos, the Kodak suite) that had more than 5 % of their pixels at black in some channel, 23 had under 5 % of
+    black pixels, most none (a shark in blue water 47.6 % against 0.0, a fern 36.3 % against 0.0); the four with
+    a real black (an elephant on black, a night street, a beach through a colour filter, a Wikimedia night view)
+    still are flagged. A record measured before the black share was (``clipped_shadows_pct`` null) is read on its
+    worst channel, as it was then.
+    """
     ex = record.exposure
+    if ex.clipped_shadows_pct is not None:
+        return ex.clipped_shadows_pct
     shadows = [v for v in (ex.clipped_shadows_pct_r, ex.clipped_shadows_pct_g, ex.clipped_shadows_pct_b)
                if v is not None]
     return max(shadows) if shadows else None
