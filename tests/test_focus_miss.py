@@ -270,3 +270,43 @@ def test_a_direction_whose_edges_read_at_the_estimates_ceiling_is_not_a_shake() 
     shaken = [region((3.0, 2.0, 0.8, 2.0)) for _ in range(8)]
     motion, px = _frame_motion(_GridEdges(shaken, 6, 4))
     assert motion and px > MOTION_MIN_PX
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 10.0, 22.5, 45.0, 70.0, 90.0, 135.0, 160.0])
+def test_a_drag_of_any_direction_fits_the_drag_pattern(angle_deg: float) -> None:
+    # A drag along t widens an edge whose gradient points at a by cos(a - t): squared blurs c + m**2 cos**2(a - t).
+    from pipeline.imaging.focus_miss import drag_misfit
+
+    a = np.deg2rad([0.0, 45.0, 90.0, 135.0])
+    pooled = 0.6**2 + 2.5**2 * np.cos(a - np.deg2rad(angle_deg)) ** 2
+    assert drag_misfit(pooled) == pytest.approx(0.0, abs=1e-9)
+    # One direction blurred alone (soft shading that runs one way) is as far from it as can be read.
+    assert drag_misfit(np.array([3.0, 0.8, 0.8, 0.8]) ** 2) == pytest.approx(1.0)
+
+
+def test_edges_soft_one_way_by_nature_are_not_a_shake() -> None:
+    # The sharper regions of a sharp photo whose edges of one direction are soft shading (a facade's bands, cables
+    # across a sky): one direction reads 3 px, the other three 0.8 px. Pooled, 2.9 px of "motion"; but a drag
+    # would have widened the diagonal edges too (photoprism's and Wikimedia's sharp photos were reported shaken).
+    from pipeline.imaging.focus_miss import MOTION_MIN_PX, _frame_motion, _GridEdges, _Region
+
+    def region(p50: tuple[float, float, float, float]) -> _Region:
+        return _Region(200, 0.8, (50, 50, 50, 50), (0.8,) * 4, p50)
+
+    motion, px = _frame_motion(_GridEdges([region((3.0, 0.8, 0.8, 0.8)) for _ in range(8)], 6, 4))
+    assert px > MOTION_MIN_PX and not motion
+
+
+@pytest.mark.parametrize("angle_deg", [0, 30, 60, 90, 120, 150])
+def test_a_drag_across_a_real_photo_is_a_shake_in_every_direction(angle_deg: int) -> None:
+    # skimage's coffee (a tuning photo), sharp as shipped, dragged 8 px (a box: 2.3 px sigma) at each angle.
+    from skimage import data
+
+    lin = srgb_to_linear(data.coffee().astype(np.float32) / 255).astype(np.float32)
+    assert not assess_focus(lin).missed
+    kernel = np.zeros((17, 17), np.float32)
+    t = np.deg2rad(angle_deg)
+    for s in np.linspace(-4, 4, 200):
+        kernel[int(round(8 + s * np.sin(t))), int(round(8 + s * np.cos(t)))] += 1
+    v = assess_focus(cv2.filter2D(lin, -1, kernel / kernel.sum()))
+    assert v.missed and "one direction" in v.detail
