@@ -36,7 +36,8 @@ class MeasureExposure(Stage):
     # placed on the salient object are placed on. 5: the verticals' convergence (a keystone), its steadiness and
     # one-sidedness, read through the vanishing point; a RAW's lines read with its lens's distortion undone. 6: the
     # share of black pixels (every channel at black), which the shadows check reads instead of the worst channel.
-    version = 6
+    # 7: the sharpness of the frame's sharpest part (sharpness_peak), which clears a frame in focus somewhere.
+    version = 7
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

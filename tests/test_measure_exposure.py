@@ -45,7 +45,7 @@ from pipeline.kernel.records import ExposureVerdict, ImageRecord, SourceKind
 from pipeline.kernel.runner import Runner
 from pipeline.kernel.schema import MANIFEST_SCHEMA, to_table
 from pipeline.kernel.stage import RunContext
-from pipeline.planning.rules.checks import crushed_pct
+from pipeline.planning.rules.checks import SHARP_PART_TO_FRAME, crushed_pct
 from stages.measure_exposure import MeasureExposure
 
 TOLERANCE = load_chart("base").chart.exposure.tolerance_ev
@@ -252,6 +252,32 @@ def test_sharpness_drops_with_blur() -> None:
     assert sharpness(blurred) < 0.3 * sharpness(checker)
     with pytest.raises(ValueError, match="2-D"):
         sharpness(np.zeros((4, 600), np.float32))
+
+
+def test_the_sharpest_part_of_a_photo_blurred_around_its_subject_stays_sharp() -> None:
+    # skimage's coffee (a tuning photo) with all but the middle quarter of the frame (the cup) blurred as a shallow
+    # depth of field would: the whole frame reads 5x softer, its sharpest part (the cup's rim) still sharp, at more
+    # than SHARP_PART_TO_FRAME times the whole; blurred all over, both fall alike.
+    from skimage import data
+
+    from pipeline.imaging.measure.common import WORK_LONG_EDGE, encode_luma, resize_long_edge
+    from pipeline.imaging.measure.focus import focus_measure
+
+    luma = luminance(srgb_to_linear(data.coffee().astype(np.float32) / 255)).astype(np.float32)
+    h, w = luma.shape
+    bokeh = cv2.GaussianBlur(luma, (0, 0), 4.0)
+    bokeh[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = luma[h // 4: 3 * h // 4, w // 4: 3 * w // 4]
+    soft = cv2.GaussianBlur(luma, (0, 0), 4.0)
+
+    def measured(img: np.ndarray):  # noqa: ANN202
+        return focus_measure(img, encode_luma(resize_long_edge(img, WORK_LONG_EDGE)))
+
+    sharp, shallow, blurred = measured(luma), measured(bokeh), measured(soft)
+    assert sharp.sharpness_peak > sharp.sharpness
+    assert shallow.sharpness < 0.25 * sharp.sharpness
+    assert shallow.sharpness_peak > SHARP_PART_TO_FRAME * shallow.sharpness
+    assert blurred.sharpness_peak < 0.01 * shallow.sharpness_peak
+    assert blurred.sharpness_peak < SHARP_PART_TO_FRAME * 15  # base's minimum: soft all over stays soft
 
 
 # --- tier 2: real photos -------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
 from pipeline.outputs.xmp import crs_to_box
 from pipeline.planning.plan import lab_to_linear_srgb, plan_image, plan_shoot, white_balance_gains
-from pipeline.planning.rules.checks import FACE_TO_FRAME_UNITS
+from pipeline.planning.rules.checks import FACE_TO_FRAME_UNITS, SHARP_PART_TO_FRAME
 from pipeline.planning.rules.exposure import key_reading
 from pipeline.planning.rules.faces import shown_ev
 
@@ -256,6 +256,20 @@ def test_a_portrait_is_judged_soft_on_its_sharpest_face_never_on_its_background_
     assert "sharpness" not in checks["sharp"]
     assert "sharpness" in checks["soft"] and bokeh["soft"].plan.verdict is Verdict.REJECT
     assert "sharpness" not in checks["sharp_frame"]
+
+
+def test_a_frame_sharp_where_it_is_in_focus_is_not_soft() -> None:
+    # base flags under 15: a macro whose subject's tiles read 45 (3x the minimum, over SHARP_PART_TO_FRAME) is in
+    # focus where it matters, its blurred background aside; a frame soft all over (its sharpest part at 2x) is not.
+    chart = load_chart("base").chart
+    macro = image_record(source_path="macro", sharpness=8.0, sharpness_peak=45.0, exposure_meter_ev=0.0)
+    soft = image_record(source_path="soft", sharpness=8.0, sharpness_peak=30.0, exposure_meter_ev=0.0)
+    before = image_record(source_path="before", sharpness=8.0, exposure_meter_ev=0.0)  # measured before the peak
+    plan_shoot([macro, soft, before], chart)
+    assert SHARP_PART_TO_FRAME * 15 < 45.0 and SHARP_PART_TO_FRAME * 15 > 30.0
+    checks = {r.source_path: {o.params.get("check") for o in r.operations} for r in (macro, soft, before)}
+    assert "sharpness" not in checks["macro"]
+    assert "sharpness" in checks["soft"] and "sharpness" in checks["before"]
 
 
 def test_near_duplicates_are_flagged() -> None:
