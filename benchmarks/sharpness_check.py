@@ -43,6 +43,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.accuracy import DEFAULT_CACHE, machine  # noqa: E402
 from benchmarks.do_no_harm import run  # noqa: E402
+from pipeline.imaging.color import linear_to_srgb, srgb_to_linear  # noqa: E402
 from pipeline.imaging.measure.common import WORK_LONG_EDGE  # noqa: E402
 from pipeline.planning.rules.checks import SHARP_PART_TO_FRAME  # noqa: E402
 
@@ -51,15 +52,6 @@ SIGMAS = (0.7, 1.0, 2.0)
 #: The base chart's minimum (acceptance.sharpness.min_laplacian_var), which the replayed rules use.
 LIMIT = 15.0
 RESULTS = ROOT / "benchmarks" / "SHARPNESS.md"
-
-
-def srgb_to_linear(a: np.ndarray) -> np.ndarray:
-    return np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(a: np.ndarray) -> np.ndarray:
-    a = np.clip(a, 0.0, 1.0)
-    return np.where(a <= 0.0031308, a * 12.92, 1.055 * a ** (1 / 2.4) - 0.055)
 
 
 def build(corpus: Path, split: str, shoot: Path) -> int:
@@ -81,7 +73,7 @@ def build(corpus: Path, split: str, shoot: Path) -> int:
         with Image.open(src) as im:
             rgb8 = np.asarray(im.convert("RGB"))
         long_edge = max(rgb8.shape[:2])
-        linear = srgb_to_linear(rgb8.astype(np.float32) / 255.0).astype(np.float32)
+        linear = srgb_to_linear(rgb8.astype(np.float32) / 255.0)
         for sigma in SIGMAS:
             twin = shoot / f"{name}__s{sigma}.jpg"
             if twin.exists():
