@@ -75,8 +75,9 @@ MOTION_MIN_PX = 1.25
 #: the diagonals of a long drag low, so real drags misfit too: the three tuning splits' 30 shaken frames 0.03-0.64,
 #: drags of 4, 6 and 8 px at six angles across the accuracy benchmark's 24 tuning photos up to 1.2. Chosen on
 #: those: the least misfit that keeps the 6 px drags found without it within 5 % (98 of 102; 4 px drags 61 -> 53,
-#: 8 px 136 -> 134 of 144; at 0.75 the 6 px drags fell to 94, the 4 px to 46). It takes back 2 of the 7 drags read in those 24 photos as published, no
-#: EXIF to clear them (a frosted twig 1.05, skimage's rocket 0.94: its median blur 2.7 px, 0.6 once recompressed).
+#: 8 px 136 -> 134 of 144; at 0.75 the 6 px drags fell to 94, the 4 px to 46). It takes back 2 of the 7 drags
+#: read in those 24 photos as published, no EXIF to clear them (a frosted twig 1.05, skimage's rocket 0.94: its
+#: median blur 2.7 px, 0.6 once recompressed).
 #: Judged after, run through the pipeline on 187 published photos no constant saw (the held-out split 13 -> 11,
 #: photoprism's examples 9 -> 5, 49 Wikimedia photos 5 -> 2, immich's test photos 2 -> 1, the Kodak suite 0):
 #: 29 were reported shaken, 19 are; EQUIPMENT.md's nine splits (shaken and defocused frames found, sharp frames

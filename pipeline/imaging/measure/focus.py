@@ -40,11 +40,10 @@ PEAK_GRID = (8, 6)
 PEAK_TILES = 3
 
 
-def peak_sharpness_of_encoded(encoded: np.ndarray) -> float:
+def peak_sharpness(lap: np.ndarray) -> float:
     """The sharpness (:func:`sharpness_of_encoded`'s units) of the frame's sharpest part: the mean of the
-    :data:`PEAK_TILES` highest Laplacian variances over a :data:`PEAK_GRID` of tiles of encoded luma already at
-    :data:`WORK_LONG_EDGE` (unchecked). A frame too small for the grid's tiles is read whole."""
-    lap = cv2.Laplacian(encoded, cv2.CV_32F, ksize=1)
+    :data:`PEAK_TILES` highest variances over a :data:`PEAK_GRID` of tiles of ``lap``, the 4-neighbour Laplacian
+    (float32) of encoded luma at :data:`WORK_LONG_EDGE`. A frame too small for the grid's tiles is read whole."""
     h, w = lap.shape
     gx, gy = PEAK_GRID if w >= h else PEAK_GRID[::-1]
     if h < 4 * gy or w < 4 * gx:
@@ -150,6 +149,6 @@ def focus_measure(luma: np.ndarray, encoded_small: np.ndarray) -> FocusMeasure:
     ValueError
         If ``luma`` is not a 2-D image of at least 8x8.
     """
-    return FocusMeasure(sharpness=sharpness_of_encoded(encoded_small),
-                        sharpness_peak=peak_sharpness_of_encoded(encoded_small),
+    lap = cv2.Laplacian(encoded_small, cv2.CV_32F, ksize=1)  # one Laplacian for the whole frame and its tiles
+    return FocusMeasure(sharpness=float(lap.var()) * 1e4, sharpness_peak=peak_sharpness(lap),
                         noise_sigma=display_noise_sigma(luma))
