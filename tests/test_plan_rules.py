@@ -41,6 +41,7 @@ from pipeline.planning.rules.faces import (
     flash_falloff,
     judge_against_peers,
     lit_by_falloff,
+    lit_reference,
     lone_face_deficit,
     plan_faces,
     shown_surround_ev,
@@ -160,6 +161,30 @@ def test_a_face_is_judged_against_the_key_faces_other_than_itself() -> None:
     assert judge_against_peers(record, (1,), 1).depth == pytest.approx(0.0)
     with pytest.raises(ValueError, match="at least one key face"):
         judge_against_peers(record, (), 1)
+
+
+def test_one_bright_face_does_not_put_its_group_in_a_shadow() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    # Seven faces: one nearest the flash (or in a patch of sun) reads 0.9 EV above six in one light, which
+    # scatter 0.2 EV. Judged against the bright face alone, all six read "in a shadow" (PASCAL VOC
+    # 2007_007763's DNG twin: three of them lifted 0.6-0.9 EV); the lit level is the group's upper quartile.
+    scatter = (0.1, -0.1, 0.05, 0.0, -0.05, 0.1)
+    def group(shade: dict[int, float]) -> list[Face]:
+        return [_skin(0.0, 0.5, 100)] + [_skin(-0.9 + e - shade.get(k, 0.0), 0.5, 500 + 400 * k)
+                                          for k, e in enumerate(scatter)]
+    record = image_record(faces=group({}))
+    plan = PlanState.start(record, chart)
+    assert not of_kind(plan_image(record, chart, plan=plan), OperationKind.BRIGHTEN_FACE)
+    assert plan.key_faces == (0,)  # the exposure is still keyed on the brightest face
+    assert lit_reference(record, plan.key_faces, plan.faces_that_count) == tuple(range(7))
+    # Two of the six in a shadow 1.0 and 1.5 EV deep are lifted by their depths against the group's lit level.
+    lifts = {o.params["face_index"]: o.params["ev"]
+             for o in of_kind(plan_image(image_record(faces=group({1: 1.0, 4: 1.5})), chart), OperationKind.BRIGHTEN_FACE)}
+    assert lifts.keys() == {2, 5}
+    assert lifts[2] == pytest.approx(1.0 + 0.1, abs=0.15) and lifts[5] == pytest.approx(1.5, abs=0.15)
+    # Four faces cannot tell one bright face from three in a shadow: the brightest keys them, as before.
+    four = image_record(faces=group({})[:4])
+    assert len(of_kind(plan_image(four, chart), OperationKind.BRIGHTEN_FACE)) == 3
 
 
 def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None:

@@ -20,17 +20,9 @@ from pipeline.imaging.measure.metering import (
 )
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
-from pipeline.planning.rules.faces import lit_reading_of_lone_face
+from pipeline.planning.rules.faces import KEY_FACES_BAND_EV, lit_reading_of_lone_face
 from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
-
-#: Faces within this many EV of the brightest face that counts share its light: the exposure is
-#: keyed on them. A face further down is in a shadow of its own (a hat, a neighbour, the edge of
-#: the key light) and is lifted locally instead of pulling the whole frame up. Faces in one photo
-#: differ by up to half a stop in the same light (skin, angle to the light: the tuning split's
-#: group photos spread 0.3-0.6 EV).
-KEY_FACES_BAND_EV = 0.6
-
 
 #: A rendered picture the plan would darken by this many EV or more (by any amount, the frame's own rule with the
 #: whole frame as the witness: :func:`bright_by_intent`) ...
