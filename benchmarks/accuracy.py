@@ -1027,6 +1027,17 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                      "naive": _count(0, n_lit)}, "0", "lower", 0.0, "{:.0f}",
                     samples={"postprod": lit, "rawtherapee": {k: (src, 0.0) for k, (src, _) in lit.items()}},
                     statistic=np.sum))
+    # Every twin with no shadow put on it (the originals and the exposure and cast twins, RAW and JPEG): no face the
+    # detector finds there is in a shadow the benchmark made, so a lift is on a face as the photographer lit it.
+    unshadowed = {"RAW": [], "JPEG": []}
+    for i in by("original") + by("exposure") + by("cast"):
+        d = dec("postprod", i)
+        if d is not None and d.faces:
+            unshadowed["RAW" if i.domain == "raw" else "JPEG"] += [lift is not None for _, lift in d.faces]
+    rows.append(Row(sec, "faces given a lift in the twins with no shadow (originals, exposure and cast twins; faces "
+                         "the detector found; diagnostic)",
+                    {"postprod": {"value": None, "text": "; ".join(
+                        f"{k} {sum(v)} of {len(v)}" for k, v in unshadowed.items())}}, ""))
     edge_found = edge_n = 0
     for i in by("edge"):
         d = dec("postprod", i)
