@@ -455,11 +455,11 @@ def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tup
 #: twins with one face 1 EV brighter than its group (--extra-photos; the tuning sources' groups have
 #: three and six faces, so 0.2 to 0.3 read alike there): lit faces lifted in those twins 67 -> 9 of 220,
 #: the shadows' amounts beside a bright face within 0.3 EV 0 -> 30 of 44, all twins' amounts within
-#: 0.3 EV 187 -> 216 of 340. Judged after on dlib's testing photos (groups of 4-9 faces, nothing fitted
-#: on them): lit faces lifted beside a bright face 146 -> 13 of 342, all amounts within 0.3 EV 199 ->
-#: 220 of 374, shadowed faces found 303 -> 290 of 374; without a bright face the amounts within 0.3 EV
-#: fall 191 -> 186 of 304 (a darker lit face now in the reference). 0.3 also widens groups of four:
-#: there the amounts within 0.3 EV fall to 204 of 374.
+#: 0.3 EV 187 -> 216 of 340. Judged after on dlib's testing photos (groups of 2, 3, 6, 7 and 7 faces,
+#: nothing fitted on them): lit faces lifted beside a bright face 146 -> 13 of 342, all amounts within
+#: 0.3 EV 199 -> 220 of 374, shadowed faces found 303 -> 290 of 374; without a bright face the amounts
+#: within 0.3 EV fall 191 -> 186 of 304 (a darker lit face now in the reference). 0.3 hangs a group of
+#: seven from its third face: there all amounts within 0.3 EV fall to 204 of 374.
 LIT_SHARE = 0.25
 
 
@@ -593,7 +593,8 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
 
     A lift is for a face in less light than its neighbours, never for a skin
     darker than theirs. The depth is how far a face reads under the faces the
-    exposure was keyed on (``plan.key_faces``, those in the brightest light,
+    exposure was keyed on (``plan.key_faces``, those in the brightest light, in a
+    group of five or more those near its upper quartile: :func:`lit_reference`;
     other than the face itself; only those of a skin hue where some face has one:
     :func:`skin_reference`), in the light the renderer multiplies
     (:func:`shown_ev`), less what its skin explains (:func:`skin_allowance`)
