@@ -13,6 +13,8 @@ them anyway:
 - white balance: shifts within the chart's tolerance, and of 50 mired or more,
   with and without a colour flag for a retoucher;
 - straightening applied by the renderer, and told a retoucher;
+- faces given a lift (the renderer's, or told a retoucher): in a photo right as it is, every lift is on a
+  face as it was meant to look (the decision a retoucher trusts least);
 - photos sent to a retoucher for anything.
 
 It prints one line per photo (the big changes first) and the table. Nothing
@@ -58,6 +60,7 @@ class Photo:
     angle: float | None = None  # straightening angle, applied or told
     angle_applied: bool = False
     flags: list[str] = field(default_factory=list)  # the checks a retoucher is sent to
+    lifts: list[float] = field(default_factory=list)  # faces given a lift, applied or told a retoucher (EV)
 
     @property
     def colour_flagged(self) -> bool:
@@ -89,6 +92,8 @@ def decisions(out: Path) -> list[Photo]:
             p.proposed_lift += float(params.get("ev", 0.0))
         elif r["kind"] == "straighten":
             p.angle, p.angle_applied = float(params.get("angle_deg", 0.0)), renderer
+        elif r["kind"] == "brighten_face":
+            p.lifts.append(float(params.get("ev", 0.0)))
         elif r["kind"] in ("flag", "reject"):
             p.flags.append(str(params.get("check", r["kind"])))
     return sorted(photos.values(), key=lambda p: p.name)
@@ -120,6 +125,7 @@ def table(photos: list[Photo], tolerance_mired: float) -> list[str]:
             sum(p.proposed_lift != 0.0 for p in photos)),
         row("turned by the renderer", sum(p.angle is not None and p.angle_applied for p in photos)),
         row("a straightening told a retoucher", sum(p.angle is not None and not p.angle_applied for p in photos)),
+        row("a face given a lift (applied, or told a retoucher)", sum(bool(p.lifts) for p in photos)),
         row("sent to a retoucher for anything (a flag)", sum(bool(p.flags) for p in photos)),
     ]
 
@@ -136,6 +142,7 @@ def lines(photos: list[Photo]) -> list[str]:
         proposed = f" ({p.proposed_ev:+.2f} proposed)" if p.proposed_ev else ""
         white = f" ({p.proposed_mired:+.0f} proposed)" if p.proposed_mired else ""
         lift = f"  shadows {p.proposed_lift:+.2f} EV proposed" if p.proposed_lift else ""
+        lift += f"  faces lifted {', '.join(f'{ev:+.2f}' for ev in p.lifts)} EV" if p.lifts else ""
         out.append(f"  {p.name[:48]:48s} exposure {p.ev:+5.2f} EV{proposed}  white {p.mired:+6.1f} mired{white}{lift}"
                    f"{turn}{flags}")
     return out

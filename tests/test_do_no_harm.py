@@ -45,7 +45,7 @@ def test_the_report_holds_the_table_and_every_photo(tmp_path: Path) -> None:
 
     from benchmarks.do_no_harm import Photo, write_report
 
-    photos = [Photo("a.jpg", ev=1.2, mired=-60.0, flags=["white_balance"]), Photo("b.jpg"),
+    photos = [Photo("a.jpg", ev=1.2, mired=-60.0, flags=["white_balance"]), Photo("b.jpg", lifts=[1.18, 0.83]),
               Photo("c.jpg", proposed_ev=-2.0, flags=["clipped_highlights"])]
     out = tmp_path / "DO_NO_HARM.md"
     write_report(out, photos, 10.0, argparse.Namespace(chart="base", about="Two test photos."), "python x.py f")
@@ -58,5 +58,8 @@ def test_the_report_holds_the_table_and_every_photo(tmp_path: Path) -> None:
     proposed = "an exposure change proposed to a person, not applied (the renderer's once accepted)"
     assert f"| {proposed} | 1 of 3 (33 %) |" in text
     assert "c.jpg" in text and "exposure +0.00 EV (-2.00 proposed)" in text
+    # A face given a lift in a photo right as it is, counted and shown with its amounts.
+    assert "| a face given a lift (applied, or told a retoucher) | 1 of 3 (33 %) |" in text
+    assert "faces lifted +1.18, +0.83 EV" in text
     assert text.index("a.jpg") < text.index("b.jpg")  # the largest change first
     assert not list(tmp_path.glob(".*.tmp"))
