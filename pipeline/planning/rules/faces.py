@@ -241,6 +241,13 @@ def shown_surround_ev(face: Face, rendered: bool) -> float | None:
     return math.log2(max(float(tone_curve(lit_face)), tiny) / max(float(tone_curve(surround)), tiny))
 
 
+# A lone "face" of no skin hue in a colour picture left unjudged was tried (2026-12-05: the Kodak suite's kodim19, a
+# binocular viewer on a pier, hue 92 deg, told "in a shadow 2.01 EV deep"): on the published pools it also dropped a
+# lift on a man's face in shade (hue 7 deg) and, with no lift, the exposure keyed on the unlifted reading pushed the
+# binocular frame +0.61 EV and a performer under a red and blue stage light +0.51; the tuning twins did not move. Not
+# kept: the skin hue range is too narrow a test of "no face" for a face in coloured light.
+
+
 def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, float] | None:
     """``(index, depth in EV)`` of the shadow the only face among ``faces`` sits in, or None.
 
