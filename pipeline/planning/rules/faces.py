@@ -486,18 +486,25 @@ LIT_SHARE = 0.25
 
 def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
     """The faces a face of ``counted`` is judged against: ``key_faces`` (those in the brightest light), widened to
-    every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the readings.
+    every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the readings, in the
+    light the renderer multiplies (:func:`shown_ev`; on faces_shadow_fit's twins, against the band in scene light:
+    amounts within 0.3 EV 216 -> 217 of 340 (tuning), 220 -> 222 of 374 (dlib's testing photos, lit faces lifted
+    beside a bright face 13 -> 15 of 342)).
 
     In a group of up to four faces, or where the brightest faces are as many as that share, it is the key faces.
     """
     if not key_faces:
         return key_faces
-    read = [i for i in counted if record.faces[i].exposure_ev is not None]
-    levels = sorted((record.faces[i].exposure_ev for i in read), reverse=True)  # type: ignore[type-var]
-    if not levels:
+    rendered = is_rendered(record.source_kind)
+    # In the light the renderer multiplies, where the depths are read (:func:`shown_ev`): a JPEG's curve reads a
+    # shadow shallower in scene light, and a band in scene light would take shadowed faces into the reference.
+    shown = {i: shown_ev(record.faces[i].exposure_ev, rendered) for i in counted  # type: ignore[arg-type]
+             if record.faces[i].exposure_ev is not None}
+    if not shown:
         return key_faces
+    levels = sorted(shown.values(), reverse=True)
     anchor = levels[max(1, math.ceil(len(levels) * LIT_SHARE)) - 1]
-    widened = tuple(i for i in read if record.faces[i].exposure_ev >= anchor - KEY_FACES_BAND_EV)  # type: ignore[operator]
+    widened = tuple(i for i, level in shown.items() if level >= anchor - KEY_FACES_BAND_EV)
     return tuple(sorted(set(key_faces) | set(widened)))
 
 
