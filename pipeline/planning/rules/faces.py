@@ -65,8 +65,8 @@ SKIN_REDNESS_EV = 1.2
 # direction) in place of redness: on those twins, faces lifted 50 -> 9 of 392 (tuning) at 0.75 EV per unit, at a cost
 # in shadows found (271 -> 264 of 340) and amounts within 0.3 EV (216 -> 197); on w020 (at b01bff4) nothing moved
 # (1.18 -> 1.17, 0.83 -> 0.81): its darker faces read 1.0-1.3 EV under the key faces with an index only 0.44 above
-# theirs, a third of what the model predicts (the camera's rendering, the light), so the model's twins overstate a darker skin's colour and nothing was kept. A cue
-# that light moves and skin does not, the face's brightest parts against its peers' (teeth, eye whites, the skin's
+# theirs, a third of what the model predicts (the camera's rendering, the light), so the model's twins overstate a
+# darker skin's colour and nothing was kept. A cue that light moves and skin does not, the face's brightest parts against its peers' (teeth, eye whites, the skin's
 # sheen), was looked at and not built: the 97th percentile of the central two thirds of the box reads 0.47 and 0.20
 # of the median's deficit on w020's two faces, where the JPEG shadow twins of faces_shadow_fit (tuning and dlib's
 # testing photos, 272 lifted) read 0.75-1.25 (5th-95th percentile); but over the centre half the exposure is read on,
