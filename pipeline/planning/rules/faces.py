@@ -57,20 +57,20 @@ def shown_ev(face_ev: float, rendered: bool) -> float:
 #: on the JPEG readings alone, 1.5 on the DNG ones). Redness does not explain every skin (the
 #: darkest skins are browner, not redder): what it leaves is for ``faces.brighten_below_ev``.
 SKIN_REDNESS_EV = 1.2
-# Not solved (2026-12-05): real darker skins are less chromatic than melanin's spectrum says. In a runway line-up of
-# ten women under one stage light (Wikimedia's w020 of the do-no-harm pool) two of the three Black women's faces are
-# told "in a shadow" 1.25 and 0.89 EV deep (to a retoucher, not applied; 1.18 and 0.83 at b01bff4). Tried:
-# faces_shadow_fit twins with one face's skin darkened by melanin's absorption (R, G, B keeping f**0.687, f, f**1.696
-# of green's f: absorption ~ lambda**-3.33 at 610/545/465 nm), and a melanin index (log2 R/G and G/B projected on that
-# direction) in place of redness: on those twins, faces lifted 50 -> 9 of 392 (tuning) at 0.75 EV per unit, at a cost
-# in shadows found (271 -> 264 of 340) and amounts within 0.3 EV (216 -> 197); on w020 (at b01bff4) nothing moved
-# (1.18 -> 1.17, 0.83 -> 0.81): its darker faces read 1.0-1.3 EV under the key faces with an index only 0.44 above
-# theirs, a third of what the model predicts (the camera's rendering, the light), so the model's twins overstate a
-# darker skin's colour and nothing was kept. A cue that light moves and skin does not, the face's brightest parts against its peers' (teeth, eye whites, the skin's
-# sheen), was looked at and not built: the 97th percentile of the central two thirds of the box reads 0.47 and 0.20
-# of the median's deficit on w020's two faces, where the JPEG shadow twins of faces_shadow_fit (tuning and dlib's
-# testing photos, 272 lifted) read 0.75-1.25 (5th-95th percentile); but over the centre half the exposure is read on,
-# 0.87 and 0.03: a smile's teeth more than sheen, which a face that does not smile, or glasses' glint, undoes.
+# Not solved (2026-12-05): real darker skins are less chromatic than melanin's spectrum says. In a runway line-up of ten
+# women under one stage light (Wikimedia's w020 of the do-no-harm pool) two of the three Black women's faces are told
+# "in a shadow" 1.25 and 0.89 EV deep (to a retoucher, not applied; 1.18 and 0.83 at b01bff4). Tried: faces_shadow_fit
+# twins with one face's skin darkened by melanin's absorption (R, G, B keeping f**0.687, f, f**1.696 of green's f:
+# absorption ~ lambda**-3.33 at 610/545/465 nm), and a melanin index (log2 R/G and G/B projected on that direction) in
+# place of redness: on those twins, faces lifted 50 -> 9 of 392 (tuning) at 0.75 EV per unit, at a cost in shadows found
+# (271 -> 264 of 340) and amounts within 0.3 EV (216 -> 197); on w020 (at b01bff4) nothing moved (1.18 -> 1.17, 0.83 ->
+# 0.81): its darker faces read 1.0-1.3 EV under the key faces with an index only 0.44 above theirs, a third of what the
+# model predicts (the camera's rendering, the light), so the model's twins overstate a darker skin's colour and nothing
+# was kept. A cue that light moves and skin does not, the face's brightest parts against its peers' (teeth, eye whites,
+# the skin's sheen), was looked at and not built: the 97th percentile of the central two thirds of the box reads 0.47
+# and 0.20 of the median's deficit on w020's two faces, where the JPEG shadow twins of faces_shadow_fit (tuning and
+# dlib's testing photos, 272 lifted) read 0.75-1.25 (5th-95th percentile); but over the centre half the exposure is read
+# on, 0.87 and 0.03: a smile's teeth more than sheen, which a face that does not smile, or glasses' glint, undoes.
 
 
 def redness(face: Face) -> float | None:
