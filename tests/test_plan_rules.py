@@ -175,8 +175,12 @@ def test_one_bright_face_does_not_put_its_group_in_a_shadow() -> None:
     record = image_record(faces=group({}))
     plan = PlanState.start(record, chart)
     assert not of_kind(plan_image(record, chart, plan=plan), OperationKind.BRIGHTEN_FACE)
-    assert plan.key_faces == (0,)  # the exposure is still keyed on the brightest face
+    assert plan.key_faces == tuple(range(7))
     assert lit_reference(record, plan.key_faces, plan.faces_that_count) == tuple(range(7))
+    # Nor does it key the frame darker: the exposure reads as it does on the six alone (within their scatter).
+    six = PlanState.start(image_record(faces=group({})[1:]), chart)
+    plan_image(image_record(faces=group({})[1:]), chart, plan=six)
+    assert plan.exposure_offset_ev == pytest.approx(six.exposure_offset_ev, abs=0.1)
     # Two of the six in a shadow 1.0 and 1.5 EV deep are lifted by their depths against the group's lit level.
     lifts = {o.params["face_index"]: o.params["ev"]
              for o in of_kind(plan_image(image_record(faces=group({1: 1.0, 4: 1.5})), chart), OperationKind.BRIGHTEN_FACE)}
