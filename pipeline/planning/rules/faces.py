@@ -485,13 +485,13 @@ LIT_SHARE = 0.25
 
 
 def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
-    """The faces a face of ``counted`` is judged against: ``key_faces`` (those in the brightest light), widened to
-    every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the readings, in the
-    light the renderer multiplies (:func:`shown_ev`; on faces_shadow_fit's twins, against the band in scene light:
+    """The faces a face of ``counted`` is judged against: ``key_faces`` (those in the brightest light); in a group
+    of five or more, every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the
+    readings, in the light the renderer multiplies (:func:`shown_ev`; on faces_shadow_fit's twins, against the band in scene light:
     amounts within 0.3 EV 216 -> 217 of 340 (tuning), 220 -> 222 of 374 (dlib's testing photos, lit faces lifted
     beside a bright face 13 -> 15 of 342)).
 
-    In a group of up to four faces, or where the brightest faces are as many as that share, it is the key faces.
+    In a group of up to four faces it is the key faces (the exposure rule's band, in scene light).
     """
     if not key_faces:
         return key_faces
@@ -503,9 +503,11 @@ def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tupl
     if not shown:
         return key_faces
     levels = sorted(shown.values(), reverse=True)
-    anchor = levels[max(1, math.ceil(len(levels) * LIT_SHARE)) - 1]
-    widened = tuple(i for i, level in shown.items() if level >= anchor - KEY_FACES_BAND_EV)
-    return tuple(sorted(set(key_faces) | set(widened)))
+    rank = max(1, math.ceil(len(levels) * LIT_SHARE))
+    if rank == 1:
+        return key_faces
+    anchor = levels[rank - 1]
+    return tuple(sorted(i for i, level in shown.items() if level >= anchor - KEY_FACES_BAND_EV))
 
 
 def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
