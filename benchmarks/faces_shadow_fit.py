@@ -59,16 +59,16 @@ snapshots; dump ``/work/notes/runs/faces12.pkl``):
   0.3 EV 173 -> 191 of 304, found 107 -> 112 (JPEG) and 121 -> 124 (DNG), lit faces lifted 0; the
   tuning sources' figures unchanged. The figures above are those before it.
 
-Twins with one face brighter than its group (:data:`HOT_EV`; 2026-12-05): a face nearest the flash or in a
-patch of sun, alone and beside the shadows over every other face; their own figures (lit faces lifted, the
-shadows' amounts) are printed as "of them, in the twins with one face ... brighter". Before
-:data:`pipeline.planning.rules.faces.LIT_SHARE` (the lit level read at the group's upper quartile), the
-whole group of a bright face read as shadowed (PASCAL VOC 2007_007763's DNG twin, in the accuracy
-benchmark's held-out split, had three lit faces lifted); with it, tuning sources / dlib's testing photos:
-lit faces lifted beside a bright face 67 -> 9 of 220 / 146 -> 13 of 342, the shadows' amounts beside it
-within 0.3 EV 0 -> 30 of 44 / 8 -> 34 of 70. The exposure keyed on the brightest face darkened the whole photo for
-it: with the key at the group's upper quartile too (:func:`pipeline.planning.rules.exposure.key_faces`), the global
-correction moved 0.3 EV or more against the same photo's 19 -> 2 of 36 / 24 -> 13 of 46 times.
+Twins with one face brighter than its group (:data:`HOT_EV`; 2026-12-05): a face nearest the flash or in a patch of
+sun, alone and beside the shadows over every other face; their own figures (lit faces lifted, the shadows' amounts)
+are printed as "of them, in the twins with one face ... brighter". Before
+:data:`pipeline.planning.rules.faces.LIT_SHARE` (the lit level read at the group's upper quartile), the whole group of
+a bright face read as shadowed (PASCAL VOC 2007_007763's DNG twin, in the accuracy benchmark's held-out split, had
+three lit faces lifted); with it (and its band in the renderer's light, 624325d), tuning sources / dlib's testing
+photos: lit faces lifted beside a bright face 67 -> 9 of 220 / 146 -> 15 of 342, the shadows' amounts beside it within
+0.3 EV 0 -> 30 of 44 / 8 -> 33 of 70. The exposure keyed on the brightest face darkened the whole photo for it: with
+the key at the group's upper quartile too (:func:`pipeline.planning.rules.exposure.key_faces`), the global correction
+moved 0.3 EV or more against the same photo's 19 -> 2 of 36 / 24 -> 13 of 46 times.
 
 Usage::
 

@@ -21,11 +21,11 @@ from pipeline.planning.operations import rounded
 from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome
 from pipeline.planning.state import PlanState
 
-#: Faces within this many EV of the brightest face that counts share its light: the exposure is
-#: keyed on them. A face further down is in a shadow of its own (a hat, a neighbour, the edge of
-#: the key light) and is lifted locally instead of pulling the whole frame up. Faces in one photo
-#: differ by up to half a stop in the same light (skin, angle to the light: the tuning split's
-#: group photos spread 0.3-0.6 EV).
+#: Faces within this many EV of the brightest face that counts (in a group of five or more, of the face at its upper
+#: quartile: :data:`LIT_SHARE`) share its light: the exposure is keyed on them, and the faces rule judges the others
+#: against them. A face further down is in a shadow of its own (a hat, a neighbour, the edge of the key light) and is
+#: lifted locally instead of pulling the whole frame up. Faces in one photo differ by up to half a stop in the same
+#: light (skin, angle to the light: the tuning split's group photos spread 0.3-0.6 EV).
 KEY_FACES_BAND_EV = 0.6
 
 # The lift fades out over a quarter of the face box's longer side beyond the
@@ -487,9 +487,9 @@ LIT_SHARE = 0.25
 def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
     """The faces a face of ``counted`` is judged against: ``key_faces`` (those in the brightest light); in a group
     of five or more, every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the
-    readings, in the light the renderer multiplies (:func:`shown_ev`; on faces_shadow_fit's twins, against the band in scene light:
-    amounts within 0.3 EV 216 -> 217 of 340 (tuning), 220 -> 222 of 374 (dlib's testing photos, lit faces lifted
-    beside a bright face 13 -> 15 of 342)).
+    readings, in the light the renderer multiplies (:func:`shown_ev`; on faces_shadow_fit's twins, against the band
+    in scene light: amounts within 0.3 EV 216 -> 217 of 340 (tuning), 220 -> 222 of 374 (dlib's testing photos, lit
+    faces lifted beside a bright face 13 -> 15 of 342)).
 
     In a group of up to four faces it is the key faces (the exposure rule's band, in scene light).
     """
