@@ -20,7 +20,7 @@ from pipeline.imaging.measure.metering import (
 )
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
-from pipeline.planning.rules.faces import KEY_FACES_BAND_EV, LIT_SHARE, lit_reading_of_lone_face
+from pipeline.planning.rules.faces import lit_band, lit_reading_of_lone_face
 from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin
 from pipeline.planning.state import PlanState
 
@@ -242,19 +242,16 @@ def skin_hold_flag(read: str, held_ev: float, greyed: Sequence[int], left: bool,
 
 
 def key_faces(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, ...]:
-    """The faces among ``faces`` (indices with a reading) within :data:`KEY_FACES_BAND_EV` of the brightest; in a
-    group of five or more, of the face at the group's upper quartile
-    (:data:`~pipeline.planning.rules.faces.LIT_SHARE`), as the faces rule reads the lit level: one face nearest the
-    flash or in a patch of sun does not key the whole frame darker. On faces_shadow_fit's twins with one face 1 EV
-    brighter than its group, the global correction moved 0.3 EV or more against the same photo's 19 -> 2 of 36 times
-    (tuning; median -0.53 -> 0.00 EV), 24 -> 13 of 46 on dlib's testing photos (judged after; the groups of three
-    keep their brightest face); the shadow twins' moves and the published twins' corrections as before."""
-    read = [i for i in faces if record.faces[i].exposure_ev is not None]
-    if not read:
-        return ()
-    levels = sorted((record.faces[i].exposure_ev for i in read), reverse=True)  # type: ignore[type-var]
-    anchor = levels[max(1, math.ceil(len(levels) * LIT_SHARE)) - 1]
-    return tuple(i for i in read if record.faces[i].exposure_ev >= anchor - KEY_FACES_BAND_EV)  # type: ignore[operator]
+    """The faces among ``faces`` (indices with a reading) within the key band
+    (:data:`~pipeline.planning.rules.faces.KEY_FACES_BAND_EV`) of the brightest; in a group of five or more, of the
+    face at the group's upper quartile (:func:`~pipeline.planning.rules.faces.lit_band`), as the faces rule reads the
+    lit level, in scene light: one face nearest the flash or in a patch of sun does not key the whole frame darker.
+    On faces_shadow_fit's twins with one face 1 EV brighter than its group, the global correction moved 0.3 EV or
+    more against the same photo's 19 -> 2 of 36 times (tuning; median -0.53 -> 0.00 EV), 24 -> 13 of 46 on dlib's
+    testing photos (judged after; the groups of three keep their brightest face); the shadow twins' moves and the
+    published twins' corrections as before."""
+    levels = {i: record.faces[i].exposure_ev for i in faces if record.faces[i].exposure_ev is not None}
+    return lit_band(levels) if levels else ()  # type: ignore[arg-type]
 
 
 def faces_trust(faces_ev: float) -> float:

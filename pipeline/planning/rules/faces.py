@@ -484,6 +484,14 @@ def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tup
 LIT_SHARE = 0.25
 
 
+def lit_band(levels: dict[int, float]) -> tuple[int, ...]:
+    """The faces of ``levels`` (face index -> reading, in one light) within :data:`KEY_FACES_BAND_EV` of the
+    reading at the group's upper :data:`LIT_SHARE` (the brightest, in a group of up to four), in ``levels``' order."""
+    ordered = sorted(levels.values(), reverse=True)
+    anchor = ordered[max(1, math.ceil(len(ordered) * LIT_SHARE)) - 1]
+    return tuple(i for i, level in levels.items() if level >= anchor - KEY_FACES_BAND_EV)
+
+
 def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
     """The faces a face of ``counted`` is judged against: ``key_faces`` (those in the brightest light); in a group
     of five or more, every counted face within :data:`KEY_FACES_BAND_EV` of the upper :data:`LIT_SHARE` of the
@@ -500,14 +508,9 @@ def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tupl
     # shadow shallower in scene light, and a band in scene light would take shadowed faces into the reference.
     shown = {i: shown_ev(record.faces[i].exposure_ev, rendered) for i in counted  # type: ignore[arg-type]
              if record.faces[i].exposure_ev is not None}
-    if not shown:
+    if math.ceil(len(shown) * LIT_SHARE) <= 1:  # a group of up to four: hung from its brightest face, as the key
         return key_faces
-    levels = sorted(shown.values(), reverse=True)
-    rank = max(1, math.ceil(len(levels) * LIT_SHARE))
-    if rank == 1:
-        return key_faces
-    anchor = levels[rank - 1]
-    return tuple(sorted(i for i, level in shown.items() if level >= anchor - KEY_FACES_BAND_EV))
+    return tuple(sorted(lit_band(shown)))
 
 
 def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
