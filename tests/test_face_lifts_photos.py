@@ -40,7 +40,7 @@ from benchmarks.accuracy_corpus import (
 )
 from pipeline.kernel.records import ImageRecord, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.planning.rules.exposure import KEY_FACES_BAND_EV
+from pipeline.planning.rules.faces import KEY_FACES_BAND_EV
 
 ROLAND = "Roland Tanglao-CC BY 2.0"
 #: Roland Tanglao's middle face (the benchmark shadows the outer two) and the astronaut's, and their depths.
