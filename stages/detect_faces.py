@@ -26,6 +26,8 @@ class DetectFaces(Stage):
     consumes = frozenset({"proxy"})
     # With --device cuda, four workers share a GPU: the detector needs little of one.
     resources = Resources(cpus=1, gpus=0.25, memory_mb=800)
+    # 2: each face's skin under its eyes (Face.skin_ev).
+    version: ClassVar[int] = 2
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -35,6 +35,9 @@ from pipeline.planning.rules.crops import faces_centroid, faces_region, plan_cro
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import (
     FALLOFF_EV_PER_STOP,
+    MELANIN_EV_PER_REDNESS,
+    REDNESS_SPREAD,
+    SKIN_BAND_MARGIN_EV,
     SKIN_REDNESS_EV,
     SURROUND_CONFIRMS,
     SURROUND_LIT_EV,
@@ -45,6 +48,7 @@ from pipeline.planning.rules.faces import (
     lone_face_deficit,
     plan_faces,
     shown_surround_ev,
+    skin_allowance,
 )
 from pipeline.planning.rules.straighten import plan_straightening
 from pipeline.planning.state import PlanState
@@ -125,8 +129,10 @@ def test_a_face_of_no_skin_hue_is_no_reference_for_one_of_a_skin_hue() -> None:
 
 def test_a_darker_skin_is_not_a_shadow() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
-    # Two faces in one light: the second 0.9 EV darker and as much redder as a darker skin is.
-    deeper = 0.9 / SKIN_REDNESS_EV
+    # Two faces in one light: the second 0.9 EV darker and as much redder as a darker skin is (the Monk Skin Tone
+    # scale's slope, past the redness a skin of one tone strays by).
+    deeper = REDNESS_SPREAD + 0.9 / MELANIN_EV_PER_REDNESS
+    assert skin_allowance(_skin(0.0, 0.5 + deeper, 0), 0.5) == pytest.approx(0.9)
     skins = [_skin(0.0, 0.5, 300), _skin(-0.9, 0.5 + deeper, 1200)]
     assert not of_kind(plan_image(image_record(faces=skins), chart), OperationKind.BRIGHTEN_FACE)
     # The same 0.9 EV at the same redness is less light on that face: a shadow, lifted by its depth.
@@ -293,7 +299,8 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     """Both witnesses see a shadow, but a face within one spread of a well-exposed face's level reads so when lit,
     before a bright backdrop (the Kodak suite's kodim04): the same instruction, which the renderer applies once a
     reviewer accepts it."""
-    chart = load_chart("base").chart
+    # A chart whose renderer applies lifts up to 1 EV (base sends every lift to a retoucher).
+    chart = chart_with(load_chart("base").chart, "faces", max_brighten_ev=1.0)
     def lift_of(face_ev: float, depth: float) -> tuple[Operation, float]:
         lone = face(1000, 500, 400, face_ev, surround_ev=SURROUND_LIT_EV - depth)
         record = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
@@ -505,3 +512,56 @@ def test_a_lone_face_exposed_as_the_chart_asks_beside_a_bright_backdrop_is_no_ch
     assert len(checks(-0.3)) == 1
     (check,) = checks(-0.4)
     assert "a bright backdrop rather than a shadow" in check.reason
+
+
+def test_dark_glasses_are_read_past_to_the_skin_under_the_eyes() -> None:
+    """face_skin_ev reads the band between the eyes' line and the mouth's: dark lenses over the eyes darken the box's
+    centre (where exposure_ev reads) and not it; a shadow over the whole face dims both alike."""
+    import numpy as np
+
+    from pipeline.imaging.faces import face_exposure_ev, face_skin_ev
+
+    rgb = np.full((400, 400, 3), 0.3, np.float32)
+    box = (100.0, 100.0, 200.0, 200.0)
+    rgb[100:300, 100:300] = 0.2  # skin
+    # Eyes at y 175, mouth corners at y 255 (YuNet's order: eyes, nose, mouth corners): the band is rows 203-243.
+    marks = [150.0, 175.0, 250.0, 175.0, 200.0, 215.0, 160.0, 255.0, 240.0, 255.0]
+    rgb[245:262, 165:235] = 0.05  # the lips
+    lit_centre, lit_skin = face_exposure_ev(rgb, box), face_skin_ev(rgb, marks)
+    glasses = rgb.copy()
+    glasses[146:201, 120:280] = 0.01  # two dark lenses and their bridge, over the eyes' line
+    assert face_exposure_ev(glasses, box) < lit_centre - 0.5  # the centre reads them
+    assert face_skin_ev(glasses, marks) == pytest.approx(lit_skin, abs=1e-6)  # the band does not
+    shadow = rgb * np.float32(0.5)  # a shadow one stop deep over everything
+    assert face_skin_ev(shadow, marks) == pytest.approx(lit_skin - 1.0, abs=0.01)
+    # No band: the mouth above the eyes (a face upside down), or a band of a few pixels (a tiny face).
+    assert face_skin_ev(rgb, [150.0, 255.0, 250.0, 255.0, 200.0, 215.0, 160.0, 175.0, 240.0, 175.0]) is None
+    assert face_skin_ev(rgb, [150.0, 175.0, 152.0, 175.0, 151.0, 176.0, 150.0, 178.0, 152.0, 178.0]) is None
+    assert face_skin_ev(rgb, [0.0] * 4) is None
+
+
+def test_a_face_behind_dark_glasses_is_not_lifted_but_a_shadow_on_it_is() -> None:
+    chart = load_chart("base").chart  # brighten below 0.6 EV
+    def group(centre: float, skin: float) -> list[Face]:
+        faces = [_skin(0.0, 0.5, 300), _skin(0.0, 0.5, 1200), _skin(centre, 0.5, 2100)]
+        for f, band in zip(faces, (0.3, 0.3, 0.3 + skin)):
+            f.skin_ev = band
+        return faces
+    def lifts(faces: list[Face]) -> list[Operation]:
+        return of_kind(plan_image(image_record(faces=faces), chart), OperationKind.BRIGHTEN_FACE)
+    # Its centre 1.2 EV under its peers', its cheeks as lit as theirs: dark glasses, no lift.
+    assert not lifts(group(-1.2, 0.0))
+    # A shadow 1.2 EV deep dims both: lifted by its depth, and sent to a retoucher (base applies no lift).
+    (lift,) = lifts(group(-1.2, -1.2))
+    assert lift.params["ev"] == pytest.approx(1.2) and lift.applied_by is AppliedBy.RETOUCHER
+    # Glasses over a shadow: lifted by the shadow the cheeks show.
+    (lift,) = lifts(group(-1.9, -1.0))
+    assert lift.params["ev"] == pytest.approx(1.0)
+    # The two readings a little apart (their noise, within SKIN_BAND_MARGIN_EV): the centre's depth stands.
+    (lift,) = lifts(group(-1.2, -1.2 + SKIN_BAND_MARGIN_EV - 0.1))
+    assert lift.params["ev"] == pytest.approx(1.2)
+    # Without a band on the face (a profile), or on every peer, the centre alone is read.
+    no_band = group(-1.2, 0.0)
+    no_band[2].skin_ev = None
+    (lift,) = lifts(no_band)
+    assert lift.params["ev"] == pytest.approx(1.2)

@@ -6,8 +6,8 @@ mapped to full-resolution pixels of the oriented image, where the render step
 and downstream tools work. Each face gets its trade measures on the proxy's
 linear pixels: its exposure in EV against the target, a sharpness figure
 comparable across face sizes, the colour of its skin (which the white balance
-must keep), the share of its skin clipped at white and its light against its
-surroundings'. Faces too small to retouch are kept and
+must keep), the share of its skin clipped at white, its light against its
+surroundings' and the light on its skin under the eyes. Faces too small to retouch are kept and
 flagged rather than dropped, so a count of people in a shot stays right.
 """
 
@@ -197,6 +197,67 @@ def face_surround_ev(
     return math.log2(max(face, _MIN_LUMINANCE) / max(lit, _MIN_LUMINANCE))
 
 
+#: The band of a face read for its skin alone (:func:`face_skin_ev`), in shares of the way from the line of its
+#: eyes down to the line of its mouth: under the eyes (a pair of dark glasses reaches about a quarter of the way
+#: down) and over the lips (the teeth of a smile), across the cheeks and the nose.
+SKIN_BAND = (0.35, 0.85)
+#: Fewest proxy pixels in the band for a reading (a face about 25 px wide on the proxy has them).
+SKIN_BAND_MIN_PIXELS = 16
+
+
+def face_skin_ev(
+    rgb_linear: np.ndarray,
+    landmarks: list[float] | tuple[float, ...],
+    rendered: bool = False,
+) -> float | None:
+    """Exposure of a face's skin under its eyes (cheeks and nose), in EV on :func:`face_exposure_ev`'s scale.
+
+    The centre of the box, where :func:`face_exposure_ev` reads a face, holds
+    its eyes: behind dark glasses it reads as dark as a face in a shadow, and
+    in crowd photos (WIDER FACE's parades and demonstrations) sunglasses were
+    the most common reason a lit face was told "in a shadow". The band of
+    :data:`SKIN_BAND` between the eyes' line and the mouth's, from the outer
+    corner of one eye to the other's, holds skin alone on a face looking at
+    the camera. A shadow dims it with the rest of the face; glasses, brows
+    and teeth are out of it. The median luminance there, taken back to
+    scene light for a rendered source, against :data:`~pipeline.imaging.measure.metering.FACE_LOG2`:
+    a lit face reads a little above its centre (no eyes in it), so the
+    reading is compared between faces, not with the centre's.
+
+    Parameters
+    ----------
+    rgb_linear : ndarray, float32, (H, W, 3)
+        The proxy's linear RGB.
+    landmarks : sequence of float
+        Ten numbers in ``rgb_linear``'s pixels (:attr:`~pipeline.kernel.records.Face.landmarks`' order: the
+        eyes, the nose, the mouth's corners).
+    rendered : bool
+        Whether the source went through a tone curve.
+
+    Returns
+    -------
+    float or None
+        None without five landmarks, when the mouth is not under the eyes (a face upside down or seen from
+        the side), or when the band holds fewer than :data:`SKIN_BAND_MIN_PIXELS` pixels inside the image.
+    """
+    if len(landmarks) != 10:
+        return None
+    (lx, ly), (rx, ry), _, (mlx, mly), (mrx, mry) = (landmarks[k : k + 2] for k in range(0, 10, 2))
+    eyes_y, mouth_y = (ly + ry) / 2.0, (mly + mry) / 2.0
+    drop = mouth_y - eyes_y
+    if not drop > 0:
+        return None
+    h, w = rgb_linear.shape[:2]
+    x0, x1 = max(0, int(math.floor(min(lx, mlx)))), min(w, int(math.ceil(max(rx, mrx))))
+    y0 = max(0, int(math.floor(eyes_y + SKIN_BAND[0] * drop)))
+    y1 = min(h, int(math.ceil(eyes_y + SKIN_BAND[1] * drop)))
+    if (x1 - x0) * (y1 - y0) < SKIN_BAND_MIN_PIXELS or x1 <= x0 or y1 <= y0:
+        return None
+    lum = float(np.median(luminance(rgb_linear[y0:y1, x0:x1])))
+    light = float(scene_light(max(lum, _MIN_LUMINANCE), rendered))
+    return ev_of(max(light, _MIN_LUMINANCE), 2.0**FACE_LOG2)
+
+
 def face_colour(
     rgb_linear: np.ndarray,
     box: tuple[float, float, float, float],
@@ -372,6 +433,8 @@ def measure_faces(
                 colour_rgb=face_colour(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
                 clipped_pct=face_clipped_pct(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
                 surround_ev=face_surround_ev(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
+                skin_ev=face_skin_ev(proxy.rgb, [v / proxy.scale for point in d.landmarks for v in point],
+                                     rendered),
             )
         )
     return faces

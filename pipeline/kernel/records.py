@@ -83,6 +83,10 @@ class Face:
         Percent of the face centre's pixels (where its exposure is read) with a
         channel clipped at white (:func:`pipeline.imaging.faces.face_clipped_pct`):
         the skin's highlights lost. None when not measured.
+    skin_ev : float or None
+        The face's skin under its eyes, cheeks and nose (:func:`pipeline.imaging.faces.face_skin_ev`), on
+        ``exposure_ev``'s scale: read clear of dark glasses, brows and teeth. None when not measured or the
+        landmarks leave no such band (a face in profile).
     """
 
     x: float
@@ -97,6 +101,7 @@ class Face:
     colour_rgb: list[float] | None = None
     surround_ev: float | None = None
     clipped_pct: float | None = None
+    skin_ev: float | None = None
 
 
 class OperationKind(StrEnum):

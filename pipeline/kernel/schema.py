@@ -117,6 +117,8 @@ FACES_SCHEMA = pa.schema(
            "log2(face centre luminance / its neighbourhood's lit surfaces): how much darker the face is than the light around it."),
         _f("clipped_pct", pa.float32(),
            "Percent of the face centre's pixels with a channel clipped at white: the skin's highlights lost."),
+        _f("skin_ev", pa.float32(),
+           "The face's skin under its eyes (cheeks and nose), on exposure_ev's scale: read clear of dark glasses."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -159,6 +161,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "colour_rgb": None if face.colour_rgb is None else list(face.colour_rgb),
                     "surround_ev": face.surround_ev,
                     "clipped_pct": face.clipped_pct,
+                    "skin_ev": face.skin_ev,
                 }
             )
     return rows
