@@ -95,13 +95,13 @@ SKIN_BAND_MARGIN_EV = 0.5
 # and 0.20 of the median's deficit on w020's two faces, where the JPEG shadow twins of faces_shadow_fit (tuning and
 # dlib's testing photos, 272 lifted) read 0.75-1.25 (5th-95th percentile); but over the centre half the exposure is read
 # on, 0.87 and 0.03: a smile's teeth more than sheen, which a face that does not smile, or glasses' glint, undoes.
-# Seen again (2026-12-06) on group photos outside every pool: 24 school, team and party photos (Linzaer's imgs/) had
+# Seen again (2026-12-05) on group photos outside every pool: 24 school, team and party photos (Linzaer's imgs/) had
 # 28 lifts, most on Black and South Asian faces lit like their neighbours, 8 applied by the renderer; 200 WIDER FACE
 # photos had 80, a fifth of them on faces behind dark glasses. Kept: the Monk scale's slope past REDNESS_SPREAD, the
 # skin under the eyes (Face.skin_ev, SKIN_BAND_MARGIN_EV), and base's max_brighten_ev 0 (no lift applied unseen).
 # Left: the darkest skins read less red than lighter ones (Monk tones 9-10 turn back to a log2 R/G of 0.3-0.5), so
 # redness cannot excuse them. Looked at and not kept: the neck under the chin as a reading of the same skin (in group
-# photos the band below the box is a collar or the head in front more often than a neck: 11 of 26 lifted faces had
+# photos the band below the box is a collar or the head in front more often than a neck: 10 of 26 lifted faces had
 # one), and the face's contrast (its 97th percentile against its median, 0.07-0.63 EV above its peers' on darker
 # faces, 0.4-2 on faces in real cap shade).
 
