@@ -554,6 +554,7 @@ def test_a_face_behind_dark_glasses_is_not_lifted_but_a_shadow_on_it_is() -> Non
     # A shadow 1.2 EV deep dims both: lifted by its depth, and sent to a retoucher (base applies no lift).
     (lift,) = lifts(group(-1.2, -1.2))
     assert lift.params["ev"] == pytest.approx(1.2) and lift.applied_by is AppliedBy.RETOUCHER
+    assert "the chart has the renderer lift no face" in lift.reason and "a darker skin tone is no shadow" in lift.reason
     # Glasses over a shadow: lifted by the shadow the cheeks show.
     (lift,) = lifts(group(-1.9, -1.0))
     assert lift.params["ev"] == pytest.approx(1.0)

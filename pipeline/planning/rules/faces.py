@@ -452,6 +452,8 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
 def _by_hand(f: Face, deficit: float, chart: Chart) -> str:
     """Why a lift goes to a retoucher rather than the renderer (:func:`_lift`)."""
     fr = chart.faces
+    if not fr.max_brighten_ev > 0:
+        return " (retouch by hand: the chart has the renderer lift no face)"
     if deficit > fr.max_brighten_ev:
         return " (more than the automatic limit: retouch by hand)"
     if f.score < fr.min_auto_score:
