@@ -314,6 +314,12 @@ class FaceRules(_Strict):
         description="Largest local lift the renderer applies to a face, in EV; a deeper shadow, or the only face "
         "of a photo reading within a spread of a well-exposed face's level, goes to a retoucher with its amount.",
     )
+    confirm_lifts: bool = Field(
+        True,
+        description="A lift the renderer could apply (within max_brighten_ev, on a sure detection) is proposed to "
+        "a reviewer first and applied once accepted in the review app: a darker skin in the same light reads as a "
+        "shadow to the rule too. false: the renderer applies such lifts unseen.",
+    )
     min_auto_score: float = Field(
         0.75,
         ge=0.0,

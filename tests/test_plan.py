@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from planning_inputs import LIT_SURROUND_EV, face, image_record, of_kind
+from planning_inputs import LIT_SURROUND_EV, chart_with, face, image_record, of_kind
 
 from charts.loader import load_chart
 from charts.schema import ExposureMeter
@@ -22,7 +22,7 @@ from pipeline.cli import EXIT_CONFIG, main
 from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
 from pipeline.imaging.geometry import fits
 from pipeline.imaging.measure.common import WORK_LONG_EDGE
-from pipeline.kernel.records import AppliedBy, ExposureVerdict, OperationKind, Verdict
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, ExposureVerdict, OperationKind, Verdict
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
 from pipeline.outputs.xmp import crs_to_box
@@ -129,8 +129,16 @@ def test_three_dark_faces_to_brighten_with_regions_and_amounts() -> None:
     assert [o.params["face_index"] for o in bright] == [0, 1, 2]
     assert bright[0].params["box"] == [300, 400, 300, 300]
     assert [o.params["ev"] for o in bright] == pytest.approx([0.9, 1.8, 0.7])
+    # The chart proposes the lift the renderer could apply (faces.confirm_lifts): a reviewer's accept applies it.
+    assert [o.applied_by for o in bright] == [AppliedBy.RETOUCHER] * 3
+    assert bright[0].params.get(RENDER_ON_ACCEPT) is True and "once a reviewer accepts it" in bright[0].reason
+    assert not any(o.params.get(RENDER_ON_ACCEPT) for o in bright[1:])
+    assert rec.plan.verdict is Verdict.FLAG  # a person must see three faces
+    # A chart that trusts the rule unseen: the renderer applies the first; a person must finish two faces.
+    unseen = image_record(faces=[dataclasses.replace(f) for f in faces])
+    plan_shoot([unseen], chart_with(chart, "faces", confirm_lifts=False))
+    bright = of_kind(unseen.operations, OperationKind.BRIGHTEN_FACE)
     assert [o.applied_by for o in bright] == [AppliedBy.RENDERER, AppliedBy.RETOUCHER, AppliedBy.RETOUCHER]
-    assert rec.plan.verdict is Verdict.FLAG  # a person must finish two faces
 
 
 def test_one_number_in_the_manifest_the_verdict_and_the_plan() -> None:

@@ -92,7 +92,7 @@ def test_the_chart_says_how_sure_a_face_must_be_to_brighten_it_automatically() -
              face(300, 300, 300, -0.3, score=0.6, surround_ev=LIT_SURROUND_EV - 0.8)]
     (lift,) = of_kind(plan_image(image_record(faces=faces), chart), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RETOUCHER and "uncertain detection" in lift.reason
-    trusting = chart_with(chart, "faces", min_auto_score=0.5)
+    trusting = chart_with(chart_with(chart, "faces", min_auto_score=0.5), "faces", confirm_lifts=False)
     (lift,) = of_kind(plan_image(image_record(faces=faces), trusting), OperationKind.BRIGHTEN_FACE)
     assert lift.applied_by is AppliedBy.RENDERER and lift.params["ev"] == pytest.approx(0.8)
     # A face detect_faces marked too small to judge reliably is not lifted unseen, however sure the detector.
@@ -299,8 +299,8 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     """Both witnesses see a shadow, but a face within one spread of a well-exposed face's level reads so when lit,
     before a bright backdrop (the Kodak suite's kodim04): the same instruction, which the renderer applies once a
     reviewer accepts it."""
-    # A chart whose renderer applies lifts up to 1 EV (base sends every lift to a retoucher).
-    chart = chart_with(load_chart("base").chart, "faces", max_brighten_ev=1.0)
+    # A chart whose renderer applies lifts up to 1 EV unseen (base proposes them to a reviewer first).
+    chart = chart_with(load_chart("base").chart, "faces", confirm_lifts=False)
     def lift_of(face_ev: float, depth: float) -> tuple[Operation, float]:
         lone = face(1000, 500, 400, face_ev, surround_ev=SURROUND_LIT_EV - depth)
         record = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
@@ -551,10 +551,15 @@ def test_a_face_behind_dark_glasses_is_not_lifted_but_a_shadow_on_it_is() -> Non
         return of_kind(plan_image(image_record(faces=faces), chart), OperationKind.BRIGHTEN_FACE)
     # Its centre 1.2 EV under its peers', its cheeks as lit as theirs: dark glasses, no lift.
     assert not lifts(group(-1.2, 0.0))
-    # A shadow 1.2 EV deep dims both: lifted by its depth, and sent to a retoucher (base applies no lift).
+    # A shadow 1.2 EV deep dims both: lifted by its depth (beyond base's 1 EV for the renderer: by hand).
     (lift,) = lifts(group(-1.2, -1.2))
     assert lift.params["ev"] == pytest.approx(1.2) and lift.applied_by is AppliedBy.RETOUCHER
-    assert "the chart has the renderer lift no face" in lift.reason and "a darker skin tone is no shadow" in lift.reason
+    assert "a darker skin tone is no shadow" in lift.reason
+    # 0.9 EV deep, within the renderer's reach: proposed to a reviewer, applied once accepted (base applies no lift
+    # unseen: faces.confirm_lifts).
+    (lift,) = lifts(group(-0.9, -0.9))
+    assert lift.params["ev"] == pytest.approx(0.9) and lift.applied_by is AppliedBy.RETOUCHER
+    assert lift.params[RENDER_ON_ACCEPT] is True and "once a reviewer accepts it" in lift.reason
     # Glasses over a shadow: lifted by the shadow the cheeks show.
     (lift,) = lifts(group(-1.9, -1.0))
     assert lift.params["ev"] == pytest.approx(1.0)

@@ -98,7 +98,7 @@ SKIN_BAND_MARGIN_EV = 0.5
 # Seen again (2026-12-05) on group photos outside every pool: 24 school, team and party photos (Linzaer's imgs/) had
 # 28 lifts, most on Black and South Asian faces lit like their neighbours, 8 applied by the renderer; 200 WIDER FACE
 # photos had 80, a fifth of them on faces behind dark glasses. Kept: the Monk scale's slope past REDNESS_SPREAD, the
-# skin under the eyes (Face.skin_ev, SKIN_BAND_MARGIN_EV), and base's max_brighten_ev 0 (no lift applied unseen).
+# skin under the eyes (Face.skin_ev, SKIN_BAND_MARGIN_EV), and faces.confirm_lifts (no lift applied unseen).
 # Left: the darkest skins read less red than lighter ones (Monk tones 9-10 turn back to a log2 R/G of 0.3-0.5), so
 # redness cannot excuse them. Looked at and not kept: the neck under the chin as a reading of the same skin (in group
 # photos the band below the box is a collar or the head in front more often than a neck: 10 of 26 lifted faces had
@@ -418,6 +418,8 @@ def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int
     return unshown_ev(shown_ev(record.faces[i].exposure_ev, rendered) + depth, rendered)  # type: ignore[arg-type]
 
 
+#: Why a lift the renderer could apply waits for a reviewer (``faces.confirm_lifts``).
+CONFIRM_NOTE = "proposed: the renderer applies it once a reviewer accepts it"
 #: What every face lift tells the person who applies or accepts it: the rule reads light off a face's brightness
 #: against its neighbours' or its surroundings', and a darker skin in the same light reads the same.
 SKIN_TONE_NOTE = "; a darker skin tone is no shadow: check by eye, and never lighten a skin"
@@ -432,9 +434,11 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
     # is not lifted unseen: photoprism's orange flowers held one (score 0.76, 33x45 px), lifted 0.8 EV.
     auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score and not f.too_small
     by_hand = "" if auto else _by_hand(f, deficit, chart)
-    confirm = auto and bool(seen_alone)  # the renderer could apply it: it does once a reviewer accepts it
+    # The renderer could apply it: it does once a reviewer accepts it (a lone face near a lit face's level, or every
+    # such lift where the chart asks for confirmation).
+    confirm = auto and (bool(seen_alone) or fr.confirm_lifts)
     if confirm:
-        auto, by_hand = False, f" ({seen_alone})"
+        auto, by_hand = False, f" ({seen_alone or CONFIRM_NOTE})"
     return Operation(
         op_id=f"brighten_face-{i}", kind=OperationKind.BRIGHTEN_FACE,
         params={
