@@ -46,6 +46,7 @@ class Lift:
     box: tuple[float, float, float, float]
     ev: float
     applied: bool
+    proposed: bool = False  # the renderer's once a reviewer accepts it (render_on_accept)
 
 
 @dataclass
@@ -57,10 +58,12 @@ class Pool:
     checks: int = 0
     lifts: tuple[Lift, ...] = ()
 
-    def row(self) -> tuple[int, int, int, int, int, int]:
-        """Photos, faces, faces lifted, of them applied by the renderer, photos with a lift, faces sent to a check."""
+    def row(self) -> tuple[int, int, int, int, int, int, int]:
+        """Photos, faces, faces lifted, of them applied by the renderer, of them proposed to a reviewer, photos with a
+        lift, faces sent to a check."""
         applied = sum(lift.applied for lift in self.lifts)
-        return (self.photos, self.faces, len(self.lifts), applied, len({lift.photo for lift in self.lifts}),
+        proposed = sum(lift.proposed for lift in self.lifts)
+        return (self.photos, self.faces, len(self.lifts), applied, proposed, len({lift.photo for lift in self.lifts}),
                 self.checks)
 
 
@@ -78,7 +81,7 @@ def faces_of(out: Path) -> Pool:
         params = json.loads(r["params_json"] or "{}")
         if r["kind"] == "brighten_face":
             lifts.append(Lift(r["source_path"], int(params["face_index"]), tuple(params["box"]),
-                              float(params["ev"]), r["applied_by"] == "renderer"))
+                              float(params["ev"]), r["applied_by"] == "renderer", bool(params.get("render_on_accept"))))
         elif r["kind"] == "flag" and params.get("check") == "face_shadow":
             pool.checks += 1
     pool.lifts = tuple(sorted(lifts, key=lambda lift: (lift.photo, lift.face)))
@@ -105,7 +108,7 @@ def contact_sheet(lifts: tuple[Lift, ...], folders: dict[str, Path], path: Path,
             crop = cv2.resize(crop, (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale))),
                               interpolation=cv2.INTER_CUBIC)
             cell[:crop.shape[0], :crop.shape[1]] = crop
-        cv2.putText(cell, f"{n} {lift.ev:+.1f}{' applied' if lift.applied else ''}", (2, cell_h - 5),
+        cv2.putText(cell, f"{n} {lift.ev:+.1f}{_how(lift)}", (2, cell_h - 5),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 255), 1)
         cells.append(cell)
     while not cells or len(cells) % per_row:
@@ -116,8 +119,8 @@ def contact_sheet(lifts: tuple[Lift, ...], folders: dict[str, Path], path: Path,
 
 def table(pools: dict[str, Pool], before: dict[str, Pool] | None) -> list[str]:
     """The counts per folder, as Markdown rows (before -> now with ``before``)."""
-    head = ("photos", "faces", "faces lifted", "of them applied by the renderer", "photos with a lift",
-            "faces sent to a check")
+    head = ("photos", "faces", "faces lifted", "of them applied by the renderer",
+            "of them proposed to a reviewer (applied once accepted)", "photos with a lift", "faces sent to a check")
     out = ["| folder | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for name, pool in pools.items():
         now = pool.row()
@@ -130,6 +133,10 @@ def table(pools: dict[str, Pool], before: dict[str, Pool] | None) -> list[str]:
     return out
 
 
+def _how(lift: Lift) -> str:
+    return " applied" if lift.applied else " proposed" if lift.proposed else ""
+
+
 def changes(pools: dict[str, Pool], before: dict[str, Pool]) -> list[str]:
     """The lifts that differ between the two checkouts, one line each."""
     out = []
@@ -138,10 +145,10 @@ def changes(pools: dict[str, Pool], before: dict[str, Pool]) -> list[str]:
         was = {(lift.photo, lift.face): lift for lift in before[name].lifts}
         for key in sorted(set(now) | set(was)):
             a, b = was.get(key), now.get(key)
-            if a is not None and b is not None and (a.ev, a.applied) == (b.ev, b.applied):
+            if a is not None and b is not None and (a.ev, a.applied, a.proposed) == (b.ev, b.applied, b.proposed):
                 continue
             def text(lift: Lift | None) -> str:
-                return "none" if lift is None else f"{lift.ev:+.2f} EV{' applied' if lift.applied else ''}"
+                return "none" if lift is None else f"{lift.ev:+.2f} EV{_how(lift)}"
             out.append(f"  {name}/{key[0]} face {key[1] + 1}: {text(a)} -> {text(b)}")
     return out
 
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     numbered = tuple(lift for pool in pools.values() for lift in pool.lifts)
     where = {lift.photo: folders[name] for name, pool in pools.items() for lift in pool.lifts}
     lines += ["Lifts now (numbered as on the contact sheet):"]
-    lines += [f"  {n:3d} {lift.photo} face {lift.face + 1}: {lift.ev:+.2f} EV{' applied' if lift.applied else ''}"
+    lines += [f"  {n:3d} {lift.photo} face {lift.face + 1}: {lift.ev:+.2f} EV{_how(lift)}"
               for n, lift in enumerate(numbered)]
     if before is not None:
         lines += ["", "Lifts that differ:"] + changes(pools, before)
