@@ -103,7 +103,10 @@ SKIN_BAND_MARGIN_EV = 0.5
 # redness cannot excuse them. Looked at and not kept: the neck under the chin as a reading of the same skin (in group
 # photos the band below the box is a collar or the head in front more often than a neck: 10 of 26 lifted faces had
 # one), and the face's contrast (its 97th percentile against its median, 0.07-0.63 EV above its peers' on darker
-# faces, 0.4-2 on faces in real cap shade).
+# faces, 0.4-2 on faces in real cap shade). Nor the skin band as the exposure's key where it reads 0.5 EV or more
+# over the centre (a group in dark glasses keyed on their lenses): on the WIDER photos it moved 24 offsets and darkened
+# 4 photos by 0.57-1.07 EV, whose key faces' eye sockets were shaded by caps, hair, make-up or a stage's top light, not
+# by glasses; the band serves the faces rule, where a face is weighed against its peers, only.
 
 
 def redness(face: Face) -> float | None:
