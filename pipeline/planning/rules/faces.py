@@ -425,7 +425,7 @@ def lit_reading_of_lone_face(record: ImageRecord, chart: Chart, faces: tuple[int
 CONFIRM_NOTE = "proposed: the renderer applies it once a reviewer accepts it"
 #: What every face lift tells the person who applies or accepts it: the rule reads light off a face's brightness
 #: against its neighbours' or its surroundings', and a darker skin in the same light reads the same.
-SKIN_TONE_NOTE = "; a darker skin tone is no shadow: check by eye, and never lighten a skin"
+SKIN_TONE_NOTE = "; unless it is a darker skin in the same light: check by eye, a skin tone is never lightened"
 
 
 def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: str | None = None) -> Operation:
