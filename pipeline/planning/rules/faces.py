@@ -563,6 +563,15 @@ def lit_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tupl
     return tuple(sorted(lit_band(shown)))
 
 
+def _expected(face: Face, peers: list[Face], levels: list[float], falloff: float, rendered: bool) -> float:
+    """Where ``face`` would read in the key light (the light the renderer multiplies): the median of the ``peers``'
+    ``levels`` (scene light, on exposure_ev's scale), less their fall-off from a flash at its size in a flash-lit
+    photo (``falloff`` > 0: darker with the distance, in scene light, then through the curve like the reading)."""
+    if falloff > 0.0:
+        return shown_ev(float(np.median(levels)) - falloff_allowance(face, peers, falloff), rendered)
+    return float(np.median([shown_ev(level, rendered) for level in levels]))
+
+
 def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
     """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
 
@@ -587,13 +596,7 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
     rendered = is_rendered(record.source_kind)
     reds = [r for r in (redness(p) for p in peers) if r is not None]
     key_redness = float(np.median(reds)) if reds else None
-    if falloff > 0.0:
-        # Further from a flash, darker with the distance (in scene light, then through the curve like
-        # the reading itself).
-        key_scene = float(np.median([p.exposure_ev for p in peers]))  # type: ignore[misc]
-        expected = shown_ev(key_scene - falloff_allowance(f, peers, falloff), rendered)
-    else:
-        expected = float(np.median([shown_ev(p.exposure_ev, rendered) for p in peers]))  # type: ignore[arg-type]
+    expected = _expected(f, peers, [p.exposure_ev for p in peers], falloff, rendered)  # type: ignore[misc]
     reading = shown_ev(f.exposure_ev, rendered)
     skin = skin_allowance(f, key_redness)
     depth = expected - reading - skin
@@ -602,11 +605,7 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
     # and only by more than the two readings' own noise (SKIN_BAND_MARGIN_EV).
     skinned = [p for p in peers if p.skin_ev is not None]
     if f.skin_ev is not None and skinned:
-        if falloff > 0.0:
-            skin_scene = float(np.median([p.skin_ev for p in skinned]))  # type: ignore[misc]
-            skin_expected = shown_ev(skin_scene - falloff_allowance(f, skinned, falloff), rendered)
-        else:
-            skin_expected = float(np.median([shown_ev(p.skin_ev, rendered) for p in skinned]))  # type: ignore[arg-type]
+        skin_expected = _expected(f, skinned, [p.skin_ev for p in skinned], falloff, rendered)  # type: ignore[misc]
         skin_depth = skin_expected - shown_ev(f.skin_ev, rendered) - skin
         if skin_depth < depth - SKIN_BAND_MARGIN_EV:
             depth = skin_depth
