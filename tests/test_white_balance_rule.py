@@ -592,3 +592,26 @@ def test_skin_after_the_exposure_is_judged_under_the_white_balance_the_plan_appl
     gains = np.asarray(_wb(ops).params["gains"])
     assert is_skin(np.array(face) * gains) and not is_skin(np.array(face) * gains * 2.0**-1.8)
     assert _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")
+
+
+def test_skin_after_the_exposure_is_judged_under_the_white_balance_as_the_renderer_applies_it() -> None:
+    # A JPEG's white balance moves a colour display-referred (balance_display_referred): the first face, cooled by
+    # these gains and darkened a stop, turns grey there, though the plain gains on its linear light keep its skin (no
+    # flag was given); the second keeps its skin there, though the plain gains read it grey (a flag for nothing). The
+    # check after the exposure reads each as the renderer shows it.
+    from pipeline.planning.rules.checks import check_skin_after_exposure
+    from pipeline.planning.state import PlanState
+
+    gains = (0.8, 1.0, 1.35)
+    greys, keeps = np.array([0.4, 0.25, 0.15]), np.array([0.55, 0.3, 0.2])
+    for rgb, greyed in ((greys, True), (keeps, False)):
+        shown = balanced(rgb, gains, rendered=True)
+        assert is_skin(shown) and is_skin(exposed(shown, -1.0, rendered=True)) is not greyed
+        plain = rgb * np.asarray(gains)
+        assert (is_skin(plain) and not is_skin(exposed(plain, -1.0, rendered=True))) is not greyed  # the old reading
+        record = _record(0.0, faces=[_pale_face(rgb.tolist())])
+        plan = PlanState(faces_that_count=(0,), exposure_ev=-1.0, white_balance_gains=gains)
+        flags = check_skin_after_exposure(record, BASE, plan)
+        assert bool(flags) is greyed
+        if greyed:
+            assert flags[0].params["check"] == "skin_exposure" and flags[0].params["faces"] == [1]

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from charts.schema import AcceptanceAction, Chart, ClippingRegion
 from pipeline.imaging.measure.common import WORK_LONG_EDGE
-from pipeline.imaging.measure.metering import exposed, is_rendered
+from pipeline.imaging.measure.metering import balanced, exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.exposure import offset_confidence, reading_spread
@@ -210,16 +208,17 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     face's hue but not its CIELAB chroma: a pale face darkened by a stop and a
     half or more reads grey (chroma under 10). Judged on each detected face's
     colour after ``plan.white_balance_gains`` and ``plan.exposure_ev``, as the
-    renderer will show it (a rendered source's darkening in its scene light,
+    renderer will show it (a rendered source's white balance display-referred,
+    :func:`~pipeline.imaging.measure.metering.balance_display_referred`, and its darkening in its scene light,
     :func:`~pipeline.imaging.measure.metering.darken_display_referred`; the
     faces' local lifts aside); a retoucher is told which faces. Nothing for a
     black-and-white picture.
     """
     if not plan.exposure_ev or is_monochrome(record):
         return []
-    wb = np.asarray(plan.white_balance_gains, dtype=np.float64)
-    lost = [i for i, rgb in face_colours(record)
-            if is_skin(rgb * wb) and not is_skin(exposed(rgb * wb, plan.exposure_ev, is_rendered(record.source_kind)))]
+    rendered = is_rendered(record.source_kind)
+    shown = [(i, balanced(rgb, plan.white_balance_gains, rendered)) for i, rgb in face_colours(record)]
+    lost = [i for i, rgb in shown if is_skin(rgb) and not is_skin(exposed(rgb, plan.exposure_ev, rendered))]
     if not lost:
         return []
     faces = ", ".join(str(i + 1) for i in lost)
