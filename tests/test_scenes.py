@@ -56,6 +56,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.consistency import applied_exposure, applied_gains, reachable_key
 from pipeline.planning.plan import plan_shoot
+from pipeline.planning.rules.white_balance import is_skin
 from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes, time_runs
 from pipeline.review.app import create_app
 from pipeline.review.store import OpChange, ReviewStore
@@ -747,3 +748,28 @@ def test_a_colorchecker_in_one_frame_gives_its_scene_the_chart_white() -> None:
     wb = next(o for o in planned["a4.dng"].operations if o.kind is OperationKind.WHITE_BALANCE)
     assert wb.reason.startswith("matched to scene 1 (1 frame): rendered at the white of the ColorChecker in 1 of "
                                 "its frames")
+
+
+def test_a_scene_match_that_takes_a_face_off_skin_is_flagged() -> None:
+    # a1 (the camera's white 25 mired cooler than the light) is rendered at its scene's white, cooler than as shot.
+    # A face at the warm edge of skin colour as shot turns grey-blue under those gains: the white-balance rule kept
+    # skin under its own gains only, so the check after the exposure judges a matched frame's faces from their
+    # colour as shot and names the face. The same face left at the frame's own white (no scene) keeps its skin.
+    chart = load_chart("culinary").chart
+    face = [0.725, 0.575, 0.5]
+
+    def with_face(records: list[ImageRecord]) -> list[ImageRecord]:
+        for r in records:
+            if r.source_path == "a1.dng":
+                r.faces = [Face(x=1200, y=500, width=500, height=600, score=0.95, landmarks=[0.0] * 10,
+                                exposure_ev=0.0, sharpness=300.0, colour_rgb=face, clipped_pct=0.0)]
+        return records
+
+    a1 = _plan(with_face(_series()), chart)["a1.dng"]
+    (wb,) = [o for o in a1.operations if o.kind is OperationKind.WHITE_BALANCE]
+    assert wb.reason.startswith("matched to scene")
+    assert is_skin(np.array(face)) and not is_skin(np.array(face) * np.asarray(wb.params["gains"]))
+    (flag,) = [o for o in a1.operations if o.params.get("check") == "skin_exposure"]
+    assert flag.params["faces"] == [1] and "the scene's matched white balance" in flag.reason
+    alone = _plan(with_face(_series()), chart_with(chart, "consistency", enabled=False))["a1.dng"]
+    assert not any(o.params.get("check") in ("skin", "skin_exposure") for o in alone.operations)

@@ -56,6 +56,10 @@ class PlanState:
     white_balance_gains : tuple of float
         The R, G, B gains of the white balance the renderer applies ((1, 1, 1)
         when none): skin is judged as it will look after them and the exposure.
+    white_balance_matched : bool
+        Whether those gains are its scene's matched white (the consistency rule's), not the white-balance rule's
+        own: that rule kept skin skin under its own gains only, so the skin check after the exposure judges a
+        matched frame's faces from their colour as shot.
     angle_deg : float
         The straightening rotation the renderer applies (0 when none, or when a
         retoucher must decide): crops turn with it.
@@ -95,6 +99,7 @@ class PlanState:
     exposure_spread_ev: float | None = None
     key_faces: tuple[int, ...] = ()
     white_balance_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    white_balance_matched: bool = False
     angle_deg: float = 0.0
     keypoint_source: Mapping[int, Keypoints] | None = None
     frame: int = -1

@@ -201,28 +201,39 @@ def check_colour_checker(record: ImageRecord, chart: Chart, plan: PlanState) -> 
 
 
 def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
-    """Faces skin-coloured after the white balance that the global exposure correction takes it from.
+    """Faces skin-coloured before the exposure correction, or as shot under a scene's matched white, that the
+    correction the renderer makes takes it from.
 
     The white-balance rule keeps skin skin under its own gains; the exposure
     correction, decided after it, scales every channel alike, which keeps a
     face's hue but not its CIELAB chroma: a pale face darkened by a stop and a
-    half or more reads grey (chroma under 10). Judged on each detected face's
-    colour after ``plan.white_balance_gains`` and ``plan.exposure_ev``, as the
-    renderer will show it (a rendered source's white balance display-referred,
-    :func:`~pipeline.imaging.measure.metering.balance_display_referred`, and its darkening in its scene light,
+    half or more reads grey (chroma under 10). A scene's matched white
+    (``plan.white_balance_matched``) replaces the rule's own gains with ones no
+    rule judged the skin under: a face skin-coloured as shot that the scene's
+    cooler white turns grey-blue is lost to it, exposure or none. Judged on
+    each detected face's colour after ``plan.white_balance_gains`` and
+    ``plan.exposure_ev``, as the renderer will show it (a rendered source's
+    white balance display-referred,
+    :func:`~pipeline.imaging.measure.metering.balance_display_referred`, and
+    its darkening in its scene light,
     :func:`~pipeline.imaging.measure.metering.darken_display_referred`; the
     faces' local lifts aside); a retoucher is told which faces. Nothing for a
     black-and-white picture.
     """
-    if not plan.exposure_ev or is_monochrome(record):
+    matched = plan.white_balance_matched
+    if not (plan.exposure_ev or matched) or is_monochrome(record):
         return []
     rendered = is_rendered(record.source_kind)
-    shown = [(i, balanced(rgb, plan.white_balance_gains, rendered)) for i, rgb in face_colours(record)]
-    lost = [i for i, rgb in shown if is_skin(rgb) and not is_skin(exposed(rgb, plan.exposure_ev, rendered))]
+    lost = []
+    for i, rgb in face_colours(record):
+        shown = balanced(rgb, plan.white_balance_gains, rendered)
+        if is_skin(rgb if matched else shown) and not is_skin(exposed(shown, plan.exposure_ev, rendered)):
+            lost.append(i)
     if not lost:
         return []
     faces = ", ".join(str(i + 1) for i in lost)
+    by = " and ".join(([f"the {plan.exposure_ev:+.2f} EV exposure correction"] if plan.exposure_ev else [])
+                      + (["the scene's matched white balance"] if matched else []))
     return check_operation(AcceptanceAction.FLAG, "skin_exposure",
-                           f"face(s) {faces} lose their skin colour with the {plan.exposure_ev:+.2f} EV exposure "
-                           "correction (grey or washed out): check skin tones by eye", plan.exposure_ev, 0.0,
-                           faces=[i + 1 for i in lost])
+                           f"face(s) {faces} lose their skin colour with {by} (grey, blue or washed out): check skin "
+                           "tones by eye", plan.exposure_ev, 0.0, faces=[i + 1 for i in lost])

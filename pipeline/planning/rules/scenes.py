@@ -147,6 +147,7 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
             out[i] = _replace(operations[i], is_wb, matched + _held_white_flag(match, scene, chart))
             plans[i].white_balance_gains = (tuple(float(g) for g in matched[0].params["gains"])  # type: ignore[assignment]
                                             if matched else (1.0, 1.0, 1.0))
+            plans[i].white_balance_matched = bool(matched)
     return out
 
 
