@@ -388,23 +388,32 @@ def centred_crops(width: float, height: float, aspects: Iterable[str]) -> list[t
 
 
 def corrected_face_colours(lin: np.ndarray, ev: float, gains: Iterable[float], faces: list[dict[str, Any]],
-                           scale: float = 1.0, rendered: bool = False) -> list[np.ndarray | None]:
+                           scale: float = 1.0, rendered: bool = False, developed: bool = False
+                           ) -> list[np.ndarray | None]:
     """Linear RGB at each face's centre after a white-balance and an exposure correction, as postprod's
-    renderer applies them (a rendered source's by its curve: ``rendered``)."""
+    renderer applies them (a rendered source's by its curve: ``rendered``), and with ``developed`` (a RAW's scene
+    light) as the rendition shows it: through the camera-like curve a RAW is developed through after its
+    corrections (:func:`pipeline.planning.rules.white_balance.shown`)."""
     from pipeline.imaging.measure.metering import balanced, exposed
+    from pipeline.planning.rules.white_balance import shown
 
     g = np.asarray(list(gains), dtype=np.float64)
     out = []
     for f in faces:
         c = bl.face_colour(lin, tuple(v * scale for v in f["box"]))
-        out.append(None if c is None else exposed(balanced(c, g, rendered), ev, rendered))
+        if c is not None:
+            c = exposed(balanced(c, g, rendered), ev, rendered)
+            c = shown(c, False) if developed else c
+        out.append(c)
     return out
 
 
 #: Long edge (px) the baselines' statistics are read at.
 BASELINE_LONG_EDGE = 800
 #: Bump when the baselines' decisions change for the same files (their cache is keyed by it).
-BASELINES_VERSION = 2  # 2: mired by the red/blue ratio on the locus, as postprod reads casts (was McCamy)
+# 2: mired by the red/blue ratio on the locus, as postprod reads casts (was McCamy). 3: a DNG twin's faces judged as
+# delivered, developed through the camera-like curve (:func:`corrected_face_colours`), as postprod's are.
+BASELINES_VERSION = 3
 NEEDS_RT = ("exposure", "original", "cast", "backlit", "fivek", "wb_real", "wb_pair")
 NEEDS_NAIVE = NEEDS_RT + ("shadow", "edge", "rotation")
 
@@ -436,7 +445,7 @@ def baseline_decisions(corpus: Corpus, items: list[Item], cache: Path, rawtherap
         nd.gains = [1.0, 1.0, 1.0] if gains is None else [float(g) for g in gains]
         nd.mired, nd.log2_rb = bl.naive_wb_shift(lin)
         if faces:
-            nd.face_colours = corrected_face_colours(lin, nd.ev, nd.gains, faces, scale)
+            nd.face_colours = corrected_face_colours(lin, nd.ev, nd.gains, faces, scale, developed=item.domain == "raw")
         naive[item.id] = nd
         if path not in auto:
             return
@@ -1401,7 +1410,7 @@ def decide(corpus: Corpus, items: list[Item], cache: Path, rawtherapee: bool, jo
         if item.truth.get("faces") and item.set in ("cast", "original", "wb_real"):
             lin = bl.read_linear(corpus.path(item))
             d.face_colours = corrected_face_colours(lin, d.ev or 0.0, d.gains or (1, 1, 1), item.truth["faces"],
-                                                    rendered=item.domain == "rendered")
+                                                    rendered=item.domain == "rendered", developed=item.domain == "raw")
     seconds = {"postprod": time.perf_counter() - t, "baselines": 0.0}
     if baselines:
         t = time.perf_counter()

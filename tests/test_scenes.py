@@ -56,7 +56,7 @@ from pipeline.outputs.instructions import SCHEMA_PATH, instruction_name
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.consistency import applied_exposure, applied_gains, reachable_key
 from pipeline.planning.plan import plan_shoot
-from pipeline.planning.rules.white_balance import is_skin
+from pipeline.planning.rules.white_balance import is_skin, shown
 from pipeline.planning.scenes import distance_matrix, frame_distance, frame_light, group_scenes, time_runs
 from pipeline.review.app import create_app
 from pipeline.review.store import OpChange, ReviewStore
@@ -751,12 +751,14 @@ def test_a_colorchecker_in_one_frame_gives_its_scene_the_chart_white() -> None:
 
 
 def test_a_scene_match_that_takes_a_face_off_skin_is_flagged() -> None:
-    # a1 (the camera's white 25 mired cooler than the light) is rendered at its scene's white, cooler than as shot.
-    # A face at the warm edge of skin colour as shot turns grey-blue under those gains: the white-balance rule kept
-    # skin under its own gains only, so the check after the exposure judges a matched frame's faces from their
-    # colour as shot and names the face. The same face left at the frame's own white (no scene) keeps its skin.
+    # a1 (the camera's white 25 mired cooler than the light, one stop under) is rendered at its scene's white, a
+    # little cooler than its own estimate, and brightened 2 EV either way. A ruddy face at the edge of skin colour
+    # (hue 18 degrees as the RAW is developed at a1's own white) turns pink under the scene's (13 degrees, under
+    # skin's 15): the white-balance rule kept skin under its own gains only, so the check after the exposure judges
+    # a matched frame's faces from their colour as shot, and names the face. At its own white it keeps its skin (the
+    # white-balance rule tells a retoucher it is near the edge, and nothing more).
     chart = load_chart("culinary").chart
-    face = [0.725, 0.575, 0.5]
+    face = [0.125, 0.075, 0.07]  # scene light, as the RAW's proxy holds it
 
     def with_face(records: list[ImageRecord]) -> list[ImageRecord]:
         for r in records:
@@ -765,11 +767,18 @@ def test_a_scene_match_that_takes_a_face_off_skin_is_flagged() -> None:
                                 exposure_ev=0.0, sharpness=300.0, colour_rgb=face, clipped_pct=0.0)]
         return records
 
+    def delivered(record: ImageRecord) -> np.ndarray:
+        gains, ev = applied_gains(record.operations), applied_exposure(record.operations)
+        return shown(np.array(face) * gains * 2.0**ev, rendered=False)
+
     a1 = _plan(with_face(_series()), chart)["a1.dng"]
     (wb,) = [o for o in a1.operations if o.kind is OperationKind.WHITE_BALANCE]
     assert wb.reason.startswith("matched to scene")
-    assert is_skin(np.array(face)) and not is_skin(np.array(face) * np.asarray(wb.params["gains"]))
+    assert is_skin(shown(np.array(face), rendered=False)) and not is_skin(delivered(a1))
     (flag,) = [o for o in a1.operations if o.params.get("check") == "skin_exposure"]
     assert flag.params["faces"] == [1] and "the scene's matched white balance" in flag.reason
     alone = _plan(with_face(_series()), chart_with(chart, "consistency", enabled=False))["a1.dng"]
-    assert not any(o.params.get("check") in ("skin", "skin_exposure") for o in alone.operations)
+    assert is_skin(delivered(alone))
+    assert not any(o.params.get("check") == "skin_exposure" for o in alone.operations)
+    assert [o.reason for o in alone.operations if o.params.get("check") == "skin"][0].startswith(
+        "face(s) 1 at the edge of skin colour")

@@ -13,7 +13,7 @@ import pytest
 from charts.loader import load_chart
 from charts.schema import Chart
 from pipeline.imaging.measure import colour_measure, white_balance_cast
-from pipeline.imaging.measure.metering import balanced, exposed, tone_curve
+from pipeline.imaging.measure.metering import balanced, exposed, tone_curve, undevelop
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
@@ -25,6 +25,7 @@ from pipeline.imaging.white_balance import (
 )
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.plan import plan_image
+from pipeline.planning.rules.exposure import darkening_skin_keeps
 from pipeline.planning.rules.white_balance import (
     MAX_LIGHT_TINT,
     PUBLISHED_WARMTH_MIRED,
@@ -36,6 +37,7 @@ from pipeline.planning.rules.white_balance import (
     is_skin,
     kelvin_shift,
     reviewed_params,
+    shown,
     skin_hue_margin,
     skin_mired,
     skin_weighed_colour,
@@ -537,43 +539,51 @@ def test_the_skin_margin_is_measured_across_zero_degrees() -> None:
 
 
 def _bright(face_rgb: list[float], over_ev: float, m: float = 0.0, raw: bool = True) -> ImageRecord:
-    """A photo whose frame and only face both read ``over_ev`` over, its neutrals ``m`` mired from D65: a RAW
-    (its pixels scene light, darkened by a plain gain), or with ``raw=False`` a JPEG."""
-    face = _pale_face(face_rgb)
+    """A photo whose frame and only face both read ``over_ev`` over, its neutrals ``m`` mired from D65, its face shown
+    as ``face_rgb`` (display light): a RAW (its pixels scene light: the face's is that colour taken back through the
+    camera-like curve the renderer develops it through, :func:`undevelop`), or with ``raw=False`` a JPEG clipped as
+    one developed over is (15 % of its pixels: not bright by intent)."""
+    light = undevelop(np.asarray(face_rgb, dtype=np.float32)).astype(np.float64).tolist() if raw else face_rgb
+    face = _pale_face(light)
     face.exposure_ev = over_ev
     record = _record(m, uncertainty=10.0, faces=[face], exposure_meter_ev=over_ev)
     if raw:
         record.source_kind, record.format = SourceKind.RAW, "dng"
+    else:
+        record.exposure.clipped_highlights_pct = 15.0
     return record
 
 
 def test_a_darkening_that_would_turn_a_pale_face_grey_is_held_and_flagged() -> None:
-    # Pale skin (chroma 10.7): darkened by the 1.8 EV the frame and face read over, it keeps its hue but its
-    # chroma falls to 7.1, under skin's 10. The exposure is darkened only as far as the skin keeps its colour;
-    # a retoucher is told (exposure_skin), and nothing is left grey for the skin check after the exposure.
+    # Pale skin (CIELAB chroma 10.7 as shown). A JPEG is darkened in its scene light, through its camera's curve: the
+    # 1.8 EV the frame and face read over keep its hue but take its chroma to 6.7, under skin's 10, and any darkening
+    # past 0.2 EV greys it: left as shot, a retoucher told (exposure_skin); nothing left grey for the check after.
     pale = [0.60, 0.47, 0.40]
-    assert is_skin(np.array(pale)) and not is_skin(np.array(pale) * 2.0**-1.8)
-    # So pale a face greys with any darkening beyond the tolerance: left as shot.
-    ops = plan_image(_bright(pale, 1.8), BASE)
+    assert is_skin(np.array(pale)) and not is_skin(exposed(np.array(pale), -0.36, rendered=True))
+    ops = plan_image(_bright(pale, 1.8, raw=False), BASE)
     assert not [o for o in ops if o.kind is OperationKind.EXPOSURE]
     (flag,) = _flags(ops, "exposure_skin")
     assert flag.params["faces"] == [1] and "left as shot" in flag.reason and flag.applied_by is AppliedBy.RETOUCHER
     assert not _flags(ops, "skin_exposure")
-    # Left as shot (within what well-exposed photos read), or a face with colour to spare: nothing to check.
-    assert not _flags(plan_image(_bright(pale, 0.2), BASE), "exposure_skin")
-    assert not _flags(plan_image(_bright([0.45, 0.30, 0.22], 1.8), BASE), "exposure_skin")
-    # A JPEG is darkened in its scene light, through its camera's curve, which darkens its highlights less:
-    # a near-white face keeps chroma 13.2 -> 10.6 where the same gain on a RAW's light leaves 8.7 (held).
-    bright = [0.98, 0.76, 0.64]
-    assert is_skin(exposed(np.array(bright), -1.8, rendered=True)) and not is_skin(np.array(bright) * 2.0**-1.8)
-    assert not _flags(plan_image(_bright(bright, 1.8, raw=False), BASE), "exposure_skin")
-    ops = plan_image(_bright(bright, 1.8), BASE)
+    # Left as shot (within what well-exposed photos read): nothing to check.
+    assert not _flags(plan_image(_bright(pale, 0.2, raw=False), BASE), "exposure_skin")
+    # A RAW is darkened in its scene light and developed after, through the camera-like curve, whose contrast gives a
+    # darkened face its colour back: the same face shown keeps chroma 11.2 a stop down and 10.5 at 1.5 EV, and greys
+    # only past about 1.7 EV (2 EV: 9.6). Darkened as far as the skin keeps its colour, and flagged.
+    raw_pale = undevelop(np.array(pale, dtype=np.float32)).astype(np.float64)
+    assert is_skin(shown(raw_pale * 2.0**-1.5, False)) and not is_skin(shown(raw_pale * 2.0**-2.0, False))
+    ops = plan_image(_bright(pale, 2.0), BASE)
     (exposure,) = [o for o in ops if o.kind is OperationKind.EXPOSURE]
-    assert -1.8 < exposure.params["ev"] < -0.33 and is_skin(np.array(bright) * 2.0 ** exposure.params["ev"])
+    assert -2.0 < exposure.params["ev"] <= -1.4 and is_skin(shown(raw_pale * 2.0 ** exposure.params["ev"], False))
     (flag,) = _flags(ops, "exposure_skin")
     assert f"darkened by {abs(exposure.params['ev']):.2f} EV only" in flag.reason and not _flags(ops, "skin_exposure")
+    # A face with colour to spare, or a near-white one (chroma 13.2): a JPEG's darkening keeps its skin (10.6 at
+    # 1.8 EV), a RAW's developed gives it colour (26.6): nothing to check.
+    for face in ([0.45, 0.30, 0.22], [0.98, 0.76, 0.64]):
+        assert not _flags(plan_image(_bright(face, 1.8), BASE), "exposure_skin")
+    assert not _flags(plan_image(_bright([0.98, 0.76, 0.64], 1.8, raw=False), BASE), "exposure_skin")
     # A black-and-white picture has no skin colour to lose: darkened whole.
-    mono = _bright(pale, 1.8)
+    mono = _bright(pale, 1.8, raw=False)
     mono.colour.chroma_p99 = 2.0 / 255.0  # two code values
     ops = plan_image(mono, BASE)
     assert not _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")
@@ -581,17 +591,18 @@ def test_a_darkening_that_would_turn_a_pale_face_grey_is_held_and_flagged() -> N
 
 
 def test_skin_after_the_exposure_is_judged_under_the_white_balance_the_plan_applies() -> None:
-    # Pale skin under a 60 mired warm light: as shot the warm face has colour to spare (chroma 27.6; darkened
-    # 1.8 EV, 18.2), but the white balance takes the warmth away (10.8) and the darkening then leaves it grey
-    # (7.1). Judged on the colour as shot it would pass; under the plan's gains the darkening is held.
-    face = np.array([0.60, 0.47, 0.40]) * light_rgb(60.0)
-    face = (face * 0.47 / face[1]).tolist()
-    assert is_skin(np.array(face) * 2.0**-1.8)
-    # (A 60 mired correction is applied unseen here; under base, it is proposed and the skin judged as shot.)
-    ops = plan_image(_bright(face, 1.8, m=60.0), _chart(propose_above_mired=100.0))
-    gains = np.asarray(_wb(ops).params["gains"])
-    assert is_skin(np.array(face) * gains) and not is_skin(np.array(face) * gains * 2.0**-1.8)
-    assert _flags(ops, "exposure_skin") and not _flags(ops, "skin_exposure")
+    # A warm JPEG face (chroma 21.8) keeps colour to spare darkened 1.8 EV as shot (13.1), but a cooling white
+    # balance takes its warmth (10.8 as the renderer balances it) and the darkening then leaves it grey (6.4).
+    # Judged on the colour as shot the darkening would pass; under the gains the renderer applies it is held.
+    face = np.array([0.5, 0.3, 0.2])
+    gains = (0.8436, 1.0265, 1.4095)
+    cooled = balanced(face, gains, rendered=True)
+    assert is_skin(exposed(face, -1.8, rendered=True))
+    assert is_skin(cooled) and not is_skin(exposed(cooled, -1.8, rendered=True))
+    record = _bright(face.tolist(), 1.8, raw=False)
+    assert darkening_skin_keeps(record, (1.0, 1.0, 1.0), -1.8) == (-1.8, ())
+    held, greyed = darkening_skin_keeps(record, gains, -1.8)
+    assert greyed == (0,) and -1.8 < held < 0.0 and is_skin(exposed(cooled, held, rendered=True))
 
 
 def test_skin_after_the_exposure_is_judged_under_the_white_balance_as_the_renderer_applies_it() -> None:
@@ -615,3 +626,19 @@ def test_skin_after_the_exposure_is_judged_under_the_white_balance_as_the_render
         assert bool(flags) is greyed
         if greyed:
             assert flags[0].params["check"] == "skin_exposure" and flags[0].params["faces"] == [1]
+
+
+def test_a_raw_face_is_judged_as_the_rendition_shows_it_developed() -> None:
+    # A RAW is developed through the camera-like curve after its corrections: a face shown at sRGB-linear
+    # (0.30, 0.20, 0.15) (CIELAB chroma 14.2, skin) is (0.145, 0.105, 0.085) in the RAW's scene light, chroma 8.8
+    # read as if displayed. Judged there it was "not skin-coloured as shot" and a retoucher was sent to check it;
+    # judged as shown it is skin, and nothing is flagged. The JPEG whose pixels are that scene light is flagged.
+    delivered = np.array([0.30, 0.20, 0.15])
+    light = undevelop(delivered.astype(np.float32)).astype(np.float64)
+    assert is_skin(delivered) and not is_skin(light)
+    assert is_skin(shown(light, rendered=False)) and np.allclose(shown(delivered, rendered=True), delivered)
+    raw = _record(0.0, faces=[_pale_face(light.tolist())])
+    raw.source_kind, raw.format = SourceKind.RAW, "dng"
+    assert not _flags(plan_image(raw, BASE), "skin")
+    (flag,) = _flags(plan_image(_record(0.0, faces=[_pale_face(light.tolist())]), BASE), "skin")
+    assert "not skin-coloured as shot" in flag.reason

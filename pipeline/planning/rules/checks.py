@@ -8,7 +8,7 @@ from pipeline.imaging.measure.metering import balanced, exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.exposure import offset_confidence, reading_spread
-from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin
+from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin, shown
 from pipeline.planning.state import PlanState
 
 # Variance of the Laplacian of sRGB values scales with contrast squared; after a
@@ -210,7 +210,7 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     half or more reads grey (chroma under 10). A scene's matched white
     (``plan.white_balance_matched``) replaces the rule's own gains with ones no
     rule judged the skin under: a face skin-coloured as shot that the scene's
-    cooler white turns grey-blue is lost to it, exposure or none. Judged on
+    cooler white turns pink or grey is lost to it, exposure or none. Judged on
     each detected face's colour after ``plan.white_balance_gains`` and
     ``plan.exposure_ev``, as the renderer will show it (a rendered source's
     white balance display-referred,
@@ -226,8 +226,9 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     rendered = is_rendered(record.source_kind)
     lost = []
     for i, rgb in face_colours(record):
-        shown = balanced(rgb, plan.white_balance_gains, rendered)
-        if is_skin(rgb if matched else shown) and not is_skin(exposed(shown, plan.exposure_ev, rendered)):
+        balanced_rgb = balanced(rgb, plan.white_balance_gains, rendered)
+        before = shown(rgb if matched else balanced_rgb, rendered)
+        if is_skin(before) and not is_skin(shown(exposed(balanced_rgb, plan.exposure_ev, rendered), rendered)):
             lost.append(i)
     if not lost:
         return []
@@ -235,5 +236,5 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     by = " and ".join(([f"the {plan.exposure_ev:+.2f} EV exposure correction"] if plan.exposure_ev else [])
                       + (["the scene's matched white balance"] if matched else []))
     return check_operation(AcceptanceAction.FLAG, "skin_exposure",
-                           f"face(s) {faces} lose their skin colour with {by} (grey, blue or washed out): check skin "
+                           f"face(s) {faces} lose their skin colour with {by} (grey, off-hue or washed out): check skin "
                            "tones by eye", plan.exposure_ev, 0.0, faces=[i + 1 for i in lost])

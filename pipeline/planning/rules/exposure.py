@@ -21,7 +21,7 @@ from pipeline.imaging.measure.metering import (
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
 from pipeline.planning.rules.faces import lit_band, lit_reading_of_lone_face
-from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin
+from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin, shown
 from pipeline.planning.state import PlanState
 
 #: A rendered picture the plan would darken by this many EV or more (by any amount, the frame's own rule with the
@@ -199,12 +199,16 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     rendered = is_rendered(record.source_kind)
     # Each face as the renderer's white balance leaves it (a rendered source's gains are display-referred).
     balanced_faces = [(i, balanced(rgb, gains, rendered)) for i, rgb in face_colours(record) if i not in lifted]
-    skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(rgb)]
-    greyed = tuple(i for i, rgb in skin if not is_skin(exposed(rgb, needed_ev, rendered)))
+    skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(shown(rgb, rendered))]
+
+    def keeps(rgb: np.ndarray, ev: float) -> bool:  # as the rendition shows it: a RAW's developed
+        return is_skin(shown(exposed(rgb, ev, rendered), rendered))
+
+    greyed = tuple(i for i, rgb in skin if not keeps(rgb, needed_ev))
     if not greyed:
         return needed_ev, ()
     for share in SKIN_STEPS:  # ends at 0: no darkening keeps every face that was skin
-        if all(is_skin(exposed(rgb, share * needed_ev, rendered)) for _, rgb in skin):
+        if all(keeps(rgb, share * needed_ev) for _, rgb in skin):
             return share * needed_ev, greyed
     return 0.0, greyed
 

@@ -18,7 +18,7 @@ from pipeline.imaging.measure.metering import (
 )
 from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
-from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome
+from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome, shown
 from pipeline.planning.state import PlanState
 
 #: Faces within this many EV of the brightest face that counts (in a group of five or more, of the face at its upper
@@ -510,7 +510,8 @@ def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tup
     """
     if is_monochrome(record):
         return key_faces
-    skin = {i for i, rgb in face_colours(record) if has_skin_hue(rgb)}
+    rendered = is_rendered(record.source_kind)
+    skin = {i for i, rgb in face_colours(record) if has_skin_hue(shown(rgb, rendered))}
     if not skin.intersection(counted):
         return key_faces
     return tuple(k for k in key_faces if k in skin)
