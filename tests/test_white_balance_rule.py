@@ -33,6 +33,7 @@ from pipeline.planning.rules.white_balance import (
     SKIN_SPREAD_MIRED,
     beyond_published,
     cast_confidence,
+    develops_raw,
     is_a_light,
     is_skin,
     kelvin_shift,
@@ -641,4 +642,11 @@ def test_a_raw_face_is_judged_as_the_rendition_shows_it_developed() -> None:
     raw.source_kind, raw.format = SourceKind.RAW, "dng"
     assert not _flags(plan_image(raw, BASE), "skin")
     (flag,) = _flags(plan_image(_record(0.0, faces=[_pale_face(light.tolist())]), BASE), "skin")
+    assert "not skin-coloured as shot" in flag.reason
+    # A chart that delivers RAWs in their scene light (exposure.raw_tone_curve: linear) shows the face so: flagged.
+    doc = BASE.model_dump(mode="json")
+    doc["exposure"]["raw_tone_curve"] = "linear"
+    linear = Chart.model_validate(doc)
+    assert not develops_raw(linear) and develops_raw(BASE)
+    (flag,) = _flags(plan_image(raw, linear), "skin")
     assert "not skin-coloured as shot" in flag.reason

@@ -8,7 +8,7 @@ from pipeline.imaging.measure.metering import balanced, exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.exposure import offset_confidence, reading_spread
-from pipeline.planning.rules.white_balance import face_colours, is_monochrome, is_skin, shown
+from pipeline.planning.rules.white_balance import develops_raw, face_colours, is_monochrome, is_skin, shown
 from pipeline.planning.state import PlanState
 
 # Variance of the Laplacian of sRGB values scales with contrast squared; after a
@@ -223,12 +223,13 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     matched = plan.white_balance_matched
     if not (plan.exposure_ev or matched) or is_monochrome(record):
         return []
-    rendered = is_rendered(record.source_kind)
+    rendered, developed = is_rendered(record.source_kind), develops_raw(chart)
     lost = []
     for i, rgb in face_colours(record):
         balanced_rgb = balanced(rgb, plan.white_balance_gains, rendered)
-        before = shown(rgb if matched else balanced_rgb, rendered)
-        if is_skin(before) and not is_skin(shown(exposed(balanced_rgb, plan.exposure_ev, rendered), rendered)):
+        before = shown(rgb if matched else balanced_rgb, rendered, developed)
+        after = shown(exposed(balanced_rgb, plan.exposure_ev, rendered), rendered, developed)
+        if is_skin(before) and not is_skin(after):
             lost.append(i)
     if not lost:
         return []

@@ -21,7 +21,14 @@ from pipeline.imaging.measure.metering import (
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
 from pipeline.planning.rules.faces import lit_band, lit_reading_of_lone_face
-from pipeline.planning.rules.white_balance import SKIN_STEPS, face_colours, is_monochrome, is_skin, shown
+from pipeline.planning.rules.white_balance import (
+    SKIN_STEPS,
+    develops_raw,
+    face_colours,
+    is_monochrome,
+    is_skin,
+    shown,
+)
 from pipeline.planning.state import PlanState
 
 #: A rendered picture the plan would darken by this many EV or more (by any amount, the frame's own rule with the
@@ -174,7 +181,7 @@ def clipping_asks_darkening(record: ImageRecord, chart: Chart, plan: PlanState, 
 
 
 def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev: float,
-                         lifted: Sequence[int] = ()) -> tuple[float, tuple[int, ...]]:
+                         lifted: Sequence[int] = (), developed: bool = True) -> tuple[float, tuple[int, ...]]:
     """The largest share of a darkening of ``needed_ev`` (negative) that leaves every face skin-coloured that is
     skin-coloured after the white balance ``gains`` (as the renderer applies them: a rendered source's on its display
     light, :func:`~pipeline.imaging.measure.metering.balanced`), and the faces (indices) the whole darkening would grey.
@@ -199,10 +206,10 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     rendered = is_rendered(record.source_kind)
     # Each face as the renderer's white balance leaves it (a rendered source's gains are display-referred).
     balanced_faces = [(i, balanced(rgb, gains, rendered)) for i, rgb in face_colours(record) if i not in lifted]
-    skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(shown(rgb, rendered))]
+    skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(shown(rgb, rendered, developed))]
 
-    def keeps(rgb: np.ndarray, ev: float) -> bool:  # as the rendition shows it: a RAW's developed
-        return is_skin(shown(exposed(rgb, ev, rendered), rendered))
+    def keeps(rgb: np.ndarray, ev: float) -> bool:  # as the rendition shows it (``developed``: a RAW's, as shown does)
+        return is_skin(shown(exposed(rgb, ev, rendered), rendered, developed))
 
     greyed = tuple(i for i, rgb in skin if not keeps(rgb, needed_ev))
     if not greyed:
@@ -451,7 +458,7 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
     beyond = abs(needed) > ex.max_correction_ev
     capped = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
     skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, capped,
-                                           faces_lifted_alone(record, chart, plan))
+                                           faces_lifted_alone(record, chart, plan), develops_raw(chart))
     skin_flag: list[Operation] = []
     if greyed:
         left = abs(skin_ev) <= ex.tolerance_ev

@@ -18,7 +18,7 @@ from pipeline.imaging.measure.metering import (
 )
 from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import rounded
-from pipeline.planning.rules.white_balance import face_colours, has_skin_hue, is_monochrome, shown
+from pipeline.planning.rules.white_balance import develops_raw, face_colours, has_skin_hue, is_monochrome, shown
 from pipeline.planning.state import PlanState
 
 #: Faces within this many EV of the brightest face that counts (in a group of five or more, of the face at its upper
@@ -497,7 +497,8 @@ class PeerJudgement:
     surround: float | None = None
 
 
-def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...]) -> tuple[int, ...]:
+def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...],
+                   developed: bool = True) -> tuple[int, ...]:
     """The key faces the others are judged against: those of a skin hue, where some face that counts has one.
 
     A "face" whose hue is no skin's beside one whose is (a striped sleeve the detector scored 0.91, hue 290 deg,
@@ -506,12 +507,13 @@ def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tup
     camera JPEG of drewnoakes/metadata-extractor-images, Sony Ericsson C905). The hue alone is judged
     (:func:`~pipeline.planning.rules.white_balance.has_skin_hue`): a pale face in a JPEG reads a skin hue under
     the skin check's chroma, and is a face in the light. Where no counted face has a skin hue (a black and white
-    picture, a strong cast on every face, faces measured before their colour was) the key faces stand.
+    picture, a strong cast on every face, faces measured before their colour was) the key faces stand. Each face's
+    colour is read as the rendition shows it (``developed``: :func:`~pipeline.planning.rules.white_balance.shown`).
     """
     if is_monochrome(record):
         return key_faces
     rendered = is_rendered(record.source_kind)
-    skin = {i for i, rgb in face_colours(record) if has_skin_hue(shown(rgb, rendered))}
+    skin = {i for i, rgb in face_colours(record) if has_skin_hue(shown(rgb, rendered, developed))}
     if not skin.intersection(counted):
         return key_faces
     return tuple(k for k in key_faces if k in skin)
@@ -733,7 +735,7 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             return []
         return [_lone_unconfirmed(i, record.faces[i], depth, deficit, chart)]
     reference = skin_reference(record, lit_reference(record, plan.key_faces, plan.faces_that_count),
-                               plan.faces_that_count)
+                               plan.faces_that_count, develops_raw(chart))
     if not reference:
         return []
     falloff = flash_falloff([record.faces[i] for i in plan.faces_that_count])

@@ -35,6 +35,7 @@ from pipeline.planning.rules.exposure import (
     skin_hold_flag,
     skin_hold_note,
 )
+from pipeline.planning.rules.white_balance import develops_raw
 from pipeline.planning.scenes import group_scenes
 from pipeline.planning.state import PlanState
 
@@ -217,7 +218,7 @@ def _skin_held(record: ImageRecord, chart: Chart, plan: PlanState, ops: list[Ope
     if exposure is None:
         return ops
     held_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, float(exposure.params["ev"]),
-                                           faces_lifted_alone(record, chart, plan))
+                                           faces_lifted_alone(record, chart, plan), develops_raw(chart))
     if not greyed:
         return ops
     left = abs(held_ev) <= chart.exposure.tolerance_ev

@@ -116,7 +116,7 @@ import math
 
 import numpy as np
 
-from charts.schema import AcceptanceAction, Chart, WhiteBalancePolicy
+from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
 from pipeline.imaging.measure.metering import balanced, develop, inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
@@ -191,7 +191,7 @@ SKIN_MIRED, SKIN_SPREAD_MIRED = 97.2, 22.8
 SKIN_DISAGREES_SPREADS = 3.0
 
 
-def skin_mired(record: ImageRecord) -> float | None:
+def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     """The median skin reading of the faces big enough to judge and skin-coloured as shot, in mired (+ = warmer),
     in scene light; None without one.
 
@@ -199,12 +199,12 @@ def skin_mired(record: ImageRecord) -> float | None:
     :func:`~pipeline.imaging.measure.metering.inverse_tone_curve`, as its neutrals are) read as a light by its
     red/blue ratio (:func:`~pipeline.imaging.white_balance.cast_mired`): a light that warms the neutrals by
     ``d`` mired warms the skin by ``d`` too, so the skin is a second reading of the light, with its own spread
-    (skins differ) but not fooled by a coloured backdrop.
+    (skins differ) but not fooled by a coloured backdrop. ``developed``: as :func:`shown`.
     """
     rendered = is_rendered(record.source_kind)
     readings = []
     for i, rgb in face_colours(record):
-        if record.faces[i].too_small or not is_skin(shown(rgb, rendered)):  # a noisy reading, or no skin (a statue)
+        if record.faces[i].too_small or not is_skin(shown(rgb, rendered, developed)):  # noisy, or no skin (a statue)
             continue
         light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
         if light[0] > 0 and light[2] > 0:
@@ -261,6 +261,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     """The white-balance correction of one image (see the module docstring); nothing under ``as_shot``."""
     wb = chart.white_balance
     colour = record.colour
+    developed = develops_raw(chart)  # faces judged as the renditions show them (:func:`shown`)
     if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
         return []
     cast = measured_cast_mired(record)
@@ -269,7 +270,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     keep = wb.keep_warm if off > 0 else wb.keep_cool
     shift = -(1.0 - keep) * off
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
-        return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0)
+        return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0,
+                                  developed=developed)
     direction = "warm" if off > 0 else "cool"
     # Greys known to be grey: a ColorChecker's, or a white backdrop's (module docstring, point 0c).
     on_chart = bool(colour.colour_checker or colour.backdrop)
@@ -283,7 +285,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     cap = math.inf if on_chart else wb.max_auto_shift_mired
     applied = max(-cap, min(cap, shift))
     faces_confirm = False
-    skin = skin_mired(record)
+    skin = skin_mired(record, developed=developed)
     weighed = skin_weighed_colour(record, skin)  # (module docstring, point 2d; None on a chart or backdrop)
     if weighed is not None and beyond_published(cast, target) * beyond_published(skin - SKIN_MIRED, target) > 0:
         # The skin reads the light past published photographs' on the neutrals' side: two witnesses of one cast.
@@ -293,20 +295,20 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     daylight_ev = None if on_chart else camera_daylight_ev(record, wb.camera_daylight_ev)
     if daylight_ev is not None:
         # The camera judged daylight automatically: the reading is the scene's colour (module docstring, 0b).
-        if not _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0):
+        if not _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0, developed=developed):
             return _unskinned_as_shot(
                 record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
-                f"{read} is the scene's colour", cast, target, confidence)
+                f"{read} is the scene's colour", cast, target, confidence, developed=developed)
         faces_confirm = True
     elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
                            or skin_disagrees(skin, applied) or on_blown_backdrop(record)):
-        faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0)
+        faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0, developed)
         if not faces_confirm:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
                 # The neutrals read where published photographs' do (PUBLISHED_WARMTH_MIRED): no evidence of a
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
-                                          target, confidence)
+                                          target, confidence, developed=developed)
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
                    ", read off what stands on a white backdrop blown white (two channels or more), which says "
@@ -325,7 +327,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             flags = check_operation(AcceptanceAction.FLAG, "white_balance",
                                     f"{read}{spread}{why}; left as shot, check by eye", cast, target,
                                     confidence=confidence)
-            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence)
+            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence,
+                                              developed=developed)
     # How far is the neutrals' and the skin's together (point 2d).
     with_skin = ""
     if weighed is not None:
@@ -335,12 +338,13 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         shift = -(1.0 - keep) * (both - target)
         if not abs(shift) > wb.tolerance_mired:
             return _unskinned_as_shot(record, f"the white balance needs no correction{with_skin}", both, target,
-                                      confidence)
+                                      confidence, developed=developed)
         if (both - target) * off < 0:  # the skin outweighs the neutrals the other way: they disagree
             flags = check_operation(AcceptanceAction.FLAG, "white_balance", f"{read}{with_skin}: the neutrals "
                                     "and the skin disagree; left as shot, check by eye", cast, target,
                                     confidence=confidence)
-            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence)
+            return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence,
+                                              developed=developed)
         colour, cast = weighed, both
         applied = max(-cap, min(cap, shift))
     flags: list[Operation] = []
@@ -351,12 +355,12 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
             confidence=confidence)
     share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
-                                            abs(applied) if on_chart else wb.max_auto_shift_mired)
+                                            abs(applied) if on_chart else wb.max_auto_shift_mired, developed=developed)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     if not skin_note and abs(applied * share) > 0.5:
         near = _near_skin_edge(record, _gains(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
-                                              share))
+                                              share), developed=developed)
         if near:
             flags += check_operation(
                 AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(near)} at the edge of skin colour after the "
@@ -508,17 +512,24 @@ def is_skin(rgb: np.ndarray) -> bool:
     return SKIN_HUE_DEG[0] <= hue <= SKIN_HUE_DEG[1] and chroma >= SKIN_MIN_CHROMA
 
 
-def shown(rgb: np.ndarray, rendered: bool) -> np.ndarray:
+def develops_raw(chart: Chart) -> bool:
+    """Whether the chart's renditions develop a RAW through the camera-like curve (``exposure.raw_tone_curve``:
+    ``camera``, the default), or deliver its scene light (``linear``)."""
+    return chart.exposure.raw_tone_curve is RawToneCurve.CAMERA
+
+
+def shown(rgb: np.ndarray, rendered: bool, developed: bool = True) -> np.ndarray:
     """A face's linear colour (a source's light, before or after the plan's corrections) as a rendition shows it,
     where :func:`is_skin` judges it: a rendered source's display light as it is; a RAW's scene light developed
     through the camera-like curve (:func:`~pipeline.imaging.measure.metering.develop`, clipped to white first), as
-    the renderer develops a RAW after every correction.
+    the renderer develops a RAW after every correction, or as it is where the chart delivers it linear
+    (``developed`` False: :func:`develops_raw`).
 
     The skin test reads a colour as displayed: a RAW face's scene light, a stop or two under its developed level,
     has a lower CIELAB chroma than the same face delivered, and 33 of the 229 faces of the accuracy benchmark's DNG
     twins read "not skin-coloured as shot" on it while their developed colour is skin (3 the other way).
     """
-    if rendered:
+    if rendered or not developed:
         return np.asarray(rgb, dtype=np.float64)
     light = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
     return develop(light).astype(np.float64)
@@ -543,15 +554,15 @@ def skin_hue_margin(rgb: np.ndarray) -> float:
     return min(hue - SKIN_HUE_DEG[0], SKIN_HUE_DEG[1] - hue)
 
 
-def _near_skin_edge(record: ImageRecord, gains: np.ndarray) -> list[int]:
+def _near_skin_edge(record: ImageRecord, gains: np.ndarray, developed: bool = True) -> list[int]:
     """The faces that ``gains`` leave skin-coloured but moved to within :data:`SKIN_EDGE_MARGIN_DEG` of the
     skin range's edge."""
     near = []
     rendered = is_rendered(record.source_kind)
     for i, rgb in face_colours(record):
-        moved = shown(balanced(rgb, gains, rendered), rendered)
+        moved = shown(balanced(rgb, gains, rendered), rendered, developed)
         after = skin_hue_margin(moved)
-        if is_skin(moved) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(shown(rgb, rendered)):
+        if is_skin(moved) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(shown(rgb, rendered, developed)):
             near.append(i)
     return near
 
@@ -572,20 +583,21 @@ def _gains(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b
     return np.asarray(planned_params(temperature, cast_b, cast, cast + share * shift, -cast_a * share)["gains"])
 
 
-def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float) -> bool:
+def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
+                   developed: bool = True) -> bool:
     """Whether the faces vouch for a correction the neutrals alone are unsure of: some face is not
     skin-coloured as shot and every face is after the whole correction (skin is the one surface whose
     colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
     faces = face_colours(record)
     rendered = is_rendered(record.source_kind)
-    if not faces or all(is_skin(shown(rgb, rendered)) for _, rgb in faces):
+    if not faces or all(is_skin(shown(rgb, rendered, developed)) for _, rgb in faces):
         return False
     g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
-    return all(is_skin(shown(balanced(rgb, g, rendered), rendered)) for _, rgb in faces)
+    return all(is_skin(shown(balanced(rgb, g, rendered), rendered, developed)) for _, rgb in faces)
 
 
 def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
-                cap: float) -> tuple[float, str, str]:
+                cap: float, developed: bool = True) -> tuple[float, str, str]:
     """How much of the correction ``shift`` to apply so that every detected face is skin-coloured after it:
     ``(share, note for a skin flag, note for the correction's reason)``.
 
@@ -602,12 +614,12 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not is_skin(shown(balanced(rgb, g, rendered), rendered))]
+        return [i for i, rgb in faces if not is_skin(shown(balanced(rgb, g, rendered), rendered, developed))]
 
     at_full = lost(1.0)
     if not at_full:
         return 1.0, "", ""
-    was_skin = [i for i, rgb in faces if is_skin(shown(rgb, rendered))]
+    was_skin = [i for i, rgb in faces if is_skin(shown(rgb, rendered, developed))]
     if any(i in at_full for i in was_skin):
         for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
             failing = lost(share)
@@ -627,10 +639,10 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
 
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
-                       confidence: float) -> list[Operation]:
+                       confidence: float, developed: bool = True) -> list[Operation]:
     """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [i for i, rgb in face_colours(record) if not is_skin(shown(rgb, rendered))]
+    unskinned = [i for i, rgb in face_colours(record) if not is_skin(shown(rgb, rendered, developed))]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
