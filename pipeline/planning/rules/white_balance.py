@@ -81,7 +81,9 @@ light the measurement read on the image's neutral surfaces
 3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
    applied up to the cap and flagged.
 4. Skin stays skin: after the gains, every detected face must have a skin
-   hue (CIELAB hue 15-85 degrees, chroma >= 10). If the full correction would
+   hue (CIELAB hue 15-85 degrees, chroma >= 10), read as the rendition shows
+   it (:func:`shown`: a RAW's developed through the camera-like curve, under
+   the default ``exposure.raw_tone_curve``). If the full correction would
    turn a face that was skin grey-blue or magenta, the plan corrects less (the
    largest tenth of it that keeps every such face skin) and flags the frame.
    If faces that were not skin as shot are not after the correction either,
