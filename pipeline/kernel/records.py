@@ -188,8 +188,8 @@ class Operation:
         ``face_shadow`` check also ``{"face_index", "box", "ev", "surround_ev"}``: a face its peers
         read in a shadow ``ev`` deep that its surroundings do not confirm, not lifted; the
         ``skin_exposure`` check ``{"faces"}``: the 1-based faces the exposure correction, or a scene's
-        matched white, takes skin colour from; the ``exposure_skin`` check ``{"faces"}``: the 1-based faces a fuller darkening
-        would have greyed, the exposure held short of it).
+        matched white, takes skin colour from; the ``exposure_skin`` check ``{"faces"}``: the 1-based
+        faces a fuller darkening would have greyed, the exposure held short of it).
     reason : str
         Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
     measured, target : float or None

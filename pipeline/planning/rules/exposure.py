@@ -208,7 +208,7 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
     balanced_faces = [(i, balanced(rgb, gains, rendered)) for i, rgb in face_colours(record) if i not in lifted]
     skin = [(i, rgb) for i, rgb in balanced_faces if is_skin(shown(rgb, rendered, developed))]
 
-    def keeps(rgb: np.ndarray, ev: float) -> bool:  # as the rendition shows it (``developed``: a RAW's, as shown does)
+    def keeps(rgb: np.ndarray, ev: float) -> bool:  # skin as the rendition shows it (:func:`shown`)
         return is_skin(shown(exposed(rgb, ev, rendered), rendered, developed))
 
     greyed = tuple(i for i, rgb in skin if not keeps(rgb, needed_ev))
