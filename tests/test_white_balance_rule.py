@@ -33,6 +33,7 @@ from pipeline.planning.rules.white_balance import (
     SKIN_SPREAD_MIRED,
     beyond_published,
     cast_confidence,
+    colour_judged,
     develops_raw,
     is_a_light,
     is_skin,
@@ -649,4 +650,18 @@ def test_a_raw_face_is_judged_as_the_rendition_shows_it_developed() -> None:
     linear = Chart.model_validate(doc)
     assert not develops_raw(linear) and develops_raw(BASE)
     (flag,) = _flags(plan_image(raw, linear), "skin")
+    assert "not skin-coloured as shot" in flag.reason
+
+
+def test_a_raw_face_is_judged_for_its_colour_at_a_well_exposed_level() -> None:
+    # A RAW shot two stops over develops its face near white (chroma 6.0): the exposure rule darkens it, and it is
+    # skin again (16.7). The white balance judges a RAW face's colour at a well-exposed face's level, so no "not
+    # skin-coloured as shot" flag; a JPEG whose development washed the face out keeps the flag (its colour is lost).
+    face = undevelop(np.array([0.45, 0.30, 0.22], dtype=np.float32)).astype(np.float64) * 4.0
+    assert not is_skin(shown(face, rendered=False)) and is_skin(colour_judged(face, rendered=False))
+    raw = _record(0.0, faces=[_pale_face(face.tolist())])
+    raw.source_kind, raw.format = SourceKind.RAW, "dng"
+    assert not _flags(plan_image(raw, BASE), "skin")
+    washed = shown(face, rendered=False)  # the same face as a JPEG developed over shows it
+    (flag,) = _flags(plan_image(_record(0.0, faces=[_pale_face(washed.tolist())]), BASE), "skin")
     assert "not skin-coloured as shot" in flag.reason

@@ -120,7 +120,8 @@ import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
-from pipeline.imaging.measure.metering import balanced, develop, inverse_tone_curve, is_rendered
+from pipeline.imaging.color import LUMA_709
+from pipeline.imaging.measure.metering import FACE_LOG2, balanced, develop, inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
 from pipeline.imaging.white_balance import (
     D65_CCT_K,
@@ -206,7 +207,8 @@ def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     rendered = is_rendered(record.source_kind)
     readings = []
     for i, rgb in face_colours(record):
-        if record.faces[i].too_small or not is_skin(shown(rgb, rendered, developed)):  # noisy, or no skin (a statue)
+        # A noisy reading, or no skin to read (a statue).
+        if record.faces[i].too_small or not is_skin(colour_judged(rgb, rendered, developed)):
             continue
         light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
         if light[0] > 0 and light[2] > 0:
@@ -537,6 +539,24 @@ def shown(rgb: np.ndarray, rendered: bool, developed: bool = True) -> np.ndarray
     return develop(light).astype(np.float64)
 
 
+def colour_judged(rgb: np.ndarray, rendered: bool, developed: bool = True) -> np.ndarray:
+    """A face's colour where the white balance judges its skin: as the rendition shows it (:func:`shown`), a RAW's
+    brought to a well-exposed face's level first (:data:`~pipeline.imaging.measure.metering.FACE_LOG2`).
+
+    Whether a face is skin-coloured is the white balance's question, its brightness the exposure's, and a RAW keeps
+    the colour a wrong exposure hides: developed where it was shot, a face two stops over washes out near white and
+    one two stops under dulls to a brown of chroma under 10, and read so, the accuracy benchmark's DNG twins 1-2 EV
+    over had their faces called "not skin-coloured as shot" and their white balance held back to keep skin they
+    would regain with the exposure's correction. A JPEG's colour is what its development left.
+    """
+    if not rendered:
+        rgb = np.asarray(rgb, dtype=np.float64)
+        level = float(rgb @ LUMA_709)
+        if level > 0:
+            rgb = rgb * (2.0**FACE_LOG2 / level)
+    return shown(rgb, rendered, developed)
+
+
 #: Under this CIELAB chroma a colour's hue is noise: :func:`has_skin_hue` does not judge it.
 HUE_MIN_CHROMA = 2.0
 
@@ -562,9 +582,10 @@ def _near_skin_edge(record: ImageRecord, gains: np.ndarray, developed: bool = Tr
     near = []
     rendered = is_rendered(record.source_kind)
     for i, rgb in face_colours(record):
-        moved = shown(balanced(rgb, gains, rendered), rendered, developed)
+        moved = colour_judged(balanced(rgb, gains, rendered), rendered, developed)
         after = skin_hue_margin(moved)
-        if is_skin(moved) and after < SKIN_EDGE_MARGIN_DEG and after < skin_hue_margin(shown(rgb, rendered, developed)):
+        before = skin_hue_margin(colour_judged(rgb, rendered, developed))
+        if is_skin(moved) and after < SKIN_EDGE_MARGIN_DEG and after < before:
             near.append(i)
     return near
 
@@ -592,10 +613,10 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
     colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
     faces = face_colours(record)
     rendered = is_rendered(record.source_kind)
-    if not faces or all(is_skin(shown(rgb, rendered, developed)) for _, rgb in faces):
+    if not faces or all(is_skin(colour_judged(rgb, rendered, developed)) for _, rgb in faces):
         return False
     g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
-    return all(is_skin(shown(balanced(rgb, g, rendered), rendered, developed)) for _, rgb in faces)
+    return all(is_skin(colour_judged(balanced(rgb, g, rendered), rendered, developed)) for _, rgb in faces)
 
 
 def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
@@ -616,12 +637,12 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not is_skin(shown(balanced(rgb, g, rendered), rendered, developed))]
+        return [i for i, rgb in faces if not is_skin(colour_judged(balanced(rgb, g, rendered), rendered, developed))]
 
     at_full = lost(1.0)
     if not at_full:
         return 1.0, "", ""
-    was_skin = [i for i, rgb in faces if is_skin(shown(rgb, rendered, developed))]
+    was_skin = [i for i, rgb in faces if is_skin(colour_judged(rgb, rendered, developed))]
     if any(i in at_full for i in was_skin):
         for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
             failing = lost(share)
@@ -644,7 +665,7 @@ def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float
                        confidence: float, developed: bool = True) -> list[Operation]:
     """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [i for i, rgb in face_colours(record) if not is_skin(shown(rgb, rendered, developed))]
+    unskinned = [i for i, rgb in face_colours(record) if not is_skin(colour_judged(rgb, rendered, developed))]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
