@@ -202,7 +202,7 @@ def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     :func:`~pipeline.imaging.measure.metering.inverse_tone_curve`, as its neutrals are) read as a light by its
     red/blue ratio (:func:`~pipeline.imaging.white_balance.cast_mired`): a light that warms the neutrals by
     ``d`` mired warms the skin by ``d`` too, so the skin is a second reading of the light, with its own spread
-    (skins differ) but not fooled by a coloured backdrop. ``developed``: as :func:`shown`.
+    (skins differ) but not fooled by a coloured backdrop. Skin-coloured as :func:`colour_judged` reads it.
     """
     rendered = is_rendered(record.source_kind)
     readings = []
@@ -544,8 +544,8 @@ def colour_judged(rgb: np.ndarray, rendered: bool, developed: bool = True) -> np
     brought to a well-exposed face's level first (:data:`~pipeline.imaging.measure.metering.FACE_LOG2`).
 
     Whether a face is skin-coloured is the white balance's question, its brightness the exposure's, and a RAW keeps
-    the colour a wrong exposure hides: developed where it was shot, a face two stops over washes out near white and
-    one two stops under dulls to a brown of chroma under 10, and read so, the accuracy benchmark's DNG twins 1-2 EV
+    the colour a wrong exposure hides: developed where it was shot, a face two stops over washes out near white
+    (a face of chroma 16.7 at a well-exposed level reads 6.0), and read so, the accuracy benchmark's DNG twins 1-2 EV
     over had their faces called "not skin-coloured as shot" and their white balance held back to keep skin they
     would regain with the exposure's correction. A JPEG's colour is what its development left.
     """
