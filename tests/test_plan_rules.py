@@ -47,6 +47,7 @@ from pipeline.planning.rules.faces import (
     lit_reference,
     lone_face_deficit,
     plan_faces,
+    shown_ev,
     shown_surround_ev,
     skin_allowance,
 )
@@ -293,6 +294,35 @@ def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads
     assert global_ev(lit) > 0.5 and global_ev(shadowed) < global_ev(lit) - 0.5
     # Without a surround reading there is nothing to judge a lone face against.
     assert not of_kind(plan_image(portrait(None), chart), OperationKind.BRIGHTEN_FACE)  # type: ignore[arg-type]
+
+
+def test_a_lone_face_is_lifted_by_what_the_global_correction_leaves_of_its_deficit() -> None:
+    """A lift adds to the global correction: COCO val2014's 000294 (a man lit by a flash before dark kitchen cabinets,
+    chart social_media) had its frame brightened 1.14 EV and its face, 0.69 EV under a well-exposed one as shot, sent
+    to be lifted 1.07 EV more: applied both, the face came out a stop over the chart's skin. A lone face's lift is the
+    smaller of its shadow's depth and what the frame's correction leaves it short of a well-exposed face."""
+    chart = chart_with(load_chart("base").chart, "faces", confirm_lifts=False)
+    reasons: list[str] = []
+    def planned(meter_ev: float) -> tuple[float, float]:  # (global correction, lift) of a JPEG portrait
+        lone = face(1000, 500, 400, -1.0, surround_ev=SURROUND_LIT_EV - 2.0)  # deeper by its surroundings than its level
+        record = image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                              exposure_meter_ev=meter_ev, faces=[lone])
+        ops = plan_image(record, chart)
+        lifts = [o.params["ev"] for o in of_kind(ops, OperationKind.BRIGHTEN_FACE)]
+        assert len(lifts) <= 1
+        reasons[:] = [o.reason for o in of_kind(ops, OperationKind.BRIGHTEN_FACE)]
+        return sum(o.params["ev"] for o in of_kind(ops, OperationKind.EXPOSURE)), sum(lifts)
+    def delivered(global_ev: float, lift: float) -> float:  # the face's level as the renderer multiplies it
+        return shown_ev(-1.0 + global_ev, True) + lift
+    alone, lift = planned(0.0)  # the frame reads as the face would lit: left as shot, the face lifted to its level
+    assert alone == 0.0 and 1.0 < lift < 1.5 and delivered(alone, lift) == pytest.approx(shown_ev(0.0, True), abs=0.02)
+    dark, smaller = planned(-0.9)  # a dark frame, brightened: the face comes up with it and is lifted the rest
+    assert dark > 0.5 and 0.0 < smaller < lift - 0.3
+    assert delivered(dark, smaller) == pytest.approx(shown_ev(0.0, True), abs=0.02)
+    assert f"the frame's {dark:+.2f} EV correction brings it up the rest: lifted {smaller:.2f} EV" in reasons[0]
+    darker, none = planned(-2.0)  # brightened as far as the face needs, or further: no lift on top
+    assert darker > dark and delivered(darker, 0.0) >= shown_ev(0.0, True) - chart.exposure.tolerance_ev
+    assert none == 0.0
 
 
 def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_renderer() -> None:

@@ -317,12 +317,14 @@ def lone_face_shadow(record: ImageRecord, faces: tuple[int, ...]) -> tuple[int, 
     return read[0], math.log2(max(wanted, 2.0**-24) / face_light)
 
 
-def lone_face_deficit(record: ImageRecord, chart: Chart, i: int) -> float:
+def lone_face_deficit(record: ImageRecord, chart: Chart, i: int, exposure_ev: float = 0.0) -> float:
     """EV face ``i`` reads under a well-exposed face at the chart's target, in the light the renderer multiplies
-    (:func:`shown_ev`; negative: brighter than that face)."""
+    (:func:`shown_ev`; negative: brighter than that face); after a global correction of ``exposure_ev`` (EV of
+    scene light, as the exposure rule's ``plan.exposure_ev``), what that correction leaves."""
     rendered = is_rendered(record.source_kind)
     target = chart.faces.target_ev + chart.exposure.target_ev
-    return shown_ev(target, rendered) - shown_ev(float(record.faces[i].exposure_ev), rendered)  # type: ignore[arg-type]
+    face_ev = float(record.faces[i].exposure_ev) + exposure_ev  # type: ignore[arg-type]
+    return shown_ev(target, rendered) - shown_ev(face_ev, rendered)
 
 
 def lone_face_lift(record: ImageRecord, chart: Chart, faces: tuple[int, ...]) -> tuple[int, float] | None:
@@ -428,9 +430,11 @@ CONFIRM_NOTE = "proposed: the renderer applies it once a reviewer accepts it"
 SKIN_TONE_NOTE = "; unless it is a darker skin in the same light: check by eye, a skin tone is never lightened"
 
 
-def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: str | None = None) -> Operation:
+def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: str | None = None,
+          shadow_and_frame: tuple[float, float] | None = None) -> Operation:
     """The lift of face ``i`` by ``deficit``; ``seen_alone``: why a person applies it though the renderer could
-    (:func:`lone_lift_seen_by_a_person`)."""
+    (:func:`lone_lift_seen_by_a_person`); ``shadow_and_frame``: a shadow deeper than the lift, and the frame's
+    correction (EV) that brings the face up the rest."""
     fr = chart.faces
     face_target = chart.exposure.target_ev + fr.target_ev
     # A face detect_faces marked too small to judge reliably (a box side under 40 px or 2 % of the short edge)
@@ -450,7 +454,10 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
             "ev": rounded(deficit, 2),
             "feather_px": rounded(FEATHER_FRACTION * max(f.width, f.height), 1),
         } | ({RENDER_ON_ACCEPT: True} if confirm else {}),
-        reason=f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why}){by_hand}{SKIN_TONE_NOTE}",
+        reason=(f"face {i + 1} is in a shadow {deficit:.2f} EV deep ({why})" if shadow_and_frame is None else
+                f"face {i + 1} is in a shadow {shadow_and_frame[0]:.2f} EV deep ({why}); the frame's "
+                f"{shadow_and_frame[1]:+.2f} EV correction brings it up the rest: lifted {deficit:.2f} EV")
+               + f"{by_hand}{SKIN_TONE_NOTE}",
         measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
         applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
     )
@@ -708,7 +715,12 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     with one face has no neighbour to tell its light from its skin: it is
     judged against the light around it (:func:`lone_face_shadow`) and its own
     level (:func:`lone_face_lift`), and flagged when only the first sees a
-    shadow on a face darker than a well-exposed one. An
+    shadow on a face darker than a well-exposed one. A lone face's lift adds to
+    the global correction (``plan.exposure_ev``), which its level does not
+    ignore as its surroundings do: it is lifted by what that correction leaves
+    of its deficit, if more than ``exposure.tolerance_ev`` (COCO val2014's
+    000294, a flash-lit man before dark kitchen cabinets, was brightened 1.14 EV
+    for its frame and sent to be lifted 1.07 EV more for its face). An
     under-exposure beyond ``exposure.max_correction_ev`` is the exposure
     rule's flag to a retoucher, not a lift of every face: that lifted faces
     lit like their key. The renderer applies a lift up to
@@ -722,16 +734,22 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     lone = lone_face_shadow(record, plan.faces_that_count)
     if lone is not None:
         lift = lone_face_lift(record, chart, plan.faces_that_count)
+        # What the global correction leaves of the face's deficit (its lift adds to that correction): a dark
+        # frame brightened brings a lone face up with it.
+        left = lone_face_deficit(record, chart, lone[0], plan.exposure_ev)
         if lift is not None:
             i, ev = lift
-            return [_lift(i, record.faces[i], ev, chart, "darker than the light around it by more than a lit face "
-                                                         "is, and under a well-exposed face",
-                          lone_lift_seen_by_a_person(record, chart, i))]
+            if not left > chart.exposure.tolerance_ev:  # the correction brought it within the chart's tolerance
+                return []
+            return [_lift(i, record.faces[i], min(ev, left), chart, "darker than the light around it by more than "
+                                                                    "a lit face is, and under a well-exposed face",
+                          lone_lift_seen_by_a_person(record, chart, i),
+                          (ev, plan.exposure_ev) if left < ev - 0.005 else None)]
         i, depth = lone
         deficit = lone_face_deficit(record, chart, i)
-        # No shadow, or a face exposed as the chart asks (within its exposure tolerance of a well-exposed one):
-        # a bright backdrop beside a lit face is no retouch.
-        if depth <= fr.brighten_below_ev or not deficit > chart.exposure.tolerance_ev:
+        # No shadow, or a face exposed as the chart asks (within its exposure tolerance of a well-exposed one, as
+        # read or once the global correction is applied): a bright backdrop beside a lit face is no retouch.
+        if depth <= fr.brighten_below_ev or not min(deficit, left) > chart.exposure.tolerance_ev:
             return []
         return [_lone_unconfirmed(i, record.faces[i], depth, deficit, chart)]
     reference = skin_reference(record, lit_reference(record, plan.key_faces, plan.faces_that_count),
