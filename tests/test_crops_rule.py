@@ -68,6 +68,8 @@ def test_no_crop_of_the_dinner_cuts_a_diner_and_the_ones_left_out_are_flagged() 
         # None of these aspects holds all six: each is flagged, naming the diners left out.
         assert flags[aspect].params["faces_left_out"] == [i for i in DINERS if i not in kept]
         assert flags[aspect].applied_by is AppliedBy.RETOUCHER and "leaves face(s)" in flags[aspect].reason
+        # Counted against the faces it frames, apart from their numbers (COCO's 000395: "face(s) 4 of 3").
+        assert f" out ({len(DINERS) - len(kept)} of the {len(DINERS)} it frames)" in flags[aspect].reason
         assert op.applied_by is AppliedBy.RENDERER  # still made: a person looks at it
 
 

@@ -149,7 +149,8 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         ))
         if left_out or cut:
             why = ([f"cuts face(s) {_numbers(cut)}"] if cut else []) + (
-                [f"leaves face(s) {_numbers(left_out)} of {len(framing)} out"] if left_out else [])
+                [f"leaves face(s) {_numbers(left_out)} out ({len(left_out)} of the {len(framing)} it frames)"]
+                if left_out else [])
             ops.append(_flag(f"crop-{aspect_id}", "crop",
                              f"no {spec.aspect} crop holds every face whole: it {' and '.join(why)}; "
                              "kept the largest, most central; check the framing by eye",
