@@ -274,6 +274,34 @@ def test_a_face_its_surroundings_do_not_show_in_a_shadow_is_a_check_not_a_lift()
     assert not of_kind(ops, OperationKind.FLAG)
 
 
+def test_a_face_read_deeper_than_the_charts_correction_is_a_check_not_a_lift() -> None:
+    """A face reading further under than the chart's exposure.max_correction_ev is not told a lift: on published
+    photos such readings (2.0-6.7 EV) were darker skins, make-up, dark glasses or faces in a light of their own
+    (a crowd's face 6.65 EV under was sent to a retoucher to be lifted 6.65 EV by hand)."""
+    chart = load_chart("base").chart  # brighten below 0.6 EV, max_correction_ev 2.0
+    cap = chart.exposure.max_correction_ev
+    def group(depth: float) -> list[Operation]:  # the third face in a shadow its surroundings confirm
+        return plan_image(image_record(faces=[face(300, 600, 300, 0.0, surround_ev=LIT_SURROUND_EV),
+                                              face(1200, 600, 300, 0.0, surround_ev=LIT_SURROUND_EV),
+                                              face(2100, 600, 300, -depth, surround_ev=LIT_SURROUND_EV - depth)]),
+                          chart)
+    (lift,) = of_kind(group(1.8), OperationKind.BRIGHTEN_FACE)  # within the chart's correction: a lift, by hand
+    assert lift.params["ev"] == pytest.approx(1.8) and "retouch by hand" in lift.reason
+    deep = group(3.5)
+    assert not of_kind(deep, OperationKind.BRIGHTEN_FACE)
+    (check,) = [o for o in of_kind(deep, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
+    assert check.params["face_index"] == 2 and check.params["ev"] == pytest.approx(3.5)
+    assert f"more than the {cap:g} EV the chart corrects" in check.reason and "not lifted" in check.reason
+    assert check.applied_by is AppliedBy.RETOUCHER
+    # The only face, far under its surroundings and a well-exposed face: the same check.
+    lone = face(1000, 500, 400, -3.0, surround_ev=SURROUND_LIT_EV - 3.0)
+    ops = plan_image(image_record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER,
+                                  exposure_meter_ev=0.0, faces=[lone]), chart)
+    assert not of_kind(ops, OperationKind.BRIGHTEN_FACE)
+    (check,) = [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "face_shadow"]
+    assert check.params["ev"] > cap and "light around it" in check.reason
+
+
 def test_a_lone_face_is_lifted_by_how_much_darker_than_its_surroundings_it_reads() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
     def portrait(surround_ev: float) -> ImageRecord:  # a JPEG: its surround reading is in display light
@@ -361,7 +389,7 @@ def test_a_lone_face_near_a_lit_faces_level_is_lifted_by_a_person_not_the_render
     assert far.params["ev"] == pytest.approx(0.9, abs=0.01) and RENDER_ON_ACCEPT not in far.params
     # Beyond the renderer's limit (2.2 EV under a well-exposed face, 3 EV deep): a retoucher's work by hand, accepted
     # or not.
-    deep, _ = lift_of(-1.6, 3.0)
+    deep, _ = lift_of(-1.3, 1.6)  # beyond the automatic 1 EV, within the chart's 2 EV correction
     assert deep.applied_by is AppliedBy.RETOUCHER and "retouch by hand" in deep.reason
     assert RENDER_ON_ACCEPT not in deep.params
     assert not adjustments_from_operations([dataclasses.replace(deep, review={"status": "accepted"})]).faces

@@ -437,6 +437,8 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
     correction (EV) that brings the face up the rest."""
     fr = chart.faces
     face_target = chart.exposure.target_ev + fr.target_ev
+    if deficit > chart.exposure.max_correction_ev:
+        return _too_deep(i, f, deficit, chart, why)
     # A face detect_faces marked too small to judge reliably (a box side under 40 px or 2 % of the short edge)
     # is not lifted unseen: photoprism's orange flowers held one (score 0.76, 33x45 px), lifted 0.8 EV.
     auto = deficit <= fr.max_brighten_ev and f.score >= fr.min_auto_score and not f.too_small
@@ -460,6 +462,36 @@ def _lift(i: int, f: Face, deficit: float, chart: Chart, why: str, seen_alone: s
                + f"{by_hand}{SKIN_TONE_NOTE}",
         measured=rounded(face_target - deficit, 2), target=rounded(face_target, 2), confidence=rounded(f.score, 2),
         applied_by=AppliedBy.RENDERER if auto else AppliedBy.RETOUCHER,
+    )
+
+
+def _too_deep(i: int, f: Face, depth: float, chart: Chart, why: str) -> Operation:
+    """A check for a person instead of a lift: face ``i`` reads ``depth`` EV under (``why``), more than the chart's
+    ``exposure.max_correction_ev``, the most it corrects any picture by.
+
+    A local lift that far lays noise and banding over the face, and the readings that deep were, by eye, not
+    shadows a lift answers. On the published pools planned under base and social_media (Kodak, Wikimedia,
+    metadata-extractor's samples, 200 of WIDER FACE's event photos, 24 group photos, COCO snapshots; 2026-12-06)
+    19 photos had a lift of 2.0-6.7 EV: darker skins lit like their neighbours (a child with face paint, a
+    marcher, protesters, a face on a television screen), a performer's black make-up under a stage light, dark
+    glasses, a face behind others, a face deep in a crowd's dark background (6.65 EV), a coin-operated binocular
+    viewer, four faces of 14-37 px in 416 px pictures; and four faces in a light of their own (a line judge and a
+    spectator in the stands' shade beside a player in the sun, a man's face turned down from the sun, a bowed head
+    in a crowd), where a lift of 2.4-2.9 EV is a retoucher's call, not an instruction. On
+    ``benchmarks/faces_shadow_fit.py``'s tuning twins shadows 0.8-1.5 EV deep that read over 2 EV read 2.1-3.8 EV
+    (never within 0.3 EV of their depth), and a lit face 2.6. Not a fitted threshold: the chart's own bound on a
+    correction.
+    """
+    cap = chart.exposure.max_correction_ev
+    return Operation(
+        op_id=f"flag-face_shadow-{i}", kind=OperationKind.FLAG,
+        params={"check": "face_shadow", "face_index": i,
+                "box": [rounded(v, 1) for v in (f.x, f.y, f.width, f.height)], "ev": rounded(depth, 2)},
+        reason=f"face {i + 1} reads {depth:.2f} EV under ({why}), more than the {cap:g} EV the chart corrects: "
+               f"deeper than a shadow a lift answers (a darker skin or make-up, a face in another light, or not a "
+               f"face?); not lifted, check by eye",
+        measured=rounded(depth, 2), target=rounded(cap, 2),
+        confidence=rounded(min(f.score, 0.5), 2), applied_by=AppliedBy.RETOUCHER,
     )
 
 
