@@ -312,7 +312,8 @@ class FaceRules(_Strict):
         ge=0.0,
         le=3.0,
         description="Largest local lift the renderer applies to a face, in EV; a deeper shadow, or the only face "
-        "of a photo reading within a spread of a well-exposed face's level, goes to a retoucher with its amount.",
+        "of a photo reading within a spread of a well-exposed face's level, goes to a retoucher with its amount. "
+        "A face read further under than exposure.max_correction_ev is a check for a person, not a lift.",
     )
     confirm_lifts: bool = Field(
         True,
