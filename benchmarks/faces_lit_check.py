@@ -159,7 +159,7 @@ def figures(records: dict[str, Any], items: dict[str, dict[str, Any]], shared: l
             if o.params.get("check") == "face_shadow":
                 n_checked += 1
                 lines.append(f"    shared photo check (not lifted): {name} face {o.params['face_index']}, "
-                             f"{o.params['ev']:.2f} EV under its peers, its surroundings show {o.params['surround_ev']}")
+                             f"{o.params['ev']:.2f} EV under its peers, its surroundings show {o.params.get('surround_ev')}")
     lines.append(f"  photos outside the pool, as published: {n_lifted} lifts and {n_checked} checks over {n_faces} "
                  f"faces of {len(shared)} photos")
     return lines

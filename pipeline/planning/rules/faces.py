@@ -752,7 +752,9 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     ignore as its surroundings do: it is lifted by what that correction leaves
     of its deficit, if more than ``exposure.tolerance_ev`` (COCO val2014's
     000294, a flash-lit man before dark kitchen cabinets, was brightened 1.14 EV
-    for its frame and sent to be lifted 1.07 EV more for its face). An
+    for its frame and sent to be lifted 1.07 EV more for its face). A lift
+    beyond ``exposure.max_correction_ev`` is a check for a person, not a lift
+    (:func:`_too_deep`). An
     under-exposure beyond ``exposure.max_correction_ev`` is the exposure
     rule's flag to a retoucher, not a lift of every face: that lifted faces
     lit like their key. The renderer applies a lift up to
