@@ -185,8 +185,9 @@ class Operation:
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the
         box turned by angle_deg about its centre); flag/reject ``{"check", ...}`` (the faces rule's
-        ``face_shadow`` check also ``{"face_index", "box", "ev", "surround_ev"}``: a face its peers
-        read in a shadow ``ev`` deep that its surroundings do not confirm, not lifted; the
+        ``face_shadow`` check also ``{"face_index", "box", "ev", "surround_ev"?}``: a face its peers
+        read in a shadow ``ev`` deep that its surroundings do not confirm, or one read further under than
+        the chart's ``exposure.max_correction_ev`` (no ``surround_ev``), not lifted; the
         ``skin_exposure`` check ``{"faces"}``: the 1-based faces the exposure correction, or a scene's
         matched white, takes skin colour from; the ``exposure_skin`` check ``{"faces"}``: the 1-based
         faces a fuller darkening would have greyed, the exposure held short of it).
