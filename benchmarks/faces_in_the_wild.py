@@ -95,11 +95,12 @@ def contact_sheet(lifts: tuple[Lift, ...], folders: dict[str, Path], path: Path,
 
     cell_w, cell_h = 170, 190
     cells = []
-    images: dict[str, np.ndarray | None] = {}  # each photo decoded once, however many of its faces are lifted
+    # Each photo decoded once, however many of its faces are lifted (the lifts come sorted by photo), and only one
+    # held at a time.
+    photo, image = None, None
     for n, lift in enumerate(lifts):
-        if lift.photo not in images:
-            images[lift.photo] = cv2.imread(str(folders[lift.photo] / lift.photo))
-        image = images[lift.photo]
+        if lift.photo != photo:
+            photo, image = lift.photo, cv2.imread(str(folders[lift.photo] / lift.photo))
         cell = np.zeros((cell_h, cell_w, 3), np.uint8)
         if image is not None:
             x, y, w, h = lift.box

@@ -208,7 +208,7 @@ def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     readings = []
     for i, rgb in face_colours(record):
         # A noisy reading, or no skin to read (a statue).
-        if record.faces[i].too_small or not is_skin(colour_judged(rgb, rendered, developed)):
+        if record.faces[i].too_small or not _skin_judged(rgb, rendered, developed):
             continue
         light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
         if light[0] > 0 and light[2] > 0:
@@ -557,6 +557,11 @@ def colour_judged(rgb: np.ndarray, rendered: bool, developed: bool = True) -> np
     return shown(rgb, rendered, developed)
 
 
+def _skin_judged(rgb: np.ndarray, rendered: bool, developed: bool) -> bool:
+    """:func:`is_skin` of a face's colour where the white balance judges it (:func:`colour_judged`)."""
+    return is_skin(colour_judged(rgb, rendered, developed))
+
+
 #: Under this CIELAB chroma a colour's hue is noise: :func:`has_skin_hue` does not judge it.
 HUE_MIN_CHROMA = 2.0
 
@@ -613,10 +618,10 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
     colour is known in advance, so faces that the correction turns back into skin are a second cue)."""
     faces = face_colours(record)
     rendered = is_rendered(record.source_kind)
-    if not faces or all(is_skin(colour_judged(rgb, rendered, developed)) for _, rgb in faces):
+    if not faces or all(_skin_judged(rgb, rendered, developed) for _, rgb in faces):
         return False
     g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
-    return all(is_skin(colour_judged(balanced(rgb, g, rendered), rendered, developed)) for _, rgb in faces)
+    return all(_skin_judged(balanced(rgb, g, rendered), rendered, developed) for _, rgb in faces)
 
 
 def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
@@ -637,12 +642,12 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
     def lost(share: float) -> list[int]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not is_skin(colour_judged(balanced(rgb, g, rendered), rendered, developed))]
+        return [i for i, rgb in faces if not _skin_judged(balanced(rgb, g, rendered), rendered, developed)]
 
     at_full = lost(1.0)
     if not at_full:
         return 1.0, "", ""
-    was_skin = [i for i, rgb in faces if is_skin(colour_judged(rgb, rendered, developed))]
+    was_skin = [i for i, rgb in faces if _skin_judged(rgb, rendered, developed)]
     if any(i in at_full for i in was_skin):
         for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
             failing = lost(share)
@@ -665,7 +670,7 @@ def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float
                        confidence: float, developed: bool = True) -> list[Operation]:
     """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [i for i, rgb in face_colours(record) if not is_skin(colour_judged(rgb, rendered, developed))]
+    unskinned = [i for i, rgb in face_colours(record) if not _skin_judged(rgb, rendered, developed)]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
