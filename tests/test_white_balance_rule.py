@@ -475,6 +475,38 @@ def test_small_faces_keep_their_skin_too() -> None:
     assert _flags(ops, "skin")
 
 
+def test_skin_flags_name_only_faces_big_enough_to_judge() -> None:
+    # A ballroom's video frame (mmpose's posetrack18 009473): two dancers of 56 px, eleven audience faces of
+    # 26-38 px in the dim seats, skin-hued at a CIELAB chroma of 4-10. "Not skin-coloured" was told of the eleven;
+    # their colour is a few chroma samples, and nobody retouches a face under the chart's faces.min_face_pct.
+    dim = [0.061, 0.046, 0.044]  # hue 36 deg, chroma 4.4: skin's hue, too little chroma to call it skin
+    assert not is_skin(np.array(dim))
+
+    def face(x: int, size: int, rgb: list[float]) -> Face:
+        return Face(x=x, y=300, width=size, height=size, score=0.85, landmarks=[0.0] * 10, exposure_ev=0.0,
+                    too_small=size < 40, colour_rgb=rgb)
+
+    dancers = [face(1200, 160, _published_skin()), face(1500, 160, _published_skin())]
+    audience = [face(60 * k, 30, dim) for k in range(11)]
+    for m, uncertainty in ((0.0, 6.0), (40.0, 95.0)):  # needs no correction; left as shot, unsure
+        ops = plan_image(_record(m, uncertainty=uncertainty, faces=dancers + audience), BASE)
+        assert _wb(ops) is None and not _flags(ops, "skin"), ops
+        # A face big enough to judge that is not skin as shot is still told, by its number alone.
+        ops = plan_image(_record(m, uncertainty=uncertainty, faces=[face(1800, 160, dim), *dancers, *audience]),
+                         BASE)
+        (flag,) = _flags(ops, "skin")
+        assert flag.reason.startswith("face(s) 1 not skin-coloured as shot")
+    # Corrected (40 mired cool, sure): the small faces are not listed after it either.
+    ops = plan_image(_record(-40.0, uncertainty=6.0, faces=dancers + audience), BASE)
+    assert _wb(ops).params["mired_shift"] > 30.0 and not _flags(ops, "skin")
+    # Neither are they where a correction is held back for a face that was skin: only the face it would spoil.
+    pink = [0.30, 0.16, 0.15]  # hue 20 deg: skin, a few degrees from the range's magenta edge
+    assert is_skin(np.array(pink))
+    ops = plan_image(_record(40.0, uncertainty=6.0, faces=[face(1800, 160, pink), *dancers, *audience]), BASE)
+    (flag,) = _flags(ops, "skin")
+    assert "would turn face(s) 1 away from skin" in flag.reason, flag.reason
+
+
 def test_faces_still_blue_after_the_correction_ask_for_more_of_it() -> None:
     # The light is 110 mired cool but the neutrals read only 50: the face, lilac as shot, is still lilac
     # after +50; going further (here about +100) makes it skin, so the plan does, and says why.

@@ -90,7 +90,13 @@ light the measurement read on the image's neutral surfaces
    the light is stronger than the neutrals read: the plan goes further in the
    same direction (up to twice, within the cap) when that makes every face
    skin. A face that is not skin even so, or when the colour is left as shot,
-   is flagged.
+   is flagged. Such a flag names only the faces a retoucher works on
+   (:func:`skin_judged_faces`: big enough for the chart's ``faces.min_face_pct``
+   and for the detector's ``too_small``): a background face of 15-40 px reads
+   its colour from a few JPEG chroma samples and its hair and backdrop, and
+   "not skin-coloured" on eleven such faces of a ballroom's audience sends a
+   retoucher to nothing. The decisions still weigh every face: each face that
+   was skin is kept skin, small ones too, and small faces still ask for more.
 5. A correction beyond the chart's ``propose_above_mired`` of a light guessed
    from the picture (no ColorChecker or white backdrop read it, no face's skin
    confirmed it) is proposed to a person, not applied: the same operation,
@@ -266,6 +272,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     wb = chart.white_balance
     colour = record.colour
     developed = develops_raw(chart)  # faces judged as the renditions show them (:func:`shown`)
+    judged = skin_judged_faces(record, plan)  # faces whose colour a skin flag may name
     if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
         return []
     cast = measured_cast_mired(record)
@@ -275,7 +282,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     shift = -(1.0 - keep) * off
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
         return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0,
-                                  developed=developed)
+                                  judged=judged, developed=developed)
     direction = "warm" if off > 0 else "cool"
     # Greys known to be grey: a ColorChecker's, or a white backdrop's (module docstring, point 0c).
     on_chart = bool(colour.colour_checker or colour.backdrop)
@@ -302,7 +309,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         if not _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0, developed=developed):
             return _unskinned_as_shot(
                 record, f"the camera balanced it automatically in daylight ({daylight_ev:.1f} EV), so what the "
-                f"{read} is the scene's colour", cast, target, confidence, developed=developed)
+                f"{read} is the scene's colour", cast, target, confidence, judged=judged, developed=developed)
         faces_confirm = True
     elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
                            or skin_disagrees(skin, applied) or on_blown_backdrop(record)):
@@ -312,7 +319,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 # The neutrals read where published photographs' do (PUBLISHED_WARMTH_MIRED): no evidence of a
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
-                                          target, confidence, developed=developed)
+                                          target, confidence, judged=judged, developed=developed)
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
                    f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
                    ", read off what stands on a white backdrop blown white (two channels or more), which says "
@@ -332,7 +339,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                                     f"{read}{spread}{why}; left as shot, check by eye", cast, target,
                                     confidence=confidence)
             return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence,
-                                              developed=developed)
+                                              judged=judged, developed=developed)
     # How far is the neutrals' and the skin's together (point 2d).
     with_skin = ""
     if weighed is not None:
@@ -342,13 +349,13 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         shift = -(1.0 - keep) * (both - target)
         if not abs(shift) > wb.tolerance_mired:
             return _unskinned_as_shot(record, f"the white balance needs no correction{with_skin}", both, target,
-                                      confidence, developed=developed)
+                                      confidence, judged=judged, developed=developed)
         if (both - target) * off < 0:  # the skin outweighs the neutrals the other way: they disagree
             flags = check_operation(AcceptanceAction.FLAG, "white_balance", f"{read}{with_skin}: the neutrals "
                                     "and the skin disagree; left as shot, check by eye", cast, target,
                                     confidence=confidence)
             return flags + _unskinned_as_shot(record, "the white balance is left as shot", cast, target, confidence,
-                                              developed=developed)
+                                              judged=judged, developed=developed)
         colour, cast = weighed, both
         applied = max(-cap, min(cap, shift))
     flags: list[Operation] = []
@@ -359,7 +366,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
             confidence=confidence)
     share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
-                                            abs(applied) if on_chart else wb.max_auto_shift_mired, developed=developed)
+                                            abs(applied) if on_chart else wb.max_auto_shift_mired, judged=judged,
+                                            developed=developed)
     if skin_note:
         flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     if not skin_note and abs(applied * share) > 0.5:
@@ -601,6 +609,19 @@ def face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
             if f.colour_rgb is not None]
 
 
+def skin_judged_faces(record: ImageRecord, plan: PlanState) -> frozenset[int]:
+    """The faces whose colour says whether they are skin: those a retoucher works on (``plan.faces_that_count``,
+    the chart's ``faces.min_face_pct``) that the detector did not mark ``too_small``.
+
+    A smaller face's colour is a few JPEG chroma samples mixed with its hair and backdrop: :func:`skin_mired`
+    does not read the light from it, and a flag that such a face is not skin-coloured (as shot, or after a
+    correction that did not take skin from it) names a face nobody retouches. In a ballroom's video frame
+    eleven audience faces of 26-38 px, skin-hued at a CIELAB chroma of 4-10 in the dim light, were listed "not
+    skin-coloured", the two dancers not. Faces that were skin are kept skin whatever their size
+    (:func:`_skin_share`)."""
+    return frozenset(i for i in plan.faces_that_count if not record.faces[i].too_small)
+
+
 def _numbers(indices: list[int]) -> str:
     return ", ".join(str(i + 1) for i in indices)
 
@@ -625,7 +646,7 @@ def _faces_confirm(record: ImageRecord, cast: float, shift: float, cast_a: float
 
 
 def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, cast_b: float,
-                cap: float, developed: bool = True) -> tuple[float, str, str]:
+                cap: float, judged: frozenset[int], developed: bool = True) -> tuple[float, str, str]:
     """How much of the correction ``shift`` to apply so that every detected face is skin-coloured after it:
     ``(share, note for a skin flag, note for the correction's reason)``.
 
@@ -633,7 +654,9 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     those faces skin). Faces that are not skin as shot and still are not after the correction say the light
     is stronger than the neutrals read: the correction goes further in its own direction (up to twice, and
     never beyond ``cap``) when that makes every face skin. Otherwise the whole correction is applied and the
-    faces flagged.
+    faces flagged. A flag names, of the faces that were not skin as shot, only those among ``judged``
+    (:func:`skin_judged_faces`); the decisions weigh every face (fifty faces of 10-15 px in a scanned group
+    photo, all magenta-red, say together what one of them cannot).
     """
     faces = face_colours(record)
     if not faces:
@@ -650,12 +673,13 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     was_skin = [i for i, rgb in faces if _skin_judged(rgb, rendered, developed)]
     if any(i in at_full for i in was_skin):
         for share in SKIN_STEPS:  # ends at 0: no correction keeps every face that was skin
-            failing = lost(share)
+            failing = [i for i in lost(share) if i in was_skin or i in judged]
             if not any(i in failing for i in was_skin):
                 if failing:
                     return share, (f"face(s) {_numbers(failing)} not skin-coloured even with {share:.0%} of the "
                                    f"{shift:+.0f} mired correction: check skin tones by eye"), ""
-                return share, (f"the full {shift:+.0f} mired correction would turn face(s) {_numbers(at_full)} "
+                taken = [i for i in at_full if i in was_skin]
+                return share, (f"the full {shift:+.0f} mired correction would turn face(s) {_numbers(taken)} "
                                f"away from skin; {share:.0%} of it applied"), ""
     for share in SKIN_FURTHER:
         if abs(share * shift) > cap + 1e-9:
@@ -663,14 +687,18 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
         if not lost(share):
             return share, "", (f"the faces are not skin-coloured as shot and need more: {share * shift:+.0f} "
                                "mired makes them skin")
-    return 1.0, (f"face(s) {_numbers(at_full)} not skin-coloured after the correction: check skin tones by eye"), ""
+    told = [i for i in at_full if i in judged]
+    if not told:
+        return 1.0, "", ""
+    return 1.0, (f"face(s) {_numbers(told)} not skin-coloured after the correction: check skin tones by eye"), ""
 
 
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
-                       confidence: float, developed: bool = True) -> list[Operation]:
-    """A skin flag for the faces that are not skin-coloured when the plan leaves the colour as shot."""
+                       confidence: float, judged: frozenset[int], developed: bool = True) -> list[Operation]:
+    """A skin flag for the faces among ``judged`` (:func:`skin_judged_faces`) that are not skin-coloured when the
+    plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [i for i, rgb in face_colours(record) if not _skin_judged(rgb, rendered, developed)]
+    unskinned = [i for i, rgb in face_colours(record) if i in judged and not _skin_judged(rgb, rendered, developed)]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
