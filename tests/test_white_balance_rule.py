@@ -505,6 +505,12 @@ def test_skin_flags_name_only_faces_big_enough_to_judge() -> None:
     ops = plan_image(_record(40.0, uncertainty=6.0, faces=[face(1800, 160, pink), *dancers, *audience]), BASE)
     (flag,) = _flags(ops, "skin")
     assert "would turn face(s) 1 away from skin" in flag.reason, flag.reason
+    # Relative to the frame, not in pixels: seven 37 px faces of a 500 x 375 group photo (too_small to the
+    # detector) are its subjects, and one not skin-coloured as shot is told.
+    group = [face(60 * k, 37, _published_skin()) for k in range(6)] + [face(400, 37, dim)]
+    small = ImageRecord.from_row({**_record(0.0).to_row(), "width": 500, "height": 375}, faces=group)
+    (flag,) = _flags(plan_image(small, BASE), "skin")
+    assert flag.reason.startswith("face(s) 7 not skin-coloured as shot")
 
 
 def test_faces_still_blue_after_the_correction_ask_for_more_of_it() -> None:

@@ -91,12 +91,12 @@ light the measurement read on the image's neutral surfaces
    same direction (up to twice, within the cap) when that makes every face
    skin. A face that is not skin even so, or when the colour is left as shot,
    is flagged. Such a flag names only the faces a retoucher works on
-   (:func:`skin_judged_faces`: big enough for the chart's ``faces.min_face_pct``
-   and for the detector's ``too_small``): a background face of 15-40 px reads
-   its colour from a few JPEG chroma samples and its hair and backdrop, and
-   "not skin-coloured" on eleven such faces of a ballroom's audience sends a
-   retoucher to nothing. The decisions still weigh every face: each face that
-   was skin is kept skin, small ones too, and small faces still ask for more.
+   (:func:`skin_judged_faces`: the chart's ``faces.min_face_pct``): a
+   background face reads its colour from a few JPEG chroma samples and its
+   hair and backdrop, and "not skin-coloured" on eleven such faces of a
+   ballroom's audience sends a retoucher to nothing. The decisions still
+   weigh every face: each face that was skin is kept skin, background faces
+   too, and background faces still ask for more.
 5. A correction beyond the chart's ``propose_above_mired`` of a light guessed
    from the picture (no ColorChecker or white backdrop read it, no face's skin
    confirmed it) is proposed to a person, not applied: the same operation,
@@ -610,16 +610,17 @@ def face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
 
 
 def skin_judged_faces(record: ImageRecord, plan: PlanState) -> frozenset[int]:
-    """The faces whose colour says whether they are skin: those a retoucher works on (``plan.faces_that_count``,
-    the chart's ``faces.min_face_pct``) that the detector did not mark ``too_small``.
+    """The faces whose colour a skin flag may call not skin: those a retoucher works on, the chart's subjects
+    (``plan.faces_that_count``: ``faces.min_face_pct`` of the short edge tall).
 
-    A smaller face's colour is a few JPEG chroma samples mixed with its hair and backdrop: :func:`skin_mired`
-    does not read the light from it, and a flag that such a face is not skin-coloured (as shot, or after a
-    correction that did not take skin from it) names a face nobody retouches. In a ballroom's video frame
-    eleven audience faces of 26-38 px, skin-hued at a CIELAB chroma of 4-10 in the dim light, were listed "not
-    skin-coloured", the two dancers not. Faces that were skin are kept skin whatever their size
-    (:func:`_skin_share`)."""
-    return frozenset(i for i in plan.faces_that_count if not record.faces[i].too_small)
+    A background face's colour is a few JPEG chroma samples mixed with its hair and backdrop, and a flag that
+    it is not skin-coloured (as shot, or after a correction that did not take skin from it) names a face
+    nobody retouches: in a ballroom's video frame eleven audience faces, 2.4-3.5 % of the short edge and
+    skin-hued at a CIELAB chroma of 4-10 in the dim light, were listed "not skin-coloured", the two dancers
+    not. Relative, not in pixels (the detector's ``too_small``): the seven 37 px faces of a 500 px group photo
+    are its subjects, and their skin is the issue's to keep or flag. Faces that were skin are kept skin
+    whatever their size (:func:`_skin_share`)."""
+    return frozenset(plan.faces_that_count)
 
 
 def _numbers(indices: list[int]) -> str:
