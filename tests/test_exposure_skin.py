@@ -102,3 +102,39 @@ def test_shared_uploads_keep_their_skin(exposure_dir: Path, tmp_path: Path) -> N
         flags = [o for o in doc["operations"] if o["params"].get("check") == "exposure_skin"]
         assert -1.2 <= ev <= -0.5 and len(flags) == 1, (name, ev)
         assert not any(o["params"].get("check") == "skin_exposure" for o in doc["operations"]), name
+
+
+def test_faces_under_the_key_light_that_no_lift_answers_hold_the_darkening() -> None:
+    # mmpose's airport photo (ochuman 000817): keyed on a passer-by's face, the brightest of three, the frame was
+    # darkened 0.98 EV; the two walkers' faces, 0.6-1 EV under it but no shadow to the faces rule (their skin
+    # explains it), were left out of the skin hold as faces "judged on their own", and greyed. Here the key face
+    # is paler than the other two, read 0.62 EV under it: neither lifted nor checked.
+    def face(x: int, ev: float, rgb: list[float]) -> Face:
+        return Face(x=x, y=500, width=300, height=360, score=0.95, landmarks=[0.0] * 10, exposure_ev=ev,
+                    sharpness=300.0, colour_rgb=rgb, clipped_pct=0.0, surround_ev=-1.0)
+
+    def planned(faces: list[Face]) -> ImageRecord:
+        record = _record(1.14, PALE_SKIN)
+        record.faces = faces
+        record.exposure.clipped_highlights_pct = 4.2
+        plan_shoot([record], BASE)
+        return record
+
+    record = planned([face(200, 0.66, [0.66, 0.55, 0.48]), face(1200, 0.04, PALE_SKIN), face(2000, 0.04, PALE_SKIN)])
+    ev, held = _planned_ops(record)
+    assert not [o for o in record.operations if o.kind is OperationKind.BRIGHTEN_FACE or o.params.get("check") ==
+                "face_shadow"]
+    assert -0.98 < ev < 0.0 and held and "face(s) 2, 3" in held[0].reason
+    assert is_skin(exposed(np.asarray(PALE_SKIN), ev, True))  # the walkers' skin, kept
+    assert not [o for o in record.operations if o.params.get("check") == "skin_exposure"]
+    # A face the faces rule does send to a person (0.9 EV under, its surroundings silent) is its to answer: the
+    # darkening goes its whole way and the greyed face is told after it.
+    record = planned([face(200, 0.66, [0.66, 0.55, 0.48]), face(1200, -0.24, PALE_SKIN)])
+    ev, held = _planned_ops(record)
+    assert ev == pytest.approx(-0.98, abs=0.01) and not held
+    assert [o for o in record.operations if o.params.get("check") == "face_shadow"]
+
+
+def _planned_ops(record: ImageRecord) -> tuple[float, list]:
+    ev = sum(float(o.params["ev"]) for o in record.operations if o.kind is OperationKind.EXPOSURE)
+    return ev, [o for o in record.operations if o.params.get("check") == "exposure_skin"]

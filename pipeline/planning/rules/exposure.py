@@ -20,7 +20,7 @@ from pipeline.imaging.measure.metering import (
 )
 from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
-from pipeline.planning.rules.faces import lit_band, lit_reading_of_lone_face
+from pipeline.planning.rules.faces import faces_in_a_shadow, lit_band, lit_reading_of_lone_face
 from pipeline.planning.rules.white_balance import (
     SKIN_STEPS,
     develops_raw,
@@ -223,13 +223,17 @@ def darkening_skin_keeps(record: ImageRecord, gains: Sequence[float], needed_ev:
 def faces_lifted_alone(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[int, ...]:
     """The faces the faces rule judges on their own once the exposure is keyed on faces (``plan.key_faces``): the
     only face, in a shadow it lifts (:func:`~pipeline.planning.rules.faces.lit_reading_of_lone_face`), or the faces
-    that count under the key band. Lifted locally or sent to a person, their colour is not the global darkening's
-    to keep (:func:`darkening_skin_keeps`)."""
+    of a group it lifts or sends to a person for a shadow (:func:`~pipeline.planning.rules.faces.faces_in_a_shadow`).
+    Lifted locally or sent to a person, their colour is not the global darkening's to keep
+    (:func:`darkening_skin_keeps`). A face under the key light that the faces rule does neither (its skin or its
+    distance from the flash explains its darkness) is the darkening's to keep: every face under the key band was
+    left out before, and mmpose's airport photo (ochuman 000817: keyed on a passer-by's face 0.9 EV brighter than
+    the two walkers') was darkened 0.98 EV with the walking man's face turned grey, told after the fact."""
     if not plan.key_faces:
         return ()
     if lit_reading_of_lone_face(record, chart, plan.faces_that_count) is not None:
         return plan.key_faces
-    return tuple(i for i in plan.faces_that_count if i not in plan.key_faces)
+    return faces_in_a_shadow(record, chart, plan)
 
 
 def _numbers(indices: Sequence[int]) -> str:

@@ -726,6 +726,30 @@ def _lone_unconfirmed(i: int, f: Face, depth: float, deficit: float, chart: Char
     )
 
 
+def _shadowed_in_group(record: ImageRecord, chart: Chart, plan: PlanState,
+                       falloff: float) -> list[tuple[int, PeerJudgement]]:
+    """The faces of a photo with several that read deeper than ``faces.brighten_below_ev`` under their peers
+    (:func:`judge_against_peers`: what their skin and distance from the flash do not explain of their darkness),
+    with the judgement: the faces :func:`plan_faces` lifts or sends to a person for a shadow."""
+    reference = skin_reference(record, lit_reference(record, plan.key_faces, plan.faces_that_count),
+                               plan.faces_that_count, develops_raw(chart))
+    if not reference:
+        return []
+    judged = ((i, judge_against_peers(record, reference, i, falloff)) for i in plan.faces_that_count
+              if record.faces[i].exposure_ev is not None)
+    return [(i, j) for i, j in judged if j.depth > chart.faces.brighten_below_ev]
+
+
+def faces_in_a_shadow(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[int, ...]:
+    """The faces of a group that :func:`plan_faces` lifts or sends to a person for a shadow (indices), judged
+    against ``plan.key_faces``; none when the chart does not brighten faces. A face under the key light that it
+    does neither (its skin or distance explains its darkness) is left to the global correction."""
+    if not chart.faces.brighten or plan.exposure_offset_ev is None:
+        return ()
+    falloff = flash_falloff([record.faces[i] for i in plan.faces_that_count])
+    return tuple(i for i, _ in _shadowed_in_group(record, chart, plan, falloff))
+
+
 def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
     """Brighten each face in a shadow more than ``faces.brighten_below_ev`` deep.
 
@@ -786,20 +810,10 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         if depth <= fr.brighten_below_ev or not min(deficit, left) > chart.exposure.tolerance_ev:
             return []
         return [_lone_unconfirmed(i, record.faces[i], depth, deficit, chart)]
-    reference = skin_reference(record, lit_reference(record, plan.key_faces, plan.faces_that_count),
-                               plan.faces_that_count, develops_raw(chart))
-    if not reference:
-        return []
     falloff = flash_falloff([record.faces[i] for i in plan.faces_that_count])
     ops = []
-    for i in plan.faces_that_count:
+    for i, judged in _shadowed_in_group(record, chart, plan, falloff):
         f = record.faces[i]
-        if f.exposure_ev is None:
-            continue
-        # What the face's skin and distance do not explain of its darkness is the shadow.
-        judged = judge_against_peers(record, reference, i, falloff)
-        if judged.depth <= fr.brighten_below_ev:
-            continue
         if judged.surround is None or judged.surround < SURROUND_CONFIRMS * fr.brighten_below_ev:
             ops.append(_unconfirmed(i, f, judged, chart))  # its surroundings do not show the shadow
             continue
