@@ -461,8 +461,10 @@ def plan_exposure(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Op
         return bright_flag(record, f"reads {offset:+.2f} EV over, {keyed_on}", held, confidence)
     beyond = abs(needed) > ex.max_correction_ev
     capped = max(-ex.max_correction_ev, min(ex.max_correction_ev, needed))
+    # (The faces rule's judgement of each face only where there is a darkening to hold.)
     skin_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, capped,
-                                           faces_lifted_alone(record, chart, plan), develops_raw(chart))
+                                           faces_lifted_alone(record, chart, plan) if capped < 0 else (),
+                                           develops_raw(chart))
     skin_flag: list[Operation] = []
     if greyed:
         left = abs(skin_ev) <= ex.tolerance_ev

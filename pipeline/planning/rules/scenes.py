@@ -217,8 +217,10 @@ def _skin_held(record: ImageRecord, chart: Chart, plan: PlanState, ops: list[Ope
     exposure = next((o for o in ops if o.kind is OperationKind.EXPOSURE), None)
     if exposure is None:
         return ops
-    held_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, float(exposure.params["ev"]),
-                                           faces_lifted_alone(record, chart, plan), develops_raw(chart))
+    ev = float(exposure.params["ev"])
+    held_ev, greyed = darkening_skin_keeps(record, plan.white_balance_gains, ev,
+                                           faces_lifted_alone(record, chart, plan) if ev < 0 else (),
+                                           develops_raw(chart))
     if not greyed:
         return ops
     left = abs(held_ev) <= chart.exposure.tolerance_ev

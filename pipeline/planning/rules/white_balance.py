@@ -90,13 +90,15 @@ light the measurement read on the image's neutral surfaces
    the light is stronger than the neutrals read: the plan goes further in the
    same direction (up to twice, within the cap) when that makes every face
    skin. A face that is not skin even so, or when the colour is left as shot,
-   is flagged. Such a flag names only the faces a retoucher works on
-   (:func:`skin_judged_faces`: the chart's ``faces.min_face_pct``): a
-   background face reads its colour from a few JPEG chroma samples and its
-   hair and backdrop, and "not skin-coloured" on eleven such faces of a
-   ballroom's audience sends a retoucher to nothing. The decisions still
-   weigh every face: each face that was skin is kept skin, background faces
-   too, and background faces still ask for more.
+   is flagged. Such a flag names only the faces a retoucher works on (the
+   chart's subjects, ``plan.faces_that_count``: ``faces.min_face_pct`` of the
+   short edge): a background face reads its colour from a few JPEG chroma
+   samples and its hair and backdrop, and "not skin-coloured" on eleven such
+   faces of a ballroom's audience (2.4-3.5 % of the short edge, chroma 4-10)
+   sends a retoucher to nothing. Relative, not in pixels (the detector's
+   ``too_small``): a 500 px group photo's 37 px faces are its subjects. The
+   decisions still weigh every face: each face that was skin is kept skin,
+   background faces too, and background faces still ask for more.
 5. A correction beyond the chart's ``propose_above_mired`` of a light guessed
    from the picture (no ColorChecker or white backdrop read it, no face's skin
    confirmed it) is proposed to a person, not applied: the same operation,
@@ -272,7 +274,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     wb = chart.white_balance
     colour = record.colour
     developed = develops_raw(chart)  # faces judged as the renditions show them (:func:`shown`)
-    judged = skin_judged_faces(record, plan)  # faces whose colour a skin flag may name
+    judged = frozenset(plan.faces_that_count)  # the faces a skin flag may call not skin (point 4)
     if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
         return []
     cast = measured_cast_mired(record)
@@ -609,20 +611,6 @@ def face_colours(record: ImageRecord) -> list[tuple[int, np.ndarray]]:
             if f.colour_rgb is not None]
 
 
-def skin_judged_faces(record: ImageRecord, plan: PlanState) -> frozenset[int]:
-    """The faces whose colour a skin flag may call not skin: those a retoucher works on, the chart's subjects
-    (``plan.faces_that_count``: ``faces.min_face_pct`` of the short edge tall).
-
-    A background face's colour is a few JPEG chroma samples mixed with its hair and backdrop, and a flag that
-    it is not skin-coloured (as shot, or after a correction that did not take skin from it) names a face
-    nobody retouches: in a ballroom's video frame eleven audience faces, 2.4-3.5 % of the short edge and
-    skin-hued at a CIELAB chroma of 4-10 in the dim light, were listed "not skin-coloured", the two dancers
-    not. Relative, not in pixels (the detector's ``too_small``): the seven 37 px faces of a 500 px group photo
-    are its subjects, and their skin is the issue's to keep or flag. Faces that were skin are kept skin
-    whatever their size (:func:`_skin_share`)."""
-    return frozenset(plan.faces_that_count)
-
-
 def _numbers(indices: list[int]) -> str:
     return ", ".join(str(i + 1) for i in indices)
 
@@ -655,9 +643,9 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     those faces skin). Faces that are not skin as shot and still are not after the correction say the light
     is stronger than the neutrals read: the correction goes further in its own direction (up to twice, and
     never beyond ``cap``) when that makes every face skin. Otherwise the whole correction is applied and the
-    faces flagged. A flag names, of the faces that were not skin as shot, only those among ``judged``
-    (:func:`skin_judged_faces`); the decisions weigh every face (fifty faces of 10-15 px in a scanned group
-    photo, all magenta-red, say together what one of them cannot).
+    faces flagged. A flag names, of the faces that were not skin as shot, only those among ``judged`` (the
+    chart's subjects, module docstring point 4); the decisions weigh every face (fifty faces of 10-15 px in a
+    scanned group photo, all magenta-red, say together what one of them cannot).
     """
     faces = face_colours(record)
     if not faces:
@@ -696,8 +684,8 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
 
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
                        confidence: float, judged: frozenset[int], developed: bool = True) -> list[Operation]:
-    """A skin flag for the faces among ``judged`` (:func:`skin_judged_faces`) that are not skin-coloured when the
-    plan leaves the colour as shot."""
+    """A skin flag for the faces among ``judged`` (the chart's subjects, module docstring point 4) that are not
+    skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
     unskinned = [i for i, rgb in face_colours(record) if i in judged and not _skin_judged(rgb, rendered, developed)]
     if not unskinned:
