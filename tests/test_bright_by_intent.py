@@ -33,6 +33,7 @@ from pipeline.imaging.faces import face_clipped_pct
 from pipeline.kernel.records import Face, ImageRecord, OperationKind, SourceKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.planning.plan import plan_shoot
+from pipeline.planning.rules.checks import over_limit_pct
 from pipeline.planning.rules.exposure import faces_hold_their_detail
 
 HEADSHOTS = load_chart("corporate_portrait").chart
@@ -208,3 +209,15 @@ def test_a_headshot_chart_counts_clipped_highlights_on_the_skin() -> None:
     # Faces not measured: the whole frame, as base always counts it.
     assert "clipped_highlights" in _exposure(_record(0.0, 60.0, None))[1]
     assert "clipped_highlights" in _exposure(_record(0.0, 60.0, 0.2), load_chart("base").chart)[1]
+
+
+def test_a_flag_over_its_limit_never_reads_as_at_it() -> None:
+    # 1.04 % of the skin of a press headshot's face (a sheen on the forehead): "1.0% ... (max 1%)" read as a flag
+    # raised at the limit; the figure takes the decimals it needs to read over it.
+    assert over_limit_pct(1.04, 1.0) == "1.04"
+    assert over_limit_pct(1.0004, 1.0) == "1.000"
+    assert over_limit_pct(4.0, 1.0) == "4.0"
+    rec = _record(0.0, 0.5, 1.04)
+    plan_shoot([rec], HEADSHOTS)
+    (flag,) = [o for o in rec.operations if o.params.get("check") == "clipped_highlights"]
+    assert flag.reason == "1.04% of the skin of a face clipped in the highlights (max 1%)"

@@ -96,10 +96,21 @@ def check_clipped_highlights(record: ImageRecord, chart: Chart, plan: PlanState)
             note = (f"; the rest of the frame reads {rest:+.2f} EV{after}: backlit (a sky, a window)? a global "
                     f"brightening would clip more: {ask}")
             extra = {"rest_ev": rounded(rest, 2)}
+        share = over_limit_pct(clipped, rule.max_pct)
         return check_operation(rule.action, "clipped_highlights",
-                               f"{clipped:.1f}% {where} clipped in the highlights (max {rule.max_pct:g}%){note}",
+                               f"{share}% {where} clipped in the highlights (max {rule.max_pct:g}%){note}",
                                clipped, rule.max_pct, **extra)
     return []
+
+
+def over_limit_pct(value: float, limit: float) -> str:
+    """A share over its limit as a flag says it: one decimal, or as many more (up to three) as it takes for the
+    printed figure to read over the limit ("1.04% ... (max 1%)", not "1.0% ... (max 1%)")."""
+    for decimals in (1, 2, 3):
+        text = f"{value:.{decimals}f}"
+        if float(text) > limit:
+            return text
+    return text
 
 
 def lifts_backlit_shadows(chart: Chart, plan: PlanState) -> bool:
@@ -152,8 +163,9 @@ def check_clipped_shadows(record: ImageRecord, chart: Chart, plan: PlanState) ->
     shadows = crushed_pct(record) if plan.merged_crushed_pct is None else plan.merged_crushed_pct
     if shadows is not None and shadows > rule.max_pct:
         where = ", after merging its bracket," if plan.merged_crushed_pct is not None else ""
+        share = over_limit_pct(shadows, rule.max_pct)
         return check_operation(rule.action, "clipped_shadows",
-                               f"{shadows:.1f}% of pixels{where} crushed to black (max {rule.max_pct:g}%)",
+                               f"{share}% of pixels{where} crushed to black (max {rule.max_pct:g}%)",
                                shadows, rule.max_pct)
     return []
 
