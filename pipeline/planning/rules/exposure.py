@@ -299,7 +299,8 @@ def key_reading(faces_ev: float | None, frame_ev: float | None, trust: float = 1
     :data:`FRAME_SPREAD_EV`): the most likely offset given both is their
     average weighted by the inverse squared spreads. A portrait whose faces and
     frame disagree (a high-key background, a face in the shade of a tree) is
-    read between the two, nearer the faces.
+    read between the two, nearer the one that strays less: with the spreads
+    fitted now, the frame (66 % to 34 %).
 
     Faces that may be clipped (``trust`` below 1, :func:`faces_trust`) say only
     that the image is at least this bright: their weight fades with ``trust``,
