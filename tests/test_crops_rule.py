@@ -155,6 +155,21 @@ def test_turned_crops_fit_and_keep_faces() -> None:
         assert placed.cut == () and placed.left_out == ()
 
 
+def test_a_turned_crop_does_not_cut_a_face_whose_headroom_the_frame_already_cuts() -> None:
+    # deepface's img53, a 1100 x 825 press photo straightened -0.41 deg: the face's box starts 80 px under the top,
+    # less than its headroom, so its protected region meets the frame's top edge. A turned crop meets that edge at a
+    # corner only and lost 2 px of hair there: "no 4:5 crop holds every face whole: it cuts face(s) 1". What the turn
+    # alone must lose at a frame edge is not a cut; the face's box itself still is.
+    faces = {0: (443.0, 80.0, 266.0, 350.0)}
+    for aspect in (0.8, 1.0):
+        assert place_keeping_faces(1100, 825, aspect, 0.0, faces).cut == ()
+        placed = place_keeping_faces(1100, 825, aspect, -0.41, faces)
+        assert fits(placed.box, -0.41, 1100, 825, eps=1e-6)
+        assert placed.cut == () and placed.left_out == ()
+    # Turned 3 deg, a face touching the top edge itself loses more than the turn's strip: cut, and said so.
+    assert place_keeping_faces(1100, 825, 0.8, -3.0, {0: (443.0, 0.0, 266.0, 350.0)}).cut == (0,)
+
+
 def test_the_accuracy_benchmark_reads_these_flags() -> None:
     from benchmarks.accuracy import postprod_crops
 
