@@ -59,10 +59,11 @@ from benchmarks.accuracy_corpus import (  # noqa: E402
     save_jpeg,
 )
 from charts.loader import load_chart  # noqa: E402
-from pipeline.imaging.color import luminance  # noqa: E402
+from pipeline.imaging.color import luminance, to_srgb8  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure import line_measure  # noqa: E402
-from pipeline.kernel.records import ImageRecord, LineMeasure, OperationKind, SourceKind  # noqa: E402
+from models.face_detectors import detect_on_proxy, get_face_detector  # noqa: E402
+from pipeline.kernel.records import Face, ImageRecord, LineMeasure, OperationKind, SourceKind  # noqa: E402
 from pipeline.planning.plan import plan_image  # noqa: E402
 
 CACHE = Path(os.environ.get("POSTPROD_STRAIGHTEN_FIT_CACHE", Path.home() / ".cache" / "postprod" / "straighten_fit"))
@@ -71,8 +72,10 @@ CACHE = Path(os.environ.get("POSTPROD_STRAIGHTEN_FIT_CACHE", Path.home() / ".cac
 #: angles alone (24 turns of each photo, and the photo as it is).
 ANGLES_DEG = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 3.0, -3.0, 4.5, -4.5, 6.0, -6.0,
               0.3, -0.3, 0.7, -0.7, 1.5, -1.5, 2.5, -2.5, 3.7, -3.7, 5.2, -5.2)
-#: The proxy's long edge in the default graph (configs/default.yaml, decode_raw.proxy_long_edge).
+#: The proxy's long edge in the default graph (configs/default.yaml, decode_raw.proxy_long_edge), and the face
+#: detector's (detect_faces.detector_long_edge).
 PROXY_LONG_EDGE = 1600
+DETECTOR_LONG_EDGE = 1280
 #: Sample photos that Python packages ship and the accuracy pool does not (module, file).
 #: skimage's motorcycle_right is left out: it is the stereo twin of motorcycle_left, a pool photo.
 EXTRA_SAMPLES = (
@@ -105,6 +108,7 @@ class Row:
     applied: bool
     lines: dict  # the record's lines group as measured
     seconds: float
+    face_share: float = 0.0  # the largest detected face's height, as a share of the short edge (0: none)
 
     @property
     def error(self) -> float:
@@ -140,14 +144,26 @@ def tilted_file(source_id: str, path: Path, angle: float) -> Path:
 
 def measure(path: Path) -> tuple[LineMeasure, ImageRecord]:
     """The lines group and the planned record of one file, through the pipeline's own functions
-    (the proxy decode, then the lines of its luminance as :func:`~pipeline.imaging.measure.measure_all` reads them)."""
+    (the proxy decode, then the lines of its luminance as :func:`~pipeline.imaging.measure.measure_all` reads them,
+    and the faces the default detector finds on it: the rule reads their size,
+    :data:`~pipeline.planning.rules.straighten.PORTRAIT_FACE_SHARE`)."""
     decoded = decode_proxy(path, SourceKind.RASTER, PROXY_LONG_EDGE, 200_000_000)
     lines = line_measure(luminance(decoded.rgb))
     row = dict(source_path=path.name, content_hash="0" * 64, file_size=1, format="jpeg",
                source_kind=SourceKind.RASTER, width=decoded.meta.width, height=decoded.meta.height, exposure_ev=0.0,
                sharpness=100.0, phash="0" * 16, clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0,
                clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0, **asdict(lines))
-    return lines, ImageRecord.from_row(row)
+    record = ImageRecord.from_row(row)
+    found = detect_on_proxy(get_face_detector("yunet"), to_srgb8(decoded.rgb), 1.0, DETECTOR_LONG_EDGE)
+    record.faces = [Face(x=d.box[0], y=d.box[1], width=d.box[2], height=d.box[3], score=d.score,
+                         landmarks=[0.0] * 10) for d in found]
+    return lines, record
+
+
+def face_share(record: ImageRecord) -> float:
+    """The largest face's height as a share of the record's short edge (0 without a face)."""
+    short = min(record.frame.width or 0, record.frame.height or 0)
+    return max((f.height / short for f in record.faces), default=0.0) if short else 0.0
 
 
 def one(job: tuple[str, str, Path, float]) -> Row:
@@ -158,12 +174,20 @@ def one(job: tuple[str, str, Path, float]) -> Row:
     ops = [o for o in plan_image(record, BASE_CHART) if o.kind is OperationKind.STRAIGHTEN]
     op = ops[0] if ops else None
     return Row(sid, group, angle, None if op is None else float(op.params["angle_deg"]),
-               op is not None and str(op.applied_by) == "renderer", asdict(lines), time.perf_counter() - t0)
+               op is not None and str(op.applied_by) == "renderer", asdict(lines), time.perf_counter() - t0,
+               face_share(record))
 
 
-def run(data: Path, angles: tuple[float, ...], jobs: int, verbose: bool) -> list[Row]:
+def photo_sources(folder: Path) -> list[tuple[str, Path]]:
+    """(id, path) of every JPEG, PNG or TIFF in ``folder`` (``--photos``: photos no constant was fitted on)."""
+    return [(f"photos/{p.stem}", p) for p in sorted(folder.iterdir())
+            if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".tif", ".tiff"}]
+
+
+def run(data: Path, angles: tuple[float, ...], jobs: int, verbose: bool, photos: Path | None = None) -> list[Row]:
+    found = photo_sources(photos) if photos is not None else sources(data)
     work = [(sid, "lines" if sid in LEVEL_LINES or sid in EXTRA_LEVEL else "other", path, angle)
-            for sid, path in sources(data) for angle in angles]
+            for sid, path in found for angle in angles]
     with ProcessPoolExecutor(jobs) as pool:
         rows = list(pool.map(one, work, chunksize=4))
     if verbose:
@@ -185,9 +209,9 @@ def _f(v: float | None) -> str:
 def table(rows: list[Row]) -> str:
     """The figures per group: tilted error, applied and wrong turns, false applications when untilted."""
     out = ["| group | tilted n | median abs error (deg) | within 0.3 deg | declined | horizon reading vs its untilted "
-           "reading (deg) | applied | applied wrong (> 0.5 deg) | told wrong (> 0.5 deg) | untilted n "
-           "| applied when untilted | told a retoucher when untilted |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "reading (deg) | applied | applied wrong (> 0.5 deg) | told right (<= 0.5 deg) | told wrong (> 0.5 deg) "
+           "| untilted n | applied when untilted | told a retoucher when untilted |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     # The photo's own level is judged by eye: the horizon reading's change from the untilted photo to the
     # turned one, against the turn, says how well the measure follows a turn whatever that level is.
     untilted = {r.source: r.lines["horizon_tilt_deg"] for r in rows if r.truth_deg == 0}
@@ -202,11 +226,13 @@ def table(rows: list[Row]) -> str:
                   if r.lines["horizon_tilt_deg"] is not None and untilted.get(r.source) is not None]
         applied = [r for r in tilted if r.applied]
         wrong = sum(abs(r.error) > WRONG_DEG for r in applied)
-        told_wrong = sum(abs(r.error) > WRONG_DEG for r in tilted if r.angle_deg is not None and not r.applied)
+        told = [r for r in tilted if r.angle_deg is not None and not r.applied]
+        told_wrong = sum(abs(r.error) > WRONG_DEG for r in told)
         declined = np.mean([r.angle_deg is None for r in tilted]) if tilted else float("nan")
         out.append(f"| {group} | {len(tilted)} | {np.median(errs):.2f} | {np.mean(errs <= 0.3):.0%} | {declined:.0%} | "
                    f"{np.median(follow) if follow else float('nan'):.2f} (n={len(follow)}) | "
-                   f"{len(applied)} | {wrong} | {told_wrong} | {len(level)} | {sum(r.applied for r in level)} | "
+                   f"{len(applied)} | {wrong} | {len(told) - told_wrong} | {told_wrong} | {len(level)} | "
+                   f"{sum(r.applied for r in level)} | "
                    f"{sum(r.angle_deg is not None and not r.applied for r in level)} |")
     return "\n".join(out)
 
@@ -241,23 +267,29 @@ def replan(rows: list[Row], chart=BASE_CHART) -> list[Row]:
                    source_kind=SourceKind.RASTER, width=1280, height=853, exposure_ev=0.0, sharpness=100.0,
                    phash="0" * 16, clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
                    clipped_shadows_pct_b=0.0, **r.lines)
-        ops = [o for o in plan_image(ImageRecord.from_row(row), chart) if o.kind is OperationKind.STRAIGHTEN]
+        record = ImageRecord.from_row(row)
+        if r.face_share:  # the largest face, at its size: what the rule reads of the faces
+            height = r.face_share * min(record.frame.width, record.frame.height)
+            record.faces = [Face(x=0.0, y=0.0, width=height, height=height, score=1.0, landmarks=[0.0] * 10)]
+        ops = [o for o in plan_image(record, chart) if o.kind is OperationKind.STRAIGHTEN]
         op = ops[0] if ops else None
         out.append(Row(r.source, r.group, r.truth_deg, None if op is None else float(op.params["angle_deg"]),
-                       op is not None and str(op.applied_by) == "renderer", r.lines, r.seconds))
+                       op is not None and str(op.applied_by) == "renderer", r.lines, r.seconds, r.face_share))
     return out
 
 
 def _sweep_cells(got: list[Row]) -> tuple[list[str], int]:
     """One replanned sweep's cells: the level-lines photos' median abs error, share within 0.3 deg, share
-    declined, told wrong (> :data:`WRONG_DEG`) among them and among every tilt; and the untilted photos told."""
+    declined, told wrong (> :data:`WRONG_DEG`) among them, told right and wrong among every tilt; and the untilted
+    photos told."""
     tilted = [r for r in got if r.truth_deg != 0]
     lines = [r for r in tilted if r.group == "lines"]
     errs = np.abs([r.error for r in lines])
     told_wrong = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) > WRONG_DEG]
     level = [r for r in got if r.truth_deg == 0]
+    told_right = [r for r in tilted if r.angle_deg is not None and not r.applied and abs(r.error) <= WRONG_DEG]
     cells = [f"{np.median(errs):.2f}", f"{np.mean(errs <= 0.3):.0%}", f"{np.mean([r.angle_deg is None for r in lines]):.0%}",
-             str(sum(r.group == "lines" for r in told_wrong)), str(len(told_wrong))]
+             str(sum(r.group == "lines" for r in told_wrong)), str(len(told_right)), str(len(told_wrong))]
     return cells, sum(r.angle_deg is not None and not r.applied for r in level)
 
 
@@ -268,7 +300,8 @@ def witness_fit(rows: list[Row]) -> str:
 
     saved = rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL
     out = ["| witness agreement >= | rival <= | lines: median abs error | within 0.3 deg | declined | told wrong "
-           "(> 0.5 deg) | all: told wrong | untilted: applied | untilted: told |", "|---|---|---|---|---|---|---|---|---|"]
+           "(> 0.5 deg) | all: told right | all: told wrong | untilted: applied | untilted: told |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     try:
         for agreement in (0.2, 0.25, 0.3, 9.9):
             for rival in (0.4, 0.5, 0.6, 0.8):
@@ -282,7 +315,8 @@ def witness_fit(rows: list[Row]) -> str:
                     break
         rule.WITNESS_AGREEMENT, rule.WITNESS_RIVAL = saved
         out += ["", "| horizon support that silences a contradicted witness >= | lines: median abs error | within 0.3 deg "
-                "| declined | told wrong (> 0.5 deg) | all: told wrong | untilted: told |", "|---|---|---|---|---|---|---|"]
+                "| declined | told wrong (> 0.5 deg) | all: told right | all: told wrong | untilted: told |",
+                "|---|---|---|---|---|---|---|---|"]
         conflict = rule.CONFLICT_SUPPORT
         for support in (0.25, 0.35, 0.5, 0.7, 1.0, 99.0):
             rule.CONFLICT_SUPPORT = support
@@ -296,16 +330,18 @@ def witness_fit(rows: list[Row]) -> str:
 
 def telling_fit(rows: list[Row]) -> str:
     """The gates on what is told a retoucher (pipeline/planning/rules/straighten.py: TELL_STABILITY,
-    ONE_LINE_STABILITY, GAINSAY_DEG, WITNESS_SUPPORT) swept one at a time over the measured rows, the others as
+    ONE_LINE_STABILITY, GAINSAY_DEG, WITNESS_SUPPORT, PORTRAIT_MIN_SUPPORT) swept one at a time over the measured rows, the others as
     they are: the level-lines photos' figures and the wrong or needless instructions each value gives."""
     from pipeline.planning.rules import straighten as rule
 
     sweeps = {"TELL_STABILITY": (0.0, 0.3, 0.35, 0.4, 0.42, 0.45, 0.5),
               "ONE_LINE_STABILITY": (0.0, 0.45, 0.5, 0.52, 0.55, 0.6),
               "GAINSAY_DEG": (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 99.0),
-              "WITNESS_SUPPORT": (0.25, 0.3, 0.4, 0.5, 0.75, 1.0)}
-    out = ["| gate | value | lines: median abs error | within 0.3 deg | declined | told wrong (> 0.5 deg) | all: told wrong "
-           "| untilted: told |", "|---|---|---|---|---|---|---|---|"]
+              "WITNESS_SUPPORT": (0.25, 0.3, 0.4, 0.5, 0.75, 1.0),
+              # 0.25 is off: the bars on every reading (MIN_SUPPORT_TO_REPORT) and witness (WITNESS_SUPPORT) decide.
+              "PORTRAIT_MIN_SUPPORT": (0.25, 0.5, 0.8, 1.0, 1.1)}
+    out = ["| gate | value | lines: median abs error | within 0.3 deg | declined | told wrong (> 0.5 deg) | all: told right "
+           "| all: told wrong | untilted: told |", "|---|---|---|---|---|---|---|---|---|"]
     for name, values in sweeps.items():
         saved = getattr(rule, name)
         try:
@@ -325,12 +361,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", type=Path, help="write every row (measurements and decision) as JSON lines")
     parser.add_argument("--verbose", action="store_true", help="print every item")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--photos", type=Path,
+                        help="turn these photos instead of the tuning set (all count as 'other': their level is not "
+                             "known by eye), e.g. published portraits no constant saw")
     parser.add_argument("--fit", action="store_true",
                         help="also sweep the verticals witness's gates and the gates on what is told a retoucher")
     args = parser.parse_args(argv)
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
     t0 = time.perf_counter()
-    rows = run(data, tuple(args.angles), args.jobs, args.verbose)
+    rows = run(data, tuple(args.angles), args.jobs, args.verbose, args.photos)
     if args.dump:
         args.dump.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows))
     print(table(rows))
