@@ -101,6 +101,14 @@ def test_beyond_the_cap_the_proposal_carries_the_cap_and_its_flag() -> None:
     assert op.applied_by is AppliedBy.RETOUCHER and op.params["mired_shift"] == pytest.approx(-150.0)
     (flag,) = _flags(ops, "white_balance")
     assert "beyond the automatic 150" in flag.reason
+    # The flag says what happens to the capped shift: proposed, not applied (a macro of orange flowers read 214
+    # mired warm, was proposed -150 mired, and its flag said "-150 applied").
+    assert flag.reason.endswith("-150 proposed (applied once accepted), finish by eye")
+    assert " applied," not in flag.reason
+    # Where the chart applies it unseen, the flag says applied.
+    ops = plan_image(_record(230.0, uncertainty=20.0), _chart(propose_above_mired=200.0))
+    assert _wb(ops).applied_by is AppliedBy.RENDERER
+    assert _flags(ops, "white_balance")[0].reason.endswith("-150 applied, finish by eye")
     # Real-estate interiors read the light off white walls: every correction up to their cap is applied.
     op = _wb(plan_image(_record(180.0, uncertainty=20.0), load_chart("real_estate_interiors").chart))
     assert op.applied_by is AppliedBy.RENDERER and op.params["mired_shift"] == pytest.approx(-180.0)

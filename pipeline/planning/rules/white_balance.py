@@ -361,12 +361,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         colour, cast = weighed, both
         applied = max(-cap, min(cap, shift))
     flags: list[Operation] = []
-    if applied != shift:
-        flags += check_operation(
-            AcceptanceAction.FLAG, "white_balance",
-            f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic "
-            f"{wb.max_auto_shift_mired:g}; {applied:+.0f} applied, finish by eye", cast, target,
-            confidence=confidence)
+    capped = applied != shift  # told once it is known whether the capped shift is applied or proposed (below)
     share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
                                             abs(applied) if on_chart else wb.max_auto_shift_mired, judged=judged,
                                             developed=developed)
@@ -383,10 +378,15 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     applied *= share
     tint = -(colour.cast_a or 0.0) * share
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
-        return flags
+        return _capped_flag(read, shift, applied, wb.max_auto_shift_mired, "applied", cast, target,
+                            confidence) + flags if capped else flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
     # Greys known to be grey, or faces made skin by it, witness the light; a guess beyond the chart's limit waits.
     proposal = None if on_chart or faces_confirm or further else proposal_note(chart, applied)
+    if capped:
+        flags = _capped_flag(read, shift, applied, wb.max_auto_shift_mired,
+                             "proposed (applied once accepted)" if proposal else "applied", cast, target,
+                             confidence) + flags
     if proposal is None:
         plan.white_balance_gains = tuple(float(g) for g in params["gains"])  # type: ignore[assignment]
     op = Operation(
@@ -401,6 +401,15 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
     )
     return [proposed(op, proposal) if proposal else op, *flags]
+
+
+def _capped_flag(read: str, shift: float, applied: float, cap: float, how: str, cast: float, target: float,
+                 confidence: float) -> list[Operation]:
+    """The flag of a correction the chart's ``max_auto_shift_mired`` held back: ``applied`` of ``shift``, ``how``
+    (applied, or proposed where a person must accept it first)."""
+    return check_operation(AcceptanceAction.FLAG, "white_balance",
+                           f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic {cap:g}; "
+                           f"{applied:+.0f} {how}, finish by eye", cast, target, confidence=confidence)
 
 
 def proposal_note(chart: Chart, shift: float) -> str | None:
