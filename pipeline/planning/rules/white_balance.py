@@ -378,7 +378,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     applied *= share
     tint = -(colour.cast_a or 0.0) * share
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
-        return _capped_flag(read, shift, applied, wb.max_auto_shift_mired, "applied", cast, target,
+        return _capped_flag(read, shift, 0.0, wb.max_auto_shift_mired, "applied", cast, target,
                             confidence) + flags if capped else flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
     # Greys known to be grey, or faces made skin by it, witness the light; a guess beyond the chart's limit waits.
@@ -407,9 +407,10 @@ def _capped_flag(read: str, shift: float, applied: float, cap: float, how: str, 
                  confidence: float) -> list[Operation]:
     """The flag of a correction the chart's ``max_auto_shift_mired`` held back: ``applied`` of ``shift``, ``how``
     (applied, or proposed where a person must accept it first)."""
+    amount = f"{applied:+.0f} {how}" if round(applied) else f"none {how}"
     return check_operation(AcceptanceAction.FLAG, "white_balance",
                            f"{read}: the chart's correction of {shift:+.0f} mired is beyond the automatic {cap:g}; "
-                           f"{applied:+.0f} {how}, finish by eye", cast, target, confidence=confidence)
+                           f"{amount}, finish by eye", cast, target, confidence=confidence)
 
 
 def proposal_note(chart: Chart, shift: float) -> str | None:
