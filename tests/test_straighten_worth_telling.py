@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from planning_inputs import face, lines_record
 
@@ -156,6 +157,20 @@ def test_a_steadier_witness_silenced_in_a_portrait_does_not_let_the_horizon_thro
     assert _straighten(record)
     assert not _straighten(_portrait(lines_record(**TOLD, horizon_stability=0.6, verticals_tilt_deg=-1.2,
                                                   **short_witness)))
+
+
+def test_straighten_fit_replans_a_row_with_its_largest_face() -> None:
+    # benchmarks/straighten_fit.py keeps each turned file's largest face as a share of its short edge and puts it
+    # back when it replans the rows under other gates (--fit): the portrait gate reads it there too.
+    from benchmarks.straighten_fit import Row, replan
+
+    lines = {k: None for k in asdict(line_measure(np.zeros((64, 96), np.float32)))}
+    lines.update(TOLD, lines_found=30)
+    row = Row("photos/a", "other", 1.5, None, False, lines, 0.0)
+    (told,) = replan([row])
+    assert told.angle_deg == 1.5 and not told.applied
+    (silent,) = replan([Row(**{**asdict(row), "face_share": PORTRAIT_FACE_SHARE + 0.05})])
+    assert silent.angle_deg is None and silent.face_share == PORTRAIT_FACE_SHARE + 0.05
 
 
 # The demo's group photo: level, one short horizontal line, the room's verticals near upright.
