@@ -297,6 +297,26 @@ def test_edges_soft_one_way_by_nature_are_not_a_shake() -> None:
     assert px > MOTION_MIN_PX and not motion
 
 
+def test_one_region_drawn_out_among_sharp_ones_is_not_a_shake() -> None:
+    # A press portrait's sharper regions: seven sharp every way (0.8 px), one whose edges read like a 9 px drag
+    # (soft hair or a backdrop's shading that happens to fit the drag's pattern). By the regions' mean that one
+    # region made 3.2 px of "camera shake" (serengil/deepface's img12 read 3.5 px with its third sharpest region
+    # at 0.5 px); a shake drags every region, so the typical one must show it.
+    from pipeline.imaging.focus_miss import MOTION_MIN_PX, _frame_motion, _GridEdges, _Region
+
+    def region(p50: tuple[float, ...]) -> _Region:
+        return _Region(200, 0.8, (50, 50, 50, 50), (0.8,) * 4, tuple(float(v) for v in p50))
+
+    a = np.deg2rad([0.0, 45.0, 90.0, 135.0])
+    dragged = tuple(np.sqrt(0.8**2 + 9.0**2 * np.cos(a) ** 2))
+    motion, px = _frame_motion(_GridEdges([region((0.8,) * 4)] * 7 + [region(dragged)], 6, 4))
+    assert not motion and px < MOTION_MIN_PX
+    # Five regions of the eight dragged 3 px: a shake, found.
+    shaken = tuple(np.sqrt(0.8**2 + 3.0**2 * np.cos(a) ** 2))
+    motion, px = _frame_motion(_GridEdges([region((0.8,) * 4)] * 3 + [region(shaken)] * 5, 6, 4))
+    assert motion and px == pytest.approx(3.0, abs=0.01)
+
+
 @pytest.mark.parametrize("angle_deg", [0, 30, 60, 90, 120, 150])
 def test_a_drag_across_a_real_photo_is_a_shake_in_every_direction(angle_deg: int) -> None:
     # skimage's coffee (a tuning photo), sharp as shipped, dragged 8 px (a box: 2.3 px sigma) at each angle.
