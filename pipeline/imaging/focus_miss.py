@@ -22,8 +22,9 @@ Per frame:
 A frame is a focus miss when
 
 * its sharp part is blurred along one direction (camera shake: see
-  :func:`frame_motion`) and the shutter was long enough for a hand to shake
-  it (:func:`shake_possible`; always, when EXIF does not say), or
+  :func:`frame_motion`), the shutter was long enough for a hand to shake
+  it (:func:`shake_possible`; always, when EXIF does not say) and the main
+  face, where one is judged, is dragged too (:func:`_drag_px`), or
 * nothing in it is sharp (its sharp part blurs more than :data:`FRAME_SOFT_PX`), or
 * its main face is softer than the frame's sharp part by a defocus of
   :data:`FACE_DEFOCUS_PX` or more (whatever its own blur: no floor on it).
@@ -461,6 +462,19 @@ def _frame_motion(grid: _GridEdges) -> tuple[bool, float]:
     return motion >= MOTION_MIN_PX and drag_misfit(pooled) <= MOTION_MAX_MISFIT, motion
 
 
+def _drag_px(region: _Region) -> float | None:
+    """What the most blurred of a region's four edge directions has on top of the least (``sqrt(max - min)`` of
+    their squared median blurs, as :func:`frame_motion` reads the frame); None when a direction has too few edges.
+
+    A camera shake drags every part of the frame, the main face included: a sharp face in a frame that reads
+    dragged (long straight hair over most of a portrait, serengil/deepface's press photos) was not shaken.
+    """
+    if any(p is None for p in region.dir_p50):
+        return None
+    sq = np.square(np.asarray(region.dir_p50, dtype=float))
+    return math.sqrt(max(float(sq.max() - sq.min()), 0.0))
+
+
 def drag_misfit(pooled: np.ndarray) -> float:
     """How far the pooled squared blurs of the four edge direction classes (0, 45, 90, 135 degrees) are from a
     drag's pattern: 0 for a drag, about 1 for one direction blurred alone.
@@ -588,7 +602,9 @@ def assess_focus(
     x0, y0 = subject.x * w, subject.y * h
     x1, y1 = x0 + subject.width * w, y0 + subject.height * h
     inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
-    subj, directional = region_blur(blur[inside], angle[inside])
+    bins = _direction_class(angle[inside])
+    subject_edges = _Region.of(blur[inside], [blur[inside][bins == k] for k in range(4)])
+    subj, directional = _region_blur(subject_edges)
 
     motion, motion_px = _frame_motion(grid)
     what = "the face" if subject.source == "face" else "the salient region"
@@ -596,7 +612,10 @@ def assess_focus(
     # A texture drawn along one direction (grass, hair, brushed metal) reads as a drag too; a shutter
     # too short for a hand to drag the picture leaves the frame to the other rules.
     ruled_out = motion and not shake_possible(shutter_s, focal_length_mm)
-    if motion and not ruled_out:
+    # ... and so does a face's long straight hair over most of a portrait; a shake drags the face too.
+    face_drag = _drag_px(subject_edges) if motion and not ruled_out and subject.source == "face" else None
+    face_still = face_drag is not None and face_drag < MOTION_MIN_PX
+    if motion and not ruled_out and not face_still:
         missed = True
         detail = (
             f"the frame's sharp part is blurred along one direction ({motion_px:.1f} px of {work} across it more "
@@ -628,6 +647,11 @@ def assess_focus(
         # Saliency guesses where the eye goes, not where the photographer focused: a soft
         # salient region in a frame sharp elsewhere is as often a shallow depth of field.
         detail = f"{what} is soft ({subj:.1f} px of {work}) but the frame is sharp elsewhere: no face to judge by"
+    if face_still:
+        detail += (
+            f"; its sharp part looks blurred along one direction ({motion_px:.1f} px of {work}), but the face is "
+            f"not ({face_drag:.1f} px): a texture drawn along one direction, not a shake"
+        )
     if ruled_out:
         detail += (
             f"; its sharp part looks blurred along one direction ({motion_px:.1f} px of {work}), but "
