@@ -72,7 +72,8 @@ FRAME_SOFT_PX = 1.8
 #: median the three tuning splits' 30 shaken frames read 1.40-3.41, their sharp frames at a shutter too
 #: slow for the EXIF to clear them at most 1.23 (1.15 would flag one more). Drags of 4, 6 and 8 px at six
 #: angles in the accuracy benchmark's 24 tuning photos, recompressed: 55 / 101 / 134 of 144 found by the
-#: mean, 50 / 91 / 130 by the median (the 4 and 6 px drags are 1.2-1.7 px across: at the threshold).
+#: mean, 50 / 91 / 130 by the median, 49 / 90 / 130 with the face's witness (`benchmarks/shake_fit.py`; the 4
+#: and 6 px drags are 1.2-1.7 px across: at the threshold).
 MOTION_MIN_PX = 1.25
 #: ... and only when the blur's pattern over the four edge directions is a drag's (:func:`drag_misfit`) within this:
 #: a drag of any direction widens the edges across it by the cosine of their angle, so the pooled squares of the
@@ -602,8 +603,8 @@ def assess_focus(
     x0, y0 = subject.x * w, subject.y * h
     x1, y1 = x0 + subject.width * w, y0 + subject.height * h
     inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
-    bins = _direction_class(angle[inside])
-    subject_edges = _Region.of(blur[inside], [blur[inside][bins == k] for k in range(4)])
+    subject_blurs, bins = blur[inside], _direction_class(angle[inside])
+    subject_edges = _Region.of(subject_blurs, [subject_blurs[bins == k] for k in range(4)])
     subj, directional = _region_blur(subject_edges)
 
     motion, motion_px = _frame_motion(grid)
