@@ -218,7 +218,8 @@ Held-out runs (the split was looked at after each; nothing was tuned on it):
    out: directional texture, as before). Then the main face as a witness: a shake drags the face too, so a
    frame read dragged around a face whose own four directions differ by less than `MOTION_MIN_PX` is a
    texture (no new constant). deepface's portraits 4 -> 2 (the pipeline's verdicts); mmpose's 6 shaken as
-   before. This corpus, every split rerun with it: the same figures and notes. `benchmarks/shake_fit.py`
+   before. Both changes on photoprism's 63 example photos (web copies of 441-1280 px, no face judged), the
+   pipeline before this stop and after: 5 shaken -> 5 (a fish out, a jellyfish in). This corpus, every split rerun with it: the same figures and notes. `benchmarks/shake_fit.py`
    measures the three rules side by side (shipped / median without the face / mean as before): the 24 tuning
    photos as published 3 / 3 / 7, dragged 4, 6, 8 px at six angles 49 / 50 / 55, 90 / 91 / 101,
    130 / 130 / 134 of 144; deepface's 65 portraits (`--photos --faces-only --angles 0 45 90 135`) as
