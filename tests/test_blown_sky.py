@@ -131,6 +131,27 @@ def test_a_darkening_the_blown_part_alone_asks_for_is_proposed_not_applied() -> 
     assert keyed.applied_by is AppliedBy.RENDERER and not math.isclose(keyed.params["ev"], 0.0)
 
 
+def test_a_darkening_of_a_frame_mostly_blown_is_proposed_whatever_its_rest_reads() -> None:
+    """photoprism's screenshot of a white web page: 69 % clipped, the frame 3.37 EV over and its grey bars alone
+    1.79 EV over; darkened 2 EV, the page turned a flat grey. Half the frame blown or more: proposed, never applied."""
+    def plan(clipped: float, **columns: object) -> list:
+        record = image_record(**{"source_path": "a.png", "format": "png", "source_kind": SourceKind.RASTER,
+                                 "exposure_meter_ev": 3.37, "exposure_unclipped_key_ev": 1.79,
+                                 "clipped_highlights_pct": clipped, **columns})
+        return plan_image(record, BASE)
+    (op,) = of_kind(plan(69.1), OperationKind.EXPOSURE)
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    assert op.params["ev"] == -BASE.exposure.max_correction_ev
+    assert "69 % of the frame is clipped at white" in op.reason and "flat grey" in op.reason
+    assert adjustments_from_operations([op]).exposure_ev == 0.0
+    # Keyed on faces too: a darkening would grey the page around them just the same.
+    (keyed,) = of_kind(plan(69.1, faces=[face(1000, 800, 400, 2.0, surround_ev=2.0)]), OperationKind.EXPOSURE)
+    assert keyed.params.get(RENDER_ON_ACCEPT) is True
+    # A third of it blown, the rest over as surely: a scene developed over, darkened as before.
+    (third,) = of_kind(plan(33.0), OperationKind.EXPOSURE)
+    assert third.applied_by is AppliedBy.RENDERER
+
+
 def test_a_backlit_frame_s_clipping_flag_says_what_its_rest_reads() -> None:
     """The mirror of the blown sky: a dusk sky at white holds the frame's reading near the target (the FiveK
     balcony developed 1.5 EV under reads +0.30, 5.3 % clipped, its rest 2.10 EV under): no brightening, and the

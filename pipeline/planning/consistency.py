@@ -288,7 +288,7 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
         exposure settings, in a kind of source with at least
         ``consistency.min_frames`` frames that the rule could meter).
     """
-    from pipeline.planning.rules.exposure import offset_confidence  # here: as in own_exposure
+    from pipeline.planning.rules.exposure import BLOWN_MAJORITY_PCT, offset_confidence  # here: as in own_exposure
 
     rules, ex = chart.consistency, chart.exposure
     out: dict[int, ExposureMatch] = {}
@@ -315,7 +315,8 @@ def match_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[
             rest = {i: own[i] if unclipped[i] is None else unclipped[i] for i in keyed}
             key_rest = statistics.median(settings[i] + rest[i] for i in keyed)  # type: ignore[operator]
             over_rest = usual - key_rest
-            if not (over_rest > ex.tolerance_ev and offset_confidence(over_rest, spread) >= ex.min_confidence):
+            if clipped >= BLOWN_MAJORITY_PCT or not (
+                    over_rest > ex.tolerance_ev and offset_confidence(over_rest, spread) >= ex.min_confidence):
                 clipping, left = (usual - key, over_rest, clipped), True
         if left:
             key = usual

@@ -27,6 +27,7 @@ from pipeline.planning.consistency import (
 )
 from pipeline.planning.operations import applied_or_proposed, check_operation, rounded
 from pipeline.planning.rules.exposure import (
+    BLOWN_MAJORITY_PCT,
     bright_by_intent,
     bright_flag,
     darkening_skin_keeps,
@@ -196,11 +197,13 @@ def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operat
             "check by eye", wanted, ex.max_correction_ev)
     if match.clipping:
         over, rest, clipped = match.clipping
+        why = ("a darkening turns most of them a flat grey" if clipped >= BLOWN_MAJORITY_PCT else
+               f"without their blown part (a sky, a window?) it reads {rest:+.2f} EV")
         ops += check_operation(
             AcceptanceAction.FLAG, "scene_exposure_clipping",
-            f"scene {scene} reads {over:.2f} EV over, but its frames are {clipped:.0f} % clipped at white and without "
-            f"their blown part (a sky, a window?) it reads {rest:+.2f} EV: kept at its usual exposure, not darkened; "
-            "if the scene is over-exposed, darken it in the review (the scene's exposure)", over, 0.0)
+            f"scene {scene} reads {over:.2f} EV over, but its frames are {clipped:.0f} % clipped at white and {why}: "
+            "kept at its usual exposure, not darkened; if the scene is over-exposed, darken it in the review (the "
+            "scene's exposure)", over, 0.0)
     if match.own_ev is not None and abs(match.ev - match.own_ev) > DISAGREEMENT_FLAG_EV:
         ops += check_operation(
             AcceptanceAction.FLAG, "scene_exposure",
