@@ -258,12 +258,12 @@ def test_a_room_series_under_blown_windows_is_kept_at_its_usual_exposure_and_fla
     chart = load_chart("real_estate_interiors").chart
     stops = (0.0, 1.0, -1.0, 0.0)
 
-    def series(rest_ev: float) -> dict[str, ImageRecord]:
+    def series(rest_ev: float, clipped: float = 30.0) -> dict[str, ImageRecord]:
         records = []
         for k, s in enumerate(stops):
             r = frame(f"room{k}.dng", 60 * k, level_ev=chart.exposure.target_ev + 1.2, stops=s)
             unclipped = chart.exposure.target_ev + rest_ev + s
-            records.append(replace(r, exposure=replace(r.exposure, clipped_highlights_pct=30.0,
+            records.append(replace(r, exposure=replace(r.exposure, clipped_highlights_pct=clipped,
                                                        unclipped_key_ev=unclipped)))
         plan_shoot(records, chart)
         return {r.source_path: r for r in records}
@@ -281,3 +281,10 @@ def test_a_room_series_under_blown_windows_is_kept_at_its_usual_exposure_and_fla
         record = darkened[f"room{k}.dng"]
         assert applied_exposure(record.operations) == pytest.approx(-1.2 - s, abs=0.01)
         assert not any(o.params.get("check") == "scene_exposure_clipping" for o in record.operations)
+    # The same, but most of every frame blown (60 %): a darkening would grey it; kept at the usual settings, flagged.
+    blown = series(1.1, clipped=60.0)
+    for k, s in enumerate(stops):
+        record = blown[f"room{k}.dng"]
+        assert applied_exposure(record.operations) == pytest.approx(-s, abs=0.01)
+        (flag,) = [o for o in record.operations if o.params.get("check") == "scene_exposure_clipping"]
+        assert "60 % clipped at white and a darkening turns most of them a flat grey" in flag.reason
