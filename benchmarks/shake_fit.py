@@ -104,9 +104,8 @@ def main_face(detector, linear: np.ndarray) -> fm.FocusSubject | None:  # noqa: 
     return fm.FocusSubject.main_face([(d.box, d.score) for d in detect_on_proxy(detector, srgb8, 1.0, 1280)], w, h)
 
 
-def judge(detector, linear: np.ndarray, face: fm.FocusSubject | None = None) -> dict[str, bool]:  # noqa: ANN001
-    """The three rules' verdicts on one copy: shake or not."""
-    subject = face if face is not None else main_face(detector, linear)
+def judge(linear: np.ndarray, subject: fm.FocusSubject | None) -> dict[str, bool]:
+    """The three rules' verdicts on one copy whose main face (:func:`main_face`) is ``subject``: shake or not."""
     verdict = fm.assess_focus(linear, subject)
     luma = luminance(linear)
     gray = fm._encode(luma.copy())  # as assess_focus encodes it (clipping luma's copy in place)
@@ -141,12 +140,14 @@ def run(paths: list[Path], lengths: tuple[float, ...], angles: tuple[float, ...]
         if min(linear.shape[:2]) < fm.MIN_SIDE_PX:
             continue
         as_published = dragged(linear, 0.0, 0.0)
-        if faces_only and main_face(detector, as_published) is None:
+        face = main_face(detector, as_published)
+        if faces_only and face is None:
             continue
         for length in (0.0, *lengths):
             for angle in ((0.0,) if length == 0 else angles):
+                frame = as_published if length == 0 else dragged(linear, length, angle)
                 row = {"photo": path.name, "length": length, "angle": angle,
-                       **judge(detector, as_published if length == 0 else dragged(linear, length, angle))}
+                       **judge(frame, face if length == 0 else main_face(detector, frame))}
                 rows.append(row)
                 if verbose:
                     print(row, flush=True)

@@ -397,8 +397,13 @@ def region_blur(blur: np.ndarray, angle: np.ndarray) -> tuple[float | None, bool
     blurs, so a camera shake is not hidden by the edges it spared, and one
     direction's odd edges do not decide alone.
     """
+    return _region_blur(_region_of(blur, angle))
+
+
+def _region_of(blur: np.ndarray, angle: np.ndarray) -> _Region:
+    """The statistics of a region's edges (their blurs and gradient directions), all and per direction class."""
     bins = _direction_class(angle)
-    return _region_blur(_Region.of(blur, [blur[bins == k] for k in range(4)]))
+    return _Region.of(blur, [blur[bins == k] for k in range(4)])
 
 
 def _region_blur(region: _Region) -> tuple[float | None, bool]:
@@ -603,8 +608,7 @@ def assess_focus(
     x0, y0 = subject.x * w, subject.y * h
     x1, y1 = x0 + subject.width * w, y0 + subject.height * h
     inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
-    subject_blurs, bins = blur[inside], _direction_class(angle[inside])
-    subject_edges = _Region.of(subject_blurs, [subject_blurs[bins == k] for k in range(4)])
+    subject_edges = _region_of(blur[inside], angle[inside])
     subj, directional = _region_blur(subject_edges)
 
     motion, motion_px = _frame_motion(grid)
