@@ -37,7 +37,8 @@ class MeasureExposure(Stage):
     # one-sidedness, read through the vanishing point; a RAW's lines read with its lens's distortion undone. 6: the
     # share of black pixels (every channel at black), which the shadows check reads instead of the worst channel.
     # 7: the sharpness of the frame's sharpest part (sharpness_peak), which clears a frame in focus somewhere.
-    version = 7
+    # 8: the chroma beyond the picture's tone (off_tone_chroma_p99): a toned black-and-white picture keeps its tone.
+    version = 8
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

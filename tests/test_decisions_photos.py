@@ -195,3 +195,41 @@ def test_a_black_and_white_portrait_gets_no_colour_judgement(testdata: Path, tmp
 
     assert judged(bw) == []
     assert any(o.kind is OperationKind.WHITE_BALANCE for o in judged(colour))
+
+
+def test_a_toned_black_and_white_portrait_keeps_its_tone(testdata: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from benchmarks.toned_fit import TONINGS, jpeg, toned
+    from pipeline.imaging.measure.colour import MONOCHROME_CHROMA, TONED_CHROMA
+    from pipeline.kernel.records import RENDER_ON_ACCEPT
+    from pipeline.planning.rules.white_balance import TONED_NOTE, is_toned
+
+    # A toned black-and-white portrait (mmpose's 300w_indoor_020, a new user's try) was neutralised to grey: its
+    # colour read as a cast. Sepia and a cyanotype of the same portrait keep their tone: the neutralising is
+    # proposed, never applied, and their faces (the tone's colour) are not flagged "not skin". The photo in colour,
+    # under its bare bulb, is no toned picture and is still judged as a colour photograph.
+    src = testdata / "wb" / "Pexels_dot_com_Isadora_Menezes.jpg"
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    srgb8 = np.asarray(Image.open(src).convert("RGB"))
+    for name in ("sepia", "cyanotype"):
+        Image.fromarray(jpeg(toned(srgb8, TONINGS[name], 1.0), 85)).save(shoot / f"{name}.png")
+    (shoot / "colour.jpg").write_bytes(src.read_bytes())
+    result = process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local",
+                                       graph_path=analysis_graph(tmp_path / "graph.yaml"), chart="base"))
+    by_name = {Path(r.source_path).name: r for r in result.records}
+    colour = by_name["colour.jpg"]
+    assert not is_toned(colour) and colour.colour.off_tone_chroma_p99 > TONED_CHROMA
+    assert any(o.kind is OperationKind.WHITE_BALANCE and TONED_NOTE not in o.reason for o in colour.operations)
+    proposals = 0
+    for name in ("sepia", "cyanotype"):
+        record = by_name[f"{name}.png"]
+        assert record.faces and is_toned(record), name
+        assert record.colour.chroma_p99 > MONOCHROME_CHROMA and record.colour.off_tone_chroma_p99 <= TONED_CHROMA
+        wb = [o for o in record.operations if o.kind is OperationKind.WHITE_BALANCE]
+        assert all(o.params.get(RENDER_ON_ACCEPT) and TONED_NOTE in o.reason for o in wb), (name, wb)
+        proposals += len(wb)
+        assert not [o for o in record.operations if o.kind is OperationKind.FLAG
+                    and o.params.get("check") in ("white_balance", "skin")], name
+    assert proposals  # the cyanotype reads far too cool for a published photo: its neutralising is offered

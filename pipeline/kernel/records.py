@@ -430,6 +430,11 @@ class ColourMeasure:
         "chroma_p99", pa.float64(),
         "99th percentile of the pixels' chroma: the largest minus the smallest sRGB-encoded channel (0-1). "
         "About 0 for a black-and-white picture, which the plan leaves without a colour judgement.")
+    off_tone_chroma_p99: float | None = column(
+        "off_tone_chroma_p99", pa.float64(),
+        "99th percentile of the chroma beyond the colour the picture's brightness alone sets (the median colour of "
+        "each brightness taken off; 0-1). Low for a toned black-and-white picture (sepia, a cyanotype), whose tone "
+        "the plan keeps: its neutralising is proposed, not applied.")
 
 
 @dataclass

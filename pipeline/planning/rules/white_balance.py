@@ -6,7 +6,11 @@ light the measurement read on the image's neutral surfaces
 (``record.colour.cast_mired``) and how far off that reading may be
 (``record.colour.uncertainty_mired``):
 
-0. A black-and-white picture (:func:`is_monochrome`) is left alone: no correction, no flag.
+0. A black-and-white picture (:func:`is_monochrome`) is left alone: no correction, no flag. A toned one
+   (:func:`is_toned`: sepia, selenium, gold, a cyanotype, a split tone, ink on cream paper; its colour follows its
+   brightness alone) keeps its tone: the neutralising the chart would make is proposed to a person, not applied
+   (a cast on a colourless scene, a white sky under tungsten, reads the same), and no face judges it (a toned
+   portrait's faces are the tone's colour: they neither vouch for a correction nor are flagged "not skin").
 0b. A frame the camera balanced automatically in daylight (:func:`camera_daylight_ev`: EXIF WhiteBalance
    auto, a scene light level of at least the chart's ``camera_daylight_ev``, 12 EV at ISO 100 by default:
    a bright overcast day; no lamp lights a room that brightly) is left as shot without a flag: under the
@@ -127,7 +131,7 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy
-from pipeline.imaging.measure.colour import MONOCHROME_CHROMA
+from pipeline.imaging.measure.colour import MONOCHROME_CHROMA, TONED_CHROMA
 from pipeline.imaging.color import LUMA_709
 from pipeline.imaging.measure.metering import FACE_LOG2, balanced, develop, inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
@@ -275,8 +279,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     colour = record.colour
     developed = develops_raw(chart)  # faces judged as the renditions show them (:func:`shown`)
     judged = frozenset(plan.faces_that_count)  # the faces a skin flag may call not skin (point 4)
-    if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None or is_monochrome(record):
+    if wb.policy is WhiteBalancePolicy.AS_SHOT or colour.temperature_shift_k is None:
         return []
+    if is_monochrome(record):
+        return _toned_proposal(record, chart) if is_toned(record) else []
     cast = measured_cast_mired(record)
     target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
     off = cast - target  # + = the neutrals are warmer than the chart wants
@@ -403,6 +409,41 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     return [proposed(op, proposal) if proposal else op, *flags]
 
 
+#: What a person is told of a toned black-and-white picture's neutralising (module docstring, point 0).
+TONED_NOTE = ("the picture reads as a toned black-and-white one (its colour follows its brightness alone: sepia, "
+              "selenium, a cyanotype, a split tone), so its tone is kept: proposed, not applied; accept it if the "
+              "colour is a cast on a colourless scene")
+
+
+def _toned_proposal(record: ImageRecord, chart: Chart) -> list[Operation]:
+    """The neutralising of a toned black-and-white picture (:func:`is_toned`), proposed to a person (module
+    docstring, point 0); nothing where the chart's correction from the published band is within its tolerance
+    (a reading no published photograph's is beyond, as for any frame: point 2). The faces are not read."""
+    wb = chart.white_balance
+    colour = record.colour
+    cast = measured_cast_mired(record)
+    target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
+    off = cast - target
+    keep = wb.keep_warm if off > 0 else wb.keep_cool
+    if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
+        return []
+    applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, -(1.0 - keep) * off))
+    uncertainty = colour.uncertainty_mired
+    confidence = (UNMEASURED_CONFIDENCE if uncertainty is None
+                  else cast_confidence(beyond_published(cast, target), uncertainty))
+    spread = "" if uncertainty is None else f" (+-{uncertainty:.0f})"
+    params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied,
+                            -(colour.cast_a or 0.0))
+    op = Operation(
+        op_id="white_balance", kind=OperationKind.WHITE_BALANCE, params=params,
+        reason=f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'}{spread}; the chart wants "
+        f"{wb.policy}" + (f", keeping {keep:.0%} of the {'warm' if off > 0 else 'cool'} ambience" if keep else ""),
+        measured=rounded(cast, 1), target=rounded(cast + applied, 1), confidence=rounded(confidence, 2),
+        applied_by=AppliedBy.RENDERER,
+    )
+    return [proposed(op, TONED_NOTE)]
+
+
 def _capped_flag(read: str, shift: float, applied: float, cap: float, how: str, cast: float, target: float,
                  confidence: float) -> list[Operation]:
     """The flag of a correction the chart's ``max_auto_shift_mired`` held back: ``applied`` of ``shift``, ``how``
@@ -471,11 +512,21 @@ def camera_daylight_ev(record: ImageRecord, threshold_ev: float | None) -> float
 
 
 def is_monochrome(record: ImageRecord) -> bool:
-    """Whether the picture is black and white (``chroma_p99`` at most :data:`MONOCHROME_CHROMA`): it has no
-    white balance to correct and no skin colour to keep (a black-and-white portrait's faces were flagged "not
-    skin-coloured as shot"). Records measured before the chroma was: not."""
+    """Whether the picture is black and white (``chroma_p99`` at most :data:`MONOCHROME_CHROMA`), or toned
+    (:func:`is_toned`): it has no white balance of its own to correct and no skin colour to keep (a
+    black-and-white portrait's faces were flagged "not skin-coloured as shot"). Records measured before the
+    chroma was: not."""
     chroma = record.colour.chroma_p99
-    return chroma is not None and chroma <= MONOCHROME_CHROMA
+    return chroma is not None and (chroma <= MONOCHROME_CHROMA or is_toned(record))
+
+
+def is_toned(record: ImageRecord) -> bool:
+    """Whether the picture is a toned black-and-white one: it has colour (``chroma_p99`` above
+    :data:`MONOCHROME_CHROMA`), but none beyond what its brightness sets (``off_tone_chroma_p99`` at most
+    :data:`TONED_CHROMA`). Records measured before the off-tone chroma was: not."""
+    chroma, off_tone = record.colour.chroma_p99, record.colour.off_tone_chroma_p99
+    return (chroma is not None and chroma > MONOCHROME_CHROMA and off_tone is not None
+            and off_tone <= TONED_CHROMA)
 
 
 def measured_cast_mired(record: ImageRecord) -> float:
