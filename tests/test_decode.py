@@ -450,6 +450,30 @@ def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: 
         decode_proxy(junk, SourceKind.UNKNOWN, 1600, 200_000_000)
 
 
+
+def test_files_of_developed_formats_that_reach_the_refusal_are_told_as_they_are(tmp_path: Path) -> None:
+    from pipeline.kernel.ingest import hash_file, sniff_format
+
+    # Pillow's own test images, run through postprod as a new user would: an icon was named "TGA" (Pillow's TGA
+    # plugin accepts almost any header), a PFM was "not a picture postprod develops (... Netpbm ...)", and a BigTIFF
+    # was refused as "a file in TIFF format".
+    icon = tmp_path / "app.ico"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(icon, "ICO")
+    with pytest.raises(InputError, match="a file in ICO format, not a picture postprod develops"):
+        decode_proxy(icon, SourceKind.UNKNOWN, 1600, 200_000_000)
+    pfm = tmp_path / "merge.pfm"
+    Image.fromarray(np.full((32, 32), 0.5, np.float32), "F").save(pfm, "PPM")
+    with pytest.raises(InputError, match="a 32-bit floating-point PFM in grey colour .*HDR"):
+        decode_proxy(pfm, SourceKind.UNKNOWN, 1600, 200_000_000)
+    big = tmp_path / "scan.tif"
+    pixels = np.random.default_rng(3).integers(0, 255, (48, 64, 3), np.uint8)
+    Image.fromarray(pixels).save(big, "TIFF", big_tiff=True)
+    fmt, kind = sniff_format(hash_file(big)[1], ".tif")
+    assert (fmt, kind) == ("tiff", SourceKind.RASTER)
+    decoded = decode_proxy(big, kind, 1600, 200_000_000)
+    assert decoded.rgb.shape == (48, 64, 3)
+
+
 # --- transparency ---------------------------------------------------------------------------------------------------
 
 

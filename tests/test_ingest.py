@@ -25,6 +25,8 @@ from pipeline.kernel.records import SourceKind
         (b"II*\0\x10\0\0\0CR\x02\0" + b"\0" * 20, ".tif", ("cr2", SourceKind.RAW)),
         (b"II*\0\x08\0\0\0\0\0" + b"\0" * 20, ".nef", ("nef", SourceKind.RAW)),
         (b"II*\0\x08\0\0\0\0\0" + b"\0" * 20, ".tif", ("tiff", SourceKind.RASTER)),
+        (b"II+\0\x08\0\0\0" + b"\0" * 20, ".tif", ("tiff", SourceKind.RASTER)),  # BigTIFF
+        (b"MM\0+\0\x08\0\0" + b"\0" * 20, ".btf", ("tiff", SourceKind.RASTER)),
         (b"", ".jpg", ("empty", SourceKind.UNKNOWN)),
         (b"hello world", ".kdc", ("kdc", SourceKind.UNKNOWN)),
     ],

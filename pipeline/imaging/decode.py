@@ -1263,20 +1263,45 @@ DEVELOPED_FORMATS = ("camera RAWs and DNG, JPEG, PNG, TIFF, WebP, HEIF, AVIF, JP
                      "and Netpbm pictures")
 
 
+#: Pillow's names of the formats postprod develops: a file of one that reaches :func:`not_an_image` (its first
+#: bytes did not say so: a PCX cut short of its header, a TGA not named .tga) is damaged or mislabelled, not refused.
+_DEVELOPED_PILLOW_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "HEIF", "AVIF", "JXL", "JPEG2000", "BMP", "DIB",
+                                       "GIF", "TGA", "PCX", "PPM", "MPO"})
+#: Pillow's TGA plugin accepts almost any header (the format has no signature): it names a file TGA only where the
+#: file is named so too.
+_TGA_SUFFIXES = frozenset({".tga", ".icb", ".vda", ".vst"})
+
+
 def not_an_image(path: Path) -> str:
     """The reason a file neither recognised by its first bytes nor by LibRaw is refused: the format Pillow
-    identifies it as, when it does (an icon, a PostScript file, a Photoshop document), else that it is no image."""
+    identifies it as, when it does (an icon, a PostScript file, a Photoshop document), else that it is no image.
+    A floating-point PFM is named as one; a file of a format postprod develops that got here is damaged, and
+    said so with what Pillow found wrong."""
+    Image.init()  # every plugin registered: the list below names them all
+    formats = None if path.suffix.lower() in _TGA_SUFFIXES else [f for f in Image.ID if f != "TGA"]
+    mode = damage = None
     try:
         with open(path, "rb") as f:
             photoshop = f.read(4) == b"8BPS"  # Pillow knows a few PSDs only (8-bit, no 300 dpi resources)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as im:  # the header only: no decoder (nor Ghostscript) runs
-                found = im.format
+            with Image.open(path, formats=formats) as im:  # the header only: no decoder (nor Ghostscript) runs
+                found, mode = im.format, im.mode
+                if found in _DEVELOPED_PILLOW_FORMATS and mode != "F":
+                    try:
+                        im.load()
+                    except Exception as exc:  # noqa: BLE001  (what the decoder found wrong, told as it says it)
+                        damage = str(exc) or type(exc).__name__
     except Exception:  # noqa: BLE001  (anything Pillow raises on a file it does not know)
         found = None
     if photoshop:
         found = "PSD (Photoshop)"
+    if found == "PPM" and mode == "F":
+        return floating_point_picture(32, "grey", "PFM")
+    if found in _DEVELOPED_PILLOW_FORMATS:
+        return (f"a damaged {found} file: {damage}" if damage else
+                f"a {found} file whose header postprod does not recognise (damaged, or an unusual variant): save it "
+                "again from an image editor")
     if found:
         return f"a file in {found} format, not a picture postprod develops ({DEVELOPED_FORMATS}): save it as one of these"
     return "not an image: neither LibRaw nor Pillow recognises this file"

@@ -119,6 +119,8 @@ def sniff_format(head: bytes, suffix: str) -> tuple[str, SourceKind]:
         if ext in RAW_EXTENSIONS:
             return ext, SourceKind.RAW
         return "tiff", SourceKind.RASTER
+    if head[:4] in (b"II+\x00", b"MM\x00+"):
+        return "tiff", SourceKind.RASTER  # BigTIFF (64-bit offsets: scans and stitched files past 4 GB)
     if head[:2] == b"BM":
         return "bmp", SourceKind.RASTER
     if head[:6] in (b"GIF87a", b"GIF89a"):
