@@ -33,7 +33,7 @@ from pipeline.kernel.stage import Resources, Stage
 
 
 class InjectFault(Stage):
-    """Kill the worker, fail with an I/O error, or hold, on images with a marker file."""
+    """Kill the worker, fail with an I/O error, raise as a bug would, or hold, on images with a marker file."""
 
     name: ClassVar[str] = "inject_fault"
     description: ClassVar[str] = "test-only fault injection"
@@ -43,7 +43,7 @@ class InjectFault(Stage):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
         marker_dir: str
-        mode: Literal["kill", "oserror", "hold"] = "kill"
+        mode: Literal["kill", "oserror", "bug", "hold"] = "kill"
         sticky: bool = False
         hold_s: float = 120.0
 
@@ -62,6 +62,8 @@ class InjectFault(Stage):
             os.kill(os.getpid(), signal.SIGKILL)
         elif self.params.mode == "oserror":
             raise FileNotFoundError(errno.ENOENT, "gone for a moment (injected)", str(item.task.path))
+        elif self.params.mode == "bug":
+            raise RuntimeError("an unexpected state\n  (injected)")
         else:
             (folder / (marker.name + ".holding")).touch()
             release = folder / (marker.name + ".release")

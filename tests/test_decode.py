@@ -451,6 +451,15 @@ def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: 
 
 
 
+def test_a_damaged_jpeg_xl_is_a_failed_input_not_a_crash(tmp_path: Path) -> None:
+    # The JPEG XL plugin raises RuntimeError ("Generic Error. Please build libjxl from source...") on a file it
+    # cannot decode (ExifTool's test JPEG XL stopped a whole run with it): the file's failed row, in a user's words.
+    path = tmp_path / "cut.jxl"
+    path.write_bytes(b"\xff\x0a" + bytes(range(256)) * 8)  # a JPEG XL codestream's signature, then no picture
+    with pytest.raises(InputError, match=r"^corrupt or truncated image: the JXL decoder failed \(Generic Error\)$"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def test_files_of_developed_formats_that_reach_the_refusal_are_told_as_they_are(tmp_path: Path) -> None:
     from pipeline.kernel.ingest import hash_file, sniff_format
 

@@ -1090,6 +1090,10 @@ def decode_raster_with_opacity(
         raise InputError(_unreadable_tiff(path) or "not an image format Pillow or LibRaw can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
+    except RuntimeError as exc:  # a plugin's decoder (JPEG XL's) on a file it cannot decode: its first sentence
+        said = " ".join(str(exc).split()).split(". ")[0] or type(exc).__name__
+        raise InputError(f"corrupt or truncated image: the {path.suffix.lstrip('.').upper() or 'image'} decoder "
+                         f"failed ({said})") from None
     except MemoryError:
         raise InputError("out of memory while decoding the image") from None
     orient = _EXIF_TO_NUMPY.get(meta.orientation) if deep is not None or not turned else None

@@ -134,7 +134,7 @@ class Journal:
         except (TypeError, KeyError, ValueError):  # written by another version: redo
             return None
         if record.status is Status.FAILED and (
-                record.failure is Failure.TRANSIENT
+                record.failure in (Failure.TRANSIENT, Failure.INTERNAL)
                 or record.failure is None and (record.error or "").startswith("worker process died")):
             return None  # the machine's failure, not the file's (journalled by versions before the distinction)
         out = os.fspath(out_dir)

@@ -30,6 +30,7 @@ class Failure(StrEnum):
 
     INPUT = "input"  # the file's content (corrupt, unsupported): the same bytes fail the same way
     TRANSIENT = "transient"  # the machine (a worker killed, out of memory, an I/O error): retried
+    INTERNAL = "internal"  # postprod's own error on the file (a bug, a library's on input it did not expect): retried
 
 
 class ExposureVerdict(StrEnum):
@@ -697,7 +698,8 @@ class ImageRecord:
     failure: Failure | None = column(
         "failure", pa.string(),
         "On a failed row, why: input (the file itself; a rerun with the same bytes and code does not retry it) "
-        "or transient (a worker was killed or ran out of memory, an I/O error; every rerun retries it).")
+        "or transient (a worker was killed or ran out of memory, an I/O error; every rerun retries it), or internal "
+        "(postprod's own error on the file, a bug to report: every rerun retries it).")
     duplicate_of: str | None = column(
         "duplicate_of", pa.string(), "source_path of the identical file that was processed instead.")
     stage_seconds: dict[str, float] = field(

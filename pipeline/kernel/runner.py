@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 #: Seconds to wait before each new attempt at an image that failed for a transient reason.
 RETRY_DELAYS_S = (0.5, 2.0)
 TRANSIENT_NOTE = "transient: the next run tries it again"
+#: What an internal error's failed row adds to its reason.
+INTERNAL_NOTE = "postprod's error, not the file's: please report it with the file; the next run tries it again"
 
 
 class _Transient(Exception):
@@ -71,7 +73,8 @@ class Runner:
             self._ready = True
 
     def run(self, task: SourceTask, record: ImageRecord | None = None) -> ImageRecord:
-        """Process one image; an :class:`InputError` or a transient error fails this image only.
+        """Process one image; an :class:`InputError`, a transient error or an internal one (any other exception,
+        outside the tests' strict runs: ``check_declarations``) fails this image only.
 
         ``record`` continues an image from an earlier segment of the graph
         (after planning); a record that already failed is returned as is.
@@ -124,6 +127,18 @@ class Runner:
                 raise _Transient(stage.name, f"I/O error: {exc}") from None
             except MemoryError:
                 raise _Transient(stage.name, "out of memory") from None
+            except Exception as exc:
+                if self.context.check_declarations:
+                    raise  # the tests' strict runs: a bug fails the test that found it
+                # postprod's own error on this file (a bug, or a library's on input it did not expect: a JPEG XL
+                # plugin's RuntimeError on a damaged file stopped a whole shoot): the file fails with the error
+                # named, the rest of the shoot goes on, and the traceback is logged for the report.
+                said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+                log.error("%s: %s: internal error (%s; -vv shows where)", task.source_path, stage.name, said)
+                log.debug("%s: %s: internal error", task.source_path, stage.name, exc_info=True)
+                real.status, real.failure = Status.FAILED, Failure.INTERNAL
+                real.error = f"{stage.name}: internal error ({said}); {INTERNAL_NOTE}"
+                break
             finally:
                 item.record = real
                 real.stage_seconds[stage.name] = round(time.perf_counter() - start, 6)
