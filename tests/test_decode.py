@@ -451,6 +451,23 @@ def test_a_format_pillow_names_but_postprod_does_not_develop_is_named(tmp_path: 
 
 
 
+@pytest.mark.parametrize(("name", "head", "said"), [
+    ("merge.exr", b"\x76\x2f\x31\x01\x02\x00\x00\x00channels", "an OpenEXR picture .*16-bit TIFF"),
+    ("merge.hdr", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n", "a Radiance HDR picture .*tone-mapped"),
+    ("brief.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "a PDF document, not a picture"),
+    ("logo.svg", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="64">', "an SVG drawing"),
+    ("scan.dcm", bytes(128) + b"DICM\x02\x00\x00\x00", "a DICOM medical image"),
+])
+def test_formats_no_decoder_reads_are_named_with_what_to_deliver(tmp_path: Path, name: str, head: bytes,
+                                                                  said: str) -> None:
+    # libvips's test images, run through postprod: an OpenEXR and a Radiance HDR merge, PDFs, SVGs and a DICOM
+    # were each "not an image: neither LibRaw nor Pillow recognises this file".
+    path = tmp_path / name
+    path.write_bytes(head + bytes(range(256)) * 4)
+    with pytest.raises(InputError, match=said):
+        decode_proxy(path, SourceKind.UNKNOWN, 1600, 200_000_000)
+
+
 def test_a_damaged_jpeg_xl_is_a_failed_input_not_a_crash(tmp_path: Path) -> None:
     # The JPEG XL plugin raises RuntimeError ("Generic Error. Please build libjxl from source...") on a file it
     # cannot decode (ExifTool's test JPEG XL stopped a whole run with it): the file's failed row, in a user's words.

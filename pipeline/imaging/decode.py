@@ -1276,6 +1276,35 @@ _DEVELOPED_PILLOW_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP", "HEIF", "A
 _TGA_SUFFIXES = frozenset({".tga", ".icb", ".vda", ".vst"})
 
 
+#: Formats neither LibRaw nor Pillow reads, known by their first bytes, and what to do instead: HDR merges (their
+#: floating-point light has no agreed range), documents and drawings that hold pictures only as a page.
+_NAMED_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x76\x2f\x31\x01", "an OpenEXR picture (an HDR merge's floating-point light) that postprod cannot read: "
+                              "export it from the HDR tool as a 16-bit TIFF or a JPEG, tone-mapped"),
+    (0, b"#?RADIANCE", "a Radiance HDR picture (floating-point light) that postprod cannot read: export it from the "
+                       "HDR tool as a 16-bit TIFF or a JPEG, tone-mapped"),
+    (0, b"#?RGBE", "a Radiance HDR picture (floating-point light) that postprod cannot read: export it from the HDR "
+                   "tool as a 16-bit TIFF or a JPEG, tone-mapped"),
+    (0, b"%PDF", "a PDF document, not a picture: export its pages or images as JPEG or TIFF"),
+    (128, b"DICM", "a DICOM medical image, not a photograph postprod develops"),
+)
+
+
+def _named_signature(path: Path) -> str | None:
+    """What :data:`_NAMED_SIGNATURES` says of ``path`` (an SVG drawing is told by its text), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:
+        return None
+    for at, signature, said in _NAMED_SIGNATURES:
+        if head[at:at + len(signature)] == signature:
+            return said
+    if b"<svg" in head[:1024].lower():
+        return "an SVG drawing, not a picture: export it as a PNG or JPEG at the size it is delivered"
+    return None
+
+
 def not_an_image(path: Path) -> str:
     """The reason a file neither recognised by its first bytes nor by LibRaw is refused: the format Pillow
     identifies it as, when it does (an icon, a PostScript file, a Photoshop document), else that it is no image.
@@ -1308,7 +1337,7 @@ def not_an_image(path: Path) -> str:
                 "again from an image editor")
     if found:
         return f"a file in {found} format, not a picture postprod develops ({DEVELOPED_FORMATS}): save it as one of these"
-    return "not an image: neither LibRaw nor Pillow recognises this file"
+    return _named_signature(path) or "not an image: neither LibRaw nor Pillow recognises this file"
 
 
 def _decode_raw_proxy(
