@@ -468,6 +468,15 @@ def test_formats_no_decoder_reads_are_named_with_what_to_deliver(tmp_path: Path,
         decode_proxy(path, SourceKind.UNKNOWN, 1600, 200_000_000)
 
 
+def test_a_file_of_a_developed_format_pillow_cannot_open_is_named_by_its_format(tmp_path: Path) -> None:
+    # libvips's 17000 x 17000 px AVIF and Pillow's damaged PNGs and GIFs were "not an image format Pillow or LibRaw
+    # can read", though their first bytes say what they are.
+    path = tmp_path / "cut.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDX" + bytes(64))
+    with pytest.raises(InputError, match="^a file in PNG format that Pillow cannot open: damaged, or a variant"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def test_a_damaged_jpeg_xl_is_a_failed_input_not_a_crash(tmp_path: Path) -> None:
     # The JPEG XL plugin raises RuntimeError ("Generic Error. Please build libjxl from source...") on a file it
     # cannot decode (ExifTool's test JPEG XL stopped a whole run with it): the file's failed row, in a user's words.

@@ -1087,7 +1087,7 @@ def decode_raster_with_opacity(
     except Image.DecompressionBombError as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
-        raise InputError(_unreadable_tiff(path) or "not an image format Pillow or LibRaw can read") from None
+        raise InputError(_unreadable_tiff(path) or _unopened(path)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InputError(f"corrupt or truncated image: {exc}") from None
     except RuntimeError as exc:  # a plugin's decoder (JPEG XL's) on a file it cannot decode: its first sentence
@@ -1260,6 +1260,22 @@ def decode_proxy(
         raise InputError("every pixel is fully transparent: no picture in the file")
     check_not_constant(decoded.rgb)
     return decoded
+
+
+def _unopened(path: Path) -> str:
+    """Why Pillow could not open a file whose first bytes name a format postprod develops (a 17000 x 17000 px AVIF
+    its plugin refuses, a cut header), or that no format is recognised."""
+    from pipeline.kernel.ingest import sniff_format  # here: ingest is the kernel's, decode the imaging's
+
+    try:
+        with open(path, "rb") as f:
+            fmt, kind = sniff_format(f.read(1 << 16), path.suffix)
+    except OSError:
+        fmt, kind = "", SourceKind.UNKNOWN
+    if kind is SourceKind.RASTER:
+        return (f"a file in {fmt.upper()} format that Pillow cannot open: damaged, or a variant (or a size) its "
+                "decoder does not read; save it again as a JPEG or TIFF")
+    return "not an image format Pillow or LibRaw can read"
 
 
 #: What postprod develops, as a refused file's message names it.
