@@ -230,6 +230,35 @@ def test_a_bug_on_one_file_fails_its_row_and_the_shoot_goes_on(shoot: Path, tmp_
                                   chart="social_media", graph_path=graph))
 
 
+def test_a_bug_in_one_frames_planning_fails_its_row_and_the_shoot_is_delivered(
+        shoot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.planning.plan as plan_module
+
+    # Planning runs in the driver after every frame is analysed: a rule raising on one frame's record stopped the
+    # run before any export. That frame's row fails (internal), the others are planned and delivered.
+    real = plan_module.plan_image
+
+    def buggy(record, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if record.source_path == PHOTOS[1]:
+            raise ZeroDivisionError("float division by zero")
+        return real(record, *args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "plan_image", buggy)
+    monkeypatch.setenv("POSTPROD_CHECK_DECLARATIONS", "0")
+    out = tmp_path / "out"
+    settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media")
+    records = {r.source_path: r for r in process_shoot(settings).records}
+    assert records[PHOTOS[0]].status is Status.OK and records[PHOTOS[0]].exports
+    bug = records[PHOTOS[1]]
+    assert bug.status is Status.FAILED and bug.failure is Failure.INTERNAL and not bug.exports
+    assert bug.error.startswith("plan_retouch: internal error (ZeroDivisionError: float division by zero); ")
+    assert len(_deliveries_match_the_table(out)) == 3
+    monkeypatch.setenv("POSTPROD_CHECK_DECLARATIONS", "1")  # the tests' strict runs raise it
+    with pytest.raises(ZeroDivisionError):
+        process_shoot(RunSettings(shoot_dir=shoot, out_dir=tmp_path / "strict", executor="local",
+                                  chart="social_media"))
+
+
 def test_a_source_missing_for_a_moment_completes_in_the_same_run(shoot: Path, tmp_path: Path,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     import threading

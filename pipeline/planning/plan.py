@@ -12,13 +12,23 @@ each with its thresholds named in the chart or as constants beside it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
 from pipeline.imaging.measure.keypoints import Keypoints
 from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gains
-from pipeline.kernel.records import AppliedBy, ExposureVerdict, ImageRecord, Operation, OperationKind, Status, Verdict
+from pipeline.kernel.records import (
+    AppliedBy,
+    ExposureVerdict,
+    Failure,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    Status,
+    Verdict,
+)
 from pipeline.planning.rules import (
     RULES,
     SCENE_RULES,
@@ -29,6 +39,8 @@ from pipeline.planning.rules import (
     ShootRule,
 )
 from pipeline.planning.state import PlanState
+
+log = logging.getLogger(__name__)
 
 # The colour maths lived here before the imaging core had it; callers that
 # import it from here keep working.
@@ -100,6 +112,23 @@ class OperationsSoFar(Mapping[int, list[Operation]]):
         return len(self._indices)
 
 
+def _failed_in_planning(record: ImageRecord, exc: Exception) -> None:
+    """A frame whose own rules raised (a bug on a record no test had) fails alone, as a stage's internal error
+    does (:class:`~pipeline.kernel.runner.Runner`): its row says so, the shoot's other frames are planned and
+    delivered. The tests' strict runs (``POSTPROD_CHECK_DECLARATIONS``) raise it instead."""
+    from pipeline.kernel.runner import INTERNAL_NOTE  # here: the runner imports the stages, which import planning
+    from pipeline.kernel.stage import check_declarations_requested
+
+    if check_declarations_requested():
+        raise exc
+    said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    log.error("%s: plan_retouch: internal error (%s; -vv shows where)", record.source_path, said)
+    log.debug("%s: plan_retouch: internal error", record.source_path, exc_info=exc)
+    record.status, record.failure = Status.FAILED, Failure.INTERNAL
+    record.error = f"plan_retouch: internal error ({said}); {INTERNAL_NOTE}"
+    record.operations = []
+
+
 def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRule] = RULES,
                shoot_rules: Sequence[ShootRule] = SHOOT_RULES, scene_rules: Sequence[SceneRule] = SCENE_RULES,
                scene_rules_after: ImageRule | None = SCENE_RULES_AFTER,
@@ -140,16 +169,24 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     split = list(rules).index(scene_rules_after) + 1 if scene_rules_after in rules else len(rules)
     # Each frame's operations so far live on its record, not in a dict of the whole shoot's: a view of a
     # record store saves them with the record (planning's memory then does not grow with the shoot).
-    for i, plan in plans.items():
-        records[i].operations = plan_image(records[i], chart, rules[:split], plan)
+    for i, plan in list(plans.items()):
+        try:
+            records[i].operations = plan_image(records[i], chart, rules[:split], plan)
+        except Exception as exc:
+            _failed_in_planning(records[i], exc)
+            del plans[i]
     so_far = OperationsSoFar(records, plans)
     for scene_rule in scene_rules:
         for i, ops in scene_rule(records, chart, plans, so_far).items():
             records[i].operations = ops
     for i, plan in plans.items():
         record = records[i]
-        record.operations = record.operations + plan_image(record, chart, rules[split:], plan) \
-            + from_shoot.get(i, [])
+        try:
+            record.operations = record.operations + plan_image(record, chart, rules[split:], plan) \
+                + from_shoot.get(i, [])
+        except Exception as exc:
+            _failed_in_planning(record, exc)
+            continue
         record.plan.faces_to_brighten = sum(op.kind is OperationKind.BRIGHTEN_FACE for op in record.operations)
         record.plan.verdict = verdict_of(record.operations)
         # One exposure number for the manifest, the verdict, the instructions and the review: the plan's.
