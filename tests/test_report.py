@@ -173,3 +173,24 @@ def test_camera_bodies_with_nothing_found_are_counted_when_there_are_many() -> N
     assert few.count("<tr>") == 4 and "camera bodies (" not in few
     alone = "".join(_bodies(EquipmentView([], [], bodies)))
     assert "<table>" not in alone and f"All {LISTED_BODIES + 3} camera bodies" in alone
+
+
+def test_many_failed_files_are_counted_by_reason_before_they_are_listed() -> None:
+    from pipeline.outputs.report import FAILED_BY_REASON_FROM, ReportImage, render_report
+
+    # Pillow's 1,067 test images failed 373 files: a list of 373 rows, of some forty reasons. From ten failures the
+    # report counts them by reason (their sizes and byte counts left out, so that files failing alike read alike).
+    small = [ReportImage(f"icon{i}.png", "failed", error=f"decode_raw: image is {4 + i}x{3 + i} px: too small to "
+                         "measure (postprod needs at least 8 px a side)") for i in range(7)]
+    junk = [ReportImage(f"notes{i}.txt", "failed", error="decode_raw: not an image: neither LibRaw nor Pillow "
+                        "recognises this file") for i in range(4)]
+    page = render_report(small + junk, {}, "base")
+    assert len(small + junk) >= FAILED_BY_REASON_FROM
+    assert "<h2>Failed files, by reason</h2>" in page
+    assert ("<tr><td>7</td><td>decode_raw: image is …x… px: too small to measure (postprod needs at least … px a "
+            "side)</td></tr>") in page
+    assert "<tr><td>4</td><td>decode_raw: not an image: neither LibRaw nor Pillow recognises this file</td></tr>" in page
+    assert page.count("<td class=path>") == 11  # every file still listed, with its own reason
+    assert "icon6.png</td><td>decode_raw: image is 10x9 px" in page
+    # A few failures are only listed.
+    assert "by reason" not in render_report(small[:3], {}, "base")

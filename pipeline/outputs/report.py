@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -286,6 +287,22 @@ def _card(im: ReportImage) -> str:
     )
 
 
+#: From this many failed files the report counts them by reason before it lists them (a folder of someone's
+#: documents, icons and stubs among the photographs: Pillow's 1,067 test images failed 373, in 40-odd reasons).
+FAILED_BY_REASON_FROM = 10
+
+
+def reason_kind(error: str) -> str:
+    """A failed row's reason with its measures left out (sizes, byte counts, bits per photosite, shares): the rows
+    that failed the same way read alike (``image is …x… px: too small to measure``)."""
+    return _MEASURES.sub("…", error)
+
+
+#: The numbers :func:`reason_kind` leaves out: those of a size, a count of bytes or bits, a share (not a format's
+#: name, "JPEG 2000", nor a library's version).
+_MEASURES = re.compile(r"\d+(?:\.\d+)?(?=\s*(?:x\d|px\b|bytes\b|bits\b|MP\b|%))|(?<=\dx)\d+")
+
+
 class ReportBuilder:
     """``report.html`` made one image at a time, in memory that does not grow with the shoot.
 
@@ -300,6 +317,7 @@ class ReportBuilder:
     def __init__(self) -> None:
         self.originals = 0
         self.failed = 0
+        self.failed_why: Counter = Counter()  # each failure's reason, its numbers left out (:func:`reason_kind`)
         self.faces = 0
         self.verdicts: Counter = Counter()
         self.reasons: Counter = Counter()
@@ -330,6 +348,7 @@ class ReportBuilder:
         self.originals += 1
         if im.status == Status.FAILED:
             self.failed += 1
+            self.failed_why[reason_kind(im.error or "")] += 1
             self._failed_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(im.error)}</td></tr>")
         if im.status != Status.OK or im.doc is None:
             return
@@ -408,6 +427,11 @@ class ReportBuilder:
             yield from self._replay(self._hand_rows)
             yield "</table>"
         if self.failed:
+            if self.failed >= FAILED_BY_REASON_FROM and len(self.failed_why) < self.failed:
+                yield ("\n<h2>Failed files, by reason</h2><table><tr><th>files</th><th>reason</th></tr>"
+                       + "".join(f"<tr><td>{n}</td><td>{_e(why)}</td></tr>"
+                                 for why, n in self.failed_why.most_common())
+                       + "</table>")
             yield "\n<h2>Failed files</h2><table><tr><th>file</th><th>reason</th></tr>"
             yield from self._replay(self._failed_rows)
             yield "</table>"
