@@ -464,7 +464,7 @@ def _frame_motion(grid: _GridEdges) -> tuple[bool, float]:
         return False, 0.0
     regions.sort(key=lambda r: r[0])
     pooled = np.median([np.square(d) for _, d in regions[:MOTION_REGIONS]], axis=0)
-    motion = math.sqrt(max(float(pooled.max() - pooled.min()), 0.0))
+    motion = _across(pooled)
     return motion >= MOTION_MIN_PX and drag_misfit(pooled) <= MOTION_MAX_MISFIT, motion
 
 
@@ -477,8 +477,12 @@ def _drag_px(region: _Region) -> float | None:
     """
     if any(p is None for p in region.dir_p50):
         return None
-    sq = np.square(np.asarray(region.dir_p50, dtype=float))
-    return math.sqrt(max(float(sq.max() - sq.min()), 0.0))
+    return _across(np.square(np.asarray(region.dir_p50, dtype=float)))
+
+
+def _across(squares: np.ndarray) -> float:
+    """The blur a drag adds across itself, from the four edge directions' squared blurs: ``sqrt(max - min)``."""
+    return math.sqrt(max(float(squares.max() - squares.min()), 0.0))
 
 
 def drag_misfit(pooled: np.ndarray) -> float:

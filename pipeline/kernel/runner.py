@@ -40,6 +40,16 @@ TRANSIENT_NOTE = "transient: the next run tries it again"
 INTERNAL_NOTE = "postprod's error, not the file's: please report it with the file; the next run tries it again"
 
 
+def fail_internal(record: ImageRecord, where: str, exc: Exception) -> None:
+    """Fail ``record`` on postprod's own error ``exc`` in ``where`` (a stage, or the planning): its row names the
+    error's type and message on one line and asks for a report; the log has the line, and the traceback at -vv."""
+    said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    log.error("%s: %s: internal error (%s; -vv shows where)", record.source_path, where, said)
+    log.debug("%s: %s: internal error", record.source_path, where, exc_info=exc)
+    record.status, record.failure = Status.FAILED, Failure.INTERNAL
+    record.error = f"{where}: internal error ({said}); {INTERNAL_NOTE}"
+
+
 class _Transient(Exception):
     def __init__(self, stage: str, reason: str) -> None:
         super().__init__(f"{stage}: {reason}")
@@ -133,11 +143,7 @@ class Runner:
                 # postprod's own error on this file (a bug, or a library's on input it did not expect: a JPEG XL
                 # plugin's RuntimeError on a damaged file stopped a whole shoot): the file fails with the error
                 # named, the rest of the shoot goes on, and the traceback is logged for the report.
-                said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-                log.error("%s: %s: internal error (%s; -vv shows where)", task.source_path, stage.name, said)
-                log.debug("%s: %s: internal error", task.source_path, stage.name, exc_info=True)
-                real.status, real.failure = Status.FAILED, Failure.INTERNAL
-                real.error = f"{stage.name}: internal error ({said}); {INTERNAL_NOTE}"
+                fail_internal(real, stage.name, exc)
                 break
             finally:
                 item.record = real

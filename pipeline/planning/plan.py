@@ -12,7 +12,6 @@ each with its thresholds named in the chart or as constants beside it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from charts.schema import Chart
@@ -22,7 +21,6 @@ from pipeline.imaging.white_balance import lab_to_linear_srgb, white_balance_gai
 from pipeline.kernel.records import (
     AppliedBy,
     ExposureVerdict,
-    Failure,
     ImageRecord,
     Operation,
     OperationKind,
@@ -39,8 +37,6 @@ from pipeline.planning.rules import (
     ShootRule,
 )
 from pipeline.planning.state import PlanState
-
-log = logging.getLogger(__name__)
 
 # The colour maths lived here before the imaging core had it; callers that
 # import it from here keep working.
@@ -116,16 +112,12 @@ def _failed_in_planning(record: ImageRecord, exc: Exception) -> None:
     """A frame whose own rules raised (a bug on a record no test had) fails alone, as a stage's internal error
     does (:class:`~pipeline.kernel.runner.Runner`): its row says so, the shoot's other frames are planned and
     delivered. The tests' strict runs (``POSTPROD_CHECK_DECLARATIONS``) raise it instead."""
-    from pipeline.kernel.runner import INTERNAL_NOTE  # here: the runner imports the stages, which import planning
+    from pipeline.kernel.runner import fail_internal  # here: the runner imports the stages, which import planning
     from pipeline.kernel.stage import check_declarations_requested
 
     if check_declarations_requested():
         raise exc
-    said = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
-    log.error("%s: plan_retouch: internal error (%s; -vv shows where)", record.source_path, said)
-    log.debug("%s: plan_retouch: internal error", record.source_path, exc_info=exc)
-    record.status, record.failure = Status.FAILED, Failure.INTERNAL
-    record.error = f"plan_retouch: internal error ({said}); {INTERNAL_NOTE}"
+    fail_internal(record, "plan_retouch", exc)
     record.operations = []
 
 

@@ -130,7 +130,7 @@ import math
 
 import numpy as np
 
-from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy
+from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy, WhiteBalanceRules
 from pipeline.imaging.measure.colour import MONOCHROME_CHROMA, TONED_CHROMA
 from pipeline.imaging.color import LUMA_709
 from pipeline.imaging.measure.metering import FACE_LOG2, balanced, develop, inverse_tone_curve, is_rendered
@@ -284,9 +284,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     if is_monochrome(record):
         return _toned_proposal(record, chart) if is_toned(record) else []
     cast = measured_cast_mired(record)
-    target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
-    off = cast - target  # + = the neutrals are warmer than the chart wants
-    keep = wb.keep_warm if off > 0 else wb.keep_cool
+    target, off, keep = chart_aim(wb, cast)
     shift = -(1.0 - keep) * off
     if not abs(shift) > wb.tolerance_mired:  # (not <=: a NaN measurement plans nothing)
         return _unskinned_as_shot(record, "the white balance needs no correction", cast, target, 1.0,
@@ -415,6 +413,15 @@ TONED_NOTE = ("the picture reads as a toned black-and-white one (its colour foll
               "colour is a cast on a colourless scene")
 
 
+def chart_aim(wb: WhiteBalanceRules, cast: float) -> tuple[float, float, float]:
+    """``(target, off, keep)`` for neutrals read at ``cast`` mired (module docstring, point 1): the chart's target
+    (0, or ``warm_shift_mired`` under policy ``warm``), how far the neutrals are from it (+ = warmer than the chart
+    wants) and the share of that the chart keeps (``keep_warm`` or ``keep_cool``)."""
+    target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
+    off = cast - target
+    return target, off, wb.keep_warm if off > 0 else wb.keep_cool
+
+
 def _toned_proposal(record: ImageRecord, chart: Chart) -> list[Operation]:
     """The neutralising of a toned black-and-white picture (:func:`is_toned`), proposed to a person (module
     docstring, point 0); nothing where the chart's correction from the published band is within its tolerance
@@ -422,9 +429,7 @@ def _toned_proposal(record: ImageRecord, chart: Chart) -> list[Operation]:
     wb = chart.white_balance
     colour = record.colour
     cast = measured_cast_mired(record)
-    target = wb.warm_shift_mired if wb.policy is WhiteBalancePolicy.WARM else 0.0
-    off = cast - target
-    keep = wb.keep_warm if off > 0 else wb.keep_cool
+    target, off, keep = chart_aim(wb, cast)
     if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
         return []
     applied = max(-wb.max_auto_shift_mired, min(wb.max_auto_shift_mired, -(1.0 - keep) * off))
