@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
 from datetime import datetime
 from pathlib import Path
@@ -565,6 +567,72 @@ def test_a_wholly_transparent_picture_is_refused_as_one(tmp_path: Path) -> None:
     Image.fromarray(rgba, "RGBA").save(path)
     with pytest.raises(InputError, match="fully transparent"):
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
+def _with_associated_alpha(path: Path) -> None:
+    """Mark a little-endian TIFF's alpha as associated (premultiplied, ExtraSamples = 1), as Pillow cannot write one."""
+    data = bytearray(path.read_bytes())
+    assert data[:2] == b"II"
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * k
+        if struct.unpack_from("<H", data, entry)[0] == 338:  # ExtraSamples, one SHORT in the entry
+            struct.pack_into("<H", data, entry + 8, 1)
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError("no ExtraSamples tag")
+
+
+def test_a_grey_tiff_with_premultiplied_alpha_is_read(tmp_path: Path) -> None:
+    # libtiff's grey-with-associated-alpha sample (Pillow's mode "La") was refused as "corrupt or truncated image:
+    # conversion from La to L not supported".
+    la = np.zeros((48, 64, 2), np.uint8)
+    la[:, :32] = (60, 255)  # opaque
+    la[:, 32:] = (100, 128)  # half transparent, premultiplied: its grey is 100 / (128 / 255) = 199
+    path = tmp_path / "grey_alpha.tif"
+    Image.fromarray(la, "LA").save(path)
+    _with_associated_alpha(path)
+    assert Image.open(path).mode == "La"
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is not None
+    assert float(decoded.opacity[:, :32].min()) == 1.0 and float(decoded.opacity[:, 32:].max()) < 0.51
+    shown = srgb_to_linear(np.float32([60, (199 * 128 + 255 * 127) / 255]) / 255)  # flattened onto white
+    assert np.allclose(decoded.rgb[:, :32], shown[0], atol=2e-3)
+    assert np.allclose(decoded.rgb[:, 32:], shown[1], atol=2e-3)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+                     + chunk(b"IEND", b""))
+
+
+def test_pillows_own_bomb_threshold_does_not_preempt_postprods_limit(tmp_path: Path) -> None:
+    # A 200 MP phone HEIC (pillow_heif's test photo) was refused by Pillow at open, before the decode stage's
+    # max_megapixels (250 by default) was read, as "could be decompression bomb DOS attack". In a fresh process, as
+    # a run has it (the test session's imports leave Pillow's threshold off).
+    path = tmp_path / "big.png"
+    _png_header_only(path, 14_000, 13_000)  # 182 MP: above Pillow's 179
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.imaging.decode import decode_proxy\n"
+        "from pipeline.kernel.errors import InputError\n"
+        "from pipeline.kernel.records import SourceKind\n"
+        "for limit in (150_000_000, 250_000_000):\n"
+        "    try:\n"
+        "        decode_proxy(Path(sys.argv[1]), SourceKind.RASTER, 1600, limit)\n"
+        "    except InputError as exc:\n"
+        "        print(exc)\n"
+    )
+    said = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1]).stdout.splitlines()
+    assert said[0] == "image is 14000x13000 (182 MP), above the 150 MP limit"
+    assert len(said) == 2 and "bomb" not in said[1] and "limit" not in said[1]  # read: its data is missing
 
 
 # --- 16-bit colour pictures -------------------------------------------------------------------------------------------

@@ -723,6 +723,11 @@ try:  # JPEG XL (cameras and phones writing it, exports from Lightroom) through 
 except ImportError:  # pragma: no cover - optional
     pass
 quiet_unless_asked()  # libtiff's C-level complaints about damaged TIFFs kept off the console
+#: Pillow refuses at open a picture above twice its own ``MAX_IMAGE_PIXELS`` (179 MP by default) before postprod's
+#: limit is read (the decode stage's ``max_megapixels``: 250 MP by default, at most 2000): a 200 MP phone HEIC was
+#: refused as "could be decompression bomb DOS attack". Set to half that ceiling, so that postprod's own limits (the
+#: pixels, then the decode's memory budget, both from the header, before any pixel is read) decide and word it.
+Image.MAX_IMAGE_PIXELS = 1_000_000_000
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
@@ -848,8 +853,16 @@ def flattened(strip: Image.Image) -> Image.Image:
     if not has_transparency(strip):
         return strip
     # A palette's or a grey image's transparent entry becomes alpha 0 (an RGBA strip is used as it is).
+    strip = _straight_alpha(strip)
     rgba = strip if strip.mode == "RGBA" else strip.convert("RGBA")
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+
+
+def _straight_alpha(im: Image.Image) -> Image.Image:
+    """``im`` with a premultiplied grey and alpha (Pillow's ``La``: a TIFF's associated alpha) as straight ``LA``,
+    the one conversion Pillow makes from it (to RGBA or RGB it raises "conversion from La to L not supported", and
+    libtiff's grey-with-alpha sample was refused as corrupt); any other mode unchanged."""
+    return im.convert("LA") if im.mode == "La" else im
 
 
 def has_transparency(im: Image.Image) -> bool:
@@ -1115,7 +1128,7 @@ def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform |
         band = im.crop((0, y0, w, y1))
         if not opacity:
             return _strip_to_linear(band, transform)
-        rgba = band.convert("RGBA")  # once: its alpha is the opacity, and it is flattened from it
+        rgba = _straight_alpha(band).convert("RGBA")  # once: its alpha is the opacity, and it is flattened from it
         alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].astype(np.float32) / 255.0
         return np.dstack([_strip_to_linear(rgba, transform), alpha])
 
