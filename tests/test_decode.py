@@ -601,6 +601,29 @@ def test_a_grey_tiff_with_premultiplied_alpha_is_read(tmp_path: Path) -> None:
     assert np.allclose(decoded.rgb[:, 32:], shown[1], atol=2e-3)
 
 
+def test_a_tiff_in_a_codec_this_installation_lacks_is_named_not_called_corrupt(tmp_path: Path) -> None:
+    # libtiff's WebP-compressed sample read "corrupt or truncated image: decoder error -2" (this Pillow's libtiff is
+    # built without WebP): a valid picture called damaged.
+    path = tmp_path / "webp.tif"
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        if struct.unpack_from("<H", data, ifd + 2 + 12 * k)[0] == 259:  # Compression: none -> WebP
+            struct.pack_into("<H", data, ifd + 2 + 12 * k + 8, 50001)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="a TIFF compressed with WebP, which this installation's TIFF decoder does "
+                                         "not read .*: save it again with LZW"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    damaged = tmp_path / "damaged.tif"  # a TIFF in a codec every libtiff has still reads as damaged
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(damaged, compression="tiff_lzw")
+    data = bytearray(damaged.read_bytes())
+    data[8:24] = bytes(range(255, 239, -1))  # the LZW stream's first codes (the data follows the header)
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt or truncated image"):
+        decode_proxy(damaged, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

@@ -242,6 +242,33 @@ _BITS_PER_SAMPLE, _SAMPLE_FORMAT, _SIGNED_INTEGER, _IEEE_FLOAT = 0x0102, 0x0153,
 _PLANAR_CONFIGURATION, _SEPARATE_PLANES = 0x011C, 2
 
 
+#: TIFF Compression values of codecs libtiff may be built without (its WebP, Zstandard, LZMA, LERC and JPEG XL codecs
+#: are optional; JPEG 2000 is not libtiff's at all), by name: a TIFF so compressed is a valid picture that this
+#: installation cannot decode, not a damaged one.
+_OPTIONAL_TIFF_CODECS = {34712: "JPEG 2000", 33003: "JPEG 2000", 33005: "JPEG 2000", 34887: "LERC", 34925: "LZMA",
+                         50000: "Zstandard", 50001: "WebP", 50002: "JPEG XL", 52546: "JPEG XL"}
+_COMPRESSION = 0x0103
+
+
+def tiff_codec_unread(path: Path, error: Exception) -> str | None:
+    """Why a TIFF whose decode failed with ``error`` is not damaged: its compression is a codec libtiff may be built
+    without (:data:`_OPTIONAL_TIFF_CODECS`), said with what to deliver instead; None for any other file."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:4] not in (b"II*\x00", b"MM\x00*"):
+                return None
+            endian = "<" if head[:2] == b"II" else ">"
+            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0])
+    except (OSError, struct.error):
+        return None
+    codec = _OPTIONAL_TIFF_CODECS.get((directory or ({}, 0))[0].get(_COMPRESSION, 0))
+    if codec is None:
+        return None
+    return (f"a TIFF compressed with {codec}, which this installation's TIFF decoder does not read ({error}): "
+            "save it again with LZW, Deflate or no compression, or as a JPEG")
+
+
 def _unreadable_tiff(path: Path) -> str | None:
     """Why Pillow cannot open a TIFF, from its first image directory's colour model (a 16-bit CIELab TIFF from
     prepress, a LogLuv HDR), or None for a file without a readable TIFF header."""
@@ -1102,7 +1129,7 @@ def decode_raster_with_opacity(
     except UnidentifiedImageError:
         raise InputError(_unreadable_tiff(path) or _unopened(path)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"corrupt or truncated image: {exc}") from None
+        raise InputError(tiff_codec_unread(path, exc) or f"corrupt or truncated image: {exc}") from None
     except RuntimeError as exc:  # a plugin's decoder (JPEG XL's) on a file it cannot decode: its first sentence
         said = " ".join(str(exc).split()).split(". ")[0] or type(exc).__name__
         raise InputError(f"corrupt or truncated image: the {path.suffix.lstrip('.').upper() or 'image'} decoder "
