@@ -559,6 +559,23 @@ def test_a_transparent_palette_entry_is_flattened_too(tmp_path: Path) -> None:
     assert float(decoded.rgb[:, 0].min()) == pytest.approx(1.0)
 
 
+def test_a_16_bit_grey_png_with_a_transparent_level_keeps_its_opaque_part(tmp_path: Path) -> None:
+    # PngSuite's tbwn0g16 (16-bit grey, tRNS at white, 44 % transparent) was refused as "every pixel is fully
+    # transparent": Pillow's RGBA of a 16-bit grey leaves every alpha 0.
+    grey = np.tile(np.linspace(0, 60000, 64).astype(np.uint16)[None, :], (48, 1))
+    grey[:, :16] = 65535
+    path = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(path, transparency=65535)
+    assert Image.open(path).mode == "I;16"
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is not None
+    assert float(decoded.opacity[:, :16].max()) == 0.0 and float(decoded.opacity[:, 16:].min()) == 1.0
+    assert float(decoded.rgb[:, :16].min()) == pytest.approx(1.0)  # white where transparent
+    assert np.allclose(decoded.rgb[:, 16:, 1], srgb_to_linear(grey[:, 16:] / 65535.0), atol=1e-6)
+    rgb, _ = decode_raster(path, None, 200_000_000)  # the renderer's decode: the same flattened picture
+    assert np.allclose(rgb, decoded.rgb, atol=1e-6)
+
+
 def test_a_wholly_transparent_picture_is_refused_as_one(tmp_path: Path) -> None:
     # Flattened onto white it was refused as "a constant image", which did not say why.
     rgba = np.zeros((64, 64, 4), np.uint8)

@@ -897,10 +897,26 @@ def has_transparency(im: Image.Image) -> bool:
     return im.mode in _ALPHA_MODES or "transparency" in im.info
 
 
+#: Pillow's modes of a grey picture at more than 8 bits.
+_GREY16_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _grey16_flattened(band: Image.Image, transparent: int | None) -> np.ndarray:
+    """A band of a 16-bit grey picture whose transparency is one grey level (a PNG's tRNS) as linear RGB flattened
+    onto white, with its opacity as a fourth plane. Pillow's own conversion to RGBA left every pixel transparent
+    (PngSuite's tbwn0g16, 44 % transparent, was refused as wholly transparent)."""
+    values = np.asarray(band)
+    alpha = (values != transparent).astype(np.float32) if transparent is not None else np.ones(values.shape, np.float32)
+    rgb = _strip_to_linear(band, None)
+    rgb *= alpha[..., None]
+    rgb += 1.0 - alpha[..., None]  # white where transparent (linear white is 1)
+    return np.dstack([rgb, alpha])
+
+
 def _strip_to_linear(strip: Image.Image, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
     """A band of rows, in any mode, to linear float32 RGB (the same conversions the whole image had); transparency
     flattened onto white (:func:`flattened`)."""
-    if strip.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if strip.mode in _GREY16_MODES:
         arr = np.asarray(strip, dtype=np.float32) / 65535.0
         return np.repeat(srgb_to_linear(arr)[..., None], 3, axis=2)
     strip = flattened(strip)
@@ -1155,6 +1171,8 @@ def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform |
         band = im.crop((0, y0, w, y1))
         if not opacity:
             return _strip_to_linear(band, transform)
+        if band.mode in _GREY16_MODES:
+            return _grey16_flattened(band, im.info.get("transparency"))
         rgba = _straight_alpha(band).convert("RGBA")  # once: its alpha is the opacity, and it is flattened from it
         alpha = np.asarray(rgba, dtype=np.uint8)[..., 3].astype(np.float32) / 255.0
         return np.dstack([_strip_to_linear(rgba, transform), alpha])
