@@ -641,6 +641,23 @@ def test_a_tiff_in_a_codec_this_installation_lacks_is_named_not_called_corrupt(t
         decode_proxy(damaged, SourceKind.RASTER, 1600, 200_000_000)
 
 
+def test_a_12_bit_jpeg_is_named(tmp_path: Path) -> None:
+    # libjpeg-turbo's 12-bit sample read "a file in JPEG format that Pillow cannot open: damaged, or a variant".
+    buf = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 4] = 12  # its sample precision
+    path = tmp_path / "twelve.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="a 12-bit JPEG .* that Pillow cannot decode: save it as a 16-bit TIFF"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    data[sof + 1] = 0xC3  # lossless
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="a lossless JPEG"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

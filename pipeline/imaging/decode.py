@@ -1331,9 +1331,45 @@ def _unopened(path: Path) -> str:
     except OSError:
         fmt, kind = "", SourceKind.UNKNOWN
     if kind is SourceKind.RASTER:
+        if fmt == "jpeg":
+            variant = _jpeg_variant(path)
+            if variant:
+                return variant
         return (f"a file in {fmt.upper()} format that Pillow cannot open: damaged, or a variant (or a size) its "
                 "decoder does not read; save it again as a JPEG or TIFF")
     return "not an image format Pillow or LibRaw can read"
+
+
+#: JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC) and which of them code losslessly.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
+
+
+def _jpeg_variant(path: Path) -> str | None:
+    """What a JPEG that Pillow cannot open is, from its frame header, when it is a valid variant Pillow does not
+    decode (12 bits a sample, as scientific and medical cameras write; lossless): None for any other, or a damaged
+    header. libjpeg-turbo's 12-bit sample read "a file in JPEG format that Pillow cannot open: damaged, or ..."."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1 << 20)
+    except OSError:
+        return None
+    at = 2
+    while at + 9 < len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker in _JPEG_SOF:
+            bits = data[at + 4]
+            if marker in _JPEG_LOSSLESS:
+                return (f"a lossless JPEG ({bits} bits a sample) that Pillow cannot decode: save it as a 16-bit TIFF "
+                        "or an 8-bit JPEG")
+            if bits != 8:
+                return (f"a {bits}-bit JPEG ({bits} bits a sample, as scientific and medical cameras write) that "
+                        "Pillow cannot decode: save it as a 16-bit TIFF or an 8-bit JPEG")
+            return None
+        if marker == 0xDA:  # the scan starts with no frame header before it: damaged
+            return None
+        at += 2 + struct.unpack_from(">H", data, at + 2)[0]
+    return None
 
 
 #: What postprod develops, as a refused file's message names it.
