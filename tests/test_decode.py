@@ -658,6 +658,39 @@ def test_a_12_bit_jpeg_is_named(tmp_path: Path) -> None:
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
 
 
+def test_a_tga_whose_alpha_is_unused_is_read_opaque(tmp_path: Path) -> None:
+    # The TGA test suite's 32-bit pictures (OpenImageIO's CTC32, UTC32: alpha 0 everywhere, as writers that store no
+    # alpha leave it) were refused as "every pixel is fully transparent".
+    rgba = np.zeros((32, 48, 4), np.uint8)
+    rgba[..., 0] = np.arange(48, dtype=np.uint8)[None, :] * 5
+    rgba[..., 1] = 90
+    path = tmp_path / "unused.tga"
+    Image.fromarray(rgba, "RGBA").save(path)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.opacity is None
+    assert np.allclose(decoded.rgb, srgb_to_linear(rgba[..., :3] / 255.0), atol=1e-6)
+    png = tmp_path / "unused.png"  # a PNG's alpha of 0 is transparency, not an unused byte
+    Image.fromarray(rgba, "RGBA").save(png)
+    with pytest.raises(InputError, match="fully transparent"):
+        decode_proxy(png, SourceKind.RASTER, 1600, 200_000_000)
+
+
+def test_a_tiff_of_12_bit_samples_is_named_by_its_depth(tmp_path: Path) -> None:
+    # OpenImageIO's libtiffpic depth series (2- to 14-bit samples) read "a TIFF in RGB colour that Pillow cannot
+    # decode: save it as an RGB TIFF or JPEG", of a TIFF that was RGB already.
+    path = tmp_path / "twelve.tif"
+    Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(path)
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        if struct.unpack_from("<H", data, ifd + 2 + 12 * k)[0] == 258:  # BitsPerSample: three SHORTs elsewhere
+            struct.pack_into("<3H", data, struct.unpack_from("<I", data, ifd + 2 + 12 * k + 8)[0], 12, 12, 12)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="a TIFF of 12-bit samples in RGB colour that Pillow cannot decode .*: save "
+                                         "it at 8 or 16 bits"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

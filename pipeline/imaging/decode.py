@@ -293,6 +293,10 @@ def _unreadable_tiff(path: Path) -> str | None:
     if tags.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES:
         return (f"a TIFF in {model} colour stored as separate planes, one per channel, that Pillow cannot decode: "
                 "save it with its channels interleaved (Photoshop: Pixel Order Interleaved) or as a JPEG")
+    bits = tags.get(_BITS_PER_SAMPLE)
+    if bits not in (None, 1, 8, 16):  # a scanner's 10-, 12- or 14-bit samples: "save it as an RGB TIFF" said nothing
+        return (f"a TIFF of {bits}-bit samples in {model} colour that Pillow cannot decode (it reads 1-, 8- and "
+                "16-bit TIFFs): save it at 8 or 16 bits, or as a JPEG")
     return f"a TIFF in {model} colour that Pillow cannot decode: save it as an RGB TIFF or JPEG"
 
 
@@ -892,6 +896,18 @@ def _straight_alpha(im: Image.Image) -> Image.Image:
     return im.convert("LA") if im.mode == "La" else im
 
 
+#: Formats whose writers often leave the fourth byte of a 32-bit pixel 0 when they store no alpha (a TGA whose
+#: attribute bits say none, a BMP's X8R8G8B8): there an alpha of 0 everywhere is no alpha, as OpenImageIO and image
+#: viewers read it. The TGA test suite's 32-bit pictures (OpenImageIO's CTC32 and UTC32) were refused as wholly
+#: transparent.
+_UNUSED_ALPHA_FORMATS = frozenset({"TGA", "BMP", "DIB"})
+
+
+def _alpha_unused(im: Image.Image) -> bool:
+    """Whether ``im`` (loaded) is a TGA or BMP whose alpha is 0 everywhere: an alpha its writer did not use."""
+    return im.format in _UNUSED_ALPHA_FORMATS and im.mode == "RGBA" and im.getchannel("A").getextrema() == (0, 0)
+
+
 def has_transparency(im: Image.Image) -> bool:
     """Whether ``im`` carries an alpha channel or a transparent palette or grey entry."""
     return im.mode in _ALPHA_MODES or "transparency" in im.info
@@ -1136,6 +1152,8 @@ def decode_raster_with_opacity(
                     rgb, transparent = deep, deep.shape[2] == 4
                 else:
                     im.load()
+                    if _alpha_unused(im):
+                        im = im.convert("RGB")
                     transparent = has_transparency(im)
                     rgb = _linear_area_resize(im, _icc_transform(im, icc), out_w, out_h, opacity=transparent)
     except InputError:
