@@ -502,6 +502,10 @@ def test_files_of_developed_formats_that_reach_the_refusal_are_told_as_they_are(
     Image.fromarray(np.full((32, 32), 0.5, np.float32), "F").save(pfm, "PPM")
     with pytest.raises(InputError, match="a 32-bit floating-point PFM in grey colour .*HDR"):
         decode_proxy(pfm, SourceKind.UNKNOWN, 1600, 200_000_000)
+    colour = tmp_path / "merge_rgb.pfm"  # a colour PFM, which Pillow does not read (OpenImageIO's test-1.pfm)
+    colour.write_bytes(b"PF\n4 4\n-1.0\n" + np.full((4, 4, 3), 0.5, "<f4").tobytes())
+    with pytest.raises(InputError, match="a 32-bit floating-point PFM in RGB colour .*HDR"):
+        decode_proxy(colour, SourceKind.UNKNOWN, 1600, 200_000_000)
     big = tmp_path / "scan.tif"
     pixels = np.random.default_rng(3).integers(0, 255, (48, 64, 3), np.uint8)
     Image.fromarray(pixels).save(big, "TIFF", big_tiff=True)

@@ -243,10 +243,12 @@ _PLANAR_CONFIGURATION, _SEPARATE_PLANES = 0x011C, 2
 
 
 #: TIFF Compression values of codecs libtiff may be built without (its WebP, Zstandard, LZMA, LERC and JPEG XL codecs
-#: are optional; JPEG 2000 is not libtiff's at all), by name: a TIFF so compressed is a valid picture that this
-#: installation cannot decode, not a damaged one.
+#: are optional; JPEG 2000 is not libtiff's at all) or that Pillow does not decode, by name: a TIFF so compressed is a
+#: valid picture that this installation cannot decode, not a damaged one.
 _OPTIONAL_TIFF_CODECS = {34712: "JPEG 2000", 33003: "JPEG 2000", 33005: "JPEG 2000", 34887: "LERC", 34925: "LZMA",
-                         50000: "Zstandard", 50001: "WebP", 50002: "JPEG XL", 52546: "JPEG XL"}
+                         50000: "Zstandard", 50001: "WebP", 50002: "JPEG XL", 52546: "JPEG XL",
+                         # and the early scanners' and workstations' codecs Pillow does not decode
+                         32809: "ThunderScan", 32766: "NeXT", 32908: "Pixar", 32909: "Pixar log"}
 _COMPRESSION = 0x0103
 
 
@@ -1415,6 +1417,8 @@ _NAMED_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
                    "tool as a 16-bit TIFF or a JPEG, tone-mapped"),
     (0, b"%PDF", "a PDF document, not a picture: export its pages or images as JPEG or TIFF"),
     (128, b"DICM", "a DICOM medical image, not a photograph postprod develops"),
+    # A colour PFM (Pillow reads the grey "Pf" only): OpenImageIO's test-1..3.pfm read "not an image".
+    *((0, b"PF" + gap, floating_point_picture(32, "RGB", "PFM")) for gap in (b"\n", b"\r", b" ")),
 )
 
 
