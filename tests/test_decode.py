@@ -695,6 +695,56 @@ def test_a_tiff_of_12_bit_samples_is_named_by_its_depth(tmp_path: Path) -> None:
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
 
 
+def _tiff_12_bit_rgb(path: Path, rgb12: np.ndarray) -> None:
+    """An uncompressed little-endian TIFF of 12-bit RGB samples (``rgb12``, (h, w, 3), w even), as a scanner writes one:
+    Pillow cannot open it."""
+    h, w, _ = rgb12.shape
+    a, b = (rgb12.reshape(-1, 2)[:, k].astype(np.uint32) for k in (0, 1))
+    data = np.stack([a >> 4, ((a & 15) << 4) | (b >> 8), b & 255], axis=1).astype(np.uint8).tobytes()
+    entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 3, 134), (259, 3, 1, 1), (262, 3, 1, 2), (273, 4, 1, 140),
+               (277, 3, 1, 3), (278, 4, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(
+        struct.pack("<HHI", tag, kind, n) + (struct.pack("<HH", value, 0) if kind == 3 and n == 1
+                                             else struct.pack("<I", value)) for tag, kind, n, value in entries)
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + struct.pack("<3H", 12, 12, 12)
+                     + data)
+
+
+def test_tiffs_pillow_cannot_decode_are_read_through_opencv(tmp_path: Path) -> None:
+    # OpenImageIO's libtiffpic: 10-, 12- and 14-bit RGB TIFFs (a scanner's) and a Fujifilm camera's YCbCr 4:2:2 TIFF
+    # (dscf0013) were refused ("cannot decode", "truncated"); OpenCV's libtiff reads them.
+    rgb12 = np.zeros((24, 32, 3), np.uint16)
+    rgb12[..., 0] = np.arange(32, dtype=np.uint16)[None, :] * 128
+    rgb12[..., 1] = np.arange(24, dtype=np.uint16)[:, None] * 170
+    rgb12[..., 2] = 2000
+    path = tmp_path / "scan12.tif"
+    _tiff_12_bit_rgb(path, rgb12)
+    with pytest.raises(Exception):  # noqa: B017  (the premise: Pillow cannot open it)
+        Image.open(path).load()
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.rgb.shape == (24, 32, 3) and decoded.meta.width == 32 and decoded.meta.height == 24
+    assert np.allclose(decoded.rgb, srgb_to_linear(rgb12 / 4095.0), atol=2e-3)
+
+
+def test_a_16_bit_tiff_stored_in_planes_is_read_not_as_noise(tmp_path: Path) -> None:
+    # OpenImageIO's rgb-planar-16 (Photoshop's Pixel Order: Per Channel) was delivered as noise: OpenCV and Pillow
+    # misread 16-bit samples stored one plane per channel. tifffile reads them; a CMYK one is refused.
+    import tifffile
+
+    rgb16 = np.zeros((24, 32, 3), np.uint16)
+    rgb16[..., 0] = np.arange(32, dtype=np.uint16)[None, :] * 2000
+    rgb16[..., 1] = np.arange(24, dtype=np.uint16)[:, None] * 2500
+    rgb16[..., 2] = 30000
+    path = tmp_path / "planes16.tif"
+    tifffile.imwrite(path, np.moveaxis(rgb16, -1, 0), photometric="rgb", planarconfig="separate")
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert np.allclose(decoded.rgb, srgb_to_linear(rgb16 / 65535.0), atol=1e-4)
+    cmyk = tmp_path / "cmyk_planes16.tif"
+    tifffile.imwrite(cmyk, np.full((4, 24, 32), 20000, np.uint16), photometric="separated", planarconfig="separate")
+    with pytest.raises(InputError, match="a 16-bit TIFF in CMYK colour stored as separate planes"):
+        decode_proxy(cmyk, SourceKind.RASTER, 1600, 200_000_000)
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

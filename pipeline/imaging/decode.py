@@ -970,6 +970,18 @@ def _stored_at_16_bits(im: Image.Image) -> bool:
     return False
 
 
+def _deep_planes(im: Image.Image) -> bool:
+    """Whether an opened TIFF stores samples of more than 8 bits as separate planes, one per channel (Photoshop's
+    Pixel Order: Per Channel): Pillow's and OpenCV's decodes of one are noise (OpenImageIO's libtiffpic depth series:
+    rgb-planar-16 and separated-planar-16 were delivered so); tifffile reads an uncompressed or Deflate one."""
+    if im.format != "TIFF":
+        return False
+    tags = getattr(im, "tag_v2", {})
+    bits = tags.get(_BITS_PER_SAMPLE)
+    deepest = max(bits) if isinstance(bits, tuple) and bits else (bits or 0)
+    return tags.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES and deepest > 8
+
+
 def pillow_orients(im: Image.Image) -> bool:
     """Whether Pillow turns ``im``'s pixels by its orientation itself: its TIFF plugin reports the turned size and
     transposes the pixels as it loads them (``TiffImageFile.load_end``), so the decode must not turn them again
@@ -1148,8 +1160,16 @@ def decode_raster_with_opacity(
                 # OpenCV reads the stored pixels: where Pillow would have turned them, the sizes are the stored ones.
                 across = turned and meta.orientation in (5, 6, 7, 8)
                 stored = ((dh, dw), (out_h, out_w)) if across else ((dw, dh), (out_w, out_h))
-                deep = (_sixteen_bit_rgb(path, icc, *stored, max_bytes, opencv=not (turned and meta.orientation != 1))
+                planar = _deep_planes(im)
+                deep = (_sixteen_bit_rgb(path, icc, *stored, max_bytes,
+                                         opencv=not (planar or (turned and meta.orientation != 1)))
                         if sixteen else None)
+                if planar and deep is None:
+                    raise InputError(
+                        f"a {max(im.tag_v2.get(_BITS_PER_SAMPLE))}-bit TIFF in {_colour_model(im.tag_v2.get(0x0106))} "
+                        "colour stored as separate planes, one per channel, that postprod cannot decode (Pillow and "
+                        "OpenCV read it as noise): save it with its channels interleaved (Photoshop: Pixel Order "
+                        "Interleaved) or as a JPEG")
                 if deep is not None:
                     rgb, transparent = deep, deep.shape[2] == 4
                 else:
@@ -1163,8 +1183,14 @@ def decode_raster_with_opacity(
     except Image.DecompressionBombError as exc:
         raise InputError(f"refused as a decompression bomb: {exc}") from None
     except UnidentifiedImageError:
+        read = _tiff_by_opencv(path, long_edge, max_pixels, max_bytes, downscale)
+        if read is not None:
+            return read
         raise InputError(_unreadable_tiff(path) or _unopened(path)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        read = _tiff_by_opencv(path, long_edge, max_pixels, max_bytes, downscale)
+        if read is not None:
+            return read
         raise InputError(tiff_codec_unread(path, exc) or f"corrupt or truncated image: {exc}") from None
     except RuntimeError as exc:  # a plugin's decoder (JPEG XL's) on a file it cannot decode: its first sentence
         said = " ".join(str(exc).split()).split(". ")[0] or type(exc).__name__
@@ -1177,6 +1203,77 @@ def decode_raster_with_opacity(
         rgb = orient(rgb)
     opacity = np.ascontiguousarray(rgb[..., 3]) if transparent else None
     return np.ascontiguousarray(rgb[..., :3], dtype=np.float32), meta, opacity
+
+
+#: TIFF PhotometricInterpretation (grey, RGB, YCbCr) and Compression values (none, LZW, JPEG, Deflate, PackBits) of the
+#: TIFFs :func:`_tiff_by_opencv` reads.
+_OPENCV_PHOTOMETRIC = frozenset({1, 2, 6})
+_OPENCV_COMPRESSION = frozenset({1, 5, 7, 8, 32946, 32773})
+#: TIFF tags of the picture's size, orientation and ICC profile.
+_IMAGE_WIDTH, _IMAGE_LENGTH, _ORIENTATION, _ICC_PROFILE = 0x0100, 0x0101, 0x0112, 0x8773
+
+
+def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_bytes: int, downscale: bool = True
+                    ) -> tuple[np.ndarray, SourceMetadata, None] | None:
+    """A TIFF that Pillow cannot open or decode, read by OpenCV's libtiff, which reads what Pillow's decoders do not
+    (a camera's YCbCr 4:2:2 TIFF, as Fujifilm's DSCF files are; samples of 2 to 14 bits, scaled to 8 or 16 bits),
+    as :func:`decode_raster_with_opacity` returns it: linear sRGB, at about ``long_edge`` unless ``downscale`` is
+    off, turned by its orientation, no opacity (an alpha is flattened onto white). None for any other file, one over
+    ``max_pixels`` or ``max_bytes``, one with an ICC profile (Pillow's path alone converts a colour space), or one
+    OpenCV cannot read either: the caller's message then stands. Camera metadata is not read (Pillow could not).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:4] not in (b"II*\x00", b"MM\x00*"):
+                return None
+            endian = "<" if head[:2] == b"II" else ">"
+            at = struct.unpack_from(endian + "I", head, 4)[0]
+            directory = _ifd(f, endian, at)
+            f.seek(at)
+            count = struct.unpack(endian + "H", f.read(2))[0]
+            entries = f.read(12 * count)
+    except (OSError, struct.error):
+        return None
+    if directory is None:
+        return None
+    tags = directory[0]
+    # Only what OpenCV was seen to read right: grey, RGB or YCbCr unsigned samples of at most 16 bits, interleaved
+    # (it reads deep planes as noise: :func:`_deep_planes`), in a codec every libtiff has (where it lacks one it
+    # returns a black picture, not nothing; and it takes a CIELab picture's samples for RGB).
+    if (tags.get(0x0106) not in _OPENCV_PHOTOMETRIC or tags.get(_SAMPLE_FORMAT, 1) != 1
+            or tags.get(_BITS_PER_SAMPLE, 0) > 16 or tags.get(_PLANAR_CONFIGURATION, 1) == _SEPARATE_PLANES
+            or tags.get(_COMPRESSION, 1) not in _OPENCV_COMPRESSION):
+        return None
+    w, h = tags.get(_IMAGE_WIDTH, 0), tags.get(_IMAGE_LENGTH, 0)
+    if any(struct.unpack_from(endian + "H", entries, 12 * i)[0] == _ICC_PROFILE for i in range(len(entries) // 12)):
+        return None
+    if not (w and h) or w * h > max_pixels or w * h * (8 + 12 + 16) > max_bytes:
+        return None
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # as stored: the orientation is applied below
+    if arr is None or arr.shape[:2] != (h, w) or arr.dtype not in (np.uint8, np.uint16) or arr.min() == arr.max():
+        return None  # (a data stream libtiff stops in comes back black, not as nothing: the caller's reason stands)
+    full = float(np.iinfo(arr.dtype).max)
+    if arr.ndim == 2:
+        encoded = np.repeat(arr[..., None].astype(np.float32) / full, 3, axis=2)
+    elif arr.shape[2] in (3, 4):
+        encoded = arr[..., 2::-1].astype(np.float32) / full  # OpenCV's BGR(A)
+        if arr.shape[2] == 4:  # onto white in the encoding, as :func:`flattened` does
+            opacity = arr[..., 3:].astype(np.float32) / full
+            encoded = encoded * opacity + (1.0 - opacity)
+    else:
+        return None
+    rgb = srgb_to_linear(encoded).astype(np.float32)
+    scale = min(1.0, long_edge / max(w, h)) if long_edge and downscale else 1.0
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    orientation = tags.get(_ORIENTATION, 1) if tags.get(_ORIENTATION, 1) in range(1, 9) else 1
+    orient = _EXIF_TO_NUMPY.get(orientation)
+    if orient is not None:
+        rgb = orient(rgb)
+    across = orientation in (5, 6, 7, 8)
+    meta = SourceMetadata(width=h if across else w, height=w if across else h, orientation=orientation)
+    return np.ascontiguousarray(rgb, dtype=np.float32), meta, None
 
 
 def _linear_area_resize(im: Image.Image, transform: ImageCms.ImageCmsTransform | None, out_w: int, out_h: int,
