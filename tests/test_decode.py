@@ -590,18 +590,19 @@ def test_a_wholly_transparent_picture_is_refused_as_one(tmp_path: Path) -> None:
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
 
 
-def _with_associated_alpha(path: Path) -> None:
-    """Mark a little-endian TIFF's alpha as associated (premultiplied, ExtraSamples = 1), as Pillow cannot write one."""
+def _set_tiff_shorts(path: Path, tag: int, *values: int) -> None:
+    """Set a little-endian TIFF's SHORT tag ``tag`` (in its entry for one or two values, else where it points)."""
     data = bytearray(path.read_bytes())
     assert data[:2] == b"II"
     ifd = struct.unpack_from("<I", data, 4)[0]
     for k in range(struct.unpack_from("<H", data, ifd)[0]):
         entry = ifd + 2 + 12 * k
-        if struct.unpack_from("<H", data, entry)[0] == 338:  # ExtraSamples, one SHORT in the entry
-            struct.pack_into("<H", data, entry + 8, 1)
+        if struct.unpack_from("<H", data, entry)[0] == tag:
+            at = entry + 8 if len(values) <= 2 else struct.unpack_from("<I", data, entry + 8)[0]
+            struct.pack_into(f"<{len(values)}H", data, at, *values)
             path.write_bytes(bytes(data))
             return
-    raise AssertionError("no ExtraSamples tag")
+    raise AssertionError(f"no tag {tag}")
 
 
 def test_a_grey_tiff_with_premultiplied_alpha_is_read(tmp_path: Path) -> None:
@@ -612,7 +613,7 @@ def test_a_grey_tiff_with_premultiplied_alpha_is_read(tmp_path: Path) -> None:
     la[:, 32:] = (100, 128)  # half transparent, premultiplied: its grey is 100 / (128 / 255) = 199
     path = tmp_path / "grey_alpha.tif"
     Image.fromarray(la, "LA").save(path)
-    _with_associated_alpha(path)
+    _set_tiff_shorts(path, 338, 1)  # ExtraSamples: associated (premultiplied) alpha, which Pillow cannot write
     assert Image.open(path).mode == "La"
     decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
     assert decoded.opacity is not None
@@ -627,12 +628,7 @@ def test_a_tiff_in_a_codec_this_installation_lacks_is_named_not_called_corrupt(t
     # built without WebP): a valid picture called damaged.
     path = tmp_path / "webp.tif"
     Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(path)
-    data = bytearray(path.read_bytes())
-    ifd = struct.unpack_from("<I", data, 4)[0]
-    for k in range(struct.unpack_from("<H", data, ifd)[0]):
-        if struct.unpack_from("<H", data, ifd + 2 + 12 * k)[0] == 259:  # Compression: none -> WebP
-            struct.pack_into("<H", data, ifd + 2 + 12 * k + 8, 50001)
-    path.write_bytes(bytes(data))
+    _set_tiff_shorts(path, 259, 50001)  # Compression: none -> WebP
     with pytest.raises(InputError, match="a TIFF compressed with WebP, which this installation's TIFF decoder does "
                                          "not read .*: save it again with LZW"):
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
@@ -684,12 +680,7 @@ def test_a_tiff_of_12_bit_samples_is_named_by_its_depth(tmp_path: Path) -> None:
     # decode: save it as an RGB TIFF or JPEG", of a TIFF that was RGB already.
     path = tmp_path / "twelve.tif"
     Image.fromarray(np.full((16, 16, 3), 100, np.uint8)).save(path)
-    data = bytearray(path.read_bytes())
-    ifd = struct.unpack_from("<I", data, 4)[0]
-    for k in range(struct.unpack_from("<H", data, ifd)[0]):
-        if struct.unpack_from("<H", data, ifd + 2 + 12 * k)[0] == 258:  # BitsPerSample: three SHORTs elsewhere
-            struct.pack_into("<3H", data, struct.unpack_from("<I", data, ifd + 2 + 12 * k + 8)[0], 12, 12, 12)
-    path.write_bytes(bytes(data))
+    _set_tiff_shorts(path, 258, 12, 12, 12)  # BitsPerSample
     with pytest.raises(InputError, match="a TIFF of 12-bit samples in RGB colour that Pillow cannot decode .*: save "
                                          "it at 8 or 16 bits"):
         decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
@@ -710,13 +701,19 @@ def _tiff_12_bit_rgb(path: Path, rgb12: np.ndarray) -> None:
                      + data)
 
 
+def _ramps(red_step: int, green_step: int, blue: int) -> np.ndarray:
+    """A 24 x 32 RGB picture of 16-bit integers: red rising across, green down, blue flat."""
+    rgb = np.zeros((24, 32, 3), np.uint16)
+    rgb[..., 0] = np.arange(32, dtype=np.uint16)[None, :] * red_step
+    rgb[..., 1] = np.arange(24, dtype=np.uint16)[:, None] * green_step
+    rgb[..., 2] = blue
+    return rgb
+
+
 def test_tiffs_pillow_cannot_decode_are_read_through_opencv(tmp_path: Path) -> None:
     # OpenImageIO's libtiffpic: 10-, 12- and 14-bit RGB TIFFs (a scanner's) and a Fujifilm camera's YCbCr 4:2:2 TIFF
     # (dscf0013) were refused ("cannot decode", "truncated"); OpenCV's libtiff reads them.
-    rgb12 = np.zeros((24, 32, 3), np.uint16)
-    rgb12[..., 0] = np.arange(32, dtype=np.uint16)[None, :] * 128
-    rgb12[..., 1] = np.arange(24, dtype=np.uint16)[:, None] * 170
-    rgb12[..., 2] = 2000
+    rgb12 = _ramps(128, 170, 2000)  # 12-bit levels
     path = tmp_path / "scan12.tif"
     _tiff_12_bit_rgb(path, rgb12)
     with pytest.raises(Exception):  # noqa: B017  (the premise: Pillow cannot open it)
@@ -731,10 +728,7 @@ def test_a_16_bit_tiff_stored_in_planes_is_read_not_as_noise(tmp_path: Path) -> 
     # misread 16-bit samples stored one plane per channel. tifffile reads them; a CMYK one is refused.
     import tifffile
 
-    rgb16 = np.zeros((24, 32, 3), np.uint16)
-    rgb16[..., 0] = np.arange(32, dtype=np.uint16)[None, :] * 2000
-    rgb16[..., 1] = np.arange(24, dtype=np.uint16)[:, None] * 2500
-    rgb16[..., 2] = 30000
+    rgb16 = _ramps(2000, 2500, 30000)
     path = tmp_path / "planes16.tif"
     tifffile.imwrite(path, np.moveaxis(rgb16, -1, 0), photometric="rgb", planarconfig="separate")
     decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)

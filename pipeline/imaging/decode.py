@@ -252,19 +252,33 @@ _OPTIONAL_TIFF_CODECS = {34712: "JPEG 2000", 33003: "JPEG 2000", 33005: "JPEG 20
 _COMPRESSION = 0x0103
 
 
-def tiff_codec_unread(path: Path, error: Exception) -> str | None:
-    """Why a TIFF whose decode failed with ``error`` is not damaged: its compression is a codec libtiff may be built
-    without (:data:`_OPTIONAL_TIFF_CODECS`), said with what to deliver instead; None for any other file."""
+def _first_directory(path: Path, first_of: tuple[int, ...] = ()) -> tuple[dict[int, int], frozenset[int]] | None:
+    """A classic TIFF's first image directory: its single SHORT and LONG values (:func:`_ifd`, with the first of the
+    ``first_of`` tags' several) and every tag it holds; None for a file that is not a TIFF or ends inside it."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             if head[:4] not in (b"II*\x00", b"MM\x00*"):
                 return None
             endian = "<" if head[:2] == b"II" else ">"
-            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0])
+            at = struct.unpack_from(endian + "I", head, 4)[0]
+            directory = _ifd(f, endian, at, first_of=first_of)
+            if directory is None:
+                return None
+            f.seek(at)
+            count = struct.unpack(endian + "H", f.read(2))[0]
+            entries = f.read(12 * count)
     except (OSError, struct.error):
         return None
-    codec = _OPTIONAL_TIFF_CODECS.get((directory or ({}, 0))[0].get(_COMPRESSION, 0))
+    return directory[0], frozenset(struct.unpack_from(endian + "H", entries, 12 * i)[0]
+                                   for i in range(len(entries) // 12))
+
+
+def tiff_codec_unread(path: Path, error: Exception) -> str | None:
+    """Why a TIFF whose decode failed with ``error`` is not damaged: its compression is a codec libtiff may be built
+    without (:data:`_OPTIONAL_TIFF_CODECS`), said with what to deliver instead; None for any other file."""
+    first = _first_directory(path)
+    codec = None if first is None else _OPTIONAL_TIFF_CODECS.get(first[0].get(_COMPRESSION, 0))
     if codec is None:
         return None
     return (f"a TIFF compressed with {codec}, which this installation's TIFF decoder does not read ({error}): "
@@ -274,17 +288,8 @@ def tiff_codec_unread(path: Path, error: Exception) -> str | None:
 def _unreadable_tiff(path: Path) -> str | None:
     """Why Pillow cannot open a TIFF, from its first image directory's colour model (a 16-bit CIELab TIFF from
     prepress, a LogLuv HDR), or None for a file without a readable TIFF header."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if head[:4] not in (b"II*\x00", b"MM\x00*"):
-                return None
-            endian = "<" if head[:2] == b"II" else ">"
-            directory = _ifd(f, endian, struct.unpack_from(endian + "I", head, 4)[0],
-                             first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
-    except (OSError, struct.error):
-        return None
-    tags = {} if directory is None else directory[0]
+    first = _first_directory(path, first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
+    tags = {} if first is None else first[0]
     photometric = tags.get(0x0106)
     if photometric is None:
         return None
@@ -1222,22 +1227,10 @@ def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_byte
     ``max_pixels`` or ``max_bytes``, one with an ICC profile (Pillow's path alone converts a colour space), or one
     OpenCV cannot read either: the caller's message then stands. Camera metadata is not read (Pillow could not).
     """
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if head[:4] not in (b"II*\x00", b"MM\x00*"):
-                return None
-            endian = "<" if head[:2] == b"II" else ">"
-            at = struct.unpack_from(endian + "I", head, 4)[0]
-            directory = _ifd(f, endian, at)
-            f.seek(at)
-            count = struct.unpack(endian + "H", f.read(2))[0]
-            entries = f.read(12 * count)
-    except (OSError, struct.error):
+    first = _first_directory(path, first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
+    if first is None:
         return None
-    if directory is None:
-        return None
-    tags = directory[0]
+    tags, held = first
     # Only what OpenCV was seen to read right: grey, RGB or YCbCr unsigned samples of at most 16 bits, interleaved
     # (it reads deep planes as noise: :func:`_deep_planes`), in a codec every libtiff has (where it lacks one it
     # returns a black picture, not nothing; and it takes a CIELab picture's samples for RGB).
@@ -1246,9 +1239,7 @@ def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_byte
             or tags.get(_COMPRESSION, 1) not in _OPENCV_COMPRESSION):
         return None
     w, h = tags.get(_IMAGE_WIDTH, 0), tags.get(_IMAGE_LENGTH, 0)
-    if any(struct.unpack_from(endian + "H", entries, 12 * i)[0] == _ICC_PROFILE for i in range(len(entries) // 12)):
-        return None
-    if not (w and h) or w * h > max_pixels or w * h * (8 + 12 + 16) > max_bytes:
+    if _ICC_PROFILE in held or not (w and h) or w * h > max_pixels or w * h * (8 + 12 + 16) > max_bytes:
         return None
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # as stored: the orientation is applied below
     if arr is None or arr.shape[:2] != (h, w) or arr.dtype not in (np.uint8, np.uint16) or arr.min() == arr.max():
