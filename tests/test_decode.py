@@ -739,6 +739,42 @@ def test_a_16_bit_tiff_stored_in_planes_is_read_not_as_noise(tmp_path: Path) -> 
         decode_proxy(cmyk, SourceKind.RASTER, 1600, 200_000_000)
 
 
+def _box(kind: bytes, payload: bytes, full: bool = False) -> bytes:
+    """An ISOBMFF box (a full box with version 0 and no flags when ``full``)."""
+    body = (b"\x00\x00\x00\x00" if full else b"") + payload
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def test_an_avifs_clean_aperture_is_read_from_its_boxes() -> None:
+    # Link-U's kimono.crop.avif: a 722 x 1024 coded picture whose clap shows 385 x 330 of it (its README's numbers).
+    from pipeline.imaging.decode import avif_clean_aperture
+
+    clap = _box(b"clap", struct.pack(">IIIIiIiI", 385, 1, 330, 1, 207, 2, -308, 1))
+    ispe = _box(b"ispe", struct.pack(">II", 722, 1024), full=True)
+    ipma = _box(b"ipma", struct.pack(">IHBBB", 1, 1, 2, 0x01, 0x82), full=True)  # item 1: ispe, clap (essential)
+    meta = _box(b"meta", _box(b"pitm", struct.pack(">H", 1), full=True)
+                + _box(b"iprp", _box(b"ipco", ispe + clap) + ipma), full=True)
+    head = _box(b"ftyp", b"avif\x00\x00\x00\x00avifmif1") + meta
+    assert avif_clean_aperture(head, (722, 1024)) == (272, 39, 657, 369)
+    assert avif_clean_aperture(head.replace(b"clap", b"clip"), (722, 1024)) is None  # no aperture: the whole picture
+    other = head.replace(struct.pack(">IHBBB", 1, 1, 2, 0x01, 0x82), struct.pack(">IHBBB", 1, 2, 2, 0x01, 0x82))
+    assert avif_clean_aperture(other, (722, 1024)) is None  # the aperture of another item
+
+
+def test_an_avif_is_delivered_as_its_clean_aperture_shows_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow's AVIF plugin turns a picture by its irot and imir but ignores its clap: the coded frame was delivered.
+    import pipeline.imaging.decode as decode
+
+    rgb8 = np.zeros((64, 96, 3), np.uint8)
+    rgb8[16:48, 24:72] = (200, 120, 60)  # the aperture's content; black outside it
+    path = tmp_path / "framed.avif"
+    Image.fromarray(rgb8).save(path, quality=100)
+    monkeypatch.setattr(decode, "avif_clean_aperture", lambda head, size: (24, 16, 72, 48))
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert decoded.rgb.shape == (32, 48, 3) and (decoded.meta.width, decoded.meta.height) == (48, 32)
+    assert float(decoded.rgb.min()) > 0.02  # none of the black frame
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

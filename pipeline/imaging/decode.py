@@ -366,6 +366,80 @@ def hdr_transfer(head: bytes) -> str | None:
     return None
 
 
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> dict[bytes, list[tuple[int, int]]]:
+    """ISOBMFF boxes between ``start`` and ``end`` of ``data``: type -> [(payload start, payload end)], in order;
+    a box running past the data is cut at its end, and its siblings after it are not read."""
+    end = len(data) if end is None else end
+    found: dict[bytes, list[tuple[int, int]]] = {}
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        head = 8
+        if size == 1 and at + 16 <= end:
+            size, head = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:
+            size = end - at
+        if size < head:
+            break
+        found.setdefault(kind, []).append((at + head, min(at + size, end)))
+        at += size
+    return found
+
+
+def avif_clean_aperture(head: bytes, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The crop box (left, upper, right, lower) that an AVIF's clean aperture (``clap``, ISO/IEC 14496-12, on its
+    primary item) cuts from its coded picture of ``size`` (width, height), as libavif reads it: the aperture's
+    centre is offset from the picture's; None without one, or when it is not a whole-pixel box inside the picture.
+
+    Pillow's AVIF plugin applies the rotation and mirroring (``irot``, ``imir``, as an EXIF orientation) but not the
+    aperture: Link-U's kimono.crop.avif was delivered whole, 722 x 1024, where its file shows 385 x 330 of it.
+    (libheif applies a HEIC's itself.)"""
+    try:
+        meta = _boxes(head).get(b"meta")
+        if not meta:
+            return None
+        inside = _boxes(head, meta[0][0] + 4, meta[0][1])  # a full box: version and flags first
+        pitm, iprp = inside.get(b"pitm"), inside.get(b"iprp")
+        if not pitm or not iprp:
+            return None
+        primary = struct.unpack_from(">H" if head[pitm[0][0]] == 0 else ">I", head, pitm[0][0] + 4)[0]
+        props = _boxes(head, *iprp[0])
+        ipco, ipma = props.get(b"ipco"), props.get(b"ipma")
+        if not ipco or not ipma:
+            return None
+        listed = _boxes(head, *ipco[0])
+        order = sorted((start, kind) for kind, spans in listed.items() for start, _ in spans)  # property indices
+        at = ipma[0][0]
+        version, flags = head[at], int.from_bytes(head[at + 1:at + 4], "big")
+        entries = struct.unpack_from(">I", head, at + 4)[0]
+        at += 8
+        for _ in range(entries):
+            item = struct.unpack_from(">H" if version < 1 else ">I", head, at)[0]
+            at += 2 if version < 1 else 4
+            count = head[at]
+            at += 1
+            for _k in range(count):
+                index = (struct.unpack_from(">H", head, at)[0] & 0x7FFF) if flags & 1 else head[at] & 0x7F
+                at += 2 if flags & 1 else 1
+                if item == primary and 0 < index <= len(order) and order[index - 1][1] == b"clap":
+                    return _clap_box(head, order[index - 1][0], size)
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _clap_box(head: bytes, at: int, size: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    wn, wd, hn, hd, xn, xd, yn, yd = struct.unpack_from(">IIIIiIiI", head, at)
+    if not (wd and hd and xd and yd) or wn % wd or hn % hd:
+        return None
+    (w, h), cw, ch = size, wn // wd, hn // hd
+    left, top = xn / xd + (w - 1) / 2 - (cw - 1) / 2, yn / yd + (h - 1) / 2 - (ch - 1) / 2
+    if left != int(left) or top != int(top) or left < 0 or top < 0 or left + cw > w or top + ch > h or not (cw and ch):
+        return None
+    box = (int(left), int(top), int(left) + cw, int(top) + ch)
+    return None if box == (0, 0, w, h) else box
+
+
 def icc_hdr_transfer(icc: bytes | None) -> str | None:
     """The HDR transfer an ICC profile's ``cicp`` tag (ICC.1:2022) declares, or None: libjxl describes a JPEG XL's
     PQ or HLG colour so (``Rec2100PQ``), and LittleCMS, converting through it, delivers it washed out too."""
@@ -1139,6 +1213,12 @@ def decode_raster_with_opacity(
                         f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
+                if im.format == "AVIF":  # its clean aperture, before its orientation turns it (as the file says)
+                    with open(path, "rb") as f:
+                        aperture = avif_clean_aperture(f.read(_COLOUR_BOX_SPAN), im.size)
+                    if aperture is not None:
+                        im = im.crop(aperture)  # keeps its info: the EXIF orientation Pillow made of irot and imir
+                        w, h = im.size
                 if im.mode == "F":  # 32-bit float samples, one channel (a grey TIFF, a PFM): read as 0-1 it was black
                     raise InputError(floating_point_picture(32, "grey", im.format or "picture"))
                 if im.format == "TIFF":  # Pillow opens a grey TIFF of signed or 32-bit integers as 16-bit grey
