@@ -721,6 +721,20 @@ def test_tiffs_pillow_cannot_decode_are_read_through_opencv(tmp_path: Path) -> N
     decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
     assert decoded.rgb.shape == (24, 32, 3) and decoded.meta.width == 32 and decoded.meta.height == 24
     assert np.allclose(decoded.rgb, srgb_to_linear(rgb12 / 4095.0), atol=2e-3)
+    # Damaged mid-stream, OpenCV returns the rows before the damage and black after: that is no picture to deliver.
+    # An 8-bit LZW TIFF (Pillow opens it, its decode fails) and the 12-bit one cut short keep their refusals.
+    lzw = tmp_path / "damaged_lzw.tif"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (200, 300, 3), np.uint8)).save(
+        lzw, compression="tiff_lzw")
+    data = lzw.read_bytes()
+    ifd = struct.unpack_from("<I", data, 4)[0]  # after the strips: the data's last 40 % zeroed
+    lzw.write_bytes(data[: int(ifd * 0.6)] + bytes(ifd - int(ifd * 0.6)) + data[ifd:])
+    with pytest.raises(InputError, match="corrupt or truncated image"):
+        decode_proxy(lzw, SourceKind.RASTER, 1600, 200_000_000)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 400] + bytes(400))
+    with pytest.raises(InputError, match="12-bit samples"):
+        decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
 
 
 def test_a_16_bit_tiff_stored_in_planes_is_read_not_as_noise(tmp_path: Path) -> None:

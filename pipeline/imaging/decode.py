@@ -1273,7 +1273,7 @@ def decode_raster_with_opacity(
             return read
         raise InputError(_unreadable_tiff(path) or _unopened(path)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        read = _tiff_by_opencv(path, long_edge, max_pixels, max_bytes, downscale)
+        read = _tiff_by_opencv(path, long_edge, max_pixels, max_bytes, downscale, photometric=_YCBCR)
         if read is not None:
             return read
         raise InputError(tiff_codec_unread(path, exc) or f"corrupt or truncated image: {exc}") from None
@@ -1293,19 +1293,25 @@ def decode_raster_with_opacity(
 #: TIFF PhotometricInterpretation (grey, RGB, YCbCr) and Compression values (none, LZW, JPEG, Deflate, PackBits) of the
 #: TIFFs :func:`_tiff_by_opencv` reads.
 _OPENCV_PHOTOMETRIC = frozenset({1, 2, 6})
+_YCBCR = frozenset({6})
 _OPENCV_COMPRESSION = frozenset({1, 5, 7, 8, 32946, 32773})
 #: TIFF tags of the picture's size, orientation and ICC profile.
 _IMAGE_WIDTH, _IMAGE_LENGTH, _ORIENTATION, _ICC_PROFILE = 0x0100, 0x0101, 0x0112, 0x8773
 
 
-def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_bytes: int, downscale: bool = True
-                    ) -> tuple[np.ndarray, SourceMetadata, None] | None:
+def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_bytes: int, downscale: bool = True,
+                    photometric: frozenset[int] | None = None) -> tuple[np.ndarray, SourceMetadata, None] | None:
     """A TIFF that Pillow cannot open or decode, read by OpenCV's libtiff, which reads what Pillow's decoders do not
     (a camera's YCbCr 4:2:2 TIFF, as Fujifilm's DSCF files are; samples of 2 to 14 bits, scaled to 8 or 16 bits),
     as :func:`decode_raster_with_opacity` returns it: linear sRGB, at about ``long_edge`` unless ``downscale`` is
     off, turned by its orientation, no opacity (an alpha is flattened onto white). None for any other file, one over
     ``max_pixels`` or ``max_bytes``, one with an ICC profile (Pillow's path alone converts a colour space), or one
     OpenCV cannot read either: the caller's message then stands. Camera metadata is not read (Pillow could not).
+
+    Where Pillow opened the file but its decode failed, only a ``photometric`` one is tried (a YCbCr TIFF's chroma
+    subsampling is what Pillow lacks; any other such failure is damage): on a damaged LZW, Deflate or PackBits TIFF
+    OpenCV returns the rows before the damage and black after them, where Pillow rightly says "corrupt". A picture
+    whose last row is black in every channel is taken for such a partial read, and not used.
     """
     first = _first_directory(path, first_of=(_BITS_PER_SAMPLE, _SAMPLE_FORMAT))
     if first is None:
@@ -1314,7 +1320,7 @@ def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_byte
     # Only what OpenCV was seen to read right: grey, RGB or YCbCr unsigned samples of at most 16 bits, interleaved
     # (it reads deep planes as noise: :func:`_deep_planes`), in a codec every libtiff has (where it lacks one it
     # returns a black picture, not nothing; and it takes a CIELab picture's samples for RGB).
-    if (tags.get(0x0106) not in _OPENCV_PHOTOMETRIC or tags.get(_SAMPLE_FORMAT, 1) != 1
+    if (tags.get(0x0106) not in (photometric or _OPENCV_PHOTOMETRIC) or tags.get(_SAMPLE_FORMAT, 1) != 1
             or tags.get(_BITS_PER_SAMPLE, 0) > 16 or tags.get(_PLANAR_CONFIGURATION, 1) == _SEPARATE_PLANES
             or tags.get(_COMPRESSION, 1) not in _OPENCV_COMPRESSION):
         return None
@@ -1322,8 +1328,9 @@ def _tiff_by_opencv(path: Path, long_edge: int | None, max_pixels: int, max_byte
     if _ICC_PROFILE in held or not (w and h) or w * h > max_pixels or w * h * (8 + 12 + 16) > max_bytes:
         return None
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)  # as stored: the orientation is applied below
-    if arr is None or arr.shape[:2] != (h, w) or arr.dtype not in (np.uint8, np.uint16) or arr.min() == arr.max():
-        return None  # (a data stream libtiff stops in comes back black, not as nothing: the caller's reason stands)
+    if (arr is None or arr.shape[:2] != (h, w) or arr.dtype not in (np.uint8, np.uint16) or arr.min() == arr.max()
+            or not arr[-1].any()):
+        return None  # (a data stream libtiff stops in comes back black from there: the caller's reason stands)
     full = float(np.iinfo(arr.dtype).max)
     if arr.ndim == 2:
         encoded = np.repeat(arr[..., None].astype(np.float32) / full, 3, axis=2)
