@@ -648,6 +648,8 @@ def test_a_12_bit_jpeg_is_named(tmp_path: Path) -> None:
     data = bytearray(buf.getvalue())
     sof = data.index(b"\xff\xc0")
     data[sof + 4] = 12  # its sample precision
+    data[sof:sof] = b"\xff\xff"  # and fill bytes before its marker, as the standard allows
+    sof += 2
     path = tmp_path / "twelve.jpg"
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match="a 12-bit JPEG .* that Pillow cannot decode: save it as a 16-bit TIFF"):

@@ -1552,6 +1552,9 @@ def _jpeg_variant(path: Path) -> str | None:
     at = 2
     while at + 9 < len(data) and data[at] == 0xFF:
         marker = data[at + 1]
+        if marker == 0xFF:  # a fill byte before the marker
+            at += 1
+            continue
         if marker in _JPEG_SOF:
             bits = data[at + 4]
             if marker in _JPEG_LOSSLESS:
