@@ -791,6 +791,20 @@ def test_an_avif_is_delivered_as_its_clean_aperture_shows_it(tmp_path: Path, mon
     assert float(decoded.rgb.min()) > 0.02  # none of the black frame
 
 
+def test_a_png_with_megabytes_of_metadata_is_read(tmp_path: Path) -> None:
+    # exiv2's ReaganLargePng.png (a 1.6 MB ICC profile) was "corrupt or truncated image: Decompressed data too large
+    # for PngImagePlugin.MAX_TEXT_CHUNK": Pillow's 1 MB cap on a chunk; Photoshop's XMP history runs to megabytes.
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("XML:com.adobe.xmp", "<x>" + "history " * 400_000 + "</x>", zip=True)  # 3.2 MB inflated
+    path = tmp_path / "tagged.png"
+    rgb8 = np.repeat(np.arange(48, dtype=np.uint8)[None, :, None] * 5, 32, axis=0).repeat(3, axis=2)
+    Image.fromarray(rgb8).save(path, pnginfo=info)
+    decoded = decode_proxy(path, SourceKind.RASTER, 1600, 200_000_000)
+    assert np.allclose(decoded.rgb, srgb_to_linear(rgb8 / 255.0), atol=1e-6)
+
+
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A grey PNG whose header says ``width`` x ``height`` and whose data stops after one black row."""
     def chunk(kind: bytes, body: bytes) -> bytes:

@@ -32,7 +32,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 import rawpy
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear, u16_to_linear
@@ -840,6 +840,11 @@ quiet_unless_asked()  # libtiff's C-level complaints about damaged TIFFs kept of
 #: refused as "could be decompression bomb DOS attack". Set to half that ceiling, so that postprod's own limits (the
 #: pixels, then the decode's memory budget, both from the header, before any pixel is read) decide and word it.
 Image.MAX_IMAGE_PIXELS = 1_000_000_000
+#: Pillow refuses a PNG one of whose text or ICC chunks inflates past 1 MB ("Decompressed data too large for
+#: PngImagePlugin.MAX_TEXT_CHUNK"): exiv2's test photo with a 1.6 MB ICC profile was refused as corrupt. Printer and
+#: LUT profiles, and Photoshop's XMP with its document history, run to several MB. 16 MB a chunk, within Pillow's
+#: own 64 MB for all of a file's text, keeps a compressed-text bomb bounded.
+PngImagePlugin.MAX_TEXT_CHUNK = 16 * 2**20
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _EXIF_IFD = 0x8769
 _MAKER_NOTE = 0x927C
