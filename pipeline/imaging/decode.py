@@ -1054,16 +1054,17 @@ def _stored_at_16_bits(im: Image.Image) -> bool:
     return False
 
 
-def _deep_planes(im: Image.Image) -> bool:
-    """Whether an opened TIFF stores samples of more than 8 bits as separate planes, one per channel (Photoshop's
-    Pixel Order: Per Channel): Pillow's and OpenCV's decodes of one are noise (OpenImageIO's libtiffpic depth series:
-    rgb-planar-16 and separated-planar-16 were delivered so); tifffile reads an uncompressed or Deflate one."""
+def _deep_planes(im: Image.Image) -> int:
+    """The bits a sample of an opened TIFF that stores samples of more than 8 bits as separate planes, one per
+    channel (Photoshop's Pixel Order: Per Channel), or 0 for any other picture: Pillow's and OpenCV's decodes of one
+    are noise (OpenImageIO's libtiffpic depth series: rgb-planar-16 and separated-planar-16 were delivered so);
+    tifffile reads an uncompressed or Deflate one."""
     if im.format != "TIFF":
-        return False
+        return 0
     tags = getattr(im, "tag_v2", {})
     bits = tags.get(_BITS_PER_SAMPLE)
     deepest = max(bits) if isinstance(bits, tuple) and bits else (bits or 0)
-    return tags.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES and deepest > 8
+    return deepest if tags.get(_PLANAR_CONFIGURATION) == _SEPARATE_PLANES and deepest > 8 else 0
 
 
 def pillow_orients(im: Image.Image) -> bool:
@@ -1210,17 +1211,19 @@ def decode_raster_with_opacity(
                     )
                 icc = im.info.get("icc_profile")
                 transfer = icc_hdr_transfer(icc)
-                if transfer is None and im.format in ("HEIF", "AVIF", "PNG"):
+                boxes = b""  # the leading boxes or chunks, where a HEIF, AVIF or PNG describes its colour
+                if im.format in ("HEIF", "AVIF", "PNG"):
                     with open(path, "rb") as f:
-                        transfer = hdr_transfer(f.read(_COLOUR_BOX_SPAN))
+                        boxes = f.read(_COLOUR_BOX_SPAN)
+                if transfer is None and boxes:
+                    transfer = hdr_transfer(boxes)
                 if transfer is not None:
                     raise InputError(
                         f"an HDR picture ({transfer} transfer): postprod develops standard-range pictures and "
                         "RAWs, and read as one this would come out washed out; export it as an SDR JPEG or HEIF, "
                         "or deliver the RAW")
                 if im.format == "AVIF":  # its clean aperture, before its orientation turns it (as the file says)
-                    with open(path, "rb") as f:
-                        aperture = avif_clean_aperture(f.read(_COLOUR_BOX_SPAN), im.size)
+                    aperture = avif_clean_aperture(boxes, im.size)
                     if aperture is not None:
                         im = im.crop(aperture)  # keeps its info: the EXIF orientation Pillow made of irot and imir
                         w, h = im.size
@@ -1256,7 +1259,7 @@ def decode_raster_with_opacity(
                         if sixteen else None)
                 if planar and deep is None:
                     raise InputError(
-                        f"a {max(im.tag_v2.get(_BITS_PER_SAMPLE))}-bit TIFF in {_colour_model(im.tag_v2.get(0x0106))} "
+                        f"a {planar}-bit TIFF in {_colour_model(im.tag_v2.get(0x0106))} "
                         "colour stored as separate planes, one per channel, that postprod cannot decode (Pillow and "
                         "OpenCV read it as noise): save it with its channels interleaved (Photoshop: Pixel Order "
                         "Interleaved) or as a JPEG")

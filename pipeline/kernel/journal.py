@@ -43,7 +43,7 @@ from pipeline import __version__
 from pipeline.kernel.files import make_durable, write_json_atomic
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.records import (
-    Failure,
+    RETRIED_FAILURES,
     ImageRecord,
     SourceTask,
     Status,
@@ -134,7 +134,7 @@ class Journal:
         except (TypeError, KeyError, ValueError):  # written by another version: redo
             return None
         if record.status is Status.FAILED and (
-                record.failure in (Failure.TRANSIENT, Failure.INTERNAL)
+                record.failure in RETRIED_FAILURES
                 or record.failure is None and (record.error or "").startswith("worker process died")):
             return None  # the machine's failure, not the file's (journalled by versions before the distinction)
         out = os.fspath(out_dir)

@@ -33,6 +33,10 @@ class Failure(StrEnum):
     INTERNAL = "internal"  # postprod's own error on the file (a bug, a library's on input it did not expect): retried
 
 
+#: The failures a rerun tries again (the machine's, postprod's own), not journalled as done.
+RETRIED_FAILURES = frozenset({Failure.TRANSIENT, Failure.INTERNAL})
+
+
 class ExposureVerdict(StrEnum):
     UNDER = "under"
     OK = "ok"

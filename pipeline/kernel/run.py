@@ -52,7 +52,7 @@ from pipeline.kernel.outdir import (
 )
 from pipeline.kernel.record_store import RecordStore
 from pipeline.kernel.records import (
-    Failure,
+    RETRIED_FAILURES,
     ImageRecord,
     OperationKind,
     SourceKind,
@@ -380,7 +380,7 @@ def _flag_stand_ins(shoot: Shoot, records: RecordStore) -> None:
 def _failed_for_good(record: ImageRecord | None) -> bool:
     """Whether an image failed on its content (a rerun fails it the same way), not on the machine."""
     return (record is not None and record.status is Status.FAILED
-            and record.failure not in (Failure.TRANSIENT, Failure.INTERNAL))
+            and record.failure not in RETRIED_FAILURES)
 
 
 def _process(settings: RunSettings, graph: Graph, context: RunContext, start: float,
@@ -447,7 +447,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
         for record in executor.map(segment, context, [t for t, _ in todo],
                                    None if first else records.view([t.source_path for t, _ in todo])):
             records.put(record.source_path, record)
-            if record.failure not in (Failure.TRANSIENT, Failure.INTERNAL):  # retried by the next run
+            if record.failure not in RETRIED_FAILURES:  # retried by the next run
                 journal.put(index, by_hash[record.source_path], keys[record.source_path], record,
                             image_files(record))
             if on_record:
