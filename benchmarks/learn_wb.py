@@ -290,6 +290,7 @@ def main() -> int:
     ap.add_argument("--lams", type=float, nargs="+", default=[1e-3, 1e-5, 1e-7])
     ap.add_argument("--cache", type=Path, default=Path("/tmp/learn_wb_train2.npz"))
     ap.add_argument("--write-model", type=Path)
+    ap.add_argument("--save-eval", type=Path, help="write each held-out item's truth and estimates as JSON")
     args = ap.parse_args()
 
     t0 = time.time()
@@ -331,8 +332,8 @@ def main() -> int:
             wb = sum(1 for x in rows if x[3] != 0 and x[7] * x[3] < 0)
             print(f"| {s} | {dom} | {len(rows)} | {np.median(e_l):.1f} (p90 {np.percentile(e_l, 90):.0f}) | {wl} | "
                   f"{np.median(e_b):.1f} (p90 {np.percentile(e_b, 90):.0f}) | {wb} |")
-    with open("/tmp/learn_wb_eval.json", "w") as fh:
-        json.dump(res, fh)
+    if args.save_eval:  # each held-out item's truth and both estimates, for a comparison beyond the table
+        args.save_eval.write_text(json.dumps(res))
     return 0
 
 
