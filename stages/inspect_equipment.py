@@ -30,6 +30,7 @@ from pipeline.imaging.identity import read_identity
 from pipeline.imaging.lens_field import MIN_SIDE_PX as LENS_MIN_SIDE_PX
 from pipeline.imaging.lens_field import lens_field
 from pipeline.imaging.sensor_defects import PhotositeScan
+from pipeline.kernel.beside import beside
 from pipeline.kernel.errors import ConfigError, Location
 from pipeline.kernel.records import EquipmentCheck, ImageRecord, SourceKind, WorkItem
 from pipeline.kernel.stage import Resources, Stage
@@ -90,21 +91,29 @@ class InspectEquipment(Stage):
     def process(self, item: WorkItem) -> None:
         p = self.params
         r = item.record
-        identity = read_identity(item.task.path, exiftool=p.exiftool)
-        r.identity.camera_serial = identity.body_serial
-        r.identity.camera_serial_tag = identity.body_serial_tag
-        r.identity.lens_serial = identity.lens_serial
-        r.identity.artist = identity.artist
-
+        threads = self.context.threads_per_worker
+        # The serials (exiftool answers in its own process) and the dust evidence beside the lens field and the
+        # focus (pipeline.kernel.beside): they read the file and the proxy, never the record.
+        identity = beside(threads, read_identity, item.task.path, exiftool=p.exiftool)
         proxy: Proxy = item.artifacts["proxy"]
         scan: PhotositeScan | None = item.artifacts.get("photosite_scan")
         check = EquipmentCheck()
         # A frame decode_raw accepts can be smaller than either check needs (8 px a side is enough to
         # measure exposure): it gives no dust evidence and no focus verdict, not an error.
         side = min(proxy.rgb.shape[:2])
-        dust = (dust_evidence(proxy.rgb, r.frame.orientation)
-                if p.dust and side >= DUST_MIN_SIDE_PX and shows_the_sensor(r) else None)
+        dusted = (beside(threads, dust_evidence, proxy.rgb, r.frame.orientation)
+                  if p.dust and side >= DUST_MIN_SIDE_PX and shows_the_sensor(r) else None)
         lens = lens_field(proxy.rgb, r.frame.orientation) if p.lens and side >= LENS_MIN_SIDE_PX else None
+        if p.focus and side >= FOCUS_MIN_SIDE_PX:
+            self._judge_focus(item, proxy, check)
+        elif p.focus:
+            check.focus_detail = f"not judged: the frame is under {FOCUS_MIN_SIDE_PX} px a side"
+        found = identity.result()
+        r.identity.camera_serial = found.body_serial
+        r.identity.camera_serial_tag = found.body_serial_tag
+        r.identity.lens_serial = found.lens_serial
+        r.identity.artist = found.artist
+        dust = None if dusted is None else dusted.result()
         if dust is not None or scan is not None or lens is not None:
             rel = evidence_path(item.task.content_hash)
             self.write_file(self.out_path(rel), evidence_bytes(dust, scan, lens))
@@ -114,10 +123,6 @@ class InspectEquipment(Stage):
         if scan is not None:
             check.photosite_scan_skipped = scan.skipped
             check.photosite_candidates = None if scan.skipped else len(scan.candidates)
-        if p.focus and side >= FOCUS_MIN_SIDE_PX:
-            self._judge_focus(item, proxy, check)
-        elif p.focus:
-            check.focus_detail = f"not judged: the frame is under {FOCUS_MIN_SIDE_PX} px a side"
         r.equipment = check
 
     def _judge_focus(self, item: WorkItem, proxy: Proxy, check: EquipmentCheck) -> None:

@@ -61,7 +61,8 @@ class MeasureExposure(Stage):
         m = measure_all(proxy.rgb, rendered, p.highlight_clip_level, p.shadow_clip_level, luma=proxy.luma,
                         look_for_chart=p.colour_checker,
                         opaque=None if proxy.opacity is None else proxy.opacity >= OPAQUE,
-                        line_luma=None if rendered else undistorted(item.record, proxy.luma))
+                        line_luma=None if rendered else undistorted(item.record, proxy.luma),
+                        threads=self.context.threads_per_worker)
         r = item.record
         r.exposure, r.colour, r.focus, r.lines, r.content = m.exposure, m.colour, m.focus, m.lines, m.content
 

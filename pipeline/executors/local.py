@@ -1,11 +1,16 @@
-"""In-process executor: one image after the other, for debugging and tests.
+"""In-process executor: one image after the other, for debugging, tests and small shoots.
 
 A breakpoint in a stage stops here, in the same process, with the proxy in
-reach: this is the executor to use with ``pdb``.
+reach: this is the executor to use with ``pdb``. Being the only process at
+work, it lets OpenCV, the face detector and the measurements use every CPU the
+process may run on (:func:`usable_cpus`); a Ray worker gets one, as it shares the
+machine with a worker per CPU. The records are the same either way.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from typing import Iterator, Sequence
 
 from pipeline.kernel import decode_cache
@@ -20,14 +25,26 @@ from pipeline.kernel.stage import RunContext
 MEMORY_CACHE_BYTES = 256 * 1024 * 1024
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container or ``taskset`` narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class LocalExecutor:
-    def __init__(self) -> None:
+    """Runs the images one after the other in this process, with ``threads`` threads for each image's work
+    (every usable CPU by default)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.threads = max(1, threads if threads is not None else usable_cpus())
         decode_cache.hold_in_memory(MEMORY_CACHE_BYTES)
 
     def map(
         self, graph: Graph, context: RunContext, tasks: list[SourceTask], records: Sequence[ImageRecord] | None = None
     ) -> Iterator[ImageRecord]:
-        runner = Runner(graph, context)
+        runner = Runner(graph, replace(context, threads_per_worker=self.threads))
         for i, task in enumerate(tasks):
             stop_if_interrupted()  # a Ctrl-C that was swallowed where it landed stops the run here
             yield runner.run(task, records[i] if records is not None else None)

@@ -27,7 +27,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -41,6 +41,7 @@ from pipeline.imaging.icc import read_matrix_shaper, to_linear_srgb
 from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.imaging.libtiff import quiet_unless_asked
 from pipeline.imaging.sensor_defects import PhotositeScan, scan_raw
+from pipeline.kernel.beside import beside
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
 
@@ -1461,6 +1462,7 @@ def decode_proxy(
     fmt: str | None = None,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
     scan_photosites: bool = False,
+    threads: int = 1,
 ) -> Decoded:
     """Decode a source into its analysis proxy and read its metadata.
 
@@ -1491,6 +1493,9 @@ def decode_proxy(
         data (:attr:`Decoded.photosites`): LibRaw holds it only while the file
         is open, so this is the one place to do it (about 0.05 CPU-seconds per 6 MP
         frame: benchmarks/EQUIPMENT.md).
+    threads : int
+        Above 1, the photosite scan runs beside LibRaw's decode (on a copy of the raw data), where the
+        caller has CPUs to spare (:mod:`pipeline.kernel.beside`); the same scan.
 
     Returns
     -------
@@ -1515,6 +1520,7 @@ def decode_proxy(
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
             path, long_edge, max_pixels, file_size, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
+            threads=threads,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     if decoded.opacity is not None and not decoded.opacity.any():
@@ -1666,6 +1672,7 @@ def _decode_raw_proxy(
     unknown: bool,
     fmt: str | None,
     scan_photosites: bool = False,
+    threads: int = 1,
 ) -> Decoded:
     try:
         raw = open_raw(path, fmt)
@@ -1684,10 +1691,11 @@ def _decode_raw_proxy(
                 camera_raw = camera_raw_baseline(raw, path)
             except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
                 camera_raw = None
-            # The raw photosite values, before LibRaw's processing touches anything.
-            photosites = _scan(raw) if scan_photosites else None
+            # The raw photosite values, before LibRaw's processing touches anything (beside it: a copy of them).
+            scanned = _start_scan(raw, threads) if scan_photosites else None
             half = proxy_wants_half_size(meta.width, meta.height, long_edge)
             rgb16 = decode_raw_linear(raw, half_size=half)
+            photosites = None if scanned is None else scanned()
     except rawpy.LibRawError as exc:
         make, model = read_raw_make_model(path)
         camera = f" from {make} {model}" if make else ""
@@ -1699,7 +1707,30 @@ def _decode_raw_proxy(
     return Decoded(u16_to_linear(small16), meta, rgb16, half, camera_raw, small16, photosites)
 
 
-def _scan(raw: rawpy.RawPy) -> PhotositeScan:
+class _RawCopy:
+    """What the photosite scan reads of an open RAW (:func:`~pipeline.imaging.sensor_defects.scan_raw`), its
+    photosites copied: the scan can then run while LibRaw develops the same file."""
+
+    def __init__(self, raw: rawpy.RawPy) -> None:
+        self.sizes, self.raw_pattern, self.raw_type = raw.sizes, raw.raw_pattern, raw.raw_type
+        self.num_colors, self.black_level_per_channel = raw.num_colors, raw.black_level_per_channel
+        self.white_level = raw.white_level
+        self.raw_image_visible = None if self.raw_type != rawpy.RawType.Flat else np.array(raw.raw_image_visible)
+
+
+def _start_scan(raw: rawpy.RawPy, threads: int) -> Callable[[], PhotositeScan]:
+    """The photosite scan of an open RAW, started: made now on one thread; with more, beside LibRaw's decode on a
+    copy of the photosites (:mod:`pipeline.kernel.beside`). Call the answer for the scan."""
+    if threads > 1:
+        try:
+            return beside(threads, _scan, _RawCopy(raw)).result
+        except (ValueError, rawpy.LibRawError):
+            pass  # the scan itself says what it cannot read, as on one thread
+    scan = _scan(raw)
+    return lambda: scan
+
+
+def _scan(raw: rawpy.RawPy | _RawCopy) -> PhotositeScan:
     """The photosite scan of an open RAW; a sensor the scan cannot read is skipped, not an error."""
     try:
         return scan_raw(raw)

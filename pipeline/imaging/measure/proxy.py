@@ -3,6 +3,9 @@
 The topics share their working copies: the luminance of the proxy, its copy
 at :data:`~pipeline.imaging.measure.common.WORK_LONG_EDGE` and that copy
 sRGB-encoded are each made once here and handed to every topic that reads them.
+Given threads, the two longest topics (the colour, with its ColorChecker search,
+and the straight lines) run beside the others: they only read the shared
+arrays, so the measures are the same as one after the other.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pipeline.imaging.measure.content import content_measure
 from pipeline.imaging.measure.exposure import backdrop_colour, exposure_measure, white_backdrop
 from pipeline.imaging.measure.focus import focus_measure
 from pipeline.imaging.measure.lines import line_measure
+from pipeline.kernel.beside import beside
 from pipeline.kernel.records import ColourMeasure, ContentMeasure, ExposureMeasure, FocusMeasure, LineMeasure
 
 
@@ -41,6 +45,7 @@ def measure_all(
     look_for_chart: bool = True,
     opaque: np.ndarray | None = None,
     line_luma: np.ndarray | None = None,
+    threads: int = 1,
 ) -> ProxyMeasures:
     """Exposure, colour, focus, lines and content of one linear proxy.
 
@@ -67,6 +72,9 @@ def measure_all(
     line_luma : ndarray, (h, w), optional
         The luminance the straight lines are read on, when not ``luma``: a RAW's with its lens's distortion undone
         (:meth:`~pipeline.imaging.lens_profile.LensGrid.corrected_picture`), so that its lines are straight.
+    threads : int
+        Above 1, the colour and the lines are measured in two more threads beside the rest (the process's
+        own CPUs to spare: the in-process executor's); the same measures.
 
     Returns
     -------
@@ -87,16 +95,14 @@ def measure_all(
                          f"got {luma.dtype} of shape {luma.shape}")
     small = resize_long_edge(luma, WORK_LONG_EDGE)
     encoded_small = encode_luma(small)
+    lines = beside(threads, line_measure, luma if line_luma is None else line_luma, undistorted=line_luma is not None)
     backdrop = white_backdrop(rgb)
     sweep = None if backdrop is None else backdrop_colour(rgb, backdrop)  # read once: meter, light and render
-    return ProxyMeasures(
-        exposure=exposure_measure(
-            rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
-            opaque=opaque, backdrop=None if backdrop is None else backdrop.mask, backdrop_rgb=sweep,
-            backdrop_falloff=None if backdrop is None else backdrop.falloff,
-        ),
-        colour=colour_measure(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=sweep),
-        focus=focus_measure(luma, encoded_small),
-        lines=line_measure(luma if line_luma is None else line_luma, undistorted=line_luma is not None),
-        content=content_measure(encoded_small, rgb),
+    colour = beside(threads, colour_measure, rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=sweep)
+    exposure = exposure_measure(
+        rgb, luma, small, rendered=rendered, highlight_level=highlight_level, shadow_level=shadow_level,
+        opaque=opaque, backdrop=None if backdrop is None else backdrop.mask, backdrop_rgb=sweep,
+        backdrop_falloff=None if backdrop is None else backdrop.falloff,
     )
+    focus, content = focus_measure(luma, encoded_small), content_measure(encoded_small, rgb)
+    return ProxyMeasures(exposure=exposure, colour=colour.result(), focus=focus, lines=lines.result(), content=content)
