@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.executors.local import LocalExecutor, usable_cpus
+from pipeline.executors import usable_cpus
+from pipeline.executors.local import LocalExecutor
 from pipeline.imaging.color import luminance
 from pipeline.imaging.decode import decode_proxy, decode_raster
 from pipeline.imaging.measure import measure_all

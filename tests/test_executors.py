@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import EXIT_OK, main
-from pipeline.executors import RAY_OVERHEAD_S, choose_executor, estimate_local_seconds
+from pipeline.executors import RAY_OVERHEAD_S, choose_executor, estimate_local_seconds, usable_cpus
 from pipeline.kernel.records import SourceKind, SourceTask
 
 
@@ -59,6 +59,28 @@ def test_the_cli_prints_the_choice_and_the_summary_keeps_it(tmp_path: Path, raw_
     assert summary["executor"].startswith("local (auto:")
     bad = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "o2"), "--executor", "spark"])
     assert bad.exit_code != EXIT_OK
+
+
+def test_the_threads_an_image_gets_in_this_process_are_given_and_said(tmp_path: Path, raw_dir: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.kernel.runner as runner
+
+    given: list[int] = []
+    limit = runner.limit_threads
+    monkeypatch.setattr(runner, "limit_threads", lambda n: (given.append(n), limit(n)))
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / "Kodak_DC50_DC50IMG_DC0008L.KDC", shoot)
+    one = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "one"), "--threads", "1"])
+    assert one.exit_code == EXIT_OK, one.output
+    assert "; 1 thread an image)" in one.output and set(given) == {1}
+    given.clear()
+    every = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "every")])
+    assert every.exit_code == EXIT_OK, every.output
+    cpus = usable_cpus()
+    assert f"; {cpus} thread{'s' if cpus > 1 else ''} an image)" in every.output and set(given) == {cpus}
+    assert CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "no"), "--threads", "0"]
+                              ).exit_code != EXIT_OK
 
 
 def test_rays_token_notice_is_kept_off_the_progress_bar() -> None:

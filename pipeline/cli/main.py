@@ -77,9 +77,12 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
               help="auto: in this process when the shoot is small enough to finish before Ray would start, Ray "
               "for larger shoots, with --workers or a cluster address (the choice is printed); ray: parallel "
-              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time (debugging).")
+              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time on every CPU (--threads; debugging, small shoots).")
 @click.option("--workers", type=int, default=None,
               help="Parallel workers for the ray executor [default: all CPUs]; with auto, asking for them picks Ray.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for each image's work when it runs in this process (local, or auto on a small shoot) "
+                   "[default: every CPU this process may use]; Ray's workers take one CPU each.")
 @click.option("--ray-address", envvar="RAY_ADDRESS", default=None,
               help="Run on an existing Ray cluster (also read from RAY_ADDRESS); default: start a local Ray.")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -116,7 +119,7 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "and why; nothing is decoded or written.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (the progress bar stays on stderr).")
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
-            workers: int | None, ray_address: str | None, graph_path: Path | None, device: str,
+            workers: int | None, threads: int | None, ray_address: str | None, graph_path: Path | None, device: str,
             progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
             follow_external_symlinks: bool, raw_jpeg_pairs: str | None, photographer_rejects: str | None, dry_run: bool,
             as_json: bool) -> None:
@@ -140,7 +143,7 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
 
     _exit_on_sigterm()
 
-    settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers,
+    settings = RunSettings(shoot_dir=shoot, out_dir=out_dir, executor=executor, workers=workers, threads=threads,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
                            shoot_id=shoot_id, only=only, force=force, wait=wait, photographer=photographer,
                            photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks,
@@ -336,9 +339,12 @@ def _print_summary(s: dict) -> None:
 @click.option("--executor", type=click.Choice(["ray", "local"]), default="local", show_default=True,
               help="local: in-process (quickest for a few images); ray: parallel workers.")
 @click.option("--workers", type=int, default=None, help="Parallel workers for the ray executor [default: all CPUs].")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads for each image's work with the local executor [default: every CPU this process may use].")
 @click.option("--graph", "graph_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The stage graph the folder was processed with [default: the bundled one].")
-def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | None, graph_path: Path | None) -> None:
+def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | None, threads: int | None,
+           graph_path: Path | None) -> None:
     """Re-render the exports of OUT whose review decisions changed.
 
     After `postprod review` (changed amounts, crops, rejected corrections),
@@ -357,7 +363,7 @@ def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | 
         raise click.UsageError(f"{out_dir / RUN_CHART_DIR} holds no chart: run `postprod process` into {out_dir} "
                                "again (with --chart), then render")
     settings = RunSettings(shoot_dir=shoot_dir or shoot, out_dir=out_dir, executor=executor, workers=workers,
-                           graph_path=graph_path, chart=chart, shoot_id=shoot_id, only="render")
+                           threads=threads, graph_path=graph_path, chart=chart, shoot_id=shoot_id, only="render")
     try:
         result = process_shoot(settings)
     except ConfigError as exc:

@@ -55,6 +55,14 @@ class ExecutorChoice:
         return f"{self.name} ({self.reason})"
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container or ``taskset`` narrows), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def estimate_local_seconds(tasks: Sequence[SourceTask]) -> float:
     """Rough seconds one process takes for ``tasks`` (:data:`SECONDS_PER_IMAGE`, :data:`SECONDS_PER_MB`)."""
     return sum(SECONDS_PER_IMAGE + SECONDS_PER_MB * t.file_size / 1e6 for t in tasks)
@@ -89,7 +97,7 @@ def choose_executor(
         return ExecutorChoice("ray", f"auto: the Ray cluster at {ray_address}")
     if workers is not None:  # worker processes asked for (one included: a crash then spares the run)
         return ExecutorChoice("ray", f"auto: --workers {workers}")
-    cpus = cpus or os.cpu_count() or 1
+    cpus = cpus or usable_cpus()
     local_s = estimate_local_seconds(tasks)
     n = len(tasks)
     if cpus < 2 or n < 2:
@@ -100,8 +108,10 @@ def choose_executor(
     return ExecutorChoice("local" if local_s <= ray_s else "ray", estimate)
 
 
-def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
+def make_executor(name: str, workers: int | None = None, ray_address: str | None = None,
+                  threads: int | None = None) -> Executor:
     """Build an executor by name (``"ray"`` or ``"local"``; resolve ``"auto"`` with :func:`choose_executor`).
+    ``threads``: the in-process executor's threads for each image (every usable CPU when None).
 
     Raises
     ------
@@ -111,7 +121,7 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
     if name == "local":
         from pipeline.executors.local import LocalExecutor
 
-        return LocalExecutor()
+        return LocalExecutor(threads)
     if name == "ray":
         from pipeline.executors.ray import RayExecutor
 

@@ -9,10 +9,10 @@ machine with a worker per CPU. The records are the same either way.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Iterator, Sequence
 
+from pipeline.executors import usable_cpus
 from pipeline.kernel import decode_cache
 from pipeline.kernel.graph import Graph
 from pipeline.kernel.interrupt import stop_if_interrupted
@@ -23,14 +23,6 @@ from pipeline.kernel.stage import RunContext
 #: Decodes the render reuses are kept in memory up to this much (then on disk), none above a quarter
 #: of it: render and analysis run in this one process, so a decode need not make the trip through a file.
 MEMORY_CACHE_BYTES = 256 * 1024 * 1024
-
-
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity, which a container or ``taskset`` narrows), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 class LocalExecutor:

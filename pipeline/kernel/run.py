@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 from charts.loader import ResolvedChart, load_chart
 from charts.schema import AcceptanceAction, LensRules
 from pipeline.equipment.photographers import load_register
-from pipeline.executors import EXECUTORS, choose_executor, make_executor
+from pipeline.executors import EXECUTORS, choose_executor, make_executor, usable_cpus
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
@@ -91,6 +91,10 @@ class RunSettings:
 
     Attributes
     ----------
+    threads : int, optional
+        Threads for each image's work with the in-process executor (OpenCV, the face detector, the parts of a
+        stage run beside each other: :mod:`pipeline.kernel.beside`); None: every CPU this process may use. Ray's
+        workers take one CPU each, whatever this says.
     device : str
         Where the detectors run: ``"auto"`` (CUDA when onnxruntime-gpu and an NVIDIA GPU are there, else the
         CPU: :func:`models.face_detectors.resolve_device`), ``"cpu"`` or ``"cuda"``.
@@ -130,6 +134,7 @@ class RunSettings:
     executor: str = "auto"
     workers: int | None = None
     ray_address: str | None = None
+    threads: int | None = None
     graph_path: Path | None = None
     device: str = "auto"
     chart: str | Path | None = None
@@ -391,6 +396,9 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,
                        pairs=settings.raw_jpeg_pairs or "raw", rejects=settings.photographer_rejects or "skip")
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
+    if choice.name == "local":  # how many CPUs its images get, said with the choice
+        threads = settings.threads or usable_cpus()
+        choice = replace(choice, reason=f"{choice.reason}; {threads} thread{'s' if threads != 1 else ''} an image")
     if on_executor:
         on_executor(str(choice))
     sweep_temp_files(context.out_dir)
@@ -440,7 +448,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
         if not todo:
             return
         if executor is None:
-            executor = make_executor(choice.name, settings.workers, settings.ray_address)
+            executor = make_executor(choice.name, settings.workers, settings.ray_address, settings.threads)
         keys = {t.source_path: k for t, k in todo}
         by_hash = {t.source_path: t.content_hash for t, _ in todo}
         first = index == 0
