@@ -111,12 +111,14 @@ renditions:
   proof: {long_edge_px: 1600, format: jpeg, quality: 85, color_space: srgb}
 """
 
-# (label, executor, workers)
+# (label, executor, workers, threads: the in-process executor's per image, None = every usable CPU)
 PIPELINE_CONFIGS = [
-    ("postprod, local executor, 1 worker", "local", 1),
-    ("postprod, auto executor (the default)", "auto", None),
-    ("postprod, Ray, 1 worker", "ray", 1),
-    ("postprod, Ray, 2 workers", "ray", 2),
+    ("postprod, local executor, 1 worker", "local", 1, None),
+    ("postprod, auto executor (the default)", "auto", None, None),
+    ("postprod, Ray, 1 worker", "ray", 1, None),
+    ("postprod, Ray, 2 workers", "ray", 2, None),
+    # One thread an image: a Ray worker's work, and the local executor's before 2026-12-06.
+    ("postprod, local executor, 1 worker, 1 thread", "local", 1, 1),
 ]
 
 # Targets (issue 16; issue 6's where still measured).
@@ -324,9 +326,11 @@ def child_main(spec_path: Path) -> None:
                 first_export.append(time.perf_counter() - start)
 
         # The shoots are folders of links to the cached corpus: followed (the benchmark's own files).
+        # (threads only when set: a checkout from before --threads is timed with --before too)
         settings = RunSettings(shoot_dir=Path(shoot), out_dir=Path(dest), executor=executor, workers=workers,
                                chart=Path(spec["chart"]), follow_external_symlinks=True,
-                               graph_path=Path(spec["graph"]) if spec.get("graph") else None)
+                               graph_path=Path(spec["graph"]) if spec.get("graph") else None,
+                               **({"threads": spec["threads"]} if spec.get("threads") else {}))
         result = process_shoot(settings, on_phase=lambda p, n: phases.append((p, time.perf_counter() - start)),
                                on_record=on_record, on_executor=chosen.append)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -378,11 +382,12 @@ def child_main(spec_path: Path) -> None:
 
 
 def run_child(executor: str, workers: int | None, sets: dict[str, Path], work: Path, chart: Path, tag: str,
-              graph: Path | None = None, code: Path = ROOT) -> dict:
+              graph: Path | None = None, code: Path = ROOT, threads: int | None = None) -> dict:
     """One child process timing postprod on every set; ``code``: the checkout whose postprod (and run.py) runs."""
     spec = {
         "executor": executor,
         "workers": workers,
+        "threads": threads,
         "chart": str(chart),
         "graph": str(graph) if graph is not None else None,
         "sets": [[name, str(shoot), str(work / f"out_{tag}_{i}")] for i, (name, shoot) in enumerate(sets.items())],
@@ -671,9 +676,9 @@ def run_all(
     for name, files in corpora.items():
         floor[name] = time_floor(files)
     pipe: dict[str, dict] = {}
-    for label, executor, workers in PIPELINE_CONFIGS:
+    for label, executor, workers, threads in PIPELINE_CONFIGS:
         print(f"timing {label} ...")
-        pipe[label] = run_child(executor, workers, sets, work, chart, f"{executor}{workers}")
+        pipe[label] = run_child(executor, workers, sets, work, chart, f"{executor}{workers}t{threads}", threads=threads)
     peers: dict[str, dict[str, PeerRun]] = {}
     if not args.no_peers:
         for name, folder in sets.items():
@@ -687,9 +692,11 @@ def run_all(
     for name, files in corpora.items():
         n = len(files)
         f = floor[name]
-        rows.append(Row(name, f"LibRaw decode, full size ({n} files)", sum(f["full"]) / n, note="floor; 1 thread"))
-        rows.append(Row(name, "LibRaw decode, half size", sum(f["half"]) / n, note="1 thread"))
-        for label, _, _ in PIPELINE_CONFIGS:
+        # LibRaw's own OpenMP threads: every CPU (the CPU seconds are in floor[name]["full_cpu"]).
+        rows.append(Row(name, f"LibRaw decode, full size ({n} files)", sum(f["full"]) / n,
+                        note="floor; LibRaw's OpenMP threads"))
+        rows.append(Row(name, "LibRaw decode, half size", sum(f["half"]) / n, note="LibRaw's OpenMP threads"))
+        for label, *_ in PIPELINE_CONFIGS:
             res = pipe[label]
             s = res["sets"][name]
             notes = []
@@ -771,7 +778,7 @@ def without_equipment(sets: dict[str, Path], work: Path, chart: Path, floor: dic
 
 
 def executor_of(label: str) -> str:
-    return next(e for lab, e, _ in PIPELINE_CONFIGS if lab == label)
+    return next(e for lab, e, *_ in PIPELINE_CONFIGS if lab == label)
 
 
 def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, peers: dict) -> list[str]:
@@ -780,7 +787,7 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
     def tagged(ok: bool) -> str:
         return f"[{verdict(ok)}]"
 
-    local, auto, ray1, ray2 = (label for label, _, _ in PIPELINE_CONFIGS)
+    local, auto, ray1, ray2, one_thread = (label for label, *_ in PIPELINE_CONFIGS)
     names = list(corpora)
     big, small = names[0], names[1]  # the 24 MP set, the real (small) RAWs
     n = len(corpora[big])
@@ -791,11 +798,13 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
                f"{per / half:.2f}x LibRaw's half-size decode ({half:.3f} s); target <= {HALF_FLOOR_RATIO_MAX}x")
     full = sum(floor[big]["full"]) / n
     out.append(f"[info] {big}: one worker = {per / full:.2f}x LibRaw's full-size decode ({full:.3f} s)")
+    out.append(one_thread_line(big, pipe, local, one_thread, half, "half-size"))
     full = sum(floor[small]["full"]) / len(corpora[small])
     s = pipe[local]["sets"][small]
     per = s["wall_s"] / max(1, s["ok"])
     out.append(f"{tagged(per <= SMALL_FLOOR_RATIO_MAX * full)} {small}: one worker {per:.3f} s/image = "
                f"{per / full:.2f}x LibRaw's full-size decode ({full:.3f} s); target <= {SMALL_FLOOR_RATIO_MAX}x")
+    out.append(one_thread_line(small, pipe, local, one_thread, full, "full-size"))
     rt = peers.get(small, {}).get("rawtherapee-cli (neutral + resize)")
     if rt and rt.outputs:
         theirs = rt.outputs / rt.wall_s * 60
@@ -829,6 +838,17 @@ def evaluate_targets(corpora: dict[str, list[Path]], floor: dict, pipe: dict, pe
     out.append(f"{tagged(peak <= WORKER_RSS_MAX_MB)} {big}: peak RSS per Ray worker {peak:.0f} MB; "
                f"target <= {WORKER_RSS_MAX_MB:.0f} MB")
     return out
+
+
+def one_thread_line(name: str, pipe: dict, local: str, one_thread: str, floor_s: float, floor_kind: str) -> str:
+    """The local executor on one thread an image (a Ray worker's way, and the local one's before 2026-12-06)
+    against its default of every CPU, in the same run: what the threads and the parts run beside each other give."""
+    a, b = pipe[one_thread]["sets"][name], pipe[local]["sets"][name]
+    one, every = a["wall_s"] / max(1, a["ok"]), b["wall_s"] / max(1, b["ok"])
+    cpu_one, cpu_every = a["cpu_s"] / max(1, a["ok"]), b["cpu_s"] / max(1, b["ok"])
+    return (f"[info] {name}: one worker on 1 thread {one:.3f} s/image = {one / floor_s:.2f}x LibRaw's {floor_kind} "
+            f"decode; on every CPU (the local default) {every:.3f} s/image, {one / every:.2f}x faster; CPU s/image "
+            f"{cpu_one:.3f} -> {cpu_every:.3f}")
 
 
 def small_shoot_end_to_end(files: list[Path], work: Path, chart: Path, rows: list[Row]) -> str:
