@@ -151,7 +151,7 @@ class Render(Stage):
         item.artifacts["after_preview"] = _after_preview(decoded, r.frame.width, r.frame.height, adjustments, white)
         return render_renditions(
             decoded, r.frame.width, r.frame.height, adjustments, chart.renditions, self.params.sharpen_radius_px,
-            white,
+            white, threads=self.context.threads_per_worker,
         )
 
     def _merged(self, decoded: np.ndarray, merge: Operation, item: WorkItem, need: float) -> np.ndarray:

@@ -74,3 +74,22 @@ def test_the_photosite_scan_beside_libraw_finds_what_it_finds_alone(raw_dir: Pat
     assert alone.photosites is not None and alone.photosites.skipped is None  # a Bayer sensor: scanned
     assert beside_.photosites == alone.photosites
     assert np.array_equal(beside_.rgb, alone.rgb)
+
+
+def test_the_renditions_rendered_beside_each_other_are_the_ones_rendered_in_turn(testdata: Path) -> None:
+    from charts.schema import Rendition
+    from pipeline.imaging.render import Adjustments, render_renditions
+
+    rgb = decode_raster(testdata / "wb" / "Flickr_Christopher_Schmidt_CC_BY_2.0.jpg", 1600, 100_000_000)[0]
+    h, w = rgb.shape[:2]
+    renditions = {
+        "web": Rendition(long_edge_px=800),
+        "square": Rendition(crop="1:1", width_px=500, height_px=500, format="tiff", bit_depth=16),
+        "print": Rendition(crop="4:5", long_edge_px=1000, color_space="adobe_rgb"),
+    }
+    adjustments = Adjustments(exposure_ev=0.7, angle_deg=1.5)
+    in_turn = render_renditions(rgb, w, h, adjustments, renditions, threads=1)
+    together = render_renditions(rgb, w, h, adjustments, renditions, threads=3)
+    assert list(together) == list(in_turn) == list(renditions)
+    for name in renditions:
+        assert together[name].dtype == in_turn[name].dtype and np.array_equal(together[name], in_turn[name]), name

@@ -70,6 +70,7 @@ from pipeline.imaging.measure.metering import (
 from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
 from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.imaging.watermark import file_digest, mark_file
+from pipeline.kernel.beside import beside
 from pipeline.kernel.records import (
     Operation,
     OperationKind,
@@ -1571,6 +1572,7 @@ def render_renditions(
     renditions: Mapping[str, Rendition],
     sharpen_sigma: float = 0.8,
     white_of_source: float | None = None,
+    threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Every rendition of one image from its decode.
 
@@ -1589,6 +1591,8 @@ def render_renditions(
     white_of_source : float, optional
         :func:`source_white` of ``decoded`` if the caller has it; else measured
         here, once for every rendition of a push.
+    threads : int
+        Above 1, the renditions are rendered beside each other (:mod:`pipeline.kernel.beside`); the same pixels.
 
     Returns
     -------
@@ -1603,16 +1607,17 @@ def render_renditions(
     if adjustments.exposure_ev > 0 and white_of_source is None and renditions:
         white_of_source = source_white(decoded)
     adjustments = adjustments.for_source(decoded)  # once for every rendition
-    out: dict[str, np.ndarray] = {}
+    pending = {}
     for name, r in renditions.items():
         turned = adjustments.for_crop(r.crop)  # a crop a reviewer turned further
         frame = rendition_frame(r, turned, width, height)
         size = rendition_size(r, frame)
-        out[name] = render_frame(
+        pending[name] = beside(
+            threads if len(renditions) > 1 else 1, render_frame,
             decoded, width, height, turned, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
             sharpen_sigma, white_of_source,
         )  # fmt: skip
-    return out
+    return {name: rendered.result() for name, rendered in pending.items()}
 
 
 def preview_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
