@@ -76,9 +76,14 @@ def test_the_photosite_scan_beside_libraw_finds_what_it_finds_alone(raw_dir: Pat
     assert np.array_equal(beside_.rgb, alone.rgb)
 
 
-def test_the_renditions_rendered_beside_each_other_are_the_ones_rendered_in_turn(testdata: Path) -> None:
+def test_the_renditions_rendered_beside_each_other_are_the_ones_rendered_in_turn(
+        testdata: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.imaging.render as render
     from charts.schema import Rendition
     from pipeline.imaging.render import Adjustments, render_renditions
+
+    asked: list[int] = []
+    monkeypatch.setattr(render, "beside", lambda threads, *a, **k: (asked.append(threads), beside(threads, *a, **k))[1])
 
     rgb = decode_raster(testdata / "wb" / "Flickr_Christopher_Schmidt_CC_BY_2.0.jpg", 1600, 100_000_000)[0]
     h, w = rgb.shape[:2]
@@ -90,6 +95,12 @@ def test_the_renditions_rendered_beside_each_other_are_the_ones_rendered_in_turn
     adjustments = Adjustments(exposure_ev=0.7, angle_deg=1.5)
     in_turn = render_renditions(rgb, w, h, adjustments, renditions, threads=1)
     together = render_renditions(rgb, w, h, adjustments, renditions, threads=3)
+    assert asked == [1, 1, 1, 3, 3, 3]  # in threads the second time
     assert list(together) == list(in_turn) == list(renditions)
     for name in renditions:
         assert together[name].dtype == in_turn[name].dtype and np.array_equal(together[name], in_turn[name]), name
+    asked.clear()
+    monkeypatch.setattr(render, "BESIDE_MAX_PIXELS", 1_000_000)  # a master beside a print crop: in turn
+    assert all(np.array_equal(a, b) for a, b in zip(render_renditions(rgb, w, h, adjustments, renditions,
+                                                                      threads=3).values(), in_turn.values()))
+    assert asked == [1, 1, 1]

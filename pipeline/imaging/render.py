@@ -1592,7 +1592,8 @@ def render_renditions(
         :func:`source_white` of ``decoded`` if the caller has it; else measured
         here, once for every rendition of a push.
     threads : int
-        Above 1, the renditions are rendered beside each other (:mod:`pipeline.kernel.beside`); the same pixels.
+        Above 1, the renditions are rendered beside each other (:mod:`pipeline.kernel.beside`) while their output
+        pixels add up to at most :data:`BESIDE_MAX_PIXELS`; the same pixels.
 
     Returns
     -------
@@ -1607,17 +1608,29 @@ def render_renditions(
     if adjustments.exposure_ev > 0 and white_of_source is None and renditions:
         white_of_source = source_white(decoded)
     adjustments = adjustments.for_source(decoded)  # once for every rendition
-    pending = {}
+    plans = {}
     for name, r in renditions.items():
         turned = adjustments.for_crop(r.crop)  # a crop a reviewer turned further
         frame = rendition_frame(r, turned, width, height)
-        size = rendition_size(r, frame)
-        pending[name] = beside(
-            threads if len(renditions) > 1 else 1, render_frame,
+        plans[name] = (r, turned, frame, rendition_size(r, frame))
+    # Beside each other only while their float working copies together stay small: a full-size master of a large
+    # sensor beside another rendition would hold both at once.
+    together = len(plans) > 1 and sum(w * h for *_, (w, h) in plans.values()) <= BESIDE_MAX_PIXELS
+    pending = {
+        name: beside(
+            threads if together else 1, render_frame,
             decoded, width, height, turned, frame, size, r.color_space, r.sharpen_amount, r.bit_depth,
             sharpen_sigma, white_of_source,
         )  # fmt: skip
+        for name, (r, turned, frame, size) in plans.items()
+    }
     return {name: rendered.result() for name, rendered in pending.items()}
+
+
+#: :func:`render_renditions` renders a chart's renditions beside each other (given threads) while their output
+#: pixels add up to at most this many (each holds a float32 working copy of about 12 bytes a pixel, and more
+#: while it is resampled and sharpened): a web set, not a 45 MP master beside a print crop.
+BESIDE_MAX_PIXELS = 24_000_000
 
 
 def preview_size(width: int, height: int, long_edge: int) -> tuple[int, int]:
