@@ -1707,6 +1707,11 @@ def _decode_raw_proxy(
     return Decoded(u16_to_linear(small16), meta, rgb16, half, camera_raw, small16, photosites)
 
 
+#: The photosite scan runs beside LibRaw's decode, on a copy of the photosites (2 bytes each), for sensors up to this
+#: many photosites (a 100 MP back's copy would be 200 MB more at the decode's peak).
+SCAN_BESIDE_MAX_PHOTOSITES = 50_000_000
+
+
 class _RawCopy:
     """What the photosite scan reads of an open RAW (:func:`~pipeline.imaging.sensor_defects.scan_raw`), its
     photosites copied: the scan can then run while LibRaw develops the same file."""
@@ -1720,8 +1725,9 @@ class _RawCopy:
 
 def _start_scan(raw: rawpy.RawPy, threads: int) -> Callable[[], PhotositeScan]:
     """The photosite scan of an open RAW, started: made now on one thread; with more, beside LibRaw's decode on a
-    copy of the photosites (:mod:`pipeline.kernel.beside`). Call the answer for the scan."""
-    if threads > 1:
+    copy of the photosites (:mod:`pipeline.kernel.beside`) of a sensor up to :data:`SCAN_BESIDE_MAX_PHOTOSITES`.
+    Call the answer for the scan."""
+    if threads > 1 and int(raw.sizes.raw_width) * int(raw.sizes.raw_height) <= SCAN_BESIDE_MAX_PHOTOSITES:
         try:
             return beside(threads, _scan, _RawCopy(raw)).result
         except (ValueError, rawpy.LibRawError):
