@@ -33,15 +33,23 @@ class Executor(Protocol):
 
 EXECUTORS = ("auto", "ray", "local")
 
-# The auto choice's cost model, from benchmarks/run.py on a 2-CPU VM (benchmarks/RESULTS.md):
+# The auto choice's cost model, from benchmarks/run.py on a 2-CPU VM (benchmarks/RESULTS.md, run AF):
 #: Starting an embedded local Ray (4-5 s), its workers (about 1 s) and stopping it (1.4 s).
 RAY_OVERHEAD_S = 7.0
-#: One process's seconds per image that do not grow with the file (analysis, two renditions, encoders) ...
-SECONDS_PER_IMAGE = 0.35
-#: ... and those that do (the decode): per MB of file (a 48 MB 24 MP DNG takes about 1 s in all).
-SECONDS_PER_MB = 0.014
+#: One thread's seconds per image that do not grow with the file (analysis, equipment checks, two renditions,
+#: encoders) ...
+SECONDS_PER_IMAGE = 1.6
+#: ... and those that do (the decode): per MB of file. Run AF, one thread an image: 1.68 s for the real RAWs
+#: (2 MB on average), 2.27 s for 48 MB 24 MP DNGs.
+SECONDS_PER_MB = 0.013
 #: Throughput of n workers on n free CPUs against one (2 workers on 2 CPUs gave 1.3x: 0.65).
 PARALLEL_EFFICIENCY = 0.65
+#: How much faster this process is on every CPU than on one thread an image (run AF, 2 CPUs: 1.44x on 24 MP DNGs,
+#: 1.55x on the real RAWs; not measured on more, where it is likely more: the choice then leans to Ray a little).
+LOCAL_THREADS_SPEEDUP = 1.45
+#: A shoot of more images than this runs in worker processes whatever the estimate: a file that crashes its decoder
+#: (a native fault, no Python error) then costs a worker, which Ray replaces, instead of the run.
+ISOLATION_IMAGES = 100
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ def usable_cpus() -> int:
 
 
 def estimate_local_seconds(tasks: Sequence[SourceTask]) -> float:
-    """Rough seconds one process takes for ``tasks`` (:data:`SECONDS_PER_IMAGE`, :data:`SECONDS_PER_MB`)."""
+    """Rough seconds one thread takes for ``tasks`` (:data:`SECONDS_PER_IMAGE`, :data:`SECONDS_PER_MB`): a Ray
+    worker's time; this process on several CPUs takes :data:`LOCAL_THREADS_SPEEDUP` times less."""
     return sum(SECONDS_PER_IMAGE + SECONDS_PER_MB * t.file_size / 1e6 for t in tasks)
 
 
@@ -78,11 +87,12 @@ def choose_executor(
     """The executor for a run: ``name`` itself, or for ``"auto"`` the faster for this shoot.
 
     ``auto`` runs Ray when a cluster address is given or ``--workers`` asks
-    for worker processes; in-process (``local``) on one CPU; otherwise
-    in-process when one process is expected to finish before Ray would:
-    when ``L <= RAY_OVERHEAD_S + L / (PARALLEL_EFFICIENCY * min(cpus, images))``
-    with ``L`` from :func:`estimate_local_seconds`. A small shoot then does
-    not wait for Ray to start; a large one gets every CPU.
+    for worker processes, or the shoot has more than :data:`ISOLATION_IMAGES`
+    images; in-process (``local``) on one CPU; otherwise in-process when this
+    process, its images on every CPU, is expected to finish before Ray would:
+    when ``L / LOCAL_THREADS_SPEEDUP <= RAY_OVERHEAD_S + L / (PARALLEL_EFFICIENCY * min(cpus, images))``
+    with ``L`` one thread's time (:func:`estimate_local_seconds`). A small shoot then does
+    not wait for Ray to start; a large one gets every CPU in worker processes.
 
     Raises
     ------
@@ -98,11 +108,15 @@ def choose_executor(
     if workers is not None:  # worker processes asked for (one included: a crash then spares the run)
         return ExecutorChoice("ray", f"auto: --workers {workers}")
     cpus = cpus or usable_cpus()
-    local_s = estimate_local_seconds(tasks)
+    one_thread_s = estimate_local_seconds(tasks)
     n = len(tasks)
     if cpus < 2 or n < 2:
         return ExecutorChoice("local", f"auto: {n} image{'s' if n != 1 else ''} on {cpus} CPU{'s' if cpus > 1 else ''}")
-    ray_s = RAY_OVERHEAD_S + local_s / max(1.0, PARALLEL_EFFICIENCY * min(cpus, n))
+    if n > ISOLATION_IMAGES:
+        return ExecutorChoice("ray", f"auto: {n} images, more than {ISOLATION_IMAGES}: in worker processes, so that a "
+                                     "file that crashes its decoder costs a worker, not the run")
+    local_s = one_thread_s / LOCAL_THREADS_SPEEDUP
+    ray_s = RAY_OVERHEAD_S + one_thread_s / max(1.0, PARALLEL_EFFICIENCY * min(cpus, n))
     estimate = (f"auto: {n} images, about {local_s:.0f} s in this process, {ray_s:.0f} s with Ray on {cpus} CPUs "
                 "(its start included)")
     return ExecutorChoice("local" if local_s <= ray_s else "ray", estimate)
