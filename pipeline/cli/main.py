@@ -77,7 +77,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option("--executor", type=click.Choice(["auto", "ray", "local"]), default="auto", show_default=True,
               help="auto: in this process when the shoot is small enough to finish before Ray would start, Ray "
               "for larger shoots, with --workers or a cluster address (the choice is printed); ray: parallel "
-              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time on every CPU (--threads; debugging, small shoots).")
+              "workers (embedded local Ray or --ray-address); local: in-process, one image at a time on every CPU "
+              "(--threads; debugging, small shoots).")
 @click.option("--workers", type=int, default=None,
               help="Parallel workers for the ray executor [default: all CPUs]; with auto, asking for them picks Ray.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -119,7 +120,8 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "and why; nothing is decoded or written.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (the progress bar stays on stderr).")
 def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None, only: str | None, executor: str,
-            workers: int | None, threads: int | None, ray_address: str | None, graph_path: Path | None, device: str,
+            workers: int | None, threads: int | None, ray_address: str | None, graph_path: Path | None,
+            device: str,
             progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
             follow_external_symlinks: bool, raw_jpeg_pairs: str | None, photographer_rejects: str | None, dry_run: bool,
             as_json: bool) -> None:

@@ -6,7 +6,9 @@ only read the same arrays (the measurements, the equipment checks) hands the
 long ones to :func:`beside`: in threads when it has more than one, else each
 is run where its result is asked for, in the order the stage asks. Either way
 the results are the same; OpenCV and NumPy leave Python's lock while they work,
-so the threads do run side by side.
+so the threads do run side by side. A part run beside must only read what it
+is given, and must not itself put parts beside (the shared pool would wait on
+itself).
 """
 
 from __future__ import annotations
