@@ -68,7 +68,7 @@ class DecodeRaw(Stage):
         decoded = decode_proxy(
             task.path, task.source_kind, p.proxy_long_edge, int(p.max_megapixels * 1e6),
             task.file_size, task.format, p.max_decode_mb << 20, scan_photosites=p.scan_photosites,
-            threads=self.context.threads_per_worker,
+            threads=self.context.threads_per_worker, orientation=task.orientation,
         )  # fmt: skip
         self._keep_for_render(item, decoded)
         r = item.record

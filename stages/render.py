@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from charts.schema import Chart, RawToneCurve, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
-from pipeline.imaging.decode import open_raw
+from pipeline.imaging.decode import develop_flip, open_raw
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import (
@@ -138,7 +138,7 @@ class Render(Stage):
         if decoded is None:
             decoded = decode_for_render(
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
-                max_bytes=self.params.max_decode_mb << 20,
+                max_bytes=self.params.max_decode_mb << 20, orientation=item.task.orientation,
             )
         merge = next((o for o in r.operations if o.kind is OperationKind.MERGE_BRACKET
                       and (o.review or {}).get("status") != "rejected"), None)
@@ -163,8 +163,10 @@ class Render(Stage):
             for f in merge.params["frames"]:
                 path = self.context.shoot_dir / f["source_path"]
                 try:
+                    # (the bracket's frames in the reference's turn: a photographer turns a bracket as one)
                     frame = decode_for_render(path, r.source_kind, r.frame.width, r.frame.height, need,
-                                              int(self.params.max_megapixels * 1e6), self.params.max_decode_mb << 20)
+                                              int(self.params.max_megapixels * 1e6), self.params.max_decode_mb << 20,
+                                              orientation=item.task.orientation)
                 except (InputError, OSError) as exc:  # (gone or changed since it was analysed)
                     _log.warning("%s: bracket frame %s left out of the merge: %s", r.source_path, f["source_path"], exc)
                     continue
@@ -194,7 +196,7 @@ class Render(Stage):
         decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=True) if r.content_hash else None
         if decoded is None:
             decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
-                                        int(self.params.max_megapixels * 1e6))
+                                        int(self.params.max_megapixels * 1e6), orientation=item.task.orientation)
         # The source's highlights for the strips' shoulder: read here, where the whole frame is at hand
         # (and once for the after picture and the renditions made from this decode).
         white = source_white(decoded) if adjustments.exposure_ev > 0 else 1.0
@@ -203,13 +205,15 @@ class Render(Stage):
         del decoded
         # A handle of its own: the strips read the photosites while the export writes them, after this stage.
         handle = open_raw(item.task.path)
-        if not bayer.supports(handle):  # not a plain Bayer sensor: LibRaw demosaics it whole
+        flip = develop_flip(handle, item.task.orientation)
+        if not bayer.supports(handle, flip):  # not a plain Bayer sensor: LibRaw demosaics it whole
+            handle.close()
             decoded = decode_for_render(item.task.path, r.source_kind, width, height, 1.0,
-                                        int(self.params.max_megapixels * 1e6), handle)
+                                        int(self.params.max_megapixels * 1e6), orientation=item.task.orientation)
             rest = {name: rend for name, rend in chart.renditions.items() if name not in small}
             out.update(render_renditions(decoded, width, height, adjustments, rest, sigma))
             return {name: out[name] for name in chart.renditions}
-        source = bayer.BayerFrame(handle)
+        source = bayer.BayerFrame(handle, flip)
         if (source.width, source.height) != (width, height):
             handle.close()
             raise InputError(f"the photosites make a {source.width}x{source.height} frame, the decode said "

@@ -85,15 +85,16 @@ def rgb_cam(raw: rawpy.RawPy) -> np.ndarray:
     raise InputError("the RAW file carries no colour matrix LibRaw exposes: develop it with LibRaw")
 
 
-def supports(raw: rawpy.RawPy) -> bool:
-    """Whether :class:`BayerFrame` can develop this (unpacked or not) file: a 2x2 RGB Bayer sensor, square photosites."""
+def supports(raw: rawpy.RawPy, flip: int | None = None) -> bool:
+    """Whether :class:`BayerFrame` can develop this (unpacked or not) file: a 2x2 RGB Bayer sensor, square photosites;
+    ``flip`` as :class:`BayerFrame`'s."""
     try:
         s = raw.sizes
         return (
             raw.num_colors == 3
             and _layout(raw) is not None
             and (s.pixel_aspect or 1.0) == 1.0
-            and s.flip in (0, 3, 5, 6)
+            and (s.flip if flip is None else flip) in (0, 3, 5, 6)
         )
     except (rawpy.LibRawError, AttributeError, ValueError):
         return False
@@ -107,6 +108,9 @@ class BayerFrame:
     raw : rawpy.RawPy
         The opened file; unpacked here if it is not yet. It must stay open
         while regions are asked for (the photosites are LibRaw's buffer).
+    flip : int, optional
+        LibRaw's turn to develop it in (:func:`~pipeline.imaging.decode.develop_flip`: the photographer's XMP
+        turned it); the file's own when None.
 
     Attributes
     ----------
@@ -120,8 +124,8 @@ class BayerFrame:
         develops (see :func:`supports`).
     """
 
-    def __init__(self, raw: rawpy.RawPy) -> None:
-        if not supports(raw):
+    def __init__(self, raw: rawpy.RawPy, flip: int | None = None) -> None:
+        if not supports(raw, flip):
             raise InputError("not a 2x2 Bayer sensor with square photosites: develop it with LibRaw")
         try:
             mosaic = raw.raw_image_visible
@@ -130,7 +134,7 @@ class BayerFrame:
         self.raw = raw
         self.mosaic = mosaic
         s = raw.sizes
-        self.flip = s.flip
+        self.flip = s.flip if flip is None else flip
         self.sensor_height, self.sensor_width = mosaic.shape
         self.width, self.height = (self.sensor_height, self.sensor_width) if self.flip & 4 else mosaic.shape[::-1]
         layout = _layout(raw)

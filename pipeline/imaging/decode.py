@@ -36,7 +36,7 @@ from PIL import Image, ImageCms, PngImagePlugin, UnidentifiedImageError
 
 from pipeline.imaging.camera_raw import CameraRawBaseline, camera_raw_baseline
 from pipeline.imaging.color import srgb_to_linear, u16_to_linear
-from pipeline.imaging.dng import LIBRAW_FLIP_TO_EXIF
+from pipeline.imaging.dng import EXIF_TO_LIBRAW_FLIP, LIBRAW_FLIP_TO_EXIF
 from pipeline.imaging.icc import read_matrix_shaper, to_linear_srgb
 from pipeline.imaging.libraw_ids import read_raw_make_model
 from pipeline.imaging.libtiff import quiet_unless_asked
@@ -66,17 +66,27 @@ class SourceMetadata:
     captured_at: datetime | None = None
 
 
-def _oriented_raw_size(sizes: Any) -> tuple[int, int]:
-    """Size of LibRaw's full output: pixel-aspect stretch, then the flip."""
+def _oriented_raw_size(sizes: Any, flip: int | None = None) -> tuple[int, int]:
+    """Size of LibRaw's full output: pixel-aspect stretch, then the flip (``flip``: LibRaw's code, the file's own when
+    None)."""
     w, h = sizes.width, sizes.height
     aspect = sizes.pixel_aspect or 1.0
     if aspect < 1.0:
         h = int(h / aspect + 0.5)
     elif aspect > 1.0:
         w = int(w * aspect + 0.5)
-    if sizes.flip in (5, 6):
+    if (sizes.flip if flip is None else flip) in (5, 6):
         w, h = h, w
     return w, h
+
+
+def develop_flip(raw: rawpy.RawPy, orientation: int | None) -> int | None:
+    """LibRaw's flip code (its ``user_flip``) that develops an open RAW turned to the EXIF ``orientation`` the
+    photographer's XMP states (:func:`~pipeline.kernel.sidecars.xmp_orientation`): None, the file's own turn, when
+    ``orientation`` is None, is the file's own, or is no quarter turn (LibRaw's mirrors are not the XMP's)."""
+    if orientation is None or orientation == LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1):
+        return None
+    return EXIF_TO_LIBRAW_FLIP.get(orientation)
 
 
 def _nonzero(v: float | None) -> float | None:
@@ -503,8 +513,9 @@ def _libraw_message(exc: Exception) -> str:
     return f"{meaning} [{name}: {msg}]" if meaning else f"{name}: {msg}"
 
 
-def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
-    w, h = _oriented_raw_size(raw.sizes)
+def raw_metadata(raw: rawpy.RawPy, path: Path, flip: int | None = None) -> SourceMetadata:
+    """The metadata of an open RAW; ``flip``: the turn it is developed in (:func:`develop_flip`), the file's when None."""
+    w, h = _oriented_raw_size(raw.sizes, flip)
     other = raw.other
     lens = raw.lens
     make, model = read_raw_make_model(path)
@@ -513,7 +524,7 @@ def raw_metadata(raw: rawpy.RawPy, path: Path) -> SourceMetadata:
     return SourceMetadata(
         width=w,
         height=h,
-        orientation=LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip, 1),
+        orientation=LIBRAW_FLIP_TO_EXIF.get(raw.sizes.flip if flip is None else flip, 1),
         camera_make=make,
         camera_model=model,
         lens=(lens.model or None),
@@ -742,14 +753,16 @@ def _value_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.unique(a, return_counts=True)
 
 
-def decode_raw_linear(raw: rawpy.RawPy, half_size: bool) -> np.ndarray:
+def decode_raw_linear(raw: rawpy.RawPy, half_size: bool, flip: int | None = None) -> np.ndarray:
     """Demosaic (or half-size bin) to linear 16-bit working-space RGB.
 
     Camera white balance, no auto-brightening, the file's own white level,
-    linear gamma, sRGB primaries; LibRaw applies the file's orientation.
+    linear gamma, sRGB primaries; LibRaw applies the file's orientation, or the
+    turn ``flip`` (LibRaw's code: :func:`develop_flip`).
     """
     try:
         return raw.postprocess(
+            user_flip=flip,
             half_size=half_size,
             use_camera_wb=True,
             no_auto_bright=True,
@@ -1463,6 +1476,7 @@ def decode_proxy(
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
     scan_photosites: bool = False,
     threads: int = 1,
+    orientation: int | None = None,
 ) -> Decoded:
     """Decode a source into its analysis proxy and read its metadata.
 
@@ -1496,6 +1510,9 @@ def decode_proxy(
     threads : int
         Above 1, the photosite scan runs beside LibRaw's decode (on a copy of the raw data), where the
         caller has CPUs to spare (:mod:`pipeline.kernel.beside`); the same scan.
+    orientation : int, optional
+        For a RAW, the EXIF orientation the photographer's XMP turned it to (:func:`develop_flip`): the proxy
+        and the metadata are in that turn. None: the file's own.
 
     Returns
     -------
@@ -1520,7 +1537,7 @@ def decode_proxy(
         unknown = SourceKind(kind) is SourceKind.UNKNOWN
         decoded = _decode_raw_proxy(
             path, long_edge, max_pixels, file_size, unknown, None if unknown else fmt, scan_photosites=scan_photosites,
-            threads=threads,
+            threads=threads, orientation=orientation,
         )
     check_measurable(decoded.rgb, decoded.meta.width, decoded.meta.height)
     if decoded.opacity is not None and not decoded.opacity.any():
@@ -1673,6 +1690,7 @@ def _decode_raw_proxy(
     fmt: str | None,
     scan_photosites: bool = False,
     threads: int = 1,
+    orientation: int | None = None,
 ) -> Decoded:
     try:
         raw = open_raw(path, fmt)
@@ -1686,7 +1704,8 @@ def _decode_raw_proxy(
             if s.raw_width * s.raw_height > max_pixels:
                 raise InputError(f"sensor of {s.raw_width}x{s.raw_height} is above the {max_pixels / 1e6:g} MP limit")
             check_sensor_data(raw, file_size)
-            meta = raw_metadata(raw, path)
+            flip = develop_flip(raw, orientation)
+            meta = raw_metadata(raw, path, flip)
             try:
                 camera_raw = camera_raw_baseline(raw, path)
             except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value
@@ -1694,7 +1713,7 @@ def _decode_raw_proxy(
             # The raw photosite values, before LibRaw's processing touches anything (beside it: a copy of them).
             scanned = _start_scan(raw, threads) if scan_photosites else None
             half = proxy_wants_half_size(meta.width, meta.height, long_edge)
-            rgb16 = decode_raw_linear(raw, half_size=half)
+            rgb16 = decode_raw_linear(raw, half_size=half, flip=flip)
             photosites = None if scanned is None else scanned()
     except rawpy.LibRawError as exc:
         make, model = read_raw_make_model(path)

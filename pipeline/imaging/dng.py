@@ -37,8 +37,9 @@ XYZ_TO_SRGB = np.linalg.inv(SRGB_TO_XYZ)
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 _CHANNEL = {"R": 0, "G": 1, "B": 2}
-# LibRaw's flip code (rawpy's sizes.flip) -> EXIF orientation.
+# LibRaw's flip code (rawpy's sizes.flip) -> EXIF orientation, and back for the turns (LibRaw's user_flip).
 LIBRAW_FLIP_TO_EXIF = {0: 1, 3: 3, 5: 8, 6: 6}
+EXIF_TO_LIBRAW_FLIP = {exif: flip for flip, exif in LIBRAW_FLIP_TO_EXIF.items()}
 _ILLUMINANT_D65 = 21
 
 # TIFF field types.

@@ -50,7 +50,8 @@ import numpy as np
 
 from charts.schema import Chart, Rendition, UpscaleAction
 from pipeline.imaging.color import brightest_channel
-from pipeline.imaging.decode import DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, open_raw
+from pipeline.imaging.decode import (DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, develop_flip,
+                                    open_raw)
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
 from pipeline.imaging.icc import ColorSpace, linear_srgb_to, rgb_to_xyz_matrix
 from pipeline.imaging.lens_profile import LensGrid, LensProfile
@@ -1688,6 +1689,7 @@ def decode_for_render(
     scale: float,
     max_pixels: int,
     max_bytes: int = DEFAULT_DECODE_BUDGET_BYTES,
+    orientation: int | None = None,
 ) -> np.ndarray:
     """Decode a source at the smallest size that gives ``scale`` decoded px per full-res px.
 
@@ -1701,6 +1703,9 @@ def decode_for_render(
     ----------
     max_bytes : int
         Memory budget of a raster decode (see :func:`~pipeline.imaging.decode.decode_raster`).
+    orientation : int, optional
+        A RAW's turn as its record has it (the photographer's XMP may have turned it:
+        :func:`~pipeline.imaging.decode.develop_flip`); None: the file's own.
 
     Raises
     ------
@@ -1712,7 +1717,7 @@ def decode_for_render(
         rgb, _ = decode_raster(path, long_edge if scale < 1.0 else None, max_pixels, max_bytes, downscale=False)
         return rgb
     with open_raw(path) as handle:
-        return decode_raw_linear(handle, half_size=raw_half_size(scale))
+        return decode_raw_linear(handle, half_size=raw_half_size(scale), flip=develop_flip(handle, orientation))
 
 
 def render_key(content_hash: str, chart: Chart, operations: Sequence[Operation]) -> str:

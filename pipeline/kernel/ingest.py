@@ -23,7 +23,8 @@ from pipeline.kernel.sidecars import (
     Culling,
     embedded_packet,
     packet_culling,
-    photographer_culling,
+    packet_orientation,
+    photographer_xmp,
 )
 
 # Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
@@ -408,6 +409,7 @@ def scan_shoot(
     top = str(root)
 
     embedded: dict[str, Culling] = {}  # the culling in files' own XMP (a JPEG's, a DNG's)
+    embedded_turns: dict[str, int] = {}  # a DNG's turn in its own XMP (where Lightroom writes it)
 
     def describe(rel: str) -> tuple[str, int, str, SourceKind]:
         location = os.path.join(top, rel)
@@ -416,6 +418,8 @@ def scan_shoot(
         packet = embedded_packet(location, fmt, head)
         if packet is not None and (culling := packet_culling(packet, rel)) is not None:
             embedded[rel] = culling
+        if packet is not None and kind is SourceKind.RAW and (turn := packet_orientation(packet, rel)) is not None:
+            embedded_turns[rel] = turn
         if on_file:
             on_file(Path(location))
         return digest, os.stat(location).st_size, fmt, kind
@@ -457,9 +461,16 @@ def scan_shoot(
         del place
     sidecars = [s.source_path for s in shoot.skipped if s.source_path.lower().endswith(".xmp")
                 and s.reason.startswith("sidecar")]
-    if sidecars or embedded:  # a sidecar wins over the file's own XMP, as Lightroom reads a RAW's
+    turns: dict[str, int] = {}
+    if sidecars or embedded or embedded_turns:  # a sidecar wins over the file's own XMP, as Lightroom reads a RAW's
         in_files = {t.source_path: embedded[t.source_path] for t in shoot.tasks if t.source_path in embedded}
-        shoot.culling = in_files | photographer_culling(root, sidecars, [t.source_path for t in shoot.tasks])
+        in_sidecars, turns = photographer_xmp(root, sidecars, [t.source_path for t in shoot.tasks])
+        shoot.culling = in_files | in_sidecars
+        turns = embedded_turns | turns
+        # A RAW's turn goes to its task (the decode develops it so); a rendered file's EXIF orientation is its own.
+        for t in shoot.tasks:
+            if t.source_kind is SourceKind.RAW and t.source_path in turns:
+                object.__setattr__(t, "orientation", turns[t.source_path])  # (frozen: set once, here)
         rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
         if rejected:  # after the numbering and the names: a frame taken back keeps its own
             shoot.skipped += [Skipped(_shown(t.source_path), REJECTED_REASON)

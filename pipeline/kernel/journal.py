@@ -234,7 +234,9 @@ def journal_key(graph: Graph, context: RunContext, task: SourceTask, record: Ima
     chart_hash = context.chart_hash if after_plan else None
     shoot_id = context.shoot_id if after_plan else None
     naming = (task.seq, task.stem) if after_plan else None
+    # A turn the photographer's XMP gives the frame (a key of its own only then: every other key stays as it was).
+    turned = () if task.orientation is None else (("orientation", task.orientation),)
     return _digest(__version__, JOURNAL_FORMAT, library_versions(), segment_spec(graph), chart_hash, shoot_id,
-                   task.content_hash, naming, incoming)
+                   task.content_hash, naming, incoming, *turned)
 
 

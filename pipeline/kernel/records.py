@@ -864,9 +864,12 @@ class SourceTask:
     source_kind: SourceKind
     seq: int  # 1-based position in the shoot (path order), for {seq} in names
     stem: str  # export name stem, unique within the shoot (RAW+JPEG pairs differ)
+    # A RAW's EXIF orientation as the photographer's XMP states it (a frame turned while culling), None without one:
+    # the decode develops it in that turn where it is not the file's own (pipeline.kernel.sidecars.xmp_orientation).
+    orientation: int | None
 
     def __init__(self, path: Path | str, source_path: str, content_hash: str, file_size: int, format: str,
-                 source_kind: SourceKind, seq: int = 0, stem: str = "") -> None:
+                 source_kind: SourceKind, seq: int = 0, stem: str = "", orientation: int | None = None) -> None:
         set_ = object.__setattr__  # frozen: the dataclass's own __init__ writes the same way
         set_(self, "location", os.fspath(path))
         set_(self, "source_path", source_path)
@@ -876,6 +879,7 @@ class SourceTask:
         set_(self, "source_kind", source_kind)
         set_(self, "seq", seq)
         set_(self, "stem", stem)
+        set_(self, "orientation", orientation)
 
     @property
     def path(self) -> Path:

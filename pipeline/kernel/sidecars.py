@@ -100,13 +100,45 @@ def sidecar_owners(sidecars: list[str], files: list[str]) -> dict[str, str]:
 def read_culling(root: Path, sidecar: str) -> Culling | None:
     """The culling a sidecar states, or None when it states none (no stars, reject, label or keyword), or
     exiv2 cannot read it (logged)."""
+    return read_sidecar(root, sidecar)[0]
+
+
+def read_sidecar(root: Path, sidecar: str) -> tuple[Culling | None, int | None]:
+    """The culling a sidecar states (:func:`read_culling`) and the turn (:func:`xmp_orientation`), read once."""
     from pipeline.imaging.identity import read_exiv2_tags
 
     tags = read_exiv2_tags(root / sidecar, readers=("read_xmp",))
     if not tags:
         _log.warning("%s: no XMP read from this sidecar (damaged, or not XMP): its culling is left out", sidecar)
+        return None, None
+    return _culling(tags, sidecar), xmp_orientation(tags)
+
+
+def xmp_orientation(tags: dict[str, Any]) -> int | None:
+    """The EXIF orientation (1-8) an XMP's ``tiff:Orientation`` states, None without a valid one.
+
+    Lightroom, Camera Raw and Bridge keep a RAW's turn there: a photographer who turns a frame while culling (a
+    portrait the camera's sensor took for a landscape, a shot pointed straight up or down) writes it into the
+    sidecar, and Lightroom writes the camera's own orientation there when nothing was turned. postprod develops a
+    RAW in the turn its XMP states (:func:`~pipeline.imaging.decode.develop_flip`), as Lightroom shows it.
+    """
+    value = tags.get("Xmp.tiff.Orientation")
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
         return None
-    return _culling(tags, sidecar)
+    return number if 1 <= number <= 8 else None
+
+
+def packet_orientation(packet: bytes, source: str) -> int | None:
+    """The turn (:func:`xmp_orientation`) an XMP packet embedded in ``source`` states (a DNG's, where Lightroom
+    writes it), or None."""
+    if b"Orientation" not in packet:
+        return None
+    from pipeline.imaging.identity import read_xmp_packet
+
+    tags = read_xmp_packet(packet)
+    return None if tags is None else xmp_orientation(tags)
 
 
 def packet_culling(packet: bytes, source: str) -> Culling | None:
@@ -206,6 +238,14 @@ def _tiff_packet(path: str, head: bytes) -> bytes | None:
 def photographer_culling(root: Path, sidecars: list[str], files: list[str]) -> dict[str, Culling]:
     """The culling of each of ``files`` that has a sidecar stating one (:func:`sidecar_owners`), each
     sidecar read once (exiv2, well under a millisecond a sidecar)."""
+    return photographer_xmp(root, sidecars, files)[0]
+
+
+def photographer_xmp(root: Path, sidecars: list[str], files: list[str]) -> tuple[dict[str, Culling], dict[str, int]]:
+    """:func:`photographer_culling`, and the turn (:func:`xmp_orientation`) of each of ``files`` whose sidecar
+    states one; each sidecar read once."""
     owners = sidecar_owners(sidecars, files)
-    read: dict[str, Culling | None] = {s: read_culling(root, s) for s in sorted(set(owners.values()))}
-    return {f: c for f, s in owners.items() if (c := read[s]) is not None}
+    read = {s: read_sidecar(root, s) for s in sorted(set(owners.values()))}
+    culling = {f: c for f, s in owners.items() if (c := read[s][0]) is not None}
+    turns = {f: o for f, s in owners.items() if (o := read[s][1]) is not None}
+    return culling, turns

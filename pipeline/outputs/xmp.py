@@ -713,6 +713,7 @@ _NAMESPACES = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "lr": "http://ns.adobe.com/lightroom/1.0/",
     "crs": CRS_NS,
+    "tiff": "http://ns.adobe.com/tiff/1.0/",
     REVIEW_PREFIX: REVIEW_NS,
 }
 
@@ -772,6 +773,11 @@ def xmp_packet(doc: dict[str, Any], decision: ImageDecision | None = None, form:
         ext = PurePosixPath(doc["source_path"]).suffix.lstrip(".")
         if ext:
             attrs["photoshop:SidecarForExtension"] = ext
+        # The turn the crop's stored coordinates were written in, as Lightroom keeps a RAW's in its sidecar: a frame
+        # the photographer turned in theirs (which this sidecar replaces) stays turned in Lightroom.
+        orientation = (doc.get("image") or {}).get("orientation")
+        if isinstance(orientation, int) and 1 <= orientation <= 8:
+            attrs["tiff:Orientation"] = str(orientation)
     attrs.update(settings.attrs)
     review = {"Chart": (doc.get("chart") or {}).get("name") or None, "PlanVerdict": doc.get("verdict"),
               "ContentHash": doc.get("content_hash"), "ReviewedBy": decision.by, "ReviewedAt": decision.at}

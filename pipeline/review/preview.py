@@ -51,7 +51,8 @@ TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", 
                "lens_correction")  # (its vignetting: see preview_adjustments)
 
 
-def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE) -> np.ndarray:
+def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE,
+                   orientation: int | None = None) -> np.ndarray:
     """Decode a source to an oriented scene-linear preview: the decode stage's proxy at ``long_edge``.
 
     Parameters
@@ -73,7 +74,8 @@ def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = P
     InputError
         If the file cannot be decoded (it then failed in the pipeline too).
     """
-    return decode_proxy(path, SourceKind(source_kind), long_edge, int(MAX_MEGAPIXELS * 1e6)).rgb
+    return decode_proxy(path, SourceKind(source_kind), long_edge, int(MAX_MEGAPIXELS * 1e6),
+                        orientation=orientation).rgb
 
 
 def tonal_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -168,11 +170,13 @@ def bracket_frames(operations: list[dict[str, Any]]) -> list[tuple[str, float]]:
     return [] if merge is None else [(f["source_path"], float(f["offset_ev"])) for f in merge["params"]["frames"]]
 
 
-def merged_preview(rgb: np.ndarray, frames: list[tuple[Path, float]], source_kind: SourceKind | str) -> np.ndarray:
+def merged_preview(rgb: np.ndarray, frames: list[tuple[Path, float]], source_kind: SourceKind | str,
+                   orientation: int | None = None) -> np.ndarray:
     """A bracket's middle frame's linear preview with its other ``frames`` (file, offset EV) merged in, as the
-    renderer merges them (:func:`pipeline.imaging.merge.merge_for_delivery`), each decoded at the preview's size."""
+    renderer merges them (:func:`pipeline.imaging.merge.merge_for_delivery`), each decoded at the preview's size
+    (in the middle frame's turn, ``orientation``)."""
     long_edge = max(rgb.shape[:2])
-    return merge_for_delivery(rgb, ((decode_preview(path, source_kind, long_edge), offset, path.name)
+    return merge_for_delivery(rgb, ((decode_preview(path, source_kind, long_edge, orientation), offset, path.name)
                                     for path, offset in frames))
 
 
@@ -226,8 +230,8 @@ class PreviewCache:
         with self._lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def linear(self, name: str, source: Path, source_kind: str) -> np.ndarray:
-        return self._remembered(name, lambda: decode_preview(source, source_kind))
+    def linear(self, name: str, source: Path, source_kind: str, orientation: int | None = None) -> np.ndarray:
+        return self._remembered(name, lambda: decode_preview(source, source_kind, orientation=orientation))
 
     def _remembered(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
         """The linear picture kept under ``key`` (the last :attr:`_keep` are), made now if it is not."""
@@ -245,7 +249,7 @@ class PreviewCache:
     def get(self, name: str, source: Path, source_kind: str, variant: str,
             operations: list[dict[str, Any]] | None = None, width: int | None = None,
             height: int | None = None, after_key: str = "", run_preview: Path | None = None,
-            bracket: list[tuple[Path, float]] | None = None) -> Path:
+            bracket: list[tuple[Path, float]] | None = None, orientation: int | None = None) -> Path:
         """Path of a cached preview file, made first if needed.
 
         Parameters
@@ -263,6 +267,8 @@ class PreviewCache:
         bracket : list of (Path, float), optional
             For ``after`` and ``thumb`` of a bracket's middle frame: its other frames' files and offsets
             (:func:`bracket_frames`), merged in as the renderer merges them (:func:`merged_preview`).
+        orientation : int, optional
+            The turn the image was developed in (its record's: a RAW's XMP may have turned it).
 
         Raises
         ------
@@ -284,9 +290,9 @@ class PreviewCache:
             if path.is_file():  # made by another request meanwhile
                 return path
             if variant == "thumb":
-                rgb = self._thumb_source(run_preview, source, source_kind)
+                rgb = self._thumb_source(run_preview, source, source_kind, orientation)
             else:
-                rgb = self.linear(name, source, source_kind)
+                rgb = self.linear(name, source, source_kind, orientation)
             develop_curve = develops(source_kind, self.develop_raw)
             if variant == "before":
                 data = encode_jpeg(before_preview(rgb, develop_curve))
@@ -294,7 +300,7 @@ class PreviewCache:
                 data = clip_overlay_png(clipped_mask(rgb))
             else:
                 if bracket:
-                    rgb = self._merged(name, rgb, bracket, source_kind)
+                    rgb = self._merged(name, rgb, bracket, source_kind, orientation)
                 full_w, full_h = width or rgb.shape[1], height or rgb.shape[0]
                 data = encode_jpeg(after_preview(rgb, operations or [], full_w, full_h,
                                                  is_rendered(SourceKind(source_kind)), develop_curve),
@@ -305,14 +311,16 @@ class PreviewCache:
             write_bytes_atomic(path, data)
         return path
 
-    def _merged(self, name: str, rgb: np.ndarray, bracket: list[tuple[Path, float]], source_kind: str) -> np.ndarray:
+    def _merged(self, name: str, rgb: np.ndarray, bracket: list[tuple[Path, float]], source_kind: str,
+                orientation: int | None = None) -> np.ndarray:
         """:func:`merged_preview`, kept beside the decodes: a reviewer moving an amount re-renders the "after"
         picture, and the bracket's frames are not decoded and merged again for it."""
         key = f"{name}.merged{rgb.shape[1]}x{rgb.shape[0]}:{bracket!r}"
-        return self._remembered(key, lambda: merged_preview(rgb, bracket, source_kind))
+        return self._remembered(key, lambda: merged_preview(rgb, bracket, source_kind, orientation))
 
     @staticmethod
-    def _thumb_source(run_preview: Path | None, source: Path, source_kind: str) -> np.ndarray:
+    def _thumb_source(run_preview: Path | None, source: Path, source_kind: str,
+                      orientation: int | None = None) -> np.ndarray:
         """Linear pixels to render a thumbnail from: the run's preview when there is one (no decode), a RAW's
         developed one (``.dev.jpg``) taken back to its scene light."""
         if run_preview is not None and run_preview.is_file():
@@ -326,7 +334,7 @@ class PreviewCache:
                 return fit_long_edge(linear, THUMB_LONG_EDGE)
             except OSError:
                 pass  # unreadable: decode the source instead
-        return fit_long_edge(decode_preview(source, source_kind, THUMB_LONG_EDGE), THUMB_LONG_EDGE)
+        return fit_long_edge(decode_preview(source, source_kind, THUMB_LONG_EDGE, orientation), THUMB_LONG_EDGE)
 
 
 __all__ = [

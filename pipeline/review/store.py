@@ -176,6 +176,7 @@ class ImageEntry:
     doc_path: Path | None  # None when the image has no plan (failed)
     render_key: str | None = None  # what the exports on disk were made from (manifest)
     preview_path: str | None = None  # the run's small sRGB preview (manifest)
+    orientation: int | None = None  # the turn it was developed in (a RAW's: its XMP's where the photographer turned it)
 
 
 @dataclass
@@ -404,7 +405,7 @@ class ReviewStore:
         st = manifest.stat()
         table = pq.read_table(manifest)
         names = set(table.column_names)
-        optional = [c for c in ("render_key", "preview_path") if c in names]
+        optional = [c for c in ("render_key", "preview_path", "orientation") if c in names]
         entries: dict[str, ImageEntry] = {}
         for row in table.select(["source_path", "content_hash", "source_kind", "status", "error",
                                  "duplicate_of", *optional]).to_pylist():
@@ -416,7 +417,7 @@ class ReviewStore:
             doc_path = self.out_dir / "instructions" / instruction_name(sp)
             entries[sp] = ImageEntry(sp, row["content_hash"], row["source_kind"], row["status"], row["error"],
                                      doc_path if doc_path.is_file() else None, row.get("render_key"),
-                                     row.get("preview_path"))
+                                     row.get("preview_path"), row.get("orientation"))
         self.entries = entries
         self._order = sorted(entries)
         self._manifest_stat = (st.st_mtime_ns, st.st_size)

@@ -120,7 +120,7 @@ class FullResCache:
             return self._locks.setdefault(name, threading.Lock())
 
     def get(self, name: str, source: Path, kind: SourceKind | str, width: int, height: int,
-            bracket: list[tuple[Path, float]] | None = None) -> np.ndarray:
+            bracket: list[tuple[Path, float]] | None = None, orientation: int | None = None) -> np.ndarray:
         """The full-resolution decode of an image, memory-mapped (decoded and written first if needed).
 
         Parameters
@@ -135,6 +135,8 @@ class FullResCache:
         bracket : list of (Path, float), optional
             A bracket's other frames and their offsets (EV): merged in as the renderer merges them
             (:func:`pipeline.imaging.merge.merge_bracket`); ``name`` must then name the merge.
+        orientation : int, optional
+            The turn the image was developed in (its record's: a RAW's XMP may have turned it).
 
         Returns
         -------
@@ -154,7 +156,7 @@ class FullResCache:
             return mapped
         with self._image_lock(name):
             if not path.is_file():
-                self._write(path, source, SourceKind(kind), width, height, bracket or [])
+                self._write(path, source, SourceKind(kind), width, height, bracket or [], orientation)
             mapped = np.load(path, mmap_mode="r")
             with self._lock:
                 self._open[name] = mapped
@@ -163,11 +165,11 @@ class FullResCache:
         return mapped
 
     def _write(self, path: Path, source: Path, kind: SourceKind, width: int, height: int,
-               bracket: list[tuple[Path, float]]) -> None:
-        decoded = decode_for_render(source, kind, width, height, 1.0, self.max_pixels)
+               bracket: list[tuple[Path, float]], orientation: int | None = None) -> None:
+        decoded = decode_for_render(source, kind, width, height, 1.0, self.max_pixels, orientation=orientation)
         if bracket:
-            frames = ((decode_for_render(other, kind, width, height, 1.0, self.max_pixels), offset, other.name)
-                      for other, offset in bracket)
+            frames = ((decode_for_render(other, kind, width, height, 1.0, self.max_pixels, orientation=orientation),
+                       offset, other.name) for other, offset in bracket)
             decoded = merge_for_delivery(decoded, frames)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")

@@ -16,13 +16,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, send_file
 
 from pipeline.kernel.errors import InputError
+from pipeline.kernel.records import SourceKind
 from pipeline.outputs.instructions import instruction_name
 from pipeline.outputs.shoot import after_preview_name
 from pipeline.review.context import review_context
 from pipeline.review.errors import json_error
 from pipeline.review.payloads import after_key, proposed_key
 from pipeline.review.preview import bracket_frames, proposed_operations, tonal_operations
-from pipeline.review.store import NotFound
+from pipeline.review.store import ImageEntry, NotFound
 
 VARIANTS = ("before", "after", "proposed", "thumb", "clip")
 
@@ -58,8 +59,8 @@ def preview(variant: str, source_path: str) -> Response:
         bracket = []  # (a frame no longer in the manifest: the middle frame alone)
     try:
         path = context.previews.get(
-            cache_name(source_path, entry.content_hash), store.source_file(source_path), entry.source_kind, variant,
-            operations=operations,
+            cache_name(source_path, entry.content_hash, entry), store.source_file(source_path), entry.source_kind,
+            variant, operations=operations, orientation=entry.orientation,
             width=doc["image"]["width"] if doc else None,
             height=doc["image"]["height"] if doc else None,
             after_key=(proposed_key(doc) if variant == "proposed" else after_key(doc)) if doc else "",
@@ -74,6 +75,8 @@ def preview(variant: str, source_path: str) -> Response:
     return resp
 
 
-def cache_name(source_path: str, content_hash: str) -> str:
-    """Stem of an image's cached pictures: its instruction name and content hash."""
-    return f"{instruction_name(source_path)[:-5]}.{content_hash[:12]}"
+def cache_name(source_path: str, content_hash: str, entry: ImageEntry | None = None) -> str:
+    """Stem of an image's cached pictures: its instruction name and content hash, and a RAW's turn when it has one
+    (the photographer may turn it in its XMP between two runs: the same bytes, another picture)."""
+    turn = entry.orientation if entry is not None and entry.source_kind == SourceKind.RAW.value else None
+    return f"{instruction_name(source_path)[:-5]}.{content_hash[:12]}" + (f".o{turn}" if turn not in (None, 1) else "")

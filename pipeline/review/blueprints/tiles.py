@@ -53,7 +53,7 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
         tile_box(col, row, scale, width, height)
     except ValueError as exc:
         return json_error(404, str(exc))
-    name, bracket = cache_name(source_path, entry.content_hash), []
+    name, bracket = cache_name(source_path, entry.content_hash, entry), []
     operations = proposed_operations(doc) if variant == "proposed" else tonal_operations(doc)
     if variant != "before":  # a bracket's middle frame: the others merged in, as the export has them
         try:
@@ -64,7 +64,7 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
             name += ".merged-" + hashlib.sha256(repr(bracket).encode()).hexdigest()[:8]
     try:
         decoded = context.fullres.get(name, store.source_file(source_path), entry.source_kind, width, height,
-                                      bracket)
+                                      bracket, orientation=entry.orientation)
     except (InputError, OSError) as exc:
         return json_error(422, f"cannot decode {source_path} at full resolution: {exc}")
     develop_curve = develops(entry.source_kind, context.previews.develop_raw)
