@@ -282,6 +282,10 @@ def _print_summary(s: dict) -> None:
             elif f.get("pair_jpeg_skipped"):
                 echo(f"    its camera JPEG {_printable(f['pair_jpeg_skipped'])} was skipped as its RAW+JPEG pair: "
                      "--raw-jpeg-pairs both develops it")
+    if s.get("turned_by_xmp"):
+        n = s["turned_by_xmp"]
+        echo(f"photographer's turns: {n} RAW{'s' if n != 1 else ''} developed in the turn {'their' if n != 1 else 'its'} "
+             "XMP states (tiff:Orientation), not the file's own")
     if s.get("photographer_culling"):
         n = s["photographer_culling"]
         frames = f"{n} frames rated, labelled or tagged in their" if n != 1 else "1 frame rated, labelled or tagged in its"

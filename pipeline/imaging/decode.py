@@ -53,6 +53,7 @@ class SourceMetadata:
     width: int
     height: int
     orientation: int = 1
+    turned_by_xmp: bool | None = None  # a RAW developed in its XMP's turn (decode_proxy's orientation), not its own
     camera_make: str | None = None
     camera_model: str | None = None
     lens: str | None = None
@@ -1706,6 +1707,7 @@ def _decode_raw_proxy(
             check_sensor_data(raw, file_size)
             flip = develop_flip(raw, orientation)
             meta = raw_metadata(raw, path, flip)
+            meta.turned_by_xmp = flip is not None
             try:
                 camera_raw = camera_raw_baseline(raw, path)
             except ValueError:  # an unreadable DNG directory LibRaw got past: the XMP lacks an As Shot value

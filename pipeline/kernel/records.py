@@ -286,6 +286,9 @@ class Frame:
     height: int | None = column("height", pa.int32(), "Height of the oriented full-resolution image in pixels.")
     proxy_width: int | None = column("proxy_width", pa.int32(), "Width of the analysis proxy in pixels.")
     proxy_height: int | None = column("proxy_height", pa.int32(), "Height of the analysis proxy in pixels.")
+    turned_by_xmp: bool | None = column(
+        "turned_by_xmp", pa.bool_(), "A RAW developed in the turn the photographer's XMP states (tiff:Orientation, "
+        "a frame turned while culling), not the one the file stores.")
 
 
 @dataclass

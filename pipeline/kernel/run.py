@@ -184,7 +184,7 @@ class RunResult:
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
         to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
-        images_to_confirm = keystones = 0
+        images_to_confirm = keystones = turned = 0
         lens_done: Counter[str] = Counter()  # frames whose lens was corrected, by lens
         lens_left: Counter[str] = Counter()  # RAW frames it was not, by why
         for r in self.records:  # one pass: the records are read, counted and let go
@@ -205,6 +205,7 @@ class RunResult:
                 exports += len(r.exports)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
                 merged += any(op.params.get("check") == "bracket" for op in r.operations)
+                turned += bool(r.frame.turned_by_xmp)
                 pending = [str(op.kind) for op in r.operations if awaiting_decision(op.params, op.review)]
                 to_confirm.update(pending)
                 images_to_confirm += bool(pending)
@@ -228,6 +229,8 @@ class RunResult:
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
             # Frames whose culling (stars, label, keywords, a reject developed anyway) came from their XMP.
             "photographer_culling": len(self.shoot.culling),
+            # Frames developed in the turn their XMP states (the photographer turned them while culling).
+            "turned_by_xmp": turned,
             "verdicts": dict(verdicts),
             # Of the rejected: the frames of exposure brackets delivered merged into their middle frame.
             "merged_into_brackets": merged,

@@ -267,6 +267,8 @@ def instruction_doc(record: ImageRecord, chart_name: str, chart_hash: str,
             "captured_at": _clean(record.camera.captured_at),
             "format": record.format,
             "source_kind": str(record.source_kind),
+            # (said only when so: a frame the photographer turned while culling, developed in that turn)
+            **({"turned_by_xmp": True} if record.frame.turned_by_xmp else {}),
         },
         "camera_raw": {
             "as_shot_temperature_k": cr.as_shot_temperature_k,
