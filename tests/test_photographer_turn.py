@@ -138,6 +138,13 @@ def test_a_dngs_own_packet_turns_it(tmp_path: Path, raw_dir: Path, orientation: 
     subprocess.run(["exiftool", "-q", "-overwrite_original", f"-xmp<={packet}", str(dng)], check=True)
     (task,) = scan_shoot(shoot).tasks
     assert task.orientation == orientation
+    out = tmp_path / "out"
+    row = _run(shoot, out)["IMG_0002.dng"]
+    assert row["turned_by_xmp"] is True and row["orientation"] == orientation
+    # Its delivered copy's packet (which replaces the DNG's own) keeps the turn for Lightroom.
+    said = subprocess.run(["exiftool", "-s3", "-XMP-tiff:Orientation#", str(out / "xmp" / "IMG_0002.dng")],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert said == str(orientation)
 
 
 def test_a_large_sensors_strips_are_developed_in_the_turn(tmp_path: Path, raw_dir: Path) -> None:

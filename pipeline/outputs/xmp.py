@@ -769,15 +769,17 @@ def xmp_packet(doc: dict[str, Any], decision: ImageDecision | None = None, form:
         attrs["xmp:Rating"] = str(decision.rating)
     if decision.label:
         attrs["xmp:Label"] = decision.label
+    image = doc.get("image") or {}
     if form is XmpForm.SIDECAR:
         ext = PurePosixPath(doc["source_path"]).suffix.lstrip(".")
         if ext:
             attrs["photoshop:SidecarForExtension"] = ext
-        # The turn the crop's stored coordinates were written in, as Lightroom keeps a RAW's in its sidecar: a frame
-        # the photographer turned in theirs (which this sidecar replaces) stays turned in Lightroom.
-        orientation = (doc.get("image") or {}).get("orientation")
-        if isinstance(orientation, int) and 1 <= orientation <= 8:
-            attrs["tiff:Orientation"] = str(orientation)
+    # The turn the crop's stored coordinates were written in, as Lightroom keeps a RAW's in its XMP: a frame the
+    # photographer turned in theirs (which this packet replaces, a sidecar's or a DNG's own) stays turned in Lightroom.
+    orientation = image.get("orientation")
+    turn_said = form is XmpForm.SIDECAR or image.get("turned_by_xmp")
+    if turn_said and isinstance(orientation, int) and 1 <= orientation <= 8:
+        attrs["tiff:Orientation"] = str(orientation)
     attrs.update(settings.attrs)
     review = {"Chart": (doc.get("chart") or {}).get("name") or None, "PlanVerdict": doc.get("verdict"),
               "ContentHash": doc.get("content_hash"), "ReviewedBy": decision.by, "ReviewedAt": decision.at}
