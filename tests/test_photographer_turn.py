@@ -177,3 +177,21 @@ def test_a_large_sensors_strips_are_developed_in_the_turn(tmp_path: Path, raw_di
     # OpenCV's demosaic against LibRaw's AHD: the same picture, not the same bits (a wrong turn would not correlate).
     a, b = whole.mean(axis=2)[::8, ::8].ravel(), strips.mean(axis=2)[::8, ::8].ravel()
     assert np.corrcoef(a, b)[0, 1] > 0.98
+
+
+def test_a_frame_the_camera_stored_as_a_portrait_is_turned_back_to_a_landscape(tmp_path: Path, raw_dir: Path) -> None:
+    import subprocess
+
+    if shutil.which("exiftool") is None:
+        pytest.fail("exiftool is needed to set the DNG's orientation (make system-deps)")
+    dng = tmp_path / "IMG_0001.dng"
+    shutil.copy(raw_dir / "tinydng_colorchart.dng", dng)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-IFD0:Orientation#=6", str(dng)], check=True)
+    camera = decode_proxy(dng, SourceKind.RAW, 1600, 250_000_000)
+    assert camera.meta.orientation == 6 and camera.meta.height > camera.meta.width
+    said = decode_proxy(dng, SourceKind.RAW, 1600, 250_000_000, orientation=6)  # Lightroom's copy of the camera's
+    assert said.meta.turned_by_xmp is False and np.array_equal(said.rgb, camera.rgb)
+    back = decode_proxy(dng, SourceKind.RAW, 1600, 250_000_000, orientation=1)
+    assert back.meta.turned_by_xmp is True and back.meta.orientation == 1
+    assert (back.meta.width, back.meta.height) == (camera.meta.height, camera.meta.width)
+    assert float(np.abs(back.rgb - np.rot90(camera.rgb, 1)).max()) < 1e-3  # the camera's quarter turn undone
