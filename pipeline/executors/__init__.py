@@ -33,20 +33,21 @@ class Executor(Protocol):
 
 EXECUTORS = ("auto", "ray", "local")
 
-# The auto choice's cost model, from benchmarks/run.py on a 2-CPU VM (benchmarks/RESULTS.md, run AF):
+# The auto choice's cost model, from benchmarks/run.py on a 2-CPU VM (benchmarks/RESULTS.md, runs AF and AG):
 #: Starting an embedded local Ray (4-5 s), its workers (about 1 s) and stopping it (1.4 s).
 RAY_OVERHEAD_S = 7.0
-#: One thread's seconds per image that do not grow with the file (analysis, equipment checks, two renditions,
-#: encoders) ...
-SECONDS_PER_IMAGE = 1.6
-#: ... and those that do (the decode): per MB of file. Run AF, one thread an image: 1.68 s for the real RAWs
-#: (2 MB on average), 2.27 s for 48 MB 24 MP DNGs.
+#: One thread's seconds per image (a Ray worker's: its OpenCV and LibRaw on one thread) that do not grow with the
+#: file (analysis, equipment checks, two renditions, encoders) ...
+SECONDS_PER_IMAGE = 1.4
+#: ... and those that do (the decode): per MB of file. Runs AF and AG, one Ray worker, its start-up left out:
+#: 1.38-1.43 s an image for the real RAWs (2 MB on average), 1.95-2.06 s for 48 MB 24 MP DNGs.
 SECONDS_PER_MB = 0.013
 #: Throughput of n workers on n free CPUs against one (2 workers on 2 CPUs gave 1.3x: 0.65).
 PARALLEL_EFFICIENCY = 0.65
-#: How much faster this process is on every CPU than on one thread an image (run AF, 2 CPUs: 1.44x on 24 MP DNGs,
-#: 1.55x on the real RAWs; not measured on more, where it is likely more: the choice then leans to Ray a little).
-LOCAL_THREADS_SPEEDUP = 1.45
+#: How much faster this process is, its images on every CPU, than one thread an image (runs AF and AG, 2 CPUs:
+#: 1.26-1.31x on 24 MP DNGs, 1.33-1.46x on the real RAWs; not measured on more CPUs, where it is likely more: the
+#: choice then leans to Ray a little).
+LOCAL_THREADS_SPEEDUP = 1.3
 #: A shoot of more images than this runs in worker processes whatever the estimate: a file that crashes its decoder
 #: (a native fault, no Python error) then costs a worker, which Ray replaces, instead of the run.
 ISOLATION_IMAGES = 100
