@@ -44,8 +44,9 @@ CLIP_LEVEL = 0.995
 MAX_MEGAPIXELS = 250.0
 #: Part of every cached preview's file name; bumped when the pictures change
 #: (2: the renderer's own path, issue 10; 3: thumbnails show the corrected picture; 4: a rendered source
-#: darkened in its scene light; 5: a RAW developed through the camera-like curve).
-PREVIEW_VERSION = 5
+#: darkened in its scene light; 5: a RAW developed through the camera-like curve; 6: a RAW's turn in the name where
+#: it is not 1, so a frame its XMP turns between two runs is not shown from an older version's cache as it was).
+PREVIEW_VERSION = 6
 # Operations the "after" view applies; everything else is drawn or listed only.
 TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket",
                "lens_correction")  # (its vignetting: see preview_adjustments)
