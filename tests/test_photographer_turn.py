@@ -195,3 +195,22 @@ def test_a_frame_the_camera_stored_as_a_portrait_is_turned_back_to_a_landscape(t
     assert back.meta.turned_by_xmp is True and back.meta.orientation == 1
     assert (back.meta.width, back.meta.height) == (camera.meta.height, camera.meta.width)
     assert float(np.abs(back.rgb - np.rot90(camera.rgb, 1)).max()) < 1e-3  # the camera's quarter turn undone
+
+
+def test_a_dry_run_says_which_frames_their_xmp_turns(tmp_path: Path, raw_dir: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import EXIT_OK, main
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    shutil.copy(raw_dir / RAW, shoot / RAW)
+    shutil.copy(raw_dir / OTHER, shoot / OTHER)
+    (shoot / (Path(RAW).stem + ".xmp")).write_text(turned_sidecar(6), encoding="utf-8")
+    (shoot / (Path(OTHER).stem + ".xmp")).write_text(turned_sidecar(1), encoding="utf-8")  # its own: no turn
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(tmp_path / "out"), "--dry-run"])
+    assert result.exit_code == EXIT_OK, result.output
+    lines = {line.split(" (")[0].strip(): line for line in result.output.splitlines() if ".CRW (" in line}
+    assert "turned to orientation 6 by its XMP" in lines[RAW]
+    assert "turned" not in lines[OTHER]
+    assert not (tmp_path / "out").exists()

@@ -238,11 +238,28 @@ def dry_run_summary(settings: object) -> dict:
         "chart": context.chart_name,
         "stages": [s.name for s in graph.stages],
         "would_process": [{"source_path": t.source_path, "format": t.format, "kind": str(t.source_kind),
-                           "bytes": t.file_size, "export_stem": t.stem} for t in shoot.tasks],
+                           "bytes": t.file_size, "export_stem": t.stem,
+                           **({"turned_by_xmp": t.orientation} if _turned(t) else {})} for t in shoot.tasks],
         "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in shoot.duplicates],
         "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in shoot.skipped],
         "skipped_by_reason": dict(Counter(s.reason for s in shoot.skipped)),
     }
+
+
+def _turned(task: object) -> bool:
+    """Whether a RAW's XMP turns it (the decode would develop it in another turn than the file's: its header read,
+    nothing decoded)."""
+    orientation = getattr(task, "orientation", None)
+    if orientation is None:
+        return False
+    from pipeline.imaging.decode import develop_flip, open_raw
+    from pipeline.kernel.errors import InputError
+
+    try:
+        with open_raw(task.path) as raw:  # type: ignore[attr-defined]
+            return develop_flip(raw, orientation) is not None
+    except (InputError, OSError):
+        return False  # (the run says what is wrong with the file)
 
 
 def _print_dry_run(plan: dict) -> None:
@@ -250,7 +267,8 @@ def _print_dry_run(plan: dict) -> None:
     echo(f"dry run: nothing decoded or written; chart {plan['chart']}, out {plan['out']}")
     echo(f"would process {len(plan['would_process'])} files:")
     for t in plan["would_process"]:
-        echo(f"  {_printable(t['source_path'])} ({t['format']}, {t['bytes']} bytes) -> {t['export_stem']}")
+        turn = f", turned to orientation {t['turned_by_xmp']} by its XMP" if t.get("turned_by_xmp") else ""
+        echo(f"  {_printable(t['source_path'])} ({t['format']}, {t['bytes']} bytes{turn}) -> {t['export_stem']}")
     if plan["duplicates"]:
         echo("duplicates (would be processed once):")
         for d in plan["duplicates"]:
