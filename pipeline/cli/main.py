@@ -302,8 +302,8 @@ def _print_summary(s: dict) -> None:
                      "--raw-jpeg-pairs both develops it")
     if s.get("turned_by_xmp"):
         n = s["turned_by_xmp"]
-        echo(f"photographer's turns: {n} RAW{'s' if n != 1 else ''} developed in the turn {'their' if n != 1 else 'its'} "
-             "XMP states (tiff:Orientation), not the file's own")
+        whose = f"{n} RAWs developed in the turn their" if n != 1 else "1 RAW developed in the turn its"
+        echo(f"photographer's turns: {whose} XMP states (tiff:Orientation), not the file's own")
     if s.get("photographer_culling"):
         n = s["photographer_culling"]
         frames = f"{n} frames rated, labelled or tagged in their" if n != 1 else "1 frame rated, labelled or tagged in its"
