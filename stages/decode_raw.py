@@ -89,7 +89,8 @@ class DecodeRaw(Stage):
             return
         meta = decoded.meta
         if render_reuses_decode(resolved.chart.renditions, meta.width, meta.height, decoded.half_size):
-            decode_cache.put(self.context.out_dir, item.task.content_hash, decoded.half_size, decoded.libraw_rgb16, budget)
+            name = decode_cache.entry_name(item.task.content_hash, item.task.orientation)
+            decode_cache.put(self.context.out_dir, name, decoded.half_size, decoded.libraw_rgb16, budget)
 
 
 def camera_raw_defaults(b: CameraRawBaseline) -> CameraRawDefaults:

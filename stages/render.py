@@ -134,7 +134,8 @@ class Render(Stage):
             decoded = proxy.rgb
         elif r.source_kind is not SourceKind.RASTER and r.content_hash:
             # The decode stage's own LibRaw output when it is the one needed: no second decode.
-            decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=raw_half_size(need))
+            kept = decode_cache.entry_name(r.content_hash, item.task.orientation)
+            decoded = decode_cache.take(self.context.out_dir, kept, half_size=raw_half_size(need))
         if decoded is None:
             decoded = decode_for_render(
                 item.task.path, r.source_kind, r.frame.width, r.frame.height, need, int(self.params.max_megapixels * 1e6),
@@ -193,7 +194,8 @@ class Render(Stage):
                  if raw_half_size(max(sizes[name][0] / frames[name][2], sizes[name][1] / frames[name][3]))}
         out: dict[str, np.ndarray | RenditionStrips] = {}
         # LibRaw's half-size decode: the renditions that need no more, and the report's after picture.
-        decoded = decode_cache.take(self.context.out_dir, r.content_hash, half_size=True) if r.content_hash else None
+        kept = decode_cache.entry_name(r.content_hash, item.task.orientation) if r.content_hash else None
+        decoded = decode_cache.take(self.context.out_dir, kept, half_size=True) if kept else None
         if decoded is None:
             decoded = decode_for_render(item.task.path, r.source_kind, width, height, 0.5,
                                         int(self.params.max_megapixels * 1e6), orientation=item.task.orientation)

@@ -214,3 +214,14 @@ def test_a_dry_run_says_which_frames_their_xmp_turns(tmp_path: Path, raw_dir: Pa
     assert "turned to orientation 6 by its XMP" in lines[RAW]
     assert "turned" not in lines[OTHER]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_decode_kept_for_the_render_is_kept_under_its_turn() -> None:
+    """A run that stopped leaves its kept decodes for the next (pipeline.kernel.decode_cache); between the two the
+    photographer may turn the frame: the same bytes in another turn are not taken for it."""
+    from pipeline.kernel import decode_cache
+
+    h = "ab" * 32
+    assert decode_cache.entry_name(h) == decode_cache.entry_name(h, None) == h  # every other file: as before
+    names = {decode_cache.entry_name(h, o) for o in (None, 1, 6, 8)}
+    assert len(names) == 4

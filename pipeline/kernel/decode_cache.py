@@ -73,6 +73,13 @@ def hold_in_memory(budget_bytes: int) -> None:
             _memory.entries.clear()
 
 
+def entry_name(content_hash: str, orientation: int | None = None) -> str:
+    """The name a file's decodes are kept under: its content hash, and the turn its XMP gives it where it gives one
+    (the same bytes developed in another turn are another picture: a run that stopped leaves its entries for the
+    next, and the photographer may have turned the frame in between)."""
+    return content_hash if orientation is None else f"{content_hash}.o{orientation}"
+
+
 def cache_path(out_dir: Path, content_hash: str, half_size: bool) -> Path:
     """Where the ``half_size`` (or full) LibRaw decode of a file with ``content_hash`` is kept."""
     return Path(out_dir) / CACHE_DIR / f"{content_hash}.{'half' if half_size else 'full'}.npy"
