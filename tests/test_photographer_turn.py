@@ -102,6 +102,7 @@ def test_a_frame_turned_in_its_sidecar_is_delivered_turned_and_a_new_turn_is_dev
     assert row["status"] == "ok" and row["orientation"] == 6 and row["turned_by_xmp"] is True
     assert rows[OTHER]["turned_by_xmp"] is False and plain[RAW]["turned_by_xmp"] is False  # their own turns
     assert json.loads((out / "summary.json").read_text())["turned_by_xmp"] == 1
+    assert (out / "report.html").read_text(encoding="utf-8").count("turned in culling") == 1  # its card says so
     assert (row["width"], row["height"]) == (was["height"], was["width"])
     assert rows[OTHER]["orientation"] == plain[OTHER]["orientation"] == 1
     for r in row["exports"]:

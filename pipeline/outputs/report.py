@@ -265,6 +265,15 @@ def _culling_badge(review: dict[str, Any] | None) -> str:
     return f'<span class=culling title="{_e("culled by " + by if by else "culled")}">{_e(text)}</span> '
 
 
+def _turn_badge(image: dict[str, Any] | None) -> str:
+    """A frame developed in the turn the photographer's XMP states, not the one the file stores, says so."""
+    image = image or {}
+    if not image.get("turned_by_xmp"):
+        return ""
+    return (f'<span class=culling title="tiff:Orientation {_e(str(image.get("orientation")))} in its XMP">'
+            "\u21bb turned in culling</span> ")
+
+
 def _card(im: ReportImage) -> str:
     """One image's card: the picture with its overlay, verdict, link to its instructions, what is done to it."""
     doc = im.doc or {}
@@ -281,6 +290,7 @@ def _card(im: ReportImage) -> str:
     return (
         f'<div class="card">{_overlay(im)}<div><span class="badge {verdict}">{verdict}</span>{stale_badge} '
         + _culling_badge(doc.get("review"))
+        + _turn_badge(doc.get("image"))
         + (f'<span class=scene>scene {doc["scene_id"]}</span> ' if doc.get("scene_id") is not None else "")
         + f'<span class=path><a href="instructions/{_e(instruction_name(im.source_path))}">{_e(im.source_path)}</a>'
         f'</span></div><div class=muted>{_e(doc["summary"])}</div><ul class="ops">{ops}</ul></div>'
