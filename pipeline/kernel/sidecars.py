@@ -9,7 +9,7 @@ Photo Mechanic (as an option) ``IMG_0002.CR2.xmp``. Into a JPEG or a DNG
 they write the same packet inside the file (:func:`embedded_packet`); a
 sidecar, where there is one, wins.
 
-The scan reads them (:func:`photographer_culling`, :func:`packet_culling`): a
+The scan reads them (:func:`photographer_xmp`, :func:`packet_culling`): a
 rejected frame is not developed unless the run asks for it
 (``--photographer-rejects process``), and the stars, label and keywords
 become the image's decision in its instructions and in the XMP postprod
@@ -235,15 +235,10 @@ def _tiff_packet(path: str, head: bytes) -> bytes | None:
     return None
 
 
-def photographer_culling(root: Path, sidecars: list[str], files: list[str]) -> dict[str, Culling]:
-    """The culling of each of ``files`` that has a sidecar stating one (:func:`sidecar_owners`), each
-    sidecar read once (exiv2, well under a millisecond a sidecar)."""
-    return photographer_xmp(root, sidecars, files)[0]
-
-
 def photographer_xmp(root: Path, sidecars: list[str], files: list[str]) -> tuple[dict[str, Culling], dict[str, int]]:
-    """:func:`photographer_culling`, and the turn (:func:`xmp_orientation`) of each of ``files`` whose sidecar
-    states one; each sidecar read once."""
+    """The culling of each of ``files`` that has a sidecar stating one (:func:`sidecar_owners`), and the turn
+    (:func:`xmp_orientation`) of each whose sidecar states one; each sidecar read once (exiv2, well under a
+    millisecond a sidecar)."""
     owners = sidecar_owners(sidecars, files)
     read = {s: read_sidecar(root, s) for s in sorted(set(owners.values()))}
     culling = {f: c for f, s in owners.items() if (c := read[s][0]) is not None}
