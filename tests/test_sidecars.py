@@ -185,3 +185,78 @@ def test_a_jpegs_packet_is_found_past_the_scans_first_bytes(tmp_path: Path, face
     assert packet_culling(found, "a.jpg") == Culling(3, "Blue", (), "a.jpg")
     assert embedded_packet(str(faces_dir / "2008_001009.jpg"), "jpeg", jpeg[:65536]) is None  # a camera's: none
     assert embedded_packet(str(path), "png", data[:65536]) is None
+
+
+def _flagged(attrs: str) -> str:
+    """A sidecar with ``attrs`` (XML attributes) in the namespaces of Lightroom's, digiKam's and Photo Mechanic's
+    culling flags, as those tools write them (pick and good, PickLabel, Tagged)."""
+    return ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+            ' xmlns:xmpDM="http://ns.adobe.com/xmp/1.0/DynamicMedia/" xmlns:digiKam="http://www.digikam.org/ns/1.0/"'
+            ' xmlns:photomechanic="http://ns.camerabits.com/photomechanic/1.0/"'
+            f' xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" {attrs}/></rdf:RDF></x:xmpmeta>\n')
+
+
+@pytest.mark.parametrize(("attrs", "flag", "rating"), [
+    # Lightroom Classic 15's reject of a three-star frame (it keeps the stars beside the flag), its pick, unflagged.
+    ('photoshop:SidecarForExtension="NEF" xmp:Rating="3" xmpDM:pick="-1" xmpDM:good="false"', "reject", 3),
+    ('xmpDM:pick="1" xmpDM:good="true"', "pick", None),
+    ('xmp:Rating="2" xmpDM:pick="0"', None, 2),
+    ('xmpDM:good="True"', "pick", None),  # Adobe's "good take" alone
+    ('digiKam:PickLabel="1"', "reject", None),
+    ('digiKam:PickLabel="3"', "pick", None),
+    ('xmp:Rating="1" digiKam:PickLabel="2"', None, 1),  # pending: no verdict
+    ('photomechanic:Tagged="True" photomechanic:ColorClass="3"', "pick", None),  # Photo Mechanic's tag
+    ('photomechanic:Tagged="True" xmpDM:pick="-1"', "reject", None),  # a reject wins over a pick
+])
+def test_the_pick_and_reject_flags_culling_tools_write_are_read(tmp_path: Path, attrs: str, flag: str | None,
+                                                                  rating: int | None) -> None:
+    (tmp_path / "IMG_0001.xmp").write_text(_flagged(attrs))
+    culling = read_culling(tmp_path, "IMG_0001.xmp")
+    assert culling is not None and (culling.flag, culling.rating) == (flag, rating)
+    assert culling.rejected == (flag == "reject")
+    review = culling.review()
+    assert review["flag"] == flag and review["rating"] == (-1 if flag == "reject" else rating or 0)
+
+
+def test_nothing_flagged_nothing_read(tmp_path: Path) -> None:
+    (tmp_path / "IMG_0001.xmp").write_text(_flagged('xmpDM:pick="0" xmpDM:good="false" photomechanic:Tagged="False"'))
+    assert read_culling(tmp_path, "IMG_0001.xmp") is None
+
+
+def test_a_frame_rejected_in_lightroom_is_skipped_and_a_pick_delivered_with_its_flag(tmp_path: Path) -> None:
+    # Before, only xmp:Rating -1 (Bridge's reject) was read: a frame the photographer marked X in Lightroom Classic
+    # 13.2 or later, or rejected in digiKam, was developed and delivered as a keeper.
+    from pipeline.outputs.xmp import ImageDecision, xmp_packet
+    from pipeline.kernel.sidecars import culling_flag
+    from pipeline.imaging.identity import read_xmp_packet
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for i in range(1, 5):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(shoot / f"IMG_000{i}.jpg")
+    (shoot / "IMG_0001.xmp").write_text(_flagged('xmp:Rating="3" xmpDM:pick="-1" xmpDM:good="false"'))
+    (shoot / "IMG_0002.xmp").write_text(_flagged('digiKam:PickLabel="1"'))
+    (shoot / "IMG_0003.xmp").write_text(_flagged('xmp:Rating="4" photomechanic:Tagged="True"'))
+    shot = scan_shoot(shoot)
+    assert [t.source_path for t in shot.tasks] == ["IMG_0003.jpg", "IMG_0004.jpg"]
+    assert sorted(s.source_path for s in shot.skipped if s.reason == REJECTED_REASON) == ["IMG_0001.jpg",
+                                                                                          "IMG_0002.jpg"]
+    assert shot.culling == {"IMG_0003.jpg": Culling(4, None, (), "IMG_0003.xmp", "pick")}
+    # The XMP postprod delivers (it replaces the photographer's sidecar) keeps the flag as Lightroom writes it.
+    doc = {"source_path": "IMG_0003.CR2", "xmp_form": "sidecar", "operations": [], "review": {},
+           "image": {"source_kind": "raw", "width": 32, "height": 32}}
+    for flag, rating, pick in (("pick", 4, "1"), ("reject", -1, "-1"), (None, -1, "-1"), (None, 4, None)):
+        packet = xmp_packet(doc, ImageDecision(rating=rating, flag=flag))
+        assert (f'xmpDM:pick="{pick}"' in packet) if pick else "xmpDM" not in packet
+        tags = read_xmp_packet(packet.encode())
+        assert tags is not None and culling_flag(tags) == (flag or ("reject" if rating == -1 else None))
+
+
+def test_a_flag_inside_a_jpeg_or_a_dng_is_read() -> None:
+    from pipeline.kernel.sidecars import packet_culling
+
+    rejected = packet_culling(_flagged('xmpDM:pick="-1" xmpDM:good="false"').encode(), "a.jpg")
+    assert rejected is not None and rejected.rejected and rejected.source == "a.jpg"
+    tagged = packet_culling(_flagged('photomechanic:Tagged="True"').encode(), "b.dng")
+    assert tagged == Culling(None, None, (), "b.dng", "pick")

@@ -111,10 +111,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "develops and delivers each file on its own [default: what the --out folder's last run used, "
                    "else raw].")
 @click.option("--photographer-rejects", type=click.Choice(["skip", "process"]), default=None,
-              help="A frame the photographer rejected before uploading (xmp:Rating -1 in its XMP sidecar, or in "
-                   "a JPEG's or DNG's own XMP, as Lightroom, Bridge and Photo Mechanic write it): skip leaves it "
-                   "out, counted; process develops it. Stars, colour labels and keywords are kept either way "
-                   "[default: what the --out folder's last run used, else skip].")
+              help="A frame the photographer rejected before uploading, in its XMP sidecar or a JPEG's or DNG's "
+                   "own XMP (Lightroom Classic 13.2+'s reject flag, xmpDM:pick -1; Bridge's xmp:Rating -1; "
+                   "digiKam's rejected pick label): skip leaves it out, counted; process develops it. Picks (also "
+                   "Photo Mechanic's tag), stars, colour labels and keywords are kept either way [default: what "
+                   "the --out folder's last run used, else skip].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
                    "and why; nothing is decoded or written.")

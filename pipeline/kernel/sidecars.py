@@ -2,8 +2,11 @@
 
 Photographers cull before they upload. Photo Mechanic, Lightroom and Bridge
 write what they decided into an XMP sidecar beside the RAW: stars
-(``xmp:Rating`` 1-5), a reject (``xmp:Rating`` -1, as Bridge and Lightroom
-write it), a colour label (``xmp:Label``) and keywords (``dc:subject``).
+(``xmp:Rating`` 1-5), a colour label (``xmp:Label``), keywords
+(``dc:subject``) and a pick or a reject (:func:`culling_flag`: Lightroom
+Classic 13.2 and later write their P and X flags as ``xmpDM:pick``, Bridge
+a reject as ``xmp:Rating`` -1, digiKam its pick label, Photo Mechanic its
+tag).
 Adobe's tools name the sidecar ``IMG_0002.xmp``; darktable, digiKam and
 Photo Mechanic (as an option) ``IMG_0002.CR2.xmp``. Into a JPEG or a DNG
 they write the same packet inside the file (:func:`embedded_packet`); a
@@ -31,7 +34,10 @@ from typing import Any
 #: What a run does with a frame the photographer rejected (``--photographer-rejects``).
 PHOTOGRAPHER_REJECTS = ("skip", "process")
 #: The reason a rejected frame is skipped with (one text, so the summary counts them in one line).
-REJECTED_REASON = "rejected by the photographer (xmp:Rating -1 in its XMP; --photographer-rejects process develops it)"
+REJECTED_REASON = ("rejected by the photographer (a reject flag or xmp:Rating -1 in its XMP; --photographer-rejects "
+                   "process develops it)")
+#: A frame's culling flag (:attr:`Culling.flag`), as the review app and the instruction files name them.
+PICK, REJECT = "pick", "reject"
 #: Who decided, in an instructions document's ``review``, when the decision is the sidecar's.
 PHOTOGRAPHER = "photographer"
 
@@ -52,21 +58,26 @@ class Culling:
         ``dc:subject``.
     source : str
         Where it was read, relative to the shoot: the sidecar, or the image itself (its embedded XMP).
+    flag : str or None
+        ``pick`` or ``reject`` as a culling tool's flag states it (:func:`culling_flag`), None without one.
     """
 
     rating: int | None
     label: str | None
     keywords: tuple[str, ...]
     source: str
+    flag: str | None = None
 
     @property
     def rejected(self) -> bool:
-        return self.rating == -1
+        return self.rating == -1 or self.flag == REJECT
 
     def review(self) -> dict[str, Any]:
-        """The instructions document's image-level ``review`` (the keys the XMP writer and the review app read)."""
-        return {"rating": self.rating if self.rating is not None else 0, "label": self.label,
-                "keywords": list(self.keywords), "flag": "reject" if self.rejected else None,
+        """The instructions document's image-level ``review`` (the keys the XMP writer and the review app read:
+        a reject is rating -1, its stars aside, as the review app writes one)."""
+        rating = -1 if self.rejected else (self.rating if self.rating is not None else 0)
+        return {"rating": rating, "label": self.label, "keywords": list(self.keywords),
+                "flag": REJECT if self.rejected else self.flag,
                 "by": f"{PHOTOGRAPHER} ({os.path.basename(self.source)})", "at": None}
 
 
@@ -143,7 +154,7 @@ def packet_orientation(packet: bytes, source: str) -> int | None:
 
 def packet_culling(packet: bytes, source: str) -> Culling | None:
     """The culling an XMP packet embedded in ``source`` states (:func:`embedded_packet`), or None."""
-    if not any(k in packet for k in (b"Rating", b"Label", b"subject")):
+    if not any(k in packet for k in (b"Rating", b"Label", b"subject", b"pick", b"PickLabel", b"Tagged", b"good")):
         return None  # (most packets a camera or an export writes: no parse)
     from pipeline.imaging.identity import read_xmp_packet
 
@@ -160,9 +171,47 @@ def _culling(tags: dict[str, Any], source: str) -> Culling | None:
     label = (label.strip() or None) if isinstance(label, str) else None
     subject = tags.get("Xmp.dc.subject")
     keywords = tuple(k for k in ([subject] if isinstance(subject, str) else subject or []) if isinstance(k, str) and k)
-    if not rating and label is None and not keywords:  # (0: unrated, what Camera Raw writes by default)
+    flag = culling_flag(tags)
+    if not rating and label is None and not keywords and flag is None:  # (0: unrated, Camera Raw's default)
         return None
-    return Culling(rating, label, keywords, source)
+    return Culling(rating, label, keywords, source, flag)
+
+
+def culling_flag(tags: dict[str, Any]) -> str | None:
+    """The pick or reject flag an XMP's tags (exiv2's keys) state, or None.
+
+    Each culling tool writes its own (none writes another's):
+
+    - Lightroom Classic 13.2 and later, and Lightroom desktop 7.2 and later, write their Pick and Reject flags
+      (P, X) as ``xmpDM:pick`` 1 and -1 (0: unflagged), with ``xmpDM:good``; an earlier Lightroom kept them in its
+      catalogue alone. A photographer's X was developed and delivered as a keeper while only ``xmp:Rating`` -1
+      (Bridge's reject) was read.
+    - digiKam its pick label, ``digiKam:PickLabel``: 1 rejected, 2 pending (no verdict), 3 accepted.
+    - Photo Mechanic its tag, the keeper mark of its culling: ``photomechanic:Tagged`` True. It has no reject.
+    - ``xmpDM:good`` True (Adobe's "good take" mark) is a pick; False only says it is not marked one.
+
+    A reject any of them states wins over a pick another states (a reject is the deliberate choice); stars of -1
+    are the caller's (:attr:`Culling.rejected`).
+    """
+    pick = _integer(tags.get("Xmp.xmpDM.pick"))
+    digikam = _integer(tags.get("Xmp.digiKam.PickLabel"))
+    if pick == -1 or digikam == 1:
+        return REJECT
+    if pick == 1 or digikam == 3 or any(_true(tags.get(k)) for k in ("Xmp.xmpDM.good", "Xmp.photomechanic.Tagged")):
+        return PICK
+    return None
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) and number == round(number) else None
+
+
+def _true(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "true"
 
 
 def _rating(value: Any) -> int | None:

@@ -258,6 +258,8 @@ def _culling_badge(review: dict[str, Any] | None) -> str:
         text = "\u2715 rejected in culling"  # (not the chart's verdict beside it)
     else:
         text = "\u2605" * rating if isinstance(rating, int) and 0 < rating <= 5 else ""
+        if review.get("flag") == "pick":
+            text = " ".join(t for t in ("\u2691 picked", text) if t)
     text = " ".join(t for t in (text, label if isinstance(label, str) else "") if t)
     if not text:
         return ""

@@ -36,7 +36,8 @@ checked against XMP that Adobe software wrote (``tests/data/adobe_xmp``):
 * not a backlit frame's shadows lifted (:mod:`pipeline.planning.rules.shadows`): Camera Raw's Shadows slider
   has no published scale in EV, so the note gives the lift and a retoucher sets the slider by eye;
 * an image-level review decision (:class:`ImageDecision`) as ``xmp:Rating``,
-  ``xmp:Label`` and ``dc:subject``, who and when in postprod's namespace.
+  ``xmp:Label``, ``dc:subject`` and a pick or reject flag as Lightroom Classic 13.2 and later
+  write theirs (``xmpDM:pick``), who and when in postprod's namespace.
 """
 
 from __future__ import annotations
@@ -227,8 +228,7 @@ class ImageDecision:
     Attributes
     ----------
     rating : int or None
-        -1 rejected, 0 unrated, 1-5 stars (``xmp:Rating``; Lightroom's pick
-        flag lives only in its catalogue, a reject is -1).
+        -1 rejected, 0 unrated, 1-5 stars (``xmp:Rating``: Bridge's reject is -1).
     label : str or None
         Colour label by name (``xmp:Label``): Lightroom's default set is Red,
         Yellow, Green, Blue, Purple.
@@ -236,6 +236,10 @@ class ImageDecision:
         ``lr:hierarchicalSubject`` (``"Parent|Child"`` for a hierarchy) and each level in ``dc:subject``.
     by, at : str or None
         Who decided and when (ISO 8601, UTC), in postprod's review namespace.
+    flag : str or None
+        ``pick`` or ``reject`` (the review app's P and X, a culling tool's flag), written as Lightroom Classic 13.2
+        and later write their flags (``xmpDM:pick`` 1 and ``xmpDM:good`` true, or -1 and false; an earlier
+        Lightroom reads the reject's stars, -1).
     """
 
     rating: int | None = None
@@ -243,6 +247,7 @@ class ImageDecision:
     keywords: tuple[str, ...] = ()
     by: str | None = None
     at: str | None = None
+    flag: str | None = None
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ImageDecision:
@@ -264,10 +269,13 @@ class ImageDecision:
         keywords = review.get("keywords") or []
         if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
             raise ValueError(f"review.keywords must be a list of words, got {keywords!r}")
+        flag = review.get("flag")
+        if flag not in (None, "pick", "reject"):
+            raise ValueError(f"review.flag must be 'pick', 'reject' or null, got {flag!r}")
         by, at = review.get("by"), review.get("at")
         if by is None and at is None:
             by, at = latest_operation_decision(doc)
-        return cls(rating, label, tuple(k.strip() for k in keywords), by, at)
+        return cls(rating, label, tuple(k.strip() for k in keywords), by, at, flag)
 
 
 def latest_operation_decision(doc: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -714,6 +722,7 @@ _NAMESPACES = {
     "lr": "http://ns.adobe.com/lightroom/1.0/",
     "crs": CRS_NS,
     "tiff": "http://ns.adobe.com/tiff/1.0/",
+    "xmpDM": "http://ns.adobe.com/xmp/1.0/DynamicMedia/",
     REVIEW_PREFIX: REVIEW_NS,
 }
 
@@ -769,6 +778,9 @@ def xmp_packet(doc: dict[str, Any], decision: ImageDecision | None = None, form:
         attrs["xmp:Rating"] = str(decision.rating)
     if decision.label:
         attrs["xmp:Label"] = decision.label
+    if decision.flag is not None or decision.rating == -1:  # as Lightroom Classic writes its P and X flags
+        picked = decision.flag == "pick"
+        attrs["xmpDM:pick"], attrs["xmpDM:good"] = ("1", "true") if picked else ("-1", "false")
     image = doc.get("image") or {}
     if form is XmpForm.SIDECAR:
         ext = PurePosixPath(doc["source_path"]).suffix.lstrip(".")
