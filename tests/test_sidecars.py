@@ -260,3 +260,44 @@ def test_a_flag_inside_a_jpeg_or_a_dng_is_read() -> None:
     assert rejected is not None and rejected.rejected and rejected.source == "a.jpg"
     tagged = packet_culling(_flagged('photomechanic:Tagged="True"').encode(), "b.dng")
     assert tagged == Culling(None, None, (), "b.dng", "pick")
+
+
+def test_only_the_photographers_picks_are_developed_when_asked(tmp_path: Path) -> None:
+    # A Photo Mechanic or Lightroom shoot uploaded whole, its selects tagged or flagged P: `--photographer-picks only`
+    # delivers the selects, the other frames skipped and counted, keeping their numbers; a reject is still a reject.
+    from pipeline.kernel.sidecars import NOT_PICKED_REASON
+
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(1, 6):  # (pictures, not constant frames: those fail as "no picture in the file")
+        Image.fromarray(rng.integers(20 * i, 60 + 20 * i, (64, 96, 3), dtype=np.uint8)).save(shoot / f"IMG_000{i}.jpg")
+    (shoot / "IMG_0002.xmp").write_text(_flagged('photomechanic:Tagged="True"'))
+    (shoot / "IMG_0004.xmp").write_text(_flagged('xmp:Rating="5" xmpDM:pick="1" xmpDM:good="true"'))
+    (shoot / "IMG_0005.xmp").write_text(_flagged('xmpDM:pick="-1"'))
+    every = scan_shoot(shoot)
+    assert [t.source_path for t in every.tasks] == ["IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg", "IMG_0004.jpg"]
+    assert every.picked == 2
+    picked = scan_shoot(shoot, picks="only")
+    assert [(t.source_path, t.seq) for t in picked.tasks] == [("IMG_0002.jpg", 2), ("IMG_0004.jpg", 4)]
+    assert sorted((s.source_path, s.reason) for s in picked.skipped if not s.reason.startswith("sidecar")) == [
+        ("IMG_0001.jpg", NOT_PICKED_REASON), ("IMG_0003.jpg", NOT_PICKED_REASON), ("IMG_0005.jpg", REJECTED_REASON)]
+    with pytest.raises(ValueError, match="all, only"):
+        scan_shoot(shoot, picks="some")
+    # Through the CLI: the choice is the folder's for its reruns; a shoot with no pick is developed whole, said.
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local",
+                                       "--photographer-picks", "only"])
+    assert result.exit_code == EXIT_OK, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["processed"], summary["photographer_picked"], summary["photographer_picks"]) == (2, 2, "only")
+    assert summary["skipped_by_reason"][NOT_PICKED_REASON] == 2
+    rerun = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "--json"])
+    assert rerun.exit_code == EXIT_OK, rerun.output
+    assert json.loads(rerun.stdout)["processed"] == 2
+    for name in ("IMG_0002.xmp", "IMG_0004.xmp"):
+        (shoot / name).unlink()
+    whole = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local"])
+    assert whole.exit_code == EXIT_OK, whole.output
+    assert "no frame is picked in its XMP" in whole.output
+    assert json.loads((out / "summary.json").read_text())["processed"] == 4

@@ -288,7 +288,7 @@ def _analyse_approved(approved: Path, work: Path, chart: Path, executor: str, wo
     # sidecar says was rejected (it was approved since).
     settings = RunSettings(shoot_dir=approved, out_dir=work / "out", executor=executor, workers=workers,
                            graph_path=graph_path, chart=str(chart), only=only, force=only is not None,
-                           raw_jpeg_pairs="both", photographer_rejects="process")
+                           raw_jpeg_pairs="both", photographer_rejects="process", photographer_picks="all")
     bar = tqdm(unit="img", desc="analysing", file=sys.stderr, dynamic_ncols=True,
                disable=None if progress is None else not progress)
 

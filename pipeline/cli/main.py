@@ -116,6 +116,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "digiKam's rejected pick label): skip leaves it out, counted; process develops it. Picks (also "
                    "Photo Mechanic's tag), stars, colour labels and keywords are kept either way [default: what "
                    "the --out folder's last run used, else skip].")
+@click.option("--photographer-picks", type=click.Choice(["all", "only"]), default=None,
+              help="only: where the photographer picked frames in their XMP (Lightroom's P flag, Photo Mechanic's "
+                   "tag, digiKam's accepted pick label), develop the picks alone, the other frames skipped and "
+                   "counted (a shoot with no pick is developed whole, and the summary says so); all: every frame "
+                   "[default: what the --out folder's last run used, else all].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
                    "and why; nothing is decoded or written.")
@@ -124,8 +129,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
             workers: int | None, threads: int | None, ray_address: str | None, graph_path: Path | None,
             device: str,
             progress: bool | None, force: bool, wait: bool, photographer: str | None, photographers_file: Path | None,
-            follow_external_symlinks: bool, raw_jpeg_pairs: str | None, photographer_rejects: str | None, dry_run: bool,
-            as_json: bool) -> None:
+            follow_external_symlinks: bool, raw_jpeg_pairs: str | None, photographer_rejects: str | None,
+            photographer_picks: str | None, dry_run: bool, as_json: bool) -> None:
     """Process the SHOOT folder into the --out folder.
 
     Writes manifest.parquet (one row per input file, with status and error),
@@ -150,7 +155,8 @@ def process(shoot: Path, out_dir: Path, chart: str | None, shoot_id: str | None,
                            ray_address=ray_address, graph_path=graph_path, device=device, chart=chart,
                            shoot_id=shoot_id, only=only, force=force, wait=wait, photographer=photographer,
                            photographers_file=photographers_file, follow_external_symlinks=follow_external_symlinks,
-                           raw_jpeg_pairs=raw_jpeg_pairs, photographer_rejects=photographer_rejects)
+                           raw_jpeg_pairs=raw_jpeg_pairs, photographer_rejects=photographer_rejects,
+                           photographer_picks=photographer_picks)
     quiet = is_quiet()
     if dry_run:
         try:
@@ -223,15 +229,16 @@ def dry_run_summary(settings: object) -> dict:
         As ``process`` would, before any work.
     """
     from pipeline.kernel.ingest import scan_shoot
-    from pipeline.kernel.outdir import pairs_policy, read_identity, rejects_policy
+    from pipeline.kernel.outdir import pairs_policy, picks_policy, read_identity, rejects_policy
     from pipeline.kernel.run import prepare
 
     graph, context = prepare(settings)  # type: ignore[arg-type]
     earlier = read_identity(context.out_dir)
     pairs = pairs_policy(context.out_dir, settings.raw_jpeg_pairs, earlier)  # type: ignore[attr-defined]
     rejects = rejects_policy(context.out_dir, settings.photographer_rejects, earlier)  # type: ignore[attr-defined]
+    picks = picks_policy(context.out_dir, settings.photographer_picks, earlier)  # type: ignore[attr-defined]
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,  # type: ignore[attr-defined]
-                       pairs=pairs, rejects=rejects)
+                       pairs=pairs, rejects=rejects, picks=picks)
     return {
         "dry_run": True,
         "shoot": str(shoot.root),
@@ -309,6 +316,8 @@ def _print_summary(s: dict) -> None:
         n = s["photographer_culling"]
         frames = f"{n} frames rated, labelled or tagged in their" if n != 1 else "1 frame rated, labelled or tagged in its"
         echo(f"photographer's culling: {frames} XMP (kept in the instructions and XMP until a reviewer decides)")
+    if s.get("photographer_picks") == "only" and not s.get("photographer_picked"):
+        echo("--photographer-picks only: no frame is picked in its XMP (a P flag, a tag): every frame developed")
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:

@@ -18,7 +18,10 @@ from typing import Callable
 
 from pipeline.kernel.records import SourceKind, SourceTask
 from pipeline.kernel.sidecars import (
+    NOT_PICKED_REASON,
+    PHOTOGRAPHER_PICKS,
     PHOTOGRAPHER_REJECTS,
+    PICK,
     REJECTED_REASON,
     Culling,
     embedded_packet,
@@ -181,6 +184,8 @@ class Shoot:
     stand_ins: dict[str, str] = field(default_factory=dict)
     # The photographer's culling of the files to process whose XMP (a sidecar, or their own) states one.
     culling: dict[str, Culling] = field(default_factory=dict)
+    # How many frames the photographer picked (a pick flag in their XMP), before ``picks`` left any out.
+    picked: int = 0
 
     @property
     def pair_jpegs(self) -> dict[str, str]:
@@ -365,6 +370,7 @@ def scan_shoot(
     follow_external_symlinks: bool = False,
     pairs: str = "raw",
     rejects: str = "skip",
+    picks: str = "all",
 ) -> Shoot:
     """Walk ``root`` recursively and describe what is to be processed.
 
@@ -380,9 +386,14 @@ def scan_shoot(
     as Lightroom imports such a pair as one photo; ``"both"`` processes each.
     The photographer's culling in the shoot's XMP sidecars, or in a JPEG's or
     DNG's own XMP, is read (:mod:`pipeline.kernel.sidecars`); with ``rejects`` ``"skip"``
-    (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`) a frame rated -1
-    (rejected) is skipped and counted, keeping its number and export name for
-    the day it is taken back; ``"process"`` develops it.
+    (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`) a frame rejected
+    (a culling tool's reject flag, :func:`~pipeline.kernel.sidecars.culling_flag`,
+    or stars of -1) is skipped and counted, keeping its number and export name
+    for the day it is taken back; ``"process"`` develops it. With ``picks``
+    ``"only"`` (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_PICKS`), where the
+    photographer picked frames (a pick flag: Lightroom's P, Photo Mechanic's
+    tag), the frames not picked are skipped and counted the same way; a shoot
+    with no pick is developed whole (:attr:`Shoot.picked` says how many).
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -399,6 +410,8 @@ def scan_shoot(
         raise ValueError(f"pairs must be one of {', '.join(RAW_JPEG_PAIRS)}, got {pairs!r}")
     if rejects not in PHOTOGRAPHER_REJECTS:
         raise ValueError(f"rejects must be one of {', '.join(PHOTOGRAPHER_REJECTS)}, got {rejects!r}")
+    if picks not in PHOTOGRAPHER_PICKS:
+        raise ValueError(f"picks must be one of {', '.join(PHOTOGRAPHER_PICKS)}, got {picks!r}")
     if threads is None:
         threads = min(16, os.cpu_count() or 1)
     root = Path(root).resolve()
@@ -471,15 +484,25 @@ def scan_shoot(
         for t in shoot.tasks:
             if t.source_kind is SourceKind.RAW and t.source_path in turns:
                 object.__setattr__(t, "orientation", turns[t.source_path])  # (frozen: set once, here)
+        picked = {sp for sp, c in shoot.culling.items() if c.flag == PICK}
+        shoot.picked = len(picked)
         rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
-        if rejected:  # after the numbering and the names: a frame taken back keeps its own
-            shoot.skipped += [Skipped(_shown(t.source_path), REJECTED_REASON)
-                              for t in shoot.tasks if t.source_path in rejected]
-            shoot.tasks = [t for t in shoot.tasks if t.source_path not in rejected]
-            for sp in rejected:
-                shoot.culling.pop(sp)
-                shoot.pair_tasks.pop(sp, None)
+        _leave_out(shoot, rejected, REJECTED_REASON)
+        if picks == "only" and picked:
+            _leave_out(shoot, {t.source_path for t in shoot.tasks} - picked, NOT_PICKED_REASON)
     return shoot
+
+
+def _leave_out(shoot: Shoot, paths: set[str], reason: str) -> None:
+    """Skip the tasks of ``paths`` for ``reason``, counted. After the numbering and the names: a frame taken
+    back later keeps its own."""
+    if not paths:
+        return
+    shoot.skipped += [Skipped(_shown(t.source_path), reason) for t in shoot.tasks if t.source_path in paths]
+    shoot.tasks = [t for t in shoot.tasks if t.source_path not in paths]
+    for sp in paths:
+        shoot.culling.pop(sp, None)
+        shoot.pair_tasks.pop(sp, None)
 
 
 def export_stems(source_paths: list[str]) -> list[str]:

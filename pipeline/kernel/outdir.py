@@ -308,6 +308,8 @@ def check_identity(out_dir: Path, wanted: FolderIdentity, force: bool) -> Folder
 PAIRS_NAME = "raw_jpeg_pairs.json"
 #: The same for what its last run did with the photographer's rejects (``--photographer-rejects``).
 REJECTS_NAME = "photographer_rejects.json"
+#: And with the frames the photographer did not pick (``--photographer-picks``).
+PICKS_NAME = "photographer_picks.json"
 
 
 def folder_choice(out_dir: Path, name: str, asked: str | None, earlier: FolderIdentity | None,
@@ -350,6 +352,14 @@ def rejects_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | N
     from pipeline.kernel.sidecars import PHOTOGRAPHER_REJECTS
 
     return folder_choice(out_dir, REJECTS_NAME, asked, earlier, PHOTOGRAPHER_REJECTS, new="skip", legacy="process")
+
+
+def picks_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
+    """Whether a run into ``out_dir`` develops only the photographer's picks (:func:`folder_choice`): ``"all"``
+    in a new folder and in one an earlier version delivered into (it developed every frame)."""
+    from pipeline.kernel.sidecars import PHOTOGRAPHER_PICKS
+
+    return folder_choice(out_dir, PICKS_NAME, asked, earlier, PHOTOGRAPHER_PICKS, new="all", legacy="all")
 
 
 def _holds_other_files(out_dir: Path) -> bool:

@@ -39,12 +39,14 @@ from pipeline.kernel.interrupt import handle_interrupts, stop_if_interrupted
 from pipeline.kernel.journal import Journal, journal_key
 from pipeline.kernel.outdir import (
     PAIRS_NAME,
+    PICKS_NAME,
     REJECTS_NAME,
     FolderIdentity,
     RunLock,
     check_identity,
     check_writable,
     pairs_policy,
+    picks_policy,
     read_identity,
     record_folder_choice,
     rejects_policy,
@@ -127,6 +129,10 @@ class RunSettings:
         skipped and counted; ``"process"``: it is developed, and its instructions say it was rejected
         (:mod:`pipeline.kernel.sidecars`). None: what the output folder's last run used, else ``"skip"``, or
         ``"process"`` in a folder an earlier version delivered into (:func:`~pipeline.kernel.outdir.rejects_policy`).
+    photographer_picks : str, optional
+        ``"only"``: where the photographer picked frames in their XMP (Lightroom's P, Photo Mechanic's tag), the
+        others are skipped and counted; ``"all"``: every frame is developed. None: what the output folder's
+        last run used, else ``"all"`` (:func:`~pipeline.kernel.outdir.picks_policy`).
     """
 
     shoot_dir: Path
@@ -147,6 +153,7 @@ class RunSettings:
     follow_external_symlinks: bool = False
     raw_jpeg_pairs: str | None = None
     photographer_rejects: str | None = None
+    photographer_picks: str | None = None
 
 
 @dataclass
@@ -170,6 +177,8 @@ class RunResult:
     # The chart's lens corrections, when it asks for one: the summary counts the frames corrected by lens, and
     # why the others were not.
     lens_rules: LensRules | None = None
+    # What the run developed of a shoot the photographer picked frames in (``--photographer-picks``).
+    photographer_picks: str = "all"
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -229,6 +238,9 @@ class RunResult:
             "skipped_by_reason": dict(Counter(s.reason for s in self.shoot.skipped)),
             # Frames whose culling (stars, label, keywords, a reject developed anyway) came from their XMP.
             "photographer_culling": len(self.shoot.culling),
+            # Frames the photographer picked, and what the run developed of the shoot (every frame, or the picks).
+            "photographer_picked": self.shoot.picked,
+            "photographer_picks": self.photographer_picks,
             # Frames developed in the turn their XMP states (the photographer turned them while culling).
             "turned_by_xmp": turned,
             "verdicts": dict(verdicts),
@@ -355,8 +367,10 @@ def process_shoot(
             set_aside_reviews(context.out_dir)
         rejects = rejects_policy(context.out_dir, settings.photographer_rejects, None if other_shoot else before)
         record_folder_choice(context.out_dir, PAIRS_NAME, pairs)
+        picks = picks_policy(context.out_dir, settings.photographer_picks, None if other_shoot else before)
         record_folder_choice(context.out_dir, REJECTS_NAME, rejects)
-        settings = replace(settings, raw_jpeg_pairs=pairs, photographer_rejects=rejects)
+        record_folder_choice(context.out_dir, PICKS_NAME, picks)
+        settings = replace(settings, raw_jpeg_pairs=pairs, photographer_rejects=rejects, photographer_picks=picks)
         try:
             with handle_interrupts():
                 result = _process(settings, graph, context, start, on_phase, on_record, on_executor)
@@ -397,7 +411,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
              on_executor: Callable[[str], None] | None = None) -> RunResult:
     use_system_memory_pool()  # the driver's tables: freed batches go back (see its docstring)
     shoot = scan_shoot(settings.shoot_dir, follow_external_symlinks=settings.follow_external_symlinks,
-                       pairs=settings.raw_jpeg_pairs or "raw", rejects=settings.photographer_rejects or "skip")
+                       pairs=settings.raw_jpeg_pairs or "raw", rejects=settings.photographer_rejects or "skip",
+                       picks=settings.photographer_picks or "all")
     choice = choose_executor(settings.executor, settings.workers, settings.ray_address, shoot.tasks)
     if choice.name == "local":  # how many CPUs its images get, said with the choice
         threads = settings.threads or usable_cpus()
@@ -529,7 +544,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     lens = context.chart.chart.lens if context.chart is not None else None
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
                        executor=str(choice), plan_only=settings.only == "plan",
-                       lens_rules=lens if lens is not None and lens.asked else None)
+                       lens_rules=lens if lens is not None and lens.asked else None,
+                       photographer_picks=settings.photographer_picks or "all")
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \

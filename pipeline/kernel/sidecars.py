@@ -38,6 +38,11 @@ REJECTED_REASON = ("rejected by the photographer (a reject flag or xmp:Rating -1
                    "process develops it)")
 #: A frame's culling flag (:attr:`Culling.flag`), as the review app and the instruction files name them.
 PICK, REJECT = "pick", "reject"
+#: What a run develops of a shoot whose photographer picked frames (``--photographer-picks``): every frame, or
+#: only the picked ones (a shoot with no pick is developed whole either way).
+PHOTOGRAPHER_PICKS = ("all", "only")
+#: The reason a frame left out by ``--photographer-picks only`` is skipped with.
+NOT_PICKED_REASON = "not among the photographer's picks (--photographer-picks all develops it)"
 #: Who decided, in an instructions document's ``review``, when the decision is the sidecar's.
 PHOTOGRAPHER = "photographer"
 
