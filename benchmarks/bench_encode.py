@@ -4,8 +4,8 @@
 
 The largest photographs of the test data (``exposure/``) are area-downscaled
 to the benchmark chart's two renditions (a 2048 px JPEG at quality 90, a
-1080 px WebP at quality 80) and encoded with every setting the export stage
-offers; each row is the mean over the photos of the best of ``--repeat``
+1080 px WebP at quality 80), and to a 2048 px AVIF at qualities 60 and 80 beside JPEGs of those qualities,
+and encoded with every setting the export stage offers; each row is the mean over the photos of the best of ``--repeat``
 encodes, the file size, and the PSNR of the decoded file against the pixels
 that were encoded. The JPEG rows also check that the progressive and the
 baseline files decode to the same pixels (they hold the same coefficients).
@@ -53,6 +53,8 @@ def main() -> None:
     icc = icc_profile("srgb")
     cases = [("jpeg", 2048, 90, f"progressive={p}", EncoderSettings(jpeg_progressive=p)) for p in (True, False)]
     cases += [("webp", 1080, 80, f"method={m}", EncoderSettings(webp_method=m)) for m in range(7)]
+    cases += [("avif", 2048, q, f"speed={s}", EncoderSettings(avif_speed=s)) for q in (60, 80) for s in (6, 8, 9)]
+    cases += [("jpeg", 2048, q, "baseline (beside the AVIFs)", EncoderSettings()) for q in (60, 80)]
     rows: dict[str, list[float]] = {}
     photos = source_photos(data, args.photos)
     for photo in photos:
@@ -67,7 +69,7 @@ def main() -> None:
                 data_bytes = encode_pixels(pixels, fmt, quality, 8, icc, settings)
                 best = min(best, time.perf_counter() - start)
             decoded = np.asarray(Image.open(io.BytesIO(data_bytes)).convert("RGB"))
-            if fmt == "jpeg":
+            if fmt == "jpeg" and quality == 90:
                 decoded_jpegs.append(decoded)
             row = rows.setdefault(f"{fmt} {edge} px q{quality} {label}", [0.0, 0.0, 0.0])
             row[0] += best / len(photos)

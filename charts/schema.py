@@ -85,21 +85,23 @@ class CropPlacement(StrEnum):
 class ImageFormat(StrEnum):
     JPEG = "jpeg"
     WEBP = "webp"
+    AVIF = "avif"
     TIFF = "tiff"
     PNG = "png"
 
     @property
     def extension(self) -> str:
-        return {"jpeg": "jpg", "webp": "webp", "tiff": "tif", "png": "png"}[self.value]
+        return {"jpeg": "jpg", "webp": "webp", "avif": "avif", "tiff": "tif", "png": "png"}[self.value]
 
     @property
     def lossy(self) -> bool:
-        return self in (ImageFormat.JPEG, ImageFormat.WEBP)
+        return self in (ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF)
 
     @property
     def max_side_px(self) -> int:
-        """The longest side the format (as encoded here: libjpeg, libwebp, PNG, TIFF) can hold."""
-        return {"jpeg": 65_500, "webp": 16_383, "tiff": 1 << 31, "png": 1 << 31}[self.value]
+        """The longest side the format (as encoded here: libjpeg, libwebp, libavif, PNG, TIFF) can hold. An AVIF
+        is a web delivery: 16,384 px, what browsers' decoders are held to (the AV1 frame's own limit is 65,536)."""
+        return {"jpeg": 65_500, "webp": 16_383, "avif": 16_384, "tiff": 1 << 31, "png": 1 << 31}[self.value]
 
 
 #: Largest exact box a rendition may ask for, in megapixels: rendering one peaks at about 25 bytes a pixel
@@ -628,9 +630,10 @@ class Rendition(_Strict):
     crop: str | None = Field(
         None, description="Aspect of one of the chart's crops to export from, e.g. '4:5'; none = full frame."
     )
-    format: ImageFormat = Field(ImageFormat.JPEG, description="jpeg | webp | tiff | png.")
+    format: ImageFormat = Field(ImageFormat.JPEG, description="jpeg | webp | avif | tiff | png.")
     quality: int = Field(
-        90, ge=1, le=100, description="Encoder quality for jpeg and webp (ignored by tiff and png, which are lossless)."
+        90, ge=1, le=100,
+        description="Encoder quality for jpeg, webp and avif (ignored by tiff and png, which are lossless)."
     )
     bit_depth: Literal[8, 16] = Field(8, description="Bits per channel: 16 only for tiff and png.")
     color_space: ColorSpace = Field(ColorSpace.SRGB, description="srgb | display_p3 | adobe_rgb (ICC profile embedded).")
@@ -645,7 +648,7 @@ class Rendition(_Strict):
         None,
         ge=10,
         le=1_000_000,
-        description="Largest file in KB (jpeg and webp): quality is lowered until the file fits.",
+        description="Largest file in KB (jpeg, webp and avif): quality is lowered until the file fits.",
     )
     metadata: MetadataPolicy | None = Field(
         None, description="Metadata for this rendition; none = the chart's `metadata`."
@@ -695,7 +698,7 @@ class Rendition(_Strict):
     def _check_max_file_kb(cls, value: int | None, info: ValidationInfo) -> int | None:
         fmt = info.data.get("format")
         if value is not None and fmt is not None and not fmt.lossy:
-            raise ValueError(f"a file-size cap needs a lossy format (jpeg or webp), not {fmt.value}")
+            raise ValueError(f"a file-size cap needs a lossy format (jpeg, webp or avif), not {fmt.value}")
         return value
 
     @model_validator(mode="after")

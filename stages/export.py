@@ -61,9 +61,15 @@ class Export(Stage):
             "(with the horizontal predictor; about 25% smaller on 16-bit photos).",
         )
         png_compression: int = Field(3, ge=0, le=9, description="zlib level for PNG (lossless at every level).")
+        avif_speed: int = Field(
+            9, ge=0, le=10,
+            description="libavif/AOM speed 0-10: 9 is 4x faster than 8 and 9x faster than 6 (libavif's default) "
+            "for 5% and 10% larger files at the same PSNR (2048 px, quality 60).",
+        )
 
         def encoder_settings(self) -> EncoderSettings:
-            return EncoderSettings(self.jpeg_progressive, self.webp_method, self.tiff_compression, self.png_compression)
+            return EncoderSettings(self.jpeg_progressive, self.webp_method, self.tiff_compression, self.png_compression,
+                                   self.avif_speed)
 
     def process(self, item: WorkItem) -> None:
         chart: Chart = self.context.require_chart(self.name)
