@@ -104,6 +104,13 @@ class ImageFormat(StrEnum):
         return {"jpeg": 65_500, "webp": 16_383, "avif": 16_384, "tiff": 1 << 31, "png": 1 << 31}[self.value]
 
 
+def avif_encoder() -> bool:
+    """Whether this Pillow encodes AVIF (11.3 and later, built with libavif)."""
+    from PIL import features
+
+    return bool(features.check("avif"))
+
+
 #: Largest exact box a rendition may ask for, in megapixels: rendering one peaks at about 25 bytes a pixel
 #: (2.5 GB at 100 MP, the render stage's memory), and a box is produced at its size even from a small source.
 MAX_BOX_MEGAPIXELS = 100
@@ -683,6 +690,14 @@ class Rendition(_Strict):
             raise ValueError(read_as_base_60("crop", value))
         if value is not None and (not isinstance(value, str) or not _ASPECT.match(value)):
             raise ValueError(f"crop must be an aspect like '4:5', got {value!r}")
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _check_format_encodes(cls, value: ImageFormat) -> ImageFormat:
+        if value is ImageFormat.AVIF and not avif_encoder():
+            raise ValueError("this installation's Pillow has no AVIF encoder (Pillow 11.3 or later, built with libavif, "
+                             "as its wheels are): upgrade Pillow, or deliver webp")
         return value
 
     @field_validator("bit_depth")

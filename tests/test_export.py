@@ -368,3 +368,18 @@ def test_baseline_and_progressive_jpeg_decode_to_the_same_pixels(quality: int) -
             assert ("progressive" in im.info) is progressive
             decoded.append(np.asarray(im.convert("RGB")))
     np.testing.assert_array_equal(decoded[0], decoded[1])
+
+
+def test_a_chart_asking_for_avif_without_an_encoder_stops_before_any_work(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import charts.schema
+    from pipeline.kernel.errors import ConfigError
+
+    path = tmp_path / "web.yaml"
+    path.write_text("schema_version: 2\nrenditions:\n  web: {long_edge_px: 800, format: avif, quality: 60}\n")
+    assert load_chart(path).chart.renditions["web"].extension == "avif"
+    monkeypatch.setattr(charts.schema, "avif_encoder", lambda: False)
+    with pytest.raises(ConfigError) as info:
+        load_chart(path)
+    said = str(info.value)
+    assert "web.yaml:3, key 'renditions.web.format'" in said and "no AVIF encoder" in said
