@@ -696,8 +696,8 @@ class Rendition(_Strict):
     @classmethod
     def _check_format_encodes(cls, value: ImageFormat) -> ImageFormat:
         if value is ImageFormat.AVIF and not avif_encoder():
-            raise ValueError("this installation's Pillow has no AVIF encoder (Pillow 11.3 or later, built with libavif, "
-                             "as its wheels are): upgrade Pillow, or deliver webp")
+            raise ValueError("this installation's Pillow has no AVIF encoder (Pillow 11.3 or later, built with "
+                             "libavif, as its wheels are): upgrade Pillow, or deliver webp")
         return value
 
     @field_validator("bit_depth")
