@@ -484,7 +484,7 @@ def scan_shoot(
         for t in shoot.tasks:
             if t.source_kind is SourceKind.RAW and t.source_path in turns:
                 object.__setattr__(t, "orientation", turns[t.source_path])  # (frozen: set once, here)
-        picked = {sp for sp, c in shoot.culling.items() if c.flag == PICK}
+        picked = {sp for sp, c in shoot.culling.items() if c.flag == PICK and not c.rejected}
         shoot.picked = len(picked)
         rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
         _leave_out(shoot, rejected, REJECTED_REASON)
