@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -383,3 +384,19 @@ def test_a_chart_asking_for_avif_without_an_encoder_stops_before_any_work(tmp_pa
         load_chart(path)
     said = str(info.value)
     assert "web.yaml:3, key 'renditions.web.format'" in said and "no AVIF encoder" in said
+
+
+def test_an_avif_is_the_first_file_a_process_tags() -> None:
+    # A chart whose only rendition is an AVIF: postprod's own XMP namespace must be known to exiv2 before the
+    # first AVIF's tags are made (a fresh worker failed every such export with "No namespace info ... postprod").
+    import subprocess
+    import sys
+
+    code = ("from pipeline.outputs.encode import ExportMetadata, avif_metadata\n"
+            "exif, xmp = avif_metadata(ExportMetadata(exif={'Exif.Image.Artist': 'Jane'}, iptc={},"
+            " xmp={'Xmp.postprod.Client': 'Bistro'}))\n"
+            "assert b'Bistro' in xmp and b'Jane' in exif, (exif, xmp)\n")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr

@@ -415,6 +415,7 @@ def avif_metadata(metadata: ExportMetadata) -> tuple[bytes, bytes]:
     other format gets them, and handed to the AVIF encoder from there. AVIF has no IPTC block: XMP carries
     the same fields, as in a WebP.
     """
+    _register_namespace()  # (postprod's own XMP fields: an AVIF may be the first file this process tags)
     buf = io.BytesIO()
     Image.new("RGB", (1, 1)).save(buf, "JPEG")
     with pyexiv2.ImageData(buf.getvalue()) as img:
