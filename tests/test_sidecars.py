@@ -301,3 +301,16 @@ def test_only_the_photographers_picks_are_developed_when_asked(tmp_path: Path) -
     assert whole.exit_code == EXIT_OK, whole.output
     assert "no frame is picked in its XMP" in whole.output
     assert json.loads((out / "summary.json").read_text())["processed"] == 4
+
+
+@pytest.mark.parametrize(("attrs", "label"), [
+    ('xmp:Rating="4" digiKam:ColorLabel="4" digiKam:PickLabel="3"', "Green"),  # as digiKam writes a sidecar
+    ('digiKam:ColorLabel="6"', "Purple"),  # digiKam's magenta, Lightroom's purple
+    ('digiKam:ColorLabel="2"', "Orange"),
+    ('xmp:Rating="1" digiKam:ColorLabel="0"', None),
+    ('xmp:Label="Red" digiKam:ColorLabel="5"', "Red"),  # a Label Lightroom or Bridge wrote is the word
+])
+def test_digikams_numbered_colour_labels_are_read(tmp_path: Path, attrs: str, label: str | None) -> None:
+    (tmp_path / "IMG_0001.xmp").write_text(_flagged(attrs))
+    culling = read_culling(tmp_path, "IMG_0001.xmp")
+    assert culling is not None and culling.label == label

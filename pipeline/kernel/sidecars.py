@@ -159,7 +159,7 @@ def packet_orientation(packet: bytes, source: str) -> int | None:
 
 def packet_culling(packet: bytes, source: str) -> Culling | None:
     """The culling an XMP packet embedded in ``source`` states (:func:`embedded_packet`), or None."""
-    if not any(k in packet for k in (b"Rating", b"Label", b"subject", b"pick", b"PickLabel", b"Tagged", b"good")):
+    if not any(k in packet for k in (b"Rating", b"Label", b"subject", b"pick", b"Tagged", b"good")):
         return None  # (most packets a camera or an export writes: no parse)
     from pipeline.imaging.identity import read_xmp_packet
 
@@ -174,12 +174,20 @@ def _culling(tags: dict[str, Any], source: str) -> Culling | None:
     rating = _rating(tags.get("Xmp.xmp.Rating"))
     label = tags.get("Xmp.xmp.Label")
     label = (label.strip() or None) if isinstance(label, str) else None
+    if label is None:  # digiKam numbers its colour labels, and writes no xmp:Label
+        label = DIGIKAM_COLOURS.get(_integer(tags.get("Xmp.digiKam.ColorLabel")) or 0)
     subject = tags.get("Xmp.dc.subject")
     keywords = tuple(k for k in ([subject] if isinstance(subject, str) else subject or []) if isinstance(k, str) and k)
     flag = culling_flag(tags)
     if not rating and label is None and not keywords and flag is None:  # (0: unrated, Camera Raw's default)
         return None
     return Culling(rating, label, keywords, source, flag)
+
+
+#: digiKam's colour labels (``digiKam:ColorLabel``, 0 none) by the names Lightroom's set gives them (its magenta is
+#: Lightroom's purple); the four Lightroom has no label for keep their English names.
+DIGIKAM_COLOURS = {1: "Red", 2: "Orange", 3: "Yellow", 4: "Green", 5: "Blue", 6: "Purple", 7: "Gray", 8: "Black",
+                   9: "White"}
 
 
 def culling_flag(tags: dict[str, Any]) -> str | None:
