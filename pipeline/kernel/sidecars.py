@@ -229,13 +229,8 @@ def _true(value: Any) -> bool:
 
 def _rating(value: Any) -> int | None:
     """``xmp:Rating`` as an integer -1..5 (XMP allows a real: "3.0"), None when absent or out of range."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number) or round(number) != number or not -1 <= number <= 5:
-        return None
-    return int(number)
+    number = _integer(value)
+    return number if number is not None and -1 <= number <= 5 else None
 
 
 #: The XMP packet's APP1 segment in a JPEG begins with this namespace (XMP Specification Part 3, 1.1.3).

@@ -411,19 +411,14 @@ def embed_metadata(data: bytes, fmt: ImageFormat | str, metadata: ExportMetadata
 def avif_metadata(metadata: ExportMetadata) -> tuple[bytes, bytes]:
     """An AVIF's EXIF (a TIFF structure, as HEIF's Exif item holds it) and XMP packet for ``metadata``.
 
-    exiv2 reads AVIF but does not write it: the tags are written by exiv2 into a one-pixel JPEG, as every
-    other format gets them, and handed to the AVIF encoder from there. AVIF has no IPTC block: XMP carries
-    the same fields, as in a WebP.
+    exiv2 reads AVIF but does not write it: the tags are written by :func:`embed_metadata` into a one-pixel
+    WebP (EXIF and XMP, no IPTC block, which AVIF has none of either: XMP carries the same fields) and handed
+    to the AVIF encoder from there.
     """
-    _register_namespace()  # (postprod's own XMP fields: an AVIF may be the first file this process tags)
     buf = io.BytesIO()
-    Image.new("RGB", (1, 1)).save(buf, "JPEG")
-    with pyexiv2.ImageData(buf.getvalue()) as img:
-        img.modify_exif(dict(metadata.exif))
-        img.modify_xmp(metadata.xmp)
-        tagged = img.get_bytes()
-    info = Image.open(io.BytesIO(tagged)).info
-    exif, xmp = info.get("exif", b""), info.get("xmp", b"")
+    Image.new("RGB", (1, 1)).save(buf, "WEBP", lossless=True)
+    with Image.open(io.BytesIO(embed_metadata(buf.getvalue(), ImageFormat.WEBP, metadata))) as tagged:
+        exif, xmp = tagged.info.get("exif", b""), tagged.info.get("xmp", b"")
     return (exif[6:] if exif.startswith(b"Exif\x00\x00") else exif), (xmp.encode() if isinstance(xmp, str) else xmp)
 
 
