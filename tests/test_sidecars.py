@@ -314,3 +314,110 @@ def test_digikams_numbered_colour_labels_are_read(tmp_path: Path, attrs: str, la
     (tmp_path / "IMG_0001.xmp").write_text(_flagged(attrs))
     culling = read_culling(tmp_path, "IMG_0001.xmp")
     assert culling is not None and culling.label == label
+
+
+# --- stars rated in the camera: written into the file itself -------------------------------------------------------
+
+
+def _canon_packet(rating: int) -> bytes:
+    # As an EOS R body writes it into a CR3 (an element, not an attribute; 0 when unrated), padded as Canon pads it.
+    return ("<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x=\"adobe:ns:meta/\">"
+            "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"><rdf:Description rdf:about=\"\" "
+            f"xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"><xmp:Rating>{rating}</xmp:Rating></rdf:Description>"
+            "</rdf:RDF></x:xmpmeta>" + " " * 2048 + "<?xpacket end='w'?>").encode()
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def _cr3(rating: int) -> bytes:
+    """An ISO base media file laid out as a CR3 is: ftyp, moov, Canon's XMP box, its preview's box, mdat."""
+    preview_uuid = bytes.fromhex("eaf42b5e1c984b88b9fbb7dc406e4d16")
+    xmp_uuid = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+    return (_box(b"ftyp", b"crx " + bytes(4) + b"crx isom") + _box(b"moov", bytes(70_000))
+            + _box(b"uuid", xmp_uuid + _canon_packet(rating)) + _box(b"uuid", preview_uuid + bytes(500))
+            + _box(b"mdat", bytes(1000)))
+
+
+def _tiff_raw(path: Path, packet: bytes | None, magic: bytes = b"II*\x00") -> None:
+    """A TIFF-structured RAW's first IFD (a NEF's, an ORF's with its own magic), its XMP where the camera puts it."""
+    info = {700: packet} if packet is not None else {}
+    Image.new("RGB", (32, 32)).save(path, format="TIFF", tiffinfo=info)
+    data = bytearray(path.read_bytes())
+    data[:4] = magic
+    path.write_bytes(bytes(data))
+
+
+def _fujifilm_exif(rating: int, endian: str) -> bytes:
+    """A camera JPEG's APP1 EXIF whose FUJIFILM maker notes (little-endian, as Fujifilm writes them whatever the
+    EXIF's order) hold the in-camera rating, tag 0x1431."""
+    import struct
+
+    note = b"FUJIFILM" + struct.pack("<I", 12) + struct.pack("<H", 2)
+    note += struct.pack("<HHI", 0x0000, 7, 4) + b"0130" + struct.pack("<HHII", 0x1431, 4, 1, rating)
+    note += struct.pack("<I", 0)
+    order = b"II" if endian == "<" else b"MM"
+    ifd0 = struct.pack(endian + "H", 1) + struct.pack(endian + "HHII", 0x8769, 4, 1, 26) + struct.pack(endian + "I", 0)
+    exif = struct.pack(endian + "H", 1) + struct.pack(endian + "HHII", 0x927C, 7, len(note), 44)
+    exif += struct.pack(endian + "I", 0)
+    tiff = order + struct.pack(endian + "HI", 42, 8) + ifd0 + exif + note
+    body = b"Exif\x00\x00" + tiff
+    return b"\xff\xe1" + (2 + len(body)).to_bytes(2, "big") + body
+
+
+def _fujifilm_jpeg(jpeg: bytes, rating: int, endian: str = "<") -> bytes:
+    return jpeg[:2] + _fujifilm_exif(rating, endian) + jpeg[2:]
+
+
+def _raf(jpeg: bytes) -> bytes:
+    header = b"FUJIFILMCCD-RAW 0201FF392201".ljust(84, b"\x00")
+    return header + (148).to_bytes(4, "big") + len(jpeg).to_bytes(4, "big") + bytes(148 - 92) + jpeg + bytes(4096)
+
+
+def test_stars_rated_in_the_camera_are_read_from_the_raw_itself(tmp_path: Path, faces_dir: Path) -> None:
+    # Canon writes a CR3's rating into its XMP box, Nikon a NEF's into IFD0's XMP, Fujifilm into its maker notes
+    # (a RAF's embedded JPEG, a camera JPEG). The code before read a JPEG's and a DNG's packet alone.
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / "A_0001.CR3").write_bytes(_cr3(3))
+    (shoot / "A_0002.CR3").write_bytes(_cr3(0))  # unrated: no culling
+    _tiff_raw(shoot / "B_0001.NEF", _sidecar("4").encode())
+    _tiff_raw(shoot / "B_0002.ORF", _sidecar("-1").encode(), magic=b"IIRO")  # "candidate for deletion"
+    _tiff_raw(shoot / "B_0003.NEF", None)
+    (shoot / "C_0001.RAF").write_bytes(_raf(_fujifilm_jpeg(jpeg, 5)))
+    (shoot / "C_0002.jpg").write_bytes(_fujifilm_jpeg(jpeg, 2, endian=">"))
+    (shoot / "C_0003.jpg").write_bytes(_fujifilm_jpeg(jpeg, 0))
+    shot = scan_shoot(shoot)
+    assert shot.culling == {"A_0001.CR3": Culling(3, None, (), "A_0001.CR3"),
+                            "B_0001.NEF": Culling(4, None, (), "B_0001.NEF"),
+                            "C_0001.RAF": Culling(5, None, (), "C_0001.RAF"),
+                            "C_0002.jpg": Culling(2, None, (), "C_0002.jpg")}
+    assert [s.source_path for s in shot.skipped if s.reason == REJECTED_REASON] == ["B_0002.ORF"]
+    (shoot / "A_0001.xmp").write_text(_sidecar("1", "Red"))  # a sidecar is the later word
+    assert scan_shoot(shoot).culling["A_0001.CR3"] == Culling(1, "Red", (), "A_0001.xmp")
+
+
+def test_a_rating_only_the_pairs_jpeg_holds_is_the_raws(tmp_path: Path, faces_dir: Path) -> None:
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    _tiff_raw(shoot / "IMG_0001.NEF", None)
+    (shoot / "IMG_0001.JPG").write_bytes(_fujifilm_jpeg(jpeg, 4))
+    (shoot / "IMG_0002.CR3").write_bytes(_cr3(0))
+    (shoot / "IMG_0002.JPG").write_bytes(jpeg[:2] + _xmp_app1(_sidecar("-1").encode()) + jpeg[2:])
+    _tiff_raw(shoot / "IMG_0003.NEF", _sidecar("5").encode())
+    (shoot / "IMG_0003.JPG").write_bytes(_fujifilm_jpeg(jpeg, 1))  # the RAW's own wins
+    shot = scan_shoot(shoot)
+    assert [t.source_path for t in shot.tasks] == ["IMG_0001.NEF", "IMG_0003.NEF"]
+    assert [s.source_path for s in shot.skipped if s.reason == REJECTED_REASON] == ["IMG_0002.CR3"]
+    assert shot.culling == {"IMG_0001.NEF": Culling(4, None, (), "IMG_0001.JPG"),
+                            "IMG_0003.NEF": Culling(5, None, (), "IMG_0003.NEF")}
+    # Both developed: each file is its own photo, with its own rating.
+    both = scan_shoot(shoot, pairs="both", rejects="process").culling
+    assert "IMG_0001.NEF" not in both and both["IMG_0001.JPG"].rating == 4 and both["IMG_0003.JPG"].rating == 1
+
+
+def _xmp_app1(packet: bytes) -> bytes:
+    return b"\xff\xe1" + (2 + 29 + len(packet)).to_bytes(2, "big") + b"http://ns.adobe.com/xap/1.0/\x00" + packet

@@ -24,6 +24,7 @@ from pipeline.kernel.sidecars import (
     PICK,
     REJECTED_REASON,
     Culling,
+    camera_rating,
     embedded_packet,
     packet_culling,
     packet_orientation,
@@ -421,7 +422,7 @@ def scan_shoot(
     found = _walk(root, shoot.skipped, follow_external_symlinks)
     top = str(root)
 
-    embedded: dict[str, Culling] = {}  # the culling in files' own XMP (a JPEG's, a DNG's)
+    embedded: dict[str, Culling] = {}  # the culling in files' own metadata (a JPEG's, a DNG's, a camera's rating)
     embedded_turns: dict[str, int] = {}  # a DNG's turn in its own XMP (where Lightroom writes it)
 
     def describe(rel: str) -> tuple[str, int, str, SourceKind]:
@@ -429,7 +430,10 @@ def scan_shoot(
         digest, head = hash_file(location)
         fmt, kind = sniff_format(head, os.path.splitext(rel)[1])
         packet = embedded_packet(location, fmt, head)
-        if packet is not None and (culling := packet_culling(packet, rel)) is not None:
+        culling = None if packet is None else packet_culling(packet, rel)
+        if culling is None and (stars := camera_rating(location, fmt, head)) is not None:
+            culling = Culling(stars, None, (), rel)
+        if culling is not None:
             embedded[rel] = culling
         if packet is not None and kind is SourceKind.RAW and (turn := packet_orientation(packet, rel)) is not None:
             embedded_turns[rel] = turn
@@ -471,6 +475,10 @@ def scan_shoot(
             if raw is not None:
                 shoot.pair_tasks[raw.source_path] = SourceTask(os.path.join(top, found[j]), found[j], *facts[j],
                                                                seq=raw.seq, stem=raw.stem)
+                # A culling only the pair's JPEG holds is the RAW's (a camera that rates its JPEG alone, a tool
+                # that wrote into the JPEG): the RAW's own, and a sidecar, win.
+                if raw.source_path not in embedded and found[j] in embedded:
+                    embedded[raw.source_path] = embedded[found[j]]
         del place
     sidecars = [s.source_path for s in shoot.skipped if s.source_path.lower().endswith(".xmp")
                 and s.reason.startswith("sidecar")]

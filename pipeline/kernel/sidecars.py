@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -239,17 +240,51 @@ _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _TIFF_XMP_TAG = 700
 #: The largest packet read (Lightroom's are a few KB; a history of edits some tens).
 MAX_PACKET_BYTES = 4 << 20
+#: How a TIFF-structured file begins: TIFF's two byte orders, Olympus's ORF (``IIRO``, ``IIRS``, ``MMOR``) and
+#: Panasonic's RW2 (``IIU``), whose IFD0 is a TIFF's (a BigTIFF's is elsewhere).
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
+#: The ``uuid`` of the XMP box in an ISO base media file (XMP Specification Part 3, 1.1.4): a CR3's.
+_BMFF_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+#: A RAF's header holds its embedded JPEG's offset here (big-endian).
+_RAF_JPEG_OFFSET = 84
+_EXIF_IFD_TAG, _MAKER_NOTE_TAG = 0x8769, 0x927C
+#: Fujifilm's in-camera rating in its maker notes (ExifTool's FujiFilm table: ``Rating``, 0x1431).
+_FUJIFILM_RATING_TAG = 0x1431
+#: TIFF's integer types (SHORT, LONG, SSHORT, SLONG) as struct formats.
+_INTEGER_TYPES = {3: "H", 4: "I", 8: "h", 9: "i"}
 
 
 def embedded_packet(path: str, fmt: str, head: bytes) -> bytes | None:
-    """The XMP packet inside a JPEG (its APP1 segment) or a TIFF or DNG (IFD0's XMLPacket tag), where
-    Lightroom, Photo Mechanic and some cameras write a JPEG's or DNG's culling; None for other formats or
-    without one. ``head`` is the file's first bytes (the scan has them); what lies beyond is read by offset."""
+    """The XMP packet inside a file, where Lightroom, Photo Mechanic and cameras write its culling; None without one.
+
+    A JPEG's APP1 segment; a TIFF's, a DNG's and a TIFF-structured RAW's IFD0 XMLPacket tag (CR2, NEF, ARW, PEF, ORF,
+    RW2 and the like: a Nikon Z's stars rated in the camera); a CR3's XMP box (Canon's EOS R bodies write their
+    in-camera rating there, ``xmp:Rating`` 0 when unrated). ``head`` is the file's first bytes (the scan has them);
+    what lies beyond is read by offset.
+    """
     try:
         if fmt == "jpeg":
             return _jpeg_packet(path, head)
-        if fmt in ("tiff", "dng"):
+        if fmt == "cr3":
+            return _bmff_packet(path, head)
+        if head[:4] in _TIFF_MAGICS:
             return _tiff_packet(path, head)
+    except (OSError, struct.error, ValueError):
+        return None
+    return None
+
+
+def camera_rating(path: str, fmt: str, head: bytes) -> int | None:
+    """The stars a Fujifilm camera wrote into its own maker notes (tag 0x1431, ExifTool's FujiFilm ``Rating``) when the
+    photographer rated the frame in playback, from a RAF's embedded JPEG or a camera JPEG; None where there is none,
+    0 (unrated) or out of 1-5. Fujifilm writes no XMP; other makers' ratings are in their XMP
+    (:func:`embedded_packet`)."""
+    try:
+        if fmt == "raf":
+            (offset,) = struct.unpack(">I", _read_at(path, head, _RAF_JPEG_OFFSET, 4))
+            return _fujifilm_rating(path, head, offset)
+        if fmt == "jpeg":
+            return _fujifilm_rating(path, head, 0)
     except (OSError, struct.error, ValueError):
         return None
     return None
@@ -263,32 +298,96 @@ def _read_at(path: str, head: bytes, offset: int, size: int) -> bytes:
         return f.read(size)
 
 
-def _jpeg_packet(path: str, head: bytes) -> bytes | None:
-    at = 2
+def _jpeg_segments(path: str, head: bytes, start: int = 0) -> Iterator[tuple[int, int, int]]:
+    """``(marker, offset of its body, body length)`` of each segment of the JPEG at ``start`` before its image data."""
+    at = start + 2
     for _ in range(64):  # markers before the image data: a few APPn, quantisation and Huffman tables
         marker = _read_at(path, head, at, 4)
         if len(marker) < 4 or marker[0] != 0xFF or marker[1] in (0xDA, 0xD9):  # start of scan, end of image
-            return None
+            return
         (length,) = struct.unpack(">H", marker[2:])
-        if marker[1] == 0xE1 and length > len(_JPEG_XMP) + 2:
-            body = _read_at(path, head, at + 4, min(length - 2, MAX_PACKET_BYTES))
+        yield marker[1], at + 4, length - 2
+        at += 2 + length
+
+
+def _jpeg_packet(path: str, head: bytes) -> bytes | None:
+    for marker, at, length in _jpeg_segments(path, head):
+        if marker == 0xE1 and length > len(_JPEG_XMP):
+            body = _read_at(path, head, at, min(length, MAX_PACKET_BYTES))
             if body.startswith(_JPEG_XMP):
                 return body[len(_JPEG_XMP):]
-        at += 2 + length
     return None
 
 
 def _tiff_packet(path: str, head: bytes) -> bytes | None:
-    endian = {b"II": "<", b"MM": ">"}.get(head[:2])
-    if endian is None or struct.unpack_from(endian + "H", head, 2)[0] != 42:  # (a BigTIFF's IFD is elsewhere)
-        return None
+    endian = {b"II": "<", b"MM": ">"}[head[:2]]
     (ifd,) = struct.unpack_from(endian + "I", head, 4)
-    (count,) = struct.unpack(endian + "H", _read_at(path, head, ifd, 2))
-    entries = _read_at(path, head, ifd + 2, 12 * min(count, 1000))
-    for i in range(len(entries) // 12):
-        tag, _, n, value = struct.unpack_from(endian + "HHII", entries, 12 * i)
+    for tag, _, n, value, inline in _ifd_entries(path, head, endian, ifd, 0):
         if tag == _TIFF_XMP_TAG and 0 < n <= MAX_PACKET_BYTES:
-            return entries[12 * i + 8 : 12 * i + 8 + n] if n <= 4 else _read_at(path, head, value, n)
+            return inline[:n] if n <= 4 else _read_at(path, head, value, n)
+    return None
+
+
+def _ifd_entries(path: str, head: bytes, endian: str, ifd: int,
+                 base: int) -> Iterator[tuple[int, int, int, int, bytes]]:
+    """``(tag, type, count, value or offset, the 4 bytes of the value field)`` of each entry of the IFD at
+    ``base + ifd`` (offsets in it are relative to ``base``: a TIFF's start, or a JPEG's EXIF header)."""
+    (count,) = struct.unpack(endian + "H", _read_at(path, head, base + ifd, 2))
+    entries = _read_at(path, head, base + ifd + 2, 12 * min(count, 1000))
+    for i in range(len(entries) // 12):
+        tag, kind, n, value = struct.unpack_from(endian + "HHII", entries, 12 * i)
+        yield tag, kind, n, value, entries[12 * i + 8 : 12 * i + 12]
+
+
+def _bmff_packet(path: str, head: bytes) -> bytes | None:
+    """The XMP box (``uuid`` :data:`_BMFF_XMP_UUID`) among an ISO base media file's top-level boxes (a CR3's lies
+    after its ``moov``)."""
+    at, end = 0, os.path.getsize(path)
+    for _ in range(64):
+        if at + 8 > end:
+            return None
+        size, kind = struct.unpack(">I4s", _read_at(path, head, at, 8))
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", _read_at(path, head, at + 8, 8))
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header:
+            return None
+        if kind == b"uuid" and _read_at(path, head, at + header, 16) == _BMFF_XMP_UUID:
+            length = size - header - 16
+            return _read_at(path, head, at + header + 16, length) if 0 < length <= MAX_PACKET_BYTES else None
+        at += size
+    return None
+
+
+def _fujifilm_rating(path: str, head: bytes, jpeg: int) -> int | None:
+    """Tag 0x1431 of the FUJIFILM maker notes in the EXIF of the JPEG at ``jpeg`` (see :func:`camera_rating`)."""
+    if _read_at(path, head, jpeg, 2) != b"\xff\xd8":
+        return None
+    for marker, at, length in _jpeg_segments(path, head, jpeg):
+        if marker != 0xE1 or _read_at(path, head, at, 6) != b"Exif\x00\x00":
+            continue
+        tiff = at + 6
+        endian = {b"II": "<", b"MM": ">"}.get(_read_at(path, head, tiff, 2))
+        if endian is None:
+            return None
+        (ifd0,) = struct.unpack(endian + "I", _read_at(path, head, tiff + 4, 4))
+        exif = next((v for t, _, _, v, _ in _ifd_entries(path, head, endian, ifd0, tiff) if t == _EXIF_IFD_TAG), None)
+        if exif is None:
+            return None
+        note = next((v for t, _, _, v, _ in _ifd_entries(path, head, endian, exif, tiff) if t == _MAKER_NOTE_TAG),
+                    None)
+        if note is None or _read_at(path, head, tiff + note, 8) != b"FUJIFILM":
+            return None
+        # Fujifilm's maker notes are little-endian whatever the EXIF's order, their offsets from their own start.
+        (ifd,) = struct.unpack("<I", _read_at(path, head, tiff + note + 8, 4))
+        for tag, kind, n, _, inline in _ifd_entries(path, head, "<", ifd, tiff + note):
+            if tag == _FUJIFILM_RATING_TAG and n == 1 and kind in _INTEGER_TYPES:
+                (value,) = struct.unpack_from("<" + _INTEGER_TYPES[kind], inline)
+                return value if 1 <= value <= 5 else None
+        return None
     return None
 
 
