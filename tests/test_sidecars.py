@@ -349,25 +349,31 @@ def _tiff_raw(path: Path, packet: bytes | None, magic: bytes = b"II*\x00") -> No
     path.write_bytes(bytes(data))
 
 
-def _fujifilm_exif(rating: int, endian: str) -> bytes:
-    """A camera JPEG's APP1 EXIF whose FUJIFILM maker notes (little-endian, as Fujifilm writes them whatever the
-    EXIF's order) hold the in-camera rating, tag 0x1431."""
+def _camera_exif(endian: str, fujifilm: int | None = None, rating: int | None = None) -> bytes:
+    """A camera JPEG's APP1 EXIF: IFD0's Rating (0x4746) where ``rating`` is given; FUJIFILM maker notes
+    (little-endian, as Fujifilm writes them whatever the EXIF's order) holding the in-camera rating, tag 0x1431,
+    where ``fujifilm`` is."""
     import struct
 
-    note = b"FUJIFILM" + struct.pack("<I", 12) + struct.pack("<H", 2)
-    note += struct.pack("<HHI", 0x0000, 7, 4) + b"0130" + struct.pack("<HHII", 0x1431, 4, 1, rating)
-    note += struct.pack("<I", 0)
-    order = b"II" if endian == "<" else b"MM"
-    ifd0 = struct.pack(endian + "H", 1) + struct.pack(endian + "HHII", 0x8769, 4, 1, 26) + struct.pack(endian + "I", 0)
-    exif = struct.pack(endian + "H", 1) + struct.pack(endian + "HHII", 0x927C, 7, len(note), 44)
-    exif += struct.pack(endian + "I", 0)
-    tiff = order + struct.pack(endian + "HI", 42, 8) + ifd0 + exif + note
-    body = b"Exif\x00\x00" + tiff
+    entries = []
+    if rating is not None:
+        entries.append(struct.pack(endian + "HHI", 0x4746, 3, 1) + struct.pack(endian + "H", rating) + bytes(2))
+    tail = b""
+    if fujifilm is not None:
+        exif_at = 8 + 2 + 12 * (len(entries) + 1) + 4
+        note = b"FUJIFILM" + struct.pack("<I", 12) + struct.pack("<H", 2)
+        note += struct.pack("<HHI", 0x0000, 7, 4) + b"0130" + struct.pack("<HHII", 0x1431, 4, 1, fujifilm)
+        note += struct.pack("<I", 0)
+        entries.append(struct.pack(endian + "HHII", 0x8769, 4, 1, exif_at))
+        tail = struct.pack(endian + "H", 1) + struct.pack(endian + "HHII", 0x927C, 7, len(note), exif_at + 18)
+        tail += struct.pack(endian + "I", 0) + note
+    ifd0 = struct.pack(endian + "H", len(entries)) + b"".join(entries) + struct.pack(endian + "I", 0)
+    body = b"Exif\x00\x00" + (b"II" if endian == "<" else b"MM") + struct.pack(endian + "HI", 42, 8) + ifd0 + tail
     return b"\xff\xe1" + (2 + len(body)).to_bytes(2, "big") + body
 
 
 def _fujifilm_jpeg(jpeg: bytes, rating: int, endian: str = "<") -> bytes:
-    return jpeg[:2] + _fujifilm_exif(rating, endian) + jpeg[2:]
+    return jpeg[:2] + _camera_exif(endian, fujifilm=rating) + jpeg[2:]
 
 
 def _raf(jpeg: bytes) -> bytes:
@@ -421,3 +427,29 @@ def test_a_rating_only_the_pairs_jpeg_holds_is_the_raws(tmp_path: Path, faces_di
 
 def _xmp_app1(packet: bytes) -> bytes:
     return b"\xff\xe1" + (2 + 29 + len(packet)).to_bytes(2, "big") + b"http://ns.adobe.com/xap/1.0/\x00" + packet
+
+
+
+def _tiff_exif_rating(path: Path, rating: int, endian: str = "<") -> None:
+    """A TIFF-structured RAW (an ARW) whose IFD0 holds EXIF's Rating (0x4746), as Sony's bodies write it."""
+    import struct
+
+    order = b"II" if endian == "<" else b"MM"
+    ifd0 = struct.pack(endian + "H", 2) + struct.pack(endian + "HHII", 0x0100, 4, 1, 32)
+    ifd0 += struct.pack(endian + "HHI", 0x4746, 3, 1) + struct.pack(endian + "H", rating) + bytes(2)
+    path.write_bytes(order + struct.pack(endian + "HI", 42, 8) + ifd0 + struct.pack(endian + "I", 0) + bytes(256))
+
+
+def test_exifs_rating_is_read_where_a_camera_writes_no_xmp(tmp_path: Path, faces_dir: Path) -> None:
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    _tiff_exif_rating(shoot / "DSC_0001.ARW", 2)
+    _tiff_exif_rating(shoot / "DSC_0002.ARW", 3, endian=">")
+    _tiff_exif_rating(shoot / "DSC_0003.ARW", 0)  # unrated, as Sony writes it
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    (shoot / "DSC_0004.jpg").write_bytes(jpeg[:2] + _camera_exif(">", rating=4) + jpeg[2:])
+    (shoot / "DSC_0005.jpg").write_bytes(jpeg[:2] + _camera_exif("<", fujifilm=2, rating=5) + jpeg[2:])
+    (shoot / "DSC_0006.jpg").write_bytes(jpeg[:2] + _camera_exif("<", fujifilm=0, rating=0) + jpeg[2:])
+    shot = scan_shoot(shoot)
+    assert {sp: c.rating for sp, c in shot.culling.items()} == {"DSC_0001.ARW": 2, "DSC_0002.ARW": 3,
+                                                                 "DSC_0004.jpg": 4, "DSC_0005.jpg": 5}

@@ -248,6 +248,8 @@ _BMFF_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
 #: A RAF's header holds its embedded JPEG's offset here (big-endian).
 _RAF_JPEG_OFFSET = 84
 _EXIF_IFD_TAG, _MAKER_NOTE_TAG = 0x8769, 0x927C
+#: EXIF's rating (IFD0, Microsoft's tag; ExifTool's ``Rating``), 0-5.
+_EXIF_RATING_TAG = 0x4746
 #: Fujifilm's in-camera rating in its maker notes (ExifTool's FujiFilm table: ``Rating``, 0x1431).
 _FUJIFILM_RATING_TAG = 0x1431
 #: TIFF's integer types (SHORT, LONG, SSHORT, SLONG) as struct formats.
@@ -275,16 +277,24 @@ def embedded_packet(path: str, fmt: str, head: bytes) -> bytes | None:
 
 
 def camera_rating(path: str, fmt: str, head: bytes) -> int | None:
-    """The stars a Fujifilm camera wrote into its own maker notes (tag 0x1431, ExifTool's FujiFilm ``Rating``) when the
-    photographer rated the frame in playback, from a RAF's embedded JPEG or a camera JPEG; None where there is none,
-    0 (unrated) or out of 1-5. Fujifilm writes no XMP; other makers' ratings are in their XMP
-    (:func:`embedded_packet`)."""
+    """The stars a camera wrote outside XMP when the photographer rated the frame in playback; None where there are
+    none, 0 (unrated) or out of 1-5.
+
+    EXIF's ``Rating`` in IFD0 (0x4746: Sony's bodies write it into an ARW and its JPEG, 0 when unrated), in a
+    TIFF-structured RAW or a camera JPEG; Fujifilm's maker notes (tag 0x1431, ExifTool's FujiFilm ``Rating``) in a
+    RAF's embedded JPEG or a camera JPEG (Fujifilm writes no XMP). Canon's and Nikon's are in their XMP
+    (:func:`embedded_packet`), which the scan reads first.
+    """
     try:
         if fmt == "raf":
             (offset,) = struct.unpack(">I", _read_at(path, head, _RAF_JPEG_OFFSET, 4))
-            return _fujifilm_rating(path, head, offset)
+            return _jpeg_rating(path, head, offset)
         if fmt == "jpeg":
-            return _fujifilm_rating(path, head, 0)
+            return _jpeg_rating(path, head, 0)
+        if head[:4] in _TIFF_MAGICS:
+            endian = {b"II": "<", b"MM": ">"}[head[:2]]
+            (ifd0,) = struct.unpack_from(endian + "I", head, 4)
+            return _exif_rating(path, head, endian, ifd0, 0)[0]
     except (OSError, struct.error, ValueError):
         return None
     return None
@@ -362,11 +372,11 @@ def _bmff_packet(path: str, head: bytes) -> bytes | None:
     return None
 
 
-def _fujifilm_rating(path: str, head: bytes, jpeg: int) -> int | None:
-    """Tag 0x1431 of the FUJIFILM maker notes in the EXIF of the JPEG at ``jpeg`` (see :func:`camera_rating`)."""
+def _jpeg_rating(path: str, head: bytes, jpeg: int) -> int | None:
+    """The rating in the EXIF of the JPEG at ``jpeg`` (see :func:`camera_rating`)."""
     if _read_at(path, head, jpeg, 2) != b"\xff\xd8":
         return None
-    for marker, at, length in _jpeg_segments(path, head, jpeg):
+    for marker, at, _ in _jpeg_segments(path, head, jpeg):
         if marker != 0xE1 or _read_at(path, head, at, 6) != b"Exif\x00\x00":
             continue
         tiff = at + 6
@@ -374,21 +384,43 @@ def _fujifilm_rating(path: str, head: bytes, jpeg: int) -> int | None:
         if endian is None:
             return None
         (ifd0,) = struct.unpack(endian + "I", _read_at(path, head, tiff + 4, 4))
-        exif = next((v for t, _, _, v, _ in _ifd_entries(path, head, endian, ifd0, tiff) if t == _EXIF_IFD_TAG), None)
-        if exif is None:
-            return None
+        stars, exif = _exif_rating(path, head, endian, ifd0, tiff)
+        if stars is not None or exif is None:
+            return stars
         note = next((v for t, _, _, v, _ in _ifd_entries(path, head, endian, exif, tiff) if t == _MAKER_NOTE_TAG),
                     None)
         if note is None or _read_at(path, head, tiff + note, 8) != b"FUJIFILM":
             return None
         # Fujifilm's maker notes are little-endian whatever the EXIF's order, their offsets from their own start.
         (ifd,) = struct.unpack("<I", _read_at(path, head, tiff + note + 8, 4))
-        for tag, kind, n, _, inline in _ifd_entries(path, head, "<", ifd, tiff + note):
-            if tag == _FUJIFILM_RATING_TAG and n == 1 and kind in _INTEGER_TYPES:
-                (value,) = struct.unpack_from("<" + _INTEGER_TYPES[kind], inline)
-                return value if 1 <= value <= 5 else None
-        return None
+        return _rating_entry(path, head, "<", ifd, tiff + note, _FUJIFILM_RATING_TAG)
     return None
+
+
+def _exif_rating(path: str, head: bytes, endian: str, ifd0: int, base: int) -> tuple[int | None, int | None]:
+    """IFD0's ``Rating`` (1-5, else None) and the offset of its EXIF IFD (None without one)."""
+    stars = exif = None
+    for tag, kind, n, value, inline in _ifd_entries(path, head, endian, ifd0, base):
+        if tag == _EXIF_RATING_TAG:
+            stars = _stars(endian, kind, n, inline)
+        elif tag == _EXIF_IFD_TAG:
+            exif = value
+    return stars, exif
+
+
+def _rating_entry(path: str, head: bytes, endian: str, ifd: int, base: int, wanted: int) -> int | None:
+    for tag, kind, n, _, inline in _ifd_entries(path, head, endian, ifd, base):
+        if tag == wanted:
+            return _stars(endian, kind, n, inline)
+    return None
+
+
+def _stars(endian: str, kind: int, count: int, inline: bytes) -> int | None:
+    """One integer entry's value as stars: 1-5, else None."""
+    if count != 1 or kind not in _INTEGER_TYPES:
+        return None
+    (value,) = struct.unpack_from(endian + _INTEGER_TYPES[kind], inline)
+    return value if 1 <= value <= 5 else None
 
 
 def photographer_xmp(root: Path, sidecars: list[str], files: list[str]) -> tuple[dict[str, Culling], dict[str, int]]:
