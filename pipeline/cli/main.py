@@ -314,8 +314,9 @@ def _print_summary(s: dict) -> None:
         echo(f"photographer's turns: {whose} XMP states (tiff:Orientation), not the file's own")
     if s.get("photographer_culling"):
         n = s["photographer_culling"]
-        frames = f"{n} frames rated, labelled or tagged in their" if n != 1 else "1 frame rated, labelled or tagged in its"
-        echo(f"photographer's culling: {frames} XMP (kept in the instructions and XMP until a reviewer decides)")
+        frames = f"{n} frames" if n != 1 else "1 frame"
+        echo(f"photographer's culling: {frames} rated, labelled or tagged (in an XMP, or in the camera; kept in the "
+             "instructions and XMP until a reviewer decides)")
     if s.get("photographer_picks") == "only" and not s.get("photographer_picked"):
         echo("--photographer-picks only: no frame is picked in its XMP (a P flag, a tag): every frame developed")
     if s["duplicates"]:
