@@ -74,6 +74,20 @@ def test_inspect_prints_json(raw_dir: Path) -> None:
     assert result.exit_code == EXIT_OK, result.output
     data = json.loads(result.output)
     assert data["camera_model"] == "PowerShot G2" and data["width"] == 2312 and data["status"] == "ok"
+    assert data["photographer_culling"] is None
+
+
+def test_inspect_says_what_the_photographer_decided_and_where_it_was_read(tmp_path: Path, raw_dir: Path) -> None:
+    # A frame skipped as rejected: inspect names the sidecar that rejects it (the scan reads the same).
+    import shutil
+
+    from tests.test_sidecars import _flagged
+
+    shutil.copy(raw_dir / "Canon_PowerShot_G2_CRW_0304.CRW", tmp_path / "IMG_0304.CRW")
+    (tmp_path / "IMG_0304.xmp").write_text(_flagged('xmp:Rating="3" xmpDM:pick="-1"'))
+    data = json.loads(CliRunner().invoke(main, ["inspect", str(tmp_path / "IMG_0304.CRW")]).output)
+    assert data["photographer_culling"] == {"rating": 3, "label": None, "keywords": [], "flag": "reject",
+                                            "rejected": True, "read_from": "IMG_0304.xmp"}
 
 
 def test_missing_shoot_is_a_usage_error(tmp_path: Path) -> None:

@@ -418,7 +418,7 @@ def render(out_dir: Path, shoot_dir: Path | None, executor: str, workers: int | 
 def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     """Print one file's metadata, measurements, faces and plan as JSON (nothing is written)."""
     from pipeline.kernel.graph import load_graph
-    from pipeline.kernel.ingest import hash_file, sniff_format
+    from pipeline.kernel.ingest import file_culling, hash_file, sniff_format
     from pipeline.kernel.records import MANIFEST_COLUMNS, SourceTask, Status, record_to_json
     from pipeline.kernel.run import resolve_chart
     from pipeline.kernel.runner import Runner
@@ -452,6 +452,11 @@ def inspect(file: Path, chart: str | None, graph_path: Path | None) -> None:
     nested = record_to_json(record)
     data = {c.name: (nested[c.group][c.attr] if c.group else nested[c.attr]) for c in MANIFEST_COLUMNS}
     data.update({k: nested[k] for k in ("faces", "operations", "exports")})
+    # The photographer's culling as a run's scan reads it (a sidecar beside the file, its XMP, the camera's stars).
+    culling = file_culling(file.resolve(), head)
+    data["photographer_culling"] = None if culling is None else {
+        "rating": culling.rating, "label": culling.label, "keywords": list(culling.keywords), "flag": culling.flag,
+        "rejected": culling.rejected, "read_from": culling.source}
     lens = context.chart.chart.lens if context.chart is not None else None
     if (lens is not None and lens.asked and record.status == "ok"
             and not any(o["kind"] == "lens_correction" for o in data["operations"])):

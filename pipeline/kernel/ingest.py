@@ -385,8 +385,10 @@ def scan_shoot(
     camera's JPEG (or HEIF) of a RAW+JPEG pair (:func:`raw_jpeg_pairs`) is
     skipped and counted: the RAW is the frame's one development and delivery,
     as Lightroom imports such a pair as one photo; ``"both"`` processes each.
-    The photographer's culling in the shoot's XMP sidecars, or in a JPEG's or
-    DNG's own XMP, is read (:mod:`pipeline.kernel.sidecars`); with ``rejects`` ``"skip"``
+    The photographer's culling in the shoot's XMP sidecars, or in a file's own
+    metadata (its XMP, or the stars the camera wrote: :func:`file_culling`), is read
+    (:mod:`pipeline.kernel.sidecars`; a RAW takes its skipped JPEG's where it has none
+    of its own); with ``rejects`` ``"skip"``
     (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_REJECTS`) a frame rejected
     (a culling tool's reject flag, :func:`~pipeline.kernel.sidecars.culling_flag`,
     or stars of -1) is skipped and counted, keeping its number and export name
@@ -430,10 +432,7 @@ def scan_shoot(
         digest, head = hash_file(location)
         fmt, kind = sniff_format(head, os.path.splitext(rel)[1])
         packet = embedded_packet(location, fmt, head)
-        culling = None if packet is None else packet_culling(packet, rel)
-        if culling is None and (stars := camera_rating(location, fmt, head)) is not None:
-            culling = Culling(stars, None, (), rel)
-        if culling is not None:
+        if (culling := own_culling(location, rel, fmt, head, packet)) is not None:
             embedded[rel] = culling
         if packet is not None and kind is SourceKind.RAW and (turn := packet_orientation(packet, rel)) is not None:
             embedded_turns[rel] = turn
@@ -499,6 +498,29 @@ def scan_shoot(
         if picks == "only" and picked:
             _leave_out(shoot, {t.source_path for t in shoot.tasks} - picked, NOT_PICKED_REASON)
     return shoot
+
+
+def own_culling(location: str, rel: str, fmt: str, head: bytes, packet: bytes | None) -> Culling | None:
+    """The culling a file's own metadata states: its XMP ``packet`` (:func:`embedded_packet`), else the stars its camera
+    wrote outside XMP (:func:`camera_rating`); None without either."""
+    culling = None if packet is None else packet_culling(packet, rel)
+    if culling is None and (stars := camera_rating(location, fmt, head)) is not None:
+        culling = Culling(stars, None, (), rel)
+    return culling
+
+
+def file_culling(path: Path, head: bytes) -> Culling | None:
+    """The photographer's culling of one file as the scan reads it: its sidecar beside it
+    (:func:`~pipeline.kernel.sidecars.sidecar_owners`), else its own metadata (:func:`own_culling`; ``head``: the
+    file's first bytes, as :func:`hash_file` gives them); a RAW+JPEG pair's JPEG is not looked at (``postprod
+    inspect``)."""
+    folder = path.parent
+    sidecars = [e.name for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(".xmp")]
+    culling, _ = photographer_xmp(folder, sidecars, [path.name])
+    if path.name in culling:
+        return culling[path.name]
+    fmt, _ = sniff_format(head, path.suffix)
+    return own_culling(str(path), path.name, fmt, head, embedded_packet(str(path), fmt, head))
 
 
 def _leave_out(shoot: Shoot, paths: set[str], reason: str) -> None:
