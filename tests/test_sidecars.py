@@ -282,7 +282,7 @@ def test_only_the_photographers_picks_are_developed_when_asked(tmp_path: Path) -
     assert [(t.source_path, t.seq) for t in picked.tasks] == [("IMG_0002.jpg", 2), ("IMG_0004.jpg", 4)]
     assert sorted((s.source_path, s.reason) for s in picked.skipped if not s.reason.startswith("sidecar")) == [
         ("IMG_0001.jpg", NOT_PICKED_REASON), ("IMG_0003.jpg", NOT_PICKED_REASON), ("IMG_0005.jpg", REJECTED_REASON)]
-    with pytest.raises(ValueError, match="all, only"):
+    with pytest.raises(ValueError, match="all, only, 1, 2, 3, 4, 5"):
         scan_shoot(shoot, picks="some")
     # Through the CLI: the choice is the folder's for its reruns; a shoot with no pick is developed whole, said.
     out = tmp_path / "out"
@@ -299,7 +299,7 @@ def test_only_the_photographers_picks_are_developed_when_asked(tmp_path: Path) -
         (shoot / name).unlink()
     whole = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local"])
     assert whole.exit_code == EXIT_OK, whole.output
-    assert "no frame is picked in its XMP" in whole.output
+    assert "no frame is picked (a P flag, a tag): every frame developed" in whole.output
     assert json.loads((out / "summary.json").read_text())["processed"] == 4
 
 
@@ -474,3 +474,37 @@ def test_an_unrated_cameras_packet_is_passed_over_without_a_parse_and_nothing_el
     if _unrated(packet):
         assert _culling(tags, "a.CR3") is None
     assert _unrated(packet) == (packet in (_canon_packet(0), _sidecar("0").encode(), _sidecar("0.0").encode()))
+
+
+def test_the_frames_rated_so_many_stars_are_the_picks_when_asked(tmp_path: Path, faces_dir: Path) -> None:
+    # A photographer who marks selects with stars (in Lightroom, Photo Mechanic, or in the camera) gets them alone
+    # developed with `--photographer-picks 3`; a pick flag is a select too, a reject never is.
+    from pipeline.kernel.sidecars import NOT_PICKED_REASON
+
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for i in range(1, 7):
+        (shoot / f"IMG_000{i}.jpg").write_bytes(jpeg[:-2] + bytes([i]) + jpeg[-2:])  # (six files, six hashes)
+    (shoot / "IMG_0001.xmp").write_text(_sidecar("2"))
+    (shoot / "IMG_0002.jpg").write_bytes(jpeg[:2] + _camera_exif("<", rating=3) + jpeg[2:])  # rated in the camera
+    (shoot / "IMG_0003.xmp").write_text(_sidecar("5"))
+    (shoot / "IMG_0004.xmp").write_text(_flagged('photomechanic:Tagged="True"'))
+    (shoot / "IMG_0005.xmp").write_text(_flagged('xmp:Rating="4" xmpDM:pick="-1"'))
+    three = scan_shoot(shoot, picks="3")
+    assert [(t.source_path, t.seq) for t in three.tasks] == [("IMG_0002.jpg", 2), ("IMG_0003.jpg", 3),
+                                                              ("IMG_0004.jpg", 4)]
+    assert three.picked == 3
+    assert sorted((s.source_path, s.reason) for s in three.skipped if not s.reason.startswith("sidecar")) == [
+        ("IMG_0001.jpg", NOT_PICKED_REASON), ("IMG_0005.jpg", REJECTED_REASON), ("IMG_0006.jpg", NOT_PICKED_REASON)]
+    assert [t.source_path for t in scan_shoot(shoot, picks="5").tasks] == ["IMG_0003.jpg", "IMG_0004.jpg"]
+    assert len(scan_shoot(shoot, picks="1").tasks) == 4
+    assert scan_shoot(shoot).picked == 1  # (all: the pick flags alone are counted)
+    # Through the CLI: none rated so high, the shoot is developed whole, and the line says why.
+    for name in ("IMG_0003.xmp", "IMG_0004.xmp"):
+        (shoot / name).unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local",
+                                       "--photographer-picks", "4", "--dry-run"])
+    assert result.exit_code == EXIT_OK, result.output
+    assert "no frame is picked or rated 4 stars or more: every frame developed" in result.output

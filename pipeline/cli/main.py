@@ -31,6 +31,7 @@ from pipeline.cli.common import (
     set_verbosity,
 )
 from pipeline.kernel.errors import ClusterLost, ConfigError, OutOfSpace
+from pipeline.kernel.sidecars import PHOTOGRAPHER_PICKS
 
 __all__ = ["EXIT_CONFIG", "EXIT_FILES_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "main", "run"]
 
@@ -116,10 +117,11 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "digiKam's rejected pick label): skip leaves it out, counted; process develops it. Picks (also "
                    "Photo Mechanic's tag), stars, colour labels and keywords are kept either way [default: what "
                    "the --out folder's last run used, else skip].")
-@click.option("--photographer-picks", type=click.Choice(["all", "only"]), default=None,
+@click.option("--photographer-picks", type=click.Choice(PHOTOGRAPHER_PICKS), default=None,
               help="only: where the photographer picked frames in their XMP (Lightroom's P flag, Photo Mechanic's "
                    "tag, digiKam's accepted pick label), develop the picks alone, the other frames skipped and "
-                   "counted (a shoot with no pick is developed whole, and the summary says so); all: every frame "
+                   "counted (a shoot with no pick is developed whole, and the summary says so); 1-5: the frames "
+                   "rated that many stars or more (in an XMP, or in the camera) and the picks; all: every frame "
                    "[default: what the --out folder's last run used, else all].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
@@ -251,6 +253,8 @@ def dry_run_summary(settings: object) -> dict:
         "duplicates": [{"source_path": d.source_path, "duplicate_of": d.duplicate_of} for d in shoot.duplicates],
         "skipped": [{"source_path": s.source_path, "reason": s.reason} for s in shoot.skipped],
         "skipped_by_reason": dict(Counter(s.reason for s in shoot.skipped)),
+        "photographer_picks": picks,
+        "photographer_picked": shoot.picked,
     }
 
 
@@ -285,6 +289,15 @@ def _print_dry_run(plan: dict) -> None:
         echo("would skip:")
         for s in plan["skipped"]:
             echo(f"  {_printable(s['source_path'])}: {s['reason']}")
+    _echo_no_picks(plan)
+
+
+def _echo_no_picks(s: dict) -> None:
+    """Say that a shoot asked to be developed by its picks has none (and is developed whole)."""
+    picks = s.get("photographer_picks", "all")
+    if picks != "all" and not s.get("photographer_picked"):
+        what = "picked (a P flag, a tag)" if picks == "only" else f"picked or rated {picks} stars or more"
+        click.echo(f"--photographer-picks {picks}: no frame is {what}: every frame developed")
 
 
 def _printable(text: str) -> str:
@@ -317,8 +330,7 @@ def _print_summary(s: dict) -> None:
         frames = f"{n} frames" if n != 1 else "1 frame"
         echo(f"photographer's culling: {frames} rated, labelled or tagged (in an XMP, or in the camera; kept in the "
              "instructions and XMP until a reviewer decides)")
-    if s.get("photographer_picks") == "only" and not s.get("photographer_picked"):
-        echo("--photographer-picks only: no frame is picked in its XMP (a P flag, a tag): every frame developed")
+    _echo_no_picks(s)
     if s["duplicates"]:
         echo("duplicates (processed once):")
         for d in s["duplicates"]:

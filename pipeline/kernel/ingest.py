@@ -21,11 +21,11 @@ from pipeline.kernel.sidecars import (
     NOT_PICKED_REASON,
     PHOTOGRAPHER_PICKS,
     PHOTOGRAPHER_REJECTS,
-    PICK,
     REJECTED_REASON,
     Culling,
     camera_rating,
     embedded_packet,
+    is_pick,
     packet_culling,
     packet_orientation,
     photographer_xmp,
@@ -395,8 +395,9 @@ def scan_shoot(
     for the day it is taken back; ``"process"`` develops it. With ``picks``
     ``"only"`` (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_PICKS`), where the
     photographer picked frames (a pick flag: Lightroom's P, Photo Mechanic's
-    tag), the frames not picked are skipped and counted the same way; a shoot
-    with no pick is developed whole (:attr:`Shoot.picked` says how many).
+    tag), the frames not picked are skipped and counted the same way; with a
+    number of stars, the frames rated fewer (and not picked) are; a shoot with
+    no pick is developed whole (:attr:`Shoot.picked` says how many).
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -491,11 +492,11 @@ def scan_shoot(
         for t in shoot.tasks:
             if t.source_kind is SourceKind.RAW and t.source_path in turns:
                 object.__setattr__(t, "orientation", turns[t.source_path])  # (frozen: set once, here)
-        picked = {sp for sp, c in shoot.culling.items() if c.flag == PICK and not c.rejected}
+        picked = {sp for sp, c in shoot.culling.items() if is_pick(c, picks)}
         shoot.picked = len(picked)
         rejected = {sp for sp, c in shoot.culling.items() if c.rejected} if rejects == "skip" else set()
         _leave_out(shoot, rejected, REJECTED_REASON)
-        if picks == "only" and picked:
+        if picks != "all" and picked:
             _leave_out(shoot, {t.source_path for t in shoot.tasks} - picked, NOT_PICKED_REASON)
     return shoot
 

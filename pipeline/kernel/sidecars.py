@@ -39,10 +39,12 @@ REJECTED_REASON = ("rejected by the photographer (a reject flag or xmp:Rating -1
                    "process develops it)")
 #: A frame's culling flag (:attr:`Culling.flag`), as the review app and the instruction files name them.
 PICK, REJECT = "pick", "reject"
-#: What a run develops of a shoot whose photographer picked frames (``--photographer-picks``): every frame, or
-#: only the picked ones (a shoot with no pick is developed whole either way).
-PHOTOGRAPHER_PICKS = ("all", "only")
-#: The reason a frame left out by ``--photographer-picks only`` is skipped with.
+#: What a run develops of a shoot whose photographer picked frames (``--photographer-picks``): every frame, only
+#: the picked ones, or (a number of stars) the frames rated that many stars or more and the picked ones: a
+#: photographer's selects, as Photo Mechanic's and Lightroom's filters by stars show them (:func:`is_pick`). A shoot
+#: with no such frame is developed whole either way.
+PHOTOGRAPHER_PICKS = ("all", "only", "1", "2", "3", "4", "5")
+#: The reason a frame left out by ``--photographer-picks only`` (or a number of stars) is skipped with.
 NOT_PICKED_REASON = "not among the photographer's picks (--photographer-picks all develops it)"
 #: Who decided, in an instructions document's ``review``, when the decision is the sidecar's.
 PHOTOGRAPHER = "photographer"
@@ -85,6 +87,16 @@ class Culling:
         return {"rating": rating, "label": self.label, "keywords": list(self.keywords),
                 "flag": REJECT if self.rejected else self.flag,
                 "by": f"{PHOTOGRAPHER} ({os.path.basename(self.source)})", "at": None}
+
+
+def is_pick(culling: Culling, picks: str) -> bool:
+    """Whether a frame is among the photographer's picks under ``picks`` (:data:`PHOTOGRAPHER_PICKS`): a pick flag,
+    or, with a number of stars, a rating of that many stars or more; a rejected frame never is."""
+    if culling.rejected:
+        return False
+    if culling.flag == PICK:
+        return True
+    return picks.isdigit() and (culling.rating or 0) >= int(picks)
 
 
 def is_photographers(review: dict[str, Any] | None) -> bool:
