@@ -459,6 +459,8 @@ def test_exifs_rating_is_read_where_a_camera_writes_no_xmp(tmp_path: Path, faces
     _canon_packet(0), _canon_packet(2), _sidecar("0").encode(), _sidecar("0.0").encode(), _sidecar("-1").encode(),
     _sidecar("0", "Red").encode(), _sidecar("0", keywords=("a",)).encode(), _sidecar("").encode(),
     _flagged('xmp:Rating="0" xmpDM:pick="1"').encode(), _flagged('xmp:Rating="0" xmpDM:pick="-1"').encode(),
+    _canon_packet(0).replace(b"<xmp:Rating>0", b"<xmp:CreatorTool>x</xmp:CreatorTool><xmp:Rating>3"),  # (a closing
+    # tag just before the rating's element)
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description rdf:about="" xmlns:MicrosoftPhoto="http://ns.microsoft.com/photo/1.0/"'
     b' MicrosoftPhoto:Rating="50"/></rdf:RDF></x:xmpmeta>',

@@ -195,7 +195,9 @@ def _unrated(packet: bytes) -> bool:
     at = packet.find(b"Rating")
     while at >= 0:
         after = packet[at + 6 : at + 24]
-        closing = packet.rfind(b"</", max(0, at - 24), at) >= 0 and after.startswith(b">")
+        opened = packet.rfind(b"<", max(0, at - 64), at)  # the tag this mention is in: "</xmp:" closes an element
+        closing = opened >= 0 and packet[opened + 1 : opened + 2] == b"/" and after.startswith(b">") and not any(
+            c in packet[opened:at] for c in (b">", b" ", b"="))
         if not closing:
             if after[:2] == b'="':
                 value = after[2:].partition(b'"')[0]
