@@ -450,6 +450,9 @@ def test_exifs_rating_is_read_where_a_camera_writes_no_xmp(tmp_path: Path, faces
     (shoot / "DSC_0004.jpg").write_bytes(jpeg[:2] + _camera_exif(">", rating=4) + jpeg[2:])
     (shoot / "DSC_0005.jpg").write_bytes(jpeg[:2] + _camera_exif("<", fujifilm=2, rating=5) + jpeg[2:])
     (shoot / "DSC_0006.jpg").write_bytes(jpeg[:2] + _camera_exif("<", fujifilm=0, rating=0) + jpeg[2:])
+    # Stars taken back in a tool that wrote xmp:Rating 0 over the camera's EXIF 4: the XMP is the later word.
+    (shoot / "DSC_0007.jpg").write_bytes(jpeg[:2] + _camera_exif("<", rating=4) + _xmp_app1(_sidecar("0").encode())
+                                         + jpeg[2:])
     shot = scan_shoot(shoot)
     assert {sp: c.rating for sp, c in shot.culling.items()} == {"DSC_0001.ARW": 2, "DSC_0002.ARW": 3,
                                                                  "DSC_0004.jpg": 4, "DSC_0005.jpg": 5}

@@ -502,10 +502,12 @@ def scan_shoot(
 
 
 def own_culling(location: str, rel: str, fmt: str, head: bytes, packet: bytes | None) -> Culling | None:
-    """The culling a file's own metadata states: its XMP ``packet`` (:func:`embedded_packet`), else the stars its camera
-    wrote outside XMP (:func:`camera_rating`); None without either."""
+    """The culling a file's own metadata states: its XMP ``packet`` (:func:`embedded_packet`), else, where the packet
+    states no rating (not even 0: the XMP is the later word), the stars its camera wrote outside XMP
+    (:func:`camera_rating`); None without either."""
     culling = None if packet is None else packet_culling(packet, rel)
-    if culling is None and (stars := camera_rating(location, fmt, head)) is not None:
+    if (culling is None and (packet is None or b":Rating" not in packet)
+            and (stars := camera_rating(location, fmt, head)) is not None):
         culling = Culling(stars, None, (), rel)
     return culling
 
