@@ -347,27 +347,44 @@ WATERMARK_FILES = ("image", "font")
 
 
 def _resolve_files(data: dict[str, Any], folder: Path) -> None:
-    """Make the files a chart layer names (a watermark's logo and font) absolute, against ``folder`` (the layer's
-    own folder: a client chart's logo lies beside the client chart, whichever chart extends it). Malformed
-    sections are left as they are, for validation to name."""
+    """Make the files a chart layer names (a CMYK profile, a watermark's logo and font) absolute, against ``folder``
+    (the layer's own folder: a client chart's logo lies beside the client chart, whichever chart extends it).
+    Malformed sections are left as they are, for validation to name."""
     renditions = data.get("renditions")
     if not isinstance(renditions, dict):
         return
+    def resolved(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else (folder / path).resolve())
+
     for rendition in renditions.values():
-        mark = rendition.get("watermark") if isinstance(rendition, dict) else None
+        if not isinstance(rendition, dict):
+            continue
+        profile = rendition.get("cmyk_profile")
+        if isinstance(profile, str) and profile.strip():
+            rendition["cmyk_profile"] = resolved(profile)
+        mark = rendition.get("watermark")
         if not isinstance(mark, dict):
             continue
         for key in WATERMARK_FILES:
             value = mark.get(key)
             if isinstance(value, str) and value.strip():
-                path = Path(value).expanduser()
-                mark[key] = str(path if path.is_absolute() else (folder / path).resolve())
+                mark[key] = resolved(value)
 
 
 def _check_files(chart: Chart, doc: MergedDocument) -> None:
     """Read the files the chart names (a watermark's logo, its font) before any work: a missing logo found at the
     first export would fail every image of the shoot."""
     for name, rendition in chart.renditions.items():
+        if rendition.cmyk_profile is not None:
+            from pipeline.outputs.cmyk import cmyk_profile_bytes
+
+            try:
+                cmyk_profile_bytes(rendition.cmyk_profile)
+            except (OSError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+                raise ConfigError(f"the CMYK profile {rendition.cmyk_profile} cannot be used: {why}",
+                                  doc.location(("renditions", name, "cmyk_profile"))) from None
         mark = rendition.watermark
         if mark is None:
             continue

@@ -121,6 +121,13 @@ class UpscaleAction(StrEnum):
     FLAG = "flag"  # the box is delivered at its size (enlarged) and the image flagged
 
 
+class RenderingIntent(StrEnum):
+    """How a CMYK rendition maps the colours its press cannot print (ICC rendering intents)."""
+
+    RELATIVE = "relative"  # relative colorimetric with black point compensation: in-gamut colours exact
+    PERCEPTUAL = "perceptual"  # the whole gamut compressed (the profile's perceptual table): gradations kept
+
+
 class WatermarkAnchor(StrEnum):
     BOTTOM_RIGHT = "bottom_right"
     BOTTOM_LEFT = "bottom_left"
@@ -682,6 +689,21 @@ class Rendition(_Strict):
         description="When a box needs more than max_upscale: deliver_smaller (the box's shape at the largest "
         "size max_upscale allows) | flag (the box as asked, enlarged, and the image flagged for a person).",
     )
+    cmyk_profile: str | None = Field(
+        None,
+        description="Deliver the rendition in CMYK for print, separated through this output ICC profile (the "
+        "press's or the printer's: ISO Coated v2 / FOGRA39, PSO Coated v3, GRACoL, SWOP ...), the path relative "
+        "to the chart file that names it; the profile is embedded. The picture is rendered in color_space first "
+        "(adobe_rgb holds more of a press's cyans and greens than srgb). An 8-bit tiff or jpeg. Read when the "
+        "chart is loaded; the exports are redone when it changes.",
+    )
+    rendering_intent: RenderingIntent = Field(
+        RenderingIntent.RELATIVE,
+        description="With cmyk_profile: relative (relative colorimetric with black point compensation: the "
+        "colours the press prints kept exactly, the others clipped to the nearest it prints; Photoshop's default "
+        "for photographs) | perceptual (the profile's perceptual table: the whole gamut compressed, gradations "
+        "in saturated colours kept).",
+    )
 
     @field_validator("crop", mode="before")
     @classmethod
@@ -740,6 +762,12 @@ class Rendition(_Strict):
                 raise ChartRuleError(
                     (key,), f"{self.format.value} holds at most {self.format.max_side_px} px a side, not {value}"
                 )
+        if self.cmyk_profile is not None:
+            if self.format not in (ImageFormat.TIFF, ImageFormat.JPEG):
+                raise ChartRuleError(("cmyk_profile",),
+                                     f"a CMYK rendition is a tiff or a jpeg, not {self.format.value}")
+            if self.bit_depth != 8:
+                raise ChartRuleError(("cmyk_profile",), "a CMYK rendition is 8-bit (bit_depth: 8)")
         return self
 
     @property

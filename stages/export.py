@@ -120,8 +120,8 @@ class Export(Stage):
                 gps_cache["gps"] = read_source_gps(item.task.path)
             gps = gps_cache["gps"]
         height, width = pixels.shape[:2]
-        meta = build_metadata(r, policy, rendition.color_space, (width, height), chart.client, shoot, name, gps,
-                              ppi=rendition.ppi)
+        meta = build_metadata(r, policy, None if rendition.cmyk_profile else rendition.color_space, (width, height),
+                              chart.client, shoot, name, gps, ppi=rendition.ppi)
         path = output_path(
             out_dir / EXPORTS_DIR,
             chart.naming,

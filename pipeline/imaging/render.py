@@ -1745,9 +1745,10 @@ class RenderKeys:
     def __init__(self, chart: Chart) -> None:
         dump = chart.model_dump(mode="json", exclude={"extends", "description"})
         self._head = '{"chart":' + json.dumps(dump, **_KEY_JSON)  # type: ignore[arg-type]
-        # A watermark's logo or font is named by its path: what it holds is keyed too, so a new logo redoes the
-        # exports.
-        files = sorted({mark_file(r.watermark) for r in chart.renditions.values() if r.watermark is not None})
+        # A watermark's logo or font, and a CMYK rendition's profile, are named by their paths: what they hold is
+        # keyed too, so a new logo or a press's new profile redoes the exports.
+        files = sorted({mark_file(r.watermark) for r in chart.renditions.values() if r.watermark is not None}
+                       | {r.cmyk_profile for r in chart.renditions.values() if r.cmyk_profile is not None})
         if files:
             digests = {path: file_digest(path) for path in files}
             self._head += ',"mark_files":' + json.dumps(digests, **_KEY_JSON)  # type: ignore[arg-type]

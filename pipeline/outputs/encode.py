@@ -53,6 +53,7 @@ from PIL import Image
 from charts.schema import ColorSpace, ImageFormat, MetadataPolicy, Rendition
 from pipeline.imaging.icc import icc_profile
 from pipeline.kernel.records import ImageRecord
+from pipeline.outputs.cmyk import cmyk_profile_bytes, to_cmyk
 from pipeline.outputs.tiff import Entry, read_ifd0, write_tiff_strips
 
 #: postprod's XMP namespace (client, shoot, rendition, render key of a delivered file).
@@ -119,8 +120,9 @@ class EncoderSettings:
 
 def _check_pixels(pixels: np.ndarray, bit_depth: int) -> None:
     want = np.uint8 if bit_depth == 8 else np.uint16
-    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != want:
-        raise ValueError(f"expected ({'uint8' if bit_depth == 8 else 'uint16'}) (H, W, 3) RGB, got {pixels.dtype} {pixels.shape}")
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != want:
+        raise ValueError(f"expected ({'uint8' if bit_depth == 8 else 'uint16'}) (H, W, 3) RGB or (H, W, 4) CMYK, "
+                         f"got {pixels.dtype} {pixels.shape}")
 
 
 def png_with_icc(png: bytes, icc: bytes, name: bytes = b"ICC Profile") -> bytes:
@@ -193,6 +195,8 @@ def encode_pixels(
         raise ValueError(f"{fmt.value} is 8-bit only")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1-100, got {quality}")
+    if pixels.shape[2] == 4:
+        return _encode_cmyk(pixels, fmt, quality, icc, settings, ppi)
     buf = io.BytesIO()
     if fmt == ImageFormat.JPEG:
         Image.fromarray(pixels).save(
@@ -234,6 +238,27 @@ def encode_pixels(
     if not ok:
         raise RuntimeError("OpenCV could not encode the TIFF")
     return data.tobytes()
+
+
+def _encode_cmyk(pixels: np.ndarray, fmt: ImageFormat, quality: int, icc: bytes, settings: EncoderSettings,
+                 ppi: int) -> bytes:
+    """An 8-bit CMYK JPEG (Adobe's inverted convention, as Photoshop writes it: Pillow's) or TIFF
+    (PhotometricInterpretation separated), the press's profile embedded."""
+    if fmt not in (ImageFormat.JPEG, ImageFormat.TIFF) or pixels.dtype != np.uint8:
+        raise ValueError(f"a CMYK picture is an 8-bit jpeg or tiff, not {fmt.value} {pixels.dtype}")
+    h, w = pixels.shape[:2]
+    image = Image.frombuffer("CMYK", (w, h), np.ascontiguousarray(pixels).tobytes(), "raw", "CMYK", 0, 1)
+    buf = io.BytesIO()
+    if fmt == ImageFormat.JPEG:
+        image.save(buf, "JPEG", quality=quality, progressive=settings.jpeg_progressive,
+                   optimize=not settings.jpeg_progressive, icc_profile=icc, dpi=(ppi, ppi))
+        return buf.getvalue()
+    if settings.tiff_compression not in _TIFF_COMPRESSION:
+        raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, "
+                         f"got {settings.tiff_compression!r}")
+    compression = {"none": None, "lzw": "tiff_lzw", "deflate": "tiff_adobe_deflate"}[settings.tiff_compression]
+    image.save(buf, "TIFF", compression=compression, icc_profile=icc, dpi=(ppi, ppi))
+    return buf.getvalue()
 
 
 # --- metadata -----------------------------------------------------------------------------
@@ -278,7 +303,7 @@ class ExportMetadata:
 def build_metadata(
     record: ImageRecord,
     policy: MetadataPolicy,
-    color_space: ColorSpace | str,
+    color_space: ColorSpace | str | None,
     size: tuple[int, int],
     client: str | None,
     shoot: str,
@@ -295,8 +320,8 @@ def build_metadata(
         focal_length_mm, captured_at) and ``render_key``.
     policy : MetadataPolicy
         The rendition's metadata policy (``chart.metadata_for(name)``).
-    color_space : ColorSpace or str
-        The file's space (EXIF ColorSpace: 1 for sRGB, 65535 "uncalibrated" otherwise).
+    color_space : ColorSpace or str or None
+        The file's space (EXIF ColorSpace: 1 for sRGB, 65535 "uncalibrated" otherwise); None: a CMYK file.
     size : (int, int)
         Pixel width and height.
     client : str or None
@@ -326,7 +351,8 @@ def build_metadata(
         "Exif.Image.Software": SOFTWARE,
         "Exif.Photo.PixelXDimension": str(size[0]),
         "Exif.Photo.PixelYDimension": str(size[1]),
-        "Exif.Photo.ColorSpace": "1" if ColorSpace(color_space) == ColorSpace.SRGB else "65535",
+        "Exif.Photo.ColorSpace": "1" if color_space is not None and ColorSpace(color_space) == ColorSpace.SRGB
+        else "65535",
     }
     if record.camera.make:
         exif["Exif.Image.Make"] = record.camera.make
@@ -508,7 +534,9 @@ def export_rendition(
     ValueError
         If ``pixels`` do not match the rendition's bit depth.
     """
-    icc = icc_profile(rendition.color_space.value)
+    icc = rendition_profile(rendition)
+    if rendition.cmyk_profile is not None:
+        pixels = to_cmyk(pixels, rendition.color_space.value, icc, rendition.rendering_intent)
     avif = rendition.format == ImageFormat.AVIF
     exif, xmp = avif_metadata(metadata) if avif else (None, None)
 
@@ -528,11 +556,19 @@ def tiff_metadata_entries(rendition: Rendition, metadata: ExportMetadata) -> lis
     exiv2 writes them into a one-pixel TIFF of the rendition's depth, and
     they are read back from it, for :func:`pipeline.outputs.tiff.write_tiff_strips`.
     """
-    icc = icc_profile(rendition.color_space.value)
+    icc = rendition_profile(rendition)
     dtype = np.uint16 if rendition.bit_depth == 16 else np.uint8
-    tiny = encode_pixels(np.zeros((1, 1, 3), dtype), ImageFormat.TIFF, 100, rendition.bit_depth, icc,
-                         ppi=rendition.ppi)
+    tiny = encode_pixels(np.zeros((1, 1, 3 if rendition.cmyk_profile is None else 4), dtype), ImageFormat.TIFF, 100,
+                         rendition.bit_depth, icc, ppi=rendition.ppi)
     return read_ifd0(embed_metadata(tiny, ImageFormat.TIFF, metadata, icc))
+
+
+def rendition_profile(rendition: Rendition) -> bytes:
+    """The ICC profile a rendition's file embeds: its RGB space's, or the press's CMYK profile it is separated
+    through (:mod:`pipeline.outputs.cmyk`)."""
+    if rendition.cmyk_profile is not None:
+        return cmyk_profile_bytes(rendition.cmyk_profile)
+    return icc_profile(rendition.color_space.value)
 
 
 def export_rendition_strips(
@@ -560,8 +596,12 @@ def export_rendition_strips(
     """
     if rendition.format != ImageFormat.TIFF:
         raise ValueError(f"only TIFF renditions are written strip by strip, not {rendition.format.value}")
+    if rendition.cmyk_profile is not None:  # each strip separated as it comes
+        profile, space = cmyk_profile_bytes(rendition.cmyk_profile), rendition.color_space.value
+        strips = (to_cmyk(strip, space, profile, rendition.rendering_intent) for strip in strips)
     return write_tiff_strips(path, size[0], size[1], rendition.bit_depth, strips,
-                             tiff_metadata_entries(rendition, metadata), settings.tiff_compression, durable)
+                             tiff_metadata_entries(rendition, metadata), settings.tiff_compression, durable,
+                             samples=3 if rendition.cmyk_profile is None else 4)
 
 
 def capture_date(record: ImageRecord) -> str:

@@ -33,7 +33,7 @@ _SHORT, _LONG = 3, 4
 #: Tags that point at a sub-directory (EXIF, GPS, EXIF's interoperability).
 SUB_IFD_TAGS = frozenset({34665, 34853, 40965})
 #: Tags that describe the pixels: written here, never copied from the metadata donor.
-STRUCTURE_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 338, 339})
+STRUCTURE_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 332, 338, 339})
 _LIMIT = 2**32 - 1
 
 
@@ -135,8 +135,9 @@ def write_tiff_strips(
     metadata: list[Entry],
     compression: str = "none",
     durable: bool = True,
+    samples: int = 3,
 ) -> tuple[int, str]:
-    """Write an RGB TIFF from its strips, atomically; return its size and SHA-256.
+    """Write an RGB (or CMYK) TIFF from its strips, atomically; return its size and SHA-256.
 
     Parameters
     ----------
@@ -146,7 +147,7 @@ def write_tiff_strips(
         Pixel size.
     bit_depth : int
         8 or 16.
-    strips : iterable of ndarray, (rows, width, 3)
+    strips : iterable of ndarray, (rows, width, samples)
         The picture top to bottom, ``uint8`` or ``uint16`` per ``bit_depth``.
     metadata : list of Entry
         Directory entries to carry (:func:`read_ifd0` of a donor file); the
@@ -155,6 +156,8 @@ def write_tiff_strips(
         ``none`` or ``deflate`` (with the horizontal predictor, each strip on its own).
     durable : bool
         False: not synced (the caller flushes it with others, :func:`pipeline.kernel.files.make_durable`).
+    samples : int
+        3: RGB; 4: CMYK (ink amounts, a separated picture: :mod:`pipeline.outputs.cmyk`).
 
     Raises
     ------
@@ -168,6 +171,8 @@ def write_tiff_strips(
         raise ValueError(f"strip-wise TIFF compression must be none or deflate, got {compression!r}")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if samples not in (3, 4):
+        raise ValueError(f"samples must be 3 (RGB) or 4 (CMYK), got {samples}")
     dtype = np.dtype("<u2") if bit_depth == 16 else np.dtype("u1")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,7 +185,7 @@ def write_tiff_strips(
         with os.fdopen(fd, "wb") as f:
             f.write(b"II*\x00\0\0\0\0")  # the directory's offset is filled in at the end
             for strip in strips:
-                if strip.ndim != 3 or strip.shape[1:] != (width, 3) or strip.dtype != dtype:
+                if strip.ndim != 3 or strip.shape[1:] != (width, samples) or strip.dtype != dtype:
                     raise ValueError(f"strip of shape {strip.shape} {strip.dtype} in a {width} px wide {dtype} picture")
                 rows_per_strip = rows_per_strip or strip.shape[0]
                 if strip.shape[0] != rows_per_strip and rows + strip.shape[0] != height:
@@ -197,11 +202,13 @@ def write_tiff_strips(
                 raise ValueError(f"the strips hold {rows} rows, the picture {height}")
             ifd_at = f.tell()
             entries = [e for e in metadata if e.tag not in STRUCTURE_TAGS] + [
-                _long(256, width), _long(257, height), _short(258, bit_depth, bit_depth, bit_depth),
-                _short(259, 8 if compression == "deflate" else 1), _short(262, 2), _long(273, *offsets),
-                _short(277, 3), _long(278, rows_per_strip), _long(279, *counts), _short(284, 1),
-                _short(339, 1, 1, 1),  # unsigned integers, as OpenCV writes it
+                _long(256, width), _long(257, height), _short(258, *[bit_depth] * samples),
+                _short(259, 8 if compression == "deflate" else 1), _short(262, 2 if samples == 3 else 5),
+                _long(273, *offsets), _short(277, samples), _long(278, rows_per_strip), _long(279, *counts),
+                _short(284, 1), _short(339, *[1] * samples),  # unsigned integers, as OpenCV writes it
             ]
+            if samples == 4:
+                entries.append(_short(332, 1))  # InkSet: CMYK
             if compression == "deflate":
                 entries.append(_short(317, 2))
             ifd = _ifd_bytes(entries, ifd_at)
