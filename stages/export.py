@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from collections.abc import Callable
 from typing import ClassVar, Iterator, Literal
 
 import numpy as np
@@ -12,12 +13,13 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts.naming import output_path
-from charts.schema import Chart, ImageFormat
+from charts.schema import Chart, ImageFormat, Rendition
 from pipeline.imaging.render import RenditionStrips
 from pipeline.imaging.watermark import draw_mark, make_mark
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.records import ExportedFile, WorkItem
 from pipeline.kernel.stage import Resources, Stage
+from pipeline.outputs.cmyk import cmyk_profile_bytes, soft_proof
 from pipeline.outputs.contact_sheet import ThumbnailOfStrips, contact_thumbnail, thumbnail_path
 from pipeline.outputs.encode import (
     EXPORTS_DIR,
@@ -137,9 +139,10 @@ class Export(Stage):
         settings = self.params.encoder_settings()
         mark = (None if rendition.watermark is None
                 else make_mark(rendition.watermark, width, height, rendition.color_space))
+        proof = press_proof(rendition)
         if isinstance(pixels, RenditionStrips) and rendition.format is ImageFormat.TIFF and \
                 settings.tiff_compression in ("none", "deflate"):
-            thumb = ThumbnailOfStrips(width, height, rendition.color_space.value)
+            thumb = ThumbnailOfStrips(width, height, rendition.color_space.value, proof=proof)
 
             def strips() -> Iterator[np.ndarray]:
                 row = 0
@@ -165,8 +168,8 @@ class Export(Stage):
                     f"above its max_file_kb of {rendition.max_file_kb}; delivered anyway"
                 )
             self.write_file(path, encoded.data)
-            write_bytes_atomic(thumbnail_path(out_dir, rel), contact_thumbnail(pixels, rendition.color_space.value),
-                               durable=False)
+            write_bytes_atomic(thumbnail_path(out_dir, rel),
+                               contact_thumbnail(pixels, rendition.color_space.value, proof=proof), durable=False)
             size, digest = len(encoded.data), hashlib.sha256(encoded.data).hexdigest()
         r.exports.append(
             ExportedFile(
@@ -179,6 +182,16 @@ class Export(Stage):
                 sha256=digest,
             )
         )
+
+
+def press_proof(rendition: Rendition) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A CMYK rendition's soft proof for its contact-sheet cell (:func:`pipeline.outputs.cmyk.soft_proof`); None
+    for an RGB one."""
+    if rendition.cmyk_profile is None:
+        return None
+    profile = cmyk_profile_bytes(rendition.cmyk_profile)
+    space, intent = rendition.color_space.value, rendition.rendering_intent
+    return lambda small: soft_proof(small, space, profile, intent)
 
 
 def _jpeg(srgb8: np.ndarray, quality: int = 82) -> bytes:

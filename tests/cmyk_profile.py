@@ -5,7 +5,8 @@ No CMYK profile ships with Pillow or the Python packages the project installs, a
 (``prtr``), CMYK data, Lab connection space: ``A2B0`` (CMYK to Lab) and ``B2A0`` (Lab to CMYK) as
 ``lut16Type`` tables, which LittleCMS uses for every intent. The model: each ink takes away its
 complement from the paper's white, black takes away from all three (``R = (1 - C)(1 - K)``, in a
-1.8 gamma, on a paper of L* 95), the RGB read as sRGB primaries; the inverse puts the grey
+1.8 gamma, on a paper of L* 95), inks a quarter impure (their colours mixed with grey: a gamut smaller
+than sRGB's, as a press's is), the RGB read as sRGB primaries; the inverse puts the grey
 component in black (80 % grey component replacement), so a neutral prints mostly with black, as a
 press separation does.
 """
@@ -26,6 +27,7 @@ _RGB_TO_XYZ_D50 = _ADAPT @ _SRGB_TO_XYZ_D65
 _PAPER = 0.88  # the paper's reflectance (L* about 95)
 _GAMMA = 1.8
 _GCR = 0.8
+_IMPURITY = 0.25  # each ink's colour mixed with grey: a press's gamut, smaller than sRGB's in saturated blues
 
 
 def _lab(xyz: np.ndarray) -> np.ndarray:
@@ -45,6 +47,7 @@ def cmyk_to_lab(cmyk: np.ndarray) -> np.ndarray:
     """The model's Lab (D50) of ink amounts 0-1, (..., 4)."""
     c, m, y, k = (cmyk[..., i] for i in range(4))
     rgb = np.stack([(1 - c) * (1 - k), (1 - m) * (1 - k), (1 - y) * (1 - k)], axis=-1)
+    rgb = (1 - _IMPURITY) * rgb + _IMPURITY * rgb.mean(axis=-1, keepdims=True)  # inks that are not pure
     linear = _PAPER * rgb**_GAMMA
     return _lab(linear @ _RGB_TO_XYZ_D50.T)
 
@@ -53,6 +56,7 @@ def lab_to_cmyk(lab: np.ndarray) -> np.ndarray:
     """The model's separation of Lab (D50), (..., 3): ink amounts 0-1, out-of-gamut colours clipped."""
     linear = _xyz(lab) @ np.linalg.inv(_RGB_TO_XYZ_D50).T
     rgb = np.clip(np.clip(linear / _PAPER, 0.0, 1.0) ** (1 / _GAMMA), 0.0, 1.0)
+    rgb = np.clip((rgb - _IMPURITY * rgb.mean(axis=-1, keepdims=True)) / (1 - _IMPURITY), 0.0, 1.0)
     k = _GCR * (1 - rgb.max(axis=-1))
     rest = np.maximum(1 - k, 1e-6)[..., None]
     cmy = np.clip(1 - rgb / rest, 0.0, 1.0)

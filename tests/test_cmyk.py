@@ -17,7 +17,7 @@ from charts.loader import load_chart
 from charts.schema import RenderingIntent
 from pipeline.kernel.errors import ConfigError
 from pipeline.outputs.cmyk import cmyk_profile_bytes, to_cmyk
-from tests.cmyk_profile import write_cmyk_profile
+from tests.cmyk_profile import cmyk_to_lab, lab_to_cmyk, write_cmyk_profile
 
 EXIFTOOL = shutil.which("exiftool")
 needs_exiftool = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool not installed (CI installs it)")
@@ -66,11 +66,15 @@ def test_a_cmyk_rendition_is_the_rgb_one_separated_through_the_presss_profile(pr
     tif = Image.open(files["press"])
     assert tif.tag_v2[262] == 5 and tif.info["dpi"] == (300, 300)  # PhotometricInterpretation: separated
     # Read back through the press's profile, the separation shows the RGB rendition's colours (relative colorimetric
-    # with black point compensation both ways): ΔE*ab within the press's gamut.
+    # with black point compensation both ways), within ΔE*ab 3 (90th percentile) where the press can print them: the
+    # colours the profile's own model (numpy, not LittleCMS's tables) separates and prints back within 1.
     want = _lab(adobe.convert("RGB"), rgb_profile, "RGB", bpc=True)
     got = _lab(tif, press, "CMYK", bpc=True)
     delta = np.sqrt(((got - want) ** 2).sum(axis=-1))
-    assert np.median(delta) < 1.5 and np.percentile(delta, 90) < 4.0, (np.median(delta), np.percentile(delta, 90))
+    printable = np.sqrt(((cmyk_to_lab(lab_to_cmyk(want)) - want) ** 2).sum(axis=-1)) < 1.0
+    assert printable.mean() > 0.5, printable.mean()
+    assert np.median(delta) < 1.5 and np.percentile(delta[printable], 90) < 3.0, (
+        np.median(delta), np.percentile(delta[printable], 90))
     # A neutral prints mostly with black (the profile's grey component replacement), not with three inks.
     grey = to_cmyk(np.full((1, 1, 3), 100, np.uint8), "adobe_rgb", profile_bytes, RenderingIntent.RELATIVE)[0, 0]
     assert grey[3] > max(grey[:3]), grey
@@ -142,3 +146,29 @@ def test_a_new_profile_redoes_the_exports(tmp_path: Path) -> None:
     write_cmyk_profile(tmp_path / "press.icc", description="the press's new profile")
     assert render_key("abc", load_chart(tmp_path / "chart.yaml").chart, []) != before
     assert cmyk_profile_bytes(str(tmp_path / "press.icc")) == (tmp_path / "press.icc").read_bytes()
+
+
+def test_the_contact_sheet_shows_what_the_press_prints(press_export) -> None:
+    # A CMYK rendition's cell is its soft proof (separated and read back), not the RGB it was made from: a saturated
+    # blue no press prints comes out duller; a grey is kept.
+    import cv2
+
+    from pipeline.outputs.cmyk import soft_proof
+    from pipeline.outputs.contact_sheet import contact_thumbnail, thumbnail_path
+
+    tmp, files = press_export
+    profile = (tmp / "press.icc").read_bytes()
+    swatches = np.array([[[0, 0, 255], [128, 128, 128], [200, 150, 120]]], np.uint8)
+    proofed = soft_proof(swatches, "srgb", profile, RenderingIntent.RELATIVE)
+    lab = cv2.cvtColor(np.concatenate([swatches, proofed]).astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    assert chroma[1, 0] < 0.85 * chroma[0, 0], chroma  # the blue, duller
+    assert np.abs(proofed[0, 1].astype(int) - 128).max() <= 6 and chroma[1, 1] < 3, proofed  # the grey, kept
+    assert np.abs(lab[1, 2] - lab[0, 2]).max() < 6, lab  # a skin tone the press prints, about kept
+    out = tmp / "out"
+    cells = {name: np.asarray(Image.open(thumbnail_path(out, files[name].relative_to(out).as_posix())))
+             for name in ("rgb", "press")}
+    assert cells["rgb"].shape == cells["press"].shape and not np.array_equal(cells["rgb"], cells["press"])
+    rgb = np.asarray(Image.open(files["rgb"]).convert("RGB"))
+    assert contact_thumbnail(rgb, "adobe_rgb") != contact_thumbnail(
+        rgb, "adobe_rgb", proof=lambda s: soft_proof(s, "adobe_rgb", profile, RenderingIntent.RELATIVE))

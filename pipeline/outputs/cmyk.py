@@ -94,3 +94,19 @@ def to_cmyk(pixels: np.ndarray, color_space: str, profile: bytes, intent: Render
         raise ValueError(f"a CMYK separation takes 8-bit RGB, got {pixels.dtype} {pixels.shape}")
     separated = ImageCms.applyTransform(Image.fromarray(pixels), _transform(str(color_space), profile, intent))
     return np.asarray(separated)
+
+
+@functools.lru_cache(maxsize=8)
+def _back(color_space: str, profile: bytes, intent: RenderingIntent) -> ImageCms.ImageCmsTransform:
+    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    target = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
+    flags = ImageCms.Flags.BLACKPOINTCOMPENSATION if intent is RenderingIntent.RELATIVE else ImageCms.Flags.NONE
+    return ImageCms.buildTransform(source, target, "CMYK", "RGB", renderingIntent=_INTENTS[intent], flags=flags)
+
+
+def soft_proof(pixels: np.ndarray, color_space: str, profile: bytes, intent: RenderingIntent) -> np.ndarray:
+    """What the press prints of 8-bit RGB in ``color_space``, shown in that space again (Photoshop's Proof Colors):
+    separated (:func:`to_cmyk`) and read back through the press's profile, so the contact sheet shows the delivered
+    file's colours (a saturated blue the press cannot print duller), not the RGB it was made from."""
+    separated = Image.fromarray(to_cmyk(pixels, color_space, profile, intent), "CMYK")
+    return np.asarray(ImageCms.applyTransform(separated, _back(str(color_space), profile, intent)))

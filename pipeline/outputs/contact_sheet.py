@@ -13,7 +13,7 @@ import hashlib
 import io
 import math
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -61,7 +61,8 @@ def _to8(pixels: np.ndarray) -> np.ndarray:
     return (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels
 
 
-def contact_thumbnail(pixels: np.ndarray, color_space: str, cell: int = CELL) -> bytes:
+def contact_thumbnail(pixels: np.ndarray, color_space: str, cell: int = CELL,
+                      proof: Callable[[np.ndarray], np.ndarray] | None = None) -> bytes:
     """A sheet's cell of a rendition: its pixels fitted into ``cell`` px, in sRGB, as JPEG bytes.
 
     Parameters
@@ -70,15 +71,20 @@ def contact_thumbnail(pixels: np.ndarray, color_space: str, cell: int = CELL) ->
         The rendition as encoded in ``color_space``.
     color_space : str
         ``srgb``, ``display_p3`` or ``adobe_rgb``: converted to sRGB (a wide-gamut master would look dull).
+    proof : callable, optional
+        For a CMYK rendition, its soft proof (:func:`pipeline.outputs.cmyk.soft_proof`): the cell shows what the
+        press prints.
     """
-    small = cv2.resize(pixels, _cell_size(pixels.shape[1], pixels.shape[0], cell), interpolation=cv2.INTER_AREA)
-    return _to_srgb_jpeg(_to8(small), color_space)
+    small = _to8(cv2.resize(pixels, _cell_size(pixels.shape[1], pixels.shape[0], cell), interpolation=cv2.INTER_AREA))
+    return _to_srgb_jpeg(small if proof is None else proof(small), color_space)
 
 
 class ThumbnailOfStrips:
     """:func:`contact_thumbnail` of a picture seen one strip at a time (never whole)."""
 
-    def __init__(self, width: int, height: int, color_space: str, cell: int = CELL) -> None:
+    def __init__(self, width: int, height: int, color_space: str, cell: int = CELL,
+                 proof: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.proof = proof
         self.size = _cell_size(width, height, cell)
         self.factor = self.size[1] / height
         self.color_space = color_space
@@ -93,8 +99,8 @@ class ThumbnailOfStrips:
         self.parts.append(_to8(cv2.resize(strip, (self.size[0], keep), interpolation=cv2.INTER_AREA)))
 
     def jpeg(self) -> bytes:
-        stacked = np.concatenate(self.parts)
-        return _to_srgb_jpeg(cv2.resize(stacked, self.size, interpolation=cv2.INTER_AREA), self.color_space)
+        small = cv2.resize(np.concatenate(self.parts), self.size, interpolation=cv2.INTER_AREA)
+        return _to_srgb_jpeg(small if self.proof is None else self.proof(small), self.color_space)
 
 
 def _thumbnail(path: Path, cell: int) -> Image.Image | None:
