@@ -634,11 +634,23 @@ class Rendition(_Strict):
     """A named export preset: size, format, colour, sharpening, metadata.
 
     Size is one of: ``long_edge_px`` (scale so the long edge fits, aspect
-    kept), ``width_px`` + ``height_px`` (an exact box, filled by cropping with
-    the chart crop named in ``crop``), or neither (full resolution).
+    kept), ``short_edge_px`` (the short edge, whatever the orientation),
+    ``megapixels`` (a pixel count), ``width_px`` + ``height_px`` (an exact box,
+    filled by cropping with the chart crop named in ``crop``), or none (full
+    resolution). The first three never enlarge, as Lightroom's export sizes.
     """
 
     long_edge_px: int | None = Field(None, ge=16, le=30000, description="Long edge in pixels (aspect kept).")
+    short_edge_px: int | None = Field(
+        None, ge=16, le=30000,
+        description="Short edge in pixels (aspect kept): 1080 delivers a portrait 1080 wide and a landscape 1080 "
+        "tall (Lightroom's 'Short Edge').",
+    )
+    megapixels: float | None = Field(
+        None, gt=0.01, le=250,
+        description="Pixel count in millions (aspect kept): a stock agency's or a print lab's size whatever the "
+        "frame's shape (Lightroom's 'Megapixels').",
+    )
     width_px: int | None = Field(None, ge=16, le=30000, description="Exact box width in pixels (with height_px).")
     height_px: int | None = Field(None, ge=16, le=30000, description="Exact box height in pixels (with width_px).")
     crop: str | None = Field(
@@ -744,11 +756,13 @@ class Rendition(_Strict):
         if (box[0] is None) != (box[1] is None):
             missing = "height_px" if box[1] is None else "width_px"
             raise ChartRuleError((missing,), "an exact box needs both width_px and height_px")
-        if self.long_edge_px is not None and box[0] is not None:
+        sizes = [k for k in ("long_edge_px", "short_edge_px", "megapixels", "width_px")
+                 if getattr(self, k) is not None]
+        if len(sizes) > 1:
+            names = ["width_px/height_px" if k == "width_px" else k for k in sizes]
             raise ChartRuleError(
-                ("long_edge_px",),
-                "give either long_edge_px or width_px/height_px, not both "
-                "(to replace an inherited size, set long_edge_px: null)",
+                (sizes[0],),
+                f"give one size, not {' and '.join(names)} (to replace an inherited size, set {sizes[0]}: null)",
             )
         if box[0] is not None and box[1] is not None and box[0] * box[1] > MAX_BOX_MEGAPIXELS * 1_000_000:
             raise ChartRuleError(
@@ -756,7 +770,7 @@ class Rendition(_Strict):
                 f"a {box[0]}x{box[1]} box is {box[0] * box[1] / 1e6:.0f} MP; a rendition box may be at most "
                 f"{MAX_BOX_MEGAPIXELS} MP (rendering takes about 25 bytes a pixel)",
             )
-        for key in ("long_edge_px", "width_px", "height_px"):
+        for key in ("long_edge_px", "short_edge_px", "width_px", "height_px"):
             value = getattr(self, key)
             if value is not None and value > self.format.max_side_px:
                 raise ChartRuleError(

@@ -90,6 +90,13 @@ def test_frames_and_sizes() -> None:
     assert rendition_size(web, (0, 0, 3000, 2000)) == (1000, 667)
     assert rendition_size(Rendition(long_edge_px=5000), (0, 0, 3000, 2000)) == (3000, 2000)  # never enlarged
     assert rendition_size(full, (0, 0, 3000, 2000)) == (3000, 2000)
+    # A short edge whatever the orientation, a pixel count whatever the shape; neither enlarges.
+    assert rendition_size(Rendition(short_edge_px=1080), (0, 0, 3000, 2000)) == (1620, 1080)
+    assert rendition_size(Rendition(short_edge_px=1080), (0, 0, 2000, 3000)) == (1080, 1620)
+    assert rendition_size(Rendition(short_edge_px=4000), (0, 0, 3000, 2000)) == (3000, 2000)
+    assert rendition_size(Rendition(megapixels=1.5), (0, 0, 3000, 2000)) == (1500, 1000)
+    assert rendition_size(Rendition(megapixels=1.5), (0, 0, 1000, 4000)) == (612, 2449)
+    assert rendition_size(Rendition(megapixels=24), (0, 0, 3000, 2000)) == (3000, 2000)
     # The plan's crop wins; without one, a centred crop of the aspect that fits the turn.
     planned = Adjustments(crops={"4:5": (100, 0, 1600, 2000)})
     assert rendition_frame(box, planned, 3000, 2000) == (100, 0, 1600, 2000)

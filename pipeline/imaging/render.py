@@ -371,8 +371,8 @@ def rendition_size(rendition: Rendition, frame: Box) -> tuple[int, int]:
     at most ``rendition.max_upscale`` times; beyond, it is delivered at the
     largest size that allows (its shape kept) unless the chart says
     ``beyond_max_upscale: flag`` (the box as asked; the plan flags it). A long
-    edge never enlarges (Lightroom's "don't enlarge"), and no size means the
-    frame at full resolution.
+    edge, a short edge or a pixel count never enlarges (Lightroom's "don't
+    enlarge"), and no size means the frame at full resolution.
     """
     _, _, w, h = frame
     if rendition.box is not None:
@@ -382,6 +382,10 @@ def rendition_size(rendition: Rendition, frame: Box) -> tuple[int, int]:
     scale = 1.0
     if rendition.long_edge_px is not None:
         scale = min(1.0, rendition.long_edge_px / max(w, h))
+    elif rendition.short_edge_px is not None:
+        scale = min(1.0, rendition.short_edge_px / min(w, h))
+    elif rendition.megapixels is not None:
+        scale = min(1.0, math.sqrt(rendition.megapixels * 1e6 / (w * h)))
     return max(1, round(w * scale)), max(1, round(h * scale))
 
 
