@@ -353,6 +353,7 @@ def _resolve_files(data: dict[str, Any], folder: Path) -> None:
     renditions = data.get("renditions")
     if not isinstance(renditions, dict):
         return
+
     def resolved(value: str) -> str:
         path = Path(value).expanduser()
         return str(path if path.is_absolute() else (folder / path).resolve())

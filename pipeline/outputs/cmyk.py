@@ -62,8 +62,15 @@ def _profile(path: str, _mtime_ns: int, _size: int) -> bytes:
 def _transform(color_space: str, profile: bytes, intent: RenderingIntent) -> ImageCms.ImageCmsTransform:
     source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
     target = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    flags = ImageCms.Flags.BLACKPOINTCOMPENSATION if intent is RenderingIntent.RELATIVE else ImageCms.Flags.NONE
-    return ImageCms.buildTransform(source, target, "RGB", "CMYK", renderingIntent=_INTENTS[intent], flags=flags)
+    return ImageCms.buildTransform(source, target, "RGB", "CMYK", renderingIntent=_INTENTS[intent],
+                                   flags=_flags(intent))
+
+
+def _flags(intent: RenderingIntent) -> ImageCms.Flags:
+    """Black point compensation with the relative intent; no one-pixel cache (a cached transform may be applied by
+    two threads at once)."""
+    bpc = ImageCms.Flags.BLACKPOINTCOMPENSATION if intent is RenderingIntent.RELATIVE else ImageCms.Flags.NONE
+    return bpc | ImageCms.Flags.NOCACHE
 
 
 def to_cmyk(pixels: np.ndarray, color_space: str, profile: bytes, intent: RenderingIntent) -> np.ndarray:
@@ -100,8 +107,8 @@ def to_cmyk(pixels: np.ndarray, color_space: str, profile: bytes, intent: Render
 def _back(color_space: str, profile: bytes, intent: RenderingIntent) -> ImageCms.ImageCmsTransform:
     source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
     target = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
-    flags = ImageCms.Flags.BLACKPOINTCOMPENSATION if intent is RenderingIntent.RELATIVE else ImageCms.Flags.NONE
-    return ImageCms.buildTransform(source, target, "CMYK", "RGB", renderingIntent=_INTENTS[intent], flags=flags)
+    return ImageCms.buildTransform(source, target, "CMYK", "RGB", renderingIntent=_INTENTS[intent],
+                                   flags=_flags(intent))
 
 
 def soft_proof(pixels: np.ndarray, color_space: str, profile: bytes, intent: RenderingIntent) -> np.ndarray:
