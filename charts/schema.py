@@ -647,7 +647,7 @@ class Rendition(_Strict):
         "tall (Lightroom's 'Short Edge').",
     )
     megapixels: float | None = Field(
-        None, gt=0.01, le=250,
+        None, ge=0.01, le=250,
         description="Pixel count in millions (aspect kept): a stock agency's or a print lab's size whatever the "
         "frame's shape (Lightroom's 'Megapixels').",
     )

@@ -301,7 +301,8 @@ def test_unknown_key_nothing_like_a_known_one_lists_the_keys(base_dir: Path):
     """)
     err = error_of(path, [])
     assert err.location.key == "renditions.web.box"
-    assert "unknown key (the keys here: long_edge_px, width_px, height_px, crop, format" in err.message
+    assert ("unknown key (the keys here: long_edge_px, short_edge_px, megapixels, width_px, height_px, crop"
+            in err.message)
 
 
 def test_out_of_range_value_in_child(base_dir: Path):
@@ -508,7 +509,7 @@ def test_unquoted_aspect_is_explained(base_dir: Path):
         ("{long_edge_px: 2048, width_px: 1080, height_px: 1350, crop: \"4:5\"}", "long_edge_px",
          "give one size, not long_edge_px and width_px/height_px"),
         ("{short_edge_px: 1080, megapixels: 12}", "short_edge_px", "not short_edge_px and megapixels"),
-        ("{megapixels: 0}", "megapixels", "greater than 0.01"),
+        ("{megapixels: 0}", "megapixels", "greater than or equal to 0.01"),
         ("{short_edge_px: 20000, format: webp}", "short_edge_px", "16383"),
         ("{format: gif}", "format", "jpeg"),
         ("{color_space: prophoto}", "color_space", "srgb"),
