@@ -282,7 +282,7 @@ def test_only_the_photographers_picks_are_developed_when_asked(tmp_path: Path) -
     assert [(t.source_path, t.seq) for t in picked.tasks] == [("IMG_0002.jpg", 2), ("IMG_0004.jpg", 4)]
     assert sorted((s.source_path, s.reason) for s in picked.skipped if not s.reason.startswith("sidecar")) == [
         ("IMG_0001.jpg", NOT_PICKED_REASON), ("IMG_0003.jpg", NOT_PICKED_REASON), ("IMG_0005.jpg", REJECTED_REASON)]
-    with pytest.raises(ValueError, match="all, only, 1, 2, 3, 4, 5"):
+    with pytest.raises(ValueError, match="all, only, 1, 2, 3, 4, 5 or label:NAME"):
         scan_shoot(shoot, picks="some")
     # Through the CLI: the choice is the folder's for its reruns; a shoot with no pick is developed whole, said.
     out = tmp_path / "out"
@@ -513,3 +513,43 @@ def test_the_frames_rated_so_many_stars_are_the_picks_when_asked(tmp_path: Path,
                                        "--photographer-picks", "4", "--dry-run"])
     assert result.exit_code == EXIT_OK, result.output
     assert "no frame is picked or rated 4 stars or more: every frame developed" in result.output
+
+
+def test_the_frames_with_a_colour_label_are_the_picks_when_asked(tmp_path: Path, faces_dir: Path) -> None:
+    # A studio marking a client's selects with a colour label (Lightroom's Green, Bridge's "Select"): only those and
+    # the picked frames are developed with `--photographer-picks label:NAME`; the folder keeps the choice.
+    from pipeline.kernel.sidecars import NOT_PICKED_REASON
+
+    jpeg = (faces_dir / "2008_001009.jpg").read_bytes()
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    for i in range(1, 6):
+        (shoot / f"IMG_000{i}.jpg").write_bytes(jpeg[:-2] + bytes([i]) + jpeg[-2:])
+    (shoot / "IMG_0001.xmp").write_text(_sidecar("2", "Green"))
+    (shoot / "IMG_0002.xmp").write_text(_sidecar(None, "Red"))
+    (shoot / "IMG_0003.xmp").write_text(_sidecar(None, "Select"))
+    (shoot / "IMG_0004.xmp").write_text(_flagged('xmpDM:pick="1"'))
+    green = scan_shoot(shoot, picks="label:green")
+    assert [(t.source_path, t.seq) for t in green.tasks] == [("IMG_0001.jpg", 1), ("IMG_0004.jpg", 4)]
+    assert sorted(s.source_path for s in green.skipped if s.reason == NOT_PICKED_REASON) == [
+        "IMG_0002.jpg", "IMG_0003.jpg", "IMG_0005.jpg"]
+    assert [t.source_path for t in scan_shoot(shoot, picks="label: Select ").tasks] == ["IMG_0003.jpg", "IMG_0004.jpg"]
+    for bad in ("label:", "label:  ", "green"):
+        with pytest.raises(ValueError, match="label:NAME"):
+            scan_shoot(shoot, picks=bad)
+    out = tmp_path / "out"
+    first = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local",
+                                      "--photographer-picks", "label:Red", "--json", "-q"])
+    assert first.exit_code == EXIT_OK, first.output
+    assert (json.loads(first.stdout)["processed"], json.loads(first.stdout)["photographer_picks"]) == (2, "label:Red")
+    rerun = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "--json", "-q"])
+    assert json.loads(rerun.stdout)["photographer_picks"] == "label:Red" and json.loads(rerun.stdout)["processed"] == 2
+    none = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "--dry-run",
+                                     "--photographer-picks", "label:Blue"])
+    assert "no frame is picked or labelled Blue" not in none.output  # (a pick flag is a pick: IMG_0004)
+    (shoot / "IMG_0004.xmp").unlink()
+    none = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--executor", "local", "--dry-run",
+                                     "--photographer-picks", "label:Blue"])
+    assert "--photographer-picks label:Blue: no frame is picked or labelled Blue: every frame developed" in none.output
+    bad = CliRunner().invoke(main, ["process", str(shoot), "--out", str(out), "--photographer-picks", "blue"])
+    assert bad.exit_code == 2 and "label:NAME" in bad.output

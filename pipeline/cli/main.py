@@ -31,7 +31,22 @@ from pipeline.cli.common import (
     set_verbosity,
 )
 from pipeline.kernel.errors import ClusterLost, ConfigError, OutOfSpace
-from pipeline.kernel.sidecars import PHOTOGRAPHER_PICKS
+from pipeline.kernel.sidecars import LABEL_PICKS, PHOTOGRAPHER_PICKS, valid_picks
+
+class _PicksParam(click.ParamType):
+    """``--photographer-picks``: one of :data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_PICKS`, or ``label:NAME``."""
+
+    name = "[" + "|".join(PHOTOGRAPHER_PICKS) + "|label:NAME]"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return self.name
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if valid_picks(value):
+            return str(value)
+        self.fail(f"{value!r} is not one of {', '.join(PHOTOGRAPHER_PICKS)} or label:NAME (a colour label: "
+                  "label:Green)", param, ctx)
+
 
 __all__ = ["EXIT_CONFIG", "EXIT_FILES_FAILED", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "main", "run"]
 
@@ -117,11 +132,12 @@ def main(ctx: click.Context, verbose: int, quiet: bool) -> None:
                    "digiKam's rejected pick label): skip leaves it out, counted; process develops it. Picks (also "
                    "Photo Mechanic's tag), stars, colour labels and keywords are kept either way [default: what "
                    "the --out folder's last run used, else skip].")
-@click.option("--photographer-picks", type=click.Choice(PHOTOGRAPHER_PICKS), default=None,
+@click.option("--photographer-picks", type=_PicksParam(), default=None,
               help="only: where the photographer picked frames in their XMP (Lightroom's P flag, Photo Mechanic's "
                    "tag, digiKam's accepted pick label), develop the picks alone, the other frames skipped and "
                    "counted (a shoot with no pick is developed whole, and the summary says so); 1-5: the frames "
-                   "rated that many stars or more (in an XMP, or in the camera) and the picks; all: every frame "
+                   "rated that many stars or more (in an XMP, or in the camera) and the picks; label:NAME: the "
+                   "frames with that colour label (label:Green, label:Select) and the picks; all: every frame "
                    "[default: what the --out folder's last run used, else all].")
 @click.option("--dry-run", is_flag=True,
               help="Check the settings and the chart, then list what would be processed and what would be skipped "
@@ -296,7 +312,8 @@ def _echo_no_picks(s: dict) -> None:
     """Say that a shoot asked to be developed by its picks has none (and is developed whole)."""
     picks = s.get("photographer_picks", "all")
     if picks != "all" and not s.get("photographer_picked"):
-        what = "picked (a P flag, a tag)" if picks == "only" else f"picked or rated {picks} stars or more"
+        what = ("picked (a P flag, a tag)" if picks == "only" else f"picked or rated {picks} stars or more"
+                if picks.isdigit() else f"picked or labelled {picks[len(LABEL_PICKS):].strip()}")
         click.echo(f"--photographer-picks {picks}: no frame is {what}: every frame developed")
 
 

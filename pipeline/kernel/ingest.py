@@ -29,6 +29,7 @@ from pipeline.kernel.sidecars import (
     packet_culling,
     packet_orientation,
     photographer_xmp,
+    valid_picks,
 )
 
 # Extensions LibRaw reads (a hint for TIFF-based containers, and for naming).
@@ -396,8 +397,9 @@ def scan_shoot(
     ``"only"`` (:data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_PICKS`), where the
     photographer picked frames (a pick flag: Lightroom's P, Photo Mechanic's
     tag), the frames not picked are skipped and counted the same way; with a
-    number of stars, the frames rated fewer (and not picked) are; a shoot with
-    no pick is developed whole (:attr:`Shoot.picked` says how many).
+    number of stars, the frames rated fewer (and not picked) are, with
+    ``label:NAME`` those not so labelled; a shoot with no pick is developed
+    whole (:attr:`Shoot.picked` says how many).
 
     Hashing is the driver's one per-byte job: ``threads`` (default one per
     CPU, at most 16) hash files side by side.
@@ -414,8 +416,8 @@ def scan_shoot(
         raise ValueError(f"pairs must be one of {', '.join(RAW_JPEG_PAIRS)}, got {pairs!r}")
     if rejects not in PHOTOGRAPHER_REJECTS:
         raise ValueError(f"rejects must be one of {', '.join(PHOTOGRAPHER_REJECTS)}, got {rejects!r}")
-    if picks not in PHOTOGRAPHER_PICKS:
-        raise ValueError(f"picks must be one of {', '.join(PHOTOGRAPHER_PICKS)}, got {picks!r}")
+    if not valid_picks(picks):
+        raise ValueError(f"picks must be one of {', '.join(PHOTOGRAPHER_PICKS)} or label:NAME, got {picks!r}")
     if threads is None:
         threads = min(16, os.cpu_count() or 1)
     root = Path(root).resolve()

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Container
 from typing import Callable
 
 from pipeline.kernel.errors import ConfigError, Location
@@ -313,7 +314,7 @@ PICKS_NAME = "photographer_picks.json"
 
 
 def folder_choice(out_dir: Path, name: str, asked: str | None, earlier: FolderIdentity | None,
-                  choices: tuple[str, ...], new: str, legacy: str) -> str:
+                  choices: Container[str], new: str, legacy: str) -> str:
     """A run's choice of what to develop that a folder keeps for its reruns (``--raw-jpeg-pairs``,
     ``--photographer-rejects``): ``asked``, else, in a folder holding this shoot's deliveries (``earlier``, its
     identity before this run: :func:`read_identity`), the choice its last run recorded in ``name``
@@ -357,9 +358,9 @@ def rejects_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | N
 def picks_policy(out_dir: Path, asked: str | None, earlier: FolderIdentity | None) -> str:
     """Whether a run into ``out_dir`` develops only the photographer's picks (:func:`folder_choice`): ``"all"``
     in a new folder and in one an earlier version delivered into (it developed every frame)."""
-    from pipeline.kernel.sidecars import PHOTOGRAPHER_PICKS
+    from pipeline.kernel.sidecars import PICK_CHOICES
 
-    return folder_choice(out_dir, PICKS_NAME, asked, earlier, PHOTOGRAPHER_PICKS, new="all", legacy="all")
+    return folder_choice(out_dir, PICKS_NAME, asked, earlier, PICK_CHOICES, new="all", legacy="all")
 
 
 def _holds_other_files(out_dir: Path) -> bool:

@@ -44,6 +44,9 @@ PICK, REJECT = "pick", "reject"
 #: photographer's selects, as Photo Mechanic's and Lightroom's filters by stars show them (:func:`is_pick`). A shoot
 #: with no such frame is developed whole either way.
 PHOTOGRAPHER_PICKS = ("all", "only", "1", "2", "3", "4", "5")
+#: ... or, with a colour label after this prefix, the frames labelled so and the picked ones (``label:Green``,
+#: Lightroom's names; ``label:Select``, Bridge's): a studio that marks a client's selects with a label.
+LABEL_PICKS = "label:"
 #: The reason a frame left out by ``--photographer-picks only`` (or a number of stars) is skipped with.
 NOT_PICKED_REASON = "not among the photographer's picks (--photographer-picks all develops it)"
 #: Who decided, in an instructions document's ``review``, when the decision is the sidecar's.
@@ -89,13 +92,34 @@ class Culling:
                 "by": f"{PHOTOGRAPHER} ({os.path.basename(self.source)})", "at": None}
 
 
+def valid_picks(value: object) -> bool:
+    """Whether ``value`` is a ``--photographer-picks`` choice: one of :data:`PHOTOGRAPHER_PICKS`, or a label after
+    :data:`LABEL_PICKS`."""
+    return isinstance(value, str) and (value in PHOTOGRAPHER_PICKS or (
+        value.startswith(LABEL_PICKS) and bool(value[len(LABEL_PICKS):].strip())))
+
+
+class _PickChoices:
+    """The ``--photographer-picks`` choices as a container (``value in PICK_CHOICES``: :func:`valid_picks`)."""
+
+    def __contains__(self, value: object) -> bool:
+        return valid_picks(value)
+
+
+PICK_CHOICES = _PickChoices()
+
+
 def is_pick(culling: Culling, picks: str) -> bool:
-    """Whether a frame is among the photographer's picks under ``picks`` (:data:`PHOTOGRAPHER_PICKS`): a pick flag,
-    or, with a number of stars, a rating of that many stars or more; a rejected frame never is."""
+    """Whether a frame is among the photographer's picks under ``picks`` (:func:`valid_picks`): a pick flag, or,
+    with a number of stars, a rating of that many stars or more, or, with a label, that colour label (compared
+    without case); a rejected frame never is."""
     if culling.rejected:
         return False
     if culling.flag == PICK:
         return True
+    if picks.startswith(LABEL_PICKS):
+        wanted = picks[len(LABEL_PICKS):].strip().casefold()
+        return culling.label is not None and culling.label.strip().casefold() == wanted
     return picks.isdigit() and (culling.rating or 0) >= int(picks)
 
 
