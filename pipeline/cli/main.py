@@ -33,6 +33,7 @@ from pipeline.cli.common import (
 from pipeline.kernel.errors import ClusterLost, ConfigError, OutOfSpace
 from pipeline.kernel.sidecars import LABEL_PICKS, PHOTOGRAPHER_PICKS, valid_picks
 
+
 class _PicksParam(click.ParamType):
     """``--photographer-picks``: one of :data:`~pipeline.kernel.sidecars.PHOTOGRAPHER_PICKS`, or ``label:NAME``."""
 

@@ -22,10 +22,10 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Container
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Container
 from typing import Callable
 
 from pipeline.kernel.errors import ConfigError, Location

@@ -131,8 +131,9 @@ class RunSettings:
         ``"process"`` in a folder an earlier version delivered into (:func:`~pipeline.kernel.outdir.rejects_policy`).
     photographer_picks : str, optional
         ``"only"``: where the photographer picked frames in their XMP (Lightroom's P, Photo Mechanic's tag), the
-        others are skipped and counted; ``"1"`` to ``"5"``: so are the frames rated fewer stars, not picked
-        (:func:`~pipeline.kernel.sidecars.is_pick`); ``"all"``: every frame is developed. None: what the output
+        others are skipped and counted; ``"1"`` to ``"5"``: so are the frames rated fewer stars, not picked, and
+        with ``"label:NAME"`` those without that colour label (:func:`~pipeline.kernel.sidecars.is_pick`); ``"all"``:
+        every frame is developed. None: what the output
         folder's last run used, else ``"all"`` (:func:`~pipeline.kernel.outdir.picks_policy`).
     """
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def packet_orientation(packet: bytes, source: str) -> int | None:
 
 def packet_culling(packet: bytes, source: str) -> Culling | None:
     """The culling an XMP packet embedded in ``source`` states (:func:`embedded_packet`), or None."""
-    if not any(k in packet for k in (b"Rating", b"Label", b"subject", b"pick", b"Tagged", b"good")):
+    if b"Rating" not in packet and not any(k in packet for k in _CULLING_WORDS):
         return None  # (most packets a camera or an export writes: no parse)
     if _unrated(packet):
         return None  # (a Canon's or a Nikon's packet: its rating 0 alone, padded to 64 KB; 1.5 ms an exiv2 parse)
@@ -209,30 +210,16 @@ def packet_culling(packet: bytes, source: str) -> Culling | None:
     return _culling(tags, source)
 
 
+#: What a packet names when it states a culling besides its stars (a label, keywords, a flag or a tag).
+_CULLING_WORDS = (b"Label", b"subject", b"pick", b"Tagged", b"good")
+#: An unrated ``xmp:Rating`` of 0, as an attribute or as an element with its closing tag.
+_ZERO_RATING = re.compile(rb'Rating(?:="0(?:\.0*)?"|>\s*0(?:\.0*)?\s*</[\w.-]+:Rating>)')
+
+
 def _unrated(packet: bytes) -> bool:
     """Whether a packet states no culling but a rating of 0 (``xmp:Rating`` 0, as every EOS R and Nikon Z body
-    writes it unrated): each mention of a rating is an attribute (``xmp:Rating="0"``) or an element
-    (``<xmp:Rating>0</xmp:Rating>``) of 0, or an element's closing tag, and nothing else a culling is made of is
-    named."""
-    if any(k in packet for k in (b"Label", b"subject", b"pick", b"Tagged", b"good")):
-        return False
-    at = packet.find(b"Rating")
-    while at >= 0:
-        after = packet[at + 6 : at + 24]
-        opened = packet.rfind(b"<", max(0, at - 64), at)  # the tag this mention is in: "</xmp:" closes an element
-        closing = opened >= 0 and packet[opened + 1 : opened + 2] == b"/" and after.startswith(b">") and not any(
-            c in packet[opened:at] for c in (b">", b" ", b"="))
-        if not closing:
-            if after[:2] == b'="':
-                value = after[2:].partition(b'"')[0]
-            elif after[:1] == b">":
-                value = after[1:].partition(b"<")[0]
-            else:
-                return False
-            if _integer(value.decode("latin-1")) != 0:
-                return False
-        at = packet.find(b"Rating", at + 6)
-    return True
+    writes it unrated): with every zero rating taken out, no rating and nothing else a culling is made of is left."""
+    return not any(k in packet for k in _CULLING_WORDS) and b"Rating" not in _ZERO_RATING.sub(b"", packet)
 
 
 def _culling(tags: dict[str, Any], source: str) -> Culling | None:

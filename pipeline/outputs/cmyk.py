@@ -58,12 +58,13 @@ def _profile(path: str, _mtime_ns: int, _size: int) -> bytes:
     return data
 
 
-@functools.lru_cache(maxsize=8)
-def _transform(color_space: str, profile: bytes, intent: RenderingIntent) -> ImageCms.ImageCmsTransform:
-    source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
-    target = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    return ImageCms.buildTransform(source, target, "RGB", "CMYK", renderingIntent=_INTENTS[intent],
-                                   flags=_flags(intent))
+@functools.lru_cache(maxsize=16)
+def _transform(color_space: str, profile: bytes, intent: RenderingIntent, to_press: bool) -> ImageCms.ImageCmsTransform:
+    """RGB in ``color_space`` to the press's inks (``to_press``), or back."""
+    rgb = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
+    press = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    source, target, modes = (rgb, press, ("RGB", "CMYK")) if to_press else (press, rgb, ("CMYK", "RGB"))
+    return ImageCms.buildTransform(source, target, *modes, renderingIntent=_INTENTS[intent], flags=_flags(intent))
 
 
 def _flags(intent: RenderingIntent) -> ImageCms.Flags:
@@ -97,23 +98,18 @@ def to_cmyk(pixels: np.ndarray, color_space: str, profile: bytes, intent: Render
     ValueError
         If ``pixels`` are not 8-bit RGB.
     """
+    return np.asarray(_separate(pixels, color_space, profile, intent))
+
+
+def _separate(pixels: np.ndarray, color_space: str, profile: bytes, intent: RenderingIntent) -> Image.Image:
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"a CMYK separation takes 8-bit RGB, got {pixels.dtype} {pixels.shape}")
-    separated = ImageCms.applyTransform(Image.fromarray(pixels), _transform(str(color_space), profile, intent))
-    return np.asarray(separated)
-
-
-@functools.lru_cache(maxsize=8)
-def _back(color_space: str, profile: bytes, intent: RenderingIntent) -> ImageCms.ImageCmsTransform:
-    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    target = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile(color_space)))
-    return ImageCms.buildTransform(source, target, "CMYK", "RGB", renderingIntent=_INTENTS[intent],
-                                   flags=_flags(intent))
+    return ImageCms.applyTransform(Image.fromarray(pixels), _transform(str(color_space), profile, intent, True))
 
 
 def soft_proof(pixels: np.ndarray, color_space: str, profile: bytes, intent: RenderingIntent) -> np.ndarray:
     """What the press prints of 8-bit RGB in ``color_space``, shown in that space again (Photoshop's Proof Colors):
     separated (:func:`to_cmyk`) and read back through the press's profile, so the contact sheet shows the delivered
     file's colours (a saturated blue the press cannot print duller), not the RGB it was made from."""
-    separated = Image.fromarray(to_cmyk(pixels, color_space, profile, intent), "CMYK")
-    return np.asarray(ImageCms.applyTransform(separated, _back(str(color_space), profile, intent)))
+    separated = _separate(pixels, color_space, profile, intent)
+    return np.asarray(ImageCms.applyTransform(separated, _transform(str(color_space), profile, intent, False)))

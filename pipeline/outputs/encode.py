@@ -195,6 +195,9 @@ def encode_pixels(
         raise ValueError(f"{fmt.value} is 8-bit only")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be 1-100, got {quality}")
+    if fmt == ImageFormat.TIFF and settings.tiff_compression not in _TIFF_COMPRESSION:
+        raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, "
+                         f"got {settings.tiff_compression!r}")
     if pixels.shape[2] == 4:
         return _encode_cmyk(pixels, fmt, quality, icc, settings, ppi)
     buf = io.BytesIO()
@@ -227,8 +230,6 @@ def encode_pixels(
         if not ok:
             raise RuntimeError("OpenCV could not encode the PNG")
         return png_with_icc(data.tobytes(), icc)
-    if settings.tiff_compression not in _TIFF_COMPRESSION:
-        raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, got {settings.tiff_compression!r}")
     # TIFF requires a resolution in its first directory (the EXIF one's, which exiv2 leaves to the encoder there).
     params = [cv2.IMWRITE_TIFF_COMPRESSION, _TIFF_COMPRESSION[settings.tiff_compression],
               cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, ppi, cv2.IMWRITE_TIFF_YDPI, ppi]
@@ -253,9 +254,6 @@ def _encode_cmyk(pixels: np.ndarray, fmt: ImageFormat, quality: int, icc: bytes,
         image.save(buf, "JPEG", quality=quality, progressive=settings.jpeg_progressive,
                    optimize=not settings.jpeg_progressive, icc_profile=icc, dpi=(ppi, ppi))
         return buf.getvalue()
-    if settings.tiff_compression not in _TIFF_COMPRESSION:
-        raise ValueError(f"TIFF compression must be one of {sorted(_TIFF_COMPRESSION)}, "
-                         f"got {settings.tiff_compression!r}")
     compression = {"none": None, "lzw": "tiff_lzw", "deflate": "tiff_adobe_deflate"}[settings.tiff_compression]
     image.save(buf, "TIFF", compression=compression, icc_profile=icc, dpi=(ppi, ppi))
     return buf.getvalue()
