@@ -139,6 +139,14 @@ class WatermarkAnchor(StrEnum):
     TILED = "tiled"  # repeated over the whole picture, every other row shifted by half: a proof no crop frees
 
 
+class BlurFaces(StrEnum):
+    """Which detected faces a chart delivers unrecognisable (privacy)."""
+
+    NONE = "none"  # every face as photographed
+    BYSTANDERS = "bystanders"  # faces smaller than faces.min_face_pct: passers-by, a crowd behind the subject
+    ALL = "all"  # every face: occupants in a property's photos, people who signed no release
+
+
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
     IGNORE = "ignore"
@@ -350,6 +358,19 @@ class FaceRules(_Strict):
         le=100.0,
         description="Faces smaller than this (box height as % of the image's short edge) are "
         "ignored: background people in a crowd are not retouched or required.",
+    )
+
+
+class PrivacyRules(_Strict):
+    """Faces delivered unrecognisable, where the client may not publish them."""
+
+    blur_faces: BlurFaces = Field(
+        BlurFaces.NONE,
+        description="none | bystanders | all: the detected faces whose heads every rendition delivers blurred "
+        "(a smooth field of a few of the head's own colours). bystanders: faces smaller than "
+        "faces.min_face_pct (the chart's subjects stay sharp); all: every face (occupants of a property, people "
+        "with no model release). A reviewer may turn one down; the frame is flagged for a person to look for a "
+        "face the detector missed (turned away, masked, very small).",
     )
 
 
@@ -896,6 +917,7 @@ class Chart(_Strict):
     exposure: ExposureRules = Field(default_factory=ExposureRules)
     white_balance: WhiteBalanceRules = Field(default_factory=WhiteBalanceRules)
     faces: FaceRules = Field(default_factory=FaceRules)
+    privacy: PrivacyRules = Field(default_factory=PrivacyRules, description="Faces delivered blurred.")
     straighten: StraightenRules = Field(default_factory=StraightenRules)
     lens: LensRules = Field(default_factory=LensRules)
     crops: list[CropSpec] = Field(default_factory=list, max_length=20, description="Crops to produce, by aspect.")

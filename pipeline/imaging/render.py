@@ -111,6 +111,19 @@ class FaceLift:
 
 
 @dataclass(frozen=True)
+class FaceBlur:
+    """A face made unrecognisable for privacy (a ``blur_face`` operation), in full-resolution pixels as shot.
+
+    The ellipse inscribed in ``box`` (the head: :func:`~pipeline.planning.rules.privacy.head_box`) is delivered
+    as the smooth field through :data:`BLUR_CELLS` x :data:`BLUR_CELLS` of its own mean colours, its edge
+    feathered: the picture keeps a head's light and tone, and the features are gone (averaged away, not
+    filtered: no deblurring brings back what a sixteenth of a head's mean does not hold).
+    """
+
+    box: Box
+
+
+@dataclass(frozen=True)
 class Adjustments:
     """The renderer's share of an image's operations, in full-resolution pixels.
 
@@ -124,6 +137,8 @@ class Adjustments:
         A rendered source's level (:func:`source_level`), for a push's :attr:`gain_ev`: set by
         :meth:`for_source` from the decoded pixels; None before.
     faces : tuple of FaceLift
+    blurs : tuple of FaceBlur
+        Faces delivered unrecognisable (privacy), before the face lifts.
     angle_deg : float
         Straightening angle: every frame is turned by it (counter-clockwise on screen).
     crops : dict
@@ -172,6 +187,7 @@ class Adjustments:
     exposure_ev: float = 0.0
     source_level: float | None = None
     faces: tuple[FaceLift, ...] = ()
+    blurs: tuple[FaceBlur, ...] = ()
     angle_deg: float = 0.0
     crops: Mapping[str, Box] = field(default_factory=dict)
     crop_turns: Mapping[str, float] = field(default_factory=dict)
@@ -246,7 +262,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     operations : sequence of Operation
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
-        ``brighten_face {"box", "ev", "feather_px"}``, ``straighten {"angle_deg", "keystone"?}``,
+        ``brighten_face {"box", "ev", "feather_px"}``, ``blur_face {"box"}``, ``straighten {"angle_deg", "keystone"?}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
         ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
         ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
@@ -273,6 +289,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     ev = 0.0
     angle = 0.0
     faces: list[FaceLift] = []
+    blurs: list[FaceBlur] = []
     crops: dict[str, Box] = {}
     turns: dict[str, float] = {}
     pads: dict[str, tuple[float, float, float]] = {}
@@ -296,6 +313,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 gains = gains * g
             elif op.kind == OperationKind.BRIGHTEN_FACE:
                 faces.append(FaceLift(_box(p["box"], op), float(p["ev"]), max(0.0, float(p.get("feather_px", 0.0)))))
+            elif op.kind == OperationKind.BLUR_FACE:
+                blurs.append(FaceBlur(_box(p["box"], op)))
             elif op.kind == OperationKind.STRAIGHTEN:
                 angle += float(p["angle_deg"])
                 if p.get("keystone") is not None:
@@ -320,6 +339,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         wb_gains=(float(gains[0]), float(gains[1]), float(gains[2])),
         exposure_ev=ev,
         faces=tuple(faces),
+        blurs=tuple(blurs),
         angle_deg=angle,
         crops=crops,
         crop_turns=turns,
@@ -755,49 +775,159 @@ def apply_face_lifts(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.nd
     return rgb
 
 
+def _patch(box: Box, feather: float, to_out: np.ndarray, lens: LensGrid | KeystoneMap | None,
+           out_w: int, out_h: int) -> tuple[int, int, int, int] | None:
+    """The output pixels ``(u0, v0, u1, v1)`` a full-resolution box and its feather land on; None when none."""
+    x, y, w, h = box
+    if lens is not None:
+        # Through a lens or keystone correction the box lies in the corrected frame where its outline lands.
+        x, y, w, h = lens.corrected_box((x - feather - 1.0, y - feather - 1.0, w + 2.0 * feather + 2.0,
+                                         h + 2.0 * feather + 2.0))
+        feather = 0.0
+    xs = [x - feather, x + w + feather]
+    ys = [y - feather, y + h + feather]
+    pts = to_out @ np.array([[xs[0], xs[1], xs[1], xs[0]], [ys[0], ys[0], ys[1], ys[1]], [1, 1, 1, 1]])
+    u0 = max(0, int(math.floor(pts[0].min())) - 1)
+    v0 = max(0, int(math.floor(pts[1].min())) - 1)
+    u1 = min(out_w, int(math.ceil(pts[0].max())) + 1)
+    v1 = min(out_h, int(math.ceil(pts[1].max())) + 1)
+    return (u0, v0, u1, v1) if u1 > u0 and v1 > v0 else None
+
+
+def _patch_points(to_frame: np.ndarray, lens: LensGrid | KeystoneMap | None,
+                  patch: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of an output patch lies in the full-resolution picture as shot (float32 x, y)."""
+    u0, v0, u1, v1 = patch
+    uu, vv = np.meshgrid(np.arange(u0, u1, dtype=np.float32), np.arange(v0, v1, dtype=np.float32), copy=False)
+    m = to_frame.astype(np.float32)
+    fx = m[0, 0] * uu + m[0, 1] * vv + m[0, 2]
+    fy = m[1, 0] * uu + m[1, 1] * vv + m[1, 2]
+    if lens is not None:
+        fx, fy = lens.source(fx, fy)
+    return fx, fy
+
+
 def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray,
                 lens: LensGrid | KeystoneMap | None) -> None:
     out_h, out_w = rgb.shape[:2]
     to_out = np.linalg.inv(to_frame)
-    patches: list[tuple[FaceLift, int, int, int, int]] = []
-    for face in faces:
-        x, y, w, h = face.box
-        f = face.feather_px
-        if lens is not None:
-            # Through a lens or keystone correction the face lies in the corrected frame where its outline lands.
-            x, y, w, h = lens.corrected_box((x - f - 1.0, y - f - 1.0, w + 2.0 * f + 2.0, h + 2.0 * f + 2.0))
-            f = 0.0
-        xs = [x - f, x + w + f]
-        ys = [y - f, y + h + f]
-        pts = to_out @ np.array([[xs[0], xs[1], xs[1], xs[0]], [ys[0], ys[0], ys[1], ys[1]], [1, 1, 1, 1]])
-        u0 = max(0, int(math.floor(pts[0].min())) - 1)
-        v0 = max(0, int(math.floor(pts[1].min())) - 1)
-        u1 = min(out_w, int(math.ceil(pts[0].max())) + 1)
-        v1 = min(out_h, int(math.ceil(pts[1].max())) + 1)
-        if u1 > u0 and v1 > v0 and face.ev != 0.0:
-            patches.append((face, u0, v0, u1, v1))
+    patches = [(face, patch) for face in faces if face.ev != 0.0
+               and (patch := _patch(face.box, face.feather_px, to_out, lens, out_w, out_h)) is not None]
     if not patches:
         return
     # One log-gain map over the faces' union; overlapping faces take the larger lift, not the sum.
-    u0 = min(p[1] for p in patches)
-    v0 = min(p[2] for p in patches)
-    u1 = max(p[3] for p in patches)
-    v1 = max(p[4] for p in patches)
+    u0 = min(p[0] for _, p in patches)
+    v0 = min(p[1] for _, p in patches)
+    u1 = max(p[2] for _, p in patches)
+    v1 = max(p[3] for _, p in patches)
     log_gain = np.zeros((v1 - v0, u1 - u0), dtype=np.float32)
-    for face, pu0, pv0, pu1, pv1 in patches:
-        uu, vv = np.meshgrid(
-            np.arange(pu0, pu1, dtype=np.float32), np.arange(pv0, pv1, dtype=np.float32), copy=False
-        )
-        m = to_frame.astype(np.float32)
-        fx = m[0, 0] * uu + m[0, 1] * vv + m[0, 2]
-        fy = m[1, 0] * uu + m[1, 1] * vv + m[1, 2]
-        if lens is not None:
-            fx, fy = lens.source(fx, fy)
+    for face, patch in patches:
+        fx, fy = _patch_points(to_frame, lens, patch)
         lift = face_lift_mask(fx, fy, face.box, face.feather_px) * np.float32(face.ev)
+        pu0, pv0, pu1, pv1 = patch
         view = log_gain[pv0 - v0 : pv1 - v0, pu0 - u0 : pu1 - u0]
         np.maximum(view, lift, out=view) if face.ev > 0 else np.minimum(view, lift, out=view)
     gain = np.exp2(log_gain)
     rgb[v0:v1, u0:u1] *= gain[..., None]
+
+
+#: A blurred head (:class:`FaceBlur`) keeps this many mean colours across and down: each averages a sixteenth of
+#: the head, so the eyes, the nose and the mouth fall within one or two cells with the skin around them. Pixelating
+#: a face into 8 x 8 blocks or more still lets a trained network recognise it (McPherson, Shokri and Shmatikov,
+#: "Defeating Image Obfuscation with Deep Learning", 2016); 4 x 4 is the coarsest field that still reads as a head
+#: lit from one side rather than a patch of flat colour.
+BLUR_CELLS = 4
+#: The blurred ellipse's edge fades out over this share of the head box's longer side beyond it.
+BLUR_FEATHER = 0.12
+
+#: The source's mean colours over a head's box: ``box`` -> ``(box clipped to the picture, (BLUR_CELLS, BLUR_CELLS,
+#: 3) float32 linear light)``, or None where the box lies outside the picture.
+BlurSampler = Callable[[Box], "tuple[Box, np.ndarray] | None"]
+
+
+def blur_cells(pixels: np.ndarray) -> np.ndarray:
+    """The :data:`BLUR_CELLS` x :data:`BLUR_CELLS` mean colours of a region (uint16 or float32 linear light)."""
+    return cv2.resize(_to_float(pixels, copy=False), (BLUR_CELLS, BLUR_CELLS), interpolation=cv2.INTER_AREA)
+
+
+def _clipped(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    x, y, w, h = box
+    x0, y0 = max(0, int(math.floor(x))), max(0, int(math.floor(y)))
+    x1, y1 = min(width, int(math.ceil(x + w))), min(height, int(math.ceil(y + h)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
+def decoded_sampler(decoded: np.ndarray, width: int, height: int) -> BlurSampler:
+    """A :data:`BlurSampler` reading a decode of any size of a ``width`` x ``height`` picture."""
+    sx, sy = decoded.shape[1] / width, decoded.shape[0] / height
+
+    def sample(box: Box) -> tuple[Box, np.ndarray] | None:
+        if (c := _clipped(box, width, height)) is None:
+            return None
+        x0, y0, x1, y1 = c
+        r0, r1 = int(math.floor(y0 * sy)), max(int(math.floor(y0 * sy)) + 1, int(math.ceil(y1 * sy)))
+        c0, c1 = int(math.floor(x0 * sx)), max(int(math.floor(x0 * sx)) + 1, int(math.ceil(x1 * sx)))
+        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), blur_cells(decoded[r0:r1, c0:c1])
+
+    return sample
+
+
+def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int) -> BlurSampler:
+    """A :data:`BlurSampler` reading the full-resolution picture by regions (:func:`render_rows`'s ``region_of``)."""
+
+    def sample(box: Box) -> tuple[Box, np.ndarray] | None:
+        if (c := _clipped(box, width, height)) is None:
+            return None
+        x0, y0, x1, y1 = c
+        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), blur_cells(region_of(x0, y0, x1, y1))
+
+    return sample
+
+
+def apply_face_blurs(rgb: np.ndarray, blurs: Sequence[FaceBlur], to_frame: np.ndarray, sample: BlurSampler,
+                     lens: LensGrid | KeystoneMap | None = None) -> np.ndarray:
+    """Deliver faces unrecognisable (privacy), on a rendered raster, in place.
+
+    Each :class:`FaceBlur`'s ellipse takes the smooth (bicubic) field through its head's
+    :data:`BLUR_CELLS` x :data:`BLUR_CELLS` mean colours as shot, read by ``sample`` from the source (the same
+    whatever part of the picture the raster shows: strips of a large rendition join without a seam, and
+    every rendition of a decode blurs alike), blended out over :data:`BLUR_FEATHER` of the head beyond it.
+
+    Parameters
+    ----------
+    rgb : ndarray, (H, W, 3), float32
+        Linear light (the output of :func:`warp_frame`).
+    blurs : sequence of FaceBlur
+    to_frame : ndarray, (3, 3)
+        :func:`output_to_frame` of this raster.
+    sample : callable
+        :func:`decoded_sampler` or :func:`region_sampler` of the source.
+    lens : LensGrid or KeystoneMap, optional
+        The raster's lens or keystone correction (the heads were found in the picture as shot).
+
+    Returns
+    -------
+    ndarray
+        ``rgb``, modified.
+    """
+    out_h, out_w = rgb.shape[:2]
+    to_out = np.linalg.inv(to_frame) if blurs else None
+    for blur in blurs:
+        feather = BLUR_FEATHER * max(blur.box[2], blur.box[3])
+        patch = _patch(blur.box, feather, to_out, lens, out_w, out_h)
+        if patch is None or (cells := sample(blur.box)) is None:
+            continue
+        (cx, cy, cw, ch), grid = cells
+        fx, fy = _patch_points(to_frame, lens, patch)
+        gx = (fx - np.float32(cx)) * np.float32(BLUR_CELLS / cw) - np.float32(0.5)
+        gy = (fy - np.float32(cy)) * np.float32(BLUR_CELLS / ch) - np.float32(0.5)
+        field_ = cv2.remap(grid, gx, gy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        np.maximum(field_, 0.0, out=field_)  # the cubic's overshoot
+        mask = face_lift_mask(fx, fy, blur.box, feather)[..., None]
+        u0, v0, u1, v1 = patch
+        view = rgb[v0:v1, u0:u1]
+        view += mask * (field_ - view)
+    return rgb
 
 
 # --- output: colour space, curve, sharpening, bits -----------------------------------------
@@ -1382,7 +1512,7 @@ def render_frame(
 
     The render path every picture takes, the delivered renditions
     (:func:`render_renditions`) and the review's previews (:func:`render_preview`)
-    alike: :func:`warp_frame`, :func:`apply_face_lifts`, then
+    alike: :func:`warp_frame`, :func:`apply_face_blurs`, :func:`apply_face_lifts`, then
     :func:`finish_rendition` with the white-balance and exposure gains.
 
     Parameters
@@ -1427,6 +1557,7 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
+    apply_face_blurs(linear, adjustments.blurs, to_frame, decoded_sampler(decoded, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
     return finish_rendition(
@@ -1504,6 +1635,7 @@ def render_rows(
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                                inner, lens)
+    apply_face_blurs(linear, adjustments.blurs, to_frame, region_sampler(region_of, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None

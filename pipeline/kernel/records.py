@@ -113,6 +113,7 @@ class OperationKind(StrEnum):
     EXPOSURE = "exposure"
     WHITE_BALANCE = "white_balance"
     BRIGHTEN_FACE = "brighten_face"
+    BLUR_FACE = "blur_face"  # a face delivered unrecognisable for privacy (the chart's privacy.blur_faces)
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
     LIFT_SHADOWS = "lift_shadows"  # a backlit frame's dark part lifted, its highlights left as they are
@@ -186,6 +187,8 @@ class Operation:
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
+        blur_face ``{"face_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer blurs, and the
+        detector's box of the face);
         straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the

@@ -59,8 +59,8 @@ INSTRUCTIONS_SCHEMA = pa.schema(
         _f("source_path", pa.string(), "Source file, relative to the shoot.", False),
         _f("op_id", pa.string(), "Operation id, stable within the image.", False),
         _f("kind", pa.string(),
-           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, lens_correction, "
-           "straighten, crop, flag or reject.",
+           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, blur_face, "
+           "lens_correction, straighten, crop, flag or reject.",
            False),
         _f("params_json", pa.string(), "Kind-specific parameters as JSON (full-resolution pixels).", False),
         _f("reason", pa.string(), "Why, in the retoucher's words.", False),
@@ -201,6 +201,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         by_hand = sum(not o.params.get(RENDER_ON_ACCEPT) for o in lifts)
         notes = ([f"{by_hand} by hand"] if by_hand else []) + ([f"{confirm} to confirm"] if confirm else [])
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
+    if blurred := sum(o.kind is OperationKind.BLUR_FACE for o in ops):
+        parts.append(f"{blurred} face{'s' if blurred > 1 else ''} blurred")
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
             confirm = " (to confirm)" if _to_confirm(o) else ""  # proposed, not applied yet

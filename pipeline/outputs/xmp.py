@@ -33,6 +33,8 @@ checked against XMP that Adobe software wrote (``tests/data/adobe_xmp``):
 * faces to brighten as radial local corrections;
 * not a white backdrop whitened (:mod:`pipeline.planning.rules.whiten_backdrop`): Camera Raw has no
   setting for it (a retoucher's mask), and the sidecar says so in its note;
+* not a face blurred for privacy (:mod:`pipeline.planning.rules.privacy`): Camera Raw has no such setting, and the
+  note says that an export from these settings shows those faces as photographed;
 * not a backlit frame's shadows lifted (:mod:`pipeline.planning.rules.shadows`): Camera Raw's Shadows slider
   has no published scale in EV, so the note gives the lift and a retoucher sets the slider by eye;
 * an image-level review decision (:class:`ImageDecision`) as ``xmp:Rating``,
@@ -654,6 +656,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     if whiten is not None:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
+
+    blurred = [int(o["params"]["face_index"]) + 1 for o in applied if o["kind"] == "blur_face"]
+    if blurred:
+        out.notes.append(f"postprod delivers face{'s' if len(blurred) > 1 else ''} "
+                         f"{', '.join(map(str, blurred))} blurred for privacy: Camera Raw has no setting for it, and an "
+                         "export from these settings shows them as photographed (blur them before publishing)")
 
     lens = next((o for o in applied if o["kind"] == "lens_correction"), None)
     if lens is not None:

@@ -47,9 +47,10 @@ MAX_MEGAPIXELS = 250.0
 #: darkened in its scene light; 5: a RAW developed through the camera-like curve; 6: a RAW's turn in the name where
 #: it is not 1, so a frame its XMP turns between two runs is not shown from an older version's cache as it was).
 PREVIEW_VERSION = 6
-# Operations the "after" view applies; everything else is drawn or listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "whiten_backdrop", "lift_shadows", "merge_bracket",
-               "lens_correction")  # (its vignetting: see preview_adjustments)
+# Operations the "after" view applies (the tonal ones, and a face blurred for privacy); everything else is drawn or
+# listed only.
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "blur_face", "whiten_backdrop", "lift_shadows",
+               "merge_bracket", "lens_correction")  # (its vignetting: see preview_adjustments)
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE,
