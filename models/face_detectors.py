@@ -806,7 +806,15 @@ def shadowed_faces(detector: FaceDetector, bgr: np.ndarray, found: list[Detectio
 
 def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float, long_edge: int,
                     verify_below: float | None = None, shadow_pass: bool = True) -> list[Detection]:
-    """Detect faces on an 8-bit RGB proxy; return them in full-resolution pixels.
+    """Detect faces on an 8-bit RGB proxy; return them in full-resolution pixels (:func:`detect_with_unsure`'s
+    faces)."""
+    return detect_with_unsure(detector, rgb8, proxy_scale, long_edge, verify_below, shadow_pass)[0]
+
+
+def detect_with_unsure(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float, long_edge: int,
+                       verify_below: float | None = None, shadow_pass: bool = True,
+                       unsure_score: float | None = None) -> tuple[list[Detection], list[Detection]]:
+    """Detect faces on an 8-bit RGB proxy; return them, and the unsure ones, in full-resolution pixels.
 
     Detections scoring under ``verify_below`` must be found again at smaller
     scales (:func:`holds_at_second_scale`) to be kept.
@@ -826,6 +834,16 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
         detection; None for the backend's own (``FaceDetector.verify_below_score``).
     shadow_pass : bool
         Also look for faces in shadow on a pushed copy (:func:`shadowed_faces`).
+    unsure_score : float, optional
+        Also return the detections of the same run scoring this or more that are not kept (under the detector's
+        own threshold, or not found again at a second scale) and overlap no face kept: what a chart that blurs
+        faces for privacy blurs too. None: none returned. The faces kept are the same either way (the detector
+        runs once, at the lower threshold; a weaker box never suppresses a stronger one).
+
+    Returns
+    -------
+    (list of Detection, list of Detection)
+        The faces, and the unsure detections.
 
     Raises
     ------
@@ -834,7 +852,18 @@ def detect_on_proxy(detector: FaceDetector, rgb8: np.ndarray, proxy_scale: float
     """
     bgr, factor = detector_input(rgb8, long_edge)
     below = detector.verify_below_score if verify_below is None else verify_below
-    found = [d for d in detector.detect(bgr) if holds_at_second_scale(detector, bgr, d, below)]
+    if unsure_score is None:
+        raw, sure = detector.detect(bgr), 0.0
+    else:
+        sure = detector.score_threshold
+        raw = detector.detect(bgr, score_threshold=min(sure, unsure_score))
+    found = [d for d in raw if d.score >= sure and holds_at_second_scale(detector, bgr, d, below)]
     if shadow_pass:
         found += shadowed_faces(detector, bgr, found, below)
-    return [d.scaled(proxy_scale / factor) for d in found]
+    unsure: list[Detection] = []
+    if unsure_score is not None:
+        for d in raw:
+            if d.score >= unsure_score and not any(_iou(d.box, f.box) > 0.0 for f in (*found, *unsure)):
+                unsure.append(d)
+    scale = proxy_scale / factor
+    return [d.scaled(scale) for d in found], [d.scaled(scale) for d in unsure]

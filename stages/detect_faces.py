@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.face_detectors import BACKENDS, FaceDetector, detect_on_proxy, get_face_detector
+from models.face_detectors import BACKENDS, Detection, FaceDetector, detect_with_unsure, get_face_detector
 from models.registry import ModelError, ensure_model
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.faces import measure_faces
@@ -22,12 +22,12 @@ class DetectFaces(Stage):
     name: ClassVar[str] = "detect_faces"
     description: ClassVar[str] = "Face boxes and landmarks (YuNet or SCRFD) with per-face exposure EV and sharpness"
     reads = frozenset({"frame.width", "frame.height", "source_kind"})
-    writes = frozenset({"face_count", "faces"})
+    writes = frozenset({"face_count", "unsure_faces", "faces"})
     consumes = frozenset({"proxy"})
     # With --device cuda, four workers share a GPU: the detector needs little of one.
     resources = Resources(cpus=1, gpus=0.25, memory_mb=800)
     # 2: each face's skin under its eyes (Face.skin_ev).
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3  # 3: unsure_faces
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
@@ -57,6 +57,15 @@ class DetectFaces(Stage):
             "and wider, at half size) to be kept: drops textures the detector takes for a face at one "
             "scale. 0 keeps every detection; None for the backend's default (yunet 0.85, scrfd 0: "
             "not measured on SCRFD's scores).",
+        )
+        unsure_score: float | None = Field(
+            0.5,
+            ge=0,
+            le=1,
+            description="Detections scoring this or more that are not kept as faces (under score_threshold, or not "
+            "found again at a second scale), and overlap none, are recorded as the record's unsure_faces: a chart "
+            "that blurs faces for privacy blurs them too (a face turned away, behind goggles, far off), where a "
+            "missed face is worse than a blurred patch. None records none. The faces kept are the same either way.",
         )
         shadow_pass: bool = Field(
             True,
@@ -121,12 +130,19 @@ class DetectFaces(Stage):
         ph, pw = proxy.rgb.shape[:2]
         size = (r.frame.width or round(pw * proxy.scale), r.frame.height or round(ph * proxy.scale))
         assert self.detector is not None
-        detections = detect_on_proxy(
-            self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge, p.verify_below_score, p.shadow_pass
+        detections, unsure = detect_with_unsure(
+            self.detector, proxy.srgb8, proxy.scale, p.detector_long_edge, p.verify_below_score, p.shadow_pass,
+            p.unsure_score,
         )
+        r.unsure_faces = unsure_text(unsure)
         # Faces are metered in scene light like the whole image, so plans can compare them.
         r.faces = measure_faces(
             proxy, detections, size, is_rendered(r.source_kind), p.min_face_px, p.min_face_fraction,
             p.face_centre_fraction,
         )
         r.face_count = len(r.faces)
+
+
+def unsure_text(detections: list[Detection]) -> str | None:
+    """The ``unsure_faces`` column: ``x,y,w,h,score`` of each detection, ``;`` between them; None for none."""
+    return ";".join(",".join(f"{v:.1f}" for v in d.box) + f",{d.score:.2f}" for d in detections) or None

@@ -23,7 +23,7 @@ class PlanRetouch(Stage):
     reads = frozenset({"source_kind", "camera", "frame", "camera_raw", "exposure", "colour", "focus", "lines",
                        "content", "faces"})
     # find_keypoints' evidence, when the graph has it: scenes are then told apart by what frames show.
-    reads_if_present = frozenset({"keypoints_path"})
+    reads_if_present = frozenset({"keypoints_path", "unsure_faces"})
     writes = frozenset({"operations", "plan"})
     needs_chart: ClassVar[bool] = True
     resources = Resources(cpus=0.1, memory_mb=100)

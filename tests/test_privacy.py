@@ -122,6 +122,39 @@ def test_the_chart_says_which_faces_are_blurred() -> None:
     assert len(of_kind(plan_image(record, small), OperationKind.BLUR_FACE)) == 3
 
 
+def test_unsure_detections_are_blurred_as_the_chart_names_faces() -> None:
+    # Two detections not sure to be faces: one 300 px tall (a subject's size), one 50 px (a passer-by's); and garbage.
+    record = image_record(faces=[face(1200, 500, 400, 0.0)],
+                          unsure_faces="100.0,200.0,250.0,300.0,0.61;2500.0,100.0,40.0,50.0,0.55;1,2,x")
+    everyone = of_kind(plan_image(record, chart_with(BASE, "privacy", blur_faces="all")), OperationKind.BLUR_FACE)
+    assert [o.op_id for o in everyone] == ["blur_face-0", "blur_face-unsure-0", "blur_face-unsure-1"]
+    assert everyone[2].params == {"unsure_index": 1, "box": [2490.0, 75.0, 60.0, 87.5],
+                                  "face_box": [2500.0, 100.0, 40.0, 50.0]}
+    assert everyone[2].confidence == 0.55 and "not sure enough to be a face (score 0.55)" in everyone[2].reason
+    ops = plan_image(record, chart_with(BASE, "privacy", blur_faces="bystanders"))
+    assert [o.op_id for o in of_kind(ops, OperationKind.BLUR_FACE)] == ["blur_face-unsure-1"]
+    (flag,) = [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "privacy"]
+    assert flag.params["unsure"] == 1 and "1 of the blurs are on detections not sure" in flag.reason
+    assert not of_kind(plan_image(record, BASE), OperationKind.BLUR_FACE)
+
+
+def test_recording_unsure_detections_keeps_the_faces_as_they_were(testdata: Path, model_dir: Path) -> None:
+    """The detector runs once at the lower score: the faces kept are the same with or without the unsure ones."""
+    from models.face_detectors import detect_on_proxy, detect_with_unsure
+
+    yunet = YuNetDetector(model_dir / "face_detection_yunet_2023mar.onnx")
+    unsure_of = {}
+    for name in ("2008_002079.jpg", "2007_007763.jpg"):
+        rgb = cv2.cvtColor(cv2.imread(str(testdata / "faces" / "pascal_voc" / name)), cv2.COLOR_BGR2RGB)
+        plain = detect_on_proxy(yunet, rgb, 2.0, 1280)
+        faces, unsure = detect_with_unsure(yunet, rgb, 2.0, 1280, unsure_score=0.5)
+        assert [f.box for f in faces] == [f.box for f in plain] and len(faces) >= 6
+        assert all(u.score >= 0.5 for u in unsure)
+        assert not any(_iou(u.box, f.box) > 0 for u in unsure for f in faces)
+        unsure_of[name] = unsure
+    assert unsure_of["2008_002079.jpg"]  # the dinner's diners beyond the window, its barmen from behind
+
+
 def test_the_head_holds_the_face_box_and_rises_above_it() -> None:
     box = head_box(face(100, 200, 80, 0.0))
     assert box == (80.0, 160.0, 120.0, 140.0)
@@ -190,4 +223,4 @@ def test_the_drawn_faces_are_blurred_in_the_delivery(testdata: Path, model_dir: 
     assert found_plain >= 15 and found_blurred == 0, (found_plain, found_blurred)
     # Camera Raw cannot blur a face: the Lightroom copy's note says its export shows them as photographed.
     note = json.loads((outs["blurred"] / "instructions" / "2008_002079.jpg.json").read_text())["xmp_note"]
-    assert "faces 1, 2, 3, 4, 5, 6 blurred for privacy" in note and "as photographed" in note
+    assert "faces 1, 2, 3, 4, 5, 6" in note and "blurred for privacy" in note and "as photographed" in note

@@ -187,8 +187,8 @@ class Operation:
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
-        blur_face ``{"face_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer blurs, and the
-        detector's box of the face);
+        blur_face ``{"face_index" | "unsure_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer
+        blurs, and the detector's box of the face, or of the record's unsure detection);
         straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the
@@ -681,6 +681,11 @@ class ImageRecord:
     # Written by detect_faces (the faces themselves go to faces.parquet).
     face_count: int | None = column(
         "face_count", pa.int32(), "Faces detected (including too_small ones); the faces are in faces.parquet.")
+    unsure_faces: str | None = column(
+        "unsure_faces", pa.string(),
+        "Detections not sure enough to be faces (under the detector's threshold, down to detect_faces.unsure_score, "
+        "or not found again at a second scale) that overlap no face: 'x,y,w,h,score' in full-resolution pixels, "
+        "';' between them; a chart that blurs faces for privacy blurs these too. Null when none or not recorded.")
     faces: list[Face] = field(default_factory=list)
     # Written by inspect_equipment (the photographer: by the run, at the end).
     identity: Identity = field(default_factory=Identity)

@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 22  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 23  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
@@ -46,6 +46,7 @@ SCHEMA_VERSION = 22  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 20: sharpness_peak (the frame's sharpest part: a subject in focus before a blurred background is not soft)
 # 21: off_tone_chroma_p99 (a toned black-and-white picture keeps its tone)
 # 22: turned_by_xmp (a RAW developed in the turn its XMP states: a frame the photographer turned while culling)
+# 23: unsure_faces (detections not sure enough to be faces, which a chart that blurs faces for privacy blurs too)
 
 
 def use_system_memory_pool() -> bool:

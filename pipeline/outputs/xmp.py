@@ -657,11 +657,15 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
 
-    blurred = [int(o["params"]["face_index"]) + 1 for o in applied if o["kind"] == "blur_face"]
-    if blurred:
-        out.notes.append(f"postprod delivers face{'s' if len(blurred) > 1 else ''} "
-                         f"{', '.join(map(str, blurred))} blurred for privacy: Camera Raw has no setting for it, and an "
-                         "export from these settings shows them as photographed (blur them before publishing)")
+    blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
+    if blurs:
+        faces = [int(p["face_index"]) + 1 for p in blurs if p.get("face_index") is not None]
+        what = ([f"face{'s' if len(faces) > 1 else ''} {', '.join(map(str, faces))}"] if faces else []) + (
+            [f"{len(blurs) - len(faces)} unsure detection{'s' if len(blurs) - len(faces) > 1 else ''}"]
+            if len(blurs) > len(faces) else [])
+        out.notes.append(f"postprod delivers {' and '.join(what)} blurred for privacy: Camera Raw has no setting for "
+                         "it, and an export from these settings shows them as photographed (blur them before "
+                         "publishing)")
 
     lens = next((o for o in applied if o["kind"] == "lens_correction"), None)
     if lens is not None:

@@ -618,7 +618,7 @@ function opAmount(op) {
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
-    case "blur_face": return `face ${p.face_index + 1} blurred`;
+    case "blur_face": return p.face_index == null ? "unsure face blurred" : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
       + `, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`

@@ -1,0 +1,275 @@
+"""Faces blurred for privacy, judged against faces people drew: are the delivered faces gone, and only they?
+
+The chart's ``privacy.blur_faces`` (:mod:`pipeline.planning.rules.privacy`) blurs the faces the detector finds. A
+face the detector misses is delivered as photographed, so the first figure is how many faces *people* drew on the
+photos come out blurred, not how many of the detector's own. Each folder holds photos and a dlib imglab XML of
+their faces (``<image file=...><box top= left= width= height=/>``); by default the shared data's four PASCAL VOC
+photos (dlib's ``examples/faces/training.xml``, 18 faces). A folder may instead hold a COCO keypoints JSON (people
+annotated with their nose and eyes, each marked visible or not): every person whose nose and one eye or both are
+marked visible is a face, in crowds and behind others too, its box spanned by those points (2.2 eye distances wide,
+as a face is about 2.2 times its eyes' distance; 1.5 nose-to-eye distances around the points where one eye shows).
+Nothing in the rule or the renderer was fitted on any of these photos (the head's proportions are set from anatomy
+and geometry: ``HEAD_*`` in the rule's module).
+
+Each folder is run through postprod twice, as a user runs it (local executor, the default graph, every stage):
+under ``base`` and under a chart extending it with ``privacy: {blur_faces: all}``. Then, per drawn face:
+
+- blurred: a ``blur_face`` operation's face box overlaps the drawn box (IoU 0.3 or more); of a face given by its
+  keypoints: its visible nose and eyes all lie under the blur (mask 0.99 or more);
+- covered: the share of the drawn box that lies wholly under the blurred ellipse (mask 0.99 or more);
+- detail left: the fine detail (grey minus its Gaussian blur at 1.5 px) inside the drawn box, blurred delivery
+  against the plain one;
+- found again: faces a detector finds on the delivered JPEG, plain and blurred, matched to the drawn boxes (IoU 0.3)
+  by YuNet at the pipeline's own confidence (0.7), and at lower ones: YuNet 0.5 and SCRFD 0.3. A blurred head on a
+  body is still head-shaped; what a detector scores low on it is the shape, not a person's features;
+- and the blurs on no drawn face (the detector's false faces, or faces the drawers left out), and the render
+  stage's seconds an image with and without the blurs.
+
+There is no face-recognition model here (InsightFace's are for research only, OpenCV's SFace is not in the
+shared data), so "unrecognisable" rests on the detail left, not on a recogniser's verdict.
+
+    python benchmarks/privacy_blur.py [FOLDER ...] [--write] [--about TEXT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import machine  # noqa: E402
+from benchmarks.accuracy_corpus import pascal_voc_boxes  # noqa: E402
+from models.face_detectors import ScrfdDetector, YuNetDetector  # noqa: E402
+from pipeline.imaging.render import face_lift_mask  # noqa: E402
+from pipeline.kernel.run import RunSettings, process_shoot  # noqa: E402
+
+REPORT = ROOT / "benchmarks" / "PRIVACY.md"
+#: Drawn faces by their box's width in the delivered pixels.
+SIZES = ((0, 40, "under 40 px"), (40, 80, "40-80 px"), (80, 10**9, "80 px and over"))
+#: (name, detector file, its confidence) of the detectors run on the deliveries.
+DETECTORS = (("YuNet 0.7 (postprod's)", "face_detection_yunet_2023mar.onnx", 0.7),
+             ("YuNet 0.5", "face_detection_yunet_2023mar.onnx", 0.5),
+             ("SCRFD 0.3", "scrfd_500m_bnkps.onnx", 0.3))
+
+
+def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def fine_detail(bgr: np.ndarray) -> np.ndarray:
+    g = bgr.astype(np.float32).mean(axis=2)
+    return np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.5))
+
+
+@dataclass
+class DrawnFace:
+    photo: str
+    box: tuple[float, float, float, float]
+    points: tuple[tuple[float, float], ...] = ()  # a keypoint face's visible nose and eyes
+    blurred: bool = False
+    covered: float = 0.0
+    detail_left: float | None = None
+    found: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # detector -> (plain, blurred)
+
+
+@dataclass
+class Folder:
+    name: str
+    faces: list[DrawnFace] = field(default_factory=list)
+    blurs: int = 0
+    blurs_on_no_drawn_face: int = 0
+    photos: int = 0
+    render_s: dict[str, list[float]] = field(default_factory=lambda: {"plain": [], "blurred": []})
+
+
+Drawn = tuple[tuple[float, float, float, float], tuple[tuple[float, float], ...]]
+
+
+def drawn_faces(folder: Path) -> dict[str, list[Drawn]]:
+    """Every imglab XML's boxes and every COCO keypoints JSON's faces in ``folder``, by photo file name: (box,
+    visible nose and eyes; none for a drawn box)."""
+    faces: dict[str, list[Drawn]] = {}
+    for xml in sorted(folder.glob("*.xml")):
+        for name, boxes in pascal_voc_boxes(xml).items():
+            if (folder / name).is_file():
+                faces.setdefault(name, []).extend((b, ()) for b in boxes)
+    for doc_path in sorted(folder.glob("*.json")):
+        doc = json.loads(doc_path.read_text())
+        names = (doc.get("categories") or [{}])[0].get("keypoints") or []
+        if not {"nose", "left_eye", "right_eye"} <= set(names):
+            continue
+        at = {k: names.index(k) for k in ("nose", "left_eye", "right_eye")}
+        files = {im["id"]: Path(im["file_name"]).name for im in doc["images"]}
+        for a in doc["annotations"]:
+            name = files.get(a["image_id"])
+            if name is None or not (folder / name).is_file():
+                continue
+            k = a["keypoints"]
+            seen = {p: (float(k[3 * i]), float(k[3 * i + 1])) for p, i in at.items() if k[3 * i + 2] == 2}
+            if "nose" in seen and len(seen) >= 2:
+                faces.setdefault(name, []).append((_keypoint_box(seen), tuple(seen.values())))
+    return faces
+
+
+def _keypoint_box(seen: dict[str, tuple[float, float]]) -> tuple[float, float, float, float]:
+    pts = np.array(list(seen.values()))
+    cx, cy = pts.mean(axis=0)
+    if "left_eye" in seen and "right_eye" in seen:
+        side = 2.2 * float(np.hypot(*np.subtract(seen["left_eye"], seen["right_eye"])))
+    else:
+        eye = seen.get("left_eye") or seen["right_eye"]
+        side = 3.0 * float(np.hypot(*np.subtract(eye, seen["nose"])))
+    side = max(side, 4.0)
+    return (float(cx) - side / 2, float(cy) - side / 2, side, side)
+
+
+def render_seconds(out: Path) -> dict[str, float]:
+    t = pq.read_table(out / "manifest.parquet", columns=["source_path", "stage_seconds"]).to_pylist()
+    return {r["source_path"]: dict(r["stage_seconds"] or []).get("render", float("nan")) for r in t}
+
+
+def judge(folder: Path, work: Path, detectors: dict[str, object]) -> Folder:
+    truth = drawn_faces(folder)
+    shoot = work / "shoot"
+    shoot.mkdir(parents=True)
+    for name in truth:
+        shutil.copyfile(folder / name, shoot / name)
+    chart = work / "blur.yaml"
+    chart.write_text("schema_version: 2\nextends: base\nprivacy:\n  blur_faces: all\n")
+    outs = {}
+    for label, ref in (("plain", "base"), ("blurred", str(chart))):
+        outs[label] = work / label
+        process_shoot(RunSettings(shoot_dir=shoot, out_dir=outs[label], executor="local", chart=ref))
+    result = Folder(folder.name, photos=len(truth))
+    for label in outs:
+        result.render_s[label] = list(render_seconds(outs[label]).values())
+    for name, boxes in truth.items():
+        pictures = {label: cv2.imread(str(outs[label] / "exports" / "shoot" / "web" / name)) for label in outs}
+        if any(p is None for p in pictures.values()) or pictures["plain"].shape != pictures["blurred"].shape:
+            raise SystemExit(f"{name}: no web rendition of the same size in both runs")
+        scale = pictures["plain"].shape[1] / cv2.imread(str(folder / name)).shape[1]
+        doc = json.loads((outs["blurred"] / "instructions" / f"{name}.json").read_text())
+        ops = [o["params"] for o in doc["operations"] if o["kind"] == "blur_face"]
+        h, w = pictures["plain"].shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+        under = np.zeros((h, w), dtype=np.float32)
+        for p in ops:
+            under = np.maximum(under, face_lift_mask(xx, yy, tuple(v * scale for v in p["box"]), 0.0))
+        detail = {label: fine_detail(pic) for label, pic in pictures.items()}
+        found = {d: {label: [tuple(x.box) for x in det.detect(pic)] for label, pic in pictures.items()}
+                 for d, det in detectors.items()}
+        drawn = [(tuple(v * scale for v in b), tuple((x * scale, y * scale) for x, y in pts)) for b, pts in boxes]
+        result.blurs += len(ops)
+        result.blurs_on_no_drawn_face += sum(
+            not any(iou(tuple(v * scale for v in p["face_box"]), b) >= 0.3 for b, _ in drawn) for p in ops)
+        for b, pts in drawn:
+            f = DrawnFace(name, b, pts)
+            if pts:
+                f.blurred = all(under[min(h - 1, max(0, int(y))), min(w - 1, max(0, int(x)))] >= 0.99 for x, y in pts)
+            else:
+                f.blurred = any(iou(tuple(v * scale for v in p["face_box"]), b) >= 0.3 for p in ops)
+            x, y, bw, bh = (int(round(v)) for v in b)
+            inside = (slice(max(0, y), max(0, y) + bh), slice(max(0, x), max(0, x) + bw))
+            f.covered = float((under[inside] >= 0.99).mean())
+            plain = float(detail["plain"][inside].mean())
+            f.detail_left = float(detail["blurred"][inside].mean()) / plain if plain > 0 else None
+            f.found = {d: tuple(any(iou(box, b) >= 0.3 for box in found[d][label]) for label in ("plain", "blurred"))
+                       for d in detectors}
+            result.faces.append(f)
+    return result
+
+
+def _share(n: int, of: int) -> str:
+    return f"{n} of {of}" + (f" ({100.0 * n / of:.0f} %)" if of else "")
+
+
+def table(folders: list[Folder]) -> list[str]:
+    faces = [f for fo in folders for f in fo.faces]
+    rows = ["| measure | all drawn faces | " + " | ".join(label for *_, label in SIZES) + " |",
+            "|---|---|" + "---|" * len(SIZES)]
+
+    def row(title: str, value) -> None:  # noqa: ANN001
+        groups = [faces] + [[f for f in faces if lo <= f.box[2] < hi] for lo, hi, _ in SIZES]
+        rows.append(f"| {title} | " + " | ".join(value(g) for g in groups) + " |")
+
+    row("drawn faces (of them given by keypoints)", lambda g: f"{len(g)} ({sum(bool(f.points) for f in g)})")
+    row("blurred (a blur on the drawn face; a keypoint face's eyes and nose under it)",
+        lambda g: _share(sum(f.blurred for f in g), len(g)))
+    row("of them, 90 % of the drawn box or more under the blur",
+        lambda g: _share(sum(f.covered >= 0.9 for f in g if f.blurred), sum(f.blurred for f in g)))
+    row("of them, median share of the drawn box under the blur",
+        lambda g: f"{statistics.median([f.covered for f in g if f.blurred]):.2f}" if any(f.blurred for f in g)
+        else "—")
+    row("of them, median fine detail left (blurred / plain)",
+        lambda g: (f"{statistics.median([f.detail_left for f in g if f.blurred and f.detail_left is not None]):.3f}"
+                   if any(f.blurred for f in g) else "—"))
+    for d, *_ in DETECTORS:
+        row(f"found by {d}: plain delivery -> blurred",
+            lambda g, d=d: f"{sum(f.found[d][0] for f in g)} -> {sum(f.found[d][1] for f in g)}")
+    blurs = sum(fo.blurs for fo in folders)
+    off = sum(fo.blurs_on_no_drawn_face for fo in folders)
+    plain = [s for fo in folders for s in fo.render_s["plain"]]
+    blurred = [s for fo in folders for s in fo.render_s["blurred"]]
+    lines = rows + ["", f"- blurs made: {blurs}; on no drawn face: {off} (a detector's false face, or a face the "
+                        "drawers left out)"]
+    if plain and blurred:
+        p, b = statistics.median(plain), statistics.median(blurred)
+        lines.append(f"- render stage, median seconds an image: {p:.3f} plain, {b:.3f} with the blurs "
+                     f"({b / p:.2f}x; {len(plain)} images, one process, the same machine and run)")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("folders", nargs="*", type=Path, help="folders of photos with a dlib imglab XML of their faces "
+                    "or a COCO keypoints JSON of their people (default: the shared data's faces/pascal_voc)")
+    ap.add_argument("--write", action="store_true", help=f"write the table to {REPORT.relative_to(ROOT)}")
+    ap.add_argument("--about", default="", help="with --write: where the folders' photos come from")
+    args = ap.parse_args(argv)
+    data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
+    folders = args.folders or [data / "faces" / "pascal_voc"]
+    models = Path(os.environ.get("POSTPROD_MODEL_DIR", data / "models"))
+    detectors = {}
+    for name, file, confidence in DETECTORS:
+        kind = ScrfdDetector if file.startswith("scrfd") else YuNetDetector
+        detectors[name] = kind(models / file, score_threshold=confidence)
+    judged = []
+    with tempfile.TemporaryDirectory(prefix="postprod-privacy-") as tmp:
+        for i, folder in enumerate(folders):
+            judged.append(judge(folder.resolve(), Path(tmp) / str(i), detectors))
+    m = machine()
+    head = [f"- date: {m['date']}", f"- machine: {m['cpu']}, Python {m['python']}",
+            f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
+            "- command: `python benchmarks/privacy_blur.py " + " ".join(str(f) for f in args.folders) + "`",
+            "- folders: " + "; ".join(f"{fo.name} ({fo.photos} photos, {len(fo.faces)} faces)" for fo in judged)]
+    body = table(judged)
+    print("\n".join(head + [""] + body))
+    if args.write:
+        doc = __doc__.split("\n\n")
+        REPORT.write_text("# Faces blurred for privacy, against faces people drew\n\nWritten by "
+                          "`benchmarks/privacy_blur.py` (its docstring says how each figure is made).\n\n"
+                          + (args.about + "\n\n" if args.about else "") + "\n".join(head) + "\n\n"
+                          + "\n".join(body) + "\n\n" + doc[1] + "\n")
+        print(f"written to {REPORT}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
