@@ -214,8 +214,9 @@ def test_the_drawn_faces_are_blurred_in_the_delivery(testdata: Path, model_dir: 
             blurred_faces += 1
             x, y, w, h = (int(round(v)) for v in box)
             inside = (slice(max(0, y), y + h), slice(max(0, x), x + w))
-            assert (under[inside] >= 0.99).mean() >= 0.8, (name, box)  # the drawn face lies under the blur ...
-            assert detail_blurred[inside].mean() <= 0.2 * detail_plain[inside].mean(), (name, box)  # ... its detail gone
+            # The drawn face lies under the blur, and its detail is gone.
+            assert (under[inside] >= 0.99).mean() >= 0.8, (name, box)
+            assert detail_blurred[inside].mean() <= 0.2 * detail_plain[inside].mean(), (name, box)
         found_plain += len(yunet.detect(plain))
         found_blurred += len(yunet.detect(blurred))
     assert drawn == 18 and blurred_faces == 18
