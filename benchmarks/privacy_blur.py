@@ -25,10 +25,15 @@ under ``base`` and under a chart extending it with ``privacy: {blur_faces: all}`
 - and the blurs on no drawn face (the detector's false faces, or faces the drawers left out), and the render
   stage's seconds an image with and without the blurs.
 
+With ``--mosaic`` the same photos are also laid side by side at their own size on one 6000 x 4000 frame (24 MP,
+a grey ground between them) and judged again: the same faces, at the same pixel sizes, in a frame the detector sees
+at a fifth of its size (at most ``detect_faces.detector_long_edge``, 1280 px): what a small face in a large frame
+meets.
+
 There is no face-recognition model here (InsightFace's are for research only, OpenCV's SFace is not in the
 shared data), so "unrecognisable" rests on the detail left, not on a recogniser's verdict.
 
-    python benchmarks/privacy_blur.py [FOLDER ...] [--write] [--about TEXT]
+    python benchmarks/privacy_blur.py [FOLDER ...] [--mosaic] [--write] [--about TEXT]
 """
 
 from __future__ import annotations
@@ -145,7 +150,45 @@ def render_seconds(out: Path) -> dict[str, float]:
     return {r["source_path"]: dict(r["stage_seconds"] or []).get("render", float("nan")) for r in t}
 
 
-def judge(folder: Path, work: Path, detectors: dict[str, object]) -> Folder:
+#: The mosaic's frame: a 24 MP camera's.
+MOSAIC_SIZE = (6000, 4000)
+
+
+def mosaic(folders: list[Path], dest: Path) -> Path:
+    """``dest``/mosaic.jpg: every photo of ``folders`` at its own size on a :data:`MOSAIC_SIZE` grey frame, row by
+    row, and its faces moved with it (an imglab XML of the boxes, a COCO JSON of the keypoint faces)."""
+    dest.mkdir(parents=True)
+    canvas = np.full((MOSAIC_SIZE[1], MOSAIC_SIZE[0], 3), 118, dtype=np.uint8)
+    boxes, people = [], []
+    x = y = row_h = 0
+    for folder in folders:
+        for name, faces in sorted(drawn_faces(folder).items()):
+            photo = cv2.imread(str(folder / name))
+            h, w = photo.shape[:2]
+            if x + w > MOSAIC_SIZE[0]:
+                x, y, row_h = 0, y + row_h, 0
+            if y + h > MOSAIC_SIZE[1]:
+                raise SystemExit("the photos do not fit on one 24 MP frame")
+            canvas[y : y + h, x : x + w] = photo
+            for (bx, by, bw, bh), pts in faces:
+                if pts:
+                    kp = [0.0] * 9
+                    for i, (px, py) in enumerate(pts[:3]):
+                        kp[3 * i : 3 * i + 3] = [px + x, py + y, 2]
+                    people.append({"image_id": 1, "keypoints": kp})
+                else:
+                    boxes.append(f"<box top='{by + y:.0f}' left='{bx + x:.0f}' width='{bw:.0f}' height='{bh:.0f}'/>")
+            x, row_h = x + w, max(row_h, h)
+    cv2.imwrite(str(dest / "mosaic.jpg"), canvas, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    (dest / "mosaic.xml").write_text("<dataset><images><image file='mosaic.jpg'>" + "".join(boxes)
+                                     + "</image></images></dataset>")
+    (dest / "mosaic.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "mosaic.jpg"}], "annotations": people,
+        "categories": [{"keypoints": ["nose", "left_eye", "right_eye"]}]}))
+    return dest
+
+
+def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | None = None) -> Folder:
     truth = drawn_faces(folder)
     shoot = work / "shoot"
     shoot.mkdir(parents=True)
@@ -156,7 +199,8 @@ def judge(folder: Path, work: Path, detectors: dict[str, object]) -> Folder:
     outs = {}
     for label, ref in (("plain", "base"), ("blurred", str(chart))):
         outs[label] = work / label
-        process_shoot(RunSettings(shoot_dir=shoot, out_dir=outs[label], executor="local", chart=ref))
+        process_shoot(RunSettings(shoot_dir=shoot, out_dir=outs[label], executor="local", chart=ref,
+                                  **({"graph_path": graph} if graph else {})))
     result = Folder(folder.name, photos=len(truth))
     for label in outs:
         result.render_s[label] = list(render_seconds(outs[label]).values())
@@ -240,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("folders", nargs="*", type=Path, help="folders of photos with a dlib imglab XML of their faces "
                     "or a COCO keypoints JSON of their people (default: the shared data's faces/pascal_voc)")
+    ap.add_argument("--graph", type=Path, help="a stage graph of your own (a larger proxy and detector input, "
+                    "say) instead of the default")
+    ap.add_argument("--mosaic", action="store_true", help="also judge the photos laid at their own size on one "
+                    "24 MP frame (a second table)")
     ap.add_argument("--write", action="store_true", help=f"write the table to {REPORT.relative_to(ROOT)}")
     ap.add_argument("--about", default="", help="with --write: where the folders' photos come from")
     args = ap.parse_args(argv)
@@ -250,16 +298,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, file, confidence in DETECTORS:
         kind = ScrfdDetector if file.startswith("scrfd") else YuNetDetector
         detectors[name] = kind(models / file, score_threshold=confidence)
-    judged = []
+    judged, tiled = [], []
     with tempfile.TemporaryDirectory(prefix="postprod-privacy-") as tmp:
         for i, folder in enumerate(folders):
-            judged.append(judge(folder.resolve(), Path(tmp) / str(i), detectors))
+            judged.append(judge(folder.resolve(), Path(tmp) / str(i), detectors, args.graph))
+        if args.mosaic:
+            frame = mosaic([f.resolve() for f in folders], Path(tmp) / "mosaic" / "24mp")
+            tiled.append(judge(frame, Path(tmp) / "mosaic" / "work", detectors, args.graph))
     m = machine()
     head = [f"- date: {m['date']}", f"- machine: {m['cpu']}, Python {m['python']}",
             f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
-            "- command: `python benchmarks/privacy_blur.py " + " ".join(str(f) for f in args.folders) + "`",
+            "- command: `python benchmarks/privacy_blur.py " + " ".join(str(f) for f in args.folders)
+            + (f" --graph {args.graph}" if args.graph else "") + (" --mosaic" if args.mosaic else "") + "`",
             "- folders: " + "; ".join(f"{fo.name} ({fo.photos} photos, {len(fo.faces)} faces)" for fo in judged)]
     body = table(judged)
+    if tiled:
+        body += ["", f"The same photos at their own size on one {MOSAIC_SIZE[0]} x {MOSAIC_SIZE[1]} frame (24 MP; the "
+                 "web rendition 2048 px wide, so the sizes below are a third of the faces' own):", ""] + table(tiled)
     print("\n".join(head + [""] + body))
     if args.write:
         doc = __doc__.split("\n\n")
