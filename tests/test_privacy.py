@@ -225,3 +225,35 @@ def test_the_drawn_faces_are_blurred_in_the_delivery(testdata: Path, model_dir: 
     # Camera Raw cannot blur a face: the Lightroom copy's note says its export shows them as photographed.
     note = json.loads((outs["blurred"] / "instructions" / "2008_002079.jpg.json").read_text())["xmp_note"]
     assert "faces 1, 2, 3, 4, 5, 6" in note and "blurred for privacy" in note and "as photographed" in note
+
+
+def test_the_benchmark_reads_keypoint_faces_and_lays_the_mosaic(testdata: Path, tmp_path: Path) -> None:
+    """benchmarks/privacy_blur.py: a person is a face where the nose and an eye are marked visible; the mosaic
+    carries every face to where its photo lies."""
+    from benchmarks.privacy_blur import drawn_faces, mosaic
+
+    people = tmp_path / "people"
+    people.mkdir()
+    cv2.imwrite(str(people / "p.jpg"), np.full((120, 160, 3), 90, dtype=np.uint8))
+    both = [50, 40, 2, 40, 30, 2, 60, 30, 2]  # nose, left eye, right eye: all visible
+    one = [100, 40, 2, 0, 0, 0, 106, 32, 2]  # the right eye only
+    hidden = [130, 40, 1, 125, 30, 2, 135, 30, 1]  # nose occluded
+    (people / "p.json").write_text(json.dumps({
+        "images": [{"id": 7, "file_name": "x/p.jpg"}],
+        "annotations": [{"image_id": 7, "keypoints": k} for k in (both, one, hidden)],
+        "categories": [{"keypoints": ["nose", "left_eye", "right_eye"]}]}))
+    faces = drawn_faces(people)["p.jpg"]
+    assert len(faces) == 2
+    (box, points), (box1, _) = faces
+    assert points == ((50.0, 40.0), (40.0, 30.0), (60.0, 30.0))
+    assert box == pytest.approx((28.0, 11.333, 44.0, 44.0), abs=1e-3)  # 2.2 eye distances about the points' mean
+    assert box1[2] == pytest.approx(3.0 * np.hypot(6.0, 8.0))
+    frame = mosaic([testdata / "faces" / "pascal_voc", people], tmp_path / "mosaic")
+    laid = drawn_faces(frame)["mosaic.jpg"]
+    assert len(laid) == 18 + 2
+    picture = cv2.imread(str(frame / "mosaic.jpg"))
+    assert picture.shape == (4000, 6000, 3)
+    first = sorted(pascal_voc_boxes(testdata / "faces" / "pascal_voc" / "boxes.xml").items())[0]
+    x, y, w, h = (int(round(v)) for v in first[1][0])
+    source = cv2.imread(str(testdata / "faces" / "pascal_voc" / first[0])).astype(int)
+    assert np.abs(picture[y : y + h, x : x + w].astype(int) - source[y : y + h, x : x + w]).mean() < 3.0
