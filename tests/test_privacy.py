@@ -28,7 +28,7 @@ from pipeline.imaging.render import (
     render_rows,
 )
 from pipeline.kernel.errors import ConfigError
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import summary_line
 from pipeline.planning.plan import plan_image
@@ -136,6 +136,16 @@ def test_unsure_detections_are_blurred_as_the_chart_names_faces() -> None:
     (flag,) = [o for o in of_kind(ops, OperationKind.FLAG) if o.params["check"] == "privacy"]
     assert flag.params["unsure"] == 1 and "1 of the blurs are on detections not sure" in flag.reason
     assert not of_kind(plan_image(record, BASE), OperationKind.BLUR_FACE)
+    # A chart that asks for them to be confirmed: proposed to a reviewer, blurred once accepted.
+    confirm = chart_with(BASE, "privacy", blur_faces="all", confirm_unsure=True)
+    ops = plan_image(record, confirm)
+    sure, *doubtful = of_kind(ops, OperationKind.BLUR_FACE)
+    assert sure.applied_by is AppliedBy.RENDERER and RENDER_ON_ACCEPT not in sure.params
+    assert all(o.applied_by is AppliedBy.RETOUCHER and o.params[RENDER_ON_ACCEPT] for o in doubtful)
+    assert "3 faces blurred (2 to confirm)" in summary_line(ops, 0)
+    assert len(adjustments_from_operations(ops).blurs) == 1
+    doubtful[0].review = {"status": "accepted"}
+    assert len(adjustments_from_operations(ops).blurs) == 2
 
 
 def test_recording_unsure_detections_keeps_the_faces_as_they_were(testdata: Path, model_dir: Path) -> None:

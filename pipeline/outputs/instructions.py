@@ -201,8 +201,10 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         by_hand = sum(not o.params.get(RENDER_ON_ACCEPT) for o in lifts)
         notes = ([f"{by_hand} by hand"] if by_hand else []) + ([f"{confirm} to confirm"] if confirm else [])
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
-    if blurred := sum(o.kind is OperationKind.BLUR_FACE for o in ops):
-        parts.append(f"{blurred} face{'s' if blurred > 1 else ''} blurred")
+    if blurred := [o for o in ops if o.kind is OperationKind.BLUR_FACE]:
+        confirm = sum(_to_confirm(o) for o in blurred)
+        parts.append(f"{len(blurred)} face{'s' if len(blurred) > 1 else ''} blurred"
+                     + (f" ({confirm} to confirm)" if confirm else ""))
     for o in ops:
         if o.kind is OperationKind.EXPOSURE:
             confirm = " (to confirm)" if _to_confirm(o) else ""  # proposed, not applied yet

@@ -18,7 +18,7 @@ from __future__ import annotations
 from charts.schema import AcceptanceAction, BlurFaces, Chart
 from pipeline.imaging.geometry import Box
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
-from pipeline.planning.operations import check_operation, rounded
+from pipeline.planning.operations import check_operation, proposed, rounded
 from pipeline.planning.state import PlanState
 
 #: The head around a detected face, in face-box widths and heights: a head is about one and a half faces wide with
@@ -88,14 +88,18 @@ def plan_blur_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[
 
     ops = [blur(f"blur_face-{i}", (f.x, f.y, f.width, f.height), f.score, {"face_index": i}, f"face {i + 1}")
            for i in chosen for f in (record.faces[i],)]
-    ops += [blur(f"blur_face-unsure-{k}", box, score, {"unsure_index": k},
-                 f"a detection not sure enough to be a face (score {score:.2f})") for k, box, score in unsure]
+    doubtful = [blur(f"blur_face-unsure-{k}", box, score, {"unsure_index": k},
+                     f"a detection not sure enough to be a face (score {score:.2f})") for k, box, score in unsure]
+    if chart.privacy.confirm_unsure:
+        doubtful = [proposed(op, "it may be no face: blurred once a reviewer accepts it") for op in doubtful]
+    ops += doubtful
     n = len(ops)
     return ops + check_operation(
         AcceptanceAction.FLAG, "privacy",
         f"{n} face{'s' if n > 1 else ''} blurred for privacy: look for faces the detector missed (turned away, "
         "masked, half hidden, small in the distance, in a reflection or a picture on the wall) before delivery"
-        + (f"; {len(unsure)} of the blurs are on detections not sure to be faces (turn down any that is none)"
+        + (f"; {len(unsure)} of the blurs are on detections not sure to be faces ("
+           + ("accept those that are" if chart.privacy.confirm_unsure else "turn down any that is none") + ")"
            if unsure else ""),
         n, None, faces=[i + 1 for i in chosen], unsure=len(unsure),
     )
