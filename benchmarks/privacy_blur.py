@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.accuracy import machine  # noqa: E402
+from benchmarks.accuracy import iou, machine  # noqa: E402
 from benchmarks.accuracy_corpus import pascal_voc_boxes  # noqa: E402
 from models.face_detectors import ScrfdDetector, YuNetDetector  # noqa: E402
 from pipeline.imaging.render import face_lift_mask  # noqa: E402
@@ -69,13 +69,6 @@ SIZES = ((0, 40, "under 40 px"), (40, 80, "40-80 px"), (80, 10**9, "80 px and ov
 DETECTORS = (("YuNet 0.7 (postprod's)", "face_detection_yunet_2023mar.onnx", 0.7),
              ("YuNet 0.5", "face_detection_yunet_2023mar.onnx", 0.5),
              ("SCRFD 0.3", "scrfd_500m_bnkps.onnx", 0.3))
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def fine_detail(bgr: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from planning_inputs import chart_with, face, image_record, of_kind
 
+from benchmarks.accuracy import iou as _iou
 from benchmarks.accuracy_corpus import pascal_voc_boxes
+from benchmarks.privacy_blur import fine_detail as _fine_detail
 from charts.loader import load_chart
 from models.face_detectors import YuNetDetector
 from pipeline.imaging.render import (
@@ -42,11 +44,6 @@ def _textured(h: int, w: int, seed: int = 3) -> np.ndarray:
     rng = np.random.default_rng(seed)
     smooth = cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 4.0)
     return np.clip(0.15 + 0.5 * smooth + 0.15 * rng.random((h, w, 3), dtype=np.float32), 0.0, 1.0)
-
-
-def _fine_detail(a: np.ndarray) -> np.ndarray:
-    g = a.astype(np.float32).mean(axis=2)
-    return np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.5))
 
 
 def test_a_blurred_head_keeps_its_light_and_loses_its_detail_and_nothing_else_moves() -> None:
@@ -178,13 +175,6 @@ def test_a_chart_with_an_unknown_blur_setting_is_refused_naming_the_key(tmp_path
     with pytest.raises(ConfigError) as info:
         load_chart(str(chart))
     assert "c.yaml:4, key 'privacy.blur_faces'" in str(info.value) and "bystanders" in str(info.value)
-
-
-def _iou(a: tuple, b: tuple) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def test_the_drawn_faces_are_blurred_in_the_delivery(testdata: Path, model_dir: Path, tmp_path: Path) -> None:

@@ -865,8 +865,8 @@ def decoded_sampler(decoded: np.ndarray, width: int, height: int) -> BlurSampler
         if (c := _clipped(box, width, height)) is None:
             return None
         x0, y0, x1, y1 = c
-        r0, r1 = int(math.floor(y0 * sy)), max(int(math.floor(y0 * sy)) + 1, int(math.ceil(y1 * sy)))
-        c0, c1 = int(math.floor(x0 * sx)), max(int(math.floor(x0 * sx)) + 1, int(math.ceil(x1 * sx)))
+        r0, c0 = int(math.floor(y0 * sy)), int(math.floor(x0 * sx))
+        r1, c1 = max(r0 + 1, int(math.ceil(y1 * sy))), max(c0 + 1, int(math.ceil(x1 * sx)))
         return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), blur_cells(decoded[r0:r1, c0:c1])
 
     return sample

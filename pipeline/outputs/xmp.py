@@ -659,10 +659,10 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
 
     blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
     if blurs:
-        faces = [int(p["face_index"]) + 1 for p in blurs if p.get("face_index") is not None]
-        what = ([f"face{'s' if len(faces) > 1 else ''} {', '.join(map(str, faces))}"] if faces else []) + (
-            [f"{len(blurs) - len(faces)} unsure detection{'s' if len(blurs) - len(faces) > 1 else ''}"]
-            if len(blurs) > len(faces) else [])
+        faces = [str(int(p["face_index"]) + 1) for p in blurs if p.get("face_index") is not None]
+        unsure = len(blurs) - len(faces)
+        what = ([f"face{'s' if len(faces) > 1 else ''} {', '.join(faces)}"] if faces else []) + (
+            [f"{unsure} unsure detection{'s' if unsure > 1 else ''}"] if unsure else [])
         out.notes.append(f"postprod delivers {' and '.join(what)} blurred for privacy: Camera Raw has no setting for "
                          "it, and an export from these settings shows them as photographed (blur them before "
                          "publishing)")

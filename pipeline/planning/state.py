@@ -132,5 +132,10 @@ class PlanState:
 
 def faces_that_count(record: ImageRecord, chart: Chart) -> tuple[int, ...]:
     """Indices of the faces at least ``chart.faces.min_face_pct`` of the short edge tall."""
+    return tuple(i for i, f in enumerate(record.faces) if subject_sized(f.height, record, chart))
+
+
+def subject_sized(height: float, record: ImageRecord, chart: Chart) -> bool:
+    """Whether a face box ``height`` px tall is at least ``chart.faces.min_face_pct`` of the record's short edge."""
     short = min(record.frame.width or 0, record.frame.height or 0) or 1
-    return tuple(i for i, f in enumerate(record.faces) if 100.0 * f.height / short >= chart.faces.min_face_pct)
+    return 100.0 * height / short >= chart.faces.min_face_pct

@@ -19,7 +19,7 @@ from charts.schema import AcceptanceAction, BlurFaces, Chart
 from pipeline.imaging.geometry import Box
 from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind
 from pipeline.planning.operations import check_operation, proposed, rounded
-from pipeline.planning.state import PlanState
+from pipeline.planning.state import PlanState, subject_sized
 
 #: The head around a detected face, in face-box widths and heights: a head is about one and a half faces wide with
 #: its ears and hair, and the cranium and hair rise about half a face above the brows the detector's box starts at.
@@ -52,10 +52,7 @@ def unsure_faces(record: ImageRecord) -> list[tuple[Box, float]]:
 
 
 def _blurred(mode: BlurFaces, height: float, record: ImageRecord, chart: Chart) -> bool:
-    if mode is BlurFaces.ALL:
-        return True
-    short = min(record.frame.width or 0, record.frame.height or 0) or 1
-    return mode is BlurFaces.BYSTANDERS and 100.0 * height / short < chart.faces.min_face_pct
+    return mode is BlurFaces.ALL or (mode is BlurFaces.BYSTANDERS and not subject_sized(height, record, chart))
 
 
 def faces_to_blur(record: ImageRecord, chart: Chart) -> list[int]:
