@@ -7,10 +7,14 @@ pipeline keeps: faces they find in the photo as delivered without a blur must be
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+from typing import Any
+
 import cv2
+import jsonschema
 import numpy as np
 import pytest
 from planning_inputs import chart_with, face, image_record, of_kind
@@ -22,6 +26,7 @@ from charts.loader import load_chart
 from models.face_detectors import YuNetDetector
 from pipeline.imaging.render import (
     BLUR_CELLS,
+    BLUR_FEATHER,
     Adjustments,
     FaceBlur,
     adjustments_from_operations,
@@ -32,7 +37,8 @@ from pipeline.imaging.render import (
 from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
-from pipeline.outputs.instructions import summary_line
+from pipeline.outputs.instructions import SCHEMA_PATH, summary_line
+from pipeline.review.app import create_app
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.privacy import head_box
 
@@ -257,3 +263,108 @@ def test_the_benchmark_reads_keypoint_faces_and_lays_the_mosaic(testdata: Path, 
     x, y, w, h = (int(round(v)) for v in first[1][0])
     source = cv2.imread(str(testdata / "faces" / "pascal_voc" / first[0])).astype(int)
     assert np.abs(picture[y : y + h, x : x + w].astype(int) - source[y : y + h, x : x + w]).mean() < 3.0
+
+
+def test_a_face_a_reviewer_marks_is_blurred_and_stays_across_replans(testdata: Path, tmp_path: Path) -> None:
+    """A face the plan left alone (chart ``base`` blurs none: as a face the detector missed), marked by a reviewer
+    in the review app over the box people drew on it: delivered blurred, kept by a re-plan, undone and removed."""
+    voc = testdata / "faces" / "pascal_voc"
+    name = "2008_002079.jpg"
+    face_truth = min(pascal_voc_boxes(voc / "boxes.xml")[name], key=lambda b: b[2])  # its smallest face
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / name).write_bytes((voc / name).read_bytes())
+    out = tmp_path / "out"
+    chart = tmp_path / "square.yaml"  # the base chart (no blurs) and a square crop: an operation of the plan's
+    chart.write_text("schema_version: 2\nextends: base\ncrops:\n  - {aspect: '1:1', placement: face_aware}\n"
+                     "renditions:\n  square:\n    crop: '1:1'\n"
+                     "    long_edge_px: 800\n    format: jpeg\n    quality: 85\n")
+    settings = RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart=str(chart))
+    assert not process_shoot(settings).failed
+    plain = cv2.imread(str(out / "exports" / "shoot" / "web" / name))
+    client = create_app(out, reviewer="Ana").test_client()
+    doc = client.get(f"/api/images/{name}").get_json()["doc"]
+    assert not [o for o in doc["operations"] if o["kind"] == "blur_face"]
+
+    def post(version: int, *changes: dict) -> Any:
+        return client.post(f"/api/images/{name}", json={"version": version, "changes": list(changes)})
+
+    # Refused, naming why: a slip of the mouse, a region off the picture, removing what the plan made.
+    assert "at least 4 pixels" in post(0, {"add": "blur_face", "box": [10, 10, 2, 30]}).get_json()["error"]
+    assert "off the" in post(0, {"add": "blur_face", "box": [-90, 10, 50, 50]}).get_json()["error"]
+    crop = next(o["op_id"] for o in doc["operations"] if o["kind"] == "crop")
+    assert "reject it instead" in post(0, {"op_id": crop, "remove": True}).get_json()["error"]
+
+    head = [round(v, 1) for v in head_box(face_truth)]
+    resp = post(0, {"add": "blur_face", "box": head})
+    assert resp.status_code == 200, resp.get_json()
+    data = resp.get_json()
+    (op,) = [o for o in data["doc"]["operations"] if o["kind"] == "blur_face"]
+    assert op["op_id"] == "blur_face-drawn-1" and op["params"] == {"box": head, "drawn": True}
+    assert op["review"]["status"] == "accepted" and op["review"]["by"] == "Ana" and op["review"]["added"]
+    assert op["reason"] == "blurred for privacy: a face Ana marked in the review"
+    assert data["undo"]["changes"] == [{"op_id": "blur_face-drawn-1", "remove": True}]
+    assert "1 face blurred" in data["doc"]["summary"]
+    jsonschema.validate(data["doc"], json.loads(SCHEMA_PATH.read_text()))
+
+    # Undo takes it away; the undo's own undo (redo) draws it again under its id.
+    undone = client.post("/api/decisions", json={"items": [data["undo"]]})
+    assert undone.status_code == 200, undone.get_json()
+    assert not [o for o in _doc(out, name)["operations"] if o["kind"] == "blur_face"]
+    redone = client.post("/api/decisions", json=undone.get_json()["undo"])
+    assert redone.status_code == 200, redone.get_json()
+    (again,) = [o for o in _doc(out, name)["operations"] if o["kind"] == "blur_face"]
+    assert again["op_id"] == op["op_id"] and again["params"] == op["params"] and again["review"]["added"]
+
+    # A re-plan (the chart still blurs none) makes the reviewer's blur again; the render delivers it.
+    assert not process_shoot(dataclasses.replace(settings, only="plan")).failed
+    assert [o["params"] for o in _doc(out, name)["operations"] if o["kind"] == "blur_face"] == [op["params"]]
+    assert "1 face a reviewer marked blurred for privacy" in _doc(out, name)["xmp_note"]  # (Camera Raw cannot)
+    assert not process_shoot(dataclasses.replace(settings, only="render")).failed
+    blurred = cv2.imread(str(out / "exports" / "shoot" / "web" / name))
+    assert blurred.shape == plain.shape  # the web rendition at the photo's own size: the drawn box as it stands
+    x, y, w, h = (int(round(v)) for v in face_truth)
+    inside = (slice(y, y + h), slice(x, x + w))
+    assert _fine_detail(blurred)[inside].mean() <= 0.2 * _fine_detail(plain)[inside].mean()
+    yy, xx = np.mgrid[0 : plain.shape[0], 0 : plain.shape[1]].astype(np.float32) + 0.5
+    touched = face_lift_mask(xx, yy, tuple(head), BLUR_FEATHER * max(head[2], head[3])) > 0
+    # Nothing else moved: beyond the JPEG blocks (16 px, chroma subsampled) the feathered ellipse reaches into.
+    beyond = cv2.dilate(touched.astype(np.uint8), np.ones((33, 33), np.uint8)) == 0
+    assert beyond.mean() > 0.8 and np.array_equal(blurred[beyond], plain[beyond])
+
+    # Removed for good: a re-plan does not make it again.
+    version = client.get(f"/api/images/{name}").get_json()["version"]
+    assert post(version, {"op_id": op["op_id"], "remove": True}).status_code == 200
+    assert not process_shoot(dataclasses.replace(settings, only="plan")).failed
+    assert not [o for o in _doc(out, name)["operations"] if o["kind"] == "blur_face"]
+
+
+def _doc(out: Path, name: str) -> dict:
+    return json.loads((out / "instructions" / f"{name}.json").read_text())
+
+
+def test_a_blur_of_the_plans_redrawn_by_a_reviewer_keeps_its_box_across_replans(testdata: Path,
+                                                                                  tmp_path: Path) -> None:
+    name = "2008_002079.jpg"
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / name).write_bytes((testdata / "faces" / "pascal_voc" / name).read_bytes())
+    chart = tmp_path / "blur.yaml"
+    chart.write_text("schema_version: 2\nextends: base\nprivacy:\n  blur_faces: all\n")
+    settings = RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local", chart=str(chart))
+    assert not process_shoot(settings).failed
+    client = create_app(settings.out_dir, reviewer="Ana").test_client()
+    planned = next(o for o in client.get(f"/api/images/{name}").get_json()["doc"]["operations"]
+                   if o["kind"] == "blur_face")
+    x, y, w, h = planned["params"]["box"]
+    taller = [x, y - 0.25 * h, w, 1.25 * h]  # a hat the head's proportions left out
+    url = f"/api/images/{name}"
+    resp = client.post(url, json={"version": 0, "changes": [{"op_id": planned["op_id"], "box": taller}]})
+    assert resp.status_code == 200, resp.get_json()
+    removed = client.post(url, json={"version": resp.get_json()["version"],
+                                     "changes": [{"op_id": planned["op_id"], "remove": True}]})
+    assert "reject it instead" in removed.get_json()["error"]  # the plan's own is turned down, not taken away
+    assert not process_shoot(dataclasses.replace(settings, only="plan")).failed
+    op = next(o for o in _doc(settings.out_dir, name)["operations"] if o["op_id"] == planned["op_id"])
+    assert op["params"]["box"] == [round(v, 1) for v in taller] and op["review"]["status"] == "accepted"
+    assert op["params"]["face_box"] == planned["params"]["face_box"]  # the detector's, as it was

@@ -34,6 +34,7 @@ CHROMIUM = Path(os.environ.get("POSTPROD_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # Predicates are functions: a bare expression would be eval'd in the page, which its CSP refuses.
+PHOTO_LOADED = "() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0"
 TILES_LOADED = "() => [...document.querySelectorAll('.ztile')].every(t => t.complete && t.naturalWidth > 0)"
 ARTIFACTS = Path(os.environ.get("POSTPROD_TEST_ARTIFACTS", Path(__file__).parent / "artifacts")) / "review_browser"
 
@@ -172,7 +173,7 @@ def test_review_in_a_browser(browser, page, server) -> None:  # noqa: ANN001
     cast, spread = doc["measurements"]["wb_cast_mired"], doc["measurements"]["wb_uncertainty_mired"]
     expect(page.locator("#measurements")).to_contain_text(
         f"neutrals read {abs(cast):.0f} mired {'warm' if cast > 0 else 'cool'} (±{spread:.0f})")
-    page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
+    page.wait_for_function(PHOTO_LOADED)
     page.keyboard.press("h")  # clipped-highlights overlay on
     expect(page.locator("#clip")).to_be_visible()
     page.keyboard.press("h")
@@ -339,7 +340,7 @@ def test_zoom_to_100_percent_and_side_by_side(page, server) -> None:  # noqa: AN
     base, _ = server
     page.goto(f"{base}/image/{BIG.replace(' ', '%20')}")
     expect(page.locator(".op").first).to_be_visible()
-    page.wait_for_function("() => document.getElementById('photo').complete && document.getElementById('photo').naturalWidth > 0")
+    page.wait_for_function(PHOTO_LOADED)
     fit_width = page.evaluate("document.querySelector('.canvas').getBoundingClientRect().width")
     assert fit_width < 1000
     page.keyboard.press("z")
@@ -573,3 +574,59 @@ def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path
         expect(page.get_by_role("button", name="Proposed")).to_be_hidden()
         expect(page.locator(".pane-label")).to_have_text("After")
         assert np.abs(_mean_rgb(page, base) - proposed).max() < 2.0
+
+
+def test_a_face_the_detector_missed_is_blurred_by_drawing_over_it(page, server,  # noqa: ANN001
+                                                                   faces_dir: Path) -> None:
+    """A reviewer presses m and drags over a face (people's own box on it): the plan gains a blur there, the after
+    picture loses the face's detail, and Remove takes it away."""
+    import cv2
+    from playwright.sync_api import expect
+
+    from benchmarks.accuracy_corpus import pascal_voc_boxes
+    from benchmarks.privacy_blur import fine_detail
+    from pipeline.planning.rules.privacy import head_box
+
+    base, out = server
+    page.goto(f"{base}/image/{SP}")
+    expect(page.locator(".op")).to_have_count(4)
+    page.wait_for_function(PHOTO_LOADED)
+    before_url = page.get_attribute("#photo", "src")
+    pictures = [page.request.get(base + before_url).body()]
+    face = max(pascal_voc_boxes(faces_dir / "boxes.xml")[SP], key=lambda b: b[2])  # drawn by people
+    head = head_box(face)
+    rect = page.locator("#photo").bounding_box()
+    scale = rect["width"] / doc_of(out, SP)["image"]["width"]
+    page.keyboard.press("m")
+    expect(page.locator("#stage")).to_have_class(re.compile(r"\bdrawing\b"))
+    x0, y0 = rect["x"] + head[0] * scale, rect["y"] + head[1] * scale
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + head[2] * scale / 2, y0 + head[3] * scale / 2, steps=4)
+    page.mouse.move(x0 + head[2] * scale, y0 + head[3] * scale, steps=4)
+    page.mouse.up()
+    op = page.locator('li[data-op="blur_face-drawn-1"]')
+    expect(op.locator(".amount")).to_have_text("marked by a reviewer")
+    expect(page.locator("svg#overlay .blur")).to_have_count(1)
+    expect(page.locator("#stage")).not_to_have_class(re.compile(r"\bdrawing\b"))
+    drawn = next(o for o in doc_of(out, SP)["operations"] if o["op_id"] == "blur_face-drawn-1")
+    assert drawn["params"]["drawn"] and drawn["review"]["status"] == "accepted"
+    assert np.allclose(drawn["params"]["box"], head, atol=1.5 / scale), (drawn["params"]["box"], head)
+    # The after picture is rendered again with the face blurred: its detail gone, as the exports will be.
+    expect(page.locator("#photo")).not_to_have_attribute("src", before_url)
+    page.wait_for_function(PHOTO_LOADED)
+    after_url = page.get_attribute("#photo", "src")
+    pictures = [cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+                for body in (pictures[0], page.request.get(base + after_url).body())]
+    # The picture before is no longer the image's: its URL (a tab not reloaded) is sent to the current one, not
+    # rendered under the old key, where an undo would find a blurred picture.
+    old = page.request.get(base + before_url, max_redirects=0)
+    assert old.status == 307 and old.headers["location"].endswith(after_url), old.headers
+    k = pictures[0].shape[1] / doc_of(out, SP)["image"]["width"]
+    x, y, w, h = (int(round(v * k)) for v in face)
+    inside = (slice(y, y + h), slice(x, x + w))
+    assert fine_detail(pictures[1])[inside].mean() <= 0.2 * fine_detail(pictures[0])[inside].mean()
+    shot(page, "image-blur-drawn")
+    op.locator("button.remove-blur").click()
+    expect(page.locator('li[data-op="blur_face-drawn-1"]')).to_have_count(0)
+    assert not [o for o in doc_of(out, SP)["operations"] if o["kind"] == "blur_face"]

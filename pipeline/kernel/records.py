@@ -188,7 +188,8 @@ class Operation:
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
         blur_face ``{"face_index" | "unsure_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer
-        blurs, and the detector's box of the face, or of the record's unsure detection);
+        blurs, and the detector's box of the face, or of the record's unsure detection) or, drawn by a reviewer
+        on a face the detector missed, ``{"box", "drawn": true}``;
         straighten ``{"angle_deg", "axis": "horizon"|"verticals"}`` (the crop rectangle's turn,
         counter-clockwise on screen positive, equal to the measured tilt);
         crop ``{"aspect", "box": [x, y, w, h], "placement", "angle_deg"}`` (Camera Raw's model: the

@@ -660,9 +660,11 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
     if blurs:
         faces = [str(int(p["face_index"]) + 1) for p in blurs if p.get("face_index") is not None]
-        unsure = len(blurs) - len(faces)
+        drawn = sum(bool(p.get("drawn")) for p in blurs)
+        unsure = len(blurs) - len(faces) - drawn
         what = ([f"face{'s' if len(faces) > 1 else ''} {', '.join(faces)}"] if faces else []) + (
-            [f"{unsure} unsure detection{'s' if unsure > 1 else ''}"] if unsure else [])
+            [f"{unsure} unsure detection{'s' if unsure > 1 else ''}"] if unsure else []) + (
+            [f"{drawn} face{'s' if drawn > 1 else ''} a reviewer marked"] if drawn else [])
         out.notes.append(f"postprod delivers {' and '.join(what)} blurred for privacy: Camera Raw has no setting for "
                          "it, and an export from these settings shows them as photographed (blur them before "
                          "publishing)")

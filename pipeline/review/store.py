@@ -85,6 +85,11 @@ MAX_COMMENT = 2000
 MAX_NAME = 100
 # Relative aspect error allowed in an edited crop (the browser rounds pixels).
 ASPECT_TOLERANCE = 0.01
+# Operations a reviewer may add to an image by hand, each from a box drawn on it: a face the detector missed,
+# blurred for privacy (turned away, masked, in a reflection). Their op_ids: the kind, "drawn" and a number.
+ADDABLE_KINDS = ("blur_face",)
+# The smallest region a reviewer may blur, in full-resolution pixels either way (a slip of the mouse is smaller).
+MIN_DRAWN_PX = 4.0
 
 # What the review app adds to the review database (pipeline.outputs.decisions makes the rest):
 # image-level decisions, and an id per decision in the audit trail. Additive, checked on every open.
@@ -162,6 +167,8 @@ class OpChange:
     tint_shift: float | None = None  # white balance
     angle_deg: float | None = None  # straighten
     rotate_deg: float | None = None  # a crop's own turn on top of the straightening
+    add: str | None = None  # a kind of :data:`ADDABLE_KINDS`: a new operation (its ``box``), ``op_id`` picked if empty
+    remove: bool = False  # take away an operation a reviewer added (the plan's own are rejected instead)
 
 
 @dataclass
@@ -222,11 +229,18 @@ def parse_change(data: Any) -> OpChange:
     if not isinstance(data, dict):
         raise ReviewError("each change must be an object")
     unknown = set(data) - {"op_id", "status", "ev", "box", "comment", "temperature_shift_k", "mired_shift",
-                           "tint_shift", "angle_deg", "rotate_deg"}
+                           "tint_shift", "angle_deg", "rotate_deg", "add", "remove"}
     if unknown:
         raise ReviewError(f"unknown fields in change: {sorted(unknown)}")
-    op_id = data.get("op_id")
-    if not isinstance(op_id, str) or not op_id:
+    add, remove = data.get("add"), data.get("remove", False)
+    if add is not None and add not in ADDABLE_KINDS:
+        raise ReviewError(f"add must be one of {', '.join(ADDABLE_KINDS)}")
+    if not isinstance(remove, bool):
+        raise ReviewError("remove must be true or false")
+    if add is not None and (remove or data.get("box") is None):
+        raise ReviewError(f"an added {add} needs its box (and is not removed in the same change)")
+    op_id = data.get("op_id", "" if add is not None else None)
+    if not isinstance(op_id, str) or not (op_id or add is not None):
         raise ReviewError("op_id is required")
     status = data.get("status")
     if status is not None and status not in REVIEW_STATUSES:
@@ -253,7 +267,7 @@ def parse_change(data: Any) -> OpChange:
         ("tint_shift", MAX_ABS_TINT, 2), ("angle_deg", MAX_ABS_ANGLE, 2), ("rotate_deg", MAX_ABS_ANGLE, 2))}
     if amounts["temperature_shift_k"] is not None and amounts["mired_shift"] is not None:
         raise ReviewError("give a white balance's shift in kelvin or in mired, not both")
-    return OpChange(op_id, status, ev, box, comment, **amounts)
+    return OpChange(op_id, status, ev, box, comment, **amounts, add=add, remove=remove)
 
 
 def _number(data: dict[str, Any], name: str, limit: float, nd: int) -> float | None:
@@ -906,7 +920,8 @@ class ReviewStore:
                     self._audit(con, at, reviewer, d.source_path, op_id, what, before, after, version, change_id)
                 reviewed = {op["op_id"]: op.get("review") for op in new["operations"]}
                 for op_id in dict.fromkeys(op_id for op_id, *_ in audit if op_id is not None):
-                    decisions.save(con, d.source_path, op_id, reviewed[op_id])
+                    if op_id in reviewed:  # (a removed one's decision went with it)
+                        decisions.save(con, d.source_path, op_id, reviewed[op_id])
                 sha = self._write_doc(entry, new)
                 con.execute("UPDATE images SET version = ?, doc_sha = ? WHERE source_path = ?",
                             (version, sha, d.source_path))
@@ -974,13 +989,17 @@ class ReviewStore:
     def _undo_body(before: dict[str, Any], after: dict[str, Any], culling: dict[str, Any],
                    asked: Any) -> dict[str, Any]:
         """The changes that take ``after`` back to ``before``: per changed operation its former status,
-        comment and every parameter a reviewer may set; the former culling fields."""
+        comment and every parameter a reviewer may set; an added operation removed, a removed one added again;
+        the former culling fields."""
         body: dict[str, Any] = {}
         old_ops = {o["op_id"]: o for o in before["operations"]}
         changes = []
         for op in after["operations"]:
             old = old_ops.get(op["op_id"])
-            if old is None or (old["params"] == op["params"] and old["review"] == op["review"]):
+            if old is None:  # added by this decision: removed
+                changes.append({"op_id": op["op_id"], "remove": True})
+                continue
+            if old["params"] == op["params"] and old["review"] == op["review"]:
                 continue
             change: dict[str, Any] = {"op_id": op["op_id"], "status": old["review"]["status"]}
             if (old["review"].get("comment") or None) != (op["review"].get("comment") or None):
@@ -992,6 +1011,14 @@ class ReviewStore:
             if op["kind"] == "straighten" and old["params"].get("angle_deg") != op["params"].get("angle_deg"):
                 change["angle_deg"] = old["params"]["angle_deg"]
             changes.append(change)
+        now = {op["op_id"] for op in after["operations"]}
+        for op in before["operations"]:  # a reviewer's addition removed: added again, as it was
+            if op["op_id"] not in now and (op.get("review") or {}).get("added"):
+                change = {"op_id": op["op_id"], "add": op["kind"], "box": op["params"]["box"],
+                          "status": op["review"]["status"]}
+                if op["review"].get("comment"):
+                    change["comment"] = op["review"]["comment"]
+                changes.append(change)
         if changes:
             body["changes"] = changes
         if asked:
@@ -1000,9 +1027,14 @@ class ReviewStore:
 
     def _apply(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], change: OpChange, reviewer: str,
                at: str) -> list[tuple[str | None, str, Any, Any]]:
+        added: list[tuple[str | None, str, Any, Any]] = []
+        if change.add is not None:
+            change, added = self._add(con, sp, doc, change, reviewer, at)
         op = next((o for o in doc["operations"] if o["op_id"] == change.op_id), None)
         if op is None:
             raise ReviewError(f"no operation {change.op_id!r} in {sp}")
+        if change.remove:
+            return self._remove(con, sp, doc, op)
         review = dict(op.get("review") or {"status": "pending", "by": None, "at": None, "comment": None})
         p = op["params"]
         out: list[tuple[str | None, str, Any, Any]] = []
@@ -1027,9 +1059,12 @@ class ReviewStore:
                 raise ReviewError(f"{change.op_id}: a shadow lift is 0 EV (none) or more, got {change.ev:+g}")
             set_param("ev", change.ev)
         if change.box is not None:
-            if op["kind"] != "crop":
+            if op["kind"] == "blur_face":
+                self._check_drawn(doc, change.box)
+            elif op["kind"] != "crop":
                 raise ReviewError(f"{change.op_id} ({op['kind']}) is not a crop")
-            self._check_crop_shape(op, change.box)  # whether it fits is checked at its final angle
+            else:
+                self._check_crop_shape(op, change.box)  # whether it fits is checked at its final angle
             set_param("box", list(change.box))
         if change.temperature_shift_k is not None or change.mired_shift is not None or change.tint_shift is not None:
             if op["kind"] != "white_balance":
@@ -1065,7 +1100,64 @@ class ReviewStore:
             else:
                 review["by"], review["at"] = reviewer, at
             op["review"] = review
-        return out
+        return added + out
+
+    def _add(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], change: OpChange, reviewer: str,
+             at: str) -> tuple[OpChange, list[tuple[str | None, str, Any, Any]]]:
+        """Put a reviewer's new operation (``change.add``, at ``change.box``) into ``doc``, accepted, marked
+        ``added`` in its review so that a re-plan makes it again; return the change left to apply to it (its
+        status or comment: the box is taken) and the audit row.
+
+        Its op_id is the one asked for, when it is free and of the kind's drawn ones (an undone removal made
+        again), else the next free ``<kind>-drawn-<n>``.
+        """
+        assert change.add is not None and change.box is not None
+        kind, box = change.add, list(change.box)
+        self._check_drawn(doc, change.box)
+        prefix = f"{kind}-drawn-"
+        taken = {o["op_id"] for o in doc["operations"]} | {
+            op for (op,) in con.execute("SELECT op_id FROM decisions WHERE source_path = ?", (sp,))}
+        op_id = change.op_id
+        if op_id in taken or not (op_id.startswith(prefix) and op_id[len(prefix):].isdigit()):
+            op_id = prefix + str(next(n for n in range(1, len(taken) + 2) if f"{prefix}{n}" not in taken))
+        params = {"box": box, "drawn": True}
+        reason = f"blurred for privacy: a face {reviewer} marked in the review"
+        review = {"status": "accepted", "by": reviewer, "at": at, "comment": None, "params": dict(params),
+                  "added": {"kind": kind, "reason": reason}}
+        op = {"op_id": op_id, "kind": kind, "params": params, "reason": reason, "measured": None, "target": None,
+              "confidence": 1.0, "applied_by": "renderer", "review": review}
+        ops = doc["operations"]
+        after = max((k + 1 for k, o in enumerate(ops) if o["kind"] == kind), default=None)
+        if after is None:  # before the checks, flags and crops (the plan's order: corrections first)
+            after = next((k for k, o in enumerate(ops) if o["kind"] in ("crop", "flag", "reject")), len(ops))
+        ops.insert(after, op)
+        for param, value in params.items():
+            self._remember_edit(con, sp, op_id, param, None, value)
+        return OpChange(op_id, status=change.status, comment=change.comment), [(op_id, "added", None, params)]
+
+    def _remove(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any],
+                op: dict[str, Any]) -> list[tuple[str | None, str, Any, Any]]:
+        """Take a reviewer's added operation out of ``doc`` and out of the database's decisions and edits."""
+        if op["kind"] not in ADDABLE_KINDS or not (op.get("review") or {}).get("added"):
+            raise ReviewError(f"{op['op_id']} ({op['kind']}) was not drawn by a reviewer: reject it instead")
+        doc["operations"].remove(op)
+        con.execute("DELETE FROM decisions WHERE source_path = ? AND op_id = ?", (sp, op["op_id"]))
+        con.execute("DELETE FROM edits WHERE source_path = ? AND op_id = ?", (sp, op["op_id"]))
+        return [(op["op_id"], "removed", {"kind": op["kind"], **op["params"], "status": op["review"]["status"]},
+                 None)]
+
+    @staticmethod
+    def _check_drawn(doc: dict[str, Any], box: tuple[float, float, float, float]) -> None:
+        """A region drawn on the image: at least :data:`MIN_DRAWN_PX` either way, no larger than the image and
+        on it (a head at the frame's edge may reach beyond it)."""
+        x, y, w, h = box
+        W, H = float(doc["image"]["width"]), float(doc["image"]["height"])
+        if w < MIN_DRAWN_PX or h < MIN_DRAWN_PX:
+            raise ReviewError(f"a drawn region must be at least {MIN_DRAWN_PX:g} pixels either way (got {w:g}x{h:g})")
+        if w > W or h > H:
+            raise ReviewError(f"a drawn region must fit in the {W:.0f}x{H:.0f} image (got {w:g}x{h:g})")
+        if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+            raise ReviewError(f"the region {w:g}x{h:g} at ({x:g}, {y:g}) lies off the {W:.0f}x{H:.0f} image")
 
     @staticmethod
     def _planned(con: sqlite3.Connection, sp: str, op_id: str, param: str, current: Any) -> Any:

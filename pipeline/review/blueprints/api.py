@@ -104,8 +104,11 @@ def change_image(source_path: str) -> Response:
     """Body: ``{"version": N, "reviewer": "...", "changes": [{"op_id", "status"?, "ev"?, "box"?, "comment"?,
     "temperature_shift_k"?, "tint_shift"?, "angle_deg"?, "rotate_deg"?}]}`` or ``{"version": N, "all":
     {"status": ...}}``: accepted/rejected for every pending automatic correction (never a flag or a
-    retoucher's task), done for every operation not rejected. The answer carries ``undo``, a
-    ``POST /api/decisions`` item that takes the change back."""
+    retoucher's task), done for every operation not rejected. A change ``{"add": "blur_face", "box": [x, y, w,
+    h]}`` blurs a region a reviewer drew (a face the detector missed; full-resolution pixels), kept across
+    re-plans; ``{"op_id", "remove": true}`` takes such a drawn one away (the plan's own are rejected); ``box``
+    on a blur draws it again. The answer carries ``undo``, a ``POST /api/decisions`` item that takes the change
+    back."""
     context = review_context()
     store = context.store
     body: Any = request.get_json(silent=True)

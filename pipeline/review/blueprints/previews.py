@@ -8,12 +8,17 @@ rendered with, else one rendered now by the same path from the run's preview.
 Sources are reached only through the manifest's ``source_path``, never a path
 the client sends. The "after" URL carries a key of the operations applied
 (:func:`~pipeline.review.payloads.after_key`), so the browser may keep it
-for an hour: a changed amount is a new URL.
+for an hour: a changed amount is a new URL. A URL whose key is no longer the
+image's (a tab that has not reloaded since another decided) is redirected to
+the current one: the picture of the operations the image has now is never kept
+under another set's name, where an undo would find it.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, send_file
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, abort, redirect, request, send_file
 
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
@@ -30,6 +35,17 @@ VARIANTS = ("before", "after", "proposed", "thumb", "clip")
 previews = Blueprint("previews", __name__, url_prefix="/preview")
 
 
+def moved_key(current: str) -> Response | None:
+    """A redirect to this request's URL under the ``current`` key, when it asks for another (never cached); or
+    None."""
+    wanted = request.args.get("k")
+    if wanted is None or wanted == current:
+        return None
+    resp = redirect(f"{request.path}?{urlencode({**request.args, 'k': current})}", code=307)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @previews.get("/<variant>/<path:source_path>")
 def preview(variant: str, source_path: str) -> Response:
     if variant not in VARIANTS:
@@ -42,6 +58,8 @@ def preview(variant: str, source_path: str) -> Response:
         doc = store.peek(source_path) if variant in ("after", "proposed", "thumb") else None
     except NotFound:
         abort(404)
+    if doc is not None and (moved := moved_key(proposed_key(doc) if variant == "proposed" else after_key(doc))):
+        return moved
     if variant == "thumb" and doc is not None and doc.get("exports") and store.stale(source_path, doc) is False:
         # Nothing changed since the render: its own picture of the corrections is the thumbnail.
         rendered = store.out_dir / after_preview_name(entry.content_hash)

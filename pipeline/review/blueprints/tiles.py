@@ -18,8 +18,9 @@ from flask import Blueprint, Response, abort
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.kernel.errors import InputError
 from pipeline.kernel.records import SourceKind
-from pipeline.review.blueprints.previews import cache_name
+from pipeline.review.blueprints.previews import cache_name, moved_key
 from pipeline.review.context import review_context
+from pipeline.review.payloads import proposed_key
 from pipeline.review.errors import json_error
 from pipeline.review.preview import (
     bracket_frames,
@@ -48,6 +49,8 @@ def tile(variant: str, scale: int, col: int, row: int, source_path: str) -> Resp
         doc, _ = store.get(source_path)
     except NotFound:
         abort(404)
+    if moved := moved_key(proposed_key(doc)):  # (the tiles' key: previews.py)
+        return moved
     width, height = int(doc["image"]["width"]), int(doc["image"]["height"])
     try:
         tile_box(col, row, scale, width, height)

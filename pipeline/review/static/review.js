@@ -600,6 +600,8 @@ const view = {
   overlays: { faces: true, crops: true, clip: false, level: true, subject: false },
   drafts: {}, // op_id -> crop box being edited
   drag: null,
+  drawing: null, // a blur being drawn: { op_id } (null: a new one), and its box so far (sketch)
+  sketch: null,
   strip: [], // the filmstrip's images (the gallery's filters)
   stripIndex: new Map(),
   prefetched: new Map(), // source_path -> payload promise
@@ -618,7 +620,8 @@ function opAmount(op) {
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
     case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
-    case "blur_face": return p.face_index == null ? "unsure face blurred" : `face ${p.face_index + 1} blurred`;
+    case "blur_face": return p.drawn ? "marked by a reviewer" : p.face_index == null ? "unsure face blurred"
+      : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
       + `, tint ${fmt(p.tint_shift, 1, true)}`;
     case "straighten": return `${fmt(p.angle_deg, 2, true)}° (${p.axis})`
@@ -723,6 +726,14 @@ function opEditor(op) {
     for (const i of [temp, tint]) i.addEventListener("keydown", (ev) => { if (ev.key === "Enter") set(); });
     return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, mired ? " mired (+ warmer)" : " K"), h("label", { text: "Tint " }, tint),
       h("button", { type: "button", class: "set-wb", text: "Set", onclick: set }));
+  }
+  if (op.kind === "blur_face") {
+    const drawing = view.drawing && view.drawing.op_id === op.op_id;
+    return h("div", { class: "edit" },
+      h("button", { type: "button", class: "redraw-blur", text: drawing ? "Drawing… (Esc)" : "Redraw",
+                    title: "Drag a new box over the face on the picture", onclick: () => startDrawing(op.op_id) }),
+      op.review.added ? h("button", { type: "button", class: "remove-blur", text: "Remove",
+                                      onclick: () => send([{ op_id: op.op_id, remove: true }]) }) : null);
   }
   if (op.kind === "straighten") {
     return h("div", { class: "edit" }, numberEditor("Angle", p.angle_deg, { step: "0.1", min: "-45", max: "45" }, "°",
@@ -914,6 +925,28 @@ function renderOverlay() {
         h("title", { text: op.reason }),
         h("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, "stroke-width": 2 * unit }),
         h("text", { x: x0 + 4 * unit, y: y1 - 6 * unit, "font-size": 14 * unit, text: name })));
+    }
+  }
+  if (view.overlays.faces || view.drawing) {
+    // The faces blurred for privacy: the ellipse the renderer replaces (inscribed in the head's box).
+    for (const op of doc.operations) {
+      if (op.kind !== "blur_face") continue;
+      const [x, y, w, hgt] = op.params.box;
+      const sel = selectedOp === op;
+      const cls = "blur" + (active(op) ? "" : " rejected") + (sel ? " selected" : "");
+      const g = h("g", { class: cls, "data-op": op.op_id },
+        h("title", { text: `${opAmount(op)} (${op.review.status})` }),
+        h("ellipse", { cx: x + w / 2, cy: y + hgt / 2, rx: w / 2, ry: hgt / 2, "stroke-width": (sel ? 3 : 1.5) * unit,
+                       "stroke-dasharray": `${4 * unit} ${3 * unit}` }),
+        h("text", { x: x + w / 2, y: y + hgt + 14 * unit, "font-size": 12 * unit, "text-anchor": "middle",
+                    text: op.params.drawn ? "blur (drawn)" : "blur" }));
+      children.push(g);
+    }
+    if (view.sketch) {
+      const [x, y, w, hgt] = view.sketch;
+      children.push(h("g", { class: "blur sketch" },
+        h("rect", { x, y, width: w, height: hgt, "stroke-width": 1.5 * unit }),
+        h("ellipse", { cx: x + w / 2, cy: y + hgt / 2, rx: w / 2, ry: hgt / 2, "stroke-width": 2 * unit })));
     }
   }
   // Shown beyond the image only while the stage is widened for padded crops (fit: stageExtent).
@@ -1118,10 +1151,24 @@ function setupPane(pane) {
   let press = null;
   viewport.addEventListener("pointerdown", (ev) => {
     if (ev.button !== 0 || view.drag) return;
+    if (view.drawing) {  // a blur's box: from here to where the button is let go
+      const at = imagePoint(pane, ev);
+      view.drawing.from = at;
+      view.sketch = [at[0], at[1], 0, 0];
+      viewport.setPointerCapture(ev.pointerId);
+      ev.preventDefault();
+      return;
+    }
     press = { x: ev.clientX, y: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop, moved: false };
     viewport.setPointerCapture(ev.pointerId);
   });
   viewport.addEventListener("pointermove", (ev) => {
+    if (view.drawing && view.drawing.from) {
+      const [x0, y0] = view.drawing.from, [x1, y1] = imagePoint(pane, ev);
+      view.sketch = [Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0)];
+      renderOverlay();
+      return;
+    }
     if (!press) return;
     const dx = ev.clientX - press.x, dy = ev.clientY - press.y;
     if (Math.abs(dx) + Math.abs(dy) > 4) press.moved = true;
@@ -1131,6 +1178,7 @@ function setupPane(pane) {
     }
   });
   viewport.addEventListener("pointerup", (ev) => {
+    if (view.drawing && view.drawing.from) { finishDrawing(); return; }
     const p = press;
     press = null;
     if (!p || p.moved) return;
@@ -1138,6 +1186,41 @@ function setupPane(pane) {
     const x = (ev.clientX - rect.left) / view.scale, y = (ev.clientY - rect.top) / view.scale;
     setZoom(view.zoom === "fit" ? 1 : "fit", [x, y]);
   });
+}
+
+// Where a pointer event falls on the image, in full-resolution pixels (the overlay's and the operations' frame).
+function imagePoint(pane, ev) {
+  const rect = pane.querySelector(".canvas").getBoundingClientRect();
+  const { width: W, height: H } = view.payload.doc.image;
+  return [Math.min(W, Math.max(0, (ev.clientX - rect.left) / view.scale)),
+          Math.min(H, Math.max(0, (ev.clientY - rect.top) / view.scale))];
+}
+
+// Drawing a blur: over a face the detector missed (a new one, op_id null) or again over one of the plan's or a
+// drawn one (its op_id). The next drag on the picture gives its box; Esc stops.
+function startDrawing(opId = null) {
+  view.drawing = view.drawing && view.drawing.op_id === opId ? null : { op_id: opId };
+  view.sketch = null;
+  document.getElementById("stage").classList.toggle("drawing", Boolean(view.drawing));
+  document.getElementById("draw-blur").classList.toggle("on", Boolean(view.drawing) && opId === null);
+  if (view.drawing) toast("Drag a box over the face to blur (Esc: stop)");
+  renderAll();
+}
+
+function stopDrawing() {
+  view.drawing = null;
+  view.sketch = null;
+  document.getElementById("stage").classList.remove("drawing");
+  document.getElementById("draw-blur").classList.remove("on");
+}
+
+function finishDrawing() {
+  const box = view.sketch && view.sketch.map((v) => Math.round(v * 10) / 10);
+  const opId = view.drawing.op_id;
+  stopDrawing();
+  // A click, not a drag (or a sliver): nothing drawn.
+  if (!box || box[2] < 4 || box[3] < 4) { toast("Drag a box over the face: nothing drawn"); renderAll(); return; }
+  send([opId ? { op_id: opId, box } : { add: "blur_face", box }]);
 }
 
 function setZoom(zoom, at) {
@@ -1472,6 +1555,7 @@ async function setupImage() {
   loadStrip();
   window.addEventListener("resize", () => { layoutStage(); renderOverlay(); for (const p of document.querySelectorAll("#stage .pane")) loadTiles(p); });
   for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => setShow(b.dataset.view));
+  document.getElementById("draw-blur").addEventListener("click", () => startDrawing());
   for (const b of document.querySelectorAll("[data-zoom]")) b.addEventListener("click", () => setZoom(b.dataset.zoom === "fit" ? "fit" : 1));
   for (const box of document.querySelectorAll("[data-overlay]")) {
     box.addEventListener("change", () => toggleOverlay(box.dataset.overlay, box.checked));
@@ -1512,6 +1596,8 @@ function imageKeys(ev) {
   else if (k === "d" && op) send([{ op_id: op.op_id, status: "done" }]);
   else if (k === "ArrowLeft") gotoImage(neighbours()[0]);
   else if (k === "ArrowRight") gotoImage(neighbours()[1]);
+  else if (k === "Escape" && view.drawing) { stopDrawing(); renderAll(); }
+  else if (k === "m") startDrawing();
   else if (k === "Escape") { if (view.zoom !== "fit") setZoom("fit"); else location.href = "/" + (sessionStorage.getItem("postprod.query") ? "?" + sessionStorage.getItem("postprod.query") : ""); }
   else if (k === "z" || k === " ") setZoom(view.zoom === "fit" ? 1 : "fit");
   else if (k === "y") setShow(view.show === "both" ? "after" : "both");
