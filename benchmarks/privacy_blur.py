@@ -25,6 +25,15 @@ under ``base`` and under a chart extending it with ``privacy: {blur_faces: all}`
 - and the blurs on no drawn face (the detector's false faces, or faces the drawers left out), and the render
   stage's seconds an image with and without the blurs.
 
+With ``--review`` a reviewer's pass follows, as production works: the plan flags every frame with a blur
+(``privacy``) for a person to look for the faces it missed. On each flagged frame, every drawn face left unblurred
+is blurred as a reviewer does it in the review app: a box dragged over the head (the head's box around the drawn
+face, :func:`~pipeline.planning.rules.privacy.head_box`), sent through the review store as the app sends it
+(:meth:`~pipeline.review.store.ReviewStore.decide`, timed: the instructions JSON, XMP and parquet written). The
+shoot is rendered again (``--only render``) and those faces judged on the new delivery: 90 % of the drawn box or
+more under a blur, and the detail left. A missed face on a frame with no blur at all is counted apart: no flag
+sends a person there.
+
 With ``--mosaic`` the same photos are also laid side by side at their own size on one 6000 x 4000 frame (24 MP,
 a grey ground between them) and judged again: the same faces, at the same pixel sizes, in a frame the detector sees
 at a fifth of its size (at most ``detect_faces.detector_long_edge``, 1280 px): what a small face in a large frame
@@ -33,18 +42,20 @@ meets.
 There is no face-recognition model here (InsightFace's are for research only, OpenCV's SFace is not in the
 shared data), so "unrecognisable" rests on the detail left, not on a recogniser's verdict.
 
-    python benchmarks/privacy_blur.py [FOLDER ...] [--mosaic] [--write] [--about TEXT]
+    python benchmarks/privacy_blur.py [FOLDER ...] [--mosaic] [--review] [--write] [--about TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +72,9 @@ from benchmarks.accuracy_corpus import pascal_voc_boxes  # noqa: E402
 from models.face_detectors import ScrfdDetector, YuNetDetector  # noqa: E402
 from pipeline.imaging.render import face_lift_mask  # noqa: E402
 from pipeline.kernel.run import RunSettings, process_shoot  # noqa: E402
+from pipeline.planning.rules.privacy import head_box  # noqa: E402
+from pipeline.review.culling import Decision  # noqa: E402
+from pipeline.review.store import OpChange, ReviewStore  # noqa: E402
 
 REPORT = ROOT / "benchmarks" / "PRIVACY.md"
 #: Drawn faces by their box's width in the delivered pixels.
@@ -85,6 +99,9 @@ class DrawnFace:
     covered: float = 0.0
     detail_left: float | None = None
     found: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # detector -> (plain, blurred)
+    source_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # in the photo's own pixels
+    flagged: bool = False  # its frame is flagged `privacy` (a person is sent to look)
+    reviewed: tuple[float, float | None] | None = None  # drawn over by the reviewer's pass: (covered, detail left)
 
 
 @dataclass
@@ -95,6 +112,8 @@ class Folder:
     blurs_on_no_drawn_face: int = 0
     photos: int = 0
     render_s: dict[str, list[float]] = field(default_factory=lambda: {"plain": [], "blurred": []})
+    reviewed_pass: bool = False  # a reviewer's pass was made (--review)
+    decide_s: list[float] = field(default_factory=list)  # its decisions' seconds, one a frame
 
 
 Drawn = tuple[tuple[float, float, float, float], tuple[tuple[float, float], ...]]
@@ -181,7 +200,8 @@ def mosaic(folders: list[Path], dest: Path) -> Path:
     return dest
 
 
-def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | None = None) -> Folder:
+def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | None = None,
+          review: bool = False) -> Folder:
     truth = drawn_faces(folder)
     shoot = work / "shoot"
     shoot.mkdir(parents=True)
@@ -189,11 +209,12 @@ def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | 
         shutil.copyfile(folder / name, shoot / name)
     chart = work / "blur.yaml"
     chart.write_text("schema_version: 2\nextends: base\nprivacy:\n  blur_faces: all\n")
-    outs = {}
+    outs, settings = {}, {}
     for label, ref in (("plain", "base"), ("blurred", str(chart))):
         outs[label] = work / label
-        process_shoot(RunSettings(shoot_dir=shoot, out_dir=outs[label], executor="local", chart=ref,
-                                  **({"graph_path": graph} if graph else {})))
+        settings[label] = RunSettings(shoot_dir=shoot, out_dir=outs[label], executor="local", chart=ref,
+                                      **({"graph_path": graph} if graph else {}))
+        process_shoot(settings[label])
     result = Folder(folder.name, photos=len(truth))
     for label in outs:
         result.render_s[label] = list(render_seconds(outs[label]).values())
@@ -204,6 +225,7 @@ def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | 
         scale = pictures["plain"].shape[1] / cv2.imread(str(folder / name)).shape[1]
         doc = json.loads((outs["blurred"] / "instructions" / f"{name}.json").read_text())
         ops = [o["params"] for o in doc["operations"] if o["kind"] == "blur_face"]
+        flagged = any(o["kind"] == "flag" and o["params"].get("check") == "privacy" for o in doc["operations"])
         h, w = pictures["plain"].shape[:2]
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
         under = np.zeros((h, w), dtype=np.float32)
@@ -216,8 +238,8 @@ def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | 
         result.blurs += len(ops)
         result.blurs_on_no_drawn_face += sum(
             not any(iou(tuple(v * scale for v in p["face_box"]), b) >= 0.3 for b, _ in drawn) for p in ops)
-        for b, pts in drawn:
-            f = DrawnFace(name, b, pts)
+        for (b, pts), (source_box, _) in zip(drawn, boxes):
+            f = DrawnFace(name, b, pts, source_box=source_box, flagged=flagged)
             if pts:
                 f.blurred = all(under[min(h - 1, max(0, int(y))), min(w - 1, max(0, int(x)))] >= 0.99 for x, y in pts)
             else:
@@ -230,7 +252,55 @@ def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | 
             f.found = {d: tuple(any(iou(box, b) >= 0.3 for box in found[d][label]) for label in ("plain", "blurred"))
                        for d in detectors}
             result.faces.append(f)
+    if review:
+        reviewer_pass(result, outs)
+        process_shoot(dataclasses.replace(settings["blurred"], only="render"))
+        judge_reviewed(result, outs)
     return result
+
+
+def reviewer_pass(result: Folder, outs: dict[str, Path]) -> None:
+    """Blur every missed face of a flagged frame as a reviewer does in the review app (a head's box dragged over
+    it, sent through the review store); time each frame's decision."""
+    result.reviewed_pass = True
+    store = ReviewStore(outs["blurred"])
+    by_photo: dict[str, list[DrawnFace]] = {}
+    for f in result.faces:
+        if f.flagged and not f.blurred:
+            by_photo.setdefault(f.photo, []).append(f)
+    for name, faces in by_photo.items():
+        _, version = store.get(name)
+        changes = tuple(OpChange("", add="blur_face", box=tuple(round(v, 1) for v in head_box(f.source_box)))
+                        for f in faces)
+        t0 = time.perf_counter()
+        store.decide([Decision(name, version, changes=changes)], "benchmark")
+        result.decide_s.append(time.perf_counter() - t0)
+    store.flush_embeds()
+
+
+def judge_reviewed(result: Folder, outs: dict[str, Path]) -> None:
+    """The faces the reviewer's pass drew over, on the delivery rendered again: the share of each drawn box under
+    a blur (any, the plan's or the reviewer's) and the detail left against the plain delivery."""
+    for name in {f.photo for f in result.faces if f.flagged and not f.blurred}:
+        plain = cv2.imread(str(outs["plain"] / "exports" / "shoot" / "web" / name))
+        again = cv2.imread(str(outs["blurred"] / "exports" / "shoot" / "web" / name))
+        doc = json.loads((outs["blurred"] / "instructions" / f"{name}.json").read_text())
+        scale = plain.shape[1] / float(doc["image"]["width"])
+        h, w = plain.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+        under = np.zeros((h, w), dtype=np.float32)
+        for o in doc["operations"]:
+            if o["kind"] == "blur_face" and o["review"]["status"] != "rejected":
+                under = np.maximum(under, face_lift_mask(xx, yy, tuple(v * scale for v in o["params"]["box"]), 0.0))
+        detail_plain, detail_again = fine_detail(plain), fine_detail(again)
+        for f in result.faces:
+            if f.photo != name or f.blurred or not f.flagged:
+                continue
+            x, y, bw, bh = (int(round(v)) for v in f.box)
+            inside = (slice(max(0, y), max(0, y) + bh), slice(max(0, x), max(0, x) + bw))
+            p = float(detail_plain[inside].mean())
+            f.reviewed = (float((under[inside] >= 0.99).mean()),
+                          float(detail_again[inside].mean()) / p if p > 0 else None)
 
 
 def _share(n: int, of: int) -> str:
@@ -266,6 +336,20 @@ def table(folders: list[Folder]) -> list[str]:
     blurred = [s for fo in folders for s in fo.render_s["blurred"]]
     lines = rows + ["", f"- blurs made: {blurs}; on no drawn face: {off} (a detector's false face, or a face the "
                         "drawers left out)"]
+    missed = [f for f in faces if not f.blurred]
+    if any(fo.reviewed_pass for fo in folders):
+        drawn_over = [f for f in missed if f.reviewed is not None]
+        held = [f for f in drawn_over if f.reviewed[0] >= 0.9]
+        left = [f.reviewed[1] for f in held if f.reviewed[1] is not None]
+        decide = [s for fo in folders for s in fo.decide_s]
+        lines.append(
+            f"- the reviewer's pass (`--review`): of the {len(missed)} faces not blurred, {len(drawn_over)} lie on "
+            f"frames flagged `privacy`, {len(missed) - len(drawn_over)} on frames with no blur (no flag sends a "
+            f"person there); drawn over in the review store and rendered again: {len(held)} of {len(drawn_over)} "
+            "with 90 % of the drawn box or more under a blur"
+            + (f", median fine detail left {statistics.median(left):.3f}" if left else "")
+            + (f"; a frame's decision {1000 * statistics.median(decide):.0f} ms median (JSON, XMP, parquet "
+               f"written; {len(decide)} frames)" if decide else ""))
     if plain and blurred:
         p, b = statistics.median(plain), statistics.median(blurred)
         lines.append(f"- render stage, median seconds an image: {p:.3f} plain, {b:.3f} with the blurs "
@@ -281,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                     "say) instead of the default")
     ap.add_argument("--mosaic", action="store_true", help="also judge the photos laid at their own size on one "
                     "24 MP frame (a second table)")
+    ap.add_argument("--review", action="store_true", help="then a reviewer's pass: the faces left unblurred on "
+                    "the frames flagged privacy drawn over through the review store, rendered again and judged")
     ap.add_argument("--write", action="store_true", help=f"write the table to {REPORT.relative_to(ROOT)}")
     ap.add_argument("--about", default="", help="with --write: where the folders' photos come from")
     args = ap.parse_args(argv)
@@ -294,15 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     judged, tiled = [], []
     with tempfile.TemporaryDirectory(prefix="postprod-privacy-") as tmp:
         for i, folder in enumerate(folders):
-            judged.append(judge(folder.resolve(), Path(tmp) / str(i), detectors, args.graph))
+            judged.append(judge(folder.resolve(), Path(tmp) / str(i), detectors, args.graph, args.review))
         if args.mosaic:
             frame = mosaic([f.resolve() for f in folders], Path(tmp) / "mosaic" / "24mp")
-            tiled.append(judge(frame, Path(tmp) / "mosaic" / "work", detectors, args.graph))
+            tiled.append(judge(frame, Path(tmp) / "mosaic" / "work", detectors, args.graph, args.review))
     m = machine()
     head = [f"- date: {m['date']}", f"- machine: {m['cpu']}, Python {m['python']}",
             f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
             "- command: `python benchmarks/privacy_blur.py " + " ".join(str(f) for f in args.folders)
-            + (f" --graph {args.graph}" if args.graph else "") + (" --mosaic" if args.mosaic else "") + "`",
+            + (f" --graph {args.graph}" if args.graph else "") + (" --mosaic" if args.mosaic else "")
+            + (" --review" if args.review else "") + "`",
             "- folders: " + "; ".join(f"{fo.name} ({fo.photos} photos, {len(fo.faces)} faces)" for fo in judged)]
     body = table(judged)
     if tiled:

@@ -38,7 +38,10 @@ from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH, summary_line
+from pipeline.outputs.xmp import files_note
 from pipeline.review.app import create_app
+from pipeline.review.culling import Decision
+from pipeline.review.store import OpChange, ReviewStore
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.privacy import head_box
 
@@ -305,6 +308,7 @@ def test_a_face_a_reviewer_marks_is_blurred_and_stays_across_replans(testdata: P
     assert op["reason"] == "blurred for privacy: a face Ana marked in the review"
     assert data["undo"]["changes"] == [{"op_id": "blur_face-drawn-1", "remove": True}]
     assert "1 face blurred" in data["doc"]["summary"]
+    assert "1 face a reviewer marked blurred for privacy" in data["doc"]["xmp_note"]  # (Camera Raw cannot)
     jsonschema.validate(data["doc"], json.loads(SCHEMA_PATH.read_text()))
 
     # Undo takes it away; the undo's own undo (redo) draws it again under its id.
@@ -354,8 +358,9 @@ def test_a_blur_of_the_plans_redrawn_by_a_reviewer_keeps_its_box_across_replans(
     settings = RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local", chart=str(chart))
     assert not process_shoot(settings).failed
     client = create_app(settings.out_dir, reviewer="Ana").test_client()
-    planned = next(o for o in client.get(f"/api/images/{name}").get_json()["doc"]["operations"]
-                   if o["kind"] == "blur_face")
+    ops = client.get(f"/api/images/{name}").get_json()["doc"]["operations"]
+    faces = [o for o in ops if o["kind"] == "blur_face"]
+    planned = faces[0]
     x, y, w, h = planned["params"]["box"]
     taller = [x, y - 0.25 * h, w, 1.25 * h]  # a hat the head's proportions left out
     url = f"/api/images/{name}"
@@ -364,7 +369,52 @@ def test_a_blur_of_the_plans_redrawn_by_a_reviewer_keeps_its_box_across_replans(
     removed = client.post(url, json={"version": resp.get_json()["version"],
                                      "changes": [{"op_id": planned["op_id"], "remove": True}]})
     assert "reject it instead" in removed.get_json()["error"]  # the plan's own is turned down, not taken away
+    # Turned down, it leaves the XMP's note (made again from the operations as decided); a note on the files stays.
+    version = resp.get_json()["version"]
+    rejected = client.post(url, json={"version": version,
+                                      "changes": [{"op_id": planned["op_id"], "status": "rejected"}]})
+    note = rejected.get_json()["doc"]["xmp_note"]
+    kept = [str(o["params"]["face_index"] + 1) for o in faces[1:] if "face_index" in o["params"]]
+    assert planned["params"]["face_index"] == 0 and f"faces {', '.join(kept)} and" in note, note
+    files = {**rejected.get_json()["doc"], "xmp_note": "the sidecar is b.xmp: a.CR2 took its stem; " + note}
+    assert files_note(files) == "the sidecar is b.xmp: a.CR2 took its stem"
+    client.post(url, json={"version": version + 1, "changes": [{"op_id": planned["op_id"], "status": "accepted"}]})
     assert not process_shoot(dataclasses.replace(settings, only="plan")).failed
     op = next(o for o in _doc(settings.out_dir, name)["operations"] if o["op_id"] == planned["op_id"])
     assert op["params"]["box"] == [round(v, 1) for v in taller] and op["review"]["status"] == "accepted"
     assert op["params"]["face_box"] == planned["params"]["face_box"]  # the detector's, as it was
+
+
+def test_the_benchmarks_reviewer_pass_blurs_a_missed_face_through_the_review_store(testdata: Path,
+                                                                                    tmp_path: Path) -> None:
+    """benchmarks/privacy_blur.py --review: a face the plan did not blur (here its blur turned down, so that the
+    reviewer's box is the only one on it), drawn over on a flagged frame, is judged blurred on the new delivery."""
+    from benchmarks.privacy_blur import judge, judge_reviewed, reviewer_pass
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    name = "2008_002079.jpg"
+    (folder / name).write_bytes((testdata / "faces" / "pascal_voc" / name).read_bytes())
+    (folder / "boxes.xml").write_text((testdata / "faces" / "pascal_voc" / "boxes.xml").read_text())
+    work = tmp_path / "work"
+    result = judge(folder, work, {})
+    face = result.faces[0]
+    assert face.blurred and face.flagged and face.reviewed is None
+    outs = {"plain": work / "plain", "blurred": work / "blurred"}
+    store = ReviewStore(outs["blurred"])
+    doc, version = store.get(name)
+    plans = [o for o in doc["operations"] if o["kind"] == "blur_face"
+             and _iou(tuple(o["params"]["face_box"]), face.source_box) >= 0.3]
+    store.decide([Decision(name, version, changes=tuple(OpChange(o["op_id"], status="rejected") for o in plans))],
+                 "test")
+    face.blurred = False  # as the plan had missed it
+    reviewer_pass(result, outs)
+    drawn = [o for o in store.get(name)[0]["operations"] if o["params"].get("drawn")]
+    assert [o["params"]["box"] for o in drawn] == [[round(v, 1) for v in head_box(face.source_box)]]
+    assert len(result.decide_s) == 1 and result.reviewed_pass
+    assert not process_shoot(RunSettings(shoot_dir=work / "shoot", out_dir=outs["blurred"], executor="local",
+                                         chart=str(work / "blur.yaml"), only="render")).failed
+    judge_reviewed(result, outs)
+    covered, detail = face.reviewed
+    assert covered >= 0.9 and detail is not None and detail <= 0.2, face.reviewed
+    assert all(f.reviewed is None for f in result.faces[1:])  # the faces the plan blurred are not drawn over

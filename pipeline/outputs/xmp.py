@@ -997,6 +997,18 @@ def xmp_note(doc: dict[str, Any], settings: CrsSettings, target_note: str | None
     return "; ".join(n for n in (target_note, *settings.notes) if n) or None
 
 
+def files_note(doc: dict[str, Any]) -> str | None:
+    """The part of a written document's ``xmp_note`` about its files (a sidecar's name, a copy not made): the note
+    less what its settings left out, which :func:`xmp_note` makes again from the operations as a reviewer left them
+    (a blur drawn, a lift turned down)."""
+    if doc.get("renditions") is None:
+        return doc.get("xmp_note")
+    note = doc.get("xmp_note") or ""
+    for said in crs_settings(doc).notes:
+        note = note.replace(said, "")
+    return "; ".join(part for part in (p.strip() for p in note.split("; ")) if part) or None
+
+
 def write_xmp(out_dir: Path, doc: dict[str, Any], source: Path | None, decision: ImageDecision | None = None,
               embed: bool = True, settings: CrsSettings | None = None) -> dict[Path, str]:
     """Write one image's packet (and, for the embedded form, refresh its copy).

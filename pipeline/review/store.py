@@ -55,9 +55,11 @@ from pipeline.outputs.instructions import (
 from pipeline.outputs.shoot import rewrite_report, run_chart
 from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported for callers
     crs_settings,
+    files_note,
     framings,
     image_decision,
     write_xmp,
+    xmp_note,
 )
 from pipeline.planning.rules.white_balance import reviewed_params
 from pipeline.review.culling import (
@@ -527,6 +529,7 @@ class ReviewStore:
         if doc.get("renditions") is not None:
             doc["framings"] = framings(doc)  # an edited or rejected crop changes what the renditions show
             settings = crs_settings(doc)
+            doc["xmp_note"] = xmp_note(doc, settings, files_note(self._load(entry).doc))
         data = doc_bytes(doc)
         write_bytes_atomic(entry.doc_path, data)
         _inside(self.out_dir, doc["xmp"])

@@ -1385,6 +1385,7 @@ async function gotoImage(sp) {
   const { status, data } = await fetchPayload(sp);
   view.prefetched.delete(sp);
   if (status !== 200) return toast(data.error || "cannot load the image", "error");
+  if (view.drawing) stopDrawing();  // a box is drawn on the image it was started on
   showPayload(data);
   history.replaceState(null, "", "/image/" + enc(sp));
   sessionStorage.setItem("postprod.selected", sp);
