@@ -100,6 +100,31 @@ def test_list_images_with_badges_and_filters(client) -> None:  # noqa: ANN001
     assert [i["source_path"] for i in failed] == ["broken.CR2"]
 
 
+def test_the_gallery_filters_on_what_a_frame_is_flagged_for(client, out: Path) -> None:  # noqa: ANN001
+    def flagged_for(check: str) -> set[str]:  # from the instruction files as the plan wrote them
+        return {sp for sp in ("2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg",
+                              "raw/Kodak_DC50_DC50IMG_DC0008L.KDC")
+                if any(o["kind"] in ("flag", "reject") and o["params"].get("check") == check
+                       and o["review"]["status"] != "rejected" for o in doc_of(out, sp)["operations"])}
+
+    listing = client.get("/api/images").get_json()
+    assert listing["checks"], "the test shoot has frames flagged for a check"
+    for check, n in listing["checks"].items():
+        chosen = {i["source_path"] for i in client.get(f"/api/images?check={check}").get_json()["images"]}
+        assert chosen == flagged_for(check) and len(chosen) == n, check
+        # the counts are the shoot's, whatever the filters
+        assert client.get(f"/api/images?check={check}&verdict=reject").get_json()["checks"] == listing["checks"]
+    check, n = next(iter(listing["checks"].items()))
+    sp = sorted(flagged_for(check))[0]
+    doc = client.get(f"/api/images/{sp}").get_json()
+    op = next(o for o in doc["doc"]["operations"] if o["params"].get("check") == check)
+    assert post(client, sp, doc["version"], {"op_id": op["op_id"], "status": "rejected"}).status_code == 200
+    after = client.get(f"/api/images?check={check}").get_json()
+    assert sp not in {i["source_path"] for i in after["images"]}  # a flag turned down no longer holds the frame
+    assert after["checks"].get(check, 0) == n - 1
+    assert client.get("/api/images?check=no_such_check").get_json()["images"] == []
+
+
 def test_get_image_returns_the_document_and_its_version(client, out: Path) -> None:  # noqa: ANN001
     data = client.get("/api/images/2008_001009.jpg").get_json()
     assert data["version"] == 0

@@ -93,6 +93,10 @@ def image_summary(entry: ImageEntry, doc: dict[str, Any] | None, version: int,
             # Corrections proposed to a person, the renderer's once accepted, not decided yet ("to confirm").
             "proposed": len(pending_proposals(doc)),
             "kinds": sorted({o["kind"] for o in doc["operations"]}),
+            # What the frame is flagged for (a flag or reject's check, not turned down): the gallery's Check filter.
+            "checks": sorted({str(o["params"]["check"]) for o in doc["operations"]
+                              if o["kind"] in ("flag", "reject") and o["params"].get("check")
+                              and o["review"]["status"] != "rejected"}),
             **image_badges(doc),
         })
     return item

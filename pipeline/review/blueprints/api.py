@@ -33,7 +33,9 @@ _TILES: WeakKeyDictionary[Any, dict[str, tuple[Any, dict[str, Any], str]]] = Wea
 def list_images() -> Response:
     """Query: ``verdict`` (accept, flag, reject, failed), ``faces=1``, ``review`` (a review state),
     ``flag`` (pick, reject, none), ``stars`` (at least N), ``label`` (a colour or none), ``stale=1``,
-    ``proposed=1`` (a correction proposed to a person and not decided yet)."""
+    ``proposed=1`` (a correction proposed to a person and not decided yet), ``check`` (flagged for that check:
+    ``privacy``, ``white_balance``, ...). The answer's ``checks`` counts the frames of the whole shoot flagged
+    for each check (whatever the filters)."""
     store = review_context().store
     verdict = request.args.get("verdict") or None
     faces = request.args.get("faces") in ("1", "true", "yes")
@@ -42,6 +44,7 @@ def list_images() -> Response:
     label = request.args.get("label") or None
     stale_only = request.args.get("stale") in ("1", "true", "yes")
     proposed_only = request.args.get("proposed") in ("1", "true", "yes")
+    check = request.args.get("check") or None
     try:
         min_stars = int(request.args.get("stars") or 0)
     except ValueError:
@@ -53,6 +56,7 @@ def list_images() -> Response:
     documents = store.documents()
     culling = store.culling()
     texts = []
+    checks: dict[str, int] = {}
     tiles = _TILES.setdefault(store, {})
     for entry, doc, version in documents:
         sp = entry.source_path
@@ -68,6 +72,8 @@ def list_images() -> Response:
             item = image_summary(entry, doc, version, mine, stale)
             text = json.dumps(item, separators=(",", ":"))
             tiles[sp] = (key, item, text)
+        for name in item.get("checks", ()):
+            checks[name] = checks.get(name, 0) + 1
         if verdict and item.get("verdict", "failed" if entry.status == "failed" else None) != verdict:
             continue
         if faces and not item.get("faces_to_brighten"):
@@ -84,8 +90,10 @@ def list_images() -> Response:
             continue
         if proposed_only and not item.get("proposed"):
             continue
+        if check and check not in item.get("checks", ()):
+            continue
         texts.append(text)
-    head = json.dumps({"shoot": store.shoot_name, "chart": store.chart_name})[:-1]
+    head = json.dumps({"shoot": store.shoot_name, "chart": store.chart_name, "checks": dict(sorted(checks.items()))})[:-1]
     return Response(head + ',"images":[' + ",".join(texts) + "]}", mimetype="application/json")
 
 

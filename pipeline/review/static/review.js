@@ -271,7 +271,7 @@ function setupShared() {
 
 // --- gallery ----------------------------------------------------------------------------
 const gallery = { items: [], index: new Map(), selected: 0, chosen: new Set(), anchor: 0, rendered: 0, generation: 0, listing: 0 };
-const FILTERS = ["verdict", "review", "flag", "stars", "label"];
+const FILTERS = ["verdict", "review", "flag", "stars", "label", "check"];
 const CHECKS = ["faces", "stale", "proposed"];
 
 function galleryQuery() {
@@ -280,6 +280,17 @@ function galleryQuery() {
   for (const name of FILTERS) if (form.elements[name].value) params.set(name, form.elements[name].value);
   for (const name of CHECKS) if (form.elements[name].checked) params.set(name, "1");
   return params;
+}
+
+// The "Check" filter's choices: every check the shoot's frames are flagged for, with how many (the chosen one kept).
+function fillChecks(counts, chosen) {
+  const select = document.getElementById("filters").elements.check;
+  const keep = chosen === undefined ? select.value : chosen;
+  const names = Object.keys(counts).sort();
+  if (keep && !names.includes(keep)) names.push(keep);
+  select.replaceChildren(h("option", { value: "", text: "any" }),
+    ...names.map((n) => h("option", { value: n, text: `${n.replaceAll("_", " ")} (${counts[n] || 0})` })));
+  select.value = keep;
 }
 
 function badge(text, cls, title) {
@@ -348,6 +359,7 @@ async function loadGallery() {
   if (asked !== gallery.listing) return;
   if (status !== 200) return toast(data.error || "cannot list images", "error");
   gallery.items = data.images;
+  fillChecks(data.checks || {});
   gallery.index = new Map(data.images.map((item, i) => [item.source_path, i]));
   gallery.chosen = new Set([...gallery.chosen].filter((sp) => gallery.index.has(sp)));
   const keep = sessionStorage.getItem("postprod.selected");
@@ -529,6 +541,7 @@ async function batchExposure() {
 function setupGallery() {
   const form = document.getElementById("filters");
   const params = new URLSearchParams(location.search);
+  if (params.get("check")) fillChecks({}, params.get("check"));  // its option, before the listing names them all
   for (const name of FILTERS) form.elements[name].value = params.get(name) || "";
   for (const name of CHECKS) form.elements[name].checked = params.get(name) === "1";
   form.addEventListener("change", (ev) => {
