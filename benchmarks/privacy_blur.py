@@ -18,7 +18,8 @@ under ``base`` and under a chart extending it with ``privacy: {blur_faces: all}`
   keypoints: its visible nose and eyes all lie under the blur (mask 0.99 or more);
 - covered: the share of the drawn box that lies wholly under the blurred ellipse (mask 0.99 or more);
 - detail left: the fine detail (grey minus its Gaussian blur at 1.5 px) inside the drawn box, blurred delivery
-  against the plain one;
+  against the plain one (the grain the blur takes from the picture around it counts too); and the face's own detail
+  left: the correlation of that fine detail with the plain delivery's (about 0 where none is left);
 - found again: faces a detector finds on the delivered JPEG, plain and blurred, matched to the drawn boxes (IoU 0.3)
   by YuNet at the pipeline's own confidence (0.7), and at lower ones: YuNet 0.5 and SCRFD 0.3. A blurred head on a
   body is still head-shaped; what a detector scores low on it is the shape, not a person's features;
@@ -31,8 +32,19 @@ is blurred as a reviewer does it in the review app: a box dragged over the head 
 face, :func:`~pipeline.planning.rules.privacy.head_box`), sent through the review store as the app sends it
 (:meth:`~pipeline.review.store.ReviewStore.decide`, timed: the instructions JSON, XMP and parquet written). The
 shoot is rendered again (``--only render``) and those faces judged on the new delivery: 90 % of the drawn box or
-more under a blur, and the detail left. A missed face on a frame with no blur at all is counted apart: no flag
+more under a blur, and the face's own detail left (the correlation above). A missed face on a frame with no blur at all is counted apart: no flag
 sends a person there.
+
+With ``--grain``, the blur's grain against known grain: each photo, its own grain taken out (non-local means), is
+given white noise of a known level (4 and 8 of 255, added to its sRGB values and saved as a camera's JPEG, quality 92,
+or at 100, a RAW's or a TIFF's grain) and each drawn face's head blurred by the
+renderer (:func:`~pipeline.imaging.render.render_frame`, the head's box around the drawn face), on the photo as it
+was and on its noisy twin. The difference of the two deliveries is the noise as delivered: around the head (beyond
+the blur's feather, out to a quarter of the head's box) it is the injected grain; inside the blurred ellipse (the
+photo as it was blurred without grain), the grain the renderer gave the noisy twin. Their ratio (standard deviations) is 1 where the blur is as grainy as the photo, 0
+without grain; and that of their grey part (the mean of the channels), 1 where the blur's grain is as much grey
+and as much colour as the photo's. And the features left: the correlation, inside the drawn box, of the noisy blurred delivery's fine
+detail with the noisy plain delivery's (0: nothing of the face or of its grain is left).
 
 With ``--mosaic`` the same photos are also laid side by side at their own size on one 6000 x 4000 frame (24 MP,
 a grey ground between them) and judged again: the same faces, at the same pixel sizes, in a frame the detector sees
@@ -42,12 +54,13 @@ meets.
 There is no face-recognition model here (InsightFace's are for research only, OpenCV's SFace is not in the
 shared data), so "unrecognisable" rests on the detail left, not on a recogniser's verdict.
 
-    python benchmarks/privacy_blur.py [FOLDER ...] [--mosaic] [--review] [--write] [--about TEXT]
+    python benchmarks/privacy_blur.py [FOLDER ...] [--mosaic] [--review] [--grain] [--write] [--about TEXT]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -58,6 +71,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import cv2
 import numpy as np
@@ -70,7 +85,16 @@ if str(ROOT) not in sys.path:
 from benchmarks.accuracy import iou, machine  # noqa: E402
 from benchmarks.accuracy_corpus import pascal_voc_boxes  # noqa: E402
 from models.face_detectors import ScrfdDetector, YuNetDetector  # noqa: E402
-from pipeline.imaging.render import face_lift_mask  # noqa: E402
+from pipeline.imaging.color import srgb_to_linear  # noqa: E402
+from pipeline.imaging import render  # noqa: E402
+from pipeline.imaging.render import (  # noqa: E402
+    BLUR_FEATHER,
+    GRAIN_MARGIN,
+    Adjustments,
+    FaceBlur,
+    face_lift_mask,
+    render_frame,
+)
 from pipeline.kernel.run import RunSettings, process_shoot  # noqa: E402
 from pipeline.planning.rules.privacy import head_box  # noqa: E402
 from pipeline.review.culling import Decision  # noqa: E402
@@ -98,10 +122,11 @@ class DrawnFace:
     blurred: bool = False
     covered: float = 0.0
     detail_left: float | None = None
+    detail_kept: float | None = None  # the correlation of its fine detail with the plain delivery's
     found: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # detector -> (plain, blurred)
     source_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # in the photo's own pixels
     flagged: bool = False  # its frame is flagged `privacy` (a person is sent to look)
-    reviewed: tuple[float, float | None] | None = None  # drawn over by the reviewer's pass: (covered, detail left)
+    reviewed: tuple[float, float | None] | None = None  # drawn over by the reviewer's pass: (covered, detail kept)
 
 
 @dataclass
@@ -249,6 +274,7 @@ def judge(folder: Path, work: Path, detectors: dict[str, object], graph: Path | 
             f.covered = float((under[inside] >= 0.99).mean())
             plain = float(detail["plain"][inside].mean())
             f.detail_left = float(detail["blurred"][inside].mean()) / plain if plain > 0 else None
+            f.detail_kept = detail_kept(pictures["blurred"], pictures["plain"], inside) if bw > 2 and bh > 2 else None
             f.found = {d: tuple(any(iou(box, b) >= 0.3 for box in found[d][label]) for label in ("plain", "blurred"))
                        for d in detectors}
             result.faces.append(f)
@@ -280,7 +306,7 @@ def reviewer_pass(result: Folder, outs: dict[str, Path]) -> None:
 
 def judge_reviewed(result: Folder, outs: dict[str, Path]) -> None:
     """The faces the reviewer's pass drew over, on the delivery rendered again: the share of each drawn box under
-    a blur (any, the plan's or the reviewer's) and the detail left against the plain delivery."""
+    a blur (any, the plan's or the reviewer's) and its fine detail's correlation with the plain delivery's."""
     for name in {f.photo for f in result.faces if f.flagged and not f.blurred}:
         plain = cv2.imread(str(outs["plain"] / "exports" / "shoot" / "web" / name))
         again = cv2.imread(str(outs["blurred"] / "exports" / "shoot" / "web" / name))
@@ -292,15 +318,99 @@ def judge_reviewed(result: Folder, outs: dict[str, Path]) -> None:
         for o in doc["operations"]:
             if o["kind"] == "blur_face" and o["review"]["status"] != "rejected":
                 under = np.maximum(under, face_lift_mask(xx, yy, tuple(v * scale for v in o["params"]["box"]), 0.0))
-        detail_plain, detail_again = fine_detail(plain), fine_detail(again)
         for f in result.faces:
             if f.photo != name or f.blurred or not f.flagged:
                 continue
             x, y, bw, bh = (int(round(v)) for v in f.box)
             inside = (slice(max(0, y), max(0, y) + bh), slice(max(0, x), max(0, x) + bw))
-            p = float(detail_plain[inside].mean())
             f.reviewed = (float((under[inside] >= 0.99).mean()),
-                          float(detail_again[inside].mean()) / p if p > 0 else None)
+                          detail_kept(again, plain, inside) if bw > 2 and bh > 2 else None)
+
+
+#: The grain injected for ``--grain``: white noise, in 8-bit sRGB steps, saved at a camera JPEG's quality and at
+#: 100 (all but lossless: a RAW's or a TIFF's grain).
+GRAIN_LEVELS = (4.0, 8.0)
+GRAIN_QUALITIES = (92, 100)
+
+
+def _delivered(srgb8: np.ndarray, blurs: tuple[FaceBlur, ...], grain: bool = True) -> np.ndarray:
+    """The photo rendered at its own size with ``blurs`` (``grain=False``: the blurs' smooth fields alone)."""
+    h, w = srgb8.shape[:2]
+    linear = srgb_to_linear(cv2.cvtColor(srgb8, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0)
+    with contextlib.ExitStack() as stack:
+        if not grain:
+            stack.enter_context(mock.patch.object(render, "grain_sigma", lambda *_: np.zeros(3, np.float32)))
+        out = render_frame(linear, w, h, Adjustments(blurs=blurs), (0.0, 0.0, float(w), float(h)), (w, h), "srgb",
+                           0.0, 8)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2BGR).astype(np.float32)
+
+
+def detail_kept(blurred: np.ndarray, plain: np.ndarray, where: Any = ...) -> float:
+    """How much of the fine detail (:func:`signed_detail`) of a region (``where``: slices or a mask; the whole by
+    default) is left: the correlation of the blurred delivery's with the plain one's (1: all of it; about 0: none,
+    whatever grain lies on it)."""
+    a, b = signed_detail(blurred)[where].ravel(), signed_detail(plain)[where].ravel()
+    a, b = a - a.mean(), b - b.mean()
+    d = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) / d if d > 0 else 0.0
+
+
+def grain_rows(folders: list[Path]) -> list[str]:
+    """``--grain``: per injected level, the blur's grain against the photo's (ratio of the delivered noise inside
+    the blurred ellipse to that around the head) and the features left (correlation of the fine detail)."""
+    rng = np.random.default_rng(17)
+    cases = [(lv, q) for q in GRAIN_QUALITIES for lv in GRAIN_LEVELS]
+    ratios: dict[tuple[float, int], list[float]] = {c: [] for c in cases}
+    greys: dict[tuple[float, int], list[float]] = {c: [] for c in cases}
+    kept: dict[tuple[float, int], list[float]] = {c: [] for c in cases}
+    for folder in folders:
+        for name, faces in sorted(drawn_faces(folder).items()):
+            # Its own grain taken out first (non-local means), so that all the grain is the injected one.
+            photo = cv2.fastNlMeansDenoisingColored(cv2.imread(str(folder / name)), None, 7, 7, 7, 21)
+            h, w = photo.shape[:2]
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+            heads = tuple(FaceBlur(head_box(b)) for b, _ in faces if b[2] >= 12)  # a face the ellipse can hold
+            clean_blurred = _delivered(photo, heads, grain=False)  # the smooth fields, without the photo's grain
+            for level, quality in cases:
+                noisy = np.clip(photo + rng.normal(0.0, level, photo.shape), 0, 255).astype(np.uint8)
+                noisy = cv2.imdecode(cv2.imencode(".jpg", noisy, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                                     cv2.IMREAD_COLOR)
+                noisy_plain, noisy_blurred = _delivered(noisy, ()), _delivered(noisy, heads)
+                delivered_noise = noisy_blurred - clean_blurred
+                for blur, (b, _) in zip(heads, [f for f in faces if f[0][2] >= 12]):
+                    x, y, bw, bh = blur.box
+                    feather = BLUR_FEATHER * max(bw, bh)
+                    mask = face_lift_mask(xx, yy, blur.box, feather)
+                    around = face_lift_mask(xx, yy, (x - GRAIN_MARGIN * bw, y - GRAIN_MARGIN * bh,
+                                                     (1 + 2 * GRAIN_MARGIN) * bw, (1 + 2 * GRAIN_MARGIN) * bh), 0.0)
+                    others = np.zeros_like(mask)
+                    for o in heads:
+                        others = np.maximum(others, face_lift_mask(xx, yy, o.box, BLUR_FEATHER * max(o.box[2:])))
+                    inside, ring = mask >= 1.0, (around > 0) & (others == 0)
+                    if inside.sum() < 16 or ring.sum() < 16:
+                        continue
+                    ratios[(level, quality)].append(float(delivered_noise[inside].std() / delivered_noise[ring].std()))
+                    grey = delivered_noise.mean(axis=2)  # the grain's grey part: as much shared as the photo's?
+                    greys[(level, quality)].append(float(grey[inside].std() / grey[ring].std()))
+                    fx, fy, fw, fh = (int(round(v)) for v in b)
+                    box = (slice(max(0, fy), fy + fh), slice(max(0, fx), fx + fw))
+                    kept[(level, quality)].append(detail_kept(noisy_blurred, noisy_plain, box))
+    rows = ["| injected grain (of 255) | saved at JPEG quality | heads | blur's grain / the photo's, median (10th-90th "
+            "pct) | its grey part / the photo's, median | features left: correlation of fine detail, median (90th pct) |",
+            "|---|---|---|---|---|---|"]
+    for level, quality in cases:
+        r, c = ratios[(level, quality)], kept[(level, quality)]
+        if r:
+            rows.append(f"| {level:g} | {quality} | {len(r)} | {statistics.median(r):.2f} ({np.quantile(r, 0.1):.2f}-"
+                        f"{np.quantile(r, 0.9):.2f}) | {statistics.median(greys[(level, quality)]):.2f} | "
+                        f"{statistics.median(c):.3f} ({np.quantile(c, 0.9):.3f}) |")
+    return rows
+
+
+def signed_detail(bgr: np.ndarray) -> np.ndarray:
+    """Grey minus its Gaussian blur at 1.5 px (:func:`fine_detail` with its sign)."""
+    g = bgr.astype(np.float32).mean(axis=2)
+    return g - cv2.GaussianBlur(g, (0, 0), 1.5)
 
 
 def _share(n: int, of: int) -> str:
@@ -324,9 +434,12 @@ def table(folders: list[Folder]) -> list[str]:
     row("of them, median share of the drawn box under the blur",
         lambda g: f"{statistics.median([f.covered for f in g if f.blurred]):.2f}" if any(f.blurred for f in g)
         else "—")
-    row("of them, median fine detail left (blurred / plain)",
+    row("of them, median fine detail left (blurred / plain; the blur's grain counts)",
         lambda g: (f"{statistics.median([f.detail_left for f in g if f.blurred and f.detail_left is not None]):.3f}"
                    if any(f.blurred for f in g) else "—"))
+    row("of them, median correlation of the fine detail with the plain delivery's (the face's own left)",
+        lambda g: (f"{statistics.median([f.detail_kept for f in g if f.blurred and f.detail_kept is not None]):.3f}"
+                   if any(f.blurred and f.detail_kept is not None for f in g) else "—"))
     for d, *_ in DETECTORS:
         row(f"found by {d}: plain delivery -> blurred",
             lambda g, d=d: f"{sum(f.found[d][0] for f in g)} -> {sum(f.found[d][1] for f in g)}")
@@ -347,7 +460,8 @@ def table(folders: list[Folder]) -> list[str]:
             f"frames flagged `privacy`, {len(missed) - len(drawn_over)} on frames with no blur (no flag sends a "
             f"person there); drawn over in the review store and rendered again: {len(held)} of {len(drawn_over)} "
             "with 90 % of the drawn box or more under a blur"
-            + (f", median fine detail left {statistics.median(left):.3f}" if left else "")
+            + (f", median correlation of their fine detail with the plain delivery's {statistics.median(left):.3f}"
+               if left else "")
             + (f"; a frame's decision {1000 * statistics.median(decide):.0f} ms median (JSON, XMP, parquet "
                f"written; {len(decide)} frames)" if decide else ""))
     if plain and blurred:
@@ -367,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                     "24 MP frame (a second table)")
     ap.add_argument("--review", action="store_true", help="then a reviewer's pass: the faces left unblurred on "
                     "the frames flagged privacy drawn over through the review store, rendered again and judged")
+    ap.add_argument("--grain", action="store_true", help="also the blur's grain against grain injected into the "
+                    "photos (a third table)")
     ap.add_argument("--write", action="store_true", help=f"write the table to {REPORT.relative_to(ROOT)}")
     ap.add_argument("--about", default="", help="with --write: where the folders' photos come from")
     args = ap.parse_args(argv)
@@ -389,12 +505,15 @@ def main(argv: list[str] | None = None) -> int:
             f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
             "- command: `python benchmarks/privacy_blur.py " + " ".join(str(f) for f in args.folders)
             + (f" --graph {args.graph}" if args.graph else "") + (" --mosaic" if args.mosaic else "")
-            + (" --review" if args.review else "") + "`",
+            + (" --review" if args.review else "") + (" --grain" if args.grain else "") + "`",
             "- folders: " + "; ".join(f"{fo.name} ({fo.photos} photos, {len(fo.faces)} faces)" for fo in judged)]
     body = table(judged)
     if tiled:
         body += ["", f"The same photos at their own size on one {MOSAIC_SIZE[0]} x {MOSAIC_SIZE[1]} frame (24 MP; the "
                  "web rendition 2048 px wide, so the sizes below are a third of the faces' own):", ""] + table(tiled)
+    if args.grain:
+        body += ["", "The blur's grain against grain injected into the photos (`--grain`; the photos at their own "
+                 "size, each drawn face of 12 px or more blurred):", ""] + grain_rows([f.resolve() for f in folders])
     print("\n".join(head + [""] + body))
     if args.write:
         doc = __doc__.split("\n\n")

@@ -839,15 +839,78 @@ def _lift_faces(rgb: np.ndarray, faces: Sequence[FaceLift], to_frame: np.ndarray
 BLUR_CELLS = 4
 #: The blurred ellipse's edge fades out over this share of the head box's longer side beyond it.
 BLUR_FEATHER = 0.12
+#: The grain a blurred head takes from the picture around it (a retoucher's "add noise" after a blur, so the head
+#: does not stand out as a smooth patch on a grainy frame) is read beyond the feather, out to this share of the head
+#: box on each side, at the raster's own scale, with a kernel blind to flat and linearly shaded parts: the median
+#: of its response, the level of an even grain itself, which the texture of a minority of pixels (hair, an edge)
+#: does not move.
+GRAIN_MARGIN = 0.25
+#: Immerkær's noise kernel ("Fast noise variance estimation", CVIU 1996): the difference of two Laplacians. White
+#: noise of standard deviation s comes out of it normal with standard deviation 6 s; half of it beyond 0.6745 of that.
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_NOISE_MEDIAN = 6.0 * 0.6745
+#: Fewer pixels than this around a head to read its grain from: none given.
+_GRAIN_MIN_PIXELS = 16
 
-#: The source's mean colours over a head's box: ``box`` -> ``(box clipped to the picture, (BLUR_CELLS, BLUR_CELLS,
-#: 3) float32 linear light)``, or None where the box lies outside the picture.
-BlurSampler = Callable[[Box], "tuple[Box, np.ndarray] | None"]
+#: What a blur reads of the source around a head: ``(box, scale)`` -> ``(box clipped to the picture,
+#: (BLUR_CELLS, BLUR_CELLS, 3) float32 linear light, (4,) grain)``, the grain's per-channel standard deviation of
+#: the square root of linear light at ``scale`` raster pixels per full-resolution pixel and the share the channels
+#: have in common (:func:`grain_sigma`); None where the box lies outside the picture.
+BlurSampler = Callable[[Box, float], "tuple[Box, np.ndarray, np.ndarray] | None"]
 
 
 def blur_cells(pixels: np.ndarray) -> np.ndarray:
     """The :data:`BLUR_CELLS` x :data:`BLUR_CELLS` mean colours of a region (uint16 or float32 linear light)."""
     return cv2.resize(_to_float(pixels, copy=False), (BLUR_CELLS, BLUR_CELLS), interpolation=cv2.INTER_AREA)
+
+
+def grain_sigma(pixels: np.ndarray, outside: np.ndarray) -> np.ndarray:
+    """The grain of ``pixels`` where ``outside`` holds: per channel, the standard deviation of white noise, in the
+    square root of linear light (where a sensor's photon noise is about even at every level), read by Immerkær's
+    kernel (:data:`_NOISE_KERNEL`): the median of its response's size there; and, fourth, how much of it the
+    channels share (the correlation, 0 for a colour noise, 1 for a grey grain: a camera's noise reduction leaves
+    mostly grey), from the grain of their mean. Zeros where fewer than :data:`_GRAIN_MIN_PIXELS` pixels (away from
+    the region's edge) are outside.
+
+    Parameters
+    ----------
+    pixels : ndarray, (h, w, 3), float32
+        Linear light.
+    outside : ndarray, (h, w), bool
+        Where to read (beyond the blurred ellipse and its feather).
+    """
+    inner = outside[1:-1, 1:-1]
+    if inner.sum() < _GRAIN_MIN_PIXELS:
+        return np.zeros(4, dtype=np.float32)
+    root = np.sqrt(np.maximum(pixels, 0.0, dtype=np.float32))
+    root = np.concatenate([root, root.mean(axis=2, keepdims=True)], axis=2)
+    response = np.abs(cv2.filter2D(root, -1, _NOISE_KERNEL, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    *sigma, grey = (np.median(response[inner], axis=0) / np.float32(_NOISE_MEDIAN)).tolist()
+    # The mean of three channels of grain s with correlation c: (sum s^2 + 2 c sum_pairs s s') / 9 in variance.
+    pairs = sigma[0] * sigma[1] + sigma[0] * sigma[2] + sigma[1] * sigma[2]
+    shared = (9.0 * grey * grey - sum(v * v for v in sigma)) / (2.0 * pairs) if pairs > 0 else 0.0
+    return np.array([*sigma, min(1.0, max(0.0, shared))], dtype=np.float32)
+
+
+def _head_surround(region: np.ndarray, at: tuple[float, float], step: float, box: Box, scale: float) -> np.ndarray:
+    """:func:`grain_sigma` of a region read around a head (``at``: its full-resolution top-left corner, ``step``:
+    full-resolution px per region px), brought to ``scale`` raster px per full-resolution px first (never enlarged:
+    an enlarged grain is the source's)."""
+    pixels = _to_float(region, copy=False)
+    factor = min(1.0, scale * step)
+    if factor < 1.0:
+        size = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        step = step * region.shape[1] / size[0]
+    h, w = pixels.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    fx, fy = at[0] + (xs + 0.5) * step, at[1] + (ys + 0.5) * step
+    return grain_sigma(pixels, face_lift_mask(fx, fy, box, BLUR_FEATHER * max(box[2], box[3])) == 0)
+
+
+def _surround(box: Box) -> Box:
+    x, y, w, h = box
+    return (x - GRAIN_MARGIN * w, y - GRAIN_MARGIN * h, (1 + 2 * GRAIN_MARGIN) * w, (1 + 2 * GRAIN_MARGIN) * h)
 
 
 def _clipped(box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -861,13 +924,22 @@ def decoded_sampler(decoded: np.ndarray, width: int, height: int) -> BlurSampler
     """A :data:`BlurSampler` reading a decode of any size of a ``width`` x ``height`` picture."""
     sx, sy = decoded.shape[1] / width, decoded.shape[0] / height
 
-    def sample(box: Box) -> tuple[Box, np.ndarray] | None:
+    def rows_cols(c: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        x0, y0, x1, y1 = c
+        r0, c0 = int(math.floor(y0 * sy)), int(math.floor(x0 * sx))
+        return r0, c0, max(r0 + 1, int(math.ceil(y1 * sy))), max(c0 + 1, int(math.ceil(x1 * sx)))
+
+    def sample(box: Box, scale: float) -> tuple[Box, np.ndarray, np.ndarray] | None:
         if (c := _clipped(box, width, height)) is None:
             return None
         x0, y0, x1, y1 = c
-        r0, c0 = int(math.floor(y0 * sy)), int(math.floor(x0 * sx))
-        r1, c1 = max(r0 + 1, int(math.ceil(y1 * sy))), max(c0 + 1, int(math.ceil(x1 * sx)))
-        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), blur_cells(decoded[r0:r1, c0:c1])
+        r0, c0, r1, c1 = rows_cols(c)
+        cells = blur_cells(decoded[r0:r1, c0:c1])
+        a = _clipped(_surround(box), width, height)
+        assert a is not None  # (it holds the box)
+        q0, p0, q1, p1 = rows_cols(a)
+        grain = _head_surround(decoded[q0:q1, p0:p1], (p0 / sx, q0 / sy), 1.0 / sx, box, scale)
+        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), cells, grain
 
     return sample
 
@@ -875,23 +947,44 @@ def decoded_sampler(decoded: np.ndarray, width: int, height: int) -> BlurSampler
 def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int) -> BlurSampler:
     """A :data:`BlurSampler` reading the full-resolution picture by regions (:func:`render_rows`'s ``region_of``)."""
 
-    def sample(box: Box) -> tuple[Box, np.ndarray] | None:
+    def sample(box: Box, scale: float) -> tuple[Box, np.ndarray, np.ndarray] | None:
         if (c := _clipped(box, width, height)) is None:
             return None
         x0, y0, x1, y1 = c
-        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), blur_cells(region_of(x0, y0, x1, y1))
+        a0, b0, a1, b1 = _clipped(_surround(box), width, height) or c
+        region = region_of(a0, b0, a1, b1)
+        cells = blur_cells(region[y0 - b0 : y1 - b0, x0 - a0 : x1 - a0])
+        grain = _head_surround(region, (float(a0), float(b0)), 1.0, box, scale)
+        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), cells, grain
 
     return sample
 
 
+def grain_field(u0: int, v0: int, u1: int, v1: int, seed: int) -> np.ndarray:
+    """Unit grain for raster pixels ``[v0, v1) x [u0, u1)``: about normal (the sum of four uniform bytes of a hash of
+    each pixel's place), the same for a pixel whatever part of the raster is rendered (strips join without a seam)."""
+    mask = np.uint64(0xFFFFFFFF)
+    u = np.arange(u0, u1, dtype=np.uint64)[None, :]
+    v = np.arange(v0, v1, dtype=np.uint64)[:, None]
+    h = (u * np.uint64(0x9E3779B1) + v * np.uint64(0x85EBCA77) + np.uint64(seed) * np.uint64(0xC2B2AE3D)) & mask
+    for shift, mult in ((16, 0x7FEB352D), (15, 0x846CA68B)):  # a 32-bit integer hash's finaliser
+        h ^= h >> np.uint64(shift)
+        h = (h * np.uint64(mult)) & mask
+    h ^= h >> np.uint64(16)
+    total = sum(((h >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.float32) for k in range(4))
+    return (total - np.float32(4 * 127.5)) / np.float32(math.sqrt(4 * (256**2 - 1) / 12.0))
+
+
 def apply_face_blurs(rgb: np.ndarray, blurs: Sequence[FaceBlur], to_frame: np.ndarray, sample: BlurSampler,
-                     lens: LensGrid | KeystoneMap | None = None) -> np.ndarray:
+                     lens: LensGrid | KeystoneMap | None = None, first_row: int = 0) -> np.ndarray:
     """Deliver faces unrecognisable (privacy), on a rendered raster, in place.
 
     Each :class:`FaceBlur`'s ellipse takes the smooth (bicubic) field through its head's
     :data:`BLUR_CELLS` x :data:`BLUR_CELLS` mean colours as shot, read by ``sample`` from the source (the same
     whatever part of the picture the raster shows: strips of a large rendition join without a seam, and
-    every rendition of a decode blurs alike), blended out over :data:`BLUR_FEATHER` of the head beyond it.
+    every rendition of a decode blurs alike), with the grain of the picture around the head at this raster's scale
+    (:func:`grain_sigma`, :func:`grain_field`: a smooth patch on a grainy frame would stand out), blended out over
+    :data:`BLUR_FEATHER` of the head beyond it.
 
     Parameters
     ----------
@@ -904,6 +997,8 @@ def apply_face_blurs(rgb: np.ndarray, blurs: Sequence[FaceBlur], to_frame: np.nd
         :func:`decoded_sampler` or :func:`region_sampler` of the source.
     lens : LensGrid or KeystoneMap, optional
         The raster's lens or keystone correction (the heads were found in the picture as shot).
+    first_row : int
+        Where the raster's first row lies in the rendition (a strip's): the grain is the rendition's, not the strip's.
 
     Returns
     -------
@@ -912,19 +1007,29 @@ def apply_face_blurs(rgb: np.ndarray, blurs: Sequence[FaceBlur], to_frame: np.nd
     """
     out_h, out_w = rgb.shape[:2]
     to_out = np.linalg.inv(to_frame) if blurs else None
-    for blur in blurs:
+    scale = 1.0 / math.sqrt(abs(float(np.linalg.det(to_frame[:2, :2])))) if blurs else 1.0
+    for k, blur in enumerate(blurs):
         feather = BLUR_FEATHER * max(blur.box[2], blur.box[3])
         patch = _patch(blur.box, feather, to_out, lens, out_w, out_h)
-        if patch is None or (cells := sample(blur.box)) is None:
+        if patch is None or (read := sample(blur.box, scale)) is None:
             continue
-        (cx, cy, cw, ch), grid = cells
+        (cx, cy, cw, ch), grid, grain = read
         fx, fy = _patch_points(to_frame, lens, patch)
         gx = (fx - np.float32(cx)) * np.float32(BLUR_CELLS / cw) - np.float32(0.5)
         gy = (fy - np.float32(cy)) * np.float32(BLUR_CELLS / ch) - np.float32(0.5)
         field_ = cv2.remap(grid, gx, gy, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         np.maximum(field_, 0.0, out=field_)  # the cubic's overshoot
-        mask = face_lift_mask(fx, fy, blur.box, feather)[..., None]
         u0, v0, u1, v1 = patch
+        if grain[:3].any():
+            rows = (u0, v0 + first_row, u1, v1 + first_row)
+            shared = grain_field(*rows, 4 * k) * np.float32(math.sqrt(grain[3]))
+            apart = np.float32(math.sqrt(1.0 - grain[3]))
+            root = np.sqrt(field_)
+            for c in range(3):
+                root[..., c] += (shared + apart * grain_field(*rows, 4 * k + 1 + c)) * grain[c]
+            np.maximum(root, 0.0, out=root)
+            field_ = root * root
+        mask = face_lift_mask(fx, fy, blur.box, feather)[..., None]
         view = rgb[v0:v1, u0:u1]
         view += mask * (field_ - view)
     return rgb
@@ -1635,7 +1740,7 @@ def render_rows(
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                                inner, lens)
-    apply_face_blurs(linear, adjustments.blurs, to_frame, region_sampler(region_of, width, height), lens)
+    apply_face_blurs(linear, adjustments.blurs, to_frame, region_sampler(region_of, width, height), lens, a0)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
