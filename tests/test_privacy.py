@@ -101,6 +101,17 @@ def test_the_grain_read_around_a_head_is_the_grain_put_there() -> None:
         assert np.allclose(read[:3], sigma, rtol=0.05) and abs(read[3] - shared) < 0.1, (sigma, shared, read)
     assert not grain_sigma(ground, np.zeros((160, 160), dtype=bool)).any()  # nothing to read from: none
 
+    # A head large enough that its surroundings are read on bands of rows: as grainy as the picture all the same.
+    size = 1400
+    grainy = ((np.sqrt(0.3) + rng.normal(0.0, 0.02, (size, size, 3))) ** 2).astype(np.float32)
+    box = (300.0, 250.0, 800.0, 900.0)
+    out = render_frame(grainy, size, size, Adjustments(blurs=(FaceBlur(box),)), (0.0, 0.0, size, size), (size, size),
+                       "srgb", 0.0, 16).astype(np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    inside = face_lift_mask(xx, yy, box, 0.0) >= 1.0
+    detail = _fine_detail(out)
+    assert 0.8 < detail[inside].mean() / detail[:, 1250:].mean() < 1.25
+
 
 def test_the_grain_is_the_same_for_a_pixel_in_any_strip() -> None:
     whole = grain_field(0, 0, 40, 30, 3)

@@ -845,6 +845,9 @@ BLUR_FEATHER = 0.12
 #: of its response, the level of an even grain itself, which the texture of a minority of pixels (hair, an edge)
 #: does not move.
 GRAIN_MARGIN = 0.25
+#: A large head's surroundings are read on bands of this many rows spread over them, this many pixels in all.
+GRAIN_BAND = 16
+GRAIN_MAX_PIXELS = 1 << 18
 #: Immerkær's noise kernel ("Fast noise variance estimation", CVIU 1996): the difference of two Laplacians. White
 #: noise of standard deviation s comes out of it normal with standard deviation 6 s; half of it beyond 0.6745 of that.
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
@@ -895,17 +898,29 @@ def grain_sigma(pixels: np.ndarray, outside: np.ndarray) -> np.ndarray:
 def _head_surround(region: np.ndarray, at: tuple[float, float], step: float, box: Box, scale: float) -> np.ndarray:
     """:func:`grain_sigma` of a region read around a head (``at``: its full-resolution top-left corner, ``step``:
     full-resolution px per region px), brought to ``scale`` raster px per full-resolution px first (never enlarged:
-    an enlarged grain is the source's)."""
-    pixels = _to_float(region, copy=False)
+    an enlarged grain is the source's); of a large region, bands of :data:`GRAIN_BAND` rows spread over it, about
+    :data:`GRAIN_MAX_PIXELS` in all (an even grain is read as well on a sample of it)."""
+    pixels = region
     factor = min(1.0, scale * step)
     if factor < 1.0:
-        size = (max(1, round(pixels.shape[1] * factor)), max(1, round(pixels.shape[0] * factor)))
-        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        size = (max(1, round(region.shape[1] * factor)), max(1, round(region.shape[0] * factor)))
+        pixels = cv2.resize(_to_float(region, copy=False), size, interpolation=cv2.INTER_AREA)
         step = step * region.shape[1] / size[0]
     h, w = pixels.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    fx, fy = at[0] + (xs + 0.5) * step, at[1] + (ys + 0.5) * step
-    return grain_sigma(pixels, face_lift_mask(fx, fy, box, BLUR_FEATHER * max(box[2], box[3])) == 0)
+    rows = np.arange(h)
+    if h * w > GRAIN_MAX_PIXELS:
+        every = math.ceil(h * w / GRAIN_MAX_PIXELS)
+        rows = np.concatenate([np.arange(r, min(h, r + GRAIN_BAND)) for r in range(0, h, GRAIN_BAND * every)])
+        pixels = pixels[rows]
+    pixels = _to_float(pixels, copy=False)
+    fx = (np.float32(at[0]) + (np.arange(w, dtype=np.float32) + np.float32(0.5)) * np.float32(step))[None, :]
+    fy = (np.float32(at[1]) + (rows.astype(np.float32) + np.float32(0.5)) * np.float32(step))[:, None]
+    fx, fy = np.broadcast_to(fx, (rows.size, w)), np.broadcast_to(fy, (rows.size, w))
+    outside = face_lift_mask(fx, fy, box, BLUR_FEATHER * max(box[2], box[3])) == 0
+    joins = np.flatnonzero(np.diff(rows) != 1)  # the kernel must not read across two bands
+    outside[joins] = False
+    outside[joins + 1] = False
+    return grain_sigma(pixels, outside)
 
 
 def _surround(box: Box) -> Box:
@@ -963,16 +978,16 @@ def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width:
 def grain_field(u0: int, v0: int, u1: int, v1: int, seed: int) -> np.ndarray:
     """Unit grain for raster pixels ``[v0, v1) x [u0, u1)``: about normal (the sum of four uniform bytes of a hash of
     each pixel's place), the same for a pixel whatever part of the raster is rendered (strips join without a seam)."""
-    mask = np.uint64(0xFFFFFFFF)
-    u = np.arange(u0, u1, dtype=np.uint64)[None, :]
-    v = np.arange(v0, v1, dtype=np.uint64)[:, None]
-    h = (u * np.uint64(0x9E3779B1) + v * np.uint64(0x85EBCA77) + np.uint64(seed) * np.uint64(0xC2B2AE3D)) & mask
-    for shift, mult in ((16, 0x7FEB352D), (15, 0x846CA68B)):  # a 32-bit integer hash's finaliser
-        h ^= h >> np.uint64(shift)
-        h = (h * np.uint64(mult)) & mask
-    h ^= h >> np.uint64(16)
-    total = sum(((h >> np.uint64(8 * k)) & np.uint64(0xFF)).astype(np.float32) for k in range(4))
-    return (total - np.float32(4 * 127.5)) / np.float32(math.sqrt(4 * (256**2 - 1) / 12.0))
+    u = np.arange(u0, u1, dtype=np.uint32)[None, :] * np.uint32(0x9E3779B1)
+    v = np.arange(v0, v1, dtype=np.uint32)[:, None] * np.uint32(0x85EBCA77) + np.uint32(seed * 0xC2B2AE3D % 2**32)
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**32 is the point
+        h = u + v
+        for shift, mult in ((16, 0x7FEB352D), (15, 0x846CA68B)):  # a 32-bit integer hash's finaliser
+            h ^= h >> np.uint32(shift)
+            h *= np.uint32(mult)
+        h ^= h >> np.uint32(16)
+    parts = h.view(np.uint8).reshape(*h.shape, 4).astype(np.float32)
+    return (parts.sum(axis=2) - np.float32(4 * 127.5)) / np.float32(math.sqrt(4 * (256**2 - 1) / 12.0))
 
 
 def apply_face_blurs(rgb: np.ndarray, blurs: Sequence[FaceBlur], to_frame: np.ndarray, sample: BlurSampler,
