@@ -25,6 +25,7 @@ from benchmarks.privacy_blur import detail_kept
 from benchmarks.privacy_blur import fine_detail as _fine_detail
 from charts.loader import load_chart
 from models.face_detectors import YuNetDetector
+from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.render import (
     BLUR_CELLS,
     BLUR_FEATHER,
@@ -479,3 +480,50 @@ def test_the_blurs_grain_matches_grain_put_into_a_photo(testdata: Path, tmp_path
     cells = rows[("8", "100")]
     ratio, kept = float(cells[3].split()[0]), float(cells[5].split()[0])
     assert 0.7 <= ratio <= 1.4 and abs(kept) < 0.1, cells
+
+
+def test_a_face_a_reviewer_marks_to_brighten_is_lifted_in_the_delivery_and_in_lightroom(testdata: Path,
+                                                                                          tmp_path: Path) -> None:
+    """A face the plan does not lift (its shadow put there by hand, below what the plan lifts: here the base chart's
+    run), marked in the review app and given an amount: delivered that much brighter where people drew the face,
+    written to Lightroom as a radial mask, kept by a re-plan."""
+    voc = testdata / "faces" / "pascal_voc"
+    name = "2008_002079.jpg"
+    face_truth = max(pascal_voc_boxes(voc / "boxes.xml")[name], key=lambda b: b[2])
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / name).write_bytes((voc / name).read_bytes())
+    settings = RunSettings(shoot_dir=shoot, out_dir=tmp_path / "out", executor="local", chart="base")
+    assert not process_shoot(settings).failed
+    plain = cv2.imread(str(settings.out_dir / "exports" / "shoot" / "web" / name)).astype(np.float32)
+    client = create_app(settings.out_dir, reviewer="Ana").test_client()
+    url = f"/api/images/{name}"
+    version = client.get(url).get_json()["version"]
+    box = [round(v, 1) for v in face_truth]
+    refused = client.post(url, json={"version": version, "changes": [{"add": "brighten_face", "box": box, "ev": -1}]})
+    assert "brightens" in refused.get_json()["error"]
+    resp = client.post(url, json={"version": version, "changes": [{"add": "brighten_face", "box": box}]})
+    assert resp.status_code == 200, resp.get_json()
+    (op,) = [o for o in resp.get_json()["doc"]["operations"] if o["params"].get("drawn")]
+    assert op["op_id"] == "brighten_face-drawn-1" and op["params"]["ev"] == 0.5
+    assert op["params"]["feather_px"] == round(0.25 * max(box[2], box[3]), 1)
+    assert "1 face to brighten" in resp.get_json()["doc"]["summary"]
+    jsonschema.validate(resp.get_json()["doc"], json.loads(SCHEMA_PATH.read_text()))
+    # The reviewer sets the amount: a stop.
+    resp = client.post(url, json={"version": resp.get_json()["version"], "changes": [{"op_id": op["op_id"], "ev": 1.0}]})
+    assert resp.status_code == 200 and resp.get_json()["undo"]["changes"][0]["ev"] == 0.5
+    xmp = (settings.out_dir / resp.get_json()["doc"]["xmp"]).read_text()
+    assert 'crs:CorrectionName="postprod face (marked)"' in xmp and 'crs:LocalExposure2012="+1.000000"' in xmp
+    assert not process_shoot(dataclasses.replace(settings, only="plan")).failed
+    (kept,) = [o for o in _doc(settings.out_dir, name)["operations"] if o["params"].get("drawn")]
+    assert kept["params"]["ev"] == 1.0 and kept["params"]["box"] == box
+    assert not process_shoot(dataclasses.replace(settings, only="render")).failed
+    lifted = cv2.imread(str(settings.out_dir / "exports" / "shoot" / "web" / name)).astype(np.float32)
+    # Where people drew the face, a stop more light (the centre, the feather beyond); far from it, nothing moved.
+    x, y, w, h = (int(round(v)) for v in face_truth)
+    centre = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
+    before, after = srgb_to_linear(plain[centre] / 255.0), srgb_to_linear(lifted[centre] / 255.0)
+    unclipped = (before > 0.02) & (before < 0.4)  # doubled, still under white (a highlight shoulder rolls off)
+    ratio = float(np.median(after[unclipped] / before[unclipped]))
+    assert unclipped.mean() > 0.5 and 1.8 < ratio < 2.2, (ratio, unclipped.mean())
+    assert np.array_equal(lifted[:, :20], plain[:, :20]) if x > 150 else np.array_equal(lifted[:, -20:], plain[:, -20:])

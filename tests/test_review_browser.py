@@ -627,6 +627,43 @@ def test_a_face_the_detector_missed_is_blurred_by_drawing_over_it(page, server, 
     inside = (slice(y, y + h), slice(x, x + w))
     assert abs(detail_kept(pictures[1], pictures[0], inside)) <= 0.15  # nothing of the face left
     shot(page, "image-blur-drawn")
-    op.locator("button.remove-blur").click()
+    op.locator("button.remove-drawn").click()
     expect(page.locator('li[data-op="blur_face-drawn-1"]')).to_have_count(0)
     assert not [o for o in doc_of(out, SP)["operations"] if o["kind"] == "blur_face"]
+
+
+def test_a_face_the_plan_did_not_lift_is_lifted_by_drawing_over_it(page, server,  # noqa: ANN001
+                                                                   faces_dir: Path) -> None:
+    """n, a box dragged over a face (people's own box on it), its amount set: the plan gains a lift a retoucher
+    would have made in Lightroom, drawn over the picture, the after picture brighter there."""
+    from playwright.sync_api import expect
+
+    from benchmarks.accuracy import iou
+    from benchmarks.accuracy_corpus import pascal_voc_boxes
+
+    base, out = server
+    page.goto(f"{base}/image/{SP}")
+    expect(page.locator(".op")).to_have_count(4)
+    page.wait_for_function(PHOTO_LOADED)
+    before_url = page.get_attribute("#photo", "src")
+    lifted = [o["params"]["box"] for o in doc_of(out, SP)["operations"] if o["kind"] == "brighten_face"]
+    faces = pascal_voc_boxes(faces_dir / "boxes.xml")[SP]
+    face = next(b for b in faces if all(iou(b, tuple(lift)) < 0.3 for lift in lifted))  # one the plan left alone
+    rect = page.locator("#photo").bounding_box()
+    scale = rect["width"] / doc_of(out, SP)["image"]["width"]
+    page.click("#draw-lift")
+    x0, y0 = rect["x"] + face[0] * scale, rect["y"] + face[1] * scale
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + face[2] * scale, y0 + face[3] * scale, steps=5)
+    page.mouse.up()
+    op = page.locator('li[data-op="brighten_face-drawn-1"]')
+    expect(op.locator(".amount")).to_have_text("marked face: +0.50 EV")
+    op.locator("input.ev").fill("0.8")
+    op.locator("button.set-ev").click()
+    expect(op.locator(".amount")).to_have_text("marked face: +0.80 EV")
+    expect(page.locator("svg#overlay .face.brighten.drawn text")).to_have_text("marked +0.80 EV")
+    drawn = next(o for o in doc_of(out, SP)["operations"] if o["op_id"] == "brighten_face-drawn-1")
+    assert np.allclose(drawn["params"]["box"], face, atol=1.5 / scale) and drawn["params"]["ev"] == 0.8
+    expect(page.locator("#photo")).not_to_have_attribute("src", before_url)
+    shot(page, "image-lift-drawn")

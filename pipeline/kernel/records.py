@@ -186,7 +186,8 @@ class Operation:
         only the frame's blown part asks for it); white_balance ``{"gains": [r, g, b]`` (linear multipliers
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
-        (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it);
+        (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it) or, drawn by a
+        reviewer on a face the plan did not lift, ``{"box", "ev", "feather_px", "drawn": true}``;
         blur_face ``{"face_index" | "unsure_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer
         blurs, and the detector's box of the face, or of the record's unsure detection) or, drawn by a reviewer
         on a face the detector missed, ``{"box", "drawn": true}``;

@@ -106,7 +106,8 @@ def _overlay(im: ReportImage) -> str:
     if im.picture:
         parts.append(f'<image href="{_e(im.picture)}" x="0" y="0" width="{w:.0f}" height="{h:.0f}"/>')
     stroke = max(2.0, w / 300)
-    brighten = {o["params"]["face_index"]: o for o in active if o["kind"] == OperationKind.BRIGHTEN_FACE}
+    brighten = {o["params"]["face_index"]: o for o in active
+                if o["kind"] == OperationKind.BRIGHTEN_FACE and "face_index" in o["params"]}
     for f in doc["faces"]:
         x, y, fw, fh = f["box"]
         op = brighten.get(f["face_index"])

@@ -722,8 +722,8 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         if o["kind"] == "brighten_face":
             p = o["params"]
             left, top, right, bottom = frame.stored_rect(tuple(p["box"]))
-            out.faces.append({"index": int(p["face_index"]), "ev": float(p["ev"]),
-                              "rect": (left, top, right, bottom)})
+            out.faces.append({"index": None if p.get("face_index") is None else int(p["face_index"]),
+                              "ev": float(p["ev"]), "rect": (left, top, right, bottom)})
     return out
 
 
@@ -746,13 +746,18 @@ def _bag(tag: str, values: Sequence[str]) -> str:
     return f"   <{tag}>\n    <rdf:Bag>\n{items}    </rdf:Bag>\n   </{tag}>\n"
 
 
+def _face_name(face: dict[str, Any]) -> str:
+    """A face lift's name in Lightroom's masks: the plan's face number, or a reviewer's marked face."""
+    return "face (marked)" if face["index"] is None else f"face {face['index'] + 1}"
+
+
 def _radial(face: dict[str, Any]) -> str:
     left, top, right, bottom = face["rect"]
     return (
         "     <rdf:li>\n"
         f"      <rdf:Description crs:What=\"Correction\" crs:CorrectionAmount=\"1.000000\""
         f" crs:CorrectionActive=\"true\" crs:LocalExposure2012=\"{face['ev']:+.6f}\""
-        f" crs:CorrectionName=\"postprod face {face['index'] + 1}\">\n"
+        f" crs:CorrectionName=\"postprod {_face_name(face)}\">\n"
         "       <crs:CorrectionMasks>\n        <rdf:Seq>\n"
         f"         <rdf:li crs:What=\"Mask/CircularGradient\" crs:MaskValue=\"1.000000\""
         f" crs:Top=\"{top:.6f}\" crs:Left=\"{left:.6f}\" crs:Bottom=\"{bottom:.6f}\" crs:Right=\"{right:.6f}\""

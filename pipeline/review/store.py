@@ -61,6 +61,7 @@ from pipeline.outputs.xmp import (  # noqa: F401 - image_decision: re-exported f
     write_xmp,
     xmp_note,
 )
+from pipeline.planning.rules.faces import FEATHER_FRACTION
 from pipeline.planning.rules.white_balance import reviewed_params
 from pipeline.review.culling import (
     CULLING_FIELDS,
@@ -87,9 +88,12 @@ MAX_COMMENT = 2000
 MAX_NAME = 100
 # Relative aspect error allowed in an edited crop (the browser rounds pixels).
 ASPECT_TOLERANCE = 0.01
-# Operations a reviewer may add to an image by hand, each from a box drawn on it: a face the detector missed,
-# blurred for privacy (turned away, masked, in a reflection). Their op_ids: the kind, "drawn" and a number.
-ADDABLE_KINDS = ("blur_face",)
+# Operations a reviewer may add to an image by hand, each from a box drawn on it: a face the detector missed (turned
+# away, masked, in a reflection, in a deep shadow), blurred for privacy or brightened. Their op_ids: the kind,
+# "drawn" and a number.
+ADDABLE_KINDS = ("blur_face", "brighten_face")
+# A face lift drawn with no amount given: half a stop, to be set on the instruction (the plan's lifts are measured).
+DRAWN_LIFT_EV = 0.5
 # The smallest region a reviewer may blur, in full-resolution pixels either way (a slip of the mouse is smaller).
 MIN_DRAWN_PX = 4.0
 
@@ -296,6 +300,11 @@ def refresh_summary(doc: dict[str, Any]) -> None:
         Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
                   applied_by=AppliedBy(o["applied_by"]), review=o.get("review"))
         for o in doc["operations"]])
+
+
+def drawn_feather(box: tuple[float, ...] | list[float]) -> float:
+    """The fall-off of a face lift drawn over ``box``: the plan's own for a face of that size."""
+    return round(FEATHER_FRACTION * max(float(box[2]), float(box[3])), 1)
 
 
 def _inside(root: Path, rel: str) -> Path:
@@ -1019,6 +1028,8 @@ class ReviewStore:
             if op["op_id"] not in now and (op.get("review") or {}).get("added"):
                 change = {"op_id": op["op_id"], "add": op["kind"], "box": op["params"]["box"],
                           "status": op["review"]["status"]}
+                if "ev" in op["params"]:
+                    change["ev"] = op["params"]["ev"]
                 if op["review"].get("comment"):
                     change["comment"] = op["review"]["comment"]
                 changes.append(change)
@@ -1062,8 +1073,10 @@ class ReviewStore:
                 raise ReviewError(f"{change.op_id}: a shadow lift is 0 EV (none) or more, got {change.ev:+g}")
             set_param("ev", change.ev)
         if change.box is not None:
-            if op["kind"] == "blur_face":
+            if op["kind"] in ADDABLE_KINDS:
                 self._check_drawn(doc, change.box)
+                if op["kind"] == "brighten_face":  # the lift's fall-off follows its face
+                    set_param("feather_px", drawn_feather(change.box))
             elif op["kind"] != "crop":
                 raise ReviewError(f"{change.op_id} ({op['kind']}) is not a crop")
             else:
@@ -1123,8 +1136,15 @@ class ReviewStore:
         op_id = change.op_id
         if op_id in taken or not (op_id.startswith(prefix) and op_id[len(prefix):].isdigit()):
             op_id = prefix + str(next(n for n in range(1, len(taken) + 2) if f"{prefix}{n}" not in taken))
-        params = {"box": box, "drawn": True}
-        reason = f"blurred for privacy: a face {reviewer} marked in the review"
+        if kind == "brighten_face":
+            ev = DRAWN_LIFT_EV if change.ev is None else change.ev
+            if ev <= 0:
+                raise ReviewError(f"a face lift brightens: give it more than 0 EV (got {ev:+g})")
+            params = {"box": box, "ev": ev, "feather_px": drawn_feather(box), "drawn": True}
+            reason = f"a face {reviewer} marked in the review to brighten (the amount is theirs to set)"
+        else:
+            params = {"box": box, "drawn": True}
+            reason = f"blurred for privacy: a face {reviewer} marked in the review"
         review = {"status": "accepted", "by": reviewer, "at": at, "comment": None, "params": dict(params),
                   "added": {"kind": kind, "reason": reason}}
         op = {"op_id": op_id, "kind": kind, "params": params, "reason": reason, "measured": None, "target": None,

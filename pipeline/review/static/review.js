@@ -632,7 +632,7 @@ function opAmount(op) {
   const p = op.params;
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
-    case "brighten_face": return `face ${p.face_index + 1}: ${fmt(p.ev, 2, true)} EV`;
+    case "brighten_face": return `${p.drawn ? "marked face" : `face ${p.face_index + 1}`}: ${fmt(p.ev, 2, true)} EV`;
     case "blur_face": return p.drawn ? "marked by a reviewer" : p.face_index == null ? "unsure face blurred"
       : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
@@ -722,10 +722,11 @@ function numberEditor(label, value, attrs, unit, onSet, cls) {
 
 function opEditor(op) {
   const p = op.params;
+  const drawn = op.kind === "blur_face" || (op.kind === "brighten_face" && p.drawn) ? drawnEditor(op) : [];
   if (op.kind === "exposure" || op.kind === "brighten_face" || op.kind === "lift_shadows") {
     const min = op.kind === "lift_shadows" ? "0" : "-5";  // a shadow lift only lifts
     return h("div", { class: "edit" }, numberEditor("Amount", p.ev, { step: "0.05", min, max: "5" }, "EV",
-      (ev) => send([{ op_id: op.op_id, ev }]), "ev"));
+      (ev) => send([{ op_id: op.op_id, ev }]), "ev"), ...drawn);
   }
   if (op.kind === "white_balance") {
     // In mired (+ warmer), the plan's own unit: even steps look alike at any light, where kelvin's do not
@@ -740,14 +741,7 @@ function opEditor(op) {
     return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, mired ? " mired (+ warmer)" : " K"), h("label", { text: "Tint " }, tint),
       h("button", { type: "button", class: "set-wb", text: "Set", onclick: set }));
   }
-  if (op.kind === "blur_face") {
-    const drawing = view.drawing && view.drawing.op_id === op.op_id;
-    return h("div", { class: "edit" },
-      h("button", { type: "button", class: "redraw-blur", text: drawing ? "Drawing… (Esc)" : "Redraw",
-                    title: "Drag a new box over the face on the picture", onclick: () => startDrawing(op.op_id) }),
-      op.review.added ? h("button", { type: "button", class: "remove-blur", text: "Remove",
-                                      onclick: () => send([{ op_id: op.op_id, remove: true }]) }) : null);
-  }
+  if (op.kind === "blur_face") return h("div", { class: "edit" }, ...drawn);
   if (op.kind === "straighten") {
     return h("div", { class: "edit" }, numberEditor("Angle", p.angle_deg, { step: "0.1", min: "-45", max: "45" }, "°",
       (angle_deg) => send([{ op_id: op.op_id, angle_deg }]), "angle"));
@@ -769,6 +763,17 @@ function opEditor(op) {
     );
   }
   return null;
+}
+
+// A region drawn on the picture (a blur, a face lift a reviewer marked): draw its box again; take a drawn one away.
+function drawnEditor(op) {
+  const drawing = view.drawing && view.drawing.op_id === op.op_id;
+  return [
+    h("button", { type: "button", class: "redraw", text: drawing ? "Drawing… (Esc)" : "Redraw",
+                  title: "Drag a new box over the face on the picture", onclick: () => startDrawing(op.op_id, op.kind) }),
+    op.review.added ? h("button", { type: "button", class: "remove-drawn", text: "Remove",
+                                    onclick: () => send([{ op_id: op.op_id, remove: true }]) }) : null,
+  ];
 }
 
 // Who carries an operation out: the renderer, a retoucher, or the renderer once a person accepts it (a proposal).
@@ -909,7 +914,7 @@ function renderOverlay() {
   }
   if (view.overlays.faces) {
     const brighten = {};
-    for (const op of doc.operations) if (op.kind === "brighten_face") brighten[op.params.face_index] = op;
+    for (const op of doc.operations) if (op.kind === "brighten_face" && !op.params.drawn) brighten[op.params.face_index] = op;
     for (const f of doc.faces) {
       const [x, y, w, hgt] = f.box;
       const op = brighten[f.face_index];
@@ -954,6 +959,17 @@ function renderOverlay() {
         h("text", { x: x + w / 2, y: y + hgt + 14 * unit, "font-size": 12 * unit, "text-anchor": "middle",
                     text: op.params.drawn ? "blur (drawn)" : "blur" }));
       children.push(g);
+    }
+    for (const op of doc.operations) {  // the lifts a reviewer drew (the plan's are drawn on their faces above)
+      if (op.kind !== "brighten_face" || !op.params.drawn) continue;
+      const [x, y, w, hgt] = op.params.box;
+      const cls = "face brighten drawn" + (active(op) ? "" : " rejected") + (selectedOp === op ? " selected" : "");
+      children.push(h("g", { class: cls, "data-op": op.op_id },
+        h("title", { text: `${opAmount(op)} (${op.review.status})` }),
+        h("ellipse", { cx: x + w / 2, cy: y + hgt / 2, rx: w / 2, ry: hgt / 2, "stroke-width": 2 * unit,
+                       "stroke-dasharray": `${6 * unit} ${4 * unit}` }),
+        h("text", { x: x, y: Math.max(14 * unit, y - 4 * unit), "font-size": 14 * unit,
+                    text: `marked ${fmt(op.params.ev, 2, true)} EV` })));
     }
     if (view.sketch) {
       const [x, y, w, hgt] = view.sketch;
@@ -1209,14 +1225,20 @@ function imagePoint(pane, ev) {
           Math.min(H, Math.max(0, (ev.clientY - rect.top) / view.scale))];
 }
 
-// Drawing a blur: over a face the detector missed (a new one, op_id null) or again over one of the plan's or a
-// drawn one (its op_id). The next drag on the picture gives its box; Esc stops.
-function startDrawing(opId = null) {
-  view.drawing = view.drawing && view.drawing.op_id === opId ? null : { op_id: opId };
-  view.sketch = null;
-  document.getElementById("stage").classList.toggle("drawing", Boolean(view.drawing));
-  document.getElementById("draw-blur").classList.toggle("on", Boolean(view.drawing) && opId === null);
-  if (view.drawing) toast("Drag a box over the face to blur (Esc: stop)");
+// Drawing over a face the plan left alone: a blur (kind blur_face) or a lift (brighten_face), a new one (op_id null)
+// or one drawn again (the plan's or a drawn one: its op_id). The next drag on the picture gives its box; Esc stops.
+const DRAW_BUTTONS = { blur_face: "draw-blur", brighten_face: "draw-lift" };
+const DRAW_HINTS = { blur_face: "Drag a box over the head to blur", brighten_face: "Drag a box over the face to brighten" };
+
+function startDrawing(opId = null, kind = "blur_face") {
+  const same = view.drawing && view.drawing.op_id === opId && view.drawing.kind === kind;
+  stopDrawing();
+  if (!same) {
+    view.drawing = { op_id: opId, kind };
+    document.getElementById("stage").classList.add("drawing");
+    if (opId === null) document.getElementById(DRAW_BUTTONS[kind]).classList.add("on");
+    toast(`${DRAW_HINTS[kind]} (Esc: stop)`);
+  }
   renderAll();
 }
 
@@ -1224,16 +1246,16 @@ function stopDrawing() {
   view.drawing = null;
   view.sketch = null;
   document.getElementById("stage").classList.remove("drawing");
-  document.getElementById("draw-blur").classList.remove("on");
+  for (const id of Object.values(DRAW_BUTTONS)) document.getElementById(id).classList.remove("on");
 }
 
 function finishDrawing() {
   const box = view.sketch && view.sketch.map((v) => Math.round(v * 10) / 10);
-  const opId = view.drawing.op_id;
+  const { op_id: opId, kind } = view.drawing;
   stopDrawing();
   // A click, not a drag (or a sliver): nothing drawn.
   if (!box || box[2] < 4 || box[3] < 4) { toast("Drag a box over the face: nothing drawn"); renderAll(); return; }
-  send([opId ? { op_id: opId, box } : { add: "blur_face", box }]);
+  send([opId ? { op_id: opId, box } : { add: kind, box }]);
 }
 
 function setZoom(zoom, at) {
@@ -1569,7 +1591,8 @@ async function setupImage() {
   loadStrip();
   window.addEventListener("resize", () => { layoutStage(); renderOverlay(); for (const p of document.querySelectorAll("#stage .pane")) loadTiles(p); });
   for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => setShow(b.dataset.view));
-  document.getElementById("draw-blur").addEventListener("click", () => startDrawing());
+  document.getElementById("draw-blur").addEventListener("click", () => startDrawing(null, "blur_face"));
+  document.getElementById("draw-lift").addEventListener("click", () => startDrawing(null, "brighten_face"));
   for (const b of document.querySelectorAll("[data-zoom]")) b.addEventListener("click", () => setZoom(b.dataset.zoom === "fit" ? "fit" : 1));
   for (const box of document.querySelectorAll("[data-overlay]")) {
     box.addEventListener("change", () => toggleOverlay(box.dataset.overlay, box.checked));
@@ -1611,7 +1634,8 @@ function imageKeys(ev) {
   else if (k === "ArrowLeft") gotoImage(neighbours()[0]);
   else if (k === "ArrowRight") gotoImage(neighbours()[1]);
   else if (k === "Escape" && view.drawing) { stopDrawing(); renderAll(); }
-  else if (k === "m") startDrawing();
+  else if (k === "m") startDrawing(null, "blur_face");
+  else if (k === "n") startDrawing(null, "brighten_face");
   else if (k === "Escape") { if (view.zoom !== "fit") setZoom("fit"); else location.href = "/" + (sessionStorage.getItem("postprod.query") ? "?" + sessionStorage.getItem("postprod.query") : ""); }
   else if (k === "z" || k === " ") setZoom(view.zoom === "fit" ? 1 : "fit");
   else if (k === "y") setShow(view.show === "both" ? "after" : "both");
