@@ -359,6 +359,12 @@ class FaceRules(_Strict):
         description="Faces smaller than this (box height as % of the image's short edge) are "
         "ignored: background people in a crowd are not retouched or required.",
     )
+    red_eye: bool = Field(
+        True,
+        description="Correct the red eyes of a flash (a pupil many times redder than its green and blue, and than "
+        "the skin around it, round, where a detected face's eye is): the renderer takes the red out of the pupil, "
+        "each eye a reviewer can turn down. false leaves them as photographed.",
+    )
 
 
 class PrivacyRules(_Strict):

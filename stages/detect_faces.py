@@ -27,7 +27,7 @@ class DetectFaces(Stage):
     # With --device cuda, four workers share a GPU: the detector needs little of one.
     resources = Resources(cpus=1, gpus=0.25, memory_mb=800)
     # 2: each face's skin under its eyes (Face.skin_ev).
-    version: ClassVar[int] = 3  # 3: unsure_faces
+    version: ClassVar[int] = 4  # 3: unsure_faces; 4: each face's red_eyes
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -23,6 +23,7 @@ from pipeline.imaging.color import Proxy, brightest_channel, luminance
 from pipeline.imaging.measure.exposure import HIGHLIGHT_LEVEL
 from pipeline.imaging.measure.focus import laplacian_variance
 from pipeline.imaging.measure.metering import FACE_LOG2, ev_of, scene_light
+from pipeline.imaging.red_eye import find_red_eyes
 from pipeline.kernel.records import Face
 
 # Darkest luminance the EV reading resolves (-16 EV against 1.0): a black
@@ -435,6 +436,8 @@ def measure_faces(
                 surround_ev=face_surround_ev(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
                 skin_ev=face_skin_ev(proxy.rgb, [v / proxy.scale for point in d.landmarks for v in point],
                                      rendered),
+                red_eyes=[round(v * proxy.scale, 1) for eye in find_red_eyes(
+                    proxy.rgb, [v / proxy.scale for point in d.landmarks for v in point]) for v in eye],
             )
         )
     return faces

@@ -69,6 +69,7 @@ from pipeline.imaging.measure.metering import (
     split_level,
 )
 from pipeline.imaging.perspective import Keystone, KeystoneMap, frame_map
+from pipeline.imaging.red_eye import RED_RATIO, redness
 from pipeline.imaging.shadow_lift import ShadowLift
 from pipeline.imaging.watermark import file_digest, mark_file
 from pipeline.kernel.beside import beside
@@ -121,6 +122,17 @@ class FaceBlur:
     """
 
     box: Box
+
+
+@dataclass(frozen=True)
+class RedEye:
+    """A flash's red pupil (a ``red_eye`` operation's eye), in full-resolution pixels as shot: its centre and radius.
+
+    The renderer takes the red out of it (:func:`apply_red_eyes`)."""
+
+    x: float
+    y: float
+    radius: float
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,7 @@ class Adjustments:
     source_level: float | None = None
     faces: tuple[FaceLift, ...] = ()
     blurs: tuple[FaceBlur, ...] = ()
+    red_eyes: tuple[RedEye, ...] = ()
     angle_deg: float = 0.0
     crops: Mapping[str, Box] = field(default_factory=dict)
     crop_turns: Mapping[str, float] = field(default_factory=dict)
@@ -262,7 +275,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     operations : sequence of Operation
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
-        ``brighten_face {"box", "ev", "feather_px"}``, ``blur_face {"box"}``, ``straighten {"angle_deg", "keystone"?}``,
+        ``brighten_face {"box", "ev", "feather_px"}``, ``blur_face {"box"}``, ``red_eye {"eyes"}``, ``straighten {"angle_deg", "keystone"?}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
         ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
         ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
@@ -290,6 +303,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     angle = 0.0
     faces: list[FaceLift] = []
     blurs: list[FaceBlur] = []
+    red_eyes: list[RedEye] = []
     crops: dict[str, Box] = {}
     turns: dict[str, float] = {}
     pads: dict[str, tuple[float, float, float]] = {}
@@ -315,6 +329,12 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 faces.append(FaceLift(_box(p["box"], op), float(p["ev"]), max(0.0, float(p.get("feather_px", 0.0)))))
             elif op.kind == OperationKind.BLUR_FACE:
                 blurs.append(FaceBlur(_box(p["box"], op)))
+            elif op.kind == OperationKind.RED_EYE:
+                for eye in p["eyes"]:
+                    x, y, r = (float(v) for v in eye)
+                    if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(r) and r > 0):
+                        raise ValueError(f"operation {op.op_id}: an eye must be x, y and a positive radius, got {eye!r}")
+                    red_eyes.append(RedEye(x, y, r))
             elif op.kind == OperationKind.STRAIGHTEN:
                 angle += float(p["angle_deg"])
                 if p.get("keystone") is not None:
@@ -340,6 +360,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         exposure_ev=ev,
         faces=tuple(faces),
         blurs=tuple(blurs),
+        red_eyes=tuple(red_eyes),
         angle_deg=angle,
         crops=crops,
         crop_turns=turns,
@@ -973,6 +994,37 @@ def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width:
         return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), cells, grain
 
     return sample
+
+
+#: A red pupil's correction reaches this share of its radius beyond it, fading out (the red blob's edge is soft) ...
+RED_EYE_FEATHER = 0.5
+#: ... and takes a pixel's red down to its green and blue in full where the red is at least
+#: :data:`pipeline.imaging.red_eye.RED_RATIO` times them, not at all where it is at most this (skin, an iris).
+RED_EYE_FROM = 2.0
+
+
+def apply_red_eyes(rgb: np.ndarray, eyes: Sequence[RedEye], to_frame: np.ndarray,
+                   lens: LensGrid | KeystoneMap | None = None) -> np.ndarray:
+    """Take a flash's red out of pupils, on a rendered raster (linear light, before the white balance's gains, in the
+    light the eyes were found in), in place: in a soft disc over each, a pixel's red comes down to the larger of its
+    green and blue as far as it stands above them (:data:`RED_EYE_FROM` to the finder's ratio), so the pupil is
+    as dark as it is, and its catch light, the iris and the skin (not that red) keep their colour."""
+    out_h, out_w = rgb.shape[:2]
+    to_out = np.linalg.inv(to_frame) if eyes else None
+    for eye in eyes:
+        r = eye.radius
+        box = (eye.x - r, eye.y - r, 2.0 * r, 2.0 * r)
+        patch = _patch(box, RED_EYE_FEATHER * r, to_out, lens, out_w, out_h)
+        if patch is None:
+            continue
+        fx, fy = _patch_points(to_frame, lens, patch)
+        u0, v0, u1, v1 = patch
+        view = rgb[v0:v1, u0:u1]
+        weight = face_lift_mask(fx, fy, box, RED_EYE_FEATHER * r)
+        weight *= np.clip((redness(view) - np.float32(RED_EYE_FROM)) / np.float32(RED_RATIO - RED_EYE_FROM), 0.0, 1.0)
+        others = np.maximum(view[..., 1], view[..., 2])
+        view[..., 0] -= weight * np.maximum(view[..., 0] - others, 0.0)
+    return rgb
 
 
 def grain_field(u0: int, v0: int, u1: int, v1: int, seed: int) -> np.ndarray:
@@ -1677,6 +1729,7 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
+    apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     apply_face_blurs(linear, adjustments.blurs, to_frame, decoded_sampler(decoded, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
@@ -1755,6 +1808,7 @@ def render_rows(
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                                inner, lens)
+    apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     apply_face_blurs(linear, adjustments.blurs, to_frame, region_sampler(region_of, width, height), lens, a0)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     white = shoulder_white(adjustments, white_of_source)

@@ -92,6 +92,9 @@ class Face:
         The face's skin under its eyes, cheeks and nose (:func:`pipeline.imaging.faces.face_skin_ev`), on
         ``exposure_ev``'s scale: read clear of dark glasses, brows and teeth. None when not measured or the
         landmarks leave no such band (a face in profile).
+    red_eyes : list of float or None
+        The face's red pupils (:func:`pipeline.imaging.red_eye.find_red_eyes`): ``x, y, radius`` in
+        full-resolution pixels, three numbers a red eye (none, one or two). None when not measured.
     """
 
     x: float
@@ -107,6 +110,7 @@ class Face:
     surround_ev: float | None = None
     clipped_pct: float | None = None
     skin_ev: float | None = None
+    red_eyes: list[float] | None = None
 
 
 class OperationKind(StrEnum):
@@ -114,6 +118,7 @@ class OperationKind(StrEnum):
     WHITE_BALANCE = "white_balance"
     BRIGHTEN_FACE = "brighten_face"
     BLUR_FACE = "blur_face"  # a face delivered unrecognisable for privacy (the chart's privacy.blur_faces)
+    RED_EYE = "red_eye"  # a flash's red pupils taken back to dark (the chart's faces.red_eye)
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
     LIFT_SHADOWS = "lift_shadows"  # a backlit frame's dark part lifted, its highlights left as they are
@@ -187,7 +192,8 @@ class Operation:
         the renderer applies), ``"temperature_shift_k", "tint_shift", "mired_shift"}`` (for people);
         brighten_face ``{"face_index", "box": [x, y, w, h], "ev", "feather_px", "render_on_accept"?}``
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it) or, drawn by a
-        reviewer on a face the plan did not lift, ``{"box", "ev", "feather_px", "drawn": true}``;
+        reviewer on a face the plan did not lift, ``{"box", "ev", "feather_px", "drawn": true}``; red_eye
+        ``{"face_index", "eyes": [[x, y, radius], ...]}`` (the red pupils the renderer takes the red out of);
         blur_face ``{"face_index" | "unsure_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer
         blurs, and the detector's box of the face, or of the record's unsure detection) or, drawn by a reviewer
         on a face the detector missed, ``{"box", "drawn": true}``;

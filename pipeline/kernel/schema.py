@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 23  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 24  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
@@ -47,6 +47,7 @@ SCHEMA_VERSION = 23  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 21: off_tone_chroma_p99 (a toned black-and-white picture keeps its tone)
 # 22: turned_by_xmp (a RAW developed in the turn its XMP states: a frame the photographer turned while culling)
 # 23: unsure_faces (detections not sure enough to be faces, which a chart that blurs faces for privacy blurs too)
+# 24: faces.parquet's red_eyes (a flash's red pupils, which the plan takes the red out of)
 
 
 def use_system_memory_pool() -> bool:
@@ -122,6 +123,8 @@ FACES_SCHEMA = pa.schema(
            "Percent of the face centre's pixels with a channel clipped at white: the skin's highlights lost."),
         _f("skin_ev", pa.float32(),
            "The face's skin under its eyes (cheeks and nose), on exposure_ev's scale: read clear of dark glasses."),
+        _f("red_eyes", pa.list_(pa.float32()),
+           "The face's red pupils (a flash's red eye): x, y, radius in full-resolution pixels, three a red eye."),
     ],
     metadata={"postprod.table": "faces"},
 )
@@ -165,6 +168,7 @@ def face_rows(records: Iterable[Any]) -> list[dict[str, Any]]:
                     "surround_ev": face.surround_ev,
                     "clipped_pct": face.clipped_pct,
                     "skin_ev": face.skin_ev,
+                    "red_eyes": face.red_eyes,
                 }
             )
     return rows

@@ -59,7 +59,7 @@ INSTRUCTIONS_SCHEMA = pa.schema(
         _f("source_path", pa.string(), "Source file, relative to the shoot.", False),
         _f("op_id", pa.string(), "Operation id, stable within the image.", False),
         _f("kind", pa.string(),
-           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, blur_face, "
+           "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, blur_face, red_eye, "
            "lens_correction, straighten, crop, flag or reject.",
            False),
         _f("params_json", pa.string(), "Kind-specific parameters as JSON (full-resolution pixels).", False),
@@ -201,6 +201,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
         by_hand = sum(not o.params.get(RENDER_ON_ACCEPT) for o in lifts)
         notes = ([f"{by_hand} by hand"] if by_hand else []) + ([f"{confirm} to confirm"] if confirm else [])
         parts.append(f"{n} face{'s' if n > 1 else ''} to brighten" + (f" ({', '.join(notes)})" if notes else ""))
+    if red := [o for o in ops if o.kind is OperationKind.RED_EYE]:
+        parts.append(f"red eyes on {len(red)} face{'s' if len(red) > 1 else ''}")
     if blurred := [o for o in ops if o.kind is OperationKind.BLUR_FACE]:
         confirm = sum(_to_confirm(o) for o in blurred)
         parts.append(f"{len(blurred)} face{'s' if len(blurred) > 1 else ''} blurred"

@@ -657,6 +657,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"the white backdrop, at {float(whiten['params']['level']):.0f} of 255 with these settings, "
                          "is delivered white by postprod: Camera Raw has no setting for it (mask the backdrop)")
 
+    red = [o["params"] for o in applied if o["kind"] == "red_eye"]
+    if red:
+        faces = ", ".join(str(int(p["face_index"]) + 1) for p in red)
+        out.notes.append(f"postprod takes the red out of the flash's red eyes (face{'s' if len(red) > 1 else ''} "
+                         f"{faces}): these settings do not (use Camera Raw's red-eye tool)")
+
     blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
     if blurs:
         faces = [str(int(p["face_index"]) + 1) for p in blurs if p.get("face_index") is not None]

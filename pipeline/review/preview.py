@@ -49,8 +49,8 @@ MAX_MEGAPIXELS = 250.0
 PREVIEW_VERSION = 6
 # Operations the "after" view applies (the tonal ones, and a face blurred for privacy); everything else is drawn or
 # listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "blur_face", "whiten_backdrop", "lift_shadows",
-               "merge_bracket", "lens_correction")  # (its vignetting: see preview_adjustments)
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "blur_face", "red_eye", "whiten_backdrop",
+               "lift_shadows", "merge_bracket", "lens_correction")  # (its vignetting: see preview_adjustments)
 
 
 def decode_preview(path: Path, source_kind: SourceKind | str, long_edge: int = PREVIEW_LONG_EDGE,

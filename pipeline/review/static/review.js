@@ -633,6 +633,7 @@ function opAmount(op) {
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
     case "brighten_face": return `${p.drawn ? "marked face" : `face ${p.face_index + 1}`}: ${fmt(p.ev, 2, true)} EV`;
+    case "red_eye": return `face ${p.face_index + 1}: ${p.eyes.length === 2 ? "both eyes" : "an eye"}`;
     case "blur_face": return p.drawn ? "marked by a reviewer" : p.face_index == null ? "unsure face blurred"
       : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
