@@ -12,9 +12,13 @@ twins and on the photos as they were, as a user runs it (local executor, the def
   radius on the analysis proxy (what the finder sees);
 - corrected: the redness (linear red over the larger of green and blue) at the injected pupils in the delivered
   web rendition, red twin against its correction (the median pupil's, over its inner half);
-- made up: ``red_eye`` operations on the photos as they were (none has a red eye).
+- made up: ``red_eye`` operations on the photos as they were (none was given one; by eye, a photo may have one).
 
-    python benchmarks/red_eye.py FOLDER [FOLDER ...] [--scale 3] [--write]
+With ``--originals FOLDER ...``, photos of other folders (no landmarks needed) are run as they are, at their own
+size: the red eyes found there, each to be judged by eye (a photo may have a real one), and how many faces had their
+eyes far enough apart on the proxy to be judged at all.
+
+    python benchmarks/red_eye.py FOLDER [FOLDER ...] [--scale 3] [--originals FOLDER ...] [--write]
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.accuracy import machine  # noqa: E402
 from pipeline.imaging.color import srgb_to_linear  # noqa: E402
-from pipeline.imaging.red_eye import redness  # noqa: E402
+from pipeline.imaging.red_eye import MIN_EYE_DISTANCE, redness  # noqa: E402
 from pipeline.kernel.run import RunSettings, process_shoot  # noqa: E402
 
 REPORT = ROOT / "benchmarks" / "RED_EYE.md"
@@ -164,6 +168,29 @@ def run(folders: list[tuple[Path, Path]], scale: float, work: Path) -> dict:
     return {"rows": rows, "made_up": made_up, "photos": len(truth)}
 
 
+def originals(folders: list[Path], work: Path) -> dict:
+    """``--originals``: every photo of ``folders`` through postprod as it is; the red eyes found, the faces judged."""
+    shoot = work / "originals"
+    shoot.mkdir(parents=True)
+    for folder in folders:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".tif", ".tiff"):
+                (shoot / f"{folder.name}_{path.name}").write_bytes(path.read_bytes())
+    out = work / "originals-out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
+    found, judged, faces = [], 0, 0
+    for doc_path in sorted((out / "instructions").glob("*.json")):
+        doc = json.loads(doc_path.read_text())
+        proxy = max(doc["image"]["width"], doc["image"]["height"]) / 1600.0
+        for f in doc["faces"]:
+            faces += 1
+            marks = f.get("landmarks") or []
+            judged += len(marks) >= 4 and math.dist(marks[0:2], marks[2:4]) / max(1.0, proxy) >= MIN_EYE_DISTANCE
+        found += [f"{doc['source_path']} face {o['params']['face_index'] + 1}" for o in doc["operations"]
+                  if o["kind"] == "red_eye"]
+    return {"photos": len(list(shoot.iterdir())), "faces": faces, "judged": judged, "found": found}
+
+
 def table(result: dict) -> list[str]:
     rows = result["rows"]
     lines = ["| pupils (radius on the proxy) | red pupils put there | found | redness delivered, median: kept -> "
@@ -175,10 +202,15 @@ def table(result: dict) -> list[str]:
                f"{statistics.median(r['redness_after'] for r in f):.1f}" if f else "—")
         lines.append(f"| {label} | {len(g)} | {len(f)} ({100.0 * len(f) / len(g):.0f} %) | {red} |" if g else
                      f"| {label} | 0 | — | — |")
-    lines += ["", f"- red eyes made up on the {result['photos']} photos as they were (none has one): "
+    lines += ["", f"- red eyes found on the {result['photos']} photos as they were (none was given one): "
                   f"{result['made_up']}",
               "- redness: linear red over the larger of green and blue; skin reads 1.3-2.5 under white light, the "
               "finder takes 6 and twice the skin around for red"]
+    if "originals" in result:
+        o = result["originals"]
+        lines.append(f"- other photos as they are (`--originals`): {o['photos']} photos, {o['faces']} faces, "
+                     f"{o['judged']} with eyes far enough apart to judge; red eyes found on "
+                     + (", ".join(o["found"]) if o["found"] else "none"))
     return lines
 
 
@@ -187,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", nargs="+", type=Path, help="folders of photos, each with a dlib imglab XML of its "
                     "faces' 68 landmarks (the first *landmarks*.xml in it, or FOLDER:XML)")
     ap.add_argument("--scale", type=float, default=3.0, help="enlarge the photos this much first (default 3)")
+    ap.add_argument("--originals", nargs="+", type=Path, default=[], help="also run these folders' photos as they "
+                    "are (no landmarks needed): the red eyes found there")
     ap.add_argument("--write", action="store_true", help=f"write the table to {REPORT.relative_to(ROOT)}")
     args = ap.parse_args(argv)
     pairs = []
@@ -199,11 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POSTPROD_MODEL_DIR", str(ROOT.parent / "shared" / "data" / "models"))
     with tempfile.TemporaryDirectory(prefix="postprod-red-eye-") as tmp:
         result = run(pairs, args.scale, Path(tmp))
+        if args.originals:
+            result["originals"] = originals([f.resolve() for f in args.originals], Path(tmp))
     m = machine()
     head = [f"- date: {m['date']}", f"- machine: {m['cpu']}, Python {m['python']}",
             f"- postprod: commit {m['postprod commit']}, code hash {m['code hash']}",
             "- command: `python benchmarks/red_eye.py " + " ".join(str(f) for f in args.folders)
-            + f" --scale {args.scale:g}`"]
+            + f" --scale {args.scale:g}"
+            + (" --originals " + " ".join(str(f) for f in args.originals) if args.originals else "") + "`"]
     body = table(result)
     print("\n".join(head + [""] + body))
     if args.write:
