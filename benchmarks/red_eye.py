@@ -136,6 +136,8 @@ def run(folders: list[tuple[Path, Path]], scale: float, work: Path) -> dict:
             raise SystemExit(f"{label}: {result.failed} image(s) failed")
     rows = []
     made_up = 0
+    proxies = {r["source_path"]: r["width"] / r["proxy_width"] for r in pq.read_table(
+        outs["red"] / "manifest.parquet", columns=["source_path", "width", "proxy_width"]).to_pylist()}
     for stem, eyes in truth.items():
         docs = {label: json.loads((outs[label] / "instructions" / f"{stem}.json").read_text()) for label in outs}
         for o in docs["plain"]["operations"]:
@@ -143,13 +145,13 @@ def run(folders: list[tuple[Path, Path]], scale: float, work: Path) -> dict:
                 made_up += len(o["params"]["eyes"])
                 print(f"made up: {stem} {o['params']}", file=sys.stderr)
         found = [e for o in docs["red"]["operations"] if o["kind"] == "red_eye" for e in o["params"]["eyes"]]
-        proxy_scale = max(docs["red"]["image"]["width"], docs["red"]["image"]["height"]) / 1600.0
+        proxy_scale = proxies[stem]
         exports = {"red": web_export(outs["red"], stem)}
         k = exports["red"].shape[1] / docs["red"]["image"]["width"]
         for cx, cy, r in eyes:
             hit = any(math.hypot(fx - cx, fy - cy) <= max(3.0, r) for fx, fy, _ in found)
             on_export = (cx * k, cy * k, r * k)
-            rows.append({"photo": stem, "radius_proxy": r / max(1.0, proxy_scale), "found": hit,
+            rows.append({"photo": stem, "radius_proxy": r / proxy_scale, "found": hit,
                          "redness_after": pupil_redness(exports["red"], on_export)})
     # The red twins' pupils as delivered without the correction: the same photos, red, through a chart that keeps
     # red eyes (the redness the correction starts from).
@@ -179,13 +181,14 @@ def originals(folders: list[Path], work: Path) -> dict:
     out = work / "originals-out"
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base"))
     found, judged, faces = [], 0, 0
+    scales = {r["source_path"]: r["width"] / r["proxy_width"] for r in pq.read_table(
+        out / "manifest.parquet", columns=["source_path", "width", "proxy_width"]).to_pylist() if r["proxy_width"]}
+    for f in pq.read_table(out / "faces.parquet", columns=["source_path", "landmarks"]).to_pylist():
+        faces += 1
+        marks, scale = f["landmarks"] or [], scales.get(f["source_path"], 1.0)
+        judged += len(marks) >= 4 and math.dist(marks[0:2], marks[2:4]) / scale >= MIN_EYE_DISTANCE
     for doc_path in sorted((out / "instructions").glob("*.json")):
         doc = json.loads(doc_path.read_text())
-        proxy = max(doc["image"]["width"], doc["image"]["height"]) / 1600.0
-        for f in doc["faces"]:
-            faces += 1
-            marks = f.get("landmarks") or []
-            judged += len(marks) >= 4 and math.dist(marks[0:2], marks[2:4]) / max(1.0, proxy) >= MIN_EYE_DISTANCE
         found += [f"{doc['source_path']} face {o['params']['face_index'] + 1}" for o in doc["operations"]
                   if o["kind"] == "red_eye"]
     return {"photos": len(list(shoot.iterdir())), "faces": faces, "judged": judged, "found": found}

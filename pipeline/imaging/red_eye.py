@@ -11,7 +11,10 @@ The thresholds are set from the colours involved, in linear light, not fitted on
   times theirs (:data:`RED_RATIO`: 6 in linear light is 2.3 in sRGB values, (200, 87, 87): red, where pink is
   (200, 120, 110), 3 in linear light; a flash's red eye reads 10 to 30), and twice the skin's around it at least
   (:data:`SKIN_FACTOR`: in a warm light the skin's red rises too); skin, even ruddy, holds a red of 1.3 to 2.5
-  times its green in linear light under white light, the pink corner of an eye and a reddened lid 2 to 4;
+  times its green in linear light under white light, the pink corner of an eye and a reddened lid 2 to 4; and its
+  red is lit, a fifth of the skin's at least (:data:`LIT_OF_SKIN`: the flash comes back off the retina; a dim red
+  eye, (150, 20, 20), on skin the flash lit bright, (240, 190, 170), is 0.35 of it in linear light, where the
+  shadowed fold of a squinting, ruddy face, a dark brown (75, 21, 0) on (200, 130, 110), is 0.14);
 - a pupil is a small round opening centred on the eye: its radius is 3 to 20 % of the distance between the eyes
   (an iris is about 10 %; a pupil opened wide in the dark reaches most of it) (:data:`PUPIL_RADIUS`), and it lies
   within a fifth of that distance of the eye's landmark (:data:`SEARCH`);
@@ -30,6 +33,8 @@ import numpy as np
 RED_RATIO = 6.0
 #: ... and this many times that of the skin around the eye (the median of the region searched, mostly skin).
 SKIN_FACTOR = 2.0
+#: ... and its red (the brighter quarter of the blob's) at least this share of the skin's.
+LIT_OF_SKIN = 0.2
 #: The red blob is looked for within this share of the eye distance around the eye's landmark ...
 SEARCH = 0.2
 #: ... and its radius must lie in this range of shares of the eye distance.
@@ -79,7 +84,9 @@ def find_red_eyes(rgb_linear: np.ndarray, landmarks: list[float] | tuple[float, 
         # Redder than the face's own skin around the eye by SKIN_FACTOR, whatever the light's colour (a tungsten
         # or flash-warmed face's skin reads redder too).
         floor = max(RED_RATIO, SKIN_FACTOR * float(np.median(ratio)))
-        red = (ratio >= floor) & (patch[..., 0] > np.float32(0.01))
+        red = (ratio >= floor) & (patch[..., 0] > np.float32(0.0))
+        # Its red lit: the flash comes back off the retina (a shadowed fold of a ruddy face is dark in every channel).
+        lit = LIT_OF_SKIN * float(np.median(patch[..., 0]))
         count, labels, stats, centres = cv2.connectedComponentsWithStats(red.astype(np.uint8), connectivity=8)
         best = None
         for k in range(1, count):
@@ -90,6 +97,8 @@ def find_red_eyes(rgb_linear: np.ndarray, landmarks: list[float] | tuple[float, 
             radius = math.sqrt(area / math.pi)
             off = math.hypot(cx - ex, cy - ey)
             if off > SEARCH * apart or not PUPIL_RADIUS[0] * apart <= radius <= PUPIL_RADIUS[1] * apart:
+                continue
+            if float(np.percentile(patch[..., 0][labels == k], 75)) < lit:  # the blob's brighter quarter
                 continue
             # Round: the blob fills most of the disc of its size around its centre, and reaches no further.
             bw, bh = stats[k, cv2.CC_STAT_WIDTH], stats[k, cv2.CC_STAT_HEIGHT]
