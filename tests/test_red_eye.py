@@ -19,6 +19,7 @@ from pipeline.imaging.red_eye import find_red_eyes, redness
 from pipeline.imaging.render import Adjustments, RedEye, render_frame, render_rows
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
+from pipeline.review.app import create_app
 
 PHOTOS = ("2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg")
 SCALE = 3  # the PASCAL photos are 500 px: their pupils a pixel or two
@@ -119,6 +120,23 @@ def test_red_eyes_are_delivered_dark_unless_the_chart_keeps_them(faces_dir: Path
     for x, y, r in pupils:
         eye = (x * k, y * k, r * k)
         assert pupil_redness(kept, eye) > 5.0 and pupil_redness(corrected, eye) < 2.5, eye
+
+    # A red eye the finder missed (here: kept by the chart), marked in the review app over its pupil: taken out.
+    client = create_app(outs["kept"], reviewer="Ana").test_client()
+    x, y, r = pupils[0]
+    box = [round(x - 1.2 * r, 1), round(y - 1.2 * r, 1), round(2.4 * r, 1), round(2.4 * r, 1)]
+    resp = client.post("/api/images/flash.png", json={"version": 0, "changes": [{"add": "red_eye", "box": box}]})
+    assert resp.status_code == 200, resp.get_json()
+    (marked,) = [o for o in resp.get_json()["doc"]["operations"] if o["kind"] == "red_eye"]
+    assert marked["params"]["drawn"] and marked["params"]["eyes"] == [[round(box[0] + box[2] / 2, 1),
+                                                                        round(box[1] + box[3] / 2, 1), box[2] / 2]]
+    jsonschema.validate(resp.get_json()["doc"], json.loads(SCHEMA_PATH.read_text()))
+    assert not process_shoot(RunSettings(shoot_dir=shoot, out_dir=outs["kept"], executor="local", chart=str(keep),
+                                         only="render")).failed
+    again = web_export(outs["kept"], "flash.png")
+    assert pupil_redness(again, (x * k, y * k, r * k)) < 2.5
+    x2, y2, r2 = pupils[1]
+    assert pupil_redness(again, (x2 * k, y2 * k, r2 * k)) > 5.0  # the eye not marked stays as the chart keeps it
 
 
 @pytest.mark.parametrize("landmarks", [[], [10.0, 10.0, 15.0, 10.0]])

@@ -659,9 +659,9 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
 
     red = [o["params"] for o in applied if o["kind"] == "red_eye"]
     if red:
-        faces = ", ".join(str(int(p["face_index"]) + 1) for p in red)
-        out.notes.append(f"postprod takes the red out of the flash's red eyes (face{'s' if len(red) > 1 else ''} "
-                         f"{faces}): these settings do not (use Camera Raw's red-eye tool)")
+        eyes = sum(len(p["eyes"]) for p in red)
+        out.notes.append(f"postprod takes the red out of {eyes} red eye{'s' if eyes > 1 else ''} from the flash: these "
+                         "settings do not (use Camera Raw's red-eye tool)")
 
     blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
     if blurs:

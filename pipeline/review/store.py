@@ -89,9 +89,9 @@ MAX_NAME = 100
 # Relative aspect error allowed in an edited crop (the browser rounds pixels).
 ASPECT_TOLERANCE = 0.01
 # Operations a reviewer may add to an image by hand, each from a box drawn on it: a face the detector missed (turned
-# away, masked, in a reflection, in a deep shadow), blurred for privacy or brightened. Their op_ids: the kind,
-# "drawn" and a number.
-ADDABLE_KINDS = ("blur_face", "brighten_face")
+# away, masked, in a reflection, in a deep shadow), blurred for privacy or brightened; a red eye the finder missed
+# (the box over the pupil). Their op_ids: the kind, "drawn" and a number.
+ADDABLE_KINDS = ("blur_face", "brighten_face", "red_eye")
 # A face lift drawn with no amount given: half a stop, to be set on the instruction (the plan's lifts are measured).
 DRAWN_LIFT_EV = 0.5
 # The smallest region a reviewer may blur, in full-resolution pixels either way (a slip of the mouse is smaller).
@@ -1077,6 +1077,12 @@ class ReviewStore:
                 self._check_drawn(doc, change.box)
                 if op["kind"] == "brighten_face":  # the lift's fall-off follows its face
                     set_param("feather_px", drawn_feather(change.box))
+                if op["kind"] == "red_eye":
+                    if not op["params"].get("drawn"):
+                        raise ReviewError(f"{change.op_id}: the finder's red eyes are not redrawn (reject it, then "
+                                          "mark each eye)")
+                    x, y, w, h = change.box
+                    set_param("eyes", [[round(x + w / 2, 1), round(y + h / 2, 1), round(max(w, h) / 2, 1)]])
             elif op["kind"] != "crop":
                 raise ReviewError(f"{change.op_id} ({op['kind']}) is not a crop")
             else:
@@ -1142,6 +1148,11 @@ class ReviewStore:
                 raise ReviewError(f"a face lift brightens: give it more than 0 EV (got {ev:+g})")
             params = {"box": box, "ev": ev, "feather_px": drawn_feather(box), "drawn": True}
             reason = f"a face {reviewer} marked in the review to brighten (the amount is theirs to set)"
+        elif kind == "red_eye":  # the pupil: the disc in the box drawn over it
+            x, y, w, h = box
+            params = {"box": box, "eyes": [[round(x + w / 2, 1), round(y + h / 2, 1), round(max(w, h) / 2, 1)]],
+                      "drawn": True}
+            reason = f"a red eye {reviewer} marked in the review: the red taken out of the pupil"
         else:
             params = {"box": box, "drawn": True}
             reason = f"blurred for privacy: a face {reviewer} marked in the review"

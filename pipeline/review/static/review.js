@@ -633,7 +633,8 @@ function opAmount(op) {
   switch (op.kind) {
     case "exposure": return `${fmt(p.ev, 2, true)} EV`;
     case "brighten_face": return `${p.drawn ? "marked face" : `face ${p.face_index + 1}`}: ${fmt(p.ev, 2, true)} EV`;
-    case "red_eye": return `face ${p.face_index + 1}: ${p.eyes.length === 2 ? "both eyes" : "an eye"}`;
+    case "red_eye": return p.drawn ? "an eye a reviewer marked"
+      : `face ${p.face_index + 1}: ${p.eyes.length === 2 ? "both eyes" : "an eye"}`;
     case "blur_face": return p.drawn ? "marked by a reviewer" : p.face_index == null ? "unsure face blurred"
       : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
@@ -723,7 +724,7 @@ function numberEditor(label, value, attrs, unit, onSet, cls) {
 
 function opEditor(op) {
   const p = op.params;
-  const drawn = op.kind === "blur_face" || (op.kind === "brighten_face" && p.drawn) ? drawnEditor(op) : [];
+  const drawn = op.kind === "blur_face" || (["brighten_face", "red_eye"].includes(op.kind) && p.drawn) ? drawnEditor(op) : [];
   if (op.kind === "exposure" || op.kind === "brighten_face" || op.kind === "lift_shadows") {
     const min = op.kind === "lift_shadows" ? "0" : "-5";  // a shadow lift only lifts
     return h("div", { class: "edit" }, numberEditor("Amount", p.ev, { step: "0.05", min, max: "5" }, "EV",
@@ -742,7 +743,7 @@ function opEditor(op) {
     return h("div", { class: "edit" }, h("label", { text: "Temperature " }, temp, mired ? " mired (+ warmer)" : " K"), h("label", { text: "Tint " }, tint),
       h("button", { type: "button", class: "set-wb", text: "Set", onclick: set }));
   }
-  if (op.kind === "blur_face") return h("div", { class: "edit" }, ...drawn);
+  if (op.kind === "blur_face" || op.kind === "red_eye") return drawn.length ? h("div", { class: "edit" }, ...drawn) : null;
   if (op.kind === "straighten") {
     return h("div", { class: "edit" }, numberEditor("Angle", p.angle_deg, { step: "0.1", min: "-45", max: "45" }, "°",
       (angle_deg) => send([{ op_id: op.op_id, angle_deg }]), "angle"));
@@ -971,6 +972,12 @@ function renderOverlay() {
                        "stroke-dasharray": `${6 * unit} ${4 * unit}` }),
         h("text", { x: x, y: Math.max(14 * unit, y - 4 * unit), "font-size": 14 * unit,
                     text: `marked ${fmt(op.params.ev, 2, true)} EV` })));
+    }
+    for (const op of doc.operations) {  // red eyes taken back to dark: a ring round each pupil
+      if (op.kind !== "red_eye") continue;
+      const cls = "redeye" + (active(op) ? "" : " rejected") + (selectedOp === op ? " selected" : "");
+      children.push(h("g", { class: cls, "data-op": op.op_id }, h("title", { text: `red eye: ${opAmount(op)} (${op.review.status})` }),
+        ...op.params.eyes.map(([cx, cy, r]) => h("circle", { cx, cy, r: Math.max(r, 3 * unit), "stroke-width": 1.5 * unit }))));
     }
     if (view.sketch) {
       const [x, y, w, hgt] = view.sketch;
@@ -1228,8 +1235,9 @@ function imagePoint(pane, ev) {
 
 // Drawing over a face the plan left alone: a blur (kind blur_face) or a lift (brighten_face), a new one (op_id null)
 // or one drawn again (the plan's or a drawn one: its op_id). The next drag on the picture gives its box; Esc stops.
-const DRAW_BUTTONS = { blur_face: "draw-blur", brighten_face: "draw-lift" };
-const DRAW_HINTS = { blur_face: "Drag a box over the head to blur", brighten_face: "Drag a box over the face to brighten" };
+const DRAW_BUTTONS = { blur_face: "draw-blur", brighten_face: "draw-lift", red_eye: "draw-red-eye" };
+const DRAW_HINTS = { blur_face: "Drag a box over the head to blur", brighten_face: "Drag a box over the face to brighten",
+                     red_eye: "Drag a box over the red pupil" };
 
 function startDrawing(opId = null, kind = "blur_face") {
   const same = view.drawing && view.drawing.op_id === opId && view.drawing.kind === kind;
@@ -1594,6 +1602,7 @@ async function setupImage() {
   for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => setShow(b.dataset.view));
   document.getElementById("draw-blur").addEventListener("click", () => startDrawing(null, "blur_face"));
   document.getElementById("draw-lift").addEventListener("click", () => startDrawing(null, "brighten_face"));
+  document.getElementById("draw-red-eye").addEventListener("click", () => startDrawing(null, "red_eye"));
   for (const b of document.querySelectorAll("[data-zoom]")) b.addEventListener("click", () => setZoom(b.dataset.zoom === "fit" ? "fit" : 1));
   for (const box of document.querySelectorAll("[data-overlay]")) {
     box.addEventListener("change", () => toggleOverlay(box.dataset.overlay, box.checked));
@@ -1637,6 +1646,7 @@ function imageKeys(ev) {
   else if (k === "Escape" && view.drawing) { stopDrawing(); renderAll(); }
   else if (k === "m") startDrawing(null, "blur_face");
   else if (k === "n") startDrawing(null, "brighten_face");
+  else if (k === "e") startDrawing(null, "red_eye");
   else if (k === "Escape") { if (view.zoom !== "fit") setZoom("fit"); else location.href = "/" + (sessionStorage.getItem("postprod.query") ? "?" + sessionStorage.getItem("postprod.query") : ""); }
   else if (k === "z" || k === " ") setZoom(view.zoom === "fit" ? 1 : "fit");
   else if (k === "y") setShow(view.show === "both" ? "after" : "both");
