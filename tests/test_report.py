@@ -194,3 +194,21 @@ def test_many_failed_files_are_counted_by_reason_before_they_are_listed() -> Non
     assert "icon6.png</td><td>decode_raw: image is 10x9 px" in page
     # A few failures are only listed.
     assert "by reason" not in render_report(small[:3], {}, "base")
+
+
+def test_the_report_draws_blurs_red_eyes_and_marked_lifts_not_the_turned_down() -> None:
+    from pipeline.outputs.report import ReportImage, _overlay
+
+    ops = [{"kind": "blur_face", "params": {"box": [10.0, 10.0, 30.0, 40.0], "face_box": [15.0, 20.0, 20.0, 20.0]},
+            "review": {"status": "pending"}},
+           {"kind": "red_eye", "params": {"face_index": 0, "eyes": [[120.0, 50.0, 4.0], [140.0, 50.0, 4.0]]},
+            "review": {"status": "accepted"}},
+           {"kind": "brighten_face", "params": {"box": [60.0, 20.0, 30.0, 30.0], "ev": 0.5, "feather_px": 7.5,
+                                                "drawn": True}, "review": {"status": "accepted"}},
+           {"kind": "blur_face", "params": {"box": [150.0, 10.0, 30.0, 40.0], "drawn": True},
+            "review": {"status": "rejected"}}]
+    svg = _overlay(ReportImage("a.jpg", "ok", doc={"image": {"width": 200, "height": 100}, "faces": [],
+                                                   "operations": ops}))
+    assert svg.count('stroke="#00acc1"') == 1  # the blur turned down is not drawn
+    assert svg.count('<circle cx="120" cy="50"') == 1 and svg.count('<circle cx="140" cy="50"') == 1
+    assert '<ellipse cx="75" cy="35" rx="15" ry="15" fill="none" stroke="#e53935"' in svg

@@ -81,8 +81,9 @@ CROP_COLOURS = ("#1e88e5", "#fdd835", "#8e24aa", "#00acc1")
 
 
 def _overlay(im: ReportImage) -> str:
-    """SVG of the picture with face boxes (red: to brighten), crop frames (turned), each crop in its colour, and
-    a ColorChecker to remove (orange)."""
+    """SVG of the picture with face boxes (red: to brighten; a dashed ellipse: a face a reviewer marked to brighten),
+    the faces blurred for privacy (dashed cyan) and the red eyes taken out (red rings), crop frames (turned), each
+    crop in its colour, and a ColorChecker to remove (orange)."""
     doc = im.doc or {}
     w, h = float(doc["image"]["width"] or 1), float(doc["image"]["height"] or 1)
     active = [o for o in doc["operations"] if (o.get("review") or {}).get("status") != "rejected"]
@@ -117,6 +118,19 @@ def _overlay(im: ReportImage) -> str:
         if op:
             parts.append(f'<text x="{x:.0f}" y="{max(y - stroke * 2, stroke * 6):.0f}" fill="{color}" '
                          f'font-size="{stroke * 7:.0f}" font-weight="bold">{op["params"]["ev"]:+.1f} EV</text>')
+    for o in active:  # what a reviewer marked, the faces blurred for privacy and the red eyes taken out
+        p = o["params"]
+        if o["kind"] == OperationKind.BRIGHTEN_FACE and p.get("drawn"):
+            x, y, fw, fh = p["box"]
+            parts.append(f'<ellipse cx="{x + fw / 2:.0f}" cy="{y + fh / 2:.0f}" rx="{fw / 2:.0f}" ry="{fh / 2:.0f}" '
+                         f'fill="none" stroke="#e53935" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 3:.0f}"/>')
+        elif o["kind"] == OperationKind.BLUR_FACE:
+            x, y, fw, fh = p["box"]
+            parts.append(f'<ellipse cx="{x + fw / 2:.0f}" cy="{y + fh / 2:.0f}" rx="{fw / 2:.0f}" ry="{fh / 2:.0f}" '
+                         f'fill="none" stroke="#00acc1" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 2:.0f}"/>')
+        elif o["kind"] == OperationKind.RED_EYE:
+            parts += [f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="{max(r, stroke * 2):.0f}" fill="none" stroke="#ff5252" '
+                      f'stroke-width="{stroke * 0.6:.1f}"/>' for cx, cy, r in p["eyes"]]
     crops = [o for o in active if o["kind"] == OperationKind.CROP]
     # A keystone undone: the crops lie in the corrected frame, drawn where their pixels come from in the picture.
     to_source = next((o["params"]["keystone"].get("to_source") for o in active
