@@ -488,7 +488,9 @@ class ReportBuilder:
         yield "\n" + equipment_section(equipment)
         yield ('\n<h2>Images</h2><div class="legend muted"><span style="color:#e53935">&#9632; face to brighten</span>'
                '<span style="color:#43a047">&#9632; face</span><span style="color:#9e9e9e">&#9632; face too small'
-               '</span><span>crop frames (dashed), each in its colour with its aspect</span>'
+               '</span><span style="color:#00acc1">&#9711; blurred for privacy</span>'
+               '<span style="color:#ff5252">&#9675; red eye taken out</span>'
+               '<span>crop frames (dashed), each in its colour with its aspect</span>'
                '<span>pictures show the corrections as rendered</span></div><div class="grid">\n')
         yield from self._replay(self._cards)
         yield "</div></html>\n"
