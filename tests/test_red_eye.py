@@ -144,3 +144,31 @@ def test_eyes_too_close_to_judge_are_not_judged(landmarks: list[float]) -> None:
     picture = np.zeros((40, 40, 3), dtype=np.float32)
     picture[..., 0] = 0.5  # red everywhere
     assert find_red_eyes(picture, landmarks) == []
+
+
+def test_red_eyes_in_a_raw_from_a_flash_are_found_and_delivered_dark(faces_dir: Path, model_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    """The same in a DNG whose EXIF says the flash fired (a RAW's light, developed through the camera-like curve)."""
+    from pipeline.imaging.dng import write_dng_from_linear_rgb
+
+    detector = YuNetDetector(model_dir / "face_detection_yunet_2023mar.onnx")
+    photo = _enlarged(faces_dir, "2008_001322.jpg")
+    pupils = _pupils(photo, detector)
+    red = _linear(with_red_eyes(photo, pupils, np.random.default_rng(9)))
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    write_dng_from_linear_rgb(shoot / "flash.dng", red, flash=1)
+    out = tmp_path / "out"
+    assert not process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="base")).failed
+    doc = json.loads((out / "instructions" / "flash.dng.json").read_text())
+    ops = [o for o in doc["operations"] if o["kind"] == "red_eye"]
+    assert sum(len(o["params"]["eyes"]) for o in ops) == len(pupils) >= 4
+    assert all("the flash fired" in o["reason"] for o in ops)
+    keep = tmp_path / "keep.yaml"
+    keep.write_text("schema_version: 2\nextends: base\nfaces:\n  red_eye: false\n")
+    kept_out = tmp_path / "kept"
+    assert not process_shoot(RunSettings(shoot_dir=shoot, out_dir=kept_out, executor="local", chart=str(keep))).failed
+    export, kept = web_export(out, "flash.dng"), web_export(kept_out, "flash.dng")
+    k = export.shape[1] / doc["image"]["width"]
+    for x, y, r in pupils:  # (as developed, kept: 46-75 times their green and blue; corrected: about 1)
+        assert pupil_redness(kept, (x * k, y * k, r * k)) > 10.0 and pupil_redness(export, (x * k, y * k, r * k)) < 2.5
