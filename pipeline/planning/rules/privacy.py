@@ -94,7 +94,8 @@ def plan_blur_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[
     return ops + check_operation(
         AcceptanceAction.FLAG, "privacy",
         f"{n} face{'s' if n > 1 else ''} blurred for privacy: look for faces the detector missed (turned away, "
-        "masked, half hidden, small in the distance, in a reflection or a picture on the wall) before delivery"
+        "masked, half hidden, small in the distance, in a reflection or a picture on the wall) before delivery, and "
+        "blur them in the review app (m: a box dragged over the head)"
         + (f"; {len(unsure)} of the blurs are on detections not sure to be faces ("
            + ("accept those that are" if chart.privacy.confirm_unsure else "turn down any that is none") + ")"
            if unsure else ""),
