@@ -651,6 +651,8 @@ def test_a_face_the_plan_did_not_lift_is_lifted_by_drawing_over_it(page, server,
     face = next(b for b in faces if all(iou(b, tuple(lift)) < 0.3 for lift in lifted))  # one the plan left alone
     rect = page.locator("#photo").bounding_box()
     scale = rect["width"] / doc_of(out, SP)["image"]["width"]
+    page.locator('li.op.kind-crop .head').first.click()  # a crop selected (it takes drags): drawing still draws
+    expect(page.locator("li.op.kind-crop.selected")).to_have_count(1)
     page.click("#draw-lift")
     x0, y0 = rect["x"] + face[0] * scale, rect["y"] + face[1] * scale
     page.mouse.move(x0, y0)

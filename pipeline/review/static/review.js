@@ -1532,8 +1532,8 @@ function clampBox([x, y, w, hgt]) {
 }
 
 function startDrag(ev, op) {
-  // Only the selected crop moves: elsewhere a click zooms and a drag pans.
-  if (view.payload.doc.operations[view.selected] !== op) return;
+  // Only the selected crop moves: elsewhere a click zooms and a drag pans (and while a mark is drawn, it draws).
+  if (view.drawing || view.payload.doc.operations[view.selected] !== op) return;
   ev.preventDefault();
   ev.stopPropagation();
   const svg = document.getElementById("overlay");
