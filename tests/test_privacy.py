@@ -274,6 +274,11 @@ def test_the_drawn_faces_are_blurred_in_the_delivery(testdata: Path, model_dir: 
         found_plain += len(yunet.detect(plain))
         found_blurred += len(yunet.detect(blurred))
     assert drawn == 18 and blurred_faces == 18
+    summary = json.loads((outs["blurred"] / "summary.json").read_text())
+    blurs = sum(o["kind"] == "blur_face" for name in truth
+                for o in json.loads((outs["blurred"] / "instructions" / f"{name}.json").read_text())["operations"])
+    assert summary["faces_blurred"] == blurs >= 18 and summary["images_with_faces_blurred"] == len(truth)
+    assert json.loads((outs["plain"] / "summary.json").read_text())["faces_blurred"] == 0
     # postprod's own detector, run again on its delivery, finds the faces as delivered plain and none blurred.
     assert found_plain >= 15 and found_blurred == 0, (found_plain, found_blurred)
     # Camera Raw cannot blur a face: the Lightroom copy's note says its export shows them as photographed.

@@ -164,6 +164,8 @@ def test_red_eyes_in_a_raw_from_a_flash_are_found_and_delivered_dark(faces_dir: 
     ops = [o for o in doc["operations"] if o["kind"] == "red_eye"]
     assert sum(len(o["params"]["eyes"]) for o in ops) == len(pupils) >= 4
     assert all("the flash fired" in o["reason"] for o in ops)
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["red_eyes"], summary["images_with_red_eyes"]) == (len(pupils), 1)
     keep = tmp_path / "keep.yaml"
     keep.write_text("schema_version: 2\nextends: base\nfaces:\n  red_eye: false\n")
     kept_out = tmp_path / "kept"

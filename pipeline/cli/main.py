@@ -358,6 +358,9 @@ def _print_summary(s: dict) -> None:
         echo("plan: " + ", ".join(f"{n} {v}" + (f" ({merged} merged into their brackets)" if v == "reject" and merged
                                                  else "") for v, n in sorted(s["verdicts"].items()))
              + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
+             + (f"; {s['faces_blurred']} faces blurred in {s['images_with_faces_blurred']} images"
+                if s.get("faces_blurred") else "")
+             + (f"; {s['red_eyes']} red eyes taken out in {s['images_with_red_eyes']} images" if s.get("red_eyes") else "")
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
     if s.get("to_confirm"):
         n = s["images_to_confirm"]

@@ -196,6 +196,7 @@ class RunResult:
         verdicts: Counter[str] = Counter()
         to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
         images_to_confirm = keystones = turned = 0
+        blurred = images_blurred = red_eyes = images_red_eyes = 0  # privacy blurs and red eyes the renderer applies
         lens_done: Counter[str] = Counter()  # frames whose lens was corrected, by lens
         lens_left: Counter[str] = Counter()  # RAW frames it was not, by why
         for r in self.records:  # one pass: the records are read, counted and let go
@@ -217,6 +218,11 @@ class RunResult:
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
                 merged += any(op.params.get("check") == "bracket" for op in r.operations)
                 turned += bool(r.frame.turned_by_xmp)
+                applied = [op for op in r.operations if renderer_applies(op.applied_by, op.params, op.review)]
+                blurs = sum(op.kind is OperationKind.BLUR_FACE for op in applied)
+                eyes = sum(len(op.params["eyes"]) for op in applied if op.kind is OperationKind.RED_EYE)
+                blurred, images_blurred = blurred + blurs, images_blurred + bool(blurs)
+                red_eyes, images_red_eyes = red_eyes + eyes, images_red_eyes + bool(eyes)
                 pending = [str(op.kind) for op in r.operations if awaiting_decision(op.params, op.review)]
                 to_confirm.update(pending)
                 images_to_confirm += bool(pending)
@@ -250,6 +256,11 @@ class RunResult:
             "merged_into_brackets": merged,
             "faces_to_brighten": faces,
             "images_with_faces_to_brighten": with_faces,
+            # Faces the renderer blurs for privacy, red eyes it takes the red out of (and in how many images).
+            "faces_blurred": blurred,
+            "images_with_faces_blurred": images_blurred,
+            "red_eyes": red_eyes,
+            "images_with_red_eyes": images_red_eyes,
             # Corrections proposed to a person (the renderer's once accepted in the review), by kind.
             "to_confirm": dict(to_confirm),
             "images_to_confirm": images_to_confirm,
