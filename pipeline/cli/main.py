@@ -309,6 +309,11 @@ def _print_dry_run(plan: dict) -> None:
     _echo_no_picks(plan)
 
 
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless one: "1 image", "0 faces"."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _echo_no_picks(s: dict) -> None:
     """Say that a shoot asked to be developed by its picks has none (and is developed whole)."""
     picks = s.get("photographer_picks", "all")
@@ -357,10 +362,12 @@ def _print_summary(s: dict) -> None:
         merged = s.get("merged_into_brackets") or 0
         echo("plan: " + ", ".join(f"{n} {v}" + (f" ({merged} merged into their brackets)" if v == "reject" and merged
                                                  else "") for v, n in sorted(s["verdicts"].items()))
-             + f"; {s['faces_to_brighten']} faces to brighten in {s['images_with_faces_to_brighten']} images"
-             + (f"; {s['faces_blurred']} faces blurred in {s['images_with_faces_blurred']} images"
+             + f"; {_count(s['faces_to_brighten'], 'face')} to brighten in "
+               f"{_count(s['images_with_faces_to_brighten'], 'image')}"
+             + (f"; {_count(s['faces_blurred'], 'face')} blurred in {_count(s['images_with_faces_blurred'], 'image')}"
                 if s.get("faces_blurred") else "")
-             + (f"; {s['red_eyes']} red eyes taken out in {s['images_with_red_eyes']} images" if s.get("red_eyes") else "")
+             + (f"; {_count(s['red_eyes'], 'red eye')} taken out in {_count(s['images_with_red_eyes'], 'image')}"
+                if s.get("red_eyes") else "")
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
     if s.get("to_confirm"):
         n = s["images_to_confirm"]

@@ -42,8 +42,9 @@ def review(out_dir: Path, host: str, port: int, token: str | None, reviewer: str
     6-9 cull the selection) and a view per image with its overlays (faces,
     crops, clipped highlights, straightening), the plan's instructions, before
     and after side by side, a 100% view and a filmstrip. Decisions (flags,
-    stars, labels, accept, reject, done, changed amounts and crops, comments)
-    are written, with who and when, into the image's instructions JSON,
+    stars, labels, accept, reject, done, changed amounts and crops, comments,
+    and the faces and red eyes a reviewer marks: m blurs a face, n lifts one,
+    e takes the red out of a pupil, each a box dragged over it) are written, with who and when, into the image's instructions JSON,
     instructions.parquet and the XMP sidecar; their history is kept in
     OUT_DIR/review.sqlite. Exports a decision made stale are re-rendered with
     the Re-render button (or `postprod render OUT_DIR`). Stop with Ctrl-C.
