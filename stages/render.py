@@ -28,6 +28,7 @@ from pipeline.imaging.render import (
     RENDER_VERSION,
     WHOLE_DECODE_MAX_MEGAPIXELS,
     Adjustments,
+    BlurSampler,
     RenditionStrips,
     adjustments_from_operations,
     decode_covers,
@@ -36,6 +37,7 @@ from pipeline.imaging.render import (
     raw_half_size,
     render_frame,
     render_key,
+    region_sampler,
     render_renditions,
     render_rows,
     rendition_frame,
@@ -227,9 +229,10 @@ class Render(Stage):
             frame, size = frames[name], sizes[name]
 
             def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend,
-                     adjusted: Adjustments = framed[name]) -> np.ndarray:
+                     adjusted: Adjustments = framed[name],
+                     sampler: BlurSampler = region_sampler(source.region, width, height)) -> np.ndarray:
                 return render_rows(source.region, width, height, adjusted, frame, size, (v0, v1),
-                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white)
+                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white, sampler)
 
             out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),
                                         holders.add())

@@ -418,6 +418,7 @@ def measure_faces(
             continue  # entirely outside the frame: nothing to retouch
         box = (x0, y0, x1 - x0, y1 - y0)
         on_proxy = tuple(v / proxy.scale for v in box)
+        marks = [v / proxy.scale for point in d.landmarks for v in point]  # on the proxy
         faces.append(
             Face(
                 x=x0,
@@ -434,10 +435,8 @@ def measure_faces(
                 colour_rgb=face_colour(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
                 clipped_pct=face_clipped_pct(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
                 surround_ev=face_surround_ev(proxy.rgb, on_proxy, centre_fraction),  # type: ignore[arg-type]
-                skin_ev=face_skin_ev(proxy.rgb, [v / proxy.scale for point in d.landmarks for v in point],
-                                     rendered),
-                red_eyes=[round(v * proxy.scale, 1) for eye in find_red_eyes(
-                    proxy.rgb, [v / proxy.scale for point in d.landmarks for v in point]) for v in eye],
+                skin_ev=face_skin_ev(proxy.rgb, marks, rendered),
+                red_eyes=[round(v * proxy.scale, 1) for eye in find_red_eyes(proxy.rgb, marks) for v in eye],
             )
         )
     return faces

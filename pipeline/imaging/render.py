@@ -275,7 +275,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     operations : sequence of Operation
         The plan's operations for one image (see :class:`pipeline.kernel.records.Operation`).
         Kinds read: ``exposure {"ev"}``, ``white_balance {"gains": [r, g, b]}``,
-        ``brighten_face {"box", "ev", "feather_px"}``, ``blur_face {"box"}``, ``red_eye {"eyes"}``, ``straighten {"angle_deg", "keystone"?}``,
+        ``brighten_face {"box", "ev", "feather_px"}``, ``blur_face {"box"}``, ``red_eye {"eyes"}``,
+        ``straighten {"angle_deg", "keystone"?}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
         ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
         ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
@@ -333,7 +334,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 for eye in p["eyes"]:
                     x, y, r = (float(v) for v in eye)
                     if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(r) and r > 0):
-                        raise ValueError(f"operation {op.op_id}: an eye must be x, y and a positive radius, got {eye!r}")
+                        raise ValueError(f"operation {op.op_id}: an eye must be x, y and a positive radius, "
+                                         f"got {eye!r}")
                     red_eyes.append(RedEye(x, y, r))
             elif op.kind == OperationKind.STRAIGHTEN:
                 angle += float(p["angle_deg"])
@@ -981,9 +983,16 @@ def decoded_sampler(decoded: np.ndarray, width: int, height: int) -> BlurSampler
 
 
 def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int) -> BlurSampler:
-    """A :data:`BlurSampler` reading the full-resolution picture by regions (:func:`render_rows`'s ``region_of``)."""
+    """A :data:`BlurSampler` reading the full-resolution picture by regions (:func:`render_rows`'s ``region_of``).
+
+    It remembers what it read: the strips of one rendition that a head spans share one sampler
+    (:func:`render_rows`'s ``sampler``), and the head's surroundings are read and measured once, not once a strip.
+    """
+    read: dict[tuple[Box, float], tuple[Box, np.ndarray, np.ndarray] | None] = {}
 
     def sample(box: Box, scale: float) -> tuple[Box, np.ndarray, np.ndarray] | None:
+        if (box, scale) in read:
+            return read[(box, scale)]
         if (c := _clipped(box, width, height)) is None:
             return None
         x0, y0, x1, y1 = c
@@ -991,7 +1000,8 @@ def region_sampler(region_of: Callable[[int, int, int, int], np.ndarray], width:
         region = region_of(a0, b0, a1, b1)
         cells = blur_cells(region[y0 - b0 : y1 - b0, x0 - a0 : x1 - a0])
         grain = _head_surround(region, (float(a0), float(b0)), 1.0, box, scale)
-        return (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), cells, grain
+        read[(box, scale)] = (float(x0), float(y0), float(x1 - x0), float(y1 - y0)), cells, grain
+        return read[(box, scale)]
 
     return sample
 
@@ -1753,6 +1763,7 @@ def render_rows(
     bit_depth: int,
     sharpen_sigma: float = 0.8,
     white_of_source: float = 1.0,
+    sampler: BlurSampler | None = None,
 ) -> np.ndarray:
     """Rows ``[v0, v1)`` of :func:`render_frame`'s picture, from a full-resolution source read by regions.
 
@@ -1777,6 +1788,9 @@ def render_rows(
         shoulder of a push: no region sees them all, so the caller measures
         them once (on a smaller decode of the same source) and every strip
         and every rendition of the image rolls off alike.
+    sampler : BlurSampler, optional
+        What the blurred heads read of the source: one :func:`region_sampler` of ``region_of`` shared by a
+        rendition's strips reads each head once; by default, one of this call's own.
 
     Returns
     -------
@@ -1809,7 +1823,8 @@ def render_rows(
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                                inner, lens)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
-    apply_face_blurs(linear, adjustments.blurs, to_frame, region_sampler(region_of, width, height), lens, a0)
+    sampler = sampler or region_sampler(region_of, width, height)
+    apply_face_blurs(linear, adjustments.blurs, to_frame, sampler, lens, a0)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
