@@ -147,6 +147,13 @@ class BlurFaces(StrEnum):
     ALL = "all"  # every face: occupants in a property's photos, people who signed no release
 
 
+class NoiseSources(StrEnum):
+    """Which sources a chart reduces the noise of."""
+
+    RAW = "raw"  # RAW files only: a camera's JPEG, TIFF or phone picture has had its noise reduced by its maker
+    ALL = "all"  # every source, rendered pictures too (a scan, a JPEG straight from a camera set to no reduction)
+
+
 class AcceptanceAction(StrEnum):
     # "ignore", not "off": YAML 1.1 reads an unquoted `off` as the boolean false.
     IGNORE = "ignore"
@@ -364,6 +371,31 @@ class FaceRules(_Strict):
         description="Correct the red eyes of a flash (a pupil many times redder than its green and blue, and than "
         "the skin around it, round, where a detected face's eye is): the renderer takes the red out of the pupil, "
         "each eye a reviewer can turn down. false leaves them as photographed.",
+    )
+
+
+class NoiseRules(_Strict):
+    """Noise reduction: each delivered picture's noise read at its own size and taken down where it shows."""
+
+    luminance: float = Field(
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="How far the brightness's grain is taken down: 1 the amount measured best against clean twins "
+        "(benchmarks/NOISE.md), 0 none, 2 twice as far (smoother, less fine detail). A picture whose grain reads "
+        "under a clean photograph's is left alone.",
+    )
+    colour: float = Field(
+        1.0,
+        ge=0.0,
+        le=2.0,
+        description="How far the colour noise (blotches of colour in flat areas) is taken down: 1 the measured "
+        "amount, 0 none, 2 twice as far (colour bleeds further across soft edges).",
+    )
+    sources: NoiseSources = Field(
+        NoiseSources.RAW,
+        description="raw: RAW files only (a camera's or phone's JPEG has had its noise reduced already); all: "
+        "rendered sources too.",
     )
 
 
@@ -930,6 +962,7 @@ class Chart(_Strict):
     white_balance: WhiteBalanceRules = Field(default_factory=WhiteBalanceRules)
     faces: FaceRules = Field(default_factory=FaceRules)
     privacy: PrivacyRules = Field(default_factory=PrivacyRules, description="Faces delivered blurred.")
+    noise: NoiseRules = Field(default_factory=NoiseRules, description="Noise reduction.")
     straighten: StraightenRules = Field(default_factory=StraightenRules)
     lens: LensRules = Field(default_factory=LensRules)
     crops: list[CropSpec] = Field(default_factory=list, max_length=20, description="Crops to produce, by aspect.")

@@ -43,6 +43,7 @@ from pipeline.imaging.render import (
     rendition_frame,
     rendition_size,
     required_scale,
+    rows_noise,
     source_white,
 )
 from pipeline.kernel import decode_cache
@@ -230,9 +231,13 @@ class Render(Stage):
 
             def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend,
                      adjusted: Adjustments = framed[name],
-                     sampler: BlurSampler = region_sampler(source.region, width, height)) -> np.ndarray:
+                     sampler: BlurSampler = region_sampler(source.region, width, height),
+                     noise: dict = {}) -> np.ndarray:  # noqa: B006 (one a rendition: its strips share the reading)
+                if adjusted.noise is not None and "levels" not in noise:
+                    noise["levels"] = rows_noise(source.region, width, height, adjusted, frame, size)
                 return render_rows(source.region, width, height, adjusted, frame, size, (v0, v1),
-                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white, sampler)
+                                   rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white, sampler,
+                                   noise.get("levels"))
 
             out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),
                                         holders.add())

@@ -21,6 +21,11 @@ otherwise turn, crop and scale are one ``cv2.warpAffine`` from the output
 raster onto the turned box, where a large downscale first shrinks the box's
 region with an area filter so the warp does not alias.
 
+Where the plan reduces noise (``reduce_noise``), each picture's noise is read on its own raster as resampled (a
+band across its middle: :func:`rendition_noise`) and taken out after the local corrections, before the gains
+(:mod:`pipeline.imaging.denoise`): a web picture made small has averaged most of a sensor's noise away, a
+full-size master has not.
+
 Per rendition, after the gains: conversion to the rendition's colour space,
 its transfer curve, output sharpening (unsharp mask on the encoded luminance,
 so the halo is even across tones and colours do not fringe), and 8- or 16-bit
@@ -49,7 +54,9 @@ import cv2
 import numpy as np
 
 from charts.schema import Chart, Rendition, UpscaleAction
+from pipeline.imaging import denoise
 from pipeline.imaging.color import brightest_channel
+from pipeline.imaging.denoise import NoiseLevels
 from pipeline.imaging.decode import (DEFAULT_DECODE_BUDGET_BYTES, decode_raster, decode_raw_linear, develop_flip,
                                     open_raw)
 from pipeline.imaging.geometry import Box, inscribed_box, parse_aspect, place_crop, within_upscale
@@ -89,8 +96,8 @@ from pipeline.kernel.records import (
 #: source's darkening keeps its fine detail's displayed contrast (:func:`~pipeline.imaging.measure.metering.split_level`);
 #: 7: and so does its white balance; 8: a rendered source's push is the display gain that moves its key as the push
 #: moves scene light (:func:`~pipeline.imaging.measure.metering.display_push_ev`); 9: a RAW is developed through the
-#: camera-like curve (:attr:`Adjustments.develop_curve`).
-RENDER_VERSION = 9
+#: camera-like curve (:attr:`Adjustments.develop_curve`); 10: noise reduction (a ``reduce_noise`` operation).
+RENDER_VERSION = 10
 
 # A downscale by more than this is split: area-filter pre-shrink, then the warp.
 # Bilinear/bicubic sampling only low-passes about one source pixel, so above
@@ -133,6 +140,15 @@ class RedEye:
     x: float
     y: float
     radius: float
+
+
+@dataclass(frozen=True)
+class NoiseReduction:
+    """A ``reduce_noise`` operation: the strengths (0-2, 1 the tuned amount) of :func:`~pipeline.imaging.denoise.
+    reduce_noise`, applied to each picture at its own size, by the noise read there."""
+
+    luminance: float
+    colour: float
 
 
 @dataclass(frozen=True)
@@ -193,6 +209,9 @@ class Adjustments:
         (:func:`~pipeline.imaging.measure.metering.develop`), after every correction, as a raw converter develops
         one: the look the exposure meter's well-exposed photograph is defined by. False: scene light is delivered as
         it is (a rendered source, whose curve is in its pixels already, or a chart's ``raw_tone_curve: linear``).
+    noise : NoiseReduction or None
+        A ``reduce_noise`` operation: each picture's noise read at its size (:func:`rendition_noise`) and taken out
+        (:func:`~pipeline.imaging.denoise.reduce_noise`) after the face lifts; None leaves the grain.
     """
 
     wb_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -214,6 +233,7 @@ class Adjustments:
     lens: LensProfile | None = None
     keystone: Keystone | None = None
     develop_curve: bool = False
+    noise: NoiseReduction | None = None
 
     def for_crop(self, aspect: str | None) -> Adjustments:
         """These adjustments as the frame of a rendition cropped to ``aspect`` is turned and padded."""
@@ -279,7 +299,8 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         ``straighten {"angle_deg", "keystone"?}``,
         ``crop {"aspect", "box", "rotate_deg"?, "pad_rgb"?, "pad_falloff"?}``,
         ``whiten_backdrop {"backdrop_rgb": [r, g, b], "falloff"?}``, ``lift_shadows {"ev", "start", "end"}``,
-        ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`). Flag
+        ``lens_correction`` (:meth:`~pipeline.imaging.lens_profile.LensProfile.as_params`),
+        ``reduce_noise {"luminance", "colour"}``. Flag
         and reject, every operation left to a retoucher (but one marked ``render_on_accept`` that a reviewer
         accepted: :func:`~pipeline.kernel.records.renderer_applies`) and every operation a reviewer rejected are
         ignored.
@@ -314,6 +335,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
     lift: ShadowLift | None = None
     lens: LensProfile | None = None
     keystone: Keystone | None = None
+    noise: NoiseReduction | None = None
     for op in operations:
         if not renderer_applies(op.applied_by, op.params, op.review):
             continue  # a person's job, or turned down by a reviewer
@@ -355,6 +377,11 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 lift = ShadowLift(float(p["ev"]), float(p["start"]), float(p["end"]), rendered=display_referred)
             elif op.kind == OperationKind.LENS_CORRECTION:
                 lens = LensProfile.from_params(p)
+            elif op.kind == OperationKind.REDUCE_NOISE:
+                strengths = float(p["luminance"]), float(p["colour"])
+                if not all(0.0 <= v <= 2.0 for v in strengths):
+                    raise ValueError(f"operation {op.op_id}: strengths must be in 0-2, got {strengths}")
+                noise = NoiseReduction(*strengths) if any(strengths) else None
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -375,6 +402,7 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
         lens=lens,
         keystone=keystone,
         develop_curve=develop_curve and not display_referred,
+        noise=noise,
     )
 
 
@@ -1689,6 +1717,7 @@ def render_frame(
     bit_depth: int,
     sharpen_sigma: float = 0.8,
     white_of_source: float | None = None,
+    noise: NoiseLevels | None = None,
 ) -> np.ndarray:
     """One picture of an image: ``frame`` turned, resampled to ``size``, corrected and encoded.
 
@@ -1714,6 +1743,10 @@ def render_frame(
     white_of_source : float, optional
         :func:`source_white` of ``decoded``, when the caller has it already (it
         renders several pictures of one decode); measured here when not given.
+    noise : NoiseLevels, optional
+        Where the adjustments reduce noise: the noise of the picture this one is part of (a tile of the 100% view:
+        the whole picture's at that scale, :func:`rows_noise`); by default read on this picture
+        (:func:`rendition_noise`).
 
     Returns
     -------
@@ -1739,9 +1772,11 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
+    levels = noise or rendition_noise(linear) if adjustments.noise is not None else None
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     apply_face_blurs(linear, adjustments.blurs, to_frame, decoded_sampler(decoded, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
+    _reduce_noise(linear, adjustments.noise, levels)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
     return finish_rendition(
         linear, color_space, sharpen_amount, bit_depth, correction_gains(adjustments), sharpen_sigma, white, full,
@@ -1764,6 +1799,7 @@ def render_rows(
     sharpen_sigma: float = 0.8,
     white_of_source: float = 1.0,
     sampler: BlurSampler | None = None,
+    noise: NoiseLevels | None = None,
 ) -> np.ndarray:
     """Rows ``[v0, v1)`` of :func:`render_frame`'s picture, from a full-resolution source read by regions.
 
@@ -1791,6 +1827,9 @@ def render_rows(
     sampler : BlurSampler, optional
         What the blurred heads read of the source: one :func:`region_sampler` of ``region_of`` shared by a
         rendition's strips reads each head once; by default, one of this call's own.
+    noise : NoiseLevels, optional
+        The picture's noise where the adjustments reduce it: read once for all its strips
+        (:func:`rows_noise`, the rows :func:`render_frame` reads it on); by default, read on these rows.
 
     Returns
     -------
@@ -1808,6 +1847,7 @@ def render_rows(
     reach = math.ceil(4 * sharpen_sigma) + 2 if sharpen_amount > 0 else 0
     # A white balance's split and a darkening's read the level around each row (split_level), one after the other.
     reach += DETAIL_REACH * ((scene_balance(adjustments) is not None) + (scene_gain(adjustments) < 1.0))
+    reach += denoise.REACH if adjustments.noise is not None else 0
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))
@@ -1822,10 +1862,13 @@ def render_rows(
             to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
             linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                                inner, lens)
+    if adjustments.noise is not None and noise is None:
+        noise = rendition_noise(linear)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     sampler = sampler or region_sampler(region_of, width, height)
     apply_face_blurs(linear, adjustments.blurs, to_frame, sampler, lens, a0)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
+    _reduce_noise(linear, adjustments.noise, noise)
     white = shoulder_white(adjustments, white_of_source)
     full = 2.0**adjustments.gain_ev if white > 1.0 else None
     out = finish_rendition(
@@ -1835,6 +1878,49 @@ def render_rows(
         adjustments.shadow_lift, adjustments.develop_curve,
     )
     return out[v0 - a0 : v1 - a0]
+
+
+#: Rows of a picture its noise is read on (:func:`rendition_noise`): a band across its middle, the same for the
+#: picture rendered whole and in strips.
+NOISE_ROWS = 512
+
+
+def noise_band(out_h: int) -> tuple[int, int]:
+    """The rows of an ``out_h``-row picture its noise is read on: :data:`NOISE_ROWS` across its middle."""
+    r0 = max(0, (out_h - NOISE_ROWS) // 2)
+    return r0, min(out_h, r0 + NOISE_ROWS)
+
+
+def rendition_noise(linear: np.ndarray) -> NoiseLevels | None:
+    """The noise of a picture's raster as resampled, before any local correction: read on its :func:`noise_band`."""
+    r0, r1 = noise_band(linear.shape[0])
+    return denoise.noise_levels(linear[r0:r1])
+
+
+def rows_noise(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int,
+               adjustments: Adjustments, frame: Box, size: tuple[int, int]) -> NoiseLevels | None:
+    """:func:`rendition_noise` of a picture rendered in strips (:func:`render_rows`): its noise band resampled alone."""
+    out_w, out_h = int(size[0]), int(size[1])
+    r0, r1 = noise_band(out_h)
+    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, r0)
+    split = _padding(adjustments, frame, width, height, (out_w, out_h))
+    lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
+    if split is None:
+        band = _rows_of(region_of, to_frame, out_w, r1 - r0, width, height, frame, lens)
+    else:
+        inner, (ox, oy, ow, oh) = split
+        band = _pad(r1 - r0, out_w, adjustments, to_frame, width, height)
+        b0, b1 = max(r0, oy), min(r1, oy + oh)
+        if b0 < b1:
+            to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, b0 - oy)
+            band[b0 - r0 : b1 - r0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, b1 - b0, width, height,
+                                                             inner, lens)
+    return denoise.noise_levels(band)
+
+
+def _reduce_noise(linear: np.ndarray, noise: NoiseReduction | None, levels: NoiseLevels | None) -> None:
+    if noise is not None and levels is not None:
+        denoise.reduce_noise(linear, levels, noise.luminance, noise.colour)
 
 
 def _rows_of(region_of: Callable[[int, int, int, int], np.ndarray], to_frame: np.ndarray, out_w: int, out_h: int,

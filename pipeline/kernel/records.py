@@ -119,6 +119,7 @@ class OperationKind(StrEnum):
     BRIGHTEN_FACE = "brighten_face"
     BLUR_FACE = "blur_face"  # a face delivered unrecognisable for privacy (the chart's privacy.blur_faces)
     RED_EYE = "red_eye"  # a flash's red pupils taken back to dark (the chart's faces.red_eye)
+    REDUCE_NOISE = "reduce_noise"  # the sensor's noise taken down, read at each picture's size (the chart's noise)
     STRAIGHTEN = "straighten"
     WHITEN_BACKDROP = "whiten_backdrop"
     LIFT_SHADOWS = "lift_shadows"  # a backlit frame's dark part lifted, its highlights left as they are
@@ -194,6 +195,8 @@ class Operation:
         (:data:`RENDER_ON_ACCEPT`: a person's lift the renderer applies once a reviewer accepts it) or, drawn by a
         reviewer on a face the plan did not lift, ``{"box", "ev", "feather_px", "drawn": true}``; red_eye
         ``{"face_index", "eyes": [[x, y, radius], ...]}`` (the red pupils the renderer takes the red out of);
+        reduce_noise ``{"luminance", "colour"}`` (strengths 0-2, 1 the tuned amount:
+        :func:`pipeline.imaging.denoise.reduce_noise`, at each picture's own size and noise);
         blur_face ``{"face_index" | "unsure_index", "box": [x, y, w, h], "face_box"}`` (the head's box the renderer
         blurs, and the detector's box of the face, or of the record's unsure detection) or, drawn by a reviewer
         on a face the detector missed, ``{"box", "drawn": true}``;

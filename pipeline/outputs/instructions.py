@@ -60,7 +60,7 @@ INSTRUCTIONS_SCHEMA = pa.schema(
         _f("op_id", pa.string(), "Operation id, stable within the image.", False),
         _f("kind", pa.string(),
            "exposure, white_balance, whiten_backdrop, lift_shadows, merge_bracket, brighten_face, blur_face, red_eye, "
-           "lens_correction, straighten, crop, flag or reject.",
+           "reduce_noise, lens_correction, straighten, crop, flag or reject.",
            False),
         _f("params_json", pa.string(), "Kind-specific parameters as JSON (full-resolution pixels).", False),
         _f("reason", pa.string(), "Why, in the retoucher's words.", False),

@@ -663,6 +663,12 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
         out.notes.append(f"postprod takes the red out of {eyes} red eye{'s' if eyes > 1 else ''} from the flash: these "
                          "settings do not (use Camera Raw's red-eye tool)")
 
+    noise = next((o["params"] for o in applied if o["kind"] == "reduce_noise"), None)
+    if noise is not None:
+        out.notes.append(f"postprod reduces the noise it reads at each delivered size (luminance "
+                         f"{float(noise['luminance']):g}, colour {float(noise['colour']):g} of its measured amount): "
+                         "these settings leave Camera Raw's noise reduction at its defaults")
+
     blurs = [o["params"] for o in applied if o["kind"] == "blur_face"]
     if blurs:
         faces = [str(int(p["face_index"]) + 1) for p in blurs if p.get("face_index") is not None]

@@ -49,7 +49,7 @@ MAX_MEGAPIXELS = 250.0
 PREVIEW_VERSION = 6
 # Operations the "after" view applies (the tonal ones, and a face blurred for privacy); everything else is drawn or
 # listed only.
-TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "blur_face", "red_eye", "whiten_backdrop",
+TONAL_KINDS = ("white_balance", "exposure", "brighten_face", "blur_face", "red_eye", "reduce_noise", "whiten_backdrop",
                "lift_shadows", "merge_bracket", "lens_correction")  # (its vignetting: see preview_adjustments)
 
 

@@ -4,8 +4,8 @@ An image rule reads one analysed record, the chart and the plan so far
 (:class:`~pipeline.planning.state.PlanState`) and returns the operations it
 asks for; it may record a decision on the plan for the rules after it. The
 order of :data:`RULES` is the order a retoucher works in and the order of the
-operations in the instructions: white balance, exposure, white backdrop, shadows, faces, red eyes, blurred faces,
-lens corrections, straightening, crops, then the checks that flag or reject.
+operations in the instructions: white balance, exposure, white backdrop, shadows, noise, faces, red eyes, blurred
+faces, lens corrections, straightening, crops, then the checks that flag or reject.
 
 A shoot rule sees every record at once, and every image's plan before the
 image rules run: it returns operations by record index (appended after that
@@ -44,6 +44,7 @@ from pipeline.planning.rules.duplicates import check_duplicates
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import plan_faces
 from pipeline.planning.rules.lens import plan_lens_corrections
+from pipeline.planning.rules.noise import plan_noise
 from pipeline.planning.rules.privacy import plan_blur_faces
 from pipeline.planning.rules.red_eye import plan_red_eyes
 from pipeline.planning.rules.scenes import plan_scene_exposure, plan_scene_white_balance, plan_scenes
@@ -64,6 +65,7 @@ RULES: tuple[ImageRule, ...] = (
     plan_exposure,  # sets plan.exposure_ev
     plan_whiten_backdrop,  # after the scene rules' white balance and exposure
     plan_shadow_lift,  # a backlit frame's shadows, after its exposure
+    plan_noise,  # the grain, read by the renderer at each picture's size
     plan_faces,  # judges faces after plan.exposure_ev
     plan_red_eyes,  # a flash's red pupils taken back to dark
     plan_blur_faces,  # the faces the chart delivers blurred

@@ -635,6 +635,7 @@ function opAmount(op) {
     case "brighten_face": return `${p.drawn ? "marked face" : `face ${p.face_index + 1}`}: ${fmt(p.ev, 2, true)} EV`;
     case "red_eye": return p.drawn ? "an eye a reviewer marked"
       : `face ${p.face_index + 1}: ${p.eyes.length === 2 ? "both eyes" : "an eye"}`;
+    case "reduce_noise": return `luminance ${fmt(p.luminance, 2)}, colour ${fmt(p.colour, 2)}`;
     case "blur_face": return p.drawn ? "marked by a reviewer" : p.face_index == null ? "unsure face blurred"
       : `face ${p.face_index + 1} blurred`;
     case "white_balance": return (p.mired_shift == null ? `${fmt(p.temperature_shift_k, 0, true)} K` : miredWords(p.mired_shift, "warmer", "cooler"))
