@@ -23,7 +23,7 @@ that system's own delivery of the clean twin without noise reduction (PSNR of th
   profile's other changes, LMMSE demosaic and no capture sharpening, left out, so the two differ by the noise
   reduction alone).
 
-``--fit`` sweeps the renderer's strengths (:data:`pipeline.imaging.denoise.LUMA_K`, ``CHROMA_K``) on the tuning
+``--fit`` sweeps the renderer's strengths (:data:`pipeline.imaging.denoise.LUMA_K`, ``CHROMA_LIMIT``) on the tuning
 split alone, at the function level (LibRaw's decode as the renderer's, the noise read and reduced, sRGB), and
 prints the table the constants were chosen from. The held-out split is never read by ``--fit``.
 
@@ -111,8 +111,9 @@ def _srgb8(linear: np.ndarray) -> np.ndarray:
 
 def fit(items: list[dict]) -> None:
     """``--fit``: PSNR gains over the tuning split's twins for a grid of strengths (function level)."""
-    grid = [(lk, ck, cl) for lk in (0.0, 1.5, 2.0, 2.5) for ck in (0.0, 3.0) for cl in (1.0, 2.0, 4.0, 100.0)
-            if ck or cl == 1.0]
+    # (luma k at light, at heavy noise; chroma limit at light, at heavy): the schedules of denoise.scheduled
+    grid = [((1.5, 1.5), (4.0, 4.0)), ((1.5, 2.5), (4.0, 4.0)), ((1.5, 2.5), (4.0, 12.0)), ((1.5, 3.0), (4.0, 12.0)),
+            ((1.5, 2.5), (4.0, 30.0)), ((1.25, 2.5), (4.0, 12.0))]
     gains: dict[tuple, list[float]] = {}
     tuning = [i for i in items if i["split"] == "tuning"]
     clean = {i["source"]: _srgb8(decode_dng_linear(i["path"])) for i in tuning if i["level"] == "clean"}
@@ -120,26 +121,26 @@ def fit(items: list[dict]) -> None:
         noisy = decode_dng_linear(i["path"]).astype(np.float32)
         base = psnr(_srgb8(noisy), clean[i["source"]])
         levels = denoise.noise_levels(noisy)
-        for lk, ck, cl in grid:
+        for lk, cl in grid:
             out = noisy.copy()
             if levels is not None:
-                saved = denoise.LUMA_K, denoise.CHROMA_K, denoise.CHROMA_LIMIT
-                denoise.LUMA_K, denoise.CHROMA_K, denoise.CHROMA_LIMIT = lk or 1.0, ck or 1.0, cl
+                saved = denoise.LUMA_K, denoise.CHROMA_LIMIT
+                denoise.LUMA_K, denoise.CHROMA_LIMIT = lk, cl
                 try:
-                    denoise.reduce_noise(out, levels, 1.0 if lk else 0.0, 1.0 if ck else 0.0)
+                    denoise.reduce_noise(out, levels)
                 finally:
-                    denoise.LUMA_K, denoise.CHROMA_K, denoise.CHROMA_LIMIT = saved
+                    denoise.LUMA_K, denoise.CHROMA_LIMIT = saved
             # The clean twin: how near it stays to itself (99: untouched); the noisy ones: the gain.
             after = psnr(_srgb8(out), clean[i["source"]])
-            gains.setdefault((i["level"], lk, ck, cl), []).append(after if i["level"] == "clean" else after - base)
+            gains.setdefault((i["level"], lk, cl), []).append(after if i["level"] == "clean" else after - base)
         print(f"{i['stem']} {i['level']}: levels {levels}", file=sys.stderr, flush=True)
-    print("| luma k | chroma k | chroma limit | clean: PSNR to itself, median (min) | "
+    print("| luma k (light, heavy) | chroma limit (light, heavy) | clean: PSNR to itself, median (min) | "
           + " | ".join(f"{lv}: gain, median (min)" for lv, _, _ in NOISE[1:]) + " |")
-    print("|---|---|---|" + "---|" * len(NOISE))
-    for lk, ck, cl in grid:
-        cells = [f"{statistics.median(gains[(lv, lk, ck, cl)]):+.2f} ({min(gains[(lv, lk, ck, cl)]):+.2f})"
+    print("|---|---|" + "---|" * len(NOISE))
+    for lk, cl in grid:
+        cells = [f"{statistics.median(gains[(lv, lk, cl)]):+.2f} ({min(gains[(lv, lk, cl)]):+.2f})"
                  for lv, _, _ in NOISE]
-        print(f"| {lk:g} | {ck:g} | {cl:g} | " + " | ".join(cells) + " |")
+        print(f"| {lk} | {cl} | " + " | ".join(cells) + " |")
 
 
 #: The chart the twins are developed under: the picture as shot (no exposure or colour correction, nothing turned),

@@ -34,8 +34,12 @@ import numpy as np
 LEVELS = 4
 #: How much of white noise of spread 1 each scale's detail holds (B3 spline a trous).
 LEVEL_SD = (0.8908, 0.2007, 0.0856, 0.0413)
-#: The brightness's soft threshold, in the level read by :func:`noise_levels`, at strength 1.
-LUMA_K = 1.5
+#: The brightness's soft threshold, in the level read by :func:`noise_levels`, at strength 1: from the first at the
+#: first level of :data:`SCHEDULE_LEVELS` (a light noise, about ISO 800 of a full-frame camera) to the second at the
+#: second (a heavy one, about ISO 12800), in proportion to the level's logarithm between: the heavier the noise, the
+#: more of the fine detail under it is noise.
+LUMA_K = (1.25, 2.5)
+SCHEDULE_LEVELS = (0.006, 0.022)
 #: The colour's guided filter: its radius (pixels) and its threshold in the level read, at strength 1.
 CHROMA_RADIUS = 4
 CHROMA_K = 3.0
@@ -46,7 +50,7 @@ FLATTEST_PERCENT = 10.0
 DARKEST_BLOCK = 0.1
 #: The colour filter moves a pixel's colour at most this many times the colour noise read: a colour difference
 #: larger than the noise (a coloured edge the brightness does not show, a small red detail) keeps its excess.
-CHROMA_LIMIT = 4.0
+CHROMA_LIMIT = (4.0, 12.0)  # at the levels of SCHEDULE_LEVELS, as LUMA_K
 #: Under these levels (square root of linear light; read as :func:`noise_levels` reads them) the brightness, and the
 #: colour, are left alone: a clean picture's fine texture reads that low, and a threshold there takes detail, not
 #: noise. On the tuning twins of ``benchmarks/noise.py`` the clean ones read 0.002 (brightness) and 0.0007-0.0009
@@ -160,6 +164,14 @@ def _guided(guide: np.ndarray, plane: np.ndarray, radius: int, eps: float) -> np
     return box(a) * guide + box(b)
 
 
+def scheduled(values: tuple[float, float], level: float) -> float:
+    """``values`` at a noise ``level``: the first at or under :data:`SCHEDULE_LEVELS`' first, the second at or over
+    its second, log-linear between."""
+    lo, hi = SCHEDULE_LEVELS
+    t = min(1.0, max(0.0, math.log(max(level, 1e-9) / lo) / math.log(hi / lo)))
+    return values[0] + t * (values[1] - values[0])
+
+
 def _limited(plane: np.ndarray, filtered: np.ndarray, limit: float) -> np.ndarray:
     """``filtered``, but no pixel moved further than ``limit`` from ``plane``'s."""
     step = np.clip(filtered - plane, np.float32(-limit), np.float32(limit))
@@ -169,12 +181,13 @@ def _limited(plane: np.ndarray, filtered: np.ndarray, limit: float) -> np.ndarra
 def _clean_band(band: np.ndarray, levels: NoiseLevels, luminance: float, colour: float) -> np.ndarray:
     y, rg, bg = _roots(band)
     if luminance > 0.0:
-        y = _atrous_shrink(y, levels.luma, LUMA_K * luminance)
+        y = _atrous_shrink(y, levels.luma, scheduled(LUMA_K, levels.luma) * luminance)
     if colour > 0.0:
+        limit = scheduled(CHROMA_LIMIT, levels.luma) * colour
         rg = _limited(rg, _guided(y, rg, CHROMA_RADIUS, (CHROMA_K * colour * levels.red_green) ** 2),
-                      CHROMA_LIMIT * colour * levels.red_green)
+                      limit * levels.red_green)
         bg = _limited(bg, _guided(y, bg, CHROMA_RADIUS, (CHROMA_K * colour * levels.blue_green) ** 2),
-                      CHROMA_LIMIT * colour * levels.blue_green)
+                      limit * levels.blue_green)
     g = y - (rg + bg) * np.float32(1.0 / 3.0)
     out = np.empty_like(band)
     for c, root in enumerate((rg + g, g, bg + g)):
