@@ -1880,20 +1880,21 @@ def render_rows(
     return out[v0 - a0 : v1 - a0]
 
 
-#: Rows of a picture its noise is read on (:func:`rendition_noise`): a band across its middle, the same for the
-#: picture rendered whole and in strips.
-NOISE_ROWS = 512
+#: A picture's noise is read on a band across its middle (:func:`rendition_noise`), the same for the picture
+#: rendered whole and in strips: about this many pixels, and from 64 to 512 rows.
+NOISE_PIXELS = 1_000_000
 
 
-def noise_band(out_h: int) -> tuple[int, int]:
-    """The rows of an ``out_h``-row picture its noise is read on: :data:`NOISE_ROWS` across its middle."""
-    r0 = max(0, (out_h - NOISE_ROWS) // 2)
-    return r0, min(out_h, r0 + NOISE_ROWS)
+def noise_band(out_w: int, out_h: int) -> tuple[int, int]:
+    """The rows of an ``out_w`` x ``out_h`` picture its noise is read on (:data:`NOISE_PIXELS` across its middle)."""
+    rows = min(512, max(64, NOISE_PIXELS // max(1, out_w)))
+    r0 = max(0, (out_h - rows) // 2)
+    return r0, min(out_h, r0 + rows)
 
 
 def rendition_noise(linear: np.ndarray) -> NoiseLevels | None:
     """The noise of a picture's raster as resampled, before any local correction: read on its :func:`noise_band`."""
-    r0, r1 = noise_band(linear.shape[0])
+    r0, r1 = noise_band(linear.shape[1], linear.shape[0])
     return denoise.noise_levels(linear[r0:r1])
 
 
@@ -1901,7 +1902,7 @@ def rows_noise(region_of: Callable[[int, int, int, int], np.ndarray], width: int
                adjustments: Adjustments, frame: Box, size: tuple[int, int]) -> NoiseLevels | None:
     """:func:`rendition_noise` of a picture rendered in strips (:func:`render_rows`): its noise band resampled alone."""
     out_w, out_h = int(size[0]), int(size[1])
-    r0, r1 = noise_band(out_h)
+    r0, r1 = noise_band(out_w, out_h)
     to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, r0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))
     lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
