@@ -24,6 +24,8 @@ from pipeline.kernel.errors import ConfigError
 from pipeline.kernel.records import AppliedBy, Operation, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
+from pipeline.planning.plan import plan_image
+from tests.planning_inputs import chart_with, image_record, lines_record, of_kind
 
 CRW = "Canon_PowerShot_G2_CRW_0304.CRW"
 
@@ -154,3 +156,16 @@ def test_a_strength_beyond_two_stops_the_chart(tmp_path: Path) -> None:
     chart.write_text("schema_version: 2\nextends: base\nnoise:\n  luminance: 3\n")
     with pytest.raises(ConfigError, match="luminance"):
         load_chart(str(chart))
+
+
+def test_the_chart_says_which_sources_and_how_far() -> None:
+    base = load_chart("base").chart
+    raw, jpeg = image_record(iso=6400.0, noise_sigma=3.2), lines_record()
+    (op,) = of_kind(plan_image(raw, base), OperationKind.REDUCE_NOISE)
+    assert "ISO 6400" in op.reason and "3.2 of 255" in op.reason and op.measured == 3.2
+    assert not of_kind(plan_image(jpeg, base), OperationKind.REDUCE_NOISE)
+    everything = chart_with(base, "noise", sources="all", colour=0.5)
+    (op,) = of_kind(plan_image(jpeg, everything), OperationKind.REDUCE_NOISE)
+    assert op.params == {"luminance": 1.0, "colour": 0.5}
+    assert not of_kind(plan_image(raw, chart_with(base, "noise", luminance=0.0, colour=0.0)),
+                       OperationKind.REDUCE_NOISE)
