@@ -1849,19 +1849,7 @@ def render_rows(
     reach += DETAIL_REACH * ((scene_balance(adjustments) is not None) + (scene_gain(adjustments) < 1.0))
     reach += denoise.REACH if adjustments.noise is not None else 0
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
-    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
-    split = _padding(adjustments, frame, width, height, (out_w, out_h))
-    lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
-    if split is None:
-        linear = _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame, lens)
-    else:  # the image's part inside, on the pad, as render_frame lays it
-        inner, (ox, oy, ow, oh) = split
-        linear = _pad(a1 - a0, out_w, adjustments, to_frame, width, height)
-        r0, r1 = max(a0, oy), min(a1, oy + oh)
-        if r0 < r1:
-            to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
-            linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
-                                                               inner, lens)
+    linear, to_frame, lens = _resampled_rows(region_of, width, height, adjustments, frame, (out_w, out_h), (a0, a1))
     if adjustments.noise is not None and noise is None:
         noise = rendition_noise(linear)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
@@ -1901,22 +1889,30 @@ def rendition_noise(linear: np.ndarray) -> NoiseLevels | None:
 def rows_noise(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int,
                adjustments: Adjustments, frame: Box, size: tuple[int, int]) -> NoiseLevels | None:
     """:func:`rendition_noise` of a picture rendered in strips (:func:`render_rows`): its noise band resampled alone."""
+    band = noise_band(int(size[0]), int(size[1]))
+    return denoise.noise_levels(_resampled_rows(region_of, width, height, adjustments, frame, size, band)[0])
+
+
+def _resampled_rows(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int,
+                    adjustments: Adjustments, frame: Box, size: tuple[int, int], rows: tuple[int, int]
+                    ) -> tuple[np.ndarray, np.ndarray, LensGrid | KeystoneMap | None]:
+    """Rows ``[a0, a1)`` of a picture's raster as resampled (laid on its pad, where it has one), before any
+    correction; with the map from them to the frame, and the lens's (:func:`render_rows`, :func:`rows_noise`)."""
     out_w, out_h = int(size[0]), int(size[1])
-    r0, r1 = noise_band(out_w, out_h)
-    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, r0)
+    a0, a1 = rows
+    to_frame = output_to_frame(frame, adjustments.angle_deg, (out_w, out_h)) @ _translate(0.0, a0)
     split = _padding(adjustments, frame, width, height, (out_w, out_h))
     lens = frame_map(adjustments.lens, adjustments.keystone, width, height)
     if split is None:
-        band = _rows_of(region_of, to_frame, out_w, r1 - r0, width, height, frame, lens)
-    else:
-        inner, (ox, oy, ow, oh) = split
-        band = _pad(r1 - r0, out_w, adjustments, to_frame, width, height)
-        b0, b1 = max(r0, oy), min(r1, oy + oh)
-        if b0 < b1:
-            to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, b0 - oy)
-            band[b0 - r0 : b1 - r0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, b1 - b0, width, height,
-                                                             inner, lens)
-    return denoise.noise_levels(band)
+        return _rows_of(region_of, to_frame, out_w, a1 - a0, width, height, frame, lens), to_frame, lens
+    inner, (ox, oy, ow, oh) = split  # the image's part inside, on the pad, as render_frame lays it
+    linear = _pad(a1 - a0, out_w, adjustments, to_frame, width, height)
+    r0, r1 = max(a0, oy), min(a1, oy + oh)
+    if r0 < r1:
+        to_inner = output_to_frame(inner, 0.0, (ow, oh)) @ _translate(0.0, r0 - oy)
+        linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
+                                                           inner, lens)
+    return linear, to_frame, lens
 
 
 def _reduce_noise(linear: np.ndarray, noise: NoiseReduction | None, levels: NoiseLevels | None) -> None:
