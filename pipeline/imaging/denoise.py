@@ -149,19 +149,24 @@ def _atrous_shrink(plane: np.ndarray, level: float, k: float) -> np.ndarray:
     return out
 
 
-def _guided(guide: np.ndarray, plane: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter of ``plane`` by ``guide`` (box windows of ``radius``)."""
+def _guided(guide: np.ndarray, planes: tuple[np.ndarray, ...], radius: int, eps: tuple[float, ...]
+            ) -> list[np.ndarray]:
+    """He et al.'s guided filter of each of ``planes`` by ``guide`` (box windows of ``radius``; the guide's own
+    statistics read once for all)."""
     size = (2 * radius + 1, 2 * radius + 1)
 
     def box(a: np.ndarray) -> np.ndarray:
         return cv2.boxFilter(a, -1, size, borderType=cv2.BORDER_REFLECT)
 
-    mean_g, mean_p = box(guide), box(plane)
-    cov = box(guide * plane) - mean_g * mean_p
+    mean_g = box(guide)
     var = box(guide * guide) - mean_g * mean_g
-    a = cov / (var + np.float32(eps))
-    b = mean_p - a * mean_g
-    return box(a) * guide + box(b)
+    out = []
+    for plane, e in zip(planes, eps):
+        mean_p = box(plane)
+        a = (box(guide * plane) - mean_g * mean_p) / (var + np.float32(e))
+        b = mean_p - a * mean_g
+        out.append(box(a) * guide + box(b))
+    return out
 
 
 def scheduled(values: tuple[float, float], level: float) -> float:
@@ -184,10 +189,10 @@ def _clean_band(band: np.ndarray, levels: NoiseLevels, luminance: float, colour:
         y = _atrous_shrink(y, levels.luma, scheduled(LUMA_K, levels.luma) * luminance)
     if colour > 0.0:
         limit = scheduled(CHROMA_LIMIT, levels.luma) * colour
-        rg = _limited(rg, _guided(y, rg, CHROMA_RADIUS, (CHROMA_K * colour * levels.red_green) ** 2),
-                      limit * levels.red_green)
-        bg = _limited(bg, _guided(y, bg, CHROMA_RADIUS, (CHROMA_K * colour * levels.blue_green) ** 2),
-                      limit * levels.blue_green)
+        smooth_rg, smooth_bg = _guided(y, (rg, bg), CHROMA_RADIUS, ((CHROMA_K * colour * levels.red_green) ** 2,
+                                                                     (CHROMA_K * colour * levels.blue_green) ** 2))
+        rg = _limited(rg, smooth_rg, limit * levels.red_green)
+        bg = _limited(bg, smooth_bg, limit * levels.blue_green)
     g = y - (rg + bg) * np.float32(1.0 / 3.0)
     out = np.empty_like(band)
     for c, root in enumerate((rg + g, g, bg + g)):

@@ -1869,8 +1869,8 @@ def render_rows(
 
 
 #: A picture's noise is read on a band across its middle (:func:`rendition_noise`), the same for the picture
-#: rendered whole and in strips: about this many pixels, and from 64 to 512 rows.
-NOISE_PIXELS = 1_000_000
+#: rendered whole and in strips: about this many pixels (some 1,000 blocks of 16 px), and from 64 to 512 rows.
+NOISE_PIXELS = 300_000
 
 
 def noise_band(out_w: int, out_h: int) -> tuple[int, int]:
