@@ -63,8 +63,8 @@ class Render(Stage):
     name: ClassVar[str] = "render"
     description: ClassVar[str] = (
         "One decode at the size the largest rendition needs (a bracket's other frames merged in); white balance, "
-        "exposure, face lifts, straighten and crop in linear light; per-rendition size, sharpening, colour space, "
-        "bit depth"
+        "exposure, face lifts, straighten and crop in linear light; per-rendition size, noise reduction (read at that "
+        "size), sharpening, colour space, bit depth"
     )
     reads = frozenset({"frame.width", "frame.height", "operations", "plan.verdict", "content_hash", "source_kind"})
     writes = frozenset({"render_key"})
