@@ -109,8 +109,9 @@ def _srgb8(linear: np.ndarray) -> np.ndarray:
     return to_srgb8(np.clip(linear, 0.0, 1.0))
 
 
-def fit(items: list[dict]) -> None:
-    """``--fit``: PSNR gains over the tuning split's twins for a grid of strengths (function level)."""
+def fit(items: list[dict]) -> list[str]:
+    """``--fit``: PSNR gains over the tuning split's twins for a grid of strengths (function level): the table's
+    lines. The first row is the constants' first choice (a fixed strength), the last the one kept."""
     # (luma k at light, at heavy noise; chroma limit at light, at heavy): the schedules of denoise.scheduled
     grid = [((1.5, 1.5), (4.0, 4.0)), ((1.5, 2.5), (4.0, 4.0)), ((1.5, 2.5), (4.0, 12.0)), ((1.5, 3.0), (4.0, 12.0)),
             ((1.5, 2.5), (4.0, 30.0)), ((1.25, 2.5), (4.0, 12.0))]
@@ -134,13 +135,14 @@ def fit(items: list[dict]) -> None:
             after = psnr(_srgb8(out), clean[i["source"]])
             gains.setdefault((i["level"], lk, cl), []).append(after if i["level"] == "clean" else after - base)
         print(f"{i['stem']} {i['level']}: levels {levels}", file=sys.stderr, flush=True)
-    print("| luma k (light, heavy) | chroma limit (light, heavy) | clean: PSNR to itself, median (min) | "
-          + " | ".join(f"{lv}: gain, median (min)" for lv, _, _ in NOISE[1:]) + " |")
-    print("|---|---|" + "---|" * len(NOISE))
+    lines = ["| luma k (light, heavy) | chroma limit (light, heavy) | clean: PSNR to itself, median (min) | "
+             + " | ".join(f"{lv}: gain, median (min)" for lv, _, _ in NOISE[1:]) + " |",
+             "|---|---|" + "---|" * len(NOISE)]
     for lk, cl in grid:
         cells = [f"{statistics.median(gains[(lv, lk, cl)]):+.2f} ({min(gains[(lv, lk, cl)]):+.2f})"
                  for lv, _, _ in NOISE]
-        print(f"| {lk} | {cl} | " + " | ".join(cells) + " |")
+        lines.append(f"| {lk} | {cl} | " + " | ".join(cells) + " |")
+    return lines
 
 
 #: The chart the twins are developed under: the picture as shot (no exposure or colour correction, nothing turned),
@@ -301,7 +303,19 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work or Path(tmp)
         items = corpus(work, args.quick)
         if args.fit:
-            fit(items)
+            info = machine()
+            lines = ["# Noise reduction: the strengths chosen on the tuning split", "",
+                     "Written by `benchmarks/noise.py --fit` (its docstring says how): each row a schedule of the "
+                     "brightness's threshold and the colour's limit (`pipeline/imaging/denoise.py`: LUMA_K and "
+                     "CHROMA_LIMIT, at a light and at a heavy noise, log-linear between); the median PSNR gain over "
+                     "the tuning split's twins and the worst. The held-out split is never read here "
+                     "([NOISE.md](NOISE.md) reports it).", "", f"- date: {info['date']}",
+                     f"- postprod: commit {info['postprod commit']}",
+                     f"- tuning twins: {sum(i['split'] == 'tuning' for i in items)}", ""] + fit(items)
+            text = "\n".join(lines) + "\n"
+            print(text)
+            if args.write:
+                (REPORT.parent / "NOISE_FIT.md").write_text(text)
             return 0
         got = {"postprod": judge(items, postprod_runs(items, work))}
         if bl.rawtherapee_version():

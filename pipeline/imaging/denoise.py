@@ -19,7 +19,8 @@ size (a web picture made from a 24 MP frame has averaged most of its noise away;
   edges, the blotches in between go.
 
 The constants were chosen on the tuning split of ``benchmarks/noise.py`` (sensor noise put into the mosaics of DNG
-twins of real photos, against the clean twins); its held-out split reports them.
+twins of real photos, against the clean twins; ``--fit``: ``benchmarks/NOISE_FIT.md``); its held-out split reports
+them (``benchmarks/NOISE.md``).
 """
 
 from __future__ import annotations
