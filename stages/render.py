@@ -22,6 +22,7 @@ from charts.schema import Chart, RawToneCurve, Rendition
 from pipeline.imaging import bayer
 from pipeline.imaging.color import Proxy
 from pipeline.imaging.decode import develop_flip, open_raw
+from pipeline.imaging.denoise import NoiseLevels
 from pipeline.imaging.measure.metering import is_rendered
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.render import (
@@ -33,6 +34,7 @@ from pipeline.imaging.render import (
     adjustments_from_operations,
     decode_covers,
     decode_for_render,
+    noise_acting,
     preview_size,
     raw_half_size,
     render_frame,
@@ -228,16 +230,16 @@ class Render(Stage):
             if name in small:
                 continue
             frame, size = frames[name], sizes[name]
+            # The rendition's noise, read once for all its strips; its reduction dropped where it would do nothing.
+            levels = None if framed[name].noise is None else rows_noise(source.region, width, height, framed[name],
+                                                                         frame, size)
 
             def rows(v0: int, v1: int, frame: tuple = frame, size: tuple = size, rend: Rendition = rend,
-                     adjusted: Adjustments = framed[name],
-                     sampler: BlurSampler = region_sampler(source.region, width, height),
-                     noise: dict = {}) -> np.ndarray:  # noqa: B006 (one a rendition: its strips share the reading)
-                if adjusted.noise is not None and "levels" not in noise:
-                    noise["levels"] = rows_noise(source.region, width, height, adjusted, frame, size)
+                     adjusted: Adjustments = noise_acting(framed[name], levels), levels: NoiseLevels | None = levels,
+                     sampler: BlurSampler = region_sampler(source.region, width, height)) -> np.ndarray:
                 return render_rows(source.region, width, height, adjusted, frame, size, (v0, v1),
                                    rend.color_space, rend.sharpen_amount, rend.bit_depth, sigma, white, sampler,
-                                   noise.get("levels"))
+                                   levels)
 
             out[name] = RenditionStrips(size[0], size[1], rend.bit_depth, rows, _rows_per_strip(size[0]),
                                         holders.add())

@@ -97,15 +97,11 @@ def _blocks(plane: np.ndarray, reduce: str = "mean") -> np.ndarray:
     return (cells.max(axis=(1, 3)) if reduce == "max" else cells.mean(axis=(1, 3))).ravel()
 
 
-def _flattest(plane: np.ndarray, usable: np.ndarray) -> float | None:
+def _flattest(plane: np.ndarray, usable: np.ndarray) -> float:
     """The noise of ``plane``: Immerkaer's response over the flattest tenth of the ``usable`` blocks."""
-    response = np.abs(cv2.filter2D(plane, -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT))
-    blocks = _blocks(response)
-    ok = usable
-    if ok.sum() < 16:
-        return None
+    blocks = _blocks(np.abs(cv2.filter2D(plane, -1, _IMMERKAER, borderType=cv2.BORDER_REFLECT)))
     # The mean magnitude of Gaussian noise is sqrt(2/pi) of its spread; the kernel multiplies a spread by 6.
-    return float(np.percentile(blocks[ok], FLATTEST_PERCENT)) * math.sqrt(math.pi / 2.0) / 6.0
+    return float(np.percentile(blocks[usable], FLATTEST_PERCENT)) * math.sqrt(math.pi / 2.0) / 6.0
 
 
 def noise_levels(rgb_linear: np.ndarray) -> NoiseLevels | None:
@@ -127,10 +123,9 @@ def noise_levels(rgb_linear: np.ndarray) -> NoiseLevels | None:
     # or darker on average than DARKEST_BLOCK, are not read.
     level = _blocks(planes[0])
     usable = (_blocks(rgb.max(axis=2), "max") < np.float32(0.98 * top)) & (level > DARKEST_BLOCK)
-    read = [_flattest(p, usable) for p in planes]
-    if any(v is None for v in read):
+    if usable.sum() < 16:
         return None
-    return NoiseLevels(*read)  # type: ignore[arg-type]
+    return NoiseLevels(*(_flattest(p, usable) for p in planes))
 
 
 def _atrous_shrink(plane: np.ndarray, level: float, k: float) -> np.ndarray:
@@ -202,6 +197,13 @@ def _clean_band(band: np.ndarray, levels: NoiseLevels, luminance: float, colour:
     return out
 
 
+def strengths(levels: NoiseLevels, luminance: float, colour: float) -> tuple[float, float]:
+    """The strengths :func:`reduce_noise` applies to a picture of ``levels``: 0 for the brightness, or the colour,
+    whose noise reads as a clean photograph's (:data:`MIN_LUMA_LEVEL`, :data:`MIN_CHROMA_LEVEL`)."""
+    return (luminance if levels.luma >= MIN_LUMA_LEVEL else 0.0,
+            colour if max(levels.red_green, levels.blue_green) >= MIN_CHROMA_LEVEL else 0.0)
+
+
 def reduce_noise(rgb_linear: np.ndarray, levels: NoiseLevels, luminance: float = 1.0, colour: float = 1.0) -> None:
     """Take ``levels`` of noise out of a linear RGB raster, in place, band by band (the whole picture's result).
 
@@ -224,8 +226,7 @@ def reduce_noise(rgb_linear: np.ndarray, levels: NoiseLevels, luminance: float =
     for name, value in (("luminance", luminance), ("colour", colour)):
         if not 0.0 <= value <= 2.0:
             raise ValueError(f"{name} strength must be in 0-2, got {value}")
-    luminance = luminance if levels.luma >= MIN_LUMA_LEVEL else 0.0
-    colour = colour if max(levels.red_green, levels.blue_green) >= MIN_CHROMA_LEVEL else 0.0
+    luminance, colour = strengths(levels, luminance, colour)
     if luminance == 0.0 and colour == 0.0:
         return
     h = rgb_linear.shape[0]

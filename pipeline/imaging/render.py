@@ -1772,7 +1772,7 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
-    levels = noise or rendition_noise(linear) if adjustments.noise is not None else None
+    levels = None if adjustments.noise is None else noise or rendition_noise(linear)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     apply_face_blurs(linear, adjustments.blurs, to_frame, decoded_sampler(decoded, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
@@ -1913,6 +1913,16 @@ def _resampled_rows(region_of: Callable[[int, int, int, int], np.ndarray], width
         linear[r0 - a0 : r1 - a0, ox : ox + ow] = _rows_of(region_of, to_inner, ow, r1 - r0, width, height,
                                                            inner, lens)
     return linear, to_frame, lens
+
+
+def noise_acting(adjustments: Adjustments, levels: NoiseLevels | None) -> Adjustments:
+    """``adjustments`` for a picture whose noise reads ``levels`` (:func:`rows_noise`): without their noise
+    reduction where it would do nothing there (no reading, or noise as low as a clean photograph's), so a picture
+    rendered by parts (strips, tiles) reads no margin of neighbours for it."""
+    if adjustments.noise is None or (levels is not None and any(denoise.strengths(
+            levels, adjustments.noise.luminance, adjustments.noise.colour))):
+        return adjustments
+    return dataclasses.replace(adjustments, noise=None)
 
 
 def _reduce_noise(linear: np.ndarray, noise: NoiseReduction | None, levels: NoiseLevels | None) -> None:

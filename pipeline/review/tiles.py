@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline.imaging.merge import merge_for_delivery
 from pipeline.imaging.denoise import REACH
-from pipeline.imaging.render import Adjustments, decode_for_render, render_frame, rows_noise
+from pipeline.imaging.render import Adjustments, decode_for_render, noise_acting, render_frame, rows_noise
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.records import SourceKind
 
@@ -92,14 +92,17 @@ def render_tile(decoded: np.ndarray, width: int, height: int, adjustments: Adjus
     """
     frame, size = tile_box(col, row, scale, width, height)
     unturned = dataclasses.replace(adjustments, angle_deg=0.0)
-    if unturned.noise is None:
-        return render_frame(decoded, width, height, unturned, frame, size, "srgb", 0.0, 8)
     # Noise reduction reads the picture's noise and cleans each pixel with its neighbours: the tile is the whole
     # picture's view at 1:scale, its noise read there (the rows the whole picture's render reads it on), rendered
     # with a margin of neighbours and cut out of it.
-    whole = (max(1, math.ceil(width / scale)), max(1, math.ceil(height / scale)))
-    levels = rows_noise(lambda x0, y0, x1, y1: decoded[y0:y1, x0:x1], width, height, unturned,
-                        (0.0, 0.0, float(width), float(height)), whole)
+    levels = None
+    if unturned.noise is not None:
+        whole = (max(1, math.ceil(width / scale)), max(1, math.ceil(height / scale)))
+        levels = rows_noise(lambda x0, y0, x1, y1: decoded[y0:y1, x0:x1], width, height, unturned,
+                            (0.0, 0.0, float(width), float(height)), whole)
+        unturned = noise_acting(unturned, levels)
+    if unturned.noise is None:
+        return render_frame(decoded, width, height, unturned, frame, size, "srgb", 0.0, 8)
     x0, y0, w, h = frame
     left, top = min(REACH, int(x0) // scale), min(REACH, int(y0) // scale)
     right = min(REACH, (width - int(x0 + w)) // scale)
