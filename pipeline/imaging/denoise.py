@@ -85,9 +85,13 @@ class NoiseLevels:
 
 def _roots(rgb_linear: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Brightness and the two colour differences of ``rgb_linear``'s square roots."""
-    t = np.sqrt(np.maximum(rgb_linear, np.float32(0.0)))
+    t = np.maximum(rgb_linear, np.float32(0.0))
+    np.sqrt(t, out=t)
     r, g, b = t[..., 0], t[..., 1], t[..., 2]
-    return (r + g + b) * np.float32(1.0 / 3.0), r - g, b - g
+    y = r + g
+    y += b
+    y *= np.float32(1.0 / 3.0)
+    return y, r - g, b - g
 
 
 def _blocks(plane: np.ndarray, reduce: str = "mean") -> np.ndarray:
@@ -130,7 +134,7 @@ def noise_levels(rgb_linear: np.ndarray) -> NoiseLevels | None:
 
 def _atrous_shrink(plane: np.ndarray, level: float, k: float) -> np.ndarray:
     """``plane`` with each a trous scale's detail soft-thresholded at ``k`` times the noise it holds."""
-    out = np.zeros_like(plane)
+    out = None
     current = plane
     for i in range(LEVELS):
         step = 2**i
@@ -139,7 +143,12 @@ def _atrous_shrink(plane: np.ndarray, level: float, k: float) -> np.ndarray:
         smooth = cv2.sepFilter2D(current, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
         detail = current - smooth
         threshold = np.float32(k * level * LEVEL_SD[i])
-        out += np.sign(detail) * np.maximum(np.abs(detail) - threshold, np.float32(0.0))
+        # The soft threshold sign(d) * max(|d| - t, 0), as d - clip(d, -t, t): the same floats, fewer passes.
+        detail -= np.clip(detail, -threshold, threshold)
+        if out is None:
+            out = detail
+        else:
+            out += detail
         current = smooth
     out += current
     return out
@@ -155,13 +164,19 @@ def _guided(guide: np.ndarray, planes: tuple[np.ndarray, ...], radius: int, eps:
         return cv2.boxFilter(a, -1, size, borderType=cv2.BORDER_REFLECT)
 
     mean_g = box(guide)
-    var = box(guide * guide) - mean_g * mean_g
+    var = box(guide * guide)
+    var -= mean_g * mean_g
     out = []
     for plane, e in zip(planes, eps):
         mean_p = box(plane)
-        a = (box(guide * plane) - mean_g * mean_p) / (var + np.float32(e))
-        b = mean_p - a * mean_g
-        out.append(box(a) * guide + box(b))
+        a = box(guide * plane)
+        a -= mean_g * mean_p
+        a /= var + np.float32(e)
+        mean_p -= a * mean_g  # b
+        filtered = box(a)
+        filtered *= guide
+        filtered += box(mean_p)
+        out.append(filtered)
     return out
 
 
@@ -174,9 +189,11 @@ def scheduled(values: tuple[float, float], level: float) -> float:
 
 
 def _limited(plane: np.ndarray, filtered: np.ndarray, limit: float) -> np.ndarray:
-    """``filtered``, but no pixel moved further than ``limit`` from ``plane``'s."""
-    step = np.clip(filtered - plane, np.float32(-limit), np.float32(limit))
-    return plane + step
+    """``filtered`` (overwritten), but no pixel moved further than ``limit`` from ``plane``'s."""
+    filtered -= plane
+    np.clip(filtered, np.float32(-limit), np.float32(limit), out=filtered)
+    filtered += plane
+    return filtered
 
 
 def _clean_band(band: np.ndarray, levels: NoiseLevels, luminance: float, colour: float) -> np.ndarray:
@@ -189,9 +206,13 @@ def _clean_band(band: np.ndarray, levels: NoiseLevels, luminance: float, colour:
                                                                      (CHROMA_K * colour * levels.blue_green) ** 2))
         rg = _limited(rg, smooth_rg, limit * levels.red_green)
         bg = _limited(bg, smooth_bg, limit * levels.blue_green)
-    g = y - (rg + bg) * np.float32(1.0 / 3.0)
+    g = rg + bg
+    g *= np.float32(-1.0 / 3.0)
+    g += y
+    rg += g
+    bg += g
     out = np.empty_like(band)
-    for c, root in enumerate((rg + g, g, bg + g)):
+    for c, root in enumerate((rg, g, bg)):
         np.maximum(root, np.float32(0.0), out=root)
         np.multiply(root, root, out=out[..., c])
     return out
