@@ -21,10 +21,11 @@ from pipeline.imaging.bayer import BayerFrame
 from pipeline.imaging.render import (Adjustments, NoiseReduction, RenditionStrips, adjustments_from_operations,
                                      render_frame, render_rows, rows_noise)
 from pipeline.kernel.errors import ConfigError
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind
 from pipeline.kernel.run import RunSettings, process_shoot
 from pipeline.outputs.instructions import SCHEMA_PATH
-from pipeline.planning.plan import plan_image
+from pipeline.planning.plan import plan_image, plan_shoot
+from pipeline.planning.rules.noise import MIN_CAMERA_FRAMES, NOISE_MARGIN
 from tests.planning_inputs import chart_with, image_record, lines_record, of_kind
 
 CRW = "Canon_PowerShot_G2_CRW_0304.CRW"
@@ -169,3 +170,93 @@ def test_the_chart_says_which_sources_and_how_far() -> None:
     assert op.params == {"luminance": 1.0, "colour": 0.5}
     assert not of_kind(plan_image(raw, chart_with(base, "noise", luminance=0.0, colour=0.0)),
                        OperationKind.REDUCE_NOISE)
+
+
+def _camera_frame(iso: float, luma: float, colour: float | None = None, model: str = "noise twin") -> ImageRecord:
+    spread = luma / 2.0 if colour is None else colour
+    return image_record(camera_make="postprod-noise", camera_model=model, iso=iso, noise_luma=luma,
+                        noise_red_green=spread, noise_blue_green=spread)
+
+
+def _noise_op(record: ImageRecord) -> Operation:
+    (op,) = of_kind(record.operations, OperationKind.REDUCE_NOISE)
+    return op
+
+
+def test_a_frame_reading_far_above_its_camera_at_its_iso_is_texture() -> None:
+    base = load_chart("base").chart
+    # A camera's frames read its noise over the square root of their ISO alike: six at ISO 400 about 0.004, two at
+    # ISO 1600 twice that. A ninth at ISO 400 reads three times its camera (moss, gravel): a share of its reading.
+    frames = [_camera_frame(400.0, 0.004 * f) for f in (0.9, 1.0, 1.0, 1.1, 1.05, 0.95)]
+    frames += [_camera_frame(1600.0, 0.008), _camera_frame(1600.0, 0.0085)]
+    moss = _camera_frame(400.0, 0.012, colour=0.002)
+    other = [_camera_frame(400.0, 0.012, model="another body")]  # alone of its camera: nothing to compare with
+    records = [*frames, moss, *other]
+    plan_shoot(records, base)
+    shares = _noise_op(moss).params["read_shares"]
+    assert shares[0] == pytest.approx(NOISE_MARGIN * 0.004 / 0.012, rel=0.05) and shares[1:] == [1.0, 1.0]
+    assert "3.0x the noise its camera reads at this ISO on 9 frames" in _noise_op(moss).reason
+    assert adjustments_from_operations(moss.operations).noise.shares == tuple(shares)  # type: ignore[union-attr]
+    for record in (*frames, *other):
+        assert "read_shares" not in _noise_op(record).params
+    # Four frames of a camera say too little of it.
+    few = [_camera_frame(400.0, 0.004) for _ in range(MIN_CAMERA_FRAMES - 2)] + [_camera_frame(400.0, 0.012)]
+    plan_shoot(few, base)
+    assert all("read_shares" not in _noise_op(r).params for r in few)
+
+
+def test_read_shares_out_of_range_are_refused() -> None:
+    op = Operation(op_id="reduce_noise", kind=OperationKind.REDUCE_NOISE,
+                   params={"luminance": 1.0, "colour": 1.0, "read_shares": [0.5, 1.2, 1.0]}, reason="r",
+                   confidence=1.0, applied_by=AppliedBy.RENDERER)
+    with pytest.raises(ValueError, match="read_shares"):
+        adjustments_from_operations([op])
+
+
+@pytest.fixture(scope="module")
+def grass_shoot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """scikit-image's photos (300-640 px) as one camera's DNG twins at ISO 800 (light noise): four smooth ones and a
+    field of grass, whose texture reads as heavy noise; and the grass twin alone, with its clean twin, in a shoot of
+    its own."""
+    work = tmp_path_factory.mktemp("grass")
+    shoot, alone = work / "shoot", work / "alone"
+    shoot.mkdir()
+    alone.mkdir()
+    for n, name in enumerate(("coffee", "astronaut", "chelsea", "rocket", "grass")):
+        srgb = getattr(samples, name)()
+        srgb = np.dstack([srgb] * 3) if srgb.ndim == 2 else srgb
+        srgb = srgb / 255.0  # as the package ships them (enlarged, the grass would lose its finest blades)
+        linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        noisy_twin(linear, 0.0005, 800, 10 + n, shoot / f"{name}.dng")
+        if name == "grass":
+            noisy_twin(linear, 0.0005, 800, 10 + n, alone / "grass.dng")
+            noisy_twin(linear, 0.0, 100, 1, alone / "clean.dng")
+    outs = {}
+    for label, folder, noise in (("shoot", shoot, ""), ("alone", alone, ""),
+                                 ("off", alone, "noise: {luminance: 0, colour: 0}")):
+        chart = work / f"{label}.yaml"
+        chart.write_text(CHART % noise)
+        outs[label] = work / f"out-{label}"
+        assert not process_shoot(RunSettings(shoot_dir=folder, out_dir=outs[label], executor="local",
+                                             chart=str(chart))).failed
+    return outs
+
+
+def _export(out: Path, folder: str, stem: str) -> np.ndarray:
+    return cv2.imread(str(out / "exports" / folder / "full" / f"{stem}.jpg"))
+
+
+def test_a_field_of_grass_keeps_its_blades_beside_its_cameras_other_frames(grass_shoot: dict[str, Path]) -> None:
+    doc = json.loads((grass_shoot["shoot"] / "instructions" / "grass.dng.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()))
+    (op,) = [o for o in doc["operations"] if o["kind"] == "reduce_noise"]
+    assert op["params"]["read_shares"][0] < 0.5 and "fine texture, not noise" in op["reason"]
+    # The truth: the grass photographed without noise. Beside its camera's other frames the grass comes out nearer
+    # it than alone (its whole reading taken for noise, its blades smoothed as grain).
+    clean = _export(grass_shoot["off"], "alone", "clean")
+    beside = _psnr(_export(grass_shoot["shoot"], "shoot", "grass"), clean)
+    alone = _psnr(_export(grass_shoot["alone"], "alone", "grass"), clean)
+    assert beside >= alone + 1.0, (beside, alone)
+    smooth = json.loads((grass_shoot["shoot"] / "instructions" / "astronaut.dng.json").read_text())
+    assert [o for o in smooth["operations"] if o["kind"] == "reduce_noise"][0]["params"] == {"luminance": 1.0,
+                                                                                           "colour": 1.0}

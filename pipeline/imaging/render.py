@@ -149,6 +149,17 @@ class NoiseReduction:
 
     luminance: float
     colour: float
+    #: Of the noise each picture reads (brightness, red less green, blue less green), the share that is noise: 1,
+    #: or less where the shoot's other frames from the same camera say the frame's reading is mostly fine texture
+    #: (:func:`~pipeline.planning.rules.noise.noise_shares`).
+    shares: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    def of(self, levels: NoiseLevels | None) -> NoiseLevels | None:
+        """The noise ``levels`` a picture reads, each times its :attr:`shares`."""
+        if levels is None or self.shares == (1.0, 1.0, 1.0):
+            return levels
+        luma, red_green, blue_green = self.shares
+        return NoiseLevels(levels.luma * luma, levels.red_green * red_green, levels.blue_green * blue_green)
 
 
 @dataclass(frozen=True)
@@ -381,7 +392,10 @@ def adjustments_from_operations(operations: Sequence[Operation], display_referre
                 strengths = float(p["luminance"]), float(p["colour"])
                 if not all(0.0 <= v <= 2.0 for v in strengths):
                     raise ValueError(f"operation {op.op_id}: strengths must be in 0-2, got {strengths}")
-                noise = NoiseReduction(*strengths) if any(strengths) else None
+                shares = tuple(float(v) for v in p.get("read_shares", (1.0, 1.0, 1.0)))
+                if len(shares) != 3 or not all(0.0 < v <= 1.0 for v in shares):
+                    raise ValueError(f"operation {op.op_id}: read_shares must be three numbers in (0, 1], got {shares}")
+                noise = NoiseReduction(*strengths, shares=shares) if any(strengths) else None  # type: ignore[arg-type]
         except KeyError as exc:
             raise ValueError(f"operation {op.op_id} ({op.kind}) lacks parameter {exc.args[0]!r}") from None
     return Adjustments(
@@ -1772,7 +1786,7 @@ def render_frame(
         inner, (ox, oy, ow, oh) = split
         linear = _pad(size[1], size[0], adjustments, to_frame, width, height)
         linear[oy : oy + oh, ox : ox + ow] = warp_frame(decoded, inner, 0.0, (ow, oh), src_scale, lens)
-    levels = None if adjustments.noise is None else noise or rendition_noise(linear)
+    levels = None if adjustments.noise is None else noise or rendition_noise(linear, adjustments.noise)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     apply_face_blurs(linear, adjustments.blurs, to_frame, decoded_sampler(decoded, width, height), lens)
     apply_face_lifts(linear, adjustments.faces, to_frame, lens)
@@ -1851,7 +1865,7 @@ def render_rows(
     a0, a1 = max(0, v0 - reach), min(out_h, v1 + reach)
     linear, to_frame, lens = _resampled_rows(region_of, width, height, adjustments, frame, (out_w, out_h), (a0, a1))
     if adjustments.noise is not None and noise is None:
-        noise = rendition_noise(linear)
+        noise = rendition_noise(linear, adjustments.noise)
     apply_red_eyes(linear, adjustments.red_eyes, to_frame, lens)
     sampler = sampler or region_sampler(region_of, width, height)
     apply_face_blurs(linear, adjustments.blurs, to_frame, sampler, lens, a0)
@@ -1868,29 +1882,19 @@ def render_rows(
     return out[v0 - a0 : v1 - a0]
 
 
-#: A picture's noise is read on a band across its middle (:func:`rendition_noise`), the same for the picture
-#: rendered whole and in strips: about this many pixels (some 1,000 blocks of 16 px), and from 64 to 512 rows.
-NOISE_PIXELS = 300_000
-
-
-def noise_band(out_w: int, out_h: int) -> tuple[int, int]:
-    """The rows of an ``out_w`` x ``out_h`` picture its noise is read on (:data:`NOISE_PIXELS` across its middle)."""
-    rows = min(512, max(64, NOISE_PIXELS // max(1, out_w)))
-    r0 = max(0, (out_h - rows) // 2)
-    return r0, min(out_h, r0 + rows)
-
-
-def rendition_noise(linear: np.ndarray) -> NoiseLevels | None:
-    """The noise of a picture's raster as resampled, before any local correction: read on its :func:`noise_band`."""
-    r0, r1 = noise_band(linear.shape[1], linear.shape[0])
-    return denoise.noise_levels(linear[r0:r1])
+def rendition_noise(linear: np.ndarray, reduction: NoiseReduction | None = None) -> NoiseLevels | None:
+    """The noise of a picture's raster as resampled, before any local correction (:func:`~pipeline.imaging.denoise.
+    picture_noise`), the share of it a ``reduction`` takes for noise (:meth:`NoiseReduction.of`)."""
+    levels = denoise.picture_noise(linear)
+    return levels if reduction is None else reduction.of(levels)
 
 
 def rows_noise(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int,
                adjustments: Adjustments, frame: Box, size: tuple[int, int]) -> NoiseLevels | None:
     """:func:`rendition_noise` of a picture rendered in strips (:func:`render_rows`): its noise band resampled alone."""
-    band = noise_band(int(size[0]), int(size[1]))
-    return denoise.noise_levels(_resampled_rows(region_of, width, height, adjustments, frame, size, band)[0])
+    band = denoise.noise_band(int(size[0]), int(size[1]))
+    levels = denoise.noise_levels(_resampled_rows(region_of, width, height, adjustments, frame, size, band)[0])
+    return levels if adjustments.noise is None else adjustments.noise.of(levels)
 
 
 def _resampled_rows(region_of: Callable[[int, int, int, int], np.ndarray], width: int, height: int,

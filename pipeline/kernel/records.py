@@ -471,6 +471,14 @@ class FocusMeasure:
         "before a blurred background reads high here and low in sharpness.")
     noise_sigma: float | None = column(
         "noise_sigma", pa.float64(), "Noise standard deviation on the proxy, in 8-bit gamma-2.2 code values.")
+    noise_luma: float | None = column(
+        "noise_luma", pa.float64(),
+        "The proxy's noise as the renderer reads a picture's (pipeline.imaging.denoise.picture_noise): of its "
+        "brightness, in the square root of linear light; null where too little of it is clear of white and black.")
+    noise_red_green: float | None = column(
+        "noise_red_green", pa.float64(), "The same of its colour: the square root of red less that of green.")
+    noise_blue_green: float | None = column(
+        "noise_blue_green", pa.float64(), "The same of its colour: the square root of blue less that of green.")
 
 
 @dataclass

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pipeline.imaging.lens_profile import LensProfile
     from pipeline.imaging.measure.keypoints import Keypoints
     from pipeline.imaging.perspective import Keystone
+    from pipeline.planning.rules.noise import NoiseShares
 
 
 @dataclass(slots=True)  # one a frame, all held while the shoot is planned: no instance dict
@@ -89,6 +90,9 @@ class PlanState:
     keystone : Keystone or None
         The converging verticals the renderer undoes with the straightening's turn
         (:mod:`pipeline.planning.rules.straighten`): the faces move with it too.
+    noise_shares : NoiseShares or None
+        Of the frame's noise readings, the shares that are noise, where its camera's other frames in the shoot say
+        the rest is fine texture (:func:`~pipeline.planning.rules.noise.noise_shares`); None: all of it.
     """
 
     faces_that_count: tuple[int, ...]
@@ -108,6 +112,7 @@ class PlanState:
     merged_crushed_pct: float | None = None
     lens: LensProfile | None = None
     keystone: Keystone | None = None
+    noise_shares: NoiseShares | None = None
 
     def read_keypoints(self) -> Keypoints | None:
         """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pipeline.imaging.denoise import picture_noise
 from pipeline.imaging.measure.common import WORK_LONG_EDGE, check_luma, encode_luma, resize_long_edge, subsample
 from pipeline.kernel.records import FocusMeasure
 
@@ -133,7 +134,7 @@ def display_noise_sigma(luma: np.ndarray) -> float:
     return noise_sigma(encoded, clip=(1.0 / 255.0, 254.0 / 255.0)) * 255.0
 
 
-def focus_measure(luma: np.ndarray, encoded_small: np.ndarray) -> FocusMeasure:
+def focus_measure(luma: np.ndarray, encoded_small: np.ndarray, rgb: np.ndarray | None = None) -> FocusMeasure:
     """The record's focus group of one proxy.
 
     Parameters
@@ -143,6 +144,9 @@ def focus_measure(luma: np.ndarray, encoded_small: np.ndarray) -> FocusMeasure:
         read on the full proxy.
     encoded_small : ndarray
         sRGB-encoded luma at :data:`WORK_LONG_EDGE`, for the sharpness.
+    rgb : ndarray, (H, W, 3), optional
+        The proxy's linear RGB: its noise as the renderer reads a picture's (:func:`~pipeline.imaging.denoise.
+        picture_noise`), which the plan compares across a camera's frames; not read when not given.
 
     Raises
     ------
@@ -150,5 +154,9 @@ def focus_measure(luma: np.ndarray, encoded_small: np.ndarray) -> FocusMeasure:
         If ``luma`` is not a 2-D image of at least 8x8.
     """
     lap = cv2.Laplacian(encoded_small, cv2.CV_32F, ksize=1)  # one Laplacian for the whole frame and its tiles
+    levels = None if rgb is None else picture_noise(np.asarray(rgb, dtype=np.float32))
     return FocusMeasure(sharpness=float(lap.var()) * 1e4, sharpness_peak=peak_sharpness(lap),
-                        noise_sigma=display_noise_sigma(luma))
+                        noise_sigma=display_noise_sigma(luma),
+                        noise_luma=None if levels is None else levels.luma,
+                        noise_red_green=None if levels is None else levels.red_green,
+                        noise_blue_green=None if levels is None else levels.blue_green)

@@ -104,5 +104,5 @@ def measure_all(
         opaque=opaque, backdrop=None if backdrop is None else backdrop.mask, backdrop_rgb=sweep,
         backdrop_falloff=None if backdrop is None else backdrop.falloff,
     )
-    focus, content = focus_measure(luma, encoded_small), content_measure(encoded_small, rgb)
+    focus, content = focus_measure(luma, encoded_small, rgb), content_measure(encoded_small, rgb)
     return ProxyMeasures(exposure=exposure, colour=colour.result(), focus=focus, lines=lines.result(), content=content)

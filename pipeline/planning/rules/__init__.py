@@ -44,7 +44,7 @@ from pipeline.planning.rules.duplicates import check_duplicates
 from pipeline.planning.rules.exposure import plan_exposure
 from pipeline.planning.rules.faces import plan_faces
 from pipeline.planning.rules.lens import plan_lens_corrections
-from pipeline.planning.rules.noise import plan_noise
+from pipeline.planning.rules.noise import noise_shares, plan_noise
 from pipeline.planning.rules.privacy import plan_blur_faces
 from pipeline.planning.rules.red_eye import plan_red_eyes
 from pipeline.planning.rules.scenes import plan_scene_exposure, plan_scene_white_balance, plan_scenes
@@ -85,6 +85,7 @@ SHOOT_RULES: tuple[ShootRule, ...] = (
     plan_brackets,  # sets plan.bracket
     check_duplicates,  # leaves a merged bracket's frames alone
     plan_scenes,  # sets record.plan.scene_id
+    noise_shares,  # sets plan.noise_shares
 )
 
 #: Rules over the scenes of the shoot, in the order they run (after SCENE_RULES_AFTER).
