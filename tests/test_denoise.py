@@ -260,3 +260,13 @@ def test_a_field_of_grass_keeps_its_blades_beside_its_cameras_other_frames(grass
     smooth = json.loads((grass_shoot["shoot"] / "instructions" / "astronaut.dng.json").read_text())
     assert [o for o in smooth["operations"] if o["kind"] == "reduce_noise"][0]["params"] == {"luminance": 1.0,
                                                                                            "colour": 1.0}
+
+
+def test_a_black_and_white_frame_is_compared_by_its_brightness_alone() -> None:
+    # No colour to read (a monochrome picture): its brightness still tells its texture, its colour share stays 1.
+    frames = [_camera_frame(400.0, 0.004) for _ in range(5)]
+    grey = image_record(camera_make="postprod-noise", camera_model="noise twin", iso=400.0, noise_luma=0.012,
+                        noise_red_green=0.0, noise_blue_green=None)
+    plan_shoot([*frames, grey], load_chart("base").chart)
+    shares = _noise_op(grey).params["read_shares"]
+    assert shares[0] == pytest.approx(NOISE_MARGIN / 3.0, rel=0.01) and shares[1:] == [1.0, 1.0]

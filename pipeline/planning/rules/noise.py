@@ -55,12 +55,12 @@ def _camera(record: ImageRecord) -> tuple[str, str, str] | None:
     return str(record.source_kind), camera.make or "", camera.model or ""
 
 
-def _readings(record: ImageRecord) -> tuple[float, float, float] | None:
+def _readings(record: ImageRecord) -> tuple[float | None, float | None, float | None]:
+    """The frame's three noise readings, each None where it has none (a black-and-white picture has no colour
+    noise to read)."""
     focus = record.focus
-    read = (focus.noise_luma, focus.noise_red_green, focus.noise_blue_green)
-    if any(v is None or not v > 0 for v in read):
-        return None
-    return read  # type: ignore[return-value]
+    return tuple(v if v is not None and v > 0 else None  # type: ignore[return-value]
+                 for v in (focus.noise_luma, focus.noise_red_green, focus.noise_blue_green))
 
 
 def noise_shares(records: Sequence[ImageRecord], chart: Chart,
@@ -68,27 +68,29 @@ def noise_shares(records: Sequence[ImageRecord], chart: Chart,
     """A shoot rule: each frame whose noise readings (``focus.noise_luma``, ``noise_red_green``,
     ``noise_blue_green``: the proxy's, as the renderer reads a picture's) are above :data:`NOISE_MARGIN` times what
     its camera reads at its ISO, by the shoot's frames from that camera (its source kind, make and model;
-    :data:`MIN_CAMERA_FRAMES` of them or more with an ISO and readings), gets the shares of its readings that are
-    noise on its plan (``plan.noise_shares``): what its camera accounts for over what it reads. No operation."""
+    :data:`MIN_CAMERA_FRAMES` of them or more with an ISO and that reading), gets the shares of its readings that
+    are noise on its plan (``plan.noise_shares``): what its camera accounts for over what it reads. No operation."""
     if not (chart.noise.luminance or chart.noise.colour):
         return {}
     # Each record read once (a record store's view unpickles it): its readings over the square root of its ISO.
-    cameras: dict[tuple[str, str, str], list[tuple[int, float, list[float]]]] = {}
+    cameras: dict[tuple[str, str, str], list[tuple[int, float, tuple[float | None, ...]]]] = {}
     for i in plans:
         record = records[i]
         iso, read = record.camera.iso, _readings(record)
-        if record.status is Status.OK and iso and iso > 0 and read and (key := _camera(record)):
+        if record.status is Status.OK and iso and iso > 0 and read[0] is not None and (key := _camera(record)):
             root = math.sqrt(iso)
-            cameras.setdefault(key, []).append((i, root, [r / root for r in read]))
+            cameras.setdefault(key, []).append((i, root, tuple(None if r is None else r / root for r in read)))
     for frames in cameras.values():
-        if len(frames) < MIN_CAMERA_FRAMES:
+        columns = [[scaled[c] for _, _, scaled in frames if scaled[c] is not None] for c in range(3)]
+        camera = [statistics.median(col) if len(col) >= MIN_CAMERA_FRAMES else None for col in columns]
+        if camera[0] is None:
             continue
-        camera = [statistics.median(column) for column in zip(*(scaled for _, _, scaled in frames))]
         for i, root, scaled in frames:
-            luma, red_green, blue_green = (min(1.0, NOISE_MARGIN * c / s) for c, s in zip(camera, scaled))
+            luma, red_green, blue_green = (1.0 if c is None or s is None else min(1.0, NOISE_MARGIN * c / s)
+                                           for c, s in zip(camera, scaled))
             if min(luma, red_green, blue_green) < 1.0:
-                plans[i].noise_shares = NoiseShares((luma, red_green, blue_green), scaled[0] * root, camera[0] * root,
-                                                    len(frames))
+                read = scaled[0] * root  # type: ignore[operator]
+                plans[i].noise_shares = NoiseShares((luma, red_green, blue_green), read, camera[0] * root, len(frames))
     return {}
 
 
