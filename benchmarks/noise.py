@@ -149,7 +149,8 @@ def fit_margin(items: list[dict]) -> list[str]:
     """``--fit``: PSNR over the tuning split's twins for a sweep of :data:`pipeline.planning.rules.noise.NOISE_MARGIN`
     (function level): each twin's reading (:func:`~pipeline.imaging.denoise.picture_noise`, as the analysis reads
     the proxy) taken for noise up to the margin times what the tuning twins read, over the square root of their
-    ISO, at the median (one camera: :func:`~pipeline.planning.rules.noise.noise_shares`). The table's lines; the
+    ISO, at the median (one camera: :func:`~pipeline.planning.rules.noise.noise_shares`), where its brightness reads
+    above that. The table's lines; the
     objective, declared before the sweep: the smallest margin whose median gain at every noise level stays within
     0.1 dB of the whole reading's (no margin), the clean twins moved least."""
     tuning = [i for i in items if i["split"] == "tuning"]
@@ -169,9 +170,11 @@ def fit_margin(items: list[dict]) -> list[str]:
             out = noisy.copy()
             if levels is not None:
                 root = math.sqrt(iso[i["level"]])
-                capped = levels if margin is None else denoise.NoiseLevels(*(
-                    min(v, margin * c * root) for v, c in zip((levels.luma, levels.red_green, levels.blue_green),
-                                                               camera)))
+                read = (levels.luma, levels.red_green, levels.blue_green)
+                # As the rule caps them: every reading, where the brightness's is above the margin.
+                texture = margin is not None and read[0] > margin * camera[0] * root
+                capped = denoise.NoiseLevels(*(min(v, margin * c * root) if texture else v  # type: ignore[operator]
+                                               for v, c in zip(read, camera)))
                 denoise.reduce_noise(out, capped)
             after = psnr(_srgb8(out), clean[i["source"]])
             got.setdefault((i["level"], margin), []).append(after if i["level"] == "clean" else after - base)
@@ -391,10 +394,10 @@ def main(argv: list[str] | None = None) -> int:
               "is a field of moss on black): no flat part holds the noise alone, and their texture reads as noise. "
               "postprod develops the 240 twins as one shoot of one camera (ISO 100 clean, 800, 3200, 12800), and a "
               "frame reading more than 1.75 times what the camera's frames read at its ISO has only that share of "
-              "its reading taken for noise (`pipeline/planning/rules/noise.py`, `read_shares`): the moss's clean "
-              "twin is moved little and its noisy twins lose less of their texture. The colour's share binds on some "
-              "noisy twins of colourful scenes too (their colour noise reads above the camera's: a dark channel's read "
-              "noise), which then keep a little more colour noise (up to 1 dB on the worst, the medians unmoved). "
+              "its reading taken for noise, its brightness's and its colour's (`pipeline/planning/rules/noise.py`, "
+              "`read_shares`): the moss's clean twin is moved little and its noisy twins lose less of their texture. "
+              "A frame whose colour alone reads above the camera's (a colourful scene: a dark channel's read noise) "
+              "keeps its whole reading. "
               "RawTherapee's reduction (luminance 50 with a median) smooths every picture, a clean one too."]
     lines += ["", "### Time", "", "`render_frame` on a raster with noise of 0.02, sRGB, 8-bit, sharpened (best of "
               "two; this machine, one process):", ""] + timing()

@@ -270,3 +270,12 @@ def test_a_black_and_white_frame_is_compared_by_its_brightness_alone() -> None:
     plan_shoot([*frames, grey], load_chart("base").chart)
     shares = _noise_op(grey).params["read_shares"]
     assert shares[0] == pytest.approx(NOISE_MARGIN / 3.0, rel=0.01) and shares[1:] == [1.0, 1.0]
+
+
+def test_a_frame_whose_colour_alone_reads_high_keeps_its_whole_reading() -> None:
+    # A colourful scene's colour noise reads above its camera's (a dark channel's read noise): that is noise, not
+    # texture, which shows in the brightness.
+    frames = [_camera_frame(400.0, 0.004) for _ in range(5)]
+    colourful = _camera_frame(400.0, 0.004, colour=0.02)
+    plan_shoot([*frames, colourful], load_chart("base").chart)
+    assert "read_shares" not in _noise_op(colourful).params
