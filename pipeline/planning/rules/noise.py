@@ -116,10 +116,10 @@ def plan_noise(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     shares = plan.noise_shares
     if shares is not None:
         params["read_shares"] = [rounded(max(0.01, s), 3) for s in shares.shares]
+        luma, red_green, blue_green = shares.shares
         texture = (f"; it reads {shares.read / shares.expected:.1f}x the noise its camera reads at this ISO on "
-                   f"{shares.frames} frames of the shoot: fine texture, not noise, so "
-                   f"{', '.join(f'{s:.0%}' for s in shares.shares)} of the reading (brightness, colour) is taken "
-                   "for noise")
+                   f"{shares.frames} frames of the shoot: fine texture, not noise, so {luma:.0%} of its brightness's "
+                   f"reading is taken for noise ({red_green:.0%} and {blue_green:.0%} of its colour's)")
     return [Operation(
         op_id="reduce_noise", kind=OperationKind.REDUCE_NOISE, params=params,
         reason=f"noise read at each delivered size and taken down where it shows ({seen or 'no reading'}): "
