@@ -170,11 +170,11 @@ def fit_margin(items: list[dict]) -> list[str]:
             out = noisy.copy()
             if levels is not None:
                 root = math.sqrt(iso[i["level"]])
-                read = (levels.luma, levels.red_green, levels.blue_green)
+                values = (levels.luma, levels.red_green, levels.blue_green)
                 # As the rule caps them: every reading, where the brightness's is above the margin.
-                texture = margin is not None and read[0] > margin * camera[0] * root
+                texture = margin is not None and values[0] > margin * camera[0] * root
                 capped = denoise.NoiseLevels(*(min(v, margin * c * root) if texture else v  # type: ignore[operator]
-                                               for v, c in zip(read, camera)))
+                                               for v, c in zip(values, camera)))
                 denoise.reduce_noise(out, capped)
             after = psnr(_srgb8(out), clean[i["source"]])
             got.setdefault((i["level"], margin), []).append(after if i["level"] == "clean" else after - base)
