@@ -30,8 +30,9 @@ from pipeline.planning.state import PlanState
 #: A frame's reading is taken for noise up to this many times what its camera reads at its ISO (the median over the
 #: shoot's frames from that camera of each reading over the square root of its ISO). Chosen by
 #: ``benchmarks/noise.py --fit`` on the tuning split (``benchmarks/NOISE_FIT.md``): the smallest margin whose median
-#: gain at every noise level stays within 0.1 dB of the whole reading's.
-NOISE_MARGIN = 1.75
+#: gain at every noise level stays within 0.1 dB of the whole reading's, of 1.5 to 3 (under 1.5 the margin would be
+#: within the spread of a camera's readings of smooth frames: a tenth of the light twins read 1.35 times it or more).
+NOISE_MARGIN = 1.5
 #: A camera's reading is known from this many of its frames with an ISO and a reading, or more (by judgement: the
 #: median of five is not moved by two frames of texture).
 MIN_CAMERA_FRAMES = 5
