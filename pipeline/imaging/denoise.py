@@ -121,13 +121,13 @@ def noise_levels(rgb_linear: np.ndarray) -> NoiseLevels | None:
     rgb = np.asarray(rgb_linear, dtype=np.float32)
     if rgb.shape[0] < BLOCK or rgb.shape[1] < BLOCK:
         return None
-    top = float(rgb.max())
     planes = _roots(rgb)
     # Clipped whites hold no noise, nor blacks, where the noise is cut off at zero: blocks with a clipped pixel,
     # or darker on average than DARKEST_BLOCK, are not read.
     level = _blocks(planes[0])
     # The largest channel as two maxima of views: numpy's max over the last axis is some 30 times slower.
     brightest = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    top = float(brightest.max())
     usable = (_blocks(brightest, "max") < np.float32(0.98 * top)) & (level > DARKEST_BLOCK)
     if usable.sum() < 16:
         return None

@@ -154,7 +154,7 @@ def focus_measure(luma: np.ndarray, encoded_small: np.ndarray, rgb: np.ndarray |
         If ``luma`` is not a 2-D image of at least 8x8.
     """
     lap = cv2.Laplacian(encoded_small, cv2.CV_32F, ksize=1)  # one Laplacian for the whole frame and its tiles
-    levels = None if rgb is None else picture_noise(np.asarray(rgb, dtype=np.float32))
+    levels = None if rgb is None else picture_noise(rgb)
     return FocusMeasure(sharpness=float(lap.var()) * 1e4, sharpness_peak=peak_sharpness(lap),
                         noise_sigma=display_noise_sigma(luma),
                         noise_luma=None if levels is None else levels.luma,

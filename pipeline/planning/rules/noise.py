@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from charts.schema import Chart, NoiseSources
-from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind, Status
+from pipeline.kernel.records import AppliedBy, ImageRecord, Operation, OperationKind, SourceKind
 from pipeline.planning.operations import rounded
 from pipeline.planning.state import PlanState
 
@@ -79,7 +79,7 @@ def noise_shares(records: Sequence[ImageRecord], chart: Chart,
     for i in plans:
         record = records[i]
         iso, read = record.camera.iso, _readings(record)
-        if record.status is Status.OK and iso and iso > 0 and read[0] is not None and (key := _camera(record)):
+        if iso and iso > 0 and read[0] is not None and (key := _camera(record)):  # plans: analysed frames only
             root = math.sqrt(iso)
             cameras.setdefault(key, []).append((i, root, tuple(None if r is None else r / root for r in read)))
     for frames in cameras.values():
