@@ -168,19 +168,20 @@ def test_faces_washed_out_by_a_soft_shoulder_are_darkened(seamless: dict[str, Im
     assert _correction(record) == pytest.approx(-1.5, abs=0.3)
 
 
+def frame_only(meter_ev: float, clipped: float, **columns: object) -> ImageRecord:
+    """A JPEG with no face, its whole frame read ``meter_ev`` over, ``clipped`` % of its pixels clipped at white."""
+    row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg",
+               source_kind=SourceKind.RASTER, width=3000, height=2000, exposure_meter_ev=meter_ev,
+               sharpness=100.0, lines_found=0, phash="0" * 16, clipped_highlights_pct=clipped,
+               clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0)
+    return ImageRecord.from_row({**row, **columns})
+
+
 def test_under_a_stop_the_frame_witness_spares_a_rendered_darkening_too() -> None:
     """A JPEG read 0.8 EV over (keyed on the whole frame) whose highlights hold (under 2 % clipped) is left as shot
     and flagged: on the accuracy benchmark's tuning split such darkenings were mostly of photos developed under, read
     over. Clipped, it is darkened; a RAW is darkened; the skin witness of a headshot chart keeps the stop."""
     base = load_chart("base").chart
-
-    def frame_only(meter_ev: float, clipped: float, **columns: object) -> ImageRecord:
-        row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg",
-                   source_kind=SourceKind.RASTER, width=3000, height=2000, exposure_meter_ev=meter_ev,
-                   sharpness=100.0, lines_found=0, phash="0" * 16, clipped_highlights_pct=clipped,
-                   clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0, clipped_shadows_pct_b=0.0)
-        return ImageRecord.from_row({**row, **columns})
-
     ev, flags = _exposure(rec := frame_only(0.8, 1.0), base)
     assert ev == 0.0 and "exposure_bright" in flags
     (flag,) = [o for o in rec.operations if o.params.get("check") == "exposure_bright"]
@@ -221,3 +222,21 @@ def test_a_flag_over_its_limit_never_reads_as_at_it() -> None:
     plan_shoot([rec], HEADSHOTS)
     (flag,) = [o for o in rec.operations if o.params.get("check") == "clipped_highlights"]
     assert flag.reason == "1.04% of the skin of a face clipped in the highlights (max 1%)"
+
+
+def test_a_chart_that_tolerates_blown_windows_counts_them_as_holding_detail() -> None:
+    """real_estate_interiors tolerates 5 % of a frame clipped (windows, ceiling lights): a bright interior as
+    published, read 1.3 EV over with 4.5 % clipped (a white kitchen with black appliances), is left as shot and
+    flagged there, not darkened to grey; base (2 %) darkens it, as does real estate past its own limit."""
+    from pipeline.planning.rules.exposure import BRIGHT_BY_INTENT_CLIPPED_PCT, tolerated_clipping_pct
+
+    interiors, base = load_chart("real_estate_interiors").chart, load_chart("base").chart
+    assert tolerated_clipping_pct(interiors) == 5.0
+    assert tolerated_clipping_pct(base) == tolerated_clipping_pct(load_chart("print").chart) == 2.0  # never below
+    assert tolerated_clipping_pct(HEADSHOTS) == BRIGHT_BY_INTENT_CLIPPED_PCT  # its limit is on the skin, not the frame
+    ev, flags = _exposure(rec := frame_only(1.3, 4.5), interiors)
+    assert ev == 0.0 and "exposure_bright" in flags
+    (flag,) = [o for o in rec.operations if o.params.get("check") == "exposure_bright"]
+    assert "its highlights hold their detail (4.5 % clipped)" in flag.reason
+    assert _exposure(frame_only(1.3, 4.5), base)[0] == pytest.approx(-1.3, abs=0.01)
+    assert _exposure(frame_only(1.3, 6.0), interiors)[0] == pytest.approx(-1.0, abs=0.01)  # target +0.3

@@ -35,6 +35,7 @@ from pipeline.planning.rules.exposure import (
     highlight_witnesses,
     skin_hold_flag,
     skin_hold_note,
+    tolerated_clipping_pct,
 )
 from pipeline.planning.rules.white_balance import develops_raw
 from pipeline.planning.scenes import group_scenes
@@ -245,7 +246,8 @@ def plan_scene_exposure(records: Sequence[ImageRecord], chart: Chart, plans: Map
     for scene, members in scene_members(records, chart.consistency.min_frames).items():
         for i, match in match_exposure(records, chart, plans, operations, members).items():
             new = _exposure_ops(match, scene, chart)
-            held = bright_by_intent(records[i], match.ev, highlight_witnesses(chart, plans[i]))
+            held = bright_by_intent(records[i], match.ev, highlight_witnesses(chart, plans[i]),
+                                    tolerated_pct=tolerated_clipping_pct(chart))
             if held:  # as the frame's own rule: no darkening greys it
                 new = [o for o in new if o.kind is not OperationKind.EXPOSURE] + bright_flag(
                     records[i], f"matched to scene {scene} ({match.ev:+.2f} EV)", held)
