@@ -161,7 +161,8 @@ def bright_flag(record: ImageRecord, read: str, held: str, confidence: float = 1
     ``held`` what :func:`bright_by_intent` found holding its detail."""
     return check_operation(
         AcceptanceAction.FLAG, "exposure_bright",
-        f"{read}, but {held}: a bright picture by intent (a white backdrop or room, snow, fog)? left as shot, check by eye",
+        f"{read}, but {held}: a bright picture by intent (a white backdrop or room, snow, fog)? left as shot, "
+        "check by eye",
         record.exposure.meter_ev, 0.0, confidence=confidence)
 
 
