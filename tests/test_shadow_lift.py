@@ -146,6 +146,15 @@ def test_the_lift_is_capped_and_asked_only_of_a_backlit_frame_without_faces() ->
         assert of_kind(_plan(rest), Kind.LIFT_SHADOWS) == []
     # Clipped within the chart's limit (2 % on base): not backlit.
     assert of_kind(_plan(-2.1, clipped=1.5), Kind.LIFT_SHADOWS) == []
+    # A chart stricter on clipping flags it, but a lamp or a sun's disc at white does not make it backlit: under
+    # 2 % no lift, whatever the chart's limit; a chart that tolerates more (real estate's 5 %) asks more.
+    strict = chart_with(BASE, "acceptance", clipped_highlights={"max_pct": 0.5, "action": "flag"})
+    assert of_kind(_plan(-2.1, clipped=1.5, chart=strict), Kind.LIFT_SHADOWS) == []
+    assert [o.params["check"] for o in _plan(-2.1, clipped=1.5, chart=strict)
+            if o.kind is Kind.FLAG] == ["clipped_highlights"]
+    assert len(of_kind(_plan(-2.1, clipped=2.5, chart=strict), Kind.LIFT_SHADOWS)) == 1
+    lenient = chart_with(BASE, "acceptance", clipped_highlights={"max_pct": 5.0, "action": "flag"})
+    assert of_kind(_plan(-2.1, clipped=4.5, chart=lenient), Kind.LIFT_SHADOWS) == []
     # A face that counts: the faces rule's (their exposure and lifts).
     assert of_kind(_plan(-2.1, faces=[face(1000, 800, 400, -2.0, surround_ev=0.0)]), Kind.LIFT_SHADOWS) == []
     # A white backdrop (a logo on white), a chart that leaves backlit frames to the flag's note: no lift.
