@@ -53,28 +53,40 @@ if str(ROOT) not in sys.path:
 
 #: The casts injected (mired from D65, + = warmer); 0 is the photo as published.
 CASTS = (0, -60, -30, 30, 60, 100)
+#: With ``--tints``: the green tints injected besides (log2 green over the locus light, + = greener: a light about
+#: 0.01 Duv off the locus, as a fluorescent tube or an LED is; :func:`~pipeline.imaging.white_balance.green_tint`),
+#: each on these casts.
+TINTS = (-0.15, 0.15)
+TINTED_CASTS = (0, -30, 30, 60)
 #: Photos shorter than this on their long side are left out (a thumbnail's face is a few pixels of colour).
 MIN_LONG_EDGE = 300
 
 
-def write_cast_twins(srgb: np.ndarray, casts: tuple[int, ...], stem: Path) -> None:
-    """Write a photo's twins under lights ``casts`` (mired from D65) as JPEGs ``<stem>~<m>.jpg``: its 8-bit sRGB
-    pixels taken back to scene light through the camera-like curve, times the light, developed again."""
+def light_of(m: float, t: float = 0.0) -> np.ndarray:
+    """The light ``m`` mired from D65 along the locus, ``t`` (log2) greener than it."""
+    from pipeline.imaging.white_balance import light_rgb
+
+    return light_rgb(m) * np.array([1.0, 2.0**t, 1.0])
+
+
+def write_cast_twins(srgb: np.ndarray, lights: tuple[tuple[int, float], ...], stem: Path) -> None:
+    """Write a photo's twins under ``lights`` (mired from D65, green tint) as JPEGs ``<stem>~<m>~<t>.jpg``: its 8-bit
+    sRGB pixels taken back to scene light through the camera-like curve, times the light, developed again."""
     from PIL import Image
 
     from pipeline.imaging.color import linear_to_srgb, srgb_to_linear
     from pipeline.imaging.measure.metering import inverse_tone_curve, tone_curve
-    from pipeline.imaging.white_balance import light_rgb
 
     scene = inverse_tone_curve(srgb_to_linear(srgb.astype(np.float32) / 255.0))
-    for m in casts:
-        jpeg = tone_curve(np.clip(scene * light_rgb(m).astype(np.float32), 0.0, 1.0))
+    for m, t in lights:
+        jpeg = tone_curve(np.clip(scene * light_of(m, t).astype(np.float32), 0.0, 1.0))
         Image.fromarray((linear_to_srgb(np.clip(jpeg, 0.0, 1.0)) * 255.0 + 0.5).astype(np.uint8)).save(
-            stem.with_name(f"{stem.name}~{m:+d}.jpg"), quality=95)
+            stem.with_name(f"{stem.name}~{m:+d}~{t:+.2f}.jpg"), quality=95)
 
 
-def make_twins(photos: list[Path], shoot: Path) -> list[str]:
-    """Write each photo's cast twins (:data:`CASTS`) into ``shoot``; returns the photos' names used."""
+def make_twins(photos: list[Path], shoot: Path, tints: bool = False) -> list[str]:
+    """Write each photo's cast twins (:data:`CASTS`, and with ``tints`` :data:`TINTS` on :data:`TINTED_CASTS`) into
+    ``shoot``; returns the photos' names used."""
     from PIL import Image
     from skimage import data
 
@@ -83,15 +95,48 @@ def make_twins(photos: list[Path], shoot: Path) -> list[str]:
         img = np.asarray(Image.open(path).convert("RGB"))
         if max(img.shape[:2]) >= MIN_LONG_EDGE:
             sources[f"{path.parent.name}-{path.stem}"] = img
+    lights = tuple((m, 0.0) for m in CASTS) + (tuple((m, t) for t in TINTS for m in TINTED_CASTS) if tints else ())
     for name, srgb in sources.items():
-        write_cast_twins(srgb, CASTS, shoot / name)
+        write_cast_twins(srgb, lights, shoot / name)
     return list(sources)
+
+
+def residual_light(gains: np.ndarray, m: float, t: float) -> tuple[float, float]:
+    """(mired, green tint) a neutral under the light ``(m, t)`` reads once ``gains`` are applied: 0, 0 when right."""
+    from pipeline.imaging.white_balance import cast_mired, green_tint
+
+    after = light_of(m, t) * np.asarray(gains, dtype=np.float64)
+    return cast_mired(after), green_tint(after)
+
+
+def tint_table(rows: list[tuple]) -> None:
+    """The green tint's figures: the light's tint read against the truth (the neutrals alone; weighed with the skin's
+    temperature, the neutrals' tint kept, as before the skin's tint was read; weighed with the skin's tint too), and
+    the tint a neutral is left with after the plan's correction (a photo left as shot keeps its light's), for the
+    twins with a tint, the untinted twins with a cast, and the photos as published (their light: none)."""
+    print("\n| green tint (log2; 0.1 is about 0.004 Duv) | n | median \\|error\\| | 90th percentile | over 0.1 |"
+          " over 0.2 |\n|---|---|---|---|---|---|")
+    for label, part in (("tinted twins", [r for r in rows if r[1] != 0.0]),
+                        ("untinted twins with a cast", [r for r in rows if r[1] == 0.0 and r[0] != 0]),
+                        ("photos as published", [r for r in rows if r[1] == 0.0 and r[0] == 0])):
+        for what, errs in (("read by the neutrals", [abs(r[2] - r[1]) for r in part if r[2] is not None]),
+                           ("read, the skin's temperature weighed in (tint kept)",
+                            [abs(r[3] - r[1]) for r in part if r[3] is not None]),
+                           ("read, the skin's tint weighed in too", [abs(r[4] - r[1]) for r in part if r[4] is not None]),
+                           ("left on a neutral by the plan, tint kept", [abs(r[5]) for r in part]),
+                           ("left on a neutral by the plan, the skin's tint weighed in", [abs(r[6]) for r in part])):
+            if errs:
+                print(f"| {label}: {what} | {len(errs)} | {np.median(errs):.3f} | {np.percentile(errs, 90):.3f} | "
+                      f"{sum(e > 0.1 for e in errs)} | {sum(e > 0.2 for e in errs)} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, action="append", default=[], help="a folder of portraits (repeatable)")
     parser.add_argument("--work", type=Path, default=None, help="where the twins and the analysis go (kept)")
+    parser.add_argument("--tints", action="store_true", help="also twins under lights off the locus (TINTS), and "
+                        "the green tint's table")
+    parser.add_argument("--reuse", action="store_true", help="the twins and analysis already in --work")
     args = parser.parse_args(argv)
     from benchmarks.accuracy import analysis_graph
     from charts.loader import load_chart
@@ -101,35 +146,47 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.planning.rules import white_balance as wb_rule
 
     work = args.work or Path(tempfile.mkdtemp(prefix="postprod-skin-"))
-    shutil.rmtree(work / "shoot", ignore_errors=True)
-    (work / "shoot").mkdir(parents=True)
-    photos = sorted(p for d in args.photos for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    names = make_twins(photos, work / "shoot")
-    result = process_shoot(RunSettings(shoot_dir=work / "shoot", out_dir=work / "out", executor="local", force=True,
-                                       graph_path=analysis_graph(work / "graph.yaml"), chart="base"))
+    if not (args.reuse and (work / "shoot").is_dir()):
+        shutil.rmtree(work / "shoot", ignore_errors=True)
+        (work / "shoot").mkdir(parents=True)
+        photos = sorted(p for d in args.photos for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        make_twins(photos, work / "shoot", args.tints)
+    names = sorted({p.name.split("~", 1)[0] for p in (work / "shoot").iterdir()})
+    result = process_shoot(RunSettings(shoot_dir=work / "shoot", out_dir=work / "out", executor="local",
+                                       force=not args.reuse, graph_path=analysis_graph(work / "graph.yaml"),
+                                       chart="base"))
     base = load_chart("base").chart
 
-    def planned(record) -> tuple[float, bool]:  # noqa: ANN001
+    def planned(record) -> tuple[float, bool, list[float]]:  # noqa: ANN001
         ops = plan_module.plan_image(record, base)
         op = next((o for o in ops if o.kind is OperationKind.WHITE_BALANCE), None)
         flagged = any(o.kind is OperationKind.FLAG and o.params.get("check") in ("white_balance", "skin") for o in ops)
-        return (0.0 if op is None else float(op.params["mired_shift"])), flagged
+        return (0.0 if op is None else float(op.params["mired_shift"])), flagged, \
+            [1.0, 1.0, 1.0] if op is None else list(op.params["gains"])
 
-    rows = []
+    rows, tints = [], []
     for record in result.records:
         if record.status.value != "ok" or record.colour.cast_mired is None:
             continue
-        m = int(record.source_path.rsplit("~", 1)[1][:-4])
+        light = record.source_path.rsplit(".", 1)[0].split("~")[1:]
+        m, t = int(light[0]), float(light[1]) if len(light) > 1 else 0.0
         skin = wb_rule.skin_mired(record)
         if skin is None:
             continue
-        weighed = wb_rule.skin_weighed_colour(record, skin)
+        weighed = wb_rule.skin_weighed_colour(record, skin, wb_rule.skin_tint(record))
         now = planned(record)
         with mock.patch.object(wb_rule, "skin_weighed_colour", lambda *_: None):
             before = planned(record)
-        rows.append((m, record.colour.cast_mired, None if weighed is None else weighed.cast_mired, before, now))
-    print(f"skin witness: {len(names)} photos, {len(rows)} twins with skin as shot (of {len(names) * len(CASTS)}); "
-          f"work folder {work}")
+        with mock.patch.object(wb_rule, "skin_tint", lambda *_, **__: None):
+            tint_kept = planned(record)
+            weighed_kept = wb_rule.skin_weighed_colour(record, skin, None)
+        if t == 0.0:
+            rows.append((m, record.colour.cast_mired, None if weighed is None else weighed.cast_mired, before, now))
+        tints.append((m, t, record.colour.tint, None if weighed_kept is None else weighed_kept.tint,
+                      None if weighed is None else weighed.tint, residual_light(tint_kept[2], m, t)[1],
+                      residual_light(now[2], m, t)[1]))
+    print(f"skin witness: {len(names)} photos, {len(rows)} untinted twins with skin as shot (of "
+          f"{len(names) * len(CASTS)}); work folder {work}")
     cast = [r for r in rows if r[0] != 0]
     print("\n| twins with a cast | n | the neutrals alone (stop 47) | weighed with the skin (now) |\n|---|---|---|---|")
     read_before = [abs(r[1] - r[0]) for r in cast]
@@ -153,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in (20, 50):
         print(f"| photos as published: shifted {t} mired or more without a colour flag | {len(pub)} | "
               f"{sum(abs(r[3][0]) >= t and not r[3][1] for r in pub)} | {sum(abs(r[4][0]) >= t and not r[4][1] for r in pub)} |")
+    tint_table(tints)
     return 0
 
 

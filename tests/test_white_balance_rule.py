@@ -31,6 +31,8 @@ from pipeline.planning.rules.white_balance import (
     PUBLISHED_WARMTH_MIRED,
     SKIN_MIRED,
     SKIN_SPREAD_MIRED,
+    SKIN_TINT,
+    TINT_NOTED_A,
     beyond_published,
     cast_confidence,
     colour_judged,
@@ -42,6 +44,7 @@ from pipeline.planning.rules.white_balance import (
     shown,
     skin_hue_margin,
     skin_mired,
+    skin_tint,
     skin_weighed_colour,
 )
 
@@ -55,11 +58,12 @@ def _light_columns(m: float, uncertainty: float | None, tint_g: float = 0.0) -> 
             "wb_cast_mired": cast_mired(light), "wb_tint": tint_g, "wb_uncertainty_mired": uncertainty}
 
 
-def _record(m: float, uncertainty: float | None = 6.0, faces: list[Face] | None = None, **kw) -> ImageRecord:
+def _record(m: float, uncertainty: float | None = 6.0, faces: list[Face] | None = None, tint_g: float = 0.0,
+            **kw) -> ImageRecord:
     row = dict(source_path="a.jpg", content_hash="0" * 64, file_size=1, format="jpeg", source_kind=SourceKind.RASTER,
                width=3000, height=2000, exposure_ev=0.0, sharpness=100.0, lines_found=0, phash="0" * 16,
                clipped_highlights_pct=0.0, clipped_shadows_pct_r=0.0, clipped_shadows_pct_g=0.0,
-               clipped_shadows_pct_b=0.0, **_light_columns(m, uncertainty), **kw)
+               clipped_shadows_pct_b=0.0, **_light_columns(m, uncertainty, tint_g), **kw)
     return ImageRecord.from_row(row, faces=faces or [])
 
 
@@ -703,3 +707,35 @@ def test_a_raw_face_is_judged_for_its_colour_at_a_well_exposed_level() -> None:
     washed = shown(face, rendered=False)  # the same face as a JPEG developed over shows it
     (flag,) = _flags(plan_image(_record(0.0, faces=[_pale_face(washed.tolist())]), BASE), "skin")
     assert "not skin-coloured as shot" in flag.reason
+
+
+def test_the_skin_weighs_in_on_the_lights_tint_too() -> None:
+    """serengil/deepface's img1.jpg (a press photo before a magenta-red backdrop): its neutrals read 58 mired warm
+    (+-37) and magenta (tint -0.38), its face skin as published under a neutral light. Weighed with the skin, the
+    temperature came to 6 mired, but the neutrals' tint was kept and taken out whole (Lab a* 8.8): the face went
+    from a skin hue of 51 deg to a greenish 79, under a reason that spoke of 5 mired. The skin reads the tint too."""
+    face = _pale_face(_published_skin(0.0, green=2.0**SKIN_TINT))
+    record = _record(58.0, uncertainty=37.0, faces=[face], tint_g=-0.38)
+    assert skin_tint(record) == pytest.approx(SKIN_TINT, abs=0.01)
+    kept = skin_weighed_colour(record, skin_mired(record))  # as before: the neutrals' tint kept
+    weighed = skin_weighed_colour(record, skin_mired(record), skin_tint(record))
+    assert kept.tint == -0.38 and kept.cast_a > 5.0
+    share = SKIN_SPREAD_MIRED**2 / (SKIN_SPREAD_MIRED**2 + 37.0**2)  # the neutrals' share of the weights
+    assert weighed.tint == pytest.approx(-0.38 * share, abs=0.02)
+    assert weighed.cast_mired == kept.cast_mired and weighed.cast_b == kept.cast_b  # the temperature as before
+    op = _wb(plan_image(record, load_chart("corporate_portrait").chart))
+    assert op is not None and abs(op.params["tint_shift"]) < 0.35 * kept.cast_a  # 2.6 of Lab a*, not 8.8
+    # A skin that is itself greener than published skin says the light is green: the weighing follows it.
+    greener = _record(58.0, uncertainty=37.0, faces=[_pale_face(_published_skin(0.0, green=2.0**(SKIN_TINT + 0.3)))],
+                      tint_g=-0.38)
+    assert skin_weighed_colour(greener, skin_mired(greener), skin_tint(greener)).tint > weighed.tint + 0.15
+
+
+def test_a_tint_taken_out_is_named_in_the_reason() -> None:
+    # No face: the neutrals' magenta tint is the plan's reading, and taking it out greens the picture: said so.
+    op = _wb(plan_image(_record(-30.0, tint_g=-0.3), BASE))
+    assert op is not None and op.params["tint_shift"] < -TINT_NOTED_A
+    assert f"a magenta tint taken out (Lab a* {abs(op.params['tint_shift']):.1f}): greener" in op.reason
+    op = _wb(plan_image(_record(-30.0, tint_g=0.3), BASE))
+    assert op is not None and "a green tint taken out" in op.reason and op.reason.endswith("more magenta")
+    assert "tint" not in _wb(plan_image(_record(-30.0), BASE)).reason  # on the locus: nothing to say

@@ -139,6 +139,7 @@ from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
     cast_mired,
+    green_tint,
     lab_of_light,
     lab_to_linear_srgb,
     light_rgb,
@@ -206,6 +207,37 @@ SKIN_MIRED, SKIN_SPREAD_MIRED = 97.2, 22.8
 SKIN_DISAGREES_SPREADS = 3.0
 
 
+#: The green tint skin reads (:func:`skin_tint`: log2 green over the locus light of its red/blue ratio,
+#: :func:`~pipeline.imaging.white_balance.green_tint`; skin is redder than any light) in a photograph balanced as
+#: published, and how far one photo's faces stray from it: the same 37 of deepface's and face_recognition's sample
+#: portraits :data:`SKIN_MIRED` was read on (every other file by name, 2026-12-07; they read 97.1 mired); the other
+#: 37 read -0.454, spread 0.114. Their neutrals' own tint reads -0.122 (spread 0.252) on the same photos: on a
+#: portrait the skin is the steadier witness of the light's tint.
+SKIN_TINT, SKIN_TINT_SPREAD = -0.447, 0.141
+
+
+def _skin_lights(record: ImageRecord, developed: bool = True) -> list[np.ndarray]:
+    """The scene-light colour of each face big enough to judge and skin-coloured as shot (:func:`skin_mired`)."""
+    rendered = is_rendered(record.source_kind)
+    lights = []
+    for i, rgb in face_colours(record):
+        # A noisy reading, or no skin to read (a statue).
+        if record.faces[i].too_small or not _skin_judged(rgb, rendered, developed):
+            continue
+        light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
+        if np.all(light > 0):
+            lights.append(light)
+    return lights
+
+
+def skin_tint(record: ImageRecord, developed: bool = True) -> float | None:
+    """The median green tint of the faces :func:`skin_mired` reads (log2, + = greener), in scene light; None
+    without one. A light ``t`` greener than the locus makes skin ``t`` greener too: less :data:`SKIN_TINT`, it is
+    the light's tint as the skin reads it."""
+    tints = [green_tint(light) for light in _skin_lights(record, developed)]
+    return float(np.median(tints)) if tints else None
+
+
 def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     """The median skin reading of the faces big enough to judge and skin-coloured as shot, in mired (+ = warmer),
     in scene light; None without one.
@@ -216,21 +248,13 @@ def skin_mired(record: ImageRecord, developed: bool = True) -> float | None:
     ``d`` mired warms the skin by ``d`` too, so the skin is a second reading of the light, with its own spread
     (skins differ) but not fooled by a coloured backdrop. Skin-coloured as :func:`colour_judged` reads it.
     """
-    rendered = is_rendered(record.source_kind)
-    readings = []
-    for i, rgb in face_colours(record):
-        # A noisy reading, or no skin to read (a statue).
-        if record.faces[i].too_small or not _skin_judged(rgb, rendered, developed):
-            continue
-        light = np.asarray(inverse_tone_curve(rgb), dtype=np.float64) if rendered else rgb
-        if light[0] > 0 and light[2] > 0:
-            readings.append(cast_mired(light))
+    readings = [cast_mired(light) for light in _skin_lights(record, developed)]
     return float(np.median(readings)) if readings else None
 
 
-def skin_weighed_colour(record: ImageRecord, skin: float | None) -> ColourMeasure | None:
+def skin_weighed_colour(record: ImageRecord, skin: float | None, tint: float | None = None) -> ColourMeasure | None:
     """The record's colour group with its light read by the neutrals and the faces' skin together, or None when
-    there is no skin to weigh in (``skin``: :func:`skin_mired`).
+    there is no skin to weigh in (``skin``: :func:`skin_mired`; ``tint``: :func:`skin_tint`).
 
     The four cues guess the neutrals from the picture's colours, and a scene's own colour pulls them (on the
     accuracy benchmark's tuning split its published photos with faces read 19 mired off, median); the skin
@@ -243,6 +267,14 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None) -> ColourMeasur
     tuning split, the skin's on press and studio portraits). Greys known to be grey (a ColorChecker, a white
     backdrop whose white says the light) need no second opinion; a record measured before the uncertainty was,
     or without skin as shot, has its light as measured (None).
+
+    With the skin's ``tint``, the light's green tint is weighed the same way: the skin's reading less
+    :data:`SKIN_TINT`, with the neutrals' share of the temperature's weights (their tint strays with their
+    temperature: a scene's colour pulls both; no weight of its own is fitted). Without it, the neutrals' tint is
+    kept, and the plan takes it out in full: a press photo's magenta neutrals (a red carpet's backdrop, skin all
+    over the frame; serengil/deepface's ``img1.jpg``) read 6 mired once the skin weighed in, but their Lab a* of
+    8.8 was taken out whole, turning the face from a skin hue of 51 deg to a greenish 79 deg, under a reason that
+    spoke of 5 mired alone. Measured by ``benchmarks/skin_witness.py --tints``.
     """
     colour = record.colour
     if (skin is None or colour.colour_checker or colour.backdrop or colour.uncertainty_mired is None
@@ -252,8 +284,18 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None) -> ColourMeasur
     w_neutrals, w_skin = colour.uncertainty_mired**-2, SKIN_SPREAD_MIRED**-2
     both = (w_neutrals * neutrals + w_skin * (skin - SKIN_MIRED)) / (w_neutrals + w_skin)
     a, b = moved_cast(colour.cast_a, colour.cast_b, neutrals, both)
+    light_tint = colour.tint
+    if tint is not None:
+        light = lab_to_linear_srgb(50.0, a, b)
+        if np.all(light > 0):
+            kept = green_tint(light)
+            wanted = (w_neutrals * kept + w_skin * (tint - SKIN_TINT)) / (w_neutrals + w_skin)
+            # Its a* alone moves (b*, which the temperature read, stays: a reviewer's shift rebuilds it so).
+            a = lab_of_light(light * np.array([1.0, 2.0 ** (wanted - kept), 1.0]))[0]
+            moved = lab_to_linear_srgb(50.0, a, b)
+            light_tint = green_tint(moved) if np.all(moved > 0) else wanted
     as_measured = {f.name: getattr(colour, f.name) for f in dataclasses.fields(ColourMeasure)}  # (a store's view too)
-    return ColourMeasure(**{**as_measured, "cast_a": a, "cast_b": b, "cast_mired": both,
+    return ColourMeasure(**{**as_measured, "cast_a": a, "cast_b": b, "cast_mired": both, "tint": light_tint,
                             "temperature_shift_k": kelvin_shift(both), "uncertainty_mired": (w_neutrals + w_skin)**-0.5})
 
 
@@ -303,7 +345,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     applied = max(-cap, min(cap, shift))
     faces_confirm = False
     skin = skin_mired(record, developed=developed)
-    weighed = skin_weighed_colour(record, skin)  # (module docstring, point 2d; None on a chart or backdrop)
+    # (module docstring, point 2d; None on a chart or backdrop)
+    weighed = skin_weighed_colour(record, skin, skin_tint(record, developed=developed))
     if weighed is not None and beyond_published(cast, target) * beyond_published(skin - SKIN_MIRED, target) > 0:
         # The skin reads the light past published photographs' on the neutrals' side: two witnesses of one cast.
         confidence = max(confidence, cast_confidence(beyond_published(float(weighed.cast_mired), target),
@@ -400,11 +443,27 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
             else f"; unsure alone (confidence {confidence:.2f})")
            + ", but the faces confirm it: not skin-coloured as shot, skin after" if faces_confirm else "")
         + (f"; {further}" if further else "")
-        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else ""),
+        + f"; the chart wants {wb.policy}" + (f", keeping {keep:.0%} of the {direction} ambience" if keep else "")
+        + tint_note(tint),
         measured=rounded(cast, 1), target=rounded(cast + applied, 1),
         confidence=rounded(confidence, 2), applied_by=AppliedBy.RENDERER,
     )
     return [proposed(op, proposal) if proposal else op, *flags]
+
+
+#: A tint taken out by at least this much Lab a* is named in the correction's reason: about one just-noticeable
+#: difference (a CIELAB distance of 2.3, Sharma's Digital Color Imaging Handbook); not fitted.
+TINT_NOTED_A = 2.3
+
+
+def tint_note(tint_shift: float) -> str:
+    """What the reason says of the green-magenta tint a correction takes out (``tint_shift``: the Lab a* removed,
+    as :func:`planned_params` takes it); nothing under :data:`TINT_NOTED_A`. A temperature of a few mired said
+    alone hid a tint that turned a face green."""
+    if not abs(tint_shift) >= TINT_NOTED_A:
+        return ""
+    return f"; a {'magenta' if tint_shift < 0 else 'green'} tint taken out (Lab a* {abs(tint_shift):.1f}): " \
+           f"{'greener' if tint_shift < 0 else 'more magenta'}"
 
 
 #: What a person is told of a toned black-and-white picture's neutralising (module docstring, point 0).
