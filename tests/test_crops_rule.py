@@ -20,6 +20,7 @@ from pipeline.planning.rules.crops import (
     faces_region,
     framing_faces,
     importance,
+    person_region,
     place_keeping_faces,
     protected_region,
 )
@@ -219,3 +220,22 @@ def test_a_rendition_delivered_smaller_says_so_in_its_crops_reason() -> None:
 
     assert rendition_size(Rendition(crop="9:16", width_px=1080, height_px=1920), tuple(story.params["box"])) \
         == (211, 375)
+
+
+def test_a_crop_placed_on_a_subject_holds_a_person_it_keeps_by_the_shoulders() -> None:
+    """mmpose's MPII frame 051423444 (1280 x 720): a truck on the left, the salient subject, a man pointing at it on
+    the right, his face 37 px wide (5 % of the short side: it counts). Placed on the truck, the 4:5 crop kept his face
+    with 10 px to spare and sliced his shoulder and back; it now stops where a person's shoulders do."""
+    face = {0: (968.0, 209.0, 37.0, 61.0)}
+    before = place_keeping_faces(1280, 720, 0.8, 0.0, face, focus=(400.0, 360.0))
+    x, _, w, _ = before.box
+    assert before.cut == () and before.left_out == ()
+    px, _, pw, _ = person_region(face[0], 1280, 720)
+    assert x + w >= px + pw  # his shoulders are in the crop
+    assert px + pw - (968.0 + 37.0) == pytest.approx(0.9 * 37.0)
+    # A person the crop leaves out is left out whole where it can be: no ear and shoulder at the crop's edge. Two
+    # people a square of a 3:2 frame cannot both hold, the larger kept; the other's shoulders stay out of it.
+    pair = {0: (300.0, 400.0, 300.0, 400.0), 1: (2300.0, 500.0, 200.0, 260.0)}
+    placed = place_keeping_faces(3000, 1500, 1.0, 0.0, pair, focus=(1500.0, 750.0))
+    assert placed.left_out == (1,) and placed.cut == ()
+    assert placed.box[0] + placed.box[2] <= person_region(pair[1], 3000, 1500)[0] + 0.5

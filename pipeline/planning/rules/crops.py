@@ -74,6 +74,10 @@ PROTECTED_SIDES = 0.1
 #: forehead and hair (a quarter of the drawn face above it) up to 0.34 of its height above.
 CLEAR_HEADROOM = 0.35
 CLEAR_SIDES = 0.25
+#: A person's shoulders reach this many face widths beyond either side of the face's box: shoulder breadth (biacromial)
+#: over face breadth (bizygomatic) is about 2.8 (ANSUR II's means, 39.8 / 14.0 cm for men, 36.6 / 13.2 for women),
+#: so (2.8 - 1) / 2 on a side. Not fitted. Below the face, :data:`SHOULDERS` of its height.
+SHOULDER_SIDES = 0.9
 # Candidate crop edges stand this far clear of a face's protected region (px).
 _SLACK_PX = 0.5
 # A face is in when this much of its protected region is, out when this little is; between, cut.
@@ -298,6 +302,17 @@ def protected_region(face: Box, width: float, height: float, headroom: float = P
     return (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
 
 
+def person_region(face: Box, width: float, height: float) -> Box:
+    """A face's head and shoulders: its protected headroom above, :data:`SHOULDER_SIDES` of its width on either
+    side and :data:`SHOULDERS` of its height below, in the frame. A crop edge through it slices the person (a
+    man at a truck's side kept to his face and half his back; a partner's ear and shoulder at the edge of a crop
+    that leaves him out)."""
+    x, y, w, h = face
+    x0, x1 = max(0.0, x - SHOULDER_SIDES * w), min(width, x + w + SHOULDER_SIDES * w)
+    y0, y1 = max(0.0, y - PROTECTED_HEADROOM * h), min(height, y + h + SHOULDERS * h)
+    return (x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
+
+
 def off_the_turned_edges(region: Box, face: Box, crop_w: float, crop_h: float, angle_deg: float, width: float,
                          height: float) -> Box:
     """A face's ``region`` less the strip along each frame edge it reaches that any ``crop_w`` x ``crop_h`` crop
@@ -346,7 +361,9 @@ def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: f
     importance of those it keeps, the importance of the faces whose wider
     clear region (:data:`CLEAR_SIDES`, :data:`CLEAR_HEADROOM`: where a face the
     detector boxed tightly may still reach) an edge runs through, whether the
-    framing region is whole, and the distance from the framing's focus.
+    framing region is whole, the importance of the people whose head and shoulders
+    (:func:`person_region`) an edge slices, whether their face is in or out, and the distance from the framing's
+    focus: a crop placed on a subject moves off it as far as it takes to hold a person whole or leave them out.
 
     Returns
     -------
@@ -361,13 +378,15 @@ def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: f
                for i, f in faces.items()}
     clear = {i: off_the_turned_edges(protected_region(f, width, height, CLEAR_HEADROOM, CLEAR_SIDES), f, w, h,
                                      angle_deg, width, height) for i, f in faces.items()}
+    people = {i: off_the_turned_edges(person_region(f, width, height), f, w, h, angle_deg, width, height)
+              for i, f in faces.items()}
     weight = {i: importance(f, width, height) for i, f in faces.items()}
     xs = {preferred[0], 0.0, width - w}
     ys = {preferred[1], 0.0, height - h}
     # Each edge just clear of a region (by _SLACK_PX, so the box rounded to a tenth of a pixel in the plan
     # still holds it whole or leaves it wholly out).
     e = _SLACK_PX
-    for rx, ry, rw, rh in [*regions.values(), *clear.values()]:
+    for rx, ry, rw, rh in [*regions.values(), *clear.values(), *people.values()]:
         xs |= {rx - e, rx + rw - w + e, rx + rw + e, rx - w - e}
         ys |= {ry - e, ry + rh - h + e, ry + rh + e, ry - h - e}
     xs = {min(max(x, 0.0), width - w) for x in xs}
@@ -383,9 +402,10 @@ def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: f
         inside = [i for i, s in shares.items() if s >= _IN]
         grazed = [i for i, r in clear.items() if _OUT < kept_share(box, angle_deg, r) < _IN]
         framed = keep is None or kept_share(box, angle_deg, keep) >= _IN
+        sliced = [i for i, r in people.items() if _OUT < kept_share(box, angle_deg, r) < _IN]
         cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
         key = (sum(weight[i] for i in cut), -sum(weight[i] for i in inside), sum(weight[i] for i in grazed),
-               not framed, math.hypot(cx - fx, cy - fy), -box[2])
+               not framed, sum(weight[i] for i in sliced), math.hypot(cx - fx, cy - fy), -box[2])
         if best_key is None or key < best_key:
             best_key = key
             best = Placement(box, cut, tuple(i for i, s in shares.items() if s <= _OUT))
