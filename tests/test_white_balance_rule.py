@@ -18,6 +18,7 @@ from pipeline.imaging.white_balance import (
     D65_CCT_K,
     D65_MIRED,
     cast_mired,
+    green_tint,
     lab_of_light,
     lab_to_linear_srgb,
     light_rgb,
@@ -31,6 +32,8 @@ from pipeline.planning.rules.white_balance import (
     PUBLISHED_WARMTH_MIRED,
     SKIN_MIRED,
     SKIN_SPREAD_MIRED,
+    LIGHT_TINT_SPREAD,
+    NEUTRAL_TINT_SPREAD,
     SKIN_TINT,
     TINT_NOTED_A,
     beyond_published,
@@ -132,16 +135,23 @@ def test_the_published_warmth_is_measured_from_the_charts_target() -> None:
     assert beyond_published(45.0, 40.0) == pytest.approx(5.0)
 
 
-def test_a_green_tint_is_removed_with_the_temperature() -> None:
+def test_a_green_tint_is_removed_with_the_temperature_as_far_as_it_is_believed() -> None:
     record = _record(40.0)
     record.colour.cast_a, record.colour.cast_b = lab_of_light(light_rgb(40.0) * np.array([1.0, 2.0**0.15, 1.0]))
     record.colour.tint = 0.15
     op = _wb(plan_image(record, BASE))
     untinted = _wb(plan_image(_record(40.0), BASE))
-    # The green (a* lower) is taken out too: tint_shift more towards magenta, the same temperature.
-    assert op.params["tint_shift"] > untinted.params["tint_shift"] + 3
+    # The green (a* lower) is taken out too, the temperature as without it: as far as a tint the neutrals read is
+    # likely a light's (tint_believed: their reading strays 0.18, lights 0.10 from the black-body line).
+    share = LIGHT_TINT_SPREAD**2 / (LIGHT_TINT_SPREAD**2 + NEUTRAL_TINT_SPREAD**2)
+    assert op.params["tint_shift"] > untinted.params["tint_shift"] + 0.5
     assert op.params["mired_shift"] == pytest.approx(untinted.params["mired_shift"], abs=0.2)
-    assert _corrected_neutral(record, op) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
+    left = _corrected_neutral(record, op)
+    assert green_tint(left) == pytest.approx(0.15 * (1.0 - share), abs=0.02)  # (its b* kept as read)
+    assert cast_mired(left) == pytest.approx(0.0, abs=1.0)
+    # Greys known to be grey (a ColorChecker's) say the tint whole.
+    record.colour.colour_checker = True
+    assert _corrected_neutral(record, _wb(plan_image(record, BASE))) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
 
 
 def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
@@ -732,10 +742,15 @@ def test_the_skin_weighs_in_on_the_lights_tint_too() -> None:
 
 
 def test_a_tint_taken_out_is_named_in_the_reason() -> None:
-    # No face: the neutrals' magenta tint is the plan's reading, and taking it out greens the picture: said so.
-    op = _wb(plan_image(_record(-30.0, tint_g=-0.3), BASE))
-    assert op is not None and op.params["tint_shift"] < -TINT_NOTED_A
-    assert f"a magenta tint taken out (Lab a* {abs(op.params['tint_shift']):.1f}): greener" in op.reason
-    op = _wb(plan_image(_record(-30.0, tint_g=0.3), BASE))
-    assert op is not None and "a green tint taken out" in op.reason and op.reason.endswith("more magenta")
-    assert "tint" not in _wb(plan_image(_record(-30.0), BASE)).reason  # on the locus: nothing to say
+    # A ColorChecker's greys read magenta: the tint is taken out whole, and the picture turns greener: said so.
+    op = _wb(plan_image(_record(-30.0, tint_g=-0.3, wb_colour_checker=True), BASE))
+    off_locus = op.params["tint_shift"] + lab_of_light(light_rgb(op.params["cast_mired"]))[0]
+    assert off_locus < -TINT_NOTED_A
+    assert f"a magenta tint taken out (Lab a* {abs(off_locus):.1f}): greener" in op.reason
+    op = _wb(plan_image(_record(-30.0, tint_g=0.3, wb_colour_checker=True), BASE))
+    assert "a green tint taken out" in op.reason and op.reason.endswith("more magenta")
+    # On the black-body line nothing is said, however warm the light (its own a*: 4 at 100 mired), nor of a tint
+    # the neutrals read and are believed a quarter of (0.3 -> 0.07, Lab a* 1.6).
+    assert "tint" not in _wb(plan_image(_record(-30.0), BASE)).reason
+    assert "tint" not in _wb(plan_image(_record(100.0, wb_colour_checker=True), BASE)).reason
+    assert "tint" not in _wb(plan_image(_record(-30.0, tint_g=-0.3), BASE)).reason
