@@ -732,7 +732,9 @@ def test_the_skin_weighs_in_on_the_lights_tint_too() -> None:
     assert kept.tint == -0.38 and kept.cast_a > 5.0
     share = SKIN_SPREAD_MIRED**2 / (SKIN_SPREAD_MIRED**2 + 37.0**2)  # the neutrals' share of the weights
     assert weighed.tint == pytest.approx(-0.38 * share, abs=0.02)
-    assert weighed.cast_mired == kept.cast_mired and weighed.cast_b == kept.cast_b  # the temperature as before
+    assert weighed.cast_mired == kept.cast_mired  # the temperature as before: the light's green alone moved
+    assert cast_mired(lab_to_linear_srgb(50.0, weighed.cast_a, weighed.cast_b)) == pytest.approx(
+        cast_mired(lab_to_linear_srgb(50.0, kept.cast_a, kept.cast_b)), abs=0.01)
     op = _wb(plan_image(record, load_chart("corporate_portrait").chart))
     assert op is not None and abs(op.params["tint_shift"]) < 0.35 * kept.cast_a  # 2.6 of Lab a*, not 8.8
     # A skin that is itself greener than published skin says the light is green: the weighing follows it.

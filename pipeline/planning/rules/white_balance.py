@@ -236,7 +236,9 @@ def tint_believed(colour: ColourMeasure, weighed: bool = False) -> ColourMeasure
     lights lie within about 0.1 of the line: taken whole, the tint they read put more colour into a picture than
     it took out (beer by candlelight read 0.45 magenta, Lab a* 10.6 beyond its light's temperature: taken out, the
     picture went green). Believed a quarter (half with the skin), it is taken out as far as it is likely a light's.
-    A ColorChecker's or a white backdrop's greys are believed whole: not called for them.
+    A ColorChecker's or a white backdrop's greys are believed whole: not called for them. Only the light's green
+    moves, so its red/blue ratio, the temperature read, stays (a reviewer's shift starts from the plan's light:
+    :func:`reviewed_params`).
     """
     if colour.cast_a is None or colour.cast_b is None:
         return colour
@@ -246,11 +248,9 @@ def tint_believed(colour: ColourMeasure, weighed: bool = False) -> ColourMeasure
     read = NEUTRAL_TINT_SPREAD**-2 + (SKIN_TINT_SPREAD**-2 if weighed else 0.0)
     share = read / (read + LIGHT_TINT_SPREAD**-2)
     t = green_tint(light)
-    a = lab_of_light(light * np.array([1.0, 2.0 ** ((share - 1.0) * t), 1.0]))[0]
-    moved = lab_to_linear_srgb(50.0, a, colour.cast_b)
+    a, b = lab_of_light(light * np.array([1.0, 2.0 ** ((share - 1.0) * t), 1.0]))  # green alone: the same mired
     as_measured = {f.name: getattr(colour, f.name) for f in dataclasses.fields(ColourMeasure)}  # (a store's view too)
-    return ColourMeasure(**{**as_measured, "cast_a": a,
-                            "tint": green_tint(moved) if np.all(moved > 0) else share * t})
+    return ColourMeasure(**{**as_measured, "cast_a": a, "cast_b": b, "tint": share * t})
 
 
 def _skin_lights(record: ImageRecord, developed: bool = True) -> list[np.ndarray]:
@@ -326,11 +326,9 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None, tint: float | N
         light = lab_to_linear_srgb(50.0, a, b)
         if np.all(light > 0):
             kept = green_tint(light)
-            wanted = (w_neutrals * kept + w_skin * (tint - SKIN_TINT)) / (w_neutrals + w_skin)
-            # Its a* alone moves (b*, which the temperature read, stays: a reviewer's shift rebuilds it so).
-            a = lab_of_light(light * np.array([1.0, 2.0 ** (wanted - kept), 1.0]))[0]
-            moved = lab_to_linear_srgb(50.0, a, b)
-            light_tint = green_tint(moved) if np.all(moved > 0) else wanted
+            light_tint = (w_neutrals * kept + w_skin * (tint - SKIN_TINT)) / (w_neutrals + w_skin)
+            # Its green alone moves: its red/blue ratio, the temperature weighed above, stays.
+            a, b = lab_of_light(light * np.array([1.0, 2.0 ** (light_tint - kept), 1.0]))
     as_measured = {f.name: getattr(colour, f.name) for f in dataclasses.fields(ColourMeasure)}  # (a store's view too)
     return ColourMeasure(**{**as_measured, "cast_a": a, "cast_b": b, "cast_mired": both, "tint": light_tint,
                             "temperature_shift_k": kelvin_shift(both), "uncertainty_mired": (w_neutrals + w_skin)**-0.5})
@@ -871,10 +869,11 @@ def reviewed_params(measurements: dict, planned: dict, tint_shift: float, *, mir
     ``mired_shift`` (+ warmer) or ``temperature_shift_k`` (Lightroom's sign: + warmer) from where it reads,
     removing the Lab a* ``tint_shift``. With the plan's own shifts this gives the plan's gains.
 
-    The plan's light is its ``cast_mired`` (the neutrals, weighed with the skin where faces were), rebuilt from
-    the measurements (``wb_cast_a``, ``wb_cast_b``, ``wb_cast_mired``) by :func:`moved_cast`, so a shift is a
-    step from where the plan left the neutrals at any light: one bluer than infinite kelvin (which the kelvin
-    column caps at 1e6 K, 1 mired) or one the skin moved far from the neutrals. A shift in kelvin counts from
+    The plan's light is its ``cast_mired`` (the neutrals, weighed with the skin where faces were, their tint as far
+    as it is believed: :func:`tint_believed`), read back from the plan's ``gains`` and ``target_mired``, so a shift
+    is a step from where the plan left the neutrals at any light: one bluer than infinite kelvin (which the kelvin
+    column caps at 1e6 K, 1 mired) or one the skin moved far from the neutrals. Without the plan's gains, it is
+    rebuilt from the measurements (``wb_cast_a``, ``wb_cast_b``, ``wb_cast_mired``) by :func:`moved_cast`. A shift in kelvin counts from
     that light's kelvin as the plan's ``temperature_shift_k`` does (the cap included). An operation without a
     ``cast_mired`` (a scene's matched white) starts from the neutrals as measured.
 
@@ -900,8 +899,12 @@ def reviewed_params(measurements: dict, planned: dict, tint_shift: float, *, mir
         raise ValueError(f"a {mired_shift:+.0f} mired shift moves the neutrals the plan read at {cast:+.0f} mired "
                          f"from D65 to {D65_MIRED + target:.0f} mired, outside {mired(MAX_TARGET_CCT):.0f}-"
                          f"{mired(MIN_TARGET_CCT):.0f} mired ({MIN_TARGET_CCT:.0f} K to infinite kelvin)")
-    _, b = moved_cast(float(measurements.get("wb_cast_a") or 0.0), float(measurements["wb_cast_b"]), float(measured),
-                      cast)
+    if planned.get("cast_mired") is not None and planned.get("gains") is not None:
+        # The plan's light as its gains say it (the neutrals weighed with the skin, their tint as far as believed).
+        _, b = lab_of_light(light_rgb(float(planned["target_mired"])) / np.asarray(planned["gains"], dtype=np.float64))
+    else:
+        _, b = moved_cast(float(measurements.get("wb_cast_a") or 0.0), float(measurements["wb_cast_b"]),
+                          float(measured), cast)
     return planned_params(kelvin_shift(cast), b, cast, target, tint_shift)
 
 
