@@ -241,7 +241,9 @@ def test_frames_the_camera_balanced_differently_converge_on_one_white() -> None:
             wb = next(o for o in planned["a2.dng"].operations if o.kind is OperationKind.WHITE_BALANCE)
             assert wb.reason.startswith("matched to scene 1 (5 frames): rendered at the scene's white")
         else:
-            assert spread > 5.0  # a frame within the tolerance keeps the camera's white: off the floor
+            # A frame within the tolerance keeps the camera's white: off the floor (4.1 mired since the frames' tints
+            # are taken out as far as they are believed, 5.2 when taken out whole; matched, under 1).
+            assert spread > 3.0
 
 
 def test_a_black_and_white_frame_does_not_follow_its_scenes_white() -> None:
