@@ -873,9 +873,9 @@ def reviewed_params(measurements: dict, planned: dict, tint_shift: float, *, mir
     as it is believed: :func:`tint_believed`), read back from the plan's ``gains`` and ``target_mired``, so a shift
     is a step from where the plan left the neutrals at any light: one bluer than infinite kelvin (which the kelvin
     column caps at 1e6 K, 1 mired) or one the skin moved far from the neutrals. Without the plan's gains, it is
-    rebuilt from the measurements (``wb_cast_a``, ``wb_cast_b``, ``wb_cast_mired``) by :func:`moved_cast`. A shift in kelvin counts from
-    that light's kelvin as the plan's ``temperature_shift_k`` does (the cap included). An operation without a
-    ``cast_mired`` (a scene's matched white) starts from the neutrals as measured.
+    rebuilt from the measurements (``wb_cast_a``, ``wb_cast_b``, ``wb_cast_mired``) by :func:`moved_cast`. A shift
+    in kelvin counts from that light's kelvin as the plan's ``temperature_shift_k`` does (the cap included). An
+    operation without a ``cast_mired`` (a scene's matched white) starts from the neutrals as measured.
 
     Raises
     ------
