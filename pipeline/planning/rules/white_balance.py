@@ -230,7 +230,7 @@ def tint_believed(colour: ColourMeasure, weighed: bool = False) -> ColourMeasure
     """``colour`` with its light's green tint (``tint``, ``cast_a``) taken as far as the reading is to be believed
     over what lights are (:data:`LIGHT_TINT_SPREAD`): the reading's share of the two, by inverse variance
     (the neutrals' :data:`NEUTRAL_TINT_SPREAD`; ``weighed`` with the faces' skin, its
-    :data:`SKIN_TINT_SPREAD` too). Its b*, which the temperature read, stays.
+    :data:`SKIN_TINT_SPREAD` too).
 
     The neutrals read a scene's tint no better than 0.12-0.2 (median) off on the accuracy benchmark, while real
     lights lie within about 0.1 of the line: taken whole, the tint they read put more colour into a picture than
