@@ -212,3 +212,25 @@ def test_the_report_draws_blurs_red_eyes_and_marked_lifts_not_the_turned_down() 
     assert svg.count('stroke="#00acc1"') == 1  # the blur turned down is not drawn
     assert svg.count('<circle cx="120" cy="50"') == 1 and svg.count('<circle cx="140" cy="50"') == 1
     assert '<ellipse cx="75" cy="35" rx="15" ry="15" fill="none" stroke="#e53935"' in svg
+
+
+def test_files_delivered_smaller_than_their_box_are_counted(report: tuple[Path, _Collect, dict]) -> None:
+    # PASCAL VOC's photos (500 px) under corporate_portrait (web 1600 x 2000, avatar 800 x 800, max_upscale 1): every
+    # boxed rendition is delivered at the crop's own pixels, and the run says so in its summary and report.
+    import pyarrow.parquet as pq
+
+    from charts.loader import load_chart
+
+    out, parser, summary = report
+    boxes = {n: r.box for n, r in load_chart("corporate_portrait").chart.renditions.items() if r.box is not None}
+    under: dict[str, int] = {}
+    images = set()
+    for e in pq.read_table(out / "exports.parquet").to_pylist():
+        box = boxes.get(e["rendition"])
+        if box and (e["width"] < box[0] or e["height"] < box[1]):
+            under[e["rendition"]] = under.get(e["rendition"], 0) + 1
+            images.add(e["source_path"])
+    assert under and summary["delivered_smaller"] == under
+    assert summary["images_delivered_smaller"] == len(images)
+    text = " ".join(parser.text)
+    assert "Delivered smaller than asked" in text and f"{under['avatar']} avatar" in text

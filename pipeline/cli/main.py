@@ -369,6 +369,11 @@ def _print_summary(s: dict) -> None:
              + (f"; {_count(s['red_eyes'], 'red eye')} taken out in {_count(s['images_with_red_eyes'], 'image')}"
                 if s.get("red_eyes") else "")
              + (f"; {s['exports']} files exported" if s.get("exports") else ""))
+    if s.get("delivered_smaller"):
+        n = s["images_delivered_smaller"]
+        counts = ", ".join(f"{k} {name}" for name, k in sorted(s["delivered_smaller"].items()))
+        echo(f"delivered smaller than asked: {counts} (in {n} image{'s' if n != 1 else ''}; the originals are too "
+             "small to fill the box within the chart's max_upscale: the crops' reasons give the sizes)")
     if s.get("to_confirm"):
         n = s["images_to_confirm"]
         echo("to confirm: " + ", ".join(f"{k} {kind.replace('_', ' ')}" for kind, k in sorted(s["to_confirm"].items()))

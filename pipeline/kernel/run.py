@@ -181,6 +181,9 @@ class RunResult:
     lens_rules: LensRules | None = None
     # What the run developed of a shoot the photographer picked frames in (``--photographer-picks``).
     photographer_picks: str = "all"
+    # The chart's renditions that fill an exact box (name -> width, height): the summary counts the files delivered
+    # smaller than their box (an original too small to fill it within ``max_upscale``).
+    rendition_boxes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[ImageRecord]:
@@ -195,7 +198,8 @@ class RunResult:
         failed: list[dict[str, Any]] = []
         verdicts: Counter[str] = Counter()
         to_confirm: Counter[str] = Counter()  # corrections proposed to a person, not decided yet, by kind
-        images_to_confirm = keystones = turned = 0
+        images_to_confirm = keystones = turned = images_smaller = 0
+        smaller: Counter[str] = Counter()  # files delivered under their rendition's box, by rendition
         blurred = images_blurred = red_eyes = images_red_eyes = 0  # privacy blurs and red eyes the renderer applies
         lens_done: Counter[str] = Counter()  # frames whose lens was corrected, by lens
         lens_left: Counter[str] = Counter()  # RAW frames it was not, by why
@@ -215,6 +219,10 @@ class RunResult:
                 faces += r.plan.faces_to_brighten or 0
                 with_faces += 1 if r.plan.faces_to_brighten else 0
                 exports += len(r.exports)
+                under = [e.rendition for e in r.exports if (box := self.rendition_boxes.get(e.rendition))
+                         and (e.width < box[0] or e.height < box[1])]
+                smaller.update(under)
+                images_smaller += bool(under)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT
                 merged += any(op.params.get("check") == "bracket" for op in r.operations)
                 turned += bool(r.frame.turned_by_xmp)
@@ -265,6 +273,9 @@ class RunResult:
             "to_confirm": dict(to_confirm),
             "images_to_confirm": images_to_confirm,
             "exports": exports,
+            # Files delivered smaller than their rendition's box (the original too small to fill it), by rendition.
+            "delivered_smaller": dict(smaller),
+            "images_delivered_smaller": images_smaller,
             "replanned_not_rendered": without_exports if self.plan_only else 0,
             "rendered": len(self.rendered),
             "decisions_not_rendered": list(self.decisions_not_rendered),
@@ -558,7 +569,9 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
     result = RunResult(context.out_dir, ordered, shoot, time.perf_counter() - start, reused, rendered=rendered,
                        executor=str(choice), plan_only=settings.only == "plan",
                        lens_rules=lens if lens is not None and lens.asked else None,
-                       photographer_picks=settings.photographer_picks or "all")
+                       photographer_picks=settings.photographer_picks or "all",
+                       rendition_boxes={} if context.chart is None else
+                       {name: r.box for name, r in context.chart.chart.renditions.items() if r.box is not None})
     summary = result.summary()
     # A re-render with no photographer options keeps who shot each frame as the folder names it.
     keep_photographers = settings.only == "render" and settings.photographer is None \

@@ -480,6 +480,12 @@ class ReportBuilder:
                     + [(n, f"not corrected: {why}") for why, n in sorted(lens.get("not_corrected", {}).items())])
             yield ("\n<h2>Lens profiles</h2><table><tr><th>frames</th><th>the chart's lens corrections</th></tr>"
                    + "".join(f"<tr><td>{n}</td><td>{_e(text)}</td></tr>" for n, text in rows) + "</table>")
+        if summary.get("delivered_smaller"):
+            n = summary.get("images_delivered_smaller") or 0
+            yield ("\n<p>Delivered smaller than asked (the original too small to fill the box within the chart's "
+                   "max_upscale; each crop's reason gives the size): "
+                   + _e(", ".join(f"{k} {name}" for name, k in sorted(summary["delivered_smaller"].items())))
+                   + f", in {n} image{'s' if n != 1 else ''}.</p>")
         if summary.get("keystones"):
             n = summary["keystones"]
             yield (f"\n<p>Converging verticals (keystone) undone in {n} frame{'s' if n != 1 else ''}, with the "
