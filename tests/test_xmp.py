@@ -295,9 +295,12 @@ def test_planned_white_balance_finds_the_scene_light(tmp_path: Path, scene, shot
         baseline = camera_raw_baseline(raw, path, is_dng=True)
         linear = decode_raw_linear(raw, half_size=True).astype(np.float32) / 65535
     cast = white_balance_cast(linear)
+    # The scene is grey: greys known to be grey (as a ColorChecker's), whose tint the plan believes whole (a tint the
+    # neutrals of a scene read is believed a quarter: tint_believed, and the XMP says what the plan applies).
     rec = _record(source_path="grey.dng", format="dng", width=384, height=256, wb_cast_a=cast.a, wb_cast_b=cast.b,
                   wb_temperature_shift_k=cast.temperature_shift_k, as_shot_temperature_k=baseline.as_shot_temperature_k,
-                  as_shot_tint=baseline.as_shot_tint, as_shot_wb_source=baseline.wb_source, baseline_exposure_ev=0.0)
+                  as_shot_tint=baseline.as_shot_tint, as_shot_wb_source=baseline.wb_source, baseline_exposure_ev=0.0,
+                  wb_colour_checker=True)
     attrs = crs_settings(_accepted(_doc(rec))).attrs  # a shift of 50 mired or more is proposed: accepted here
     truth_t, truth_tint = xy_to_temperature_tint(*temperature_tint_to_xy(*scene))
     assert attrs["crs:WhiteBalance"] == "Custom"
@@ -400,7 +403,7 @@ def test_raw_sidecar_reads_back_like_camera_raws(tmp_path: Path) -> None:
     ops = {o["kind"]: o for o in doc["operations"]}
     assert float(ours["Exposure2012"]) == ops["exposure"]["params"]["ev"]
     t, tint = planned_white((4600.0, -1.0), ops["white_balance"]["params"]["mired_shift"],
-                            MeasuredCast(-2.0, 12.0, -1000.0))
+                            MeasuredCast.planned(ops["white_balance"]["params"]))
     assert (ours["WhiteBalance"], ours["ColorTemperature"], int(ours["Tint"])) == ("Custom", round(t), round(tint))
     assert ours["CropAngle"] == -1.2 and ours["HasCrop"] is True
     L, T, R, B = (ours[k] for k in ("CropLeft", "CropTop", "CropRight", "CropBottom"))
@@ -583,3 +586,25 @@ def test_instructions_made_a_chunk_at_a_time_are_the_same_files(shoot_out: tuple
     assert [k for k in before if before[k] != after[k]] == []
     seconds = re.compile(rb"&middot; [0-9.]+ s</div>")
     assert seconds.sub(b"", (out / "report.html").read_bytes()) == seconds.sub(b"", (again / "report.html").read_bytes())
+
+
+def test_the_sidecars_white_is_the_one_the_renderer_applies() -> None:
+    """A JPEG whose neutrals read warm and magenta (tint -0.35): the plan takes out a quarter of the tint
+    (tint_believed), and the sidecar's white says that, not the measured light's whole tint, so Lightroom opens the
+    file as it was delivered (it wrote a Tint 31 greener than the delivered file for deepface's img1.jpg)."""
+    from pipeline.imaging.white_balance import lab_of_light, light_rgb
+
+    a, b = lab_of_light(light_rgb(60.0) * np.array([1.0, 2.0**-0.35, 1.0]))
+    rec = _record(source_path="a.jpg", format="jpeg", source_kind=SourceKind.RASTER, wb_cast_a=a, wb_cast_b=b,
+                  wb_temperature_shift_k=1e6 / (1e6 / 6504.0 + 60.0) - 6504.0, wb_cast_mired=60.0, wb_tint=-0.35,
+                  wb_uncertainty_mired=6.0)
+    doc = _accepted(_doc(rec))
+    (wb,) = [o for o in doc["operations"] if o["kind"] == "white_balance"]
+    attrs = crs_settings(doc).attrs
+    shift = wb["params"]["mired_shift"]
+    planned = incremental_white_balance(*planned_white(RENDERED_WHITE, shift, MeasuredCast.planned(wb["params"])))
+    measured = incremental_white_balance(*planned_white(RENDERED_WHITE, shift, MeasuredCast.of(doc["measurements"])))
+    assert (int(attrs["crs:IncrementalTemperature"]), int(attrs["crs:IncrementalTint"])) == planned
+    # The temperature about as measured (Camera Raw's tint axis is not the plan's green: a few units move)
+    assert abs(planned[0] - measured[0]) <= 5
+    assert abs(planned[1]) < abs(measured[1]) - 5  # a quarter of the tint, not all of it

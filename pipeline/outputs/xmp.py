@@ -64,6 +64,7 @@ from charts.naming import MAX_COMPONENT_BYTES
 from charts.schema import Rendition
 from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
+from pipeline.imaging.white_balance import D65_MIRED, lab_of_light, light_rgb
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import file_mode, make_durable, temp_prefix, write_bytes_atomic
@@ -510,6 +511,20 @@ class MeasuredCast:
         return None if a is None or b is None or k is None else cls(
             float(a), float(b), float(k), None if m is None else float(m))
 
+    @classmethod
+    def planned(cls, params: dict[str, Any]) -> MeasuredCast | None:
+        """The light a white-balance operation corrected, as its ``gains`` and ``target_mired`` say it (the neutrals
+        weighed with the faces' skin, their tint as far as it is believed: what the renderer applies), or None for
+        an operation without them (a scene's matched white names its ``white``). Read from the measurements alone,
+        a press photo's magenta neutrals, which the plan believed a quarter of, wrote a Tint 31 greener than the
+        delivered file."""
+        gains, target, m = params.get("gains"), params.get("target_mired"), params.get("cast_mired")
+        if gains is None or target is None or m is None or not all(float(g) > 0 for g in gains):
+            return None
+        a, b = lab_of_light(light_rgb(float(target)) / np.asarray(gains, dtype=np.float64))
+        kelvin = 1e6 / max(D65_MIRED + float(m), 1.0) - 6504.0
+        return cls(a, b, min(kelvin, 1e6 - 6504.0), float(m))
+
 
 #: Bradford cone response (Lam 1985), the chromatic adaptation the DNG SDK uses between a white and its PCS.
 _BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
@@ -612,6 +627,8 @@ def crs_settings(doc: dict[str, Any]) -> CrsSettings:
     applied = [o for o in ops if renderer_applies(o["applied_by"], o["params"], o.get("review"))]
     cast = MeasuredCast.of(doc.get("measurements") or {})
     wb = next((o for o in applied if o["kind"] == "white_balance"), None)
+    if wb is not None and cast is not None:  # the light the plan corrected, where its operation says it
+        cast = MeasuredCast.planned(wb["params"]) or cast
     # A white balance matched to its scene names the white it renders at (Camera Raw's Temperature, Tint),
     # unless a reviewer changed its gains without it (a temperature edit: read from the measured cast).
     edited = ((wb or {}).get("review") or {}).get("params") or {}
