@@ -64,13 +64,13 @@ from charts.naming import MAX_COMPONENT_BYTES
 from charts.schema import Rendition
 from pipeline import __version__
 from pipeline.imaging.camera_raw import D65_XY, temperature_tint_to_xy, xy_to_temperature_tint, xy_to_xyz, xyz_to_xy
-from pipeline.imaging.white_balance import D65_MIRED, lab_of_light, light_rgb
 from pipeline.imaging.geometry import Box, fits, inscribed_box, shrink_to_fit
 from pipeline.imaging.render import adjustments_from_operations, rendition_frame
 from pipeline.kernel.files import file_mode, make_durable, temp_prefix, write_bytes_atomic
 from pipeline.kernel.records import SourceKind, renderer_applies
 from pipeline.outputs.instructions import hashed_name, operation_from_doc
 from pipeline.outputs.xmp_embed import LayoutError, embed_xmp, embedded_xmp
+from pipeline.planning.rules.white_balance import kelvin_shift, planned_lab
 
 CRS_NS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 REVIEW_NS = "http://ns.postprod.dev/review/1.0/"
@@ -518,12 +518,11 @@ class MeasuredCast:
         an operation without them (a scene's matched white names its ``white``). Read from the measurements alone,
         a press photo's magenta neutrals, which the plan believed a quarter of, wrote a Tint 31 greener than the
         delivered file."""
-        gains, target, m = params.get("gains"), params.get("target_mired"), params.get("cast_mired")
-        if gains is None or target is None or m is None or not all(float(g) > 0 for g in gains):
+        light = planned_lab(params)
+        if light is None:
             return None
-        a, b = lab_of_light(light_rgb(float(target)) / np.asarray(gains, dtype=np.float64))
-        kelvin = 1e6 / max(D65_MIRED + float(m), 1.0) - 6504.0
-        return cls(a, b, min(kelvin, 1e6 - 6504.0), float(m))
+        m = float(params["cast_mired"])
+        return cls(*light, kelvin_shift(m), m)
 
 
 #: Bradford cone response (Lam 1985), the chromatic adaptation the DNG SDK uses between a white and its PCS.

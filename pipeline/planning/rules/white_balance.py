@@ -899,13 +899,23 @@ def reviewed_params(measurements: dict, planned: dict, tint_shift: float, *, mir
         raise ValueError(f"a {mired_shift:+.0f} mired shift moves the neutrals the plan read at {cast:+.0f} mired "
                          f"from D65 to {D65_MIRED + target:.0f} mired, outside {mired(MAX_TARGET_CCT):.0f}-"
                          f"{mired(MIN_TARGET_CCT):.0f} mired ({MIN_TARGET_CCT:.0f} K to infinite kelvin)")
-    if planned.get("cast_mired") is not None and planned.get("gains") is not None:
-        # The plan's light as its gains say it (the neutrals weighed with the skin, their tint as far as believed).
-        _, b = lab_of_light(light_rgb(float(planned["target_mired"])) / np.asarray(planned["gains"], dtype=np.float64))
+    light = planned_lab(planned)
+    if light is not None:  # the plan's light as its gains say it
+        _, b = light
     else:
         _, b = moved_cast(float(measurements.get("wb_cast_a") or 0.0), float(measurements["wb_cast_b"]),
                           float(measured), cast)
     return planned_params(kelvin_shift(cast), b, cast, target, tint_shift)
+
+
+def planned_lab(params: dict) -> tuple[float, float] | None:
+    """The Lab ``(a*, b*)`` of the light a white-balance operation corrects, read back from its ``gains`` and
+    ``target_mired`` (:func:`planned_params` made them: the neutrals weighed with the faces' skin, their tint as far
+    as it is believed); None for an operation without them or its ``cast_mired`` (a scene's matched white)."""
+    gains, target = params.get("gains"), params.get("target_mired")
+    if gains is None or target is None or params.get("cast_mired") is None or not all(float(g) > 0 for g in gains):
+        return None
+    return lab_of_light(light_rgb(float(target)) / np.asarray(gains, dtype=np.float64))
 
 
 def planned_params(measured_shift_k: float, cast_b: float, cast_mired: float, target_mired: float,
