@@ -86,6 +86,21 @@ def test_a_correction_within_the_limit_is_applied() -> None:
     assert _wb(plan_image(_record(45.0), _chart(propose_above_mired=30.0))).applied_by is AppliedBy.RETOUCHER
 
 
+def test_a_reading_whose_cues_scatter_is_proposed_whatever_the_charts_limit() -> None:
+    # Real-estate interiors apply up to 200 mired unseen (the light read off white walls under bulbs). A twilight
+    # front read 139 mired cool with its cues +-131 apart (a blue sky and pool, no white wall) is no such reading:
+    # proposed, with the scatter named; the same light the cues agree on is applied.
+    chart = load_chart("real_estate_interiors").chart
+    op = _wb(plan_image(_record(-139.0, uncertainty=131.0), chart))
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
+    assert op.params["mired_shift"] == pytest.approx(139.0, abs=0.2)
+    assert "disagree by +-131 mired" in op.reason and "proposed, not applied" in op.reason
+    assert _wb(plan_image(_record(-139.0, uncertainty=20.0), chart)).applied_by is AppliedBy.RENDERER
+    # The bound is a shift anyone sees (50 mired), not the chart's: just under it, applied; just over, proposed.
+    assert _wb(plan_image(_record(120.0, uncertainty=49.0), chart)).applied_by is AppliedBy.RENDERER
+    assert _wb(plan_image(_record(120.0, uncertainty=51.0), chart)).applied_by is AppliedBy.RETOUCHER
+
+
 def test_greys_known_to_be_grey_are_applied_whatever_the_shift() -> None:
     # A ColorChecker's greys read the light: no guess, the correction is the renderer's.
     op = _wb(plan_image(_record(120.0, wb_colour_checker=True), BASE))
@@ -173,6 +188,16 @@ def test_a_real_photo_read_far_warm_is_proposed_and_delivered_as_shot(photos: di
     assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] is True
     # ... and the export keeps the colour it was shot with until then.
     assert _red_over_blue(export) == pytest.approx(_red_over_blue(source), abs=0.05)
+
+
+def test_a_real_photo_whose_cues_scatter_is_proposed_under_real_estate(photos: dict) -> None:
+    # scikit-image's coffee (a brown cup on a wooden table) as measured by the pipeline: its four light estimates
+    # scatter by more than a visible shift, so the chart that applies 200 mired unseen proposes its cooling.
+    record = photos["coffee.jpg"][0]
+    assert record.colour.uncertainty_mired > 50.0
+    op = _wb(plan_image(record, load_chart("real_estate_interiors").chart))
+    assert op.params["mired_shift"] < -50.0
+    assert op.applied_by is AppliedBy.RETOUCHER and "disagree by" in op.reason
 
 
 def test_the_runs_summary_counts_the_corrections_to_confirm(photos: dict, capsys: pytest.CaptureFixture) -> None:

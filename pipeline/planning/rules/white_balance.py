@@ -107,7 +107,9 @@ light the measurement read on the image's neutral surfaces
    from the picture (no ColorChecker or white backdrop read it, no face's skin
    confirmed it) is proposed to a person, not applied: the same operation,
    applied by a retoucher, marked ``render_on_accept`` (the renderer applies it
-   once a reviewer accepts it; :func:`proposal_note`). A series matched for
+   once a reviewer accepts it; :func:`proposal_note`). So is one whose cues
+   scatter by more than a shift anyone sees (:data:`VISIBLE_SHIFT_MIRED`),
+   whatever the chart allows unseen. A series matched for
    consistency whose pictures ask for such a shift is levelled to its median
    As Shot white and flagged ``scene_white_balance`` instead
    (:func:`~pipeline.planning.consistency.match_white_balance`).
@@ -187,6 +189,11 @@ _MIN_TARGET_MIRED = 1.0
 #: more often (the tuning cast twins' median error 24.4 -> 27.6 RAW, 33.9 -> 45.6 rendered; the extra
 #: pool's 20.9 -> 20.0, 22.4 -> 20.0).
 PUBLISHED_WARMTH_MIRED = 23.0
+#: A white-balance shift nobody misses (mired): about a quarter to a half CTO gel, the base chart's
+#: ``propose_above_mired`` and the accuracy benchmark's threshold for a visible shift, set before its figures were
+#: read. A light guessed from the picture whose cues scatter by more than this is proposed, not applied unseen,
+#: whatever the chart allows (:func:`proposal_note`).
+VISIBLE_SHIFT_MIRED = 50.0
 #: The greenest or most magenta tint (log2 green excess over the black-body light of the same red/blue ratio,
 #: :func:`~pipeline.imaging.white_balance.green_tint`) that neutrals can take from a light: about 0.02 Duv off
 #: the Planckian locus (0.44 green to -0.57 magenta at 4000-10000 K by the module's own conversion). That is
@@ -468,7 +475,8 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                             confidence) + flags if capped else flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
     # Greys known to be grey, or faces made skin by it, witness the light; a guess beyond the chart's limit waits.
-    proposal = None if on_chart or faces_confirm or further else proposal_note(chart, applied)
+    proposal = (None if on_chart or faces_confirm or further
+                else proposal_note(chart, applied, colour.uncertainty_mired))
     if capped:
         flags = _capped_flag(read, shift, applied, wb.max_auto_shift_mired,
                              "proposed (applied once accepted)" if proposal else "applied", cast, target,
@@ -558,9 +566,11 @@ def _capped_flag(read: str, shift: float, applied: float, cap: float, how: str, 
                            f"{amount}, finish by eye", cast, target, confidence=confidence)
 
 
-def proposal_note(chart: Chart, shift: float) -> str | None:
+def proposal_note(chart: Chart, shift: float, uncertainty: float | None = None) -> str | None:
     """What a person is told when a correction of ``shift`` mired, of a light guessed from the picture, is beyond
-    the chart's ``white_balance.propose_above_mired``; None when the renderer applies it unseen.
+    the chart's ``white_balance.propose_above_mired``, or rests on a reading whose cues scatter by more than
+    :data:`VISIBLE_SHIFT_MIRED` (``uncertainty``: the light's, weighed with the skin where faces weigh in); None
+    when the renderer applies it unseen.
 
     The light estimates read a scene's own colour as a cast as readily as a cast, and all four agree on it, so the
     confidence does not tell them apart: 49 Wikimedia Commons photographs (``benchmarks/DO_NO_HARM_WIKIPEDIA.md``)
@@ -575,13 +585,25 @@ def proposal_note(chart: Chart, shift: float) -> str | None:
     17 of them have a correction proposed, and 62 of the 83 cast twins' corrections are, 59 of those the right way
     (every error figure counts a proposal as made). On the 49 Wikimedia photographs, 10 are proposed, 8-9 of them
     the scene's own colour on a look.
+
+    A chart that allows more unseen (``real_estate_interiors``: 200 mired, the light read off white walls under
+    bulbs) still does not apply unseen a reading that may itself be off by a shift nobody can miss: where the
+    cues scatter by more than :data:`VISIBLE_SHIFT_MIRED` there are no white walls they agree on. Listing photos
+    of emanhamed/Houses-dataset (30 houses, a bathroom, bedroom, kitchen and front each) had two twilight fronts
+    warmed 139 and 92 mired unseen (read +-131 and +-100: a blue sky and pool turned teal); the interiors' cues
+    scattered by 5-52 mired (84 and 77 on two left as shot), and their tungsten corrections stay applied.
     """
     limit = chart.white_balance.propose_above_mired
-    if not abs(shift) > limit:
-        return None
-    return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture is more than the chart's {limit:g} "
-            "applied unseen (firelight, gold, foliage or a blue hour read as casts too): proposed, not applied; "
-            "accept it if the light is a cast")
+    if abs(shift) > limit:
+        return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture is more than the chart's "
+                f"{limit:g} applied unseen (firelight, gold, foliage or a blue hour read as casts too): proposed, "
+                "not applied; accept it if the light is a cast")
+    if uncertainty is not None and uncertainty > VISIBLE_SHIFT_MIRED:
+        return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture, whose estimates disagree by "
+                f"+-{uncertainty:.0f} mired (more than the {VISIBLE_SHIFT_MIRED:g} anyone sees): no neutral surface "
+                "says the light (a sky, water or foliage reads as a cast too): proposed, not applied; accept it if "
+                "the light is a cast")
+    return None
 
 
 def on_blown_backdrop(record: ImageRecord) -> bool:
