@@ -97,6 +97,8 @@ EXTRA_LEVEL = frozenset({"skimage/camera", "skimage/rocket", "extra/digikam_body
 #: photo's own level, which is known only by eye).
 WRONG_DEG = 0.5
 BASE_CHART = load_chart("base").chart
+#: The chart the turns are planned under (``--chart``; the workers are forked after :func:`main` sets it).
+CHART = BASE_CHART
 
 
 @dataclass
@@ -171,7 +173,7 @@ def one(job: tuple[str, str, Path, float]) -> Row:
     sid, group, path, angle = job
     t0 = time.perf_counter()
     lines, record = measure(tilted_file(sid, path, angle))
-    ops = [o for o in plan_image(record, BASE_CHART) if o.kind is OperationKind.STRAIGHTEN]
+    ops = [o for o in plan_image(record, CHART) if o.kind is OperationKind.STRAIGHTEN]
     op = ops[0] if ops else None
     return Row(sid, group, angle, None if op is None else float(op.params["angle_deg"]),
                op is not None and str(op.applied_by) == "renderer", asdict(lines), time.perf_counter() - t0,
@@ -259,7 +261,7 @@ def per_angle(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def replan(rows: list[Row], chart=BASE_CHART) -> list[Row]:
+def replan(rows: list[Row], chart=None) -> list[Row]:
     """The rows decided again by the plan as it now stands, on their measured lines (no re-measure)."""
     out = []
     for r in rows:
@@ -271,7 +273,7 @@ def replan(rows: list[Row], chart=BASE_CHART) -> list[Row]:
         if r.face_share:  # the largest face, at its size: what the rule reads of the faces
             height = r.face_share * min(record.frame.width, record.frame.height)
             record.faces = [Face(x=0.0, y=0.0, width=height, height=height, score=1.0, landmarks=[0.0] * 10)]
-        ops = [o for o in plan_image(record, chart) if o.kind is OperationKind.STRAIGHTEN]
+        ops = [o for o in plan_image(record, chart or CHART) if o.kind is OperationKind.STRAIGHTEN]
         op = ops[0] if ops else None
         out.append(Row(r.source, r.group, r.truth_deg, None if op is None else float(op.params["angle_deg"]),
                        op is not None and str(op.applied_by) == "renderer", r.lines, r.seconds, r.face_share))
@@ -364,9 +366,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=Path,
                         help="turn these photos instead of the tuning set (all count as 'other': their level is not "
                              "known by eye), e.g. published portraits no constant saw")
+    parser.add_argument("--chart", default="base",
+                        help="plan under this chart (its straighten axis: real_estate_interiors levels the verticals)")
     parser.add_argument("--fit", action="store_true",
                         help="also sweep the verticals witness's gates and the gates on what is told a retoucher")
     args = parser.parse_args(argv)
+    global CHART
+    CHART = load_chart(args.chart).chart
     data = Path(os.environ.get("POSTPROD_TESTDATA", ROOT.parent / "shared" / "data"))
     t0 = time.perf_counter()
     rows = run(data, tuple(args.angles), args.jobs, args.verbose, args.photos)
