@@ -57,7 +57,7 @@ TOLERANCE = {
     "wb_cast_a": (0.0, 0.2), "wb_cast_b": (0.0, 0.2),  # CIE Lab units (a just visible step is about 1)
     "wb_cast_mired": (0.0, 0.5), "wb_uncertainty_mired": (0.0, 0.5),
     "wb_temperature_shift_k": (0.01, 20.0),
-    "wb_tint": (0.0, 0.005),  # log2 green excess
+    "wb_tint": (0.0, 0.005), "wb_tint_uncertainty": (0.0, 0.005),  # log2 green excess
     "shadow_contrast": (0.0, 0.05),  # log2 of a gradient
     "noise_sigma": (1e-4, 0.0),
     "noise_luma": (1e-3, 0.0), "noise_red_green": (1e-3, 0.0), "noise_blue_green": (1e-3, 0.0),

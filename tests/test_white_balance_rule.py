@@ -154,6 +154,31 @@ def test_a_green_tint_is_removed_with_the_temperature_as_far_as_it_is_believed()
     assert _corrected_neutral(record, _wb(plan_image(record, BASE))) == pytest.approx([1.0, 1.0, 1.0], abs=2e-3)
 
 
+@pytest.mark.parametrize(("spread", "believed"), [(0.104, 0.48), (0.2, 0.2), (0.5, 0.04)])
+def test_each_frames_tint_is_believed_as_far_as_its_cues_agree_on_it(spread: float, believed: float) -> None:
+    # The same green reading (0.15): where the four cues agree on the tint (the floor, 0.104: white walls under a
+    # tube) about half is taken out; where they scatter (a scene of its own colours) next to nothing.
+    record = _record(40.0, tint_g=0.15, wb_tint_uncertainty=spread)
+    left = _corrected_neutral(record, _wb(plan_image(record, BASE)))
+    share = LIGHT_TINT_SPREAD**2 / (LIGHT_TINT_SPREAD**2 + spread**2)
+    assert share == pytest.approx(believed, abs=0.01)
+    assert green_tint(left) == pytest.approx(0.15 * (1.0 - share), abs=0.02)
+    assert cast_mired(left) == pytest.approx(0.0, abs=1.0)  # the temperature as without a tint
+
+
+def test_the_tints_spread_is_read_off_the_cues_scatter() -> None:
+    # Four cues that agree on a grey card's tint give the floor; on a scene of saturated colours they scatter.
+    rng = np.random.default_rng(3)
+    grey = np.clip(0.18 * light_rgb(30.0) * rng.normal(1.0, 0.02, (240, 320, 1)), 0.0, 1.0).astype(np.float32)
+    cast = white_balance_cast(grey, look_for_chart=False)
+    assert cast.tint_uncertainty == pytest.approx(0.104, abs=0.01)
+    patches = rng.uniform(0.02, 0.6, (6, 8, 3)).astype(np.float32)
+    colourful = np.repeat(np.repeat(patches, 40, axis=0), 40, axis=1)
+    scattered = white_balance_cast(colourful, look_for_chart=False)
+    assert scattered.tint_uncertainty > cast.tint_uncertainty
+    assert colour_measure(grey, look_for_chart=False).tint_uncertainty == cast.tint_uncertainty
+
+
 def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
     # A field of flowers: the four light estimates scatter by 60 mired around a 40 mired "cast".
     ops = plan_image(_record(40.0, uncertainty=60.0), BASE)

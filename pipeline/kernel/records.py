@@ -436,6 +436,10 @@ class ColourMeasure:
         "wb_uncertainty_mired", pa.float64(),
         "How far off wb_cast_mired may be (one standard deviation, mired): the scatter of the four cues, or of a "
         "ColorChecker's greys.")
+    tint_uncertainty: float | None = column(
+        "wb_tint_uncertainty", pa.float64(),
+        "How far off wb_tint may be (one spread, log2): from the four cues' scatter on it (null with fewer than "
+        "two cues). The plan takes a tint out as far as it is believed over what lights are.")
     colour_checker: bool | None = column(
         "wb_colour_checker", pa.bool_(),
         "True when the light was read off the grey patches of a ColorChecker 24 in the frame, not the scene's cues.")

@@ -42,7 +42,8 @@ MEASUREMENT_FIELDS = (
     "luminance_p50", "clipped_highlights_pct",
     "clipped_shadows_pct", "clipped_shadows_pct_r", "clipped_shadows_pct_g", "clipped_shadows_pct_b",
     "wb_cast_a", "wb_cast_b",
-    "wb_temperature_shift_k", "wb_cast_mired", "wb_tint", "wb_uncertainty_mired", "sharpness", "sharpness_peak",
+    "wb_temperature_shift_k", "wb_cast_mired", "wb_tint", "wb_uncertainty_mired", "wb_tint_uncertainty",
+    "sharpness", "sharpness_peak",
     "noise_sigma",
     "horizon_tilt_deg", "verticals_tilt_deg", "lines_found", "phash", "saliency_map",
 )  # fmt: skip

@@ -84,6 +84,13 @@ MIN_CUES = 2
 # source out no figure improves, so kept.
 SPREAD_TO_UNCERTAINTY = 1.15
 MIN_UNCERTAINTY_MIRED = 5.0
+# The cues' scatter on the green tint (standard deviation of their log2 tints) says how far off the tint is:
+# one spread is sqrt(TINT_UNCERTAINTY_FLOOR^2 + (TINT_SPREAD_TO_UNCERTAINTY * scatter)^2), fitted on the
+# accuracy benchmark's tuning split (170 published photos and their cast twins, truth: the tint injected) by
+# benchmarks/fit_tint_spread.py (a Laplace error's scale: the tails are a scene's own colour). The mired scatter
+# says nothing of the tint's error (correlation -0.05 there); the tint's own does (0.38, 0.55 held out).
+TINT_SPREAD_TO_UNCERTAINTY = 1.28
+TINT_UNCERTAINTY_FLOOR = 0.104
 # Bluer than this the kelvin column has no meaning (1e6 K); the mired reading carries on.
 _MIN_ABSOLUTE_MIRED = 1.0
 
@@ -107,6 +114,9 @@ class WhiteBalanceCast:
         log2 green excess over the locus light of that temperature (+ green, - magenta).
     uncertainty_mired : float
         How far off the mired reading may be (one standard deviation): the cues' scatter.
+    tint_uncertainty : float or None
+        How far off the tint may be (one spread, log2): from the cues' scatter on it, whatever read the light
+        (None with fewer than two cues).
     cues : dict
         Each cue's reading in mired (for reports and tests).
     colour_checker : bool
@@ -125,6 +135,7 @@ class WhiteBalanceCast:
     mired: float = 0.0
     tint: float = 0.0
     uncertainty_mired: float = 0.0
+    tint_uncertainty: float | None = None
     cues: dict[str, float] = field(default_factory=dict)
     colour_checker: bool = False
     colour_checker_box: tuple[float, float, float, float] | None = None
@@ -294,6 +305,9 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
     else:
         light = np.exp(np.median(np.log(np.array(list(lights.values()))), axis=0))
         uncertainty = max(MIN_UNCERTAINTY_MIRED, SPREAD_TO_UNCERTAINTY * float(np.std(list(readings.values()))))
+    tints = [green_tint(v) for v in lights.values()]
+    tint_uncertainty = (math.hypot(TINT_UNCERTAINTY_FLOOR, TINT_SPREAD_TO_UNCERTAINTY * float(np.std(tints)))
+                        if len(tints) >= 2 else None)
     m = cast_mired(light)
     a, b = lab_of_light(light)
     kelvin = 1e6 / max(D65_MIRED + m, _MIN_ABSOLUTE_MIRED)
@@ -301,7 +315,8 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
         a=a, b=b, temperature_shift_k=kelvin - D65_CCT_K,
         neutral_fraction=_neutral_fraction(subsample(work, 40_000), light),
         mired=m, tint=green_tint(light),
-        uncertainty_mired=uncertainty, cues=readings, colour_checker=checker is not None,
+        uncertainty_mired=uncertainty, tint_uncertainty=tint_uncertainty, cues=readings,
+        colour_checker=checker is not None,
         colour_checker_box=None if checker is None else checker.bounds, backdrop=sweep is not None,
     )
 
@@ -364,6 +379,7 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: b
         return ColourMeasure(chroma_p99=chroma, off_tone_chroma_p99=off_tone)
     return ColourMeasure(cast_a=cast.a, cast_b=cast.b, temperature_shift_k=cast.temperature_shift_k,
                          cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
+                         tint_uncertainty=cast.tint_uncertainty,
                          colour_checker=cast.colour_checker,
                          colour_checker_box=None if cast.colour_checker_box is None else list(cast.colour_checker_box),
                          backdrop=cast.backdrop, chroma_p99=chroma, off_tone_chroma_p99=off_tone)

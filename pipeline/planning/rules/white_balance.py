@@ -227,32 +227,44 @@ SKIN_TINT, SKIN_TINT_SPREAD = -0.447, 0.141
 #: LEDs, +-0.006 Duv (about +-0.15), as one and a half spreads; daylight and tungsten lie on the line, the CIE's
 #: fluorescents within 0.01 Duv of it. Not fitted (the accuracy benchmark injects tints of +-0.1).
 LIGHT_TINT_SPREAD = 0.10
-#: How far the neutrals' reading of the tint strays from the light's (log2, one spread): the accuracy benchmark's
-#: tuning split, its published photos and their exposure and cast twins (RAW and rendered, 387 readings): a median
-#: |error| of 0.118-0.127, over 0.674 (the median of a normal's |error| in spreads).
+#: How far the neutrals' reading of the tint strays from the light's (log2, one spread), for a record measured
+#: before each frame's was (``colour.tint_uncertainty``, from its cues' scatter on the tint): the accuracy
+#: benchmark's tuning split, its published photos and their exposure and cast twins (RAW and rendered, 387
+#: readings): a median |error| of 0.118-0.127, over 0.674 (the median of a normal's |error| in spreads).
 NEUTRAL_TINT_SPREAD = 0.18
+
+
+def neutral_tint_spread(colour: ColourMeasure) -> float:
+    """How far the neutrals' tint may be off the light's (log2, one spread): the frame's own, from its cues' scatter
+    on the tint (``colour.tint_uncertainty``), or :data:`NEUTRAL_TINT_SPREAD` for a record measured before it was."""
+    spread = colour.tint_uncertainty
+    return NEUTRAL_TINT_SPREAD if spread is None or not spread > 0 else float(spread)
 
 
 def tint_believed(colour: ColourMeasure, weighed: bool = False) -> ColourMeasure:
     """``colour`` with its light's green tint (``tint``, ``cast_a``) taken as far as the reading is to be believed
     over what lights are (:data:`LIGHT_TINT_SPREAD`): the reading's share of the two, by inverse variance
-    (the neutrals' :data:`NEUTRAL_TINT_SPREAD`; ``weighed`` with the faces' skin, its
+    (the neutrals' spread, :func:`neutral_tint_spread`; ``weighed`` with the faces' skin, its
     :data:`SKIN_TINT_SPREAD` too).
 
     The neutrals read a scene's tint no better than 0.12-0.2 (median) off on the accuracy benchmark, while real
     lights lie within about 0.1 of the line: taken whole, the tint they read put more colour into a picture than
     it took out (beer by candlelight read 0.45 magenta, Lab a* 10.6 beyond its light's temperature: taken out, the
-    picture went green). Believed a quarter (half with the skin), it is taken out as far as it is likely a light's.
-    A ColorChecker's or a white backdrop's greys are believed whole: not called for them. Only the light's green
-    moves, so its red/blue ratio, the temperature read, stays (a reviewer's shift starts from the plan's light:
-    :func:`reviewed_params`).
+    picture went green). Each frame's reading is believed as far as its four cues agree on the tint: about half
+    where they agree (white walls under a tube), a few per cent where they scatter by 0.3 (a scene of its own
+    colours). With one spread for every frame a quarter of each reading was taken out: on the accuracy
+    benchmark's held-out published photos and cast twins (256 frames, none fitted on;
+    ``benchmarks/fit_tint_spread.py``) the tint left on a neutral after the plan, over 0.15, fell 32 -> 9
+    (its tinted twins 9 -> 2 of 72), its mean 0.072 -> 0.047. A ColorChecker's or a white backdrop's greys are
+    believed whole: not called for them. Only the light's green moves, so its red/blue ratio, the temperature
+    read, stays (a reviewer's shift starts from the plan's light: :func:`reviewed_params`).
     """
     if colour.cast_a is None or colour.cast_b is None:
         return colour
     light = lab_to_linear_srgb(50.0, colour.cast_a, colour.cast_b)
     if not np.all(light > 0):
         return colour
-    read = NEUTRAL_TINT_SPREAD**-2 + (SKIN_TINT_SPREAD**-2 if weighed else 0.0)
+    read = neutral_tint_spread(colour)**-2 + (SKIN_TINT_SPREAD**-2 if weighed else 0.0)
     share = read / (read + LIGHT_TINT_SPREAD**-2)
     t = green_tint(light)
     a, b = lab_of_light(light * np.array([1.0, 2.0 ** ((share - 1.0) * t), 1.0]))  # green alone: the same mired
@@ -314,11 +326,13 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None, tint: float | N
 
     With the skin's ``tint``, the light's green tint is weighed the same way: the skin's reading less
     :data:`SKIN_TINT`, with the neutrals' share of the temperature's weights (their tint strays with their
-    temperature: a scene's colour pulls both; no weight of its own is fitted). Without it, the neutrals' tint is
-    kept, and the plan takes it out in full: a press photo's magenta neutrals (a red carpet's backdrop, skin all
-    over the frame; serengil/deepface's ``img1.jpg``) read 6 mired once the skin weighed in, but their Lab a* of
-    8.8 was taken out whole, turning the face from a skin hue of 51 deg to a greenish 79 deg, under a reason that
-    spoke of 5 mired alone. Measured by ``benchmarks/skin_witness.py --tints``.
+    temperature: a scene's colour pulls both). Weighed by the tint's own spreads instead (the neutrals'
+    :func:`neutral_tint_spread`), PASCAL's groups and the astronaut under tinted lights read 0.063 off where they
+    read 0.026 (their cues agree on the temperature, and their tint is right): not kept. Without the skin's tint,
+    the neutrals' tint is kept, and the plan takes it out in full: a press photo's magenta neutrals (a red carpet's
+    backdrop, skin all over the frame; serengil/deepface's ``img1.jpg``) read 6 mired once the skin weighed in,
+    but their Lab a* of 8.8 was taken out whole, turning the face from a skin hue of 51 deg to a greenish 79 deg,
+    under a reason that spoke of 5 mired alone. Measured by ``benchmarks/skin_witness.py --tints``.
     """
     colour = record.colour
     if (skin is None or colour.colour_checker or colour.backdrop or colour.uncertainty_mired is None
