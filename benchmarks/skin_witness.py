@@ -59,6 +59,13 @@ that day the plan took the neutrals' tint out whole: left on a neutral, the unti
 | photos as published: read, the skin's tint weighed in too | 75 | 0.050 | 0.164 | 20 | 3 |
 | photos as published: left on a neutral by the plan, the skin's tint weighed in | 75 | 0.000 | 0.000 | 0 | 0 |
 
+With each frame's tint believed as far as its cues agree on it (``wb_tint_uncertainty``, a5c28e5; the same 1064
+twins, analysed again): left on a neutral by the plan, the skin's tint weighed in, the untinted twins with a cast
+read 0.010 (median; was 0.011), 90th percentile 0.055 (0.060), over 0.1 6 of 321 (4); the tinted twins over 0.1
+436 (429), over 0.2 2 (1) of 574 (most are left as shot, their temperature within the tolerance, and keep the 0.15
+injected); the tint kept, untinted over 0.1 29 -> 24, tinted over 0.2 14 -> 12. On portraits the change is within a
+few twins either way; on the accuracy benchmark's scenes it is not (``benchmarks/fit_tint_spread.py``).
+
 On photos it was not read on (the shared PASCAL groups and the astronaut, 20 tinted twins:
 ``tests/test_white_balance_skin.py``) the neutrals read the tint well already, 0.028 off (median), weighed 0.026;
 the worst 0.12 -> 0.16 (a group whose three faces read 0.25 more magenta than published skin).
