@@ -46,8 +46,6 @@ if str(ROOT) not in sys.path:
 
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure import colour as C  # noqa: E402
-from pipeline.imaging.measure.common import WORK_LONG_EDGE, resize_long_edge  # noqa: E402
-from pipeline.imaging.measure.metering import inverse_tone_curve  # noqa: E402
 from pipeline.imaging.white_balance import green_tint  # noqa: E402
 from pipeline.kernel.records import SourceKind  # noqa: E402
 
@@ -62,11 +60,7 @@ def cue_tints(item: dict) -> dict:
     decoded = decode_proxy(CACHE / "corpus" / item["file"], SourceKind.RASTER if rendered else SourceKind.RAW,
                            1280, 200_000_000)
     rgb = decoded.rgb
-    work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
-    work = np.ascontiguousarray(np.clip(work, 0.0, None))
-    if rendered:
-        work = np.ascontiguousarray(inverse_tone_curve(work).astype(np.float32))
-    ok = C.usable_pixels(work)
+    work, ok = C.working_copy(rgb, rendered)
     tints = {}
     for name, cue in C.CUES.items():
         light = C._light(cue(work, ok))

@@ -28,8 +28,6 @@ if str(ROOT) not in sys.path:
 from benchmarks.accuracy import DEFAULT_CACHE  # noqa: E402
 from pipeline.imaging.decode import decode_proxy  # noqa: E402
 from pipeline.imaging.measure import colour  # noqa: E402
-from pipeline.imaging.measure.common import WORK_LONG_EDGE, resize_long_edge  # noqa: E402
-from pipeline.imaging.measure.metering import inverse_tone_curve  # noqa: E402
 from pipeline.kernel.records import SourceKind  # noqa: E402
 
 POOLS = (("corpus", "tuning"), ("corpus_extra", "tuning_extra"))
@@ -78,12 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             path = corpus / item["file"]
             kind = SourceKind.RAW if path.suffix.lower() == ".dng" else SourceKind.RASTER
             rgb = decode_proxy(path, kind, 1600, 250_000_000).rgb
-            rendered = item["domain"] == "rendered"
-            work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
-            work = np.ascontiguousarray(np.clip(work, 0.0, None))
-            if rendered:
-                work = np.ascontiguousarray(inverse_tone_curve(work).astype(np.float32))
-            ok = colour.usable_pixels(work)
+            work, ok = colour.working_copy(rgb, item["domain"] == "rendered")
             lights = {}
             for name, cue in cues.items():
                 try:

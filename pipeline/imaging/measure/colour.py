@@ -246,6 +246,18 @@ CUES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray | None]] = {
 }
 
 
+def working_copy(rgb: np.ndarray, rendered: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The picture the cues read, and its usable pixels (:func:`usable_pixels`): ``rgb`` at most
+    :data:`~pipeline.imaging.measure.common.WORK_LONG_EDGE` on its long edge, without negatives, and for a
+    ``rendered`` source in its scene light (the light multiplied the scene, not the tone-mapped picture: the module
+    docstring)."""
+    work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
+    work = np.ascontiguousarray(np.clip(work, 0.0, None))
+    if rendered:
+        work = np.ascontiguousarray(inverse_tone_curve(work).astype(np.float32))
+    return work, usable_pixels(work)
+
+
 def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: bool = True,
                        backdrop_rgb: np.ndarray | None = None) -> WhiteBalanceCast | None:
     """The light of the image's neutral surfaces: a ColorChecker's greys where one is in the frame, else four
@@ -278,11 +290,7 @@ def white_balance_cast(rgb: np.ndarray, *, rendered: bool = False, look_for_char
     rgb = check_rgb(rgb)
     checker = find_colour_checker(rgb, rendered=rendered) if look_for_chart else None
     sweep = None if checker is not None or backdrop_rgb is None else backdrop_light(backdrop_rgb)
-    work = resize_long_edge(rgb, WORK_LONG_EDGE) if max(rgb.shape[:2]) > WORK_LONG_EDGE else rgb
-    work = np.ascontiguousarray(np.clip(work, 0.0, None))
-    if rendered:  # the light multiplied the scene, not the tone-mapped picture (module docstring)
-        work = np.ascontiguousarray(inverse_tone_curve(work).astype(np.float32))
-    ok = usable_pixels(work)
+    work, ok = working_copy(rgb, rendered)
     n_ok = int(ok.sum())
     if n_ok < 0.005 * ok.size or n_ok < 50:
         return None
