@@ -613,9 +613,9 @@ def proposal_note(chart: Chart, shift: float, uncertainty: float | None = None) 
                 f"{limit:g} applied unseen (firelight, gold, foliage or a blue hour read as casts too): proposed, "
                 "not applied; accept it if the light is a cast")
     if uncertainty is not None and uncertainty > VISIBLE_SHIFT_MIRED:
-        return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture, whose estimates disagree by "
-                f"+-{uncertainty:.0f} mired (more than the {VISIBLE_SHIFT_MIRED:g} anyone sees): no neutral surface "
-                "says the light (a sky, water or foliage reads as a cast too): proposed, not applied; accept it if "
+        return (f"a {abs(shift):.0f} mired shift of a light guessed from the picture whose estimates disagree by "
+                f"+-{uncertainty:.0f} mired, more than the {VISIBLE_SHIFT_MIRED:g} anyone sees (no neutral surface "
+                "says the light: a sky, water or foliage reads as a cast too): proposed, not applied; accept it if "
                 "the light is a cast")
     return None
 
