@@ -142,7 +142,7 @@ def test_a_green_tint_is_removed_with_the_temperature_as_far_as_it_is_believed()
     op = _wb(plan_image(record, BASE))
     untinted = _wb(plan_image(_record(40.0), BASE))
     # The green (a* lower) is taken out too, the temperature as without it: as far as a tint the neutrals read is
-    # likely a light's (tint_believed: their reading strays 0.18, lights 0.10 from the black-body line).
+    # likely a light's (tint_believed: a record without its own spread strays 0.18, lights 0.10 from the line).
     share = LIGHT_TINT_SPREAD**2 / (LIGHT_TINT_SPREAD**2 + NEUTRAL_TINT_SPREAD**2)
     assert op.params["tint_shift"] > untinted.params["tint_shift"] + 0.5
     assert op.params["mired_shift"] == pytest.approx(untinted.params["mired_shift"], abs=0.2)

@@ -296,7 +296,7 @@ def test_planned_white_balance_finds_the_scene_light(tmp_path: Path, scene, shot
         linear = decode_raw_linear(raw, half_size=True).astype(np.float32) / 65535
     cast = white_balance_cast(linear)
     # The scene is grey: greys known to be grey (as a ColorChecker's), whose tint the plan believes whole (a tint the
-    # neutrals of a scene read is believed a quarter: tint_believed, and the XMP says what the plan applies).
+    # neutrals of a scene read is believed as far as its cues agree: tint_believed; the XMP says what the plan applies).
     rec = _record(source_path="grey.dng", format="dng", width=384, height=256, wb_cast_a=cast.a, wb_cast_b=cast.b,
                   wb_temperature_shift_k=cast.temperature_shift_k, as_shot_temperature_k=baseline.as_shot_temperature_k,
                   as_shot_tint=baseline.as_shot_tint, as_shot_wb_source=baseline.wb_source, baseline_exposure_ev=0.0,
@@ -590,7 +590,7 @@ def test_instructions_made_a_chunk_at_a_time_are_the_same_files(shoot_out: tuple
 
 def test_the_sidecars_white_is_the_one_the_renderer_applies() -> None:
     """A JPEG whose neutrals read warm and magenta (tint -0.35): the plan takes out a quarter of the tint
-    (tint_believed), and the sidecar's white says that, not the measured light's whole tint, so Lightroom opens the
+    (tint_believed, for a record measured without its own spread), and the sidecar's white says that, not the measured light's whole tint, so Lightroom opens the
     file as it was delivered (it wrote a Tint 31 greener than the delivered file for deepface's img1.jpg)."""
     from pipeline.imaging.white_balance import lab_of_light, light_rgb
 
