@@ -591,7 +591,8 @@ def test_instructions_made_a_chunk_at_a_time_are_the_same_files(shoot_out: tuple
 def test_the_sidecars_white_is_the_one_the_renderer_applies() -> None:
     """A JPEG whose neutrals read warm and magenta (tint -0.35): the plan takes out a quarter of the tint
     (tint_believed, for a record measured without its own spread), and the sidecar's white says that, not the
-    measured light's whole tint, so Lightroom opens the file as it was delivered (it wrote a Tint 31 greener than the delivered file for deepface's img1.jpg)."""
+    measured light's whole tint, so Lightroom opens the file as it was delivered (it wrote a Tint 31 greener than the
+    delivered file for deepface's img1.jpg)."""
     from pipeline.imaging.white_balance import lab_of_light, light_rgb
 
     a, b = lab_of_light(light_rgb(60.0) * np.array([1.0, 2.0**-0.35, 1.0]))
