@@ -155,6 +155,39 @@ def test_a_scene_asking_a_guessed_shift_beyond_the_limit_is_levelled_and_flagged
     assert max(whites) - min(whites) < 1.0  # one white for the series
 
 
+def test_a_scene_read_by_scattered_estimates_is_held_whatever_the_charts_limit() -> None:
+    """The same under real_estate_interiors (up to 200 mired unseen): a series whose frames' light estimates scatter
+    by more than a shift anyone sees is held at its median As Shot white and flagged, as each frame's own correction
+    is proposed; the same series read by estimates that agree is levelled to the scene's white, applied."""
+    from pipeline.imaging.scene_light import mired_tint, rendered_white
+    from pipeline.planning.consistency import applied_gains
+    from pipeline.planning.scenes import frame_light
+
+    chart = load_chart("real_estate_interiors").chart
+
+    def series(uncertainty: float) -> list:
+        records = [frame(f"t{k}.dng", 30 * k, light_cct=2700, white_shift=shift)
+                   for k, shift in enumerate((-100, -115, -105))]
+        for r in records:
+            r.colour.uncertainty_mired = uncertainty
+        return records
+
+    scattered = series(90.0)
+    assert all(_wb(plan_image(r, chart)).applied_by is AppliedBy.RETOUCHER for r in scattered)  # each: proposed
+    plan_shoot(scattered, chart)
+    for r in scattered:
+        (flag,) = [o for o in r.operations if o.params.get("check") == "scene_white_balance"]
+        assert "disagree by +-90 mired" in flag.reason and "kept at their median As Shot white" in flag.reason
+        white = mired_tint(rendered_white(applied_gains(r.operations), frame_light(r).as_shot_xy))[0]
+        assert abs(white - mired_tint(frame_light(scattered[1]).as_shot_xy)[0]) < 15.0  # near as shot
+    agreeing = series(20.0)
+    plan_shoot(agreeing, chart)
+    for r in agreeing:
+        assert not [o for o in r.operations if o.params.get("check") == "scene_white_balance"]
+        (op,) = [o for o in r.operations if o.kind is OperationKind.WHITE_BALANCE]
+        assert op.applied_by is AppliedBy.RENDERER and "scene" in op.reason
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     """Through the pipeline (base): scikit-image's coffee as published (a brown cup and saucer on a wooden table) and

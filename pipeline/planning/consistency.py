@@ -129,7 +129,13 @@ class WhiteMatch:
         The shift (mired, + warmer) from the scene's median As Shot white to the white its pictures ask for, when
         it is beyond the chart's ``white_balance.propose_above_mired`` and guessed (no ColorChecker or white
         backdrop in the scene read it): the scene keeps its median As Shot white instead (``left_as_shot``), and a
-        person decides the shift for the whole series. None otherwise.
+        person decides the shift for the whole series. Held so too, whatever the chart allows unseen, where its
+        frames' light estimates scatter (their median ``uncertainty_mired``) by more than
+        :data:`~pipeline.planning.rules.white_balance.VISIBLE_SHIFT_MIRED`: no neutral surface says their light (a
+        frame's own such correction is proposed, :func:`~pipeline.planning.rules.white_balance.proposal_note`).
+        None otherwise.
+    held_scatter : float or None
+        That median scatter (mired) when it held the shift; None otherwise.
     """
 
     gains: np.ndarray
@@ -141,6 +147,7 @@ class WhiteMatch:
     left_as_shot: bool
     chart_frames: int = 0
     held_mired: float | None = None
+    held_scatter: float | None = None
 
 
 def scene_members(records: Sequence[ImageRecord], min_frames: int) -> dict[int, list[int]]:
@@ -353,7 +360,7 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
     ``consistency.min_frames`` frames with one. A black-and-white frame follows nothing: it has no colour to
     match (:func:`~pipeline.planning.rules.white_balance.is_monochrome`).
     """
-    from pipeline.planning.rules.white_balance import is_monochrome  # here: as in own_exposure
+    from pipeline.planning.rules.white_balance import VISIBLE_SHIFT_MIRED, is_monochrome  # here: as in own_exposure
 
     if chart.white_balance.policy is WhiteBalancePolicy.AS_SHOT:
         return {}
@@ -377,8 +384,12 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         # A guessed shift beyond the chart's limit is a person's to make, as a frame's own is
         # (:func:`~pipeline.planning.rules.white_balance.proposal_note`); the series is still levelled to one white.
         shift = mired_tint(as_shot)[0] - mired_tint(scene)[0]
+        spreads = [records[i].colour.uncertainty_mired for i in group
+                   if own[i] is not None and records[i].colour.uncertainty_mired is not None]
+        scatter = float(np.median(spreads)) if spreads else None
+        scattered = scatter is not None and scatter > VISIBLE_SHIFT_MIRED
         held = (shift if not left and not on_chart and not any(records[i].colour.backdrop for i in group)
-                and abs(shift) > chart.white_balance.propose_above_mired else None)
+                and (abs(shift) > chart.white_balance.propose_above_mired or scattered) else None)
         if left or held is not None:
             scene = as_shot
         for i in group:
@@ -388,7 +399,9 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
             applied = rendered_white(applied_gains(operations[i]), white_as_shot)
             white = _blend(applied, scene, 1.0 if on_chart else rules.strictness)
             out[i] = WhiteMatch(gains_for_white(white, white_as_shot), white, scene, own[i], white_as_shot,
-                                len(wishes), left or held is not None, len(on_chart), held)
+                                len(wishes), left or held is not None, len(on_chart), held,
+                                scatter if held is not None and abs(held) <= chart.white_balance.propose_above_mired
+                                else None)
     return out
 
 

@@ -156,16 +156,20 @@ def plan_scene_white_balance(records: Sequence[ImageRecord], chart: Chart, plans
 
 def _held_white_flag(match: WhiteMatch, scene: int, chart: Chart) -> list[Operation]:
     """The flag of a scene kept at its median As Shot white because the shift its pictures ask for is a guess beyond
-    the chart's ``white_balance.propose_above_mired`` (:attr:`~pipeline.planning.consistency.WhiteMatch.held_mired`)."""
+    the chart's ``white_balance.propose_above_mired``, or read by estimates that scatter
+    (:attr:`~pipeline.planning.consistency.WhiteMatch.held_mired`, ``held_scatter``)."""
     if match.held_mired is None:
         return []
     held, limit = match.held_mired, chart.white_balance.propose_above_mired
+    why = (f"more than the chart's {limit:g} applied unseen (a scene's own colour, firelight or a warm room, reads so "
+           "as readily as a cast)" if match.held_scatter is None else
+           f"read by light estimates that disagree by +-{match.held_scatter:.0f} mired (no neutral surface says the "
+           "light: a sky, water or foliage reads as a cast too)")
     return check_operation(
         AcceptanceAction.FLAG, "scene_white_balance",
-        f"scene {scene}'s pictures ask for a {abs(held):.0f} mired {'warmer' if held > 0 else 'cooler'} white, more "
-        f"than the chart's {limit:g} applied unseen (a scene's own colour, firelight or a warm room, reads so as "
-        "readily as a cast): its frames are kept at their median As Shot white; if the light is a cast, correct a "
-        "frame in the review and propagate it to the scene", held, 0.0)
+        f"scene {scene}'s pictures ask for a {abs(held):.0f} mired {'warmer' if held > 0 else 'cooler'} white, "
+        f"{why}: its frames are kept at their median As Shot white; if the light is a cast, correct a frame in the "
+        "review and propagate it to the scene", held, 0.0)
 
 
 def _exposure_ops(match: ExposureMatch, scene: int, chart: Chart) -> list[Operation]:
