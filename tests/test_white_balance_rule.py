@@ -43,6 +43,7 @@ from pipeline.planning.rules.white_balance import (
     is_a_light,
     is_skin,
     kelvin_shift,
+    light_uncertainty,
     reviewed_params,
     shown,
     skin_hue_margin,
@@ -766,6 +767,17 @@ def test_the_skin_weighs_in_on_the_lights_tint_too() -> None:
     greener = _record(58.0, uncertainty=37.0, faces=[_pale_face(_published_skin(0.0, green=2.0**(SKIN_TINT + 0.3)))],
                       tint_g=-0.38)
     assert skin_weighed_colour(greener, skin_mired(greener), skin_tint(greener)).tint > weighed.tint + 0.15
+
+
+def test_the_lights_uncertainty_is_weighed_with_the_skin() -> None:
+    # Neutrals that scatter by 90 mired (a colourful scene) with a face that is skin: the skin, read within its own
+    # spread, says the light; the scatter a scene's hold on a guessed white reads is the pair's (under the skin's
+    # spread), not the neutrals' alone. Without a face, the neutrals'.
+    face = _pale_face(_published_skin(0.0, green=2.0**SKIN_TINT))
+    with_face = _record(58.0, uncertainty=90.0, faces=[face])
+    assert light_uncertainty(with_face, BASE) < SKIN_SPREAD_MIRED
+    assert light_uncertainty(_record(58.0, uncertainty=90.0), BASE) == 90.0
+    assert light_uncertainty(_record(58.0, uncertainty=None), BASE) is None
 
 
 def test_a_tint_taken_out_is_named_in_the_reason() -> None:

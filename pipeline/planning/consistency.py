@@ -130,7 +130,8 @@ class WhiteMatch:
         it is beyond the chart's ``white_balance.propose_above_mired`` and guessed (no ColorChecker or white
         backdrop in the scene read it): the scene keeps its median As Shot white instead (``left_as_shot``), and a
         person decides the shift for the whole series. Held so too, whatever the chart allows unseen, where its
-        frames' light estimates scatter (their median ``uncertainty_mired``) by more than
+        frames' light estimates scatter (their median uncertainty, weighed with the skin where faces weigh in:
+        :func:`~pipeline.planning.rules.white_balance.light_uncertainty`) by more than
         :data:`~pipeline.planning.rules.white_balance.VISIBLE_SHIFT_MIRED`: no neutral surface says their light (a
         frame's own such correction is proposed, :func:`~pipeline.planning.rules.white_balance.proposal_note`).
         None otherwise.
@@ -360,7 +361,11 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
     ``consistency.min_frames`` frames with one. A black-and-white frame follows nothing: it has no colour to
     match (:func:`~pipeline.planning.rules.white_balance.is_monochrome`).
     """
-    from pipeline.planning.rules.white_balance import VISIBLE_SHIFT_MIRED, is_monochrome  # here: as in own_exposure
+    from pipeline.planning.rules.white_balance import (  # here: as in own_exposure
+        VISIBLE_SHIFT_MIRED,
+        is_monochrome,
+        light_uncertainty,
+    )
 
     if chart.white_balance.policy is WhiteBalancePolicy.AS_SHOT:
         return {}
@@ -384,8 +389,8 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         # A guessed shift beyond the chart's limit is a person's to make, as a frame's own is
         # (:func:`~pipeline.planning.rules.white_balance.proposal_note`); the series is still levelled to one white.
         shift = mired_tint(as_shot)[0] - mired_tint(scene)[0]
-        spreads = [records[i].colour.uncertainty_mired for i in group
-                   if own[i] is not None and records[i].colour.uncertainty_mired is not None]
+        spreads = [u for i in group if own[i] is not None
+                   for u in (light_uncertainty(records[i], chart),) if u is not None]
         scatter = float(np.median(spreads)) if spreads else None
         scattered = scatter is not None and scatter > VISIBLE_SHIFT_MIRED
         held = (shift if not left and not on_chart and not any(records[i].colour.backdrop for i in group)

@@ -355,6 +355,15 @@ def skin_weighed_colour(record: ImageRecord, skin: float | None, tint: float | N
                             "temperature_shift_k": kelvin_shift(both), "uncertainty_mired": (w_neutrals + w_skin)**-0.5})
 
 
+def light_uncertainty(record: ImageRecord, chart: Chart) -> float | None:
+    """How far off the frame's light may be (one standard deviation, mired), as the rule judges it: the neutrals'
+    scatter, weighed with the faces' skin where faces weigh in (:func:`skin_weighed_colour`); None unmeasured."""
+    developed = develops_raw(chart)
+    weighed = skin_weighed_colour(record, skin_mired(record, developed=developed))
+    uncertainty = (weighed if weighed is not None else record.colour).uncertainty_mired
+    return None if uncertainty is None else float(uncertainty)
+
+
 def moved_cast(cast_a: float, cast_b: float, from_mired: float, to_mired: float) -> tuple[float, float]:
     """The Lab ``(a*, b*)`` of a light read ``(cast_a, cast_b)`` at ``from_mired`` moved along the locus to
     ``to_mired`` (both against D65, + warm), its green tint kept: the light the neutrals and the skin read
