@@ -189,6 +189,10 @@ def test_a_cast_the_cues_disagree_on_is_left_as_shot_and_flagged() -> None:
     # (a warm reading: judged from the warmth published photographs read, 17 mired beyond it)
     assert flag.confidence == pytest.approx(cast_confidence(40.0 - PUBLISHED_WARMTH_MIRED, 60.0), abs=0.01)
     assert flag.confidence < BASE.white_balance.min_confidence
+    # Estimates 60 mired apart say no light at all (more than a shift anyone sees): the flag says so; 30 apart, not.
+    assert "no neutral surface says the light" in flag.reason
+    (unsure,) = _flags(plan_image(_record(40.0, uncertainty=30.0), BASE), "white_balance")
+    assert "not sure" in unsure.reason and "no neutral surface" not in unsure.reason
     # Within the tolerance there is nothing to flag either.
     assert plan_image(_record(8.0, uncertainty=60.0), BASE) == [] or not _flags(plan_image(_record(8.0, 60.0), BASE),
                                                                                  "white_balance")

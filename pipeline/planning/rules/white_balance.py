@@ -434,8 +434,11 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
                                           target, confidence, judged=judged, developed=developed)
+            scattered = (f"; its light estimates disagree by more than the {VISIBLE_SHIFT_MIRED:g} mired anyone sees: "
+                         "no neutral surface says the light (a sky, water, foliage?)"
+                         if uncertainty is not None and uncertainty > VISIBLE_SHIFT_MIRED else "")
             why = (f": not sure the picture is too {direction} rather than {direction} by nature (confidence "
-                   f"{confidence:.2f} < {wb.min_confidence:g})" if confidence < wb.min_confidence else
+                   f"{confidence:.2f} < {wb.min_confidence:g}){scattered}" if confidence < wb.min_confidence else
                    ", read off what stands on a white backdrop blown white (two channels or more), which says "
                    "nothing of the light: the product's own colours, not its light" if on_blown_backdrop(record) else
                    f" and {'green' if (colour.tint or 0.0) > 0 else 'magenta'} beyond any light's (tint "
