@@ -40,8 +40,9 @@ class MeasureExposure(Stage):
     # 8: the chroma beyond the picture's tone (off_tone_chroma_p99): a toned black-and-white picture keeps its tone.
     # 9: the proxy's noise as the renderer reads a picture's (noise_luma, noise_red_green, noise_blue_green), which the
     # plan compares across a camera's frames. 10: how far off the light's tint may be (wb_tint_uncertainty), which
-    # the plan believes each frame's tint by.
-    version = 10
+    # the plan believes each frame's tint by. 11: the bars a picture was padded with (border_bars), which its crops
+    # leave out.
+    version = 11
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -564,6 +564,11 @@ class ContentMeasure:
         "palette", pa.string(),
         "The colours the frame shows, for grouping scenes: the histogram of its pixels' colours around its "
         "median colour (5x5 bins of ln R/G, ln B/G), each bin's square-rooted share as one hex digit (25 digits).")
+    border_bars: list[float] | None = column(
+        "border_bars", pa.list_(pa.float64()),
+        "The flat bars the picture was padded with to fit another aspect (a letterbox above and below, a pillarbox "
+        "left and right), as shares of the width and height [left, top, right, bottom]: crops are placed inside "
+        "them. Null without.")
 
 
 @dataclass

@@ -284,6 +284,84 @@ def palette_distance(a: str, b: str) -> float:
     return float(np.linalg.norm(da - db)) / np.sqrt(2.0)
 
 
+#: A border bar: an edge row (column) of which at least this share of the pixels is the bar's colour (within
+#: :data:`BAR_CODES` sRGB code values in every channel; a credit line of text inside the bar leaves most of its row
+#: the bar's) ...
+BAR_ROW_SHARE = 0.75
+#: ... one row of the pair all but a few pixels of it (a flat fill; a credit may run through every row of the other) ...
+BAR_FLAT_SHARE = 0.98
+#: ... and the two other edges of the picture between the bars under this share of the bar's colour (a packshot's
+#: white sweep surrounds its subject: its backdrop, not a pad).
+BAR_SIDE_SHARE = 0.5
+#: How far from the bar's colour a pixel of it may be (sRGB code values): a JPEG's ringing on a flat fill.
+BAR_CODES = 4
+#: A bar is at least this share of the frame's height (width) thick: thinner, a frame line, not a pad.
+BAR_MIN_SHARE = 0.01
+
+
+def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The flat bars a picture was padded with to fit a frame of another aspect (a listing portal's letterbox, white or
+    black above and below; a pillarbox left and right), as shares of the width and height: ``(left, top, right,
+    bottom)``; None without such a pair.
+
+    Bars come in pairs on opposite edges, of one flat colour (a credit line of text may sit in one); the other two
+    edges of the picture between them are not of that colour (a packshot's white sweep surrounds its subject on every side, and is its
+    backdrop, not a pad). Read on the proxy: its rows are a few full-resolution pixels each, and the bars are taken
+    one proxy row thinner than read (a crop inside them may lose a row of picture, never keep a row of bar).
+    """
+    rgb = check_rgb(rgb)
+    h, w = rgb.shape[:2]
+
+    def codes(part: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(linear_to_srgb(np.clip(part, 0.0, 1.0)), 0.0, 1.0) * 255.0).astype(np.int16)
+
+    def share_of(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
+        return (np.abs(lines - colour).max(axis=-1) <= BAR_CODES).mean(axis=-1)
+
+    def run(lines: np.ndarray, colour: np.ndarray) -> tuple[int, float]:
+        """How many of ``lines`` (rows as (n, length, 3), outermost first) are bar rows of ``colour``, and the largest
+        share of the colour in one of them."""
+        share = share_of(lines, colour)
+        inside = np.flatnonzero(share < BAR_ROW_SHARE)
+        if not inside.size or not inside[0]:
+            return 0, 0.0
+        return int(inside[0]), float(share[:inside[0]].max())
+
+    def pair(first: np.ndarray, second: np.ndarray, size: int) -> tuple[int, int] | None:
+        """The bars' thickness at two opposite edges (``first``, ``second``: their rows from the edge inward, as far
+        as a bar may reach, linear), or None. Each edge's outermost row is read first: a photograph's is no flat fill,
+        and most pictures are done with there."""
+        edge_a, edge_b = codes(first[:1]), codes(second[:1])
+        colour = np.median(edge_a[0], axis=0)
+        if (np.abs(np.median(edge_b[0], axis=0) - colour).max() > BAR_CODES
+                or min(share_of(edge_a, colour)[0], share_of(edge_b, colour)[0]) < BAR_ROW_SHARE):
+            return None
+        (a, flat_a), (b, flat_b) = run(codes(first), colour), run(codes(second), colour)
+        if (min(a, b) < max(2, BAR_MIN_SHARE * size) or a + b > 0.5 * size
+                or max(flat_a, flat_b) < BAR_FLAT_SHARE):
+            return None
+        return a, b
+
+    def sides_free(line: np.ndarray, colour: np.ndarray) -> bool:
+        return bool(share_of(codes(line), colour) < BAR_SIDE_SHARE)
+
+    reach_h, reach_w = h // 4 + 1, w // 4 + 1  # a pair of bars holds at most half the frame
+    rows = pair(rgb[:reach_h], rgb[::-1][:reach_h], h)
+    if rows is not None:
+        top, bottom = rows
+        colour = np.median(codes(rgb[:1])[0], axis=0)
+        if sides_free(rgb[top:h - bottom, 0], colour) and sides_free(rgb[top:h - bottom, -1], colour):
+            return 0.0, (top - 1) / h, 0.0, (bottom - 1) / h
+    columns = rgb.transpose(1, 0, 2)
+    cols = pair(columns[:reach_w], columns[::-1][:reach_w], w)
+    if cols is not None:
+        left, right = cols
+        colour = np.median(codes(columns[:1])[0], axis=0)
+        if sides_free(rgb[0, left:w - right], colour) and sides_free(rgb[-1, left:w - right], colour):
+            return (left - 1) / w, 0.0, (right - 1) / w, 0.0
+    return None
+
+
 def content_measure(encoded_small: np.ndarray, rgb: np.ndarray | None = None) -> ContentMeasure:
     """The record's content group from sRGB-encoded luma at :data:`WORK_LONG_EDGE` (and the proxy, for the salient
     object and the palette).
@@ -296,4 +374,9 @@ def content_measure(encoded_small: np.ndarray, rgb: np.ndarray | None = None) ->
     x, y = saliency_centre(encoded_small)
     return ContentMeasure(phash=phash_of_encoded(encoded_small), saliency_x=x, saliency_y=y,
                           saliency_map=None if rgb is None else encode_saliency_map(salient_object_map(rgb)),
-                          palette=None if rgb is None else palette(rgb))
+                          palette=None if rgb is None else palette(rgb),
+                          border_bars=None if rgb is None else _listed(border_bars(rgb)))
+
+
+def _listed(bars: tuple[float, float, float, float] | None) -> list[float] | None:
+    return None if bars is None else [float(v) for v in bars]

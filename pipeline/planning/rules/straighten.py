@@ -408,6 +408,10 @@ def _keystone(record: ImageRecord, chart: Chart, plan: PlanState) -> tuple[Keyst
     edge = _edge_lean(record)
     if edge < st.tolerance_deg or st.keystone_share == 0.0:
         return None, ""
+    if record.content.border_bars:
+        # The renderer would warp the bars the picture was padded with into its crops: a retoucher's, if wanted.
+        return None, (f"; their convergence ({edge:.1f} deg at the frame's edges) not undone: the picture is padded "
+                      "with bars its crops leave out, which the keystone would warp into them")
     steady = lines.verticals_convergence_stability
     if steady is not None and steady < KEYSTONE_STABILITY:
         return None, (f"; their convergence ({edge:.1f} deg at the frame's edges) not undone: only {steady:.0%} of "
