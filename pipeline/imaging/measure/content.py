@@ -305,9 +305,10 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     bottom)``; None without such a pair.
 
     Bars come in pairs on opposite edges, of one flat colour (a credit line of text may sit in one); the other two
-    edges of the picture between them are not of that colour (a packshot's white sweep surrounds its subject on every side, and is its
-    backdrop, not a pad). Read on the proxy: its rows are a few full-resolution pixels each, and the bars are taken
-    one proxy row thinner than read (a crop inside them may lose a row of picture, never keep a row of bar).
+    edges of the picture between them are not of that colour (a packshot's white sweep surrounds its subject on
+    every side, and is its backdrop, not a pad). Read on the proxy: its rows are a few full-resolution pixels each,
+    and the bars are taken one proxy row thicker than read (the row where the bar blends into the picture: a crop
+    inside them may lose a row of picture, never keep a row of bar).
     """
     rgb = check_rgb(rgb)
     h, w = rgb.shape[:2]
@@ -351,14 +352,14 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
         top, bottom = rows
         colour = np.median(codes(rgb[:1])[0], axis=0)
         if sides_free(rgb[top:h - bottom, 0], colour) and sides_free(rgb[top:h - bottom, -1], colour):
-            return 0.0, (top - 1) / h, 0.0, (bottom - 1) / h
+            return 0.0, (top + 1) / h, 0.0, (bottom + 1) / h
     columns = rgb.transpose(1, 0, 2)
     cols = pair(columns[:reach_w], columns[::-1][:reach_w], w)
     if cols is not None:
         left, right = cols
         colour = np.median(codes(columns[:1])[0], axis=0)
         if sides_free(rgb[0, left:w - right], colour) and sides_free(rgb[-1, left:w - right], colour):
-            return (left - 1) / w, 0.0, (right - 1) / w, 0.0
+            return (left + 1) / w, 0.0, (right + 1) / w, 0.0
     return None
 
 
