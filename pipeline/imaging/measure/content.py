@@ -293,6 +293,12 @@ BAR_FLAT_SHARE = 0.98
 #: ... and the two other edges of the picture between the bars under this share of the bar's colour (a packshot's
 #: white sweep surrounds its subject: its backdrop, not a pad).
 BAR_SIDE_SHARE = 0.5
+#: Where the bar meets the picture a JPEG's colour, stored at half resolution in blocks of 16 pixels, smears the
+#: picture's into the bar's last rows and the bar's into the picture's first (a sky's blue: white to 255, 255, 241):
+#: rows within this many code values of the bar's colour are counted in the bar, so no crop keeps that whitish line.
+BAR_BLEED_CODES = 16
+#: The picture begins at this many rows in a row that are not the bar's (a rule or a logo's line in a bar is thinner).
+BAR_PICTURE_ROWS = 4
 #: How far from the bar's colour a pixel of it may be (sRGB code values): a JPEG's ringing on a flat fill.
 BAR_CODES = 4
 #: A bar is at least this share of the frame's height (width) thick: thinner, a frame line, not a pad.
@@ -316,17 +322,22 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     def codes(part: np.ndarray) -> np.ndarray:
         return np.round(np.clip(linear_to_srgb(np.clip(part, 0.0, 1.0)), 0.0, 1.0) * 255.0).astype(np.int16)
 
-    def share_of(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
-        return (np.abs(lines - colour).max(axis=-1) <= BAR_CODES).mean(axis=-1)
+    def share_of(lines: np.ndarray, colour: np.ndarray, codes_off: int = BAR_CODES) -> np.ndarray:
+        return (np.abs(lines - colour).max(axis=-1) <= codes_off).mean(axis=-1)
 
     def run(lines: np.ndarray, colour: np.ndarray) -> tuple[int, float]:
-        """How many of ``lines`` (rows as (n, length, 3), outermost first) are bar rows of ``colour``, and the largest
-        share of the colour in one of them."""
+        """How many of ``lines`` (rows as (n, length, 3), outermost first) are bar rows of ``colour`` (the bar's colour
+        as a JPEG bleeds its first rows of picture into it, :data:`BAR_BLEED_CODES`), and the largest share of the
+        flat colour in one of them."""
         share = share_of(lines, colour)
-        inside = np.flatnonzero(share < BAR_ROW_SHARE)
-        if not inside.size or not inside[0]:
+        picture = share_of(lines, colour, BAR_BLEED_CODES) < BAR_ROW_SHARE
+        # The picture begins where BAR_PICTURE_ROWS rows in a row are not the bar's: a thin rule or a logo's line
+        # in the bar is shorter.
+        run_of = np.convolve(picture.astype(np.int32), np.ones(BAR_PICTURE_ROWS, dtype=np.int32), "valid")
+        starts = np.flatnonzero(run_of == BAR_PICTURE_ROWS)
+        if not starts.size or not starts[0]:
             return 0, 0.0
-        return int(inside[0]), float(share[:inside[0]].max())
+        return int(starts[0]), float(share[:starts[0]].max())
 
     def pair(first: np.ndarray, second: np.ndarray, size: int) -> tuple[int, int] | None:
         """The bars' thickness at two opposite edges (``first``, ``second``: their rows from the edge inward, as far
