@@ -389,12 +389,14 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
         # A guessed shift beyond the chart's limit is a person's to make, as a frame's own is
         # (:func:`~pipeline.planning.rules.white_balance.proposal_note`); the series is still levelled to one white.
         shift = mired_tint(as_shot)[0] - mired_tint(scene)[0]
-        spreads = [u for i in group if own[i] is not None
-                   for u in (light_uncertainty(records[i], chart),) if u is not None]
-        scatter = float(np.median(spreads)) if spreads else None
+        spreads = [light_uncertainty(records[i], chart) for i in group if own[i] is not None]
+        known = [u for u in spreads if u is not None]
+        scatter = float(np.median(known)) if known else None
+        beyond = abs(shift) > chart.white_balance.propose_above_mired
         scattered = scatter is not None and scatter > VISIBLE_SHIFT_MIRED
         held = (shift if not left and not on_chart and not any(records[i].colour.backdrop for i in group)
-                and (abs(shift) > chart.white_balance.propose_above_mired or scattered) else None)
+                and (beyond or scattered) else None)
+        held_scatter = scatter if held is not None and not beyond else None
         if left or held is not None:
             scene = as_shot
         for i in group:
@@ -404,9 +406,7 @@ def match_white_balance(records: Sequence[ImageRecord], chart: Chart, plans: Map
             applied = rendered_white(applied_gains(operations[i]), white_as_shot)
             white = _blend(applied, scene, 1.0 if on_chart else rules.strictness)
             out[i] = WhiteMatch(gains_for_white(white, white_as_shot), white, scene, own[i], white_as_shot,
-                                len(wishes), left or held is not None, len(on_chart), held,
-                                scatter if held is not None and abs(held) <= chart.white_balance.propose_above_mired
-                                else None)
+                                len(wishes), left or held is not None, len(on_chart), held, held_scatter)
     return out
 
 

@@ -339,10 +339,10 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
             return 0, 0.0
         return int(starts[0]), float(share[:starts[0]].max())
 
-    def pair(first: np.ndarray, second: np.ndarray, size: int) -> tuple[int, int] | None:
+    def pair(first: np.ndarray, second: np.ndarray, size: int) -> tuple[int, int, np.ndarray] | None:
         """The bars' thickness at two opposite edges (``first``, ``second``: their rows from the edge inward, as far
-        as a bar may reach, linear), or None. Each edge's outermost row is read first: a photograph's is no flat fill,
-        and most pictures are done with there."""
+        as a bar may reach, linear) and their colour, or None. Each edge's outermost row is read first: a
+        photograph's is no flat fill, and most pictures are done with there."""
         edge_a, edge_b = codes(first[:1]), codes(second[:1])
         colour = np.median(edge_a[0], axis=0)
         if (np.abs(np.median(edge_b[0], axis=0) - colour).max() > BAR_CODES
@@ -352,7 +352,7 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
         if (min(a, b) < max(2, BAR_MIN_SHARE * size) or a + b > 0.5 * size
                 or max(flat_a, flat_b) < BAR_FLAT_SHARE):
             return None
-        return a, b
+        return a, b, colour
 
     def sides_free(line: np.ndarray, colour: np.ndarray) -> bool:
         return bool(share_of(codes(line), colour) < BAR_SIDE_SHARE)
@@ -360,15 +360,13 @@ def border_bars(rgb: np.ndarray) -> tuple[float, float, float, float] | None:
     reach_h, reach_w = h // 4 + 1, w // 4 + 1  # a pair of bars holds at most half the frame
     rows = pair(rgb[:reach_h], rgb[::-1][:reach_h], h)
     if rows is not None:
-        top, bottom = rows
-        colour = np.median(codes(rgb[:1])[0], axis=0)
+        top, bottom, colour = rows
         if sides_free(rgb[top:h - bottom, 0], colour) and sides_free(rgb[top:h - bottom, -1], colour):
             return 0.0, (top + 1) / h, 0.0, (bottom + 1) / h
     columns = rgb.transpose(1, 0, 2)
     cols = pair(columns[:reach_w], columns[::-1][:reach_w], w)
     if cols is not None:
-        left, right = cols
-        colour = np.median(codes(columns[:1])[0], axis=0)
+        left, right, colour = cols
         if sides_free(rgb[0, left:w - right], colour) and sides_free(rgb[-1, left:w - right], colour):
             return (left + 1) / w, 0.0, (right + 1) / w, 0.0
     return None
