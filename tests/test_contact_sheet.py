@@ -53,6 +53,24 @@ def test_grid_layout_and_cells(tmp_path: Path) -> None:
     assert not list((tmp_path / "sheets").glob(".*"))
 
 
+def test_rows_of_wide_renditions_are_as_tall_as_their_thumbnails(tmp_path: Path) -> None:
+    """A sheet of 16:9 banners: each row as tall as its thumbnails (not a square cell a third empty), the captions
+    right under them; a row with a taller picture is as tall as that one."""
+    wide = [_solid(tmp_path / f"b{i}.jpg", (200, 120, 40), (320, 180)) for i in range(4)]
+    tall = _solid(tmp_path / "tall.jpg", (40, 120, 200), (180, 320))
+    out = contact_sheet(wide + [tall], [p.name for p in wide] + ["tall.jpg"], tmp_path / "s.jpg", columns=3, cell=100)
+    sheet = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    # Rows of 100 x 56 banners and of the 56 x 100 picture, each with 2 x 8 px padding and a caption line: square
+    # cells would make both rows 116 px and the captions.
+    line2 = sheet.shape[0] - (56 + 16) - (100 + 16)
+    assert line2 % 2 == 0 and 5 < line2 // 2 < 30, sheet.shape
+    line_h = line2 // 2
+    assert np.abs(sheet[8 + 28, 58] - (200, 120, 40)).max() < 30  # the first row's banners fill its height
+    assert np.abs(sheet[8 + 56 + 2 + line_h // 2, 58] - (200, 120, 40)).max() > 60  # the caption right under them
+    second = 56 + 16 + line_h
+    assert np.abs(sheet[second + 8 + 50, 174] - (40, 120, 200)).max() < 30, sheet[second + 58, 174]
+
+
 def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one"):
         contact_sheet([], [], tmp_path / "s.jpg")

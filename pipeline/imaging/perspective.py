@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.optimize import linprog
 
 from pipeline.imaging.geometry import box_through
 from pipeline.imaging.lens_profile import LensGrid, LensProfile, lens_grid
@@ -161,6 +160,8 @@ def _inscribed(quad: np.ndarray, aspect: float) -> tuple[float, float, float]:
 
     Each edge is a half-plane ``a x + b y <= c``; a box of width ``w`` at ``(x0, y0)`` lies inside when its four
     corners do, which is linear in ``(x0, y0, w)``: maximise ``w``."""
+    from scipy.optimize import linprog  # here, not at the top: scipy.optimize takes 0.2 s to import, and most
+    # frames are never keystoned (the renderer's module, which imports this one, is in every worker and the CLI)
     rows, bounds = [], []
     (ax, ay), (bx, by) = quad[1] - quad[0], quad[2] - quad[1]
     orient = np.sign(ax * by - ay * bx)

@@ -208,20 +208,24 @@ def contact_sheet(
     font = ImageFont.load_default(size=max(10, cell // 20))
     line_h = int(font.getbbox("Hg")[3]) + 4
     cols = min(columns, len(image_paths))
-    rows = math.ceil(len(image_paths) / cols)
-    pitch_w, pitch_h = cell + 2 * _PAD, cell + 2 * _PAD + line_h
-    sheet = Image.new("RGB", (cols * pitch_w, rows * pitch_h), _BACKGROUND)
+    thumbs = [_thumbnail(Path(path), cell) for path in image_paths]  # one sheet's cells, a few MB at most
+    # Each row as tall as its tallest thumbnail, its captions right under it: a sheet of 16:9 banners is not laid out
+    # in square cells with a third of each empty.
+    heights = [max(cell if t is None else t.height for t in thumbs[i:i + cols]) for i in range(0, len(thumbs), cols)]
+    pitch_w = cell + 2 * _PAD
+    tops = np.cumsum([0] + [h + 2 * _PAD + line_h for h in heights])
+    sheet = Image.new("RGB", (cols * pitch_w, int(tops[-1])), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    for i, (path, caption) in enumerate(zip(image_paths, captions)):
-        x0, y0 = (i % cols) * pitch_w + _PAD, (i // cols) * pitch_h + _PAD
-        thumb = _thumbnail(Path(path), cell)
+    for i, (thumb, caption) in enumerate(zip(thumbs, captions)):
+        row = i // cols
+        x0, y0, row_h = (i % cols) * pitch_w + _PAD, int(tops[row]) + _PAD, heights[row]
         if thumb is None:
-            draw.rectangle((x0, y0, x0 + cell - 1, y0 + cell - 1), fill=_PLACEHOLDER)
-            draw.text((x0 + cell // 2, y0 + cell // 2), "unreadable", fill=_TEXT, font=font, anchor="mm")
+            draw.rectangle((x0, y0, x0 + cell - 1, y0 + row_h - 1), fill=_PLACEHOLDER)
+            draw.text((x0 + cell // 2, y0 + row_h // 2), "unreadable", fill=_TEXT, font=font, anchor="mm")
         else:
-            sheet.paste(thumb, (x0 + (cell - thumb.width) // 2, y0 + (cell - thumb.height) // 2))
+            sheet.paste(thumb, (x0 + (cell - thumb.width) // 2, y0 + (row_h - thumb.height) // 2))
         text = _fit_caption(draw, str(caption), font, cell)
-        draw.text((x0 + cell // 2, y0 + cell + 2), text, fill=_TEXT, font=font, anchor="mt")
+        draw.text((x0 + cell // 2, y0 + row_h + 2), text, fill=_TEXT, font=font, anchor="mt")
     buf = io.BytesIO()
     sheet.save(buf, "JPEG", quality=quality, optimize=True, icc_profile=icc_profile("srgb"))
     return write_bytes_atomic(Path(out_path), buf.getvalue())
