@@ -234,3 +234,24 @@ def test_files_delivered_smaller_than_their_box_are_counted(report: tuple[Path, 
     assert summary["images_delivered_smaller"] == len(images)
     text = " ".join(parser.text)
     assert "Delivered smaller than asked" in text and f"{under['avatar']} avatar" in text
+
+
+def test_the_retoucher_tasks_are_counted_by_kind_above_their_table() -> None:
+    """The task table of a large shoot is long (230 rows for 816 listing photos): the line above it says how many of
+    each kind, a proposal apart from a task by hand; file names in it are not broken mid-word."""
+    from pipeline.outputs.report import ReportBuilder, ReportImage
+
+    def doc(*ops: tuple[str, bool]) -> dict:
+        return {"image": {"width": 300, "height": 200}, "verdict": "flag", "faces": [], "faces_to_brighten": 0,
+                "summary": "", "operations": [
+                    {"op_id": f"{kind}-{i}", "kind": kind, "applied_by": "retoucher", "reason": f"{kind} reason",
+                     "params": {"render_on_accept": True} if proposal else {}, "review": {"status": "pending"}}
+                    for i, (kind, proposal) in enumerate(ops)]}
+
+    with ReportBuilder() as b:
+        b.add(ReportImage("a_bedroom.jpg", "ok", doc=doc(("straighten", False), ("lift_shadows", True))))
+        b.add(ReportImage("b_kitchen.jpg", "ok", doc=doc(("straighten", False), ("flag", False))))
+        page = "".join(b.chunks({"shoot": "s", "exports": 0}, "real_estate_interiors"))
+    assert "<h2>For the retoucher</h2><p>straighten: 2, lift shadows (to confirm): 1</p>" in page
+    assert page.count("<td class=path>", page.index('<table class="tasks">')) == 3
+    assert ".tasks td.path{word-break:normal;white-space:nowrap}" in page

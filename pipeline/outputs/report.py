@@ -43,6 +43,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
 .legend span{margin-right:14px} .stale{background:#6d4c41} .stale-head{color:#6d4c41} .path{font-family:ui-monospace,monospace;font-size:12px;word-break:break-all}
 .scene{display:inline-block;border:1px solid #90a4ae;border-radius:9px;padding:0 7px;font-size:12px;color:#37474f}
 .culling{color:#b8860b;font-size:13px;margin-right:4px}
+.tasks td.path{word-break:normal;white-space:nowrap}
 """
 
 
@@ -349,6 +350,7 @@ class ReportBuilder:
         self.verdicts: Counter = Counter()
         self.reasons: Counter = Counter()
         self.by_hand = 0
+        self.tasks: Counter[str] = Counter()  # the retoucher's tasks by kind, for the line above their table
         self.to_confirm = 0  # of them, corrections proposed to a person, the renderer's once accepted
         self.stale = 0
         self.scenes: dict[int, _Scene] = {}
@@ -389,6 +391,7 @@ class ReportBuilder:
                 pending = awaiting_decision(o["params"], o.get("review"))
                 self.to_confirm += pending
                 kind = f"{o['kind']} (to confirm)" if pending else o["kind"]
+                self.tasks[str(kind).replace("_", " ")] += 1
                 self._hand_rows.write(f"<tr><td class=path>{_e(im.source_path)}</td><td>{_e(kind)}</td>"
                                       f"<td>{_e(o['reason'])}</td></tr>\n")
         self.faces += doc["faces_to_brighten"] or 0
@@ -450,7 +453,8 @@ class ReportBuilder:
                    + "".join(f"<tr><td>{_e(k)}</td><td>{n}</td></tr>" for k, n in self.reasons.most_common())
                    + "</table>")
         if self.by_hand:
-            yield "\n<h2>For the retoucher</h2><table><tr><th>image</th><th>task</th><th>why</th></tr>\n"
+            yield ("\n<h2>For the retoucher</h2><p>" + ", ".join(f"{_e(k)}: {n}" for k, n in self.tasks.most_common())
+                   + '</p><table class="tasks"><tr><th>image</th><th>task</th><th>why</th></tr>\n')
             yield from self._replay(self._hand_rows)
             yield "</table>"
         if self.failed:
