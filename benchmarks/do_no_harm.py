@@ -12,7 +12,7 @@ them anyway:
   bar), and of 1 EV or more (a stop: what a retoucher sees at a glance);
 - white balance: shifts within the chart's tolerance, and of 50 mired or more,
   with and without a colour flag for a retoucher;
-- straightening applied by the renderer, and told a retoucher;
+- straightening applied by the renderer, proposed to a person, and told a retoucher;
 - faces given a lift (the renderer's, or told a retoucher): in a photo right as it is, every lift is on a
   face as it was meant to look (the decision a retoucher trusts least);
 - photos sent to a retoucher for anything.
@@ -57,8 +57,9 @@ class Photo:
     proposed_mired: float = 0.0  # a white-balance correction proposed to a person, the same
     proposed_lift: float = 0.0  # a backlit frame's shadows lift proposed to a person, the same (EV)
     mired: float = 0.0  # white-balance shift the renderer applies (+ = warmer)
-    angle: float | None = None  # straightening angle, applied or told
+    angle: float | None = None  # straightening angle, applied, proposed or told
     angle_applied: bool = False
+    angle_proposed: bool = False  # proposed to a person, the renderer's once accepted (straighten.confirm_turns)
     flags: list[str] = field(default_factory=list)  # the checks a retoucher is sent to
     lifts: list[float] = field(default_factory=list)  # faces given a lift, applied or told a retoucher (EV)
 
@@ -92,6 +93,7 @@ def decisions(out: Path) -> list[Photo]:
             p.proposed_lift += float(params.get("ev", 0.0))
         elif r["kind"] == "straighten":
             p.angle, p.angle_applied = float(params.get("angle_deg", 0.0)), renderer
+            p.angle_proposed = bool(params.get("render_on_accept"))
         elif r["kind"] == "brighten_face":
             p.lifts.append(float(params.get("ev", 0.0)))
         elif r["kind"] in ("flag", "reject"):
@@ -124,7 +126,10 @@ def table(photos: list[Photo], tolerance_mired: float) -> list[str]:
         row("a lift of a backlit frame's shadows proposed to a person (the renderer's once accepted)",
             sum(p.proposed_lift != 0.0 for p in photos)),
         row("turned by the renderer", sum(p.angle is not None and p.angle_applied for p in photos)),
-        row("a straightening told a retoucher", sum(p.angle is not None and not p.angle_applied for p in photos)),
+        row("a straightening proposed to a person, not applied (the renderer's once accepted)",
+            sum(p.angle is not None and p.angle_proposed for p in photos)),
+        row("a straightening told a retoucher by hand",
+            sum(p.angle is not None and not p.angle_applied and not p.angle_proposed for p in photos)),
         row("a face given a lift (applied, or told a retoucher)", sum(bool(p.lifts) for p in photos)),
         row("sent to a retoucher for anything (a flag)", sum(bool(p.flags) for p in photos)),
     ]
@@ -137,7 +142,8 @@ def lines(photos: list[Photo]) -> list[str]:
 
     out = []
     for p in sorted(photos, key=size, reverse=True):
-        turn = "" if p.angle is None else f"  turn {p.angle:+.2f} deg {'applied' if p.angle_applied else 'told'}"
+        how = "applied" if p.angle_applied else "proposed" if p.angle_proposed else "told"
+        turn = "" if p.angle is None else f"  turn {p.angle:+.2f} deg {how}"
         flags = f"  flags: {', '.join(sorted(set(p.flags)))}" if p.flags else ""
         proposed = f" ({p.proposed_ev:+.2f} proposed)" if p.proposed_ev else ""
         white = f" ({p.proposed_mired:+.0f} proposed)" if p.proposed_mired else ""

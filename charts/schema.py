@@ -482,6 +482,12 @@ class StraightenRules(_Strict):
         description="Tilts smaller than this many degrees are left alone: levelling them would cost a "
         "sliver of the frame (the turned crop must fit) for a change hardly anyone sees.",
     )
+    confirm_turns: bool = Field(
+        True,
+        description="A turn the lines read but not surely (or beyond max_auto_angle_deg) is proposed to a reviewer: "
+        "the renderer turns the frame once it is accepted in the review app (its crops kept inside the turned "
+        "frame), instead of a task by hand. false: such readings are told a retoucher only.",
+    )
 
 
 _ASPECT = re.compile(r"^([1-9][0-9]{0,2}):([1-9][0-9]{0,2})$")

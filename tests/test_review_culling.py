@@ -388,6 +388,34 @@ def test_a_straightening_edit_turns_the_crops_with_it(out: Path) -> None:
     assert all(o["params"]["angle_deg"] == 0.0 for o in doc["operations"] if o["kind"] == "crop")
 
 
+
+def test_accepting_a_proposed_turn_turns_the_crops_and_the_frame(out: Path) -> None:
+    """A turn the plan proposes (straighten.confirm_turns) turns nothing while pending; accepted, the crops are kept
+    inside the turned frame and the renderer turns it; rejected, the crops are unturned again."""
+    store = ReviewStore(out)
+    doc, version = store.get(GROUP)
+    doc = json.loads(json.dumps(doc))
+    doc["operations"].insert(0, {"op_id": "straighten", "kind": "straighten",
+                                 "params": {"angle_deg": 2.0, "axis": "horizon", "render_on_accept": True},
+                                 "reason": "horizon tilted +2.00 deg (...); proposed: turned once a reviewer accepts it",
+                                 "measured": 2.0, "target": 0.0, "confidence": 0.4, "applied_by": "retoucher",
+                                 "review": {"status": "pending", "by": None, "at": None, "comment": None}})
+    (out / "instructions" / instruction_name(GROUP)).write_text(json.dumps(doc, indent=2))
+    W, H = doc["image"]["width"], doc["image"]["height"]
+    doc, version = store.get(GROUP)
+    before = {o["op_id"]: o["params"]["box"] for o in doc["operations"] if o["kind"] == "crop"}
+    assert adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]]).angle_deg == 0.0
+    doc, version = store.update(GROUP, version, [OpChange("straighten", status="accepted")], "ana")
+    crops = [o for o in doc["operations"] if o["kind"] == "crop"]
+    assert crops and all(o["params"]["angle_deg"] == 2.0 and fits(o["params"]["box"], 2.0, W, H, eps=1.0)
+                         for o in crops)
+    assert any(o["params"]["box"] != before[o["op_id"]] for o in crops)  # shrunk to stay inside the turned frame
+    assert adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]]).angle_deg == 2.0
+    assert "straighten +2.0 deg;" in doc["summary"]  # done: neither to confirm nor by hand
+    doc, version = store.update(GROUP, version, [OpChange("straighten", status="rejected")], "ana")
+    assert all(o["params"]["angle_deg"] == 0.0 for o in doc["operations"] if o["kind"] == "crop")
+    assert adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]]).angle_deg == 0.0
+
 # --- 100% tiles -------------------------------------------------------------------------------
 
 def _jpeg(data: bytes) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from planning_inputs import lines_record
+from planning_inputs import chart_with, lines_record
 
 from charts.loader import load_chart
 from pipeline.imaging.measure import line_measure, line_tilts
@@ -28,7 +28,10 @@ from pipeline.planning.rules.straighten import (
     WITNESS_STABILITY,
 )
 
-BASE = load_chart("base").chart
+
+# The rule's readings as it tells them (straighten.confirm_turns off): the proposal a told turn becomes is
+# tests/test_straighten_proposals.py's.
+BASE = chart_with(load_chart("base").chart, "straighten", confirm_turns=False)
 #: A horizon the lines make sure of (long, on separate lines, no rival), rising 1.2 deg to the right.
 SURE = dict(horizon_tilt_deg=1.2, horizon_support=SURE_SUPPORT + 0.5, horizon_agreement=SURE_AGREEMENT + 0.2,
             horizon_lines=SURE_LINES + 2, horizon_rival=0.3)

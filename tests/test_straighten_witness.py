@@ -14,7 +14,7 @@ from dataclasses import asdict
 import cv2
 import numpy as np
 import pytest
-from planning_inputs import lines_record
+from planning_inputs import chart_with, lines_record
 
 from benchmarks.accuracy_corpus import rotate_and_crop
 from charts.loader import load_chart
@@ -32,7 +32,10 @@ from pipeline.planning.rules.straighten import (
     WITNESS_RIVAL,
 )
 
-BASE = load_chart("base").chart
+
+# The rule's readings as it tells them (straighten.confirm_turns off): the proposal a told turn becomes is
+# tests/test_straighten_proposals.py's.
+BASE = chart_with(load_chart("base").chart, "straighten", confirm_turns=False)
 
 
 def _straighten(record: ImageRecord):  # noqa: ANN202

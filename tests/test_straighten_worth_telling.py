@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from planning_inputs import face, lines_record
+from planning_inputs import chart_with, face, lines_record
 
 from benchmarks.accuracy_corpus import WORK_LONG_EDGE, load_photo, rotate_and_crop, save_jpeg
 from charts.loader import load_chart
@@ -43,7 +43,10 @@ from pipeline.planning.rules.straighten import (
     WITNESS_SUPPORT,
 )
 
-BASE = load_chart("base").chart
+
+# The rule's readings as it tells them (straighten.confirm_turns off): the proposal a told turn becomes is
+# tests/test_straighten_proposals.py's.
+BASE = chart_with(load_chart("base").chart, "straighten", confirm_turns=False)
 #: A horizon worth telling but not sure (too little line length to turn the frame), rising 1.5 deg to the right.
 TOLD = dict(horizon_tilt_deg=1.5, horizon_support=MIN_SUPPORT_TO_REPORT + 0.2, horizon_agreement=MIN_AGREEMENT_TO_REPORT
             + 0.1, horizon_lines=3, horizon_rival=0.4)

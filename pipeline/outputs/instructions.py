@@ -224,7 +224,8 @@ def summary_line(ops: list[Operation], faces_to_brighten: int | None) -> str:
             keystone = o.params.get("keystone")
             parts.append(f"straighten {o.params['angle_deg']:+.1f} deg"
                          + (f", keystone {float(keystone['edge_lean_deg']):.1f} deg" if keystone else "")
-                         + (" (by hand)" if o.applied_by is AppliedBy.RETOUCHER else ""))
+                         + (" (to confirm)" if _to_confirm(o) else " (by hand)"
+                            if o.applied_by is AppliedBy.RETOUCHER and not o.params.get(RENDER_ON_ACCEPT) else ""))
     crops = [o.params["aspect"] for o in ops if o.kind is OperationKind.CROP]
     if crops:
         parts.append("crop " + ", ".join(crops))

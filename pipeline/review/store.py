@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from pipeline.imaging.geometry import fits, parse_aspect, shrink_to_fit
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind, renderer_applies
 from pipeline.kernel.run import EXPORTS_NAME, INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
 from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_atomic
 from pipeline.outputs import decisions
@@ -1228,13 +1228,12 @@ class ReviewStore:
 
     def _align_crops(self, con: sqlite3.Connection, sp: str, doc: dict[str, Any], explicit: set[str], reviewer: str,
                      at: str) -> list[tuple[str | None, str, Any, Any]]:
-        """Keep each crop's ``angle_deg`` (the turn of its box) at the straightening the renderer applies plus
-        the crop's own ``rotate_deg``; a box that no longer fits is shrunk about its centre, one a reviewer
-        just drew must fit as drawn (a crop padded beyond the frame fits as it is while unturned)."""
+        """Keep each crop's ``angle_deg`` (the turn of its box) at the straightening the renderer applies (a proposed
+        one once accepted) plus the crop's own ``rotate_deg``; a box that no longer fits is shrunk about its centre, one
+        a reviewer just drew must fit as drawn (a crop padded beyond the frame fits as it is while unturned)."""
         ops = doc["operations"]
-        applied = sum(float(o["params"]["angle_deg"]) for o in ops
-                      if o["kind"] == "straighten" and o["applied_by"] == "renderer"
-                      and o["review"]["status"] != "rejected")
+        applied = sum(float(o["params"]["angle_deg"]) for o in ops  # a proposed turn once accepted too
+                      if o["kind"] == "straighten" and renderer_applies(o["applied_by"], o["params"], o["review"]))
         W, H = float(doc["image"]["width"]), float(doc["image"]["height"])
         out: list[tuple[str | None, str, Any, Any]] = []
         for op in ops:
