@@ -340,8 +340,16 @@ def _straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> list[O
             if not sure and (support < MIN_SUPPORT_TO_REPORT or agreement < MIN_AGREEMENT_TO_REPORT
                              or rival_share > MAX_RIVAL_TO_REPORT):
                 continue
-            confidence = (min(1.0, support / SURE_SUPPORT) * min(1.0, agreement / SURE_AGREEMENT)
-                          * min(1.0, SURE_RIVAL / max(rival_share, 1e-9)))
+            # How far the reading is from each gate it must pass to turn the frame (1.0 when it passes them all):
+            # the verticals' stricter ones where they are read, and the resampled lines' steadiness. A reading told
+            # or proposed says so (a verticals reading 31 % agreeing, its rival 61 % of it, said 1.00 with "the lines
+            # do not make it sure").
+            agree_bar, rival_bar = ((WITNESS_AGREEMENT, WITNESS_RIVAL) if axis == "verticals"
+                                    else (SURE_AGREEMENT, SURE_RIVAL))
+            confidence = (min(1.0, support / SURE_SUPPORT) * min(1.0, agreement / agree_bar)
+                          * min(1.0, rival_bar / max(rival_share, 1e-9))
+                          * min(1.0, (separate or SURE_LINES) / SURE_LINES)
+                          * (1.0 if stability is None else min(1.0, stability / SURE_STABILITY)))
             on = "" if separate is None else f" on {separate} lines"
             against = "" if rival is None else f", the next direction {rival:.0%} of that"
             why = f"{support:.1f} frame widths of lines agree{on} ({agreement:.0%} of them{against})"
