@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
