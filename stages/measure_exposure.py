@@ -41,8 +41,9 @@ class MeasureExposure(Stage):
     # 9: the proxy's noise as the renderer reads a picture's (noise_luma, noise_red_green, noise_blue_green), which the
     # plan compares across a camera's frames. 10: how far off the light's tint may be (wb_tint_uncertainty), which
     # the plan believes each frame's tint by. 11: the bars a picture was padded with (border_bars), which its crops
-    # leave out.
-    version = 11
+    # leave out. 12: the share of the top quarter that is blue sky (sky_share), under which a daylight scene's shade
+    # reads cool by nature.
+    version = 12
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

@@ -461,6 +461,10 @@ class ColourMeasure:
         "99th percentile of the chroma beyond the colour the picture's brightness alone sets (the median colour of "
         "each brightness taken off; 0-1). Low for a toned black-and-white picture (sepia, a cyanotype), whose tone "
         "the plan keeps: its neutralising is proposed, not applied.")
+    sky_share: float | None = column(
+        "sky_share", pa.float64(),
+        "The share of the frame's top quarter that is blue sky (bright, blue, smooth; 0-1): a daylight scene's shade "
+        "lit by it reads cool by nature, which the plan does not send a retoucher to check.")
 
 
 @dataclass

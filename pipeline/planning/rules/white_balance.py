@@ -51,6 +51,11 @@ light the measurement read on the image's neutral surfaces
    tolerance: a reading where published photographs' lie is no evidence of a
    cast, and a retoucher sent to check two photos in three (as a new user's
    shoot of 22 published photos was, before) stops reading the flags.
+   Nor is an unsure cool reading in a frame under a blue sky (``colour.sky_share``),
+   within :data:`DAYLIGHT_SHADE_MIRED` of the target (:func:`in_daylight_shade`):
+   a daylight scene's shade is lit by the sky, and published exteriors read
+   that cool (a listing client's batch had a quarter of its house fronts
+   flagged "not sure the picture is too cool", 7-20 mired, before).
    Unless the faces vouch for it: skin is the one surface whose colour
    is known in advance, so when some face is not skin-coloured as shot and
    the correction makes every face skin, it is applied.
@@ -194,6 +199,15 @@ PUBLISHED_WARMTH_MIRED = 23.0
 #: read. A light guessed from the picture whose cues scatter by more than this is proposed, not applied unseen,
 #: whatever the chart allows (:func:`proposal_note`).
 VISIBLE_SHIFT_MIRED = 50.0
+#: A frame with at least this share of its top quarter blue sky (``record.colour.sky_share``) is a daylight scene
+#: under it (the detector's threshold: :data:`~pipeline.imaging.measure.colour.SKY_MIN_CHROMA`).
+SKY_MIN_SHARE = 0.1
+#: How cool (mired against the chart's target, negative) the light estimate reads published daylight photographs
+#: under a blue sky: their shade is lit by the sky. The 10th percentile of the readings of the listing photos with a
+#: sky among emanhamed/Houses-dataset's houses 131-330 (163 of their 800, 156 of them house fronts; their median
+#: -0.9, the 25th percentile -14.4). An unsure reading as cool as this is left as shot without a flag (module
+#: docstring, point 2).
+DAYLIGHT_SHADE_MIRED = -34.0
 #: The greenest or most magenta tint (log2 green excess over the black-body light of the same red/blue ratio,
 #: :func:`~pipeline.imaging.white_balance.green_tint`) that neutrals can take from a light: about 0.02 Duv off
 #: the Planckian locus (0.44 green to -0.57 magenta at 4000-10000 K by the module's own conversion). That is
@@ -434,6 +448,12 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
                                           target, confidence, judged=judged, developed=developed)
+            if (confidence < wb.min_confidence and is_a_light(colour.tint) and not skin_disagrees(skin, applied)
+                    and not on_blown_backdrop(record) and in_daylight_shade(colour, cast, target)):
+                return _unskinned_as_shot(
+                    record, f"the neutrals read {abs(cast - target):.0f} mired cooler than the chart's white under a "
+                    f"blue sky, as published daylight photographs' shade does", cast, target, confidence,
+                    judged=judged, developed=developed)
             scattered = (f"; its light estimates disagree by more than the {VISIBLE_SHIFT_MIRED:g} mired anyone sees: "
                          "no neutral surface says the light (a sky, water, foliage?)"
                          if uncertainty is not None and uncertainty > VISIBLE_SHIFT_MIRED else "")
@@ -701,6 +721,13 @@ def cast_confidence(off_mired: float, uncertainty_mired: float) -> float:
     reading with a normal error of ``uncertainty_mired``: ``Phi(|off| / uncertainty)`` (0.5 = a coin toss)."""
     z = abs(off_mired) / max(uncertainty_mired, 1e-6)
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def in_daylight_shade(colour: ColourMeasure, cast_mired: float, target_mired: float) -> bool:
+    """Whether neutrals read ``cast_mired`` lie between the chart's target and :data:`DAYLIGHT_SHADE_MIRED` cooler in
+    a frame under a blue sky (:data:`SKY_MIN_SHARE`; False for a record measured before the sky was)."""
+    sky = colour.sky_share
+    return sky is not None and sky >= SKY_MIN_SHARE and target_mired + DAYLIGHT_SHADE_MIRED <= cast_mired < target_mired
 
 
 def beyond_published(cast_mired: float, target_mired: float) -> float:
