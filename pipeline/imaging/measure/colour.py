@@ -412,8 +412,11 @@ def sky_share(rgb: np.ndarray) -> float:
 
     A daylight scene under a blue sky is lit by it where the sun is not: its shade, and the neutrals there, read
     cool by nature (:func:`pipeline.planning.rules.white_balance.plan_white_balance` reads this)."""
-    small = resize_long_edge(rgb, SKY_LONG_EDGE)
-    top = linear_to_srgb(small[: max(1, small.shape[0] // 4)])
+    height, width = rgb.shape[:2]
+    scale = min(1.0, SKY_LONG_EDGE / max(height, width))
+    quarter = rgb[: max(1, height // 4)]  # only the top quarter resized: a quarter of the work
+    size = (max(1, round(width * scale)), max(1, round(quarter.shape[0] * scale)))
+    top = linear_to_srgb(cv2.resize(quarter, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else quarter)
     lab = cv2.cvtColor(top, cv2.COLOR_RGB2Lab)  # float input in 0-1, sRGB-encoded: L* 0-100
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     hue = np.degrees(np.arctan2(b, a)) % 360.0
