@@ -219,7 +219,8 @@ def test_an_unsure_reading_beyond_the_published_band_is_flagged(m: float, uncert
     assert "left as shot" in flag.reason
 
 
-@pytest.mark.parametrize(("chart", "m"), [("base", -12.0), ("base", DAYLIGHT_SHADE_MIRED), ("real_estate_interiors", -8.0)])
+@pytest.mark.parametrize(("chart", "m"), [("base", -12.0), ("base", DAYLIGHT_SHADE_MIRED),
+                                          ("real_estate_interiors", -8.0)])
 def test_an_unsure_cool_reading_under_a_blue_sky_sends_no_retoucher(chart: str, m: float) -> None:
     # A daylight scene's shade is lit by the sky: of 205 listing photos' house fronts (held out of everything),
     # 55 were flagged "not sure the picture is too cool", 7-20 mired, before.
