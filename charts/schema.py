@@ -302,6 +302,14 @@ class WhiteBalanceRules(_Strict):
         "disagree, that the cast is not the picture's own colour. Below it nothing is applied and a cast "
         "beyond the tolerance is flagged for a retoucher.",
     )
+    propose_unsure: bool = Field(
+        False,
+        description="A correction the plan is not sure of (under min_confidence) is proposed to a reviewer, "
+        "applied once accepted (true), instead of a flag to check the colour by eye (false). For a chart whose "
+        "warm rooms are casts whatever the cues' doubt (real estate: white walls read white): a click in the "
+        "review app where a flag meant setting the white by hand. A reading the tint, the skin or a blown "
+        "backdrop gainsays is still flagged.",
+    )
     camera_daylight_ev: float | None = Field(
         12.0,
         ge=9.0,

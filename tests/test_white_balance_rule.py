@@ -24,7 +24,15 @@ from pipeline.imaging.white_balance import (
     light_rgb,
     white_balance_gains,
 )
-from pipeline.kernel.records import AppliedBy, Face, ImageRecord, Operation, OperationKind, SourceKind
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    AppliedBy,
+    Face,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    SourceKind,
+)
 from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.exposure import darkening_skin_keeps
 from pipeline.planning.rules.white_balance import (
@@ -227,10 +235,12 @@ def test_an_unsure_cool_reading_under_a_blue_sky_sends_no_retoucher(chart: str, 
     plan_chart = load_chart(chart).chart
     ops = plan_image(_record(m, uncertainty=40.0, sky_share=0.5), plan_chart)
     assert _wb(ops) is None and not _flags(ops, "white_balance")
-    # The same reading without a sky, or measured before the sky was, is flagged as before.
+    # The same reading without a sky, or measured before the sky was, is flagged as before (proposed where the chart
+    # proposes what it is unsure of: white_balance.propose_unsure).
     for record in (_record(m, uncertainty=40.0, sky_share=0.02), _record(m, uncertainty=40.0)):
-        (flag,) = _flags(plan_image(record, plan_chart), "white_balance")
-        assert "not sure the picture is too cool" in flag.reason
+        ops = plan_image(record, plan_chart)
+        told = _flags(ops, "white_balance") if not plan_chart.white_balance.propose_unsure else [_wb(ops)]
+        assert len(told) == 1 and "not sure the picture is too cool" in told[0].reason
 
 
 def test_under_a_blue_sky_a_cast_beyond_the_shade_or_one_the_cues_agree_on_is_still_told_or_corrected() -> None:
@@ -242,6 +252,27 @@ def test_under_a_blue_sky_a_cast_beyond_the_shade_or_one_the_cues_agree_on_is_st
     # Warm readings are judged as anywhere: the sky clears only the cool side.
     warm = plan_image(_record(PUBLISHED_WARMTH_MIRED + 15.0, uncertainty=60.0, sky_share=0.5), BASE)
     assert _flags(warm, "white_balance")
+
+
+def test_a_chart_that_proposes_what_it_is_unsure_of_hands_the_correction_to_a_reviewer() -> None:
+    # A warm room read 45 mired warm +-30: not sure (0.70 < 0.8). Flagged "check by eye" under base; under a chart
+    # with propose_unsure the same correction is proposed, applied once a reviewer accepts it, and not flagged.
+    record = _record(45.0, uncertainty=30.0)
+    flagged = plan_image(record, BASE)
+    assert _wb(flagged) is None and _flags(flagged, "white_balance")
+    proposing = _chart("base", propose_unsure=True)
+    ops = plan_image(record, proposing)
+    op = _wb(ops)
+    assert op is not None and op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT]
+    assert op.params["mired_shift"] == pytest.approx(-45.0, abs=0.2) and not _flags(ops, "white_balance")
+    assert "not sure the picture is too warm" in op.reason and "once a reviewer accepts it" in op.reason
+    # What the published band or a tint no light makes says is no cast is neither flagged nor proposed, or flagged.
+    assert not plan_image(_record(20.0, uncertainty=30.0), proposing)
+    tinted = plan_image(_record(45.0, uncertainty=30.0, tint_g=MAX_LIGHT_TINT + 0.2), proposing)
+    assert _wb(tinted) is None and _flags(tinted, "white_balance")
+    # The real-estate chart proposes them: white walls read white whatever the cues' doubt.
+    assert load_chart("real_estate_interiors").chart.white_balance.propose_unsure
+    assert not BASE.white_balance.propose_unsure
 
 
 def test_confidence_is_the_chance_the_direction_is_right() -> None:

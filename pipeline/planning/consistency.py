@@ -244,8 +244,9 @@ def own_white_gains(record: ImageRecord, chart: Chart, plan: PlanState) -> np.nd
     """The gains the chart's white-balance rule wants for this frame without its tolerance (None: no estimate)."""
     from pipeline.planning.rules.white_balance import plan_white_balance  # here: as in own_exposure
 
-    relaxed = chart.model_copy(
-        update={"white_balance": chart.white_balance.model_copy(update={"tolerance_mired": 0.0})})
+    # A correction the rule is unsure of is no wish, proposed to a reviewer or not (white_balance.propose_unsure).
+    relaxed = chart.model_copy(update={"white_balance": chart.white_balance.model_copy(
+        update={"tolerance_mired": 0.0, "propose_unsure": False})})
     for op in plan_white_balance(record, relaxed, dataclasses.replace(plan)):
         # A correction proposed to a person (a big one of a guessed light) is the frame's wish all the same.
         if op.kind is OperationKind.WHITE_BALANCE and applied_or_proposed(op):

@@ -423,7 +423,7 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
                   else cast_confidence(off if on_chart else beyond_published(cast, target), uncertainty))
     cap = math.inf if on_chart else wb.max_auto_shift_mired
     applied = max(-cap, min(cap, shift))
-    faces_confirm = False
+    faces_confirm = unsure = False
     skin = skin_mired(record, developed=developed)
     # (module docstring, point 2d; None on a chart or backdrop)
     weighed = skin_weighed_colour(record, skin, skin_tint(record, developed=developed))
@@ -443,7 +443,13 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
                            or skin_disagrees(skin, applied) or on_blown_backdrop(record)):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0, developed)
-        if not faces_confirm:
+        # Unsure alone, under a chart that proposes such a correction (white_balance.propose_unsure): planned on,
+        # then handed to a reviewer (below), unless the reading is no evidence of a cast (the published band).
+        unsure = (not faces_confirm and wb.propose_unsure and is_a_light(colour.tint)
+                  and not skin_disagrees(skin, applied) and not on_blown_backdrop(record)
+                  and abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired
+                  and not in_daylight_shade(colour, cast, target))
+        if not faces_confirm and not unsure:
             if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
                 # The neutrals read where published photographs' do (PUBLISHED_WARMTH_MIRED): no evidence of a
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
@@ -524,6 +530,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     # Greys known to be grey, or faces made skin by it, witness the light; a guess beyond the chart's limit waits.
     proposal = (None if on_chart or faces_confirm or further
                 else proposal_note(chart, applied, colour.uncertainty_mired))
+    if unsure:
+        proposal = (f"not sure the picture is too {direction} rather than {direction} by nature (confidence "
+                    f"{confidence:.2f} < {wb.min_confidence:g}): proposed, applied once a reviewer accepts it"
+                    + (f"; {proposal}" if proposal else ""))
     if capped:
         flags = _capped_flag(read, shift, applied, wb.max_auto_shift_mired,
                              "proposed (applied once accepted)" if proposal else "applied", cast, target,
