@@ -605,7 +605,12 @@ def test_skin_flags_name_only_faces_big_enough_to_judge() -> None:
     assert is_skin(np.array(pink))
     ops = plan_image(_record(40.0, uncertainty=6.0, faces=[face(1800, 160, pink), *dancers, *audience]), BASE)
     (flag,) = _flags(ops, "skin")
-    assert "would turn face(s) 1 away from skin" in flag.reason, flag.reason
+    assert "would turn face(s) 1 away from skin" in flag.reason and flag.reason.endswith("of it applied")
+    # The same held back in a correction proposed, not applied (beyond a chart's propose_above_mired): it says so.
+    ops = plan_image(_record(40.0, uncertainty=6.0, faces=[face(1800, 160, pink), *dancers, *audience]),
+                     _chart("base", propose_above_mired=10.0))
+    (flag,) = _flags(ops, "skin")
+    assert flag.reason.endswith("of it proposed") and _wb(ops).params[RENDER_ON_ACCEPT], flag.reason
     # Relative to the frame, not in pixels: seven 37 px faces of a 500 x 375 group photo (too_small to the
     # detector) are its subjects, and one not skin-coloured as shot is told.
     group = [face(60 * k, 37, _published_skin()) for k in range(6)] + [face(400, 37, dim)]

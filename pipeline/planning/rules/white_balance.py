@@ -511,8 +511,6 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     share, skin_note, further = _skin_share(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
                                             abs(applied) if on_chart else wb.max_auto_shift_mired, judged=judged,
                                             developed=developed)
-    if skin_note:
-        flags += check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence)
     if not skin_note and abs(applied * share) > 0.5:
         near = _near_skin_edge(record, _gains(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0,
                                               share), developed=developed)
@@ -524,6 +522,9 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     applied *= share
     tint = -(colour.cast_a or 0.0) * share
     if not abs(applied) > 0.5:  # every share took a face's skin: nothing left to apply
+        if skin_note:
+            flags = check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target,
+                                    confidence=confidence) + flags
         return _capped_flag(read, shift, 0.0, wb.max_auto_shift_mired, "applied", cast, target,
                             confidence) + flags if capped else flags
     params = planned_params(colour.temperature_shift_k, colour.cast_b or 0.0, cast, cast + applied, tint)
@@ -534,6 +535,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         proposal = (f"not sure the picture is too {direction} rather than {direction} by nature (confidence "
                     f"{confidence:.2f} < {wb.min_confidence:g}): proposed, applied once a reviewer accepts it"
                     + (f"; {proposal}" if proposal else ""))
+    if skin_note:
+        if proposal and skin_note.endswith(" of it applied"):  # the share a proposal holds, not yet applied
+            skin_note = skin_note.removesuffix("applied") + "proposed"
+        flags = check_operation(AcceptanceAction.FLAG, "skin", skin_note, cast, target, confidence=confidence) + flags
     if capped:
         flags = _capped_flag(read, shift, applied, wb.max_auto_shift_mired,
                              "proposed (applied once accepted)" if proposal else "applied", cast, target,
