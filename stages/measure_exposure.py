@@ -42,8 +42,8 @@ class MeasureExposure(Stage):
     # plan compares across a camera's frames. 10: how far off the light's tint may be (wb_tint_uncertainty), which
     # the plan believes each frame's tint by. 11: the bars a picture was padded with (border_bars), which its crops
     # leave out. 12: the share of the top quarter that is blue sky (sky_share), under which a daylight scene's shade
-    # reads cool by nature.
-    version = 12
+    # reads cool by nature. 13: that sky's colour (sky_rgb), which a correction may not turn teal or purple unseen.
+    version = 13
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)

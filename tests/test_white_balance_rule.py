@@ -275,6 +275,22 @@ def test_a_chart_that_proposes_what_it_is_unsure_of_hands_the_correction_to_a_re
     assert not BASE.white_balance.propose_unsure
 
 
+def test_a_correction_that_would_turn_the_blue_sky_teal_is_proposed() -> None:
+    # A pale blue sky (hue 271, chroma 17) over a house front whose neutrals read 68 mired cool, sure of it: the
+    # +68 mired warming would take the sky to hue 100 (a yellowish grey). Proposed, not applied.
+    # Under the real-estate chart, which applies up to 200 mired unseen.
+    chart = load_chart("real_estate_interiors").chart
+    sky = {"sky_share": 0.5, "sky_rgb": [0.40, 0.50, 0.70]}
+    op = _wb(plan_image(_record(-68.0, uncertainty=5.0, **sky), chart))
+    assert op is not None and op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT]
+    assert op.params["mired_shift"] == pytest.approx(68.0, abs=0.2) and "would turn the blue sky" in op.reason
+    # A cooling keeps it blue (bluer): applied as anywhere; so is the warming without a sky, or a smaller one.
+    assert _wb(plan_image(_record(40.0, uncertainty=5.0, **sky), chart)).applied_by is AppliedBy.RENDERER
+    assert _wb(plan_image(_record(-68.0, uncertainty=5.0), chart)).applied_by is AppliedBy.RENDERER
+    deep = {"sky_share": 0.5, "sky_rgb": [0.30, 0.45, 0.80]}  # chroma 30: +30 mired leaves it blue
+    assert _wb(plan_image(_record(-30.0, uncertainty=5.0, **deep), chart)).applied_by is AppliedBy.RENDERER
+
+
 def test_confidence_is_the_chance_the_direction_is_right() -> None:
     assert cast_confidence(0.0, 10.0) == pytest.approx(0.5)
     assert cast_confidence(10.0, 10.0) == pytest.approx(0.841, abs=1e-3)

@@ -465,6 +465,10 @@ class ColourMeasure:
         "sky_share", pa.float64(),
         "The share of the frame's top quarter that is blue sky (bright, blue, smooth; 0-1): a daylight scene's shade "
         "lit by it reads cool by nature, which the plan does not send a retoucher to check.")
+    sky_rgb: list[float] | None = column(
+        "sky_rgb", pa.list_(pa.float64()),
+        "That sky's colour: the median of its pixels, linear RGB as the proxy's (null without a sky): a white-balance "
+        "correction that would turn it teal or purple is proposed, not applied.")
 
 
 @dataclass

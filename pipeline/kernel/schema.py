@@ -22,7 +22,7 @@ from pipeline import __version__
 from pipeline.kernel.files import atomic_file, write_bytes_atomic
 from pipeline.kernel.records import MANIFEST_COLUMNS
 
-SCHEMA_VERSION = 27  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
+SCHEMA_VERSION = 28  # 2: Camera Raw's as-shot white balance, baseline exposure and default crop; 3: failure;
 # 4: identity (camera_serial, photographer...) and the equipment check (focus_miss, equipment_evidence...);
 # 5: scenes (palette, scene_id) beside 4's columns; 6: keypoints_path (scene grouping's evidence)
 # 7: one exposure number: exposure_ev/exposure_verdict/exposure_keyed_on are the plan's (exposure_ev the
@@ -51,6 +51,7 @@ SCHEMA_VERSION = 27  # 2: Camera Raw's as-shot white balance, baseline exposure 
 # 25: wb_tint_uncertainty (the light's tint taken out as far as each frame's cues agree on it)
 # 26: border_bars (the flat bars a picture was padded with: crops are placed inside them)
 # 27: sky_share (a blue sky in the top quarter: a daylight scene whose shade reads cool by nature)
+# 28: sky_rgb (that sky's colour: a correction that turns it teal or purple is proposed)
 
 
 def use_system_memory_pool() -> bool:

@@ -382,15 +382,18 @@ def colour_measure(rgb: np.ndarray, *, rendered: bool = False, look_for_chart: b
         If ``rgb`` is not an (H, W, 3) image.
     """
     cast = white_balance_cast(rgb, rendered=rendered, look_for_chart=look_for_chart, backdrop_rgb=backdrop_rgb)
-    chroma, off_tone, sky = chroma_p99(rgb), off_tone_chroma_p99(rgb), sky_share(rgb)
+    chroma, off_tone = chroma_p99(rgb), off_tone_chroma_p99(rgb)
+    sky, sky_colour = blue_sky(rgb)
+    sky_rgb = None if sky_colour is None else list(sky_colour)
     if cast is None:
-        return ColourMeasure(chroma_p99=chroma, off_tone_chroma_p99=off_tone, sky_share=sky)
+        return ColourMeasure(chroma_p99=chroma, off_tone_chroma_p99=off_tone, sky_share=sky, sky_rgb=sky_rgb)
     return ColourMeasure(cast_a=cast.a, cast_b=cast.b, temperature_shift_k=cast.temperature_shift_k,
                          cast_mired=cast.mired, tint=cast.tint, uncertainty_mired=cast.uncertainty_mired,
                          tint_uncertainty=cast.tint_uncertainty,
                          colour_checker=cast.colour_checker,
                          colour_checker_box=None if cast.colour_checker_box is None else list(cast.colour_checker_box),
-                         backdrop=cast.backdrop, chroma_p99=chroma, off_tone_chroma_p99=off_tone, sky_share=sky)
+                         backdrop=cast.backdrop, chroma_p99=chroma, off_tone_chroma_p99=off_tone, sky_share=sky,
+                         sky_rgb=sky_rgb)
 
 
 #: Blue sky, read on the frame at :data:`SKY_LONG_EDGE` px sRGB-encoded: bright (CIELAB L* above
@@ -407,16 +410,19 @@ SKY_MIN_CHROMA = 15.0
 SKY_MAX_GRADIENT = 40.0
 
 
-def sky_share(rgb: np.ndarray) -> float:
-    """The share of the frame's top quarter that is blue sky (0-1; see :data:`SKY_MIN_CHROMA`).
+def blue_sky(rgb: np.ndarray) -> tuple[float, tuple[float, float, float] | None]:
+    """The share of the frame's top quarter that is blue sky (0-1; see :data:`SKY_MIN_CHROMA`), and the sky's colour
+    there: the median of its pixels, linear RGB as ``rgb`` is (None without a sky pixel).
 
     A daylight scene under a blue sky is lit by it where the sun is not: its shade, and the neutrals there, read
-    cool by nature (:func:`pipeline.planning.rules.white_balance.plan_white_balance` reads this)."""
+    cool by nature; and a correction that turns that sky teal or grey is no correction of its light
+    (:func:`pipeline.planning.rules.white_balance.plan_white_balance` reads both)."""
     height, width = rgb.shape[:2]
     scale = min(1.0, SKY_LONG_EDGE / max(height, width))
     quarter = rgb[: max(1, height // 4)]  # only the top quarter resized: a quarter of the work
     size = (max(1, round(width * scale)), max(1, round(quarter.shape[0] * scale)))
-    top = linear_to_srgb(cv2.resize(quarter, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else quarter)
+    linear = cv2.resize(quarter, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else quarter
+    top = linear_to_srgb(linear)
     lab = cv2.cvtColor(top, cv2.COLOR_RGB2Lab)  # float input in 0-1, sRGB-encoded: L* 0-100
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     hue = np.degrees(np.arctan2(b, a)) % 360.0
@@ -424,7 +430,15 @@ def sky_share(rgb: np.ndarray) -> float:
     gradient = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     sky = ((lightness > SKY_MIN_L) & (np.hypot(a, b) > SKY_MIN_CHROMA) & (hue > SKY_HUE_DEG[0])
            & (hue < SKY_HUE_DEG[1]) & (gradient < SKY_MAX_GRADIENT))
-    return float(sky.mean())
+    if not sky.any():
+        return 0.0, None
+    colour = np.median(linear[sky], axis=0)
+    return float(sky.mean()), (float(colour[0]), float(colour[1]), float(colour[2]))
+
+
+def sky_share(rgb: np.ndarray) -> float:
+    """The share of the frame's top quarter that is blue sky (:func:`blue_sky`)."""
+    return blue_sky(rgb)[0]
 
 
 def chroma_p99(rgb: np.ndarray) -> float:

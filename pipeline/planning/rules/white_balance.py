@@ -87,6 +87,10 @@ light the measurement read on the image's neutral surfaces
    error went 43.5 -> 39.6 mired (RAW) and 44.7 -> 41.2 (rendered), every originals' row unchanged. Where the
    skin outweighs the neutrals the other way (the weighed light past the target from where they read it), the
    two readings disagree: left as shot and flagged.
+2e. A correction of a light guessed from the picture (no ColorChecker, backdrop or faces vouching for it) that would
+   take the frame's blue sky (``colour.sky_rgb``) out of the blue it was found by, teal or purple, is proposed,
+   not applied (:func:`sky_turned`): a house front read 68 mired cool in the shade of its blue sky was warmed unseen,
+   its sky turned teal. The sky's blue is the one colour of a daylight scene known in advance, as skin is.
 3. The renderer shifts at most ``max_auto_shift_mired``; a bigger correction is
    applied up to the cap and flagged.
 4. Skin stays skin: after the gains, every detected face must have a skin
@@ -138,7 +142,7 @@ import math
 import numpy as np
 
 from charts.schema import AcceptanceAction, Chart, RawToneCurve, WhiteBalancePolicy, WhiteBalanceRules
-from pipeline.imaging.measure.colour import MONOCHROME_CHROMA, TONED_CHROMA
+from pipeline.imaging.measure.colour import MONOCHROME_CHROMA, SKY_HUE_DEG, TONED_CHROMA
 from pipeline.imaging.color import LUMA_709
 from pipeline.imaging.measure.metering import FACE_LOG2, balanced, develop, inverse_tone_curve, is_rendered
 from pipeline.imaging.scene_light import exposure_settings_ev
@@ -535,6 +539,10 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
         proposal = (f"not sure the picture is too {direction} rather than {direction} by nature (confidence "
                     f"{confidence:.2f} < {wb.min_confidence:g}): proposed, applied once a reviewer accepts it"
                     + (f"; {proposal}" if proposal else ""))
+    # A light guessed from the picture that would turn its blue sky teal or purple (module docstring, point 2e).
+    turned = None if on_chart or faces_confirm else sky_turned(record, params["gains"])  # type: ignore[arg-type]
+    if turned:
+        proposal = f"{proposal}; {turned}" if proposal else f"{turned}: proposed, applied once a reviewer accepts it"
     if skin_note:
         if proposal and skin_note.endswith(" of it applied"):  # the share a proposal holds, not yet applied
             skin_note = skin_note.removesuffix("applied") + "proposed"
@@ -737,6 +745,25 @@ def cast_confidence(off_mired: float, uncertainty_mired: float) -> float:
     reading with a normal error of ``uncertainty_mired``: ``Phi(|off| / uncertainty)`` (0.5 = a coin toss)."""
     z = abs(off_mired) / max(uncertainty_mired, 1e-6)
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def sky_turned(record: ImageRecord, gains: tuple[float, float, float] | list[float]) -> str | None:
+    """What a correction of ``gains`` does to the frame's blue sky (``colour.sky_rgb``, where ``colour.sky_share`` is
+    :data:`SKY_MIN_SHARE` or more) when it takes its hue out of the blue the sky was found by
+    (:data:`~pipeline.imaging.measure.colour.SKY_HUE_DEG`) or leaves it no hue (:data:`HUE_MIN_CHROMA`): turned
+    "teal", "purple" or "grey"; None without a sky, or when it stays blue."""
+    colour = record.colour
+    if colour.sky_rgb is None or len(colour.sky_rgb) != 3 or (colour.sky_share or 0.0) < SKY_MIN_SHARE:
+        return None
+    sky = np.asarray(colour.sky_rgb, dtype=np.float64)
+    before = _hue_chroma(sky)[0]
+    after, chroma = _hue_chroma(balanced(sky, np.asarray(gains, dtype=np.float64), is_rendered(record.source_kind)))
+    low, high = SKY_HUE_DEG
+    if low <= after <= high and chroma >= HUE_MIN_CHROMA:
+        return None
+    turned = "grey" if chroma < HUE_MIN_CHROMA else "teal" if after < low else "purple"
+    return (f"it would turn the blue sky {turned} (hue {before:.0f} -> {after:.0f} deg): a sky's colour is not the "
+            "light's cast")
 
 
 def in_daylight_shade(colour: ColourMeasure, cast_mired: float, target_mired: float) -> bool:
