@@ -46,7 +46,8 @@ light the measurement read on the image's neutral surfaces
    as before. Under ``min_confidence`` nothing is applied: a scene without
    true greys (a field of flowers, a blue night) reads a "cast" that is its
    own colour; the frame is flagged for a retoucher instead (and so are faces
-   that are not skin as shot), but only when the correction the chart would
+   that are not skin as shot; under a chart's ``propose_unsure`` the correction
+   is proposed to a reviewer in the frame's flag's stead), but only when the correction the chart would
    make from the published band (:func:`beyond_published`) exceeds the
    tolerance: a reading where published photographs' lie is no evidence of a
    cast, and a retoucher sent to check two photos in three (as a new user's
