@@ -410,7 +410,7 @@ def test_stage_writes_every_declared_field_into_a_valid_manifest_row(exposure_di
     for group in MeasureExposure.writes:
         for f in dataclasses.fields(getattr(record, group)):
             if f.name not in ("horizon_tilt_deg", "verticals_tilt_deg", "colour_checker_box", "backdrop_rgb",
-                              "backdrop_falloff", "subject_box", "border_bars"):  # none in this frame
+                              "backdrop_falloff", "subject_box", "border_bars", "sky_rgb"):  # none in this frame
                 assert getattr(getattr(record, group), f.name) is not None, f"{group}.{f.name}"
     assert math.isfinite(record.exposure.meter_ev)
     # No chart is involved in measuring: the verdict and exposure_ev are the plan's (none before it).
