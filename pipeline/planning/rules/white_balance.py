@@ -448,20 +448,21 @@ def plan_white_balance(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     elif not on_chart and (confidence < wb.min_confidence or not is_a_light(colour.tint)
                            or skin_disagrees(skin, applied) or on_blown_backdrop(record)):
         faces_confirm = _faces_confirm(record, cast, applied, colour.cast_a or 0.0, colour.cast_b or 0.0, developed)
-        # Unsure alone, under a chart that proposes such a correction (white_balance.propose_unsure): planned on,
-        # then handed to a reviewer (below), unless the reading is no evidence of a cast (the published band).
-        unsure = (not faces_confirm and wb.propose_unsure and is_a_light(colour.tint)
-                  and not skin_disagrees(skin, applied) and not on_blown_backdrop(record)
-                  and abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired
-                  and not in_daylight_shade(colour, cast, target))
+        # Unsure alone: a light's tint, and neither the skin nor a blown backdrop gainsays it (so, by the gate above,
+        # under the chart's min_confidence).
+        doubt_alone = is_a_light(colour.tint) and not skin_disagrees(skin, applied) and not on_blown_backdrop(record)
+        evident = abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired
+        shade = doubt_alone and in_daylight_shade(colour, cast, target)
+        # Under a chart that proposes such a correction (white_balance.propose_unsure): planned on, then handed to a
+        # reviewer (below), unless the reading is no evidence of a cast (the published band, the daylight shade).
+        unsure = not faces_confirm and wb.propose_unsure and doubt_alone and evident and not shade
         if not faces_confirm and not unsure:
-            if not abs((1.0 - keep) * beyond_published(cast, target)) > wb.tolerance_mired:
+            if not evident:
                 # The neutrals read where published photographs' do (PUBLISHED_WARMTH_MIRED): no evidence of a
                 # cast, so nothing for a retoucher to check (module docstring, point 2).
                 return _unskinned_as_shot(record, "the white balance reads as published photographs' do", cast,
                                           target, confidence, judged=judged, developed=developed)
-            if (confidence < wb.min_confidence and is_a_light(colour.tint) and not skin_disagrees(skin, applied)
-                    and not on_blown_backdrop(record) and in_daylight_shade(colour, cast, target)):
+            if shade:
                 return _unskinned_as_shot(
                     record, f"the neutrals read {abs(cast - target):.0f} mired cooler than the chart's white under a "
                     f"blue sky, as published daylight photographs' shade does", cast, target, confidence,
