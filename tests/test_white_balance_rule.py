@@ -277,13 +277,21 @@ def test_a_chart_that_proposes_what_it_is_unsure_of_hands_the_correction_to_a_re
 
 def test_a_correction_that_would_turn_the_blue_sky_teal_is_proposed() -> None:
     # A pale blue sky (hue 271, chroma 17) over a house front whose neutrals read 68 mired cool, sure of it: the
-    # +68 mired warming would take the sky to hue 100 (a yellowish grey). Proposed, not applied.
+    # +68 mired warming would take the sky to hue 218 (teal). Proposed, not applied.
     # Under the real-estate chart, which applies up to 200 mired unseen.
     chart = load_chart("real_estate_interiors").chart
     sky = {"sky_share": 0.5, "sky_rgb": [0.40, 0.50, 0.70]}
     op = _wb(plan_image(_record(-68.0, uncertainty=5.0, **sky), chart))
     assert op is not None and op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT]
-    assert op.params["mired_shift"] == pytest.approx(68.0, abs=0.2) and "would turn the blue sky" in op.reason
+    assert op.params["mired_shift"] == pytest.approx(68.0, abs=0.2)
+    assert "would turn the blue sky teal (hue 271 -> 218 deg)" in op.reason
+    # The reason names what the sky would become as a retoucher would: further warmed, green (hue 111); a greyish
+    # blue (chroma 11) warmed 40 mired, grey, told by its chroma (a grey's hue means nothing).
+    assert "the blue sky green (hue 271 -> 111 deg)" in _wb(plan_image(_record(-120.0, uncertainty=5.0, **sky),
+                                                                        chart)).reason
+    greyish = {"sky_share": 0.5, "sky_rgb": [0.45, 0.50, 0.62]}
+    assert "the blue sky grey (chroma 11 -> 1)" in _wb(plan_image(_record(-40.0, uncertainty=5.0, **greyish),
+                                                                  chart)).reason
     # A cooling keeps it blue (bluer): applied as anywhere; so is the warming without a sky, or a smaller one.
     assert _wb(plan_image(_record(40.0, uncertainty=5.0, **sky), chart)).applied_by is AppliedBy.RENDERER
     assert _wb(plan_image(_record(-68.0, uncertainty=5.0), chart)).applied_by is AppliedBy.RENDERER

@@ -753,19 +753,30 @@ def sky_turned(record: ImageRecord, gains: tuple[float, float, float] | list[flo
     """What a correction of ``gains`` does to the frame's blue sky (``colour.sky_rgb``, where ``colour.sky_share`` is
     :data:`SKY_MIN_SHARE` or more) when it takes its hue out of the blue the sky was found by
     (:data:`~pipeline.imaging.measure.colour.SKY_HUE_DEG`) or leaves it no hue (:data:`HUE_MIN_CHROMA`): turned
-    "teal", "purple" or "grey"; None without a sky, or when it stays blue."""
+    "teal" (or further, "green", "yellow": :func:`_hue_name`), "purple" or "grey"; None without a sky, or when it
+    stays blue."""
     colour = record.colour
     if colour.sky_rgb is None or len(colour.sky_rgb) != 3 or (colour.sky_share or 0.0) < SKY_MIN_SHARE:
         return None
     sky = np.asarray(colour.sky_rgb, dtype=np.float64)
-    before = _hue_chroma(sky)[0]
+    before, before_chroma = _hue_chroma(sky)
     after, chroma = _hue_chroma(balanced(sky, np.asarray(gains, dtype=np.float64), is_rendered(record.source_kind)))
     low, high = SKY_HUE_DEG
     if low <= after <= high and chroma >= HUE_MIN_CHROMA:
         return None
-    turned = "grey" if chroma < HUE_MIN_CHROMA else "teal" if after < low else "purple"
-    return (f"it would turn the blue sky {turned} (hue {before:.0f} -> {after:.0f} deg): a sky's colour is not the "
-            "light's cast")
+    # A grey has no hue worth naming: its chroma says what the correction does.
+    change = (f"chroma {before_chroma:.0f} -> {chroma:.0f}" if chroma < HUE_MIN_CHROMA
+              else f"hue {before:.0f} -> {after:.0f} deg")
+    turned = "grey" if chroma < HUE_MIN_CHROMA else "purple" if after > high else _hue_name(after)
+    return f"it would turn the blue sky {turned} ({change}): a sky's colour is not the light's cast"
+
+
+def _hue_name(hue: float) -> str:
+    """A CIELAB hue angle below the sky's blue (:data:`~pipeline.imaging.measure.colour.SKY_HUE_DEG`) as a retoucher
+    names it: where a warming takes a blue sky, through teal and green to yellow (a red past 330)."""
+    if hue >= 330.0 or hue < 30.0:
+        return "red"
+    return "yellow" if hue < 100.0 else "green" if hue < 180.0 else "teal"
 
 
 def in_daylight_shade(colour: ColourMeasure, cast_mired: float, target_mired: float) -> bool:
