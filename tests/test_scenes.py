@@ -44,6 +44,7 @@ from pipeline.imaging.scene_light import (
 from pipeline.imaging.white_balance import cct_to_xy
 from pipeline.kernel.records import (
     RENDER_ON_ACCEPT,
+    AppliedBy,
     Face,
     ImageRecord,
     OperationKind,
@@ -784,3 +785,26 @@ def test_a_scene_match_that_takes_a_face_off_skin_is_flagged() -> None:
     assert not any(o.params.get("check") == "skin_exposure" for o in alone.operations)
     assert [o.reason for o in alone.operations if o.params.get("check") == "skin"][0].startswith(
         "face(s) 1 at the edge of skin colour")
+
+
+def test_a_scene_match_that_turns_a_blue_sky_is_flagged() -> None:
+    # b1, the street outside the bar, is rendered at its scene's white, warmer than the camera's (red gain 1.07, blue
+    # 0.88): its pale blue sky (hue 230, chroma 13) would go teal (hue 206). The white-balance rule proposes a
+    # correction of its own that would do that; the scene's white is kept for the scene's sake, and the frame flagged.
+    chart = load_chart("culinary").chart
+
+    def with_sky(records: list[ImageRecord]) -> list[ImageRecord]:
+        for r in records:
+            if r.source_path == "b1.dng":
+                r.colour.sky_share, r.colour.sky_rgb = 0.5, [0.32, 0.50, 0.58]
+        return records
+
+    b1 = _plan(with_sky(_series()), chart)["b1.dng"]
+    (wb,) = [o for o in b1.operations if o.kind is OperationKind.WHITE_BALANCE]
+    assert wb.reason.startswith("matched to scene") and wb.applied_by is AppliedBy.RENDERER
+    (flag,) = [o for o in b1.operations if o.params.get("check") == "sky_white_balance"]
+    assert "the scene's matched white balance: it would turn the blue sky teal (hue 230 -> 206 deg)" in flag.reason
+    # Without a sky, or with the scene's consistency off, nothing of the kind.
+    assert not any(o.params.get("check") == "sky_white_balance" for o in _plan(_series(), chart)["b1.dng"].operations)
+    alone = _plan(with_sky(_series()), chart_with(chart, "consistency", enabled=False))["b1.dng"]
+    assert not any(o.params.get("check") == "sky_white_balance" for o in alone.operations)

@@ -209,7 +209,8 @@ class Operation:
         the chart's ``exposure.max_correction_ev`` (no ``surround_ev``), not lifted; the
         ``skin_exposure`` check ``{"faces"}``: the 1-based faces the exposure correction, or a scene's
         matched white, takes skin colour from; the ``exposure_skin`` check ``{"faces"}``: the 1-based
-        faces a fuller darkening would have greyed, the exposure held short of it).
+        faces a fuller darkening would have greyed, the exposure held short of it; the ``sky_white_balance`` check:
+        a scene's matched white that would turn the frame's blue sky, said in the reason).
     reason : str
         Why, in the retoucher's words ("face 2 is 1.3 EV below the target").
     measured, target : float or None

@@ -38,6 +38,7 @@ from pipeline.planning.rules.checks import (
     check_face_required,
     check_sharpness,
     check_skin_after_exposure,
+    check_sky_after_scene_white,
 )
 from pipeline.planning.rules.crops import plan_crops
 from pipeline.planning.rules.duplicates import check_duplicates
@@ -74,6 +75,7 @@ RULES: tuple[ImageRule, ...] = (
     plan_crops,  # turns with plan.angle_deg
     check_sharpness,  # judges sharpness after plan.exposure_ev
     check_skin_after_exposure,  # judges skin after plan.white_balance_gains and plan.exposure_ev
+    check_sky_after_scene_white,  # judges a blue sky under a scene's matched white
     check_clipped_highlights,
     check_clipped_shadows,
     check_face_required,

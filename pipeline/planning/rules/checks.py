@@ -8,7 +8,7 @@ from pipeline.imaging.measure.metering import balanced, exposed, is_rendered
 from pipeline.kernel.records import ImageRecord, Operation
 from pipeline.planning.operations import check_operation, rounded
 from pipeline.planning.rules.exposure import offset_confidence, reading_spread
-from pipeline.planning.rules.white_balance import develops_raw, face_colours, is_monochrome, is_skin, shown
+from pipeline.planning.rules.white_balance import develops_raw, face_colours, is_monochrome, is_skin, shown, sky_turned
 from pipeline.planning.state import PlanState
 
 # Variance of the Laplacian of sRGB values scales with contrast squared; after a
@@ -251,3 +251,22 @@ def check_skin_after_exposure(record: ImageRecord, chart: Chart, plan: PlanState
     return check_operation(AcceptanceAction.FLAG, "skin_exposure",
                            f"face(s) {faces} lose their skin colour with {by} (grey, off-hue or washed out): check skin "
                            "tones by eye", plan.exposure_ev, 0.0, faces=[i + 1 for i in lost])
+
+
+def check_sky_after_scene_white(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Operation]:
+    """A frame rendered at its scene's matched white (``plan.white_balance_matched``) whose blue sky that white turns
+    teal, green, yellow, purple or grey (:func:`~pipeline.planning.rules.white_balance.sky_turned`): a retoucher is
+    told.
+
+    The white-balance rule proposes, and does not apply, a correction of its own that would do so; a scene's matched
+    white replaces the frame's own with one the scene's other frames asked for, and is applied to keep the scene
+    consistent: it is kept, and the frame flagged (as :func:`check_skin_after_exposure` flags the faces it greys).
+    """
+    if not plan.white_balance_matched:
+        return []
+    turned = sky_turned(record, plan.white_balance_gains)
+    if turned is None:
+        return []
+    return check_operation(AcceptanceAction.FLAG, "sky_white_balance",
+                           f"the scene's matched white balance: {turned}: check the sky by eye (a frame corrected "
+                           "on its own, or the scene's white moved in the review)", None, None)
