@@ -18,7 +18,7 @@ from pipeline.imaging.lens_profile import LensGrid, find_profile
 from pipeline.imaging.measure.lines import line_tilts
 from pipeline.imaging.perspective import Keystone, KeystoneMap, focal_px, keystone_matrix
 from pipeline.imaging.render import adjustments_from_operations, render_frame, render_rows
-from pipeline.kernel.records import AppliedBy, Operation, OperationKind
+from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind
 from pipeline.outputs.instructions import instruction_doc, summary_line
 from pipeline.outputs.xmp import crs_settings
 from pipeline.planning.plan import plan_image
@@ -339,3 +339,20 @@ def test_a_wide_angles_bowed_verticals_are_read_straight(tmp_path) -> None:  # n
     assert lines.verticals_convergence_stability >= KEYSTONE_STABILITY
     as_shot = line_tilts(item.artifacts["proxy"].luma)  # the barrel adds about 0.65 deg per long edge
     assert abs((as_shot.verticals_convergence or 0.0) - truth) > 0.4, as_shot
+
+
+def test_a_turn_not_made_unseen_says_the_keystone_it_leaves() -> None:
+    # Converging verticals the renderer would undo with a sure turn, but the resampled lines read the lean unsteadily
+    # (two structures?): the turn is proposed, and an accepted proposal turns the frame without the keystone, which
+    # the reason says.
+    unsteady = {**SURE, "verticals_stability": 0.5}
+    record = lines_record(**unsteady, verticals_convergence=-8.0, verticals_convergence_stability=0.95)
+    (op,) = _straighten(record, chart_with(INTERIORS, "straighten", confirm_turns=True))
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] and "keystone" not in op.params
+    assert "their convergence (4.0 deg at the frame's edges) is not undone with this turn" in op.reason
+    assert op.reason.endswith("proposed: turned once a reviewer accepts it")
+    (op,) = _straighten(record)  # told a retoucher by hand: the same
+    assert RENDER_ON_ACCEPT not in op.params and "is not undone with this turn: a perspective correction" in op.reason
+    # Without a convergence, nothing is said of one.
+    (op,) = _straighten(lines_record(**unsteady))
+    assert op.applied_by is AppliedBy.RETOUCHER and "convergence" not in op.reason

@@ -383,8 +383,13 @@ def _straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> list[O
             return []  # the person's own lines (PORTRAIT_MIN_SUPPORT): told nothing, as a told reading would end here
         if sure and contradicted and abs(verticals.turn - turn) > SURE_GAINSAY_DEG:
             return []
+        # The renderer undoes a keystone only with a turn it makes unseen: a proposed or told turn says what of the
+        # verticals' convergence it leaves (accepted in the review, the turn is made and the keystone is not).
+        left_keystone = "" if auto or keystone is None else (
+            f"; their convergence ({_edge_lean(record):.1f} deg at the frame's edges) is not undone with this turn: "
+            "a perspective correction by hand")
         if not auto:
-            keystone = None  # the renderer undoes a keystone only with the turn it makes
+            keystone = None
         if auto:
             plan.angle_deg = float(turn)
             plan.keystone = keystone
@@ -401,6 +406,7 @@ def _straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> list[O
             doubt = f"; beyond the automatic {st.max_auto_angle_deg:g} deg: intentional? check by eye"
         else:
             doubt = "; the lines do not make it sure (perspective?): check by eye"
+        doubt += left_keystone
         params: dict[str, object] = {"angle_deg": rounded(float(turn), 2), "axis": axis}
         if keystone is not None:
             to_source = keystone_map(keystone, int(record.frame.width), int(record.frame.height)).to_source
