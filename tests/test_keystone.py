@@ -341,18 +341,26 @@ def test_a_wide_angles_bowed_verticals_are_read_straight(tmp_path) -> None:  # n
     assert abs((as_shot.verticals_convergence or 0.0) - truth) > 0.4, as_shot
 
 
-def test_a_turn_not_made_unseen_says_the_keystone_it_leaves() -> None:
+def test_a_proposed_turn_carries_its_keystone_and_a_turn_told_by_hand_says_it_leaves_it() -> None:
     # Converging verticals the renderer would undo with a sure turn, but the resampled lines read the lean unsteadily
-    # (two structures?): the turn is proposed, and an accepted proposal turns the frame without the keystone, which
-    # the reason says.
+    # (two structures?): the turn is proposed with its keystone, both made once a reviewer accepts it.
     unsteady = {**SURE, "verticals_stability": 0.5}
     record = lines_record(**unsteady, verticals_convergence=-8.0, verticals_convergence_stability=0.95)
     (op,) = _straighten(record, chart_with(INTERIORS, "straighten", confirm_turns=True))
-    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT] and "keystone" not in op.params
+    assert op.applied_by is AppliedBy.RETOUCHER and op.params[RENDER_ON_ACCEPT]
+    assert op.params["keystone"]["convergence"] == pytest.approx(-8.0)
+    assert "convergence undone: 4.0 deg at the frame's edges" in op.reason
+    assert op.reason.endswith("proposed: turned and its keystone undone once a reviewer accepts it")
+    assert adjustments_from_operations([op]).keystone is None  # pending: the picture as shot
+    accepted = Operation(**{**vars(op), "review": {"status": "accepted"}})
+    made = adjustments_from_operations([accepted])
+    assert made.keystone == Keystone.from_params(op.params["keystone"]) and made.angle_deg == pytest.approx(-0.6)
+    rejected = Operation(**{**vars(op), "review": {"status": "rejected"}})
+    assert adjustments_from_operations([rejected]).keystone is None
+    # Told a retoucher by hand (a chart that proposes no turns): no keystone, and the reason says what it leaves.
+    (op,) = _straighten(record)
+    assert RENDER_ON_ACCEPT not in op.params and "keystone" not in op.params
     assert "their convergence (4.0 deg at the frame's edges) is not undone with this turn" in op.reason
-    assert op.reason.endswith("proposed: turned once a reviewer accepts it")
-    (op,) = _straighten(record)  # told a retoucher by hand: the same
-    assert RENDER_ON_ACCEPT not in op.params and "is not undone with this turn: a perspective correction" in op.reason
     # Without a convergence, nothing is said of one.
     (op,) = _straighten(lines_record(**unsteady))
     assert op.applied_by is AppliedBy.RETOUCHER and "convergence" not in op.reason

@@ -23,7 +23,7 @@ import numpy as np
 from pipeline.imaging.color import linear_to_srgb
 from pipeline.imaging.geometry import rotated_corners
 from pipeline.imaging.measure.exposure import falloff_level
-from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision
+from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision, renderer_applies
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
 from pipeline.outputs.instructions import instruction_name
 
@@ -133,9 +133,11 @@ def _overlay(im: ReportImage) -> str:
             parts += [f'<circle cx="{cx:.0f}" cy="{cy:.0f}" r="{max(r, stroke * 2):.0f}" fill="none" stroke="#ff5252" '
                       f'stroke-width="{stroke * 0.6:.1f}"/>' for cx, cy, r in p["eyes"]]
     crops = [o for o in active if o["kind"] == OperationKind.CROP]
-    # A keystone undone: the crops lie in the corrected frame, drawn where their pixels come from in the picture.
+    # A keystone undone: the crops lie in the corrected frame, drawn where their pixels come from in the picture (a
+    # proposed one's only once accepted: until then the crops lie in the picture as shot).
     to_source = next((o["params"]["keystone"].get("to_source") for o in active
-                      if o["kind"] == OperationKind.STRAIGHTEN and o["params"].get("keystone")), None)
+                      if o["kind"] == OperationKind.STRAIGHTEN and o["params"].get("keystone")
+                      and renderer_applies(o["applied_by"], o["params"], o.get("review"))), None)
     for k, op in enumerate(crops):
         x, y, bw, bh = op["params"]["box"]
         cx, cy = x + bw / 2, y + bh / 2

@@ -266,14 +266,17 @@ def plan_straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> li
     (:data:`~pipeline.kernel.records.RENDER_ON_ACCEPT`): a reviewer who sees the lines' reading right accepts it in the
     review app, which keeps the crops inside the turned frame, and the renderer turns the frame, where a task by hand
     meant opening the photo in an editor. Nothing is turned before that, and the XMP's ``CropAngle`` waits for it
-    too. Of 816 listing photos nothing was tuned on (emanhamed/Houses-dataset, houses 331-535, under
-    ``real_estate_interiors``) 191 had a turn told a retoucher, 159 of them "the lines do not make it sure".
+    too; a keystone the renderer would undo with the turn (:func:`_keystone`) is proposed with it. Of 816 listing
+    photos nothing was tuned on (emanhamed/Houses-dataset, houses 331-535, under ``real_estate_interiors``) 191 had a
+    turn told a retoucher, 159 of them "the lines do not make it sure".
     """
     ops = _straightening(record, chart, plan)
     if not chart.straighten.confirm_turns:
         return ops
     return [dataclasses.replace(o, params={**o.params, RENDER_ON_ACCEPT: True},
-                                reason=f"{o.reason}; proposed: turned once a reviewer accepts it")
+                                reason=f"{o.reason}; proposed: turned"
+                                       + (" and its keystone undone" if "keystone" in o.params else "")
+                                       + " once a reviewer accepts it")
             if o.kind is OperationKind.STRAIGHTEN and o.applied_by is AppliedBy.RETOUCHER else o for o in ops]
 
 
@@ -383,12 +386,14 @@ def _straightening(record: ImageRecord, chart: Chart, plan: PlanState) -> list[O
             return []  # the person's own lines (PORTRAIT_MIN_SUPPORT): told nothing, as a told reading would end here
         if sure and contradicted and abs(verticals.turn - turn) > SURE_GAINSAY_DEG:
             return []
-        # The renderer undoes a keystone only with a turn it makes unseen: a proposed or told turn says what of the
-        # verticals' convergence it leaves (accepted in the review, the turn is made and the keystone is not).
-        left_keystone = "" if auto or keystone is None else (
+        # The renderer undoes a keystone with a turn it makes: unseen, or a proposed one once a reviewer accepts it
+        # (the proposal carries it; the crops, placed in the picture as shot, keep their boxes in the corrected
+        # frame, as they keep them through the turn). A turn told a retoucher by hand says what it leaves.
+        proposing = not auto and keystone is not None and st.confirm_turns
+        left_keystone = "" if auto or keystone is None else told if proposing else (
             f"; their convergence ({_edge_lean(record):.1f} deg at the frame's edges) is not undone with this turn: "
             "a perspective correction by hand")
-        if not auto:
+        if not auto and not proposing:
             keystone = None
         if auto:
             plan.angle_deg = float(turn)

@@ -870,10 +870,13 @@ function renderMeasurements() {
 }
 
 // Where a point of the corrected frame (after a keystone's correction) lies in the picture as shot: the straighten
-// operation's keystone carries the homography (to_source, row by row), applied when the renderer undoes it.
+// operation's keystone carries the homography (to_source, row by row), applied when the renderer undoes it (its own
+// turn, or a proposed one once accepted: until then the crops lie in the picture as shot).
 function asShot(x, y) {
   const st = view.payload.doc.operations.find((o) => o.kind === "straighten");
-  const m = st && st.review.status !== "rejected" && st.params.keystone && st.params.keystone.to_source;
+  const applies = st && st.review.status !== "rejected"
+    && (st.applied_by === "renderer" || (st.params.render_on_accept && st.review.status === "accepted"));
+  const m = applies && st.params.keystone && st.params.keystone.to_source;
   if (!m) return [x, y];
   const w = m[6] * x + m[7] * y + m[8];
   return [(m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w];
