@@ -357,6 +357,14 @@ def test_a_proposed_turn_carries_its_keystone_and_a_turn_told_by_hand_says_it_le
     assert made.keystone == Keystone.from_params(op.params["keystone"]) and made.angle_deg == pytest.approx(-0.6)
     rejected = Operation(**{**vars(op), "review": {"status": "rejected"}})
     assert adjustments_from_operations([rejected]).keystone is None
+    # The summary line says the keystone goes with the proposal; the XMP sets Camera Raw's Upright only once the
+    # renderer makes it.
+    assert summary_line([op], 0) == "straighten -0.6 deg, keystone 4.0 deg (to confirm)"
+    assert summary_line([accepted], 0) == "straighten -0.6 deg, keystone 4.0 deg"
+    record.operations = [op]
+    assert "crs:PerspectiveUpright" not in crs_settings(instruction_doc(record, "real_estate_interiors", "h")).attrs
+    record.operations = [accepted]
+    assert crs_settings(instruction_doc(record, "real_estate_interiors", "h")).attrs["crs:PerspectiveUpright"] == "4"
     # Told a retoucher by hand (a chart that proposes no turns): no keystone, and the reason says what it leaves.
     (op,) = _straighten(record)
     assert RENDER_ON_ACCEPT not in op.params and "keystone" not in op.params
