@@ -939,6 +939,7 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     skin_items = [i for i in items if i.set in ("cast", "original", "wb_real") and (i.truth.get("faces") or [])]
     vals, silent = {}, {}
     excluded = 0
+    lost_by = {"corrected": 0, "as shot": 0}  # postprod's faces not kept: under its correction, or left as shot
     for s in systems:
         ok = n = unflagged = 0
         for i in skin_items:
@@ -953,6 +954,8 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
                 kept = is_skin(c)
                 ok += kept
                 unflagged += not kept and not (d.colour_flagged or d.mired_proposed)
+                if s == "postprod" and not kept:
+                    lost_by["corrected" if d.mired else "as shot"] += 1
         vals[s] = _ratio(ok, n)
         silent[s] = _count(unflagged, n)
     rows.append(Row(sec, "skin kept: faces that are skin as published (hue 15-85 deg, chroma >= 10) still are "
@@ -960,6 +963,9 @@ def evaluate(items: list[Item], decisions: dict[str, dict[str, Decision]], crop_
     rows.append(Row(sec, "skin lost without a flag: faces not kept whose image the plan did not flag for its colour "
                          "nor propose its correction to a person (issue item 3: skin kept, or the image flagged)",
                     silent, "0", "lower", 0.0, "{:.0f}"))
+    rows.append(Row(sec, "faces not kept: under the white-balance correction (applied or proposed) / in an image left "
+                         "as shot, its cast still in (diagnostic)",
+                    {"postprod": {"value": None, "text": f"{lost_by['corrected']} / {lost_by['as shot']}"}}, ""))
     rows.append(Row(sec, "faces left out of the skin check: not skin-coloured even as published (diagnostic)",
                     {"postprod": {"value": float(excluded), "text": str(excluded)}}, ""))
 
