@@ -53,6 +53,7 @@ from pipeline.planning.rules.white_balance import (
     is_skin,
     kelvin_shift,
     light_uncertainty,
+    off_skin,
     reviewed_params,
     shown,
     skin_hue_margin,
@@ -883,3 +884,15 @@ def test_a_tint_taken_out_is_named_in_the_reason() -> None:
     assert "tint" not in _wb(plan_image(_record(-30.0), BASE)).reason
     assert "tint" not in _wb(plan_image(_record(100.0, wb_colour_checker=True), BASE)).reason
     assert "tint" not in _wb(plan_image(_record(-30.0, tint_g=-0.3), BASE)).reason
+
+
+def test_a_skin_flag_says_which_way_the_faces_are_off() -> None:
+    # A retoucher told "not skin-coloured" is told how: pink (a cool or magenta cast; its hue read through 0 as the eye
+    # sees it), yellow-green, or grey (washed out, whatever its hue), with the faces' hue and chroma against skin's.
+    def lab_rgb(hue: float, chroma: float) -> np.ndarray:
+        return lab_to_linear_srgb(60.0, chroma * np.cos(np.radians(hue)), chroma * np.sin(np.radians(hue)))
+
+    assert off_skin([lab_rgb(355.0, 14.0), lab_rgb(8.0, 16.0)]) == (
+        "pink: hue -5 to 8 deg, chroma 14.0-16.0; skin 15-85 deg, chroma 10 or more")
+    assert off_skin([lab_rgb(95.0, 15.0)]) == "yellow-green: hue 95 deg, chroma 15.0; skin 15-85 deg, chroma 10 or more"
+    assert off_skin([lab_rgb(45.0, 6.0), lab_rgb(250.0, 20.0)]).startswith("grey or blue: hue 45 to 250 deg")

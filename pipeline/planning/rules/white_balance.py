@@ -975,7 +975,10 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     told = [i for i in at_full if i in judged]
     if not told:
         return 1.0, "", ""
-    return 1.0, (f"face(s) {_numbers(told)} not skin-coloured after the correction: check skin tones by eye"), ""
+    g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
+    after = [colour_judged(balanced(rgb, g, rendered), rendered, developed) for i, rgb in faces if i in told]
+    return 1.0, (f"face(s) {_numbers(told)} not skin-coloured after the correction ({off_skin(after)}): check skin "
+                 "tones by eye"), ""
 
 
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
@@ -983,11 +986,36 @@ def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float
     """A skin flag for the faces among ``judged`` (the chart's subjects, module docstring point 4) that are not
     skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [i for i, rgb in face_colours(record) if i in judged and not _skin_judged(rgb, rendered, developed)]
+    unskinned = [(i, colour_judged(rgb, rendered, developed)) for i, rgb in face_colours(record)
+                 if i in judged and not _skin_judged(rgb, rendered, developed)]
     if not unskinned:
         return []
-    return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers(unskinned)} not skin-coloured as "
-                           f"shot, and {why}: check skin tones by eye", cast, target, confidence=confidence)
+    return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers([i for i, _ in unskinned])} not "
+                           f"skin-coloured as shot ({off_skin([c for _, c in unskinned])}), and {why}: check skin "
+                           "tones by eye", cast, target, confidence=confidence)
+
+
+def off_skin(colours: list[np.ndarray]) -> str:
+    """How faces' colours (linear RGB, as :func:`colour_judged` reads them) are off skin's, in a retoucher's words:
+    "grey" (under :data:`SKIN_MIN_CHROMA`), "pink" (a hue under :data:`SKIN_HUE_DEG`'s, towards magenta: more green
+    and warmth would bring it back), "yellow-green" (over it: more magenta) or "blue" (a cool light's), with the
+    faces' CIELAB hue and chroma against skin's, e.g. "pink: hue 1 to 11 deg, chroma 14.2-16.3; skin 15-85 deg,
+    chroma 10 or more"."""
+    low, high = SKIN_HUE_DEG
+    read = [_hue_chroma(c) for c in colours]
+    kinds = []
+    for hue, chroma in read:
+        kind = ("grey" if chroma < SKIN_MIN_CHROMA else "yellow-green" if high < hue <= 200.0
+                else "blue" if 200.0 < hue < 290.0 else "pink")
+        if kind not in kinds:
+            kinds.append(kind)
+    # A pink hue wraps through 0 (magenta at 330 to red at 10): read as negative, it spans as the eye sees it.
+    hues = [hue - 360.0 if hue >= 290.0 else hue for hue, _ in read]
+    chromas = [c for _, c in read]
+    hue = f"{min(hues):.0f}" if round(min(hues)) == round(max(hues)) else f"{min(hues):.0f} to {max(hues):.0f}"
+    chroma = f"{min(chromas):.1f}" if len(chromas) == 1 else f"{min(chromas):.1f}-{max(chromas):.1f}"
+    return (f"{' or '.join(kinds)}: hue {hue} deg, chroma {chroma}; skin {low:.0f}-{high:.0f} deg, chroma "
+            f"{SKIN_MIN_CHROMA:.0f} or more")
 
 
 #: Target white a reviewer may ask for (1667 K to 1e6 K: the locus's table and beyond, in the kelvin form).
