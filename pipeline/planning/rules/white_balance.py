@@ -948,11 +948,15 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
         return 1.0, "", ""
     rendered = is_rendered(record.source_kind)
 
-    def lost(share: float) -> list[int]:
+    def judged_after(share: float) -> dict[int, np.ndarray]:
         g = _gains(record, cast, shift, cast_a, cast_b, share)
-        return [i for i, rgb in faces if not _skin_judged(balanced(rgb, g, rendered), rendered, developed)]
+        return {i: colour_judged(balanced(rgb, g, rendered), rendered, developed) for i, rgb in faces}
 
-    at_full = lost(1.0)
+    def lost(share: float, after: dict[int, np.ndarray] | None = None) -> list[int]:
+        return [i for i, c in (judged_after(share) if after is None else after).items() if not is_skin(c)]
+
+    full = judged_after(1.0)
+    at_full = lost(1.0, full)
     if not at_full:
         return 1.0, "", ""
     was_skin = [i for i, rgb in faces if _skin_judged(rgb, rendered, developed)]
@@ -975,10 +979,8 @@ def _skin_share(record: ImageRecord, cast: float, shift: float, cast_a: float, c
     told = [i for i in at_full if i in judged]
     if not told:
         return 1.0, "", ""
-    g = _gains(record, cast, shift, cast_a, cast_b, 1.0)
-    after = [colour_judged(balanced(rgb, g, rendered), rendered, developed) for i, rgb in faces if i in told]
-    return 1.0, (f"face(s) {_numbers(told)} not skin-coloured after the correction ({off_skin(after)}): check skin "
-                 "tones by eye"), ""
+    return 1.0, (f"face(s) {_numbers(told)} not skin-coloured after the correction "
+                 f"({off_skin([full[i] for i in told])}): check skin tones by eye"), ""
 
 
 def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float,
@@ -986,8 +988,8 @@ def _unskinned_as_shot(record: ImageRecord, why: str, cast: float, target: float
     """A skin flag for the faces among ``judged`` (the chart's subjects, module docstring point 4) that are not
     skin-coloured when the plan leaves the colour as shot."""
     rendered = is_rendered(record.source_kind)
-    unskinned = [(i, colour_judged(rgb, rendered, developed)) for i, rgb in face_colours(record)
-                 if i in judged and not _skin_judged(rgb, rendered, developed)]
+    seen = [(i, colour_judged(rgb, rendered, developed)) for i, rgb in face_colours(record) if i in judged]
+    unskinned = [(i, c) for i, c in seen if not is_skin(c)]
     if not unskinned:
         return []
     return check_operation(AcceptanceAction.FLAG, "skin", f"face(s) {_numbers([i for i, _ in unskinned])} not "
