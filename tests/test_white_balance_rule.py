@@ -56,7 +56,6 @@ from pipeline.planning.rules.white_balance import (
     off_skin,
     reviewed_params,
     shown,
-    skin_as_published,
     skin_hue_margin,
     skin_mired,
     skin_tint,
@@ -897,27 +896,3 @@ def test_a_skin_flag_says_which_way_the_faces_are_off() -> None:
         "pink: hue -5 to 8 deg, chroma 14.0-16.0; skin 15-85 deg, chroma 10 or more")
     assert off_skin([lab_rgb(95.0, 15.0)]) == "yellow-green: hue 95 deg, chroma 15.0; skin 15-85 deg, chroma 10 or more"
     assert off_skin([lab_rgb(45.0, 6.0), lab_rgb(250.0, 20.0)]).startswith("grey or blue: hue 45 to 250 deg")
-
-
-@pytest.mark.parametrize(("m", "uncertainty"), [(45.0, 40.0), (-15.0, 40.0), (34.0, 59.0)])
-def test_unsure_neutrals_and_skin_that_reads_as_published_send_no_retoucher(m: float, uncertainty: float) -> None:
-    # Daylight selfies (photoprism's face test photos, which no constant saw) read 31-34 mired warm or cool, their
-    # cues scattered, and were flagged "not sure the picture is too warm". The faces' skin reads where published
-    # skin does: the one surface known in advance says the light is as published (module docstring, point 2f).
-    face = _pale_face(_published_skin(0.0))
-    record = _record(m, uncertainty=uncertainty, faces=[face])
-    assert skin_as_published(skin_mired(record))
-    alone = plan_image(_record(m, uncertainty=uncertainty), BASE)
-    assert _wb(alone) is None and _flags(alone, "white_balance")  # without the face: flagged, as before
-    ops = plan_image(record, BASE)
-    assert _wb(ops) is None and not _flags(ops, "white_balance") and not _flags(ops, "skin")
-    # Nor proposed under a chart that proposes what it is unsure of.
-    assert _wb(plan_image(record, _chart("base", propose_unsure=True))) is None
-    # Skin a spread and more from published skin's (a cast moved it, or a coloured light): the plan still acts on
-    # the doubt, a flag or the correction the two witnesses agree on.
-    for off in (-(SKIN_SPREAD_MIRED + 5.0), SKIN_SPREAD_MIRED + 5.0):
-        moved = _record(m, uncertainty=uncertainty, faces=[_pale_face(_published_skin(off))])
-        assert not skin_as_published(skin_mired(moved))
-        ops = plan_image(moved, BASE)
-        assert _flags(ops, "white_balance") or _wb(ops) is not None
-
