@@ -82,6 +82,11 @@ class CropPlacement(StrEnum):
     SALIENCY = "saliency"  # on the subject: the crop holding the most of its map (a dish, a product, an animal)
 
 
+class CropOrientation(StrEnum):
+    FIXED = "fixed"  # the aspect as written, whatever the picture's orientation
+    SOURCE = "source"  # turned to the picture's: a 3:2 crop of an upright picture is 2:3
+
+
 class ImageFormat(StrEnum):
     JPEG = "jpeg"
     WEBP = "webp"
@@ -522,6 +527,13 @@ class CropSpec(_Strict):
         description="Width:height, e.g. '4:5', '16:9', '1:1'. Quote it in YAML: unquoted 4:5 is a base-60 number."
     )
     placement: CropPlacement = Field(CropPlacement.FACE_AWARE, description="face_aware | center | saliency.")
+    orientation: CropOrientation = Field(
+        CropOrientation.FIXED,
+        description="fixed: the aspect as written, whatever the picture (a 4:5 profile crop of a landscape group) | "
+        "source: turned to the picture's orientation, as Lightroom's crop turns with the photo: a 3:2 crop of an "
+        "upright picture is 2:3 (a bathroom shot upright is delivered upright, not cut to a landscape strip). A "
+        "rendition with an exact box (width_px and height_px) cannot follow it.",
+    )
 
     @field_validator("aspect", mode="before")
     @classmethod
@@ -538,6 +550,17 @@ class CropSpec(_Strict):
     @property
     def ratio(self) -> float:
         return aspect_ratio(self.aspect)
+
+    def turned_for(self, width: float, height: float) -> bool:
+        """Whether the crop is turned to a ``width`` x ``height`` picture's orientation (``orientation: source``, the
+        picture upright and the aspect landscape or the other way round; a square picture turns nothing)."""
+        if self.orientation is not CropOrientation.SOURCE or width == height or self.ratio == 1.0:
+            return False
+        return (width < height) == (self.ratio > 1.0)
+
+    def ratio_for(self, width: float, height: float) -> float:
+        """Width / height of the crop on a ``width`` x ``height`` picture (:meth:`turned_for`)."""
+        return 1.0 / self.ratio if self.turned_for(width, height) else self.ratio
 
 
 class SharpnessCheck(_Strict):
@@ -1045,6 +1068,12 @@ class Chart(_Strict):
                     raise ChartRuleError(
                         (name, "crop"),
                         f"an exact box {r.width_px}x{r.height_px} needs `crop:` naming the chart crop that fills it",
+                    )
+                if crops[r.crop].orientation is CropOrientation.SOURCE:
+                    raise ChartRuleError(
+                        (name, "crop"),
+                        f"an exact box {r.width_px}x{r.height_px} cannot follow the picture's orientation, which crop "
+                        f"{r.crop} does (orientation: source): give long_edge_px, short_edge_px or megapixels instead",
                     )
                 box_ratio = r.width_px / r.height_px  # type: ignore[operator]
                 if abs(box_ratio / aspect_ratio(r.crop) - 1) > 0.01:

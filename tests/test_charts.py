@@ -214,7 +214,8 @@ def test_migrate_v1_to_v2_keeps_v1_meaning():
     assert v2["schema_version"] == 2
     assert v2["white_balance"] == {"policy": "warm"}
     # v2 defaults to face_aware, but v1 crops were centred: the migration says so.
-    assert v2["crops"] == [{"aspect": "4:5", "placement": "center"}, {"aspect": "16:9", "placement": "center"}]
+    assert v2["crops"] == [{"aspect": "4:5", "placement": "center", "orientation": "fixed"},
+                           {"aspect": "16:9", "placement": "center", "orientation": "fixed"}]
     assert v2["naming"] == "{shoot}/{stem}.{ext}"
     chart = Chart.model_validate(migrate(v1))
     assert chart.crops[0].placement == CropPlacement.CENTER
@@ -526,6 +527,33 @@ def test_bad_rendition(base_dir: Path, rendition: str, key: str, message: str):
     err = error_of(path, [])
     assert (err.location.file, err.location.line, err.location.key) == (path, 4, f"renditions.extra.{key}")
     assert message in err.message
+
+
+def test_an_exact_box_cannot_follow_the_pictures_orientation(base_dir: Path):
+    # A crop turned to the picture's orientation (a 4:5 crop of a landscape picture is 5:4) cannot fill a fixed box.
+    path = write(base_dir, "c.yaml", """
+        schema_version: 2
+        extends: tbase
+        crops:
+          - {aspect: "4:5", orientation: source}
+          - {aspect: "1:1", placement: center}
+        renditions:
+          extra: {crop: "4:5", width_px: 1080, height_px: 1350}
+    """)
+    err = error_of(path, [])
+    assert (err.location.file, err.location.line, err.location.key) == (path, 7, "renditions.extra.crop")
+    assert "cannot follow the picture's orientation" in err.message and "long_edge_px" in err.message
+    # A long edge can.
+    path = write(base_dir, "d.yaml", """
+        schema_version: 2
+        extends: tbase
+        crops:
+          - {aspect: "4:5", orientation: source}
+          - {aspect: "1:1", placement: center}
+        renditions:
+          extra: {crop: "4:5", long_edge_px: 1350}
+    """)
+    assert load_chart(path, search_dirs=[base_dir]).chart.crop("4:5").orientation == "source"
 
 
 def test_bad_rendition_name(base_dir: Path):

@@ -239,3 +239,41 @@ def test_a_crop_placed_on_a_subject_holds_a_person_it_keeps_by_the_shoulders() -
     placed = place_keeping_faces(3000, 1500, 1.0, 0.0, pair, focus=(1500.0, 750.0))
     assert placed.left_out == (1,) and placed.cut == ()
     assert placed.box[0] + placed.box[2] <= person_region(pair[1], 3000, 1500)[0] + 0.5
+
+
+def _chart_with_crops(*crops: dict) -> Chart:
+    doc = load_chart("base").chart.model_dump(mode="json")
+    doc["crops"] = list(crops)
+    return Chart.model_validate(doc)
+
+
+@pytest.mark.parametrize(("width", "height"), [(2000, 3000), (3000, 2000)])
+def test_a_crop_that_follows_the_picture_is_turned_to_its_orientation(width: int, height: int) -> None:
+    # A bathroom shot upright (houses 23 of emanhamed/Houses-dataset) was cut to a 3:2 landscape strip, its toilet
+    # and basin halved; under ``orientation: source`` its 3:2 crop is 2:3, the whole room.
+    chart = _chart_with_crops({"aspect": "3:2", "placement": "center", "orientation": "source"},
+                              {"aspect": "4:5", "placement": "center"})
+    crops = _crops(plan_image(_record(width, height, []), chart))
+    x, y, w, h = crops["3:2"].params["box"]
+    upright = height > width
+    assert w / h == pytest.approx(2 / 3 if upright else 3 / 2, rel=0.01)
+    assert bool(crops["3:2"].params.get("aspect_turned")) is upright
+    assert ("turned to the picture's upright orientation (2:3)" in crops["3:2"].reason) is upright
+    # The whole short side is kept: the largest crop of the turned aspect.
+    assert (w if upright else h) == pytest.approx(min(width, height), rel=0.01)
+    # A crop left fixed keeps its aspect whatever the picture.
+    x, y, w, h = crops["4:5"].params["box"]
+    assert w / h == pytest.approx(4 / 5, rel=0.01) and not crops["4:5"].params.get("aspect_turned")
+
+
+def test_a_turned_crop_keeps_the_faces_whole_too() -> None:
+    # A portrait-orientation source with two faces: the 16:9 crop turned to 9:16 holds both, as a fixed 16:9 cannot.
+    faces = {0: (900, 400, 300, 300), 1: (900, 2200, 300, 300)}
+    record = _record(2000, 3000, [_face(b) for b in faces.values()])
+    turned = _chart_with_crops({"aspect": "16:9", "placement": "face_aware", "orientation": "source"})
+    fixed = _chart_with_crops({"aspect": "16:9", "placement": "face_aware"})
+    ops = plan_image(record, turned)
+    assert all(s >= 0.99 for s in _shares(_crops(ops)["16:9"], faces, 2000, 3000).values())
+    assert "16:9" not in _crop_flags(ops)
+    assert "16:9" in _crop_flags(plan_image(record, fixed))
+

@@ -567,3 +567,16 @@ def test_clipped_mask_counts_any_channel_at_white() -> None:
     rgb[0, 2] = (0.99, 0.99, 0.99)
     rgb[0, 3] = (0.2, 0.2, 1.0)
     assert clipped_mask(rgb).tolist() == [[False, True, False, True]]
+
+
+def test_a_crop_turned_to_the_pictures_orientation_keeps_its_turned_aspect() -> None:
+    # A 3:2 crop turned to an upright picture (the chart's ``orientation: source``) is 2:3: a reviewer's move keeps
+    # that, and a box of the written 3:2 is another aspect.
+    from pipeline.review.store import ReviewError, ReviewStore
+
+    op = {"op_id": "crop-3x2", "params": {"aspect": "3:2", "box": [0, 0, 200, 300], "aspect_turned": True}}
+    ReviewStore._check_crop_shape(op, (10.0, 20.0, 200.0, 300.0))
+    with pytest.raises(ReviewError, match="3:2 aspect, turned"):
+        ReviewStore._check_crop_shape(op, (10.0, 20.0, 300.0, 200.0))
+    fixed = {**op, "params": {"aspect": "3:2", "box": [0, 0, 300, 200]}}
+    ReviewStore._check_crop_shape(fixed, (0.0, 0.0, 300.0, 200.0))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.geometry import rotated_corners
+from pipeline.imaging.geometry import crop_label, rotated_corners
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision, renderer_applies
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
@@ -140,6 +140,7 @@ def _overlay(im: ReportImage) -> str:
                       and renderer_applies(o["applied_by"], o["params"], o.get("review"))), None)
     for k, op in enumerate(crops):
         x, y, bw, bh = op["params"]["box"]
+        label = _e(crop_label(op["params"]))
         cx, cy = x + bw / 2, y + bh / 2
         angle = -float(op["params"].get("angle_deg") or 0.0)  # SVG turns clockwise for positive angles
         colour = CROP_COLOURS[k % len(CROP_COLOURS)]
@@ -149,15 +150,15 @@ def _overlay(im: ReportImage) -> str:
             px, py = mapped[:2] / mapped[2]
             points = " ".join(f"{a:.0f},{b:.0f}" for a, b in zip(px, py))
             parts.append(f'<polygon points="{points}" fill="none" stroke="{colour}" stroke-width="{stroke:.1f}" '
-                         f'stroke-dasharray="{stroke * 4:.0f}"><title>{_e(op["params"]["aspect"])}</title></polygon>')
+                         f'stroke-dasharray="{stroke * 4:.0f}"><title>{label}</title></polygon>')
             parts.append(f'<text x="{px[0] + stroke * 3:.0f}" y="{py[0] + stroke * 9:.0f}" fill="{colour}" '
-                         f'font-size="{stroke * 7:.0f}" font-weight="bold">{_e(op["params"]["aspect"])}</text>')
+                         f'font-size="{stroke * 7:.0f}" font-weight="bold">{label}</text>')
             continue
         parts.append(f'<rect x="{x:.0f}" y="{y:.0f}" width="{bw:.0f}" height="{bh:.0f}" fill="none" '
                      f'stroke="{colour}" stroke-width="{stroke:.1f}" stroke-dasharray="{stroke * 4:.0f}" '
-                     f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{_e(op["params"]["aspect"])}</title></rect>')
+                     f'transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})"><title>{label}</title></rect>')
         parts.append(f'<text x="{x + stroke * 3:.0f}" y="{y + stroke * 9:.0f}" fill="{colour}" font-size="{stroke * 7:.0f}" '
-                     f'font-weight="bold" transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})">{_e(op["params"]["aspect"])}</text>')
+                     f'font-weight="bold" transform="rotate({angle:.2f} {cx:.0f} {cy:.0f})">{label}</text>')
     for op in active:  # a ColorChecker to remove (acceptance.colour_checker), where the measure found it
         if op["params"].get("check") == "colour_checker" and op["params"].get("region"):
             x0, y0, x1, y1 = op["params"]["region"]

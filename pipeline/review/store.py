@@ -1295,5 +1295,9 @@ class ReviewStore:
         if w <= 0 or h <= 0:
             raise ReviewError("crop width and height must be positive")
         want = parse_aspect(op["params"]["aspect"])
+        turned = bool(op["params"].get("aspect_turned"))  # to the picture's orientation (a chart's orientation: source)
+        if turned:
+            want = 1.0 / want
         if abs((w / h) / want - 1) > ASPECT_TOLERANCE:
-            raise ReviewError(f"crop must keep its {op['params']['aspect']} aspect (got {w / h:.3f})")
+            raise ReviewError(f"crop must keep its {op['params']['aspect']} aspect{', turned' if turned else ''} "
+                              f"(got {w / h:.3f})")

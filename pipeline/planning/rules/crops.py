@@ -43,6 +43,7 @@ from pipeline.imaging.geometry import (
     place_crop,
     rotated_corners,
     shrink_to_fit,
+    turned_aspect,
     within_upscale,
 )
 from pipeline.imaging.perspective import frame_map
@@ -110,19 +111,23 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
     ops: list[Operation] = []
     for spec in chart.crops:
         focus, keep, how = None, None, "centre"
+        # Turned to the picture's orientation where the chart says so (``orientation: source``): the picture inside
+        # its bars, where it has some.
+        turned = spec.turned_for(*((inside[2], inside[3]) if inside is not None else (W, H)))
+        ratio = 1.0 / spec.ratio if turned else spec.ratio
         if spec.placement is CropPlacement.FACE_AWARE and (counted or framing):
             around = counted or list(framing.values())
             focus, keep, how = faces_centroid(around), faces_region(around, W, H), f"on {len(around)} face(s)"
         elif spec.placement is CropPlacement.SALIENCY and record.content.saliency_map:
             focus, how = salient_focus(decode_saliency_map(record.content.saliency_map), W, H,
-                                       inscribed_box(W, H, plan.angle_deg, spec.ratio)[2:]), "on the subject"
+                                       inscribed_box(W, H, plan.angle_deg, ratio)[2:]), "on the subject"
         elif spec.placement is CropPlacement.SALIENCY and record.content.saliency_x is not None:
             # A record measured before the subject's map was kept: the centre of its salient region.
             focus, how = (record.content.saliency_x * W, record.content.saliency_y * H), "on the salient region"
         if inside is None:
-            placed = place_keeping_faces(W, H, spec.ratio, plan.angle_deg, framing, focus, keep)
+            placed = place_keeping_faces(W, H, ratio, plan.angle_deg, framing, focus, keep)
         else:
-            placed = _placed_inside(inside, spec.ratio, plan.angle_deg, framing, focus, keep)
+            placed = _placed_inside(inside, ratio, plan.angle_deg, framing, focus, keep)
             how += f", inside the picture's {bars_name(record)} (its bars left out)"
         left_out, cut = placed.left_out, placed.cut
         pad, product_cut = None, False
@@ -131,7 +136,7 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         # shoulders chart (face_aware) frames the faces.
         holds = subject is not None and (not framing or spec.placement is not CropPlacement.FACE_AWARE)
         if holds and kept_share(placed.box, 0.0, subject.box) < _IN:
-            box, pad = subject.crop(spec.ratio, W, H)
+            box, pad = subject.crop(ratio, W, H)
             if box is not None and all(kept_share(box, 0.0, protected_region(f, W, H)) >= _IN
                                        for f in framing.values()):
                 placed, focus = Placement(box), (box[0] + box[2] / 2, box[1] + box[3] / 2)
@@ -145,16 +150,18 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
         confidence = 1.0 if focus is not None or spec.placement is CropPlacement.CENTER else CENTRED_FALLBACK_CONFIDENCE
         if framing and not (left_out or cut):
             how += f", all {len(framing)} face(s) whole"
+        turn_note = (f", turned to the picture's {'upright' if spec.ratio > 1.0 else 'landscape'} orientation "
+                     f"({turned_aspect(spec.aspect)}),") if turned else ""
         notes, enlarged = _enlargements(chart, spec.aspect, placed.box)
         how += "".join(f"; {n}" for n in notes)
         ops.append(Operation(
             op_id=f"crop-{aspect_id}", kind=OperationKind.CROP,
             params={"aspect": spec.aspect, "box": [rounded(v, 1) for v in placed.box], "placement": str(spec.placement),
-                    "angle_deg": rounded(plan.angle_deg, 2),
+                    "angle_deg": rounded(plan.angle_deg, 2), **({"aspect_turned": True} if turned else {}),
                     **({"pad_rgb": [rounded(c, 4) for c in pad]} if pad else {}),
                     **({"pad_falloff": [rounded(c, 4) for c in subject.falloff]}
                        if pad and subject is not None and subject.falloff else {})},
-            reason=f"{spec.aspect} crop placed {how}",
+            reason=f"{spec.aspect} crop{turn_note} placed {how}",
             confidence=FLAGGED_CROP_CONFIDENCE if (left_out or cut) else confidence,
             applied_by=AppliedBy.RENDERER,
         ))

@@ -646,7 +646,7 @@ function opAmount(op) {
     case "lift_shadows": return `shadows ${fmt(p.ev, 2, true)} EV`;
     case "merge_bracket": return `${p.frames.length + 1} frames merged`;
     case "lens_correction": return `${p.lens_model}, ${fmt(p.focal_mm, 0)} mm`;
-    case "crop": return `${p.aspect} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
+    case "crop": return `${cropAspect(p)} ${p.placement}` + (p.rotate_deg ? `, turned ${fmt(p.rotate_deg, 1, true)}°` : "");
     default: return p.check || "";
   }
 }
@@ -711,9 +711,14 @@ function cropColour(op) {
   return CROP_COLOURS[cropIndex(op) % CROP_COLOURS.length];
 }
 
+// A crop's aspect as written, and as turned to the picture's orientation where the chart says so (orientation: source).
+function cropAspect(p) {
+  return p.aspect + (p.aspect_turned ? " as " + p.aspect.split(":").reverse().join(":") : "");
+}
+
 function cropName(op) {
   const names = (view.payload.renditions || {})[op.params.aspect] || [];
-  return op.params.aspect + (names.length ? " · " + names.join(", ") : "");
+  return cropAspect(op.params) + (names.length ? " · " + names.join(", ") : "");
 }
 
 function numberEditor(label, value, attrs, unit, onSet, cls) {
