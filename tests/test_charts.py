@@ -529,30 +529,25 @@ def test_bad_rendition(base_dir: Path, rendition: str, key: str, message: str):
     assert message in err.message
 
 
+TURNED_CROP = """
+schema_version: 2
+extends: tbase
+crops:
+  - {aspect: "4:5", orientation: source}
+  - {aspect: "1:1", placement: center}
+renditions:
+  extra: %s
+"""
+
+
 def test_an_exact_box_cannot_follow_the_pictures_orientation(base_dir: Path):
     # A crop turned to the picture's orientation (a 4:5 crop of a landscape picture is 5:4) cannot fill a fixed box.
-    path = write(base_dir, "c.yaml", """
-        schema_version: 2
-        extends: tbase
-        crops:
-          - {aspect: "4:5", orientation: source}
-          - {aspect: "1:1", placement: center}
-        renditions:
-          extra: {crop: "4:5", width_px: 1080, height_px: 1350}
-    """)
+    path = write(base_dir, "c.yaml", TURNED_CROP % '{crop: "4:5", width_px: 1080, height_px: 1350}')
     err = error_of(path, [])
     assert (err.location.file, err.location.line, err.location.key) == (path, 7, "renditions.extra.crop")
     assert "cannot follow the picture's orientation" in err.message and "long_edge_px" in err.message
     # A long edge can.
-    path = write(base_dir, "d.yaml", """
-        schema_version: 2
-        extends: tbase
-        crops:
-          - {aspect: "4:5", orientation: source}
-          - {aspect: "1:1", placement: center}
-        renditions:
-          extra: {crop: "4:5", long_edge_px: 1350}
-    """)
+    path = write(base_dir, "d.yaml", TURNED_CROP % '{crop: "4:5", long_edge_px: 1350}')
     assert load_chart(path, search_dirs=[base_dir]).chart.crop("4:5").orientation == "source"
 
 
