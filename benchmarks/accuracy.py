@@ -369,7 +369,7 @@ def deliveries(chart: str, aspect: str, box: list[float], flagged: set[str] | No
     for name, r in load_chart(chart).chart.renditions.items():
         if r.crop != aspect or r.box is None:
             continue
-        dw, dh = rendition_size(r, tuple(box)) if flagged is not None else r.box
+        dw, dh = rendition_size(r, tuple(box)) if flagged is not None else r.box_for(box[2], box[3])
         out.append([name, round(max(dw / box[2], dh / box[3]), 3), r.max_upscale,
                     flagged is not None and name in flagged])
     return out

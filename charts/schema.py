@@ -531,8 +531,8 @@ class CropSpec(_Strict):
         CropOrientation.FIXED,
         description="fixed: the aspect as written, whatever the picture (a 4:5 profile crop of a landscape group) | "
         "source: turned to the picture's orientation, as Lightroom's crop turns with the photo: a 3:2 crop of an "
-        "upright picture is 2:3 (a bathroom shot upright is delivered upright, not cut to a landscape strip). A "
-        "rendition with an exact box (width_px and height_px) cannot follow it.",
+        "upright picture is 2:3 (a bathroom shot upright is delivered upright, not cut to a landscape strip); a "
+        "rendition's exact box (width_px and height_px) turns with it.",
     )
 
     @field_validator("aspect", mode="before")
@@ -893,6 +893,15 @@ class Rendition(_Strict):
             return None
         return (self.width_px, self.height_px)
 
+    def box_for(self, width: float, height: float) -> tuple[int, int] | None:
+        """The exact box for a frame ``width`` x ``height``: turned where the frame is the other way round (the
+        rendition of a crop turned to the picture's orientation, ``orientation: source``: an 8x10 print's 2400x3000
+        box is 3000x2400 on a landscape picture); None without a box."""
+        box = self.box
+        if box is None or box[0] == box[1] or width == height or (box[0] > box[1]) == (width > height):
+            return box
+        return box[1], box[0]
+
     @property
     def extension(self) -> str:
         return self.format.extension
@@ -1068,12 +1077,6 @@ class Chart(_Strict):
                     raise ChartRuleError(
                         (name, "crop"),
                         f"an exact box {r.width_px}x{r.height_px} needs `crop:` naming the chart crop that fills it",
-                    )
-                if crops[r.crop].orientation is CropOrientation.SOURCE:
-                    raise ChartRuleError(
-                        (name, "crop"),
-                        f"an exact box {r.width_px}x{r.height_px} cannot follow the picture's orientation, which crop "
-                        f"{r.crop} does (orientation: source): give long_edge_px, short_edge_px or megapixels instead",
                     )
                 box_ratio = r.width_px / r.height_px  # type: ignore[operator]
                 if abs(box_ratio / aspect_ratio(r.crop) - 1) > 0.01:

@@ -540,15 +540,14 @@ renditions:
 """
 
 
-def test_an_exact_box_cannot_follow_the_pictures_orientation(base_dir: Path):
-    # A crop turned to the picture's orientation (a 4:5 crop of a landscape picture is 5:4) cannot fill a fixed box.
-    path = write(base_dir, "c.yaml", TURNED_CROP % '{crop: "4:5", width_px: 1080, height_px: 1350}')
-    err = error_of(path, [])
-    assert (err.location.file, err.location.line, err.location.key) == (path, 7, "renditions.extra.crop")
-    assert "cannot follow the picture's orientation" in err.message and "long_edge_px" in err.message
-    # A long edge can.
-    path = write(base_dir, "d.yaml", TURNED_CROP % '{crop: "4:5", long_edge_px: 1350}')
-    assert load_chart(path, search_dirs=[base_dir]).chart.crop("4:5").orientation == "source"
+def test_an_exact_box_turns_with_a_crop_turned_to_the_pictures_orientation(base_dir: Path):
+    # A 4:5 crop turned to a landscape picture is 5:4: an 8x10 print's 2400x3000 box is 3000x2400 there.
+    path = write(base_dir, "c.yaml", TURNED_CROP % '{crop: "4:5", width_px: 2400, height_px: 3000}')
+    chart = load_chart(path, search_dirs=[base_dir]).chart
+    assert chart.crop("4:5").orientation == "source"
+    extra = chart.renditions["extra"]
+    assert extra.box_for(3000, 2400) == (3000, 2400) and extra.box_for(2000, 2500) == (2400, 3000)
+    assert extra.box_for(2000, 2000) == (2400, 3000)  # a square frame turns nothing
 
 
 def test_bad_rendition_name(base_dir: Path):

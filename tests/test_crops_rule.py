@@ -189,10 +189,14 @@ def _chart_with(name: str, rendition: str, **values) -> Chart:
 
 
 def test_a_print_that_would_be_enlarged_is_flagged() -> None:
-    # 8x10 in at 300 ppi is 2400 x 3000: a 1200 x 900 source gives a 720 x 900 crop, 3.3x short.
-    ops = plan_image(_record(1200, 900, []), load_chart("print").chart)
-    (flag,) = [o for o in ops if o.kind is OperationKind.FLAG and o.params["check"] == "upscale"]
-    assert flag.params["rendition"] == "print_8x10" and flag.params["upscale"] == pytest.approx(3.33, abs=0.01)
+    # 8x10 in at 300 ppi is 2400 x 3000: a 900 x 1200 source gives a 900 x 1125 crop, 2.7x short; a 1200 x 900 one
+    # a 1125 x 900 crop, its 8x10 turned to 10x8 (the print chart's crops turn with the picture; 3.3x short before,
+    # its 4:5 crop cut upright, 720 x 900).
+    for width, height in ((900, 1200), (1200, 900)):
+        ops = plan_image(_record(width, height, []), load_chart("print").chart)
+        (flag,) = [o for o in ops if o.kind is OperationKind.FLAG and o.params["check"] == "upscale"]
+        assert flag.params["rendition"] == "print_8x10" and flag.params["upscale"] == pytest.approx(2.67, abs=0.01)
+        assert ("(3000x2400)" in flag.reason) is (width > height)
     # A source big enough is not.
     assert not [o for o in plan_image(_record(6000, 4000, []), load_chart("print").chart) if o.kind is OperationKind.FLAG
                 and o.params["check"] == "upscale"]
@@ -276,4 +280,16 @@ def test_a_turned_crop_keeps_the_faces_whole_too() -> None:
     assert all(s >= 0.99 for s in _shares(_crops(ops)["16:9"], faces, 2000, 3000).values())
     assert "16:9" not in _crop_flags(ops)
     assert "16:9" in _crop_flags(plan_image(record, fixed))
+
+
+def test_a_box_rendition_of_a_turned_crop_is_judged_turned() -> None:
+    # An 8x10 print (2400x3000) of a 4:5 crop turned to a 3000x2000 landscape picture: the crop is 2500x2000, and
+    # the box turned (3000x2400) enlarges it 1.2x, beyond a max_upscale of 1.
+    doc = load_chart("base").chart.model_dump(mode="json")
+    doc["crops"] = [{"aspect": "4:5", "placement": "center", "orientation": "source"}]
+    doc["renditions"] = {"print_8x10": {"crop": "4:5", "width_px": 2400, "height_px": 3000, "format": "jpeg"}}
+    ops = plan_image(_record(3000, 2000, []), Chart.model_validate(doc))
+    crop = _crops(ops)["4:5"]
+    assert crop.params["aspect_turned"] and crop.params["box"][2:] == pytest.approx([2500, 2000], abs=1)
+    assert "print_8x10 delivered at 2500x2000, not 3000x2400" in crop.reason
 

@@ -460,10 +460,11 @@ def rendition_size(rendition: Rendition, frame: Box) -> tuple[int, int]:
     enlarge"), and no size means the frame at full resolution.
     """
     _, _, w, h = frame
-    if rendition.box is not None:
+    box = rendition.box_for(w, h)  # turned with a crop turned to the picture's orientation
+    if box is not None:
         if rendition.beyond_max_upscale is UpscaleAction.FLAG:
-            return rendition.box
-        return within_upscale(rendition.box, w, h, rendition.max_upscale)[0]
+            return box
+        return within_upscale(box, w, h, rendition.max_upscale)[0]
     scale = 1.0
     if rendition.long_edge_px is not None:
         scale = min(1.0, rendition.long_edge_px / max(w, h))

@@ -220,7 +220,7 @@ class RunResult:
                 with_faces += 1 if r.plan.faces_to_brighten else 0
                 exports += len(r.exports)
                 under = [e.rendition for e in r.exports if (box := self.rendition_boxes.get(e.rendition))
-                         and (e.width < box[0] or e.height < box[1])]
+                         and e.width * e.height < box[0] * box[1]]  # (a box turned with its crop: either way round)
                 smaller.update(under)
                 images_smaller += bool(under)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT

@@ -473,19 +473,20 @@ def _enlargements(chart: Chart, aspect: str, box: Box) -> tuple[list[str], list[
     smaller (the crop's reason says so), flags for those the chart wants delivered enlarged."""
     notes, flags = [], []
     for name, r in chart.renditions.items():
-        if r.crop != aspect or r.box is None:
+        asked = r.box_for(box[2], box[3])  # turned with a crop turned to the picture's orientation
+        if r.crop != aspect or asked is None:
             continue
-        delivered, scale = within_upscale(r.box, box[2], box[3], r.max_upscale)
+        delivered, scale = within_upscale(asked, box[2], box[3], r.max_upscale)
         if scale <= r.max_upscale + 1e-9:
             continue
         if r.beyond_max_upscale is UpscaleAction.FLAG:
             flags.append(_flag(f"upscale-{name}", "upscale",
-                               f"rendition {name} ({r.box[0]}x{r.box[1]}) enlarges the {aspect} crop "
+                               f"rendition {name} ({asked[0]}x{asked[1]}) enlarges the {aspect} crop "
                                f"({box[2]:.0f}x{box[3]:.0f} px) {scale:.1f}x, beyond its {r.max_upscale:g}x: "
                                "delivered enlarged; a larger original or a smaller delivery is needed",
                                rendition=name, aspect=aspect, upscale=rounded(scale, 2)))
         else:
-            notes.append(f"{name} delivered at {delivered[0]}x{delivered[1]}, not {r.box[0]}x{r.box[1]} "
+            notes.append(f"{name} delivered at {delivered[0]}x{delivered[1]}, not {asked[0]}x{asked[1]} "
                          f"(it would need {scale:.1f}x, beyond max_upscale {r.max_upscale:g})")
     return notes, flags
 
