@@ -558,10 +558,6 @@ class CropSpec(_Strict):
             return False
         return (width < height) == (self.ratio > 1.0)
 
-    def ratio_for(self, width: float, height: float) -> float:
-        """Width / height of the crop on a ``width`` x ``height`` picture (:meth:`turned_for`)."""
-        return 1.0 / self.ratio if self.turned_for(width, height) else self.ratio
-
 
 class SharpnessCheck(_Strict):
     min_laplacian_var: float = Field(

@@ -107,13 +107,6 @@ def turned_aspect(aspect: str) -> str:
     return f"{h}:{w}"
 
 
-def crop_label(params: dict) -> str:
-    """A crop operation's aspect as a person reads it: ``"3:2"``, or ``"3:2 as 2:3"`` where it was turned to the
-    picture's orientation (``aspect_turned``)."""
-    aspect = str(params["aspect"])
-    return f"{aspect} as {turned_aspect(aspect)}" if params.get("aspect_turned") else aspect
-
-
 def place_crop(
     width: float,
     height: float,

@@ -219,8 +219,9 @@ class RunResult:
                 faces += r.plan.faces_to_brighten or 0
                 with_faces += 1 if r.plan.faces_to_brighten else 0
                 exports += len(r.exports)
+                # Each side against the box's, the box turned with a crop turned to the picture (either way round).
                 under = [e.rendition for e in r.exports if (box := self.rendition_boxes.get(e.rendition))
-                         and e.width * e.height < box[0] * box[1]]  # (a box turned with its crop: either way round)
+                         and (min(e.width, e.height) < min(box) or max(e.width, e.height) < max(box))]
                 smaller.update(under)
                 images_smaller += bool(under)
                 without_exports += not r.exports and r.plan.verdict is not Verdict.REJECT

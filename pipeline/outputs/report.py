@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.imaging.color import linear_to_srgb
-from pipeline.imaging.geometry import crop_label, rotated_corners
+from pipeline.imaging.geometry import rotated_corners, turned_aspect
 from pipeline.imaging.measure.exposure import falloff_level
 from pipeline.kernel.records import AppliedBy, OperationKind, Status, Verdict, awaiting_decision, renderer_applies
 from pipeline.outputs.equipment_report import EquipmentView, equipment_section
@@ -79,6 +79,13 @@ class ReportImage:
 
 #: Crop frames, one colour per crop of an image, in the order the plan lists them.
 CROP_COLOURS = ("#1e88e5", "#fdd835", "#8e24aa", "#00acc1")
+
+
+def crop_label(params: dict) -> str:
+    """A crop operation's aspect as a person reads it: ``"3:2"``, or ``"3:2 as 2:3"`` where it was turned to the
+    picture's orientation (``aspect_turned``)."""
+    aspect = str(params["aspect"])
+    return f"{aspect} as {turned_aspect(aspect)}" if params.get("aspect_turned") else aspect
 
 
 def _overlay(im: ReportImage) -> str:
