@@ -268,6 +268,8 @@ def test_a_crop_that_follows_the_picture_is_turned_to_its_orientation(width: int
     # A crop left fixed keeps its aspect whatever the picture.
     x, y, w, h = crops["4:5"].params["box"]
     assert w / h == pytest.approx(4 / 5, rel=0.01) and not crops["4:5"].params.get("aspect_turned")
+    # Which of the two a reviewer may turn the other way round (pipeline/review/store.py): the one that follows.
+    assert crops["3:2"].params["orientation"] == "source" and "orientation" not in crops["4:5"].params
 
 
 def test_a_turned_crop_keeps_the_faces_whole_too() -> None:

@@ -580,3 +580,58 @@ def test_a_crop_turned_to_the_pictures_orientation_keeps_its_turned_aspect() -> 
         ReviewStore._check_crop_shape(op, (10.0, 20.0, 300.0, 200.0))
     fixed = {**op, "params": {"aspect": "3:2", "box": [0, 0, 300, 200]}}
     ReviewStore._check_crop_shape(fixed, (0.0, 0.0, 300.0, 200.0))
+    # A crop the chart lets follow the picture takes either orientation from a reviewer, and says which it has.
+    free = {"op_id": "crop-3x2", "params": {"aspect": "3:2", "box": [0, 0, 200, 300], "aspect_turned": True,
+                                            "orientation": "source"}}
+    assert ReviewStore._check_crop_shape(free, (0.0, 0.0, 300.0, 200.0)) is False
+    assert ReviewStore._check_crop_shape(free, (0.0, 0.0, 200.0, 300.0)) is True
+    with pytest.raises(ReviewError, match="3:2 aspect"):
+        ReviewStore._check_crop_shape(free, (0.0, 0.0, 250.0, 250.0))
+
+
+@pytest.fixture(scope="module")
+def upright_print(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An upright group photo (360 x 480), processed under the print chart (its 4:5 and 2:3 crops follow the picture)."""
+    shoot = tmp_path_factory.mktemp("upright")
+    shutil.copy(faces_dir / "2008_001009.jpg", shoot / "upright.jpg")
+    out = tmp_path_factory.mktemp("upright-out")
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="print"))
+    return out
+
+
+def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, tmp_path: Path) -> None:
+    # An upright picture's 8x10 (4:5) crop, upright as planned, turned by a reviewer to a 10x8 (a print lab prints
+    # either way round): the document says the crop is turned, the edit survives a rerun of the plan, and turning it
+    # back is the plan's crop again.
+    out = tmp_path / "out"
+    shutil.copytree(upright_print, out)
+    client = create_app(out, reviewer="Ana").test_client()
+    doc = doc_of(out, "upright.jpg")
+    W, H = doc["image"]["width"], doc["image"]["height"]
+    assert H > W
+    crop = next(o for o in doc["operations"] if o["op_id"] == "crop-4x5")
+    assert crop["params"]["orientation"] == "source" and not crop["params"].get("aspect_turned")
+    planned = crop["params"]["box"]
+    assert planned[2] < planned[3]  # 4:5 on an upright picture, as written
+    wide = [0.0, round((H - W * 4 / 5) / 2, 1), float(W), round(W * 4 / 5, 1)]  # 5:4, the picture's whole width
+    resp = post(client, "upright.jpg", 0, {"op_id": "crop-4x5", "box": wide})
+    assert resp.status_code == 200, resp.get_json()
+    turned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
+    assert turned["params"]["aspect_turned"] is True and turned["params"]["box"] == pytest.approx(wide, abs=0.051)
+    assert turned["review"]["status"] == "accepted" and turned["review"]["params"]["aspect_turned"] is True
+    jsonschema.validate(doc_of(out, "upright.jpg"), SCHEMA)
+    # The 2:3 crop of the same chart is left as planned; a square box is neither orientation.
+    other = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-2x3")
+    assert other["params"] == next(o for o in doc["operations"] if o["op_id"] == "crop-2x3")["params"]
+    assert post(client, "upright.jpg", 1, {"op_id": "crop-4x5", "box": [0, 0, W / 2, W / 2]}).status_code == 422
+    # A rerun of the plan keeps the reviewer's turn.
+    shoot = Path(json.loads((out / "summary.json").read_text())["shoot"])
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="print", only="plan"))
+    replanned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
+    assert replanned["params"]["aspect_turned"] is True and replanned["params"]["box"] == pytest.approx(wide, abs=0.051)
+    # Turned back to the planned box: the plan's crop, no edit left.
+    version = client.get("/api/images/upright.jpg").get_json()["version"]
+    assert post(client, "upright.jpg", version, {"op_id": "crop-4x5", "box": planned}).status_code == 200
+    back = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
+    assert not back["params"].get("aspect_turned") and "params" not in back["review"]
+    jsonschema.validate(doc_of(out, "upright.jpg"), SCHEMA)

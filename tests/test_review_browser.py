@@ -669,3 +669,36 @@ def test_a_face_the_plan_did_not_lift_is_lifted_by_drawing_over_it(page, server,
     assert np.allclose(drawn["params"]["box"], face, atol=1.5 / scale) and drawn["params"]["ev"] == 0.8
     expect(page.locator("#photo")).not_to_have_attribute("src", before_url)
     shot(page, "image-lift-drawn")
+
+
+def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    # The print chart's 8x10 (4:5) follows the picture: upright on an upright group photo. A reviewer who wants it
+    # printed 10x8 turns it with one button, sees the frame and its label turned, and saves it.
+    import json
+    import shutil
+
+    from playwright.sync_api import expect
+
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    shoot, out = tmp_path / "shoot", tmp_path / "out"
+    shoot.mkdir()
+    shutil.copy(faces_dir / SP, shoot / SP)  # 360 x 480, upright
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="print", only=None))
+    with served_page(browser, out) as (base, page):
+        page.goto(f"{base}/image/{SP}")
+        crop = page.locator('li[data-op="crop-4x5"]')
+        crop.locator(".head").click()
+        expect(crop.locator("button.turn-crop")).to_have_text("Turn to 5:4")
+        crop.locator("button.turn-crop").click()
+        label = page.locator('svg#overlay .crop[data-op="crop-4x5"] text')
+        expect(label).to_contain_text("4:5 as 5:4")
+        page.locator('li[data-op="crop-4x5"] button.save-crop').click()
+        expect(page.locator('li[data-op="crop-4x5"] .status')).to_have_text("accepted")
+        expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 4:5")
+        shot(page, "crop-turned-by-hand")
+    op = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
+              if o["op_id"] == "crop-4x5")
+    x, y, w, h = op["params"]["box"]
+    assert op["params"]["aspect_turned"] is True and w / h == pytest.approx(5 / 4, rel=0.01)
+    assert w == pytest.approx(360, abs=1)  # the picture's whole width, about the planned crop's centre

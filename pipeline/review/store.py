@@ -953,8 +953,12 @@ class ReviewStore:
         audit: list[tuple[str | None, str, Any, Any]] = []
         boxes: set[str] = set()
         for change in changes:
-            audit += self._apply(con, d.source_path, doc, change, reviewer, at)
-            if change.box is not None:
+            applied = self._apply(con, d.source_path, doc, change, reviewer, at)
+            audit += applied
+            # A box a reviewer drew must fit as drawn; one turned the other way round is shrunk to fit, as the plan's
+            # are (the straightened frame's corners take more of a tall box than the picture's edges show).
+            if change.box is not None and not any(op_id == change.op_id and what == "aspect_turned"
+                                                  for op_id, what, *_ in applied):
                 boxes.add(change.op_id)
         audit += self._align_crops(con, d.source_path, doc, boxes, reviewer, at)
         if d.culling:
@@ -1086,7 +1090,8 @@ class ReviewStore:
             elif op["kind"] != "crop":
                 raise ReviewError(f"{change.op_id} ({op['kind']}) is not a crop")
             else:
-                self._check_crop_shape(op, change.box)  # whether it fits is checked at its final angle
+                turned = self._check_crop_shape(op, change.box)  # whether it fits is checked at its final angle
+                set_param("aspect_turned", True if turned else None)  # a crop that follows the picture, turned
             set_param("box", list(change.box))
         if change.temperature_shift_k is not None or change.mired_shift is not None or change.tint_shift is not None:
             if op["kind"] != "white_balance":
@@ -1290,14 +1295,24 @@ class ReviewStore:
                     " VALUES (?, ?, ?, ?, ?)", (sp, op_id, param, json.dumps(planned), json.dumps(value)))
 
     @staticmethod
-    def _check_crop_shape(op: dict[str, Any], box: tuple[float, float, float, float]) -> None:
+    def _check_crop_shape(op: dict[str, Any], box: tuple[float, float, float, float]) -> bool:
+        """Check a crop's new ``box`` against its aspect; return whether the box is the aspect turned (a 3:2 crop's
+        2:3 box).
+
+        A crop the chart lets follow the picture (``orientation: source`` in its params) may be turned either way by a
+        reviewer: an upright picture's 3:2 crop, turned to 2:3 by the plan, back to a 3:2 strip, or a landscape
+        picture's to 2:3. Any other crop keeps the orientation the plan gave it (a client's 4:5 stays upright).
+        """
         x, y, w, h = box
         if w <= 0 or h <= 0:
             raise ReviewError("crop width and height must be positive")
-        want = parse_aspect(op["params"]["aspect"])
-        turned = bool(op["params"].get("aspect_turned"))  # to the picture's orientation (a chart's orientation: source)
-        if turned:
-            want = 1.0 / want
-        if abs((w / h) / want - 1) > ASPECT_TOLERANCE:
-            raise ReviewError(f"crop must keep its {op['params']['aspect']} aspect{', turned' if turned else ''} "
-                              f"(got {w / h:.3f})")
+        p = op["params"]
+        want = parse_aspect(p["aspect"])
+        turned = bool(p.get("aspect_turned"))  # to the picture's orientation (a chart's orientation: source)
+        ratio = w / h
+        if p.get("orientation") == "source" and want != 1.0:
+            turned = abs(math.log(ratio * want)) < abs(math.log(ratio / want))  # the nearer of the two orientations
+        if abs(ratio / (1.0 / want if turned else want) - 1) > ASPECT_TOLERANCE:
+            raise ReviewError(f"crop must keep its {p['aspect']} aspect{', turned' if turned else ''} "
+                              f"(got {ratio:.3f})")
+        return turned

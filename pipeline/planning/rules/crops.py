@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charts.schema import Chart, CropPlacement, UpscaleAction
+from charts.schema import Chart, CropOrientation, CropPlacement, UpscaleAction
 from pipeline.imaging.geometry import (
     Box,
     inscribed_box,
@@ -158,6 +158,8 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             op_id=f"crop-{aspect_id}", kind=OperationKind.CROP,
             params={"aspect": spec.aspect, "box": [rounded(v, 1) for v in placed.box], "placement": str(spec.placement),
                     "angle_deg": rounded(plan.angle_deg, 2), **({"aspect_turned": True} if turned else {}),
+                    # A crop that may follow the picture: a reviewer may turn it the other way round (review store).
+                    **({"orientation": str(spec.orientation)} if spec.orientation is CropOrientation.SOURCE else {}),
                     **({"pad_rgb": [rounded(c, 4) for c in pad]} if pad else {}),
                     **({"pad_falloff": [rounded(c, 4) for c in subject.falloff]}
                        if pad and subject is not None and subject.falloff else {})},

@@ -711,14 +711,43 @@ function cropColour(op) {
   return CROP_COLOURS[cropIndex(op) % CROP_COLOURS.length];
 }
 
-// A crop's aspect as written, and as turned to the picture's orientation where the chart says so (orientation: source).
-function cropAspect(p) {
-  return p.aspect + (p.aspect_turned ? " as " + p.aspect.split(":").reverse().join(":") : "");
+// A crop's aspect as written, and as turned to the picture's orientation where the chart says so (orientation: source)
+// or a reviewer turned it; a box being edited (a draft) says which way round it is.
+function cropAspect(p, box) {
+  const turned = box ? isTurnedBox(p.aspect, box) : p.aspect_turned;
+  return p.aspect + (turned ? " as " + turnedAspect(p.aspect) : "");
+}
+
+function isSquare(aspect) {
+  const [a, b] = aspect.split(":").map(Number);
+  return a === b;
+}
+
+function turnedAspect(aspect) {
+  return aspect.split(":").reverse().join(":");
+}
+
+function isTurnedBox(aspect, [, , w, hgt]) {
+  const [a, b] = aspect.split(":").map(Number);
+  return a !== b && (w > hgt) !== (a > b);
 }
 
 function cropName(op) {
   const names = (view.payload.renditions || {})[op.params.aspect] || [];
-  return cropAspect(op.params) + (names.length ? " · " + names.join(", ") : "");
+  return cropAspect(op.params, view.drafts[op.op_id]) + (names.length ? " · " + names.join(", ") : "");
+}
+
+// A crop that follows the picture (the chart's orientation: source) turned the other way round: the largest box of the
+// other orientation about the same centre, drafted for the reviewer to place and save (the server shrinks it to the
+// straightened frame if it must).
+function turnCrop(op) {
+  const { doc } = view.payload;
+  const [x, y, w, hgt] = cropBox(op);
+  const ratio = hgt / w; // the turned box's width over its height
+  const nw = Math.min(doc.image.width, doc.image.height * ratio), nh = nw / ratio;
+  view.drafts[op.op_id] = clampBox([x + w / 2 - nw / 2, y + hgt / 2 - nh / 2, nw, nh]);
+  view.selected = doc.operations.indexOf(op);
+  renderAll();
 }
 
 function numberEditor(label, value, attrs, unit, onSet, cls) {
@@ -757,6 +786,9 @@ function opEditor(op) {
   if (op.kind === "crop") {
     const drafted = !!view.drafts[op.op_id];
     const turn = (d) => send([{ op_id: op.op_id, rotate_deg: Math.round(((p.rotate_deg || 0) + d) * 100) / 100 }]);
+    // A crop the chart lets follow the picture may be turned the other way round: the aspect it would turn to.
+    const turnable = p.orientation === "source" && !isSquare(p.aspect);
+    const other = isTurnedBox(p.aspect, cropBox(op)) ? p.aspect : turnedAspect(p.aspect);
     return h("div", { class: "edit" },
       h("span", { class: "hint", text: "Drag the frame; wheel or −/+ to resize; ↺ ↻ turn it." }),
       h("button", { type: "button", text: "−", title: "smaller", onclick: () => scaleCrop(op, 1 / 1.05) }),
@@ -765,6 +797,10 @@ function opEditor(op) {
       h("button", { type: "button", class: "turn-right", text: "↻", title: "turn 0.5° clockwise", onclick: () => turn(-0.5) }),
       ...numberEditor("Turn", p.rotate_deg || 0, { step: "0.1", min: "-45", max: "45" }, "°",
         (rotate_deg) => send([{ op_id: op.op_id, rotate_deg }]), "rotate"),
+      turnable
+        ? h("button", { type: "button", class: "turn-crop", text: `Turn to ${other}`, onclick: () => turnCrop(op),
+                        title: "Turn the crop the other way round (the chart lets it follow the picture); then save" })
+        : null,
       h("button", { type: "button", class: "save-crop", text: "Save crop", disabled: !drafted,
                     onclick: () => send([{ op_id: op.op_id, box: view.drafts[op.op_id].map((v) => Math.round(v * 10) / 10) }]) }),
       drafted ? h("button", { type: "button", text: "Drop edit", onclick: () => { delete view.drafts[op.op_id]; renderAll(); } }) : null,
