@@ -619,6 +619,11 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     turned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert turned["params"]["aspect_turned"] is True and turned["params"]["box"] == pytest.approx(wide, abs=0.051)
     assert turned["review"]["status"] == "accepted" and turned["review"]["params"]["aspect_turned"] is True
+    # The review shows what the turned crop's 8x10 will be: printed 10x8, its box turned, enlarged and flagged.
+    delivered = client.get("/api/images/upright.jpg").get_json()["deliveries"]["crop-4x5"]
+    assert [(d["name"], d["width"], d["height"], d["beyond"], d["action"]) for d in delivered] == [
+        ("print_8x10", 3000, 2400, True, "flag")]
+    assert delivered[0]["scale"] == pytest.approx(3000 / W, abs=0.01)
     jsonschema.validate(doc_of(out, "upright.jpg"), SCHEMA)
     # The 2:3 crop of the same chart is left as planned; a square box is neither orientation.
     other = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-2x3")

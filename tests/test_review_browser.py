@@ -690,12 +690,18 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
         crop = page.locator('li[data-op="crop-4x5"]')
         crop.locator(".head").click()
         expect(crop.locator("button.turn-crop")).to_have_text("Turn to 5:4")
+        # What the 8x10 delivers from the planned crop (360 x 450 px): its box as asked, enlarged and flagged.
+        expect(crop.locator(".deliveries li.beyond")).to_have_text(
+            "print_8x10: 2400×3000 px, 6.67×: enlarged beyond 1.0×, delivered as asked (flag)")
         crop.locator("button.turn-crop").click()
         label = page.locator('svg#overlay .crop[data-op="crop-4x5"] text')
         expect(label).to_contain_text("4:5 as 5:4")
         page.locator('li[data-op="crop-4x5"] button.save-crop').click()
         expect(page.locator('li[data-op="crop-4x5"] .status')).to_have_text("accepted")
         expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 4:5")
+        # Turned, the 8x10 is printed 10x8 from the 360 x 288 crop.
+        expect(page.locator('li[data-op="crop-4x5"] .deliveries li.beyond')).to_have_text(
+            "print_8x10: 3000×2400 px, 8.33×: enlarged beyond 1.0×, delivered as asked (flag)")
         shot(page, "crop-turned-by-hand")
     op = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
               if o["op_id"] == "crop-4x5")

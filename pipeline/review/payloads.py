@@ -12,6 +12,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+from pipeline.imaging.geometry import within_upscale
+from pipeline.imaging.render import rendition_size
 from pipeline.outputs.instructions import instruction_name
 from pipeline.review.culling import culling_from_doc
 from pipeline.review.preview import pending_proposals, proposed_operations, tonal_operations
@@ -27,6 +29,36 @@ def crop_renditions(store: ReviewStore) -> dict[str, list[str]]:
         for name, r in chart.chart.renditions.items():
             if r.crop is not None:
                 out.setdefault(r.crop, []).append(name)
+    return out
+
+
+def crop_deliveries(store: ReviewStore, doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """What each crop's renditions deliver from its box as it stands (a reviewer's move, resize or turn included), by
+    the renderer's own rule (:func:`~pipeline.imaging.render.rendition_size`): per crop op_id, each rendition's name,
+    the size delivered, its pixels per crop pixel (``scale``), and for an exact box the size asked and whether it
+    enlarges beyond the chart's ``max_upscale`` (``beyond``) and what the chart does then (``action``: delivered
+    smaller, or as asked and flagged). The plan's ``upscale`` flags are judged on the planned box; this is the box
+    the exports will be made from."""
+    chart = store.run_chart()
+    out: dict[str, list[dict[str, Any]]] = {}
+    if chart is None:
+        return out
+    for op in doc["operations"]:
+        if op["kind"] != "crop":
+            continue
+        box = tuple(float(v) for v in op["params"]["box"])
+        rows = []
+        for name, r in chart.chart.renditions.items():
+            if r.crop != op["params"]["aspect"] or not (box[2] > 0 and box[3] > 0):
+                continue
+            w, h = rendition_size(r, box)
+            asked = r.box_for(box[2], box[3])
+            need = within_upscale(asked, box[2], box[3], r.max_upscale)[1] if asked is not None else None
+            rows.append({"name": name, "width": w, "height": h, "scale": round(max(w / box[2], h / box[3]), 2),
+                         "asked": list(asked) if asked is not None else None,
+                         "beyond": need is not None and need > r.max_upscale + 1e-9,
+                         "max_upscale": r.max_upscale, "action": str(r.beyond_max_upscale)})
+        out[op["op_id"]] = rows
     return out
 
 
@@ -122,6 +154,7 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "culling": store.culling_of(source_path, doc),
         "stale": store.stale(source_path, doc),
         "renditions": crop_renditions(store),
+        "deliveries": crop_deliveries(store, doc),
         "previews": {
             "before": f"/preview/before/{q}",
             "after": f"/preview/after/{q}?k={key}",

@@ -804,9 +804,28 @@ function opEditor(op) {
       h("button", { type: "button", class: "save-crop", text: "Save crop", disabled: !drafted,
                     onclick: () => send([{ op_id: op.op_id, box: view.drafts[op.op_id].map((v) => Math.round(v * 10) / 10) }]) }),
       drafted ? h("button", { type: "button", text: "Drop edit", onclick: () => { delete view.drafts[op.op_id]; renderAll(); } }) : null,
+      deliveries(op, drafted),
     );
   }
   return null;
+}
+
+// What the crop's renditions deliver from its saved box, as the renderer sizes them (the payload's deliveries): a
+// move, resize or turn shows here what the exports will be, and whether one is enlarged beyond the chart's limit.
+function deliveries(op, drafted) {
+  const rows = (view.payload.deliveries || {})[op.op_id] || [];
+  if (!rows.length) return null;
+  const line = (d) => {
+    const size = `${d.name}: ${d.width}×${d.height} px, ${fmt(d.scale, 2)}×`;
+    if (!d.beyond) return h("li", { text: size });
+    const asked = `${d.asked[0]}×${d.asked[1]}`;
+    return h("li", { class: "beyond", text: d.action === "flag"
+      ? `${size}: enlarged beyond ${fmt(d.max_upscale, 1)}×, delivered as asked (flag)`
+      : `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, delivered smaller` });
+  };
+  return h("div", { class: "deliveries" },
+    h("span", { class: "hint", text: drafted ? "Delivered from the saved crop (save to see this one's):" : "Delivered:" }),
+    h("ul", {}, ...rows.map(line)));
 }
 
 // A region drawn on the picture (a blur, a face lift a reviewer marked): draw its box again; take a drawn one away.
