@@ -824,7 +824,8 @@ function deliveries(op, drafted) {
       : `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, delivered smaller` });
   };
   return h("div", { class: "deliveries" },
-    h("span", { class: "hint", text: drafted ? "Delivered from the saved crop (save to see this one's):" : "Delivered:" }),
+    h("span", { class: "hint", text: drafted ? "Delivered from the saved crop (save to see this one's):"
+                                             : "Delivered:" }),
     h("ul", {}, ...rows.map(line)));
 }
 
