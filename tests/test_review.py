@@ -640,3 +640,14 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     back = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert not back["params"].get("aspect_turned") and "params" not in back["review"]
     jsonschema.validate(doc_of(out, "upright.jpg"), SCHEMA)
+    # A crop turned by 3 deg of its own, then turned the other way round across the picture's whole width: the box
+    # cannot fit at 3 deg, and is shrunk about its centre to fit (as the plan's are), not refused.
+    assert post(client, "upright.jpg", version + 1, {"op_id": "crop-4x5", "rotate_deg": 3.0}).status_code == 200
+    resp = post(client, "upright.jpg", version + 2, {"op_id": "crop-4x5", "box": wide})
+    assert resp.status_code == 200, resp.get_json()
+    fitted = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")["params"]
+    x, y, w, h = fitted["box"]
+    assert fitted["aspect_turned"] is True and w < W - 10 and w / h == pytest.approx(5 / 4, rel=0.01)
+    assert x + w / 2 == pytest.approx(W / 2, abs=1) and y + h / 2 == pytest.approx(H / 2, abs=1)
+    # A box drawn at the crop's orientation as it stands must still fit as drawn.
+    assert post(client, "upright.jpg", version + 3, {"op_id": "crop-4x5", "box": wide}).status_code == 422
