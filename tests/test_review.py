@@ -614,6 +614,12 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     planned = crop["params"]["box"]
     assert planned[2] < planned[3]  # 4:5 on an upright picture, as written
     wide = [0.0, round((H - W * 4 / 5) / 2, 1), float(W), round(W * 4 / 5, 1)]  # 5:4, the picture's whole width
+    # Asked before saving, what the turned box would deliver; a box that is not one is refused.
+    draft = client.get("/api/deliveries/upright.jpg?op=crop-4x5&box=" + ",".join(map(str, wide))).get_json()
+    assert [(d["name"], d["width"], d["height"], d["beyond"]) for d in draft["deliveries"]] == [
+        ("print_8x10", 3000, 2400, True)]
+    assert client.get("/api/deliveries/upright.jpg?op=crop-4x5&box=0,0,0,5").status_code == 422
+    assert client.get("/api/deliveries/upright.jpg?op=exposure&box=0,0,5,5").status_code == 404
     resp = post(client, "upright.jpg", 0, {"op_id": "crop-4x5", "box": wide})
     assert resp.status_code == 200, resp.get_json()
     turned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")

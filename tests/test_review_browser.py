@@ -696,6 +696,10 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
         crop.locator("button.turn-crop").click()
         label = page.locator('svg#overlay .crop[data-op="crop-4x5"] text')
         expect(label).to_contain_text("4:5 as 5:4")
+        # Before it is saved, what the turned crop would deliver (the server's sizing of the draft).
+        expect(crop.locator(".deliveries .hint")).to_have_text("Delivered from this crop, once saved:")
+        expect(crop.locator(".deliveries li.beyond")).to_have_text(
+            "print_8x10: 3000×2400 px, 8.33×: enlarged beyond 1.0×, delivered as asked (flag)")
         page.locator('li[data-op="crop-4x5"] button.save-crop').click()
         expect(page.locator('li[data-op="crop-4x5"] .status')).to_have_text("accepted")
         expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 4:5")

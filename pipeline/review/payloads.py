@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -33,33 +34,37 @@ def crop_renditions(store: ReviewStore) -> dict[str, list[str]]:
 
 
 def crop_deliveries(store: ReviewStore, doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """What each crop's renditions deliver from its box as it stands (a reviewer's move, resize or turn included), by
-    the renderer's own rule (:func:`~pipeline.imaging.render.rendition_size`): per crop op_id, each rendition's name,
-    the size delivered, its pixels per crop pixel (``scale``), and for an exact box the size asked and whether it
-    enlarges beyond the chart's ``max_upscale`` (``beyond``) and what the chart does then (``action``: delivered
-    smaller, or as asked and flagged). The plan's ``upscale`` flags are judged on the planned box; this is the box
+    """What each crop's renditions deliver from its box as it stands (a reviewer's move, resize or turn included):
+    :func:`box_deliveries` per crop op_id. The plan's ``upscale`` flags are judged on the planned box; this is the box
     the exports will be made from."""
     chart = store.run_chart()
-    out: dict[str, list[dict[str, Any]]] = {}
     if chart is None:
-        return out
-    for op in doc["operations"]:
-        if op["kind"] != "crop":
+        return {}
+    return {op["op_id"]: box_deliveries(chart.chart, op["params"]["aspect"], op["params"]["box"])
+            for op in doc["operations"] if op["kind"] == "crop"}
+
+
+def box_deliveries(chart: Any, aspect: str, box: Sequence[float]) -> list[dict[str, Any]]:
+    """What the renditions of the crop ``aspect`` would deliver from ``box`` (x, y, width, height), by the renderer's
+    own rule (:func:`~pipeline.imaging.render.rendition_size`): each rendition's name, the size delivered, its
+    pixels per crop pixel (``scale``), and for an exact box the size asked and whether it enlarges beyond the
+    chart's ``max_upscale`` (``beyond``) and what the chart does then (``action``: delivered smaller, or as asked
+    and flagged)."""
+    frame = tuple(float(v) for v in box)
+    rows: list[dict[str, Any]] = []
+    if not (frame[2] > 0 and frame[3] > 0):
+        return rows
+    for name, r in chart.renditions.items():
+        if r.crop != aspect:
             continue
-        box = tuple(float(v) for v in op["params"]["box"])
-        rows = []
-        for name, r in chart.chart.renditions.items():
-            if r.crop != op["params"]["aspect"] or not (box[2] > 0 and box[3] > 0):
-                continue
-            w, h = rendition_size(r, box)
-            asked = r.box_for(box[2], box[3])
-            need = within_upscale(asked, box[2], box[3], r.max_upscale)[1] if asked is not None else None
-            rows.append({"name": name, "width": w, "height": h, "scale": round(max(w / box[2], h / box[3]), 2),
-                         "asked": list(asked) if asked is not None else None,
-                         "beyond": need is not None and need > r.max_upscale + 1e-9,
-                         "max_upscale": r.max_upscale, "action": str(r.beyond_max_upscale)})
-        out[op["op_id"]] = rows
-    return out
+        w, h = rendition_size(r, frame)
+        asked = r.box_for(frame[2], frame[3])
+        need = within_upscale(asked, frame[2], frame[3], r.max_upscale)[1] if asked is not None else None
+        rows.append({"name": name, "width": w, "height": h, "scale": round(max(w / frame[2], h / frame[3]), 2),
+                     "asked": list(asked) if asked is not None else None,
+                     "beyond": need is not None and need > r.max_upscale + 1e-9,
+                     "max_upscale": r.max_upscale, "action": str(r.beyond_max_upscale)})
+    return rows
 
 
 def image_badges(doc: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The JSON API: the shoot's images, one image, a change to its instructions, its history.
+"""The JSON API: the shoot's images, one image, a change to its instructions, its history, a crop's deliveries.
 
 A change carries the version the view was made from; the store refuses it
 with 409 and the current state when someone else changed the image meanwhile.
@@ -7,6 +7,7 @@ with 409 and the current state when someone else changed the image meanwhile.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from pipeline.review.context import review_context
 from pipeline.review.culling import LABELS, Decision
 from pipeline.review.errors import API_PREFIX, json_error
-from pipeline.review.payloads import image_payload, image_summary
+from pipeline.review.payloads import box_deliveries, image_payload, image_summary
 from pipeline.review.store import (
     REVIEW_STATUSES,
     NotFound,
@@ -157,3 +158,27 @@ def history(source_path: str) -> Response:
         return jsonify({"source_path": source_path, "history": store.history(source_path)})
     except NotFound:
         return json_error(404, f"no image {source_path!r}")
+
+
+@api.get("/deliveries/<path:source_path>")
+def deliveries(source_path: str) -> Response:
+    """``?op=<crop op_id>&box=x,y,w,h``: what that crop's renditions would deliver from ``box`` (a crop being moved,
+    resized or turned, before it is saved), by the renderer's own sizing (:func:`box_deliveries`)."""
+    store = review_context().store
+    try:
+        doc, _ = store.get(source_path)
+    except NotFound:
+        return json_error(404, f"no planned image {source_path!r}")
+    op_id = request.args.get("op", "")
+    op = next((o for o in doc["operations"] if o["op_id"] == op_id and o["kind"] == "crop"), None)
+    if op is None:
+        return json_error(404, f"no crop {op_id!r} in {source_path}")
+    try:
+        box = [float(v) for v in request.args.get("box", "").split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not all(math.isfinite(v) for v in box) or not (box[2] > 0 and box[3] > 0):
+        return json_error(422, "box must be x,y,width,height (width and height above 0)")
+    chart = store.run_chart()
+    rows = box_deliveries(chart.chart, op["params"]["aspect"], box) if chart is not None else []
+    return jsonify({"op_id": op_id, "box": box, "deliveries": rows})

@@ -612,6 +612,7 @@ const view = {
   zoom: "fit", // fit or 1 (100%)
   overlays: { faces: true, crops: true, clip: false, level: true, subject: false },
   drafts: {}, // op_id -> crop box being edited
+  draftDeliveries: {}, // "op_id:box" -> what the renditions would deliver from that draft (the server's sizing)
   drag: null,
   drawing: null, // a blur being drawn: { op_id } (null: a new one), and its box so far (sketch)
   sketch: null,
@@ -810,11 +811,19 @@ function opEditor(op) {
   return null;
 }
 
-// What the crop's renditions deliver from its saved box, as the renderer sizes them (the payload's deliveries): a
-// move, resize or turn shows here what the exports will be, and whether one is enlarged beyond the chart's limit.
+// What the crop's renditions deliver, as the renderer sizes them: from the saved box (the payload's deliveries), or
+// from a draft being moved, resized or turned (asked of the server, /api/deliveries), so a reviewer sees what the
+// exports would be before saving, and whether one would be enlarged beyond the chart's limit.
 function deliveries(op, drafted) {
-  const rows = (view.payload.deliveries || {})[op.op_id] || [];
+  let rows = (view.payload.deliveries || {})[op.op_id] || [];
   if (!rows.length) return null;
+  let hint = "Delivered:";
+  if (drafted) {
+    const key = draftKey(op);
+    const drafts = view.draftDeliveries[key];
+    if (drafts) { rows = drafts; hint = "Delivered from this crop, once saved:"; }
+    else { hint = "Delivered from the saved crop (reading this one's…):"; fetchDraftDeliveries(op, key); }
+  }
   const line = (d) => {
     const size = `${d.name}: ${d.width}×${d.height} px, ${fmt(d.scale, 2)}×`;
     if (!d.beyond) return h("li", { text: size });
@@ -823,10 +832,23 @@ function deliveries(op, drafted) {
       ? `${size}: enlarged beyond ${fmt(d.max_upscale, 1)}×, delivered as asked (flag)`
       : `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, delivered smaller` });
   };
-  return h("div", { class: "deliveries" },
-    h("span", { class: "hint", text: drafted ? "Delivered from the saved crop (save to see this one's):"
-                                             : "Delivered:" }),
-    h("ul", {}, ...rows.map(line)));
+  return h("div", { class: "deliveries" }, h("span", { class: "hint", text: hint }), h("ul", {}, ...rows.map(line)));
+}
+
+function draftKey(op) {
+  return op.op_id + ":" + view.drafts[op.op_id].map((v) => v.toFixed(1)).join(",");
+}
+
+async function fetchDraftDeliveries(op, key) {
+  if (view.readingDeliveries === key) return;
+  view.readingDeliveries = key;
+  const box = key.slice(op.op_id.length + 1);
+  const sp = view.payload.source_path;
+  const { status, data } = await api("GET", `/api/deliveries/${enc(sp)}?op=${encodeURIComponent(op.op_id)}&box=${box}`);
+  if (view.readingDeliveries === key) view.readingDeliveries = null;
+  if (status !== 200 || view.payload.source_path !== sp) return;
+  view.draftDeliveries = { [key]: data.deliveries }; // the latest draft's only
+  if (view.drafts[op.op_id] && draftKey(op) === key) renderOps();
 }
 
 // A region drawn on the picture (a blur, a face lift a reviewer marked): draw its box again; take a drawn one away.
