@@ -706,6 +706,9 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
         # Turned, the 8x10 is printed 10x8 from the 360 x 288 crop.
         expect(page.locator('li[data-op="crop-4x5"] .deliveries li.beyond')).to_have_text(
             "print_8x10: 3000×2400 px, 8.33×: enlarged beyond 1.0×, delivered as asked (flag)")
+        # The plan's upscale flag, judged on the planned crop (6.7x), says what the turned one delivers.
+        expect(page.locator('li[data-op="flag-upscale-print_8x10"] .now')).to_have_text(
+            "The crop as it stands now: 3000×2400 px, 8.33× (still beyond 1.0×)")
         shot(page, "crop-turned-by-hand")
     op = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
               if o["op_id"] == "crop-4x5")

@@ -862,6 +862,19 @@ function drawnEditor(op) {
   ];
 }
 
+// A plan's upscale flag is judged on the crop as planned: once a reviewer moves, resizes or turns the crop, what its
+// rendition delivers now (the payload's deliveries) is said under the flag's reason.
+function upscaleNow(op) {
+  const p = op.params;
+  if (op.kind !== "flag" || p.check !== "upscale") return null;
+  const crop = view.payload.doc.operations.find((o) => o.kind === "crop" && o.params.aspect === p.aspect);
+  const now = crop && ((view.payload.deliveries || {})[crop.op_id] || []).find((d) => d.name === p.rendition);
+  if (!now || Math.abs(now.scale - p.upscale) < 0.01) return null;
+  return h("p", { class: "now" + (now.beyond ? " beyond" : ""), text: `The crop as it stands now: ${now.width}×`
+    + `${now.height} px, ${fmt(now.scale, 2)}× ` + (now.beyond ? `(still beyond ${fmt(now.max_upscale, 1)}×)`
+      : `(within ${fmt(now.max_upscale, 1)}×: no longer enlarged beyond it)`) });
+}
+
 // Who carries an operation out: the renderer, a retoucher, or the renderer once a person accepts it (a proposal).
 function whoApplies(op) {
   if (op.applied_by === "renderer") return "automatic";
@@ -897,6 +910,7 @@ function renderOps() {
         h("span", { class: "amount", text: opAmount(op) }),
         h("span", { class: "status " + r.status, text: r.status })),
       h("p", { class: "reason", text: op.reason }),
+      upscaleNow(op),
       h("div", { class: "meta", text:
         `${whoApplies(op)} · confidence ${fmt(op.confidence)}` +
         (op.measured !== null ? ` · measured ${fmt(op.measured)}` : "") +
