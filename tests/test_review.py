@@ -317,6 +317,7 @@ def test_edits_survive_a_replan_unless_the_plan_changed(client, out: Path) -> No
     replanned = next(o for o in doc_of(out, sp)["operations"] if o["op_id"] == op["op_id"])
     assert replanned["params"]["ev"] == 0.2  # pipeline.kernel.run keeps the reviewer's amount over the plan's
     assert replanned["review"]["status"] == "accepted" and replanned["review"]["params"] == {"ev": 0.2}
+    assert client.get(f"/api/images/{sp}").get_json()["planned"] == {op["op_id"]: {"ev": planned_ev}}
     data = client.get(f"/api/images/{sp}").get_json()
     kept = next(o for o in data["doc"]["operations"] if o["op_id"] == op["op_id"])
     assert kept["params"]["ev"] == 0.2 and data["version"] >= 1
@@ -625,8 +626,11 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     turned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert turned["params"]["aspect_turned"] is True and turned["params"]["box"] == pytest.approx(wide, abs=0.051)
     assert turned["review"]["status"] == "accepted" and turned["review"]["params"]["aspect_turned"] is True
-    # The review shows what the turned crop's 8x10 will be: printed 10x8, its box turned, enlarged and flagged.
-    delivered = client.get("/api/images/upright.jpg").get_json()["deliveries"]["crop-4x5"]
+    # The review shows what the turned crop's 8x10 will be: printed 10x8, its box turned, enlarged and flagged; and
+    # the plan's values of what was changed, which "Plan's values" takes the crop back to.
+    payload = client.get("/api/images/upright.jpg").get_json()
+    assert payload["planned"]["crop-4x5"] == {"box": planned, "aspect_turned": None}
+    delivered = payload["deliveries"]["crop-4x5"]
     assert [(d["name"], d["width"], d["height"], d["beyond"], d["action"]) for d in delivered] == [
         ("print_8x10", 3000, 2400, True, "flag")]
     assert delivered[0]["scale"] == pytest.approx(3000 / W, abs=0.01)

@@ -685,6 +685,8 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
     shoot.mkdir()
     shutil.copy(faces_dir / SP, shoot / SP)  # 360 x 480, upright
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="print", only=None))
+    planned = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
+                   if o["op_id"] == "crop-4x5")["params"]["box"]
     with served_page(browser, out) as (base, page):
         page.goto(f"{base}/image/{SP}")
         crop = page.locator('li[data-op="crop-4x5"]')
@@ -710,8 +712,17 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
         expect(page.locator('li[data-op="flag-upscale-print_8x10"] .now')).to_have_text(
             "The crop as it stands now: 3000×2400 px, 8.33× (still beyond 1.0×)")
         shot(page, "crop-turned-by-hand")
-    op = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
-              if o["op_id"] == "crop-4x5")
-    x, y, w, h = op["params"]["box"]
-    assert op["params"]["aspect_turned"] is True and w / h == pytest.approx(5 / 4, rel=0.01)
-    assert w == pytest.approx(360, abs=1)  # the picture's whole width, about the planned crop's centre
+        op = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
+                  if o["op_id"] == "crop-4x5")
+        x, y, w, h = op["params"]["box"]
+        assert op["params"]["aspect_turned"] is True and w / h == pytest.approx(5 / 4, rel=0.01)
+        assert w == pytest.approx(360, abs=1)  # the picture's whole width, about the planned crop's centre
+        # Back to the plan's crop with one button: upright again, no edit left, the flag as the plan judged it.
+        page.locator('li[data-op="crop-4x5"] button.back-to-plan').click()
+        expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 5:4")
+        expect(page.locator('li[data-op="crop-4x5"] button.back-to-plan')).to_have_count(0)
+        expect(page.locator('li[data-op="flag-upscale-print_8x10"] .now')).to_have_count(0)
+    back = next(o for o in json.loads((out / "instructions" / f"{SP}.json").read_text())["operations"]
+                if o["op_id"] == "crop-4x5")
+    assert back["params"]["box"] == planned and not back["params"].get("aspect_turned")
+    assert "params" not in back["review"]

@@ -160,6 +160,8 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "stale": store.stale(source_path, doc),
         "renditions": crop_renditions(store),
         "deliveries": crop_deliveries(store, doc),
+        # The plan's values of what a reviewer changed, by op_id and parameter (taken back by "Plan's values").
+        "planned": store.planned_values(source_path),
         "previews": {
             "before": f"/preview/before/{q}",
             "after": f"/preview/after/{q}?k={key}",

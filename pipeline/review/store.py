@@ -821,6 +821,18 @@ class ReviewStore:
             if doc is not None:
                 self.stale(e.source_path, doc)
 
+    def planned_values(self, source_path: str) -> dict[str, dict[str, Any]]:
+        """The plan's own values of the parameters a reviewer changed, by op_id and parameter (what "Plan's values"
+        in the review takes an operation back to)."""
+        self.entry(source_path)
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT op_id, param, planned_json FROM edits WHERE source_path = ?",
+                               (source_path,)).fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for op_id, param, planned in rows:
+            out.setdefault(op_id, {})[param] = json.loads(planned)
+        return out
+
     def history(self, source_path: str) -> list[dict[str, Any]]:
         """The audit trail of an image, oldest first."""
         self.entry(source_path)

@@ -875,6 +875,31 @@ function upscaleNow(op) {
       : `(within ${fmt(now.max_upscale, 1)}×: no longer enlarged beyond it)`) });
 }
 
+// The change that takes an operation's edited amounts back to the plan's (the payload's planned values): an
+// exposure or a lift's EV, a crop's box and own turn, a straightening's angle, a white balance's shift and tint. The
+// rest follows from them (a white balance's gains, a turned crop's aspect). None for an operation a reviewer added.
+function planChange(op) {
+  const planned = (view.payload.planned || {})[op.op_id];
+  if (!planned || (op.review || {}).added) return null;
+  const change = { op_id: op.op_id };
+  for (const name of ["ev", "box", "tint_shift"]) if (name in planned) change[name] = planned[name];
+  if ("rotate_deg" in planned) change.rotate_deg = planned.rotate_deg ?? 0; // none planned: the turn goes
+  if (op.kind === "straighten" && "angle_deg" in planned) change.angle_deg = planned.angle_deg;
+  if ("mired_shift" in planned) change.mired_shift = planned.mired_shift;
+  else if ("temperature_shift_k" in planned) change.temperature_shift_k = planned.temperature_shift_k;
+  return Object.keys(change).length > 1 ? change : null;
+}
+
+function backToPlan(op) {
+  const change = planChange(op);
+  if (!change) return null;
+  const what = Object.entries(change).filter(([k]) => k !== "op_id")
+    .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(", ") : v}`).join("; ");
+  return h("button", { type: "button", class: "back-to-plan", text: "Plan's values",
+                       title: `Back to the plan's: ${what}`,
+                       onclick: () => { delete view.drafts[op.op_id]; send([change]); } });
+}
+
 // Who carries an operation out: the renderer, a retoucher, or the renderer once a person accepts it (a proposal).
 function whoApplies(op) {
   if (op.applied_by === "renderer") return "automatic";
@@ -892,6 +917,7 @@ function renderOps() {
       h("button", { type: "button", class: "reject", "data-act": "rejected", text: "Reject", title: "r" }),
       h("button", { type: "button", class: "done", "data-act": "done", text: "Done", title: "d" }),
       r.status !== "pending" ? h("button", { type: "button", "data-act": "pending", text: "Reset" }) : null,
+      backToPlan(op),
     );
     actions.addEventListener("click", (ev) => {
       const act = ev.target.dataset.act;
