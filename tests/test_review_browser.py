@@ -574,6 +574,28 @@ def test_a_proposed_darkening_reads_as_proposed_until_accepted(browser, tmp_path
         expect(page.get_by_role("button", name="Proposed")).to_be_hidden()
         expect(page.locator(".pane-label")).to_have_text("After")
         assert np.abs(_mean_rgb(page, base) - proposed).max() < 2.0
+        # A reviewer changes the white balance and the exposure's amount, then takes both back to the plan's.
+        import json
+
+        def params(kind: str) -> dict:
+            doc = json.loads((out / "instructions" / "sky.jpg.json").read_text())
+            return next(o for o in doc["operations"] if o["kind"] == kind)["params"]
+
+        planned_wb, planned_ev = params("white_balance"), params("exposure")["ev"]
+        wb = page.locator(".op.kind-white_balance")
+        wb.locator("input.temp").fill("-20")
+        wb.locator("input.tint").fill("2")
+        wb.locator("button.set-wb").click()
+        expect(wb.locator("button.back-to-plan")).to_be_visible()  # saved (the list is drawn again)
+        card.locator("input.ev").fill("-0.5")
+        card.locator("button.set-ev").click()
+        expect(card.locator("button.back-to-plan")).to_be_visible()
+        assert params("white_balance")["mired_shift"] == -20 and params("exposure")["ev"] == -0.5
+        wb.locator("button.back-to-plan").click()
+        expect(wb.locator("button.back-to-plan")).to_have_count(0)
+        card.locator("button.back-to-plan").click()
+        expect(card.locator("button.back-to-plan")).to_have_count(0)
+        assert params("white_balance") == planned_wb and params("exposure")["ev"] == planned_ev
 
 
 def test_a_face_the_detector_missed_is_blurred_by_drawing_over_it(page, server,  # noqa: ANN001
