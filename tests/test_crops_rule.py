@@ -16,6 +16,7 @@ from pipeline.planning.plan import plan_image
 from pipeline.planning.rules.crops import (
     CLEAR_SIDES,
     FRAMING_MIN_FACE_FRACTION,
+    faces_a_box_cuts,
     faces_centroid,
     faces_region,
     framing_faces,
@@ -295,3 +296,23 @@ def test_a_box_rendition_of_a_turned_crop_is_judged_turned() -> None:
     assert crop.params["aspect_turned"] and crop.params["box"][2:] == pytest.approx([2500, 2000], abs=1)
     assert "print_8x10 delivered at 2500x2000, not 3000x2400" in crop.reason
 
+
+
+def test_a_box_the_plan_did_not_place_is_judged_as_the_plans_are() -> None:
+    # The review's crop editor judges a reviewer's box with faces_a_box_cuts: on the plan's own crops of the dinner
+    # it finds what the plan's flags say (the diners left out, none cut); a box moved onto a diner's head cuts him.
+    record = _record(500, 375, [_face(b) for b in DINERS.values()])
+    ops = plan_image(record, load_chart("social_media").chart)
+    crops, flags = _crops(ops), _crop_flags(ops)
+    for aspect, op in crops.items():
+        judged = faces_a_box_cuts(tuple(op.params["box"]), op.params["angle_deg"], DINERS, 500, 375)
+        assert judged.cut == () and list(judged.left_out) == flags[aspect].params["faces_left_out"], aspect
+    x, y, w, h = DINERS[1]  # 122, 134: a 37 px face
+    through = (x + w / 2, 0.0, 200.0, 250.0)  # the left edge down the middle of his face
+    assert 1 in faces_a_box_cuts(through, 0.0, DINERS, 500, 375).cut
+    above = (0.0, 0.0, 500.0, y + h / 2)  # its bottom edge across his face
+    assert 1 in faces_a_box_cuts(above, 0.0, DINERS, 500, 375).cut
+    below = (0.0, y + 5, 500.0, 200.0)  # the headroom above his face cut off
+    assert 1 in faces_a_box_cuts(below, 0.0, DINERS, 500, 375).cut
+    whole = (0.0, 0.0, 500.0, 375.0)
+    assert faces_a_box_cuts(whole, 0.0, DINERS, 500, 375).cut == ()

@@ -620,6 +620,18 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     assert [(d["name"], d["width"], d["height"], d["beyond"]) for d in draft["deliveries"]] == [
         ("print_8x10", 3000, 2400, True)]
     assert client.get("/api/deliveries/upright.jpg?op=crop-4x5&box=0,0,0,5").status_code == 422
+    # The faces the crop frames: the plan's keeps both whole; a draft whose top edge runs through a face cuts it.
+    assert client.get("/api/images/upright.jpg").get_json()["crop_faces"]["crop-4x5"] == {
+        "cut": [], "left_out": [], "framed": 2}
+    fx, fy, fw, fh = doc["faces"][0]["box"]
+    low = [0.0, round(fy + fh / 2, 1), float(W), round(W * 4 / 5, 1)]
+    judged = client.get("/api/deliveries/upright.jpg?op=crop-4x5&box=" + ",".join(map(str, low))).get_json()
+    assert judged["faces"]["cut"] == [1] and judged["faces"]["framed"] == 2
+    # "Turn to 5:4" asks for the turned box placed as the plan places a crop: the whole width, no face cut.
+    placed = client.get("/api/deliveries/upright.jpg?op=crop-4x5&turn=1&box=" + ",".join(map(str, planned))).get_json()
+    x, y, w, h = placed["box"]
+    assert w == pytest.approx(W, abs=0.5) and w / h == pytest.approx(5 / 4, rel=0.01)
+    assert placed["faces"] == {"cut": [], "left_out": [], "framed": 2}
     assert client.get("/api/deliveries/upright.jpg?op=exposure&box=0,0,5,5").status_code == 404
     resp = post(client, "upright.jpg", 0, {"op_id": "crop-4x5", "box": wide})
     assert resp.status_code == 200, resp.get_json()

@@ -714,16 +714,20 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
         crop = page.locator('li[data-op="crop-4x5"]')
         crop.locator(".head").click()
         expect(crop.locator("button.turn-crop")).to_have_text("Turn to 5:4")
-        # What the 8x10 delivers from the planned crop (360 x 450 px): its box as asked, enlarged and flagged.
+        # What the 8x10 delivers from the planned crop (360 x 450 px): its box as asked, enlarged and flagged; and
+        # the two faces it frames, whole.
         expect(crop.locator(".deliveries li.beyond")).to_have_text(
             "print_8x10: 2400×3000 px, 6.67×: enlarged beyond 1.0×, delivered as asked (flag)")
+        expect(crop.locator(".deliveries li.faces-whole")).to_have_text("all 2 face(s) whole")
         crop.locator("button.turn-crop").click()
         label = page.locator('svg#overlay .crop[data-op="crop-4x5"] text')
         expect(label).to_contain_text("4:5 as 5:4")
-        # Before it is saved, what the turned crop would deliver (the server's sizing of the draft).
+        # Before it is saved, what the turned crop would deliver (the server's sizing of the draft), placed as the
+        # plan places a crop: moved up from the centre to keep the girl's head whole (centred, it cut face 2).
         expect(crop.locator(".deliveries .hint")).to_have_text("Delivered from this crop, once saved:")
         expect(crop.locator(".deliveries li.beyond")).to_have_text(
             "print_8x10: 3000×2400 px, 8.33×: enlarged beyond 1.0×, delivered as asked (flag)")
+        expect(crop.locator(".deliveries li.faces-whole")).to_have_text("all 2 face(s) whole")
         page.locator('li[data-op="crop-4x5"] button.save-crop').click()
         expect(page.locator('li[data-op="crop-4x5"] .status')).to_have_text("accepted")
         expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 4:5")
@@ -738,7 +742,7 @@ def test_a_crop_that_follows_the_picture_is_turned_by_hand(browser, faces_dir: P
                   if o["op_id"] == "crop-4x5")
         x, y, w, h = op["params"]["box"]
         assert op["params"]["aspect_turned"] is True and w / h == pytest.approx(5 / 4, rel=0.01)
-        assert w == pytest.approx(360, abs=1)  # the picture's whole width, about the planned crop's centre
+        assert w == pytest.approx(360, abs=1)  # the picture's whole width
         # Back to the plan's crop with one button: upright again, no edit left, the flag as the plan judged it.
         page.locator('li[data-op="crop-4x5"] button.back-to-plan').click()
         expect(page.locator('li[data-op="crop-4x5"] button.turn-crop')).to_have_text("Turn to 5:4")

@@ -14,8 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.imaging.geometry import within_upscale
-from pipeline.imaging.render import rendition_size
-from pipeline.outputs.instructions import instruction_name
+from pipeline.imaging.perspective import frame_map
+from pipeline.imaging.render import adjustments_from_operations, rendition_size
+from pipeline.outputs.instructions import instruction_name, operation_from_doc
+from pipeline.planning.rules.crops import FRAMING_MIN_FACE_FRACTION, faces_a_box_cuts, place_keeping_faces
 from pipeline.review.culling import culling_from_doc
 from pipeline.review.preview import pending_proposals, proposed_operations, tonal_operations
 from pipeline.review.store import ImageEntry, ReviewStore
@@ -42,6 +44,49 @@ def crop_deliveries(store: ReviewStore, doc: dict[str, Any]) -> dict[str, list[d
         return {}
     return {op["op_id"]: box_deliveries(chart.chart, op["params"]["aspect"], op["params"]["box"])
             for op in doc["operations"] if op["kind"] == "crop"}
+
+
+def crop_faces(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each crop does to the faces it frames, from its box as it stands: :func:`box_faces` per crop op_id."""
+    return {op["op_id"]: box_faces(doc, op, op["params"]["box"]) for op in doc["operations"] if op["kind"] == "crop"}
+
+
+def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
+    """The faces a crop frames (index -> box: at least 4 % of the short side wide), in the frame the renderer
+    corrects a lens or a keystone in, where the crops lie; and that frame's width and height."""
+    W, H = float(doc["image"]["width"]), float(doc["image"]["height"])
+    short = min(W, H)
+    faces = {int(f["face_index"]): tuple(float(v) for v in f["box"]) for f in doc.get("faces") or []
+             if float(f["box"][2]) >= FRAMING_MIN_FACE_FRACTION * short}
+    if faces:
+        adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]])
+        corrected = frame_map(adjustments.lens, adjustments.keystone, int(W), int(H))
+        if corrected is not None:
+            faces = {i: corrected.corrected_box(b) for i, b in faces.items()}  # type: ignore[arg-type]
+    return faces, W, H
+
+
+def box_faces(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float]) -> dict[str, Any]:
+    """The faces (numbered from 1, as the review shows them) the crop ``op`` placed at ``box`` would cut or leave
+    wholly out, judged as the plan judges its own crops
+    (:func:`~pipeline.planning.rules.crops.faces_a_box_cuts`, on :func:`framed_faces`), and how many it frames: a
+    reviewer who moves, resizes or turns a crop sees a head it would cut before saving."""
+    faces, W, H = framed_faces(doc)
+    frame = tuple(float(v) for v in box)
+    judged = faces_a_box_cuts(frame, float(op["params"].get("angle_deg") or 0.0), faces, W, H)  # type: ignore[arg-type]
+    return {"cut": [i + 1 for i in judged.cut], "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
+
+
+def turned_box(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float]) -> list[float]:
+    """The crop ``op`` at ``box`` turned the other way round (a 4:5 box to 5:4), placed as the plan places a crop
+    (:func:`~pipeline.planning.rules.crops.place_keeping_faces`): the largest of the turned aspect at the crop's
+    turn that cuts no face and keeps the most important, nearest the box's centre. The review's "Turn to" drafts it.
+    """
+    faces, W, H = framed_faces(doc)
+    x, y, w, h = (float(v) for v in box)
+    angle = float(op["params"].get("angle_deg") or 0.0)
+    placed = place_keeping_faces(W, H, h / w, angle, faces, focus=(x + w / 2, y + h / 2))  # type: ignore[arg-type]
+    return [round(v, 1) for v in placed.box]
 
 
 def box_deliveries(chart: Any, aspect: str, box: Sequence[float]) -> list[dict[str, Any]]:
@@ -160,6 +205,7 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "stale": store.stale(source_path, doc),
         "renditions": crop_renditions(store),
         "deliveries": crop_deliveries(store, doc),
+        "crop_faces": crop_faces(doc),
         # The plan's values of what a reviewer changed, by op_id and parameter (taken back by "Plan's values").
         "planned": store.planned_values(source_path),
         "previews": {

@@ -465,6 +465,20 @@ def place_keeping_faces(width: float, height: float, aspect: float, angle_deg: f
     return best
 
 
+def faces_a_box_cuts(box: Box, angle_deg: float, faces: dict[int, Box], width: float,
+                     height: float) -> Placement:
+    """What a crop ``box`` turned by ``angle_deg`` does to ``faces`` (index -> box, those a crop frames:
+    :func:`framing_faces`), judged as :func:`place_keeping_faces` judges its candidates: the faces whose protected
+    region (headroom and sides, less what the turn takes off the frame's edges) it cuts, and those it leaves wholly
+    out. For a box the plan did not place: a reviewer's move, resize or turn (the review's crop editor)."""
+    _, _, w, h = box
+    shares = {i: kept_share(box, angle_deg, off_the_turned_edges(protected_region(f, width, height), f, w, h,
+                                                                  angle_deg, width, height))
+              for i, f in faces.items()}
+    return Placement(box, tuple(i for i, s in shares.items() if _OUT < s < _IN),
+                     tuple(i for i, s in shares.items() if s <= _OUT))
+
+
 def _fits(box: Box, angle_deg: float, width: float, height: float) -> bool:
     return all(-1e-6 <= px <= width + 1e-6 and -1e-6 <= py <= height + 1e-6
                for px, py in rotated_corners(box, angle_deg))

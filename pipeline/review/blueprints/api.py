@@ -16,7 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 from pipeline.review.context import review_context
 from pipeline.review.culling import LABELS, Decision
 from pipeline.review.errors import API_PREFIX, json_error
-from pipeline.review.payloads import box_deliveries, image_payload, image_summary
+from pipeline.review.payloads import box_deliveries, box_faces, image_payload, image_summary, turned_box
 from pipeline.review.store import (
     REVIEW_STATUSES,
     NotFound,
@@ -163,7 +163,9 @@ def history(source_path: str) -> Response:
 @api.get("/deliveries/<path:source_path>")
 def deliveries(source_path: str) -> Response:
     """``?op=<crop op_id>&box=x,y,w,h``: what that crop's renditions would deliver from ``box`` (a crop being moved,
-    resized or turned, before it is saved), by the renderer's own sizing (:func:`box_deliveries`)."""
+    resized or turned, before it is saved), by the renderer's own sizing (:func:`box_deliveries`), and the faces
+    it would cut or leave out (:func:`box_faces`). With ``&turn=1``, of the box turned the other way round and
+    placed as the plan places a crop (:func:`turned_box`), which the answer's ``box`` gives."""
     store = review_context().store
     try:
         doc, _ = store.get(source_path)
@@ -179,6 +181,8 @@ def deliveries(source_path: str) -> Response:
         box = []
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or not (box[2] > 0 and box[3] > 0):
         return json_error(422, "box must be x,y,width,height (width and height above 0)")
+    if request.args.get("turn") == "1":  # the box turned the other way round, placed as the plan places crops
+        box = turned_box(doc, op, box)
     chart = store.run_chart()
     rows = box_deliveries(chart.chart, op["params"]["aspect"], box) if chart is not None else []
-    return jsonify({"op_id": op_id, "box": box, "deliveries": rows})
+    return jsonify({"op_id": op_id, "box": box, "deliveries": rows, "faces": box_faces(doc, op, box)})

@@ -738,15 +738,25 @@ function cropName(op) {
   return cropAspect(op.params, view.drafts[op.op_id]) + (names.length ? " · " + names.join(", ") : "");
 }
 
-// A crop that follows the picture (the chart's orientation: source) turned the other way round: the largest box of the
-// other orientation about the same centre, drafted for the reviewer to place and save (the server shrinks it to the
-// straightened frame if it must).
-function turnCrop(op) {
+// A crop that follows the picture (the chart's orientation: source) turned the other way round: the server places the
+// turned box as the plan places a crop (the largest that cuts no face, nearest the crop's centre), drafted for the
+// reviewer to check and save; without an answer, the largest box of the other orientation about the same centre.
+async function turnCrop(op) {
   const { doc } = view.payload;
+  const sp = view.payload.source_path;
   const [x, y, w, hgt] = cropBox(op);
-  const ratio = hgt / w; // the turned box's width over its height
-  const nw = Math.min(doc.image.width, doc.image.height * ratio), nh = nw / ratio;
-  view.drafts[op.op_id] = clampBox([x + w / 2 - nw / 2, y + hgt / 2 - nh / 2, nw, nh]);
+  const box = [x, y, w, hgt].map((v) => v.toFixed(1)).join(",");
+  const { status, data } = await api("GET",
+    `/api/deliveries/${enc(sp)}?op=${encodeURIComponent(op.op_id)}&box=${box}&turn=1`);
+  if (view.payload.source_path !== sp) return;
+  if (status === 200) {
+    view.drafts[op.op_id] = data.box;
+    view.draftDeliveries = { [draftKey(op)]: data };
+  } else {
+    const ratio = hgt / w; // the turned box's width over its height
+    const nw = Math.min(doc.image.width, doc.image.height * ratio), nh = nw / ratio;
+    view.drafts[op.op_id] = clampBox([x + w / 2 - nw / 2, y + hgt / 2 - nh / 2, nw, nh]);
+  }
   view.selected = doc.operations.indexOf(op);
   renderAll();
 }
@@ -811,17 +821,18 @@ function opEditor(op) {
   return null;
 }
 
-// What the crop's renditions deliver, as the renderer sizes them: from the saved box (the payload's deliveries), or
-// from a draft being moved, resized or turned (asked of the server, /api/deliveries), so a reviewer sees what the
-// exports would be before saving, and whether one would be enlarged beyond the chart's limit.
+// What the crop's renditions deliver, as the renderer sizes them, and what it does to the faces it frames (judged as
+// the plan judges its crops): from the saved box (the payload's deliveries and crop_faces), or from a draft being
+// moved, resized or turned (asked of the server, /api/deliveries), so a reviewer sees what the exports would be
+// before saving: one enlarged beyond the chart's limit, a head the crop would cut.
 function deliveries(op, drafted) {
   let rows = (view.payload.deliveries || {})[op.op_id] || [];
-  if (!rows.length) return null;
+  let faces = (view.payload.crop_faces || {})[op.op_id];
   let hint = "Delivered:";
   if (drafted) {
     const key = draftKey(op);
-    const drafts = view.draftDeliveries[key];
-    if (drafts) { rows = drafts; hint = "Delivered from this crop, once saved:"; }
+    const draft = view.draftDeliveries[key];
+    if (draft) { rows = draft.deliveries; faces = draft.faces; hint = "Delivered from this crop, once saved:"; }
     else { hint = "Delivered from the saved crop (reading this one's…):"; fetchDraftDeliveries(op, key); }
   }
   const line = (d) => {
@@ -832,7 +843,17 @@ function deliveries(op, drafted) {
       ? `${size}: enlarged beyond ${fmt(d.max_upscale, 1)}×, delivered as asked (flag)`
       : `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, delivered smaller` });
   };
-  return h("div", { class: "deliveries" }, h("span", { class: "hint", text: hint }), h("ul", {}, ...rows.map(line)));
+  const items = rows.map(line);
+  if (faces && faces.framed) {
+    const cut = faces.cut.join(", "), out = faces.left_out.join(", ");
+    if (cut) items.push(h("li", { class: "beyond faces-cut", text: `cuts face(s) ${cut}: check the framing` }));
+    if (out) items.push(h("li", { class: "faces-out", text: `leaves face(s) ${out} out (of ${faces.framed} framed)` }));
+    if (!faces.cut.length && !faces.left_out.length) {
+      items.push(h("li", { class: "faces-whole", text: `all ${faces.framed} face(s) whole` }));
+    }
+  }
+  if (!items.length) return null;
+  return h("div", { class: "deliveries" }, h("span", { class: "hint", text: hint }), h("ul", {}, ...items));
 }
 
 function draftKey(op) {
@@ -847,7 +868,7 @@ async function fetchDraftDeliveries(op, key) {
   const { status, data } = await api("GET", `/api/deliveries/${enc(sp)}?op=${encodeURIComponent(op.op_id)}&box=${box}`);
   if (view.readingDeliveries === key) view.readingDeliveries = null;
   if (status !== 200 || view.payload.source_path !== sp) return;
-  view.draftDeliveries = { [key]: data.deliveries }; // the latest draft's only
+  view.draftDeliveries = { [key]: data }; // the latest draft's only
   if (view.drafts[op.op_id] && draftKey(op) === key) renderOps();
 }
 
