@@ -839,9 +839,12 @@ function deliveries(op, drafted) {
     const size = `${d.name}: ${d.width}×${d.height} px, ${fmt(d.scale, 2)}×`;
     if (!d.beyond) return h("li", { text: size });
     const asked = `${d.asked[0]}×${d.asked[1]}`;
-    return h("li", { class: "beyond", text: d.action === "flag"
-      ? `${size}: enlarged beyond ${fmt(d.max_upscale, 1)}×, delivered as asked (flag)`
-      : `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, delivered smaller` });
+    if (d.action !== "flag") { // the chart's own answer: no enlargement, a smaller file
+      return h("li", { class: "smaller", text: `${size}: ${asked} would enlarge beyond ${fmt(d.max_upscale, 1)}×, `
+                                              + "delivered smaller" });
+    }
+    return h("li", { class: "beyond",
+                     text: `${size}: enlarged beyond ${fmt(d.max_upscale, 1)}×, delivered as asked (flag)` });
   };
   const items = rows.map(line);
   if (faces && faces.framed) {
@@ -883,14 +886,24 @@ function drawnEditor(op) {
   ];
 }
 
-// A plan's upscale flag is judged on the crop as planned: once a reviewer moves, resizes or turns the crop, what its
-// rendition delivers now (the payload's deliveries) is said under the flag's reason.
-function upscaleNow(op) {
+// A plan's flag on a crop (an upscale, or faces it cuts or leaves out) is judged on the crop as planned: once a
+// reviewer moves, resizes or turns the crop, what it does now (the payload's deliveries and crop_faces) is said under
+// the flag's reason.
+function flagNow(op) {
   const p = op.params;
-  if (op.kind !== "flag" || p.check !== "upscale") return null;
+  if (op.kind !== "flag" || !["upscale", "crop"].includes(p.check)) return null;
   const crop = view.payload.doc.operations.find((o) => o.kind === "crop" && o.params.aspect === p.aspect);
-  const now = crop && ((view.payload.deliveries || {})[crop.op_id] || []).find((d) => d.name === p.rendition);
-  if (!now || Math.abs(now.scale - p.upscale) < 0.01) return null;
+  if (!crop || !(crop.review.params || {}).box) return null; // the crop as planned: the flag says it
+  if (p.check === "crop") {
+    const faces = (view.payload.crop_faces || {})[crop.op_id];
+    if (!faces) return null;
+    const cut = faces.cut.join(", "), out = faces.left_out.join(", ");
+    const words = [cut ? `cuts face(s) ${cut}` : "", out ? `leaves face(s) ${out} out` : ""].filter(Boolean);
+    return h("p", { class: "now" + (cut ? " beyond" : ""), text: "The crop as it stands now: "
+      + (words.length ? words.join(" and ") : `all ${faces.framed} face(s) whole`) });
+  }
+  const now = ((view.payload.deliveries || {})[crop.op_id] || []).find((d) => d.name === p.rendition);
+  if (!now) return null;
   return h("p", { class: "now" + (now.beyond ? " beyond" : ""), text: `The crop as it stands now: ${now.width}×`
     + `${now.height} px, ${fmt(now.scale, 2)}× ` + (now.beyond ? `(still beyond ${fmt(now.max_upscale, 1)}×)`
       : `(within ${fmt(now.max_upscale, 1)}×: no longer enlarged beyond it)`) });
@@ -957,7 +970,7 @@ function renderOps() {
         h("span", { class: "amount", text: opAmount(op) }),
         h("span", { class: "status " + r.status, text: r.status })),
       h("p", { class: "reason", text: op.reason }),
-      upscaleNow(op),
+      flagNow(op),
       h("div", { class: "meta", text:
         `${whoApplies(op)} · confidence ${fmt(op.confidence)}` +
         (op.measured !== null ? ` · measured ${fmt(op.measured)}` : "") +
