@@ -48,7 +48,9 @@ def crop_deliveries(store: ReviewStore, doc: dict[str, Any]) -> dict[str, list[d
 
 def crop_faces(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What each crop does to the faces it frames, from its box as it stands: :func:`box_faces` per crop op_id."""
-    return {op["op_id"]: box_faces(doc, op, op["params"]["box"]) for op in doc["operations"] if op["kind"] == "crop"}
+    crops = [op for op in doc["operations"] if op["kind"] == "crop"]
+    framed = framed_faces(doc) if crops else None  # once: a lens's map takes tens of milliseconds to make
+    return {op["op_id"]: box_faces(doc, op, op["params"]["box"], framed) for op in crops}
 
 
 def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
@@ -66,12 +68,14 @@ def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
     return faces, W, H
 
 
-def box_faces(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float]) -> dict[str, Any]:
+def box_faces(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float],
+              framed: tuple[dict[int, Any], float, float] | None = None) -> dict[str, Any]:
     """The faces (numbered from 1, as the review shows them) the crop ``op`` placed at ``box`` would cut or leave
     wholly out, judged as the plan judges its own crops
-    (:func:`~pipeline.planning.rules.crops.faces_a_box_cuts`, on :func:`framed_faces`), and how many it frames: a
-    reviewer who moves, resizes or turns a crop sees a head it would cut before saving."""
-    faces, W, H = framed_faces(doc)
+    (:func:`~pipeline.planning.rules.crops.faces_a_box_cuts`, on :func:`framed_faces`, or ``framed`` when read
+    already), and how many it frames: a reviewer who moves, resizes or turns a crop sees a head it would cut
+    before saving."""
+    faces, W, H = framed if framed is not None else framed_faces(doc)
     frame = tuple(float(v) for v in box)
     judged = faces_a_box_cuts(frame, float(op["params"].get("angle_deg") or 0.0), faces, W, H)  # type: ignore[arg-type]
     return {"cut": [i + 1 for i in judged.cut], "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
