@@ -340,7 +340,8 @@ def test_edits_survive_a_replan_unless_the_plan_changed(client, out: Path) -> No
 def test_token_is_required_on_every_request(out: Path) -> None:
     client = create_app(out, token=TOKEN).test_client()
     for url in ("/", "/api/images", "/image/2008_001009.jpg", "/static/review.js", "/preview/thumb/2008_001009.jpg",
-                "/files/summary.json", "/api/history/2008_001009.jpg"):
+                "/files/summary.json", "/api/history/2008_001009.jpg",
+                "/api/deliveries/2008_001009.jpg?op=crop-4x5&box=0,0,40,50"):
         assert client.get(url).status_code == 401, url
     assert client.get("/api/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/api/images", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
