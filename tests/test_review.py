@@ -674,3 +674,25 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     assert x + w / 2 == pytest.approx(W / 2, abs=1) and y + h / 2 == pytest.approx(H / 2, abs=1)
     # A box drawn at the crop's orientation as it stands must still fit as drawn.
     assert post(client, "upright.jpg", version + 3, {"op_id": "crop-4x5", "box": wide}).status_code == 422
+
+
+def test_a_rejected_crop_says_what_its_renditions_are_cut_to(client, out: Path) -> None:  # noqa: ANN001
+    # A reviewer who rejects the dinner's 4:5 crop still gets its renditions cut to 4:5: centred, as the renderer
+    # falls back to. The review's deliveries and faces follow that box, not the rejected one.
+    from pipeline.imaging.geometry import parse_aspect, place_crop
+    from pipeline.planning.rules.crops import faces_a_box_cuts
+
+    sp = "2008_002079.jpg"
+    doc = doc_of(out, sp)
+    crop = next(o for o in doc["operations"] if o["op_id"] == "crop-4x5")
+    W, H = doc["image"]["width"], doc["image"]["height"]
+    centred = place_crop(W, H, parse_aspect("4:5"), 0.0)
+    assert abs(crop["params"]["box"][0] - centred[0]) > 5  # the plan placed it off the centre, on the faces
+    assert post(client, sp, 0, {"op_id": "crop-4x5", "status": "rejected"}).status_code == 200
+    payload = client.get(f"/api/images/{sp}").get_json()
+    faces = {f["face_index"]: tuple(f["box"]) for f in doc["faces"] if f["box"][2] >= 0.04 * min(W, H)}
+    judged = faces_a_box_cuts(centred, 0.0, faces, W, H)
+    assert payload["crop_faces"]["crop-4x5"] == {"cut": [i + 1 for i in judged.cut],
+                                                 "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
+    web = next(d for d in payload["deliveries"]["crop-4x5"] if d["name"] == "web")
+    assert (web["width"], web["height"]) == (round(centred[2]), round(centred[3]))  # 300 x 375: never enlarged

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from charts.schema import Rendition
 from pipeline.imaging.geometry import within_upscale
 from pipeline.imaging.perspective import frame_map
-from pipeline.imaging.render import adjustments_from_operations, rendition_size
+from pipeline.imaging.render import adjustments_from_operations, rendition_frame, rendition_size
 from pipeline.outputs.instructions import instruction_name, operation_from_doc
 from pipeline.planning.rules.crops import FRAMING_MIN_FACE_FRACTION, faces_a_box_cuts, place_keeping_faces
 from pipeline.review.culling import culling_from_doc
@@ -35,22 +36,40 @@ def crop_renditions(store: ReviewStore) -> dict[str, list[str]]:
     return out
 
 
-def crop_deliveries(store: ReviewStore, doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """What each crop's renditions deliver from its box as it stands (a reviewer's move, resize or turn included):
-    :func:`box_deliveries` per crop op_id. The plan's ``upscale`` flags are judged on the planned box; this is the box
-    the exports will be made from."""
+def crop_frames(doc: dict[str, Any]) -> dict[str, tuple[tuple[float, float, float, float], float]]:
+    """Each crop op's frame as the renderer cuts its renditions (:func:`~pipeline.imaging.render.rendition_frame`),
+    and the turn it is cut at: the crop's box, or, for a crop a reviewer rejected, the centred crop of its aspect
+    the renderer falls back to (the client's format is still delivered)."""
+    crops = [op for op in doc["operations"] if op["kind"] == "crop"]
+    if not crops:
+        return {}
+    W, H = int(doc["image"]["width"]), int(doc["image"]["height"])
+    adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]])
+    out = {}
+    for op in crops:
+        aspect = op["params"]["aspect"]
+        frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
+        out[op["op_id"]] = (frame, adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0))
+    return out
+
+
+def crop_deliveries(store: ReviewStore, doc: dict[str, Any],
+                    frames: dict[str, tuple[Any, float]]) -> dict[str, list[dict[str, Any]]]:
+    """What each crop's renditions deliver from its frame as the renderer cuts it (:func:`crop_frames`: a
+    reviewer's move, resize, turn or rejection included): :func:`box_deliveries` per crop op_id. The plan's
+    ``upscale`` flags are judged on the planned box; this is the box the exports will be made from."""
     chart = store.run_chart()
     if chart is None:
         return {}
-    return {op["op_id"]: box_deliveries(chart.chart, op["params"]["aspect"], op["params"]["box"])
-            for op in doc["operations"] if op["kind"] == "crop"}
+    aspects = {op["op_id"]: op["params"]["aspect"] for op in doc["operations"] if op["kind"] == "crop"}
+    return {op_id: box_deliveries(chart.chart, aspects[op_id], frame) for op_id, (frame, _) in frames.items()}
 
 
-def crop_faces(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """What each crop does to the faces it frames, from its box as it stands: :func:`box_faces` per crop op_id."""
-    crops = [op for op in doc["operations"] if op["kind"] == "crop"]
-    framed = framed_faces(doc) if crops else None  # once: a lens's map takes tens of milliseconds to make
-    return {op["op_id"]: box_faces(doc, op, op["params"]["box"], framed) for op in crops}
+def crop_faces(doc: dict[str, Any], frames: dict[str, tuple[Any, float]]) -> dict[str, dict[str, Any]]:
+    """What each crop does to the faces it frames, from its frame as the renderer cuts it (:func:`crop_frames`):
+    :func:`box_faces` per crop op_id."""
+    framed = framed_faces(doc) if frames else None  # once: a lens's map takes tens of milliseconds to make
+    return {op_id: box_faces(doc, frame, angle, framed) for op_id, (frame, angle) in frames.items()}
 
 
 def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
@@ -68,16 +87,16 @@ def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
     return faces, W, H
 
 
-def box_faces(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float],
+def box_faces(doc: dict[str, Any], box: Sequence[float], angle_deg: float,
               framed: tuple[dict[int, Any], float, float] | None = None) -> dict[str, Any]:
-    """The faces (numbered from 1, as the review shows them) the crop ``op`` placed at ``box`` would cut or leave
-    wholly out, judged as the plan judges its own crops
+    """The faces (numbered from 1, as the review shows them) a crop at ``box`` turned by ``angle_deg`` would cut
+    or leave wholly out, judged as the plan judges its own crops
     (:func:`~pipeline.planning.rules.crops.faces_a_box_cuts`, on :func:`framed_faces`, or ``framed`` when read
     already), and how many it frames: a reviewer who moves, resizes or turns a crop sees a head it would cut
     before saving."""
     faces, W, H = framed if framed is not None else framed_faces(doc)
     frame = tuple(float(v) for v in box)
-    judged = faces_a_box_cuts(frame, float(op["params"].get("angle_deg") or 0.0), faces, W, H)  # type: ignore[arg-type]
+    judged = faces_a_box_cuts(frame, float(angle_deg), faces, W, H)  # type: ignore[arg-type]
     return {"cut": [i + 1 for i in judged.cut], "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
 
 
@@ -201,6 +220,7 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
     order = [sp for sp in sorted(store.entries) if store.entries[sp].doc_path is not None]
     i = order.index(source_path)
     key, proposed = after_key(doc), proposed_key(doc)
+    frames = crop_frames(doc)
     return {
         "source_path": source_path,
         "version": version,
@@ -208,8 +228,9 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "culling": store.culling_of(source_path, doc),
         "stale": store.stale(source_path, doc),
         "renditions": crop_renditions(store),
-        "deliveries": crop_deliveries(store, doc),
-        "crop_faces": crop_faces(doc),
+        # What each crop's renditions deliver, and whom the crop cuts, from its frame as the renderer cuts it.
+        "deliveries": crop_deliveries(store, doc, frames),
+        "crop_faces": crop_faces(doc, frames),
         # The plan's values of what a reviewer changed, by op_id and parameter (taken back by "Plan's values").
         "planned": store.planned_values(source_path),
         "previews": {

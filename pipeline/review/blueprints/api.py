@@ -185,4 +185,5 @@ def deliveries(source_path: str) -> Response:
         box = turned_box(doc, op, box)
     chart = store.run_chart()
     rows = box_deliveries(chart.chart, op["params"]["aspect"], box) if chart is not None else []
-    return jsonify({"op_id": op_id, "box": box, "deliveries": rows, "faces": box_faces(doc, op, box)})
+    faces = box_faces(doc, box, float(op["params"].get("angle_deg") or 0.0))
+    return jsonify({"op_id": op_id, "box": box, "deliveries": rows, "faces": faces})

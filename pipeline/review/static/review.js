@@ -828,7 +828,8 @@ function opEditor(op) {
 function deliveries(op, drafted) {
   let rows = (view.payload.deliveries || {})[op.op_id] || [];
   let faces = (view.payload.crop_faces || {})[op.op_id];
-  let hint = "Delivered:";
+  // A rejected crop's renditions are still cut to its aspect: centred, as the renderer falls back to.
+  let hint = op.review.status === "rejected" ? "Rejected: the renditions are cut centred instead:" : "Delivered:";
   if (drafted) {
     const key = draftKey(op);
     const draft = view.draftDeliveries[key];
