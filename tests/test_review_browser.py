@@ -786,3 +786,8 @@ def test_a_crop_flag_says_what_the_edited_crop_does_to_the_faces(page, server) -
     shot(page, "crop-flag-now")
     page.locator(f'li[data-op="{crop["op_id"]}"] button.back-to-plan').click()
     expect(now).to_have_count(0)
+    # Rejected, the crop's renditions are cut centred: the flag says what that does to the faces.
+    page.locator(f'li[data-op="{crop["op_id"]}"] button.reject').click()
+    expect(now).to_contain_text("The crop as it stands now: ")
+    expect(page.locator(f'li[data-op="{crop["op_id"]}"] .deliveries .hint')).to_have_text(
+        "Rejected: the renditions are cut centred instead:")

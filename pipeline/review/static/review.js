@@ -894,7 +894,8 @@ function flagNow(op) {
   const p = op.params;
   if (op.kind !== "flag" || !["upscale", "crop"].includes(p.check)) return null;
   const crop = view.payload.doc.operations.find((o) => o.kind === "crop" && o.params.aspect === p.aspect);
-  if (!crop || !(crop.review.params || {}).box) return null; // the crop as planned: the flag says it
+  const edited = crop && ((crop.review.params || {}).box || crop.review.status === "rejected"); // rejected: centred
+  if (!edited) return null; // the crop as planned: the flag says it
   if (p.check === "crop") {
     const faces = (view.payload.crop_faces || {})[crop.op_id];
     if (!faces) return null;
