@@ -229,6 +229,8 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "stale": store.stale(source_path, doc),
         "renditions": crop_renditions(store),
         # What each crop's renditions deliver, and whom the crop cuts, from its frame as the renderer cuts it.
+        "crop_frames": {op_id: {"box": [round(v, 1) for v in frame], "angle_deg": round(angle, 2)}
+                        for op_id, (frame, angle) in frames.items()},
         "deliveries": crop_deliveries(store, doc, frames),
         "crop_faces": crop_faces(doc, frames),
         # The plan's values of what a reviewer changed, by op_id and parameter (taken back by "Plan's values").

@@ -1171,25 +1171,30 @@ function renderOverlay() {
   }
   if (view.overlays.crops) {
     for (const op of doc.operations) {
-      if (op.kind !== "crop" || !active(op)) continue;
-      const [x, y, w, hgt] = cropBox(op);
-      const cx = x + w / 2, cy = y + hgt / 2, angle = op.params.angle_deg || 0;
+      if (op.kind !== "crop") continue;
+      // A rejected crop's renditions are still cut to its aspect, centred (the payload's crop_frames): drawn dashed.
+      const fallback = !active(op) && op.review.status === "rejected" && (view.payload.crop_frames || {})[op.op_id];
+      if (!active(op) && !fallback) continue;
+      const [x, y, w, hgt] = fallback ? fallback.box : cropBox(op);
+      const cx = x + w / 2, cy = y + hgt / 2, angle = (fallback ? fallback.angle_deg : op.params.angle_deg) || 0;
       // A keystone undone: the crop lies in the corrected frame; drawn over the picture as shot, where its pixels come
       // from (a trapezoid).
       const pts = [[x, y], [x + w, y], [x + w, y + hgt], [x, y + hgt]]
         .map(([px, py]) => asShot(...rotatePoint(cx, cy, px, py, angle)));
       const sel = selectedOp === op;
       const colour = cropColour(op);
-      const g = h("g", { class: "crop" + (sel ? " selected" : "") + (view.drafts[op.op_id] ? " draft" : ""), "data-op": op.op_id,
-                         style: `--crop:${colour}` },
-        h("title", { text: `${cropName(op)} crop (${op.review.status})` }),
+      const g = h("g", { class: "crop" + (sel ? " selected" : "") + (view.drafts[op.op_id] ? " draft" : "")
+                                + (fallback ? " fallback" : ""), "data-op": op.op_id, style: `--crop:${colour}` },
+        h("title", { text: fallback ? `${cropName(op)}: rejected, its renditions cut centred`
+                                    : `${cropName(op)} crop (${op.review.status})` }),
         h("polygon", { points: pts.map((p) => p.join(",")).join(" "), "stroke-width": (sel ? 3 : 1.5) * unit }),
         // Labels one under the other: crops often share their top edge. A crop padded beyond the frame has its
         // label where the frame begins (its corner is out of sight).
         h("text", { x: Math.max(pts[0][0], 0) + 6 * unit, y: Math.max(pts[0][1], 0) + (18 + 18 * cropIndex(op)) * unit,
-                    "font-size": 14 * unit, text: cropName(op) + (op.params.pad_rgb ? " · padded" : ""),
+                    "font-size": 14 * unit, text: cropName(op) + (op.params.pad_rgb ? " · padded" : "")
+                      + (fallback ? " · rejected: centred" : ""),
                     transform: `rotate(${-angle} ${Math.max(pts[0][0], 0)} ${Math.max(pts[0][1], 0)})` }));
-      g.addEventListener("pointerdown", (ev) => startDrag(ev, op));
+      if (!fallback) g.addEventListener("pointerdown", (ev) => startDrag(ev, op));
       children.push(g);
     }
   }
