@@ -791,6 +791,7 @@ def test_a_crop_flag_says_what_the_edited_crop_does_to_the_faces(page, server) -
     expect(now).to_contain_text("The crop as it stands now: ")
     expect(page.locator(f'li[data-op="{crop["op_id"]}"] .deliveries .hint')).to_have_text(
         "Rejected: the renditions are cut centred instead:")
+    expect(page.locator(f'li[data-op="{crop["op_id"]}"] button.save-crop')).to_have_count(0)  # nothing to move
     # ... and the picture shows that centred frame, dashed.
     expect(page.locator(f'svg#overlay .crop.fallback[data-op="{crop["op_id"]}"] text')).to_contain_text(
         "rejected: centred")

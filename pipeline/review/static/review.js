@@ -800,6 +800,9 @@ function opEditor(op) {
     // A crop the chart lets follow the picture may be turned the other way round: the aspect it would turn to.
     const turnable = p.orientation === "source" && !isSquare(p.aspect);
     const other = isTurnedBox(p.aspect, cropBox(op)) ? p.aspect : turnedAspect(p.aspect);
+    if (op.review.status === "rejected") { // nothing to move: its renditions are cut centred (accept it to edit it)
+      return h("div", { class: "edit" }, deliveries(op, false));
+    }
     return h("div", { class: "edit" },
       h("span", { class: "hint", text: "Drag the frame; wheel or −/+ to resize; ↺ ↻ turn it." }),
       h("button", { type: "button", text: "−", title: "smaller", onclick: () => scaleCrop(op, 1 / 1.05) }),
