@@ -696,3 +696,31 @@ def test_a_rejected_crop_says_what_its_renditions_are_cut_to(client, out: Path) 
                                                  "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
     web = next(d for d in payload["deliveries"]["crop-4x5"] if d["name"] == "web")
     assert (web["width"], web["height"]) == (round(centred[2]), round(centred[3]))  # 300 x 375: never enlarged
+
+
+def test_a_crops_faces_are_judged_where_the_renderer_puts_them() -> None:
+    # Under a keystone the renderer undoes (converging verticals), the crops lie in the corrected frame and so must
+    # the faces they are judged against: a face near the top corner moves outwards there.
+    from pipeline.imaging.perspective import Keystone, KeystoneMap
+    from pipeline.review.payloads import box_faces, framed_faces
+
+    W, H = 1200, 900
+    keystone = Keystone(0.0, -8.0, 1000.0)
+    face = [60.0, 40.0, 80.0, 100.0]
+    doc = {"image": {"width": W, "height": H},
+           "faces": [{"face_index": 0, "box": face}],
+           "operations": [{"op_id": "straighten", "kind": "straighten", "applied_by": "renderer",
+                           "params": {"angle_deg": 0.0, "axis": "verticals", "keystone": keystone.as_params()},
+                           "review": {"status": "pending"}}]}
+    faces, fw, fh = framed_faces(doc)
+    moved = KeystoneMap(keystone, W, H).corrected_box(tuple(face))
+    assert (fw, fh) == (W, H) and faces[0] == pytest.approx(moved)
+    assert abs(moved[0] - face[0]) > 2  # the keystone moves it: judged as shot, the test would say nothing
+    # A box whose left edge runs at x = 125: clear of the face where the renderer puts it (x 7-101, its sides a
+    # little more), through it as shot (x 60-140).
+    box = (125.0, 0.0, 600.0, 900.0)
+    assert box_faces(doc, box, 0.0) == {"cut": [], "left_out": [1], "framed": 1}
+    # Rejected by a reviewer, the keystone is not undone: the face is judged where it was shot, and cut.
+    doc["operations"][0]["review"] = {"status": "rejected"}
+    assert framed_faces(doc)[0][0] == pytest.approx(tuple(face))
+    assert box_faces(doc, box, 0.0)["cut"] == [1]
