@@ -36,51 +36,55 @@ def crop_renditions(store: ReviewStore) -> dict[str, list[str]]:
     return out
 
 
-def crop_frames(doc: dict[str, Any]) -> dict[str, tuple[tuple[float, float, float, float], float]]:
-    """Each crop op's frame as the renderer cuts its renditions (:func:`~pipeline.imaging.render.rendition_frame`),
-    and the turn it is cut at: the crop's box, or, for a crop a reviewer rejected, the centred crop of its aspect
-    the renderer falls back to (the client's format is still delivered)."""
-    crops = [op for op in doc["operations"] if op["kind"] == "crop"]
-    if not crops:
-        return {}
+def doc_adjustments(doc: dict[str, Any]) -> Any:
+    """The renderer's share of a document's operations (:func:`~pipeline.imaging.render.adjustments_from_operations`:
+    a reviewer's edits and rejections count), made once for an image's payload."""
+    return adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]])
+
+
+def crop_frames(doc: dict[str, Any], adjustments: Any) -> dict[str, tuple[str, Any, float]]:
+    """Each crop op's aspect, the frame the renderer cuts its renditions to
+    (:func:`~pipeline.imaging.render.rendition_frame`) and the turn it is cut at: the crop's box, or, for a crop a
+    reviewer rejected, the centred crop of its aspect the renderer falls back to (the client's format is still
+    delivered)."""
     W, H = int(doc["image"]["width"]), int(doc["image"]["height"])
-    adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]])
     out = {}
-    for op in crops:
-        aspect = op["params"]["aspect"]
-        frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
-        out[op["op_id"]] = (frame, adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0))
+    for op in doc["operations"]:
+        if op["kind"] == "crop":
+            aspect = op["params"]["aspect"]
+            frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
+            out[op["op_id"]] = (aspect, frame, adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0))
     return out
 
 
-def crop_deliveries(store: ReviewStore, doc: dict[str, Any],
-                    frames: dict[str, tuple[Any, float]]) -> dict[str, list[dict[str, Any]]]:
+def crop_deliveries(store: ReviewStore, frames: dict[str, tuple[str, Any, float]]) -> dict[str, list[dict[str, Any]]]:
     """What each crop's renditions deliver from its frame as the renderer cuts it (:func:`crop_frames`: a
     reviewer's move, resize, turn or rejection included): :func:`box_deliveries` per crop op_id. The plan's
     ``upscale`` flags are judged on the planned box; this is the box the exports will be made from."""
     chart = store.run_chart()
     if chart is None:
         return {}
-    aspects = {op["op_id"]: op["params"]["aspect"] for op in doc["operations"] if op["kind"] == "crop"}
-    return {op_id: box_deliveries(chart.chart, aspects[op_id], frame) for op_id, (frame, _) in frames.items()}
+    return {op_id: box_deliveries(chart.chart, aspect, frame) for op_id, (aspect, frame, _) in frames.items()}
 
 
-def crop_faces(doc: dict[str, Any], frames: dict[str, tuple[Any, float]]) -> dict[str, dict[str, Any]]:
+def crop_faces(doc: dict[str, Any], frames: dict[str, tuple[str, Any, float]],
+               adjustments: Any) -> dict[str, dict[str, Any]]:
     """What each crop does to the faces it frames, from its frame as the renderer cuts it (:func:`crop_frames`):
     :func:`box_faces` per crop op_id."""
-    framed = framed_faces(doc) if frames else None  # once: a lens's map takes tens of milliseconds to make
-    return {op_id: box_faces(doc, frame, angle, framed) for op_id, (frame, angle) in frames.items()}
+    framed = framed_faces(doc, adjustments) if frames else None  # once: a lens's map takes tens of ms to make
+    return {op_id: box_faces(doc, frame, angle, framed) for op_id, (_, frame, angle) in frames.items()}
 
 
-def framed_faces(doc: dict[str, Any]) -> tuple[dict[int, Any], float, float]:
+def framed_faces(doc: dict[str, Any], adjustments: Any = None) -> tuple[dict[int, Any], float, float]:
     """The faces a crop frames (index -> box: at least 4 % of the short side wide), in the frame the renderer
-    corrects a lens or a keystone in, where the crops lie; and that frame's width and height."""
+    corrects a lens or a keystone in (``adjustments``: :func:`doc_adjustments`, made here when not given), where the
+    crops lie; and that frame's width and height."""
     W, H = float(doc["image"]["width"]), float(doc["image"]["height"])
     short = min(W, H)
     faces = {int(f["face_index"]): tuple(float(v) for v in f["box"]) for f in doc.get("faces") or []
              if float(f["box"][2]) >= FRAMING_MIN_FACE_FRACTION * short}
     if faces:
-        adjustments = adjustments_from_operations([operation_from_doc(o) for o in doc["operations"]])
+        adjustments = adjustments if adjustments is not None else doc_adjustments(doc)
         corrected = frame_map(adjustments.lens, adjustments.keystone, int(W), int(H))
         if corrected is not None:
             faces = {i: corrected.corrected_box(b) for i, b in faces.items()}  # type: ignore[arg-type]
@@ -100,12 +104,13 @@ def box_faces(doc: dict[str, Any], box: Sequence[float], angle_deg: float,
     return {"cut": [i + 1 for i in judged.cut], "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
 
 
-def turned_box(doc: dict[str, Any], op: dict[str, Any], box: Sequence[float]) -> list[float]:
+def turned_box(op: dict[str, Any], box: Sequence[float], framed: tuple[dict[int, Any], float, float]) -> list[float]:
     """The crop ``op`` at ``box`` turned the other way round (a 4:5 box to 5:4), placed as the plan places a crop
-    (:func:`~pipeline.planning.rules.crops.place_keeping_faces`): the largest of the turned aspect at the crop's
-    turn that cuts no face and keeps the most important, nearest the box's centre. The review's "Turn to" drafts it.
+    (:func:`~pipeline.planning.rules.crops.place_keeping_faces`, on the faces ``framed``: :func:`framed_faces`): the
+    largest of the turned aspect at the crop's turn that cuts no face and keeps the most important, nearest the box's
+    centre. The review's "Turn to" drafts it.
     """
-    faces, W, H = framed_faces(doc)
+    faces, W, H = framed
     x, y, w, h = (float(v) for v in box)
     angle = float(op["params"].get("angle_deg") or 0.0)
     placed = place_keeping_faces(W, H, h / w, angle, faces, focus=(x + w / 2, y + h / 2))  # type: ignore[arg-type]
@@ -220,7 +225,8 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
     order = [sp for sp in sorted(store.entries) if store.entries[sp].doc_path is not None]
     i = order.index(source_path)
     key, proposed = after_key(doc), proposed_key(doc)
-    frames = crop_frames(doc)
+    adjustments = doc_adjustments(doc)
+    frames = crop_frames(doc, adjustments)
     return {
         "source_path": source_path,
         "version": version,
@@ -230,9 +236,9 @@ def image_payload(store: ReviewStore, source_path: str, doc: dict[str, Any], ver
         "renditions": crop_renditions(store),
         # What each crop's renditions deliver, and whom the crop cuts, from its frame as the renderer cuts it.
         "crop_frames": {op_id: {"box": [round(v, 1) for v in frame], "angle_deg": round(angle, 2)}
-                        for op_id, (frame, angle) in frames.items()},
-        "deliveries": crop_deliveries(store, doc, frames),
-        "crop_faces": crop_faces(doc, frames),
+                        for op_id, (_, frame, angle) in frames.items()},
+        "deliveries": crop_deliveries(store, frames),
+        "crop_faces": crop_faces(doc, frames, adjustments),
         # The plan's values of what a reviewer changed, by op_id and parameter (taken back by "Plan's values").
         "planned": store.planned_values(source_path),
         "previews": {

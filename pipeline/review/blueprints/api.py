@@ -16,7 +16,14 @@ from flask import Blueprint, Response, jsonify, request
 from pipeline.review.context import review_context
 from pipeline.review.culling import LABELS, Decision
 from pipeline.review.errors import API_PREFIX, json_error
-from pipeline.review.payloads import box_deliveries, box_faces, image_payload, image_summary, turned_box
+from pipeline.review.payloads import (
+    box_deliveries,
+    box_faces,
+    framed_faces,
+    image_payload,
+    image_summary,
+    turned_box,
+)
 from pipeline.review.store import (
     REVIEW_STATUSES,
     NotFound,
@@ -181,9 +188,10 @@ def deliveries(source_path: str) -> Response:
         box = []
     if len(box) != 4 or not all(math.isfinite(v) for v in box) or not (box[2] > 0 and box[3] > 0):
         return json_error(422, "box must be x,y,width,height (width and height above 0)")
+    framed = framed_faces(doc)
     if request.args.get("turn") == "1":  # the box turned the other way round, placed as the plan places crops
-        box = turned_box(doc, op, box)
+        box = turned_box(op, box, framed)
     chart = store.run_chart()
     rows = box_deliveries(chart.chart, op["params"]["aspect"], box) if chart is not None else []
-    faces = box_faces(doc, box, float(op["params"].get("angle_deg") or 0.0))
+    faces = box_faces(doc, box, float(op["params"].get("angle_deg") or 0.0), framed)
     return jsonify({"op_id": op_id, "box": box, "deliveries": rows, "faces": faces})

@@ -740,24 +740,17 @@ function cropName(op) {
 
 // A crop that follows the picture (the chart's orientation: source) turned the other way round: the server places the
 // turned box as the plan places a crop (the largest that cuts no face, nearest the crop's centre), drafted for the
-// reviewer to check and save; without an answer, the largest box of the other orientation about the same centre.
+// reviewer to check and save.
 async function turnCrop(op) {
-  const { doc } = view.payload;
   const sp = view.payload.source_path;
-  const [x, y, w, hgt] = cropBox(op);
-  const box = [x, y, w, hgt].map((v) => v.toFixed(1)).join(",");
+  const box = cropBox(op).map((v) => v.toFixed(1)).join(",");
   const { status, data } = await api("GET",
     `/api/deliveries/${enc(sp)}?op=${encodeURIComponent(op.op_id)}&box=${box}&turn=1`);
   if (view.payload.source_path !== sp) return;
-  if (status === 200) {
-    view.drafts[op.op_id] = data.box;
-    view.draftDeliveries = { [draftKey(op)]: data };
-  } else {
-    const ratio = hgt / w; // the turned box's width over its height
-    const nw = Math.min(doc.image.width, doc.image.height * ratio), nh = nw / ratio;
-    view.drafts[op.op_id] = clampBox([x + w / 2 - nw / 2, y + hgt / 2 - nh / 2, nw, nh]);
-  }
-  view.selected = doc.operations.indexOf(op);
+  if (status !== 200) return toast(data.error || `the crop could not be turned (${status})`, "warn");
+  view.drafts[op.op_id] = data.box;
+  view.draftDeliveries = { [draftKey(op)]: data };
+  view.selected = view.payload.doc.operations.indexOf(op);
   renderAll();
 }
 
