@@ -215,6 +215,37 @@ def test_findings_per_body_count_a_pair_once(tmp_path):
     assert min(table.column("captured_from").to_pylist()) == T0
 
 
+def _again(op: str, of: str) -> Operation:
+    """The plan's word that a frame is its view again: a near-duplicate of an earlier frame, or a bracket member."""
+    check = "duplicates" if op == "near" else "bracket"
+    return Operation(f"flag-{check}", OperationKind.FLAG, {"check": check}, f"{op} of {of}", applied_by=AppliedBy.RETOUCHER)
+
+
+@pytest.mark.parametrize("again", ["near", "bracket"])
+def test_one_view_shot_again_proves_no_sensor_defect(tmp_path, again):
+    """Frames the plan found to be one view again (a tripod's near-duplicates, an exposure bracket) hold the view's
+    glints and dark points on the same photosites and its dark things at one place: no new picture, so neither a
+    photosite defect nor dust. The same photosite standing out in three different pictures is one."""
+    rng = np.random.default_rng(2)
+    glint = PhotositeCandidate(10, 20, PhotositeDeviation.BRIGHT, 0.9, 0.1, 40.0)
+    records = []
+    for view in range(3):
+        hot = PhotositeCandidate(30, 40, PhotositeDeviation.BRIGHT, 0.6 + 0.1 * view, 0.1, 40.0)
+        for k in range(4):  # the view, then three more frames of it
+            r = rec(f"V{view}_{k}.DNG", when=T0 + timedelta(minutes=view, seconds=2 * k))
+            r.camera.aperture = 16.0
+            r.equipment.evidence_path = evidence_path(r.content_hash)
+            scan = PhotositeScan(600, 400, (hot, glint) if view == 0 else (hot,))
+            write_bytes_atomic(tmp_path / r.equipment.evidence_path, evidence_bytes(dust_map(view == 0, rng), scan))
+            if k:
+                r.operations = [_again(again, f"V{view}_0.DNG")]
+            records.append(r)
+    result = analyse_equipment(records, tmp_path)
+    found = [(f.kind, f.frames, f.frames_examined, f.y) for f in result.findings]
+    # Before: the view's glint read as a hot photosite in 4 of 12 frames and its dark thing as dust.
+    assert found == [(FindingKind.HOT_PIXEL, 3, 3, pytest.approx(30.5 / 400))]
+
+
 # --- history ----------------------------------------------------------------------------------------------------
 def write_shoot(root: Path, shoot: str, when: datetime, frames: int, aperture: float, dust_at: tuple | None,
                 person: str = "Ana Lima") -> Path:
