@@ -218,7 +218,8 @@ def test_findings_per_body_count_a_pair_once(tmp_path):
 def _again(op: str, of: str) -> Operation:
     """The plan's word that a frame is its view again: a near-duplicate of an earlier frame, or a bracket member."""
     check = "duplicates" if op == "near" else "bracket"
-    return Operation(f"flag-{check}", OperationKind.FLAG, {"check": check}, f"{op} of {of}", applied_by=AppliedBy.RETOUCHER)
+    return Operation(f"flag-{check}", OperationKind.FLAG, {"check": check}, f"{op} of {of}",
+                     applied_by=AppliedBy.RETOUCHER)
 
 
 @pytest.mark.parametrize("again", ["near", "bracket"])
