@@ -53,6 +53,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipeline.imaging.shade import shadow_mask  # noqa: F401  (the shadow twins'; tests import it from here)
+
 Image.MAX_IMAGE_PIXELS = None
 
 #: Bump when the files generated for the same sources and parameters change.
@@ -742,27 +744,6 @@ def decode_dng_linear(path: Path) -> np.ndarray:
         rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, adjust_maximum_thr=0.0, output_bps=16,
                               gamma=(1, 1), output_color=rawpy.ColorSpace.sRGB)
     return rgb.astype(np.float64) / 65535.0
-
-
-def shadow_mask(shape: tuple[int, int], boxes: Iterable[Box]) -> np.ndarray:
-    """A soft-edged ellipse over each face box, 1 inside, falling to 0 over a feather.
-
-    The ellipse covers the head (0.65 of the box's width and 0.8 of its height
-    as semi-axes, centred a little above the box centre, as hair and forehead
-    are above a brow-to-chin box); its edge is feathered by a Gaussian of 8 %
-    of the box's width, as the edge of a real shadow is soft.
-    """
-    h, w = shape
-    mask = np.zeros((h, w), np.float32)
-    for x, y, bw, bh in boxes:
-        one = np.zeros((h, w), np.float32)
-        centre = (round(x + bw / 2), round(y + bh * 0.45))
-        axes = (max(1, round(0.65 * bw)), max(1, round(0.8 * bh)))
-        cv2.ellipse(one, centre, axes, 0, 0, 360, 1.0, thickness=-1)
-        sigma = max(1.0, 0.08 * bw)
-        one = cv2.GaussianBlur(one, (0, 0), sigma)
-        mask = np.maximum(mask, one)
-    return mask
 
 
 def centre_darkening_ev(mask: np.ndarray, depth_ev: float, box: Box) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,18 @@ import pytest
 import rawpy
 from PIL import Image
 
-from pipeline.cli.demo import CAMERA_RAWS, DEMO_LONG_EDGE, FRAMES, TRUNCATED_NAME, build_demo_shoot
+import pipeline.cli.demo as demo_module
+from pipeline.cli.demo import (
+    CAMERA_RAWS,
+    DEMO_LONG_EDGE,
+    FRAMES,
+    GROUP_PHOTOS,
+    SHADED_FACES,
+    SHADED_NAME,
+    SHADED_PHOTO,
+    TRUNCATED_NAME,
+    build_demo_shoot,
+)
 from pipeline.kernel.ingest import scan_shoot
 
 
@@ -117,3 +129,52 @@ def test_camera_raws_are_copied(tmp_path: Path, raw_dir: Path) -> None:
     assert all((dest / CAMERA_RAWS / n).read_bytes() == (raw_dir / n).read_bytes() for n in copied)
     assert set(paths) >= {dest / CAMERA_RAWS / n for n in copied}
     assert build_demo_shoot(dest, raw_dir) == paths
+
+
+def _linear_green(path: Path) -> np.ndarray:
+    with rawpy.imread(str(path)) as raw:
+        out = raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
+    return out[..., 1].astype(np.float64)
+
+
+def test_the_shaded_group_frame_holds_three_faces_to_brighten(tmp_path: Path, faces_dir: Path, monkeypatch) -> None:
+    """With the shared group photos, one is the demo camera's frame with a shade over three faces: the shade is
+    as deep as asked at each face's centre, the photo is not copied beside its frame, and the plan finds those
+    three faces (and no other) to brighten by about the shade's depth."""
+    from pipeline.kernel.run import RunSettings, process_shoot
+
+    dest = tmp_path / "shoot"
+    paths = build_demo_shoot(dest, None, faces_dir)
+    frame = dest / f"{SHADED_NAME}.dng"
+    assert frame in paths and frame.is_file()
+    copied = sorted(p.name for p in (dest / GROUP_PHOTOS).iterdir())
+    assert SHADED_PHOTO not in copied and len(copied) == 3
+    # The same frame without its shade: each face's centre is as much darker as its shade is deep.
+    monkeypatch.setattr(demo_module, "SHADED_FACES", {box: 0.0 for box in SHADED_FACES})
+    plain = tmp_path / "plain"
+    build_demo_shoot(plain, None, faces_dir)
+    monkeypatch.undo()
+    shaded, unshaded = _linear_green(frame), _linear_green(plain / f"{SHADED_NAME}.dng")
+    with Image.open(faces_dir / SHADED_PHOTO) as im:
+        scale = shaded.shape[1] / im.width
+    for (x, y, w, h), depth in SHADED_FACES.items():
+        rows = slice(round((y + h / 4) * scale), round((y + 3 * h / 4) * scale))
+        cols = slice(round((x + w / 4) * scale), round((x + 3 * w / 4) * scale))
+        assert np.log2(shaded[rows, cols].mean() / unshaded[rows, cols].mean()) == pytest.approx(-depth, abs=0.1)
+
+    shoot = tmp_path / "one"
+    shoot.mkdir()
+    frame.rename(shoot / frame.name)
+    out = tmp_path / "out"
+    process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="social_media"))  # make demo's
+    doc = json.loads((out / "instructions" / f"{frame.name}.json").read_text())
+    lifts = [op["params"] for op in doc["operations"] if op["kind"] == "brighten_face"]
+    full = 2 * scale  # the instructions' boxes are in the full-size frame, twice the half-size decode's
+    for box, depth in SHADED_FACES.items():
+        cx, cy = (box[0] + box[2] / 2) * full, (box[1] + box[3] / 2) * full
+        hits = [p for p in lifts if p["box"][0] <= cx <= p["box"][0] + p["box"][2]
+                and p["box"][1] <= cy <= p["box"][1] + p["box"][3]]
+        assert len(hits) == 1, (box, lifts)
+        assert hits[0]["ev"] == pytest.approx(depth, abs=0.3)
+    assert len(lifts) == 3, lifts  # no lit face lifted
+    assert doc["summary"].startswith("3 faces to brighten")

@@ -9,7 +9,9 @@ balance, exposure and shooting data varying from frame to frame as they do in
 a real shoot. Beside them lie what a real upload also holds: the camera's
 JPEG of one frame (skipped as its RAW+JPEG pair, unless ``--raw-jpeg-pairs both``),
 a duplicate, a sidecar, a hidden file and a truncated file, so a run over the demo
-shows every kind of manifest row and of skipped file.
+shows every kind of manifest row and of skipped file. Where the shared test data's
+group photos are given, one of them is photographed too, with a soft shade over
+three of its faces: the frame with faces to brighten (:data:`SHADED_FACES`).
 
 The build is deterministic (same bytes on every run, no clock) and
 idempotent: a file already holding the right bytes is left alone.
@@ -33,6 +35,7 @@ from PIL.TiffImagePlugin import IFDRational
 from pipeline.imaging.color import srgb_to_linear
 from pipeline.imaging.dng import dng_bytes_from_linear_rgb
 from pipeline.imaging.measure.metering import undevelop
+from pipeline.imaging.shade import shadow_mask
 from pipeline.kernel.files import write_bytes_atomic
 from pipeline.kernel.ingest import RASTER_EXTENSIONS, RAW_EXTENSIONS
 
@@ -74,6 +77,15 @@ TRUNCATED_FROM = "IMG_0004"
 TRUNCATED_NAME = "IMG_0099_truncated.dng"
 CAMERA_RAWS = "camera_raws"
 GROUP_PHOTOS = "group_photos"
+#: The frame with faces to brighten: a family of seven in a living room (the shared group photo
+#: :data:`SHADED_PHOTO`, PASCAL VOC 2007_007763) photographed by the demo camera with a soft shade over three faces,
+#: as a lamp behind them would leave one (:func:`pipeline.imaging.shade.shadow_mask`, the accuracy benchmark's
+#: shadow). Its photo is not copied into :data:`GROUP_PHOTOS` as well: the frame is that picture.
+SHADED_NAME = "IMG_0006"
+SHADED_PHOTO = "2007_007763.jpg"
+#: Face boxes of :data:`SHADED_PHOTO` as people drew them (``boxes.xml``: left, top, width, height, px) -> the shade's
+#: depth over each (EV, in the light the camera saw).
+SHADED_FACES = {(94, 198, 37, 37): 1.2, (178, 214, 37, 37): 1.0, (294, 86, 37, 37): 1.5}
 
 
 def build_demo_shoot(
@@ -92,15 +104,16 @@ def build_demo_shoot(
         links fail) into ``dest/camera_raws/``.
     shared_faces : Path or str, optional
         A folder of real group photos (the shared test data's
-        ``faces/pascal_voc/``), linked into ``dest/group_photos/`` when it
-        exists: they give the demo faces to brighten.
+        ``faces/pascal_voc/``), copied into ``dest/group_photos/`` when it
+        exists; one of them (:data:`SHADED_PHOTO`) is photographed instead, with a
+        shade over three faces (:data:`SHADED_NAME`): the faces to brighten.
 
     Returns
     -------
     list of Path
         Every file of the demo shoot, sorted: the DNG frames, the JPEG, the
-        duplicate, the sidecar, ``.DS_Store``, the truncated DNG and the
-        camera RAW links.
+        duplicate, the sidecar, ``.DS_Store``, the truncated DNG, the
+        camera RAWs, the group photos and the shaded frame.
 
     Raises
     ------
@@ -139,8 +152,35 @@ def build_demo_shoot(
     if shared_raw is not None and Path(shared_raw).is_dir():
         written += _copy_shared_images(Path(shared_raw), dest / CAMERA_RAWS)
     if shared_faces is not None and Path(shared_faces).is_dir():
-        written += _copy_shared_images(Path(shared_faces), dest / GROUP_PHOTOS)
+        shaded = Path(shared_faces) / SHADED_PHOTO
+        if shaded.is_file():
+            written.append(_put(dest / f"{SHADED_NAME}.dng", _shaded_group_dng(shaded, len(FRAMES))))
+        written += _copy_shared_images(Path(shared_faces), dest / GROUP_PHOTOS, leave_out={SHADED_PHOTO})
     return sorted(written)
+
+
+def _shaded_group_dng(photo: Path, index: int) -> bytes:
+    """:data:`SHADED_PHOTO` as the demo camera's DNG, a shade of its depth over each of :data:`SHADED_FACES`."""
+    with Image.open(photo) as im:
+        rgb = np.asarray(im.convert("RGB"))
+    h, w = rgb.shape[:2]
+    scale = DEMO_LONG_EDGE / max(h, w)
+    size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))
+    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+    log_factor = np.zeros(rgb.shape[:2], np.float64)
+    for box, depth in SHADED_FACES.items():  # each face its own shade, as the benchmark's twins
+        log_factor -= depth * shadow_mask(rgb.shape[:2], [tuple(v * scale for v in box)])
+    return dng_bytes_from_linear_rgb(
+        undevelop(_SRGB8_TO_LINEAR[rgb]) * (2.0**log_factor)[..., None],
+        white_balance=(2.0, 1.0, 1.5),
+        make=DEMO_MAKE,
+        model=DEMO_MODEL,
+        captured_at=_captured_at(index),
+        iso=800,
+        exposure_time=1 / 60,
+        f_number=4.0,
+        focal_length=28.0,
+    )
 
 
 def _captured_at(index: int) -> datetime:
@@ -247,8 +287,9 @@ def _put(path: Path, data: bytes) -> Path:
     return write_bytes_atomic(path, data)
 
 
-def _copy_shared_images(shared_raw: Path, folder: Path) -> list[Path]:
-    """Copy the top-level image files of ``shared_raw`` into ``folder`` (RAW or raster).
+def _copy_shared_images(shared_raw: Path, folder: Path, leave_out: frozenset[str] | set[str] = frozenset()
+                        ) -> list[Path]:
+    """Copy the top-level image files of ``shared_raw`` into ``folder`` (RAW or raster) but those ``leave_out`` names.
 
     Copies, not links: an upload is files, and ``postprod process`` skips links
     that leave the shoot folder unless asked (``--follow-external-symlinks``).
@@ -258,7 +299,7 @@ def _copy_shared_images(shared_raw: Path, folder: Path) -> list[Path]:
     image_ext = RAW_EXTENSIONS | RASTER_EXTENSIONS
     placed = []
     for src in sorted(shared_raw.iterdir()):
-        if not src.is_file() or src.suffix.lower().lstrip(".") not in image_ext:
+        if not src.is_file() or src.suffix.lower().lstrip(".") not in image_ext or src.name in leave_out:
             continue  # licence texts, the unsupported/ folder
         target = src.resolve()
         dest = folder / src.name

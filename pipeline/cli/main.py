@@ -533,7 +533,8 @@ def describe(graph_path: Path | None) -> None:
               help="Folder of real RAW files to add [default: $POSTPROD_TESTDATA/raw or ../shared/data/raw].")
 def demo_shoot(dest: Path, shared_raw: Path | None) -> None:
     """Build the demo shoot: real photos written as real DNG files, plus the shared
-    data's real camera RAWs and group photos when that folder exists."""
+    data's real camera RAWs and group photos when that folder exists (one of them
+    photographed with a shade over three faces: faces to brighten)."""
     from pipeline.cli.demo import build_demo_shoot
 
     if shared_raw is None:
