@@ -631,10 +631,13 @@ def _expected(face: Face, peers: list[Face], levels: list[float], falloff: float
     return float(np.median([shown_ev(level, rendered) for level in levels]))
 
 
-def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
+def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0,
+                        shown_from: float | None = None) -> PeerJudgement:
     """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
 
     ``falloff``: the photo's :func:`flash_falloff` (0: an even light, the peers' median as they read).
+    ``shown_from``: how deep a shadow its surroundings must show for the fall-off to be held to the rest of
+    its darkness (the chart's ``faces.brighten_below_ev``; None: never held).
 
     The face is never part of its own reference: a shadowed face whose lit
     reading is among the brightest stays within the exposure rule's key band
@@ -661,7 +664,8 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
         raise ValueError("every face judged against its peers needs an exposure reading (Face.exposure_ev)")
     rendered = is_rendered(record.source_kind)
     others = [record.faces[k] for k in key_faces if k != i]
-    held = falloff > 0.0 and (excused := distance_excused(f, peers, others, falloff, rendered)) < falloff
+    held = (falloff > 0.0 and shown_from is not None
+            and (excused := distance_excused(f, peers, others, falloff, rendered, shown_from)) < falloff)
     reading, expected, skin, depth = _peer_depth(f, peers, excused if held else falloff, rendered)
     return PeerJudgement(reading, expected, skin, depth, surround_witness(f, others, rendered), held)
 
@@ -686,14 +690,18 @@ def _peer_depth(f: Face, peers: list[Face], falloff: float, rendered: bool) -> t
     return reading, expected, skin, depth
 
 
-def distance_excused(face: Face, peers: list[Face], others: list[Face], falloff: float, rendered: bool) -> float:
+def distance_excused(face: Face, peers: list[Face], others: list[Face], falloff: float, rendered: bool,
+                     shown_from: float) -> float:
     """The fall-off (EV per halving of the size, at most ``falloff``) that may excuse ``face``'s darkness under
     ``peers``: no more of it than its surroundings leave unexplained, in scene light.
 
     Distance from a flash darkens a face and the wall or shoulders around it alike: it leaves the face no further
     under its surroundings than the ``others`` are under theirs. A shadow cast on the face does not, and what of the
     face's darkness its surroundings show as a shadow (:func:`scene_surround_ev`, against the others' median) is
-    not the flash's to excuse. ``falloff`` itself where a reading is missing.
+    not the flash's to excuse, once they show one at least ``shown_from`` deep: a lit face's surroundings stray
+    from its peers' (a white cardigan under a chin, a dark suit under the next): on dlib's five flash-lit testing
+    photos, 399 lit faces read up to 0.59 EV at the 99th percentile (0.85 at most). ``falloff`` itself where a
+    reading is missing or the surroundings show less.
     """
     own = scene_surround_ev(face, rendered)
     theirs = [s for s in (scene_surround_ev(p, rendered) for p in others) if s is not None]
@@ -701,6 +709,8 @@ def distance_excused(face: Face, peers: list[Face], others: list[Face], falloff:
     if own is None or not theirs or not allowance > 0.0:
         return falloff
     shadow = float(np.median(theirs)) - own
+    if shadow < shown_from:
+        return falloff
     darkness = float(np.median([p.exposure_ev for p in peers])) - float(face.exposure_ev)  # type: ignore[arg-type]
     left = max(0.0, darkness - max(0.0, shadow))
     return falloff * min(1.0, left / allowance)
@@ -786,7 +796,8 @@ def _shadowed_in_group(record: ImageRecord, chart: Chart, plan: PlanState,
                                plan.faces_that_count, develops_raw(chart))
     if not reference:
         return []
-    judged = ((i, judge_against_peers(record, reference, i, falloff)) for i in plan.faces_that_count
+    judged = ((i, judge_against_peers(record, reference, i, falloff, chart.faces.brighten_below_ev))
+              for i in plan.faces_that_count
               if record.faces[i].exposure_ev is not None)
     return [(i, j) for i, j in judged if j.depth > chart.faces.brighten_below_ev]
 
