@@ -227,24 +227,6 @@ def test_flash_fall_off_is_not_a_shadow_but_a_shadow_in_flash_light_is() -> None
     assert lift.params["face_index"] == 1
 
 
-def test_shadows_on_the_further_faces_are_not_excused_as_the_flashs_fall_off() -> None:
-    chart = load_chart("base").chart  # brighten below 0.6 EV
-    # Seven people in one even light; the three furthest (smallest) stand in a shade 1.1 EV deep, which their
-    # surroundings show. The shade makes the smaller faces darker, as a flash's fall-off would: the photo reads
-    # flash-lit, and the fall-off alone excused those faces (none lifted, none flagged).
-    sizes = (420, 400, 380, 360, 300, 280, 260)
-    def group(shade: float) -> list[Face]:
-        return [face(300 + 500 * k, 600, s, -shade if k >= 4 else 0.0,
-                     surround_ev=LIT_SURROUND_EV - (shade if k >= 4 else 0.0)) for k, s in enumerate(sizes)]
-    assert lit_by_falloff(group(1.1)) and not lit_by_falloff(group(0.0))
-    lifts = of_kind(plan_image(image_record(faces=group(1.1)), chart), OperationKind.BRIGHTEN_FACE)
-    assert [op.params["face_index"] for op in lifts] == [4, 5, 6]
-    assert [op.params["ev"] for op in lifts] == pytest.approx([1.1] * 3, abs=0.05)
-    assert all("its distance from the flash not" in op.reason for op in lifts)
-    # No face of the group in the shade: nothing to lift.
-    assert not of_kind(plan_image(image_record(faces=group(0.0)), chart), OperationKind.BRIGHTEN_FACE)
-
-
 def test_flash_fall_off_is_the_photos_own() -> None:
     chart = load_chart("base").chart  # brighten below 0.6 EV
     # A diffused flash: the diners fall off by 1.3 EV per halving of their size, not the law's 2.0.

@@ -279,19 +279,6 @@ def shown_surround_ev(face: Face, rendered: bool) -> float | None:
     return math.log2(max(float(tone_curve(lit_face)), tiny) / max(float(tone_curve(surround)), tiny))
 
 
-def scene_surround_ev(face: Face, rendered: bool) -> float | None:
-    """:attr:`Face.surround_ev` in scene light: as far under its surroundings as the face is in the light that fell
-    on them (a RAW's reading as it is; a rendered source's display light taken back through
-    :func:`scene_light` at the face's reading). None without a surround or exposure reading."""
-    if face.surround_ev is None or face.exposure_ev is None:
-        return None
-    if not rendered:
-        return float(face.surround_ev)
-    lit_face = 2.0 ** (FACE_LOG2 + float(face.exposure_ev))
-    surround = float(scene_light(float(tone_curve(lit_face)) * 2.0 ** -float(face.surround_ev), True))
-    return math.log2(lit_face / max(surround, 2.0**-24))
-
-
 # A lone "face" of no skin hue in a colour picture left unjudged was tried (2026-12-05: the Kodak suite's kodim19, a
 # binocular viewer on a pier, hue 92 deg, told "in a shadow 2.01 EV deep"): on the published pools it also dropped a
 # lift on a man's face in shade (hue 7 deg) and, with no lift, the exposure keyed on the unlifted reading pushed the
@@ -540,9 +527,6 @@ class PeerJudgement:
         How much further under its own surroundings the face reads than the other key faces read
         under theirs (:func:`shown_surround_ev`, display light): a shadow's depth seen a second way
         (:func:`surround_witness`); None without the readings.
-    distance_held : bool
-        Whether its distance from the flash was excused less than the fall-off would (the surroundings show a
-        shadow that distance cannot: :func:`judge_against_peers`).
     """
 
     reading: float
@@ -550,7 +534,6 @@ class PeerJudgement:
     skin: float
     depth: float
     surround: float | None = None
-    distance_held: bool = False
 
 
 def skin_reference(record: ImageRecord, key_faces: tuple[int, ...], counted: tuple[int, ...],
@@ -631,25 +614,15 @@ def _expected(face: Face, peers: list[Face], levels: list[float], falloff: float
     return float(np.median([shown_ev(level, rendered) for level in levels]))
 
 
-def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0,
-                        shown_from: float | None = None) -> PeerJudgement:
+def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int, falloff: float = 0.0) -> PeerJudgement:
     """Face ``i`` against the key faces other than itself (itself alone when it is the only one).
 
     ``falloff``: the photo's :func:`flash_falloff` (0: an even light, the peers' median as they read).
-    ``shown_from``: how deep a shadow its surroundings must show for the fall-off to be held to the rest of
-    its darkness (the chart's ``faces.brighten_below_ev``; None: never held).
 
     The face is never part of its own reference: a shadowed face whose lit
     reading is among the brightest stays within the exposure rule's key band
     and would drag the reference down toward itself (a 0.8 EV shadow on the
     palest of Roland Tanglao's faces, DNG twin, read 0.29 deep, never lifted).
-
-    Distance from a flash darkens a face and the wall or shoulders around it alike, so it leaves the face no
-    further under its surroundings than its peers are under theirs (:func:`surround_witness`); a shadow cast
-    on the face does not. So the fall-off excuses at most the part of the face's darkness its surroundings do
-    not show (:func:`distance_excused`). Without this, a shadow on the smaller (further) faces of a group read
-    as the flash's fall-off, by the photo's own slope, which those same shadows steepen: three of seven faces of
-    PASCAL VOC 2007_007763 shaded 1.0-1.2 EV were judged lit, none of them flagged.
 
     Raises
     ------
@@ -663,19 +636,10 @@ def judge_against_peers(record: ImageRecord, key_faces: tuple[int, ...], i: int,
     if f.exposure_ev is None or any(p.exposure_ev is None for p in peers):
         raise ValueError("every face judged against its peers needs an exposure reading (Face.exposure_ev)")
     rendered = is_rendered(record.source_kind)
-    others = [record.faces[k] for k in key_faces if k != i]
-    held = (falloff > 0.0 and shown_from is not None
-            and (excused := distance_excused(f, peers, others, falloff, rendered, shown_from)) < falloff)
-    reading, expected, skin, depth = _peer_depth(f, peers, excused if held else falloff, rendered)
-    return PeerJudgement(reading, expected, skin, depth, surround_witness(f, others, rendered), held)
-
-
-def _peer_depth(f: Face, peers: list[Face], falloff: float, rendered: bool) -> tuple[float, float, float, float]:
-    """:func:`judge_against_peers`' reading, expected level, skin allowance and depth of ``f`` against ``peers``."""
     reds = [r for r in (redness(p) for p in peers) if r is not None]
     key_redness = float(np.median(reds)) if reds else None
     expected = _expected(f, peers, [p.exposure_ev for p in peers], falloff, rendered)  # type: ignore[misc]
-    reading = shown_ev(f.exposure_ev, rendered)  # type: ignore[arg-type]
+    reading = shown_ev(f.exposure_ev, rendered)
     skin = skin_allowance(f, key_redness)
     depth = expected - reading - skin
     # The same judgement on the skin under the eyes, where the face and a peer have it: dark glasses (or a brow, a
@@ -687,33 +651,8 @@ def _peer_depth(f: Face, peers: list[Face], falloff: float, rendered: bool) -> t
         skin_depth = skin_expected - shown_ev(f.skin_ev, rendered) - skin
         if skin_depth < depth - SKIN_BAND_MARGIN_EV:
             depth = skin_depth
-    return reading, expected, skin, depth
-
-
-def distance_excused(face: Face, peers: list[Face], others: list[Face], falloff: float, rendered: bool,
-                     shown_from: float) -> float:
-    """The fall-off (EV per halving of the size, at most ``falloff``) that may excuse ``face``'s darkness under
-    ``peers``: no more of it than its surroundings leave unexplained, in scene light.
-
-    Distance from a flash darkens a face and the wall or shoulders around it alike: it leaves the face no further
-    under its surroundings than the ``others`` are under theirs. A shadow cast on the face does not, and what of the
-    face's darkness its surroundings show as a shadow (:func:`scene_surround_ev`, against the others' median) is
-    not the flash's to excuse, once they show one at least ``shown_from`` deep: a lit face's surroundings stray
-    from its peers' (a white cardigan under a chin, a dark suit under the next): on dlib's five flash-lit testing
-    photos, 399 lit faces read up to 0.59 EV at the 99th percentile (0.85 at most). ``falloff`` itself where a
-    reading is missing or the surroundings show less.
-    """
-    own = scene_surround_ev(face, rendered)
-    theirs = [s for s in (scene_surround_ev(p, rendered) for p in others) if s is not None]
-    allowance = falloff_allowance(face, peers, falloff)
-    if own is None or not theirs or not allowance > 0.0:
-        return falloff
-    shadow = float(np.median(theirs)) - own
-    if shadow < shown_from:
-        return falloff
-    darkness = float(np.median([p.exposure_ev for p in peers])) - float(face.exposure_ev)  # type: ignore[arg-type]
-    left = max(0.0, darkness - max(0.0, shadow))
-    return falloff * min(1.0, left / allowance)
+    return PeerJudgement(reading, expected, skin, depth,
+                         surround_witness(f, [record.faces[k] for k in key_faces if k != i], rendered))
 
 
 #: Share of ``faces.brighten_below_ev`` by which a face darker than its peers must also read further
@@ -796,8 +735,7 @@ def _shadowed_in_group(record: ImageRecord, chart: Chart, plan: PlanState,
                                plan.faces_that_count, develops_raw(chart))
     if not reference:
         return []
-    judged = ((i, judge_against_peers(record, reference, i, falloff, chart.faces.brighten_below_ev))
-              for i in plan.faces_that_count
+    judged = ((i, judge_against_peers(record, reference, i, falloff)) for i in plan.faces_that_count
               if record.faces[i].exposure_ev is not None)
     return [(i, j) for i, j in judged if j.depth > chart.faces.brighten_below_ev]
 
@@ -880,10 +818,8 @@ def plan_faces(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             ops.append(_unconfirmed(i, f, judged, chart))  # its surroundings do not show the shadow
             continue
         ops.append(_lift(i, f, judged.depth, chart, "under the faces in the key light, less what its skin"
-                                                    + (" explains (its distance from the flash not: the shadow "
-                                                       "shows against its surroundings)" if judged.distance_held
-                                                       else " and its distance from the flash explain"
-                                                       if falloff > 0.0 else " explains")
+                                                    + (" and its distance from the flash explain" if falloff > 0.0
+                                                       else " explains")
                                                     + f"; {judged.surround:.2f} EV further under its surroundings"
                                                       " than they are under theirs"))
     return ops
