@@ -222,11 +222,12 @@ def _again(op: str, of: str) -> Operation:
                      applied_by=AppliedBy.RETOUCHER)
 
 
-@pytest.mark.parametrize("again", ["near", "bracket"])
+@pytest.mark.parametrize("again", ["near", "bracket", "hash"])
 def test_one_view_shot_again_proves_no_sensor_defect(tmp_path, again):
-    """Frames the plan found to be one view again (a tripod's near-duplicates, an exposure bracket) hold the view's
-    glints and dark points on the same photosites and its dark things at one place: no new picture, so neither a
-    photosite defect nor dust. The same photosite standing out in three different pictures is one."""
+    """Frames the plan found to be one view again (a tripod's near-duplicates, an exposure bracket), or whose
+    perceptual hash says so where the chart ignores near-duplicates, hold the view's glints and dark points on the
+    same photosites and its dark things at one place: no new picture, so neither a photosite defect nor dust. The
+    same photosite standing out in three different pictures is one."""
     rng = np.random.default_rng(2)
     glint = PhotositeCandidate(10, 20, PhotositeDeviation.BRIGHT, 0.9, 0.1, 40.0)
     records = []
@@ -238,8 +239,12 @@ def test_one_view_shot_again_proves_no_sensor_defect(tmp_path, again):
             r.equipment.evidence_path = evidence_path(r.content_hash)
             scan = PhotositeScan(600, 400, (hot, glint) if view == 0 else (hot,))
             write_bytes_atomic(tmp_path / r.equipment.evidence_path, evidence_bytes(dust_map(view == 0, rng), scan))
-            if k:
-                r.operations = [_again(again, f"V{view}_0.DNG")]
+            if again == "hash":  # each view's hash 16 bits from the others'; its frames 0-3 bits from its first
+                r.content.phash = f"{(0xFFFF << (16 * view)) ^ ((1 << k) - 1):016x}"
+            else:  # the plan's word alone: hashes about 32 bits apart
+                r.content.phash = f"{int(rng.integers(0, 2**63)):016x}"
+                if k:
+                    r.operations = [_again(again, f"V{view}_0.DNG")]
             records.append(r)
     result = analyse_equipment(records, tmp_path)
     found = [(f.kind, f.frames, f.frames_examined, f.y) for f in result.findings]

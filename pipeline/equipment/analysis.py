@@ -113,6 +113,7 @@ class FrameFacts:
     to_retoucher: bool  # a task by hand, a flag or a rejection
     near_duplicate: bool  # flagged or rejected by the duplicates check
     merged: bool = False  # a frame of an exposure bracket merged into another (rejected as delivered there)
+    phash: int | None = None  # the picture's perceptual hash (content.phash): one view shot again, whatever the chart
 
 
 def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
@@ -152,6 +153,7 @@ def frame_facts(r: ImageRecord | FrameFacts) -> FrameFacts:
         reasons=tuple(sorted(_name(k) for k in reasons)),  # type: ignore[misc]
         corrections=tuple(k for k in CORRECTIONS if any(op.kind is k for op in r.operations)),
         to_retoucher=hand, near_duplicate=near, merged=merged,
+        phash=int(r.content.phash, 16) if r.content.phash else None,
     )  # fmt: skip
 
 
@@ -250,6 +252,33 @@ def captures(records: Iterable[ImageRecord | FrameFacts]) -> list[Capture]:
 
 
 # --- equipment -----------------------------------------------------------------------------------------
+#: Bits two frames' perceptual hashes may differ by for the second to be the first's view shot again (the charts'
+#: default near-duplicate distance, ``acceptance.duplicates.max_hash_distance``): it adds no dust or photosite
+#: evidence whatever the client's chart does with near-duplicates (:func:`analyse_equipment`).
+SAME_VIEW_HASH_BITS = 4
+
+
+class _Views:
+    """The perceptual hashes of a body's frames so far, in file order: is a frame a view already seen?"""
+
+    def __init__(self) -> None:
+        self._hashes = np.zeros(64, np.uint64)
+        self._n = 0
+
+    def seen(self, phash: int | None) -> bool:
+        """Whether ``phash`` is within :data:`SAME_VIEW_HASH_BITS` of an earlier frame's; it is kept either way."""
+        if phash is None:
+            return False
+        h = np.uint64(phash)
+        known = self._hashes[: self._n]
+        near = bool(known.size) and bool((np.bitwise_count(known ^ h) <= SAME_VIEW_HASH_BITS).any())
+        if self._n == self._hashes.size:
+            self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
+        self._hashes[self._n] = h
+        self._n += 1
+        return near
+
+
 @dataclass
 class BodyFrames:
     """One body's frames in a shoot."""
@@ -290,6 +319,7 @@ def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path
     lenses: dict[tuple[str, str | None], list[tuple[LensField, FrameRef]]] = defaultdict(list)
     frames: dict[str, FrameRef] = {}
     focus: list[tuple[Capture, FrameRef]] = []
+    views: dict[str, _Views] = defaultdict(_Views)
     without_body = missing = 0
     for cap in captures(records):
         r = cap.primary
@@ -311,17 +341,19 @@ def analyse_equipment(records: Iterable[ImageRecord | FrameFacts], out_dir: Path
         bf.photographers[cap.photographer] += 1
         if r.captured_at:
             bf.captured.append(r.captured_at)
+        seen_view = views[key].seen(r.phash)
         if not r.evidence_path:
             continue
         ev = load_evidence(out_dir / r.evidence_path)
         if ev is None:
             missing += 1
             continue
-        # A frame of a bracket, or one nearly the picture of an earlier frame, is no new picture: a dark thing of
-        # the view at one place in all of them is the view's, not the sensor's, and so is a glint or a fine dark
-        # point on one photosite in each (real RAWs re-exposed as a bracket of five: 153 of the G2's 189 "defects"
-        # stood out in one view's frames alone).
-        new_picture = not (r.merged or r.near_duplicate)
+        # A frame of a bracket, or one nearly the picture of an earlier frame of the body (by the plan's duplicates
+        # check, or by its hash where a chart ignores near-duplicates), is no new picture: a dark thing of the view at
+        # one place in all of them is the view's, not the sensor's, and so is a glint or a fine dark point on one
+        # photosite in each (real RAWs re-exposed as a bracket of five: 153 of the G2's 189 "defects" stood out in
+        # one view's frames alone).
+        new_picture = not (r.merged or r.near_duplicate or seen_view)
         if ev.dust is not None and new_picture:
             acc = dust.setdefault((key, ev.dust.shape), DustAccumulator())
             acc.add(ev.dust, ref)
