@@ -144,6 +144,8 @@ def test_the_shaded_group_frame_holds_three_faces_to_brighten(tmp_path: Path, fa
     from pipeline.kernel.run import RunSettings, process_shoot
 
     dest = tmp_path / "shoot"
+    (dest / GROUP_PHOTOS).mkdir(parents=True)
+    (dest / GROUP_PHOTOS / SHADED_PHOTO).write_bytes((faces_dir / SHADED_PHOTO).read_bytes())  # an older demo's copy
     paths = build_demo_shoot(dest, None, faces_dir)
     frame = dest / f"{SHADED_NAME}.dng"
     assert frame in paths and frame.is_file()

@@ -78,9 +78,9 @@ TRUNCATED_NAME = "IMG_0099_truncated.dng"
 CAMERA_RAWS = "camera_raws"
 GROUP_PHOTOS = "group_photos"
 #: The frame with faces to brighten: a family of seven in a living room (the shared group photo
-#: :data:`SHADED_PHOTO`, PASCAL VOC 2007_007763) photographed by the demo camera with a soft shade over three faces,
-#: as a lamp behind them would leave one (:func:`pipeline.imaging.shade.shadow_mask`, the accuracy benchmark's
-#: shadow). Its photo is not copied into :data:`GROUP_PHOTOS` as well: the frame is that picture.
+#: :data:`SHADED_PHOTO`, PASCAL VOC 2007_007763) photographed by the demo camera with a soft shade over three faces
+#: (:func:`pipeline.imaging.shade.shadow_mask`, the accuracy benchmark's shadow). Its photo is not copied into
+#: :data:`GROUP_PHOTOS` as well (a copy an older demo left there is removed): the frame is that picture.
 SHADED_NAME = "IMG_0006"
 SHADED_PHOTO = "2007_007763.jpg"
 #: Face boxes of :data:`SHADED_PHOTO` as people drew them (``boxes.xml``: left, top, width, height, px) -> the shade's
@@ -155,6 +155,7 @@ def build_demo_shoot(
         shaded = Path(shared_faces) / SHADED_PHOTO
         if shaded.is_file():
             written.append(_put(dest / f"{SHADED_NAME}.dng", _shaded_group_dng(shaded, len(FRAMES))))
+            (dest / GROUP_PHOTOS / SHADED_PHOTO).unlink(missing_ok=True)
         written += _copy_shared_images(Path(shared_faces), dest / GROUP_PHOTOS, leave_out={SHADED_PHOTO})
     return sorted(written)
 
