@@ -73,13 +73,17 @@ def test_dngs_decode_to_the_expected_pictures(demo: Path) -> None:
         assert (raw.sizes.width, raw.sizes.height) == (2400, 1918)
 
 
+def _linear(path: Path) -> np.ndarray:
+    """A DNG's half-size decode in linear light, 16-bit, with its camera's white balance."""
+    with rawpy.imread(str(path)) as raw:
+        return raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
+
+
 def test_exposure_errors_are_real(demo: Path) -> None:
     # Same scene statistics, different exposures: the under-exposed frame's
     # mean is about 2**-1.5 of what the same photo gives at +0 EV.
     def mean_level(name: str) -> float:
-        with rawpy.imread(str(demo / name)) as raw:
-            out = raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
-        return float(out.mean() / 65535)
+        return float(_linear(demo / name).mean() / 65535)
 
     import skimage.data
 
@@ -131,12 +135,6 @@ def test_camera_raws_are_copied(tmp_path: Path, raw_dir: Path) -> None:
     assert build_demo_shoot(dest, raw_dir) == paths
 
 
-def _linear_green(path: Path) -> np.ndarray:
-    with rawpy.imread(str(path)) as raw:
-        out = raw.postprocess(half_size=True, use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), output_bps=16)
-    return out[..., 1].astype(np.float64)
-
-
 def test_the_shaded_group_frame_holds_three_faces_to_brighten(tmp_path: Path, faces_dir: Path, monkeypatch) -> None:
     """With the shared group photos, one is the demo camera's frame with a shade over three faces: the shade is
     as deep as asked at each face's centre, the photo is not copied beside its frame, and the plan finds those
@@ -156,7 +154,7 @@ def test_the_shaded_group_frame_holds_three_faces_to_brighten(tmp_path: Path, fa
     plain = tmp_path / "plain"
     build_demo_shoot(plain, None, faces_dir)
     monkeypatch.undo()
-    shaded, unshaded = _linear_green(frame), _linear_green(plain / f"{SHADED_NAME}.dng")
+    shaded, unshaded = (_linear(p)[..., 1].astype(np.float64) for p in (frame, plain / f"{SHADED_NAME}.dng"))
     with Image.open(faces_dir / SHADED_PHOTO) as im:
         scale = shaded.shape[1] / im.width
     for (x, y, w, h), depth in SHADED_FACES.items():

@@ -163,11 +163,7 @@ def build_demo_shoot(
 def _shaded_group_dng(photo: Path, index: int) -> bytes:
     """:data:`SHADED_PHOTO` as the demo camera's DNG, a shade of its depth over each of :data:`SHADED_FACES`."""
     with Image.open(photo) as im:
-        rgb = np.asarray(im.convert("RGB"))
-    h, w = rgb.shape[:2]
-    scale = DEMO_LONG_EDGE / max(h, w)
-    size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))
-    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        rgb, scale = _at_demo_size(np.asarray(im.convert("RGB")))
     log_factor = np.zeros(rgb.shape[:2], np.float64)
     for box, depth in SHADED_FACES.items():  # each face its own shade, as the benchmark's twins
         log_factor -= depth * shadow_mask(rgb.shape[:2], [tuple(v * scale for v in box)])
@@ -209,16 +205,21 @@ def _frame_srgb8(frame: DemoFrame) -> np.ndarray:
         crop_w = min(w, (h * 4) // 5)
         left = (w - crop_w) // 2
         rgb = np.ascontiguousarray(rgb[:, left : left + crop_w])
-    h, w = rgb.shape[:2]
-    scale = DEMO_LONG_EDGE / max(h, w)
-    size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))  # even: whole 2x2 CFA blocks
-    rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+    rgb, _ = _at_demo_size(rgb)
     if frame.orientation == 6:
         # The sensor was turned 90 degrees clockwise; a viewer turns it back.
         rgb = np.ascontiguousarray(np.rot90(rgb, k=1))
     elif frame.orientation != 1:
         raise ValueError(f"demo frames are stored with orientation 1 or 6, not {frame.orientation}")
     return rgb
+
+
+def _at_demo_size(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    """An 8-bit picture upscaled to :data:`DEMO_LONG_EDGE` (even sides: whole 2x2 CFA blocks), and the scale."""
+    h, w = rgb.shape[:2]
+    scale = DEMO_LONG_EDGE / max(h, w)
+    size = (2 * round(w * scale / 2), 2 * round(h * scale / 2))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC), scale
 
 
 def _camera_jpeg(frame: DemoFrame, index: int, srgb8: np.ndarray) -> bytes:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-Box = tuple[float, float, float, float]
+from pipeline.imaging.geometry import Box
 
 
 def shadow_mask(shape: tuple[int, int], boxes: Iterable[Box]) -> np.ndarray:
