@@ -24,6 +24,7 @@ from pipeline.planning.rules.crops import (
     person_region,
     place_keeping_faces,
     protected_region,
+    rejudge_crop_flags,
 )
 
 # The dinner photo (PASCAL VOC 2008_002079, 500 x 375): six diners around a table, dlib's boxes.
@@ -316,3 +317,78 @@ def test_a_box_the_plan_did_not_place_is_judged_as_the_plans_are() -> None:
     assert 1 in faces_a_box_cuts(below, 0.0, DINERS, 500, 375).cut
     whole = (0.0, 0.0, 500.0, 375.0)
     assert faces_a_box_cuts(whole, 0.0, DINERS, 500, 375).cut == ()
+
+
+def _reviewed(record: ImageRecord, aspect: str, **review) -> Operation:
+    (op,) = [o for o in record.operations if o.kind is OperationKind.CROP and o.params["aspect"] == aspect]
+    op.review = {"status": "accepted", **review}
+    op.params = {**op.params, **(review.get("params") or {})}
+    return op
+
+
+def test_a_reviewers_crop_is_flagged_for_the_faces_it_cuts_and_no_longer_for_those_it_holds() -> None:
+    # The plan's 4:5 crop of the dinner leaves diners out, and its flag says so. A reviewer who moves it onto a
+    # diner's head gets that cut named (the plan's flag said nothing of it), the flag's own decision kept; a 1:1 box
+    # moved over the table's middle is flagged for the diners it now leaves out, not those the plan's left out.
+    chart = load_chart("social_media").chart
+    record = _record(500, 375, [_face(b) for b in DINERS.values()])
+    record.operations = plan_image(record, chart)
+    planned = _crop_flags(record.operations)["4:5"]
+    planned.review = {"status": "done", "by": "ana"}
+    x, y, w, h = DINERS[1]
+    through = [round(x + w / 2, 1), 0.0, 240.0, 300.0]  # its left edge down the middle of diner 2's face
+    _reviewed(record, "4:5", params={"box": through})
+    assert rejudge_crop_flags(record, chart, {"4:5"})
+    flag = _crop_flags(record.operations)["4:5"]
+    assert 1 in flag.params["faces_cut"] and flag.params["reviewed"] is True
+    assert "as reviewed" in flag.reason and "cuts face(s) 2" in flag.reason
+    assert flag.review == {"status": "done", "by": "ana"}  # the same flag, judged again: its decision stays
+    assert len([o for o in record.operations if o.op_id == flag.op_id]) == 1
+    assert not rejudge_crop_flags(record, chart, {"4:5"})  # judged once, nothing more to change
+    # The other crops' flags are the plan's.
+    assert "reviewed" not in _crop_flags(record.operations)["1:1"].params
+    # A 1:1 box over the table's middle: every diner whole or out.
+    clear = [150.0, 200.0, 170.0, 170.0]
+    _reviewed(record, "1:1", params={"box": clear})
+    judged = faces_a_box_cuts(tuple(clear), 0.0, DINERS, 500, 375)
+    assert judged.cut == ()
+    rejudge_crop_flags(record, chart, {"1:1"})
+    flag = _crop_flags(record.operations)["1:1"]
+    assert flag.params["faces_left_out"] == list(judged.left_out) and flag.params["reviewed"] is True
+
+
+def test_a_reviewers_crop_that_holds_every_face_is_not_flagged() -> None:
+    # Two faces at either end of a 3:2 frame: no 1:1 crop holds both, and the plan flags its own. A reviewer's box
+    # between them cuts both; in a frame wide enough for a box that holds both, the flag goes.
+    chart = _chart_with_crops({"aspect": "1:1", "placement": "face_aware"})
+    record = _record(1200, 800, [_face((100, 300, 120, 120)), _face((980, 300, 120, 120))])
+    record.operations = plan_image(record, chart)
+    assert "1:1" in _crop_flags(record.operations)  # an 800 px square holds one face or the other
+    _reviewed(record, "1:1", params={"box": [200.0, 0.0, 800.0, 800.0]})  # cuts both
+    rejudge_crop_flags(record, chart, {"1:1"})
+    assert sorted(_crop_flags(record.operations)["1:1"].params["faces_cut"]) == [0, 1]
+    record.frame.width = 2400  # the same faces in a frame wide enough (a reviewer's box can now hold both)
+    _reviewed(record, "1:1", params={"box": [0.0, 0.0, 1200.0, 800.0]})
+    assert rejudge_crop_flags(record, chart, {"1:1"})
+    assert "1:1" not in _crop_flags(record.operations)
+
+
+def test_a_reviewers_crop_is_judged_again_for_enlargement() -> None:
+    # The print chart's 8x10 (2400 x 3000 px) from a 6000 x 4000 source: the plan's crop needs no enlargement. A
+    # reviewer's tight 4:5 box of 800 x 1000 px would be enlarged 3x: flagged as the plan flags its own; widened
+    # back to 2400 x 3000 px, the flag goes.
+    chart = load_chart("print").chart
+    record = _record(4000, 6000, [])
+    record.operations = plan_image(record, chart)
+    assert not [o for o in record.operations if o.params.get("check") == "upscale"]
+    (aspect,) = [a for a, op in _crops(record.operations).items() if op.params["aspect"] == "4:5"]
+    _reviewed(record, aspect, params={"box": [100.0, 100.0, 800.0, 1000.0]})
+    assert rejudge_crop_flags(record, chart, {aspect})
+    (flag,) = [o for o in record.operations if o.params.get("check") == "upscale"]
+    assert flag.params["rendition"] == "print_8x10" and flag.params["upscale"] == pytest.approx(3.0, abs=0.01)
+    _reviewed(record, aspect, params={"box": [100.0, 100.0, 2400.0, 3000.0]})
+    assert rejudge_crop_flags(record, chart, {aspect})
+    assert not [o for o in record.operations if o.params.get("check") == "upscale"]
+    # A rejected crop's renditions are cut centred, at the largest 4:5 of the frame: no enlargement either.
+    _reviewed(record, aspect, status="rejected")
+    assert not rejudge_crop_flags(record, chart, {aspect})

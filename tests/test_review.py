@@ -657,6 +657,11 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     process_shoot(RunSettings(shoot_dir=shoot, out_dir=out, executor="local", chart="print", only="plan"))
     replanned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert replanned["params"]["aspect_turned"] is True and replanned["params"]["box"] == pytest.approx(wide, abs=0.051)
+    # Its enlargement flag is judged on the turned box (printed 10x8 from the picture's width), not the plan's.
+    planned_flag = next(o for o in doc["operations"] if o["op_id"] == "flag-upscale-print_8x10")
+    assert planned_flag["params"]["upscale"] == pytest.approx(2400 / planned[2], abs=0.01)
+    flag = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "flag-upscale-print_8x10")
+    assert flag["params"]["upscale"] == pytest.approx(3000 / wide[2], abs=0.01) and "(3000x2400)" in flag["reason"]
     # Turned back to the planned box: the plan's crop, no edit left.
     version = client.get("/api/images/upright.jpg").get_json()["version"]
     assert post(client, "upright.jpg", version, {"op_id": "crop-4x5", "box": planned}).status_code == 200

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from charts.loader import ResolvedChart, load_chart
-from charts.schema import AcceptanceAction, LensRules
+from charts.schema import AcceptanceAction, Chart, LensRules
 from pipeline.equipment.photographers import load_register
 from pipeline.executors import EXECUTORS, choose_executor, make_executor, usable_cpus
 from pipeline.kernel import decode_cache
@@ -82,6 +82,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
 )
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import verdict_of
+from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags
 from pipeline.planning.rules.lens import why_lens_left
 
 log = logging.getLogger(__name__)
@@ -531,7 +532,8 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     stage.process_shoot(planned)
                     planned.flush()
                 _flag_stand_ins(shoot, records)
-                plan_params = carry_reviews(records.view(present, editable=True), context.out_dir)
+                plan_params = carry_reviews(records.view(present, editable=True), context.out_dir,
+                                             context.chart.chart if context.chart is not None else None)
                 after_plan = True
                 if settings.only == "plan":
                     # Keep the analysis, and the exports still made from this very plan; render nothing.
@@ -660,13 +662,17 @@ def sweep_temp_files(out: Path) -> int:
     return n
 
 
-def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+def carry_reviews(records: Iterable[ImageRecord], out: Path,
+                  chart: Chart | None = None) -> dict[tuple[str, str], dict[str, Any]]:
     """Put reviewers' decisions (:mod:`pipeline.outputs.decisions`) on a new plan's operations.
 
     Status, who, when, comment, and the parameters they changed, which
     replace the plan's so the render uses them; and the operations a reviewer
     added (a scene's exposure or white balance on a frame the plan left
-    alone), when the new plan does not make them itself.
+    alone), when the new plan does not make them itself. With the run's
+    ``chart``, the flags of a crop a reviewer moved, resized, turned or
+    rejected are judged again on its new frame
+    (:func:`~pipeline.planning.rules.crops.rejudge_crop_flags`).
 
     Returns
     -------
@@ -695,4 +701,7 @@ def carry_reviews(records: Iterable[ImageRecord], out: Path) -> dict[tuple[str, 
             for op in decisions.reviewers_operations(mine, {o.op_id for o in r.operations}):
                 planned[(r.source_path, op.op_id)] = {}
                 r.operations.append(op)
+        reframed = {str(op.params["aspect"]) for op in r.operations if crop_reframed(op)}
+        if chart is not None and reframed and rejudge_crop_flags(r, chart, reframed):
+            r.plan.verdict = verdict_of(r.operations)
     return planned

@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from charts.loader import ResolvedChart, load_chart
+from charts.schema import Chart
 from pipeline.equipment.analysis import (
     EQUIPMENT_NAME,
     EQUIPMENT_SCHEMA,
@@ -42,7 +43,7 @@ from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_chunks_
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.memory import release_free_memory
 from pipeline.kernel.record_store import RecordStore, RecordView
-from pipeline.kernel.records import ImageRecord, Status
+from pipeline.kernel.records import ImageRecord, OperationKind, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
     FACES_SCHEMA,
@@ -77,6 +78,8 @@ from pipeline.outputs.xmp import (
     xmp_target,
     xmp_targets,
 )
+from pipeline.planning.plan import verdict_of
+from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -229,6 +232,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
     planned_sources.clear()
     summary["decisions_not_rendered"] = []
     shas: dict[str, str] = {}
+    chart = context.chart.chart if context.chart is not None else None
     with decisions.transaction(out) as con:
         reviews = decisions.read(con)
 
@@ -237,7 +241,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
             for start in range(0, len(planned), INSTRUCTION_CHUNK):
                 chunk = view[start : start + INSTRUCTION_CHUNK]
                 for r in chunk:
-                    if merge_decisions(r, reviews.get(r.source_path, {}), plan_params) and r.exports:
+                    if merge_decisions(r, reviews.get(r.source_path, {}), plan_params, chart) and r.exports:
                         summary["decisions_not_rendered"].append(r.source_path)
                     store.put(r.source_path, r)  # the later passes read the decisions as merged
                 for doc in write_instruction_docs(chunk, context, taken, culling):
@@ -554,7 +558,8 @@ def write_instruction_docs(records: list[ImageRecord], context: RunContext,
 
 
 def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
-                    plan_params: dict[tuple[str, str], dict[str, Any]] | None = None) -> bool:
+                    plan_params: dict[tuple[str, str], dict[str, Any]] | None = None,
+                    chart: Chart | None = None) -> bool:
     """Put the review database's decisions on a record's operations (they replace what it carries).
 
     Parameters
@@ -566,6 +571,10 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
     plan_params : dict, optional
         The plan's own parameters by (source path, operation id), before any
         reviewer's amount replaced them: an edit taken back since restores them.
+    chart : Chart, optional
+        The run's chart: the flags of a crop reframed by a reviewer, or whose
+        reviewer's frame was taken back, are judged again on the frame the
+        renderer cuts (:func:`~pipeline.planning.rules.crops.rejudge_crop_flags`).
 
     Returns
     -------
@@ -584,6 +593,10 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
         op.review = review if decisions.is_decided(review) else None
         op.params = {**planned, **(review.get("params") or {})}
     record.operations += decisions.reviewers_operations(reviews, {op.op_id for op in record.operations})
+    reframed = {str(op.params["aspect"]) for op in record.operations if op.kind is OperationKind.CROP and (
+        crop_reframed(op) or (record.source_path, op.op_id) in (plan_params or {}))}
+    if chart is not None and reframed and rejudge_crop_flags(record, chart, reframed):
+        record.plan.verdict = verdict_of(record.operations)
     return adjustments_from_operations(record.operations) != before
 
 

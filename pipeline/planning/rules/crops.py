@@ -479,6 +479,68 @@ def faces_a_box_cuts(box: Box, angle_deg: float, faces: dict[int, Box], width: f
                      tuple(i for i, s in shares.items() if s <= _OUT))
 
 
+def crop_reframed(op: Operation) -> bool:
+    """Whether a reviewer's decision on a crop changes the frame its renditions are cut to: a box moved or resized,
+    a turn, or the crop rejected (its renditions then cut centred)."""
+    review = op.review or {}
+    return op.kind is OperationKind.CROP and (
+        review.get("status") == "rejected" or bool({"box", "rotate_deg"} & set(review.get("params") or {})))
+
+
+def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> bool:
+    """The flags of the crops of ``aspects`` judged again on the frames the renderer now cuts them to (a reviewer's
+    move, resize, turn or rejection: :func:`crop_reframed`), as the plan judged its own boxes: a crop that cuts a face
+    or leaves one out is flagged with the faces it now cuts (``reviewed``), and the enlargement flags of its renditions
+    follow its new size (:func:`_enlargements`). A flag the new frame no longer earns is dropped; one still earned
+    keeps its reviewer's decision. The flag of a product a crop cuts is not judged again (the plan's stands).
+
+    Returns
+    -------
+    bool
+        Whether the operations changed.
+    """
+    from pipeline.imaging.render import adjustments_from_operations, rendition_frame  # the renderer's own rule
+    from charts.schema import Rendition
+
+    crops = {str(op.params["aspect"]): op for op in record.operations
+             if op.kind is OperationKind.CROP and str(op.params.get("aspect")) in aspects}
+    if not crops or record.frame.width is None or record.frame.height is None:
+        return False
+    W, H = int(record.frame.width), int(record.frame.height)
+    adjustments = adjustments_from_operations(record.operations)
+    faces = framing_faces(record)
+    corrected = frame_map(adjustments.lens, adjustments.keystone, W, H) if faces else None
+    if corrected is not None:
+        faces = {i: corrected.corrected_box(b) for i, b in faces.items()}
+    names = {name for name, r in chart.renditions.items() if r.crop in crops}
+    old = {op.op_id: op for op in record.operations if op.kind is OperationKind.FLAG and (
+        (op.params.get("check") == "crop" and op.params.get("aspect") in crops and "faces_cut" in op.params)
+        or (op.params.get("check") == "upscale" and op.params.get("rendition") in names))}
+    new: list[Operation] = []
+    for aspect, op in crops.items():
+        frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
+        angle = adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0)
+        judged = faces_a_box_cuts(frame, angle, faces, W, H)
+        how = "cut centred, its crop rejected" if (op.review or {}).get("status") == "rejected" else "as reviewed"
+        if judged.cut or judged.left_out:
+            why = ([f"cuts face(s) {_numbers(judged.cut)}"] if judged.cut else []) + (
+                [f"leaves face(s) {_numbers(judged.left_out)} out ({len(judged.left_out)} of the {len(faces)} it "
+                 "frames)"] if judged.left_out else [])
+            new.append(_flag(f"crop-{aspect.replace(':', 'x')}", "crop",
+                             f"the {aspect} crop {how} {' and '.join(why)}; check the framing by eye",
+                             aspect=aspect, faces_cut=list(judged.cut), faces_left_out=list(judged.left_out),
+                             reviewed=True))
+        new += _enlargements(chart, aspect, frame)[1]
+    for flag in new:
+        if (before := old.get(flag.op_id)) is not None:
+            flag.review = before.review
+    if [(o.op_id, o.reason, o.params) for o in old.values()] == [(o.op_id, o.reason, o.params) for o in new]:
+        return False
+    gone = set(old)
+    record.operations = [o for o in record.operations if o.op_id not in gone or o.kind is not OperationKind.FLAG] + new
+    return True
+
+
 def _fits(box: Box, angle_deg: float, width: float, height: float) -> bool:
     return all(-1e-6 <= px <= width + 1e-6 and -1e-6 <= py <= height + 1e-6
                for px, py in rotated_corners(box, angle_deg))
