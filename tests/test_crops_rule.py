@@ -341,7 +341,7 @@ def test_a_reviewers_crop_is_flagged_for_the_faces_it_cuts_and_no_longer_for_tho
     assert rejudge_crop_flags(record, chart, {"4:5"})
     flag = _crop_flags(record.operations)["4:5"]
     assert 1 in flag.params["faces_cut"] and flag.params["reviewed"] is True
-    assert "as reviewed" in flag.reason and "cuts face(s) 2" in flag.reason
+    assert flag.reason.startswith("the 4:5 crop as a reviewer placed it cuts face(s) 2")
     assert flag.review == {"status": "done", "by": "ana"}  # the same flag, judged again: its decision stays
     assert len([o for o in record.operations if o.op_id == flag.op_id]) == 1
     assert not rejudge_crop_flags(record, chart, {"4:5"})  # judged once, nothing more to change
@@ -392,3 +392,20 @@ def test_a_reviewers_crop_is_judged_again_for_enlargement() -> None:
     # A rejected crop's renditions are cut centred, at the largest 4:5 of the frame: no enlargement either.
     _reviewed(record, aspect, status="rejected")
     assert not rejudge_crop_flags(record, chart, {aspect})
+
+
+def test_a_rejected_crop_is_judged_as_the_centred_crop_its_renditions_are_cut_to() -> None:
+    # Rejected, the dinner's 4:5 crop is still delivered, cut centred (the renderer's fallback): its flag names what
+    # that centred box does to the diners, not what the plan's did.
+    from pipeline.imaging.geometry import parse_aspect, place_crop
+
+    chart = load_chart("social_media").chart
+    record = _record(500, 375, [_face(b) for b in DINERS.values()])
+    record.operations = plan_image(record, chart)
+    _reviewed(record, "4:5", status="rejected")
+    assert rejudge_crop_flags(record, chart, {"4:5"})
+    judged = faces_a_box_cuts(place_crop(500, 375, parse_aspect("4:5"), 0.0), 0.0, DINERS, 500, 375)
+    assert judged.cut or judged.left_out
+    flag = _crop_flags(record.operations)["4:5"]
+    assert (flag.params["faces_cut"], flag.params["faces_left_out"]) == (list(judged.cut), list(judged.left_out))
+    assert flag.reason.startswith("the 4:5 crop rejected, its renditions cut centred, ")

@@ -521,7 +521,8 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> 
         frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
         angle = adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0)
         judged = faces_a_box_cuts(frame, angle, faces, W, H)
-        how = "cut centred, its crop rejected" if (op.review or {}).get("status") == "rejected" else "as reviewed"
+        how = ("rejected, its renditions cut centred," if (op.review or {}).get("status") == "rejected"
+               else "as a reviewer placed it")
         if judged.cut or judged.left_out:
             why = ([f"cuts face(s) {_numbers(judged.cut)}"] if judged.cut else []) + (
                 [f"leaves face(s) {_numbers(judged.left_out)} out ({len(judged.left_out)} of the {len(faces)} it "
