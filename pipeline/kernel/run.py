@@ -30,6 +30,7 @@ from charts.loader import ResolvedChart, load_chart
 from charts.schema import AcceptanceAction, Chart, LensRules
 from pipeline.equipment.photographers import load_register
 from pipeline.executors import EXECUTORS, choose_executor, make_executor, usable_cpus
+from pipeline.imaging.measure.metering import release_curves
 from pipeline.kernel import decode_cache
 from pipeline.kernel.declared import declared_view
 from pipeline.kernel.errors import ClusterLost, ConfigError, Location, OutOfSpace, is_out_of_space
@@ -532,6 +533,7 @@ def _process(settings: RunSettings, graph: Graph, context: RunContext, start: fl
                     stage.process_shoot(planned)
                     planned.flush()
                 _flag_stand_ins(shoot, records)
+                release_curves()  # planning's cached curves: the outputs hold the driver's peak
                 plan_params = carry_reviews(records.view(present, editable=True), context.out_dir,
                                              context.chart.chart if context.chart is not None else None)
                 after_plan = True

@@ -459,6 +459,18 @@ def _balance_ratio(gain: float, encoded: bool = False) -> np.ndarray:
     return ratio
 
 
+def release_curves() -> None:
+    """Drop the curves cached per gain (:func:`_darkening_ratio`, :func:`_encoded_darkening`, :func:`_balance_ratio`).
+
+    Planning fills them (a curve for each white-balance gain and darkening it judges a frame's skin and highlights
+    under), about 3 MB once a shoot has more than a few dozen corrected frames, and nothing after it needs them
+    at once: held through the outputs, they were a tenth of the driver's growth from 100 to 10,000 images
+    (RESULTS.md, target 5). A later use makes its curve again.
+    """
+    for cached in (_darkening_ratio, _encoded_darkening, _balance_ratio):
+        cached.cache_clear()
+
+
 def balance_display_referred(rgb: np.ndarray, gains: tuple[float, float, float] | np.ndarray,
                              out: np.ndarray | None = None, split: LevelSplit | None = None) -> np.ndarray:
     """A white balance's per-channel ``gains`` on a rendered source's display-linear RGB: each channel moved by its
