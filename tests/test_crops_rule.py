@@ -25,6 +25,7 @@ from pipeline.planning.rules.crops import (
     place_keeping_faces,
     protected_region,
     rejudge_crop_flags,
+    reviewed_crop_flags,
 )
 
 # The dinner photo (PASCAL VOC 2008_002079, 500 x 375): six diners around a table, dlib's boxes.
@@ -347,6 +348,16 @@ def test_a_reviewers_crop_is_flagged_for_the_faces_it_cuts_and_no_longer_for_tho
     assert not rejudge_crop_flags(record, chart, {"4:5"})  # judged once, nothing more to change
     # The other crops' flags are the plan's.
     assert "reviewed" not in _crop_flags(record.operations)["1:1"].params
+    # The reviewer's frame taken back (the plan's box, no decision): its flag is the plan's again, word for word.
+    crop = _crops(record.operations)["4:5"]
+    plans_box = _crops(plan_image(_record(500, 375, [_face(b) for b in DINERS.values()]), chart))["4:5"].params["box"]
+    crop.review, crop.params = None, {**crop.params, "box": plans_box}
+    assert reviewed_crop_flags(record) == {"4:5"}
+    assert rejudge_crop_flags(record, chart, reviewed_crop_flags(record))
+    again = _crop_flags(record.operations)["4:5"]
+    assert (again.reason, again.params) == (planned.reason, planned.params) and reviewed_crop_flags(record) == set()
+    _reviewed(record, "4:5", params={"box": through})
+    assert rejudge_crop_flags(record, chart, {"4:5"})
     # A 1:1 box over the table's middle: every diner whole or out.
     clear = [150.0, 200.0, 170.0, 170.0]
     _reviewed(record, "1:1", params={"box": clear})
@@ -386,6 +397,7 @@ def test_a_reviewers_crop_is_judged_again_for_enlargement() -> None:
     assert rejudge_crop_flags(record, chart, {aspect})
     (flag,) = [o for o in record.operations if o.params.get("check") == "upscale"]
     assert flag.params["rendition"] == "print_8x10" and flag.params["upscale"] == pytest.approx(3.0, abs=0.01)
+    assert flag.params["reviewed"] is True
     _reviewed(record, aspect, params={"box": [100.0, 100.0, 2400.0, 3000.0]})
     assert rejudge_crop_flags(record, chart, {aspect})
     assert not [o for o in record.operations if o.params.get("check") == "upscale"]

@@ -43,7 +43,7 @@ from pipeline.kernel.files import AtomicBatch, write_bytes_atomic, write_chunks_
 from pipeline.kernel.journal import STATE_DIR
 from pipeline.kernel.memory import release_free_memory
 from pipeline.kernel.record_store import RecordStore, RecordView
-from pipeline.kernel.records import ImageRecord, OperationKind, Status
+from pipeline.kernel.records import ImageRecord, Status
 from pipeline.kernel.schema import (
     EXPORTS_SCHEMA,
     FACES_SCHEMA,
@@ -79,7 +79,7 @@ from pipeline.outputs.xmp import (
     xmp_targets,
 )
 from pipeline.planning.plan import verdict_of
-from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags
+from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags, reviewed_crop_flags
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -572,9 +572,10 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
         The plan's own parameters by (source path, operation id), before any
         reviewer's amount replaced them: an edit taken back since restores them.
     chart : Chart, optional
-        The run's chart: the flags of a crop reframed by a reviewer, or whose
-        reviewer's frame was taken back, are judged again on the frame the
-        renderer cuts (:func:`~pipeline.planning.rules.crops.rejudge_crop_flags`).
+        The run's chart: the flags of a crop reframed by a reviewer are judged
+        again on the frame the renderer cuts, and those of one whose reviewer's
+        frame was taken back are the plan's again
+        (:func:`~pipeline.planning.rules.crops.rejudge_crop_flags`).
 
     Returns
     -------
@@ -593,8 +594,8 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
         op.review = review if decisions.is_decided(review) else None
         op.params = {**planned, **(review.get("params") or {})}
     record.operations += decisions.reviewers_operations(reviews, {op.op_id for op in record.operations})
-    reframed = {str(op.params["aspect"]) for op in record.operations if op.kind is OperationKind.CROP and (
-        crop_reframed(op) or (record.source_path, op.op_id) in (plan_params or {}))}
+    # Reframed now, or judged on a reviewer's frame that was taken back since (the plan's flags again).
+    reframed = {str(op.params["aspect"]) for op in record.operations if crop_reframed(op)} | reviewed_crop_flags(record)
     if chart is not None and reframed and rejudge_crop_flags(record, chart, reframed):
         record.plan.verdict = verdict_of(record.operations)
     return adjustments_from_operations(record.operations) != before

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charts.schema import Chart, CropOrientation, CropPlacement, UpscaleAction
+from charts.schema import Chart, CropOrientation, CropPlacement, Rendition, UpscaleAction
 from pipeline.imaging.geometry import (
     Box,
     inscribed_box,
@@ -168,13 +168,7 @@ def plan_crops(record: ImageRecord, chart: Chart, plan: PlanState) -> list[Opera
             applied_by=AppliedBy.RENDERER,
         ))
         if left_out or cut:
-            why = ([f"cuts face(s) {_numbers(cut)}"] if cut else []) + (
-                [f"leaves face(s) {_numbers(left_out)} out ({len(left_out)} of the {len(framing)} it frames)"]
-                if left_out else [])
-            ops.append(_flag(f"crop-{aspect_id}", "crop",
-                             f"no {spec.aspect} crop holds every face whole: it {' and '.join(why)}; "
-                             "kept the largest, most central; check the framing by eye",
-                             aspect=spec.aspect, faces_cut=list(cut), faces_left_out=list(left_out)))
+            ops.append(_faces_flag(spec.aspect, cut, left_out, len(framing)))
         if product_cut:
             ops.append(_flag(f"crop-{aspect_id}", "crop",
                              f"no {spec.aspect} crop holds what stands on the white backdrop whole: it meets both "
@@ -488,11 +482,12 @@ def crop_reframed(op: Operation) -> bool:
 
 
 def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> bool:
-    """The flags of the crops of ``aspects`` judged again on the frames the renderer now cuts them to (a reviewer's
-    move, resize, turn or rejection: :func:`crop_reframed`), as the plan judged its own boxes: a crop that cuts a face
-    or leaves one out is flagged with the faces it now cuts (``reviewed``), and the enlargement flags of its renditions
-    follow its new size (:func:`_enlargements`). A flag the new frame no longer earns is dropped; one still earned
-    keeps its reviewer's decision. The flag of a product a crop cuts is not judged again (the plan's stands).
+    """The flags of the crops of ``aspects`` judged again on the frames the renderer now cuts them to, as the plan
+    judged its own boxes: a crop a reviewer moved, resized, turned or rejected (:func:`crop_reframed`) is flagged for
+    the faces it now cuts or leaves out (``reviewed``), and its renditions' enlargement flags follow its new size
+    (:func:`_enlargements`, ``reviewed`` too); a crop whose reviewer's frame was taken back gets the plan's flags
+    again. A flag the frame no longer earns is dropped; one still earned keeps its own decision. The flag of a
+    product a crop cuts is not judged again (the plan's stands).
 
     Returns
     -------
@@ -500,7 +495,6 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> 
         Whether the operations changed.
     """
     from pipeline.imaging.render import adjustments_from_operations, rendition_frame  # the renderer's own rule
-    from charts.schema import Rendition
 
     crops = {str(op.params["aspect"]): op for op in record.operations
              if op.kind is OperationKind.CROP and str(op.params.get("aspect")) in aspects}
@@ -512,34 +506,45 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> 
     corrected = frame_map(adjustments.lens, adjustments.keystone, W, H) if faces else None
     if corrected is not None:
         faces = {i: corrected.corrected_box(b) for i, b in faces.items()}
-    names = {name for name, r in chart.renditions.items() if r.crop in crops}
-    old = {op.op_id: op for op in record.operations if op.kind is OperationKind.FLAG and (
-        (op.params.get("check") == "crop" and op.params.get("aspect") in crops and "faces_cut" in op.params)
-        or (op.params.get("check") == "upscale" and op.params.get("rendition") in names))}
+    old = {op.op_id: op for op in record.operations if _judged_with(op, crops, chart)}
     new: list[Operation] = []
     for aspect, op in crops.items():
         frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
-        angle = adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0)
-        judged = faces_a_box_cuts(frame, angle, faces, W, H)
-        how = ("rejected, its renditions cut centred," if (op.review or {}).get("status") == "rejected"
-               else "as a reviewer placed it")
+        judged = faces_a_box_cuts(frame, adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0), faces, W, H)
+        how = None
+        if crop_reframed(op):
+            how = ("rejected, its renditions cut centred," if (op.review or {}).get("status") == "rejected"
+                   else "as a reviewer placed it")
         if judged.cut or judged.left_out:
-            why = ([f"cuts face(s) {_numbers(judged.cut)}"] if judged.cut else []) + (
-                [f"leaves face(s) {_numbers(judged.left_out)} out ({len(judged.left_out)} of the {len(faces)} it "
-                 "frames)"] if judged.left_out else [])
-            new.append(_flag(f"crop-{aspect.replace(':', 'x')}", "crop",
-                             f"the {aspect} crop {how} {' and '.join(why)}; check the framing by eye",
-                             aspect=aspect, faces_cut=list(judged.cut), faces_left_out=list(judged.left_out),
-                             reviewed=True))
-        new += _enlargements(chart, aspect, frame)[1]
+            new.append(_faces_flag(aspect, judged.cut, judged.left_out, len(faces), how))
+        enlarged = _enlargements(chart, aspect, frame)[1]
+        for flag in enlarged if how is not None else ():
+            flag.params["reviewed"] = True
+        new += enlarged
     for flag in new:
         if (before := old.get(flag.op_id)) is not None:
             flag.review = before.review
     if [(o.op_id, o.reason, o.params) for o in old.values()] == [(o.op_id, o.reason, o.params) for o in new]:
         return False
-    gone = set(old)
-    record.operations = [o for o in record.operations if o.op_id not in gone or o.kind is not OperationKind.FLAG] + new
+    record.operations = [o for o in record.operations if o.op_id not in old] + new
     return True
+
+
+def reviewed_crop_flags(record: ImageRecord) -> set[str]:
+    """The crop aspects whose flags :func:`rejudge_crop_flags` judged on a reviewer's frame (marked ``reviewed``)."""
+    return {str(op.params["aspect"]) for op in record.operations
+            if op.kind is OperationKind.FLAG and op.params.get("reviewed") and op.params.get("aspect")}
+
+
+def _judged_with(op: Operation, crops: dict[str, Operation], chart: Chart) -> bool:
+    """Whether ``op`` is a flag :func:`rejudge_crop_flags` makes again for these ``crops``: a crop's faces flag
+    (not a product's) or an enlargement flag of one of their renditions."""
+    if op.kind is not OperationKind.FLAG:
+        return False
+    if op.params.get("check") == "crop":
+        return op.params.get("aspect") in crops and "faces_cut" in op.params
+    rendition = chart.renditions.get(str(op.params.get("rendition")))
+    return op.params.get("check") == "upscale" and rendition is not None and rendition.crop in crops
 
 
 def _fits(box: Box, angle_deg: float, width: float, height: float) -> bool:
@@ -572,6 +577,21 @@ def _enlargements(chart: Chart, aspect: str, box: Box) -> tuple[list[str], list[
 
 def _numbers(indices: tuple[int, ...]) -> str:
     return ", ".join(str(i + 1) for i in indices)
+
+
+def _faces_flag(aspect: str, cut: tuple[int, ...], left_out: tuple[int, ...], framed: int,
+                reviewed: str | None = None) -> Operation:
+    """The flag of a crop that cuts faces or leaves some out (of the ``framed`` it frames): the plan's, or with
+    ``reviewed`` (how a reviewer left the crop) the flag of the crop as reviewed (:func:`rejudge_crop_flags`)."""
+    why = ([f"cuts face(s) {_numbers(cut)}"] if cut else []) + (
+        [f"leaves face(s) {_numbers(left_out)} out ({len(left_out)} of the {framed} it frames)"] if left_out else [])
+    if reviewed is None:
+        reason = (f"no {aspect} crop holds every face whole: it {' and '.join(why)}; kept the largest, most central; "
+                  "check the framing by eye")
+    else:
+        reason = f"the {aspect} crop {reviewed} {' and '.join(why)}; check the framing by eye"
+    return _flag(f"crop-{aspect.replace(':', 'x')}", "crop", reason, aspect=aspect, faces_cut=list(cut),
+                 faces_left_out=list(left_out), **({"reviewed": True} if reviewed is not None else {}))
 
 
 def _flag(op_id: str, check: str, reason: str, **params: object) -> Operation:
