@@ -83,7 +83,7 @@ from pipeline.outputs.shoot import (  # noqa: F401 - the output folder's names, 
 )
 from pipeline.planning.operations import check_operation
 from pipeline.planning.plan import verdict_of
-from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags
+from pipeline.planning.rules.crops import rejudge_crop_flags
 from pipeline.planning.rules.lens import why_lens_left
 
 log = logging.getLogger(__name__)
@@ -703,7 +703,6 @@ def carry_reviews(records: Iterable[ImageRecord], out: Path,
             for op in decisions.reviewers_operations(mine, {o.op_id for o in r.operations}):
                 planned[(r.source_path, op.op_id)] = {}
                 r.operations.append(op)
-        reframed = {str(op.params["aspect"]) for op in r.operations if crop_reframed(op)}
-        if chart is not None and reframed and rejudge_crop_flags(r, chart, reframed):
+        if chart is not None and rejudge_crop_flags(r, chart):
             r.plan.verdict = verdict_of(r.operations)
     return planned

@@ -79,7 +79,7 @@ from pipeline.outputs.xmp import (
     xmp_targets,
 )
 from pipeline.planning.plan import verdict_of
-from pipeline.planning.rules.crops import crop_reframed, rejudge_crop_flags, reviewed_crop_flags
+from pipeline.planning.rules.crops import rejudge_crop_flags
 
 MANIFEST_NAME = "manifest.parquet"
 FACES_NAME = "faces.parquet"
@@ -595,8 +595,7 @@ def merge_decisions(record: ImageRecord, reviews: dict[str, dict[str, Any]],
         op.params = {**planned, **(review.get("params") or {})}
     record.operations += decisions.reviewers_operations(reviews, {op.op_id for op in record.operations})
     # Reframed now, or judged on a reviewer's frame that was taken back since (the plan's flags again).
-    reframed = {str(op.params["aspect"]) for op in record.operations if crop_reframed(op)} | reviewed_crop_flags(record)
-    if chart is not None and reframed and rejudge_crop_flags(record, chart, reframed):
+    if chart is not None and rejudge_crop_flags(record, chart):
         record.plan.verdict = verdict_of(record.operations)
     return adjustments_from_operations(record.operations) != before
 

@@ -481,13 +481,14 @@ def crop_reframed(op: Operation) -> bool:
         review.get("status") == "rejected" or bool({"box", "rotate_deg"} & set(review.get("params") or {})))
 
 
-def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> bool:
+def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str] | None = None) -> bool:
     """The flags of the crops of ``aspects`` judged again on the frames the renderer now cuts them to, as the plan
     judged its own boxes: a crop a reviewer moved, resized, turned or rejected (:func:`crop_reframed`) is flagged for
     the faces it now cuts or leaves out (``reviewed``), and its renditions' enlargement flags follow its new size
     (:func:`_enlargements`, ``reviewed`` too); a crop whose reviewer's frame was taken back gets the plan's flags
     again. A flag the frame no longer earns is dropped; one still earned keeps its own decision. The flag of a
-    product a crop cuts is not judged again (the plan's stands).
+    product a crop cuts is not judged again (the plan's stands). ``aspects`` None: the crops reframed now and those
+    whose flags were judged on a reviewer's frame before (:func:`reviewed_crop_flags`).
 
     Returns
     -------
@@ -496,6 +497,9 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str]) -> 
     """
     from pipeline.imaging.render import adjustments_from_operations, rendition_frame  # the renderer's own rule
 
+    if aspects is None:
+        aspects = {str(op.params["aspect"]) for op in record.operations if crop_reframed(op)} \
+            | reviewed_crop_flags(record)
     crops = {str(op.params["aspect"]): op for op in record.operations
              if op.kind is OperationKind.CROP and str(op.params.get("aspect")) in aspects}
     if not crops or record.frame.width is None or record.frame.height is None:
