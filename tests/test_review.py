@@ -638,6 +638,9 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     assert resp.status_code == 200, resp.get_json()
     turned = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert turned["params"]["aspect_turned"] is True and turned["params"]["box"] == pytest.approx(wide, abs=0.051)
+    # The instruction file the app wrote judges the enlargement on the turned box at once, not at the next run.
+    written = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "flag-upscale-print_8x10")
+    assert written["params"]["upscale"] == pytest.approx(3000 / wide[2], abs=0.01) and written["params"]["reviewed"]
     assert turned["review"]["status"] == "accepted" and turned["review"]["params"]["aspect_turned"] is True
     # The review shows what the turned crop's 8x10 will be: printed 10x8, its box turned, enlarged and flagged; and
     # the plan's values of what was changed, which "Plan's values" takes the crop back to.
@@ -667,6 +670,8 @@ def test_a_reviewer_turns_a_crop_that_follows_the_picture(upright_print: Path, t
     assert post(client, "upright.jpg", version, {"op_id": "crop-4x5", "box": planned}).status_code == 200
     back = next(o for o in doc_of(out, "upright.jpg")["operations"] if o["op_id"] == "crop-4x5")
     assert not back["params"].get("aspect_turned") and "params" not in back["review"]
+    assert next(o for o in doc_of(out, "upright.jpg")["operations"]
+                if o["op_id"] == "flag-upscale-print_8x10") == planned_flag  # the plan's flag, word for word
     jsonschema.validate(doc_of(out, "upright.jpg"), SCHEMA)
     # A crop turned by 3 deg of its own, then turned the other way round across the picture's whole width: the box
     # cannot fit at 3 deg, and is shrunk about its centre to fit (as the plan's are), not refused.
@@ -701,6 +706,39 @@ def test_a_rejected_crop_says_what_its_renditions_are_cut_to(client, out: Path) 
                                                  "left_out": [i + 1 for i in judged.left_out], "framed": len(faces)}
     web = next(d for d in payload["deliveries"]["crop-4x5"] if d["name"] == "web")
     assert (web["width"], web["height"]) == (round(centred[2]), round(centred[3]))  # 300 x 375: never enlarged
+
+
+def test_a_crop_moved_through_a_face_is_flagged_in_the_files_it_writes(client, out: Path) -> None:  # noqa: ANN001
+    # A reviewer drags the dinner's 4:5 crop (it holds what it can of six diners) so that its left edge runs through a
+    # face it kept whole: the instruction file,
+    # instructions.parquet and the verdict the app writes say so at once (the next run would too); taking the crop
+    # back gives the plan's operations again, word for word.
+    sp = "2008_002079.jpg"
+    planned = doc_of(out, sp)
+    crop = next(o for o in planned["operations"] if o["op_id"] == "crop-4x5")
+    x, y, w, h = crop["params"]["box"]
+    W = planned["image"]["width"]
+    inside = [f for f in planned["faces"] if f["box"][2] >= 0.04 * min(W, planned["image"]["height"])
+              and x <= f["box"][0] and f["box"][0] + f["box"][2] <= x + w]  # framed, and kept whole by the plan
+    # The crop's left or right edge through the middle of one of those faces, the box still in the picture.
+    face, left = next((f, left) for f in inside for left in (f["box"][0] + f["box"][2] / 2 - w * e for e in (0, 1))
+                      if 0 <= left <= W - w)
+    moved = [round(left, 1), y, w, h]
+    assert post(client, sp, 0, {"op_id": crop["op_id"], "box": moved}).status_code == 200
+    doc = doc_of(out, sp)
+    flag = next(o for o in doc["operations"] if o["params"].get("check") == "crop" and o["params"]["aspect"] == "4:5")
+    assert flag["reason"].startswith("the 4:5 crop as a reviewer placed it cuts face(s)"), flag["reason"]
+    assert face["face_index"] in flag["params"]["faces_cut"]
+    assert flag["params"]["reviewed"] is True and flag["review"]["status"] == "pending"
+    assert doc["verdict"] == "flag"
+    assert parquet_rows(out, sp)[flag["op_id"]]["reason"] == flag["reason"]
+    jsonschema.validate(doc, SCHEMA)
+    # Taken back to the plan's box: no reviewed flag left, the plan's operations and verdict.
+    assert post(client, sp, 1, {"op_id": crop["op_id"], "box": crop["params"]["box"]}).status_code == 200
+    back = doc_of(out, sp)
+    assert [(o["op_id"], o["reason"], o["params"]) for o in back["operations"]] == [
+        (o["op_id"], o["reason"], o["params"]) for o in planned["operations"]]
+    assert back["verdict"] == planned["verdict"]
 
 
 def test_a_crops_faces_are_judged_where_the_renderer_puts_them() -> None:

@@ -41,7 +41,16 @@ import pyarrow.parquet as pq
 
 from pipeline.imaging.geometry import fits, parse_aspect, shrink_to_fit
 from pipeline.kernel.files import write_bytes_atomic
-from pipeline.kernel.records import RENDER_ON_ACCEPT, AppliedBy, Operation, OperationKind, renderer_applies
+from pipeline.kernel.records import (
+    RENDER_ON_ACCEPT,
+    AppliedBy,
+    Face,
+    Frame,
+    ImageRecord,
+    Operation,
+    OperationKind,
+    renderer_applies,
+)  # fmt: skip
 from pipeline.kernel.run import EXPORTS_NAME, INSTRUCTIONS_NAME, MANIFEST_NAME, SUMMARY_NAME
 from pipeline.kernel.schema import EXPORTS_SCHEMA, to_table, write_parquet_atomic
 from pipeline.outputs import decisions
@@ -50,6 +59,8 @@ from pipeline.outputs.instructions import (
     INSTRUCTIONS_SCHEMA,
     instruction_name,
     instruction_rows,
+    operation_doc,
+    operation_from_doc,
     reviewed_summary,
 )  # fmt: skip
 from pipeline.outputs.shoot import rewrite_report, run_chart
@@ -300,6 +311,37 @@ def refresh_summary(doc: dict[str, Any]) -> None:
         Operation(op_id=o["op_id"], kind=OperationKind(o["kind"]), params=o["params"], reason=o["reason"],
                   applied_by=AppliedBy(o["applied_by"]), review=o.get("review"))
         for o in doc["operations"]])
+
+
+def rejudge_doc_crops(doc: dict[str, Any], chart: Any) -> bool:
+    """Judge the flags of a document's crops again on the frames the renderer now cuts, as the next run does on
+    its records (:func:`~pipeline.planning.rules.crops.rejudge_crop_flags`): the instruction file a reviewer's
+    move, resize, turn or rejection writes says at once which faces the crop cuts and what its renditions
+    enlarge, not the plan's flags for the plan's box. The verdict follows; the summary is the caller's.
+
+    Returns
+    -------
+    bool
+        Whether the document's operations changed.
+    """
+    from pipeline.planning.plan import verdict_of
+    from pipeline.planning.rules.crops import rejudge_crop_flags
+
+    image = doc["image"]
+    record = ImageRecord(source_path=doc["source_path"], content_hash=doc["content_hash"], file_size=0,
+                         format=image.get("format") or "", source_kind=image.get("source_kind") or "raster",
+                         frame=Frame(width=image["width"], height=image["height"]),
+                         faces=[Face(*f["box"], score=f.get("score") or 0.0, landmarks=[])
+                                for f in doc.get("faces") or []],
+                         operations=[operation_from_doc(o) for o in doc["operations"]])
+    written = {op.op_id: (op, o) for op, o in zip(record.operations, doc["operations"])}
+    if not rejudge_crop_flags(record, chart):
+        return False
+    # An operation the judge left alone keeps its document as written; a flag it made (again) is written anew.
+    doc["operations"] = [written[op.op_id][1] if written.get(op.op_id, (None,))[0] is op else operation_doc(op)
+                         for op in record.operations]
+    doc["verdict"] = str(verdict_of(record.operations))
+    return True
 
 
 def drawn_feather(box: tuple[float, ...] | list[float]) -> float:
@@ -936,6 +978,8 @@ class ReviewStore:
                 if not audit:
                     results.append(Decided(d.source_path, doc, version, None))
                     continue
+                if (chart := self.run_chart()) is not None:
+                    rejudge_doc_crops(new, chart.chart)  # after the undo's body: its flags are the system's
                 if any(op_id is not None for op_id, *_ in audit):
                     refresh_summary(new)
                     ops_changed = True

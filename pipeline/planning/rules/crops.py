@@ -512,7 +512,9 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str] | No
         faces = {i: corrected.corrected_box(b) for i, b in faces.items()}
     old = {op.op_id: op for op in record.operations if _judged_with(op, crops, chart)}
     new: list[Operation] = []
+    after: dict[str, list[Operation]] = {}  # by crop op_id: its flags, put after it as the plan puts them
     for aspect, op in crops.items():
+        start = len(new)
         frame = rendition_frame(Rendition(crop=aspect), adjustments, W, H)
         judged = faces_a_box_cuts(frame, adjustments.angle_deg + adjustments.crop_turns.get(aspect, 0.0), faces, W, H)
         how = None
@@ -525,13 +527,28 @@ def rejudge_crop_flags(record: ImageRecord, chart: Chart, aspects: set[str] | No
         for flag in enlarged if how is not None else ():
             flag.params["reviewed"] = True
         new += enlarged
+        after[op.op_id] = new[start:]
     for flag in new:
         if (before := old.get(flag.op_id)) is not None:
             flag.review = before.review
     if [(o.op_id, o.reason, o.params) for o in old.values()] == [(o.op_id, o.reason, o.params) for o in new]:
         return False
-    record.operations = [o for o in record.operations if o.op_id not in old] + new
+    kept = [o for o in record.operations if not _judged_with(o, crops, chart)]
+    record.operations, crop = [], None
+    for i, o in enumerate(kept):
+        record.operations.append(o)
+        if o.op_id in after and o.kind is OperationKind.CROP:
+            crop = o
+        # A crop's flags follow it, after any of its own that stay (a product it cuts), as in the plan's order.
+        if crop is not None and not (i + 1 < len(kept) and _flag_of(kept[i + 1], crop)):
+            record.operations += after.pop(crop.op_id)
+            crop = None
     return True
+
+
+def _flag_of(op: Operation, crop: Operation) -> bool:
+    return op.kind is OperationKind.FLAG and op.params.get("check") == "crop" \
+        and op.params.get("aspect") == crop.params.get("aspect")
 
 
 def reviewed_crop_flags(record: ImageRecord) -> set[str]:
