@@ -45,8 +45,9 @@ class PlanRetouch(Stage):
         # grouped by its light and palette alone.
         # Paths as text: a Path a frame, held through planning, made pathlib intern every file name, and
         # Python's table of interned strings never shrinks (3.7 MB more at 3,000 frames; RESULTS.md, target 5).
+        # Handed over one at a time: KeypointFiles keeps a hash-named file's 32 bytes, not the path.
         out = str(self.out_path())
-        keypoints = KeypointFiles({i: os.path.join(out, r.keypoints_path) for i, r in enumerate(records)
-                                   if r.status is Status.OK and r.keypoints_path
-                                   and ".." not in r.keypoints_path.split("/")})
+        keypoints = KeypointFiles((i, os.path.join(out, r.keypoints_path)) for i, r in enumerate(records)
+                                  if r.status is Status.OK and r.keypoints_path
+                                  and ".." not in r.keypoints_path.split("/"))
         plan_shoot(records, self.chart(), keypoints=keypoints)

@@ -507,6 +507,34 @@ def test_a_shoot_rule_informs_the_image_rules_and_its_operations_come_last() -> 
     assert [o.params["check"] for o in soft[1].operations] == ["sharpness"]
 
 
+def test_the_shoot_rules_operations_follow_the_frames_own_in_every_part_of_the_plan() -> None:
+    # The shoot rules' operations wait on the record while the image and scene rules run (a record store keeps
+    # them on disk): the frame's own come first, in the plan's order, then every shoot rule's, in theirs; the scene
+    # rules see only the frame's own; what the record carried before planning is gone.
+    chart = load_chart("base").chart
+    frames = [image_record(source_path=f"{k}.dng", sharpness=5.0, exposure_meter_ev=-1.0) for k in range(2)]
+    frames[0].operations = check_operation(AcceptanceAction.FLAG, "stale", "an earlier plan's", None, None)
+    seen: dict[int, list[str]] = {}
+
+    def flags(check: str):  # noqa: ANN202
+        def rule(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState]) -> dict:
+            return {0: check_operation(AcceptanceAction.FLAG, check, check, None, None)}
+        return rule
+
+    def scene_note(records: Sequence[ImageRecord], chart: Chart, plans: Mapping[int, PlanState],
+                   so_far: Mapping[int, Sequence[Operation]]) -> dict[int, list[Operation]]:
+        seen.update({i: [o.op_id for o in so_far[i]] for i in so_far})
+        return {i: [*so_far[i], *check_operation(AcceptanceAction.FLAG, "scene", "its scene", None, None)]
+                for i in so_far}
+
+    plan_shoot(frames, chart, rules=(plan_exposure, check_sharpness), shoot_rules=(flags("first"), flags("second")),
+               scene_rules=(scene_note,), scene_rules_after=plan_exposure)
+    assert seen == {0: ["exposure"], 1: ["exposure"]}
+    assert [o.op_id for o in frames[0].operations] == [
+        "exposure", "flag-scene", "flag-sharpness", "flag-first", "flag-second"]
+    assert [o.op_id for o in frames[1].operations] == ["exposure", "flag-scene", "flag-sharpness"]
+
+
 def test_an_unanalysed_record_stops_the_plan_before_any_record_changes() -> None:
     chart = load_chart("base").chart
     done, never = image_record(source_path="done.dng", exposure_meter_ev=-1.5), image_record(source_path="never.dng")

@@ -9,6 +9,8 @@ and settings cannot.
 
 from __future__ import annotations
 
+import hashlib
+
 import gc
 import importlib.util
 import sys
@@ -113,6 +115,31 @@ def test_keypoint_files_read_each_frame_when_asked_and_keep_nothing(tmp_path: Pa
     assert files.get(1) is None and files.get(2) is None and files.get(3) is None  # absent, as read_keypoints says
     with pytest.raises(KeyError):
         files[1]
+
+
+def test_keypoint_files_keep_hash_named_paths_as_their_hashes(tmp_path: Path) -> None:
+    # The stage's files (<content hash>.npz in one folder) are kept as 32 bytes each and found again by index,
+    # whatever order the indices come in; any other path is kept as given.
+    folder = tmp_path / ".postprod" / "keypoints"
+    folder.mkdir(parents=True)
+    named = {}
+    for i in (7, 2, 9):
+        path = folder / f"{hashlib.sha256(str(i).encode()).hexdigest()}.npz"
+        path.write_bytes(keypoints_bytes(_random_keypoints(i, n=10 + i)))
+        named[i] = path
+    other = tmp_path / "elsewhere" / "frame.npz"
+    other.parent.mkdir()
+    other.write_bytes(keypoints_bytes(_random_keypoints(4, n=14)))
+    upper = folder / f"{hashlib.sha256(b'5').hexdigest().upper()}.npz"  # not a name the stage writes: as given
+    upper.write_bytes(keypoints_bytes(_random_keypoints(5, n=15)))
+    files = KeypointFiles(iter([(7, str(named[7])), (2, str(named[2])), (4, other), (9, named[9]), (5, upper)]))
+    assert len(files._index) == 3 and len(files._hashes) == 96  # the hash-named three as bytes
+    assert sorted(files) == [2, 4, 5, 7, 9] and len(files) == 5
+    for i in (2, 4, 5, 7, 9):
+        assert i in files and len(files[i]) == 10 + i
+    assert 3 not in files and files.get(3) is None and "7" not in files
+    in_order = KeypointFiles({i: named[i] for i in sorted(named)})
+    assert [len(in_order[i]) for i in in_order] == [12, 17, 19] and 8 not in in_order
 
 
 class _WatchedKeypoints(Mapping[int, Keypoints]):

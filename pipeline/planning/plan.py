@@ -86,26 +86,33 @@ def verdict_of(ops: list[Operation]) -> Verdict:
 
 
 class OperationsSoFar(Mapping[int, list[Operation]]):
-    """The operations each analysed frame has so far, read off its record (by record index).
+    """The operations each analysed frame has of its own so far, read off its record (by record index).
 
     What the scene rules get: the records hold their operations while the
     shoot is planned, so a lazy sequence of records (a record store's
     editable view) keeps them on disk instead of planning holding every
-    frame's in memory.
+    frame's in memory. The shoot rules' operations, which wait at the end of
+    the record's list (``PlanState.shoot_ops``), are not among them.
     """
 
-    def __init__(self, records: Sequence[ImageRecord], indices: Iterable[int]) -> None:
+    def __init__(self, records: Sequence[ImageRecord], plans: Mapping[int, PlanState]) -> None:
         self._records = records
-        self._indices = list(indices)
+        self._plans = plans
 
     def __getitem__(self, i: int) -> list[Operation]:
-        return self._records[i].operations
+        ops = self._records[i].operations
+        return ops[:len(ops) - self._plans[i].shoot_ops]
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._indices)
+        return iter(self._plans)
 
     def __len__(self) -> int:
-        return len(self._indices)
+        return len(self._plans)
+
+
+def _from_shoot(record: ImageRecord, plan: PlanState) -> list[Operation]:
+    """The shoot rules' operations of a frame: the last ``plan.shoot_ops`` of its record's (:func:`plan_shoot`)."""
+    return record.operations[len(record.operations) - plan.shoot_ops:] if plan.shoot_ops else []
 
 
 def _failed_in_planning(record: ImageRecord, exc: Exception) -> None:
@@ -151,31 +158,34 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
         if (plan := plans.get(i)) is not None:
             # Read when the scene grouping reaches the frame's run, not now (keypoints may read files).
             plan.keypoint_source, plan.frame = keypoints, i
-    from_shoot: dict[int, list[Operation]] = {}  # only the frames a shoot rule asks something of
+    # The shoot rules' operations wait on their records, not in a dict of the shoot's (a record store's view keeps
+    # them on disk: a burst's near-duplicate flags were about 0.6 KB a frame held through planning); they follow
+    # the frame's own, counted by its plan's shoot_ops. What a record carried before planning is not kept.
     for shoot_rule in shoot_rules:
         for i, ops in shoot_rule(records, chart, plans).items():
             if i not in plans:
                 raise KeyError(f"shoot rule {getattr(shoot_rule, '__name__', shoot_rule)} planned record {i}, which is not analysed")
             if ops:
-                from_shoot.setdefault(i, []).extend(ops)
+                records[i].operations = _from_shoot(records[i], plans[i]) + ops
+                plans[i].shoot_ops += len(ops)
     split = list(rules).index(scene_rules_after) + 1 if scene_rules_after in rules else len(rules)
     # Each frame's operations so far live on its record, not in a dict of the whole shoot's: a view of a
     # record store saves them with the record (planning's memory then does not grow with the shoot).
     for i, plan in list(plans.items()):
         try:
-            records[i].operations = plan_image(records[i], chart, rules[:split], plan)
+            records[i].operations = plan_image(records[i], chart, rules[:split], plan) + _from_shoot(records[i], plan)
         except Exception as exc:
             _failed_in_planning(records[i], exc)
             del plans[i]
     so_far = OperationsSoFar(records, plans)
     for scene_rule in scene_rules:
         for i, ops in scene_rule(records, chart, plans, so_far).items():
-            records[i].operations = ops
+            records[i].operations = ops + _from_shoot(records[i], plans[i])
     for i, plan in plans.items():
         record = records[i]
         try:
-            record.operations = record.operations + plan_image(record, chart, rules[split:], plan) \
-                + from_shoot.get(i, [])
+            own, from_shoot = record.operations[:len(record.operations) - plan.shoot_ops], _from_shoot(record, plan)
+            record.operations = own + plan_image(record, chart, rules[split:], plan) + from_shoot
         except Exception as exc:
             _failed_in_planning(record, exc)
             continue

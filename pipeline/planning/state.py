@@ -93,6 +93,9 @@ class PlanState:
     noise_shares : NoiseShares or None
         Of the frame's noise readings, the shares that are noise, where its camera's other frames in the shoot say
         the rest is fine texture (:func:`~pipeline.planning.rules.noise.noise_shares`); None: all of it.
+    shoot_ops : int
+        How many of the record's operations, at the end of its list, the shoot rules gave it
+        (:func:`~pipeline.planning.plan.plan_shoot` keeps them there while the image rules run).
     """
 
     faces_that_count: tuple[int, ...]
@@ -113,6 +116,7 @@ class PlanState:
     lens: LensProfile | None = None
     keystone: Keystone | None = None
     noise_shares: NoiseShares | None = None
+    shoot_ops: int = 0
 
     def read_keypoints(self) -> Keypoints | None:
         """The frame's keypoints, read now from :attr:`keypoint_source`; None when it has none (a missing

@@ -37,8 +37,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
-from collections.abc import Iterator, Mapping
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -253,27 +256,73 @@ class KeypointFiles(Mapping[int, Keypoints]):
     is missing, damaged or of another format reads as absent (``get`` gives
     None, ``[]`` raises KeyError), as :func:`read_keypoints` returns None.
 
+    The paths themselves are held compactly: a file named as ``find_keypoints``
+    names them (``<content hash>.npz``, all in one folder) is kept as its 32-byte
+    hash in one flat buffer, not as a string and a dict entry a frame (about
+    0.2 KB a frame held through planning: RESULTS.md, target 5); any other path
+    is kept as given.
+
     Parameters
     ----------
-    paths : mapping of int to Path or str
-        Each frame's evidence file, by index.
+    paths : mapping of int to Path or str, or iterable of (int, Path or str)
+        Each frame's evidence file, by index (each index once).
     """
 
-    def __init__(self, paths: Mapping[int, Path | str]) -> None:
-        self._paths = dict(paths)
+    def __init__(self, paths: Mapping[int, Path | str] | Iterable[tuple[int, Path | str]]) -> None:
+        self._folder: str | None = None  # the one folder of the hash-named files
+        self._index = array("q")  # frames with a hash-named file, in the order given
+        self._hashes = bytearray()  # their hashes, 32 bytes each, in that order
+        self._position: dict[int, int] | None = None  # index -> position, made only when given out of order
+        self._other: dict[int, str] = {}
+        for i, path in paths.items() if isinstance(paths, Mapping) else paths:
+            folder, name = os.path.split(os.fspath(path))
+            digest = _hash_name(name)
+            if digest is not None and (self._folder is None or folder == self._folder):
+                self._folder = folder
+                if self._index and i <= self._index[-1]:
+                    self._position = {}  # not increasing: bisect cannot find them
+                self._index.append(i)
+                self._hashes += digest
+            else:
+                self._other[i] = os.fspath(path)
+        if self._position is not None:
+            self._position = {i: k for k, i in enumerate(self._index)}
+
+    def _path(self, index: int) -> str | None:
+        if self._position is not None:
+            k = self._position.get(index)
+        else:
+            k = bisect_left(self._index, index)
+            k = k if k < len(self._index) and self._index[k] == index else None
+        if k is None:
+            return self._other.get(index)
+        return os.path.join(str(self._folder), self._hashes[32 * k:32 * (k + 1)].hex() + ".npz")
 
     def __getitem__(self, index: int) -> Keypoints:
-        found = read_keypoints(self._paths[index])
+        path = self._path(index) if isinstance(index, int) else None
+        found = None if path is None else read_keypoints(path)
         if found is None:
             raise KeyError(index)
         return found
 
     def __contains__(self, index: object) -> bool:
         # Only whether the frame has a file: reading it to answer would cost what this class saves.
-        return index in self._paths
+        return isinstance(index, int) and self._path(index) is not None
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._paths)
+        yield from self._index
+        yield from self._other
 
     def __len__(self) -> int:
-        return len(self._paths)
+        return len(self._index) + len(self._other)
+
+
+def _hash_name(name: str) -> bytes | None:
+    """The 32 bytes of a ``<64 hex digits>.npz`` file name (lower case, as the stage writes it), else None."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or ext != "npz" or len(stem) != 64 or stem != stem.lower():
+        return None
+    try:
+        return bytes.fromhex(stem)
+    except ValueError:
+        return None
