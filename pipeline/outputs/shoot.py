@@ -280,6 +280,7 @@ def _write_outputs(records: Iterable[ImageRecord], store: RecordStore, summary: 
     release_free_memory()
     originals = _Originals(store, every)
     keep.update(p.relative_to(out).as_posix() for p in write_contact_sheets(originals, out))
+    release_free_memory()  # the sheets' pictures, freed in the heap's middle: the passes after them grow from there
     remove_stale_outputs(out, NameDigests(keep.names()), review_previews=NameDigests(
         f"{instruction_name(r.source_path)[:-5]}.{r.content_hash[:12]}." for r in originals))
     keep.close()
