@@ -12,7 +12,7 @@ each with its thresholds named in the chart or as constants beside it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from charts.schema import Chart
 from pipeline.imaging.measure.exposure import exposure_verdict
