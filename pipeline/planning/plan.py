@@ -100,8 +100,8 @@ class OperationsSoFar(Mapping[int, list[Operation]]):
         self._plans = plans
 
     def __getitem__(self, i: int) -> list[Operation]:
-        ops = self._records[i].operations
-        return ops[:len(ops) - self._plans[i].shoot_ops]
+        ops, n = self._records[i].operations, self._plans[i].shoot_ops
+        return ops[:len(ops) - n] if n else ops  # the record's own list when a shoot rule gave it none
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._plans)
