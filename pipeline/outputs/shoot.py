@@ -372,7 +372,7 @@ class NameDigests(Container[str]):
                               "little")
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str) or not len(self._sorted):
+        if not isinstance(name, str):
             return False
         d = np.uint64(self._digest(name))
         k = int(np.searchsorted(self._sorted, d))

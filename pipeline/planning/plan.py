@@ -100,8 +100,7 @@ class OperationsSoFar(Mapping[int, list[Operation]]):
         self._plans = plans
 
     def __getitem__(self, i: int) -> list[Operation]:
-        ops, n = self._records[i].operations, self._plans[i].shoot_ops
-        return ops[:len(ops) - n] if n else ops  # the record's own list when a shoot rule gave it none
+        return _split_shoot_ops(self._records[i], self._plans[i])[0]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._plans)
@@ -110,9 +109,15 @@ class OperationsSoFar(Mapping[int, list[Operation]]):
         return len(self._plans)
 
 
+def _split_shoot_ops(record: ImageRecord, plan: PlanState) -> tuple[list[Operation], list[Operation]]:
+    """A frame's own operations and the shoot rules', the last ``plan.shoot_ops`` of its record's
+    (:func:`plan_shoot`); the record's own list and none when a shoot rule gave it none."""
+    ops, n = record.operations, plan.shoot_ops
+    return (ops[:len(ops) - n], ops[len(ops) - n:]) if n else (ops, [])
+
+
 def _from_shoot(record: ImageRecord, plan: PlanState) -> list[Operation]:
-    """The shoot rules' operations of a frame: the last ``plan.shoot_ops`` of its record's (:func:`plan_shoot`)."""
-    return record.operations[len(record.operations) - plan.shoot_ops:] if plan.shoot_ops else []
+    return _split_shoot_ops(record, plan)[1]
 
 
 def _failed_in_planning(record: ImageRecord, exc: Exception) -> None:
@@ -184,7 +189,7 @@ def plan_shoot(records: list[ImageRecord], chart: Chart, rules: Sequence[ImageRu
     for i, plan in plans.items():
         record = records[i]
         try:
-            own, from_shoot = record.operations[:len(record.operations) - plan.shoot_ops], _from_shoot(record, plan)
+            own, from_shoot = _split_shoot_ops(record, plan)
             record.operations = own + plan_image(record, chart, rules[split:], plan) + from_shoot
         except Exception as exc:
             _failed_in_planning(record, exc)

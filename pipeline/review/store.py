@@ -978,7 +978,8 @@ class ReviewStore:
                 if not audit:
                     results.append(Decided(d.source_path, doc, version, None))
                     continue
-                if (chart := self.run_chart()) is not None:
+                crops = {o["op_id"] for o in new["operations"] if o["kind"] == "crop"}
+                if any(op_id in crops for op_id, *_ in audit) and (chart := self.run_chart()) is not None:
                     rejudge_doc_crops(new, chart.chart)  # after the undo's body: its flags are the system's
                 if any(op_id is not None for op_id, *_ in audit):
                     refresh_summary(new)

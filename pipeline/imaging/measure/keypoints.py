@@ -272,21 +272,20 @@ class KeypointFiles(Mapping[int, Keypoints]):
         self._folder: str | None = None  # the one folder of the hash-named files
         self._index = array("q")  # frames with a hash-named file, in the order given
         self._hashes = bytearray()  # their hashes, 32 bytes each, in that order
-        self._position: dict[int, int] | None = None  # index -> position, made only when given out of order
         self._other: dict[int, str] = {}
+        increasing = True
         for i, path in paths.items() if isinstance(paths, Mapping) else paths:
             folder, name = os.path.split(os.fspath(path))
             digest = _hash_name(name)
             if digest is not None and (self._folder is None or folder == self._folder):
                 self._folder = folder
-                if self._index and i <= self._index[-1]:
-                    self._position = {}  # not increasing: bisect cannot find them
+                increasing = increasing and not (self._index and i <= self._index[-1])
                 self._index.append(i)
                 self._hashes += digest
             else:
                 self._other[i] = os.fspath(path)
-        if self._position is not None:
-            self._position = {i: k for k, i in enumerate(self._index)}
+        # index -> position, only when given out of order (bisect finds them otherwise)
+        self._position = None if increasing else {i: k for k, i in enumerate(self._index)}
 
     def _path(self, index: int) -> str | None:
         if self._position is not None:
